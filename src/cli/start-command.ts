@@ -1,0 +1,95 @@
+// `msup start`: runs the supervisor in the foreground, prints its events and the services' output,
+// and stops on Ctrl-C (a second Ctrl-C forces it).
+import { MsupError } from '../errors.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { formatOutputLine, makeStyle, type OutputStyle, wantsColor } from '../log/output.js';
+import { createSupervisor, type Supervisor } from '../supervisor.js';
+import type { CliArgs } from './args.js';
+import { EXIT } from './exit-codes.js';
+
+function summary(sup: Supervisor): string {
+  const services = sup.services();
+  const width = Math.max(...services.map((s) => s.name.length));
+  const rows = services.map((s) => {
+    const ready = s.instances.filter((i) => i.ready).length;
+    return `  ${s.name.padEnd(width)}  ${ready}/${s.instances.length}  ${s.url ?? '(no port)'}`;
+  });
+  return `all services ready:\n${rows.join('\n')}\n`;
+}
+
+function watchReadiness(sup: Supervisor, logger: Logger, json: boolean): void {
+  const announced = new Set<string>();
+  let all = false;
+  sup.on('instance', () => {
+    const services = sup.services();
+    for (const s of services) {
+      const ready = s.instances.every((i) => i.ready);
+      if (ready && !announced.has(s.name)) {
+        announced.add(s.name);
+        logger.info(
+          { service: s.name, instances: s.instances.length, ...(s.url ? { url: s.url } : {}) },
+          `${s.instances.length}/${s.instances.length} ready${s.url ? ` at ${s.url}` : ''}`,
+        );
+      } else if (!ready) announced.delete(s.name);
+    }
+    const allReady = services.every((s) => s.instances.every((i) => i.ready));
+    if (allReady && !all) {
+      if (json) logger.info({ services: services.map((s) => ({ name: s.name, url: s.url })) }, 'all ready');
+      else process.stdout.write(summary(sup));
+    }
+    all = allReady;
+  });
+}
+
+export async function startCommand(args: CliArgs): Promise<number> {
+  const color = args.color ?? wantsColor(process.stdout.isTTY, process.env);
+  const logger = createLogger({ json: args.json, color });
+  const sup = createSupervisor({
+    cwd: process.cwd(),
+    wait: false,
+    ...(args.config ? { configFile: args.config } : {}),
+  });
+  let style: OutputStyle | undefined;
+  sup.on('log', ({ level, msg, time: _time, ...fields }) => logger[level](fields, msg));
+  sup.on('output', (line) => {
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
+      return;
+    }
+    style ??= makeStyle(sup.config.services, color);
+    process.stdout.write(formatOutputLine(line, style));
+  });
+
+  let interrupts = 0;
+  let forced = false;
+  let stopped: Promise<void> | undefined;
+  let wake: () => void = () => {};
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts === 1) {
+      logger.info({ signal }, 'stopping (Ctrl-C again to force)');
+      stopped = sup.stop();
+      wake();
+    } else if (!forced) {
+      forced = true;
+      logger.warn({ signal }, 'forcing stop: SIGKILL to every instance');
+      void sup.kill();
+    }
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  try {
+    watchReadiness(sup, logger, args.json);
+    await sup.start();
+    if (!stopped) await new Promise<void>((resolve) => (wake = resolve));
+    await stopped;
+    return forced ? EXIT.forced : EXIT.ok;
+  } catch (error) {
+    await sup.stop();
+    if (error instanceof MsupError && error.code === 'MSUP_STOPPED') return forced ? EXIT.forced : EXIT.ok;
+    throw error;
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+    logger.flush();
+  }
+}

@@ -1,0 +1,75 @@
+// Finding and importing the config file (jiti for TypeScript on Node 20), then validate and resolve.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createJiti } from 'jiti';
+import { MsupError } from '../errors.js';
+import type { ResolvedConfig } from '../types.js';
+import { resolveConfig } from './resolve.js';
+import { formatIssues, validateConfig } from './validate.js';
+
+export const CONFIG_NAMES = [
+  'supervisor.config.ts',
+  'supervisor.config.mts',
+  'supervisor.config.js',
+  'supervisor.config.mjs',
+  'supervisor.config.json',
+] as const;
+
+/** The config file to use: `explicit` if given (must exist), else the first known name in `dir`. */
+export function findConfigFile(dir: string, explicit?: string): string {
+  if (explicit !== undefined) {
+    const file = path.resolve(dir, explicit);
+    if (!existsSync(file)) throw new MsupError('MSUP_CONFIG_NOT_FOUND', `config file not found: ${file}`);
+    return file;
+  }
+  for (const name of CONFIG_NAMES) {
+    const file = path.join(dir, name);
+    if (existsSync(file)) return file;
+  }
+  throw new MsupError(
+    'MSUP_CONFIG_NOT_FOUND',
+    `no config file in ${dir} (looked for ${CONFIG_NAMES.join(', ')}); pass --config PATH`,
+  );
+}
+
+/** `import { defineConfig } from 'msup'` resolves to this copy of msup, installed or not. */
+const SELF = fileURLToPath(new URL('../index.js', import.meta.url));
+
+async function importConfig(file: string): Promise<unknown> {
+  try {
+    if (file.endsWith('.json')) return JSON.parse(await readFile(file, 'utf8'));
+    const jiti = createJiti(import.meta.url, {
+      alias: { msup: SELF },
+      moduleCache: false,
+      fsCache: false,
+      interopDefault: true,
+    });
+    const loaded = await jiti.import<unknown>(file, { default: true });
+    return typeof loaded === 'function' ? await (loaded as () => unknown)() : loaded;
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new MsupError('MSUP_CONFIG_LOAD', `could not load ${file}: ${reason}`, { cause });
+  }
+}
+
+/** Validate and resolve a config object; throws MSUP_CONFIG_INVALID listing every problem. */
+export function prepareConfig(raw: unknown, root: string, file: string | null): ResolvedConfig {
+  const result = validateConfig(raw);
+  if (!result.ok) {
+    const where = file ?? 'config';
+    const count = result.issues.length;
+    throw new MsupError(
+      'MSUP_CONFIG_INVALID',
+      `${where} has ${count} problem${count === 1 ? '' : 's'}:\n${formatIssues(result.issues)}`,
+      { issues: result.issues },
+    );
+  }
+  return resolveConfig(result.value, root, file);
+}
+
+export async function loadConfigFile(options: { cwd?: string; configFile?: string } = {}) {
+  const file = findConfigFile(options.cwd ?? process.cwd(), options.configFile);
+  return prepareConfig(await importConfig(file), path.dirname(file), file);
+}

@@ -1,0 +1,93 @@
+// From a validated config to the frozen one msup runs: defaults filled in, durations in ms, paths absolute. Pure.
+import path from 'node:path';
+import { parseDuration } from './duration.js';
+import type {
+  ResolvedCommand,
+  ResolvedConfig,
+  ResolvedProbe,
+  ResolvedProbeSettings,
+  ResolvedRestart,
+  ResolvedService,
+} from '../types.js';
+import type { ValidConfig, ValidService } from './schema.js';
+
+export const DEFAULTS = {
+  instances: 1,
+  stopTimeoutMs: 5000,
+  probe: { intervalMs: 1000, timeoutMs: 1000, failureThreshold: 3, successThreshold: 1, initialDelayMs: 0 },
+  restart: {
+    policy: 'always',
+    initialDelayMs: 100,
+    maxDelayMs: 15_000,
+    multiplier: 2,
+    resetAfterMs: 30_000,
+    crashLoopAfter: 5,
+  } satisfies ResolvedRestart,
+} as const;
+
+const ms = (value: number | string | undefined, fallback: number): number =>
+  value === undefined ? fallback : (parseDuration(value) ?? fallback);
+
+function command(value: string | readonly string[]): ResolvedCommand {
+  return typeof value === 'string' ? { shell: true, argv: [value] } : { shell: false, argv: [...value] };
+}
+
+function health(service: ValidService): ResolvedProbeSettings | null {
+  const given = service.health;
+  const d = DEFAULTS.probe;
+  if (!given) {
+    return service.port === undefined ? null : { probe: { kind: 'tcp' }, ...d };
+  }
+  const probe: ResolvedProbe =
+    given.http !== undefined
+      ? { kind: 'http', path: given.http }
+      : given.exec !== undefined
+        ? { kind: 'exec', command: command(given.exec) }
+        : { kind: 'tcp' };
+  return {
+    probe,
+    intervalMs: ms(given.interval, d.intervalMs),
+    timeoutMs: ms(given.timeout, d.timeoutMs),
+    failureThreshold: given.failureThreshold ?? d.failureThreshold,
+    successThreshold: given.successThreshold ?? d.successThreshold,
+    initialDelayMs: ms(given.initialDelay, d.initialDelayMs),
+  };
+}
+
+function restart(value: ValidService['restart']): ResolvedRestart {
+  const d = DEFAULTS.restart;
+  const given = value ?? {};
+  return {
+    policy: given.policy ?? d.policy,
+    initialDelayMs: ms(given.initialDelay, d.initialDelayMs),
+    maxDelayMs: ms(given.maxDelay, d.maxDelayMs),
+    multiplier: given.multiplier ?? d.multiplier,
+    resetAfterMs: ms(given.resetAfter, d.resetAfterMs),
+    crashLoopAfter: given.crashLoopAfter ?? d.crashLoopAfter,
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+export function resolveConfig(config: ValidConfig, root: string, file: string | null = null): ResolvedConfig {
+  const services = Object.entries(config.services).map(
+    ([name, service]): ResolvedService => ({
+      name,
+      command: command(service.command),
+      instances: service.instances ?? DEFAULTS.instances,
+      port: service.port ?? null,
+      env: Object.fromEntries(Object.entries(service.env ?? {}).map(([k, v]) => [k, String(v)])),
+      cwd: path.resolve(root, service.cwd ?? '.'),
+      health: health(service),
+      restart: restart(service.restart),
+      stopTimeoutMs: ms(service.stopTimeout, DEFAULTS.stopTimeoutMs),
+    }),
+  );
+  return deepFreeze({ root: path.resolve(root), file, services });
+}

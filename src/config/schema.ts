@@ -1,0 +1,137 @@
+// The config's schema (zod): shapes and value checks, each with a message that says what was expected and what came.
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+export function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  } catch {
+    return String(value);
+  }
+}
+
+function check<T>(test: (v: unknown) => boolean, expected: string) {
+  return z.custom<T>(test, { error: (issue) => `expected ${expected}, got ${show(issue.input)}` });
+}
+
+const positiveInt = check<number>((v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer');
+const port = check<number>(
+  (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535,
+  'a port number from 0 to 65535',
+);
+const duration = check<number | string>(
+  (v) => parseDuration(v) !== undefined,
+  "a duration such as 500, '500ms', '5s' or '2m'",
+);
+const nonEmptyString = check<string>((v) => typeof v === 'string' && v.trim() !== '', 'a non-empty string');
+const command = check<string | string[]>(
+  (v) =>
+    (typeof v === 'string' && v.trim() !== '') ||
+    (Array.isArray(v) && v.length > 0 && v.every((part) => typeof part === 'string') && v[0] !== ''),
+  'a non-empty string (run by the shell) or a non-empty array of strings (run directly)',
+);
+const envValue = check<string | number | boolean>(
+  (v) => ['string', 'number', 'boolean'].includes(typeof v),
+  'a string, number or boolean',
+);
+const policy = check<'always' | 'on-failure' | 'never'>(
+  (v) => v === 'always' || v === 'on-failure' || v === 'never',
+  '"always", "on-failure" or "never"',
+);
+const multiplier = check<number>((v) => typeof v === 'number' && v >= 1, 'a number of at least 1');
+
+function strict<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.strictObject(shape, {
+    error: (issue) => {
+      if (issue.code === 'unrecognized_keys') return `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      if (issue.code === 'invalid_type') return `expected an object, got ${show(issue.input)}`;
+      return undefined;
+    },
+  });
+}
+
+const probe = strict({
+  http: check<string>((v) => typeof v === 'string' && v.startsWith('/'), 'a path starting with "/"').optional(),
+  tcp: check<true>((v) => v === true, 'true').optional(),
+  exec: command.optional(),
+  interval: duration.optional(),
+  timeout: duration.optional(),
+  failureThreshold: positiveInt.optional(),
+  successThreshold: positiveInt.optional(),
+  initialDelay: duration.optional(),
+}).superRefine((value, ctx) => {
+  const kinds = (['http', 'tcp', 'exec'] as const).filter((k) => value[k] !== undefined);
+  if (kinds.length !== 1) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        kinds.length === 0
+          ? 'expected one of "http", "tcp" or "exec"'
+          : `expected only one of "http", "tcp" or "exec", got ${kinds.join(' and ')}`,
+    });
+  }
+});
+
+const restartObject = strict({
+  policy: policy.optional(),
+  initialDelay: duration.optional(),
+  maxDelay: duration.optional(),
+  multiplier: multiplier.optional(),
+  resetAfter: duration.optional(),
+  crashLoopAfter: positiveInt.optional(),
+});
+
+const restart = z.preprocess((v) => (typeof v === 'string' ? { policy: v } : v), restartObject);
+
+export const serviceSchema = strict({
+  command,
+  instances: positiveInt.optional(),
+  port: port.optional(),
+  env: z
+    .record(z.string(), envValue, { error: (issue) => `expected an object of strings, got ${show(issue.input)}` })
+    .optional(),
+  cwd: nonEmptyString.optional(),
+  health: probe.optional(),
+  restart: restart.optional(),
+  stopTimeout: duration.optional(),
+});
+
+const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export const configSchema = strict({
+  services: z
+    .record(z.string(), serviceSchema, {
+      error: (issue) => `expected an object of services, got ${show(issue.input)}`,
+    })
+    .superRefine((services, ctx) => {
+      const names = Object.keys(services);
+      if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'expected at least one service' });
+      const byPort = new Map<number, string>();
+      for (const name of names) {
+        if (!SERVICE_NAME.test(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: 'a service name uses letters, digits, "-", "_" and "." and starts with a letter or digit',
+          });
+        }
+        const front = services[name]?.port;
+        if (front === undefined || front === 0) continue;
+        const other = byPort.get(front);
+        if (other !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name, 'port'],
+            message: `port ${front} is already the front port of service "${other}"`,
+          });
+        } else byPort.set(front, name);
+      }
+    }),
+});
+
+export type ValidConfig = z.infer<typeof configSchema>;
+export type ValidService = z.infer<typeof serviceSchema>;

@@ -1,0 +1,49 @@
+// Every error a user can see: one class, a fixed MSUP_* code each, the original error as `cause`.
+
+export const ERROR_CODES = {
+  MSUP_CONFIG_NOT_FOUND: 'No config file was found, or the one named does not exist',
+  MSUP_CONFIG_LOAD: 'The config file could not be loaded (syntax error, failed import, bad JSON)',
+  MSUP_CONFIG_INVALID: 'The config does not match the schema; every problem is listed with its path',
+  MSUP_PORT_IN_USE: 'A front port is already in use; the port and the service are named',
+  MSUP_ALREADY_RUNNING: 'Another msup is running for this project (its pid is named)',
+  MSUP_START_FAILED: 'A service could not start (crash loop or exit during start); last exit and stderr tail attached',
+  MSUP_START_TIMEOUT: 'Not every instance became ready within the start timeout',
+  MSUP_UNKNOWN_SERVICE: 'The API was asked about a service that is not in the config',
+  MSUP_STOPPED: 'The supervisor was stopped before the operation could complete',
+  MSUP_USAGE: 'The command line could not be understood',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ConfigIssue {
+  /** Dotted path into the config, e.g. `services.web.instances`. */
+  path: string;
+  message: string;
+}
+
+export class MsupError extends Error {
+  readonly code: ErrorCode;
+  /** For MSUP_CONFIG_INVALID: every problem found, with its path. */
+  readonly issues: readonly ConfigIssue[];
+  /** The service the error is about, where there is one. */
+  readonly service: string | undefined;
+  /** For MSUP_PORT_IN_USE: the port that could not be bound. */
+  readonly port: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; issues?: readonly ConfigIssue[]; service?: string; port?: number } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MsupError';
+    this.code = code;
+    this.issues = options.issues ?? [];
+    this.service = options.service;
+    this.port = options.port;
+  }
+}
+
+export function isMsupError(error: unknown, code?: ErrorCode): error is MsupError {
+  return error instanceof MsupError && (code === undefined || error.code === code);
+}

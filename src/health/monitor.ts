@@ -1,0 +1,53 @@
+// Runs an instance's probe on a schedule and reports readiness changes. Until the instance is ready
+// for the first time it probes quickly (every 100 ms at most), so a fresh instance joins rotation soon.
+import type { ResolvedProbeSettings } from '../types.js';
+import { runProbe, type ProbeTarget } from './probe.js';
+import { applyProbeResult, INITIAL_COUNTERS, type ProbeCounters } from './thresholds.js';
+
+const STARTUP_INTERVAL_MS = 100;
+
+export interface MonitorHandlers {
+  onReady(detail: string): void;
+  onUnready(detail: string): void;
+}
+
+export interface Monitor {
+  stop(): void;
+}
+
+export function startMonitor(
+  settings: ResolvedProbeSettings,
+  target: ProbeTarget,
+  handlers: MonitorHandlers,
+): Monitor {
+  let counters: ProbeCounters = INITIAL_COUNTERS;
+  let everReady = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const schedule = (delayMs: number) => {
+    if (!stopped) timer = setTimeout(tick, delayMs);
+  };
+
+  const tick = async () => {
+    const result = await runProbe(settings.probe, target, settings.timeoutMs);
+    if (stopped) return;
+    const next = applyProbeResult(counters, result.ok, settings);
+    counters = next.counters;
+    if (next.change === 'ready') {
+      everReady = true;
+      handlers.onReady(result.detail);
+    } else if (next.change === 'unready') {
+      handlers.onUnready(result.detail);
+    }
+    schedule(everReady ? settings.intervalMs : Math.min(settings.intervalMs, STARTUP_INTERVAL_MS));
+  };
+
+  schedule(settings.initialDelayMs);
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

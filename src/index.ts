@@ -1,0 +1,13 @@
+// The public API. Re-exports only.
+export { defineConfig } from './config/define.js';
+export { parseDuration } from './config/duration.js';
+export { ERROR_CODES, type ConfigIssue, type ErrorCode, isMsupError, MsupError } from './errors.js';
+export {
+  createSupervisor,
+  type LogRecord,
+  type StartOptions,
+  Supervisor,
+  type SupervisorEvents,
+  start,
+} from './supervisor.js';
+export type * from './types.js';

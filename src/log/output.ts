@@ -1,0 +1,34 @@
+// How a child's line is shown: `web#1 | text`, names padded to one width, a colour per service. Pure.
+
+const COLOURS = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92] as const;
+
+export interface OutputStyle {
+  color: boolean;
+  /** Width the `name#i` prefix is padded to. */
+  width: number;
+  /** Colour slot per service, in config order. */
+  palette: ReadonlyMap<string, number>;
+}
+
+export function makeStyle(services: readonly { name: string; instances: number }[], color: boolean): OutputStyle {
+  const width = Math.max(0, ...services.map((s) => `${s.name}#${s.instances - 1}`.length));
+  return { color, width, palette: new Map(services.map((s, i) => [s.name, COLOURS[i % COLOURS.length] as number])) };
+}
+
+export function formatOutputLine(
+  line: { service: string; index: number; stream: 'stdout' | 'stderr'; line: string },
+  style: OutputStyle,
+): string {
+  const label = `${line.service}#${line.index}`.padEnd(style.width);
+  if (!style.color) return `${label} | ${line.line}\n`;
+  const colour = style.palette.get(line.service) ?? 37;
+  const bar = line.stream === 'stderr' ? '\u001b[31m|\u001b[39m' : '|';
+  return `\u001b[${colour}m${label}\u001b[39m ${bar} ${line.line}\n`;
+}
+
+/** Colour when writing to a terminal, unless NO_COLOR is set; FORCE_COLOR turns it on anywhere. */
+export function wantsColor(isTTY: boolean | undefined, env: Record<string, string | undefined>): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  return isTTY === true && env.TERM !== 'dumb';
+}

@@ -1,0 +1,209 @@
+// Public types: what users write in supervisor.config.ts, and what the API reports back.
+
+/** Milliseconds as a number, or a string such as `'500ms'`, `'5s'`, `'2m'`. */
+export type Duration = number | string;
+
+export interface ProbeTiming {
+  /** Time between probes once the instance is ready (default `'1s'`). */
+  interval?: Duration;
+  /** Time one probe may take (default `'1s'`). */
+  timeout?: Duration;
+  /** Consecutive failures that take a ready instance out of rotation (default 3). */
+  failureThreshold?: number;
+  /** Consecutive successes that put an instance in rotation (default 1). */
+  successThreshold?: number;
+  /** Wait this long after start before the first probe (default 0). */
+  initialDelay?: Duration;
+}
+
+export interface HttpProbeConfig extends ProbeTiming {
+  /** Path requested with GET on the instance's port, e.g. `'/health'`. Any 2xx or 3xx passes. */
+  http: string;
+}
+export interface TcpProbeConfig extends ProbeTiming {
+  /** Passes when the instance's port accepts a connection. */
+  tcp: true;
+}
+export interface ExecProbeConfig extends ProbeTiming {
+  /** A command run in the service's cwd with its env; exit 0 passes. */
+  exec: string | string[];
+}
+export type ProbeConfig = HttpProbeConfig | TcpProbeConfig | ExecProbeConfig;
+
+export type RestartPolicyName = 'always' | 'on-failure' | 'never';
+
+export interface RestartConfig {
+  policy?: RestartPolicyName;
+  /** First delay before a restart (default `'100ms'`). */
+  initialDelay?: Duration;
+  /** Largest delay between restarts (default `'15s'`). */
+  maxDelay?: Duration;
+  /** Each consecutive failure multiplies the delay by this (default 2). */
+  multiplier?: number;
+  /** An instance up this long counts as stable: the backoff starts over (default `'30s'`). */
+  resetAfter?: Duration;
+  /** After this many consecutive unstable exits the service shows `crash-loop` (default 5). */
+  crashLoopAfter?: number;
+}
+
+export interface ServiceConfig {
+  /** A string runs through `/bin/sh -c`; an array runs directly, without a shell. */
+  command: string | readonly string[];
+  /** How many instances to run (default 1). */
+  instances?: number;
+  /** The front port msup's proxy listens on for this service. 0 picks a free port. Omit for workers. */
+  port?: number;
+  /** Extra environment for every instance, on top of msup's own environment. */
+  env?: Record<string, string | number | boolean>;
+  /** Working directory, relative to the config file's folder (default: that folder). */
+  cwd?: string;
+  /** Readiness probe. Without one, an instance is ready when its port accepts connections (or at once with no port). */
+  health?: ProbeConfig;
+  /** `'always'` (default), `'on-failure'`, `'never'`, or an object with backoff settings. */
+  restart?: RestartPolicyName | RestartConfig;
+  /** Time between SIGTERM and SIGKILL when stopping (default `'5s'`). */
+  stopTimeout?: Duration;
+}
+
+export interface MsupConfig {
+  services: Record<string, ServiceConfig>;
+}
+
+/** Why an instance's process ended. */
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+  /** Epoch milliseconds. */
+  at: number;
+  /** How long the process ran, in milliseconds. */
+  uptimeMs: number;
+  /** Set when the process could not be launched at all (e.g. the command was not found). */
+  error?: string;
+}
+
+export type InstanceState =
+  | 'starting' // process launched, not yet ready
+  | 'running' // process up (see `ready` for rotation)
+  | 'backoff' // exited, restart scheduled
+  | 'crash-loop' // exited repeatedly soon after start; still restarting with the longest delays
+  | 'stopping' // SIGTERM sent, waiting for the process group to end
+  | 'stopped' // stopped by msup
+  | 'exited'; // ended and the restart policy says not to restart
+
+export interface InstanceInfo {
+  service: string;
+  index: number;
+  pid: number | null;
+  /** The loopback port handed to the instance in `PORT`. */
+  port: number | null;
+  state: InstanceState;
+  /** In the proxy's rotation. */
+  ready: boolean;
+  restarts: number;
+  lastExit: ExitInfo | null;
+  /** When the current process started (epoch ms), or null. */
+  startedAt: number | null;
+}
+
+export interface ServiceInfo {
+  name: string;
+  instances: InstanceInfo[];
+  /** The front URL, or null for a service without a port. */
+  url: string | null;
+  /** Last lines the service wrote to stderr (kept for crash reports). */
+  stderrTail: string[];
+}
+
+// The config as msup runs it: validated, defaults filled in, durations in ms, paths absolute, frozen.
+
+export type ResolvedProbe =
+  | { kind: 'http'; path: string }
+  | { kind: 'tcp' }
+  | { kind: 'exec'; command: ResolvedCommand };
+
+export interface ResolvedProbeSettings {
+  probe: ResolvedProbe;
+  intervalMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
+  successThreshold: number;
+  initialDelayMs: number;
+}
+
+export interface ResolvedCommand {
+  /** true: `argv[0]` is a command line for `/bin/sh -c`. */
+  shell: boolean;
+  argv: readonly string[];
+}
+
+export interface ResolvedRestart {
+  policy: 'always' | 'on-failure' | 'never';
+  initialDelayMs: number;
+  maxDelayMs: number;
+  multiplier: number;
+  resetAfterMs: number;
+  crashLoopAfter: number;
+}
+
+export interface ResolvedService {
+  name: string;
+  command: ResolvedCommand;
+  instances: number;
+  /** Front port; 0 asks for a free one; null means no proxy for this service. */
+  port: number | null;
+  env: Readonly<Record<string, string>>;
+  cwd: string;
+  /** Explicit probe, or the default: tcp when the service has a port, none otherwise. */
+  health: ResolvedProbeSettings | null;
+  restart: ResolvedRestart;
+  stopTimeoutMs: number;
+}
+
+export interface ResolvedConfig {
+  /** The folder of the config file (or the given root): the project. */
+  root: string;
+  file: string | null;
+  services: readonly ResolvedService[];
+}
+
+
+// The runtime interface: how an instance runs. Child processes are the first runtime; containers,
+// functions and sidecars plug in beside it and keep what is specific to them inside.
+
+export interface InstanceSpec {
+  service: string;
+  index: number;
+  instances: number;
+  command: ResolvedCommand;
+  cwd: string;
+  /** The complete environment for the instance. */
+  env: Readonly<Record<string, string>>;
+  port: number;
+}
+
+export interface OutputLine {
+  service: string;
+  index: number;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+export interface RunningInstance {
+  readonly pid: number | null;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  /** Resolves the moment the instance's main process ends (never rejects). */
+  readonly exited: Promise<ExitInfo>;
+  /** Ends the instance and everything it started: SIGTERM, then SIGKILL after `timeoutMs`. Idempotent. */
+  stop(timeoutMs: number): Promise<void>;
+  /** SIGKILL everything the instance started, now (a forced stop). */
+  kill(): void;
+}
+
+export interface Runtime {
+  readonly name: string;
+  /** Launch an instance; a launch that fails shows as an early exit, never a throw. */
+  start(spec: InstanceSpec, onOutput: (line: OutputLine) => void): RunningInstance;
+  /** Called once every instance has been stopped. */
+  close(): Promise<void>;
+}
