@@ -6,7 +6,8 @@ export const ERROR_CODES = {
   MSUP_CONFIG_INVALID: 'The config does not match the schema; every problem is listed with its path',
   MSUP_PORT_IN_USE: 'A front port is already in use; the port and the service are named',
   MSUP_ALREADY_RUNNING: 'Another msup is running for this project (its pid is named)',
-  MSUP_START_FAILED: 'A service could not start (crash loop or exit during start); last exit and stderr tail attached',
+  MSUP_START_FAILED:
+    'A service could not start (crash loop or exit during start); last exit and stderr tail attached',
   MSUP_START_TIMEOUT: 'Not every instance became ready within the start timeout',
   MSUP_UNKNOWN_SERVICE: 'The API was asked about a service that is not in the config',
   MSUP_STOPPED: 'The supervisor was stopped before the operation could complete',

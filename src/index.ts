@@ -1,7 +1,7 @@
 // The public API. Re-exports only.
 export { defineConfig } from './config/define.js';
 export { parseDuration } from './config/duration.js';
-export { ERROR_CODES, type ConfigIssue, type ErrorCode, isMsupError, MsupError } from './errors.js';
+export { type ConfigIssue, ERROR_CODES, type ErrorCode, isMsupError, MsupError } from './errors.js';
 export {
   createSupervisor,
   type LogRecord,

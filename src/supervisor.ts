@@ -8,8 +8,8 @@ import { startMonitor } from './health/monitor.js';
 import { ServiceProxy } from './proxy/server.js';
 import { PortAllocator } from './runtime/ports.js';
 import { ProcessRuntime } from './runtime/process.js';
-import { describeExit, type LogLevel, Service, type ServiceEvent } from './service/service.js';
 import { failed } from './service/restart-policy.js';
+import { describeExit, type LogLevel, Service, type ServiceEvent } from './service/service.js';
 import type {
   Duration,
   InstanceInfo,
@@ -93,7 +93,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { runtime, reaped } = await ProcessRuntime.open(path.join(config.root, '.msup'));
     this.#runtime = runtime;
     for (const left of reaped) {
-      this.#log('warn', 'reaped a leftover process group from a crashed run', { ...left, instance: left.index });
+      this.#log('warn', 'reaped a leftover process group from a crashed run', {
+        ...left,
+        instance: left.index,
+      });
     }
 
     try {
@@ -210,9 +213,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       };
       const timer = setTimeout(() => {
         const waiting = [...this.#services.values()]
-          .map((s) => `${s.name} (${s.instances().filter((i) => i.ready).length}/${s.config.instances} ready)`)
+          .map(
+            (s) => `${s.name} (${s.instances().filter((i) => i.ready).length}/${s.config.instances} ready)`,
+          )
           .join(', ');
-        finish(new MsupError('MSUP_START_TIMEOUT', `not every instance was ready after ${timeoutMs}ms: ${waiting}`));
+        finish(
+          new MsupError(
+            'MSUP_START_TIMEOUT',
+            `not every instance was ready after ${timeoutMs}ms: ${waiting}`,
+          ),
+        );
       }, timeoutMs);
       this.#abortWait = finish;
       this.on('instance', check);
@@ -224,7 +234,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const service = this.#services.get(name);
     if (!service) {
       const known = [...this.#services.keys()].join(', ') || 'none';
-      throw new MsupError('MSUP_UNKNOWN_SERVICE', `no service "${name}" (services: ${known})`, { service: name });
+      throw new MsupError('MSUP_UNKNOWN_SERVICE', `no service "${name}" (services: ${known})`, {
+        service: name,
+      });
     }
     return service;
   }
@@ -238,7 +250,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         service: name,
       });
     }
-    const host = this.#options.host && this.#options.host !== '0.0.0.0' ? this.#options.host : '127.0.0.1';
+    const given = this.#options.host;
+    const host = given && given !== '0.0.0.0' && given !== '::' ? given : '127.0.0.1';
     return `http://${host.includes(':') ? `[${host}]` : host}:${front.port}`;
   }
 
@@ -273,7 +286,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await Promise.all([...this.#services.values()].map((s) => s.stop()));
     await Promise.all([...this.#proxies.values()].map(({ proxy }) => proxy.close()));
     await this.#runtime?.close();
-    if (this.#config) this.#log('info', 'stopped');
+    if (this.#services.size > 0) this.#log('info', 'stopped');
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

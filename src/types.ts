@@ -85,7 +85,7 @@ export type InstanceState =
   | 'starting' // process launched, not yet ready
   | 'running' // process up (see `ready` for rotation)
   | 'backoff' // exited, restart scheduled
-  | 'crash-loop' // exited repeatedly soon after start; still restarting with the longest delays
+  | 'crash-loop' // exited repeatedly soon after start; still restarted, with delays growing to maxDelay
   | 'stopping' // SIGTERM sent, waiting for the process group to end
   | 'stopped' // stopped by msup
   | 'exited'; // ended and the restart policy says not to restart
@@ -165,7 +165,6 @@ export interface ResolvedConfig {
   file: string | null;
   services: readonly ResolvedService[];
 }
-
 
 // The runtime interface: how an instance runs. Child processes are the first runtime; containers,
 // functions and sidecars plug in beside it and keep what is specific to them inside.

@@ -29,7 +29,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   try {
     parsed = parse(argv);
   } catch (cause) {
-    throw new MsupError('MSUP_USAGE', `${(cause as Error).message}\n\n${HELP}`, { cause });
+    throw new MsupError('MSUP_USAGE', `${(cause as Error).message} (see msup --help)`, { cause });
   }
   const { values, positionals } = parsed;
   const base = {
@@ -41,8 +41,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (values.version) return { command: 'version', ...base };
   const [command, ...rest] = positionals;
   if (command === undefined || command === 'help') return { command: 'help', ...base };
-  if (command !== 'start') throw new MsupError('MSUP_USAGE', `unknown command "${command}"\n\n${HELP}`);
-  if (rest.length > 0) throw new MsupError('MSUP_USAGE', `unexpected argument "${rest[0]}"\n\n${HELP}`);
+  if (command !== 'start')
+    throw new MsupError('MSUP_USAGE', `unknown command "${command}" (see msup --help)`);
+  if (rest.length > 0)
+    throw new MsupError('MSUP_USAGE', `unexpected argument "${rest[0]}" (see msup --help)`);
   return { command, ...base };
 }
 

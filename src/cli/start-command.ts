@@ -17,27 +17,26 @@ function summary(sup: Supervisor): string {
   return `all services ready:\n${rows.join('\n')}\n`;
 }
 
+/** Says once per service when all its instances are first ready, and once when everything is. */
 function watchReadiness(sup: Supervisor, logger: Logger, json: boolean): void {
   const announced = new Set<string>();
   let all = false;
   sup.on('instance', () => {
+    if (all) return;
     const services = sup.services();
     for (const s of services) {
-      const ready = s.instances.every((i) => i.ready);
-      if (ready && !announced.has(s.name)) {
-        announced.add(s.name);
-        logger.info(
-          { service: s.name, instances: s.instances.length, ...(s.url ? { url: s.url } : {}) },
-          `${s.instances.length}/${s.instances.length} ready${s.url ? ` at ${s.url}` : ''}`,
-        );
-      } else if (!ready) announced.delete(s.name);
+      if (announced.has(s.name) || !s.instances.every((i) => i.ready)) continue;
+      announced.add(s.name);
+      const count = `${s.instances.length}/${s.instances.length}`;
+      logger.info(
+        { service: s.name, instances: s.instances.length, ...(s.url ? { url: s.url } : {}) },
+        `${count} ready${s.url ? ` at ${s.url}` : ''}`,
+      );
     }
-    const allReady = services.every((s) => s.instances.every((i) => i.ready));
-    if (allReady && !all) {
-      if (json) logger.info({ services: services.map((s) => ({ name: s.name, url: s.url })) }, 'all ready');
-      else process.stdout.write(summary(sup));
-    }
-    all = allReady;
+    if (announced.size < services.length) return;
+    all = true;
+    if (json) logger.info({ services: services.map((s) => ({ name: s.name, url: s.url })) }, 'all ready');
+    else process.stdout.write(summary(sup));
   });
 }
 

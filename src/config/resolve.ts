@@ -1,6 +1,5 @@
 // From a validated config to the frozen one msup runs: defaults filled in, durations in ms, paths absolute. Pure.
 import path from 'node:path';
-import { parseDuration } from './duration.js';
 import type {
   ResolvedCommand,
   ResolvedConfig,
@@ -9,6 +8,7 @@ import type {
   ResolvedRestart,
   ResolvedService,
 } from '../types.js';
+import { parseDuration } from './duration.js';
 import type { ValidConfig, ValidService } from './schema.js';
 
 export const DEFAULTS = {

@@ -47,7 +47,8 @@ const multiplier = check<number>((v) => typeof v === 'number' && v >= 1, 'a numb
 function strict<T extends z.core.$ZodLooseShape>(shape: T) {
   return z.strictObject(shape, {
     error: (issue) => {
-      if (issue.code === 'unrecognized_keys') return `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      if (issue.code === 'unrecognized_keys')
+        return `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
       if (issue.code === 'invalid_type') return `expected an object, got ${show(issue.input)}`;
       return undefined;
     },
@@ -55,7 +56,10 @@ function strict<T extends z.core.$ZodLooseShape>(shape: T) {
 }
 
 const probe = strict({
-  http: check<string>((v) => typeof v === 'string' && v.startsWith('/'), 'a path starting with "/"').optional(),
+  http: check<string>(
+    (v) => typeof v === 'string' && v.startsWith('/'),
+    'a path starting with "/"',
+  ).optional(),
   tcp: check<true>((v) => v === true, 'true').optional(),
   exec: command.optional(),
   interval: duration.optional(),
@@ -92,7 +96,9 @@ export const serviceSchema = strict({
   instances: positiveInt.optional(),
   port: port.optional(),
   env: z
-    .record(z.string(), envValue, { error: (issue) => `expected an object of strings, got ${show(issue.input)}` })
+    .record(z.string(), envValue, {
+      error: (issue) => `expected an object of strings, got ${show(issue.input)}`,
+    })
     .optional(),
   cwd: nonEmptyString.optional(),
   health: probe.optional(),
@@ -116,7 +122,8 @@ export const configSchema = strict({
           ctx.addIssue({
             code: 'custom',
             path: [name],
-            message: 'a service name uses letters, digits, "-", "_" and "." and starts with a letter or digit',
+            message:
+              'a service name uses letters, digits, "-", "_" and "." and starts with a letter or digit',
           });
         }
         const front = services[name]?.port;

@@ -1,7 +1,7 @@
 // Runs an instance's probe on a schedule and reports readiness changes. Until the instance is ready
 // for the first time it probes quickly (every 100 ms at most), so a fresh instance joins rotation soon.
 import type { ResolvedProbeSettings } from '../types.js';
-import { runProbe, type ProbeTarget } from './probe.js';
+import { type ProbeTarget, runProbe } from './probe.js';
 import { applyProbeResult, INITIAL_COUNTERS, type ProbeCounters } from './thresholds.js';
 
 const STARTUP_INTERVAL_MS = 100;

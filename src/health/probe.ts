@@ -18,7 +18,14 @@ export interface ProbeResult {
 function httpProbe(port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const req = http.get(
-      { host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs, headers: { 'user-agent': 'msup-probe' } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        agent: false,
+        timeout: timeoutMs,
+        headers: { 'user-agent': 'msup-probe' },
+      },
       (res) => {
         res.resume();
         const status = res.statusCode ?? 0;
@@ -37,7 +44,9 @@ function tcpProbe(port: number, timeoutMs: number): Promise<ProbeResult> {
       socket.destroy();
       resolve(result);
     };
-    socket.setTimeout(timeoutMs, () => done({ ok: false, detail: `tcp connect timed out after ${timeoutMs}ms` }));
+    socket.setTimeout(timeoutMs, () =>
+      done({ ok: false, detail: `tcp connect timed out after ${timeoutMs}ms` }),
+    );
     socket.once('connect', () => done({ ok: true, detail: `tcp port ${port} accepts connections` }));
     socket.once('error', (error) => done({ ok: false, detail: `tcp connect failed: ${error.message}` }));
   });

@@ -7,7 +7,8 @@ export type Logger = pino.Logger;
 export function createLogger(options: { json: boolean; color: boolean; destination?: number }): Logger {
   const fd = options.destination ?? 1;
   const base = { base: null, level: 'info' };
-  if (options.json) return pino({ ...base, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd, sync: true }));
+  if (options.json)
+    return pino({ ...base, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd, sync: true }));
   const stream = pretty({
     destination: fd,
     sync: true,
@@ -16,7 +17,10 @@ export function createLogger(options: { json: boolean; color: boolean; destinati
     singleLine: true,
     ignore: 'service,instance',
     messageFormat: (log, messageKey) => {
-      const who = log.service === undefined ? 'msup' : `${log.service}${log.instance === undefined ? '' : `#${log.instance}`}`;
+      const who =
+        log.service === undefined
+          ? 'msup'
+          : `${log.service}${log.instance === undefined ? '' : `#${log.instance}`}`;
       return `${who} ${String(log[messageKey])}`;
     },
   });

@@ -10,9 +10,16 @@ export interface OutputStyle {
   palette: ReadonlyMap<string, number>;
 }
 
-export function makeStyle(services: readonly { name: string; instances: number }[], color: boolean): OutputStyle {
+export function makeStyle(
+  services: readonly { name: string; instances: number }[],
+  color: boolean,
+): OutputStyle {
   const width = Math.max(0, ...services.map((s) => `${s.name}#${s.instances - 1}`.length));
-  return { color, width, palette: new Map(services.map((s, i) => [s.name, COLOURS[i % COLOURS.length] as number])) };
+  return {
+    color,
+    width,
+    palette: new Map(services.map((s, i) => [s.name, COLOURS[i % COLOURS.length] as number])),
+  };
 }
 
 export function formatOutputLine(

@@ -57,7 +57,8 @@ export class ServiceProxy {
     this.#server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head));
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      const status =
+        error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
   }
@@ -142,7 +143,9 @@ export class ServiceProxy {
     socket.on('error', () => {});
     const upstream = this.#closing ? undefined : this.#rotation.next();
     if (!upstream) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+      );
       return;
     }
     this.#upgrades.add(socket);

@@ -16,7 +16,12 @@ async function readStat(pid: number | string): Promise<ProcStat | undefined> {
     const text = await readFile(`/proc/${pid}/stat`, 'utf8');
     // The command name is in parentheses and may contain spaces: fields start after the last ')'.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { pid: Number(pid), state: fields[0] ?? '?', pgrp: Number(fields[2]), startTime: fields[19] ?? '' };
+    return {
+      pid: Number(pid),
+      state: fields[0] ?? '?',
+      pgrp: Number(fields[2]),
+      startTime: fields[19] ?? '',
+    };
   } catch {
     return undefined;
   }

@@ -60,7 +60,7 @@ export class StateFile {
 
 /** The pid of a live msup that owns this state file, if any. */
 export async function liveOwner(previous: StateRecord | undefined): Promise<number | undefined> {
-  if (!previous || previous.pid === process.pid) return undefined;
+  if (!previous) return undefined;
   const startTime = await processStartTime(previous.pid);
   return startTime !== null && startTime === previous.startTime ? previous.pid : undefined;
 }

@@ -14,6 +14,8 @@ import type {
 import { decideRestart, failed } from './restart-policy.js';
 
 const STDERR_TAIL = 20;
+/** A service with no port and no probe counts as started (ready) once it has stayed up this long. */
+export const STARTED_AFTER_MS = 500;
 
 export interface ProbeHandle {
   stop(): void;
@@ -55,6 +57,8 @@ interface Slot {
   key: string | null;
   probe: ProbeHandle | null;
   timer: NodeJS.Timeout | undefined;
+  /** Pending "stayed up long enough" check for instances with no port and no probe. */
+  startedTimer: NodeJS.Timeout | undefined;
   stopRequested: boolean;
   /** Settles once the current run's exit has been handled. */
   settled: Promise<void>;
@@ -87,6 +91,7 @@ export class Service {
       key: null,
       probe: null,
       timer: undefined,
+      startedTimer: undefined,
       stopRequested: false,
       settled: Promise.resolve(),
     }));
@@ -196,14 +201,23 @@ export class Service {
       MSUP_INSTANCES: String(config.instances),
     });
     const run = this.#deps.runtime.start(
-      { service: config.name, index: slot.index, instances: config.instances, command: config.command, cwd: config.cwd, env, port },
+      {
+        service: config.name,
+        index: slot.index,
+        instances: config.instances,
+        command: config.command,
+        cwd: config.cwd,
+        env,
+        port,
+      },
       (line) => this.#output(line),
     );
     slot.run = run;
     slot.port = port;
     slot.key = `${this.#label(slot)}:${run.pid ?? 'none'}`;
     slot.ready = false;
-    this.#setState(slot, 'starting');
+    // A crash-looping instance stays visibly in crash-loop until it proves itself ready.
+    this.#setState(slot, slot.consecutive >= config.restart.crashLoopAfter ? 'crash-loop' : 'starting');
     this.#log('info', 'started', slot, { pid: run.pid, port, restarts: slot.restarts });
     slot.settled = run.exited.then((exit) => this.#onExit(slot, run, exit, port));
     if (run.pid === null) return;
@@ -217,11 +231,15 @@ export class Service {
         },
       );
     } else {
-      this.#setReady(slot, true, 'started (no port, no health check)');
+      slot.startedTimer = setTimeout(
+        () => this.#setReady(slot, true, `up for ${STARTED_AFTER_MS}ms (no port, no health check)`),
+        STARTED_AFTER_MS,
+      );
     }
   }
 
   async #onExit(slot: Slot, run: RunningInstance, exit: ExitInfo, port: number): Promise<void> {
+    clearTimeout(slot.startedTimer);
     slot.probe?.stop();
     slot.probe = null;
     this.#setReady(slot, false, describeExit(exit));
@@ -282,6 +300,7 @@ export class Service {
   async #stopSlot(slot: Slot): Promise<void> {
     slot.stopRequested = true;
     clearTimeout(slot.timer);
+    clearTimeout(slot.startedTimer);
     const run = slot.run;
     if (!run) {
       if (slot.state !== 'exited') this.#setState(slot, 'stopped');
