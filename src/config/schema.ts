@@ -106,38 +106,12 @@ export const serviceSchema = strict({
   stopTimeout: duration.optional(),
 });
 
-const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
 export const configSchema = strict({
   services: z
     .record(z.string(), serviceSchema, {
       error: (issue) => `expected an object of services, got ${show(issue.input)}`,
     })
-    .superRefine((services, ctx) => {
-      const names = Object.keys(services);
-      if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'expected at least one service' });
-      const byPort = new Map<number, string>();
-      for (const name of names) {
-        if (!SERVICE_NAME.test(name)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [name],
-            message:
-              'a service name uses letters, digits, "-", "_" and "." and starts with a letter or digit',
-          });
-        }
-        const front = services[name]?.port;
-        if (front === undefined || front === 0) continue;
-        const other = byPort.get(front);
-        if (other !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [name, 'port'],
-            message: `port ${front} is already the front port of service "${other}"`,
-          });
-        } else byPort.set(front, name);
-      }
-    }),
+    .refine((services) => Object.keys(services).length > 0, { error: 'expected at least one service' }),
 });
 
 export type ValidConfig = z.infer<typeof configSchema>;

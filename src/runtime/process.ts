@@ -109,7 +109,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   async close(): Promise<void> {
-    this.#watchdog.close();
+    await this.#watchdog.close();
     this.#state.delete();
   }
 }

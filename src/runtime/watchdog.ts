@@ -72,11 +72,18 @@ export class Watchdog {
     this.#send(`-${pgid}`);
   }
 
-  /** A clean goodbye: the watchdog exits without touching anything. */
-  close(): void {
-    if (this.#closed) return;
+  /** A clean goodbye: the watchdog exits without touching anything. Resolves once it is gone. */
+  async close(): Promise<void> {
+    const child = this.#child;
+    if (this.#closed || !child) return;
     this.#closed = true;
+    const gone =
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.ref(); // keep the event loop alive until it has gone
     this.#send('bye');
-    this.#child?.stdin?.end();
+    child.stdin?.end();
+    await gone;
   }
 }

@@ -1,7 +1,7 @@
 // A throwaway project per test: its own folder (so its own .msup/ state), a tag in every child's
 // environment, supervisors that are always stopped, and a check that no child outlives them.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,8 @@ export interface Project {
   start(options?: StartOptions): Promise<Supervisor>;
   /** Environment for a spawned msup CLI: the tag is inherited by every child. */
   env(extra?: Record<string, string>): NodeJS.ProcessEnv;
+  /** Runs before the no-leftover check (e.g. to stop a spawned CLI). */
+  onCleanup(fn: () => Promise<void>): void;
 }
 
 export function useProject(): () => Project {
@@ -42,6 +44,7 @@ export function useProject(): () => Project {
     const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
     const tag = randomUUID();
     const supervisors: Supervisor[] = [];
+    const cleanups: (() => Promise<void>)[] = [];
     const project = {
       root,
       tag,
@@ -54,8 +57,12 @@ export function useProject(): () => Project {
         );
         return { services: tagged };
       },
+      onCleanup(fn: () => Promise<void>) {
+        cleanups.push(fn);
+      },
       write(name: string, content: string) {
         const file = path.join(root, name);
+        mkdirSync(path.dirname(file), { recursive: true });
         writeFileSync(file, content);
         return file;
       },
@@ -71,7 +78,7 @@ export function useProject(): () => Project {
         return { ...process.env, MSUP_TEST_TAG: tag, NO_COLOR: '1', ...extra };
       },
       async cleanup() {
-        await Promise.all(supervisors.map((s) => s.stop()));
+        await Promise.all([...supervisors.map((s) => s.stop()), ...cleanups.map((fn) => fn())]);
         try {
           await expectNoTaggedProcesses(tag);
         } finally {

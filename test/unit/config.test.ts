@@ -1,0 +1,150 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseDuration } from '../../src/config/duration.js';
+import { prepareConfig } from '../../src/config/load.js';
+import { validateConfig } from '../../src/config/validate.js';
+import { isMsupError } from '../../src/errors.js';
+
+const messages = (input: unknown) => {
+  const result = validateConfig(input);
+  return result.ok ? [] : result.issues.map((i) => `${i.path}: ${i.message}`);
+};
+
+describe('durations', () => {
+  it('reads numbers as milliseconds and ms/s/m/h strings', () => {
+    expect([500, '500ms', '5s', '1.5s', '2m', '1h'].map(parseDuration)).toEqual([
+      500, 500, 5000, 1500, 120_000, 3_600_000,
+    ]);
+  });
+  it('rejects anything else', () => {
+    expect(['5', 'soon', '-1s', '', null, -5, Number.NaN].map(parseDuration)).toEqual(
+      Array(7).fill(undefined),
+    );
+  });
+});
+
+describe('config validation', () => {
+  it('accepts the documented shape', () => {
+    expect(
+      messages({
+        services: {
+          web: {
+            command: 'node server.js',
+            instances: 3,
+            port: 8080,
+            env: { A: 'x', B: 1, C: true },
+            cwd: 'web',
+            health: {
+              http: '/health',
+              interval: '2s',
+              timeout: 500,
+              failureThreshold: 2,
+              successThreshold: 1,
+            },
+            restart: { policy: 'on-failure', initialDelay: '50ms', maxDelay: '10s', multiplier: 1.5 },
+            stopTimeout: '5s',
+          },
+          worker: { command: ['node', 'w.js'], restart: 'never', health: { exec: 'true' } },
+          db: { command: 'x', port: 0, health: { tcp: true } },
+        },
+      }),
+    ).toEqual([]);
+  });
+
+  it('lists every problem at once, each with its path', () => {
+    expect(
+      messages({
+        services: {
+          web: { command: ['node'], instances: 0, port: -1, env: { A: {} }, health: { http: 'health' } },
+          'bad name!': { command: 'x' },
+          api: { instances: 1.5, restart: { multiplier: 0.5, typo: 1 } },
+        },
+        extra: true,
+      }),
+    ).toEqual(
+      expect.arrayContaining([
+        '(root): unknown key "extra"',
+        'services.web.instances: expected a positive integer, got 0',
+        'services.web.port: expected a port number from 0 to 65535, got -1',
+        'services.web.env.A: expected a string, number or boolean, got {}',
+        'services.web.health.http: expected a path starting with "/", got "health"',
+        'services.bad name!: a service name uses letters, digits, "-", "_" and "." and starts with a letter or digit',
+        'services.api.command: expected a non-empty string (run by the shell) or a non-empty array of strings (run directly), got nothing',
+        'services.api.instances: expected a positive integer, got 1.5',
+        'services.api.restart.multiplier: expected a number of at least 1, got 0.5',
+        'services.api.restart: unknown key "typo"',
+      ]),
+    );
+  });
+
+  it('needs at least one service, and one front port per service', () => {
+    expect(messages({ services: {} })).toEqual(['services: expected at least one service']);
+    expect(messages({})).toEqual(['services: expected an object of services, got nothing']);
+    expect(messages({ services: { a: { command: 'x', port: 80 }, b: { command: 'y', port: 80 } } })).toEqual([
+      'services.b.port: port 80 is already the front port of service "a"',
+    ]);
+  });
+
+  it('a health check names exactly one kind', () => {
+    expect(messages({ services: { a: { command: 'x', health: { interval: '1s' } } } })).toEqual([
+      'services.a.health: expected one of "http", "tcp" or "exec"',
+    ]);
+  });
+});
+
+describe('config resolution', () => {
+  it('fills in defaults, converts durations and makes paths absolute, frozen', () => {
+    const config = prepareConfig(
+      {
+        services: {
+          web: { command: 'node s.js', port: 8080, cwd: 'app' },
+          worker: { command: ['node', 'w.js'] },
+        },
+      },
+      '/project',
+      null,
+    );
+    const [web, worker] = config.services;
+    expect(web).toMatchObject({
+      name: 'web',
+      command: { shell: true, argv: ['node s.js'] },
+      instances: 1,
+      port: 8080,
+      cwd: path.resolve('/project/app'),
+      stopTimeoutMs: 5000,
+      health: {
+        probe: { kind: 'tcp' },
+        intervalMs: 1000,
+        timeoutMs: 1000,
+        failureThreshold: 3,
+        successThreshold: 1,
+      },
+      restart: {
+        policy: 'always',
+        initialDelayMs: 100,
+        maxDelayMs: 15_000,
+        multiplier: 2,
+        resetAfterMs: 30_000,
+      },
+    });
+    expect(worker).toMatchObject({
+      command: { shell: false, argv: ['node', 'w.js'] },
+      port: null,
+      health: null,
+    });
+    expect(Object.isFrozen(config) && Object.isFrozen(web) && Object.isFrozen(web?.restart)).toBe(true);
+  });
+
+  it('throws MSUP_CONFIG_INVALID with the issues and a readable message', () => {
+    let error: unknown;
+    try {
+      prepareConfig({ services: { web: { command: 'x', instances: -1 } } }, '/p', '/p/supervisor.config.ts');
+    } catch (e) {
+      error = e;
+    }
+    expect(isMsupError(error, 'MSUP_CONFIG_INVALID')).toBe(true);
+    expect((error as Error).message).toBe(
+      '/p/supervisor.config.ts has 1 problem:\n  services.web.instances: expected a positive integer, got -1',
+    );
+  });
+});

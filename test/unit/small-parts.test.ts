@@ -1,0 +1,115 @@
+// The small pure parts: probe thresholds, line splitting, output format, CLI args, exit codes, retry rule.
+import type http from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { parseCliArgs } from '../../src/cli/args.js';
+import { exitCodeFor } from '../../src/cli/exit-codes.js';
+import { ERROR_CODES, isMsupError } from '../../src/errors.js';
+import { applyProbeResult, INITIAL_COUNTERS } from '../../src/health/thresholds.js';
+import { formatOutputLine, makeStyle, wantsColor } from '../../src/log/output.js';
+import { canRetry } from '../../src/proxy/server.js';
+import { LineSplitter } from '../../src/runtime/lines.js';
+
+describe('probe thresholds', () => {
+  const t = { successThreshold: 2, failureThreshold: 3 };
+  it('needs k successes in a row to be ready and n failures in a row to leave', () => {
+    let c = INITIAL_COUNTERS;
+    const changes: (string | null)[] = [];
+    for (const ok of [true, false, true, true, false, false, true, false, false, false]) {
+      const r = applyProbeResult(c, ok, t);
+      c = r.counters;
+      changes.push(r.change);
+    }
+    expect(changes).toEqual([null, null, null, 'ready', null, null, null, null, null, 'unready']);
+  });
+});
+
+describe('LineSplitter', () => {
+  it('emits whole lines across chunks, CRLF included, and flushes the rest', () => {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l));
+    s.push('hel');
+    s.push('lo\r\nwor');
+    s.push(Buffer.from('ld\npart'));
+    expect(lines).toEqual(['hello', 'world']);
+    s.flush();
+    expect(lines).toEqual(['hello', 'world', 'part']);
+  });
+  it('does not split a multi-byte character cut between chunks', () => {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l));
+    const bytes = Buffer.from('héllo\n');
+    s.push(bytes.subarray(0, 2));
+    s.push(bytes.subarray(2));
+    expect(lines).toEqual(['héllo']);
+  });
+});
+
+describe('output format', () => {
+  const style = makeStyle(
+    [
+      { name: 'web', instances: 12 },
+      { name: 'api', instances: 1 },
+    ],
+    false,
+  );
+  it('pads the prefix to the widest name#index', () => {
+    expect(formatOutputLine({ service: 'api', index: 0, stream: 'stdout', line: 'hi' }, style)).toBe(
+      'api#0  | hi\n',
+    );
+  });
+  it('colours by service only when asked', () => {
+    const coloured = makeStyle([{ name: 'web', instances: 1 }], true);
+    expect(formatOutputLine({ service: 'web', index: 0, stream: 'stdout', line: 'x' }, coloured)).toBe(
+      '\u001b[36mweb#0\u001b[39m | x\n',
+    );
+  });
+  it('respects NO_COLOR and FORCE_COLOR', () => {
+    expect(wantsColor(true, {})).toBe(true);
+    expect(wantsColor(true, { NO_COLOR: '1' })).toBe(false);
+    expect(wantsColor(false, { FORCE_COLOR: '1' })).toBe(true);
+    expect(wantsColor(undefined, {})).toBe(false);
+  });
+});
+
+describe('CLI arguments', () => {
+  it('parses start with its options', () => {
+    expect(parseCliArgs(['start', '-c', 'x.ts', '--json', '--no-color'])).toEqual({
+      command: 'start',
+      config: 'x.ts',
+      json: true,
+      color: false,
+    });
+    expect(parseCliArgs([]).command).toBe('help');
+  });
+  it('rejects unknown options and commands with MSUP_USAGE', () => {
+    for (const argv of [['start', '--nope'], ['stop'], ['start', 'extra']]) {
+      expect(() => parseCliArgs(argv)).toThrow(expect.objectContaining({ code: 'MSUP_USAGE' }));
+    }
+  });
+  it('maps every error code to an exit code', () => {
+    const codes = Object.keys(ERROR_CODES) as (keyof typeof ERROR_CODES)[];
+    expect(Object.fromEntries(codes.map((c) => [c, exitCodeFor(c)]))).toMatchObject({
+      MSUP_CONFIG_INVALID: 2,
+      MSUP_USAGE: 2,
+      MSUP_PORT_IN_USE: 3,
+      MSUP_ALREADY_RUNNING: 3,
+      MSUP_START_FAILED: 1,
+    });
+    expect(isMsupError(new Error('x'))).toBe(false);
+  });
+});
+
+describe('retry rule', () => {
+  const req = (method: string, headers: Record<string, string> = {}) =>
+    ({ method, headers }) as unknown as http.IncomingMessage;
+  const err = (code: string) => Object.assign(new Error(code), { code });
+  it('retries a refused connect for any method without a body', () => {
+    expect(canRetry(err('ECONNREFUSED'), req('POST'))).toBe(true);
+    expect(canRetry(err('ECONNREFUSED'), req('POST', { 'content-length': '5' }))).toBe(false);
+  });
+  it('retries a reset after sending only for idempotent methods', () => {
+    expect(canRetry(err('ECONNRESET'), req('GET'))).toBe(true);
+    expect(canRetry(err('ECONNRESET'), req('POST'))).toBe(false);
+    expect(canRetry(err('ETIMEDOUT'), req('GET'))).toBe(false);
+  });
+});
