@@ -12,6 +12,10 @@ export const ERROR_CODES = {
   MSUP_UNKNOWN_SERVICE: 'The API was asked about a service that is not in the config',
   MSUP_STOPPED: 'The supervisor was stopped before the operation could complete',
   MSUP_USAGE: 'The command line could not be understood',
+  MSUP_NOT_RUNNING: 'A command needs the running msup of this project, and none is running',
+  MSUP_CONTROL: 'The control socket could not be reached, or answered something unexpected',
+  MSUP_RESTART_FAILED:
+    'A rolling restart stopped: a replacement never became ready (the old instance was kept)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -3,13 +3,23 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { parseDuration } from './config/duration.js';
 import { loadConfigFile, prepareConfig } from './config/load.js';
+import { controlSocketPath, type StatusV1 } from './control/protocol.js';
+import { ControlServer } from './control/server.js';
+import { buildStatus, type UsageSample } from './control/status.js';
 import { MsupError } from './errors.js';
 import { startMonitor } from './health/monitor.js';
 import { ServiceProxy } from './proxy/server.js';
 import { PortAllocator } from './runtime/ports.js';
+import { groupUsage } from './runtime/proc.js';
 import { ProcessRuntime } from './runtime/process.js';
 import { failed } from './service/restart-policy.js';
-import { describeExit, type LogLevel, Service, type ServiceEvent } from './service/service.js';
+import {
+  describeExit,
+  type LogLevel,
+  type RolloutResult,
+  Service,
+  type ServiceEvent,
+} from './service/service.js';
 import type {
   Duration,
   InstanceInfo,
@@ -33,6 +43,10 @@ export interface StartOptions {
   timeout?: Duration;
   /** The address front ports listen on (default '127.0.0.1'). */
   host?: string;
+  /** Listen on the project's control socket, for `msup status` and friends (default true). */
+  control?: boolean;
+  /** Follow the services' `watch` settings and the config file's changes (default true). */
+  watch?: boolean;
 }
 
 export interface LogRecord {
@@ -64,6 +78,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #started = false;
   #stopping: Promise<void> | undefined;
   #abortWait: ((error: Error) => void) | undefined;
+  #control: ControlServer | undefined;
+  #startedAt = Date.now();
+  #markStopped: () => void = () => {};
+  readonly #stopped = new Promise<void>((resolve) => {
+    this.#markStopped = resolve;
+  });
 
   constructor(options: StartOptions = {}) {
     super();
@@ -112,6 +132,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       throw error;
     }
 
+    if (options.control !== false) {
+      try {
+        this.#control = await ControlServer.open(controlSocketPath(config.root), this.#controlHandler());
+      } catch (error) {
+        await this.stop();
+        throw error;
+      }
+    }
+
     const ports = new PortAllocator();
     for (const service of config.services) {
       const proxy = this.#proxies.get(service.name)?.proxy;
@@ -121,7 +150,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           runtime,
           ports,
           monitor: startMonitor,
-          baseEnv: process.env,
+          environment: () => process.env,
+          drain: (key, timeoutMs) => {
+            const draining = proxy as unknown as
+              | { drain?(key: string, ms: number): Promise<void> }
+              | undefined;
+            return draining?.drain ? draining.drain(key, timeoutMs) : Promise.resolve();
+          },
           random: Math.random,
           onOutput: (line) => this.emit('output', line),
           onEvent: (event) => this.#onServiceEvent(event, proxy),
@@ -268,6 +303,89 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }));
   }
 
+  /** Resolves once the supervisor has stopped, whoever stopped it (Ctrl-C, `msup stop`, the API). */
+  whenStopped(): Promise<void> {
+    return this.#stopped;
+  }
+
+  /**
+   * Rolling restart of one service, or of all in config order: each instance is replaced by a new
+   * one that is ready before the old one leaves rotation, drains and stops. Rejects with
+   * MSUP_RESTART_FAILED (the old instance kept) when a replacement never becomes ready.
+   */
+  async restart(name?: string, options: { readyTimeout?: Duration } = {}): Promise<RolloutResult[]> {
+    const targets = name === undefined ? [...this.#services.values()] : [this.#service(name)];
+    const readyTimeoutMs = parseDuration(options.readyTimeout) ?? DEFAULT_START_TIMEOUT_MS;
+    const results: RolloutResult[] = [];
+    for (const service of targets) {
+      this.#log('info', 'rolling restart', { service: service.name });
+      const result = await service.restart({ readyTimeoutMs });
+      results.push(result);
+      if (result.failed) {
+        throw new MsupError(
+          'MSUP_RESTART_FAILED',
+          `rolling restart of "${service.name}" stopped at ${service.name}#${result.failed.index}: ${result.failed.reason}; the old instance keeps serving`,
+          { service: service.name },
+        );
+      }
+    }
+    return results;
+  }
+
+  /** Changes how many instances a service runs; scaling down drains the leaving instances first. */
+  async scale(name: string, count: number): Promise<void> {
+    const service = this.#service(name);
+    if (!Number.isInteger(count) || count < 1) {
+      throw new MsupError('MSUP_USAGE', `scale ${name}: expected a positive integer, got ${count}`, {
+        service: name,
+      });
+    }
+    this.#log('info', 'scaling', { service: name, from: service.instances().length, to: count });
+    await service.scale(count);
+  }
+
+  /** A snapshot for `msup status`: instances with uptime, CPU (sampled over `sampleMs`) and memory. */
+  async status(sampleMs = 100): Promise<StatusV1> {
+    const sample = async (): Promise<UsageSample> => {
+      const pids = this.services().flatMap((s) =>
+        s.instances.map((i) => i.pid).filter((p): p is number => p !== null),
+      );
+      return { usage: await groupUsage(pids), at: Date.now() };
+    };
+    const before = await sample();
+    await new Promise((r) => setTimeout(r, sampleMs));
+    const after = await sample();
+    const meta = {
+      project: this.config.root,
+      configFile: this.config.file,
+      pid: process.pid,
+      startedAt: this.#startedAt,
+    };
+    return buildStatus(meta, this.services(), before, after);
+  }
+
+  #controlHandler() {
+    return {
+      status: () => this.status(),
+      restart: (service: string | undefined) => this.restart(service),
+      scale: async (counts: Record<string, number>) => {
+        for (const name of Object.keys(counts)) this.#service(name);
+        await Promise.all(Object.entries(counts).map(([name, count]) => this.scale(name, count)));
+        return this.services().map((s) => ({ name: s.name, instances: s.instances.length }));
+      },
+      stop: () => this.stop(),
+      follow: (service: string | undefined, send: (record: unknown) => void) => {
+        if (service !== undefined) this.#service(service);
+        const listener = (line: OutputLine) => {
+          if (service === undefined || line.service === service)
+            send({ time: new Date().toISOString(), ...line });
+        };
+        this.on('output', listener);
+        return () => this.off('output', listener);
+      },
+    };
+  }
+
   /** Stops everything gracefully; resolves once every child process is gone. Safe to call twice. */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
@@ -286,7 +404,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await Promise.all([...this.#services.values()].map((s) => s.stop()));
     await Promise.all([...this.#proxies.values()].map(({ proxy }) => proxy.close()));
     await this.#runtime?.close();
+    await this.#control?.close();
     if (this.#services.size > 0) this.#log('info', 'stopped');
+    this.#markStopped();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

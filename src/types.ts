@@ -57,12 +57,20 @@ export interface ServiceConfig {
   env?: Record<string, string | number | boolean>;
   /** Working directory, relative to the config file's folder (default: that folder). */
   cwd?: string;
+  /** Extra `.env`-style files read at every launch, relative to the project folder, after `<project>/.env`; a later file wins. */
+  env_file?: string | string[];
+  /** Restart (rolling) when files change: `true` for the whole cwd, or paths and globs relative to the cwd such as `'src/**\/*.ts'`. */
+  watch?: boolean | string[];
+  /** More paths or globs to ignore when watching, on top of the defaults (node_modules, .git, dist, build, coverage, .msup, *.log). */
+  watchIgnore?: string[];
   /** Readiness probe. Without one, an instance is ready when its port accepts connections (or at once with no port). */
   health?: ProbeConfig;
   /** `'always'` (default), `'on-failure'`, `'never'`, or an object with backoff settings. */
   restart?: RestartPolicyName | RestartConfig;
   /** Time between SIGTERM and SIGKILL when stopping (default `'5s'`). */
   stopTimeout?: Duration;
+  /** When an instance leaves (rolling restart, scale down), how long its in-flight requests and open connections may take to finish (default `'5s'`). */
+  drainTimeout?: Duration;
 }
 
 export interface MsupConfig {
@@ -153,10 +161,15 @@ export interface ResolvedService {
   port: number | null;
   env: Readonly<Record<string, string>>;
   cwd: string;
+  /** `env_file`, as absolute paths, in order (`<root>/.env` is read before them and is not listed). */
+  envFiles: readonly string[];
+  /** What to watch, relative to `cwd` (`true`: all of it), and the extra ignores; null when not watching. */
+  watch: { paths: readonly string[] | true; ignored: readonly string[] } | null;
   /** Explicit probe, or the default: tcp when the service has a port, none otherwise. */
   health: ResolvedProbeSettings | null;
   restart: ResolvedRestart;
   stopTimeoutMs: number;
+  drainTimeoutMs: number;
 }
 
 export interface ResolvedConfig {

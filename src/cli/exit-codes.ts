@@ -6,6 +6,7 @@ export const EXIT = {
   failed: 1,
   usage: 2,
   conflict: 3,
+  notRunning: 4,
   forced: 130,
 } as const;
 
@@ -19,6 +20,8 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
     case 'MSUP_PORT_IN_USE':
     case 'MSUP_ALREADY_RUNNING':
       return EXIT.conflict;
+    case 'MSUP_NOT_RUNNING':
+      return EXIT.notRunning;
     default:
       return EXIT.failed;
   }

@@ -1,8 +1,11 @@
 // The msup command: the only place that prints errors and sets the exit status.
 import { readFileSync } from 'node:fs';
 import { MsupError } from '../errors.js';
-import { HELP, parseCliArgs } from './args.js';
+import { type CliArgs, HELP, parseCliArgs } from './args.js';
+import { restartCommand, scaleCommand, statusCommand, stopCommand } from './control-commands.js';
+import { detachCommand } from './detach.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { logsCommand } from './logs-command.js';
 import { startCommand } from './start-command.js';
 
 function version(): string {
@@ -21,23 +24,37 @@ function report(error: unknown): number {
   return EXIT.failed;
 }
 
+function run(args: CliArgs): Promise<number> | number {
+  switch (args.command) {
+    case 'help':
+      process.stdout.write(HELP);
+      return EXIT.ok;
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return EXIT.ok;
+    case 'start':
+      return args.detach ? detachCommand(args) : startCommand(args);
+    case 'status':
+      return statusCommand(args);
+    case 'logs':
+      return logsCommand(args);
+    case 'restart':
+      return restartCommand(args);
+    case 'scale':
+      return scaleCommand(args);
+    case 'stop':
+      return stopCommand(args);
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
   let code: number;
   try {
-    const args = parseCliArgs(argv);
-    if (args.command === 'help') {
-      process.stdout.write(HELP);
-      code = EXIT.ok;
-    } else if (args.command === 'version') {
-      process.stdout.write(`${version()}\n`);
-      code = EXIT.ok;
-    } else {
-      code = await startCommand(args);
-    }
+    code = await run(parseCliArgs(argv));
   } catch (error) {
     code = report(error);
   }
   process.exitCode = code;
-  // Everything is stopped by now; do not wait for stray handles (stdin of a watchdog, timers).
+  // Everything is stopped by now; do not wait for stray handles.
   process.exit(code);
 }

@@ -1,5 +1,6 @@
 // `msup start`: runs the supervisor in the foreground, prints its events and the services' output,
 // and stops on Ctrl-C (a second Ctrl-C forces it).
+import { parseDuration } from '../config/duration.js';
 import { MsupError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { formatOutputLine, makeStyle, type OutputStyle, wantsColor } from '../log/output.js';
@@ -43,9 +44,18 @@ function watchReadiness(sup: Supervisor, logger: Logger, json: boolean): void {
 export async function startCommand(args: CliArgs): Promise<number> {
   const color = args.color ?? wantsColor(process.stdout.isTTY, process.env);
   const logger = createLogger({ json: args.json, color });
+  if (args.wait !== undefined && parseDuration(args.wait) === undefined) {
+    throw new MsupError(
+      'MSUP_USAGE',
+      `--wait: expected a duration such as '30s', got "${args.wait}" (see msup --help)`,
+    );
+  }
   const sup = createSupervisor({
     cwd: process.cwd(),
-    wait: false,
+    // With --wait, start fails (and stops everything) unless all is ready in time: for scripts and CI.
+    wait: args.wait !== undefined,
+    ...(args.wait !== undefined ? { timeout: args.wait } : {}),
+    watch: args.watch,
     ...(args.config ? { configFile: args.config } : {}),
   });
   let style: OutputStyle | undefined;
@@ -61,14 +71,11 @@ export async function startCommand(args: CliArgs): Promise<number> {
 
   let interrupts = 0;
   let forced = false;
-  let stopped: Promise<void> | undefined;
-  let wake: () => void = () => {};
   const onSignal = (signal: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
       logger.info({ signal }, 'stopping (Ctrl-C again to force)');
-      stopped = sup.stop();
-      wake();
+      void sup.stop();
     } else if (!forced) {
       forced = true;
       logger.warn({ signal }, 'forcing stop: SIGKILL to every instance');
@@ -80,8 +87,7 @@ export async function startCommand(args: CliArgs): Promise<number> {
   try {
     watchReadiness(sup, logger, args.json);
     await sup.start();
-    if (!stopped) await new Promise<void>((resolve) => (wake = resolve));
-    await stopped;
+    await sup.whenStopped();
     return forced ? EXIT.forced : EXIT.ok;
   } catch (error) {
     await sup.stop();

@@ -14,6 +14,7 @@ import type { ValidConfig, ValidService } from './schema.js';
 export const DEFAULTS = {
   instances: 1,
   stopTimeoutMs: 5000,
+  drainTimeoutMs: 5000,
   probe: { intervalMs: 1000, timeoutMs: 1000, failureThreshold: 3, successThreshold: 1, initialDelayMs: 0 },
   restart: {
     policy: 'always',
@@ -67,6 +68,12 @@ function restart(value: ValidService['restart']): ResolvedRestart {
   };
 }
 
+function watch(service: ValidService): ResolvedService['watch'] {
+  const given = service.watch;
+  if (given === undefined || given === false || (Array.isArray(given) && given.length === 0)) return null;
+  return { paths: given === true ? true : [...given], ignored: [...(service.watchIgnore ?? [])] };
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
@@ -84,9 +91,12 @@ export function resolveConfig(config: ValidConfig, root: string, file: string | 
       port: service.port ?? null,
       env: Object.fromEntries(Object.entries(service.env ?? {}).map(([k, v]) => [k, String(v)])),
       cwd: path.resolve(root, service.cwd ?? '.'),
+      envFiles: [service.env_file ?? []].flat().map((file) => path.resolve(root, file)),
+      watch: watch(service),
       health: health(service),
       restart: restart(service.restart),
       stopTimeoutMs: ms(service.stopTimeout, DEFAULTS.stopTimeoutMs),
+      drainTimeoutMs: ms(service.drainTimeout, DEFAULTS.drainTimeoutMs),
     }),
   );
   return deepFreeze({ root: path.resolve(root), file, services });

@@ -43,6 +43,17 @@ const policy = check<'always' | 'on-failure' | 'never'>(
   '"always", "on-failure" or "never"',
 );
 const multiplier = check<number>((v) => typeof v === 'number' && v >= 1, 'a number of at least 1');
+const isPathList = (v: unknown) =>
+  Array.isArray(v) && v.every((item) => typeof item === 'string' && item.trim() !== '');
+const envFile = check<string | string[]>(
+  (v) => (typeof v === 'string' && v.trim() !== '') || isPathList(v),
+  'a file path or an array of file paths',
+);
+const watch = check<boolean | string[]>(
+  (v) => typeof v === 'boolean' || isPathList(v),
+  'true, false or an array of paths or globs',
+);
+const pathList = check<string[]>(isPathList, 'an array of paths or globs');
 
 function strict<T extends z.core.$ZodLooseShape>(shape: T) {
   return z.strictObject(shape, {
@@ -101,9 +112,13 @@ export const serviceSchema = strict({
     })
     .optional(),
   cwd: nonEmptyString.optional(),
+  env_file: envFile.optional(),
+  watch: watch.optional(),
+  watchIgnore: pathList.optional(),
   health: probe.optional(),
   restart: restart.optional(),
   stopTimeout: duration.optional(),
+  drainTimeout: duration.optional(),
 });
 
 export const configSchema = strict({

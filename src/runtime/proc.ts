@@ -77,3 +77,40 @@ export async function waitForGroupExit(pgid: number, timeoutMs: number, pollMs =
     await sleep(Math.min(pollMs, Math.max(1, deadline - Date.now())));
   }
 }
+
+export interface GroupUsage {
+  /** CPU time used by the group's live processes, in milliseconds. */
+  cpuMs: number;
+  /** Resident memory of the group's live processes, in bytes. */
+  rssBytes: number;
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+const PAGE_BYTES = 4096;
+
+/** CPU and memory of each process group (Linux); groups not found are missing from the map. */
+export async function groupUsage(pgids: readonly number[]): Promise<Map<number, GroupUsage>> {
+  const usage = new Map<number, GroupUsage>();
+  if (!HAS_PROC || pgids.length === 0) return usage;
+  const wanted = new Set(pgids);
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  await Promise.all(
+    entries
+      .filter((e) => /^\d+$/.test(e))
+      .map(async (pid) => {
+        try {
+          const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+          const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+          const pgrp = Number(fields[2]);
+          if (!wanted.has(pgrp) || fields[0] === 'Z') return;
+          const cpuMs = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+          const rssBytes = Number(fields[21]) * PAGE_BYTES;
+          const total = usage.get(pgrp) ?? { cpuMs: 0, rssBytes: 0 };
+          usage.set(pgrp, { cpuMs: total.cpuMs + cpuMs, rssBytes: total.rssBytes + rssBytes });
+        } catch {
+          // gone meanwhile
+        }
+      }),
+  );
+  return usage;
+}

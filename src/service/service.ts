@@ -1,6 +1,6 @@
-// One service: keeps `instances` copies running through a runtime, restarts them by policy, and
-// reports every change as an event. It knows nothing of the proxy or of how probes run: the
-// supervisor hands it those as functions.
+// One service: keeps its instances running through a runtime, restarts them by policy, replaces
+// them one at a time on request (rolling restart), scales, and reports every change as an event.
+// It knows nothing of the proxy or of how probes run: the supervisor hands it those as functions.
 import type {
   ExitInfo,
   InstanceInfo,
@@ -8,9 +8,9 @@ import type {
   OutputLine,
   ResolvedProbeSettings,
   ResolvedService,
-  RunningInstance,
   Runtime,
 } from '../types.js';
+import { createIncarnation, describeExit, type Incarnation, instanceEnv } from './incarnation.js';
 import { decideRestart, failed } from './restart-policy.js';
 
 const STDERR_TAIL = 20;
@@ -29,8 +29,10 @@ export interface ServiceDeps {
     target: { port: number; cwd: string; env: Readonly<Record<string, string>> },
     handlers: { onReady(detail: string): void; onUnready(detail: string): void },
   ): ProbeHandle;
-  /** The environment every instance starts from (msup's own). */
-  baseEnv: Readonly<Record<string, string | undefined>>;
+  /** The environment every instance starts from, read again at each launch. */
+  environment(service: ResolvedService): Readonly<Record<string, string | undefined>>;
+  /** Resolves once a member taken out of rotation has no requests or connections left (bounded). */
+  drain(key: string, timeoutMs: number): Promise<void>;
   random(): number;
   onOutput(line: OutputLine): void;
   onEvent(event: ServiceEvent): void;
@@ -45,64 +47,59 @@ export type ServiceEvent =
   | { type: 'gone'; key: string }
   | { type: 'log'; level: LogLevel; msg: string; fields: Record<string, unknown> };
 
+export interface RolloutResult {
+  service: string;
+  /** Indexes replaced, in order. */
+  restarted: number[];
+  /** The instance whose replacement never became ready; the rollout stopped there and kept the old one. */
+  failed: { index: number; reason: string } | null;
+}
+
 interface Slot {
   index: number;
   state: InstanceState;
-  ready: boolean;
   restarts: number;
   consecutive: number;
   lastExit: ExitInfo | null;
-  port: number | null;
-  run: RunningInstance | null;
-  key: string | null;
-  probe: ProbeHandle | null;
+  current: Incarnation | null;
+  /** The replacement being started during a rolling restart. */
+  pending: Incarnation | null;
   timer: NodeJS.Timeout | undefined;
-  /** Pending "stayed up long enough" check for instances with no port and no probe. */
-  startedTimer: NodeJS.Timeout | undefined;
-  stopRequested: boolean;
-  /** Settles once the current run's exit has been handled. */
-  settled: Promise<void>;
+  /** Stopped for good (service stop or scale-down). */
+  retired: boolean;
 }
 
-export function describeExit(exit: ExitInfo): string {
-  if (exit.error) return `could not start: ${exit.error}`;
-  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
-}
+export { describeExit };
 
 export class Service {
-  readonly config: ResolvedService;
+  #config: ResolvedService;
   readonly #deps: ServiceDeps;
-  readonly #slots: Slot[];
+  #slots: Slot[] = [];
   readonly #stderrTail: string[] = [];
   #stopping = false;
+  /** Serialises rollouts and scaling. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(config: ResolvedService, deps: ServiceDeps) {
-    this.config = config;
+    this.#config = config;
     this.#deps = deps;
-    this.#slots = Array.from({ length: config.instances }, (_, index) => ({
-      index,
-      state: 'starting' as InstanceState,
-      ready: false,
-      restarts: 0,
-      consecutive: 0,
-      lastExit: null,
-      port: null,
-      run: null,
-      key: null,
-      probe: null,
-      timer: undefined,
-      startedTimer: undefined,
-      stopRequested: false,
-      settled: Promise.resolve(),
-    }));
   }
 
   get name(): string {
-    return this.config.name;
+    return this.#config.name;
+  }
+
+  get config(): ResolvedService {
+    return this.#config;
+  }
+
+  /** Settings for launches from now on (a reloaded config); running instances keep theirs until replaced. */
+  update(config: ResolvedService): void {
+    this.#config = config;
   }
 
   start(): void {
-    for (const slot of this.#slots) void this.#launch(slot);
+    for (let i = 0; i < this.#config.instances; i++) this.#addSlot();
   }
 
   instances(): InstanceInfo[] {
@@ -115,35 +112,88 @@ export class Service {
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    await Promise.all(this.#slots.map((slot) => this.#stopSlot(slot)));
+    await Promise.all(this.#slots.map((slot) => this.#retire(slot, false)));
   }
 
   /** A forced stop: SIGKILL every instance's process group now. */
   kill(): void {
     this.#stopping = true;
     for (const slot of this.#slots) {
-      slot.stopRequested = true;
+      slot.retired = true;
       clearTimeout(slot.timer);
-      slot.run?.kill();
+      for (const inc of [slot.current, slot.pending]) {
+        if (!inc) continue;
+        inc.retiring = true;
+        inc.run.kill();
+      }
     }
   }
 
+  /** Rolling restart: each instance in turn is replaced by a new one that is ready before the old one leaves. */
+  restart(options: { readyTimeoutMs: number }): Promise<RolloutResult> {
+    return this.#serial(async () => {
+      const result: RolloutResult = { service: this.name, restarted: [], failed: null };
+      for (const slot of [...this.#slots]) {
+        if (this.#stopping) break;
+        if (slot.retired) continue;
+        const outcome = await this.#replace(slot, options.readyTimeoutMs);
+        if (outcome !== null) {
+          result.failed = { index: slot.index, reason: outcome };
+          this.#log('error', 'rolling restart stopped', slot, { reason: outcome });
+          break;
+        }
+        result.restarted.push(slot.index);
+      }
+      return result;
+    });
+  }
+
+  /** Up: new instances start. Down: the highest indexes leave rotation, drain, then stop. */
+  scale(count: number): Promise<void> {
+    return this.#serial(async () => {
+      this.#config = { ...this.#config, instances: count };
+      while (this.#slots.length < count && !this.#stopping) this.#addSlot();
+      const leaving = this.#slots.slice(count);
+      await Promise.all(leaving.map((slot) => this.#retire(slot, true)));
+      this.#slots = this.#slots.filter((slot) => !leaving.includes(slot));
+    });
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  #addSlot(): void {
+    const slot: Slot = {
+      index: this.#slots.length,
+      state: 'starting',
+      restarts: 0,
+      consecutive: 0,
+      lastExit: null,
+      current: null,
+      pending: null,
+      timer: undefined,
+      retired: false,
+    };
+    this.#slots.push(slot);
+    void this.#launchCurrent(slot);
+  }
+
   #info(slot: Slot): InstanceInfo {
+    const inc = slot.current;
     return {
       service: this.name,
       index: slot.index,
-      pid: slot.run?.pid ?? null,
-      port: slot.port,
+      pid: inc?.run.pid ?? null,
+      port: inc?.port ?? null,
       state: slot.state,
-      ready: slot.ready,
+      ready: inc?.ready ?? false,
       restarts: slot.restarts,
       lastExit: slot.lastExit,
-      startedAt: slot.run?.startedAt ?? null,
+      startedAt: inc?.run.startedAt ?? null,
     };
-  }
-
-  #label(slot: Slot): string {
-    return `${this.name}#${slot.index}`;
   }
 
   #log(level: LogLevel, msg: string, slot: Slot | null, fields: Record<string, unknown> = {}): void {
@@ -156,21 +206,17 @@ export class Service {
     this.#deps.onEvent({ type: 'instance', instance: this.#info(slot) });
   }
 
-  #setReady(slot: Slot, ready: boolean, detail: string, fromProbe = false): void {
-    if (slot.ready === ready || slot.key === null) return;
-    slot.ready = ready;
+  #setReady(slot: Slot, inc: Incarnation, ready: boolean, detail: string, fromProbe = false): void {
+    if (inc.ready === ready) return;
+    inc.ready = ready;
     if (ready) {
-      slot.state = 'running';
-      this.#deps.onEvent({
-        type: 'ready',
-        key: slot.key,
-        label: this.#label(slot),
-        port: slot.port as number,
-        instance: this.#info(slot),
-      });
-      this.#log('info', 'ready', slot, { pid: slot.run?.pid, port: slot.port, detail });
+      inc.settleFirstReady(true);
+      if (inc === slot.current) slot.state = 'running';
+      const label = `${this.name}#${slot.index}`;
+      this.#deps.onEvent({ type: 'ready', key: inc.key, label, port: inc.port, instance: this.#info(slot) });
+      this.#log('info', 'ready', slot, { pid: inc.run.pid, port: inc.port, detail });
     } else {
-      this.#deps.onEvent({ type: 'unready', key: slot.key, instance: this.#info(slot) });
+      this.#deps.onEvent({ type: 'unready', key: inc.key, instance: this.#info(slot) });
       if (fromProbe) this.#log('warn', 'not ready', slot, { detail });
     }
     this.#deps.onEvent({ type: 'instance', instance: this.#info(slot) });
@@ -184,21 +230,19 @@ export class Service {
     this.#deps.onOutput(line);
   }
 
-  async #launch(slot: Slot): Promise<void> {
-    if (this.#stopping || slot.stopRequested) return;
+  /** Starts a new process for the slot; null when the slot was retired meanwhile. */
+  async #spawn(slot: Slot, asCurrent: boolean): Promise<Incarnation | null> {
     const port = await this.#deps.ports.allocate();
-    if (this.#stopping || slot.stopRequested) {
+    if (this.#stopping || slot.retired) {
       this.#deps.ports.release(port);
-      return;
+      return null;
     }
-    const { config } = this;
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.#deps.baseEnv)) if (v !== undefined) env[k] = v;
-    Object.assign(env, config.env, {
-      PORT: String(port),
-      MSUP_SERVICE: config.name,
-      MSUP_INSTANCE: String(slot.index),
-      MSUP_INSTANCES: String(config.instances),
+    const config = this.#config;
+    const env = instanceEnv(this.#deps.environment(config), config.env, {
+      port,
+      service: config.name,
+      index: slot.index,
+      instances: config.instances,
     });
     const run = this.#deps.runtime.start(
       {
@@ -212,43 +256,52 @@ export class Service {
       },
       (line) => this.#output(line),
     );
-    slot.run = run;
-    slot.port = port;
-    slot.key = `${this.#label(slot)}:${run.pid ?? 'none'}`;
-    slot.ready = false;
-    // A crash-looping instance stays visibly in crash-loop until it proves itself ready.
-    this.#setState(slot, slot.consecutive >= config.restart.crashLoopAfter ? 'crash-loop' : 'starting');
+    const inc = createIncarnation(`${config.name}#${slot.index}:${run.pid ?? 'none'}`, port, run);
+    if (asCurrent) {
+      slot.current = inc;
+      // A crash-looping instance stays visibly in crash-loop until it proves itself ready.
+      this.#setState(slot, slot.consecutive >= config.restart.crashLoopAfter ? 'crash-loop' : 'starting');
+    } else {
+      slot.pending = inc;
+    }
     this.#log('info', 'started', slot, { pid: run.pid, port, restarts: slot.restarts });
-    slot.settled = run.exited.then((exit) => this.#onExit(slot, run, exit, port));
-    if (run.pid === null) return;
+    inc.handled = run.exited.then((exit) => this.#onExit(slot, inc, exit));
+    if (run.pid === null) return inc;
     if (config.health) {
-      slot.probe = this.#deps.monitor(
+      const probe = this.#deps.monitor(
         config.health,
         { port, cwd: config.cwd, env },
         {
-          onReady: (detail) => this.#setReady(slot, true, detail),
-          onUnready: (detail) => this.#setReady(slot, false, detail, true),
+          onReady: (detail) => this.#setReady(slot, inc, true, detail),
+          onUnready: (detail) => this.#setReady(slot, inc, false, detail, true),
         },
       );
+      inc.stopProbe = () => probe.stop();
     } else {
-      slot.startedTimer = setTimeout(
-        () => this.#setReady(slot, true, `up for ${STARTED_AFTER_MS}ms (no port, no health check)`),
+      const timer = setTimeout(
+        () => this.#setReady(slot, inc, true, `up for ${STARTED_AFTER_MS}ms (no port, no health check)`),
         STARTED_AFTER_MS,
       );
+      inc.stopProbe = () => clearTimeout(timer);
     }
+    return inc;
   }
 
-  async #onExit(slot: Slot, run: RunningInstance, exit: ExitInfo, port: number): Promise<void> {
-    clearTimeout(slot.startedTimer);
-    slot.probe?.stop();
-    slot.probe = null;
-    this.#setReady(slot, false, describeExit(exit));
-    const key = slot.key as string;
-    slot.lastExit = exit;
-    const requested = slot.stopRequested || this.#stopping;
-    if (!requested) {
+  async #launchCurrent(slot: Slot): Promise<void> {
+    if (this.#stopping || slot.retired) return;
+    await this.#spawn(slot, true);
+  }
+
+  async #onExit(slot: Slot, inc: Incarnation, exit: ExitInfo): Promise<void> {
+    inc.exit = exit;
+    inc.stopProbe();
+    this.#setReady(slot, inc, false, describeExit(exit));
+    inc.settleFirstReady(false);
+    const planned = inc.retiring || this.#stopping || slot.retired;
+    const isCurrent = inc === slot.current;
+    if (!planned) {
       this.#log(failed(exit) ? 'warn' : 'info', 'exited', slot, {
-        pid: run.pid,
+        pid: inc.run.pid,
         code: exit.code,
         signal: exit.signal,
         uptimeMs: exit.uptimeMs,
@@ -256,16 +309,25 @@ export class Service {
       });
     }
     // Whatever the main process left in its group goes too, so its port is free.
-    await run.stop(this.config.stopTimeoutMs);
-    this.#deps.onEvent({ type: 'gone', key });
-    this.#deps.ports.release(port);
-    slot.run = null;
-    if (requested) {
+    await inc.run.stop(this.#config.stopTimeoutMs);
+    this.#deps.onEvent({ type: 'gone', key: inc.key });
+    this.#deps.ports.release(inc.port);
+    if (slot.pending === inc) slot.pending = null;
+    if (!isCurrent || slot.current !== inc) return;
+    slot.current = null;
+    slot.lastExit = exit;
+    if (planned) {
       this.#setState(slot, 'stopped');
       return;
     }
+    // During a rollout the replacement takes over; the rollout decides what happens next.
+    if (slot.pending) return;
+    this.#afterCrash(slot, exit);
+  }
+
+  #afterCrash(slot: Slot, exit: ExitInfo): void {
     const decision = decideRestart(
-      this.config.restart,
+      this.#config.restart,
       { ...exit, requested: false },
       slot.consecutive,
       this.#deps.random(),
@@ -274,7 +336,7 @@ export class Service {
     if (!decision.restart) {
       this.#setState(slot, 'exited');
       this.#log(decision.failed ? 'error' : 'info', 'not restarting', slot, {
-        policy: this.config.restart.policy,
+        policy: this.#config.restart.policy,
         reason: describeExit(exit),
       });
       return;
@@ -292,25 +354,80 @@ export class Service {
       this.#log('warn', 'restarting', slot, { delayMs: decision.delayMs, failures: decision.consecutive });
     }
     slot.timer = setTimeout(() => {
+      slot.timer = undefined;
       slot.restarts++;
-      void this.#launch(slot);
+      void this.#launchCurrent(slot);
     }, decision.delayMs);
   }
 
-  async #stopSlot(slot: Slot): Promise<void> {
-    slot.stopRequested = true;
+  /** Replaces one instance; returns null on success or why the replacement failed. */
+  async #replace(slot: Slot, readyTimeoutMs: number): Promise<string | null> {
+    const old = slot.current;
+    if (!old) {
+      // Not running (backing off, crash loop, exited): start it now instead of waiting.
+      clearTimeout(slot.timer);
+      slot.timer = undefined;
+      slot.consecutive = 0;
+      slot.restarts++;
+      await this.#launchCurrent(slot);
+      return null;
+    }
+    const next = await this.#spawn(slot, false);
+    if (!next) return 'stopped';
+    let timer: NodeJS.Timeout | undefined;
+    const ready = await Promise.race([
+      next.firstReady,
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), readyTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!ready || this.#stopping || slot.retired) {
+      next.retiring = true;
+      next.stopProbe();
+      this.#setReady(slot, next, false, 'replacement abandoned');
+      await next.run.stop(this.#config.stopTimeoutMs);
+      await next.handled;
+      if (!slot.current && !this.#stopping && !slot.retired && slot.lastExit)
+        this.#afterCrash(slot, slot.lastExit);
+      if (this.#stopping || slot.retired) return 'stopped';
+      return next.exit
+        ? `replacement ${describeExit(next.exit)}`
+        : `replacement not ready within ${readyTimeoutMs}ms`;
+    }
+    // The replacement is in rotation: it becomes the instance, and the old one drains and stops.
+    slot.pending = null;
+    slot.current = next;
+    slot.restarts++;
+    slot.consecutive = 0;
+    slot.state = 'running';
+    this.#deps.onEvent({ type: 'instance', instance: this.#info(slot) });
+    this.#log('info', 'replaced', slot, { pid: next.run.pid, previous: old.run.pid });
+    if (old.run.pid !== null && !old.exit) await this.#retireIncarnation(slot, old, true);
+    return null;
+  }
+
+  async #retireIncarnation(slot: Slot, inc: Incarnation, drain: boolean): Promise<void> {
+    inc.retiring = true;
+    inc.stopProbe();
+    this.#setReady(slot, inc, false, 'retiring');
+    inc.settleFirstReady(false);
+    if (drain && !inc.exit) await this.#deps.drain(inc.key, this.#config.drainTimeoutMs);
+    await inc.run.stop(this.#config.stopTimeoutMs);
+    await inc.handled;
+  }
+
+  async #retire(slot: Slot, drain: boolean): Promise<void> {
+    slot.retired = true;
     clearTimeout(slot.timer);
-    clearTimeout(slot.startedTimer);
-    const run = slot.run;
-    if (!run) {
+    slot.timer = undefined;
+    const incs = [slot.current, slot.pending].filter((i): i is Incarnation => i !== null);
+    if (incs.length === 0) {
       if (slot.state !== 'exited') this.#setState(slot, 'stopped');
       return;
     }
-    slot.probe?.stop();
-    slot.probe = null;
-    this.#setReady(slot, false, 'stopping');
-    this.#setState(slot, 'stopping');
-    await run.stop(this.config.stopTimeoutMs);
-    await slot.settled;
+    if (slot.current) this.#setState(slot, 'stopping');
+    await Promise.all(incs.map((inc) => this.#retireIncarnation(slot, inc, drain)));
+    if (slot.state !== 'stopped' && slot.state !== 'exited') this.#setState(slot, 'stopped');
   }
 }

@@ -1,0 +1,50 @@
+// `msup status`, `restart`, `scale` and `stop`: one request each to the project's running msup.
+import { controlRequest } from '../control/client.js';
+import type { StatusV1 } from '../control/protocol.js';
+import type { CliArgs } from './args.js';
+import { parseScale } from './args.js';
+import { EXIT } from './exit-codes.js';
+import { formatStatus } from './format-status.js';
+import { projectRoot } from './project.js';
+
+const print = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+
+export async function statusCommand(args: CliArgs): Promise<number> {
+  const status = await controlRequest<StatusV1>(projectRoot(args.config), { cmd: 'status' });
+  print(args.json ? JSON.stringify(status) : formatStatus(status));
+  return status.ready ? EXIT.ok : EXIT.failed;
+}
+
+interface Rollout {
+  service: string;
+  restarted: number[];
+}
+
+export async function restartCommand(args: CliArgs): Promise<number> {
+  const service = args.rest[0];
+  const results = await controlRequest<Rollout[]>(projectRoot(args.config), {
+    cmd: 'restart',
+    ...(service ? { service } : {}),
+  });
+  if (args.json) print(JSON.stringify({ version: 1, restarted: results }));
+  else for (const r of results) print(`${r.service}: replaced ${r.restarted.length} instance(s) one by one`);
+  return EXIT.ok;
+}
+
+export async function scaleCommand(args: CliArgs): Promise<number> {
+  const counts = parseScale(args.rest);
+  const result = await controlRequest<{ name: string; instances: number }[]>(projectRoot(args.config), {
+    cmd: 'scale',
+    counts,
+  });
+  if (args.json) print(JSON.stringify({ version: 1, services: result }));
+  else for (const s of result.filter((s) => s.name in counts)) print(`${s.name}: ${s.instances} instance(s)`);
+  return EXIT.ok;
+}
+
+export async function stopCommand(args: CliArgs): Promise<number> {
+  const root = projectRoot(args.config);
+  await controlRequest<null>(root, { cmd: 'stop' });
+  print(args.json ? JSON.stringify({ version: 1, stopped: root }) : `stopped msup for ${root}`);
+  return EXIT.ok;
+}

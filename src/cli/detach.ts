@@ -1,0 +1,82 @@
+// `msup start --detach`: starts msup in the background and returns once every instance is ready,
+// or fails naming what went wrong (the background msup then stops by itself: it runs with --wait).
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseDuration } from '../config/duration.js';
+import { findConfigFile } from '../config/load.js';
+import { controlRequest } from '../control/client.js';
+import type { StatusV1 } from '../control/protocol.js';
+import { isMsupError, MsupError } from '../errors.js';
+import type { CliArgs } from './args.js';
+import { EXIT } from './exit-codes.js';
+
+const BIN = fileURLToPath(new URL('../../bin/msup.js', import.meta.url));
+
+function lastError(file: string): string {
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  const start = lines.findLastIndex((l) => l.startsWith('msup: '));
+  return start === -1 ? lines.slice(-10).join('\n') : lines.slice(start).join('\n');
+}
+
+export async function detachCommand(args: CliArgs): Promise<number> {
+  const wait = args.wait ?? '60s';
+  const waitMs = parseDuration(wait);
+  if (waitMs === undefined) {
+    throw new MsupError(
+      'MSUP_USAGE',
+      `--wait: expected a duration such as '30s', got "${wait}" (see msup --help)`,
+    );
+  }
+  const configFile = findConfigFile(process.cwd(), args.config);
+  const root = path.dirname(configFile);
+  const outFile = path.join(root, '.msup', 'msup.out');
+  mkdirSync(path.dirname(outFile), { recursive: true });
+  const out = openSync(outFile, 'w');
+  const flags = ['--config', configFile, '--wait', wait, '--no-color', ...(args.watch ? [] : ['--no-watch'])];
+  const child = spawn(process.execPath, [BIN, 'start', ...flags], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  closeSync(out);
+  child.unref();
+  let exit: number | null | undefined;
+  child.once('exit', (code) => {
+    exit = code;
+  });
+
+  const deadline = Date.now() + waitMs + 5000;
+  for (;;) {
+    if (exit !== undefined) {
+      process.stderr.write(`${lastError(outFile)}\n`);
+      process.stderr.write(`msup: the background msup stopped (exit ${exit}); its output is in ${outFile}\n`);
+      return exit === 0 || exit === null ? EXIT.failed : exit;
+    }
+    try {
+      const status = await controlRequest<StatusV1>(root, { cmd: 'status' });
+      if (status.ready) {
+        if (args.json) process.stdout.write(`${JSON.stringify(status)}\n`);
+        else {
+          process.stdout.write(
+            `msup is running in the background (pid ${status.pid}); output in ${outFile}\n`,
+          );
+          for (const s of status.services) {
+            process.stdout.write(`  ${s.name}  ${s.instances.length} instance(s)  ${s.url ?? '(no port)'}\n`);
+          }
+        }
+        return EXIT.ok;
+      }
+    } catch (error) {
+      if (!isMsupError(error, 'MSUP_NOT_RUNNING')) throw error;
+    }
+    if (Date.now() > deadline) {
+      process.stderr.write(`msup: not ready after ${wait}; stopping the background msup\n`);
+      child.kill('SIGTERM');
+      return EXIT.failed;
+    }
+    await sleep(100);
+  }
+}

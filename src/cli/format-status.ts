@@ -1,0 +1,51 @@
+// `msup status` as a table for people. Pure.
+
+import { formatDuration } from '../config/duration.js';
+import type { StatusV1 } from '../control/protocol.js';
+
+function bytes(n: number | null): string {
+  if (n === null) return '-';
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)}KB`;
+  return `${(n / 1024 / 1024).toFixed(1)}MB`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function formatStatus(status: StatusV1, now = Date.now()): string {
+  const up = formatDuration(now - Date.parse(status.startedAt));
+  const head = `msup pid ${status.pid}, up ${up}, ${status.configFile ?? status.project}`;
+  const rows = [
+    ['SERVICE', '#', 'PID', 'PORT', 'STATE', 'READY', 'RESTARTS', 'UPTIME', 'CPU', 'MEM', 'LAST EXIT'],
+  ];
+  for (const service of status.services) {
+    for (const i of service.instances) {
+      const last = i.lastExit ? (i.lastExit.signal ?? `code ${i.lastExit.code}`) : '-';
+      rows.push([
+        service.name,
+        String(i.index),
+        i.pid === null ? '-' : String(i.pid),
+        i.port === null ? '-' : String(i.port),
+        i.state,
+        i.ready ? 'yes' : 'no',
+        String(i.restarts),
+        i.uptimeMs === null ? '-' : formatDuration(i.uptimeMs),
+        i.cpuPercent === null ? '-' : `${i.cpuPercent.toFixed(1)}%`,
+        bytes(i.memoryBytes),
+        last,
+      ]);
+    }
+  }
+  const urls = status.services.filter((s) => s.url).map((s) => `  ${s.name}: ${s.url}`);
+  const verdict = status.ready ? 'all instances ready' : 'NOT all instances are ready';
+  return `${head}\n${table(rows)}\n${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
+}

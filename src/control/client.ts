@@ -1,0 +1,98 @@
+// Talking to the running msup of a project over its control socket.
+import net from 'node:net';
+import { MsupError } from '../errors.js';
+import { controlSocketPath, encode, type Request, type Response } from './protocol.js';
+
+type Body = Request extends infer R ? (R extends Request ? Omit<R, 'v' | 'id'> : never) : never;
+
+function connect(root: string): Promise<net.Socket> {
+  const socketPath = controlSocketPath(root);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
+        reject(
+          new MsupError(
+            'MSUP_NOT_RUNNING',
+            `no msup is running for ${root} (no control socket at ${socketPath})`,
+            {
+              cause: error,
+            },
+          ),
+        );
+      } else
+        reject(
+          new MsupError('MSUP_CONTROL', `cannot reach msup at ${socketPath}: ${error.message}`, {
+            cause: error,
+          }),
+        );
+    });
+  });
+}
+
+/** Opens a conversation: every message for request `id` goes to `onMessage`. */
+async function open(root: string, body: Body, onMessage: (message: Response) => void): Promise<net.Socket> {
+  const socket = await connect(root);
+  socket.setEncoding('utf8');
+  let buffer = '';
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    let newline = buffer.indexOf('\n');
+    while (newline !== -1) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      newline = buffer.indexOf('\n');
+      if (line.trim()) onMessage(JSON.parse(line) as Response);
+    }
+  });
+  socket.write(encode({ v: 1, id: 1, ...body } as Request));
+  return socket;
+}
+
+function failure(message: Response): MsupError | undefined {
+  if ('ok' in message && !message.ok) {
+    const code = message.error.code as ConstructorParameters<typeof MsupError>[0];
+    return new MsupError(code, message.error.message);
+  }
+  return undefined;
+}
+
+/** One request, one answer. */
+export function controlRequest<T>(root: string, body: Body): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    open(root, body, (message) => {
+      const error = failure(message);
+      if (error) reject(error);
+      else if ('result' in message) resolve(message.result as T);
+      socket?.end();
+    })
+      .then((s) => {
+        socket = s;
+        s.on('close', () =>
+          reject(new MsupError('MSUP_CONTROL', 'msup closed the control connection without answering')),
+        );
+      })
+      .catch(reject);
+    let socket: net.Socket | undefined;
+  });
+}
+
+/** A subscription: `onRecord` for each record until `close()`; `done` settles when the connection ends. */
+export async function controlFollow(
+  root: string,
+  service: string | undefined,
+  onRecord: (record: unknown) => void,
+): Promise<{ close(): void; done: Promise<void> }> {
+  let fail: (error: Error) => void = () => {};
+  const socket = await open(root, { cmd: 'follow', ...(service ? { service } : {}) }, (message) => {
+    const error = failure(message);
+    if (error) fail(error);
+    else if ('event' in message) onRecord(message.record);
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    fail = reject;
+    socket.on('close', () => resolve());
+  });
+  return { close: () => socket.end(), done };
+}

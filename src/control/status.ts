@@ -1,0 +1,62 @@
+// Builds what `msup status` shows (StatusV1) from the supervisor's view and two usage samples. Pure.
+import type { InstanceInfo, ServiceInfo } from '../types.js';
+import type { InstanceStatus, StatusV1 } from './protocol.js';
+
+export interface UsageSample {
+  /** pid → CPU ms used so far and resident bytes. */
+  usage: ReadonlyMap<number, { cpuMs: number; rssBytes: number }>;
+  at: number;
+}
+
+function instanceStatus(i: InstanceInfo, before: UsageSample, after: UsageSample): InstanceStatus {
+  const a = i.pid === null ? undefined : before.usage.get(i.pid);
+  const b = i.pid === null ? undefined : after.usage.get(i.pid);
+  const elapsed = after.at - before.at;
+  const cpuPercent =
+    a && b && elapsed > 0 ? Math.max(0, Math.round(((b.cpuMs - a.cpuMs) / elapsed) * 1000) / 10) : null;
+  return {
+    index: i.index,
+    pid: i.pid,
+    port: i.port,
+    state: i.state,
+    ready: i.ready,
+    restarts: i.restarts,
+    uptimeMs: i.startedAt === null ? null : after.at - i.startedAt,
+    cpuPercent,
+    memoryBytes: b?.rssBytes ?? null,
+    lastExit: i.lastExit
+      ? { code: i.lastExit.code, signal: i.lastExit.signal, at: new Date(i.lastExit.at).toISOString() }
+      : null,
+  };
+}
+
+export function allReady(services: readonly { instances: readonly InstanceInfo[] }[]): boolean {
+  return services.every((s) =>
+    s.instances.every(
+      (i) =>
+        i.ready ||
+        (i.state === 'exited' && i.lastExit !== null && i.lastExit.code === 0 && !i.lastExit.signal),
+    ),
+  );
+}
+
+export function buildStatus(
+  meta: { project: string; configFile: string | null; pid: number; startedAt: number },
+  services: readonly ServiceInfo[],
+  before: UsageSample,
+  after: UsageSample,
+): StatusV1 {
+  return {
+    version: 1,
+    project: meta.project,
+    configFile: meta.configFile,
+    pid: meta.pid,
+    startedAt: new Date(meta.startedAt).toISOString(),
+    ready: allReady(services),
+    services: services.map((s) => ({
+      name: s.name,
+      url: s.url,
+      instances: s.instances.map((i) => instanceStatus(i, before, after)),
+    })),
+  };
+}
