@@ -1,0 +1,103 @@
+// `.env` files: a small dotenv-compatible parser (pure) and a cheap synchronous reader, run at every launch.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+const ESCAPES: Record<string, string> = { n: '\n', r: '\r', t: '\t', '\\': '\\', '"': '"', $: '$' };
+
+/** Reads one value starting at `text[start]`; returns it and the index just past it (and past its line). */
+function readValue(text: string, start: number): { value: string; end: number } {
+  let i = start;
+  while (text[i] === ' ' || text[i] === '\t') i++;
+  const quote = text[i];
+  if (quote === '"' || quote === "'") {
+    let value = '';
+    let j = i + 1;
+    for (; j < text.length && text[j] !== quote; j++) {
+      const c = text[j] as string;
+      if (quote === '"' && c === '\\' && j + 1 < text.length) {
+        const next = text[j + 1] as string;
+        value += ESCAPES[next] ?? `\\${next}`;
+        j++;
+      } else value += c;
+    }
+    if (j < text.length) {
+      // a closed quote: the rest of the line may only be blanks or a comment
+      const lineEnd = text.indexOf('\n', j);
+      return { value, end: lineEnd === -1 ? text.length : lineEnd + 1 };
+    }
+    // an unclosed quote: take the rest of the line literally, as an unquoted value
+  }
+  const lineEnd = text.indexOf('\n', start);
+  const end = lineEnd === -1 ? text.length : lineEnd;
+  let raw = text.slice(start, end);
+  const comment = raw.search(/(^|[ \t])#/);
+  if (comment !== -1) raw = raw.slice(0, comment);
+  return { value: raw.trim(), end: lineEnd === -1 ? text.length : lineEnd + 1 };
+}
+
+/**
+ * Parses the text of a `.env` file. `KEY=VALUE` per line, optional `export ` prefix, `#` comments
+ * (a whole line, or after a blank following an unquoted value), `'single'` quotes taken literally,
+ * `"double"` quotes with `\n \r \t \\ \" \$` escapes (both quotes may span lines), empty values.
+ * No `${VAR}` interpolation: every value is literal. Lines that are not assignments are skipped; a
+ * key given twice keeps its last value. Pure.
+ */
+export function parseEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  const source = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+  let i = 0;
+  while (i < source.length) {
+    const lineEnd = source.indexOf('\n', i);
+    const line = source.slice(i, lineEnd === -1 ? source.length : lineEnd);
+    const eq = line.indexOf('=');
+    const key =
+      eq === -1
+        ? ''
+        : line
+            .slice(0, eq)
+            .trim()
+            .replace(/^export[ \t]+/, '');
+    if (eq === -1 || !KEY.test(key)) {
+      i = lineEnd === -1 ? source.length : lineEnd + 1;
+      continue;
+    }
+    const { value, end } = readValue(source, i + eq + 1);
+    env[key] = value;
+    i = end;
+  }
+  return env;
+}
+
+export interface EnvFilesResult {
+  /** The merged variables: `<root>/.env` first, then each file in order (a later file wins). */
+  env: Record<string, string>;
+  /** Given files that could not be read (absolute paths). A missing `<root>/.env` is not listed. */
+  missing: string[];
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads `<root>/.env` when it exists, then each of `files` (relative to `root`, or absolute), later
+ * values winning. Synchronous and uncached, so that each launch sees the files as they are now.
+ */
+export function readEnvFiles(root: string, files: readonly string[]): EnvFilesResult {
+  const env: Record<string, string> = {};
+  const missing: string[] = [];
+  const base = readText(path.join(root, '.env'));
+  if (base !== undefined) Object.assign(env, parseEnv(base));
+  for (const file of files) {
+    const absolute = path.resolve(root, file);
+    const text = readText(absolute);
+    if (text === undefined) missing.push(absolute);
+    else Object.assign(env, parseEnv(text));
+  }
+  return { env, missing };
+}
