@@ -1,0 +1,119 @@
+// Watch paths and globs → the directories to watch and two tests (ignored? wanted?), with picomatch. Pure.
+import path from 'node:path';
+import picomatch from 'picomatch';
+
+/** Always ignored (on top of a service's `watchIgnore`): dependencies, VCS, build output, msup's state, logs, editor temp files. */
+export const DEFAULT_IGNORED: readonly string[] = [
+  'node_modules',
+  '.git',
+  'dist',
+  'build',
+  'coverage',
+  '.msup',
+  '*.log',
+  '*.swp',
+  '*.swx',
+  '*~',
+];
+
+export interface WatchPatterns {
+  /** Absolute directories or files to hand to the file watcher (the static bases of the globs). */
+  roots: string[];
+  /**
+   * Whether the watcher can skip this absolute path (and, for a directory, all below it): it matches an
+   * ignore, or it is neither inside a root nor on the way to one.
+   */
+  isIgnored(absolute: string): boolean;
+  /** Whether a change to this absolute file path should be reported. */
+  isWanted(absolute: string): boolean;
+  /** The path as reported: relative to `cwd`, with `/` separators. */
+  relative(absolute: string): string;
+}
+
+const toPosix = (p: string) => p.split(path.sep).join('/');
+const clean = (pattern: string) => toPosix(pattern.trim()).replace(/^(\.\/)+/, '');
+
+const isInside = (child: string, parent: string) =>
+  child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
+
+/** A test over a relative posix path: patterns without `/` match any one segment, others the path or a parent of it. */
+function segmentMatcher(patterns: readonly string[]): (relative: string) => boolean {
+  const bySegment = patterns.filter((p) => !p.includes('/'));
+  const byPath = patterns.filter((p) => p.includes('/'));
+  const segment = bySegment.length > 0 ? picomatch(bySegment, { dot: true }) : () => false;
+  const whole = byPath.length > 0 ? picomatch(byPath, { dot: true }) : () => false;
+  return (relative) => {
+    if (relative === '') return false;
+    const parts = relative.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      if (segment(parts[i] as string)) return true;
+      if (byPath.length > 0 && whole(parts.slice(0, i + 1).join('/'))) return true;
+    }
+    return false;
+  };
+}
+
+/**
+ * Compiles what a service watches. `paths: true` is all of `cwd`; otherwise each entry is a file, a
+ * folder (everything below it) or a glob (`src/**\/*.ts`), relative to `cwd` or absolute; an entry
+ * starting with `!` is an ignore. `ignored` entries are globs relative to `cwd`, or names (no `/`)
+ * matched against every path segment (`tmp`, `*.gen.ts`). The defaults apply below each watched base,
+ * so watching `build/**` explicitly still works.
+ */
+export function compileWatchPatterns(
+  cwd: string,
+  paths: readonly string[] | true,
+  ignored: readonly string[] = [],
+): WatchPatterns {
+  const base = path.resolve(cwd);
+  const relative = (absolute: string) => toPosix(path.relative(base, absolute));
+  const entries = paths === true ? [] : paths.map((p) => p.trim()).filter((p) => p !== '');
+  const negated = entries.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
+  const positive = entries.filter((p) => !p.startsWith('!'));
+  const asRelative = (p: string) => (path.isAbsolute(p) ? relative(p) : clean(p));
+
+  const userIgnored = segmentMatcher([...ignored, ...negated].map(asRelative).filter((p) => p !== ''));
+  const defaultIgnored = segmentMatcher(DEFAULT_IGNORED);
+
+  const globs: string[] = [];
+  const exact: string[] = [];
+  const roots = new Set<string>();
+  if (paths === true) roots.add(base);
+  for (const entry of positive) {
+    const pattern = asRelative(entry);
+    const scan = picomatch.scan(pattern);
+    if (scan.isGlob) {
+      globs.push(pattern);
+      roots.add(path.resolve(base, scan.base || '.'));
+    } else {
+      exact.push(pattern);
+      roots.add(path.resolve(base, pattern));
+    }
+  }
+  // a root inside another root adds nothing
+  const rootList = [...roots].filter((r) => ![...roots].some((other) => other !== r && isInside(r, other)));
+  const globMatch = globs.length > 0 ? picomatch(globs) : () => false;
+
+  const deepestRoot = (absolute: string) => {
+    let found: string | undefined;
+    for (const root of roots)
+      if (isInside(absolute, root) && (!found || root.length > found.length)) found = root;
+    return found;
+  };
+
+  const isIgnored = (absolute: string) => {
+    const root = deepestRoot(absolute);
+    if (root === undefined) return !rootList.some((r) => isInside(r, absolute));
+    if (userIgnored(relative(absolute))) return true;
+    return defaultIgnored(toPosix(path.relative(root, absolute)));
+  };
+
+  const isWanted = (absolute: string) => {
+    if (isIgnored(absolute)) return false;
+    if (paths === true) return true;
+    const rel = relative(absolute);
+    return exact.some((p) => rel === p || rel.startsWith(`${p}/`)) || globMatch(rel);
+  };
+
+  return { roots: rootList, relative, isIgnored, isWanted };
+}

@@ -1,0 +1,114 @@
+// Watches a service's files with chokidar (the one file that imports it) and reports each burst of changes once.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { watch } from 'chokidar';
+import { compileWatchPatterns } from './patterns.js';
+
+export interface WatcherOptions {
+  /** The folder that relative paths, globs and reported files are relative to (the service's cwd). */
+  cwd: string;
+  /** `true` for all of `cwd`; else files, folders and globs such as `src/**\/*.ts` (a leading `!` ignores). */
+  paths: readonly string[] | true;
+  /** Extra ignores on top of DEFAULT_IGNORED: names matched against any path segment, or globs relative to `cwd`. */
+  ignored?: readonly string[];
+  /** A burst of changes with gaps shorter than this becomes one `onChange` (default 200 ms). */
+  debounceMs?: number;
+  /** A burst that never pauses is still reported after this long (default 10 × debounceMs, at least 1 s). */
+  maxWaitMs?: number;
+  /** The distinct files of one burst (added, changed or removed), relative to `cwd`, `/`-separated, sorted. */
+  onChange(files: string[]): void;
+  /** A watcher error (e.g. the OS limit on watches), or an exception thrown by `onChange`. */
+  onError?(error: Error): void;
+}
+
+export interface Watcher {
+  /** Resolves once the initial scan is done (changes before it are not reported), or on close. */
+  readonly ready: Promise<void>;
+  /** Stops watching and drops a pending burst; `onChange` is not called after it. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const WATCH_DEFAULTS = { debounceMs: 200 } as const;
+
+/** The path itself when it exists, else its nearest existing parent (chokidar misses paths created later). */
+function existingAncestor(target: string): string {
+  let current = target;
+  while (!existsSync(current)) {
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  return current;
+}
+
+const asError = (value: unknown) => (value instanceof Error ? value : new Error(String(value)));
+
+export function createWatcher(options: WatcherOptions): Watcher {
+  const patterns = compileWatchPatterns(options.cwd, options.paths, options.ignored);
+  const debounceMs = Math.max(0, options.debounceMs ?? WATCH_DEFAULTS.debounceMs);
+  const maxWaitMs = Math.max(debounceMs, options.maxWaitMs ?? Math.max(debounceMs * 10, 1000));
+  const report = (error: unknown) => options.onError?.(asError(error));
+
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  let pending = new Set<string>();
+  let firstAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const flush = () => {
+    timer = undefined;
+    if (closed || pending.size === 0) return;
+    const files = [...pending].sort();
+    pending = new Set();
+    try {
+      options.onChange(files);
+    } catch (error) {
+      report(error);
+    }
+  };
+
+  const push = (file: string) => {
+    if (closed) return;
+    const now = Date.now();
+    if (pending.size === 0) firstAt = now;
+    pending.add(file);
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(flush, Math.max(0, Math.min(debounceMs, firstAt + maxWaitMs - now)));
+  };
+
+  const roots = [...new Set(patterns.roots.map(existingAncestor))];
+  const watcher = watch(roots, {
+    ignoreInitial: true,
+    persistent: true,
+    ignored: (file: string) => patterns.isIgnored(path.resolve(file)),
+  });
+
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  watcher.once('ready', () => markReady());
+  watcher.on('error', (error) => {
+    if (!closed) report(error);
+  });
+  watcher.on('all', (event, file) => {
+    if (event !== 'add' && event !== 'change' && event !== 'unlink') return;
+    const absolute = path.resolve(file);
+    if (patterns.isWanted(absolute)) push(patterns.relative(absolute));
+  });
+
+  return {
+    ready,
+    close() {
+      if (!closing) {
+        closed = true;
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        pending.clear();
+        markReady();
+        closing = watcher.close().catch(() => {});
+      }
+      return closing;
+    },
+  };
+}

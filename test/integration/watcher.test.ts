@@ -1,0 +1,113 @@
+// The real chokidar watcher on a temp folder: globs, default ignores, debounce into one call, late folders, close.
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWatcher, type Watcher, type WatcherOptions } from '../../src/watch/watcher.js';
+import { waitFor } from '../helpers/processes.js';
+
+let root = '';
+const open: Watcher[] = [];
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((w) => w.close()));
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = '';
+});
+
+function project(files: Record<string, string> = {}): string {
+  root = mkdtempSync(path.join(os.tmpdir(), 'msup-watch-'));
+  for (const [name, content] of Object.entries(files)) write(name, content);
+  return root;
+}
+
+function write(name: string, content = String(Math.random())): void {
+  const file = path.join(root, name);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, content);
+}
+
+async function watching(options: Omit<WatcherOptions, 'cwd' | 'onChange'>) {
+  const calls: string[][] = [];
+  const errors: Error[] = [];
+  const watcher = createWatcher({
+    cwd: root,
+    debounceMs: 100,
+    ...options,
+    onChange: (files) => calls.push(files),
+    onError: (error) => errors.push(error),
+  });
+  open.push(watcher);
+  await watcher.ready;
+  return { watcher, calls, errors };
+}
+
+/** Writes `name` and waits for the call that reports it; returns every call made until then. */
+async function until(calls: string[][], name: string, action = () => write(name)) {
+  action();
+  expect(await waitFor(() => calls.some((c) => c.includes(name)), 10_000)).toBe(true);
+  return calls;
+}
+
+describe('createWatcher', () => {
+  it('reports files matching a glob, relative to cwd, and nothing for the initial scan', async () => {
+    project({ 'src/old.ts': 'x', 'src/old.js': 'x' });
+    const { calls, errors } = await watching({ paths: ['src/**/*.ts'] });
+    write('src/old.js');
+    write('README.md');
+    const seen = await until(calls, 'src/deep/new.ts');
+    expect(seen.flat()).toEqual(['src/deep/new.ts']);
+    await until(calls, 'src/old.ts');
+    expect(calls.flat()).not.toContain('src/old.js');
+    expect(errors).toEqual([]);
+  });
+
+  it('turns a burst of changes into one call with the distinct files', async () => {
+    project();
+    const { calls } = await watching({ paths: true, debounceMs: 300 });
+    const burst = Array.from({ length: 10 }, (_, i) => `burst/f${i}.txt`);
+    for (const name of burst) write(name);
+    for (const name of burst) write(name); // the same files again: still reported once
+    expect(await waitFor(() => calls.length > 0)).toBe(true);
+    await until(calls, 'after.txt');
+    expect(calls).toEqual([[...burst].sort(), ['after.txt']]);
+  });
+
+  it('ignores node_modules, .git, build output, .msup, logs, and watchIgnore entries', async () => {
+    project({ 'node_modules/.keep': '', '.msup/.keep': '' });
+    const { calls } = await watching({ paths: true, ignored: ['tmp', '*.gen.ts'] });
+    for (const name of [
+      'node_modules/pkg/index.js',
+      '.git/HEAD',
+      'dist/out.js',
+      'build/out.js',
+      'coverage/lcov.info',
+      '.msup/state.json',
+      'app.log',
+      'tmp/cache.bin',
+      'src/api.gen.ts',
+    ])
+      write(name);
+    await until(calls, 'src/index.ts');
+    await until(calls, 'last.txt');
+    expect(calls.flat().sort()).toEqual(['last.txt', 'src/index.ts']);
+  });
+
+  it('reports removed files, and files under a folder created after the start', async () => {
+    project({ 'keep.txt': 'x' });
+    const { calls } = await watching({ paths: ['keep.txt', 'later/**/*.json'] });
+    await until(calls, 'keep.txt', () => unlinkSync(path.join(root, 'keep.txt')));
+    await until(calls, 'later/a/b.json');
+  });
+
+  it('calls nothing after close, even for a burst still waiting for its debounce', async () => {
+    project();
+    const first = await watching({ paths: true, debounceMs: 200 });
+    write('one.txt');
+    await first.watcher.close();
+    await first.watcher.close(); // idempotent
+    const witness = await watching({ paths: true });
+    await until(witness.calls, 'two.txt');
+    expect(first.calls).toEqual([]);
+  });
+});

@@ -1,0 +1,89 @@
+// Which folders a service's watch list turns into, and which changed paths count, without touching a disk.
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compileWatchPatterns } from '../../src/watch/patterns.js';
+
+const cwd = path.resolve('/project/web');
+const at = (relative: string) => path.join(cwd, relative);
+
+describe('compileWatchPatterns', () => {
+  it('watches the static base of each glob, a plain folder or file as given, and all of cwd for true', () => {
+    expect(compileWatchPatterns(cwd, ['src/**/*.ts', './lib', 'config.json']).roots).toEqual([
+      at('src'),
+      at('lib'),
+      at('config.json'),
+    ]);
+    expect(compileWatchPatterns(cwd, ['*.ts']).roots).toEqual([cwd]);
+    expect(compileWatchPatterns(cwd, true).roots).toEqual([cwd]);
+    // a root inside another adds nothing; paths outside cwd are fine
+    expect(compileWatchPatterns(cwd, ['src/**', 'src/a/*.ts', '../shared/**/*.js']).roots).toEqual([
+      at('src'),
+      path.resolve(cwd, '../shared'),
+    ]);
+  });
+
+  it('reports files that match a glob or sit below a watched path, relative to cwd', () => {
+    const p = compileWatchPatterns(cwd, ['src/**/*.ts', 'lib', 'config.json', '../shared/*.js']);
+    expect(p.isWanted(at('src/a.ts'))).toBe(true);
+    expect(p.isWanted(at('src/deep/er/b.ts'))).toBe(true);
+    expect(p.isWanted(at('src/a.js'))).toBe(false);
+    expect(p.isWanted(at('lib/x/y.json'))).toBe(true);
+    expect(p.isWanted(at('config.json'))).toBe(true);
+    expect(p.isWanted(at('config.json5'))).toBe(false);
+    expect(p.isWanted(at('other.ts'))).toBe(false);
+    expect(p.isWanted(path.resolve(cwd, '../shared/util.js'))).toBe(true);
+    expect(p.relative(at('src/deep/b.ts'))).toBe('src/deep/b.ts');
+  });
+
+  it('ignores the defaults below each watched base, at any depth', () => {
+    const p = compileWatchPatterns(cwd, true);
+    for (const ignored of [
+      'node_modules/x/index.js',
+      'packages/a/node_modules/b.js',
+      '.git/HEAD',
+      'dist/index.js',
+      'build',
+      'coverage/lcov.info',
+      '.msup/state.json',
+      'server.log',
+      'logs/app.log',
+      'src/.a.ts.swp',
+      'src/a.ts~',
+    ]) {
+      expect({ ignored, result: p.isIgnored(at(ignored)) }).toEqual({ ignored, result: true });
+      expect(p.isWanted(at(ignored))).toBe(false);
+    }
+    expect(p.isWanted(at('src/index.ts'))).toBe(true);
+    expect(p.isWanted(at('.env'))).toBe(true);
+    // watching an ignored folder explicitly still works
+    const build = compileWatchPatterns(cwd, ['build/**/*.js']);
+    expect(build.isIgnored(at('build'))).toBe(false);
+    expect(build.isWanted(at('build/out.js'))).toBe(true);
+    expect(build.isWanted(at('build/node_modules/x.js'))).toBe(false);
+  });
+
+  it('applies watchIgnore names, globs and negated watch entries', () => {
+    const p = compileWatchPatterns(
+      cwd,
+      ['src/**', '!src/generated/**'],
+      ['*.gen.ts', 'tmp', 'src/fixtures/*.json'],
+    );
+    expect(p.isWanted(at('src/a.ts'))).toBe(true);
+    expect(p.isWanted(at('src/a.gen.ts'))).toBe(false);
+    expect(p.isWanted(at('src/tmp/x.ts'))).toBe(false);
+    expect(p.isIgnored(at('src/tmp'))).toBe(true);
+    expect(p.isWanted(at('src/fixtures/one.json'))).toBe(false);
+    expect(p.isWanted(at('src/fixtures/one.ts'))).toBe(true);
+    expect(p.isWanted(at('src/generated/api.ts'))).toBe(false);
+  });
+
+  it('lets the watcher skip folders that lead nowhere, but not the ones on the way to a root', () => {
+    const p = compileWatchPatterns(cwd, ['src/app/**/*.ts']);
+    expect(p.isIgnored(cwd)).toBe(false);
+    expect(p.isIgnored(at('src'))).toBe(false);
+    expect(p.isIgnored(at('src/app'))).toBe(false);
+    expect(p.isIgnored(at('src/other'))).toBe(true);
+    expect(p.isIgnored(at('docs'))).toBe(true);
+    expect(p.isIgnored(path.resolve('/elsewhere'))).toBe(true);
+  });
+});
