@@ -1,35 +1,39 @@
-// Free loopback ports for instances: the kernel picks them, and a run never hands out one twice.
+// Free loopback ports for instances. Picked at random below the kernel's ephemeral range (so they
+// never meet the local ports of outgoing connections, and two msup projects starting at the same
+// moment are unlikely to pick the same one), checked free by binding, and never handed out twice by
+// one run. A child that still loses the race exits with EADDRINUSE and is restarted on a new port.
 import net from 'node:net';
 
-function listenOnFreePort(): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
+export const PORT_RANGE = { min: 20_000, max: 32_767 } as const;
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => resolve(server));
+    server.once('error', () => resolve(false));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
   });
 }
 
 export class PortAllocator {
   readonly #handedOut = new Set<number>();
+  readonly #random: () => number;
 
-  /** A port no one listens on now and that this allocator has not handed out before. */
+  constructor(random: () => number = Math.random) {
+    this.#random = random;
+  }
+
+  /** A port no one listens on now and that this allocator has not handed out. */
   async allocate(): Promise<number> {
-    const held: net.Server[] = [];
-    try {
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const server = await listenOnFreePort();
-        held.push(server);
-        const port = (server.address() as net.AddressInfo).port;
-        if (!this.#handedOut.has(port)) {
-          this.#handedOut.add(port);
-          return port;
-        }
-      }
-      throw new Error('no free loopback port found in 50 attempts');
-    } finally {
-      await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
+    const span = PORT_RANGE.max - PORT_RANGE.min + 1;
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const port = PORT_RANGE.min + Math.floor(this.#random() * span);
+      if (this.#handedOut.has(port)) continue;
+      this.#handedOut.add(port); // reserved while we check, so parallel calls never pick it twice
+      if (await isFree(port)) return port;
+      this.#handedOut.delete(port);
     }
+    throw new Error(`no free loopback port found between ${PORT_RANGE.min} and ${PORT_RANGE.max}`);
   }
 
   /** Let a port be handed out again (its instance has exited). */

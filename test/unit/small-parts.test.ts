@@ -1,12 +1,10 @@
 // The small pure parts: probe thresholds, line splitting, output format, CLI args, exit codes, retry rule.
-import type http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { parseCliArgs } from '../../src/cli/args.js';
+import { parseCliArgs, parseScale } from '../../src/cli/args.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { ERROR_CODES, isMsupError } from '../../src/errors.js';
 import { applyProbeResult, INITIAL_COUNTERS } from '../../src/health/thresholds.js';
 import { formatOutputLine, makeStyle, wantsColor } from '../../src/log/output.js';
-import { canRetry } from '../../src/proxy/server.js';
 import { LineSplitter } from '../../src/runtime/lines.js';
 
 describe('probe thresholds', () => {
@@ -73,16 +71,37 @@ describe('output format', () => {
 
 describe('CLI arguments', () => {
   it('parses start with its options', () => {
-    expect(parseCliArgs(['start', '-c', 'x.ts', '--json', '--no-color'])).toEqual({
+    expect(
+      parseCliArgs(['start', '-c', 'x.ts', '--json', '--no-color', '--no-watch', '-d', '--wait', '30s']),
+    ).toEqual({
       command: 'start',
+      rest: [],
       config: 'x.ts',
       json: true,
       color: false,
+      watch: false,
+      detach: true,
+      wait: '30s',
+      follow: false,
+      lines: 50,
     });
     expect(parseCliArgs([]).command).toBe('help');
+    expect(parseCliArgs(['logs', 'web', '-f', '-n', '5'])).toMatchObject({
+      command: 'logs',
+      rest: ['web'],
+      follow: true,
+      lines: 5,
+    });
+    expect(parseScale(['web=5', 'api=1'])).toEqual({ web: 5, api: 1 });
   });
   it('rejects unknown options and commands with MSUP_USAGE', () => {
-    for (const argv of [['start', '--nope'], ['stop'], ['start', 'extra']]) {
+    for (const argv of [
+      ['start', '--nope'],
+      ['launch'],
+      ['start', 'extra'],
+      ['scale'],
+      ['logs', '-n', 'x'],
+    ]) {
       expect(() => parseCliArgs(argv)).toThrow(expect.objectContaining({ code: 'MSUP_USAGE' }));
     }
   });
@@ -94,22 +113,9 @@ describe('CLI arguments', () => {
       MSUP_PORT_IN_USE: 3,
       MSUP_ALREADY_RUNNING: 3,
       MSUP_START_FAILED: 1,
+      MSUP_NOT_RUNNING: 4,
     });
+    expect(() => parseScale(['web=0'])).toThrow(/COUNT ≥ 1/);
     expect(isMsupError(new Error('x'))).toBe(false);
-  });
-});
-
-describe('retry rule', () => {
-  const req = (method: string, headers: Record<string, string> = {}) =>
-    ({ method, headers }) as unknown as http.IncomingMessage;
-  const err = (code: string) => Object.assign(new Error(code), { code });
-  it('retries a refused connect for any method without a body', () => {
-    expect(canRetry(err('ECONNREFUSED'), req('POST'))).toBe(true);
-    expect(canRetry(err('ECONNREFUSED'), req('POST', { 'content-length': '5' }))).toBe(false);
-  });
-  it('retries a reset after sending only for idempotent methods', () => {
-    expect(canRetry(err('ECONNRESET'), req('GET'))).toBe(true);
-    expect(canRetry(err('ECONNRESET'), req('POST'))).toBe(false);
-    expect(canRetry(err('ETIMEDOUT'), req('GET'))).toBe(false);
   });
 });
