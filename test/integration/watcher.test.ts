@@ -1,5 +1,5 @@
 // The real chokidar watcher on a temp folder: globs, default ignores, debounce into one call, late folders, close.
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -98,6 +98,23 @@ describe('createWatcher', () => {
     const { calls } = await watching({ paths: ['keep.txt', 'later/**/*.json'] });
     await until(calls, 'keep.txt', () => unlinkSync(path.join(root, 'keep.txt')));
     await until(calls, 'later/a/b.json');
+  });
+
+  it('keeps watching a single file that editors replace by renaming a temporary file over it', async () => {
+    project({ 'supervisor.config.ts': 'v0' });
+    const { calls } = await watching({ paths: ['supervisor.config.ts'] });
+    const replace = (content: string) => () => {
+      write('.supervisor.config.ts.tmp', content);
+      renameSync(path.join(root, '.supervisor.config.ts.tmp'), path.join(root, 'supervisor.config.ts'));
+    };
+    await until(calls, 'supervisor.config.ts', replace('v1'));
+    const before = calls.length;
+    replace('v2')();
+    expect(await waitFor(() => calls.length > before)).toBe(true);
+    const after = calls.length;
+    write('supervisor.config.ts', 'v3');
+    expect(await waitFor(() => calls.length > after)).toBe(true);
+    expect(calls.flat().every((f) => f === 'supervisor.config.ts')).toBe(true);
   });
 
   it('calls nothing after close, even for a burst still waiting for its debounce', async () => {

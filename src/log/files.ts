@@ -1,0 +1,267 @@
+// Log files on disk (.msup/logs): JSON lines per service and for msup's events, size-rotated, bounded in total.
+import {
+  closeSync,
+  createWriteStream,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  type WriteStream,
+} from 'node:fs';
+import path from 'node:path';
+import { safeName } from './tail.js';
+
+export {
+  type EventLogRecord,
+  type LogFileRecord,
+  type OutputLogRecord,
+  readLogTail,
+  type TailOptions,
+} from './tail.js';
+
+export interface LogFilesOptions {
+  /** A file is rotated before a write would take it past this size (default 5 MiB). */
+  maxFileBytes?: number;
+  /** Rotated files kept per log: `<name>.log.1` (newest) to `<name>.log.<keep>` (default 3). */
+  keep?: number;
+  /** Bound on all files in the folder together; the oldest rotated files go first (default 50 MiB). */
+  maxTotalBytes?: number;
+  /** The clock for records without a time (default Date.now). */
+  now?: () => number;
+  /** A file that cannot be opened, renamed or written. Logging goes on without it. */
+  onError?: (error: Error) => void;
+}
+
+export const LOG_FILES_DEFAULTS = {
+  maxFileBytes: 5 * 1024 * 1024,
+  keep: 3,
+  maxTotalBytes: 50 * 1024 * 1024,
+} as const;
+
+/** The file of msup's own events (a service named `msup` shares it; each line says which it is). */
+export const EVENTS_LOG = 'msup';
+
+interface OpenLog {
+  stream: WriteStream;
+  size: number;
+}
+
+const FILE = /^(.+)\.log(?:\.(\d+))?$/;
+
+function iso(time: unknown, now: () => number): string {
+  const date = new Date(typeof time === 'number' || typeof time === 'string' ? time : now());
+  return Number.isNaN(date.getTime()) ? new Date(now()).toISOString() : date.toISOString();
+}
+
+function json(value: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(value, (_key, v: unknown) => {
+      if (typeof v === 'bigint') return v.toString();
+      if (v instanceof Error) return { name: v.name, message: v.message, ...(v as object) };
+      return v;
+    });
+  } catch {
+    return JSON.stringify({ time: value.time, level: value.level, msg: value.msg });
+  }
+}
+
+function ended(stream: WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.closed) return resolve();
+    stream.once('close', () => resolve());
+    stream.end();
+  });
+}
+
+/**
+ * Appends JSON lines to `<dir>/<service>.log` and `<dir>/msup.log` through write streams (no blocking
+ * write per line; sizes are counted here). Rotation renames `x.log` → `x.log.1` → … → `x.log.<keep>`
+ * and then drops the oldest rotated files of any log while the folder is over `maxTotalBytes`. The
+ * current files are never deleted, so with many services the folder can pass the bound by up to one
+ * `maxFileBytes` per log.
+ */
+export class LogFiles {
+  readonly dir: string;
+  readonly maxFileBytes: number;
+  readonly keep: number;
+  readonly maxTotalBytes: number;
+  readonly #now: () => number;
+  readonly #onError: (error: Error) => void;
+  readonly #open = new Map<string, OpenLog>();
+  readonly #failed = new Set<string>();
+  readonly #ending = new Set<Promise<void>>();
+  /** Sizes of rotated files as counted here: their last writes may not be on disk yet. */
+  readonly #rotatedSizes = new Map<string, number>();
+  #started = false;
+  #closed: Promise<void> | undefined;
+
+  constructor(dir: string, options: LogFilesOptions = {}) {
+    this.dir = path.resolve(dir);
+    this.maxFileBytes = options.maxFileBytes ?? LOG_FILES_DEFAULTS.maxFileBytes;
+    this.keep = Math.max(0, options.keep ?? LOG_FILES_DEFAULTS.keep);
+    this.maxTotalBytes = options.maxTotalBytes ?? LOG_FILES_DEFAULTS.maxTotalBytes;
+    this.#now = options.now ?? Date.now;
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  /** One line a service instance wrote. */
+  write(record: {
+    service: string;
+    index: number;
+    stream: 'stdout' | 'stderr';
+    line: string;
+    time?: number;
+  }): void {
+    const { service, index, stream, line } = record;
+    this.#append(
+      safeName(service),
+      json({ time: iso(record.time, this.#now), service, index, stream, line }),
+    );
+  }
+
+  /** One of msup's own events, e.g. the supervisor's `log` event: `{ level, msg, time?, ...fields }`. */
+  event(record: Record<string, unknown>): void {
+    const { time, level, msg, ...fields } = record;
+    this.#append(
+      EVENTS_LOG,
+      json({
+        time: iso(time, this.#now),
+        level: typeof level === 'string' ? level : 'info',
+        msg: typeof msg === 'string' ? msg : String(msg ?? ''),
+        ...fields,
+      }),
+    );
+  }
+
+  /** Flushes and closes every file; later writes are ignored. Idempotent. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      const streams = [...this.#open.values()].map((log) => ended(log.stream));
+      this.#open.clear();
+      this.#closed = Promise.all([...streams, ...this.#ending]).then(() => {});
+    }
+    return this.#closed;
+  }
+
+  #file(name: string, index = 0): string {
+    return path.join(this.dir, index === 0 ? `${name}.log` : `${name}.log.${index}`);
+  }
+
+  #append(name: string, json: string): void {
+    if (this.#closed || this.#failed.has(name)) return;
+    const text = `${json}\n`;
+    const bytes = Buffer.byteLength(text);
+    let log = this.#open.get(name) ?? this.#openLog(name);
+    if (log && log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
+    if (!log) return;
+    log.stream.write(text);
+    log.size += bytes;
+  }
+
+  #openLog(name: string): OpenLog | undefined {
+    try {
+      if (!this.#started) {
+        mkdirSync(this.dir, { recursive: true });
+        this.#started = true;
+        this.#prune();
+      }
+      // a synchronous open binds the stream to this file now, so a rename right after cannot mix files up
+      const fd = openSync(this.#file(name), 'a');
+      let size: number;
+      try {
+        size = fstatSync(fd).size;
+      } catch (error) {
+        closeSync(fd);
+        throw error;
+      }
+      const stream = createWriteStream('', { fd, flags: 'a' });
+      const log = { stream, size };
+      stream.on('error', (error) => {
+        // report once; the next line reopens the file
+        if (this.#open.get(name) === log) this.#open.delete(name);
+        this.#onError(error);
+      });
+      this.#open.set(name, log);
+      return log;
+    } catch (error) {
+      this.#failed.add(name);
+      this.#onError(error as Error);
+      return undefined;
+    }
+  }
+
+  #rotate(name: string, log: OpenLog): OpenLog | undefined {
+    this.#open.delete(name);
+    const ending = ended(log.stream).finally(() => this.#ending.delete(ending));
+    this.#ending.add(ending);
+    const sizes = this.#rotatedSizes;
+    try {
+      if (this.keep === 0) rmSync(this.#file(name), { force: true });
+      else {
+        rmSync(this.#file(name, this.keep), { force: true });
+        sizes.delete(this.#file(name, this.keep));
+        for (let i = this.keep - 1; i >= 1; i--) {
+          const from = this.#file(name, i);
+          const size = sizes.get(from);
+          sizes.delete(from);
+          try {
+            renameSync(from, this.#file(name, i + 1));
+            if (size !== undefined) sizes.set(this.#file(name, i + 1), size);
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          }
+        }
+        renameSync(this.#file(name), this.#file(name, 1));
+        sizes.set(this.#file(name, 1), log.size);
+      }
+      this.#prune();
+    } catch (error) {
+      this.#onError(error as Error);
+      // try again only after another maxFileBytes, not on every line
+      const reopened = this.#openLog(name);
+      if (reopened) reopened.size = 0;
+      return reopened;
+    }
+    return this.#openLog(name);
+  }
+
+  /** Deletes the oldest rotated files (by modification time, then highest number) while over the bound. */
+  #prune(): void {
+    try {
+      this.#pruneNow();
+    } catch (error) {
+      this.#onError(error as Error);
+    }
+  }
+
+  #pruneNow(): void {
+    const rotated: { file: string; size: number; mtime: number; index: number }[] = [];
+    let total = 0;
+    for (const entry of readdirSync(this.dir)) {
+      const match = FILE.exec(entry);
+      if (!match) continue;
+      const file = path.join(this.dir, entry);
+      const index = Number(match[2] ?? 0);
+      const open = index === 0 ? this.#open.get(match[1] as string) : undefined;
+      let stat: { size: number; mtimeMs: number };
+      try {
+        stat = statSync(file);
+      } catch {
+        continue;
+      }
+      const size = open?.size ?? Math.max(stat.size, this.#rotatedSizes.get(file) ?? 0);
+      total += size;
+      if (index > 0) rotated.push({ file, size, mtime: stat.mtimeMs, index });
+    }
+    rotated.sort((a, b) => a.mtime - b.mtime || b.index - a.index || a.file.localeCompare(b.file));
+    for (const old of rotated) {
+      if (total <= this.maxTotalBytes) break;
+      rmSync(old.file, { force: true });
+      this.#rotatedSizes.delete(old.file);
+      total -= old.size;
+    }
+  }
+}

@@ -1,0 +1,227 @@
+// Log files on a temp folder: the stored shapes, rotation at the size limit, the total bound, and tails.
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LogFiles, type LogFilesOptions, readLogTail } from '../../src/log/files.js';
+
+let dir = '';
+const opened: LogFiles[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((l) => l.close()));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = '';
+});
+
+function logs(options: LogFilesOptions = {}): LogFiles {
+  dir ||= path.join(mkdtempSync(path.join(os.tmpdir(), 'msup-logs-')), 'logs');
+  const files = new LogFiles(dir, { now: () => Date.UTC(2026, 0, 1), ...options });
+  opened.push(files);
+  return files;
+}
+
+const T0 = Date.UTC(2026, 10, 27, 6, 0, 0);
+const out = (service: string, line: string, time?: number) =>
+  ({ service, index: 0, stream: 'stdout', line, ...(time === undefined ? {} : { time }) }) as const;
+const lines = (file: string) => readFileSync(path.join(dir, file), 'utf8').split('\n').filter(Boolean);
+const sizes = () =>
+  Object.fromEntries(readdirSync(dir).map((f) => [f, statSync(path.join(dir, f)).size] as const));
+
+describe('LogFiles', () => {
+  it('writes one JSON line per record: service output to <service>.log, msup events to msup.log', async () => {
+    const files = logs();
+    files.write({ service: 'web', index: 1, stream: 'stderr', line: 'boom "quoted"', time: T0 });
+    files.write(out('web', 'no time given'));
+    files.event({ level: 'warn', msg: 'web#1 exited', time: T0 + 1, service: 'web', instance: 1, code: 1 });
+    files.event({ msg: 'plain', error: new Error('why') });
+    await files.close();
+    await files.close();
+    files.write(out('web', 'after close')); // ignored
+    expect(lines('web.log').map((l) => JSON.parse(l))).toEqual([
+      { time: '2026-11-27T06:00:00.000Z', service: 'web', index: 1, stream: 'stderr', line: 'boom "quoted"' },
+      { time: '2026-01-01T00:00:00.000Z', service: 'web', index: 0, stream: 'stdout', line: 'no time given' },
+    ]);
+    expect(lines('msup.log').map((l) => JSON.parse(l))).toEqual([
+      {
+        time: '2026-11-27T06:00:00.001Z',
+        level: 'warn',
+        msg: 'web#1 exited',
+        service: 'web',
+        instance: 1,
+        code: 1,
+      },
+      {
+        time: '2026-01-01T00:00:00.000Z',
+        level: 'info',
+        msg: 'plain',
+        error: { name: 'Error', message: 'why' },
+      },
+    ]);
+  });
+
+  it('rotates before a write would pass maxFileBytes, keeping `keep` rotated files', async () => {
+    const files = logs({ maxFileBytes: 400, keep: 3 });
+    for (let i = 0; i < 60; i++) files.write(out('web', `line ${String(i).padStart(3, '0')}`, T0 + i));
+    await files.close();
+    const found = sizes();
+    expect(Object.keys(found).sort()).toEqual(['web.log', 'web.log.1', 'web.log.2', 'web.log.3']);
+    for (const size of Object.values(found)) expect(size).toBeLessThanOrEqual(400);
+    // the files hold consecutive runs of lines, newest in web.log
+    const numbers = ['web.log.3', 'web.log.2', 'web.log.1', 'web.log'].flatMap((f) =>
+      lines(f).map((l) => Number(JSON.parse(l).line.slice(5))),
+    );
+    expect(numbers.at(-1)).toBe(59);
+    expect(numbers).toEqual(numbers.map((_, i) => (numbers[0] as number) + i));
+    // a new LogFiles appends to the current file and counts its size
+    const again = logs({ maxFileBytes: 400, keep: 3 });
+    again.write(out('web', 'line 060', T0 + 60));
+    await again.close();
+    expect(statSync(path.join(dir, 'web.log')).size).toBeLessThanOrEqual(400);
+    expect(JSON.parse(lines('web.log').at(-1) as string).line).toBe('line 060');
+  });
+
+  it('deletes the oldest rotated files, of any log, while the folder is over maxTotalBytes', async () => {
+    dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'msup-logs-')), 'logs');
+    mkdirSync(dir);
+    const old = Date.now() / 1000 - 3600;
+    for (const [file, age] of [
+      ['old.log.2', 20],
+      ['old.log.1', 10],
+    ] as const) {
+      writeFileSync(path.join(dir, file), `${'x'.repeat(299)}\n`);
+      utimesSync(path.join(dir, file), old - age, old - age);
+    }
+    writeFileSync(path.join(dir, 'old.log'), `${'x'.repeat(99)}\n`);
+    // 300 + 300 + 100 bytes: over a bound of 600 at the first write, so old.log.2 (the oldest) goes
+    const files = logs({ maxFileBytes: 400, keep: 3, maxTotalBytes: 600 });
+    files.write(out('new', 'first', T0));
+    expect(Object.keys(sizes()).sort()).toEqual(['new.log', 'old.log', 'old.log.1']);
+    let i = 0;
+    while (!Object.keys(sizes()).includes('new.log.1') && i < 100)
+      files.write(out('new', 'y'.repeat(80), T0 + ++i));
+    // new.log rotated: new.log.1 (~400) + old.log.1 (300) + old.log (100) is over 600, old.log.1 (older) goes
+    expect(Object.keys(sizes()).sort()).toEqual(['new.log', 'new.log.1', 'old.log']);
+    await files.close();
+    const total = Object.values(sizes()).reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThanOrEqual(600 + 400);
+  });
+
+  it('never deletes current files, and keeps the bound under sustained output from several services', async () => {
+    const files = logs({ maxFileBytes: 500, keep: 3, maxTotalBytes: 2000 });
+    for (let i = 0; i < 400; i++) files.write(out(['a', 'b', 'c'][i % 3] as string, `line ${i}`, T0 + i));
+    await files.close();
+    const found = sizes();
+    for (const name of ['a.log', 'b.log', 'c.log']) expect(found[name]).toBeGreaterThan(0);
+    const total = Object.values(found).reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThanOrEqual(2000 + 3 * 500);
+  });
+
+  it('reports a folder it cannot create, and keeps going', async () => {
+    const base = mkdtempSync(path.join(os.tmpdir(), 'msup-logs-'));
+    writeFileSync(path.join(base, 'file'), '');
+    const errors: Error[] = [];
+    dir = base;
+    const files = logs();
+    const blocked = new LogFiles(path.join(base, 'file', 'logs'), { onError: (e) => errors.push(e) });
+    blocked.write(out('web', 'lost'));
+    blocked.write(out('web', 'lost too'));
+    await blocked.close();
+    await files.close();
+    expect(errors).toHaveLength(1);
+  });
+});
+
+describe('readLogTail', () => {
+  it('returns the last N records of a service across its current and rotated files', async () => {
+    const files = logs({ maxFileBytes: 300, keep: 5 });
+    for (let i = 0; i < 30; i++) files.write(out('web', `n${i}`, T0 + i));
+    files.event({ level: 'info', msg: 'not output', time: T0 + 100 });
+    await files.close();
+    expect(readdirSync(dir).filter((f) => f.startsWith('web.log.')).length).toBeGreaterThanOrEqual(3);
+    const tail = await readLogTail(dir, { service: 'web', lines: 12 });
+    expect(tail.map((r) => (r.kind === 'output' ? r.line : r.msg))).toEqual(
+      Array.from({ length: 12 }, (_, i) => `n${18 + i}`),
+    );
+    expect(tail[0]).toEqual({
+      kind: 'output',
+      time: new Date(T0 + 18).toISOString(),
+      service: 'web',
+      index: 0,
+      stream: 'stdout',
+      line: 'n18',
+    });
+    // more than there is: everything still on disk, oldest first
+    const all = await readLogTail(dir, { service: 'web', lines: 1000 });
+    expect(all.at(-1)).toMatchObject({ line: 'n29' });
+    expect(all.length).toBeLessThanOrEqual(30);
+    expect(all.map((r) => r.time)).toEqual([...all.map((r) => r.time)].sort());
+  });
+
+  it('merges every log by time when no service is given, msup events included as service "msup"', async () => {
+    const files = logs();
+    files.write(out('web', 'w1', T0 + 10));
+    files.write(out('api', 'a1', T0 + 5));
+    files.event({ level: 'info', msg: 'started', time: T0, service: 'web', instance: 0 });
+    files.write(out('web', 'w2', T0 + 30));
+    files.write(out('api', 'a2', T0 + 20));
+    files.event({ level: 'warn', msg: 'slow', time: T0 + 25 });
+    await files.close();
+    const merged = await readLogTail(dir, { lines: 100 });
+    expect(
+      merged.map((r) => (r.kind === 'output' ? `${r.service}:${r.line}` : `${r.service}:${r.msg}`)),
+    ).toEqual(['msup:started', 'api:a1', 'web:w1', 'api:a2', 'msup:slow', 'web:w2']);
+    expect(merged[0]).toEqual({
+      kind: 'event',
+      time: new Date(T0).toISOString(),
+      service: 'msup',
+      level: 'info',
+      msg: 'started',
+      fields: { service: 'web', instance: 0 },
+    });
+    const last = await readLogTail(dir, { lines: 3 });
+    expect(last.map((r) => r.time)).toEqual(
+      [T0 + 20, T0 + 25, T0 + 30].map((t) => new Date(t).toISOString()),
+    );
+    expect((await readLogTail(dir, { service: 'api', lines: 10 })).map((r) => r.service)).toEqual([
+      'api',
+      'api',
+    ]);
+  });
+
+  it('reads nothing from a missing folder or service, skips broken lines, and keeps a service named msup apart', async () => {
+    expect(await readLogTail('/nonexistent/msup/logs', { lines: 5 })).toEqual([]);
+    const files = logs();
+    files.write(out('msup', 'a service called msup', T0 + 1));
+    files.event({ level: 'info', msg: 'an event', time: T0 });
+    await files.close();
+    writeFileSync(
+      path.join(dir, 'web.log'),
+      '{"time":"2026-11-27T06:00:00.000Z","service":"web"\nnot json\n',
+    );
+    expect(await readLogTail(dir, { service: 'web', lines: 5 })).toEqual([]);
+    expect(await readLogTail(dir, { service: 'nope', lines: 5 })).toEqual([]);
+    expect(await readLogTail(dir, { lines: 0 })).toEqual([]);
+    expect((await readLogTail(dir, { service: 'msup', lines: 5 })).map((r) => r.kind)).toEqual(['output']);
+    expect((await readLogTail(dir, { lines: 5 })).map((r) => r.kind)).toEqual(['event', 'output']);
+  });
+
+  it('reads a long file backwards in chunks, with multi-byte characters across chunk edges', async () => {
+    const files = logs();
+    const text = 'é'.repeat(5000);
+    for (let i = 0; i < 100; i++) files.write(out('web', `${i} ${text}`, T0 + i));
+    await files.close();
+    const tail = await readLogTail(dir, { service: 'web', lines: 40 });
+    expect(tail.map((r) => (r.kind === 'output' ? r.line : ''))).toEqual(
+      Array.from({ length: 40 }, (_, i) => `${60 + i} ${text}`),
+    );
+  });
+});
