@@ -130,8 +130,9 @@ export class Service {
   }
 
   /** Rolling restart: each instance in turn is replaced by a new one that is ready before the old one leaves. */
-  restart(options: { readyTimeoutMs: number }): Promise<RolloutResult> {
+  restart(options: { readyTimeoutMs: number; onStart?: () => void }): Promise<RolloutResult> {
     return this.#serial(async () => {
+      options.onStart?.();
       const result: RolloutResult = { service: this.name, restarted: [], failed: null };
       for (const slot of [...this.#slots]) {
         if (this.#stopping) break;

@@ -1,0 +1,33 @@
+// Whether a starting set of services is ready, still coming up, or has failed to start. Pure.
+import type { ServiceInfo } from '../types.js';
+import { describeExit } from './incarnation.js';
+import { failed } from './restart-policy.js';
+
+export type StartVerdict =
+  | { kind: 'ready' }
+  | { kind: 'waiting'; summary: string }
+  | { kind: 'failed'; service: string; message: string };
+
+export function startVerdict(services: readonly ServiceInfo[]): StartVerdict {
+  for (const service of services) {
+    const broken = service.instances.find(
+      (i) => i.state === 'crash-loop' || (i.state === 'exited' && i.lastExit !== null && failed(i.lastExit)),
+    );
+    if (!broken?.lastExit) continue;
+    const tail = service.stderrTail.slice(-10);
+    const why = broken.state === 'crash-loop' ? ` after ${broken.restarts + 1} attempts (crash loop)` : '';
+    const stderr = tail.length ? `\nlast stderr:\n${tail.map((l) => `  ${l}`).join('\n')}` : '';
+    return {
+      kind: 'failed',
+      service: service.name,
+      message: `service "${service.name}" could not start: ${service.name}#${broken.index} ${describeExit(broken.lastExit)}${why}${stderr}`,
+    };
+  }
+  const done = (i: ServiceInfo['instances'][number]) =>
+    i.ready || (i.state === 'exited' && i.lastExit !== null && !failed(i.lastExit));
+  if (services.every((s) => s.instances.every(done))) return { kind: 'ready' };
+  const summary = services
+    .map((s) => `${s.name} (${s.instances.filter((i) => i.ready).length}/${s.instances.length} ready)`)
+    .join(', ');
+  return { kind: 'waiting', summary };
+}

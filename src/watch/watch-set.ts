@@ -1,0 +1,90 @@
+// The watchers of a running project: one per service with `watch`, one on the config file, each
+// change reported once per burst, and a service that keeps changing its own files paused.
+import path from 'node:path';
+import type { ResolvedConfig, ResolvedService } from '../types.js';
+import { LoopGuard } from './loop-guard.js';
+import { createWatcher, type Watcher } from './watcher.js';
+
+export interface WatchSetHandlers {
+  serviceChanged(service: string, files: string[]): void;
+  configChanged(): void;
+  /** A service restarted too often because of its own writes: its watching is paused. */
+  loop(service: string, restarts: number, windowMs: number): void;
+  error(where: string, error: Error): void;
+}
+
+interface ServiceWatch {
+  settings: ResolvedService['watch'];
+  cwd: string;
+  watcher: Watcher;
+  guard: LoopGuard;
+}
+
+export class WatchSet {
+  readonly #handlers: WatchSetHandlers;
+  readonly #now: () => number;
+  readonly #services = new Map<string, ServiceWatch>();
+  #configWatcher: Watcher | undefined;
+  #configFile: string | null = null;
+
+  constructor(handlers: WatchSetHandlers, now: () => number = Date.now) {
+    this.#handlers = handlers;
+    this.#now = now;
+  }
+
+  /** Watches what `config` asks for: new watchers start, changed ones restart, removed ones close. */
+  async sync(config: ResolvedConfig): Promise<void> {
+    const wanted = new Map(config.services.filter((s) => s.watch).map((s) => [s.name, s]));
+    for (const [name, current] of this.#services) {
+      const next = wanted.get(name);
+      if (next && JSON.stringify(next.watch) === JSON.stringify(current.settings) && next.cwd === current.cwd)
+        continue;
+      this.#services.delete(name);
+      await current.watcher.close();
+    }
+    for (const [name, service] of wanted) {
+      if (this.#services.has(name)) continue;
+      const watch = service.watch as NonNullable<ResolvedService['watch']>;
+      const guard = new LoopGuard();
+      const watcher = createWatcher({
+        cwd: service.cwd,
+        paths: watch.paths,
+        ignored: watch.ignored,
+        onChange: (files) => {
+          if (guard.record(this.#now()) === 'loop') {
+            this.#services.delete(name);
+            void watcher.close();
+            this.#handlers.loop(name, guard.maxRestarts, guard.windowMs);
+            return;
+          }
+          this.#handlers.serviceChanged(name, files);
+        },
+        onError: (error) => this.#handlers.error(name, error),
+      });
+      this.#services.set(name, { settings: watch, cwd: service.cwd, watcher, guard });
+    }
+    if (config.file !== this.#configFile) {
+      await this.#configWatcher?.close();
+      this.#configWatcher = undefined;
+      this.#configFile = config.file;
+      if (config.file) {
+        this.#configWatcher = createWatcher({
+          cwd: path.dirname(config.file),
+          paths: [path.basename(config.file)],
+          onChange: () => this.#handlers.configChanged(),
+          onError: (error) => this.#handlers.error('config', error),
+        });
+      }
+    }
+    await Promise.all([...this.#services.values()].map((s) => s.watcher.ready));
+    await this.#configWatcher?.ready;
+  }
+
+  async close(): Promise<void> {
+    const watchers = [...this.#services.values()].map((s) => s.watcher);
+    if (this.#configWatcher) watchers.push(this.#configWatcher);
+    this.#services.clear();
+    this.#configWatcher = undefined;
+    await Promise.all(watchers.map((w) => w.close()));
+  }
+}

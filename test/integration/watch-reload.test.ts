@@ -1,0 +1,165 @@
+// Watch mode, config reload and env files, with the real watcher on real files.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { LogRecord, ServiceConfig } from '../../src/index.js';
+import { getJson } from '../helpers/http.js';
+import { startLoad } from '../helpers/load.js';
+import { waitFor } from '../helpers/processes.js';
+import { node, type Project, useProject } from '../helpers/project.js';
+
+const project = useProject();
+
+function writeConfig(p: Project, services: Record<string, ServiceConfig>): void {
+  p.write('supervisor.config.json', JSON.stringify(p.config(services), null, 2));
+}
+
+const web = (extra: Partial<ServiceConfig> = {}): ServiceConfig => ({
+  command: node('echo-server.js'),
+  instances: 2,
+  port: 0,
+  health: { http: '/health' },
+  ...extra,
+});
+
+describe('watch mode', () => {
+  it('restarts a service when its files change, dropping no request', async () => {
+    const p = project();
+    mkdirSync(path.join(p.root, 'src'));
+    p.write('src/app.js', '// v1\n');
+    writeConfig(p, { web: web({ watch: ['src/**/*.js'] }) });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const before = sup.instances('web').map((i) => i.pid);
+    const load = startLoad(sup.url('web'), { clients: 3 });
+    await waitFor(() => load.result.ok > 30);
+    p.write('src/app.js', '// v2\n');
+    p.write('src/other.js', '// new\n');
+    p.write('notes.txt', 'not watched\n');
+    const replaced = () => sup.instances('web').every((i) => !before.includes(i.pid) && i.ready);
+    expect(await waitFor(replaced, 20_000)).toBe(true);
+    const totals = await load.stop();
+    expect(totals.failed).toEqual([]);
+    // One burst of changes, one rolling restart.
+    const changes = logs.filter((r) => r.msg === 'files changed');
+    expect(changes).toHaveLength(1);
+    expect(changes[0]?.files).toEqual(['src/app.js', 'src/other.js']);
+    expect(sup.instances('web').map((i) => i.restarts)).toEqual([1, 1]);
+  });
+
+  it('pauses watching a service that keeps changing its own files', async () => {
+    const p = project();
+    writeConfig(p, { selfish: { command: node('touch-on-start.js'), watch: true } });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const paused = () => logs.some((r) => r.msg.startsWith('restart loop'));
+    expect(await waitFor(paused, 25_000)).toBe(true);
+    const restarts = sup.instances('selfish')[0]!.restarts;
+    // Six bursts of changes in the window; bursts during a restart fold into one more restart.
+    expect(restarts).toBeGreaterThanOrEqual(3);
+    // Paused: no more change-triggered restarts (waiting for what would have been several).
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(sup.instances('selfish')[0]!.restarts).toBeLessThanOrEqual(restarts + 1);
+  });
+
+  it('does nothing on changes with --no-watch', async () => {
+    const p = project();
+    p.write('app.js', '1');
+    writeConfig(p, { web: web({ watch: true, instances: 1 }) });
+    const sup = await p.start({ configFile: 'supervisor.config.json', watch: false });
+    const pid = sup.instances('web')[0]!.pid;
+    p.write('app.js', '2');
+    writeConfig(p, { web: web({ watch: true, instances: 3 }) });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(sup.instances('web').map((i) => i.pid)).toEqual([pid]);
+  });
+});
+
+describe('config reload', () => {
+  it('applies an edit: changed services roll, added start, removed stop, counts scale', async () => {
+    const p = project();
+    writeConfig(p, {
+      web: web({ env: { GREETING: 'one' } }),
+      api: web({ instances: 1 }),
+      gone: { command: node('worker.js') },
+    });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const apiPid = sup.instances('api')[0]!.pid;
+    const load = startLoad(sup.url('web'), { clients: 2 });
+    writeConfig(p, {
+      web: web({ env: { GREETING: 'two' } }),
+      api: web({ instances: 2 }),
+      added: { command: node('worker.js') },
+    });
+    expect(await waitFor(() => logs.some((r) => r.msg === 'config reloaded'), 20_000)).toBe(true);
+    const totals = await load.stop();
+    expect(totals.failed).toEqual([]);
+    const reloaded = logs.find((r) => r.msg === 'config reloaded')!;
+    expect(reloaded).toMatchObject({
+      added: ['added'],
+      removed: ['gone'],
+      restarted: ['web'],
+      scaled: ['api'],
+    });
+    expect((await getJson<{ greeting: string }>(sup.url('web'))).greeting).toBe('two');
+    expect(sup.services().map((s) => s.name)).toEqual(['web', 'api', 'added']);
+    expect(sup.instances('api')[0]!.pid).toBe(apiPid);
+    expect(
+      await waitFor(() => sup.instances('api').length === 2 && sup.instances('api').every((i) => i.ready)),
+    ).toBe(true);
+    expect(() => sup.instances('gone')).toThrow(/no service "gone"/);
+  });
+
+  it('keeps the running config when an edit is invalid, and says every problem', async () => {
+    const p = project();
+    writeConfig(p, { web: web() });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const pids = sup.instances('web').map((i) => i.pid);
+    p.write(
+      'supervisor.config.json',
+      JSON.stringify({ services: { web: { command: 'x', instances: -2, port: 'eighty' } } }),
+    );
+    expect(await waitFor(() => logs.some((r) => r.msg.startsWith('config change rejected')), 20_000)).toBe(
+      true,
+    );
+    const rejected = logs.find((r) => r.msg.startsWith('config change rejected'))!;
+    expect(rejected.issues).toEqual([
+      'services.web.instances: expected a positive integer, got -2',
+      'services.web.port: expected a port number from 0 to 65535, got "eighty"',
+    ]);
+    expect(sup.instances('web').map((i) => i.pid)).toEqual(pids);
+    expect((await getJson(sup.url('web'))).service).toBe('web');
+  });
+});
+
+describe('env files', () => {
+  it('reads .env and env_file at every launch, in documented order', async () => {
+    const p = project();
+    p.write('.env', 'GREETING=from-dotenv\nA=dotenv\nB=dotenv\nC=dotenv\n');
+    p.write('extra.env', 'B=env_file\nC=env_file\n');
+    const sup = await p.start({
+      config: p.config({
+        web: web({ instances: 1, env_file: 'extra.env', env: { C: 'config', ECHO_ENV: 'A,B,C,PORT' } }),
+      }),
+    });
+    type Env = { greeting: string; env: Record<string, string> };
+    const first = await getJson<Env>(`${sup.url('web')}/`);
+    expect(first.greeting).toBe('from-dotenv');
+    // msup's environment < .env < env_file < the service's env < msup's own variables (PORT).
+    expect(first.env).toMatchObject({ A: 'dotenv', B: 'env_file', C: 'config' });
+    expect(first.env.PORT).toBe(String(sup.instances('web')[0]!.port));
+    p.write('.env', 'GREETING=edited\n');
+    await sup.restart('web');
+    expect((await getJson<Env>(`${sup.url('web')}/`)).greeting).toBe('edited');
+  });
+});
