@@ -1,34 +1,35 @@
-// The one place that wires config → runtime → services → health → proxy, and owns start and stop order.
+// The one place that wires config → runtime → services → health → proxy → control → watch, and
+// owns start, reload and stop order.
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
+import { diffConfigs } from './config/diff.js';
 import { parseDuration } from './config/duration.js';
+import { readEnvFiles } from './config/env-file.js';
 import { loadConfigFile, prepareConfig } from './config/load.js';
+import { controlHandler } from './control/handler.js';
 import { controlSocketPath, type StatusV1 } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
 import { buildStatus, type UsageSample } from './control/status.js';
-import { MsupError } from './errors.js';
+import { isMsupError, MsupError } from './errors.js';
 import { startMonitor } from './health/monitor.js';
+import { FrontProxy } from './proxy/front.js';
+import type { InstanceCounters } from './proxy/members.js';
 import { ServiceProxy } from './proxy/server.js';
 import { PortAllocator } from './runtime/ports.js';
 import { groupUsage } from './runtime/proc.js';
 import { ProcessRuntime } from './runtime/process.js';
-import { failed } from './service/restart-policy.js';
-import {
-  describeExit,
-  type LogLevel,
-  type RolloutResult,
-  Service,
-  type ServiceEvent,
-} from './service/service.js';
+import { type LogLevel, type RolloutResult, Service, type ServiceEvent } from './service/service.js';
+import { startVerdict } from './service/start-verdict.js';
 import type {
   Duration,
   InstanceInfo,
   MsupConfig,
   OutputLine,
   ResolvedConfig,
-  Runtime,
+  ResolvedService,
   ServiceInfo,
 } from './types.js';
+import { WatchSet } from './watch/watch-set.js';
 
 export interface StartOptions {
   /** The config file, relative to `cwd`. Without it and without `config`, msup looks for supervisor.config.* in `cwd`. */
@@ -67,19 +68,37 @@ export interface SupervisorEvents {
   log: [LogRecord];
 }
 
+export interface ReloadResult {
+  applied: boolean;
+  added: string[];
+  removed: string[];
+  restarted: string[];
+  scaled: string[];
+}
+
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #options: StartOptions;
   #config: ResolvedConfig | undefined;
-  #runtime: (Runtime & { close(): Promise<void> }) | undefined;
+  #runtime: ProcessRuntime | undefined;
+  readonly #ports = new PortAllocator();
   readonly #services = new Map<string, Service>();
   readonly #proxies = new Map<string, { proxy: ServiceProxy; port: number }>();
+  /** Balancers of services reached only through the shared front (no port of their own). */
+  readonly #routeOnly = new Map<string, ServiceProxy>();
+  /** The shared front (`proxy.port`), bound at start; its routes are not reloaded. */
+  #front: { proxy: FrontProxy; port: number; host: string } | undefined;
   #started = false;
   #stopping: Promise<void> | undefined;
   #abortWait: ((error: Error) => void) | undefined;
   #control: ControlServer | undefined;
-  #startedAt = Date.now();
+  #watching: WatchSet | undefined;
+  /** Serialises reloads, and coalesces watch-triggered restarts per service. */
+  #reloads: Promise<unknown> = Promise.resolve();
+  readonly #restartQueued = new Set<string>();
+  readonly #missingEnvFiles = new Set<string>();
+  readonly #startedAt = Date.now();
   #markStopped: () => void = () => {};
   readonly #stopped = new Promise<void>((resolve) => {
     this.#markStopped = resolve;
@@ -120,68 +139,111 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
 
     try {
-      for (const service of config.services) {
-        if (service.port === null) continue;
-        const proxy = new ServiceProxy(service.name);
-        this.#proxies.set(service.name, { proxy, port: service.port });
-        const port = await proxy.listen(service.port, options.host);
-        this.#proxies.set(service.name, { proxy, port });
+      // Every front port is bound before any instance starts: a port in use starts nothing.
+      for (const service of config.services) await this.#bindFront(service);
+      await this.#bindSharedFront(config);
+      if (options.control !== false) {
+        this.#control = await ControlServer.open(controlSocketPath(config.root), controlHandler(this));
       }
+      for (const service of config.services) this.#startService(service);
+      if (options.watch !== false) await this.#watch(config);
+      if (options.wait !== false)
+        await this.#waitUntilReady(parseDuration(options.timeout) ?? DEFAULT_START_TIMEOUT_MS);
     } catch (error) {
       await this.stop();
       throw error;
     }
-
-    if (options.control !== false) {
-      try {
-        this.#control = await ControlServer.open(controlSocketPath(config.root), this.#controlHandler());
-      } catch (error) {
-        await this.stop();
-        throw error;
-      }
-    }
-
-    const ports = new PortAllocator();
-    for (const service of config.services) {
-      const proxy = this.#proxies.get(service.name)?.proxy;
-      this.#services.set(
-        service.name,
-        new Service(service, {
-          runtime,
-          ports,
-          monitor: startMonitor,
-          environment: () => process.env,
-          drain: (key, timeoutMs) => {
-            const draining = proxy as unknown as
-              | { drain?(key: string, ms: number): Promise<void> }
-              | undefined;
-            return draining?.drain ? draining.drain(key, timeoutMs) : Promise.resolve();
-          },
-          random: Math.random,
-          onOutput: (line) => this.emit('output', line),
-          onEvent: (event) => this.#onServiceEvent(event, proxy),
-        }),
-      );
-    }
-    for (const service of this.#services.values()) {
-      const front = this.#proxies.get(service.name);
-      this.#log('info', 'starting', {
-        service: service.name,
-        instances: service.config.instances,
-        ...(front ? { url: this.url(service.name) } : {}),
-      });
-      service.start();
-    }
-
-    if (options.wait !== false) {
-      try {
-        await this.#waitUntilReady(parseDuration(options.timeout) ?? DEFAULT_START_TIMEOUT_MS);
-      } catch (error) {
-        await this.stop();
-        throw error;
-      }
-    }
     return this;
+  }
+
+  async #bindFront(service: ResolvedService): Promise<void> {
+    const routed = this.config.proxy.routes.some((r) => r.service === service.name);
+    if (service.port === null && !routed) return;
+    const proxy = new ServiceProxy(service.name, {
+      ...service.balancing,
+      headersTimeoutMs: this.config.proxy.headersTimeoutMs,
+    });
+    if (service.port === null) {
+      this.#routeOnly.set(service.name, proxy);
+      return;
+    }
+    this.#proxies.set(service.name, { proxy, port: service.port });
+    const port = await proxy.listen(service.port, this.#options.host);
+    this.#proxies.set(service.name, { proxy, port });
+  }
+
+  async #bindSharedFront(config: ResolvedConfig): Promise<void> {
+    if (config.proxy.port === null) return;
+    const proxy = new FrontProxy(config.proxy.routes, (name) => this.#proxyOf(name), {
+      headersTimeoutMs: config.proxy.headersTimeoutMs,
+    });
+    const host = config.proxy.host ?? this.#options.host ?? '127.0.0.1';
+    this.#front = { proxy, port: config.proxy.port, host };
+    this.#front.port = await proxy.listen(config.proxy.port, host);
+  }
+
+  #proxyOf(name: string): ServiceProxy | undefined {
+    return this.#proxies.get(name)?.proxy ?? this.#routeOnly.get(name);
+  }
+
+  /**
+   * The proxy's counters for a service, by instance index: in flight, requests, errors, retries,
+   * ejections, and whether passive ejection has the instance out now. Empty for a service without a proxy.
+   */
+  proxyStats(name: string): Record<number, InstanceCounters> {
+    this.#service(name);
+    return this.#proxyOf(name)?.stats() ?? {};
+  }
+
+  /** The shared front's URL (`proxy.port` in the config), or null without one. */
+  proxyUrl(): string | null {
+    const front = this.#front;
+    if (!front) return null;
+    const host = front.host === '0.0.0.0' || front.host === '::' ? '127.0.0.1' : front.host;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${front.port}`;
+  }
+
+  #environment(service: ResolvedService): Record<string, string | undefined> {
+    const { env, missing } = readEnvFiles(this.config.root, service.envFiles);
+    for (const file of missing) {
+      if (this.#missingEnvFiles.has(file)) continue;
+      this.#missingEnvFiles.add(file);
+      this.#log('warn', 'env_file not found', { service: service.name, file });
+    }
+    return { ...process.env, ...env };
+  }
+
+  #startService(config: ResolvedService): void {
+    if (this.#stopping) return;
+    const proxy = this.#proxyOf(config.name);
+    const service = new Service(config, {
+      runtime: this.#runtime as ProcessRuntime,
+      ports: this.#ports,
+      monitor: startMonitor,
+      environment: (current) => this.#environment(current),
+      drain: (key, timeoutMs) => (proxy ? proxy.drain(key, timeoutMs) : Promise.resolve()),
+      random: Math.random,
+      onOutput: (line) => this.emit('output', line),
+      onEvent: (event) => this.#onServiceEvent(event, proxy),
+    });
+    this.#services.set(config.name, service);
+    this.#log('info', 'starting', {
+      service: config.name,
+      instances: config.instances,
+      ...(this.#proxies.has(config.name) ? { url: this.url(config.name) } : {}),
+    });
+    service.start();
+  }
+
+  async #stopService(name: string): Promise<void> {
+    const service = this.#services.get(name);
+    const front = this.#proxyOf(name);
+    front?.beginClose();
+    await service?.stop();
+    await front?.close();
+    this.#services.delete(name);
+    this.#proxies.delete(name);
+    this.#routeOnly.delete(name);
   }
 
   #onServiceEvent(event: ServiceEvent, proxy: ServiceProxy | undefined): void {
@@ -204,32 +266,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  /** Why a service cannot start, or undefined while it still may. */
-  #startFailure(service: Service): MsupError | undefined {
-    const broken = service
-      .instances()
-      .find((i) => i.state === 'crash-loop' || (i.state === 'exited' && i.lastExit && failed(i.lastExit)));
-    if (!broken?.lastExit) return undefined;
-    const tail = service.stderrTail().slice(-10);
-    const why = broken.state === 'crash-loop' ? ` after ${broken.restarts + 1} attempts (crash loop)` : '';
-    const stderr = tail.length ? `\nlast stderr:\n${tail.map((l) => `  ${l}`).join('\n')}` : '';
-    return new MsupError(
-      'MSUP_START_FAILED',
-      `service "${service.name}" could not start: ${service.name}#${broken.index} ${describeExit(broken.lastExit)}${why}${stderr}`,
-      { service: service.name },
-    );
-  }
-
-  #allReady(): boolean {
-    for (const service of this.#services.values()) {
-      for (const i of service.instances()) {
-        const done = i.state === 'exited' && i.lastExit !== null && !failed(i.lastExit);
-        if (!i.ready && !done) return false;
-      }
-    }
-    return true;
-  }
-
   #waitUntilReady(timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const finish = (error?: Error) => {
@@ -240,18 +276,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         else resolve();
       };
       const check = () => {
-        for (const service of this.#services.values()) {
-          const failure = this.#startFailure(service);
-          if (failure) return finish(failure);
+        const verdict = startVerdict(this.services());
+        if (verdict.kind === 'ready') finish();
+        else if (verdict.kind === 'failed') {
+          finish(new MsupError('MSUP_START_FAILED', verdict.message, { service: verdict.service }));
         }
-        if (this.#allReady()) finish();
       };
       const timer = setTimeout(() => {
-        const waiting = [...this.#services.values()]
-          .map(
-            (s) => `${s.name} (${s.instances().filter((i) => i.ready).length}/${s.config.instances} ready)`,
-          )
-          .join(', ');
+        const verdict = startVerdict(this.services());
+        const waiting = verdict.kind === 'waiting' ? verdict.summary : verdict.kind;
         finish(
           new MsupError(
             'MSUP_START_TIMEOUT',
@@ -263,6 +296,48 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.on('instance', check);
       check();
     });
+  }
+
+  async #watch(config: ResolvedConfig): Promise<void> {
+    this.#watching = new WatchSet({
+      serviceChanged: (name, files) => {
+        this.#log('info', 'files changed', { service: name, files: files.slice(0, 10), count: files.length });
+        this.#restartForChange(name);
+      },
+      configChanged: () => {
+        void this.reload();
+      },
+      loop: (name, restarts, windowMs) =>
+        this.#log(
+          'error',
+          'restart loop: the service keeps changing its own watched files; watching paused',
+          {
+            service: name,
+            restarts,
+            windowMs,
+          },
+        ),
+      error: (where, error) => this.#log('warn', 'watch error', { where, error: error.message }),
+    });
+    await this.#watching.sync(config);
+  }
+
+  /** A change-triggered rolling restart; a burst while one runs queues exactly one more. */
+  #restartForChange(name: string): void {
+    const service = this.#services.get(name);
+    if (!service || this.#restartQueued.has(name)) return;
+    this.#restartQueued.add(name);
+    void service
+      .restart({ readyTimeoutMs: DEFAULT_START_TIMEOUT_MS, onStart: () => this.#restartQueued.delete(name) })
+      .then((result) => {
+        if (result.failed) {
+          this.#log('error', 'restart after change failed; the old instance keeps serving', {
+            service: name,
+            instance: result.failed.index,
+            reason: result.failed.reason,
+          });
+        }
+      });
   }
 
   #service(name: string): Service {
@@ -344,6 +419,79 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await service.scale(count);
   }
 
+  /**
+   * Loads the config file again and applies what changed: added services start, removed ones stop,
+   * changed ones get a rolling restart with the new settings, a new instance count scales. An invalid
+   * config changes nothing: every problem is logged and the running config stays.
+   */
+  reload(): Promise<ReloadResult> {
+    const run = this.#reloads.then(() => this.#reload());
+    this.#reloads = run.catch(() => {});
+    return run;
+  }
+
+  async #reload(): Promise<ReloadResult> {
+    const result: ReloadResult = { applied: false, added: [], removed: [], restarted: [], scaled: [] };
+    const current = this.config;
+    if (!current.file || this.#stopping) return result;
+    let next: ResolvedConfig;
+    try {
+      next = await loadConfigFile({ configFile: current.file });
+    } catch (error) {
+      const issues = isMsupError(error) ? error.issues.map((i) => `${i.path}: ${i.message}`) : [];
+      this.#log('error', 'config change rejected; the running config stays', {
+        file: current.file,
+        error: (error as Error).message,
+        ...(issues.length ? { issues } : {}),
+      });
+      return result;
+    }
+    const diff = diffConfigs(current, next);
+    this.#config = next;
+    for (const name of diff.removed) {
+      this.#log('info', 'service removed from the config: stopping', { service: name });
+      await this.#stopService(name);
+      result.removed.push(name);
+    }
+    for (const service of diff.added) {
+      try {
+        await this.#bindFront(service);
+      } catch (error) {
+        this.#log('error', 'service added to the config could not start', {
+          service: service.name,
+          error: (error as Error).message,
+        });
+        this.#proxies.delete(service.name);
+        continue;
+      }
+      this.#startService(service);
+      result.added.push(service.name);
+    }
+    for (const service of diff.scaled) {
+      await this.#service(service.name).scale(service.instances);
+      result.scaled.push(service.name);
+    }
+    for (const service of diff.changed) {
+      const target = this.#service(service.name);
+      target.update(service);
+      if (target.instances().length !== service.instances) await target.scale(service.instances);
+      this.#log('info', 'config changed: rolling restart', { service: service.name });
+      const rollout = await target.restart({ readyTimeoutMs: DEFAULT_START_TIMEOUT_MS });
+      if (rollout.failed) {
+        this.#log('error', 'rolling restart after config change failed; the old instance keeps serving', {
+          service: service.name,
+          instance: rollout.failed.index,
+          reason: rollout.failed.reason,
+        });
+      }
+      result.restarted.push(service.name);
+    }
+    await this.#watching?.sync(next);
+    result.applied = true;
+    this.#log('info', 'config reloaded', { ...result });
+    return result;
+  }
+
   /** A snapshot for `msup status`: instances with uptime, CPU (sampled over `sampleMs`) and memory. */
   async status(sampleMs = 100): Promise<StatusV1> {
     const sample = async (): Promise<UsageSample> => {
@@ -364,28 +512,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return buildStatus(meta, this.services(), before, after);
   }
 
-  #controlHandler() {
-    return {
-      status: () => this.status(),
-      restart: (service: string | undefined) => this.restart(service),
-      scale: async (counts: Record<string, number>) => {
-        for (const name of Object.keys(counts)) this.#service(name);
-        await Promise.all(Object.entries(counts).map(([name, count]) => this.scale(name, count)));
-        return this.services().map((s) => ({ name: s.name, instances: s.instances.length }));
-      },
-      stop: () => this.stop(),
-      follow: (service: string | undefined, send: (record: unknown) => void) => {
-        if (service !== undefined) this.#service(service);
-        const listener = (line: OutputLine) => {
-          if (service === undefined || line.service === service)
-            send({ time: new Date().toISOString(), ...line });
-        };
-        this.on('output', listener);
-        return () => this.off('output', listener);
-      },
-    };
-  }
-
   /** Stops everything gracefully; resolves once every child process is gone. Safe to call twice. */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
@@ -401,11 +527,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async #stop(): Promise<void> {
     this.#abortWait?.(new MsupError('MSUP_STOPPED', 'stopped before every instance was ready'));
     for (const { proxy } of this.#proxies.values()) proxy.beginClose();
-    await Promise.all([...this.#services.values()].map((s) => s.stop()));
-    await Promise.all([...this.#proxies.values()].map(({ proxy }) => proxy.close()));
+    for (const proxy of this.#routeOnly.values()) proxy.beginClose();
+    this.#front?.proxy.beginClose();
+    await this.#watching?.close();
+    const hadServices = this.#services.size > 0;
+    await Promise.all([...this.#services.keys()].map((name) => this.#stopService(name)));
+    // A reload under way finishes quickly once its services are stopping; stop what it started.
+    await this.#reloads;
+    await Promise.all([...this.#services.keys()].map((name) => this.#stopService(name)));
+    await Promise.all([
+      ...[...this.#proxies.values()].map(({ proxy }) => proxy.close()),
+      ...[...this.#routeOnly.values()].map((proxy) => proxy.close()),
+      this.#front?.proxy.close(),
+    ]);
     await this.#runtime?.close();
     await this.#control?.close();
-    if (this.#services.size > 0) this.#log('info', 'stopped');
+    if (hadServices) this.#log('info', 'stopped');
     this.#markStopped();
   }
 

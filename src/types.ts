@@ -53,6 +53,22 @@ export interface ServiceConfig {
   instances?: number;
   /** The front port msup's proxy listens on for this service. 0 picks a free port. Omit for workers. */
   port?: number;
+  // --- Load balancing (issue 3): how the proxy spreads this service's traffic over its instances ---
+  /** `'http'` (default): balanced per request, with retries. `'tcp'`: per connection, any protocol. */
+  mode?: 'http' | 'tcp';
+  /** `'round-robin'` (default; smooth weighted when `weights` is set) or `'least-request'` (power of two choices). */
+  strategy?: 'round-robin' | 'least-request';
+  /** Relative weight per instance index (`[3, 1]`: instance 0 gets three times the share of instance 1); missing entries are 1. */
+  weights?: number[];
+  /** How long a request waits for a ready instance (all restarting) before 503 (default `'5s'`). */
+  holdTimeout?: Duration;
+  /** Failures within `failTimeout` that take an instance out of rotation for `failTimeout` (nginx max_fails; default 1, 0 = off). */
+  maxFails?: number;
+  /** The window for `maxFails`, and how long an ejected instance stays out (nginx fail_timeout; default `'10s'`). */
+  failTimeout?: Duration;
+  /** Time an instance has to send response headers once the request is sent (default `'60s'`); 0 = no limit. */
+  responseTimeout?: Duration;
+  // --- end of load balancing ---
   /** Extra environment for every instance, on top of msup's own environment. */
   env?: Record<string, string | number | boolean>;
   /** Working directory, relative to the config file's folder (default: that folder). */
@@ -75,7 +91,32 @@ export interface ServiceConfig {
 
 export interface MsupConfig {
   services: Record<string, ServiceConfig>;
+  /** The shared front: one port that routes by path prefix and host to services. */
+  proxy?: ProxyConfig;
 }
+
+// --- The shared front (issue 3) ---
+export interface ProxyRoute {
+  /** Path prefix, e.g. `'/api'` (matches `/api`, `/api/...`, not `/apix`); the longest match wins. */
+  path?: string;
+  /** Host name without port, e.g. `'admin.localhost'`; a route with a matching host wins over one without. */
+  host?: string;
+  /** The service that gets the request (an HTTP-mode service). */
+  service: string;
+  /** Remove `path` from the request path before forwarding (`/api/users` → `/users`). */
+  stripPrefix?: boolean;
+}
+
+export interface ProxyConfig {
+  /** The shared front's port (0 picks a free one). Required with `routes`. */
+  port?: number;
+  /** The address it listens on (default: the API's `host`, else `'127.0.0.1'`). */
+  host?: string;
+  routes?: ProxyRoute[];
+  /** Time a client has to send its request headers before 408, on every front port (default `'10s'`). */
+  headersTimeout?: Duration;
+}
+// --- end of the shared front ---
 
 /** Why an instance's process ended. */
 export interface ExitInfo {
@@ -170,13 +211,37 @@ export interface ResolvedService {
   restart: ResolvedRestart;
   stopTimeoutMs: number;
   drainTimeoutMs: number;
+  /** How the proxy balances this service (defaults filled in). */
+  balancing: ResolvedBalancing;
 }
+
+// --- Load balancing, resolved (issue 3) ---
+export interface ResolvedBalancing {
+  mode: 'http' | 'tcp';
+  strategy: 'round-robin' | 'least-request';
+  weights: readonly number[];
+  holdTimeoutMs: number;
+  maxFails: number;
+  failTimeoutMs: number;
+  responseTimeoutMs: number;
+}
+
+export interface ResolvedProxy {
+  /** The shared front's port, or null when there is none. */
+  port: number | null;
+  host: string | null;
+  routes: readonly { path?: string; host?: string; service: string; stripPrefix: boolean }[];
+  headersTimeoutMs: number;
+}
+// --- end of load balancing, resolved ---
 
 export interface ResolvedConfig {
   /** The folder of the config file (or the given root): the project. */
   root: string;
   file: string | null;
   services: readonly ResolvedService[];
+  /** The shared front and the settings of every front port. */
+  proxy: ResolvedProxy;
 }
 
 // The runtime interface: how an instance runs. Child processes are the first runtime; containers,

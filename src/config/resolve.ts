@@ -1,10 +1,12 @@
 // From a validated config to the frozen one msup runs: defaults filled in, durations in ms, paths absolute. Pure.
 import path from 'node:path';
 import type {
+  ResolvedBalancing,
   ResolvedCommand,
   ResolvedConfig,
   ResolvedProbe,
   ResolvedProbeSettings,
+  ResolvedProxy,
   ResolvedRestart,
   ResolvedService,
 } from '../types.js';
@@ -82,7 +84,45 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+// --- Load balancing and the shared front (issue 3) ---
+export const PROXY_DEFAULTS = {
+  balancing: {
+    mode: 'http',
+    strategy: 'round-robin',
+    weights: [],
+    holdTimeoutMs: 5000,
+    maxFails: 1,
+    failTimeoutMs: 10_000,
+    responseTimeoutMs: 60_000,
+  } satisfies ResolvedBalancing,
+  headersTimeoutMs: 10_000,
+} as const;
+
+function balancing(service: ValidService): ResolvedBalancing {
+  const d = PROXY_DEFAULTS.balancing;
+  return {
+    mode: service.mode ?? d.mode,
+    strategy: service.strategy ?? d.strategy,
+    weights: service.weights ?? d.weights,
+    holdTimeoutMs: ms(service.holdTimeout, d.holdTimeoutMs),
+    maxFails: service.maxFails ?? d.maxFails,
+    failTimeoutMs: ms(service.failTimeout, d.failTimeoutMs),
+    responseTimeoutMs: ms(service.responseTimeout, d.responseTimeoutMs),
+  };
+}
+
+function proxy(given: ValidConfig['proxy']): ResolvedProxy {
+  return {
+    port: given?.port ?? null,
+    host: given?.host ?? null,
+    routes: (given?.routes ?? []).map((r) => ({ ...r, stripPrefix: r.stripPrefix ?? false })),
+    headersTimeoutMs: ms(given?.headersTimeout, PROXY_DEFAULTS.headersTimeoutMs),
+  };
+}
+// --- end of load balancing ---
+
 export function resolveConfig(config: ValidConfig, root: string, file: string | null = null): ResolvedConfig {
+  const routed = new Set((config.proxy?.routes ?? []).map((r) => r.service));
   const services = Object.entries(config.services).map(
     ([name, service]): ResolvedService => ({
       name,
@@ -93,11 +133,13 @@ export function resolveConfig(config: ValidConfig, root: string, file: string | 
       cwd: path.resolve(root, service.cwd ?? '.'),
       envFiles: [service.env_file ?? []].flat().map((file) => path.resolve(root, file)),
       watch: watch(service),
-      health: health(service),
+      // A service reached only through the shared front gets the default tcp probe, like one with a port.
+      health: health(routed.has(name) ? { ...service, port: service.port ?? 0 } : service),
       restart: restart(service.restart),
       stopTimeoutMs: ms(service.stopTimeout, DEFAULTS.stopTimeoutMs),
       drainTimeoutMs: ms(service.drainTimeout, DEFAULTS.drainTimeoutMs),
+      balancing: balancing(service),
     }),
   );
-  return deepFreeze({ root: path.resolve(root), file, services });
+  return deepFreeze({ root: path.resolve(root), file, services, proxy: proxy(config.proxy) });
 }

@@ -102,6 +102,43 @@ const restartObject = strict({
 
 const restart = z.preprocess((v) => (typeof v === 'string' ? { policy: v } : v), restartObject);
 
+// --- Load balancing and the shared front (issue 3) ---
+const mode = check<'http' | 'tcp'>((v) => v === 'http' || v === 'tcp', '"http" or "tcp"');
+const strategy = check<'round-robin' | 'least-request'>(
+  (v) => v === 'round-robin' || v === 'least-request',
+  '"round-robin" or "least-request"',
+);
+const weights = check<number[]>(
+  (v) => Array.isArray(v) && v.length > 0 && v.every((w) => Number.isInteger(w) && w > 0),
+  'a non-empty array of positive integers, one per instance index',
+);
+const count = check<number>((v) => Number.isInteger(v) && (v as number) >= 0, 'an integer of at least 0');
+const routePath = check<string>(
+  (v) => typeof v === 'string' && v.startsWith('/'),
+  'a path prefix starting with "/"',
+);
+const hostName = check<string>(
+  (v) => typeof v === 'string' && /^[A-Za-z0-9.-]+$/.test(v),
+  'a host name such as "admin.localhost" (no port)',
+);
+const route = strict({
+  path: routePath.optional(),
+  host: hostName.optional(),
+  service: nonEmptyString,
+  stripPrefix: check<boolean>((v) => typeof v === 'boolean', 'true or false').optional(),
+}).refine((r) => r.path !== undefined || r.host !== undefined, {
+  error: 'expected "path", "host" or both',
+});
+const proxy = strict({
+  port: port.optional(),
+  host: nonEmptyString.optional(),
+  routes: z
+    .array(route, { error: (issue) => `expected an array of routes, got ${show(issue.input)}` })
+    .optional(),
+  headersTimeout: duration.optional(),
+});
+// --- end of load balancing ---
+
 export const serviceSchema = strict({
   command,
   instances: positiveInt.optional(),
@@ -119,6 +156,14 @@ export const serviceSchema = strict({
   restart: restart.optional(),
   stopTimeout: duration.optional(),
   drainTimeout: duration.optional(),
+  // load balancing (issue 3)
+  mode: mode.optional(),
+  strategy: strategy.optional(),
+  weights: weights.optional(),
+  holdTimeout: duration.optional(),
+  maxFails: count.optional(),
+  failTimeout: duration.optional(),
+  responseTimeout: duration.optional(),
 });
 
 export const configSchema = strict({
@@ -127,6 +172,7 @@ export const configSchema = strict({
       error: (issue) => `expected an object of services, got ${show(issue.input)}`,
     })
     .refine((services) => Object.keys(services).length > 0, { error: 'expected at least one service' }),
+  proxy: proxy.optional(),
 });
 
 export type ValidConfig = z.infer<typeof configSchema>;

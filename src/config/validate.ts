@@ -32,6 +32,68 @@ function crossChecks(input: unknown): ConfigIssue[] {
   return issues;
 }
 
+// --- Load balancing and the shared front (issue 3) ---
+type Raw = Record<string, unknown> | null | undefined;
+
+/** Routes name HTTP services that exist; the shared front has a port of its own; weights fit the instances. */
+function proxyChecks(input: unknown): ConfigIssue[] {
+  const services = (input as { services?: unknown } | null)?.services;
+  if (!services || typeof services !== 'object' || Array.isArray(services)) return [];
+  const table = services as Record<string, Raw>;
+  const issues: ConfigIssue[] = [];
+  for (const [name, service] of Object.entries(table)) {
+    const weights = service?.weights;
+    const instances = typeof service?.instances === 'number' ? service.instances : 1;
+    if (Array.isArray(weights) && weights.length > instances) {
+      issues.push({
+        path: `services.${name}.weights`,
+        message: `${weights.length} weights for ${instances} instance${instances === 1 ? '' : 's'}`,
+      });
+    }
+  }
+  const front = (input as { proxy?: Raw } | null)?.proxy;
+  if (!front || typeof front !== 'object') return issues;
+  const routes = Array.isArray(front.routes) ? (front.routes as Raw[]) : [];
+  if (routes.length > 0 && front.port === undefined) {
+    issues.push({ path: 'proxy.port', message: 'the shared front needs a port when it has routes' });
+  }
+  const frontPort = front.port;
+  if (typeof frontPort === 'number' && frontPort !== 0) {
+    for (const [name, service] of Object.entries(table)) {
+      if (service?.port === frontPort) {
+        issues.push({
+          path: 'proxy.port',
+          message: `port ${frontPort} is already the front port of service "${name}"`,
+        });
+      }
+    }
+  }
+  const seen = new Set<string>();
+  routes.forEach((route, i) => {
+    const name = route?.service;
+    if (typeof name !== 'string') return;
+    const target = table[name];
+    if (!Object.hasOwn(table, name)) {
+      const known = Object.keys(table).join(', ');
+      issues.push({
+        path: `proxy.routes.${i}.service`,
+        message: `no service "${name}" (services: ${known})`,
+      });
+    } else if (target?.mode === 'tcp') {
+      issues.push({
+        path: `proxy.routes.${i}.service`,
+        message: `service "${name}" is in tcp mode; the shared front routes HTTP only`,
+      });
+    }
+    const key = `${String(route?.host ?? '*').toLowerCase()} ${String(route?.path ?? '/').replace(/\/$/, '') || '/'}`;
+    if (seen.has(key))
+      issues.push({ path: `proxy.routes.${i}`, message: 'the same host and path as an earlier route' });
+    seen.add(key);
+  });
+  return issues;
+}
+// --- end of load balancing ---
+
 export function validateConfig(input: unknown): ValidationResult {
   const result = configSchema.safeParse(input);
   const issues = result.success
@@ -41,6 +103,7 @@ export function validateConfig(input: unknown): ValidationResult {
         message: issue.message,
       }));
   issues.push(...crossChecks(input));
+  issues.push(...proxyChecks(input));
   if (result.success && issues.length === 0) return { ok: true, value: result.data };
   return { ok: false, issues };
 }

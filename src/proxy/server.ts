@@ -1,175 +1,226 @@
-// One service's front: an HTTP listener that spreads requests round robin over the ready instances
-// (http-proxy-3, a keep-alive agent per instance), retries a failed connect on the next instance,
-// and pipes WebSocket upgrades through.
-import http from 'node:http';
+// One service's balancer and front: the instances in rotation (Members), a keep-alive pool per
+// instance, the hold window while none is ready, drains, and the listener on the service's own
+// port (HTTP, or TCP in `mode: 'tcp'`). The shared front hands requests to it too.
+import type http from 'node:http';
 import type net from 'node:net';
-import { createProxyServer } from 'http-proxy-3';
-import { MsupError } from '../errors.js';
-import { type Member, RoundRobin } from './balancer.js';
+import { type ForwardTarget, forward, replyText } from './http-forward.js';
+import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS } from './listener.js';
+import { type BalancingSettings, type InstanceCounters, type Member, Members } from './members.js';
+import { DEFAULT_RETRY_BUDGET, RetryBudget, type RetryBudgetSettings } from './retry.js';
+import { createTcpListener } from './tcp.js';
+import { createUpgradeProxy } from './upgrade.js';
+import { createUpstreamPool, type UpstreamPool } from './upstream-pool.js';
 
-/** Below Node's default server.keepAliveTimeout (5 s), so a pooled socket is not reset under a request. */
-const UPSTREAM_IDLE_MS = 4000;
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
-const SEND_FAILURES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-
-interface Upstream extends Member {
-  label: string;
-  target: string;
-  agent: http.Agent;
+export interface ServiceProxyOptions extends Partial<BalancingSettings> {
+  mode?: 'http' | 'tcp';
+  /** How long a request waits for a ready instance before 503 (Caddy's lb_try_duration). */
+  holdTimeoutMs?: number;
+  /** Time an instance has to send response headers once the request is sent (0: no limit). */
+  responseTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  retryBudget?: RetryBudgetSettings;
+  now?: () => number;
+  random?: () => number;
 }
 
-function hasBody(req: http.IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+export const BALANCER_DEFAULTS = {
+  mode: 'http',
+  strategy: 'round-robin',
+  weights: [] as readonly number[],
+  maxFails: 1,
+  failTimeoutMs: 10_000,
+  holdTimeoutMs: 5000,
+  responseTimeoutMs: 60_000,
+} as const;
+
+interface Waiter {
+  wake(): void;
+  timer: NodeJS.Timeout;
 }
 
-/** nginx's rule: a failed connect may go to the next instance; a reset after sending only when idempotent. */
-export function canRetry(error: NodeJS.ErrnoException, req: http.IncomingMessage): boolean {
-  if (hasBody(req)) return false;
-  const code = error.code ?? '';
-  if (CONNECT_FAILURES.has(code)) return true;
-  return SEND_FAILURES.has(code) && IDEMPOTENT.has(req.method ?? '');
-}
-
-function reply(res: http.ServerResponse, status: number, text: string, headers: Record<string, string> = {}) {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
-  res.end(`${text}\n`);
-}
-
-export class ServiceProxy {
+export class ServiceProxy implements ForwardTarget {
   readonly service: string;
-  readonly #server: http.Server;
-  readonly #proxy = createProxyServer({ xfwd: true });
-  readonly #rotation = new RoundRobin<Upstream>();
-  readonly #known = new Map<string, Upstream>();
-  readonly #upgrades = new Set<net.Socket>();
+  readonly mode: 'http' | 'tcp';
+  readonly members: Members;
+  readonly budget: RetryBudget;
+  readonly holdTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+  readonly #headersTimeoutMs: number;
+  readonly #pools = new Map<string, UpstreamPool>();
+  readonly #work = new Map<string, Set<() => void>>();
+  readonly #drains = new Map<string, Set<() => void>>();
+  readonly #waiters = new Set<Waiter>();
+  readonly #upgrades = createUpgradeProxy();
+  #server: net.Server | undefined;
   #closing = false;
 
-  constructor(service: string) {
+  constructor(service: string, options: ServiceProxyOptions = {}) {
     this.service = service;
-    this.#proxy.on('error', () => {});
-    this.#server = http.createServer((req, res) => this.#handle(req, res));
-    this.#server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head));
-    this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable) return socket.destroy();
-      const status =
-        error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    });
+    this.mode = options.mode ?? BALANCER_DEFAULTS.mode;
+    this.holdTimeoutMs = options.holdTimeoutMs ?? BALANCER_DEFAULTS.holdTimeoutMs;
+    this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
+    this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    this.budget = new RetryBudget(options.retryBudget ?? DEFAULT_RETRY_BUDGET);
+    this.members = new Members(
+      {
+        strategy: options.strategy ?? BALANCER_DEFAULTS.strategy,
+        weights: options.weights ?? BALANCER_DEFAULTS.weights,
+        maxFails: options.maxFails ?? BALANCER_DEFAULTS.maxFails,
+        failTimeoutMs: options.failTimeoutMs ?? BALANCER_DEFAULTS.failTimeoutMs,
+      },
+      { now: options.now ?? Date.now, random: options.random ?? Math.random },
+    );
   }
 
-  /** Binds the front port; 0 picks a free one. Resolves with the bound port. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  get readyCount(): number {
+    return this.members.readyCount;
+  }
+
+  /** Binds the service's own front port; 0 picks a free one. Resolves with the bound port. */
   listen(port: number, host = '127.0.0.1'): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) => {
-        const message =
-          error.code === 'EADDRINUSE'
-            ? `port ${port} for service "${this.service}" is already in use`
-            : `cannot listen on port ${port} for service "${this.service}": ${error.message}`;
-        const code = error.code === 'EADDRINUSE' ? 'MSUP_PORT_IN_USE' : 'MSUP_START_FAILED';
-        reject(new MsupError(code, message, { cause: error, service: this.service, port }));
-      };
-      this.#server.once('error', onError);
-      this.#server.listen({ port, host, exclusive: true }, () => {
-        this.#server.off('error', onError);
-        resolve((this.#server.address() as net.AddressInfo).port);
-      });
-    });
+    this.#server =
+      this.mode === 'tcp'
+        ? createTcpListener(this)
+        : createListener(
+            (req, res) => this.handle(req, res),
+            (req, socket, head) => this.upgrade(req, socket, head),
+            { headersTimeoutMs: this.#headersTimeoutMs },
+          );
+    return bind(this.#server, port, host, `service "${this.service}"`, this.service);
   }
 
-  /** An instance joins rotation. */
-  add(key: string, label: string, port: number): void {
-    let upstream = this.#known.get(key);
-    if (!upstream) {
-      const agent = new http.Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_MS, scheduling: 'lifo' });
-      upstream = { key, label, target: `http://127.0.0.1:${port}`, agent };
-      this.#known.set(key, upstream);
+  /** An HTTP request for this service (from its own port or the shared front, which may rewrite the path). */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, path?: string): void {
+    if (this.#closing) {
+      replyText(res, 503, `${this.service} is shutting down`, { 'retry-after': '1', connection: 'close' });
+      return;
     }
-    this.#rotation.add(upstream);
+    forward(this, req, res, path);
+  }
+
+  upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, path?: string): void {
+    this.#upgrades.upgrade(this, req, socket, head, path);
+  }
+
+  /** An instance joins rotation; requests held for a ready instance go to it. */
+  add(key: string, label: string, port: number): void {
+    this.members.add(key, label, port);
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) {
+      clearTimeout(waiter.timer);
+      waiter.wake();
+    }
   }
 
   /** An instance leaves rotation; requests already sent to it finish. */
   remove(key: string): void {
-    this.#rotation.remove(key);
+    this.members.remove(key);
   }
 
   /** An instance is gone for good: out of rotation, its pooled connections closed. */
   forget(key: string): void {
-    this.#rotation.remove(key);
-    this.#known.get(key)?.agent.destroy();
-    this.#known.delete(key);
+    this.members.forget(key);
+    const pool = this.#pools.get(key);
+    this.#pools.delete(key);
+    void pool?.destroy();
   }
 
-  get readyCount(): number {
-    return this.#rotation.size;
-  }
-
-  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (this.#closing) {
-      reply(res, 503, `${this.service} is shutting down`, { 'retry-after': '1', connection: 'close' });
-      return;
-    }
-    const tried = new Set<string>();
-    const attempt = (): void => {
-      const upstream = this.#rotation.next(tried);
-      if (!upstream) {
-        if (tried.size > 0) reply(res, 502, `no instance of ${this.service} could take the request`);
-        else reply(res, 503, `no ready instance of ${this.service}`, { 'retry-after': '1' });
+  /**
+   * Resolves once `key` has no request in flight and no upgraded or TCP connection open, or after
+   * `timeoutMs`, when whatever is left is cut. Call it after `remove(key)`.
+   */
+  drain(key: string, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.#work.get(key)?.size) {
+        resolve();
         return;
       }
-      tried.add(upstream.key);
-      this.#proxy.web(req, res, { target: upstream.target, agent: upstream.agent }, (error) => {
-        const err = error as NodeJS.ErrnoException;
-        if (res.headersSent || res.destroyed) {
-          res.destroy();
-          return;
-        }
-        if (canRetry(err, req)) {
-          attempt();
-          return;
-        }
-        reply(res, 502, `${upstream.label} failed: ${err.code ?? err.message}`);
-      });
-    };
-    attempt();
-  }
-
-  #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
-    socket.on('error', () => {});
-    const upstream = this.#closing ? undefined : this.#rotation.next();
-    if (!upstream) {
-      socket.end(
-        'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
-      );
-      return;
-    }
-    this.#upgrades.add(socket);
-    socket.once('close', () => this.#upgrades.delete(socket));
-    this.#proxy.ws(req, socket, head, { target: upstream.target }, () => {
-      if (socket.writable && !socket.destroyed) {
-        socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      }
+      const drains = this.#drains.get(key) ?? new Set<() => void>();
+      this.#drains.set(key, drains);
+      const done = () => {
+        clearTimeout(timer);
+        drains.delete(done);
+        if (drains.size === 0) this.#drains.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        for (const destroy of [...(this.#work.get(key) ?? [])]) destroy();
+        done();
+      }, timeoutMs);
+      drains.add(done);
     });
   }
 
-  /** From now on, answer 503 (Retry-After) while instances stop. */
+  /** Per-instance counters, by instance index. */
+  stats(): Record<number, InstanceCounters> {
+    return this.members.stats();
+  }
+
+  pool(member: Member): UpstreamPool {
+    let pool = this.#pools.get(member.key);
+    if (!pool) {
+      pool = createUpstreamPool(member.port);
+      this.#pools.set(member.key, pool);
+    }
+    return pool;
+  }
+
+  track(member: Member, destroy: () => void): () => void {
+    const set = this.#work.get(member.key) ?? new Set<() => void>();
+    this.#work.set(member.key, set);
+    set.add(destroy);
+    return () => {
+      set.delete(destroy);
+      if (set.size > 0) return;
+      this.#work.delete(member.key);
+      const drains = this.#drains.get(member.key);
+      if (drains) for (const done of [...drains]) done();
+    };
+  }
+
+  hold(deadline: number, wake: () => void, expire: () => void): () => void {
+    const waiter: Waiter = {
+      wake,
+      timer: setTimeout(
+        () => {
+          this.#waiters.delete(waiter);
+          expire();
+        },
+        Math.max(0, deadline - Date.now()),
+      ),
+    };
+    this.#waiters.add(waiter);
+    return () => {
+      clearTimeout(waiter.timer);
+      this.#waiters.delete(waiter);
+    };
+  }
+
+  /** From now on, answer 503 (Retry-After) while instances stop; held requests get it at once. */
   beginClose(): void {
     this.#closing = true;
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) {
+      clearTimeout(waiter.timer);
+      waiter.wake();
+    }
   }
 
   async close(): Promise<void> {
-    this.#closing = true;
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeAllConnections();
-    for (const socket of this.#upgrades) socket.destroy();
-    for (const upstream of this.#known.values()) upstream.agent.destroy();
-    this.#known.clear();
-    this.#proxy.close();
+    this.beginClose();
+    const server = this.#server;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    (server as http.Server | undefined)?.closeAllConnections?.();
+    for (const work of [...this.#work.values()]) for (const destroy of [...work]) destroy();
+    await Promise.all([...this.#pools.values()].map((pool) => pool.destroy()));
+    this.#pools.clear();
+    this.#upgrades.close();
     await closed;
   }
 }

@@ -42,7 +42,7 @@ describe('ServiceProxy retries', () => {
   });
 
   it('answers 502 when every instance refused, and 503 with none', async () => {
-    const proxy = new ServiceProxy('web');
+    const proxy = new ServiceProxy('web', { holdTimeoutMs: 200 });
     closers.push(() => proxy.close());
     const front = await proxy.listen(0);
     expect((await request(`http://127.0.0.1:${front}/`)).status).toBe(503);

@@ -80,7 +80,12 @@ describe('proxy', () => {
     const sup = await p.start({
       wait: false,
       config: p.config({
-        slow: { command: node('slow-start.js'), port: 0, env: { START_DELAY_MS: 60_000 } },
+        slow: {
+          command: node('slow-start.js'),
+          port: 0,
+          env: { START_DELAY_MS: 60_000 },
+          holdTimeout: '300ms',
+        },
       }),
     });
     const reply = await request(sup.url('slow'));

@@ -1,0 +1,76 @@
+// The shared front: one listener that routes each request by host and longest path prefix to a
+// service's balancer (optionally stripping the prefix), and answers 404 with the routes otherwise.
+import type http from 'node:http';
+import type net from 'node:net';
+import { replyText } from './http-forward.js';
+import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS } from './listener.js';
+import { describeRoutes, hostName, matchRoute, type Route, sortRoutes } from './routes.js';
+import type { ServiceProxy } from './server.js';
+
+export class FrontProxy {
+  readonly #routes: Route[];
+  readonly #lookup: (service: string) => ServiceProxy | undefined;
+  readonly #server: http.Server;
+  #closing = false;
+
+  constructor(
+    routes: readonly Route[],
+    lookup: (service: string) => ServiceProxy | undefined,
+    options: { headersTimeoutMs?: number } = {},
+  ) {
+    this.#routes = sortRoutes(routes);
+    this.#lookup = lookup;
+    this.#server = createListener(
+      (req, res) => this.#handle(req, res),
+      (req, socket, head) => this.#upgrade(req, socket, head),
+      { headersTimeoutMs: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS },
+    );
+  }
+
+  listen(port: number, host = '127.0.0.1'): Promise<number> {
+    return bind(this.#server, port, host, 'the shared front (proxy.port)');
+  }
+
+  #route(req: http.IncomingMessage) {
+    const host = hostName(req.headers.host);
+    const url = req.url ?? '/';
+    const match = matchRoute(this.#routes, host, url);
+    const proxy = match ? this.#lookup(match.route.service) : undefined;
+    return { host, url, match, proxy };
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.#closing) {
+      replyText(res, 503, 'msup is shutting down', { 'retry-after': '1', connection: 'close' });
+      return;
+    }
+    const { host, url, match, proxy } = this.#route(req);
+    if (!match || !proxy) {
+      replyText(res, 404, describeRoutes(this.#routes, host, url));
+      return;
+    }
+    proxy.handle(req, res, match.path);
+  }
+
+  #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const { match, proxy } = this.#route(req);
+    if (this.#closing || !match || !proxy) {
+      socket.on('error', () => {});
+      const status = this.#closing ? '503 Service Unavailable' : '404 Not Found';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    proxy.upgrade(req, socket, head, match.path);
+  }
+
+  beginClose(): void {
+    this.#closing = true;
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+    await closed;
+  }
+}

@@ -1,0 +1,121 @@
+// Header rewriting between client and instance: hop-by-hop headers stripped both ways, X-Forwarded-*
+// appended (trusted from loopback peers only), X-Request-Id added when absent, Host kept. Pure.
+
+/** RFC 9110 §7.6.1 hop-by-hop headers, plus the ones undici manages itself. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export interface ForwardContext {
+  /** The client's address as the socket saw it. */
+  peer: string;
+  /** The front port the request came in on. */
+  port: number;
+  proto: 'http' | 'https';
+  /** A fresh id, called only when the request has no X-Request-Id. */
+  requestId(): string;
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+}
+
+function bare(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/** Names listed in `Connection` (they are hop-by-hop too). Empty in the common case. */
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length !== 10 || (raw[i] as string).toLowerCase() !== 'connection') continue;
+    for (const t of (raw[i + 1] as string).split(',')) {
+      const name = t.trim().toLowerCase();
+      if (!name || name === 'close' || name === 'keep-alive') continue;
+      tokens ??= new Set();
+      tokens.add(name);
+    }
+  }
+  return tokens;
+}
+
+/**
+ * The headers for the instance, as a flat `[name, value, ...]` list, from the client's raw headers.
+ * Incoming X-Forwarded-* are kept only from a loopback peer (another proxy on this machine);
+ * otherwise they are replaced. `Expect` is dropped: Node answers `100 Continue` to the client itself.
+ */
+export function upstreamHeaders(raw: readonly string[], ctx: ForwardContext): string[] {
+  const trusted = isLoopback(ctx.peer);
+  const extra = connectionTokens(raw);
+  const out: string[] = [];
+  let xff: string | undefined;
+  let proto: string | undefined;
+  let fhost: string | undefined;
+  let fport: string | undefined;
+  let host: string | undefined;
+  let requestId = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || lower === 'expect' || extra?.has(lower)) continue;
+    if (lower.startsWith('x-forwarded-')) {
+      if (!trusted) continue;
+      if (lower === 'x-forwarded-for') xff = xff ? `${xff}, ${value}` : value;
+      else if (lower === 'x-forwarded-proto') proto ??= value;
+      else if (lower === 'x-forwarded-host') fhost ??= value;
+      else if (lower === 'x-forwarded-port') fport ??= value;
+      else out.push(name, value);
+      continue;
+    }
+    if (lower === 'host') {
+      if (host !== undefined) continue;
+      host = value;
+    } else if (lower === 'x-request-id') requestId = true;
+    out.push(name, value);
+  }
+  const peer = bare(ctx.peer);
+  out.push('x-forwarded-for', xff ? `${xff}, ${peer}` : peer);
+  out.push('x-forwarded-proto', proto ?? ctx.proto);
+  if (fhost ?? host) out.push('x-forwarded-host', (fhost ?? host) as string);
+  out.push('x-forwarded-port', fport ?? String(ctx.port));
+  if (!requestId) out.push('x-request-id', ctx.requestId());
+  return out;
+}
+
+/** The instance's response headers for the client (undici gives raw buffers), hop-by-hop removed. */
+export function downstreamHeaders(raw: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  let extra: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    if (lower === 'connection') {
+      for (const t of value.split(',')) {
+        const token = t.trim().toLowerCase();
+        if (!token || token === 'close' || token === 'keep-alive') continue;
+        extra ??= new Set();
+        extra.add(token);
+      }
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower)) continue;
+    out.push(name, value);
+  }
+  if (!extra) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) {
+    if (!extra.has((out[i] as string).toLowerCase())) kept.push(out[i] as string, out[i + 1] as string);
+  }
+  return kept;
+}

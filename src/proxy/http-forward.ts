@@ -1,0 +1,219 @@
+// One proxied HTTP request: pick an instance, send, stream the response back unbuffered, and on a
+// failure go to the next instance when nginx's rules allow it (or hold while no instance is ready).
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import { hasBody, LazyBody } from './lazy-body.js';
+import type { Member, Members } from './members.js';
+import { classifyFailure, mayRetry, type RetryBudget } from './retry.js';
+import type { ExchangeHandler, UpstreamPool } from './upstream-pool.js';
+
+/** What an exchange needs from its service's balancer (implemented by ServiceProxy). */
+export interface ForwardTarget {
+  readonly service: string;
+  readonly members: Members;
+  readonly budget: RetryBudget;
+  readonly responseTimeoutMs: number;
+  readonly holdTimeoutMs: number;
+  readonly closing: boolean;
+  pool(member: Member): UpstreamPool;
+  /** Registers work on a member (for drain); returns the function that ends it. */
+  track(member: Member, destroy: () => void): () => void;
+  /** Waits for a member to join rotation (`wake`) or for `deadline` (`expire`); returns a cancel. */
+  hold(deadline: number, wake: () => void, expire: () => void): () => void;
+}
+
+export function replyText(
+  res: http.ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
+  res.end(`${text}\n`);
+}
+
+const ABORTED = Object.assign(new Error('the client went away'), { code: 'MSUP_CLIENT_GONE' });
+
+class Exchange implements ExchangeHandler {
+  readonly #target: ForwardTarget;
+  readonly #req: http.IncomingMessage;
+  readonly #res: http.ServerResponse;
+  readonly #path: string;
+  readonly #headers: string[];
+  readonly #deadline: number;
+  readonly #tried = new Set<string>();
+  #member: Member | undefined;
+  #untrack: (() => void) | undefined;
+  #abort: ((reason?: Error) => void) | undefined;
+  #body: LazyBody | null = null;
+  #retrySlot = false;
+  #clientGone = false;
+  #done = false;
+  #cancelHold: (() => void) | undefined;
+  #resume: (() => void) | undefined;
+
+  constructor(target: ForwardTarget, req: http.IncomingMessage, res: http.ServerResponse, path: string) {
+    this.#target = target;
+    this.#req = req;
+    this.#res = res;
+    this.#path = path;
+    const local = req.socket.localPort ?? 0;
+    this.#headers = upstreamHeaders(req.rawHeaders, {
+      peer: req.socket.remoteAddress ?? '',
+      port: local,
+      proto: 'http',
+      requestId: randomUUID,
+    });
+    this.#deadline = Date.now() + target.holdTimeoutMs;
+    target.budget.active++;
+    res.once('close', () => {
+      if (this.#done) return;
+      this.#clientGone = true;
+      this.#cancelHold?.();
+      this.#abort?.(ABORTED);
+      if (!this.#member) this.#finish();
+    });
+  }
+
+  next(): void {
+    this.#cancelHold = undefined;
+    if (this.#clientGone || this.#done) return;
+    const target = this.#target;
+    if (target.closing) {
+      this.#reply(503, `${target.service} is shutting down`, { 'retry-after': '1', connection: 'close' });
+      return;
+    }
+    const member = target.members.pick(this.#tried);
+    if (!member) {
+      if (Date.now() < this.#deadline) {
+        this.#cancelHold = target.hold(
+          this.#deadline,
+          () => this.next(),
+          () => this.next(),
+        );
+        return;
+      }
+      if (this.#tried.size > 0) this.#reply(502, `no instance of ${target.service} could take the request`);
+      else this.#reply(503, `no ready instance of ${target.service}`, { 'retry-after': '1' });
+      return;
+    }
+    const retry = this.#tried.size > 0;
+    this.#tried.add(member.key);
+    this.#member = member;
+    this.#abort = undefined;
+    target.members.begin(member, retry);
+    this.#untrack = target.track(member, () => this.#abort?.(ABORTED));
+    const body = hasBody(this.#req) ? new LazyBody(this.#req) : null;
+    this.#body = body;
+    target.pool(member).dispatch(
+      {
+        method: this.#req.method ?? 'GET',
+        path: this.#path,
+        headers: this.#headers,
+        body,
+        headersTimeout: target.responseTimeoutMs,
+      },
+      this,
+    );
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#clientGone) abort(ABORTED);
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.#clientGone) return false;
+    if (status < 200) return true; // 1xx: Node's server speaks for itself
+    this.#resume = resume;
+    this.#res.writeHead(status, statusText, downstreamHeaders(rawHeaders));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#res.write(chunk)) return true;
+    this.#res.once('drain', this.#resume as () => void);
+    return false;
+  }
+
+  onComplete(): void {
+    this.#endAttempt(false);
+    this.#done = true;
+    this.#res.end();
+    this.#finish();
+  }
+
+  onError(error: Error): void {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (this.#clientGone || code === 'MSUP_CLIENT_GONE') {
+      this.#endAttempt(false);
+      this.#finish();
+      if (!this.#res.destroyed) this.#res.destroy();
+      return;
+    }
+    this.#endAttempt(true);
+    const member = this.#member as Member;
+    const kind = classifyFailure({ code });
+    const retryable = mayRetry({
+      kind,
+      method: this.#req.method ?? 'GET',
+      bodyConsumed: this.#body?.started ?? false,
+      responseStarted: this.#res.headersSent,
+    });
+    if (retryable && (kind === 'connect' || this.#target.budget.acquire())) {
+      if (kind !== 'connect') this.#retrySlot = true;
+      this.#member = undefined;
+      this.next();
+      return;
+    }
+    if (this.#res.headersSent) {
+      this.#res.destroy();
+      this.#finish();
+      return;
+    }
+    const why = retryable ? ' (retry budget spent)' : '';
+    this.#reply(502, `${member.label} failed: ${code ?? error.message}${why}`);
+  }
+
+  #endAttempt(failed: boolean): void {
+    const member = this.#member;
+    if (!member) return;
+    this.#untrack?.();
+    this.#untrack = undefined;
+    this.#target.members.end(member, failed);
+    if (this.#retrySlot) {
+      this.#retrySlot = false;
+      this.#target.budget.release();
+    }
+  }
+
+  #reply(status: number, text: string, headers?: Record<string, string>): void {
+    this.#done = true;
+    this.#member = undefined;
+    replyText(this.#res, status, text, headers);
+    this.#finish();
+  }
+
+  #finishedOnce = false;
+  #finish(): void {
+    if (this.#finishedOnce) return;
+    this.#finishedOnce = true;
+    this.#done = true;
+    this.#target.budget.active--;
+  }
+}
+
+/** Forwards `req` to one of `target`'s instances, as `path` (the front may have stripped a prefix). */
+export function forward(
+  target: ForwardTarget,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  path = req.url ?? '/',
+): void {
+  new Exchange(target, req, res, path).next();
+}

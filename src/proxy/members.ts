@@ -1,0 +1,175 @@
+// The instances one service balances over: who is in rotation, who is ejected, who is next, and the
+// per-instance counters. Pure: no I/O, no timers; the clock and randomness are passed in.
+import { type EjectionSettings, PassiveHealth } from './ejection.js';
+import { createStrategy, type Strategy, type StrategyName } from './strategies.js';
+
+export interface BalancingSettings extends EjectionSettings {
+  strategy: StrategyName;
+  /** Weight per instance index; a missing entry is 1. */
+  weights: readonly number[];
+}
+
+/** Counters for one instance index, summed over its restarts. */
+export interface InstanceCounters {
+  /** Requests (TCP mode: connections) being served now, upgraded connections included. */
+  inFlight: number;
+  /** Attempts sent to this instance (TCP mode: connections). */
+  requests: number;
+  /** Attempts that failed: refused, reset, timed out or answered with garbage. */
+  errors: number;
+  /** Attempts that were a retry of a request another instance failed. */
+  retries: number;
+  /** Times passive ejection took this instance out. */
+  ejections: number;
+  /** Out of rotation now because of passive ejection. */
+  ejected: boolean;
+}
+
+export interface Member {
+  readonly key: string;
+  readonly label: string;
+  readonly index: number;
+  readonly port: number;
+  readonly weight: number;
+  inFlight: number;
+  /** In rotation (ready); false while draining or after `remove`. */
+  inRotation: boolean;
+}
+
+export interface Clock {
+  now(): number;
+  random(): number;
+}
+
+/** `web#2` → 2; labels without an index count as 0. */
+export function indexOfLabel(label: string): number {
+  const match = /#(\d+)$/.exec(label);
+  return match ? Number(match[1]) : 0;
+}
+
+export class Members {
+  readonly #settings: BalancingSettings;
+  readonly #clock: Clock;
+  readonly #strategy: Strategy;
+  readonly #health: PassiveHealth;
+  readonly #all = new Map<string, Member>();
+  readonly #counters = new Map<number, Omit<InstanceCounters, 'ejected' | 'inFlight'>>();
+
+  constructor(settings: BalancingSettings, clock: Clock) {
+    this.#settings = settings;
+    this.#clock = clock;
+    this.#strategy = createStrategy(settings.strategy, clock.random);
+    this.#health = new PassiveHealth(settings);
+  }
+
+  get(key: string): Member | undefined {
+    return this.#all.get(key);
+  }
+
+  /** Members in rotation. */
+  get readyCount(): number {
+    let n = 0;
+    for (const m of this.#all.values()) if (m.inRotation) n++;
+    return n;
+  }
+
+  /** Puts a member in rotation (creating it on first sight). */
+  add(key: string, label: string, port: number): Member {
+    let member = this.#all.get(key);
+    if (!member) {
+      const index = indexOfLabel(label);
+      const weight = this.#settings.weights[index] ?? 1;
+      member = { key, label, index, port, weight, inFlight: 0, inRotation: true };
+      this.#all.set(key, member);
+      this.#count(index);
+    }
+    member.inRotation = true;
+    return member;
+  }
+
+  /** Out of rotation; the member stays known while its requests finish. */
+  remove(key: string): Member | undefined {
+    const member = this.#all.get(key);
+    if (member) member.inRotation = false;
+    return member;
+  }
+
+  /** Gone for good. */
+  forget(key: string): Member | undefined {
+    const member = this.#all.get(key);
+    if (!member) return undefined;
+    member.inRotation = false;
+    this.#all.delete(key);
+    this.#strategy.forget(key);
+    this.#health.forget(key);
+    return member;
+  }
+
+  /**
+   * The member for the next attempt, skipping `tried`. Ejected members are skipped unless fewer than
+   * half of those in rotation are healthy (Envoy's panic rule): then every member in rotation counts.
+   */
+  pick(tried?: ReadonlySet<string>): Member | undefined {
+    const now = this.#clock.now();
+    const ready: Member[] = [];
+    const healthy: Member[] = [];
+    for (const m of this.#all.values()) {
+      if (!m.inRotation) continue;
+      ready.push(m);
+      if (!this.#health.isEjected(m.key, now)) healthy.push(m);
+    }
+    const pool = healthy.length * 2 < ready.length ? ready : healthy;
+    const candidates = tried && tried.size > 0 ? pool.filter((m) => !tried.has(m.key)) : pool;
+    if (candidates.length === 0) return undefined;
+    return this.#strategy.pick(candidates);
+  }
+
+  /** An attempt starts on `member`. */
+  begin(member: Member, retry: boolean): void {
+    member.inFlight++;
+    const c = this.#count(member.index);
+    c.requests++;
+    if (retry) c.retries++;
+  }
+
+  /** An attempt on `member` ended; `failed` counts towards passive ejection. */
+  end(member: Member, failed: boolean): void {
+    if (member.inFlight > 0) member.inFlight--;
+    if (!failed) {
+      this.#health.success(member.key);
+      return;
+    }
+    this.#count(member.index).errors++;
+    const now = this.#clock.now();
+    let healthyOthers = 0;
+    for (const m of this.#all.values()) {
+      if (m !== member && m.inRotation && !this.#health.isEjected(m.key, now)) healthyOthers++;
+    }
+    if (this.#health.failure(member.key, now, healthyOthers > 0)) this.#count(member.index).ejections++;
+  }
+
+  /** Counters by instance index, for every index seen so far. */
+  stats(): Record<number, InstanceCounters> {
+    const now = this.#clock.now();
+    const out: Record<number, InstanceCounters> = {};
+    for (const [index, c] of [...this.#counters].sort((a, b) => a[0] - b[0])) {
+      out[index] = { inFlight: 0, ...c, ejected: false };
+    }
+    for (const m of this.#all.values()) {
+      const entry = out[m.index];
+      if (!entry) continue;
+      entry.inFlight += m.inFlight;
+      if (m.inRotation && this.#health.isEjected(m.key, now)) entry.ejected = true;
+    }
+    return out;
+  }
+
+  #count(index: number) {
+    let c = this.#counters.get(index);
+    if (!c) {
+      c = { requests: 0, errors: 0, retries: 0, ejections: 0 };
+      this.#counters.set(index, c);
+    }
+    return c;
+  }
+}

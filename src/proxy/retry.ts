@@ -1,0 +1,76 @@
+// When a failed attempt may go to another instance (nginx's proxy_next_upstream rules), and the retry
+// budget that keeps retries from multiplying load when everything fails (Envoy's). Pure.
+
+/** Where an attempt failed: before the instance got the request, or after it was sent. */
+export type FailureKind = 'connect' | 'sent' | 'bad-response';
+
+const CONNECT = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ECONNREFUSED_POOL',
+]);
+
+export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+export function classifyFailure(error: { code?: string | undefined }): FailureKind {
+  const code = error.code ?? '';
+  if (CONNECT.has(code)) return 'connect';
+  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'bad-response';
+  return 'sent';
+}
+
+export interface AttemptFailure {
+  kind: FailureKind;
+  method: string;
+  /** The request body was (partly) read from the client, so it cannot be sent again. */
+  bodyConsumed: boolean;
+  /** Response bytes already went to the client. */
+  responseStarted: boolean;
+}
+
+/** nginx: a failed connect goes on for any method; a reset or timeout after sending only when idempotent. */
+export function mayRetry(failure: AttemptFailure): boolean {
+  if (failure.responseStarted || failure.bodyConsumed) return false;
+  if (failure.kind === 'connect') return true;
+  if (failure.kind === 'bad-response') return false;
+  return IDEMPOTENT.has(failure.method);
+}
+
+export interface RetryBudgetSettings {
+  /** Retries in progress may be this share of the requests in progress (Envoy: 20%). */
+  percent: number;
+  /** ...but at least this many at once (Envoy: 3). */
+  minConcurrent: number;
+}
+
+export const DEFAULT_RETRY_BUDGET: RetryBudgetSettings = { percent: 20, minConcurrent: 3 };
+
+/** Counts requests and retries in progress; a retry is allowed while retries stay within the budget. */
+export class RetryBudget {
+  readonly #settings: RetryBudgetSettings;
+  active = 0;
+  retrying = 0;
+
+  constructor(settings: RetryBudgetSettings = DEFAULT_RETRY_BUDGET) {
+    this.#settings = settings;
+  }
+
+  get limit(): number {
+    const { percent, minConcurrent } = this.#settings;
+    return Math.max(minConcurrent, Math.floor((this.active * percent) / 100));
+  }
+
+  /** Takes a retry slot, or returns false when the budget is spent. Give it back with `release()`. */
+  acquire(): boolean {
+    if (this.retrying >= this.limit) return false;
+    this.retrying++;
+    return true;
+  }
+
+  release(): void {
+    if (this.retrying > 0) this.retrying--;
+  }
+}

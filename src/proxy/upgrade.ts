@@ -1,0 +1,65 @@
+// WebSocket (and other) upgrades: a byte pipe to one instance through http-proxy-3, counted as in
+// flight on that instance until either side closes, so a drain can wait for it or cut it.
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import type net from 'node:net';
+import { createProxyServer } from 'http-proxy-3';
+import { isLoopback } from './headers.js';
+import type { Member, Members } from './members.js';
+
+export interface UpgradeTarget {
+  readonly service: string;
+  readonly members: Members;
+  readonly closing: boolean;
+  track(member: Member, destroy: () => void): () => void;
+}
+
+export type UpgradeProxy = ReturnType<typeof createUpgradeProxy>;
+
+function refuse(socket: net.Socket, status: string): void {
+  if (socket.writable && !socket.destroyed) {
+    socket.end(`HTTP/1.1 ${status}\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+}
+
+export function createUpgradeProxy() {
+  const proxy = createProxyServer({ xfwd: true });
+  proxy.on('error', () => {});
+  return {
+    upgrade(
+      target: UpgradeTarget,
+      req: http.IncomingMessage,
+      socket: net.Socket,
+      head: Buffer,
+      url?: string,
+    ) {
+      socket.on('error', () => {});
+      const member = target.closing ? undefined : target.members.pick();
+      if (!member) {
+        refuse(socket, '503 Service Unavailable');
+        return;
+      }
+      if (!isLoopback(req.socket.remoteAddress)) {
+        for (const name of Object.keys(req.headers)) {
+          if (name.startsWith('x-forwarded-')) delete req.headers[name];
+        }
+      }
+      req.headers['x-request-id'] ??= randomUUID();
+      if (url !== undefined) req.url = url;
+      target.members.begin(member, false);
+      let failed = false;
+      const untrack = target.track(member, () => socket.destroy());
+      socket.once('close', () => {
+        untrack();
+        target.members.end(member, failed);
+      });
+      proxy.ws(req, socket, head, { target: `http://127.0.0.1:${member.port}` }, () => {
+        failed = true;
+        refuse(socket, '502 Bad Gateway');
+      });
+    },
+    close(): void {
+      proxy.close();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+// A keep-alive connection pool to one instance, on undici (the only file that imports it): undici's
+// dispatcher is the fast path for plain HTTP; http-proxy-3 still carries upgrades.
+import { Pool } from 'undici';
+
+/** Below Node's default server.keepAliveTimeout (5 s), so a pooled socket is not reset under a request. */
+export const UPSTREAM_IDLE_MS = 4000;
+const CONNECT_TIMEOUT_MS = 2000;
+
+/** undici's raw handler callbacks, the cheapest way to pass a response through. */
+export interface ExchangeHandler {
+  onConnect(abort: (reason?: Error) => void): void;
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: Buffer[] | null): void;
+  onError(error: Error): void;
+}
+
+export interface UpstreamRequest {
+  method: string;
+  path: string;
+  headers: string[];
+  body: NodeJS.ReadableStream | null;
+  /** Time allowed for the response headers once the request is sent (0: none). */
+  headersTimeout: number;
+}
+
+export interface UpstreamPool {
+  dispatch(request: UpstreamRequest, handler: ExchangeHandler): void;
+  /** No new requests; idle connections close, busy ones after their response. */
+  close(): Promise<void>;
+  /** Every connection closed now. */
+  destroy(): Promise<void>;
+}
+
+export function createUpstreamPool(port: number): UpstreamPool {
+  const pool = new Pool(`http://127.0.0.1:${port}`, {
+    keepAliveTimeout: UPSTREAM_IDLE_MS,
+    keepAliveMaxTimeout: UPSTREAM_IDLE_MS,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    pipelining: 1,
+  });
+  pool.on('connectionError', () => {});
+  return {
+    dispatch(request, handler) {
+      pool.dispatch(
+        {
+          method: request.method as 'GET',
+          path: request.path,
+          headers: request.headers,
+          body: request.body as never,
+          headersTimeout: request.headersTimeout,
+          bodyTimeout: 0,
+        },
+        handler as never,
+      );
+    },
+    close: () => pool.close().catch(() => {}),
+    destroy: () => pool.destroy().catch(() => {}),
+  };
+}

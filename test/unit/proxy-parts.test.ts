@@ -1,0 +1,140 @@
+// The proxy's other pure parts: retry rules and budget, route matching, header rewriting.
+import { describe, expect, it } from 'vitest';
+import { downstreamHeaders, isLoopback, upstreamHeaders } from '../../src/proxy/headers.js';
+import { classifyFailure, mayRetry, RetryBudget } from '../../src/proxy/retry.js';
+import { describeRoutes, hostName, matchRoute, sortRoutes } from '../../src/proxy/routes.js';
+
+describe('retry rules (nginx proxy_next_upstream)', () => {
+  const base = { method: 'GET', bodyConsumed: false, responseStarted: false };
+  it('sends a refused connect to the next instance for any method', () => {
+    expect(classifyFailure({ code: 'ECONNREFUSED' })).toBe('connect');
+    expect(mayRetry({ ...base, kind: 'connect', method: 'POST' })).toBe(true);
+  });
+  it('retries a reset or timeout after sending only for idempotent methods', () => {
+    expect(classifyFailure({ code: 'ECONNRESET' })).toBe('sent');
+    expect(classifyFailure({ code: 'UND_ERR_HEADERS_TIMEOUT' })).toBe('sent');
+    expect(mayRetry({ ...base, kind: 'sent', method: 'PUT' })).toBe(true);
+    expect(mayRetry({ ...base, kind: 'sent', method: 'POST' })).toBe(false);
+    expect(mayRetry({ ...base, kind: 'sent', method: 'PATCH' })).toBe(false);
+  });
+  it('never retries once the body was read or the response started, nor a garbage answer', () => {
+    expect(mayRetry({ ...base, kind: 'connect', bodyConsumed: true })).toBe(false);
+    expect(mayRetry({ ...base, kind: 'sent', responseStarted: true })).toBe(false);
+    expect(classifyFailure({ code: 'HPE_INVALID_CONSTANT' })).toBe('bad-response');
+    expect(mayRetry({ ...base, kind: 'bad-response' })).toBe(false);
+  });
+});
+
+describe('RetryBudget (Envoy: 20% of active requests, at least 3)', () => {
+  it('allows at least the minimum, then a share of the active requests', () => {
+    const budget = new RetryBudget({ percent: 20, minConcurrent: 3 });
+    budget.active = 5;
+    expect([budget.acquire(), budget.acquire(), budget.acquire(), budget.acquire()]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
+    budget.active = 50;
+    expect(budget.limit).toBe(10);
+    expect(budget.acquire()).toBe(true);
+    budget.release();
+    budget.release();
+    expect(budget.retrying).toBe(2);
+  });
+});
+
+describe('routes', () => {
+  const routes = sortRoutes([
+    { path: '/', service: 'web' },
+    { path: '/api', service: 'api', stripPrefix: true },
+    { path: '/api/admin', service: 'admin' },
+    { host: 'admin.localhost', service: 'admin' },
+  ]);
+  it('takes the longest prefix on a segment boundary', () => {
+    expect(matchRoute(routes, 'x', '/api/users?q=1')).toMatchObject({
+      route: { service: 'api' },
+      path: '/users?q=1',
+    });
+    expect(matchRoute(routes, 'x', '/api')?.path).toBe('/');
+    expect(matchRoute(routes, 'x', '/api?x=1')?.path).toBe('/?x=1');
+    expect(matchRoute(routes, 'x', '/api/admin/x')).toMatchObject({
+      route: { service: 'admin' },
+      path: '/api/admin/x',
+    });
+    expect(matchRoute(routes, 'x', '/apix')?.route.service).toBe('web');
+  });
+  it('prefers a route for the request host, and reports unmatched requests with the routes', () => {
+    expect(matchRoute(routes, hostName('Admin.Localhost:8080'), '/api')?.route.service).toBe('admin');
+    const only = sortRoutes([{ path: '/api', service: 'api' }]);
+    expect(matchRoute(only, 'x', '/other')).toBeUndefined();
+    expect(describeRoutes(only, 'x', '/other')).toBe('no route for x/other\nroutes:\n  */api -> api');
+    expect(hostName('[::1]:80')).toBe('[::1]');
+  });
+});
+
+describe('headers', () => {
+  const ctx = (peer: string) => ({ peer, port: 8080, proto: 'http' as const, requestId: () => 'rid' });
+  const toObject = (flat: string[]) => {
+    const out: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) out[flat[i]!.toLowerCase()] = flat[i + 1]!;
+    return out;
+  };
+  it('strips hop-by-hop headers (and those named in Connection), keeps Host, adds X-Request-Id', () => {
+    const h = toObject(
+      upstreamHeaders(
+        [
+          'Host',
+          'a.test:8080',
+          'Connection',
+          'keep-alive, X-Secret',
+          'X-Secret',
+          '1',
+          'TE',
+          'trailers',
+          'Accept',
+          '*/*',
+        ],
+        ctx('127.0.0.1'),
+      ),
+    );
+    expect(h).toEqual({
+      host: 'a.test:8080',
+      accept: '*/*',
+      'x-forwarded-for': '127.0.0.1',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': 'a.test:8080',
+      'x-forwarded-port': '8080',
+      'x-request-id': 'rid',
+    });
+  });
+  it('appends to X-Forwarded-For from a loopback peer, replaces it from any other', () => {
+    const incoming = ['X-Forwarded-For', '10.0.0.1', 'X-Forwarded-Proto', 'https', 'X-Request-Id', 'given'];
+    const trusted = toObject(upstreamHeaders(incoming, ctx('::ffff:127.0.0.1')));
+    expect(trusted['x-forwarded-for']).toBe('10.0.0.1, 127.0.0.1');
+    expect(trusted['x-forwarded-proto']).toBe('https');
+    expect(trusted['x-request-id']).toBe('given');
+    const outside = toObject(upstreamHeaders(incoming, ctx('192.168.1.9')));
+    expect(outside['x-forwarded-for']).toBe('192.168.1.9');
+    expect(outside['x-forwarded-proto']).toBe('http');
+    expect(isLoopback('::1')).toBe(true);
+  });
+  it('strips hop-by-hop headers from responses', () => {
+    const raw = [
+      'Content-Type',
+      'text/plain',
+      'Connection',
+      'close',
+      'Transfer-Encoding',
+      'chunked',
+      'X-A',
+      '1',
+    ];
+    expect(downstreamHeaders(raw.map((s) => Buffer.from(s)))).toEqual([
+      'Content-Type',
+      'text/plain',
+      'X-A',
+      '1',
+    ]);
+  });
+});
