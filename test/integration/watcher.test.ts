@@ -64,7 +64,7 @@ describe('createWatcher', () => {
 
   it('turns a burst of changes into one call with the distinct files', async () => {
     project();
-    const { calls } = await watching({ paths: true, debounceMs: 300 });
+    const { calls } = await watching({ paths: true, debounceMs: 500 });
     const burst = Array.from({ length: 10 }, (_, i) => `burst/f${i}.txt`);
     for (const name of burst) write(name);
     for (const name of burst) write(name); // the same files again: still reported once
