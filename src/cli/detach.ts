@@ -70,7 +70,8 @@ export async function detachCommand(args: CliArgs): Promise<number> {
         return EXIT.ok;
       }
     } catch (error) {
-      if (!isMsupError(error, 'MSUP_NOT_RUNNING')) throw error;
+      // Not listening yet, or going away: the exit check above tells which.
+      if (!isMsupError(error, 'MSUP_NOT_RUNNING') && !isMsupError(error, 'MSUP_CONTROL')) throw error;
     }
     if (Date.now() > deadline) {
       process.stderr.write(`msup: not ready after ${wait}; stopping the background msup\n`);

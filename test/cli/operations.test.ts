@@ -1,0 +1,135 @@
+// Driving a running msup from a second terminal: status, restart, scale, logs, stop, --detach.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { request } from '../helpers/http.js';
+import { startLoad } from '../helpers/load.js';
+import { taggedProcesses, waitFor } from '../helpers/processes.js';
+import { fixture, type Project, useProject } from '../helpers/project.js';
+
+const project = useProject();
+
+function writeConfig(p: Project, services: Record<string, unknown>, file = 'supervisor.config.json'): void {
+  const tagged = Object.fromEntries(
+    Object.entries(services).map(([name, s]) => [
+      name,
+      { ...(s as object), env: { ...(s as { env?: object }).env, MSUP_TEST_TAG: p.tag } },
+    ]),
+  );
+  p.write(file, JSON.stringify({ services: tagged }));
+}
+
+const web = {
+  command: ['node', fixture('echo-server.js')],
+  instances: 2,
+  port: 0,
+  health: { http: '/health' },
+};
+
+async function finish(run: ReturnType<typeof runCli>) {
+  const exit = await run.exited;
+  return { code: exit.code, out: run.stdout(), err: run.stderr() };
+}
+
+describe('msup commands against a running msup', () => {
+  it('status, scale, restart, logs -f and stop, each project seeing only its own msup', async () => {
+    const p = project();
+    writeConfig(p, { web, worker: { command: ['node', fixture('worker.js')], env: { WORK_MS: 100 } } });
+    writeConfig(p, { other: web }, 'b/supervisor.config.json');
+    const a = runCli(p, ['start', '--json']);
+    const b = runCli(p, ['start', '--json'], { cwd: path.join(p.root, 'b') });
+    await a.waitForOutput(/"msg":"all ready"/);
+    await b.waitForOutput(/"msg":"all ready"/);
+    expect(existsSync(path.join(p.root, '.msup', 'control.sock'))).toBe(true);
+
+    const status = await finish(runCli(p, ['status', '--json']));
+    expect(status.code).toBe(0);
+    const parsed = JSON.parse(status.out);
+    expect(parsed).toMatchObject({ version: 1, project: p.root, ready: true });
+    expect(parsed.services.map((s: { name: string }) => s.name)).toEqual(['web', 'worker']);
+    const other = JSON.parse(
+      (await finish(runCli(p, ['status', '--json'], { cwd: path.join(p.root, 'b') }))).out,
+    );
+    expect(other.services.map((s: { name: string }) => s.name)).toEqual(['other']);
+
+    const table = await finish(runCli(p, ['status']));
+    expect(table.out).toMatch(
+      /^SERVICE\s+#\s+PID\s+PORT\s+STATE\s+READY\s+RESTARTS\s+UPTIME\s+CPU\s+MEM\s+LAST EXIT$/m,
+    );
+    expect(table.out).toMatch(/^web\s+1\s+\d+\s+\d+\s+running\s+yes\s+0\s+/m);
+    expect(table.out).toContain('all instances ready');
+
+    const url = parsed.services[0].url as string;
+    const follow = runCli(p, ['logs', 'worker', '-f', '--json']);
+    await follow.waitForOutput(/"service":"worker".*finished job/);
+    expect(follow.stdout()).not.toContain('"service":"web"');
+
+    const load = startLoad(url, { clients: 2 });
+    expect((await finish(runCli(p, ['scale', 'web=3']))).out).toBe('web: 3 instance(s)\n');
+    const restart = await finish(runCli(p, ['restart', 'web', '--json']));
+    expect(JSON.parse(restart.out)).toEqual({
+      version: 1,
+      restarted: [{ service: 'web', restarted: [0, 1, 2], failed: null }],
+    });
+    expect((await finish(runCli(p, ['scale', 'web=1']))).code).toBe(0);
+    const totals = await load.stop();
+    expect(totals.failed).toEqual([]);
+    const after = JSON.parse((await finish(runCli(p, ['status', '--json']))).out);
+    expect(after.services[0].instances).toHaveLength(1);
+    expect(after.services[0].instances[0].restarts).toBe(1);
+
+    const bad = await finish(runCli(p, ['scale', 'nope=2']));
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('no service "nope"');
+
+    const stop = await finish(runCli(p, ['stop']));
+    expect(stop.code).toBe(0);
+    expect(stop.out).toContain(`stopped msup for ${p.root}`);
+    expect((await a.exited).code).toBe(0);
+    expect((await follow.exited).code).toBe(0);
+    expect(existsSync(path.join(p.root, '.msup', 'control.sock'))).toBe(false);
+    // The other project is untouched.
+    expect((await request(other.services[0].url)).status).toBe(200);
+  });
+
+  it('says clearly when no msup is running, with exit code 4', async () => {
+    const p = project();
+    writeConfig(p, { web });
+    for (const command of ['status', 'stop', 'restart']) {
+      const run = await finish(runCli(p, [command]));
+      expect(run.code).toBe(4);
+      expect(run.err).toMatch(/^msup: no msup is running for .* \[MSUP_NOT_RUNNING\]\n$/);
+    }
+  });
+
+  it('start --detach returns once ready; stop ends it and leaves nothing', async () => {
+    const p = project();
+    writeConfig(p, { web });
+    const started = await finish(runCli(p, ['start', '--detach', '--wait', '20s']));
+    expect(started.code).toBe(0);
+    expect(started.out).toMatch(/msup is running in the background \(pid \d+\)/);
+    const url = /web\s+2 instance\(s\)\s+(http:\S+)/.exec(started.out)![1]!;
+    expect((await request(url)).status).toBe(200);
+    expect((await finish(runCli(p, ['status']))).code).toBe(0);
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    expect(await waitFor(() => taggedProcesses(p.tag).length === 0, 5000)).toBe(true);
+  });
+
+  it('start --detach fails naming the service that cannot start, and leaves nothing', async () => {
+    const p = project();
+    writeConfig(p, {
+      web,
+      broken: {
+        command: ['node', fixture('crash-on-start.js')],
+        restart: { initialDelay: '10ms', crashLoopAfter: 3 },
+      },
+    });
+    const started = await finish(runCli(p, ['start', '--detach', '--wait', '20s']));
+    expect(started.code).toBe(1);
+    expect(started.err).toContain('service "broken" could not start: broken#0 exited with code 3');
+    expect(started.err).toContain('DATABASE_URL is not set');
+    expect(await waitFor(() => taggedProcesses(p.tag).length === 0, 5000)).toBe(true);
+    expect((await finish(runCli(p, ['status']))).code).toBe(4);
+  });
+});
