@@ -30,7 +30,7 @@ export interface Watcher {
 
 export const WATCH_DEFAULTS = { debounceMs: 200 } as const;
 
-/** The path itself when it exists, else its nearest existing parent (chokidar misses paths created later). */
+/** The path itself when it exists, else its nearest existing parent (chokidar misses paths made later). */
 function existingAncestor(target: string): string {
   let current = target;
   while (!existsSync(current)) {
@@ -76,7 +76,8 @@ export function createWatcher(options: WatcherOptions): Watcher {
     timer = setTimeout(flush, Math.max(0, Math.min(debounceMs, firstAt + maxWaitMs - now)));
   };
 
-  const roots = [...new Set(patterns.roots.map(existingAncestor))];
+  // the parent of each root too, so a root that is deleted and made again (a branch switch) is seen again
+  const roots = [...new Set(patterns.roots.map((root) => existingAncestor(path.dirname(root))))];
   const watcher = watch(roots, {
     ignoreInitial: true,
     persistent: true,

@@ -100,6 +100,15 @@ describe('createWatcher', () => {
     await until(calls, 'later/a/b.json');
   });
 
+  it('keeps watching a glob base that is deleted and made again (a branch switch)', async () => {
+    project({ 'src/a.ts': 'x', 'other/x.ts': 'x' });
+    const { calls } = await watching({ paths: ['src/**/*.ts'] });
+    await until(calls, 'src/a.ts', () => rmSync(path.join(root, 'src'), { recursive: true }));
+    write('other/y.ts');
+    await until(calls, 'src/b.ts');
+    expect(calls.flat().sort()).toEqual(['src/a.ts', 'src/b.ts']);
+  });
+
   it('keeps watching a single file that editors replace by renaming a temporary file over it', async () => {
     project({ 'supervisor.config.ts': 'v0' });
     const { calls } = await watching({ paths: ['supervisor.config.ts'] });
