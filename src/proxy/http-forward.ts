@@ -52,6 +52,8 @@ class Exchange implements ExchangeHandler {
   #abort: ((reason?: Error) => void) | undefined;
   #body: LazyBody | null = null;
   #retrySlot = false;
+  /** The last attempt was refused: its instance is probably restarting, so waiting for another makes sense. */
+  #refused = false;
   #clientGone = false;
   #done = false;
   #cancelHold: (() => void) | undefined;
@@ -90,7 +92,7 @@ class Exchange implements ExchangeHandler {
     }
     const member = target.members.pick(this.#tried);
     if (!member) {
-      if (Date.now() < this.#deadline) {
+      if ((this.#tried.size === 0 || this.#refused) && Date.now() < this.#deadline) {
         this.#cancelHold = target.hold(
           this.#deadline,
           () => this.next(),
@@ -158,7 +160,8 @@ class Exchange implements ExchangeHandler {
     }
     this.#endAttempt(true);
     const member = this.#member as Member;
-    const kind = classifyFailure({ code });
+    const kind = classifyFailure({ code, name: error.name });
+    this.#refused = kind === 'connect';
     const retryable = mayRetry({
       kind,
       method: this.#req.method ?? 'GET',
@@ -177,7 +180,8 @@ class Exchange implements ExchangeHandler {
       return;
     }
     const why = retryable ? ' (retry budget spent)' : '';
-    this.#reply(502, `${member.label} failed: ${code ?? error.message}${why}`);
+    const what = code ?? (kind === 'bad-response' ? 'invalid HTTP response' : error.message);
+    this.#reply(502, `${member.label} failed: ${what}${why}`);
   }
 
   #endAttempt(failed: boolean): void {

@@ -15,10 +15,14 @@ const CONNECT = new Set([
 
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-export function classifyFailure(error: { code?: string | undefined }): FailureKind {
+export function classifyFailure(error: {
+  code?: string | undefined;
+  name?: string | undefined;
+}): FailureKind {
   const code = error.code ?? '';
   if (CONNECT.has(code)) return 'connect';
   if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'bad-response';
+  if (error.name === 'HTTPParserError') return 'bad-response';
   return 'sent';
 }
 

@@ -1,0 +1,158 @@
+// The balancer over real sockets: strategies, weights, retries as nginx does them, passive ejection,
+// the hold window, drains and the per-instance counters.
+import http from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { request } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
+import { raw, useUpstreams } from '../helpers/upstreams.js';
+
+const { httpUpstream, closedPort, proxy } = useUpstreams();
+
+const named = (name: string) =>
+  httpUpstream((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => res.end(body ? `${name}:${body}` : name));
+  });
+
+/** An instance that drops every request without an answer (a reset after the request was sent). */
+const dropper = () => httpUpstream((req) => req.socket.destroy());
+
+describe('balancing strategies', () => {
+  it('shares requests by weight with smooth weighted round robin', async () => {
+    const { url } = await proxy([await named('a'), await named('b')], { weights: [3, 1] });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const seen: string[] = [];
+    for (let i = 0; i < 40; i++) seen.push((await request(url, { agent })).body);
+    agent.destroy();
+    expect(seen.filter((s) => s === 'a')).toHaveLength(30);
+    expect(seen.slice(0, 4).sort()).toEqual(['a', 'a', 'a', 'b']);
+  });
+
+  it('least-request sends new requests away from a busy instance', async () => {
+    const waiting: http.ServerResponse[] = [];
+    const slow = await httpUpstream((_req, res) => waiting.push(res));
+    const { url } = await proxy([slow, await named('fast')], { strategy: 'least-request' });
+    const held = [request(url), request(url)]; // at least one lands on the slow one
+    await waitFor(() => waiting.length > 0);
+    const seen: string[] = [];
+    for (let i = 0; i < 10; i++) seen.push((await request(url)).body);
+    expect(seen).toEqual(Array(10).fill('fast'));
+    for (const res of waiting) res.end('slow');
+    await Promise.all(held);
+  });
+});
+
+describe('retries', () => {
+  it('replays a POST body on the next instance when the connect was refused', async () => {
+    const { url, proxy: p } = await proxy([await closedPort(), await named('live')], { maxFails: 0 });
+    for (let i = 0; i < 4; i++) {
+      const reply = await request(url, { method: 'POST', body: `n=${i}` });
+      expect(reply).toMatchObject({ status: 200, body: `live:n=${i}` });
+    }
+    expect(p.stats()[0]).toMatchObject({ errors: 2, requests: 2 });
+    expect(p.stats()[1]).toMatchObject({ retries: 2, requests: 4 });
+  });
+
+  it('retries a GET reset after sending, but not a POST', async () => {
+    const { url } = await proxy([await dropper(), await named('live')], { maxFails: 0 });
+    const gets = [await request(url), await request(url)];
+    expect(gets.map((r) => r.status)).toEqual([200, 200]);
+    const posts = [await request(url, { method: 'POST' }), await request(url, { method: 'POST' })];
+    expect(posts.map((r) => r.status).sort()).toEqual([200, 502]);
+    expect(posts.find((r) => r.status === 502)?.body).toMatch(/web#0 failed/);
+  });
+
+  it('stops retrying when the retry budget is spent', async () => {
+    const { url } = await proxy([await dropper(), await dropper()], {
+      maxFails: 0,
+      retryBudget: { percent: 0, minConcurrent: 0 },
+    });
+    const reply = await request(url);
+    expect(reply.status).toBe(502);
+    expect(reply.body).toContain('retry budget spent');
+  });
+
+  it('answers 502 when the instance answers garbage, and keeps serving', async () => {
+    const { tcpUpstream } = useUpstreamsForGarbage;
+    const garbage = await tcpUpstream((socket) => socket.end('NOT HTTP AT ALL\r\n\r\n'));
+    const { url } = await proxy([garbage]);
+    const reply = await request(url);
+    expect(reply.status).toBe(502);
+    expect(reply.body).toContain('web#0 failed: invalid HTTP response');
+  });
+});
+
+const useUpstreamsForGarbage = useUpstreams();
+
+describe('passive ejection', () => {
+  it('takes a failing instance out after maxFails, counts it, and never ejects the last one', async () => {
+    const { url, proxy: p } = await proxy([await dropper(), await named('b'), await named('c')], {
+      maxFails: 1,
+      failTimeoutMs: 60_000,
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 9; i++) statuses.push((await request(url)).status);
+    expect(statuses).toEqual(Array(9).fill(200));
+    expect(p.stats()[0]).toMatchObject({ requests: 1, errors: 1, ejections: 1, ejected: true });
+    expect(p.stats()[1]!.retries + p.stats()[2]!.retries).toBe(1);
+    const alone = await proxy([await dropper()], { maxFails: 1 });
+    await request(alone.url);
+    expect(alone.proxy.stats()[0]).toMatchObject({ errors: 1, ejections: 0, ejected: false });
+  });
+});
+
+describe('tcp mode', () => {
+  it('moves a connection to the next instance when the connect is refused, and ejects the dead one', async () => {
+    const { tcpUpstream } = useUpstreamsForGarbage;
+    const live = await tcpUpstream((socket) => socket.end('hello\n'));
+    const { port, proxy: p } = await proxy([await closedPort(), live], { mode: 'tcp' });
+    for (let i = 0; i < 3; i++) expect(await raw(port, '')).toBe('hello\n');
+    expect(p.stats()).toMatchObject({
+      0: { requests: 1, errors: 1, ejections: 1 },
+      1: { requests: 3, retries: 1 },
+    });
+    expect(await waitFor(() => p.stats()[1]?.inFlight === 0)).toBe(true);
+  });
+});
+
+describe('hold window and drain', () => {
+  it('holds a request while no instance is ready and sends it to the first that joins', async () => {
+    const { url, proxy: p } = await proxy([], { holdTimeoutMs: 10_000 });
+    const pending = request(url);
+    const port = await named('late');
+    setTimeout(() => p.add('late', 'web#0', port), 100);
+    expect(await pending).toMatchObject({ status: 200, body: 'late' });
+  });
+
+  it('answers 503 with Retry-After once the hold window has passed', async () => {
+    const { url } = await proxy([], { holdTimeoutMs: 100 });
+    const reply = await request(url);
+    expect(reply.status).toBe(503);
+    expect(reply.headers['retry-after']).toBe('1');
+  });
+
+  it('drain waits for in-flight requests, and cuts what is left at the timeout', async () => {
+    const waiting: http.ServerResponse[] = [];
+    const port = await httpUpstream((_req, res) => waiting.push(res));
+    const { url, proxy: p } = await proxy([port]);
+    const first = request(url);
+    await waitFor(() => waiting.length === 1);
+    p.remove(`web#0:${port}`);
+    let drained = false;
+    const draining = p.drain(`web#0:${port}`, 30_000).then(() => (drained = true));
+    await new Promise((r) => setImmediate(r));
+    expect(drained).toBe(false);
+    waiting[0]!.end('done');
+    expect(await first).toMatchObject({ status: 200, body: 'done' });
+    await draining;
+    // Back in rotation, a request that never finishes is cut when the drain times out.
+    p.add(`web#0:${port}`, 'web#0', port);
+    const second = request(url).catch((error: Error) => error);
+    await waitFor(() => waiting.length === 2);
+    p.remove(`web#0:${port}`);
+    await p.drain(`web#0:${port}`, 50);
+    expect(await second).toBeInstanceOf(Error);
+    expect(p.stats()[0]?.inFlight).toBe(0);
+  });
+});
