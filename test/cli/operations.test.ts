@@ -91,6 +91,21 @@ describe('msup commands against a running msup', () => {
     expect(existsSync(path.join(p.root, '.msup', 'control.sock'))).toBe(false);
     // The other project is untouched.
     expect((await request(other.services[0].url)).status).toBe(200);
+
+    // The log files outlive the run: recent output is there with no msup running.
+    const recent = await finish(runCli(p, ['logs', 'worker', '-n', '3']));
+    expect(recent.code).toBe(0);
+    const lines = recent.out.trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const line of lines)
+      expect(line).toMatch(/^worker#0 \| worker#0 (finished job \d+|stopping after \d+ jobs)$/);
+    const all = (await finish(runCli(p, ['logs', '-n', '10000', '--json']))).out
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(all.some((r) => r.kind === 'event' && r.msg === 'stopped')).toBe(true);
+    expect(all.some((r) => r.kind === 'output' && r.service === 'web')).toBe(true);
+    expect((await finish(runCli(p, ['logs', '-f']))).code).toBe(4);
   });
 
   it('says clearly when no msup is running, with exit code 4', async () => {

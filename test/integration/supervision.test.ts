@@ -116,7 +116,9 @@ describe('supervision', () => {
     const port = sup.instances('stubborn')[0]!.port!;
     // sh -c → sh -c → node: the listener is a grandchild or deeper.
     expect(taggedProcesses(p.tag).length).toBeGreaterThanOrEqual(2);
-    expect(await portIsClosed(port)).toBe(false);
+    const state = () =>
+      JSON.stringify({ instances: sup.instances('stubborn'), stderr: sup.services()[0]?.stderrTail });
+    expect(await portIsClosed(port), state()).toBe(false);
     await sup.stop();
     expect(taggedProcesses(p.tag)).toEqual([]);
     expect(await portIsClosed(port)).toBe(true);
