@@ -12,6 +12,7 @@ import { ControlServer } from './control/server.js';
 import { buildStatus, type UsageSample } from './control/status.js';
 import { isMsupError, MsupError } from './errors.js';
 import { startMonitor } from './health/monitor.js';
+import { LogFiles } from './log/files.js';
 import { FrontProxy } from './proxy/front.js';
 import type { InstanceCounters } from './proxy/members.js';
 import { ServiceProxy } from './proxy/server.js';
@@ -93,6 +94,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #stopping: Promise<void> | undefined;
   #abortWait: ((error: Error) => void) | undefined;
   #control: ControlServer | undefined;
+  #logFiles: LogFiles | undefined;
   #watching: WatchSet | undefined;
   /** Serialises reloads, and coalesces watch-triggered restarts per service. */
   #reloads: Promise<unknown> = Promise.resolve();
@@ -115,7 +117,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
-    this.emit('log', { level, msg, time: Date.now(), ...fields });
+    const record = { level, msg, time: Date.now(), ...fields };
+    this.#logFiles?.event(record);
+    this.emit('log', record);
   }
 
   /** Loads the config, binds the front ports, starts every instance and (by default) waits until all are ready. */
@@ -131,6 +135,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
     const { runtime, reaped } = await ProcessRuntime.open(path.join(config.root, '.msup'));
     this.#runtime = runtime;
+    this.#logFiles = new LogFiles(path.join(config.root, '.msup', 'logs'), {
+      onError: (error) =>
+        this.emit('log', { level: 'warn', msg: 'log file error', time: Date.now(), error: error.message }),
+    });
     for (const left of reaped) {
       this.#log('warn', 'reaped a leftover process group from a crashed run', {
         ...left,
@@ -223,7 +231,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       environment: (current) => this.#environment(current),
       drain: (key, timeoutMs) => (proxy ? proxy.drain(key, timeoutMs) : Promise.resolve()),
       random: Math.random,
-      onOutput: (line) => this.emit('output', line),
+      onOutput: (line) => {
+        this.#logFiles?.write(line);
+        this.emit('output', line);
+      },
       onEvent: (event) => this.#onServiceEvent(event, proxy),
     });
     this.#services.set(config.name, service);
@@ -235,11 +246,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     service.start();
   }
 
-  async #stopService(name: string): Promise<void> {
+  /** Stops a service; `forget` (a reload removed it) also closes its front and drops it from the API. */
+  async #stopService(name: string, forget: boolean): Promise<void> {
     const service = this.#services.get(name);
     const front = this.#proxyOf(name);
     front?.beginClose();
     await service?.stop();
+    if (!forget) return;
     await front?.close();
     this.#services.delete(name);
     this.#proxies.delete(name);
@@ -450,7 +463,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#config = next;
     for (const name of diff.removed) {
       this.#log('info', 'service removed from the config: stopping', { service: name });
-      await this.#stopService(name);
+      await this.#stopService(name, true);
       result.removed.push(name);
     }
     for (const service of diff.added) {
@@ -530,11 +543,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const proxy of this.#routeOnly.values()) proxy.beginClose();
     this.#front?.proxy.beginClose();
     await this.#watching?.close();
-    const hadServices = this.#services.size > 0;
-    await Promise.all([...this.#services.keys()].map((name) => this.#stopService(name)));
+    const first = [...this.#services.keys()];
+    await Promise.all(first.map((name) => this.#stopService(name, false)));
     // A reload under way finishes quickly once its services are stopping; stop what it started.
     await this.#reloads;
-    await Promise.all([...this.#services.keys()].map((name) => this.#stopService(name)));
+    const late = [...this.#services.keys()].filter((name) => !first.includes(name));
+    await Promise.all(late.map((name) => this.#stopService(name, false)));
     await Promise.all([
       ...[...this.#proxies.values()].map(({ proxy }) => proxy.close()),
       ...[...this.#routeOnly.values()].map((proxy) => proxy.close()),
@@ -542,7 +556,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     ]);
     await this.#runtime?.close();
     await this.#control?.close();
-    if (hadServices) this.#log('info', 'stopped');
+    if (this.#services.size > 0) this.#log('info', 'stopped');
+    await this.#logFiles?.close();
     this.#markStopped();
   }
 
