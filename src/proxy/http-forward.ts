@@ -52,8 +52,6 @@ class Exchange implements ExchangeHandler {
   #abort: ((reason?: Error) => void) | undefined;
   #body: LazyBody | null = null;
   #retrySlot = false;
-  /** The last attempt was refused: its instance is probably restarting, so waiting for another makes sense. */
-  #refused = false;
   #clientGone = false;
   #done = false;
   #cancelHold: (() => void) | undefined;
@@ -92,7 +90,8 @@ class Exchange implements ExchangeHandler {
     }
     const member = target.members.pick(this.#tried);
     if (!member) {
-      if ((this.#tried.size === 0 || this.#refused) && Date.now() < this.#deadline) {
+      // Nothing ready, or every instance failed this (retryable) request: wait for one to join.
+      if (Date.now() < this.#deadline) {
         this.#cancelHold = target.hold(
           this.#deadline,
           () => this.next(),
@@ -161,7 +160,6 @@ class Exchange implements ExchangeHandler {
     this.#endAttempt(true);
     const member = this.#member as Member;
     const kind = classifyFailure({ code, name: error.name });
-    this.#refused = kind === 'connect';
     const retryable = mayRetry({
       kind,
       method: this.#req.method ?? 'GET',

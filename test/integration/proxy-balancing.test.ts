@@ -66,6 +66,7 @@ describe('retries', () => {
   it('stops retrying when the retry budget is spent', async () => {
     const { url } = await proxy([await dropper(), await dropper()], {
       maxFails: 0,
+      holdTimeoutMs: 50,
       retryBudget: { percent: 0, minConcurrent: 0 },
     });
     const reply = await request(url);
@@ -96,7 +97,7 @@ describe('passive ejection', () => {
     expect(statuses).toEqual(Array(9).fill(200));
     expect(p.stats()[0]).toMatchObject({ requests: 1, errors: 1, ejections: 1, ejected: true });
     expect(p.stats()[1]!.retries + p.stats()[2]!.retries).toBe(1);
-    const alone = await proxy([await dropper()], { maxFails: 1 });
+    const alone = await proxy([await dropper()], { maxFails: 1, holdTimeoutMs: 50 });
     await request(alone.url);
     expect(alone.proxy.stats()[0]).toMatchObject({ errors: 1, ejections: 0, ejected: false });
   });
