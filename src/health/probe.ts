@@ -40,15 +40,24 @@ function httpProbe(port: number, path: string, timeoutMs: number): Promise<Probe
 function tcpProbe(port: number, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
-    const done = (result: ProbeResult) => {
+    socket.on('error', () => {});
+    socket.on('data', () => {}); // a greeting (SSH, SMTP, databases) is read and dropped
+    const timer = setTimeout(() => {
       socket.destroy();
-      resolve(result);
-    };
-    socket.setTimeout(timeoutMs, () =>
-      done({ ok: false, detail: `tcp connect timed out after ${timeoutMs}ms` }),
-    );
-    socket.once('connect', () => done({ ok: true, detail: `tcp port ${port} accepts connections` }));
-    socket.once('error', (error) => done({ ok: false, detail: `tcp connect failed: ${error.message}` }));
+      resolve({ ok: false, detail: `tcp connect timed out after ${timeoutMs}ms` });
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      // A polite close (FIN, not RST), so a naive server never sees ECONNRESET from a probe.
+      socket.end();
+      setTimeout(() => socket.destroy(), timeoutMs).unref();
+      resolve({ ok: true, detail: `tcp port ${port} accepts connections` });
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ ok: false, detail: `tcp connect failed: ${error.message}` });
+    });
   });
 }
 

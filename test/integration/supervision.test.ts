@@ -1,4 +1,5 @@
 // Supervision with real child processes: restarts, crash loops, process groups, bad input, projects.
+import { execSync } from 'node:child_process';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { isMsupError, type LogRecord, type MsupError } from '../../src/index.js';
@@ -115,9 +116,14 @@ describe('supervision', () => {
     });
     const port = sup.instances('stubborn')[0]!.port!;
     // sh -c → sh -c → node: the listener is a grandchild or deeper.
-    expect(taggedProcesses(p.tag).length).toBeGreaterThanOrEqual(2);
     const state = () =>
-      JSON.stringify({ instances: sup.instances('stubborn'), stderr: sup.services()[0]?.stderrTail });
+      JSON.stringify({
+        instances: sup.instances('stubborn'),
+        stderr: sup.services()[0]?.stderrTail,
+        tagged: taggedProcesses(p.tag),
+        listeners: execSync(`ss -ltnpH 'sport = :${port}'`, { encoding: 'utf8' }),
+      });
+    expect(taggedProcesses(p.tag).length, state()).toBeGreaterThanOrEqual(2);
     expect(await portIsClosed(port), state()).toBe(false);
     await sup.stop();
     expect(taggedProcesses(p.tag)).toEqual([]);
