@@ -2,6 +2,7 @@
 // owns start, reload and stop order.
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
+import { stopWaves } from './config/dependencies.js';
 import { diffConfigs } from './config/diff.js';
 import { parseDuration } from './config/duration.js';
 import { readEnvFiles } from './config/env-file.js';
@@ -20,7 +21,7 @@ import { PortAllocator } from './runtime/ports.js';
 import { groupUsage } from './runtime/proc.js';
 import { ProcessRuntime } from './runtime/process.js';
 import { type LogLevel, type RolloutResult, Service, type ServiceEvent } from './service/service.js';
-import { startVerdict } from './service/start-verdict.js';
+import { dependencyMet, startVerdict } from './service/start-verdict.js';
 import type {
   Duration,
   InstanceInfo,
@@ -153,7 +154,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (options.control !== false) {
         this.#control = await ControlServer.open(controlSocketPath(config.root), controlHandler(this));
       }
-      for (const service of config.services) this.#startService(service);
+      // Every service exists from the start (so status shows it); each starts once its dependsOn is met.
+      for (const service of config.services) this.#createService(service);
+      for (const service of config.services) this.#startWhenDependenciesMet(service.name);
       if (options.watch !== false) await this.#watch(config);
       if (options.wait !== false)
         await this.#waitUntilReady(parseDuration(options.timeout) ?? DEFAULT_START_TIMEOUT_MS);
@@ -222,6 +225,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #startService(config: ResolvedService): void {
+    this.#createService(config);
+    this.#startWhenDependenciesMet(config.name);
+  }
+
+  #createService(config: ResolvedService): void {
     if (this.#stopping) return;
     const proxy = this.#proxyOf(config.name);
     const service = new Service(config, {
@@ -238,12 +246,41 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       onEvent: (event) => this.#onServiceEvent(event, proxy),
     });
     this.#services.set(config.name, service);
-    this.#log('info', 'starting', {
-      service: config.name,
-      instances: config.instances,
-      ...(this.#proxies.has(config.name) ? { url: this.url(config.name) } : {}),
-    });
-    service.start();
+  }
+
+  /** Starts a service now, or as soon as every service in its dependsOn reaches its condition. */
+  #startWhenDependenciesMet(name: string): void {
+    const service = this.#services.get(name);
+    if (!service) return;
+    const deps = Object.entries(service.config.dependsOn);
+    const launch = () => {
+      this.#log('info', 'starting', {
+        service: name,
+        instances: service.config.instances,
+        ...(this.#proxies.has(name) ? { url: this.url(name) } : {}),
+      });
+      service.start();
+    };
+    if (deps.length === 0) {
+      launch();
+      return;
+    }
+    this.#log('info', 'waiting for dependencies', { service: name, dependsOn: service.config.dependsOn });
+    const check = () => {
+      if (this.#stopping || this.#services.get(name) !== service) {
+        this.off('instance', check);
+        return;
+      }
+      const met = deps.every(([dep, condition]) => {
+        const other = this.#services.get(dep);
+        return other?.started === true && dependencyMet(other.instances(), condition);
+      });
+      if (!met) return;
+      this.off('instance', check);
+      launch();
+    };
+    this.on('instance', check);
+    check();
   }
 
   /** Stops a service; `forget` (a reload removed it) also closes its front and drops it from the API. */
@@ -543,8 +580,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const proxy of this.#routeOnly.values()) proxy.beginClose();
     this.#front?.proxy.beginClose();
     await this.#watching?.close();
+    // Dependents stop before what they depend on.
     const first = [...this.#services.keys()];
-    await Promise.all(first.map((name) => this.#stopService(name, false)));
+    const graph = new Map([...this.#services.values()].map((s) => [s.name, Object.keys(s.config.dependsOn)]));
+    for (const wave of stopWaves(graph))
+      await Promise.all(wave.map((name) => this.#stopService(name, false)));
     // A reload under way finishes quickly once its services are stopping; stop what it started.
     await this.#reloads;
     const late = [...this.#services.keys()].filter((name) => !first.includes(name));

@@ -79,8 +79,23 @@ export interface ServiceConfig {
   watch?: boolean | string[];
   /** More paths or globs to ignore when watching, on top of the defaults (node_modules, .git, dist, build, coverage, .msup, *.log). */
   watchIgnore?: string[];
-  /** Readiness probe. Without one, an instance is ready when its port accepts connections (or at once with no port). */
+  /**
+   * Shorthand for one probe used as both `readiness` and `liveness`. Without any probe, an instance
+   * is ready when its port accepts connections (or after 500 ms up with no port), and never restarted for being unhealthy.
+   */
   health?: ProbeConfig;
+  /** Decides whether an instance is in rotation (Kubernetes' readinessProbe). Overrides `health` for readiness. */
+  readiness?: ProbeConfig;
+  /**
+   * Decides whether an instance is restarted (Kubernetes' livenessProbe): checked once the instance has
+   * been ready; `failureThreshold` failures in a row restart it. `false` turns off the liveness `health` implies.
+   */
+  liveness?: ProbeConfig | false;
+  /**
+   * Services that must reach a condition before this one starts: `['db']` means ready, or
+   * `{ db: 'ready', migrate: 'completed', cache: 'started' }`. Stop runs in reverse order.
+   */
+  dependsOn?: readonly string[] | Record<string, DependencyCondition>;
   /** `'always'` (default), `'on-failure'`, `'never'`, or an object with backoff settings. */
   restart?: RestartPolicyName | RestartConfig;
   /** Time between SIGTERM and SIGKILL when stopping (default `'5s'`). */
@@ -88,6 +103,9 @@ export interface ServiceConfig {
   /** When an instance leaves (rolling restart, scale down), how long its in-flight requests and open connections may take to finish (default `'5s'`). */
   drainTimeout?: Duration;
 }
+
+/** `started`: every instance launched; `ready`: every instance ready; `completed`: every instance exited with code 0. */
+export type DependencyCondition = 'started' | 'ready' | 'completed';
 
 export interface MsupConfig {
   services: Record<string, ServiceConfig>;
@@ -131,6 +149,7 @@ export interface ExitInfo {
 }
 
 export type InstanceState =
+  | 'waiting' // not started yet: waiting for its dependencies (dependsOn)
   | 'starting' // process launched, not yet ready
   | 'running' // process up (see `ready` for rotation)
   | 'backoff' // exited, restart scheduled
@@ -206,8 +225,11 @@ export interface ResolvedService {
   envFiles: readonly string[];
   /** What to watch, relative to `cwd` (`true`: all of it), and the extra ignores; null when not watching. */
   watch: { paths: readonly string[] | true; ignored: readonly string[] } | null;
-  /** Explicit probe, or the default: tcp when the service has a port, none otherwise. */
+  /** Readiness: explicit (`readiness` or `health`), or the default tcp probe when the service has a port; none otherwise. */
   health: ResolvedProbeSettings | null;
+  /** Liveness: `liveness`, or the `health` shorthand; null for none. */
+  liveness: ResolvedProbeSettings | null;
+  dependsOn: Readonly<Record<string, DependencyCondition>>;
   restart: ResolvedRestart;
   stopTimeoutMs: number;
   drainTimeoutMs: number;

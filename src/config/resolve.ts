@@ -1,6 +1,7 @@
 // From a validated config to the frozen one msup runs: defaults filled in, durations in ms, paths absolute. Pure.
 import path from 'node:path';
 import type {
+  DependencyCondition,
   ResolvedBalancing,
   ResolvedCommand,
   ResolvedConfig,
@@ -35,12 +36,28 @@ function command(value: string | readonly string[]): ResolvedCommand {
   return typeof value === 'string' ? { shell: true, argv: [value] } : { shell: false, argv: [...value] };
 }
 
-function health(service: ValidService): ResolvedProbeSettings | null {
-  const given = service.health;
+type ProbeInput = NonNullable<ValidService['health']>;
+
+/** Readiness: `readiness`, else the `health` shorthand, else tcp on the port (none without a port). */
+function readiness(service: ValidService): ResolvedProbeSettings | null {
+  const given = service.readiness ?? service.health;
+  if (!given) return service.port === undefined ? null : { probe: { kind: 'tcp' }, ...DEFAULTS.probe };
+  return probeSettings(given);
+}
+
+/** Liveness: `liveness`, else the `health` shorthand (the same probe), else none; `false` turns it off. */
+function liveness(service: ValidService): ResolvedProbeSettings | null {
+  if (service.liveness === false) return null;
+  const given = service.liveness ?? service.health;
+  return given ? probeSettings(given) : null;
+}
+
+function dependsOn(service: ValidService): Readonly<Record<string, DependencyCondition>> {
+  return { ...(service.dependsOn ?? {}) };
+}
+
+function probeSettings(given: ProbeInput): ResolvedProbeSettings {
   const d = DEFAULTS.probe;
-  if (!given) {
-    return service.port === undefined ? null : { probe: { kind: 'tcp' }, ...d };
-  }
   const probe: ResolvedProbe =
     given.http !== undefined
       ? { kind: 'http', path: given.http }
@@ -134,7 +151,9 @@ export function resolveConfig(config: ValidConfig, root: string, file: string | 
       envFiles: [service.env_file ?? []].flat().map((file) => path.resolve(root, file)),
       watch: watch(service),
       // A service reached only through the shared front gets the default tcp probe, like one with a port.
-      health: health(routed.has(name) ? { ...service, port: service.port ?? 0 } : service),
+      health: readiness(routed.has(name) ? { ...service, port: service.port ?? 0 } : service),
+      liveness: liveness(service),
+      dependsOn: dependsOn(service),
       restart: restart(service.restart),
       stopTimeoutMs: ms(service.stopTimeout, DEFAULTS.stopTimeoutMs),
       drainTimeoutMs: ms(service.drainTimeout, DEFAULTS.drainTimeoutMs),

@@ -55,6 +55,22 @@ const watch = check<boolean | string[]>(
 );
 const pathList = check<string[]>(isPathList, 'an array of paths or globs');
 
+const condition = check<'started' | 'ready' | 'completed'>(
+  (v) => v === 'started' || v === 'ready' || v === 'completed',
+  '"started", "ready" or "completed"',
+);
+// ['db'] is short for { db: 'ready' }.
+const dependsOn = z.preprocess(
+  (v) =>
+    Array.isArray(v) && v.every((name) => typeof name === 'string')
+      ? Object.fromEntries(v.map((name) => [name, 'ready']))
+      : v,
+  z.record(z.string(), condition, {
+    error: (issue) =>
+      `expected an array of service names or an object of conditions, got ${show(issue.input)}`,
+  }),
+);
+
 function strict<T extends z.core.$ZodLooseShape>(shape: T) {
   return z.strictObject(shape, {
     error: (issue) => {
@@ -153,6 +169,14 @@ export const serviceSchema = strict({
   watch: watch.optional(),
   watchIgnore: pathList.optional(),
   health: probe.optional(),
+  // health, Kubernetes-style (issue 3): readiness decides rotation, liveness decides restarts
+  readiness: probe.optional(),
+  liveness: z
+    .union([probe, z.literal(false)], {
+      error: (issue) => `expected a probe or false, got ${show(issue.input)}`,
+    })
+    .optional(),
+  dependsOn: dependsOn.optional(),
   restart: restart.optional(),
   stopTimeout: duration.optional(),
   drainTimeout: duration.optional(),

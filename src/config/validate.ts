@@ -1,5 +1,6 @@
 // Schema check of a raw config: every problem at once, each with its dotted path. Pure.
 import type { ConfigIssue } from '../errors.js';
+import { dependencyIssues, dependencyNames } from './dependencies.js';
 import { configSchema, type ValidConfig } from './schema.js';
 
 export type ValidationResult = { ok: true; value: ValidConfig } | { ok: false; issues: ConfigIssue[] };
@@ -12,7 +13,17 @@ function crossChecks(input: unknown): ConfigIssue[] {
   if (!services || typeof services !== 'object' || Array.isArray(services)) return [];
   const issues: ConfigIssue[] = [];
   const byPort = new Map<number, string>();
+  const graph = new Map<string, string[]>();
   for (const [name, service] of Object.entries(services)) {
+    const raw = service as { dependsOn?: unknown; health?: unknown; readiness?: unknown } | null;
+    graph.set(name, dependencyNames(raw?.dependsOn));
+    if (raw?.health !== undefined && raw.readiness !== undefined) {
+      issues.push({
+        path: `services.${name}.readiness`,
+        message:
+          '"health" already sets readiness (and liveness): use "health", or "readiness" with "liveness"',
+      });
+    }
     if (!SERVICE_NAME.test(name)) {
       issues.push({
         path: `services.${name}`,
@@ -29,6 +40,7 @@ function crossChecks(input: unknown): ConfigIssue[] {
         message: `port ${port} is already the front port of service "${other}"`,
       });
   }
+  issues.push(...dependencyIssues(graph));
   return issues;
 }
 

@@ -19,9 +19,11 @@ export function startMonitor(
   settings: ResolvedProbeSettings,
   target: ProbeTarget,
   handlers: MonitorHandlers,
+  /** Liveness: the instance counts as healthy from the start, so only failures are reported. */
+  initiallyReady = false,
 ): Monitor {
-  let counters: ProbeCounters = INITIAL_COUNTERS;
-  let everReady = false;
+  let counters: ProbeCounters = initiallyReady ? { ...INITIAL_COUNTERS, ready: true } : INITIAL_COUNTERS;
+  let everReady = initiallyReady;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 

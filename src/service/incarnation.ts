@@ -7,7 +7,12 @@ export interface Incarnation {
   readonly key: string;
   readonly port: number;
   readonly run: RunningInstance;
+  /** The environment it was started with (probes run with it). */
+  readonly env: Readonly<Record<string, string>>;
   ready: boolean;
+  livenessStarted: boolean;
+  /** Stopped because its liveness probe failed: its exit counts as a failure. */
+  unhealthy: boolean;
   /** Being stopped on purpose (stop, rollout, scale-down): its exit is not a crash. */
   retiring: boolean;
   stopProbe: () => void;
@@ -19,7 +24,12 @@ export interface Incarnation {
   handled: Promise<void>;
 }
 
-export function createIncarnation(key: string, port: number, run: RunningInstance): Incarnation {
+export function createIncarnation(
+  key: string,
+  port: number,
+  run: RunningInstance,
+  env: Readonly<Record<string, string>>,
+): Incarnation {
   let settle: (ready: boolean) => void = () => {};
   const firstReady = new Promise<boolean>((resolve) => {
     settle = resolve;
@@ -28,7 +38,10 @@ export function createIncarnation(key: string, port: number, run: RunningInstanc
     key,
     port,
     run,
+    env,
     ready: false,
+    livenessStarted: false,
+    unhealthy: false,
     retiring: false,
     stopProbe: () => {},
     firstReady,

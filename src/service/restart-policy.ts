@@ -8,14 +8,16 @@ export interface ExitFacts {
   uptimeMs: number;
   /** The exit was asked for (stop, restart): never restarted by the policy. */
   requested: boolean;
+  /** msup stopped it because its liveness probe failed: a failure, whatever the exit code. */
+  unhealthy?: boolean;
 }
 
 export type RestartDecision =
   | { restart: false; failed: boolean; consecutive: number }
   | { restart: true; delayMs: number; crashLoop: boolean; consecutive: number };
 
-export function failed(exit: Pick<ExitFacts, 'code' | 'signal'>): boolean {
-  return exit.code !== 0 || exit.signal !== null;
+export function failed(exit: Pick<ExitFacts, 'code' | 'signal' | 'unhealthy'>): boolean {
+  return exit.code !== 0 || exit.signal !== null || exit.unhealthy === true;
 }
 
 /** The delay before restart number `consecutive` (1-based) of an unstable series, before jitter. */

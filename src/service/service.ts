@@ -28,6 +28,7 @@ export interface ServiceDeps {
     settings: ResolvedProbeSettings,
     target: { port: number; cwd: string; env: Readonly<Record<string, string>> },
     handlers: { onReady(detail: string): void; onUnready(detail: string): void },
+    initiallyReady?: boolean,
   ): ProbeHandle;
   /** The environment every instance starts from, read again at each launch. */
   environment(service: ResolvedService): Readonly<Record<string, string | undefined>>;
@@ -77,6 +78,7 @@ export class Service {
   #slots: Slot[] = [];
   readonly #stderrTail: string[] = [];
   #stopping = false;
+  #started = false;
   /** Serialises rollouts and scaling. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -99,10 +101,30 @@ export class Service {
   }
 
   start(): void {
+    if (this.#started) return;
+    this.#started = true;
     for (let i = 0; i < this.#config.instances; i++) this.#addSlot();
   }
 
+  get started(): boolean {
+    return this.#started;
+  }
+
   instances(): InstanceInfo[] {
+    if (!this.#started) {
+      // Not launched yet (waiting for dependencies): the instances it will have.
+      return Array.from({ length: this.#config.instances }, (_, index) => ({
+        service: this.name,
+        index,
+        pid: null,
+        port: null,
+        state: 'waiting' as const,
+        ready: false,
+        restarts: 0,
+        lastExit: null,
+        startedAt: null,
+      }));
+    }
     return this.#slots.map((slot) => this.#info(slot));
   }
 
@@ -212,6 +234,7 @@ export class Service {
     inc.ready = ready;
     if (ready) {
       inc.settleFirstReady(true);
+      this.#watchLiveness(slot, inc);
       if (inc === slot.current) slot.state = 'running';
       const label = `${this.name}#${slot.index}`;
       this.#deps.onEvent({ type: 'ready', key: inc.key, label, port: inc.port, instance: this.#info(slot) });
@@ -229,6 +252,34 @@ export class Service {
       if (this.#stderrTail.length > STDERR_TAIL) this.#stderrTail.shift();
     }
     this.#deps.onOutput(line);
+  }
+
+  /** Once an incarnation has been ready, its liveness probe runs; enough failures in a row restart it. */
+  #watchLiveness(slot: Slot, inc: Incarnation): void {
+    const settings = this.#config.liveness;
+    if (!settings || inc.livenessStarted || inc.exit) return;
+    inc.livenessStarted = true;
+    const env = inc.env;
+    const probe = this.#deps.monitor(
+      settings,
+      { port: inc.port, cwd: this.#config.cwd, env },
+      {
+        onReady: () => {},
+        onUnready: (detail) => {
+          if (inc.retiring || inc.exit) return;
+          this.#log('warn', 'liveness failed: restarting', slot, { pid: inc.run.pid, detail });
+          inc.unhealthy = true;
+          this.#setReady(slot, inc, false, detail);
+          void inc.run.stop(this.#config.stopTimeoutMs);
+        },
+      },
+      true,
+    );
+    const stopReadiness = inc.stopProbe;
+    inc.stopProbe = () => {
+      stopReadiness();
+      probe.stop();
+    };
   }
 
   /** Starts a new process for the slot; null when the slot was retired meanwhile. */
@@ -257,7 +308,7 @@ export class Service {
       },
       (line) => this.#output(line),
     );
-    const inc = createIncarnation(`${config.name}#${slot.index}:${run.pid ?? 'none'}`, port, run);
+    const inc = createIncarnation(`${config.name}#${slot.index}:${run.pid ?? 'none'}`, port, run, env);
     if (asCurrent) {
       slot.current = inc;
       // A crash-looping instance stays visibly in crash-loop until it proves itself ready.
@@ -301,8 +352,9 @@ export class Service {
     const planned = inc.retiring || this.#stopping || slot.retired;
     const isCurrent = inc === slot.current;
     if (!planned) {
-      this.#log(failed(exit) ? 'warn' : 'info', 'exited', slot, {
+      this.#log(failed(exit) || inc.unhealthy ? 'warn' : 'info', 'exited', slot, {
         pid: inc.run.pid,
+        ...(inc.unhealthy ? { reason: 'liveness probe failed' } : {}),
         code: exit.code,
         signal: exit.signal,
         uptimeMs: exit.uptimeMs,
@@ -323,13 +375,13 @@ export class Service {
     }
     // During a rollout the replacement takes over; the rollout decides what happens next.
     if (slot.pending) return;
-    this.#afterCrash(slot, exit);
+    this.#afterCrash(slot, exit, inc.unhealthy);
   }
 
-  #afterCrash(slot: Slot, exit: ExitInfo): void {
+  #afterCrash(slot: Slot, exit: ExitInfo, unhealthy = false): void {
     const decision = decideRestart(
       this.#config.restart,
-      { ...exit, requested: false },
+      { ...exit, requested: false, unhealthy },
       slot.consecutive,
       this.#deps.random(),
     );

@@ -1,5 +1,5 @@
 // Whether a starting set of services is ready, still coming up, or has failed to start. Pure.
-import type { ServiceInfo } from '../types.js';
+import type { DependencyCondition, InstanceInfo, ServiceInfo } from '../types.js';
 import { describeExit } from './incarnation.js';
 import { failed } from './restart-policy.js';
 
@@ -7,6 +7,19 @@ export type StartVerdict =
   | { kind: 'ready' }
   | { kind: 'waiting'; summary: string }
   | { kind: 'failed'; service: string; message: string };
+
+/** Whether a dependency's instances have reached a dependsOn condition. */
+export function dependencyMet(instances: readonly InstanceInfo[], condition: DependencyCondition): boolean {
+  if (instances.length === 0) return false;
+  switch (condition) {
+    case 'started':
+      return instances.every((i) => i.state !== 'waiting' && (i.pid !== null || i.lastExit !== null));
+    case 'ready':
+      return instances.every((i) => i.ready);
+    case 'completed':
+      return instances.every((i) => i.state === 'exited' && i.lastExit !== null && !failed(i.lastExit));
+  }
+}
 
 export function startVerdict(services: readonly ServiceInfo[]): StartVerdict {
   for (const service of services) {

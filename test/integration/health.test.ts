@@ -1,0 +1,124 @@
+// Readiness and liveness as Kubernetes separates them, and dependsOn, with real processes.
+
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { InstanceInfo, LogRecord } from '../../src/index.js';
+import { getJson, request } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
+import { node, useProject } from '../helpers/project.js';
+
+const project = useProject();
+const fast = { interval: '150ms', timeout: '150ms', failureThreshold: 2 };
+
+describe('readiness and liveness', () => {
+  it('takes a hung instance out of rotation and restarts it', async () => {
+    const p = project();
+    const sup = p.create({
+      config: p.config({
+        web: {
+          command: node('echo-server.js'),
+          instances: 2,
+          port: 0,
+          health: { http: '/health', ...fast },
+          stopTimeout: '300ms',
+        },
+      }),
+    });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const hung = sup.instances('web')[0]!;
+    await request(`http://127.0.0.1:${hung.port}/hang`);
+    expect(
+      await waitFor(() => !sup.instances('web')[0]!.ready || sup.instances('web')[0]!.restarts > 0),
+    ).toBe(true);
+    const restarted = () => {
+      const i = sup.instances('web')[0]!;
+      return i.restarts === 1 && i.ready && i.pid !== hung.pid;
+    };
+    expect(await waitFor(restarted, 15_000)).toBe(true);
+    const failure = logs.find((r) => r.msg === 'liveness failed: restarting');
+    expect(failure).toMatchObject({ service: 'web', instance: 0, pid: hung.pid });
+    expect(logs.find((r) => r.msg === 'exited' && r.pid === hung.pid)).toMatchObject({
+      reason: 'liveness probe failed',
+      signal: 'SIGKILL', // its event loop is blocked, so only SIGKILL ends it
+    });
+    expect(sup.instances('web')[1]!.restarts).toBe(0);
+  });
+
+  it('keeps an unready instance out of rotation without restarting it', async () => {
+    const p = project();
+    const flag = path.join(p.root, 'unready');
+    const sup = await p.start({
+      config: p.config({
+        web: {
+          command: node('echo-server.js'),
+          instances: 2,
+          port: 0,
+          env: { UNREADY_IF_EXISTS: `${flag}-{i}` },
+          readiness: { http: '/ready', ...fast },
+          liveness: { http: '/health', ...fast },
+        },
+      }),
+    });
+    // Each instance looks at its own flag file; only instance 0's exists.
+    p.write('unready-0', 'x');
+    const out = () => !sup.instances('web')[0]!.ready;
+    expect(await waitFor(out, 10_000)).toBe(true);
+    const served = new Set<number>();
+    for (let i = 0; i < 6; i++) served.add((await getJson<{ instance: number }>(sup.url('web'))).instance);
+    expect(served).toEqual(new Set([1]));
+    rmSync(`${flag}-0`);
+    expect(await waitFor(() => sup.instances('web')[0]!.ready, 10_000)).toBe(true);
+    expect(sup.instances('web').map((i: InstanceInfo) => i.restarts)).toEqual([0, 0]);
+  });
+});
+
+describe('dependsOn', () => {
+  it('starts a service after its dependencies reach their conditions, and stops it first', async () => {
+    const p = project();
+    const sup = p.create({
+      config: p.config({
+        api: {
+          command: node('echo-server.js'),
+          port: 0,
+          dependsOn: { db: 'ready', migrate: 'completed' },
+        },
+        db: { command: node('slow-start.js'), port: 0, env: { START_DELAY_MS: 300 } },
+        migrate: { command: ['sh', '-c', 'sleep 0.3; echo migrated'], restart: 'on-failure' },
+      }),
+    });
+    const events: string[] = [];
+    sup.on('log', (r) => {
+      if (['starting', 'ready', 'exited', 'waiting for dependencies'].includes(r.msg))
+        events.push(`${r.msg}:${r.service}`);
+    });
+    sup.on('instance', (i) => {
+      if (i.state === 'stopped') events.push(`stopped:${i.service}`);
+    });
+    await sup.start();
+    expect(sup.instances('migrate')[0]).toMatchObject({ state: 'exited', lastExit: { code: 0 } });
+    const at = (e: string) => events.indexOf(e);
+    expect(at('waiting for dependencies:api')).toBeGreaterThanOrEqual(0);
+    expect(at('starting:api')).toBeGreaterThan(at('ready:db'));
+    expect(at('starting:api')).toBeGreaterThan(at('exited:migrate'));
+    expect((await request(sup.url('api'))).status).toBe(200);
+    await sup.stop();
+    expect(at('stopped:api')).toBeGreaterThanOrEqual(0);
+    expect(at('stopped:api')).toBeLessThan(at('stopped:db'));
+  });
+
+  it('shows waiting instances in status while dependencies come up', async () => {
+    const p = project();
+    const sup = await p.start({
+      wait: false,
+      config: p.config({
+        web: { command: node('echo-server.js'), port: 0, dependsOn: ['db'], holdTimeout: 0 },
+        db: { command: node('slow-start.js'), port: 0, env: { START_DELAY_MS: 60_000 } },
+      }),
+    });
+    expect(sup.instances('web')).toMatchObject([{ state: 'waiting', pid: null, ready: false }]);
+    expect((await request(sup.url('web'))).status).toBe(503);
+  });
+});
