@@ -2,6 +2,7 @@
 // direct, loaded by wrk (or autocannon) in its own process. Prints req/s, p50/p99, proxy CPU µs per
 // request, and ratios to nginx; the median of several rounds, because shared machines are noisy.
 // Options: --rounds N (3), --duration S (5), --connections C (50), --only name,name
+// (`http-proxy-3` is the foundation's forwarding, kept as a reference for the choice of undici.)
 import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -91,8 +92,8 @@ function load(port, connections, seconds) {
     );
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
     const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-    const p50us = parseDurationUs(/50%\s+(\S+)/.exec(out)?.[1] ?? '');
-    const p99us = parseDurationUs(/99%\s+(\S+)/.exec(out)?.[1] ?? '');
+    const p50us = parseDurationUs(/^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? '');
+    const p99us = parseDurationUs(/^\s*99%\s+(\S+)/m.exec(out)?.[1] ?? '');
     const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0];
     return { rps, p50us, p99us, requests, errors };
   }
@@ -194,6 +195,18 @@ function targets(backends) {
         return { port, pid: child.pid, child };
       },
     });
+    if (mode === 'http') {
+      list.push({
+        name: 'http-proxy-3',
+        mode,
+        start: async () => {
+          const port = await freePort();
+          const child = track(fork(path.join(HERE, 'http-proxy-3-proxy.js'), [String(port), ...backends]));
+          await new Promise((r) => child.once('message', r));
+          return { port, pid: child.pid, child };
+        },
+      });
+    }
     list.push({
       name: `nginx-${mode}`,
       mode,
@@ -284,32 +297,46 @@ async function main() {
       );
     }
   }
-  const result = new Map();
-  for (const [name, rs] of runs) {
-    result.set(name, {
-      rps: median(rs.map((r) => r.rps)),
-      p50us: median(rs.map((r) => r.p50us)),
-      p99us: median(rs.map((r) => r.p99us)),
-      cpuPerReq: median(rs.map((r) => r.cpuPerReq)),
-      p50one: median(rs.map((r) => r.p50one)),
-    });
-  }
+  // Ratios are taken within each round (msup and nginx measured minutes apart at most), then the
+  // median over rounds: steadier than a ratio of medians on a machine that others share.
+  const refOf = (name) => (name.endsWith('tcp') ? 'nginx-tcp' : 'nginx-http');
+  const ratio = (name, pick, round) => {
+    const mine = runs.get(name)?.[round];
+    const ref = runs.get(refOf(name))?.[round];
+    if (!mine || !ref) return Number.NaN;
+    const a = pick(mine);
+    const b = pick(ref);
+    return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : Number.NaN;
+  };
+  const perCore = (r) => (Number.isFinite(r.cpuPerReq) && r.cpuPerReq > 0 ? 1e6 / r.cpuPerReq : Number.NaN);
+  const rounds = [...Array(ROUNDS).keys()];
   console.log('');
   console.log(
-    '| target | req/s | p50 µs | p99 µs | proxy CPU µs/req | p50 µs @1 conn | req/s vs nginx | CPU/req vs nginx | p99 vs nginx | p50 @1 vs nginx |',
+    '| target | req/s | p50 µs | p99 µs | proxy CPU µs/req | req/s per proxy core | p50 µs @1 conn | ' +
+      'req/s vs nginx | per core vs nginx | CPU/req vs nginx | p99 vs nginx | p50 @1 − nginx |',
   );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const [name, r] of result) {
-    const ref = result.get(name.endsWith('tcp') ? 'nginx-tcp' : 'nginx-http');
-    const ratio = (a, b) =>
-      ref && Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : '-';
-    const delta =
-      ref && Number.isFinite(r.p50one) && Number.isFinite(ref.p50one)
-        ? `${r.p50one - ref.p50one >= 0 ? '+' : ''}${((r.p50one - ref.p50one) / 1000).toFixed(3)} ms`
-        : '-';
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const [name, rs] of runs) {
+    const m = (pick) => median(rs.map(pick));
+    const x = (pick) => {
+      const v = median(rounds.map((round) => ratio(name, pick, round)));
+      return Number.isFinite(v) ? `${v.toFixed(2)}×` : '-';
+    };
+    const delta = median(
+      rounds.map((round) => {
+        const mine = runs.get(name)?.[round]?.p50one;
+        const ref = runs.get(refOf(name))?.[round]?.p50one;
+        return mine !== undefined && ref !== undefined ? mine - ref : Number.NaN;
+      }),
+    );
     console.log(
-      `| ${name} | ${fmt(r.rps)} | ${fmt(r.p50us)} | ${fmt(r.p99us)} | ${fmt(r.cpuPerReq, 1)} | ${fmt(r.p50one)} | ` +
-        `${ratio(r.rps, ref?.rps)} | ${ratio(r.cpuPerReq, ref?.cpuPerReq)} | ${ratio(r.p99us, ref?.p99us)} | ${delta} |`,
+      `| ${name} | ${fmt(m((r) => r.rps))} | ${fmt(m((r) => r.p50us))} | ${fmt(m((r) => r.p99us))} | ` +
+        `${fmt(
+          m((r) => r.cpuPerReq),
+          1,
+        )} | ${fmt(m(perCore))} | ${fmt(m((r) => r.p50one))} | ` +
+        `${x((r) => r.rps)} | ${x(perCore)} | ${x((r) => r.cpuPerReq)} | ${x((r) => r.p99us)} | ` +
+        `${Number.isFinite(delta) ? `${delta >= 0 ? '+' : ''}${(delta / 1000).toFixed(3)} ms` : '-'} |`,
     );
   }
 }

@@ -135,6 +135,10 @@ export class Members {
   /** An attempt on `member` ended; `failed` counts towards passive ejection. */
   end(member: Member, failed: boolean): void {
     if (member.inFlight > 0) member.inFlight--;
+    if (this.#all.get(member.key) !== member) {
+      if (failed) this.#count(member.index).errors++;
+      return; // forgotten meanwhile: no health record to keep
+    }
     if (!failed) {
       this.#health.success(member.key);
       return;
