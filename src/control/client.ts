@@ -1,7 +1,7 @@
 // Talking to the running msup of a project over its control socket.
 import net from 'node:net';
 import { MsupError } from '../errors.js';
-import { controlSocketPath, encode, type Request, type Response } from './protocol.js';
+import { controlSocketPath, encode, onLines, type Request, type Response } from './protocol.js';
 
 type Body = Request extends infer R ? (R extends Request ? Omit<R, 'v' | 'id'> : never) : never;
 
@@ -34,18 +34,7 @@ function connect(root: string): Promise<net.Socket> {
 /** Opens a conversation: every message for request `id` goes to `onMessage`. */
 async function open(root: string, body: Body, onMessage: (message: Response) => void): Promise<net.Socket> {
   const socket = await connect(root);
-  socket.setEncoding('utf8');
-  let buffer = '';
-  socket.on('data', (chunk: string) => {
-    buffer += chunk;
-    let newline = buffer.indexOf('\n');
-    while (newline !== -1) {
-      const line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-      newline = buffer.indexOf('\n');
-      if (line.trim()) onMessage(JSON.parse(line) as Response);
-    }
-  });
+  onLines(socket, (line) => onMessage(JSON.parse(line) as Response));
   socket.write(encode({ v: 1, id: 1, ...body } as Request));
   return socket;
 }

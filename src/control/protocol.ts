@@ -1,5 +1,6 @@
 // The control protocol: newline-delimited JSON over the project's unix socket, versioned. Pure.
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -65,4 +66,21 @@ export interface StatusV1 {
 
 export function encode(message: Request | Response): string {
   return `${JSON.stringify(message)}\n`;
+}
+
+/** Reads newline-delimited messages from a socket; a peer that sends a line over 1 MB is cut off. */
+export function onLines(socket: Socket, onLine: (line: string) => void): void {
+  socket.setEncoding('utf8');
+  let buffer = '';
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    let newline = buffer.indexOf('\n');
+    while (newline !== -1) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      newline = buffer.indexOf('\n');
+      if (line.trim() !== '') onLine(line);
+    }
+    if (buffer.length > 1_000_000) socket.destroy();
+  });
 }

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { MsupError } from '../errors.js';
-import { encode, PROTOCOL_VERSION, type Request, type Response, type StatusV1 } from './protocol.js';
+import { encode, onLines, PROTOCOL_VERSION, type Request, type Response, type StatusV1 } from './protocol.js';
 
 export interface ControlHandler {
   status(): Promise<StatusV1>;
@@ -69,11 +69,9 @@ export class ControlServer {
   }
 
   #connection(socket: net.Socket): void {
-    socket.setEncoding('utf8');
     socket.on('error', () => {});
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
-    let buffer = '';
     const unsubscribes: (() => void)[] = [];
     socket.on('close', () => {
       for (const stop of unsubscribes) {
@@ -81,17 +79,7 @@ export class ControlServer {
         this.#subscriptions.delete(stop);
       }
     });
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      let newline = buffer.indexOf('\n');
-      while (newline !== -1) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        newline = buffer.indexOf('\n');
-        if (line.trim() !== '') void this.#request(socket, line, unsubscribes);
-      }
-      if (buffer.length > 1_000_000) socket.destroy();
-    });
+    onLines(socket, (line) => void this.#request(socket, line, unsubscribes));
   }
 
   async #request(socket: net.Socket, line: string, unsubscribes: (() => void)[]): Promise<void> {
