@@ -1,0 +1,323 @@
+// One instance of a service (a slot, by index): its current process and, during a rolling restart,
+// its replacement; launch, readiness and liveness, crash handling by policy, replacement and retirement.
+import type { ExitInfo, InstanceInfo, InstanceState, OutputLine, ResolvedService } from '../types.js';
+import { createIncarnation, describeExit, type Incarnation, instanceEnv } from './incarnation.js';
+import { decideRestart, failed } from './restart-policy.js';
+import type { LogLevel, ServiceDeps } from './service.js';
+
+/** A service with no port and no probe counts as started (ready) once it has stayed up this long. */
+export const STARTED_AFTER_MS = 500;
+
+/** What a slot needs from its service. */
+export interface SlotContext {
+  /** The service's current settings (a reload may change them). */
+  readonly config: ResolvedService;
+  readonly deps: ServiceDeps;
+  /** The whole service is stopping. */
+  readonly stopping: boolean;
+  log(level: LogLevel, msg: string, index: number | null, fields?: Record<string, unknown>): void;
+  output(line: OutputLine): void;
+  stderrTail(): string[];
+}
+
+export class InstanceSlot {
+  readonly index: number;
+  state: InstanceState = 'starting';
+  restarts = 0;
+  /** Unstable exits in a row (the backoff series). */
+  consecutive = 0;
+  lastExit: ExitInfo | null = null;
+  current: Incarnation | null = null;
+  /** The replacement being started during a rolling restart. */
+  pending: Incarnation | null = null;
+  timer: NodeJS.Timeout | undefined;
+  /** Stopped for good (service stop or scale-down). */
+  retired = false;
+  readonly #ctx: SlotContext;
+
+  constructor(ctx: SlotContext, index: number) {
+    this.#ctx = ctx;
+    this.index = index;
+  }
+
+  /** A forced stop: SIGKILL its processes now. */
+  kill(): void {
+    this.retired = true;
+    clearTimeout(this.timer);
+    for (const inc of [this.current, this.pending]) {
+      if (!inc) continue;
+      inc.retiring = true;
+      inc.run.kill();
+    }
+  }
+
+  info(): InstanceInfo {
+    const inc = this.current;
+    return {
+      service: this.#ctx.config.name,
+      index: this.index,
+      pid: inc?.run.pid ?? null,
+      port: inc?.port ?? null,
+      state: this.state,
+      ready: inc?.ready ?? false,
+      restarts: this.restarts,
+      lastExit: this.lastExit,
+      startedAt: inc?.run.startedAt ?? null,
+    };
+  }
+
+  #setState(state: InstanceState): void {
+    this.state = state;
+    this.#ctx.deps.onEvent({ type: 'instance', instance: this.info() });
+  }
+
+  #setReady(inc: Incarnation, ready: boolean, detail: string, fromProbe = false): void {
+    if (inc.ready === ready) return;
+    inc.ready = ready;
+    if (ready) {
+      inc.settleFirstReady(true);
+      this.#watchLiveness(inc);
+      if (inc === this.current) this.state = 'running';
+      const label = `${this.#ctx.config.name}#${this.index}`;
+      this.#ctx.deps.onEvent({ type: 'ready', key: inc.key, label, port: inc.port, instance: this.info() });
+      this.#ctx.log('info', 'ready', this.index, { pid: inc.run.pid, port: inc.port, detail });
+    } else {
+      this.#ctx.deps.onEvent({ type: 'unready', key: inc.key, instance: this.info() });
+      if (fromProbe) this.#ctx.log('warn', 'not ready', this.index, { detail });
+    }
+    this.#ctx.deps.onEvent({ type: 'instance', instance: this.info() });
+  }
+
+  /** Once an incarnation has been ready, its liveness probe runs; enough failures in a row restart it. */
+  #watchLiveness(inc: Incarnation): void {
+    const settings = this.#ctx.config.liveness;
+    if (!settings || inc.livenessStarted || inc.exit) return;
+    inc.livenessStarted = true;
+    const env = inc.env;
+    const probe = this.#ctx.deps.monitor(
+      settings,
+      { port: inc.port, cwd: this.#ctx.config.cwd, env },
+      {
+        onReady: () => {},
+        onUnready: (detail) => {
+          if (inc.retiring || inc.exit) return;
+          this.#ctx.log('warn', 'liveness failed: restarting', this.index, { pid: inc.run.pid, detail });
+          inc.unhealthy = true;
+          this.#setReady(inc, false, detail);
+          void inc.run.stop(this.#ctx.config.stopTimeoutMs);
+        },
+      },
+      true,
+    );
+    const stopReadiness = inc.stopProbe;
+    inc.stopProbe = () => {
+      stopReadiness();
+      probe.stop();
+    };
+  }
+
+  /** Starts a new process for the slot; null when the slot was retired meanwhile. */
+  async #spawn(asCurrent: boolean): Promise<Incarnation | null> {
+    const port = await this.#ctx.deps.ports.allocate();
+    if (this.#ctx.stopping || this.retired) {
+      this.#ctx.deps.ports.release(port);
+      return null;
+    }
+    const config = this.#ctx.config;
+    const env = instanceEnv(this.#ctx.deps.environment(config), config.env, {
+      port,
+      service: config.name,
+      index: this.index,
+      instances: config.instances,
+    });
+    const run = this.#ctx.deps.runtime.start(
+      {
+        service: config.name,
+        index: this.index,
+        instances: config.instances,
+        command: config.command,
+        cwd: config.cwd,
+        env,
+        port,
+      },
+      (line) => this.#ctx.output(line),
+    );
+    const inc = createIncarnation(`${config.name}#${this.index}:${run.pid ?? 'none'}`, port, run, env);
+    if (asCurrent) {
+      this.current = inc;
+      // A crash-looping instance stays visibly in crash-loop until it proves itself ready.
+      this.#setState(this.consecutive >= config.restart.crashLoopAfter ? 'crash-loop' : 'starting');
+    } else {
+      this.pending = inc;
+    }
+    this.#ctx.log('info', 'started', this.index, { pid: run.pid, port, restarts: this.restarts });
+    inc.handled = run.exited.then((exit) => this.#onExit(inc, exit));
+    if (run.pid === null) return inc;
+    if (config.health) {
+      const probe = this.#ctx.deps.monitor(
+        config.health,
+        { port, cwd: config.cwd, env },
+        {
+          onReady: (detail) => this.#setReady(inc, true, detail),
+          onUnready: (detail) => this.#setReady(inc, false, detail, true),
+        },
+      );
+      inc.stopProbe = () => probe.stop();
+    } else {
+      const timer = setTimeout(
+        () => this.#setReady(inc, true, `up for ${STARTED_AFTER_MS}ms (no port, no health check)`),
+        STARTED_AFTER_MS,
+      );
+      inc.stopProbe = () => clearTimeout(timer);
+    }
+    return inc;
+  }
+
+  async launch(): Promise<void> {
+    if (this.#ctx.stopping || this.retired) return;
+    await this.#spawn(true);
+  }
+
+  async #onExit(inc: Incarnation, exit: ExitInfo): Promise<void> {
+    inc.exit = exit;
+    inc.stopProbe();
+    this.#setReady(inc, false, describeExit(exit));
+    inc.settleFirstReady(false);
+    const planned = inc.retiring || this.#ctx.stopping || this.retired;
+    const isCurrent = inc === this.current;
+    if (!planned) {
+      this.#ctx.log(failed(exit) || inc.unhealthy ? 'warn' : 'info', 'exited', this.index, {
+        pid: inc.run.pid,
+        ...(inc.unhealthy ? { reason: 'liveness probe failed' } : {}),
+        code: exit.code,
+        signal: exit.signal,
+        uptimeMs: exit.uptimeMs,
+        ...(exit.error ? { error: exit.error } : {}),
+      });
+    }
+    // Whatever the main process left in its group goes too, so its port is free.
+    await inc.run.stop(this.#ctx.config.stopTimeoutMs);
+    this.#ctx.deps.onEvent({ type: 'gone', key: inc.key });
+    this.#ctx.deps.ports.release(inc.port);
+    if (this.pending === inc) this.pending = null;
+    if (!isCurrent || this.current !== inc) return;
+    this.current = null;
+    this.lastExit = exit;
+    if (planned) {
+      this.#setState('stopped');
+      return;
+    }
+    // During a rollout the replacement takes over; the rollout decides what happens next.
+    if (this.pending) return;
+    this.#afterCrash(exit, inc.unhealthy);
+  }
+
+  #afterCrash(exit: ExitInfo, unhealthy = false): void {
+    const decision = decideRestart(
+      this.#ctx.config.restart,
+      { ...exit, requested: false, unhealthy },
+      this.consecutive,
+      this.#ctx.deps.random(),
+    );
+    this.consecutive = decision.consecutive;
+    if (!decision.restart) {
+      this.#setState('exited');
+      this.#ctx.log(decision.failed ? 'error' : 'info', 'not restarting', this.index, {
+        policy: this.#ctx.config.restart.policy,
+        reason: describeExit(exit),
+      });
+      return;
+    }
+    if (decision.crashLoop) {
+      this.#setState('crash-loop');
+      this.#ctx.log('error', 'crash loop', this.index, {
+        failures: decision.consecutive,
+        last: describeExit(exit),
+        delayMs: decision.delayMs,
+        stderr: this.#ctx.stderrTail().slice(-5),
+      });
+    } else {
+      this.#setState('backoff');
+      this.#ctx.log('warn', 'restarting', this.index, {
+        delayMs: decision.delayMs,
+        failures: decision.consecutive,
+      });
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.restarts++;
+      void this.launch();
+    }, decision.delayMs);
+  }
+
+  /** Replaces one instance; returns null on success or why the replacement failed. */
+  async replace(readyTimeoutMs: number): Promise<string | null> {
+    const old = this.current;
+    if (!old) {
+      // Not running (backing off, crash loop, exited): start it now instead of waiting.
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.consecutive = 0;
+      this.restarts++;
+      await this.launch();
+      return null;
+    }
+    const next = await this.#spawn(false);
+    if (!next) return 'stopped';
+    let timer: NodeJS.Timeout | undefined;
+    const ready = await Promise.race([
+      next.firstReady,
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), readyTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!ready || this.#ctx.stopping || this.retired) {
+      next.retiring = true;
+      next.stopProbe();
+      this.#setReady(next, false, 'replacement abandoned');
+      await next.run.stop(this.#ctx.config.stopTimeoutMs);
+      await next.handled;
+      if (!this.current && !this.#ctx.stopping && !this.retired && this.lastExit)
+        this.#afterCrash(this.lastExit);
+      if (this.#ctx.stopping || this.retired) return 'stopped';
+      return next.exit
+        ? `replacement ${describeExit(next.exit)}`
+        : `replacement not ready within ${readyTimeoutMs}ms`;
+    }
+    // The replacement is in rotation: it becomes the instance, and the old one drains and stops.
+    this.pending = null;
+    this.current = next;
+    this.restarts++;
+    this.consecutive = 0;
+    this.state = 'running';
+    this.#ctx.deps.onEvent({ type: 'instance', instance: this.info() });
+    this.#ctx.log('info', 'replaced', this.index, { pid: next.run.pid, previous: old.run.pid });
+    if (old.run.pid !== null && !old.exit) await this.#retireIncarnation(old, true);
+    return null;
+  }
+
+  async #retireIncarnation(inc: Incarnation, drain: boolean): Promise<void> {
+    inc.retiring = true;
+    inc.stopProbe();
+    this.#setReady(inc, false, 'retiring');
+    inc.settleFirstReady(false);
+    if (drain && !inc.exit) await this.#ctx.deps.drain(inc.key, this.#ctx.config.drainTimeoutMs);
+    await inc.run.stop(this.#ctx.config.stopTimeoutMs);
+    await inc.handled;
+  }
+
+  async retire(drain: boolean): Promise<void> {
+    this.retired = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const incs = [this.current, this.pending].filter((i): i is Incarnation => i !== null);
+    if (incs.length === 0) {
+      if (this.state !== 'exited') this.#setState('stopped');
+      return;
+    }
+    if (this.current) this.#setState('stopping');
+    await Promise.all(incs.map((inc) => this.#retireIncarnation(inc, drain)));
+    if (this.state !== 'stopped' && this.state !== 'exited') this.#setState('stopped');
+  }
+}
