@@ -14,69 +14,27 @@ import { buildStatus, type UsageSample } from './control/status.js';
 import { isMsupError, MsupError } from './errors.js';
 import { startMonitor } from './health/monitor.js';
 import { LogFiles } from './log/files.js';
-import { FrontProxy } from './proxy/front.js';
+import { Fronts } from './proxy/fronts.js';
 import type { InstanceCounters } from './proxy/members.js';
-import { ServiceProxy } from './proxy/server.js';
+import type { ServiceProxy } from './proxy/server.js';
 import { PortAllocator } from './runtime/ports.js';
 import { groupUsage } from './runtime/proc.js';
 import { ProcessRuntime } from './runtime/process.js';
-import { type LogLevel, type RolloutResult, Service, type ServiceEvent } from './service/service.js';
-import { dependencyMet, startVerdict } from './service/start-verdict.js';
+import { Service, type ServiceEvent } from './service/service.js';
+import { waitUntilStarted, whenDependenciesMet } from './service/start-gates.js';
 import type {
   Duration,
   InstanceInfo,
-  MsupConfig,
-  OutputLine,
+  LogLevel,
+  ReloadResult,
   ResolvedConfig,
   ResolvedService,
+  RolloutResult,
   ServiceInfo,
+  StartOptions,
+  SupervisorEvents,
 } from './types.js';
 import { WatchSet } from './watch/watch-set.js';
-
-export interface StartOptions {
-  /** The config file, relative to `cwd`. Without it and without `config`, msup looks for supervisor.config.* in `cwd`. */
-  configFile?: string;
-  /** A config object instead of a file; its paths are relative to `cwd`. */
-  config?: MsupConfig;
-  /** Where to look for the config, and the project folder for an inline config (default: process.cwd()). */
-  cwd?: string;
-  /** Resolve `start()` only once every instance is ready (default true). */
-  wait?: boolean;
-  /** How long `start()` waits for readiness before it fails with MSUP_START_TIMEOUT (default '60s'). */
-  timeout?: Duration;
-  /** The address front ports listen on (default '127.0.0.1'). */
-  host?: string;
-  /** Listen on the project's control socket, for `msup status` and friends (default true). */
-  control?: boolean;
-  /** Follow the services' `watch` settings and the config file's changes (default true). */
-  watch?: boolean;
-}
-
-export interface LogRecord {
-  level: LogLevel;
-  msg: string;
-  time: number;
-  service?: string;
-  instance?: number;
-  [field: string]: unknown;
-}
-
-export interface SupervisorEvents {
-  /** An instance changed state or readiness. */
-  instance: [InstanceInfo];
-  /** A whole line an instance wrote. */
-  output: [OutputLine];
-  /** msup's own structured events (started, ready, exited, restarting, crash loop, ...). */
-  log: [LogRecord];
-}
-
-export interface ReloadResult {
-  applied: boolean;
-  added: string[];
-  removed: string[];
-  restarted: string[];
-  scaled: string[];
-}
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 
@@ -86,11 +44,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #runtime: ProcessRuntime | undefined;
   readonly #ports = new PortAllocator();
   readonly #services = new Map<string, Service>();
-  readonly #proxies = new Map<string, { proxy: ServiceProxy; port: number }>();
-  /** Balancers of services reached only through the shared front (no port of their own). */
-  readonly #routeOnly = new Map<string, ServiceProxy>();
-  /** The shared front (`proxy.port`), bound at start; its routes are not reloaded. */
-  #front: { proxy: FrontProxy; port: number; host: string } | undefined;
+  readonly #fronts: Fronts;
   #started = false;
   #stopping: Promise<void> | undefined;
   #abortWait: ((error: Error) => void) | undefined;
@@ -110,6 +64,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: StartOptions = {}) {
     super();
     this.#options = options;
+    this.#fronts = new Fronts(options.host);
   }
 
   get config(): ResolvedConfig {
@@ -149,8 +104,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
     try {
       // Every front port is bound before any instance starts: a port in use starts nothing.
-      for (const service of config.services) await this.#bindFront(service);
-      await this.#bindSharedFront(config);
+      for (const service of config.services) await this.#fronts.bindService(service, config);
+      await this.#fronts.bindShared(config);
       if (options.control !== false) {
         this.#control = await ControlServer.open(controlSocketPath(config.root), controlHandler(this));
       }
@@ -167,51 +122,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this;
   }
 
-  async #bindFront(service: ResolvedService): Promise<void> {
-    const routed = this.config.proxy.routes.some((r) => r.service === service.name);
-    if (service.port === null && !routed) return;
-    const proxy = new ServiceProxy(service.name, {
-      ...service.balancing,
-      headersTimeoutMs: this.config.proxy.headersTimeoutMs,
-    });
-    if (service.port === null) {
-      this.#routeOnly.set(service.name, proxy);
-      return;
-    }
-    this.#proxies.set(service.name, { proxy, port: service.port });
-    const port = await proxy.listen(service.port, this.#options.host);
-    this.#proxies.set(service.name, { proxy, port });
-  }
-
-  async #bindSharedFront(config: ResolvedConfig): Promise<void> {
-    if (config.proxy.port === null) return;
-    const proxy = new FrontProxy(config.proxy.routes, (name) => this.#proxyOf(name), {
-      headersTimeoutMs: config.proxy.headersTimeoutMs,
-    });
-    const host = config.proxy.host ?? this.#options.host ?? '127.0.0.1';
-    this.#front = { proxy, port: config.proxy.port, host };
-    this.#front.port = await proxy.listen(config.proxy.port, host);
-  }
-
-  #proxyOf(name: string): ServiceProxy | undefined {
-    return this.#proxies.get(name)?.proxy ?? this.#routeOnly.get(name);
-  }
-
   /**
    * The proxy's counters for a service, by instance index: in flight, requests, errors, retries,
    * ejections, and whether passive ejection has the instance out now. Empty for a service without a proxy.
    */
   proxyStats(name: string): Record<number, InstanceCounters> {
     this.#service(name);
-    return this.#proxyOf(name)?.stats() ?? {};
+    return this.#fronts.stats(name);
   }
 
   /** The shared front's URL (`proxy.port` in the config), or null without one. */
   proxyUrl(): string | null {
-    const front = this.#front;
-    if (!front) return null;
-    const host = front.host === '0.0.0.0' || front.host === '::' ? '127.0.0.1' : front.host;
-    return `http://${host.includes(':') ? `[${host}]` : host}:${front.port}`;
+    return this.#fronts.sharedUrl();
   }
 
   #environment(service: ResolvedService): Record<string, string | undefined> {
@@ -231,7 +153,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   #createService(config: ResolvedService): void {
     if (this.#stopping) return;
-    const proxy = this.#proxyOf(config.name);
+    const proxy = this.#fronts.of(config.name);
     const service = new Service(config, {
       runtime: this.#runtime as ProcessRuntime,
       ports: this.#ports,
@@ -252,48 +174,31 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #startWhenDependenciesMet(name: string): void {
     const service = this.#services.get(name);
     if (!service) return;
-    const deps = Object.entries(service.config.dependsOn);
     const launch = () => {
+      const url = this.#fronts.url(name);
       this.#log('info', 'starting', {
         service: name,
         instances: service.config.instances,
-        ...(this.#proxies.has(name) ? { url: this.url(name) } : {}),
+        ...(url ? { url } : {}),
       });
       service.start();
     };
-    if (deps.length === 0) {
+    if (Object.keys(service.config.dependsOn).length === 0) {
       launch();
       return;
     }
     this.#log('info', 'waiting for dependencies', { service: name, dependsOn: service.config.dependsOn });
-    const check = () => {
-      if (this.#stopping || this.#services.get(name) !== service) {
-        this.off('instance', check);
-        return;
-      }
-      const met = deps.every(([dep, condition]) => {
-        const other = this.#services.get(dep);
-        return other?.started === true && dependencyMet(other.instances(), condition);
-      });
-      if (!met) return;
-      this.off('instance', check);
-      launch();
-    };
-    this.on('instance', check);
-    check();
+    const cancelled = () => this.#stopping !== undefined || this.#services.get(name) !== service;
+    whenDependenciesMet(this, service.config.dependsOn, (dep) => this.#services.get(dep), cancelled, launch);
   }
 
   /** Stops a service; `forget` (a reload removed it) also closes its front and drops it from the API. */
   async #stopService(name: string, forget: boolean): Promise<void> {
-    const service = this.#services.get(name);
-    const front = this.#proxyOf(name);
-    front?.beginClose();
-    await service?.stop();
+    this.#fronts.beginClose(name);
+    await this.#services.get(name)?.stop();
     if (!forget) return;
-    await front?.close();
+    await this.#fronts.closeService(name);
     this.#services.delete(name);
-    this.#proxies.delete(name);
-    this.#routeOnly.delete(name);
   }
 
   #onServiceEvent(event: ServiceEvent, proxy: ServiceProxy | undefined): void {
@@ -317,34 +222,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #waitUntilReady(timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const finish = (error?: Error) => {
-        clearTimeout(timer);
-        this.off('instance', check);
-        this.#abortWait = undefined;
-        if (error) reject(error);
-        else resolve();
-      };
-      const check = () => {
-        const verdict = startVerdict(this.services());
-        if (verdict.kind === 'ready') finish();
-        else if (verdict.kind === 'failed') {
-          finish(new MsupError('MSUP_START_FAILED', verdict.message, { service: verdict.service }));
-        }
-      };
-      const timer = setTimeout(() => {
-        const verdict = startVerdict(this.services());
-        const waiting = verdict.kind === 'waiting' ? verdict.summary : verdict.kind;
-        finish(
-          new MsupError(
-            'MSUP_START_TIMEOUT',
-            `not every instance was ready after ${timeoutMs}ms: ${waiting}`,
-          ),
-        );
-      }, timeoutMs);
-      this.#abortWait = finish;
-      this.on('instance', check);
-      check();
+    const wait = waitUntilStarted(this, () => this.services(), timeoutMs);
+    this.#abortWait = wait.abort;
+    return wait.done.finally(() => {
+      this.#abortWait = undefined;
     });
   }
 
@@ -404,15 +285,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** The front URL of a service, e.g. http://127.0.0.1:8080. */
   url(name: string): string {
     this.#service(name);
-    const front = this.#proxies.get(name);
-    if (!front) {
+    const url = this.#fronts.url(name);
+    if (!url) {
       throw new MsupError('MSUP_UNKNOWN_SERVICE', `service "${name}" has no port, so it has no URL`, {
         service: name,
       });
     }
-    const given = this.#options.host;
-    const host = given && given !== '0.0.0.0' && given !== '::' ? given : '127.0.0.1';
-    return `http://${host.includes(':') ? `[${host}]` : host}:${front.port}`;
+    return url;
   }
 
   instances(name: string): InstanceInfo[] {
@@ -423,7 +302,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return [...this.#services.values()].map((s) => ({
       name: s.name,
       instances: s.instances(),
-      url: this.#proxies.has(s.name) ? this.url(s.name) : null,
+      url: this.#fronts.url(s.name),
       stderrTail: s.stderrTail(),
     }));
   }
@@ -505,13 +384,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     for (const service of diff.added) {
       try {
-        await this.#bindFront(service);
+        await this.#fronts.bindService(service, next);
       } catch (error) {
         this.#log('error', 'service added to the config could not start', {
           service: service.name,
           error: (error as Error).message,
         });
-        this.#proxies.delete(service.name);
+        await this.#fronts.closeService(service.name);
         continue;
       }
       this.#startService(service);
@@ -576,9 +455,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   async #stop(): Promise<void> {
     this.#abortWait?.(new MsupError('MSUP_STOPPED', 'stopped before every instance was ready'));
-    for (const { proxy } of this.#proxies.values()) proxy.beginClose();
-    for (const proxy of this.#routeOnly.values()) proxy.beginClose();
-    this.#front?.proxy.beginClose();
+    this.#fronts.beginClose();
     await this.#watching?.close();
     // Dependents stop before what they depend on.
     const first = [...this.#services.keys()];
@@ -589,11 +466,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.#reloads;
     const late = [...this.#services.keys()].filter((name) => !first.includes(name));
     await Promise.all(late.map((name) => this.#stopService(name, false)));
-    await Promise.all([
-      ...[...this.#proxies.values()].map(({ proxy }) => proxy.close()),
-      ...[...this.#routeOnly.values()].map((proxy) => proxy.close()),
-      this.#front?.proxy.close(),
-    ]);
+    await this.#fronts.closeAll();
     await this.#runtime?.close();
     await this.#control?.close();
     if (this.#services.size > 0) this.#log('info', 'stopped');

@@ -306,3 +306,60 @@ export interface Runtime {
   /** Called once every instance has been stopped. */
   close(): Promise<void>;
 }
+
+// The supervisor's API: what start() takes, what it reports.
+
+export interface StartOptions {
+  /** The config file, relative to `cwd`. Without it and without `config`, msup looks for supervisor.config.* in `cwd`. */
+  configFile?: string;
+  /** A config object instead of a file; its paths are relative to `cwd`. */
+  config?: MsupConfig;
+  /** Where to look for the config, and the project folder for an inline config (default: process.cwd()). */
+  cwd?: string;
+  /** Resolve `start()` only once every instance is ready (default true). */
+  wait?: boolean;
+  /** How long `start()` waits for readiness before it fails with MSUP_START_TIMEOUT (default '60s'). */
+  timeout?: Duration;
+  /** The address front ports listen on (default '127.0.0.1'). */
+  host?: string;
+  /** Listen on the project's control socket, for `msup status` and friends (default true). */
+  control?: boolean;
+  /** Follow the services' `watch` settings and the config file's changes (default true). */
+  watch?: boolean;
+}
+
+export interface LogRecord {
+  level: LogLevel;
+  msg: string;
+  time: number;
+  service?: string;
+  instance?: number;
+  [field: string]: unknown;
+}
+
+export interface SupervisorEvents {
+  /** An instance changed state or readiness. */
+  instance: [InstanceInfo];
+  /** A whole line an instance wrote. */
+  output: [OutputLine];
+  /** msup's own structured events (started, ready, exited, restarting, crash loop, ...). */
+  log: [LogRecord];
+}
+
+export interface ReloadResult {
+  applied: boolean;
+  added: string[];
+  removed: string[];
+  restarted: string[];
+  scaled: string[];
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface RolloutResult {
+  service: string;
+  /** Indexes replaced, in order. */
+  restarted: number[];
+  /** The instance whose replacement never became ready; the rollout stopped there and kept the old one. */
+  failed: { index: number; reason: string } | null;
+}

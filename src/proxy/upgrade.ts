@@ -1,5 +1,6 @@
 // WebSocket (and other) upgrades: a byte pipe to one instance through http-proxy-3, counted as in
-// flight on that instance until either side closes, so a drain can wait for it or cut it.
+// flight on that instance until either side closes, so a drain can wait for it or cut it. While no
+// instance is ready the upgrade is held like a request (a dev server's HMR reconnecting mid-restart).
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type net from 'node:net';
@@ -11,7 +12,9 @@ export interface UpgradeTarget {
   readonly service: string;
   readonly members: Members;
   readonly closing: boolean;
+  readonly holdTimeoutMs: number;
   track(member: Member, destroy: () => void): () => void;
+  hold(deadline: number, wake: () => void, expire: () => void): () => void;
 }
 
 export type UpgradeProxy = ReturnType<typeof createUpgradeProxy>;
@@ -25,6 +28,33 @@ function refuse(socket: net.Socket, status: string): void {
 export function createUpgradeProxy() {
   const proxy = createProxyServer({ xfwd: true });
   proxy.on('error', () => {});
+
+  function pipe(
+    target: UpgradeTarget,
+    member: Member,
+    req: http.IncomingMessage,
+    socket: net.Socket,
+    head: Buffer,
+  ): void {
+    if (!isLoopback(req.socket.remoteAddress)) {
+      for (const name of Object.keys(req.headers)) {
+        if (name.startsWith('x-forwarded-')) delete req.headers[name];
+      }
+    }
+    req.headers['x-request-id'] ??= randomUUID();
+    target.members.begin(member, false);
+    let failed = false;
+    const untrack = target.track(member, () => socket.destroy());
+    socket.once('close', () => {
+      untrack();
+      target.members.end(member, failed);
+    });
+    proxy.ws(req, socket, head, { target: `http://127.0.0.1:${member.port}` }, () => {
+      failed = true;
+      refuse(socket, '502 Bad Gateway');
+    });
+  }
+
   return {
     upgrade(
       target: UpgradeTarget,
@@ -32,31 +62,21 @@ export function createUpgradeProxy() {
       socket: net.Socket,
       head: Buffer,
       url?: string,
-    ) {
+    ): void {
       socket.on('error', () => {});
-      const member = target.closing ? undefined : target.members.pick();
-      if (!member) {
-        refuse(socket, '503 Service Unavailable');
-        return;
-      }
-      if (!isLoopback(req.socket.remoteAddress)) {
-        for (const name of Object.keys(req.headers)) {
-          if (name.startsWith('x-forwarded-')) delete req.headers[name];
-        }
-      }
-      req.headers['x-request-id'] ??= randomUUID();
       if (url !== undefined) req.url = url;
-      target.members.begin(member, false);
-      let failed = false;
-      const untrack = target.track(member, () => socket.destroy());
-      socket.once('close', () => {
-        untrack();
-        target.members.end(member, failed);
-      });
-      proxy.ws(req, socket, head, { target: `http://127.0.0.1:${member.port}` }, () => {
-        failed = true;
-        refuse(socket, '502 Bad Gateway');
-      });
+      const deadline = Date.now() + target.holdTimeoutMs;
+      let cancel: (() => void) | undefined;
+      socket.once('close', () => cancel?.());
+      const go = (): void => {
+        cancel = undefined;
+        if (socket.destroyed) return;
+        const member = target.closing ? undefined : target.members.pick();
+        if (member) pipe(target, member, req, socket, head);
+        else if (!target.closing && Date.now() < deadline) cancel = target.hold(deadline, go, go);
+        else refuse(socket, '503 Service Unavailable');
+      };
+      go();
     },
     close(): void {
       proxy.close();

@@ -1,9 +1,16 @@
 // One instance of a service (a slot, by index): its current process and, during a rolling restart,
 // its replacement; launch, readiness and liveness, crash handling by policy, replacement and retirement.
-import type { ExitInfo, InstanceInfo, InstanceState, OutputLine, ResolvedService } from '../types.js';
+import type {
+  ExitInfo,
+  InstanceInfo,
+  InstanceState,
+  LogLevel,
+  OutputLine,
+  ResolvedService,
+} from '../types.js';
 import { createIncarnation, describeExit, type Incarnation, instanceEnv } from './incarnation.js';
 import { decideRestart, failed } from './restart-policy.js';
-import type { LogLevel, ServiceDeps } from './service.js';
+import type { ServiceDeps } from './service.js';
 
 /** A service with no port and no probe counts as started (ready) once it has stayed up this long. */
 export const STARTED_AFTER_MS = 500;

@@ -1,7 +1,15 @@
 // One service: keeps its instances (slots) running through a runtime, replaces them one at a time
 // on request (rolling restart), scales, and reports every change as an event.
 // It knows nothing of the proxy or of how probes run: the supervisor hands it those as functions.
-import type { InstanceInfo, OutputLine, ResolvedProbeSettings, ResolvedService, Runtime } from '../types.js';
+import type {
+  InstanceInfo,
+  LogLevel,
+  OutputLine,
+  ResolvedProbeSettings,
+  ResolvedService,
+  RolloutResult,
+  Runtime,
+} from '../types.js';
 import { describeExit } from './incarnation.js';
 import { InstanceSlot } from './instance-slot.js';
 
@@ -29,22 +37,12 @@ export interface ServiceDeps {
   onEvent(event: ServiceEvent): void;
 }
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-
 export type ServiceEvent =
   | { type: 'instance'; instance: InstanceInfo }
   | { type: 'ready'; key: string; label: string; port: number; instance: InstanceInfo }
   | { type: 'unready'; key: string; instance: InstanceInfo }
   | { type: 'gone'; key: string }
   | { type: 'log'; level: LogLevel; msg: string; fields: Record<string, unknown> };
-
-export interface RolloutResult {
-  service: string;
-  /** Indexes replaced, in order. */
-  restarted: number[];
-  /** The instance whose replacement never became ready; the rollout stopped there and kept the old one. */
-  failed: { index: number; reason: string } | null;
-}
 
 export { STARTED_AFTER_MS } from './instance-slot.js';
 export { describeExit };
