@@ -339,8 +339,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Changes how many instances a service runs; scaling down drains the leaving instances first. */
   async scale(name: string, count: number): Promise<void> {
     const service = this.#service(name);
-    if (!Number.isInteger(count) || count < 1) {
-      throw new MsupError('MSUP_USAGE', `scale ${name}: expected a positive integer, got ${count}`, {
+    if (!Number.isInteger(count) || count < 0) {
+      throw new MsupError('MSUP_USAGE', `scale ${name}: expected a whole number (0 or more), got ${count}`, {
         service: name,
       });
     }
@@ -395,6 +395,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
       this.#startService(service);
       result.added.push(service.name);
+    }
+    for (const name of diff.balancing) {
+      this.#log('warn', 'balancing settings changed: they apply at the next msup start', { service: name });
     }
     for (const service of diff.scaled) {
       await this.#service(service.name).scale(service.instances);

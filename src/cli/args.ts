@@ -108,8 +108,7 @@ export function parseScale(rest: readonly string[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const item of rest) {
     const match = /^([^=]+)=(\d+)$/.exec(item);
-    if (!match || Number(match[2]) < 1)
-      throw usage(`scale: expected SERVICE=COUNT with COUNT ≥ 1, got "${item}"`);
+    if (!match) throw usage(`scale: expected SERVICE=COUNT with COUNT a whole number, got "${item}"`);
     counts[match[1] as string] = Number(match[2]);
   }
   return counts;

@@ -9,12 +9,20 @@ export interface ConfigDiff {
   changed: ResolvedService[];
   /** Only the instance count changed. */
   scaled: ResolvedService[];
+  /** Balancing settings changed: the running balancer keeps its settings until msup restarts. */
+  balancing: string[];
+}
+
+/** What needs new processes: everything but the count, the watch settings (watchers resync) and balancing. */
+function processSettings(service: ResolvedService) {
+  const { instances: _instances, watch: _watch, balancing: _balancing, ...rest } = service;
+  return rest;
 }
 
 export function diffConfigs(current: ResolvedConfig, next: ResolvedConfig): ConfigDiff {
   const before = new Map(current.services.map((s) => [s.name, s]));
   const after = new Map(next.services.map((s) => [s.name, s]));
-  const diff: ConfigDiff = { added: [], removed: [], changed: [], scaled: [] };
+  const diff: ConfigDiff = { added: [], removed: [], changed: [], scaled: [], balancing: [] };
   for (const name of before.keys()) if (!after.has(name)) diff.removed.push(name);
   for (const service of next.services) {
     const old = before.get(service.name);
@@ -24,10 +32,10 @@ export function diffConfigs(current: ResolvedConfig, next: ResolvedConfig): Conf
       // A new front port is a new front: the service is replaced as a whole.
       diff.removed.push(service.name);
       diff.added.push(service);
-    } else if (!isDeepStrictEqual({ ...old, instances: 0 }, { ...service, instances: 0 })) {
-      diff.changed.push(service);
-    } else if (old.instances !== service.instances) {
-      diff.scaled.push(service);
+    } else {
+      if (!isDeepStrictEqual(processSettings(old), processSettings(service))) diff.changed.push(service);
+      else if (old.instances !== service.instances) diff.scaled.push(service);
+      if (!isDeepStrictEqual(old.balancing, service.balancing)) diff.balancing.push(service.name);
     }
   }
   return diff;

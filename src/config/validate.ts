@@ -7,6 +7,28 @@ export type ValidationResult = { ok: true; value: ValidConfig } | { ok: false; i
 
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
+/** `completed` waits for a dependency to exit for good: one that restarts always never does. */
+function completedChecks(services: Record<string, unknown>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [name, service] of Object.entries(services)) {
+    const deps = (service as { dependsOn?: unknown } | null)?.dependsOn;
+    if (!deps || typeof deps !== 'object' || Array.isArray(deps)) continue;
+    for (const [dep, condition] of Object.entries(deps)) {
+      if (condition !== 'completed') continue;
+      const restart = (services[dep] as { restart?: unknown } | null | undefined)?.restart;
+      const policy =
+        typeof restart === 'string' ? restart : (restart as { policy?: unknown } | undefined)?.policy;
+      if (services[dep] !== undefined && (policy === undefined || policy === 'always')) {
+        issues.push({
+          path: `services.${name}.dependsOn.${dep}`,
+          message: `"completed" waits for ${dep} to exit for good, but its restart policy is "always": give ${dep} restart: 'on-failure' or 'never'`,
+        });
+      }
+    }
+  }
+  return issues;
+}
+
 /** Checks across services, run on the raw input so they report even when other fields are wrong. */
 function crossChecks(input: unknown): ConfigIssue[] {
   const services = (input as { services?: unknown } | null)?.services;
@@ -41,6 +63,7 @@ function crossChecks(input: unknown): ConfigIssue[] {
       });
   }
   issues.push(...dependencyIssues(graph));
+  issues.push(...completedChecks(services as Record<string, unknown>));
   return issues;
 }
 

@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { ServiceProxy, type ServiceProxyOptions } from '../../src/proxy/server.js';
 
 export function useUpstreams() {
@@ -17,6 +18,24 @@ export function useUpstreams() {
     closers.push(
       () =>
         new Promise((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        }),
+    );
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  /** A WebSocket server that echoes every message as `<name>: <message>`. */
+  async function wsUpstream(name: string): Promise<number> {
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`${name}: ${data}`)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(
+      () =>
+        new Promise((r) => {
+          for (const client of wss.clients) client.terminate();
+          wss.close();
           server.close(() => r());
           server.closeAllConnections();
         }),
@@ -64,7 +83,7 @@ export function useUpstreams() {
     return { proxy: p, url: `http://127.0.0.1:${front}`, port: front };
   }
 
-  return { httpUpstream, tcpUpstream, closedPort, proxy };
+  return { httpUpstream, wsUpstream, tcpUpstream, closedPort, proxy };
 }
 
 /** Sends raw bytes to a port and collects everything until the server closes. */

@@ -83,7 +83,13 @@ describe('operations', () => {
     const seen = new Set<number>();
     for (let i = 0; i < 6; i++) seen.add(JSON.parse((await request(sup.url('web'))).body).instance);
     expect(seen).toEqual(new Set([0, 1]));
-    await expect(sup.scale('web', 0)).rejects.toThrow(/positive integer/);
+    await expect(sup.scale('web', -1)).rejects.toThrow(/whole number/);
+    // Down to zero: nothing serves, and back up.
+    await sup.scale('web', 0);
+    expect(sup.instances('web')).toEqual([]);
+    await sup.scale('web', 1);
+    expect(await waitFor(() => sup.instances('web')[0]?.ready === true)).toBe(true);
+    expect((await request(sup.url('web'))).status).toBe(200);
   });
 
   it('reports status with uptime, CPU, memory and readiness', async () => {

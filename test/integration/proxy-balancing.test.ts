@@ -2,11 +2,12 @@
 // the hold window, drains and the per-instance counters.
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { raw, useUpstreams } from '../helpers/upstreams.js';
 
-const { httpUpstream, closedPort, proxy } = useUpstreams();
+const { httpUpstream, wsUpstream, closedPort, proxy } = useUpstreams();
 
 const named = (name: string) =>
   httpUpstream((req, res) => {
@@ -124,6 +125,22 @@ describe('hold window and drain', () => {
     const port = await named('late');
     setTimeout(() => p.add('late', 'web#0', port), 100);
     expect(await pending).toMatchObject({ status: 200, body: 'late' });
+  });
+
+  it('holds a WebSocket upgrade the same way, then pipes it to the instance that joined', async () => {
+    const { url, proxy: p } = await proxy([], { holdTimeoutMs: 10_000 });
+    const socket = new WebSocket(url.replace('http', 'ws'));
+    const port = await wsUpstream('late');
+    setTimeout(() => p.add('late', 'web#0', port), 100);
+    const answer = await new Promise<string>((resolve, reject) => {
+      socket.on('open', () => socket.send('hi'));
+      socket.on('message', (data) => resolve(String(data)));
+      socket.on('error', reject);
+    });
+    expect(answer).toBe('late: hi');
+    expect(p.stats()[0]?.inFlight).toBe(1);
+    socket.close();
+    expect(await waitFor(() => p.stats()[0]?.inFlight === 0)).toBe(true);
   });
 
   it('answers 503 with Retry-After once the hold window has passed', async () => {

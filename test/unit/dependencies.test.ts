@@ -28,6 +28,19 @@ describe('dependsOn', () => {
       }),
     ).toEqual(['services.a.dependsOn: dependency cycle: a → b → a']);
     expect(
+      messages({ services: { a: { command: 'x', dependsOn: { b: 'completed' } }, b: { command: 'y' } } }),
+    ).toEqual([
+      'services.a.dependsOn.b: "completed" waits for b to exit for good, but its restart policy is "always": give b restart: \'on-failure\' or \'never\'',
+    ]);
+    expect(
+      messages({
+        services: {
+          a: { command: 'x', dependsOn: { b: 'completed' } },
+          b: { command: 'y', restart: 'never' },
+        },
+      }),
+    ).toEqual([]);
+    expect(
       messages({ services: { a: { command: 'x', dependsOn: { b: 'healthy' } }, b: { command: 'y' } } }),
     ).toEqual(['services.a.dependsOn.b: expected "started", "ready" or "completed", got "healthy"']);
   });

@@ -115,7 +115,8 @@ describe('CLI arguments', () => {
       MSUP_START_FAILED: 1,
       MSUP_NOT_RUNNING: 4,
     });
-    expect(() => parseScale(['web=0'])).toThrow(/COUNT ≥ 1/);
+    expect(parseScale(['web=0'])).toEqual({ web: 0 });
+    expect(() => parseScale(['web=-1'])).toThrow(/COUNT a whole number/);
     expect(isMsupError(new Error('x'))).toBe(false);
   });
 });
