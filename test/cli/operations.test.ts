@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
-import { taggedProcesses, waitFor } from '../helpers/processes.js';
+import { expectNoTaggedProcesses } from '../helpers/processes.js';
 import { fixture, type Project, useProject } from '../helpers/project.js';
 
 const project = useProject();
@@ -128,7 +128,7 @@ describe('msup commands against a running msup', () => {
     expect((await request(url)).status).toBe(200);
     expect((await finish(runCli(p, ['status']))).code).toBe(0);
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
-    expect(await waitFor(() => taggedProcesses(p.tag).length === 0, 5000)).toBe(true);
+    await expectNoTaggedProcesses(p.tag, 5000);
   });
 
   it('start --detach fails naming the service that cannot start, and leaves nothing', async () => {
@@ -144,7 +144,7 @@ describe('msup commands against a running msup', () => {
     expect(started.code).toBe(1);
     expect(started.err).toContain('service "broken" could not start: broken#0 exited with code 3');
     expect(started.err).toContain('DATABASE_URL is not set');
-    expect(await waitFor(() => taggedProcesses(p.tag).length === 0, 5000)).toBe(true);
+    await expectNoTaggedProcesses(p.tag, 5000);
     expect((await finish(runCli(p, ['status']))).code).toBe(4);
   });
 });

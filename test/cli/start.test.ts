@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
-import { taggedProcesses, waitFor } from '../helpers/processes.js';
+import { expectNoTaggedProcesses, taggedProcesses } from '../helpers/processes.js';
 import { fixture, useProject } from '../helpers/project.js';
 
 const project = useProject();
@@ -55,7 +55,7 @@ describe('msup start', () => {
     cli.child.kill('SIGINT');
     expect(await cli.exited).toEqual({ code: 130, signal: null });
     expect(cli.stdout()).toMatch(/forcing stop/);
-    expect(await waitFor(() => taggedProcesses(p.tag).length === 0, 3000)).toBe(true);
+    await expectNoTaggedProcesses(p.tag, 3000);
   });
 
   it('leaves no child behind when msup itself is SIGKILLed', async () => {
@@ -67,7 +67,7 @@ describe('msup start', () => {
     cli.child.kill('SIGKILL');
     await cli.exited;
     // The watchdog ends every process group within about a second; the bound is 2 s.
-    expect(await waitFor(() => taggedProcesses(p.tag).length === 0, 2000)).toBe(true);
+    await expectNoTaggedProcesses(p.tag, 2000);
   });
 
   it('reaps what a crashed run left, and says so', async () => {

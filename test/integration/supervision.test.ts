@@ -4,7 +4,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { isMsupError, type LogRecord, type MsupError } from '../../src/index.js';
 import { request } from '../helpers/http.js';
-import { taggedProcesses, waitFor } from '../helpers/processes.js';
+import { expectNoTaggedProcesses, taggedProcesses, waitFor } from '../helpers/processes.js';
 import { fixture, node, useProject } from '../helpers/project.js';
 
 const project = useProject();
@@ -87,7 +87,7 @@ describe('supervision', () => {
     expect(e.service).toBe('broken');
     expect(e.message).toContain('exited with code 3');
     expect(e.message).toContain('DATABASE_URL is not set');
-    expect(await waitFor(() => taggedProcesses(p.tag).length === 0, 3000)).toBe(true);
+    await expectNoTaggedProcesses(p.tag, 3000);
   });
 
   it('reports a command that does not exist as a start failure', async () => {
