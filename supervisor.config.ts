@@ -1,14 +1,22 @@
-// The demo: two HTTP services with several instances behind their own front ports, and a worker.
+// The demo: users → one shared front (like nginx) → many instances of two HTTP services, each also on
+// its own front port, plus a background worker. `npx msup start`, then try the URLs it prints.
 import { defineConfig } from 'msup';
 
 export default defineConfig({
+  proxy: {
+    port: 8000,
+    routes: [
+      { path: '/api', service: 'api', stripPrefix: true },
+      { path: '/', service: 'web' },
+    ],
+  },
   services: {
     web: {
       command: 'node fixtures/echo-server.js',
       instances: 3,
       port: 8080,
       env: { GREETING: 'hello from web' },
-      health: { http: '/health', interval: '2s' },
+      health: { http: '/health', interval: '2s' }, // readiness and liveness
       restart: 'always',
       stopTimeout: '5s',
     },
@@ -18,6 +26,8 @@ export default defineConfig({
       port: 8081,
       env: { GREETING: 'hello from api' },
       health: { http: '/health' },
+      strategy: 'least-request',
+      dependsOn: { web: 'ready' },
     },
     worker: {
       command: 'node fixtures/worker.js',

@@ -440,6 +440,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       configFile: this.config.file,
       pid: process.pid,
       startedAt: this.#startedAt,
+      sharedFront: this.#fronts.sharedUrl(),
     };
     return buildStatus(meta, this.services(), before, after);
   }

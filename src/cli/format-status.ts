@@ -46,6 +46,7 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
     }
   }
   const urls = status.services.filter((s) => s.url).map((s) => `  ${s.name}: ${s.url}`);
+  if (status.sharedFront) urls.unshift(`  shared front: ${status.sharedFront}`);
   const verdict = status.ready ? 'all instances ready' : 'NOT all instances are ready';
   return `${head}\n${table(rows)}\n${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
 }

@@ -15,7 +15,9 @@ function summary(sup: Supervisor): string {
     const ready = s.instances.filter((i) => i.ready).length;
     return `  ${s.name.padEnd(width)}  ${ready}/${s.instances.length}  ${s.url ?? '(no port)'}`;
   });
-  return `all services ready:\n${rows.join('\n')}\n`;
+  const front = sup.proxyUrl();
+  const shared = front ? `  shared front: ${front}\n` : '';
+  return `all services ready:\n${rows.join('\n')}\n${shared}`;
 }
 
 /** Says once per service when all its instances are first ready, and once when everything is. */

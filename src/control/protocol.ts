@@ -57,6 +57,8 @@ export interface StatusV1 {
   version: 1;
   project: string;
   configFile: string | null;
+  /** The shared front's URL (`proxy.port`), or null without one. */
+  sharedFront: string | null;
   pid: number;
   startedAt: string;
   /** Every instance ready (or finished cleanly). */

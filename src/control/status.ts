@@ -41,7 +41,13 @@ export function allReady(services: readonly { instances: readonly InstanceInfo[]
 }
 
 export function buildStatus(
-  meta: { project: string; configFile: string | null; pid: number; startedAt: number },
+  meta: {
+    project: string;
+    configFile: string | null;
+    pid: number;
+    startedAt: number;
+    sharedFront: string | null;
+  },
   services: readonly ServiceInfo[],
   before: UsageSample,
   after: UsageSample,
@@ -50,6 +56,7 @@ export function buildStatus(
     version: 1,
     project: meta.project,
     configFile: meta.configFile,
+    sharedFront: meta.sharedFront,
     pid: meta.pid,
     startedAt: new Date(meta.startedAt).toISOString(),
     ready: allReady(services),

@@ -23,6 +23,8 @@ export function classifyFailure(error: {
   if (CONNECT.has(code)) return 'connect';
   if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'bad-response';
   if (error.name === 'HTTPParserError') return 'bad-response';
+  // Node refused to pass on what the instance sent (e.g. a header value with invalid characters).
+  if (code === 'ERR_INVALID_CHAR' || code.startsWith('ERR_HTTP_INVALID')) return 'bad-response';
   return 'sent';
 }
 
