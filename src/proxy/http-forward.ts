@@ -5,7 +5,7 @@ import type http from 'node:http';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { hasBody, LazyBody } from './lazy-body.js';
 import type { Member, Members } from './members.js';
-import { classifyFailure, mayRetry, type RetryBudget } from './retry.js';
+import { classifyFailure, describeFailure, mayRetry, type RetryBudget } from './retry.js';
 import type { ExchangeHandler, UpstreamPool } from './upstream-pool.js';
 
 /** What an exchange needs from its service's balancer (implemented by ServiceProxy). */
@@ -178,8 +178,7 @@ class Exchange implements ExchangeHandler {
       return;
     }
     const why = retryable ? ' (retry budget spent)' : '';
-    const what = code ?? (kind === 'bad-response' ? 'invalid HTTP response' : error.message);
-    this.#reply(502, `${member.label} failed: ${what}${why}`);
+    this.#reply(502, `${member.label} failed: ${describeFailure(code, kind, error.message)}${why}`);
   }
 
   #endAttempt(failed: boolean): void {

@@ -28,6 +28,19 @@ export function classifyFailure(error: {
   return 'sent';
 }
 
+const WORDS: Record<string, string> = {
+  UND_ERR_SOCKET: 'connection closed before a response',
+  UND_ERR_HEADERS_TIMEOUT: 'no response within responseTimeout',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+};
+
+/** What went wrong, for the 502 body: errno codes as they are, undici's in words. */
+export function describeFailure(code: string | undefined, kind: FailureKind, message: string): string {
+  if (kind === 'bad-response') return 'invalid HTTP response';
+  if (code === undefined) return message;
+  return WORDS[code] ?? code;
+}
+
 export interface AttemptFailure {
   kind: FailureKind;
   method: string;

@@ -64,6 +64,17 @@ describe('retries', () => {
     expect(posts.find((r) => r.status === 502)?.body).toMatch(/web#0 failed/);
   });
 
+  it('retries a GET whose response did not start within responseTimeout, but not a POST', async () => {
+    const silent = await httpUpstream(() => {}); // takes requests, never answers
+    const { url } = await proxy([silent, await named('live')], { maxFails: 0, responseTimeoutMs: 200 });
+    expect(await request(url)).toMatchObject({ status: 200, body: 'live' });
+    const posts = [await request(url, { method: 'POST' }), await request(url, { method: 'POST' })];
+    expect(posts.map((r) => r.status).sort()).toEqual([200, 502]);
+    expect(posts.find((r) => r.status === 502)?.body).toBe(
+      'web#0 failed: no response within responseTimeout\n',
+    );
+  });
+
   it('stops retrying when the retry budget is spent', async () => {
     const { url } = await proxy([await dropper(), await dropper()], {
       maxFails: 0,
