@@ -1,6 +1,7 @@
 // The shared front (routes by host and path prefix) and TCP mode, through the real supervisor.
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { getJson, request } from '../helpers/http.js';
 import { node, useProject } from '../helpers/project.js';
 
@@ -69,6 +70,15 @@ describe('shared front', () => {
     for (let i = 0; i < 4; i++) seen.add((await getJson<Echo>(`${front}/api/`)).instance);
     expect(seen).toEqual(new Set([0, 1]));
     expect(sup.proxyStats('api')[0]?.requests).toBeGreaterThan(0);
+    // WebSocket upgrades are routed the same way.
+    const socket = new WebSocket(`${front.replace('http', 'ws')}/api/socket`);
+    const answer = await new Promise<string>((resolve, reject) => {
+      socket.on('open', () => socket.send('hi'));
+      socket.on('message', (data) => resolve(String(data)));
+      socket.on('error', reject);
+    });
+    socket.close();
+    expect(answer).toMatch(/^api#[01]: hi$/);
   });
 
   it('answers 404 with the list of routes when nothing matches', async () => {
