@@ -2,7 +2,7 @@
 // service's balancer (optionally stripping the prefix), and answers 404 with the routes otherwise.
 import type http from 'node:http';
 import type net from 'node:net';
-import { replyText } from './http-forward.js';
+import { originForm, replyText } from './http-forward.js';
 import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS } from './listener.js';
 import { describeRoutes, hostName, matchRoute, type Route, sortRoutes } from './routes.js';
 import type { ServiceProxy } from './server.js';
@@ -33,7 +33,7 @@ export class FrontProxy {
 
   #route(req: http.IncomingMessage) {
     const host = hostName(req.headers.host);
-    const url = req.url ?? '/';
+    const url = originForm(req.url ?? '/') ?? req.url ?? '/';
     const match = matchRoute(this.#routes, host, url);
     const proxy = match ? this.#lookup(match.route.service) : undefined;
     return { host, url, match, proxy };

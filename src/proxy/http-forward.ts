@@ -151,6 +151,12 @@ class Exchange implements ExchangeHandler {
 
   onError(error: Error): void {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'UND_ERR_INVALID_ARG' && !this.#res.headersSent) {
+      // undici refused the request itself (a header it will not send): the client's fault, not the instance's.
+      this.#endAttempt(false);
+      this.#reply(400, `the request cannot be forwarded: ${error.message}`, { connection: 'close' });
+      return;
+    }
     if (this.#clientGone || code === 'MSUP_CLIENT_GONE') {
       this.#endAttempt(false);
       this.#finish();
@@ -209,6 +215,18 @@ class Exchange implements ExchangeHandler {
   }
 }
 
+/** The origin-form path of a request target: absolute-form (`http://host/x`) is reduced to `/x`. */
+export function originForm(url: string): string | undefined {
+  if (url.startsWith('/')) return url;
+  if (!/^https?:\/\//i.test(url)) return undefined; // e.g. `*` (OPTIONS) or authority-form
+  try {
+    const parsed = new URL(url);
+    return `${parsed.pathname}${parsed.search}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Forwards `req` to one of `target`'s instances, as `path` (the front may have stripped a prefix). */
 export function forward(
   target: ForwardTarget,
@@ -216,5 +234,10 @@ export function forward(
   res: http.ServerResponse,
   path = req.url ?? '/',
 ): void {
-  new Exchange(target, req, res, path).next();
+  const origin = originForm(path);
+  if (origin === undefined) {
+    replyText(res, 400, `cannot forward a request for ${JSON.stringify(path)}`, { connection: 'close' });
+    return;
+  }
+  new Exchange(target, req, res, origin).next();
 }

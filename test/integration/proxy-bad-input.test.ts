@@ -32,4 +32,19 @@ describe('proxy bad input', () => {
     }
     expect(await waitFor(() => openFds() <= baseline, 10_000)).toBe(true);
   });
+
+  it('forwards an absolute-form request target as its path, and answers 400 to one it cannot forward', async () => {
+    let seen = '';
+    const port = await httpUpstream((req, res) => {
+      seen = req.url ?? '';
+      res.end('ok');
+    });
+    const front = await proxy([port]);
+    const absolute =
+      'GET http://example.test/x?y=1 HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n';
+    expect(await raw(front.port, absolute)).toMatch(/^HTTP\/1\.1 200 /);
+    expect(seen).toBe('/x?y=1');
+    const star = 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    expect(await raw(front.port, star)).toMatch(/^HTTP\/1\.1 400 /);
+  });
 });
