@@ -127,6 +127,18 @@ describe('tcp mode', () => {
     });
     expect(await waitFor(() => p.stats()[1]?.inFlight === 0)).toBe(true);
   });
+
+  it('counts an open connection as in flight, and a drain that times out closes it', async () => {
+    const { tcpUpstream } = useUpstreamsForGarbage;
+    const live = await tcpUpstream((socket) => socket.write('hello\n'));
+    const { port, proxy: p } = await proxy([live], { mode: 'tcp' });
+    const closed = raw(port, 'stay\n');
+    expect(await waitFor(() => p.stats()[0]?.inFlight === 1)).toBe(true);
+    p.remove(`web#0:${live}`);
+    await p.drain(`web#0:${live}`, 50);
+    expect(await closed).toBe('hello\n');
+    expect(await waitFor(() => p.stats()[0]?.inFlight === 0)).toBe(true);
+  });
 });
 
 describe('hold window and drain', () => {
