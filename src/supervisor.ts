@@ -84,39 +84,56 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#started = true;
     const options = this.#options;
     const cwd = path.resolve(options.cwd ?? process.cwd());
-    const config = options.config
-      ? prepareConfig(options.config, cwd, null)
-      : await loadConfigFile({ cwd, ...(options.configFile ? { configFile: options.configFile } : {}) });
-    this.#config = config;
-
-    const { runtime, reaped } = await ProcessRuntime.open(path.join(config.root, '.msup'));
-    this.#runtime = runtime;
-    this.#logFiles = new LogFiles(path.join(config.root, '.msup', 'logs'), {
-      onError: (error) =>
-        this.emit('log', { level: 'warn', msg: 'log file error', time: Date.now(), error: error.message }),
-    });
-    for (const left of reaped) {
-      this.#log('warn', 'reaped a leftover process group from a crashed run', {
-        ...left,
-        instance: left.index,
-      });
-    }
-
+    // A stop() that lands while starting wins: what was opened so far is closed, and start() rejects.
+    const stillStarting = () => {
+      if (this.#stopping) throw new MsupError('MSUP_STOPPED', 'stopped while starting');
+    };
     try {
+      const config = options.config
+        ? prepareConfig(options.config, cwd, null)
+        : await loadConfigFile({ cwd, ...(options.configFile ? { configFile: options.configFile } : {}) });
+      this.#config = config;
+      stillStarting();
+      const { runtime, reaped } = await ProcessRuntime.open(path.join(config.root, '.msup'));
+      this.#runtime = runtime;
+      this.#logFiles = new LogFiles(path.join(config.root, '.msup', 'logs'), {
+        onError: (error) =>
+          this.emit('log', { level: 'warn', msg: 'log file error', time: Date.now(), error: error.message }),
+      });
+      for (const left of reaped) {
+        this.#log('warn', 'reaped a leftover process group from a crashed run', {
+          ...left,
+          instance: left.index,
+        });
+      }
+      stillStarting();
       // Every front port is bound before any instance starts: a port in use starts nothing.
-      for (const service of config.services) await this.#fronts.bindService(service, config);
+      for (const service of config.services) {
+        await this.#fronts.bindService(service, config);
+        stillStarting();
+      }
       await this.#fronts.bindShared(config);
+      stillStarting();
       if (options.control !== false) {
         this.#control = await ControlServer.open(controlSocketPath(config.root), controlHandler(this));
+        stillStarting();
       }
       // Every service exists from the start (so status shows it); each starts once its dependsOn is met.
       for (const service of config.services) this.#createService(service);
       for (const service of config.services) this.#startWhenDependenciesMet(service.name);
       if (options.watch !== false) await this.#watch(config);
-      if (options.wait !== false)
+      stillStarting();
+      if (options.wait !== false) {
         await this.#waitUntilReady(parseDuration(options.timeout) ?? DEFAULT_START_TIMEOUT_MS);
+      }
     } catch (error) {
-      await this.stop();
+      if (this.#stopping) {
+        // The stop already ran; close what this start opened after it.
+        await this.#stopping;
+        await this.#stop();
+      } else {
+        await this.stop();
+      }
       throw error;
     }
     return this;
@@ -152,12 +169,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #createService(config: ResolvedService): void {
-    if (this.#stopping) return;
+    const runtime = this.#runtime;
+    if (this.#stopping || !runtime) return;
     const proxy = this.#fronts.of(config.name);
     const service = new Service(config, {
-      runtime: this.#runtime as ProcessRuntime,
+      runtime,
       ports: this.#ports,
-      monitor: startMonitor,
+      // Exec probes' process groups are guarded like instances', so none outlives msup.
+      monitor: (settings, target, handlers, initiallyReady) =>
+        startMonitor(settings, { ...target, guard: (pgid) => runtime.guard(pgid) }, handlers, initiallyReady),
       environment: (current) => this.#environment(current),
       drain: (key, timeoutMs) => (proxy ? proxy.drain(key, timeoutMs) : Promise.resolve()),
       random: Math.random,
@@ -236,7 +256,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.#restartForChange(name);
       },
       configChanged: () => {
-        void this.reload();
+        this.reload().catch((error: Error) =>
+          this.#log('error', 'config reload failed', { error: error.message }),
+        );
       },
       loop: (name, restarts, windowMs) =>
         this.#log(
@@ -258,17 +280,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const service = this.#services.get(name);
     if (!service || this.#restartQueued.has(name)) return;
     this.#restartQueued.add(name);
-    void service
+    service
       .restart({ readyTimeoutMs: DEFAULT_START_TIMEOUT_MS, onStart: () => this.#restartQueued.delete(name) })
       .then((result) => {
-        if (result.failed) {
+        if (result.failed && !this.#stopping) {
           this.#log('error', 'restart after change failed; the old instance keeps serving', {
             service: name,
             instance: result.failed.index,
             reason: result.failed.reason,
           });
         }
-      });
+      })
+      .catch((error: Error) =>
+        this.#log('error', 'restart after change failed', { service: name, error: error.message }),
+      );
   }
 
   #service(name: string): Service {
@@ -376,13 +401,21 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       return result;
     }
     const diff = diffConfigs(current, next);
-    this.#config = next;
+    // What runs from now on: the new config, less any added service that could not start.
+    const running = () =>
+      Object.freeze({
+        ...next,
+        services: Object.freeze(next.services.filter((s) => this.#services.has(s.name))),
+      });
+    this.#config = running();
     for (const name of diff.removed) {
+      if (this.#stopping) return result;
       this.#log('info', 'service removed from the config: stopping', { service: name });
       await this.#stopService(name, true);
       result.removed.push(name);
     }
     for (const service of diff.added) {
+      if (this.#stopping) return result;
       try {
         await this.#fronts.bindService(service, next);
       } catch (error) {
@@ -396,20 +429,24 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#startService(service);
       result.added.push(service.name);
     }
+    this.#config = running();
     for (const name of diff.balancing) {
       this.#log('warn', 'balancing settings changed: they apply at the next msup start', { service: name });
     }
     for (const service of diff.scaled) {
-      await this.#service(service.name).scale(service.instances);
+      const target = this.#services.get(service.name);
+      if (!target || this.#stopping) continue;
+      await target.scale(service.instances);
       result.scaled.push(service.name);
     }
     for (const service of diff.changed) {
-      const target = this.#service(service.name);
+      const target = this.#services.get(service.name);
+      if (!target || this.#stopping) continue;
       target.update(service);
       if (target.instances().length !== service.instances) await target.scale(service.instances);
       this.#log('info', 'config changed: rolling restart', { service: service.name });
       const rollout = await target.restart({ readyTimeoutMs: DEFAULT_START_TIMEOUT_MS });
-      if (rollout.failed) {
+      if (rollout.failed && !this.#stopping) {
         this.#log('error', 'rolling restart after config change failed; the old instance keeps serving', {
           service: service.name,
           instance: rollout.failed.index,
@@ -418,7 +455,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
       result.restarted.push(service.name);
     }
-    await this.#watching?.sync(next);
+    if (this.#stopping) return result;
+    await this.#watching?.sync(this.config);
     result.applied = true;
     this.#log('info', 'config reloaded', { ...result });
     return result;
@@ -473,8 +511,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.#fronts.closeAll();
     await this.#runtime?.close();
     await this.#control?.close();
+    this.#control = undefined;
     if (this.#services.size > 0) this.#log('info', 'stopped');
-    await this.#logFiles?.close();
+    const logFiles = this.#logFiles;
+    this.#logFiles = undefined;
+    await logFiles?.close();
     this.#markStopped();
   }
 

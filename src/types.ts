@@ -100,6 +100,8 @@ export interface ServiceConfig {
   restart?: RestartPolicyName | RestartConfig;
   /** Time between SIGTERM and SIGKILL when stopping (default `'5s'`). */
   stopTimeout?: Duration;
+  /** An instance with a readiness probe that is not ready this long after it started is restarted, as a failure (default `'60s'`). */
+  startTimeout?: Duration;
   /** When an instance leaves (rolling restart, scale down), how long its in-flight requests and open connections may take to finish (default `'5s'`). */
   drainTimeout?: Duration;
 }
@@ -232,6 +234,7 @@ export interface ResolvedService {
   dependsOn: Readonly<Record<string, DependencyCondition>>;
   restart: ResolvedRestart;
   stopTimeoutMs: number;
+  startTimeoutMs: number;
   drainTimeoutMs: number;
   /** How the proxy balances this service (defaults filled in). */
   balancing: ResolvedBalancing;

@@ -36,7 +36,12 @@ export async function logsCommand(args: CliArgs): Promise<number> {
     else process.stdout.write(args.json ? `${JSON.stringify(record)}\n` : formatEvent(record));
   }
   if (!args.follow) return EXIT.ok;
-  const follow = await controlFollow(root, service, (record) => printLine(record as OutputLine));
+  const follow = await controlFollow(root, service, (record) => {
+    const skipped = record as { kind?: string; lines?: number };
+    if (skipped.kind !== 'skipped') printLine(record as OutputLine);
+    else if (args.json) process.stdout.write(`${JSON.stringify(record)}\n`);
+    else process.stdout.write(`msup: ${skipped.lines} line(s) skipped: this terminal read too slowly\n`);
+  });
   const stop = () => follow.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

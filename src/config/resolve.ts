@@ -17,6 +17,7 @@ import type { ValidConfig, ValidService } from './schema.js';
 export const DEFAULTS = {
   instances: 1,
   stopTimeoutMs: 5000,
+  startTimeoutMs: 60_000,
   drainTimeoutMs: 5000,
   probe: { intervalMs: 1000, timeoutMs: 1000, failureThreshold: 3, successThreshold: 1, initialDelayMs: 0 },
   restart: {
@@ -156,6 +157,7 @@ export function resolveConfig(config: ValidConfig, root: string, file: string | 
       dependsOn: dependsOn(service),
       restart: restart(service.restart),
       stopTimeoutMs: ms(service.stopTimeout, DEFAULTS.stopTimeoutMs),
+      startTimeoutMs: ms(service.startTimeout, DEFAULTS.startTimeoutMs),
       drainTimeoutMs: ms(service.drainTimeout, DEFAULTS.drainTimeoutMs),
       balancing: balancing(service),
     }),

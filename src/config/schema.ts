@@ -179,6 +179,7 @@ export const serviceSchema = strict({
   dependsOn: dependsOn.optional(),
   restart: restart.optional(),
   stopTimeout: duration.optional(),
+  startTimeout: duration.optional(),
   drainTimeout: duration.optional(),
   // load balancing (issue 3)
   mode: mode.optional(),

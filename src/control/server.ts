@@ -5,6 +5,8 @@ import path from 'node:path';
 import { MsupError } from '../errors.js';
 import { encode, onLines, PROTOCOL_VERSION, type Request, type Response, type StatusV1 } from './protocol.js';
 
+const FOLLOW_BUFFER_BYTES = 1024 * 1024;
+
 export interface ControlHandler {
   status(): Promise<StatusV1>;
   restart(service: string | undefined): Promise<unknown>;
@@ -117,9 +119,19 @@ export class ControlServer {
           socket.end();
           return;
         case 'follow': {
-          const stop = this.#handler.follow(request.service, (record) =>
-            send({ v: 1, id, event: 'line', record }),
-          );
+          // A follower that does not read (a paused pager) gets lines dropped, then told how many.
+          let skipped = 0;
+          const stop = this.#handler.follow(request.service, (record) => {
+            if (socket.writableLength > FOLLOW_BUFFER_BYTES) {
+              skipped++;
+              return;
+            }
+            if (skipped > 0) {
+              send({ v: 1, id, event: 'line', record: { kind: 'skipped', lines: skipped } });
+              skipped = 0;
+            }
+            send({ v: 1, id, event: 'line', record });
+          });
           unsubscribes.push(stop);
           this.#subscriptions.add(stop);
           this.#followers.add(socket);

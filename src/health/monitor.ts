@@ -26,13 +26,15 @@ export function startMonitor(
   let everReady = initiallyReady;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  const abort = new AbortController();
+  const probeTarget: ProbeTarget = { ...target, signal: abort.signal };
 
   const schedule = (delayMs: number) => {
     if (!stopped) timer = setTimeout(tick, delayMs);
   };
 
   const tick = async () => {
-    const result = await runProbe(settings.probe, target, settings.timeoutMs);
+    const result = await runProbe(settings.probe, probeTarget, settings.timeoutMs);
     if (stopped) return;
     const next = applyProbeResult(counters, result.ok, settings);
     counters = next.counters;
@@ -50,6 +52,7 @@ export function startMonitor(
     stop() {
       stopped = true;
       clearTimeout(timer);
+      abort.abort();
     },
   };
 }

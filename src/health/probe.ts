@@ -8,6 +8,13 @@ export interface ProbeTarget {
   port: number;
   cwd: string;
   env: Readonly<Record<string, string>>;
+  /**
+   * Exec probes run in their own process group; `guard` hands that group to whoever ends the
+   * groups if msup dies (the runtime's watchdog) and returns the function that takes it back.
+   */
+  guard?: (pgid: number) => () => void;
+  /** Ends an exec probe under way (the monitor was stopped). */
+  signal?: AbortSignal;
 }
 
 export interface ProbeResult {
@@ -75,24 +82,27 @@ function execProbe(
       stdio: 'ignore',
       detached: true,
     });
-    const timer = setTimeout(() => {
-      if (child.pid) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {}
-      }
-    }, timeoutMs);
-    child.once('error', (error) => {
+    const release = child.pid ? (target.guard?.(child.pid) ?? (() => {})) : () => {};
+    const killGroup = () => {
+      if (!child.pid) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+    };
+    const timer = setTimeout(killGroup, timeoutMs);
+    target.signal?.addEventListener('abort', killGroup, { once: true });
+    const done = () => {
       clearTimeout(timer);
+      target.signal?.removeEventListener('abort', killGroup);
+      release();
+    };
+    child.once('error', (error) => {
+      done();
       resolve({ ok: false, detail: `exec failed: ${error.message}` });
     });
     child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (child.pid) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {}
-      }
+      killGroup(); // anything the probe command left behind
+      done();
       resolve({
         ok: code === 0,
         detail: signal ? `exec timed out after ${timeoutMs}ms` : `exec exited with code ${code}`,

@@ -108,7 +108,15 @@ export class ProcessRuntime implements Runtime {
     return { pid, startedAt, exited, stop, kill };
   }
 
+  /** Puts a process group msup started outside an instance (an exec probe) under the watchdog's guard. */
+  guard(pgid: number): () => void {
+    this.#watchdog.watch(pgid);
+    return () => this.#watchdog.forget(pgid);
+  }
+
   async close(): Promise<void> {
+    // A safety net: a group still tracked here was lost track of; it must not outlive msup.
+    for (const pgid of this.#watchdog.groups()) signalGroup(pgid, 'SIGKILL');
     await this.#watchdog.close();
     this.#state.delete();
   }

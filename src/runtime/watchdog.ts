@@ -62,6 +62,11 @@ export class Watchdog {
     if (stdin && !stdin.destroyed) stdin.write(`${line}\n`);
   }
 
+  /** The groups guarded now. */
+  groups(): number[] {
+    return [...this.#groups];
+  }
+
   watch(pgid: number): void {
     this.#groups.add(pgid);
     this.#send(`+${pgid}`);

@@ -15,6 +15,19 @@ import type { ServiceDeps } from './service.js';
 /** A service with no port and no probe counts as started (ready) once it has stayed up this long. */
 export const STARTED_AFTER_MS = 500;
 
+/** The promise's value, or false after `ms`. */
+async function withTimeout(promise: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What a slot needs from its service. */
 export interface SlotContext {
   /** The service's current settings (a reload may change them). */
@@ -41,6 +54,8 @@ export class InstanceSlot {
   /** Stopped for good (service stop or scale-down). */
   retired = false;
   readonly #ctx: SlotContext;
+  /** A launch waiting for its port: a second launch (or a rollout) waits for it instead of starting another. */
+  #launching: Promise<Incarnation | null> | undefined;
 
   constructor(ctx: SlotContext, index: number) {
     this.#ctx = ctx;
@@ -126,7 +141,7 @@ export class InstanceSlot {
   /** Starts a new process for the slot; null when the slot was retired meanwhile. */
   async #spawn(asCurrent: boolean): Promise<Incarnation | null> {
     const port = await this.#ctx.deps.ports.allocate();
-    if (this.#ctx.stopping || this.retired) {
+    if (this.#ctx.stopping || this.retired || (asCurrent && this.current)) {
       this.#ctx.deps.ports.release(port);
       return null;
     }
@@ -177,12 +192,35 @@ export class InstanceSlot {
       );
       inc.stopProbe = () => clearTimeout(timer);
     }
+    this.#startDeadline(inc);
     return inc;
   }
 
+  /**
+   * An instance that never becomes ready (hung at boot) is restarted after `startTimeout`, like a
+   * failed Kubernetes startupProbe; a replacement in a rollout has the rollout's own deadline.
+   */
+  #startDeadline(inc: Incarnation): void {
+    const config = this.#ctx.config;
+    if (!config.health) return;
+    const timer = setTimeout(() => {
+      if (inc.ready || inc.exit || inc.retiring || inc !== this.current) return;
+      this.#ctx.log('warn', 'not ready in time: restarting', this.index, {
+        pid: inc.run.pid,
+        startTimeoutMs: config.startTimeoutMs,
+      });
+      inc.unhealthy = true;
+      void inc.run.stop(config.stopTimeoutMs);
+    }, config.startTimeoutMs);
+    void inc.firstReady.then(() => clearTimeout(timer));
+  }
+
   async launch(): Promise<void> {
-    if (this.#ctx.stopping || this.retired) return;
-    await this.#spawn(true);
+    if (this.#ctx.stopping || this.retired || this.current) return;
+    this.#launching ??= this.#spawn(true).finally(() => {
+      this.#launching = undefined;
+    });
+    await this.#launching;
   }
 
   async #onExit(inc: Incarnation, exit: ExitInfo): Promise<void> {
@@ -210,7 +248,8 @@ export class InstanceSlot {
     if (!isCurrent || this.current !== inc) return;
     this.current = null;
     this.lastExit = exit;
-    if (planned) {
+    // A stop may have begun while the group was being cleaned up.
+    if (planned || inc.retiring || this.#ctx.stopping || this.retired) {
       this.#setState('stopped');
       return;
     }
@@ -220,6 +259,10 @@ export class InstanceSlot {
   }
 
   #afterCrash(exit: ExitInfo, unhealthy = false): void {
+    if (this.retired || this.#ctx.stopping) {
+      this.#setState('stopped');
+      return;
+    }
     const decision = decideRestart(
       this.#ctx.config.restart,
       { ...exit, requested: false, unhealthy },
@@ -260,25 +303,10 @@ export class InstanceSlot {
   /** Replaces one instance; returns null on success or why the replacement failed. */
   async replace(readyTimeoutMs: number): Promise<string | null> {
     const old = this.current;
-    if (!old) {
-      // Not running (backing off, crash loop, exited): start it now instead of waiting.
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.consecutive = 0;
-      this.restarts++;
-      await this.launch();
-      return null;
-    }
+    if (!old) return this.#startNow(readyTimeoutMs);
     const next = await this.#spawn(false);
     if (!next) return 'stopped';
-    let timer: NodeJS.Timeout | undefined;
-    const ready = await Promise.race([
-      next.firstReady,
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), readyTimeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const ready = await withTimeout(next.firstReady, readyTimeoutMs);
     if (!ready || this.#ctx.stopping || this.retired) {
       next.retiring = true;
       next.stopProbe();
@@ -302,6 +330,25 @@ export class InstanceSlot {
     this.#ctx.log('info', 'replaced', this.index, { pid: next.run.pid, previous: old.run.pid });
     if (old.run.pid !== null && !old.exit) await this.#retireIncarnation(old, true);
     return null;
+  }
+
+  /** A rollout over an instance with no process (backing off, crash loop, exited): start it now and wait for it. */
+  async #startNow(readyTimeoutMs: number): Promise<string | null> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.#launching;
+    if (!this.current) {
+      this.consecutive = 0;
+      this.restarts++;
+      await this.launch();
+    }
+    const started = this.current as Incarnation | null;
+    if (!started) return 'stopped';
+    if (await withTimeout(started.firstReady, readyTimeoutMs)) return null;
+    if (this.#ctx.stopping || this.retired) return 'stopped';
+    return started.exit
+      ? `instance ${describeExit(started.exit)}`
+      : `instance not ready within ${readyTimeoutMs}ms`;
   }
 
   async #retireIncarnation(inc: Incarnation, drain: boolean): Promise<void> {

@@ -142,6 +142,8 @@ export class Service {
   scale(count: number): Promise<void> {
     return this.#serial(async () => {
       this.#config = { ...this.#config, instances: count };
+      // Not started yet (waiting for dependencies): it will start with the new count.
+      if (!this.#started) return;
       while (this.#slots.length < count && !this.#stopping) this.#addSlot();
       const leaving = this.#slots.slice(count);
       await Promise.all(leaving.map((slot) => slot.retire(true)));

@@ -26,6 +26,7 @@ export class WatchSet {
   readonly #services = new Map<string, ServiceWatch>();
   #configWatcher: Watcher | undefined;
   #configFile: string | null = null;
+  #closed = false;
 
   constructor(handlers: WatchSetHandlers, now: () => number = Date.now) {
     this.#handlers = handlers;
@@ -34,6 +35,7 @@ export class WatchSet {
 
   /** Watches what `config` asks for: new watchers start, changed ones restart, removed ones close. */
   async sync(config: ResolvedConfig): Promise<void> {
+    if (this.#closed) return;
     const wanted = new Map(config.services.filter((s) => s.watch).map((s) => [s.name, s]));
     for (const [name, current] of this.#services) {
       const next = wanted.get(name);
@@ -81,6 +83,7 @@ export class WatchSet {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const watchers = [...this.#services.values()].map((s) => s.watcher);
     if (this.#configWatcher) watchers.push(this.#configWatcher);
     this.#services.clear();
