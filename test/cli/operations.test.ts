@@ -6,19 +6,9 @@ import { runCli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { expectNoTaggedProcesses } from '../helpers/processes.js';
-import { fixture, type Project, useProject } from '../helpers/project.js';
+import { fixture, useProject } from '../helpers/project.js';
 
 const project = useProject();
-
-function writeConfig(p: Project, services: Record<string, unknown>, file = 'supervisor.config.json'): void {
-  const tagged = Object.fromEntries(
-    Object.entries(services).map(([name, s]) => [
-      name,
-      { ...(s as object), env: { ...(s as { env?: object }).env, MSUP_TEST_TAG: p.tag } },
-    ]),
-  );
-  p.write(file, JSON.stringify({ services: tagged }));
-}
 
 const web = {
   command: ['node', fixture('echo-server.js')],
@@ -35,8 +25,8 @@ async function finish(run: ReturnType<typeof runCli>) {
 describe('msup commands against a running msup', () => {
   it('status, scale, restart, logs -f and stop, each project seeing only its own msup', async () => {
     const p = project();
-    writeConfig(p, { web, worker: { command: ['node', fixture('worker.js')], env: { WORK_MS: 100 } } });
-    writeConfig(p, { other: web }, 'b/supervisor.config.json');
+    p.writeConfig({ web, worker: { command: ['node', fixture('worker.js')], env: { WORK_MS: 100 } } });
+    p.writeConfig({ other: web }, 'b/supervisor.config.json');
     const a = runCli(p, ['start', '--json']);
     const b = runCli(p, ['start', '--json'], { cwd: path.join(p.root, 'b') });
     await a.waitForOutput(/"msg":"all ready"/);
@@ -110,7 +100,7 @@ describe('msup commands against a running msup', () => {
 
   it('says clearly when no msup is running, with exit code 4', async () => {
     const p = project();
-    writeConfig(p, { web });
+    p.writeConfig({ web });
     for (const command of ['status', 'stop', 'restart']) {
       const run = await finish(runCli(p, [command]));
       expect(run.code).toBe(4);
@@ -120,7 +110,7 @@ describe('msup commands against a running msup', () => {
 
   it('start --detach returns once ready; stop ends it and leaves nothing', async () => {
     const p = project();
-    writeConfig(p, { web });
+    p.writeConfig({ web });
     const started = await finish(runCli(p, ['start', '--detach', '--wait', '20s']));
     expect(started.code).toBe(0);
     expect(started.out).toMatch(/msup is running in the background \(pid \d+\)/);
@@ -133,7 +123,7 @@ describe('msup commands against a running msup', () => {
 
   it('start --detach fails naming the service that cannot start, and leaves nothing', async () => {
     const p = project();
-    writeConfig(p, {
+    p.writeConfig({
       web,
       broken: {
         command: ['node', fixture('crash-on-start.js')],

@@ -73,19 +73,13 @@ describe('msup start', () => {
   it('reaps what a crashed run left, and says so', async () => {
     const p = project();
     // Only services that stay quiet: a leftover that writes to its closed stdout dies of EPIPE by itself.
-    p.write(
-      'supervisor.config.json',
-      JSON.stringify({
-        services: {
-          web: {
-            command: ['node', fixture('echo-server.js')],
-            instances: 3,
-            port: 0,
-            env: { MSUP_TEST_TAG: p.tag },
-          },
-        },
-      }),
-    );
+    p.writeConfig({
+      web: {
+        command: ['node', fixture('echo-server.js')],
+        instances: 3,
+        port: 0,
+      },
+    });
     const first = runCli(p, ['start']);
     await first.waitForOutput(/all services ready/);
     // Kill msup and its watchdog together, as a crash of the whole machine session would
@@ -114,14 +108,9 @@ describe('msup start', () => {
 
   it('exits 2 listing every config problem with its path, and starts nothing', async () => {
     const p = project();
-    p.write(
-      'supervisor.config.json',
-      JSON.stringify({
-        services: {
-          web: { command: 'node x.js', instances: -1, env: { MSUP_TEST_TAG: p.tag }, colour: 'red' },
-        },
-      }),
-    );
+    p.writeConfig({
+      web: { command: 'node x.js', instances: -1, colour: 'red' },
+    });
     const cli = runCli(p, ['start']);
     expect((await cli.exited).code).toBe(2);
     expect(cli.stderr()).toContain('services.web.instances: expected a positive integer, got -1');
@@ -133,26 +122,22 @@ describe('msup start', () => {
   it('exits 3 naming the port and service when a front port is taken', async () => {
     const p = project();
     const first = runCli(p, ['start', '--json']);
-    p.write(
+    p.writeConfig(
+      {
+        api: { command: ['node', fixture('echo-server.js')], port: 0 },
+      },
       'a.json',
-      JSON.stringify({
-        services: {
-          api: { command: ['node', fixture('echo-server.js')], port: 0, env: { MSUP_TEST_TAG: p.tag } },
-        },
-      }),
     );
     await first.exited; // no config named supervisor.config.*: exits 2 at once
     expect(first.stderr()).toContain('[MSUP_CONFIG_NOT_FOUND]');
     const holder = runCli(p, ['start', '--json', '-c', 'a.json']);
     await holder.waitForOutput(/"msg":"all ready"/);
     const port = Number(/"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(holder.stdout())![1]);
-    p.write(
+    p.writeConfig(
+      {
+        web: { command: ['node', fixture('echo-server.js')], port },
+      },
       'other/supervisor.config.json',
-      JSON.stringify({
-        services: {
-          web: { command: ['node', fixture('echo-server.js')], port, env: { MSUP_TEST_TAG: p.tag } },
-        },
-      }),
     );
     const clash = runCli(p, ['start'], { cwd: `${p.root}/other` });
     expect((await clash.exited).code).toBe(3);
@@ -163,14 +148,9 @@ describe('msup start', () => {
 
   it('prints one JSON object per line with --json, and keeps partial lines whole', async () => {
     const p = project();
-    p.write(
-      'supervisor.config.json',
-      JSON.stringify({
-        services: {
-          chatty: { command: ['node', fixture('chatty.js')], instances: 2, env: { MSUP_TEST_TAG: p.tag } },
-        },
-      }),
-    );
+    p.writeConfig({
+      chatty: { command: ['node', fixture('chatty.js')], instances: 2 },
+    });
     const cli = runCli(p, ['start', '--json']);
     await cli.waitForOutput(/"msg":"all ready"/);
     await cli.waitForOutput(/chatty#1 30\b/);
@@ -189,14 +169,9 @@ describe('msup start', () => {
 
   it('prefixes output lines without colour when NO_COLOR is set', async () => {
     const p = project();
-    p.write(
-      'supervisor.config.json',
-      JSON.stringify({
-        services: {
-          chatty: { command: ['node', fixture('chatty.js')], instances: 2, env: { MSUP_TEST_TAG: p.tag } },
-        },
-      }),
-    );
+    p.writeConfig({
+      chatty: { command: ['node', fixture('chatty.js')], instances: 2 },
+    });
     const cli = runCli(p, ['start'], { env: { FORCE_COLOR: '' } });
     await cli.waitForOutput(/chatty#1 20\b/);
     cli.child.kill('SIGINT');

@@ -21,6 +21,8 @@ export interface Project {
   config(services: Record<string, ServiceConfig>): MsupConfig;
   /** Writes a file into the project folder; returns its path. */
   write(name: string, content: string): string;
+  /** Writes a JSON config (every service tagged) into the project folder. */
+  writeConfig(services: Record<string, unknown>, file?: string): string;
   /** Creates a supervisor for this project (stopped after the test). */
   create(options?: StartOptions): Supervisor;
   /** Creates and starts a supervisor for this project. */
@@ -65,6 +67,12 @@ export function useProject(): () => Project {
         mkdirSync(path.dirname(file), { recursive: true });
         writeFileSync(file, content);
         return file;
+      },
+      writeConfig(services: Record<string, unknown>, file = 'supervisor.config.json') {
+        return project.write(
+          file,
+          JSON.stringify(project.config(services as Record<string, ServiceConfig>), null, 2),
+        );
       },
       create(options: StartOptions = {}) {
         const sup = createSupervisor({ cwd: root, ...options });
