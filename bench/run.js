@@ -3,14 +3,14 @@
 // request, and ratios to nginx; the median of several rounds, because shared machines are noisy.
 // Options: --rounds N (3), --duration S (5), --connections C (50), --only name,name
 // (`http-proxy-3` is the foundation's forwarding, kept as a reference for the choice of undici.)
-import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { fork, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { haproxyConf, NGINX_STREAM, nginxConf } from './references.js';
+import { cpuMicros, freePort, load, waitForPort, which } from './tools.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const { values: opts } = parseArgs({
@@ -24,96 +24,12 @@ const { values: opts } = parseArgs({
 const ROUNDS = Number(opts.rounds);
 const DURATION = Number(opts.duration);
 const CONNECTIONS = Number(opts.connections);
-const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msup-bench-'));
 const children = [];
-
-function which(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-async function waitForPort(port, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 function track(child) {
   children.push(child);
   return child;
-}
-
-/** utime + stime of a process and of its children (nginx: the worker under the master), in µs. */
-function cpuMicros(pid) {
-  let ticks = 0;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  ticks += Number(fields[11]) + Number(fields[12]);
-  let kids = '';
-  try {
-    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-  } catch {}
-  let us = ticks * TICK_US;
-  for (const kid of kids ? kids.split(' ') : []) us += cpuMicros(Number(kid));
-  return us;
-}
-
-function parseDurationUs(text) {
-  const m = /([\d.]+)(us|ms|s)/.exec(text);
-  if (!m) return Number.NaN;
-  return Number(m[1]) * (m[2] === 'us' ? 1 : m[2] === 'ms' ? 1000 : 1e6);
-}
-
-/** One load run; returns { rps, p50us, p99us, requests }. */
-function load(port, connections, seconds) {
-  if (which('wrk')) {
-    const out = execFileSync(
-      'wrk',
-      ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`],
-      { encoding: 'utf8' },
-    );
-    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-    const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-    const p50us = parseDurationUs(/^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? '');
-    const p99us = parseDurationUs(/^\s*99%\s+(\S+)/m.exec(out)?.[1] ?? '');
-    const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0];
-    return { rps, p50us, p99us, requests, errors };
-  }
-  const bin = path.join(HERE, '..', 'node_modules', '.bin', 'autocannon');
-  const out = execFileSync(
-    bin,
-    ['-c', String(connections), '-d', String(seconds), '-j', `http://127.0.0.1:${port}/`],
-    {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    },
-  );
-  const r = JSON.parse(out);
-  return {
-    rps: r.requests.average,
-    p50us: r.latency.p50 * 1000,
-    p99us: r.latency.p99 * 1000,
-    requests: r.requests.total,
-    errors: r.errors || r.non2xx ? `${r.errors} errors, ${r.non2xx} non-2xx` : undefined,
-  };
 }
 
 function startProcess(cmd, args, name) {
@@ -135,50 +51,6 @@ async function stop(child) {
   await gone;
   clearTimeout(timer);
 }
-
-const nginxConf = (port, backends, mode) => `
-${mode === 'tcp' ? 'load_module /usr/lib/nginx/modules/ngx_stream_module.so;' : ''}
-worker_processes 1;
-daemon off;
-master_process on;
-pid ${tmp}/nginx-${port}.pid;
-error_log ${tmp}/nginx-error.log;
-events { worker_connections 4096; }
-${
-  mode === 'tcp'
-    ? `stream {
-  upstream b { ${backends.map((p) => `server 127.0.0.1:${p};`).join(' ')} }
-  server { listen 127.0.0.1:${port}; proxy_pass b; }
-}`
-    : `http {
-  access_log off;
-  client_body_temp_path ${tmp}/body; proxy_temp_path ${tmp}/proxy; fastcgi_temp_path ${tmp}/fcgi;
-  uwsgi_temp_path ${tmp}/uwsgi; scgi_temp_path ${tmp}/scgi;
-  upstream b { ${backends.map((p) => `server 127.0.0.1:${p};`).join(' ')} keepalive 64; }
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}`
-}`;
-
-const haproxyConf = (port, backends, mode) => `
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode ${mode}
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  ${mode === 'http' ? 'option http-keep-alive\n  http-reuse always' : ''}
-frontend f
-  bind 127.0.0.1:${port}
-  default_backend b
-backend b
-  balance roundrobin
-${backends.map((p, i) => `  server s${i} 127.0.0.1:${p}`).join('\n')}
-`;
 
 /** Each target: how to start it (returns the process whose CPU counts) or why it is skipped. */
 function targets(backends) {
@@ -210,11 +82,15 @@ function targets(backends) {
     list.push({
       name: `nginx-${mode}`,
       mode,
-      skip: which('nginx') ? undefined : 'nginx is not installed (apt-get install nginx-light)',
+      skip: !which('nginx')
+        ? 'nginx is not installed (apt-get install nginx-light)'
+        : mode === 'tcp' && !existsSync(NGINX_STREAM)
+          ? `nginx has no stream module (apt-get install libnginx-mod-stream): ${NGINX_STREAM} is missing`
+          : undefined,
       start: async () => {
         const port = await freePort();
         const conf = path.join(tmp, `nginx-${mode}.conf`);
-        writeFileSync(conf, nginxConf(port, backends, mode));
+        writeFileSync(conf, nginxConf(tmp, port, backends, mode));
         const child = startProcess('nginx', ['-c', conf, '-p', tmp, '-e', `${tmp}/nginx-error.log`], 'nginx');
         await waitForPort(port);
         return { port, pid: child.pid, child };
