@@ -22,6 +22,7 @@ import { groupUsage } from './runtime/proc.js';
 import { ProcessRuntime } from './runtime/process.js';
 import { Service, type ServiceEvent } from './service/service.js';
 import { waitUntilStarted, whenDependenciesMet } from './service/start-gates.js';
+import { startVerdict } from './service/start-verdict.js';
 import type {
   Duration,
   InstanceInfo,
@@ -479,6 +480,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       pid: process.pid,
       startedAt: this.#startedAt,
       sharedFront: this.#fronts.sharedUrl(),
+      ready: startVerdict(this.services()).kind === 'ready',
     };
     return buildStatus(meta, this.services(), before, after);
   }

@@ -30,16 +30,6 @@ function instanceStatus(i: InstanceInfo, before: UsageSample, after: UsageSample
   };
 }
 
-export function allReady(services: readonly { instances: readonly InstanceInfo[] }[]): boolean {
-  return services.every((s) =>
-    s.instances.every(
-      (i) =>
-        i.ready ||
-        (i.state === 'exited' && i.lastExit !== null && i.lastExit.code === 0 && !i.lastExit.signal),
-    ),
-  );
-}
-
 export function buildStatus(
   meta: {
     project: string;
@@ -47,6 +37,8 @@ export function buildStatus(
     pid: number;
     startedAt: number;
     sharedFront: string | null;
+    /** Every instance ready (or finished cleanly): the same verdict start() waits for. */
+    ready: boolean;
   },
   services: readonly ServiceInfo[],
   before: UsageSample,
@@ -59,7 +51,7 @@ export function buildStatus(
     sharedFront: meta.sharedFront,
     pid: meta.pid,
     startedAt: new Date(meta.startedAt).toISOString(),
-    ready: allReady(services),
+    ready: meta.ready,
     services: services.map((s) => ({
       name: s.name,
       url: s.url,

@@ -10,7 +10,6 @@ import type {
   RolloutResult,
   Runtime,
 } from '../types.js';
-import { describeExit } from './incarnation.js';
 import { InstanceSlot } from './instance-slot.js';
 
 const STDERR_TAIL = 20;
@@ -43,9 +42,6 @@ export type ServiceEvent =
   | { type: 'unready'; key: string; instance: InstanceInfo }
   | { type: 'gone'; key: string }
   | { type: 'log'; level: LogLevel; msg: string; fields: Record<string, unknown> };
-
-export { STARTED_AFTER_MS } from './instance-slot.js';
-export { describeExit };
 
 export class Service {
   #config: ResolvedService;

@@ -1,40 +1,17 @@
 // The proxy alone, over real sockets: a dead member in rotation costs no request.
-import http from 'node:http';
-import type net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ServiceProxy } from '../../src/proxy/server.js';
+import { describe, expect, it } from 'vitest';
 import { request } from '../helpers/http.js';
+import { useUpstreams } from '../helpers/upstreams.js';
 
-const closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(closers.splice(0).map((c) => c()));
-});
-
-async function upstream(name: string): Promise<number> {
-  const server = http.createServer((_req, res) => res.end(name));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  closers.push(() => new Promise((r) => server.close(() => r())));
-  return (server.address() as net.AddressInfo).port;
-}
-
-async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
+const { httpUpstream, closedPort, proxy } = useUpstreams();
+const answer = (text: string) => httpUpstream((_req, res) => res.end(text));
 
 describe('ServiceProxy retries', () => {
   it('sends a request whose connect was refused to the next instance', async () => {
-    const proxy = new ServiceProxy('web');
-    closers.push(() => proxy.close());
-    const front = await proxy.listen(0);
-    proxy.add('dead', 'web#0', await closedPort());
-    proxy.add('live', 'web#1', await upstream('live'));
+    const { url } = await proxy([await closedPort(), await answer('live')]);
     const bodies: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const reply = await request(`http://127.0.0.1:${front}/`, { method: i % 2 ? 'POST' : 'GET' });
+      const reply = await request(`${url}/`, { method: i % 2 ? 'POST' : 'GET' });
       expect(reply.status).toBe(200);
       bodies.push(reply.body);
     }
@@ -42,23 +19,18 @@ describe('ServiceProxy retries', () => {
   });
 
   it('answers 502 when every instance refused, and 503 with none', async () => {
-    const proxy = new ServiceProxy('web', { holdTimeoutMs: 200 });
-    closers.push(() => proxy.close());
-    const front = await proxy.listen(0);
-    expect((await request(`http://127.0.0.1:${front}/`)).status).toBe(503);
-    proxy.add('dead', 'web#0', await closedPort());
-    const reply = await request(`http://127.0.0.1:${front}/`);
+    const { proxy: front, url } = await proxy([], { holdTimeoutMs: 200 });
+    expect((await request(`${url}/`)).status).toBe(503);
+    front.add('dead', 'web#0', await closedPort());
+    const reply = await request(`${url}/`);
     expect(reply.status).toBe(502);
     expect(reply.body).toContain('no instance of web could take the request');
   });
 
   it('answers 431 to oversized headers and keeps serving', async () => {
-    const proxy = new ServiceProxy('web');
-    closers.push(() => proxy.close());
-    const front = await proxy.listen(0);
-    proxy.add('live', 'web#0', await upstream('ok'));
-    const big = await request(`http://127.0.0.1:${front}/`, { headers: { 'x-big': 'a'.repeat(20_000) } });
+    const { url } = await proxy([await answer('ok')]);
+    const big = await request(`${url}/`, { headers: { 'x-big': 'a'.repeat(20_000) } });
     expect(big.status).toBe(431);
-    expect((await request(`http://127.0.0.1:${front}/`)).body).toBe('ok');
+    expect((await request(`${url}/`)).body).toBe('ok');
   });
 });
