@@ -52,23 +52,29 @@ export function bind(
   service?: string,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      const inUse = error.code === 'EADDRINUSE';
-      const message = inUse
-        ? `port ${port} for ${what} is already in use`
-        : `cannot listen on port ${port} for ${what}: ${error.message}`;
-      reject(
-        new MsupError(inUse ? 'MSUP_PORT_IN_USE' : 'MSUP_START_FAILED', message, {
-          cause: error,
-          port,
-          ...(service === undefined ? {} : { service }),
-        }),
-      );
-    };
+    const onError = (error: NodeJS.ErrnoException) => reject(listenError(error, port, what, service));
     server.once('error', onError);
     server.listen({ port, host, exclusive: true }, () => {
       server.off('error', onError);
       resolve((server.address() as net.AddressInfo).port);
     });
+  });
+}
+
+/** The coded error for a port that could not be bound: MSUP_PORT_IN_USE names the port and `what`. */
+export function listenError(
+  error: NodeJS.ErrnoException,
+  port: number,
+  what: string,
+  service?: string,
+): MsupError {
+  const inUse = error.code === 'EADDRINUSE';
+  const message = inUse
+    ? `port ${port} for ${what} is already in use`
+    : `cannot listen on port ${port} for ${what}: ${error.message}`;
+  return new MsupError(inUse ? 'MSUP_PORT_IN_USE' : 'MSUP_START_FAILED', message, {
+    cause: error,
+    port,
+    ...(service === undefined ? {} : { service }),
   });
 }

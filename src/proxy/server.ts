@@ -4,10 +4,11 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { type ForwardTarget, forward, replyText } from './http-forward.js';
-import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS } from './listener.js';
+import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS, listenError } from './listener.js';
 import { type BalancingSettings, type InstanceCounters, type Member, Members } from './members.js';
 import { DEFAULT_RETRY_BUDGET, RetryBudget, type RetryBudgetSettings } from './retry.js';
-import { createTcpListener } from './tcp.js';
+import { defaultTcpIo, listenTcp } from './tcp.js';
+import type { TcpIo, TcpListening } from './tcp-io.js';
 import { createUpgradeProxy } from './upgrade.js';
 import { createUpstreamPool, type UpstreamPool } from './upstream-pool.js';
 
@@ -19,6 +20,8 @@ export interface ServiceProxyOptions extends Partial<BalancingSettings> {
   responseTimeoutMs?: number;
   headersTimeoutMs?: number;
   retryBudget?: RetryBudgetSettings;
+  /** TCP mode's sockets (default: libuv handles where Node has them, else net.Socket). */
+  tcpIo?: TcpIo;
   now?: () => number;
   random?: () => number;
 }
@@ -51,7 +54,9 @@ export class ServiceProxy implements ForwardTarget {
   readonly #drains = new Map<string, Set<() => void>>();
   readonly #waiters = new Set<Waiter>();
   readonly #upgrades = createUpgradeProxy();
-  #server: net.Server | undefined;
+  readonly #tcpIo: TcpIo | undefined;
+  #server: http.Server | undefined;
+  #tcp: TcpListening | undefined;
   #closing = false;
 
   constructor(service: string, options: ServiceProxyOptions = {}) {
@@ -60,6 +65,7 @@ export class ServiceProxy implements ForwardTarget {
     this.holdTimeoutMs = options.holdTimeoutMs ?? BALANCER_DEFAULTS.holdTimeoutMs;
     this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    this.#tcpIo = options.tcpIo;
     this.budget = new RetryBudget(options.retryBudget ?? DEFAULT_RETRY_BUDGET);
     this.members = new Members(
       {
@@ -81,16 +87,22 @@ export class ServiceProxy implements ForwardTarget {
   }
 
   /** Binds the service's own front port; 0 picks a free one. Resolves with the bound port. */
-  listen(port: number, host = '127.0.0.1'): Promise<number> {
-    this.#server =
-      this.mode === 'tcp'
-        ? createTcpListener(this)
-        : createListener(
-            (req, res) => this.handle(req, res),
-            (req, socket, head) => this.upgrade(req, socket, head),
-            { headersTimeoutMs: this.#headersTimeoutMs },
-          );
-    return bind(this.#server, port, host, `service "${this.service}"`, this.service);
+  async listen(port: number, host = '127.0.0.1'): Promise<number> {
+    const what = `service "${this.service}"`;
+    if (this.mode === 'tcp') {
+      try {
+        this.#tcp = await listenTcp(this, this.#tcpIo ?? defaultTcpIo(host), host, port);
+      } catch (error) {
+        throw listenError(error as NodeJS.ErrnoException, port, what, this.service);
+      }
+      return this.#tcp.port;
+    }
+    this.#server = createListener(
+      (req, res) => this.handle(req, res),
+      (req, socket, head) => this.upgrade(req, socket, head),
+      { headersTimeoutMs: this.#headersTimeoutMs },
+    );
+    return bind(this.#server, port, host, what, this.service);
   }
 
   /** An HTTP request for this service (from its own port or the shared front, which may rewrite the path). */
@@ -215,8 +227,11 @@ export class ServiceProxy implements ForwardTarget {
   async close(): Promise<void> {
     this.beginClose();
     const server = this.#server;
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    (server as http.Server | undefined)?.closeAllConnections?.();
+    const closed = Promise.all([
+      server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined,
+      this.#tcp?.close(),
+    ]);
+    server?.closeAllConnections();
     for (const work of [...this.#work.values()]) for (const destroy of [...work]) destroy();
     await Promise.all([...this.#pools.values()].map((pool) => pool.destroy()));
     this.#pools.clear();

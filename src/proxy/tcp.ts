@@ -1,7 +1,11 @@
 // TCP mode: each client connection goes whole to one instance (layer 4), chosen by the service's
 // strategy among ready, non-ejected instances; a refused connect moves on to the next instance.
-import net from 'node:net';
+// The sockets themselves are tcp-io's: libuv handles where Node has them, else net.Socket.
+import { isIPv4 } from 'node:net';
 import type { Member, Members } from './members.js';
+import { handleIo, loadHandles } from './tcp-handles.js';
+import type { Endpoint, TcpIo, TcpListening } from './tcp-io.js';
+import { netIo } from './tcp-net.js';
 
 export interface TcpTarget {
   readonly members: Members;
@@ -11,22 +15,27 @@ export interface TcpTarget {
   hold(deadline: number, wake: () => void, expire: () => void): () => void;
 }
 
-export function createTcpListener(target: TcpTarget): net.Server {
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (client) =>
-    connect(target, client),
-  );
-  return server;
+let chosen: TcpIo | undefined;
+
+/** The fast path when this Node has it and `host` is an IPv4 address, else the public one. */
+export function defaultTcpIo(host = '127.0.0.1'): TcpIo {
+  if (!isIPv4(host)) return netIo;
+  if (!chosen) {
+    const handles = loadHandles();
+    chosen = handles ? handleIo(handles) : netIo;
+  }
+  return chosen;
 }
 
-function connect(target: TcpTarget, client: net.Socket): void {
-  client.on('error', () => client.destroy());
+export function listenTcp(target: TcpTarget, io: TcpIo, host: string, port: number): Promise<TcpListening> {
+  return io.listen(host, port, (client) => connect(target, io, client));
+}
+
+function connect(target: TcpTarget, io: TcpIo, client: Endpoint): void {
   const tried = new Set<string>();
   const deadline = Date.now() + target.holdTimeoutMs;
-  let cancelHold: (() => void) | undefined;
-  client.once('close', () => cancelHold?.());
 
   const attempt = (): void => {
-    cancelHold = undefined;
     if (client.destroyed) return;
     if (target.closing) {
       client.destroy();
@@ -34,54 +43,32 @@ function connect(target: TcpTarget, client: net.Socket): void {
     }
     const member = target.members.pick(tried);
     if (!member) {
-      if (Date.now() < deadline) cancelHold = target.hold(deadline, attempt, attempt);
+      if (Date.now() < deadline) target.hold(deadline, attempt, attempt);
       else client.destroy();
       return;
     }
     target.members.begin(member, tried.size > 0);
     tried.add(member.key);
-    const upstream = net.connect({
-      port: member.port,
-      host: '127.0.0.1',
-      allowHalfOpen: true,
-      noDelay: true,
-    });
-    let connected = false;
-    let failed = false;
-    let open = 2;
+    let upstream: Endpoint | undefined;
     const untrack = target.track(member, () => {
       client.destroy();
-      upstream.destroy();
+      upstream?.destroy();
     });
-    const closed = () => {
-      if (--open > 0) return;
-      untrack();
-      target.members.end(member, failed);
-    };
-    upstream.once('connect', () => {
-      connected = true;
-      client.once('close', closed);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.resume();
-    });
-    upstream.on('error', () => {
-      if (connected) {
-        client.destroy();
+    upstream = io.connect(member.port, (error) => {
+      if (error || client.destroyed) {
+        upstream?.destroy();
+        untrack();
+        // A refused connect counts against the instance; one cut short by a stop or drain does not.
+        const failed = error !== undefined && !client.destroyed;
+        target.members.end(member, failed);
+        if (failed) attempt();
         return;
       }
-      failed = true;
-      untrack();
-      target.members.end(member, true);
-      attempt();
+      io.splice(client, upstream as Endpoint, () => {
+        untrack();
+        target.members.end(member, false);
+      });
     });
-    upstream.once('close', () => {
-      if (!connected) return;
-      // Let what the instance wrote reach the client, then close.
-      client.end(() => client.destroy());
-      closed();
-    });
-    client.once('close', () => upstream.destroy());
   };
   attempt();
 }

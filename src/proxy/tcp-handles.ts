@@ -1,0 +1,268 @@
+// TCP mode's fast path: forwarding on libuv's TCP handles, the layer under net.Socket, with one
+// 16 KiB buffer per direction that the kernel reads into (as nginx's stream proxy_buffer_size).
+// net.Socket's stream machinery and a fresh allocation per read cost about a fifth of the CPU of
+// forwarding one small request (BENCHMARKS.md). Node exposes the handles only through
+// process.binding('tcp_wrap'), which is not a public API: `loadHandles()` checks every part used here
+// and answers undefined when one is missing, and TCP mode then uses net.Socket (tcp-net.ts).
+import { getSystemErrorName } from 'node:util';
+import type { Endpoint, TcpIo, TcpListening } from './tcp-io.js';
+
+const BUFFER_BYTES = 16 * 1024;
+const BACKLOG = 511;
+const UV_EOF = -4095;
+
+interface Req {
+  oncomplete: (status: number) => void;
+  handle?: Handle;
+  buffer?: Uint8Array;
+}
+
+interface Handle {
+  onread: () => void;
+  onconnection: (status: number, client?: Handle) => void;
+  readStart(): number;
+  readStop(): number;
+  useUserBuffer(buffer: Uint8Array): void;
+  writeBuffer(req: Req, data: Uint8Array): number;
+  shutdown(req: Req): number;
+  close(callback?: () => void): void;
+  setNoDelay(on: boolean): number;
+  bind(host: string, port: number): number;
+  listen(backlog: number): number;
+  connect(req: Req, host: string, port: number): number;
+  getsockname(out: { port?: number }): number;
+}
+
+interface Bindings {
+  newSocket(): Handle;
+  newServer(): Handle;
+  newConnect(): Req;
+  newWrite(): Req;
+  newShutdown(): Req;
+  /** Bytes read (> 0), 0, UV_EOF or an error, for the read that is being reported. */
+  readResult(): number;
+  lastWriteWasAsync(): boolean;
+}
+
+type Ctor<T> = new (...args: unknown[]) => T;
+
+/** Node's handle bindings, or undefined when this Node lacks one of the parts used here. */
+export function loadHandles(): Bindings | undefined {
+  // Under --pending-deprecation, process.binding prints a warning; the public path prints nothing.
+  if (process.execArgv.includes('--pending-deprecation') || process.env.NODE_PENDING_DEPRECATION === '1') {
+    return undefined;
+  }
+  try {
+    const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding;
+    const tcp = binding('tcp_wrap') as {
+      TCP: Ctor<Handle>;
+      TCPConnectWrap: Ctor<Req>;
+      constants: Record<string, number>;
+    };
+    const stream = binding('stream_wrap') as {
+      WriteWrap: Ctor<Req>;
+      ShutdownWrap: Ctor<Req>;
+      streamBaseState: Int32Array;
+      kReadBytesOrError: number;
+      kLastWriteWasAsync: number;
+    };
+    const { TCP, TCPConnectWrap, constants } = tcp;
+    const { WriteWrap, ShutdownWrap, streamBaseState: state, kReadBytesOrError, kLastWriteWasAsync } = stream;
+    const methods = [
+      'readStart',
+      'readStop',
+      'useUserBuffer',
+      'writeBuffer',
+      'shutdown',
+      'close',
+      'setNoDelay',
+    ];
+    const serverMethods = ['bind', 'listen', 'connect', 'getsockname'];
+    if (
+      typeof TCP !== 'function' ||
+      typeof TCPConnectWrap !== 'function' ||
+      typeof WriteWrap !== 'function' ||
+      typeof ShutdownWrap !== 'function' ||
+      !(state instanceof Int32Array) ||
+      typeof kReadBytesOrError !== 'number' ||
+      typeof kLastWriteWasAsync !== 'number' ||
+      typeof constants?.SOCKET !== 'number' ||
+      typeof constants.SERVER !== 'number' ||
+      ![...methods, ...serverMethods].every(
+        (name) => typeof TCP.prototype[name as keyof Handle] === 'function',
+      )
+    ) {
+      return undefined;
+    }
+    return {
+      newSocket: () => new TCP(constants.SOCKET),
+      newServer: () => new TCP(constants.SERVER),
+      newConnect: () => new TCPConnectWrap(),
+      newWrite: () => new WriteWrap(),
+      newShutdown: () => new ShutdownWrap(),
+      readResult: () => state[kReadBytesOrError] as number,
+      lastWriteWasAsync: () => state[kLastWriteWasAsync] !== 0,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function errnoError(status: number, syscall: string): NodeJS.ErrnoException {
+  const code = getSystemErrorName(status);
+  const error: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
+  error.code = code;
+  error.errno = status;
+  error.syscall = syscall;
+  return error;
+}
+
+/** One socket: closed once, whoever asks first. */
+class Side implements Endpoint {
+  readonly handle: Handle;
+  #closed = false;
+  #onClose: (() => void) | undefined;
+
+  constructor(handle: Handle) {
+    this.handle = handle;
+  }
+
+  get destroyed(): boolean {
+    return this.#closed;
+  }
+
+  onClose(callback: () => void): void {
+    this.#onClose = callback;
+  }
+
+  destroy(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.handle.close(() => this.#onClose?.());
+  }
+}
+
+/**
+ * Copies one direction: reads into its own buffer and writes it out. While a write waits for the
+ * kernel (the reader is slower), reading stops, so at most one buffer is held per direction. At the
+ * end of input, the other side's write half is shut down once the last write is out.
+ */
+function pump(io: Bindings, from: Side, to: Side, done: (error: boolean) => void): void {
+  const buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  // The last view of `buffer` written: request/response traffic repeats its sizes, so mostly reused.
+  let view = buffer;
+  let spare: Req | undefined;
+  let eof = false;
+  let writing = false;
+  const finish = (error: boolean) => {
+    if (error || to.destroyed) {
+      done(true);
+      return;
+    }
+    const req = io.newShutdown();
+    req.handle = to.handle;
+    req.oncomplete = (status) => done(status < 0);
+    const status = to.handle.shutdown(req);
+    if (status === 1) done(false);
+    else if (status < 0) done(true);
+  };
+  const written = (status: number) => {
+    writing = false;
+    if (status < 0) finish(true);
+    else if (eof) finish(false);
+    else if (!from.destroyed) from.handle.readStart();
+  };
+  from.handle.useUserBuffer(buffer);
+  from.handle.onread = () => {
+    const n = io.readResult();
+    if (n === 0) return;
+    if (n < 0) {
+      eof = true;
+      if (n !== UV_EOF) finish(true);
+      else if (!writing) finish(false);
+      return;
+    }
+    const req = spare ?? io.newWrite();
+    spare = undefined;
+    req.handle = to.handle;
+    if (view.length !== n) view = buffer.subarray(0, n);
+    const status = to.handle.writeBuffer(req, view);
+    if (status < 0) {
+      finish(true);
+    } else if (io.lastWriteWasAsync()) {
+      // The kernel took part of it; the rest is written from `buffer`, so nothing is read into it meanwhile.
+      writing = true;
+      req.oncomplete = written;
+      from.handle.readStop();
+    } else {
+      spare = req;
+    }
+  };
+  from.handle.readStart();
+}
+
+export function handleIo(io: Bindings): TcpIo {
+  return {
+    listen(host, port, onClient) {
+      const server = io.newServer();
+      let status = server.bind(host, port);
+      if (status === 0) status = server.listen(BACKLOG);
+      if (status < 0) {
+        server.close();
+        return Promise.reject(errnoError(status, 'listen'));
+      }
+      server.onconnection = (accepted, client) => {
+        if (accepted < 0 || !client) return;
+        client.setNoDelay(true);
+        onClient(new Side(client));
+      };
+      const address: { port?: number } = {};
+      server.getsockname(address);
+      const listening: TcpListening = {
+        port: address.port ?? port,
+        close: () => new Promise<void>((resolve) => server.close(resolve)),
+      };
+      return Promise.resolve(listening);
+    },
+
+    connect(port, connected) {
+      const side = new Side(io.newSocket());
+      const req = io.newConnect();
+      // Called once: a destroy() while connecting completes it with ECANCELED.
+      req.oncomplete = (status) => {
+        if (status < 0) connected(errnoError(status, 'connect'));
+        else {
+          side.handle.setNoDelay(true);
+          connected(undefined);
+        }
+      };
+      const status = side.handle.connect(req, '127.0.0.1', port);
+      if (status < 0) queueMicrotask(() => connected(errnoError(status, 'connect')));
+      return side;
+    },
+
+    splice(client, upstream, closed) {
+      const a = client as Side;
+      const b = upstream as Side;
+      let open = 2;
+      const bothClosed = () => {
+        if (--open === 0) closed();
+      };
+      a.onClose(bothClosed);
+      b.onClose(bothClosed);
+      let ends = 0;
+      const ended = (error: boolean) => {
+        if (error) {
+          // A reset or a failed write ends both sides at once, as a cut connection.
+          a.destroy();
+          b.destroy();
+        } else if (++ends === 2) {
+          a.destroy();
+          b.destroy();
+        }
+      };
+      pump(io, a, b, ended);
+      pump(io, b, a, ended);
+    },
+  };
+}

@@ -1,0 +1,172 @@
+// TCP mode's forwarding over real loopback sockets, for both socket layers: libuv's handles (the fast
+// path, used wherever Node has them) and net.Socket (the public-API path). Half-close, back-pressure,
+// byte-exact copies both ways, resets, the hold window, descriptors back to baseline.
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { MsupError } from '../../src/errors.js';
+import { ServiceProxy } from '../../src/proxy/server.js';
+import { defaultTcpIo } from '../../src/proxy/tcp.js';
+import { handleIo, loadHandles } from '../../src/proxy/tcp-handles.js';
+import type { TcpIo } from '../../src/proxy/tcp-io.js';
+import { netIo } from '../../src/proxy/tcp-net.js';
+import { waitFor } from '../helpers/processes.js';
+import { openFds, useUpstreams } from '../helpers/upstreams.js';
+
+const { tcpUpstream, proxy } = useUpstreams();
+
+const handles = loadHandles();
+
+it('uses the handle fast path on this Node for an IPv4 front, and net.Socket for a name or IPv6', () => {
+  expect(handles).toBeDefined();
+  expect(defaultTcpIo('127.0.0.1')).not.toBe(netIo);
+  expect(defaultTcpIo('0.0.0.0')).not.toBe(netIo);
+  expect(defaultTcpIo('localhost')).toBe(netIo);
+  expect(defaultTcpIo('::1')).toBe(netIo);
+});
+
+/** Deterministic bytes: `size` of them, from a counter. */
+function payload(size: number): Buffer {
+  const data = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 7 + (i >> 10)) & 0xff;
+  return data;
+}
+
+const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** An instance that reads everything until the client's end, then answers `<bytes> <sha256>` and ends. */
+const hasher = () =>
+  tcpUpstream((socket) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    socket.on('data', (d: Buffer) => {
+      bytes += d.length;
+      hash.update(d);
+    });
+    socket.on('end', () => socket.end(`${bytes} ${hash.digest('hex')}`));
+  });
+
+/** Connects, sends `data` and ends the write half; resolves with all it read until the proxy closed. */
+function exchange(port: number, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.end(data));
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('close', () => resolve(Buffer.concat(chunks)));
+    socket.on('error', reject);
+  });
+}
+
+const ios: [string, TcpIo][] = [['net.Socket', netIo]];
+if (handles) ios.unshift(['libuv handles', handleIo(handles)]);
+
+describe.each(ios)('tcp mode on %s', (_name, tcpIo) => {
+  it('copies an upload byte for byte and passes the end of input on as a half-close', async () => {
+    const { port, proxy: p } = await proxy([await hasher()], { mode: 'tcp', tcpIo });
+    const data = payload(8 * 1024 * 1024 + 3);
+    expect(String(await exchange(port, data))).toBe(`${data.length} ${sha(data)}`);
+    expect(await exchange(port, Buffer.alloc(0))).toEqual(Buffer.from(`0 ${sha(Buffer.alloc(0))}`));
+    expect(await waitFor(() => p.stats()[0]?.inFlight === 0)).toBe(true);
+    expect(p.stats()[0]).toMatchObject({ requests: 2, errors: 0 });
+  });
+
+  it('holds a slow reader back: the instance has to wait, and every byte arrives in order', async () => {
+    // More than the kernel's socket buffers on the way can hold (send 4 MiB, receive autotuned),
+    // so while the client does not read, only a proxy that stops reading keeps the instance waiting.
+    const data = payload(64 * 1024 * 1024);
+    let pressed = false;
+    let finished = false;
+    const upstream = await tcpUpstream((socket) => {
+      let offset = 0;
+      const more = () => {
+        while (offset < data.length) {
+          const chunk = data.subarray(offset, offset + 64 * 1024);
+          offset += chunk.length;
+          if (!socket.write(chunk)) {
+            pressed = true;
+            socket.once('drain', more);
+            return;
+          }
+        }
+        socket.end(() => (finished = true));
+      };
+      more();
+    });
+    const { port } = await proxy([upstream], { mode: 'tcp', tcpIo });
+    const socket = net.connect(port, '127.0.0.1');
+    socket.pause();
+    expect(await waitFor(() => pressed)).toBe(true);
+    // A proxy that kept reading would take all 64 MiB into memory and let the instance finish.
+    expect(await waitFor(() => finished, 1500)).toBe(false);
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    await new Promise((resolve) => socket.on('close', resolve).resume());
+    const received = Buffer.concat(chunks);
+    expect(finished).toBe(true);
+    expect(received.length).toBe(data.length);
+    expect(sha(received)).toBe(sha(data));
+  });
+
+  it('closes the instance side when the client goes away, and the client side when the instance resets', async () => {
+    const closedByPeer: string[] = [];
+    const upstream = await tcpUpstream((socket) => {
+      socket.on('close', () => closedByPeer.push('instance side closed'));
+      socket.on('data', (d: Buffer) => {
+        if (String(d) === 'reset') socket.resetAndDestroy();
+        else socket.write(d);
+      });
+    });
+    const { port, proxy: p } = await proxy([upstream], { mode: 'tcp', tcpIo });
+
+    const client = net.connect(port, '127.0.0.1');
+    client.write('ping');
+    await new Promise((resolve) => client.once('data', resolve));
+    client.destroy();
+    expect(await waitFor(() => closedByPeer.length === 1)).toBe(true);
+
+    const second = net.connect(port, '127.0.0.1');
+    second.on('error', () => {});
+    second.write('reset');
+    await new Promise((resolve) => second.on('close', resolve));
+    expect(await waitFor(() => p.stats()[0]?.inFlight === 0)).toBe(true);
+    expect(p.stats()[0]).toMatchObject({ requests: 2 });
+  });
+
+  it('holds a connection while no instance is ready and sends it to the first that joins', async () => {
+    const { port, proxy: p } = await proxy([], { mode: 'tcp', tcpIo, holdTimeoutMs: 10_000 });
+    const answer = exchange(port, Buffer.from('hello'));
+    const late = await hasher();
+    setTimeout(() => p.add(`web#0:${late}`, 'web#0', late), 100);
+    expect(String(await answer)).toBe(`5 ${sha(Buffer.from('hello'))}`);
+    const none = await proxy([], { mode: 'tcp', tcpIo, holdTimeoutMs: 50 });
+    // Past the window with nothing ready, the connection is closed (reset: the client's bytes were unread).
+    const outcome = await exchange(none.port, Buffer.from('x')).then(
+      (answer) => `closed after ${answer.length} bytes`,
+      (error: NodeJS.ErrnoException) => error.code,
+    );
+    expect(['closed after 0 bytes', 'ECONNRESET']).toContain(outcome);
+  });
+
+  it('returns to its baseline of file descriptors after many connections', async () => {
+    const { port, proxy: p } = await proxy([await hasher(), await hasher()], { mode: 'tcp', tcpIo });
+    await exchange(port, Buffer.from('warm'));
+    await waitFor(() => p.stats()[0]?.inFlight === 0 && p.stats()[1]?.inFlight === 0);
+    const baseline = openFds();
+    const small = Buffer.from('x'.repeat(100));
+    for (let round = 0; round < 10; round++) {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => exchange(port, small)));
+      for (const answer of answers) expect(String(answer)).toBe(`100 ${sha(small)}`);
+    }
+    expect(await waitFor(() => openFds() <= baseline)).toBe(true);
+  });
+
+  it('names the port and the service when the port is in use', async () => {
+    const taken = await proxy([], { mode: 'tcp', tcpIo });
+    const second = new ServiceProxy('db', { mode: 'tcp', tcpIo });
+    const failure = await second.listen(taken.port).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(MsupError);
+    expect(failure).toMatchObject({ code: 'MSUP_PORT_IN_USE', port: taken.port, service: 'db' });
+    expect(String((failure as Error).message)).toContain(`port ${taken.port} for service "db"`);
+    await second.close();
+  });
+});
