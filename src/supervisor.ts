@@ -386,7 +386,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   async #reload(): Promise<ReloadResult> {
-    const result: ReloadResult = { applied: false, added: [], removed: [], restarted: [], scaled: [] };
+    const result: ReloadResult = {
+      applied: false,
+      added: [],
+      removed: [],
+      restarted: [],
+      scaled: [],
+      rebalanced: [],
+      sharedFront: null,
+    };
     const current = this.config;
     if (!current.file || this.#stopping) return result;
     let next: ResolvedConfig;
@@ -431,8 +439,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       result.added.push(service.name);
     }
     this.#config = running();
-    for (const name of diff.balancing) {
-      this.#log('warn', 'balancing settings changed: they apply at the next msup start', { service: name });
+    for (const service of next.services) {
+      if (diff.added.includes(service)) continue;
+      this.#fronts.configureService(service, next);
+      if (diff.balancing.includes(service.name)) result.rebalanced.push(service.name);
+    }
+    if (diff.shared && !this.#stopping) {
+      try {
+        result.sharedFront = await this.#fronts.applyShared(next);
+      } catch (error) {
+        result.sharedFront = 'failed';
+        this.#log('error', 'the shared front could not move; it stays where it was', {
+          error: (error as Error).message,
+        });
+      }
     }
     for (const service of diff.scaled) {
       const target = this.#services.get(service.name);

@@ -355,6 +355,13 @@ export interface ReloadResult {
   removed: string[];
   restarted: string[];
   scaled: string[];
+  /** Services whose running balancer took new balancing settings (strategy, weights, timeouts, ...). */
+  rebalanced: string[];
+  /**
+   * The shared front: null when unchanged; `updated` (routes or timeout, in place), `moved` (to a new
+   * port or host), `added`, `removed`, or `failed` (the new port could not be bound; the old front stays).
+   */
+  sharedFront: 'updated' | 'moved' | 'added' | 'removed' | 'failed' | null;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

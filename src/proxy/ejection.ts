@@ -16,10 +16,15 @@ interface Record {
 }
 
 export class PassiveHealth {
-  readonly #settings: EjectionSettings;
+  #settings: EjectionSettings;
   readonly #records = new Map<string, Record>();
 
   constructor(settings: EjectionSettings) {
+    this.#settings = settings;
+  }
+
+  /** New thresholds from now on; counts and ejections in force are kept. */
+  configure(settings: EjectionSettings): void {
     this.#settings = settings;
   }
 

@@ -8,7 +8,7 @@ import { describeRoutes, hostName, matchRoute, type Route, sortRoutes } from './
 import type { ServiceProxy } from './server.js';
 
 export class FrontProxy {
-  readonly #routes: Route[];
+  #routes: Route[];
   readonly #lookup: (service: string) => ServiceProxy | undefined;
   readonly #server: http.Server;
   #closing = false;
@@ -63,8 +63,26 @@ export class FrontProxy {
     proxy.upgrade(req, socket, head, match.path);
   }
 
+  /** New routes and header timeout for the running front (a config reload). */
+  configure(routes: readonly Route[], headersTimeoutMs: number): void {
+    this.#routes = sortRoutes(routes);
+    this.#server.headersTimeout = headersTimeoutMs;
+  }
+
   beginClose(): void {
     this.#closing = true;
+  }
+
+  /**
+   * Stops listening and closes idle connections; requests in flight may finish for `graceMs`, then
+   * what is left is cut. For a front that moved to another port: msup goes on serving.
+   */
+  async retire(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    const timer = setTimeout(() => this.#server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(timer);
   }
 
   async close(): Promise<void> {

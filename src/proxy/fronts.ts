@@ -1,6 +1,6 @@
 // Every listener of a project: a balancer per service (on its own front port, or reached only
 // through the shared front), and the shared front itself; binding, lookup, URLs, closing.
-import type { ResolvedConfig, ResolvedService } from '../types.js';
+import type { ReloadResult, ResolvedConfig, ResolvedService } from '../types.js';
 import { FrontProxy } from './front.js';
 import type { InstanceCounters } from './members.js';
 import { ServiceProxy } from './server.js';
@@ -10,11 +10,17 @@ function urlOf(host: string, port: number): string {
   return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
 }
 
+export type SharedChange = Exclude<ReloadResult['sharedFront'], 'failed' | null>;
+
+/** How long requests in flight on a shared front that moved may take to finish. */
+const RETIRE_GRACE_MS = 5000;
+
 export class Fronts {
   readonly #host: string;
   /** Balancers by service; `port` is null for a service reached only through the shared front. */
   readonly #services = new Map<string, { proxy: ServiceProxy; port: number | null }>();
-  #shared: { proxy: FrontProxy; port: number; host: string } | undefined;
+  /** `requested`: the configured port (0: any), `port`: the bound one. */
+  #shared: { proxy: FrontProxy; requested: number; port: number; host: string } | undefined;
 
   /** `host`: where front ports listen (default 127.0.0.1). */
   constructor(host = '127.0.0.1') {
@@ -42,8 +48,55 @@ export class Fronts {
       headersTimeoutMs: config.proxy.headersTimeoutMs,
     });
     const host = config.proxy.host ?? this.#host;
-    this.#shared = { proxy, port: config.proxy.port, host };
-    this.#shared.port = await proxy.listen(config.proxy.port, host);
+    const requested = config.proxy.port;
+    this.#shared = { proxy, requested, port: requested, host };
+    this.#shared.port = await proxy.listen(requested, host);
+  }
+
+  /** A reload's balancing settings for a service's running balancer (its mode stays). */
+  configureService(service: ResolvedService, config: ResolvedConfig): void {
+    this.of(service.name)?.configure({
+      ...service.balancing,
+      headersTimeoutMs: config.proxy.headersTimeoutMs,
+    });
+  }
+
+  /**
+   * A reload's shared front: on the same port and host, new routes and timeout apply in place.
+   * Otherwise the front binds its new port first, then the old one stops taking connections and
+   * its requests in flight finish. When the new port cannot be bound, the old front stays and the
+   * error is thrown.
+   */
+  async applyShared(config: ResolvedConfig): Promise<SharedChange> {
+    const old = this.#shared;
+    const host = config.proxy.host ?? this.#host;
+    if (old && config.proxy.port === old.requested && host === old.host) {
+      old.proxy.configure(config.proxy.routes, config.proxy.headersTimeoutMs);
+      return 'updated';
+    }
+    this.#shared = undefined;
+    if (config.proxy.port === null) {
+      await old?.proxy.retire(RETIRE_GRACE_MS);
+      return 'removed';
+    }
+    try {
+      await this.bindShared(config);
+    } catch (error) {
+      this.#shared = old;
+      // The same port on another host (127.0.0.1 to 0.0.0.0): free it first, then bind again.
+      if (!old || config.proxy.port !== old.port) throw error;
+      this.#shared = undefined;
+      await old.proxy.retire(0);
+      try {
+        await this.bindShared(config);
+      } catch (again) {
+        this.#shared = undefined;
+        throw again;
+      }
+      return 'moved';
+    }
+    await old?.proxy.retire(RETIRE_GRACE_MS);
+    return old ? 'moved' : 'added';
   }
 
   of(name: string): ServiceProxy | undefined {

@@ -30,7 +30,8 @@ export interface Member {
   readonly label: string;
   readonly index: number;
   readonly port: number;
-  readonly weight: number;
+  /** From the service's weights by index; a reload may change it. */
+  weight: number;
   inFlight: number;
   /** In rotation (ready); false while draining or after `remove`. */
   inRotation: boolean;
@@ -48,9 +49,9 @@ export function indexOfLabel(label: string): number {
 }
 
 export class Members {
-  readonly #settings: BalancingSettings;
+  #settings: BalancingSettings;
   readonly #clock: Clock;
-  readonly #strategy: Strategy;
+  #strategy: Strategy;
   readonly #health: PassiveHealth;
   readonly #all = new Map<string, Member>();
   readonly #counters = new Map<number, Omit<InstanceCounters, 'ejected' | 'inFlight'>>();
@@ -60,6 +61,19 @@ export class Members {
     this.#clock = clock;
     this.#strategy = createStrategy(settings.strategy, clock.random);
     this.#health = new PassiveHealth(settings);
+  }
+
+  /**
+   * New settings for the members already known and those to come (a config reload). A new strategy
+   * starts fresh; ejections in force stay until their time is up.
+   */
+  configure(settings: BalancingSettings): void {
+    if (settings.strategy !== this.#settings.strategy) {
+      this.#strategy = createStrategy(settings.strategy, this.#clock.random);
+    }
+    this.#settings = settings;
+    this.#health.configure(settings);
+    for (const member of this.#all.values()) member.weight = settings.weights[member.index] ?? 1;
   }
 
   get(key: string): Member | undefined {

@@ -36,6 +36,15 @@ export const BALANCER_DEFAULTS = {
   responseTimeoutMs: 60_000,
 } as const;
 
+function balancingOf(options: Partial<BalancingSettings>): BalancingSettings {
+  return {
+    strategy: options.strategy ?? BALANCER_DEFAULTS.strategy,
+    weights: options.weights ?? BALANCER_DEFAULTS.weights,
+    maxFails: options.maxFails ?? BALANCER_DEFAULTS.maxFails,
+    failTimeoutMs: options.failTimeoutMs ?? BALANCER_DEFAULTS.failTimeoutMs,
+  };
+}
+
 interface Waiter {
   wake(): void;
   timer: NodeJS.Timeout;
@@ -46,9 +55,9 @@ export class ServiceProxy implements ForwardTarget {
   readonly mode: 'http' | 'tcp';
   readonly members: Members;
   readonly budget: RetryBudget;
-  readonly holdTimeoutMs: number;
-  readonly responseTimeoutMs: number;
-  readonly #headersTimeoutMs: number;
+  holdTimeoutMs: number;
+  responseTimeoutMs: number;
+  #headersTimeoutMs: number;
   readonly #pools = new Map<string, UpstreamPool>();
   readonly #work = new Map<string, Set<() => void>>();
   readonly #drains = new Map<string, Set<() => void>>();
@@ -67,15 +76,22 @@ export class ServiceProxy implements ForwardTarget {
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     this.#tcpIo = options.tcpIo;
     this.budget = new RetryBudget(options.retryBudget ?? DEFAULT_RETRY_BUDGET);
-    this.members = new Members(
-      {
-        strategy: options.strategy ?? BALANCER_DEFAULTS.strategy,
-        weights: options.weights ?? BALANCER_DEFAULTS.weights,
-        maxFails: options.maxFails ?? BALANCER_DEFAULTS.maxFails,
-        failTimeoutMs: options.failTimeoutMs ?? BALANCER_DEFAULTS.failTimeoutMs,
-      },
-      { now: options.now ?? Date.now, random: options.random ?? Math.random },
-    );
+    this.members = new Members(balancingOf(options), {
+      now: options.now ?? Date.now,
+      random: options.random ?? Math.random,
+    });
+  }
+
+  /**
+   * New settings for a running balancer (a config reload): strategy, weights, ejection thresholds,
+   * hold window, response and header timeouts. The mode cannot change: that needs a new listener.
+   */
+  configure(options: Omit<ServiceProxyOptions, 'mode' | 'tcpIo' | 'retryBudget' | 'now' | 'random'>): void {
+    this.members.configure(balancingOf(options));
+    this.holdTimeoutMs = options.holdTimeoutMs ?? BALANCER_DEFAULTS.holdTimeoutMs;
+    this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
+    this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    if (this.#server) this.#server.headersTimeout = this.#headersTimeoutMs;
   }
 
   get closing(): boolean {

@@ -1,5 +1,7 @@
 // Watch mode, config reload and env files, with the real watcher on real files.
 import { mkdirSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LogRecord, ServiceConfig } from '../../src/index.js';
@@ -139,6 +141,104 @@ describe('config reload', () => {
     ]);
     expect(sup.instances('web').map((i) => i.pid)).toEqual(pids);
     expect((await getJson(sup.url('web'))).service).toBe('web');
+  });
+});
+
+describe('config reload of the balancers and the shared front', () => {
+  type Echo = { service: string; instance: number; path: string };
+
+  function writeWithFront(
+    p: Project,
+    services: Record<string, ServiceConfig>,
+    proxy: Record<string, unknown>,
+  ) {
+    p.write('supervisor.config.json', JSON.stringify({ ...p.config(services), proxy }, null, 2));
+  }
+
+  /** Which instance answered each of `n` requests in turn, over one keep-alive connection. */
+  async function spread(url: string, n: number): Promise<number[]> {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const seen: number[] = [];
+    for (let i = 0; i < n; i++) seen.push((await getJson<Echo>(url, agent)).instance);
+    agent.destroy();
+    return seen;
+  }
+
+  it('applies new weights, strategy and routes to the running balancers, restarting nothing', async () => {
+    const p = project();
+    const services = (extra: Partial<ServiceConfig>) => ({
+      web: web(extra),
+      api: web({ port: undefined, instances: 1 }),
+    });
+    writeWithFront(p, services({}), {
+      port: 0,
+      routes: [
+        { path: '/', service: 'web' },
+        { path: '/api', service: 'api' },
+      ],
+    });
+    const sup = await p.start({ configFile: 'supervisor.config.json', watch: false });
+    const pids = sup.services().flatMap((s) => s.instances.map((i) => i.pid));
+    const before = await spread(sup.url('web'), 10);
+    expect(before.filter((i) => i === 0)).toHaveLength(5);
+
+    writeWithFront(p, services({ weights: [4, 1] }), {
+      port: 0,
+      routes: [
+        { path: '/', service: 'api' },
+        { path: '/web', service: 'web', stripPrefix: true },
+      ],
+    });
+    const result = await sup.reload();
+    expect(result).toMatchObject({
+      applied: true,
+      added: [],
+      removed: [],
+      restarted: [],
+      scaled: [],
+      rebalanced: ['web'],
+      sharedFront: 'updated',
+    });
+    // Smooth weighted round robin at 4:1, deterministic over one connection.
+    const after = await spread(sup.url('web'), 10);
+    expect(after.filter((i) => i === 0)).toHaveLength(8);
+    const front = sup.proxyUrl()!;
+    expect(await getJson<Echo>(`${front}/anything`)).toMatchObject({ service: 'api', path: '/anything' });
+    expect(await getJson<Echo>(`${front}/web/x`)).toMatchObject({ service: 'web', path: '/x' });
+    expect(sup.services().flatMap((s) => s.instances.map((i) => i.pid))).toEqual(pids);
+  });
+
+  it('moves the shared front to a new port, and keeps it where it was when the new port is taken', async () => {
+    const p = project();
+    const routes = [{ path: '/', service: 'web' }];
+    writeWithFront(p, { web: web() }, { port: 0, routes });
+    const sup = await p.start({ configFile: 'supervisor.config.json', watch: false });
+    const first = sup.proxyUrl()!;
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const free = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    try {
+      writeWithFront(p, { web: web() }, { port: free, routes });
+      expect((await sup.reload()).sharedFront).toBe('moved');
+      expect(sup.proxyUrl()).toBe(`http://127.0.0.1:${free}`);
+      expect((await getJson<Echo>(`http://127.0.0.1:${free}/`)).service).toBe('web');
+      await expect(getJson(first)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+
+      writeWithFront(p, { web: web() }, { port: taken, routes });
+      const logs: LogRecord[] = [];
+      sup.on('log', (r) => logs.push(r));
+      expect((await sup.reload()).sharedFront).toBe('failed');
+      expect(logs.some((r) => r.msg === 'the shared front could not move; it stays where it was')).toBe(true);
+      expect((await getJson<Echo>(`http://127.0.0.1:${free}/`)).service).toBe('web');
+    } finally {
+      blocker.close();
+    }
   });
 });
 
