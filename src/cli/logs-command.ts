@@ -9,7 +9,9 @@ import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
 import { projectRoot } from './project.js';
 
-function formatEvent(record: Extract<LogFileRecord, { kind: 'event' }>): string {
+type EventRecord = Extract<LogFileRecord, { kind: 'event' }>;
+
+function formatEvent(record: EventRecord): string {
   const { service, instance, ...rest } = record.fields as { service?: string; instance?: number };
   const who = service === undefined ? 'msup' : `${service}${instance === undefined ? '' : `#${instance}`}`;
   const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
@@ -31,16 +33,19 @@ export async function logsCommand(args: CliArgs): Promise<number> {
     lines: args.lines,
     ...(service ? { service } : {}),
   });
+  const printEvent = (record: EventRecord) =>
+    process.stdout.write(args.json ? `${JSON.stringify(record)}\n` : formatEvent(record));
   for (const record of recent) {
     if (record.kind === 'output') printLine(record);
-    else process.stdout.write(args.json ? `${JSON.stringify(record)}\n` : formatEvent(record));
+    else printEvent(record);
   }
   if (!args.follow) return EXIT.ok;
   const follow = await controlFollow(root, service, (record) => {
-    const skipped = record as { kind?: string; lines?: number };
-    if (skipped.kind !== 'skipped') printLine(record as OutputLine);
+    const { kind, lines } = record as { kind?: string; lines?: number };
+    if (kind === 'event') printEvent(record as EventRecord);
+    else if (kind !== 'skipped') printLine(record as OutputLine);
     else if (args.json) process.stdout.write(`${JSON.stringify(record)}\n`);
-    else process.stdout.write(`msup: ${skipped.lines} line(s) skipped: this terminal read too slowly\n`);
+    else process.stdout.write(`msup: ${lines} line(s) skipped: this terminal read too slowly\n`);
   });
   const stop = () => follow.close();
   process.once('SIGINT', stop);

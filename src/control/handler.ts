@@ -1,5 +1,6 @@
 // What the control socket's commands do, in terms of the supervisor's public methods.
-import type { OutputLine, ServiceInfo } from '../types.js';
+import { eventRecord } from '../log/tail.js';
+import type { LogRecord, OutputLine, ServiceInfo } from '../types.js';
 import type { StatusV1 } from './protocol.js';
 import type { ControlHandler } from './server.js';
 
@@ -11,7 +12,9 @@ export interface ControlTarget {
   services(): ServiceInfo[];
   instances(service: string): unknown;
   on(event: 'output', listener: (line: OutputLine) => void): unknown;
+  on(event: 'log', listener: (record: LogRecord) => void): unknown;
   off(event: 'output', listener: (line: OutputLine) => void): unknown;
+  off(event: 'log', listener: (record: LogRecord) => void): unknown;
 }
 
 export function controlHandler(target: ControlTarget): ControlHandler {
@@ -24,14 +27,20 @@ export function controlHandler(target: ControlTarget): ControlHandler {
       return target.services().map((s) => ({ name: s.name, instances: s.instances.length }));
     },
     stop: () => target.stop(),
+    // A service's output lines; without a service, every output line and msup's own events too.
     follow: (service, send) => {
       if (service !== undefined) target.instances(service);
-      const listener = (line: OutputLine) => {
+      const output = (line: OutputLine) => {
         if (service === undefined || line.service === service)
-          send({ time: new Date().toISOString(), ...line });
+          send({ kind: 'output', time: new Date().toISOString(), ...line });
       };
-      target.on('output', listener);
-      return () => target.off('output', listener);
+      const events = (record: LogRecord) => send(eventRecord(record));
+      target.on('output', output);
+      if (service === undefined) target.on('log', events);
+      return () => {
+        target.off('output', output);
+        target.off('log', events);
+      };
     },
   };
 }

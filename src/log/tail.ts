@@ -71,6 +71,20 @@ export function parseLogLine(text: string): LogFileRecord | undefined {
   return undefined;
 }
 
+/** One of msup's live events (the supervisor's `log` event) as `msup logs` shows it. */
+export function eventRecord(record: { level: string; msg: string; time: number } & Record<string, unknown>) {
+  const { level, msg, time, ...fields } = record;
+  const event: EventLogRecord = {
+    kind: 'event',
+    time: new Date(time).toISOString(),
+    service: 'msup',
+    level,
+    msg,
+    fields,
+  };
+  return event;
+}
+
 /** The last `want` accepted records of one file, oldest first, reading backwards in chunks. */
 async function tailFile(
   file: string,

@@ -54,9 +54,16 @@ describe('msup commands against a running msup', () => {
     const follow = runCli(p, ['logs', 'worker', '-f', '--json']);
     await follow.waitForOutput(/"service":"worker".*finished job/);
     expect(follow.stdout()).not.toContain('"service":"web"');
+    // Without a service, -f follows msup's own events as well as every service's output.
+    const everything = runCli(p, ['logs', '-f', '--json', '-n', '0']);
+    await everything.waitForOutput(/"kind":"output","time":"[^"]+","service":"worker"/);
 
     const load = startLoad(url, { clients: 2 });
     expect((await finish(runCli(p, ['scale', 'web=3']))).out).toBe('web: 3 instance(s)\n');
+    await everything.waitForOutput(
+      /"kind":"event","time":"[^"]+","service":"msup","level":"info","msg":"scaling"/,
+    );
+    expect(follow.stdout()).not.toContain('"kind":"event"');
     const restart = await finish(runCli(p, ['restart', 'web', '--json']));
     expect(JSON.parse(restart.out)).toEqual({
       version: 1,
@@ -78,6 +85,7 @@ describe('msup commands against a running msup', () => {
     expect(stop.out).toContain(`stopped msup for ${p.root}`);
     expect((await a.exited).code).toBe(0);
     expect((await follow.exited).code).toBe(0);
+    expect((await everything.exited).code).toBe(0);
     expect(existsSync(path.join(p.root, '.msup', 'control.sock'))).toBe(false);
     // The other project is untouched.
     expect((await request(other.services[0].url)).status).toBe(200);
