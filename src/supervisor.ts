@@ -411,9 +411,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     const diff = diffConfigs(current, next);
     // What runs from now on: the new config, less any added service that could not start.
+    let keptProxy = next.proxy;
     const running = () =>
       Object.freeze({
         ...next,
+        proxy: keptProxy,
         services: Object.freeze(next.services.filter((s) => this.#services.has(s.name))),
       });
     this.#config = running();
@@ -422,6 +424,25 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#log('info', 'service removed from the config: stopping', { service: name });
       await this.#stopService(name, true);
       result.removed.push(name);
+    }
+    // The shared front moves before added services bind, so a service can take the front's old port.
+    if (diff.shared && !this.#stopping) {
+      try {
+        result.sharedFront = await this.#fronts.applyShared(next);
+      } catch (error) {
+        result.sharedFront = 'failed';
+        // The running config keeps the old front, so the next reload tries again.
+        keptProxy = current.proxy;
+        this.#config = running();
+        const url = this.#fronts.sharedUrl();
+        this.#log(
+          'error',
+          url
+            ? 'the shared front could not move; it stays where it was'
+            : 'the shared front could not be opened',
+          { error: (error as Error).message, ...(url ? { url } : {}) },
+        );
+      }
     }
     for (const service of diff.added) {
       if (this.#stopping) return result;
@@ -443,16 +464,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (diff.added.includes(service)) continue;
       this.#fronts.configureService(service, next);
       if (diff.balancing.includes(service.name)) result.rebalanced.push(service.name);
-    }
-    if (diff.shared && !this.#stopping) {
-      try {
-        result.sharedFront = await this.#fronts.applyShared(next);
-      } catch (error) {
-        result.sharedFront = 'failed';
-        this.#log('error', 'the shared front could not move; it stays where it was', {
-          error: (error as Error).message,
-        });
-      }
     }
     for (const service of diff.scaled) {
       const target = this.#services.get(service.name);

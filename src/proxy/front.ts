@@ -9,6 +9,7 @@ import type { ServiceProxy } from './server.js';
 
 export class FrontProxy {
   #routes: Route[];
+  readonly #upgraded = new Set<net.Socket>();
   readonly #lookup: (service: string) => ServiceProxy | undefined;
   readonly #server: http.Server;
   #closing = false;
@@ -60,6 +61,9 @@ export class FrontProxy {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
+    // Upgraded connections are no longer the HTTP server's: kept here, so a retiring front can cut them.
+    this.#upgraded.add(socket);
+    socket.once('close', () => this.#upgraded.delete(socket));
     proxy.upgrade(req, socket, head, match.path);
   }
 
@@ -78,9 +82,16 @@ export class FrontProxy {
    * what is left is cut. For a front that moved to another port: msup goes on serving.
    */
   async retire(graceMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeIdleConnections();
-    const timer = setTimeout(() => this.#server.closeAllConnections(), graceMs);
+    let timer: NodeJS.Timeout | undefined;
+    const closed = new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+      timer = setTimeout(() => {
+        this.#server.closeAllConnections();
+        for (const socket of this.#upgraded) socket.destroy();
+        resolve();
+      }, graceMs);
+    });
     await closed;
     clearTimeout(timer);
   }

@@ -1,5 +1,6 @@
 // Every listener of a project: a balancer per service (on its own front port, or reached only
 // through the shared front), and the shared front itself; binding, lookup, URLs, closing.
+import { isMsupError } from '../errors.js';
 import type { ReloadResult, ResolvedConfig, ResolvedService } from '../types.js';
 import { FrontProxy } from './front.js';
 import type { InstanceCounters } from './members.js';
@@ -19,8 +20,10 @@ export class Fronts {
   readonly #host: string;
   /** Balancers by service; `port` is null for a service reached only through the shared front. */
   readonly #services = new Map<string, { proxy: ServiceProxy; port: number | null }>();
-  /** `requested`: the configured port (0: any), `port`: the bound one. */
-  #shared: { proxy: FrontProxy; requested: number; port: number; host: string } | undefined;
+  /** `requested`: the configured port (0: any), `port`: the bound one; `config`: what it was built from. */
+  #shared:
+    | { proxy: FrontProxy; requested: number; port: number; host: string; config: ResolvedConfig }
+    | undefined;
 
   /** `host`: where front ports listen (default 127.0.0.1). */
   constructor(host = '127.0.0.1') {
@@ -49,7 +52,7 @@ export class Fronts {
     });
     const host = config.proxy.host ?? this.#host;
     const requested = config.proxy.port;
-    this.#shared = { proxy, requested, port: requested, host };
+    this.#shared = { proxy, requested, port: requested, host, config };
     this.#shared.port = await proxy.listen(requested, host);
   }
 
@@ -63,34 +66,38 @@ export class Fronts {
 
   /**
    * A reload's shared front: on the same port and host, new routes and timeout apply in place.
-   * Otherwise the front binds its new port first, then the old one stops taking connections and
-   * its requests in flight finish. When the new port cannot be bound, the old front stays and the
-   * error is thrown.
+   * Otherwise the front binds its new address first, then the old one retires (its requests in flight
+   * have RETIRE_GRACE_MS). When the new address cannot be bound, the old front stays and the error is
+   * thrown. Only a new host on the same port must free the port first (cutting what is in flight);
+   * if the new address then fails too, the front goes back to its old address.
+   * Resolves with what changed, or null when there was no front before or after.
    */
-  async applyShared(config: ResolvedConfig): Promise<SharedChange> {
+  async applyShared(config: ResolvedConfig): Promise<SharedChange | null> {
     const old = this.#shared;
     const host = config.proxy.host ?? this.#host;
     if (old && config.proxy.port === old.requested && host === old.host) {
       old.proxy.configure(config.proxy.routes, config.proxy.headersTimeoutMs);
       return 'updated';
     }
-    this.#shared = undefined;
     if (config.proxy.port === null) {
+      this.#shared = undefined;
       await old?.proxy.retire(RETIRE_GRACE_MS);
-      return 'removed';
+      return old ? 'removed' : null;
     }
     try {
       await this.bindShared(config);
     } catch (error) {
       this.#shared = old;
-      // The same port on another host (127.0.0.1 to 0.0.0.0): free it first, then bind again.
-      if (!old || config.proxy.port !== old.port) throw error;
-      this.#shared = undefined;
+      const samePort = isMsupError(error, 'MSUP_PORT_IN_USE') && config.proxy.port === old?.port;
+      if (!old || !samePort) throw error;
       await old.proxy.retire(0);
       try {
         await this.bindShared(config);
       } catch (again) {
         this.#shared = undefined;
+        await this.bindShared(old.config).catch(() => {
+          this.#shared = undefined;
+        });
         throw again;
       }
       return 'moved';

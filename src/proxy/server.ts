@@ -106,12 +106,16 @@ export class ServiceProxy implements ForwardTarget {
   async listen(port: number, host = '127.0.0.1'): Promise<number> {
     const what = `service "${this.service}"`;
     if (this.mode === 'tcp') {
+      let tcp: TcpListening;
       try {
-        this.#tcp = await listenTcp(this, this.#tcpIo ?? defaultTcpIo(host), host, port);
+        tcp = await listenTcp(this, this.#tcpIo ?? defaultTcpIo(host), host, port);
       } catch (error) {
         throw listenError(error as NodeJS.ErrnoException, port, what, this.service);
       }
-      return this.#tcp.port;
+      // A close() that came while binding found nothing to close: the listener closes now.
+      if (this.#closing) await tcp.close();
+      else this.#tcp = tcp;
+      return tcp.port;
     }
     this.#server = createListener(
       (req, res) => this.handle(req, res),

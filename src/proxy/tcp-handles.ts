@@ -10,11 +10,11 @@ import type { Endpoint, TcpIo, TcpListening } from './tcp-io.js';
 const BUFFER_BYTES = 16 * 1024;
 const BACKLOG = 511;
 const UV_EOF = -4095;
+const UV_ENOTCONN = -107;
 
 interface Req {
   oncomplete: (status: number) => void;
   handle?: Handle;
-  buffer?: Uint8Array;
 }
 
 interface Handle {
@@ -49,7 +49,8 @@ type Ctor<T> = new (...args: unknown[]) => T;
 /** Node's handle bindings, or undefined when this Node lacks one of the parts used here. */
 export function loadHandles(): Bindings | undefined {
   // Under --pending-deprecation, process.binding prints a warning; the public path prints nothing.
-  if (process.execArgv.includes('--pending-deprecation') || process.env.NODE_PENDING_DEPRECATION === '1') {
+  const options = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
+  if (/(^|\s)--pending-deprecation\b/.test(options) || process.env.NODE_PENDING_DEPRECATION === '1') {
     return undefined;
   }
   try {
@@ -162,8 +163,9 @@ function pump(io: Bindings, from: Side, to: Side, done: (error: boolean) => void
     const req = io.newShutdown();
     req.handle = to.handle;
     req.oncomplete = (status) => done(status < 0);
+    // 1: done at once (what Node's streams also accept); ENOTCONN: the peer is gone, nothing to end.
     const status = to.handle.shutdown(req);
-    if (status === 1) done(false);
+    if (status === 1 || status === UV_ENOTCONN) done(false);
     else if (status < 0) done(true);
   };
   const written = (status: number) => {
@@ -218,9 +220,14 @@ export function handleIo(io: Bindings): TcpIo {
       };
       const address: { port?: number } = {};
       server.getsockname(address);
+      let closed: Promise<void> | undefined;
       const listening: TcpListening = {
         port: address.port ?? port,
-        close: () => new Promise<void>((resolve) => server.close(resolve)),
+        // Idempotent: a handle calls back only for its first close().
+        close: () => {
+          closed ??= new Promise<void>((resolve) => server.close(resolve));
+          return closed;
+        },
       };
       return Promise.resolve(listening);
     },

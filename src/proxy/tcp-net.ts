@@ -61,8 +61,9 @@ export const netIo: TcpIo = {
     c.once('close', one);
     u.once('close', one);
     c.once('close', () => u.destroy());
-    // Let what the instance wrote reach the client, then close.
-    u.once('close', () => c.end(() => c.destroy()));
+    // A reset closes both at once (as the handle path does); an orderly close lets what the instance
+    // wrote reach the client first.
+    u.once('close', () => (u.errored ? c.destroy() : c.end(() => c.destroy())));
     c.pipe(u);
     u.pipe(c);
     c.resume();

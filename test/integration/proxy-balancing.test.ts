@@ -3,6 +3,7 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { FrontProxy } from '../../src/proxy/front.js';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { raw, useUpstreams } from '../helpers/upstreams.js';
@@ -138,6 +139,23 @@ describe('tcp mode', () => {
     await p.drain(`web#0:${live}`, 50);
     expect(await closed).toBe('hello\n');
     expect(await waitFor(() => p.stats()[0]?.inFlight === 0)).toBe(true);
+  });
+});
+
+describe('a shared front that retires (moved by a config reload)', () => {
+  it('stops listening, and cuts a WebSocket still open when the grace time is up', async () => {
+    const { proxy: p } = await proxy([await wsUpstream('web')]);
+    const front = new FrontProxy([{ path: '/', service: 'web', stripPrefix: false }], () => p);
+    const port = await front.listen(0);
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    const answer = new Promise<string>((resolve) => socket.on('message', (d) => resolve(String(d))));
+    socket.on('open', () => socket.send('hi'));
+    expect(await answer).toBe('web: hi');
+    await front.retire(100);
+    await closed;
+    const refused = await request(`http://127.0.0.1:${port}/`).catch((e: NodeJS.ErrnoException) => e.code);
+    expect(refused).toBe('ECONNREFUSED');
   });
 });
 

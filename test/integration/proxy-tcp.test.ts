@@ -1,9 +1,10 @@
 // TCP mode's forwarding over real loopback sockets, for both socket layers: libuv's handles (the fast
 // path, used wherever Node has them) and net.Socket (the public-API path). Half-close, back-pressure,
 // byte-exact copies both ways, resets, the hold window, descriptors back to baseline.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MsupError } from '../../src/errors.js';
 import { ServiceProxy } from '../../src/proxy/server.js';
 import { defaultTcpIo } from '../../src/proxy/tcp.js';
@@ -56,6 +57,60 @@ function exchange(port: number, data: Buffer): Promise<Buffer> {
     socket.on('error', reject);
   });
 }
+
+/** Connects and reports 'accepted' or the error code. */
+function connectOutcome(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve('accepted');
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+  });
+}
+
+/**
+ * A port whose listener never accepts (its process is blocked) and whose accept queue is full, so a
+ * new connect to it stays pending: the kernel drops its SYNs.
+ */
+async function unaccepting(): Promise<{ port: number }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () {
+        console.log(this.address().port);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+      })`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  cleanups.push(async () => {
+    for (const socket of fillers) socket.destroy();
+    child.kill('SIGKILL');
+    await exited;
+  });
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.once('data', (d) => resolve(Number(String(d)))),
+  );
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 4; i++) {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    fillers.push(socket);
+  }
+  // Full once the first connects are through and the others stay pending (Linux takes backlog + 1).
+  await waitFor(() => fillers.filter((s) => !s.pending).length === 2);
+  if (!fillers.some((s) => s.pending)) throw new Error('the accept queue did not fill');
+  return { port };
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((c) => c()));
+});
 
 const ios: [string, TcpIo][] = [['net.Socket', netIo]];
 if (handles) ios.unshift(['libuv handles', handleIo(handles)]);
@@ -158,6 +213,28 @@ describe.each(ios)('tcp mode on %s', (_name, tcpIo) => {
       for (const answer of answers) expect(String(answer)).toBe(`100 ${sha(small)}`);
     }
     expect(await waitFor(() => openFds() <= baseline)).toBe(true);
+  });
+
+  it('closes a listener whose close() came while it was binding', async () => {
+    const p = new ServiceProxy('db', { mode: 'tcp', tcpIo });
+    const bound = p.listen(0);
+    await p.close();
+    const port = await bound;
+    expect(await connectOutcome(port)).toBe('ECONNREFUSED');
+    await p.close(); // again: resolves
+  });
+
+  it('stops counting a connection that a drain cut while msup was still connecting it', async () => {
+    const stuck = await unaccepting();
+    const { port, proxy: p } = await proxy([stuck.port], { mode: 'tcp', tcpIo });
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => {});
+    expect(await waitFor(() => p.stats()[0]?.inFlight === 1)).toBe(true);
+    p.remove(`web#0:${stuck.port}`);
+    await p.drain(`web#0:${stuck.port}`, 50);
+    expect(await waitFor(() => p.stats()[0]?.inFlight === 0)).toBe(true);
+    expect(p.stats()[0]).toMatchObject({ requests: 1, errors: 0 });
+    client.destroy();
   });
 
   it('names the port and the service when the port is in use', async () => {

@@ -127,6 +127,27 @@ describe('Members', () => {
     expect(picked).toEqual(new Set(['a', 'b', 'c', 'd']));
   });
 
+  it('takes new settings in place: weights and strategy for the next pick, thresholds for the next failure', () => {
+    const { set } = members({ maxFails: 0 });
+    const a = set.add('a', 'web#0', 1);
+    set.add('b', 'web#1', 2);
+    expect(Array.from({ length: 4 }, () => set.pick()?.key)).toEqual(['a', 'b', 'a', 'b']);
+    set.configure({ strategy: 'round-robin', weights: [1, 3], maxFails: 1, failTimeoutMs: 1000 });
+    expect(Array.from({ length: 8 }, () => set.pick()?.key).filter((k) => k === 'b')).toHaveLength(6);
+    set.begin(a, false);
+    set.end(a, true); // maxFails 0 before: no ejection; 1 now
+    expect(set.stats()[0]).toMatchObject({ ejections: 1, ejected: true });
+    // Round robin ignores load; after a switch to least request, the busier x loses every draw.
+    const { set: other } = members();
+    const x = other.add('x', 'web#0', 1);
+    other.add('y', 'web#1', 2);
+    other.begin(x, false);
+    other.begin(x, false);
+    expect(Array.from({ length: 4 }, () => other.pick()?.key)).toEqual(['x', 'y', 'x', 'y']);
+    other.configure({ strategy: 'least-request', weights: [], maxFails: 1, failTimeoutMs: 1000 });
+    expect(Array.from({ length: 4 }, () => other.pick()?.key)).toEqual(['y', 'y', 'y', 'y']);
+  });
+
   it('uses weights by instance index, and counts per index across restarts', () => {
     const { set } = members({ weights: [3] });
     set.add('a1', 'web#0', 1);
