@@ -3,7 +3,6 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { stopWaves } from './config/dependencies.js';
-import { diffConfigs } from './config/diff.js';
 import { parseDuration } from './config/duration.js';
 import { readEnvFiles } from './config/env-file.js';
 import { loadConfigFile, prepareConfig } from './config/load.js';
@@ -17,6 +16,7 @@ import { LogFiles } from './log/files.js';
 import { Fronts } from './proxy/fronts.js';
 import type { InstanceCounters } from './proxy/members.js';
 import type { ServiceProxy } from './proxy/server.js';
+import { applyConfig, emptyReloadResult } from './reload.js';
 import { PortAllocator } from './runtime/ports.js';
 import { groupUsage } from './runtime/proc.js';
 import { ProcessRuntime } from './runtime/process.js';
@@ -386,17 +386,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   async #reload(): Promise<ReloadResult> {
-    const result: ReloadResult = {
-      applied: false,
-      added: [],
-      removed: [],
-      restarted: [],
-      scaled: [],
-      rebalanced: [],
-      sharedFront: null,
-    };
     const current = this.config;
-    if (!current.file || this.#stopping) return result;
+    if (!current.file || this.#stopping) return emptyReloadResult();
     let next: ResolvedConfig;
     try {
       next = await loadConfigFile({ configFile: current.file });
@@ -407,91 +398,30 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         error: (error as Error).message,
         ...(issues.length ? { issues } : {}),
       });
-      return result;
+      return emptyReloadResult();
     }
-    const diff = diffConfigs(current, next);
-    // What runs from now on: the new config, less any added service that could not start.
-    let keptProxy = next.proxy;
-    const running = () =>
-      Object.freeze({
-        ...next,
-        proxy: keptProxy,
-        services: Object.freeze(next.services.filter((s) => this.#services.has(s.name))),
-      });
-    this.#config = running();
-    for (const name of diff.removed) {
-      if (this.#stopping) return result;
-      this.#log('info', 'service removed from the config: stopping', { service: name });
-      await this.#stopService(name, true);
-      result.removed.push(name);
-    }
-    // The shared front moves before added services bind, so a service can take the front's old port.
-    if (diff.shared && !this.#stopping) {
-      try {
-        result.sharedFront = await this.#fronts.applyShared(next);
-      } catch (error) {
-        result.sharedFront = 'failed';
-        // The running config keeps the old front, so the next reload tries again.
-        keptProxy = current.proxy;
-        this.#config = running();
-        const url = this.#fronts.sharedUrl();
-        this.#log(
-          'error',
-          url
-            ? 'the shared front could not move; it stays where it was'
-            : 'the shared front could not be opened',
-          { error: (error as Error).message, ...(url ? { url } : {}) },
-        );
-      }
-    }
-    for (const service of diff.added) {
-      if (this.#stopping) return result;
-      try {
-        await this.#fronts.bindService(service, next);
-      } catch (error) {
-        this.#log('error', 'service added to the config could not start', {
-          service: service.name,
-          error: (error as Error).message,
-        });
-        await this.#fronts.closeService(service.name);
-        continue;
-      }
-      this.#startService(service);
-      result.added.push(service.name);
-    }
-    this.#config = running();
-    for (const service of next.services) {
-      if (diff.added.includes(service)) continue;
-      this.#fronts.configureService(service, next);
-      if (diff.balancing.includes(service.name)) result.rebalanced.push(service.name);
-    }
-    for (const service of diff.scaled) {
-      const target = this.#services.get(service.name);
-      if (!target || this.#stopping) continue;
-      await target.scale(service.instances);
-      result.scaled.push(service.name);
-    }
-    for (const service of diff.changed) {
-      const target = this.#services.get(service.name);
-      if (!target || this.#stopping) continue;
-      target.update(service);
-      if (target.instances().length !== service.instances) await target.scale(service.instances);
-      this.#log('info', 'config changed: rolling restart', { service: service.name });
-      const rollout = await target.restart({ readyTimeoutMs: DEFAULT_START_TIMEOUT_MS });
-      if (rollout.failed && !this.#stopping) {
-        this.#log('error', 'rolling restart after config change failed; the old instance keeps serving', {
-          service: service.name,
-          instance: rollout.failed.index,
-          reason: rollout.failed.reason,
-        });
-      }
-      result.restarted.push(service.name);
-    }
-    if (this.#stopping) return result;
-    await this.#watching?.sync(this.config);
-    result.applied = true;
-    this.#log('info', 'config reloaded', { ...result });
-    return result;
+    const supervisor = this;
+    return applyConfig(
+      {
+        get stopping() {
+          return supervisor.#stopping !== undefined;
+        },
+        fronts: this.#fronts,
+        readyTimeoutMs: DEFAULT_START_TIMEOUT_MS,
+        service: (name) => this.#services.get(name),
+        setConfig: (config) => {
+          this.#config = config;
+        },
+        removeService: (name) => this.#stopService(name, true),
+        startService: (config) => this.#startService(config),
+        syncWatchers: async (config) => {
+          await this.#watching?.sync(config);
+        },
+        log: (level, msg, fields) => this.#log(level, msg, fields),
+      },
+      current,
+      next,
+    );
   }
 
   /** A snapshot for `msup status`: instances with uptime, CPU (sampled over `sampleMs`) and memory. */

@@ -1,0 +1,122 @@
+// Applying a new, valid config to a running supervisor: what diffConfigs found, in an order that keeps
+// serving. Removed services stop; the shared front moves (before added services bind, so one can take
+// its old port); added services bind and start; balancers take new settings in place; counts scale;
+// other changes roll. The supervisor loads and validates the file and runs one reload at a time.
+import { diffConfigs } from './config/diff.js';
+import type { Fronts } from './proxy/fronts.js';
+import type { Service } from './service/service.js';
+import type { LogLevel, ReloadResult, ResolvedConfig, ResolvedService } from './types.js';
+
+/** What a reload needs of the supervisor. */
+export interface ReloadHost {
+  readonly stopping: boolean;
+  readonly fronts: Fronts;
+  service(name: string): Service | undefined;
+  /** Sets the running config (what `sup.config` answers). */
+  setConfig(config: ResolvedConfig): void;
+  /** Stops a service for good: its front closes, it is gone from the API. */
+  removeService(name: string): Promise<void>;
+  /** Creates and starts a service whose front is bound (after its dependsOn). */
+  startService(config: ResolvedService): void;
+  syncWatchers(config: ResolvedConfig): Promise<void>;
+  log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
+  readonly readyTimeoutMs: number;
+}
+
+export function emptyReloadResult(): ReloadResult {
+  return {
+    applied: false,
+    added: [],
+    removed: [],
+    restarted: [],
+    scaled: [],
+    rebalanced: [],
+    sharedFront: null,
+  };
+}
+
+export async function applyConfig(
+  host: ReloadHost,
+  current: ResolvedConfig,
+  next: ResolvedConfig,
+): Promise<ReloadResult> {
+  const result = emptyReloadResult();
+  const diff = diffConfigs(current, next);
+  // What runs from now on: the new config, less any added service that could not start, and with the
+  // old shared front if the new one could not be bound (so the next reload tries again).
+  let proxy = next.proxy;
+  const running = () =>
+    Object.freeze({
+      ...next,
+      proxy,
+      services: Object.freeze(next.services.filter((s) => host.service(s.name) !== undefined)),
+    });
+  host.setConfig(running());
+  for (const name of diff.removed) {
+    if (host.stopping) return result;
+    host.log('info', 'service removed from the config: stopping', { service: name });
+    await host.removeService(name);
+    result.removed.push(name);
+  }
+  if (diff.shared && !host.stopping) {
+    try {
+      result.sharedFront = await host.fronts.applyShared(next);
+    } catch (error) {
+      result.sharedFront = 'failed';
+      proxy = current.proxy;
+      const url = host.fronts.sharedUrl();
+      const msg = url
+        ? 'the shared front could not move; it stays where it was'
+        : 'the shared front could not be opened';
+      host.log('error', msg, { error: (error as Error).message, ...(url ? { url } : {}) });
+    }
+  }
+  for (const service of diff.added) {
+    if (host.stopping) return result;
+    try {
+      await host.fronts.bindService(service, next);
+    } catch (error) {
+      host.log('error', 'service added to the config could not start', {
+        service: service.name,
+        error: (error as Error).message,
+      });
+      await host.fronts.closeService(service.name);
+      continue;
+    }
+    host.startService(service);
+    result.added.push(service.name);
+  }
+  host.setConfig(running());
+  for (const service of next.services) {
+    if (diff.added.includes(service)) continue;
+    host.fronts.configureService(service, next);
+    if (diff.balancing.includes(service.name)) result.rebalanced.push(service.name);
+  }
+  for (const service of diff.scaled) {
+    const target = host.service(service.name);
+    if (!target || host.stopping) continue;
+    await target.scale(service.instances);
+    result.scaled.push(service.name);
+  }
+  for (const service of diff.changed) {
+    const target = host.service(service.name);
+    if (!target || host.stopping) continue;
+    target.update(service);
+    if (target.instances().length !== service.instances) await target.scale(service.instances);
+    host.log('info', 'config changed: rolling restart', { service: service.name });
+    const rollout = await target.restart({ readyTimeoutMs: host.readyTimeoutMs });
+    if (rollout.failed && !host.stopping) {
+      host.log('error', 'rolling restart after config change failed; the old instance keeps serving', {
+        service: service.name,
+        instance: rollout.failed.index,
+        reason: rollout.failed.reason,
+      });
+    }
+    result.restarted.push(service.name);
+  }
+  if (host.stopping) return result;
+  await host.syncWatchers(running());
+  result.applied = true;
+  host.log('info', 'config reloaded', { ...result });
+  return result;
+}
