@@ -1,4 +1,5 @@
 // Every error a user can see: one class, a fixed MSUP_* code each, the original error as `cause`.
+import type { RolloutResult } from './types.js';
 
 export const ERROR_CODES = {
   MSUP_CONFIG_NOT_FOUND: 'No config file was found, or the one named does not exist',
@@ -34,11 +35,19 @@ export class MsupError extends Error {
   readonly service: string | undefined;
   /** For MSUP_PORT_IN_USE: the port that could not be bound. */
   readonly port: number | undefined;
+  /** For MSUP_RESTART_FAILED: every service's rollout up to the one that stopped (its `failed` set). */
+  readonly rollouts: readonly RolloutResult[] | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { cause?: unknown; issues?: readonly ConfigIssue[]; service?: string; port?: number } = {},
+    options: {
+      cause?: unknown;
+      issues?: readonly ConfigIssue[];
+      service?: string;
+      port?: number;
+      rollouts?: readonly RolloutResult[];
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MsupError';
@@ -46,6 +55,7 @@ export class MsupError extends Error {
     this.issues = options.issues ?? [];
     this.service = options.service;
     this.port = options.port;
+    this.rollouts = options.rollouts;
   }
 }
 

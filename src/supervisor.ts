@@ -355,7 +355,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         throw new MsupError(
           'MSUP_RESTART_FAILED',
           `rolling restart of "${service.name}" stopped at ${service.name}#${result.failed.index}: ${result.failed.reason}; the old instance keeps serving`,
-          { service: service.name },
+          { service: service.name, rollouts: results },
         );
       }
     }

@@ -1,6 +1,8 @@
 // `msup status`, `restart`, `scale` and `stop`: one request each to the project's running msup.
 import { controlRequest } from '../control/client.js';
 import type { StatusV1 } from '../control/protocol.js';
+import { isMsupError } from '../errors.js';
+import type { RolloutResult } from '../types.js';
 import type { CliArgs } from './args.js';
 import { parseScale } from './args.js';
 import { EXIT } from './exit-codes.js';
@@ -15,17 +17,22 @@ export async function statusCommand(args: CliArgs): Promise<number> {
   return status.ready ? EXIT.ok : EXIT.failed;
 }
 
-interface Rollout {
-  service: string;
-  restarted: number[];
-}
-
 export async function restartCommand(args: CliArgs): Promise<number> {
   const service = args.rest[0];
-  const results = await controlRequest<Rollout[]>(projectRoot(args.config), {
-    cmd: 'restart',
-    ...(service ? { service } : {}),
-  });
+  let results: readonly RolloutResult[];
+  try {
+    results = await controlRequest<RolloutResult[]>(projectRoot(args.config), {
+      cmd: 'restart',
+      ...(service ? { service } : {}),
+    });
+  } catch (error) {
+    // A rollout that stopped: with --json, what was done is still printed (the last entry's `failed` says
+    // where it stopped); the error itself goes to stderr and sets the exit code.
+    if (args.json && isMsupError(error, 'MSUP_RESTART_FAILED') && error.rollouts) {
+      print(JSON.stringify({ version: 1, restarted: error.rollouts }));
+    }
+    throw error;
+  }
   if (args.json) print(JSON.stringify({ version: 1, restarted: results }));
   else for (const r of results) print(`${r.service}: replaced ${r.restarted.length} instance(s) one by one`);
   return EXIT.ok;

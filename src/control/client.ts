@@ -1,6 +1,7 @@
 // Talking to the running msup of a project over its control socket.
 import net from 'node:net';
 import { MsupError } from '../errors.js';
+import type { RolloutResult } from '../types.js';
 import { controlSocketPath, encode, onLines, type Request, type Response } from './protocol.js';
 
 type Body = Request extends infer R ? (R extends Request ? Omit<R, 'v' | 'id'> : never) : never;
@@ -42,7 +43,8 @@ async function open(root: string, body: Body, onMessage: (message: Response) => 
 function failure(message: Response): MsupError | undefined {
   if ('ok' in message && !message.ok) {
     const code = message.error.code as ConstructorParameters<typeof MsupError>[0];
-    return new MsupError(code, message.error.message);
+    const rollouts = message.error.rollouts as RolloutResult[] | undefined;
+    return new MsupError(code, message.error.message, rollouts ? { rollouts } : {});
   }
   return undefined;
 }

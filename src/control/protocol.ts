@@ -23,7 +23,7 @@ export type Request =
 
 export type Response =
   | { v: 1; id: number; ok: true; result: unknown }
-  | { v: 1; id: number; ok: false; error: { code: string; message: string } }
+  | { v: 1; id: number; ok: false; error: { code: string; message: string; rollouts?: readonly unknown[] } }
   | { v: 1; id: number; event: 'line'; record: unknown };
 
 export interface ExitSummary {

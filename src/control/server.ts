@@ -143,7 +143,13 @@ export class ControlServer {
       }
     } catch (error) {
       const code = error instanceof MsupError ? error.code : 'MSUP_CONTROL';
-      send({ v: 1, id, ok: false, error: { code, message: (error as Error).message } });
+      const rollouts = error instanceof MsupError ? error.rollouts : undefined;
+      send({
+        v: 1,
+        id,
+        ok: false,
+        error: { code, message: (error as Error).message, ...(rollouts ? { rollouts } : {}) },
+      });
     }
   }
 

@@ -1,5 +1,5 @@
 // Driving a running msup from a second terminal: status, restart, scale, logs, stop, --detach.
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -104,6 +104,30 @@ describe('msup commands against a running msup', () => {
     expect(all.some((r) => r.kind === 'event' && r.msg === 'stopped')).toBe(true);
     expect(all.some((r) => r.kind === 'output' && r.service === 'web')).toBe(true);
     expect((await finish(runCli(p, ['logs', '-f']))).code).toBe(4);
+  });
+
+  it('restart --json prints what was done when a rollout stops, and exits 1 with the error', async () => {
+    const p = project();
+    const flag = path.join(p.root, 'broken');
+    const broken = { ...web, env: { FAIL_IF_EXISTS: flag }, restart: { initialDelay: '20ms' } };
+    p.writeConfig({ api: { ...web, instances: 1 }, web: broken });
+    const msup = runCli(p, ['start', '--json']);
+    await msup.waitForOutput(/"msg":"all ready"/);
+    writeFileSync(flag, 'yes');
+    const restart = await finish(runCli(p, ['restart', '--json']));
+    expect(restart.code).toBe(1);
+    expect(restart.err).toMatch(/rolling restart of "web" stopped at web#0: .*\[MSUP_RESTART_FAILED\]/);
+    const printed = JSON.parse(restart.out);
+    expect(printed).toMatchObject({
+      version: 1,
+      restarted: [
+        { service: 'api', restarted: [0], failed: null },
+        { service: 'web', restarted: [], failed: { index: 0 } },
+      ],
+    });
+    expect(printed.restarted[1].failed.reason).toMatch(/exited with code 1/);
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    expect((await msup.exited).code).toBe(0);
   });
 
   it('says clearly when no msup is running, with exit code 4', async () => {

@@ -1,7 +1,7 @@
 // Operating a running supervisor: rolling restart, scale, status, stop, without dropping requests.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isMsupError } from '../../src/index.js';
+import { isMsupError, type MsupError } from '../../src/index.js';
 import { request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { waitFor } from '../helpers/processes.js';
@@ -57,6 +57,13 @@ describe('operations', () => {
     const totals = await load.stop();
     expect(isMsupError(error, 'MSUP_RESTART_FAILED')).toBe(true);
     expect((error as Error).message).toMatch(/stopped at web#0: replacement exited with code 1/);
+    expect((error as MsupError).rollouts).toEqual([
+      {
+        service: 'web',
+        restarted: [],
+        failed: { index: 0, reason: expect.stringMatching(/exited with code 1/) },
+      },
+    ]);
     expect(sup.instances('web').map((i) => i.pid)).toEqual(before);
     expect(totals.failed).toEqual([]);
     expect(sup.services()[0]?.stderrTail.at(-1)).toContain('refusing to start');
