@@ -351,6 +351,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#log('info', 'rolling restart', { service: service.name });
       const result = await service.restart({ readyTimeoutMs });
       results.push(result);
+      if (!result.failed && (await this.#watching?.resume(service.name, this.config))) {
+        this.#log('info', 'watching resumed after a manual restart', { service: service.name });
+      }
       if (result.failed) {
         throw new MsupError(
           'MSUP_RESTART_FAILED',

@@ -45,25 +45,7 @@ export class WatchSet {
       await current.watcher.close();
     }
     for (const [name, service] of wanted) {
-      if (this.#services.has(name)) continue;
-      const watch = service.watch as NonNullable<ResolvedService['watch']>;
-      const guard = new LoopGuard();
-      const watcher = createWatcher({
-        cwd: service.cwd,
-        paths: watch.paths,
-        ignored: watch.ignored,
-        onChange: (files) => {
-          if (guard.record(this.#now()) === 'loop') {
-            this.#services.delete(name);
-            void watcher.close();
-            this.#handlers.loop(name, guard.maxRestarts, guard.windowMs);
-            return;
-          }
-          this.#handlers.serviceChanged(name, files);
-        },
-        onError: (error) => this.#handlers.error(name, error),
-      });
-      this.#services.set(name, { settings: watch, cwd: service.cwd, watcher, guard });
+      if (!this.#services.has(name)) this.#watch(name, service);
     }
     if (config.file !== this.#configFile) {
       await this.#configWatcher?.close();
@@ -80,6 +62,39 @@ export class WatchSet {
     }
     await Promise.all([...this.#services.values()].map((s) => s.watcher.ready));
     await this.#configWatcher?.ready;
+  }
+
+  /**
+   * Watches a service again after a restart loop paused it (a manual restart: the user says the cause
+   * is dealt with). Resolves true when it was paused and watches again.
+   */
+  async resume(name: string, config: ResolvedConfig): Promise<boolean> {
+    const service = config.services.find((s) => s.name === name);
+    if (this.#closed || !service?.watch || this.#services.has(name)) return false;
+    await this.#watch(name, service).ready;
+    return true;
+  }
+
+  #watch(name: string, service: ResolvedService): Watcher {
+    const watch = service.watch as NonNullable<ResolvedService['watch']>;
+    const guard = new LoopGuard();
+    const watcher = createWatcher({
+      cwd: service.cwd,
+      paths: watch.paths,
+      ignored: watch.ignored,
+      onChange: (files) => {
+        if (guard.record(this.#now()) === 'loop') {
+          this.#services.delete(name);
+          void watcher.close();
+          this.#handlers.loop(name, guard.maxRestarts, guard.windowMs);
+          return;
+        }
+        this.#handlers.serviceChanged(name, files);
+      },
+      onError: (error) => this.#handlers.error(name, error),
+    });
+    this.#services.set(name, { settings: watch, cwd: service.cwd, watcher, guard });
+    return watcher;
   }
 
   async close(): Promise<void> {

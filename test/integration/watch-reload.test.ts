@@ -66,6 +66,14 @@ describe('watch mode', () => {
     // Paused: no more change-triggered restarts (waiting for what would have been several).
     await new Promise((r) => setTimeout(r, 1500));
     expect(sup.instances('selfish')[0]!.restarts).toBeLessThanOrEqual(restarts + 1);
+
+    // A manual restart says the cause is dealt with: watching resumes, and a change restarts again.
+    const changes = () => logs.filter((r) => r.msg === 'files changed').length;
+    await sup.restart('selfish');
+    expect(logs.some((r) => r.msg === 'watching resumed after a manual restart')).toBe(true);
+    const before = changes();
+    p.write('data/edited-by-hand.txt', 'x');
+    expect(await waitFor(() => changes() > before, 10_000)).toBe(true);
   });
 
   it('does nothing on changes with --no-watch', async () => {
