@@ -1,9 +1,10 @@
 // TCP mode's forwarding over real loopback sockets, for both socket layers: libuv's handles (the fast
 // path, used wherever Node has them) and net.Socket (the public-API path). Half-close, back-pressure,
 // byte-exact copies both ways, resets, the hold window, descriptors back to baseline.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MsupError } from '../../src/errors.js';
 import { ServiceProxy } from '../../src/proxy/server.js';
@@ -12,11 +13,28 @@ import { handleIo, loadHandles } from '../../src/proxy/tcp-handles.js';
 import type { TcpIo } from '../../src/proxy/tcp-io.js';
 import { netIo } from '../../src/proxy/tcp-net.js';
 import { waitFor } from '../helpers/processes.js';
+import { REPO } from '../helpers/project.js';
 import { openFds, useUpstreams } from '../helpers/upstreams.js';
 
 const { tcpUpstream, proxy } = useUpstreams();
 
 const handles = loadHandles();
+
+/** Loads the fast path in a fresh Node (the built one in dist/, as `msup start` runs it) and says which. */
+const PROBE = `import { loadHandles } from ${JSON.stringify(path.join(REPO, 'dist/proxy/tcp-handles.js'))};
+console.log(loadHandles() ? 'handles' : 'net');`;
+
+it('reaches the handles without a warning, and takes the public path under --pending-deprecation', () => {
+  const probe = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    spawnSync(process.execPath, [...args, '--input-type=module', '-e', PROBE], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
+  const plain = probe([]);
+  expect([plain.stdout, plain.stderr]).toEqual(['handles\n', '']);
+  expect(probe(['--pending-deprecation']).stdout).toBe('net\n');
+  expect(probe([], { NODE_OPTIONS: '--pending-deprecation' }).stdout).toBe('net\n');
+});
 
 it('uses the handle fast path on this Node for an IPv4 front, and net.Socket for a name or IPv6', () => {
   expect(handles).toBeDefined();
