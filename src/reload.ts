@@ -59,6 +59,7 @@ export async function applyConfig(
     result.removed.push(name);
   }
   if (diff.shared && !host.stopping) {
+    const before = host.fronts.sharedUrl();
     try {
       result.sharedFront = await host.fronts.applyShared(next);
     } catch (error) {
@@ -67,7 +68,9 @@ export async function applyConfig(
       const url = host.fronts.sharedUrl();
       const msg = url
         ? 'the shared front could not move; it stays where it was'
-        : 'the shared front could not be opened';
+        : before
+          ? 'the shared front could not move, nor go back to its old address; it is closed'
+          : 'the shared front could not be opened';
       host.log('error', msg, { error: (error as Error).message, ...(url ? { url } : {}) });
     }
   }
@@ -86,11 +89,14 @@ export async function applyConfig(
     host.startService(service);
     result.added.push(service.name);
   }
-  host.setConfig(running());
-  for (const service of next.services) {
+  const config = running();
+  host.setConfig(config);
+  for (const service of config.services) {
     if (diff.added.includes(service)) continue;
-    host.fronts.configureService(service, next);
-    if (diff.balancing.includes(service.name)) result.rebalanced.push(service.name);
+    // `config`, not `next`: a front that could not move keeps its headersTimeout for every listener.
+    host.fronts.configureService(service, config);
+    if (diff.balancing.includes(service.name) && host.fronts.of(service.name))
+      result.rebalanced.push(service.name);
   }
   for (const service of diff.scaled) {
     const target = host.service(service.name);
