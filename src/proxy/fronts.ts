@@ -18,6 +18,7 @@ const RETIRE_GRACE_MS = 5000;
 
 export class Fronts {
   readonly #host: string;
+  readonly #retiring = new Map<FrontProxy, Promise<void>>();
   /** Balancers by service; `port` is null for a service reached only through the shared front. */
   readonly #services = new Map<string, { proxy: ServiceProxy; port: number | null }>();
   /** `requested`: the configured port (0: any), `port`: the bound one; `config`: what it was built from. */
@@ -81,7 +82,7 @@ export class Fronts {
     }
     if (config.proxy.port === null) {
       this.#shared = undefined;
-      await old?.proxy.retire(RETIRE_GRACE_MS);
+      if (old) this.#retire(old.proxy);
       return old ? 'removed' : null;
     }
     try {
@@ -102,7 +103,7 @@ export class Fronts {
       }
       return 'moved';
     }
-    await old?.proxy.retire(RETIRE_GRACE_MS);
+    if (old) this.#retire(old.proxy);
     return old ? 'moved' : 'added';
   }
 
@@ -141,9 +142,20 @@ export class Fronts {
     await entry?.proxy.close();
   }
 
+  /**
+   * The old front stops listening at once (its address is free for the rest of the reload); its requests
+   * in flight finish in the background, for up to RETIRE_GRACE_MS.
+   */
+  #retire(front: FrontProxy): void {
+    const done = front.retire(RETIRE_GRACE_MS).finally(() => this.#retiring.delete(front));
+    this.#retiring.set(front, done);
+  }
+
   async closeAll(): Promise<void> {
     const proxies = [...this.#services.values()].map((s) => s.proxy);
     this.#services.clear();
-    await Promise.all([...proxies.map((p) => p.close()), this.#shared?.proxy.close()]);
+    // Fronts still retiring are cut now, like every other listener.
+    const retiring = [...this.#retiring.keys()].map((front) => front.close());
+    await Promise.all([...proxies.map((p) => p.close()), this.#shared?.proxy.close(), ...retiring]);
   }
 }

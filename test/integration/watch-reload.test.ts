@@ -233,7 +233,13 @@ describe('config reload of the balancers and the shared front', () => {
     });
     try {
       writeWithFront(p, { web: web() }, { port: free, routes });
+      // A request in flight on the old front finishes there; the reload does not wait for it.
+      const inFlight = () => Object.values(sup.proxyStats('web')).reduce((n, c) => n + c.inFlight, 0);
+      const slow = getJson<Echo>(`${first}/slow?ms=4000`);
+      expect(await waitFor(() => inFlight() === 1)).toBe(true);
       expect((await sup.reload()).sharedFront).toBe('moved');
+      expect(inFlight()).toBe(1); // still running: a reload that waited for the old front would see 0
+      expect((await slow).path).toMatch(/^\/slow/);
       expect(sup.proxyUrl()).toBe(`http://127.0.0.1:${free}`);
       expect((await getJson<Echo>(`http://127.0.0.1:${free}/`)).service).toBe('web');
       await expect(getJson(first)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
