@@ -18,7 +18,8 @@ const RETIRE_GRACE_MS = 5000;
 
 export class Fronts {
   readonly #host: string;
-  readonly #retiring = new Map<FrontProxy, Promise<void>>();
+  /** Shared fronts that moved away and still finish their requests in flight. */
+  readonly #retiring = new Set<FrontProxy>();
   /** Balancers by service; `port` is null for a service reached only through the shared front. */
   readonly #services = new Map<string, { proxy: ServiceProxy; port: number | null }>();
   /** `requested`: the configured port (0: any), `port`: the bound one; `config`: what it was built from. */
@@ -147,15 +148,15 @@ export class Fronts {
    * in flight finish in the background, for up to RETIRE_GRACE_MS.
    */
   #retire(front: FrontProxy): void {
-    const done = front.retire(RETIRE_GRACE_MS).finally(() => this.#retiring.delete(front));
-    this.#retiring.set(front, done);
+    this.#retiring.add(front);
+    void front.retire(RETIRE_GRACE_MS).finally(() => this.#retiring.delete(front));
   }
 
   async closeAll(): Promise<void> {
     const proxies = [...this.#services.values()].map((s) => s.proxy);
     this.#services.clear();
     // Fronts still retiring are cut now, like every other listener.
-    const retiring = [...this.#retiring.keys()].map((front) => front.close());
+    const retiring = [...this.#retiring].map((front) => front.close());
     await Promise.all([...proxies.map((p) => p.close()), this.#shared?.proxy.close(), ...retiring]);
   }
 }
