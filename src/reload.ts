@@ -9,7 +9,8 @@ import type { LogLevel, ReloadResult, ResolvedConfig, ResolvedService } from './
 
 /** What a reload needs of the supervisor. */
 export interface ReloadHost {
-  readonly stopping: boolean;
+  /** True once stop() began: the reload stops applying. */
+  stopping(): boolean;
   readonly fronts: Fronts;
   service(name: string): Service | undefined;
   /** Sets the running config (what `sup.config` answers). */
@@ -53,12 +54,12 @@ export async function applyConfig(
     });
   host.setConfig(running());
   for (const name of diff.removed) {
-    if (host.stopping) return result;
+    if (host.stopping()) return result;
     host.log('info', 'service removed from the config: stopping', { service: name });
     await host.removeService(name);
     result.removed.push(name);
   }
-  if (diff.shared && !host.stopping) {
+  if (diff.shared && !host.stopping()) {
     const before = host.fronts.sharedUrl();
     try {
       result.sharedFront = await host.fronts.applyShared(next);
@@ -75,7 +76,7 @@ export async function applyConfig(
     }
   }
   for (const service of diff.added) {
-    if (host.stopping) return result;
+    if (host.stopping()) return result;
     try {
       await host.fronts.bindService(service, next);
     } catch (error) {
@@ -100,18 +101,18 @@ export async function applyConfig(
   }
   for (const service of diff.scaled) {
     const target = host.service(service.name);
-    if (!target || host.stopping) continue;
+    if (!target || host.stopping()) continue;
     await target.scale(service.instances);
     result.scaled.push(service.name);
   }
   for (const service of diff.changed) {
     const target = host.service(service.name);
-    if (!target || host.stopping) continue;
+    if (!target || host.stopping()) continue;
     target.update(service);
     if (target.instances().length !== service.instances) await target.scale(service.instances);
     host.log('info', 'config changed: rolling restart', { service: service.name });
     const rollout = await target.restart({ readyTimeoutMs: host.readyTimeoutMs });
-    if (rollout.failed && !host.stopping) {
+    if (rollout.failed && !host.stopping()) {
       host.log('error', 'rolling restart after config change failed; the old instance keeps serving', {
         service: service.name,
         instance: rollout.failed.index,
@@ -120,7 +121,7 @@ export async function applyConfig(
     }
     result.restarted.push(service.name);
   }
-  if (host.stopping) return result;
+  if (host.stopping()) return result;
   await host.syncWatchers(running());
   result.applied = true;
   host.log('info', 'config reloaded', { ...result });

@@ -403,12 +403,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       });
       return emptyReloadResult();
     }
-    const supervisor = this;
     return applyConfig(
       {
-        get stopping() {
-          return supervisor.#stopping !== undefined;
-        },
+        stopping: () => this.#stopping !== undefined,
         fronts: this.#fronts,
         readyTimeoutMs: DEFAULT_START_TIMEOUT_MS,
         service: (name) => this.#services.get(name),
