@@ -91,8 +91,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
     try {
       const config = options.config
-        ? prepareConfig(options.config, cwd, null)
-        : await loadConfigFile({ cwd, ...(options.configFile ? { configFile: options.configFile } : {}) });
+        ? prepareConfig(options.config, cwd, null, { runtime: options.runtime })
+        : await loadConfigFile({
+            cwd,
+            runtime: options.runtime,
+            ...(options.configFile ? { configFile: options.configFile } : {}),
+          });
       this.#config = config;
       stillStarting();
       const { runtime, reaped } = await ProcessRuntime.open(path.join(config.root, '.msup'));
@@ -393,7 +397,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!current.file || this.#stopping) return emptyReloadResult();
     let next: ResolvedConfig;
     try {
-      next = await loadConfigFile({ configFile: current.file });
+      next = await loadConfigFile({ configFile: current.file, runtime: this.#options.runtime });
     } catch (error) {
       const issues = isMsupError(error) ? error.issues.map((i) => `${i.path}: ${i.message}`) : [];
       this.#log('error', 'config change rejected; the running config stays', {

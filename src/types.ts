@@ -104,12 +104,38 @@ export interface ServiceConfig {
   startTimeout?: Duration;
   /** When an instance leaves (rolling restart, scale down), how long its in-flight requests and open connections may take to finish (default `'5s'`). */
   drainTimeout?: Duration;
+  // --- Runtimes (issue 8) ---
+  /**
+   * How the instances run: `'process'` (default), `'container'`, or `{ container: { ... } }` (the runtime
+   * with its settings). The top-level `runtime`, and `msup start --runtime NAME`, change it for every service.
+   */
+  runtime?: RuntimeName | { container: ContainerConfig };
+  /** Settings used whenever this service runs as containers (`runtime`, or `--runtime container`). */
+  container?: ContainerConfig;
+  /** Memory per instance, in MB or as `'256m'`, `'1g'`: the container's limit, and the exports' resources. */
+  memory?: number | string;
+  /** CPUs per instance, such as `0.5`: the container's limit, and the exports' resources. */
+  cpus?: number;
+}
+
+/** The runtimes msup has. */
+export type RuntimeName = 'process' | 'container';
+
+export interface ContainerConfig {
+  /** An image to run instead of building one (it must hold what `command` needs). */
+  image?: string;
+  /** `'podman'` or `'docker'`; by default podman, else docker when it has a running engine. */
+  engine?: 'podman' | 'docker';
+  /** The project folder inside the container, at the same path: `'ro'` (default), `'rw'`, or `false` (the image's copy runs). */
+  mount?: 'ro' | 'rw' | false;
 }
 
 /** `started`: every instance launched; `ready`: every instance ready; `completed`: every instance exited with code 0. */
 export type DependencyCondition = 'started' | 'ready' | 'completed';
 
 export interface MsupConfig {
+  /** The runtime of every service that does not name its own (default `'process'`). */
+  runtime?: RuntimeName;
   services: Record<string, ServiceConfig>;
   /** The shared front: one port that routes by path prefix and host to services. */
   proxy?: ProxyConfig;
@@ -238,6 +264,20 @@ export interface ResolvedService {
   drainTimeoutMs: number;
   /** How the proxy balances this service (defaults filled in). */
   balancing: ResolvedBalancing;
+  /** The runtime its instances run on (after `--runtime`, the service's and the top-level `runtime`). */
+  runtime: RuntimeName;
+  /** Container settings (used when `runtime` is `'container'`). */
+  container: ResolvedContainer;
+  /** Memory per instance in MB, or null for no limit. */
+  memoryMb: number | null;
+  /** CPUs per instance, or null for no limit. */
+  cpus: number | null;
+}
+
+export interface ResolvedContainer {
+  image: string | null;
+  engine: 'podman' | 'docker' | null;
+  mount: 'ro' | 'rw' | false;
 }
 
 // --- Load balancing, resolved (issue 3) ---
@@ -329,6 +369,8 @@ export interface StartOptions {
   control?: boolean;
   /** Follow the services' `watch` settings and the config file's changes (default true). */
   watch?: boolean;
+  /** Run every service on this runtime, whatever the config says (`msup start --runtime NAME`). */
+  runtime?: RuntimeName;
 }
 
 export interface LogRecord {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
 import { MsupError } from '../errors.js';
 import type { ResolvedConfig } from '../types.js';
-import { resolveConfig } from './resolve.js';
+import { type ResolveOptions, resolveConfig } from './resolve.js';
 import { formatIssues, validateConfig } from './validate.js';
 
 export const CONFIG_NAMES = [
@@ -55,7 +55,12 @@ async function importConfig(file: string): Promise<unknown> {
 }
 
 /** Validate and resolve a config object; throws MSUP_CONFIG_INVALID listing every problem. */
-export function prepareConfig(raw: unknown, root: string, file: string | null): ResolvedConfig {
+export function prepareConfig(
+  raw: unknown,
+  root: string,
+  file: string | null,
+  options: ResolveOptions = {},
+): ResolvedConfig {
   const result = validateConfig(raw);
   if (!result.ok) {
     const where = file ?? 'config';
@@ -66,10 +71,12 @@ export function prepareConfig(raw: unknown, root: string, file: string | null): 
       { issues: result.issues },
     );
   }
-  return resolveConfig(result.value, root, file);
+  return resolveConfig(result.value, root, file, options);
 }
 
-export async function loadConfigFile(options: { cwd?: string; configFile?: string } = {}) {
+export async function loadConfigFile(
+  options: { cwd?: string; configFile?: string } & ResolveOptions = {},
+): Promise<ResolvedConfig> {
   const file = findConfigFile(options.cwd ?? process.cwd(), options.configFile);
-  return prepareConfig(await importConfig(file), path.dirname(file), file);
+  return prepareConfig(await importConfig(file), path.dirname(file), file, { runtime: options.runtime });
 }

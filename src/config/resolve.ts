@@ -5,14 +5,17 @@ import type {
   ResolvedBalancing,
   ResolvedCommand,
   ResolvedConfig,
+  ResolvedContainer,
   ResolvedProbe,
   ResolvedProbeSettings,
   ResolvedProxy,
   ResolvedRestart,
   ResolvedService,
+  RuntimeName,
 } from '../types.js';
 import { parseDuration } from './duration.js';
 import type { ValidConfig, ValidService } from './schema.js';
+import { parseMemory } from './size.js';
 
 export const DEFAULTS = {
   instances: 1,
@@ -139,7 +142,38 @@ function proxy(given: ValidConfig['proxy']): ResolvedProxy {
 }
 // --- end of load balancing ---
 
-export function resolveConfig(config: ValidConfig, root: string, file: string | null = null): ResolvedConfig {
+// --- Runtimes (issue 8) ---
+/** The runtime a service runs on: `--runtime` first, then the service's own, then the config's, then process. */
+function runtimeOf(
+  service: ValidService,
+  config: ValidConfig,
+  override: RuntimeName | undefined,
+): RuntimeName {
+  if (override) return override;
+  const own = service.runtime;
+  if (typeof own === 'string') return own;
+  if (own && typeof own === 'object') return Object.keys(own)[0] as RuntimeName;
+  return config.runtime ?? 'process';
+}
+
+function containerOf(service: ValidService): ResolvedContainer {
+  const own = service.runtime;
+  const given = (own && typeof own === 'object' ? own.container : undefined) ?? service.container ?? {};
+  return { image: given.image ?? null, engine: given.engine ?? null, mount: given.mount ?? 'ro' };
+}
+// --- end of runtimes ---
+
+export interface ResolveOptions {
+  /** Every service on this runtime (`--runtime`). */
+  runtime?: RuntimeName | undefined;
+}
+
+export function resolveConfig(
+  config: ValidConfig,
+  root: string,
+  file: string | null = null,
+  options: ResolveOptions = {},
+): ResolvedConfig {
   const routed = new Set((config.proxy?.routes ?? []).map((r) => r.service));
   const services = Object.entries(config.services).map(
     ([name, service]): ResolvedService => ({
@@ -160,6 +194,10 @@ export function resolveConfig(config: ValidConfig, root: string, file: string | 
       startTimeoutMs: ms(service.startTimeout, DEFAULTS.startTimeoutMs),
       drainTimeoutMs: ms(service.drainTimeout, DEFAULTS.drainTimeoutMs),
       balancing: balancing(service),
+      runtime: runtimeOf(service, config, options.runtime),
+      container: containerOf(service),
+      memoryMb: service.memory === undefined ? null : (parseMemory(service.memory) ?? null),
+      cpus: service.cpus ?? null,
     }),
   );
   return deepFreeze({ root: path.resolve(root), file, services, proxy: proxy(config.proxy) });

@@ -1,6 +1,7 @@
 // The config's schema (zod): shapes and value checks, each with a message that says what was expected and what came.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { parseMemory } from './size.js';
 
 export function show(value: unknown): string {
   if (value === undefined) return 'nothing';
@@ -155,6 +156,55 @@ const proxy = strict({
 });
 // --- end of load balancing ---
 
+// --- Runtimes (issue 8): how an instance runs, and each runtime's own settings ---
+/** Every runtime msup has; `runtime` and `--runtime` take one of these. */
+export const RUNTIME_NAMES = ['process', 'container'] as const;
+const runtimeName = check<(typeof RUNTIME_NAMES)[number]>(
+  (v) => typeof v === 'string' && (RUNTIME_NAMES as readonly string[]).includes(v),
+  RUNTIME_NAMES.map((n) => `"${n}"`).join(' or '),
+);
+const memory = check<number | string>(
+  (v) => parseMemory(v) !== undefined,
+  "a memory size in MB such as 256, '256m', '512MB' or '1g' (at least 4 MB)",
+);
+const cpus = check<number>(
+  (v) => typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= 1024,
+  'a number of CPUs greater than 0, such as 0.5 or 2',
+);
+const imageName = check<string>(
+  (v) => typeof v === 'string' && /^[a-z0-9][a-z0-9._\-/:@]*$/i.test(v),
+  'an image reference such as "node:20-slim" or "localhost/app:1"',
+);
+const container = strict({
+  /** Use this image instead of building one. */
+  image: imageName.optional(),
+  /** Which engine: 'podman' or 'docker' (default: podman, else docker with a running engine). */
+  engine: check<'podman' | 'docker'>(
+    (v) => v === 'podman' || v === 'docker',
+    '"podman" or "docker"',
+  ).optional(),
+  /** How the project folder is mounted: 'ro' (default), 'rw', or false for none (the image's copy runs). */
+  mount: check<'ro' | 'rw' | false>(
+    (v) => v === 'ro' || v === 'rw' || v === false,
+    '"ro", "rw" or false',
+  ).optional(),
+});
+/** `runtime: 'container'`, or `runtime: { container: { ... } }`: the runtime with its settings. */
+const runtimeObject = strict({ container: container.optional() }).superRefine((value, ctx) => {
+  if (Object.keys(value).length > 1 || Object.keys(value).length === 0)
+    ctx.addIssue({ code: 'custom', message: 'expected exactly one runtime, such as { container: { ... } }' });
+});
+const runtime = z.preprocess(
+  (v) => v,
+  z.custom<unknown>().superRefine((v, ctx) => {
+    const schema = typeof v === 'object' && v !== null && !Array.isArray(v) ? runtimeObject : runtimeName;
+    const result = schema.safeParse(v);
+    if (result.success) return;
+    for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom', input: v });
+  }),
+) as z.ZodType<(typeof RUNTIME_NAMES)[number] | { container?: z.infer<typeof container> }>;
+// --- end of runtimes ---
+
 export const serviceSchema = strict({
   command,
   instances: positiveInt.optional(),
@@ -189,9 +239,15 @@ export const serviceSchema = strict({
   maxFails: count.optional(),
   failTimeout: duration.optional(),
   responseTimeout: duration.optional(),
+  // runtimes (issue 8)
+  runtime: runtime.optional(),
+  container: container.optional(),
+  memory: memory.optional(),
+  cpus: cpus.optional(),
 });
 
 export const configSchema = strict({
+  runtime: runtimeName.optional(),
   services: z
     .record(z.string(), serviceSchema, {
       error: (issue) => `expected an object of services, got ${show(issue.input)}`,

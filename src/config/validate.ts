@@ -129,7 +129,30 @@ function proxyChecks(input: unknown): ConfigIssue[] {
 }
 // --- end of load balancing ---
 
-export function validateConfig(input: unknown): ValidationResult {
+// --- Runtimes (issue 8) ---
+/** Container settings given twice (in `runtime` and in `container`) would leave one silently unused. */
+function runtimeChecks(input: unknown): ConfigIssue[] {
+  const services = (input as { services?: unknown } | null)?.services;
+  if (!services || typeof services !== 'object' || Array.isArray(services)) return [];
+  const issues: ConfigIssue[] = [];
+  for (const [name, service] of Object.entries(services as Record<string, Raw>)) {
+    const own = service?.runtime;
+    if (own && typeof own === 'object' && 'container' in own && service?.container !== undefined) {
+      issues.push({
+        path: `services.${name}.container`,
+        message:
+          'container settings are given twice: in "runtime: { container }" and in "container"; keep one',
+      });
+    }
+  }
+  return issues;
+}
+// --- end of runtimes ---
+
+export function validateConfig(
+  input: unknown,
+  _options: { runtime?: string | undefined } = {},
+): ValidationResult {
   const result = configSchema.safeParse(input);
   const issues = result.success
     ? []
@@ -139,6 +162,7 @@ export function validateConfig(input: unknown): ValidationResult {
       }));
   issues.push(...crossChecks(input));
   issues.push(...proxyChecks(input));
+  issues.push(...runtimeChecks(input));
   if (result.success && issues.length === 0) return { ok: true, value: result.data };
   return { ok: false, issues };
 }

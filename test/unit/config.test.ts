@@ -2,6 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/config/duration.js';
 import { prepareConfig } from '../../src/config/load.js';
+import { parseMemory } from '../../src/config/size.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { isMsupError } from '../../src/errors.js';
 
@@ -146,5 +147,85 @@ describe('config resolution', () => {
     expect((error as Error).message).toBe(
       '/p/supervisor.config.ts has 1 problem:\n  services.web.instances: expected a positive integer, got -1',
     );
+  });
+});
+
+describe('runtimes in the config', () => {
+  const resolve = (raw: unknown, runtime?: 'process' | 'container') =>
+    prepareConfig(raw, '/p', null, runtime ? { runtime } : {}).services.map((s) => [s.name, s.runtime]);
+
+  it('reads memory sizes in MB', () => {
+    expect([256, '256m', '512MB', '1g', '1.5GB', '64Mi', '1Gi'].map(parseMemory)).toEqual([
+      256, 256, 512, 1024, 1536, 64, 1024,
+    ]);
+    expect(['256', '1t', 'lots', -1, 2, Number.NaN, null].map(parseMemory)).toEqual(Array(7).fill(undefined));
+  });
+
+  it('picks --runtime first, then the service, then the top level, then process', () => {
+    const raw = {
+      runtime: 'container',
+      services: {
+        a: { command: 'x' },
+        b: { command: 'x', runtime: 'process' },
+        c: { command: 'x', runtime: { container: {} } },
+      },
+    };
+    expect(resolve(raw)).toEqual([
+      ['a', 'container'],
+      ['b', 'process'],
+      ['c', 'container'],
+    ]);
+    expect(resolve(raw, 'process')).toEqual([
+      ['a', 'process'],
+      ['b', 'process'],
+      ['c', 'process'],
+    ]);
+    expect(resolve({ services: { a: { command: 'x' } } })).toEqual([['a', 'process']]);
+  });
+
+  it('resolves container settings, memory and cpus, from either place', () => {
+    const config = prepareConfig(
+      {
+        services: {
+          a: {
+            command: 'x',
+            runtime: { container: { image: 'localhost/a:1', mount: false } },
+            memory: '1g',
+            cpus: 0.5,
+          },
+          b: { command: 'x', container: { engine: 'docker' } },
+        },
+      },
+      '/p',
+      null,
+    );
+    const [a, b] = config.services;
+    expect(a?.container).toEqual({ image: 'localhost/a:1', engine: null, mount: false });
+    expect([a?.memoryMb, a?.cpus]).toEqual([1024, 0.5]);
+    expect(b?.container).toEqual({ image: null, engine: 'docker', mount: 'ro' });
+    expect([b?.runtime, b?.memoryMb, b?.cpus]).toEqual(['process', null, null]);
+  });
+
+  it('names every runtime problem with its path', () => {
+    expect(
+      messages({
+        runtime: 'vm',
+        services: {
+          a: { command: 'x', runtime: 'lambda' },
+          b: { command: 'x', runtime: { container: { image: 5, mount: 'yes', tag: 1 } } },
+          c: { command: 'x', runtime: { container: {} }, container: {} },
+          d: { command: 'x', memory: '12 parsecs', cpus: 0 },
+        },
+      }),
+    ).toEqual([
+      'runtime: expected "process" or "container", got "vm"',
+      'services.a.runtime: expected "process" or "container", got "lambda"',
+      'services.b.runtime.container.image: expected an image reference such as "node:20-slim" or "localhost/app:1", got 5',
+      'services.b.runtime.container.mount: expected "ro", "rw" or false, got "yes"',
+      'services.b.runtime.container: unknown key "tag"',
+      "services.d.memory: expected a memory size in MB such as 256, '256m', '512MB' or '1g' (at least 4 MB), got \"12 parsecs\"",
+      'services.d.cpus: expected a number of CPUs greater than 0, such as 0.5 or 2, got 0',
+      'services.c.container: container settings are given twice: in "runtime: { container }" and in "container"; keep one',
+    ]);
   });
 });
