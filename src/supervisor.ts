@@ -6,6 +6,7 @@ import { stopWaves } from './config/dependencies.js';
 import { parseDuration } from './config/duration.js';
 import { readEnvFiles } from './config/env-file.js';
 import { loadConfigFile, prepareConfig } from './config/load.js';
+import type { RunningInstance, Runtime } from './contract.js';
 import { controlHandler } from './control/handler.js';
 import { controlSocketPath, type StatusV1 } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
@@ -17,9 +18,7 @@ import { Fronts } from './proxy/fronts.js';
 import type { InstanceCounters } from './proxy/members.js';
 import type { ServiceProxy } from './proxy/server.js';
 import { applyConfig, emptyReloadResult } from './reload.js';
-import { PortAllocator } from './runtime/ports.js';
-import { groupUsage } from './runtime/proc.js';
-import { ProcessRuntime } from './runtime/process.js';
+import { Runtimes } from './runtimes.js';
 import { Service, type ServiceEvent } from './service/service.js';
 import { waitUntilStarted, whenDependenciesMet } from './service/start-gates.js';
 import { startVerdict } from './service/start-verdict.js';
@@ -42,8 +41,9 @@ const DEFAULT_START_TIMEOUT_MS = 60_000;
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #options: StartOptions;
   #config: ResolvedConfig | undefined;
-  #runtime: ProcessRuntime | undefined;
-  readonly #ports = new PortAllocator();
+  #runtimes: Runtimes | undefined;
+  /** The runtimes opened so far, by name: a service is created only once its runtime is here. */
+  readonly #runtime = new Map<string, Runtime>();
   readonly #services = new Map<string, Service>();
   readonly #fronts: Fronts;
   #started = false;
@@ -99,18 +99,24 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           });
       this.#config = config;
       stillStarting();
-      const { runtime, reaped } = await ProcessRuntime.open(path.join(config.root, '.msup'));
-      this.#runtime = runtime;
+      this.#runtimes = await Runtimes.open(config.root, (level, msg, fields) =>
+        this.#log(level, msg, fields),
+      );
       this.#logFiles = new LogFiles(path.join(config.root, '.msup', 'logs'), {
         onError: (error) =>
           this.emit('log', { level: 'warn', msg: 'log file error', time: Date.now(), error: error.message }),
       });
-      for (const left of reaped) {
-        this.#log('warn', 'reaped a leftover process group from a crashed run', {
-          ...left,
+      const using = [...new Set(config.services.map((s) => s.runtime))];
+      for (const left of await this.#runtimes.reap(using)) {
+        this.#log('warn', 'reaped a leftover of a crashed run', {
+          service: left.service,
           instance: left.index,
+          what: left.what,
         });
       }
+      stillStarting();
+      // Every runtime the config uses must be able to run here before anything starts.
+      await this.#openRuntimes(config);
       stillStarting();
       // Every front port is bound before any instance starts: a port in use starts nothing.
       for (const service of config.services) {
@@ -123,6 +129,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.#control = await ControlServer.open(controlSocketPath(config.root), controlHandler(this));
         stillStarting();
       }
+      // Images and the like, before any instance starts (a failure starts nothing).
+      await this.#prepareAll(config.services);
+      stillStarting();
       // Every service exists from the start (so status shows it); each starts once its dependsOn is met.
       for (const service of config.services) this.#createService(service);
       for (const service of config.services) this.#startWhenDependenciesMet(service.name);
@@ -173,16 +182,42 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#startWhenDependenciesMet(config.name);
   }
 
+  /** Opens every runtime the config uses (once each); rejects when one cannot run here. */
+  async #openRuntimes(config: ResolvedConfig): Promise<void> {
+    const runtimes = this.#runtimes;
+    if (!runtimes) return;
+    for (const name of new Set(config.services.map((s) => s.runtime))) {
+      if (!this.#runtime.has(name)) this.#runtime.set(name, await runtimes.get(name));
+    }
+  }
+
+  /** Gets each service's runtime ready for it (images built, ...); rejects with the first failure. */
+  async #prepareAll(services: readonly ResolvedService[]): Promise<void> {
+    await Promise.all(services.map((service) => this.#runtime.get(service.runtime)?.prepare?.(service)));
+  }
+
+  /** A service's runtime; a service is created only once it has been opened. */
+  #runtimeOf(config: ResolvedService): Runtime {
+    const runtime = this.#runtime.get(config.runtime);
+    if (!runtime) throw new MsupError('MSUP_STOPPED', `the ${config.runtime} runtime is not open`);
+    return runtime;
+  }
+
   #createService(config: ResolvedService): void {
-    const runtime = this.#runtime;
-    if (this.#stopping || !runtime) return;
+    if (this.#stopping || !this.#runtimes) return;
     const proxy = this.#fronts.of(config.name);
     const service = new Service(config, {
-      runtime,
-      ports: this.#ports,
-      // Exec probes' process groups are guarded like instances', so none outlives msup.
+      runtime: (current) => this.#runtimeOf(current),
       monitor: (settings, target, handlers, initiallyReady) =>
-        startMonitor(settings, { ...target, guard: (pgid) => runtime.guard(pgid) }, handlers, initiallyReady),
+        startMonitor(settings, target, handlers, initiallyReady),
+      prepare: async (current) => {
+        try {
+          await this.#runtimeOf(current).prepare?.(current);
+          return null;
+        } catch (error) {
+          return `could not prepare the ${current.runtime} runtime: ${(error as Error).message}`;
+        }
+      },
       environment: (current) => this.#environment(current),
       drain: (key, timeoutMs) => (proxy ? proxy.drain(key, timeoutMs) : Promise.resolve()),
       random: Math.random,
@@ -235,7 +270,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.emit('instance', event.instance);
         return;
       case 'ready':
-        proxy?.add(event.key, event.label, event.port);
+        proxy?.add(event.key, event.label, event.endpoint);
         return;
       case 'unready':
         proxy?.remove(event.key);
@@ -377,7 +412,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         service: name,
       });
     }
-    this.#log('info', 'scaling', { service: name, from: service.instances().length, to: count });
+    const from = service.instances().length;
+    if (from === count && service.config.instances === count) return;
+    this.#log('info', 'scaling', { service: name, from, to: count });
     await service.scale(count);
   }
 
@@ -398,6 +435,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     let next: ResolvedConfig;
     try {
       next = await loadConfigFile({ configFile: current.file, runtime: this.#options.runtime });
+      await this.#openRuntimes(next);
     } catch (error) {
       const issues = isMsupError(error) ? error.issues.map((i) => `${i.path}: ${i.message}`) : [];
       this.#log('error', 'config change rejected; the running config stays', {
@@ -431,10 +469,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** A snapshot for `msup status`: instances with uptime, CPU (sampled over `sampleMs`) and memory. */
   async status(sampleMs = 100): Promise<StatusV1> {
     const sample = async (): Promise<UsageSample> => {
-      const pids = this.services().flatMap((s) =>
-        s.instances.map((i) => i.pid).filter((p): p is number => p !== null),
-      );
-      return { usage: await groupUsage(pids), at: Date.now() };
+      const byRuntime = new Map<string, RunningInstance[]>();
+      for (const service of this.#services.values()) {
+        for (const { runtime, run } of service.running()) {
+          byRuntime.set(runtime, [...(byRuntime.get(runtime) ?? []), run]);
+        }
+      }
+      return { usage: (await this.#runtimes?.usage(byRuntime)) ?? new Map(), at: Date.now() };
     };
     const before = await sample();
     await new Promise((r) => setTimeout(r, sampleMs));
@@ -476,7 +517,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const late = [...this.#services.keys()].filter((name) => !first.includes(name));
     await Promise.all(late.map((name) => this.#stopService(name, false)));
     await this.#fronts.closeAll();
-    await this.#runtime?.close();
+    await this.#runtimes?.close();
     await this.#control?.close();
     this.#control = undefined;
     if (this.#services.size > 0) this.#log('info', 'stopped');

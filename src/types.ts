@@ -174,6 +174,8 @@ export interface ExitInfo {
   uptimeMs: number;
   /** Set when the process could not be launched at all (e.g. the command was not found). */
   error?: string;
+  /** Why the runtime ended it, where it knows (`'OOMKilled'`: over its memory limit). */
+  reason?: string;
 }
 
 export type InstanceState =
@@ -189,8 +191,15 @@ export type InstanceState =
 export interface InstanceInfo {
   service: string;
   index: number;
+  /** The runtime it runs on. */
+  runtime: string;
+  /** The runtime's id for the current incarnation (`p4242` for a process, the container's name), or null. */
+  id: string | null;
+  /** The host pid of its main process, where there is one. */
   pid: number | null;
-  /** The loopback port handed to the instance in `PORT`. */
+  /** Where the proxy and the probes reach it, or null (no port, or not running). */
+  endpoint: { host: string; port: number } | null;
+  /** The port of `endpoint` (kept for scripts that read it). */
   port: number | null;
   state: InstanceState;
   /** In the proxy's rotation. */
@@ -199,6 +208,16 @@ export interface InstanceInfo {
   lastExit: ExitInfo | null;
   /** When the current process started (epoch ms), or null. */
   startedAt: number | null;
+  /** The last readiness probe's result, or null before the first. */
+  lastProbe: ProbeOutcome | null;
+}
+
+export interface ProbeOutcome {
+  ok: boolean;
+  /** What the probe saw: `GET /health answered 404`, `tcp connect failed: ECONNREFUSED`, ... */
+  detail: string;
+  /** Epoch ms. */
+  at: number;
 }
 
 export interface ServiceInfo {
@@ -309,48 +328,17 @@ export interface ResolvedConfig {
   proxy: ResolvedProxy;
 }
 
-// The runtime interface: how an instance runs. Child processes are the first runtime; containers,
-// functions and sidecars plug in beside it and keep what is specific to them inside.
+// The supervisor's API: what start() takes, what it reports.
 
-export interface InstanceSpec {
-  service: string;
-  index: number;
-  instances: number;
-  command: ResolvedCommand;
-  cwd: string;
-  /** The complete environment for the instance. */
-  env: Readonly<Record<string, string>>;
-  port: number;
-}
-
+/** A whole line an instance wrote. */
 export interface OutputLine {
   service: string;
   index: number;
   stream: 'stdout' | 'stderr';
   line: string;
+  /** Who wrote it when an instance is more than its app: `'sidecar'`, ... (absent: the app). */
+  source?: string;
 }
-
-export interface RunningInstance {
-  readonly pid: number | null;
-  /** Epoch ms. */
-  readonly startedAt: number;
-  /** Resolves the moment the instance's main process ends (never rejects). */
-  readonly exited: Promise<ExitInfo>;
-  /** Ends the instance and everything it started: SIGTERM, then SIGKILL after `timeoutMs`. Idempotent. */
-  stop(timeoutMs: number): Promise<void>;
-  /** SIGKILL everything the instance started, now (a forced stop). */
-  kill(): void;
-}
-
-export interface Runtime {
-  readonly name: string;
-  /** Launch an instance; a launch that fails shows as an early exit, never a throw. */
-  start(spec: InstanceSpec, onOutput: (line: OutputLine) => void): RunningInstance;
-  /** Called once every instance has been stopped. */
-  close(): Promise<void>;
-}
-
-// The supervisor's API: what start() takes, what it reports.
 
 export interface StartOptions {
   /** The config file, relative to `cwd`. Without it and without `config`, msup looks for supervisor.config.* in `cwd`. */

@@ -30,11 +30,20 @@ export interface ExitSummary {
   code: number | null;
   signal: string | null;
   at: string;
+  /** Why the runtime ended it, where it knows (`OOMKilled`). */
+  reason?: string;
+  /** Why it could not start at all. */
+  error?: string;
 }
 
 export interface InstanceStatus {
   index: number;
+  /** The runtime it runs on. */
+  runtime: string;
+  /** The runtime's id of the current incarnation (`p4242`, a container's name). */
+  id: string | null;
   pid: number | null;
+  endpoint: { host: string; port: number } | null;
   port: number | null;
   state: string;
   ready: boolean;
@@ -44,6 +53,8 @@ export interface InstanceStatus {
   cpuPercent: number | null;
   memoryBytes: number | null;
   lastExit: ExitSummary | null;
+  /** The last readiness probe's result. */
+  lastProbe: { ok: boolean; detail: string; at: string } | null;
 }
 
 export interface ServiceStatus {

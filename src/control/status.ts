@@ -3,20 +3,23 @@ import type { InstanceInfo, ServiceInfo } from '../types.js';
 import type { InstanceStatus, StatusV1 } from './protocol.js';
 
 export interface UsageSample {
-  /** pid → CPU ms used so far and resident bytes. */
-  usage: ReadonlyMap<number, { cpuMs: number; rssBytes: number }>;
+  /** Instance id → CPU ms used so far and resident bytes. */
+  usage: ReadonlyMap<string, { cpuMs: number; rssBytes: number }>;
   at: number;
 }
 
 function instanceStatus(i: InstanceInfo, before: UsageSample, after: UsageSample): InstanceStatus {
-  const a = i.pid === null ? undefined : before.usage.get(i.pid);
-  const b = i.pid === null ? undefined : after.usage.get(i.pid);
+  const a = i.id === null ? undefined : before.usage.get(i.id);
+  const b = i.id === null ? undefined : after.usage.get(i.id);
   const elapsed = after.at - before.at;
   const cpuPercent =
     a && b && elapsed > 0 ? Math.max(0, Math.round(((b.cpuMs - a.cpuMs) / elapsed) * 1000) / 10) : null;
   return {
     index: i.index,
+    runtime: i.runtime,
+    id: i.id,
     pid: i.pid,
+    endpoint: i.endpoint,
     port: i.port,
     state: i.state,
     ready: i.ready,
@@ -25,7 +28,16 @@ function instanceStatus(i: InstanceInfo, before: UsageSample, after: UsageSample
     cpuPercent,
     memoryBytes: b?.rssBytes ?? null,
     lastExit: i.lastExit
-      ? { code: i.lastExit.code, signal: i.lastExit.signal, at: new Date(i.lastExit.at).toISOString() }
+      ? {
+          code: i.lastExit.code,
+          signal: i.lastExit.signal,
+          at: new Date(i.lastExit.at).toISOString(),
+          ...(i.lastExit.reason ? { reason: i.lastExit.reason } : {}),
+          ...(i.lastExit.error ? { error: i.lastExit.error } : {}),
+        }
+      : null,
+    lastProbe: i.lastProbe
+      ? { ok: i.lastProbe.ok, detail: i.lastProbe.detail, at: new Date(i.lastProbe.at).toISOString() }
       : null,
   };
 }

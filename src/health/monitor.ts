@@ -1,7 +1,7 @@
 // Runs an instance's probe on a schedule and reports readiness changes. Until the instance is ready
 // for the first time it probes quickly (every 100 ms at most), so a fresh instance joins rotation soon.
 import type { ResolvedProbeSettings } from '../types.js';
-import { type ProbeTarget, runProbe } from './probe.js';
+import { type ProbeResult, type ProbeTarget, runProbe } from './probe.js';
 import { applyProbeResult, INITIAL_COUNTERS, type ProbeCounters } from './thresholds.js';
 
 const STARTUP_INTERVAL_MS = 100;
@@ -9,6 +9,8 @@ const STARTUP_INTERVAL_MS = 100;
 export interface MonitorHandlers {
   onReady(detail: string): void;
   onUnready(detail: string): void;
+  /** Every probe's result, before any readiness change it causes. */
+  onResult?(result: ProbeResult): void;
 }
 
 export interface Monitor {
@@ -36,6 +38,7 @@ export function startMonitor(
   const tick = async () => {
     const result = await runProbe(settings.probe, probeTarget, settings.timeoutMs);
     if (stopped) return;
+    handlers.onResult?.(result);
     const next = applyProbeResult(counters, result.ok, settings);
     counters = next.counters;
     if (next.change === 'ready') {

@@ -1,18 +1,17 @@
 // One probe attempt against one instance: http (GET, 2xx/3xx passes), tcp (connects) or exec (exit 0).
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import type { ResolvedProbe } from '../types.js';
+import type { CommandResult } from '../contract.js';
+import type { ResolvedCommand, ResolvedProbe } from '../types.js';
 
 export interface ProbeTarget {
-  port: number;
-  cwd: string;
-  env: Readonly<Record<string, string>>;
-  /**
-   * Exec probes run in their own process group; `guard` hands that group to whoever ends the
-   * groups if msup dies (the runtime's watchdog) and returns the function that takes it back.
-   */
-  guard?: (pgid: number) => () => void;
+  /** Where http and tcp probes connect (null: the instance has no port, so they fail). */
+  endpoint: { host: string; port: number } | null;
+  /** Runs an exec probe's command where the instance runs (its runtime decides how). */
+  exec(
+    command: ResolvedCommand,
+    options: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<CommandResult>;
   /** Ends an exec probe under way (the monitor was stopped). */
   signal?: AbortSignal;
 }
@@ -22,11 +21,11 @@ export interface ProbeResult {
   detail: string;
 }
 
-function httpProbe(port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+function httpProbe(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const req = http.get(
       {
-        host: '127.0.0.1',
+        host,
         port,
         path,
         agent: false,
@@ -44,9 +43,9 @@ function httpProbe(port: number, path: string, timeoutMs: number): Promise<Probe
   });
 }
 
-function tcpProbe(port: number, timeoutMs: number): Promise<ProbeResult> {
+function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ host, port });
     socket.on('error', () => {});
     socket.on('data', () => {}); // a greeting (SSH, SMTP, databases) is read and dropped
     const timer = setTimeout(() => {
@@ -68,55 +67,31 @@ function tcpProbe(port: number, timeoutMs: number): Promise<ProbeResult> {
   });
 }
 
-function execProbe(
+async function execProbe(
   probe: Extract<ResolvedProbe, { kind: 'exec' }>,
   target: ProbeTarget,
   timeoutMs: number,
 ): Promise<ProbeResult> {
-  return new Promise((resolve) => {
-    const [file, ...args] = probe.command.argv as [string, ...string[]];
-    const child = spawn(file, args, {
-      cwd: target.cwd,
-      env: { ...target.env },
-      shell: probe.command.shell,
-      stdio: 'ignore',
-      detached: true,
-    });
-    const release = child.pid ? (target.guard?.(child.pid) ?? (() => {})) : () => {};
-    const killGroup = () => {
-      if (!child.pid) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {}
-    };
-    const timer = setTimeout(killGroup, timeoutMs);
-    target.signal?.addEventListener('abort', killGroup, { once: true });
-    const done = () => {
-      clearTimeout(timer);
-      target.signal?.removeEventListener('abort', killGroup);
-      release();
-    };
-    child.once('error', (error) => {
-      done();
-      resolve({ ok: false, detail: `exec failed: ${error.message}` });
-    });
-    child.once('exit', (code, signal) => {
-      killGroup(); // anything the probe command left behind
-      done();
-      resolve({
-        ok: code === 0,
-        detail: signal ? `exec timed out after ${timeoutMs}ms` : `exec exited with code ${code}`,
-      });
-    });
+  const result = await target.exec(probe.command, {
+    timeoutMs,
+    ...(target.signal ? { signal: target.signal } : {}),
   });
+  if (result.error) return { ok: false, detail: `exec failed: ${result.error}` };
+  if (result.timedOut) return { ok: false, detail: `exec timed out after ${timeoutMs}ms` };
+  return {
+    ok: result.code === 0,
+    detail: result.signal ? `exec ended by ${result.signal}` : `exec exited with code ${result.code}`,
+  };
 }
 
 export function runProbe(probe: ResolvedProbe, target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
   switch (probe.kind) {
     case 'http':
-      return httpProbe(target.port, probe.path, timeoutMs);
+      if (!target.endpoint) return Promise.resolve({ ok: false, detail: 'the instance has no port' });
+      return httpProbe(target.endpoint.host, target.endpoint.port, probe.path, timeoutMs);
     case 'tcp':
-      return tcpProbe(target.port, timeoutMs);
+      if (!target.endpoint) return Promise.resolve({ ok: false, detail: 'the instance has no port' });
+      return tcpProbe(target.endpoint.host, target.endpoint.port, timeoutMs);
     case 'exec':
       return execProbe(probe, target, timeoutMs);
   }

@@ -29,6 +29,8 @@ export interface Member {
   readonly key: string;
   readonly label: string;
   readonly index: number;
+  /** Where the instance serves (its runtime's endpoint). */
+  readonly host: string;
   readonly port: number;
   /** From the service's weights by index; a reload may change it. */
   weight: number;
@@ -88,12 +90,13 @@ export class Members {
   }
 
   /** Puts a member in rotation (creating it on first sight). */
-  add(key: string, label: string, port: number): Member {
+  add(key: string, label: string, endpoint: { host: string; port: number }): Member {
     let member = this.#all.get(key);
     if (!member) {
       const index = indexOfLabel(label);
       const weight = this.#settings.weights[index] ?? 1;
-      member = { key, label, index, port, weight, inFlight: 0, inRotation: true };
+      const { host, port } = endpoint;
+      member = { key, label, index, host, port, weight, inFlight: 0, inRotation: true };
       this.#all.set(key, member);
       this.#count(index);
     }

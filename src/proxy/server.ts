@@ -139,8 +139,8 @@ export class ServiceProxy implements ForwardTarget {
   }
 
   /** An instance joins rotation; requests held for a ready instance go to it. */
-  add(key: string, label: string, port: number): void {
-    this.members.add(key, label, port);
+  add(key: string, label: string, endpoint: { host: string; port: number }): void {
+    this.members.add(key, label, endpoint);
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const waiter of waiters) {
@@ -196,7 +196,7 @@ export class ServiceProxy implements ForwardTarget {
   pool(member: Member): UpstreamPool {
     let pool = this.#pools.get(member.key);
     if (!pool) {
-      pool = createUpstreamPool(member.port);
+      pool = createUpstreamPool(member.host, member.port);
       this.#pools.set(member.key, pool);
     }
     return pool;

@@ -232,7 +232,7 @@ export function handleIo(io: Bindings): TcpIo {
       return Promise.resolve(listening);
     },
 
-    connect(port, connected) {
+    connect(host, port, connected) {
       const side = new Side(io.newSocket());
       const req = io.newConnect();
       // Called once: a destroy() while connecting completes it with ECANCELED.
@@ -243,7 +243,7 @@ export function handleIo(io: Bindings): TcpIo {
           connected(undefined);
         }
       };
-      const status = side.handle.connect(req, '127.0.0.1', port);
+      const status = side.handle.connect(req, host, port);
       if (status < 0) queueMicrotask(() => connected(errnoError(status, 'connect')));
       return side;
     },

@@ -19,10 +19,10 @@ export interface TcpIo {
   /** Binds and listens; rejects with the system error (its `code`, such as EADDRINUSE). */
   listen(host: string, port: number, onClient: (client: Endpoint) => void): Promise<TcpListening>;
   /**
-   * Connects to an instance on loopback. `connected` is called exactly once: with no argument once
-   * connected, or with the error (also when destroyed while connecting).
+   * Connects to an instance (at its endpoint). `connected` is called exactly once: with no argument
+   * once connected, or with the error (also when destroyed while connecting).
    */
-  connect(port: number, connected: (error?: Error) => void): Endpoint;
+  connect(host: string, port: number, connected: (error?: Error) => void): Endpoint;
   /**
    * Forwards both ways until both sides have ended (an end of input is passed on as a shutdown of the
    * other side's write half) or either fails; then closes both and calls `closed` once.

@@ -37,8 +37,8 @@ export const netIo: TcpIo = {
     });
   },
 
-  connect(port, connected) {
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true, noDelay: true });
+  connect(host, port, connected) {
+    const socket = net.connect({ port, host, allowHalfOpen: true, noDelay: true });
     let settled = false;
     const settle = (error?: Error) => {
       if (settled) return;

@@ -54,7 +54,7 @@ function connect(target: TcpTarget, io: TcpIo, client: Endpoint): void {
       client.destroy();
       upstream?.destroy();
     });
-    upstream = io.connect(member.port, (error) => {
+    upstream = io.connect(member.host, member.port, (error) => {
       if (error || client.destroyed) {
         upstream?.destroy();
         untrack();

@@ -49,10 +49,16 @@ export function createUpgradeProxy() {
       untrack();
       target.members.end(member, failed);
     });
-    proxy.ws(req, socket, head, { target: `http://127.0.0.1:${member.port}` }, () => {
-      failed = true;
-      refuse(socket, '502 Bad Gateway');
-    });
+    proxy.ws(
+      req,
+      socket,
+      head,
+      { target: `http://${member.host.includes(':') ? `[${member.host}]` : member.host}:${member.port}` },
+      () => {
+        failed = true;
+        refuse(socket, '502 Bad Gateway');
+      },
+    );
   }
 
   return {

@@ -32,8 +32,8 @@ export interface UpstreamPool {
   destroy(): Promise<void>;
 }
 
-export function createUpstreamPool(port: number): UpstreamPool {
-  const pool = new Pool(`http://127.0.0.1:${port}`, {
+export function createUpstreamPool(host: string, port: number): UpstreamPool {
+  const pool = new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, {
     keepAliveTimeout: UPSTREAM_IDLE_MS,
     keepAliveMaxTimeout: UPSTREAM_IDLE_MS,
     connectTimeout: CONNECT_TIMEOUT_MS,

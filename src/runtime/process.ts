@@ -1,123 +1,198 @@
 // The process runtime: each instance is a child process in its own process group (its own session),
 // stopped with SIGTERM to the group, then SIGKILL after the grace period; guarded by the watchdog.
-import { mkdirSync } from 'node:fs';
 import { execa } from 'execa';
-import { MsupError } from '../errors.js';
-import type { ExitInfo, InstanceSpec, OutputLine, RunningInstance, Runtime } from '../types.js';
+import type {
+  InstanceSpec,
+  Reaped,
+  Remembered,
+  RunningInstance,
+  Runtime,
+  RuntimeHost,
+  RuntimePlugin,
+  Usage,
+} from '../contract.js';
+import type { ExitInfo, OutputLine, ResolvedCommand } from '../types.js';
 import { LineSplitter } from './lines.js';
-import { processStartTime, signalGroup, waitForGroupExit } from './proc.js';
-import { type LeftOver, liveOwner, reapLeftovers, StateFile } from './state-file.js';
-import { Watchdog } from './watchdog.js';
+import { groupMembers, groupUsage, processStartTime, signalGroup, waitForGroupExit } from './proc.js';
+import { runGuarded } from './run-command.js';
 
 /** After SIGKILL, how long to wait for the kernel to take the group away. */
 const KILL_WAIT_MS = 5000;
 
-export class ProcessRuntime implements Runtime {
-  readonly name = 'process';
-  readonly #state: StateFile;
-  readonly #watchdog = new Watchdog();
-
-  private constructor(state: StateFile) {
-    this.#state = state;
-    this.#state.write();
-  }
-
-  /**
-   * Opens the runtime for a project: refuses when another live msup owns `stateDir`,
-   * and reaps the process groups a crashed run left there.
-   */
-  static async open(stateDir: string): Promise<{ runtime: ProcessRuntime; reaped: LeftOver[] }> {
-    mkdirSync(stateDir, { recursive: true });
-    const state = new StateFile(stateDir, process.pid, await processStartTime(process.pid));
-    const previous = state.read();
-    const owner = await liveOwner(previous);
-    if (owner !== undefined) {
-      throw new MsupError(
-        'MSUP_ALREADY_RUNNING',
-        `msup is already running for this project (pid ${owner}, state in ${state.file})`,
-      );
-    }
-    const reaped = previous ? await reapLeftovers(previous) : [];
-    return { runtime: new ProcessRuntime(state), reaped };
-  }
-
-  start(spec: InstanceSpec, onOutput: (line: OutputLine) => void): RunningInstance {
-    const startedAt = Date.now();
-    const [file, ...args] = spec.command.argv as [string, ...string[]];
-    const child = execa(file, args, {
-      cwd: spec.cwd,
-      env: spec.env,
-      extendEnv: false,
-      shell: spec.command.shell,
-      detached: true,
-      cleanup: false,
-      stdin: 'ignore',
-      buffer: false,
-      reject: false,
-      stripFinalNewline: false,
-      forceKillAfterDelay: false,
-    });
-    // execa's promise settles once the pipes close; the exit event below is what we act on.
-    child.catch(() => {});
-    const pid = child.pid ?? null;
-    const key = `${spec.service}#${spec.index}:${pid}`;
-    for (const stream of ['stdout', 'stderr'] as const) {
-      const splitter = new LineSplitter((line) =>
-        onOutput({ service: spec.service, index: spec.index, stream, line }),
-      );
-      child[stream]?.on('data', (chunk: Buffer) => splitter.push(chunk));
-      child[stream]?.on('end', () => splitter.flush());
-      child[stream]?.on('error', () => splitter.flush());
-    }
-    if (pid !== null) this.#watchdog.watch(pid);
-    const recorded =
-      pid === null
-        ? Promise.resolve()
-        : processStartTime(pid).then((startTime) =>
-            this.#state.add(key, { service: spec.service, index: spec.index, pgid: pid, startTime }),
-          );
-
-    const exited = new Promise<ExitInfo>((resolve) => {
-      const at = () => ({ at: Date.now(), uptimeMs: Date.now() - startedAt });
-      child.once('exit', (code, signal) => resolve({ code, signal, ...at() }));
-      child.once('error', (error) => {
-        if (pid === null) resolve({ code: null, signal: null, ...at(), error: error.message });
-      });
-    });
-
-    let stopping: Promise<void> | undefined;
-    const stop = (timeoutMs: number): Promise<void> => {
-      stopping ??= (async () => {
-        if (pid === null) return;
-        signalGroup(pid, 'SIGTERM');
-        if (!(await waitForGroupExit(pid, timeoutMs))) {
-          signalGroup(pid, 'SIGKILL');
-          await waitForGroupExit(pid, KILL_WAIT_MS);
-        }
-        await exited;
-        await recorded;
-        this.#watchdog.forget(pid);
-        this.#state.remove(key);
-      })();
-      return stopping;
-    };
-
-    const kill = () => {
-      if (pid !== null) signalGroup(pid, 'SIGKILL');
-    };
-    return { pid, startedAt, exited, stop, kill };
-  }
-
-  /** Puts a process group msup started outside an instance (an exec probe) under the watchdog's guard. */
-  guard(pgid: number): () => void {
-    this.#watchdog.watch(pgid);
-    return () => this.#watchdog.forget(pgid);
-  }
-
-  async close(): Promise<void> {
-    // A safety net: a group still tracked here was lost track of; it must not outlive msup.
-    for (const pgid of this.#watchdog.groups()) signalGroup(pgid, 'SIGKILL');
-    await this.#watchdog.close();
-    this.#state.delete();
+/** Splits a child's stdout and stderr into whole lines for `onOutput`. */
+export function splitOutput(
+  child: { stdout?: NodeJS.ReadableStream | null; stderr?: NodeJS.ReadableStream | null },
+  emit: (stream: 'stdout' | 'stderr', line: string) => void,
+): void {
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const splitter = new LineSplitter((line) => emit(stream, line));
+    child[stream]?.on('data', (chunk: Buffer) => splitter.push(chunk));
+    child[stream]?.on('end', () => splitter.flush());
+    child[stream]?.on('error', () => splitter.flush());
   }
 }
+
+export interface LaunchedGroup {
+  pid: number | null;
+  startedAt: number;
+  exited: Promise<ExitInfo>;
+  stop(timeoutMs: number): Promise<void>;
+  kill(): void;
+}
+
+/**
+ * Launches a command as the leader of a new process group, remembered in the state file and guarded by
+ * the watchdog until the whole group is gone. The process runtime's instances, and the processes other
+ * runtimes run beside theirs (a sidecar, a function's environment), are such groups.
+ */
+export function launchGroup(
+  host: RuntimeHost,
+  what: { runtime: string; service: string; index: number },
+  command: ResolvedCommand,
+  options: { cwd: string; env: Readonly<Record<string, string>> },
+  onOutput: (stream: 'stdout' | 'stderr', line: string) => void,
+): LaunchedGroup {
+  const startedAt = Date.now();
+  const [file, ...args] = command.argv as [string, ...string[]];
+  const child = execa(file, args, {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: false,
+    shell: command.shell,
+    detached: true,
+    cleanup: false,
+    stdin: 'ignore',
+    buffer: false,
+    reject: false,
+    stripFinalNewline: false,
+    forceKillAfterDelay: false,
+  });
+  // execa's promise settles once the pipes close; the exit event below is what we act on.
+  child.catch(() => {});
+  const pid = child.pid ?? null;
+  splitOutput(child, onOutput);
+  const unguard = pid === null ? () => {} : host.guard({ group: pid });
+  const forget =
+    pid === null
+      ? Promise.resolve(() => {})
+      : processStartTime(pid).then((startTime) => host.remember({ ...what, data: { pgid: pid, startTime } }));
+
+  const exited = new Promise<ExitInfo>((resolve) => {
+    const at = () => ({ at: Date.now(), uptimeMs: Date.now() - startedAt });
+    child.once('exit', (code, signal) => resolve({ code, signal, ...at() }));
+    child.once('error', (error) => {
+      if (pid === null) resolve({ code: null, signal: null, ...at(), error: error.message });
+    });
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (timeoutMs: number): Promise<void> => {
+    stopping ??= (async () => {
+      if (pid === null) return;
+      // A frozen (SIGSTOPped) group would only die at SIGKILL: wake it so it can stop politely.
+      signalGroup(pid, 'SIGCONT');
+      signalGroup(pid, 'SIGTERM');
+      if (!(await waitForGroupExit(pid, timeoutMs))) {
+        signalGroup(pid, 'SIGKILL');
+        await waitForGroupExit(pid, KILL_WAIT_MS);
+      }
+      await exited;
+      unguard();
+      (await forget)();
+    })();
+    return stopping;
+  };
+  const kill = () => {
+    if (pid !== null) signalGroup(pid, 'SIGKILL');
+  };
+  return { pid, startedAt, exited, stop, kill };
+}
+
+class ProcessRuntime implements Runtime {
+  readonly name = 'process';
+  readonly #host: RuntimeHost;
+
+  constructor(host: RuntimeHost) {
+    this.#host = host;
+  }
+
+  async start(spec: InstanceSpec, onOutput: (line: OutputLine) => void): Promise<RunningInstance> {
+    const { service, index } = spec;
+    const port = await this.#host.ports.allocate();
+    const env = { ...spec.env, PORT: String(port) };
+    let group: LaunchedGroup;
+    try {
+      group = launchGroup(
+        this.#host,
+        { runtime: this.name, service: service.name, index },
+        service.command,
+        { cwd: service.cwd, env },
+        (stream, line) => onOutput({ service: service.name, index, stream, line }),
+      );
+    } catch (error) {
+      this.#host.ports.release(port);
+      throw error;
+    }
+    const host = this.#host;
+    let released = false;
+    // The slot stops an instance once its main process has exited too (to end what it left in its
+    // group): the port is free for another instance only after that.
+    const stop = async (timeoutMs: number) => {
+      await group.stop(timeoutMs);
+      if (released) return;
+      released = true;
+      host.ports.release(port);
+    };
+    return {
+      id: group.pid === null ? `p-${service.name}-${index}-${group.startedAt}` : `p${group.pid}`,
+      pid: group.pid,
+      endpoint: { host: '127.0.0.1', port },
+      startedAt: group.startedAt,
+      exited: group.exited,
+      stop,
+      kill: group.kill,
+      exec: (command, options) => runGuarded(host, command, { cwd: service.cwd, env, ...options }),
+    };
+  }
+
+  async usage(instances: readonly RunningInstance[]): Promise<Map<string, Usage>> {
+    const byGroup = await groupUsage(instances.map((i) => i.pid).filter((p): p is number => p !== null));
+    const usage = new Map<string, Usage>();
+    for (const instance of instances) {
+      const found = instance.pid === null ? undefined : byGroup.get(instance.pid);
+      if (found) usage.set(instance.id, found);
+    }
+    return usage;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Ends the process groups a crashed run left behind (skipping pids reused by new processes). */
+export async function reapGroups(entries: readonly Remembered[]): Promise<Reaped[]> {
+  const reaped: Reaped[] = [];
+  for (const entry of entries) {
+    const pgid = Number(entry.data.pgid);
+    if (!Number.isInteger(pgid) || pgid <= 1) continue;
+    // A live group leader with another start time is a new process that reused the pid: not ours.
+    const leaderStart = await processStartTime(pgid);
+    if (leaderStart !== null && leaderStart !== entry.data.startTime) continue;
+    const pids = await groupMembers(pgid);
+    if (pids.length === 0) continue;
+    signalGroup(pgid, 'SIGCONT');
+    signalGroup(pgid, 'SIGKILL');
+    await waitForGroupExit(pgid, 2000);
+    reaped.push({
+      service: entry.service,
+      index: entry.index,
+      what: `process group ${pgid} (${pids.length} process${pids.length === 1 ? '' : 'es'})`,
+    });
+  }
+  return reaped;
+}
+
+export const processRuntime: RuntimePlugin = {
+  name: 'process',
+  open: async (host) => new ProcessRuntime(host),
+  reap: (entries) => reapGroups(entries),
+};

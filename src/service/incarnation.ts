@@ -1,15 +1,21 @@
 // One process incarnation of an instance: its port, rotation key, probe and readiness. An instance
 // (a slot) has one current incarnation, and briefly a second one while it is being replaced.
-import type { ExitInfo, RunningInstance } from '../types.js';
+import type { RunningInstance } from '../contract.js';
+import type { ExitInfo, ProbeOutcome } from '../types.js';
 
 export interface Incarnation {
-  /** Rotation key, unique per process: `web#1:4242`. */
+  /** Rotation key, unique per incarnation: `web#1:p4242`. */
   readonly key: string;
-  readonly port: number;
+  /** The runtime that runs it. */
+  readonly runtime: string;
   readonly run: RunningInstance;
-  /** The environment it was started with (probes run with it). */
-  readonly env: Readonly<Record<string, string>>;
+  /** The launch failed (the runtime threw): no probes, its exit follows at once. */
+  readonly failedLaunch: boolean;
   ready: boolean;
+  /** The last readiness probe's result. */
+  lastProbe: ProbeOutcome | null;
+  /** The last failing probe result that was logged (so each change is logged once). */
+  loggedProbe: string | null;
   livenessStarted: boolean;
   /** Stopped because its liveness probe failed: its exit counts as a failure. */
   unhealthy: boolean;
@@ -26,9 +32,9 @@ export interface Incarnation {
 
 export function createIncarnation(
   key: string,
-  port: number,
+  runtime: string,
   run: RunningInstance,
-  env: Readonly<Record<string, string>>,
+  failedLaunch = false,
 ): Incarnation {
   let settle: (ready: boolean) => void = () => {};
   const firstReady = new Promise<boolean>((resolve) => {
@@ -36,10 +42,12 @@ export function createIncarnation(
   });
   return {
     key,
-    port,
+    runtime,
     run,
-    env,
+    failedLaunch,
     ready: false,
+    lastProbe: null,
+    loggedProbe: null,
     livenessStarted: false,
     unhealthy: false,
     retiring: false,
@@ -53,19 +61,40 @@ export function createIncarnation(
 
 export function describeExit(exit: ExitInfo): string {
   if (exit.error) return `could not start: ${exit.error}`;
-  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const code = exit.code !== null && exit.signal ? ` (exit ${exit.code})` : '';
+  const why = exit.reason ? `, ${exit.reason}` : '';
+  return exit.signal ? `killed by ${exit.signal}${code}${why}` : `exited with code ${exit.code}${why}`;
 }
 
-/** The environment of an instance: msup's own, then the service's, then msup's variables (which win). */
+/** A launch the runtime refused: an instance that has already ended, with the reason. */
+export function failedLaunch(id: string, error: unknown): RunningInstance {
+  const message = error instanceof Error ? error.message : String(error);
+  const at = Date.now();
+  return {
+    id,
+    pid: null,
+    endpoint: null,
+    startedAt: at,
+    exited: Promise.resolve({ code: null, signal: null, at, uptimeMs: 0, error: message }),
+    stop: async () => {},
+    kill: () => {},
+    exec: async () => ({ code: null, signal: null, timedOut: false, error: 'the instance is not running' }),
+  };
+}
+
+/**
+ * The environment of an instance: msup's own, then the service's, then msup's variables (which win).
+ * `PORT` is the runtime's to set.
+ */
 export function instanceEnv(
   base: Readonly<Record<string, string | undefined>>,
   service: Readonly<Record<string, string>>,
-  vars: { port: number; service: string; index: number; instances: number },
+  vars: { service: string; index: number; instances: number },
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
+  delete env.PORT;
   return Object.assign(env, service, {
-    PORT: String(vars.port),
     MSUP_SERVICE: vars.service,
     MSUP_INSTANCE: String(vars.index),
     MSUP_INSTANCES: String(vars.instances),

@@ -1,5 +1,6 @@
 // One instance of a service (a slot, by index): its current process and, during a rolling restart,
 // its replacement; launch, readiness and liveness, crash handling by policy, replacement and retirement.
+import type { RunningInstance } from '../contract.js';
 import type {
   ExitInfo,
   InstanceInfo,
@@ -8,12 +9,21 @@ import type {
   OutputLine,
   ResolvedService,
 } from '../types.js';
-import { createIncarnation, describeExit, type Incarnation, instanceEnv } from './incarnation.js';
+import {
+  createIncarnation,
+  describeExit,
+  failedLaunch,
+  type Incarnation,
+  instanceEnv,
+} from './incarnation.js';
 import { decideRestart, failed } from './restart-policy.js';
 import type { ServiceDeps } from './service.js';
 
 /** A service with no port and no probe counts as started (ready) once it has stayed up this long. */
 export const STARTED_AFTER_MS = 500;
+
+/** Failing readiness probes are logged once an instance has been up this long (before, it is booting). */
+export const PROBE_LOG_GRACE_MS = 1000;
 
 /** The promise's value, or false after `ms`. */
 async function withTimeout(promise: Promise<boolean>, ms: number): Promise<boolean> {
@@ -54,8 +64,10 @@ export class InstanceSlot {
   /** Stopped for good (service stop or scale-down). */
   retired = false;
   readonly #ctx: SlotContext;
-  /** A launch waiting for its port: a second launch (or a rollout) waits for it instead of starting another. */
+  /** A launch waiting for the runtime: a second launch (or a rollout) waits for it instead of starting another. */
   #launching: Promise<Incarnation | null> | undefined;
+  /** A replacement waiting for the runtime (a rollout): retiring waits for it too. */
+  #replacing: Promise<Incarnation | null> | undefined;
 
   constructor(ctx: SlotContext, index: number) {
     this.#ctx = ctx;
@@ -73,18 +85,28 @@ export class InstanceSlot {
     }
   }
 
+  /** The incarnations running now (the current one, and a replacement being started). */
+  running(): Incarnation[] {
+    return [this.current, this.pending].filter((i): i is Incarnation => i !== null && !i.exit);
+  }
+
   info(): InstanceInfo {
     const inc = this.current;
+    const endpoint = inc?.run.endpoint ?? null;
     return {
       service: this.#ctx.config.name,
       index: this.index,
+      runtime: inc?.runtime ?? this.#ctx.config.runtime,
+      id: inc?.run.id ?? null,
       pid: inc?.run.pid ?? null,
-      port: inc?.port ?? null,
+      endpoint: endpoint ? { host: endpoint.host, port: endpoint.port } : null,
+      port: endpoint?.port ?? null,
       state: this.state,
       ready: inc?.ready ?? false,
       restarts: this.restarts,
       lastExit: this.lastExit,
       startedAt: inc?.run.startedAt ?? null,
+      lastProbe: inc?.lastProbe ?? null,
     };
   }
 
@@ -101,8 +123,10 @@ export class InstanceSlot {
       this.#watchLiveness(inc);
       if (inc === this.current) this.state = 'running';
       const label = `${this.#ctx.config.name}#${this.index}`;
-      this.#ctx.deps.onEvent({ type: 'ready', key: inc.key, label, port: inc.port, instance: this.info() });
-      this.#ctx.log('info', 'ready', this.index, { pid: inc.run.pid, port: inc.port, detail });
+      const endpoint = inc.run.endpoint;
+      if (endpoint)
+        this.#ctx.deps.onEvent({ type: 'ready', key: inc.key, label, endpoint, instance: this.info() });
+      this.#ctx.log('info', 'ready', this.index, { ...this.#ids(inc), detail });
     } else {
       this.#ctx.deps.onEvent({ type: 'unready', key: inc.key, instance: this.info() });
       if (fromProbe) this.#ctx.log('warn', 'not ready', this.index, { detail });
@@ -115,15 +139,14 @@ export class InstanceSlot {
     const settings = this.#ctx.config.liveness;
     if (!settings || inc.livenessStarted || inc.exit) return;
     inc.livenessStarted = true;
-    const env = inc.env;
     const probe = this.#ctx.deps.monitor(
       settings,
-      { port: inc.port, cwd: this.#ctx.config.cwd, env },
+      this.#probeTarget(inc.run),
       {
         onReady: () => {},
         onUnready: (detail) => {
           if (inc.retiring || inc.exit) return;
-          this.#ctx.log('warn', 'liveness failed: restarting', this.index, { pid: inc.run.pid, detail });
+          this.#ctx.log('warn', 'liveness failed: restarting', this.index, { ...this.#ids(inc), detail });
           inc.unhealthy = true;
           this.#setReady(inc, false, detail);
           void inc.run.stop(this.#ctx.config.stopTimeoutMs);
@@ -138,33 +161,61 @@ export class InstanceSlot {
     };
   }
 
-  /** Starts a new process for the slot; null when the slot was retired meanwhile. */
-  async #spawn(asCurrent: boolean): Promise<Incarnation | null> {
-    const port = await this.#ctx.deps.ports.allocate();
-    if (this.#ctx.stopping || this.retired || (asCurrent && this.current)) {
-      this.#ctx.deps.ports.release(port);
-      return null;
+  /** What the probes need of an instance: where it serves, and how to run a command where it runs. */
+  #probeTarget(run: RunningInstance) {
+    return { endpoint: run.endpoint, exec: run.exec.bind(run) };
+  }
+
+  /** How log records name an incarnation: its id, pid (where there is one) and endpoint. */
+  #ids(inc: Incarnation): Record<string, unknown> {
+    const { id, pid, endpoint } = inc.run;
+    return {
+      id,
+      ...(pid !== null ? { pid } : {}),
+      ...(endpoint ? { port: endpoint.port } : {}),
+      ...(endpoint && endpoint.host !== '127.0.0.1' ? { host: endpoint.host } : {}),
+    };
+  }
+
+  /** A readiness probe's result: kept for status, and logged when it fails in a new way. */
+  #probeResult(inc: Incarnation, ok: boolean, detail: string): void {
+    inc.lastProbe = { ok, detail, at: Date.now() };
+    if (ok) {
+      inc.loggedProbe = null;
+      return;
     }
+    if (inc.loggedProbe === detail || inc.exit || inc.retiring) return;
+    // While it boots, refused connections are expected: say nothing for the first moment.
+    if (!inc.ready && Date.now() - inc.run.startedAt < PROBE_LOG_GRACE_MS) return;
+    inc.loggedProbe = detail;
+    this.#ctx.log('warn', 'readiness probe failing', this.index, { ...this.#ids(inc), detail });
+  }
+
+  /** Starts a new incarnation for the slot; null when the slot was retired (or msup stopped) meanwhile. */
+  async #spawn(asCurrent: boolean): Promise<Incarnation | null> {
     const config = this.#ctx.config;
     const env = instanceEnv(this.#ctx.deps.environment(config), config.env, {
-      port,
       service: config.name,
       index: this.index,
       instances: config.instances,
     });
-    const run = this.#ctx.deps.runtime.start(
-      {
-        service: config.name,
-        index: this.index,
-        instances: config.instances,
-        command: config.command,
-        cwd: config.cwd,
-        env,
-        port,
-      },
-      (line) => this.#ctx.output(line),
-    );
-    const inc = createIncarnation(`${config.name}#${this.index}:${run.pid ?? 'none'}`, port, run, env);
+    const runtime = this.#ctx.deps.runtime(config);
+    let run: RunningInstance;
+    let launchFailed = false;
+    try {
+      run = await runtime.start(
+        { service: config, index: this.index, instances: config.instances, env },
+        (line) => this.#ctx.output(line),
+      );
+    } catch (error) {
+      run = failedLaunch(`${runtime.name}-${config.name}-${this.index}-${Date.now()}`, error);
+      launchFailed = true;
+    }
+    if (this.#ctx.stopping || this.retired) {
+      await run.stop(config.stopTimeoutMs);
+      return null;
+    }
+    const inc = createIncarnation(`${config.name}#${this.index}:${run.id}`, runtime.name, run, launchFailed);
     if (asCurrent) {
       this.current = inc;
       // A crash-looping instance stays visibly in crash-loop until it proves itself ready.
@@ -172,18 +223,19 @@ export class InstanceSlot {
     } else {
       this.pending = inc;
     }
-    this.#ctx.log('info', 'started', this.index, { pid: run.pid, port, restarts: this.restarts });
+    if (!launchFailed) {
+      // A replacement counts as the next restart (it becomes the instance once ready).
+      const restarts = asCurrent ? this.restarts : this.restarts + 1;
+      this.#ctx.log('info', 'started', this.index, { ...this.#ids(inc), restarts });
+    }
     inc.handled = run.exited.then((exit) => this.#onExit(inc, exit));
-    if (run.pid === null) return inc;
+    if (launchFailed) return inc;
     if (config.health) {
-      const probe = this.#ctx.deps.monitor(
-        config.health,
-        { port, cwd: config.cwd, env },
-        {
-          onReady: (detail) => this.#setReady(inc, true, detail),
-          onUnready: (detail) => this.#setReady(inc, false, detail, true),
-        },
-      );
+      const probe = this.#ctx.deps.monitor(config.health, this.#probeTarget(run), {
+        onReady: (detail) => this.#setReady(inc, true, detail),
+        onUnready: (detail) => this.#setReady(inc, false, detail, true),
+        onResult: (result) => this.#probeResult(inc, result.ok, result.detail),
+      });
       inc.stopProbe = () => probe.stop();
     } else {
       const timer = setTimeout(
@@ -206,8 +258,9 @@ export class InstanceSlot {
     const timer = setTimeout(() => {
       if (inc.ready || inc.exit || inc.retiring || inc !== this.current) return;
       this.#ctx.log('warn', 'not ready in time: restarting', this.index, {
-        pid: inc.run.pid,
+        ...this.#ids(inc),
         startTimeoutMs: config.startTimeoutMs,
+        ...(inc.lastProbe ? { lastProbe: inc.lastProbe.detail } : {}),
       });
       inc.unhealthy = true;
       void inc.run.stop(config.stopTimeoutMs);
@@ -232,8 +285,8 @@ export class InstanceSlot {
     const isCurrent = inc === this.current;
     if (!planned) {
       this.#ctx.log(failed(exit) || inc.unhealthy ? 'warn' : 'info', 'exited', this.index, {
-        pid: inc.run.pid,
-        ...(inc.unhealthy ? { reason: 'liveness probe failed' } : {}),
+        ...this.#ids(inc),
+        ...(inc.unhealthy ? { reason: 'liveness probe failed' } : exit.reason ? { reason: exit.reason } : {}),
         code: exit.code,
         signal: exit.signal,
         uptimeMs: exit.uptimeMs,
@@ -243,7 +296,6 @@ export class InstanceSlot {
     // Whatever the main process left in its group goes too, so its port is free.
     await inc.run.stop(this.#ctx.config.stopTimeoutMs);
     this.#ctx.deps.onEvent({ type: 'gone', key: inc.key });
-    this.#ctx.deps.ports.release(inc.port);
     if (this.pending === inc) this.pending = null;
     if (!isCurrent || this.current !== inc) return;
     this.current = null;
@@ -304,7 +356,10 @@ export class InstanceSlot {
   async replace(readyTimeoutMs: number): Promise<string | null> {
     const old = this.current;
     if (!old) return this.#startNow(readyTimeoutMs);
-    const next = await this.#spawn(false);
+    this.#replacing = this.#spawn(false);
+    const next = await this.#replacing.finally(() => {
+      this.#replacing = undefined;
+    });
     if (!next) return 'stopped';
     const ready = await withTimeout(next.firstReady, readyTimeoutMs);
     if (!ready || this.#ctx.stopping || this.retired) {
@@ -327,8 +382,8 @@ export class InstanceSlot {
     this.consecutive = 0;
     this.state = 'running';
     this.#ctx.deps.onEvent({ type: 'instance', instance: this.info() });
-    this.#ctx.log('info', 'replaced', this.index, { pid: next.run.pid, previous: old.run.pid });
-    if (old.run.pid !== null && !old.exit) await this.#retireIncarnation(old, true);
+    this.#ctx.log('info', 'replaced', this.index, { ...this.#ids(next), previous: old.run.id });
+    if (!old.exit) await this.#retireIncarnation(old, true);
     return null;
   }
 
@@ -361,17 +416,22 @@ export class InstanceSlot {
     await inc.handled;
   }
 
+  /** Stops the slot for good: `drain` (a scale-down) lets its requests finish first, and logs the stop. */
   async retire(drain: boolean): Promise<void> {
     this.retired = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    // A launch under way finds the slot retired when the runtime answers, and stops what it started.
+    await Promise.all([this.#launching, this.#replacing]);
     const incs = [this.current, this.pending].filter((i): i is Incarnation => i !== null);
     if (incs.length === 0) {
       if (this.state !== 'exited') this.#setState('stopped');
       return;
     }
     if (this.current) this.#setState('stopping');
+    const ids = this.current ? this.#ids(this.current) : {};
     await Promise.all(incs.map((inc) => this.#retireIncarnation(inc, drain)));
     if (this.state !== 'stopped' && this.state !== 'exited') this.#setState('stopped');
+    if (drain) this.#ctx.log('info', 'stopped', this.index, ids);
   }
 }

@@ -1,14 +1,16 @@
 // One service: keeps its instances (slots) running through a runtime, replaces them one at a time
 // on request (rolling restart), scales, and reports every change as an event.
 // It knows nothing of the proxy or of how probes run: the supervisor hands it those as functions.
+import type { Endpoint, RunningInstance, Runtime } from '../contract.js';
+import type { ProbeTarget } from '../health/probe.js';
 import type {
   InstanceInfo,
   LogLevel,
   OutputLine,
+  ProbeOutcome,
   ResolvedProbeSettings,
   ResolvedService,
   RolloutResult,
-  Runtime,
 } from '../types.js';
 import { InstanceSlot } from './instance-slot.js';
 
@@ -19,14 +21,20 @@ export interface ProbeHandle {
 }
 
 export interface ServiceDeps {
-  runtime: Runtime;
-  ports: { allocate(): Promise<number>; release(port: number): void };
+  /** The runtime of the service's current settings (a reload may move it to another). */
+  runtime(config: ResolvedService): Runtime;
   monitor(
     settings: ResolvedProbeSettings,
-    target: { port: number; cwd: string; env: Readonly<Record<string, string>> },
-    handlers: { onReady(detail: string): void; onUnready(detail: string): void },
+    target: ProbeTarget,
+    handlers: {
+      onReady(detail: string): void;
+      onUnready(detail: string): void;
+      onResult?(result: Omit<ProbeOutcome, 'at'>): void;
+    },
     initiallyReady?: boolean,
   ): ProbeHandle;
+  /** Gets the runtime ready for the service's settings (an image built); resolves with why not, or null. */
+  prepare(config: ResolvedService): Promise<string | null>;
   /** The environment every instance starts from, read again at each launch. */
   environment(service: ResolvedService): Readonly<Record<string, string | undefined>>;
   /** Resolves once a member taken out of rotation has no requests or connections left (bounded). */
@@ -38,7 +46,7 @@ export interface ServiceDeps {
 
 export type ServiceEvent =
   | { type: 'instance'; instance: InstanceInfo }
-  | { type: 'ready'; key: string; label: string; port: number; instance: InstanceInfo }
+  | { type: 'ready'; key: string; label: string; endpoint: Endpoint; instance: InstanceInfo }
   | { type: 'unready'; key: string; instance: InstanceInfo }
   | { type: 'gone'; key: string }
   | { type: 'log'; level: LogLevel; msg: string; fields: Record<string, unknown> };
@@ -87,16 +95,25 @@ export class Service {
       return Array.from({ length: this.#config.instances }, (_, index) => ({
         service: this.name,
         index,
+        runtime: this.#config.runtime,
+        id: null,
         pid: null,
+        endpoint: null,
         port: null,
         state: 'waiting' as const,
         ready: false,
         restarts: 0,
         lastExit: null,
         startedAt: null,
+        lastProbe: null,
       }));
     }
     return this.#slots.map((slot) => slot.info());
+  }
+
+  /** Every running instance, with the runtime that runs it. */
+  running(): { runtime: string; run: RunningInstance }[] {
+    return this.#slots.flatMap((slot) => slot.running().map(({ runtime, run }) => ({ runtime, run })));
   }
 
   stderrTail(): string[] {
@@ -119,6 +136,12 @@ export class Service {
     return this.#serial(async () => {
       options.onStart?.();
       const result: RolloutResult = { service: this.name, restarted: [], failed: null };
+      const unprepared = await this.#deps.prepare(this.#config);
+      if (unprepared !== null) {
+        result.failed = { index: this.#slots[0]?.index ?? 0, reason: unprepared };
+        this.#log('error', 'rolling restart stopped', null, { reason: unprepared });
+        return result;
+      }
       for (const slot of [...this.#slots]) {
         if (this.#stopping) break;
         if (slot.retired) continue;

@@ -13,7 +13,7 @@ export function dependencyMet(instances: readonly InstanceInfo[], condition: Dep
   if (instances.length === 0) return false;
   switch (condition) {
     case 'started':
-      return instances.every((i) => i.state !== 'waiting' && (i.pid !== null || i.lastExit !== null));
+      return instances.every((i) => i.state !== 'waiting' && (i.id !== null || i.lastExit !== null));
     case 'ready':
       return instances.every((i) => i.ready);
     case 'completed':
@@ -40,7 +40,13 @@ export function startVerdict(services: readonly ServiceInfo[]): StartVerdict {
     i.ready || (i.state === 'exited' && i.lastExit !== null && !failed(i.lastExit));
   if (services.every((s) => s.instances.every(done))) return { kind: 'ready' };
   const summary = services
-    .map((s) => `${s.name} (${s.instances.filter((i) => i.ready).length}/${s.instances.length} ready)`)
+    .map((s) => {
+      const ready = `${s.instances.filter((i) => i.ready).length}/${s.instances.length} ready`;
+      // Why the first instance that is not ready is not: what its readiness probe saw last.
+      const stuck = s.instances.find((i) => !done(i) && i.lastProbe && !i.lastProbe.ok);
+      const why = stuck?.lastProbe ? `; ${s.name}#${stuck.index}: ${stuck.lastProbe.detail}` : '';
+      return `${s.name} (${ready}${why})`;
+    })
     .join(', ');
   return { kind: 'waiting', summary };
 }

@@ -84,7 +84,9 @@ describe('msup start', () => {
     await first.waitForOutput(/all services ready/);
     // Kill msup and its watchdog together, as a crash of the whole machine session would
     // (msup is frozen first, so it cannot start a new watchdog in between).
-    const watchdog = taggedProcesses(p.tag).find((t) => / -e /.test(t.command));
+    const watchdog = taggedProcesses(p.tag).find(
+      (t) => t.command.startsWith('/bin/sh -c') && t.command.includes('clean=0'),
+    );
     expect(watchdog).toBeDefined();
     first.child.kill('SIGSTOP');
     process.kill(watchdog!.pid, 'SIGKILL');
@@ -98,7 +100,7 @@ describe('msup start', () => {
     const reaped = second
       .stdout()
       .split('\n')
-      .filter((l) => l.includes('reaped a leftover process group'));
+      .filter((l) => l.includes('reaped a leftover of a crashed run'));
     expect(reaped).toHaveLength(3);
     const alive = new Set(taggedProcesses(p.tag).map((t) => t.pid));
     expect(leftovers.filter((pid) => alive.has(pid))).toEqual([]);

@@ -78,7 +78,7 @@ export function useUpstreams() {
     closers.push(() => p.close());
     const front = await p.listen(0);
     ports.forEach((port, i) => {
-      p.add(`web#${i}:${port}`, `web#${i}`, port);
+      p.add(`web#${i}:${port}`, `web#${i}`, { host: '127.0.0.1', port: port });
     });
     return { proxy: p, url: `http://127.0.0.1:${front}`, port: front };
   }

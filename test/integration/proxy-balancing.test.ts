@@ -164,7 +164,7 @@ describe('hold window and drain', () => {
     const { url, proxy: p } = await proxy([], { holdTimeoutMs: 10_000 });
     const pending = request(url);
     const port = await named('late');
-    setTimeout(() => p.add('late', 'web#0', port), 100);
+    setTimeout(() => p.add('late', 'web#0', { host: '127.0.0.1', port: port }), 100);
     expect(await pending).toMatchObject({ status: 200, body: 'late' });
   });
 
@@ -172,7 +172,7 @@ describe('hold window and drain', () => {
     const { url, proxy: p } = await proxy([], { holdTimeoutMs: 10_000 });
     const socket = new WebSocket(url.replace('http', 'ws'));
     const port = await wsUpstream('late');
-    setTimeout(() => p.add('late', 'web#0', port), 100);
+    setTimeout(() => p.add('late', 'web#0', { host: '127.0.0.1', port: port }), 100);
     const answer = await new Promise<string>((resolve, reject) => {
       socket.on('open', () => socket.send('hi'));
       socket.on('message', (data) => resolve(String(data)));
@@ -206,7 +206,7 @@ describe('hold window and drain', () => {
     expect(await first).toMatchObject({ status: 200, body: 'done' });
     await draining;
     // Back in rotation, a request that never finishes is cut when the drain times out.
-    p.add(`web#0:${port}`, 'web#0', port);
+    p.add(`web#0:${port}`, 'web#0', { host: '127.0.0.1', port: port });
     const second = request(url).catch((error: Error) => error);
     await waitFor(() => waiting.length === 2);
     p.remove(`web#0:${port}`);

@@ -21,7 +21,7 @@ describe('ServiceProxy retries', () => {
   it('answers 502 when every instance refused, and 503 with none', async () => {
     const { proxy: front, url } = await proxy([], { holdTimeoutMs: 200 });
     expect((await request(`${url}/`)).status).toBe(503);
-    front.add('dead', 'web#0', await closedPort());
+    front.add('dead', 'web#0', { host: '127.0.0.1', port: await closedPort() });
     const reply = await request(`${url}/`);
     expect(reply.status).toBe(502);
     expect(reply.body).toContain('no instance of web could take the request');

@@ -209,7 +209,7 @@ describe.each(ios)('tcp mode on %s', (_name, tcpIo) => {
     const { port, proxy: p } = await proxy([], { mode: 'tcp', tcpIo, holdTimeoutMs: 10_000 });
     const answer = exchange(port, Buffer.from('hello'));
     const late = await hasher();
-    setTimeout(() => p.add(`web#0:${late}`, 'web#0', late), 100);
+    setTimeout(() => p.add(`web#0:${late}`, 'web#0', { host: '127.0.0.1', port: late }), 100);
     expect(String(await answer)).toBe(`5 ${sha(Buffer.from('hello'))}`);
     const none = await proxy([], { mode: 'tcp', tcpIo, holdTimeoutMs: 50 });
     // Past the window with nothing ready, the connection is closed (reset: the client's bytes were unread).

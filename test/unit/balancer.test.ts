@@ -87,21 +87,21 @@ describe('PassiveHealth (max_fails / fail_timeout)', () => {
 describe('Members', () => {
   it('picks only members in rotation, skipping the ones already tried', () => {
     const { set } = members();
-    set.add('a', 'web#0', 1);
-    set.add('b', 'web#1', 2);
-    set.add('c', 'web#2', 3);
+    set.add('a', 'web#0', { host: '127.0.0.1', port: 1 });
+    set.add('b', 'web#1', { host: '127.0.0.1', port: 2 });
+    set.add('c', 'web#2', { host: '127.0.0.1', port: 3 });
     set.remove('b');
     expect([set.pick()?.key, set.pick()?.key, set.pick()?.key]).toEqual(['a', 'c', 'a']);
     expect(set.pick(new Set(['a']))?.key).toBe('c');
     expect(set.pick(new Set(['a', 'c']))).toBeUndefined();
-    set.add('b', 'web#1', 2);
+    set.add('b', 'web#1', { host: '127.0.0.1', port: 2 });
     expect(set.readyCount).toBe(3);
   });
 
   it('ejects a failing member but never the last healthy one, and takes it back after failTimeout', () => {
     const { set, clock } = members({ maxFails: 1, failTimeoutMs: 1000 });
-    const a = set.add('a', 'web#0', 1);
-    const b = set.add('b', 'web#1', 2);
+    const a = set.add('a', 'web#0', { host: '127.0.0.1', port: 1 });
+    const b = set.add('b', 'web#1', { host: '127.0.0.1', port: 2 });
     set.begin(a, false);
     set.end(a, true);
     expect(set.stats()[0]).toMatchObject({ errors: 1, ejections: 1, ejected: true });
@@ -116,7 +116,7 @@ describe('Members', () => {
 
   it('balances over every ready member when fewer than half are healthy (panic)', () => {
     const { set } = members({ maxFails: 1 });
-    const list = ['a', 'b', 'c', 'd'].map((k, i) => set.add(k, `web#${i}`, i));
+    const list = ['a', 'b', 'c', 'd'].map((k, i) => set.add(k, `web#${i}`, { host: '127.0.0.1', port: i }));
     for (const m of list.slice(0, 3)) {
       set.begin(m, false);
       set.end(m, true);
@@ -129,8 +129,8 @@ describe('Members', () => {
 
   it('takes new settings in place: weights and strategy for the next pick, thresholds for the next failure', () => {
     const { set } = members({ maxFails: 0 });
-    const a = set.add('a', 'web#0', 1);
-    set.add('b', 'web#1', 2);
+    const a = set.add('a', 'web#0', { host: '127.0.0.1', port: 1 });
+    set.add('b', 'web#1', { host: '127.0.0.1', port: 2 });
     expect(Array.from({ length: 4 }, () => set.pick()?.key)).toEqual(['a', 'b', 'a', 'b']);
     set.configure({ strategy: 'round-robin', weights: [1, 3], maxFails: 1, failTimeoutMs: 1000 });
     expect(Array.from({ length: 8 }, () => set.pick()?.key).filter((k) => k === 'b')).toHaveLength(6);
@@ -139,8 +139,8 @@ describe('Members', () => {
     expect(set.stats()[0]).toMatchObject({ ejections: 1, ejected: true });
     // Round robin ignores load; after a switch to least request, the busier x loses every draw.
     const { set: other } = members();
-    const x = other.add('x', 'web#0', 1);
-    other.add('y', 'web#1', 2);
+    const x = other.add('x', 'web#0', { host: '127.0.0.1', port: 1 });
+    other.add('y', 'web#1', { host: '127.0.0.1', port: 2 });
     other.begin(x, false);
     other.begin(x, false);
     expect(Array.from({ length: 4 }, () => other.pick()?.key)).toEqual(['x', 'y', 'x', 'y']);
@@ -150,15 +150,15 @@ describe('Members', () => {
 
   it('uses weights by instance index, and counts per index across restarts', () => {
     const { set } = members({ weights: [3] });
-    set.add('a1', 'web#0', 1);
-    set.add('b', 'web#1', 2);
+    set.add('a1', 'web#0', { host: '127.0.0.1', port: 1 });
+    set.add('b', 'web#1', { host: '127.0.0.1', port: 2 });
     const picks = Array.from({ length: 8 }, () => set.pick()?.key);
     expect(picks.filter((k) => k === 'a1')).toHaveLength(6);
     const a1 = set.get('a1')!;
     set.begin(a1, false);
     set.end(a1, false);
     set.forget('a1');
-    const a2 = set.add('a2', 'web#0', 3);
+    const a2 = set.add('a2', 'web#0', { host: '127.0.0.1', port: 3 });
     set.begin(a2, true);
     expect(set.stats()[0]).toEqual({
       inFlight: 1,

@@ -59,8 +59,12 @@ describe('dependsOn', () => {
     const i = (over: Partial<InstanceInfo>): InstanceInfo => ({
       service: 's',
       index: 0,
+      runtime: 'process',
+      id: 'p10',
       pid: 10,
+      endpoint: null,
       port: null,
+      lastProbe: null,
       state: 'running',
       ready: false,
       restarts: 0,

@@ -1,0 +1,129 @@
+// The runtime contract: what the supervisor needs from a runtime (processes, containers, functions,
+// sidecars) and what it gives one. The supervisor, the balancer and the probes see an instance's id and
+// endpoint, never which runtime runs it. ARCHITECTURE.md walks through writing a runtime.
+import type {
+  ExitInfo,
+  LogLevel,
+  OutputLine,
+  ResolvedCommand,
+  ResolvedService,
+  RuntimeName,
+} from './types.js';
+
+/** Where an instance serves: the proxy and the probes connect here. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface InstanceSpec {
+  /** The service's settings, its runtime's own included (`container`, ...). */
+  service: ResolvedService;
+  index: number;
+  /** The instance count at launch (`MSUP_INSTANCES`). */
+  instances: number;
+  /**
+   * The environment, complete but for `PORT`: a runtime that gives the instance a port sets `PORT` to
+   * the port the app listens on (a service without `port` and without a route gets one all the same).
+   */
+  env: Readonly<Record<string, string>>;
+}
+
+/** How a command run where the instance runs ended (exec probes). */
+export interface CommandResult {
+  code: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  /** Set when it could not be run at all. */
+  error?: string;
+}
+
+export interface Usage {
+  /** CPU time used so far by everything the instance runs, in milliseconds. */
+  cpuMs: number;
+  /** Resident memory of everything the instance runs, in bytes. */
+  rssBytes: number;
+}
+
+export interface RunningInstance {
+  /** Unique among the runtime's instances of this run: `p4242`, a container's name, ... */
+  readonly id: string;
+  /** The host pid of its main process, where there is one (shown in status; never used to signal it). */
+  readonly pid: number | null;
+  /** Where it serves, or null when it has no port. */
+  readonly endpoint: Endpoint | null;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  /** Resolves the moment the instance ends (never rejects). */
+  readonly exited: Promise<ExitInfo>;
+  /** Ends the instance and everything it started: a polite stop, then a forced one after `timeoutMs`. Idempotent. */
+  stop(timeoutMs: number): Promise<void>;
+  /** Ends everything the instance started, now (a forced stop). */
+  kill(): void;
+  /** Runs a command where the instance runs (its cwd and environment; inside its container, ...). */
+  exec(
+    command: ResolvedCommand,
+    options: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<CommandResult>;
+}
+
+/** What a runtime asks the supervisor to remember in the project's state file while an instance lives. */
+export interface Remembered {
+  runtime: string;
+  service: string;
+  index: number;
+  /** The runtime's own record: a process group and its start time, a container's name, ... */
+  data: Record<string, unknown>;
+}
+
+/** What a runtime reaped of a crashed run. */
+export interface Reaped {
+  service: string;
+  index: number;
+  /** What it was, in words: `process group 4242 (2 processes)`, `container msup-...`. */
+  what: string;
+}
+
+/** What the supervisor gives a runtime. */
+export interface RuntimeHost {
+  /** The project folder. */
+  readonly root: string;
+  /** `<root>/.msup`: the project's own state. */
+  readonly stateDir: string;
+  /** A short, stable id of the project (labels, names). */
+  readonly project: string;
+  /** Free loopback ports; a runtime takes as many as an instance needs and releases them when it ends. */
+  readonly ports: { allocate(): Promise<number>; release(port: number): void };
+  /** Kept in the project's state file until the returned function is called, so a next start can reap it. */
+  remember(entry: Remembered): () => void;
+  /**
+   * Ends this if msup dies without stopping (SIGKILL, crash): a process group, or a command to run
+   * (`podman rm -f NAME`). Returns the function that takes it back.
+   */
+  guard(what: { group: number } | { command: readonly string[] }): () => void;
+  log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface Runtime {
+  readonly name: RuntimeName;
+  /**
+   * Gets a service ready to launch (an image built, ...). Called at start and before a rolling restart;
+   * may be slow, reports progress through the host's log; rejects with a coded error.
+   */
+  prepare?(service: ResolvedService): Promise<void>;
+  /** Launches an instance. Whatever it throws (or rejects with) is an early exit with that reason. */
+  start(spec: InstanceSpec, onOutput: (line: OutputLine) => void): Promise<RunningInstance>;
+  /** CPU and memory of running instances, by instance id (missing: unknown). */
+  usage(instances: readonly RunningInstance[]): Promise<Map<string, Usage>>;
+  /** Called once every instance has been stopped. */
+  close(): Promise<void>;
+}
+
+/** A runtime as the supervisor finds it by name: opens it for a project, and reaps a crashed run's leftovers. */
+export interface RuntimePlugin {
+  readonly name: RuntimeName;
+  /** Rejects with a coded error when it cannot run here (no container engine, ...): nothing is started. */
+  open(host: RuntimeHost): Promise<Runtime>;
+  /** Ends what a crashed run of this runtime left: the entries it remembered (and what it can find itself). */
+  reap(entries: readonly Remembered[], host: RuntimeHost): Promise<Reaped[]>;
+}
