@@ -150,14 +150,12 @@ export class Runtimes {
     if (this.#closed) return;
     this.#closed = true;
     for (const runtime of (await this.opened()).values()) {
-      await runtime
-        .close()
-        .catch((error: Error) =>
-          this.host.log('warn', 'a runtime did not close cleanly', {
-            runtime: runtime.name,
-            error: error.message,
-          }),
-        );
+      await runtime.close().catch((error: Error) =>
+        this.host.log('warn', 'a runtime did not close cleanly', {
+          runtime: runtime.name,
+          error: error.message,
+        }),
+      );
     }
     // A safety net: a group still guarded was lost track of; it must not outlive msup.
     for (const pgid of this.#watchdog.groups()) {

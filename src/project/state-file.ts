@@ -115,7 +115,9 @@ export class StateFile {
       writeFileSync(temp, `${JSON.stringify(this.#record, null, 2)}\n`, { mode: 0o600 });
       renameSync(temp, this.file);
     } catch (error) {
-      rmSync(temp, { force: true });
+      try {
+        rmSync(temp, { force: true });
+      } catch {}
       this.#onError(error as Error);
     }
   }

@@ -5,6 +5,8 @@
 import net from 'node:net';
 
 export const PORT_RANGE = { min: 20_000, max: 32_767 } as const;
+/** Ports checked at the same time: a thousand instances starting together must not take a thousand descriptors. */
+const CHECKS_AT_ONCE = 16;
 
 function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -18,6 +20,9 @@ function isFree(port: number): Promise<boolean> {
 export class PortAllocator {
   readonly #handedOut = new Set<number>();
   readonly #random: () => number;
+  /** Checks by binding under way, at most CHECKS_AT_ONCE (each holds a descriptor). */
+  #checking = 0;
+  readonly #queue: (() => void)[] = [];
 
   constructor(random: () => number = Math.random) {
     this.#random = random;
@@ -25,6 +30,17 @@ export class PortAllocator {
 
   /** A port no one listens on now and that this allocator has not handed out. */
   async allocate(): Promise<number> {
+    if (this.#checking >= CHECKS_AT_ONCE) await new Promise<void>((resolve) => this.#queue.push(resolve));
+    this.#checking++;
+    try {
+      return await this.#find();
+    } finally {
+      this.#checking--;
+      this.#queue.shift()?.();
+    }
+  }
+
+  async #find(): Promise<number> {
     const span = PORT_RANGE.max - PORT_RANGE.min + 1;
     for (let attempt = 0; attempt < 200; attempt++) {
       const port = PORT_RANGE.min + Math.floor(this.#random() * span);

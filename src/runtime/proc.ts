@@ -1,30 +1,61 @@
-// What the OS knows about processes and process groups: /proc on Linux, signal 0 elsewhere.
+// What the OS knows about processes and process groups: /proc on Linux, signal 0 elsewhere. Reading
+// /proc is done with a bounded number of files open at once, and concurrent waits share one scan, so
+// stopping a thousand instances does not run msup out of descriptors.
 import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const HAS_PROC = process.platform === 'linux';
+/** Files of /proc read at the same time, at most. */
+const READ_CONCURRENCY = 32;
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+const PAGE_BYTES = 4096;
 
-interface ProcStat {
+export interface ProcStat {
   pid: number;
+  ppid: number;
   state: string;
   pgrp: number;
   startTime: string;
+  /** User + system CPU time, in milliseconds. */
+  cpuMs: number;
+  rssBytes: number;
 }
 
-async function readStat(pid: number | string): Promise<ProcStat | undefined> {
+function parseStat(pid: number, text: string): ProcStat {
+  // The command name is in parentheses and may contain spaces: fields start after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return {
+    pid,
+    state: fields[0] ?? '?',
+    ppid: Number(fields[1]),
+    pgrp: Number(fields[2]),
+    startTime: fields[19] ?? '',
+    cpuMs: (Number(fields[11]) + Number(fields[12])) * TICK_MS,
+    rssBytes: Number(fields[21]) * PAGE_BYTES,
+  };
+}
+
+async function readStat(pid: number): Promise<ProcStat | undefined> {
   try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // The command name is in parentheses and may contain spaces: fields start after the last ')'.
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return {
-      pid: Number(pid),
-      state: fields[0] ?? '?',
-      pgrp: Number(fields[2]),
-      startTime: fields[19] ?? '',
-    };
+    return parseStat(pid, await readFile(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
+}
+
+/** Every live (non-zombie) process, read with a bounded number of open files. */
+export async function scanProcesses(): Promise<ProcStat[]> {
+  const entries = (await readdir('/proc').catch(() => [] as string[])).filter((e) => /^\d+$/.test(e));
+  const found: ProcStat[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < entries.length) {
+      const stat = await readStat(Number(entries[next++]));
+      if (stat && stat.state !== 'Z') found.push(stat);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, entries.length) }, worker));
+  return found;
 }
 
 /** A token that identifies this process incarnation (so a reused pid is not mistaken for it). */
@@ -53,9 +84,7 @@ export async function groupMembers(pgid: number): Promise<number[]> {
       return [];
     }
   }
-  const entries = await readdir('/proc').catch(() => [] as string[]);
-  const stats = await Promise.all(entries.filter((e) => /^\d+$/.test(e)).map((e) => readStat(e)));
-  return stats.filter((s) => s && s.pgrp === pgid && s.state !== 'Z').map((s) => (s as ProcStat).pid);
+  return (await scanProcesses()).filter((s) => s.pgrp === pgid).map((s) => s.pid);
 }
 
 /** Send a signal to a whole process group; false when the group is gone. */
@@ -68,14 +97,74 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-/** Poll until the group has no live member or the time is up; true when it is empty. */
-export async function waitForGroupExit(pgid: number, timeoutMs: number, pollMs = 25): Promise<boolean> {
+/**
+ * Waits for process groups to empty. Every wait under way shares one scan of /proc per poll, however
+ * many groups are being stopped at once.
+ */
+export class GroupWaiter {
+  readonly #waiting = new Map<number, Set<() => void>>();
+  #polling = false;
+  readonly #pollMs: number;
+
+  constructor(pollMs = 25) {
+    this.#pollMs = pollMs;
+  }
+
+  /** True once the group has no live member, false when `timeoutMs` passed first. */
+  async wait(pgid: number, timeoutMs: number): Promise<boolean> {
+    if (!HAS_PROC) return waitWithoutProc(pgid, timeoutMs, this.#pollMs);
+    let settle: () => void = () => {};
+    const emptied = new Promise<boolean>((resolve) => {
+      settle = () => resolve(true);
+    });
+    const set = this.#waiting.get(pgid) ?? new Set<() => void>();
+    set.add(settle);
+    this.#waiting.set(pgid, set);
+    this.#poll();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const result = await Promise.race([emptied, expired]);
+    clearTimeout(timer);
+    set.delete(settle);
+    if (set.size === 0 && this.#waiting.get(pgid) === set) this.#waiting.delete(pgid);
+    return result;
+  }
+
+  #poll(): void {
+    if (this.#polling) return;
+    this.#polling = true;
+    void (async () => {
+      try {
+        while (this.#waiting.size > 0) {
+          const alive = new Set((await scanProcesses()).map((s) => s.pgrp));
+          for (const [pgid, settles] of [...this.#waiting]) {
+            if (alive.has(pgid)) continue;
+            this.#waiting.delete(pgid);
+            for (const settle of settles) settle();
+          }
+          if (this.#waiting.size > 0) await sleep(this.#pollMs);
+        }
+      } finally {
+        this.#polling = false;
+      }
+    })();
+  }
+}
+
+async function waitWithoutProc(pgid: number, timeoutMs: number, pollMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if ((await groupMembers(pgid)).length === 0) return true;
     if (Date.now() >= deadline) return false;
     await sleep(Math.min(pollMs, Math.max(1, deadline - Date.now())));
   }
+}
+
+/** Poll until the group has no live member or the time is up; true when it is empty. */
+export function waitForGroupExit(pgid: number, timeoutMs: number, pollMs = 25): Promise<boolean> {
+  return new GroupWaiter(pollMs).wait(pgid, timeoutMs);
 }
 
 export interface GroupUsage {
@@ -85,32 +174,38 @@ export interface GroupUsage {
   rssBytes: number;
 }
 
-const TICK_MS = 10; // USER_HZ is 100 on Linux
-const PAGE_BYTES = 4096;
-
 /** CPU and memory of each process group (Linux); groups not found are missing from the map. */
 export async function groupUsage(pgids: readonly number[]): Promise<Map<number, GroupUsage>> {
   const usage = new Map<number, GroupUsage>();
   if (!HAS_PROC || pgids.length === 0) return usage;
   const wanted = new Set(pgids);
-  const entries = await readdir('/proc').catch(() => [] as string[]);
-  await Promise.all(
-    entries
-      .filter((e) => /^\d+$/.test(e))
-      .map(async (pid) => {
-        try {
-          const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-          const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-          const pgrp = Number(fields[2]);
-          if (!wanted.has(pgrp) || fields[0] === 'Z') return;
-          const cpuMs = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-          const rssBytes = Number(fields[21]) * PAGE_BYTES;
-          const total = usage.get(pgrp) ?? { cpuMs: 0, rssBytes: 0 };
-          usage.set(pgrp, { cpuMs: total.cpuMs + cpuMs, rssBytes: total.rssBytes + rssBytes });
-        } catch {
-          // gone meanwhile
-        }
-      }),
-  );
+  for (const stat of await scanProcesses()) {
+    if (!wanted.has(stat.pgrp)) continue;
+    const total = usage.get(stat.pgrp) ?? { cpuMs: 0, rssBytes: 0 };
+    usage.set(stat.pgrp, { cpuMs: total.cpuMs + stat.cpuMs, rssBytes: total.rssBytes + stat.rssBytes });
+  }
+  return usage;
+}
+
+/** CPU and memory of each process tree (a root pid and all its descendants), e.g. a container's processes. */
+export async function treeUsage(roots: readonly number[]): Promise<Map<number, GroupUsage>> {
+  const usage = new Map<number, GroupUsage>();
+  if (!HAS_PROC || roots.length === 0) return usage;
+  const stats = await scanProcesses();
+  const children = new Map<number, ProcStat[]>();
+  for (const stat of stats) children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), stat]);
+  const byPid = new Map(stats.map((s) => [s.pid, s]));
+  for (const root of roots) {
+    const top = byPid.get(root);
+    if (!top) continue;
+    const total = { cpuMs: 0, rssBytes: 0 };
+    const queue = [top];
+    for (let stat = queue.pop(); stat; stat = queue.pop()) {
+      total.cpuMs += stat.cpuMs;
+      total.rssBytes += stat.rssBytes;
+      queue.push(...(children.get(stat.pid) ?? []));
+    }
+    usage.set(root, total);
+  }
   return usage;
 }

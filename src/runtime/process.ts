@@ -13,7 +13,7 @@ import type {
 } from '../contract.js';
 import type { ExitInfo, OutputLine, ResolvedCommand } from '../types.js';
 import { LineSplitter } from './lines.js';
-import { groupMembers, groupUsage, processStartTime, signalGroup, waitForGroupExit } from './proc.js';
+import { GroupWaiter, groupUsage, processStartTime, scanProcesses, signalGroup } from './proc.js';
 import { runGuarded } from './run-command.js';
 
 /** After SIGKILL, how long to wait for the kernel to take the group away. */
@@ -49,9 +49,10 @@ export function launchGroup(
   host: RuntimeHost,
   what: { runtime: string; service: string; index: number },
   command: ResolvedCommand,
-  options: { cwd: string; env: Readonly<Record<string, string>> },
+  options: { cwd: string; env: Readonly<Record<string, string>>; waiter?: GroupWaiter },
   onOutput: (stream: 'stdout' | 'stderr', line: string) => void,
 ): LaunchedGroup {
+  const waiter = options.waiter ?? new GroupWaiter();
   const startedAt = Date.now();
   const [file, ...args] = command.argv as [string, ...string[]];
   const child = execa(file, args, {
@@ -92,9 +93,9 @@ export function launchGroup(
       // A frozen (SIGSTOPped) group would only die at SIGKILL: wake it so it can stop politely.
       signalGroup(pid, 'SIGCONT');
       signalGroup(pid, 'SIGTERM');
-      if (!(await waitForGroupExit(pid, timeoutMs))) {
+      if (!(await waiter.wait(pid, timeoutMs))) {
         signalGroup(pid, 'SIGKILL');
-        await waitForGroupExit(pid, KILL_WAIT_MS);
+        await waiter.wait(pid, KILL_WAIT_MS);
       }
       await exited;
       unguard();
@@ -111,6 +112,8 @@ export function launchGroup(
 class ProcessRuntime implements Runtime {
   readonly name = 'process';
   readonly #host: RuntimeHost;
+  /** One scan of /proc per poll, however many instances are stopping at once. */
+  readonly #waiter = new GroupWaiter();
 
   constructor(host: RuntimeHost) {
     this.#host = host;
@@ -126,7 +129,7 @@ class ProcessRuntime implements Runtime {
         this.#host,
         { runtime: this.name, service: service.name, index },
         service.command,
-        { cwd: service.cwd, env },
+        { cwd: service.cwd, env, waiter: this.#waiter },
         (stream, line) => onOutput({ service: service.name, index, stream, line }),
       );
     } catch (error) {
@@ -170,25 +173,28 @@ class ProcessRuntime implements Runtime {
 
 /** Ends the process groups a crashed run left behind (skipping pids reused by new processes). */
 export async function reapGroups(entries: readonly Remembered[]): Promise<Reaped[]> {
-  const reaped: Reaped[] = [];
+  const processes = await scanProcesses();
+  const targets: { entry: Remembered; pgid: number; count: number }[] = [];
   for (const entry of entries) {
     const pgid = Number(entry.data.pgid);
     if (!Number.isInteger(pgid) || pgid <= 1) continue;
     // A live group leader with another start time is a new process that reused the pid: not ours.
-    const leaderStart = await processStartTime(pgid);
-    if (leaderStart !== null && leaderStart !== entry.data.startTime) continue;
-    const pids = await groupMembers(pgid);
-    if (pids.length === 0) continue;
+    const leader = processes.find((p) => p.pid === pgid);
+    if (leader && leader.startTime !== entry.data.startTime) continue;
+    const count = processes.filter((p) => p.pgrp === pgid).length;
+    if (count > 0) targets.push({ entry, pgid, count });
+  }
+  for (const { pgid } of targets) {
     signalGroup(pgid, 'SIGCONT');
     signalGroup(pgid, 'SIGKILL');
-    await waitForGroupExit(pgid, 2000);
-    reaped.push({
-      service: entry.service,
-      index: entry.index,
-      what: `process group ${pgid} (${pids.length} process${pids.length === 1 ? '' : 'es'})`,
-    });
   }
-  return reaped;
+  const waiter = new GroupWaiter();
+  await Promise.all(targets.map(({ pgid }) => waiter.wait(pgid, 2000)));
+  return targets.map(({ entry, pgid, count }) => ({
+    service: entry.service,
+    index: entry.index,
+    what: `process group ${pgid} (${count} process${count === 1 ? '' : 'es'})`,
+  }));
 }
 
 export const processRuntime: RuntimePlugin = {

@@ -363,6 +363,8 @@ export class InstanceSlot {
     if (!next) return 'stopped';
     const ready = await withTimeout(next.firstReady, readyTimeoutMs);
     if (!ready || this.#ctx.stopping || this.retired) {
+      // Why it failed is decided now: stopping it below gives it an exit of its own.
+      const exitedBefore = next.exit;
       next.retiring = true;
       next.stopProbe();
       this.#setReady(next, false, 'replacement abandoned');
@@ -371,8 +373,8 @@ export class InstanceSlot {
       if (!this.current && !this.#ctx.stopping && !this.retired && this.lastExit)
         this.#afterCrash(this.lastExit);
       if (this.#ctx.stopping || this.retired) return 'stopped';
-      return next.exit
-        ? `replacement ${describeExit(next.exit)}`
+      return exitedBefore
+        ? `replacement ${describeExit(exitedBefore)}`
         : `replacement not ready within ${readyTimeoutMs}ms`;
     }
     // The replacement is in rotation: it becomes the instance, and the old one drains and stops.

@@ -1,0 +1,209 @@
+// The instance slot and the service, on the fake runtime: restart policy, launch failures, rolling
+// restart, retiring during a launch, scale-down and probe reporting, exactly and without processes.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { prepareConfig } from '../../src/config/load.js';
+import type { Runtime, RuntimeHost } from '../../src/contract.js';
+import { PortAllocator } from '../../src/runtime/ports.js';
+import { Service, type ServiceDeps, type ServiceEvent } from '../../src/service/service.js';
+import type { ServiceConfig } from '../../src/types.js';
+import { createFakeRuntime, type FakeRuntime } from '../helpers/fake-runtime.js';
+import { waitFor } from '../helpers/processes.js';
+
+interface Probe {
+  instanceKey: string;
+  ready(): void;
+  unready(detail: string): void;
+  result(ok: boolean, detail: string): void;
+  stopped: boolean;
+}
+
+interface Harness {
+  fake: FakeRuntime;
+  service: Service;
+  events: ServiceEvent[];
+  probes: Probe[];
+  logs(msg: string): Record<string, unknown>[];
+}
+
+const services: Service[] = [];
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(services.splice(0).map((s) => s.stop()));
+});
+
+async function harness(
+  config: Partial<ServiceConfig>,
+  options: { autoReady?: boolean } = {},
+): Promise<Harness> {
+  const fake = createFakeRuntime();
+  const host: RuntimeHost = {
+    root: '/tmp',
+    stateDir: '/tmp/.msup',
+    project: 'test',
+    ports: new PortAllocator(),
+    remember: () => () => {},
+    guard: () => () => {},
+    log: () => {},
+  };
+  const runtime: Runtime = await fake.open(host);
+  const resolved = prepareConfig(
+    { services: { web: { command: ['node', 'x.js'], port: 0, health: { tcp: true }, ...config } } },
+    '/tmp',
+    null,
+  ).services[0]!;
+  const events: ServiceEvent[] = [];
+  const probes: Probe[] = [];
+  const deps: ServiceDeps = {
+    runtime: () => runtime,
+    monitor: (_settings, target, handlers, initiallyReady) => {
+      const probe: Probe = {
+        instanceKey: String(target.endpoint?.port),
+        ready: () => handlers.onReady('ok'),
+        unready: (detail) => handlers.onUnready(detail),
+        result: (ok, detail) => handlers.onResult?.({ ok, detail }),
+        stopped: false,
+      };
+      if (!initiallyReady) probes.push(probe);
+      if (!initiallyReady && options.autoReady !== false) setImmediate(() => !probe.stopped && probe.ready());
+      return {
+        stop() {
+          probe.stopped = true;
+        },
+      };
+    },
+    prepare: async () => null,
+    environment: () => ({}),
+    drain: async () => {},
+    random: () => 0.5,
+    onOutput: () => {},
+    onEvent: (event) => events.push(event),
+  };
+  const service = new Service(resolved, deps);
+  services.push(service);
+  const logs = (msg: string) => events.flatMap((e) => (e.type === 'log' && e.msg === msg ? [e.fields] : []));
+  return { fake, service, events, probes, logs };
+}
+
+const ready = (h: Harness) => h.service.instances().filter((i) => i.ready).length;
+
+describe('instance slots on the fake runtime', () => {
+  it('starts every instance, each with the runtime id and endpoint', async () => {
+    const h = await harness({ instances: 3 });
+    h.service.start();
+    expect(await waitFor(() => ready(h) === 3)).toBe(true);
+    const infos = h.service.instances();
+    expect(infos.map((i) => i.runtime)).toEqual(['process', 'process', 'process']);
+    expect(new Set(infos.map((i) => i.id)).size).toBe(3);
+    expect(infos.every((i) => i.endpoint?.host === '127.0.0.1' && i.port === i.endpoint.port)).toBe(true);
+    const readyEvents = h.events.filter((e) => e.type === 'ready');
+    expect(readyEvents).toHaveLength(3);
+  });
+
+  it('restarts a crashed instance with backoff, then shows a crash loop', async () => {
+    const h = await harness({ restart: { initialDelay: 5, multiplier: 2, crashLoopAfter: 3 } });
+    h.service.start();
+    for (let crash = 1; crash <= 3; crash++) {
+      expect(await waitFor(() => h.fake.alive().length === 1 && ready(h) === 1)).toBe(true);
+      h.fake.alive()[0]?.exit(1);
+      expect(await waitFor(() => h.fake.started.length === crash + 1)).toBe(true);
+    }
+    const delays = h.logs('restarting').map((f) => f.delayMs);
+    expect(delays).toHaveLength(2);
+    expect(h.logs('crash loop')).toHaveLength(1);
+    expect(h.service.instances()[0]?.restarts).toBe(3);
+  });
+
+  it('turns a launch the runtime refuses into an early exit with the reason, and retries', async () => {
+    const h = await harness({ restart: { initialDelay: 5 } });
+    h.fake.failNext(new Error('no free loopback port'));
+    h.service.start();
+    expect(await waitFor(() => ready(h) === 1)).toBe(true);
+    const info = h.service.instances()[0]!;
+    expect(info.lastExit?.error).toBe('no free loopback port');
+    expect(info.restarts).toBe(1);
+    expect(h.logs('exited')[0]).toMatchObject({ error: 'no free loopback port' });
+  });
+
+  it('replaces instances one at a time, the new one ready before the old one leaves', async () => {
+    const h = await harness({ instances: 2 });
+    h.service.start();
+    expect(await waitFor(() => ready(h) === 2)).toBe(true);
+    const before = h.fake.alive().map((i) => i.id);
+    h.events.length = 0;
+    const result = await h.service.restart({ readyTimeoutMs: 5000 });
+    expect(result).toEqual({ service: 'web', restarted: [0, 1], failed: null });
+    const order = h.events.flatMap((e) => (e.type === 'ready' || e.type === 'unready' ? [e.type] : []));
+    expect(order).toEqual(['ready', 'unready', 'ready', 'unready']);
+    expect(before.every((id) => !h.fake.alive().some((i) => i.id === id))).toBe(true);
+    // The replacement's 'started' record carries the restart count it will have.
+    expect(h.logs('started').map((f) => f.restarts)).toEqual([1, 1]);
+    expect(h.service.instances().map((i) => i.restarts)).toEqual([1, 1]);
+  });
+
+  it('keeps the old instance when its replacement never becomes ready', async () => {
+    const h = await harness({}, { autoReady: false });
+    h.service.start();
+    await waitFor(() => h.probes.length === 1);
+    h.probes[0]?.ready();
+    expect(await waitFor(() => ready(h) === 1)).toBe(true);
+    const old = h.fake.alive()[0]!;
+    const result = await h.service.restart({ readyTimeoutMs: 100 });
+    expect(result.failed).toEqual({ index: 0, reason: 'replacement not ready within 100ms' });
+    expect(old.alive).toBe(true);
+    expect(h.fake.alive()).toEqual([old]);
+    expect(h.service.instances()[0]).toMatchObject({ ready: true, id: old.id });
+  });
+
+  it('stops what a launch under way started, when the service stops meanwhile', async () => {
+    const h = await harness({ instances: 2 });
+    const release = h.fake.hold();
+    h.service.start();
+    const stopped = h.service.stop();
+    let done = false;
+    void stopped.then(() => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(done).toBe(false);
+    release();
+    await stopped;
+    expect(h.fake.started.length).toBe(2);
+    expect(h.fake.alive()).toEqual([]);
+    expect(h.fake.started.map((i) => i.endedBy)).toEqual(['stop', 'stop']);
+  });
+
+  it('logs a stop per instance on a scale-down', async () => {
+    const h = await harness({ instances: 3 });
+    h.service.start();
+    expect(await waitFor(() => ready(h) === 3)).toBe(true);
+    await h.service.scale(1);
+    expect(h.logs('stopped').map((f) => f.instance)).toEqual([1, 2]);
+    expect(h.fake.alive()).toHaveLength(1);
+  });
+
+  it('keeps the last probe result and logs each new way a readiness probe fails', async () => {
+    const h = await harness({}, { autoReady: false });
+    h.service.start();
+    await waitFor(() => h.probes.length === 1);
+    const probe = h.probes[0]!;
+    probe.result(false, 'tcp connect failed: ECONNREFUSED');
+    // While an instance boots, a failing probe is expected: nothing is logged.
+    expect(h.logs('readiness probe failing')).toEqual([]);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 5000 });
+    probe.result(false, 'GET /health answered 404');
+    probe.result(false, 'GET /health answered 404');
+    probe.result(false, 'GET /health answered 404');
+    probe.result(false, 'GET /health failed: timed out after 1000ms');
+    expect(h.logs('readiness probe failing').map((f) => f.detail)).toEqual([
+      'GET /health answered 404',
+      'GET /health failed: timed out after 1000ms',
+    ]);
+    expect(h.service.instances()[0]?.lastProbe).toMatchObject({
+      ok: false,
+      detail: 'GET /health failed: timed out after 1000ms',
+    });
+    probe.result(true, 'GET /health answered 200');
+    probe.ready();
+    expect(h.service.instances()[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
+  });
+});
