@@ -65,6 +65,8 @@ export interface RunningInstance {
     command: ResolvedCommand,
     options: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<CommandResult>;
+  /** What the runtime can say of it beyond the common fields (environments, cold starts, ...): in status. */
+  details?(): Record<string, unknown>;
 }
 
 /** What a runtime asks the supervisor to remember in the project's state file while an instance lives. */
@@ -102,6 +104,15 @@ export interface RuntimeHost {
    */
   guard(what: { group: number } | { command: readonly string[] }): () => void;
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
+  /** Where each service's ready instances are, as the proxy sees them (a sidecar balances over its peers). */
+  readonly directory: Directory;
+}
+
+export interface Directory {
+  /** The endpoints of a service's instances in rotation now (empty for an unknown service). */
+  endpoints(service: string): Endpoint[];
+  /** Called with a service's name whenever its endpoints change; returns the function that unsubscribes. */
+  onChange(listener: (service: string) => void): () => void;
 }
 
 export interface Runtime {
@@ -122,6 +133,11 @@ export interface Runtime {
 /** A runtime as the supervisor finds it by name: opens it for a project, and reaps a crashed run's leftovers. */
 export interface RuntimePlugin {
   readonly name: RuntimeName;
+  /**
+   * Fits a resolved service to this runtime before anything runs (a function service is one gateway
+   * instance, whatever `instances` says). Pure; without it the service runs as resolved.
+   */
+  adjust?(service: ResolvedService): ResolvedService;
   /** Rejects with a coded error when it cannot run here (no container engine, ...): nothing is started. */
   open(host: RuntimeHost): Promise<Runtime>;
   /** Ends what a crashed run of this runtime left: the entries it remembered (and what it can find itself). */

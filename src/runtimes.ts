@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type {
+  Directory,
   Reaped,
   Remembered,
   RunningInstance,
@@ -18,13 +19,23 @@ import { Watchdog } from './project/watchdog.js';
 import { PortAllocator } from './runtime/ports.js';
 import { processStartTime } from './runtime/proc.js';
 import { processRuntime } from './runtime/process.js';
-import type { LogLevel, RuntimeName } from './types.js';
+import type { LogLevel, ResolvedConfig, RuntimeName } from './types.js';
 
 export const RUNTIME_PLUGINS: Readonly<Partial<Record<RuntimeName, RuntimePlugin>>> = {
   process: processRuntime,
 };
 
 export type RuntimeLog = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
+
+/** The config fitted to the runtimes its services run on (each plugin's `adjust`). Pure. */
+export function adjustConfig(
+  config: ResolvedConfig,
+  plugins: Readonly<Partial<Record<string, RuntimePlugin>>> = RUNTIME_PLUGINS,
+): ResolvedConfig {
+  if (!config.services.some((s) => plugins[s.runtime]?.adjust)) return config;
+  const services = config.services.map((s) => Object.freeze(plugins[s.runtime]?.adjust?.(s) ?? s));
+  return Object.freeze({ ...config, services: Object.freeze(services) });
+}
 
 /** A short, stable id for a project folder (container labels and names). */
 export function projectId(root: string): string {
@@ -67,6 +78,7 @@ export class Runtimes {
   static async open(
     root: string,
     log: RuntimeLog,
+    directory: Directory,
     plugins: Readonly<Partial<Record<string, RuntimePlugin>>> = RUNTIME_PLUGINS,
   ): Promise<Runtimes> {
     const stateDir = path.join(root, '.msup');
@@ -77,7 +89,7 @@ export class Runtimes {
       startTimeOf: processStartTime,
       onError: (error) => log('warn', 'could not write the state file', { error: error.message }),
     });
-    const host = { root, stateDir, project: projectId(root), ports: new PortAllocator(), log };
+    const host = { root, stateDir, project: projectId(root), ports: new PortAllocator(), log, directory };
     return new Runtimes(host, state, Object.values(previous?.entries ?? {}), plugins);
   }
 

@@ -18,7 +18,8 @@ import { Fronts } from './proxy/fronts.js';
 import type { InstanceCounters } from './proxy/members.js';
 import type { ServiceProxy } from './proxy/server.js';
 import { applyConfig, emptyReloadResult } from './reload.js';
-import { Runtimes } from './runtimes.js';
+import { adjustConfig, Runtimes } from './runtimes.js';
+import { EndpointDirectory } from './service/directory.js';
 import { Service, type ServiceEvent } from './service/service.js';
 import { waitUntilStarted, whenDependenciesMet } from './service/start-gates.js';
 import { startVerdict } from './service/start-verdict.js';
@@ -45,6 +46,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** The runtimes opened so far, by name: a service is created only once its runtime is here. */
   readonly #runtime = new Map<string, Runtime>();
   readonly #services = new Map<string, Service>();
+  readonly #directory = new EndpointDirectory();
   readonly #fronts: Fronts;
   #started = false;
   #stopping: Promise<void> | undefined;
@@ -90,17 +92,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (this.#stopping) throw new MsupError('MSUP_STOPPED', 'stopped while starting');
     };
     try {
-      const config = options.config
+      const loaded = options.config
         ? prepareConfig(options.config, cwd, null, { runtime: options.runtime })
         : await loadConfigFile({
             cwd,
             runtime: options.runtime,
             ...(options.configFile ? { configFile: options.configFile } : {}),
           });
+      const config = adjustConfig(loaded);
       this.#config = config;
       stillStarting();
-      this.#runtimes = await Runtimes.open(config.root, (level, msg, fields) =>
-        this.#log(level, msg, fields),
+      this.#runtimes = await Runtimes.open(
+        config.root,
+        (level, msg, fields) => this.#log(level, msg, fields),
+        this.#directory,
       );
       this.#logFiles = new LogFiles(path.join(config.root, '.msup', 'logs'), {
         onError: (error) =>
@@ -271,12 +276,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         return;
       case 'ready':
         proxy?.add(event.key, event.label, event.endpoint);
+        this.#directory.add(event.instance.service, event.key, event.endpoint);
         return;
       case 'unready':
         proxy?.remove(event.key);
+        this.#directory.remove(event.instance.service, event.key);
         return;
       case 'gone':
         proxy?.forget(event.key);
+        this.#directory.remove(event.service, event.key);
         return;
     }
   }
@@ -434,7 +442,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!current.file || this.#stopping) return emptyReloadResult();
     let next: ResolvedConfig;
     try {
-      next = await loadConfigFile({ configFile: current.file, runtime: this.#options.runtime });
+      next = adjustConfig(await loadConfigFile({ configFile: current.file, runtime: this.#options.runtime }));
       await this.#openRuntimes(next);
     } catch (error) {
       const issues = isMsupError(error) ? error.issues.map((i) => `${i.path}: ${i.message}`) : [];

@@ -210,6 +210,8 @@ export interface InstanceInfo {
   startedAt: number | null;
   /** The last readiness probe's result, or null before the first. */
   lastProbe: ProbeOutcome | null;
+  /** What the runtime says of the instance beyond these fields (see each runtime), or absent. */
+  details?: Record<string, unknown>;
 }
 
 export interface ProbeOutcome {

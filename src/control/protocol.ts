@@ -55,6 +55,8 @@ export interface InstanceStatus {
   lastExit: ExitSummary | null;
   /** The last readiness probe's result. */
   lastProbe: { ok: boolean; detail: string; at: string } | null;
+  /** What the instance's runtime says of it beyond these fields, where it says anything. */
+  details?: Record<string, unknown>;
 }
 
 export interface ServiceStatus {

@@ -39,6 +39,7 @@ function instanceStatus(i: InstanceInfo, before: UsageSample, after: UsageSample
     lastProbe: i.lastProbe
       ? { ok: i.lastProbe.ok, detail: i.lastProbe.detail, at: new Date(i.lastProbe.at).toISOString() }
       : null,
+    ...(i.details ? { details: i.details } : {}),
   };
 }
 

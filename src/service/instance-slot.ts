@@ -107,6 +107,7 @@ export class InstanceSlot {
       lastExit: this.lastExit,
       startedAt: inc?.run.startedAt ?? null,
       lastProbe: inc?.lastProbe ?? null,
+      ...(inc?.run.details ? { details: inc.run.details() } : {}),
     };
   }
 
@@ -295,7 +296,7 @@ export class InstanceSlot {
     }
     // Whatever the main process left in its group goes too, so its port is free.
     await inc.run.stop(this.#ctx.config.stopTimeoutMs);
-    this.#ctx.deps.onEvent({ type: 'gone', key: inc.key });
+    this.#ctx.deps.onEvent({ type: 'gone', service: this.#ctx.config.name, key: inc.key });
     if (this.pending === inc) this.pending = null;
     if (!isCurrent || this.current !== inc) return;
     this.current = null;

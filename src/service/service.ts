@@ -48,7 +48,7 @@ export type ServiceEvent =
   | { type: 'instance'; instance: InstanceInfo }
   | { type: 'ready'; key: string; label: string; endpoint: Endpoint; instance: InstanceInfo }
   | { type: 'unready'; key: string; instance: InstanceInfo }
-  | { type: 'gone'; key: string }
+  | { type: 'gone'; service: string; key: string }
   | { type: 'log'; level: LogLevel; msg: string; fields: Record<string, unknown> };
 
 export class Service {

@@ -10,6 +10,7 @@ import type { RunningInstance, Runtime, RuntimePlugin } from '../../src/contract
 import { runProbe } from '../../src/health/probe.js';
 import { readState } from '../../src/project/state-file.js';
 import { Runtimes } from '../../src/runtimes.js';
+import { EndpointDirectory } from '../../src/service/directory.js';
 import type { ExitInfo, OutputLine, ResolvedService, ServiceConfig } from '../../src/types.js';
 import { expectNoTaggedProcesses, waitFor } from '../helpers/processes.js';
 import { fixture } from '../helpers/project.js';
@@ -49,7 +50,7 @@ export function describeRuntime(target: ConformanceTarget): void {
       root = mkdtempSync(path.join(os.tmpdir(), 'msup-conformance-'));
       copyFileSync(fixture('behave.js'), path.join(root, 'behave.js'));
       plugin = target.plugin();
-      runtimes = await Runtimes.open(root, () => {}, { [target.name]: plugin });
+      runtimes = await Runtimes.open(root, () => {}, new EndpointDirectory(), { [target.name]: plugin });
       runtime = await runtimes.get(target.name);
     }, 120_000);
 

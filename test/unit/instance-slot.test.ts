@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { prepareConfig } from '../../src/config/load.js';
 import type { Runtime, RuntimeHost } from '../../src/contract.js';
 import { PortAllocator } from '../../src/runtime/ports.js';
+import { EndpointDirectory } from '../../src/service/directory.js';
 import { Service, type ServiceDeps, type ServiceEvent } from '../../src/service/service.js';
 import type { ServiceConfig } from '../../src/types.js';
 import { createFakeRuntime, type FakeRuntime } from '../helpers/fake-runtime.js';
@@ -44,6 +45,7 @@ async function harness(
     remember: () => () => {},
     guard: () => () => {},
     log: () => {},
+    directory: new EndpointDirectory(),
   };
   const runtime: Runtime = await fake.open(host);
   const resolved = prepareConfig(
