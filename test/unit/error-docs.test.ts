@@ -1,11 +1,11 @@
-// The README's error table lists exactly the codes in ERROR_CODES, in order: docs and code cannot drift.
+// The error table in docs/errors.md lists exactly the codes in ERROR_CODES, in order: docs and code cannot drift.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
 
-const README = new URL('../../README.md', import.meta.url);
+const ERRORS_PAGE = new URL('../../docs/errors.md', import.meta.url);
 
-/** The lines of the `## Error codes` section: other tables (the env variables) also have `MSUP_` rows. */
+/** The lines of the `## Error codes` section: other sections may also have `MSUP_` rows. */
 function errorSection(markdown: string): string[] {
   const lines = markdown.split('\n');
   const start = lines.findIndex((line) => /^## Error codes\s*$/.test(line));
@@ -23,8 +23,8 @@ function documentedCodes(markdown: string): string[] {
   return codes;
 }
 
-describe('README error table', () => {
-  const readme = readFileSync(README, 'utf8');
+describe('docs/errors.md error table', () => {
+  const readme = readFileSync(ERRORS_PAGE, 'utf8');
 
   it('has a "## Error codes" section with a Code | Meaning table', () => {
     expect(errorSection(readme).some((line) => /^\|\s*Code\s*\|\s*Meaning\s*\|/.test(line))).toBe(true);
