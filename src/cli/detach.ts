@@ -12,6 +12,7 @@ import type { StatusV1 } from '../control/protocol.js';
 import { isMsupError, MsupError } from '../errors.js';
 import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
+import type { Stdio } from './output-sink.js';
 
 const BIN = fileURLToPath(new URL('../../bin/msup.js', import.meta.url));
 
@@ -21,7 +22,7 @@ function lastError(file: string): string {
   return start === -1 ? lines.slice(-10).join('\n') : lines.slice(start).join('\n');
 }
 
-export async function detachCommand(args: CliArgs): Promise<number> {
+export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   const wait = args.wait ?? '60s';
   const waitMs = parseDuration(wait);
   if (waitMs === undefined) {
@@ -51,20 +52,18 @@ export async function detachCommand(args: CliArgs): Promise<number> {
   const deadline = Date.now() + waitMs + 5000;
   for (;;) {
     if (exit !== undefined) {
-      process.stderr.write(`${lastError(outFile)}\n`);
-      process.stderr.write(`msup: the background msup stopped (exit ${exit}); its output is in ${outFile}\n`);
+      io.err.write(`${lastError(outFile)}\n`);
+      io.err.write(`msup: the background msup stopped (exit ${exit}); its output is in ${outFile}\n`);
       return exit === 0 || exit === null ? EXIT.failed : exit;
     }
     try {
       const status = await controlRequest<StatusV1>(root, { cmd: 'status' });
       if (status.ready) {
-        if (args.json) process.stdout.write(`${JSON.stringify(status)}\n`);
+        if (args.json) io.out.write(`${JSON.stringify(status)}\n`);
         else {
-          process.stdout.write(
-            `msup is running in the background (pid ${status.pid}); output in ${outFile}\n`,
-          );
+          io.out.write(`msup is running in the background (pid ${status.pid}); output in ${outFile}\n`);
           for (const s of status.services) {
-            process.stdout.write(`  ${s.name}  ${s.instances.length} instance(s)  ${s.url ?? '(no port)'}\n`);
+            io.out.write(`  ${s.name}  ${s.instances.length} instance(s)  ${s.url ?? '(no port)'}\n`);
           }
         }
         return EXIT.ok;
@@ -74,7 +73,7 @@ export async function detachCommand(args: CliArgs): Promise<number> {
       if (!isMsupError(error, 'MSUP_NOT_RUNNING') && !isMsupError(error, 'MSUP_CONTROL')) throw error;
     }
     if (Date.now() > deadline) {
-      process.stderr.write(`msup: not ready after ${wait}; stopping the background msup\n`);
+      io.err.write(`msup: not ready after ${wait}; stopping the background msup\n`);
       child.kill('SIGTERM');
       return EXIT.failed;
     }
