@@ -14,6 +14,8 @@ export interface CliArgs {
   color: boolean | undefined;
   watch: boolean;
   detach: boolean;
+  /** `--background`: keep running when the starting process goes away (what --detach runs). */
+  background: boolean;
   /** `--wait DURATION`: fail unless every instance is ready within it. */
   wait: string | undefined;
   follow: boolean;
@@ -57,6 +59,7 @@ function parse(argv: readonly string[]) {
       'no-color': { type: 'boolean' },
       'no-watch': { type: 'boolean' },
       detach: { type: 'boolean', short: 'd' },
+      background: { type: 'boolean' },
       wait: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
       lines: { type: 'string', short: 'n' },
@@ -91,6 +94,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     color: values['no-color'] ? false : undefined,
     watch: !values['no-watch'],
     detach: values.detach ?? false,
+    background: values.background ?? false,
     wait: values.wait,
     follow: values.follow ?? false,
     lines,

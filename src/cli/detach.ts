@@ -36,7 +36,9 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   const outFile = path.join(root, '.msup', 'msup.out');
   mkdirSync(path.dirname(outFile), { recursive: true });
   const out = openSync(outFile, 'w');
-  const flags = ['--config', configFile, '--wait', wait, '--no-color', ...(args.watch ? [] : ['--no-watch'])];
+  // --background: this command exits once msup is ready, and msup must not stop when its parent goes.
+  const flags = ['--background', '--config', configFile, '--wait', wait, '--no-color'];
+  if (!args.watch) flags.push('--no-watch');
   const child = spawn(process.execPath, [BIN, 'start', ...flags], {
     detached: true,
     stdio: ['ignore', out, out],

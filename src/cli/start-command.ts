@@ -1,5 +1,5 @@
 // `msup start`: runs the supervisor in the foreground, prints its events and the services' output,
-// and stops on Ctrl-C (a second Ctrl-C forces it) or SIGHUP (a closed terminal).
+// and stops on Ctrl-C (a second Ctrl-C forces it), SIGHUP (a closed terminal) or the loss of its parent.
 import { isatty } from 'node:tty';
 import { parseDuration } from '../config/duration.js';
 import { MsupError } from '../errors.js';
@@ -9,6 +9,7 @@ import { createSupervisor, type Supervisor } from '../supervisor.js';
 import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
 import type { Stdio } from './output-sink.js';
+import { watchParent } from './parent-watch.js';
 
 /** What the terminal or pipe may hold back before lines are dropped (the log files keep every line). */
 const OUTPUT_LIMIT = 1024 * 1024;
@@ -92,7 +93,7 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
   });
 
   // Ctrl-C or SIGTERM stops gracefully, and a second one forces the stop. A closed terminal (SIGHUP, often
-  // sent twice: by the kernel and by the shell) only ever stops gracefully.
+  // sent twice: by the kernel and by the shell) and the loss of the parent only ever stop gracefully.
   let interrupts = 0;
   let forced = false;
   const stop = (fields: Record<string, unknown>, why: string) => {
@@ -111,6 +112,15 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signals) process.on(s, onSignal);
+  // A script that kills the npx or npm it started msup with means "stop": only --detach outlives it.
+  const unwatchParent = args.background
+    ? () => {}
+    : watchParent((parent) =>
+        stop(
+          { parent },
+          'stopping: the process that started msup is gone (msup start --detach runs msup in the background)',
+        ),
+      );
   try {
     watchReadiness(sup, logger, args.json, print);
     await sup.start();
@@ -121,6 +131,7 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
     if (error instanceof MsupError && error.code === 'MSUP_STOPPED') return forced ? EXIT.forced : EXIT.ok;
     throw error;
   } finally {
+    unwatchParent();
     for (const s of signals) process.off(s, onSignal);
   }
 }
