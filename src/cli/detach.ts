@@ -22,6 +22,16 @@ function lastError(file: string): string {
   return start === -1 ? lines.slice(-10).join('\n') : lines.slice(start).join('\n');
 }
 
+/** The pid of the msup that answers on the project's control socket, if one does. */
+async function runningPid(root: string): Promise<number | undefined> {
+  try {
+    return (await controlRequest<StatusV1>(root, { cmd: 'status' })).pid;
+  } catch (error) {
+    if (isMsupError(error, 'MSUP_NOT_RUNNING') || isMsupError(error, 'MSUP_CONTROL')) return undefined;
+    throw error;
+  }
+}
+
 export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   const wait = args.wait ?? '60s';
   const waitMs = parseDuration(wait);
@@ -33,6 +43,14 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   }
   const configFile = findConfigFile(process.cwd(), args.config);
   const root = path.dirname(configFile);
+  // Another msup runs this project: say so before touching its files (msup.out is its output).
+  const running = await runningPid(root);
+  if (running !== undefined) {
+    throw new MsupError(
+      'MSUP_ALREADY_RUNNING',
+      `msup is already running for ${root} (pid ${running}); msup stop stops it`,
+    );
+  }
   const outFile = path.join(root, '.msup', 'msup.out');
   mkdirSync(path.dirname(outFile), { recursive: true });
   const out = openSync(outFile, 'w');
@@ -60,7 +78,9 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
     }
     try {
       const status = await controlRequest<StatusV1>(root, { cmd: 'status' });
-      if (status.ready) {
+      // Only our own background msup counts: another one that started meanwhile makes ours fail (it
+      // exits with MSUP_ALREADY_RUNNING, which the check above reports).
+      if (status.ready && status.pid === child.pid) {
         if (args.json) io.out.write(`${JSON.stringify(status)}\n`);
         else {
           io.out.write(`msup is running in the background (pid ${status.pid}); output in ${outFile}\n`);

@@ -1,5 +1,5 @@
 // Driving a running msup from a second terminal: status, restart, scale, logs, stop, --detach.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -151,6 +151,35 @@ describe('msup commands against a running msup', () => {
     expect((await finish(runCli(p, ['status']))).code).toBe(0);
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
     await expectNoTaggedProcesses(p.tag, 5000);
+  });
+
+  it('a second start --detach fails with MSUP_ALREADY_RUNNING and leaves the running msup alone', async () => {
+    const p = project();
+    p.writeConfig({ web });
+    const first = await finish(runCli(p, ['start', '--detach', '--wait', '20s']));
+    expect(first.code).toBe(0);
+    const pid = /\(pid (\d+)\)/.exec(first.out)![1]!;
+    const outFile = path.join(p.root, '.msup', 'msup.out');
+    const before = readFileSync(outFile);
+    expect(before.length).toBeGreaterThan(0);
+
+    const second = await finish(runCli(p, ['start', '--detach', '--wait', '20s']));
+    expect(second.code).toBe(3);
+    expect(second.out).toBe('');
+    expect(second.err).toMatch(new RegExp(`pid ${pid}\\b.*\\[MSUP_ALREADY_RUNNING\\]`));
+    // The running msup's output file is untouched (it was truncated, then filled with NUL bytes).
+    expect(readFileSync(outFile).subarray(0, before.length)).toEqual(before);
+    expect(readFileSync(outFile).includes(0)).toBe(false);
+
+    // Against a foreground msup too.
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    const foreground = runCli(p, ['start']);
+    await foreground.waitForOutput(/all services ready/);
+    const third = await finish(runCli(p, ['start', '--detach']));
+    expect(third.code).toBe(3);
+    expect(third.err).toContain('[MSUP_ALREADY_RUNNING]');
+    foreground.child.kill('SIGTERM');
+    expect((await foreground.exited).code).toBe(0);
   });
 
   it('start --detach fails naming the service that cannot start, and leaves nothing', async () => {
