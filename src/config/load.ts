@@ -34,14 +34,17 @@ export function findConfigFile(dir: string, explicit?: string): string {
   );
 }
 
-/** `import { defineConfig } from 'msup'` resolves to this copy of msup, installed or not. */
+/**
+ * `import { defineConfig } from 'msupervisor'` (the package's name) resolves to this copy of msup,
+ * installed or not; so does `from 'msup'` (the command's name, which configs used first).
+ */
 const SELF = fileURLToPath(new URL('../index.js', import.meta.url));
 
 async function importConfig(file: string): Promise<unknown> {
   try {
     if (file.endsWith('.json')) return JSON.parse(await readFile(file, 'utf8'));
     const jiti = createJiti(import.meta.url, {
-      alias: { msup: SELF },
+      alias: { msupervisor: SELF, msup: SELF },
       moduleCache: false,
       fsCache: false,
       interopDefault: true,
