@@ -2,8 +2,11 @@
 // msup is not running), then, with -f, new lines live from the running msup, until its reader goes away.
 import path from 'node:path';
 import { isatty } from 'node:tty';
+import { loadConfigFile } from '../config/load.js';
+import { didYouMean } from '../config/nearest.js';
 import { controlFollow } from '../control/client.js';
-import { type LogFileRecord, readLogTail } from '../log/files.js';
+import { MsupError } from '../errors.js';
+import { EVENTS_LOG, type LogFileRecord, loggedNames, readLogTail } from '../log/files.js';
 import { formatOutputLine, makeStyle, wantsColor } from '../log/output.js';
 import type { OutputLine } from '../types.js';
 import type { CliArgs } from './args.js';
@@ -20,9 +23,33 @@ function formatEvent(record: EventRecord): string {
   return `[${record.time}] ${record.level.toUpperCase()} ${who} ${record.msg}${extra}\n`;
 }
 
+/**
+ * A service is known when the config names it or it has a log file (a service removed from the config
+ * still has its logs). An unknown one fails the same way with or without -f, before anything is read.
+ */
+async function checkService(root: string, configFile: string | undefined, service: string): Promise<void> {
+  const known = new Set(await loggedNames(path.join(root, '.msup', 'logs')));
+  known.delete(EVENTS_LOG);
+  if (known.has(service)) return;
+  try {
+    const config = await loadConfigFile({ cwd: process.cwd(), ...(configFile ? { configFile } : {}) });
+    for (const s of config.services) known.add(s.name);
+  } catch {
+    // A config that does not load: the log files are all there is to go by.
+  }
+  if (known.has(service)) return;
+  const names = [...known].sort();
+  throw new MsupError(
+    'MSUP_UNKNOWN_SERVICE',
+    `no service "${service}" (services: ${names.join(', ') || 'none'})${didYouMean(service, names)}`,
+    { service },
+  );
+}
+
 export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
   const root = projectRoot(args.config);
   const service = args.rest[0];
+  if (service !== undefined) await checkService(root, args.config, service);
   const color = args.color ?? wantsColor(isatty(1), process.env);
   const print = (text: string) => io.out.write(text);
   const printLine = (record: OutputLine & { time?: string }) =>

@@ -130,6 +130,27 @@ describe('msup commands against a running msup', () => {
     expect((await msup.exited).code).toBe(0);
   });
 
+  it('logs with a mistyped service fails the same way with and without -f, and suggests the name', async () => {
+    const p = project();
+    p.writeConfig({ web, worker: { command: ['node', fixture('worker.js')] } });
+    const expected =
+      /^msup: no service "wbe" \(services: .*\bweb\b.*\); did you mean "web"\? \[MSUP_UNKNOWN_SERVICE\]\n$/;
+    // No msup running: the names come from the config (and from the log files).
+    const offline = await finish(runCli(p, ['logs', 'wbe']));
+    expect(offline.code).toBe(1);
+    expect(offline.err).toMatch(expected);
+    const msup = runCli(p, ['start']);
+    await msup.waitForOutput(/all services ready/);
+    const recent = await finish(runCli(p, ['logs', 'wbe']));
+    const follow = await finish(runCli(p, ['logs', 'wbe', '-f']));
+    expect([recent.code, follow.code]).toEqual([1, 1]);
+    expect(recent.err).toMatch(expected);
+    expect(follow.err).toBe(recent.err);
+    expect(recent.out + follow.out).toBe('');
+    msup.child.kill('SIGTERM');
+    expect((await msup.exited).code).toBe(0);
+  });
+
   it('says clearly when no msup is running, with exit code 4', async () => {
     const p = project();
     p.writeConfig({ web });
