@@ -11,6 +11,7 @@ import { controlRequest } from '../control/client.js';
 import type { StatusV1 } from '../control/protocol.js';
 import { isMsupError, MsupError } from '../errors.js';
 import type { CliArgs } from './args.js';
+import { DEFAULT_WAIT } from './commands.js';
 import { EXIT } from './exit-codes.js';
 import type { Stdio } from './output-sink.js';
 
@@ -33,14 +34,9 @@ async function runningPid(root: string): Promise<number | undefined> {
 }
 
 export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
-  const wait = args.wait ?? '60s';
-  const waitMs = parseDuration(wait);
-  if (waitMs === undefined) {
-    throw new MsupError(
-      'MSUP_USAGE',
-      `--wait: expected a duration such as '30s', got "${wait}" (see msup --help)`,
-    );
-  }
+  // The duration was checked with the arguments.
+  const wait = args.wait ?? DEFAULT_WAIT;
+  const waitMs = parseDuration(wait) as number;
   const configFile = findConfigFile(process.cwd(), args.config);
   const root = path.dirname(configFile);
   // Another msup runs this project: say so before touching its files (msup.out is its output).

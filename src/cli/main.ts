@@ -2,7 +2,7 @@
 // everything a command printed has reached its reader.
 import { readFileSync } from 'node:fs';
 import { MsupError } from '../errors.js';
-import { type CliArgs, HELP, parseCliArgs } from './args.js';
+import { type CliArgs, commandHelp, HELP, parseCliArgs, SPECS } from './args.js';
 import { restartCommand, scaleCommand, statusCommand, stopCommand } from './control-commands.js';
 import { detachCommand } from './detach.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -31,9 +31,11 @@ function report(error: unknown, io: Stdio): number {
 
 function run(args: CliArgs, io: Stdio): Promise<number> | number {
   switch (args.command) {
-    case 'help':
-      io.out.write(HELP);
+    case 'help': {
+      const topic = args.rest[0];
+      io.out.write(topic !== undefined && topic in SPECS ? commandHelp(topic as keyof typeof SPECS) : HELP);
       return EXIT.ok;
+    }
     case 'version':
       io.out.write(`${version()}\n`);
       return EXIT.ok;

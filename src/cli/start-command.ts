@@ -1,7 +1,6 @@
 // `msup start`: runs the supervisor in the foreground, prints its events and the services' output,
 // and stops on Ctrl-C (a second Ctrl-C forces it), SIGHUP (a closed terminal) or the loss of its parent.
 import { isatty } from 'node:tty';
-import { parseDuration } from '../config/duration.js';
 import { MsupError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { formatOutputLine, makeStyle, type OutputStyle, wantsColor } from '../log/output.js';
@@ -67,12 +66,6 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
         `msup: its output was closed (${error.code}); msup goes on running: its output is in .msup/logs (msup logs -f), and msup stop stops it\n`,
       ),
   });
-  if (args.wait !== undefined && parseDuration(args.wait) === undefined) {
-    throw new MsupError(
-      'MSUP_USAGE',
-      `--wait: expected a duration such as '30s', got "${args.wait}" (see msup start --help)`,
-    );
-  }
   const sup = createSupervisor({
     cwd: process.cwd(),
     // With --wait, start fails (and stops everything) unless all is ready in time: for scripts and CI.

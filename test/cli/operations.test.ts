@@ -177,7 +177,8 @@ describe('msup commands against a running msup', () => {
   it('a second start --detach fails with MSUP_ALREADY_RUNNING and leaves the running msup alone', async () => {
     const p = project();
     p.writeConfig({ web });
-    const first = await finish(runCli(p, ['start', '--detach', '--wait', '20s']));
+    // A bare --wait (as in docker compose up --wait) means the default 60s.
+    const first = await finish(runCli(p, ['start', '--detach', '--wait']));
     expect(first.code).toBe(0);
     const pid = /\(pid (\d+)\)/.exec(first.out)![1]!;
     const outFile = path.join(p.root, '.msup', 'msup.out');
