@@ -1,6 +1,6 @@
 // The demo: users → one shared front (like nginx) → many instances of two HTTP services, each also on
 // its own front port, plus a background worker. `npx msup start`, then try the URLs it prints.
-import { defineConfig } from 'msup';
+import { defineConfig } from 'msupervisor';
 
 export default defineConfig({
   proxy: {

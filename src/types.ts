@@ -47,7 +47,10 @@ export interface RestartConfig {
 }
 
 export interface ServiceConfig {
-  /** A string runs through `/bin/sh -c`; an array runs directly, without a shell. */
+  /**
+   * An array runs directly, without a shell; so does a string of plain words (split on spaces). A string
+   * with shell syntax (quotes, `$`, globs, operators, redirections, `VAR=x cmd`, builtins) runs through `/bin/sh -c`.
+   */
   command: string | readonly string[];
   /** How many instances to run (default 1). */
   instances?: number;

@@ -1,106 +1,187 @@
-// The command line: `msup <command> [options]`. Pure.
+// The command line: `msup <command> [options]`, checked against the options of that command, with a
+// message of msup's own (and the nearest command or option) for every mistake. Pure.
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../config/duration.js';
+import { nearest } from '../config/nearest.js';
 import { MsupError } from '../errors.js';
+import { allOptions, COMMANDS, type Command, DEFAULT_WAIT, type OptionSpec, SPECS } from './commands.js';
 
-export const COMMANDS = ['start', 'status', 'logs', 'restart', 'scale', 'stop', 'help', 'version'] as const;
-export type Command = (typeof COMMANDS)[number];
+export { COMMANDS, type Command, commandHelp, HELP, SPECS } from './commands.js';
 
 export interface CliArgs {
   command: Command;
-  /** Positional arguments after the command (service names, `web=5`). */
+  /** Positional arguments after the command (service names, `web=5`; for `help`, the command asked about). */
   rest: string[];
   config: string | undefined;
   json: boolean;
   color: boolean | undefined;
   watch: boolean;
   detach: boolean;
-  /** `--wait DURATION`: fail unless every instance is ready within it. */
+  /** `--background`: keep running when the starting process goes away (what --detach runs). */
+  background: boolean;
+  /** `--wait [DURATION]`: fail unless every instance is ready within it. */
   wait: string | undefined;
   follow: boolean;
   lines: number;
 }
 
-export const HELP = `msup: a local multi-process supervisor with a built-in load balancer
+type Spec = keyof typeof SPECS;
 
-Usage:
-  msup start [options]        start every service in supervisor.config.* and proxy their front ports
-  msup status                 services and instances of the running msup (exit 0 when all are ready)
-  msup logs [service]         recent output (-n N lines, -f to follow)
-  msup restart [service]      rolling restart: each instance replaced by a ready one, no request dropped
-  msup scale web=5 api=1      change instance counts at runtime (scaling down drains first)
-  msup stop                   stop the running msup of this project gracefully
+const usage = (message: string, help = 'msup --help') =>
+  new MsupError('MSUP_USAGE', `${message} (see ${help})`);
 
-Options:
-  -c, --config PATH           config file (default: supervisor.config.{ts,mts,js,mjs,json} in this folder);
-                              the other commands use it to find the running msup of that project
-      --json                  machine-readable output (one JSON object per line for start and logs)
-      --no-color              no colours (NO_COLOR is respected too)
-      --no-watch              start: ignore the services' watch settings and the config file's changes
-  -d, --detach                start: run in the background; return once every instance is ready
-      --wait DURATION         start: fail (and stop) unless every instance is ready within DURATION (default 60s with --detach)
-  -f, --follow                logs: keep printing new output
-  -n, --lines N               logs: how many recent lines (default 50)
-  -h, --help                  this help
-  -v, --version               msup's version
+const flag = (o: OptionSpec) => `--${o.name}`;
+const spelled = (token: { rawName: string }) => token.rawName;
 
-Ctrl-C stops everything gracefully; a second Ctrl-C forces it.
-`;
+/** Options written apart from their value (`-c PATH`): the next word is the value, not the command. */
+const TAKES_VALUE = new Set(
+  allOptions()
+    .filter((o) => o.value !== undefined && !o.optionalValue)
+    .flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]),
+);
 
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      json: { type: 'boolean' },
-      'no-color': { type: 'boolean' },
-      'no-watch': { type: 'boolean' },
-      detach: { type: 'boolean', short: 'd' },
-      wait: { type: 'string' },
-      follow: { type: 'boolean', short: 'f' },
-      lines: { type: 'string', short: 'n' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-    },
+/** The command: the first word that is not an option or an option's value (`msup -c x.ts status`). */
+function findCommand(argv: readonly string[]): { command: Command; index: number } | undefined {
+  let index = -1;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') break;
+    if (TAKES_VALUE.has(arg)) i++;
+    else if (!arg.startsWith('-')) {
+      index = i;
+      break;
+    }
+  }
+  if (index === -1) return undefined;
+  const word = argv[index] as string;
+  if ((COMMANDS as readonly string[]).includes(word)) return { command: word as Command, index };
+  const near = nearest(word, COMMANDS);
+  throw usage(`unknown command "${word}"${near ? `; did you mean "${near}"?` : ''}`);
+}
+
+/** `--wait` takes the next word as its value only when that word is one (not another option). */
+function withWaitValues(argv: readonly string[]): string[] {
+  return argv.map((a, i) => {
+    const next = argv[i + 1];
+    return a === '--wait' && (next === undefined || next.startsWith('-')) ? `--wait=${DEFAULT_WAIT}` : a;
   });
 }
 
-const usage = (message: string, cause?: unknown) =>
-  new MsupError('MSUP_USAGE', `${message} (see msup --help)`, cause === undefined ? {} : { cause });
+/** A duration for --wait-timeout: as everywhere in msup, or a bare number of seconds (docker compose). */
+function waitTimeout(value: string): string {
+  return /^\d+(\.\d+)?$/.test(value) ? `${value}s` : value;
+}
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (cause) {
-    throw usage((cause as Error).message, cause);
+  const found = findCommand(argv);
+  const wantsHelp = argv.some((a) => a === '--help' || a === '-h');
+  if (!found) {
+    if (argv.includes('--version') || argv.includes('-v')) return defaults('version', []);
+    if (wantsHelp || argv.length === 0) return defaults('help', []);
   }
-  const { values, positionals } = parsed;
-  const lines = values.lines === undefined ? 50 : Number(values.lines);
-  if (!Number.isInteger(lines) || lines < 0)
-    throw usage(`--lines: expected a whole number, got "${values.lines}"`);
-  const [first, ...rest] = positionals;
-  const command = (values.help ? 'help' : values.version ? 'version' : (first ?? 'help')) as Command;
-  if (!COMMANDS.includes(command)) throw usage(`unknown command "${first}"`);
-  const args: CliArgs = {
-    command,
-    rest,
-    config: values.config,
-    json: values.json ?? false,
-    color: values['no-color'] ? false : undefined,
-    watch: !values['no-watch'],
-    detach: values.detach ?? false,
-    wait: values.wait,
-    follow: values.follow ?? false,
+  const command = found?.command ?? 'help';
+  if (command === 'help' || command === 'version') {
+    const rest = argv.filter((a, i) => i !== found?.index && !a.startsWith('-'));
+    if (command === 'help' && rest[0] !== undefined && !(rest[0] in SPECS)) {
+      throw usage(`no help for "${rest[0]}": it is not a command`);
+    }
+    return defaults(command, command === 'help' ? rest.slice(0, 1) : []);
+  }
+  // `msup start --help`: that command's help, whatever else is on the line.
+  if (wantsHelp) return defaults('help', [command]);
+  return parseCommand(command, withWaitValues(argv));
+}
+
+function parseCommand(command: Spec, argv: string[]): CliArgs {
+  const spec = SPECS[command];
+  const help = `msup ${command} --help`;
+  const options = Object.fromEntries(
+    spec.options.map((o) => [
+      o.name,
+      { type: o.value === undefined ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}) } as const,
+    ]),
+  );
+  const { values, positionals, tokens } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+    options,
+  });
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const known = spec.options.find((o) => o.name === token.name);
+    if (!known) throw unknownOption(command, spelled(token), help);
+    if (known.value === undefined && token.value !== undefined) {
+      throw usage(`${flag(known)} takes no value, got "${token.value}"`, help);
+    }
+    if (
+      known.value !== undefined &&
+      (token.value === undefined || (!token.inlineValue && token.value.startsWith('-')))
+    ) {
+      throw usage(`${flag(known)} needs a value: ${flag(known)} ${known.value}`, help);
+    }
+  }
+  const [, ...rest] = positionals;
+  const maxRest = { start: 0, status: 0, stop: 0, logs: 1, restart: 1, scale: Infinity }[command];
+  if (rest.length > maxRest) throw usage(`unexpected argument "${rest[maxRest]}"`, help);
+  if (command === 'scale' && rest.length === 0) throw usage('scale needs at least one SERVICE=COUNT', help);
+  const text = (name: string) => values[name] as string | undefined;
+  const on = (name: string) => values[name] === true;
+  const lines = text('lines') === undefined ? 50 : Number(text('lines'));
+  if (!Number.isInteger(lines) || lines < 0) {
+    throw usage(`--lines: expected a whole number, got "${text('lines')}"`, help);
+  }
+  const timeout = text('wait-timeout');
+  const wait = timeout !== undefined ? waitTimeout(timeout) : text('wait');
+  if (wait !== undefined && parseDuration(wait) === undefined) {
+    const option = timeout !== undefined ? '--wait-timeout' : '--wait';
+    throw usage(`${option}: expected a duration such as '30s' or '2m', got "${timeout ?? wait}"`, help);
+  }
+  return {
+    ...defaults(command, rest),
+    config: text('config'),
+    json: on('json'),
+    color: on('no-color') ? false : undefined,
+    watch: !on('no-watch'),
+    detach: on('detach'),
+    background: on('background'),
+    wait,
+    follow: on('follow'),
     lines,
   };
-  const maxRest = { start: 0, status: 0, stop: 0, help: 1, version: 0, logs: 1, restart: 1, scale: Infinity }[
-    command
-  ];
-  if (rest.length > maxRest) throw usage(`unexpected argument "${rest[maxRest]}"`);
-  if (command === 'scale' && rest.length === 0) throw usage('scale needs at least one SERVICE=COUNT');
-  return args;
+}
+
+/** `--jsn` → did you mean `--json`; `-f` on status → it belongs to another command. */
+function unknownOption(command: Spec, raw: string, help: string): MsupError {
+  const own = SPECS[command].options;
+  const any = allOptions().find((o) => `--${o.name}` === raw || (o.short && `-${o.short}` === raw));
+  if (any) return usage(`msup ${command} has no option "${raw}"`, help);
+  const bare = raw.replace(/^-+/, '');
+  const near = nearest(
+    bare,
+    own.map((o) => o.name),
+  );
+  return usage(
+    `unknown option "${raw}" for msup ${command}${near ? `; did you mean "--${near}"?` : ''}`,
+    help,
+  );
+}
+
+function defaults(command: Command, rest: string[]): CliArgs {
+  return {
+    command,
+    rest,
+    config: undefined,
+    json: false,
+    color: undefined,
+    watch: true,
+    detach: false,
+    background: false,
+    wait: undefined,
+    follow: false,
+    lines: 50,
+  };
 }
 
 /** `web=5 api=1` → { web: 5, api: 1 }. */
@@ -108,7 +189,12 @@ export function parseScale(rest: readonly string[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const item of rest) {
     const match = /^([^=]+)=(\d+)$/.exec(item);
-    if (!match) throw usage(`scale: expected SERVICE=COUNT with COUNT a whole number, got "${item}"`);
+    if (!match) {
+      throw usage(
+        `scale: expected SERVICE=COUNT with COUNT a whole number, got "${item}"`,
+        'msup scale --help',
+      );
+    }
     counts[match[1] as string] = Number(match[2]);
   }
   return counts;

@@ -7,17 +7,20 @@ import type { CliArgs } from './args.js';
 import { parseScale } from './args.js';
 import { EXIT } from './exit-codes.js';
 import { formatStatus } from './format-status.js';
+import type { Stdio } from './output-sink.js';
 import { projectRoot } from './project.js';
 
-const print = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const printer = (io: Stdio) => (text: string) => io.out.write(text.endsWith('\n') ? text : `${text}\n`);
 
-export async function statusCommand(args: CliArgs): Promise<number> {
+export async function statusCommand(args: CliArgs, io: Stdio): Promise<number> {
+  const print = printer(io);
   const status = await controlRequest<StatusV1>(projectRoot(args.config), { cmd: 'status' });
   print(args.json ? JSON.stringify(status) : formatStatus(status));
   return status.ready ? EXIT.ok : EXIT.failed;
 }
 
-export async function restartCommand(args: CliArgs): Promise<number> {
+export async function restartCommand(args: CliArgs, io: Stdio): Promise<number> {
+  const print = printer(io);
   const service = args.rest[0];
   let results: readonly RolloutResult[];
   try {
@@ -38,7 +41,8 @@ export async function restartCommand(args: CliArgs): Promise<number> {
   return EXIT.ok;
 }
 
-export async function scaleCommand(args: CliArgs): Promise<number> {
+export async function scaleCommand(args: CliArgs, io: Stdio): Promise<number> {
+  const print = printer(io);
   const counts = parseScale(args.rest);
   const result = await controlRequest<{ name: string; instances: number }[]>(projectRoot(args.config), {
     cmd: 'scale',
@@ -49,7 +53,8 @@ export async function scaleCommand(args: CliArgs): Promise<number> {
   return EXIT.ok;
 }
 
-export async function stopCommand(args: CliArgs): Promise<number> {
+export async function stopCommand(args: CliArgs, io: Stdio): Promise<number> {
+  const print = printer(io);
   const root = projectRoot(args.config);
   await controlRequest<null>(root, { cmd: 'stop' });
   print(args.json ? JSON.stringify({ version: 1, stopped: root }) : `stopped msup for ${root}`);

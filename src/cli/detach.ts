@@ -11,7 +11,9 @@ import { controlRequest } from '../control/client.js';
 import type { StatusV1 } from '../control/protocol.js';
 import { isMsupError, MsupError } from '../errors.js';
 import type { CliArgs } from './args.js';
+import { DEFAULT_WAIT } from './commands.js';
 import { EXIT } from './exit-codes.js';
+import type { Stdio } from './output-sink.js';
 
 const BIN = fileURLToPath(new URL('../../bin/msup.js', import.meta.url));
 
@@ -21,21 +23,36 @@ function lastError(file: string): string {
   return start === -1 ? lines.slice(-10).join('\n') : lines.slice(start).join('\n');
 }
 
-export async function detachCommand(args: CliArgs): Promise<number> {
-  const wait = args.wait ?? '60s';
-  const waitMs = parseDuration(wait);
-  if (waitMs === undefined) {
-    throw new MsupError(
-      'MSUP_USAGE',
-      `--wait: expected a duration such as '30s', got "${wait}" (see msup --help)`,
-    );
+/** The pid of the msup that answers on the project's control socket, if one does. */
+async function runningPid(root: string): Promise<number | undefined> {
+  try {
+    return (await controlRequest<StatusV1>(root, { cmd: 'status' })).pid;
+  } catch (error) {
+    if (isMsupError(error, 'MSUP_NOT_RUNNING') || isMsupError(error, 'MSUP_CONTROL')) return undefined;
+    throw error;
   }
+}
+
+export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
+  // The duration was checked with the arguments.
+  const wait = args.wait ?? DEFAULT_WAIT;
+  const waitMs = parseDuration(wait) as number;
   const configFile = findConfigFile(process.cwd(), args.config);
   const root = path.dirname(configFile);
+  // Another msup runs this project: say so before touching its files (msup.out is its output).
+  const running = await runningPid(root);
+  if (running !== undefined) {
+    throw new MsupError(
+      'MSUP_ALREADY_RUNNING',
+      `msup is already running for ${root} (pid ${running}); msup stop stops it`,
+    );
+  }
   const outFile = path.join(root, '.msup', 'msup.out');
   mkdirSync(path.dirname(outFile), { recursive: true });
   const out = openSync(outFile, 'w');
-  const flags = ['--config', configFile, '--wait', wait, '--no-color', ...(args.watch ? [] : ['--no-watch'])];
+  // --background: this command exits once msup is ready, and msup must not stop when its parent goes.
+  const flags = ['--background', '--config', configFile, '--wait', wait, '--no-color'];
+  if (!args.watch) flags.push('--no-watch');
   const child = spawn(process.execPath, [BIN, 'start', ...flags], {
     detached: true,
     stdio: ['ignore', out, out],
@@ -51,20 +68,20 @@ export async function detachCommand(args: CliArgs): Promise<number> {
   const deadline = Date.now() + waitMs + 5000;
   for (;;) {
     if (exit !== undefined) {
-      process.stderr.write(`${lastError(outFile)}\n`);
-      process.stderr.write(`msup: the background msup stopped (exit ${exit}); its output is in ${outFile}\n`);
+      io.err.write(`${lastError(outFile)}\n`);
+      io.err.write(`msup: the background msup stopped (exit ${exit}); its output is in ${outFile}\n`);
       return exit === 0 || exit === null ? EXIT.failed : exit;
     }
     try {
       const status = await controlRequest<StatusV1>(root, { cmd: 'status' });
-      if (status.ready) {
-        if (args.json) process.stdout.write(`${JSON.stringify(status)}\n`);
+      // Only our own background msup counts: another one that started meanwhile makes ours fail (it
+      // exits with MSUP_ALREADY_RUNNING, which the check above reports).
+      if (status.ready && status.pid === child.pid) {
+        if (args.json) io.out.write(`${JSON.stringify(status)}\n`);
         else {
-          process.stdout.write(
-            `msup is running in the background (pid ${status.pid}); output in ${outFile}\n`,
-          );
+          io.out.write(`msup is running in the background (pid ${status.pid}); output in ${outFile}\n`);
           for (const s of status.services) {
-            process.stdout.write(`  ${s.name}  ${s.instances.length} instance(s)  ${s.url ?? '(no port)'}\n`);
+            io.out.write(`  ${s.name}  ${s.instances.length} instance(s)  ${s.url ?? '(no port)'}\n`);
           }
         }
         return EXIT.ok;
@@ -74,7 +91,7 @@ export async function detachCommand(args: CliArgs): Promise<number> {
       if (!isMsupError(error, 'MSUP_NOT_RUNNING') && !isMsupError(error, 'MSUP_CONTROL')) throw error;
     }
     if (Date.now() > deadline) {
-      process.stderr.write(`msup: not ready after ${wait}; stopping the background msup\n`);
+      io.err.write(`msup: not ready after ${wait}; stopping the background msup\n`);
       child.kill('SIGTERM');
       return EXIT.failed;
     }

@@ -28,6 +28,9 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
     ['SERVICE', '#', 'PID', 'PORT', 'STATE', 'READY', 'RESTARTS', 'UPTIME', 'CPU', 'MEM', 'LAST EXIT'],
   ];
   for (const service of status.services) {
+    if (service.instances.length === 0) {
+      rows.push([service.name, '-', '-', '-', 'scaled to 0', 'no', '-', '-', '-', '-', '-']);
+    }
     for (const i of service.instances) {
       const last = i.lastExit ? (i.lastExit.signal ?? `code ${i.lastExit.code}`) : '-';
       rows.push([
@@ -47,6 +50,11 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
   }
   const urls = status.services.filter((s) => s.url).map((s) => `  ${s.name}: ${s.url}`);
   if (status.sharedFront) urls.unshift(`  shared front: ${status.sharedFront}`);
-  const verdict = status.ready ? 'all instances ready' : 'NOT all instances are ready';
+  const empty = status.services.filter((s) => s.instances.length === 0).map((s) => s.name);
+  const verdict = status.ready
+    ? 'all instances ready'
+    : empty.length > 0
+      ? `NOT ready: ${empty.join(', ')} ${empty.length === 1 ? 'has' : 'have'} no instance (scaled to 0)`
+      : 'NOT all instances are ready';
   return `${head}\n${table(rows)}\n${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
 }

@@ -1,12 +1,17 @@
 // `msup logs [service] [-n N] [-f]`: recent output from the project's log files (there even when
-// msup is not running), then, with -f, new lines live from the running msup.
+// msup is not running), then, with -f, new lines live from the running msup, until its reader goes away.
 import path from 'node:path';
+import { isatty } from 'node:tty';
+import { loadConfigFile } from '../config/load.js';
+import { didYouMean } from '../config/nearest.js';
 import { controlFollow } from '../control/client.js';
-import { type LogFileRecord, readLogTail } from '../log/files.js';
+import { MsupError } from '../errors.js';
+import { EVENTS_LOG, type LogFileRecord, loggedNames, readLogTail } from '../log/files.js';
 import { formatOutputLine, makeStyle, wantsColor } from '../log/output.js';
 import type { OutputLine } from '../types.js';
 import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
+import type { Stdio } from './output-sink.js';
 import { projectRoot } from './project.js';
 
 type EventRecord = Extract<LogFileRecord, { kind: 'event' }>;
@@ -18,35 +23,68 @@ function formatEvent(record: EventRecord): string {
   return `[${record.time}] ${record.level.toUpperCase()} ${who} ${record.msg}${extra}\n`;
 }
 
-export async function logsCommand(args: CliArgs): Promise<number> {
+/**
+ * A service is known when the config names it or it has a log file (a service removed from the config
+ * still has its logs). An unknown one fails the same way with or without -f, before anything is read.
+ */
+async function checkService(root: string, configFile: string | undefined, service: string): Promise<void> {
+  const known = new Set(await loggedNames(path.join(root, '.msup', 'logs')));
+  known.delete(EVENTS_LOG);
+  if (known.has(service)) return;
+  try {
+    const config = await loadConfigFile({ cwd: process.cwd(), ...(configFile ? { configFile } : {}) });
+    for (const s of config.services) known.add(s.name);
+  } catch {
+    // A config that does not load: the log files are all there is to go by.
+  }
+  if (known.has(service)) return;
+  const names = [...known].sort();
+  throw new MsupError(
+    'MSUP_UNKNOWN_SERVICE',
+    `no service "${service}" (services: ${names.join(', ') || 'none'})${didYouMean(service, names)}`,
+    { service },
+  );
+}
+
+export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
   const root = projectRoot(args.config);
   const service = args.rest[0];
-  const color = args.color ?? wantsColor(process.stdout.isTTY, process.env);
-  const printLine = (record: OutputLine & { time?: string }) => {
-    if (args.json) process.stdout.write(`${JSON.stringify({ kind: 'output', ...record })}\n`);
-    else
-      process.stdout.write(
-        formatOutputLine(record, makeStyle([{ name: record.service, instances: 1 }], color)),
-      );
-  };
+  if (service !== undefined) await checkService(root, args.config, service);
+  const color = args.color ?? wantsColor(isatty(1), process.env);
+  const print = (text: string) => io.out.write(text);
+  const printLine = (record: OutputLine & { time?: string }) =>
+    print(
+      args.json
+        ? `${JSON.stringify({ kind: 'output', ...record })}\n`
+        : formatOutputLine(record, makeStyle([{ name: record.service, instances: 1 }], color)),
+    );
+  const printEvent = (record: EventRecord) =>
+    print(args.json ? `${JSON.stringify(record)}\n` : formatEvent(record));
   const recent = await readLogTail(path.join(root, '.msup', 'logs'), {
     lines: args.lines,
     ...(service ? { service } : {}),
   });
-  const printEvent = (record: EventRecord) =>
-    process.stdout.write(args.json ? `${JSON.stringify(record)}\n` : formatEvent(record));
   for (const record of recent) {
+    if (io.out.gone) return EXIT.ok;
     if (record.kind === 'output') printLine(record);
     else printEvent(record);
   }
   if (!args.follow) return EXIT.ok;
   const follow = await controlFollow(root, service, (record) => {
     const { kind, lines } = record as { kind?: string; lines?: number };
-    if (kind === 'event') printEvent(record as EventRecord);
-    else if (kind !== 'skipped') printLine(record as OutputLine);
-    else if (args.json) process.stdout.write(`${JSON.stringify(record)}\n`);
-    else process.stdout.write(`msup: ${lines} line(s) skipped: this terminal read too slowly\n`);
+    let room: boolean;
+    if (kind === 'event') room = printEvent(record as EventRecord);
+    else if (kind !== 'skipped') room = printLine(record as OutputLine);
+    else if (args.json) room = print(`${JSON.stringify(record)}\n`);
+    else room = print(`msup: ${lines} line(s) skipped: this terminal read too slowly\n`);
+    // A slow reader: stop reading from msup, which then drops lines for us and says how many.
+    if (room || io.out.gone) return;
+    follow.pause();
+    void io.out.room().then(() => follow.resume());
   });
+  // The reader is gone (| head -1 has its line): nothing more to show; end quietly.
+  io.out.configure({ onGone: () => follow.close() });
+  if (io.out.gone) follow.close();
   const stop = () => follow.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

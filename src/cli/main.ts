@@ -1,12 +1,17 @@
-// The msup command: the only place that prints errors and sets the exit status.
+// The msup command: the only place that prints errors and sets the exit status, and it exits only once
+// everything a command printed has reached its reader.
 import { readFileSync } from 'node:fs';
 import { MsupError } from '../errors.js';
-import { type CliArgs, HELP, parseCliArgs } from './args.js';
+import { type CliArgs, commandHelp, HELP, parseCliArgs, SPECS } from './args.js';
 import { restartCommand, scaleCommand, statusCommand, stopCommand } from './control-commands.js';
 import { detachCommand } from './detach.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { logsCommand } from './logs-command.js';
+import { OutputSink, type Stdio } from './output-sink.js';
 import { startCommand } from './start-command.js';
+
+/** How long `msup start` waits, once stopped, for a terminal that does not read to take its last lines. */
+const START_FLUSH_MS = 2000;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -15,46 +20,55 @@ function version(): string {
   return pkg.version;
 }
 
-function report(error: unknown): number {
+function report(error: unknown, io: Stdio): number {
   if (error instanceof MsupError) {
-    process.stderr.write(`msup: ${error.message} [${error.code}]\n`);
+    io.err.write(`msup: ${error.message} [${error.code}]\n`);
     return exitCodeFor(error.code);
   }
-  process.stderr.write(`msup: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+  io.err.write(`msup: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
   return EXIT.failed;
 }
 
-function run(args: CliArgs): Promise<number> | number {
+function run(args: CliArgs, io: Stdio): Promise<number> | number {
   switch (args.command) {
-    case 'help':
-      process.stdout.write(HELP);
+    case 'help': {
+      const topic = args.rest[0];
+      io.out.write(topic !== undefined && topic in SPECS ? commandHelp(topic as keyof typeof SPECS) : HELP);
       return EXIT.ok;
+    }
     case 'version':
-      process.stdout.write(`${version()}\n`);
+      io.out.write(`${version()}\n`);
       return EXIT.ok;
     case 'start':
-      return args.detach ? detachCommand(args) : startCommand(args);
+      return args.detach ? detachCommand(args, io) : startCommand(args, io);
     case 'status':
-      return statusCommand(args);
+      return statusCommand(args, io);
     case 'logs':
-      return logsCommand(args);
+      return logsCommand(args, io);
     case 'restart':
-      return restartCommand(args);
+      return restartCommand(args, io);
     case 'scale':
-      return scaleCommand(args);
+      return scaleCommand(args, io);
     case 'stop':
-      return stopCommand(args);
+      return stopCommand(args, io);
   }
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
+  const io: Stdio = { out: new OutputSink(1), err: new OutputSink(2) };
   let code: number;
+  let args: CliArgs | undefined;
   try {
-    code = await run(parseCliArgs(argv));
+    args = parseCliArgs(argv);
+    code = await run(args, io);
   } catch (error) {
-    code = report(error);
+    code = report(error, io);
   }
   process.exitCode = code;
+  // A pipe is written asynchronously: exiting now would cut what is still queued. A foreground msup does
+  // not wait long for a terminal that stopped reading.
+  const wait = args?.command === 'start' && !args.detach ? START_FLUSH_MS : undefined;
+  await Promise.all([io.out.flush(wait), io.err.flush(wait)]);
   // Everything is stopped by now; do not wait for stray handles.
   process.exit(code);
 }

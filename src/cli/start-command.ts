@@ -1,12 +1,17 @@
 // `msup start`: runs the supervisor in the foreground, prints its events and the services' output,
-// and stops on Ctrl-C (a second Ctrl-C forces it).
-import { parseDuration } from '../config/duration.js';
+// and stops on Ctrl-C (a second Ctrl-C forces it), SIGHUP (a closed terminal) or the loss of its parent.
+import { isatty } from 'node:tty';
 import { MsupError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { formatOutputLine, makeStyle, type OutputStyle, wantsColor } from '../log/output.js';
 import { createSupervisor, type Supervisor } from '../supervisor.js';
 import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
+import type { Stdio } from './output-sink.js';
+import { watchParent } from './parent-watch.js';
+
+/** What the terminal or pipe may hold back before lines are dropped (the log files keep every line). */
+const OUTPUT_LIMIT = 1024 * 1024;
 
 function summary(sup: Supervisor): string {
   const services = sup.services();
@@ -21,7 +26,7 @@ function summary(sup: Supervisor): string {
 }
 
 /** Says once per service when all its instances are first ready, and once when everything is. */
-function watchReadiness(sup: Supervisor, logger: Logger, json: boolean): void {
+function watchReadiness(sup: Supervisor, logger: Logger, json: boolean, print: (text: string) => void): void {
   const announced = new Set<string>();
   let all = false;
   sup.on('instance', () => {
@@ -39,19 +44,28 @@ function watchReadiness(sup: Supervisor, logger: Logger, json: boolean): void {
     if (announced.size < services.length) return;
     all = true;
     if (json) logger.info({ services: services.map((s) => ({ name: s.name, url: s.url })) }, 'all ready');
-    else process.stdout.write(summary(sup));
+    else print(summary(sup));
   });
 }
 
-export async function startCommand(args: CliArgs): Promise<number> {
-  const color = args.color ?? wantsColor(process.stdout.isTTY, process.env);
-  const logger = createLogger({ json: args.json, color });
-  if (args.wait !== undefined && parseDuration(args.wait) === undefined) {
-    throw new MsupError(
-      'MSUP_USAGE',
-      `--wait: expected a duration such as '30s', got "${args.wait}" (see msup --help)`,
-    );
-  }
+export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
+  const color = args.color ?? wantsColor(isatty(1), process.env);
+  const print = (text: string) => io.out.write(text);
+  const logger = createLogger({ json: args.json, color, write: print });
+  // A reader that stops reading gets a bounded backlog, then a count of what was dropped; a reader that is
+  // gone (| head, a closed terminal) changes nothing for the services: msup goes on supervising.
+  io.out.configure({
+    limit: OUTPUT_LIMIT,
+    onDropped: (lines) =>
+      logger.warn(
+        { lines },
+        `${lines} line(s) of output dropped: this output was not read fast enough (.msup/logs has them all)`,
+      ),
+    onGone: (error) =>
+      io.err.write(
+        `msup: its output was closed (${error.code}); msup goes on running: its output is in .msup/logs (msup logs -f), and msup stop stops it\n`,
+      ),
+  });
   const sup = createSupervisor({
     cwd: process.cwd(),
     // With --wait, start fails (and stops everything) unless all is ready in time: for scripts and CI.
@@ -64,30 +78,44 @@ export async function startCommand(args: CliArgs): Promise<number> {
   sup.on('log', ({ level, msg, time: _time, ...fields }) => logger[level](fields, msg));
   sup.on('output', (line) => {
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
+      print(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
       return;
     }
     style ??= makeStyle(sup.config.services, color);
-    process.stdout.write(formatOutputLine(line, style));
+    print(formatOutputLine(line, style));
   });
 
+  // Ctrl-C or SIGTERM stops gracefully, and a second one forces the stop. A closed terminal (SIGHUP, often
+  // sent twice: by the kernel and by the shell) and the loss of the parent only ever stop gracefully.
   let interrupts = 0;
   let forced = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    interrupts++;
-    if (interrupts === 1) {
-      logger.info({ signal }, 'stopping (Ctrl-C again to force)');
+  const stop = (fields: Record<string, unknown>, why: string) => {
+    if (interrupts++ === 0) {
+      logger.info(fields, why);
       void sup.stop();
-    } else if (!forced) {
-      forced = true;
-      logger.warn({ signal }, 'forcing stop: SIGKILL to every instance');
-      void sup.kill();
     }
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signal === 'SIGHUP') return stop({ signal }, 'stopping: the terminal was closed (SIGHUP)');
+    if (interrupts === 0) return stop({ signal }, 'stopping (Ctrl-C again to force)');
+    if (forced) return;
+    forced = true;
+    logger.warn({ signal }, 'forcing stop: SIGKILL to every instance');
+    void sup.kill();
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signals) process.on(s, onSignal);
+  // A script that kills the npx or npm it started msup with means "stop": only --detach outlives it.
+  const unwatchParent = args.background
+    ? () => {}
+    : watchParent((parent) =>
+        stop(
+          { parent },
+          'stopping: the process that started msup is gone (msup start --detach runs msup in the background)',
+        ),
+      );
   try {
-    watchReadiness(sup, logger, args.json);
+    watchReadiness(sup, logger, args.json, print);
     await sup.start();
     await sup.whenStopped();
     return forced ? EXIT.forced : EXIT.ok;
@@ -96,7 +124,7 @@ export async function startCommand(args: CliArgs): Promise<number> {
     if (error instanceof MsupError && error.code === 'MSUP_STOPPED') return forced ? EXIT.forced : EXIT.ok;
     throw error;
   } finally {
+    unwatchParent();
     for (const s of signals) process.off(s, onSignal);
-    logger.flush();
   }
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
 import { MsupError } from '../errors.js';
 import type { ResolvedConfig } from '../types.js';
+import { jsonErrorOffset, lineAndColumn } from './json-error.js';
 import { type ResolveOptions, resolveConfig } from './resolve.js';
 import { formatIssues, validateConfig } from './validate.js';
 
@@ -34,23 +35,72 @@ export function findConfigFile(dir: string, explicit?: string): string {
   );
 }
 
-/** `import { defineConfig } from 'msup'` resolves to this copy of msup, installed or not. */
+/**
+ * `import { defineConfig } from 'msupervisor'` (the package's name) resolves to this copy of msup,
+ * installed or not; so does `from 'msup'` (the command's name, which configs used first).
+ */
 const SELF = fileURLToPath(new URL('../index.js', import.meta.url));
 
+/** A JSON syntax error with where it is: `invalid JSON at line 3, column 38: Expected ...`. */
+function jsonProblem(text: string, error: Error): string {
+  const offset = jsonErrorOffset(text);
+  // Node's own position (not always there) is replaced by the line and column; so is its copy of the text.
+  const reason = error.message
+    .replace(/ in JSON at position \d+.*$/s, '')
+    .replace(/, ".*" is not valid JSON$/s, '');
+  if (offset === undefined) return reason;
+  const { line, column } = lineAndColumn(text, offset);
+  return `invalid JSON at line ${line}, column ${column}: ${reason}`;
+}
+
+function missingDefault(file: string, module: Record<string, unknown>): MsupError {
+  const names = Object.keys(module).filter((name) => name !== '__esModule');
+  const exports = names.length ? ` (it exports ${names.map((n) => `"${n}"`).join(', ')})` : '';
+  return new MsupError(
+    'MSUP_CONFIG_LOAD',
+    `${file} has no default export${exports}; write \`export default defineConfig({ services: { ... } })\``,
+  );
+}
+
 async function importConfig(file: string): Promise<unknown> {
+  let module: Record<string, unknown>;
   try {
-    if (file.endsWith('.json')) return JSON.parse(await readFile(file, 'utf8'));
+    if (file.endsWith('.json')) {
+      const text = await readFile(file, 'utf8');
+      try {
+        return JSON.parse(text);
+      } catch (cause) {
+        throw new MsupError(
+          'MSUP_CONFIG_LOAD',
+          `could not load ${file}: ${jsonProblem(text, cause as Error)}`,
+          {
+            cause,
+          },
+        );
+      }
+    }
     const jiti = createJiti(import.meta.url, {
-      alias: { msup: SELF },
+      alias: { msupervisor: SELF, msup: SELF },
       moduleCache: false,
       fsCache: false,
       interopDefault: true,
     });
-    const loaded = await jiti.import<unknown>(file, { default: true });
+    module = await jiti.import<Record<string, unknown>>(file);
+  } catch (cause) {
+    if (cause instanceof MsupError) throw cause;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new MsupError('MSUP_CONFIG_LOAD', `could not load ${file}: ${reason}`, { cause });
+  }
+  // A module without `export default` (named exports only, or nothing yet) is not a config.
+  if (!module || !('default' in module)) throw missingDefault(file, module ?? {});
+  const loaded = module.default;
+  try {
     return typeof loaded === 'function' ? await (loaded as () => unknown)() : loaded;
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new MsupError('MSUP_CONFIG_LOAD', `could not load ${file}: ${reason}`, { cause });
+    throw new MsupError('MSUP_CONFIG_LOAD', `could not load ${file}: its default export threw: ${reason}`, {
+      cause,
+    });
   }
 }
 

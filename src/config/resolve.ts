@@ -13,6 +13,7 @@ import type {
   ResolvedService,
   RuntimeName,
 } from '../types.js';
+import { plainWords } from './command-line.js';
 import { parseDuration } from './duration.js';
 import type { ValidConfig, ValidService } from './schema.js';
 import { parseMemory } from './size.js';
@@ -36,8 +37,11 @@ export const DEFAULTS = {
 const ms = (value: number | string | undefined, fallback: number): number =>
   value === undefined ? fallback : (parseDuration(value) ?? fallback);
 
+/** An array runs directly; so does a string of plain words. A string with shell syntax runs in /bin/sh. */
 function command(value: string | readonly string[]): ResolvedCommand {
-  return typeof value === 'string' ? { shell: true, argv: [value] } : { shell: false, argv: [...value] };
+  if (typeof value !== 'string') return { shell: false, argv: [...value] };
+  const words = plainWords(value);
+  return words ? { shell: false, argv: words } : { shell: true, argv: [value] };
 }
 
 type ProbeInput = NonNullable<ValidService['health']>;

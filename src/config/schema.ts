@@ -1,6 +1,7 @@
 // The config's schema (zod): shapes and value checks, each with a message that says what was expected and what came.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { nearest } from './nearest.js';
 import { parseMemory } from './size.js';
 
 export function show(value: unknown): string {
@@ -73,10 +74,15 @@ const dependsOn = z.preprocess(
 );
 
 function strict<T extends z.core.$ZodLooseShape>(shape: T) {
+  const known = Object.keys(shape);
+  // `unknown key "instaces" (did you mean "instances"?)`: the nearest known key of this object.
+  const unknown = (key: string) => {
+    const near = nearest(key, known);
+    return near === undefined ? `"${key}"` : `"${key}" (did you mean "${near}"?)`;
+  };
   return z.strictObject(shape, {
     error: (issue) => {
-      if (issue.code === 'unrecognized_keys')
-        return `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      if (issue.code === 'unrecognized_keys') return `unknown key ${issue.keys.map(unknown).join(', ')}`;
       if (issue.code === 'invalid_type') return `expected an object, got ${show(issue.input)}`;
       return undefined;
     },

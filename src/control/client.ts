@@ -69,12 +69,15 @@ export function controlRequest<T>(root: string, body: Body): Promise<T> {
   });
 }
 
-/** A subscription: `onRecord` for each record until `close()`; `done` settles when the connection ends. */
+/**
+ * A subscription: `onRecord` for each record until `close()`; `done` settles when the connection ends.
+ * `pause()` stops reading (msup then drops lines for this follower and says how many), `resume()` goes on.
+ */
 export async function controlFollow(
   root: string,
   service: string | undefined,
   onRecord: (record: unknown) => void,
-): Promise<{ close(): void; done: Promise<void> }> {
+): Promise<{ close(): void; pause(): void; resume(): void; done: Promise<void> }> {
   let fail: (error: Error) => void = () => {};
   const socket = await open(root, { cmd: 'follow', ...(service ? { service } : {}) }, (message) => {
     const error = failure(message);
@@ -85,5 +88,10 @@ export async function controlFollow(
     fail = reject;
     socket.on('close', () => resolve());
   });
-  return { close: () => socket.end(), done };
+  return {
+    close: () => socket.destroy(),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+    done,
+  };
 }

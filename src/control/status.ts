@@ -50,7 +50,10 @@ export function buildStatus(
     pid: number;
     startedAt: number;
     sharedFront: string | null;
-    /** Every instance ready (or finished cleanly): the same verdict start() waits for. */
+    /**
+     * Every instance ready (or finished cleanly): the same verdict start() waits for. A service scaled
+     * to 0 instances makes the status not ready on top of it (its front answers 503).
+     */
     ready: boolean;
   },
   services: readonly ServiceInfo[],
@@ -64,7 +67,7 @@ export function buildStatus(
     sharedFront: meta.sharedFront,
     pid: meta.pid,
     startedAt: new Date(meta.startedAt).toISOString(),
-    ready: meta.ready,
+    ready: meta.ready && services.every((s) => s.instances.length > 0),
     services: services.map((s) => ({
       name: s.name,
       url: s.url,

@@ -17,6 +17,7 @@ import { safeName } from './tail.js';
 export {
   type EventLogRecord,
   type LogFileRecord,
+  loggedNames,
   type OutputLogRecord,
   readLogTail,
   type TailOptions,

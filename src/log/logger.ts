@@ -1,17 +1,19 @@
-// msup's own events as pino logs: pretty in a terminal, one JSON object per line with --json.
+// msup's own events as pino logs: pretty in a terminal, one JSON object per line with --json. Each
+// formatted line goes to `write` (the CLI's output sink), so logging never blocks or throws.
 import { pino } from 'pino';
-import pretty from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
 
 export type Logger = pino.Logger;
 
-export function createLogger(options: { json: boolean; color: boolean; destination?: number }): Logger {
-  const fd = options.destination ?? 1;
+export function createLogger(options: {
+  json: boolean;
+  color: boolean;
+  write: (line: string) => void;
+}): Logger {
   const base = { base: null, level: 'info' };
   if (options.json)
-    return pino({ ...base, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd, sync: true }));
-  const stream = pretty({
-    destination: fd,
-    sync: true,
+    return pino({ ...base, timestamp: pino.stdTimeFunctions.isoTime }, { write: options.write });
+  const pretty = prettyFactory({
     colorize: options.color,
     translateTime: 'HH:MM:ss',
     singleLine: true,
@@ -24,5 +26,5 @@ export function createLogger(options: { json: boolean; color: boolean; destinati
       return `${who} ${String(log[messageKey])}`;
     },
   });
-  return pino(base, stream);
+  return pino(base, { write: (line: string) => options.write(pretty(line)) });
 }

@@ -166,6 +166,11 @@ async function listLogs(dir: string): Promise<Map<string, number[]>> {
   return logs;
 }
 
+/** The names that have a log in `dir` (services, and `msup` for msup's own events). */
+export async function loggedNames(dir: string): Promise<string[]> {
+  return [...(await listLogs(dir)).keys()];
+}
+
 /**
  * The last `lines` records, oldest first: of one service's current and rotated files, or, without
  * `service`, of every log in `dir` merged by time, msup's events (`service: 'msup'`) included.

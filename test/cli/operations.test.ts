@@ -1,5 +1,5 @@
 // Driving a running msup from a second terminal: status, restart, scale, logs, stop, --detach.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -130,6 +130,27 @@ describe('msup commands against a running msup', () => {
     expect((await msup.exited).code).toBe(0);
   });
 
+  it('logs with a mistyped service fails the same way with and without -f, and suggests the name', async () => {
+    const p = project();
+    p.writeConfig({ web, worker: { command: ['node', fixture('worker.js')] } });
+    const expected =
+      /^msup: no service "wbe" \(services: .*\bweb\b.*\); did you mean "web"\? \[MSUP_UNKNOWN_SERVICE\]\n$/;
+    // No msup running: the names come from the config (and from the log files).
+    const offline = await finish(runCli(p, ['logs', 'wbe']));
+    expect(offline.code).toBe(1);
+    expect(offline.err).toMatch(expected);
+    const msup = runCli(p, ['start']);
+    await msup.waitForOutput(/all services ready/);
+    const recent = await finish(runCli(p, ['logs', 'wbe']));
+    const follow = await finish(runCli(p, ['logs', 'wbe', '-f']));
+    expect([recent.code, follow.code]).toEqual([1, 1]);
+    expect(recent.err).toMatch(expected);
+    expect(follow.err).toBe(recent.err);
+    expect(recent.out + follow.out).toBe('');
+    msup.child.kill('SIGTERM');
+    expect((await msup.exited).code).toBe(0);
+  });
+
   it('says clearly when no msup is running, with exit code 4', async () => {
     const p = project();
     p.writeConfig({ web });
@@ -151,6 +172,36 @@ describe('msup commands against a running msup', () => {
     expect((await finish(runCli(p, ['status']))).code).toBe(0);
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
     await expectNoTaggedProcesses(p.tag, 5000);
+  });
+
+  it('a second start --detach fails with MSUP_ALREADY_RUNNING and leaves the running msup alone', async () => {
+    const p = project();
+    p.writeConfig({ web });
+    // A bare --wait (as in docker compose up --wait) means the default 60s.
+    const first = await finish(runCli(p, ['start', '--detach', '--wait']));
+    expect(first.code).toBe(0);
+    const pid = /\(pid (\d+)\)/.exec(first.out)![1]!;
+    const outFile = path.join(p.root, '.msup', 'msup.out');
+    const before = readFileSync(outFile);
+    expect(before.length).toBeGreaterThan(0);
+
+    const second = await finish(runCli(p, ['start', '--detach', '--wait', '20s']));
+    expect(second.code).toBe(3);
+    expect(second.out).toBe('');
+    expect(second.err).toMatch(new RegExp(`pid ${pid}\\b.*\\[MSUP_ALREADY_RUNNING\\]`));
+    // The running msup's output file is untouched (it was truncated, then filled with NUL bytes).
+    expect(readFileSync(outFile).subarray(0, before.length)).toEqual(before);
+    expect(readFileSync(outFile).includes(0)).toBe(false);
+
+    // Against a foreground msup too.
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    const foreground = runCli(p, ['start']);
+    await foreground.waitForOutput(/all services ready/);
+    const third = await finish(runCli(p, ['start', '--detach']));
+    expect(third.code).toBe(3);
+    expect(third.err).toContain('[MSUP_ALREADY_RUNNING]');
+    foreground.child.kill('SIGTERM');
+    expect((await foreground.exited).code).toBe(0);
   });
 
   it('start --detach fails naming the service that cannot start, and leaves nothing', async () => {

@@ -198,5 +198,16 @@ describe('msup start', () => {
     const bad = runCli(p, ['launch']);
     expect((await bad.exited).code).toBe(2);
     expect(bad.stderr()).toBe('msup: unknown command "launch" (see msup --help) [MSUP_USAGE]\n');
+    // Each command has its own help, and a mistyped option gets msup's own message.
+    const startHelp = runCli(p, ['start', '--help']);
+    expect((await startHelp.exited).code).toBe(0);
+    expect(startHelp.stdout()).toMatch(/^Usage: msup start \[options\]\n/);
+    expect(startHelp.stdout()).toContain('--wait [DURATION]');
+    expect(startHelp.stdout()).not.toContain('msup scale');
+    const typo = runCli(p, ['start', '--jsn']);
+    expect((await typo.exited).code).toBe(2);
+    expect(typo.stderr()).toBe(
+      'msup: unknown option "--jsn" for msup start; did you mean "--json"? (see msup start --help) [MSUP_USAGE]\n',
+    );
   });
 });

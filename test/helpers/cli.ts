@@ -50,7 +50,9 @@ export function runCli(
     exited,
     async waitForOutput(pattern, timeoutMs = 15_000) {
       if (await waitFor(() => pattern.test(out), timeoutMs)) return;
-      throw new Error(`msup did not print ${pattern} in ${timeoutMs}ms.\nstdout:\n${out}\nstderr:\n${err}`);
+      throw new Error(
+        `msup did not print ${pattern} in ${timeoutMs}ms.\nstdout (end):\n${out.slice(-3000)}\nstderr:\n${err.slice(-3000)}`,
+      );
     },
   };
   return run;

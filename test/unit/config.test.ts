@@ -108,7 +108,7 @@ describe('config resolution', () => {
     const [web, worker] = config.services;
     expect(web).toMatchObject({
       name: 'web',
-      command: { shell: true, argv: ['node s.js'] },
+      command: { shell: false, argv: ['node', 's.js'] },
       instances: 1,
       port: 8080,
       cwd: path.resolve('/project/app'),

@@ -81,6 +81,7 @@ describe('CLI arguments', () => {
       color: false,
       watch: false,
       detach: true,
+      background: false,
       wait: '30s',
       follow: false,
       lines: 50,

@@ -1,0 +1,60 @@
+// `msup status` after a service was scaled to 0: the service is shown, with no instance, and the
+// project is not called ready (its front answers 503).
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { request } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
+import { fixture, useProject } from '../helpers/project.js';
+
+const project = useProject();
+
+async function finish(run: ReturnType<typeof runCli>) {
+  const exit = await run.exited;
+  return { code: exit.code, out: run.stdout(), err: run.stderr() };
+}
+
+describe('msup status', () => {
+  it('shows a service scaled to 0, and does not call that ready', async () => {
+    const p = project();
+    p.writeConfig({
+      web: { command: ['node', fixture('echo-server.js')], port: 0, holdTimeout: '100ms' },
+      worker: { command: ['node', fixture('worker.js')] },
+    });
+    const msup = runCli(p, ['start']);
+    await msup.waitForOutput(/all services ready:\n.*web\s+1\/1\s+(http:\S+)/);
+    const url = /web\s+1\/1\s+(http:\S+)/.exec(msup.stdout())![1]!;
+    expect((await finish(runCli(p, ['scale', 'web=0']))).code).toBe(0);
+    expect((await request(url)).status).toBe(503);
+
+    const table = await finish(runCli(p, ['status']));
+    expect(table.code).toBe(1);
+    expect(table.out).toMatch(/^web\s+-\s+-\s+-\s+scaled to 0\s+no\b/m);
+    expect(table.out).toMatch(/^worker\s+0\s+\d+/m);
+    expect(table.out).toMatch(/NOT ready: web has no instance \(scaled to 0\)\n$/);
+
+    const json = await finish(runCli(p, ['status', '--json']));
+    expect(json.code).toBe(1);
+    const status = JSON.parse(json.out) as {
+      ready: boolean;
+      services: { name: string; instances: unknown[] }[];
+    };
+    expect(status.ready).toBe(false);
+    expect(status.services.map((s) => [s.name, s.instances.length])).toEqual([
+      ['web', 0],
+      ['worker', 1],
+    ]);
+
+    // Scaled up again: ready once its new instance is.
+    expect((await finish(runCli(p, ['scale', 'web=1']))).code).toBe(0);
+    let last = { code: null as number | null, out: '', err: '' };
+    expect(
+      await waitFor(async () => {
+        last = await finish(runCli(p, ['status']));
+        return last.code === 0;
+      }, 15_000),
+    ).toBe(true);
+    expect(last.out).toMatch(/all instances ready\n$/);
+    msup.child.kill('SIGTERM');
+    expect((await msup.exited).code).toBe(0);
+  });
+});

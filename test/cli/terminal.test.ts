@@ -1,0 +1,155 @@
+// msup on a real terminal and on pipes: a closed terminal is a graceful stop, a reader that goes away or
+// stops reading never crashes or freezes msup, and every command writes all of its output before it exits.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { request } from '../helpers/http.js';
+import { expectNoTaggedProcesses, waitFor } from '../helpers/processes.js';
+import { fixture, type Project, useProject } from '../helpers/project.js';
+import { runInTerminal, statePid } from '../helpers/terminal.js';
+
+const project = useProject();
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A web service with a front port, and a worker that writes a line every 20 ms. */
+function writeConfig(p: Project, extra: Record<string, unknown> = {}) {
+  p.writeConfig({
+    web: { command: ['node', fixture('echo-server.js')], instances: 2, port: 0 },
+    worker: { command: ['node', fixture('worker.js')], env: { WORK_MS: 20 } },
+    ...extra,
+  });
+}
+
+const msupLog = (p: Project) => readFileSync(path.join(p.root, '.msup', 'logs', 'msup.log'), 'utf8');
+
+/** Prints 1 MB a second (1,000 lines of 1 KB): a stalled reader fills up at once, and the 1 MiB backlog too. */
+const LOUD = `const line = 'x'.repeat(1000); setInterval(() => { for (let i = 0; i < 50; i++) console.log(line); }, 50);`;
+
+/** For 3 s while nobody reads msup's output: a front and `msup status` must answer all along. */
+async function whileStalled(p: Project, url: string): Promise<void> {
+  const until = Date.now() + 3000;
+  while (Date.now() < until) {
+    expect((await request(url)).status).toBe(200);
+    const status = runCli(p, ['status', '--json']);
+    expect((await status.exited).code).toBe(0);
+  }
+}
+
+describe('msup start on a terminal', () => {
+  it('stops gracefully when its terminal is closed, and leaves no state behind', async () => {
+    const p = project();
+    writeConfig(p);
+    const term = runInTerminal(p, ['start']);
+    await term.waitForScreen(/all services ready/);
+    const pid = statePid(p);
+    expect(pid).toBeDefined();
+    term.close();
+    expect(await waitFor(() => !alive(pid!), 20_000)).toBe(true);
+    // A graceful stop: the supervisor logged it, and removed its state file and control socket.
+    expect(msupLog(p)).toMatch(/"msg":"stopped"/);
+    expect(existsSync(path.join(p.root, '.msup', 'state.json'))).toBe(false);
+    expect(existsSync(path.join(p.root, '.msup', 'control.sock'))).toBe(false);
+    await expectNoTaggedProcesses(p.tag);
+  });
+
+  it('keeps its fronts and control socket answering while the terminal is not read (Ctrl-S)', async () => {
+    const p = project();
+    writeConfig(p, {
+      loud: { command: ['node', '-e', LOUD] },
+    });
+    const term = runInTerminal(p, ['start']);
+    await term.waitForScreen(/\n\s+web\s+2\/2\s+http:\/\/\S+/);
+    const url = /web\s+2\/2\s+(http:\/\/\S+)/.exec(term.screen())![1]!;
+    term.pause();
+    // The terminal fills up within a moment at this rate; the proxy and `msup status` must not care.
+    const before = term.screen().length;
+    await whileStalled(p, url);
+    expect(term.screen().length - before).toBeLessThan(1 << 20);
+    term.resume();
+    await term.waitForScreen(/line\(s\) of output dropped/);
+    term.close();
+    await term.exited;
+  });
+});
+
+describe('msup start on a pipe', () => {
+  it('keeps supervising when its stdout reader goes away (| head), with no stack trace', async () => {
+    for (const flags of [[], ['--json']]) {
+      const p = project();
+      writeConfig(p);
+      const cli = runCli(p, ['start', ...flags]);
+      await cli.waitForOutput(/all (services )?ready/);
+      cli.child.stdout!.destroy(); // what `| head -2` does once it has its lines
+      // The worker writes every 20 ms, so msup meets the closed pipe at once; it must go on.
+      await new Promise((r) => setTimeout(r, 500));
+      const status = runCli(p, ['status']);
+      expect((await status.exited).code).toBe(0);
+      const stop = runCli(p, ['stop']);
+      expect((await stop.exited).code).toBe(0);
+      expect(await cli.exited).toEqual({ code: 0, signal: null });
+      expect(cli.stderr()).not.toMatch(/unexpected error|\n\s+at /);
+      expect(cli.stderr()).toMatch(/its output was closed \(EPIPE\); msup goes on running/);
+      expect(msupLog(p)).toMatch(/"msg":"stopped"/);
+      await expectNoTaggedProcesses(p.tag);
+    }
+  });
+
+  it('keeps its fronts and control socket answering while a pipe reader is stopped', async () => {
+    const p = project();
+    writeConfig(p, { loud: { command: ['node', '-e', LOUD] } });
+    const cli = runCli(p, ['start']);
+    await cli.waitForOutput(/\n\s+web\s+2\/2\s+http:\/\/\S+/);
+    const url = /web\s+2\/2\s+(http:\/\/\S+)/.exec(cli.stdout())![1]!;
+    cli.child.stdout!.pause();
+    await whileStalled(p, url);
+    cli.child.stdout!.resume();
+    await cli.waitForOutput(/line\(s\) of output dropped/);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+  });
+});
+
+describe('other commands on a pipe', () => {
+  it('logs -f exits quietly with 0 when its reader goes away (| head -1)', async () => {
+    const p = project();
+    writeConfig(p);
+    const msup = runCli(p, ['start']);
+    await msup.waitForOutput(/all services ready/);
+    const logs = runCli(p, ['logs', '-f', '-n', '0']);
+    await logs.waitForOutput(/finished job/);
+    logs.child.stdout!.destroy();
+    expect(await logs.exited).toEqual({ code: 0, signal: null });
+    expect(logs.stderr()).toBe('');
+    msup.child.kill('SIGTERM');
+    expect((await msup.exited).code).toBe(0);
+  });
+
+  it('writes all of its output before it exits (logs -n 3000 into a pipe)', async () => {
+    const p = project();
+    writeConfig(p);
+    const records = Array.from({ length: 3000 }, (_, i) =>
+      JSON.stringify({
+        time: new Date(1_700_000_000_000 + i).toISOString(),
+        service: 'web',
+        index: 0,
+        stream: 'stdout',
+        line: `line ${i} ${'y'.repeat(100)}`,
+      }),
+    );
+    p.write('.msup/logs/web.log', `${records.join('\n')}\n`);
+    const logs = runCli(p, ['logs', 'web', '-n', '3000']);
+    expect((await logs.exited).code).toBe(0);
+    const lines = logs.stdout().trimEnd().split('\n');
+    expect(lines).toHaveLength(3000);
+    expect(lines.at(-1)).toMatch(/line 2999 y+$/);
+  });
+});

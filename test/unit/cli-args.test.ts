@@ -1,0 +1,107 @@
+// The command line as people type it: a bare --wait (docker compose's `up --wait`), per-command help, and
+// msup's own messages for mistakes, with the nearest command or option.
+import { describe, expect, it } from 'vitest';
+import { commandHelp, HELP, parseCliArgs } from '../../src/cli/args.js';
+import { MsupError } from '../../src/errors.js';
+
+function usageError(argv: string[]): string {
+  try {
+    parseCliArgs(argv);
+  } catch (error) {
+    if (error instanceof MsupError && error.code === 'MSUP_USAGE') return error.message;
+    throw error;
+  }
+  throw new Error(`${argv.join(' ')} was accepted`);
+}
+
+describe('--wait', () => {
+  it('takes a duration, or alone means the default 60s', () => {
+    expect(parseCliArgs(['start', '--wait', '30s']).wait).toBe('30s');
+    expect(parseCliArgs(['start', '--wait=2m']).wait).toBe('2m');
+    expect(parseCliArgs(['start', '--detach', '--wait']).wait).toBe('60s');
+    expect(parseCliArgs(['start', '--wait', '--json'])).toMatchObject({ wait: '60s', json: true });
+    expect(parseCliArgs(['start']).wait).toBeUndefined();
+  });
+
+  it('accepts --wait-timeout as docker compose does (a bare number is seconds)', () => {
+    expect(parseCliArgs(['start', '--wait', '--wait-timeout', '30']).wait).toBe('30s');
+    expect(parseCliArgs(['start', '-d', '--wait-timeout', '2m']).wait).toBe('2m');
+    expect(usageError(['start', '--wait', 'soon'])).toBe(
+      `--wait: expected a duration such as '30s' or '2m', got "soon" (see msup start --help)`,
+    );
+    expect(usageError(['start', '--wait-timeout', 'x'])).toMatch(/^--wait-timeout: expected a duration/);
+  });
+});
+
+describe('mistakes on the command line', () => {
+  it('names an unknown option in msup’s words, with the nearest one and no advice about --', () => {
+    const message = usageError(['start', '--jsn']);
+    expect(message).toBe(
+      'unknown option "--jsn" for msup start; did you mean "--json"? (see msup start --help)',
+    );
+    expect(usageError(['start', '--nope'])).toBe(
+      'unknown option "--nope" for msup start (see msup start --help)',
+    );
+    expect(usageError(['status', '-f'])).toBe('msup status has no option "-f" (see msup status --help)');
+    expect(usageError(['start', '--config'])).toBe(
+      '--config needs a value: --config PATH (see msup start --help)',
+    );
+    expect(usageError(['start', '-c', '--json'])).toMatch(/^--config needs a value/);
+    expect(usageError(['stop', '--json=yes'])).toBe(
+      '--json takes no value, got "yes" (see msup stop --help)',
+    );
+    for (const argv of [
+      ['start', '--jsn'],
+      ['start', '--config'],
+      ['logs', '-x'],
+    ]) {
+      const text = usageError(argv);
+      expect(text).not.toMatch(/positional|place it at the end/);
+      expect((text.match(/"/g) ?? []).length % 2).toBe(0);
+      expect((text.match(/'/g) ?? []).length % 2).toBe(0);
+    }
+  });
+
+  it('suggests the nearest command', () => {
+    expect(usageError(['stauts'])).toBe('unknown command "stauts"; did you mean "status"? (see msup --help)');
+    expect(usageError(['launch'])).toBe('unknown command "launch" (see msup --help)');
+    expect(usageError(['start', 'extra'])).toBe('unexpected argument "extra" (see msup start --help)');
+    expect(usageError(['scale'])).toBe('scale needs at least one SERVICE=COUNT (see msup scale --help)');
+    expect(usageError(['logs', '-n', 'x'])).toMatch(/^--lines: expected a whole number, got "x"/);
+  });
+
+  it('finds the command after options and their values', () => {
+    expect(parseCliArgs(['-c', 'x.json', 'status'])).toMatchObject({ command: 'status', config: 'x.json' });
+    expect(parseCliArgs(['--json', 'stop'])).toMatchObject({ command: 'stop', json: true });
+    expect(parseCliArgs(['logs', 'web', '-fn5'])).toMatchObject({ rest: ['web'], follow: true, lines: 5 });
+  });
+});
+
+describe('help', () => {
+  it('gives each command its own help, from --help, -h or msup help <command>', () => {
+    for (const argv of [
+      ['start', '--help'],
+      ['start', '-h', '--wait'],
+      ['help', 'start'],
+    ]) {
+      expect(parseCliArgs(argv)).toMatchObject({ command: 'help', rest: ['start'] });
+    }
+    expect(parseCliArgs([])).toMatchObject({ command: 'help', rest: [] });
+    expect(parseCliArgs(['--help'])).toMatchObject({ command: 'help', rest: [] });
+    expect(parseCliArgs(['-v']).command).toBe('version');
+    expect(usageError(['help', 'strat'])).toBe('no help for "strat": it is not a command (see msup --help)');
+
+    const start = commandHelp('start');
+    expect(start).toMatch(/^Usage: msup start \[options\]\n/);
+    expect(start).toMatch(/--wait \[DURATION\]\s+fail \(and stop\)/);
+    expect(start).toContain('--wait-timeout DURATION');
+    expect(start).not.toContain('--follow');
+    const logs = commandHelp('logs');
+    expect(logs).toMatch(/-f, --follow/);
+    expect(logs).not.toContain('--detach');
+    expect(HELP).toContain('msup <command> --help');
+    for (const command of ['start', 'status', 'logs', 'restart', 'scale', 'stop']) {
+      expect(HELP).toContain(`msup ${command}`);
+    }
+  });
+});
