@@ -3,7 +3,9 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { nearest } from '../config/nearest.js';
+import { RUNTIME_NAMES } from '../config/runtime-names.js';
 import { MsupError } from '../errors.js';
+import type { RuntimeName } from '../types.js';
 import { allOptions, COMMANDS, type Command, DEFAULT_WAIT, type OptionSpec, SPECS } from './commands.js';
 
 export { COMMANDS, type Command, commandHelp, HELP, SPECS } from './commands.js';
@@ -21,6 +23,8 @@ export interface CliArgs {
   background: boolean;
   /** `--wait [DURATION]`: fail unless every instance is ready within it. */
   wait: string | undefined;
+  /** `--runtime NAME`: every service on this runtime. */
+  runtime: RuntimeName | undefined;
   follow: boolean;
   lines: number;
 }
@@ -138,8 +142,17 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
     const option = timeout !== undefined ? '--wait-timeout' : '--wait';
     throw usage(`${option}: expected a duration such as '30s' or '2m', got "${timeout ?? wait}"`, help);
   }
+  const runtime = text('runtime');
+  if (runtime !== undefined && !(RUNTIME_NAMES as readonly string[]).includes(runtime)) {
+    const near = nearest(runtime, RUNTIME_NAMES);
+    throw usage(
+      `--runtime: expected ${RUNTIME_NAMES.join(', ')}, got "${runtime}"${near ? `; did you mean "${near}"?` : ''}`,
+      help,
+    );
+  }
   return {
     ...defaults(command, rest),
+    runtime: runtime as RuntimeName | undefined,
     config: text('config'),
     json: on('json'),
     color: on('no-color') ? false : undefined,
@@ -179,6 +192,7 @@ function defaults(command: Command, rest: string[]): CliArgs {
     detach: false,
     background: false,
     wait: undefined,
+    runtime: undefined,
     follow: false,
     lines: 50,
   };

@@ -1,5 +1,6 @@
 // The commands of the msup CLI and the options each takes, with their help: one table that parsing,
 // `msup <command> --help` and the typo hints all read. Pure.
+import { RUNTIME_NAMES } from '../config/runtime-names.js';
 
 export const COMMANDS = ['start', 'status', 'logs', 'restart', 'scale', 'stop', 'help', 'version'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -60,6 +61,11 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
       {
         name: 'background',
         help: 'keep running when the process that started msup goes away (--detach uses it)',
+      },
+      {
+        name: 'runtime',
+        value: 'NAME',
+        help: `run every service on this runtime, whatever the config says: ${RUNTIME_NAMES.join(', ')}`,
       },
       help,
     ],

@@ -53,6 +53,7 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   // --background: this command exits once msup is ready, and msup must not stop when its parent goes.
   const flags = ['--background', '--config', configFile, '--wait', wait, '--no-color'];
   if (!args.watch) flags.push('--no-watch');
+  if (args.runtime) flags.push('--runtime', args.runtime);
   const child = spawn(process.execPath, [BIN, 'start', ...flags], {
     detached: true,
     stdio: ['ignore', out, out],

@@ -71,6 +71,7 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
     // With --wait, start fails (and stops everything) unless all is ready in time: for scripts and CI.
     wait: args.wait !== undefined,
     ...(args.wait !== undefined ? { timeout: args.wait } : {}),
+    ...(args.runtime !== undefined ? { runtime: args.runtime } : {}),
     watch: args.watch,
     ...(args.config ? { configFile: args.config } : {}),
   });

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { nearest } from './nearest.js';
+import { RUNTIME_NAMES } from './runtime-names.js';
 import { parseMemory } from './size.js';
 
 export function show(value: unknown): string {
@@ -163,8 +164,6 @@ const proxy = strict({
 // --- end of load balancing ---
 
 // --- Runtimes (issue 8): how an instance runs, and each runtime's own settings ---
-/** Every runtime msup has; `runtime` and `--runtime` take one of these. */
-export const RUNTIME_NAMES = ['process', 'container'] as const;
 const runtimeName = check<(typeof RUNTIME_NAMES)[number]>(
   (v) => typeof v === 'string' && (RUNTIME_NAMES as readonly string[]).includes(v),
   RUNTIME_NAMES.map((n) => `"${n}"`).join(' or '),
@@ -264,3 +263,5 @@ export const configSchema = strict({
 
 export type ValidConfig = z.infer<typeof configSchema>;
 export type ValidService = z.infer<typeof serviceSchema>;
+
+export { RUNTIME_NAMES };

@@ -105,3 +105,14 @@ describe('help', () => {
     }
   });
 });
+
+describe('--runtime', () => {
+  it('takes a runtime msup has, and names the nearest for a typo', () => {
+    expect(parseCliArgs(['start', '--runtime', 'container']).runtime).toBe('container');
+    expect(parseCliArgs(['start']).runtime).toBeUndefined();
+    expect(usageError(['start', '--runtime', 'containr'])).toMatch(
+      /^--runtime: expected process, container.*, got "containr"; did you mean "container"\?/,
+    );
+    expect(usageError(['status', '--runtime', 'process'])).toMatch(/msup status has no option "--runtime"/);
+  });
+});
