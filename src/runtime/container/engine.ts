@@ -62,7 +62,11 @@ export function engineCommand(
     };
     child.stdout?.on('data', collect('stdout'));
     child.stderr?.on('data', collect('stderr'));
-    const kill = () => child.kill('SIGKILL');
+    let killed = false;
+    const kill = () => {
+      killed = true;
+      child.kill('SIGKILL');
+    };
     const timer = options.timeoutMs === undefined ? undefined : setTimeout(kill, options.timeoutMs);
     options.signal?.addEventListener('abort', kill, { once: true });
     let settled = false;
@@ -80,7 +84,14 @@ export function engineCommand(
     child.once('error', (error) => {
       if (child.pid === undefined) finish(null, error.message);
     });
-    child.once('close', (code) => finish(code));
+    child.once('close', (code) => finish(killed ? null : code));
+    // Killed: done when it exits, even if something it started still holds its output open.
+    child.once('exit', () => {
+      if (!killed) return;
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      finish(null);
+    });
     const input = options.input;
     if (input === undefined || !child.stdin) return;
     // The command may end before it read everything (a failed import): that is its exit to report.
