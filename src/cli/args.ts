@@ -2,7 +2,17 @@
 import { parseArgs } from 'node:util';
 import { MsupError } from '../errors.js';
 
-export const COMMANDS = ['start', 'status', 'logs', 'restart', 'scale', 'stop', 'help', 'version'] as const;
+export const COMMANDS = [
+  'start',
+  'status',
+  'logs',
+  'restart',
+  'scale',
+  'stop',
+  'export',
+  'help',
+  'version',
+] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export interface CliArgs {
@@ -18,6 +28,8 @@ export interface CliArgs {
   wait: string | undefined;
   follow: boolean;
   lines: number;
+  /** `export --out DIR`: where the exported file goes. */
+  out: string | undefined;
 }
 
 export const HELP = `msup: a local multi-process supervisor with a built-in load balancer
@@ -29,6 +41,7 @@ Usage:
   msup restart [service]      rolling restart: each instance replaced by a ready one, no request dropped
   msup scale web=5 api=1      change instance counts at runtime (scaling down drains first)
   msup stop                   stop the running msup of this project gracefully
+  msup export compose|k8s     write compose.yaml or k8s.yaml for this config (building its images)
 
 Options:
   -c, --config PATH           config file (default: supervisor.config.{ts,mts,js,mjs,json} in this folder);
@@ -40,6 +53,7 @@ Options:
       --wait DURATION         start: fail (and stop) unless every instance is ready within DURATION (default 60s with --detach)
   -f, --follow                logs: keep printing new output
   -n, --lines N               logs: how many recent lines (default 50)
+      --out DIR               export: the folder to write into (default: this folder)
   -h, --help                  this help
   -v, --version               msup's version
 
@@ -60,6 +74,7 @@ function parse(argv: readonly string[]) {
       wait: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
       lines: { type: 'string', short: 'n' },
+      out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -94,12 +109,25 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     wait: values.wait,
     follow: values.follow ?? false,
     lines,
+    out: values.out,
   };
-  const maxRest = { start: 0, status: 0, stop: 0, help: 1, version: 0, logs: 1, restart: 1, scale: Infinity }[
-    command
-  ];
+  const maxRest = {
+    start: 0,
+    status: 0,
+    stop: 0,
+    help: 1,
+    version: 0,
+    logs: 1,
+    restart: 1,
+    scale: Infinity,
+    export: 1,
+  }[command];
   if (rest.length > maxRest) throw usage(`unexpected argument "${rest[maxRest]}"`);
   if (command === 'scale' && rest.length === 0) throw usage('scale needs at least one SERVICE=COUNT');
+  if (command === 'export' && rest[0] !== 'compose' && rest[0] !== 'k8s')
+    throw usage(
+      `export needs a target: "compose" or "k8s"${rest[0] === undefined ? '' : `, got "${rest[0]}"`}`,
+    );
   return args;
 }
 

@@ -5,6 +5,7 @@ import { type CliArgs, HELP, parseCliArgs } from './args.js';
 import { restartCommand, scaleCommand, statusCommand, stopCommand } from './control-commands.js';
 import { detachCommand } from './detach.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { exportCommand } from './export-command.js';
 import { logsCommand } from './logs-command.js';
 import { startCommand } from './start-command.js';
 
@@ -44,6 +45,8 @@ function run(args: CliArgs): Promise<number> | number {
       return scaleCommand(args);
     case 'stop':
       return stopCommand(args);
+    case 'export':
+      return exportCommand(args);
   }
 }
 
