@@ -15,6 +15,8 @@ import { REPO } from '../helpers/project.js';
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML documents, walked by hand
 type Doc = Record<string, any>;
 
+const at = (list: Doc[], index: number) => list[index] as Doc;
+
 const images = (config: ResolvedConfig) =>
   new Map(config.services.map((s) => [s.name, `localhost/msup-${s.name.toLowerCase()}:0123456789ab`]));
 
@@ -181,20 +183,20 @@ describe('Kubernetes export', { timeout: 120_000 }, () => {
     const config = await loadConfigFile({ cwd: REPO });
     const { manifests } = exportBoth(config);
     const broken = structuredClone(manifests);
-    broken[0].spec.template.spec.containers[0].readinesProbe = {};
-    broken[1].spec.template.spec.terminationGracePeriodSecond = 5;
-    broken[3].spec.ports[0].targetPort = { port: 8080 };
+    at(broken, 0).spec.template.spec.containers[0].readinesProbe = {};
+    at(broken, 1).spec.template.spec.terminationGracePeriodSecond = 5;
+    at(broken, 3).spec.ports[0].targetPort = { port: 8080 };
     const strict = strictKeyProblems(broken).join('\n');
     expect(strict).toContain("'\"readinesProbe\"' does not exist in type 'IContainer'");
     expect(strict).toContain("'\"terminationGracePeriodSecond\"' does not exist in type 'IPodSpec'");
     expect(strict).toContain("is not assignable to type 'IIntOrString | undefined'");
 
     const unselected = structuredClone(manifests);
-    unselected[1].spec.selector.matchLabels['app.kubernetes.io/name'] = 'other';
-    unselected[3].spec.selector['app.kubernetes.io/name'] = 'nothing';
-    unselected[0].spec.template.spec.containers[0].livenessProbe.httpGet.port = 9999;
-    unselected[6].spec.rules[0].backendRefs[0].port = 1234;
-    unselected[6].spec.parentRefs[0].name = 'elsewhere';
+    at(unselected, 1).spec.selector.matchLabels['app.kubernetes.io/name'] = 'other';
+    at(unselected, 3).spec.selector['app.kubernetes.io/name'] = 'nothing';
+    at(unselected, 0).spec.template.spec.containers[0].livenessProbe.httpGet.port = 9999;
+    at(unselected, 6).spec.rules[0].backendRefs[0].port = 1234;
+    at(unselected, 6).spec.parentRefs[0].name = 'elsewhere';
     const problems = semanticProblems(unselected).join('\n');
     expect(problems).toContain("Deployment/api: spec.selector does not match the pod template's labels");
     expect(problems).toContain('Service/web: selects 0 Deployments');
