@@ -30,9 +30,9 @@ const FORMAT = 'msup-image-1';
 const CONTAINERFILES = ['Containerfile', 'Dockerfile'];
 const IGNORE_FILES = ['.containerignore', '.dockerignore'];
 
-/** The label that ties images (and containers) to one project: a short hash of its folder. */
+/** The label that ties images (and containers) to one project: a short hash of its folder (as `projectId`). */
 export function projectLabel(root: string): string {
-  return createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 12);
+  return createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 10);
 }
 
 /** `web` → `msup-web`; a name that is not a valid repository name is lowered and suffixed with a short hash. */
