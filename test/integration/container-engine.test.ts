@@ -103,7 +103,7 @@ describe('detectEngine', () => {
 });
 
 describe('engineCommand', () => {
-  it('gives the exit code and output, passes stdin, and kills on timeout', async () => {
+  it('gives the exit code and output, passes stdin, and kills on timeout', { timeout: 15_000 }, async () => {
     const sh = { bin: '/bin/sh' };
     expect(await engineCommand(sh, ['-c', 'cat; echo err >&2; exit 3'], { input: 'hello' })).toEqual({
       code: 3,
@@ -115,6 +115,12 @@ describe('engineCommand', () => {
     expect(lines.sort()).toEqual(['one', 'two']);
     const slow = await engineCommand(sh, ['-c', 'exec sleep 30'], { timeoutMs: 100 });
     expect(slow.code).toBeNull();
+    // Killed while something it started still holds its output open: done when it exits, not 30 s later.
+    const held = await engineCommand(sh, ['-c', 'sleep 30 & echo $!; exec sleep 31'], { timeoutMs: 300 });
+    const holder = Number(held.stdout.trim());
+    expect(holder).toBeGreaterThan(0);
+    process.kill(holder, 'SIGKILL');
+    expect(held.code).toBeNull();
     const missing = await engineCommand({ bin: '/nonexistent/engine' }, ['info']);
     expect(missing.code).toBeNull();
     expect(missing.stderr).toContain('ENOENT');

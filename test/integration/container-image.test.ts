@@ -109,6 +109,35 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     expect(await imageExists(engine, first.ref)).toBe(false);
   });
 
+  it('services sharing a folder share its content; a rebuild of one removes only its own older image', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'main.js': 'console.log("v1");\n' });
+    const a = service({ command: 'node main.js' }, 'a');
+    const b = prepareConfig({ services: { b: { command: 'node main.js' } } }, root, null)
+      .services[0] as ResolvedService;
+    const first = await build(a);
+    const progress: string[] = [];
+    const twin = await build(b, progress);
+    expect(twin).toMatchObject({ built: true, kind: 'minimal' });
+    expect(twin.ref.split(':')[1]).toBe(first.ref.split(':')[1]);
+    expect(progress.join('\n')).toContain(`same content as ${first.ref}, labelled for b`);
+    const label = await engineCommand(engine, [
+      'image',
+      'inspect',
+      '--format',
+      '{{index .Config.Labels "msup.service"}}',
+      twin.ref,
+    ]);
+    expect(label.stdout.trim()).toBe('b');
+
+    write('main.js', 'console.log("v2");\n');
+    const second = await build(a);
+    expect(second.ref).not.toBe(first.ref);
+    expect(await imageExists(engine, first.ref)).toBe(false);
+    // b's image is b's: a's rebuild leaves it alone.
+    expect(await imageExists(engine, twin.ref)).toBe(true);
+  });
+
   it('honours .containerignore, and always leaves out .git and .msup', async (ctx) => {
     if (!engine) return ctx.skip(skipReason);
     project({
