@@ -3,17 +3,22 @@
 // by a content hash of every input and rebuilt only when one changes.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { MsupError } from '../../errors.js';
 import type { ResolvedService } from '../../types.js';
-import { contentHash, HashCache, type ImageEntry, walkFolder, withParents } from './content-hash.js';
+import { contentHash, HashCache, walkFolder, withParents } from './content-hash.js';
 import { type Engine, engineCommand } from './engine.js';
 import { parseIgnore } from './ignore.js';
+import {
+  buildContainerfile,
+  derive,
+  failed,
+  imageHash,
+  imagesWith,
+  importMinimal,
+  pruneOlder,
+} from './image-build.js';
 import { baseEntries, IMAGE_PATH } from './minimal-image.js';
-import { tarStream } from './tar.js';
 
 export type ImageKind = 'given' | 'containerfile' | 'minimal';
 
@@ -48,42 +53,6 @@ export function imageRepository(service: string): string {
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-function failed(service: string, message: string, output?: string): MsupError {
-  const said = output?.trim().split('\n').slice(-10).join('\n    ');
-  return new MsupError(
-    'MSUP_IMAGE_FAILED',
-    `service "${service}": ${message}${said ? `:\n    ${said}` : ''}`,
-    {
-      service,
-    },
-  );
-}
-
-/** The `msup.hash` label of a local image, or null when there is no such image. */
-async function imageHash(engine: Engine, ref: string): Promise<string | null> {
-  const result = await engineCommand(engine, [
-    'image',
-    'inspect',
-    '--format',
-    '{{index .Config.Labels "msup.hash"}}',
-    ref,
-  ]);
-  return result.code === 0 ? result.stdout.trim() : null;
-}
-
-/** Local images with a label (one filter: podman 4 ORs several). */
-async function imagesWith(engine: Engine, label: string, value: string): Promise<string[]> {
-  const result = await engineCommand(engine, [
-    'images',
-    '--filter',
-    `label=${label}=${value}`,
-    '--format',
-    '{{.Repository}}:{{.Tag}}',
-  ]);
-  if (result.code !== 0) return [];
-  return result.stdout.split('\n').filter((line) => line.trim() !== '' && !line.includes('<none>'));
-}
 
 // One image build at a time per project in this process: services sharing a folder then share one build.
 const locks = new Map<string, Promise<unknown>>();
@@ -181,95 +150,4 @@ async function ensureBuilt(
   onProgress(`built ${ref} in ${seconds(performance.now() - building)}`);
   await pruneOlder(engine, labels, ref);
   return { ref, built: true, kind };
-}
-
-const labelArgs = (flag: string, labels: Record<string, string>) =>
-  Object.entries(labels).flatMap(([k, v]) => [flag, `${k}=${v}`]);
-
-async function importMinimal(
-  engine: Engine,
-  service: string,
-  entries: readonly ImageEntry[],
-  cwd: string,
-  ref: string,
-  labels: Record<string, string>,
-) {
-  const changes = [
-    `ENV PATH=${IMAGE_PATH}`,
-    `WORKDIR ${cwd}`,
-    ...Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`),
-  ].flatMap((change) => ['--change', change]);
-  const tar = Readable.from(tarStream(entries.map((e) => e.entry)));
-  let result: Awaited<ReturnType<typeof engineCommand>>;
-  try {
-    result = await engineCommand(engine, ['import', ...changes, '-', ref], { input: tar });
-  } catch (cause) {
-    throw failed(service, `could not write the image's files: ${(cause as Error).message}`);
-  }
-  if (result.code !== 0)
-    throw failed(service, `${engine.name} import of ${ref} failed`, result.stderr || result.stdout);
-}
-
-async function buildContainerfile(
-  engine: Engine,
-  service: string,
-  containerfile: string,
-  cwd: string,
-  ref: string,
-  labels: Record<string, string>,
-  onProgress: (message: string) => void,
-) {
-  const result = await engineCommand(
-    engine,
-    ['build', '-t', ref, '-f', containerfile, ...labelArgs('--label', labels), cwd],
-    {
-      onLine: (line) => onProgress(`  ${line}`),
-    },
-  );
-  if (result.code !== 0)
-    throw failed(service, `${engine.name} build of ${containerfile} failed`, result.stderr || result.stdout);
-}
-
-async function derive(
-  engine: Engine,
-  service: string,
-  from: string,
-  ref: string,
-  labels: Record<string, string>,
-) {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'msup-image-'));
-  try {
-    await writeFile(path.join(dir, 'Containerfile'), `FROM ${from}\n`);
-    const pull = engine.name === 'podman' ? ['--pull=never'] : [];
-    const result = await engineCommand(engine, [
-      'build',
-      ...pull,
-      '-t',
-      ref,
-      ...labelArgs('--label', labels),
-      dir,
-    ]);
-    if (result.code !== 0)
-      throw failed(service, `${engine.name} build of ${ref} from ${from} failed`, result.stderr);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** Removes this service's older images (best effort: one still used by a container stays). */
-async function pruneOlder(engine: Engine, labels: Record<string, string>, keep: string) {
-  const candidates = (await imagesWith(engine, 'msup.project', labels['msup.project'] as string)).filter(
-    (ref) => ref !== keep,
-  );
-  for (const ref of candidates) {
-    const owner = await engineCommand(engine, [
-      'image',
-      'inspect',
-      '--format',
-      '{{index .Config.Labels "msup.service"}}',
-      ref,
-    ]);
-    if (owner.code === 0 && owner.stdout.trim() === labels['msup.service'])
-      await engineCommand(engine, ['image', 'rm', ref]);
-  }
 }
