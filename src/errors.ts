@@ -17,6 +17,10 @@ export const ERROR_CODES = {
   MSUP_CONTROL: 'The control socket could not be reached, or answered something unexpected',
   MSUP_RESTART_FAILED:
     'A rolling restart stopped: a replacement never became ready (the old instance was kept)',
+  MSUP_NO_CONTAINER_ENGINE:
+    'No container engine works here: what was tried, what each said, and what to install are named',
+  MSUP_IMAGE_FAILED:
+    "A service's image is not on this machine or could not be built; the image, the service and the engine's output are named",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

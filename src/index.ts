@@ -2,5 +2,13 @@
 export { defineConfig } from './config/define.js';
 export { parseDuration } from './config/duration.js';
 export { type ConfigIssue, ERROR_CODES, type ErrorCode, isMsupError, MsupError } from './errors.js';
+export type { ExportWarning } from './export/common.js';
+export {
+  EXPORT_FILES,
+  type ExportOptions,
+  type ExportResult,
+  type ExportTarget,
+  exportConfig,
+} from './export/export.js';
 export { createSupervisor, Supervisor, start } from './supervisor.js';
 export type * from './types.js';

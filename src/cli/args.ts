@@ -27,6 +27,8 @@ export interface CliArgs {
   runtime: RuntimeName | undefined;
   follow: boolean;
   lines: number;
+  /** `export --out DIR`: where the exported file goes. */
+  out: string | undefined;
 }
 
 type Spec = keyof typeof SPECS;
@@ -127,9 +129,13 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
     }
   }
   const [, ...rest] = positionals;
-  const maxRest = { start: 0, status: 0, stop: 0, logs: 1, restart: 1, scale: Infinity }[command];
+  const maxRest = { start: 0, status: 0, stop: 0, logs: 1, restart: 1, scale: Infinity, export: 1 }[command];
   if (rest.length > maxRest) throw usage(`unexpected argument "${rest[maxRest]}"`, help);
   if (command === 'scale' && rest.length === 0) throw usage('scale needs at least one SERVICE=COUNT', help);
+  if (command === 'export' && rest[0] !== 'compose' && rest[0] !== 'k8s') {
+    const got = rest[0] === undefined ? '' : `, got "${rest[0]}"`;
+    throw usage(`export needs a target: "compose" or "k8s"${got}`, help);
+  }
   const text = (name: string) => values[name] as string | undefined;
   const on = (name: string) => values[name] === true;
   const lines = text('lines') === undefined ? 50 : Number(text('lines'));
@@ -162,6 +168,7 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
     wait,
     follow: on('follow'),
     lines,
+    out: text('out'),
   };
 }
 
@@ -195,6 +202,7 @@ function defaults(command: Command, rest: string[]): CliArgs {
     runtime: undefined,
     follow: false,
     lines: 50,
+    out: undefined,
   };
 }
 

@@ -2,7 +2,17 @@
 // `msup <command> --help` and the typo hints all read. Pure.
 import { RUNTIME_NAMES } from '../config/runtime-names.js';
 
-export const COMMANDS = ['start', 'status', 'logs', 'restart', 'scale', 'stop', 'help', 'version'] as const;
+export const COMMANDS = [
+  'start',
+  'status',
+  'logs',
+  'restart',
+  'scale',
+  'stop',
+  'export',
+  'help',
+  'version',
+] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export interface OptionSpec {
@@ -105,6 +115,17 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
     usage: 'msup stop [options]',
     summary: 'stop the running msup of this project gracefully',
     options: [config, json, help],
+  },
+  export: {
+    usage: 'msup export compose|k8s [options]',
+    summary: 'write compose.yaml or k8s.yaml for this config (building its images)',
+    options: [
+      config,
+      { ...json, help: 'one JSON object: the file written, its warnings and the images' },
+      { name: 'out', value: 'DIR', help: 'the folder to write into (default: this folder)' },
+      help,
+    ],
+    notes: ['Every setting the target cannot express is printed as a warning that names its key.'],
   },
 };
 

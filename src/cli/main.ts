@@ -6,6 +6,7 @@ import { type CliArgs, commandHelp, HELP, parseCliArgs, SPECS } from './args.js'
 import { restartCommand, scaleCommand, statusCommand, stopCommand } from './control-commands.js';
 import { detachCommand } from './detach.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { exportCommand } from './export-command.js';
 import { logsCommand } from './logs-command.js';
 import { OutputSink, type Stdio } from './output-sink.js';
 import { startCommand } from './start-command.js';
@@ -51,6 +52,8 @@ function run(args: CliArgs, io: Stdio): Promise<number> | number {
       return scaleCommand(args, io);
     case 'stop':
       return stopCommand(args, io);
+    case 'export':
+      return exportCommand(args, io);
   }
 }
 

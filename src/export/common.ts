@@ -1,0 +1,143 @@
+// What the Compose and Kubernetes exports share: the instance's port and environment, its command line,
+// rounding durations to seconds, and the warnings that name each key whose meaning does not carry over. Pure.
+import { DEFAULTS, PROXY_DEFAULTS } from '../config/resolve.js';
+import type { ResolvedConfig, ResolvedService } from '../types.js';
+
+/** A mapping that loses something: the config key, and what is lost. */
+export interface ExportWarning {
+  key: string;
+  message: string;
+}
+
+export class Warnings {
+  readonly list: ExportWarning[] = [];
+  add(key: string, message: string) {
+    if (!this.list.some((w) => w.key === key && w.message === message)) this.list.push({ key, message });
+  }
+}
+
+/** The port an instance listens on in a container (each has its own network namespace): its front port, else 8080. */
+export const containerPort = (service: ResolvedService) =>
+  service.port !== null && service.port > 0 ? service.port : 8080;
+
+/** Whether other services reach this one over HTTP or TCP (it has a front port or a shared-front route). */
+export function isReachable(service: ResolvedService, config: ResolvedConfig) {
+  return service.port !== null || config.proxy.routes.some((r) => r.service === service.name);
+}
+
+/** A command line with one program and plain words: no quotes, variables, redirections, lists or globs. */
+const SIMPLE = /^[A-Za-z0-9_./:@%+,-]+( +[A-Za-z0-9_./:@%+,=-]+)*$/;
+
+/**
+ * The command as an argv: a string runs through `/bin/sh -c`, as msup runs it. In a container the shell
+ * is PID 1, which does not pass SIGTERM on: a simple command line is `exec`ed so the program gets it.
+ */
+export function argv(
+  command: ResolvedService['command'],
+  options: { exec: boolean } = { exec: true },
+): string[] {
+  if (!command.shell) return [...command.argv];
+  const line = command.argv[0] as string;
+  return ['/bin/sh', '-c', options.exec && SIMPLE.test(line.trim()) ? `exec ${line.trim()}` : line];
+}
+
+/** A warning for a shell command line that stays the container's PID 1. */
+export function commandWarning(service: ResolvedService, warnings: Warnings) {
+  const line = service.command.argv[0] as string;
+  if (service.command.shell && !SIMPLE.test(line.trim()))
+    warnings.add(
+      `services.${service.name}.command`,
+      "runs under /bin/sh as the container's PID 1, which does not pass SIGTERM on: it stops only after stopTimeout (start it with exec, or use an array)",
+    );
+}
+
+/**
+ * The instance's environment: the service's `env`, then PORT, MSUP_SERVICE, MSUP_INSTANCES, MSUP_INSTANCE
+ * (one instance only: replicas share one environment) and HOST=0.0.0.0 (reachable from other containers).
+ */
+export function environment(service: ResolvedService, warnings: Warnings): [string, string][] {
+  const env: Record<string, string> = { ...service.env };
+  env.PORT = String(containerPort(service));
+  env.HOST = '0.0.0.0';
+  env.MSUP_SERVICE = service.name;
+  env.MSUP_INSTANCES = String(service.instances);
+  if (service.instances === 1) env.MSUP_INSTANCE = '0';
+  else
+    warnings.add(
+      `services.${service.name}.instances`,
+      `the ${service.instances} replicas share one environment: MSUP_INSTANCE (each msup instance's own index) is not set`,
+    );
+  return Object.entries(env);
+}
+
+/** Whole seconds for a duration, rounded up (at least `min`), with a warning when that changes it. */
+export function toSeconds(ms: number, key: string, warnings: Warnings, min = 1): number {
+  const seconds = Math.max(min, Math.ceil(ms / 1000));
+  if (seconds * 1000 !== ms) warnings.add(key, `${ms} ms becomes ${seconds} s (whole seconds only)`);
+  return seconds;
+}
+
+/** A duration as Compose and Go write them: `1m30s`, `500ms`. */
+export function goDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms % 1000 !== 0) return `${ms}ms`;
+  const s = ms / 1000;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${rest ? `${rest}s` : ''}`;
+}
+
+/** Warnings for the settings that neither export has: file watching, restart backoff, container.mount 'rw'. */
+export function commonWarnings(service: ResolvedService, warnings: Warnings, target: string) {
+  const key = `services.${service.name}`;
+  commandWarning(service, warnings);
+  if (service.watch) warnings.add(`${key}.watch`, `${target} does not restart on file changes: not exported`);
+  const r = service.restart;
+  const d = DEFAULTS.restart;
+  const backoff = ['initialDelayMs', 'maxDelayMs', 'multiplier', 'resetAfterMs', 'crashLoopAfter'] as const;
+  const changed = backoff.filter((k) => r[k] !== d[k]);
+  if (changed.length > 0)
+    warnings.add(
+      `${key}.restart`,
+      `the backoff settings are ${target}'s own (msup's ${changed.map((k) => k.replace(/Ms$/, '')).join(', ')} are not exported)`,
+    );
+  if (service.container.mount === 'rw')
+    warnings.add(
+      `${key}.container.mount`,
+      `"rw": the exported containers run the image's copy of the folder; what they write there is lost with them`,
+    );
+  if (service.drainTimeoutMs !== DEFAULTS.drainTimeoutMs)
+    warnings.add(`${key}.drainTimeout`, `${target} has no drain time for a leaving instance: not exported`);
+  if (service.envFiles.length > 0 && target === 'Kubernetes')
+    warnings.add(
+      `${key}.env_file`,
+      'not exported (it may hold secrets): make a ConfigMap or Secret of it and add it to the container with envFrom',
+    );
+}
+
+/** Warnings for the load-balancing keys set away from their defaults that the target cannot express. */
+export function balancingWarnings(
+  service: ResolvedService,
+  warnings: Warnings,
+  target: string,
+  keep: readonly (keyof ResolvedService['balancing'])[] = [],
+) {
+  const d = PROXY_DEFAULTS.balancing;
+  const b = service.balancing;
+  const names: Record<keyof typeof d, string> = {
+    mode: 'mode',
+    strategy: 'strategy',
+    weights: 'weights',
+    holdTimeoutMs: 'holdTimeout',
+    maxFails: 'maxFails',
+    failTimeoutMs: 'failTimeout',
+    responseTimeoutMs: 'responseTimeout',
+  };
+  for (const k of Object.keys(names) as (keyof typeof d)[]) {
+    if (k === 'mode' || keep.includes(k)) continue;
+    const changed = k === 'weights' ? b.weights.length > 0 : b[k] !== d[k];
+    if (changed)
+      warnings.add(`services.${service.name}.${names[k]}`, `${target} balances on its own: not exported`);
+  }
+}

@@ -1,0 +1,190 @@
+// The config as a compose.yaml (compose-spec): replicas, healthcheck, depends_on with conditions, restart,
+// resources, stop_grace_period, and one published front (nginx, see nginx-front.ts). Pure.
+import type {
+  DependencyCondition,
+  ResolvedConfig,
+  ResolvedProbeSettings,
+  ResolvedService,
+} from '../types.js';
+import {
+  argv,
+  commonWarnings,
+  containerPort,
+  environment,
+  goDuration,
+  isReachable,
+  type Warnings,
+} from './common.js';
+import { frontPorts, nginxFront } from './nginx-front.js';
+
+/** The front's image: pulled by Compose from Docker Hub when it runs the file. */
+export const FRONT_IMAGE = 'nginx:stable-alpine';
+export const FRONT_SERVICE = 'msup-front';
+
+type Doc = Record<string, unknown>;
+
+/** The probe as a Compose `test`: http and tcp through the image's `node` (msup's images have no curl). */
+function healthTest(settings: ResolvedProbeSettings): string[] {
+  const p = settings.probe;
+  const at = "'127.0.0.1'";
+  if (p.kind === 'http')
+    return [
+      'CMD',
+      'node',
+      '-e',
+      `fetch('http://'+${at}+':'+process.env.PORT+${JSON.stringify(p.path).replace(/"/g, "'")},{redirect:'manual'}).then(r=>process.exit(r.status<400?0:1),()=>process.exit(1))`,
+    ];
+  if (p.kind === 'tcp')
+    return [
+      'CMD',
+      'node',
+      '-e',
+      `require('net').connect(+process.env.PORT,${at}).on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))`,
+    ];
+  return p.command.shell ? ['CMD-SHELL', p.command.argv[0] as string] : ['CMD', ...p.command.argv];
+}
+
+function healthcheck(service: ResolvedService, warnings: Warnings): Doc | undefined {
+  const settings = service.health;
+  const key = `services.${service.name}`;
+  if (service.liveness)
+    warnings.add(
+      `${key}.liveness`,
+      'Compose does not restart an unhealthy container (only Swarm does): not exported',
+    );
+  if (!settings) return undefined;
+  if (settings.successThreshold > 1)
+    warnings.add(`${key}.readiness.successThreshold`, 'a Compose healthcheck is healthy after one success');
+  if (settings.initialDelayMs > 0)
+    warnings.add(
+      `${key}.readiness.initialDelay`,
+      'a Compose healthcheck has no initial delay (start_period is the start timeout)',
+    );
+  if (settings.probe.kind !== 'exec' && service.container.image)
+    warnings.add(
+      `${key}.container.image`,
+      `the healthcheck runs node inside the container: ${service.container.image} must have it`,
+    );
+  return {
+    test: healthTest(settings),
+    interval: goDuration(settings.intervalMs),
+    timeout: goDuration(settings.timeoutMs),
+    retries: settings.failureThreshold,
+    start_period: goDuration(service.startTimeoutMs),
+    // msup probes a starting instance every 100 ms (or more often) until it is ready.
+    start_interval: goDuration(Math.min(100, settings.intervalMs)),
+  };
+}
+
+function dependsOn(service: ResolvedService, config: ResolvedConfig, warnings: Warnings): Doc | undefined {
+  const entries = Object.entries(service.dependsOn);
+  if (entries.length === 0) return undefined;
+  const byName = new Map(config.services.map((s) => [s.name, s]));
+  const conditions: Record<DependencyCondition, string> = {
+    started: 'service_started',
+    ready: 'service_healthy',
+    completed: 'service_completed_successfully',
+  };
+  return Object.fromEntries(
+    entries.map(([name, condition]) => {
+      let mapped = conditions[condition];
+      if (condition === 'ready' && !byName.get(name)?.health) {
+        mapped = 'service_started';
+        warnings.add(
+          `services.${service.name}.dependsOn.${name}`,
+          `"ready": ${name} has no probe (so no healthcheck): service_started instead`,
+        );
+      }
+      return [name, { condition: mapped }];
+    }),
+  );
+}
+
+function envFiles(service: ResolvedService, rootEnv: string | null): Doc[] | undefined {
+  const files = [...(rootEnv ? [rootEnv] : []), ...service.envFiles];
+  // msup reports a missing env_file and starts anyway: not required.
+  return files.length > 0 ? files.map((file) => ({ path: file, required: false })) : undefined;
+}
+
+function composeService(
+  service: ResolvedService,
+  config: ResolvedConfig,
+  image: string,
+  rootEnv: string | null,
+  warnings: Warnings,
+): Doc {
+  commonWarnings(service, warnings, 'Compose');
+  const resources: Doc = {};
+  if (service.cpus !== null) resources.cpus = String(service.cpus);
+  if (service.memoryMb !== null) resources.memory = `${service.memoryMb}m`;
+  const out: Doc = {
+    image,
+    // The whole command line: an image's ENTRYPOINT does not wrap it, as in msup.
+    entrypoint: argv(service.command),
+    working_dir: service.cwd,
+    environment: Object.fromEntries(environment(service, warnings)),
+    env_file: envFiles(service, rootEnv),
+    expose: isReachable(service, config) ? [String(containerPort(service))] : undefined,
+    healthcheck: healthcheck(service, warnings),
+    depends_on: dependsOn(service, config, warnings),
+    restart: { always: 'always', 'on-failure': 'on-failure', never: 'no' }[service.restart.policy],
+    stop_grace_period: goDuration(service.stopTimeoutMs),
+    deploy: {
+      replicas: service.instances,
+      ...(Object.keys(resources).length > 0 ? { resources: { limits: resources } } : {}),
+    },
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
+}
+
+/** Compose interpolates `$` everywhere in the file; msup passes it through: `$$` keeps it literal. */
+function literal<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(/\$/g, '$$$$') as T;
+  if (Array.isArray(value)) return value.map(literal) as T;
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, literal(v)])) as T;
+  return value;
+}
+
+/** `rootEnv`: the project's `.env` when it exists (msup reads it before each service's env_file). */
+export function composeDocument(
+  config: ResolvedConfig,
+  project: string,
+  images: ReadonlyMap<string, string>,
+  rootEnv: string | null,
+  warnings: Warnings,
+): Doc {
+  const services: Doc = {};
+  for (const s of config.services)
+    services[s.name] = composeService(s, config, images.get(s.name) as string, rootEnv, warnings);
+  const nginx = nginxFront(config, warnings);
+  const doc: Doc = { name: project, services };
+  if (nginx) {
+    if (services[FRONT_SERVICE])
+      warnings.add(
+        `services.${FRONT_SERVICE}`,
+        `the name of msup's front in Compose: the service is replaced by the front`,
+      );
+    const { shared, services: fronts } = frontPorts(config);
+    const ports = [...(shared ? [shared] : []), ...fronts.values()].map((p) => ({
+      target: p.target,
+      host_ip: p.hostIp,
+      ...(p.published ? { published: String(p.published) } : {}),
+      protocol: 'tcp',
+    }));
+    const targets = config.services.filter(
+      (s) => fronts.has(s.name) || config.proxy.routes.some((r) => r.service === s.name),
+    );
+    services[FRONT_SERVICE] = {
+      image: FRONT_IMAGE,
+      ports,
+      configs: [{ source: FRONT_SERVICE, target: '/etc/nginx/conf.d/default.conf' }],
+      depends_on: Object.fromEntries(
+        targets.map((s) => [s.name, { condition: s.health ? 'service_healthy' : 'service_started' }]),
+      ),
+      restart: 'always',
+    };
+    doc.configs = { [FRONT_SERVICE]: { content: nginx } };
+  }
+  return literal(doc);
+}

@@ -1,0 +1,238 @@
+// The config as Kubernetes manifests: a Deployment per service (probes, rolling update as msup's, resources,
+// grace period), a Service per reachable service, and a Gateway with HTTPRoutes for the shared front. Pure.
+import { MsupError } from '../errors.js';
+import type { ResolvedConfig, ResolvedProbeSettings, ResolvedService } from '../types.js';
+import {
+  argv,
+  balancingWarnings,
+  commonWarnings,
+  containerPort,
+  environment,
+  isReachable,
+  toSeconds,
+  type Warnings,
+} from './common.js';
+
+type Manifest = Record<string, unknown>;
+
+/** A DNS-1035 label (a Service's name): lower case letters, digits and '-', starting with a letter, at most 63. */
+export function kubernetesName(name: string): string {
+  let out = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (!/^[a-z]/.test(out)) out = `s-${out}`;
+  return out.slice(0, 63).replace(/-+$/, '');
+}
+
+/** Kubernetes expands `$(VAR)` in commands and env values; msup passes them through: `$$(` keeps them literal. */
+const literal = (text: string) => text.replace(/\$\(/g, '$$$$(');
+
+function probe(settings: ResolvedProbeSettings, service: ResolvedService, key: string, warnings: Warnings) {
+  const p = settings.probe;
+  const port = containerPort(service);
+  const action =
+    p.kind === 'http'
+      ? { httpGet: { path: p.path, port } }
+      : p.kind === 'tcp'
+        ? { tcpSocket: { port } }
+        : { exec: { command: argv(p.command, { exec: false }).map(literal) } };
+  return {
+    ...action,
+    periodSeconds: toSeconds(settings.intervalMs, `${key}.interval`, warnings),
+    timeoutSeconds: toSeconds(settings.timeoutMs, `${key}.timeout`, warnings),
+    failureThreshold: settings.failureThreshold,
+    ...(settings.initialDelayMs > 0
+      ? { initialDelaySeconds: toSeconds(settings.initialDelayMs, `${key}.initialDelay`, warnings, 0) }
+      : {}),
+  };
+}
+
+/** Where a probe's settings came from, for warnings: `readiness`, `health` or `liveness`. */
+function probeKey(service: ResolvedService, which: 'readiness' | 'liveness') {
+  return `services.${service.name}.${which === 'readiness' ? 'readiness' : 'liveness'}`;
+}
+
+function resources(service: ResolvedService) {
+  const limits: Record<string, string> = {};
+  if (service.memoryMb !== null) limits.memory = `${service.memoryMb}Mi`;
+  if (service.cpus !== null) limits.cpu = `${Math.round(service.cpus * 1000)}m`;
+  return Object.keys(limits).length > 0 ? { resources: { limits, requests: { ...limits } } } : {};
+}
+
+function deployment(
+  service: ResolvedService,
+  image: string,
+  labels: Record<string, string>,
+  warnings: Warnings,
+) {
+  const name = kubernetesName(service.name);
+  const key = `services.${service.name}`;
+  if (service.restart.policy !== 'always')
+    warnings.add(
+      `${key}.restart`,
+      `"${service.restart.policy}": a Deployment always restarts its pods (a Job runs to completion)`,
+    );
+  if (Object.keys(service.dependsOn).length > 0)
+    warnings.add(
+      `${key}.dependsOn`,
+      'Kubernetes starts every Deployment at once: no start order (an init container can wait instead)',
+    );
+  commonWarnings(service, warnings, 'Kubernetes');
+  balancingWarnings(service, warnings, 'Kubernetes');
+  const health = service.health;
+  const container: Manifest = {
+    name,
+    image,
+    imagePullPolicy: 'IfNotPresent',
+    command: argv(service.command).map(literal),
+    workingDir: service.cwd,
+    env: environment(service, warnings).map(([n, value]) => ({ name: n, value: literal(value) })),
+    ...resources(service),
+  };
+  if (health) {
+    const readiness = probe(health, service, probeKey(service, 'readiness'), warnings);
+    container.readinessProbe = { ...readiness, successThreshold: health.successThreshold };
+    // msup restarts an instance not ready within startTimeout, probing it often meanwhile: a startup probe.
+    const { initialDelaySeconds: _, ...check } = readiness;
+    container.startupProbe = {
+      ...check,
+      periodSeconds: 1,
+      failureThreshold: toSeconds(service.startTimeoutMs, `${key}.startTimeout`, warnings),
+      ...(health.initialDelayMs > 0 ? { initialDelaySeconds: readiness.initialDelaySeconds } : {}),
+    };
+  }
+  if (service.liveness)
+    container.livenessProbe = probe(service.liveness, service, probeKey(service, 'liveness'), warnings);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, labels },
+    spec: {
+      replicas: service.instances,
+      selector: { matchLabels: labels },
+      // msup's rolling restart: a new instance first, the old one leaves once the new one is ready.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template: {
+        metadata: { labels },
+        spec: {
+          terminationGracePeriodSeconds: toSeconds(service.stopTimeoutMs, `${key}.stopTimeout`, warnings),
+          containers: [container],
+        },
+      },
+    },
+  };
+}
+
+/** A Service's port: the msup front port when there is one, else the instance's. */
+const servicePort = (service: ResolvedService) =>
+  service.port !== null && service.port > 0 ? service.port : containerPort(service);
+
+function serviceManifest(service: ResolvedService, labels: Record<string, string>) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: kubernetesName(service.name), labels },
+    spec: {
+      selector: labels,
+      ports: [
+        {
+          name: service.balancing.mode === 'tcp' ? 'tcp' : 'http',
+          protocol: 'TCP',
+          port: servicePort(service),
+          targetPort: containerPort(service),
+        },
+      ],
+    },
+  };
+}
+
+/** The shared front: a Gateway listening on `proxy.port`, and one HTTPRoute per host (and one for any host). */
+function front(
+  config: ResolvedConfig,
+  project: string,
+  labels: Record<string, string>,
+  warnings: Warnings,
+): Manifest[] {
+  const gateway = `${project}-front`;
+  warnings.add(
+    'proxy',
+    `the shared front is the Gateway "${gateway}" with gatewayClassName "${project}": set it to a GatewayClass of your cluster (kubectl get gatewayclass)`,
+  );
+  if (config.proxy.headersTimeoutMs !== 10_000)
+    warnings.add('proxy.headersTimeout', 'the Gateway implementation sets its own: not exported');
+  const byService = new Map(config.services.map((s) => [s.name, s]));
+  const hosts = [...new Set(config.proxy.routes.map((r) => r.host ?? ''))];
+  const routes = hosts.map((host) => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: host ? kubernetesName(`${project}-${host}`) : `${project}-front`, labels },
+    spec: {
+      parentRefs: [{ name: gateway }],
+      ...(host ? { hostnames: [host] } : {}),
+      rules: config.proxy.routes
+        .filter((r) => (r.host ?? '') === host)
+        .map((r) => {
+          const target = byService.get(r.service) as ResolvedService;
+          const prefix = r.path ?? '/';
+          return {
+            matches: [{ path: { type: 'PathPrefix', value: prefix } }],
+            ...(r.stripPrefix && prefix !== '/'
+              ? {
+                  filters: [
+                    {
+                      type: 'URLRewrite',
+                      urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/' } },
+                    },
+                  ],
+                }
+              : {}),
+            backendRefs: [{ name: kubernetesName(r.service), port: servicePort(target) }],
+          };
+        }),
+    },
+  }));
+  const port = config.proxy.port !== null && config.proxy.port > 0 ? config.proxy.port : 80;
+  return [
+    {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: gateway, labels },
+      spec: { gatewayClassName: project, listeners: [{ name: 'http', protocol: 'HTTP', port }] },
+    },
+    ...routes,
+  ];
+}
+
+/** Every manifest, in the order `kubectl apply` wants them: Deployments, Services, then the front. */
+export function kubernetesManifests(
+  config: ResolvedConfig,
+  project: string,
+  images: ReadonlyMap<string, string>,
+  warnings: Warnings,
+): Manifest[] {
+  const projectName = kubernetesName(project);
+  const base = { 'app.kubernetes.io/part-of': projectName, 'app.kubernetes.io/managed-by': 'msup' };
+  const names = new Map<string, string>();
+  for (const s of config.services) {
+    const name = kubernetesName(s.name);
+    const other = names.get(name);
+    if (other !== undefined) {
+      const message = `"${other}" and "${s.name}" both become "${name}" in Kubernetes (a DNS label): rename one`;
+      throw new MsupError('MSUP_CONFIG_INVALID', `cannot export to Kubernetes: ${message}`, {
+        issues: [{ path: `services.${s.name}`, message }],
+      });
+    }
+    names.set(name, s.name);
+    if (name !== s.name) warnings.add(`services.${s.name}`, `named "${name}" in Kubernetes (a DNS label)`);
+  }
+  const labelsOf = (s: ResolvedService) => ({ 'app.kubernetes.io/name': kubernetesName(s.name), ...base });
+  const deployments = config.services.map((s) =>
+    deployment(s, images.get(s.name) as string, labelsOf(s), warnings),
+  );
+  const services = config.services
+    .filter((s) => isReachable(s, config))
+    .map((s) => serviceManifest(s, labelsOf(s)));
+  const fronts = config.proxy.routes.length > 0 ? front(config, projectName, base, warnings) : [];
+  return [...deployments, ...services, ...fronts];
+}

@@ -1,0 +1,153 @@
+// The image a service's containers run: `container.image` as given, else built here without any registry,
+// from the service folder's Containerfile/Dockerfile or as a minimal image (node, sh, the folder); cached
+// by a content hash of every input and rebuilt only when one changes.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ResolvedService } from '../../types.js';
+import { contentHash, HashCache, walkFolder, withParents } from './content-hash.js';
+import { type Engine, engineCommand } from './engine.js';
+import { parseIgnore } from './ignore.js';
+import {
+  buildContainerfile,
+  derive,
+  failed,
+  imageHash,
+  imagesWith,
+  importMinimal,
+  pruneOlder,
+} from './image-build.js';
+import { baseEntries, IMAGE_PATH } from './minimal-image.js';
+
+export type ImageKind = 'given' | 'containerfile' | 'minimal';
+
+export interface EnsuredImage {
+  /** The image reference to run. */
+  ref: string;
+  /** Whether it was built (or derived) by this call; false when it was there already. */
+  built: boolean;
+  kind: ImageKind;
+}
+
+/** Bumped when the way images are made changes, so older images are not taken for current ones. */
+const FORMAT = 'msup-image-1';
+const CONTAINERFILES = ['Containerfile', 'Dockerfile'];
+const IGNORE_FILES = ['.containerignore', '.dockerignore'];
+
+/** The label that ties images (and containers) to one project: a short hash of its folder (as `projectId`). */
+export function projectLabel(root: string): string {
+  return createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 10);
+}
+
+/** `web` → `msup-web`; a name that is not a valid repository name is lowered and suffixed with a short hash. */
+export function imageRepository(service: string): string {
+  const safe =
+    service
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'service';
+  if (safe === service) return `localhost/msup-${safe}`;
+  return `localhost/msup-${safe}-${createHash('sha256').update(service).digest('hex').slice(0, 6)}`;
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+// One image build at a time per project in this process: services sharing a folder then share one build.
+const locks = new Map<string, Promise<unknown>>();
+function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const previous = locks.get(key) ?? Promise.resolve();
+  const next = previous.then(fn, fn);
+  const settled = next.catch(() => {});
+  locks.set(key, settled);
+  void settled.then(() => {
+    if (locks.get(key) === settled) locks.delete(key);
+  });
+  return next;
+}
+
+/** The first of `names` that exists in `dir`, or null. */
+const firstIn = (dir: string, names: readonly string[]) =>
+  names.map((n) => path.join(dir, n)).find((file) => existsSync(file)) ?? null;
+
+/**
+ * Makes sure the image for `service` exists on `engine`, building it when needed; `root` is the project
+ * folder (labels, and the hash cache in `.msup/images/`). `onProgress` tells what happens.
+ */
+export function ensureImage(
+  engine: Engine,
+  service: ResolvedService,
+  root: string,
+  onProgress: (message: string) => void = () => {},
+): Promise<EnsuredImage> {
+  const given = service.container.image;
+  if (given) return ensureGiven(engine, service.name, given);
+  return serialized(path.resolve(root), () => ensureBuilt(engine, service, path.resolve(root), onProgress));
+}
+
+async function ensureGiven(engine: Engine, service: string, ref: string): Promise<EnsuredImage> {
+  const result = await engineCommand(engine, ['image', 'inspect', '--format', '{{.Id}}', ref]);
+  if (result.code === 0) return { ref, built: false, kind: 'given' };
+  throw failed(
+    service,
+    `the image "${ref}" (container.image) is not on this machine (${engine.name} image inspect found none). ` +
+      `msup does not pull images (many machines reach no registry): pull or build it first ` +
+      `(${engine.name} pull ${ref}), or remove container.image and msup builds one from the service folder`,
+  );
+}
+
+async function ensureBuilt(
+  engine: Engine,
+  service: ResolvedService,
+  root: string,
+  onProgress: (message: string) => void,
+): Promise<EnsuredImage> {
+  const cwd = service.cwd;
+  const containerfile = firstIn(cwd, CONTAINERFILES);
+  const kind: ImageKind = containerfile ? 'containerfile' : 'minimal';
+  const ignoreFile = firstIn(cwd, IGNORE_FILES);
+  const rules = parseIgnore(ignoreFile ? await readFile(ignoreFile, 'utf8') : '');
+
+  const started = performance.now();
+  onProgress(
+    `hashing the inputs of ${service.name}'s image (${kind === 'minimal' ? 'node, sh and ' : ''}${cwd})`,
+  );
+  // One cache per folder: the services that share a folder (the demo's three) share its hashes.
+  const cacheName = createHash('sha256').update(cwd).digest('hex').slice(0, 12);
+  const cache = await HashCache.open(path.join(root, '.msup', 'images', `hashes-${cacheName}.json`));
+  const folder = await walkFolder(cwd, rules);
+  const entries = withParents(kind === 'minimal' ? [...(await baseEntries()), ...folder] : folder);
+  const settings =
+    kind === 'minimal' ? `workdir=${cwd} path=${IMAGE_PATH}` : `containerfile=${containerfile}`;
+  const hash = await contentHash(entries, cache, `${FORMAT} ${kind} ${settings}`);
+  await cache.save().catch(() => {});
+  const files = entries.filter((e) => e.entry.type === 'file').length;
+  const bytes = entries.reduce((sum, e) => sum + (e.entry.type === 'file' ? e.entry.size : 0), 0);
+  onProgress(
+    `hashed ${files} files (${mb(bytes)}; ${mb(cache.bytesRead)} read, ${cache.hits} unchanged since the last hash) in ${seconds(performance.now() - started)}`,
+  );
+
+  const ref = `${imageRepository(service.name)}:${hash.slice(0, 12)}`;
+  const labels = { 'msup.project': projectLabel(root), 'msup.service': service.name, 'msup.hash': hash };
+  if ((await imageHash(engine, ref)) === hash) {
+    onProgress(`image ${ref} is up to date`);
+    return { ref, built: false, kind };
+  }
+  const building = performance.now();
+  const twin = (await imagesWith(engine, 'msup.hash', hash))[0];
+  if (twin) {
+    // Another service of the same folder has this content: a new image with its own labels, no new layer.
+    onProgress(`image ${ref}: same content as ${twin}, labelled for ${service.name}`);
+    await derive(engine, service.name, twin, ref, labels);
+  } else if (containerfile) {
+    onProgress(`building ${ref} from ${containerfile}`);
+    await buildContainerfile(engine, service.name, containerfile, cwd, ref, labels, onProgress);
+  } else {
+    onProgress(`building ${ref}: a minimal image of ${files} files (${mb(bytes)})`);
+    await importMinimal(engine, service.name, entries, cwd, ref, labels);
+  }
+  onProgress(`built ${ref} in ${seconds(performance.now() - building)}`);
+  await pruneOlder(engine, labels, ref);
+  return { ref, built: true, kind };
+}

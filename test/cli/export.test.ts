@@ -1,0 +1,49 @@
+// `msup export` as a user runs it, where no engine is needed to see the answer: usage errors, a
+// hand-written file left alone, and no container engine on PATH.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { useProject } from '../helpers/project.js';
+
+const newProject = useProject();
+const folders: string[] = [];
+afterEach(() => {
+  for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('msup export', () => {
+  it('needs a target: compose or k8s', async () => {
+    const project = newProject();
+    project.writeConfig({ web: { command: 'node server.js' } });
+    for (const args of [['export'], ['export', 'swarm']]) {
+      const cli = runCli(project, args);
+      expect((await cli.exited).code).toBe(2);
+      expect(cli.stderr()).toMatch(/export needs a target: "compose" or "k8s".*\[MSUP_USAGE\]/);
+    }
+  });
+
+  it('leaves a compose.yaml it did not write alone', async () => {
+    const project = newProject();
+    project.writeConfig({ web: { command: 'node server.js' } });
+    const mine = project.write('compose.yaml', 'services:\n  db:\n    image: postgres\n');
+    const cli = runCli(project, ['export', 'compose']);
+    expect((await cli.exited).code).toBe(2);
+    expect(cli.stderr()).toContain(`${mine} exists and was not written by msup export`);
+    expect(readFileSync(mine, 'utf8')).toBe('services:\n  db:\n    image: postgres\n');
+  });
+
+  it('without a container engine: MSUP_NO_CONTAINER_ENGINE with what was tried, and no file', async () => {
+    const project = newProject();
+    project.writeConfig({ web: { command: 'node server.js' } });
+    const empty = mkdtempSync(path.join(os.tmpdir(), 'msup-no-engine-'));
+    folders.push(empty);
+    const cli = runCli(project, ['export', 'k8s', '--out', 'out'], { env: { PATH: empty } });
+    expect((await cli.exited).code).toBe(1);
+    expect(cli.stderr()).toContain('podman: not found on PATH');
+    expect(cli.stderr()).toContain('docker: not found on PATH');
+    expect(cli.stderr()).toContain('[MSUP_NO_CONTAINER_ENGINE]');
+    expect(() => readFileSync(path.join(project.root, 'out', 'k8s.yaml'))).toThrow();
+  });
+});

@@ -1,0 +1,204 @@
+// The image for a service, built for real on podman: the minimal image runs node and sh with the folder at
+// its own path, is cached by content, honours .containerignore; a Containerfile is built; a given image is used as is.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { prepareConfig } from '../../src/config/load.js';
+import { isMsupError } from '../../src/errors.js';
+import { type Engine, engineCommand } from '../../src/runtime/container/engine.js';
+import { ensureImage } from '../../src/runtime/container/image.js';
+import type { ResolvedService, ServiceConfig } from '../../src/types.js';
+import { imageExists, needsPodman, runOnce, useEngineCleanup } from '../helpers/engines.js';
+
+let engine: Engine | undefined;
+let skipReason = '';
+beforeAll(async () => {
+  const found = await needsPodman();
+  engine = found.engine;
+  skipReason = found.skip ?? '';
+});
+const cleanup = useEngineCleanup(() => engine);
+
+let root = '';
+afterEach(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = '';
+});
+
+function project(files: Record<string, string>): string {
+  root = mkdtempSync(path.join(os.tmpdir(), 'msup-image-'));
+  for (const [name, content] of Object.entries(files)) write(name, content);
+  return root;
+}
+
+function write(name: string, content: string) {
+  const file = path.join(root, name);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, content);
+}
+
+function service(config: ServiceConfig, name = 'app'): ResolvedService {
+  return prepareConfig({ services: { [name]: config } }, root, null).services[0] as ResolvedService;
+}
+
+async function build(svc: ResolvedService, progress: string[] = []) {
+  const image = await ensureImage(engine as Engine, svc, root, (m) => progress.push(m));
+  cleanup.image(image.ref);
+  return image;
+}
+
+const run = (ref: string, args: string[]) => runOnce(engine as Engine, ref, cleanup.label(), args);
+
+describe('ensureImage', { timeout: 180_000 }, () => {
+  it('a minimal image runs node and sh, with the service folder at its own path', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({
+      'main.js': 'console.log("main says", process.argv[2]);\n',
+      'data/hello.txt': 'hello from the folder\n',
+    });
+    const progress: string[] = [];
+    const image = await build(service({ command: 'node main.js' }), progress);
+    expect(image).toMatchObject({ built: true, kind: 'minimal' });
+    expect(image.ref).toMatch(/^localhost\/msup-app:[0-9a-f]{12}$/);
+    expect(progress.join('\n')).toMatch(/hashed \d+ files .* in \d+\.\d s/);
+    expect(progress.join('\n')).toMatch(/built localhost\/msup-app:\w+ in \d+\.\d s/);
+
+    // `node` on PATH, the working directory is the service folder, and absolute paths are the host's.
+    const node = await run(image.ref, ['node', 'main.js', 'hi']);
+    expect(node).toMatchObject({ code: 0, stdout: 'main says hi\n' });
+    const absolute = await run(image.ref, [
+      'node',
+      '-e',
+      `process.stdout.write(require('fs').readFileSync(${JSON.stringify(path.join(root, 'data/hello.txt'))}, 'utf8'))`,
+    ]);
+    expect(absolute).toMatchObject({ code: 0, stdout: 'hello from the folder\n' });
+    const shell = await run(image.ref, ['sh', '-c', 'echo "$((20 + 22)) $(pwd)" && node -p "1 + 1"']);
+    expect(shell).toMatchObject({ code: 0, stdout: `42 ${root}\n2\n` });
+
+    const labels = await engineCommand(engine, [
+      'image',
+      'inspect',
+      '--format',
+      '{{json .Config.Labels}}',
+      image.ref,
+    ]);
+    expect(JSON.parse(labels.stdout)).toMatchObject({
+      'msup.service': 'app',
+      'msup.hash': expect.any(String),
+    });
+  });
+
+  it('is built once: nothing changed is a cache hit, a changed file a new image (the old one removed)', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'main.js': 'console.log("v1");\n' });
+    const svc = service({ command: 'node main.js' });
+    const first = await build(svc);
+    expect(first.built).toBe(true);
+
+    const progress: string[] = [];
+    const again = await build(svc, progress);
+    expect(again).toEqual({ ref: first.ref, built: false, kind: 'minimal' });
+    expect(progress.join('\n')).toContain(`image ${first.ref} is up to date`);
+
+    write('main.js', 'console.log("v2");\n');
+    const changed = await build(svc);
+    expect(changed.built).toBe(true);
+    expect(changed.ref).not.toBe(first.ref);
+    expect(await run(changed.ref, ['node', 'main.js'])).toMatchObject({ code: 0, stdout: 'v2\n' });
+    expect(await imageExists(engine, first.ref)).toBe(false);
+  });
+
+  it('services sharing a folder share its content; a rebuild of one removes only its own older image', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'main.js': 'console.log("v1");\n' });
+    const a = service({ command: 'node main.js' }, 'a');
+    const b = prepareConfig({ services: { b: { command: 'node main.js' } } }, root, null)
+      .services[0] as ResolvedService;
+    const first = await build(a);
+    const progress: string[] = [];
+    const twin = await build(b, progress);
+    expect(twin).toMatchObject({ built: true, kind: 'minimal' });
+    expect(twin.ref.split(':')[1]).toBe(first.ref.split(':')[1]);
+    expect(progress.join('\n')).toContain(`same content as ${first.ref}, labelled for b`);
+    const label = await engineCommand(engine, [
+      'image',
+      'inspect',
+      '--format',
+      '{{index .Config.Labels "msup.service"}}',
+      twin.ref,
+    ]);
+    expect(label.stdout.trim()).toBe('b');
+
+    write('main.js', 'console.log("v2");\n');
+    const second = await build(a);
+    expect(second.ref).not.toBe(first.ref);
+    expect(await imageExists(engine, first.ref)).toBe(false);
+    // b's image is b's: a's rebuild leaves it alone.
+    expect(await imageExists(engine, twin.ref)).toBe(true);
+  });
+
+  it('honours .containerignore, and always leaves out .git and .msup', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({
+      'main.js': '',
+      '.containerignore': '# comments are ignored\nsecret.txt\nlogs/\n!logs/keep.log\n**/*.tmp\n',
+      'secret.txt': 'do not ship',
+      'logs/other.log': 'x',
+      'logs/keep.log': 'kept',
+      'deep/er/scratch.tmp': 'x',
+      'deep/er/real.js': 'x',
+      '.git/HEAD': 'ref: refs/heads/main\n',
+      '.msup/state.json': '{}',
+    });
+    const svc = service({ command: 'node main.js' });
+    const image = await build(svc);
+    const check = await run(image.ref, [
+      'sh',
+      '-c',
+      'test ! -e secret.txt && test ! -e .git && test ! -e .msup && test ! -e logs/other.log && ' +
+        'test -e logs/keep.log && test ! -e deep/er/scratch.tmp && test -e deep/er/real.js && test -e main.js',
+    ]);
+    expect(check).toMatchObject({ code: 0 });
+    // An ignored file changes nothing.
+    write('secret.txt', 'changed');
+    write('.git/HEAD', 'ref: refs/heads/other\n');
+    expect(await build(svc)).toEqual({ ref: image.ref, built: false, kind: 'minimal' });
+  });
+
+  it('builds the Containerfile of the service folder, and caches it by its inputs', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'base/main.js': '', 'app/greeting.txt': 'hi from the Containerfile\n' });
+    // No registry: the base is a minimal image made here.
+    const base = await build(service({ command: 'node main.js', cwd: 'base' }, 'base'));
+    write('app/Containerfile', `FROM ${base.ref}\nCOPY greeting.txt /greeting.txt\n`);
+    const svc = service({ command: 'node -e 0', cwd: 'app' });
+    const progress: string[] = [];
+    const image = await build(svc, progress);
+    expect(image).toMatchObject({ built: true, kind: 'containerfile' });
+    expect(progress.join('\n')).toContain(path.join(root, 'app', 'Containerfile'));
+    expect(await run(image.ref, ['sh', '-c', 'read -r line < /greeting.txt && echo "$line"'])).toMatchObject({
+      code: 0,
+      stdout: 'hi from the Containerfile\n',
+    });
+    expect(await build(svc)).toEqual({ ref: image.ref, built: false, kind: 'containerfile' });
+  });
+
+  it('uses container.image as given, and names a missing one (never pulled)', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'main.js': '' });
+    const base = await build(service({ command: 'node main.js' }));
+    const given = service({ command: 'node main.js', container: { image: base.ref } }, 'given');
+    expect(await ensureImage(engine, given, root)).toEqual({ ref: base.ref, built: false, kind: 'given' });
+
+    const missing = service(
+      { command: 'x', container: { image: 'localhost/msup-no-such-image:1' } },
+      'ghost',
+    );
+    const error = await ensureImage(engine, missing, root).catch((e: unknown) => e);
+    expect(isMsupError(error, 'MSUP_IMAGE_FAILED')).toBe(true);
+    expect((error as Error).message).toContain('service "ghost"');
+    expect((error as Error).message).toContain('"localhost/msup-no-such-image:1"');
+    expect((error as Error).message).toContain('does not pull');
+  });
+});
