@@ -205,7 +205,10 @@ export function describeRuntime(target: ConformanceTarget): void {
         instance.exec({ shell: false, argv: ['sh', '-c', script] }, { timeoutMs: 5000 });
       expect((await exec('exit 4')).code).toBe(4);
       expect((await exec('test "$MSUP_SERVICE" = web && test -n "$PORT"')).code).toBe(0);
-      const slow = await instance.exec({ shell: false, argv: ['sleep', '5'] }, { timeoutMs: 300 });
+      const slow = await instance.exec(
+        { shell: false, argv: ['node', '-e', 'setTimeout(() => {}, 5000)'] },
+        { timeoutMs: 300 },
+      );
       expect(slow.timedOut).toBe(true);
     });
 
