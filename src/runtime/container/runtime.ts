@@ -4,7 +4,9 @@
 // balancing apply unchanged; the engine's health checks and restart policies are not used.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { constants as os } from 'node:os';
+import path from 'node:path';
 import type {
   CommandResult,
   InstanceSpec,
@@ -21,7 +23,6 @@ import { treeUsage } from '../proc.js';
 import { splitOutput } from '../process.js';
 import { detectEngine, type Engine, type EngineName, engineCommand } from './engine.js';
 import { ensureImage } from './image.js';
-import { killedForMemory } from './oom.js';
 
 /** The labels msup puts on its containers. */
 export const LABELS = { project: 'msup.project', service: 'msup.service', index: 'msup.index' } as const;
@@ -104,7 +105,7 @@ class ContainerRuntime implements Runtime {
   }
 
   async start(spec: InstanceSpec, onOutput: (line: OutputLine) => void): Promise<RunningInstance> {
-    const { service, index } = spec;
+    const { service } = spec;
     const engine = await this.engine(service);
     const image = await this.#image(service);
     const port = await this.#host.ports.allocate();
@@ -158,7 +159,12 @@ class ContainerRuntime implements Runtime {
       ...argvOf(service.command),
     ];
     const startedAt = Date.now();
+    // The engine client's folder: podman's conmon writes an 'oom' file into its working folder when the
+    // kernel kills the container for memory (on cgroup v1 hosts the engine itself then says false).
+    const workdir = path.join(host.stateDir, 'containers', name);
+    mkdirSync(workdir, { recursive: true, mode: 0o700 });
     const child: ChildProcess = spawn(engine.bin, args, {
+      cwd: workdir,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
@@ -196,8 +202,8 @@ class ContainerRuntime implements Runtime {
       child.once('exit', async (clientCode, clientSignal) => {
         const at = Date.now();
         const uptimeMs = at - startedAt;
-        const state = await inspect('{{.State.ExitCode}} {{.State.OOMKilled}} {{.Id}}').catch(() => '');
-        const [codeText, oomSaid, id] = state.split(' ');
+        const state = await inspect('{{.State.ExitCode}} {{.State.OOMKilled}}').catch(() => '');
+        const [codeText, oomSaid] = state.split(' ');
         const known = state !== '' && codeText !== undefined && /^-?\d+$/.test(codeText);
         const code = known ? Number(codeText) : clientCode;
         if (!known && ENGINE_FAILURES.has(clientCode ?? 0)) {
@@ -210,10 +216,7 @@ class ContainerRuntime implements Runtime {
           });
           return;
         }
-        // SIGKILLed under a memory limit, and not by msup: ask the kernel whether its OOM killer did it.
-        const oom =
-          oomSaid === 'true' ||
-          (code === 137 && service.memoryMb !== null && !killedByUs && killedForMemory(id ?? ''));
+        const oom = oomSaid === 'true' || existsSync(path.join(workdir, 'oom'));
         resolve({
           code,
           signal: signalOf(code) ?? (known ? null : clientSignal),
@@ -225,7 +228,6 @@ class ContainerRuntime implements Runtime {
     });
 
     let stopping: Promise<void> | undefined;
-    let killedByUs = false;
     const cleanUp = async () => {
       await exited;
       await engineCommand(engine, ['rm', '--force', '--time', '0', name], { timeoutMs: 30_000 });
@@ -234,6 +236,7 @@ class ContainerRuntime implements Runtime {
       forget();
       this.#live.delete(name);
       host.ports.release(port);
+      rmSync(workdir, { recursive: true, force: true });
     };
     const stop = (timeoutMs: number): Promise<void> => {
       stopping ??= (async () => {
@@ -244,7 +247,6 @@ class ContainerRuntime implements Runtime {
             new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs)),
           ]);
           if (!ended) {
-            killedByUs = true;
             await engineCommand(engine, ['kill', '--signal', 'KILL', name], { timeoutMs: 10_000 });
           }
           // The client ends when the container does; a client that hangs is ended too.
@@ -295,7 +297,6 @@ class ContainerRuntime implements Runtime {
       exited,
       stop,
       kill: () => {
-        killedByUs = true;
         void engineCommand(engine, ['kill', '--signal', 'KILL', name], { timeoutMs: 10_000 });
       },
       exec,
