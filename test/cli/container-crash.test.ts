@@ -1,9 +1,9 @@
 // When msup dies, its containers go too: within 5 s through the watchdog, or at the next start, by label.
 import { copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { podmanMissing, projectContainers } from '../helpers/podman.js';
+import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
 import { taggedProcesses, waitFor } from '../helpers/processes.js';
 import { fixture, useProject } from '../helpers/project.js';
 
@@ -11,8 +11,13 @@ const project = useProject();
 const missing = podmanMissing();
 
 describe.skipIf(missing !== undefined)('containers after a crash of msup', () => {
+  const roots: string[] = [];
+  afterAll(() => {
+    for (const root of roots) removeProjectImages(root);
+  });
   const containerProject = () => {
     const p = project();
+    roots.push(p.root);
     copyFileSync(fixture('behave.js'), path.join(p.root, 'behave.js'));
     p.write(
       'supervisor.config.json',

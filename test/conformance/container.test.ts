@@ -1,7 +1,7 @@
 // The container runtime passes the conformance suite, on a real engine (podman here; CI installs it).
 import { execFileSync } from 'node:child_process';
 import { containerRuntime } from '../../src/runtime/container/runtime.js';
-import { podmanMissing } from '../helpers/podman.js';
+import { podmanMissing, removeProjectImages } from '../helpers/engines.js';
 import { describeRuntime } from './suite.js';
 
 describeRuntime({
@@ -10,6 +10,7 @@ describeRuntime({
   unavailable: podmanMissing,
   measuresUsage: true,
   startTimeoutMs: 60_000,
+  cleanup: removeProjectImages,
   async leftovers(tag) {
     const out = execFileSync('podman', ['ps', '--all', '--format', '{{.Names}} {{.Labels}}'], {
       encoding: 'utf8',

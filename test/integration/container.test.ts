@@ -5,22 +5,31 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRecord, OutputLine } from '../../src/index.js';
+import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
 import { request } from '../helpers/http.js';
-import { podmanMissing, projectContainers } from '../helpers/podman.js';
 import { waitFor } from '../helpers/processes.js';
 import { fixture, useProject } from '../helpers/project.js';
 
-const project = useProject();
+const newProject = useProject();
 const missing = podmanMissing();
 
 describe.skipIf(missing !== undefined)('the container runtime', () => {
   // One service folder for every test, so the image is built once and then found in the cache.
   let app = '';
+  const roots: string[] = [];
   beforeAll(() => {
     app = mkdtempSync(path.join(os.tmpdir(), 'msup-container-app-'));
     copyFileSync(fixture('behave.js'), path.join(app, 'behave.js'));
   });
-  afterAll(() => rmSync(app, { recursive: true, force: true }));
+  afterAll(() => {
+    for (const root of roots) removeProjectImages(root);
+    rmSync(app, { recursive: true, force: true });
+  });
+  const project = () => {
+    const p = newProject();
+    roots.push(p.root);
+    return p;
+  };
 
   const service = (over: Record<string, unknown> = {}, env: Record<string, string> = {}) => ({
     command: ['node', 'behave.js'],
