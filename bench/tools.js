@@ -1,6 +1,6 @@
 // The benchmark's measuring tools: free ports, waiting for a listener, a process's CPU time from /proc,
 // and one load run with wrk (or autocannon when wrk is missing), parsed.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -91,4 +91,26 @@ export function load(port, connections, seconds) {
     requests: r.requests.total,
     errors: r.errors || r.non2xx ? `${r.errors} errors, ${r.non2xx} non-2xx` : undefined,
   };
+}
+
+/**
+ * One wrk run without blocking this process (for a msup running in this same process); returns
+ * { rps, p50us, p99us, requests, errors }.
+ */
+export function loadAsync(url, connections, seconds) {
+  return new Promise((resolve, reject) => {
+    execFile('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' }, (error, out) => {
+      if (error) {
+        reject(error);
+        return;
+      }
+      resolve({
+        rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+        requests: Number(/(\d+) requests in/.exec(out)?.[1]),
+        p50us: parseDurationUs(/^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+        p99us: parseDurationUs(/^\s*99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+        errors: /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0],
+      });
+    });
+  });
 }

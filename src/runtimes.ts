@@ -16,6 +16,7 @@ import type {
 } from './contract.js';
 import { StateFile } from './project/state-file.js';
 import { Watchdog } from './project/watchdog.js';
+import { containerRuntime } from './runtime/container/runtime.js';
 import { PortAllocator } from './runtime/ports.js';
 import { processStartTime } from './runtime/proc.js';
 import { processRuntime } from './runtime/process.js';
@@ -23,6 +24,7 @@ import type { LogLevel, ResolvedConfig, RuntimeName } from './types.js';
 
 export const RUNTIME_PLUGINS: Readonly<Partial<Record<RuntimeName, RuntimePlugin>>> = {
   process: processRuntime,
+  container: containerRuntime,
 };
 
 export type RuntimeLog = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;

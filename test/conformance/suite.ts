@@ -26,6 +26,8 @@ export interface ConformanceTarget {
   leftovers?(tag: string): Promise<string[]>;
   /** How long a launch may take here (an image build on the first one). */
   startTimeoutMs?: number;
+  /** Removes what the runtime keeps for the project beyond its instances (images), after the suite. */
+  cleanup?(root: string): void;
 }
 
 const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -64,6 +66,7 @@ export function describeRuntime(target: ConformanceTarget): void {
         await expectNoTaggedProcesses(tag);
         if (target.leftovers) expect(await target.leftovers(tag)).toEqual([]);
       } finally {
+        target.cleanup?.(root);
         rmSync(root, { recursive: true, force: true });
       }
     }, 60_000);
@@ -205,7 +208,10 @@ export function describeRuntime(target: ConformanceTarget): void {
         instance.exec({ shell: false, argv: ['sh', '-c', script] }, { timeoutMs: 5000 });
       expect((await exec('exit 4')).code).toBe(4);
       expect((await exec('test "$MSUP_SERVICE" = web && test -n "$PORT"')).code).toBe(0);
-      const slow = await instance.exec({ shell: false, argv: ['sleep', '5'] }, { timeoutMs: 300 });
+      const slow = await instance.exec(
+        { shell: false, argv: ['node', '-e', 'setTimeout(() => {}, 5000)'] },
+        { timeoutMs: 300 },
+      );
       expect(slow.timedOut).toBe(true);
     });
 

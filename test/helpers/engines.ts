@@ -1,7 +1,9 @@
 // Container tests need a real engine: skipped with the reason where there is none locally, never in CI.
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterEach } from 'vitest';
 import { detectEngine, type Engine, engineCommand } from '../../src/runtime/container/engine.js';
+import { projectId } from '../../src/runtimes.js';
 
 /** The engine's name and reason for not running, when podman is missing here (outside CI). */
 let probed: Promise<Engine | string> | undefined;
@@ -69,4 +71,43 @@ export function runOnce(engine: Engine, ref: string, label: string, args: string
     ['run', '--rm', '--network', 'host', '--label', `msup.test=${label}`, ...extra, ref, ...args],
     { timeoutMs: 60_000 },
   );
+}
+
+/**
+ * The same question as needsPodman, answered synchronously for `describe.skipIf` at collection time: why
+ * podman cannot run here (printed), or undefined. In CI a missing podman throws instead.
+ */
+export function podmanMissing(): string | undefined {
+  try {
+    execFileSync('podman', ['info', '--format', '{{.Version.Version}}'], { stdio: 'pipe', timeout: 20_000 });
+    return undefined;
+  } catch (error) {
+    const why = `podman does not work here (${(error as Error).message.split('\n')[0]})`;
+    if (process.env.CI) throw new Error(`CI must run the container tests, but ${why}`);
+    console.log(`skipping container tests: ${why}`);
+    return why;
+  }
+}
+
+/** Names of the containers (running or not) labelled with the project of `root`. */
+export function projectContainers(root: string): string[] {
+  const out = execFileSync(
+    'podman',
+    ['ps', '--all', '--filter', `label=msup.project=${projectId(root)}`, '--format', '{{.Names}}'],
+    { encoding: 'utf8' },
+  );
+  return out.split('\n').filter(Boolean);
+}
+
+/** Removes the images msup built for the project of `root` (tests must not leave them on the engine). */
+export function removeProjectImages(root: string): void {
+  const ids = execFileSync(
+    'podman',
+    ['images', '--quiet', '--filter', `label=msup.project=${projectId(root)}`],
+    { encoding: 'utf8' },
+  )
+    .split('\n')
+    .filter(Boolean);
+  if (ids.length > 0)
+    execFileSync('podman', ['image', 'rm', '--force', ...new Set(ids)], { stdio: 'ignore' });
 }

@@ -1,0 +1,104 @@
+// The supervisor on the container runtime, on a real engine: the same config behind the same proxy,
+// exec probes inside the container, memory limits and OOM kills, output, and nothing left behind.
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LogRecord, OutputLine } from '../../src/index.js';
+import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
+import { request } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
+import { fixture, useProject } from '../helpers/project.js';
+
+const newProject = useProject();
+const missing = podmanMissing();
+
+describe.skipIf(missing !== undefined)('the container runtime', () => {
+  // One service folder for every test, so the image is built once and then found in the cache.
+  let app = '';
+  const roots: string[] = [];
+  beforeAll(() => {
+    app = mkdtempSync(path.join(os.tmpdir(), 'msup-container-app-'));
+    copyFileSync(fixture('behave.js'), path.join(app, 'behave.js'));
+  });
+  afterAll(() => {
+    for (const root of roots) removeProjectImages(root);
+    rmSync(app, { recursive: true, force: true });
+  });
+  const project = () => {
+    const p = newProject();
+    roots.push(p.root);
+    return p;
+  };
+
+  const service = (over: Record<string, unknown> = {}, env: Record<string, string> = {}) => ({
+    command: ['node', 'behave.js'],
+    cwd: app,
+    runtime: 'container' as const,
+    ...over,
+    env,
+  });
+
+  it('runs instances as containers behind the proxy, reports them, and removes them at stop', {
+    timeout: 180_000,
+  }, async () => {
+    const p = project();
+    const sup = p.create({
+      config: p.config({
+        web: service({ instances: 2, port: 0, health: { http: '/' } }),
+        worker: service({}, { BEHAVE: 'serve' }),
+      }),
+    });
+    const lines: OutputLine[] = [];
+    sup.on('output', (line) => lines.push(line));
+    await sup.start();
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) seen.add((await request(sup.url('web'))).body.trim());
+    expect(seen).toEqual(new Set(['ok web#0', 'ok web#1']));
+    const status = await sup.status();
+    const web = status.services.find((s) => s.name === 'web')!;
+    expect(web.instances.map((i) => i.runtime)).toEqual(['container', 'container']);
+    expect(web.instances.every((i) => i.id?.startsWith('msup-') && i.ready)).toBe(true);
+    expect(web.instances.every((i) => (i.memoryBytes ?? 0) > 5_000_000 && i.pid !== null)).toBe(true);
+    expect(lines).toEqual(
+      expect.arrayContaining([expect.objectContaining({ service: 'worker', line: 'hello from worker#0' })]),
+    );
+    expect(projectContainers(p.root)).toHaveLength(3);
+    await sup.stop();
+    expect(projectContainers(p.root)).toEqual([]);
+  });
+
+  it('runs exec probes inside the container', { timeout: 120_000 }, async () => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({
+        // Ready only where pid 1 is the container's init (catatonit, as podman-init), not on the host.
+        web: service({
+          port: 0,
+          readiness: {
+            exec: 'read -r init < /proc/1/comm && case $init in podman-init|catatonit|docker-init) true;; *) false;; esac',
+          },
+        }),
+      }),
+    });
+    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
+    await sup.stop();
+    expect(projectContainers(p.root)).toEqual([]);
+  });
+
+  it('limits memory, and shows an out-of-memory kill as such', { timeout: 120_000 }, async () => {
+    const p = project();
+    const sup = p.create({
+      wait: false,
+      config: p.config({ hog: service({ memory: '128m', restart: 'never' }, { BEHAVE: 'oom' }) }),
+    });
+    const records: LogRecord[] = [];
+    sup.on('log', (r) => records.push(r));
+    await sup.start();
+    expect(await waitFor(() => sup.instances('hog')[0]?.state === 'exited', 60_000)).toBe(true);
+    expect(sup.instances('hog')[0]?.lastExit).toMatchObject({ code: 137, reason: 'OOMKilled' });
+    expect(records.find((r) => r.msg === 'exited')).toMatchObject({ code: 137, reason: 'OOMKilled' });
+    await sup.stop();
+    expect(projectContainers(p.root)).toEqual([]);
+  });
+});
