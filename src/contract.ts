@@ -138,6 +138,11 @@ export interface RuntimePlugin {
    * instance, whatever `instances` says). Pure; without it the service runs as resolved.
    */
   adjust?(service: ResolvedService): ResolvedService;
+  /**
+   * The settings a service gives that this runtime does not apply (`memory` for processes), as config
+   * paths below the service (`memory`, `container.image`): msup warns about each at start and reload.
+   */
+  unused?(service: ResolvedService): string[];
   /** Rejects with a coded error when it cannot run here (no container engine, ...): nothing is started. */
   open(host: RuntimeHost): Promise<Runtime>;
   /** Ends what a crashed run of this runtime left: the entries it remembered (and what it can find itself). */

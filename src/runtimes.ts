@@ -39,6 +39,19 @@ export function adjustConfig(
   return Object.freeze({ ...config, services: Object.freeze(services) });
 }
 
+/** Each setting a service gives that its runtime does not apply, as a config path. Pure. */
+export function unusedSettings(
+  config: ResolvedConfig,
+  plugins: Readonly<Partial<Record<string, RuntimePlugin>>> = RUNTIME_PLUGINS,
+): { path: string; runtime: string }[] {
+  return config.services.flatMap((s) =>
+    (plugins[s.runtime]?.unused?.(s) ?? []).map((key) => ({
+      path: `services.${s.name}.${key}`,
+      runtime: s.runtime,
+    })),
+  );
+}
+
 /** A short, stable id for a project folder (container labels and names). */
 export function projectId(root: string): string {
   return createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 10);

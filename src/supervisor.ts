@@ -18,7 +18,7 @@ import { Fronts } from './proxy/fronts.js';
 import type { InstanceCounters } from './proxy/members.js';
 import type { ServiceProxy } from './proxy/server.js';
 import { applyConfig, emptyReloadResult } from './reload.js';
-import { adjustConfig, Runtimes } from './runtimes.js';
+import { adjustConfig, Runtimes, unusedSettings } from './runtimes.js';
 import { EndpointDirectory } from './service/directory.js';
 import { Service, type ServiceEvent } from './service/service.js';
 import { waitUntilStarted, whenDependenciesMet } from './service/start-gates.js';
@@ -101,6 +101,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           });
       const config = adjustConfig(loaded);
       this.#config = config;
+      this.#warnUnused(config);
       stillStarting();
       this.#runtimes = await Runtimes.open(
         config.root,
@@ -185,6 +186,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #startService(config: ResolvedService): void {
     this.#createService(config);
     this.#startWhenDependenciesMet(config.name);
+  }
+
+  /** A setting the service's runtime does not apply is kept (for re-targeting), and named once. */
+  #warnUnused(config: ResolvedConfig): void {
+    for (const { path: key, runtime } of unusedSettings(config)) {
+      this.#log('warn', `${key} does not apply to the ${runtime} runtime`, { setting: key, runtime });
+    }
   }
 
   /** Opens every runtime the config uses (once each); rejects when one cannot run here. */
@@ -444,6 +452,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     try {
       next = adjustConfig(await loadConfigFile({ configFile: current.file, runtime: this.#options.runtime }));
       await this.#openRuntimes(next);
+      this.#warnUnused(next);
     } catch (error) {
       const issues = isMsupError(error) ? error.issues.map((i) => `${i.path}: ${i.message}`) : [];
       this.#log('error', 'config change rejected; the running config stays', {

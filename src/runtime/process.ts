@@ -11,7 +11,7 @@ import type {
   RuntimePlugin,
   Usage,
 } from '../contract.js';
-import type { ExitInfo, OutputLine, ResolvedCommand } from '../types.js';
+import type { ExitInfo, OutputLine, ResolvedCommand, ResolvedService } from '../types.js';
 import { LineSplitter } from './lines.js';
 import { GroupWaiter, groupUsage, processStartTime, scanProcesses, signalGroup } from './proc.js';
 import { runGuarded } from './run-command.js';
@@ -197,8 +197,17 @@ export async function reapGroups(entries: readonly Remembered[]): Promise<Reaped
   }));
 }
 
+/** What a service may set for other runtimes that processes do not apply. */
+export function unusedByProcesses(service: ResolvedService): string[] {
+  const unused: string[] = [];
+  if (service.memoryMb !== null) unused.push('memory');
+  if (service.cpus !== null) unused.push('cpus');
+  return unused;
+}
+
 export const processRuntime: RuntimePlugin = {
   name: 'process',
+  unused: unusedByProcesses,
   open: async (host) => new ProcessRuntime(host),
   reap: (entries) => reapGroups(entries),
 };

@@ -1,6 +1,6 @@
 // The programmatic API as a script would use it: `await using`, events, and stop() twice.
 import { describe, expect, it } from 'vitest';
-import { type InstanceInfo, start } from '../../src/index.js';
+import { type InstanceInfo, type LogRecord, start } from '../../src/index.js';
 import { getJson } from '../helpers/http.js';
 import { taggedProcesses } from '../helpers/processes.js';
 import { node, useProject } from '../helpers/project.js';
@@ -36,5 +36,22 @@ describe('programmatic API', () => {
     await sup.stop();
     await sup.whenStopped();
     expect(taggedProcesses(p.tag)).toEqual([]);
+  });
+});
+
+describe('settings a runtime does not apply', () => {
+  it('are kept, and named in a warning (memory and cpus on processes)', async () => {
+    const p = project();
+    const sup = p.create({
+      config: p.config({ w: { command: node('worker.js'), memory: '256m', cpus: 0.5 } }),
+    });
+    const records: LogRecord[] = [];
+    sup.on('log', (r) => records.push(r));
+    await sup.start();
+    expect(records.filter((r) => r.level === 'warn').map((r) => r.msg)).toEqual([
+      'services.w.memory does not apply to the process runtime',
+      'services.w.cpus does not apply to the process runtime',
+    ]);
+    expect(sup.config.services[0]).toMatchObject({ memoryMb: 256, cpus: 0.5 });
   });
 });
