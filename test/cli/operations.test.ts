@@ -211,6 +211,10 @@ describe('msup commands against a running msup', () => {
       broken: {
         command: ['node', fixture('crash-on-start.js')],
         restart: { initialDelay: '10ms', crashLoopAfter: 3 },
+        // Without a probe, an instance up for 500 ms counts as started: on a loaded machine node can take
+        // that long to boot and crash, and the start would count as ready. A probe it never passes keeps
+        // this test about the crash loop.
+        readiness: { exec: ['node', '-e', 'process.exit(1)'] },
       },
     });
     const started = await finish(runCli(p, ['start', '--detach', '--wait', '20s']));
