@@ -5,7 +5,7 @@ import path from 'node:path';
 import { stopWaves } from './config/dependencies.js';
 import { parseDuration } from './config/duration.js';
 import { readEnvFiles } from './config/env-file.js';
-import { loadConfigFile, prepareConfig } from './config/load.js';
+import { loadConfigIsolated } from './config/load-isolated.js';
 import type { RunningInstance, Runtime } from './contract.js';
 import { controlHandler } from './control/handler.js';
 import { controlSocketPath, type StatusV1 } from './control/protocol.js';
@@ -93,8 +93,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
     try {
       const loaded = options.config
-        ? prepareConfig(options.config, cwd, null, { runtime: options.runtime })
-        : await loadConfigFile({
+        ? (await import('./config/load.js')).prepareConfig(options.config, cwd, null, {
+            runtime: options.runtime,
+          })
+        : await loadConfigIsolated({
             cwd,
             runtime: options.runtime,
             ...(options.configFile ? { configFile: options.configFile } : {}),
@@ -450,7 +452,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!current.file || this.#stopping) return emptyReloadResult();
     let next: ResolvedConfig;
     try {
-      next = adjustConfig(await loadConfigFile({ configFile: current.file, runtime: this.#options.runtime }));
+      next = adjustConfig(
+        await loadConfigIsolated({ configFile: current.file, runtime: this.#options.runtime }),
+      );
       await this.#openRuntimes(next);
       this.#warnUnused(next);
     } catch (error) {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from '../config/duration.js';
-import { findConfigFile } from '../config/load.js';
+import { findConfigFile } from '../config/find.js';
 import { controlRequest } from '../control/client.js';
 import type { StatusV1 } from '../control/protocol.js';
 import { isMsupError, MsupError } from '../errors.js';

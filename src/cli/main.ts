@@ -3,13 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { MsupError } from '../errors.js';
 import { type CliArgs, commandHelp, HELP, parseCliArgs, SPECS } from './args.js';
-import { restartCommand, scaleCommand, statusCommand, stopCommand } from './control-commands.js';
-import { detachCommand } from './detach.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { exportCommand } from './export-command.js';
-import { logsCommand } from './logs-command.js';
 import { OutputSink, type Stdio } from './output-sink.js';
-import { startCommand } from './start-command.js';
 
 /** How long `msup start` waits, once stopped, for a terminal that does not read to take its last lines. */
 const START_FLUSH_MS = 2000;
@@ -30,7 +25,11 @@ function report(error: unknown, io: Stdio): number {
   return EXIT.failed;
 }
 
-function run(args: CliArgs, io: Stdio): Promise<number> | number {
+/**
+ * Each command's module is imported when it runs: `msup start` then holds neither the config loader's
+ * validation (zod) nor the exporter, and `msup status` starts fast.
+ */
+async function run(args: CliArgs, io: Stdio): Promise<number> {
   switch (args.command) {
     case 'help': {
       const topic = args.rest[0];
@@ -41,19 +40,21 @@ function run(args: CliArgs, io: Stdio): Promise<number> | number {
       io.out.write(`${version()}\n`);
       return EXIT.ok;
     case 'start':
-      return args.detach ? detachCommand(args, io) : startCommand(args, io);
+      return args.detach
+        ? (await import('./detach.js')).detachCommand(args, io)
+        : (await import('./start-command.js')).startCommand(args, io);
     case 'status':
-      return statusCommand(args, io);
+      return (await import('./control-commands.js')).statusCommand(args, io);
     case 'logs':
-      return logsCommand(args, io);
+      return (await import('./logs-command.js')).logsCommand(args, io);
     case 'restart':
-      return restartCommand(args, io);
+      return (await import('./control-commands.js')).restartCommand(args, io);
     case 'scale':
-      return scaleCommand(args, io);
+      return (await import('./control-commands.js')).scaleCommand(args, io);
     case 'stop':
-      return stopCommand(args, io);
+      return (await import('./control-commands.js')).stopCommand(args, io);
     case 'export':
-      return exportCommand(args, io);
+      return (await import('./export-command.js')).exportCommand(args, io);
   }
 }
 

@@ -1,39 +1,15 @@
 // Finding and importing the config file (jiti for TypeScript on Node 20), then validate and resolve.
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createJiti } from 'jiti';
 import { MsupError } from '../errors.js';
 import type { ResolvedConfig } from '../types.js';
+import { findConfigFile } from './find.js';
 import { jsonErrorOffset, lineAndColumn } from './json-error.js';
 import { type ResolveOptions, resolveConfig } from './resolve.js';
 import { formatIssues, validateConfig } from './validate.js';
 
-export const CONFIG_NAMES = [
-  'supervisor.config.ts',
-  'supervisor.config.mts',
-  'supervisor.config.js',
-  'supervisor.config.mjs',
-  'supervisor.config.json',
-] as const;
-
-/** The config file to use: `explicit` if given (must exist), else the first known name in `dir`. */
-export function findConfigFile(dir: string, explicit?: string): string {
-  if (explicit !== undefined) {
-    const file = path.resolve(dir, explicit);
-    if (!existsSync(file)) throw new MsupError('MSUP_CONFIG_NOT_FOUND', `config file not found: ${file}`);
-    return file;
-  }
-  for (const name of CONFIG_NAMES) {
-    const file = path.join(dir, name);
-    if (existsSync(file)) return file;
-  }
-  throw new MsupError(
-    'MSUP_CONFIG_NOT_FOUND',
-    `no config file in ${dir} (looked for ${CONFIG_NAMES.join(', ')}); pass --config PATH`,
-  );
-}
+export { CONFIG_NAMES, findConfigFile } from './find.js';
 
 /**
  * `import { defineConfig } from 'msupervisor'` (the package's name) resolves to this copy of msup,
@@ -79,6 +55,8 @@ async function importConfig(file: string): Promise<unknown> {
         );
       }
     }
+    // jiti is loaded only for a config that needs it (not JSON), and in the loader's worker (load-isolated.ts).
+    const { createJiti } = await import('jiti');
     const jiti = createJiti(import.meta.url, {
       alias: { msupervisor: SELF, msup: SELF },
       moduleCache: false,

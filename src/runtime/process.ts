@@ -1,6 +1,6 @@
 // The process runtime: each instance is a child process in its own process group (its own session),
 // stopped with SIGTERM to the group, then SIGKILL after the grace period; guarded by the watchdog.
-import { execa } from 'execa';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type {
   InstanceSpec,
   Reaped,
@@ -40,6 +40,13 @@ export interface LaunchedGroup {
   kill(): void;
 }
 
+/** A launch refused before any process existed. */
+function failedGroup(error: unknown, startedAt: number): LaunchedGroup {
+  const message = error instanceof Error ? error.message : String(error);
+  const exit = { code: null, signal: null, at: Date.now(), uptimeMs: 0, error: message };
+  return { pid: null, startedAt, exited: Promise.resolve(exit), stop: async () => {}, kill: () => {} };
+}
+
 /**
  * Launches a command as the leader of a new process group, remembered in the state file and guarded by
  * the watchdog until the whole group is gone. The process runtime's instances, and the processes other
@@ -55,21 +62,21 @@ export function launchGroup(
   const waiter = options.waiter ?? new GroupWaiter();
   const startedAt = Date.now();
   const [file, ...args] = command.argv as [string, ...string[]];
-  const child = execa(file, args, {
-    cwd: options.cwd,
-    env: options.env,
-    extendEnv: false,
-    shell: command.shell,
-    detached: true,
-    cleanup: false,
-    stdin: 'ignore',
-    buffer: false,
-    reject: false,
-    stripFinalNewline: false,
-    forceKillAfterDelay: false,
-  });
-  // execa's promise settles once the pipes close; the exit event below is what we act on.
-  child.catch(() => {});
+  // node:child_process, not execa: a bare detached spawn with two pipes is all an instance needs, and
+  // execa alone added 16 MB to msup's memory (measured; BENCHMARKS.md, the supervisor's weight).
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, {
+      cwd: options.cwd,
+      env: { ...options.env },
+      shell: command.shell,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (error) {
+    // A synchronous refusal (an invalid cwd type, a NUL byte): the same early exit as a spawn error.
+    return failedGroup(error, startedAt);
+  }
   const pid = child.pid ?? null;
   splitOutput(child, onOutput);
   const unguard = pid === null ? () => {} : host.guard({ group: pid });

@@ -1,9 +1,8 @@
 // The watchers of a running project: one per service with `watch`, one on the config file, each
 // change reported once per burst, and a service that keeps changing its own files paused.
-import path from 'node:path';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { LoopGuard } from './loop-guard.js';
-import { createWatcher, type Watcher } from './watcher.js';
+import { createWatcher, type Watcher, watchFile } from './watcher.js';
 
 export interface WatchSetHandlers {
   serviceChanged(service: string, files: string[]): void;
@@ -52,9 +51,7 @@ export class WatchSet {
       this.#configWatcher = undefined;
       this.#configFile = config.file;
       if (config.file) {
-        this.#configWatcher = createWatcher({
-          cwd: path.dirname(config.file),
-          paths: [path.basename(config.file)],
+        this.#configWatcher = watchFile(config.file, {
           onChange: () => this.#handlers.configChanged(),
           onError: (error) => this.#handlers.error('config', error),
         });

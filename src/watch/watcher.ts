@@ -1,7 +1,7 @@
-// Watches a service's files with chokidar (the one file that imports it) and reports each burst of changes once.
-import { existsSync } from 'node:fs';
+// Watches a service's files with chokidar (the one file that imports it, and only once a service watches)
+// and the config file with fs.watch on its folder; reports each burst of changes once.
+import { existsSync, type FSWatcher, watch as watchFolder } from 'node:fs';
 import path from 'node:path';
-import { watch } from 'chokidar';
 import { compileWatchPatterns } from './patterns.js';
 
 export interface WatcherOptions {
@@ -43,14 +43,12 @@ function existingAncestor(target: string): string {
 
 const asError = (value: unknown) => (value instanceof Error ? value : new Error(String(value)));
 
-export function createWatcher(options: WatcherOptions): Watcher {
-  const patterns = compileWatchPatterns(options.cwd, options.paths, options.ignored);
+/** Gathers changed files into bursts: one `onChange` per burst, after a pause or at most `maxWaitMs`. */
+function bursts(options: Pick<WatcherOptions, 'debounceMs' | 'maxWaitMs' | 'onChange' | 'onError'>) {
   const debounceMs = Math.max(0, options.debounceMs ?? WATCH_DEFAULTS.debounceMs);
   const maxWaitMs = Math.max(debounceMs, options.maxWaitMs ?? Math.max(debounceMs * 10, 1000));
   const report = (error: unknown) => options.onError?.(asError(error));
-
   let closed = false;
-  let closing: Promise<void> | undefined;
   let pending = new Set<string>();
   let firstAt = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -75,41 +73,93 @@ export function createWatcher(options: WatcherOptions): Watcher {
     if (timer) clearTimeout(timer);
     timer = setTimeout(flush, Math.max(0, Math.min(debounceMs, firstAt + maxWaitMs - now)));
   };
+  return {
+    push,
+    report,
+    get closed() {
+      return closed;
+    },
+    /** No more `onChange`: a pending burst is dropped. */
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      pending.clear();
+    },
+  };
+}
 
-  // the parent of each root too, so a root that is deleted and made again (a branch switch) is seen again
-  const roots = [...new Set(patterns.roots.map((root) => existingAncestor(path.dirname(root))))];
-  const watcher = watch(roots, {
-    ignoreInitial: true,
-    persistent: true,
-    ignored: (file: string) => patterns.isIgnored(path.resolve(file)),
-  });
-
+export function createWatcher(options: WatcherOptions): Watcher {
+  const patterns = compileWatchPatterns(options.cwd, options.paths, options.ignored);
+  const changes = bursts(options);
+  let closing: Promise<void> | undefined;
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => {
     markReady = resolve;
   });
-  watcher.once('ready', () => markReady());
-  watcher.on('error', (error) => {
-    if (!closed) report(error);
+  // the parent of each root too, so a root that is deleted and made again (a branch switch) is seen again
+  const roots = [...new Set(patterns.roots.map((root) => existingAncestor(path.dirname(root))))];
+  const opened = import('chokidar').then(({ watch }) => {
+    if (changes.closed) return undefined;
+    const watcher = watch(roots, {
+      ignoreInitial: true,
+      persistent: true,
+      ignored: (file: string) => patterns.isIgnored(path.resolve(file)),
+    });
+    watcher.once('ready', () => markReady());
+    watcher.on('error', (error) => {
+      if (!changes.closed) changes.report(error);
+    });
+    watcher.on('all', (event, file) => {
+      if (event !== 'add' && event !== 'change' && event !== 'unlink') return;
+      const absolute = path.resolve(file);
+      if (patterns.isWanted(absolute)) changes.push(patterns.relative(absolute));
+    });
+    return watcher;
   });
-  watcher.on('all', (event, file) => {
-    if (event !== 'add' && event !== 'change' && event !== 'unlink') return;
-    const absolute = path.resolve(file);
-    if (patterns.isWanted(absolute)) push(patterns.relative(absolute));
+  opened.catch((error) => {
+    changes.report(error);
+    markReady();
   });
-
   return {
     ready,
     close() {
       if (!closing) {
-        closed = true;
-        if (timer) clearTimeout(timer);
-        timer = undefined;
-        pending.clear();
+        changes.close();
         markReady();
-        closing = watcher.close().catch(() => {});
+        closing = opened.then((watcher) => watcher?.close()).catch(() => {});
       }
       return closing;
+    },
+  };
+}
+
+/**
+ * Watches one file (the config) with fs.watch on its folder: an editor that saves by writing a new file
+ * and renaming it over the old one is seen, and chokidar is not loaded for it.
+ */
+export function watchFile(
+  file: string,
+  options: Pick<WatcherOptions, 'debounceMs' | 'maxWaitMs' | 'onChange' | 'onError'>,
+): Watcher {
+  const changes = bursts(options);
+  const name = path.basename(file);
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watchFolder(path.dirname(file), { persistent: true }, (_event, changed) => {
+      if (changed === null || changed.toString() === name) changes.push(name);
+    });
+    watcher.on('error', (error) => {
+      if (!changes.closed) changes.report(error);
+    });
+  } catch (error) {
+    changes.report(error);
+  }
+  return {
+    ready: Promise.resolve(),
+    async close() {
+      changes.close();
+      watcher?.close();
     },
   };
 }

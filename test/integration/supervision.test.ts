@@ -78,6 +78,9 @@ describe('supervision', () => {
           broken: {
             command: node('crash-on-start.js'),
             restart: { initialDelay: '10ms', crashLoopAfter: 3 },
+            // Without a probe, 500 ms up counts as started, and on a loaded machine node can take that
+            // long to boot and crash: a probe it never passes keeps this test about the crash loop.
+            readiness: { exec: ['node', '-e', 'process.exit(1)'] },
           },
         }),
       })

@@ -1,0 +1,30 @@
+// Which config file a project uses: the one named, or the first supervisor.config.* in the folder. Cheap:
+// the commands that only need the project's folder (status, logs, stop) load nothing else of config/.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { MsupError } from '../errors.js';
+
+export const CONFIG_NAMES = [
+  'supervisor.config.ts',
+  'supervisor.config.mts',
+  'supervisor.config.js',
+  'supervisor.config.mjs',
+  'supervisor.config.json',
+] as const;
+
+/** The config file to use: `explicit` if given (must exist), else the first known name in `dir`. */
+export function findConfigFile(dir: string, explicit?: string): string {
+  if (explicit !== undefined) {
+    const file = path.resolve(dir, explicit);
+    if (!existsSync(file)) throw new MsupError('MSUP_CONFIG_NOT_FOUND', `config file not found: ${file}`);
+    return file;
+  }
+  for (const name of CONFIG_NAMES) {
+    const file = path.join(dir, name);
+    if (existsSync(file)) return file;
+  }
+  throw new MsupError(
+    'MSUP_CONFIG_NOT_FOUND',
+    `no config file in ${dir} (looked for ${CONFIG_NAMES.join(', ')}); pass --config PATH`,
+  );
+}
