@@ -28,7 +28,8 @@ const IDLE_S = Number(opts.idle);
 const TICK_MS = 10;
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const rssMB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+const rssMB = (pid) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const cpuMs = (pid) => {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -44,7 +45,13 @@ const answers = (port) =>
   });
 async function freePorts(count) {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise((r) => { const s = net.createServer().listen(0, '127.0.0.1', () => r(s)); })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise((r) => {
+          const s = net.createServer().listen(0, '127.0.0.1', () => r(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => s.address().port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -55,8 +62,14 @@ async function freePorts(count) {
 async function bareSpawn() {
   const ports = await freePorts(N);
   const began = performance.now();
-  const children = ports.map((port) => spawn(process.execPath, [BACKEND], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' }));
-  await Promise.all(ports.map(async (port) => { while (!(await answers(port))) await sleep(10); }));
+  const children = ports.map((port) =>
+    spawn(process.execPath, [BACKEND], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' }),
+  );
+  await Promise.all(
+    ports.map(async (port) => {
+      while (!(await answers(port))) await sleep(10);
+    }),
+  );
   const ms = performance.now() - began;
   for (const child of children) child.kill('SIGKILL');
   await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)))));
@@ -66,7 +79,10 @@ async function bareSpawn() {
 /** msup as a user runs it: start → "all services ready", then its weight while idle. */
 async function msup(dir) {
   const began = performance.now();
-  const child = spawn(process.execPath, [BIN, 'start', '--json', '--no-watch'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [BIN, 'start', '--json', '--no-watch'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   while (!out.includes('"msg":"all ready"')) {
@@ -75,13 +91,20 @@ async function msup(dir) {
   }
   const readyMs = performance.now() - began;
   await sleep(2000); // settle: the first probes, JIT, GC
-  const watchdog = [...readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')]
+  const watchdog = [
+    ...readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' '),
+  ]
     .map(Number)
     .find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/bin/sh'));
   const cpu0 = cpuMs(child.pid);
   await sleep(IDLE_S * 1000);
   const idlePercent = ((cpuMs(child.pid) - cpu0) / (IDLE_S * 1000)) * 100;
-  const result = { readyMs, rss: rssMB(child.pid), watchdogRss: watchdog ? rssMB(watchdog) : Number.NaN, idlePercent };
+  const result = {
+    readyMs,
+    rss: rssMB(child.pid),
+    watchdogRss: watchdog ? rssMB(watchdog) : Number.NaN,
+    idlePercent,
+  };
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   return result;
@@ -93,7 +116,9 @@ writeFileSync(
   JSON.stringify({ services: { web: { command: [process.execPath, BACKEND], instances: N, port: 0 } } }),
 );
 const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
-console.log(`machine: ${os.cpus().length} cores, ${cpu}, Node ${process.version}; ${N} instances, idle ${IDLE_S} s`);
+console.log(
+  `machine: ${os.cpus().length} cores, ${cpu}, Node ${process.version}; ${N} instances, idle ${IDLE_S} s`,
+);
 const rows = [];
 for (let round = 1; round <= ROUNDS; round++) {
   const bare = await bareSpawn();
@@ -106,9 +131,29 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 const med = (f) => median(rows.map(f));
 console.log('\nmedian of rounds            measured     goal');
-console.log(`msup RSS, ${N} instances      ${med((r) => r.rss).toFixed(1).padStart(6)} MB   ≤ 60 MB`);
-console.log(`watchdog RSS                ${med((r) => r.watchdogRss).toFixed(1).padStart(6)} MB   ≤ 5 MB`);
-console.log(`idle CPU (default probes)   ${med((r) => r.idlePercent).toFixed(2).padStart(6)} %    < 0.5 % of a core`);
-console.log(`start → all ready           ${med((r) => r.readyMs).toFixed(0).padStart(6)} ms   (bare spawn ${med((r) => r.bare).toFixed(0)} ms)`);
-console.log(`  vs a bare spawn           ${med((r) => r.readyMs / r.bare).toFixed(2).padStart(6)}×     ≤ 1.2×`);
+console.log(
+  `msup RSS, ${N} instances      ${med((r) => r.rss)
+    .toFixed(1)
+    .padStart(6)} MB   ≤ 60 MB`,
+);
+console.log(
+  `watchdog RSS                ${med((r) => r.watchdogRss)
+    .toFixed(1)
+    .padStart(6)} MB   ≤ 5 MB`,
+);
+console.log(
+  `idle CPU (default probes)   ${med((r) => r.idlePercent)
+    .toFixed(2)
+    .padStart(6)} %    < 0.5 % of a core`,
+);
+console.log(
+  `start → all ready           ${med((r) => r.readyMs)
+    .toFixed(0)
+    .padStart(6)} ms   (bare spawn ${med((r) => r.bare).toFixed(0)} ms)`,
+);
+console.log(
+  `  vs a bare spawn           ${med((r) => r.readyMs / r.bare)
+    .toFixed(2)
+    .padStart(6)}×     ≤ 1.2×`,
+);
 rmSync(dir, { recursive: true, force: true });

@@ -99,18 +99,23 @@ export function load(port, connections, seconds) {
  */
 export function loadAsync(url, connections, seconds) {
   return new Promise((resolve, reject) => {
-    execFile('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' }, (error, out) => {
-      if (error) {
-        reject(error);
-        return;
-      }
-      resolve({
-        rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
-        requests: Number(/(\d+) requests in/.exec(out)?.[1]),
-        p50us: parseDurationUs(/^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? ''),
-        p99us: parseDurationUs(/^\s*99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
-        errors: /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0],
-      });
-    });
+    execFile(
+      'wrk',
+      ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url],
+      { encoding: 'utf8' },
+      (error, out) => {
+        if (error) {
+          reject(error);
+          return;
+        }
+        resolve({
+          rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+          requests: Number(/(\d+) requests in/.exec(out)?.[1]),
+          p50us: parseDurationUs(/^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+          p99us: parseDurationUs(/^\s*99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+          errors: /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0],
+        });
+      },
+    );
   });
 }
