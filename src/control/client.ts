@@ -1,6 +1,6 @@
 // Talking to the running msup of a project over its control socket.
 import net from 'node:net';
-import { MsupError } from '../errors.js';
+import { ERROR_CODES, type ErrorCode, MsupError } from '../errors.js';
 import type { RolloutResult } from '../types.js';
 import { controlSocketPath, encode, onLines, type Request, type Response } from './protocol.js';
 
@@ -35,16 +35,36 @@ function connect(root: string): Promise<net.Socket> {
 /** Opens a conversation: every message for request `id` goes to `onMessage`. */
 async function open(root: string, body: Body, onMessage: (message: Response) => void): Promise<net.Socket> {
   const socket = await connect(root);
-  onLines(socket, (line) => onMessage(JSON.parse(line) as Response));
+  onLines(socket, (line) => {
+    let message: Response;
+    try {
+      message = JSON.parse(line) as Response;
+    } catch {
+      socket.destroy(new MsupError('MSUP_CONTROL', 'msup answered something that is not JSON'));
+      return;
+    }
+    if (typeof message !== 'object' || message === null) {
+      socket.destroy(new MsupError('MSUP_CONTROL', 'msup answered something that is not a message'));
+      return;
+    }
+    onMessage(message);
+  });
   socket.write(encode({ v: 1, id: 1, ...body } as Request));
   return socket;
 }
 
 function failure(message: Response): MsupError | undefined {
   if ('ok' in message && !message.ok) {
-    const code = message.error.code as ConstructorParameters<typeof MsupError>[0];
-    const rollouts = message.error.rollouts as RolloutResult[] | undefined;
-    return new MsupError(code, message.error.message, rollouts ? { rollouts } : {});
+    const error = (message.error ?? {}) as Partial<typeof message.error>;
+    const code = (
+      typeof error.code === 'string' && error.code in ERROR_CODES ? error.code : 'MSUP_CONTROL'
+    ) as ErrorCode;
+    const rollouts = Array.isArray(error.rollouts) ? (error.rollouts as RolloutResult[]) : undefined;
+    return new MsupError(
+      code,
+      String(error.message ?? 'msup answered an error'),
+      rollouts ? { rollouts } : {},
+    );
   }
   return undefined;
 }
@@ -60,6 +80,7 @@ export function controlRequest<T>(root: string, body: Body): Promise<T> {
     })
       .then((s) => {
         socket = s;
+        s.on('error', reject);
         s.on('close', () =>
           reject(new MsupError('MSUP_CONTROL', 'msup closed the control connection without answering')),
         );
@@ -86,6 +107,7 @@ export async function controlFollow(
   });
   const done = new Promise<void>((resolve, reject) => {
     fail = reject;
+    socket.on('error', reject);
     socket.on('close', () => resolve());
   });
   return {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { MAX_INSTANCES } from '../limits.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -77,6 +78,64 @@ export interface StatusV1 {
   /** Every instance ready (or finished cleanly). */
   ready: boolean;
   services: ServiceStatus[];
+}
+
+/** A request line that is JSON but not a request msup knows: its `id` (0 when it has none) and why. */
+export class BadRequest extends Error {
+  readonly id: number;
+
+  constructor(id: number, message: string) {
+    super(message);
+    this.id = id;
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Checks the shape of a parsed request line, whatever it is (`null`, an array, a number, an object
+ * with fields of the wrong type): a Request, or a BadRequest that says what is wrong.
+ */
+export function parseRequest(value: unknown): Request {
+  if (!isObject(value)) {
+    throw new BadRequest(0, `expected a request object, got ${value === null ? 'null' : typeof value}`);
+  }
+  const id = Number.isSafeInteger(value.id) ? (value.id as number) : 0;
+  if (value.v !== PROTOCOL_VERSION) {
+    const v = typeof value.v === 'number' ? value.v : JSON.stringify(value.v ?? null);
+    throw new BadRequest(id, `protocol version ${v} is not supported (this msup speaks ${PROTOCOL_VERSION})`);
+  }
+  if (!Number.isSafeInteger(value.id)) throw new BadRequest(0, 'expected "id" to be an integer');
+  const service = value.service;
+  if (service !== undefined && typeof service !== 'string') {
+    throw new BadRequest(id, 'expected "service" to be a service name');
+  }
+  switch (value.cmd) {
+    case 'status':
+    case 'stop':
+      return { v: 1, id, cmd: value.cmd };
+    case 'restart':
+    case 'follow':
+      return { v: 1, id, cmd: value.cmd, ...(service === undefined ? {} : { service }) };
+    case 'scale': {
+      const counts = value.counts;
+      if (!isObject(counts) || Object.keys(counts).length === 0) {
+        throw new BadRequest(id, 'expected "counts" to be an object of service names and counts');
+      }
+      for (const [name, count] of Object.entries(counts)) {
+        if (!Number.isInteger(count) || (count as number) < 0 || (count as number) > MAX_INSTANCES) {
+          throw new BadRequest(
+            id,
+            `scale ${name}: expected a whole number from 0 to ${MAX_INSTANCES}, got ${JSON.stringify(count) ?? 'nothing'}`,
+          );
+        }
+      }
+      return { v: 1, id, cmd: 'scale', counts: counts as Record<string, number> };
+    }
+    default:
+      throw new BadRequest(id, `unknown command ${JSON.stringify(value.cmd) ?? '(none)'}`);
+  }
 }
 
 export function encode(message: Request | Response): string {

@@ -3,7 +3,15 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { MsupError } from '../errors.js';
-import { encode, onLines, PROTOCOL_VERSION, type Request, type Response, type StatusV1 } from './protocol.js';
+import {
+  BadRequest,
+  encode,
+  onLines,
+  parseRequest,
+  type Request,
+  type Response,
+  type StatusV1,
+} from './protocol.js';
 
 const FOLLOW_BUFFER_BYTES = 1024 * 1024;
 
@@ -45,15 +53,24 @@ export class ControlServer {
   readonly #sockets = new Set<net.Socket>();
   readonly #followers = new Set<net.Socket>();
 
-  private constructor(socketPath: string, handler: ControlHandler) {
+  private constructor(socketPath: string, handler: ControlHandler, onError: (error: Error) => void) {
     this.path = socketPath;
     this.#handler = handler;
     this.#server = net.createServer((socket) => this.#connection(socket));
+    // Once listening, an error is a failed accept (EMFILE, ENFILE): reported, and msup goes on.
+    this.#server.on('error', (error) => {
+      if (this.#server.listening) onError(error);
+    });
   }
 
-  static async open(socketPath: string, handler: ControlHandler): Promise<ControlServer> {
+  /** `onError`: a connection that could not be accepted (msup out of file descriptors). */
+  static async open(
+    socketPath: string,
+    handler: ControlHandler,
+    onError: (error: Error) => void = () => {},
+  ): Promise<ControlServer> {
     mkdirSync(path.dirname(socketPath), { recursive: true });
-    const control = new ControlServer(socketPath, handler);
+    const control = new ControlServer(socketPath, handler, onError);
     try {
       await listen(control.#server, socketPath);
     } catch (error) {
@@ -81,28 +98,34 @@ export class ControlServer {
         this.#subscriptions.delete(stop);
       }
     });
-    onLines(socket, (line) => void this.#request(socket, line, unsubscribes));
+    // #request answers every failure itself; the catch is a last guard so no message can end msup.
+    onLines(socket, (line) => {
+      this.#request(socket, line, unsubscribes).catch(() => socket.destroy());
+    });
   }
 
   async #request(socket: net.Socket, line: string, unsubscribes: (() => void)[]): Promise<void> {
     const send = (message: Response) => {
       if (!socket.destroyed) socket.write(encode(message));
     };
+    const fail = (id: number, error: unknown) => {
+      const code = error instanceof MsupError ? error.code : 'MSUP_CONTROL';
+      const rollouts = error instanceof MsupError ? error.rollouts : undefined;
+      const message = error instanceof Error ? error.message : String(error);
+      send({ v: 1, id, ok: false, error: { code, message, ...(rollouts ? { rollouts } : {}) } });
+    };
     let request: Request;
     try {
-      request = JSON.parse(line) as Request;
-    } catch {
-      send({ v: 1, id: 0, ok: false, error: { code: 'MSUP_CONTROL', message: 'request is not JSON' } });
+      request = parseRequest(JSON.parse(line));
+    } catch (error) {
+      fail(
+        error instanceof BadRequest ? error.id : 0,
+        error instanceof BadRequest ? error : 'request is not JSON',
+      );
       return;
     }
-    const id = typeof request.id === 'number' ? request.id : 0;
+    const id = request.id;
     try {
-      if (request.v !== PROTOCOL_VERSION) {
-        throw new MsupError(
-          'MSUP_CONTROL',
-          `protocol version ${request.v} is not supported (this msup speaks 1)`,
-        );
-      }
       switch (request.cmd) {
         case 'status':
           send({ v: 1, id, ok: true, result: await this.#handler.status() });
@@ -138,18 +161,9 @@ export class ControlServer {
           send({ v: 1, id, ok: true, result: null });
           return;
         }
-        default:
-          throw new MsupError('MSUP_CONTROL', `unknown command "${(request as { cmd: unknown }).cmd}"`);
       }
     } catch (error) {
-      const code = error instanceof MsupError ? error.code : 'MSUP_CONTROL';
-      const rollouts = error instanceof MsupError ? error.rollouts : undefined;
-      send({
-        v: 1,
-        id,
-        ok: false,
-        error: { code, message: (error as Error).message, ...(rollouts ? { rollouts } : {}) },
-      });
+      fail(id, error);
     }
   }
 
