@@ -13,6 +13,7 @@ import { ControlServer } from './control/server.js';
 import { buildStatus, type UsageSample } from './control/status.js';
 import { isMsupError, MsupError } from './errors.js';
 import { startMonitor } from './health/monitor.js';
+import { MAX_INSTANCES } from './limits.js';
 import { LogFiles } from './log/files.js';
 import { Fronts } from './proxy/fronts.js';
 import type { InstanceCounters } from './proxy/members.js';
@@ -425,10 +426,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Changes how many instances a service runs; scaling down drains the leaving instances first. */
   async scale(name: string, count: number): Promise<void> {
     const service = this.#service(name);
-    if (!Number.isInteger(count) || count < 0) {
-      throw new MsupError('MSUP_USAGE', `scale ${name}: expected a whole number (0 or more), got ${count}`, {
-        service: name,
-      });
+    if (!Number.isInteger(count) || count < 0 || count > MAX_INSTANCES) {
+      throw new MsupError(
+        'MSUP_USAGE',
+        `scale ${name}: expected a whole number from 0 to ${MAX_INSTANCES}, got ${count}`,
+        { service: name },
+      );
     }
     const from = service.instances().length;
     if (from === count && service.config.instances === count) return;

@@ -1,6 +1,7 @@
 // The config's schema (zod): shapes and value checks, each with a message that says what was expected and what came.
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { MAX_DURATION_MS, MAX_INSTANCES } from '../limits.js';
+import { durationMs } from './duration.js';
 import { nearest } from './nearest.js';
 import { RUNTIME_NAMES } from './runtime-names.js';
 import { parseMemory } from './size.js';
@@ -22,13 +23,30 @@ function check<T>(test: (v: unknown) => boolean, expected: string) {
 }
 
 const positiveInt = check<number>((v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer');
+const instances = z.custom<number>(
+  (v) => Number.isInteger(v) && (v as number) > 0 && (v as number) <= MAX_INSTANCES,
+  {
+    error: (issue) =>
+      Number.isInteger(issue.input) && (issue.input as number) > MAX_INSTANCES
+        ? `expected at most ${MAX_INSTANCES} instances, got ${show(issue.input)}`
+        : `expected a positive integer, got ${show(issue.input)}`,
+  },
+);
 const port = check<number>(
   (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535,
   'a port number from 0 to 65535',
 );
-const duration = check<number | string>(
-  (v) => parseDuration(v) !== undefined,
-  "a duration such as 500, '500ms', '5s' or '2m'",
+const duration = z.custom<number | string>(
+  (v) => {
+    const ms = durationMs(v);
+    return ms !== undefined && ms <= MAX_DURATION_MS;
+  },
+  {
+    error: (issue) =>
+      durationMs(issue.input) === undefined
+        ? `expected a duration such as 500, '500ms', '5s' or '2m', got ${show(issue.input)}`
+        : `expected a duration of at most 24 days (${MAX_DURATION_MS} ms), got ${show(issue.input)}`,
+  },
 );
 const nonEmptyString = check<string>((v) => typeof v === 'string' && v.trim() !== '', 'a non-empty string');
 const command = check<string | string[]>(
@@ -212,7 +230,7 @@ const runtime = z.preprocess(
 
 export const serviceSchema = strict({
   command,
-  instances: positiveInt.optional(),
+  instances: instances.optional(),
   port: port.optional(),
   env: z
     .record(z.string(), envValue, {

@@ -66,4 +66,14 @@ describe('control socket input', () => {
     const [status] = await converse(socketPath, ['{"v":1,"id":12,"cmd":"status"}']);
     expect(status).toMatchObject({ id: 12, ok: true, result: { version: 1 } });
   });
+
+  it('sup.scale() refuses a count past the bound before changing anything', async () => {
+    const p = project();
+    const sup = await p.start({ config: p.config({ w: { command: node('worker.js') } }) });
+    await expect(sup.scale('w', 100_000_000)).rejects.toMatchObject({
+      code: 'MSUP_USAGE',
+      message: 'scale w: expected a whole number from 0 to 1000, got 100000000',
+    });
+    expect(sup.instances('w')).toHaveLength(1);
+  });
 });
