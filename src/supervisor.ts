@@ -177,11 +177,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #environment(service: ResolvedService): Record<string, string | undefined> {
-    const { env, missing } = readEnvFiles(this.config.root, service.envFiles);
+    const { env, missing, invalid } = readEnvFiles(this.config.root, service.envFiles);
     for (const file of missing) {
       if (this.#missingEnvFiles.has(file)) continue;
       this.#missingEnvFiles.add(file);
       this.#log('warn', 'env_file not found', { service: service.name, file });
+    }
+    for (const { file, key } of invalid) {
+      this.#log('warn', 'env file value left out: it contains a NUL byte', {
+        service: service.name,
+        file,
+        key,
+      });
     }
     return { ...process.env, ...env };
   }

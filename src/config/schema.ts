@@ -109,10 +109,15 @@ function strict<T extends z.core.$ZodLooseShape>(shape: T) {
 }
 
 const probe = strict({
-  http: check<string>(
-    (v) => typeof v === 'string' && v.startsWith('/'),
-    'a path starting with "/"',
-  ).optional(),
+  // What Node sends as a request path: printable, no spaces (it throws on anything else).
+  http: z
+    .custom<string>((v) => typeof v === 'string' && /^\/[\u0021-\u00ff]*$/.test(v), {
+      error: (issue) =>
+        typeof issue.input === 'string' && issue.input.startsWith('/')
+          ? `expected a path with no spaces or control characters, got ${show(issue.input)}`
+          : `expected a path starting with "/", got ${show(issue.input)}`,
+    })
+    .optional(),
   tcp: check<true>((v) => v === true, 'true').optional(),
   exec: command.optional(),
   interval: duration.optional(),
