@@ -8,13 +8,14 @@ import { readEnvFiles } from './config/env-file.js';
 import { loadConfigIsolated } from './config/load-isolated.js';
 import type { RunningInstance, Runtime } from './contract.js';
 import { controlHandler } from './control/handler.js';
-import { controlSocketPath, type StatusV1 } from './control/protocol.js';
+import type { StatusV1 } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
 import { buildStatus, type UsageSample } from './control/status.js';
 import { isMsupError, MsupError } from './errors.js';
 import { startMonitor } from './health/monitor.js';
 import { MAX_INSTANCES } from './limits.js';
 import { LogFiles } from './log/files.js';
+import { privateDir } from './private-files.js';
 import { Fronts } from './proxy/fronts.js';
 import type { InstanceCounters } from './proxy/members.js';
 import type { ServiceProxy } from './proxy/server.js';
@@ -106,6 +107,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#config = config;
       this.#warnUnused(config);
       stillStarting();
+      // .msup holds the services' output, the state and the control socket: for this user only (0700).
+      privateDir(path.join(config.root, '.msup'));
       this.#runtimes = await Runtimes.open(
         config.root,
         (level, msg, fields) => this.#log(level, msg, fields),
@@ -135,7 +138,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await this.#fronts.bindShared(config);
       stillStarting();
       if (options.control !== false) {
-        this.#control = await ControlServer.open(controlSocketPath(config.root), controlHandler(this));
+        this.#control = await ControlServer.open(config.root, controlHandler(this), (error) =>
+          this.#log('warn', 'control socket: a connection could not be accepted', { error: error.message }),
+        );
         stillStarting();
       }
       // Images and the like, before any instance starts (a failure starts nothing).

@@ -7,12 +7,40 @@ import { MAX_INSTANCES } from '../limits.js';
 
 export const PROTOCOL_VERSION = 1;
 
-/** Unix socket paths are limited to about 104 bytes: a long project path falls back to the temp folder. */
-export function controlSocketPath(root: string): string {
+/** Where a control socket may be; the defaults are this process's. */
+export interface SocketPlaces {
+  /** $XDG_RUNTIME_DIR: a folder of this user's only, made by the login session. */
+  runtimeDir: string | undefined;
+  tmpdir: string;
+  uid: number | undefined;
+}
+
+const here = (): SocketPlaces => ({
+  runtimeDir: process.env.XDG_RUNTIME_DIR,
+  tmpdir: os.tmpdir(),
+  uid: process.getuid?.(),
+});
+
+/** Unix socket paths are limited to about 104 bytes. */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * Where the control socket of the project at `root` may be, in the order msup tries them:
+ * `<root>/.msup/control.sock`, or, when that path is too long for a unix socket, `<hash>.sock` in a
+ * folder only this user can write: `$XDG_RUNTIME_DIR/msup/`, then `<tmpdir>/msup-<uid>/`.
+ * (Not `<tmpdir>/msup-<hash>.sock`: anyone could compute that name and bind it first.)
+ */
+export function controlSocketPaths(root: string, places: SocketPlaces = here()): string[] {
   const preferred = path.join(root, '.msup', 'control.sock');
-  if (Buffer.byteLength(preferred) < 100) return preferred;
-  const hash = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 16);
-  return path.join(os.tmpdir(), `msup-${hash}.sock`);
+  if (Buffer.byteLength(preferred) < MAX_SOCKET_PATH) return [preferred];
+  const name = `${createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 16)}.sock`;
+  const paths: string[] = [];
+  if (places.runtimeDir && path.isAbsolute(places.runtimeDir)) {
+    paths.push(path.join(places.runtimeDir, 'msup', name));
+  }
+  paths.push(path.join(places.tmpdir, `msup-${places.uid ?? 'user'}`, name));
+  const fitting = paths.filter((p) => Buffer.byteLength(p) < MAX_SOCKET_PATH);
+  return fitting.length > 0 ? fitting : paths.slice(-1);
 }
 
 export type Request =
