@@ -164,6 +164,11 @@ export interface ProxyConfig {
   routes?: ProxyRoute[];
   /** Time a client has to send its request headers before 408, on every front port (default `'10s'`). */
   headersTimeout?: Duration;
+  /**
+   * Time a request body may pause (no byte arriving while msup waits for one) before 408, on every
+   * front port (default `'10s'`; `0`: no limit). nginx's `client_body_timeout`.
+   */
+  bodyTimeout?: Duration;
 }
 // --- end of the shared front ---
 
@@ -321,6 +326,7 @@ export interface ResolvedProxy {
   host: string | null;
   routes: readonly { path?: string; host?: string; service: string; stripPrefix: boolean }[];
   headersTimeoutMs: number;
+  bodyTimeoutMs: number;
 }
 // --- end of load balancing, resolved ---
 

@@ -121,6 +121,7 @@ export const PROXY_DEFAULTS = {
     responseTimeoutMs: 60_000,
   } satisfies ResolvedBalancing,
   headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 10_000,
 } as const;
 
 function balancing(service: ValidService): ResolvedBalancing {
@@ -142,6 +143,7 @@ function proxy(given: ValidConfig['proxy']): ResolvedProxy {
     host: given?.host ?? null,
     routes: (given?.routes ?? []).map((r) => ({ ...r, stripPrefix: r.stripPrefix ?? false })),
     headersTimeoutMs: ms(given?.headersTimeout, PROXY_DEFAULTS.headersTimeoutMs),
+    bodyTimeoutMs: ms(given?.bodyTimeout, PROXY_DEFAULTS.bodyTimeoutMs),
   };
 }
 // --- end of load balancing ---

@@ -183,6 +183,7 @@ const proxy = strict({
     .array(route, { error: (issue) => `expected an array of routes, got ${show(issue.input)}` })
     .optional(),
   headersTimeout: duration.optional(),
+  bodyTimeout: duration.optional(),
 });
 // --- end of load balancing ---
 

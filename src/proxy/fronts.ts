@@ -39,6 +39,7 @@ export class Fronts {
     const proxy = new ServiceProxy(service.name, {
       ...service.balancing,
       headersTimeoutMs: config.proxy.headersTimeoutMs,
+      bodyTimeoutMs: config.proxy.bodyTimeoutMs,
     });
     this.#services.set(service.name, { proxy, port: null });
     if (service.port === null) return;
@@ -63,6 +64,7 @@ export class Fronts {
     this.of(service.name)?.configure({
       ...service.balancing,
       headersTimeoutMs: config.proxy.headersTimeoutMs,
+      bodyTimeoutMs: config.proxy.bodyTimeoutMs,
     });
   }
 

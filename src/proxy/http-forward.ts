@@ -14,6 +14,8 @@ export interface ForwardTarget {
   readonly members: Members;
   readonly budget: RetryBudget;
   readonly responseTimeoutMs: number;
+  /** How long a request body may pause while msup waits for it (0: no limit); then 408. */
+  readonly bodyTimeoutMs: number;
   readonly holdTimeoutMs: number;
   readonly closing: boolean;
   pool(member: Member): UpstreamPool;
@@ -38,6 +40,9 @@ export function replyText(
 }
 
 const ABORTED = Object.assign(new Error('the client went away'), { code: 'MSUP_CLIENT_GONE' });
+const BODY_TIMEOUT = Object.assign(new Error('the client stopped sending its request body'), {
+  code: 'MSUP_BODY_TIMEOUT',
+});
 
 class Exchange implements ExchangeHandler {
   readonly #target: ForwardTarget;
@@ -109,7 +114,9 @@ class Exchange implements ExchangeHandler {
     this.#abort = undefined;
     target.members.begin(member, retry);
     this.#untrack = target.track(member, () => this.#abort?.(ABORTED));
-    const body = hasBody(this.#req) ? new LazyBody(this.#req) : null;
+    const body = hasBody(this.#req)
+      ? new LazyBody(this.#req, target.bodyTimeoutMs, () => this.#abort?.(BODY_TIMEOUT))
+      : null;
     this.#body = body;
     target.pool(member).dispatch(
       {
@@ -155,6 +162,16 @@ class Exchange implements ExchangeHandler {
       // undici refused the request itself (a header it will not send): the client's fault, not the instance's.
       this.#endAttempt(false);
       this.#reply(400, `the request cannot be forwarded: ${error.message}`, { connection: 'close' });
+      return;
+    }
+    if (code === 'MSUP_BODY_TIMEOUT') {
+      // The client's fault, not the instance's: 408, and the connection closes (nginx closes it too).
+      this.#endAttempt(false);
+      if (this.#res.headersSent) {
+        this.#res.destroy();
+        this.#finish();
+      } else this.#reply(408, 'the request body stopped arriving', { connection: 'close' });
+      this.#req.socket.destroySoon();
       return;
     }
     if (this.#clientGone || code === 'MSUP_CLIENT_GONE') {

@@ -4,7 +4,13 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { type ForwardTarget, forward, replyText } from './http-forward.js';
-import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS, listenError } from './listener.js';
+import {
+  bind,
+  createListener,
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  listenError,
+} from './listener.js';
 import { type BalancingSettings, type InstanceCounters, type Member, Members } from './members.js';
 import { DEFAULT_RETRY_BUDGET, RetryBudget, type RetryBudgetSettings } from './retry.js';
 import { defaultTcpIo, listenTcp } from './tcp.js';
@@ -19,6 +25,8 @@ export interface ServiceProxyOptions extends Partial<BalancingSettings> {
   /** Time an instance has to send response headers once the request is sent (0: no limit). */
   responseTimeoutMs?: number;
   headersTimeoutMs?: number;
+  /** How long a request body may pause while msup waits for it (0: no limit); then 408. */
+  bodyTimeoutMs?: number;
   retryBudget?: RetryBudgetSettings;
   /** TCP mode's sockets (default: libuv handles where Node has them, else net.Socket). */
   tcpIo?: TcpIo;
@@ -57,6 +65,7 @@ export class ServiceProxy implements ForwardTarget {
   readonly budget: RetryBudget;
   holdTimeoutMs: number;
   responseTimeoutMs: number;
+  bodyTimeoutMs: number;
   #headersTimeoutMs: number;
   readonly #pools = new Map<string, UpstreamPool>();
   readonly #work = new Map<string, Set<() => void>>();
@@ -74,6 +83,7 @@ export class ServiceProxy implements ForwardTarget {
     this.holdTimeoutMs = options.holdTimeoutMs ?? BALANCER_DEFAULTS.holdTimeoutMs;
     this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#tcpIo = options.tcpIo;
     this.budget = new RetryBudget(options.retryBudget ?? DEFAULT_RETRY_BUDGET);
     this.members = new Members(balancingOf(options), {
@@ -84,13 +94,14 @@ export class ServiceProxy implements ForwardTarget {
 
   /**
    * New settings for a running balancer (a config reload): strategy, weights, ejection thresholds,
-   * hold window, response and header timeouts. The mode cannot change: that needs a new listener.
+   * hold window, response, header and body timeouts. The mode cannot change: that needs a new listener.
    */
   configure(options: Omit<ServiceProxyOptions, 'mode' | 'tcpIo' | 'retryBudget' | 'now' | 'random'>): void {
     this.members.configure(balancingOf(options));
     this.holdTimeoutMs = options.holdTimeoutMs ?? BALANCER_DEFAULTS.holdTimeoutMs;
     this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     if (this.#server) this.#server.headersTimeout = this.#headersTimeoutMs;
   }
 

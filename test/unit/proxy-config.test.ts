@@ -105,6 +105,7 @@ describe('load-balancing config', () => {
       host: null,
       routes: [{ path: '/api', service: 'api', stripPrefix: false }],
       headersTimeoutMs: 10_000,
+      bodyTimeoutMs: 10_000,
     });
   });
 });
