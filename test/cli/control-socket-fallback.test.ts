@@ -92,7 +92,7 @@ describe('the control socket of a long project path', () => {
 
     const start = await finish(runCli(p, ['start', '--wait', '10s'], { cwd: folder, env }));
     expect(start.code).toBe(1);
-    expect(start.err).toMatch(/belongs to another user \(uid 65534\)[^]*\[MSUP_UNSAFE_PATH\]/);
+    expect(start.err).toMatch(/belongs to another user \(uid 65534\)[\s\S]*\[MSUP_UNSAFE_PATH\]/);
     expect(inFolder.connections()).toBe(0);
     expect(oldName.connections()).toBe(0);
   });
