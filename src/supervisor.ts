@@ -69,7 +69,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: StartOptions = {}) {
     super();
     this.#options = options;
-    this.#fronts = new Fronts(options.host);
+    // Refused connections and failed accepts at the fronts are msup events (rate-limited there).
+    this.#fronts = new Fronts(options.host, (level, msg, fields) => this.#log(level, msg, fields));
   }
 
   get config(): ResolvedConfig {
@@ -237,7 +238,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const service = new Service(config, {
       runtime: (current) => this.#runtimeOf(current),
       monitor: (settings, target, handlers, initiallyReady) =>
-        startMonitor(settings, target, handlers, initiallyReady),
+        startMonitor(
+          settings,
+          target,
+          {
+            ...handlers,
+            // msup out of descriptors: the probe is skipped, never counted against the instance.
+            onInconclusive: (detail) =>
+              this.#log('warn', 'probe skipped: msup is short of file descriptors', {
+                service: config.name,
+                detail,
+              }),
+          },
+          initiallyReady,
+        ),
       prepare: async (current) => {
         try {
           await this.#runtimeOf(current).prepare?.(current);

@@ -184,6 +184,7 @@ const proxy = strict({
     .optional(),
   headersTimeout: duration.optional(),
   bodyTimeout: duration.optional(),
+  maxConnections: positiveInt.optional(),
 });
 // --- end of load balancing ---
 
@@ -273,6 +274,7 @@ export const serviceSchema = strict({
   container: container.optional(),
   memory: memory.optional(),
   cpus: cpus.optional(),
+  maxConnections: positiveInt.optional(),
 });
 
 export const configSchema = strict({

@@ -2,6 +2,7 @@
 // failure go to the next instance when nginx's rules allow it (or hold while no instance is ready).
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
+import { isLocalShortage } from '../limits.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { hasBody, LazyBody } from './lazy-body.js';
 import type { Member, Members } from './members.js';
@@ -178,6 +179,14 @@ class Exchange implements ExchangeHandler {
       this.#endAttempt(false);
       this.#finish();
       if (!this.#res.destroyed) this.#res.destroy();
+      return;
+    }
+    if (isLocalShortage(code)) {
+      // msup itself is out of descriptors: the instance is not to blame, and another would fare no better.
+      this.#endAttempt(false);
+      this.#reply(503, `msup could not reach ${this.#target.service}: ${code} (out of file descriptors)`, {
+        'retry-after': '1',
+      });
       return;
     }
     this.#endAttempt(true);

@@ -1,15 +1,24 @@
-// An HTTP listener that answers bad input itself (400, 431, 408) and binds with clear, coded errors;
-// used by each service's front and by the shared front.
+// An HTTP listener that answers bad input itself (400, 431, 408), refuses connections past its limit,
+// survives failed accepts, and binds with clear, coded errors; used by each service's front and by
+// the shared front.
 import http from 'node:http';
 import type net from 'node:net';
 import { MsupError } from '../errors.js';
+import { atMostEvery } from './connection-limits.js';
 import { headerProblem } from './headers.js';
 import { replyText } from './http-forward.js';
 import { hasBody } from './lazy-body.js';
+import type { ListenReports } from './tcp-io.js';
+
+/** How a front reports what it does on its own: refused connections, failed accepts. */
+export type FrontLog = (level: 'warn' | 'error', msg: string, fields: Record<string, unknown>) => void;
 
 export interface ListenerOptions {
   /** Time a client has to send the complete request headers (answered with 408). */
   headersTimeoutMs: number;
+  /** Which front, in log lines (e.g. `service "web"`). */
+  what?: string;
+  log?: FrontLog;
 }
 
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
@@ -19,6 +28,37 @@ function statusFor(code: string | undefined): string {
   if (code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large';
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout';
   return '400 Bad Request';
+}
+
+/** A burst of refused or failed connections is one log line per this long, per front. */
+const REPORT_EVERY_MS = 10_000;
+
+/** A front's reports of refused connections and failed accepts, one log line per 10 s at most of each. */
+export function connectionReports(what: string, log: FrontLog = () => {}): ListenReports {
+  return {
+    dropped: atMostEvery(REPORT_EVERY_MS, (maxConnections: number) =>
+      log('warn', 'connection limit reached: new connections are refused', { front: what, maxConnections }),
+    ),
+    acceptFailed: atMostEvery(REPORT_EVERY_MS, (error: NodeJS.ErrnoException) =>
+      log('error', 'a connection could not be accepted', {
+        front: what,
+        code: error.code,
+        error: error.message,
+      }),
+    ),
+  };
+}
+
+/**
+ * Past `server.maxConnections` (set by Fronts), Node closes each new connection at once: reported.
+ * An error once listening is a failed accept (EMFILE, ENFILE: msup is out of file descriptors):
+ * reported too, and the front goes on (libuv accepts again once descriptors are free).
+ */
+function watchConnections(server: net.Server, reports: ListenReports): void {
+  server.on('drop', () => reports.dropped(server.maxConnections));
+  server.on('error', (error: NodeJS.ErrnoException) => {
+    if (server.listening) reports.acceptFailed(error);
+  });
 }
 
 /** WebSocket is the one upgrade passed on (as a byte pipe); http-proxy-3 takes nothing else. */
@@ -84,6 +124,7 @@ export function createListener(
   );
   // No silent cut: headers are counted (headerProblem) and more than the bound get 431.
   server.maxHeadersCount = 0;
+  watchConnections(server, connectionReports(options.what ?? 'a front', options.log));
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const problem = headerProblem(req.rawHeaders);
     if (problem) refuse(socket, `${problem.status} ${http.STATUS_CODES[problem.status]}`, problem.reason);

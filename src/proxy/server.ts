@@ -6,9 +6,11 @@ import type net from 'node:net';
 import { type ForwardTarget, forward, replyText } from './http-forward.js';
 import {
   bind,
+  connectionReports,
   createListener,
   DEFAULT_BODY_TIMEOUT_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
+  type FrontLog,
   listenError,
 } from './listener.js';
 import { type BalancingSettings, type InstanceCounters, type Member, Members } from './members.js';
@@ -30,6 +32,8 @@ export interface ServiceProxyOptions extends Partial<BalancingSettings> {
   retryBudget?: RetryBudgetSettings;
   /** TCP mode's sockets (default: libuv handles where Node has them, else net.Socket). */
   tcpIo?: TcpIo;
+  /** Where the front reports refused connections and failed accepts. */
+  log?: FrontLog;
   now?: () => number;
   random?: () => number;
 }
@@ -73,8 +77,11 @@ export class ServiceProxy implements ForwardTarget {
   readonly #waiters = new Set<Waiter>();
   readonly #upgrades = createUpgradeProxy();
   readonly #tcpIo: TcpIo | undefined;
+  readonly #log: FrontLog | undefined;
   #server: http.Server | undefined;
   #tcp: TcpListening | undefined;
+  /** Open client connections past which the front refuses new ones (0: none). Set by Fronts. */
+  #maxConnections = 0;
   #closing = false;
 
   constructor(service: string, options: ServiceProxyOptions = {}) {
@@ -85,6 +92,7 @@ export class ServiceProxy implements ForwardTarget {
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#tcpIo = options.tcpIo;
+    this.#log = options.log;
     this.budget = new RetryBudget(options.retryBudget ?? DEFAULT_RETRY_BUDGET);
     this.members = new Members(balancingOf(options), {
       now: options.now ?? Date.now,
@@ -105,6 +113,13 @@ export class ServiceProxy implements ForwardTarget {
     if (this.#server) this.#server.headersTimeout = this.#headersTimeoutMs;
   }
 
+  /** The most client connections the service's own front holds at once; more are refused (0: none). */
+  setMaxConnections(max: number): void {
+    this.#maxConnections = max;
+    if (this.#server) this.#server.maxConnections = max > 0 ? max : Number.POSITIVE_INFINITY;
+    this.#tcp?.setMaxConnections(max);
+  }
+
   get closing(): boolean {
     return this.#closing;
   }
@@ -118,8 +133,10 @@ export class ServiceProxy implements ForwardTarget {
     const what = `service "${this.service}"`;
     if (this.mode === 'tcp') {
       let tcp: TcpListening;
+      const reports = connectionReports(what, this.#log);
       try {
-        tcp = await listenTcp(this, this.#tcpIo ?? defaultTcpIo(host), host, port);
+        tcp = await listenTcp(this, this.#tcpIo ?? defaultTcpIo(host), host, port, reports);
+        tcp.setMaxConnections(this.#maxConnections);
       } catch (error) {
         throw listenError(error as NodeJS.ErrnoException, port, what, this.service);
       }
@@ -131,8 +148,9 @@ export class ServiceProxy implements ForwardTarget {
     this.#server = createListener(
       (req, res) => this.handle(req, res),
       (req, socket, head) => this.upgrade(req, socket, head),
-      { headersTimeoutMs: this.#headersTimeoutMs },
+      { headersTimeoutMs: this.#headersTimeoutMs, what, ...(this.#log ? { log: this.#log } : {}) },
     );
+    this.setMaxConnections(this.#maxConnections);
     return bind(this.#server, port, host, what, this.service);
   }
 
