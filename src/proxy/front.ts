@@ -2,8 +2,8 @@
 // service's balancer (optionally stripping the prefix), and answers 404 with the routes otherwise.
 import type http from 'node:http';
 import type net from 'node:net';
-import { originForm, replyText } from './http-forward.js';
 import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS, type FrontLog } from './listener.js';
+import { originForm, replyText } from './reply.js';
 import { describeRoutes, hostName, matchRoute, type Route, sortRoutes } from './routes.js';
 import type { ServiceProxy } from './server.js';
 

@@ -6,7 +6,8 @@ import { isLocalShortage } from '../limits.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { hasBody, LazyBody } from './lazy-body.js';
 import type { Member, Members } from './members.js';
-import { classifyFailure, describeFailure, mayRetry, type RetryBudget } from './retry.js';
+import { originForm, replyText } from './reply.js';
+import { classifyFailure, describeFailure, isReset, mayRetry, type RetryBudget } from './retry.js';
 import type { ExchangeHandler, UpstreamPool } from './upstream-pool.js';
 
 /** What an exchange needs from its service's balancer (implemented by ServiceProxy). */
@@ -20,24 +21,15 @@ export interface ForwardTarget {
   readonly holdTimeoutMs: number;
   readonly closing: boolean;
   pool(member: Member): UpstreamPool;
+  /**
+   * Whether the instance behind `member` is gone (its process died, or stopped listening): a reset
+   * from it then says nothing about load, and its retry does not count against the budget.
+   */
+  gone(member: Member): Promise<boolean>;
   /** Registers work on a member (for drain); returns the function that ends it. */
   track(member: Member, destroy: () => void): () => void;
   /** Waits for a member to join rotation (`wake`) or for `deadline` (`expire`); returns a cancel. */
   hold(deadline: number, wake: () => void, expire: () => void): () => void;
-}
-
-export function replyText(
-  res: http.ServerResponse,
-  status: number,
-  text: string,
-  headers: Record<string, string> = {},
-): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
-  res.end(`${text}\n`);
 }
 
 const ABORTED = Object.assign(new Error('the client went away'), { code: 'MSUP_CLIENT_GONE' });
@@ -191,6 +183,7 @@ class Exchange implements ExchangeHandler {
     }
     this.#endAttempt(true);
     const member = this.#member as Member;
+    this.#member = undefined;
     const kind = classifyFailure({ code, name: error.name });
     const retryable = mayRetry({
       kind,
@@ -198,19 +191,38 @@ class Exchange implements ExchangeHandler {
       bodyConsumed: this.#body?.started ?? false,
       responseStarted: this.#res.headersSent,
     });
-    if (retryable && (kind === 'connect' || this.#target.budget.acquire())) {
-      if (kind !== 'connect') this.#retrySlot = true;
-      this.#member = undefined;
-      this.next();
+    const why = describeFailure(code, kind, error.message);
+    if (!retryable) this.#fail(member, why, false);
+    else if (kind === 'connect') this.next();
+    else if (!isReset(code)) this.#retryWithinBudget(member, why);
+    else {
+      // A reset from an instance whose process just died (or that stopped listening) is no sign of
+      // overload: its retry is free. Told apart by whether its port still takes connections.
+      void this.#target.gone(member).then((gone) => {
+        if (this.#clientGone || this.#done) return;
+        if (gone) this.next();
+        else this.#retryWithinBudget(member, why);
+      });
+    }
+  }
+
+  /** A retry after the instance got the request: only while the budget allows (Envoy's retry budget). */
+  #retryWithinBudget(member: Member, why: string): void {
+    if (!this.#target.budget.acquire()) {
+      this.#fail(member, why, true);
       return;
     }
+    this.#retrySlot = true;
+    this.next();
+  }
+
+  #fail(member: Member, why: string, budgetSpent: boolean): void {
     if (this.#res.headersSent) {
       this.#res.destroy();
       this.#finish();
       return;
     }
-    const why = retryable ? ' (retry budget spent)' : '';
-    this.#reply(502, `${member.label} failed: ${describeFailure(code, kind, error.message)}${why}`);
+    this.#reply(502, `${member.label} failed: ${why}${budgetSpent ? ' (retry budget spent)' : ''}`);
   }
 
   #endAttempt(failed: boolean): void {
@@ -237,19 +249,13 @@ class Exchange implements ExchangeHandler {
     if (this.#finishedOnce) return;
     this.#finishedOnce = true;
     this.#done = true;
+    // A retry that ended without an attempt of its own (held, then 502/503; the client gone) gives back
+    // its slot too: before, such slots were never returned and the budget shrank for good.
+    if (this.#retrySlot) {
+      this.#retrySlot = false;
+      this.#target.budget.release();
+    }
     this.#target.budget.active--;
-  }
-}
-
-/** The origin-form path of a request target: absolute-form (`http://host/x`) is reduced to `/x`. */
-export function originForm(url: string): string | undefined {
-  if (url.startsWith('/')) return url;
-  if (!/^https?:\/\//i.test(url)) return undefined; // e.g. `*` (OPTIONS) or authority-form
-  try {
-    const parsed = new URL(url);
-    return `${parsed.pathname}${parsed.search}`;
-  } catch {
-    return undefined;
   }
 }
 

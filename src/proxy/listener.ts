@@ -6,8 +6,8 @@ import type net from 'node:net';
 import { MsupError } from '../errors.js';
 import { atMostEvery } from './connection-limits.js';
 import { headerProblem } from './headers.js';
-import { replyText } from './http-forward.js';
 import { hasBody } from './lazy-body.js';
+import { replyText } from './reply.js';
 import type { ListenReports } from './tcp-io.js';
 
 /** How a front reports what it does on its own: refused connections, failed accepts. */

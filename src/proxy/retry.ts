@@ -17,6 +17,13 @@ const CONNECT = new Set([
   'ECONNREFUSED_POOL',
 ]);
 
+/** The connection was cut after the request was sent (not a timeout): the instance reset or closed it. */
+const RESETS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+
+export function isReset(code: string | undefined): boolean {
+  return code !== undefined && RESETS.has(code);
+}
+
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 export function classifyFailure(error: {

@@ -3,7 +3,8 @@
 // port (HTTP, or TCP in `mode: 'tcp'`). The shared front hands requests to it too.
 import type http from 'node:http';
 import type net from 'node:net';
-import { type ForwardTarget, forward, replyText } from './http-forward.js';
+import { Holds } from './holds.js';
+import { type ForwardTarget, forward } from './http-forward.js';
 import {
   bind,
   connectionReports,
@@ -14,11 +15,14 @@ import {
   listenError,
 } from './listener.js';
 import { type BalancingSettings, type InstanceCounters, type Member, Members } from './members.js';
+import { instanceGone } from './port-check.js';
+import { replyText } from './reply.js';
 import { DEFAULT_RETRY_BUDGET, RetryBudget, type RetryBudgetSettings } from './retry.js';
 import { defaultTcpIo, listenTcp } from './tcp.js';
 import type { TcpIo, TcpListening } from './tcp-io.js';
 import { createUpgradeProxy } from './upgrade.js';
 import { createUpstreamPool, type UpstreamPool } from './upstream-pool.js';
+import { Work } from './work.js';
 
 export interface ServiceProxyOptions extends Partial<BalancingSettings> {
   mode?: 'http' | 'tcp';
@@ -57,11 +61,6 @@ function balancingOf(options: Partial<BalancingSettings>): BalancingSettings {
   };
 }
 
-interface Waiter {
-  wake(): void;
-  timer: NodeJS.Timeout;
-}
-
 export class ServiceProxy implements ForwardTarget {
   readonly service: string;
   readonly mode: 'http' | 'tcp';
@@ -72,9 +71,8 @@ export class ServiceProxy implements ForwardTarget {
   bodyTimeoutMs: number;
   #headersTimeoutMs: number;
   readonly #pools = new Map<string, UpstreamPool>();
-  readonly #work = new Map<string, Set<() => void>>();
-  readonly #drains = new Map<string, Set<() => void>>();
-  readonly #waiters = new Set<Waiter>();
+  readonly #work = new Work();
+  readonly #holds = new Holds();
   readonly #upgrades = createUpgradeProxy();
   readonly #tcpIo: TcpIo | undefined;
   readonly #log: FrontLog | undefined;
@@ -170,12 +168,7 @@ export class ServiceProxy implements ForwardTarget {
   /** An instance joins rotation; requests held for a ready instance go to it. */
   add(key: string, label: string, endpoint: { host: string; port: number }): void {
     this.members.add(key, label, endpoint);
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) {
-      clearTimeout(waiter.timer);
-      waiter.wake();
-    }
+    this.#holds.wakeAll();
   }
 
   /** An instance leaves rotation; requests already sent to it finish. */
@@ -196,25 +189,7 @@ export class ServiceProxy implements ForwardTarget {
    * `timeoutMs`, when whatever is left is cut. Call it after `remove(key)`.
    */
   drain(key: string, timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.#work.get(key)?.size) {
-        resolve();
-        return;
-      }
-      const drains = this.#drains.get(key) ?? new Set<() => void>();
-      this.#drains.set(key, drains);
-      const done = () => {
-        clearTimeout(timer);
-        drains.delete(done);
-        if (drains.size === 0) this.#drains.delete(key);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        for (const destroy of [...(this.#work.get(key) ?? [])]) destroy();
-        done();
-      }, timeoutMs);
-      drains.add(done);
-    });
+    return this.#work.drain(key, timeoutMs);
   }
 
   /** Per-instance counters, by instance index. */
@@ -231,46 +206,27 @@ export class ServiceProxy implements ForwardTarget {
     return pool;
   }
 
+  /** Out of rotation or forgotten (msup saw it exit or stop), or its port stops taking connections. */
+  gone(member: Member): Promise<boolean> {
+    return instanceGone(
+      member.host,
+      member.port,
+      () => !member.inRotation || this.members.get(member.key) !== member,
+    );
+  }
+
   track(member: Member, destroy: () => void): () => void {
-    const set = this.#work.get(member.key) ?? new Set<() => void>();
-    this.#work.set(member.key, set);
-    set.add(destroy);
-    return () => {
-      set.delete(destroy);
-      if (set.size > 0) return;
-      this.#work.delete(member.key);
-      const drains = this.#drains.get(member.key);
-      if (drains) for (const done of [...drains]) done();
-    };
+    return this.#work.track(member.key, destroy);
   }
 
   hold(deadline: number, wake: () => void, expire: () => void): () => void {
-    const waiter: Waiter = {
-      wake,
-      timer: setTimeout(
-        () => {
-          this.#waiters.delete(waiter);
-          expire();
-        },
-        Math.max(0, deadline - Date.now()),
-      ),
-    };
-    this.#waiters.add(waiter);
-    return () => {
-      clearTimeout(waiter.timer);
-      this.#waiters.delete(waiter);
-    };
+    return this.#holds.hold(deadline, wake, expire);
   }
 
   /** From now on, answer 503 (Retry-After) while instances stop; held requests get it at once. */
   beginClose(): void {
     this.#closing = true;
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) {
-      clearTimeout(waiter.timer);
-      waiter.wake();
-    }
+    this.#holds.wakeAll();
   }
 
   async close(): Promise<void> {
@@ -281,7 +237,7 @@ export class ServiceProxy implements ForwardTarget {
       this.#tcp?.close(),
     ]);
     server?.closeAllConnections();
-    for (const work of [...this.#work.values()]) for (const destroy of [...work]) destroy();
+    this.#work.cutAll();
     await Promise.all([...this.#pools.values()].map((pool) => pool.destroy()));
     this.#pools.clear();
     this.#upgrades.close();
