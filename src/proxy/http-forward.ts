@@ -7,7 +7,14 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { hasBody, LazyBody } from './lazy-body.js';
 import type { Member, Members } from './members.js';
 import { originForm, replyText } from './reply.js';
-import { classifyFailure, describeFailure, isReset, mayRetry, type RetryBudget } from './retry.js';
+import {
+  classifyFailure,
+  describeFailure,
+  IDEMPOTENT,
+  isReset,
+  mayRetry,
+  type RetryBudget,
+} from './retry.js';
 import type { ExchangeHandler, UpstreamPool } from './upstream-pool.js';
 
 /** What an exchange needs from its service's balancer (implemented by ServiceProxy). */
@@ -28,11 +35,21 @@ export interface ForwardTarget {
   gone(member: Member): Promise<boolean>;
   /** Registers work on a member (for drain); returns the function that ends it. */
   track(member: Member, destroy: () => void): () => void;
+  /**
+   * Registers an attempt that waits for response headers and could go elsewhere (`cut` sends it
+   * there); returns the function that ends the registration.
+   */
+  awaiting(member: Member, cut: () => void): () => void;
+  /** An attempt on `member` timed out: out of rotation now, and the attempts waiting on it go elsewhere. */
+  stalled(member: Member): void;
   /** Waits for a member to join rotation (`wake`) or for `deadline` (`expire`); returns a cancel. */
   hold(deadline: number, wake: () => void, expire: () => void): () => void;
 }
 
 const ABORTED = Object.assign(new Error('the client went away'), { code: 'MSUP_CLIENT_GONE' });
+const STALLED = Object.assign(new Error('another request to this instance timed out'), {
+  code: 'MSUP_STALLED',
+});
 const BODY_TIMEOUT = Object.assign(new Error('the client stopped sending its request body'), {
   code: 'MSUP_BODY_TIMEOUT',
 });
@@ -54,6 +71,7 @@ class Exchange implements ExchangeHandler {
   #done = false;
   #cancelHold: (() => void) | undefined;
   #resume: (() => void) | undefined;
+  #unwait: (() => void) | undefined;
 
   constructor(target: ForwardTarget, req: http.IncomingMessage, res: http.ServerResponse, path: string) {
     this.#target = target;
@@ -111,6 +129,10 @@ class Exchange implements ExchangeHandler {
       ? new LazyBody(this.#req, target.bodyTimeoutMs, () => this.#abort?.(BODY_TIMEOUT))
       : null;
     this.#body = body;
+    // A request that may go elsewhere is cut and sent on when another one to this instance times out.
+    if (!body && IDEMPOTENT.has(this.#req.method ?? 'GET')) {
+      this.#unwait = target.awaiting(member, () => this.#abort?.(STALLED));
+    }
     target.pool(member).dispatch(
       {
         method: this.#req.method ?? 'GET',
@@ -131,6 +153,8 @@ class Exchange implements ExchangeHandler {
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.#clientGone) return false;
     if (status < 200) return true; // 1xx: Node's server speaks for itself
+    this.#unwait?.();
+    this.#unwait = undefined;
     this.#resume = resume;
     this.#res.writeHead(status, statusText, downstreamHeaders(rawHeaders));
     return true;
@@ -192,8 +216,11 @@ class Exchange implements ExchangeHandler {
       responseStarted: this.#res.headersSent,
     });
     const why = describeFailure(code, kind, error.message);
+    // No answer in time: the instance may be frozen; it leaves rotation, and its other waiting requests
+    // go elsewhere now rather than each waiting out its own timeout (HAProxy's on-error mark-down).
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') this.#target.stalled(member);
     if (!retryable) this.#fail(member, why, false);
-    else if (kind === 'connect') this.next();
+    else if (kind === 'connect' || code === 'MSUP_STALLED') this.next();
     else if (!isReset(code)) this.#retryWithinBudget(member, why);
     else {
       // A reset from an instance whose process just died (or that stopped listening) is no sign of
@@ -226,6 +253,8 @@ class Exchange implements ExchangeHandler {
   }
 
   #endAttempt(failed: boolean): void {
+    this.#unwait?.();
+    this.#unwait = undefined;
     const member = this.#member;
     if (!member) return;
     this.#untrack?.();

@@ -44,6 +44,7 @@ const WORDS: Record<string, string> = {
   UND_ERR_SOCKET: 'connection closed before a response',
   UND_ERR_HEADERS_TIMEOUT: 'no response within responseTimeout',
   UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+  MSUP_STALLED: 'another request to it timed out',
 };
 
 /** What went wrong, for the 502 body: errno codes as they are, undici's in words. */

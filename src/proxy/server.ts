@@ -72,6 +72,8 @@ export class ServiceProxy implements ForwardTarget {
   #headersTimeoutMs: number;
   readonly #pools = new Map<string, UpstreamPool>();
   readonly #work = new Work();
+  /** Attempts waiting for response headers that could go elsewhere, by member. */
+  readonly #awaiting = new Work();
   readonly #holds = new Holds();
   readonly #upgrades = createUpgradeProxy();
   readonly #tcpIo: TcpIo | undefined;
@@ -217,6 +219,15 @@ export class ServiceProxy implements ForwardTarget {
 
   track(member: Member, destroy: () => void): () => void {
     return this.#work.track(member.key, destroy);
+  }
+
+  awaiting(member: Member, cut: () => void): () => void {
+    return this.#awaiting.track(member.key, cut);
+  }
+
+  stalled(member: Member): void {
+    this.members.stall(member);
+    this.#awaiting.cut(member.key);
   }
 
   hold(deadline: number, wake: () => void, expire: () => void): () => void {

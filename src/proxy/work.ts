@@ -42,6 +42,11 @@ export class Work {
     });
   }
 
+  /** Cuts every piece of work on `key`. */
+  cut(key: string): void {
+    for (const destroy of [...(this.#work.get(key) ?? [])]) destroy();
+  }
+
   /** Cuts every piece of work, on every member. */
   cutAll(): void {
     for (const work of [...this.#work.values()]) for (const destroy of [...work]) destroy();
