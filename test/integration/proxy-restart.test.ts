@@ -112,16 +112,17 @@ describe('restarts under traffic', () => {
     expect(Object.keys(stats)).toEqual(['0', '1', '2']);
   }, 60_000);
 
-  it('loses no GET at full speed over 16 connections to 2 instances, one SIGKILLed every second', async () => {
+  it('loses no GET over 16 connections to 2 instances, one SIGKILLed every second', async () => {
     // Each kill resets every request in flight on the dead instance at once, more than the retry
     // budget's floor: those retries are free, because the instance's port refuses connections.
+    // (2,000 requests/s, not as fast as it can: the other test file running meanwhile needs a core.)
     const p = project();
     const sup = await p.start({
       config: p.config({
         web: { command: node('echo-server.js'), instances: 2, port: 0, health: { http: '/health' } },
       }),
     });
-    const running = load(`${sup.url('web')}/`, 9, 16, 0);
+    const running = load(`${sup.url('web')}/`, 9, 16, 2000);
     let kills = 0;
     for (let k = 0; k < 8; k++) {
       await new Promise((r) => setTimeout(r, 1000));
