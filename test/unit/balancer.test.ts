@@ -87,8 +87,8 @@ describe('PassiveHealth (max_fails / fail_timeout)', () => {
 describe('a stalled member (a response timed out)', () => {
   it('is ejected at once whatever maxFails says, never as the last healthy one, not with ejection off', () => {
     const { set, clock } = members({ maxFails: 5, failTimeoutMs: 1000 });
-    const a = set.add('a', 'web#0', 1);
-    const b = set.add('b', 'web#1', 2);
+    const a = set.add('a', 'web#0', { host: '127.0.0.1', port: 1 });
+    const b = set.add('b', 'web#1', { host: '127.0.0.1', port: 2 });
     set.stall(a);
     expect(set.stats()[0]).toMatchObject({ ejected: true, ejections: 1 });
     expect(set.pick()?.key).toBe('b');
@@ -97,8 +97,8 @@ describe('a stalled member (a response timed out)', () => {
     clock.t = 1000;
     expect(set.stats()[0]?.ejected).toBe(false);
     const off = members({ maxFails: 0 });
-    const x = off.set.add('x', 'web#0', 1);
-    off.set.add('y', 'web#1', 2);
+    const x = off.set.add('x', 'web#0', { host: '127.0.0.1', port: 1 });
+    off.set.add('y', 'web#1', { host: '127.0.0.1', port: 2 });
     off.set.stall(x);
     expect(off.set.stats()[0]?.ejected).toBe(false);
   });
