@@ -198,7 +198,7 @@ describe('fuzz', () => {
       port: r.pick(fronts),
       data: malformedRequest(r),
     }));
-    await pooled(requests, 200, ({ port, data }) => send(port, data));
+    await pooled(requests, 100, ({ port, data }) => send(port, data));
 
     const socketPath = path.join(p.root, '.msup', 'control.sock');
     const conversations = Array.from({ length: 150 }, () =>
