@@ -21,6 +21,8 @@ export const ERROR_CODES = {
     'No container engine works here: what was tried, what each said, and what to install are named',
   MSUP_IMAGE_FAILED:
     "A service's image is not on this machine or could not be built; the image, the service and the engine's output are named",
+  MSUP_UNSAFE_PATH:
+    'A folder or socket msup uses belongs to another user or is a link, so msup will not use it',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

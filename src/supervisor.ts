@@ -8,12 +8,14 @@ import { readEnvFiles } from './config/env-file.js';
 import { loadConfigIsolated } from './config/load-isolated.js';
 import type { RunningInstance, Runtime } from './contract.js';
 import { controlHandler } from './control/handler.js';
-import { controlSocketPath, type StatusV1 } from './control/protocol.js';
+import type { StatusV1 } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
 import { buildStatus, type UsageSample } from './control/status.js';
 import { isMsupError, MsupError } from './errors.js';
 import { startMonitor } from './health/monitor.js';
+import { MAX_INSTANCES } from './limits.js';
 import { LogFiles } from './log/files.js';
+import { privateDir } from './private-files.js';
 import { Fronts } from './proxy/fronts.js';
 import type { InstanceCounters } from './proxy/members.js';
 import type { ServiceProxy } from './proxy/server.js';
@@ -67,7 +69,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: StartOptions = {}) {
     super();
     this.#options = options;
-    this.#fronts = new Fronts(options.host);
+    // Refused connections and failed accepts at the fronts are msup events (rate-limited there).
+    this.#fronts = new Fronts(options.host, (level, msg, fields) => this.#log(level, msg, fields));
   }
 
   get config(): ResolvedConfig {
@@ -105,6 +108,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#config = config;
       this.#warnUnused(config);
       stillStarting();
+      // .msup holds the services' output, the state and the control socket: for this user only (0700).
+      privateDir(path.join(config.root, '.msup'));
       this.#runtimes = await Runtimes.open(
         config.root,
         (level, msg, fields) => this.#log(level, msg, fields),
@@ -134,7 +139,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await this.#fronts.bindShared(config);
       stillStarting();
       if (options.control !== false) {
-        this.#control = await ControlServer.open(controlSocketPath(config.root), controlHandler(this));
+        this.#control = await ControlServer.open(config.root, controlHandler(this), (error) =>
+          this.#log('warn', 'control socket: a connection could not be accepted', { error: error.message }),
+        );
         stillStarting();
       }
       // Images and the like, before any instance starts (a failure starts nothing).
@@ -176,11 +183,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #environment(service: ResolvedService): Record<string, string | undefined> {
-    const { env, missing } = readEnvFiles(this.config.root, service.envFiles);
+    const { env, missing, invalid } = readEnvFiles(this.config.root, service.envFiles);
     for (const file of missing) {
       if (this.#missingEnvFiles.has(file)) continue;
       this.#missingEnvFiles.add(file);
       this.#log('warn', 'env_file not found', { service: service.name, file });
+    }
+    for (const { file, key } of invalid) {
+      this.#log('warn', 'env file value left out: it contains a NUL byte', {
+        service: service.name,
+        file,
+        key,
+      });
     }
     return { ...process.env, ...env };
   }
@@ -224,7 +238,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const service = new Service(config, {
       runtime: (current) => this.#runtimeOf(current),
       monitor: (settings, target, handlers, initiallyReady) =>
-        startMonitor(settings, target, handlers, initiallyReady),
+        startMonitor(
+          settings,
+          target,
+          {
+            ...handlers,
+            // msup out of descriptors: the probe is skipped, never counted against the instance.
+            onInconclusive: (detail) =>
+              this.#log('warn', 'probe skipped: msup is short of file descriptors', {
+                service: config.name,
+                detail,
+              }),
+          },
+          initiallyReady,
+        ),
       prepare: async (current) => {
         try {
           await this.#runtimeOf(current).prepare?.(current);
@@ -425,10 +452,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Changes how many instances a service runs; scaling down drains the leaving instances first. */
   async scale(name: string, count: number): Promise<void> {
     const service = this.#service(name);
-    if (!Number.isInteger(count) || count < 0) {
-      throw new MsupError('MSUP_USAGE', `scale ${name}: expected a whole number (0 or more), got ${count}`, {
-        service: name,
-      });
+    if (!Number.isInteger(count) || count < 0 || count > MAX_INSTANCES) {
+      throw new MsupError(
+        'MSUP_USAGE',
+        `scale ${name}: expected a whole number from 0 to ${MAX_INSTANCES}, got ${count}`,
+        { service: name },
+      );
     }
     const from = service.instances().length;
     if (from === count && service.config.instances === count) return;

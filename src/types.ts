@@ -71,6 +71,11 @@ export interface ServiceConfig {
   failTimeout?: Duration;
   /** Time an instance has to send response headers once the request is sent (default `'60s'`); 0 = no limit. */
   responseTimeout?: Duration;
+  /**
+   * The most client connections the service's own front holds at once; more are refused (default:
+   * a share of what msup's file-descriptor limit allows, split between the fronts).
+   */
+  maxConnections?: number;
   // --- end of load balancing ---
   /** Extra environment for every instance, on top of msup's own environment. */
   env?: Record<string, string | number | boolean>;
@@ -164,6 +169,13 @@ export interface ProxyConfig {
   routes?: ProxyRoute[];
   /** Time a client has to send its request headers before 408, on every front port (default `'10s'`). */
   headersTimeout?: Duration;
+  /**
+   * Time a request body may pause (no byte arriving while msup waits for one) before 408, on every
+   * front port (default `'10s'`; `0`: no limit). nginx's `client_body_timeout`.
+   */
+  bodyTimeout?: Duration;
+  /** The most client connections the shared front holds at once (default: its share, as for a service). */
+  maxConnections?: number;
 }
 // --- end of the shared front ---
 
@@ -313,6 +325,8 @@ export interface ResolvedBalancing {
   maxFails: number;
   failTimeoutMs: number;
   responseTimeoutMs: number;
+  /** null: the front's share of the connection budget. */
+  maxConnections: number | null;
 }
 
 export interface ResolvedProxy {
@@ -321,6 +335,8 @@ export interface ResolvedProxy {
   host: string | null;
   routes: readonly { path?: string; host?: string; service: string; stripPrefix: boolean }[];
   headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  maxConnections: number | null;
 }
 // --- end of load balancing, resolved ---
 

@@ -5,6 +5,7 @@ import { parseDuration } from '../config/duration.js';
 import { nearest } from '../config/nearest.js';
 import { RUNTIME_NAMES } from '../config/runtime-names.js';
 import { MsupError } from '../errors.js';
+import { MAX_INSTANCES } from '../limits.js';
 import type { RuntimeName } from '../types.js';
 import { allOptions, COMMANDS, type Command, DEFAULT_WAIT, type OptionSpec, SPECS } from './commands.js';
 
@@ -217,7 +218,11 @@ export function parseScale(rest: readonly string[]): Record<string, number> {
         'msup scale --help',
       );
     }
-    counts[match[1] as string] = Number(match[2]);
+    const count = Number(match[2]);
+    if (count > MAX_INSTANCES) {
+      throw usage(`scale: at most ${MAX_INSTANCES} instances, got "${item}"`, 'msup scale --help');
+    }
+    counts[match[1] as string] = count;
   }
   return counts;
 }

@@ -1,7 +1,7 @@
 // `msup start --detach`: starts msup in the background and returns once every instance is ready,
 // or fails naming what went wrong (the background msup then stops by itself: it runs with --wait).
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { findConfigFile } from '../config/find.js';
 import { controlRequest } from '../control/client.js';
 import type { StatusV1 } from '../control/protocol.js';
 import { isMsupError, MsupError } from '../errors.js';
+import { openPrivate, privateDir } from '../private-files.js';
 import type { CliArgs } from './args.js';
 import { DEFAULT_WAIT } from './commands.js';
 import { EXIT } from './exit-codes.js';
@@ -48,8 +49,8 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
     );
   }
   const outFile = path.join(root, '.msup', 'msup.out');
-  mkdirSync(path.dirname(outFile), { recursive: true });
-  const out = openSync(outFile, 'w');
+  privateDir(path.dirname(outFile));
+  const out = openPrivate(outFile, 'w');
   // --background: this command exits once msup is ready, and msup must not stop when its parent goes.
   const flags = ['--background', '--config', configFile, '--wait', wait, '--no-color'];
   if (!args.watch) flags.push('--no-watch');

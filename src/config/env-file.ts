@@ -74,6 +74,8 @@ export interface EnvFilesResult {
   env: Record<string, string>;
   /** Given files that could not be read (absolute paths). A missing `<root>/.env` is not listed. */
   missing: string[];
+  /** Values left out because no process can be given them (they hold a NUL byte). */
+  invalid: { file: string; key: string }[];
 }
 
 function readText(file: string): string | undefined {
@@ -91,13 +93,21 @@ function readText(file: string): string | undefined {
 export function readEnvFiles(root: string, files: readonly string[]): EnvFilesResult {
   const env: Record<string, string> = {};
   const missing: string[] = [];
-  const base = readText(path.join(root, '.env'));
-  if (base !== undefined) Object.assign(env, parseEnv(base));
+  const invalid: EnvFilesResult['invalid'] = [];
+  const take = (file: string, text: string) => {
+    for (const [key, value] of Object.entries(parseEnv(text))) {
+      if (value.includes('\0')) invalid.push({ file, key });
+      else env[key] = value;
+    }
+  };
+  const base = path.join(root, '.env');
+  const baseText = readText(base);
+  if (baseText !== undefined) take(base, baseText);
   for (const file of files) {
     const absolute = path.resolve(root, file);
     const text = readText(absolute);
     if (text === undefined) missing.push(absolute);
-    else Object.assign(env, parseEnv(text));
+    else take(absolute, text);
   }
-  return { env, missing };
+  return { env, missing, invalid };
 }

@@ -2,8 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MsupError } from '../errors.js';
+import { type ConfigIssue, MsupError } from '../errors.js';
 import type { ResolvedConfig } from '../types.js';
+import { readEnvFiles } from './env-file.js';
 import { findConfigFile } from './find.js';
 import { jsonErrorOffset, lineAndColumn } from './json-error.js';
 import { type ResolveOptions, resolveConfig } from './resolve.js';
@@ -99,7 +100,31 @@ export function prepareConfig(
       { issues: result.issues },
     );
   }
-  return resolveConfig(result.value, root, file, options);
+  const config = resolveConfig(result.value, root, file, options);
+  const envIssues = envFileIssues(config);
+  if (envIssues.length > 0) {
+    const where = file ?? 'config';
+    throw new MsupError(
+      'MSUP_CONFIG_INVALID',
+      `${where}: ${envIssues.length === 1 ? 'an environment file is' : 'environment files are'} invalid:\n${formatIssues(envIssues)}`,
+      { issues: envIssues },
+    );
+  }
+  return config;
+}
+
+/** Values in `.env` and `env_file` files that no process can be given (a NUL byte), by file. */
+function envFileIssues(config: ResolvedConfig): ConfigIssue[] {
+  const seen = new Set<string>();
+  const issues: ConfigIssue[] = [];
+  for (const service of config.services) {
+    for (const { file, key } of readEnvFiles(config.root, service.envFiles).invalid) {
+      if (seen.has(`${file}\0${key}`)) continue;
+      seen.add(`${file}\0${key}`);
+      issues.push({ path: file, message: `the value of ${key} contains a NUL byte` });
+    }
+  }
+  return issues;
 }
 
 export async function loadConfigFile(

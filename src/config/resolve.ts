@@ -119,8 +119,10 @@ export const PROXY_DEFAULTS = {
     maxFails: 1,
     failTimeoutMs: 10_000,
     responseTimeoutMs: 60_000,
+    maxConnections: null,
   } satisfies ResolvedBalancing,
   headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 10_000,
 } as const;
 
 function balancing(service: ValidService): ResolvedBalancing {
@@ -133,6 +135,7 @@ function balancing(service: ValidService): ResolvedBalancing {
     maxFails: service.maxFails ?? d.maxFails,
     failTimeoutMs: ms(service.failTimeout, d.failTimeoutMs),
     responseTimeoutMs: ms(service.responseTimeout, d.responseTimeoutMs),
+    maxConnections: service.maxConnections ?? d.maxConnections,
   };
 }
 
@@ -142,6 +145,8 @@ function proxy(given: ValidConfig['proxy']): ResolvedProxy {
     host: given?.host ?? null,
     routes: (given?.routes ?? []).map((r) => ({ ...r, stripPrefix: r.stripPrefix ?? false })),
     headersTimeoutMs: ms(given?.headersTimeout, PROXY_DEFAULTS.headersTimeoutMs),
+    bodyTimeoutMs: ms(given?.bodyTimeout, PROXY_DEFAULTS.bodyTimeoutMs),
+    maxConnections: given?.maxConnections ?? null,
   };
 }
 // --- end of load balancing ---

@@ -1,6 +1,7 @@
 // The config's schema (zod): shapes and value checks, each with a message that says what was expected and what came.
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { MAX_DURATION_MS, MAX_INSTANCES } from '../limits.js';
+import { durationMs } from './duration.js';
 import { nearest } from './nearest.js';
 import { RUNTIME_NAMES } from './runtime-names.js';
 import { parseMemory } from './size.js';
@@ -22,13 +23,30 @@ function check<T>(test: (v: unknown) => boolean, expected: string) {
 }
 
 const positiveInt = check<number>((v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer');
+const instances = z.custom<number>(
+  (v) => Number.isInteger(v) && (v as number) > 0 && (v as number) <= MAX_INSTANCES,
+  {
+    error: (issue) =>
+      Number.isInteger(issue.input) && (issue.input as number) > MAX_INSTANCES
+        ? `expected at most ${MAX_INSTANCES} instances, got ${show(issue.input)}`
+        : `expected a positive integer, got ${show(issue.input)}`,
+  },
+);
 const port = check<number>(
   (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535,
   'a port number from 0 to 65535',
 );
-const duration = check<number | string>(
-  (v) => parseDuration(v) !== undefined,
-  "a duration such as 500, '500ms', '5s' or '2m'",
+const duration = z.custom<number | string>(
+  (v) => {
+    const ms = durationMs(v);
+    return ms !== undefined && ms <= MAX_DURATION_MS;
+  },
+  {
+    error: (issue) =>
+      durationMs(issue.input) === undefined
+        ? `expected a duration such as 500, '500ms', '5s' or '2m', got ${show(issue.input)}`
+        : `expected a duration of at most 24 days (${MAX_DURATION_MS} ms), got ${show(issue.input)}`,
+  },
 );
 const nonEmptyString = check<string>((v) => typeof v === 'string' && v.trim() !== '', 'a non-empty string');
 const command = check<string | string[]>(
@@ -91,10 +109,15 @@ function strict<T extends z.core.$ZodLooseShape>(shape: T) {
 }
 
 const probe = strict({
-  http: check<string>(
-    (v) => typeof v === 'string' && v.startsWith('/'),
-    'a path starting with "/"',
-  ).optional(),
+  // What Node sends as a request path: printable, no spaces (it throws on anything else).
+  http: z
+    .custom<string>((v) => typeof v === 'string' && /^\/[\u0021-\u00ff]*$/.test(v), {
+      error: (issue) =>
+        typeof issue.input === 'string' && issue.input.startsWith('/')
+          ? `expected a path with no spaces or control characters, got ${show(issue.input)}`
+          : `expected a path starting with "/", got ${show(issue.input)}`,
+    })
+    .optional(),
   tcp: check<true>((v) => v === true, 'true').optional(),
   exec: command.optional(),
   interval: duration.optional(),
@@ -160,6 +183,8 @@ const proxy = strict({
     .array(route, { error: (issue) => `expected an array of routes, got ${show(issue.input)}` })
     .optional(),
   headersTimeout: duration.optional(),
+  bodyTimeout: duration.optional(),
+  maxConnections: positiveInt.optional(),
 });
 // --- end of load balancing ---
 
@@ -212,7 +237,7 @@ const runtime = z.preprocess(
 
 export const serviceSchema = strict({
   command,
-  instances: positiveInt.optional(),
+  instances: instances.optional(),
   port: port.optional(),
   env: z
     .record(z.string(), envValue, {
@@ -249,6 +274,7 @@ export const serviceSchema = strict({
   container: container.optional(),
   memory: memory.optional(),
   cpus: cpus.optional(),
+  maxConnections: positiveInt.optional(),
 });
 
 export const configSchema = strict({

@@ -67,6 +67,45 @@ function crossChecks(input: unknown): ConfigIssue[] {
   return issues;
 }
 
+/**
+ * A NUL byte cannot be passed to a process (in an argument, a path or the environment), so no string
+ * of the config may hold one, in a key or a value; an environment variable's name has no `=` either.
+ */
+function stringChecks(input: unknown): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const walk = (value: unknown, at: string[], depth: number): void => {
+    if (typeof value === 'string') {
+      if (value.includes('\0'))
+        issues.push({ path: at.join('.') || '(root)', message: 'contains a NUL byte' });
+      return;
+    }
+    if (typeof value !== 'object' || value === null || depth > 32) return;
+    for (const [key, inner] of Object.entries(value)) {
+      const shown = key.includes('\0') ? JSON.stringify(key).slice(1, -1) : key;
+      if (key.includes('\0'))
+        issues.push({ path: [...at, shown].join('.'), message: 'the name contains a NUL byte' });
+      walk(inner, [...at, shown], depth + 1);
+    }
+  };
+  walk(input, [], 0);
+  const services = (input as { services?: unknown } | null)?.services;
+  if (services && typeof services === 'object') {
+    for (const [name, service] of Object.entries(services)) {
+      const env = (service as { env?: unknown } | null)?.env;
+      if (!env || typeof env !== 'object') continue;
+      for (const key of Object.keys(env)) {
+        if (key === '' || key.includes('=')) {
+          issues.push({
+            path: `services.${name}.env.${key}`,
+            message: 'an environment variable name cannot be empty or contain "="',
+          });
+        }
+      }
+    }
+  }
+  return issues;
+}
+
 // --- Load balancing and the shared front (issue 3) ---
 type Raw = Record<string, unknown> | null | undefined;
 
@@ -163,6 +202,7 @@ export function validateConfig(
   issues.push(...crossChecks(input));
   issues.push(...proxyChecks(input));
   issues.push(...runtimeChecks(input));
+  issues.push(...stringChecks(input));
   if (result.success && issues.length === 0) return { ok: true, value: result.data };
   return { ok: false, issues };
 }

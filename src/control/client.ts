@@ -1,13 +1,56 @@
 // Talking to the running msup of a project over its control socket.
+import { lstatSync, type Stats } from 'node:fs';
 import net from 'node:net';
-import { MsupError } from '../errors.js';
+import path from 'node:path';
+import { ERROR_CODES, type ErrorCode, MsupError } from '../errors.js';
+import { ownedByMe } from '../private-files.js';
 import type { RolloutResult } from '../types.js';
-import { controlSocketPath, encode, onLines, type Request, type Response } from './protocol.js';
+import { controlSocketPaths, encode, onLines, type Request, type Response } from './protocol.js';
 
 type Body = Request extends infer R ? (R extends Request ? Omit<R, 'v' | 'id'> : never) : never;
 
+/**
+ * The project's control socket, checked before anything is said to it: a socket of this user's, in a
+ * folder no one else can write to. Otherwise another local user could answer for msup.
+ */
+function findSocket(root: string): string {
+  const paths = controlSocketPaths(root);
+  for (const socketPath of paths) {
+    let stat: Stats;
+    try {
+      stat = lstatSync(socketPath);
+    } catch {
+      continue;
+    }
+    const dir = lstatSync(path.dirname(socketPath));
+    const problem = !stat.isSocket()
+      ? 'is not a socket'
+      : !ownedByMe(stat.uid)
+        ? `belongs to another user (uid ${stat.uid})`
+        : !dir.isDirectory() || !ownedByMe(dir.uid) || (dir.mode & 0o022) !== 0
+          ? 'is in a folder another user can write to'
+          : undefined;
+    if (problem) {
+      throw new MsupError(
+        'MSUP_UNSAFE_PATH',
+        `${socketPath} ${problem}: it may not be msup's, so msup will not talk to it`,
+      );
+    }
+    return socketPath;
+  }
+  throw new MsupError(
+    'MSUP_NOT_RUNNING',
+    `no msup is running for ${root} (no control socket at ${paths.join(' or ')})`,
+  );
+}
+
 function connect(root: string): Promise<net.Socket> {
-  const socketPath = controlSocketPath(root);
+  let socketPath: string;
+  try {
+    socketPath = findSocket(root);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);
     socket.once('connect', () => resolve(socket));
@@ -17,9 +60,7 @@ function connect(root: string): Promise<net.Socket> {
           new MsupError(
             'MSUP_NOT_RUNNING',
             `no msup is running for ${root} (no control socket at ${socketPath})`,
-            {
-              cause: error,
-            },
+            { cause: error },
           ),
         );
       } else
@@ -35,16 +76,36 @@ function connect(root: string): Promise<net.Socket> {
 /** Opens a conversation: every message for request `id` goes to `onMessage`. */
 async function open(root: string, body: Body, onMessage: (message: Response) => void): Promise<net.Socket> {
   const socket = await connect(root);
-  onLines(socket, (line) => onMessage(JSON.parse(line) as Response));
+  onLines(socket, (line) => {
+    let message: Response;
+    try {
+      message = JSON.parse(line) as Response;
+    } catch {
+      socket.destroy(new MsupError('MSUP_CONTROL', 'msup answered something that is not JSON'));
+      return;
+    }
+    if (typeof message !== 'object' || message === null) {
+      socket.destroy(new MsupError('MSUP_CONTROL', 'msup answered something that is not a message'));
+      return;
+    }
+    onMessage(message);
+  });
   socket.write(encode({ v: 1, id: 1, ...body } as Request));
   return socket;
 }
 
 function failure(message: Response): MsupError | undefined {
   if ('ok' in message && !message.ok) {
-    const code = message.error.code as ConstructorParameters<typeof MsupError>[0];
-    const rollouts = message.error.rollouts as RolloutResult[] | undefined;
-    return new MsupError(code, message.error.message, rollouts ? { rollouts } : {});
+    const error = (message.error ?? {}) as Partial<typeof message.error>;
+    const code = (
+      typeof error.code === 'string' && error.code in ERROR_CODES ? error.code : 'MSUP_CONTROL'
+    ) as ErrorCode;
+    const rollouts = Array.isArray(error.rollouts) ? (error.rollouts as RolloutResult[]) : undefined;
+    return new MsupError(
+      code,
+      String(error.message ?? 'msup answered an error'),
+      rollouts ? { rollouts } : {},
+    );
   }
   return undefined;
 }
@@ -60,6 +121,7 @@ export function controlRequest<T>(root: string, body: Body): Promise<T> {
     })
       .then((s) => {
         socket = s;
+        s.on('error', reject);
         s.on('close', () =>
           reject(new MsupError('MSUP_CONTROL', 'msup closed the control connection without answering')),
         );
@@ -86,6 +148,7 @@ export async function controlFollow(
   });
   const done = new Promise<void>((resolve, reject) => {
     fail = reject;
+    socket.on('error', reject);
     socket.on('close', () => resolve());
   });
   return {

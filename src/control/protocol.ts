@@ -3,15 +3,44 @@ import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { MAX_INSTANCES } from '../limits.js';
 
 export const PROTOCOL_VERSION = 1;
 
-/** Unix socket paths are limited to about 104 bytes: a long project path falls back to the temp folder. */
-export function controlSocketPath(root: string): string {
+/** Where a control socket may be; the defaults are this process's. */
+export interface SocketPlaces {
+  /** $XDG_RUNTIME_DIR: a folder of this user's only, made by the login session. */
+  runtimeDir: string | undefined;
+  tmpdir: string;
+  uid: number | undefined;
+}
+
+const here = (): SocketPlaces => ({
+  runtimeDir: process.env.XDG_RUNTIME_DIR,
+  tmpdir: os.tmpdir(),
+  uid: process.getuid?.(),
+});
+
+/** Unix socket paths are limited to about 104 bytes. */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * Where the control socket of the project at `root` may be, in the order msup tries them:
+ * `<root>/.msup/control.sock`, or, when that path is too long for a unix socket, `<hash>.sock` in a
+ * folder only this user can write: `$XDG_RUNTIME_DIR/msup/`, then `<tmpdir>/msup-<uid>/`.
+ * (Not `<tmpdir>/msup-<hash>.sock`: anyone could compute that name and bind it first.)
+ */
+export function controlSocketPaths(root: string, places: SocketPlaces = here()): string[] {
   const preferred = path.join(root, '.msup', 'control.sock');
-  if (Buffer.byteLength(preferred) < 100) return preferred;
-  const hash = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 16);
-  return path.join(os.tmpdir(), `msup-${hash}.sock`);
+  if (Buffer.byteLength(preferred) < MAX_SOCKET_PATH) return [preferred];
+  const name = `${createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 16)}.sock`;
+  const paths: string[] = [];
+  if (places.runtimeDir && path.isAbsolute(places.runtimeDir)) {
+    paths.push(path.join(places.runtimeDir, 'msup', name));
+  }
+  paths.push(path.join(places.tmpdir, `msup-${places.uid ?? 'user'}`, name));
+  const fitting = paths.filter((p) => Buffer.byteLength(p) < MAX_SOCKET_PATH);
+  return fitting.length > 0 ? fitting : paths.slice(-1);
 }
 
 export type Request =
@@ -77,6 +106,64 @@ export interface StatusV1 {
   /** Every instance ready (or finished cleanly). */
   ready: boolean;
   services: ServiceStatus[];
+}
+
+/** A request line that is JSON but not a request msup knows: its `id` (0 when it has none) and why. */
+export class BadRequest extends Error {
+  readonly id: number;
+
+  constructor(id: number, message: string) {
+    super(message);
+    this.id = id;
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Checks the shape of a parsed request line, whatever it is (`null`, an array, a number, an object
+ * with fields of the wrong type): a Request, or a BadRequest that says what is wrong.
+ */
+export function parseRequest(value: unknown): Request {
+  if (!isObject(value)) {
+    throw new BadRequest(0, `expected a request object, got ${value === null ? 'null' : typeof value}`);
+  }
+  const id = Number.isSafeInteger(value.id) ? (value.id as number) : 0;
+  if (value.v !== PROTOCOL_VERSION) {
+    const v = typeof value.v === 'number' ? value.v : JSON.stringify(value.v ?? null);
+    throw new BadRequest(id, `protocol version ${v} is not supported (this msup speaks ${PROTOCOL_VERSION})`);
+  }
+  if (!Number.isSafeInteger(value.id)) throw new BadRequest(0, 'expected "id" to be an integer');
+  const service = value.service;
+  if (service !== undefined && typeof service !== 'string') {
+    throw new BadRequest(id, 'expected "service" to be a service name');
+  }
+  switch (value.cmd) {
+    case 'status':
+    case 'stop':
+      return { v: 1, id, cmd: value.cmd };
+    case 'restart':
+    case 'follow':
+      return { v: 1, id, cmd: value.cmd, ...(service === undefined ? {} : { service }) };
+    case 'scale': {
+      const counts = value.counts;
+      if (!isObject(counts) || Object.keys(counts).length === 0) {
+        throw new BadRequest(id, 'expected "counts" to be an object of service names and counts');
+      }
+      for (const [name, count] of Object.entries(counts)) {
+        if (!Number.isInteger(count) || (count as number) < 0 || (count as number) > MAX_INSTANCES) {
+          throw new BadRequest(
+            id,
+            `scale ${name}: expected a whole number from 0 to ${MAX_INSTANCES}, got ${JSON.stringify(count) ?? 'nothing'}`,
+          );
+        }
+      }
+      return { v: 1, id, cmd: 'scale', counts: counts as Record<string, number> };
+    }
+    default:
+      throw new BadRequest(id, `unknown command ${JSON.stringify(value.cmd) ?? '(none)'}`);
+  }
 }
 
 export function encode(message: Request | Response): string {

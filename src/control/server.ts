@@ -1,9 +1,20 @@
-// The control socket a running msup listens on: one per project, mode 0600, a stale one replaced.
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+// The control socket a running msup listens on: one per project, mode 0600 in a folder of the user's
+// own, a stale one replaced.
+import { chmodSync, existsSync, lstatSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { MsupError } from '../errors.js';
-import { encode, onLines, PROTOCOL_VERSION, type Request, type Response, type StatusV1 } from './protocol.js';
+import { isMsupError, MsupError } from '../errors.js';
+import { ownedByMe, privateDir } from '../private-files.js';
+import {
+  BadRequest,
+  controlSocketPaths,
+  encode,
+  onLines,
+  parseRequest,
+  type Request,
+  type Response,
+  type StatusV1,
+} from './protocol.js';
 
 const FOLLOW_BUFFER_BYTES = 1024 * 1024;
 
@@ -27,6 +38,30 @@ function isInUse(socketPath: string): Promise<boolean> {
   });
 }
 
+/** The first of the project's socket paths whose folder is (or can be made) this user's only. */
+function privateSocketPath(root: string): string {
+  const paths = controlSocketPaths(root);
+  for (const [i, candidate] of paths.entries()) {
+    const dir = path.dirname(candidate);
+    const last = i === paths.length - 1;
+    // $XDG_RUNTIME_DIR is used only when it exists (the login session made it); the rest is made here.
+    if (!last && !existsSync(path.dirname(dir))) continue;
+    try {
+      privateDir(dir);
+      return candidate;
+    } catch (error) {
+      if (!last) continue;
+      if (!isMsupError(error, 'MSUP_UNSAFE_PATH')) throw error;
+      throw new MsupError(
+        'MSUP_UNSAFE_PATH',
+        `${error.message}. The control socket's path in the project is too long for a unix socket; set TMPDIR or XDG_RUNTIME_DIR to a folder of your own, or use a shorter project path`,
+        { cause: error },
+      );
+    }
+  }
+  throw new MsupError('MSUP_CONTROL', `no folder for the control socket of ${root}`);
+}
+
 function listen(server: net.Server, socketPath: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -45,19 +80,44 @@ export class ControlServer {
   readonly #sockets = new Set<net.Socket>();
   readonly #followers = new Set<net.Socket>();
 
-  private constructor(socketPath: string, handler: ControlHandler) {
+  private constructor(socketPath: string, handler: ControlHandler, onError: (error: Error) => void) {
     this.path = socketPath;
     this.#handler = handler;
     this.#server = net.createServer((socket) => this.#connection(socket));
+    // Once listening, an error is a failed accept (EMFILE, ENFILE): reported (once per 10 s), and msup
+    // goes on; libuv keeps accepting once descriptors are free again.
+    let reportedAt = Number.NEGATIVE_INFINITY;
+    this.#server.on('error', (error) => {
+      if (!this.#server.listening || Date.now() - reportedAt < 10_000) return;
+      reportedAt = Date.now();
+      onError(error);
+    });
   }
 
-  static async open(socketPath: string, handler: ControlHandler): Promise<ControlServer> {
-    mkdirSync(path.dirname(socketPath), { recursive: true });
-    const control = new ControlServer(socketPath, handler);
+  /**
+   * Listens on the project's control socket (`controlSocketPaths`): in a folder only this user can
+   * write, checked first (MSUP_UNSAFE_PATH when another user owns it). A socket file left by a crashed
+   * run is replaced; one that answers is another msup (MSUP_ALREADY_RUNNING).
+   * `onError`: a connection that could not be accepted (msup out of file descriptors).
+   */
+  static async open(
+    root: string,
+    handler: ControlHandler,
+    onError: (error: Error) => void = () => {},
+  ): Promise<ControlServer> {
+    const socketPath = privateSocketPath(root);
+    const control = new ControlServer(socketPath, handler, onError);
     try {
       await listen(control.#server, socketPath);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      const owner = lstatSync(socketPath).uid;
+      if (!ownedByMe(owner)) {
+        throw new MsupError(
+          'MSUP_UNSAFE_PATH',
+          `${socketPath} belongs to another user (uid ${owner}), so msup will not use it; remove it`,
+        );
+      }
       if (await isInUse(socketPath)) {
         throw new MsupError('MSUP_ALREADY_RUNNING', `another msup answers on ${socketPath}`, {
           cause: error,
@@ -81,28 +141,34 @@ export class ControlServer {
         this.#subscriptions.delete(stop);
       }
     });
-    onLines(socket, (line) => void this.#request(socket, line, unsubscribes));
+    // #request answers every failure itself; the catch is a last guard so no message can end msup.
+    onLines(socket, (line) => {
+      this.#request(socket, line, unsubscribes).catch(() => socket.destroy());
+    });
   }
 
   async #request(socket: net.Socket, line: string, unsubscribes: (() => void)[]): Promise<void> {
     const send = (message: Response) => {
       if (!socket.destroyed) socket.write(encode(message));
     };
+    const fail = (id: number, error: unknown) => {
+      const code = error instanceof MsupError ? error.code : 'MSUP_CONTROL';
+      const rollouts = error instanceof MsupError ? error.rollouts : undefined;
+      const message = error instanceof Error ? error.message : String(error);
+      send({ v: 1, id, ok: false, error: { code, message, ...(rollouts ? { rollouts } : {}) } });
+    };
     let request: Request;
     try {
-      request = JSON.parse(line) as Request;
-    } catch {
-      send({ v: 1, id: 0, ok: false, error: { code: 'MSUP_CONTROL', message: 'request is not JSON' } });
+      request = parseRequest(JSON.parse(line));
+    } catch (error) {
+      fail(
+        error instanceof BadRequest ? error.id : 0,
+        error instanceof BadRequest ? error : 'request is not JSON',
+      );
       return;
     }
-    const id = typeof request.id === 'number' ? request.id : 0;
+    const id = request.id;
     try {
-      if (request.v !== PROTOCOL_VERSION) {
-        throw new MsupError(
-          'MSUP_CONTROL',
-          `protocol version ${request.v} is not supported (this msup speaks 1)`,
-        );
-      }
       switch (request.cmd) {
         case 'status':
           send({ v: 1, id, ok: true, result: await this.#handler.status() });
@@ -138,18 +204,9 @@ export class ControlServer {
           send({ v: 1, id, ok: true, result: null });
           return;
         }
-        default:
-          throw new MsupError('MSUP_CONTROL', `unknown command "${(request as { cmd: unknown }).cmd}"`);
       }
     } catch (error) {
-      const code = error instanceof MsupError ? error.code : 'MSUP_CONTROL';
-      const rollouts = error instanceof MsupError ? error.rollouts : undefined;
-      send({
-        v: 1,
-        id,
-        ok: false,
-        error: { code, message: (error as Error).message, ...(rollouts ? { rollouts } : {}) },
-      });
+      fail(id, error);
     }
   }
 

@@ -133,6 +133,7 @@ export function balancingWarnings(
     maxFails: 'maxFails',
     failTimeoutMs: 'failTimeout',
     responseTimeoutMs: 'responseTimeout',
+    maxConnections: 'maxConnections',
   };
   for (const k of Object.keys(names) as (keyof typeof d)[]) {
     if (k === 'mode' || keep.includes(k)) continue;

@@ -11,6 +11,8 @@ export interface MonitorHandlers {
   onUnready(detail: string): void;
   /** Every probe's result, before any readiness change it causes. */
   onResult?(result: ProbeResult): void;
+  /** The first probe of a run that msup could not make (out of descriptors); not counted either way. */
+  onInconclusive?(detail: string): void;
 }
 
 export interface Monitor {
@@ -26,6 +28,7 @@ export function startMonitor(
 ): Monitor {
   let counters: ProbeCounters = initiallyReady ? { ...INITIAL_COUNTERS, ready: true } : INITIAL_COUNTERS;
   let everReady = initiallyReady;
+  let inconclusive = false;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const abort = new AbortController();
@@ -38,6 +41,14 @@ export function startMonitor(
   const tick = async () => {
     const result = await runProbe(settings.probe, probeTarget, settings.timeoutMs);
     if (stopped) return;
+    if (result.inconclusive) {
+      // msup's own shortage says nothing about the instance: neither a failure nor a success.
+      if (!inconclusive) handlers.onInconclusive?.(result.detail);
+      inconclusive = true;
+      schedule(everReady ? settings.intervalMs : Math.min(settings.intervalMs, STARTUP_INTERVAL_MS));
+      return;
+    }
+    inconclusive = false;
     handlers.onResult?.(result);
     const next = applyProbeResult(counters, result.ok, settings);
     counters = next.counters;

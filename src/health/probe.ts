@@ -2,6 +2,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { CommandResult } from '../contract.js';
+import { isLocalShortage } from '../limits.js';
 import type { ResolvedCommand, ResolvedProbe } from '../types.js';
 
 export interface ProbeTarget {
@@ -19,27 +20,48 @@ export interface ProbeTarget {
 export interface ProbeResult {
   ok: boolean;
   detail: string;
+  /**
+   * msup could not run the probe for a shortage of its own (EMFILE, ENFILE: out of file descriptors;
+   * EAGAIN for a process): it says nothing about the instance and is not counted either way.
+   */
+  inconclusive?: true;
+}
+
+/** A failed attempt: inconclusive when msup itself was short of descriptors or processes. */
+function failure(detail: string, code: string | undefined): ProbeResult {
+  return isLocalShortage(code) || code === 'EAGAIN'
+    ? { ok: false, detail, inconclusive: true }
+    : { ok: false, detail };
 }
 
 function httpProbe(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const req = http.get(
-      {
-        host,
-        port,
-        path,
-        agent: false,
-        timeout: timeoutMs,
-        headers: { 'user-agent': 'msup-probe' },
-      },
-      (res) => {
-        res.resume();
-        const status = res.statusCode ?? 0;
-        resolve({ ok: status >= 200 && status < 400, detail: `GET ${path} answered ${status}` });
-      },
-    );
+    let req: http.ClientRequest;
+    try {
+      req = http.get(
+        {
+          host,
+          port,
+          path,
+          agent: false,
+          timeout: timeoutMs,
+          headers: { 'user-agent': 'msup-probe' },
+        },
+        (res) => {
+          res.resume();
+          const status = res.statusCode ?? 0;
+          resolve({ ok: status >= 200 && status < 400, detail: `GET ${path} answered ${status}` });
+        },
+      );
+    } catch (error) {
+      // A path Node refuses to send (validation keeps such paths out of the config).
+      resolve({ ok: false, detail: `GET ${path} failed: ${(error as Error).message}` });
+      return;
+    }
     req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs}ms`)));
-    req.on('error', (error) => resolve({ ok: false, detail: `GET ${path} failed: ${error.message}` }));
+    req.on('error', (error: NodeJS.ErrnoException) =>
+      resolve(failure(`GET ${path} failed: ${error.message}`, error.code)),
+    );
   });
 }
 
@@ -59,10 +81,10 @@ function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeR
       setTimeout(() => socket.destroy(), timeoutMs).unref();
       resolve({ ok: true, detail: `tcp port ${port} accepts connections` });
     });
-    socket.once('error', (error) => {
+    socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve({ ok: false, detail: `tcp connect failed: ${error.message}` });
+      resolve(failure(`tcp connect failed: ${error.message}`, error.code));
     });
   });
 }
@@ -76,7 +98,11 @@ async function execProbe(
     timeoutMs,
     ...(target.signal ? { signal: target.signal } : {}),
   });
-  if (result.error) return { ok: false, detail: `exec failed: ${result.error}` };
+  if (result.error) {
+    // The runtime reports a spawn error as its message ("spawn sh EMFILE"): its code is the last word.
+    const code = /\b(E[A-Z]+)\b/.exec(result.error)?.[1];
+    return failure(`exec failed: ${result.error}`, code);
+  }
   if (result.timedOut) return { ok: false, detail: `exec timed out after ${timeoutMs}ms` };
   return {
     ok: result.code === 0,

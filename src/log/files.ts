@@ -3,8 +3,6 @@ import {
   closeSync,
   createWriteStream,
   fstatSync,
-  mkdirSync,
-  openSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -12,6 +10,7 @@ import {
   type WriteStream,
 } from 'node:fs';
 import path from 'node:path';
+import { openPrivate, privateDir } from '../private-files.js';
 import { safeName } from './tail.js';
 
 export {
@@ -41,6 +40,9 @@ export const LOG_FILES_DEFAULTS = {
   keep: 3,
   maxTotalBytes: 50 * 1024 * 1024,
 } as const;
+
+/** A log that could not be opened is tried again after this long (the lines meanwhile are lost). */
+const RETRY_OPEN_MS = 5000;
 
 /** The file of msup's own events (a service named `msup` shares it; each line says which it is). */
 export const EVENTS_LOG = 'msup';
@@ -92,7 +94,8 @@ export class LogFiles {
   readonly #now: () => number;
   readonly #onError: (error: Error) => void;
   readonly #open = new Map<string, OpenLog>();
-  readonly #failed = new Set<string>();
+  /** Logs that could not be opened, and when: tried again after RETRY_OPEN_MS (EMFILE passes). */
+  readonly #failed = new Map<string, number>();
   readonly #ending = new Set<Promise<void>>();
   /** Sizes of rotated files as counted here: their last writes may not be on disk yet. */
   readonly #rotatedSizes = new Map<string, number>();
@@ -152,7 +155,12 @@ export class LogFiles {
   }
 
   #append(name: string, json: string): void {
-    if (this.#closed || this.#failed.has(name)) return;
+    if (this.#closed) return;
+    const failedAt = this.#failed.get(name);
+    if (failedAt !== undefined) {
+      if (this.#now() - failedAt < RETRY_OPEN_MS) return;
+      this.#failed.delete(name);
+    }
     const text = `${json}\n`;
     const bytes = Buffer.byteLength(text);
     let log = this.#open.get(name) ?? this.#openLog(name);
@@ -165,12 +173,13 @@ export class LogFiles {
   #openLog(name: string): OpenLog | undefined {
     try {
       if (!this.#started) {
-        mkdirSync(this.dir, { recursive: true });
+        privateDir(this.dir);
         this.#started = true;
         this.#prune();
       }
       // a synchronous open binds the stream to this file now, so a rename right after cannot mix files up
-      const fd = openSync(this.#file(name), 'a');
+      // Created 0600, and never through a link someone planted in place of the file.
+      const fd = openPrivate(this.#file(name), 'a');
       let size: number;
       try {
         size = fstatSync(fd).size;
@@ -188,7 +197,7 @@ export class LogFiles {
       this.#open.set(name, log);
       return log;
     } catch (error) {
-      this.#failed.add(name);
+      this.#failed.set(name, this.#now());
       this.#onError(error as Error);
       return undefined;
     }

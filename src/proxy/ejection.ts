@@ -52,6 +52,21 @@ export class PassiveHealth {
     return true;
   }
 
+  /**
+   * Ejects the member now, whatever the count (a request to it timed out), unless `mayEject` is false
+   * or maxFails is 0 (ejection off). Returns true when it was ejected by this call.
+   */
+  eject(key: string, now: number, mayEject: boolean): boolean {
+    const { maxFails, failTimeoutMs } = this.#settings;
+    if (maxFails <= 0 || !mayEject) return false;
+    const record = this.#records.get(key) ?? { fails: 0, firstFailAt: now, ejectedUntil: 0 };
+    this.#records.set(key, record);
+    if (record.ejectedUntil > now) return false;
+    record.ejectedUntil = now + failTimeoutMs;
+    record.fails = 0;
+    return true;
+  }
+
   /** A success clears the failure count (an ejected member stays out until its time is up). */
   success(key: string): void {
     const record = this.#records.get(key);

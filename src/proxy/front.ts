@@ -2,8 +2,8 @@
 // service's balancer (optionally stripping the prefix), and answers 404 with the routes otherwise.
 import type http from 'node:http';
 import type net from 'node:net';
-import { originForm, replyText } from './http-forward.js';
-import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS } from './listener.js';
+import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS, type FrontLog } from './listener.js';
+import { originForm, replyText } from './reply.js';
 import { describeRoutes, hostName, matchRoute, type Route, sortRoutes } from './routes.js';
 import type { ServiceProxy } from './server.js';
 
@@ -17,15 +17,24 @@ export class FrontProxy {
   constructor(
     routes: readonly Route[],
     lookup: (service: string) => ServiceProxy | undefined,
-    options: { headersTimeoutMs?: number } = {},
+    options: { headersTimeoutMs?: number; log?: FrontLog } = {},
   ) {
     this.#routes = sortRoutes(routes);
     this.#lookup = lookup;
     this.#server = createListener(
       (req, res) => this.#handle(req, res),
       (req, socket, head) => this.#upgrade(req, socket, head),
-      { headersTimeoutMs: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS },
+      {
+        headersTimeoutMs: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+        what: 'the shared front',
+        ...(options.log ? { log: options.log } : {}),
+      },
     );
+  }
+
+  /** The most client connections the front holds at once; more are refused (0: none). */
+  setMaxConnections(max: number): void {
+    this.#server.maxConnections = max > 0 ? max : Number.POSITIVE_INFINITY;
   }
 
   listen(port: number, host = '127.0.0.1'): Promise<number> {

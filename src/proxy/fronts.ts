@@ -2,7 +2,9 @@
 // through the shared front), and the shared front itself; binding, lookup, URLs, closing.
 import { isMsupError } from '../errors.js';
 import type { ReloadResult, ResolvedConfig, ResolvedService } from '../types.js';
+import { connectionBudget, defaultShare, fdLimit } from './connection-limits.js';
 import { FrontProxy } from './front.js';
+import type { FrontLog } from './listener.js';
 import type { InstanceCounters } from './members.js';
 import { ServiceProxy } from './server.js';
 
@@ -18,18 +20,43 @@ const RETIRE_GRACE_MS = 5000;
 
 export class Fronts {
   readonly #host: string;
+  readonly #log: FrontLog | undefined;
+  /** Client connections all fronts together may hold (from msup's file-descriptor limit). */
+  readonly budget: number;
   /** Shared fronts that moved away and still finish their requests in flight. */
   readonly #retiring = new Set<FrontProxy>();
-  /** Balancers by service; `port` is null for a service reached only through the shared front. */
-  readonly #services = new Map<string, { proxy: ServiceProxy; port: number | null }>();
+  /**
+   * Balancers by service; `port` is null for a service reached only through the shared front;
+   * `maxConnections` is the service's own setting (null: its share of the budget).
+   */
+  readonly #services = new Map<
+    string,
+    { proxy: ServiceProxy; port: number | null; maxConnections: number | null }
+  >();
   /** `requested`: the configured port (0: any), `port`: the bound one; `config`: what it was built from. */
   #shared:
     | { proxy: FrontProxy; requested: number; port: number; host: string; config: ResolvedConfig }
     | undefined;
 
-  /** `host`: where front ports listen (default 127.0.0.1). */
-  constructor(host = '127.0.0.1') {
+  /**
+   * `host`: where front ports listen (default 127.0.0.1). `log`: refused connections and failed
+   * accepts. `fdLimit`: msup's file-descriptor limit (default: read from the system).
+   */
+  constructor(host = '127.0.0.1', log?: FrontLog, limit: number | undefined = fdLimit()) {
     this.#host = host;
+    this.#log = log;
+    this.budget = connectionBudget(limit);
+  }
+
+  /**
+   * Each listening front's connection limit: its own `maxConnections`, else an equal share of the
+   * budget. Run whenever a front opens or closes, or a reload changes a setting.
+   */
+  #limit(): void {
+    const own = [...this.#services.values()].filter((s) => s.port !== null);
+    const share = defaultShare(this.budget, own.length + (this.#shared ? 1 : 0));
+    for (const entry of own) entry.proxy.setMaxConnections(entry.maxConnections ?? share);
+    this.#shared?.proxy.setMaxConnections(this.#shared.config.proxy.maxConnections ?? share);
   }
 
   /** A balancer for the service if it has a port or a route; binds its port (MSUP_PORT_IN_USE when taken). */
@@ -39,11 +66,15 @@ export class Fronts {
     const proxy = new ServiceProxy(service.name, {
       ...service.balancing,
       headersTimeoutMs: config.proxy.headersTimeoutMs,
+      bodyTimeoutMs: config.proxy.bodyTimeoutMs,
+      ...(this.#log ? { log: this.#log } : {}),
     });
-    this.#services.set(service.name, { proxy, port: null });
+    const maxConnections = service.balancing.maxConnections;
+    this.#services.set(service.name, { proxy, port: null, maxConnections });
     if (service.port === null) return;
     const port = await proxy.listen(service.port, this.#host);
-    this.#services.set(service.name, { proxy, port });
+    this.#services.set(service.name, { proxy, port, maxConnections });
+    this.#limit();
   }
 
   /** The shared front (`proxy.port`), routing by path and host to the services' balancers. */
@@ -51,19 +82,26 @@ export class Fronts {
     if (config.proxy.port === null) return;
     const proxy = new FrontProxy(config.proxy.routes, (name) => this.of(name), {
       headersTimeoutMs: config.proxy.headersTimeoutMs,
+      ...(this.#log ? { log: this.#log } : {}),
     });
     const host = config.proxy.host ?? this.#host;
     const requested = config.proxy.port;
     this.#shared = { proxy, requested, port: requested, host, config };
     this.#shared.port = await proxy.listen(requested, host);
+    this.#limit();
   }
 
   /** A reload's balancing settings for a service's running balancer (its mode stays). */
   configureService(service: ResolvedService, config: ResolvedConfig): void {
-    this.of(service.name)?.configure({
+    const entry = this.#services.get(service.name);
+    if (!entry) return;
+    entry.proxy.configure({
       ...service.balancing,
       headersTimeoutMs: config.proxy.headersTimeoutMs,
+      bodyTimeoutMs: config.proxy.bodyTimeoutMs,
     });
+    entry.maxConnections = service.balancing.maxConnections;
+    this.#limit();
   }
 
   /**
@@ -79,11 +117,14 @@ export class Fronts {
     const host = config.proxy.host ?? this.#host;
     if (old && config.proxy.port === old.requested && host === old.host) {
       old.proxy.configure(config.proxy.routes, config.proxy.headersTimeoutMs);
+      old.config = config;
+      this.#limit();
       return 'updated';
     }
     if (config.proxy.port === null) {
       this.#shared = undefined;
       if (old) this.#retire(old.proxy);
+      this.#limit();
       return old ? 'removed' : null;
     }
     try {
@@ -140,6 +181,7 @@ export class Fronts {
   async closeService(name: string): Promise<void> {
     const entry = this.#services.get(name);
     this.#services.delete(name);
+    this.#limit();
     await entry?.proxy.close();
   }
 

@@ -33,6 +33,30 @@ function bare(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
+/** Past this many request headers, the answer is 431 (Node would drop the rest silently). */
+export const MAX_REQUEST_HEADERS = 1000;
+
+/**
+ * A request the front refuses before it reaches any instance: a second `Host` (RFC 9112 §3.2: 400),
+ * or more than MAX_REQUEST_HEADERS headers (431). Undefined for a request that may go on.
+ */
+export function headerProblem(raw: readonly string[]): { status: 400 | 431; reason: string } | undefined {
+  if (raw.length > MAX_REQUEST_HEADERS * 2) {
+    return { status: 431, reason: `more than ${MAX_REQUEST_HEADERS} request headers` };
+  }
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++hosts > 1) {
+      return { status: 400, reason: 'more than one Host header' };
+    }
+  }
+  return undefined;
+}
+
+/** Never removed because `Connection` names them: the instance needs them to read the request. */
+const END_TO_END = new Set(['host', 'content-length']);
+
 /** Names listed in `Connection` (they are hop-by-hop too). Empty in the common case. */
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let tokens: Set<string> | undefined;
@@ -40,7 +64,7 @@ function connectionTokens(raw: readonly string[]): Set<string> | undefined {
     if ((raw[i] as string).length !== 10 || (raw[i] as string).toLowerCase() !== 'connection') continue;
     for (const t of (raw[i + 1] as string).split(',')) {
       const name = t.trim().toLowerCase();
-      if (!name || name === 'close' || name === 'keep-alive') continue;
+      if (!name || name === 'close' || name === 'keep-alive' || END_TO_END.has(name)) continue;
       tokens ??= new Set();
       tokens.add(name);
     }

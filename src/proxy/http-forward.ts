@@ -2,42 +2,16 @@
 // failure go to the next instance when nginx's rules allow it (or hold while no instance is ready).
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
+import { isLocalShortage } from '../limits.js';
+import { ABORTED, BODY_TIMEOUT, type ForwardTarget, STALLED } from './forward-target.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { hasBody, LazyBody } from './lazy-body.js';
-import type { Member, Members } from './members.js';
-import { classifyFailure, describeFailure, mayRetry, type RetryBudget } from './retry.js';
-import type { ExchangeHandler, UpstreamPool } from './upstream-pool.js';
+import type { Member } from './members.js';
+import { originForm, replyText } from './reply.js';
+import { classifyFailure, describeFailure, IDEMPOTENT, isReset, mayRetry } from './retry.js';
+import type { ExchangeHandler } from './upstream-pool.js';
 
-/** What an exchange needs from its service's balancer (implemented by ServiceProxy). */
-export interface ForwardTarget {
-  readonly service: string;
-  readonly members: Members;
-  readonly budget: RetryBudget;
-  readonly responseTimeoutMs: number;
-  readonly holdTimeoutMs: number;
-  readonly closing: boolean;
-  pool(member: Member): UpstreamPool;
-  /** Registers work on a member (for drain); returns the function that ends it. */
-  track(member: Member, destroy: () => void): () => void;
-  /** Waits for a member to join rotation (`wake`) or for `deadline` (`expire`); returns a cancel. */
-  hold(deadline: number, wake: () => void, expire: () => void): () => void;
-}
-
-export function replyText(
-  res: http.ServerResponse,
-  status: number,
-  text: string,
-  headers: Record<string, string> = {},
-): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
-  res.end(`${text}\n`);
-}
-
-const ABORTED = Object.assign(new Error('the client went away'), { code: 'MSUP_CLIENT_GONE' });
+export type { ForwardTarget } from './forward-target.js';
 
 class Exchange implements ExchangeHandler {
   readonly #target: ForwardTarget;
@@ -56,6 +30,7 @@ class Exchange implements ExchangeHandler {
   #done = false;
   #cancelHold: (() => void) | undefined;
   #resume: (() => void) | undefined;
+  #unwait: (() => void) | undefined;
 
   constructor(target: ForwardTarget, req: http.IncomingMessage, res: http.ServerResponse, path: string) {
     this.#target = target;
@@ -109,8 +84,14 @@ class Exchange implements ExchangeHandler {
     this.#abort = undefined;
     target.members.begin(member, retry);
     this.#untrack = target.track(member, () => this.#abort?.(ABORTED));
-    const body = hasBody(this.#req) ? new LazyBody(this.#req) : null;
+    const body = hasBody(this.#req)
+      ? new LazyBody(this.#req, target.bodyTimeoutMs, () => this.#abort?.(BODY_TIMEOUT))
+      : null;
     this.#body = body;
+    // A request that may go elsewhere is cut and sent on when another one to this instance times out.
+    if (!body && IDEMPOTENT.has(this.#req.method ?? 'GET')) {
+      this.#unwait = target.awaiting(member, () => this.#abort?.(STALLED));
+    }
     target.pool(member).dispatch(
       {
         method: this.#req.method ?? 'GET',
@@ -131,6 +112,8 @@ class Exchange implements ExchangeHandler {
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.#clientGone) return false;
     if (status < 200) return true; // 1xx: Node's server speaks for itself
+    this.#unwait?.();
+    this.#unwait = undefined;
     this.#resume = resume;
     this.#res.writeHead(status, statusText, downstreamHeaders(rawHeaders));
     return true;
@@ -157,14 +140,33 @@ class Exchange implements ExchangeHandler {
       this.#reply(400, `the request cannot be forwarded: ${error.message}`, { connection: 'close' });
       return;
     }
+    if (code === 'MSUP_BODY_TIMEOUT') {
+      // The client's fault, not the instance's: 408, and the connection closes (nginx closes it too).
+      this.#endAttempt(false);
+      if (this.#res.headersSent) {
+        this.#res.destroy();
+        this.#finish();
+      } else this.#reply(408, 'the request body stopped arriving', { connection: 'close' });
+      this.#req.socket.destroySoon();
+      return;
+    }
     if (this.#clientGone || code === 'MSUP_CLIENT_GONE') {
       this.#endAttempt(false);
       this.#finish();
       if (!this.#res.destroyed) this.#res.destroy();
       return;
     }
+    if (isLocalShortage(code)) {
+      // msup itself is out of descriptors: the instance is not to blame, and another would fare no better.
+      this.#endAttempt(false);
+      this.#reply(503, `msup could not reach ${this.#target.service}: ${code} (out of file descriptors)`, {
+        'retry-after': '1',
+      });
+      return;
+    }
     this.#endAttempt(true);
     const member = this.#member as Member;
+    this.#member = undefined;
     const kind = classifyFailure({ code, name: error.name });
     const retryable = mayRetry({
       kind,
@@ -172,22 +174,46 @@ class Exchange implements ExchangeHandler {
       bodyConsumed: this.#body?.started ?? false,
       responseStarted: this.#res.headersSent,
     });
-    if (retryable && (kind === 'connect' || this.#target.budget.acquire())) {
-      if (kind !== 'connect') this.#retrySlot = true;
-      this.#member = undefined;
-      this.next();
+    const why = describeFailure(code, kind, error.message);
+    // No answer in time: the instance may be frozen; it leaves rotation, and its other waiting requests
+    // go elsewhere now rather than each waiting out its own timeout (HAProxy's on-error mark-down).
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') this.#target.stalled(member);
+    if (!retryable) this.#fail(member, why, false);
+    else if (kind === 'connect' || code === 'MSUP_STALLED') this.next();
+    else if (!isReset(code)) this.#retryWithinBudget(member, why);
+    else {
+      // A reset from an instance whose process just died (or that stopped listening) is no sign of
+      // overload: its retry is free. Told apart by whether its port still takes connections.
+      void this.#target.gone(member).then((gone) => {
+        if (this.#clientGone || this.#done) return;
+        if (gone) this.next();
+        else this.#retryWithinBudget(member, why);
+      });
+    }
+  }
+
+  /** A retry after the instance got the request: only while the budget allows (Envoy's retry budget). */
+  #retryWithinBudget(member: Member, why: string): void {
+    if (!this.#target.budget.acquire()) {
+      this.#fail(member, why, true);
       return;
     }
+    this.#retrySlot = true;
+    this.next();
+  }
+
+  #fail(member: Member, why: string, budgetSpent: boolean): void {
     if (this.#res.headersSent) {
       this.#res.destroy();
       this.#finish();
       return;
     }
-    const why = retryable ? ' (retry budget spent)' : '';
-    this.#reply(502, `${member.label} failed: ${describeFailure(code, kind, error.message)}${why}`);
+    this.#reply(502, `${member.label} failed: ${why}${budgetSpent ? ' (retry budget spent)' : ''}`);
   }
 
   #endAttempt(failed: boolean): void {
+    this.#unwait?.();
+    this.#unwait = undefined;
     const member = this.#member;
     if (!member) return;
     this.#untrack?.();
@@ -211,19 +237,13 @@ class Exchange implements ExchangeHandler {
     if (this.#finishedOnce) return;
     this.#finishedOnce = true;
     this.#done = true;
+    // A retry that ended without an attempt of its own (held, then 502/503; the client gone) gives back
+    // its slot too: before, such slots were never returned and the budget shrank for good.
+    if (this.#retrySlot) {
+      this.#retrySlot = false;
+      this.#target.budget.release();
+    }
     this.#target.budget.active--;
-  }
-}
-
-/** The origin-form path of a request target: absolute-form (`http://host/x`) is reduced to `/x`. */
-export function originForm(url: string): string | undefined {
-  if (url.startsWith('/')) return url;
-  if (!/^https?:\/\//i.test(url)) return undefined; // e.g. `*` (OPTIONS) or authority-form
-  try {
-    const parsed = new URL(url);
-    return `${parsed.pathname}${parsed.search}`;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,20 +1,106 @@
-// An HTTP listener that answers bad input itself (400, 431, 408) and binds with clear, coded errors;
-// used by each service's front and by the shared front.
+// An HTTP listener that answers bad input itself (400, 431, 408), refuses connections past its limit,
+// survives failed accepts, and binds with clear, coded errors; used by each service's front and by
+// the shared front.
 import http from 'node:http';
 import type net from 'node:net';
 import { MsupError } from '../errors.js';
+import { atMostEvery } from './connection-limits.js';
+import { headerProblem } from './headers.js';
+import { hasBody } from './lazy-body.js';
+import { replyText } from './reply.js';
+import type { ListenReports } from './tcp-io.js';
+
+/** How a front reports what it does on its own: refused connections, failed accepts. */
+export type FrontLog = (level: 'warn' | 'error', msg: string, fields: Record<string, unknown>) => void;
 
 export interface ListenerOptions {
   /** Time a client has to send the complete request headers (answered with 408). */
   headersTimeoutMs: number;
+  /** Which front, in log lines (e.g. `service "web"`). */
+  what?: string;
+  log?: FrontLog;
 }
 
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
 function statusFor(code: string | undefined): string {
   if (code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large';
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout';
   return '400 Bad Request';
+}
+
+/** A burst of refused or failed connections is one log line per this long, per front. */
+const REPORT_EVERY_MS = 10_000;
+
+/** A front's reports of refused connections and failed accepts, one log line per 10 s at most of each. */
+export function connectionReports(what: string, log: FrontLog = () => {}): ListenReports {
+  return {
+    dropped: atMostEvery(REPORT_EVERY_MS, (maxConnections: number) =>
+      log('warn', 'connection limit reached: new connections are refused', { front: what, maxConnections }),
+    ),
+    acceptFailed: atMostEvery(REPORT_EVERY_MS, (error: NodeJS.ErrnoException) =>
+      log('error', 'a connection could not be accepted', {
+        front: what,
+        code: error.code,
+        error: error.message,
+      }),
+    ),
+  };
+}
+
+/**
+ * Past `server.maxConnections` (set by Fronts), Node closes each new connection at once: reported.
+ * An error once listening is a failed accept (EMFILE, ENFILE: msup is out of file descriptors):
+ * reported too, and the front goes on (libuv accepts again once descriptors are free).
+ */
+function watchConnections(server: net.Server, reports: ListenReports): void {
+  server.on('drop', () => reports.dropped(server.maxConnections));
+  server.on('error', (error: NodeJS.ErrnoException) => {
+    if (server.listening) reports.acceptFailed(error);
+  });
+}
+
+/** WebSocket is the one upgrade passed on (as a byte pipe); http-proxy-3 takes nothing else. */
+function isWebSocket(req: http.IncomingMessage): boolean {
+  return req.method === 'GET' && req.headers.upgrade?.trim().toLowerCase() === 'websocket';
+}
+
+function refuse(socket: net.Socket, status: string, text = ''): void {
+  socket.on('error', () => {});
+  const body = text ? `${text}\n` : '';
+  socket.end(
+    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+}
+
+/**
+ * An upgrade to anything but WebSocket (h2c, ...) is not passed on: the request is answered over
+ * HTTP/1.1, as if it had no Upgrade header (RFC 9110 §7.8 lets a server ignore it; nginx does), and the
+ * connection closes after the response (Node's parser has let go of it). Its body could not be read:
+ * such a request with a body gets 501.
+ */
+function answerWithoutUpgrade(
+  req: http.IncomingMessage,
+  socket: net.Socket,
+  onRequest: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+): void {
+  if (hasBody(req)) {
+    refuse(
+      socket,
+      '501 Not Implemented',
+      `msup forwards no upgrade to ${req.headers.upgrade} (and no request body with one)`,
+    );
+    return;
+  }
+  socket.on('error', () => {});
+  const res = new http.ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  res.once('finish', () => socket.end(() => socket.destroy()));
+  req.resume();
+  onRequest(req, res);
 }
 
 export function createListener(
@@ -30,15 +116,32 @@ export function createListener(
       requestTimeout: 0,
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
     },
-    onRequest,
+    (req, res) => {
+      const problem = headerProblem(req.rawHeaders);
+      if (problem) replyText(res, problem.status, problem.reason, { connection: 'close' });
+      else onRequest(req, res);
+    },
   );
-  server.on('upgrade', (req, socket, head) => onUpgrade(req, socket as net.Socket, head));
+  // No silent cut: headers are counted (headerProblem) and more than the bound get 431.
+  server.maxHeadersCount = 0;
+  watchConnections(server, connectionReports(options.what ?? 'a front', options.log));
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const problem = headerProblem(req.rawHeaders);
+    if (problem) refuse(socket, `${problem.status} ${http.STATUS_CODES[problem.status]}`, problem.reason);
+    else if (isWebSocket(req)) onUpgrade(req, socket, head);
+    else answerWithoutUpgrade(req, socket, onRequest);
+  });
+  // CONNECT asks for a tunnel to host:port: msup is no forward proxy (its target cannot be forwarded).
+  server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) =>
+    refuse(socket, '400 Bad Request', 'msup is not a forward proxy: CONNECT is not served'),
+  );
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || error.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
-    socket.end(`HTTP/1.1 ${statusFor(error.code)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    // Closed once the status is out, whether or not the client ever closes its side (a 408 included).
+    refuse(socket as net.Socket, statusFor(error.code));
   });
   return server;
 }

@@ -162,11 +162,29 @@ export class Members {
     }
     this.#count(member.index).errors++;
     const now = this.#clock.now();
-    let healthyOthers = 0;
-    for (const m of this.#all.values()) {
-      if (m !== member && m.inRotation && !this.#health.isEjected(m.key, now)) healthyOthers++;
+    if (this.#health.failure(member.key, now, this.#healthyOthers(member) > 0)) {
+      this.#count(member.index).ejections++;
     }
-    if (this.#health.failure(member.key, now, healthyOthers > 0)) this.#count(member.index).ejections++;
+  }
+
+  /**
+   * A request to `member` timed out: it is ejected now, whatever `maxFails` says (unless it is the last
+   * healthy member, as for any ejection), for `failTimeout`.
+   */
+  stall(member: Member): void {
+    if (this.#all.get(member.key) !== member) return;
+    if (this.#health.eject(member.key, this.#clock.now(), this.#healthyOthers(member) > 0)) {
+      this.#count(member.index).ejections++;
+    }
+  }
+
+  #healthyOthers(member: Member): number {
+    const now = this.#clock.now();
+    let n = 0;
+    for (const m of this.#all.values()) {
+      if (m !== member && m.inRotation && !this.#health.isEjected(m.key, now)) n++;
+    }
+    return n;
   }
 
   /** Counters by instance index, for every index seen so far. */

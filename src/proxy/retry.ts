@@ -1,8 +1,12 @@
 // When a failed attempt may go to another instance (nginx's proxy_next_upstream rules), and the retry
 // budget that keeps retries from multiplying load when everything fails (Envoy's). Pure.
+import { isLocalShortage } from '../limits.js';
 
-/** Where an attempt failed: before the instance got the request, or after it was sent. */
-export type FailureKind = 'connect' | 'sent' | 'bad-response';
+/**
+ * Where an attempt failed: before the instance got the request, after it was sent, in what the
+ * instance answered, or in msup itself (out of file descriptors: no instance is to blame).
+ */
+export type FailureKind = 'connect' | 'sent' | 'bad-response' | 'local';
 
 const CONNECT = new Set([
   'ECONNREFUSED',
@@ -13,6 +17,13 @@ const CONNECT = new Set([
   'ECONNREFUSED_POOL',
 ]);
 
+/** The connection was cut after the request was sent (not a timeout): the instance reset or closed it. */
+const RESETS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+
+export function isReset(code: string | undefined): boolean {
+  return code !== undefined && RESETS.has(code);
+}
+
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 export function classifyFailure(error: {
@@ -20,6 +31,7 @@ export function classifyFailure(error: {
   name?: string | undefined;
 }): FailureKind {
   const code = error.code ?? '';
+  if (isLocalShortage(code)) return 'local';
   if (CONNECT.has(code)) return 'connect';
   if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'bad-response';
   if (error.name === 'HTTPParserError') return 'bad-response';
@@ -32,6 +44,7 @@ const WORDS: Record<string, string> = {
   UND_ERR_SOCKET: 'connection closed before a response',
   UND_ERR_HEADERS_TIMEOUT: 'no response within responseTimeout',
   UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+  MSUP_STALLED: 'another request to it timed out',
 };
 
 /** What went wrong, for the 502 body: errno codes as they are, undici's in words. */
@@ -54,7 +67,7 @@ export interface AttemptFailure {
 export function mayRetry(failure: AttemptFailure): boolean {
   if (failure.responseStarted || failure.bodyConsumed) return false;
   if (failure.kind === 'connect') return true;
-  if (failure.kind === 'bad-response') return false;
+  if (failure.kind === 'bad-response' || failure.kind === 'local') return false;
   return IDEMPOTENT.has(failure.method);
 }
 

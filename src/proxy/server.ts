@@ -3,14 +3,26 @@
 // port (HTTP, or TCP in `mode: 'tcp'`). The shared front hands requests to it too.
 import type http from 'node:http';
 import type net from 'node:net';
-import { type ForwardTarget, forward, replyText } from './http-forward.js';
-import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS, listenError } from './listener.js';
+import { Holds } from './holds.js';
+import { type ForwardTarget, forward } from './http-forward.js';
+import {
+  bind,
+  connectionReports,
+  createListener,
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  type FrontLog,
+  listenError,
+} from './listener.js';
 import { type BalancingSettings, type InstanceCounters, type Member, Members } from './members.js';
+import { instanceGone } from './port-check.js';
+import { replyText } from './reply.js';
 import { DEFAULT_RETRY_BUDGET, RetryBudget, type RetryBudgetSettings } from './retry.js';
 import { defaultTcpIo, listenTcp } from './tcp.js';
 import type { TcpIo, TcpListening } from './tcp-io.js';
 import { createUpgradeProxy } from './upgrade.js';
 import { createUpstreamPool, type UpstreamPool } from './upstream-pool.js';
+import { Work } from './work.js';
 
 export interface ServiceProxyOptions extends Partial<BalancingSettings> {
   mode?: 'http' | 'tcp';
@@ -19,9 +31,13 @@ export interface ServiceProxyOptions extends Partial<BalancingSettings> {
   /** Time an instance has to send response headers once the request is sent (0: no limit). */
   responseTimeoutMs?: number;
   headersTimeoutMs?: number;
+  /** How long a request body may pause while msup waits for it (0: no limit); then 408. */
+  bodyTimeoutMs?: number;
   retryBudget?: RetryBudgetSettings;
   /** TCP mode's sockets (default: libuv handles where Node has them, else net.Socket). */
   tcpIo?: TcpIo;
+  /** Where the front reports refused connections and failed accepts. */
+  log?: FrontLog;
   now?: () => number;
   random?: () => number;
 }
@@ -45,11 +61,6 @@ function balancingOf(options: Partial<BalancingSettings>): BalancingSettings {
   };
 }
 
-interface Waiter {
-  wake(): void;
-  timer: NodeJS.Timeout;
-}
-
 export class ServiceProxy implements ForwardTarget {
   readonly service: string;
   readonly mode: 'http' | 'tcp';
@@ -57,15 +68,20 @@ export class ServiceProxy implements ForwardTarget {
   readonly budget: RetryBudget;
   holdTimeoutMs: number;
   responseTimeoutMs: number;
+  bodyTimeoutMs: number;
   #headersTimeoutMs: number;
   readonly #pools = new Map<string, UpstreamPool>();
-  readonly #work = new Map<string, Set<() => void>>();
-  readonly #drains = new Map<string, Set<() => void>>();
-  readonly #waiters = new Set<Waiter>();
+  readonly #work = new Work();
+  /** Attempts waiting for response headers that could go elsewhere, by member. */
+  readonly #awaiting = new Work();
+  readonly #holds = new Holds();
   readonly #upgrades = createUpgradeProxy();
   readonly #tcpIo: TcpIo | undefined;
+  readonly #log: FrontLog | undefined;
   #server: http.Server | undefined;
   #tcp: TcpListening | undefined;
+  /** Open client connections past which the front refuses new ones (0: none). Set by Fronts. */
+  #maxConnections = 0;
   #closing = false;
 
   constructor(service: string, options: ServiceProxyOptions = {}) {
@@ -74,7 +90,9 @@ export class ServiceProxy implements ForwardTarget {
     this.holdTimeoutMs = options.holdTimeoutMs ?? BALANCER_DEFAULTS.holdTimeoutMs;
     this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#tcpIo = options.tcpIo;
+    this.#log = options.log;
     this.budget = new RetryBudget(options.retryBudget ?? DEFAULT_RETRY_BUDGET);
     this.members = new Members(balancingOf(options), {
       now: options.now ?? Date.now,
@@ -84,14 +102,22 @@ export class ServiceProxy implements ForwardTarget {
 
   /**
    * New settings for a running balancer (a config reload): strategy, weights, ejection thresholds,
-   * hold window, response and header timeouts. The mode cannot change: that needs a new listener.
+   * hold window, response, header and body timeouts. The mode cannot change: that needs a new listener.
    */
   configure(options: Omit<ServiceProxyOptions, 'mode' | 'tcpIo' | 'retryBudget' | 'now' | 'random'>): void {
     this.members.configure(balancingOf(options));
     this.holdTimeoutMs = options.holdTimeoutMs ?? BALANCER_DEFAULTS.holdTimeoutMs;
     this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     if (this.#server) this.#server.headersTimeout = this.#headersTimeoutMs;
+  }
+
+  /** The most client connections the service's own front holds at once; more are refused (0: none). */
+  setMaxConnections(max: number): void {
+    this.#maxConnections = max;
+    if (this.#server) this.#server.maxConnections = max > 0 ? max : Number.POSITIVE_INFINITY;
+    this.#tcp?.setMaxConnections(max);
   }
 
   get closing(): boolean {
@@ -107,8 +133,10 @@ export class ServiceProxy implements ForwardTarget {
     const what = `service "${this.service}"`;
     if (this.mode === 'tcp') {
       let tcp: TcpListening;
+      const reports = connectionReports(what, this.#log);
       try {
-        tcp = await listenTcp(this, this.#tcpIo ?? defaultTcpIo(host), host, port);
+        tcp = await listenTcp(this, this.#tcpIo ?? defaultTcpIo(host), host, port, reports);
+        tcp.setMaxConnections(this.#maxConnections);
       } catch (error) {
         throw listenError(error as NodeJS.ErrnoException, port, what, this.service);
       }
@@ -120,8 +148,9 @@ export class ServiceProxy implements ForwardTarget {
     this.#server = createListener(
       (req, res) => this.handle(req, res),
       (req, socket, head) => this.upgrade(req, socket, head),
-      { headersTimeoutMs: this.#headersTimeoutMs },
+      { headersTimeoutMs: this.#headersTimeoutMs, what, ...(this.#log ? { log: this.#log } : {}) },
     );
+    this.setMaxConnections(this.#maxConnections);
     return bind(this.#server, port, host, what, this.service);
   }
 
@@ -141,12 +170,7 @@ export class ServiceProxy implements ForwardTarget {
   /** An instance joins rotation; requests held for a ready instance go to it. */
   add(key: string, label: string, endpoint: { host: string; port: number }): void {
     this.members.add(key, label, endpoint);
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) {
-      clearTimeout(waiter.timer);
-      waiter.wake();
-    }
+    this.#holds.wakeAll();
   }
 
   /** An instance leaves rotation; requests already sent to it finish. */
@@ -167,25 +191,7 @@ export class ServiceProxy implements ForwardTarget {
    * `timeoutMs`, when whatever is left is cut. Call it after `remove(key)`.
    */
   drain(key: string, timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.#work.get(key)?.size) {
-        resolve();
-        return;
-      }
-      const drains = this.#drains.get(key) ?? new Set<() => void>();
-      this.#drains.set(key, drains);
-      const done = () => {
-        clearTimeout(timer);
-        drains.delete(done);
-        if (drains.size === 0) this.#drains.delete(key);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        for (const destroy of [...(this.#work.get(key) ?? [])]) destroy();
-        done();
-      }, timeoutMs);
-      drains.add(done);
-    });
+    return this.#work.drain(key, timeoutMs);
   }
 
   /** Per-instance counters, by instance index. */
@@ -202,46 +208,36 @@ export class ServiceProxy implements ForwardTarget {
     return pool;
   }
 
+  /** Out of rotation or forgotten (msup saw it exit or stop), or its port stops taking connections. */
+  gone(member: Member): Promise<boolean> {
+    return instanceGone(
+      member.host,
+      member.port,
+      () => !member.inRotation || this.members.get(member.key) !== member,
+    );
+  }
+
   track(member: Member, destroy: () => void): () => void {
-    const set = this.#work.get(member.key) ?? new Set<() => void>();
-    this.#work.set(member.key, set);
-    set.add(destroy);
-    return () => {
-      set.delete(destroy);
-      if (set.size > 0) return;
-      this.#work.delete(member.key);
-      const drains = this.#drains.get(member.key);
-      if (drains) for (const done of [...drains]) done();
-    };
+    return this.#work.track(member.key, destroy);
+  }
+
+  awaiting(member: Member, cut: () => void): () => void {
+    return this.#awaiting.track(member.key, cut);
+  }
+
+  stalled(member: Member): void {
+    this.members.stall(member);
+    this.#awaiting.cut(member.key);
   }
 
   hold(deadline: number, wake: () => void, expire: () => void): () => void {
-    const waiter: Waiter = {
-      wake,
-      timer: setTimeout(
-        () => {
-          this.#waiters.delete(waiter);
-          expire();
-        },
-        Math.max(0, deadline - Date.now()),
-      ),
-    };
-    this.#waiters.add(waiter);
-    return () => {
-      clearTimeout(waiter.timer);
-      this.#waiters.delete(waiter);
-    };
+    return this.#holds.hold(deadline, wake, expire);
   }
 
   /** From now on, answer 503 (Retry-After) while instances stop; held requests get it at once. */
   beginClose(): void {
     this.#closing = true;
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) {
-      clearTimeout(waiter.timer);
-      waiter.wake();
-    }
+    this.#holds.wakeAll();
   }
 
   async close(): Promise<void> {
@@ -252,7 +248,7 @@ export class ServiceProxy implements ForwardTarget {
       this.#tcp?.close(),
     ]);
     server?.closeAllConnections();
-    for (const work of [...this.#work.values()]) for (const destroy of [...work]) destroy();
+    this.#work.cutAll();
     await Promise.all([...this.#pools.values()].map((pool) => pool.destroy()));
     this.#pools.clear();
     this.#upgrades.close();

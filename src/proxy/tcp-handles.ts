@@ -123,9 +123,12 @@ class Side implements Endpoint {
   readonly handle: Handle;
   #closed = false;
   #onClose: (() => void) | undefined;
+  /** For an accepted client: its listener's count of open connections goes down. */
+  #released: (() => void) | undefined;
 
-  constructor(handle: Handle) {
+  constructor(handle: Handle, released?: () => void) {
     this.handle = handle;
+    this.#released = released;
   }
 
   get destroyed(): boolean {
@@ -139,7 +142,10 @@ class Side implements Endpoint {
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.handle.close(() => this.#onClose?.());
+    this.handle.close(() => {
+      this.#released?.();
+      this.#onClose?.();
+    });
   }
 }
 
@@ -205,7 +211,7 @@ function pump(io: Bindings, from: Side, to: Side, done: (error: boolean) => void
 
 export function handleIo(io: Bindings): TcpIo {
   return {
-    listen(host, port, onClient) {
+    listen(host, port, onClient, reports) {
       const server = io.newServer();
       let status = server.bind(host, port);
       if (status === 0) status = server.listen(BACKLOG);
@@ -213,10 +219,22 @@ export function handleIo(io: Bindings): TcpIo {
         server.close();
         return Promise.reject(errnoError(status, 'listen'));
       }
+      let open = 0;
+      let max = 0;
       server.onconnection = (accepted, client) => {
-        if (accepted < 0 || !client) return;
+        if (accepted < 0 || !client) {
+          // EMFILE, ENFILE: msup is out of descriptors. libuv accepts again once some are free.
+          if (accepted < 0) reports.acceptFailed(errnoError(accepted, 'accept'));
+          return;
+        }
+        if (max > 0 && open >= max) {
+          client.close();
+          reports.dropped(max);
+          return;
+        }
+        open++;
         client.setNoDelay(true);
-        onClient(new Side(client));
+        onClient(new Side(client, () => open--));
       };
       const address: { port?: number } = {};
       server.getsockname(address);
@@ -227,6 +245,9 @@ export function handleIo(io: Bindings): TcpIo {
         close: () => {
           closed ??= new Promise<void>((resolve) => server.close(resolve));
           return closed;
+        },
+        setMaxConnections: (n) => {
+          max = n;
         },
       };
       return Promise.resolve(listening);

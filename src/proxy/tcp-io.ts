@@ -13,11 +13,24 @@ export interface TcpListening {
   readonly port: number;
   /** Stops accepting; connections already accepted are not touched. */
   close(): Promise<void>;
+  /** Past this many open client connections, a new one is closed at once (0: no limit). */
+  setMaxConnections(max: number): void;
+}
+
+/** What a listener reports: a connection closed for the limit, a failed accept (EMFILE). */
+export interface ListenReports {
+  dropped(maxConnections: number): void;
+  acceptFailed(error: NodeJS.ErrnoException): void;
 }
 
 export interface TcpIo {
   /** Binds and listens; rejects with the system error (its `code`, such as EADDRINUSE). */
-  listen(host: string, port: number, onClient: (client: Endpoint) => void): Promise<TcpListening>;
+  listen(
+    host: string,
+    port: number,
+    onClient: (client: Endpoint) => void,
+    reports: ListenReports,
+  ): Promise<TcpListening>;
   /**
    * Connects to an instance (at its endpoint). `connected` is called exactly once: with no argument
    * once connected, or with the error (also when destroyed while connecting).

@@ -21,10 +21,16 @@ class NetEndpoint implements Endpoint {
 }
 
 export const netIo: TcpIo = {
-  listen(host, port, onClient) {
+  listen(host, port, onClient, reports) {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
       onClient(new NetEndpoint(socket)),
     );
+    // Past maxConnections, Node closes a new connection at once ('drop'); an error once listening is a
+    // failed accept (EMFILE): both reported, and the listener goes on.
+    server.on('drop', () => reports.dropped(server.maxConnections));
+    server.on('error', (error: NodeJS.ErrnoException) => {
+      if (server.listening) reports.acceptFailed(error);
+    });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port, host, exclusive: true }, () => {
@@ -32,6 +38,9 @@ export const netIo: TcpIo = {
         resolve({
           port: (server.address() as net.AddressInfo).port,
           close: () => new Promise<void>((done) => server.close(() => done())),
+          setMaxConnections: (max) => {
+            server.maxConnections = max > 0 ? max : Number.POSITIVE_INFINITY;
+          },
         });
       });
     });

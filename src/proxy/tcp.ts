@@ -2,9 +2,10 @@
 // strategy among ready, non-ejected instances; a refused connect moves on to the next instance.
 // The sockets themselves are tcp-io's: libuv handles where Node has them, else net.Socket.
 import { isIPv4 } from 'node:net';
+import { isLocalShortage } from '../limits.js';
 import type { Member, Members } from './members.js';
 import { handleIo, loadHandles } from './tcp-handles.js';
-import type { Endpoint, TcpIo, TcpListening } from './tcp-io.js';
+import type { Endpoint, ListenReports, TcpIo, TcpListening } from './tcp-io.js';
 import { netIo } from './tcp-net.js';
 
 export interface TcpTarget {
@@ -27,8 +28,14 @@ export function defaultTcpIo(host = '127.0.0.1'): TcpIo {
   return chosen;
 }
 
-export function listenTcp(target: TcpTarget, io: TcpIo, host: string, port: number): Promise<TcpListening> {
-  return io.listen(host, port, (client) => connect(target, io, client));
+export function listenTcp(
+  target: TcpTarget,
+  io: TcpIo,
+  host: string,
+  port: number,
+  reports: ListenReports,
+): Promise<TcpListening> {
+  return io.listen(host, port, (client) => connect(target, io, client), reports);
 }
 
 function connect(target: TcpTarget, io: TcpIo, client: Endpoint): void {
@@ -58,6 +65,12 @@ function connect(target: TcpTarget, io: TcpIo, client: Endpoint): void {
       if (error || client.destroyed) {
         upstream?.destroy();
         untrack();
+        // msup out of descriptors: not the instance's fault, and no other instance would do better.
+        if (isLocalShortage((error as NodeJS.ErrnoException | undefined)?.code)) {
+          target.members.end(member, false);
+          client.destroy();
+          return;
+        }
         // A refused connect counts against the instance; one cut short by a stop or drain does not.
         const failed = error !== undefined && !client.destroyed;
         target.members.end(member, failed);

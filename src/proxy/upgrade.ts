@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type net from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
+import { isLocalShortage } from '../limits.js';
 import { isLoopback } from './headers.js';
 import type { Member, Members } from './members.js';
 
@@ -54,9 +55,11 @@ export function createUpgradeProxy() {
       socket,
       head,
       { target: `http://${member.host.includes(':') ? `[${member.host}]` : member.host}:${member.port}` },
-      () => {
-        failed = true;
-        refuse(socket, '502 Bad Gateway');
+      (error) => {
+        // msup out of descriptors is not the instance's failure.
+        const local = isLocalShortage((error as NodeJS.ErrnoException | undefined)?.code);
+        failed = !local;
+        refuse(socket, local ? '503 Service Unavailable' : '502 Bad Gateway');
       },
     );
   }

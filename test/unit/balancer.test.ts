@@ -84,6 +84,26 @@ describe('PassiveHealth (max_fails / fail_timeout)', () => {
   });
 });
 
+describe('a stalled member (a response timed out)', () => {
+  it('is ejected at once whatever maxFails says, never as the last healthy one, not with ejection off', () => {
+    const { set, clock } = members({ maxFails: 5, failTimeoutMs: 1000 });
+    const a = set.add('a', 'web#0', { host: '127.0.0.1', port: 1 });
+    const b = set.add('b', 'web#1', { host: '127.0.0.1', port: 2 });
+    set.stall(a);
+    expect(set.stats()[0]).toMatchObject({ ejected: true, ejections: 1 });
+    expect(set.pick()?.key).toBe('b');
+    set.stall(b);
+    expect(set.stats()[1]?.ejected).toBe(false);
+    clock.t = 1000;
+    expect(set.stats()[0]?.ejected).toBe(false);
+    const off = members({ maxFails: 0 });
+    const x = off.set.add('x', 'web#0', { host: '127.0.0.1', port: 1 });
+    off.set.add('y', 'web#1', { host: '127.0.0.1', port: 2 });
+    off.set.stall(x);
+    expect(off.set.stats()[0]?.ejected).toBe(false);
+  });
+});
+
 describe('Members', () => {
   it('picks only members in rotation, skipping the ones already tried', () => {
     const { set } = members();

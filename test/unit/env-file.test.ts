@@ -81,7 +81,7 @@ describe('readEnvFiles', () => {
 
   it('does not report a missing .env, and re-reads the files on every call', () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'msup-env-'));
-    expect(readEnvFiles(root, [])).toEqual({ env: {}, missing: [] });
+    expect(readEnvFiles(root, [])).toEqual({ env: {}, missing: [], invalid: [] });
     writeFileSync(path.join(root, '.env'), 'A=1\n');
     expect(readEnvFiles(root, []).env).toEqual({ A: '1' });
     writeFileSync(path.join(root, '.env'), 'A=2\n');

@@ -96,6 +96,7 @@ describe('load-balancing config', () => {
       maxFails: 1,
       failTimeoutMs: 10_000,
       responseTimeoutMs: 60_000,
+      maxConnections: null,
     });
     expect(api?.port).toBeNull();
     expect(api?.health?.probe).toEqual({ kind: 'tcp' });
@@ -105,6 +106,8 @@ describe('load-balancing config', () => {
       host: null,
       routes: [{ path: '/api', service: 'api', stripPrefix: false }],
       headersTimeoutMs: 10_000,
+      bodyTimeoutMs: 10_000,
+      maxConnections: null,
     });
   });
 });

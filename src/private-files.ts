@@ -1,0 +1,50 @@
+// Folders and files that only msup's user may read or write (0700 and 0600), opened without following
+// links, so another local user can neither read the services' output nor plant a link msup writes
+// through. A leaf module, like types.ts and errors.ts: the supervisor, log files, control socket and
+// CLI all use it.
+import { chmodSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
+import { MsupError } from './errors.js';
+
+const uid = (): number | undefined => process.getuid?.();
+
+/**
+ * Creates `dir` (and its parents) if needed, then checks that it is a real folder (not a link) owned
+ * by this user, and takes away any access of others (chmod 0700). Throws MSUP_UNSAFE_PATH otherwise.
+ */
+export function privateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = lstatSync(dir);
+  if (!stat.isDirectory()) {
+    throw new MsupError('MSUP_UNSAFE_PATH', `${dir} is not a folder (a link or a file is there); remove it`);
+  }
+  const me = uid();
+  if (me !== undefined && stat.uid !== me) {
+    throw new MsupError(
+      'MSUP_UNSAFE_PATH',
+      `${dir} belongs to another user (uid ${stat.uid}), so msup will not use it; remove it`,
+    );
+  }
+  if ((stat.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+}
+
+/** Whether a file belongs to this user (always true where there are no uids). */
+export function ownedByMe(owner: number): boolean {
+  const me = uid();
+  return me === undefined || owner === me;
+}
+
+/**
+ * Opens a file for appending (`a`) or from empty (`w`), created 0600, never through a symbolic link
+ * (ELOOP then). A file that exists with wider access is narrowed to 0600.
+ */
+export function openPrivate(file: string, mode: 'a' | 'w'): number {
+  const { O_WRONLY, O_CREAT, O_APPEND, O_TRUNC, O_NOFOLLOW } = constants;
+  const flags = O_WRONLY | O_CREAT | (O_NOFOLLOW ?? 0) | (mode === 'a' ? O_APPEND : O_TRUNC);
+  const fd = openSync(file, flags, 0o600);
+  try {
+    if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, 0o600);
+  } catch {
+    // Narrowing is best effort (a file of another user's that we may write to anyway).
+  }
+  return fd;
+}

@@ -1,0 +1,42 @@
+// What one proxied request needs from its service's balancer (ServiceProxy implements it), and the
+// reasons msup itself gives when it cuts an attempt short.
+import type { Member, Members } from './members.js';
+import type { RetryBudget } from './retry.js';
+import type { UpstreamPool } from './upstream-pool.js';
+
+/** What an exchange needs from its service's balancer (implemented by ServiceProxy). */
+export interface ForwardTarget {
+  readonly service: string;
+  readonly members: Members;
+  readonly budget: RetryBudget;
+  readonly responseTimeoutMs: number;
+  /** How long a request body may pause while msup waits for it (0: no limit); then 408. */
+  readonly bodyTimeoutMs: number;
+  readonly holdTimeoutMs: number;
+  readonly closing: boolean;
+  pool(member: Member): UpstreamPool;
+  /**
+   * Whether the instance behind `member` is gone (its process died, or stopped listening): a reset
+   * from it then says nothing about load, and its retry does not count against the budget.
+   */
+  gone(member: Member): Promise<boolean>;
+  /** Registers work on a member (for drain); returns the function that ends it. */
+  track(member: Member, destroy: () => void): () => void;
+  /**
+   * Registers an attempt that waits for response headers and could go elsewhere (`cut` sends it
+   * there); returns the function that ends the registration.
+   */
+  awaiting(member: Member, cut: () => void): () => void;
+  /** An attempt on `member` timed out: out of rotation now, and the attempts waiting on it go elsewhere. */
+  stalled(member: Member): void;
+  /** Waits for a member to join rotation (`wake`) or for `deadline` (`expire`); returns a cancel. */
+  hold(deadline: number, wake: () => void, expire: () => void): () => void;
+}
+
+export const ABORTED = Object.assign(new Error('the client went away'), { code: 'MSUP_CLIENT_GONE' });
+export const STALLED = Object.assign(new Error('another request to this instance timed out'), {
+  code: 'MSUP_STALLED',
+});
+export const BODY_TIMEOUT = Object.assign(new Error('the client stopped sending its request body'), {
+  code: 'MSUP_BODY_TIMEOUT',
+});

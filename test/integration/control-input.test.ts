@@ -1,0 +1,79 @@
+// Whatever arrives on the control socket gets an answer, and msup keeps running: messages of any shape
+// (`null`, arrays, wrong field types) and counts past the bound.
+import net from 'node:net';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { node, useProject } from '../helpers/project.js';
+
+const project = useProject();
+
+/** Sends each line on one connection; resolves with the answers, one parsed object per line sent. */
+function converse(socketPath: string, lines: string[]): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      const answers = text.split('\n').filter(Boolean);
+      if (answers.length >= lines.length) {
+        socket.end();
+        resolve(answers.map((a) => JSON.parse(a) as Record<string, unknown>));
+      }
+    });
+    socket.on('error', reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer after ${JSON.stringify(text)}`)));
+    socket.on('close', () => reject(new Error(`closed after ${JSON.stringify(text)}`)));
+    socket.write(lines.map((l) => `${l}\n`).join(''));
+  });
+}
+
+describe('control socket input', () => {
+  it('answers every malformed message with an error and keeps running', async () => {
+    const p = project();
+    const sup = await p.start({ config: p.config({ w: { command: node('worker.js') } }) });
+    const socketPath = path.join(p.root, '.msup', 'control.sock');
+    const bad = [
+      'null',
+      '[]',
+      '42',
+      '"status"',
+      'true',
+      '{}',
+      '{"v":1}',
+      '{"v":1,"id":"x","cmd":"status"}',
+      '{"v":1,"id":2,"cmd":"scale"}',
+      '{"v":1,"id":3,"cmd":"scale","counts":null}',
+      '{"v":1,"id":4,"cmd":"scale","counts":[1]}',
+      '{"v":1,"id":5,"cmd":"scale","counts":{"w":"2"}}',
+      '{"v":1,"id":6,"cmd":"scale","counts":{"w":1e300}}',
+      '{"v":1,"id":7,"cmd":"scale","counts":{"w":100000000}}',
+      '{"v":1,"id":8,"cmd":"restart","service":{}}',
+      '{"v":1,"id":9,"cmd":"follow","service":7}',
+      '{"v":1,"id":10,"cmd":{"toString":1}}',
+      '{"v":2,"id":11,"cmd":"status"}',
+      'not json',
+    ];
+    const answers = await converse(socketPath, bad);
+    expect(answers).toHaveLength(bad.length);
+    for (const answer of answers) {
+      expect(answer).toMatchObject({ v: 1, ok: false, error: { code: 'MSUP_CONTROL' } });
+    }
+    expect(answers.map((a) => a.id)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0]);
+    expect(JSON.stringify(answers[12])).toContain('from 0 to 1000');
+    // Nothing was scaled, and msup still answers.
+    expect(sup.instances('w')).toHaveLength(1);
+    const [status] = await converse(socketPath, ['{"v":1,"id":12,"cmd":"status"}']);
+    expect(status).toMatchObject({ id: 12, ok: true, result: { version: 1 } });
+  });
+
+  it('sup.scale() refuses a count past the bound before changing anything', async () => {
+    const p = project();
+    const sup = await p.start({ config: p.config({ w: { command: node('worker.js') } }) });
+    await expect(sup.scale('w', 100_000_000)).rejects.toMatchObject({
+      code: 'MSUP_USAGE',
+      message: 'scale w: expected a whole number from 0 to 1000, got 100000000',
+    });
+    expect(sup.instances('w')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,103 @@
+// HTTP details at the fronts: a second Host, too many headers, `Connection: host`, upgrades other than
+// WebSocket, CONNECT, and a 408 that closes the connection whether or not the client does.
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/processes.js';
+import { openFds, raw, useUpstreams } from '../helpers/upstreams.js';
+
+const { httpUpstream, proxy } = useUpstreams();
+
+/** An instance that answers with the request's method, path and headers as JSON; counts what it got. */
+async function echo() {
+  const seen: { method: string; url: string; headers: Record<string, unknown> }[] = [];
+  const port = await httpUpstream((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    res.end(JSON.stringify({ url: req.url, headers: req.headers }));
+  });
+  return { port, seen };
+}
+
+const headersOf = (count: number) => Array.from({ length: count }, (_, i) => `x-h${i}: ${i}\r\n`).join('');
+
+describe('HTTP details at the front', () => {
+  it('answers 400 to a second Host header, and the instance never sees it', async () => {
+    const upstream = await echo();
+    const { port } = await proxy([upstream.port]);
+    const twice = 'GET /a HTTP/1.1\r\nHost: one.test\r\nHost: two.test\r\nConnection: close\r\n\r\n';
+    expect(await raw(port, twice)).toMatch(/^HTTP\/1\.1 400 [\s\S]*more than one Host header/);
+    const upgrade =
+      'GET /ws HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+    expect(await raw(port, upgrade)).toMatch(/^HTTP\/1\.1 400 /);
+    expect(upstream.seen).toEqual([]);
+  });
+
+  it('answers 431 past 1000 headers instead of dropping the rest', async () => {
+    const upstream = await echo();
+    const { port } = await proxy([upstream.port]);
+    // 998 + Host + Connection = 1000 headers: passed on, every one of them.
+    const fits = await raw(port, `GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headersOf(998)}\r\n`);
+    expect(fits).toMatch(/^HTTP\/1\.1 200 /);
+    expect(upstream.seen[0]?.headers['x-h997']).toBe('997');
+    const past = await raw(port, `GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headersOf(1500)}\r\n`);
+    expect(past).toMatch(/^HTTP\/1\.1 431 /);
+    expect(upstream.seen).toHaveLength(1);
+  });
+
+  it('keeps Host when Connection names it', async () => {
+    const upstream = await echo();
+    const { port } = await proxy([upstream.port]);
+    const reply = await raw(port, 'GET / HTTP/1.1\r\nHost: site.test\r\nConnection: host, close\r\n\r\n');
+    expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+    expect(upstream.seen[0]?.headers.host).toBe('site.test');
+  });
+
+  it('answers an h2c upgrade over HTTP/1.1 (the Upgrade ignored), 501 with a body, 400 to CONNECT', async () => {
+    const upstream = await echo();
+    const { port } = await proxy([upstream.port]);
+    const h2c =
+      'GET /page HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n';
+    // raw() resolves when msup closes the connection: it does, after the response.
+    const reply = await raw(port, h2c);
+    expect(reply).toMatch(/^HTTP\/1\.1 200 [\s\S]*"url":"\/page"/);
+    expect(reply).toMatch(/\r\nconnection: close\r\n/i);
+    expect(upstream.seen[0]?.headers.upgrade).toBeUndefined();
+    expect(upstream.seen[0]?.headers['http2-settings']).toBeUndefined();
+    const withBody =
+      'POST /p HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello';
+    expect(await raw(port, withBody)).toMatch(/^HTTP\/1\.1 501 /);
+    expect(await raw(port, 'CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n')).toMatch(
+      /^HTTP\/1\.1 400 /,
+    );
+    expect(upstream.seen).toHaveLength(1);
+  });
+
+  it('closes a connection it answered 408 even when the client keeps its side open', async () => {
+    const upstream = await echo();
+    const { port } = await proxy([upstream.port], { headersTimeoutMs: 300 });
+    const baseline = openFds();
+    const clients = await Promise.all(
+      Array.from(
+        { length: 20 },
+        () =>
+          new Promise<{ socket: net.Socket; answer: Promise<string> }>((resolve) => {
+            const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
+              socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
+              let text = '';
+              const answer = new Promise<string>((done) => {
+                socket.on('data', (d) => (text += d));
+                socket.on('end', () => done(text));
+              });
+              resolve({ socket, answer });
+            });
+          }),
+      ),
+    );
+    try {
+      for (const { answer } of clients) expect(await answer).toMatch(/^HTTP\/1\.1 408 /);
+      // The clients' own 20 sockets are still open; msup's side of each is closed.
+      expect(await waitFor(() => openFds() <= baseline + 20, 5000)).toBe(true);
+    } finally {
+      for (const { socket } of clients) socket.destroy();
+    }
+  });
+});
