@@ -11,6 +11,7 @@ import type {
   ResolvedProxy,
   ResolvedRestart,
   ResolvedService,
+  ResolvedSidecar,
   RuntimeName,
 } from '../types.js';
 import { plainWords } from './command-line.js';
@@ -170,6 +171,43 @@ function containerOf(service: ValidService): ResolvedContainer {
   const given = (own && typeof own === 'object' ? own.container : undefined) ?? service.container ?? {};
   return { image: given.image ?? null, engine: given.engine ?? null, mount: given.mount ?? 'ro' };
 }
+
+export const SIDECAR_DEFAULTS = {
+  retries: 2,
+  retryBudget: 0.2,
+  minRetriesPerSecond: 10,
+  timeoutMs: 10_000,
+  tryTimeoutMs: 0,
+  breaker: { failures: 5, ejectionMs: 1000, maxEjectionMs: 60_000 },
+  balancing: 'ewma',
+  mtls: 'strict',
+  certLifetimeMs: 3_600_000,
+} as const satisfies ResolvedSidecar;
+
+function sidecarOf(service: ValidService): ResolvedSidecar {
+  const own = service.runtime;
+  const given = (own && typeof own === 'object' ? own.sidecar : undefined) ?? service.sidecar ?? {};
+  const d = SIDECAR_DEFAULTS;
+  const breaker = given.breaker === false ? null : (given.breaker ?? {});
+  return {
+    retries: given.retries ?? d.retries,
+    retryBudget: given.retryBudget ?? d.retryBudget,
+    minRetriesPerSecond: given.minRetriesPerSecond ?? d.minRetriesPerSecond,
+    timeoutMs: ms(given.timeout, d.timeoutMs),
+    tryTimeoutMs: ms(given.tryTimeout, d.tryTimeoutMs),
+    breaker: breaker && {
+      failures: breaker.failures ?? d.breaker.failures,
+      ejectionMs: ms(breaker.ejection, d.breaker.ejectionMs),
+      maxEjectionMs: Math.max(
+        ms(breaker.maxEjection, d.breaker.maxEjectionMs),
+        ms(breaker.ejection, d.breaker.ejectionMs),
+      ),
+    },
+    balancing: given.balancing ?? d.balancing,
+    mtls: given.mtls ?? d.mtls,
+    certLifetimeMs: ms(given.certLifetime, d.certLifetimeMs),
+  };
+}
 // --- end of runtimes ---
 
 export interface ResolveOptions {
@@ -205,6 +243,7 @@ export function resolveConfig(
       balancing: balancing(service),
       runtime: runtimeOf(service, config, options.runtime),
       container: containerOf(service),
+      sidecar: sidecarOf(service),
       memoryMb: service.memory === undefined ? null : (parseMemory(service.memory) ?? null),
       cpus: service.cpus ?? null,
     }),

@@ -219,11 +219,50 @@ const container = strict({
     '"ro", "rw" or false',
   ).optional(),
 });
-/** `runtime: 'container'`, or `runtime: { container: { ... } }`: the runtime with its settings. */
-const runtimeObject = strict({ container: container.optional() }).superRefine((value, ctx) => {
-  if (Object.keys(value).length > 1 || Object.keys(value).length === 0)
-    ctx.addIssue({ code: 'custom', message: 'expected exactly one runtime, such as { container: { ... } }' });
+const ratio = check<number>(
+  (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 10,
+  'a ratio from 0 to 10, such as 0.2 (20%)',
+);
+const breaker = strict({
+  failures: positiveInt.optional(),
+  ejection: duration.optional(),
+  maxEjection: duration.optional(),
 });
+const certLifetime = check<number | string>(
+  (v) => (parseDuration(v) ?? 0) >= 2000,
+  "a duration of at least 2s, such as '1h'",
+);
+const sidecar = strict({
+  retries: count.optional(),
+  retryBudget: ratio.optional(),
+  minRetriesPerSecond: count.optional(),
+  timeout: duration.optional(),
+  tryTimeout: duration.optional(),
+  breaker: z
+    .union([breaker, z.literal(false)], {
+      error: (issue) => `expected breaker settings or false, got ${show(issue.input)}`,
+    })
+    .optional(),
+  balancing: check<'ewma' | 'least-request'>(
+    (v) => v === 'ewma' || v === 'least-request',
+    '"ewma" or "least-request"',
+  ).optional(),
+  mtls: check<'strict' | 'permissive'>(
+    (v) => v === 'strict' || v === 'permissive',
+    '"strict" or "permissive"',
+  ).optional(),
+  certLifetime: certLifetime.optional(),
+});
+/** `runtime: 'container'`, or `runtime: { container: { ... } }`: the runtime with its settings. */
+const runtimeObject = strict({ container: container.optional(), sidecar: sidecar.optional() }).superRefine(
+  (value, ctx) => {
+    if (Object.keys(value).length > 1 || Object.keys(value).length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected exactly one runtime, such as { container: { ... } } or { sidecar: { ... } }',
+      });
+  },
+);
 const runtime = z.preprocess(
   (v) => v,
   z.custom<unknown>().superRefine((v, ctx) => {
@@ -232,7 +271,10 @@ const runtime = z.preprocess(
     if (result.success) return;
     for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom', input: v });
   }),
-) as z.ZodType<(typeof RUNTIME_NAMES)[number] | { container?: z.infer<typeof container> }>;
+) as z.ZodType<
+  | (typeof RUNTIME_NAMES)[number]
+  | { container?: z.infer<typeof container>; sidecar?: z.infer<typeof sidecar> }
+>;
 // --- end of runtimes ---
 
 export const serviceSchema = strict({
@@ -272,6 +314,7 @@ export const serviceSchema = strict({
   // runtimes (issue 8)
   runtime: runtime.optional(),
   container: container.optional(),
+  sidecar: sidecar.optional(),
   memory: memory.optional(),
   cpus: cpus.optional(),
   maxConnections: positiveInt.optional(),

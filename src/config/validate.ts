@@ -169,19 +169,20 @@ function proxyChecks(input: unknown): ConfigIssue[] {
 // --- end of load balancing ---
 
 // --- Runtimes (issue 8) ---
-/** Container settings given twice (in `runtime` and in `container`) would leave one silently unused. */
+/** Runtime settings given twice (in `runtime` and in `container` or `sidecar`) would leave one silently unused. */
 function runtimeChecks(input: unknown): ConfigIssue[] {
   const services = (input as { services?: unknown } | null)?.services;
   if (!services || typeof services !== 'object' || Array.isArray(services)) return [];
   const issues: ConfigIssue[] = [];
   for (const [name, service] of Object.entries(services as Record<string, Raw>)) {
     const own = service?.runtime;
-    if (own && typeof own === 'object' && 'container' in own && service?.container !== undefined) {
-      issues.push({
-        path: `services.${name}.container`,
-        message:
-          'container settings are given twice: in "runtime: { container }" and in "container"; keep one',
-      });
+    for (const runtime of ['container', 'sidecar'] as const) {
+      if (own && typeof own === 'object' && runtime in own && service?.[runtime] !== undefined) {
+        issues.push({
+          path: `services.${name}.${runtime}`,
+          message: `${runtime} settings are given twice: in "runtime: { ${runtime} }" and in "${runtime}"; keep one`,
+        });
+      }
     }
   }
   return issues;
