@@ -1,0 +1,236 @@
+// The sidecar's inbound side: the ingress listener (plain HTTP, the instance's endpoint: msup's front
+// and probes) and the mesh listener (mTLS from peers' sidecars) both forward to the app, continue the
+// trace, and count each request. Opens once the app accepts connections.
+import { randomFillSync } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { endToEnd, send } from './forward.js';
+import type { TlsMaterial } from './messages.js';
+import { type GoldenMetrics, routeOf } from './metrics.js';
+import { meshIdentity, plainAgent, serverOptions } from './tls.js';
+import { continueTrace } from './traceparent.js';
+
+/** The header that tells the app which mesh identity called it (Linkerd's l5d-client-id). */
+export const CLIENT_ID_HEADER = 'x-msup-client-id';
+
+export const random = (size: number) => randomFillSync(new Uint8Array(size));
+
+export interface InboundOptions {
+  host: string;
+  ingressPort: number;
+  meshPort: number;
+  mode: 'http' | 'tcp';
+  mtls: 'strict' | 'permissive';
+  trustPrefix: string;
+  tls: TlsMaterial;
+  metrics: GoldenMetrics;
+  log(line: string): void;
+}
+
+/** Resolves once `port` on `host` accepts a TCP connection (polled). */
+export async function whenAccepting(host: string, port: number, closed: () => boolean): Promise<boolean> {
+  let delay = 20;
+  while (!closed()) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host, port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 200);
+  }
+  return false;
+}
+
+export class Inbound {
+  readonly #options: InboundOptions;
+  readonly #agent = plainAgent();
+  #app: { host: string; port: number } | null = null;
+  #ingress: net.Server | undefined;
+  #mesh: https.Server | undefined;
+  #closed = false;
+  readonly #closers: (() => void)[] = [];
+
+  constructor(options: InboundOptions) {
+    this.#options = options;
+  }
+
+  /** The app listens at `endpoint`: once it accepts connections, the listeners open. */
+  async open(endpoint: { host: string; port: number }): Promise<void> {
+    this.#app = endpoint;
+    if (!(await whenAccepting(endpoint.host, endpoint.port, () => this.#closed))) return;
+    const { host, ingressPort, meshPort, mode } = this.#options;
+    if (mode === 'tcp') {
+      this.#ingress = net.createServer((socket) => this.#pipe(socket));
+      await listen(this.#ingress, host, ingressPort);
+      this.#options.log(`ingress ${host}:${ingressPort} → app ${endpoint.host}:${endpoint.port} (tcp)`);
+      return;
+    }
+    const ingress = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) =>
+      this.#forward(req, res, null),
+    );
+    ingress.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head));
+    this.#ingress = ingress;
+    const mesh = https.createServer(
+      { ...serverOptions(this.#options.tls), keepAliveTimeout: 65_000 },
+      (req, res) => this.#fromMesh(req, res),
+    );
+    mesh.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head));
+    this.#mesh = mesh;
+    await listen(ingress, host, ingressPort);
+    if (this.#options.mtls === 'permissive') {
+      // Plain text and TLS on one port: the first byte of a TLS connection is a handshake record (22).
+      const plain = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) =>
+        this.#forward(req, res, null),
+      );
+      const sniff = net.createServer((socket) => {
+        socket.once('data', (first: Buffer) => {
+          socket.pause();
+          socket.unshift(first);
+          (first[0] === 22 ? mesh : plain).emit('connection', socket);
+          socket.resume();
+        });
+      });
+      await listen(sniff, host, meshPort);
+      this.#closers.push(
+        () => sniff.close(),
+        () => plain.closeAllConnections(),
+      );
+    } else {
+      await listen(mesh, host, meshPort);
+    }
+    this.#options.log(
+      `ingress ${host}:${ingressPort} and mesh ${host}:${meshPort} (mTLS ${this.#options.mtls}) → app ${endpoint.host}:${endpoint.port}`,
+    );
+  }
+
+  /** A renewed certificate: new handshakes use it; open connections carry on. */
+  rotate(tls: TlsMaterial): void {
+    this.#options.tls = tls;
+    this.#mesh?.setSecureContext(serverOptions(tls));
+  }
+
+  #fromMesh(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const cert = (req.socket as TLSSocket).getPeerCertificate?.();
+    const identity = meshIdentity(cert, this.#options.trustPrefix);
+    if (!identity) {
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      res.end('msup sidecar: a client certificate of this mesh is required\n');
+      return;
+    }
+    this.#forward(req, res, identity);
+  }
+
+  #forward(req: http.IncomingMessage, res: http.ServerResponse, identity: string | null): void {
+    const started = performance.now();
+    const route = routeOf(req.url);
+    const app = this.#app;
+    const headers = endToEnd(req.headers);
+    headers.traceparent = continueTrace(req.headers.traceparent, random).traceparent;
+    // Only the mesh port may say who called: a client of the plain port cannot pass itself off.
+    if (identity) headers[CLIENT_ID_HEADER] = identity;
+    else delete headers[CLIENT_ID_HEADER];
+    const abort = new AbortController();
+    // Counted once the response is done (or cut): status 0 when the client never got one.
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+      const status = res.headersSent && res.writableFinished ? res.statusCode : 0;
+      this.#options.metrics.record('inbound', '', route, status, performance.now() - started);
+    });
+    if (!app) {
+      reply(res, 503, 'the app is not up yet');
+      return;
+    }
+    send({
+      agent: this.#agent,
+      tls: false,
+      host: app.host,
+      port: app.port,
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers,
+      body: req,
+      timeoutMs: 0,
+      signal: abort.signal,
+    }).then(
+      (upstream) => {
+        res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, endToEnd(upstream.headers));
+        upstream.pipe(res);
+        upstream.once('error', () => res.destroy());
+      },
+      (error: Error) => {
+        if (!abort.signal.aborted) reply(res, 502, `the app did not answer: ${error.message}`);
+      },
+    );
+  }
+
+  /** WebSocket and other upgrades: the request head, then bytes both ways. */
+  #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const app = this.#app;
+    if (!app) return void socket.destroy();
+    const upstream = net.connect({ host: app.host, port: app.port }, () => {
+      const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2)
+        lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length) upstream.write(head);
+      upstream.pipe(socket).pipe(upstream);
+    });
+    const end = () => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.once('error', end);
+    socket.once('error', end);
+    socket.once('close', end);
+    upstream.once('close', end);
+  }
+
+  #pipe(socket: net.Socket): void {
+    const app = this.#app;
+    if (!app) return void socket.destroy();
+    const upstream = net.connect({ host: app.host, port: app.port });
+    upstream.pipe(socket).pipe(upstream);
+    const end = () => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.once('error', end);
+    socket.once('error', end);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const server of [this.#ingress, this.#mesh]) {
+      server?.close();
+      if (server instanceof http.Server) server.closeAllConnections();
+    }
+    for (const close of this.#closers) close();
+    this.#agent.destroy();
+  }
+}
+
+function reply(res: http.ServerResponse, status: number, text: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'text/plain' });
+  res.end(`msup sidecar: ${text}\n`);
+}
+
+function listen(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
