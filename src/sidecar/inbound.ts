@@ -5,6 +5,7 @@ import { randomFillSync } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { endToEnd, send } from './forward.js';
 import type { TlsMaterial } from './messages.js';
@@ -92,8 +93,13 @@ export class Inbound {
       const sniff = net.createServer((socket) => {
         socket.once('data', (first: Buffer) => {
           socket.pause();
+          if (first[0] === 22) {
+            // TLS reads the socket's handle, not its stream: it gets a stream that replays the first bytes.
+            mesh.emit('connection', replaying(socket, first));
+            return;
+          }
           socket.unshift(first);
-          (first[0] === 22 ? mesh : plain).emit('connection', socket);
+          plain.emit('connection', socket);
           socket.resume();
         });
       });
@@ -214,6 +220,30 @@ export class Inbound {
     for (const close of this.#closers) close();
     this.#agent.destroy();
   }
+}
+
+/** A stream of `socket` that gives `first` again before the rest. */
+function replaying(socket: net.Socket, first: Buffer): Duplex {
+  const duplex = new Duplex({
+    read: () => void socket.resume(),
+    write: (chunk, encoding, callback) => void socket.write(chunk, encoding, callback),
+    final: (callback) => {
+      socket.end();
+      callback();
+    },
+    destroy: (error, callback) => {
+      socket.destroy(error ?? undefined);
+      callback(error);
+    },
+  });
+  duplex.push(first);
+  socket.on('data', (chunk) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.once('end', () => duplex.push(null));
+  socket.once('error', (error) => duplex.destroy(error));
+  socket.once('close', () => duplex.destroy());
+  return duplex;
 }
 
 function reply(res: http.ServerResponse, status: number, text: string): void {

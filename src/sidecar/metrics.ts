@@ -24,6 +24,8 @@ export interface SeriesSnapshot {
   requests: number;
   /** Answered with a status below 500. */
   successes: number;
+  /** Tries after the first (outbound). */
+  retries: number;
   /** Counts per bucket of LATENCY_BUCKETS_MS, plus one for everything above (not cumulative). */
   buckets: number[];
   sumMs: number;
@@ -41,13 +43,15 @@ export function routeOf(url: string | undefined): string {
 class Series {
   requests = 0;
   successes = 0;
+  retries = 0;
   sumMs = 0;
   readonly buckets = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
   /** Requests per whole second, for the rate: [second, count] of the last RATE_WINDOW_S seconds. */
   readonly seconds: [number, number][] = [];
 
-  record(ok: boolean, ms: number, second: number): void {
+  record(ok: boolean, ms: number, second: number, retries: number): void {
     this.requests++;
+    this.retries += retries;
     if (ok) this.successes++;
     this.sumMs += ms;
     let i = 0;
@@ -81,8 +85,8 @@ export class GoldenMetrics {
     this.#startedSecond = Math.floor(now() / 1000);
   }
 
-  /** One request done: `status` 0 when no answer came (a failure). */
-  record(direction: Direction, peer: string, route: string, status: number, ms: number): void {
+  /** One request done: `status` 0 when no answer came (a failure); `retries` sent after its first try. */
+  record(direction: Direction, peer: string, route: string, status: number, ms: number, retries = 0): void {
     const scope = `${direction} ${peer}`;
     let key = `${scope} ${route}`;
     let series = this.#series.get(key);
@@ -98,7 +102,7 @@ export class GoldenMetrics {
         this.#series.set(key, series);
       }
     }
-    series.record(status > 0 && status < 500, ms, Math.floor(this.#now() / 1000));
+    series.record(status > 0 && status < 500, ms, Math.floor(this.#now() / 1000), retries);
   }
 
   snapshot(): SeriesSnapshot[] {
@@ -109,6 +113,7 @@ export class GoldenMetrics {
       route: s.route,
       requests: s.requests,
       successes: s.successes,
+      retries: s.retries,
       buckets: [...s.buckets],
       sumMs: Math.round(s.sumMs * 1000) / 1000,
       rps: s.rps(second, this.#startedSecond),
@@ -141,6 +146,8 @@ export function quantile(buckets: readonly number[], q: number): number | null {
 /** What status shows of a series: rate, success rate and latency percentiles in ms. */
 export interface GoldenSummary {
   requests: number;
+  /** Tries after the first (outbound). */
+  retries: number;
   rps: number;
   /** Share answered below 500, 0..1 (null without requests). */
   successRate: number | null;
@@ -150,10 +157,11 @@ export interface GoldenSummary {
 }
 
 export function summarize(
-  series: Pick<SeriesSnapshot, 'requests' | 'successes' | 'buckets' | 'rps'>,
+  series: Pick<SeriesSnapshot, 'requests' | 'successes' | 'retries' | 'buckets' | 'rps'>,
 ): GoldenSummary {
   return {
     requests: series.requests,
+    retries: series.retries,
     rps: series.rps,
     successRate:
       series.requests === 0 ? null : Math.round((series.successes / series.requests) * 10_000) / 10_000,

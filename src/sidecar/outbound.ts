@@ -106,9 +106,10 @@ export class Outbound {
     const started = performance.now();
     const { settings, peer } = this.#o;
     const route = routeOf(req.url);
+    let retries = 0;
     res.once('close', () => {
       const status = res.headersSent && res.writableFinished ? res.statusCode : 0;
-      this.#o.metrics.record('outbound', peer, route, status, performance.now() - started);
+      this.#o.metrics.record('outbound', peer, route, status, performance.now() - started, retries);
     });
     const headers = endToEnd(req.headers);
     headers.traceparent = continueTrace(req.headers.traceparent, random).traceparent;
@@ -160,6 +161,7 @@ export class Outbound {
       const timeLeft = deadline - Date.now() > 0;
       if (retryable && attempt < settings.retries && timeLeft && this.#budget.tryRetry()) {
         last.response?.resume();
+        retries++;
         continue;
       }
       break;

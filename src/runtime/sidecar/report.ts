@@ -50,6 +50,10 @@ export function prometheusText(
     '# HELP msup_sidecar_requests_total Requests through a sidecar, by direction, peer, route and outcome (success: answered below 500).',
     '# TYPE msup_sidecar_requests_total counter',
   ];
+  const retries: string[] = [
+    '# HELP msup_sidecar_retries_total Tries after the first of calls to other services.',
+    '# TYPE msup_sidecar_retries_total counter',
+  ];
   const latency: string[] = [
     '# HELP msup_sidecar_request_duration_seconds Time from a request reaching a sidecar to the end of its response.',
     '# TYPE msup_sidecar_request_duration_seconds histogram',
@@ -63,6 +67,7 @@ export function prometheusText(
       requests.push(
         `msup_sidecar_requests_total${labels({ ...base, classification: 'failure' })} ${s.requests - s.successes}`,
       );
+      if (s.direction === 'outbound') retries.push(`msup_sidecar_retries_total${labels(base)} ${s.retries}`);
       let cumulative = 0;
       LATENCY_BUCKETS_MS.forEach((bound, i) => {
         cumulative += s.buckets[i] ?? 0;
@@ -77,5 +82,5 @@ export function prometheusText(
       latency.push(`msup_sidecar_request_duration_seconds_count${labels(base)} ${s.requests}`);
     }
   }
-  return `${[...requests, ...latency].join('\n')}\n`;
+  return `${[...requests, ...retries, ...latency].join('\n')}\n`;
 }
