@@ -191,7 +191,9 @@ const proxy = strict({
 // --- Runtimes (issue 8): how an instance runs, and each runtime's own settings ---
 const runtimeName = check<(typeof RUNTIME_NAMES)[number]>(
   (v) => typeof v === 'string' && (RUNTIME_NAMES as readonly string[]).includes(v),
-  RUNTIME_NAMES.map((n) => `"${n}"`).join(' or '),
+  `${RUNTIME_NAMES.slice(0, -1)
+    .map((n) => `"${n}"`)
+    .join(', ')} or "${RUNTIME_NAMES[RUNTIME_NAMES.length - 1]}"`,
 );
 const memory = check<number | string>(
   (v) => parseMemory(v) !== undefined,
@@ -238,9 +240,14 @@ const sidecar = strict({
   minRetriesPerSecond: count.optional(),
   timeout: duration.optional(),
   tryTimeout: duration.optional(),
+  // false, or the settings (their problems named by key)
   breaker: z
-    .union([breaker, z.literal(false)], {
-      error: (issue) => `expected breaker settings or false, got ${show(issue.input)}`,
+    .custom<z.infer<typeof breaker> | false>()
+    .superRefine((v, ctx) => {
+      if (v === false) return;
+      const result = breaker.safeParse(v);
+      if (!result.success)
+        for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom' });
     })
     .optional(),
   balancing: check<'ewma' | 'least-request'>(

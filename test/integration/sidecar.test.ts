@@ -2,12 +2,14 @@
 // mutual TLS, keep one trace id, are counted exactly, and are retried and ejected as configured.
 import { statSync } from 'node:fs';
 import path from 'node:path';
+import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { MeshCa } from '../../src/runtime/sidecar/ca.js';
 import { spiffeId } from '../../src/runtime/sidecar/identity.js';
 import { projectId } from '../../src/runtimes.js';
 import type { ServiceConfig } from '../../src/types.js';
 import { request } from '../helpers/http.js';
+import { startLoad } from '../helpers/load.js';
 import { waitFor } from '../helpers/processes.js';
 import { node, useProject } from '../helpers/project.js';
 import { inboundCount, meshGet, sidecarOf } from '../helpers/sidecar.js';
@@ -38,6 +40,17 @@ async function call(url: string, headers: Record<string, string> = {}) {
     body: reply.status === 200 || reply.status === 502 ? (JSON.parse(reply.body) as CallReply) : null,
     raw: reply.body,
   };
+}
+
+/** The serial number of the certificate a mesh port shows now. */
+function servedSerial(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
 }
 
 const traceId = (traceparent: string | undefined) => traceparent?.split('-')[1];
@@ -205,5 +218,31 @@ describe('sidecar runtime', () => {
     }
     // Three failures open api#0's breaker; the other 37 calls all go to api#1.
     expect(failures).toBe(3);
+  });
+
+  it('renews certificates under load without dropping a request', { timeout: 60_000 }, async () => {
+    const p = project();
+    // Renewed every second; no retries, so a dropped request would show.
+    const sidecar = { certLifetime: '2s', retries: 0 };
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({ web: echo({ sidecar }), api: echo({ instances: 2, sidecar }) }),
+    });
+    const mesh = sidecarOf(sup, 'api').sidecar.ports.mesh;
+    const serials = new Set([await servedSerial(mesh)]);
+    const load = startLoad(sup.url('web'), { clients: 4, path: '/call/api/load' });
+    expect(
+      await waitFor(
+        async () => {
+          serials.add(await servedSerial(mesh));
+          return serials.size >= 4;
+        },
+        20_000,
+        200,
+      ),
+    ).toBe(true);
+    const result = await load.stop();
+    expect(result.failed).toEqual([]);
+    expect(result.ok).toBeGreaterThan(100);
   });
 });
