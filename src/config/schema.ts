@@ -1,7 +1,7 @@
 // The config's schema (zod): shapes and value checks, each with a message that says what was expected and what came.
 import { z } from 'zod';
 import { MAX_DURATION_MS, MAX_INSTANCES } from '../limits.js';
-import { durationMs } from './duration.js';
+import { durationMs, parseDuration } from './duration.js';
 import { nearest } from './nearest.js';
 import { RUNTIME_NAMES } from './runtime-names.js';
 import { parseMemory } from './size.js';

@@ -1,4 +1,4 @@
-// `msup export compose|k8s` and exportConfig(): the config loaded, each service's image made sure of (built
+// `msup export compose|k8s|linkerd|istio` and exportConfig(): the config loaded, each service's image made sure of (built
 // here, or `container.image`), the documents written as YAML with every lossy mapping as a warning.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -10,15 +10,27 @@ import { ensureImage, type ImageKind } from '../runtime/container/image.js';
 import type { MsupConfig, ResolvedConfig } from '../types.js';
 import { type ExportWarning, Warnings } from './common.js';
 import { composeDocument } from './compose.js';
+import { withIstio } from './istio.js';
 import { kubernetesManifests } from './kubernetes.js';
+import { withLinkerd } from './linkerd.js';
+import { EXPORT_FILES, EXPORT_TARGETS, type ExportTarget } from './targets.js';
 import { toYaml } from './yaml.js';
 
-export type ExportTarget = 'compose' | 'k8s';
+export { EXPORT_FILES, EXPORT_TARGETS, type ExportTarget };
 
-export const EXPORT_TARGETS: readonly ExportTarget[] = ['compose', 'k8s'];
-
-/** The file each target writes into the output folder. */
-export const EXPORT_FILES: Record<ExportTarget, string> = { compose: 'compose.yaml', k8s: 'k8s.yaml' };
+/** The Kubernetes manifests for a target: plain, or with a mesh's parts. Pure. */
+export function kubernetesFor(
+  target: Exclude<ExportTarget, 'compose'>,
+  config: ResolvedConfig,
+  project: string,
+  images: ReadonlyMap<string, string>,
+  warnings: Warnings,
+): Record<string, unknown>[] {
+  const manifests = kubernetesManifests(config, project, images, warnings);
+  if (target === 'linkerd') return withLinkerd(config, manifests, warnings);
+  if (target === 'istio') return withIstio(config, manifests, warnings);
+  return manifests;
+}
 
 export interface ExportOptions {
   target: ExportTarget;
@@ -79,7 +91,10 @@ async function checkWritable(file: string) {
 
 export async function exportConfig(options: ExportOptions): Promise<ExportResult> {
   if (!EXPORT_TARGETS.includes(options.target))
-    throw new MsupError('MSUP_USAGE', `export: expected "compose" or "k8s", got "${options.target}"`);
+    throw new MsupError(
+      'MSUP_USAGE',
+      `export: expected ${EXPORT_TARGETS.map((t) => `"${t}"`).join(', ')}, got "${options.target}"`,
+    );
   const config = await loadConfig(options);
   const outDir = path.resolve(options.cwd ?? process.cwd(), options.outDir ?? '.');
   const file = path.join(outDir, EXPORT_FILES[options.target]);
@@ -99,7 +114,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
   if (local.length > 0)
     warnings.add(
       'images',
-      `${local.map(([, i]) => i.ref).join(', ')} exist only on this machine: push them to a registry the ${options.target === 'k8s' ? 'cluster' : 'engine'} can pull from, and change image:`,
+      `${local.map(([, i]) => i.ref).join(', ')} exist only on this machine: push them to a registry the ${options.target === 'compose' ? 'engine' : 'cluster'} can pull from, and change image:`,
     );
   warnings.add(
     'HOST',
@@ -116,7 +131,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
             warnings,
           ),
         ]
-      : kubernetesManifests(config, project, refs, warnings);
+      : kubernetesFor(options.target, config, project, refs, warnings);
   const source = config.file ?? `the config of ${config.root}`;
   const content = toYaml(documents, [
     `${MARK.slice(2)} ${options.target} from ${source}: edit that and export again.`,

@@ -20,7 +20,9 @@ describe('msup export', () => {
     for (const args of [['export'], ['export', 'swarm']]) {
       const cli = runCli(project, args);
       expect((await cli.exited).code).toBe(2);
-      expect(cli.stderr()).toMatch(/export needs a target: "compose" or "k8s".*\[MSUP_USAGE\]/);
+      expect(cli.stderr()).toMatch(
+        /export needs a target: "compose", "k8s", "linkerd", "istio".*\[MSUP_USAGE\]/,
+      );
     }
   });
 

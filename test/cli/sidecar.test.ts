@@ -10,10 +10,12 @@ import { fixture, useProject } from '../helpers/project.js';
 
 const project = useProject();
 
-function writeSidecarConfig(p: ReturnType<typeof project>): void {
+/** web and api (echo servers); on sidecars by the config, or (`asProcesses`) only with --runtime sidecar. */
+function writeSidecarConfig(p: ReturnType<typeof project>, asProcesses = false): void {
   const echo = { command: ['node', fixture('echo-server.js')], port: 0, health: { http: '/health' } };
   const { services } = p.config({ web: echo, api: { ...echo, instances: 2 } });
-  p.write('supervisor.config.json', JSON.stringify({ runtime: 'sidecar', services }, null, 2));
+  const runtime = asProcesses ? 'process' : 'sidecar';
+  p.write('supervisor.config.json', JSON.stringify({ runtime, services }, null, 2));
 }
 
 async function finish(run: ReturnType<typeof runCli>) {
@@ -22,12 +24,12 @@ async function finish(run: ReturnType<typeof runCli>) {
 }
 
 describe('msup start with sidecars', () => {
-  it('shows golden metrics in status --json and tags sidecar output in the logs', {
+  it('--runtime sidecar: golden metrics in status --json, sidecar output tagged in the logs', {
     timeout: 60_000,
   }, async () => {
     const p = project();
-    writeSidecarConfig(p);
-    const cli = runCli(p, ['start', '--no-color']);
+    writeSidecarConfig(p, true);
+    const cli = runCli(p, ['start', '--no-color', '--runtime', 'sidecar']);
     await cli.waitForOutput(/all services ready/);
     const url = /web\s+1\/1\s+(http:\/\/\S+)/.exec(cli.stdout())![1]!;
     for (let i = 0; i < 5; i++) expect((await request(`${url}/call/api/hello`)).status).toBe(200);

@@ -1,0 +1,14 @@
+// What `msup export` writes, by target: Compose, Kubernetes, and Kubernetes with Linkerd or Istio. Pure.
+
+/** `linkerd` and `istio`: the Kubernetes manifests with the mesh's annotations and resources added. */
+export type ExportTarget = 'compose' | 'k8s' | 'linkerd' | 'istio';
+
+export const EXPORT_TARGETS: readonly ExportTarget[] = ['compose', 'k8s', 'linkerd', 'istio'];
+
+/** The file each target writes into the output folder. */
+export const EXPORT_FILES: Record<ExportTarget, string> = {
+  compose: 'compose.yaml',
+  k8s: 'k8s.yaml',
+  linkerd: 'linkerd.yaml',
+  istio: 'istio.yaml',
+};
