@@ -161,6 +161,8 @@ export function sidecarRuntime(inner: RuntimePlugin = processRuntime): RuntimePl
   return {
     name: 'sidecar',
     ...(inner.adjust ? { adjust: inner.adjust } : {}),
+    // The app runs on the inner runtime: what it does not apply, the sidecar runtime does not either.
+    ...(inner.unused ? { unused: inner.unused } : {}),
     async open(host) {
       // The CA's X.509 library (and the polyfill it needs) loads only when a sidecar runs.
       const { MeshCa } = await import('./ca.js');
