@@ -1,5 +1,7 @@
 // The demo: users → one shared front (like nginx) → many instances of two HTTP services, each also on
-// its own front port, plus a background worker. `npx msup start`, then try the URLs it prints.
+// its own front port, plus a background worker. `npx msup start`, then try the URLs it prints;
+// `/call/api/hello` on web calls api (at MSUP_API_URL). `npx msup start --runtime sidecar` runs it as a
+// service mesh: a sidecar per instance, calls between services over mutual TLS.
 import { defineConfig } from 'msupervisor';
 
 export default defineConfig({

@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { MeshCa } from '../../src/runtime/sidecar/ca.js';
 import { spiffeId } from '../../src/runtime/sidecar/identity.js';
 import { projectId } from '../../src/runtimes.js';
@@ -244,5 +245,18 @@ describe('sidecar runtime', () => {
     const result = await load.stop();
     expect(result.failed).toEqual([]);
     expect(result.ok).toBeGreaterThan(100);
+  });
+
+  it('passes WebSocket upgrades through the ingress to the app', { timeout: 60_000 }, async () => {
+    const p = project();
+    const sup = await p.start({ runtime: 'sidecar', config: p.config({ web: echo() }) });
+    const socket = new WebSocket(sup.url('web').replace('http:', 'ws:'));
+    const answer = await new Promise<string>((resolve, reject) => {
+      socket.once('open', () => socket.send('hello'));
+      socket.once('message', (data) => resolve(String(data)));
+      socket.once('error', reject);
+    });
+    socket.close();
+    expect(answer).toBe('web#0: hello');
   });
 });
