@@ -7,14 +7,16 @@ import https from 'node:https';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { endToEnd, send } from './forward.js';
+import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
+import { hasBody, send, upstreamHeaders } from './forward.js';
 import type { TlsMaterial } from './messages.js';
 import { type GoldenMetrics, routeOf } from './metrics.js';
-import { meshIdentity, plainAgent, serverOptions } from './tls.js';
+import { meshIdentity, serverOptions } from './tls.js';
 import { continueTrace } from './traceparent.js';
 
 /** The header that tells the app which mesh identity called it (Linkerd's l5d-client-id). */
 export const CLIENT_ID_HEADER = 'x-msup-client-id';
+const DROP_CLIENT_ID: ReadonlySet<string> = new Set([CLIENT_ID_HEADER]);
 
 /** Random bytes for span ids, taken from a pool refilled 4 KiB at a time (one call per request is slow). */
 const pool = new Uint8Array(4096);
@@ -61,7 +63,7 @@ export async function whenAccepting(host: string, port: number, closed: () => bo
 
 export class Inbound {
   readonly #options: InboundOptions;
-  readonly #agent = plainAgent();
+  #pool: UpstreamPool | undefined;
   #app: { host: string; port: number } | null = null;
   #ingress: net.Server | undefined;
   #mesh: https.Server | undefined;
@@ -75,6 +77,7 @@ export class Inbound {
   /** The app listens at `endpoint`: once it accepts connections, the listeners open. */
   async open(endpoint: { host: string; port: number }): Promise<void> {
     this.#app = endpoint;
+    this.#pool = createUpstreamPool(endpoint.host, endpoint.port);
     if (!(await whenAccepting(endpoint.host, endpoint.port, () => this.#closed))) return;
     const { host, ingressPort, meshPort, mode } = this.#options;
     if (mode === 'tcp') {
@@ -153,12 +156,13 @@ export class Inbound {
   #forward(req: http.IncomingMessage, res: http.ServerResponse, identity: string | null): void {
     const started = performance.now();
     const route = routeOf(req.url);
-    const app = this.#app;
-    const headers = endToEnd(req.headers);
-    headers.traceparent = continueTrace(req.headers.traceparent, random).traceparent;
+    const pool = this.#pool;
+    const set: Record<string, string> = {
+      traceparent: continueTrace(req.headers.traceparent, random).traceparent,
+    };
     // Only the mesh port may say who called: a client of the plain port cannot pass itself off.
-    if (identity) headers[CLIENT_ID_HEADER] = identity;
-    else delete headers[CLIENT_ID_HEADER];
+    if (identity) set[CLIENT_ID_HEADER] = identity;
+    const headers = upstreamHeaders(req, set, DROP_CLIENT_ID);
     const abort = new AbortController();
     // Counted once the response is done (or cut): status 0 when the client never got one.
     res.once('close', () => {
@@ -166,26 +170,21 @@ export class Inbound {
       const status = res.headersSent && res.writableFinished ? res.statusCode : 0;
       this.#options.metrics.record('inbound', '', route, status, performance.now() - started);
     });
-    if (!app) {
+    if (!pool) {
       reply(res, 503, 'the app is not up yet');
       return;
     }
-    send({
-      agent: this.#agent,
-      tls: false,
-      host: app.host,
-      port: app.port,
+    send(pool, {
       method: req.method ?? 'GET',
       path: req.url ?? '/',
       headers,
-      body: req,
+      body: hasBody(req) ? req : null,
       timeoutMs: 0,
       signal: abort.signal,
     }).then(
-      (upstream) => {
-        res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, endToEnd(upstream.headers));
-        upstream.pipe(res);
-        upstream.once('error', () => res.destroy());
+      (answer) => {
+        res.writeHead(answer.status, answer.statusText, answer.headers);
+        answer.pipeTo(res);
       },
       (error: Error) => {
         if (!abort.signal.aborted) reply(res, 502, `the app did not answer: ${error.message}`);
@@ -235,7 +234,7 @@ export class Inbound {
       if (server instanceof http.Server) server.closeAllConnections();
     }
     for (const close of this.#closers) close();
-    this.#agent.destroy();
+    void this.#pool?.destroy();
   }
 }
 

@@ -2,15 +2,15 @@
 // Each request goes to an instance picked by the balancer among those the circuit breaker lets through,
 // with a time limit, and retries (on another instance where there is one) within the limit and the budget.
 import http from 'node:http';
-import type https from 'node:https';
+import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
 import { Balancer } from './balancer.js';
 import { CircuitBreaker } from './breaker.js';
-import { endToEnd, SendError, send } from './forward.js';
+import { type Answer, SendError, send, upstreamHeaders } from './forward.js';
 import { random } from './inbound.js';
 import type { PeerEndpoint, SidecarSettings, TlsMaterial } from './messages.js';
 import { type GoldenMetrics, routeOf } from './metrics.js';
 import { RetryBudget } from './retry-budget.js';
-import { meshAgent, plainAgent, retireAgent } from './tls.js';
+import { meshConnectOptions } from './tls.js';
 import { continueTrace } from './traceparent.js';
 
 /** A request body up to this size is kept, so the request can be retried; a larger one is streamed once. */
@@ -34,7 +34,7 @@ export interface OutboundOptions {
 }
 
 interface Attempt {
-  response?: http.IncomingMessage;
+  response?: Answer;
   error?: SendError;
   ms: number;
 }
@@ -46,8 +46,9 @@ export class Outbound {
   readonly #budget: RetryBudget;
   readonly #breakers = new Map<string, CircuitBreaker>();
   #endpoints = new Map<string, PeerEndpoint>();
-  #mesh: https.Agent;
-  readonly #plain = plainAgent();
+  /** A keep-alive pool per instance called (TLS to a sidecar's mesh port, plain to an instance outside the mesh). */
+  #pools = new Map<string, UpstreamPool>();
+  #tls: TlsMaterial;
 
   constructor(options: OutboundOptions) {
     this.#o = options;
@@ -57,7 +58,7 @@ export class Outbound {
       { ratio: s.retryBudget, minPerSecond: s.minRetriesPerSecond },
       options.now,
     );
-    this.#mesh = meshAgent(options.tls, options.identity);
+    this.#tls = options.tls;
     this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       this.#handle(req, res).catch((error: Error) => reply(res, 502, error.message));
     });
@@ -75,13 +76,34 @@ export class Outbound {
     this.#endpoints = new Map(endpoints.map((e) => [`${e.host}:${e.port}`, e]));
     this.#balancer.sync([...this.#endpoints.keys()]);
     for (const key of this.#breakers.keys()) if (!this.#endpoints.has(key)) this.#breakers.delete(key);
+    for (const [key, pool] of this.#pools) {
+      if (this.#endpoints.has(key)) continue;
+      this.#pools.delete(key);
+      void pool.close();
+    }
   }
 
-  /** A renewed certificate: new connections present it; open ones finish on the old agent. */
+  #pool(key: string, endpoint: PeerEndpoint): UpstreamPool {
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      const tls = endpoint.tls ? meshConnectOptions(this.#tls, this.#o.identity) : undefined;
+      pool = createUpstreamPool(endpoint.host, endpoint.port, tls);
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /**
+   * A renewed certificate: new TLS pools present it; the old ones take no new request, and close once
+   * the requests they carry are done.
+   */
   rotate(tls: TlsMaterial): void {
-    const old = this.#mesh;
-    this.#mesh = meshAgent(tls, this.#o.identity);
-    retireAgent(old, Math.max(30_000, this.#o.settings.timeoutMs));
+    this.#tls = tls;
+    for (const [key, pool] of this.#pools) {
+      if (!this.#endpoints.get(key)?.tls) continue;
+      this.#pools.delete(key);
+      void pool.close();
+    }
   }
 
   #breaker(key: string): CircuitBreaker | null {
@@ -111,8 +133,9 @@ export class Outbound {
       const status = res.headersSent && res.writableFinished ? res.statusCode : 0;
       this.#o.metrics.record('outbound', peer, route, status, performance.now() - started, retries);
     });
-    const headers = endToEnd(req.headers);
-    headers.traceparent = continueTrace(req.headers.traceparent, random).traceparent;
+    const headers = upstreamHeaders(req, {
+      traceparent: continueTrace(req.headers.traceparent, random).traceparent,
+    });
     const method = req.method ?? 'GET';
     const body = await readBody(req);
     const replayable = body !== 'stream';
@@ -127,7 +150,7 @@ export class Outbound {
     for (let attempt = 0; ; attempt++) {
       const key = this.#pick(tried);
       if (key === null) {
-        last?.response?.resume();
+        last?.response?.discard();
         const why =
           this.#endpoints.size === 0
             ? `no instance of ${peer} is ready`
@@ -149,10 +172,10 @@ export class Outbound {
         signal: abort.signal,
       });
       if (abort.signal.aborted) {
-        last.response?.resume();
+        last.response?.discard();
         return;
       }
-      const status = last.response?.statusCode ?? 0;
+      const status = last.response?.status ?? 0;
       const failure = last.error?.failure;
       const retryable =
         replayable &&
@@ -160,17 +183,15 @@ export class Outbound {
           (IDEMPOTENT.has(method) && (failure !== undefined || RETRY_STATUS.has(status))));
       const timeLeft = deadline - Date.now() > 0;
       if (retryable && attempt < settings.retries && timeLeft && this.#budget.tryRetry()) {
-        last.response?.resume();
+        last.response?.discard();
         retries++;
         continue;
       }
       break;
     }
     if (last.response) {
-      const upstream = last.response;
-      res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, endToEnd(upstream.headers));
-      upstream.pipe(res);
-      upstream.once('error', () => res.destroy());
+      res.writeHead(last.response.status, last.response.statusText, last.response.headers);
+      last.response.pipeTo(res);
       return;
     }
     const timedOut = last.error?.failure === 'timeout' || deadline <= Date.now();
@@ -188,7 +209,7 @@ export class Outbound {
     request: {
       method: string;
       path: string;
-      headers: http.OutgoingHttpHeaders;
+      headers: string[];
       body: Buffer | NodeJS.ReadableStream | null;
       timeoutMs: number;
       signal: AbortSignal;
@@ -201,19 +222,13 @@ export class Outbound {
     const began = performance.now();
     let result: Attempt;
     try {
-      const response = await send({
-        agent: endpoint.tls ? this.#mesh : this.#plain,
-        tls: endpoint.tls,
-        host: endpoint.host,
-        port: endpoint.port,
-        ...request,
-      });
+      const response = await send(this.#pool(key, endpoint), request);
       result = { response, ms: performance.now() - began };
     } catch (error) {
       const failure = error instanceof SendError ? error : new SendError('connect', (error as Error).message);
       result = { error: failure, ms: performance.now() - began };
     }
-    const ok = result.response !== undefined && (result.response.statusCode ?? 502) < 500;
+    const ok = result.response !== undefined && result.response.status < 500;
     this.#balancer.finish(key, result.ms, ok);
     if (ok) breaker?.success();
     else if (request.signal.aborted) breaker?.cancel();
@@ -224,8 +239,8 @@ export class Outbound {
   close(): void {
     this.#server.close();
     this.#server.closeAllConnections();
-    this.#mesh.destroy();
-    this.#plain.destroy();
+    for (const pool of this.#pools.values()) void pool.destroy();
+    this.#pools.clear();
   }
 }
 

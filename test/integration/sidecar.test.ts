@@ -88,6 +88,17 @@ describe('sidecar runtime', () => {
     });
     expect(JSON.parse(forged.body).headers['x-msup-client-id']).toBeUndefined();
 
+    // Bodies pass both ways: through the ingress, and through an outbound listener (kept for a retry).
+    const posted = await request(`${sup.url('api')}/in`, { method: 'POST', body: 'to the ingress' });
+    expect(JSON.parse(posted.body)).toMatchObject({ method: 'POST', body: 'to the ingress' });
+    const outbound = `http://127.0.0.1:${web.sidecar.ports.outbound.api}`;
+    const sentOn = await request(`${outbound}/out`, { method: 'PUT', body: 'through the mesh' });
+    expect(JSON.parse(sentOn.body)).toMatchObject({
+      service: 'api',
+      method: 'PUT',
+      body: 'through the mesh',
+    });
+
     // Without a traceparent, the first sidecar starts a trace that the second continues.
     const fresh = await call(`${sup.url('web')}/call/api/hello`);
     const freshApi = fresh.body?.called.body as Exclude<CallReply['called']['body'], string>;
