@@ -12,6 +12,12 @@ import type { Identities } from './identities.js';
 import { spiffeId, trustPrefix } from './identity.js';
 import { summarizeSeries } from './report.js';
 
+/**
+ * Node's young generation kept small: a proxy's objects die young, and the default (up to 3 × 16 MB
+ * semi-spaces) let each sidecar grow from 60 to about 86 MB under load, against about 72 MB with this.
+ */
+export const SIDECAR_NODE_FLAGS = ['--max-semi-space-size=1'];
+
 /** How long a sidecar may take to listen before the launch fails. */
 export const SIDECAR_START_MS = 15_000;
 const HOST = '127.0.0.1';
@@ -85,7 +91,7 @@ export async function launchSidecar(o: LaunchOptions): Promise<LiveSidecar> {
     const launched = launchGroup(
       host,
       { runtime: 'sidecar', service: service.name, index },
-      { shell: false, argv: [process.execPath, o.program] },
+      { shell: false, argv: [process.execPath, ...SIDECAR_NODE_FLAGS, o.program] },
       { cwd: service.cwd, env: spec.env, waiter: o.waiter, ipc: true },
       (stream, line) => {
         if (stream === 'stderr') stderr.splice(0, Math.max(0, stderr.length - 9), line);
