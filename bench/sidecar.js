@@ -4,7 +4,7 @@
 // in sidecar mode through web's sidecar and api's sidecar over mTLS. wrk stands in for web's app and sends
 // to where MSUP_API_URL points. Prints latency per hop (p50/p99 at 1 connection, and at a fixed
 // RPS), CPU per request and RSS per sidecar against process mode, and the ratios; medians of rounds.
-// Options: --rounds N (3), --duration S (5), --connections C (10), --rate R (500; the published figures are at 2000)
+// Options: --rounds N (3), --duration S (5), --connections C (10), --rate R (200; the published figures are at 2000, more than the sidecar path sustains on the 2-core test machine)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -21,7 +21,7 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '10' },
-    rate: { type: 'string', default: '500' },
+    rate: { type: 'string', default: '200' },
   },
 });
 const ROUNDS = Number(opts.rounds);

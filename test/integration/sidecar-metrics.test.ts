@@ -82,7 +82,14 @@ describe('sidecar metrics as Prometheus text', () => {
       expect((await request(`${url}/fail?instance=0`)).status).toBe(503);
       const line = (classification: string) =>
         `msup_sidecar_requests_total{service="web",instance="0",direction="inbound",peer="",route="/orders",classification="${classification}"}`;
-      expect(await waitFor(() => runtime.metricsText().includes(`${line('success')} 7`), 10_000)).toBe(true);
+      // Metrics come about once a second: wait for a snapshot taken after the last request.
+      const failed = /route="\/fail",classification="failure"} 1/;
+      expect(
+        await waitFor(
+          () => failed.test(runtime.metricsText()) && runtime.metricsText().includes(`${line('success')} 7`),
+          10_000,
+        ),
+      ).toBe(true);
       const text = runtime.metricsText();
       expect(text).toContain(`${line('failure')} 0`);
       expect(text).toMatch(/route="\/fail",classification="failure"} 1/);
