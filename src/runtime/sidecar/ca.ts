@@ -5,9 +5,10 @@
 // here, and this file is loaded only when the sidecar runtime opens.
 import 'reflect-metadata';
 import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { openPrivate, privateDir } from '../../private-files.js';
 import { spiffeId } from './identity.js';
 
 x509.cryptoProvider.set(webcrypto as never);
@@ -39,9 +40,14 @@ async function exportKey(key: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
 }
 
+/** Written 0600, never through a link (the folder is msup's user's own, 0700). */
 function writePrivate(file: string, content: string): void {
-  writeFileSync(file, content, { mode: 0o600 });
-  chmodSync(file, 0o600);
+  const fd = openPrivate(file, 'w');
+  try {
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export class MeshCa {
@@ -59,8 +65,7 @@ export class MeshCa {
 
   /** The CA in `dir`, or a new one when it is missing, unreadable or near its end. */
   static async open(dir: string, project: string): Promise<MeshCa> {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
+    privateDir(dir);
     const certFile = path.join(dir, 'ca.crt');
     const keyFile = path.join(dir, 'ca.key');
     try {
