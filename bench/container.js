@@ -67,7 +67,8 @@ async function measure(runtime) {
   const sup = await start({ cwd: app, watch: false, control: false, wait: false, config: config(runtime) });
   sup.on('log', (r) => {
     if (r.msg === 'started') started.set(r.instance, performance.now());
-    if (r.msg === 'ready' && started.has(r.instance)) readyMs.push(performance.now() - started.get(r.instance));
+    if (r.msg === 'ready' && started.has(r.instance))
+      readyMs.push(performance.now() - started.get(r.instance));
   });
   // Launches began inside start(): measure the instances of a rolling restart, which all start from here.
   while (sup.instances('web').some((i) => !i.ready)) await new Promise((r) => setTimeout(r, 20));
@@ -81,7 +82,9 @@ async function measure(runtime) {
   if (runtime === 'container') {
     // conmon is the container's parent; the engine client ('podman run', attached) is msup's child.
     for (const i of status.services[0].instances) if (i.pid) beside += rssOf(ppidOf(i.pid));
-    const clients = execFileSync('pgrep', ['-f', '-P', String(process.pid), 'podman run'], { encoding: 'utf8' })
+    const clients = execFileSync('pgrep', ['-f', '-P', String(process.pid), 'podman run'], {
+      encoding: 'utf8',
+    })
       .split('\n')
       .filter(Boolean);
     for (const pid of clients) beside += rssOf(Number(pid));
@@ -92,7 +95,9 @@ async function measure(runtime) {
 }
 
 const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
-console.log(`machine: ${os.cpus().length} cores, ${cpu}, Node ${process.version}, ${execFileSync('podman', ['--version'], { encoding: 'utf8' }).trim()}`);
+console.log(
+  `machine: ${os.cpus().length} cores, ${cpu}, Node ${process.version}, ${execFileSync('podman', ['--version'], { encoding: 'utf8' }).trim()}`,
+);
 // The image is built (or found in the cache) before anything is timed.
 await (await start({ cwd: app, watch: false, control: false, config: config('container') })).stop();
 
@@ -108,8 +113,24 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 const m = (f) => median(rows.map(f));
 console.log('\nmedian of rounds      process   container   container vs process');
-console.log(`start → ready (ms)    ${m((r) => r.proc.startMs).toFixed(0).padStart(7)}   ${m((r) => r.cont.startMs).toFixed(0).padStart(9)}   ${m((r) => r.cont.startMs / r.proc.startMs).toFixed(2)}× (goal ≤ 1.15×)`);
-console.log(`p50 at -c1 (ms)       ${(m((r) => r.proc.p50us) / 1000).toFixed(3).padStart(7)}   ${(m((r) => r.cont.p50us) / 1000).toFixed(3).padStart(9)}   ${((m((r) => r.cont.p50us - r.proc.p50us)) / 1000).toFixed(3)} ms added (goal ≤ +0.05 ms)`);
-console.log(`p99 at -c1 (ms)       ${(m((r) => r.proc.p99us) / 1000).toFixed(3).padStart(7)}   ${(m((r) => r.cont.p99us) / 1000).toFixed(3).padStart(9)}`);
-console.log(`RSS per instance (MB) ${m((r) => r.proc.rssMB).toFixed(1).padStart(7)}   ${m((r) => r.cont.rssMB).toFixed(1).padStart(9)}   ${m((r) => r.cont.rssMB / r.proc.rssMB).toFixed(2)}×`);
+console.log(
+  `start → ready (ms)    ${m((r) => r.proc.startMs)
+    .toFixed(0)
+    .padStart(7)}   ${m((r) => r.cont.startMs)
+    .toFixed(0)
+    .padStart(9)}   ${m((r) => r.cont.startMs / r.proc.startMs).toFixed(2)}× (goal ≤ 1.15×)`,
+);
+console.log(
+  `p50 at -c1 (ms)       ${(m((r) => r.proc.p50us) / 1000).toFixed(3).padStart(7)}   ${(m((r) => r.cont.p50us) / 1000).toFixed(3).padStart(9)}   ${(m((r) => r.cont.p50us - r.proc.p50us) / 1000).toFixed(3)} ms added (goal ≤ +0.05 ms)`,
+);
+console.log(
+  `p99 at -c1 (ms)       ${(m((r) => r.proc.p99us) / 1000).toFixed(3).padStart(7)}   ${(m((r) => r.cont.p99us) / 1000).toFixed(3).padStart(9)}`,
+);
+console.log(
+  `RSS per instance (MB) ${m((r) => r.proc.rssMB)
+    .toFixed(1)
+    .padStart(7)}   ${m((r) => r.cont.rssMB)
+    .toFixed(1)
+    .padStart(9)}   ${m((r) => r.cont.rssMB / r.proc.rssMB).toFixed(2)}×`,
+);
 rmSync(app, { recursive: true, force: true });
