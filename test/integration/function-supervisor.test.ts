@@ -37,7 +37,7 @@ describe('functions in the supervisor', () => {
           hello: {
             handler: 'fns/hello.handler',
             cwd: fixtures,
-            runtime: { function: { idleTimeout: '300ms' } },
+            runtime: { function: { idleTimeout: '3s' } },
           },
         }).services,
       },
@@ -65,7 +65,7 @@ describe('functions in the supervisor', () => {
     expect(hello?.memoryBytes).toBeGreaterThan(5_000_000); // the environment's memory
 
     // Back to zero once idle, then cold again.
-    expect(await waitFor(() => details(sup, 'hello').environments.warm === 0, 10_000)).toBe(true);
+    expect(await waitFor(() => details(sup, 'hello').environments.warm === 0, 20_000)).toBe(true);
     expect(details(sup, 'hello').environments.reaped).toBe(1);
     const again = (await (await fetch(`${front}/hello`)).json()) as Record<string, unknown>;
     expect(again.invocations).toBe(1);
