@@ -117,8 +117,9 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
     options: [config, json, help],
   },
   export: {
-    usage: 'msup export compose|k8s [options]',
-    summary: 'write compose.yaml or k8s.yaml for this config (building its images)',
+    usage: 'msup export compose|k8s|sam|knative [options]',
+    summary:
+      'write compose.yaml, k8s.yaml, template.yaml (AWS SAM) or knative.yaml for this config (building its images)',
     options: [
       config,
       { ...json, help: 'one JSON object: the file written, its warnings and the images' },
