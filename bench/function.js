@@ -15,7 +15,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { start } from '../dist/index.js';
-import { loadAsync as load, which } from './tools.js';
+import { loadAsync, which } from './tools.js';
+
+const load = (port, connections, seconds) => loadAsync(`http://127.0.0.1:${port}/`, connections, seconds);
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FIXTURES = path.join(HERE, '..', 'fixtures');

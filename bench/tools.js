@@ -59,36 +59,20 @@ function parseDurationUs(text) {
   return Number(m[1]) * (m[2] === 'us' ? 1 : m[2] === 'ms' ? 1000 : 1e6);
 }
 
-function parseWrk(out) {
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-  const p50us = parseDurationUs(/^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? '');
-  const p99us = parseDurationUs(/^\s*99%\s+(\S+)/m.exec(out)?.[1] ?? '');
-  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0];
-  return { rps, p50us, p99us, requests, errors };
-}
-
-const wrkArgs = (port, connections, seconds) => [
-  '-t1',
-  `-c${connections}`,
-  `-d${seconds}s`,
-  '--latency',
-  `http://127.0.0.1:${port}/`,
-];
-
-/** One wrk run that leaves this process's event loop free (for a target served from this process). */
-export function loadAsync(port, connections, seconds) {
-  return new Promise((resolve, reject) => {
-    execFile('wrk', wrkArgs(port, connections, seconds), { encoding: 'utf8' }, (error, out) =>
-      error ? reject(error) : resolve(parseWrk(out)),
-    );
-  });
-}
-
 /** One load run; returns { rps, p50us, p99us, requests }. */
 export function load(port, connections, seconds) {
   if (which('wrk')) {
-    return parseWrk(execFileSync('wrk', wrkArgs(port, connections, seconds), { encoding: 'utf8' }));
+    const out = execFileSync(
+      'wrk',
+      ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`],
+      { encoding: 'utf8' },
+    );
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+    const p50us = parseDurationUs(/^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? '');
+    const p99us = parseDurationUs(/^\s*99%\s+(\S+)/m.exec(out)?.[1] ?? '');
+    const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0];
+    return { rps, p50us, p99us, requests, errors };
   }
   const bin = path.join(HERE, '..', 'node_modules', '.bin', 'autocannon');
   const out = execFileSync(
