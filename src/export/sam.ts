@@ -12,6 +12,7 @@ type Doc = Record<string, any>;
 /** The Lambda runtime handlers run on (Node.js 20, as msup supports). */
 export const SAM_RUNTIME = 'nodejs20.x';
 /** AWS Lambda Web Adapter (github.com/awslabs/aws-lambda-web-adapter), x86_64 layer, version 25. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax, not JavaScript's
 export const WEB_ADAPTER_LAYER = 'arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerX86:25';
 /** Lambda's limits: memory 128 to 10,240 MB, timeout up to 900 s. */
 const MEMORY = { min: 128, max: 10_240 };
@@ -144,6 +145,7 @@ export function samTemplate(config: ResolvedConfig, warnings: Warnings): Doc {
   if (config.proxy.routes.length > 0 && Object.values(resources).some((r) => r.Properties?.Events?.Http))
     outputs.SharedFrontUrl = {
       Description: "the shared front's routes (msup's proxy.port)",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
       Value: { 'Fn::Sub': 'https://${ServerlessHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/' },
     };
   return {

@@ -66,6 +66,7 @@ describe('AWS SAM export', () => {
       },
       Events: { Http: { Properties: { Path: '/' } }, OwnApi: { Properties: { ApiId: { Ref: 'WebApi' } } } },
     });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
     expect(sam.Outputs.WebUrl.Value['Fn::Sub']).toContain('${WebApi}');
     expect(samWarnings.map((w) => w.key)).toEqual(
       expect.arrayContaining([
