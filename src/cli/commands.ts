@@ -75,7 +75,7 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
       {
         name: 'runtime',
         value: 'NAME',
-        help: `run every service on this runtime, whatever the config says: ${RUNTIME_NAMES.join(', ')}`,
+        help: `run every service on this runtime, whatever the config says: ${RUNTIME_NAMES.join(', ')} (under function, a service with no port and no route stays as it is)`,
       },
       help,
     ],
