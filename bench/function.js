@@ -75,15 +75,24 @@ async function warm() {
     await load(port(sup, 'fn'), 1, 1);
     await load(port(sup, 'proc'), 1, 1);
     const rounds = [];
+    // msup runs in this process: its CPU per request is this process's CPU over the run.
+    const measured = async (name) => {
+      const before = process.cpuUsage();
+      const r = await load(port(sup, name), 1, DURATION);
+      const used = process.cpuUsage(before);
+      return { ...r, cpuUs: (used.user + used.system) / r.requests };
+    };
     for (let i = 0; i < ROUNDS; i++) {
-      const fn = await load(port(sup, 'fn'), 1, DURATION);
-      const proc = await load(port(sup, 'proc'), 1, DURATION);
+      const fn = await measured('fn');
+      const proc = await measured('proc');
       rounds.push({
         fn: fn.p50us,
         proc: proc.p50us,
         diff: fn.p50us - proc.p50us,
         fnRps: fn.rps,
         procRps: proc.rps,
+        fnCpu: fn.cpuUs,
+        procCpu: proc.cpuUs,
       });
       if (fn.errors || proc.errors)
         console.log(`  round ${i + 1}: errors: ${fn.errors ?? ''} ${proc.errors ?? ''}`);
@@ -94,6 +103,8 @@ async function warm() {
       diff: median(rounds.map((r) => r.diff)),
       fnRps: median(rounds.map((r) => r.fnRps)),
       procRps: median(rounds.map((r) => r.procRps)),
+      fnCpu: median(rounds.map((r) => r.fnCpu)),
+      procCpu: median(rounds.map((r) => r.procCpu)),
     };
   } finally {
     await stop();
@@ -194,7 +205,8 @@ console.log(
 const w = await warm();
 console.log(
   `warm p50 @1 conn: function ${(w.fn / 1000).toFixed(3)} ms, process ${(w.proc / 1000).toFixed(3)} ms, ` +
-    `function − process ${(w.diff / 1000).toFixed(3)} ms (goal ≤ +0.300 ms); req/s ${w.fnRps.toFixed(0)} vs ${w.procRps.toFixed(0)}`,
+    `function − process ${(w.diff / 1000).toFixed(3)} ms (goal ≤ +0.300 ms); req/s ${w.fnRps.toFixed(0)} vs ${w.procRps.toFixed(0)}; ` +
+    `msup CPU per request ${w.fnCpu.toFixed(0)} µs vs ${w.procCpu.toFixed(0)} µs`,
 );
 const c = await cold();
 console.log(
