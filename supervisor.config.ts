@@ -1,5 +1,6 @@
 // The demo: users → one shared front (like nginx) → many instances of two HTTP services, each also on
-// its own front port, plus a background worker. `npx msup start`, then try the URLs it prints.
+// its own front port, a function started on demand, and a background worker. `npx msup start`, then try
+// the URLs it prints; `npx msup start --runtime function` runs the HTTP services as functions too.
 import { defineConfig } from 'msupervisor';
 
 export default defineConfig({
@@ -7,6 +8,7 @@ export default defineConfig({
     port: 8000,
     routes: [
       { path: '/api', service: 'api', stripPrefix: true },
+      { path: '/hello', service: 'hello' },
       { path: '/', service: 'web' },
     ],
   },
@@ -28,6 +30,11 @@ export default defineConfig({
       health: { http: '/health' },
       strategy: 'least-request',
       dependsOn: { web: 'ready' },
+    },
+    // A handler with the AWS Lambda signature: environments start on the first request and end when idle.
+    hello: {
+      handler: 'fixtures/fns/hello.handler',
+      runtime: { function: { idleTimeout: '30s' } },
     },
     worker: {
       command: 'node fixtures/worker.js',

@@ -133,9 +133,9 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
   const maxRest = { start: 0, status: 0, stop: 0, logs: 1, restart: 1, scale: Infinity, export: 1 }[command];
   if (rest.length > maxRest) throw usage(`unexpected argument "${rest[maxRest]}"`, help);
   if (command === 'scale' && rest.length === 0) throw usage('scale needs at least one SERVICE=COUNT', help);
-  if (command === 'export' && rest[0] !== 'compose' && rest[0] !== 'k8s') {
+  if (command === 'export' && !['compose', 'k8s', 'sam', 'knative'].includes(rest[0] ?? '')) {
     const got = rest[0] === undefined ? '' : `, got "${rest[0]}"`;
-    throw usage(`export needs a target: "compose" or "k8s"${got}`, help);
+    throw usage(`export needs a target: "compose", "k8s", "sam" or "knative"${got}`, help);
   }
   const text = (name: string) => values[name] as string | undefined;
   const on = (name: string) => values[name] === true;

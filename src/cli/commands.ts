@@ -75,7 +75,7 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
       {
         name: 'runtime',
         value: 'NAME',
-        help: `run every service on this runtime, whatever the config says: ${RUNTIME_NAMES.join(', ')}`,
+        help: `run every service on this runtime, whatever the config says: ${RUNTIME_NAMES.join(', ')} (under function, a service with no port and no route stays as it is)`,
       },
       help,
     ],
@@ -117,8 +117,9 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
     options: [config, json, help],
   },
   export: {
-    usage: 'msup export compose|k8s [options]',
-    summary: 'write compose.yaml or k8s.yaml for this config (building its images)',
+    usage: 'msup export compose|k8s|sam|knative [options]',
+    summary:
+      'write compose.yaml, k8s.yaml, template.yaml (AWS SAM) or knative.yaml for this config (building its images)',
     options: [
       config,
       { ...json, help: 'one JSON object: the file written, its warnings and the images' },

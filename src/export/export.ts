@@ -1,5 +1,6 @@
-// `msup export compose|k8s` and exportConfig(): the config loaded, each service's image made sure of (built
-// here, or `container.image`), the documents written as YAML with every lossy mapping as a warning.
+// `msup export compose|k8s|sam|knative` and exportConfig(): the config loaded, each service's image made
+// sure of (built here, or `container.image`; SAM needs none), the documents written as YAML with every
+// lossy mapping as a warning.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,15 +11,30 @@ import { ensureImage, type ImageKind } from '../runtime/container/image.js';
 import type { MsupConfig, ResolvedConfig } from '../types.js';
 import { type ExportWarning, Warnings } from './common.js';
 import { composeDocument } from './compose.js';
+import { functionServices } from './functions.js';
+import { knativeServices } from './knative.js';
 import { kubernetesManifests } from './kubernetes.js';
+import { samTemplate } from './sam.js';
 import { toYaml } from './yaml.js';
 
-export type ExportTarget = 'compose' | 'k8s';
+export type ExportTarget = 'compose' | 'k8s' | 'sam' | 'knative';
 
-export const EXPORT_TARGETS: readonly ExportTarget[] = ['compose', 'k8s'];
+export const EXPORT_TARGETS: readonly ExportTarget[] = ['compose', 'k8s', 'sam', 'knative'];
 
 /** The file each target writes into the output folder. */
-export const EXPORT_FILES: Record<ExportTarget, string> = { compose: 'compose.yaml', k8s: 'k8s.yaml' };
+export const EXPORT_FILES: Record<ExportTarget, string> = {
+  compose: 'compose.yaml',
+  k8s: 'k8s.yaml',
+  sam: 'template.yaml',
+  knative: 'knative.yaml',
+};
+
+/** The services a target runs in containers (their images are made sure of): none for SAM (Lambda runs the code). */
+function imaged(config: ResolvedConfig, target: ExportTarget) {
+  if (target === 'sam') return [];
+  if (target === 'knative') return functionServices(config, new Warnings(), 'Knative');
+  return config.services.filter((s) => s.runtime !== 'function');
+}
 
 export interface ExportOptions {
   target: ExportTarget;
@@ -79,7 +95,10 @@ async function checkWritable(file: string) {
 
 export async function exportConfig(options: ExportOptions): Promise<ExportResult> {
   if (!EXPORT_TARGETS.includes(options.target))
-    throw new MsupError('MSUP_USAGE', `export: expected "compose" or "k8s", got "${options.target}"`);
+    throw new MsupError(
+      'MSUP_USAGE',
+      `export: expected ${EXPORT_TARGETS.map((t) => `"${t}"`).join(', ')}, got "${options.target}"`,
+    );
   const config = await loadConfig(options);
   const outDir = path.resolve(options.cwd ?? process.cwd(), options.outDir ?? '.');
   const file = path.join(outDir, EXPORT_FILES[options.target]);
@@ -87,7 +106,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
 
   const progress = options.onProgress ?? (() => {});
   const images: ExportResult['images'] = {};
-  for (const service of config.services) {
+  for (const service of imaged(config, options.target)) {
     const engine = await detectEngine(service.container.engine);
     const image = await ensureImage(engine, service, config.root, (m) => progress(`${service.name}: ${m}`));
     images[service.name] = image;
@@ -99,12 +118,13 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
   if (local.length > 0)
     warnings.add(
       'images',
-      `${local.map(([, i]) => i.ref).join(', ')} exist only on this machine: push them to a registry the ${options.target === 'k8s' ? 'cluster' : 'engine'} can pull from, and change image:`,
+      `${local.map(([, i]) => i.ref).join(', ')} exist only on this machine: push them to a registry the ${options.target === 'compose' ? 'engine' : 'cluster'} can pull from, and change image:`,
     );
-  warnings.add(
-    'HOST',
-    'each instance has its own network namespace: it must listen on 0.0.0.0 (HOST is set to 0.0.0.0); one that listens on 127.0.0.1, as msup allows, cannot be reached',
-  );
+  if (options.target !== 'sam')
+    warnings.add(
+      'HOST',
+      'each instance has its own network namespace: it must listen on 0.0.0.0 (HOST is set to 0.0.0.0); one that listens on 127.0.0.1, as msup allows, cannot be reached',
+    );
   const documents =
     options.target === 'compose'
       ? [
@@ -116,7 +136,11 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
             warnings,
           ),
         ]
-      : kubernetesManifests(config, project, refs, warnings);
+      : options.target === 'k8s'
+        ? kubernetesManifests(config, project, refs, warnings)
+        : options.target === 'sam'
+          ? [samTemplate(config, warnings)]
+          : knativeServices(config, project, refs, warnings);
   const source = config.file ?? `the config of ${config.root}`;
   const content = toYaml(documents, [
     `${MARK.slice(2)} ${options.target} from ${source}: edit that and export again.`,

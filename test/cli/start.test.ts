@@ -187,7 +187,9 @@ describe('msup start', () => {
     // Never two instances inside one line. (A line may come in two parts when its writer was not
     // scheduled for 100 ms, as on a loaded machine: a partial line is passed on then, by design.)
     for (const i of [0, 1]) {
-      const own = lines.filter((l) => l.startsWith(`chatty#${i} | `)).map((l) => l.slice(`chatty#${i} | `.length));
+      const own = lines
+        .filter((l) => l.startsWith(`chatty#${i} | `))
+        .map((l) => l.slice(`chatty#${i} | `.length));
       expect(own.join('')).toMatch(new RegExp(`^(hello world chatty#${i} \\d+)+$`));
     }
     expect(cli.stdout()).not.toContain('\u001b[');
