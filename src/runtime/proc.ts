@@ -209,3 +209,56 @@ export async function treeUsage(roots: readonly number[]): Promise<Map<number, G
   }
   return usage;
 }
+
+/** The variable that marks every process an instance starts, even one that leaves its process group. */
+export const GUARD_VARIABLE = 'MSUP_GUARD';
+
+/**
+ * Live processes that carry `GUARD_VARIABLE=token` in their environment but are no longer in the group
+ * `pgid` (daemons that called setsid): those started since `sinceTicks` (the group leader's start time;
+ * a descendant cannot be older) are read, with a bounded number of files open. Linux only.
+ */
+export async function escapedProcesses(
+  token: string,
+  sinceTicks: number,
+  pgid: number,
+): Promise<{ pid: number; command: string }[]> {
+  if (!HAS_PROC) return [];
+  const needle = `${GUARD_VARIABLE}=${token}\0`;
+  const candidates = (await scanProcesses()).filter(
+    (s) => s.pgrp !== pgid && s.pid !== process.pid && Number(s.startTime) >= sinceTicks,
+  );
+  const found: { pid: number; command: string }[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < candidates.length) {
+      const { pid } = candidates[next++] as ProcStat;
+      try {
+        const environ = await readFile(`/proc/${pid}/environ`, 'latin1');
+        if (!environ.startsWith(needle) && !environ.includes(`\0${needle}`)) continue;
+        const command = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ').trim();
+        found.push({ pid, command });
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, candidates.length) }, worker));
+  return found;
+}
+
+/** Ends processes by pid: SIGCONT and SIGTERM, then SIGKILL to those still there after `graceMs`. */
+export async function endProcesses(pids: readonly number[], graceMs: number): Promise<void> {
+  const signal = (name: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, name);
+      } catch {}
+    }
+  };
+  signal('SIGCONT');
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (pids.some(isAlive) && Date.now() < deadline) await sleep(25);
+  signal('SIGKILL');
+}
