@@ -1,7 +1,8 @@
 // The demo: users → one shared front (like nginx) → many instances of two HTTP services, each also on
-// its own front port, plus a background worker. `npx msup start`, then try the URLs it prints;
-// `/call/api/hello` on web calls api (at MSUP_API_URL). `npx msup start --runtime sidecar` runs it as a
-// service mesh: a sidecar per instance, calls between services over mutual TLS.
+// its own front port, a function started on demand, and a background worker. `npx msup start`, then try
+// the URLs it prints; `/call/api/hello` on web calls api (at MSUP_API_URL). `npx msup start --runtime
+// function` runs the HTTP services as functions too; `--runtime sidecar` runs them as a service mesh: a
+// sidecar per instance, calls between services over mutual TLS.
 import { defineConfig } from 'msupervisor';
 
 export default defineConfig({
@@ -9,6 +10,7 @@ export default defineConfig({
     port: 8000,
     routes: [
       { path: '/api', service: 'api', stripPrefix: true },
+      { path: '/hello', service: 'hello' },
       { path: '/', service: 'web' },
     ],
   },
@@ -30,6 +32,11 @@ export default defineConfig({
       health: { http: '/health' },
       strategy: 'least-request',
       dependsOn: { web: 'ready' },
+    },
+    // A handler with the AWS Lambda signature: environments start on the first request and end when idle.
+    hello: {
+      handler: 'fixtures/fns/hello.handler',
+      runtime: { function: { idleTimeout: '30s' } },
     },
     worker: {
       command: 'node fixtures/worker.js',

@@ -17,6 +17,7 @@ import type {
 import { StateFile } from './project/state-file.js';
 import { Watchdog } from './project/watchdog.js';
 import { containerRuntime } from './runtime/container/runtime.js';
+import { functionRuntime } from './runtime/function/runtime.js';
 import { PortAllocator } from './runtime/ports.js';
 import { processStartTime } from './runtime/proc.js';
 import { processRuntime } from './runtime/process.js';
@@ -26,6 +27,7 @@ import type { LogLevel, ResolvedConfig, RuntimeName } from './types.js';
 export const RUNTIME_PLUGINS: Readonly<Partial<Record<RuntimeName, RuntimePlugin>>> = {
   process: processRuntime,
   container: containerRuntime,
+  function: functionRuntime,
   sidecar: sidecarRuntime(processRuntime),
 };
 

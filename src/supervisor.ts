@@ -119,6 +119,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         onError: (error) =>
           this.emit('log', { level: 'warn', msg: 'log file error', time: Date.now(), error: error.message }),
       });
+      for (const service of config.services) {
+        if (options.runtime && service.runtime !== options.runtime) {
+          this.#log(
+            'info',
+            `not run as ${options.runtime}: a function is invoked over HTTP, and this service has no port and no route`,
+            {
+              service: service.name,
+              runtime: service.runtime,
+            },
+          );
+        }
+      }
       const using = [...new Set(config.services.map((s) => s.runtime))];
       for (const left of await this.#runtimes.reap(using)) {
         this.#log('warn', 'reaped a leftover of a crashed run', {

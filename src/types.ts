@@ -50,8 +50,16 @@ export interface ServiceConfig {
   /**
    * An array runs directly, without a shell; so does a string of plain words (split on spaces). A string
    * with shell syntax (quotes, `$`, globs, operators, redirections, `VAR=x cmd`, builtins) runs through `/bin/sh -c`.
+   * A service has `command` or `handler`.
    */
-  command: string | readonly string[];
+  command?: string | readonly string[];
+  /**
+   * A Node.js function with the AWS Lambda signature instead of a command: `'fns/hello.handler'` is the
+   * export `handler` of `fns/hello.js` (or `.mjs`, `.cjs`) in the service's `cwd`. It answers HTTP requests
+   * as API Gateway's payload 2.0 events: as a function (`runtime: 'function'`), or served by msup's own
+   * small HTTP server under the other runtimes. Needs a `port` or a route.
+   */
+  handler?: string;
   /** How many instances to run (default 1). */
   instances?: number;
   /** The front port msup's proxy listens on for this service. 0 picks a free port. Omit for workers. */
@@ -114,22 +122,68 @@ export interface ServiceConfig {
   drainTimeout?: Duration;
   // --- Runtimes (issue 8) ---
   /**
-   * How the instances run: `'process'` (default), `'container'`, `'sidecar'`, or `{ container: { ... } }`,
-   * `{ sidecar: { ... } }` (the runtime with its settings). The top-level `runtime`, and `msup start --runtime NAME`, change it for every service.
+   * How the instances run: `'process'` (default), `'container'`, `'function'`, `'sidecar'`, or
+   * `{ container: { ... } }`, `{ function: { ... } }`, `{ sidecar: { ... } }` (the runtime with its
+   * settings). The top-level `runtime`, and `msup start --runtime NAME`, change it for every service (a
+   * service with neither a port nor a route stays what it was under `'function'`: a function is invoked
+   * over HTTP).
    */
-  runtime?: RuntimeName | { container: ContainerConfig } | { sidecar: SidecarConfig };
+  runtime?:
+    | RuntimeName
+    | { container: ContainerConfig }
+    | { function: FunctionConfig }
+    | { sidecar: SidecarConfig };
   /** Settings used whenever this service runs as containers (`runtime`, or `--runtime container`). */
   container?: ContainerConfig;
+  /** Settings used whenever this service runs as a function (`runtime`, or `--runtime function`). */
+  function?: FunctionConfig;
   /** Settings used whenever this service runs with a sidecar (`runtime: 'sidecar'`, or `--runtime sidecar`). */
   sidecar?: SidecarConfig;
-  /** Memory per instance, in MB or as `'256m'`, `'1g'`: the container's limit, and the exports' resources. */
+  /**
+   * Memory per instance, in MB or as `'256m'`, `'1g'`: the container's limit, a function environment's
+   * memory size (default 128), and the exports' resources.
+   */
   memory?: number | string;
   /** CPUs per instance, such as `0.5`: the container's limit, and the exports' resources. */
   cpus?: number;
 }
 
 /** The runtimes msup has. */
-export type RuntimeName = 'process' | 'container' | 'sidecar';
+export type RuntimeName = 'process' | 'container' | 'function' | 'sidecar';
+
+/**
+ * How a function runs (docs/runtimes.md): execution environments started on demand behind a gateway.
+ * The defaults follow AWS Lambda; `profile: 'knative'` takes Knative Serving's.
+ */
+export interface FunctionConfig {
+  /** Whose defaults: `'lambda'` (default) or `'knative'`. */
+  profile?: 'lambda' | 'knative';
+  /** Requests one environment takes at once: 1 (Lambda), N, or 0 for no limit (Knative's containerConcurrency 0). */
+  concurrency?: number;
+  /** Requests in flight per environment the scaler aims for before it starts another (Knative's target, default 100). */
+  target?: number;
+  /** Environments kept warm, even idle (provisioned concurrency, Knative's min-scale; default 0). */
+  minInstances?: number;
+  /** Environments at most (default 10); past them a request gets 429 (Lambda) or waits (Knative). */
+  maxInstances?: number;
+  /** An environment idle this long is ended (default `'60s'`; Knative: the 60 s stable window). */
+  idleTimeout?: Duration;
+  /** The last environment waits this much longer before it goes (Knative's scale-to-zero grace period, 30 s). */
+  scaleToZeroGrace?: Duration;
+  /** Time one invocation may take; past it the answer is 504 and the environment is ended (default `'3s'`; Knative 300 s). */
+  timeout?: Duration;
+  /** Time an environment may take to start (spawn → handler loaded or port ready); tried twice (default `'10s'`). */
+  initTimeout?: Duration;
+  /** Past maxInstances with every environment busy: `'throttle'` (429, Lambda's default) or `'queue'` (wait, Knative's). */
+  overflow?: 'throttle' | 'queue';
+  /**
+   * A handler's environments run this instead of msup's own bootstrap: any program that speaks the Lambda
+   * Runtime API (a custom runtime, as Lambda's `provided` runtimes run a `bootstrap`), such as AWS's
+   * `aws-lambda-ric` (`'npx aws-lambda-ric $_HANDLER'`). It gets AWS_LAMBDA_RUNTIME_API, _HANDLER and
+   * LAMBDA_TASK_ROOT.
+   */
+  bootstrap?: string | string[];
+}
 
 export interface ContainerConfig {
   /** An image to run instead of building one (it must hold what `command` needs). */
@@ -343,12 +397,37 @@ export interface ResolvedService {
   runtime: RuntimeName;
   /** Container settings (used when `runtime` is `'container'`). */
   container: ResolvedContainer;
+  /** The handler (`'fns/hello.handler'`) of a handler service, or null; `command` then runs msup's own server for it. */
+  handler: string | null;
+  /** Function settings (used when `runtime` is `'function'`), defaults filled in. */
+  function: ResolvedFunction;
   /** Sidecar settings (used when `runtime` is `'sidecar'`). */
   sidecar: ResolvedSidecar;
   /** Memory per instance in MB, or null for no limit. */
   memoryMb: number | null;
   /** CPUs per instance, or null for no limit. */
   cpus: number | null;
+}
+
+export interface ResolvedFunction {
+  profile: 'lambda' | 'knative';
+  /** Requests one environment takes at once; 0 for no limit. */
+  concurrency: number;
+  /** Requests in flight per environment before the scaler starts another. */
+  target: number;
+  minInstances: number;
+  maxInstances: number;
+  idleTimeoutMs: number;
+  scaleToZeroGraceMs: number;
+  timeoutMs: number;
+  initTimeoutMs: number;
+  /** An environment's memory size: its heap limit, the RSS it may reach, and what is billed. */
+  memoryMb: number;
+  overflow: 'throttle' | 'queue';
+  /** How an HTTP service's environment is known to be ready: its readiness probe (an exec probe counts as tcp). */
+  readiness: { kind: 'http'; path: string } | { kind: 'tcp' };
+  /** What a handler's environment runs in place of msup's bootstrap, or null. */
+  bootstrap: ResolvedCommand | null;
 }
 
 export interface ResolvedContainer {

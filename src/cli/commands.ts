@@ -75,7 +75,7 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
       {
         name: 'runtime',
         value: 'NAME',
-        help: `run every service on this runtime, whatever the config says: ${RUNTIME_NAMES.join(', ')}`,
+        help: `run every service on this runtime, whatever the config says: ${RUNTIME_NAMES.join(', ')} (under function, a service with no port and no route stays as it is)`,
       },
       help,
     ],
@@ -117,9 +117,9 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
     options: [config, json, help],
   },
   export: {
-    usage: 'msup export compose|k8s|linkerd|istio [options]',
+    usage: 'msup export compose|k8s|sam|knative|linkerd|istio [options]',
     summary:
-      'write compose.yaml, k8s.yaml, or k8s with a mesh (linkerd.yaml, istio.yaml) (building its images)',
+      'write compose.yaml, k8s.yaml, template.yaml (AWS SAM), knative.yaml, or k8s with a mesh (linkerd.yaml, istio.yaml)',
     options: [
       config,
       { ...json, help: 'one JSON object: the file written, its warnings and the images' },

@@ -21,6 +21,27 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
+/** A function instance's environments, cold starts and modelled cost, in one line (null for other runtimes). */
+export function functionSummary(details: Record<string, unknown> | undefined): string | null {
+  const d = details as
+    | {
+        environments?: { warm: number; busy: number; idle: number; starting: number; reaped: number };
+        coldStarts?: number;
+        invocations?: number;
+        throttles?: number;
+        cost?: { usd?: { total: number }; gbSeconds?: number };
+      }
+    | undefined;
+  const e = d?.environments;
+  if (!e) return null;
+  const usd = d.cost?.usd?.total ?? 0;
+  return (
+    `${e.warm} warm (${e.busy} busy, ${e.idle} idle), ${e.starting} starting, ${e.reaped} reaped; ` +
+    `${d.coldStarts ?? 0} cold starts, ${d.invocations ?? 0} invocations, ${d.throttles ?? 0} throttled; ` +
+    `$${usd.toFixed(7)} modelled (${(d.cost?.gbSeconds ?? 0).toFixed(3)} GB-s)`
+  );
+}
+
 export function formatStatus(status: StatusV1, now = Date.now()): string {
   const up = formatDuration(now - Date.parse(status.startedAt));
   const head = `msup pid ${status.pid}, up ${up}, ${status.configFile ?? status.project}`;
@@ -48,6 +69,12 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
       ]);
     }
   }
+  const functions = status.services.flatMap((s) =>
+    s.instances.flatMap((i) => {
+      const line = functionSummary(i.details);
+      return line ? [`  ${s.name}#${i.index}: ${line}`] : [];
+    }),
+  );
   const urls = status.services.filter((s) => s.url).map((s) => `  ${s.name}: ${s.url}`);
   if (status.sharedFront) urls.unshift(`  shared front: ${status.sharedFront}`);
   const empty = status.services.filter((s) => s.instances.length === 0).map((s) => s.name);
@@ -56,5 +83,6 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
     : empty.length > 0
       ? `NOT ready: ${empty.join(', ')} ${empty.length === 1 ? 'has' : 'have'} no instance (scaled to 0)`
       : 'NOT all instances are ready';
-  return `${head}\n${table(rows)}\n${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
+  const fns = functions.length ? `functions:\n${functions.join('\n')}\n` : '';
+  return `${head}\n${table(rows)}\n${fns}${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
 }

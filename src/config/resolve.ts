@@ -1,11 +1,13 @@
 // From a validated config to the frozen one msup runs: defaults filled in, durations in ms, paths absolute. Pure.
 import path from 'node:path';
+import { handlerServeArgv } from '../handler-command.js';
 import type {
   DependencyCondition,
   ResolvedBalancing,
   ResolvedCommand,
   ResolvedConfig,
   ResolvedContainer,
+  ResolvedFunction,
   ResolvedProbe,
   ResolvedProbeSettings,
   ResolvedProxy,
@@ -16,6 +18,7 @@ import type {
 } from '../types.js';
 import { plainWords } from './command-line.js';
 import { parseDuration } from './duration.js';
+import { FUNCTION_DEFAULTS } from './function-defaults.js';
 import type { ValidConfig, ValidService } from './schema.js';
 import { parseMemory } from './size.js';
 
@@ -153,17 +156,27 @@ function proxy(given: ValidConfig['proxy']): ResolvedProxy {
 // --- end of load balancing ---
 
 // --- Runtimes (issue 8) ---
-/** The runtime a service runs on: `--runtime` first, then the service's own, then the config's, then process. */
+/**
+ * The runtime a service runs on: `--runtime` first, then the service's own, then the config's, then
+ * process. A function is invoked over HTTP, so `'function'` from `--runtime` or the top level passes over
+ * a service with neither a port nor a route (a worker): it keeps its own runtime, or process.
+ */
 function runtimeOf(
   service: ValidService,
   config: ValidConfig,
   override: RuntimeName | undefined,
+  http: boolean,
 ): RuntimeName {
-  if (override) return override;
   const own = service.runtime;
-  if (typeof own === 'string') return own;
-  if (own && typeof own === 'object') return Object.keys(own)[0] as RuntimeName;
-  return config.runtime ?? 'process';
+  const named: RuntimeName | undefined =
+    typeof own === 'string'
+      ? own
+      : own && typeof own === 'object'
+        ? (Object.keys(own)[0] as RuntimeName)
+        : undefined;
+  const wider = override ?? (named ? undefined : config.runtime);
+  if (wider && (wider !== 'function' || http)) return wider;
+  return named ?? (config.runtime !== 'function' || http ? config.runtime : undefined) ?? 'process';
 }
 
 function containerOf(service: ValidService): ResolvedContainer {
@@ -208,6 +221,37 @@ function sidecarOf(service: ValidService): ResolvedSidecar {
     certLifetimeMs: ms(given.certLifetime, d.certLifetimeMs),
   };
 }
+
+function functionOf(service: ValidService, health: ResolvedProbeSettings | null): ResolvedFunction {
+  const own = service.runtime;
+  const given = (own && typeof own === 'object' ? own.function : undefined) ?? service.function ?? {};
+  const profile = given.profile ?? 'lambda';
+  const d = FUNCTION_DEFAULTS[profile];
+  const concurrency = given.concurrency ?? d.concurrency;
+  const probe = health?.probe;
+  return {
+    profile,
+    concurrency,
+    // Lambda starts another environment once every one is full; Knative aims at its target (at most the limit).
+    target:
+      given.target ??
+      (d.target === null
+        ? Math.max(concurrency, 1)
+        : concurrency > 0
+          ? Math.min(concurrency, d.target)
+          : d.target),
+    minInstances: given.minInstances ?? d.minInstances,
+    maxInstances: given.maxInstances ?? d.maxInstances,
+    idleTimeoutMs: ms(given.idleTimeout, d.idleTimeoutMs),
+    scaleToZeroGraceMs: ms(given.scaleToZeroGrace, d.scaleToZeroGraceMs),
+    timeoutMs: ms(given.timeout, d.timeoutMs),
+    initTimeoutMs: ms(given.initTimeout, d.initTimeoutMs),
+    memoryMb: service.memory === undefined ? d.memoryMb : (parseMemory(service.memory) ?? d.memoryMb),
+    overflow: given.overflow ?? d.overflow,
+    readiness: probe?.kind === 'http' ? { kind: 'http', path: probe.path } : { kind: 'tcp' },
+    bootstrap: given.bootstrap === undefined ? null : command(given.bootstrap),
+  };
+}
 // --- end of runtimes ---
 
 export interface ResolveOptions {
@@ -222,18 +266,21 @@ export function resolveConfig(
   options: ResolveOptions = {},
 ): ResolvedConfig {
   const routed = new Set((config.proxy?.routes ?? []).map((r) => r.service));
-  const services = Object.entries(config.services).map(
-    ([name, service]): ResolvedService => ({
+  const services = Object.entries(config.services).map(([name, service]): ResolvedService => {
+    const http = service.port !== undefined || routed.has(name);
+    // A service reached only through the shared front gets the default tcp probe, like one with a port.
+    const health = readiness(routed.has(name) ? { ...service, port: service.port ?? 0 } : service);
+    const handler = service.handler ?? null;
+    return {
       name,
-      command: command(service.command),
+      command: handler ? { shell: false, argv: handlerServeArgv(handler) } : command(service.command ?? []),
       instances: service.instances ?? DEFAULTS.instances,
       port: service.port ?? null,
       env: Object.fromEntries(Object.entries(service.env ?? {}).map(([k, v]) => [k, String(v)])),
       cwd: path.resolve(root, service.cwd ?? '.'),
       envFiles: [service.env_file ?? []].flat().map((file) => path.resolve(root, file)),
       watch: watch(service),
-      // A service reached only through the shared front gets the default tcp probe, like one with a port.
-      health: readiness(routed.has(name) ? { ...service, port: service.port ?? 0 } : service),
+      health,
       liveness: liveness(service),
       dependsOn: dependsOn(service),
       restart: restart(service.restart),
@@ -241,12 +288,14 @@ export function resolveConfig(
       startTimeoutMs: ms(service.startTimeout, DEFAULTS.startTimeoutMs),
       drainTimeoutMs: ms(service.drainTimeout, DEFAULTS.drainTimeoutMs),
       balancing: balancing(service),
-      runtime: runtimeOf(service, config, options.runtime),
+      runtime: runtimeOf(service, config, options.runtime, http),
       container: containerOf(service),
+      handler,
+      function: functionOf(service, health),
       sidecar: sidecarOf(service),
       memoryMb: service.memory === undefined ? null : (parseMemory(service.memory) ?? null),
       cpus: service.cpus ?? null,
-    }),
-  );
+    };
+  });
   return deepFreeze({ root: path.resolve(root), file, services, proxy: proxy(config.proxy) });
 }

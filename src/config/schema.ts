@@ -193,7 +193,7 @@ const runtimeName = check<(typeof RUNTIME_NAMES)[number]>(
   (v) => typeof v === 'string' && (RUNTIME_NAMES as readonly string[]).includes(v),
   `${RUNTIME_NAMES.slice(0, -1)
     .map((n) => `"${n}"`)
-    .join(', ')} or "${RUNTIME_NAMES[RUNTIME_NAMES.length - 1]}"`,
+    .join(', ')} or "${RUNTIME_NAMES.at(-1)}"`,
 );
 const memory = check<number | string>(
   (v) => parseMemory(v) !== undefined,
@@ -260,16 +260,44 @@ const sidecar = strict({
   ).optional(),
   certLifetime: certLifetime.optional(),
 });
-/** `runtime: 'container'`, or `runtime: { container: { ... } }`: the runtime with its settings. */
-const runtimeObject = strict({ container: container.optional(), sidecar: sidecar.optional() }).superRefine(
-  (value, ctx) => {
-    if (Object.keys(value).length > 1 || Object.keys(value).length === 0)
-      ctx.addIssue({
-        code: 'custom',
-        message: 'expected exactly one runtime, such as { container: { ... } } or { sidecar: { ... } }',
-      });
-  },
+const positiveCount = check<number>(
+  (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 1000,
+  'a whole number from 1 to 1000',
 );
+const fn = strict({
+  /** Whose defaults: 'lambda' (default) or 'knative'. */
+  profile: check<'lambda' | 'knative'>(
+    (v) => v === 'lambda' || v === 'knative',
+    '"lambda" or "knative"',
+  ).optional(),
+  /** Requests one environment takes at once; 0 for no limit. */
+  concurrency: count.optional(),
+  target: positiveInt.optional(),
+  minInstances: count.optional(),
+  maxInstances: positiveCount.optional(),
+  idleTimeout: duration.optional(),
+  scaleToZeroGrace: duration.optional(),
+  timeout: duration.optional(),
+  initTimeout: duration.optional(),
+  overflow: check<'throttle' | 'queue'>(
+    (v) => v === 'throttle' || v === 'queue',
+    '"throttle" or "queue"',
+  ).optional(),
+  bootstrap: command.optional(),
+});
+/** `runtime: 'container'`, or `runtime: { container: { ... } }`: the runtime with its settings. */
+const runtimeObject = strict({
+  container: container.optional(),
+  function: fn.optional(),
+  sidecar: sidecar.optional(),
+}).superRefine((value, ctx) => {
+  if (Object.keys(value).length > 1 || Object.keys(value).length === 0)
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'expected exactly one runtime, such as { container: { ... } }, { function: { ... } } or { sidecar: { ... } }',
+    });
+});
 const runtime = z.preprocess(
   (v) => v,
   z.custom<unknown>().superRefine((v, ctx) => {
@@ -280,12 +308,28 @@ const runtime = z.preprocess(
   }),
 ) as z.ZodType<
   | (typeof RUNTIME_NAMES)[number]
-  | { container?: z.infer<typeof container>; sidecar?: z.infer<typeof sidecar> }
+  | {
+      container?: z.infer<typeof container>;
+      function?: z.infer<typeof fn>;
+      sidecar?: z.infer<typeof sidecar>;
+    }
 >;
+/** `'fns/hello.handler'`: a module path (no `..`), a dot, and the export's name (a dotted path for a nested one). */
+export function isHandlerName(v: unknown): v is string {
+  if (typeof v !== 'string' || /\s/.test(v) || v.split('/').includes('..')) return false;
+  const last = v.slice(v.lastIndexOf('/') + 1);
+  const dot = last.indexOf('.');
+  return dot > 0 && /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(last.slice(dot + 1));
+}
+const handler = check<string>(
+  isHandlerName,
+  "a handler such as 'fns/hello.handler' (the export handler of fns/hello.js)",
+);
 // --- end of runtimes ---
 
 export const serviceSchema = strict({
-  command,
+  command: command.optional(),
+  handler: handler.optional(),
   instances: instances.optional(),
   port: port.optional(),
   env: z
@@ -321,6 +365,7 @@ export const serviceSchema = strict({
   // runtimes (issue 8)
   runtime: runtime.optional(),
   container: container.optional(),
+  function: fn.optional(),
   sidecar: sidecar.optional(),
   memory: memory.optional(),
   cpus: cpus.optional(),

@@ -169,20 +169,78 @@ function proxyChecks(input: unknown): ConfigIssue[] {
 // --- end of load balancing ---
 
 // --- Runtimes (issue 8) ---
-/** Runtime settings given twice (in `runtime` and in `container` or `sidecar`) would leave one silently unused. */
+/** Which runtime a service names itself (`runtime: 'x'` or `runtime: { x: ... }`), if any. */
+function ownRuntime(service: Raw): string | undefined {
+  const own = service?.runtime;
+  if (typeof own === 'string') return own;
+  if (own && typeof own === 'object' && !Array.isArray(own)) return Object.keys(own)[0];
+  return undefined;
+}
+
+/**
+ * Settings given twice (in `runtime` and beside it) would leave one silently unused; a service runs a
+ * `command` or a `handler`; a handler and a function answer HTTP, so they need a port or a route.
+ */
 function runtimeChecks(input: unknown): ConfigIssue[] {
   const services = (input as { services?: unknown } | null)?.services;
   if (!services || typeof services !== 'object' || Array.isArray(services)) return [];
+  const routes = (input as { proxy?: { routes?: unknown } } | null)?.proxy?.routes;
+  const routed = new Set(
+    (Array.isArray(routes) ? routes : []).map((r) => (r as { service?: unknown } | null)?.service),
+  );
   const issues: ConfigIssue[] = [];
   for (const [name, service] of Object.entries(services as Record<string, Raw>)) {
     const own = service?.runtime;
-    for (const runtime of ['container', 'sidecar'] as const) {
-      if (own && typeof own === 'object' && runtime in own && service?.[runtime] !== undefined) {
+    for (const key of ['container', 'function', 'sidecar'] as const) {
+      if (own && typeof own === 'object' && key in own && service?.[key] !== undefined) {
         issues.push({
-          path: `services.${name}.${runtime}`,
-          message: `${runtime} settings are given twice: in "runtime: { ${runtime} }" and in "${runtime}"; keep one`,
+          path: `services.${name}.${key}`,
+          message: `${key} settings are given twice: in "runtime: { ${key} }" and in "${key}"; keep one`,
         });
       }
+    }
+    if (!service || typeof service !== 'object') continue;
+    const hasCommand = service.command !== undefined;
+    const hasHandler = service.handler !== undefined;
+    if (hasCommand && hasHandler) {
+      issues.push({
+        path: `services.${name}.handler`,
+        message: 'a service runs a "command" or a "handler", not both',
+      });
+    } else if (!hasCommand && !hasHandler) {
+      issues.push({
+        path: `services.${name}.command`,
+        message: "expected a command to run, or a handler such as 'fns/hello.handler'",
+      });
+    }
+    const http = service.port !== undefined || routed.has(name);
+    const isFunction = ownRuntime(service) === 'function';
+    if ((hasHandler || isFunction) && !http) {
+      issues.push({
+        path: `services.${name}.port`,
+        message: `${hasHandler ? 'a handler' : 'a function'} is invoked over HTTP: give the service a "port" or a route in proxy.routes`,
+      });
+    }
+    if ((hasHandler || isFunction) && service.mode === 'tcp') {
+      issues.push({
+        path: `services.${name}.mode`,
+        message: `${hasHandler ? 'a handler' : 'a function'} answers HTTP requests: mode "tcp" does not apply`,
+      });
+    }
+    const fn = (own && typeof own === 'object' && 'function' in own ? own.function : service.function) as Raw;
+    if (fn?.bootstrap !== undefined && !hasHandler) {
+      issues.push({
+        path: `services.${name}.function.bootstrap`,
+        message: 'a bootstrap runs a handler: this service has no "handler"',
+      });
+    }
+    const min = fn?.minInstances;
+    const max = fn?.maxInstances;
+    if (typeof min === 'number' && min > (typeof max === 'number' ? max : 10)) {
+      issues.push({
+        path: `services.${name}.function.minInstances`,
+        message: `${min} environments kept warm, but maxInstances is ${typeof max === 'number' ? max : '10 (the default)'}`,
+      });
     }
   }
   return issues;

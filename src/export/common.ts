@@ -142,3 +142,19 @@ export function balancingWarnings(
       warnings.add(`services.${service.name}.${names[k]}`, `${target} balances on its own: not exported`);
   }
 }
+
+/**
+ * The config without its functions (and the shared front's routes to them): a function is exported by
+ * `msup export sam` or `msup export knative`, each function named in a warning.
+ */
+export function withoutFunctions(config: ResolvedConfig, warnings: Warnings): ResolvedConfig {
+  const functions = new Set(config.services.filter((s) => s.runtime === 'function').map((s) => s.name));
+  if (functions.size === 0) return config;
+  for (const name of functions)
+    warnings.add(`services.${name}`, 'a function: export it with msup export sam or msup export knative');
+  return {
+    ...config,
+    services: config.services.filter((s) => !functions.has(s.name)),
+    proxy: { ...config.proxy, routes: config.proxy.routes.filter((r) => !functions.has(r.service)) },
+  };
+}

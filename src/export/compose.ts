@@ -14,6 +14,7 @@ import {
   goDuration,
   isReachable,
   type Warnings,
+  withoutFunctions,
 } from './common.js';
 import { frontPorts, nginxFront } from './nginx-front.js';
 
@@ -154,6 +155,7 @@ export function composeDocument(
   rootEnv: string | null,
   warnings: Warnings,
 ): Doc {
+  config = withoutFunctions(config, warnings);
   const services: Doc = {};
   for (const s of config.services)
     services[s.name] = composeService(s, config, images.get(s.name) as string, rootEnv, warnings);

@@ -1,5 +1,6 @@
-// `msup export compose|k8s|linkerd|istio` and exportConfig(): the config loaded, each service's image made sure of (built
-// here, or `container.image`), the documents written as YAML with every lossy mapping as a warning.
+// `msup export compose|k8s|sam|knative|linkerd|istio` and exportConfig(): the config loaded, each service's
+// image made sure of (built here, or `container.image`; SAM needs none), the documents written as YAML
+// with every lossy mapping as a warning.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,9 +11,12 @@ import { ensureImage, type ImageKind } from '../runtime/container/image.js';
 import type { MsupConfig, ResolvedConfig } from '../types.js';
 import { type ExportWarning, Warnings } from './common.js';
 import { composeDocument } from './compose.js';
+import { functionServices } from './functions.js';
 import { withIstio } from './istio.js';
+import { knativeServices } from './knative.js';
 import { kubernetesManifests } from './kubernetes.js';
 import { withLinkerd } from './linkerd.js';
+import { samTemplate } from './sam.js';
 import { EXPORT_FILES, EXPORT_TARGETS, type ExportTarget } from './targets.js';
 import { toYaml } from './yaml.js';
 
@@ -20,7 +24,7 @@ export { EXPORT_FILES, EXPORT_TARGETS, type ExportTarget };
 
 /** The Kubernetes manifests for a target: plain, or with a mesh's parts. Pure. */
 export function kubernetesFor(
-  target: Exclude<ExportTarget, 'compose'>,
+  target: 'k8s' | 'linkerd' | 'istio',
   config: ResolvedConfig,
   project: string,
   images: ReadonlyMap<string, string>,
@@ -30,6 +34,13 @@ export function kubernetesFor(
   if (target === 'linkerd') return withLinkerd(config, manifests, warnings);
   if (target === 'istio') return withIstio(config, manifests, warnings);
   return manifests;
+}
+
+/** The services a target runs in containers (their images are made sure of): none for SAM (Lambda runs the code). */
+function imaged(config: ResolvedConfig, target: ExportTarget) {
+  if (target === 'sam') return [];
+  if (target === 'knative') return functionServices(config, new Warnings(), 'Knative');
+  return config.services.filter((s) => s.runtime !== 'function');
 }
 
 export interface ExportOptions {
@@ -102,7 +113,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
 
   const progress = options.onProgress ?? (() => {});
   const images: ExportResult['images'] = {};
-  for (const service of config.services) {
+  for (const service of imaged(config, options.target)) {
     const engine = await detectEngine(service.container.engine);
     const image = await ensureImage(engine, service, config.root, (m) => progress(`${service.name}: ${m}`));
     images[service.name] = image;
@@ -116,10 +127,11 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
       'images',
       `${local.map(([, i]) => i.ref).join(', ')} exist only on this machine: push them to a registry the ${options.target === 'compose' ? 'engine' : 'cluster'} can pull from, and change image:`,
     );
-  warnings.add(
-    'HOST',
-    'each instance has its own network namespace: it must listen on 0.0.0.0 (HOST is set to 0.0.0.0); one that listens on 127.0.0.1, as msup allows, cannot be reached',
-  );
+  if (options.target !== 'sam')
+    warnings.add(
+      'HOST',
+      'each instance has its own network namespace: it must listen on 0.0.0.0 (HOST is set to 0.0.0.0); one that listens on 127.0.0.1, as msup allows, cannot be reached',
+    );
   const documents =
     options.target === 'compose'
       ? [
@@ -131,7 +143,11 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
             warnings,
           ),
         ]
-      : kubernetesFor(options.target, config, project, refs, warnings);
+      : options.target === 'sam'
+        ? [samTemplate(config, warnings)]
+        : options.target === 'knative'
+          ? knativeServices(config, project, refs, warnings)
+          : kubernetesFor(options.target, config, project, refs, warnings);
   const source = config.file ?? `the config of ${config.root}`;
   const content = toYaml(documents, [
     `${MARK.slice(2)} ${options.target} from ${source}: edit that and export again.`,

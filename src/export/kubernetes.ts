@@ -11,6 +11,7 @@ import {
   isReachable,
   toSeconds,
   type Warnings,
+  withoutFunctions,
 } from './common.js';
 
 type Manifest = Record<string, unknown>;
@@ -211,6 +212,7 @@ export function kubernetesManifests(
   images: ReadonlyMap<string, string>,
   warnings: Warnings,
 ): Manifest[] {
+  config = withoutFunctions(config, warnings);
   const projectName = kubernetesName(project);
   const base = { 'app.kubernetes.io/part-of': projectName, 'app.kubernetes.io/managed-by': 'msup' };
   const names = new Map<string, string>();

@@ -209,3 +209,103 @@ export async function treeUsage(roots: readonly number[]): Promise<Map<number, G
   }
   return usage;
 }
+
+/** The variable that marks every process an instance starts, even one that leaves its process group. */
+export const GUARD_VARIABLE = 'MSUP_GUARD';
+
+interface EscapeQuery {
+  token: string;
+  sinceTicks: number;
+  pgid: number;
+  resolve: (found: { pid: number; command: string }[]) => void;
+}
+
+let queuedQueries: EscapeQuery[] = [];
+let sweeping = false;
+
+/**
+ * Live processes that carry `GUARD_VARIABLE=token` in their environment but are no longer in the group
+ * `pgid` (daemons that called setsid): those started since `sinceTicks` (the group leader's start time;
+ * a descendant cannot be older). Linux only. Queries made while a sweep runs share the next one: a
+ * thousand instances stopping at once read /proc once or twice, not a thousand times.
+ */
+export function escapedProcesses(
+  token: string,
+  sinceTicks: number,
+  pgid: number,
+): Promise<{ pid: number; command: string }[]> {
+  if (!HAS_PROC) return Promise.resolve([]);
+  return new Promise((resolve) => {
+    queuedQueries.push({ token, sinceTicks, pgid, resolve });
+    if (!sweeping) void sweepQueries();
+  });
+}
+
+async function sweepQueries(): Promise<void> {
+  sweeping = true;
+  while (queuedQueries.length > 0) {
+    const batch = queuedQueries;
+    queuedQueries = [];
+    const found = await sweep(batch).catch(() => new Map<EscapeQuery, { pid: number; command: string }[]>());
+    for (const query of batch) query.resolve(found.get(query) ?? []);
+  }
+  // Cleared in the same synchronous step as the last check: a query pushed later starts a new sweep.
+  sweeping = false;
+}
+
+function guardOf(environ: string): string | undefined {
+  const key = `${GUARD_VARIABLE}=`;
+  let at = 0;
+  if (!environ.startsWith(key)) {
+    at = environ.indexOf(`\0${key}`) + 1;
+    if (at === 0) return undefined;
+  }
+  const from = at + key.length;
+  const to = environ.indexOf('\0', from);
+  return environ.slice(from, to < 0 ? undefined : to);
+}
+
+async function sweep(batch: EscapeQuery[]): Promise<Map<EscapeQuery, { pid: number; command: string }[]>> {
+  const byToken = new Map<string, EscapeQuery[]>();
+  for (const query of batch) byToken.set(query.token, [...(byToken.get(query.token) ?? []), query]);
+  const oldest = Math.min(...batch.map((q) => q.sinceTicks));
+  const candidates = (await scanProcesses()).filter(
+    (s) => s.pid !== process.pid && Number(s.startTime) >= oldest,
+  );
+  const found = new Map<EscapeQuery, { pid: number; command: string }[]>();
+  let next = 0;
+  const worker = async () => {
+    while (next < candidates.length) {
+      const stat = candidates[next++] as ProcStat;
+      try {
+        const token = guardOf(await readFile(`/proc/${stat.pid}/environ`, 'latin1'));
+        const queries = (token === undefined ? undefined : byToken.get(token))?.filter(
+          (q) => stat.pgrp !== q.pgid && Number(stat.startTime) >= q.sinceTicks,
+        );
+        if (!queries?.length) continue;
+        const command = (await readFile(`/proc/${stat.pid}/cmdline`, 'utf8')).split('\0').join(' ').trim();
+        for (const q of queries) found.set(q, [...(found.get(q) ?? []), { pid: stat.pid, command }]);
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, candidates.length) }, worker));
+  return found;
+}
+
+/** Ends processes by pid: SIGCONT and SIGTERM, then SIGKILL to those still there after `graceMs`. */
+export async function endProcesses(pids: readonly number[], graceMs: number): Promise<void> {
+  const signal = (name: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, name);
+      } catch {}
+    }
+  };
+  signal('SIGCONT');
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (pids.some(isAlive) && Date.now() < deadline) await sleep(25);
+  signal('SIGKILL');
+}

@@ -1,6 +1,7 @@
 // The process runtime: each instance is a child process in its own process group (its own session),
 // stopped with SIGTERM to the group, then SIGKILL after the grace period; guarded by the watchdog.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import type {
   InstanceSpec,
   Reaped,
@@ -13,7 +14,16 @@ import type {
 } from '../contract.js';
 import type { ExitInfo, OutputLine, ResolvedCommand, ResolvedService } from '../types.js';
 import { LineSplitter } from './lines.js';
-import { GroupWaiter, groupUsage, processStartTime, scanProcesses, signalGroup } from './proc.js';
+import {
+  endProcesses,
+  escapedProcesses,
+  GroupWaiter,
+  GUARD_VARIABLE,
+  groupUsage,
+  processStartTime,
+  scanProcesses,
+  signalGroup,
+} from './proc.js';
 import { runGuarded } from './run-command.js';
 
 /** After SIGKILL, how long to wait for the kernel to take the group away. */
@@ -69,6 +79,8 @@ export function launchGroup(
 ): LaunchedGroup {
   const waiter = options.waiter ?? new GroupWaiter();
   const startedAt = Date.now();
+  // Every process of the group inherits this token: one that leaves the group (setsid) is still found.
+  const token = randomBytes(9).toString('base64url');
   const [file, ...args] = command.argv as [string, ...string[]];
   // node:child_process, not execa: a bare detached spawn with two pipes is all an instance needs, and
   // execa alone added 16 MB to msup's memory (measured; BENCHMARKS.md, the supervisor's weight).
@@ -76,7 +88,7 @@ export function launchGroup(
   try {
     child = spawn(file, args, {
       cwd: options.cwd,
-      env: { ...options.env },
+      env: { ...options.env, [GUARD_VARIABLE]: token },
       shell: command.shell,
       detached: true,
       stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
@@ -89,10 +101,13 @@ export function launchGroup(
   const pid = child.pid ?? null;
   splitOutput(child, onOutput);
   const unguard = pid === null ? () => {} : host.guard({ group: pid });
+  const leaderStart = pid === null ? Promise.resolve(null) : processStartTime(pid);
   const forget =
     pid === null
       ? Promise.resolve(() => {})
-      : processStartTime(pid).then((startTime) => host.remember({ ...what, data: { pgid: pid, startTime } }));
+      : leaderStart.then((startTime) =>
+          host.remember({ ...what, data: { pgid: pid, startTime, guard: token } }),
+        );
 
   const exited = new Promise<ExitInfo>((resolve) => {
     const at = () => ({ at: Date.now(), uptimeMs: Date.now() - startedAt });
@@ -114,6 +129,22 @@ export function launchGroup(
         await waiter.wait(pid, KILL_WAIT_MS);
       }
       await exited;
+      // Daemons that left the group (setsid) would outlive the instance and pile up at each restart.
+      const since = Number(await leaderStart);
+      if (Number.isFinite(since)) {
+        const escaped = await escapedProcesses(token, since, pid);
+        if (escaped.length > 0) {
+          host.log('warn', 'ended processes the instance left outside its process group (daemons)', {
+            service: what.service,
+            instance: what.index,
+            processes: escaped.map((p) => `${p.pid} ${p.command}`.slice(0, 200)),
+          });
+          await endProcesses(
+            escaped.map((p) => p.pid),
+            Math.min(timeoutMs, 2000),
+          );
+        }
+      }
       unguard();
       (await forget)();
     })();
@@ -200,7 +231,8 @@ class ProcessRuntime implements Runtime {
   async close(): Promise<void> {}
 }
 
-/** Ends the process groups a crashed run left behind (skipping pids reused by new processes). */
+/** Ends the process groups a crashed run left behind (skipping pids reused by new processes), and the
+ * processes that left those groups (setsid daemons, found by their guard token). */
 export async function reapGroups(entries: readonly Remembered[]): Promise<Reaped[]> {
   const processes = await scanProcesses();
   const targets: { entry: Remembered; pgid: number; count: number }[] = [];
@@ -211,7 +243,16 @@ export async function reapGroups(entries: readonly Remembered[]): Promise<Reaped
     const leader = processes.find((p) => p.pid === pgid);
     if (leader && leader.startTime !== entry.data.startTime) continue;
     const count = processes.filter((p) => p.pgrp === pgid).length;
-    if (count > 0) targets.push({ entry, pgid, count });
+    const escaped =
+      typeof entry.data.guard === 'string'
+        ? await escapedProcesses(entry.data.guard, Number(entry.data.startTime) || 0, pgid)
+        : [];
+    if (escaped.length > 0)
+      await endProcesses(
+        escaped.map((p) => p.pid),
+        0,
+      );
+    if (count > 0 || escaped.length > 0) targets.push({ entry, pgid, count: count + escaped.length });
   }
   for (const { pgid } of targets) {
     signalGroup(pgid, 'SIGCONT');

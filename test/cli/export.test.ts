@@ -14,14 +14,14 @@ afterEach(() => {
 });
 
 describe('msup export', () => {
-  it('needs a target: compose or k8s', async () => {
+  it('needs a target: compose, k8s, sam or knative', async () => {
     const project = newProject();
     project.writeConfig({ web: { command: 'node server.js' } });
     for (const args of [['export'], ['export', 'swarm']]) {
       const cli = runCli(project, args);
       expect((await cli.exited).code).toBe(2);
       expect(cli.stderr()).toMatch(
-        /export needs a target: "compose", "k8s", "linkerd", "istio".*\[MSUP_USAGE\]/,
+        /export needs a target: "compose", "k8s", "sam", "knative", "linkerd", "istio".*\[MSUP_USAGE\]/,
       );
     }
   });
@@ -47,5 +47,31 @@ describe('msup export', () => {
     expect(cli.stderr()).toContain('docker: not found on PATH');
     expect(cli.stderr()).toContain('[MSUP_NO_CONTAINER_ENGINE]');
     expect(() => readFileSync(path.join(project.root, 'out', 'k8s.yaml'))).toThrow();
+  });
+
+  it('writes an AWS SAM template without a container engine (Lambda runs the code itself)', async () => {
+    const project = newProject();
+    project.writeConfig({
+      hello: { handler: 'fns/hello.handler', port: 0 },
+      worker: { command: 'node w.js' },
+    });
+    const empty = mkdtempSync(path.join(os.tmpdir(), 'msup-no-engine-'));
+    folders.push(empty);
+    const cli = runCli(project, ['export', 'sam', '--out', 'out', '--json'], {
+      env: { PATH: `${empty}:${path.dirname(process.execPath)}` },
+    });
+    expect((await cli.exited).code).toBe(0);
+    const answer = JSON.parse(cli.stdout().trim());
+    expect(answer).toMatchObject({
+      target: 'sam',
+      file: path.join(project.root, 'out', 'template.yaml'),
+      images: {},
+    });
+    expect(answer.warnings).toEqual(
+      expect.arrayContaining([expect.objectContaining({ key: 'services.worker' })]),
+    );
+    const template = readFileSync(path.join(project.root, 'out', 'template.yaml'), 'utf8');
+    expect(template).toContain('Transform: AWS::Serverless-2016-10-31');
+    expect(template).toContain('Handler: fns/hello.handler');
   });
 });

@@ -70,12 +70,23 @@ function schemaProblems(manifests: readonly Manifest[]): string[] {
 
 /** Unknown keys (and wrong value types) as TypeScript sees them against the models' interfaces. */
 export function strictKeyProblems(manifests: readonly Manifest[]): string[] {
-  const used = [...new Set(manifests.map((m) => m.kind))].filter((kind) => MODELS[kind]);
+  return typedValueProblems(
+    manifests.map((m) => ({ value: m, type: MODELS[m.kind]?.type ?? 'never', from: MODELS[m.kind]?.from })),
+  );
+}
+
+/**
+ * Each value type-checked as a declaration of its type (TypeScript's excess-property check): what it holds
+ * that the type does not know, or holds with the wrong type.
+ */
+export function typedValueProblems(
+  values: readonly { value: unknown; type: string; from?: string | undefined }[],
+) {
+  const imports = new Map<string, string>();
+  for (const v of values) if (v.from) imports.set(v.type, v.from);
   const source = [
-    ...used.map((kind) => `import type { ${MODELS[kind]?.type} } from '${MODELS[kind]?.from}';`),
-    ...manifests.map(
-      (m, i) => `export const m${i}: ${MODELS[m.kind]?.type ?? 'never'} = ${JSON.stringify(m, null, 1)};`,
-    ),
+    ...[...imports].map(([type, from]) => `import type { ${type} } from '${from}';`),
+    ...values.map((v, i) => `export const m${i}: ${v.type} = ${JSON.stringify(v.value, null, 1)};`),
   ].join('\n');
   const file = path.join(REPO, 'test', `k8s-strict-${process.pid}.ts`);
   const options: ts.CompilerOptions = {

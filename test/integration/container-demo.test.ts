@@ -40,6 +40,9 @@ async function answers(sup: Supervisor) {
     seen.web.add(web.instance);
     seen.api.add(api.instance);
   }
+  // The function: a handler, served as a function on processes and by msup's handler server in a container.
+  const hello = await getJson<{ message: string; path: string }>(`${front}/hello`);
+  expect([hello.message, hello.path]).toEqual(['hello from a function', '/hello']);
   return { web: [...seen.web].sort(), api: [...seen.api].sort() };
 }
 
@@ -67,9 +70,9 @@ describe.skipIf(missing !== undefined)('the demo on containers', () => {
     expect(await answers(onContainers)).toEqual(expected);
     const status = await onContainers.status();
     expect(status.services.flatMap((s) => s.instances.map((i) => i.runtime))).toEqual(
-      Array(6).fill('container'),
+      Array(7).fill('container'),
     );
-    expect(projectContainers(p.root)).toHaveLength(6);
+    expect(projectContainers(p.root)).toHaveLength(7);
     await onContainers.stop();
     expect(projectContainers(p.root)).toEqual([]);
   });

@@ -218,3 +218,26 @@ describe('supervision', () => {
     expect((third as Error).message).toContain(`pid ${process.pid}`);
   });
 });
+
+describe('processes that leave the instance’s process group', () => {
+  it('ends setsid daemons when their instance ends, so restarts do not pile them up', async () => {
+    const p = project();
+    const sup = p.create({
+      wait: false,
+      config: p.config({ forks: { command: node('daemonize.js'), restart: { initialDelay: '10ms' } } }),
+    });
+    const records: LogRecord[] = [];
+    sup.on('log', (r) => records.push(r));
+    await sup.start();
+    expect(await waitFor(() => (sup.instances('forks')[0]?.restarts ?? 0) >= 3, 20_000)).toBe(true);
+    // Each exit ended the daemon it had started: at most the current instance's own is alive.
+    expect(
+      taggedProcesses(p.tag).filter((t) => t.command.startsWith('sleep 600')).length,
+    ).toBeLessThanOrEqual(1);
+    await sup.stop();
+    await expectNoTaggedProcesses(p.tag, 3000);
+    const warnings = records.filter((r) => r.msg.startsWith('ended processes the instance left outside'));
+    expect(warnings.length).toBeGreaterThanOrEqual(3);
+    expect(String(warnings[0]?.processes)).toContain('sleep 600');
+  });
+});

@@ -70,7 +70,7 @@ describe('config validation', () => {
         'services.web.env.A: expected a string, number or boolean, got {}',
         'services.web.health.http: expected a path starting with "/", got "health"',
         'services.bad name!: a service name uses letters, digits, "-", "_" and "." and starts with a letter or digit',
-        'services.api.command: expected a non-empty string (run by the shell) or a non-empty array of strings (run directly), got nothing',
+        "services.api.command: expected a command to run, or a handler such as 'fns/hello.handler'",
         'services.api.instances: expected a positive integer, got 1.5',
         'services.api.restart.multiplier: expected a number of at least 1, got 0.5',
         'services.api.restart: unknown key "typo"',
@@ -218,8 +218,8 @@ describe('runtimes in the config', () => {
         },
       }),
     ).toEqual([
-      'runtime: expected "process", "container" or "sidecar", got "vm"',
-      'services.a.runtime: expected "process", "container" or "sidecar", got "lambda"',
+      'runtime: expected "process", "container", "function" or "sidecar", got "vm"',
+      'services.a.runtime: expected "process", "container", "function" or "sidecar", got "lambda"',
       'services.b.runtime.container.image: expected an image reference such as "node:20-slim" or "localhost/app:1", got 5',
       'services.b.runtime.container.mount: expected "ro", "rw" or false, got "yes"',
       'services.b.runtime.container: unknown key "tag"',
@@ -313,7 +313,7 @@ describe('runtimes in the config', () => {
       'services.a.runtime.sidecar.mtls: expected "strict" or "permissive", got "off"',
       'services.a.runtime.sidecar.certLifetime: expected a duration of at least 2s, such as \'1h\', got "1s"',
       'services.a.runtime.sidecar: unknown key "ttl"',
-      'services.c.runtime: expected exactly one runtime, such as { container: { ... } } or { sidecar: { ... } }',
+      'services.c.runtime: expected exactly one runtime, such as { container: { ... } }, { function: { ... } } or { sidecar: { ... } }',
       'services.b.sidecar: sidecar settings are given twice: in "runtime: { sidecar }" and in "sidecar"; keep one',
     ]);
   });

@@ -1,5 +1,5 @@
 // Which container engine runs here (podman without a daemon first, docker with a running engine), and
-// running its commands; node:child_process only (execa stays with the process runtime).
+// running its commands, with node:child_process.
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';

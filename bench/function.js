@@ -1,0 +1,221 @@
+// The function runtime's benchmark (`npm run bench:function`; not part of `npm test`), one run, same
+// machine, same handler (fixtures/fns/hello.js):
+//   warm   p50 at one connection through msup's front: the handler as a function (a warm environment,
+//          over the Lambda Runtime API) against the same handler under the process runtime (msup's
+//          handler server); wrk -t1 -c1, median of rounds
+//   cold   a request that finds no environment (spawn, bootstrap, handler import, invoke) against a bare
+//          `node` spawn that imports the same handler, calls it once and prints the answer
+//   tput   a concurrency-1 function held at 4 environments under wrk -c4, beside 4 process instances
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { start } from '../dist/index.js';
+import { loadAsync, which } from './tools.js';
+
+const load = (port, connections, seconds) => loadAsync(`http://127.0.0.1:${port}/`, connections, seconds);
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const FIXTURES = path.join(HERE, '..', 'fixtures');
+const HANDLER = 'fns/hello.handler';
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '5' },
+    colds: { type: 'string', default: '15' },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const DURATION = Number(values.duration);
+const COLDS = Number(values.colds);
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const port = (sup, name) => Number(new URL(sup.url(name)).port);
+
+function get(url) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+  });
+}
+
+async function supervise(services) {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'msup-bench-fn-'));
+  const sup = await start({ cwd: root, control: false, watch: false, config: { services } });
+  return {
+    sup,
+    async stop() {
+      await sup.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+async function warm() {
+  const { sup, stop } = await supervise({
+    fn: {
+      handler: HANDLER,
+      cwd: FIXTURES,
+      port: 0,
+      runtime: { function: { minInstances: 1, idleTimeout: '1h' } },
+    },
+    proc: { handler: HANDLER, cwd: FIXTURES, port: 0 },
+  });
+  try {
+    await load(port(sup, 'fn'), 1, 1);
+    await load(port(sup, 'proc'), 1, 1);
+    const rounds = [];
+    // msup runs in this process: its CPU per request is this process's CPU over the run.
+    const measured = async (name) => {
+      const before = process.cpuUsage();
+      const r = await load(port(sup, name), 1, DURATION);
+      const used = process.cpuUsage(before);
+      return { ...r, cpuUs: (used.user + used.system) / r.requests };
+    };
+    for (let i = 0; i < ROUNDS; i++) {
+      const fn = await measured('fn');
+      const proc = await measured('proc');
+      rounds.push({
+        fn: fn.p50us,
+        proc: proc.p50us,
+        diff: fn.p50us - proc.p50us,
+        fnRps: fn.rps,
+        procRps: proc.rps,
+        fnCpu: fn.cpuUs,
+        procCpu: proc.cpuUs,
+      });
+      if (fn.errors || proc.errors)
+        console.log(`  round ${i + 1}: errors: ${fn.errors ?? ''} ${proc.errors ?? ''}`);
+    }
+    return {
+      fn: median(rounds.map((r) => r.fn)),
+      proc: median(rounds.map((r) => r.proc)),
+      diff: median(rounds.map((r) => r.diff)),
+      fnRps: median(rounds.map((r) => r.fnRps)),
+      procRps: median(rounds.map((r) => r.procRps)),
+      fnCpu: median(rounds.map((r) => r.fnCpu)),
+      procCpu: median(rounds.map((r) => r.procCpu)),
+    };
+  } finally {
+    await stop();
+  }
+}
+
+/** Spawn → the handler imported, called once, its answer printed: what a cold start does without msup. */
+function bare() {
+  const script = `
+    const m = await import(${JSON.stringify(pathToFileURL(path.join(FIXTURES, 'fns/hello.js')).href)});
+    const out = await m.handler({ rawPath: '/' }, { awsRequestId: 'x', getRemainingTimeInMillis: () => 3000 });
+    process.stdout.write(String(out.statusCode) + '\\n');`;
+  return new Promise((resolve, reject) => {
+    const began = performance.now();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child.stdout.once('data', () => resolve(performance.now() - began));
+    child.once('error', reject);
+  });
+}
+
+async function cold() {
+  const { sup, stop } = await supervise({
+    fn: { handler: HANDLER, cwd: FIXTURES, port: 0, runtime: { function: { idleTimeout: 1 } } },
+  });
+  const url = sup.url('fn');
+  const details = () => sup.instances('fn')[0].details;
+  const msup = [];
+  const inits = [];
+  sup.on('output', (line) => {
+    const init = /Init Duration: ([\d.]+) ms/.exec(line.line);
+    if (init) inits.push(Number(init[1]));
+  });
+  const spawnOnly = [];
+  try {
+    for (let i = 0; i < COLDS; i++) {
+      while (details().environments.warm + details().environments.starting > 0) await sleep(5);
+      await sleep(50);
+      const began = performance.now();
+      const status = await get(url);
+      msup.push(performance.now() - began);
+      if (status !== 200) throw new Error(`cold request answered ${status}`);
+      spawnOnly.push(await bare());
+    }
+  } finally {
+    await stop();
+  }
+  return { msup: median(msup), bare: median(spawnOnly), init: median(inits) };
+}
+
+async function throughput() {
+  const { sup, stop } = await supervise({
+    fn: {
+      handler: HANDLER,
+      cwd: FIXTURES,
+      port: 0,
+      runtime: { function: { concurrency: 1, minInstances: 4, maxInstances: 4, idleTimeout: '1h' } },
+    },
+    proc: { handler: HANDLER, cwd: FIXTURES, port: 0, instances: 4 },
+  });
+  try {
+    while (sup.instances('fn')[0].details.environments.warm < 4) await sleep(20);
+    await load(port(sup, 'fn'), 4, 1);
+    await load(port(sup, 'proc'), 4, 1);
+    const rounds = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const fn = await load(port(sup, 'fn'), 4, DURATION);
+      const proc = await load(port(sup, 'proc'), 4, DURATION);
+      rounds.push({ fn: fn.rps, proc: proc.rps, fnP50: fn.p50us, procP50: proc.p50us, errors: fn.errors });
+    }
+    const d = sup.instances('fn')[0].details;
+    return {
+      fn: median(rounds.map((r) => r.fn)),
+      proc: median(rounds.map((r) => r.proc)),
+      fnP50: median(rounds.map((r) => r.fnP50)),
+      procP50: median(rounds.map((r) => r.procP50)),
+      errors: rounds.map((r) => r.errors).filter(Boolean),
+      throttles: d.throttles,
+      environments: d.environments.warm,
+    };
+  } finally {
+    await stop();
+  }
+}
+
+if (!which('wrk')) {
+  console.log('the function benchmark needs wrk (apt-get install wrk)');
+  process.exit(1);
+}
+console.log(
+  `msup function benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}, ` +
+    `load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, ${ROUNDS} rounds of ${DURATION}s, ${COLDS} cold starts`,
+);
+const w = await warm();
+console.log(
+  `warm p50 @1 conn: function ${(w.fn / 1000).toFixed(3)} ms, process ${(w.proc / 1000).toFixed(3)} ms, ` +
+    `function − process ${(w.diff / 1000).toFixed(3)} ms (goal ≤ +0.300 ms); req/s ${w.fnRps.toFixed(0)} vs ${w.procRps.toFixed(0)}; ` +
+    `msup CPU per request ${w.fnCpu.toFixed(0)} µs vs ${w.procCpu.toFixed(0)} µs`,
+);
+const c = await cold();
+console.log(
+  `cold start: request through msup ${c.msup.toFixed(1)} ms, bare spawn → answer ${c.bare.toFixed(1)} ms, ` +
+    `ratio ${(c.msup / c.bare).toFixed(2)}× (goal ≤ 1.10×); Init Duration (spawn → handler loaded) ${c.init.toFixed(1)} ms`,
+);
+const t = await throughput();
+console.log(
+  `throughput, concurrency 1 × 4 environments, wrk -c4: function ${t.fn.toFixed(0)} req/s (p50 ${(t.fnP50 / 1000).toFixed(3)} ms), ` +
+    `4 process instances ${t.proc.toFixed(0)} req/s (p50 ${(t.procP50 / 1000).toFixed(3)} ms), ratio ${(t.fn / t.proc).toFixed(2)}×; ` +
+    `${t.environments} environments, ${t.throttles} throttled${t.errors.length ? `, errors: ${t.errors.join('; ')}` : ''}`,
+);

@@ -1,0 +1,158 @@
+// `msup export sam`: an AWS SAM template (template.yaml) with an AWS::Serverless::Function per HTTP
+// service: a handler as itself, a command behind the AWS Lambda Web Adapter layer. MemorySize, Timeout,
+// concurrency and HttpApi events from the function settings and the shared front's routes. Pure.
+import { MsupError } from '../errors.js';
+import type { ResolvedConfig, ResolvedService } from '../types.js';
+import { argv, environment, toSeconds, type Warnings } from './common.js';
+import { functionServices, routesTo, serverlessWarnings } from './functions.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: a CloudFormation document, built by hand
+type Doc = Record<string, any>;
+
+/** The Lambda runtime handlers run on (Node.js 20, as msup supports). */
+export const SAM_RUNTIME = 'nodejs20.x';
+/** AWS Lambda Web Adapter (github.com/awslabs/aws-lambda-web-adapter), x86_64 layer, version 25. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax, not JavaScript's
+export const WEB_ADAPTER_LAYER = 'arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerX86:25';
+/** Lambda's limits: memory 128 to 10,240 MB, timeout up to 900 s. */
+const MEMORY = { min: 128, max: 10_240 };
+const MAX_TIMEOUT_S = 900;
+
+/** A CloudFormation logical id: letters and digits only, starting with a letter. */
+export function logicalId(name: string): string {
+  const id = name
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((part) => part[0]?.toUpperCase() + part.slice(1))
+    .join('');
+  return /^[A-Za-z]/.test(id) ? id : `Fn${id}`;
+}
+
+function events(config: ResolvedConfig, s: ResolvedService, id: string, resources: Doc, warnings: Warnings) {
+  const routes = routesTo(config, s);
+  const found: Doc = {};
+  routes.forEach((route, i) => {
+    const base = (route.path ?? '/').replace(/\/$/, '');
+    if (route.host)
+      warnings.add(`proxy.routes.${i}.host`, 'an HttpApi route matches paths only: the host is not exported');
+    if (route.stripPrefix)
+      warnings.add(
+        `proxy.routes.${config.proxy.routes.indexOf(route)}.stripPrefix`,
+        `API Gateway passes the whole path (${base}/...) to the function: strip it in the function`,
+      );
+    const n = routes.length > 1 ? String(i + 1) : '';
+    found[`Http${n}`] = { Type: 'HttpApi', Properties: { Path: base === '' ? '/' : base, Method: 'ANY' } };
+    found[`Http${n}Proxy`] = {
+      Type: 'HttpApi',
+      Properties: { Path: `${base}/{proxy+}`, Method: 'ANY' },
+    };
+  });
+  if (s.port !== null) {
+    // Its own front port: an API of its own, every path to the function ($default route).
+    resources[`${id}Api`] = { Type: 'AWS::Serverless::HttpApi' };
+    found.OwnApi = { Type: 'HttpApi', Properties: { ApiId: { Ref: `${id}Api` } } };
+  }
+  return found;
+}
+
+function functionResource(
+  config: ResolvedConfig,
+  s: ResolvedService,
+  resources: Doc,
+  warnings: Warnings,
+): Doc {
+  const key = `services.${s.name}`;
+  const fn = s.function;
+  serverlessWarnings(s, warnings, 'Lambda');
+  if (fn.profile === 'knative')
+    warnings.add(
+      `${key}.function.profile`,
+      'Lambda runs its own semantics: the knative profile is not exported',
+    );
+  if (fn.concurrency !== 1)
+    warnings.add(
+      `${key}.function.concurrency`,
+      'Lambda gives each environment one request at a time: exported as 1',
+    );
+  if (fn.idleTimeoutMs !== 60_000 || fn.scaleToZeroGraceMs !== 0)
+    warnings.add(`${key}.function.idleTimeout`, 'Lambda decides when idle environments end: not exported');
+  const memory = Math.min(MEMORY.max, Math.max(MEMORY.min, fn.memoryMb));
+  if (memory !== fn.memoryMb)
+    warnings.add(`${key}.memory`, `Lambda takes ${MEMORY.min} to ${MEMORY.max} MB: exported as ${memory}`);
+  let timeout = toSeconds(fn.timeoutMs, `${key}.function.timeout`, warnings);
+  if (timeout > MAX_TIMEOUT_S) {
+    warnings.add(
+      `${key}.function.timeout`,
+      `Lambda allows at most ${MAX_TIMEOUT_S} s: exported as ${MAX_TIMEOUT_S}`,
+    );
+    timeout = MAX_TIMEOUT_S;
+  }
+  const id = logicalId(s.name);
+  const variables: Doc = Object.fromEntries(environment(s, warnings).filter(([k]) => k !== 'HOST'));
+  const properties: Doc = {
+    CodeUri:
+      (s.cwd.startsWith(config.root) ? s.cwd.slice(config.root.length).replace(/^\//, '') : s.cwd) || '.',
+    Runtime: SAM_RUNTIME,
+    Architectures: ['x86_64'],
+    MemorySize: memory,
+    Timeout: timeout,
+    ReservedConcurrentExecutions: fn.maxInstances,
+  };
+  if (s.handler) {
+    properties.Handler = s.handler;
+    delete variables.PORT;
+  } else {
+    // The Lambda Web Adapter runs the command (run.sh) and passes each invocation to it as HTTP on PORT.
+    properties.Handler = 'run.sh';
+    properties.Layers = [{ 'Fn::Sub': WEB_ADAPTER_LAYER }];
+    variables.AWS_LAMBDA_EXEC_WRAPPER = '/opt/bootstrap';
+    if (fn.readiness.kind === 'http') variables.AWS_LWA_READINESS_CHECK_PATH = fn.readiness.path;
+    warnings.add(
+      `${key}.command`,
+      `runs behind the Lambda Web Adapter: put it in run.sh in ${properties.CodeUri} (#!/bin/sh, then exec ${argv(s.command, { exec: false }).join(' ')})`,
+    );
+  }
+  if (Object.keys(variables).length > 0) properties.Environment = { Variables: variables };
+  if (fn.minInstances > 0) {
+    properties.AutoPublishAlias = 'live';
+    properties.ProvisionedConcurrencyConfig = { ProvisionedConcurrentExecutions: fn.minInstances };
+  }
+  properties.Events = events(config, s, id, resources, warnings);
+  return { Type: 'AWS::Serverless::Function', Properties: properties };
+}
+
+export function samTemplate(config: ResolvedConfig, warnings: Warnings): Doc {
+  const resources: Doc = {};
+  const outputs: Doc = {};
+  const ids = new Map<string, string>();
+  for (const s of functionServices(config, warnings, 'Lambda')) {
+    const id = logicalId(s.name);
+    const other = ids.get(id);
+    if (other !== undefined) {
+      const message = `"${other}" and "${s.name}" both become "${id}" in CloudFormation: rename one`;
+      throw new MsupError('MSUP_CONFIG_INVALID', `cannot export to SAM: ${message}`, {
+        issues: [{ path: `services.${s.name}`, message }],
+      });
+    }
+    ids.set(id, s.name);
+    resources[id] = functionResource(config, s, resources, warnings);
+    if (resources[`${id}Api`])
+      outputs[`${id}Url`] = {
+        Description: `${s.name}'s own API (its front port in msup)`,
+        Value: { 'Fn::Sub': `https://\${${id}Api}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}/` },
+      };
+  }
+  if (config.proxy.routes.length > 0 && Object.values(resources).some((r) => r.Properties?.Events?.Http))
+    outputs.SharedFrontUrl = {
+      Description: "the shared front's routes (msup's proxy.port)",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
+      Value: { 'Fn::Sub': 'https://${ServerlessHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/' },
+    };
+  return {
+    AWSTemplateFormatVersion: '2010-09-09',
+    Transform: 'AWS::Serverless-2016-10-31',
+    Description: `msup's services as AWS Lambda functions`,
+    Resources: resources,
+    ...(Object.keys(outputs).length > 0 ? { Outputs: outputs } : {}),
+  };
+}

@@ -1,0 +1,14 @@
+// Where msup's own programs for handler functions are, once built: the server that runs a handler under the
+// process and container runtimes, and the Lambda Runtime API bootstrap of a function's environments. This
+// file sits one folder below the package root in src/ and in dist/ alike, so the paths hold from both.
+import { fileURLToPath } from 'node:url';
+
+/** `dist/runtime/function/<name>.js` of this copy of msup. */
+export function functionScript(name: 'serve' | 'bootstrap'): string {
+  return fileURLToPath(new URL(`../dist/runtime/function/${name}.js`, import.meta.url));
+}
+
+/** What a handler service runs when it is not a function: msup's HTTP server calling the handler, on `PORT`. */
+export function handlerServeArgv(handler: string): string[] {
+  return [process.execPath, functionScript('serve'), handler];
+}

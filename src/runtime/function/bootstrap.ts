@@ -1,0 +1,117 @@
+// msup's bootstrap of a handler environment (run as `node dist/runtime/function/bootstrap.js`): it speaks
+// the Lambda Runtime API to msup at AWS_LAMBDA_RUNTIME_API, as Lambda's own runtime does: load the handler
+// (_HANDLER in LAMBDA_TASK_ROOT) or post /runtime/init/error; then get the next invocation, call the
+// handler, post its response or its error, and again. With a concurrency above 1 it keeps as many
+// invocations in flight, opening another poll whenever every poll is busy.
+import http from 'node:http';
+import {
+  buildContext,
+  errorShape,
+  type Handler,
+  invokeErrorLine,
+  invokeHandler,
+  loadHandler,
+} from './handler-load.js';
+
+const [host, port] = (process.env.AWS_LAMBDA_RUNTIME_API ?? '').split(':');
+const BASE = '/2018-06-01/runtime';
+const agent = new http.Agent({ keepAlive: true });
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+function call(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
+  return new Promise<Answer>((resolve, reject) => {
+    const req = http.request(
+      {
+        host,
+        port: Number(port),
+        method,
+        path: BASE + path,
+        agent,
+        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function serve(handler: Handler, poll: () => void, busy: { count: number; polls: number }) {
+  for (;;) {
+    const next = await call('GET', '/invocation/next');
+    const requestId = String(next.headers['lambda-runtime-aws-request-id']);
+    busy.count++;
+    if (busy.count === busy.polls) poll();
+    const context = buildContext(process.env, {
+      requestId,
+      deadlineMs: Number(next.headers['lambda-runtime-deadline-ms']),
+      arn: String(next.headers['lambda-runtime-invoked-function-arn'] ?? ''),
+    });
+    let answer: { path: string; body: string; headers?: Record<string, string> };
+    try {
+      const result = await invokeHandler(handler, JSON.parse(next.body), context);
+      answer = { path: `/invocation/${requestId}/response`, body: JSON.stringify(result ?? null) };
+    } catch (error) {
+      process.stderr.write(`${invokeErrorLine(requestId, error)}\n`);
+      const shape = errorShape(error);
+      answer = {
+        path: `/invocation/${requestId}/error`,
+        body: JSON.stringify(shape),
+        headers: { 'lambda-runtime-function-error-type': shape.errorType },
+      };
+    }
+    busy.count--;
+    // The answer goes out while this poll asks for the next invocation (msup gives an environment no more
+    // than its concurrency, so an early poll only waits).
+    call('POST', answer.path, answer.body, answer.headers).catch((error: Error) => {
+      process.stderr.write(`msup bootstrap: could not post the answer: ${error.message}\n`);
+      process.exit(1);
+    });
+  }
+}
+
+async function main() {
+  let handler: Handler;
+  try {
+    handler = await loadHandler(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), process.env._HANDLER ?? '');
+  } catch (error) {
+    const shape = errorShape(error);
+    process.stderr.write(`${invokeErrorLine('undefined', error).replace('Invoke Error', 'Init Error')}\n`);
+    await call('POST', '/init/error', JSON.stringify(shape), {
+      'lambda-runtime-function-error-type': shape.errorType,
+    }).catch(() => {});
+    process.exit(1);
+  }
+  // The environment lives until msup ends it, even when nothing else keeps the event loop busy (a handler
+  // whose promise never settles runs into its timeout, as on Lambda).
+  setInterval(() => {}, 1 << 30);
+  const limit = Number(process.env.MSUP_FUNCTION_CONCURRENCY ?? '1') || Number.POSITIVE_INFINITY;
+  const busy = { count: 0, polls: 0 };
+  const poll = () => {
+    if (busy.polls >= limit) return;
+    busy.polls++;
+    serve(handler, poll, busy).catch((error: Error) => {
+      process.stderr.write(`msup bootstrap: the Runtime API failed: ${error.message}\n`);
+      process.exit(1);
+    });
+  };
+  poll();
+}
+
+void main();

@@ -1,0 +1,263 @@
+// One execution environment of a function: a process group launched with `launchGroup` (remembered in the
+// state file, guarded by the watchdog, reaped after a crash) that runs the service's command on its own
+// port (an HTTP service) or msup's bootstrap against its own Runtime API server (a handler). It knows when
+// its init is done, runs invocations, and reports its memory.
+import http from 'node:http';
+import type { RuntimeHost } from '../../contract.js';
+import { functionScript } from '../../handler-command.js';
+import type { ExitInfo, ResolvedService } from '../../types.js';
+import { groupUsage } from '../proc.js';
+import { type LaunchedGroup, launchGroup } from '../process.js';
+import { checkReady, forward, READY_POLL_MS } from './http-env.js';
+import { type ProcessMemory, processMemory } from './memory.js';
+import { type ApiOutcome, InitError, type Invocation, RuntimeApi } from './runtime-api.js';
+
+export interface EnvironmentOptions {
+  host: RuntimeHost;
+  service: ResolvedService;
+  /** The gateway's instance index (the state file's entries, the output's `name#i`). */
+  index: number;
+  /** This environment's number within its gateway (1, 2, ...). */
+  sequence: number;
+  /** The instance's environment variables (without PORT). */
+  env: Readonly<Record<string, string>>;
+  /** Started to keep `minInstances` warm, not for a request. */
+  provisioned: boolean;
+  onOutput(stream: 'stdout' | 'stderr', line: string): void;
+}
+
+export type InvokeOutcome =
+  | ApiOutcome
+  | { kind: 'forwarded'; statusCode: number }
+  | { kind: 'exited'; errorType: string; message: string };
+
+/** The variables Lambda gives every environment (the Node.js runtime reads them for `context`). */
+function lambdaVariables(o: EnvironmentOptions): Record<string, string> {
+  const fn = o.service.function;
+  const day = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
+  return {
+    AWS_LAMBDA_FUNCTION_NAME: o.service.name,
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${o.service.name}`,
+    AWS_LAMBDA_LOG_STREAM_NAME: `${day}/[$LATEST]${o.index}-${o.sequence}`,
+    AWS_LAMBDA_INITIALIZATION_TYPE: o.provisioned ? 'provisioned-concurrency' : 'on-demand',
+    MSUP_ENVIRONMENT: String(o.sequence),
+  };
+}
+
+/** Lambda's Node.js runtime gives V8 a heap of about 90% of the memory size. */
+export function heapLimitMb(memoryMb: number): number {
+  return Math.max(16, Math.floor(memoryMb * 0.9));
+}
+
+export class Environment {
+  readonly id: string;
+  readonly kind: 'handler' | 'http';
+  readonly provisioned: boolean;
+  readonly pid: number | null;
+  /** Settles once the environment is initialised; rejects when its init failed or it ended first. */
+  readonly ready: Promise<void>;
+  readonly exited: Promise<ExitInfo>;
+  /** Ended for going over its memory size. */
+  oom = false;
+  readonly #group: LaunchedGroup;
+  readonly #api: RuntimeApi | null;
+  readonly #port: number;
+  readonly #host: RuntimeHost;
+  readonly #agent: http.Agent | null;
+  readonly #stderr: string[] = [];
+  #peakBytes = 0;
+  #stopped = false;
+  #released = false;
+  /** Invocations under way, settled with the exit outcome if the environment ends first. */
+  readonly #waiting = new Set<(outcome: InvokeOutcome) => void>();
+  #ended: InvokeOutcome | null = null;
+
+  private constructor(
+    o: EnvironmentOptions,
+    port: number,
+    api: RuntimeApi | null,
+    group: LaunchedGroup,
+    stderr: string[],
+  ) {
+    this.id = `e${o.index}.${o.sequence}`;
+    this.kind = api ? 'handler' : 'http';
+    this.provisioned = o.provisioned;
+    this.pid = group.pid;
+    this.#group = group;
+    this.#api = api;
+    this.#port = port;
+    this.#host = o.host;
+    this.#stderr = stderr;
+    this.#agent = api ? null : new http.Agent({ keepAlive: true });
+    this.exited = group.exited;
+    void group.exited.then((exit) => {
+      this.#ended = this.#exitOutcome(exit);
+      for (const settle of [...this.#waiting]) settle(this.#ended);
+    });
+    const ended = group.exited.then((exit) => {
+      throw new InitError(
+        'Runtime.ExitError',
+        exit.error ?? `the environment exited before its init was done (${describe(exit)})`,
+      );
+    });
+    ended.catch(() => {});
+    const initialised = api ? api.init : this.#pollReady(o.service.function.readiness);
+    this.ready = Promise.race([initialised, ended]);
+    this.ready.catch(() => {});
+  }
+
+  static async start(o: EnvironmentOptions): Promise<Environment> {
+    const port = await o.host.ports.allocate();
+    let api: RuntimeApi | null = null;
+    const stderr: string[] = [];
+    const onOutput = (stream: 'stdout' | 'stderr', line: string) => {
+      if (stream === 'stderr') {
+        stderr.push(line);
+        if (stderr.length > 20) stderr.shift();
+      }
+      o.onOutput(stream, line);
+    };
+    const fn = o.service.function;
+    try {
+      const env: Record<string, string> = { ...o.env, ...lambdaVariables(o) };
+      let command = o.service.command;
+      if (o.service.handler) {
+        api = await RuntimeApi.listen(port);
+        Object.assign(env, {
+          AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
+          _HANDLER: o.service.handler,
+          LAMBDA_TASK_ROOT: o.service.cwd,
+          MSUP_FUNCTION_CONCURRENCY: String(fn.concurrency),
+        });
+        const heap = `--max-old-space-size=${heapLimitMb(fn.memoryMb)}`;
+        if (fn.bootstrap) {
+          command = fn.bootstrap;
+          env.NODE_OPTIONS = env.NODE_OPTIONS ? `${env.NODE_OPTIONS} ${heap}` : heap;
+        } else {
+          command = { shell: false, argv: [process.execPath, heap, functionScript('bootstrap')] };
+        }
+      } else {
+        env.PORT = String(port);
+        const heap = `--max-old-space-size=${heapLimitMb(fn.memoryMb)}`;
+        env.NODE_OPTIONS = env.NODE_OPTIONS ? `${env.NODE_OPTIONS} ${heap}` : heap;
+      }
+      const group = launchGroup(
+        o.host,
+        { runtime: 'function', service: o.service.name, index: o.index },
+        command,
+        { cwd: o.service.cwd, env },
+        onOutput,
+      );
+      return new Environment(o, port, api, group, stderr);
+    } catch (error) {
+      await api?.close();
+      o.host.ports.release(port);
+      throw error;
+    }
+  }
+
+  /** Runs one invocation of a handler; settles with what the runtime posted, or how the environment ended. */
+  invoke(invocation: Invocation): Promise<InvokeOutcome> {
+    return this.#unlessEnded((this.#api as RuntimeApi).invoke(invocation));
+  }
+
+  /** Passes one request to an HTTP service's environment and streams its answer back. */
+  forward(req: http.IncomingMessage, res: http.ServerResponse): Promise<InvokeOutcome> {
+    return this.#unlessEnded(
+      forward(this.#agent as http.Agent, this.#port, req, res).then((r) =>
+        'statusCode' in r
+          ? { kind: 'forwarded', statusCode: r.statusCode }
+          : {
+              kind: 'exited',
+              errorType: this.oom ? 'Runtime.OutOfMemory' : 'Runtime.ExitError',
+              message: `the environment failed to answer: ${r.error.message}`,
+            },
+      ),
+    );
+  }
+
+  /**
+   * The invocation's outcome, or how the environment ended if it ends first. (Not a Promise.race with
+   * `exited`: each race would leave a reaction on that promise for as long as the environment lives.)
+   */
+  #unlessEnded(running: Promise<InvokeOutcome>): Promise<InvokeOutcome> {
+    if (this.#ended) return Promise.resolve(this.#ended);
+    return new Promise((resolve) => {
+      const settle = (outcome: InvokeOutcome) => {
+        this.#waiting.delete(settle);
+        resolve(outcome);
+      };
+      this.#waiting.add(settle);
+      void running.then(settle);
+    });
+  }
+
+  /** An invocation given up on (timeout): a late answer is refused. */
+  forget(id: string): void {
+    this.#api?.forget(id);
+  }
+
+  /** Why an invocation under way ended with the environment. */
+  #exitOutcome(exit: ExitInfo): InvokeOutcome {
+    const oom = this.oom || this.#stderr.some((l) => l.includes('heap out of memory'));
+    return {
+      kind: 'exited',
+      errorType: oom ? 'Runtime.OutOfMemory' : 'Runtime.ExitError',
+      message: oom ? 'the environment ran out of memory' : `the environment exited (${describe(exit)})`,
+    };
+  }
+
+  /** Memory of the environment now; its peak so far is kept from every reading. */
+  async memory(): Promise<ProcessMemory | null> {
+    if (this.pid === null) return null;
+    let now: ProcessMemory | null;
+    if (this.kind === 'handler') {
+      now = processMemory(this.pid);
+    } else {
+      const usage = (await groupUsage([this.pid])).get(this.pid);
+      now = usage ? { rssBytes: usage.rssBytes, peakBytes: usage.rssBytes } : null;
+    }
+    if (now) this.#peakBytes = Math.max(this.#peakBytes, now.peakBytes, now.rssBytes);
+    return now;
+  }
+
+  /** The peak resident memory seen so far, in MB (kept up to date by the memory watch; read once if not yet). */
+  peakMb(): number | null {
+    if (this.#peakBytes === 0 && this.kind === 'handler' && this.pid !== null) {
+      this.#peakBytes = processMemory(this.pid)?.peakBytes ?? 0;
+    }
+    return this.#peakBytes === 0 ? null : Math.ceil(this.#peakBytes / (1024 * 1024));
+  }
+
+  async #pollReady(readiness: EnvironmentOptions['service']['function']['readiness']): Promise<void> {
+    for (;;) {
+      if (this.#stopped)
+        throw new InitError('Runtime.ExitError', 'the environment was stopped during its init');
+      if (await checkReady(readiness, this.#port)) return;
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+    }
+  }
+
+  /** Ends the environment: SIGTERM to its group, SIGKILL after `timeoutMs`; frees its port. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.#stopped = true;
+    await this.#group.stop(timeoutMs);
+    if (this.#released) return;
+    this.#released = true;
+    await this.#api?.close();
+    this.#agent?.destroy();
+    this.#host.ports.release(this.#port);
+  }
+
+  kill(): void {
+    this.#stopped = true;
+    this.#group.kill();
+  }
+}
+
+function describe(exit: ExitInfo): string {
+  if (exit.error) return exit.error;
+  return exit.signal ? `killed by ${exit.signal}` : `code ${exit.code}`;
+}

@@ -1,0 +1,194 @@
+// An HTTP request as API Gateway's HTTP API payload 2.0 event, and a handler's result back as an HTTP
+// response, as API Gateway maps them. Pure: the gateway (functions) and msup's handler server (the other
+// runtimes) both use it.
+
+export interface HttpEventV2 {
+  version: '2.0';
+  routeKey: string;
+  rawPath: string;
+  rawQueryString: string;
+  cookies?: string[];
+  headers: Record<string, string>;
+  queryStringParameters?: Record<string, string>;
+  requestContext: {
+    accountId: string;
+    apiId: string;
+    domainName: string;
+    domainPrefix: string;
+    http: { method: string; path: string; protocol: string; sourceIp: string; userAgent: string };
+    requestId: string;
+    routeKey: string;
+    stage: string;
+    time: string;
+    timeEpoch: number;
+  };
+  body?: string;
+  isBase64Encoded: boolean;
+}
+
+export interface IncomingRequest {
+  method: string;
+  /** Path and query as received. */
+  url: string;
+  httpVersion: string;
+  /** Node's rawHeaders: name, value, name, value, ... */
+  rawHeaders: readonly string[];
+  /** The peer's address (the front proxy's X-Forwarded-For first entry wins). */
+  remoteAddress: string;
+}
+
+/** Bodies of these types reach the handler as text; any other body is base64 (`isBase64Encoded`). */
+const TEXT_TYPE =
+  /^\s*(text\/|[^;]*[/+](json|xml|javascript|x-www-form-urlencoded|yaml|x-yaml|graphql)\s*(;|$))/i;
+
+export function isTextType(contentType: string | undefined): boolean {
+  return contentType !== undefined && TEXT_TYPE.test(contentType);
+}
+
+/** Headers of one connection, which API Gateway does not pass on. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** `12/Mar/2020:19:03:58 +0000`, as requestContext.time is written. */
+export function requestTime(epochMs: number): string {
+  const d = new Date(epochMs);
+  return `${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000`;
+}
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return text;
+  }
+}
+
+/** Query parameters with duplicates joined by commas; undefined without a query. */
+function queryParameters(raw: string): Record<string, string> | undefined {
+  if (raw === '') return undefined;
+  const params: Record<string, string> = {};
+  for (const pair of raw.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = decode(eq < 0 ? pair : pair.slice(0, eq));
+    const value = eq < 0 ? '' : decode(pair.slice(eq + 1));
+    params[key] = key in params ? `${params[key]},${value}` : value;
+  }
+  return params;
+}
+
+export function toEvent(
+  req: IncomingRequest,
+  body: Buffer,
+  context: { requestId: string; epochMs: number; apiId: string },
+): HttpEventV2 {
+  const headers: Record<string, string> = {};
+  const cookies: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    if (HOP_BY_HOP.has(name)) continue;
+    if (name === 'cookie') {
+      for (const c of value.split(';')) if (c.trim() !== '') cookies.push(c.trim());
+      continue;
+    }
+    headers[name] = name in headers ? `${headers[name]},${value}` : value;
+  }
+  const q = req.url.indexOf('?');
+  const rawPath = q < 0 ? req.url : req.url.slice(0, q);
+  const rawQueryString = q < 0 ? '' : req.url.slice(q + 1);
+  const domainName = headers.host ?? 'localhost';
+  const forwarded = headers['x-forwarded-for'];
+  const event: HttpEventV2 = {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath,
+    rawQueryString,
+    headers,
+    requestContext: {
+      accountId: 'anonymous',
+      apiId: context.apiId,
+      domainName,
+      domainPrefix: domainName.split('.')[0] ?? domainName,
+      http: {
+        method: req.method,
+        path: rawPath,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: forwarded ? (forwarded.split(',')[0] as string).trim() : req.remoteAddress,
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: context.requestId,
+      routeKey: '$default',
+      stage: '$default',
+      time: requestTime(context.epochMs),
+      timeEpoch: context.epochMs,
+    },
+    isBase64Encoded: false,
+  };
+  if (cookies.length > 0) event.cookies = cookies;
+  const query = queryParameters(rawQueryString);
+  if (query) event.queryStringParameters = query;
+  if (body.length > 0) {
+    const text = isTextType(headers['content-type']);
+    event.body = body.toString(text ? 'utf8' : 'base64');
+    event.isBase64Encoded = !text;
+  }
+  return event;
+}
+
+export interface HttpResponseParts {
+  statusCode: number;
+  /** Flat name, value, name, value, ... (set-cookie repeated). */
+  headers: string[];
+  body: Buffer;
+}
+
+/** What API Gateway answers for its own errors: a JSON message, and Lambda's error type where there is one. */
+export function errorResponse(statusCode: number, message: string, errorType?: string): HttpResponseParts {
+  const headers = ['content-type', 'application/json'];
+  if (errorType) headers.push('x-amzn-errortype', errorType);
+  return { statusCode, headers, body: Buffer.from(JSON.stringify({ message })) };
+}
+
+export const MALFORMED = 'Internal Server Error';
+
+/**
+ * A handler's result (its JSON, as the runtime posted it) as an HTTP response: an object with a
+ * `statusCode` is a response (headers, cookies, body, isBase64Encoded); anything else is a 200 JSON body
+ * (a string as it is). A malformed response is API Gateway's 502.
+ */
+export function fromResult(json: string): HttpResponseParts {
+  let result: unknown;
+  try {
+    result = JSON.parse(json);
+  } catch {
+    return errorResponse(502, MALFORMED);
+  }
+  if (result === null || typeof result !== 'object' || !('statusCode' in result)) {
+    const body = typeof result === 'string' ? result : json;
+    return { statusCode: 200, headers: ['content-type', 'application/json'], body: Buffer.from(body) };
+  }
+  const r = result as {
+    statusCode: unknown;
+    headers?: unknown;
+    cookies?: unknown;
+    body?: unknown;
+    isBase64Encoded?: unknown;
+  };
+  const status = r.statusCode;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599)
+    return errorResponse(502, MALFORMED);
+  const headers: string[] = [];
+  if (r.headers && typeof r.headers === 'object') {
+    for (const [name, value] of Object.entries(r.headers as Record<string, unknown>)) {
+      if (value !== undefined && value !== null) headers.push(name, String(value));
+    }
+  }
+  if (Array.isArray(r.cookies)) for (const c of r.cookies) headers.push('set-cookie', String(c));
+  const text = r.body === undefined || r.body === null ? '' : String(r.body);
+  const body = r.isBase64Encoded === true ? Buffer.from(text, 'base64') : Buffer.from(text);
+  return { statusCode: status, headers, body };
+}

@@ -1,0 +1,372 @@
+// A function as the supervisor sees it: one instance whose endpoint is this gateway, an HTTP server in
+// msup's own process (API Gateway's part). Each request gets an environment from the pool (a cold start
+// when none is free), runs there within the timeout, and is answered: the handler's result mapped back, or
+// 429 / 502 / 504 as Lambda and API Gateway answer. A REPORT line follows each invocation.
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { Endpoint, InstanceSpec, RuntimeHost } from '../../contract.js';
+import type { ExitInfo, OutputLine, ResolvedService } from '../../types.js';
+import { billedMs, CostMeter } from './billing.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { Environment, type InvokeOutcome } from './environment.js';
+import { errorResponse, fromResult, type HttpResponseParts, MALFORMED, toEvent } from './event.js';
+import { EnvironmentPool, type Lease, type PoolError } from './pool.js';
+import { reportLine } from './report.js';
+
+/** Lambda's limit on a synchronous request payload. */
+const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+/** How often the environments' memory is read against their memory size. */
+const MEMORY_POLL_MS = 100;
+const MB = 1024 * 1024;
+
+type Outcome = InvokeOutcome | { kind: 'timeout' };
+
+function send(res: http.ServerResponse, parts: HttpResponseParts, requestId?: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const headers = [...parts.headers, 'content-length', String(parts.body.length)];
+  if (requestId) headers.push('x-amzn-requestid', requestId);
+  res.writeHead(parts.statusCode, headers);
+  res.end(parts.body);
+}
+
+export interface GatewayOptions {
+  host: RuntimeHost;
+  spec: InstanceSpec;
+  clock: Clock;
+  onOutput(line: OutputLine): void;
+}
+
+export class Gateway {
+  readonly endpoint: Endpoint;
+  readonly startedAt = Date.now();
+  readonly exited: Promise<ExitInfo>;
+  readonly pool: EnvironmentPool<Environment>;
+  readonly #o: GatewayOptions;
+  readonly #service: ResolvedService;
+  readonly #server: http.Server;
+  readonly #meter = new CostMeter();
+  readonly #arn: string;
+  readonly #counts = { errors: 0, timeouts: 0, outOfMemory: 0 };
+  #sequence = 0;
+  #closing: Promise<void> | undefined;
+  #killed = false;
+  #memoryTimer: TimerHandle | undefined;
+  #markExited: (exit: ExitInfo) => void = () => {};
+
+  private constructor(o: GatewayOptions, server: http.Server, port: number) {
+    this.#o = o;
+    this.#service = o.spec.service;
+    this.#server = server;
+    this.endpoint = { host: '127.0.0.1', port };
+    this.#arn = `arn:aws:lambda:local:000000000000:function:${this.#service.name}`;
+    this.exited = new Promise((resolve) => {
+      this.#markExited = resolve;
+    });
+    const fn = this.#service.function;
+    this.pool = new EnvironmentPool<Environment>(
+      {
+        concurrency: fn.concurrency,
+        target: fn.target,
+        minInstances: fn.minInstances,
+        maxInstances: fn.maxInstances,
+        idleTimeoutMs: fn.idleTimeoutMs,
+        scaleToZeroGraceMs: fn.scaleToZeroGraceMs,
+        initTimeoutMs: fn.initTimeoutMs,
+        overflow: fn.overflow,
+        waitTimeoutMs: waitTimeoutMs(this.#service),
+        stopTimeoutMs: this.#service.stopTimeoutMs,
+      },
+      {
+        create: (provisioned) => this.#createEnvironment(provisioned),
+        initFailed: (error, attempt) =>
+          this.#say('stderr', `INIT failed (attempt ${attempt} of 2): ${error.message}`),
+      },
+      o.clock,
+    );
+  }
+
+  static async open(o: GatewayOptions): Promise<Gateway> {
+    const port = await o.host.ports.allocate();
+    const server = http.createServer({ requestTimeout: 0 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      o.host.ports.release(port);
+      throw error;
+    }
+    const gateway = new Gateway(o, server, port);
+    server.on('request', (req, res) => gateway.#onRequest(req, res));
+    gateway.pool.start();
+    gateway.#watchMemory();
+    return gateway;
+  }
+
+  /** A line from the gateway itself (REPORT, timeouts), through the instance's output. */
+  #say(stream: 'stdout' | 'stderr', line: string): void {
+    this.#o.onOutput({
+      service: this.#service.name,
+      index: this.#o.spec.index,
+      stream,
+      line,
+      source: 'function',
+    });
+  }
+
+  #createEnvironment(provisioned: boolean): Promise<Environment> {
+    const { spec, host } = this.#o;
+    return Environment.start({
+      host,
+      service: this.#service,
+      index: spec.index,
+      sequence: ++this.#sequence,
+      env: spec.env,
+      provisioned,
+      onOutput: (stream, line) =>
+        this.#o.onOutput({ service: this.#service.name, index: spec.index, stream, line }),
+    });
+  }
+
+  #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.#closing) {
+      res.setHeader('connection', 'close');
+      send(res, errorResponse(503, 'Service Unavailable'));
+      return;
+    }
+    if (!this.#service.handler) {
+      void this.#forward(req, res);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > MAX_REQUEST_BYTES) send(res, errorResponse(413, 'Request Entity Too Large'));
+      else void this.#invoke(req, res, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    });
+  }
+
+  /** An environment for this request, or the answer that says why there is none (429, 502, 503). */
+  async #acquire(res: http.ServerResponse): Promise<Lease<Environment> | null> {
+    try {
+      return await this.pool.acquire();
+    } catch (error) {
+      const e = error as PoolError;
+      if (e.kind === 'throttled') send(res, errorResponse(429, 'Too Many Requests', e.errorType));
+      else if (e.kind === 'init-failed') {
+        this.#say('stderr', `${e.errorType}: ${e.message}`);
+        send(res, errorResponse(502, MALFORMED, e.errorType));
+      } else send(res, errorResponse(503, 'Service Unavailable', e.errorType));
+      return null;
+    }
+  }
+
+  /** Settles with the invocation's outcome, or `timeout` after the function's timeout (the environment is then ended). */
+  #within(lease: Lease<Environment>, requestId: string, running: Promise<InvokeOutcome>): Promise<Outcome> {
+    const { clock } = this.#o;
+    return new Promise((resolve) => {
+      const timer = clock.setTimeout(() => {
+        lease.env.forget(requestId);
+        resolve({ kind: 'timeout' });
+      }, this.#service.function.timeoutMs);
+      void running.then((outcome) => {
+        clock.clearTimeout(timer);
+        resolve(outcome);
+      });
+    });
+  }
+
+  async #invoke(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+    const lease = await this.#acquire(res);
+    if (!lease) return;
+    const requestId = randomUUID();
+    const epochMs = Date.now();
+    const event = toEvent(
+      {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        httpVersion: req.httpVersion,
+        rawHeaders: req.rawHeaders,
+        remoteAddress: req.socket.remoteAddress ?? '',
+      },
+      body,
+      { requestId, epochMs, apiId: this.#service.name },
+    );
+    const began = this.#o.clock.now();
+    const outcome = await this.#within(
+      lease,
+      requestId,
+      lease.env.invoke({
+        id: requestId,
+        event: JSON.stringify(event),
+        deadlineEpochMs: epochMs + this.#service.function.timeoutMs,
+        arn: this.#arn,
+      }),
+    );
+    const durationMs = this.#o.clock.now() - began;
+    if (outcome.kind === 'response') send(res, fromResult(outcome.body.toString()), requestId);
+    else if (outcome.kind === 'error') send(res, errorResponse(502, MALFORMED, outcome.errorType), requestId);
+    this.#finish(lease, requestId, outcome, durationMs, res);
+  }
+
+  async #forward(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const lease = await this.#acquire(res);
+    if (!lease) return;
+    const requestId = randomUUID();
+    const began = this.#o.clock.now();
+    const outcome = await this.#within(lease, requestId, lease.env.forward(req, res));
+    this.#finish(lease, requestId, outcome, this.#o.clock.now() - began, res);
+  }
+
+  /** After an invocation: the answer for a failure, the environment released or ended, the REPORT line. */
+  #finish(
+    lease: Lease<Environment>,
+    requestId: string,
+    outcome: Outcome,
+    durationMs: number,
+    res: http.ServerResponse,
+  ): void {
+    const fn = this.#service.function;
+    let status: { status: 'timeout' | 'error'; errorType?: string } | undefined;
+    if (outcome.kind === 'timeout') {
+      this.#counts.timeouts++;
+      status = { status: 'timeout' };
+      this.#say(
+        'stderr',
+        `${new Date().toISOString()} ${requestId} Task timed out after ${(fn.timeoutMs / 1000).toFixed(2)} seconds`,
+      );
+      send(res, errorResponse(504, 'Endpoint request timed out', 'Sandbox.Timedout'), requestId);
+      this.pool.discard(lease);
+    } else if (outcome.kind === 'exited') {
+      if (outcome.errorType === 'Runtime.OutOfMemory') this.#counts.outOfMemory++;
+      else this.#counts.errors++;
+      status = { status: 'error', errorType: outcome.errorType };
+      this.#say('stderr', `${outcome.errorType}: ${outcome.message}`);
+      send(res, errorResponse(502, MALFORMED, outcome.errorType), requestId);
+      this.pool.discard(lease);
+    } else {
+      if (outcome.kind === 'error') this.#counts.errors++;
+      this.pool.release(lease);
+    }
+    const initMs = lease.cold && lease.initMs !== null ? lease.initMs : undefined;
+    const billed = billedMs(durationMs, initMs ?? 0);
+    this.#meter.add(billed, fn.memoryMb);
+    this.#say(
+      'stdout',
+      reportLine({
+        requestId,
+        durationMs,
+        billedMs: billed,
+        memoryMb: fn.memoryMb,
+        maxMemoryMb: lease.env.peakMb(),
+        initMs,
+        status,
+      }),
+    );
+  }
+
+  /** Ends an environment whose resident memory goes over the memory size (its request gets 502 Runtime.OutOfMemory). */
+  #watchMemory(): void {
+    const limit = this.#service.function.memoryMb * MB;
+    this.#memoryTimer = this.#o.clock.setTimeout(async () => {
+      for (const env of this.pool.environments()) {
+        const now = await env.memory();
+        if (now && now.rssBytes > limit && !env.oom) {
+          env.oom = true;
+          this.#say(
+            'stderr',
+            `Runtime.OutOfMemory: environment ${env.id} uses ${Math.ceil(now.rssBytes / MB)} MB of ${this.#service.function.memoryMb} MB: ended`,
+          );
+          env.kill();
+        }
+      }
+      if (!this.#closing) this.#watchMemory();
+    }, MEMORY_POLL_MS);
+  }
+
+  /** What `msup status` shows of the function: environments, cold starts, errors, cost so far. */
+  details(): Record<string, unknown> {
+    const fn = this.#service.function;
+    const envs = this.pool.snapshot();
+    const count = (state: string) => envs.filter((e) => e.state === state).length;
+    const c = this.pool.counters;
+    return {
+      kind: this.#service.handler ? 'handler' : 'http',
+      profile: fn.profile,
+      concurrency: fn.concurrency,
+      minInstances: fn.minInstances,
+      maxInstances: fn.maxInstances,
+      memoryMb: fn.memoryMb,
+      timeoutMs: fn.timeoutMs,
+      idleTimeoutMs: fn.idleTimeoutMs,
+      environments: {
+        warm: count('busy') + count('idle'),
+        busy: count('busy'),
+        idle: count('idle'),
+        starting: count('starting'),
+        reaped: c.reaped,
+        ended: c.ended,
+      },
+      list: envs.map((e) => ({
+        id: e.env?.id ?? null,
+        pid: e.env?.pid ?? null,
+        state: e.state,
+        inFlight: e.inFlight,
+        invocations: e.invocations,
+        initMs: e.initMs === null ? null : Math.round(e.initMs * 100) / 100,
+        provisioned: e.provisioned,
+      })),
+      coldStarts: c.coldStarts,
+      invocations: c.invocations,
+      errors: this.#counts.errors,
+      timeouts: this.#counts.timeouts,
+      outOfMemory: this.#counts.outOfMemory,
+      throttles: c.throttled,
+      initFailures: c.initFailures,
+      cost: this.#meter.cost(),
+    };
+  }
+
+  /** Stops taking requests and ends every environment (SIGTERM, SIGKILL after `timeoutMs`). Idempotent. */
+  stop(timeoutMs: number): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#o.clock.clearTimeout(this.#memoryTimer);
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      this.#server.closeIdleConnections();
+      await this.pool.stop(timeoutMs);
+      this.#server.closeAllConnections();
+      await closed;
+      this.#o.host.ports.release(this.endpoint.port);
+      const at = Date.now();
+      this.#markExited({
+        code: this.#killed ? null : 0,
+        signal: this.#killed ? 'SIGKILL' : null,
+        at,
+        uptimeMs: at - this.startedAt,
+      });
+    })();
+    return this.#closing;
+  }
+
+  kill(): void {
+    this.#killed = true;
+    this.pool.kill();
+    void this.stop(0);
+  }
+}
+
+/** How long a request may wait for an environment: two inits (the retry) and one invocation's timeout. */
+export function waitTimeoutMs(service: ResolvedService): number {
+  return 2 * service.function.initTimeoutMs + service.function.timeoutMs;
+}

@@ -1,0 +1,82 @@
+// What an HTTP service's environment needs beyond its process: knowing when it is ready (its readiness
+// probe, polled every 10 ms as Lambda's Web Adapter polls), and passing a request to it and the answer back.
+import http from 'node:http';
+import net from 'node:net';
+import type { ResolvedFunction } from '../../types.js';
+
+/** How often a starting environment's readiness is checked. */
+export const READY_POLL_MS = 10;
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+]);
+
+/** One readiness check: GET path answers 2xx/3xx, or the port accepts a connection. */
+export function checkReady(readiness: ResolvedFunction['readiness'], port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (readiness.kind === 'tcp') {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+      return;
+    }
+    const req = http.get(
+      { host: '127.0.0.1', port, path: readiness.path, agent: false, timeout: 1000 },
+      (res) => {
+        res.resume();
+        const status = res.statusCode ?? 0;
+        resolve(status >= 200 && status < 400);
+      },
+    );
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}
+
+function withoutHopByHop(raw: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (!HOP_BY_HOP.has((raw[i] as string).toLowerCase())) kept.push(raw[i] as string, raw[i + 1] as string);
+  }
+  return kept;
+}
+
+/**
+ * Sends the request to the environment on `port` and streams the answer back. Resolves with the status
+ * once the answer has ended, or with the error when the environment failed before answering.
+ */
+export function forward(
+  agent: http.Agent,
+  port: number,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<{ statusCode: number } | { error: Error }> {
+  return new Promise((resolve) => {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+    }
+    const upstream = http.request(
+      { host: '127.0.0.1', port, method: req.method, path: req.url, headers, agent },
+      (answer) => {
+        const statusCode = answer.statusCode ?? 502;
+        res.writeHead(statusCode, withoutHopByHop(answer.rawHeaders));
+        answer.pipe(res);
+        answer.once('end', () => resolve({ statusCode }));
+        answer.once('aborted', () => resolve({ error: new Error('the environment cut its answer') }));
+        answer.once('error', (error) => resolve({ error }));
+      },
+    );
+    upstream.once('error', (error) => resolve({ error }));
+    req.pipe(upstream);
+  });
+}

@@ -1,0 +1,198 @@
+// The Lambda Runtime API that msup serves to one execution environment (AWS_LAMBDA_RUNTIME_API): the
+// environment's runtime long-polls /runtime/invocation/next, then posts /invocation/{id}/response or
+// /error; /runtime/init/error reports a failed init. The first poll marks the environment initialised.
+import http from 'node:http';
+
+const PREFIX = '/2018-06-01/runtime/';
+/** Lambda's limit on a synchronous response payload. */
+export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
+
+export interface Invocation {
+  id: string;
+  /** The event, as JSON text. */
+  event: string;
+  deadlineEpochMs: number;
+  arn: string;
+}
+
+export type ApiOutcome =
+  | { kind: 'response'; body: Buffer }
+  | { kind: 'error'; errorType: string; body: Buffer };
+
+/** What an environment's runtime reported at init: why it could not load. */
+export class InitError extends Error {
+  readonly errorType: string;
+  constructor(errorType: string, message: string) {
+    super(message);
+    this.name = 'InitError';
+    this.errorType = errorType;
+  }
+}
+
+const ACCEPTED = Buffer.from('{"status":"OK"}');
+
+function errorTypeOf(req: http.IncomingMessage, body: Buffer): string {
+  const header = req.headers['lambda-runtime-function-error-type'];
+  if (typeof header === 'string' && header !== '') return header;
+  try {
+    const type = (JSON.parse(body.toString()) as { errorType?: unknown }).errorType;
+    return typeof type === 'string' ? type : 'Unhandled';
+  } catch {
+    return 'Unhandled';
+  }
+}
+
+export class RuntimeApi {
+  readonly #server: http.Server;
+  /** Polls (GET next) waiting for an invocation. */
+  readonly #polls: http.ServerResponse[] = [];
+  /** Invocations waiting for a poll. */
+  readonly #queue: Invocation[] = [];
+  readonly #inFlight = new Map<string, (outcome: ApiOutcome) => void>();
+  #initialised = false;
+  #onInit: { resolve: () => void; reject: (error: InitError) => void } | undefined;
+  /** Settles when the runtime first asks for an invocation (init done), or rejects with its init error. */
+  readonly init: Promise<void>;
+
+  private constructor() {
+    this.init = new Promise((resolve, reject) => {
+      this.#onInit = { resolve, reject };
+    });
+    this.init.catch(() => {});
+    this.#server = http.createServer({ keepAliveTimeout: 0, requestTimeout: 0 }, (req, res) =>
+      this.#route(req, res),
+    );
+    this.#server.headersTimeout = 0;
+    this.#server.timeout = 0;
+  }
+
+  static listen(port: number): Promise<RuntimeApi> {
+    const api = new RuntimeApi();
+    return new Promise((resolve, reject) => {
+      api.#server.once('error', reject);
+      api.#server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
+        api.#server.off('error', reject);
+        resolve(api);
+      });
+    });
+  }
+
+  /** Hands an invocation to the runtime (now, or at its next poll); settles with what it posts back. */
+  invoke(invocation: Invocation): Promise<ApiOutcome> {
+    return new Promise((resolve) => {
+      this.#inFlight.set(invocation.id, resolve);
+      const poll = this.#polls.shift();
+      if (poll) this.#dispatch(poll, invocation);
+      else this.#queue.push(invocation);
+    });
+  }
+
+  /** Forgets an invocation (its environment is being ended): a late answer is refused. */
+  forget(id: string): void {
+    this.#inFlight.delete(id);
+    const queued = this.#queue.findIndex((i) => i.id === id);
+    if (queued >= 0) this.#queue.splice(queued, 1);
+  }
+
+  close(): Promise<void> {
+    for (const poll of this.#polls.splice(0)) poll.destroy();
+    this.#server.closeAllConnections();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #dispatch(res: http.ServerResponse, invocation: Invocation): void {
+    res.writeHead(200, [
+      'content-type',
+      'application/json',
+      'lambda-runtime-aws-request-id',
+      invocation.id,
+      'lambda-runtime-deadline-ms',
+      String(invocation.deadlineEpochMs),
+      'lambda-runtime-invoked-function-arn',
+      invocation.arn,
+      'lambda-runtime-trace-id',
+      `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${invocation.id.replace(/-/g, '').slice(0, 24)};Sampled=0`,
+      'content-length',
+      String(Buffer.byteLength(invocation.event)),
+    ]);
+    res.end(invocation.event);
+  }
+
+  #route(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = req.url ?? '';
+    if (req.method === 'GET' && url === `${PREFIX}invocation/next`) {
+      this.#next(res);
+      return;
+    }
+    if (req.method !== 'POST' || !url.startsWith(PREFIX)) {
+      this.#answer(res, 404, 'UnknownRequest', `no such Runtime API path: ${req.method} ${url}`);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => this.#post(req, res, url.slice(PREFIX.length), Buffer.concat(chunks), size));
+  }
+
+  #next(res: http.ServerResponse): void {
+    if (!this.#initialised) {
+      this.#initialised = true;
+      this.#onInit?.resolve();
+    }
+    const queued = this.#queue.shift();
+    if (queued) {
+      this.#dispatch(res, queued);
+      return;
+    }
+    this.#polls.push(res);
+    res.once('close', () => {
+      const at = this.#polls.indexOf(res);
+      if (at >= 0) this.#polls.splice(at, 1);
+    });
+  }
+
+  #post(req: http.IncomingMessage, res: http.ServerResponse, path: string, body: Buffer, size: number): void {
+    if (path === 'init/error') {
+      this.#onInit?.reject(new InitError(errorTypeOf(req, body), body.toString() || 'init error'));
+      this.#answer(res, 202);
+      return;
+    }
+    const match = /^invocation\/([^/]+)\/(response|error)$/.exec(path);
+    const id = match ? decodeURIComponent(match[1] as string) : '';
+    const settle = this.#inFlight.get(id);
+    if (!match || !settle) {
+      this.#answer(res, 400, 'InvalidRequestID', `no invocation in flight with id "${id}"`);
+      return;
+    }
+    this.#inFlight.delete(id);
+    if (size > MAX_RESPONSE_BYTES) {
+      settle({
+        kind: 'error',
+        errorType: 'Function.ResponseSizeTooLarge',
+        body: Buffer.from(
+          JSON.stringify({
+            errorType: 'Function.ResponseSizeTooLarge',
+            errorMessage: `Response payload size (${size} bytes) exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).`,
+          }),
+        ),
+      });
+      this.#answer(res, 413, 'RequestEntityTooLarge', 'the response is over 6 MB');
+      return;
+    }
+    settle(
+      match[2] === 'response'
+        ? { kind: 'response', body }
+        : { kind: 'error', errorType: errorTypeOf(req, body), body },
+    );
+    this.#answer(res, 202);
+  }
+
+  #answer(res: http.ServerResponse, status: number, errorType?: string, message?: string): void {
+    const body = errorType ? Buffer.from(JSON.stringify({ errorMessage: message, errorType })) : ACCEPTED;
+    res.writeHead(status, ['content-type', 'application/json', 'content-length', String(body.length)]);
+    res.end(body);
+  }
+}

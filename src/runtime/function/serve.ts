@@ -1,0 +1,61 @@
+// msup's HTTP server for a handler service under the process and container runtimes (run as
+// `node dist/runtime/function/serve.js fns/hello.handler`): it listens on PORT and calls the handler with
+// the same payload 2.0 event and result mapping as a function, in one process, with no function semantics
+// (no timeout, no memory watch, one process serving requests concurrently).
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import { errorResponse, fromResult, MALFORMED, toEvent } from './event.js';
+import { buildContext, type Handler, invokeErrorLine, invokeHandler, loadHandler } from './handler-load.js';
+
+const spec = process.argv[2] ?? '';
+const service = process.env.MSUP_SERVICE ?? 'handler';
+const env = {
+  ...process.env,
+  AWS_LAMBDA_FUNCTION_NAME: process.env.AWS_LAMBDA_FUNCTION_NAME ?? service,
+  AWS_LAMBDA_FUNCTION_VERSION: process.env.AWS_LAMBDA_FUNCTION_VERSION ?? '$LATEST',
+};
+
+function write(res: http.ServerResponse, parts: { statusCode: number; headers: string[]; body: Buffer }) {
+  res.writeHead(parts.statusCode, [...parts.headers, 'content-length', String(parts.body.length)]);
+  res.end(parts.body);
+}
+
+async function main() {
+  let handler: Handler;
+  try {
+    handler = await loadHandler(process.cwd(), spec);
+  } catch (error) {
+    process.stderr.write(`${invokeErrorLine('undefined', error).replace('Invoke Error', 'Init Error')}\n`);
+    process.exit(1);
+  }
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const requestId = randomUUID();
+      const event = toEvent(
+        {
+          method: req.method ?? 'GET',
+          url: req.url ?? '/',
+          httpVersion: req.httpVersion,
+          rawHeaders: req.rawHeaders,
+          remoteAddress: req.socket.remoteAddress ?? '',
+        },
+        Buffer.concat(chunks),
+        { requestId, epochMs: Date.now(), apiId: service },
+      );
+      const context = buildContext(env, { requestId, deadlineMs: Number.MAX_SAFE_INTEGER, arn: '' });
+      invokeHandler(handler, event, context).then(
+        (result) => write(res, fromResult(JSON.stringify(result ?? null))),
+        (error) => {
+          process.stderr.write(`${invokeErrorLine(requestId, error)}\n`);
+          write(res, errorResponse(502, MALFORMED, 'Unhandled'));
+        },
+      );
+    });
+  });
+  process.on('SIGTERM', () => server.close(() => process.exit(0)));
+  server.listen(Number(process.env.PORT), process.env.HOST ?? '127.0.0.1');
+}
+
+void main();

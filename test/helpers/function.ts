@@ -1,0 +1,110 @@
+// A function instance driven through the runtime contract, with a manual clock: a throwaway project, the
+// function runtime opened on it, output lines kept, and everything stopped (and checked gone) after the test.
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+import { prepareConfig } from '../../src/config/load.js';
+import type { RunningInstance, Runtime } from '../../src/contract.js';
+import { createFunctionRuntime } from '../../src/runtime/function/runtime.js';
+import { Runtimes } from '../../src/runtimes.js';
+import { EndpointDirectory } from '../../src/service/directory.js';
+import type { OutputLine, ServiceConfig } from '../../src/types.js';
+import { ManualClock } from './manual-clock.js';
+import { expectNoTaggedProcesses, waitFor } from './processes.js';
+import { REPO } from './project.js';
+
+export interface FunctionDetails {
+  environments: { warm: number; busy: number; idle: number; starting: number; reaped: number; ended: number };
+  list: { id: string | null; pid: number | null; state: string; invocations: number }[];
+  coldStarts: number;
+  invocations: number;
+  errors: number;
+  timeouts: number;
+  outOfMemory: number;
+  throttles: number;
+  initFailures: number;
+  cost: { requests: number; gbSeconds: number; modelled: boolean };
+}
+
+export interface FunctionUnderTest {
+  clock: ManualClock;
+  instance: RunningInstance;
+  lines: OutputLine[];
+  url: (path: string) => string;
+  details(): FunctionDetails;
+  /** Lines the gateway wrote (REPORT, timeouts, ...). */
+  reports(): string[];
+  /** Waits until the details satisfy `test` (the runtime acts on its own events). */
+  until(test: (d: FunctionDetails) => boolean, timeoutMs?: number): Promise<void>;
+  tag: string;
+}
+
+export function useFunction(): (
+  service: Partial<ServiceConfig>,
+  env?: Record<string, string>,
+) => Promise<FunctionUnderTest> {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn();
+  });
+  return async (service, env = {}) => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'msup-function-'));
+    const tag = randomUUID();
+    const clock = new ManualClock();
+    const plugin = createFunctionRuntime({ clock });
+    const runtimes = await Runtimes.open(root, () => {}, new EndpointDirectory(), { function: plugin });
+    let instance: RunningInstance | undefined;
+    cleanups.push(async () => {
+      await instance?.stop(1000);
+      await runtimes.close();
+      try {
+        await expectNoTaggedProcesses(tag);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+    const runtime: Runtime = await runtimes.get('function');
+    const config = prepareConfig(
+      {
+        services: {
+          fn: {
+            handler: 'fns/behave.handler',
+            cwd: path.join(REPO, 'fixtures'),
+            port: 0,
+            runtime: 'function',
+            ...service,
+            env: { ...env, MSUP_TEST_TAG: tag },
+          } as ServiceConfig,
+        },
+      },
+      root,
+      null,
+    );
+    const svc = plugin.adjust ? plugin.adjust(config.services[0]!) : config.services[0]!;
+    const lines: OutputLine[] = [];
+    const base: Record<string, string | undefined> = { ...process.env, ...svc.env };
+    delete base.PORT;
+    const instanceEnv = { ...base, MSUP_SERVICE: svc.name, MSUP_INSTANCE: '0', MSUP_INSTANCES: '1' };
+    instance = await runtime.start(
+      { service: svc, index: 0, instances: 1, env: instanceEnv as Record<string, string> },
+      (line) => lines.push(line),
+    );
+    const started = instance;
+    const details = () => started.details?.() as unknown as FunctionDetails;
+    return {
+      clock,
+      instance: started,
+      lines,
+      tag,
+      url: (p) => `http://127.0.0.1:${started.endpoint?.port}${p}`,
+      details,
+      reports: () => lines.filter((l) => l.source === 'function').map((l) => l.line),
+      until: async (test, timeoutMs = 15_000) => {
+        if (!(await waitFor(() => test(details()), timeoutMs)))
+          throw new Error(`not reached: ${JSON.stringify(details())}`);
+      },
+    };
+  };
+}

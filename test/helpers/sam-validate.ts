@@ -1,0 +1,69 @@
+// Validates an AWS SAM template: the pinned SAM JSON schema (schemas/sam/), plus msup's own checks of what
+// the schema does not make (the template's own keys, Lambda's limits, references to resources).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { REPO } from './project.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: a parsed document, walked by hand
+type Doc = Record<string, any>;
+
+const schema = JSON.parse(readFileSync(path.join(REPO, 'schemas/sam/sam.schema.json'), 'utf8'));
+delete schema.$schema; // draft-04; the parts it uses read the same under ajv's default draft
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validateSchema = ajv.compile(schema);
+
+const TOP = new Set([
+  'AWSTemplateFormatVersion',
+  'Transform',
+  'Description',
+  'Globals',
+  'Resources',
+  'Outputs',
+]);
+
+function ownChecks(doc: Doc): string[] {
+  const problems: string[] = [];
+  for (const key of Object.keys(doc)) if (!TOP.has(key)) problems.push(`unknown top-level key ${key}`);
+  if (doc.AWSTemplateFormatVersion !== '2010-09-09')
+    problems.push('AWSTemplateFormatVersion is not 2010-09-09');
+  if (doc.Transform !== 'AWS::Serverless-2016-10-31')
+    problems.push('Transform is not AWS::Serverless-2016-10-31');
+  const resources: Doc = doc.Resources ?? {};
+  const refs = (value: unknown): string[] =>
+    value && typeof value === 'object'
+      ? Object.entries(value).flatMap(([k, v]) => (k === 'Ref' && typeof v === 'string' ? [v] : refs(v)))
+      : [];
+  for (const [id, r] of Object.entries(resources)) {
+    if (!/^[A-Za-z0-9]+$/.test(id)) problems.push(`${id}: a logical id has letters and digits only`);
+    for (const ref of refs(r)) if (!(ref in resources)) problems.push(`${id}: Ref ${ref} is not a resource`);
+    if (r.Type !== 'AWS::Serverless::Function') continue;
+    const p = r.Properties ?? {};
+    if (!(p.MemorySize >= 128 && p.MemorySize <= 10_240)) problems.push(`${id}: MemorySize ${p.MemorySize}`);
+    if (!(p.Timeout >= 1 && p.Timeout <= 900)) problems.push(`${id}: Timeout ${p.Timeout}`);
+    if (!/^nodejs\d+\.x$/.test(p.Runtime)) problems.push(`${id}: Runtime ${p.Runtime}`);
+    if (typeof p.Handler !== 'string' || !p.Handler.includes('.'))
+      problems.push(`${id}: Handler ${p.Handler}`);
+    for (const [name, e] of Object.entries(p.Events ?? {}) as [string, Doc][])
+      if (
+        e.Type === 'HttpApi' &&
+        e.Properties?.Path !== undefined &&
+        !String(e.Properties.Path).startsWith('/')
+      )
+        problems.push(`${id}.Events.${name}: Path ${e.Properties.Path}`);
+  }
+  return problems;
+}
+
+/** Every problem found; empty when the template is valid. */
+export function validateSam(doc: Doc): string[] {
+  const problems: string[] = [];
+  if (!validateSchema(doc)) {
+    // A resource matches one of the schema's types (anyOf): name the properties the Function type rejects.
+    const errors = validateSchema.errors ?? [];
+    const own = errors.filter((e) => e.keyword === 'additionalProperties' || e.keyword === 'type');
+    for (const e of own.length > 0 ? own : errors.slice(0, 5))
+      problems.push(`schema: ${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
+  }
+  return [...problems, ...ownChecks(doc)];
+}

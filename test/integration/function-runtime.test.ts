@@ -1,0 +1,221 @@
+// The function runtime's semantics on real execution environments (processes running msup's bootstrap and
+// fixtures/fns/behave.js), with a manual clock for idle reaping, timeouts and the init cap.
+import { describe, expect, it } from 'vitest';
+import { isAlive } from '../../src/runtime/proc.js';
+import { useFunction } from '../helpers/function.js';
+import { waitFor } from '../helpers/processes.js';
+
+const json = async (r: Response) => JSON.parse(await r.text()) as Record<string, unknown>;
+
+describe('the function runtime', () => {
+  const start = useFunction();
+
+  it('starts cold, stays warm, is reaped when idle, and starts cold again', { timeout: 60_000 }, async () => {
+    const fn = await start({});
+    expect(fn.details().environments.warm).toBe(0); // scale from zero: nothing runs before a request
+    const first = await json(await fetch(fn.url('/globals')));
+    expect(first.calls).toBe(1);
+    const second = await json(await fetch(fn.url('/globals')));
+    expect(second).toEqual({ calls: 2, born: first.born }); // the same environment, its globals kept
+    expect(fn.details()).toMatchObject({ coldStarts: 1, invocations: 2, environments: { warm: 1, idle: 1 } });
+    const reports = fn.reports().filter((l) => l.startsWith('REPORT'));
+    expect(reports).toHaveLength(2);
+    expect(reports[0]).toMatch(
+      /^REPORT RequestId: [0-9a-f-]{36}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms\t$/,
+    );
+    expect(reports[1]).not.toContain('Init Duration');
+    const pid = fn.details().list[0]?.pid as number;
+
+    fn.clock.advance(59_999); // the default idleTimeout is 60 s
+    expect(fn.details().environments).toMatchObject({ warm: 1, reaped: 0 });
+    fn.clock.advance(1);
+    await fn.until((d) => d.environments.reaped === 1 && d.environments.warm === 0);
+    expect(await waitFor(() => !isAlive(pid), 5000)).toBe(true);
+
+    const third = await json(await fetch(fn.url('/globals')));
+    expect(third.calls).toBe(1);
+    expect(third.born).not.toBe(first.born);
+    expect(fn.details().coldStarts).toBe(2);
+  });
+
+  it('gives two concurrent requests at concurrency 1 two environments that share no globals', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({});
+    const [a, b] = await Promise.all([fetch(fn.url('/sleep?ms=300')), fetch(fn.url('/sleep?ms=300'))]);
+    const [ja, jb] = [await json(a), await json(b)];
+    expect(ja.calls).toBe(1);
+    expect(jb.calls).toBe(1);
+    expect(ja.born).not.toBe(jb.born);
+    expect(fn.details()).toMatchObject({ coldStarts: 2, environments: { warm: 2 } });
+  });
+
+  it('answers 429 past maxInstances, as Lambda throttles', { timeout: 60_000 }, async () => {
+    const fn = await start({ runtime: { function: { maxInstances: 1 } } });
+    const slow = fetch(fn.url('/sleep?ms=400'));
+    await fn.until((d) => d.environments.starting + d.environments.busy === 1);
+    const refused = await fetch(fn.url('/globals'));
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('x-amzn-errortype')).toBe('TooManyRequestsException');
+    expect(await refused.json()).toEqual({ message: 'Too Many Requests' });
+    expect((await slow).status).toBe(200);
+    expect(fn.details()).toMatchObject({ throttles: 1, environments: { warm: 1 } });
+  });
+
+  it('queues past maxInstances with the knative profile', { timeout: 60_000 }, async () => {
+    const fn = await start({
+      runtime: { function: { profile: 'knative', concurrency: 1, maxInstances: 1 } },
+    });
+    const answers = await Promise.all([fetch(fn.url('/sleep?ms=200')), fetch(fn.url('/sleep?ms=200'))]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200]);
+    const bodies = await Promise.all(answers.map(json));
+    expect(bodies.map((b) => b.calls).sort()).toEqual([1, 2]); // one environment, one request at a time
+  });
+
+  it('ends an environment at its timeout with 504, and the next request is cold', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({});
+    await fetch(fn.url('/globals'));
+    const pid = fn.details().list[0]?.pid as number;
+    const hung = fetch(fn.url('/hang'));
+    await fn.until((d) => d.environments.busy === 1);
+    fn.clock.advance(2999);
+    expect(fn.details().environments.busy).toBe(1);
+    fn.clock.advance(1); // the default timeout is 3 s
+    const answer = await hung;
+    expect(answer.status).toBe(504);
+    expect(answer.headers.get('x-amzn-errortype')).toBe('Sandbox.Timedout');
+    expect(await waitFor(() => !isAlive(pid), 5000)).toBe(true);
+    expect(fn.reports()).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/Task timed out after 3\.00 seconds$/),
+        expect.stringMatching(
+          /^REPORT .*Duration: 3000\.00 ms\tBilled Duration: 3000 ms\t.*Status: timeout\t$/,
+        ),
+      ]),
+    );
+    const next = await json(await fetch(fn.url('/globals')));
+    expect(next.calls).toBe(1);
+    expect(fn.details()).toMatchObject({ timeouts: 1, coldStarts: 2 });
+  });
+
+  it('fails an init past the cap after one retry, with a clear message', { timeout: 60_000 }, async () => {
+    const fn = await start({}, { INIT: 'hang' });
+    const answer = fetch(fn.url('/globals'));
+    await fn.until((d) => d.list[0]?.pid != null);
+    const firstPid = fn.details().list[0]?.pid as number;
+    fn.clock.advance(10_000); // Lambda's init cap
+    await fn.until((d) => d.list[0]?.pid != null && d.list[0]?.pid !== firstPid);
+    expect(await waitFor(() => !isAlive(firstPid), 5000)).toBe(true);
+    const secondPid = fn.details().list[0]?.pid as number;
+    fn.clock.advance(10_000);
+    const reply = await answer;
+    expect(reply.status).toBe(502);
+    expect(reply.headers.get('x-amzn-errortype')).toBe('Runtime.InitTimeout');
+    expect(fn.reports()).toEqual(
+      expect.arrayContaining([
+        "INIT failed (attempt 1 of 2): the environment's init did not finish within 10000ms (tried twice)",
+        "Runtime.InitTimeout: the environment's init did not finish within 10000ms (tried twice)",
+      ]),
+    );
+    expect(await waitFor(() => !isAlive(secondPid), 5000)).toBe(true);
+    expect(fn.details()).toMatchObject({ initFailures: 1, environments: { warm: 0, starting: 0 } });
+  });
+
+  it("answers 502 for a thrown error, logs it in Lambda's shape, and keeps the environment", {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({});
+    const thrown = await fetch(fn.url('/throw'));
+    expect(thrown.status).toBe(502);
+    expect(await thrown.json()).toEqual({ message: 'Internal Server Error' });
+    expect(thrown.headers.get('x-amzn-errortype')).toBe('TypeError');
+    const logged = fn.lines.find((l) => l.stream === 'stderr' && l.line.includes('Invoke Error'));
+    const shape = JSON.parse(logged?.line.split('\t').at(-1) ?? '{}');
+    expect(shape).toMatchObject({ errorType: 'TypeError', errorMessage: 'thrown on purpose' });
+    expect(shape.trace[0]).toBe('TypeError: thrown on purpose');
+    expect((await json(await fetch(fn.url('/globals')))).calls).toBe(2);
+    expect(fn.details()).toMatchObject({ errors: 1, coldStarts: 1 });
+  });
+
+  it('ends an environment over its memory size with 502 Runtime.OutOfMemory', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({ memory: 128 });
+    const answer = fetch(fn.url('/oom'));
+    let reply: Response | undefined;
+    void answer.then((r) => {
+      reply = r;
+    });
+    // The memory watch runs on the clock: move it on while the handler fills its memory.
+    expect(
+      await waitFor(() => {
+        fn.clock.advance(100);
+        return reply !== undefined;
+      }, 30_000),
+    ).toBe(true);
+    expect(reply?.status).toBe(502);
+    expect(reply?.headers.get('x-amzn-errortype')).toBe('Runtime.OutOfMemory');
+    expect(fn.details()).toMatchObject({ outOfMemory: 1 });
+    expect(fn.reports().some((l) => l.includes('Error Type: Runtime.OutOfMemory'))).toBe(true);
+  });
+
+  it('passes a binary body through base64 and back unchanged', { timeout: 60_000 }, async () => {
+    const fn = await start({});
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const reply = await fetch(fn.url('/binary'), {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': 'image/png' },
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.headers.get('content-type')).toBe('image/png');
+    expect(Buffer.from(await reply.arrayBuffer()).equals(bytes)).toBe(true);
+  });
+
+  it('hands the handler a payload 2.0 event and maps its response back', { timeout: 60_000 }, async () => {
+    const fn = await start({});
+    const echo = await json(
+      await fetch(fn.url('/echo?a=1&a=2&b=x%20y'), {
+        method: 'POST',
+        body: '{"hello":1}',
+        headers: { 'content-type': 'application/json', cookie: 'c1=v1; c2=v2', 'X-Twice': 'one' },
+      }),
+    );
+    expect(echo).toMatchObject({
+      version: '2.0',
+      rawPath: '/echo',
+      rawQueryString: 'a=1&a=2&b=x%20y',
+      queryStringParameters: { a: '1,2', b: 'x y' },
+      cookies: ['c1=v1', 'c2=v2'],
+      body: '{"hello":1}',
+      isBase64Encoded: false,
+      requestContext: { http: { method: 'POST', path: '/echo', protocol: 'HTTP/1.1' }, stage: '$default' },
+    });
+    expect((echo.headers as Record<string, string>)['x-twice']).toBe('one');
+    expect(echo.headers).not.toHaveProperty('cookie');
+    const cookies = await fetch(fn.url('/cookies'));
+    expect(cookies.status).toBe(201);
+    expect(cookies.headers.get('x-answer')).toBe('42');
+    expect(cookies.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
+    expect(await (await fetch(fn.url('/callback'))).text()).toBe('through the callback');
+    const context = await json(await fetch(fn.url('/context')));
+    expect(context).toMatchObject({ functionName: 'fn', memoryLimitInMB: '128' });
+    expect(context.remaining).toBeGreaterThan(0);
+  });
+
+  it('runs an HTTP service as the function: each environment serves on its own port', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({
+      handler: undefined,
+      command: ['node', 'echo-server.js'],
+      health: { http: '/health' },
+    });
+    const reply = await json(await fetch(fn.url('/hello?x=1')));
+    expect(reply).toMatchObject({ service: 'fn', method: 'GET', path: '/hello?x=1' });
+    expect(fn.details()).toMatchObject({ coldStarts: 1, environments: { warm: 1 } });
+    expect(fn.reports().filter((l) => l.startsWith('REPORT'))).toHaveLength(1);
+  });
+});

@@ -1,0 +1,198 @@
+// The serverless exports of the demo: an AWS SAM template (valid against the pinned SAM schema and msup's
+// checks) and Knative Services (valid against @kubernetes-models/knative and the strict key check), each
+// lossy mapping a warning that names its key; and the checks catch what is wrong.
+import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { loadConfigFile, prepareConfig } from '../../src/config/load.js';
+import { Warnings } from '../../src/export/common.js';
+import { knativeServices } from '../../src/export/knative.js';
+import { logicalId, SAM_RUNTIME, samTemplate } from '../../src/export/sam.js';
+import { toYaml } from '../../src/export/yaml.js';
+import type { ResolvedConfig } from '../../src/types.js';
+import { validateKnative } from '../helpers/knative-validate.js';
+import { REPO } from '../helpers/project.js';
+import { validateSam } from '../helpers/sam-validate.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML documents, walked by hand
+type Doc = Record<string, any>;
+
+const images = (config: ResolvedConfig) =>
+  new Map(config.services.map((s) => [s.name, `localhost/msup-${s.name}:0123456789ab`]));
+
+/** Written as YAML and read back: what SAM CLI and kubectl would read. */
+function exported(config: ResolvedConfig) {
+  const samWarnings = new Warnings();
+  const knWarnings = new Warnings();
+  const sam = YAML.parse(toYaml([samTemplate(config, samWarnings)], ['header'])) as Doc;
+  const knative = YAML.parseAllDocuments(
+    toYaml(knativeServices(config, 'shop', images(config), knWarnings), ['h']),
+  ).map((d) => d.toJS()) as Doc[];
+  return { sam, knative, samWarnings: samWarnings.list, knWarnings: knWarnings.list };
+}
+
+describe('AWS SAM export', () => {
+  it("of the demo: a function per HTTP service, valid against the SAM schema and msup's checks", async () => {
+    const config = await loadConfigFile({ cwd: REPO });
+    const { sam, samWarnings } = exported(config);
+    expect(validateSam(sam)).toEqual([]);
+    expect(Object.keys(sam.Resources)).toEqual(['WebApi', 'Web', 'ApiApi', 'Api', 'Hello']);
+    expect(sam.Resources.Hello).toEqual({
+      Type: 'AWS::Serverless::Function',
+      Properties: {
+        CodeUri: '.',
+        Handler: 'fixtures/fns/hello.handler',
+        Runtime: SAM_RUNTIME,
+        Architectures: ['x86_64'],
+        MemorySize: 128,
+        Timeout: 3,
+        ReservedConcurrentExecutions: 10,
+        Environment: { Variables: { MSUP_SERVICE: 'hello', MSUP_INSTANCES: '1', MSUP_INSTANCE: '0' } },
+        Events: {
+          Http: { Type: 'HttpApi', Properties: { Path: '/hello', Method: 'ANY' } },
+          HttpProxy: { Type: 'HttpApi', Properties: { Path: '/hello/{proxy+}', Method: 'ANY' } },
+        },
+      },
+    });
+    const web = sam.Resources.Web.Properties;
+    expect(web).toMatchObject({
+      Handler: 'run.sh',
+      Layers: [{ 'Fn::Sub': expect.stringContaining('LambdaAdapterLayerX86') }],
+      Environment: {
+        Variables: {
+          AWS_LAMBDA_EXEC_WRAPPER: '/opt/bootstrap',
+          AWS_LWA_READINESS_CHECK_PATH: '/health',
+          PORT: '8080',
+        },
+      },
+      Events: { Http: { Properties: { Path: '/' } }, OwnApi: { Properties: { ApiId: { Ref: 'WebApi' } } } },
+    });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
+    expect(sam.Outputs.WebUrl.Value['Fn::Sub']).toContain('${WebApi}');
+    expect(samWarnings.map((w) => w.key)).toEqual(
+      expect.arrayContaining([
+        'services.worker',
+        'services.web.command',
+        'services.web.instances',
+        'services.api.dependsOn',
+        'proxy.routes.0.stripPrefix',
+        'services.hello.function.idleTimeout',
+      ]),
+    );
+    expect(logicalId('my-api.v2')).toBe('MyApiV2');
+    expect(logicalId('9lives')).toBe('Fn9lives');
+  });
+
+  it('carries the function settings, and the checks catch a broken template', () => {
+    const config = prepareConfig(
+      {
+        proxy: { port: 0, routes: [{ path: '/f', service: 'f' }] },
+        services: {
+          f: {
+            handler: 'fns/f.handler',
+            memory: 512,
+            runtime: { function: { timeout: '20s', minInstances: 2, maxInstances: 5, concurrency: 4 } },
+          },
+        },
+      },
+      '/project',
+      null,
+    );
+    const { sam, samWarnings } = exported(config);
+    expect(validateSam(sam)).toEqual([]);
+    expect(sam.Resources.F.Properties).toMatchObject({
+      MemorySize: 512,
+      Timeout: 20,
+      ReservedConcurrentExecutions: 5,
+      AutoPublishAlias: 'live',
+      ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 2 },
+    });
+    expect(samWarnings.map((w) => w.key)).toContain('services.f.function.concurrency');
+
+    const broken = structuredClone(sam);
+    broken.Resources.F.Properties.MemorySiz = 1;
+    broken.Resources.F.Properties.Timeout = 901;
+    broken.Resources.F.Properties.Events.Http.Properties.ApiId = { Ref: 'Nowhere' };
+    broken.Extra = true;
+    const problems = validateSam(broken).join('\n');
+    expect(problems).toContain('schema:');
+    expect(problems).toContain('F: Timeout 901');
+    expect(problems).toContain('F: Ref Nowhere is not a resource');
+    expect(problems).toContain('unknown top-level key Extra');
+  });
+});
+
+describe('Knative export', () => {
+  it('of the demo re-targeted: a Service per HTTP service with concurrency, timeout and scale annotations', async () => {
+    const config = await loadConfigFile({ cwd: REPO });
+    const { knative, knWarnings } = exported(config);
+    expect(validateKnative(knative)).toEqual([]);
+    expect(knative.map((m) => m.metadata.name)).toEqual(['web', 'api', 'hello']);
+    const hello = knative[2] as Doc;
+    expect(hello.spec.template.metadata.annotations).toEqual({
+      'autoscaling.knative.dev/min-scale': '0',
+      'autoscaling.knative.dev/max-scale': '10',
+      'autoscaling.knative.dev/target': '1',
+      'autoscaling.knative.dev/window': '30s',
+    });
+    expect(hello.spec.template.spec).toMatchObject({ containerConcurrency: 1, timeoutSeconds: 3 });
+    const container = hello.spec.template.spec.containers[0];
+    expect(container).toMatchObject({
+      image: 'localhost/msup-hello:0123456789ab',
+      command: [
+        'node',
+        expect.stringMatching(/dist\/runtime\/function\/serve\.js$/),
+        'fixtures/fns/hello.handler',
+      ],
+      ports: [{ containerPort: 8080 }],
+      resources: { limits: { memory: '128Mi' } },
+    });
+    const web = knative[0] as Doc;
+    expect(web.spec.template.spec.containers[0].readinessProbe).toEqual({ httpGet: { path: '/health' } });
+    expect(knWarnings.map((w) => w.key)).toEqual(
+      expect.arrayContaining([
+        'services.worker',
+        'services.api.port',
+        'proxy.routes.0',
+        'services.hello.function.overflow',
+      ]),
+    );
+  });
+
+  it('takes the knative profile as it is, and the checks catch a broken Service', () => {
+    const config = prepareConfig(
+      {
+        services: { k: { command: 'node k.js', port: 0, function: { profile: 'knative', minInstances: 1 } } },
+      },
+      '/project',
+      null,
+    );
+    const { knative, knWarnings } = exported(config);
+    expect(validateKnative(knative)).toEqual([]);
+    expect(knative[0]?.spec.template.metadata.annotations).toMatchObject({
+      'autoscaling.knative.dev/min-scale': '1',
+      'autoscaling.knative.dev/target': '100',
+      'autoscaling.knative.dev/window': '60s',
+    });
+    expect(knative[0]?.spec.template.spec).toMatchObject({ containerConcurrency: 0, timeoutSeconds: 300 });
+    expect(knWarnings.map((w) => w.key)).not.toContain('services.k.function.overflow');
+
+    const broken = (change: (m: Doc) => void) => {
+      const copy = structuredClone(knative[0]) as Doc;
+      change(copy);
+      return validateKnative([copy]).join('\n');
+    };
+    expect(broken((m) => (m.spec.template.spec.containerConcurrenc = 1))).toContain(
+      '\'"containerConcurrenc"\' does not exist',
+    );
+    expect(broken((m) => (m.spec.template.spec.timeoutSeconds = 'long'))).toContain('timeoutSeconds');
+    const annotations = (key: string, value: string) => (m: Doc) => {
+      m.spec.template.metadata.annotations[key] = value;
+    };
+    expect(broken(annotations('autoscaling.knative.dev/min-scale', '11'))).toContain(
+      'min-scale 11 is above max-scale 10',
+    );
+    expect(broken(annotations('autoscaling.knative.dev/mx-scale', '1'))).toContain(
+      'unknown annotation autoscaling.knative.dev/mx-scale',
+    );
+  });
+});

@@ -1,0 +1,190 @@
+// The function runtime's pure parts: the payload 2.0 event (type-checked against @types/aws-lambda), the
+// result mapping, billing arithmetic and the REPORT line.
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { billedMs, CostMeter, gbSeconds, LAMBDA_PRICES } from '../../src/runtime/function/billing.js';
+import { fromResult, isTextType, requestTime, toEvent } from '../../src/runtime/function/event.js';
+import { reportLine } from '../../src/runtime/function/report.js';
+
+const request = (over: Partial<Parameters<typeof toEvent>[0]> = {}) => ({
+  method: 'GET',
+  url: '/a/b?x=1&x=2&y=%2F',
+  httpVersion: '1.1',
+  rawHeaders: [
+    'Host',
+    'api.localhost:8000',
+    'Accept',
+    'text/html',
+    'accept',
+    'application/json',
+    'Cookie',
+    'a=1; b=2',
+    'Connection',
+    'keep-alive',
+    'X-Forwarded-For',
+    '203.0.113.7, 127.0.0.1',
+    'User-Agent',
+    'curl/8',
+  ],
+  remoteAddress: '127.0.0.1',
+  ...over,
+});
+
+describe('the payload 2.0 event', () => {
+  it('is what API Gateway sends, and type-checks as @types/aws-lambda APIGatewayProxyEventV2', () => {
+    const event: APIGatewayProxyEventV2 = toEvent(request(), Buffer.alloc(0), {
+      requestId: 'r1',
+      epochMs: Date.UTC(2020, 2, 12, 19, 3, 58),
+      apiId: 'api',
+    });
+    expect(event).toEqual({
+      version: '2.0',
+      routeKey: '$default',
+      rawPath: '/a/b',
+      rawQueryString: 'x=1&x=2&y=%2F',
+      cookies: ['a=1', 'b=2'],
+      headers: {
+        host: 'api.localhost:8000',
+        accept: 'text/html,application/json',
+        'x-forwarded-for': '203.0.113.7, 127.0.0.1',
+        'user-agent': 'curl/8',
+      },
+      queryStringParameters: { x: '1,2', y: '/' },
+      requestContext: {
+        accountId: 'anonymous',
+        apiId: 'api',
+        domainName: 'api.localhost:8000',
+        domainPrefix: 'api',
+        http: {
+          method: 'GET',
+          path: '/a/b',
+          protocol: 'HTTP/1.1',
+          sourceIp: '203.0.113.7',
+          userAgent: 'curl/8',
+        },
+        requestId: 'r1',
+        routeKey: '$default',
+        stage: '$default',
+        time: '12/Mar/2020:19:03:58 +0000',
+        timeEpoch: Date.UTC(2020, 2, 12, 19, 3, 58),
+      },
+      isBase64Encoded: false,
+    });
+    expect(requestTime(0)).toBe('01/Jan/1970:00:00:00 +0000');
+  });
+
+  it('carries text bodies as text and anything else as base64', () => {
+    const bytes = Buffer.from([0, 255, 1, 254]);
+    const ctx = { requestId: 'r', epochMs: 0, apiId: 'a' };
+    const binary = toEvent(request({ rawHeaders: ['Content-Type', 'image/png'] }), bytes, ctx);
+    expect(binary).toMatchObject({ body: bytes.toString('base64'), isBase64Encoded: true });
+    const text = toEvent(
+      request({ rawHeaders: ['Content-Type', 'application/json; charset=utf-8'] }),
+      Buffer.from('{"é":1}'),
+      ctx,
+    );
+    expect(text).toMatchObject({ body: '{"é":1}', isBase64Encoded: false });
+    expect(toEvent(request({ url: '/' }), Buffer.alloc(0), ctx)).not.toHaveProperty('queryStringParameters');
+    expect(
+      ['text/plain', 'application/vnd.api+json', 'application/x-www-form-urlencoded'].map(isTextType),
+    ).toEqual([true, true, true]);
+    expect(['image/png', 'application/octet-stream', undefined].map(isTextType)).toEqual([
+      false,
+      false,
+      false,
+    ]);
+  });
+
+  it('maps a result back: a response object, a bare value, a malformed one', () => {
+    const result: APIGatewayProxyStructuredResultV2 = {
+      statusCode: 201,
+      headers: { 'x-a': 1, 'content-type': 'text/plain' },
+      cookies: ['s=1', 't=2'],
+      body: Buffer.from('hi').toString('base64'),
+      isBase64Encoded: true,
+    };
+    expect(fromResult(JSON.stringify(result))).toEqual({
+      statusCode: 201,
+      headers: ['x-a', '1', 'content-type', 'text/plain', 'set-cookie', 's=1', 'set-cookie', 't=2'],
+      body: Buffer.from('hi'),
+    });
+    expect(fromResult('{"ok":true}')).toEqual({
+      statusCode: 200,
+      headers: ['content-type', 'application/json'],
+      body: Buffer.from('{"ok":true}'),
+    });
+    expect(fromResult('"plain"').body.toString()).toBe('plain');
+    expect(fromResult('null').body.toString()).toBe('null');
+    expect(fromResult('{"statusCode":"two hundred"}').statusCode).toBe(502);
+    expect(fromResult('not json').statusCode).toBe(502);
+  });
+});
+
+describe('billing', () => {
+  it('1,000,000 requests × 50 ms × 128 MB = 6,250 GB-s, and dollars at the list prices', () => {
+    expect(gbSeconds(50 * 1_000_000, 128)).toBe(6250);
+    const meter = new CostMeter();
+    for (let i = 0; i < 1_000_000; i++) meter.add(billedMs(50), 128);
+    const cost = meter.cost();
+    expect(cost.gbSeconds).toBe(6250);
+    expect(cost.requests).toBe(1_000_000);
+    expect(cost.usd.requests).toBeCloseTo(0.2, 10);
+    expect(cost.usd.duration).toBeCloseTo(6250 * LAMBDA_PRICES.usdPerGbSecond, 10);
+    expect(cost.usd.duration).toBeCloseTo(0.10416688, 8);
+    expect(cost.modelled).toBe(true);
+  });
+
+  it('rounds billed duration up to the millisecond, with the init of a cold start billed', () => {
+    expect(billedMs(12.01)).toBe(13);
+    expect(billedMs(12)).toBe(12);
+    expect(billedMs(0.2)).toBe(1);
+    expect(billedMs(1049.63, 1293.83)).toBe(2344);
+  });
+});
+
+describe('the REPORT line', () => {
+  it('is written as Lambda writes it', () => {
+    expect(
+      reportLine({
+        requestId: 'id',
+        durationMs: 2.061,
+        billedMs: 3,
+        memoryMb: 128,
+        maxMemoryMb: 66,
+        initMs: 166.871,
+      }),
+    ).toBe(
+      'REPORT RequestId: id\tDuration: 2.06 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 66 MB\tInit Duration: 166.87 ms\t',
+    );
+    expect(
+      reportLine({
+        requestId: 'id',
+        durationMs: 3000,
+        billedMs: 3000,
+        memoryMb: 128,
+        maxMemoryMb: null,
+        status: { status: 'error', errorType: 'Runtime.OutOfMemory' },
+      }),
+    ).toBe(
+      'REPORT RequestId: id\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\tStatus: error\tError Type: Runtime.OutOfMemory\t',
+    );
+  });
+});
+
+describe('msup status', () => {
+  it("sums up a function's environments, cold starts and cost in one line", async () => {
+    const { functionSummary } = await import('../../src/cli/format-status.js');
+    expect(functionSummary(undefined)).toBeNull();
+    expect(
+      functionSummary({
+        environments: { warm: 2, busy: 1, idle: 1, starting: 0, reaped: 3 },
+        coldStarts: 5,
+        invocations: 40,
+        throttles: 1,
+        cost: { usd: { total: 0.0000123 }, gbSeconds: 0.5 },
+      }),
+    ).toBe(
+      '2 warm (1 busy, 1 idle), 0 starting, 3 reaped; 5 cold starts, 40 invocations, 1 throttled; $0.0000123 modelled (0.500 GB-s)',
+    );
+  });
+});
