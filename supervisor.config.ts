@@ -1,6 +1,8 @@
 // The demo: users → one shared front (like nginx) → many instances of two HTTP services, each also on
 // its own front port, a function started on demand, and a background worker. `npx msup start`, then try
-// the URLs it prints; `npx msup start --runtime function` runs the HTTP services as functions too.
+// the URLs it prints; `/call/api/hello` on web calls api (at MSUP_API_URL). `npx msup start --runtime
+// function` runs the HTTP services as functions too; `--runtime sidecar` runs them as a service mesh: a
+// sidecar per instance, calls between services over mutual TLS.
 import { defineConfig } from 'msupervisor';
 
 export default defineConfig({

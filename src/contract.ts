@@ -27,6 +27,12 @@ export interface InstanceSpec {
    * the port the app listens on (a service without `port` and without a route gets one all the same).
    */
   env: Readonly<Record<string, string>>;
+  /**
+   * The services this instance may call, each with the variable of `env` that holds its address
+   * (`{ api: 'MSUP_API_URL' }`, the front URL): a runtime that routes between services (a sidecar)
+   * points them at itself.
+   */
+  peers?: Readonly<Record<string, string>>;
 }
 
 /** How a command run where the instance runs ended (exec probes). */

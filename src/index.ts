@@ -10,5 +10,6 @@ export {
   type ExportTarget,
   exportConfig,
 } from './export/export.js';
+export { prometheusText } from './runtime/sidecar/report.js';
 export { createSupervisor, Supervisor, start } from './supervisor.js';
 export type * from './types.js';

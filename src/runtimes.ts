@@ -21,12 +21,14 @@ import { functionRuntime } from './runtime/function/runtime.js';
 import { PortAllocator } from './runtime/ports.js';
 import { processStartTime } from './runtime/proc.js';
 import { processRuntime } from './runtime/process.js';
+import { sidecarRuntime } from './runtime/sidecar/runtime.js';
 import type { LogLevel, ResolvedConfig, RuntimeName } from './types.js';
 
 export const RUNTIME_PLUGINS: Readonly<Partial<Record<RuntimeName, RuntimePlugin>>> = {
   process: processRuntime,
   container: containerRuntime,
   function: functionRuntime,
+  sidecar: sidecarRuntime(processRuntime),
 };
 
 export type RuntimeLog = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;

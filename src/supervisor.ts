@@ -211,6 +211,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return { ...process.env, ...env };
   }
 
+  /**
+   * Each service's address for the others (`MSUP_<NAME>_URL`): its front, `http://` or `tcp://` by mode.
+   * A runtime that routes between services (sidecar) points the HTTP ones at itself.
+   */
+  #urls(): Record<string, string> {
+    const urls: Record<string, string> = {};
+    for (const service of this.config.services) {
+      const url = this.#fronts.url(service.name);
+      if (url) urls[service.name] = service.balancing.mode === 'tcp' ? url.replace(/^http:/, 'tcp:') : url;
+    }
+    return urls;
+  }
+
   #startService(config: ResolvedService): void {
     this.#createService(config);
     this.#startWhenDependenciesMet(config.name);
@@ -273,6 +286,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         }
       },
       environment: (current) => this.#environment(current),
+      urls: () => this.#urls(),
       drain: (key, timeoutMs) => (proxy ? proxy.drain(key, timeoutMs) : Promise.resolve()),
       random: Math.random,
       onOutput: (line) => {

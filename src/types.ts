@@ -122,16 +122,23 @@ export interface ServiceConfig {
   drainTimeout?: Duration;
   // --- Runtimes (issue 8) ---
   /**
-   * How the instances run: `'process'` (default), `'container'`, `'function'`, or `{ container: { ... } }`,
-   * `{ function: { ... } }` (the runtime with its settings). The top-level `runtime`, and `msup start
-   * --runtime NAME`, change it for every service (a service with neither a port nor a route stays what it
-   * was under `'function'`: a function is invoked over HTTP).
+   * How the instances run: `'process'` (default), `'container'`, `'function'`, `'sidecar'`, or
+   * `{ container: { ... } }`, `{ function: { ... } }`, `{ sidecar: { ... } }` (the runtime with its
+   * settings). The top-level `runtime`, and `msup start --runtime NAME`, change it for every service (a
+   * service with neither a port nor a route stays what it was under `'function'`: a function is invoked
+   * over HTTP).
    */
-  runtime?: RuntimeName | { container: ContainerConfig } | { function: FunctionConfig };
+  runtime?:
+    | RuntimeName
+    | { container: ContainerConfig }
+    | { function: FunctionConfig }
+    | { sidecar: SidecarConfig };
   /** Settings used whenever this service runs as containers (`runtime`, or `--runtime container`). */
   container?: ContainerConfig;
   /** Settings used whenever this service runs as a function (`runtime`, or `--runtime function`). */
   function?: FunctionConfig;
+  /** Settings used whenever this service runs with a sidecar (`runtime: 'sidecar'`, or `--runtime sidecar`). */
+  sidecar?: SidecarConfig;
   /**
    * Memory per instance, in MB or as `'256m'`, `'1g'`: the container's limit, a function environment's
    * memory size (default 128), and the exports' resources.
@@ -142,7 +149,7 @@ export interface ServiceConfig {
 }
 
 /** The runtimes msup has. */
-export type RuntimeName = 'process' | 'container' | 'function';
+export type RuntimeName = 'process' | 'container' | 'function' | 'sidecar';
 
 /**
  * How a function runs (docs/runtimes.md): execution environments started on demand behind a gateway.
@@ -185,6 +192,43 @@ export interface ContainerConfig {
   engine?: 'podman' | 'docker';
   /** The project folder inside the container, at the same path: `'ro'` (default), `'rw'`, or `false` (the image's copy runs). */
   mount?: 'ro' | 'rw' | false;
+}
+
+/**
+ * The sidecar beside each instance (issue 10): what it does with the calls this service makes to the
+ * others (retries, timeouts, circuit breaking, balancing), and how it secures its own port (mTLS).
+ */
+export interface SidecarConfig {
+  /** Retries of a failed call to another service, on another instance where there is one (default 2; 0 = none). */
+  retries?: number;
+  /**
+   * Retries may add this share to the calls made over the last 10 s (default 0.2: 20%), plus
+   * `minRetriesPerSecond` (Linkerd's retry budget): retries stop before they can multiply an outage.
+   */
+  retryBudget?: number;
+  /** Retries always allowed per second, whatever the budget (default 10). */
+  minRetriesPerSecond?: number;
+  /** Time a call may take in all, retries included, before the sidecar answers 504 (default `'10s'`; 0 = no limit). */
+  timeout?: Duration;
+  /** Time one try may take before it counts as failed (and is retried) (default 0: only `timeout`). */
+  tryTimeout?: Duration;
+  /** The circuit breaker per instance called; `false` turns it off. */
+  breaker?: SidecarBreakerConfig | false;
+  /** How calls are spread over the instances of the service called: `'ewma'` (default, Linkerd's) or `'least-request'`. */
+  balancing?: 'ewma' | 'least-request';
+  /** `'strict'` (default): the mesh port takes mTLS from the mesh only. `'permissive'`: plain text too (Istio's PERMISSIVE). */
+  mtls?: 'strict' | 'permissive';
+  /** How long a service's certificate is valid; it is renewed at half of it (default `'1h'`, at least `'2s'`). */
+  certLifetime?: Duration;
+}
+
+export interface SidecarBreakerConfig {
+  /** Consecutive failures (5xx or no answer) that eject an instance (default 5). */
+  failures?: number;
+  /** How long the first ejection lasts; each further one in a row doubles it (default `'1s'`). */
+  ejection?: Duration;
+  /** The longest ejection (default `'60s'`). */
+  maxEjection?: Duration;
 }
 
 /** `started`: every instance launched; `ready`: every instance ready; `completed`: every instance exited with code 0. */
@@ -357,6 +401,8 @@ export interface ResolvedService {
   handler: string | null;
   /** Function settings (used when `runtime` is `'function'`), defaults filled in. */
   function: ResolvedFunction;
+  /** Sidecar settings (used when `runtime` is `'sidecar'`). */
+  sidecar: ResolvedSidecar;
   /** Memory per instance in MB, or null for no limit. */
   memoryMb: number | null;
   /** CPUs per instance, or null for no limit. */
@@ -388,6 +434,21 @@ export interface ResolvedContainer {
   image: string | null;
   engine: 'podman' | 'docker' | null;
   mount: 'ro' | 'rw' | false;
+}
+
+export interface ResolvedSidecar {
+  retries: number;
+  retryBudget: number;
+  minRetriesPerSecond: number;
+  /** 0: no limit. */
+  timeoutMs: number;
+  /** 0: no limit per try. */
+  tryTimeoutMs: number;
+  /** null: no circuit breaker. */
+  breaker: { failures: number; ejectionMs: number; maxEjectionMs: number } | null;
+  balancing: 'ewma' | 'least-request';
+  mtls: 'strict' | 'permissive';
+  certLifetimeMs: number;
 }
 
 // --- Load balancing, resolved (issue 3) ---

@@ -5,6 +5,7 @@ import { parseDuration } from '../config/duration.js';
 import { nearest } from '../config/nearest.js';
 import { RUNTIME_NAMES } from '../config/runtime-names.js';
 import { MsupError } from '../errors.js';
+import { EXPORT_TARGETS } from '../export/targets.js';
 import { MAX_INSTANCES } from '../limits.js';
 import type { RuntimeName } from '../types.js';
 import { allOptions, COMMANDS, type Command, DEFAULT_WAIT, type OptionSpec, SPECS } from './commands.js';
@@ -133,9 +134,9 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
   const maxRest = { start: 0, status: 0, stop: 0, logs: 1, restart: 1, scale: Infinity, export: 1 }[command];
   if (rest.length > maxRest) throw usage(`unexpected argument "${rest[maxRest]}"`, help);
   if (command === 'scale' && rest.length === 0) throw usage('scale needs at least one SERVICE=COUNT', help);
-  if (command === 'export' && !['compose', 'k8s', 'sam', 'knative'].includes(rest[0] ?? '')) {
+  if (command === 'export' && !(EXPORT_TARGETS as readonly string[]).includes(rest[0] ?? '')) {
     const got = rest[0] === undefined ? '' : `, got "${rest[0]}"`;
-    throw usage(`export needs a target: "compose", "k8s", "sam" or "knative"${got}`, help);
+    throw usage(`export needs a target: ${EXPORT_TARGETS.map((t) => `"${t}"`).join(', ')}${got}`, help);
   }
   const text = (name: string) => values[name] as string | undefined;
   const on = (name: string) => values[name] === true;

@@ -117,9 +117,9 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
     options: [config, json, help],
   },
   export: {
-    usage: 'msup export compose|k8s|sam|knative [options]',
+    usage: 'msup export compose|k8s|sam|knative|linkerd|istio [options]',
     summary:
-      'write compose.yaml, k8s.yaml, template.yaml (AWS SAM) or knative.yaml for this config (building its images)',
+      'write compose.yaml, k8s.yaml, template.yaml (AWS SAM), knative.yaml, or k8s with a mesh (linkerd.yaml, istio.yaml)',
     options: [
       config,
       { ...json, help: 'one JSON object: the file written, its warnings and the images' },

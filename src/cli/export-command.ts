@@ -1,4 +1,4 @@
-// `msup export compose|k8s|sam|knative [--out DIR]`: builds the images, writes the file, prints each lossy mapping.
+// `msup export compose|k8s|sam|knative|linkerd|istio [--out DIR]`: builds the images, writes the file, prints each lossy mapping.
 import path from 'node:path';
 import { type ExportTarget, exportConfig } from '../export/export.js';
 import type { CliArgs } from './args.js';

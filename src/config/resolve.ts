@@ -13,6 +13,7 @@ import type {
   ResolvedProxy,
   ResolvedRestart,
   ResolvedService,
+  ResolvedSidecar,
   RuntimeName,
 } from '../types.js';
 import { plainWords } from './command-line.js';
@@ -184,6 +185,43 @@ function containerOf(service: ValidService): ResolvedContainer {
   return { image: given.image ?? null, engine: given.engine ?? null, mount: given.mount ?? 'ro' };
 }
 
+export const SIDECAR_DEFAULTS = {
+  retries: 2,
+  retryBudget: 0.2,
+  minRetriesPerSecond: 10,
+  timeoutMs: 10_000,
+  tryTimeoutMs: 0,
+  breaker: { failures: 5, ejectionMs: 1000, maxEjectionMs: 60_000 },
+  balancing: 'ewma',
+  mtls: 'strict',
+  certLifetimeMs: 3_600_000,
+} as const satisfies ResolvedSidecar;
+
+function sidecarOf(service: ValidService): ResolvedSidecar {
+  const own = service.runtime;
+  const given = (own && typeof own === 'object' ? own.sidecar : undefined) ?? service.sidecar ?? {};
+  const d = SIDECAR_DEFAULTS;
+  const breaker = given.breaker === false ? null : (given.breaker ?? {});
+  return {
+    retries: given.retries ?? d.retries,
+    retryBudget: given.retryBudget ?? d.retryBudget,
+    minRetriesPerSecond: given.minRetriesPerSecond ?? d.minRetriesPerSecond,
+    timeoutMs: ms(given.timeout, d.timeoutMs),
+    tryTimeoutMs: ms(given.tryTimeout, d.tryTimeoutMs),
+    breaker: breaker && {
+      failures: breaker.failures ?? d.breaker.failures,
+      ejectionMs: ms(breaker.ejection, d.breaker.ejectionMs),
+      maxEjectionMs: Math.max(
+        ms(breaker.maxEjection, d.breaker.maxEjectionMs),
+        ms(breaker.ejection, d.breaker.ejectionMs),
+      ),
+    },
+    balancing: given.balancing ?? d.balancing,
+    mtls: given.mtls ?? d.mtls,
+    certLifetimeMs: ms(given.certLifetime, d.certLifetimeMs),
+  };
+}
+
 function functionOf(service: ValidService, health: ResolvedProbeSettings | null): ResolvedFunction {
   const own = service.runtime;
   const given = (own && typeof own === 'object' ? own.function : undefined) ?? service.function ?? {};
@@ -254,6 +292,7 @@ export function resolveConfig(
       container: containerOf(service),
       handler,
       function: functionOf(service, health),
+      sidecar: sidecarOf(service),
       memoryMb: service.memory === undefined ? null : (parseMemory(service.memory) ?? null),
       cpus: service.cpus ?? null,
     };

@@ -1,2 +1,2 @@
 // The runtimes msup has, by name: what `runtime` in the config and `msup start --runtime` accept. Pure.
-export const RUNTIME_NAMES = ['process', 'container', 'function'] as const;
+export const RUNTIME_NAMES = ['process', 'container', 'function', 'sidecar'] as const;

@@ -1,7 +1,7 @@
 // The config's schema (zod): shapes and value checks, each with a message that says what was expected and what came.
 import { z } from 'zod';
 import { MAX_DURATION_MS, MAX_INSTANCES } from '../limits.js';
-import { durationMs } from './duration.js';
+import { durationMs, parseDuration } from './duration.js';
 import { nearest } from './nearest.js';
 import { RUNTIME_NAMES } from './runtime-names.js';
 import { parseMemory } from './size.js';
@@ -221,6 +221,45 @@ const container = strict({
     '"ro", "rw" or false',
   ).optional(),
 });
+const ratio = check<number>(
+  (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 10,
+  'a ratio from 0 to 10, such as 0.2 (20%)',
+);
+const breaker = strict({
+  failures: positiveInt.optional(),
+  ejection: duration.optional(),
+  maxEjection: duration.optional(),
+});
+const certLifetime = check<number | string>(
+  (v) => (parseDuration(v) ?? 0) >= 2000,
+  "a duration of at least 2s, such as '1h'",
+);
+const sidecar = strict({
+  retries: count.optional(),
+  retryBudget: ratio.optional(),
+  minRetriesPerSecond: count.optional(),
+  timeout: duration.optional(),
+  tryTimeout: duration.optional(),
+  // false, or the settings (their problems named by key)
+  breaker: z
+    .custom<z.infer<typeof breaker> | false>()
+    .superRefine((v, ctx) => {
+      if (v === false) return;
+      const result = breaker.safeParse(v);
+      if (!result.success)
+        for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom' });
+    })
+    .optional(),
+  balancing: check<'ewma' | 'least-request'>(
+    (v) => v === 'ewma' || v === 'least-request',
+    '"ewma" or "least-request"',
+  ).optional(),
+  mtls: check<'strict' | 'permissive'>(
+    (v) => v === 'strict' || v === 'permissive',
+    '"strict" or "permissive"',
+  ).optional(),
+  certLifetime: certLifetime.optional(),
+});
 const positiveCount = check<number>(
   (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 1000,
   'a whole number from 1 to 1000',
@@ -247,15 +286,18 @@ const fn = strict({
   bootstrap: command.optional(),
 });
 /** `runtime: 'container'`, or `runtime: { container: { ... } }`: the runtime with its settings. */
-const runtimeObject = strict({ container: container.optional(), function: fn.optional() }).superRefine(
-  (value, ctx) => {
-    if (Object.keys(value).length > 1 || Object.keys(value).length === 0)
-      ctx.addIssue({
-        code: 'custom',
-        message: 'expected exactly one runtime, such as { container: { ... } } or { function: { ... } }',
-      });
-  },
-);
+const runtimeObject = strict({
+  container: container.optional(),
+  function: fn.optional(),
+  sidecar: sidecar.optional(),
+}).superRefine((value, ctx) => {
+  if (Object.keys(value).length > 1 || Object.keys(value).length === 0)
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'expected exactly one runtime, such as { container: { ... } }, { function: { ... } } or { sidecar: { ... } }',
+    });
+});
 const runtime = z.preprocess(
   (v) => v,
   z.custom<unknown>().superRefine((v, ctx) => {
@@ -265,7 +307,12 @@ const runtime = z.preprocess(
     for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom', input: v });
   }),
 ) as z.ZodType<
-  (typeof RUNTIME_NAMES)[number] | { container?: z.infer<typeof container>; function?: z.infer<typeof fn> }
+  | (typeof RUNTIME_NAMES)[number]
+  | {
+      container?: z.infer<typeof container>;
+      function?: z.infer<typeof fn>;
+      sidecar?: z.infer<typeof sidecar>;
+    }
 >;
 /** `'fns/hello.handler'`: a module path (no `..`), a dot, and the export's name (a dotted path for a nested one). */
 export function isHandlerName(v: unknown): v is string {
@@ -319,6 +366,7 @@ export const serviceSchema = strict({
   runtime: runtime.optional(),
   container: container.optional(),
   function: fn.optional(),
+  sidecar: sidecar.optional(),
   memory: memory.optional(),
   cpus: cpus.optional(),
   maxConnections: positiveInt.optional(),

@@ -191,7 +191,7 @@ function runtimeChecks(input: unknown): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const [name, service] of Object.entries(services as Record<string, Raw>)) {
     const own = service?.runtime;
-    for (const key of ['container', 'function'] as const) {
+    for (const key of ['container', 'function', 'sidecar'] as const) {
       if (own && typeof own === 'object' && key in own && service?.[key] !== undefined) {
         issues.push({
           path: `services.${name}.${key}`,

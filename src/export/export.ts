@@ -1,6 +1,6 @@
-// `msup export compose|k8s|sam|knative` and exportConfig(): the config loaded, each service's image made
-// sure of (built here, or `container.image`; SAM needs none), the documents written as YAML with every
-// lossy mapping as a warning.
+// `msup export compose|k8s|sam|knative|linkerd|istio` and exportConfig(): the config loaded, each service's
+// image made sure of (built here, or `container.image`; SAM needs none), the documents written as YAML
+// with every lossy mapping as a warning.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,22 +12,29 @@ import type { MsupConfig, ResolvedConfig } from '../types.js';
 import { type ExportWarning, Warnings } from './common.js';
 import { composeDocument } from './compose.js';
 import { functionServices } from './functions.js';
+import { withIstio } from './istio.js';
 import { knativeServices } from './knative.js';
 import { kubernetesManifests } from './kubernetes.js';
+import { withLinkerd } from './linkerd.js';
 import { samTemplate } from './sam.js';
+import { EXPORT_FILES, EXPORT_TARGETS, type ExportTarget } from './targets.js';
 import { toYaml } from './yaml.js';
 
-export type ExportTarget = 'compose' | 'k8s' | 'sam' | 'knative';
+export { EXPORT_FILES, EXPORT_TARGETS, type ExportTarget };
 
-export const EXPORT_TARGETS: readonly ExportTarget[] = ['compose', 'k8s', 'sam', 'knative'];
-
-/** The file each target writes into the output folder. */
-export const EXPORT_FILES: Record<ExportTarget, string> = {
-  compose: 'compose.yaml',
-  k8s: 'k8s.yaml',
-  sam: 'template.yaml',
-  knative: 'knative.yaml',
-};
+/** The Kubernetes manifests for a target: plain, or with a mesh's parts. Pure. */
+export function kubernetesFor(
+  target: 'k8s' | 'linkerd' | 'istio',
+  config: ResolvedConfig,
+  project: string,
+  images: ReadonlyMap<string, string>,
+  warnings: Warnings,
+): Record<string, unknown>[] {
+  const manifests = kubernetesManifests(config, project, images, warnings);
+  if (target === 'linkerd') return withLinkerd(config, manifests, warnings);
+  if (target === 'istio') return withIstio(config, manifests, warnings);
+  return manifests;
+}
 
 /** The services a target runs in containers (their images are made sure of): none for SAM (Lambda runs the code). */
 function imaged(config: ResolvedConfig, target: ExportTarget) {
@@ -136,11 +143,11 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
             warnings,
           ),
         ]
-      : options.target === 'k8s'
-        ? kubernetesManifests(config, project, refs, warnings)
-        : options.target === 'sam'
-          ? [samTemplate(config, warnings)]
-          : knativeServices(config, project, refs, warnings);
+      : options.target === 'sam'
+        ? [samTemplate(config, warnings)]
+        : options.target === 'knative'
+          ? knativeServices(config, project, refs, warnings)
+          : kubernetesFor(options.target, config, project, refs, warnings);
   const source = config.file ?? `the config of ${config.root}`;
   const content = toYaml(documents, [
     `${MARK.slice(2)} ${options.target} from ${source}: edit that and export again.`,

@@ -117,12 +117,20 @@ export class LogFiles {
     index: number;
     stream: 'stdout' | 'stderr';
     line: string;
+    source?: string;
     time?: number;
   }): void {
-    const { service, index, stream, line } = record;
+    const { service, index, stream, line, source } = record;
     this.#append(
       safeName(service),
-      json({ time: iso(record.time, this.#now), service, index, stream, line }),
+      json({
+        time: iso(record.time, this.#now),
+        service,
+        index,
+        stream,
+        line,
+        ...(source ? { source } : {}),
+      }),
     );
   }
 

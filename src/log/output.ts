@@ -22,15 +22,17 @@ export function makeStyle(
   };
 }
 
+/** A line from a part of the instance other than its app is marked: `web#1 | [sidecar] text`. */
 export function formatOutputLine(
-  line: { service: string; index: number; stream: 'stdout' | 'stderr'; line: string },
+  line: { service: string; index: number; stream: 'stdout' | 'stderr'; line: string; source?: string },
   style: OutputStyle,
 ): string {
   const label = `${line.service}#${line.index}`.padEnd(style.width);
-  if (!style.color) return `${label} | ${line.line}\n`;
+  const text = line.source ? `[${line.source}] ${line.line}` : line.line;
+  if (!style.color) return `${label} | ${text}\n`;
   const colour = style.palette.get(line.service) ?? 37;
   const bar = line.stream === 'stderr' ? '\u001b[31m|\u001b[39m' : '|';
-  return `\u001b[${colour}m${label}\u001b[39m ${bar} ${line.line}\n`;
+  return `\u001b[${colour}m${label}\u001b[39m ${bar} ${text}\n`;
 }
 
 /** Colour when writing to a terminal, unless NO_COLOR is set; FORCE_COLOR turns it on anywhere. */

@@ -11,6 +11,8 @@ export interface OutputLogRecord {
   index: number;
   stream: 'stdout' | 'stderr';
   line: string;
+  /** Who wrote it when not the app: `'sidecar'`. */
+  source?: string;
 }
 
 /** One of msup's own events, as stored in `msup.log`; its other fields (its own `service`, `instance`, …) in `fields`. */
@@ -51,7 +53,10 @@ export function parseLogLine(text: string): LogFileRecord | undefined {
     return undefined;
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const { time, service, index, stream, line, level, msg, ...fields } = value as Record<string, unknown>;
+  const { time, service, index, stream, line, level, msg, source, ...fields } = value as Record<
+    string,
+    unknown
+  >;
   if (typeof time !== 'string') return undefined;
   if (
     typeof service === 'string' &&
@@ -59,13 +64,22 @@ export function parseLogLine(text: string): LogFileRecord | undefined {
     (stream === 'stdout' || stream === 'stderr') &&
     typeof line === 'string'
   )
-    return { kind: 'output', time, service, index, stream, line };
+    return {
+      kind: 'output',
+      time,
+      service,
+      index,
+      stream,
+      line,
+      ...(typeof source === 'string' ? { source } : {}),
+    };
   if (typeof level === 'string' && typeof msg === 'string') {
     const own = { ...fields };
     if (service !== undefined) own.service = service;
     if (index !== undefined) own.index = index;
     if (stream !== undefined) own.stream = stream;
     if (line !== undefined) own.line = line;
+    if (source !== undefined) own.source = source;
     return { kind: 'event', time, service: 'msup', level, msg, fields: own };
   }
   return undefined;

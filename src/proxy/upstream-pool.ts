@@ -1,5 +1,7 @@
 // A keep-alive connection pool to one instance, on undici (the only file that imports it): undici's
-// dispatcher is the fast path for plain HTTP; http-proxy-3 still carries upgrades.
+// dispatcher is the fast path for plain HTTP; http-proxy-3 still carries upgrades. The sidecar program
+// uses it too, over TLS to its peers.
+import type { ConnectionOptions } from 'node:tls';
 import { Pool } from 'undici';
 
 /** Below Node's default server.keepAliveTimeout (5 s), so a pooled socket is not reset under a request. */
@@ -19,7 +21,7 @@ export interface UpstreamRequest {
   method: string;
   path: string;
   headers: string[];
-  body: NodeJS.ReadableStream | null;
+  body: Buffer | NodeJS.ReadableStream | null;
   /** Time allowed for the response headers once the request is sent (0: none). */
   headersTimeout: number;
 }
@@ -32,12 +34,14 @@ export interface UpstreamPool {
   destroy(): Promise<void>;
 }
 
-export function createUpstreamPool(host: string, port: number): UpstreamPool {
-  const pool = new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, {
+/** With `tls`, the pool speaks HTTPS, its connections opened with those options (a client certificate, ...). */
+export function createUpstreamPool(host: string, port: number, tls?: ConnectionOptions): UpstreamPool {
+  const pool = new Pool(`${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`, {
     keepAliveTimeout: UPSTREAM_IDLE_MS,
     keepAliveMaxTimeout: UPSTREAM_IDLE_MS,
     connectTimeout: CONNECT_TIMEOUT_MS,
     pipelining: 1,
+    ...(tls ? { connect: tls as never } : {}),
   });
   pool.on('connectionError', () => {});
   return {

@@ -48,6 +48,14 @@ export interface LaunchedGroup {
   exited: Promise<ExitInfo>;
   stop(timeoutMs: number): Promise<void>;
   kill(): void;
+  /** With `ipc: true` (a Node program): messages to and from it, as JSON. */
+  channel?: IpcChannel;
+}
+
+export interface IpcChannel {
+  /** False once the channel has closed (the program ended). */
+  send(message: unknown): boolean;
+  onMessage(listener: (message: unknown) => void): void;
 }
 
 /** A launch refused before any process existed. */
@@ -66,7 +74,7 @@ export function launchGroup(
   host: RuntimeHost,
   what: { runtime: string; service: string; index: number },
   command: ResolvedCommand,
-  options: { cwd: string; env: Readonly<Record<string, string>>; waiter?: GroupWaiter },
+  options: { cwd: string; env: Readonly<Record<string, string>>; waiter?: GroupWaiter; ipc?: boolean },
   onOutput: (stream: 'stdout' | 'stderr', line: string) => void,
 ): LaunchedGroup {
   const waiter = options.waiter ?? new GroupWaiter();
@@ -83,7 +91,8 @@ export function launchGroup(
       env: { ...options.env, [GUARD_VARIABLE]: token },
       shell: command.shell,
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+      ...(options.ipc ? { serialization: 'json' as const } : {}),
     });
   } catch (error) {
     // A synchronous refusal (an invalid cwd type, a NUL byte): the same early exit as a spawn error.
@@ -144,7 +153,20 @@ export function launchGroup(
   const kill = () => {
     if (pid !== null) signalGroup(pid, 'SIGKILL');
   };
-  return { pid, startedAt, exited, stop, kill };
+  const channel: IpcChannel | undefined = options.ipc
+    ? {
+        send: (message) => {
+          if (!child.connected) return false;
+          child.send(message as Parameters<typeof child.send>[0], (error: Error | null) => {
+            // A channel that closed meanwhile: the exit says why.
+            void error;
+          });
+          return true;
+        },
+        onMessage: (listener) => child.on('message', listener),
+      }
+    : undefined;
+  return { pid, startedAt, exited, stop, kill, ...(channel ? { channel } : {}) };
 }
 
 class ProcessRuntime implements Runtime {

@@ -82,19 +82,26 @@ export function failedLaunch(id: string, error: unknown): RunningInstance {
   };
 }
 
+/** The variable that holds a service's address: `MSUP_<NAME>_URL`, the name upper-cased, other characters `_`. */
+export function peerVariable(service: string): string {
+  return `MSUP_${service.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`;
+}
+
 /**
- * The environment of an instance: msup's own, then the service's, then msup's variables (which win).
- * `PORT` is the runtime's to set.
+ * The environment of an instance: msup's own, then the service's, then msup's variables (which win),
+ * among them `MSUP_<PEER>_URL` for each service in `urls`. `PORT` is the runtime's to set.
  */
 export function instanceEnv(
   base: Readonly<Record<string, string | undefined>>,
   service: Readonly<Record<string, string>>,
-  vars: { service: string; index: number; instances: number },
+  vars: { service: string; index: number; instances: number; urls?: Readonly<Record<string, string>> },
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
   delete env.PORT;
-  return Object.assign(env, service, {
+  Object.assign(env, service);
+  for (const [name, url] of Object.entries(vars.urls ?? {})) env[peerVariable(name)] = url;
+  return Object.assign(env, {
     MSUP_SERVICE: vars.service,
     MSUP_INSTANCE: String(vars.index),
     MSUP_INSTANCES: String(vars.instances),

@@ -15,6 +15,7 @@ import {
   failedLaunch,
   type Incarnation,
   instanceEnv,
+  peerVariable,
 } from './incarnation.js';
 import { decideRestart, failed } from './restart-policy.js';
 import type { ServiceDeps } from './service.js';
@@ -195,17 +196,20 @@ export class InstanceSlot {
   /** Starts a new incarnation for the slot; null when the slot was retired (or msup stopped) meanwhile. */
   async #spawn(asCurrent: boolean): Promise<Incarnation | null> {
     const config = this.#ctx.config;
+    const urls = this.#ctx.deps.urls?.() ?? {};
     const env = instanceEnv(this.#ctx.deps.environment(config), config.env, {
       service: config.name,
       index: this.index,
       instances: config.instances,
+      urls,
     });
+    const peers = Object.fromEntries(Object.keys(urls).map((name) => [name, peerVariable(name)]));
     const runtime = this.#ctx.deps.runtime(config);
     let run: RunningInstance;
     let launchFailed = false;
     try {
       run = await runtime.start(
-        { service: config, index: this.index, instances: config.instances, env },
+        { service: config, index: this.index, instances: config.instances, env, peers },
         (line) => this.#ctx.output(line),
       );
     } catch (error) {

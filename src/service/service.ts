@@ -37,6 +37,8 @@ export interface ServiceDeps {
   prepare(config: ResolvedService): Promise<string | null>;
   /** The environment every instance starts from, read again at each launch. */
   environment(service: ResolvedService): Readonly<Record<string, string | undefined>>;
+  /** The address of each service an instance may call (`MSUP_<NAME>_URL`), by service name. */
+  urls?(): Readonly<Record<string, string>>;
   /** Resolves once a member taken out of rotation has no requests or connections left (bounded). */
   drain(key: string, timeoutMs: number): Promise<void>;
   random(): number;

@@ -21,7 +21,7 @@ describe('msup export', () => {
       const cli = runCli(project, args);
       expect((await cli.exited).code).toBe(2);
       expect(cli.stderr()).toMatch(
-        /export needs a target: "compose", "k8s", "sam" or "knative".*\[MSUP_USAGE\]/,
+        /export needs a target: "compose", "k8s", "sam", "knative", "linkerd", "istio".*\[MSUP_USAGE\]/,
       );
     }
   });

@@ -4,6 +4,9 @@
 import path from 'node:path';
 import { Gateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
 import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import { DestinationRule } from '@kubernetes-models/istio/networking.istio.io/v1beta1/DestinationRule';
+import { VirtualService } from '@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService';
+import { PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1beta1/PeerAuthentication';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import ts from 'typescript';
@@ -26,6 +29,22 @@ const MODELS: Record<string, { model: new (data: any) => { validate(): void }; t
       model: HTTPRoute,
       type: 'IHTTPRoute',
       from: '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute',
+    },
+    // Istio (msup export istio): @kubernetes-models/istio 2.3 (3.x needs Node 22).
+    DestinationRule: {
+      model: DestinationRule,
+      type: 'IDestinationRule',
+      from: '@kubernetes-models/istio/networking.istio.io/v1beta1/DestinationRule',
+    },
+    VirtualService: {
+      model: VirtualService,
+      type: 'IVirtualService',
+      from: '@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService',
+    },
+    PeerAuthentication: {
+      model: PeerAuthentication,
+      type: 'IPeerAuthentication',
+      from: '@kubernetes-models/istio/security.istio.io/v1beta1/PeerAuthentication',
     },
   };
 
@@ -169,6 +188,30 @@ export function semanticProblems(manifests: readonly Manifest[]): string[] {
           problems.push(`${label(r)}: backendRef ${ref.name}:${ref.port} is not a port of the Service`);
       }
   }
+  // Istio: each rule names a Service of the export, on one of its ports; each policy selects a Deployment's pods.
+  for (const m of manifests.filter((x) => x.kind === 'DestinationRule' || x.kind === 'VirtualService')) {
+    const hosts: string[] = m.kind === 'DestinationRule' ? [m.spec?.host] : (m.spec?.hosts ?? []);
+    for (const host of hosts)
+      if (!services.some((s) => s.metadata?.name === host))
+        problems.push(`${label(m)}: host ${host} is not a Service of the export`);
+    for (const route of m.spec?.http ?? [])
+      for (const { destination } of route.route ?? []) {
+        const target = services.find((s) => s.metadata?.name === destination?.host);
+        if (!target)
+          problems.push(`${label(m)}: destination ${destination?.host} is not a Service of the export`);
+        else if (!(target.spec?.ports ?? []).some((p: Manifest) => p.port === destination?.port?.number))
+          problems.push(
+            `${label(m)}: destination port ${destination?.port?.number} is not a port of the Service`,
+          );
+      }
+  }
+  for (const m of manifests.filter((x) => x.kind === 'PeerAuthentication'))
+    if (
+      !deployments.some((d) =>
+        matches(m.spec?.selector?.matchLabels ?? {}, d.spec?.template?.metadata?.labels),
+      )
+    )
+      problems.push(`${label(m)}: selects no Deployment's pods`);
   return problems;
 }
 

@@ -218,14 +218,103 @@ describe('runtimes in the config', () => {
         },
       }),
     ).toEqual([
-      'runtime: expected "process", "container" or "function", got "vm"',
-      'services.a.runtime: expected "process", "container" or "function", got "lambda"',
+      'runtime: expected "process", "container", "function" or "sidecar", got "vm"',
+      'services.a.runtime: expected "process", "container", "function" or "sidecar", got "lambda"',
       'services.b.runtime.container.image: expected an image reference such as "node:20-slim" or "localhost/app:1", got 5',
       'services.b.runtime.container.mount: expected "ro", "rw" or false, got "yes"',
       'services.b.runtime.container: unknown key "tag"',
       "services.d.memory: expected a memory size in MB such as 256, '256m', '512MB' or '1g' (at least 4 MB), got \"12 parsecs\"",
       'services.d.cpus: expected a number of CPUs greater than 0, such as 0.5 or 2, got 0',
       'services.c.container: container settings are given twice: in "runtime: { container }" and in "container"; keep one',
+    ]);
+  });
+
+  it('resolves sidecar settings with defaults, from either place', () => {
+    const config = prepareConfig(
+      {
+        services: {
+          a: { command: 'x', runtime: 'sidecar' },
+          b: {
+            command: 'x',
+            runtime: {
+              sidecar: {
+                retries: 0,
+                retryBudget: 0.5,
+                minRetriesPerSecond: 2,
+                timeout: '2s',
+                tryTimeout: 500,
+                breaker: { failures: 2, ejection: '5s', maxEjection: '1s' },
+                balancing: 'least-request',
+                mtls: 'permissive',
+                certLifetime: '10m',
+              },
+            },
+          },
+          c: { command: 'x', sidecar: { breaker: false } },
+        },
+      },
+      '/p',
+      null,
+    );
+    const [a, b, c] = config.services;
+    expect(a?.runtime).toBe('sidecar');
+    expect(a?.sidecar).toEqual({
+      retries: 2,
+      retryBudget: 0.2,
+      minRetriesPerSecond: 10,
+      timeoutMs: 10_000,
+      tryTimeoutMs: 0,
+      breaker: { failures: 5, ejectionMs: 1000, maxEjectionMs: 60_000 },
+      balancing: 'ewma',
+      mtls: 'strict',
+      certLifetimeMs: 3_600_000,
+    });
+    expect(b?.runtime).toBe('sidecar');
+    expect(b?.sidecar).toEqual({
+      retries: 0,
+      retryBudget: 0.5,
+      minRetriesPerSecond: 2,
+      timeoutMs: 2000,
+      tryTimeoutMs: 500,
+      // The longest ejection is never shorter than the first.
+      breaker: { failures: 2, ejectionMs: 5000, maxEjectionMs: 5000 },
+      balancing: 'least-request',
+      mtls: 'permissive',
+      certLifetimeMs: 600_000,
+    });
+    expect([c?.runtime, c?.sidecar.breaker]).toEqual(['process', null]);
+  });
+
+  it('names every sidecar problem with its path', () => {
+    expect(
+      messages({
+        services: {
+          a: {
+            command: 'x',
+            runtime: {
+              sidecar: {
+                retries: -1,
+                balancing: 'random',
+                mtls: 'off',
+                certLifetime: '1s',
+                breaker: { failures: 0 },
+                ttl: 1,
+              },
+            },
+          },
+          b: { command: 'x', runtime: { sidecar: {} }, sidecar: {} },
+          c: { command: 'x', runtime: { sidecar: {}, container: {} } },
+        },
+      }),
+    ).toEqual([
+      'services.a.runtime.sidecar.retries: expected an integer of at least 0, got -1',
+      'services.a.runtime.sidecar.breaker.failures: expected a positive integer, got 0',
+      'services.a.runtime.sidecar.balancing: expected "ewma" or "least-request", got "random"',
+      'services.a.runtime.sidecar.mtls: expected "strict" or "permissive", got "off"',
+      'services.a.runtime.sidecar.certLifetime: expected a duration of at least 2s, such as \'1h\', got "1s"',
+      'services.a.runtime.sidecar: unknown key "ttl"',
+      'services.c.runtime: expected exactly one runtime, such as { container: { ... } }, { function: { ... } } or { sidecar: { ... } }',
+      'services.b.sidecar: sidecar settings are given twice: in "runtime: { sidecar }" and in "sidecar"; keep one',
     ]);
   });
 });

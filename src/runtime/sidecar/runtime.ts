@@ -1,0 +1,195 @@
+// The sidecar runtime: a decorator over an inner runtime (processes by default). Each instance is the
+// app, started by the inner runtime on a private port, plus msup's sidecar program beside it as its own
+// guarded process group. The sidecar owns the instance's endpoint (its ingress), takes mTLS from peers
+// on its mesh port, and is the app's way out to the other services (MSUP_<PEER>_URL).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  InstanceSpec,
+  Reaped,
+  Remembered,
+  RunningInstance,
+  Runtime,
+  RuntimeHost,
+  RuntimePlugin,
+  Usage,
+} from '../../contract.js';
+import type { PeerEndpoint } from '../../sidecar/messages.js';
+import type { OutputLine, ResolvedService } from '../../types.js';
+import { GroupWaiter, groupUsage } from '../proc.js';
+import { processRuntime, reapGroups } from '../process.js';
+import { Identities } from './identities.js';
+import { type LiveSidecar, launchSidecar } from './launch.js';
+import { prometheusText } from './report.js';
+
+/** How often a sidecar sends its metrics (when they changed). */
+export const METRICS_INTERVAL_MS = 1000;
+
+/** The built sidecar program (dist/sidecar/main.js); under the test runner, beside the TypeScript sources. */
+export function sidecarProgram(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const built = path.resolve(here, '../../sidecar/main.js');
+  if (existsSync(built)) return built;
+  const root = path.resolve(here, '../../..');
+  return path.join(root, 'dist', 'sidecar', 'main.js');
+}
+
+/** A remembered entry of the inner runtime, kept under the sidecar runtime's name. */
+interface InnerEntry {
+  inner: string;
+  entry: Record<string, unknown>;
+}
+
+const isInner = (data: Record<string, unknown>): data is Record<string, unknown> & InnerEntry =>
+  typeof data.inner === 'string' && typeof data.entry === 'object' && data.entry !== null;
+
+function innerHost(host: RuntimeHost): RuntimeHost {
+  return {
+    ...host,
+    remember: (entry) =>
+      host.remember({
+        runtime: 'sidecar',
+        service: entry.service,
+        index: entry.index,
+        data: { inner: entry.runtime, entry: entry.data },
+      }),
+  };
+}
+
+export class SidecarRuntime implements Runtime {
+  readonly name = 'sidecar';
+  readonly #host: RuntimeHost;
+  readonly #inner: Runtime;
+  readonly #identities: Identities;
+  readonly #waiter = new GroupWaiter();
+  /** Every sidecar of this run, by its ingress (`127.0.0.1:port`), for the peers' endpoints. */
+  readonly #live = new Map<string, LiveSidecar>();
+  readonly #byInstance = new WeakMap<RunningInstance, LiveSidecar>();
+  readonly #unsubscribe: () => void;
+
+  constructor(host: RuntimeHost, inner: Runtime, identities: Identities) {
+    this.#host = host;
+    this.#inner = inner;
+    this.#identities = identities;
+    this.#unsubscribe = host.directory.onChange((service) => this.#pushPeers(service));
+  }
+
+  prepare(service: ResolvedService): Promise<void> {
+    return this.#inner.prepare?.(service) ?? Promise.resolve();
+  }
+
+  /** Where the sidecars of `service`'s peers are: a sidecar's mesh port (mTLS), else the instance itself. */
+  peerEndpoints(service: string): PeerEndpoint[] {
+    return this.#host.directory.endpoints(service).map((endpoint) => {
+      const sidecar = this.#live.get(`${endpoint.host}:${endpoint.port}`);
+      return sidecar && sidecar.mode === 'http'
+        ? { host: endpoint.host, port: sidecar.ports.mesh, tls: true }
+        : { host: endpoint.host, port: endpoint.port, tls: false };
+    });
+  }
+
+  #pushPeers(service: string): void {
+    let endpoints: PeerEndpoint[] | undefined;
+    for (const live of this.#live.values()) {
+      if (!live.peers.has(service)) continue;
+      endpoints ??= this.peerEndpoints(service);
+      live.send({ type: 'peers', peer: service, endpoints });
+    }
+  }
+
+  async start(spec: InstanceSpec, onOutput: (line: OutputLine) => void): Promise<RunningInstance> {
+    const live = await launchSidecar({
+      host: this.#host,
+      spec,
+      inner: this.#inner,
+      identities: this.#identities,
+      waiter: this.#waiter,
+      program: sidecarProgram(),
+      metricsIntervalMs: METRICS_INTERVAL_MS,
+      onOutput,
+      added: (sidecar) => {
+        this.#live.set(sidecar.key, sidecar);
+        for (const peer of sidecar.peers)
+          sidecar.send({ type: 'peers', peer, endpoints: this.peerEndpoints(peer) });
+      },
+      removed: (sidecar) => {
+        if (this.#live.get(sidecar.key) === sidecar) this.#live.delete(sidecar.key);
+      },
+    });
+    this.#byInstance.set(live.instance, live);
+    return live.instance;
+  }
+
+  async usage(instances: readonly RunningInstance[]): Promise<Map<string, Usage>> {
+    const parts = instances
+      .map((i) => this.#byInstance.get(i))
+      .filter((l): l is LiveSidecar => l !== undefined);
+    const [apps, sidecars] = await Promise.all([
+      this.#inner.usage(parts.map((p) => p.app)),
+      groupUsage(parts.map((p) => p.pid).filter((p): p is number => p !== null)),
+    ]);
+    const usage = new Map<string, Usage>();
+    for (const part of parts) {
+      const app = apps.get(part.app.id);
+      const sidecar = part.pid === null ? undefined : sidecars.get(part.pid);
+      if (!app && !sidecar) continue;
+      usage.set(part.instance.id, {
+        cpuMs: (app?.cpuMs ?? 0) + (sidecar?.cpuMs ?? 0),
+        rssBytes: (app?.rssBytes ?? 0) + (sidecar?.rssBytes ?? 0),
+      });
+    }
+    return usage;
+  }
+
+  /** Every live sidecar's golden metrics as Prometheus text (for a /metrics endpoint). */
+  metricsText(): string {
+    return prometheusText(
+      [...this.#live.values()].map((l) => ({ service: l.service, index: l.index, series: l.series })),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe();
+    this.#identities.close();
+    await this.#inner.close();
+  }
+}
+
+/** The sidecar runtime over `inner` (`sidecar(process)` by default; `sidecar(container)` works alike). */
+export function sidecarRuntime(inner: RuntimePlugin = processRuntime): RuntimePlugin {
+  return {
+    name: 'sidecar',
+    ...(inner.adjust ? { adjust: inner.adjust } : {}),
+    // The app runs on the inner runtime: what it does not apply, the sidecar runtime does not either.
+    ...(inner.unused ? { unused: inner.unused } : {}),
+    async open(host) {
+      // The CA's X.509 library (and the polyfill it needs) loads only when a sidecar runs.
+      const { MeshCa } = await import('./ca.js');
+      const ca = await MeshCa.open(path.join(host.stateDir, 'mesh'), host.project);
+      const identities = new Identities(ca, (service, error) =>
+        host.log('error', 'could not renew a mesh certificate', { service, error: error.message }),
+      );
+      return new SidecarRuntime(host, await inner.open(innerHost(host)), identities);
+    },
+    async reap(entries, host) {
+      const mine: Remembered[] = [];
+      const theirs: Remembered[] = [];
+      for (const entry of entries) {
+        if (isInner(entry.data) && entry.data.inner === inner.name)
+          theirs.push({
+            runtime: inner.name,
+            service: entry.service,
+            index: entry.index,
+            data: entry.data.entry,
+          });
+        else if (!isInner(entry.data)) mine.push(entry);
+      }
+      const reaped: Reaped[] = [
+        ...(await inner.reap(theirs, innerHost(host))),
+        ...(await reapGroups(mine)).map((r) => ({ ...r, what: `sidecar ${r.what}` })),
+      ];
+      return reaped;
+    },
+  };
+}

@@ -1,0 +1,83 @@
+// The circuit breaker a sidecar keeps per instance it calls: consecutive failures eject the instance,
+// for a time that doubles with each ejection in a row (up to a bound); then one trial request may go
+// (half-open), and its success closes the breaker. Pure: the clock is passed in.
+
+export interface BreakerSettings {
+  /** Consecutive failures that open the breaker. */
+  failures: number;
+  /** The first ejection's length; each further one in a row doubles it. */
+  ejectionMs: number;
+  maxEjectionMs: number;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export class CircuitBreaker {
+  readonly #settings: BreakerSettings;
+  readonly #now: () => number;
+  #consecutive = 0;
+  /** Ejections in a row, without a success between them. */
+  #ejections = 0;
+  #until = 0;
+  #open = false;
+  #trial = false;
+
+  constructor(settings: BreakerSettings, now: () => number) {
+    this.#settings = settings;
+    this.#now = now;
+  }
+
+  get state(): BreakerState {
+    if (!this.#open) return 'closed';
+    return this.#now() >= this.#until ? 'half-open' : 'open';
+  }
+
+  /** How long the current (or last) ejection lasts, in ms. */
+  get ejectionMs(): number {
+    const { ejectionMs, maxEjectionMs } = this.#settings;
+    return Math.min(ejectionMs * 2 ** Math.max(0, this.#ejections - 1), maxEjectionMs);
+  }
+
+  /** Whether a request may go now: always when closed; when half-open, one trial at a time. */
+  allows(): boolean {
+    const state = this.state;
+    return state === 'closed' || (state === 'half-open' && !this.#trial);
+  }
+
+  /** A request is sent (call only after `allows()`): when half-open, it is the trial. */
+  begin(): void {
+    if (this.state === 'half-open') this.#trial = true;
+  }
+
+  /** A request that ended without a verdict (the client went away): a trial may go again. */
+  cancel(): void {
+    this.#trial = false;
+  }
+
+  success(): void {
+    if (this.#open && this.state === 'open') return; // a request sent before the ejection: it changes nothing
+    this.#open = false;
+    this.#trial = false;
+    this.#consecutive = 0;
+    this.#ejections = 0;
+  }
+
+  failure(): void {
+    if (this.#open) {
+      if (this.state === 'open') return;
+      // The trial failed: eject again, for longer.
+      this.#eject();
+      return;
+    }
+    this.#consecutive++;
+    if (this.#consecutive >= this.#settings.failures) this.#eject();
+  }
+
+  #eject(): void {
+    this.#open = true;
+    this.#trial = false;
+    this.#consecutive = 0;
+    this.#ejections++;
+    this.#until = this.#now() + this.ejectionMs;
+  }
+}

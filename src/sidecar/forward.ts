@@ -1,0 +1,223 @@
+// One HTTP request from a sidecar to an upstream (its app, or a peer's sidecar) over a keep-alive undici
+// pool (msup's proxy's, src/proxy/upstream-pool.ts): hop-by-hop headers stripped both ways, the response
+// handed over at its headers (to stream on or to discard for a retry), and a failure told apart by when
+// it happened, which decides whether it may be retried.
+import type http from 'node:http';
+import type { ExchangeHandler, UpstreamPool } from '../proxy/upstream-pool.js';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'http2-settings',
+  // undici sends no Expect; Node's server has answered 100-continue already.
+  'expect',
+]);
+
+/** Names listed in a Connection header (hop-by-hop too). */
+function connectionNames(value: string | undefined): Set<string> | null {
+  if (!value) return null;
+  return new Set(
+    value
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
+  );
+}
+
+/**
+ * The request's headers to send on, as a flat list: without hop-by-hop ones and those in `drop`, then
+ * `set` (which replaces any of the same name).
+ */
+export function upstreamHeaders(
+  req: http.IncomingMessage,
+  set: Readonly<Record<string, string>>,
+  drop: ReadonlySet<string> = new Set(),
+): string[] {
+  const raw = req.rawHeaders;
+  const named = connectionNames(req.headers.connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (HOP_BY_HOP.has(name) || named?.has(name) || drop.has(name) || name in set) continue;
+    out.push(raw[i] as string, raw[i + 1] as string);
+  }
+  for (const [name, value] of Object.entries(set)) out.push(name, value);
+  return out;
+}
+
+/** A response's headers to pass back, as a flat list, without hop-by-hop ones. */
+function downstreamHeaders(raw: readonly Buffer[]): string[] {
+  let named: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2)
+    if ((raw[i] as Buffer).toString('latin1').toLowerCase() === 'connection')
+      named = connectionNames((raw[i + 1] as Buffer).toString('latin1'));
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+  }
+  return out;
+}
+
+export type SendFailure =
+  /** No connection (refused, TLS handshake refused, unreachable): the upstream saw nothing. */
+  | 'connect'
+  /** The connection broke after the request went out: the upstream may have acted on it. */
+  | 'reset'
+  /** No response headers in time. */
+  | 'timeout';
+
+export class SendError extends Error {
+  readonly failure: SendFailure;
+  constructor(failure: SendFailure, message: string) {
+    super(message);
+    this.failure = failure;
+  }
+}
+
+const CONNECT = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+export function classify(error: Error & { code?: string }): SendFailure {
+  const code = error.code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'timeout';
+  if (
+    CONNECT.has(code) ||
+    code.startsWith('ERR_TLS') ||
+    code.startsWith('ERR_SSL') ||
+    error.name === 'MeshIdentityError'
+  )
+    return 'connect';
+  return 'reset';
+}
+
+/** A response whose headers came: its body is streamed to a client, or discarded (before a retry). */
+export interface Answer {
+  status: number;
+  statusText: string;
+  /** Flat list, hop-by-hop headers removed. */
+  headers: string[];
+  pipeTo(res: http.ServerResponse): void;
+  discard(): void;
+}
+
+class Exchange implements ExchangeHandler {
+  readonly #signal: AbortSignal | undefined;
+  #abort: ((reason?: Error) => void) | undefined;
+  #resolve: (answer: Answer) => void;
+  #reject: (error: SendError) => void;
+  #answered = false;
+  #res: http.ServerResponse | null = null;
+  #discarding = false;
+  #pending: Buffer[] = [];
+  #complete = false;
+  #resume: () => void = () => {};
+
+  constructor(
+    signal: AbortSignal | undefined,
+    resolve: (answer: Answer) => void,
+    reject: (error: SendError) => void,
+  ) {
+    this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    signal?.addEventListener('abort', () => this.#abort?.(new Error('the client went away')), { once: true });
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#signal?.aborted) abort(new Error('the client went away'));
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (status < 200) return true;
+    this.#resume = resume;
+    this.#answered = true;
+    this.#resolve({
+      status,
+      statusText,
+      headers: downstreamHeaders(rawHeaders),
+      pipeTo: (res) => this.#pipeTo(res),
+      discard: () => {
+        this.#discarding = true;
+        this.#pending = [];
+        resume();
+      },
+    });
+    return true;
+  }
+
+  #pipeTo(res: http.ServerResponse): void {
+    this.#res = res;
+    res.on('drain', () => this.#resume());
+    for (const chunk of this.#pending.splice(0)) res.write(chunk);
+    if (this.#complete) res.end();
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#discarding) return true;
+    if (!this.#res) {
+      this.#pending.push(chunk);
+      return true;
+    }
+    return this.#res.write(chunk);
+  }
+
+  onComplete(): void {
+    this.#complete = true;
+    this.#res?.end();
+  }
+
+  onError(error: Error & { code?: string }): void {
+    if (!this.#answered) {
+      this.#reject(new SendError(classify(error), error.code ?? error.message));
+      return;
+    }
+    if (this.#res && !this.#res.destroyed) this.#res.destroy();
+  }
+}
+
+export interface SendOptions {
+  method: string;
+  path: string;
+  headers: string[];
+  /** A buffered body (replayable), a stream to send once, or nothing. */
+  body: Buffer | NodeJS.ReadableStream | null;
+  /** No response headers within this: a 'timeout' failure (0: none). */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Sends a request; resolves with the answer once its headers arrive, rejects with a SendError. */
+export function send(pool: UpstreamPool, options: SendOptions): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    pool.dispatch(
+      {
+        method: options.method,
+        path: options.path,
+        headers: options.headers,
+        body: options.body,
+        headersTimeout: options.timeoutMs,
+      },
+      new Exchange(options.signal, resolve, reject),
+    );
+  });
+}
+
+/** Whether a request carries a body (a length above zero, or chunks). */
+export function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}

@@ -1,0 +1,282 @@
+// The sidecar's inbound side: the ingress listener (plain HTTP, the instance's endpoint: msup's front
+// and probes) and the mesh listener (mTLS from peers' sidecars) both forward to the app, continue the
+// trace, and count each request. Opens once the app accepts connections.
+import { randomFillSync } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
+import { hasBody, send, upstreamHeaders } from './forward.js';
+import type { TlsMaterial } from './messages.js';
+import { type GoldenMetrics, routeOf } from './metrics.js';
+import { meshIdentity, serverOptions } from './tls.js';
+import { continueTrace } from './traceparent.js';
+
+/** The header that tells the app which mesh identity called it (Linkerd's l5d-client-id). */
+export const CLIENT_ID_HEADER = 'x-msup-client-id';
+const DROP_CLIENT_ID: ReadonlySet<string> = new Set([CLIENT_ID_HEADER]);
+
+/** Random bytes for span ids, taken from a pool refilled 4 KiB at a time (one call per request is slow). */
+const pool = new Uint8Array(4096);
+let used = pool.length;
+export function random(size: number): Uint8Array {
+  if (used + size > pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
+  used += size;
+  return pool.slice(used - size, used);
+}
+
+export interface InboundOptions {
+  host: string;
+  ingressPort: number;
+  meshPort: number;
+  mode: 'http' | 'tcp';
+  mtls: 'strict' | 'permissive';
+  trustPrefix: string;
+  tls: TlsMaterial;
+  metrics: GoldenMetrics;
+  log(line: string): void;
+}
+
+/** Resolves once `port` on `host` accepts a TCP connection (polled). */
+export async function whenAccepting(host: string, port: number, closed: () => boolean): Promise<boolean> {
+  let delay = 20;
+  while (!closed()) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host, port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 200);
+  }
+  return false;
+}
+
+export class Inbound {
+  readonly #options: InboundOptions;
+  #pool: UpstreamPool | undefined;
+  #app: { host: string; port: number } | null = null;
+  #ingress: net.Server | undefined;
+  #mesh: https.Server | undefined;
+  #closed = false;
+  readonly #closers: (() => void)[] = [];
+
+  constructor(options: InboundOptions) {
+    this.#options = options;
+  }
+
+  /** The app listens at `endpoint`: once it accepts connections, the listeners open. */
+  async open(endpoint: { host: string; port: number }): Promise<void> {
+    this.#app = endpoint;
+    this.#pool = createUpstreamPool(endpoint.host, endpoint.port);
+    if (!(await whenAccepting(endpoint.host, endpoint.port, () => this.#closed))) return;
+    const { host, ingressPort, meshPort, mode } = this.#options;
+    if (mode === 'tcp') {
+      this.#ingress = net.createServer((socket) => this.#pipe(socket));
+      await listen(this.#ingress, host, ingressPort);
+      this.#options.log(`ingress ${host}:${ingressPort} → app ${endpoint.host}:${endpoint.port} (tcp)`);
+      return;
+    }
+    const ingress = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) =>
+      this.#forward(req, res, null),
+    );
+    ingress.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head));
+    this.#ingress = ingress;
+    const mesh = https.createServer(
+      { ...serverOptions(this.#options.tls), keepAliveTimeout: 65_000 },
+      (req, res) => this.#fromMesh(req, res),
+    );
+    mesh.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head));
+    this.#mesh = mesh;
+    await listen(ingress, host, ingressPort);
+    if (this.#options.mtls === 'permissive') {
+      // Plain text and TLS on one port: the first byte of a TLS connection is a handshake record (22).
+      const plain = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) =>
+        this.#forward(req, res, null),
+      );
+      const sniff = net.createServer((socket) => {
+        socket.once('data', (first: Buffer) => {
+          socket.pause();
+          if (first[0] === 22) {
+            // TLS reads the socket's handle, not its stream: it gets a stream that replays the first bytes.
+            mesh.emit('connection', replaying(socket, first));
+            return;
+          }
+          socket.unshift(first);
+          plain.emit('connection', socket);
+          socket.resume();
+        });
+      });
+      await listen(sniff, host, meshPort);
+      this.#closers.push(
+        () => sniff.close(),
+        () => plain.closeAllConnections(),
+      );
+    } else {
+      await listen(mesh, host, meshPort);
+    }
+    this.#options.log(
+      `ingress ${host}:${ingressPort} and mesh ${host}:${meshPort} (mTLS ${this.#options.mtls}) → app ${endpoint.host}:${endpoint.port}`,
+    );
+  }
+
+  /** A renewed certificate: new handshakes use it; open connections carry on. */
+  rotate(tls: TlsMaterial): void {
+    this.#options.tls = tls;
+    this.#mesh?.setSecureContext(serverOptions(tls));
+  }
+
+  /** A connection's mesh identity, read from its certificate once. */
+  readonly #identities = new WeakMap<object, string | null>();
+
+  #fromMesh(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const socket = req.socket as TLSSocket;
+    let identity = this.#identities.get(socket);
+    if (identity === undefined) {
+      identity = meshIdentity(socket.getPeerCertificate?.(), this.#options.trustPrefix);
+      this.#identities.set(socket, identity);
+    }
+    if (!identity) {
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      res.end('msup sidecar: a client certificate of this mesh is required\n');
+      return;
+    }
+    this.#forward(req, res, identity);
+  }
+
+  #forward(req: http.IncomingMessage, res: http.ServerResponse, identity: string | null): void {
+    const started = performance.now();
+    const route = routeOf(req.url);
+    const pool = this.#pool;
+    const set: Record<string, string> = {
+      traceparent: continueTrace(req.headers.traceparent, random).traceparent,
+    };
+    // Only the mesh port may say who called: a client of the plain port cannot pass itself off.
+    if (identity) set[CLIENT_ID_HEADER] = identity;
+    const headers = upstreamHeaders(req, set, DROP_CLIENT_ID);
+    const abort = new AbortController();
+    // Counted once the response is done (or cut): status 0 when the client never got one.
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+      const status = res.headersSent && res.writableFinished ? res.statusCode : 0;
+      this.#options.metrics.record('inbound', '', route, status, performance.now() - started);
+    });
+    if (!pool) {
+      reply(res, 503, 'the app is not up yet');
+      return;
+    }
+    send(pool, {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers,
+      body: hasBody(req) ? req : null,
+      timeoutMs: 0,
+      signal: abort.signal,
+    }).then(
+      (answer) => {
+        res.writeHead(answer.status, answer.statusText, answer.headers);
+        answer.pipeTo(res);
+      },
+      (error: Error) => {
+        if (!abort.signal.aborted) reply(res, 502, `the app did not answer: ${error.message}`);
+      },
+    );
+  }
+
+  /** WebSocket and other upgrades: the request head, then bytes both ways. */
+  #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const app = this.#app;
+    if (!app) return void socket.destroy();
+    const upstream = net.connect({ host: app.host, port: app.port }, () => {
+      const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2)
+        lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length) upstream.write(head);
+      upstream.pipe(socket).pipe(upstream);
+    });
+    const end = () => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.once('error', end);
+    socket.once('error', end);
+    socket.once('close', end);
+    upstream.once('close', end);
+  }
+
+  #pipe(socket: net.Socket): void {
+    const app = this.#app;
+    if (!app) return void socket.destroy();
+    const upstream = net.connect({ host: app.host, port: app.port });
+    upstream.pipe(socket).pipe(upstream);
+    const end = () => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.once('error', end);
+    socket.once('error', end);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const server of [this.#ingress, this.#mesh]) {
+      server?.close();
+      if (server instanceof http.Server) server.closeAllConnections();
+    }
+    for (const close of this.#closers) close();
+    void this.#pool?.destroy();
+  }
+}
+
+/** A stream of `socket` that gives `first` again before the rest. */
+function replaying(socket: net.Socket, first: Buffer): Duplex {
+  const duplex = new Duplex({
+    read: () => void socket.resume(),
+    write: (chunk, encoding, callback) => void socket.write(chunk, encoding, callback),
+    final: (callback) => {
+      socket.end();
+      callback();
+    },
+    destroy: (error, callback) => {
+      socket.destroy(error ?? undefined);
+      callback(error);
+    },
+  });
+  duplex.push(first);
+  socket.on('data', (chunk) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.once('end', () => duplex.push(null));
+  socket.once('error', (error) => duplex.destroy(error));
+  socket.once('close', () => duplex.destroy());
+  return duplex;
+}
+
+function reply(res: http.ServerResponse, status: number, text: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'text/plain' });
+  res.end(`msup sidecar: ${text}\n`);
+}
+
+function listen(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

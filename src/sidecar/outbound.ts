@@ -1,0 +1,268 @@
+// The sidecar's outbound side: one listener per peer service, where the app's MSUP_<PEER>_URL points.
+// Each request goes to an instance picked by the balancer among those the circuit breaker lets through,
+// with a time limit, and retries (on another instance where there is one) within the limit and the budget.
+import http from 'node:http';
+import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
+import { Balancer } from './balancer.js';
+import { CircuitBreaker } from './breaker.js';
+import { type Answer, SendError, send, upstreamHeaders } from './forward.js';
+import { random } from './inbound.js';
+import type { PeerEndpoint, SidecarSettings, TlsMaterial } from './messages.js';
+import { type GoldenMetrics, routeOf } from './metrics.js';
+import { RetryBudget } from './retry-budget.js';
+import { meshConnectOptions } from './tls.js';
+import { continueTrace } from './traceparent.js';
+
+/** A request body up to this size is kept, so the request can be retried; a larger one is streamed once. */
+export const MAX_REPLAY_BYTES = 64 * 1024;
+/** Methods that may be sent again after an instance may have acted on them. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+/** Answers that mean "try another instance" (for an idempotent request). */
+const RETRY_STATUS = new Set([502, 503, 504]);
+
+export interface OutboundOptions {
+  peer: string;
+  host: string;
+  port: number;
+  /** The identity the peer's sidecars must show. */
+  identity: string;
+  settings: SidecarSettings;
+  tls: TlsMaterial;
+  metrics: GoldenMetrics;
+  now(): number;
+  random(): number;
+}
+
+interface Attempt {
+  response?: Answer;
+  error?: SendError;
+  ms: number;
+}
+
+export class Outbound {
+  readonly #o: OutboundOptions;
+  readonly #server: http.Server;
+  readonly #balancer: Balancer;
+  readonly #budget: RetryBudget;
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  #endpoints = new Map<string, PeerEndpoint>();
+  /** A keep-alive pool per instance called (TLS to a sidecar's mesh port, plain to an instance outside the mesh). */
+  #pools = new Map<string, UpstreamPool>();
+  #tls: TlsMaterial;
+
+  constructor(options: OutboundOptions) {
+    this.#o = options;
+    const s = options.settings;
+    this.#balancer = new Balancer(s.balancing, options.now, options.random);
+    this.#budget = new RetryBudget(
+      { ratio: s.retryBudget, minPerSecond: s.minRetriesPerSecond },
+      options.now,
+    );
+    this.#tls = options.tls;
+    this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+      this.#handle(req, res).catch((error: Error) => reply(res, 502, error.message));
+    });
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen({ host: this.#o.host, port: this.#o.port, exclusive: true }, () => resolve());
+    });
+  }
+
+  /** The peer's instances in rotation now. */
+  setEndpoints(endpoints: readonly PeerEndpoint[]): void {
+    this.#endpoints = new Map(endpoints.map((e) => [`${e.host}:${e.port}`, e]));
+    this.#balancer.sync([...this.#endpoints.keys()]);
+    for (const key of this.#breakers.keys()) if (!this.#endpoints.has(key)) this.#breakers.delete(key);
+    for (const [key, pool] of this.#pools) {
+      if (this.#endpoints.has(key)) continue;
+      this.#pools.delete(key);
+      void pool.close();
+    }
+  }
+
+  #pool(key: string, endpoint: PeerEndpoint): UpstreamPool {
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      const tls = endpoint.tls ? meshConnectOptions(this.#tls, this.#o.identity) : undefined;
+      pool = createUpstreamPool(endpoint.host, endpoint.port, tls);
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /**
+   * A renewed certificate: new TLS pools present it; the old ones take no new request, and close once
+   * the requests they carry are done.
+   */
+  rotate(tls: TlsMaterial): void {
+    this.#tls = tls;
+    for (const [key, pool] of this.#pools) {
+      if (!this.#endpoints.get(key)?.tls) continue;
+      this.#pools.delete(key);
+      void pool.close();
+    }
+  }
+
+  #breaker(key: string): CircuitBreaker | null {
+    const settings = this.#o.settings.breaker;
+    if (!settings) return null;
+    let breaker = this.#breakers.get(key);
+    if (!breaker) {
+      breaker = new CircuitBreaker(settings, this.#o.now);
+      this.#breakers.set(key, breaker);
+    }
+    return breaker;
+  }
+
+  /** The breakers' states, for status: instance → state (only those not closed). */
+  breakers(): Record<string, string> {
+    const open: Record<string, string> = {};
+    for (const [key, breaker] of this.#breakers) if (breaker.state !== 'closed') open[key] = breaker.state;
+    return open;
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = performance.now();
+    const { settings, peer } = this.#o;
+    const route = routeOf(req.url);
+    let retries = 0;
+    res.once('close', () => {
+      const status = res.headersSent && res.writableFinished ? res.statusCode : 0;
+      this.#o.metrics.record('outbound', peer, route, status, performance.now() - started, retries);
+    });
+    const headers = upstreamHeaders(req, {
+      traceparent: continueTrace(req.headers.traceparent, random).traceparent,
+    });
+    const method = req.method ?? 'GET';
+    const body = await readBody(req);
+    const replayable = body !== 'stream';
+    const deadline = settings.timeoutMs > 0 ? Date.now() + settings.timeoutMs : Number.POSITIVE_INFINITY;
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const tried = new Set<string>();
+    this.#budget.request();
+    let last: Attempt | null = null;
+    for (let attempt = 0; ; attempt++) {
+      const key = this.#pick(tried);
+      if (key === null) {
+        last?.response?.discard();
+        const why =
+          this.#endpoints.size === 0
+            ? `no instance of ${peer} is ready`
+            : `every instance of ${peer} is ejected by the circuit breaker`;
+        return reply(res, 503, why);
+      }
+      tried.add(key);
+      const left = deadline - Date.now();
+      const tryMs = Math.min(
+        settings.tryTimeoutMs > 0 ? settings.tryTimeoutMs : Number.POSITIVE_INFINITY,
+        left,
+      );
+      last = await this.#try(key, {
+        method,
+        path: req.url ?? '/',
+        headers,
+        body: body === 'stream' ? req : body,
+        timeoutMs: Number.isFinite(tryMs) ? Math.max(1, tryMs) : 0,
+        signal: abort.signal,
+      });
+      if (abort.signal.aborted) {
+        last.response?.discard();
+        return;
+      }
+      const status = last.response?.status ?? 0;
+      const failure = last.error?.failure;
+      const retryable =
+        replayable &&
+        (failure === 'connect' ||
+          (IDEMPOTENT.has(method) && (failure !== undefined || RETRY_STATUS.has(status))));
+      const timeLeft = deadline - Date.now() > 0;
+      if (retryable && attempt < settings.retries && timeLeft && this.#budget.tryRetry()) {
+        last.response?.discard();
+        retries++;
+        continue;
+      }
+      break;
+    }
+    if (last.response) {
+      res.writeHead(last.response.status, last.response.statusText, last.response.headers);
+      last.response.pipeTo(res);
+      return;
+    }
+    const timedOut = last.error?.failure === 'timeout' || deadline <= Date.now();
+    reply(res, timedOut ? 504 : 502, `${peer}: ${last.error?.message ?? 'no answer'}`);
+  }
+
+  /** An instance the breaker lets through, preferring one not tried yet for this request. */
+  #pick(tried: ReadonlySet<string>): string | null {
+    const allowed = (key: string) => this.#breaker(key)?.allows() ?? true;
+    return this.#balancer.pick((key) => !tried.has(key) && allowed(key)) ?? this.#balancer.pick(allowed);
+  }
+
+  async #try(
+    key: string,
+    request: {
+      method: string;
+      path: string;
+      headers: string[];
+      body: Buffer | NodeJS.ReadableStream | null;
+      timeoutMs: number;
+      signal: AbortSignal;
+    },
+  ): Promise<Attempt> {
+    const endpoint = this.#endpoints.get(key) as PeerEndpoint;
+    const breaker = this.#breaker(key);
+    breaker?.begin();
+    this.#balancer.start(key);
+    const began = performance.now();
+    let result: Attempt;
+    try {
+      const response = await send(this.#pool(key, endpoint), request);
+      result = { response, ms: performance.now() - began };
+    } catch (error) {
+      const failure = error instanceof SendError ? error : new SendError('connect', (error as Error).message);
+      result = { error: failure, ms: performance.now() - began };
+    }
+    const ok = result.response !== undefined && result.response.status < 500;
+    this.#balancer.finish(key, result.ms, ok);
+    if (ok) breaker?.success();
+    else if (request.signal.aborted) breaker?.cancel();
+    else breaker?.failure();
+    return result;
+  }
+
+  close(): void {
+    this.#server.close();
+    this.#server.closeAllConnections();
+    for (const pool of this.#pools.values()) void pool.destroy();
+    this.#pools.clear();
+  }
+}
+
+/** The body kept in memory when small enough to replay; 'stream' when it is larger (or of unknown size). */
+async function readBody(req: http.IncomingMessage): Promise<Buffer | null | 'stream'> {
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] !== undefined) return 'stream';
+  if (length === undefined || length === '0') {
+    req.resume();
+    return null;
+  }
+  if (Number(length) > MAX_REPLAY_BYTES) return 'stream';
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function reply(res: http.ServerResponse, status: number, text: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'text/plain', 'x-msup-sidecar': 'outbound' });
+  res.end(`msup sidecar: ${text}\n`);
+}

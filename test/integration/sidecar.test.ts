@@ -1,0 +1,274 @@
+// The sidecar runtime under the real supervisor: calls between services go through both sidecars over
+// mutual TLS, keep one trace id, are counted exactly, and are retried and ejected as configured.
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import tls from 'node:tls';
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { MeshCa } from '../../src/runtime/sidecar/ca.js';
+import { spiffeId } from '../../src/runtime/sidecar/identity.js';
+import { projectId } from '../../src/runtimes.js';
+import type { ServiceConfig } from '../../src/types.js';
+import { request } from '../helpers/http.js';
+import { startLoad } from '../helpers/load.js';
+import { waitFor } from '../helpers/processes.js';
+import { node, useProject } from '../helpers/project.js';
+import { inboundCount, meshGet, sidecarOf } from '../helpers/sidecar.js';
+
+const project = useProject();
+
+const echo = (over: Partial<ServiceConfig> = {}): ServiceConfig => ({
+  command: node('echo-server.js'),
+  port: 0,
+  health: { http: '/health', interval: '200ms' },
+  ...over,
+});
+
+interface CallReply {
+  service: string;
+  via: string;
+  headers: Record<string, string>;
+  called: {
+    status: number;
+    body: { service: string; instance: number; headers: Record<string, string> } | string;
+  };
+}
+
+async function call(url: string, headers: Record<string, string> = {}) {
+  const reply = await request(url, { headers });
+  return {
+    status: reply.status,
+    body: reply.status === 200 || reply.status === 502 ? (JSON.parse(reply.body) as CallReply) : null,
+    raw: reply.body,
+  };
+}
+
+/** The serial number of the certificate a mesh port shows now. */
+function servedSerial(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+}
+
+const traceId = (traceparent: string | undefined) => traceparent?.split('-')[1];
+const spanId = (traceparent: string | undefined) => traceparent?.split('-')[2];
+
+describe('sidecar runtime', () => {
+  it('carries a call from web to api through both sidecars over mTLS, with one trace id and the caller named', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({ web: echo(), api: echo({ instances: 2 }) }),
+    });
+    const web = sidecarOf(sup, 'web');
+    const sent = `00-${'a1'.repeat(16)}-${'b2'.repeat(8)}-01`;
+    const { status, body } = await call(`${sup.url('web')}/call/api/hello`, { traceparent: sent });
+    expect(status).toBe(200);
+    // The app called its own sidecar's outbound listener, not api's front.
+    expect(body?.via).toBe(`http://127.0.0.1:${web.sidecar.ports.outbound.api}`);
+    const api = body?.called.body as Exclude<CallReply['called']['body'], string>;
+    expect(api.service).toBe('api');
+    // One trace across both hops, a new span at each sidecar.
+    expect(traceId(body?.headers.traceparent)).toBe('a1'.repeat(16));
+    expect(traceId(api.headers.traceparent)).toBe('a1'.repeat(16));
+    expect(
+      new Set([spanId(sent), spanId(body?.headers.traceparent), spanId(api.headers.traceparent)]).size,
+    ).toBe(3);
+    // The api sidecar read web's identity from its client certificate.
+    expect(api.headers['x-msup-client-id']).toBe(spiffeId(projectId(p.root), 'web'));
+    // A client of the plain ingress cannot claim an identity.
+    const forged = await request(`${sup.url('api')}/`, {
+      headers: { 'x-msup-client-id': 'spiffe://msup.local/x/admin' },
+    });
+    expect(JSON.parse(forged.body).headers['x-msup-client-id']).toBeUndefined();
+
+    // Bodies pass both ways: through the ingress, and through an outbound listener (kept for a retry).
+    const posted = await request(`${sup.url('api')}/in`, { method: 'POST', body: 'to the ingress' });
+    expect(JSON.parse(posted.body)).toMatchObject({ method: 'POST', body: 'to the ingress' });
+    const outbound = `http://127.0.0.1:${web.sidecar.ports.outbound.api}`;
+    const sentOn = await request(`${outbound}/out`, { method: 'PUT', body: 'through the mesh' });
+    expect(JSON.parse(sentOn.body)).toMatchObject({
+      service: 'api',
+      method: 'PUT',
+      body: 'through the mesh',
+    });
+
+    // Without a traceparent, the first sidecar starts a trace that the second continues.
+    const fresh = await call(`${sup.url('web')}/call/api/hello`);
+    const freshApi = fresh.body?.called.body as Exclude<CallReply['called']['body'], string>;
+    expect(traceId(fresh.body?.headers.traceparent)).toMatch(/^[0-9a-f]{32}$/);
+    expect(traceId(freshApi.headers.traceparent)).toBe(traceId(fresh.body?.headers.traceparent));
+  });
+
+  it('counts exactly the requests sent, per route, on both sides of the call', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({ web: echo(), api: echo({ instances: 2 }) }),
+    });
+    const n = 25;
+    for (let i = 0; i < n; i++) expect((await call(`${sup.url('web')}/call/api/counted`)).status).toBe(200);
+    const outbound = () => sidecarOf(sup, 'web').metrics.outbound.api?.['/counted']?.requests ?? 0;
+    // Metrics arrive about once a second: wait until they cover the requests, then they must match exactly.
+    expect(await waitFor(() => outbound() >= n && inboundCount(sup, 'api', '/counted') >= n, 10_000)).toBe(
+      true,
+    );
+    expect(outbound()).toBe(n);
+    expect(inboundCount(sup, 'api', '/counted')).toBe(n);
+    expect(inboundCount(sup, 'web', '/call')).toBe(n);
+    const summary = sidecarOf(sup, 'web').metrics.outbound.api?.['/counted'];
+    expect(summary?.successRate).toBe(1);
+    expect(summary?.p50Ms).toBeGreaterThan(0);
+    expect(summary?.p99Ms).toBeGreaterThanOrEqual(summary?.p50Ms ?? 0);
+  });
+
+  it('refuses a client without a mesh certificate on the mesh port, and keeps its CA private', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const sup = await p.start({ runtime: 'sidecar', config: p.config({ api: echo() }) });
+    const mesh = sidecarOf(sup, 'api').sidecar.ports.mesh;
+    // No certificate: the handshake is refused.
+    expect(await meshGet(mesh, '/')).toHaveProperty('error');
+    // Plain HTTP on the mesh port: no answer.
+    await expect(request(`http://127.0.0.1:${mesh}/`)).rejects.toThrow();
+    // A certificate from another CA: refused.
+    const other = await MeshCa.open(path.join(p.root, 'other-ca'), projectId(p.root));
+    const stranger = await other.issue('web', 60_000);
+    expect(await meshGet(mesh, '/', { cert: stranger.cert, key: stranger.key })).toHaveProperty('error');
+    // A certificate of this project's CA: answered (so the refusals above were about the certificate).
+    const own = await MeshCa.open(path.join(p.root, '.msup', 'mesh'), projectId(p.root));
+    const member = await own.issue('web', 60_000);
+    const answered = await meshGet(mesh, '/hello', { cert: member.cert, key: member.key });
+    expect(answered).toMatchObject({ status: 200 });
+    expect(JSON.parse((answered as { body: string }).body).headers['x-msup-client-id']).toBe(
+      spiffeId(projectId(p.root), 'web'),
+    );
+    const mode = (file: string) => statSync(path.join(p.root, '.msup', 'mesh', file)).mode & 0o777;
+    expect([mode('.'), mode('ca.key'), mode('ca.crt')]).toEqual([0o700, 0o600, 0o600]);
+  });
+
+  it("takes plain text on the mesh port only where mtls is 'permissive'", { timeout: 60_000 }, async () => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({ api: echo({ runtime: { sidecar: { mtls: 'permissive' } } }) }),
+    });
+    const mesh = sidecarOf(sup, 'api').sidecar.ports.mesh;
+    expect((await request(`http://127.0.0.1:${mesh}/plain`)).status).toBe(200);
+    // TLS on the same port still needs a certificate of the mesh.
+    expect(await meshGet(mesh, '/')).toHaveProperty('error');
+    const member = await (await MeshCa.open(path.join(p.root, '.msup', 'mesh'), projectId(p.root))).issue(
+      'web',
+      60_000,
+    );
+    expect(await meshGet(mesh, '/tls', { cert: member.cert, key: member.key })).toMatchObject({
+      status: 200,
+    });
+  });
+
+  it('recovers injected 503s by retries within the budget, and stops retrying past it', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const sidecar = { retries: 2, retryBudget: 0.2, minRetriesPerSecond: 0, breaker: false as const };
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({ web: echo({ sidecar }), api: echo() }),
+    });
+    // Every 10th request fails: 10% needs retries, within the 20% budget. Every one is recovered.
+    const n = 50;
+    for (let i = 0; i < n; i++) {
+      const { body } = await call(`${sup.url('web')}/call/api/fail?every=10`);
+      expect(body?.called.status).toBe(200);
+    }
+    expect(await waitFor(() => inboundCount(sup, 'api', '/fail') >= n + 5, 10_000)).toBe(true);
+    expect(inboundCount(sup, 'api', '/fail')).toBe(n + 5);
+
+    // Every 2nd request fails: retries would double the load; the budget holds them to 20% of the calls.
+    let failed = 0;
+    for (let i = 0; i < n; i++) {
+      const { body } = await call(`${sup.url('web')}/call/api/fail?every=2`);
+      if (body?.called.status === 503) failed++;
+    }
+    const outbound = () => sidecarOf(sup, 'web').metrics.outbound.api?.['/fail'];
+    expect(await waitFor(() => (outbound()?.requests ?? 0) >= 2 * n, 10_000)).toBe(true);
+    const retries = outbound()?.retries ?? 0;
+    expect(failed).toBeGreaterThan(0);
+    expect(retries).toBeGreaterThan(5);
+    expect(retries).toBeLessThanOrEqual(0.2 * 2 * n);
+    // Each retry recovered a 503: api saw every call once, plus every retry.
+    expect(await waitFor(() => inboundCount(sup, 'api', '/fail') >= 2 * n + retries, 10_000)).toBe(true);
+    expect(inboundCount(sup, 'api', '/fail')).toBe(2 * n + retries);
+    expect(outbound()?.successRate).toBe((2 * n - failed) / (2 * n));
+  });
+
+  it('ejects an instance that keeps failing after the configured failures in a row', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const sidecar = {
+      retries: 0,
+      balancing: 'least-request' as const,
+      breaker: { failures: 3, ejection: '60s' },
+    };
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({ web: echo({ sidecar }), api: echo({ instances: 2 }) }),
+    });
+    let failures = 0;
+    for (let i = 0; i < 40; i++) {
+      const { body } = await call(`${sup.url('web')}/call/api/fail?instance=0`);
+      if (body?.called.status !== 200) failures++;
+    }
+    // Three failures open api#0's breaker; the other 37 calls all go to api#1.
+    expect(failures).toBe(3);
+  });
+
+  it('renews certificates under load without dropping a request', { timeout: 60_000 }, async () => {
+    const p = project();
+    // Renewed every 3 s (half the lifetime), so a renewal delivered late on a loaded machine still comes
+    // before the old certificate expires; no retries, so a dropped request would show.
+    const sidecar = { certLifetime: '6s', retries: 0 };
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({ web: echo({ sidecar }), api: echo({ instances: 2, sidecar }) }),
+    });
+    const mesh = sidecarOf(sup, 'api').sidecar.ports.mesh;
+    const serials = new Set([await servedSerial(mesh)]);
+    const load = startLoad(sup.url('web'), { clients: 4, path: '/call/api/load' });
+    expect(
+      await waitFor(
+        async () => {
+          serials.add(await servedSerial(mesh));
+          return serials.size >= 3;
+        },
+        30_000,
+        200,
+      ),
+    ).toBe(true);
+    const result = await load.stop();
+    expect(result.failed).toEqual([]);
+    expect(result.ok).toBeGreaterThan(100);
+  });
+
+  it('passes WebSocket upgrades through the ingress to the app', { timeout: 60_000 }, async () => {
+    const p = project();
+    const sup = await p.start({ runtime: 'sidecar', config: p.config({ web: echo() }) });
+    const socket = new WebSocket(sup.url('web').replace('http:', 'ws:'));
+    const answer = await new Promise<string>((resolve, reject) => {
+      socket.once('open', () => socket.send('hello'));
+      socket.once('message', (data) => resolve(String(data)));
+      socket.once('error', reject);
+    });
+    socket.close();
+    expect(answer).toBe('web#0: hello');
+  });
+});

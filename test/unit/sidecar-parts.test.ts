@@ -1,0 +1,241 @@
+// The sidecar's pure parts, driven exactly: circuit breaker and retry budget on an injected clock, the
+// balancer on injected randomness, trace context, and the latency histograms.
+import { describe, expect, it } from 'vitest';
+import { Balancer, FAILURE_PENALTY_MS } from '../../src/sidecar/balancer.js';
+import { CircuitBreaker } from '../../src/sidecar/breaker.js';
+import {
+  GoldenMetrics,
+  LATENCY_BUCKETS_MS,
+  MAX_ROUTES,
+  quantile,
+  routeOf,
+  summarize,
+} from '../../src/sidecar/metrics.js';
+import { RetryBudget } from '../../src/sidecar/retry-budget.js';
+import { continueTrace, parseTraceparent } from '../../src/sidecar/traceparent.js';
+
+const clock = (start = 1_000_000) => {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+};
+
+describe('circuit breaker', () => {
+  const settings = { failures: 3, ejectionMs: 1000, maxEjectionMs: 3000 };
+
+  it('opens after N consecutive failures, half-opens after the ejection, and closes on a successful trial', () => {
+    const c = clock();
+    const b = new CircuitBreaker(settings, c.now);
+    b.failure();
+    b.failure();
+    b.success(); // a success resets the count
+    b.failure();
+    b.failure();
+    expect(b.state).toBe('closed');
+    b.failure();
+    expect(b.state).toBe('open');
+    expect(b.allows()).toBe(false);
+    c.advance(999);
+    expect(b.allows()).toBe(false);
+    c.advance(1);
+    expect(b.state).toBe('half-open');
+    expect(b.allows()).toBe(true);
+    b.begin();
+    // One trial at a time.
+    expect(b.allows()).toBe(false);
+    b.success();
+    expect(b.state).toBe('closed');
+    expect(b.allows()).toBe(true);
+  });
+
+  it('ejects for twice as long after each failed trial, up to the maximum, and starts over after a success', () => {
+    const c = clock();
+    const b = new CircuitBreaker(settings, c.now);
+    for (let i = 0; i < 3; i++) b.failure();
+    const ejections = [b.ejectionMs];
+    for (let round = 0; round < 3; round++) {
+      c.advance(b.ejectionMs);
+      expect(b.allows()).toBe(true);
+      b.begin();
+      b.failure();
+      expect(b.state).toBe('open');
+      ejections.push(b.ejectionMs);
+    }
+    expect(ejections).toEqual([1000, 2000, 3000, 3000]);
+    c.advance(3000);
+    b.begin();
+    b.success();
+    for (let i = 0; i < 3; i++) b.failure();
+    expect(b.ejectionMs).toBe(1000);
+  });
+
+  it('ignores verdicts of requests sent before the ejection, and frees the trial of a request cut short', () => {
+    const c = clock();
+    const b = new CircuitBreaker(settings, c.now);
+    for (let i = 0; i < 3; i++) b.failure();
+    b.success(); // late answer of an earlier request
+    b.failure();
+    expect(b.state).toBe('open');
+    c.advance(1000);
+    b.begin();
+    b.cancel();
+    expect(b.allows()).toBe(true);
+  });
+});
+
+describe('retry budget', () => {
+  it('allows retries up to the ratio of the requests of the window, plus the minimum per second', () => {
+    const c = clock();
+    const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 0 }, c.now);
+    expect(budget.tryRetry()).toBe(false);
+    for (let i = 0; i < 10; i++) budget.request();
+    expect(budget.tryRetry()).toBe(true);
+    expect(budget.tryRetry()).toBe(true);
+    expect(budget.tryRetry()).toBe(false);
+    for (let i = 0; i < 5; i++) budget.request();
+    expect(budget.tryRetry()).toBe(true);
+    expect(budget.tryRetry()).toBe(false);
+    // Ten seconds later the window has forgotten them all.
+    c.advance(10_000);
+    expect(budget.tryRetry()).toBe(false);
+
+    const floor = new RetryBudget({ ratio: 0, minPerSecond: 1, windowMs: 3000 }, c.now);
+    expect([floor.tryRetry(), floor.tryRetry(), floor.tryRetry(), floor.tryRetry()]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
+  });
+});
+
+describe('balancer', () => {
+  const sequence = (values: number[]) => {
+    let i = 0;
+    return () => values[i++ % values.length] as number;
+  };
+
+  it('least-request: of two random instances, the one with fewer requests in flight', () => {
+    const b = new Balancer('least-request', Date.now, sequence([0, 0.99]));
+    b.sync(['a', 'b', 'c']);
+    b.start('a');
+    // Picks a (index 0) and c (index 2 after skipping a): c has none in flight.
+    expect(b.pick(() => true)).toBe('c');
+    expect(b.pick((key) => key === 'b')).toBe('b');
+    expect(b.pick(() => false)).toBeNull();
+  });
+
+  it('ewma: latency times load, a slow answer taken at once, a failure counted as slow', () => {
+    const c = clock();
+    const b = new Balancer('ewma', c.now, sequence([0, 0]));
+    b.sync(['a', 'b']);
+    b.start('a');
+    b.finish('a', 20, true);
+    b.start('b');
+    b.finish('b', 2, true);
+    expect(b.cost('a')).toBe(20);
+    expect(b.pick(() => true)).toBe('b');
+    b.start('b');
+    b.finish('b', 1, false);
+    expect(b.cost('b')).toBe(FAILURE_PENALTY_MS);
+    // A faster answer eases the estimate down with time.
+    c.advance(10_000);
+    b.start('b');
+    b.finish('b', 1, true);
+    expect(b.cost('b')).toBeLessThan(FAILURE_PENALTY_MS);
+    expect(b.cost('b')).toBeGreaterThan(1);
+    b.sync(['b']);
+    expect(b.keys()).toEqual(['b']);
+  });
+});
+
+describe('traceparent', () => {
+  const bytes = (fill: number) => (size: number) => new Uint8Array(size).fill(fill);
+
+  it('continues a valid trace with a new span id, and starts one otherwise', () => {
+    const incoming = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-00`;
+    expect(continueTrace(incoming, bytes(0x11))).toEqual({
+      traceparent: `00-${'ab'.repeat(16)}-${'11'.repeat(8)}-00`,
+      traceId: 'ab'.repeat(16),
+      spanId: '11'.repeat(8),
+      started: false,
+    });
+    for (const bad of [
+      undefined,
+      'junk',
+      `00-${'0'.repeat(32)}-${'cd'.repeat(8)}-01`,
+      `00-${'ab'.repeat(16)}-${'0'.repeat(16)}-01`,
+      `ff-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`,
+      `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01-extra`,
+    ]) {
+      const started = continueTrace(bad, bytes(0x22));
+      expect(started.started).toBe(true);
+      expect(started.traceparent).toBe(`00-${'22'.repeat(16)}-${'22'.repeat(8)}-01`);
+    }
+    // A later version's extra fields are allowed; upper case is read as lower case.
+    expect(parseTraceparent(`01-${'AB'.repeat(16)}-${'cd'.repeat(8)}-01-more`)?.traceId).toBe(
+      'ab'.repeat(16),
+    );
+  });
+});
+
+describe('golden metrics', () => {
+  it('names routes by their first path segment', () => {
+    expect([routeOf('/users/42?x=1'), routeOf('/'), routeOf('/?q'), routeOf(undefined)]).toEqual([
+      '/users',
+      '/',
+      '/',
+      '/',
+    ]);
+  });
+
+  it('counts every request once, in its latency bucket, with the rate over the last seconds', () => {
+    const c = clock(5_000_000);
+    const m = new GoldenMetrics(c.now);
+    c.advance(1000);
+    for (let i = 0; i < 10; i++) m.record('inbound', '', '/a', 200, 0.3);
+    m.record('inbound', '', '/a', 503, 40);
+    m.record('outbound', 'api', '/a', 0, 2000, 2);
+    c.advance(1000);
+    const [inbound, outbound] = m.snapshot();
+    expect(inbound).toMatchObject({
+      direction: 'inbound',
+      peer: '',
+      route: '/a',
+      requests: 11,
+      successes: 10,
+    });
+    expect(inbound?.buckets[LATENCY_BUCKETS_MS.indexOf(0.5)]).toBe(10);
+    expect(inbound?.buckets[LATENCY_BUCKETS_MS.indexOf(50)]).toBe(1);
+    expect(inbound?.rps).toBe(5.5); // 11 requests over the 2 s since it started
+    expect(outbound).toMatchObject({
+      direction: 'outbound',
+      peer: 'api',
+      requests: 1,
+      successes: 0,
+      retries: 2,
+    });
+    const summary = summarize(inbound!);
+    expect(summary.successRate).toBe(0.9091);
+    expect(summary.p50Ms).toBeGreaterThan(0.25);
+    expect(summary.p50Ms).toBeLessThanOrEqual(0.5);
+    expect(summary.p99Ms).toBeGreaterThan(25);
+  });
+
+  it('interpolates quantiles inside a bucket, as histogram_quantile does', () => {
+    const buckets = new Array(LATENCY_BUCKETS_MS.length + 1).fill(0);
+    buckets[LATENCY_BUCKETS_MS.indexOf(1)] = 4; // four requests between 0.75 and 1 ms
+    expect(quantile(buckets, 0.5)).toBe(0.875);
+    expect(quantile(buckets, 1)).toBe(1);
+    buckets[LATENCY_BUCKETS_MS.length] = 4;
+    expect(quantile(buckets, 0.99)).toBe(10_000);
+    expect(quantile(new Array(buckets.length).fill(0), 0.5)).toBeNull();
+  });
+
+  it('keeps a bounded number of routes, counting the rest under "other"', () => {
+    const m = new GoldenMetrics(Date.now);
+    for (let i = 0; i < MAX_ROUTES + 5; i++) m.record('inbound', '', `/r${i}`, 200, 1);
+    const routes = m.snapshot().map((s) => s.route);
+    expect(routes).toHaveLength(MAX_ROUTES + 1);
+    expect(m.snapshot().find((s) => s.route === 'other')?.requests).toBe(5);
+  });
+});
