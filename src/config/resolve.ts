@@ -50,10 +50,21 @@ function command(value: string | readonly string[]): ResolvedCommand {
 
 type ProbeInput = NonNullable<ValidService['health']>;
 
+/**
+ * The implicit tcp readiness probe's interval once an instance is ready. A tcp probe cannot tell a hung
+ * process (the kernel accepts for it) and an exit is seen at once without it, so probing every second
+ * bought little and cost most of an idle msup's CPU (0.6% of a core with 8 instances, 0.1 to 0.3% at 10 s;
+ * measured). Kubernetes' default period is 10 s. Start-up probing keeps its fast cadence.
+ */
+export const IMPLICIT_TCP_INTERVAL_MS = 5000;
+
 /** Readiness: `readiness`, else the `health` shorthand, else tcp on the port (none without a port). */
 function readiness(service: ValidService): ResolvedProbeSettings | null {
   const given = service.readiness ?? service.health;
-  if (!given) return service.port === undefined ? null : { probe: { kind: 'tcp' }, ...DEFAULTS.probe };
+  if (!given)
+    return service.port === undefined
+      ? null
+      : { probe: { kind: 'tcp' }, ...DEFAULTS.probe, intervalMs: IMPLICIT_TCP_INTERVAL_MS };
   return probeSettings(given);
 }
 

@@ -115,7 +115,7 @@ describe('config resolution', () => {
       stopTimeoutMs: 5000,
       health: {
         probe: { kind: 'tcp' },
-        intervalMs: 1000,
+        intervalMs: 5000,
         timeoutMs: 1000,
         failureThreshold: 3,
         successThreshold: 1,
