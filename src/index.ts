@@ -1,5 +1,6 @@
 // The public API. Re-exports only.
 export { COMPARE_DEFAULTS, compare } from './compare/compare.js';
+export { compareReportHtml } from './compare/report-html.js';
 export type {
   CompareOptions,
   ComparePhase,
