@@ -69,8 +69,10 @@ const NOTES: Readonly<Record<string, RuntimeNotes>> = {
   },
   sidecar: {
     emulates: 'a service mesh (Linkerd, Istio): a proxy beside each instance',
-    isolation: 'as the inner runtime, plus a proxy process per instance in the request path',
-    exportLoses: 'the mesh itself: the exports run the app without its sidecar proxy',
+    isolation:
+      'as processes, plus mutual TLS between services (a SPIFFE identity per service); a proxy process beside each instance, in the request path',
+    exportLoses:
+      'Linkerd / Istio: retryBudget, the other balancing choice, breaker.maxEjection (Istio), certLifetime (mesh-wide there); each a warning naming the key',
   },
 };
 
