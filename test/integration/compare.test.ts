@@ -1,4 +1,4 @@
-// A real compare of a tiny config: processes and functions (and containers where podman works), with a
+// A real compare of a tiny config: processes, functions and sidecars (and containers where podman works), with a
 // small load from the separate load generator; the figures must add up, every runtime must leave nothing
 // behind, and the HTML report, opened in real Chromium, must draw the measured numbers without an error.
 import { writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { useProject } from '../helpers/project.js';
 
 const project = useProject();
 const noPodman = podmanMissing();
-const runtimes = noPodman === undefined ? ['process', 'function', 'container'] : ['process', 'function'];
+const runtimes = ['process', 'function', 'sidecar', ...(noPodman === undefined ? ['container'] : [])];
 const REQUESTS = 200;
 
 const SERVER = `
