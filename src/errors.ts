@@ -23,6 +23,8 @@ export const ERROR_CODES = {
     "A service's image is not on this machine or could not be built; the image, the service and the engine's output are named",
   MSUP_UNSAFE_PATH:
     'A folder or socket msup uses belongs to another user or is a link, so msup will not use it',
+  MSUP_NOTHING_TO_COMPARE:
+    'msup compare found no service that answers HTTP (a port, or a route of the shared front) to send its load to',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,4 +1,18 @@
 // The public API. Re-exports only.
+export { COMPARE_DEFAULTS, compare } from './compare/compare.js';
+export { compareReportHtml } from './compare/report-html.js';
+export type {
+  CompareOptions,
+  ComparePhase,
+  CompareProgress,
+  CompareResultV1,
+  FigureKind,
+  MachineInfo,
+  MemorySample,
+  Metric,
+  MetricId,
+  RuntimeReport,
+} from './compare/types.js';
 export { defineConfig } from './config/define.js';
 export { parseDuration } from './config/duration.js';
 export { type ConfigIssue, ERROR_CODES, type ErrorCode, isMsupError, MsupError } from './errors.js';

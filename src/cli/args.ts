@@ -31,6 +31,18 @@ export interface CliArgs {
   lines: number;
   /** `export --out DIR`: where the exported file goes. */
   out: string | undefined;
+  /** `compare`'s options, as given (compare() checks them). */
+  compare: CompareArgs;
+}
+
+export interface CompareArgs {
+  runtimes: string[] | undefined;
+  requests: number | undefined;
+  concurrency: number | undefined;
+  duration: string | undefined;
+  rounds: number | undefined;
+  idle: string | undefined;
+  html: string | undefined;
 }
 
 type Spec = keyof typeof SPECS;
@@ -131,7 +143,16 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
     }
   }
   const [, ...rest] = positionals;
-  const maxRest = { start: 0, status: 0, stop: 0, logs: 1, restart: 1, scale: Infinity, export: 1 }[command];
+  const maxRest = {
+    start: 0,
+    status: 0,
+    stop: 0,
+    logs: 1,
+    restart: 1,
+    scale: Infinity,
+    export: 1,
+    compare: 0,
+  }[command];
   if (rest.length > maxRest) throw usage(`unexpected argument "${rest[maxRest]}"`, help);
   if (command === 'scale' && rest.length === 0) throw usage('scale needs at least one SERVICE=COUNT', help);
   if (command === 'export' && !(EXPORT_TARGETS as readonly string[]).includes(rest[0] ?? '')) {
@@ -171,6 +192,51 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
     follow: on('follow'),
     lines,
     out: text('out'),
+    compare: compareArgs(text, help),
+  };
+}
+
+/** A whole number of at least 1, or a usage error naming the option. */
+function count(name: string, value: string | undefined, help: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1)
+    throw usage(`--${name}: expected a whole number of at least 1, got "${value}"`, help);
+  return n;
+}
+
+/** A duration, or a bare number of seconds (`--duration 20`). */
+function seconds(name: string, value: string | undefined, help: string): string | undefined {
+  if (value === undefined) return undefined;
+  const d = /^\d+(\.\d+)?$/.test(value) ? `${value}s` : value;
+  if (parseDuration(d) === undefined)
+    throw usage(`--${name}: expected seconds or a duration such as '20s', got "${value}"`, help);
+  return d;
+}
+
+function compareArgs(text: (name: string) => string | undefined, help: string): CompareArgs {
+  const list = text('runtimes');
+  const runtimes = list
+    ?.split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  for (const r of runtimes ?? []) {
+    if (!(RUNTIME_NAMES as readonly string[]).includes(r)) {
+      const near = nearest(r, RUNTIME_NAMES);
+      throw usage(
+        `--runtimes: expected some of ${RUNTIME_NAMES.join(', ')}, got "${r}"${near ? `; did you mean "${near}"?` : ''}`,
+        help,
+      );
+    }
+  }
+  return {
+    runtimes,
+    requests: count('requests', text('requests'), help),
+    concurrency: count('concurrency', text('concurrency'), help),
+    duration: seconds('duration', text('duration'), help),
+    rounds: count('rounds', text('rounds'), help),
+    idle: seconds('idle', text('idle'), help),
+    html: text('html'),
   };
 }
 
@@ -205,6 +271,15 @@ function defaults(command: Command, rest: string[]): CliArgs {
     follow: false,
     lines: 50,
     out: undefined,
+    compare: {
+      runtimes: undefined,
+      requests: undefined,
+      concurrency: undefined,
+      duration: undefined,
+      rounds: undefined,
+      idle: undefined,
+      html: undefined,
+    },
   };
 }
 

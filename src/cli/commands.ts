@@ -10,6 +10,7 @@ export const COMMANDS = [
   'scale',
   'stop',
   'export',
+  'compare',
   'help',
   'version',
 ] as const;
@@ -127,6 +128,34 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
       help,
     ],
     notes: ['Every setting the target cannot express is printed as a warning that names its key.'],
+  },
+  compare: {
+    usage: 'msup compare [options]',
+    summary: 'run the config on each runtime in turn and measure them side by side (a table, --json, --html)',
+    options: [
+      config,
+      {
+        name: 'runtimes',
+        value: 'LIST',
+        help: `the runtimes to compare, comma-separated (default: all of ${RUNTIME_NAMES.join(', ')})`,
+      },
+      { name: 'requests', value: 'N', help: 'requests of the warm load, at most (default 2000)' },
+      { name: 'concurrency', value: 'C', help: 'clients sending at once (default 8)' },
+      { name: 'duration', value: 'S', help: 'time limit of each load: seconds or a duration (default 30s)' },
+      {
+        name: 'rounds',
+        value: 'R',
+        help: 'run every runtime R times, in turn, and show the spread (default 1)',
+      },
+      { name: 'idle', value: 'S', help: 'the idle period before the after-idle figures (default 3s)' },
+      { ...json, help: 'one JSON object (version 1) on stdout instead of the table' },
+      { name: 'html', value: 'FILE', help: 'also write a self-contained HTML report to FILE' },
+      help,
+    ],
+    notes: [
+      'The load runs on loopback from a separate process. Every figure is labelled measured, emulated, modelled or published.',
+      'A runtime that cannot run here (no container engine) is reported as not run, with the reason.',
+    ],
   },
 };
 

@@ -16,6 +16,7 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
     case 'MSUP_CONFIG_NOT_FOUND':
     case 'MSUP_CONFIG_LOAD':
     case 'MSUP_CONFIG_INVALID':
+    case 'MSUP_NOTHING_TO_COMPARE':
       return EXIT.usage;
     case 'MSUP_PORT_IN_USE':
     case 'MSUP_ALREADY_RUNNING':

@@ -55,6 +55,8 @@ async function run(args: CliArgs, io: Stdio): Promise<number> {
       return (await import('./control-commands.js')).stopCommand(args, io);
     case 'export':
       return (await import('./export-command.js')).exportCommand(args, io);
+    case 'compare':
+      return (await import('./compare-command.js')).compareCommand(args, io);
   }
 }
 

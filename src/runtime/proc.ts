@@ -18,6 +18,8 @@ export interface ProcStat {
   startTime: string;
   /** User + system CPU time, in milliseconds. */
   cpuMs: number;
+  /** User + system CPU time of its children that ended and were waited for, in milliseconds. */
+  childrenCpuMs: number;
   rssBytes: number;
 }
 
@@ -31,6 +33,7 @@ function parseStat(pid: number, text: string): ProcStat {
     pgrp: Number(fields[2]),
     startTime: fields[19] ?? '',
     cpuMs: (Number(fields[11]) + Number(fields[12])) * TICK_MS,
+    childrenCpuMs: (Number(fields[13]) + Number(fields[14])) * TICK_MS,
     rssBytes: Number(fields[21]) * PAGE_BYTES,
   };
 }

@@ -85,6 +85,7 @@ describe('CLI arguments', () => {
       wait: '30s',
       follow: false,
       lines: 50,
+      compare: {}, // compare's options, all unset
     });
     expect(parseCliArgs([]).command).toBe('help');
     expect(parseCliArgs(['logs', 'web', '-f', '-n', '5'])).toMatchObject({

@@ -1,0 +1,58 @@
+// `msup compare`: runs compare(), prints one line per phase (and a bar on a terminal) on stderr, then the
+// table (or --json) on stdout, and writes the HTML report with --html.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { isatty } from 'node:tty';
+import { compare } from '../compare/compare.js';
+import { compareReportHtml } from '../compare/report-html.js';
+import type { CompareProgress } from '../compare/types.js';
+import type { CliArgs } from './args.js';
+import { EXIT } from './exit-codes.js';
+import { formatCompare } from './format-compare.js';
+import type { Stdio } from './output-sink.js';
+import { projectRoot } from './project.js';
+
+const BAR_WIDTH = 30;
+
+/** `[=======       ] 1200/2000` for a load under way. */
+export function progressBar(done: number, total: number, width = BAR_WIDTH): string {
+  const filled = total > 0 ? Math.min(width, Math.round((done / total) * width)) : 0;
+  return `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total}`;
+}
+
+export async function compareCommand(args: CliArgs, io: Stdio): Promise<number> {
+  const root = projectRoot(args.config);
+  const tty = isatty(2);
+  let barShown = false;
+  const onProgress = (e: CompareProgress) => {
+    const where = `${e.runtime}${e.rounds > 1 ? ` (round ${e.round}/${e.rounds})` : ''}`;
+    if (e.done !== undefined && e.total !== undefined) {
+      if (!tty) return;
+      io.err.write(`\r\x1b[2Kmsup compare: ${where}: ${progressBar(e.done, e.total)}`);
+      barShown = true;
+      return;
+    }
+    io.err.write(`${barShown ? '\r\x1b[2K' : ''}msup compare: ${where}: ${e.message}\n`);
+    barShown = false;
+  };
+  const c = args.compare;
+  const result = await compare({
+    cwd: root,
+    ...(args.config === undefined ? {} : { configFile: path.resolve(args.config) }),
+    ...(c.runtimes === undefined ? {} : { runtimes: c.runtimes }),
+    ...(c.requests === undefined ? {} : { requests: c.requests }),
+    ...(c.concurrency === undefined ? {} : { concurrency: c.concurrency }),
+    ...(c.duration === undefined ? {} : { duration: c.duration }),
+    ...(c.rounds === undefined ? {} : { rounds: c.rounds }),
+    ...(c.idle === undefined ? {} : { idle: c.idle }),
+    onProgress,
+  });
+  if (barShown) io.err.write('\r\x1b[2K');
+  if (c.html !== undefined) {
+    const file = path.resolve(c.html);
+    writeFileSync(file, compareReportHtml(result));
+    io.err.write(`msup compare: wrote ${file}\n`);
+  }
+  io.out.write(args.json ? `${JSON.stringify(result)}\n` : formatCompare(result));
+  return result.runtimes.some((r) => r.status === 'failed') ? EXIT.failed : EXIT.ok;
+}

@@ -1,0 +1,98 @@
+// `msup compare` for people: the machine, a table of every row by runtime with its label, the rounds and
+// their spread, the runtimes that did not run, and the published anchors. Pure.
+import { formatValue } from '../compare/format.js';
+import type { CompareResultV1, Metric, RuntimeReport } from '../compare/types.js';
+
+function cell(metric: Metric | undefined, rounds: number): string {
+  if (!metric) return '';
+  const main = formatValue(metric.value, metric.unit);
+  if (rounds < 2 || metric.spread === null) return main;
+  return `${main} ±${Math.round((metric.spread * 100) / 2)}%${metric.noisy ? ' !' : ''}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function formatCompare(result: CompareResultV1): string {
+  const m = result.machine;
+  const s = result.settings;
+  const ran = result.runtimes.filter((r) => r.status === 'ran');
+  const lines: string[] = [
+    `machine: ${m.cpus} × ${m.cpuModel}, ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB, Node ${m.node}, ${m.platform} ${m.release}, load ${m.loadAverage.join(' ')}`,
+    `load: ${s.requests} requests at concurrency ${s.concurrency} (time limit ${s.durationMs / 1000} s), ${s.rounds} round(s), idle ${s.idleMs / 1000} s${s.target ? `, GET ${s.target.path} (${s.target.service})` : ''}`,
+    '',
+  ];
+  const first = ran[0];
+  if (first) {
+    const header = ['', 'kind', ...ran.map((r) => r.runtime)];
+    const body = first.metrics.map((metric) => [
+      metric.label,
+      kindOf(metric.id, ran),
+      ...ran.map((r) =>
+        cell(
+          r.metrics.find((x) => x.id === metric.id),
+          s.rounds,
+        ),
+      ),
+    ]);
+    lines.push(table([header, ...body]), '');
+    if (s.rounds > 1) {
+      lines.push('per round (median shown above; ±: half the spread; !: rounds disagree by more than 20%):');
+      for (const r of ran) {
+        for (const metric of r.metrics.filter((x) => x.spread !== null)) {
+          lines.push(
+            `  ${r.runtime} ${metric.label}: ${metric.rounds.map((v) => formatValue(v, metric.unit)).join(', ')}${metric.noisy ? '  (noisy)' : ''}`,
+          );
+        }
+      }
+      lines.push('');
+    }
+  }
+  for (const r of result.runtimes.filter((x) => x.status !== 'ran')) {
+    lines.push(`${r.runtime}: ${r.status === 'not-run' ? 'not run' : 'failed'}: ${r.reason ?? ''}`);
+  }
+  for (const r of result.runtimes) lines.push(...describe(r));
+  lines.push('', 'published (other hardware, not measured here):');
+  for (const p of result.published) lines.push(`  [published] ${p.runtime}: ${p.text} (${p.source})`);
+  const costs = ran.flatMap((r) =>
+    r.metrics.filter((x) => x.id === 'costPerMillionUsd' && x.source).map((c) => ({ runtime: r.runtime, c })),
+  );
+  if (costs.length > 0) {
+    lines.push('', 'cost is modelled at list prices:');
+    for (const { runtime, c } of costs) lines.push(`  ${runtime}: ${c.note ?? ''}; prices: ${c.source}`);
+  }
+  lines.push(
+    '',
+    result.noisy
+      ? 'noisy: some rounds disagree by more than 20% (marked !): the machine was too busy to trust those figures'
+      : s.rounds > 1
+        ? 'steady: every figure agrees within 20% over the rounds'
+        : 'one round: run with --rounds 3 to see the spread',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** The kind of a row over the runtimes: one word when they agree, else each runtime's. */
+function kindOf(id: string, ran: readonly RuntimeReport[]): string {
+  const kinds = [...new Set(ran.map((r) => r.metrics.find((x) => x.id === id)?.kind))];
+  return kinds.length === 1 ? (kinds[0] ?? '') : kinds.join('/');
+}
+
+function describe(r: RuntimeReport): string[] {
+  return [
+    '',
+    `${r.runtime}${r.emulates ? ` (emulates ${r.emulates})` : ''}:`,
+    `  isolation: ${r.isolation}`,
+    `  export loses: ${r.exportLoses}`,
+    ...r.notes.map((n) => `  note: ${n}`),
+  ];
+}

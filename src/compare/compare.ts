@@ -1,0 +1,200 @@
+// `compare()`: the same config run on each runtime in turn, round after round, measured the same way, and
+// folded into one versioned result. The runtimes come from the registry; one that cannot run here is
+// reported as not run, with the reason. The library never prints: progress goes to `onProgress`.
+import os from 'node:os';
+import { parseDuration } from '../config/duration.js';
+import { RUNTIME_NAMES } from '../config/runtime-names.js';
+import { isMsupError, MsupError } from '../errors.js';
+import type { Duration } from '../types.js';
+import { PUBLISHED_ANCHORS, runtimeNotes } from './knowledge.js';
+import { LoadClient } from './load-client.js';
+import { foldRounds } from './metrics.js';
+import { type RoundOutcome, runRound } from './round.js';
+import { addHistograms, LATENCY_BUCKETS_MS } from './stats.js';
+import type { CompareOptions, CompareResultV1, MachineInfo, MetricId, RuntimeReport } from './types.js';
+
+export const COMPARE_DEFAULTS = {
+  requests: 2000,
+  concurrency: 8,
+  duration: '30s',
+  rounds: 1,
+  idle: '3s',
+  startTimeout: '120s',
+} as const;
+
+/** Errors that mean "this runtime cannot run on this machine", not "it failed". */
+const CANNOT_RUN = new Set(['MSUP_NO_CONTAINER_ENGINE']);
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryBytes: os.totalmem(),
+    node: process.version,
+    platform: process.platform,
+    release: os.release(),
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+function whole(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  const n = value ?? fallback;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new MsupError(
+      'MSUP_USAGE',
+      `compare: ${name} must be a whole number from ${min} to ${max}, got ${n}`,
+    );
+  }
+  return n;
+}
+
+function ms(name: string, value: Duration | undefined, fallback: string): number {
+  const parsed = parseDuration(value ?? fallback);
+  if (parsed === undefined) {
+    throw new MsupError(
+      'MSUP_USAGE',
+      `compare: ${name} must be a duration such as '30s', got ${String(value)}`,
+    );
+  }
+  return parsed;
+}
+
+/** The runtimes to compare: the ones asked for (each checked against the registry), else all of them. */
+export function chooseRuntimes(asked: readonly string[] | undefined): string[] {
+  if (asked === undefined || asked.length === 0) return [...RUNTIME_NAMES];
+  for (const name of asked) {
+    if (!(RUNTIME_NAMES as readonly string[]).includes(name)) {
+      throw new MsupError(
+        'MSUP_USAGE',
+        `compare: unknown runtime "${name}"; msup has ${RUNTIME_NAMES.join(', ')}`,
+      );
+    }
+  }
+  return [...new Set(asked)];
+}
+
+export async function compare(options: CompareOptions = {}): Promise<CompareResultV1> {
+  const runtimes = chooseRuntimes(options.runtimes);
+  const requests = whole('requests', options.requests, COMPARE_DEFAULTS.requests, 1, 1_000_000);
+  const concurrency = whole('concurrency', options.concurrency, COMPARE_DEFAULTS.concurrency, 1, 1000);
+  const rounds = whole('rounds', options.rounds, COMPARE_DEFAULTS.rounds, 1, 20);
+  const durationMs = ms('duration', options.duration, COMPARE_DEFAULTS.duration);
+  const idleMs = ms('idle', options.idle, COMPARE_DEFAULTS.idle);
+  const startTimeoutMs = ms('startTimeout', options.startTimeout, COMPARE_DEFAULTS.startTimeout);
+  const cwd = options.cwd ?? process.cwd();
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const outcomes = new Map<string, RoundOutcome[]>(runtimes.map((r) => [r, []]));
+  const skipped = new Map<string, { status: 'not-run' | 'failed'; reason: string; code?: string }>();
+  const load = await LoadClient.open();
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      for (const runtime of runtimes) {
+        if (skipped.has(runtime)) continue;
+        const progress = (e: Parameters<Parameters<typeof runRound>[0]['progress']>[0]) =>
+          options.onProgress?.({ ...e, runtime, round, rounds });
+        try {
+          const outcome = await runRound({
+            runtime,
+            cwd,
+            ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
+            ...(options.config === undefined ? {} : { config: options.config }),
+            requests,
+            concurrency,
+            durationMs,
+            idleMs,
+            startTimeoutMs,
+            load,
+            progress,
+          });
+          outcomes.get(runtime)?.push(outcome);
+          progress({ phase: 'done', message: 'done' });
+        } catch (error) {
+          // A config error or a target that cannot be loaded is the same for every runtime: stop here.
+          if (
+            isMsupError(error) &&
+            /^MSUP_(CONFIG_|NOTHING_TO_COMPARE|ALREADY_RUNNING|PORT_IN_USE)/.test(error.code)
+          ) {
+            throw error;
+          }
+          const code = isMsupError(error) ? error.code : undefined;
+          const status = code !== undefined && CANNOT_RUN.has(code) ? 'not-run' : 'failed';
+          const reason = (error as Error).message;
+          skipped.set(runtime, { status, reason, ...(code === undefined ? {} : { code }) });
+          progress({
+            phase: 'not-run',
+            message: `${status === 'not-run' ? 'not run' : 'failed'}: ${reason}`,
+          });
+        }
+      }
+    }
+  } finally {
+    await load.close();
+  }
+  const reports = runtimes.map((runtime) =>
+    report(runtime, outcomes.get(runtime) ?? [], skipped.get(runtime)),
+  );
+  const target = [...outcomes.values()].flat()[0]?.target;
+  return {
+    version: 1,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    settings: {
+      requests,
+      concurrency,
+      durationMs,
+      rounds,
+      idleMs,
+      target: target ? { path: target.path, service: target.service } : null,
+    },
+    latencyBucketsMs: LATENCY_BUCKETS_MS.map((b) => (Number.isFinite(b) ? b : null)),
+    runtimes: reports,
+    published: PUBLISHED_ANCHORS.map((a) => ({ ...a, kind: 'published' as const })),
+    noisy: reports.some((r) => r.metrics.some((m) => m.noisy)),
+  };
+}
+
+function report(
+  runtime: string,
+  outcomes: readonly RoundOutcome[],
+  skipped: { status: 'not-run' | 'failed'; reason: string; code?: string } | undefined,
+): RuntimeReport {
+  const notes = runtimeNotes(runtime);
+  const last = outcomes.at(-1);
+  const extra: Partial<Record<MetricId, { note?: string; source?: string }>> = {};
+  if (last?.cost) {
+    extra.costPerMillionUsd = { note: last.cost.basis, source: last.cost.source };
+    extra.costIdleHourUsd = { source: last.cost.source };
+  }
+  if (last && !last.onDemand) {
+    extra.coldStartMs = { note: 'launch → ready of each instance of the loaded service' };
+  } else if (last) {
+    extra.coldStartMs = { note: 'init of each environment started (spawn → handler loaded or port ready)' };
+  }
+  const emulated = outcomes.some((o) => o.onDemand) || notes.emulates !== null;
+  return {
+    runtime,
+    status: skipped && outcomes.length === 0 ? skipped.status : 'ran',
+    ...(skipped ? { reason: skipped.reason } : {}),
+    ...(skipped?.code ? { code: skipped.code } : {}),
+    emulates: notes.emulates,
+    metrics:
+      outcomes.length === 0
+        ? []
+        : foldRounds(
+            outcomes.map((o) => o.values),
+            emulated,
+            extra,
+          ),
+    latencyHistogram: outcomes.reduce<number[]>(
+      (sum, o) => addHistograms(sum, o.histogram),
+      LATENCY_BUCKETS_MS.map(() => 0),
+    ),
+    memory: last?.memory ?? [],
+    isolation: notes.isolation,
+    exportLoses: notes.exportLoses,
+    notes: [...new Set(outcomes.flatMap((o) => o.notes))],
+  };
+}

@@ -1,0 +1,76 @@
+// The rows of a compare: each figure's label, unit and kind, and the rounds of a runtime folded into one
+// value per row with its spread. Pure.
+import { isNoisy, median, spread } from './stats.js';
+import type { FigureKind, Metric, MetricId } from './types.js';
+
+interface RowSpec {
+  id: MetricId;
+  label: string;
+  unit: Metric['unit'];
+  /** How the figure is obtained; `platform`: measured, but emulated when the runtime stands in for a platform. */
+  kind: FigureKind | 'platform';
+  /** Counts whose spread means nothing (errors, requests): never flagged as noise. */
+  count?: boolean;
+  note?: string;
+}
+
+export const ROWS: readonly RowSpec[] = [
+  { id: 'startToReadyMs', label: 'start → every instance ready', unit: 'ms', kind: 'measured' },
+  { id: 'coldStartMs', label: 'cold start per instance (median)', unit: 'ms', kind: 'platform' },
+  { id: 'coldStartMaxMs', label: 'cold start per instance (max)', unit: 'ms', kind: 'platform' },
+  { id: 'firstRequestMs', label: 'first request after ready', unit: 'ms', kind: 'platform' },
+  { id: 'firstRequestInitMs', label: '… of which init (functions)', unit: 'ms', kind: 'platform' },
+  { id: 'firstAfterIdleMs', label: 'first request after idle', unit: 'ms', kind: 'platform' },
+  { id: 'p50Ms', label: 'warm latency p50', unit: 'ms', kind: 'measured' },
+  { id: 'p95Ms', label: 'warm latency p95', unit: 'ms', kind: 'measured' },
+  { id: 'p99Ms', label: 'warm latency p99', unit: 'ms', kind: 'measured' },
+  { id: 'throughputRps', label: 'throughput', unit: 'req/s', kind: 'measured' },
+  { id: 'requestsSent', label: 'requests sent (warm load)', unit: 'count', kind: 'measured', count: true },
+  { id: 'requestsAnswered', label: 'requests answered', unit: 'count', kind: 'measured', count: true },
+  { id: 'errors5xx', label: 'errors: 5xx', unit: 'count', kind: 'measured', count: true },
+  { id: 'errors429', label: 'errors: 429', unit: 'count', kind: 'measured', count: true },
+  { id: 'errors4xx', label: 'errors: other 4xx', unit: 'count', kind: 'measured', count: true },
+  { id: 'errorsConnection', label: 'errors: connection', unit: 'count', kind: 'measured', count: true },
+  { id: 'errorsTimeout', label: 'errors: timeout', unit: 'count', kind: 'measured', count: true },
+  { id: 'rssLoadBytes', label: 'memory (RSS, all processes) under load', unit: 'bytes', kind: 'measured' },
+  { id: 'rssIdleBytes', label: 'memory (RSS, all processes) after idle', unit: 'bytes', kind: 'measured' },
+  { id: 'cpuSeconds', label: 'CPU seconds (warm load)', unit: 's', kind: 'measured' },
+  { id: 'recoveryFailed', label: 'recovery: failed requests', unit: 'count', kind: 'measured', count: true },
+  { id: 'recoveryMs', label: 'recovery: kill → replacement serves', unit: 'ms', kind: 'measured' },
+  { id: 'coldStarts', label: 'cold starts (functions)', unit: 'count', kind: 'platform', count: true },
+  {
+    id: 'environmentsPeak',
+    label: 'environments at once (functions)',
+    unit: 'count',
+    kind: 'platform',
+    count: true,
+  },
+  { id: 'costPerMillionUsd', label: 'cost per million requests', unit: 'usd', kind: 'modelled' },
+  { id: 'costIdleHourUsd', label: 'cost per idle hour', unit: 'usd', kind: 'modelled' },
+];
+
+/** Each row's figure over the rounds: the median, the rounds, the spread and the noise flag. */
+export function foldRounds(
+  rounds: readonly Partial<Record<MetricId, number | null>>[],
+  emulated: boolean,
+  extra: Partial<Record<MetricId, { note?: string; source?: string }>> = {},
+): Metric[] {
+  return ROWS.map((row) => {
+    const values = rounds.map((r) => r[row.id] ?? null);
+    const kind: FigureKind = row.kind === 'platform' ? (emulated ? 'emulated' : 'measured') : row.kind;
+    const note = extra[row.id]?.note ?? row.note;
+    const source = extra[row.id]?.source;
+    return {
+      id: row.id,
+      label: row.label,
+      unit: row.unit,
+      kind,
+      value: median(values),
+      rounds: values,
+      spread: row.count ? null : spread(values),
+      noisy: row.count ? false : isNoisy(values),
+      ...(note === undefined ? {} : { note }),
+      ...(source === undefined ? {} : { source }),
+    };
+  });
+}

@@ -1,0 +1,290 @@
+// One round of one runtime: start the config on it through the library, wait until ready, a first
+// request, a warm-up, the warm load (latency, throughput, footprint, CPU), one instance killed under load
+// (failed requests, time to a replacement serving), an idle period, a first request after it, then stop.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MsupError } from '../errors.js';
+import { createSupervisor, type Supervisor } from '../supervisor.js';
+import type { InstanceInfo, MsupConfig, RuntimeName } from '../types.js';
+import { alwaysOnCost, type CostModel, functionCost } from './cost.js';
+import { type Footprint, footprint } from './footprint.js';
+import type { LoadClient } from './load-client.js';
+import type { LoadResult } from './load-protocol.js';
+import { histogram, median, percentile } from './stats.js';
+import { onDemand, pickTarget, type Target } from './target.js';
+import type { ComparePhase, CompareProgress, MemorySample, MetricId } from './types.js';
+
+const SAMPLE_EVERY_MS = 250;
+const REQUEST_TIMEOUT_MS = 10_000;
+const RECOVERY_LIMIT_MS = 30_000;
+
+export interface RoundSettings {
+  runtime: string;
+  cwd: string;
+  configFile?: string;
+  config?: MsupConfig;
+  requests: number;
+  concurrency: number;
+  durationMs: number;
+  idleMs: number;
+  startTimeoutMs: number;
+  load: LoadClient;
+  progress: (event: Omit<CompareProgress, 'runtime' | 'round' | 'rounds'>) => void;
+}
+
+export interface RoundOutcome {
+  values: Partial<Record<MetricId, number | null>>;
+  histogram: number[];
+  memory: MemorySample[];
+  target: Target;
+  onDemand: boolean;
+  cost: CostModel | null;
+  notes: string[];
+}
+
+/** Runs one round; rejects (having stopped everything) when the runtime does not start. */
+export async function runRound(s: RoundSettings): Promise<RoundOutcome> {
+  const sup = createSupervisor({
+    cwd: s.cwd,
+    ...(s.configFile === undefined ? {} : { configFile: s.configFile }),
+    ...(s.config === undefined ? {} : { config: s.config }),
+    runtime: s.runtime as RuntimeName,
+    control: false,
+    watch: false,
+    timeout: s.startTimeoutMs,
+  });
+  const readyAfter = new Map<string, number>();
+  sup.on('instance', (info) => {
+    const key = `${info.service}#${info.index}:${info.id}`;
+    if (info.ready && info.startedAt !== null && !readyAfter.has(key)) {
+      readyAfter.set(key, Date.now() - info.startedAt);
+    }
+  });
+  sup.on('log', () => {}); // events are the CLI's business; a compare keeps its own lines
+  s.progress({ phase: 'start', message: 'starting the config' });
+  const t0 = performance.now();
+  await sup.start();
+  try {
+    return await measure(sup, s, performance.now() - t0, readyAfter);
+  } finally {
+    s.progress({ phase: 'stop', message: 'stopping' });
+    await sup.stop();
+  }
+}
+
+async function measure(
+  sup: Supervisor,
+  s: RoundSettings,
+  startToReadyMs: number,
+  readyAfter: ReadonlyMap<string, number>,
+): Promise<RoundOutcome> {
+  const target = pickTarget(sup.config);
+  if (!target) {
+    throw new MsupError(
+      'MSUP_NOTHING_TO_COMPARE',
+      'the config has no service that answers HTTP (a port, or a route of the shared front) to send requests to',
+    );
+  }
+  const base = target.via === 'front' ? (sup.proxyUrl() as string) : sup.url(target.service);
+  const url = `${base}${target.path}`;
+  const notes: string[] = [];
+  const values: Partial<Record<MetricId, number | null>> = { startToReadyMs };
+  const roundStart = performance.now();
+  const memory: MemorySample[] = [];
+  let phase: ComparePhase = 'start';
+  const exclude = s.load.pid === undefined ? [] : [s.load.pid];
+  const instances = () => sup.instances(target.service);
+  const details = () => onDemand(instances()[0]);
+  let envPeak = 0;
+  const sample = async (): Promise<Footprint> => {
+    const pids = sup
+      .services()
+      .flatMap((x) => x.instances)
+      .map((i) => i.pid)
+      .filter((p): p is number => p !== null);
+    const f = await footprint(pids, exclude);
+    memory.push({ tMs: Math.round(performance.now() - roundStart), rssBytes: f.rssBytes, phase });
+    const d = details();
+    if (d) envPeak = Math.max(envPeak, d.environments.warm + d.environments.starting);
+    return f;
+  };
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      await sample();
+      await sleep(SAMPLE_EVERY_MS);
+    }
+  })();
+  const load = (requests: number, onDone?: (done: number) => void) =>
+    s.load.run(
+      {
+        url,
+        requests,
+        concurrency: Math.min(s.concurrency, requests),
+        durationMs: s.durationMs,
+        timeoutMs: REQUEST_TIMEOUT_MS,
+      },
+      onDone,
+    );
+  try {
+    const isOnDemand = details() !== null;
+    // Cold start per instance: launch → ready of each of the target's instances; for on-demand ones,
+    // each environment's init (after the first request starts one).
+    const coldStarts = [...readyAfter]
+      .filter(([k]) => k.startsWith(`${target.service}#`))
+      .map(([, ms]) => ms);
+
+    phase = 'first-request';
+    s.progress({ phase, message: `first request to ${target.path} (${target.service})` });
+    const first = await load(1);
+    values.firstRequestMs = first.latenciesMs[0] ?? null;
+    if (isOnDemand) {
+      const inits = (details()?.list ?? []).map((e) => e.initMs).filter((m): m is number => m !== null);
+      values.firstRequestInitMs = inits.length > 0 ? Math.max(...inits) : null;
+    }
+
+    phase = 'warm-up';
+    const warmup = Math.min(s.requests, s.concurrency * 5);
+    s.progress({ phase, message: `warm-up: ${warmup} requests` });
+    await load(warmup);
+    if (isOnDemand) {
+      const inits = (details()?.list ?? []).map((e) => e.initMs).filter((m): m is number => m !== null);
+      coldStarts.push(...inits);
+    }
+    values.coldStartMs = median(coldStarts);
+    values.coldStartMaxMs = coldStarts.length > 0 ? Math.max(...coldStarts) : null;
+
+    phase = 'load';
+    s.progress({
+      phase,
+      message: `warm load: ${s.requests} requests at concurrency ${s.concurrency}`,
+      done: 0,
+      total: s.requests,
+    });
+    const cpuBefore = (await sample()).cpuMs;
+    const loadStart = memory.length;
+    const warm = await load(s.requests, (done) =>
+      s.progress({ phase: 'load', message: 'warm load', done, total: s.requests }),
+    );
+    const cpuAfter = (await sample()).cpuMs;
+    Object.assign(values, loadFigures(warm));
+    values.cpuSeconds = (cpuAfter - cpuBefore) / 1000;
+    values.rssLoadBytes = Math.max(...memory.slice(loadStart).map((m) => m.rssBytes));
+
+    phase = 'recovery';
+    Object.assign(values, await recovery(sup, s, target, load, notes));
+
+    phase = 'idle';
+    s.progress({ phase, message: `idle for ${s.idleMs} ms` });
+    await sleep(s.idleMs);
+    values.rssIdleBytes = (await sample()).rssBytes;
+    const after = details();
+    if (after && after.environments.warm > 0) {
+      notes.push(
+        `${after.environments.warm} environment(s) still warm after ${s.idleMs} ms idle: they end after the function's idleTimeout`,
+      );
+    }
+    const again = await load(1);
+    values.firstAfterIdleMs = again.latenciesMs[0] ?? null;
+
+    const d = details();
+    values.coldStarts = d ? d.coldStarts : null;
+    values.environmentsPeak = d ? envPeak : null;
+    const cost = d
+      ? functionCost({ requests: d.cost.requests, usdTotal: d.cost.usd.total, gbSeconds: d.cost.gbSeconds })
+      : alwaysOnCost({
+          instances: instances().length,
+          memoryMb: sup.config.services.find((x) => x.name === target.service)?.memoryMb ?? null,
+          cpus: sup.config.services.find((x) => x.name === target.service)?.cpus ?? null,
+          throughputRps: values.throughputRps ?? 0,
+        });
+    values.costPerMillionUsd = cost.usdPerMillion;
+    values.costIdleHourUsd = cost.usdPerIdleHour;
+    return {
+      values,
+      histogram: histogram(warm.latenciesMs),
+      memory,
+      target,
+      onDemand: isOnDemand,
+      cost,
+      notes,
+    };
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+}
+
+/** Latency percentiles, throughput and errors of one load. */
+export function loadFigures(r: LoadResult): Partial<Record<MetricId, number | null>> {
+  return {
+    p50Ms: percentile(r.latenciesMs, 50),
+    p95Ms: percentile(r.latenciesMs, 95),
+    p99Ms: percentile(r.latenciesMs, 99),
+    throughputRps: r.elapsedMs > 0 ? (r.answered / r.elapsedMs) * 1000 : null,
+    requestsSent: r.sent,
+    requestsAnswered: r.answered,
+    errors5xx: r.errors['5xx'],
+    errors429: r.errors['429'],
+    errors4xx: r.errors['4xx'],
+    errorsConnection: r.errors.connection,
+    errorsTimeout: r.errors.timeout,
+  };
+}
+
+/** Total failed requests of a load: error answers and requests that got none. */
+export function failures(r: LoadResult): number {
+  return Object.values(r.errors).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * One instance killed (SIGKILL, as a crash) while the load runs: the requests that failed, and the time
+ * until a replacement serves (a new instance in rotation; for on-demand runtimes, a new environment).
+ */
+async function recovery(
+  sup: Supervisor,
+  s: RoundSettings,
+  target: Target,
+  load: (requests: number) => Promise<LoadResult>,
+  notes: string[],
+): Promise<Partial<Record<MetricId, number | null>>> {
+  const current = sup.instances(target.service);
+  const d = onDemand(current[0]);
+  const victim: { pid: number | null; index: number } = d
+    ? { pid: d.list.find((e) => e.pid !== null && e.state !== 'starting')?.pid ?? null, index: 0 }
+    : { pid: current.find((i) => i.ready)?.pid ?? null, index: current.find((i) => i.ready)?.index ?? 0 };
+  if (victim.pid === null) {
+    notes.push('recovery not measured: no running instance to kill');
+    return { recoveryFailed: null, recoveryMs: null };
+  }
+  s.progress({ phase: 'recovery', message: `killing one instance (pid ${victim.pid}) under load` });
+  const running = load(s.requests);
+  await sleep(300);
+  const coldBefore = d?.coldStarts ?? 0;
+  const killedAt = performance.now();
+  try {
+    process.kill(victim.pid, 'SIGKILL');
+  } catch (error) {
+    notes.push(`recovery not measured: the kill failed (${(error as Error).message})`);
+    s.load.stopLoad();
+    await running;
+    return { recoveryFailed: null, recoveryMs: null };
+  }
+  const replaced = (info: InstanceInfo[]): boolean => {
+    if (d) return (onDemand(info[0])?.coldStarts ?? 0) > coldBefore;
+    const slot = info.find((i) => i.index === victim.index);
+    return slot?.ready === true && slot.pid !== victim.pid;
+  };
+  let recoveryMs: number | null = null;
+  while (performance.now() - killedAt < RECOVERY_LIMIT_MS) {
+    if (replaced(sup.instances(target.service))) {
+      recoveryMs = performance.now() - killedAt;
+      break;
+    }
+    await sleep(10);
+  }
+  if (recoveryMs === null) notes.push(`no replacement served within ${RECOVERY_LIMIT_MS} ms of the kill`);
+  await sleep(200);
+  s.load.stopLoad();
+  const result = await running;
+  return { recoveryFailed: failures(result), recoveryMs };
+}

@@ -1,0 +1,93 @@
+// The statistics of a compare: percentiles, a latency histogram, and the spread of rounds that says when
+// the machine was too noisy to trust a figure. Pure.
+
+/** The p-th percentile (0–100) of values, nearest-rank on the sorted list; null when there are none. */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))] as number;
+}
+
+/** The median of the numbers that are there (nulls left out); null when none is. */
+export function median(values: readonly (number | null)[]): number | null {
+  const present = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  if (present.length === 0) return null;
+  const sorted = [...present].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** When rounds disagree by more than this (max − min over the median), a figure is flagged as noisy. */
+export const NOISE_THRESHOLD = 0.2;
+
+/**
+ * How far the rounds of one figure disagree: (max − min) / median, or null with fewer than two rounds
+ * (or a median of 0, where a ratio says nothing).
+ */
+export function spread(values: readonly (number | null)[]): number | null {
+  const present = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  if (present.length < 2) return null;
+  const mid = median(present) as number;
+  if (mid === 0) return null;
+  return (Math.max(...present) - Math.min(...present)) / Math.abs(mid);
+}
+
+/** True when the rounds of a figure disagree by more than NOISE_THRESHOLD. */
+export function isNoisy(values: readonly (number | null)[], threshold = NOISE_THRESHOLD): boolean {
+  const s = spread(values);
+  return s !== null && s > threshold;
+}
+
+/** Upper bounds (ms) of the latency histogram's buckets: log-spaced from 0.1 ms to 10 s, then everything above. */
+export const LATENCY_BUCKETS_MS: readonly number[] = [
+  0.1,
+  0.2,
+  0.3,
+  0.5,
+  0.75,
+  1,
+  1.5,
+  2,
+  3,
+  5,
+  7.5,
+  10,
+  15,
+  20,
+  30,
+  50,
+  75,
+  100,
+  150,
+  200,
+  300,
+  500,
+  750,
+  1000,
+  2000,
+  5000,
+  10000,
+  Number.POSITIVE_INFINITY,
+];
+
+/** How many latencies fall in each bucket of LATENCY_BUCKETS_MS (a value ≤ a bound, above the previous). */
+export function histogram(
+  values: readonly number[],
+  bounds: readonly number[] = LATENCY_BUCKETS_MS,
+): number[] {
+  const counts = bounds.map(() => 0);
+  for (const v of values) {
+    const i = bounds.findIndex((b) => v <= b);
+    const at = i === -1 ? counts.length - 1 : i;
+    counts[at] = (counts[at] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Two histograms of the same buckets added up. */
+export function addHistograms(a: readonly number[], b: readonly number[]): number[] {
+  return a.map((n, i) => n + (b[i] ?? 0));
+}

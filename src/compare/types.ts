@@ -1,0 +1,161 @@
+// What `msup compare` and `compare()` take and report: the options, the progress events, and the versioned
+// result (CompareResultV1) that --json prints and the HTML report draws. Types only.
+import type { Duration, MsupConfig } from '../types.js';
+
+export interface CompareOptions {
+  /** The config file, relative to `cwd` (default: supervisor.config.* in `cwd`). */
+  configFile?: string;
+  /** A config object instead of a file; `cwd` is its project folder. */
+  config?: MsupConfig;
+  cwd?: string;
+  /** The runtimes to compare, in order (default: every runtime msup has). */
+  runtimes?: readonly string[];
+  /** Requests of the warm load, at most (default 2000). */
+  requests?: number;
+  /** Clients sending at once (default 8). */
+  concurrency?: number;
+  /** Time limit of each load (default '30s'). */
+  duration?: Duration;
+  /** Rounds: every runtime once per round, in turn (default 1). */
+  rounds?: number;
+  /** The idle period before the after-idle memory and first request (default '3s'). */
+  idle?: Duration;
+  /** How long each runtime may take to get every instance ready (default '120s': a first image build). */
+  startTimeout?: Duration;
+  /** Called with each phase and with the load's progress; the library never prints. */
+  onProgress?: (event: CompareProgress) => void;
+}
+
+export type ComparePhase =
+  | 'start'
+  | 'first-request'
+  | 'warm-up'
+  | 'load'
+  | 'recovery'
+  | 'idle'
+  | 'stop'
+  | 'done'
+  | 'not-run';
+
+export interface CompareProgress {
+  runtime: string;
+  /** 1-based. */
+  round: number;
+  rounds: number;
+  phase: ComparePhase;
+  message: string;
+  /** During a load: requests finished, and the most there will be. */
+  done?: number;
+  total?: number;
+}
+
+/** How a figure was obtained. */
+export type FigureKind = 'measured' | 'emulated' | 'modelled' | 'published';
+
+export type MetricId =
+  | 'startToReadyMs'
+  | 'coldStartMs'
+  | 'coldStartMaxMs'
+  | 'firstRequestMs'
+  | 'firstRequestInitMs'
+  | 'firstAfterIdleMs'
+  | 'p50Ms'
+  | 'p95Ms'
+  | 'p99Ms'
+  | 'throughputRps'
+  | 'requestsSent'
+  | 'requestsAnswered'
+  | 'errors5xx'
+  | 'errors429'
+  | 'errors4xx'
+  | 'errorsConnection'
+  | 'errorsTimeout'
+  | 'rssLoadBytes'
+  | 'rssIdleBytes'
+  | 'cpuSeconds'
+  | 'recoveryFailed'
+  | 'recoveryMs'
+  | 'coldStarts'
+  | 'environmentsPeak'
+  | 'costPerMillionUsd'
+  | 'costIdleHourUsd';
+
+export interface Metric {
+  id: MetricId;
+  label: string;
+  unit: 'ms' | 'req/s' | 'bytes' | 's' | 'count' | 'usd';
+  kind: FigureKind;
+  /** The median over the rounds, or null (not applicable, or not obtained). */
+  value: number | null;
+  /** Each round's value. */
+  rounds: (number | null)[];
+  /** (max − min) / median over the rounds; null with one round. */
+  spread: number | null;
+  /** The rounds disagree by more than 20%. */
+  noisy: boolean;
+  note?: string;
+  source?: string;
+}
+
+export interface MemorySample {
+  /** Milliseconds since the round started. */
+  tMs: number;
+  rssBytes: number;
+  phase: ComparePhase;
+}
+
+export interface RuntimeReport {
+  runtime: string;
+  /** `ran`; `not-run` (it cannot run on this machine: no container engine...); `failed` (it did not start). */
+  status: 'ran' | 'not-run' | 'failed';
+  /** Why it did not run, with the error's code. */
+  reason?: string;
+  code?: string;
+  /** The platform it stands in for, when it emulates one. */
+  emulates: string | null;
+  metrics: Metric[];
+  /** Successful latencies of every round's warm load, per bucket of `latencyBucketsMs`. */
+  latencyHistogram: number[];
+  /** The footprint over the last round. */
+  memory: MemorySample[];
+  isolation: string;
+  exportLoses: string;
+  notes: string[];
+}
+
+export interface MachineInfo {
+  cpus: number;
+  cpuModel: string;
+  memoryBytes: number;
+  node: string;
+  platform: string;
+  release: string;
+  loadAverage: number[];
+}
+
+export interface CompareResultV1 {
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo;
+  settings: {
+    requests: number;
+    concurrency: number;
+    durationMs: number;
+    rounds: number;
+    idleMs: number;
+    /** Where the load went: the URL path, and the service that answers it. */
+    target: { path: string; service: string } | null;
+  };
+  latencyBucketsMs: (number | null)[];
+  runtimes: RuntimeReport[];
+  published: {
+    metric: MetricId | string;
+    runtime: string;
+    text: string;
+    source: string;
+    kind: 'published';
+  }[];
+  /** Some figure's rounds disagree by more than 20%: the machine was too noisy to trust it. */
+  noisy: boolean;
+}

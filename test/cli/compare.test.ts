@@ -1,0 +1,78 @@
+// `msup compare` as a user runs it: --json is one versioned object on stdout, progress goes to stderr, a
+// runtime that cannot run here is reported as not run with the reason (no container engine on PATH), and
+// --html writes the report.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { RUNTIME_NAMES } from '../../src/config/runtime-names.js';
+import type { CompareResultV1 } from '../../src/index.js';
+import { runCli } from '../helpers/cli.js';
+import { useProject } from '../helpers/project.js';
+
+const project = useProject();
+
+const SERVER = `
+import http from 'node:http';
+http.createServer((req, res) => res.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+describe('msup compare', () => {
+  it('prints JSON v1, reports a runtime that cannot run, and writes the HTML report', {
+    timeout: 120_000,
+  }, async () => {
+    const p = project();
+    p.write('server.mjs', SERVER);
+    p.writeConfig({ web: { command: [process.execPath, 'server.mjs'], port: 0 } });
+    // No podman and no docker on this PATH: the container runtime cannot run (msup's own node is absolute).
+    const run = runCli(
+      p,
+      [
+        'compare',
+        '--runtimes',
+        'process,container',
+        '--requests',
+        '50',
+        '--concurrency',
+        '2',
+        '--idle',
+        '0.1',
+        '--json',
+        '--html',
+        'report.html',
+      ],
+      { env: { PATH: path.join(p.root, 'no-bin') } },
+    );
+    const { code } = await run.exited;
+    expect([code, run.stderr()]).toEqual([
+      0,
+      expect.stringContaining('msup compare: process: starting the config'),
+    ]);
+    const result = JSON.parse(run.stdout()) as CompareResultV1;
+    expect(result.version).toBe(1);
+    const [proc, container] = result.runtimes;
+    expect(proc?.status).toBe('ran');
+    expect(proc?.metrics.find((m) => m.id === 'requestsAnswered')?.value).toBe(50);
+    expect(container).toMatchObject({
+      runtime: 'container',
+      status: 'not-run',
+      code: 'MSUP_NO_CONTAINER_ENGINE',
+    });
+    expect(container?.reason).toMatch(/podman/);
+    expect(container?.metrics).toEqual([]);
+    expect(run.stderr()).toMatch(/container: not run: /);
+    const html = readFileSync(path.join(p.root, 'report.html'), 'utf8');
+    expect(html).toContain('data-chart="throughputRps"');
+    expect(html).toMatch(/data-runtime="container" data-status="not-run"/);
+  });
+
+  it('refuses bad options with a usage error', async () => {
+    const p = project();
+    p.writeConfig({ web: { command: [process.execPath, '-e', ''], port: 0 } });
+    const run = runCli(p, ['compare', '--runtimes', 'lambda']);
+    const { code } = await run.exited;
+    expect(code).toBe(2);
+    expect(run.stderr()).toContain(
+      `--runtimes: expected some of ${RUNTIME_NAMES.join(', ')}, got "lambda" (see msup compare --help) [MSUP_USAGE]`,
+    );
+  });
+});

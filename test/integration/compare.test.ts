@@ -1,0 +1,173 @@
+// A real compare of a tiny config: processes, functions and sidecars (and containers where podman works), with a
+// small load from the separate load generator; the figures must add up, every runtime must leave nothing
+// behind, and the HTML report, opened in real Chromium, must draw the measured numbers without an error.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type CompareProgress, type CompareResultV1, compare, compareReportHtml } from '../../src/index.js';
+import { needsChromium, openPage } from '../helpers/browser.js';
+import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
+import { useProject } from '../helpers/project.js';
+
+const project = useProject();
+const noPodman = podmanMissing();
+const runtimes = ['process', 'function', 'sidecar', ...(noPodman === undefined ? ['container'] : [])];
+const REQUESTS = 200;
+
+const SERVER = `
+import http from 'node:http';
+http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ path: req.url, instance: process.env.MSUP_INSTANCE }));
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+const roots: string[] = [];
+afterAll(() => {
+  if (noPodman === undefined) for (const root of roots) removeProjectImages(root);
+});
+
+describe('msup compare on a tiny config', () => {
+  it(`measures ${runtimes.join(', ')} the same way, and reports figures that add up`, {
+    timeout: 300_000,
+  }, async () => {
+    const p = project();
+    roots.push(p.root);
+    p.write('server.mjs', SERVER);
+    const phases: CompareProgress[] = [];
+    const result = await compare({
+      cwd: p.root,
+      config: p.config({
+        web: {
+          command: [process.execPath, 'server.mjs'],
+          instances: 2,
+          port: 0,
+          health: { http: '/health' },
+        },
+      }),
+      runtimes,
+      requests: REQUESTS,
+      concurrency: 4,
+      idle: '200ms',
+      onProgress: (e) => phases.push(e),
+    });
+
+    expect(result.version).toBe(1);
+    expect(result.machine.cpus).toBeGreaterThan(0);
+    expect(result.settings).toMatchObject({
+      requests: REQUESTS,
+      concurrency: 4,
+      rounds: 1,
+      target: { path: '/', service: 'web' },
+    });
+    expect(result.runtimes.map((r) => [r.runtime, r.status, r.reason])).toEqual(
+      runtimes.map((r) => [r, 'ran', undefined]),
+    );
+    for (const r of result.runtimes) {
+      const v = Object.fromEntries(r.metrics.map((m) => [m.id, m.value]));
+      // Every request sent was answered, successfully: nothing lost between the load generator and msup.
+      expect([r.runtime, v.requestsSent, v.requestsAnswered]).toEqual([r.runtime, REQUESTS, REQUESTS]);
+      const errors = [v.errors5xx, v.errors429, v.errors4xx, v.errorsConnection, v.errorsTimeout];
+      expect([r.runtime, ...errors]).toEqual([r.runtime, 0, 0, 0, 0, 0]);
+      // The histogram holds exactly the successful answers of the warm load.
+      expect(r.latencyHistogram.reduce((a, b) => a + b, 0)).toBe(REQUESTS);
+      expect(v.p50Ms).toBeGreaterThan(0);
+      expect(v.p50Ms as number).toBeLessThanOrEqual(v.p95Ms as number);
+      expect(v.p95Ms as number).toBeLessThanOrEqual(v.p99Ms as number);
+      expect(v.throughputRps).toBeGreaterThan(0);
+      // The kill-recovery row: a replacement served, and the failed requests are counted (a number).
+      expect(v.recoveryMs).toBeGreaterThan(0);
+      expect(typeof v.recoveryFailed).toBe('number');
+      expect(v.rssLoadBytes).toBeGreaterThan(10 * 1024 * 1024);
+      expect(v.rssIdleBytes).toBeGreaterThan(0);
+      expect(v.costPerMillionUsd).toBeGreaterThan(0);
+      expect(r.memory.length).toBeGreaterThan(1);
+      const cost = r.metrics.find((m) => m.id === 'costPerMillionUsd');
+      expect(cost?.kind).toBe('modelled');
+      expect(cost?.source).toMatch(/^https:\/\/aws\.amazon\.com\//);
+      expect(r.isolation.length).toBeGreaterThan(10);
+      // Each figure is labelled, and with one round nothing is called noisy.
+      for (const m of r.metrics) expect(['measured', 'emulated', 'modelled']).toContain(m.kind);
+      expect(r.metrics.every((m) => !m.noisy && m.spread === null)).toBe(true);
+    }
+    const fn = Object.fromEntries(
+      (result.runtimes.find((r) => r.runtime === 'function')?.metrics ?? []).map((m) => [m.id, m]),
+    );
+    // The function started environments on demand: at least one cold start, its init shown apart.
+    expect(fn.coldStarts?.value).toBeGreaterThanOrEqual(1);
+    expect(fn.firstRequestInitMs?.value).toBeGreaterThan(0);
+    expect(fn.coldStartMs?.kind).toBe('emulated');
+    expect(fn.costIdleHourUsd?.value).toBe(0);
+    const proc = Object.fromEntries(
+      (result.runtimes.find((r) => r.runtime === 'process')?.metrics ?? []).map((m) => [m.id, m]),
+    );
+    expect(proc.coldStarts?.value).toBeNull();
+    expect(proc.coldStartMs?.kind).toBe('measured');
+    expect(proc.costIdleHourUsd?.value).toBeGreaterThan(0);
+    // Progress: each runtime went through every phase, in order, and the load reported its progress.
+    for (const runtime of runtimes) {
+      const seen = phases.filter((e) => e.runtime === runtime).map((e) => e.phase);
+      expect([...new Set(seen)]).toEqual([
+        'start',
+        'first-request',
+        'warm-up',
+        'load',
+        'recovery',
+        'idle',
+        'stop',
+        'done',
+      ]);
+    }
+    const lastLoad = phases.filter((e) => e.phase === 'load' && e.done !== undefined).at(-1);
+    expect(lastLoad?.total).toBe(REQUESTS);
+    if (noPodman === undefined) expect(projectContainers(p.root)).toEqual([]);
+
+    await checkReportInChromium(result, path.join(p.root, 'report.html'));
+  });
+});
+
+/** The report in real Chromium: each chart's marks carry the JSON's numbers; no error, no network. */
+async function checkReportInChromium(result: CompareResultV1, file: string): Promise<void> {
+  writeFileSync(file, compareReportHtml(result));
+  if (needsChromium().skip) return;
+  const opened = await openPage(pathToFileURL(file).href);
+  try {
+    const { page } = opened;
+    for (const r of result.runtimes) {
+      const value = (id: string) => r.metrics.find((m) => m.id === id)?.value;
+      const bar = (metric: string) =>
+        page
+          .locator(`svg[data-chart="${metric}"] rect[data-runtime="${r.runtime}"]`)
+          .getAttribute('data-value');
+      expect(Number(await bar('throughputRps'))).toBe(value('throughputRps'));
+      expect(Number(await bar('costPerMillionUsd'))).toBe(value('costPerMillionUsd'));
+      expect(Number(await bar('rssLoadBytes'))).toBe(value('rssLoadBytes'));
+      const buckets = page.locator(`svg[data-chart="latency"][data-runtime="${r.runtime}"] rect.bucket`);
+      const counts = (await buckets.evaluateAll((rects) =>
+        rects.map((x) => Number(x.getAttribute('data-count'))),
+      )) as number[];
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(REQUESTS);
+      const p50 = page.locator(
+        `svg[data-chart="latency"][data-runtime="${r.runtime}"] line[data-percentile="p50"]`,
+      );
+      expect(Number(await p50.getAttribute('data-value'))).toBe(value('p50Ms'));
+      const line = page.locator(`svg[data-chart="memory"] polyline[data-runtime="${r.runtime}"]`);
+      expect(Number(await line.getAttribute('data-points'))).toBe(r.memory.length);
+      // Drawn, not only present: the bars and the line have a size on the page.
+      const box = await page
+        .locator(`svg[data-chart="throughputRps"] rect[data-runtime="${r.runtime}"]`)
+        .boundingBox();
+      expect(box?.width).toBeGreaterThan(0);
+      expect((await line.boundingBox())?.width).toBeGreaterThan(0);
+      const cell = page.locator(`#summary td[data-runtime="${r.runtime}"][data-metric="p99Ms"]`);
+      expect(Number(await cell.getAttribute('data-value'))).toBe(value('p99Ms'));
+    }
+    const embedded = JSON.parse((await page.locator('#compare-data').textContent()) ?? 'null');
+    expect(embedded).toEqual(result);
+    expect(opened.errors).toEqual([]);
+    expect(opened.requests).toEqual([]);
+  } finally {
+    await opened.close();
+  }
+}

@@ -1,0 +1,240 @@
+// The pure parts of msup compare: percentiles, the histogram, rounds folded with their spread and noise
+// flag, the cost models, the load target, the process-tree union, the table and the progress bar.
+import { describe, expect, it } from 'vitest';
+import { parseCliArgs } from '../../src/cli/args.js';
+import { progressBar } from '../../src/cli/compare-command.js';
+import { chooseRuntimes } from '../../src/compare/compare.js';
+import { ALWAYS_ON_PRICES, alwaysOnCost, functionCost } from '../../src/compare/cost.js';
+import { treeUnion } from '../../src/compare/footprint.js';
+import { formatValue } from '../../src/compare/format.js';
+import { foldRounds } from '../../src/compare/metrics.js';
+import {
+  addHistograms,
+  histogram,
+  isNoisy,
+  LATENCY_BUCKETS_MS,
+  median,
+  percentile,
+  spread,
+} from '../../src/compare/stats.js';
+import { escapeHtml } from '../../src/compare/svg-charts.js';
+import { onDemand, pickTarget } from '../../src/compare/target.js';
+import { resolveConfig } from '../../src/config/resolve.js';
+import { RUNTIME_NAMES } from '../../src/config/runtime-names.js';
+import type { ProcStat } from '../../src/runtime/proc.js';
+import type { InstanceInfo } from '../../src/types.js';
+
+describe('percentiles and medians', () => {
+  it('takes the nearest rank of the sorted values', () => {
+    const values = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
+    expect(percentile(values, 50)).toBe(50);
+    expect(percentile(values, 95)).toBe(95);
+    expect(percentile(values, 99)).toBe(99);
+    expect(percentile(values, 100)).toBe(100);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 50)).toBeNull();
+  });
+
+  it('takes the median of what is there', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([null, 5, null])).toBe(5);
+    expect(median([null])).toBeNull();
+  });
+});
+
+describe('spread and the noise flag', () => {
+  it('is (max − min) / median, and flags more than 20%', () => {
+    expect(spread([100, 110, 105])).toBeCloseTo(10 / 105);
+    expect(isNoisy([100, 110, 105])).toBe(false);
+    expect(spread([100, 130, 110])).toBeCloseTo(30 / 110);
+    expect(isNoisy([100, 130, 110])).toBe(true);
+    expect(isNoisy([100, 120])).toBe(false); // 20 / 110: within
+  });
+
+  it('says nothing with one round, or a median of 0', () => {
+    expect(spread([42])).toBeNull();
+    expect(isNoisy([42])).toBe(false);
+    expect(spread([0, 0, 1])).toBeNull();
+    expect(spread([null, 3])).toBeNull();
+  });
+
+  it('folds rounds into one value per row, never flagging counts', () => {
+    const rows = foldRounds(
+      [
+        { p50Ms: 1, errors5xx: 0, throughputRps: 1000, coldStartMs: 100 },
+        { p50Ms: 2, errors5xx: 5, throughputRps: 1010, coldStartMs: 110 },
+        { p50Ms: 1.5, errors5xx: 1, throughputRps: 990, coldStartMs: 105 },
+      ],
+      true,
+    );
+    const row = (id: string) => rows.find((r) => r.id === id);
+    expect(row('p50Ms')).toMatchObject({ value: 1.5, rounds: [1, 2, 1.5], noisy: true, kind: 'measured' });
+    expect(row('throughputRps')).toMatchObject({ value: 1000, noisy: false });
+    expect(row('errors5xx')).toMatchObject({ value: 1, spread: null, noisy: false });
+    // Platform rows of a runtime that emulates a platform are labelled emulated; cost is modelled.
+    expect(row('coldStartMs')?.kind).toBe('emulated');
+    expect(row('costPerMillionUsd')).toMatchObject({ kind: 'modelled', value: null });
+    expect(foldRounds([{ coldStartMs: 1 }], false).find((r) => r.id === 'coldStartMs')?.kind).toBe(
+      'measured',
+    );
+  });
+});
+
+describe('the latency histogram', () => {
+  it('puts each value in the first bucket whose bound holds it', () => {
+    const counts = histogram([0.05, 0.1, 0.15, 1, 1.2, 99999]);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(6);
+    expect(counts[0]).toBe(2); // ≤ 0.1
+    expect(counts[1]).toBe(1); // ≤ 0.2
+    expect(counts[LATENCY_BUCKETS_MS.indexOf(1)]).toBe(1);
+    expect(counts[LATENCY_BUCKETS_MS.indexOf(1.5)]).toBe(1);
+    expect(counts.at(-1)).toBe(1); // above 10 s
+    expect(addHistograms([1, 2], [3, 4])).toEqual([4, 6]);
+  });
+});
+
+describe('the cost models', () => {
+  it('prices always-on instances by the hour, at the measured throughput', () => {
+    const cost = alwaysOnCost({ instances: 2, memoryMb: 1024, cpus: 1, throughputRps: 1000 });
+    const hourly = 2 * (1 * ALWAYS_ON_PRICES.usdPerGbHour + 1 * ALWAYS_ON_PRICES.usdPerVcpuHour);
+    expect(cost.usdPerIdleHour).toBeCloseTo(hourly);
+    expect(cost.usdPerMillion).toBeCloseTo((hourly * 1_000_000) / 1000 / 3600);
+    expect(cost.modelled).toBe(true);
+    expect(cost.source).toContain('fargate');
+    // Without memory and cpus, the smallest task.
+    const small = alwaysOnCost({ instances: 1, memoryMb: null, cpus: null, throughputRps: 0 });
+    expect(small.usdPerIdleHour).toBeCloseTo(0.5 * 0.004445 + 0.25 * 0.04048);
+    expect(small.usdPerMillion).toBeNull();
+  });
+
+  it('scales a function meter to a million requests', () => {
+    const cost = functionCost({ requests: 500, usdTotal: 0.0001, gbSeconds: 5 });
+    expect(cost.usdPerMillion).toBeCloseTo(0.2);
+    expect(cost.usdPerIdleHour).toBe(0);
+    expect(cost.source).toContain('lambda');
+    expect(functionCost({ requests: 0, usdTotal: 0, gbSeconds: 0 }).usdPerMillion).toBeNull();
+  });
+});
+
+describe('the load target', () => {
+  const config = (raw: Parameters<typeof resolveConfig>[0]) => resolveConfig(raw, '/tmp/p');
+  it("takes the shared front's route for /, else the first HTTP service with a port", () => {
+    const services = {
+      worker: { command: 'w' },
+      api: { command: 'a', port: 0 },
+      web: { command: 'b', port: 0 },
+    };
+    expect(
+      pickTarget(
+        config({
+          services,
+          proxy: {
+            port: 0,
+            routes: [
+              { path: '/api', service: 'api' },
+              { path: '/', service: 'web' },
+            ],
+          },
+        }),
+      ),
+    ).toEqual({ via: 'front', path: '/', service: 'web' });
+    expect(pickTarget(config({ services }))).toEqual({ via: 'service', path: '/', service: 'api' });
+    expect(pickTarget(config({ services: { worker: { command: 'w' } } }))).toBeNull();
+  });
+
+  it('knows an on-demand instance by its details', () => {
+    const info = (details?: Record<string, unknown>) => ({ details }) as unknown as InstanceInfo;
+    expect(onDemand(info({ coldStarts: 2, list: [] }))).not.toBeNull();
+    expect(onDemand(info({ sidecar: {} }))).toBeNull();
+    expect(onDemand(info())).toBeNull();
+  });
+});
+
+describe('the process-tree union', () => {
+  const stat = (pid: number, ppid: number, rss = 1): ProcStat => ({
+    pid,
+    ppid,
+    pgrp: pid,
+    state: 'S',
+    startTime: '0',
+    cpuMs: 1,
+    childrenCpuMs: 0,
+    rssBytes: rss,
+  });
+  it('counts each process once, and leaves out the excluded subtree', () => {
+    // msup 10 → app 11 → its child 12; msup → loadgen 13 → 14; conmon 20 → container 21 → 22.
+    const stats = [
+      stat(10, 1),
+      stat(11, 10),
+      stat(12, 11),
+      stat(13, 10),
+      stat(14, 13),
+      stat(20, 1),
+      stat(21, 20),
+      stat(22, 21),
+      stat(30, 1),
+    ];
+    const pids = treeUnion(stats, [10, 11, 20, 21], [13])
+      .map((s) => s.pid)
+      .sort((a, b) => a - b);
+    expect(pids).toEqual([10, 11, 12, 20, 21, 22]);
+  });
+});
+
+describe('choosing the runtimes', () => {
+  it('takes the registry by default, and refuses an unknown name', () => {
+    expect(chooseRuntimes(undefined)).toEqual([...RUNTIME_NAMES]);
+    expect(chooseRuntimes(['function', 'process', 'function'])).toEqual(['function', 'process']);
+    expect(() => chooseRuntimes(['lambda'])).toThrow(/unknown runtime "lambda"/);
+  });
+
+  it('parses the command line, with clear errors', () => {
+    const args = parseCliArgs([
+      'compare',
+      '--runtimes',
+      'process,function',
+      '--requests',
+      '300',
+      '--concurrency',
+      '2',
+      '--duration',
+      '20',
+      '--rounds',
+      '3',
+      '--html',
+      'r.html',
+    ]);
+    expect(args.command).toBe('compare');
+    expect(args.compare).toMatchObject({
+      runtimes: ['process', 'function'],
+      requests: 300,
+      concurrency: 2,
+      duration: '20s',
+      rounds: 3,
+      html: 'r.html',
+    });
+    expect(() => parseCliArgs(['compare', '--runtimes', 'proces'])).toThrow(/did you mean "process"/);
+    expect(() => parseCliArgs(['compare', '--requests', '0'])).toThrow(/--requests: expected a whole number/);
+    expect(() => parseCliArgs(['compare', '--duration', 'soon'])).toThrow(/--duration/);
+  });
+});
+
+describe('the words of a compare', () => {
+  it('writes each figure in its unit', () => {
+    expect(formatValue(null, 'ms')).toBe('–');
+    expect(formatValue(1.234, 'ms')).toBe('1.23 ms');
+    expect(formatValue(23.45, 'ms')).toBe('23.4 ms');
+    expect(formatValue(1234.5, 'ms')).toBe('1235 ms');
+    expect(formatValue(512 * 1024 * 1024, 'bytes')).toBe('512 MB');
+    expect(formatValue(0.0402, 'usd')).toBe('$0.0402');
+    expect(formatValue(0.000123, 'usd')).toBe('$0.000123');
+    expect(formatValue(999.6, 'req/s')).toBe('1000 req/s');
+  });
+
+  it('draws a progress bar and escapes HTML', () => {
+    expect(progressBar(5, 10, 10)).toBe('[=====     ] 5/10');
+    expect(progressBar(20, 10, 4)).toBe('[====] 20/10');
+    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
