@@ -16,7 +16,8 @@ export interface MonitorHandlers {
 }
 
 export interface Monitor {
-  stop(): void;
+  /** Stops probing; resolves once a probe under way has ended (an exec probe's process group included). */
+  stop(): Promise<void>;
 }
 
 export function startMonitor(
@@ -31,6 +32,7 @@ export function startMonitor(
   let inconclusive = false;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let underWay: Promise<unknown> = Promise.resolve();
   const abort = new AbortController();
   const probeTarget: ProbeTarget = { ...target, signal: abort.signal };
 
@@ -39,7 +41,9 @@ export function startMonitor(
   };
 
   const tick = async () => {
-    const result = await runProbe(settings.probe, probeTarget, settings.timeoutMs);
+    const attempt = runProbe(settings.probe, probeTarget, settings.timeoutMs);
+    underWay = attempt;
+    const result = await attempt;
     if (stopped) return;
     if (result.inconclusive) {
       // msup's own shortage says nothing about the instance: neither a failure nor a success.
@@ -67,6 +71,10 @@ export function startMonitor(
       stopped = true;
       clearTimeout(timer);
       abort.abort();
+      return underWay.then(
+        () => {},
+        () => {},
+      );
     },
   };
 }

@@ -21,7 +21,8 @@ export interface Incarnation {
   unhealthy: boolean;
   /** Being stopped on purpose (stop, rollout, scale-down): its exit is not a crash. */
   retiring: boolean;
-  stopProbe: () => void;
+  /** Stops its probes; resolves once a probe under way has ended. */
+  stopProbe: () => Promise<void>;
   /** Resolves true when first ready, false if it exits (or is retired) before that. */
   readonly firstReady: Promise<boolean>;
   settleFirstReady(ready: boolean): void;
@@ -51,7 +52,7 @@ export function createIncarnation(
     livenessStarted: false,
     unhealthy: false,
     retiring: false,
-    stopProbe: () => {},
+    stopProbe: () => Promise.resolve(),
     firstReady,
     settleFirstReady: (ready) => settle(ready),
     exit: null,

@@ -157,10 +157,7 @@ export class InstanceSlot {
       true,
     );
     const stopReadiness = inc.stopProbe;
-    inc.stopProbe = () => {
-      stopReadiness();
-      probe.stop();
-    };
+    inc.stopProbe = () => Promise.all([stopReadiness(), probe.stop()]).then(() => {});
   }
 
   /** What the probes need of an instance: where it serves, and how to run a command where it runs. */
@@ -247,7 +244,10 @@ export class InstanceSlot {
         () => this.#setReady(inc, true, `up for ${STARTED_AFTER_MS}ms (no port, no health check)`),
         STARTED_AFTER_MS,
       );
-      inc.stopProbe = () => clearTimeout(timer);
+      inc.stopProbe = () => {
+        clearTimeout(timer);
+        return Promise.resolve();
+      };
     }
     this.#startDeadline(inc);
     return inc;
@@ -283,9 +283,11 @@ export class InstanceSlot {
 
   async #onExit(inc: Incarnation, exit: ExitInfo): Promise<void> {
     inc.exit = exit;
-    inc.stopProbe();
+    const probesEnded = inc.stopProbe();
     this.#setReady(inc, false, describeExit(exit));
     inc.settleFirstReady(false);
+    // An exec probe under way is ended with its instance: `handled` waits for its process group too.
+    await probesEnded;
     const planned = inc.retiring || this.#ctx.stopping || this.retired;
     const isCurrent = inc === this.current;
     if (!planned) {

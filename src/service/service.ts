@@ -17,7 +17,8 @@ import { InstanceSlot } from './instance-slot.js';
 const STDERR_TAIL = 20;
 
 export interface ProbeHandle {
-  stop(): void;
+  /** Resolves once a probe under way has ended. */
+  stop(): Promise<void>;
 }
 
 export interface ServiceDeps {

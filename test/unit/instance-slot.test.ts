@@ -70,6 +70,7 @@ async function harness(
       return {
         stop() {
           probe.stopped = true;
+          return Promise.resolve();
         },
       };
     },
