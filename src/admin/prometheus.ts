@@ -58,6 +58,16 @@ function asMetric(family: MetricFamily): Metric {
   return metric as unknown as Metric;
 }
 
+/**
+ * prom-client's gauges named like counters (`nodejs_active_handles_total`...): `promtool check metrics`
+ * rejects a gauge with a `_total` suffix, and the same figures are there without it, by type.
+ */
+const MISNAMED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 let processMetrics: Registry | undefined;
 
 /** The text of one scrape: msup's own process first, then `families`. */
@@ -67,6 +77,7 @@ export async function prometheusText(
   if (!processMetrics) {
     processMetrics = new Registry();
     collectDefaultMetrics({ register: processMetrics });
+    for (const name of MISNAMED_DEFAULTS) processMetrics.removeSingleMetric(name);
   }
   const scrape = new Registry();
   for (const family of families) scrape.registerMetric(asMetric(family));
