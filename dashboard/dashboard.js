@@ -108,7 +108,7 @@
     const tbody = el('tbody');
     const table = el(
       'table',
-      {},
+      { class: 'instances' },
       el(
         'thead',
         {},
