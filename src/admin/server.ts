@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
-import { isMsupError, MsupError } from '../errors.js';
+import { type ErrorCode, isMsupError, MsupError } from '../errors.js';
 import type { LogLevel, LogRecord, MetricFamily, OutputLine, ServiceInfo } from '../types.js';
 import { type ActionTarget, parseAction, runAction } from './actions.js';
 import { asset } from './assets.js';
@@ -57,7 +57,7 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-const failure = (res: http.ServerResponse, status: number, code: string, message: string) =>
+const failure = (res: http.ServerResponse, status: number, code: ErrorCode, message: string) =>
   json(res, status, { ok: false, error: { code, message } });
 
 export class AdminServer {
@@ -188,7 +188,7 @@ export class AdminServer {
       const result = await runAction(this.#target, action);
       json(res, 200, { ok: true, result });
     } catch (error) {
-      const code = isMsupError(error) ? error.code : 'MSUP_ADMIN';
+      const code: ErrorCode = isMsupError(error) ? error.code : 'MSUP_ADMIN';
       const status = code === 'MSUP_UNKNOWN_SERVICE' || code === 'MSUP_USAGE' ? 400 : 500;
       this.#options.log('warn', `admin action failed: ${what}`, { action: what, ...args, from, code });
       failure(res, status, code, (error as Error).message);
