@@ -27,7 +27,8 @@ export const ERROR_CODES = {
     'msup compare found no service that answers HTTP (a port, or a route of the shared front) to send its load to',
   MSUP_FORBIDDEN:
     "The admin listener refused a request: a Host that does not name it, another page's Origin, or no valid token",
-  MSUP_ADMIN: 'The admin listener could not answer: reading the metrics or running an action failed unexpectedly',
+  MSUP_ADMIN:
+    'The admin listener could not answer: reading the metrics or running an action failed unexpectedly',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

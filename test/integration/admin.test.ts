@@ -3,11 +3,12 @@
 // logged; the event stream (state for anyone, log lines only with the token); when it opens at all.
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LogRecord, Supervisor } from '../../src/index.js';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
-import { node, useProject } from '../helpers/project.js';
+import { node, REPO, useProject } from '../helpers/project.js';
 import { promtool } from '../helpers/tools.js';
 
 const project = useProject();
@@ -84,6 +85,33 @@ describe('/metrics', () => {
     const text = (await request(`${admin(sup).url}metrics`)).body;
     expect(sum(text, 'msup_proxy_responses_total', { service: 'web', code: '503' })).toBe(1);
     expect(sum(text, 'msup_held_total', { service: 'web' })).toBe(1);
+  });
+});
+
+describe("a runtime's own metrics", () => {
+  it('reach /metrics through the same registry: cold starts and environments of a function', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({
+        hello: {
+          handler: 'fns/hello.handler',
+          cwd: path.join(REPO, 'fixtures'),
+          port: 0,
+          runtime: { function: { idleTimeout: '30s' } },
+        },
+      }),
+      admin: true,
+    });
+    for (let i = 0; i < 3; i++) expect((await request(sup.url('hello') as string)).status).toBe(200);
+    const text = (await request(`${admin(sup).url}metrics`)).body;
+    const labels = { service: 'hello', instance: '0' };
+    expect(sum(text, 'msup_function_cold_starts_total', labels)).toBe(1);
+    expect(sum(text, 'msup_function_invocations_total', labels)).toBe(3);
+    expect(sum(text, 'msup_function_environments', { ...labels, state: 'idle' })).toBe(1);
+    expect(sum(text, 'msup_http_responses_total', { ...labels, code: '2xx' })).toBe(3);
+    if (!PROMTOOL.skip) execFileSync(PROMTOOL.need(), ['check', 'metrics'], { input: text, stdio: 'pipe' });
   });
 });
 
