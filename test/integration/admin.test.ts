@@ -115,6 +115,41 @@ describe("a runtime's own metrics", () => {
   });
 });
 
+describe("the sidecar's per-hop metrics", () => {
+  it('reach /metrics through the same registry, counting what each instance served', {
+    timeout: 90_000,
+  }, async () => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({ web: { command: node('echo-server.js'), port: 0, runtime: 'sidecar' } }),
+      admin: true,
+    });
+    const sent = 6;
+    for (let i = 0; i < sent; i++) expect((await request(`${sup.url('web')}/orders/${i}`)).status).toBe(200);
+    const labels = { service: 'web', instance: '0', direction: 'inbound', route: '/orders' };
+    let text = '';
+    // A sidecar reports its series about once a second: wait for one taken after the last request.
+    const counted = await waitFor(
+      async () => {
+        text = (await request(`${admin(sup).url}metrics`)).body;
+        return sum(text, 'msup_sidecar_requests_total', { ...labels, classification: 'success' }) === sent;
+      },
+      15_000,
+      200,
+    );
+    expect(
+      counted,
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('msup_sidecar'))
+        .join('\n'),
+    ).toBe(true);
+    expect(sum(text, 'msup_sidecar_request_duration_seconds_count', labels)).toBe(sent);
+    expect(sum(text, 'msup_http_responses_total', { service: 'web', code: '2xx' })).toBe(sent);
+    if (!PROMTOOL.skip) execFileSync(PROMTOOL.need(), ['check', 'metrics'], { input: text, stdio: 'pipe' });
+  });
+});
+
 describe('actions', () => {
   it('need the token, and a Host and Origin that name the listener; each is logged', async () => {
     const p = project();
