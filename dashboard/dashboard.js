@@ -63,18 +63,29 @@
   }
 
   // --- one service's card ---------------------------------------------------------------------------
+  /** Charts follow their box's width. */
+  const resized = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const plot = entry.target.plot;
+      const width = Math.floor(entry.contentRect.width);
+      if (plot && width > 0 && width !== plot.width) plot.setSize({ width, height: plot.height });
+    }
+  });
+
   function chart(target, title, series) {
-    const width = Math.max(300, target.clientWidth || 420);
+    const width = Math.max(280, Math.floor(target.getBoundingClientRect().width) || 420);
     const opts = {
       width,
       height: 160,
-      legend: { show: true },
+      legend: { show: true, live: false },
       scales: { x: { time: true } },
       axes: [{}, { size: 50 }],
       series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5, spanGaps: false }))],
     };
     const data = [[], ...series.map(() => [])];
     const plot = new uPlot(opts, data, target);
+    target.plot = plot;
+    resized.observe(target);
     return { plot, data, title };
   }
 
@@ -132,12 +143,11 @@
     if (info.url) head.append(el('a', { href: info.url, text: info.url, target: '_blank', rel: 'noopener' }));
     head.append(figures, actions);
     const card = el('article', { class: 'service', 'data-service': info.name }, head, table);
-    const charts = el('div', { class: 'charts' }, rpsBox, latBox);
-    if (info.url) card.append(charts);
     $('services').append(card);
-    const entry = { card, tbody, figures, charts: null, points: 0 };
-    if (info.url) {
-      entry.charts = {
+    // Charts for a service the proxy serves (a port or a route), once its first rates come.
+    const addCharts = () => {
+      card.append(el('div', { class: 'charts' }, rpsBox, latBox));
+      return {
         rps: chart(rpsBox, 'requests', [
           ['req/s', '#2f5fb3'],
           ['errors/s', '#c62828'],
@@ -147,7 +157,8 @@
           ['p99', '#b35900'],
         ]),
       };
-    }
+    };
+    const entry = { card, tbody, figures, charts: null, addCharts, points: 0 };
     const filter = $('log-filter');
     filter.append(el('option', { value: info.name, text: info.name }));
     return entry;
@@ -190,9 +201,10 @@
       );
       entry.card.dataset.instances = String(info.instances.length);
       entry.card.dataset.ready = String(info.instances.filter((i) => i.ready).length);
-      const rps = info.rps ?? 0;
-      entry.figures.textContent = `${rps.toFixed(1)} req/s · ${info.inFlight} in flight`;
-      if (entry.charts && info.rps !== null) {
+      entry.figures.textContent =
+        info.rps === null ? '' : `${info.rps.toFixed(1)} req/s · ${info.inFlight} in flight`;
+      if (info.rps !== null) {
+        entry.charts ??= entry.addCharts();
         const ms = (s) => (s === null ? null : Math.round(s * 100000) / 100);
         push(entry.charts.rps, state.at, [info.rps, info.errors]);
         push(entry.charts.latency, state.at, [ms(info.p50), ms(info.p99)]);

@@ -18,6 +18,9 @@ import { chromium } from '../helpers/tools.js';
 const project = useProject();
 const CHROMIUM = chromium();
 
+/** The page updates about once a second: wait up to 20 s for what it shows (a loaded machine). */
+const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 20_000, interval: 100 });
+
 const FLAGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -76,69 +79,57 @@ describe('the dashboard in Chromium', () => {
       const card = page.locator('article[data-service="web"]');
       const pidOf = (index: number) => card.locator(`tr[data-instance="${index}"] td[data-field="pid"]`);
       // The instances, as the supervisor knows them.
-      await expect
-        .poll(() => card.locator('table.instances > tbody > tr').count(), { timeout: 15_000 })
-        .toBe(2);
+      await poll(() => card.locator('table.instances > tbody > tr').count()).toBe(2);
       const before = sup.instances('web').map((i) => String(i.pid));
-      await expect.poll(() => pidOf(0).textContent()).toBe(before[0]);
-      await expect.poll(() => pidOf(1).textContent()).toBe(before[1]);
+      await poll(() => pidOf(0).textContent()).toBe(before[0]);
+      await poll(() => pidOf(1).textContent()).toBe(before[1]);
       expect(await page.locator('#mode').textContent()).toBe('control');
 
       // A SIGKILLed instance: the page shows its restart and its new process.
       process.kill(Number(before[0]), 'SIGKILL');
-      await expect
-        .poll(() => card.locator('tr[data-instance="0"] td[data-field="restarts"]').textContent(), {
-          timeout: 15_000,
-        })
-        .toBe('1');
-      await expect.poll(() => card.locator('tr[data-instance="0"]').textContent()).toMatch(/SIGKILL/);
-      await expect
-        .poll(async () => {
-          const row = await card.locator('tr[data-instance="0"] td.state').textContent();
-          return `${row} ${(await pidOf(0).textContent()) !== before[0]}`;
-        })
-        .toBe('running true');
+      await poll(() => card.locator('tr[data-instance="0"] td[data-field="restarts"]').textContent()).toBe(
+        '1',
+      );
+      await poll(() => card.locator('tr[data-instance="0"]').textContent()).toMatch(/SIGKILL/);
+      await poll(async () => {
+        const row = await card.locator('tr[data-instance="0"] td.state').textContent();
+        return `${row} ${(await pidOf(0).textContent()) !== before[0]}`;
+      }).toBe('running true');
 
       // The request chart moves under load (the points it drew carry a positive rate).
       const load = startLoad(sup.url('web') as string, { clients: 2, maxRequests: 20_000 });
       try {
-        await expect
-          .poll(async () => Number(await card.getAttribute('data-rps')), { timeout: 20_000 })
-          .toBeGreaterThan(0);
+        await poll(async () => Number(await card.getAttribute('data-rps'))).toBeGreaterThan(0);
       } finally {
         const result = await load.stop();
         expect(result.failed).toEqual([]);
       }
       const points = Number(await card.getAttribute('data-points'));
-      await expect.poll(async () => Number(await card.getAttribute('data-points'))).toBeGreaterThan(points);
+      await poll(async () => Number(await card.getAttribute('data-points'))).toBeGreaterThan(points);
       expect(await card.locator('.chart canvas').count()).toBe(2);
 
       // Logs, filtered by service.
       await page.locator('#log-filter').selectOption('web');
-      await expect.poll(() => page.locator('#logs > div[data-service="web"]').count()).toBeGreaterThan(0);
+      await poll(() => page.locator('#logs > div[data-service="web"]').count()).toBeGreaterThan(0);
       expect(await page.locator('#logs > div:not([data-service="web"])').count()).toBe(0);
 
       // The restart button: a rolling restart replaces every instance.
       const pids = sup.instances('web').map((i) => i.pid);
       await card.locator('button[data-action="restart"]').click();
-      await expect
-        .poll(() => page.locator('#notice').textContent(), { timeout: 30_000 })
-        .toBe('restart done (web)');
+      await poll(() => page.locator('#notice').textContent()).toBe('restart done (web)');
       const replaced = sup.instances('web').map((i) => i.pid);
       expect(replaced.every((pid, i) => pid !== null && pid !== pids[i])).toBe(true);
-      await expect.poll(() => pidOf(1).textContent()).toBe(String(replaced[1]));
+      await poll(() => pidOf(1).textContent()).toBe(String(replaced[1]));
       expect(logs.filter((r) => r.msg === 'admin action: restart')).toHaveLength(1);
 
       // Without the token: read-only, no buttons, no log lines.
       const readOnly = await context.newPage();
       readOnly.on('pageerror', (e) => errors.push(`read-only page error: ${e.message}`));
       await readOnly.goto(origin);
-      await expect.poll(() => readOnly.locator('#mode').textContent()).toBe('read-only');
-      await expect
-        .poll(() => readOnly.locator('article[data-service="web"] table.instances > tbody > tr').count(), {
-          timeout: 15_000,
-        })
-        .toBe(2);
+      await poll(() => readOnly.locator('#mode').textContent()).toBe('read-only');
+      await poll(() =>
+        readOnly.locator('article[data-service="web"] table.instances > tbody > tr').count(),
+      ).toBe(2);
       expect(await readOnly.locator('button[data-action]').count()).toBe(0);
       expect(await readOnly.locator('#logs-locked').isVisible()).toBe(true);
       expect(await readOnly.locator('#logs > div').count()).toBe(0);
