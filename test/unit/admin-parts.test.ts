@@ -8,7 +8,8 @@ import { hostAllowed, refuseAction, tokenMatches } from '../../src/admin/guard.j
 import { parseCliArgs } from '../../src/cli/args.js';
 import { MsupError } from '../../src/errors.js';
 import { bucketIndex, Histogram, quantile } from '../../src/histogram.js';
-import { buildFamilies, type ServiceView } from '../../src/metrics/families.js';
+import type { ServiceView } from '../../src/metrics/families.js';
+import { buildFamilies } from '../../src/metrics/runtime-families.js';
 import type { InstanceInfo, MetricFamily, MetricSample, ServiceInfo } from '../../src/types.js';
 
 const settings = { host: '127.0.0.1', port: 9100, token: 'a'.repeat(43) };
