@@ -228,7 +228,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const problems: string[] = [];
     for (const service of this.#services.values()) {
       for (const { runtime, run, index } of service.running()) {
-        byRuntime.set(runtime, [...(byRuntime.get(runtime) ?? []), run]);
+        const list = byRuntime.get(runtime);
+        if (list) list.push(run);
+        else byRuntime.set(runtime, [run]);
         if (!run.metrics) continue;
         try {
           runtimes.push({ service: service.name, index, families: run.metrics() });
@@ -640,7 +642,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const byRuntime = new Map<string, RunningInstance[]>();
       for (const service of this.#services.values()) {
         for (const { runtime, run } of service.running()) {
-          byRuntime.set(runtime, [...(byRuntime.get(runtime) ?? []), run]);
+          const list = byRuntime.get(runtime);
+          if (list) list.push(run);
+          else byRuntime.set(runtime, [run]);
         }
       }
       return { usage: (await this.#runtimes?.usage(byRuntime)) ?? new Map(), at: Date.now() };

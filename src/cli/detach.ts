@@ -93,6 +93,7 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
           for (const s of status.services) {
             io.out.write(`  ${s.name}  ${s.instances.length} instance(s)  ${s.url ?? '(no port)'}\n`);
           }
+          if (status.dashboard) io.out.write(`  dashboard: ${status.dashboard}\n`);
         }
         return EXIT.ok;
       }
