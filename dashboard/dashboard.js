@@ -203,7 +203,9 @@
       entry.card.dataset.ready = String(info.instances.filter((i) => i.ready).length);
       entry.figures.textContent =
         info.rps === null ? '' : `${info.rps.toFixed(1)} req/s · ${info.inFlight} in flight`;
-      if (info.rps !== null) {
+      // A refresh between samples (an instance changed) carries the last sample's `at`: no new point.
+      if (info.rps !== null && state.at > (entry.lastAt ?? 0)) {
+        entry.lastAt = state.at;
         entry.charts ??= entry.addCharts();
         const ms = (s) => (s === null ? null : Math.round(s * 100000) / 100);
         push(entry.charts.rps, state.at, [info.rps, info.errors]);

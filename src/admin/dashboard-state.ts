@@ -3,7 +3,7 @@
 // per second, latency p50/p99 and errors per second, from the change in the counters since the last
 // sample. Pure: the clock is passed in.
 import { quantile } from '../histogram.js';
-import type { HistogramSample, MetricFamily, MetricSample, ServiceInfo } from '../types.js';
+import type { HistogramSample, InstanceInfo, MetricFamily, MetricSample, ServiceInfo } from '../types.js';
 
 export interface DashboardInstance {
   index: number;
@@ -32,7 +32,7 @@ export interface DashboardService {
 }
 
 export interface DashboardState {
-  /** Epoch ms. */
+  /** When the rates were sampled (epoch ms); a refresh between samples keeps it. */
   at: number;
   services: DashboardService[];
 }
@@ -49,6 +49,37 @@ const samplesOf = (families: readonly MetricFamily[], name: string) =>
 /** Keeps the previous sample's totals to turn counters into rates. */
 export class DashboardSampler {
   #previous: { at: number; totals: Map<string, Totals>; cpu: Map<string, number> } | undefined;
+  #last: DashboardState | undefined;
+
+  /**
+   * The last sample with the instances as they are now (an instance changed state between two samples):
+   * the rates, CPU and memory of the last sample, and its `at`. Undefined before the first sample.
+   */
+  refresh(services: readonly ServiceInfo[], now: number): DashboardState | undefined {
+    const last = this.#last;
+    if (!last) return undefined;
+    const before = new Map(last.services.map((s) => [s.name, s]));
+    return {
+      at: last.at,
+      services: services.map((service) => {
+        const was = before.get(service.name);
+        const usage = new Map(was?.instances.map((i) => [i.index, i]));
+        return {
+          ...(was ?? { rps: null, p50: null, p99: null, errors: null, inFlight: 0 }),
+          name: service.name,
+          url: service.url,
+          instances: service.instances.map((i) =>
+            instanceRow(
+              i,
+              now,
+              usage.get(i.index)?.cpuPercent ?? null,
+              usage.get(i.index)?.memoryBytes ?? null,
+            ),
+          ),
+        };
+      }),
+    };
+  }
 
   sample(families: readonly MetricFamily[], services: readonly ServiceInfo[], now: number): DashboardState {
     const totals = new Map<string, Totals>();
@@ -124,30 +155,40 @@ export class DashboardSampler {
             used !== undefined && usedBefore !== undefined && seconds > 0 && used >= usedBefore
               ? round(((used - usedBefore) / seconds) * 100, 1)
               : null;
-          return {
-            index: i.index,
-            state: i.state,
-            ready: i.ready,
-            pid: i.pid,
-            restarts: i.restarts,
-            uptimeMs: i.startedAt === null ? null : Math.max(0, now - i.startedAt),
-            cpuPercent,
-            memoryBytes: rss.get(key) ?? null,
-            lastExit: i.lastExit
-              ? {
-                  code: i.lastExit.code,
-                  signal: i.lastExit.signal,
-                  at: i.lastExit.at,
-                  ...(i.lastExit.reason ? { reason: i.lastExit.reason } : {}),
-                }
-              : null,
-          };
+          return instanceRow(i, now, cpuPercent, rss.get(key) ?? null);
         }),
       };
     });
     this.#previous = { at: now, totals, cpu };
-    return { at: now, services: out };
+    this.#last = { at: now, services: out };
+    return this.#last;
   }
+}
+
+function instanceRow(
+  i: InstanceInfo,
+  now: number,
+  cpuPercent: number | null,
+  memoryBytes: number | null,
+): DashboardInstance {
+  return {
+    index: i.index,
+    state: i.state,
+    ready: i.ready,
+    pid: i.pid,
+    restarts: i.restarts,
+    uptimeMs: i.startedAt === null ? null : Math.max(0, now - i.startedAt),
+    cpuPercent,
+    memoryBytes,
+    lastExit: i.lastExit
+      ? {
+          code: i.lastExit.code,
+          signal: i.lastExit.signal,
+          at: i.lastExit.at,
+          ...(i.lastExit.reason ? { reason: i.lastExit.reason } : {}),
+        }
+      : null,
+  };
 }
 
 function round(n: number, digits: number): number {

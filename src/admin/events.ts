@@ -56,9 +56,14 @@ interface Viewer {
   lines: boolean;
 }
 
+/** How soon after an instance changes its new state goes out (changes within it go together). */
+const NUDGE_MS = 50;
+
 export class EventFeed {
   readonly #sample: () => Promise<DashboardState>;
+  readonly #refresh: () => DashboardState | undefined;
   readonly #periodMs: number;
+  #nudgeTimer: NodeJS.Timeout | undefined;
   readonly #viewers = new Set<Viewer>();
   readonly #kept: FeedLine[] = [];
   #pending: FeedLine[] = [];
@@ -68,8 +73,17 @@ export class EventFeed {
   #sampling = false;
   #last: DashboardState | undefined;
 
-  constructor(sample: () => Promise<DashboardState>, periodMs = 1000) {
+  /**
+   * `sample` takes a full state (rates included) each period; `refresh` gives the last one with the
+   * instances as they are now, sent soon after an instance changes (`nudge`).
+   */
+  constructor(
+    sample: () => Promise<DashboardState>,
+    refresh: () => DashboardState | undefined,
+    periodMs = 1000,
+  ) {
     this.#sample = sample;
+    this.#refresh = refresh;
     this.#periodMs = periodMs;
   }
 
@@ -97,6 +111,18 @@ export class EventFeed {
     return this.#viewers.size;
   }
 
+  /** An instance changed: its new state goes out within NUDGE_MS, without waiting for the next sample. */
+  nudge(): void {
+    if (this.#viewers.size === 0 || this.#nudgeTimer) return;
+    this.#nudgeTimer = setTimeout(() => {
+      this.#nudgeTimer = undefined;
+      const state = this.#refresh();
+      if (!state) return;
+      this.#last = state;
+      for (const v of this.#viewers) this.#send(v, 'state', state);
+    }, NUDGE_MS);
+  }
+
   line(line: FeedLine): void {
     this.#kept.push(line);
     if (this.#kept.length > KEPT_LINES) this.#kept.splice(0, this.#kept.length - KEPT_LINES);
@@ -109,6 +135,7 @@ export class EventFeed {
   close(): void {
     this.#stopTicking();
     clearTimeout(this.#flushTimer);
+    clearTimeout(this.#nudgeTimer);
     for (const v of this.#viewers) v.res.end();
     this.#viewers.clear();
   }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import { type ErrorCode, isMsupError, MsupError } from '../errors.js';
-import type { LogLevel, LogRecord, MetricFamily, OutputLine, ServiceInfo } from '../types.js';
+import type { InstanceInfo, LogLevel, LogRecord, MetricFamily, OutputLine, ServiceInfo } from '../types.js';
 import { type ActionTarget, parseAction, runAction } from './actions.js';
 import { asset } from './assets.js';
 import { DashboardSampler } from './dashboard-state.js';
@@ -17,8 +17,10 @@ export interface AdminTarget extends ActionTarget {
   metrics(): Promise<MetricFamily[]>;
   on(event: 'output', listener: (line: OutputLine) => void): unknown;
   on(event: 'log', listener: (record: LogRecord) => void): unknown;
+  on(event: 'instance', listener: (info: InstanceInfo) => void): unknown;
   off(event: 'output', listener: (line: OutputLine) => void): unknown;
   off(event: 'log', listener: (record: LogRecord) => void): unknown;
+  off(event: 'instance', listener: (info: InstanceInfo) => void): unknown;
 }
 
 export interface AdminOptions {
@@ -68,6 +70,7 @@ export class AdminServer {
   readonly #sampler = new DashboardSampler();
   readonly #onOutput = (line: OutputLine) => this.#feed.line(outputLine(line));
   readonly #onLog = (record: LogRecord) => this.#feed.line(eventLine(record));
+  readonly #onInstance = () => this.#feed.nudge();
   readonly token: string;
   #guard: GuardSettings;
 
@@ -76,8 +79,9 @@ export class AdminServer {
     this.#options = options;
     this.token = options.token ?? randomBytes(32).toString('base64url');
     this.#guard = { host: options.host, port: options.port, token: this.token };
-    this.#feed = new EventFeed(async () =>
-      this.#sampler.sample(await target.metrics(), target.services(), Date.now()),
+    this.#feed = new EventFeed(
+      async () => this.#sampler.sample(await target.metrics(), target.services(), Date.now()),
+      () => this.#sampler.refresh(target.services(), Date.now()),
     );
     this.#server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
       this.#handle(req, res).catch((error: Error) => {
@@ -118,6 +122,7 @@ export class AdminServer {
     admin.#guard = { ...admin.#guard, port };
     target.on('output', admin.#onOutput);
     target.on('log', admin.#onLog);
+    target.on('instance', admin.#onInstance);
     return admin;
   }
 
@@ -198,6 +203,7 @@ export class AdminServer {
   async close(): Promise<void> {
     this.#target.off('output', this.#onOutput);
     this.#target.off('log', this.#onLog);
+    this.#target.off('instance', this.#onInstance);
     this.#feed.close();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeAllConnections();

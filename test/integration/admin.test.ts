@@ -3,8 +3,11 @@
 // logged; the event stream (state for anyone, log lines only with the token); when it opens at all.
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { DashboardService, DashboardState } from '../../src/admin/dashboard-state.js';
+import { EventFeed } from '../../src/admin/events.js';
 import type { LogRecord, Supervisor } from '../../src/index.js';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
@@ -285,6 +288,33 @@ describe('the event stream', () => {
     };
     // The instances' own output, kept since start, replayed to a new viewer.
     expect(lines.lines.some((l) => l.service === 'web' && /listening on/.test(l.text))).toBe(true);
+  });
+});
+
+describe('the feed between two samples', () => {
+  it('sends the instances as they are now when one changes (nudge), without waiting for the next sample', async () => {
+    const state = (name: string): DashboardState => ({ at: 1, services: [{ name } as DashboardService] });
+    // A period of an hour: a second state can only come from the nudge.
+    const feed = new EventFeed(
+      async () => state('sampled'),
+      () => state('refreshed'),
+      3_600_000,
+    );
+    const server = http.createServer((_req, res) => feed.add(res, false));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const names = (events: { event: string; data: unknown }[]) =>
+        events.map((e) => (e.data as DashboardState).services[0]?.name);
+      const events = readEvents(url, (e) => {
+        if (e.length === 1) feed.nudge();
+        return e.length >= 2;
+      });
+      expect(names(await events)).toEqual(['sampled', 'refreshed']);
+    } finally {
+      feed.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
 

@@ -85,7 +85,17 @@ describe('the dashboard in Chromium', () => {
       await poll(() => pidOf(1).textContent()).toBe(before[1]);
       expect(await page.locator('#mode').textContent()).toBe('control');
 
-      // A SIGKILLed instance: the page shows its restart and its new process.
+      // A SIGKILLed instance: the page shows it restarting (every state it shows is recorded), then its
+      // restart and its new process.
+      // (A string: this file is typed for Node, without the DOM's types.)
+      await page.evaluate(`{
+        const seen = (window.seen = []);
+        const table = document.querySelector('article[data-service="web"] table.instances');
+        new MutationObserver(() => {
+          const state = table.querySelector('tr[data-instance="0"] td.state')?.textContent;
+          if (state && seen.at(-1) !== state) seen.push(state);
+        }).observe(table, { childList: true, subtree: true });
+      }`);
       process.kill(Number(before[0]), 'SIGKILL');
       await poll(() => card.locator('tr[data-instance="0"] td[data-field="restarts"]').textContent()).toBe(
         '1',
@@ -95,6 +105,9 @@ describe('the dashboard in Chromium', () => {
         const row = await card.locator('tr[data-instance="0"] td.state').textContent();
         return `${row} ${(await pidOf(0).textContent()) !== before[0]}`;
       }).toBe('running true');
+      const seen = (await page.evaluate('window.seen')) as string[];
+      expect(seen.some((state) => state === 'backoff' || state === 'starting')).toBe(true);
+      expect(seen.at(-1)).toBe('running');
 
       // The request chart moves under load (the points it drew carry a positive rate).
       const load = startLoad(sup.url('web') as string, { clients: 2, maxRequests: 20_000 });
