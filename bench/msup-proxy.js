@@ -5,7 +5,7 @@ import { ServiceProxy } from '../dist/proxy/server.js';
 const [mode, front, ...backends] = process.argv.slice(2);
 const proxy = new ServiceProxy('bench', { mode: mode === 'tcp' ? 'tcp' : 'http' });
 backends.forEach((port, i) => {
-  proxy.add(`bench#${i}:${port}`, `bench#${i}`, Number(port));
+  proxy.add(`bench#${i}:${port}`, `bench#${i}`, { host: '127.0.0.1', port: Number(port) });
 });
 await proxy.listen(Number(front));
 process.send?.('ready');

@@ -4,6 +4,7 @@
 import type {
   ExitInfo,
   LogLevel,
+  MetricFamily,
   OutputLine,
   ResolvedCommand,
   ResolvedService,
@@ -73,6 +74,13 @@ export interface RunningInstance {
   ): Promise<CommandResult>;
   /** What the runtime can say of it beyond the common fields (environments, cold starts, ...): in status. */
   details?(): Record<string, unknown>;
+  /**
+   * Its own metrics (cold starts, environments, per-hop figures), for /metrics and the dashboard. The
+   * supervisor adds the `service` and `instance` labels, and leaves out a family whose name or labels
+   * are not valid Prometheus names, that uses `service` or `instance` itself, or whose name msup uses.
+   * Called at each scrape (and each second while a dashboard is open): keep it cheap.
+   */
+  metrics?(): MetricFamily[];
 }
 
 /** What a runtime asks the supervisor to remember in the project's state file while an instance lives. */

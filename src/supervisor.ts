@@ -2,6 +2,8 @@
 // owns start, reload and stop order.
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { AdminServer } from './admin/server.js';
 import { stopWaves } from './config/dependencies.js';
 import { parseDuration } from './config/duration.js';
 import { readEnvFiles } from './config/env-file.js';
@@ -15,6 +17,8 @@ import { isMsupError, MsupError } from './errors.js';
 import { startMonitor } from './health/monitor.js';
 import { MAX_INSTANCES } from './limits.js';
 import { LogFiles } from './log/files.js';
+import type { InstanceFamilies, ProxyView } from './metrics/families.js';
+import { buildFamilies } from './metrics/runtime-families.js';
 import { privateDir } from './private-files.js';
 import { Fronts } from './proxy/fronts.js';
 import type { InstanceCounters } from './proxy/members.js';
@@ -29,6 +33,7 @@ import type {
   Duration,
   InstanceInfo,
   LogLevel,
+  MetricFamily,
   ReloadResult,
   ResolvedConfig,
   ResolvedService,
@@ -54,6 +59,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #stopping: Promise<void> | undefined;
   #abortWait: ((error: Error) => void) | undefined;
   #control: ControlServer | undefined;
+  #admin: AdminServer | undefined;
+  /** Problems with runtimes' metric families already logged (each once). */
+  readonly #metricProblems = new Set<string>();
   #logFiles: LogFiles | undefined;
   #watching: WatchSet | undefined;
   /** Serialises reloads, and coalesces watch-triggered restarts per service. */
@@ -156,6 +164,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         );
         stillStarting();
       }
+      await this.#openAdmin(config);
+      stillStarting();
       // Images and the like, before any instance starts (a failure starts nothing).
       await this.#prepareAll(config.services);
       stillStarting();
@@ -178,6 +188,82 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       throw error;
     }
     return this;
+  }
+
+  /** The admin listener (dashboard, /metrics), when the config's `admin` or the `admin` option asks for it. */
+  async #openAdmin(config: ResolvedConfig): Promise<void> {
+    const asked = this.#options.admin;
+    if (asked === false || (asked === undefined && config.admin === null)) return;
+    const given = typeof asked === 'object' ? asked : {};
+    const { AdminServer } = await import('./admin/server.js');
+    this.#admin = await AdminServer.open(this, {
+      host: given.host ?? config.admin?.host ?? '127.0.0.1',
+      port: given.port ?? config.admin?.port ?? 0,
+      log: (level, msg, fields) => this.#log(level, msg, fields),
+    });
+    const url = this.#admin.url;
+    this.#log('info', `admin listener at ${url} (the dashboard, and /metrics)`, {
+      url,
+      metrics: `${url}metrics`,
+    });
+    this.emit('admin', { url, dashboard: this.#admin.dashboardUrl });
+  }
+
+  /**
+   * The dashboard's URL with this run's token (actions need it), or null without an admin listener.
+   * The token is in the fragment (`#token=`), which a browser never sends to a server.
+   */
+  adminUrl(): string | null {
+    return this.#admin?.dashboardUrl ?? null;
+  }
+
+  /**
+   * Every metric family, as /metrics renders it and the dashboard reads it: instance state, readiness,
+   * restarts, CPU and memory; the proxy's answers, durations, attempts, retries, ejections and held
+   * requests; then what each instance's runtime adds (`RunningInstance.metrics`).
+   */
+  async metrics(): Promise<MetricFamily[]> {
+    const byRuntime = new Map<string, RunningInstance[]>();
+    const runtimes: InstanceFamilies[] = [];
+    const problems: string[] = [];
+    for (const service of this.#services.values()) {
+      for (const { runtime, run, index } of service.running()) {
+        const list = byRuntime.get(runtime);
+        if (list) list.push(run);
+        else byRuntime.set(runtime, [run]);
+        if (!run.metrics) continue;
+        try {
+          runtimes.push({ service: service.name, index, families: run.metrics() });
+        } catch (error) {
+          problems.push(`${service.name}#${index}: its metrics failed: ${(error as Error).message}`);
+        }
+      }
+    }
+    const usage = (await this.#runtimes?.usage(byRuntime)) ?? new Map();
+    const services = [...this.#services.values()].map((s) => ({
+      name: s.name,
+      instances: s.instances(),
+      proxy: this.#proxyView(s.name),
+    }));
+    const built = buildFamilies({ services, usage, runtimes });
+    for (const problem of [...problems, ...built.problems]) {
+      if (this.#metricProblems.has(problem)) continue;
+      this.#metricProblems.add(problem);
+      this.#log('warn', 'a runtime metric was left out', { problem });
+    }
+    return built.families;
+  }
+
+  #proxyView(name: string): ProxyView | undefined {
+    const proxy = this.#fronts.of(name);
+    if (!proxy) return undefined;
+    return {
+      counters: proxy.stats(),
+      answers: proxy.metrics.instances(),
+      own: proxy.metrics.ownAnswers(),
+      held: proxy.metrics.held,
+      heldNow: proxy.heldNow,
+    };
   }
 
   /**
@@ -512,6 +598,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       );
       await this.#openRuntimes(next);
       this.#warnUnused(next);
+      if (!isDeepStrictEqual(next.admin, current.admin)) {
+        // The admin listener keeps its address (and its token) for the whole run.
+        this.#log('warn', 'admin settings changed: they apply at the next start', {
+          running: current.admin,
+          file: next.admin,
+        });
+        next = Object.freeze({ ...next, admin: current.admin });
+      }
     } catch (error) {
       const issues = isMsupError(error) ? error.issues.map((i) => `${i.path}: ${i.message}`) : [];
       this.#log('error', 'config change rejected; the running config stays', {
@@ -548,7 +642,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const byRuntime = new Map<string, RunningInstance[]>();
       for (const service of this.#services.values()) {
         for (const { runtime, run } of service.running()) {
-          byRuntime.set(runtime, [...(byRuntime.get(runtime) ?? []), run]);
+          const list = byRuntime.get(runtime);
+          if (list) list.push(run);
+          else byRuntime.set(runtime, [run]);
         }
       }
       return { usage: (await this.#runtimes?.usage(byRuntime)) ?? new Map(), at: Date.now() };
@@ -562,6 +658,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       pid: process.pid,
       startedAt: this.#startedAt,
       sharedFront: this.#fronts.sharedUrl(),
+      dashboard: this.adminUrl(),
       ready: startVerdict(this.services()).kind === 'ready',
     };
     return buildStatus(meta, this.services(), before, after);
@@ -596,6 +693,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.#runtimes?.close();
     await this.#control?.close();
     this.#control = undefined;
+    await this.#admin?.close();
+    this.#admin = undefined;
     if (this.#services.size > 0) this.#log('info', 'stopped');
     const logFiles = this.#logFiles;
     this.#logFiles = undefined;

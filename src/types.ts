@@ -240,6 +240,18 @@ export interface MsupConfig {
   services: Record<string, ServiceConfig>;
   /** The shared front: one port that routes by path prefix and host to services. */
   proxy?: ProxyConfig;
+  /**
+   * The admin listener: the dashboard and /metrics (`msup start` opens one on a free port without it;
+   * the API's `start()` only with it or the `admin` option).
+   */
+  admin?: AdminConfig;
+}
+
+export interface AdminConfig {
+  /** Its port (default 0: a free one). */
+  port?: number;
+  /** The address it listens on (default `'127.0.0.1'`: this machine only). */
+  host?: string;
 }
 
 // --- The shared front (issue 3) ---
@@ -482,6 +494,8 @@ export interface ResolvedConfig {
   services: readonly ResolvedService[];
   /** The shared front and the settings of every front port. */
   proxy: ResolvedProxy;
+  /** The config's admin listener, or null when it has none. */
+  admin: { port: number; host: string } | null;
 }
 
 // The supervisor's API: what start() takes, what it reports.
@@ -515,6 +529,12 @@ export interface StartOptions {
   watch?: boolean;
   /** Run every service on this runtime, whatever the config says (`msup start --runtime NAME`). */
   runtime?: RuntimeName;
+  /**
+   * The admin listener (dashboard, /metrics): `true` opens it as the config's `admin` says (or on a free
+   * loopback port), an object overrides the config's port and host, `false` keeps it closed. Default:
+   * open only when the config has `admin`.
+   */
+  admin?: boolean | AdminConfig;
 }
 
 export interface LogRecord {
@@ -533,6 +553,8 @@ export interface SupervisorEvents {
   output: [OutputLine];
   /** msup's own structured events (started, ready, exited, restarting, crash loop, ...). */
   log: [LogRecord];
+  /** The admin listener listens: its URL, and the dashboard's with this run's token (once, at start). */
+  admin: [{ url: string; dashboard: string }];
 }
 
 export interface ReloadResult {
@@ -559,3 +581,25 @@ export interface RolloutResult {
   /** The instance whose replacement never became ready; the rollout stopped there and kept the old one. */
   failed: { index: number; reason: string } | null;
 }
+
+// --- Metrics (issue 12): what /metrics and the dashboard show, in a neutral shape ---
+/** One value of a counter or gauge, with its labels. */
+export interface MetricSample {
+  labels: Readonly<Record<string, string>>;
+  value: number;
+}
+
+/** One histogram: observations per bucket (not cumulative), the last one above every bound (+Inf). */
+export interface HistogramSample {
+  labels: Readonly<Record<string, string>>;
+  /** Upper bounds, ascending, without +Inf. */
+  bounds: readonly number[];
+  /** `bounds.length + 1` counts. */
+  counts: ArrayLike<number>;
+  sum: number;
+}
+
+/** A metric family as Prometheus names and types it (`msup_http_responses_total`, counter, ...). */
+export type MetricFamily =
+  | { name: string; help: string; type: 'counter' | 'gauge'; samples: readonly MetricSample[] }
+  | { name: string; help: string; type: 'histogram'; samples: readonly HistogramSample[] };

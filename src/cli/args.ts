@@ -33,6 +33,8 @@ export interface CliArgs {
   out: string | undefined;
   /** `compare`'s options, as given (compare() checks them). */
   compare: CompareArgs;
+  /** `--admin [HOST:]PORT`, `--no-admin` (false), or neither (undefined: msup start opens one anyway). */
+  admin: { host?: string; port: number } | false | undefined;
 }
 
 export interface CompareArgs {
@@ -179,8 +181,16 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
       help,
     );
   }
+  if (text('admin') !== undefined && on('no-admin')) throw usage('--admin and --no-admin together', help);
+  const admin =
+    text('admin') === undefined
+      ? on('no-admin')
+        ? false
+        : undefined
+      : adminAddress(text('admin') as string, help);
   return {
     ...defaults(command, rest),
+    admin,
     runtime: runtime as RuntimeName | undefined,
     config: text('config'),
     json: on('json'),
@@ -240,6 +250,20 @@ function compareArgs(text: (name: string) => string | undefined, help: string): 
   };
 }
 
+/** `9100`, `127.0.0.1:9100`, `[::1]:9100`, `0.0.0.0:0` → where the admin listener listens. */
+export function adminAddress(value: string, help = 'msup start --help'): { host?: string; port: number } {
+  const match = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):)?(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    throw usage(
+      `--admin: expected [HOST:]PORT such as 9100 or 127.0.0.1:9100 (0: a free port), got "${value}"`,
+      help,
+    );
+  }
+  const host = match[1] ?? match[2];
+  return host === undefined ? { port } : { host, port };
+}
+
 /** `--jsn` → did you mean `--json`; `-f` on status → it belongs to another command. */
 function unknownOption(command: Spec, raw: string, help: string): MsupError {
   const own = SPECS[command].options;
@@ -280,6 +304,7 @@ function defaults(command: Command, rest: string[]): CliArgs {
       idle: undefined,
       html: undefined,
     },
+    admin: undefined,
   };
 }
 

@@ -74,6 +74,12 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
         help: 'keep running when the process that started msup goes away (--detach uses it)',
       },
       {
+        name: 'admin',
+        value: '[HOST:]PORT',
+        help: "where the admin listener (the dashboard and /metrics) listens (default: the config's admin, else a free port on 127.0.0.1)",
+      },
+      { name: 'no-admin', help: 'no admin listener: no dashboard, no /metrics' },
+      {
         name: 'runtime',
         value: 'NAME',
         help: `run every service on this runtime, whatever the config says: ${RUNTIME_NAMES.join(', ')} (under function, a service with no port and no route stays as it is)`,
@@ -83,6 +89,7 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
     notes: [
       'Ctrl-C, SIGTERM or SIGHUP (a closed terminal) stop everything gracefully; a second Ctrl-C forces it.',
       'A foreground msup also stops when the process that started it (npx, npm run) goes away.',
+      'The dashboard URL printed at start carries a token: only who has it can restart, scale or stop from it.',
     ],
   },
   status: {

@@ -55,6 +55,14 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   const flags = ['--background', '--config', configFile, '--wait', wait, '--no-color'];
   if (!args.watch) flags.push('--no-watch');
   if (args.runtime) flags.push('--runtime', args.runtime);
+  if (args.admin === false) flags.push('--no-admin');
+  else if (args.admin) {
+    const host = args.admin.host;
+    flags.push(
+      '--admin',
+      `${host === undefined ? '' : host.includes(':') ? `[${host}]:` : `${host}:`}${args.admin.port}`,
+    );
+  }
   const child = spawn(process.execPath, [BIN, 'start', ...flags], {
     detached: true,
     stdio: ['ignore', out, out],
@@ -85,6 +93,7 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
           for (const s of status.services) {
             io.out.write(`  ${s.name}  ${s.instances.length} instance(s)  ${s.url ?? '(no port)'}\n`);
           }
+          if (status.dashboard) io.out.write(`  dashboard: ${status.dashboard}\n`);
         }
         return EXIT.ok;
       }

@@ -77,6 +77,7 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
   );
   const urls = status.services.filter((s) => s.url).map((s) => `  ${s.name}: ${s.url}`);
   if (status.sharedFront) urls.unshift(`  shared front: ${status.sharedFront}`);
+  if (status.dashboard) urls.push(`  dashboard: ${status.dashboard}`);
   const empty = status.services.filter((s) => s.instances.length === 0).map((s) => s.name);
   const verdict = status.ready
     ? 'all instances ready'

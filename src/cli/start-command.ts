@@ -22,7 +22,9 @@ function summary(sup: Supervisor): string {
   });
   const front = sup.proxyUrl();
   const shared = front ? `  shared front: ${front}\n` : '';
-  return `all services ready:\n${rows.join('\n')}\n${shared}`;
+  const admin = sup.adminUrl();
+  const dashboard = admin ? `  dashboard: ${admin}\n` : '';
+  return `all services ready:\n${rows.join('\n')}\n${shared}${dashboard}`;
 }
 
 /** Says once per service when all its instances are first ready, and once when everything is. */
@@ -72,11 +74,18 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
     wait: args.wait !== undefined,
     ...(args.wait !== undefined ? { timeout: args.wait } : {}),
     ...(args.runtime !== undefined ? { runtime: args.runtime } : {}),
+    // The dashboard and /metrics: on by default for the command (the API's start() only when asked).
+    admin: args.admin ?? true,
     watch: args.watch,
     ...(args.config ? { configFile: args.config } : {}),
   });
   let style: OutputStyle | undefined;
   sup.on('log', ({ level, msg, time: _time, ...fields }) => logger[level](fields, msg));
+  // The dashboard's URL carries the run's token: printed here, never written to the log files.
+  sup.on('admin', ({ dashboard }) => {
+    if (args.json) logger.info({ dashboard }, 'dashboard');
+    else print(`dashboard: ${dashboard}\n`);
+  });
   sup.on('output', (line) => {
     if (args.json) {
       print(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);

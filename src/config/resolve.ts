@@ -308,5 +308,8 @@ export function resolveConfig(
       cpus: service.cpus ?? null,
     };
   });
-  return deepFreeze({ root: path.resolve(root), file, services, proxy: proxy(config.proxy) });
+  const admin = config.admin
+    ? { port: config.admin.port ?? 0, host: config.admin.host ?? '127.0.0.1' }
+    : null;
+  return deepFreeze({ root: path.resolve(root), file, services, proxy: proxy(config.proxy), admin });
 }

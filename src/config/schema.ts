@@ -380,6 +380,7 @@ export const configSchema = strict({
     })
     .refine((services) => Object.keys(services).length > 0, { error: 'expected at least one service' }),
   proxy: proxy.optional(),
+  admin: strict({ port: port.optional(), host: nonEmptyString.optional() }).optional(),
 });
 
 export type ValidConfig = z.infer<typeof configSchema>;

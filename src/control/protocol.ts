@@ -101,6 +101,8 @@ export interface StatusV1 {
   configFile: string | null;
   /** The shared front's URL (`proxy.port`), or null without one. */
   sharedFront: string | null;
+  /** The dashboard's URL with this run's token, or null without an admin listener (absent before msup 0.2). */
+  dashboard?: string | null;
   pid: number;
   startedAt: string;
   /** Every instance ready (or finished cleanly). */

@@ -50,6 +50,7 @@ export function buildStatus(
     pid: number;
     startedAt: number;
     sharedFront: string | null;
+    dashboard: string | null;
     /**
      * Every instance ready (or finished cleanly): the same verdict start() waits for. A service scaled
      * to 0 instances makes the status not ready on top of it (its front answers 503).
@@ -65,6 +66,7 @@ export function buildStatus(
     project: meta.project,
     configFile: meta.configFile,
     sharedFront: meta.sharedFront,
+    dashboard: meta.dashboard,
     pid: meta.pid,
     startedAt: new Date(meta.startedAt).toISOString(),
     ready: meta.ready && services.every((s) => s.instances.length > 0),

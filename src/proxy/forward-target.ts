@@ -1,6 +1,7 @@
 // What one proxied request needs from its service's balancer (ServiceProxy implements it), and the
 // reasons msup itself gives when it cuts an attempt short.
 import type { Member, Members } from './members.js';
+import type { RequestMetrics } from './request-metrics.js';
 import type { RetryBudget } from './retry.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
@@ -9,6 +10,8 @@ export interface ForwardTarget {
   readonly service: string;
   readonly members: Members;
   readonly budget: RetryBudget;
+  /** Answers, durations and msup's own answers, for /metrics and the dashboard. */
+  readonly metrics: RequestMetrics;
   readonly responseTimeoutMs: number;
   /** How long a request body may pause while msup waits for it (0: no limit); then 408. */
   readonly bodyTimeoutMs: number;

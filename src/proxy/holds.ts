@@ -28,6 +28,11 @@ export class Holds {
     };
   }
 
+  /** Requests (upgrades, connections) waiting now. */
+  get size(): number {
+    return this.#waiters.size;
+  }
+
   /** Every held request tries again now (an instance joined, or msup is closing). */
   wakeAll(): void {
     const waiters = [...this.#waiters];

@@ -8,6 +8,7 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { hasBody, LazyBody } from './lazy-body.js';
 import type { Member } from './members.js';
 import { originForm, replyText } from './reply.js';
+import { CLIENT_GONE } from './request-metrics.js';
 import { classifyFailure, describeFailure, IDEMPOTENT, isReset, mayRetry } from './retry.js';
 import type { ExchangeHandler } from './upstream-pool.js';
 
@@ -21,6 +22,10 @@ class Exchange implements ExchangeHandler {
   readonly #headers: string[];
   readonly #deadline: number;
   readonly #tried = new Set<string>();
+  readonly #startedAt = performance.now();
+  /** The instance index whose response headers went to the client (-1: none), and their status. */
+  #answeredBy = -1;
+  #status = 0;
   #member: Member | undefined;
   #untrack: (() => void) | undefined;
   #abort: ((reason?: Error) => void) | undefined;
@@ -115,6 +120,8 @@ class Exchange implements ExchangeHandler {
     this.#unwait?.();
     this.#unwait = undefined;
     this.#resume = resume;
+    this.#answeredBy = (this.#member as Member).index;
+    this.#status = status;
     this.#res.writeHead(status, statusText, downstreamHeaders(rawHeaders));
     return true;
   }
@@ -226,6 +233,7 @@ class Exchange implements ExchangeHandler {
   }
 
   #reply(status: number, text: string, headers?: Record<string, string>): void {
+    this.#status = status;
     this.#done = true;
     this.#member = undefined;
     replyText(this.#res, status, text, headers);
@@ -237,6 +245,10 @@ class Exchange implements ExchangeHandler {
     if (this.#finishedOnce) return;
     this.#finishedOnce = true;
     this.#done = true;
+    const metrics = this.#target.metrics;
+    if (this.#answeredBy >= 0) {
+      metrics.answered(this.#answeredBy, this.#status, (performance.now() - this.#startedAt) / 1000);
+    } else metrics.own(this.#status || CLIENT_GONE);
     // A retry that ended without an attempt of its own (held, then 502/503; the client gone) gives back
     // its slot too: before, such slots were never returned and the budget shrank for good.
     if (this.#retrySlot) {
@@ -256,6 +268,7 @@ export function forward(
 ): void {
   const origin = originForm(path);
   if (origin === undefined) {
+    target.metrics.own(400);
     replyText(res, 400, `cannot forward a request for ${JSON.stringify(path)}`, { connection: 'close' });
     return;
   }

@@ -17,6 +17,7 @@ import {
 import { type BalancingSettings, type InstanceCounters, type Member, Members } from './members.js';
 import { instanceGone } from './port-check.js';
 import { replyText } from './reply.js';
+import { RequestMetrics } from './request-metrics.js';
 import { DEFAULT_RETRY_BUDGET, RetryBudget, type RetryBudgetSettings } from './retry.js';
 import { defaultTcpIo, listenTcp } from './tcp.js';
 import type { TcpIo, TcpListening } from './tcp-io.js';
@@ -66,6 +67,7 @@ export class ServiceProxy implements ForwardTarget {
   readonly mode: 'http' | 'tcp';
   readonly members: Members;
   readonly budget: RetryBudget;
+  readonly metrics = new RequestMetrics();
   holdTimeoutMs: number;
   responseTimeoutMs: number;
   bodyTimeoutMs: number;
@@ -157,6 +159,7 @@ export class ServiceProxy implements ForwardTarget {
   /** An HTTP request for this service (from its own port or the shared front, which may rewrite the path). */
   handle(req: http.IncomingMessage, res: http.ServerResponse, path?: string): void {
     if (this.#closing) {
+      this.metrics.own(503);
       replyText(res, 503, `${this.service} is shutting down`, { 'retry-after': '1', connection: 'close' });
       return;
     }
@@ -199,6 +202,11 @@ export class ServiceProxy implements ForwardTarget {
     return this.members.stats();
   }
 
+  /** Requests waiting now for an instance to join (the hold window). */
+  get heldNow(): number {
+    return this.#holds.size;
+  }
+
   pool(member: Member): UpstreamPool {
     let pool = this.#pools.get(member.key);
     if (!pool) {
@@ -231,6 +239,7 @@ export class ServiceProxy implements ForwardTarget {
   }
 
   hold(deadline: number, wake: () => void, expire: () => void): () => void {
+    this.metrics.held++;
     return this.#holds.hold(deadline, wake, expire);
   }
 

@@ -115,8 +115,10 @@ export class Service {
   }
 
   /** Every running instance, with the runtime that runs it. */
-  running(): { runtime: string; run: RunningInstance }[] {
-    return this.#slots.flatMap((slot) => slot.running().map(({ runtime, run }) => ({ runtime, run })));
+  running(): { runtime: string; run: RunningInstance; index: number }[] {
+    return this.#slots.flatMap((slot) =>
+      slot.running().map(({ runtime, run }) => ({ runtime, run, index: slot.index })),
+    );
   }
 
   stderrTail(): string[] {

@@ -1,6 +1,8 @@
 // Golden metrics (request rate, success rate, latency percentiles) per direction, peer and route, kept as
 // histograms with fixed buckets so they can be summed, sent to msup and written as Prometheus text.
-// Pure: the clock is passed in.
+// Pure: the clock is passed in. Buckets and quantiles are msup's shared histogram.ts (a pure leaf module,
+// the only import of this program outside its folder besides the proxy's upstream pool).
+import { bucketIndex, quantile as histogramQuantile } from '../histogram.js';
 
 /** Upper bounds of the latency buckets, in milliseconds (a last bucket holds everything above). */
 export const LATENCY_BUCKETS_MS = [
@@ -54,8 +56,7 @@ class Series {
     this.retries += retries;
     if (ok) this.successes++;
     this.sumMs += ms;
-    let i = 0;
-    while (i < LATENCY_BUCKETS_MS.length && ms > (LATENCY_BUCKETS_MS[i] as number)) i++;
+    const i = bucketIndex(LATENCY_BUCKETS_MS, ms);
     this.buckets[i] = (this.buckets[i] as number) + 1;
     const last = this.seconds[this.seconds.length - 1];
     if (last && last[0] === second) last[1]++;
@@ -126,21 +127,8 @@ export class GoldenMetrics {
  * histogram_quantile does; null without requests. Above the last bound, the last bound.
  */
 export function quantile(buckets: readonly number[], q: number): number | null {
-  const total = buckets.reduce((a, b) => a + b, 0);
-  if (total === 0) return null;
-  const rank = q * total;
-  let seen = 0;
-  for (let i = 0; i < buckets.length; i++) {
-    const count = buckets[i] as number;
-    if (count > 0 && seen + count >= rank) {
-      if (i >= LATENCY_BUCKETS_MS.length) return LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1] as number;
-      const lower = i === 0 ? 0 : (LATENCY_BUCKETS_MS[i - 1] as number);
-      const upper = LATENCY_BUCKETS_MS[i] as number;
-      return Math.round((lower + ((upper - lower) * (rank - seen)) / count) * 1000) / 1000;
-    }
-    seen += count;
-  }
-  return null;
+  const value = histogramQuantile(LATENCY_BUCKETS_MS, buckets, q);
+  return Number.isNaN(value) ? null : Math.round(value * 1000) / 1000;
 }
 
 /** What status shows of a series: rate, success rate and latency percentiles in ms. */

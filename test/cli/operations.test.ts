@@ -169,6 +169,11 @@ describe('msup commands against a running msup', () => {
     expect(started.out).toMatch(/msup is running in the background \(pid \d+\)/);
     const url = /web\s+2 instance\(s\)\s+(http:\S+)/.exec(started.out)![1]!;
     expect((await request(url)).status).toBe(200);
+    // The background msup's admin listener, with its token, as the foreground one prints it.
+    const dashboard = /^ {2}dashboard: (http:\/\/127\.0\.0\.1:\d+\/)#token=[\w-]{43}$/m.exec(
+      started.out,
+    )?.[1];
+    expect((await request(`${dashboard}metrics`)).status).toBe(200);
     expect((await finish(runCli(p, ['status']))).code).toBe(0);
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
     await expectNoTaggedProcesses(p.tag, 5000);

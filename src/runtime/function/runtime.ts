@@ -11,6 +11,7 @@ import { reapGroups } from '../process.js';
 import { runGuarded } from '../run-command.js';
 import { type Clock, realClock } from './clock.js';
 import { Gateway, waitTimeoutMs } from './gateway.js';
+import { functionFamilies } from './metrics.js';
 
 /**
  * A function service is one gateway instance, whatever `instances` says (the gateway scales its
@@ -104,6 +105,7 @@ class FunctionRuntime implements Runtime {
       kill: () => gateway.kill(),
       exec: (command, options) => runGuarded(host, command, { cwd: service.cwd, env, ...options }),
       details: () => gateway.details(),
+      metrics: () => functionFamilies(gateway.pool.counters, gateway.pool.snapshot()),
     };
     return instance;
   }

@@ -10,7 +10,7 @@ import type { GroupWaiter } from '../proc.js';
 import { launchGroup } from '../process.js';
 import type { Identities } from './identities.js';
 import { spiffeId, trustPrefix } from './identity.js';
-import { summarizeSeries } from './report.js';
+import { sidecarFamilies, summarizeSeries } from './report.js';
 
 /**
  * Node's young generation kept small: a proxy's objects die young, and the default (up to 3 × 16 MB
@@ -208,6 +208,7 @@ export async function launchSidecar(o: LaunchOptions): Promise<LiveSidecar> {
         },
         metrics: summarizeSeries(live?.series ?? series),
       }),
+      metrics: () => sidecarFamilies(live?.series ?? series),
     };
     live = {
       key: `${HOST}:${ports.ingress}`,

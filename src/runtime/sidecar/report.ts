@@ -6,6 +6,7 @@ import {
   type SeriesSnapshot,
   summarize,
 } from '../../sidecar/metrics.js';
+import type { HistogramSample, MetricFamily, MetricSample } from '../../types.js';
 
 export interface SidecarMetrics {
   /** Requests the instance served, by route (`/users`). */
@@ -27,6 +28,43 @@ export function summarizeSeries(series: readonly SeriesSnapshot[]): SidecarMetri
   return metrics;
 }
 
+/**
+ * One instance's series as metric families for the admin listener's registry (RunningInstance.metrics):
+ * the same names, labels and buckets as prometheusText, without `service` and `instance`, which the
+ * supervisor adds.
+ */
+export function sidecarFamilies(series: readonly SeriesSnapshot[]): MetricFamily[] {
+  const requests: MetricSample[] = [];
+  const retries: MetricSample[] = [];
+  const latency: HistogramSample[] = [];
+  for (const s of series) {
+    const base = { direction: s.direction, peer: s.peer, route: s.route };
+    requests.push({ labels: { ...base, classification: 'success' }, value: s.successes });
+    requests.push({ labels: { ...base, classification: 'failure' }, value: s.requests - s.successes });
+    if (s.direction === 'outbound') retries.push({ labels: base, value: s.retries });
+    latency.push({ labels: base, bounds: BOUNDS_S, counts: s.buckets, sum: s.sumMs / 1000 });
+  }
+  return [
+    { name: 'msup_sidecar_requests_total', help: HELP.requests, type: 'counter', samples: requests },
+    { name: 'msup_sidecar_retries_total', help: HELP.retries, type: 'counter', samples: retries },
+    {
+      name: 'msup_sidecar_request_duration_seconds',
+      help: HELP.latency,
+      type: 'histogram',
+      samples: latency,
+    },
+  ];
+}
+
+const BOUNDS_S = LATENCY_BUCKETS_MS.map((ms) => ms / 1000);
+
+const HELP = {
+  requests:
+    'Requests through a sidecar, by direction, peer, route and outcome (success: answered below 500).',
+  retries: 'Tries after the first of calls to other services.',
+  latency: 'Time from a request reaching a sidecar to the end of its response.',
+};
+
 const escapeLabel = (value: string) =>
   value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
@@ -47,15 +85,15 @@ export function prometheusText(
   instances: readonly { service: string; index: number; series: readonly SeriesSnapshot[] }[],
 ): string {
   const requests: string[] = [
-    '# HELP msup_sidecar_requests_total Requests through a sidecar, by direction, peer, route and outcome (success: answered below 500).',
+    `# HELP msup_sidecar_requests_total ${HELP.requests}`,
     '# TYPE msup_sidecar_requests_total counter',
   ];
   const retries: string[] = [
-    '# HELP msup_sidecar_retries_total Tries after the first of calls to other services.',
+    `# HELP msup_sidecar_retries_total ${HELP.retries}`,
     '# TYPE msup_sidecar_retries_total counter',
   ];
   const latency: string[] = [
-    '# HELP msup_sidecar_request_duration_seconds Time from a request reaching a sidecar to the end of its response.',
+    `# HELP msup_sidecar_request_duration_seconds ${HELP.latency}`,
     '# TYPE msup_sidecar_request_duration_seconds histogram',
   ];
   for (const { service, index, series } of instances) {

@@ -1,0 +1,316 @@
+// The dashboard's script (plain browser JavaScript, no build step): it follows the admin listener's
+// event stream (a state each second, log lines with the token), draws the instances table and a uPlot
+// chart per service, and sends the actions (restart, scale, stop) with the token from the URL fragment.
+/* global uPlot */
+(() => {
+  const TOKEN_HEADER = 'x-msup-token';
+  /** Seconds of history each chart keeps. */
+  const WINDOW = 120;
+  const MAX_LOG_LINES = 1000;
+
+  const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
+  const $ = (id) => document.getElementById(id);
+  const services = new Map();
+  const logLines = [];
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === 'text') node.textContent = v;
+      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v);
+    }
+    for (const child of children) node.append(child);
+    return node;
+  }
+
+  function notice(text, kind = 'info') {
+    const n = $('notice');
+    n.textContent = text;
+    n.dataset.kind = kind;
+  }
+
+  const fmtDuration = (ms) => {
+    if (ms === null) return '–';
+    const s = Math.floor(ms / 1000);
+    if (s < 60) return `${s}s`;
+    if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+    return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  };
+  const fmtBytes = (n) => (n === null ? '–' : `${(n / 1048576).toFixed(1)} MiB`);
+  const fmtCpu = (n) => (n === null ? '–' : `${n.toFixed(1)}%`);
+  const fmtExit = (e) => {
+    if (!e) return '–';
+    const how = e.signal ? e.signal : `code ${e.code}`;
+    return `${how}, ${fmtDuration(Date.now() - e.at)} ago${e.reason ? ` (${e.reason})` : ''}`;
+  };
+
+  // --- actions --------------------------------------------------------------------------------------
+  async function act(name, body) {
+    notice(`${name}…`);
+    try {
+      const res = await fetch(`/api/${name}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [TOKEN_HEADER]: token },
+        body: JSON.stringify(body),
+      });
+      const answer = await res.json();
+      if (!answer.ok) notice(`${name} refused: ${answer.error.message}`, 'error');
+      else notice(`${name} done${body.service ? ` (${body.service})` : ''}`);
+    } catch (error) {
+      notice(`${name} failed: ${error.message}`, 'error');
+    }
+  }
+
+  // --- one service's card ---------------------------------------------------------------------------
+  /** Charts follow their box's width. */
+  const resized = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const plot = entry.target.plot;
+      const width = Math.floor(entry.contentRect.width);
+      if (plot && width > 0 && width !== plot.width) plot.setSize({ width, height: plot.height });
+    }
+  });
+
+  function chart(target, title, series) {
+    const width = Math.max(280, Math.floor(target.getBoundingClientRect().width) || 420);
+    const opts = {
+      width,
+      height: 160,
+      legend: { show: true, live: false },
+      scales: { x: { time: true } },
+      axes: [{}, { size: 50 }],
+      series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5, spanGaps: false }))],
+    };
+    const data = [[], ...series.map(() => [])];
+    const plot = new uPlot(opts, data, target);
+    target.plot = plot;
+    resized.observe(target);
+    return { plot, data, title };
+  }
+
+  function createCard(info) {
+    const figures = el('span', { class: 'figures' });
+    const actions = el('div', { class: 'actions' });
+    if (token) {
+      const count = el('input', {
+        type: 'number',
+        min: '0',
+        value: String(info.instances.length),
+        'aria-label': `instances of ${info.name}`,
+        'data-role': 'count',
+      });
+      actions.append(
+        el('button', {
+          type: 'button',
+          'data-action': 'restart',
+          text: 'Rolling restart',
+          onclick: () => act('restart', { service: info.name }),
+        }),
+        count,
+        el('button', {
+          type: 'button',
+          'data-action': 'scale',
+          text: 'Scale',
+          onclick: () => act('scale', { service: info.name, count: Number(count.value) }),
+        }),
+      );
+    }
+    const tbody = el('tbody');
+    const table = el(
+      'table',
+      { class: 'instances' },
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ...['instance', 'state', 'ready', 'pid', 'restarts', 'uptime', 'CPU', 'memory', 'last exit'].map(
+            (h) => el('th', { text: h }),
+          ),
+        ),
+      ),
+      tbody,
+    );
+    const rpsBox = el(
+      'div',
+      { class: 'chart', 'data-chart': 'requests' },
+      el('h3', { text: 'requests/s and errors/s' }),
+    );
+    const latBox = el('div', { class: 'chart', 'data-chart': 'latency' }, el('h3', { text: 'latency (ms)' }));
+    const head = el('div', { class: 'service-head' }, el('h2', { text: info.name }));
+    if (info.url) head.append(el('a', { href: info.url, text: info.url, target: '_blank', rel: 'noopener' }));
+    head.append(figures, actions);
+    const card = el('article', { class: 'service', 'data-service': info.name }, head, table);
+    $('services').append(card);
+    // Charts for a service the proxy serves (a port or a route), once its first rates come.
+    const addCharts = () => {
+      card.append(el('div', { class: 'charts' }, rpsBox, latBox));
+      return {
+        rps: chart(rpsBox, 'requests', [
+          ['req/s', '#2f5fb3'],
+          ['errors/s', '#c62828'],
+        ]),
+        latency: chart(latBox, 'latency', [
+          ['p50', '#1a7f37'],
+          ['p99', '#b35900'],
+        ]),
+      };
+    };
+    const entry = { card, tbody, figures, charts: null, addCharts, points: 0 };
+    const filter = $('log-filter');
+    filter.append(el('option', { value: info.name, text: info.name }));
+    return entry;
+  }
+
+  function push(c, at, values) {
+    c.data[0].push(at / 1000);
+    values.forEach((v, i) => {
+      c.data[i + 1].push(v);
+    });
+    if (c.data[0].length > WINDOW) for (const column of c.data) column.shift();
+    c.plot.setData(c.data);
+  }
+
+  function render(state) {
+    const seen = new Set();
+    for (const info of state.services) {
+      seen.add(info.name);
+      let entry = services.get(info.name);
+      if (!entry) {
+        entry = createCard(info);
+        services.set(info.name, entry);
+      }
+      entry.tbody.replaceChildren(
+        ...info.instances.map((i) =>
+          el(
+            'tr',
+            { 'data-instance': String(i.index) },
+            el('td', { text: `${info.name}#${i.index}` }),
+            el('td', { class: 'state', 'data-state': i.state, text: i.state }),
+            el('td', { text: i.ready ? 'yes' : 'no' }),
+            el('td', { 'data-field': 'pid', text: i.pid === null ? '–' : String(i.pid) }),
+            el('td', { 'data-field': 'restarts', text: String(i.restarts) }),
+            el('td', { text: fmtDuration(i.uptimeMs) }),
+            el('td', { text: fmtCpu(i.cpuPercent) }),
+            el('td', { text: fmtBytes(i.memoryBytes) }),
+            el('td', { text: fmtExit(i.lastExit) }),
+          ),
+        ),
+      );
+      entry.card.dataset.instances = String(info.instances.length);
+      entry.card.dataset.ready = String(info.instances.filter((i) => i.ready).length);
+      entry.figures.textContent =
+        info.rps === null ? '' : `${info.rps.toFixed(1)} req/s · ${info.inFlight} in flight`;
+      // A refresh between samples (an instance changed) carries the last sample's `at`: no new point.
+      if (info.rps !== null && state.at > (entry.lastAt ?? 0)) {
+        entry.lastAt = state.at;
+        entry.charts ??= entry.addCharts();
+        const ms = (s) => (s === null ? null : Math.round(s * 100000) / 100);
+        push(entry.charts.rps, state.at, [info.rps, info.errors]);
+        push(entry.charts.latency, state.at, [ms(info.p50), ms(info.p99)]);
+        entry.points++;
+        entry.card.dataset.points = String(entry.points);
+        entry.card.dataset.rps = String(info.rps);
+      }
+    }
+    for (const [name, entry] of services) {
+      if (seen.has(name)) continue;
+      entry.card.remove();
+      services.delete(name);
+      $('log-filter')
+        .querySelector(`option[value="${CSS.escape(name)}"]`)
+        ?.remove();
+    }
+  }
+
+  // --- logs -----------------------------------------------------------------------------------------
+  function lineNode(line) {
+    const who =
+      line.service === null ? 'msup' : line.index === null ? line.service : `${line.service}#${line.index}`;
+    const time = new Date(line.time).toLocaleTimeString();
+    return el(
+      'div',
+      { class: line.stream, 'data-service': line.service ?? '' },
+      el('span', { class: 'who', text: `${time} ${who} | ` }),
+      line.level && line.stream === 'msup' ? `${line.level}: ${line.text}` : line.text,
+    );
+  }
+
+  function shownLines() {
+    const filter = $('log-filter').value;
+    return filter === '' ? logLines : logLines.filter((l) => l.service === filter);
+  }
+
+  function redrawLogs() {
+    $('logs').replaceChildren(...shownLines().map(lineNode));
+    follow();
+  }
+
+  function follow() {
+    if ($('log-follow').checked) $('logs').scrollTop = $('logs').scrollHeight;
+  }
+
+  function addLines(batch) {
+    const filter = $('log-filter').value;
+    const box = $('logs');
+    for (const line of batch.lines) {
+      logLines.push(line);
+      if (filter === '' || line.service === filter) box.append(lineNode(line));
+    }
+    if (batch.skipped > 0) {
+      const gap = {
+        time: Date.now(),
+        service: null,
+        index: null,
+        stream: 'msup',
+        text: `${batch.skipped} lines skipped`,
+      };
+      logLines.push(gap);
+      box.append(lineNode(gap));
+    }
+    if (logLines.length > MAX_LOG_LINES) {
+      logLines.splice(0, logLines.length - MAX_LOG_LINES);
+      redrawLogs();
+    }
+    while (box.childElementCount > MAX_LOG_LINES) box.firstElementChild.remove();
+    follow();
+  }
+
+  // --- the stream -----------------------------------------------------------------------------------
+  function connect() {
+    const source = new EventSource(token ? `/api/events?token=${encodeURIComponent(token)}` : '/api/events');
+    const badge = $('connection');
+    source.addEventListener('open', () => {
+      badge.textContent = 'live';
+      badge.dataset.state = 'live';
+    });
+    source.addEventListener('error', () => {
+      badge.textContent = 'reconnecting';
+      badge.dataset.state = 'lost';
+    });
+    source.addEventListener('state', (e) => render(JSON.parse(e.data)));
+    source.addEventListener('lines', (e) => addLines(JSON.parse(e.data)));
+  }
+
+  function init() {
+    const mode = $('mode');
+    if (token) {
+      mode.textContent = 'control';
+      mode.dataset.mode = 'control';
+      const stop = $('stop-all');
+      stop.hidden = false;
+      stop.addEventListener('click', () => {
+        if (confirm('Stop msup and every service it runs?')) act('stop', {});
+      });
+    } else {
+      $('logs-locked').hidden = false;
+    }
+    $('log-filter').addEventListener('change', redrawLogs);
+    $('log-follow').addEventListener('change', follow);
+    connect();
+  }
+
+  init();
+})();

@@ -1,0 +1,186 @@
+// The dashboard's live feed over server-sent events: a state sample each second while anyone watches,
+// and the services' output lines and msup's events (to holders of the token only), batched, with the
+// last ones replayed to a new viewer. A viewer that does not keep up is dropped; its browser reconnects.
+import type http from 'node:http';
+import type { LogRecord, OutputLine } from '../types.js';
+import type { DashboardState } from './dashboard-state.js';
+
+/** A line as the dashboard shows it. */
+export interface FeedLine {
+  /** Epoch ms. */
+  time: number;
+  /** The service it is about, or null for msup's own events about no service. */
+  service: string | null;
+  index: number | null;
+  /** `stdout` / `stderr` for an instance's output, `msup` for msup's events. */
+  stream: 'stdout' | 'stderr' | 'msup';
+  level?: string;
+  text: string;
+}
+
+/** Lines kept for a viewer that connects. */
+const KEPT_LINES = 500;
+/** Lines sent per batch at most; the rest are counted as skipped. */
+const BATCH_LINES = 500;
+const BATCH_MS = 200;
+/** A viewer with this much unsent is dropped. */
+const MAX_BACKLOG = 1024 * 1024;
+
+export function outputLine(line: OutputLine): FeedLine {
+  return {
+    time: Date.now(),
+    service: line.service,
+    index: line.index,
+    stream: line.stream,
+    text: line.source ? `[${line.source}] ${line.line}` : line.line,
+  };
+}
+
+export function eventLine(record: LogRecord): FeedLine {
+  const { level, msg, time, service, instance, ...fields } = record;
+  const extra = Object.entries(fields)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return {
+    time,
+    service: typeof service === 'string' ? service : null,
+    index: typeof instance === 'number' ? instance : null,
+    stream: 'msup',
+    level,
+    text: extra ? `${msg} ${extra}` : msg,
+  };
+}
+
+interface Viewer {
+  res: http.ServerResponse;
+  lines: boolean;
+}
+
+/** How soon after an instance changes its new state goes out (changes within it go together). */
+const NUDGE_MS = 50;
+
+export class EventFeed {
+  readonly #sample: () => Promise<DashboardState>;
+  readonly #refresh: () => DashboardState | undefined;
+  readonly #periodMs: number;
+  #nudgeTimer: NodeJS.Timeout | undefined;
+  readonly #viewers = new Set<Viewer>();
+  readonly #kept: FeedLine[] = [];
+  #pending: FeedLine[] = [];
+  #skipped = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #sampling = false;
+  #last: DashboardState | undefined;
+
+  /**
+   * `sample` takes a full state (rates included) each period; `refresh` gives the last one with the
+   * instances as they are now, sent soon after an instance changes (`nudge`).
+   */
+  constructor(
+    sample: () => Promise<DashboardState>,
+    refresh: () => DashboardState | undefined,
+    periodMs = 1000,
+  ) {
+    this.#sample = sample;
+    this.#refresh = refresh;
+    this.#periodMs = periodMs;
+  }
+
+  /** A new viewer: the last state and (with `lines`) the kept lines at once, then live. */
+  add(res: http.ServerResponse, lines: boolean): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    const viewer = { res, lines };
+    this.#viewers.add(viewer);
+    res.once('close', () => {
+      this.#viewers.delete(viewer);
+      if (this.#viewers.size === 0) this.#stopTicking();
+    });
+    if (lines) this.#send(viewer, 'lines', { lines: this.#kept, skipped: 0 });
+    if (this.#last) this.#send(viewer, 'state', this.#last);
+    this.#startTicking();
+  }
+
+  get viewers(): number {
+    return this.#viewers.size;
+  }
+
+  /** An instance changed: its new state goes out within NUDGE_MS, without waiting for the next sample. */
+  nudge(): void {
+    if (this.#viewers.size === 0 || this.#nudgeTimer) return;
+    this.#nudgeTimer = setTimeout(() => {
+      this.#nudgeTimer = undefined;
+      const state = this.#refresh();
+      if (!state) return;
+      this.#last = state;
+      for (const v of this.#viewers) this.#send(v, 'state', state);
+    }, NUDGE_MS);
+  }
+
+  line(line: FeedLine): void {
+    this.#kept.push(line);
+    if (this.#kept.length > KEPT_LINES) this.#kept.splice(0, this.#kept.length - KEPT_LINES);
+    if (![...this.#viewers].some((v) => v.lines)) return;
+    if (this.#pending.length >= BATCH_LINES) this.#skipped++;
+    else this.#pending.push(line);
+    this.#flushTimer ??= setTimeout(() => this.#flush(), BATCH_MS);
+  }
+
+  close(): void {
+    this.#stopTicking();
+    clearTimeout(this.#flushTimer);
+    clearTimeout(this.#nudgeTimer);
+    for (const v of this.#viewers) v.res.end();
+    this.#viewers.clear();
+  }
+
+  #flush(): void {
+    this.#flushTimer = undefined;
+    const batch = { lines: this.#pending, skipped: this.#skipped };
+    this.#pending = [];
+    this.#skipped = 0;
+    for (const v of this.#viewers) if (v.lines) this.#send(v, 'lines', batch);
+  }
+
+  #startTicking(): void {
+    if (this.#timer) return;
+    void this.#tick();
+    this.#timer = setInterval(() => void this.#tick(), this.#periodMs);
+    this.#timer.unref();
+  }
+
+  #stopTicking(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#sampling) return;
+    this.#sampling = true;
+    try {
+      const state = await this.#sample();
+      this.#last = state;
+      for (const v of this.#viewers) this.#send(v, 'state', state);
+    } catch {
+      // msup is stopping (or a sample failed): the next tick tries again.
+    } finally {
+      this.#sampling = false;
+    }
+  }
+
+  #send(viewer: Viewer, event: string, data: unknown): void {
+    const { res } = viewer;
+    if (res.destroyed) return;
+    if (res.writableLength > MAX_BACKLOG) {
+      res.destroy();
+      return;
+    }
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+}

@@ -1,0 +1,344 @@
+// The admin listener on a real supervisor: /metrics accepted by promtool and counting exactly the
+// requests sent through the proxy; actions that need the token, the listener's own origin and Host, each
+// logged; the event stream (state for anyone, log lines only with the token); when it opens at all.
+import { execFileSync } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { DashboardService, DashboardState } from '../../src/admin/dashboard-state.js';
+import { EventFeed } from '../../src/admin/events.js';
+import type { LogRecord, Supervisor } from '../../src/index.js';
+import { request } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
+import { node, REPO, useProject } from '../helpers/project.js';
+import { promtool } from '../helpers/tools.js';
+
+const project = useProject();
+const PROMTOOL = promtool();
+
+function admin(sup: Supervisor): { url: string; token: string; host: string } {
+  const dashboard = sup.adminUrl();
+  if (!dashboard) throw new Error('no admin listener');
+  const url = new URL(dashboard);
+  return {
+    url: `${url.origin}/`,
+    token: new URLSearchParams(url.hash.slice(1)).get('token') ?? '',
+    host: url.host,
+  };
+}
+
+/** The value of every sample of `name` whose labels include `labels`, summed. */
+function sum(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const has = Object.entries(labels).every(([k, v]) => (match[2] ?? '').includes(`${k}="${v}"`));
+    if (has) total += Number(match[3]);
+  }
+  return total;
+}
+
+describe('/metrics', () => {
+  it.skipIf(PROMTOOL.skip)(
+    'passes promtool check metrics and counts exactly the requests sent',
+    { timeout: 60_000 },
+    async () => {
+      const p = project();
+      const sup = await p.start({
+        config: p.config({ web: { command: node('echo-server.js'), instances: 2, port: 0 } }),
+        admin: true,
+      });
+      const sent = 37;
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+      const replies = await Promise.all(
+        Array.from({ length: sent }, (_, i) => request(`${sup.url('web')}/n/${i}`, { agent })),
+      );
+      agent.destroy();
+      expect(replies.map((r) => r.status)).toEqual(replies.map(() => 200));
+      const { url } = admin(sup);
+      const scrape = await request(`${url}metrics`);
+      expect(scrape.status).toBe(200);
+      expect(scrape.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = scrape.body;
+      expect(sum(text, 'msup_http_responses_total', { service: 'web', code: '2xx' })).toBe(sent);
+      expect(sum(text, 'msup_http_responses_total', { code: '5xx' })).toBe(0);
+      expect(sum(text, 'msup_http_request_duration_seconds_count', { service: 'web' })).toBe(sent);
+      expect(sum(text, 'msup_upstream_attempts_total', { service: 'web' })).toBe(sent);
+      expect(sum(text, 'msup_instance_ready', { service: 'web' })).toBe(2);
+      expect(sum(text, 'msup_instance_state', { service: 'web', state: 'running' })).toBe(2);
+      expect(sum(text, 'msup_instance_resident_memory_bytes', { service: 'web' })).toBeGreaterThan(0);
+      expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+      // promtool exits non-zero (and says why) on any problem with the text or its names.
+      execFileSync(PROMTOOL.need(), ['check', 'metrics'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] });
+    },
+  );
+
+  it("counts msup's own answers by status: 503 when no instance is there", async () => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({
+        web: { command: node('echo-server.js'), instances: 1, port: 0, holdTimeout: '50ms' },
+      }),
+      admin: true,
+    });
+    await sup.scale('web', 0);
+    expect((await request(`${sup.url('web')}/`)).status).toBe(503);
+    const text = (await request(`${admin(sup).url}metrics`)).body;
+    expect(sum(text, 'msup_proxy_responses_total', { service: 'web', code: '503' })).toBe(1);
+    expect(sum(text, 'msup_held_total', { service: 'web' })).toBe(1);
+  });
+});
+
+describe("a runtime's own metrics", () => {
+  it('reach /metrics through the same registry: cold starts and environments of a function', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({
+        hello: {
+          handler: 'fns/hello.handler',
+          cwd: path.join(REPO, 'fixtures'),
+          port: 0,
+          runtime: { function: { idleTimeout: '30s' } },
+        },
+      }),
+      admin: true,
+    });
+    for (let i = 0; i < 3; i++) expect((await request(sup.url('hello') as string)).status).toBe(200);
+    const text = (await request(`${admin(sup).url}metrics`)).body;
+    const labels = { service: 'hello', instance: '0' };
+    expect(sum(text, 'msup_function_cold_starts_total', labels)).toBe(1);
+    expect(sum(text, 'msup_function_invocations_total', labels)).toBe(3);
+    expect(sum(text, 'msup_function_environments', { ...labels, state: 'idle' })).toBe(1);
+    expect(sum(text, 'msup_http_responses_total', { ...labels, code: '2xx' })).toBe(3);
+    if (!PROMTOOL.skip) execFileSync(PROMTOOL.need(), ['check', 'metrics'], { input: text, stdio: 'pipe' });
+  });
+});
+
+describe("the sidecar's per-hop metrics", () => {
+  it('reach /metrics through the same registry, counting what each instance served', {
+    timeout: 90_000,
+  }, async () => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({ web: { command: node('echo-server.js'), port: 0, runtime: 'sidecar' } }),
+      admin: true,
+    });
+    const sent = 6;
+    for (let i = 0; i < sent; i++) expect((await request(`${sup.url('web')}/orders/${i}`)).status).toBe(200);
+    const labels = { service: 'web', instance: '0', direction: 'inbound', route: '/orders' };
+    let text = '';
+    // A sidecar reports its series about once a second: wait for one taken after the last request.
+    const counted = await waitFor(
+      async () => {
+        text = (await request(`${admin(sup).url}metrics`)).body;
+        return sum(text, 'msup_sidecar_requests_total', { ...labels, classification: 'success' }) === sent;
+      },
+      15_000,
+      200,
+    );
+    expect(
+      counted,
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('msup_sidecar'))
+        .join('\n'),
+    ).toBe(true);
+    expect(sum(text, 'msup_sidecar_request_duration_seconds_count', labels)).toBe(sent);
+    expect(sum(text, 'msup_http_responses_total', { service: 'web', code: '2xx' })).toBe(sent);
+    if (!PROMTOOL.skip) execFileSync(PROMTOOL.need(), ['check', 'metrics'], { input: text, stdio: 'pipe' });
+  });
+});
+
+describe('actions', () => {
+  it('need the token, and a Host and Origin that name the listener; each is logged', async () => {
+    const p = project();
+    const sup = p.create({
+      config: p.config({ web: { command: node('echo-server.js'), instances: 2, port: 0 } }),
+      admin: true,
+    });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const { url, token, host } = admin(sup);
+    const post = (path: string, headers: Record<string, string>, body = '{"service":"web"}') =>
+      request(`${url}api/${path}`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', ...headers },
+      });
+    const pids = () => sup.instances('web').map((i) => i.pid);
+    const before = pids();
+
+    const noToken = await post('restart', {});
+    expect(noToken.status).toBe(403);
+    expect(JSON.parse(noToken.body).error.code).toBe('MSUP_FORBIDDEN');
+    const wrongToken = await post('restart', { 'x-msup-token': `${token.slice(0, -1)}x` });
+    expect(wrongToken.status).toBe(403);
+    // Another page in the same browser (CSRF): its own Origin, even with the token.
+    const otherOrigin = await post('restart', { 'x-msup-token': token, origin: 'http://evil.example' });
+    expect(otherOrigin.status).toBe(403);
+    // DNS rebinding: the browser sends the attacker's name as Host.
+    const rebound = await post('restart', { 'x-msup-token': token, host: 'evil.example' });
+    expect(rebound.status).toBe(421);
+    expect((await request(url, { headers: { host: `evil.example:${host.split(':')[1]}` } })).status).toBe(
+      421,
+    );
+    expect(pids()).toEqual(before);
+    expect(logs.filter((r) => r.msg === 'admin action refused')).toHaveLength(3);
+
+    const restarted = await post('restart', { 'x-msup-token': token, origin: `http://${host}` });
+    expect(restarted.status).toBe(200);
+    expect(JSON.parse(restarted.body).ok).toBe(true);
+    const after = pids();
+    expect(after.every((pid, i) => pid !== null && pid !== before[i])).toBe(true);
+
+    const scaled = await post('scale', { 'x-msup-token': token }, '{"service":"web","count":3}');
+    expect(scaled.status).toBe(200);
+    expect(sup.instances('web')).toHaveLength(3);
+
+    const bad = await post('scale', { 'x-msup-token': token }, '{"service":"web","count":-1}');
+    expect(bad.status).toBe(400);
+    const unknown = await post('restart', { 'x-msup-token': token }, '{"service":"nope"}');
+    expect(unknown.status).toBe(400);
+    expect(JSON.parse(unknown.body).error.code).toBe('MSUP_UNKNOWN_SERVICE');
+
+    const done = logs.filter((r) => r.msg.startsWith('admin action: ')).map((r) => [r.msg, r.service]);
+    expect(done).toEqual([
+      ['admin action: restart', 'web'],
+      ['admin action: scale', 'web'],
+      ['admin action: restart', 'nope'],
+    ]);
+  });
+
+  it('stop ends msup, after its answer', async () => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({ w: { command: node('worker.js') } }),
+      admin: true,
+    });
+    const { url, token } = admin(sup);
+    const stop = await request(`${url}api/stop`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json', 'x-msup-token': token },
+    });
+    expect(stop.status).toBe(200);
+    await sup.whenStopped();
+    expect(sup.instances('w').map((i) => i.state)).toEqual(['stopped']);
+  });
+});
+
+/** Reads server-sent events from `url` until `enough` says so; answers the events by name. */
+function readEvents(
+  url: string,
+  enough: (events: { event: string; data: unknown }[]) => boolean,
+): Promise<{ event: string; data: unknown }[]> {
+  return new Promise((resolve, reject) => {
+    const events: { event: string; data: unknown }[] = [];
+    const req = http.get(url, (res) => {
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end = buffer.indexOf('\n\n');
+        while (end >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) events.push({ event, data: JSON.parse(data) });
+          end = buffer.indexOf('\n\n');
+        }
+        if (enough(events)) {
+          req.destroy();
+          resolve(events);
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('the event stream', () => {
+  it('sends the state to anyone, and log lines only with the token', async () => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({ web: { command: node('echo-server.js'), instances: 2, port: 0 } }),
+      admin: true,
+    });
+    const { url, token } = admin(sup);
+    const states = (events: { event: string }[]) => events.filter((e) => e.event === 'state').length;
+    const anonymous = await readEvents(`${url}api/events`, (e) => states(e) >= 2);
+    expect(anonymous.filter((e) => e.event === 'lines')).toEqual([]);
+    const state = anonymous.find((e) => e.event === 'state')?.data as {
+      services: { name: string; instances: { index: number; ready: boolean }[] }[];
+    };
+    expect(state.services.map((s) => [s.name, s.instances.map((i) => i.ready)])).toEqual([
+      ['web', [true, true]],
+    ]);
+    const withToken = await readEvents(`${url}api/events?token=${token}`, (e) =>
+      e.some((x) => x.event === 'lines'),
+    );
+    const lines = withToken.find((e) => e.event === 'lines')?.data as {
+      lines: { service: string | null; text: string }[];
+    };
+    // The instances' own output, kept since start, replayed to a new viewer.
+    expect(lines.lines.some((l) => l.service === 'web' && /listening on/.test(l.text))).toBe(true);
+  });
+});
+
+describe('the feed between two samples', () => {
+  it('sends the instances as they are now when one changes (nudge), without waiting for the next sample', async () => {
+    const state = (name: string): DashboardState => ({ at: 1, services: [{ name } as DashboardService] });
+    // A period of an hour: a second state can only come from the nudge.
+    const feed = new EventFeed(
+      async () => state('sampled'),
+      () => state('refreshed'),
+      3_600_000,
+    );
+    const server = http.createServer((_req, res) => feed.add(res, false));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const names = (events: { event: string; data: unknown }[]) =>
+        events.map((e) => (e.data as DashboardState).services[0]?.name);
+      const events = readEvents(url, (e) => {
+        if (e.length === 1) feed.nudge();
+        return e.length >= 2;
+      });
+      expect(names(await events)).toEqual(['sampled', 'refreshed']);
+    } finally {
+      feed.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('when the admin listener opens', () => {
+  it("with the config's admin, the option, or neither", async () => {
+    const p = project();
+    const withConfig = await p.start({
+      config: { ...p.config({ w: { command: node('worker.js') } }), admin: { port: 0 } },
+    });
+    expect(withConfig.adminUrl()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=[\w-]{43}$/);
+    const { url } = admin(withConfig);
+    expect((await request(url)).body).toMatch(/<title>msup dashboard<\/title>/);
+    expect((await request(`${url}uplot.js`)).status).toBe(200);
+    await withConfig.stop();
+    await expect(request(url)).rejects.toThrow(/ECONNREFUSED/);
+
+    const off = await p.start({
+      config: { ...p.config({ w: { command: node('worker.js') } }), admin: { port: 0 } },
+      admin: false,
+    });
+    expect(off.adminUrl()).toBeNull();
+    await off.stop();
+    const none = await p.start({ config: p.config({ w: { command: node('worker.js') } }) });
+    expect(none.adminUrl()).toBeNull();
+    expect(await waitFor(() => none.instances('w')[0]?.state === 'running')).toBe(true);
+  });
+});
