@@ -20,7 +20,7 @@ const CONNECT = new Set([
 
 /**
  * The connection was cut after the request was sent (not a timeout): the instance reset or closed it.
- * `UND_ERR_SOCKET` is undici's word for it, `MSUP_UPSTREAM_CLOSED` the handle engine's.
+ * `UND_ERR_SOCKET` is undici's word for it, `MSUP_UPSTREAM_CLOSED` the lean client's (lean-pool.ts).
  */
 const RESETS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'MSUP_UPSTREAM_CLOSED']);
 
@@ -28,7 +28,7 @@ export function isReset(code: string | undefined): boolean {
   return code !== undefined && RESETS.has(code);
 }
 
-/** No response headers within responseTimeout (undici's code, and the handle engine's). */
+/** No response headers within responseTimeout (undici's code, and the lean client's). */
 export function isResponseTimeout(code: string | undefined): boolean {
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'MSUP_RESPONSE_TIMEOUT';
 }

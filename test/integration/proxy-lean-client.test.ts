@@ -1,0 +1,90 @@
+// The lean upstream client (requests without a body) over real sockets: malformed or ambiguous
+// responses become 502, a response followed by extra bytes never leaks them into the next client's
+// response, connections are reused only when the framing was exact, and chunked, HEAD and 204
+// responses pass through.
+import type net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { request } from '../helpers/http.js';
+import { useUpstreams } from '../helpers/upstreams.js';
+
+const { httpUpstream, tcpUpstream, proxy } = useUpstreams();
+
+/** An instance that answers the n-th request on any connection with `answers[n]` (the last one after). */
+async function scripted(answers: string[]) {
+  const seen = { connections: 0, requests: 0 };
+  const port = await tcpUpstream((socket: net.Socket) => {
+    seen.connections++;
+    let buffered = '';
+    socket.on('data', (d: Buffer) => {
+      buffered += d.toString('latin1');
+      while (buffered.includes('\r\n\r\n')) {
+        buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
+        const answer = answers[Math.min(seen.requests, answers.length - 1)] as string;
+        seen.requests++;
+        socket.write(answer);
+      }
+    });
+  });
+  return { port, seen };
+}
+
+describe('lean upstream client', () => {
+  it('answers 502 to ambiguous or malformed responses (CL+TE, repeated CL, obs-fold, bare CR/LF)', async () => {
+    const bad = [
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!',
+      'HTTP/1.1 200 OK\r\nX-A: a\r\n folded\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok',
+    ];
+    for (const answer of bad) {
+      const { port } = await scripted([answer]);
+      const { url } = await proxy([port]);
+      const reply = await request(url);
+      expect({ answer, status: reply.status }).toEqual({ answer, status: 502 });
+      expect(reply.body).toContain('invalid HTTP response');
+    }
+  });
+
+  it('cuts the client connection at an invalid chunk size (the headers went out already)', async () => {
+    const { port } = await scripted([
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\nzz\r\nsmuggled\r\n0\r\n\r\n',
+    ]);
+    const { url } = await proxy([port]);
+    await expect(request(url)).rejects.toThrow(/aborted|hang up|ECONNRESET/);
+  });
+
+  it('never passes bytes that follow a response to the next request: that connection is closed', async () => {
+    const smuggled = 'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nsmuggle';
+    const { port, seen } = await scripted([
+      `HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst${smuggled}`,
+      'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond',
+    ]);
+    const { url } = await proxy([port]);
+    expect(await request(url)).toMatchObject({ status: 200, body: 'first' });
+    expect(await request(url)).toMatchObject({ status: 200, body: 'second' });
+    expect(seen).toEqual({ connections: 2, requests: 2 });
+  });
+
+  it('reuses a connection after an exactly framed response, and passes chunked, HEAD and 204 through', async () => {
+    const connections = new Set<unknown>();
+    const port = await httpUpstream((req, res) => {
+      connections.add(req.socket);
+      if (req.url === '/chunked') {
+        res.write('a'.repeat(70_000));
+        res.end('end');
+      } else if (req.url === '/empty') res.writeHead(204).end();
+      else res.writeHead(200, { 'content-length': 2 }).end(req.method === 'HEAD' ? undefined : 'ok');
+    });
+    const { url } = await proxy([port]);
+    for (let i = 0; i < 3; i++) expect(await request(url)).toMatchObject({ status: 200, body: 'ok' });
+    const chunked = await request(`${url}/chunked`);
+    expect(chunked.body).toBe(`${'a'.repeat(70_000)}end`);
+    const head = await request(url, { method: 'HEAD' });
+    expect(head).toMatchObject({ status: 200, body: '' });
+    expect(head.headers['content-length']).toBe('2');
+    expect(await request(`${url}/empty`)).toMatchObject({ status: 204, body: '' });
+    expect(await request(url)).toMatchObject({ status: 200, body: 'ok' });
+    expect(connections.size).toBe(1);
+  });
+});

@@ -1,0 +1,129 @@
+// The lean client's response parser: framing by Content-Length, chunked and close, in pieces of any
+// size, and every ambiguous or malformed response refused (the adversarial cases of issue 14).
+import { describe, expect, it } from 'vitest';
+import { InvalidResponse, ResponseParser } from '../../src/proxy/response-parser.js';
+
+interface Parsed {
+  status?: number;
+  reason?: string;
+  raw?: string[];
+  body: string;
+  done: boolean;
+  keepAlive: boolean;
+}
+
+/** Feeds `text` in pieces of `step` bytes; `close` ends the connection afterwards. */
+function parse(text: string, options: { step?: number; head?: boolean; close?: boolean } = {}): Parsed {
+  const out: Parsed = { body: '', done: false, keepAlive: false };
+  const parser = new ResponseParser({
+    head(status, reason, raw) {
+      Object.assign(out, { status, reason, raw });
+    },
+    body(chunk) {
+      out.body += chunk.toString('latin1');
+    },
+  });
+  parser.expect(options.head ?? false);
+  const bytes = Buffer.from(text, 'latin1');
+  const step = options.step ?? bytes.length;
+  for (let at = 0; at < bytes.length; at += step) parser.execute(bytes.subarray(at, at + step));
+  if (options.close) parser.finish();
+  out.done = parser.done;
+  out.keepAlive = parser.keepAlive;
+  return out;
+}
+
+const refused = (text: string, options?: { step?: number; close?: boolean }) =>
+  expect(() => parse(text, options)).toThrow(InvalidResponse);
+
+describe('response parser', () => {
+  it('frames by Content-Length, whatever the pieces', () => {
+    const text = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b \r\n\r\nhello';
+    for (const step of [1, 2, 7, 1000]) {
+      expect(parse(text, { step })).toEqual({
+        status: 200,
+        reason: 'OK',
+        raw: ['Content-Length', '5', 'X-A', 'b'],
+        body: 'hello',
+        done: true,
+        keepAlive: true,
+      });
+    }
+  });
+
+  it('removes chunked framing (extensions and trailers too), whatever the pieces', () => {
+    const text =
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n';
+    for (const step of [1, 3, 1000]) {
+      const r = parse(text, { step });
+      expect(r).toMatchObject({ body: 'hello world', done: true, keepAlive: true });
+    }
+  });
+
+  it('reads until close without a length, and never reuses such a connection', () => {
+    const r = parse('HTTP/1.1 200 OK\r\n\r\nall of it', { close: true });
+    expect(r).toMatchObject({ body: 'all of it', done: true, keepAlive: false });
+    expect(parse('HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx').keepAlive).toBe(false);
+    expect(parse('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx').keepAlive).toBe(false);
+  });
+
+  it('has no body for HEAD, 204 and 304, and skips 1xx before the final response', () => {
+    expect(parse('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', { head: true })).toMatchObject({
+      done: true,
+      body: '',
+    });
+    expect(parse('HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n').done).toBe(true);
+    expect(parse('HTTP/1.1 204 No Content\r\n\r\n').done).toBe(true);
+    expect(
+      parse('HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'),
+    ).toMatchObject({ status: 200, body: 'ok', done: true });
+  });
+
+  it('refuses Content-Length with Transfer-Encoding, and a repeated or invalid Content-Length', () => {
+    refused('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc');
+    refused('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd');
+    refused('HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\nabc');
+    refused('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc');
+  });
+
+  it('refuses obs-fold, bare CR or LF, and malformed names or status lines', () => {
+    refused('HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nX-A: a\nContent-Length: 0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nX A: a\r\nContent-Length: 0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n');
+    refused('HTTP/2.0 200 OK\r\n\r\n');
+    refused('HTTP/1.1 20 OK\r\n\r\n');
+    refused('SSH-2.0-OpenSSH_9.2\r\n', { step: 4 });
+  });
+
+  it('refuses invalid chunk sizes and chunk data longer than its size', () => {
+    const chunked = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+    refused(`${chunked}z\r\nhello\r\n0\r\n\r\n`);
+    refused(`${chunked}-5\r\nhello\r\n0\r\n\r\n`);
+    refused(`${chunked}0x5\r\nhello\r\n0\r\n\r\n`);
+    refused(`${chunked}fffffffffffffffff\r\n`);
+    refused(`${chunked}5\nhello\r\n0\r\n\r\n`);
+    refused(`${chunked}3\r\nhello\r\n0\r\n\r\n`);
+    refused(`${chunked}5\r\nhello\r\n0\r\nX-T: a\r\n b\r\n\r\n`);
+  });
+
+  it('ends a response followed by more bytes there and closes its connection; refuses one cut short', () => {
+    expect(
+      parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'),
+    ).toMatchObject({ body: 'ok', done: true, keepAlive: false });
+    refused('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel', { close: true });
+    refused('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n', { close: true });
+    refused('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n');
+  });
+
+  it('refuses a response head past its limit', () => {
+    refused(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    refused(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(20_000)}`, { step: 1000 });
+  });
+});
