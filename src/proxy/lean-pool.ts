@@ -52,13 +52,15 @@ class Connection {
     this.#pool = pool;
     this.socket = socket;
     this.#parser = new ResponseParser({
+      // A false from the handler stops the parser there (the rest of this read waits in it) and the
+      // socket; the handler's resume goes on from that point.
       head: (status, reason, raw) => {
         clearTimeout(this.#timer);
-        if (this.#handler && !this.#handler.onHeaders(status, raw, this.#resume, reason)) this.#pause();
+        if (this.#handler && !this.#handler.onHeaders(status, raw, this.#resume, reason))
+          return this.#pause();
+        return true;
       },
-      body: (chunk) => {
-        if (!this.#handler?.onData(chunk)) this.#pause();
-      },
+      body: (chunk) => (this.#handler?.onData(chunk) ? true : this.#pause()),
     });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#read(chunk));
@@ -70,12 +72,26 @@ class Connection {
   readonly #resume = (): void => {
     if (!this.#paused) return;
     this.#paused = false;
-    this.socket.resume();
+    const handler = this.#handler;
+    if (handler && this.#parser.paused) {
+      try {
+        this.#parser.resume();
+      } catch (error) {
+        this.#failed(error as Error);
+        return;
+      }
+      if (this.#handler === handler && this.#parser.done) {
+        this.#complete();
+        return;
+      }
+    }
+    if (!this.#paused) this.socket.resume();
   };
 
-  #pause(): void {
+  #pause(): false {
     this.#paused = true;
     this.socket.pause();
+    return false;
   }
 
   send(head: string, handler: ExchangeHandler, noBody: boolean, headersTimeout: number): void {
@@ -106,6 +122,7 @@ class Connection {
     const handler = this.#handler;
     if (!handler) {
       // Bytes on an idle connection: nothing asked for them; it is not reused.
+      this.#pool.discard(this);
       this.socket.destroy();
       return;
     }
@@ -123,7 +140,10 @@ class Connection {
     const handler = this.#handler as ExchangeHandler;
     this.#handler = undefined;
     clearTimeout(this.#timer);
-    if (this.#paused) this.#resume();
+    if (this.#paused) {
+      this.#paused = false;
+      this.socket.resume();
+    }
     if (this.#parser.keepAlive) this.#pool.release(this);
     else {
       this.#pool.discard(this);

@@ -8,10 +8,13 @@ export class InvalidResponse extends Error {
 }
 
 export interface ResponseEvents {
-  /** The final (non-1xx) response head; `raw` is `[name, value, ...]` as sent (latin1). */
-  head(status: number, reason: string, raw: string[]): void;
-  /** A piece of the body (chunked framing removed); valid only during the call. */
-  body(chunk: Buffer): void;
+  /**
+   * The final (non-1xx) response head; `raw` is `[name, value, ...]` as sent (latin1). `false` pauses
+   * the parser (see `resume`).
+   */
+  head(status: number, reason: string, raw: string[]): boolean;
+  /** A piece of the body (chunked framing removed). `false` pauses the parser (see `resume`). */
+  body(chunk: Buffer): boolean;
 }
 
 /** As Node's and undici's default: a response head past this is refused. */
@@ -38,6 +41,7 @@ const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 const CHUNK_LINE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[^\0-\x08\x0a-\x1f\x7f]*)?$/;
 const CRLF = Buffer.from('\r\n');
 const HTTP_PREFIX = Buffer.from('HTTP/1.');
+const EMPTY = Buffer.alloc(0);
 
 function fail(message: string): never {
   throw new InvalidResponse(`invalid response from the instance: ${message}`);
@@ -62,7 +66,9 @@ function headerLines(lines: string[], from: number): string[] {
 /**
  * One response at a time: `expect(noBody)` before each request, `execute(chunk)` with each chunk read,
  * `finish()` when the connection ends. Throws InvalidResponse; once `done`, `keepAlive` says whether the
- * connection may carry the next request.
+ * connection may carry the next request. An event that returns false pauses it: nothing more is
+ * delivered (what it has not parsed yet is kept) until `resume()`, as undici's parser stops at a
+ * handler's false.
  */
 export class ResponseParser {
   #events: ResponseEvents;
@@ -70,6 +76,7 @@ export class ResponseParser {
   #noBody = false;
   #pending: Buffer | undefined;
   #remaining = 0;
+  #paused = false;
   keepAlive = false;
 
   constructor(events: ResponseEvents) {
@@ -85,17 +92,35 @@ export class ResponseParser {
     return this.#state === State.UntilClose;
   }
 
+  /** Whether an event returned false and `resume()` has not been called since. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
   /** The next response answers a request with no response body (HEAD). */
   expect(noBody: boolean): void {
     this.#state = State.Head;
     this.#noBody = noBody;
     this.#pending = undefined;
+    this.#paused = false;
     this.keepAlive = false;
   }
 
+  /** Goes on from where an event paused it, with the bytes it kept; it may pause again. */
+  resume(): void {
+    this.#paused = false;
+    if (this.#pending) this.execute(EMPTY);
+  }
+
   execute(input: Buffer): void {
-    const data = this.#pending ? Buffer.concat([this.#pending, input]) : input;
+    let data = input;
+    if (this.#pending) data = input.length === 0 ? this.#pending : Buffer.concat([this.#pending, input]);
     this.#pending = undefined;
+    if (this.#paused) {
+      // Read while paused (the connection pauses its socket, so only what was already on its way).
+      if (data.length > 0) this.#pending = data;
+      return;
+    }
     let at = 0;
     while (at < data.length) {
       switch (this.#state) {
@@ -115,7 +140,7 @@ export class ResponseParser {
         }
         case State.Length: {
           const n = Math.min(this.#remaining, data.length - at);
-          this.#events.body(data.subarray(at, at + n));
+          if (!this.#events.body(data.subarray(at, at + n))) this.#paused = true;
           at += n;
           this.#remaining -= n;
           if (this.#remaining === 0) this.#state = State.Done;
@@ -137,7 +162,7 @@ export class ResponseParser {
         }
         case State.ChunkData: {
           const n = Math.min(this.#remaining, data.length - at);
-          this.#events.body(data.subarray(at, at + n));
+          if (!this.#events.body(data.subarray(at, at + n))) this.#paused = true;
           at += n;
           this.#remaining -= n;
           if (this.#remaining === 0) this.#state = State.ChunkEnd;
@@ -165,7 +190,7 @@ export class ResponseParser {
           break;
         }
         case State.UntilClose:
-          this.#events.body(at === 0 ? data : data.subarray(at));
+          if (!this.#events.body(at === 0 ? data : data.subarray(at))) this.#paused = true;
           return;
         case State.Done:
           break;
@@ -176,12 +201,20 @@ export class ResponseParser {
         this.keepAlive = false;
         return;
       }
+      if (this.#paused) {
+        if (at < data.length) this.#pending = data.subarray(at);
+        return;
+      }
     }
   }
 
   /** The connection ended: complete if the response is framed by its close. Throws otherwise. */
   finish(): void {
     if (this.#state === State.UntilClose) {
+      // Bytes kept at a pause are the body's end: passed on now, the connection is gone.
+      const rest = this.#pending;
+      this.#pending = undefined;
+      if (rest) this.#events.body(rest);
       this.#state = State.Done;
       return;
     }
@@ -225,7 +258,7 @@ export class ResponseParser {
     }
     if (codings && length !== undefined) fail('both Transfer-Encoding and Content-Length');
     this.keepAlive = keepAlive;
-    this.#events.head(code, status[3] ?? '', raw);
+    if (!this.#events.head(code, status[3] ?? '', raw)) this.#paused = true;
     if (this.#noBody || code === 204 || code === 304) this.#state = State.Done;
     else if (chunked) this.#state = State.ChunkSize;
     else if (codings || length === undefined) {

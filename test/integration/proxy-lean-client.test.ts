@@ -1,8 +1,9 @@
 // The lean upstream client (requests without a body) over real sockets: malformed or ambiguous
 // responses become 502, a response followed by extra bytes never leaks them into the next client's
 // response, connections are reused only when the framing was exact, and chunked, HEAD and 204
-// responses pass through.
+// responses pass through; a slow client holds the instance back one piece at a time.
 import type net from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { request } from '../helpers/http.js';
 import { useUpstreams } from '../helpers/upstreams.js';
@@ -87,4 +88,44 @@ describe('lean upstream client', () => {
     expect(await request(url)).toMatchObject({ status: 200, body: 'ok' });
     expect(connections.size).toBe(1);
   });
+
+  it('holds a response of tiny chunks back for a slow client: one drain wait at a time, body intact', async () => {
+    // 1 MiB to fill the loopback buffers, then 40,000 one-byte chunks: every read from the instance
+    // holds thousands of them, and the proxy must stop at the first the client cannot take yet.
+    const tiny = Buffer.from(Array.from({ length: 40_000 }, (_, i) => 33 + ((i * 7) % 90)));
+    const big = Buffer.alloc(1 << 20, 'b');
+    let framed = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n`;
+    framed += `${big.toString('latin1')}\r\n`;
+    for (const byte of tiny) framed += `1\r\n${String.fromCharCode(byte)}\r\n`;
+    framed += '0\r\n\r\n';
+    const port = await tcpUpstream((socket) => socket.once('data', () => socket.write(framed, 'latin1')));
+    const { port: front } = await proxy([port]);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => {
+      if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      // HTTP/1.0: the proxy answers without chunked framing and closes, so the raw bytes are the body.
+      const reply = await new Promise<Buffer>((resolve, reject) => {
+        const client = netConnect(front, '127.0.0.1', () =>
+          client.write('GET / HTTP/1.0\r\nHost: a\r\n\r\n'),
+        );
+        const chunks: Buffer[] = [];
+        client.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          client.pause(); // a slow reader: the proxy's writes back up behind it
+          setTimeout(() => client.resume(), 5);
+        });
+        client.on('end', () => resolve(Buffer.concat(chunks)));
+        client.on('error', reject);
+      });
+      const body = reply.subarray(reply.indexOf('\r\n\r\n') + 4);
+      expect(body.length).toBe(big.length + tiny.length);
+      expect(body.equals(Buffer.concat([big, tiny]))).toBe(true);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.message)).toEqual([]);
+  }, 30_000);
 });

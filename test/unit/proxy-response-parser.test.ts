@@ -18,9 +18,11 @@ function parse(text: string, options: { step?: number; head?: boolean; close?: b
   const parser = new ResponseParser({
     head(status, reason, raw) {
       Object.assign(out, { status, reason, raw });
+      return true;
     },
     body(chunk) {
       out.body += chunk.toString('latin1');
+      return true;
     },
   });
   parser.expect(options.head ?? false);
@@ -125,5 +127,68 @@ describe('response parser', () => {
   it('refuses a response head past its limit', () => {
     refused(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     refused(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(20_000)}`, { step: 1000 });
+  });
+
+  it('delivers nothing after an event returns false, and goes on from there at resume()', () => {
+    // 500 one-byte chunks in one read: a paused handler gets one piece per resume, as undici's parser.
+    const bytes = Array.from({ length: 500 }, (_, i) => String.fromCharCode(33 + (i % 90)));
+    const text = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${bytes.map((b) => `1\r\n${b}\r\n`).join('')}0\r\n\r\n`;
+    const events: string[] = [];
+    const parser = new ResponseParser({
+      head: () => {
+        events.push('head');
+        return false;
+      },
+      body: (chunk) => {
+        events.push(chunk.toString('latin1'));
+        return false;
+      },
+    });
+    parser.expect(false);
+    parser.execute(Buffer.from(text, 'latin1'));
+    expect(events).toEqual(['head']);
+    expect(parser.paused).toBe(true);
+    parser.execute(Buffer.alloc(0)); // a read while paused delivers nothing either
+    expect(events).toEqual(['head']);
+    let resumes = 0;
+    while (!parser.done && resumes <= 501) {
+      const before = events.length;
+      parser.resume();
+      resumes++;
+      expect(events.length - before).toBeLessThanOrEqual(1);
+    }
+    expect(resumes).toBe(501); // one per byte, and one more for the last chunk's framing
+    expect(events.slice(1).join('')).toBe(bytes.join(''));
+    expect(parser.keepAlive).toBe(true);
+  });
+
+  it('pauses in a Content-Length body and a body read until close alike, and keeps what follows', () => {
+    const events: string[] = [];
+    let answer = false;
+    const parser = new ResponseParser({
+      head: () => true,
+      body: (chunk) => {
+        events.push(chunk.toString('latin1'));
+        return answer;
+      },
+    });
+    parser.expect(false);
+    parser.execute(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc', 'latin1'));
+    parser.execute(Buffer.from('def', 'latin1')); // arrived while paused: kept, not delivered
+    expect(events).toEqual(['abc']);
+    answer = true;
+    parser.resume();
+    expect({ events, done: parser.done, keepAlive: parser.keepAlive }).toEqual({
+      events: ['abc', 'def'],
+      done: true,
+      keepAlive: true,
+    });
+    events.length = 0;
+    answer = false;
+    parser.expect(false);
+    parser.execute(Buffer.from('HTTP/1.1 200 OK\r\n\r\nabc', 'latin1'));
+    parser.execute(Buffer.from('def', 'latin1'));
+    parser.finish(); // the connection ended while paused: what was kept is the body's end
+    expect({ events, done: parser.done }).toEqual({ events: ['abc', 'def'], done: true });
   });
 });
