@@ -16,6 +16,12 @@ function coded(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/**
+ * Taken off an instance's `Keep-Alive: timeout=N` before reusing its connection, so that a request is not
+ * sent just as the instance closes it: undici's default keepAliveTimeoutThreshold, so both pools agree.
+ */
+export const KEEP_ALIVE_HINT_MARGIN_MS = 2000;
+
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what these refuse
 const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 const BAD_PATH = /[\0-\x20\x7f]/;
@@ -46,7 +52,8 @@ class Connection {
   #headersTimeout = 0;
   #paused = false;
   connected = false;
-  idleSince = 0;
+  /** Until when (Date.now()) an idle connection may carry the next request. */
+  idleUntil = 0;
 
   constructor(pool: LeanPool, socket: net.Socket) {
     this.#pool = pool;
@@ -144,7 +151,7 @@ class Connection {
       this.#paused = false;
       this.socket.resume();
     }
-    if (this.#parser.keepAlive) this.#pool.release(this);
+    if (this.#parser.keepAlive) this.#pool.release(this, this.#parser.keepAliveHintMs);
     else {
       this.#pool.discard(this);
       this.socket.destroy();
@@ -213,7 +220,7 @@ export class LeanPool {
     }
     const now = Date.now();
     let connection = this.#idle.pop();
-    while (connection && now - connection.idleSince >= this.#idleMs) {
+    while (connection && now >= connection.idleUntil) {
       this.discard(connection);
       connection.socket.destroy();
       connection = this.#idle.pop();
@@ -236,16 +243,21 @@ export class LeanPool {
     return connection;
   }
 
-  /** The connection may carry the next request. */
-  release(connection: Connection): void {
-    if (this.#closed) {
+  /**
+   * The connection may carry the next request: for idleMs, or less when the instance's keep-alive hint
+   * (`hintMs`) says it closes sooner (as undici: the hint less KEEP_ALIVE_HINT_MARGIN_MS; none left, no reuse).
+   */
+  release(connection: Connection, hintMs?: number): void {
+    const keep =
+      hintMs === undefined ? this.#idleMs : Math.min(hintMs - KEEP_ALIVE_HINT_MARGIN_MS, this.#idleMs);
+    if (this.#closed || keep <= 0) {
       this.discard(connection);
       connection.socket.destroy();
       return;
     }
-    connection.idleSince = Date.now();
+    connection.idleUntil = Date.now() + keep;
     this.#idle.push(connection);
-    // One timer per pool closes connections idle past idleMs (the instance's keep-alive may be shorter).
+    // One timer per pool closes connections idle past their time (dispatch never reuses one past it).
     this.#sweep ??= setInterval(() => this.#closeIdle(), Math.max(250, this.#idleMs / 4)).unref();
   }
 
@@ -258,7 +270,7 @@ export class LeanPool {
   #closeIdle(): void {
     const now = Date.now();
     for (const connection of [...this.#idle]) {
-      if (now - connection.idleSince < this.#idleMs) continue;
+      if (now < connection.idleUntil) continue;
       this.discard(connection);
       connection.socket.destroy();
     }

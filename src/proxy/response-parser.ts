@@ -40,6 +40,7 @@ const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what these refuse
 const CHUNK_LINE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[^\0-\x08\x0a-\x1f\x7f]*)?$/;
 const CRLF = Buffer.from('\r\n');
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout=(\d{1,9})/i;
 const HTTP_PREFIX = Buffer.from('HTTP/1.');
 const EMPTY = Buffer.alloc(0);
 
@@ -66,9 +67,9 @@ function headerLines(lines: string[], from: number): string[] {
 /**
  * One response at a time: `expect(noBody)` before each request, `execute(chunk)` with each chunk read,
  * `finish()` when the connection ends. Throws InvalidResponse; once `done`, `keepAlive` says whether the
- * connection may carry the next request. An event that returns false pauses it: nothing more is
- * delivered (what it has not parsed yet is kept) until `resume()`, as undici's parser stops at a
- * handler's false.
+ * connection may carry the next request, and `keepAliveHintMs` what the instance's `Keep-Alive:
+ * timeout=N` allows. An event that returns false pauses it: nothing more is delivered (what it has not
+ * parsed yet is kept) until `resume()`, as undici's parser stops at a handler's false.
  */
 export class ResponseParser {
   #events: ResponseEvents;
@@ -78,6 +79,8 @@ export class ResponseParser {
   #remaining = 0;
   #paused = false;
   keepAlive = false;
+  /** The instance's `Keep-Alive: timeout=N` of the last response, in ms (undefined: none given). */
+  keepAliveHintMs: number | undefined;
 
   constructor(events: ResponseEvents) {
     this.#events = events;
@@ -104,6 +107,7 @@ export class ResponseParser {
     this.#pending = undefined;
     this.#paused = false;
     this.keepAlive = false;
+    this.keepAliveHintMs = undefined;
   }
 
   /** Goes on from where an event paused it, with the bytes it kept; it may pause again. */
@@ -242,6 +246,7 @@ export class ResponseParser {
     let chunked = false;
     let codings = false;
     let keepAlive = status[1] === '1';
+    let hintMs: number | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = (raw[i] as string).toLowerCase();
       const value = raw[i + 1] as string;
@@ -252,12 +257,16 @@ export class ResponseParser {
         codings = true;
         const last = value.split(',').pop()?.trim().toLowerCase();
         chunked = last === 'chunked';
+      } else if (name === 'keep-alive') {
+        const timeout = KEEP_ALIVE_TIMEOUT.exec(value);
+        if (timeout) hintMs = Number(timeout[1]) * 1000;
       } else if (name === 'connection') {
         for (const token of value.toLowerCase().split(',')) if (token.trim() === 'close') keepAlive = false;
       }
     }
     if (codings && length !== undefined) fail('both Transfer-Encoding and Content-Length');
     this.keepAlive = keepAlive;
+    this.keepAliveHintMs = hintMs;
     if (!this.#events.head(code, status[3] ?? '', raw)) this.#paused = true;
     if (this.#noBody || code === 204 || code === 304) this.#state = State.Done;
     else if (chunked) this.#state = State.ChunkSize;

@@ -1,7 +1,8 @@
 // The lean upstream client (requests without a body) over real sockets: malformed or ambiguous
 // responses become 502, a response followed by extra bytes never leaks them into the next client's
 // response, connections are reused only when the framing was exact, and chunked, HEAD and 204
-// responses pass through; a slow client holds the instance back one piece at a time.
+// responses pass through; a slow client holds the instance back one piece at a time, and the
+// instance's Keep-Alive timeout hint bounds how long an idle connection is reused.
 import type net from 'node:net';
 import { connect as netConnect } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -128,4 +129,24 @@ describe('lean upstream client', () => {
     }
     expect(warnings.map((w) => w.message)).toEqual([]);
   }, 30_000);
+
+  it("reuses an idle connection only within the instance's Keep-Alive timeout less 2 s, as undici", async () => {
+    // timeout=2 leaves nothing after the margin: not reused even at once.
+    const short = await scripted(['HTTP/1.1 200 OK\r\nKeep-Alive: timeout=2\r\nContent-Length: 2\r\n\r\nok']);
+    const first = await proxy([short.port]);
+    expect(await request(first.url)).toMatchObject({ status: 200, body: 'ok' });
+    expect(await request(first.url)).toMatchObject({ status: 200, body: 'ok' });
+    expect(short.seen).toEqual({ connections: 2, requests: 2 });
+    // timeout=3: reused for 1 s (not msup's 4 s), so a request 1.5 s later opens a new connection.
+    const longer = await scripted([
+      'HTTP/1.1 200 OK\r\nKeep-Alive: timeout=3, max=100\r\nContent-Length: 2\r\n\r\nok',
+    ]);
+    const second = await proxy([longer.port]);
+    expect(await request(second.url)).toMatchObject({ status: 200, body: 'ok' });
+    expect(await request(second.url)).toMatchObject({ status: 200, body: 'ok' });
+    expect(longer.seen).toEqual({ connections: 1, requests: 2 });
+    await new Promise((r) => setTimeout(r, 1500)); // the idle time is what is under test
+    expect(await request(second.url)).toMatchObject({ status: 200, body: 'ok' });
+    expect(longer.seen).toEqual({ connections: 2, requests: 3 });
+  });
 });

@@ -191,4 +191,18 @@ describe('response parser', () => {
     parser.finish(); // the connection ended while paused: what was kept is the body's end
     expect({ events, done: parser.done }).toEqual({ events: ['abc', 'def'], done: true });
   });
+
+  it("reads the instance's Keep-Alive timeout hint", () => {
+    const hint = (header: string) => {
+      const parser = new ResponseParser({ head: () => true, body: () => true });
+      parser.expect(false);
+      parser.execute(Buffer.from(`HTTP/1.1 200 OK\r\n${header}Content-Length: 0\r\n\r\n`, 'latin1'));
+      return parser.keepAliveHintMs;
+    };
+    expect(hint('Keep-Alive: timeout=5\r\n')).toBe(5000);
+    expect(hint('Keep-Alive: max=100, timeout=2\r\n')).toBe(2000);
+    expect(hint('keep-alive: Timeout=7;max=3\r\n')).toBe(7000);
+    expect(hint('Keep-Alive: max=100\r\n')).toBeUndefined();
+    expect(hint('')).toBeUndefined();
+  });
 });
