@@ -116,14 +116,19 @@ export function upstreamHeaders(raw: readonly string[], ctx: ForwardContext): st
   return out;
 }
 
-/** The instance's response headers for the client (undici gives raw buffers), hop-by-hop removed. */
-export function downstreamHeaders(raw: readonly Buffer[]): string[] {
+/**
+ * The instance's response headers for the client (undici gives raw buffers, the lean client latin1
+ * strings), hop-by-hop removed.
+ */
+export function downstreamHeaders(raw: readonly (Buffer | string)[]): string[] {
   const out: string[] = [];
   let extra: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1');
+    const n = raw[i] as Buffer | string;
+    const v = raw[i + 1] as Buffer | string;
+    const name = typeof n === 'string' ? n : n.toString('latin1');
     const lower = name.toLowerCase();
-    const value = (raw[i + 1] as Buffer).toString('latin1');
+    const value = typeof v === 'string' ? v : v.toString('latin1');
     if (lower === 'connection') {
       for (const t of value.split(',')) {
         const token = t.trim().toLowerCase();

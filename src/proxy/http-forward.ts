@@ -9,7 +9,14 @@ import { hasBody, LazyBody } from './lazy-body.js';
 import type { Member } from './members.js';
 import { originForm, replyText } from './reply.js';
 import { CLIENT_GONE } from './request-metrics.js';
-import { classifyFailure, describeFailure, IDEMPOTENT, isReset, mayRetry } from './retry.js';
+import {
+  classifyFailure,
+  describeFailure,
+  IDEMPOTENT,
+  isReset,
+  isResponseTimeout,
+  mayRetry,
+} from './retry.js';
 import type { ExchangeHandler } from './upstream-pool.js';
 
 export type { ForwardTarget } from './forward-target.js';
@@ -114,7 +121,12 @@ class Exchange implements ExchangeHandler {
     if (this.#clientGone) abort(ABORTED);
   }
 
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(
+    status: number,
+    rawHeaders: readonly (Buffer | string)[],
+    resume: () => void,
+    statusText: string,
+  ): boolean {
     if (this.#clientGone) return false;
     if (status < 200) return true; // 1xx: Node's server speaks for itself
     this.#unwait?.();
@@ -141,8 +153,8 @@ class Exchange implements ExchangeHandler {
 
   onError(error: Error): void {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'UND_ERR_INVALID_ARG' && !this.#res.headersSent) {
-      // undici refused the request itself (a header it will not send): the client's fault, not the instance's.
+    if ((code === 'UND_ERR_INVALID_ARG' || code === 'MSUP_INVALID_REQUEST') && !this.#res.headersSent) {
+      // undici or the lean client refused the request itself (a header it will not send): the client's fault, not the instance's.
       this.#endAttempt(false);
       this.#reply(400, `the request cannot be forwarded: ${error.message}`, { connection: 'close' });
       return;
@@ -184,7 +196,7 @@ class Exchange implements ExchangeHandler {
     const why = describeFailure(code, kind, error.message);
     // No answer in time: the instance may be frozen; it leaves rotation, and its other waiting requests
     // go elsewhere now rather than each waiting out its own timeout (HAProxy's on-error mark-down).
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') this.#target.stalled(member);
+    if (isResponseTimeout(code)) this.#target.stalled(member);
     if (!retryable) this.#fail(member, why, false);
     else if (kind === 'connect' || code === 'MSUP_STALLED') this.next();
     else if (!isReset(code)) this.#retryWithinBudget(member, why);

@@ -15,13 +15,22 @@ const CONNECT = new Set([
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
   'ECONNREFUSED_POOL',
+  'MSUP_CONNECT_TIMEOUT',
 ]);
 
-/** The connection was cut after the request was sent (not a timeout): the instance reset or closed it. */
-const RESETS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+/**
+ * The connection was cut after the request was sent (not a timeout): the instance reset or closed it.
+ * `UND_ERR_SOCKET` is undici's word for it, `MSUP_UPSTREAM_CLOSED` the lean client's (lean-pool.ts).
+ */
+const RESETS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'MSUP_UPSTREAM_CLOSED']);
 
 export function isReset(code: string | undefined): boolean {
   return code !== undefined && RESETS.has(code);
+}
+
+/** No response headers within responseTimeout (undici's code, and the lean client's). */
+export function isResponseTimeout(code: string | undefined): boolean {
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'MSUP_RESPONSE_TIMEOUT';
 }
 
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -33,7 +42,13 @@ export function classifyFailure(error: {
   const code = error.code ?? '';
   if (isLocalShortage(code)) return 'local';
   if (CONNECT.has(code)) return 'connect';
-  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'bad-response';
+  if (
+    code.startsWith('HPE_') ||
+    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+    code === 'MSUP_INVALID_RESPONSE'
+  ) {
+    return 'bad-response';
+  }
   if (error.name === 'HTTPParserError') return 'bad-response';
   // Node refused to pass on what the instance sent (e.g. a header value with invalid characters).
   if (code === 'ERR_INVALID_CHAR' || code.startsWith('ERR_HTTP_INVALID')) return 'bad-response';
@@ -44,6 +59,9 @@ const WORDS: Record<string, string> = {
   UND_ERR_SOCKET: 'connection closed before a response',
   UND_ERR_HEADERS_TIMEOUT: 'no response within responseTimeout',
   UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+  MSUP_UPSTREAM_CLOSED: 'connection closed before a response',
+  MSUP_RESPONSE_TIMEOUT: 'no response within responseTimeout',
+  MSUP_CONNECT_TIMEOUT: 'connect timed out',
   MSUP_STALLED: 'another request to it timed out',
 };
 

@@ -1,8 +1,10 @@
-// A keep-alive connection pool to one instance, on undici (the only file that imports it): undici's
-// dispatcher is the fast path for plain HTTP; http-proxy-3 still carries upgrades. The sidecar program
-// uses it too, over TLS to its peers.
+// A keep-alive connection pool to one instance: plain requests without a body go through msup's own
+// lean client (lean-pool.ts), requests with one (and every request over TLS) through undici (the only
+// file that imports it), which streams and frames them; http-proxy-3 still carries upgrades. The
+// sidecar program uses it too, over TLS to its peers.
 import type { ConnectionOptions } from 'node:tls';
 import { Pool } from 'undici';
+import { LeanPool } from './lean-pool.js';
 
 /** Below Node's default server.keepAliveTimeout (5 s), so a pooled socket is not reset under a request. */
 export const UPSTREAM_IDLE_MS = 4000;
@@ -11,7 +13,13 @@ const CONNECT_TIMEOUT_MS = 2000;
 /** undici's raw handler callbacks, the cheapest way to pass a response through. */
 export interface ExchangeHandler {
   onConnect(abort: (reason?: Error) => void): void;
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  /** `rawHeaders`: Buffers from undici, strings (latin1) from the lean client. */
+  onHeaders(
+    status: number,
+    rawHeaders: readonly (Buffer | string)[],
+    resume: () => void,
+    statusText: string,
+  ): boolean;
   onData(chunk: Buffer): boolean;
   onComplete(trailers: Buffer[] | null): void;
   onError(error: Error): void;
@@ -34,8 +42,7 @@ export interface UpstreamPool {
   destroy(): Promise<void>;
 }
 
-/** With `tls`, the pool speaks HTTPS, its connections opened with those options (a client certificate, ...). */
-export function createUpstreamPool(host: string, port: number, tls?: ConnectionOptions): UpstreamPool {
+function undiciPool(host: string, port: number, tls: ConnectionOptions | undefined): Pool {
   const pool = new Pool(`${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`, {
     keepAliveTimeout: UPSTREAM_IDLE_MS,
     keepAliveMaxTimeout: UPSTREAM_IDLE_MS,
@@ -44,9 +51,21 @@ export function createUpstreamPool(host: string, port: number, tls?: ConnectionO
     ...(tls ? { connect: tls as never } : {}),
   });
   pool.on('connectionError', () => {});
+  return pool;
+}
+
+/** With `tls`, the pool speaks HTTPS, its connections opened with those options (a client certificate, ...). */
+export function createUpstreamPool(host: string, port: number, tls?: ConnectionOptions): UpstreamPool {
+  const lean = tls ? undefined : new LeanPool(host, port, UPSTREAM_IDLE_MS, CONNECT_TIMEOUT_MS);
+  let bodies: Pool | undefined;
   return {
     dispatch(request, handler) {
-      pool.dispatch(
+      if (lean && request.body === null) {
+        lean.dispatch(request, handler);
+        return;
+      }
+      bodies ??= undiciPool(host, port, tls);
+      bodies.dispatch(
         {
           method: request.method as 'GET',
           path: request.path,
@@ -58,7 +77,13 @@ export function createUpstreamPool(host: string, port: number, tls?: ConnectionO
         handler as never,
       );
     },
-    close: () => pool.close().catch(() => {}),
-    destroy: () => pool.destroy().catch(() => {}),
+    close: async () => {
+      lean?.close();
+      await bodies?.close().catch(() => {});
+    },
+    destroy: async () => {
+      lean?.destroy();
+      await bodies?.destroy().catch(() => {});
+    },
   };
 }

@@ -50,18 +50,23 @@ export function upstreamHeaders(
   return out;
 }
 
+/** A header from undici (a Buffer) or from the lean client (a latin1 string), as a string. */
+function latin1(raw: Buffer | string): string {
+  return typeof raw === 'string' ? raw : raw.toString('latin1');
+}
+
 /** A response's headers to pass back, as a flat list, without hop-by-hop ones. */
-function downstreamHeaders(raw: readonly Buffer[]): string[] {
+function downstreamHeaders(raw: readonly (Buffer | string)[]): string[] {
   let named: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2)
-    if ((raw[i] as Buffer).toString('latin1').toLowerCase() === 'connection')
-      named = connectionNames((raw[i + 1] as Buffer).toString('latin1'));
+    if (latin1(raw[i] as Buffer | string).toLowerCase() === 'connection')
+      named = connectionNames(latin1(raw[i + 1] as Buffer | string));
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1');
+    const name = latin1(raw[i] as Buffer | string);
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
-    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+    out.push(name, latin1(raw[i + 1] as Buffer | string));
   }
   return out;
 }
@@ -88,11 +93,12 @@ const CONNECT = new Set([
   'ENETUNREACH',
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
+  'MSUP_CONNECT_TIMEOUT',
 ]);
 
 export function classify(error: Error & { code?: string }): SendFailure {
   const code = error.code ?? '';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'timeout';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'MSUP_RESPONSE_TIMEOUT') return 'timeout';
   if (
     CONNECT.has(code) ||
     code.startsWith('ERR_TLS') ||
@@ -141,7 +147,12 @@ class Exchange implements ExchangeHandler {
     if (this.#signal?.aborted) abort(new Error('the client went away'));
   }
 
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(
+    status: number,
+    rawHeaders: readonly (Buffer | string)[],
+    resume: () => void,
+    statusText: string,
+  ): boolean {
     if (status < 200) return true;
     this.#resume = resume;
     this.#answered = true;
