@@ -29,6 +29,8 @@ export const LABELS = { project: 'msup.project', service: 'msup.service', index:
 
 /** Exit codes the engine itself uses when `run` fails (125: the engine, 126: cannot invoke, 127: not found). */
 const ENGINE_FAILURES = new Set([125, 126, 127]);
+/** How long usage() waits for a running container's host pid it does not know yet. */
+const USAGE_PID_WAIT_MS = 5000;
 
 /** A container name is [a-zA-Z0-9][a-zA-Z0-9_.-]*: service names already are. */
 function containerName(project: string, service: string, index: number): string {
@@ -306,6 +308,16 @@ class ContainerRuntime implements Runtime {
   }
 
   async usage(instances: readonly RunningInstance[]): Promise<Map<string, Usage>> {
+    // A container that already serves may not have its host pid yet (`inspect` is slow on a busy
+    // machine): wait for it a little rather than report no usage.
+    await Promise.all(
+      instances.map((instance) => {
+        const learning = (instance as { learnPid?: Promise<void> }).learnPid;
+        return learning && instance.pid === null
+          ? Promise.race([learning, new Promise((r) => setTimeout(r, USAGE_PID_WAIT_MS).unref())])
+          : undefined;
+      }),
+    );
     const roots = new Map<number, string>();
     for (const instance of instances) if (instance.pid !== null) roots.set(instance.pid, instance.id);
     const byRoot = await treeUsage([...roots.keys()]);
