@@ -4,7 +4,7 @@
 // balancing apply unchanged; the engine's health checks and restart policies are not used.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import path from 'node:path';
 import type {
@@ -131,10 +131,19 @@ class ContainerRuntime implements Runtime {
     const name = containerName(host.project, service.name, index);
     const env = containerEnv({ ...spec.env, PORT: String(port) });
     const stopSeconds = Math.max(1, Math.ceil(service.stopTimeoutMs / 1000));
+    // The engine client's folder: podman's conmon writes an 'oom' file into its working folder when the
+    // kernel kills the container for memory (on cgroup v1 hosts the engine itself then says false).
+    const workdir = path.join(host.stateDir, 'containers', name);
+    mkdirSync(workdir, { recursive: true, mode: 0o700 });
+    // podman writes the container's host pid here as it starts it: read without asking the engine,
+    // whose `inspect` can wait behind another command's storage lock (an image build) for seconds.
+    const pidFile = path.join(workdir, 'pid');
+    rmSync(pidFile, { force: true });
     const args = [
       'run',
       '--name',
       name,
+      ...(engine.name === 'podman' ? ['--pidfile', pidFile] : []),
       '--init',
       '--network',
       'host',
@@ -161,10 +170,6 @@ class ContainerRuntime implements Runtime {
       ...argvOf(service.command),
     ];
     const startedAt = Date.now();
-    // The engine client's folder: podman's conmon writes an 'oom' file into its working folder when the
-    // kernel kills the container for memory (on cgroup v1 hosts the engine itself then says false).
-    const workdir = path.join(host.stateDir, 'containers', name);
-    mkdirSync(workdir, { recursive: true, mode: 0o700 });
     const child: ChildProcess = spawn(engine.bin, args, {
       cwd: workdir,
       detached: true,
@@ -192,9 +197,18 @@ class ContainerRuntime implements Runtime {
         await engineCommand(engine, ['container', 'inspect', '--format', format, name], { timeoutMs: 10_000 })
       ).stdout.trim();
     // The container's init, seen from the host: status shows it, usage counts its process tree.
+    const fromPidFile = () => {
+      try {
+        return Number(readFileSync(pidFile, 'utf8').trim());
+      } catch {
+        return 0;
+      }
+    };
     const learnPid = (async () => {
-      for (let i = 0; i < 100 && hostPid === null && child.exitCode === null; i++) {
-        const pid = Number(await inspect('{{.State.Pid}}'));
+      for (let i = 0; i < 200 && hostPid === null && child.exitCode === null; i++) {
+        // podman: its pid file, polled (200 × 50 ms); another engine, or no file by then: inspect.
+        const pid =
+          engine.name === 'podman' && i < 199 ? fromPidFile() : Number(await inspect('{{.State.Pid}}'));
         if (Number.isInteger(pid) && pid > 0) hostPid = pid;
         else await new Promise((r) => setTimeout(r, 50));
       }
