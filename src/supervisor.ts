@@ -42,6 +42,7 @@ import type {
   StartOptions,
   SupervisorEvents,
 } from './types.js';
+import type { LoopGuardOptions } from './watch/loop-guard.js';
 import { WatchSet } from './watch/watch-set.js';
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
@@ -446,29 +447,46 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
   }
 
+  #loopGuardOptions(): LoopGuardOptions {
+    const given = this.#options.watchLoopGuard;
+    const windowMs = given?.window === undefined ? undefined : parseDuration(given.window);
+    return {
+      ...(given?.restarts === undefined ? {} : { maxRestarts: given.restarts }),
+      ...(windowMs === undefined || windowMs === null ? {} : { windowMs }),
+    };
+  }
+
   async #watch(config: ResolvedConfig): Promise<void> {
-    this.#watching = new WatchSet({
-      serviceChanged: (name, files) => {
-        this.#log('info', 'files changed', { service: name, files: files.slice(0, 10), count: files.length });
-        this.#restartForChange(name);
-      },
-      configChanged: () => {
-        this.reload().catch((error: Error) =>
-          this.#log('error', 'config reload failed', { error: error.message }),
-        );
-      },
-      loop: (name, restarts, windowMs) =>
-        this.#log(
-          'error',
-          'restart loop: the service keeps changing its own watched files; watching paused',
-          {
+    this.#watching = new WatchSet(
+      {
+        serviceChanged: (name, files) => {
+          this.#log('info', 'files changed', {
             service: name,
-            restarts,
-            windowMs,
-          },
-        ),
-      error: (where, error) => this.#log('warn', 'watch error', { where, error: error.message }),
-    });
+            files: files.slice(0, 10),
+            count: files.length,
+          });
+          this.#restartForChange(name);
+        },
+        configChanged: () => {
+          this.reload().catch((error: Error) =>
+            this.#log('error', 'config reload failed', { error: error.message }),
+          );
+        },
+        loop: (name, restarts, windowMs) =>
+          this.#log(
+            'error',
+            'restart loop: the service keeps changing its own watched files; watching paused',
+            {
+              service: name,
+              restarts,
+              windowMs,
+            },
+          ),
+        error: (where, error) => this.#log('warn', 'watch error', { where, error: error.message }),
+      },
+      Date.now,
+      this.#loopGuardOptions(),
+    );
     await this.#watching.sync(config);
   }
 

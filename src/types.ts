@@ -527,6 +527,11 @@ export interface StartOptions {
   control?: boolean;
   /** Follow the services' `watch` settings and the config file's changes (default true). */
   watch?: boolean;
+  /**
+   * The restart-loop guard of watch mode: watching a service pauses once more than `restarts`
+   * change-triggered restarts fall within `window` (default 5 within '10s').
+   */
+  watchLoopGuard?: { restarts?: number; window?: Duration };
   /** Run every service on this runtime, whatever the config says (`msup start --runtime NAME`). */
   runtime?: RuntimeName;
   /**

@@ -1,7 +1,7 @@
 // The watchers of a running project: one per service with `watch`, one on the config file, each
 // change reported once per burst, and a service that keeps changing its own files paused.
 import type { ResolvedConfig, ResolvedService } from '../types.js';
-import { LoopGuard } from './loop-guard.js';
+import { LoopGuard, type LoopGuardOptions } from './loop-guard.js';
 import { createWatcher, type Watcher, watchFile } from './watcher.js';
 
 export interface WatchSetHandlers {
@@ -27,9 +27,12 @@ export class WatchSet {
   #configFile: string | null = null;
   #closed = false;
 
-  constructor(handlers: WatchSetHandlers, now: () => number = Date.now) {
+  readonly #guardOptions: LoopGuardOptions;
+
+  constructor(handlers: WatchSetHandlers, now: () => number = Date.now, guard: LoopGuardOptions = {}) {
     this.#handlers = handlers;
     this.#now = now;
+    this.#guardOptions = guard;
   }
 
   /** Watches what `config` asks for: new watchers start, changed ones restart, removed ones close. */
@@ -74,7 +77,7 @@ export class WatchSet {
 
   #watch(name: string, service: ResolvedService): Watcher {
     const watch = service.watch as NonNullable<ResolvedService['watch']>;
-    const guard = new LoopGuard();
+    const guard = new LoopGuard(this.#guardOptions);
     const watcher = createWatcher({
       cwd: service.cwd,
       paths: watch.paths,
