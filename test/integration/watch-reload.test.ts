@@ -66,7 +66,7 @@ describe('watch mode', () => {
     const paused = () => logs.some((r) => r.msg.startsWith('restart loop'));
     expect(await waitFor(paused, 80_000)).toBe(true);
     expect(logs.find((r) => r.msg.startsWith('restart loop'))).toMatchObject({
-      restarts: 6,
+      restarts: 5,
       windowMs: 90_000,
     });
     const restarts = sup.instances('selfish')[0]!.restarts;
