@@ -28,7 +28,9 @@ export default {
 async function answers(sup: Supervisor) {
   const front = sup.proxyUrl() as string;
   const seen = { web: new Set<number>(), api: new Set<number>() };
-  for (let i = 0; i < 6; i++) {
+  // web is round-robin (6 requests reach all 3); api is least-request, which breaks ties at random
+  // between idle instances, so it gets requests until both answered (a miss after 60 is 2^-59).
+  for (let i = 0; i < 60 && (i < 6 || seen.api.size < 2); i++) {
     const web = await getJson<{ service: string; instance: number; greeting: string }>(`${front}/`);
     const api = await getJson<{ service: string; instance: number; path: string }>(`${front}/api/hello`);
     expect([web.service, web.greeting, api.service, api.path]).toEqual([
