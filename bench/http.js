@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { nginxConf } from './references.js';
-import { cpuMicros, freePort, load, waitForPort, which } from './tools.js';
+import { cpuMicros, freePort, load, stopChild, waitForPort, which } from './tools.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const { values: opts } = parseArgs({
@@ -32,6 +32,7 @@ const DURATION = Number(opts.duration);
 const CONNECTIONS = Number(opts.connections);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msup-bench-http-'));
 const children = [];
+const stop = (child) => stopChild(child, 5000);
 
 function started(child, name) {
   children.push(child);
@@ -41,16 +42,6 @@ function started(child, name) {
     if (code && !child.stopping) console.error(`${name} exited with ${code}: ${err}`);
   });
   return child;
-}
-
-async function stop(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  child.stopping = true;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await gone;
-  clearTimeout(timer);
 }
 
 /** How to run each target's proxy as a command (so it can also run under valgrind). */

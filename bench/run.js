@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { haproxyConf, NGINX_STREAM, nginxConf } from './references.js';
-import { cpuMicros, freePort, load, waitForPort, which } from './tools.js';
+import { cpuMicros, freePort, load, stopChild, waitForPort, which } from './tools.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const { values: opts } = parseArgs({
@@ -26,6 +26,7 @@ const DURATION = Number(opts.duration);
 const CONNECTIONS = Number(opts.connections);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msup-bench-'));
 const children = [];
+const stop = (child) => stopChild(child, 3000);
 
 function track(child) {
   children.push(child);
@@ -40,16 +41,6 @@ function startProcess(cmd, args, name) {
     if (code && code !== 0 && !child.stopping) console.error(`${name} exited with ${code}: ${err}`);
   });
   return child;
-}
-
-async function stop(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  child.stopping = true;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await gone;
-  clearTimeout(timer);
 }
 
 /** Each target: how to start it (returns the process whose CPU counts) or why it is skipped. */

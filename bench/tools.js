@@ -119,3 +119,14 @@ export function loadAsync(url, connections, seconds) {
     );
   });
 }
+
+/** Ends a started process: SIGTERM, then SIGKILL after `graceMs`; marks it `stopping` (an expected exit). */
+export async function stopChild(child, graceMs) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.stopping = true;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await gone;
+  clearTimeout(timer);
+}
