@@ -1,6 +1,7 @@
 // The runtime contract: what the supervisor needs from a runtime (processes, containers, functions,
 // sidecars) and what it gives one. The supervisor, the balancer and the probes see an instance's id and
 // endpoint, never which runtime runs it. ARCHITECTURE.md walks through writing a runtime.
+import type { UpstreamPool } from './proxy/upstream-pool.js';
 import type {
   ExitInfo,
   LogLevel,
@@ -15,6 +16,12 @@ import type {
 export interface Endpoint {
   host: string;
   port: number;
+  /**
+   * Set by a runtime that serves the instance in msup's own process (a handler function's gateway): the
+   * front hands requests to it directly instead of connecting to `port` (which still serves probes and
+   * every other caller).
+   */
+  inProcess?: UpstreamPool;
 }
 
 export interface InstanceSpec {

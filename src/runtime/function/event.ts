@@ -46,7 +46,17 @@ export function isTextType(contentType: string | undefined): boolean {
 }
 
 /** Headers of one connection, which API Gateway does not pass on. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
+// `transfer-encoding` too: the gateway reads the whole body (as API Gateway does), so the event carries
+// a whole body however it was framed on the way in (a front in process, or a client's chunked upload).
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const two = (n: number) => String(n).padStart(2, '0');

@@ -9,7 +9,15 @@ import type { ExitInfo, OutputLine, ResolvedService } from '../../types.js';
 import { billedMs, CostMeter } from './billing.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Environment, type InvokeOutcome } from './environment.js';
-import { errorResponse, fromResult, type HttpResponseParts, MALFORMED, toEvent } from './event.js';
+import {
+  errorResponse,
+  fromResult,
+  type HttpResponseParts,
+  type IncomingRequest,
+  MALFORMED,
+  toEvent,
+} from './event.js';
+import { inProcessUpstream, type Reply } from './in-process.js';
 import { EnvironmentPool, type Lease, type PoolError } from './pool.js';
 import { reportLine } from './report.js';
 
@@ -60,7 +68,21 @@ export class Gateway {
     this.#o = o;
     this.#service = o.spec.service;
     this.#server = server;
-    this.endpoint = { host: '127.0.0.1', port };
+    // A handler function's front hands it requests in process (in-process.ts); an HTTP function's
+    // requests go on to an environment's server, so they come over loopback like any other.
+    this.endpoint = {
+      host: '127.0.0.1',
+      port,
+      ...(this.#service.handler
+        ? {
+            inProcess: inProcessUpstream(
+              (request, body, reply) => this.#serve(request, body, reply),
+              MAX_REQUEST_BYTES,
+              () => errorResponse(413, 'Request Entity Too Large'),
+            ),
+          }
+        : {}),
+    };
     this.#arn = `arn:aws:lambda:local:000000000000:function:${this.#service.name}`;
     this.exited = new Promise((resolve) => {
       this.#markExited = resolve;
@@ -141,8 +163,9 @@ export class Gateway {
       send(res, errorResponse(503, 'Service Unavailable'));
       return;
     }
+    const reply: Reply = (parts, requestId) => send(res, parts, requestId);
     if (!this.#service.handler) {
-      void this.#forward(req, res);
+      void this.#forward(req, res, reply);
       return;
     }
     const chunks: Buffer[] = [];
@@ -153,21 +176,36 @@ export class Gateway {
     });
     req.on('end', () => {
       if (size > MAX_REQUEST_BYTES) send(res, errorResponse(413, 'Request Entity Too Large'));
-      else void this.#invoke(req, res, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+      else {
+        const request: IncomingRequest = {
+          method: req.method ?? 'GET',
+          url: req.url ?? '/',
+          httpVersion: req.httpVersion,
+          rawHeaders: req.rawHeaders,
+          remoteAddress: req.socket.remoteAddress ?? '',
+        };
+        this.#serve(request, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks), reply);
+      }
     });
   }
 
+  /** A handler function's request, from its server or from the front in process. */
+  #serve(request: IncomingRequest, body: Buffer, reply: Reply): void {
+    if (this.#closing) reply(errorResponse(503, 'Service Unavailable'));
+    else void this.#invoke(request, body, reply);
+  }
+
   /** An environment for this request, or the answer that says why there is none (429, 502, 503). */
-  async #acquire(res: http.ServerResponse): Promise<Lease<Environment> | null> {
+  async #acquire(reply: Reply): Promise<Lease<Environment> | null> {
     try {
       return await this.pool.acquire();
     } catch (error) {
       const e = error as PoolError;
-      if (e.kind === 'throttled') send(res, errorResponse(429, 'Too Many Requests', e.errorType));
+      if (e.kind === 'throttled') reply(errorResponse(429, 'Too Many Requests', e.errorType));
       else if (e.kind === 'init-failed') {
         this.#say('stderr', `${e.errorType}: ${e.message}`);
-        send(res, errorResponse(502, MALFORMED, e.errorType));
-      } else send(res, errorResponse(503, 'Service Unavailable', e.errorType));
+        reply(errorResponse(502, MALFORMED, e.errorType));
+      } else reply(errorResponse(503, 'Service Unavailable', e.errorType));
       return null;
     }
   }
@@ -187,22 +225,12 @@ export class Gateway {
     });
   }
 
-  async #invoke(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
-    const lease = await this.#acquire(res);
+  async #invoke(request: IncomingRequest, body: Buffer, reply: Reply): Promise<void> {
+    const lease = await this.#acquire(reply);
     if (!lease) return;
     const requestId = randomUUID();
     const epochMs = Date.now();
-    const event = toEvent(
-      {
-        method: req.method ?? 'GET',
-        url: req.url ?? '/',
-        httpVersion: req.httpVersion,
-        rawHeaders: req.rawHeaders,
-        remoteAddress: req.socket.remoteAddress ?? '',
-      },
-      body,
-      { requestId, epochMs, apiId: this.#service.name },
-    );
+    const event = toEvent(request, body, { requestId, epochMs, apiId: this.#service.name });
     const began = this.#o.clock.now();
     const outcome = await this.#within(
       lease,
@@ -215,18 +243,18 @@ export class Gateway {
       }),
     );
     const durationMs = this.#o.clock.now() - began;
-    if (outcome.kind === 'response') send(res, fromResult(outcome.body.toString()), requestId);
-    else if (outcome.kind === 'error') send(res, errorResponse(502, MALFORMED, outcome.errorType), requestId);
-    this.#finish(lease, requestId, outcome, durationMs, res);
+    if (outcome.kind === 'response') reply(fromResult(outcome.body.toString()), requestId);
+    else if (outcome.kind === 'error') reply(errorResponse(502, MALFORMED, outcome.errorType), requestId);
+    this.#finish(lease, requestId, outcome, durationMs, reply);
   }
 
-  async #forward(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const lease = await this.#acquire(res);
+  async #forward(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): Promise<void> {
+    const lease = await this.#acquire(reply);
     if (!lease) return;
     const requestId = randomUUID();
     const began = this.#o.clock.now();
     const outcome = await this.#within(lease, requestId, lease.env.forward(req, res));
-    this.#finish(lease, requestId, outcome, this.#o.clock.now() - began, res);
+    this.#finish(lease, requestId, outcome, this.#o.clock.now() - began, reply);
   }
 
   /** After an invocation: the answer for a failure, the environment released or ended, the REPORT line. */
@@ -235,7 +263,7 @@ export class Gateway {
     requestId: string,
     outcome: Outcome,
     durationMs: number,
-    res: http.ServerResponse,
+    reply: Reply,
   ): void {
     const fn = this.#service.function;
     let status: { status: 'timeout' | 'error'; errorType?: string } | undefined;
@@ -246,14 +274,14 @@ export class Gateway {
         'stderr',
         `${new Date().toISOString()} ${requestId} Task timed out after ${(fn.timeoutMs / 1000).toFixed(2)} seconds`,
       );
-      send(res, errorResponse(504, 'Endpoint request timed out', 'Sandbox.Timedout'), requestId);
+      reply(errorResponse(504, 'Endpoint request timed out', 'Sandbox.Timedout'), requestId);
       this.pool.discard(lease);
     } else if (outcome.kind === 'exited') {
       if (outcome.errorType === 'Runtime.OutOfMemory') this.#counts.outOfMemory++;
       else this.#counts.errors++;
       status = { status: 'error', errorType: outcome.errorType };
       this.#say('stderr', `${outcome.errorType}: ${outcome.message}`);
-      send(res, errorResponse(502, MALFORMED, outcome.errorType), requestId);
+      reply(errorResponse(502, MALFORMED, outcome.errorType), requestId);
       this.pool.discard(lease);
     } else {
       if (outcome.kind === 'error') this.#counts.errors++;
