@@ -9,18 +9,23 @@ interface Waiter {
 export class Holds {
   readonly #waiters = new Set<Waiter>();
 
-  /** Waits for `wakeAll()` (`wake`) or for `deadline` (`expire`); returns a cancel. */
+  /**
+   * Waits for `wakeAll()` (`wake`) or for `deadline` (`expire`); returns a cancel. `expire` runs only once
+   * `Date.now()` has reached the deadline: a timer counts from the event loop's cached time, so it can
+   * fire a little early by the wall clock, and a caller that checked the deadline again would hold the
+   * request a second time (counted twice in msup_held_total; seen on a loaded machine).
+   */
   hold(deadline: number, wake: () => void, expire: () => void): () => void {
-    const waiter: Waiter = {
-      wake,
-      timer: setTimeout(
-        () => {
-          this.#waiters.delete(waiter);
-          expire();
-        },
-        Math.max(0, deadline - Date.now()),
-      ),
+    const fire = () => {
+      const left = deadline - Date.now();
+      if (left > 0) {
+        waiter.timer = setTimeout(fire, left);
+        return;
+      }
+      this.#waiters.delete(waiter);
+      expire();
     };
+    const waiter: Waiter = { wake, timer: setTimeout(fire, Math.max(0, deadline - Date.now())) };
     this.#waiters.add(waiter);
     return () => {
       clearTimeout(waiter.timer);
