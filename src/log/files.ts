@@ -33,12 +33,19 @@ export interface LogFilesOptions {
   now?: () => number;
   /** A file that cannot be opened, renamed or written. Logging goes on without it. */
   onError?: (error: Error) => void;
+  /**
+   * Lines that follow a write within this many ms are written together when it has passed (default 20):
+   * a line after a quiet moment goes out at once, a busy log (a REPORT line per function invocation)
+   * costs one write per window instead of one per line. `close()` writes what is left.
+   */
+  batchMs?: number;
 }
 
 export const LOG_FILES_DEFAULTS = {
   maxFileBytes: 5 * 1024 * 1024,
   keep: 3,
   maxTotalBytes: 50 * 1024 * 1024,
+  batchMs: 20,
 } as const;
 
 /** A log that could not be opened is tried again after this long (the lines meanwhile are lost). */
@@ -49,7 +56,13 @@ export const EVENTS_LOG = 'msup';
 
 interface OpenLog {
   stream: WriteStream;
+  /** Bytes written and waiting. */
   size: number;
+  /** Lines waiting for the batch window to pass. */
+  pending: string[];
+  /** When the last write went out (performance.now()). */
+  wroteAt: number;
+  timer: NodeJS.Timeout | undefined;
 }
 
 const FILE = /^(.+)\.log(?:\.(\d+))?$/;
@@ -81,7 +94,7 @@ function ended(stream: WriteStream): Promise<void> {
 
 /**
  * Appends JSON lines to `<dir>/<service>.log` and `<dir>/msup.log` through write streams (no blocking
- * write per line; sizes are counted here). Rotation renames `x.log` → `x.log.1` → … → `x.log.<keep>`
+ * write per line, and lines close together in one write: `batchMs`; sizes are counted here). Rotation renames `x.log` → `x.log.1` → … → `x.log.<keep>`
  * and then drops the oldest rotated files of any log while the folder is over `maxTotalBytes`. The
  * current files are never deleted, so with many services the folder can pass the bound by up to one
  * `maxFileBytes` per log.
@@ -91,6 +104,7 @@ export class LogFiles {
   readonly maxFileBytes: number;
   readonly keep: number;
   readonly maxTotalBytes: number;
+  readonly batchMs: number;
   readonly #now: () => number;
   readonly #onError: (error: Error) => void;
   readonly #open = new Map<string, OpenLog>();
@@ -107,6 +121,7 @@ export class LogFiles {
     this.maxFileBytes = options.maxFileBytes ?? LOG_FILES_DEFAULTS.maxFileBytes;
     this.keep = Math.max(0, options.keep ?? LOG_FILES_DEFAULTS.keep);
     this.maxTotalBytes = options.maxTotalBytes ?? LOG_FILES_DEFAULTS.maxTotalBytes;
+    this.batchMs = Math.max(0, options.batchMs ?? LOG_FILES_DEFAULTS.batchMs);
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => {});
   }
@@ -151,7 +166,10 @@ export class LogFiles {
   /** Flushes and closes every file; later writes are ignored. Idempotent. */
   close(): Promise<void> {
     if (!this.#closed) {
-      const streams = [...this.#open.values()].map((log) => ended(log.stream));
+      const streams = [...this.#open.values()].map((log) => {
+        this.#flush(log);
+        return ended(log.stream);
+      });
       this.#open.clear();
       this.#closed = Promise.all([...streams, ...this.#ending]).then(() => {});
     }
@@ -174,8 +192,23 @@ export class LogFiles {
     let log = this.#open.get(name) ?? this.#openLog(name);
     if (log && log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
     if (!log) return;
-    log.stream.write(text);
+    log.pending.push(text);
     log.size += bytes;
+    if (log.timer) return;
+    const wait = log.wroteAt + this.batchMs - performance.now();
+    if (wait <= 0) this.#flush(log);
+    else log.timer = setTimeout(() => this.#flush(log), wait);
+  }
+
+  /** Writes the lines waiting (one write for all of them). */
+  #flush(log: OpenLog): void {
+    clearTimeout(log.timer);
+    log.timer = undefined;
+    if (log.pending.length === 0) return;
+    const text = log.pending.length === 1 ? (log.pending[0] as string) : log.pending.join('');
+    log.pending = [];
+    log.wroteAt = performance.now();
+    log.stream.write(text);
   }
 
   #openLog(name: string): OpenLog | undefined {
@@ -196,9 +229,11 @@ export class LogFiles {
         throw error;
       }
       const stream = createWriteStream('', { fd, flags: 'a' });
-      const log = { stream, size };
+      const log: OpenLog = { stream, size, pending: [], wroteAt: -Infinity, timer: undefined };
       stream.on('error', (error) => {
-        // report once; the next line reopens the file
+        // report once; the next line reopens the file (the lines waiting for this one are lost)
+        clearTimeout(log.timer);
+        log.pending = [];
         if (this.#open.get(name) === log) this.#open.delete(name);
         this.#onError(error);
       });
@@ -213,6 +248,7 @@ export class LogFiles {
 
   #rotate(name: string, log: OpenLog): OpenLog | undefined {
     this.#open.delete(name);
+    this.#flush(log); // the lines waiting belong to the file being rotated
     const ending = ended(log.stream).finally(() => this.#ending.delete(ending));
     this.#ending.add(ending);
     const sizes = this.#rotatedSizes;

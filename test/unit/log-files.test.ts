@@ -1,5 +1,6 @@
 // Log files on a temp folder: the stored shapes, rotation at the size limit, the total bound, and tails.
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -13,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogFiles, type LogFilesOptions, readLogTail } from '../../src/log/files.js';
+import { waitFor } from '../helpers/processes.js';
 
 let dir = '';
 const opened: LogFiles[] = [];
@@ -222,5 +224,35 @@ describe('readLogTail', () => {
     expect(tail.map((r) => (r.kind === 'output' ? r.line : ''))).toEqual(
       Array.from({ length: 40 }, (_, i) => `${60 + i} ${text}`),
     );
+  });
+});
+
+describe('LogFiles batching', () => {
+  it('writes a line after a quiet moment at once, and the lines right after it together, at the latest by close()', async () => {
+    const files = logs({ batchMs: 60_000 });
+    files.write(out('web', 'first', T0));
+    expect(await waitFor(() => existsSync(path.join(dir, 'web.log')) && lines('web.log').length === 1)).toBe(
+      true,
+    );
+    for (let i = 0; i < 50; i++) files.write(out('web', `burst ${i}`, T0 + i));
+    // still within the window: nothing of the burst was written yet, not even queued
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(lines('web.log')).toHaveLength(1);
+    await files.close();
+    expect(lines('web.log').map((l) => JSON.parse(l).line)).toEqual([
+      'first',
+      ...Array.from({ length: 50 }, (_, i) => `burst ${i}`),
+    ]);
+  });
+
+  it('writes the waiting lines once the window has passed', async () => {
+    const files = logs({ batchMs: 30 });
+    files.write(out('api', 'one', T0));
+    files.write(out('api', 'two', T0 + 1));
+    files.write(out('api', 'three', T0 + 2));
+    expect(await waitFor(() => existsSync(path.join(dir, 'api.log')) && lines('api.log').length === 3)).toBe(
+      true,
+    );
+    expect(lines('api.log').map((l) => JSON.parse(l).line)).toEqual(['one', 'two', 'three']);
   });
 });
