@@ -47,8 +47,8 @@ export interface UpstreamPool {
 let undici: typeof import('undici') | undefined;
 
 function undiciPool(host: string, port: number, tls: ConnectionOptions | undefined): Pool {
-  // Loaded at first use (about 6 MB of heap and code), so neither msup nor a sidecar pays for it
-  // before a request with a body.
+  // Loaded at first use (about 16 MB of RSS, 6 MB of it heap, in a process with http and tls loaded),
+  // so neither msup nor a sidecar pays for it before a request with a body.
   undici ??= createRequire(import.meta.url)('undici') as typeof import('undici');
   const pool = new undici.Pool(
     `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
