@@ -1,8 +1,10 @@
 // msup's own keep-alive client for requests without a body (most of them): one request at a time per
-// connection, the request head written in one piece, the response framed by response-parser.ts and
-// passed on as it arrives. It costs a fraction of undici's per-request work; requests with a body
-// still go through undici (upstream-pool.ts), which streams and frames them.
+// connection, over plain TCP or TLS (the sidecars' mutual TLS), the request head written in one piece,
+// the response framed by response-parser.ts and passed on as it arrives. It costs a fraction of undici's
+// per-request work; requests with a body still go through undici (upstream-pool.ts), which streams and
+// frames them.
 import net from 'node:net';
+import tls, { type ConnectionOptions } from 'node:tls';
 import { ResponseParser } from './response-parser.js';
 import type { ExchangeHandler, UpstreamRequest } from './upstream-pool.js';
 
@@ -55,9 +57,13 @@ class Connection {
   /** Until when (Date.now()) an idle connection may carry the next request. */
   idleUntil = 0;
 
-  constructor(pool: LeanPool, socket: net.Socket) {
+  /** The socket's event once it can carry a request: 'connect', or 'secureConnect' after a TLS handshake. */
+  readonly #ready: 'connect' | 'secureConnect';
+
+  constructor(pool: LeanPool, socket: net.Socket, ready: 'connect' | 'secureConnect') {
     this.#pool = pool;
     this.socket = socket;
+    this.#ready = ready;
     this.#parser = new ResponseParser({
       // A false from the handler stops the parser there (the rest of this read waits in it) and the
       // socket; the handler's resume goes on from that point.
@@ -111,7 +117,7 @@ class Connection {
     });
     if (this.#handler !== handler) return; // aborted at once
     if (this.connected) this.#write(head);
-    else this.socket.once('connect', () => this.#write(head));
+    else this.socket.once(this.#ready, () => this.#write(head));
   }
 
   #write(head: string): void {
@@ -186,6 +192,9 @@ class Connection {
 
 /** Keep-alive connections to one instance, for requests without a body. */
 export class LeanPool {
+  readonly #tls: ConnectionOptions | undefined;
+  /** The last TLS session the instance gave, offered on the next connection (as undici does). */
+  #session: Buffer | undefined;
   readonly #host: string;
   readonly #port: number;
   readonly #authority: string;
@@ -196,7 +205,9 @@ export class LeanPool {
   #sweep: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(host: string, port: number, idleMs: number, connectTimeoutMs: number) {
+  /** With `tls`, connections are TLS, opened with those options (a client certificate, the peer's check, ...). */
+  constructor(host: string, port: number, idleMs: number, connectTimeoutMs: number, tls?: ConnectionOptions) {
+    this.#tls = tls;
     this.#host = host;
     this.#port = port;
     this.#authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -230,17 +241,37 @@ export class LeanPool {
   }
 
   #open(): Connection {
-    const socket = net.connect({ host: this.#host, port: this.#port });
-    const connection = new Connection(this, socket);
+    const ready = this.#tls ? 'secureConnect' : 'connect';
+    const socket = this.#tls
+      ? this.#connectTls(this.#tls)
+      : net.connect({ host: this.#host, port: this.#port });
+    const connection = new Connection(this, socket, ready);
     this.#all.add(connection);
+    // Over TLS the time allowed covers the handshake too (as undici's connectTimeout).
     socket.setTimeout(this.#connectTimeoutMs, () => {
       socket.destroy(coded('MSUP_CONNECT_TIMEOUT', 'connect timed out'));
     });
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       connection.connected = true;
       socket.setTimeout(0);
     });
     return connection;
+  }
+
+  #connectTls(options: ConnectionOptions): tls.TLSSocket {
+    const socket = tls.connect({
+      ...options,
+      host: this.#host,
+      port: this.#port,
+      // SNI names a host, never an address (as undici and Node's https agent).
+      servername: options.servername ?? (net.isIP(this.#host) ? undefined : this.#host),
+      ALPNProtocols: ['http/1.1'],
+      session: this.#session,
+    });
+    socket.on('session', (session: Buffer) => {
+      this.#session = session;
+    });
+    return socket;
   }
 
   /**

@@ -1,10 +1,12 @@
 // WebSocket (and other) upgrades: a byte pipe to one instance through http-proxy-3, counted as in
 // flight on that instance until either side closes, so a drain can wait for it or cut it. While no
 // instance is ready the upgrade is held like a request (a dev server's HMR reconnecting mid-restart).
+// http-proxy-3 is loaded at the first upgrade, so a process that never sees one never loads it.
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
+import { createRequire } from 'node:module';
 import type net from 'node:net';
-import { createProxyServer } from 'http-proxy-3';
+import type { ProxyServer } from 'http-proxy-3';
 import { isLocalShortage } from '../limits.js';
 import { isLoopback } from './headers.js';
 import type { Member, Members } from './members.js';
@@ -26,9 +28,17 @@ function refuse(socket: net.Socket, status: string): void {
   }
 }
 
-export function createUpgradeProxy() {
-  const proxy = createProxyServer({ xfwd: true });
+let httpProxy: typeof import('http-proxy-3') | undefined;
+
+function proxyServer(): ProxyServer {
+  httpProxy ??= createRequire(import.meta.url)('http-proxy-3') as typeof import('http-proxy-3');
+  const proxy = httpProxy.createProxyServer({ xfwd: true });
   proxy.on('error', () => {});
+  return proxy;
+}
+
+export function createUpgradeProxy() {
+  let proxy: ProxyServer | undefined;
 
   function pipe(
     target: UpgradeTarget,
@@ -50,6 +60,7 @@ export function createUpgradeProxy() {
       untrack();
       target.members.end(member, failed);
     });
+    proxy ??= proxyServer();
     proxy.ws(
       req,
       socket,
@@ -88,7 +99,7 @@ export function createUpgradeProxy() {
       go();
     },
     close(): void {
-      proxy.close();
+      proxy?.close();
     },
   };
 }

@@ -1,7 +1,7 @@
-// One HTTP request from a sidecar to an upstream (its app, or a peer's sidecar) over a keep-alive undici
-// pool (msup's proxy's, src/proxy/upstream-pool.ts): hop-by-hop headers stripped both ways, the response
-// handed over at its headers (to stream on or to discard for a retry), and a failure told apart by when
-// it happened, which decides whether it may be retried.
+// One HTTP request from a sidecar to an upstream (its app, or a peer's sidecar) over a keep-alive pool
+// (msup's proxy's, src/proxy/upstream-pool.ts: the lean client, undici for a body): hop-by-hop headers
+// stripped both ways, the response handed over at its headers (to stream on or to discard for a retry),
+// and a failure told apart by when it happened, which decides whether it may be retried.
 import type http from 'node:http';
 import type { ExchangeHandler, UpstreamPool } from '../proxy/upstream-pool.js';
 

@@ -1,0 +1,187 @@
+// The client side of the sidecars' mutual TLS (createUpstreamPool with meshConnectOptions, as outbound.ts
+// uses it) against a real mesh server (serverOptions): requests without a body go over msup's lean client
+// on TLS, one connection kept alive for the next; a body goes through undici, which a process loads only
+// then; the client refuses a peer whose certificate is of another CA or names another service, and a
+// peer refuses a client certificate of another CA, each before any request reaches the app.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import type net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createUpstreamPool, type UpstreamPool } from '../../src/proxy/upstream-pool.js';
+import { MeshCa } from '../../src/runtime/sidecar/ca.js';
+import { type SendError, send } from '../../src/sidecar/forward.js';
+import type { TlsMaterial } from '../../src/sidecar/messages.js';
+import { meshConnectOptions, meshIdentity, serverOptions } from '../../src/sidecar/tls.js';
+import { REPO } from '../helpers/project.js';
+
+const PROJECT = 'tls-client-test';
+const TRUST = `spiffe://msup.local/${PROJECT}/`;
+let dir: string;
+let ca: MeshCa;
+let stranger: MeshCa;
+const material = async (from: MeshCa, service: string, trusted = ca): Promise<TlsMaterial> => {
+  const issued = await from.issue(service, 3_600_000);
+  return { ca: trusted.pem, cert: issued.cert, key: issued.key };
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'msup-tls-client-'));
+  ca = await MeshCa.open(path.join(dir, 'ca'), PROJECT);
+  stranger = await MeshCa.open(path.join(dir, 'other-ca'), PROJECT);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+/** A mesh port: the caller's identity and the request's body echoed; TLS connections and requests counted. */
+async function meshServer(tls: TlsMaterial) {
+  const seen = { connections: 0, requests: 0 };
+  const server = https.createServer(serverOptions(tls), (req, res) => {
+    seen.requests++;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const caller = meshIdentity((req.socket as import('node:tls').TLSSocket).getPeerCertificate(), TRUST);
+      res.end(JSON.stringify({ caller, method: req.method, body: Buffer.concat(chunks).toString() }));
+    });
+  });
+  server.on('secureConnection', () => seen.connections++);
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        server.closeAllConnections();
+      }),
+  );
+  return { port: (server.address() as net.AddressInfo).port, seen };
+}
+
+function pool(port: number, tls: TlsMaterial, identity: string): UpstreamPool {
+  const p = createUpstreamPool('127.0.0.1', port, meshConnectOptions(tls, identity));
+  closers.push(() => p.destroy());
+  return p;
+}
+
+/** One request: its status and body, or how it failed. */
+async function call(p: UpstreamPool, method = 'GET', body: Buffer | null = null) {
+  try {
+    const answer = await send(p, { method, path: '/x', headers: [], body, timeoutMs: 5000 });
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          chunks.push(chunk);
+          done();
+        },
+      });
+      sink.on('finish', resolve);
+      sink.on('error', reject);
+      answer.pipeTo(sink as never);
+    });
+    return { status: answer.status, body: JSON.parse(Buffer.concat(chunks).toString()) };
+  } catch (error) {
+    return { failure: (error as SendError).failure, message: (error as Error).message };
+  }
+}
+
+describe('the mesh client over mutual TLS', () => {
+  it('carries requests without a body on one kept-alive TLS connection, and bodies too, the caller named', async () => {
+    const apiId = `${TRUST}api`;
+    const server = await meshServer(await material(ca, 'api'));
+    const p = pool(server.port, await material(ca, 'web'), apiId);
+    for (let i = 0; i < 3; i++) {
+      expect(await call(p)).toEqual({
+        status: 200,
+        body: { caller: `${TRUST}web`, method: 'GET', body: '' },
+      });
+    }
+    expect(server.seen).toEqual({ connections: 1, requests: 3 });
+    expect(await call(p, 'POST', Buffer.from('a body'))).toEqual({
+      status: 200,
+      body: { caller: `${TRUST}web`, method: 'POST', body: 'a body' },
+    });
+    expect(server.seen.requests).toBe(4);
+  });
+
+  it('refuses a peer of another CA or of another identity, and is refused with a certificate of another CA', async () => {
+    const apiId = `${TRUST}api`;
+    // The peer's certificate is of another CA (its chain does not verify). OpenSSL's code has no ERR_TLS
+    // prefix, so it counts as 'reset', as it did through undici.
+    const foreign = await meshServer(await material(stranger, 'api', stranger));
+    const toForeign = await call(pool(foreign.port, await material(ca, 'web'), apiId));
+    // The peer's certificate is of this CA but names another service.
+    const other = await meshServer(await material(ca, 'billing'));
+    const toOther = await call(pool(other.port, await material(ca, 'web'), apiId));
+    // This client's certificate is of another CA: the peer refuses the handshake.
+    const api = await meshServer(await material(ca, 'api'));
+    const refused = await call(pool(api.port, await material(stranger, 'web'), apiId));
+    expect(toForeign).toEqual({ failure: 'reset', message: 'SELF_SIGNED_CERT_IN_CHAIN' });
+    expect(toOther).toEqual({
+      failure: 'connect',
+      message: `the peer's certificate does not name ${apiId} (it names ${TRUST}billing)`,
+    });
+    // TLS 1.3: the client's handshake is done when the peer checks its certificate, and the peer closes
+    // (undici said UND_ERR_SOCKET, the lean client MSUP_UPSTREAM_CLOSED or ECONNRESET): 'reset', as before.
+    expect(refused).toMatchObject({ failure: 'reset' });
+    // No request reached an app.
+    expect([foreign.seen.requests, other.seen.requests, api.seen.requests]).toEqual([0, 0, 0]);
+  });
+
+  it('loads undici only for a request with a body (a process of the built sidecar modules)', {
+    timeout: 30_000,
+  }, async () => {
+    const server = await meshServer(await material(ca, 'api'));
+    const tls = await material(ca, 'web');
+    const dist = (file: string) => JSON.stringify(path.join(REPO, 'dist', file));
+    // The sidecar's modules, then GETs and a POST over mTLS, noting whether undici is loaded at each step.
+    const script = `
+      import { createRequire } from 'node:module';
+      import { Writable } from 'node:stream';
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('/node_modules/undici/'));
+      await import(${dist('sidecar/inbound.js')});
+      await import(${dist('sidecar/outbound.js')});
+      const { createUpstreamPool } = await import(${dist('proxy/upstream-pool.js')});
+      const { send } = await import(${dist('sidecar/forward.js')});
+      const { meshConnectOptions } = await import(${dist('sidecar/tls.js')});
+      const steps = { atStart: loaded() };
+      const pool = createUpstreamPool('127.0.0.1', ${server.port}, meshConnectOptions(JSON.parse(process.env.TLS), ${JSON.stringify(`${TRUST}api`)}));
+      const call = async (method, body) => {
+        const answer = await send(pool, { method, path: '/', headers: [], body, timeoutMs: 5000 });
+        await new Promise((resolve) => answer.pipeTo(new Writable({ write: (c, e, done) => done() }).on('finish', resolve)));
+        return answer.status;
+      };
+      steps.gets = [await call('GET', null), await call('HEAD', null)];
+      steps.afterGets = loaded();
+      steps.post = await call('POST', Buffer.from('x'));
+      steps.afterPost = loaded();
+      await pool.destroy();
+      process.stdout.write(JSON.stringify(steps));
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script],
+        { env: { ...process.env, TLS: JSON.stringify(tls) }, timeout: 20_000 },
+        (error, stdout, stderr) =>
+          error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      );
+    });
+    expect(JSON.parse(out)).toEqual({
+      atStart: false,
+      gets: [200, 200],
+      afterGets: false,
+      post: 200,
+      afterPost: true,
+    });
+    expect(server.seen.requests).toBe(3);
+  });
+});
