@@ -121,8 +121,11 @@ class Connection {
   }
 
   #write(head: string): void {
-    if (!this.#handler) return;
+    const handler = this.#handler;
+    if (!handler) return;
     this.socket.write(head, 'latin1');
+    handler.onRequestSent?.();
+    if (this.#handler !== handler) return; // aborted from onRequestSent
     if (this.#headersTimeout > 0) {
       this.#timer = setTimeout(
         () => this.#failed(coded('MSUP_RESPONSE_TIMEOUT', 'no response headers in time')),

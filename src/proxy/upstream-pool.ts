@@ -25,6 +25,13 @@ export interface ExchangeHandler {
   onData(chunk: Buffer): boolean;
   onComplete(trailers: Buffer[] | null): void;
   onError(error: Error): void;
+  /**
+   * The request went to the socket: undici calls onBodySent for each piece of a body it writes and
+   * onRequestSent when the whole request is written, the lean client onRequestSent once the head is
+   * written (its onConnect comes before it connects). A failure before either: nothing was sent.
+   */
+  onBodySent?(): void;
+  onRequestSent?(): void;
 }
 
 export interface UpstreamRequest {

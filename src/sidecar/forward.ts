@@ -72,7 +72,7 @@ function downstreamHeaders(raw: readonly (Buffer | string)[]): string[] {
 }
 
 export type SendFailure =
-  /** No connection (refused, TLS handshake refused, unreachable): the upstream saw nothing. */
+  /** Nothing of the request was sent (refused, unreachable, TLS handshake failed): the upstream saw nothing. */
   | 'connect'
   /** The connection broke after the request went out: the upstream may have acted on it. */
   | 'reset'
@@ -96,11 +96,55 @@ const CONNECT = new Set([
   'MSUP_CONNECT_TIMEOUT',
 ]);
 
-export function classify(error: Error & { code?: string }): SendFailure {
+/**
+ * The codes of Node's check of the peer's certificate chain (OpenSSL's X509_V_ERR_* names, Node's tls
+ * docs, "X509 certificate error codes"; UNSPECIFIED for any other): it fails the TLS handshake, before
+ * the client writes anything.
+ */
+const CERTIFICATE = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_CRL',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CRL_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CRL_NOT_YET_VALID',
+  'CRL_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+  'OUT_OF_MEM',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+  'UNSPECIFIED',
+]);
+
+/**
+ * What a failure means for a retry. `sent`: some of the request went to the socket (the pools say so,
+ * ExchangeHandler's onRequestSent and onBodySent); then it is never 'connect', whatever the code (a TLS
+ * error, ERR_SSL_*, can come after the handshake, and the upstream may have acted on the request by then).
+ */
+export function classify(error: Error & { code?: string }, sent: boolean): SendFailure {
   const code = error.code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'MSUP_RESPONSE_TIMEOUT') return 'timeout';
+  if (sent) return 'reset';
   if (
     CONNECT.has(code) ||
+    CERTIFICATE.has(code) ||
     code.startsWith('ERR_TLS') ||
     code.startsWith('ERR_SSL') ||
     error.name === 'MeshIdentityError'
@@ -125,6 +169,8 @@ class Exchange implements ExchangeHandler {
   #resolve: (answer: Answer) => void;
   #reject: (error: SendError) => void;
   #answered = false;
+  /** Some of the request went to the socket. */
+  #sent = false;
   #res: http.ServerResponse | null = null;
   #discarding = false;
   #pending: Buffer[] = [];
@@ -140,6 +186,14 @@ class Exchange implements ExchangeHandler {
     this.#resolve = resolve;
     this.#reject = reject;
     signal?.addEventListener('abort', () => this.#abort?.(new Error('the client went away')), { once: true });
+  }
+
+  onBodySent(): void {
+    this.#sent = true;
+  }
+
+  onRequestSent(): void {
+    this.#sent = true;
   }
 
   onConnect(abort: (reason?: Error) => void): void {
@@ -193,7 +247,7 @@ class Exchange implements ExchangeHandler {
 
   onError(error: Error & { code?: string }): void {
     if (!this.#answered) {
-      this.#reject(new SendError(classify(error), error.code ?? error.message));
+      this.#reject(new SendError(classify(error, this.#sent), error.code ?? error.message));
       return;
     }
     if (this.#res && !this.#res.destroyed) this.#res.destroy();

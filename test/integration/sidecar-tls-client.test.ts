@@ -2,11 +2,13 @@
 // uses it) against a real mesh server (serverOptions): requests without a body go over msup's lean client
 // on TLS, one connection kept alive for the next; a body goes through undici, which a process loads only
 // then; the client refuses a peer whose certificate is of another CA or names another service, and a
-// peer refuses a client certificate of another CA, each before any request reaches the app.
+// peer refuses a client certificate of another CA, each before any request reaches the app. A refused
+// peer certificate is a 'connect' failure (nothing was sent): the outbound listener sends even a POST to
+// another peer then, but not after a TLS error that came once the request was out.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
-import type net from 'node:net';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -14,8 +16,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createUpstreamPool, type UpstreamPool } from '../../src/proxy/upstream-pool.js';
 import { MeshCa } from '../../src/runtime/sidecar/ca.js';
 import { type SendError, send } from '../../src/sidecar/forward.js';
-import type { TlsMaterial } from '../../src/sidecar/messages.js';
+import type { SidecarSettings, TlsMaterial } from '../../src/sidecar/messages.js';
+import { GoldenMetrics } from '../../src/sidecar/metrics.js';
+import { Outbound } from '../../src/sidecar/outbound.js';
 import { meshConnectOptions, meshIdentity, serverOptions } from '../../src/sidecar/tls.js';
+import { request } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
 import { REPO } from '../helpers/project.js';
 
 const PROJECT = 'tls-client-test';
@@ -63,6 +69,106 @@ async function meshServer(tls: TlsMaterial) {
       }),
   );
   return { port: (server.address() as net.AddressInfo).port, seen };
+}
+
+/**
+ * A mesh port behind a TCP relay that, once a request reached the app, sends the client a TLS record no
+ * key decrypts (a connection corrupted on the way): the client fails with an ERR_SSL_ code after its
+ * request went out. The app never answers.
+ */
+async function corruptingPeer(tls: TlsMaterial) {
+  const seen = { requests: 0 };
+  const relayed = new Set<net.Socket>();
+  const record = Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0x00, 0x20]), Buffer.alloc(32, 7)]);
+  const server = https.createServer(serverOptions(tls), () => {
+    seen.requests++;
+    for (const socket of relayed) socket.write(record);
+  });
+  const relay = net.createServer((client) => {
+    relayed.add(client);
+    const upstream = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+    client.on('close', () => {
+      relayed.delete(client);
+      upstream.destroy();
+    });
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        server.closeAllConnections();
+      }),
+    () =>
+      new Promise((resolve) => {
+        for (const socket of relayed) socket.destroy();
+        relay.close(resolve);
+      }),
+  );
+  return { port: (relay.address() as net.AddressInfo).port, seen };
+}
+
+const SETTINGS: SidecarSettings = {
+  retries: 2,
+  retryBudget: 1,
+  minRetriesPerSecond: 100,
+  timeoutMs: 10_000,
+  tryTimeoutMs: 5000,
+  breaker: null,
+  balancing: 'least-request',
+  mtls: 'strict',
+};
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * An outbound listener (as the sidecar runs one per peer service) to api's instances at `ports`, over
+ * mTLS as web. Its randomness is pinned: a request goes to the first instance it has not tried.
+ */
+async function outbound(ports: number[], tls: TlsMaterial) {
+  const metrics = new GoldenMetrics(Date.now);
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const listener = new Outbound({
+      peer: 'api',
+      host: '127.0.0.1',
+      port,
+      identity: `${TRUST}api`,
+      settings: SETTINGS,
+      tls,
+      metrics,
+      now: Date.now,
+      random: () => 0,
+    });
+    try {
+      await listener.listen();
+    } catch (error) {
+      // Taken between freePort and listen by another process: another one.
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 5) continue;
+      throw error;
+    }
+    closers.push(async () => listener.close());
+    listener.setEndpoints(ports.map((p) => ({ host: '127.0.0.1', port: p, tls: true })));
+    const total = (field: 'requests' | 'retries') =>
+      metrics.snapshot().reduce((sum, series) => sum + series[field], 0);
+    return {
+      url: `http://127.0.0.1:${port}/x`,
+      requests: () => total('requests'),
+      retries: () => total('retries'),
+    };
+  }
 }
 
 function pool(port: number, tls: TlsMaterial, identity: string): UpstreamPool {
@@ -114,8 +220,8 @@ describe('the mesh client over mutual TLS', () => {
 
   it('refuses a peer of another CA or of another identity, and is refused with a certificate of another CA', async () => {
     const apiId = `${TRUST}api`;
-    // The peer's certificate is of another CA (its chain does not verify). OpenSSL's code has no ERR_TLS
-    // prefix, so it counts as 'reset', as it did through undici.
+    // The peer's certificate is of another CA (its chain does not verify): OpenSSL's code, no ERR_TLS
+    // prefix; the handshake failed, nothing was sent.
     const foreign = await meshServer(await material(stranger, 'api', stranger));
     const toForeign = await call(pool(foreign.port, await material(ca, 'web'), apiId));
     // The peer's certificate is of this CA but names another service.
@@ -124,7 +230,7 @@ describe('the mesh client over mutual TLS', () => {
     // This client's certificate is of another CA: the peer refuses the handshake.
     const api = await meshServer(await material(ca, 'api'));
     const refused = await call(pool(api.port, await material(stranger, 'web'), apiId));
-    expect(toForeign).toEqual({ failure: 'reset', message: 'SELF_SIGNED_CERT_IN_CHAIN' });
+    expect(toForeign).toEqual({ failure: 'connect', message: 'SELF_SIGNED_CERT_IN_CHAIN' });
     expect(toOther).toEqual({
       failure: 'connect',
       message: `the peer's certificate does not name ${apiId} (it names ${TRUST}billing)`,
@@ -183,5 +289,49 @@ describe('the mesh client over mutual TLS', () => {
       afterPost: true,
     });
     expect(server.seen.requests).toBe(3);
+  });
+});
+
+describe("the outbound listener's retries after a TLS failure", () => {
+  it('sends a POST refused at the handshake (a peer certificate of another CA) to another peer', async () => {
+    const foreign = await meshServer(await material(stranger, 'api', stranger));
+    const api = await meshServer(await material(ca, 'api'));
+    const o = await outbound([foreign.port, api.port], await material(ca, 'web'));
+    // With a body (through undici) and without one (the lean client), each tried on the foreign peer first.
+    const withBody = await request(o.url, { method: 'POST', body: 'a body' });
+    const empty = await request(o.url, { method: 'POST' });
+    expect([withBody.status, JSON.parse(withBody.body)]).toEqual([
+      200,
+      { caller: `${TRUST}web`, method: 'POST', body: 'a body' },
+    ]);
+    expect([empty.status, JSON.parse(empty.body)]).toEqual([
+      200,
+      { caller: `${TRUST}web`, method: 'POST', body: '' },
+    ]);
+    expect([foreign.seen.requests, api.seen.requests]).toEqual([0, 2]);
+    await waitFor(() => o.requests() === 2);
+    expect(o.retries()).toBe(2);
+  });
+
+  it('does not send a POST again after a TLS error that came once it was out, and sends a GET again', async () => {
+    const corrupting = await corruptingPeer(await material(ca, 'api'));
+    const api = await meshServer(await material(ca, 'api'));
+    const web = await material(ca, 'web');
+    // An ERR_SSL_ code, but after the request went out: 'reset', not 'connect'.
+    expect(await call(pool(corrupting.port, web, `${TRUST}api`))).toEqual({
+      failure: 'reset',
+      message: 'ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC',
+    });
+    const o = await outbound([corrupting.port, api.port], web);
+    const post = await request(o.url, { method: 'POST' });
+    expect(post.status).toBe(502);
+    expect(post.body).toContain('ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC');
+    // The app got the POST (it may have acted on it); it went nowhere else.
+    expect([corrupting.seen.requests, api.seen.requests]).toEqual([2, 0]);
+    const get = await request(o.url);
+    expect(get.status).toBe(200);
+    expect([corrupting.seen.requests, api.seen.requests]).toEqual([3, 1]);
+    await waitFor(() => o.requests() === 2);
+    expect(o.retries()).toBe(1);
   });
 });

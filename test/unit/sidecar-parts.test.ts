@@ -1,8 +1,10 @@
 // The sidecar's pure parts, driven exactly: circuit breaker and retry budget on an injected clock, the
-// balancer on injected randomness, trace context, and the latency histograms.
+// balancer on injected randomness, trace context, the latency histograms, and how a failed call is
+// classified for a retry.
 import { describe, expect, it } from 'vitest';
 import { Balancer, FAILURE_PENALTY_MS } from '../../src/sidecar/balancer.js';
 import { CircuitBreaker } from '../../src/sidecar/breaker.js';
+import { classify } from '../../src/sidecar/forward.js';
 import {
   GoldenMetrics,
   LATENCY_BUCKETS_MS,
@@ -237,5 +239,36 @@ describe('golden metrics', () => {
     const routes = m.snapshot().map((s) => s.route);
     expect(routes).toHaveLength(MAX_ROUTES + 1);
     expect(m.snapshot().find((s) => s.route === 'other')?.requests).toBe(5);
+  });
+});
+
+describe('failure kinds', () => {
+  const failure = (code: string, name = 'Error') => Object.assign(new Error(code), { code, name });
+
+  it('counts a failed certificate check as connect: the TLS handshake failed before anything was sent', () => {
+    for (const code of [
+      'SELF_SIGNED_CERT_IN_CHAIN',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'CERT_HAS_EXPIRED',
+      'CERT_NOT_YET_VALID',
+      'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    ])
+      expect([code, classify(failure(code), false)]).toEqual([code, 'connect']);
+    expect(classify(failure('', 'MeshIdentityError'), false)).toBe('connect');
+    expect(classify(failure('ERR_SSL_WRONG_VERSION_NUMBER'), false)).toBe('connect');
+    expect(classify(failure('ECONNREFUSED'), false)).toBe('connect');
+    expect(classify(failure('MSUP_CONNECT_TIMEOUT'), false)).toBe('connect');
+  });
+
+  it('never counts a failure as connect once some of the request was sent, whatever its code', () => {
+    for (const code of ['CERT_HAS_EXPIRED', 'ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC', 'ECONNREFUSED'])
+      expect([code, classify(failure(code), true)]).toEqual([code, 'reset']);
+    expect(classify(failure('', 'MeshIdentityError'), true)).toBe('reset');
+    expect(classify(failure('MSUP_RESPONSE_TIMEOUT'), true)).toBe('timeout');
+    expect(classify(failure('UND_ERR_HEADERS_TIMEOUT'), true)).toBe('timeout');
+    expect(classify(failure('MSUP_UPSTREAM_CLOSED'), true)).toBe('reset');
+    // A close while connecting, and other codes: not known to be safe to send again.
+    expect(classify(failure('ECONNRESET'), false)).toBe('reset');
   });
 });
