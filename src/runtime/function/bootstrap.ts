@@ -3,7 +3,6 @@
 // (_HANDLER in LAMBDA_TASK_ROOT) or post /runtime/init/error; then get the next invocation, call the
 // handler, post its response or its error, and again. With a concurrency above 1 it keeps as many
 // invocations in flight, opening another poll whenever every poll is busy.
-import http from 'node:http';
 import {
   buildContext,
   errorShape,
@@ -12,45 +11,13 @@ import {
   invokeHandler,
   loadHandler,
 } from './handler-load.js';
+import { RuntimeClient } from './runtime-client.js';
 
 const [host, port] = (process.env.AWS_LAMBDA_RUNTIME_API ?? '').split(':');
 const BASE = '/2018-06-01/runtime';
-const agent = new http.Agent({ keepAlive: true });
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function call(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
-  return new Promise<Answer>((resolve, reject) => {
-    const req = http.request(
-      {
-        host,
-        port: Number(port),
-        method,
-        path: BASE + path,
-        agent,
-        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const client = new RuntimeClient(host ?? '127.0.0.1', Number(port));
+const call = (method: string, path: string, body?: string, headers?: Record<string, string>) =>
+  client.call(method, BASE + path, body, headers);
 
 async function serve(handler: Handler, poll: () => void, busy: { count: number; polls: number }) {
   for (;;) {
