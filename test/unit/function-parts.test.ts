@@ -4,6 +4,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { describe, expect, it } from 'vitest';
 import { billedMs, CostMeter, gbSeconds, LAMBDA_PRICES } from '../../src/runtime/function/billing.js';
 import { fromResult, isTextType, requestTime, toEvent } from '../../src/runtime/function/event.js';
+import { heapFlags } from '../../src/runtime/function/environment.js';
 import { reportLine } from '../../src/runtime/function/report.js';
 
 const request = (over: Partial<Parameters<typeof toEvent>[0]> = {}) => ({
@@ -139,6 +140,14 @@ describe('billing', () => {
     expect(billedMs(12)).toBe(12);
     expect(billedMs(0.2)).toBe(1);
     expect(billedMs(1049.63, 1293.83)).toBe(2344);
+  });
+});
+
+describe("an environment's V8 heap", () => {
+  it("is sized from the memory size as Lambda's Node.js runtime does: a tenth young, the rest old", () => {
+    expect(heapFlags(128)).toBe('--max-semi-space-size=6 --max-old-space-size=116');
+    expect(heapFlags(1024)).toBe('--max-semi-space-size=51 --max-old-space-size=922');
+    expect(heapFlags(10)).toBe('--max-semi-space-size=1 --max-old-space-size=16');
   });
 });
 
