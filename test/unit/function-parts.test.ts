@@ -3,8 +3,8 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { billedMs, CostMeter, gbSeconds, LAMBDA_PRICES } from '../../src/runtime/function/billing.js';
-import { fromResult, isTextType, requestTime, toEvent } from '../../src/runtime/function/event.js';
 import { heapFlags } from '../../src/runtime/function/environment.js';
+import { fromResult, isTextType, requestTime, toEvent } from '../../src/runtime/function/event.js';
 import { reportLine } from '../../src/runtime/function/report.js';
 
 const request = (over: Partial<Parameters<typeof toEvent>[0]> = {}) => ({
