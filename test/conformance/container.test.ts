@@ -1,6 +1,7 @@
 // The container runtime passes the conformance suite, on a real engine (podman here; CI installs it).
 import { execFileSync } from 'node:child_process';
 import { containerRuntime } from '../../src/runtime/container/runtime.js';
+import { projectId } from '../../src/runtimes.js';
 import { podmanMissing, removeProjectImages } from '../helpers/engines.js';
 import { describeRuntime } from './suite.js';
 
@@ -11,10 +12,12 @@ describeRuntime({
   measuresUsage: true,
   startTimeoutMs: 60_000,
   cleanup: removeProjectImages,
-  async leftovers(tag) {
+  // This suite's containers only: other test files run containers of their own meanwhile (the demo's web).
+  async leftovers(tag, root) {
     const out = execFileSync('podman', ['ps', '--all', '--format', '{{.Names}} {{.Labels}}'], {
       encoding: 'utf8',
     });
-    return out.split('\n').filter((line) => line.includes(tag) || /msup-[0-9a-f]{10}-web-/.test(line));
+    const mine = `msup-${projectId(root)}-`;
+    return out.split('\n').filter((line) => line.includes(tag) || line.startsWith(mine));
   },
 });

@@ -23,7 +23,7 @@ export interface ConformanceTarget {
   /** Whether usage() reports real figures (a fake has none). */
   measuresUsage: boolean;
   /** What of this test run the runtime still holds (containers, ...), after everything was stopped. */
-  leftovers?(tag: string): Promise<string[]>;
+  leftovers?(tag: string, root: string): Promise<string[]>;
   /** How long a launch may take here (an image build on the first one). */
   startTimeoutMs?: number;
   /** Removes what the runtime keeps for the project beyond its instances (images), after the suite. */
@@ -72,7 +72,7 @@ export function describeRuntime(target: ConformanceTarget): void {
       await runtimes?.close();
       try {
         await expectNoTaggedProcesses(tag);
-        if (target.leftovers) expect(await target.leftovers(tag)).toEqual([]);
+        if (target.leftovers) expect(await target.leftovers(tag, root)).toEqual([]);
       } finally {
         target.cleanup?.(root);
         rmSync(root, { recursive: true, force: true });
