@@ -257,7 +257,10 @@ async function recovery(
     return { recoveryFailed: null, recoveryMs: null };
   }
   s.progress({ phase: 'recovery', message: `killing one instance (pid ${victim.pid}) under load` });
-  const running = load(s.requests);
+  // No request count: the load runs on until a replacement serves (plus 200 ms) or the time limit. A
+  // fast runtime answered a counted load before the kill, and a function then had no demand that would
+  // start a new environment (seen on Node 24 once a function's warm path got faster).
+  const running = load(Number.MAX_SAFE_INTEGER);
   await sleep(300);
   const coldBefore = d?.coldStarts ?? 0;
   const killedAt = performance.now();
