@@ -147,7 +147,7 @@ async function cold() {
   // The same bare spawn with the V8 heap flags an environment gets (Lambda's own runtime passes them too):
   // on Node 20 any heap flag makes a process start 20 to 25 ms slower, on Node 24 none does.
   const withFlags = [];
-  const flags = heapFlags(128).split(' ');
+  const flags = heapFlags(128);
   try {
     for (let i = 0; i < COLDS; i++) {
       while (details().environments.warm + details().environments.starting > 0) await sleep(5);

@@ -73,8 +73,6 @@ export class ServiceProxy implements ForwardTarget {
   bodyTimeoutMs: number;
   #headersTimeoutMs: number;
   readonly #pools = new Map<string, UpstreamPool>();
-  /** Instances served in msup's own process (a handler function's gateway): their requests are handed over, not sent. */
-  readonly #inProcess = new Map<string, UpstreamPool>();
   readonly #work = new Work();
   /** Attempts waiting for response headers that could go elsewhere, by member. */
   readonly #awaiting = new Work();
@@ -174,7 +172,8 @@ export class ServiceProxy implements ForwardTarget {
 
   /** An instance joins rotation; requests held for a ready instance go to it. */
   add(key: string, label: string, endpoint: { host: string; port: number; inProcess?: UpstreamPool }): void {
-    if (endpoint.inProcess) this.#inProcess.set(key, endpoint.inProcess);
+    // An instance served in msup's own process (a handler function's gateway) brings its own pool.
+    if (endpoint.inProcess) this.#pools.set(key, endpoint.inProcess);
     this.members.add(key, label, endpoint);
     this.#holds.wakeAll();
   }
@@ -187,7 +186,6 @@ export class ServiceProxy implements ForwardTarget {
   /** An instance is gone for good: out of rotation, its pooled connections closed. */
   forget(key: string): void {
     this.members.forget(key);
-    this.#inProcess.delete(key);
     const pool = this.#pools.get(key);
     this.#pools.delete(key);
     void pool?.destroy();
@@ -212,7 +210,7 @@ export class ServiceProxy implements ForwardTarget {
   }
 
   pool(member: Member): UpstreamPool {
-    let pool = this.#pools.get(member.key) ?? this.#inProcess.get(member.key);
+    let pool = this.#pools.get(member.key);
     if (!pool) {
       pool = createUpstreamPool(member.host, member.port);
       this.#pools.set(member.key, pool);

@@ -60,21 +60,25 @@ const comparable = (event: Record<string, unknown>) => {
 
 describe('a handler function behind the front', () => {
   const project = useProject();
-
-  it('gets its requests in process: the same events and answers as through its port, and no connection to it', {
-    timeout: 60_000,
-  }, async () => {
+  /** fixtures/fns/behave.js as a function with its own front. */
+  const start = (timeout: string, maxInstances: number) => {
     const p = project();
-    const sup = await p.start({
+    return p.start({
       config: p.config({
         fn: {
           handler: 'fns/behave.handler',
           cwd: fixtures,
           port: 0,
-          runtime: { function: { timeout: '2s', maxInstances: 4 } },
+          runtime: { function: { timeout, maxInstances } },
         },
       }),
     });
+  };
+
+  it('gets its requests in process: the same events and answers as through its port, and no connection to it', {
+    timeout: 60_000,
+  }, async () => {
+    const sup = await start('2s', 4);
     const front = sup.url('fn');
     const gateway = `http://127.0.0.1:${sup.instances('fn')[0]?.port}`;
     const headers = { cookie: 'k=v; z=1', 'x-dup': 'one', 'content-type': 'text/plain' };
@@ -129,17 +133,7 @@ describe('a handler function behind the front', () => {
   it('answers 413 past 6 MB, 504 at the timeout, and goes on after a client that left mid-invocation', {
     timeout: 60_000,
   }, async () => {
-    const p = project();
-    const sup = await p.start({
-      config: p.config({
-        fn: {
-          handler: 'fns/behave.handler',
-          cwd: fixtures,
-          port: 0,
-          runtime: { function: { timeout: '1s', maxInstances: 2 } },
-        },
-      }),
-    });
+    const sup = await start('1s', 2);
     const front = sup.url('fn');
     const details = () => sup.instances('fn')[0]?.details as { invocations: number; timeouts: number };
 

@@ -52,9 +52,18 @@ function lambdaVariables(o: EnvironmentOptions): Record<string, string> {
  * larger young generation let an environment's memory grow past a 128 MB memory size under steady load
  * (measured: 122 MB resident after 15,000 warm invocations, against 81 MB with it).
  */
-export function heapFlags(memoryMb: number): string {
+export function heapFlags(memoryMb: number): string[] {
   const young = Math.floor(memoryMb / 10);
-  return `--max-semi-space-size=${Math.max(1, Math.floor(young / 2))} --max-old-space-size=${Math.max(16, memoryMb - young)}`;
+  return [
+    `--max-semi-space-size=${Math.max(1, Math.floor(young / 2))}`,
+    `--max-old-space-size=${Math.max(16, memoryMb - young)}`,
+  ];
+}
+
+/** NODE_OPTIONS with the heap flags added: for commands msup does not launch itself. */
+function withHeapFlags(nodeOptions: string | undefined, memoryMb: number): string {
+  const heap = heapFlags(memoryMb).join(' ');
+  return nodeOptions ? `${nodeOptions} ${heap}` : heap;
 }
 
 export class Environment {
@@ -137,20 +146,18 @@ export class Environment {
           LAMBDA_TASK_ROOT: o.service.cwd,
           MSUP_FUNCTION_CONCURRENCY: String(fn.concurrency),
         });
-        const heap = heapFlags(fn.memoryMb);
         if (fn.bootstrap) {
           command = fn.bootstrap;
-          env.NODE_OPTIONS = env.NODE_OPTIONS ? `${env.NODE_OPTIONS} ${heap}` : heap;
+          env.NODE_OPTIONS = withHeapFlags(env.NODE_OPTIONS, fn.memoryMb);
         } else {
           command = {
             shell: false,
-            argv: [process.execPath, ...heap.split(' '), functionScript('bootstrap')],
+            argv: [process.execPath, ...heapFlags(fn.memoryMb), functionScript('bootstrap')],
           };
         }
       } else {
         env.PORT = String(port);
-        const heap = heapFlags(fn.memoryMb);
-        env.NODE_OPTIONS = env.NODE_OPTIONS ? `${env.NODE_OPTIONS} ${heap}` : heap;
+        env.NODE_OPTIONS = withHeapFlags(env.NODE_OPTIONS, fn.memoryMb);
       }
       const group = launchGroup(
         o.host,

@@ -17,12 +17,10 @@ import {
   MALFORMED,
   toEvent,
 } from './event.js';
-import { inProcessUpstream, type Reply } from './in-process.js';
+import { framedHeaders, inProcessUpstream, type Reply, readWhole, tooLarge } from './in-process.js';
 import { EnvironmentPool, type Lease, type PoolError } from './pool.js';
 import { reportLine } from './report.js';
 
-/** Lambda's limit on a synchronous request payload. */
-const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
 /** How often the environments' memory is read against their memory size. */
 const MEMORY_POLL_MS = 100;
 const MB = 1024 * 1024;
@@ -34,9 +32,7 @@ function send(res: http.ServerResponse, parts: HttpResponseParts, requestId?: st
     res.destroy();
     return;
   }
-  const headers = [...parts.headers, 'content-length', String(parts.body.length)];
-  if (requestId) headers.push('x-amzn-requestid', requestId);
-  res.writeHead(parts.statusCode, headers);
+  res.writeHead(parts.statusCode, framedHeaders(parts, requestId));
   res.end(parts.body);
 }
 
@@ -75,11 +71,7 @@ export class Gateway {
       port,
       ...(this.#service.handler
         ? {
-            inProcess: inProcessUpstream(
-              (request, body, reply) => this.#serve(request, body, reply),
-              MAX_REQUEST_BYTES,
-              () => errorResponse(413, 'Request Entity Too Large'),
-            ),
+            inProcess: inProcessUpstream((request, body, reply) => this.#serve(request, body, reply)),
           }
         : {}),
     };
@@ -168,24 +160,20 @@ export class Gateway {
       void this.#forward(req, res, reply);
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_REQUEST_BYTES) send(res, errorResponse(413, 'Request Entity Too Large'));
-      else {
-        const request: IncomingRequest = {
-          method: req.method ?? 'GET',
-          url: req.url ?? '/',
-          httpVersion: req.httpVersion,
-          rawHeaders: req.rawHeaders,
-          remoteAddress: req.socket.remoteAddress ?? '',
-        };
-        this.#serve(request, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks), reply);
+    readWhole(req, (body, error) => {
+      if (error) return; // the client went away
+      if (body === null) {
+        send(res, tooLarge());
+        return;
       }
+      const request: IncomingRequest = {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        httpVersion: req.httpVersion,
+        rawHeaders: req.rawHeaders,
+        remoteAddress: req.socket.remoteAddress ?? '',
+      };
+      this.#serve(request, body, reply);
     });
   }
 

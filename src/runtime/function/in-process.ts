@@ -5,7 +5,10 @@
 // runtime). The gateway keeps its port for everything else (probes, callers that are not the front).
 import http from 'node:http';
 import type { ExchangeHandler, UpstreamPool, UpstreamRequest } from '../../proxy/upstream-pool.js';
-import type { HttpResponseParts, IncomingRequest } from './event.js';
+import { errorResponse, type HttpResponseParts, type IncomingRequest } from './event.js';
+
+/** Lambda's limit on a synchronous request payload. */
+export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
 
 /** How the gateway answers one request: once, with the parts and the request id where there is one. */
 export type Reply = (parts: HttpResponseParts, requestId?: string) => void;
@@ -15,36 +18,44 @@ export type Serve = (request: IncomingRequest, body: Buffer, reply: Reply) => vo
 
 const coded = (code: string, message: string) => Object.assign(new Error(message), { code });
 
-/** Reads a request body (a Buffer, a stream or none) whole, up to `limit` bytes (over it: null). */
-function readBody(
-  body: UpstreamRequest['body'],
-  limit: number,
+/** The gateway's answer to a body over MAX_REQUEST_BYTES, from its server or in process. */
+export const tooLarge = (): HttpResponseParts => errorResponse(413, 'Request Entity Too Large');
+
+/** An answer's headers as they go out: its own, its length, and the request id where there is one. */
+export function framedHeaders(parts: HttpResponseParts, requestId?: string): string[] {
+  const headers = [...parts.headers, 'content-length', String(parts.body.length)];
+  if (requestId) headers.push('x-amzn-requestid', requestId);
+  return headers;
+}
+
+/**
+ * Reads a request body (a Buffer, a stream or none) whole, up to MAX_REQUEST_BYTES (over it: null), for
+ * the gateway's server and for the front in process alike.
+ */
+export function readWhole(
+  body: Buffer | NodeJS.ReadableStream | null,
   done: (body: Buffer | null, error?: Error) => void,
 ): void {
   if (body === null || Buffer.isBuffer(body)) {
     const whole = body ?? Buffer.alloc(0);
-    done(whole.length > limit ? null : whole);
+    done(whole.length > MAX_REQUEST_BYTES ? null : whole);
     return;
   }
   const chunks: Buffer[] = [];
   let size = 0;
   body.on('data', (chunk: Buffer) => {
     size += chunk.length;
-    if (size <= limit) chunks.push(chunk);
+    if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
   });
-  body.once('end', () => done(size > limit ? null : Buffer.concat(chunks)));
+  body.once('end', () => {
+    if (size > MAX_REQUEST_BYTES) done(null);
+    else done(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+  });
   body.once('error', (error: Error) => done(null, error));
 }
 
-/**
- * An upstream pool whose requests `serve` answers in this process. `tooLarge` answers a body over
- * `maxBodyBytes` (413, as the gateway's server does).
- */
-export function inProcessUpstream(
-  serve: Serve,
-  maxBodyBytes: number,
-  tooLarge: () => HttpResponseParts,
-): UpstreamPool {
+/** An upstream pool whose requests `serve` answers in this process (a body over the limit: 413). */
+export function inProcessUpstream(serve: Serve): UpstreamPool {
   return {
     dispatch(request: UpstreamRequest, handler: ExchangeHandler): void {
       let settled = false;
@@ -67,14 +78,13 @@ export function inProcessUpstream(
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        const headers = [...parts.headers, 'content-length', String(parts.body.length)];
-        if (requestId) headers.push('x-amzn-requestid', requestId);
         const status = parts.statusCode;
+        const headers = framedHeaders(parts, requestId);
         if (!handler.onHeaders(status, headers, () => {}, http.STATUS_CODES[status] ?? '')) return;
         if (request.method !== 'HEAD' && parts.body.length > 0) handler.onData(parts.body);
         handler.onComplete(null);
       };
-      readBody(request.body, maxBodyBytes, (body, error) => {
+      readWhole(request.body, (body, error) => {
         if (error) fail(error);
         else if (body === null) reply(tooLarge());
         else if (!settled) {
