@@ -3,9 +3,13 @@
 // file sits one folder below the package root in src/ and in dist/ alike, so the paths hold from both.
 import { fileURLToPath } from 'node:url';
 
-/** `dist/runtime/function/<name>.js` of this copy of msup. */
+/**
+ * `dist/runtime/function/serve.js`, or `bootstrap.cjs` (one CommonJS file bundled at build time, which
+ * starts faster than ES modules: scripts/bundle-bootstrap.js), of this copy of msup.
+ */
 export function functionScript(name: 'serve' | 'bootstrap'): string {
-  return fileURLToPath(new URL(`../dist/runtime/function/${name}.js`, import.meta.url));
+  const file = name === 'bootstrap' ? 'bootstrap.cjs' : `${name}.js`;
+  return fileURLToPath(new URL(`../dist/runtime/function/${file}`, import.meta.url));
 }
 
 /** What a handler service runs when it is not a function: msup's HTTP server calling the handler, on `PORT`. */

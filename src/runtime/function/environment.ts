@@ -124,8 +124,10 @@ export class Environment {
   }
 
   static async start(o: EnvironmentOptions): Promise<Environment> {
-    const port = await o.host.ports.allocate();
-    let api: RuntimeApi | null = null;
+    // A handler's Runtime API is msup's own listener: port 0 lets the kernel pick a free port in the same
+    // bind (no separate check, no race). An HTTP service binds its PORT itself, so that one is allocated.
+    const api = o.service.handler ? await RuntimeApi.listen(0) : null;
+    const port = api ? api.port : await o.host.ports.allocate();
     const stderr: string[] = [];
     const onOutput = (stream: 'stdout' | 'stderr', line: string) => {
       if (stream === 'stderr') {
@@ -139,7 +141,6 @@ export class Environment {
       const env: Record<string, string> = { ...o.env, ...lambdaVariables(o) };
       let command = o.service.command;
       if (o.service.handler) {
-        api = await RuntimeApi.listen(port);
         Object.assign(env, {
           AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
           _HANDLER: o.service.handler,
@@ -168,8 +169,8 @@ export class Environment {
       );
       return new Environment(o, port, api, group, stderr);
     } catch (error) {
-      await api?.close();
-      o.host.ports.release(port);
+      if (api) await api.close();
+      else o.host.ports.release(port);
       throw error;
     }
   }
@@ -262,9 +263,10 @@ export class Environment {
     await this.#group.stop(timeoutMs);
     if (this.#released) return;
     this.#released = true;
-    await this.#api?.close();
     this.#agent?.destroy();
-    this.#host.ports.release(this.#port);
+    // A handler's port was the kernel's choice for its Runtime API, not one of the host's.
+    if (this.#api) await this.#api.close();
+    else this.#host.ports.release(this.#port);
   }
 
   kill(): void {

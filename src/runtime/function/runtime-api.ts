@@ -66,6 +66,12 @@ export class RuntimeApi {
     this.#server.timeout = 0;
   }
 
+  /** The port it listens on (the kernel's choice when `listen` was given 0). */
+  get port(): number {
+    const address = this.#server.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  }
+
   static listen(port: number): Promise<RuntimeApi> {
     const api = new RuntimeApi();
     return new Promise((resolve, reject) => {
