@@ -1,9 +1,12 @@
 // Runs an instance's probe on a schedule and reports readiness changes. Until the instance is ready
-// for the first time it probes quickly (every 100 ms at most), so a fresh instance joins rotation soon.
+// for the first time it probes quickly, 10 ms after the first probe, then 20, 40, 80 and every 100 ms at
+// most, so a fresh instance joins rotation soon after it listens (a refused connect on loopback costs
+// microseconds; a fixed 100 ms added 50 ms on average to every start).
 import type { ResolvedProbeSettings } from '../types.js';
 import { type ProbeResult, type ProbeTarget, runProbe } from './probe.js';
 import { applyProbeResult, INITIAL_COUNTERS, type ProbeCounters } from './thresholds.js';
 
+const STARTUP_FIRST_MS = 10;
 const STARTUP_INTERVAL_MS = 100;
 
 export interface MonitorHandlers {
@@ -39,6 +42,13 @@ export function startMonitor(
   const schedule = (delayMs: number) => {
     if (!stopped) timer = setTimeout(tick, delayMs);
   };
+  let startupDelay = STARTUP_FIRST_MS;
+  const nextDelay = () => {
+    if (everReady) return settings.intervalMs;
+    const delay = Math.min(settings.intervalMs, startupDelay);
+    startupDelay = Math.min(startupDelay * 2, STARTUP_INTERVAL_MS);
+    return delay;
+  };
 
   const tick = async () => {
     const attempt = runProbe(settings.probe, probeTarget, settings.timeoutMs);
@@ -49,7 +59,7 @@ export function startMonitor(
       // msup's own shortage says nothing about the instance: neither a failure nor a success.
       if (!inconclusive) handlers.onInconclusive?.(result.detail);
       inconclusive = true;
-      schedule(everReady ? settings.intervalMs : Math.min(settings.intervalMs, STARTUP_INTERVAL_MS));
+      schedule(nextDelay());
       return;
     }
     inconclusive = false;
@@ -62,7 +72,7 @@ export function startMonitor(
     } else if (next.change === 'unready') {
       handlers.onUnready(result.detail);
     }
-    schedule(everReady ? settings.intervalMs : Math.min(settings.intervalMs, STARTUP_INTERVAL_MS));
+    schedule(nextDelay());
   };
 
   schedule(settings.initialDelayMs);
