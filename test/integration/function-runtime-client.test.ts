@@ -64,6 +64,31 @@ describe("the bootstrap's Runtime API client", () => {
     expect(connections.size).toBe(2);
   });
 
+  it('opens a connection ahead of the first request, and the first request uses it', async () => {
+    const accepted: net.Socket[] = [];
+    let onAccept: (() => void) | undefined;
+    const server = net.createServer((socket) => {
+      accepted.push(socket);
+      onAccept?.();
+      socket.on('data', () =>
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nlambda-runtime-aws-request-id: r\r\n\r\nok'),
+      );
+    });
+    closers.push(async () => {
+      for (const socket of accepted) socket.destroy();
+    });
+    const client = new RuntimeClient('127.0.0.1', await listen(server));
+    const acceptedOne = new Promise<void>((resolve) => {
+      onAccept = resolve;
+    });
+    client.open();
+    await acceptedOne; // accepted before any request was made
+    expect(accepted).toHaveLength(1);
+    expect(await client.call('GET', '/next')).toMatchObject({ status: 200, body: 'ok' });
+    expect(await client.call('GET', '/next')).toMatchObject({ status: 200, body: 'ok' });
+    expect(accepted).toHaveLength(1); // both requests went over the connection opened ahead
+  });
+
   it('rejects an answer without Content-Length and a connection closed before the answer', async () => {
     const server = net.createServer((socket) => {
       socket.once('data', (chunk) => {

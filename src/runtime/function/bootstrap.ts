@@ -55,6 +55,7 @@ async function serve(handler: Handler, poll: () => void, busy: { count: number; 
 }
 
 async function main() {
+  client.open();
   let handler: Handler;
   try {
     handler = await loadHandler(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), process.env._HANDLER ?? '');

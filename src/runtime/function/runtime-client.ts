@@ -44,13 +44,25 @@ export class RuntimeClient {
   #socket(): net.Socket {
     for (const idle of this.#idle) {
       this.#idle.delete(idle);
-      return idle;
+      if (!idle.destroyed) return idle;
     }
+    return this.#connect();
+  }
+
+  #connect(): net.Socket {
     const socket = net.connect({ host: this.#host, port: this.#port, noDelay: true });
     // An idle connection that fails is simply not reused (a request's own listeners report its failure).
     socket.on('error', () => {});
     socket.on('close', () => this.#idle.delete(socket));
     return socket;
+  }
+
+  /**
+   * Opens a connection for the next request now: the bootstrap calls it before loading the handler, so
+   * the handshake and msup's accept happen while the handler loads rather than after it.
+   */
+  open(): void {
+    this.#idle.add(this.#connect());
   }
 
   /** One request; resolves with the whole answer, rejects if the connection fails before it. */
