@@ -186,8 +186,13 @@ export class Inbound {
         res.writeHead(answer.status, answer.statusText, answer.headers);
         answer.pipeTo(res);
       },
-      (error: Error) => {
-        if (!abort.signal.aborted) reply(res, 502, `the app did not answer: ${error.message}`);
+      () => {
+        if (abort.signal.aborted) return;
+        // The app refused the connection or cut it before answering (it died, or is not up): the
+        // client's connection is cut too, as the app's own would be, not answered 502. msup's front then
+        // sends an idempotent request to another instance, as when a process dies; a 502 would be an
+        // answer, passed on as it is. (A peer's sidecar retries a cut as it retried a 502.)
+        req.socket.destroy();
       },
     );
   }
