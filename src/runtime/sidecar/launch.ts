@@ -13,10 +13,12 @@ import { spiffeId, trustPrefix } from './identity.js';
 import { sidecarFamilies, summarizeSeries } from './report.js';
 
 /**
- * Node's young generation kept small: a proxy's objects die young, and the default (up to 3 × 16 MB
- * semi-spaces) let each sidecar grow from 60 to about 86 MB under load, against about 72 MB with this.
+ * V8 set to favour memory over speed: a young generation of 1 MB semi-spaces (the default, up to 16 MB
+ * each, let a sidecar grow to 77 to 92 MB under load) and the old generation kept closer to its live
+ * size. About 3 MB less than `--max-semi-space-size=1` alone after a load, at no CPU cost measured
+ * (BENCHMARKS.md, the sidecar's memory under load). Most of what remains is not V8's: Node's own pages.
  */
-export const SIDECAR_NODE_FLAGS = ['--max-semi-space-size=1'];
+export const SIDECAR_NODE_FLAGS = ['--optimize-for-size'];
 
 /** How long a sidecar may take to listen before the launch fails. */
 export const SIDECAR_START_MS = 15_000;
