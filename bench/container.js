@@ -62,19 +62,22 @@ const config = (runtime) => ({
 
 /** One start of the service on a runtime: per-instance start → ready, latency at -c1, memory per instance. */
 async function measure(runtime) {
-  const started = new Map();
-  const readyMs = [];
+  // From the launch's own start time (before the engine is asked anything, as before a process's spawn) to
+  // its ready line: the 'started' line comes only once the runtime's start() has returned, which for a
+  // container through the API is after create and start.
+  const readyAt = new Map();
   const sup = await start({ cwd: app, watch: false, control: false, wait: false, config: config(runtime) });
   sup.on('log', (r) => {
-    if (r.msg === 'started') started.set(r.instance, performance.now());
-    if (r.msg === 'ready' && started.has(r.instance))
-      readyMs.push(performance.now() - started.get(r.instance));
+    if (r.msg === 'ready' && r.id) readyAt.set(r.id, Date.now());
   });
   // Launches began inside start(): measure the instances of a rolling restart, which all start from here.
   while (sup.instances('web').some((i) => !i.ready)) await new Promise((r) => setTimeout(r, 20));
-  started.clear();
-  readyMs.length = 0;
+  readyAt.clear();
   await sup.restart('web');
+  const readyMs = sup
+    .instances('web')
+    .map((i) => readyAt.get(i.id) - i.startedAt)
+    .filter((ms) => Number.isFinite(ms));
   const lat = await loadAsync(`${sup.url('web')}/`, 1, DURATION);
   const status = await sup.status();
   const inContainer = status.services[0].instances.map((i) => i.memoryBytes ?? 0);
@@ -84,12 +87,19 @@ async function measure(runtime) {
     // conmon is the container's parent; podman's API service (msup's child) serves every container of
     // the run: its share per instance is counted.
     for (const i of status.services[0].instances) if (i.pid) beside += rssOf(ppidOf(i.pid));
-    const services = execFileSync('pgrep', ['-f', '-P', String(process.pid), 'podman system service'], {
-      encoding: 'utf8',
-    })
-      .split('\n')
-      .filter(Boolean);
-    for (const pid of services) serviceMB += rssOf(Number(pid)) / 1e6;
+    const children = (pattern) => {
+      try {
+        return execFileSync('pgrep', ['-f', '-P', String(process.pid), pattern], { encoding: 'utf8' })
+          .split('\n')
+          .filter(Boolean)
+          .map(Number);
+      } catch {
+        return []; // pgrep exits 1 when nothing matches
+      }
+    };
+    for (const pid of children('podman system service')) serviceMB += rssOf(pid) / 1e6;
+    // Before msup used the API (to measure an older msup with this script): one client per container.
+    for (const pid of children('podman run')) beside += rssOf(pid);
     beside += serviceMB * 1e6;
   }
   await sup.stop();
