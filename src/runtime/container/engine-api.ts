@@ -15,6 +15,9 @@ export interface ApiAnswer {
 /** A request that failed at the socket (the service is gone, ...), not an HTTP error status. */
 export class ApiUnreachable extends Error {}
 
+/** A request the engine did not answer in time. */
+export class ApiTimeout extends Error {}
+
 export class EngineApi {
   readonly socket: string;
   readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 4 });
@@ -46,8 +49,11 @@ export class EngineApi {
       );
       // 0: no limit (a wait for the container's exit).
       if (timeoutMs > 0)
-        req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', (error) => reject(new ApiUnreachable(error.message)));
+        req.setTimeout(timeoutMs, () => req.destroy(new ApiTimeout(`no answer within ${timeoutMs} ms`)));
+      // A timeout is the engine being slow, not gone: not sent again through another service.
+      req.on('error', (error) =>
+        reject(error instanceof ApiTimeout ? error : new ApiUnreachable(error.message)),
+      );
       req.end(data);
     });
   }
