@@ -6,6 +6,10 @@ import type { Duplex } from 'node:stream';
 
 /** The API version asked for: podman 4 and docker 20.10 and later serve it. */
 const VERSION = '/v1.41';
+/** podman's own API (paths starting with /libpod), for what the compatible one does badly. */
+const LIBPOD_VERSION = '/v4.0.0';
+
+const versioned = (path: string) => `${path.startsWith('/libpod/') ? LIBPOD_VERSION : VERSION}${path}`;
 
 export interface ApiAnswer {
   status: number;
@@ -35,7 +39,7 @@ export class EngineApi {
           socketPath: this.socket,
           agent: this.#agent,
           method,
-          path: `${VERSION}${path}`,
+          path: versioned(path),
           headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {},
         },
         (res) => {
@@ -106,7 +110,7 @@ export class EngineApi {
       const req = http.request({
         socketPath: this.socket,
         method,
-        path: `${VERSION}${path}`,
+        path: versioned(path),
         headers: upgrade ? { connection: 'Upgrade', upgrade: 'tcp' } : {},
       });
       const follow = (source: NodeJS.ReadableStream, head?: Buffer) => {
