@@ -64,6 +64,11 @@ function containerEnv(env: Readonly<Record<string, string>>): Record<string, str
   return own;
 }
 
+/** The engine's command that removes containers at once: docker's `rm` has no `--time` (it kills anyway). */
+function removeArgs(engine: Pick<Engine, 'name'>, names: readonly string[]): string[] {
+  return ['rm', '--force', ...(engine.name === 'podman' ? ['--time', '0'] : []), ...names];
+}
+
 /** `command` as the container's argv: a string runs through the image's /bin/sh. */
 function argvOf(command: ResolvedCommand): string[] {
   return command.shell ? ['/bin/sh', '-c', command.argv[0] as string] : [...command.argv];
@@ -198,7 +203,7 @@ class ContainerRuntime implements Runtime {
     };
 
     const startedAt = Date.now();
-    const unguardContainer = host.guard({ command: [engine.bin, 'rm', '--force', '--time', '0', name] });
+    const unguardContainer = host.guard({ command: [engine.bin, ...removeArgs(engine, [name])] });
     const forget = host.remember({
       runtime: this.name,
       service: service.name,
@@ -316,7 +321,7 @@ class ContainerRuntime implements Runtime {
     const cleanUp = async () => {
       await exited;
       await call('DELETE', `${path}?force=1`, 30_000).catch(() =>
-        engineCommand(engine, ['rm', '--force', '--time', '0', name], { timeoutMs: 30_000 }),
+        engineCommand(engine, removeArgs(engine, [name]), { timeoutMs: 30_000 }),
       );
       unguardContainer();
       forget();
@@ -443,9 +448,16 @@ async function reapContainers(all: readonly Remembered[], host: RuntimeHost): Pr
     const present = new Set(listed.stdout.split('\n').map((l) => l.split(' ')[0]));
     const gone = [...names].filter(([name]) => present.has(name));
     if (gone.length === 0) continue;
-    await engineCommand(engine, ['rm', '--force', '--time', '0', ...gone.map(([name]) => name)], {
-      timeoutMs: 60_000,
-    });
+    await engineCommand(
+      engine,
+      removeArgs(
+        engine,
+        gone.map(([name]) => name),
+      ),
+      {
+        timeoutMs: 60_000,
+      },
+    );
     for (const [name, { service, index }] of gone) reaped.push({ service, index, what: `container ${name}` });
   }
   return reaped;
