@@ -1,7 +1,7 @@
 // `npm run bench:container`: the same service run as processes and as containers (podman), in one run:
 // start → ready per instance, p50/p99 through msup's front at one connection, and memory per instance
-// (for containers: the container's processes, plus conmon and the attached engine client that msup keeps
-// per container). Prints each container figure against the process figure. Not part of `npm test`.
+// (for containers: the container's processes, plus conmon and an equal share of podman's API service,
+// which msup starts once per run). Prints each container figure against the process figure. Not part of `npm test`.
 // Options: --rounds N (5), --instances N (2), --duration S (5)
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -62,36 +62,55 @@ const config = (runtime) => ({
 
 /** One start of the service on a runtime: per-instance start → ready, latency at -c1, memory per instance. */
 async function measure(runtime) {
-  const started = new Map();
-  const readyMs = [];
+  // From the launch's own start time (before the engine is asked anything, as before a process's spawn) to
+  // its ready line: the 'started' line comes only once the runtime's start() has returned, which for a
+  // container through the API is after create and start.
+  const readyAt = new Map();
   const sup = await start({ cwd: app, watch: false, control: false, wait: false, config: config(runtime) });
   sup.on('log', (r) => {
-    if (r.msg === 'started') started.set(r.instance, performance.now());
-    if (r.msg === 'ready' && started.has(r.instance))
-      readyMs.push(performance.now() - started.get(r.instance));
+    if (r.msg === 'ready' && r.id) readyAt.set(r.id, Date.now());
   });
   // Launches began inside start(): measure the instances of a rolling restart, which all start from here.
   while (sup.instances('web').some((i) => !i.ready)) await new Promise((r) => setTimeout(r, 20));
-  started.clear();
-  readyMs.length = 0;
+  readyAt.clear();
   await sup.restart('web');
+  const readyMs = sup
+    .instances('web')
+    .map((i) => readyAt.get(i.id) - i.startedAt)
+    .filter((ms) => Number.isFinite(ms));
   const lat = await loadAsync(`${sup.url('web')}/`, 1, DURATION);
   const status = await sup.status();
   const inContainer = status.services[0].instances.map((i) => i.memoryBytes ?? 0);
   let beside = 0;
+  let serviceMB = 0;
   if (runtime === 'container') {
-    // conmon is the container's parent; the engine client ('podman run', attached) is msup's child.
+    // conmon is the container's parent; podman's API service (msup's child) serves every container of
+    // the run: its share per instance is counted.
     for (const i of status.services[0].instances) if (i.pid) beside += rssOf(ppidOf(i.pid));
-    const clients = execFileSync('pgrep', ['-f', '-P', String(process.pid), 'podman run'], {
-      encoding: 'utf8',
-    })
-      .split('\n')
-      .filter(Boolean);
-    for (const pid of clients) beside += rssOf(Number(pid));
+    const children = (pattern) => {
+      try {
+        return execFileSync('pgrep', ['-f', '-P', String(process.pid), pattern], { encoding: 'utf8' })
+          .split('\n')
+          .filter(Boolean)
+          .map(Number);
+      } catch {
+        return []; // pgrep exits 1 when nothing matches
+      }
+    };
+    for (const pid of children('podman system service')) serviceMB += rssOf(pid) / 1e6;
+    // Before msup used the API (to measure an older msup with this script): one client per container.
+    for (const pid of children('podman run')) beside += rssOf(pid);
+    beside += serviceMB * 1e6;
   }
   await sup.stop();
   const perInstance = (inContainer.reduce((a, b) => a + b, 0) + beside) / INSTANCES;
-  return { startMs: median(readyMs), p50us: lat.p50us, p99us: lat.p99us, rssMB: perInstance / 1e6 };
+  return {
+    startMs: median(readyMs),
+    p50us: lat.p50us,
+    p99us: lat.p99us,
+    rssMB: perInstance / 1e6,
+    serviceMB,
+  };
 }
 
 const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
@@ -108,7 +127,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   rows.push({ proc, cont });
   console.log(
     `round ${round}: start→ready ${proc.startMs.toFixed(0)} vs ${cont.startMs.toFixed(0)} ms (${(cont.startMs / proc.startMs).toFixed(2)}×), ` +
-      `p50 ${(proc.p50us / 1000).toFixed(3)} vs ${(cont.p50us / 1000).toFixed(3)} ms, RSS/instance ${proc.rssMB.toFixed(1)} vs ${cont.rssMB.toFixed(1)} MB`,
+      `p50 ${(proc.p50us / 1000).toFixed(3)} vs ${(cont.p50us / 1000).toFixed(3)} ms, RSS/instance ${proc.rssMB.toFixed(1)} vs ${cont.rssMB.toFixed(1)} MB (podman service ${cont.serviceMB.toFixed(1)} MB, shared)`,
   );
 }
 const m = (f) => median(rows.map(f));

@@ -1,5 +1,5 @@
 // Everything a runtime runs, as one figure: the resident memory and CPU time of msup's own process tree
-// (the apps, the engine clients, the function environments) and of each instance's tree outside it (a
+// (the apps, podman's API service, the function environments) and of each instance's tree outside it (a
 // container's processes and its conmon), each process counted once; the load generator left out.
 import { type ProcStat, scanProcesses } from '../runtime/proc.js';
 

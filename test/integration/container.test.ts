@@ -1,6 +1,6 @@
 // The supervisor on the container runtime, on a real engine: the same config behind the same proxy,
 // exec probes inside the container, memory limits and OOM kills, output, and nothing left behind.
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,24 @@ import { waitFor } from '../helpers/processes.js';
 import { fixture, useProject } from '../helpers/project.js';
 
 const newProject = useProject();
+
+/** The `podman system service` processes this test process started (msup runs in it here). */
+function apiServices(): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z' || Number(ppid) !== process.pid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('system\0service'))
+        found.push(Number(entry));
+    } catch {
+      // ended while we looked
+    }
+  }
+  return found;
+}
 const missing = podmanMissing();
 
 describe.skipIf(missing !== undefined)('the container runtime', () => {
@@ -64,8 +82,11 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
       expect.arrayContaining([expect.objectContaining({ service: 'worker', line: 'hello from worker#0' })]),
     );
     expect(projectContainers(p.root)).toHaveLength(3);
+    // One podman API service for the run, msup's own child, gone with msup's stop.
+    expect(apiServices()).toHaveLength(1);
     await sup.stop();
     expect(projectContainers(p.root)).toEqual([]);
+    expect(apiServices()).toEqual([]);
   });
 
   it('runs exec probes inside the container', { timeout: 120_000 }, async () => {

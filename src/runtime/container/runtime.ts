@@ -1,12 +1,11 @@
-// The container runtime: each instance is a container on podman (or docker), started attached so its
-// output and exit reach msup as a process's would, on the host network with the PORT msup gives it,
-// labelled by project, service and index, and removed when it ends. msup's own probes, restarts and
-// balancing apply unchanged; the engine's health checks and restart policies are not used.
-import { type ChildProcess, spawn } from 'node:child_process';
+// The container runtime: each instance is a container on podman (or docker), created and started
+// through the engine's REST API (engine-service.ts: one podman service per run, or docker's engine) and
+// attached to before it starts, so its output and exit reach msup as a process's would; on the host
+// network with the PORT msup gives it, labelled by project, service and index, and removed when it ends.
+// msup's own probes, restarts and balancing apply unchanged; the engine's health checks and restart
+// policies are not used. Exec probes, the crash guard and reaping use the engine's command line.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { constants as os } from 'node:os';
-import path from 'node:path';
 import type {
   CommandResult,
   InstanceSpec,
@@ -19,16 +18,28 @@ import type {
   Usage,
 } from '../../contract.js';
 import type { ExitInfo, OutputLine, ResolvedCommand, ResolvedService } from '../../types.js';
+import { LineSplitter } from '../lines.js';
 import { treeUsage } from '../proc.js';
-import { splitOutput } from '../process.js';
 import { detectEngine, type Engine, type EngineName, engineCommand } from './engine.js';
+import { ApiUnreachable } from './engine-api.js';
+import { EngineService, reapServices, SERVICE_ENTRY } from './engine-service.js';
 import { ensureImage } from './image.js';
 
 /** The labels msup puts on its containers. */
 export const LABELS = { project: 'msup.project', service: 'msup.service', index: 'msup.index' } as const;
 
-/** Exit codes the engine itself uses when `run` fails (125: the engine, 126: cannot invoke, 127: not found). */
+/** Exit codes the engine itself uses when `exec` fails (125: the engine, 126: cannot invoke, 127: not found). */
 const ENGINE_FAILURES = new Set([125, 126, 127]);
+/** A request whose service died meanwhile is sent again (through a new one) this often, this far apart. */
+const API_RETRIES = 50;
+const API_RETRY_MS = 100;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What the runtime reads of the engine's `GET /containers/NAME/json`. */
+interface InspectState {
+  State?: { Running?: boolean; Pid?: number; ExitCode?: number; OOMKilled?: boolean };
+}
 /** How long usage() waits for a running container's host pid it does not know yet. */
 const USAGE_PID_WAIT_MS = 5000;
 
@@ -53,6 +64,11 @@ function containerEnv(env: Readonly<Record<string, string>>): Record<string, str
   return own;
 }
 
+/** The engine's command that removes containers at once: docker's `rm` has no `--time` (it kills anyway). */
+function removeArgs(engine: Pick<Engine, 'name'>, names: readonly string[]): string[] {
+  return ['rm', '--force', ...(engine.name === 'podman' ? ['--time', '0'] : []), ...names];
+}
+
 /** `command` as the container's argv: a string runs through the image's /bin/sh. */
 function argvOf(command: ResolvedCommand): string[] {
   return command.shell ? ['/bin/sh', '-c', command.argv[0] as string] : [...command.argv];
@@ -64,6 +80,7 @@ class ContainerRuntime implements Runtime {
   /** Each service's image, as last prepared (a rolling restart prepares again). */
   readonly #images = new Map<string, Promise<string>>();
   readonly #live = new Map<string, { engine: Engine; stop(): Promise<void> }>();
+  readonly #services = new Map<EngineName, EngineService>();
 
   constructor(host: RuntimeHost) {
     this.#host = host;
@@ -77,6 +94,10 @@ class ContainerRuntime implements Runtime {
   async prepare(service: ResolvedService): Promise<void> {
     const image = (async () => {
       const engine = await this.engine(service);
+      // The engine's API service starts meanwhile (podman's: about 0.1 s); a failure shows at the launch.
+      this.#service(engine)
+        .api()
+        .catch(() => {});
       const began = Date.now();
       const ensured = await ensureImage(engine, service, this.#host.root, (message) =>
         this.#host.log('info', message, { service: service.name, runtime: this.name }),
@@ -106,171 +127,215 @@ class ContainerRuntime implements Runtime {
     return this.#image(service);
   }
 
+  /** The engine's API service (podman's own, started at the first container; docker's engine). */
+  #service(engine: Engine): EngineService {
+    let service = this.#services.get(engine.name);
+    if (!service) {
+      service = new EngineService(engine, this.#host);
+      this.#services.set(engine.name, service);
+    }
+    return service;
+  }
+
   async start(spec: InstanceSpec, onOutput: (line: OutputLine) => void): Promise<RunningInstance> {
     const { service } = spec;
     const engine = await this.engine(service);
     const image = await this.#image(service);
+    const engineService = this.#service(engine);
+    // Before a port is taken: an engine whose API does not start is MSUP_NO_CONTAINER_ENGINE.
+    await engineService.api();
     const port = await this.#host.ports.allocate();
     try {
-      return this.#run(engine, image, spec, port, onOutput);
+      return await this.#run(engine, engineService, image, spec, port, onOutput);
     } catch (error) {
       this.#host.ports.release(port);
       throw error;
     }
   }
 
-  #run(
+  async #run(
     engine: Engine,
+    engineService: EngineService,
     image: string,
     spec: InstanceSpec,
     port: number,
     onOutput: (line: OutputLine) => void,
-  ): RunningInstance {
+  ): Promise<RunningInstance> {
     const { service, index } = spec;
     const host = this.#host;
     const name = containerName(host.project, service.name, index);
+    const path = `/containers/${name}`;
     const env = containerEnv({ ...spec.env, PORT: String(port) });
     const stopSeconds = Math.max(1, Math.ceil(service.stopTimeoutMs / 1000));
-    // The engine client's folder: podman's conmon writes an 'oom' file into its working folder when the
-    // kernel kills the container for memory (on cgroup v1 hosts the engine itself then says false).
-    const workdir = path.join(host.stateDir, 'containers', name);
-    mkdirSync(workdir, { recursive: true, mode: 0o700 });
-    // podman writes the container's host pid here as it starts it: read without asking the engine,
-    // whose `inspect` can wait behind another command's storage lock (an image build) for seconds.
-    const pidFile = path.join(workdir, 'pid');
-    rmSync(pidFile, { force: true });
-    const args = [
-      'run',
-      '--name',
-      name,
-      ...(engine.name === 'podman' ? ['--pidfile', pidFile] : []),
-      '--init',
-      '--network',
-      'host',
-      '--label',
-      `${LABELS.project}=${host.project}`,
-      '--label',
-      `${LABELS.service}=${service.name}`,
-      '--label',
-      `${LABELS.index}=${index}`,
-      '--stop-timeout',
-      String(stopSeconds),
-      '--workdir',
-      service.cwd,
-      // Values stay out of the engine's command line: `-e NAME` takes them from its environment.
-      ...Object.keys(env).flatMap((key) => ['--env', key]),
-      ...(service.container.mount === false
-        ? []
-        : ['--volume', `${host.root}:${host.root}:${service.container.mount === 'rw' ? 'rw' : 'ro'}`]),
-      ...(service.memoryMb !== null
-        ? ['--memory', `${service.memoryMb}m`, '--memory-swap', `${service.memoryMb}m`]
-        : []),
-      ...(service.cpus !== null ? ['--cpus', String(service.cpus)] : []),
-      image,
-      ...argvOf(service.command),
-    ];
+    const memoryBytes = service.memoryMb === null ? undefined : service.memoryMb * 1024 * 1024;
+    const body = {
+      Image: image,
+      Cmd: argvOf(service.command),
+      Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+      WorkingDir: service.cwd,
+      Labels: {
+        [LABELS.project]: host.project,
+        [LABELS.service]: service.name,
+        [LABELS.index]: String(index),
+      },
+      StopTimeout: stopSeconds,
+      HostConfig: {
+        NetworkMode: 'host',
+        Init: true,
+        Binds:
+          service.container.mount === false
+            ? []
+            : [`${host.root}:${host.root}:${service.container.mount === 'rw' ? 'rw' : 'ro'}`],
+        ...(memoryBytes !== undefined ? { Memory: memoryBytes, MemorySwap: memoryBytes } : {}),
+        ...(service.cpus !== null ? { NanoCpus: Math.round(service.cpus * 1e9) } : {}),
+      },
+    };
+    // A request through the API, through a new service if the one it used died meanwhile.
+    const call = async (method: string, where: string, timeoutMs?: number): Promise<unknown> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await (await engineService.api()).call(method, where, undefined, timeoutMs);
+        } catch (error) {
+          if (!(error instanceof ApiUnreachable) || attempt >= API_RETRIES) throw error;
+          await sleep(API_RETRY_MS);
+        }
+      }
+    };
+
     const startedAt = Date.now();
-    const child: ChildProcess = spawn(engine.bin, args, {
-      cwd: workdir,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
-    child.on('error', () => {});
-    const engineSaid: string[] = [];
-    splitOutput(child, (stream, line) => {
-      if (stream === 'stderr' && /^(Error|error):/.test(line)) engineSaid.push(line);
-      onOutput({ service: service.name, index, stream, line });
-    });
-    const unguardClient = child.pid === undefined ? () => {} : host.guard({ group: child.pid });
-    const unguardContainer = host.guard({ command: [engine.bin, 'rm', '--force', '--time', '0', name] });
+    const unguardContainer = host.guard({ command: [engine.bin, ...removeArgs(engine, [name])] });
     const forget = host.remember({
       runtime: this.name,
       service: service.name,
       index,
       data: { name, engine: engine.name },
     });
+    const api = await engineService.api();
+    const splitters = {
+      stdout: new LineSplitter((line) => onOutput({ service: service.name, index, stream: 'stdout', line })),
+      stderr: new LineSplitter((line) => onOutput({ service: service.name, index, stream: 'stderr', line })),
+    };
+    const onData = (stream: 'stdout' | 'stderr', chunk: Buffer) => splitters[stream].push(chunk);
+    let outputEnded: Promise<void>;
+    try {
+      await api.call('POST', `/containers/create?name=${name}`, body);
+      // Attached before it starts: its first lines are not missed.
+      outputEnded = (await api.attach(name, onData)).ended;
+      await api.call('POST', `${path}/start`);
+    } catch (error) {
+      await api.request('DELETE', `${path}?force=1`).catch(() => {});
+      unguardContainer();
+      forget();
+      throw new Error(`${engine.name} could not start the container: ${(error as Error).message}`);
+    }
 
     let hostPid: number | null = null;
-    const inspect = async (format: string) =>
-      (
-        await engineCommand(engine, ['container', 'inspect', '--format', format, name], { timeoutMs: 10_000 })
-      ).stdout.trim();
+    let exitKnown = false;
+    const inspect = async () => (await call('GET', `${path}/json`, 10_000)) as InspectState;
     // The container's init, seen from the host: status shows it, usage counts its process tree.
-    const fromPidFile = () => {
-      try {
-        return Number(readFileSync(pidFile, 'utf8').trim());
-      } catch {
-        return 0;
-      }
-    };
     const learnPid = (async () => {
-      for (let i = 0; i < 200 && hostPid === null && child.exitCode === null; i++) {
-        // podman: its pid file, polled (200 × 50 ms); another engine, or no file by then: inspect.
-        const pid =
-          engine.name === 'podman' && i < 199 ? fromPidFile() : Number(await inspect('{{.State.Pid}}'));
+      for (let i = 0; i < 20 && hostPid === null && !exitKnown; i++) {
+        const pid = await inspect().then(
+          (state) => state.State?.Pid ?? 0,
+          () => 0,
+        );
         if (Number.isInteger(pid) && pid > 0) hostPid = pid;
-        else await new Promise((r) => setTimeout(r, 50));
+        else await sleep(100);
       }
     })();
 
-    const exited = new Promise<ExitInfo>((resolve) => {
-      child.once('exit', async (clientCode, clientSignal) => {
-        const at = Date.now();
-        const uptimeMs = at - startedAt;
-        const state = await inspect('{{.State.ExitCode}} {{.State.OOMKilled}}').catch(() => '');
-        const [codeText, oomSaid] = state.split(' ');
-        const known = state !== '' && codeText !== undefined && /^-?\d+$/.test(codeText);
-        const code = known ? Number(codeText) : clientCode;
-        if (!known && ENGINE_FAILURES.has(clientCode ?? 0)) {
-          resolve({
-            code: null,
-            signal: null,
-            at,
-            uptimeMs,
-            error: engineSaid.at(-1) ?? `${engine.name} run failed (exit ${clientCode})`,
-          });
-          return;
-        }
-        const oom = oomSaid === 'true' || existsSync(path.join(workdir, 'oom'));
-        resolve({
-          code,
-          signal: signalOf(code) ?? (known ? null : clientSignal),
+    // The exit: the attach stream ends when the container does (at once), then `inspect` confirms it; the
+    // engine's wait stands behind it (a stream broken by a service that died). podman's compatible
+    // `wait?condition=not-running` polls without pause (about 70% of a core per waiting container,
+    // measured on podman 4.3.1), so podman's own wait is used; docker's compatible one is fine.
+    const waitPath =
+      engine.name === 'podman'
+        ? `/libpod${path}/wait?condition=stopped&condition=exited`
+        : `${path}/wait?condition=not-running`;
+    const firstOutput = outputEnded;
+    const endedByOutput = (async () => {
+      await firstOutput;
+      for (let i = 0; i < 20; i++) {
+        const state = await inspect().catch(() => null);
+        if (state?.State?.Running === false) return;
+        await sleep(50 * (i + 1));
+      }
+      await new Promise(() => {}); // still running: the engine's wait answers
+    })();
+    const exited = (async (): Promise<ExitInfo> => {
+      let failure = '';
+      await Promise.race([
+        endedByOutput,
+        call('POST', waitPath, 0).catch((error: Error) => {
+          failure = error.message;
+        }),
+      ]);
+      exitKnown = true;
+      const at = Date.now();
+      const uptimeMs = at - startedAt;
+      let state = await inspect().catch(() => null);
+      // A wait the engine refused while the container runs: the end of its output tells.
+      if (state?.State?.Running === true) {
+        await endedByOutput;
+        state = await inspect().catch(() => null);
+      }
+      const exitCode = state?.State?.ExitCode;
+      if (typeof exitCode !== 'number' || exitCode < 0) {
+        return {
+          code: null,
+          signal: null,
           at,
           uptimeMs,
-          ...(oom ? { reason: 'OOMKilled' } : {}),
-        });
-      });
-    });
+          error: failure || 'the container ended, its exit is unknown',
+        };
+      }
+      const oom =
+        state?.State?.OOMKilled === true || (exitCode === 137 && engineService.oomMarkerSince(startedAt));
+      return {
+        code: exitCode,
+        signal: signalOf(exitCode),
+        at,
+        uptimeMs,
+        ...(oom ? { reason: 'OOMKilled' } : {}),
+      };
+    })();
 
     let stopping: Promise<void> | undefined;
+    // The output stream ends with the container, or when the service goes (then the log is followed).
+    void (async () => {
+      for (;;) {
+        await outputEnded;
+        const at = Date.now() / 1000;
+        const done = await Promise.race([exited.then(() => true), sleep(1000).then(() => false)]);
+        if (done || stopping) break;
+        try {
+          outputEnded = (await (await engineService.api()).logs(name, at, onData)).ended;
+        } catch {
+          break;
+        }
+      }
+      splitters.stdout.flush();
+      splitters.stderr.flush();
+    })();
+
     const cleanUp = async () => {
       await exited;
-      await engineCommand(engine, ['rm', '--force', '--time', '0', name], { timeoutMs: 30_000 });
-      unguardClient();
+      await call('DELETE', `${path}?force=1`, 30_000).catch(() =>
+        engineCommand(engine, removeArgs(engine, [name]), { timeoutMs: 30_000 }),
+      );
       unguardContainer();
       forget();
       this.#live.delete(name);
       host.ports.release(port);
-      rmSync(workdir, { recursive: true, force: true });
     };
+    const signal = (which: 'TERM' | 'KILL') =>
+      call('POST', `${path}/kill?signal=${which}`, 10_000).catch(() => {});
     const stop = (timeoutMs: number): Promise<void> => {
       stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          await engineCommand(engine, ['kill', '--signal', 'TERM', name], { timeoutMs: 10_000 });
-          const ended = await Promise.race([
-            exited.then(() => true),
-            new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs)),
-          ]);
-          if (!ended) {
-            await engineCommand(engine, ['kill', '--signal', 'KILL', name], { timeoutMs: 10_000 });
-          }
-          // The client ends when the container does; a client that hangs is ended too.
-          const gone = await Promise.race([
-            exited.then(() => true),
-            new Promise<boolean>((r) => setTimeout(() => r(false), 10_000)),
-          ]);
-          if (!gone) child.kill('SIGKILL');
+        if (!exitKnown) {
+          await signal('TERM');
+          const ended = await Promise.race([exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+          if (!ended) await signal('KILL');
         }
         await cleanUp();
       })();
@@ -313,7 +378,7 @@ class ContainerRuntime implements Runtime {
       exited,
       stop,
       kill: () => {
-        void engineCommand(engine, ['kill', '--signal', 'KILL', name], { timeoutMs: 10_000 });
+        void signal('KILL');
       },
       exec,
       // for usage(): resolved once the container runs
@@ -343,14 +408,18 @@ class ContainerRuntime implements Runtime {
   async close(): Promise<void> {
     // A safety net: every container still here goes (each normally left with its instance).
     await Promise.all([...this.#live.values()].map((c) => c.stop()));
+    await Promise.all([...this.#services.values()].map((s) => s.close()));
+    this.#services.clear();
   }
 }
 
 /** Removes containers of this project a crashed run left: those it remembered, and any with its label. */
-async function reapContainers(entries: readonly Remembered[], host: RuntimeHost): Promise<Reaped[]> {
+async function reapContainers(all: readonly Remembered[], host: RuntimeHost): Promise<Reaped[]> {
+  // podman's API services first (their folders too), then the containers.
+  const reaped: Reaped[] = await reapServices(all);
+  const entries = all.filter((e) => e.service !== SERVICE_ENTRY.service);
   const engines = new Set<EngineName | null>(entries.map((e) => (e.data.engine as EngineName) ?? null));
   if (engines.size === 0) engines.add(null);
-  const reaped: Reaped[] = [];
   for (const preferred of engines) {
     const engine = await detectEngine(preferred).catch(() => undefined);
     if (!engine) continue;
@@ -379,9 +448,16 @@ async function reapContainers(entries: readonly Remembered[], host: RuntimeHost)
     const present = new Set(listed.stdout.split('\n').map((l) => l.split(' ')[0]));
     const gone = [...names].filter(([name]) => present.has(name));
     if (gone.length === 0) continue;
-    await engineCommand(engine, ['rm', '--force', '--time', '0', ...gone.map(([name]) => name)], {
-      timeoutMs: 60_000,
-    });
+    await engineCommand(
+      engine,
+      removeArgs(
+        engine,
+        gone.map(([name]) => name),
+      ),
+      {
+        timeoutMs: 60_000,
+      },
+    );
     for (const [name, { service, index }] of gone) reaped.push({ service, index, what: `container ${name}` });
   }
   return reaped;

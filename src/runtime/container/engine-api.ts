@@ -1,0 +1,181 @@
+// The engine's REST API (the Docker-compatible one, which podman's `system service` and docker's engine
+// both serve) over a unix socket, with node:http: JSON requests, and a container's attached output as
+// the API multiplexes it without a terminal (8-byte frame headers: stream, 0, 0, 0, length).
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** The API version asked for: podman 4 and docker 20.10 and later serve it. */
+const VERSION = '/v1.41';
+/** podman's own API (paths starting with /libpod), for what the compatible one does badly. */
+const LIBPOD_VERSION = '/v4.0.0';
+
+const versioned = (path: string) => `${path.startsWith('/libpod/') ? LIBPOD_VERSION : VERSION}${path}`;
+
+export interface ApiAnswer {
+  status: number;
+  body: string;
+}
+
+/** A request that failed at the socket (the service is gone, ...), not an HTTP error status. */
+export class ApiUnreachable extends Error {}
+
+/** A request the engine did not answer in time. */
+export class ApiTimeout extends Error {}
+
+export class EngineApi {
+  readonly socket: string;
+  readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 4 });
+
+  constructor(socket: string) {
+    this.socket = socket;
+  }
+
+  /** One request; the answer whatever its status; rejects with ApiUnreachable when the socket fails. */
+  request(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ApiAnswer> {
+    return new Promise((resolve, reject) => {
+      const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const req = http.request(
+        {
+          socketPath: this.socket,
+          agent: this.#agent,
+          method,
+          path: versioned(path),
+          headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+          );
+          res.on('error', (error) => reject(new ApiUnreachable(error.message)));
+        },
+      );
+      // 0: no limit (a wait for the container's exit).
+      if (timeoutMs > 0)
+        req.setTimeout(timeoutMs, () => req.destroy(new ApiTimeout(`no answer within ${timeoutMs} ms`)));
+      // A timeout is the engine being slow, not gone: not sent again through another service.
+      req.on('error', (error) =>
+        reject(error instanceof ApiTimeout ? error : new ApiUnreachable(error.message)),
+      );
+      req.end(data);
+    });
+  }
+
+  /** A request that must succeed (2xx): its parsed JSON body (or null), else an Error with the engine's message. */
+  async call(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<unknown> {
+    const answer = await this.request(method, path, body, timeoutMs);
+    if (answer.status < 200 || answer.status >= 300) throw new Error(apiMessage(answer));
+    return answer.body.trim() === '' ? null : JSON.parse(answer.body);
+  }
+
+  /**
+   * Attaches to a container's stdout and stderr (before it starts, so nothing is missed): each frame's
+   * bytes go to `onData`; resolves once attached, with `ended`, which settles when the stream ends
+   * (an object: a promise resolved with a promise would wait for that one).
+   */
+  attach(
+    name: string,
+    onData: (stream: 'stdout' | 'stderr', chunk: Buffer) => void,
+  ): Promise<{ ended: Promise<void> }> {
+    return this.#stream(
+      'POST',
+      `/containers/${encodeURIComponent(name)}/attach?stream=1&stdout=1&stderr=1`,
+      true,
+      onData,
+    );
+  }
+
+  /** Follows a container's log from `since` (seconds since the epoch), as `attach` does its output. */
+  logs(
+    name: string,
+    since: number,
+    onData: (stream: 'stdout' | 'stderr', chunk: Buffer) => void,
+  ): Promise<{ ended: Promise<void> }> {
+    return this.#stream(
+      'GET',
+      `/containers/${encodeURIComponent(name)}/logs?follow=1&stdout=1&stderr=1&since=${since.toFixed(3)}`,
+      false,
+      onData,
+    );
+  }
+
+  #stream(
+    method: string,
+    path: string,
+    upgrade: boolean,
+    onData: (stream: 'stdout' | 'stderr', chunk: Buffer) => void,
+  ): Promise<{ ended: Promise<void> }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({
+        socketPath: this.socket,
+        method,
+        path: versioned(path),
+        headers: upgrade ? { connection: 'Upgrade', upgrade: 'tcp' } : {},
+      });
+      const follow = (source: NodeJS.ReadableStream, head?: Buffer) => {
+        const frames = new FrameReader(onData);
+        if (head && head.length > 0) frames.push(head);
+        return new Promise<void>((done) => {
+          source.on('data', (chunk: Buffer) => frames.push(chunk));
+          source.on('end', () => done());
+          source.on('close', () => done());
+          source.on('error', () => done());
+        });
+      };
+      req.on('upgrade', (_res, socket: Duplex, head: Buffer) => resolve({ ended: follow(socket, head) }));
+      req.on('response', (res) => {
+        if (res.statusCode === 200 && !upgrade) {
+          resolve({ ended: follow(res) });
+          return;
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          reject(
+            new Error(
+              apiMessage({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+            ),
+          ),
+        );
+      });
+      req.on('error', (error) => reject(new ApiUnreachable(error.message)));
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/** What the engine said in an error answer (`{"message": ...}`), else the status and body. */
+export function apiMessage(answer: ApiAnswer): string {
+  try {
+    const parsed = JSON.parse(answer.body) as { message?: unknown };
+    if (typeof parsed.message === 'string' && parsed.message !== '') return parsed.message;
+  } catch {}
+  return `HTTP ${answer.status}${answer.body.trim() ? `: ${answer.body.trim().slice(0, 500)}` : ''}`;
+}
+
+/** Splits the API's multiplexed stream into frames: byte 0 is the stream (1 stdout, 2 stderr), 4-7 the length. */
+export class FrameReader {
+  #pending: Buffer = Buffer.alloc(0);
+  readonly #onData: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+
+  constructor(onData: (stream: 'stdout' | 'stderr', chunk: Buffer) => void) {
+    this.#onData = onData;
+  }
+
+  push(chunk: Buffer): void {
+    let buffer = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    while (buffer.length >= 8) {
+      const length = buffer.readUInt32BE(4);
+      if (buffer.length < 8 + length) break;
+      const kind = buffer[0];
+      if (length > 0) this.#onData(kind === 2 ? 'stderr' : 'stdout', buffer.subarray(8, 8 + length));
+      buffer = buffer.subarray(8 + length);
+    }
+    this.#pending = buffer.length === 0 ? Buffer.alloc(0) : Buffer.from(buffer);
+  }
+}

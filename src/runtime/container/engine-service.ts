@@ -1,0 +1,210 @@
+// Where the engine's REST API is: for docker, its engine's socket; for podman (no daemon), a
+// `podman system service` that msup starts itself at the first container and owns like any child: in its
+// own process group and a private folder, guarded by the watchdog, remembered in the state file (so a
+// next start reaps it after a crash), and stopped when the runtime closes. One service serves every
+// container of the run: a container starts without a Go client's start-up (about 0.1 s) and without a
+// client process kept per container (about 36 MB each).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Reaped, Remembered, RuntimeHost } from '../../contract.js';
+import { MsupError } from '../../errors.js';
+import { GroupWaiter, processStartTime, signalGroup } from '../proc.js';
+import { reapGroups } from '../process.js';
+import type { Engine } from './engine.js';
+import { ApiUnreachable, EngineApi } from './engine-api.js';
+
+/** How long the API may take to answer its first ping. */
+const READY_TIMEOUT_MS = 20_000;
+/** After SIGTERM at close, how long the service has before SIGKILL. */
+const STOP_GRACE_MS = 5000;
+/** The state-file entry of podman's service (not an instance): its `service` and `data.kind`. */
+export const SERVICE_ENTRY = { service: '(engine)', kind: 'engine-service' } as const;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Running {
+  api: EngineApi;
+  child: ChildProcess | null;
+  /** Settles when the service process has exited (at once for docker's engine, which msup does not own). */
+  gone: Promise<void>;
+  release(): void;
+}
+
+export class EngineService {
+  readonly #engine: Engine;
+  readonly #host: RuntimeHost;
+  #current: Promise<Running> | undefined;
+  #dir: string | undefined;
+  /** Counts the services started, so a dead one's exit does not clear its successor. */
+  #generation = 0;
+  #closed = false;
+
+  constructor(engine: Engine, host: RuntimeHost) {
+    this.#engine = engine;
+    this.#host = host;
+  }
+
+  /** The API, started (podman) or found (docker) at the first call, and again after the service died. */
+  async api(): Promise<EngineApi> {
+    if (this.#closed) throw new ApiUnreachable('the container runtime is closed');
+    this.#current ??= this.#open();
+    const current = this.#current;
+    current.catch(() => {
+      if (this.#current === current) this.#current = undefined;
+    });
+    return (await current).api;
+  }
+
+  async #open(): Promise<Running> {
+    if (this.#engine.name === 'docker') return this.#docker();
+    return this.#podman();
+  }
+
+  async #docker(): Promise<Running> {
+    const fromEnv = process.env.DOCKER_HOST ?? '';
+    const socket = fromEnv.startsWith('unix://') ? fromEnv.slice('unix://'.length) : '/var/run/docker.sock';
+    const api = new EngineApi(socket);
+    const ping = await api.request('GET', '/_ping', undefined, 5000).catch((e: Error) => e);
+    if (ping instanceof Error || ping.status !== 200) {
+      api.close();
+      throw new MsupError(
+        'MSUP_NO_CONTAINER_ENGINE',
+        `the docker engine's API at ${socket} did not answer (${ping instanceof Error ? ping.message : `HTTP ${ping.status}`}); ` +
+          'msup starts containers through it (DOCKER_HOST=unix://PATH names another socket)',
+      );
+    }
+    return { api, child: null, gone: Promise.resolve(), release: () => api.close() };
+  }
+
+  async #podman(): Promise<Running> {
+    // A private folder: the socket, and the service's working folder, where conmon leaves its `oom` marker.
+    this.#dir ??= mkdtempSync(path.join(os.tmpdir(), 'msup-podman-'));
+    const dir = this.#dir;
+    // Again after a service died: whatever ended it may have taken its folder too (a reap).
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const generation = ++this.#generation;
+    const socket = path.join(dir, 'api.sock');
+    rmSync(socket, { force: true });
+    const child = spawn(this.#engine.bin, ['system', 'service', '--time=0', `unix://${socket}`], {
+      cwd: dir,
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let said = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      said = (said + chunk.toString('utf8')).slice(-4000);
+    });
+    child.on('error', (error) => {
+      said += `\n${error.message}`;
+    });
+    const gone = new Promise<void>((resolve) => {
+      if (child.pid === undefined) resolve();
+      child.once('close', () => resolve());
+      child.once('error', () => {
+        if (child.pid === undefined) resolve();
+      });
+    });
+    const pid = child.pid ?? null;
+    const unguard = pid === null ? () => {} : this.#host.guard({ group: pid });
+    const unguardDir = this.#host.guard({ command: ['rm', '-rf', dir] });
+    const forget =
+      pid === null
+        ? Promise.resolve(() => {})
+        : processStartTime(pid).then((startTime) =>
+            this.#host.remember({
+              runtime: 'container',
+              service: SERVICE_ENTRY.service,
+              index: 0,
+              data: { kind: SERVICE_ENTRY.kind, pgid: pid, startTime, dir },
+            }),
+          );
+    const api = new EngineApi(socket);
+    const release = () => {
+      api.close();
+      unguard();
+      unguardDir();
+      void forget.then((f) => f());
+    };
+    let exited = false;
+    void gone.then(() => {
+      exited = true;
+      release();
+      // Died on its own (killed, reaped): the next call starts another.
+      if (this.#generation === generation) this.#current = undefined;
+    });
+    return (async (): Promise<Running> => {
+      const began = Date.now();
+      for (;;) {
+        if (exited) break;
+        const ping = await api.request('GET', '/_ping', undefined, 2000).catch(() => null);
+        if (ping?.status === 200) {
+          this.#host.log('debug', "podman's API service ready", { pid, ms: Date.now() - began });
+          return { api, child, gone, release };
+        }
+        if (Date.now() - began > READY_TIMEOUT_MS) break;
+        await sleep(20);
+      }
+      if (pid !== null) signalGroup(pid, 'SIGKILL');
+      await gone;
+      const reason = said.trim().split('\n').at(-1) || (exited ? 'it exited' : 'no answer');
+      throw new MsupError(
+        'MSUP_NO_CONTAINER_ENGINE',
+        `podman's API service (podman system service) did not start: ${reason}`,
+      );
+    })();
+  }
+
+  /**
+   * Whether conmon marked an out-of-memory kill since `since` (ms): on cgroup v1 it writes `oom` into its
+   * working folder, the service's, and the engine then says OOMKilled false. The marker is taken (removed)
+   * by the container that claims it; two containers killed for memory at the same moment share one.
+   */
+  oomMarkerSince(since: number): boolean {
+    if (!this.#dir) return false;
+    const marker = path.join(this.#dir, 'oom');
+    try {
+      const fresh = statSync(marker).mtimeMs >= since - 1000;
+      // Taken, or stale: conmon only creates it, so an old one would hide the next kill.
+      rmSync(marker, { force: true });
+      return fresh;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stops podman's service (docker's engine is not msup's): TERM, then KILL after a grace period. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const current = await this.#current?.catch(() => undefined);
+    this.#current = undefined;
+    if (current?.child?.pid !== undefined && current.child.exitCode === null) {
+      const pid = current.child.pid;
+      signalGroup(pid, 'SIGTERM');
+      const ended = await Promise.race([
+        current.gone.then(() => true),
+        sleep(STOP_GRACE_MS).then(() => false),
+      ]);
+      if (!ended) {
+        signalGroup(pid, 'SIGKILL');
+        await current.gone;
+      }
+      // Anything else left in its group.
+      await new GroupWaiter().wait(pid, 2000);
+    }
+    current?.release();
+    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+    this.#dir = undefined;
+  }
+}
+
+/** Ends the podman services a crashed run left (remembered process groups), and their folders. */
+export async function reapServices(entries: readonly Remembered[]): Promise<Reaped[]> {
+  const mine = entries.filter((e) => e.data.kind === SERVICE_ENTRY.kind);
+  const reaped = await reapGroups(mine);
+  for (const entry of mine)
+    if (typeof entry.data.dir === 'string' && path.basename(entry.data.dir).startsWith('msup-podman-'))
+      rmSync(entry.data.dir, { recursive: true, force: true });
+  return reaped.map((r) => ({ ...r, what: `podman API service, ${r.what}` }));
+}
