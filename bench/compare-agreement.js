@@ -2,7 +2,9 @@
 // every ratio within ±20%"). Runs `msup compare --json` twice on the demo, one after the other, or reads two
 // results given as files; then, for every runtime other than process and every row that is not a count,
 // takes its ratio to the process runtime's figure in each run (or the figure itself where process has
-// none, as for cold starts) and prints how far the two runs' ratios are apart. Not part of `npm test`.
+// none, as for cold starts) and prints how far the two runs' ratios are apart, and whether a run marked
+// the figure noisy (its rounds more than 20% apart: the report's own warning). Exits 1 when a figure that
+// neither run marked noisy is more than 20% apart. Not part of `npm test`.
 //
 //   node bench/compare-agreement.js [--rounds 3] [--runtimes process,function] [--keep DIR]
 //   node bench/compare-agreement.js first.json second.json
@@ -78,6 +80,8 @@ function figure(result, runtime, id) {
 const lines = [];
 let compared = 0;
 let apart = 0;
+let trusted = 0;
+let trustedApart = 0;
 for (const r of a.runtimes) {
   if (r.runtime === 'process' || r.status !== 'ran') continue;
   for (const m of r.metrics) {
@@ -88,12 +92,20 @@ for (const r of a.runtimes) {
     const low = Math.min(fa.value, fb.value);
     const high = Math.max(fa.value, fb.value);
     const diff = high === low ? 0 : low > 0 ? high / low - 1 : Number.POSITIVE_INFINITY;
+    // Did either run tell the user not to trust this figure (its rounds, or process's, more than 20% apart)?
+    const flagged = [a, b].some(
+      (result) => metric(result, r.runtime, m.id)?.noisy || metric(result, 'process', m.id)?.noisy,
+    );
     compared++;
     const within = diff <= BOUND;
     if (!within) apart++;
+    if (!flagged) {
+      trusted++;
+      if (!within) trustedApart++;
+    }
     const show = (f) => (f.kind === 'ratio' ? `${f.value.toFixed(3)}×` : f.value.toPrecision(4));
     lines.push(
-      `${r.runtime.padEnd(9)} ${m.id.padEnd(18)} ${fa.kind.padEnd(5)} ${show(fa).padStart(10)} ${show(fb).padStart(10)}  ${(diff * 100).toFixed(1).padStart(5)}%${within ? '' : '  apart'}`,
+      `${r.runtime.padEnd(9)} ${m.id.padEnd(18)} ${fa.kind.padEnd(5)} ${show(fa).padStart(10)} ${show(fb).padStart(10)}  ${(diff * 100).toFixed(1).padStart(5)}%${flagged ? '  noisy' : ''}${within ? '' : '  apart'}`,
     );
   }
 }
@@ -110,4 +122,8 @@ for (const line of lines) console.log(line);
 console.log(
   `\n${compared - apart} of ${compared} figures agree within ±${BOUND * 100}% (the larger over the smaller, minus one)`,
 );
-process.exitCode = apart === 0 ? 0 : 1;
+console.log(
+  `${trusted - trustedApart} of ${trusted} figures that neither run marked noisy agree within ±${BOUND * 100}%; ` +
+    `${compared - trusted} were marked noisy by a run (their rounds, or process's, more than ${BOUND * 100}% apart)`,
+);
+process.exitCode = trustedApart === 0 ? 0 : 1;
