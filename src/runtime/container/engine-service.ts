@@ -13,7 +13,7 @@ import { MsupError } from '../../errors.js';
 import { GroupWaiter, processStartTime, signalGroup } from '../proc.js';
 import { reapGroups } from '../process.js';
 import type { Engine } from './engine.js';
-import { ApiUnreachable, EngineApi } from './engine-api.js';
+import { EngineApi } from './engine-api.js';
 
 /** How long the API may take to answer its first ping. */
 const READY_TIMEOUT_MS = 20_000;
@@ -48,7 +48,7 @@ export class EngineService {
 
   /** The API, started (podman) or found (docker) at the first call, and again after the service died. */
   async api(): Promise<EngineApi> {
-    if (this.#closed) throw new ApiUnreachable('the container runtime is closed');
+    if (this.#closed) throw new MsupError('MSUP_STOPPED', 'the container runtime is closed');
     this.#current ??= this.#open();
     const current = this.#current;
     current.catch(() => {

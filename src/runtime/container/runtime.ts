@@ -17,6 +17,7 @@ import type {
   RuntimePlugin,
   Usage,
 } from '../../contract.js';
+import { MsupError } from '../../errors.js';
 import type { ExitInfo, OutputLine, ResolvedCommand, ResolvedService } from '../../types.js';
 import { LineSplitter } from '../lines.js';
 import { treeUsage } from '../proc.js';
@@ -33,6 +34,8 @@ const ENGINE_FAILURES = new Set([125, 126, 127]);
 /** A request whose service died meanwhile is sent again (through a new one) this often, this far apart. */
 const API_RETRIES = 50;
 const API_RETRY_MS = 100;
+/** How long a stop waits for a signalled container's exit before it removes the container by force. */
+const STOP_EXIT_WAIT_MS = 10_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -81,6 +84,7 @@ class ContainerRuntime implements Runtime {
   readonly #images = new Map<string, Promise<string>>();
   readonly #live = new Map<string, { engine: Engine; stop(): Promise<void> }>();
   readonly #services = new Map<EngineName, EngineService>();
+  #closed = false;
 
   constructor(host: RuntimeHost) {
     this.#host = host;
@@ -129,6 +133,8 @@ class ContainerRuntime implements Runtime {
 
   /** The engine's API service (podman's own, started at the first container; docker's engine). */
   #service(engine: Engine): EngineService {
+    // Once closed, nothing starts another service: one started after close() would outlive msup.
+    if (this.#closed) throw new MsupError('MSUP_STOPPED', 'the container runtime is closed');
     let service = this.#services.get(engine.name);
     if (!service) {
       service = new EngineService(engine, this.#host);
@@ -210,22 +216,32 @@ class ContainerRuntime implements Runtime {
       index,
       data: { name, engine: engine.name },
     });
-    const api = await engineService.api();
     const splitters = {
       stdout: new LineSplitter((line) => onOutput({ service: service.name, index, stream: 'stdout', line })),
       stderr: new LineSplitter((line) => onOutput({ service: service.name, index, stream: 'stderr', line })),
     };
     const onData = (stream: 'stdout' | 'stderr', chunk: Buffer) => splitters[stream].push(chunk);
     let outputEnded: Promise<void>;
+    let api: Awaited<ReturnType<EngineService['api']>> | undefined;
     try {
+      api = await engineService.api();
       await api.call('POST', `/containers/create?name=${name}`, body);
       // Attached before it starts: its first lines are not missed.
       outputEnded = (await api.attach(name, onData)).ended;
       await api.call('POST', `${path}/start`);
     } catch (error) {
-      await api.request('DELETE', `${path}?force=1`).catch(() => {});
+      // A create that timed out may still have made the container: it goes before the guard does, through
+      // the command line when the API cannot remove it.
+      const removed = await (
+        api?.request('DELETE', `${path}?force=1`) ?? Promise.reject(new Error('no API'))
+      ).then(
+        (answer) => answer.status < 300 || answer.status === 404,
+        () => false,
+      );
+      if (!removed) await engineCommand(engine, removeArgs(engine, [name]), { timeoutMs: 30_000 });
       unguardContainer();
       forget();
+      if (error instanceof MsupError) throw error;
       throw new Error(`${engine.name} could not start the container: ${(error as Error).message}`);
     }
 
@@ -270,15 +286,16 @@ class ContainerRuntime implements Runtime {
           failure = error.message;
         }),
       ]);
-      exitKnown = true;
-      const at = Date.now();
-      const uptimeMs = at - startedAt;
       let state = await inspect().catch(() => null);
       // A wait the engine refused while the container runs: the end of its output tells.
       if (state?.State?.Running === true) {
         await endedByOutput;
         state = await inspect().catch(() => null);
       }
+      // Only now is the exit known: stop() still signals a container whose wait merely failed.
+      exitKnown = true;
+      const at = Date.now();
+      const uptimeMs = at - startedAt;
       const exitCode = state?.State?.ExitCode;
       if (typeof exitCode !== 'number' || exitCode < 0) {
         return {
@@ -319,7 +336,8 @@ class ContainerRuntime implements Runtime {
     })();
 
     const cleanUp = async () => {
-      await exited;
+      // Bounded: an engine that no longer answers must not hold msup's stop; the removal below forces it.
+      await Promise.race([exited, sleep(STOP_EXIT_WAIT_MS)]);
       await call('DELETE', `${path}?force=1`, 30_000).catch(() =>
         engineCommand(engine, removeArgs(engine, [name]), { timeoutMs: 30_000 }),
       );
@@ -406,10 +424,10 @@ class ContainerRuntime implements Runtime {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     // A safety net: every container still here goes (each normally left with its instance).
     await Promise.all([...this.#live.values()].map((c) => c.stop()));
     await Promise.all([...this.#services.values()].map((s) => s.close()));
-    this.#services.clear();
   }
 }
 
