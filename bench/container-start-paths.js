@@ -2,7 +2,7 @@
 // (issue 8): `podman run` (one attached client per container) against `podman system service`'s
 // Docker-compatible and libpod APIs, and a process start of the same program. Each: from the call to
 // a TCP connect on its PORT. Usage: node bench/container-start-paths.js IMAGE [ROUNDS]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -162,48 +162,54 @@ async function viaProcess() {
 }
 
 const service = spawn('podman', ['system', 'service', '--time=0', `unix://${sock}`], { stdio: 'ignore' });
-const tService = performance.now();
-for (;;) {
-  try {
-    if ((await api('GET', '/_ping')).status === 200) break;
-  } catch {}
-  await new Promise((r) => setTimeout(r, 10));
-}
-console.log(
-  `service up in ${(performance.now() - tService).toFixed(0)} ms; RSS ${(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${service.pid}/status`, 'utf8'))[1]) / 1024).toFixed(1)} MB`,
-);
-console.log('load', fs.readFileSync('/proc/loadavg', 'utf8').trim());
-const rows = { process: [], run: [], compat: [], libpod: [] };
-const parts = { compat: [], libpod: [] };
-await viaCompat('warm');
-await viaRun('warm');
-for (let i = 0; i < ROUNDS; i++) {
-  rows.process.push(await viaProcess());
-  rows.run.push(await viaRun(i));
-  const [c, ...pc] = await viaCompat(i);
-  rows.compat.push(c);
-  parts.compat.push(pc);
-  const [l, ...pl] = await viaLibpod(i);
-  rows.libpod.push(l);
-  parts.libpod.push(pl);
+// The service (and what it started) goes whatever happens: a thrown round must not leave it running.
+try {
+  const tService = performance.now();
+  for (let tries = 0; ; tries++) {
+    if (tries > 1000) throw new Error('podman system service did not answer within 10 s');
+    try {
+      if ((await api('GET', '/_ping')).status === 200) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 10));
+  }
   console.log(
-    i,
-    Object.entries(rows)
-      .map(([k, v]) => `${k} ${v.at(-1).toFixed(0)}`)
-      .join('  '),
-    ` compat create ${pc[0].toFixed(0)} start ${pc[1].toFixed(0)}; libpod create ${pl[0].toFixed(0)} start ${pl[1].toFixed(0)}`,
+    `service up in ${(performance.now() - tService).toFixed(0)} ms; RSS ${(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${service.pid}/status`, 'utf8'))[1]) / 1024).toFixed(1)} MB`,
   );
-}
-const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-for (const [k, v] of Object.entries(rows))
+  console.log('load', fs.readFileSync('/proc/loadavg', 'utf8').trim());
+  const rows = { process: [], run: [], compat: [], libpod: [] };
+  const parts = { compat: [], libpod: [] };
+  await viaCompat('warm');
+  await viaRun('warm');
+  for (let i = 0; i < ROUNDS; i++) {
+    rows.process.push(await viaProcess());
+    rows.run.push(await viaRun(i));
+    const [c, ...pc] = await viaCompat(i);
+    rows.compat.push(c);
+    parts.compat.push(pc);
+    const [l, ...pl] = await viaLibpod(i);
+    rows.libpod.push(l);
+    parts.libpod.push(pl);
+    console.log(
+      i,
+      Object.entries(rows)
+        .map(([k, v]) => `${k} ${v.at(-1).toFixed(0)}`)
+        .join('  '),
+      ` compat create ${pc[0].toFixed(0)} start ${pc[1].toFixed(0)}; libpod create ${pl[0].toFixed(0)} start ${pl[1].toFixed(0)}`,
+    );
+  }
+  const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  for (const [k, v] of Object.entries(rows))
+    console.log(
+      `${k.padEnd(8)} median ${med(v).toFixed(0)} ms  min ${Math.min(...v).toFixed(0)}  max ${Math.max(...v).toFixed(0)}  ratio to process ${(med(v) / med(rows.process)).toFixed(2)}`,
+    );
+  console.log('load', fs.readFileSync('/proc/loadavg', 'utf8').trim());
   console.log(
-    `${k.padEnd(8)} median ${med(v).toFixed(0)} ms  min ${Math.min(...v).toFixed(0)}  max ${Math.max(...v).toFixed(0)}  ratio to process ${(med(v) / med(rows.process)).toFixed(2)}`,
+    `service RSS after ${(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${service.pid}/status`, 'utf8'))[1]) / 1024).toFixed(1)} MB`,
   );
-console.log('load', fs.readFileSync('/proc/loadavg', 'utf8').trim());
-console.log(
-  `service RSS after ${(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${service.pid}/status`, 'utf8'))[1]) / 1024).toFixed(1)} MB`,
-);
-service.kill('SIGTERM');
-await new Promise((r) => service.once('exit', r));
-fs.rmSync(dir, { recursive: true, force: true });
-fs.rmSync(app, { recursive: true, force: true });
+} finally {
+  service.kill('SIGTERM');
+  await new Promise((r) => (service.exitCode !== null ? r() : service.once('exit', r)));
+  spawnSync('podman', ['rm', '--force', '--filter', 'label=ctapi=1'], { stdio: 'ignore' });
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(app, { recursive: true, force: true });
+}
