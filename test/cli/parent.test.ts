@@ -4,21 +4,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { isAlive } from '../../src/runtime/proc.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { expectNoTaggedProcesses, waitFor } from '../helpers/processes.js';
 import { fixture, type Project, REPO, useProject } from '../helpers/project.js';
 import { statePid } from '../helpers/terminal.js';
 
 const project = useProject();
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** A project that has msup installed the way `npm install` would: node_modules/.bin/msup. */
 function installedProject(p: Project): void {
@@ -45,10 +37,10 @@ function runStarter(p: Project, command: string, args: string[]) {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   p.onCleanup(async () => {
     const pid = statePid(p);
-    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGTERM');
+    if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGTERM');
     child.kill('SIGKILL');
     await exited;
-    await waitFor(() => pid === undefined || !alive(pid), 15_000);
+    await waitFor(() => pid === undefined || !isAlive(pid), 15_000);
   });
   return { child, output: () => out, exited };
 }
@@ -70,7 +62,7 @@ describe('a foreground msup whose starter is killed', () => {
       expect(msup).not.toBe(starter.child.pid); // npm runs msup through a shell: only npm gets the signal
       starter.child.kill('SIGTERM');
       await starter.exited;
-      expect(await waitFor(() => !alive(msup!), 20_000)).toBe(true);
+      expect(await waitFor(() => !isAlive(msup!), 20_000)).toBe(true);
       const log = readFileSync(path.join(p.root, '.msup', 'logs', 'msup.log'), 'utf8');
       expect(log).toMatch(/"msg":"stopped"/);
       await expectNoTaggedProcesses(p.tag);
@@ -86,7 +78,7 @@ describe('a foreground msup whose starter is killed', () => {
     const msup = statePid(p)!;
     // The detaching command is gone: the background msup must not take that for a lost parent.
     await new Promise((r) => setTimeout(r, 1500));
-    expect(alive(msup)).toBe(true);
+    expect(isAlive(msup)).toBe(true);
     const status = runCli(p, ['status']);
     expect((await status.exited).code).toBe(0);
     const stop = runCli(p, ['stop']);

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { isAlive } from '../../src/runtime/proc.js';
 import { runCli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
 import { expectNoTaggedProcesses, waitFor } from '../helpers/processes.js';
@@ -10,15 +11,6 @@ import { fixture, type Project, useProject } from '../helpers/project.js';
 import { runInTerminal, statePid } from '../helpers/terminal.js';
 
 const project = useProject();
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** A web service with a front port, and a worker that writes a line every 20 ms. */
 function writeConfig(p: Project, extra: Record<string, unknown> = {}) {
@@ -53,7 +45,7 @@ describe('msup start on a terminal', () => {
     const pid = statePid(p);
     expect(pid).toBeDefined();
     term.close();
-    expect(await waitFor(() => !alive(pid!), 20_000)).toBe(true);
+    expect(await waitFor(() => !isAlive(pid!), 20_000)).toBe(true);
     // A graceful stop: the supervisor logged it, and removed its state file and control socket.
     expect(msupLog(p)).toMatch(/"msg":"stopped"/);
     expect(existsSync(path.join(p.root, '.msup', 'state.json'))).toBe(false);

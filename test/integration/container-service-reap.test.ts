@@ -7,17 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { reapServices, SERVICE_ENTRY } from '../../src/runtime/container/engine-service.js';
-import { processStartTime } from '../../src/runtime/proc.js';
+import { isAlive, processStartTime } from '../../src/runtime/proc.js';
 import { waitFor } from '../helpers/processes.js';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const started: number[] = [];
 afterEach(() => {
@@ -57,8 +48,8 @@ describe("a crashed run's podman API service", () => {
       ]);
       expect(reaped).toHaveLength(1);
       expect(reaped[0]?.what).toMatch(/^podman API service, process group \d+ \(\d+ process/);
-      expect(await waitFor(() => !alive(service.pid), 3000, 20)).toBe(true);
-      expect(alive(other.pid)).toBe(true); // its recorded start time is not this process's: a reused pid
+      expect(await waitFor(() => !isAlive(service.pid), 3000, 20)).toBe(true);
+      expect(isAlive(other.pid)).toBe(true); // its recorded start time is not this process's: a reused pid
       expect(existsSync(dir)).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -208,6 +208,13 @@ class ContainerRuntime implements Runtime {
       }
     };
 
+    // Removes the container through the API, else through the command line (a dead or closed service).
+    const remove = () =>
+      call('DELETE', `${path}?force=1`, 30_000).then(
+        () => {},
+        () => engineCommand(engine, removeArgs(engine, [name]), { timeoutMs: 30_000 }).then(() => {}),
+      );
+
     const startedAt = Date.now();
     const unguardContainer = host.guard({ command: [engine.bin, ...removeArgs(engine, [name])] });
     const forget = host.remember({
@@ -222,23 +229,15 @@ class ContainerRuntime implements Runtime {
     };
     const onData = (stream: 'stdout' | 'stderr', chunk: Buffer) => splitters[stream].push(chunk);
     let outputEnded: Promise<void>;
-    let api: Awaited<ReturnType<EngineService['api']>> | undefined;
     try {
-      api = await engineService.api();
+      const api = await engineService.api();
       await api.call('POST', `/containers/create?name=${name}`, body);
       // Attached before it starts: its first lines are not missed.
       outputEnded = (await api.attach(name, onData)).ended;
       await api.call('POST', `${path}/start`);
     } catch (error) {
-      // A create that timed out may still have made the container: it goes before the guard does, through
-      // the command line when the API cannot remove it.
-      const removed = await (
-        api?.request('DELETE', `${path}?force=1`) ?? Promise.reject(new Error('no API'))
-      ).then(
-        (answer) => answer.status < 300 || answer.status === 404,
-        () => false,
-      );
-      if (!removed) await engineCommand(engine, removeArgs(engine, [name]), { timeoutMs: 30_000 });
+      // A create that timed out may still have made the container: it goes before the guard does.
+      await remove();
       unguardContainer();
       forget();
       if (error instanceof MsupError) throw error;
@@ -338,9 +337,7 @@ class ContainerRuntime implements Runtime {
     const cleanUp = async () => {
       // Bounded: an engine that no longer answers must not hold msup's stop; the removal below forces it.
       await Promise.race([exited, sleep(STOP_EXIT_WAIT_MS)]);
-      await call('DELETE', `${path}?force=1`, 30_000).catch(() =>
-        engineCommand(engine, removeArgs(engine, [name]), { timeoutMs: 30_000 }),
-      );
+      await remove();
       unguardContainer();
       forget();
       this.#live.delete(name);
