@@ -5,7 +5,7 @@
 // seconds once msup has settled (--settle seconds after "all ready": V8's memory reducer runs one or two
 // full collections about 8 s after start-up's allocations stop, start-up work, not idle work); the CPU of
 // the settling window is printed too. Options: --rounds N (3), --instances N (8), --settle S (20),
-// --idle S (30)
+// --idle S (30), --bin FILE (the msup command to measure; bin/msup.js)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const BIN = path.join(HERE, '..', 'bin', 'msup.js');
 const BACKEND = path.join(HERE, 'backend.js');
 const { values: opts } = parseArgs({
   options: {
@@ -24,8 +23,10 @@ const { values: opts } = parseArgs({
     instances: { type: 'string', default: '8' },
     settle: { type: 'string', default: '20' },
     idle: { type: 'string', default: '30' },
+    bin: { type: 'string', default: path.join(HERE, '..', 'bin', 'msup.js') },
   },
 });
+const BIN = path.resolve(opts.bin);
 const ROUNDS = Number(opts.rounds);
 const N = Number(opts.instances);
 const SETTLE_S = Number(opts.settle);

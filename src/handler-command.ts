@@ -1,15 +1,15 @@
 // Where msup's own programs for handler functions are, once built: the server that runs a handler under the
 // process and container runtimes, and the Lambda Runtime API bootstrap of a function's environments. This
 // file sits one folder below the package root in src/ and in dist/ alike, so the paths hold from both.
-import { fileURLToPath } from 'node:url';
+import { packageFile } from './package-root.js';
 
 /**
  * `dist/runtime/function/serve.js`, or `bootstrap.cjs` (one CommonJS file bundled at build time, which
- * starts faster than ES modules: scripts/bundle-bootstrap.js), of this copy of msup.
+ * starts faster than ES modules: scripts/bundle.js), of this copy of msup.
  */
 export function functionScript(name: 'serve' | 'bootstrap'): string {
   const file = name === 'bootstrap' ? 'bootstrap.cjs' : `${name}.js`;
-  return fileURLToPath(new URL(`../dist/runtime/function/${file}`, import.meta.url));
+  return packageFile(`dist/runtime/function/${file}`);
 }
 
 /** What a handler service runs when it is not a function: msup's HTTP server calling the handler, on `PORT`. */

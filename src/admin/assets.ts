@@ -2,7 +2,7 @@
 // built files from its npm package, so the page works offline (nothing from a CDN). Read once, on first use.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from '../package-root.js';
 
 export interface Asset {
   body: Buffer;
@@ -10,8 +10,8 @@ export interface Asset {
 }
 
 const require = createRequire(import.meta.url);
-/** dashboard/ at the package root: this file is two folders below it in src/ and in dist/ alike. */
-const own = (name: string) => fileURLToPath(new URL(`../../dashboard/${name}`, import.meta.url));
+/** dashboard/ at the package root. */
+const own = (name: string) => packageFile(`dashboard/${name}`);
 
 const FILES: Record<string, { path: () => string; type: string }> = {
   '/': { path: () => own('index.html'), type: 'text/html; charset=utf-8' },

@@ -4,19 +4,19 @@ import { spawn } from 'node:child_process';
 import { closeSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseDuration } from '../config/duration.js';
 import { findConfigFile } from '../config/find.js';
 import { controlRequest } from '../control/client.js';
 import type { StatusV1 } from '../control/protocol.js';
 import { isMsupError, MsupError } from '../errors.js';
+import { packageFile } from '../package-root.js';
 import { openPrivate, privateDir } from '../private-files.js';
 import type { CliArgs } from './args.js';
 import { DEFAULT_WAIT } from './commands.js';
 import { EXIT } from './exit-codes.js';
 import type { Stdio } from './output-sink.js';
 
-const BIN = fileURLToPath(new URL('../../bin/msup.js', import.meta.url));
+const BIN = packageFile('bin/msup.js');
 
 function lastError(file: string): string {
   const lines = readFileSync(file, 'utf8').trimEnd().split('\n');

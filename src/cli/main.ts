@@ -2,6 +2,7 @@
 // everything a command printed has reached its reader.
 import { readFileSync } from 'node:fs';
 import { MsupError } from '../errors.js';
+import { packageFile } from '../package-root.js';
 import { type CliArgs, commandHelp, HELP, parseCliArgs, SPECS } from './args.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { OutputSink, type Stdio } from './output-sink.js';
@@ -10,7 +11,7 @@ import { OutputSink, type Stdio } from './output-sink.js';
 const START_FLUSH_MS = 2000;
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  const pkg = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as {
     version: string;
   };
   return pkg.version;

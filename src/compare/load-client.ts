@@ -1,11 +1,11 @@
 // The compare's side of the load generator: forks it (dist/compare/loadgen.js, from src/ and dist/ alike),
 // sends it one load at a time, passes its progress on, and ends it.
 import { type ChildProcess, fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from '../package-root.js';
 import type { LoadCommand, LoadMessage, LoadResult } from './load-protocol.js';
 
-/** The built load generator of this copy of msup (this file sits two folders below the root in src/ and dist/). */
-export const LOADGEN_SCRIPT = fileURLToPath(new URL('../../dist/compare/loadgen.js', import.meta.url));
+/** The built load generator of this copy of msup. */
+export const LOADGEN_SCRIPT = packageFile('dist/compare/loadgen.js');
 
 export type LoadSpec = Omit<LoadCommand, 'type' | 'id'>;
 

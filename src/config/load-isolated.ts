@@ -2,9 +2,9 @@
 // 30 MB that msup's own isolate would otherwise keep for its whole run. The worker ends once it answered.
 // From the sources (tests), where there is no built worker to start, the file is loaded here instead.
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type ConfigIssue, type ErrorCode, MsupError } from '../errors.js';
+import { BUILT, packageFile } from '../package-root.js';
 import type { ResolvedConfig } from '../types.js';
 import type { ResolveOptions } from './resolve.js';
 
@@ -23,8 +23,10 @@ function deepFreeze<T>(value: T): T {
 export async function loadConfigIsolated(
   options: { cwd?: string; configFile?: string } & ResolveOptions,
 ): Promise<ResolvedConfig> {
-  const worker = new URL('./load-worker.js', import.meta.url);
-  if (!existsSync(fileURLToPath(worker))) {
+  // The worker is one file bundled at build time (scripts/bundle.js); from the sources (the test runner),
+  // the config loads in this thread.
+  const worker = packageFile('dist/bundle/load-worker.js');
+  if (!BUILT || !existsSync(worker)) {
     const { loadConfigFile } = await import('./load.js');
     return loadConfigFile(options);
   }

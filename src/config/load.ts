@@ -1,8 +1,9 @@
 // Finding and importing the config file (jiti for TypeScript on Node 20), then validate and resolve.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type ConfigIssue, MsupError } from '../errors.js';
+import { ownTreeFile } from '../package-root.js';
+import { privateDir } from '../private-files.js';
 import type { ResolvedConfig } from '../types.js';
 import { readEnvFiles } from './env-file.js';
 import { findConfigFile } from './find.js';
@@ -14,9 +15,28 @@ export { CONFIG_NAMES, findConfigFile } from './find.js';
 
 /**
  * `import { defineConfig } from 'msupervisor'` (the package's name) resolves to this copy of msup,
- * installed or not; so does `from 'msup'` (the command's name, which configs used first).
+ * installed or not; so does `from 'msup'` (the command's name, which configs used first). To the values a
+ * config uses (config-api.ts), not the whole library.
  */
-const SELF = fileURLToPath(new URL('../index.js', import.meta.url));
+const SELF = ownTreeFile('config/config-api.js');
+
+/**
+ * Where jiti keeps the configs it compiled (keyed by their content), so that a start whose config did not
+ * change skips Babel (about 300 ms): `.msup/cache/jiti` beside the config, a private folder. jiti's own
+ * default, a shared folder under /tmp, is not used: what is there would run as the user's code. Without a
+ * folder msup may write (a read-only project), no cache.
+ */
+function compileCache(file: string): string | false {
+  const dir = path.join(path.dirname(file), '.msup', 'cache', 'jiti');
+  try {
+    privateDir(path.dirname(path.dirname(dir)));
+    privateDir(path.dirname(dir));
+    privateDir(dir);
+    return dir;
+  } catch {
+    return false;
+  }
+}
 
 /** A JSON syntax error with where it is: `invalid JSON at line 3, column 38: Expected ...`. */
 function jsonProblem(text: string, error: Error): string {
@@ -61,7 +81,7 @@ async function importConfig(file: string): Promise<unknown> {
     const jiti = createJiti(import.meta.url, {
       alias: { msupervisor: SELF, msup: SELF },
       moduleCache: false,
-      fsCache: false,
+      fsCache: compileCache(file),
       interopDefault: true,
     });
     module = await jiti.import<Record<string, unknown>>(file);

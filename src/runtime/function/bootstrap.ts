@@ -1,5 +1,5 @@
 // msup's bootstrap of a handler environment (bundled with what it imports into one CommonJS file,
-// dist/runtime/function/bootstrap.cjs, by scripts/bundle-bootstrap.js): it speaks the Lambda Runtime API
+// dist/runtime/function/bootstrap.cjs, by scripts/bundle.js): it speaks the Lambda Runtime API
 // to msup at AWS_LAMBDA_RUNTIME_API, as Lambda's own runtime does: load the handler (_HANDLER in
 // LAMBDA_TASK_ROOT) or post /runtime/init/error; then get the next invocation, call the handler, post its
 // response or its error, and again. With a concurrency above 1 it keeps as many invocations in flight,

@@ -2,9 +2,7 @@
 // app, started by the inner runtime on a private port, plus msup's sidecar program beside it as its own
 // guarded process group. The sidecar owns the instance's endpoint (its ingress), takes mTLS from peers
 // on its mesh port, and is the app's way out to the other services (MSUP_<PEER>_URL).
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type {
   InstanceSpec,
   Reaped,
@@ -15,6 +13,7 @@ import type {
   RuntimePlugin,
   Usage,
 } from '../../contract.js';
+import { packageFile } from '../../package-root.js';
 import type { PeerEndpoint } from '../../sidecar/messages.js';
 import type { OutputLine, ResolvedService } from '../../types.js';
 import { GroupWaiter, groupUsage } from '../proc.js';
@@ -26,13 +25,9 @@ import { prometheusText } from './report.js';
 /** How often a sidecar sends its metrics (when they changed). */
 export const METRICS_INTERVAL_MS = 1000;
 
-/** The built sidecar program (dist/sidecar/main.js); under the test runner, beside the TypeScript sources. */
+/** The built sidecar program (dist/sidecar/main.js), under the test runner too. */
 export function sidecarProgram(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const built = path.resolve(here, '../../sidecar/main.js');
-  if (existsSync(built)) return built;
-  const root = path.resolve(here, '../../..');
-  return path.join(root, 'dist', 'sidecar', 'main.js');
+  return packageFile('dist/sidecar/main.js');
 }
 
 /** A remembered entry of the inner runtime, kept under the sidecar runtime's name. */
