@@ -1,6 +1,7 @@
 // The msup command: the only place that prints errors and sets the exit status, and it exits only once
 // everything a command printed has reached its reader.
 import { readFileSync } from 'node:fs';
+import { loadConfigEarly } from '../config/load-isolated.js';
 import { MsupError } from '../errors.js';
 import { packageFile } from '../package-root.js';
 import { type CliArgs, commandHelp, HELP, parseCliArgs, SPECS } from './args.js';
@@ -41,9 +42,14 @@ async function run(args: CliArgs, io: Stdio): Promise<number> {
       io.out.write(`${version()}\n`);
       return EXIT.ok;
     case 'start':
-      return args.detach
-        ? (await import('./detach.js')).detachCommand(args, io)
-        : (await import('./start-command.js')).startCommand(args, io);
+      if (args.detach) return (await import('./detach.js')).detachCommand(args, io);
+      // The config loads in its worker while this thread loads the supervisor's code (2 cores: both at once).
+      loadConfigEarly({
+        cwd: process.cwd(),
+        ...(args.runtime !== undefined ? { runtime: args.runtime } : {}),
+        ...(args.config ? { configFile: args.config } : {}),
+      });
+      return (await import('./start-command.js')).startCommand(args, io);
     case 'status':
       return (await import('./control-commands.js')).statusCommand(args, io);
     case 'logs':

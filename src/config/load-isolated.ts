@@ -2,6 +2,7 @@
 // 30 MB that msup's own isolate would otherwise keep for its whole run. The worker ends once it answered.
 // From the sources (tests), where there is no built worker to start, the file is loaded here instead.
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type ConfigIssue, type ErrorCode, MsupError } from '../errors.js';
 import { BUILT, packageFile } from '../package-root.js';
@@ -20,9 +21,39 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export async function loadConfigIsolated(
-  options: { cwd?: string; configFile?: string } & ResolveOptions,
-): Promise<ResolvedConfig> {
+export type LoadOptions = { cwd?: string; configFile?: string } & ResolveOptions;
+
+/** A load started ahead of its caller, and what it was asked. */
+let early: { key: string; config: Promise<ResolvedConfig> } | undefined;
+
+const keyOf = (options: LoadOptions) =>
+  JSON.stringify([
+    path.resolve(options.cwd ?? process.cwd()),
+    options.configFile ?? null,
+    options.runtime ?? null,
+  ]);
+
+/**
+ * Starts loading a config before its caller needs it: the command line does this for `msup start` before it
+ * imports the start command's code, so that the worker (another thread, another core) loads the config
+ * while this thread loads the supervisor. The next `loadConfigIsolated` with the same options takes its
+ * answer (or its error), the same promise; any other loads afresh.
+ */
+export function loadConfigEarly(options: LoadOptions): Promise<ResolvedConfig> {
+  const config = load(options);
+  config.catch(() => {}); // whoever takes it sees the error
+  early = { key: keyOf(options), config };
+  return config;
+}
+
+export function loadConfigIsolated(options: LoadOptions): Promise<ResolvedConfig> {
+  const taken = early;
+  early = undefined;
+  if (taken && taken.key === keyOf(options)) return taken.config;
+  return load(options);
+}
+
+async function load(options: LoadOptions): Promise<ResolvedConfig> {
   // The worker is one file bundled at build time (scripts/bundle.js); from the sources (the test runner),
   // the config loads in this thread.
   const worker = packageFile('dist/bundle/load-worker.js');

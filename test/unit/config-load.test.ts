@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { jsonErrorOffset } from '../../src/config/json-error.js';
 import { loadConfigFile } from '../../src/config/load.js';
+import { loadConfigEarly, loadConfigIsolated } from '../../src/config/load-isolated.js';
 import { MsupError } from '../../src/errors.js';
 import { useProject } from '../helpers/project.js';
 
@@ -82,5 +83,38 @@ describe('jsonErrorOffset', () => {
     expect(jsonErrorOffset('["\\x"]')).toBe(3);
     expect(jsonErrorOffset('[tru]')).toBe(4);
     expect(jsonErrorOffset('')).toBe(0);
+  });
+});
+
+describe('a config load started early (msup start: while the supervisor code loads)', () => {
+  it('hands its answer to the next load with the same options, once; other options load afresh', async () => {
+    const p = project();
+    p.writeConfig({ web: { command: 'node a.js', instances: 2 } });
+    const early = loadConfigEarly({ cwd: p.root });
+    expect(loadConfigIsolated({ cwd: p.root })).toBe(early);
+    expect((await early).services[0]?.instances).toBe(2);
+    // Taken once: the next load reads the file again.
+    p.writeConfig({ web: { command: 'node a.js', instances: 3 } });
+    const again = loadConfigIsolated({ cwd: p.root });
+    expect(again).not.toBe(early);
+    expect((await again).services[0]?.instances).toBe(3);
+    // Other options (another runtime) do not take it.
+    const second = loadConfigEarly({ cwd: p.root });
+    const other = loadConfigIsolated({ cwd: p.root, runtime: 'function' });
+    expect(other).not.toBe(second);
+    expect((await other).services[0]?.instances).toBe(3);
+    await second;
+  });
+
+  it("passes an early load's error to whoever takes it", async () => {
+    const p = project();
+    p.writeConfig({ web: { command: 'node a.js', instances: 0 } });
+    loadConfigEarly({ cwd: p.root });
+    const error = await loadConfigIsolated({ cwd: p.root }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(MsupError);
+    expect((error as MsupError).code).toBe('MSUP_CONFIG_INVALID');
   });
 });
