@@ -5,16 +5,20 @@
 // With --callgrind: user-space instructions per request (valgrind's count over a fixed number of
 // requests after a warm-up), which does not depend on machine load; slow (minutes per target).
 // Options: --rounds N (3), --duration S (5), --connections C (50), --baseline DIR (another checkout's
-// built msup, measured beside this one as `msup-base`), --callgrind, --requests N (1000, callgrind).
+// built msup, measured beside this one as `msup-base`), --callgrind, --requests N (1000, callgrind),
+// --floor (adds the byte-forwarding prototype bench/http-floor-proxy.js in its three variants, and
+// msup's TCP mode as the floor of forwarding without parsing; see bench/http-floor.js), --other-node
+// PATH (with --floor: the prototype's variants also under that Node binary), --only a,b (these targets
+// and nginx-http only), --keep-callgrind DIR (callgrind's dumps are copied there, as <target>.callgrind).
 import { execFileSync, fork, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { nginxConf } from './references.js';
-import { cpuMicros, freePort, load, stopChild, waitForPort, which } from './tools.js';
+import { cpuSplit, freePort, load, stopChild, waitForPort, which } from './tools.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const { values: opts } = parseArgs({
@@ -25,6 +29,10 @@ const { values: opts } = parseArgs({
     baseline: { type: 'string' },
     callgrind: { type: 'boolean', default: false },
     requests: { type: 'string', default: '1000' },
+    floor: { type: 'boolean', default: false },
+    'other-node': { type: 'string' },
+    only: { type: 'string' },
+    'keep-callgrind': { type: 'string' },
   },
 });
 const ROUNDS = Number(opts.rounds);
@@ -67,7 +75,28 @@ function commands(backends) {
       },
     });
   } else console.log('skipping nginx-http: nginx is not installed (apt-get install nginx-light)');
-  return list;
+  if (opts.floor) {
+    list.push({
+      name: 'msup-tcp',
+      argv: (port) => [process.execPath, path.join(HERE, 'msup-proxy.js'), 'tcp', port, ...backends],
+    });
+    const nodes = [[process.execPath, '']];
+    if (opts['other-node']) {
+      const version = execFileSync(opts['other-node'], ['--version']).toString().trim();
+      nodes.push([opts['other-node'], `@${version.split('.')[0]}`]);
+    }
+    for (const [node, suffix] of nodes) {
+      for (const variant of ['net', 'uv', 'uv-consume']) {
+        list.push({
+          name: `floor-${variant}${suffix}`,
+          argv: (port) => [node, path.join(HERE, 'http-floor-proxy.js'), variant, port, ...backends],
+        });
+      }
+    }
+  }
+  if (!opts.only) return list;
+  const only = new Set(['nginx-http', ...opts.only.split(',')]);
+  return list.filter((t) => only.has(t.name));
 }
 
 async function run(target, wrap = []) {
@@ -83,12 +112,13 @@ async function measure(target) {
   const { port, child } = await run(target);
   try {
     load(port, CONNECTIONS, 1); // warm-up: JIT, pools
-    const before = child ? cpuMicros(child.pid) : 0;
+    const before = child ? cpuSplit(child.pid) : undefined;
     const r = load(port, CONNECTIONS, DURATION);
-    const after = child ? cpuMicros(child.pid) : 0;
+    const after = child ? cpuSplit(child.pid) : undefined;
     const one = load(port, 1, Math.min(3, DURATION));
-    const cpu = child ? (after - before) / r.requests : Number.NaN;
-    return { rps: r.rps, p99: r.p99us, cpu, perCore: 1e6 / cpu, p50one: one.p50us, errors: r.errors };
+    const sys = child ? (after.system - before.system) / r.requests : Number.NaN;
+    const cpu = child ? (after.user - before.user) / r.requests + sys : Number.NaN;
+    return { rps: r.rps, p99: r.p99us, cpu, sys, perCore: 1e6 / cpu, p50one: one.p50us, errors: r.errors };
   } finally {
     await stop(child);
   }
@@ -116,6 +146,10 @@ async function instructions(target, requests) {
     await sleep(500);
     const dump = readdirSync(tmp).find((f) => f.startsWith(`callgrind.${target.name}.`));
     const summary = /^summary:\s+(\d+)/m.exec(readFileSync(path.join(tmp, dump), 'utf8'));
+    if (opts['keep-callgrind']) {
+      copyFileSync(path.join(tmp, dump), path.join(opts['keep-callgrind'], `${target.name}.callgrind`));
+      writeFileSync(path.join(opts['keep-callgrind'], `${target.name}.requests`), String(r.requests));
+    }
     return Number(summary?.[1]) / r.requests;
   } finally {
     await stop(child);
@@ -150,8 +184,8 @@ async function main() {
       const r = await measure(t);
       runs.get(t.name).push(r);
       console.log(
-        `  round ${round + 1} ${t.name.padEnd(11)} ${fmt(r.rps)} req/s  p99 ${fmt(r.p99)} µs  ` +
-          `cpu ${fmt(r.cpu, 1)} µs/req  p50@1 ${fmt(r.p50one)} µs${r.errors ? `  ${r.errors}` : ''}`,
+        `  round ${round + 1} ${t.name.padEnd(16)} ${fmt(r.rps)} req/s  p99 ${fmt(r.p99)} µs  ` +
+          `cpu ${fmt(r.cpu, 1)} µs/req (kernel ${fmt(r.sys, 1)})  p50@1 ${fmt(r.p50one)} µs${r.errors ? `  ${r.errors}` : ''}`,
       );
     }
   }
@@ -162,9 +196,9 @@ async function main() {
     median(runs.get(name).map((r, i) => r.p50one - (runs.get('nginx-http')?.[i]?.p50one ?? Number.NaN)));
   console.log('');
   console.log(
-    '| target | req/s | p99 µs | CPU µs/req | req/s per core | p50 µs @1 | CPU/req vs nginx | per core vs nginx | req/s vs nginx | p99 vs nginx | p50 @1 − nginx |',
+    '| target | req/s | p99 µs | CPU µs/req | of it kernel | req/s per core | p50 µs @1 | CPU/req vs nginx | per core vs nginx | req/s vs nginx | p99 vs nginx | p50 @1 − nginx |',
   );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const [name, rs] of runs) {
     const m = (pick) => median(rs.map(pick));
     const x = (pick) => `${fmt(vs(name, pick), 2)}×`;
@@ -172,6 +206,9 @@ async function main() {
     console.log(
       `| ${name} | ${fmt(m((r) => r.rps))} | ${fmt(m((r) => r.p99))} | ${fmt(
         m((r) => r.cpu),
+        1,
+      )} | ${fmt(
+        m((r) => r.sys),
         1,
       )} | ` +
         `${fmt(m((r) => r.perCore))} | ${fmt(m((r) => r.p50one))} | ${x((r) => r.cpu)} | ${x((r) => r.perCore)} | ` +
@@ -194,9 +231,9 @@ async function main() {
     for (const t of proxies) {
       counts.set(t.name, await instructions(t, requests));
       const ref = counts.get('nginx-http');
-      console.log(`  ${t.name.padEnd(11)} ${fmt(counts.get(t.name))} instructions/req`);
+      console.log(`  ${t.name.padEnd(16)} ${fmt(counts.get(t.name))} instructions/req`);
       if (ref && t.name !== 'nginx-http')
-        console.log(`  ${''.padEnd(11)} ${fmt(counts.get(t.name) / ref, 1)}× nginx`);
+        console.log(`  ${''.padEnd(16)} ${fmt(counts.get(t.name) / ref, 1)}× nginx`);
     }
   }
 }

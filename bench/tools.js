@@ -40,17 +40,26 @@ export async function waitForPort(port, timeoutMs = 10_000) {
 
 /** utime + stime of a process and of its children (nginx: the worker under the master), in µs. */
 export function cpuMicros(pid) {
-  let ticks = 0;
+  const { user, system } = cpuSplit(pid);
+  return user + system;
+}
+
+/** utime and stime apart (user space, kernel), as cpuMicros, in µs. */
+export function cpuSplit(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  ticks += Number(fields[11]) + Number(fields[12]);
+  let user = Number(fields[11]) * TICK_US;
+  let system = Number(fields[12]) * TICK_US;
   let kids = '';
   try {
     kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
   } catch {}
-  let us = ticks * TICK_US;
-  for (const kid of kids ? kids.split(' ') : []) us += cpuMicros(Number(kid));
-  return us;
+  for (const kid of kids ? kids.split(' ') : []) {
+    const k = cpuSplit(Number(kid));
+    user += k.user;
+    system += k.system;
+  }
+  return { user, system };
 }
 
 function parseDurationUs(text) {
