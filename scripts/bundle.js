@@ -16,7 +16,8 @@
 //   config in about 160 ms instead of 230 (jiti, needed only for a config that is not JSON, stays outside).
 //
 // Otherwise npm packages stay external (loaded from node_modules as before).
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { build } from 'esbuild';
 
 const common = {
@@ -35,14 +36,14 @@ await build({
   format: 'cjs',
 });
 
-rmSync('dist/bundle', { recursive: true, force: true });
-await build({
+const cli = await build({
   ...common,
   entryPoints: { main: 'src/cli/main.ts' },
   outdir: 'dist/bundle',
   format: 'esm',
   splitting: true,
   chunkNames: '[name]-[hash]',
+  metafile: true,
 });
 
 await build({
@@ -53,3 +54,13 @@ await build({
   packages: undefined,
   external: ['jiti'],
 });
+
+// Chunks of earlier builds stay a day: a msup started before this build imports its lazy chunks (the
+// dashboard's /metrics, the sidecar's CA) by their old names when it first needs them.
+const DAY_MS = 24 * 60 * 60 * 1000;
+const current = new Set(Object.keys(cli.metafile.outputs).map((file) => path.resolve(file)));
+for (const name of readdirSync('dist/bundle')) {
+  const file = path.resolve('dist/bundle', name);
+  if (current.has(file) || name.startsWith('load-worker.')) continue;
+  if (Date.now() - statSync(file).mtimeMs > DAY_MS) rmSync(file, { force: true });
+}

@@ -39,7 +39,22 @@ export interface ConfigIssue {
   message: string;
 }
 
+/**
+ * Marks msup's errors across copies of its code: the command line runs a bundle, the library runs dist/,
+ * a config file gets dist/'s config-api.js, and `instanceof` alone sees only its own copy's class.
+ */
+const BRAND = Symbol.for('msupervisor.MsupError');
+
 export class MsupError extends Error {
+  /** `x instanceof MsupError` holds for an MsupError of any copy of msup. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
+  get [BRAND](): true {
+    return true;
+  }
+
   readonly code: ErrorCode;
   /** For MSUP_CONFIG_INVALID: every problem found, with its path. */
   readonly issues: readonly ConfigIssue[];

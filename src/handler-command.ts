@@ -1,6 +1,6 @@
 // Where msup's own programs for handler functions are, once built: the server that runs a handler under the
 // process and container runtimes, and the Lambda Runtime API bootstrap of a function's environments. This
-// file sits one folder below the package root in src/ and in dist/ alike, so the paths hold from both.
+// file finds them from the package root (package-root.ts), from src/, dist/ and the bundle alike.
 import { packageFile } from './package-root.js';
 
 /**

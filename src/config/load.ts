@@ -1,5 +1,6 @@
 // Finding and importing the config file (jiti for TypeScript on Node 20), then validate and resolve.
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { type ConfigIssue, MsupError } from '../errors.js';
 import { ownTreeFile } from '../package-root.js';
@@ -21,15 +22,20 @@ export { CONFIG_NAMES, findConfigFile } from './find.js';
 const SELF = ownTreeFile('config/config-api.js');
 
 /**
- * Where jiti keeps the configs it compiled (keyed by their content), so that a start whose config did not
- * change skips Babel (about 300 ms): `.msup/cache/jiti` beside the config, a private folder. jiti's own
- * default, a shared folder under /tmp, is not used: what is there would run as the user's code. Without a
- * folder msup may write (a read-only project), no cache.
+ * Where jiti keeps the config files it compiled, so that a start whose config did not change skips Babel
+ * (about 300 ms): `msup/jiti` in the user's cache folder ($XDG_CACHE_HOME, else ~/.cache), private (0700).
+ * Not inside the project: a compiled copy that came with a project (an archive, a copied folder) would run
+ * in place of the config the user reads, since jiti trusts an entry whose name and source hash match. Not
+ * jiti's default, a shared folder under /tmp: another user's file there would run as this user's code.
+ * jiti names each entry by the file's absolute path and checks it against the source's hash, so a changed
+ * file is compiled again. Without a folder msup may write, no cache.
  */
-function compileCache(file: string): string | false {
-  const dir = path.join(path.dirname(file), '.msup', 'cache', 'jiti');
+function compileCache(): string | false {
+  const home = os.homedir();
+  const base = process.env.XDG_CACHE_HOME || (home ? path.join(home, '.cache') : '');
+  if (!path.isAbsolute(base)) return false;
+  const dir = path.join(base, 'msup', 'jiti');
   try {
-    privateDir(path.dirname(path.dirname(dir)));
     privateDir(path.dirname(dir));
     privateDir(dir);
     return dir;
@@ -37,6 +43,9 @@ function compileCache(file: string): string | false {
     return false;
   }
 }
+
+/** A cache write that failed for want of room: the config loads again without the cache. */
+const CACHE_WRITE = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
 
 /** A JSON syntax error with where it is: `invalid JSON at line 3, column 38: Expected ...`. */
 function jsonProblem(text: string, error: Error): string {
@@ -78,13 +87,18 @@ async function importConfig(file: string): Promise<unknown> {
     }
     // jiti is loaded only for a config that needs it (not JSON), and in the loader's worker (load-isolated.ts).
     const { createJiti } = await import('jiti');
-    const jiti = createJiti(import.meta.url, {
-      alias: { msupervisor: SELF, msup: SELF },
-      moduleCache: false,
-      fsCache: compileCache(file),
-      interopDefault: true,
+    const load = (fsCache: string | false) =>
+      createJiti(import.meta.url, {
+        alias: { msupervisor: SELF, msup: SELF },
+        moduleCache: false,
+        fsCache,
+        interopDefault: true,
+      }).import<Record<string, unknown>>(file);
+    const cache = compileCache();
+    module = await load(cache).catch((error: NodeJS.ErrnoException) => {
+      if (cache && CACHE_WRITE.has(error?.code ?? '')) return load(false);
+      throw error;
     });
-    module = await jiti.import<Record<string, unknown>>(file);
   } catch (cause) {
     if (cause instanceof MsupError) throw cause;
     const reason = cause instanceof Error ? cause.message : String(cause);

@@ -1,7 +1,8 @@
 // A TypeScript config as `msup` loads it from the build: in the bundled worker, importing msup's
-// config values from 'msupervisor', compiled once into a private cache (.msup/cache/jiti) that a changed
-// config does not reuse (one file per config, replaced when it changes), and loaded without the cache where msup cannot keep one.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+// config values from 'msupervisor', compiled once into the user's private cache ($XDG_CACHE_HOME/msup/jiti),
+// compiled again when it changes, loaded without a cache where msup cannot keep one, and never from a
+// compiled copy inside the project. An MsupError that the config throws keeps its code and issues.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -15,8 +16,10 @@ if (!('MSUP_CONFIG_INVALID' in ERROR_CODES)) throw new Error('ERROR_CODES is mis
 export default defineConfig({ services: { web: { command: 'node x.js', instances: parseDuration('${duration}') } } });
 `;
 
-async function problem(project: ReturnType<typeof newProject>): Promise<string> {
-  const cli = runCli(project, ['start', '--no-color']);
+type Project = ReturnType<typeof newProject>;
+
+async function problem(project: Project, cacheHome: string): Promise<string> {
+  const cli = runCli(project, ['start', '--no-color'], { env: { XDG_CACHE_HOME: cacheHome } });
   expect((await cli.exited).code).toBe(2);
   return cli.stderr();
 }
@@ -24,33 +27,55 @@ async function problem(project: ReturnType<typeof newProject>): Promise<string> 
 describe('a TypeScript config, loaded by msup', () => {
   it('gets defineConfig, parseDuration and ERROR_CODES from msupervisor, compiled into a private cache', async () => {
     const project = newProject();
+    const cacheHome = path.join(project.root, 'cache-home');
     project.write('supervisor.config.ts', config('2s'));
-    expect(await problem(project)).toMatch(
+    expect(await problem(project, cacheHome)).toMatch(
       /services\.web\.instances: expected at most 1000 instances, got 2000/,
     );
-    const cache = path.join(project.root, '.msup', 'cache', 'jiti');
+    const cache = path.join(cacheHome, 'msup', 'jiti');
     expect(statSync(cache).mode & 0o777).toBe(0o700);
     expect(statSync(path.dirname(cache)).mode & 0o777).toBe(0o700);
     const compiled = readdirSync(cache);
     expect(compiled).toHaveLength(1);
     expect(compiled[0]).toMatch(/supervisor\.config\.[0-9a-f]+\.mjs$/);
+    // Nothing compiled is kept in the project, where a copy that came with it could run in the config's place.
+    expect(existsSync(path.join(project.root, '.msup', 'cache'))).toBe(false);
 
     // The same config again: the cached copy serves (nothing new compiled), with the same answer.
-    expect(await problem(project)).toMatch(/got 2000 \[MSUP_CONFIG_INVALID\]/);
+    const before = readFileSync(path.join(cache, compiled[0] as string), 'utf8');
+    expect(await problem(project, cacheHome)).toMatch(/got 2000 \[MSUP_CONFIG_INVALID\]/);
     expect(readdirSync(cache)).toEqual(compiled);
 
     // A changed config is compiled again, never answered from the old copy (whose place it takes).
-    const before = readFileSync(path.join(cache, compiled[0] as string), 'utf8');
     project.write('supervisor.config.ts', config('3s'));
-    expect(await problem(project)).toMatch(/got 3000 \[MSUP_CONFIG_INVALID\]/);
+    expect(await problem(project, cacheHome)).toMatch(/got 3000 \[MSUP_CONFIG_INVALID\]/);
     expect(readdirSync(cache)).toEqual(compiled);
     expect(readFileSync(path.join(cache, compiled[0] as string), 'utf8')).not.toBe(before);
   });
 
-  it('loads without a cache where .msup cannot be a private folder', async () => {
+  it('loads without a cache where the cache folder cannot be made', async () => {
     const project = newProject();
-    project.write('.msup', 'not a folder\n');
+    const notAFolder = project.write('cache-home', 'a file, not a folder\n');
     project.write('supervisor.config.ts', config('4s'));
-    expect(await problem(project)).toMatch(/got 4000 \[MSUP_CONFIG_INVALID\]/);
+    expect(await problem(project, notAFolder)).toMatch(/got 4000 \[MSUP_CONFIG_INVALID\]/);
+  });
+
+  it('passes on an MsupError that the config throws, with its code and issues', async () => {
+    const project = newProject();
+    project.write(
+      'supervisor.config.ts',
+      `import { MsupError } from 'msupervisor';
+if (!process.env.NOT_SET_ANYWHERE) {
+  throw new MsupError('MSUP_CONFIG_INVALID', 'NOT_SET_ANYWHERE must be set', {
+    issues: [{ path: 'env.NOT_SET_ANYWHERE', message: 'required' }],
+  });
+}
+export default { services: {} };
+`,
+    );
+    const stderr = await problem(project, path.join(project.root, 'cache-home'));
+    expect(stderr).toContain('NOT_SET_ANYWHERE must be set');
+    expect(stderr).toMatch(/\[MSUP_CONFIG_INVALID\]/);
+    expect(stderr).not.toMatch(/MSUP_CONFIG_LOAD/);
   });
 });

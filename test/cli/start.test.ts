@@ -148,7 +148,7 @@ describe('msup start', () => {
     expect((await holder.exited).code).toBe(0);
   });
 
-  it('prints one JSON object per line with --json, and keeps partial lines whole', async () => {
+  it('prints one JSON object per line with --json, never two instances in one line', async () => {
     const p = project();
     p.writeConfig({
       chatty: { command: ['node', fixture('chatty.js')], instances: 2 },
