@@ -1,8 +1,8 @@
 // Do two runs of `msup compare` on the same machine agree? (issue 11: "two runs on the same machine agree on
 // every ratio within ±20%"). Runs `msup compare --json` twice on the demo, one after the other, or reads two
 // results given as files; then, for every runtime other than process and every row that is not a count,
-// takes its ratio to the process runtime's figure in each run (or the figure itself where process has
-// none, as for cold starts) and prints how far the two runs' ratios are apart, and whether a run marked
+// takes its ratio to the process runtime's figure in each run (from version 2 of the result, the median of
+// the ratios taken round by round; or the figure itself where process has none) and prints how far the two runs' ratios are apart, and whether a run marked
 // the figure noisy (its rounds more than 20% apart: the report's own warning). Exits 1 when a figure that
 // neither run marked noisy is more than 20% apart. Not part of `npm test`.
 //
@@ -68,13 +68,28 @@ const COUNTS = new Set([
 const metric = (result, runtime, id) =>
   result.runtimes.find((r) => r.runtime === runtime && r.status === 'ran')?.metrics.find((m) => m.id === id);
 
-/** The figure compared across runs: the ratio to process, or the value where process has none. */
+/**
+ * The figure compared across runs: the ratio to process, or the value where process has none. From version 2
+ * on, the result's own ratio (the median of the ratios taken round by round); before, the ratio of the two
+ * medians.
+ */
 function figure(result, runtime, id) {
-  const own = metric(result, runtime, id)?.value;
+  const m = metric(result, runtime, id);
+  const own = m?.value;
   if (typeof own !== 'number') return null;
+  if (result.version >= 2 && m.ratio && typeof m.ratio.value === 'number') {
+    return { kind: 'ratio', value: m.ratio.value };
+  }
   const base = metric(result, 'process', id)?.value;
   if (typeof base === 'number' && base > 0) return { kind: 'ratio', value: own / base };
   return { kind: 'value', value: own };
+}
+
+/** Did a run mark this figure noisy: its ratio's rounds (version 2), else its rounds or process's? */
+function flaggedIn(result, runtime, id) {
+  const m = metric(result, runtime, id);
+  if (result.version >= 2 && m?.ratio) return m.ratio.noisy;
+  return Boolean(m?.noisy || metric(result, 'process', id)?.noisy);
 }
 
 const lines = [];
@@ -92,10 +107,8 @@ for (const r of a.runtimes) {
     const low = Math.min(fa.value, fb.value);
     const high = Math.max(fa.value, fb.value);
     const diff = high === low ? 0 : low > 0 ? high / low - 1 : Number.POSITIVE_INFINITY;
-    // Did either run tell the user not to trust this figure (its rounds, or process's, more than 20% apart)?
-    const flagged = [a, b].some(
-      (result) => metric(result, r.runtime, m.id)?.noisy || metric(result, 'process', m.id)?.noisy,
-    );
+    // Did either run tell the user not to trust this figure (its rounds more than 20% apart)?
+    const flagged = [a, b].some((result) => flaggedIn(result, r.runtime, m.id));
     compared++;
     const within = diff <= BOUND;
     if (!within) apart++;
@@ -124,6 +137,6 @@ console.log(
 );
 console.log(
   `${trusted - trustedApart} of ${trusted} figures that neither run marked noisy agree within ±${BOUND * 100}%; ` +
-    `${compared - trusted} were marked noisy by a run (their rounds, or process's, more than ${BOUND * 100}% apart)`,
+    `${compared - trusted} were marked noisy by a run (their rounds more than ${BOUND * 100}% apart)`,
 );
 process.exitCode = trustedApart === 0 ? 0 : 1;

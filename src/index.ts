@@ -5,12 +5,13 @@ export type {
   CompareOptions,
   ComparePhase,
   CompareProgress,
-  CompareResultV1,
+  CompareResultV2,
   FigureKind,
   MachineInfo,
   MemorySample,
   Metric,
   MetricId,
+  RatioFigure,
   RuntimeReport,
 } from './compare/types.js';
 export { defineConfig } from './config/define.js';

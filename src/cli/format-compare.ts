@@ -1,7 +1,7 @@
 // `msup compare` for people: the machine, a table of every row by runtime with its label, the rounds and
-// their spread, the runtimes that did not run, and the published anchors. Pure.
-import { formatValue } from '../compare/format.js';
-import type { CompareResultV1, Metric, RuntimeReport } from '../compare/types.js';
+// their spread, each runtime's ratio to the baseline taken round by round, the runtimes that did not run, and the published anchors. Pure.
+import { formatRatio, formatValue } from '../compare/format.js';
+import type { CompareResultV2, Metric, RuntimeReport } from '../compare/types.js';
 
 function cell(metric: Metric | undefined, rounds: number): string {
   if (!metric) return '';
@@ -22,7 +22,7 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-export function formatCompare(result: CompareResultV1): string {
+export function formatCompare(result: CompareResultV2): string {
   const m = result.machine;
   const s = result.settings;
   const ran = result.runtimes.filter((r) => r.status === 'ran');
@@ -45,12 +45,32 @@ export function formatCompare(result: CompareResultV1): string {
       ),
     ]);
     lines.push(table([header, ...body]), '');
+    const others = ran.filter((r) => r.runtime !== result.baseline);
+    if (result.baseline && others.length > 0) {
+      const ratioRows = first.metrics
+        .filter((metric) => others.some((r) => r.metrics.find((x) => x.id === metric.id)?.ratio))
+        .map((metric) => [
+          metric.label,
+          ...others.map((r) =>
+            ratioCell(
+              r.metrics.find((x) => x.id === metric.id),
+              s.rounds,
+            ),
+          ),
+        ]);
+      lines.push(
+        `over ${result.baseline}, round by round (the median of each round's ratio: a change of the machine's load between rounds cancels):`,
+        table([['', ...others.map((r) => r.runtime)], ...ratioRows]),
+        '',
+      );
+    }
     if (s.rounds > 1) {
       lines.push('per round (median shown above; ±: half the spread; !: rounds disagree by more than 20%):');
       for (const r of ran) {
         for (const metric of r.metrics.filter((x) => x.spread !== null)) {
+          const q = metric.ratio;
           lines.push(
-            `  ${r.runtime} ${metric.label}: ${metric.rounds.map((v) => formatValue(v, metric.unit)).join(', ')}${metric.noisy ? '  (noisy)' : ''}`,
+            `  ${r.runtime} ${metric.label}: ${metric.rounds.map((v) => formatValue(v, metric.unit)).join(', ')}${metric.noisy ? '  (noisy)' : ''}${q ? `; over ${result.baseline}: ${q.rounds.map(formatRatio).join(', ')}${q.noisy ? '  (noisy)' : ''}` : ''}`,
           );
         }
       }
@@ -73,12 +93,20 @@ export function formatCompare(result: CompareResultV1): string {
   lines.push(
     '',
     result.noisy
-      ? 'noisy: some rounds disagree by more than 20% (marked !): the machine was too busy to trust those figures'
+      ? `noisy: some rounds disagree by more than 20% (marked !: ${result.baseline ?? 'the baseline'}'s figures, and the ratios to it): the machine was too busy to trust those figures`
       : s.rounds > 1
         ? 'steady: every figure agrees within 20% over the rounds'
         : 'one round: run with --rounds 3 to see the spread',
   );
   return `${lines.join('\n')}\n`;
+}
+
+function ratioCell(metric: Metric | undefined, rounds: number): string {
+  const q = metric?.ratio;
+  if (!q) return '';
+  const main = formatRatio(q.value);
+  if (rounds < 2 || q.spread === null) return main;
+  return `${main} ±${Math.round((q.spread * 100) / 2)}%${q.noisy ? ' !' : ''}`;
 }
 
 /** The kind of a row over the runtimes: one word when they agree, else each runtime's. */

@@ -19,3 +19,9 @@ export function formatValue(value: number | null, unit: Metric['unit']): string 
       return String(Math.round(value));
   }
 }
+
+/** A ratio to the baseline runtime's figure: `1.37×`. */
+export function formatRatio(value: number | null): string {
+  if (value === null) return '–';
+  return `${value.toFixed(value >= 10 ? 1 : 2)}×`;
+}

@@ -1,7 +1,7 @@
 // The rows of a compare: each figure's label, unit and kind, and the rounds of a runtime folded into one
 // value per row with its spread. Pure.
 import { isNoisy, median, spread } from './stats.js';
-import type { FigureKind, Metric, MetricId } from './types.js';
+import type { FigureKind, Metric, MetricId, RatioFigure } from './types.js';
 
 interface RowSpec {
   id: MetricId;
@@ -69,8 +69,45 @@ export function foldRounds(
       rounds: values,
       spread: row.count ? null : spread(values),
       noisy: row.count ? false : isNoisy(values),
+      ratio: null,
       ...(note === undefined ? {} : { note }),
       ...(source === undefined ? {} : { source }),
     };
   });
+}
+
+/** Whether a row is a count (requests, errors, cold starts): no spread, no noise, no ratio. */
+export function isCount(id: MetricId): boolean {
+  return ROWS.find((r) => r.id === id)?.count === true;
+}
+
+/**
+ * A figure over the baseline's, round by round (the same round: the two ran minutes apart at most, so a
+ * change of the machine's load between rounds cancels), and the median of those ratios. Null when no round
+ * has both figures (or the baseline's is 0).
+ */
+export function ratioFigure(
+  values: readonly (number | null)[],
+  baseline: readonly (number | null)[],
+): RatioFigure | null {
+  const rounds = values.map((v, i) => {
+    const b = baseline[i];
+    return v === null || b === null || b === undefined || b === 0 ? null : v / b;
+  });
+  if (rounds.every((r) => r === null)) return null;
+  return { value: median(rounds), rounds, spread: spread(rounds), noisy: isNoisy(rounds) };
+}
+
+/** Each metric of a runtime given its ratio to the baseline runtime's metric, round by round. */
+export function withRatios(metrics: readonly Metric[], baseline: readonly Metric[]): Metric[] {
+  return metrics.map((m) => {
+    const base = baseline.find((b) => b.id === m.id);
+    if (isCount(m.id) || !base) return { ...m, ratio: null };
+    return { ...m, ratio: ratioFigure(m.rounds, base.rounds) };
+  });
+}
+
+/** The figure a reader should trust for a row: its ratio where it has one, else its own rounds. */
+export function figureNoisy(m: Metric): boolean {
+  return m.ratio ? m.ratio.noisy : m.noisy;
 }

@@ -1,8 +1,8 @@
 // The compare's HTML report: one self-contained page (inline CSS and SVG, the result embedded as JSON, no
 // network) with the machine, a summary table, and charts of latency, throughput, memory and cost. Pure.
-import { formatValue } from './format.js';
+import { formatRatio, formatValue } from './format.js';
 import { barChart, escapeHtml, histogramChart, lineChart, PALETTE } from './svg-charts.js';
-import type { CompareResultV1, Metric, MetricId, RuntimeReport } from './types.js';
+import type { CompareResultV2, Metric, MetricId, RuntimeReport } from './types.js';
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1000px;color:#111;padding:0 16px}
@@ -13,12 +13,12 @@ th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left;vertical-alig
 .kind.modelled{background:#fff3d6}.kind.published{background:#e3f5ea}.noisy{color:#b91c1c;font-weight:600}
 .chart{max-width:100%;height:auto;display:block;margin:8px 0}.chart .title{font-weight:600;font-size:13px}
 .chart .label{font-size:12px}.chart .value,.chart .tick{font-size:11px;fill:#333}.chart .axis{stroke:#999}
-.chart .pmark{stroke:#111;stroke-dasharray:3 2}.notrun{color:#92400e}.grid{display:grid;grid-template-columns:1fr;gap:4px}
+.chart .pmark{stroke:#111;stroke-dasharray:3 2}.notrun{color:#92400e}.ratio{font-size:11px;color:#555}.grid{display:grid;grid-template-columns:1fr;gap:4px}
 `;
 
 const metric = (r: RuntimeReport, id: MetricId): Metric | undefined => r.metrics.find((m) => m.id === id);
 
-function summaryTable(result: CompareResultV1, ran: readonly RuntimeReport[]): string {
+function summaryTable(result: CompareResultV2, ran: readonly RuntimeReport[]): string {
   const first = ran[0];
   if (!first) return '<p>No runtime ran.</p>';
   const head = `<tr><th>figure</th><th>kind</th>${ran.map((r) => `<th>${escapeHtml(r.runtime)}</th>`).join('')}</tr>`;
@@ -29,7 +29,20 @@ function summaryTable(result: CompareResultV1, ran: readonly RuntimeReport[]): s
       const spread =
         result.settings.rounds > 1 && x.spread !== null ? ` ±${Math.round((x.spread * 100) / 2)}%` : '';
       const rounds = result.settings.rounds > 1 ? x.rounds.map((v) => formatValue(v, x.unit)).join(', ') : '';
-      return `<td class="num${x.noisy ? ' noisy' : ''}" data-runtime="${escapeHtml(r.runtime)}" data-metric="${x.id}" data-value="${x.value ?? ''}" title="${escapeHtml([rounds && `rounds: ${rounds}`, x.note, x.source].filter(Boolean).join(' — '))}">${escapeHtml(formatValue(x.value, x.unit) + spread)}${x.noisy ? ' !' : ''}</td>`;
+      const q = x.ratio;
+      const ratioRounds =
+        q && result.settings.rounds > 1 ? q.rounds.map((v) => formatRatio(v)).join(', ') : '';
+      const ratio =
+        q && result.baseline
+          ? `<br><span class="ratio${q.noisy ? ' noisy' : ''}" data-ratio="${q.value ?? ''}">${escapeHtml(`${formatRatio(q.value)} ${result.baseline}${result.settings.rounds > 1 && q.spread !== null ? ` ±${Math.round((q.spread * 100) / 2)}%` : ''}`)}${q.noisy ? ' !' : ''}</span>`
+          : '';
+      const title = [
+        rounds && `rounds: ${rounds}`,
+        ratioRounds && `over ${result.baseline} in each round: ${ratioRounds}`,
+        x.note,
+        x.source,
+      ];
+      return `<td class="num${x.noisy ? ' noisy' : ''}" data-runtime="${escapeHtml(r.runtime)}" data-metric="${x.id}" data-value="${x.value ?? ''}" title="${escapeHtml(title.filter(Boolean).join(' — '))}">${escapeHtml(formatValue(x.value, x.unit) + spread)}${x.noisy ? ' !' : ''}${ratio}</td>`;
     });
     const kinds = [...new Set(ran.map((r) => metric(r, m.id)?.kind ?? ''))];
     const kind = kinds.map((k) => `<span class="kind ${k}">${k}</span>`).join(' ');
@@ -54,7 +67,7 @@ function bars(ran: readonly RuntimeReport[], id: MetricId, title: string): strin
   );
 }
 
-export function compareReportHtml(result: CompareResultV1): string {
+export function compareReportHtml(result: CompareResultV2): string {
   const ran = result.runtimes.filter((r) => r.status === 'ran');
   const m = result.machine;
   const s = result.settings;
@@ -112,7 +125,7 @@ export function compareReportHtml(result: CompareResultV1): string {
     )
     .join('');
   const verdict = result.noisy
-    ? '<p class="noisy" id="verdict">Noisy: some figures disagree by more than 20% between rounds (marked !). The machine was too busy to trust them.</p>'
+    ? `<p class="noisy" id="verdict">Noisy: some figures disagree by more than 20% between rounds (marked !: ${escapeHtml(result.baseline ?? 'the baseline')}'s figures, and the other runtimes' ratios to it, taken round by round). The machine was too busy to trust them.</p>`
     : `<p id="verdict">${s.rounds > 1 ? 'Steady: every figure agrees within 20% over the rounds.' : 'One round: run with --rounds 3 to see the spread.'}</p>`;
   const data = JSON.stringify(result).replaceAll('<', '\\u003c');
   return `<!doctype html>

@@ -1,5 +1,5 @@
 // What `msup compare` and `compare()` take and report: the options, the progress events, and the versioned
-// result (CompareResultV1) that --json prints and the HTML report draws. Types only.
+// result (CompareResultV2) that --json prints and the HTML report draws. Types only.
 import type { Duration, MsupConfig } from '../types.js';
 
 export interface CompareOptions {
@@ -93,8 +93,24 @@ export interface Metric {
   spread: number | null;
   /** The rounds disagree by more than 20%. */
   noisy: boolean;
+  /**
+   * This runtime's figure over the baseline runtime's (`CompareResultV2.baseline`) taken in each round, and
+   * their median: drift of the machine's load between rounds cancels. Null for the baseline itself, for
+   * counts, and where the baseline has no figure (or 0).
+   */
+  ratio: RatioFigure | null;
   note?: string;
   source?: string;
+}
+
+/** A figure divided by the baseline's in the same round: the median of the rounds, the rounds, their spread. */
+export interface RatioFigure {
+  value: number | null;
+  rounds: (number | null)[];
+  /** (max − min) / median over the rounds' ratios; null with fewer than two. */
+  spread: number | null;
+  /** The rounds' ratios disagree by more than 20%. */
+  noisy: boolean;
 }
 
 export interface MemorySample {
@@ -133,8 +149,8 @@ export interface MachineInfo {
   loadAverage: number[];
 }
 
-export interface CompareResultV1 {
-  version: 1;
+export interface CompareResultV2 {
+  version: 2;
   startedAt: string;
   finishedAt: string;
   machine: MachineInfo;
@@ -148,6 +164,8 @@ export interface CompareResultV1 {
     target: { path: string; service: string } | null;
   };
   latencyBucketsMs: (number | null)[];
+  /** The runtime the others' ratios are taken against: process when it ran, else the first that ran. */
+  baseline: string | null;
   runtimes: RuntimeReport[];
   published: {
     metric: MetricId | string;
@@ -156,6 +174,9 @@ export interface CompareResultV1 {
     source: string;
     kind: 'published';
   }[];
-  /** Some figure's rounds disagree by more than 20%: the machine was too noisy to trust it. */
+  /**
+   * Some figure disagrees by more than 20% over the rounds: the baseline's own figures, and the other
+   * runtimes' ratios to it (or their figures, where there is no ratio). The machine was too noisy to trust it.
+   */
   noisy: boolean;
 }

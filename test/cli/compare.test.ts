@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RUNTIME_NAMES } from '../../src/config/runtime-names.js';
-import type { CompareResultV1 } from '../../src/index.js';
+import type { CompareResultV2 } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { useProject } from '../helpers/project.js';
 
@@ -17,7 +17,7 @@ http.createServer((req, res) => res.end('ok')).listen(Number(process.env.PORT), 
 `;
 
 describe('msup compare', () => {
-  it('prints JSON v1, reports a runtime that cannot run, and writes the HTML report', {
+  it('prints JSON v2, reports a runtime that cannot run, and writes the HTML report', {
     timeout: 120_000,
   }, async () => {
     const p = project();
@@ -47,8 +47,8 @@ describe('msup compare', () => {
       0,
       expect.stringContaining('msup compare: process: starting the config'),
     ]);
-    const result = JSON.parse(run.stdout()) as CompareResultV1;
-    expect(result.version).toBe(1);
+    const result = JSON.parse(run.stdout()) as CompareResultV2;
+    expect(result.version).toBe(2);
     const [proc, container] = result.runtimes;
     expect(proc?.status).toBe('ran');
     expect(proc?.metrics.find((m) => m.id === 'requestsAnswered')?.value).toBe(50);

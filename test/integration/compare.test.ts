@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CompareProgress, type CompareResultV1, compare, compareReportHtml } from '../../src/index.js';
+import { type CompareProgress, type CompareResultV2, compare, compareReportHtml } from '../../src/index.js';
 import { needsChromium, openPage } from '../helpers/browser.js';
 import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
 import { useProject } from '../helpers/project.js';
@@ -53,7 +53,7 @@ describe('msup compare on a tiny config', () => {
       onProgress: (e) => phases.push(e),
     });
 
-    expect(result.version).toBe(1);
+    expect(result.version).toBe(2);
     expect(result.machine.cpus).toBeGreaterThan(0);
     expect(result.settings).toMatchObject({
       requests: REQUESTS,
@@ -102,12 +102,20 @@ describe('msup compare on a tiny config', () => {
     const proc = Object.fromEntries(
       (result.runtimes.find((r) => r.runtime === 'process')?.metrics ?? []).map((m) => [m.id, m]),
     );
+    // Every other runtime's figures over process's, round by round (one round here); none for process.
+    expect(result.baseline).toBe('process');
+    expect(proc.p50Ms?.ratio).toBeNull();
+    for (const r of result.runtimes.filter((x) => x.runtime !== 'process')) {
+      const p50 = r.metrics.find((m) => m.id === 'p50Ms');
+      expect(p50?.ratio?.value).toBeCloseTo((p50?.value as number) / (proc.p50Ms?.value as number), 9);
+      expect(r.metrics.find((m) => m.id === 'requestsSent')?.ratio).toBeNull();
+    }
     expect(proc.coldStarts?.value).toBeNull();
     expect(proc.coldStartMs?.kind).toBe('measured');
     expect(proc.costIdleHourUsd?.value).toBeGreaterThan(0);
     // Progress: each runtime went through every phase, in order, and the load reported its progress.
     for (const runtime of runtimes) {
-      const seen = phases.filter((e) => e.runtime === runtime).map((e) => e.phase);
+      const seen = phases.filter((e) => e.runtime === runtime && e.round > 0).map((e) => e.phase);
       expect([...new Set(seen)]).toEqual([
         'start',
         'first-request',
@@ -128,7 +136,7 @@ describe('msup compare on a tiny config', () => {
 });
 
 /** The report in real Chromium: each chart's marks carry the JSON's numbers; no error, no network. */
-async function checkReportInChromium(result: CompareResultV1, file: string): Promise<void> {
+async function checkReportInChromium(result: CompareResultV2, file: string): Promise<void> {
   writeFileSync(file, compareReportHtml(result));
   if (needsChromium().skip) return;
   const opened = await openPage(pathToFileURL(file).href);
@@ -162,6 +170,10 @@ async function checkReportInChromium(result: CompareResultV1, file: string): Pro
       expect((await line.boundingBox())?.width).toBeGreaterThan(0);
       const cell = page.locator(`#summary td[data-runtime="${r.runtime}"][data-metric="p99Ms"]`);
       expect(Number(await cell.getAttribute('data-value'))).toBe(value('p99Ms'));
+      const ratio = r.metrics.find((m) => m.id === 'p99Ms')?.ratio;
+      const shown = cell.locator('span.ratio');
+      if (ratio) expect(Number(await shown.getAttribute('data-ratio'))).toBe(ratio.value);
+      else expect(await shown.count()).toBe(0);
     }
     const embedded = JSON.parse((await page.locator('#compare-data').textContent()) ?? 'null');
     expect(embedded).toEqual(result);

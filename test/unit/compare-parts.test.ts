@@ -3,11 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseCliArgs } from '../../src/cli/args.js';
 import { progressBar } from '../../src/cli/compare-command.js';
-import { chooseRuntimes } from '../../src/compare/compare.js';
+import { chooseBaseline, chooseRuntimes, roundOrder } from '../../src/compare/compare.js';
 import { ALWAYS_ON_PRICES, alwaysOnCost, functionCost } from '../../src/compare/cost.js';
 import { treeUnion } from '../../src/compare/footprint.js';
-import { formatValue } from '../../src/compare/format.js';
-import { foldRounds } from '../../src/compare/metrics.js';
+import { formatRatio, formatValue } from '../../src/compare/format.js';
+import { figureNoisy, foldRounds, ratioFigure, withRatios } from '../../src/compare/metrics.js';
 import {
   addHistograms,
   histogram,
@@ -78,6 +78,66 @@ describe('spread and the noise flag', () => {
     expect(foldRounds([{ coldStartMs: 1 }], false).find((r) => r.id === 'coldStartMs')?.kind).toBe(
       'measured',
     );
+  });
+});
+
+describe('ratios to the baseline, round by round', () => {
+  it('divides each round by the same round of the baseline, and takes the median', () => {
+    // The machine got twice as slow in round 2: the figures move 2x, their ratio does not.
+    const ratio = ratioFigure([20, 40, 21], [10, 20, 10]);
+    expect(ratio?.rounds).toEqual([2, 2, 2.1]);
+    expect(ratio?.value).toBe(2);
+    expect(ratio?.spread).toBeCloseTo(0.1 / 2);
+    expect(ratio?.noisy).toBe(false);
+    expect(isNoisy([20, 40, 21])).toBe(true);
+    // A round without both figures (or a baseline of 0) has no ratio; none at all gives null.
+    expect(ratioFigure([20, null, 30], [10, 10, 0])?.rounds).toEqual([2, null, null]);
+    expect(ratioFigure([1, 2], [null, 0])).toBeNull();
+  });
+
+  it('gives every figure but the counts its ratio, and judges noise by the ratio', () => {
+    const base = foldRounds(
+      [
+        { p50Ms: 1, errors5xx: 1 },
+        { p50Ms: 2, errors5xx: 1 },
+      ],
+      false,
+    );
+    const other = foldRounds(
+      [
+        { p50Ms: 3, errors5xx: 2 },
+        { p50Ms: 6, errors5xx: 2 },
+      ],
+      false,
+    );
+    const rows = withRatios(other, base);
+    const p50 = rows.find((m) => m.id === 'p50Ms');
+    expect(p50).toMatchObject({ noisy: true, ratio: { value: 3, rounds: [3, 3], noisy: false } });
+    expect(figureNoisy(p50 as NonNullable<typeof p50>)).toBe(false);
+    expect(rows.find((m) => m.id === 'errors5xx')?.ratio).toBeNull();
+    expect(base.every((m) => m.ratio === null)).toBe(true);
+  });
+
+  it('alternates the order of the runtimes (A B B A) and divides by process when it ran', () => {
+    expect(roundOrder(['a', 'b', 'c'], 1)).toEqual(['a', 'b', 'c']);
+    expect(roundOrder(['a', 'b', 'c'], 2)).toEqual(['c', 'b', 'a']);
+    expect(roundOrder(['a', 'b', 'c'], 3)).toEqual(['a', 'b', 'c']);
+    const ran = (runtime: string, status: 'ran' | 'failed' = 'ran') => ({
+      runtime,
+      status,
+      emulates: null,
+      metrics: status === 'ran' ? foldRounds([{ p50Ms: 1 }], false) : [],
+      latencyHistogram: [],
+      memory: [],
+      isolation: '',
+      exportLoses: '',
+      notes: [],
+    });
+    expect(chooseBaseline([ran('function'), ran('process')])).toBe('process');
+    expect(chooseBaseline([ran('process', 'failed'), ran('sidecar')])).toBe('sidecar');
+    expect(chooseBaseline([ran('process', 'failed')])).toBeNull();
+    expect(formatRatio(1.234)).toBe('1.23×');
+    expect(formatRatio(45.41)).toBe('45.4×');
   });
 });
 
