@@ -43,3 +43,7 @@ export const STALLED = Object.assign(new Error('another request to this instance
 export const BODY_TIMEOUT = Object.assign(new Error('the client stopped sending its request body'), {
   code: 'MSUP_BODY_TIMEOUT',
 });
+/** An instance's sidecar answered that its app never got the request (503 with NOT_FORWARDED_HEADER). */
+export const NOT_FORWARDED = Object.assign(new Error('its sidecar could not reach the app'), {
+  code: 'MSUP_NOT_FORWARDED',
+});

@@ -33,6 +33,26 @@ function bare(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
+/**
+ * The header with which an instance's sidecar says, on a 503, that its app never got the request (the
+ * connect to the app failed): the front then tries the next instance, whatever the method (Linkerd's
+ * l5d-proxy-error is the precedent). It never reaches a client.
+ */
+export const NOT_FORWARDED_HEADER = 'x-msup-not-forwarded';
+
+/** Whether a response's raw headers carry NOT_FORWARDED_HEADER: 1. */
+export function isNotForwarded(raw: readonly (Buffer | string)[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as Buffer | string;
+    if (n.length !== NOT_FORWARDED_HEADER.length) continue;
+    const name = typeof n === 'string' ? n : n.toString('latin1');
+    if (name.toLowerCase() !== NOT_FORWARDED_HEADER) continue;
+    const v = raw[i + 1] as Buffer | string;
+    return (typeof v === 'string' ? v : v.toString('latin1')).trim() === '1';
+  }
+  return false;
+}
+
 /** Past this many request headers, the answer is 431 (Node would drop the rest silently). */
 export const MAX_REQUEST_HEADERS = 1000;
 

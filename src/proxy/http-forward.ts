@@ -3,9 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { isLocalShortage } from '../limits.js';
-import { ABORTED, BODY_TIMEOUT, type ForwardTarget, STALLED } from './forward-target.js';
-import { downstreamHeaders, upstreamHeaders } from './headers.js';
-import { hasBody, LazyBody } from './lazy-body.js';
+import { ABORTED, BODY_TIMEOUT, type ForwardTarget, NOT_FORWARDED, STALLED } from './forward-target.js';
+import { downstreamHeaders, isNotForwarded, upstreamHeaders } from './headers.js';
+import { BodyReplay, hasBody, LazyBody } from './lazy-body.js';
 import type { Member } from './members.js';
 import { originForm, replyText } from './reply.js';
 import { CLIENT_GONE } from './request-metrics.js';
@@ -37,6 +37,8 @@ class Exchange implements ExchangeHandler {
   #untrack: (() => void) | undefined;
   #abort: ((reason?: Error) => void) | undefined;
   #body: LazyBody | null = null;
+  /** The body's bytes read so far, for another attempt (requests with a body). */
+  #replay: BodyReplay | null = null;
   #retrySlot = false;
   #clientGone = false;
   #done = false;
@@ -96,8 +98,11 @@ class Exchange implements ExchangeHandler {
     this.#abort = undefined;
     target.members.begin(member, retry);
     this.#untrack = target.track(member, () => this.#abort?.(ABORTED));
-    const body = hasBody(this.#req)
-      ? new LazyBody(this.#req, target.bodyTimeoutMs, () => this.#abort?.(BODY_TIMEOUT))
+    // The last attempt's body lets go of the client's stream before this one's takes it.
+    this.#body?.destroy();
+    if (hasBody(this.#req)) this.#replay ??= new BodyReplay();
+    const body = this.#replay
+      ? new LazyBody(this.#req, target.bodyTimeoutMs, () => this.#abort?.(BODY_TIMEOUT), this.#replay)
       : null;
     this.#body = body;
     // A request that may go elsewhere is cut and sent on when another one to this instance times out.
@@ -129,6 +134,11 @@ class Exchange implements ExchangeHandler {
   ): boolean {
     if (this.#clientGone) return false;
     if (status < 200) return true; // 1xx: Node's server speaks for itself
+    if (status === 503 && isNotForwarded(rawHeaders)) {
+      // The instance's sidecar says its app never got the request: no answer, a failed connect.
+      this.#abort?.(NOT_FORWARDED);
+      return false;
+    }
     this.#unwait?.();
     this.#unwait = undefined;
     this.#resume = resume;
@@ -190,7 +200,7 @@ class Exchange implements ExchangeHandler {
     const retryable = mayRetry({
       kind,
       method: this.#req.method ?? 'GET',
-      bodyConsumed: this.#body?.started ?? false,
+      bodyConsumed: this.#body ? !this.#body.replayable : false,
       responseStarted: this.#res.headersSent,
     });
     const why = describeFailure(code, kind, error.message);

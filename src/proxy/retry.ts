@@ -16,6 +16,8 @@ const CONNECT = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'ECONNREFUSED_POOL',
   'MSUP_CONNECT_TIMEOUT',
+  // An instance's sidecar answered that its app never got the request (http-forward.ts).
+  'MSUP_NOT_FORWARDED',
 ]);
 
 /**
@@ -63,6 +65,7 @@ const WORDS: Record<string, string> = {
   MSUP_RESPONSE_TIMEOUT: 'no response within responseTimeout',
   MSUP_CONNECT_TIMEOUT: 'connect timed out',
   MSUP_STALLED: 'another request to it timed out',
+  MSUP_NOT_FORWARDED: 'its sidecar could not reach the app',
 };
 
 /** What went wrong, for the 502 body: errno codes as they are, undici's in words. */
@@ -75,7 +78,7 @@ export function describeFailure(code: string | undefined, kind: FailureKind, mes
 export interface AttemptFailure {
   kind: FailureKind;
   method: string;
-  /** The request body was (partly) read from the client, so it cannot be sent again. */
+  /** The request body was (partly) read from the client and not kept, so it cannot be sent again. */
   bodyConsumed: boolean;
   /** Response bytes already went to the client. */
   responseStarted: boolean;

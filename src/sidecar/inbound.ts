@@ -7,8 +7,10 @@ import https from 'node:https';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { NOT_FORWARDED_HEADER } from '../proxy/headers.js';
+import { REPLAY_LIMIT } from '../proxy/lazy-body.js';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
-import { hasBody, send, upstreamHeaders } from './forward.js';
+import { hasBody, SendError, send, upstreamHeaders } from './forward.js';
 import type { TlsMaterial } from './messages.js';
 import { type GoldenMetrics, routeOf } from './metrics.js';
 import { meshIdentity, serverOptions } from './tls.js';
@@ -171,7 +173,7 @@ export class Inbound {
       this.#options.metrics.record('inbound', '', route, status, performance.now() - started);
     });
     if (!pool) {
-      reply(res, 503, 'the app is not up yet');
+      notForwarded(req, res, 'the app is not up yet');
       return;
     }
     send(pool, {
@@ -183,15 +185,22 @@ export class Inbound {
       signal: abort.signal,
     }).then(
       (answer) => {
-        res.writeHead(answer.status, answer.statusText, answer.headers);
+        res.writeHead(answer.status, answer.statusText, withoutNotForwarded(answer.headers));
         answer.pipeTo(res);
       },
-      () => {
+      (error) => {
         if (abort.signal.aborted) return;
-        // The app refused the connection or cut it before answering (it died, or is not up): the
-        // client's connection is cut too, as the app's own would be, not answered 502. msup's front then
-        // sends an idempotent request to another instance, as when a process dies; a 502 would be an
-        // answer, passed on as it is. (A peer's sidecar retries a cut as it retried a 502.)
+        if (error instanceof SendError && error.failure === 'connect') {
+          // Nothing reached the app (refused, unreachable: it died, or is not up): a 503 that says so,
+          // and msup's front (or a peer's sidecar) sends the request to another instance, whatever its
+          // method, as after a failed connect of its own.
+          notForwarded(req, res, `the app did not take the connection (${error.message})`);
+          return;
+        }
+        // The app cut the connection after it got the request, or did not answer in time: the client's
+        // connection is cut too, as the app's own would be, not answered 502. msup's front then sends an
+        // idempotent request to another instance, as when a process dies; a 502 would be an answer,
+        // passed on as it is. (A peer's sidecar retries a cut as it retried a 502.)
         req.socket.destroy();
       },
     );
@@ -267,13 +276,45 @@ function replaying(socket: net.Socket, first: Buffer): Duplex {
   return duplex;
 }
 
-function reply(res: http.ServerResponse, status: number, text: string): void {
-  if (res.headersSent) {
-    res.destroy();
+/**
+ * 503 with NOT_FORWARDED_HEADER and `connection: close`: the request never reached the app. Sent once the
+ * client's body is read (up to REPLAY_LIMIT; a larger one cannot be sent again anyway), so that closing
+ * the connection does not reset it under bytes not read yet, which could lose the answer.
+ */
+function notForwarded(req: http.IncomingMessage, res: http.ServerResponse, text: string): void {
+  const answer = () => {
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(503, {
+      'content-type': 'text/plain',
+      [NOT_FORWARDED_HEADER]: '1',
+      connection: 'close',
+    });
+    res.end(`msup sidecar: ${text}\n`);
+  };
+  if (req.complete) {
+    answer();
     return;
   }
-  res.writeHead(status, { 'content-type': 'text/plain' });
-  res.end(`msup sidecar: ${text}\n`);
+  let read = 0;
+  req.on('data', (chunk: Buffer) => {
+    read += chunk.length;
+    if (read > REPLAY_LIMIT) answer();
+  });
+  req.once('end', answer);
+  req.resume();
+}
+
+/** The app's response headers without NOT_FORWARDED_HEADER: only the sidecar may say that. */
+function withoutNotForwarded(headers: string[]): string[] {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name.length !== NOT_FORWARDED_HEADER.length || name.toLowerCase() !== NOT_FORWARDED_HEADER) continue;
+    const out = headers.slice();
+    for (let j = out.length - 2; j >= 0; j -= 2)
+      if ((out[j] as string).toLowerCase() === NOT_FORWARDED_HEADER) out.splice(j, 2);
+    return out;
+  }
+  return headers;
 }
 
 function listen(server: net.Server, host: string, port: number): Promise<void> {

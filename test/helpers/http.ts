@@ -11,6 +11,15 @@ export function request(
   url: string,
   options: { method?: string; body?: string; headers?: Record<string, string>; agent?: http.Agent } = {},
 ): Promise<Reply> {
+  return requestWith(url, options, (req) => req.end(options.body));
+}
+
+/** A request whose body `write` sends and ends (in pieces over time, say). */
+export function requestWith(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; agent?: http.Agent },
+  write: (req: http.ClientRequest) => void,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
@@ -29,7 +38,7 @@ export function request(
       },
     );
     req.on('error', reject);
-    req.end(options.body);
+    write(req);
   });
 }
 

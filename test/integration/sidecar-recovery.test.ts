@@ -1,6 +1,8 @@
 // An app that dies under its sidecar: the requests it had in flight reach the front as a failed attempt
 // (the sidecar cuts the connection), not as a 502 answer, so the front sends the GETs on to another
 // instance as it does when a process dies, and a POST, which the app may have acted on, is not sent twice.
+// Requests that reach the sidecar after its app died never reach an app: the sidecar answers 503 with
+// x-msup-not-forwarded, and the front sends them, POSTs and their bodies included, to another instance.
 import { describe, expect, it } from 'vitest';
 import type { OutputLine } from '../../src/types.js';
 import { request } from '../helpers/http.js';
@@ -62,5 +64,43 @@ describe('sidecar runtime, an app killed', () => {
     expect(
       await waitFor(() => sup.instances('api').every((i) => i.ready) && sup.instances('api')[0]?.pid !== app),
     ).toBe(true);
+  });
+
+  it("sends POSTs that reach a killed app's sidecar to a live instance, bodies and all: none lost", {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    // The app is a child of a wrapper (as with `npm start`) that lingers once it died: api#0's sidecar
+    // and msup both stay up, and api#0 stays in rotation until its health checks fail, while its app
+    // refuses every connection.
+    const wrapped = ['sh', '-c', '"$0" "$1"; exec sleep 60', ...node('echo-server.js')];
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({ api: { command: wrapped, instances: 2, port: 0, health: { http: '/health' } } }),
+    });
+    // api#0's app: its pid, from its own answer.
+    let app = 0;
+    expect(
+      await waitFor(async () => {
+        const reply = JSON.parse((await request(`${sup.url('api')}/`)).body);
+        if (reply.instance === 0) app = reply.pid;
+        return app !== 0;
+      }),
+    ).toBe(true);
+    process.kill(app, 'SIGKILL');
+    const sent = Array.from({ length: 20 }, (_, i) => `post ${i} `.repeat(200 * (i + 1)));
+    const replies = await Promise.all(
+      sent.map((body) => request(`${sup.url('api')}/echo`, { method: 'POST', body })),
+    );
+    // Every POST answered by api#1's app with the body it was sent, none lost, no header passed on; some
+    // went to api#0's sidecar first (a failed attempt there, then a retry on api#1).
+    expect(replies.map((r) => r.status)).toEqual(Array(20).fill(200));
+    replies.forEach((reply, i) => {
+      expect(reply.headers['x-msup-not-forwarded']).toBeUndefined();
+      expect(JSON.parse(reply.body)).toMatchObject({ instance: 1, method: 'POST', body: sent[i] });
+    });
+    const stats = sup.proxyStats('api');
+    expect(stats[0]?.errors).toBeGreaterThan(0);
+    expect(stats[1]?.retries).toBe(stats[0]?.errors);
   });
 });

@@ -4,9 +4,11 @@
 // then; the client refuses a peer whose certificate is of another CA or names another service, and a
 // peer refuses a client certificate of another CA, each before any request reaches the app. A refused
 // peer certificate is a 'connect' failure (nothing was sent): the outbound listener sends even a POST to
-// another peer then, but not after a TLS error that came once the request was out.
+// another peer then, but not after a TLS error that came once the request was out. A sidecar whose app
+// refused the connection answers 503 with x-msup-not-forwarded: a failed connect for the caller too.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -16,6 +18,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createUpstreamPool, type UpstreamPool } from '../../src/proxy/upstream-pool.js';
 import { MeshCa } from '../../src/runtime/sidecar/ca.js';
 import { type SendError, send } from '../../src/sidecar/forward.js';
+import { Inbound } from '../../src/sidecar/inbound.js';
 import type { SidecarSettings, TlsMaterial } from '../../src/sidecar/messages.js';
 import { GoldenMetrics } from '../../src/sidecar/metrics.js';
 import { Outbound } from '../../src/sidecar/outbound.js';
@@ -333,5 +336,88 @@ describe("the outbound listener's retries after a TLS failure", () => {
     expect([corrupting.seen.requests, api.seen.requests]).toEqual([3, 1]);
     await waitFor(() => o.requests() === 2);
     expect(o.retries()).toBe(1);
+  });
+});
+
+/**
+ * A sidecar's inbound side (as main.ts runs it) in front of an app that answers with `handler`, open;
+ * `stop` closes the app (and its connections) as a process that died would.
+ */
+async function sidecar(tls: TlsMaterial, handler: http.RequestListener) {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  closers.push(() => (server.listening ? stop() : Promise.resolve()));
+  const ports = { ingress: await freePort(), mesh: await freePort() };
+  const inbound = new Inbound({
+    host: '127.0.0.1',
+    ingressPort: ports.ingress,
+    meshPort: ports.mesh,
+    mode: 'http',
+    mtls: 'strict',
+    trustPrefix: TRUST,
+    tls,
+    metrics: new GoldenMetrics(Date.now),
+    log: () => {},
+  });
+  closers.push(async () => inbound.close());
+  await inbound.open({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
+  return { ...ports, stop };
+}
+
+/** An app that answers with the request's method and body, and says x-msup-not-forwarded itself. */
+const echoing: http.RequestListener = (req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    res.writeHead(200, { 'x-msup-not-forwarded': '1' });
+    res.end(JSON.stringify({ method: req.method, body: Buffer.concat(chunks).toString() }));
+  });
+};
+
+describe("a sidecar's app that refuses the connection", () => {
+  it('is answered 503 with x-msup-not-forwarded and connection: close by the inbound side, whatever the method', async () => {
+    const dying = await sidecar(await material(ca, 'api'), echoing);
+    const url = `http://127.0.0.1:${dying.ingress}/`;
+    // Alive: the app's own x-msup-not-forwarded does not pass (only the sidecar may say that).
+    const alive = await request(url, { method: 'POST', body: 'x' });
+    expect([alive.status, alive.headers['x-msup-not-forwarded']]).toEqual([200, undefined]);
+    await dying.stop();
+    for (const body of [undefined, 'a body', 'b'.repeat(100_000)]) {
+      const reply = await request(url, { method: body ? 'POST' : 'GET', ...(body && { body }) });
+      expect(reply.status).toBe(503);
+      expect(reply.headers['x-msup-not-forwarded']).toBe('1');
+      expect(reply.headers.connection).toBe('close');
+    }
+  });
+
+  it("is a failed connect for a peer's outbound side: a POST goes to another instance, the header to no app", async () => {
+    const api = await material(ca, 'api');
+    const gone = await sidecar(api, echoing);
+    await gone.stop();
+    const live = await sidecar(api, echoing);
+    // Pinned randomness: each request goes to the instance whose app is gone first.
+    const o = await outbound([gone.mesh, live.mesh], await material(ca, 'web'));
+    for (const body of ['a body', undefined]) {
+      const reply = await request(o.url, { method: 'POST', ...(body && { body }) });
+      expect([reply.status, JSON.parse(reply.body)]).toEqual([200, { method: 'POST', body: body ?? '' }]);
+      expect(reply.headers['x-msup-not-forwarded']).toBeUndefined();
+    }
+    await waitFor(() => o.requests() === 2);
+    expect(o.retries()).toBe(2);
+  });
+
+  it("is answered 502 by a peer's outbound side when no instance is left, without the header", async () => {
+    const gone = await sidecar(await material(ca, 'api'), echoing);
+    await gone.stop();
+    const o = await outbound([gone.mesh], await material(ca, 'web'));
+    const reply = await request(o.url, { method: 'POST', body: 'a body' });
+    expect(reply.status).toBe(502);
+    expect(reply.body).toContain('its sidecar could not reach the app');
+    expect(reply.headers['x-msup-not-forwarded']).toBeUndefined();
   });
 });
