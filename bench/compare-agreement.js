@@ -6,7 +6,7 @@
 // the figure noisy (its rounds more than 20% apart: the report's own warning). Exits 1 when a figure that
 // neither run marked noisy is more than 20% apart. Not part of `npm test`.
 //
-//   node bench/compare-agreement.js [--rounds 3] [--runtimes process,function] [--keep DIR]
+//   node bench/compare-agreement.js [--rounds 3] [--requests N] [--runtimes process,function] [--keep DIR]
 //   node bench/compare-agreement.js first.json second.json
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     rounds: { type: 'string', default: '3' },
+    requests: { type: 'string' },
     runtimes: { type: 'string' },
     keep: { type: 'string' },
   },
@@ -30,6 +31,7 @@ const { values, positionals } = parseArgs({
 function compareOnce(i) {
   const args = [path.join(ROOT, 'bin', 'msup.js'), 'compare', '--json', '--rounds', values.rounds];
   if (values.runtimes) args.push('--runtimes', values.runtimes);
+  if (values.requests) args.push('--requests', values.requests);
   return new Promise((resolve, reject) => {
     const began = Date.now();
     process.stderr.write(`run ${i}: msup ${args.slice(1).join(' ')}\n`);
