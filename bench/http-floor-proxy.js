@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import net from 'node:net';
+import { HOP_BY_HOP } from '../dist/proxy/headers.js';
 import { loadHandles } from '../dist/proxy/tcp-handles.js';
 
 const require = createRequire(import.meta.url);
@@ -25,17 +26,6 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_HEADERS = 1000;
 const BUFFER_BYTES = 16 * 1024;
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 const END_TO_END = new Set(['host', 'content-length']);
 
 const isLoopback = (a) => a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');

@@ -7,6 +7,7 @@ import { packageFile } from '../package-root.js';
 import { type CliArgs, commandHelp, HELP, parseCliArgs, SPECS } from './args.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { OutputSink, type Stdio } from './output-sink.js';
+import { startConfigSource } from './project.js';
 
 /** How long `msup start` waits, once stopped, for a terminal that does not read to take its last lines. */
 const START_FLUSH_MS = 2000;
@@ -44,11 +45,7 @@ async function run(args: CliArgs, io: Stdio): Promise<number> {
     case 'start':
       if (args.detach) return (await import('./detach.js')).detachCommand(args, io);
       // The config loads in its worker while this thread loads the supervisor's code (2 cores: both at once).
-      loadConfigEarly({
-        cwd: process.cwd(),
-        ...(args.runtime !== undefined ? { runtime: args.runtime } : {}),
-        ...(args.config ? { configFile: args.config } : {}),
-      });
+      loadConfigEarly(startConfigSource(args));
       return (await import('./start-command.js')).startCommand(args, io);
     case 'status':
       return (await import('./control-commands.js')).statusCommand(args, io);

@@ -9,6 +9,7 @@ import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
 import type { Stdio } from './output-sink.js';
 import { watchParent } from './parent-watch.js';
+import { startConfigSource } from './project.js';
 
 /** What the terminal or pipe may hold back before lines are dropped (the log files keep every line). */
 const OUTPUT_LIMIT = 1024 * 1024;
@@ -69,15 +70,14 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
       ),
   });
   const sup = createSupervisor({
-    cwd: process.cwd(),
+    // The same cwd, config and runtime as the early load started by main.ts, whose answer it takes.
+    ...startConfigSource(args),
     // With --wait, start fails (and stops everything) unless all is ready in time: for scripts and CI.
     wait: args.wait !== undefined,
     ...(args.wait !== undefined ? { timeout: args.wait } : {}),
-    ...(args.runtime !== undefined ? { runtime: args.runtime } : {}),
     // The dashboard and /metrics: on by default for the command (the API's start() only when asked).
     admin: args.admin ?? true,
     watch: args.watch,
-    ...(args.config ? { configFile: args.config } : {}),
   });
   let style: OutputStyle | undefined;
   sup.on('log', ({ level, msg, time: _time, ...fields }) => logger[level](fields, msg));

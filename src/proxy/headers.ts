@@ -2,7 +2,7 @@
 // appended (trusted from loopback peers only), X-Request-Id added when absent, Host kept. Pure.
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, plus the ones undici manages itself. */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',

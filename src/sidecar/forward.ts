@@ -3,6 +3,7 @@
 // stripped both ways, the response handed over at its headers (to stream on or to discard for a retry),
 // and a failure told apart by when it happened, which decides whether it may be retried.
 import type http from 'node:http';
+import { isNotForwarded, NOT_FORWARDED_HEADER } from '../proxy/headers.js';
 import type { ExchangeHandler, UpstreamPool } from '../proxy/upstream-pool.js';
 
 const HOP_BY_HOP = new Set([
@@ -55,7 +56,10 @@ function latin1(raw: Buffer | string): string {
   return typeof raw === 'string' ? raw : raw.toString('latin1');
 }
 
-/** A response's headers to pass back, as a flat list, without hop-by-hop ones. */
+/**
+ * A response's headers to pass back, as a flat list, without hop-by-hop ones, nor NOT_FORWARDED_HEADER:
+ * only a sidecar may say that, and what it says is `Answer.notForwarded`, not a header to pass on.
+ */
 function downstreamHeaders(raw: readonly (Buffer | string)[]): string[] {
   let named: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2)
@@ -65,7 +69,7 @@ function downstreamHeaders(raw: readonly (Buffer | string)[]): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = latin1(raw[i] as Buffer | string);
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === NOT_FORWARDED_HEADER) continue;
     out.push(name, latin1(raw[i + 1] as Buffer | string));
   }
   return out;
@@ -157,8 +161,10 @@ export function classify(error: Error & { code?: string }, sent: boolean): SendF
 export interface Answer {
   status: number;
   statusText: string;
-  /** Flat list, hop-by-hop headers removed. */
+  /** Flat list, hop-by-hop headers (and NOT_FORWARDED_HEADER) removed. */
   headers: string[];
+  /** A 503 from a peer's sidecar with NOT_FORWARDED_HEADER: its app never got the request. */
+  notForwarded: boolean;
   pipeTo(res: http.ServerResponse): void;
   discard(): void;
 }
@@ -214,6 +220,7 @@ class Exchange implements ExchangeHandler {
       status,
       statusText,
       headers: downstreamHeaders(rawHeaders),
+      notForwarded: status === 503 && isNotForwarded(rawHeaders),
       pipeTo: (res) => this.#pipeTo(res),
       discard: () => {
         this.#discarding = true;

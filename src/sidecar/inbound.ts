@@ -185,7 +185,7 @@ export class Inbound {
       signal: abort.signal,
     }).then(
       (answer) => {
-        res.writeHead(answer.status, answer.statusText, withoutNotForwarded(answer.headers));
+        res.writeHead(answer.status, answer.statusText, answer.headers);
         answer.pipeTo(res);
       },
       (error) => {
@@ -302,19 +302,6 @@ function notForwarded(req: http.IncomingMessage, res: http.ServerResponse, text:
   });
   req.once('end', answer);
   req.resume();
-}
-
-/** The app's response headers without NOT_FORWARDED_HEADER: only the sidecar may say that. */
-function withoutNotForwarded(headers: string[]): string[] {
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string;
-    if (name.length !== NOT_FORWARDED_HEADER.length || name.toLowerCase() !== NOT_FORWARDED_HEADER) continue;
-    const out = headers.slice();
-    for (let j = out.length - 2; j >= 0; j -= 2)
-      if ((out[j] as string).toLowerCase() === NOT_FORWARDED_HEADER) out.splice(j, 2);
-    return out;
-  }
-  return headers;
 }
 
 function listen(server: net.Server, host: string, port: number): Promise<void> {

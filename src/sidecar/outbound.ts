@@ -2,7 +2,6 @@
 // Each request goes to an instance picked by the balancer among those the circuit breaker lets through,
 // with a time limit, and retries (on another instance where there is one) within the limit and the budget.
 import http from 'node:http';
-import { NOT_FORWARDED_HEADER } from '../proxy/headers.js';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
 import { Balancer } from './balancer.js';
 import { CircuitBreaker } from './breaker.js';
@@ -224,7 +223,7 @@ export class Outbound {
     let result: Attempt;
     try {
       const response = await send(this.#pool(key, endpoint), request);
-      if (response.status === 503 && notForwarded(response.headers)) {
+      if (response.notForwarded) {
         // The peer's sidecar could not reach its app: a failed connect, not an answer (nor passed on).
         response.discard();
         const error = new SendError('connect', 'its sidecar could not reach the app');
@@ -248,13 +247,6 @@ export class Outbound {
     for (const pool of this.#pools.values()) void pool.destroy();
     this.#pools.clear();
   }
-}
-
-/** Whether a peer's answer carries NOT_FORWARDED_HEADER: 1 (its app never got the request). */
-function notForwarded(headers: readonly string[]): boolean {
-  for (let i = 0; i < headers.length; i += 2)
-    if ((headers[i] as string).toLowerCase() === NOT_FORWARDED_HEADER) return headers[i + 1]?.trim() === '1';
-  return false;
 }
 
 /** The body kept in memory when small enough to replay; 'stream' when it is larger (or of unknown size). */
