@@ -3,8 +3,9 @@
 // The sockets themselves are tcp-io's: libuv handles where Node has them, else net.Socket.
 import { isIPv4 } from 'node:net';
 import { isLocalShortage } from '../limits.js';
+import { loadHandles } from '../uv-handles.js';
 import type { Member, Members } from './members.js';
-import { handleIo, loadHandles } from './tcp-handles.js';
+import { handleIo } from './tcp-handles.js';
 import type { Endpoint, ListenReports, TcpIo, TcpListening } from './tcp-io.js';
 import { netIo } from './tcp-net.js';
 

@@ -1,10 +1,17 @@
-// The bootstrap's Runtime API client (node:net, not node:http) against a real server on loopback: it keeps
-// one connection per request in turn, reads bodies split over many packets, cuts a header value at a line
-// break, and refuses what msup's server never sends.
+// The bootstrap's Runtime API client (libuv's TCP handles, else node:net; never node:http) against a real
+// server on loopback, on each of its two kinds of connection: it keeps one connection per request in turn,
+// reads bodies split over many packets, cuts a header value at a line break, and refuses what msup's server
+// never sends.
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RuntimeClient } from '../../src/runtime/function/runtime-client.js';
+import {
+  type Connector,
+  handleConnector,
+  netConnector,
+  RuntimeClient,
+} from '../../src/runtime/function/runtime-client.js';
+import { loadHandles } from '../../src/uv-handles.js';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -23,7 +30,14 @@ async function listen(server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-describe("the bootstrap's Runtime API client", () => {
+const handles = loadHandles();
+if (!handles) throw new Error('this Node offers no TCP handles: the bootstrap would use node:net only');
+const connectors: [string, Connector][] = [
+  ['TCP handles', handleConnector(handles)],
+  ['node:net', netConnector()],
+];
+
+describe.each(connectors)("the bootstrap's Runtime API client on %s", (_, connector) => {
   it('talks HTTP/1.1 to a real server: keep-alive, large bodies, its headers as sent', async () => {
     const seen: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
     const connections = new Set<net.Socket>();
@@ -46,7 +60,7 @@ describe("the bootstrap's Runtime API client", () => {
         res.end(body);
       });
     });
-    const client = new RuntimeClient('127.0.0.1', await listen(server));
+    const client = new RuntimeClient('127.0.0.1', await listen(server), connector);
     const big = await client.call('GET', '/big');
     expect(big.status).toBe(200);
     expect(big.body).toBe('é'.repeat(1_000_000));
@@ -77,7 +91,7 @@ describe("the bootstrap's Runtime API client", () => {
     closers.push(async () => {
       for (const socket of accepted) socket.destroy();
     });
-    const client = new RuntimeClient('127.0.0.1', await listen(server));
+    const client = new RuntimeClient('127.0.0.1', await listen(server), connector);
     const acceptedOne = new Promise<void>((resolve) => {
       onAccept = resolve;
     });
@@ -97,8 +111,19 @@ describe("the bootstrap's Runtime API client", () => {
         else socket.destroy();
       });
     });
-    const client = new RuntimeClient('127.0.0.1', await listen(server));
+    const client = new RuntimeClient('127.0.0.1', await listen(server), connector);
     await expect(client.call('GET', '/chunked')).rejects.toThrow(/without a valid Content-Length/);
     await expect(client.call('GET', '/closed')).rejects.toThrow(/closed the connection/);
   });
+});
+
+it('rejects a request to a port where nothing listens, on either kind of connection', async () => {
+  const server = net.createServer();
+  const port = await listen(server);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  closers.length = 0;
+  for (const [, connector] of connectors) {
+    const client = new RuntimeClient('127.0.0.1', port, connector);
+    await expect(client.call('GET', '/next')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  }
 });

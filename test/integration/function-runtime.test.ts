@@ -38,6 +38,18 @@ describe('the function runtime', () => {
     expect(fn.details().coldStarts).toBe(2);
   });
 
+  it('connects on node:net where the TCP handles would print a warning (--pending-deprecation)', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({}, { NODE_OPTIONS: '--pending-deprecation' });
+    const answer = await fetch(fn.url('/globals'));
+    expect(answer.status).toBe(200);
+    expect((await json(answer)).calls).toBe(1);
+    // process.binding under --pending-deprecation prints DEP0111: the bootstrap must not have called it.
+    expect(fn.lines.map((l) => l.line).filter((l) => /Deprecation|DEP0/.test(l))).toEqual([]);
+    expect(fn.details()).toMatchObject({ coldStarts: 1, invocations: 1 });
+  });
+
   it('gives two concurrent requests at concurrency 1 two environments that share no globals', {
     timeout: 60_000,
   }, async () => {

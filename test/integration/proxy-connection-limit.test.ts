@@ -2,9 +2,10 @@
 // once (and reported), for HTTP and for TCP mode on both socket layers; a slot frees when one closes.
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { handleIo, loadHandles } from '../../src/proxy/tcp-handles.js';
+import { handleIo } from '../../src/proxy/tcp-handles.js';
 import type { TcpIo } from '../../src/proxy/tcp-io.js';
 import { netIo } from '../../src/proxy/tcp-net.js';
+import { loadHandles } from '../../src/uv-handles.js';
 import { waitFor } from '../helpers/processes.js';
 import { useUpstreams } from '../helpers/upstreams.js';
 

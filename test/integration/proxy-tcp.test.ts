@@ -9,9 +9,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MsupError } from '../../src/errors.js';
 import { ServiceProxy } from '../../src/proxy/server.js';
 import { defaultTcpIo } from '../../src/proxy/tcp.js';
-import { handleIo, loadHandles } from '../../src/proxy/tcp-handles.js';
+import { handleIo } from '../../src/proxy/tcp-handles.js';
 import type { TcpIo } from '../../src/proxy/tcp-io.js';
 import { netIo } from '../../src/proxy/tcp-net.js';
+import { loadHandles } from '../../src/uv-handles.js';
 import { waitFor } from '../helpers/processes.js';
 import { REPO } from '../helpers/project.js';
 import { openFds, useUpstreams } from '../helpers/upstreams.js';
@@ -21,7 +22,7 @@ const { tcpUpstream, proxy } = useUpstreams();
 const handles = loadHandles();
 
 /** Loads the fast path in a fresh Node (the built one in dist/, as `msup start` runs it) and says which. */
-const PROBE = `import { loadHandles } from ${JSON.stringify(path.join(REPO, 'dist/proxy/tcp-handles.js'))};
+const PROBE = `import { loadHandles } from ${JSON.stringify(path.join(REPO, 'dist/uv-handles.js'))};
 console.log(loadHandles() ? 'handles' : 'net');`;
 
 it('reaches the handles without a warning, and takes the public path under --pending-deprecation', () => {

@@ -1,9 +1,151 @@
-// The bootstrap's client of msup's Runtime API: HTTP/1.1 over node:net, kept alive, one request at a
-// time per connection. Not node:http: loading it made a cold start about 20 ms slower on Node 20 and
-// 50 ms slower on Node 24 (measured: BENCHMARKS.md, the function runtime). It talks only to msup's own
-// RuntimeApi server, whose answers always carry a Content-Length and which never closes an idle
-// connection (keepAliveTimeout 0); anything else is an error.
-import net from 'node:net';
+// The bootstrap's client of msup's Runtime API: HTTP/1.1, kept alive, one request at a time per
+// connection. Not node:http, and not node:net where it can be helped: loading node:http made a cold start
+// about 20 ms slower on Node 20 and 50 ms on Node 24, and node:net with its first connect and write still
+// cost about 9 ms of a 57 ms cold start on Node 24 (measured: BENCHMARKS.md, the function runtime). So it
+// connects on libuv's TCP handles (uv-handles.ts), as TCP mode forwards, and on node:net only where Node
+// does not offer those. It talks only to msup's own RuntimeApi server, whose answers always carry a
+// Content-Length and which never closes an idle connection (keepAliveTimeout 0); anything else is an error.
+import type * as Net from 'node:net';
+import { type Bindings, errnoError, type Handle, loadHandles, type Req, UV_EOF } from '../../uv-handles.js';
+
+/** What a request listens to on its connection, one request at a time. */
+export interface ConnectionEvents {
+  data(chunk: Buffer): void;
+  error(error: Error): void;
+  /** The server closed the connection. */
+  close(): void;
+}
+
+/** One connection to the Runtime API. */
+export interface Connection {
+  readonly destroyed: boolean;
+  /** Who hears this connection's data, failure and end (null: nobody; an idle connection's end only frees it). */
+  listen(events: ConnectionEvents | null): void;
+  write(data: Buffer): void;
+  destroy(): void;
+}
+
+/** Opens a connection; `gone` is called once when it is closed or fails, whoever closed it. */
+export type Connector = (host: string, port: number, gone: () => void) => Connection;
+
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/** A connection on a libuv TCP handle: no node:net, no streams. */
+export function handleConnector(io: Bindings): Connector {
+  return (host, port, gone) => {
+    const handle: Handle = io.newSocket();
+    const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    /** Writes made before the connect completed, sent when it does. */
+    let queued: Buffer[] | null = [];
+    /** Writes the kernel has not taken yet, kept alive until it has. */
+    const writing = new Set<Req>();
+    let events: ConnectionEvents | null = null;
+    let destroyed = false;
+    const close = () => {
+      if (destroyed) return;
+      destroyed = true;
+      handle.close();
+      gone();
+    };
+    const fail = (error: Error) => {
+      const listener = events;
+      close();
+      listener?.error(error);
+    };
+    const send = (data: Buffer) => {
+      const req = io.newWrite();
+      req.handle = handle;
+      const status = handle.writeBuffer(req, data);
+      if (status < 0) fail(errnoError(status, 'write'));
+      else if (io.lastWriteWasAsync()) {
+        writing.add(req);
+        (req as Req & { data?: Buffer }).data = data;
+        req.oncomplete = (done) => {
+          writing.delete(req);
+          if (done < 0) fail(errnoError(done, 'write'));
+        };
+      }
+    };
+    handle.useUserBuffer(buffer);
+    handle.onread = () => {
+      const n = io.readResult();
+      if (n === 0) return;
+      if (n < 0) {
+        const listener = events;
+        close();
+        if (n === UV_EOF) listener?.close();
+        else listener?.error(errnoError(n, 'read'));
+        return;
+      }
+      // The buffer is read into again at the next read: the request keeps a copy.
+      events?.data(Buffer.from(buffer.subarray(0, n)));
+    };
+    const connect = io.newConnect();
+    connect.oncomplete = (status) => {
+      if (destroyed) return;
+      if (status < 0) {
+        fail(errnoError(status, 'connect'));
+        return;
+      }
+      handle.setNoDelay(true);
+      handle.readStart();
+      const waiting = queued ?? [];
+      queued = null;
+      for (const data of waiting) send(data);
+    };
+    const status = handle.connect(connect, host, port);
+    if (status < 0) queueMicrotask(() => fail(errnoError(status, 'connect')));
+    return {
+      get destroyed() {
+        return destroyed;
+      },
+      listen(listener) {
+        events = listener;
+      },
+      write(data) {
+        if (destroyed) return;
+        if (queued) queued.push(data);
+        else send(data);
+      },
+      destroy: close,
+    };
+  };
+}
+
+/** A connection on node:net, loaded at the first connection (where the handles are not available). */
+export function netConnector(): Connector {
+  return (host, port, gone) => {
+    const net = process.getBuiltinModule('node:net') as typeof Net;
+    const socket = net.connect({ host, port, noDelay: true });
+    let events: ConnectionEvents | null = null;
+    socket.on('data', (chunk: Buffer) => events?.data(chunk));
+    socket.on('error', (error) => events?.error(error));
+    socket.on('close', () => {
+      gone();
+      events?.close();
+    });
+    return {
+      get destroyed() {
+        return socket.destroyed;
+      },
+      listen(listener) {
+        events = listener;
+      },
+      write(data) {
+        socket.write(data);
+      },
+      destroy() {
+        socket.destroy();
+      },
+    };
+  };
+}
+
+/** The handles where Node offers them, else node:net. */
+export function defaultConnector(): Connector {
+  const io = loadHandles();
+  return io ? handleConnector(io) : netConnector();
+}
 
 export interface Answer {
   status: number;
@@ -34,14 +176,16 @@ function parseHead(text: string): { status: number; headers: Record<string, stri
 export class RuntimeClient {
   readonly #host: string;
   readonly #port: number;
-  readonly #idle = new Set<net.Socket>();
+  readonly #connector: Connector;
+  readonly #idle = new Set<Connection>();
 
-  constructor(host: string, port: number) {
+  constructor(host: string, port: number, connector: Connector = defaultConnector()) {
     this.#host = host;
     this.#port = port;
+    this.#connector = connector;
   }
 
-  #socket(): net.Socket {
+  #socket(): Connection {
     for (const idle of this.#idle) {
       this.#idle.delete(idle);
       if (!idle.destroyed) return idle;
@@ -49,12 +193,12 @@ export class RuntimeClient {
     return this.#connect();
   }
 
-  #connect(): net.Socket {
-    const socket = net.connect({ host: this.#host, port: this.#port, noDelay: true });
-    // An idle connection that fails is simply not reused (a request's own listeners report its failure).
-    socket.on('error', () => {});
-    socket.on('close', () => this.#idle.delete(socket));
-    return socket;
+  #connect(): Connection {
+    // An idle connection that fails is simply not reused (a request's own listener reports its failure).
+    const connection: Connection = this.#connector(this.#host, this.#port, () =>
+      this.#idle.delete(connection),
+    );
+    return connection;
   }
 
   /**
@@ -72,11 +216,7 @@ export class RuntimeClient {
       const chunks: Buffer[] = [];
       let received = 0;
       let head: ReturnType<typeof parseHead> | undefined;
-      const done = () => {
-        socket.off('data', onData);
-        socket.off('error', onError);
-        socket.off('close', onClose);
-      };
+      const done = () => socket.listen(null);
       const fail = (error: Error) => {
         done();
         socket.destroy();
@@ -114,9 +254,7 @@ export class RuntimeClient {
         const answer = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
         resolve({ status: head.status, headers: head.headers, body: answer.toString('utf8') });
       };
-      socket.on('data', onData);
-      socket.on('error', onError);
-      socket.on('close', onClose);
+      socket.listen({ data: onData, error: onError, close: onClose });
       const payload = Buffer.from(body ?? '', 'utf8');
       const lines = [`${method} ${path} HTTP/1.1`, `host: ${this.#host}:${this.#port}`];
       // A value with a line break (an error type is the handler's own text) could forge a header: cut there.
