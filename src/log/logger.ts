@@ -1,30 +1,73 @@
-// msup's own events as pino logs: pretty in a terminal, one JSON object per line with --json. Each
-// formatted line goes to `write` (the CLI's output sink), so logging never blocks or throws.
-import { pino } from 'pino';
-import { prettyFactory } from 'pino-pretty';
+// msup's own events as log lines: pretty in a terminal, one JSON object per line with --json, in the shapes
+// pino and pino-pretty gave them (records `{"level":30,"time":"<ISO>",...fields,"msg":"..."}`; lines
+// `[HH:MM:ss] INFO (pid): web#0 msg {fields}`). Written here, not with pino: loading pino and pino-pretty
+// took about 100 ms of every `msup start` before its first spawn (CPU profile; BENCHMARKS.md, the
+// supervisor), for a few lines a minute. Each formatted line goes to `write` (the CLI's output sink), so
+// logging never blocks or throws.
 
-export type Logger = pino.Logger;
+export type Level = 'info' | 'warn' | 'error';
+type Fields = Record<string, unknown>;
+/** `debug` is taken and dropped, as pino at level info did. */
+export type Logger = Record<Level | 'debug', (fields: Fields, msg: string) => void>;
+
+/** pino's numbers for its levels. */
+const LEVEL_NUMBER: Record<Level, number> = { info: 30, warn: 40, error: 50 };
+const LEVEL_COLOR: Record<Level, number> = { info: 32, warn: 33, error: 31 };
+const paint = (on: boolean, code: number, text: string) => (on ? `\u001b[${code}m${text}\u001b[39m` : text);
+
+/**
+ * JSON that never throws: an Error as pino serialises one (type, message, stack, its code), a cycle as
+ * "[Circular]", a bigint as its digits.
+ */
+function stringify(value: unknown): string {
+  const seen = new WeakSet<object>();
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'bigint') return v.toString();
+    if (v instanceof Error) {
+      const { code } = v as NodeJS.ErrnoException;
+      return { type: v.name, message: v.message, stack: v.stack, ...(code === undefined ? {} : { code }) };
+    }
+    if (typeof v === 'object' && v !== null) {
+      if (seen.has(v)) return '[Circular]';
+      seen.add(v);
+    }
+    return v;
+  });
+}
+
+/** The time as pino-pretty's `translateTime: 'HH:MM:ss'` shows it (UTC). */
+function clock(now: Date): string {
+  return now.toISOString().slice(11, 19);
+}
 
 export function createLogger(options: {
   json: boolean;
   color: boolean;
   write: (line: string) => void;
+  now?: () => Date;
 }): Logger {
-  const base = { base: null, level: 'info' };
-  if (options.json)
-    return pino({ ...base, timestamp: pino.stdTimeFunctions.isoTime }, { write: options.write });
-  const pretty = prettyFactory({
-    colorize: options.color,
-    translateTime: 'HH:MM:ss',
-    singleLine: true,
-    ignore: 'service,instance',
-    messageFormat: (log, messageKey) => {
-      const who =
-        log.service === undefined
-          ? 'msup'
-          : `${log.service}${log.instance === undefined ? '' : `#${log.instance}`}`;
-      return `${who} ${String(log[messageKey])}`;
-    },
-  });
-  return pino(base, { write: (line: string) => options.write(pretty(line)) });
+  const now = options.now ?? (() => new Date());
+  const line = (level: Level, fields: Fields, msg: string): string => {
+    if (options.json) {
+      const record = stringify({ level: LEVEL_NUMBER[level], time: now().toISOString(), ...fields, msg });
+      return `${record}\n`;
+    }
+    const { service, instance, pid, ...rest } = fields;
+    const who =
+      service === undefined
+        ? 'msup'
+        : `${String(service)}${instance === undefined ? '' : `#${String(instance)}`}`;
+    const color = options.color;
+    const name = paint(color, LEVEL_COLOR[level], level.toUpperCase());
+    const process = pid === undefined ? '' : ` (${String(pid)})`;
+    const extra = Object.values(rest).some((v) => v !== undefined)
+      ? ` ${paint(color, 90, stringify(rest))}`
+      : '';
+    return `[${clock(now())}] ${name}${process}: ${paint(color, 36, `${who} ${msg}`)}${extra}\n`;
+  };
+  const at =
+    (level: Level) =>
+    (fields: Fields, msg: string): void =>
+      options.write(line(level, fields, msg));
+  return { debug: () => {}, info: at('info'), warn: at('warn'), error: at('error') };
 }
