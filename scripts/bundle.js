@@ -11,9 +11,10 @@
 //   (dist/index.js) and msup's other programs (the config worker, the sidecar, the load generator) stay
 //   tsc's output; code finds them from the package root (src/package-root.ts), not from its own place.
 //
-// - dist/bundle/load-worker.js: the config loader's worker (src/config/load-worker.ts), with zod inside it,
+// - dist/bundle/load-worker.cjs: the config loader's worker (src/config/load-worker.ts), with zod inside it,
 //   one file: a worker starts a new isolate that loads its whole graph, and as one file it answered a JSON
 //   config in about 160 ms instead of 230 (jiti, needed only for a config that is not JSON, stays outside).
+//   CommonJS, compiled by the worker with V8's code cache (src/config/worker-boot.ts).
 //
 // Otherwise npm packages stay external (loaded from node_modules as before).
 import { readdirSync, rmSync, statSync } from 'node:fs';
@@ -46,13 +47,19 @@ const cli = await build({
   metafile: true,
 });
 
+// CommonJS, so that the worker can compile it with V8's code cache (vm.Script; src/config/worker-boot.ts):
+// import.meta.url becomes the file's own URL, and import() of jiti a require.
 await build({
   ...common,
   entryPoints: { 'load-worker': 'src/config/load-worker.ts' },
   outdir: 'dist/bundle',
-  format: 'esm',
+  outExtension: { '.js': '.cjs' },
+  format: 'cjs',
   packages: undefined,
   external: ['jiti'],
+  supported: { 'dynamic-import': false },
+  define: { 'import.meta.url': '__msupFileUrl' },
+  banner: { js: "'use strict';\nconst __msupFileUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 
 // Chunks of earlier builds stay a day: a msup started before this build imports its lazy chunks (the

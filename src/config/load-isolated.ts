@@ -4,14 +4,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { type ConfigIssue, type ErrorCode, MsupError } from '../errors.js';
+import { MsupError } from '../errors.js';
 import { BUILT, packageFile } from '../package-root.js';
 import type { ResolvedConfig } from '../types.js';
+import type { WorkerAnswer } from './load-worker.js';
 import type { ResolveOptions } from './resolve.js';
-
-type Answer =
-  | { ok: true; config: ResolvedConfig }
-  | { ok: false; error: { code: ErrorCode; message: string; issues: ConfigIssue[] } };
+import { codeCacheFile, WORKER_BOOT } from './worker-boot.js';
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
@@ -56,23 +54,26 @@ export function loadConfigIsolated(options: LoadOptions): Promise<ResolvedConfig
 async function load(options: LoadOptions): Promise<ResolvedConfig> {
   // The worker is one file bundled at build time (scripts/bundle.js); from the sources (the test runner),
   // the config loads in this thread.
-  const worker = packageFile('dist/bundle/load-worker.js');
+  const worker = packageFile('dist/bundle/load-worker.cjs');
   if (!BUILT || !existsSync(worker)) {
     const { loadConfigFile } = await import('./load.js');
     return loadConfigFile(options);
   }
-  const answer = await new Promise<Answer>((resolve, reject) => {
-    const thread = new Worker(worker, {
+  const answer = await new Promise<WorkerAnswer>((resolve, reject) => {
+    const thread = new Worker(WORKER_BOOT, {
+      eval: true,
       workerData: {
         cwd: options.cwd ?? process.cwd(),
         configFile: options.configFile,
         runtime: options.runtime,
+        bundle: worker,
+        cache: codeCacheFile(worker),
       },
       // The config may print; its output is msup's.
       stdout: false,
       stderr: false,
     });
-    thread.once('message', (message: Answer) => {
+    thread.once('message', (message: WorkerAnswer) => {
       resolve(message);
       void thread.terminate();
     });

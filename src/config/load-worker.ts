@@ -1,19 +1,29 @@
 // The config loader's worker: imports the config file (jiti, zod) in an isolate of its own, so msup's
-// long-running one never holds them, and posts back the resolved config or the coded error.
-import { parentPort, workerData } from 'node:worker_threads';
-import { isMsupError } from '../errors.js';
-import { loadConfigFile } from './load.js';
+// long-running one never holds them, and answers with the resolved config or the coded error. Bundled at
+// build time into one CommonJS file (dist/bundle/load-worker.cjs) that the worker's boot code
+// (worker-boot.ts) compiles with V8's code cache and calls.
 
-const port = parentPort;
-if (port) {
-  loadConfigFile(workerData).then(
-    (config) => port.postMessage({ ok: true, config }),
-    (error: unknown) =>
-      port.postMessage({
-        ok: false,
-        error: isMsupError(error)
-          ? { code: error.code, message: error.message, issues: error.issues }
-          : { code: 'MSUP_CONFIG_LOAD', message: (error as Error)?.message ?? String(error), issues: [] },
-      }),
-  );
+import type { ConfigIssue, ErrorCode } from '../errors.js';
+import { isMsupError } from '../errors.js';
+import type { ResolvedConfig } from '../types.js';
+import { loadConfigFile } from './load.js';
+import type { ResolveOptions } from './resolve.js';
+
+export type WorkerAnswer =
+  | { ok: true; config: ResolvedConfig }
+  | { ok: false; error: { code: ErrorCode; message: string; issues: readonly ConfigIssue[] } };
+
+export async function answer(
+  options: { cwd?: string; configFile?: string } & ResolveOptions,
+): Promise<WorkerAnswer> {
+  try {
+    return { ok: true, config: await loadConfigFile(options) };
+  } catch (error) {
+    return {
+      ok: false,
+      error: isMsupError(error)
+        ? { code: error.code, message: error.message, issues: error.issues }
+        : { code: 'MSUP_CONFIG_LOAD', message: (error as Error)?.message ?? String(error), issues: [] },
+    };
+  }
 }

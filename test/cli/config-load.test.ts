@@ -1,8 +1,9 @@
 // A TypeScript config as `msup` loads it from the build: in the bundled worker, importing msup's
 // config values from 'msupervisor', compiled once into the user's private cache ($XDG_CACHE_HOME/msup/jiti),
 // compiled again when it changes, loaded without a cache where msup cannot keep one, and never from a
-// compiled copy inside the project. An MsupError that the config throws keeps its code and issues.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+// compiled copy inside the project. An MsupError that the config throws keeps its code and issues. The
+// worker's own code is compiled with V8's code cache ($XDG_CACHE_HOME/msup/v8).
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -51,6 +52,33 @@ describe('a TypeScript config, loaded by msup', () => {
     expect(await problem(project, cacheHome)).toMatch(/got 3000 \[MSUP_CONFIG_INVALID\]/);
     expect(readdirSync(cache)).toEqual(compiled);
     expect(readFileSync(path.join(cache, compiled[0] as string), 'utf8')).not.toBe(before);
+  });
+
+  it("compiles its worker with V8's code cache: written once, then used, replaced when damaged", async () => {
+    const project = newProject();
+    const cacheHome = path.join(project.root, 'cache-home');
+    project.write('supervisor.config.ts', config('2s'));
+    await problem(project, cacheHome);
+    const dir = path.join(cacheHome, 'msup', 'v8');
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const files = readdirSync(dir);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^load-worker-[0-9a-f]{8}-[0-9a-f]{8}\.bin$/);
+    const file = path.join(dir, files[0] as string);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(file).size).toBeGreaterThan(10_000);
+    // V8 took it: a cache it rejects is written again (a new file renamed over it: another inode).
+    const { ino } = statSync(file);
+    expect(await problem(project, cacheHome)).toMatch(/got 2000 \[MSUP_CONFIG_INVALID\]/);
+    expect(statSync(file).ino).toBe(ino);
+    // A damaged cache is rejected: the config still loads, the cache is written anew, and an older
+    // build's cache of the same worker is removed.
+    writeFileSync(file, 'not a code cache');
+    const older = file.replace(/-[0-9a-f]{8}\.bin$/, '-00000000.bin');
+    writeFileSync(older, 'an older build');
+    expect(await problem(project, cacheHome)).toMatch(/got 2000 \[MSUP_CONFIG_INVALID\]/);
+    expect(readdirSync(dir)).toEqual(files);
+    expect(statSync(file).size).toBeGreaterThan(10_000);
   });
 
   it('loads without a cache where the cache folder cannot be made', async () => {

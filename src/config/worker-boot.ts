@@ -1,0 +1,76 @@
+// How the config loader's worker starts: its code is one CommonJS bundle of about 0.8 MB (zod inside),
+// and compiling it took the worker about 75 ms of every `msup start` (a CPU profile: BENCHMARKS.md, the
+// supervisor). So the worker compiles it with V8's code cache (vm.Script's cachedData), kept in the user's
+// private cache folder ($XDG_CACHE_HOME, else ~/.cache: msup/v8/, 0700, files 0600) under a name made of
+// the bundle's path, size and time and the Node version. V8 checks the cache against the source and its
+// own version and flags, and compiles afresh when it does not match (`cachedDataRejected`); the worker
+// then writes a new one once the config is loaded (so it holds the functions the load compiled too), and
+// removes its older ones. Without a folder msup may write, there is no cache.
+import { statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { privateDir } from '../private-files.js';
+
+/** FNV-1a, 32 bits: a short stable name for a path (V8 checks the cache's content itself). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
+}
+
+/** Where the code cache of `bundle` goes, or null (no private cache folder). */
+export function codeCacheFile(bundle: string): string | null {
+  const home = os.homedir();
+  const base = process.env.XDG_CACHE_HOME || (home ? path.join(home, '.cache') : '');
+  if (!path.isAbsolute(base)) return null;
+  const dir = path.join(base, 'msup', 'v8');
+  try {
+    privateDir(path.dirname(dir));
+    privateDir(dir);
+    const { size, mtimeMs } = statSync(bundle);
+    const name = `${path.basename(bundle, '.cjs')}-${fnv1a(bundle)}-${fnv1a(`${size}:${mtimeMs}:${process.version}:${process.arch}`)}.bin`;
+    return path.join(dir, name);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The worker's code (CommonJS, run with `eval: true`): compile the bundle with the cache, call its
+ * `answer`, write the cache if V8 had none it could use (and remove the same bundle's older ones), post
+ * the answer. workerData: the load's options plus `bundle` and `cache` (a path or null).
+ */
+export const WORKER_BOOT = `
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
+const { createRequire, wrap } = require('node:module');
+const { parentPort, workerData } = require('node:worker_threads');
+const { bundle, cache, ...options } = workerData;
+let cachedData;
+if (cache) {
+  try { cachedData = fs.readFileSync(cache); } catch {}
+}
+const script = new vm.Script(wrap(fs.readFileSync(bundle, 'utf8')), { filename: bundle, cachedData });
+const module = { exports: {} };
+script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, path.dirname(bundle));
+module.exports.answer(options).then((answer) => {
+  if (cache && (cachedData === undefined || script.cachedDataRejected)) {
+    try {
+      const temporary = cache + '.' + process.pid + '.tmp';
+      fs.writeFileSync(temporary, script.createCachedData(), { mode: 0o600 });
+      fs.renameSync(temporary, cache);
+      const dir = path.dirname(cache);
+      const name = path.basename(cache);
+      const prefix = name.slice(0, name.lastIndexOf('-') + 1);
+      for (const other of fs.readdirSync(dir)) {
+        if (other.startsWith(prefix) && other !== name) fs.rmSync(path.join(dir, other), { force: true });
+      }
+    } catch {}
+  }
+  parentPort.postMessage(answer);
+});
+`;
