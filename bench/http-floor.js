@@ -109,10 +109,9 @@ async function profiles() {
     }
     const targets = [
       ['msup-http', (p) => [path.join(HERE, 'msup-proxy.js'), 'http', p, ...backends]],
-      ...['net', 'uv', 'uv-consume'].map((v) => [
-        `floor-${v}`,
-        (p) => [path.join(HERE, 'http-floor-proxy.js'), v, p, ...backends],
-      ]),
+      ...['net', 'uv', 'uv-consume', 'uv-rp', 'uv-js', 'uv-js-one', 'uv-js-pass', 'uv-js-pass-one'].map(
+        (v) => [`floor-${v}`, (p) => [path.join(HERE, 'http-floor-proxy.js'), v, p, ...backends]],
+      ),
     ];
     console.log(
       `\nWhere the CPU goes (--cpu-prof, wrk -c50 for ${SECONDS}s, node ${process.version}, load average ${os.loadavg()[0].toFixed(1)}):`,
