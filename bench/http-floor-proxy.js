@@ -8,10 +8,11 @@
 // re-serialised without hop-by-hop headers and the bytes are written to the client as they come, one
 // write per read. No retries, hold window, upgrades, timeouts or limits: see BENCHMARKS.md for what a
 // real implementation adds.
-// Usage: node bench/http-floor-proxy.js <net|uv|uv-consume> <front port> <backend port>...
+// Usage: node bench/http-floor-proxy.js <variant> <front port> <backend port>...
 //   net: net.Socket on both sides; uv: libuv's TCP handles (as msup's TCP mode, one 16 KiB buffer per
 //   connection that the kernel reads into); uv-consume: uv, but llhttp reads the client's handle itself
-//   (as node:http's server does: no JavaScript per read on the client side).
+//   (as node:http's server does: no JavaScript per read on the client side). uv-rp, uv-js, uv-js-one,
+//   uv-js-pass, uv-js-pass-one: uv with the boundary cut (see "The boundary cut" below).
 import { randomFillSync, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import net from 'node:net';

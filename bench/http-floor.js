@@ -40,7 +40,16 @@ const BREAKDOWN = value('--breakdown', undefined);
 const PROFILE_ONLY = flag('--profile-only');
 const SECONDS = Number(value('--profile-seconds', '5'));
 
-const HYGIENE = new Set(['requestHead', 'responseHead', 'connectionTokens', 'isLoopback', 'chunkHeader']);
+const HYGIENE = new Set([
+  'requestHead',
+  'responseHead',
+  'connectionTokens',
+  'isLoopback',
+  'chunkHeader',
+  'passed',
+  'stringIs',
+  'writeUuid',
+]);
 
 /** The group a profile node's own time goes to. */
 function group(frame) {
