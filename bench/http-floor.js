@@ -40,7 +40,16 @@ const BREAKDOWN = value('--breakdown', undefined);
 const PROFILE_ONLY = flag('--profile-only');
 const SECONDS = Number(value('--profile-seconds', '5'));
 
-const HYGIENE = new Set(['requestHead', 'responseHead', 'connectionTokens', 'isLoopback', 'chunkHeader']);
+const HYGIENE = new Set([
+  'requestHead',
+  'responseHead',
+  'connectionTokens',
+  'isLoopback',
+  'chunkHeader',
+  'passed',
+  'stringIs',
+  'writeUuid',
+]);
 
 /** The group a profile node's own time goes to. */
 function group(frame) {
@@ -109,10 +118,9 @@ async function profiles() {
     }
     const targets = [
       ['msup-http', (p) => [path.join(HERE, 'msup-proxy.js'), 'http', p, ...backends]],
-      ...['net', 'uv', 'uv-consume'].map((v) => [
-        `floor-${v}`,
-        (p) => [path.join(HERE, 'http-floor-proxy.js'), v, p, ...backends],
-      ]),
+      ...['net', 'uv', 'uv-consume', 'uv-rp', 'uv-js', 'uv-js-one', 'uv-js-pass', 'uv-js-pass-one'].map(
+        (v) => [`floor-${v}`, (p) => [path.join(HERE, 'http-floor-proxy.js'), v, p, ...backends]],
+      ),
     ];
     console.log(
       `\nWhere the CPU goes (--cpu-prof, wrk -c50 for ${SECONDS}s, node ${process.version}, load average ${os.loadavg()[0].toFixed(1)}):`,

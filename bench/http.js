@@ -6,7 +6,7 @@
 // requests after a warm-up), which does not depend on machine load; slow (minutes per target).
 // Options: --rounds N (3), --duration S (5), --connections C (50), --baseline DIR (another checkout's
 // built msup, measured beside this one as `msup-base`), --callgrind, --requests N (1000, callgrind),
-// --floor (adds the byte-forwarding prototype bench/http-floor-proxy.js in its three variants, and
+// --floor (adds the byte-forwarding prototype bench/http-floor-proxy.js in its variants, and
 // msup's TCP mode as the floor of forwarding without parsing; see bench/http-floor.js), --other-node
 // PATH (with --floor: the prototype's variants also under that Node binary), --only a,b (these targets
 // and nginx-http only), --keep-callgrind DIR (callgrind's dumps are copied there, as <target>.callgrind).
@@ -21,6 +21,17 @@ import { nginxConf } from './references.js';
 import { cpuSplit, freePort, load, stopChild, waitForPort, which } from './tools.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** bench/http-floor-proxy.js's variants: the first three as measured first, then the boundary cut. */
+const FLOOR_VARIANTS = [
+  'net',
+  'uv',
+  'uv-consume',
+  'uv-rp',
+  'uv-js',
+  'uv-js-one',
+  'uv-js-pass',
+  'uv-js-pass-one',
+];
 const { values: opts } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
@@ -86,7 +97,7 @@ function commands(backends) {
       nodes.push([opts['other-node'], `@${version.split('.')[0]}`]);
     }
     for (const [node, suffix] of nodes) {
-      for (const variant of ['net', 'uv', 'uv-consume']) {
+      for (const variant of FLOOR_VARIANTS) {
         list.push({
           name: `floor-${variant}${suffix}`,
           argv: (port) => [node, path.join(HERE, 'http-floor-proxy.js'), variant, port, ...backends],
