@@ -110,6 +110,17 @@ function failure(message: Response): MsupError | undefined {
   return undefined;
 }
 
+/**
+ * A connection that failed once open (the running msup ended with the request unread: ECONNRESET; EPIPE)
+ * is msup's control failing, not an unexpected error: a coded MSUP_CONTROL, as a close without an answer is.
+ */
+function lost(error: Error): MsupError {
+  if (error instanceof MsupError) return error;
+  return new MsupError('MSUP_CONTROL', `the control connection to msup failed: ${error.message}`, {
+    cause: error,
+  });
+}
+
 /** One request, one answer. */
 export function controlRequest<T>(root: string, body: Body): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -121,7 +132,7 @@ export function controlRequest<T>(root: string, body: Body): Promise<T> {
     })
       .then((s) => {
         socket = s;
-        s.on('error', reject);
+        s.on('error', (error) => reject(lost(error)));
         s.on('close', () =>
           reject(new MsupError('MSUP_CONTROL', 'msup closed the control connection without answering')),
         );
@@ -148,7 +159,7 @@ export async function controlFollow(
   });
   const done = new Promise<void>((resolve, reject) => {
     fail = reject;
-    socket.on('error', reject);
+    socket.on('error', (error) => reject(lost(error)));
     socket.on('close', () => resolve());
   });
   return {
