@@ -2,10 +2,13 @@
 // and compiling it took the worker about 75 ms of every `msup start` (a CPU profile: BENCHMARKS.md, the
 // supervisor). So the worker compiles it with V8's code cache (vm.Script's cachedData), kept in the user's
 // private cache folder ($XDG_CACHE_HOME, else ~/.cache: msup/v8/, 0700, files 0600) under a name made of
-// the bundle's path, size and time and the Node version. V8 checks the cache against the source and its
-// own version and flags, and compiles afresh when it does not match (`cachedDataRejected`); the worker
-// then writes a new one once the config is loaded (so it holds the functions the load compiled too), and
-// removes its older ones. Without a folder msup may write, there is no cache.
+// the bundle's path, size and time and the Node version. V8 checks a cache's header (its version, flags,
+// the source's length) but not the rest in a release build, and damaged bytes past the header crash the
+// process: so the file starts with a CRC-32 of the source and one of V8's data, and a cache whose sums do
+// not match is not handed to V8 at all. V8 compiles afresh when it has no cache or rejects one
+// (`cachedDataRejected`); the worker then writes a new one once the config is loaded (so it holds the
+// functions the load compiled too), and removes the same bundle's older ones. Without a folder msup may
+// write, there is no cache.
 import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,21 +50,35 @@ export const WORKER_BOOT = `
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
+const { crc32 } = require('node:zlib');
 const { createRequire, wrap } = require('node:module');
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, threadId, workerData } = require('node:worker_threads');
 const { bundle, cache, ...options } = workerData;
+const source = wrap(fs.readFileSync(bundle, 'utf8'));
+const sourceSum = crc32(source);
 let cachedData;
 if (cache) {
-  try { cachedData = fs.readFileSync(cache); } catch {}
+  try {
+    // [CRC-32 of the source][CRC-32 of the data][V8's data]: anything else is no cache.
+    const file = fs.readFileSync(cache);
+    const data = file.subarray(8);
+    if (file.length > 8 && file.readUInt32BE(0) === sourceSum && file.readUInt32BE(4) === crc32(data)) {
+      cachedData = data;
+    }
+  } catch {}
 }
-const script = new vm.Script(wrap(fs.readFileSync(bundle, 'utf8')), { filename: bundle, cachedData });
+const script = new vm.Script(source, { filename: bundle, cachedData });
 const module = { exports: {} };
 script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, path.dirname(bundle));
 module.exports.answer(options).then((answer) => {
   if (cache && (cachedData === undefined || script.cachedDataRejected)) {
     try {
-      const temporary = cache + '.' + process.pid + '.tmp';
-      fs.writeFileSync(temporary, script.createCachedData(), { mode: 0o600 });
+      const temporary = cache + '.' + process.pid + '.' + threadId + '.tmp';
+      const data = script.createCachedData();
+      const sums = Buffer.alloc(8);
+      sums.writeUInt32BE(sourceSum, 0);
+      sums.writeUInt32BE(crc32(data), 4);
+      fs.writeFileSync(temporary, Buffer.concat([sums, data]), { mode: 0o600 });
       fs.renameSync(temporary, cache);
       const dir = path.dirname(cache);
       const name = path.basename(cache);

@@ -19,21 +19,30 @@ const paint = (on: boolean, code: number, text: string) => (on ? `\u001b[${code}
  * JSON that never throws: an Error as pino serialises one (type, message, stack, its code), a cycle as
  * "[Circular]", a bigint as its digits.
  */
-function stringify(value: unknown): string {
-  const seen = new WeakSet<object>();
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v === 'bigint') return v.toString();
-    if (v instanceof Error) {
-      const { code } = v as NodeJS.ErrnoException;
-      return { type: v.name, message: v.message, stack: v.stack, ...(code === undefined ? {} : { code }) };
-    }
-    if (typeof v === 'object' && v !== null) {
-      if (seen.has(v)) return '[Circular]';
-      seen.add(v);
-    }
-    return v;
-  });
+function stringify(value: unknown, indent?: number): string {
+  // The objects on the path from the top to the value being written: a value among them is a cycle (an
+  // object met twice on different paths is written twice, as pino did).
+  const ancestors: unknown[] = [];
+  return JSON.stringify(
+    value,
+    function (this: unknown, _key: string, v: unknown) {
+      if (typeof v === 'bigint') return v.toString();
+      if (v instanceof Error) {
+        const { code } = v as NodeJS.ErrnoException;
+        return { type: v.name, message: v.message, stack: v.stack, ...(code === undefined ? {} : { code }) };
+      }
+      if (typeof v !== 'object' || v === null) return v;
+      while (ancestors.length > 0 && ancestors.at(-1) !== this) ancestors.pop();
+      if (ancestors.includes(v)) return '[Circular]';
+      ancestors.push(v);
+      return v;
+    },
+    indent,
+  );
 }
+
+/** Fields pino-pretty wrote on lines of their own, taking them for errors. */
+const ERROR_KEYS = new Set(['err', 'error']);
 
 /** The time as pino-pretty's `translateTime: 'HH:MM:ss'` shows it (UTC). */
 function clock(now: Date): string {
@@ -52,7 +61,7 @@ export function createLogger(options: {
       const record = stringify({ level: LEVEL_NUMBER[level], time: now().toISOString(), ...fields, msg });
       return `${record}\n`;
     }
-    const { service, instance, pid, ...rest } = fields;
+    const { service, instance, pid, ...others } = fields;
     const who =
       service === undefined
         ? 'msup'
@@ -60,10 +69,17 @@ export function createLogger(options: {
     const color = options.color;
     const name = paint(color, LEVEL_COLOR[level], level.toUpperCase());
     const process = pid === undefined ? '' : ` (${String(pid)})`;
-    const extra = Object.values(rest).some((v) => v !== undefined)
-      ? ` ${paint(color, 90, stringify(rest))}`
-      : '';
-    return `[${clock(now())}] ${name}${process}: ${paint(color, 36, `${who} ${msg}`)}${extra}\n`;
+    const rest: Fields = {};
+    const errors: string[] = [];
+    for (const [key, value] of Object.entries(others)) {
+      if (value === undefined) continue;
+      // `    error: "..."` on a line of its own, an object's JSON indented under it.
+      if (ERROR_KEYS.has(key)) errors.push(`\n    ${key}: ${stringify(value, 2).replace(/\n/g, '\n    ')}`);
+      else rest[key] = value;
+    }
+    const extra =
+      Object.keys(rest).length > 0 ? ` ${paint(color, 90, stringify(rest))}` : errors.length > 0 ? ' ' : '';
+    return `[${clock(now())}] ${name}${process}: ${paint(color, 36, `${who} ${msg}`)}${extra}${errors.join('')}\n`;
   };
   const at =
     (level: Level) =>

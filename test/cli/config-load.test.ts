@@ -81,6 +81,22 @@ describe('a TypeScript config, loaded by msup', () => {
     expect(statSync(file).size).toBeGreaterThan(10_000);
   });
 
+  it('is not crashed by a code cache damaged inside its payload (its header intact)', async () => {
+    const project = newProject();
+    const cacheHome = path.join(project.root, 'cache-home');
+    project.write('supervisor.config.ts', config('2s'));
+    await problem(project, cacheHome);
+    const dir = path.join(cacheHome, 'msup', 'v8');
+    const file = path.join(dir, readdirSync(dir)[0] as string);
+    // V8 checks a code cache's header (magic, version, flags, source length) but in release builds not its
+    // payload's checksum: bytes damaged on disk past the header are deserialised as they are.
+    const bytes = readFileSync(file);
+    const middle = Math.floor(bytes.length / 2);
+    for (let i = middle; i < middle + 4096; i++) bytes[i] = (bytes[i] as number) ^ 0xff;
+    writeFileSync(file, bytes);
+    expect(await problem(project, cacheHome)).toMatch(/got 2000 \[MSUP_CONFIG_INVALID\]/);
+  });
+
   it('loads without a cache where the cache folder cannot be made', async () => {
     const project = newProject();
     const notAFolder = project.write('cache-home', 'a file, not a folder\n');

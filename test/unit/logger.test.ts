@@ -53,4 +53,35 @@ describe("msup's event lines", () => {
     expect(record.cycle).toEqual({ name: 'a', self: '[Circular]' });
     expect(record.big).toBe('12');
   });
+
+  it('writes an object that appears twice (not a cycle) in full both times, as pino did', () => {
+    const { out, log } = lines(true);
+    const limits = { max: 4 };
+    log.info({ before: limits, after: limits }, 'scaled');
+    expect(JSON.parse(out[0] ?? '')).toMatchObject({ before: { max: 4 }, after: { max: 4 } });
+  });
+});
+
+describe('fields pino-pretty took for errors', () => {
+  it('writes err and error on lines of their own, as pino-pretty did', () => {
+    const { out, log } = lines(false);
+    log.warn(
+      { service: 'web', instance: 0, pid: 4242, attempt: 3, error: 'connect ECONNREFUSED 127.0.0.1:1' },
+      'health check failed',
+    );
+    log.warn({ error: 'x' }, 'log file error');
+    log.warn({ err: 'y', a: 1 }, 'e2');
+    log.warn({ error: { code: 'E', message: 'm' } }, 'e3');
+    expect(out).toEqual([
+      '[05:36:58] WARN (4242): web#0 health check failed {"attempt":3}\n    error: "connect ECONNREFUSED 127.0.0.1:1"\n',
+      '[05:36:58] WARN: msup log file error \n    error: "x"\n',
+      '[05:36:58] WARN: msup e2 {"a":1}\n    err: "y"\n',
+      '[05:36:58] WARN: msup e3 \n    error: {\n      "code": "E",\n      "message": "m"\n    }\n',
+    ]);
+    const colored = lines(false, true);
+    colored.log.warn({ error: 'x' }, 'log file error');
+    expect(colored.out).toEqual([
+      '[05:36:58] \u001b[33mWARN\u001b[39m: \u001b[36mmsup log file error\u001b[39m \n    error: "x"\n',
+    ]);
+  });
 });
