@@ -1,4 +1,5 @@
 // Finding and importing the config file (jiti for TypeScript on Node 20), then validate and resolve.
+import { readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +42,36 @@ function compileCache(): string | false {
     return dir;
   } catch {
     return false;
+  }
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** A compiled file neither written nor read for this long is removed from the cache. */
+export const COMPILE_CACHE_MAX_AGE_MS = 30 * DAY_MS;
+
+/**
+ * Keeps the compile cache bounded: jiti writes one file per compiled version of each file and never
+ * removes one, so every edit of a config leaves its old copy. At most once a day (the time of the file
+ * `jiti.pruned` beside the folder), files not used for 30 days (neither their access nor their modification time, which
+ * jiti's cache hits and writes move) are removed. A failure only skips the pruning.
+ */
+export function pruneCompileCache(dir: string, now = Date.now()): void {
+  try {
+    const stamp = `${dir}.pruned`;
+    let last = 0;
+    try {
+      last = statSync(stamp).mtimeMs;
+    } catch {}
+    if (now - last < DAY_MS) return;
+    writeFileSync(stamp, '', { mode: 0o600 });
+    utimesSync(stamp, now / 1000, now / 1000);
+    for (const name of readdirSync(dir)) {
+      const file = path.join(dir, name);
+      const { atimeMs, mtimeMs } = statSync(file);
+      if (now - Math.max(atimeMs, mtimeMs) > COMPILE_CACHE_MAX_AGE_MS) rmSync(file, { force: true });
+    }
+  } catch {
+    // Another msup pruning at the same time, a file gone meanwhile: the next day's pruning goes on.
   }
 }
 
@@ -99,6 +130,7 @@ async function importConfig(file: string): Promise<unknown> {
       if (cache && CACHE_WRITE.has(error?.code ?? '')) return load(false);
       throw error;
     });
+    if (cache) pruneCompileCache(cache);
   } catch (cause) {
     if (cause instanceof MsupError) throw cause;
     const reason = cause instanceof Error ? cause.message : String(cause);
