@@ -3,6 +3,8 @@
 // through. A leaf module, like types.ts and errors.ts: the supervisor, log files, control socket and
 // CLI all use it.
 import { chmodSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { MsupError } from './errors.js';
 
 const uid = (): number | undefined => process.getuid?.();
@@ -25,6 +27,24 @@ export function privateDir(dir: string): void {
     );
   }
   if ((stat.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+}
+
+/**
+ * msup's private folder `name` in the user's cache folder ($XDG_CACHE_HOME, else ~/.cache): `msup/<name>`,
+ * both 0700, made if needed; null where there is no such folder msup may use.
+ */
+export function userCacheDir(name: string): string | null {
+  const home = os.homedir();
+  const base = process.env.XDG_CACHE_HOME || (home ? path.join(home, '.cache') : '');
+  if (!path.isAbsolute(base)) return null;
+  const dir = path.join(base, 'msup', name);
+  try {
+    privateDir(path.dirname(dir));
+    privateDir(dir);
+    return dir;
+  } catch {
+    return null;
+  }
 }
 
 /** Whether a file belongs to this user (always true where there are no uids). */

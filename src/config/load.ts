@@ -1,11 +1,10 @@
 // Finding and importing the config file (jiti for TypeScript on Node 20), then validate and resolve.
 import { readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { type ConfigIssue, MsupError } from '../errors.js';
 import { ownTreeFile } from '../package-root.js';
-import { privateDir } from '../private-files.js';
+import { userCacheDir } from '../private-files.js';
 import type { ResolvedConfig } from '../types.js';
 import { readEnvFiles } from './env-file.js';
 import { findConfigFile } from './find.js';
@@ -32,17 +31,7 @@ const SELF = ownTreeFile('config/config-api.js');
  * file is compiled again. Without a folder msup may write, no cache.
  */
 function compileCache(): string | false {
-  const home = os.homedir();
-  const base = process.env.XDG_CACHE_HOME || (home ? path.join(home, '.cache') : '');
-  if (!path.isAbsolute(base)) return false;
-  const dir = path.join(base, 'msup', 'jiti');
-  try {
-    privateDir(path.dirname(dir));
-    privateDir(dir);
-    return dir;
-  } catch {
-    return false;
-  }
+  return userCacheDir('jiti') ?? false;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -10,9 +10,8 @@
 // functions the load compiled too), and removes the same bundle's older ones. Without a folder msup may
 // write, there is no cache.
 import { statSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { privateDir } from '../private-files.js';
+import { userCacheDir } from '../private-files.js';
 
 /** FNV-1a, 32 bits: a short stable name for a path (V8 checks the cache's content itself). */
 function fnv1a(text: string): string {
@@ -26,13 +25,9 @@ function fnv1a(text: string): string {
 
 /** Where the code cache of `bundle` goes, or null (no private cache folder). */
 export function codeCacheFile(bundle: string): string | null {
-  const home = os.homedir();
-  const base = process.env.XDG_CACHE_HOME || (home ? path.join(home, '.cache') : '');
-  if (!path.isAbsolute(base)) return null;
-  const dir = path.join(base, 'msup', 'v8');
+  const dir = userCacheDir('v8');
+  if (!dir) return null;
   try {
-    privateDir(path.dirname(dir));
-    privateDir(dir);
     const { size, mtimeMs } = statSync(bundle);
     const name = `${path.basename(bundle, '.cjs')}-${fnv1a(bundle)}-${fnv1a(`${size}:${mtimeMs}:${process.version}:${process.arch}`)}.bin`;
     return path.join(dir, name);

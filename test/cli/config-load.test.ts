@@ -25,6 +25,16 @@ async function problem(project: Project, cacheHome: string): Promise<string> {
   return cli.stderr();
 }
 
+/** A project whose config the CLI loaded once: the worker's code cache is written, its folder and file. */
+async function withCodeCache(): Promise<{ project: Project; cacheHome: string; dir: string; file: string }> {
+  const project = newProject();
+  const cacheHome = path.join(project.root, 'cache-home');
+  project.write('supervisor.config.ts', config('2s'));
+  await problem(project, cacheHome);
+  const dir = path.join(cacheHome, 'msup', 'v8');
+  return { project, cacheHome, dir, file: path.join(dir, readdirSync(dir)[0] as string) };
+}
+
 describe('a TypeScript config, loaded by msup', () => {
   it('gets defineConfig, parseDuration and ERROR_CODES from msupervisor, compiled into a private cache', async () => {
     const project = newProject();
@@ -55,16 +65,11 @@ describe('a TypeScript config, loaded by msup', () => {
   });
 
   it("compiles its worker with V8's code cache: written once, then used, replaced when damaged", async () => {
-    const project = newProject();
-    const cacheHome = path.join(project.root, 'cache-home');
-    project.write('supervisor.config.ts', config('2s'));
-    await problem(project, cacheHome);
-    const dir = path.join(cacheHome, 'msup', 'v8');
+    const { project, cacheHome, dir, file } = await withCodeCache();
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     const files = readdirSync(dir);
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(/^load-worker-[0-9a-f]{8}-[0-9a-f]{8}\.bin$/);
-    const file = path.join(dir, files[0] as string);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(file).size).toBeGreaterThan(10_000);
     // V8 took it: a cache it rejects is written again (a new file renamed over it: another inode).
@@ -82,12 +87,7 @@ describe('a TypeScript config, loaded by msup', () => {
   });
 
   it('is not crashed by a code cache damaged inside its payload (its header intact)', async () => {
-    const project = newProject();
-    const cacheHome = path.join(project.root, 'cache-home');
-    project.write('supervisor.config.ts', config('2s'));
-    await problem(project, cacheHome);
-    const dir = path.join(cacheHome, 'msup', 'v8');
-    const file = path.join(dir, readdirSync(dir)[0] as string);
+    const { project, cacheHome, file } = await withCodeCache();
     // V8 checks a code cache's header (magic, version, flags, source length) but in release builds not its
     // payload's checksum: bytes damaged on disk past the header are deserialised as they are.
     const bytes = readFileSync(file);
