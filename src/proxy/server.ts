@@ -39,6 +39,12 @@ export interface ServiceProxyOptions extends Partial<BalancingSettings> {
   tcpIo?: TcpIo;
   /** Where the front reports refused connections and failed accepts. */
   log?: FrontLog;
+  /**
+   * The instances' endpoints are msup's sidecars (the sidecar runtime): only then does a 503 with
+   * NOT_FORWARDED_HEADER mean the request never reached the app. From any other instance the header is
+   * the app's own, and its answer is passed on like any other.
+   */
+  sidecars?: boolean;
   now?: () => number;
   random?: () => number;
 }
@@ -71,6 +77,7 @@ export class ServiceProxy implements ForwardTarget {
   holdTimeoutMs: number;
   responseTimeoutMs: number;
   bodyTimeoutMs: number;
+  sidecars: boolean;
   #headersTimeoutMs: number;
   readonly #pools = new Map<string, UpstreamPool>();
   readonly #work = new Work();
@@ -93,6 +100,7 @@ export class ServiceProxy implements ForwardTarget {
     this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+    this.sidecars = options.sidecars ?? false;
     this.#tcpIo = options.tcpIo;
     this.#log = options.log;
     this.budget = new RetryBudget(options.retryBudget ?? DEFAULT_RETRY_BUDGET);
@@ -112,6 +120,7 @@ export class ServiceProxy implements ForwardTarget {
     this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+    this.sidecars = options.sidecars ?? false;
     if (this.#server) this.#server.headersTimeout = this.#headersTimeoutMs;
   }
 

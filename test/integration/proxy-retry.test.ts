@@ -8,6 +8,8 @@ import { useUpstreams } from '../helpers/upstreams.js';
 
 const { httpUpstream, closedPort, proxy } = useUpstreams();
 const NO_BUDGET = { percent: 0, minConcurrent: 0 };
+/** Instances behind msup's sidecars (whose not-forwarded answers the front believes), none ejected. */
+const SIDECARS = { maxFails: 0, sidecars: true };
 const answer = (text: string) => httpUpstream((_req, res) => res.end(text));
 
 /** Reads a request's body, then `then` answers. */
@@ -109,7 +111,7 @@ describe('ServiceProxy retries', () => {
   it("sends a POST its first instance's sidecar did not forward to the next one, body and all", async () => {
     const refused: Buffer[] = [];
     const answered: Buffer[] = [];
-    const { url } = await proxy([await notForwarding(refused), await echo(answered)], { maxFails: 0 });
+    const { url } = await proxy([await notForwarding(refused), await echo(answered)], SIDECARS);
     const bodies = ['a', 'b', 'c', 'd'].map((c, i) => Buffer.alloc(1000 * (i + 1) * 16, c).toString());
     for (const body of bodies) {
       const reply = await request(`${url}/`, { method: 'POST', body });
@@ -137,7 +139,7 @@ describe('ServiceProxy retries', () => {
         refusedOnce();
       });
     });
-    const { url } = await proxy([early, await echo(answered)]);
+    const { url } = await proxy([early, await echo(answered)], { sidecars: true });
     const reply = await requestWith(`${url}/`, { method: 'POST' }, (req) => {
       req.setHeader('transfer-encoding', 'chunked');
       req.write('sent before the refusal;');
@@ -150,7 +152,7 @@ describe('ServiceProxy retries', () => {
   it('does not send a POST body past the replay limit again: 502, as before', async () => {
     const refused: Buffer[] = [];
     const answered: Buffer[] = [];
-    const { url } = await proxy([await notForwarding(refused), await echo(answered)], { maxFails: 0 });
+    const { url } = await proxy([await notForwarding(refused), await echo(answered)], SIDECARS);
     const body = Buffer.alloc(REPLAY_LIMIT + 1000, 'z').toString();
     const replies = [
       await request(`${url}/`, { method: 'POST', body }),
@@ -166,8 +168,24 @@ describe('ServiceProxy retries', () => {
     expect(answered.map((b) => b.length)).toEqual([body.length]);
   });
 
+  it("passes on an app's own 503 with the not-forwarded header when its instances have no sidecars", async () => {
+    // Only msup's sidecar may say a request never reached the app: believed from anyone, an app (or what
+    // it proxies) could make the front send a POST that was executed to another instance as well.
+    const first: Buffer[] = [];
+    const second: Buffer[] = [];
+    const { url } = await proxy([await notForwarding(first), await echo(second)], { maxFails: 0 });
+    const replies = [];
+    for (const body of ['a', 'b']) replies.push(await request(`${url}/`, { method: 'POST', body }));
+    const refused = replies.find((r) => r.status === 503);
+    expect(refused?.body).toBe('msup sidecar: the app did not take the connection\n');
+    expect(refused?.headers['x-msup-not-forwarded']).toBe('1');
+    expect(replies.find((r) => r.status === 200)?.body).toBeDefined();
+    // Each body reached exactly one instance: nothing was sent twice.
+    expect([...first, ...second].map((b) => b.toString()).sort()).toEqual(['a', 'b']);
+  });
+
   it('sends a GET and a bodiless POST that were not forwarded to the next instance', async () => {
-    const { url } = await proxy([await notForwarding([]), await answer('live')], { maxFails: 0 });
+    const { url } = await proxy([await notForwarding([]), await answer('live')], SIDECARS);
     for (const method of ['GET', 'POST', 'GET', 'POST']) {
       const reply = await request(`${url}/`, { method });
       expect(reply).toMatchObject({ status: 200, body: 'live' });
