@@ -234,6 +234,8 @@ class ProcessRuntime implements Runtime {
 /** Ends the process groups a crashed run left behind (skipping pids reused by new processes), and the
  * processes that left those groups (setsid daemons, found by their guard token). */
 export async function reapGroups(entries: readonly Remembered[]): Promise<Reaped[]> {
+  // Nothing left by a crashed run (every start after a clean stop): no scan of every process on the machine.
+  if (entries.length === 0) return [];
   const processes = await scanProcesses();
   const targets: { entry: Remembered; pgid: number; count: number }[] = [];
   for (const entry of entries) {
