@@ -1,7 +1,8 @@
-// What the OS knows about processes and process groups: /proc on Linux, signal 0 elsewhere. Reading
-// /proc is done with a bounded number of files open at once, and concurrent waits share one scan, so
+// What the OS knows about processes and process groups: /proc on Linux, signal 0 elsewhere. A scan reads
+// one file at a time and other reads a bounded number at once, and concurrent waits share one scan, so
 // stopping a thousand instances does not run msup out of descriptors.
-import { readdir, readFile } from 'node:fs/promises';
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const HAS_PROC = process.platform === 'linux';
@@ -38,33 +39,52 @@ function parseStat(pid: number, text: string): ProcStat {
   };
 }
 
-async function readStat(pid: number): Promise<ProcStat | undefined> {
+/** /proc/<pid>/stat is one line of a few hundred bytes (a command name has at most 15 characters). */
+const statBuffer = Buffer.allocUnsafe(4096);
+/** Processes a scan reads between two turns of the event loop (one read: open, read, close). */
+const SCAN_BATCH = 128;
+
+/**
+ * One process's stat, read at once into a buffer kept for it. Not fs/promises: its four trips to the
+ * thread pool and a 64 KiB buffer per file (a /proc file says it has no size) made a scan of 90 processes
+ * cost about 4 ms of CPU and most of the garbage of a function's cold start (a CPU profile).
+ */
+function readStatNow(pid: number): ProcStat | undefined {
+  let fd: number | undefined;
   try {
-    return parseStat(pid, await readFile(`/proc/${pid}/stat`, 'utf8'));
+    fd = openSync(`/proc/${pid}/stat`, 'r');
+    const size = readSync(fd, statBuffer, 0, statBuffer.length, null);
+    return parseStat(pid, statBuffer.toString('latin1', 0, size));
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
-/** Every live (non-zombie) process, read with a bounded number of open files. */
+/** Every live (non-zombie) process, read one at a time, letting the event loop turn every SCAN_BATCH. */
 export async function scanProcesses(): Promise<ProcStat[]> {
-  const entries = (await readdir('/proc').catch(() => [] as string[])).filter((e) => /^\d+$/.test(e));
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
   const found: ProcStat[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < entries.length) {
-      const stat = await readStat(Number(entries[next++]));
-      if (stat && stat.state !== 'Z') found.push(stat);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, entries.length) }, worker));
+  let read = 0;
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStatNow(Number(entry));
+    if (stat && stat.state !== 'Z') found.push(stat);
+    if (++read % SCAN_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
   return found;
 }
 
 /** A token that identifies this process incarnation (so a reused pid is not mistaken for it). */
 export async function processStartTime(pid: number): Promise<string | null> {
   if (!HAS_PROC) return isAlive(pid) ? 'unknown' : null;
-  const stat = await readStat(pid);
+  const stat = readStatNow(pid);
   return stat && stat.state !== 'Z' ? stat.startTime : null;
 }
 
