@@ -15,12 +15,13 @@ const STARTUP_INTERVAL_MS = 100;
 /**
  * The delay before the next probe of an instance that has never been ready: 10 ms after the first probe,
  * then every 20 ms for its first 2 s (most services are up by then), then 40, 80 and every 100 ms at most
- * for one that starts slowly. `previousMs` is null before the first delay.
+ * for one that starts slowly. `previousMs` is null before the first delay. An `exec` probe (a process
+ * each time, not a connect) is not `cheap`: it doubles from 10 ms at once, as every probe did before.
  */
-export function startupProbeDelay(sinceStartMs: number, previousMs: number | null): number {
+export function startupProbeDelay(sinceStartMs: number, previousMs: number | null, cheap = true): number {
   if (previousMs === null) return STARTUP_FIRST_MS;
-  if (sinceStartMs < STARTUP_FAST_FOR_MS) return STARTUP_FAST_MS;
-  return Math.min(Math.max(previousMs, STARTUP_FAST_MS) * 2, STARTUP_INTERVAL_MS);
+  if (cheap && sinceStartMs < STARTUP_FAST_FOR_MS) return STARTUP_FAST_MS;
+  return Math.min(previousMs * 2, STARTUP_INTERVAL_MS);
 }
 
 export interface MonitorHandlers {
@@ -57,10 +58,11 @@ export function startMonitor(
     if (!stopped) timer = setTimeout(tick, delayMs);
   };
   const startedAt = performance.now();
+  const cheap = settings.probe.kind !== 'exec';
   let startupDelay: number | null = null;
   const nextDelay = () => {
     if (everReady) return settings.intervalMs;
-    startupDelay = startupProbeDelay(performance.now() - startedAt, startupDelay);
+    startupDelay = startupProbeDelay(performance.now() - startedAt, startupDelay, cheap);
     return Math.min(settings.intervalMs, startupDelay);
   };
 

@@ -8,6 +8,16 @@ describe('the probe schedule of an instance that is not ready yet', () => {
     expect(startupProbeDelay(1999, 20)).toBe(20);
   });
 
+  it('keeps doubling from 10 ms for an exec probe, which starts a process each time', () => {
+    const delays: number[] = [];
+    let previous: number | null = null;
+    for (let i = 0; i < 6; i++) {
+      previous = startupProbeDelay(i * 10, previous, false);
+      delays.push(previous);
+    }
+    expect(delays).toEqual([10, 20, 40, 80, 100, 100]);
+  });
+
   it('then backs off to one probe every 100 ms for a service that starts slowly', () => {
     const delays: number[] = [];
     let previous: number | null = 20;
