@@ -97,6 +97,19 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Whether any process, zombies included, is in the group (signal 0; EPERM: it exists, not ours). */
+function groupExists(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A GroupWaiter's polls between two scans of /proc. */
+const SCAN_EVERY = 4;
+
 /** Live (non-zombie) members of a process group. */
 export async function groupMembers(pgid: number): Promise<number[]> {
   if (!HAS_PROC) {
@@ -155,17 +168,27 @@ export class GroupWaiter {
     return result;
   }
 
+  #settle(pgid: number): void {
+    const settles = this.#waiting.get(pgid);
+    this.#waiting.delete(pgid);
+    for (const settle of settles ?? []) settle();
+  }
+
+  /**
+   * Each poll asks the kernel first (signal 0 to the group: no such group, it is gone); a scan of /proc,
+   * which also finds a group whose members are all zombies (an orphan nobody reaps, in a container without
+   * an init), runs only every SCAN_EVERY polls: most groups are gone before the first one.
+   */
   #poll(): void {
     if (this.#polling) return;
     this.#polling = true;
     void (async () => {
       try {
-        while (this.#waiting.size > 0) {
-          const alive = new Set((await scanProcesses()).map((s) => s.pgrp));
-          for (const [pgid, settles] of [...this.#waiting]) {
-            if (alive.has(pgid)) continue;
-            this.#waiting.delete(pgid);
-            for (const settle of settles) settle();
+        for (let round = 1; this.#waiting.size > 0; round++) {
+          for (const pgid of [...this.#waiting.keys()]) if (!groupExists(pgid)) this.#settle(pgid);
+          if (this.#waiting.size > 0 && round % SCAN_EVERY === 0) {
+            const alive = new Set((await scanProcesses()).map((s) => s.pgrp));
+            for (const pgid of [...this.#waiting.keys()]) if (!alive.has(pgid)) this.#settle(pgid);
           }
           if (this.#waiting.size > 0) await sleep(this.#pollMs);
         }
