@@ -172,9 +172,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       stillStarting();
       // Every service exists from the start (so status shows it); each starts once its dependsOn is met.
       for (const service of config.services) this.#createService(service);
-      for (const service of config.services) this.#startWhenDependenciesMet(service.name);
+      // Watching is ready before the first launch: what an instance changes as it starts is a change
+      // (a watcher still scanning would take such a file for one that was already there).
       if (options.watch !== false) await this.#watch(config);
       stillStarting();
+      for (const service of config.services) this.#startWhenDependenciesMet(service.name);
       if (options.wait !== false) {
         await this.#waitUntilReady(parseDuration(options.timeout) ?? DEFAULT_START_TIMEOUT_MS);
       }

@@ -85,6 +85,22 @@ describe('watch mode', () => {
     expect(await waitFor(() => changes() > before, 10_000)).toBe(true);
   });
 
+  it('counts what a service writes as it first starts as a change: watching begins before any launch', async () => {
+    const p = project();
+    // The shell writes boot.txt within milliseconds of the launch, once (a restart finds it there).
+    const command = `test -e boot.txt || echo first > boot.txt; exec ${node('worker.js').join(' ')}`;
+    writeConfig(p, { early: { command, watch: true } });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const changed = () =>
+      logs.some((r) => r.msg === 'files changed' && (r.files as string[]).includes('boot.txt'));
+    expect(await waitFor(changed, 10_000)).toBe(true);
+    const restarted = () => sup.instances('early').every((i) => i.restarts === 1 && i.ready);
+    expect(await waitFor(restarted, 10_000)).toBe(true);
+  });
+
   it('does nothing on changes with --no-watch', async () => {
     const p = project();
     p.write('app.js', '1');
