@@ -22,6 +22,11 @@ export interface Endpoint {
    * every other caller).
    */
   inProcess?: UpstreamPool;
+  /**
+   * Set by the sidecar runtime: msup's own sidecar answers here, so a 503 with x-msup-not-forwarded from
+   * it means the app never got the request. From any other endpoint that header is the app's own.
+   */
+  sidecar?: boolean;
 }
 
 export interface InstanceSpec {

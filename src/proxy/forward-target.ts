@@ -16,8 +16,6 @@ export interface ForwardTarget {
   /** How long a request body may pause while msup waits for it (0: no limit); then 408. */
   readonly bodyTimeoutMs: number;
   readonly holdTimeoutMs: number;
-  /** The instances are msup's sidecars: their NOT_FORWARDED_HEADER is believed (see ServiceProxyOptions). */
-  readonly sidecars: boolean;
   readonly closing: boolean;
   pool(member: Member): UpstreamPool;
   /**

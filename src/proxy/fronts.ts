@@ -67,7 +67,6 @@ export class Fronts {
       ...service.balancing,
       headersTimeoutMs: config.proxy.headersTimeoutMs,
       bodyTimeoutMs: config.proxy.bodyTimeoutMs,
-      sidecars: service.runtime === 'sidecar',
       ...(this.#log ? { log: this.#log } : {}),
     });
     const maxConnections = service.balancing.maxConnections;
@@ -100,7 +99,6 @@ export class Fronts {
       ...service.balancing,
       headersTimeoutMs: config.proxy.headersTimeoutMs,
       bodyTimeoutMs: config.proxy.bodyTimeoutMs,
-      sidecars: service.runtime === 'sidecar',
     });
     entry.maxConnections = service.balancing.maxConnections;
     this.#limit();

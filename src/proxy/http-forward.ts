@@ -134,7 +134,7 @@ class Exchange implements ExchangeHandler {
   ): boolean {
     if (this.#clientGone) return false;
     if (status < 200) return true; // 1xx: Node's server speaks for itself
-    if (status === 503 && this.#target.sidecars && isNotForwarded(rawHeaders)) {
+    if (status === 503 && this.#member?.sidecar === true && isNotForwarded(rawHeaders)) {
       // The instance's sidecar says its app never got the request: no answer, a failed connect.
       this.#abort?.(NOT_FORWARDED);
       return false;

@@ -32,6 +32,13 @@ export interface Member {
   /** Where the instance serves (its runtime's endpoint). */
   readonly host: string;
   readonly port: number;
+  /**
+   * msup's sidecar answers at the endpoint (the incarnation runs under the sidecar runtime): only then is
+   * a 503 with NOT_FORWARDED_HEADER taken as "the app never got the request". A property of the
+   * incarnation, not of the service's config: a reload that changes the runtime replaces instances one
+   * at a time, and a replacement that fails leaves the old ones serving under the old runtime.
+   */
+  readonly sidecar: boolean;
   /** From the service's weights by index; a reload may change it. */
   weight: number;
   inFlight: number;
@@ -90,13 +97,14 @@ export class Members {
   }
 
   /** Puts a member in rotation (creating it on first sight). */
-  add(key: string, label: string, endpoint: { host: string; port: number }): Member {
+  add(key: string, label: string, endpoint: { host: string; port: number; sidecar?: boolean }): Member {
     let member = this.#all.get(key);
     if (!member) {
       const index = indexOfLabel(label);
       const weight = this.#settings.weights[index] ?? 1;
       const { host, port } = endpoint;
-      member = { key, label, index, host, port, weight, inFlight: 0, inRotation: true };
+      const sidecar = endpoint.sidecar ?? false;
+      member = { key, label, index, host, port, sidecar, weight, inFlight: 0, inRotation: true };
       this.#all.set(key, member);
       this.#count(index);
     }

@@ -39,12 +39,6 @@ export interface ServiceProxyOptions extends Partial<BalancingSettings> {
   tcpIo?: TcpIo;
   /** Where the front reports refused connections and failed accepts. */
   log?: FrontLog;
-  /**
-   * The instances' endpoints are msup's sidecars (the sidecar runtime): only then does a 503 with
-   * NOT_FORWARDED_HEADER mean the request never reached the app. From any other instance the header is
-   * the app's own, and its answer is passed on like any other.
-   */
-  sidecars?: boolean;
   now?: () => number;
   random?: () => number;
 }
@@ -77,7 +71,6 @@ export class ServiceProxy implements ForwardTarget {
   holdTimeoutMs: number;
   responseTimeoutMs: number;
   bodyTimeoutMs: number;
-  sidecars: boolean;
   #headersTimeoutMs: number;
   readonly #pools = new Map<string, UpstreamPool>();
   readonly #work = new Work();
@@ -100,7 +93,6 @@ export class ServiceProxy implements ForwardTarget {
     this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
-    this.sidecars = options.sidecars ?? false;
     this.#tcpIo = options.tcpIo;
     this.#log = options.log;
     this.budget = new RetryBudget(options.retryBudget ?? DEFAULT_RETRY_BUDGET);
@@ -120,7 +112,6 @@ export class ServiceProxy implements ForwardTarget {
     this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
     this.#headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
-    this.sidecars = options.sidecars ?? false;
     if (this.#server) this.#server.headersTimeout = this.#headersTimeoutMs;
   }
 
@@ -179,8 +170,15 @@ export class ServiceProxy implements ForwardTarget {
     this.#upgrades.upgrade(this, req, socket, head, path);
   }
 
-  /** An instance joins rotation; requests held for a ready instance go to it. */
-  add(key: string, label: string, endpoint: { host: string; port: number; inProcess?: UpstreamPool }): void {
+  /**
+   * An instance joins rotation; requests held for a ready instance go to it. `sidecar`: msup's sidecar
+   * answers at the endpoint (its not-forwarded 503s are believed; see Member).
+   */
+  add(
+    key: string,
+    label: string,
+    endpoint: { host: string; port: number; inProcess?: UpstreamPool; sidecar?: boolean },
+  ): void {
     // An instance served in msup's own process (a handler function's gateway) brings its own pool.
     if (endpoint.inProcess) this.#pools.set(key, endpoint.inProcess);
     this.members.add(key, label, endpoint);

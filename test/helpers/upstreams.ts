@@ -74,13 +74,17 @@ export function useUpstreams() {
     return port;
   }
 
-  /** A proxy listening on a free port, with `ports` as instances web#0, web#1, ... */
-  async function proxy(ports: number[], options: ServiceProxyOptions = {}) {
-    const p = new ServiceProxy('web', options);
+  /**
+   * A proxy listening on a free port, with `ports` as instances web#0, web#1, ...; `sidecars`: each is
+   * added as msup's sidecar would be (its not-forwarded 503s believed).
+   */
+  async function proxy(ports: number[], options: ServiceProxyOptions & { sidecars?: boolean } = {}) {
+    const { sidecars = false, ...settings } = options;
+    const p = new ServiceProxy('web', settings);
     closers.push(() => p.close());
     const front = await p.listen(0);
     ports.forEach((port, i) => {
-      p.add(`web#${i}:${port}`, `web#${i}`, { host: '127.0.0.1', port: port });
+      p.add(`web#${i}:${port}`, `web#${i}`, { host: '127.0.0.1', port: port, sidecar: sidecars });
     });
     return { proxy: p, url: `http://127.0.0.1:${front}`, port: front };
   }

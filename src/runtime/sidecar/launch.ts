@@ -187,7 +187,7 @@ export async function launchSidecar(o: LaunchOptions): Promise<LiveSidecar> {
     const instance: RunningInstance = {
       id: app.id,
       pid: app.pid,
-      endpoint: { host: HOST, port: ports.ingress },
+      endpoint: { host: HOST, port: ports.ingress, sidecar: true },
       startedAt: app.startedAt,
       exited,
       stop,
