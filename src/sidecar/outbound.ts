@@ -223,8 +223,10 @@ export class Outbound {
     let result: Attempt;
     try {
       const response = await send(this.#pool(key, endpoint), request);
-      if (response.notForwarded) {
+      if (response.notForwarded && endpoint.tls) {
         // The peer's sidecar could not reach its app: a failed connect, not an answer (nor passed on).
+        // Only a sidecar (its mesh port) may say so: from an instance outside the mesh the header is its
+        // app's own, and a POST that app executed must not go to another instance.
         response.discard();
         const error = new SendError('connect', 'its sidecar could not reach the app');
         result = { error, ms: performance.now() - began };
