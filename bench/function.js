@@ -7,7 +7,7 @@
 //          `node` spawn that imports the same handler, calls it once and prints the answer
 //   tput   a concurrency-1 function held at 4 environments under wrk -c4, beside 4 process instances
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -112,6 +112,9 @@ async function warm() {
   }
 }
 
+/** The bare reference's last child, so the next measurement starts once it has exited. */
+let lastBare = null;
+
 /**
  * Spawn → the handler imported, called once, its answer printed: what a cold start does without msup.
  * `flags`: node's own flags (the environment's V8 heap flags, for the second reference).
@@ -126,43 +129,78 @@ function bare(flags = []) {
     const child = spawn(process.execPath, [...flags, '--input-type=module', '-e', script], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    const exited = new Promise((r) => child.once('exit', r));
+    lastBare = exited;
     child.stdout.once('data', () => resolve(performance.now() - began));
     child.once('error', reject);
   });
 }
 
+/** The pids of this process's children (the supervisor's own: environments, its watchdog). */
+const children = () =>
+  readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
+
+/**
+ * Cold starts through msup and the two bare references, each measured from the same quiet state (no
+ * environment alive and its process gone, the last bare child gone, then 50 ms), in an order that rotates:
+ * measured right after another, a spawn shares the machine with the previous process's exit, and the one
+ * measured first would always be favoured. An environment is reaped 100 ms after its answer: soon enough
+ * for the next cold start, late enough that its stop (a signal, the wait for its group, the state file)
+ * is not work done while its answer reaches the client (with 1 ms it was, about 0.7 ms of it).
+ */
 async function cold() {
   const { sup, stop } = await supervise({
-    fn: { handler: HANDLER, cwd: FIXTURES, port: 0, runtime: { function: { idleTimeout: 1 } } },
+    fn: { handler: HANDLER, cwd: FIXTURES, port: 0, runtime: { function: { idleTimeout: 100 } } },
   });
+  const baseline = children().length;
   const url = sup.url('fn');
   const details = () => sup.instances('fn')[0].details;
-  const msup = [];
   const inits = [];
   sup.on('output', (line) => {
     const init = /Init Duration: ([\d.]+) ms/.exec(line.line);
     if (init) inits.push(Number(init[1]));
   });
-  const spawnOnly = [];
   // The same bare spawn with the V8 heap flags an environment gets (Lambda's own runtime passes them too):
   // on Node 20 any heap flag makes a process start 20 to 25 ms slower, on Node 24 none does.
-  const withFlags = [];
   const flags = heapFlags(128);
-  try {
-    for (let i = 0; i < COLDS; i++) {
-      while (details().environments.warm + details().environments.starting > 0) await sleep(5);
-      await sleep(50);
+  const quiet = async () => {
+    while (details().environments.warm + details().environments.starting > 0) await sleep(5);
+    while (children().length > baseline) await sleep(5);
+    await lastBare;
+    await sleep(50);
+  };
+  const kinds = {
+    msup: async () => {
       const began = performance.now();
       const status = await get(url);
-      msup.push(performance.now() - began);
       if (status !== 200) throw new Error(`cold request answered ${status}`);
-      spawnOnly.push(await bare());
-      withFlags.push(await bare(flags));
+      return performance.now() - began;
+    },
+    bare: () => bare(),
+    flagged: () => bare(flags),
+  };
+  const times = { msup: [], bare: [], flagged: [] };
+  const names = Object.keys(kinds);
+  try {
+    for (let i = 0; i < COLDS; i++) {
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(i + k) % names.length];
+        await quiet();
+        times[name].push(await kinds[name]());
+      }
     }
   } finally {
     await stop();
   }
-  return { msup: median(msup), bare: median(spawnOnly), flagged: median(withFlags), init: median(inits) };
+  return {
+    msup: median(times.msup),
+    bare: median(times.bare),
+    flagged: median(times.flagged),
+    init: median(inits),
+  };
 }
 
 async function throughput() {
