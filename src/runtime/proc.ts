@@ -44,10 +44,16 @@ const statBuffer = Buffer.allocUnsafe(4096);
 /** Processes a scan reads between two turns of the event loop (one read: open, read, close). */
 const SCAN_BATCH = 128;
 
+/** Errors that say msup is short of something, not that the process is gone: a read that says nothing. */
+const SHORTAGE = new Set(['EMFILE', 'ENFILE', 'ENOMEM']);
+
+const isShortage = (error: unknown) => SHORTAGE.has((error as NodeJS.ErrnoException).code ?? '');
+
 /**
- * One process's stat, read at once into a buffer kept for it. Not fs/promises: its four trips to the
- * thread pool and a 64 KiB buffer per file (a /proc file says it has no size) made a scan of 90 processes
- * cost about 4 ms of CPU and most of the garbage of a function's cold start (a CPU profile).
+ * One process's stat, read at once into a buffer kept for it (undefined: it is gone, or not readable).
+ * Not fs/promises: its four trips to the thread pool and a 64 KiB buffer per file (a /proc file says it
+ * has no size) made a scan of 90 processes cost about 4 ms of CPU and most of the garbage of a function's
+ * cold start (a CPU profile). Throws when msup is out of descriptors (SHORTAGE): that says nothing.
  */
 function readStatNow(pid: number): ProcStat | undefined {
   let fd: number | undefined;
@@ -55,36 +61,58 @@ function readStatNow(pid: number): ProcStat | undefined {
     fd = openSync(`/proc/${pid}/stat`, 'r');
     const size = readSync(fd, statBuffer, 0, statBuffer.length, null);
     return parseStat(pid, statBuffer.toString('latin1', 0, size));
-  } catch {
+  } catch (error) {
+    if (isShortage(error)) throw error;
     return undefined;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
 }
 
+interface Scan {
+  stats: ProcStat[];
+  /** False when some of /proc could not be read for a shortage of msup's own (out of descriptors). */
+  complete: boolean;
+}
+
 /** Every live (non-zombie) process, read one at a time, letting the event loop turn every SCAN_BATCH. */
-export async function scanProcesses(): Promise<ProcStat[]> {
+async function scan(): Promise<Scan> {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
-    return [];
+    return { stats: [], complete: false };
   }
-  const found: ProcStat[] = [];
+  const stats: ProcStat[] = [];
+  let complete = true;
   let read = 0;
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
-    const stat = readStatNow(Number(entry));
-    if (stat && stat.state !== 'Z') found.push(stat);
+    try {
+      const stat = readStatNow(Number(entry));
+      if (stat && stat.state !== 'Z') stats.push(stat);
+    } catch {
+      complete = false;
+    }
     if (++read % SCAN_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
   }
-  return found;
+  return { stats, complete };
+}
+
+/** Every live (non-zombie) process that could be read. */
+export async function scanProcesses(): Promise<ProcStat[]> {
+  return (await scan()).stats;
 }
 
 /** A token that identifies this process incarnation (so a reused pid is not mistaken for it). */
 export async function processStartTime(pid: number): Promise<string | null> {
   if (!HAS_PROC) return isAlive(pid) ? 'unknown' : null;
-  const stat = readStatNow(pid);
+  let stat: ProcStat | undefined;
+  try {
+    stat = readStatNow(pid);
+  } catch {
+    return null;
+  }
   return stat && stat.state !== 'Z' ? stat.startTime : null;
 }
 
@@ -187,8 +215,11 @@ export class GroupWaiter {
         for (let round = 1; this.#waiting.size > 0; round++) {
           for (const pgid of [...this.#waiting.keys()]) if (!groupExists(pgid)) this.#settle(pgid);
           if (this.#waiting.size > 0 && round % SCAN_EVERY === 0) {
-            const alive = new Set((await scanProcesses()).map((s) => s.pgrp));
-            for (const pgid of [...this.#waiting.keys()]) if (!alive.has(pgid)) this.#settle(pgid);
+            // A scan cut short by a shortage of descriptors would miss live groups: only a whole one counts.
+            const { stats, complete } = await scan();
+            const alive = new Set(stats.map((s) => s.pgrp));
+            if (complete)
+              for (const pgid of [...this.#waiting.keys()]) if (!alive.has(pgid)) this.#settle(pgid);
           }
           if (this.#waiting.size > 0) await sleep(this.#pollMs);
         }

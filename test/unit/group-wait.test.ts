@@ -1,7 +1,9 @@
 // Waiting for a process group to end: signal 0 answers for a group that is gone, and a scan of /proc
 // for a group whose only members are zombies nobody reaps (an orphan in a container without an init).
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GroupWaiter } from '../../src/runtime/proc.js';
 
@@ -45,5 +47,32 @@ describe.runIf(process.platform === 'linux')('GroupWaiter', () => {
     const ended = waiter.wait(pgid, 5000);
     child.kill('SIGKILL');
     expect(await ended).toBe(true);
+  });
+
+  it('does not take a scan cut short by a lack of descriptors for every group ended', async () => {
+    // A process with few descriptors, all taken: signal 0 still says the group lives, and the scan of /proc
+    // (every fourth poll) cannot read it. Taken as a whole scan, it made every group look ended.
+    const proc = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/runtime/proc.js');
+    const script = `
+      const { spawn } = require('node:child_process');
+      const fs = require('node:fs');
+      import(${JSON.stringify(proc)}).then(async ({ GroupWaiter }) => {
+        const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+        process.on('exit', () => { try { process.kill(child.pid, 'SIGKILL'); } catch {} });
+        const held = [];
+        try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch (error) { if (error.code !== 'EMFILE') throw error; }
+        const ended = await new GroupWaiter(10).wait(child.pid, 500);
+        for (const fd of held) fs.closeSync(fd);
+        child.kill('SIGKILL');
+        process.stdout.write(JSON.stringify({ ended, held: held.length }));
+      });`;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile('prlimit', ['--nofile=64:64', process.execPath, '-e', script], (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    const result = JSON.parse(out) as { ended: boolean; held: number };
+    expect(result.held).toBeGreaterThan(0);
+    expect(result.ended).toBe(false);
   });
 });
