@@ -75,6 +75,9 @@ export async function applyConfig(
       host.log('error', msg, { error: (error as Error).message, ...(url ? { url } : {}) });
     }
   }
+  // Watching follows the new config before any instance of an added or changed service starts (as at
+  // start): what one writes as it starts is a change. The end of the reload syncs again with what runs.
+  if (!host.stopping()) await host.syncWatchers(next);
   for (const service of diff.added) {
     if (host.stopping()) return result;
     try {

@@ -101,6 +101,29 @@ describe('watch mode', () => {
     expect(await waitFor(restarted, 10_000)).toBe(true);
   });
 
+  it('counts what a service added by a reload writes as it first starts as a change', async () => {
+    const p = project();
+    writeConfig(p, { web: web({ instances: 1 }) });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    // The same reload rolls web (a changed env): watchers synced only after that rollout would come
+    // long after the added service wrote its file.
+    const command = `test -e boot.txt || echo first > boot.txt; exec ${node('worker.js').join(' ')}`;
+    writeConfig(p, { web: web({ instances: 1, env: { GREETING: 'two' } }), late: { command, watch: true } });
+    const result = await sup.reload();
+    expect(result.added).toEqual(['late']);
+    const changed = () =>
+      logs.some(
+        (r) =>
+          r.msg === 'files changed' && r.service === 'late' && (r.files as string[]).includes('boot.txt'),
+      );
+    expect(await waitFor(changed, 10_000)).toBe(true);
+    const restarted = () => sup.instances('late').every((i) => i.restarts === 1 && i.ready);
+    expect(await waitFor(restarted, 10_000)).toBe(true);
+  });
+
   it('does nothing on changes with --no-watch', async () => {
     const p = project();
     p.write('app.js', '1');
