@@ -116,19 +116,10 @@ export async function processStartTime(pid: number): Promise<string | null> {
   return stat && stat.state !== 'Z' ? stat.startTime : null;
 }
 
+/** Signal 0 (EPERM: it exists, not ours). A group as -pgid: any member, zombies included. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Whether any process, zombies included, is in the group (signal 0; EPERM: it exists, not ours). */
-function groupExists(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
@@ -162,8 +153,8 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
 }
 
 /**
- * Waits for process groups to empty. Every wait under way shares one scan of /proc per poll, however
- * many groups are being stopped at once.
+ * Waits for process groups to empty. Every wait under way shares the polls (and their scans of /proc),
+ * however many groups are being stopped at once.
  */
 export class GroupWaiter {
   readonly #waiting = new Map<number, Set<() => void>>();
@@ -213,7 +204,7 @@ export class GroupWaiter {
     void (async () => {
       try {
         for (let round = 1; this.#waiting.size > 0; round++) {
-          for (const pgid of [...this.#waiting.keys()]) if (!groupExists(pgid)) this.#settle(pgid);
+          for (const pgid of [...this.#waiting.keys()]) if (!isAlive(-pgid)) this.#settle(pgid);
           if (this.#waiting.size > 0 && round % SCAN_EVERY === 0) {
             // A scan cut short by a shortage of descriptors would miss live groups: only a whole one counts.
             const { stats, complete } = await scan();
