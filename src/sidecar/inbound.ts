@@ -44,9 +44,20 @@ export interface InboundOptions {
   log(line: string): void;
 }
 
-/** Resolves once `port` on `host` accepts a TCP connection (polled). */
+/** How often the app's port is tried while it starts: as msup's startup probes, often at first, then less. */
+const ACCEPT_POLL_FAST_MS = 20;
+const ACCEPT_POLL_FAST_FOR_MS = 2000;
+const ACCEPT_POLL_MAX_MS = 200;
+
+/**
+ * Resolves once `port` on `host` accepts a TCP connection (polled every 20 ms for 2 s, then at intervals
+ * that double up to 200 ms). The ingress opens then: with intervals that doubled from the start (20, 40,
+ * 80, 160, then 200 ms), an app that listened just after a try waited up to 200 ms more for its sidecar
+ * (the cold start of a sidecar instance moved between about 350 and 550 ms with the demo's app).
+ */
 export async function whenAccepting(host: string, port: number, closed: () => boolean): Promise<boolean> {
-  let delay = 20;
+  const began = Date.now();
+  let delay = ACCEPT_POLL_FAST_MS;
   while (!closed()) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect({ host, port });
@@ -58,9 +69,15 @@ export async function whenAccepting(host: string, port: number, closed: () => bo
     });
     if (ok) return true;
     await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 200);
+    delay = acceptPollDelay(Date.now() - began, delay);
   }
   return false;
+}
+
+/** The delay before the next try of the app's port, `sinceStartMs` after the first. Pure. */
+export function acceptPollDelay(sinceStartMs: number, previousMs: number): number {
+  if (sinceStartMs < ACCEPT_POLL_FAST_FOR_MS) return ACCEPT_POLL_FAST_MS;
+  return Math.min(previousMs * 2, ACCEPT_POLL_MAX_MS);
 }
 
 export class Inbound {

@@ -127,6 +127,16 @@ describe('msup compare on a tiny config', () => {
         'done',
       ]);
     }
+    // Recovery: one kill after another, each of a different process (each instance of the 2 once; a
+    // function's running environments 3 times), and the figures are their medians.
+    for (const runtime of runtimes) {
+      const killed = phases
+        .filter((e) => e.runtime === runtime && e.phase === 'recovery')
+        .map((e) => /killing one instance \(pid (\d+)\)/.exec(e.message)?.[1])
+        .filter((pid) => pid !== undefined);
+      expect([runtime, killed.length]).toEqual([runtime, runtime === 'function' ? 3 : 2]);
+      expect(new Set(killed).size).toBe(killed.length);
+    }
     const lastLoad = phases.filter((e) => e.phase === 'load' && e.done !== undefined).at(-1);
     expect(lastLoad?.total).toBe(REQUESTS);
     if (noPodman === undefined) expect(projectContainers(p.root)).toEqual([]);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Balancer, FAILURE_PENALTY_MS } from '../../src/sidecar/balancer.js';
 import { CircuitBreaker } from '../../src/sidecar/breaker.js';
 import { classify } from '../../src/sidecar/forward.js';
+import { acceptPollDelay } from '../../src/sidecar/inbound.js';
 import {
   GoldenMetrics,
   LATENCY_BUCKETS_MS,
@@ -20,6 +21,24 @@ const clock = (start = 1_000_000) => {
   let now = start;
   return { now: () => now, advance: (ms: number) => (now += ms) };
 };
+
+describe("waiting for the app's port", () => {
+  it('tries every 20 ms for 2 s (an app that listens just after a try waits at most that)', () => {
+    expect(acceptPollDelay(0, 20)).toBe(20);
+    expect(acceptPollDelay(300, 20)).toBe(20);
+    expect(acceptPollDelay(1999, 20)).toBe(20);
+  });
+
+  it('then doubles the interval up to 200 ms for an app that starts slowly', () => {
+    const delays: number[] = [];
+    let previous = 20;
+    for (let i = 0; i < 5; i++) {
+      previous = acceptPollDelay(2000 + i * 100, previous);
+      delays.push(previous);
+    }
+    expect(delays).toEqual([40, 80, 160, 200, 200]);
+  });
+});
 
 describe('circuit breaker', () => {
   const settings = { failures: 3, ejectionMs: 1000, maxEjectionMs: 3000 };
