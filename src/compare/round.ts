@@ -288,7 +288,9 @@ async function recovery(
     const one = await recoverOnce(sup, s, target, load, notes, killed);
     if (one === null) break;
     failed.push(one.failed);
-    if (one.ms !== null) times.push(one.ms);
+    // No replacement within the time limit (said in the notes): another kill would only wait as long.
+    if (one.ms === null) break;
+    times.push(one.ms);
   }
   return { recoveryFailed: median(failed), recoveryMs: median(times) };
 }
