@@ -1,6 +1,7 @@
 // One round of one runtime: start the config on it through the library, wait until ready, a first
-// request, a warm-up, the warm load (latency, throughput, footprint, CPU), one instance killed under load
-// (failed requests, time to a replacement serving), an idle period, a first request after it, then stop.
+// request, a warm-up, the warm load (latency, throughput, footprint, CPU), instances killed under load,
+// one after another (failed requests, time to a replacement serving), an idle period, a first request
+// after it, then stop.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MsupError } from '../errors.js';
 import { createSupervisor, type Supervisor } from '../supervisor.js';
@@ -283,16 +284,26 @@ async function recovery(
   const kills = onDemand(first[0]) ? RECOVERY_KILLS : Math.min(RECOVERY_KILLS, first.length);
   const failed: number[] = [];
   const times: number[] = [];
-  const killed = new Set<number>();
+  const killed: Killed = { indexes: new Set(), pids: new Set() };
   for (let k = 0; k < kills; k++) {
-    const one = await recoverOnce(sup, s, target, load, notes, killed);
+    const one = await recoverOnce(sup, s, target, load, notes, killed, `kill ${k + 1} of ${kills}`);
     if (one === null) break;
     failed.push(one.failed);
-    // No replacement within the time limit (said in the notes): another kill would only wait as long.
-    if (one.ms === null) break;
+    // No replacement within the time limit (said in the notes): the row says so (no figure), rather
+    // than the median of the kills that did recover; another kill would only wait as long.
+    if (one.ms === null) return { recoveryFailed: median(failed), recoveryMs: null };
     times.push(one.ms);
   }
+  if (times.length > 0 && times.length < kills) {
+    notes.push(`recovery: ${times.length} of ${kills} kills measured (the figures are their medians)`);
+  }
   return { recoveryFailed: median(failed), recoveryMs: median(times) };
+}
+
+/** What the recovery phase killed so far: instances (always-on runtimes) and processes (environments). */
+interface Killed {
+  indexes: Set<number>;
+  pids: Set<number>;
 }
 
 /**
@@ -306,31 +317,37 @@ async function recoverOnce(
   target: Target,
   load: (requests: number) => Promise<LoadResult>,
   notes: string[],
-  killed: Set<number>,
+  killed: Killed,
+  which: string,
 ): Promise<{ failed: number; ms: number | null } | null> {
   const current = sup.instances(target.service);
   const d = onDemand(current[0]);
-  const ready = current.find((i) => i.ready && !killed.has(i.index));
+  const ready = current.find((i) => i.ready && !killed.indexes.has(i.index));
+  const environment = d?.list.find(
+    (e) => e.pid !== null && e.state !== 'starting' && !killed.pids.has(e.pid),
+  );
   const victim: { pid: number | null; index: number } = d
-    ? { pid: d.list.find((e) => e.pid !== null && e.state !== 'starting')?.pid ?? null, index: 0 }
+    ? { pid: environment?.pid ?? null, index: 0 }
     : { pid: ready?.pid ?? null, index: ready?.index ?? 0 };
   if (victim.pid === null) {
-    if (killed.size === 0) notes.push('recovery not measured: no running instance to kill');
+    notes.push(`recovery, ${which}: not measured: no running instance to kill`);
     return null;
   }
-  killed.add(victim.index);
+  killed.indexes.add(victim.index);
+  killed.pids.add(victim.pid);
   s.progress({ phase: 'recovery', message: `killing one instance (pid ${victim.pid}) under load` });
   // No request count: the load runs on until a replacement serves (plus 200 ms) or the time limit. A
   // fast runtime answered a counted load before the kill, and a function then had no demand that would
   // start a new environment (seen on Node 24 once a function's warm path got faster).
   const running = load(Number.MAX_SAFE_INTEGER);
   await sleep(300);
-  const coldBefore = d?.coldStarts ?? 0;
+  // Counted now, not before the 300 ms: a cold start in between is not this kill's replacement.
+  const coldBefore = onDemand(sup.instances(target.service)[0])?.coldStarts ?? 0;
   const killedAt = performance.now();
   try {
     process.kill(victim.pid, 'SIGKILL');
   } catch (error) {
-    notes.push(`recovery not measured: the kill failed (${(error as Error).message})`);
+    notes.push(`recovery, ${which}: not measured: the kill failed (${(error as Error).message})`);
     s.load.stopLoad();
     await running;
     return null;
@@ -348,7 +365,8 @@ async function recoverOnce(
     }
     await sleep(10);
   }
-  if (ms === null) notes.push(`no replacement served within ${RECOVERY_LIMIT_MS} ms of the kill`);
+  if (ms === null)
+    notes.push(`recovery, ${which}: no replacement served within ${RECOVERY_LIMIT_MS} ms of the kill`);
   await sleep(200);
   s.load.stopLoad();
   const result = await running;
