@@ -4,13 +4,14 @@
 // to every start, and about 90 ms to the last of 8 instances (the one `all ready` waits for).
 import type { ResolvedProbeSettings } from '../types.js';
 import { type ProbeResult, type ProbeTarget, runProbe } from './probe.js';
+import { type StartupSchedule, startupDelay } from './startup-delay.js';
 import { applyProbeResult, INITIAL_COUNTERS, type ProbeCounters } from './thresholds.js';
 
 const STARTUP_FIRST_MS = 10;
-const STARTUP_FAST_MS = 20;
-/** How long an instance that is not ready yet is probed every STARTUP_FAST_MS. */
-const STARTUP_FAST_FOR_MS = 2000;
-const STARTUP_INTERVAL_MS = 100;
+/** Every 20 ms for 2 s while an instance is not ready yet, then doubling up to 100 ms. */
+const STARTUP: StartupSchedule = { fastMs: 20, fastForMs: 2000, maxMs: 100 };
+/** An exec probe (a process each time) doubles at once. */
+const STARTUP_EXEC: StartupSchedule = { ...STARTUP, fastForMs: 0 };
 
 /**
  * The delay before the next probe of an instance that has never been ready: 10 ms after the first probe,
@@ -20,8 +21,7 @@ const STARTUP_INTERVAL_MS = 100;
  */
 export function startupProbeDelay(sinceStartMs: number, previousMs: number | null, cheap = true): number {
   if (previousMs === null) return STARTUP_FIRST_MS;
-  if (cheap && sinceStartMs < STARTUP_FAST_FOR_MS) return STARTUP_FAST_MS;
-  return Math.min(previousMs * 2, STARTUP_INTERVAL_MS);
+  return startupDelay(cheap ? STARTUP : STARTUP_EXEC, sinceStartMs, previousMs);
 }
 
 export interface MonitorHandlers {

@@ -7,6 +7,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { type StartupSchedule, startupDelay } from '../health/startup-delay.js';
 import { NOT_FORWARDED_HEADER } from '../proxy/headers.js';
 import { REPLAY_LIMIT } from '../proxy/lazy-body.js';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
@@ -45,9 +46,7 @@ export interface InboundOptions {
 }
 
 /** How often the app's port is tried while it starts: as msup's startup probes, often at first, then less. */
-const ACCEPT_POLL_FAST_MS = 20;
-const ACCEPT_POLL_FAST_FOR_MS = 2000;
-const ACCEPT_POLL_MAX_MS = 200;
+const ACCEPT_POLL: StartupSchedule = { fastMs: 20, fastForMs: 2000, maxMs: 200 };
 
 /**
  * Resolves once `port` on `host` accepts a TCP connection (polled every 20 ms for 2 s, then at intervals
@@ -57,7 +56,7 @@ const ACCEPT_POLL_MAX_MS = 200;
  */
 export async function whenAccepting(host: string, port: number, closed: () => boolean): Promise<boolean> {
   const began = Date.now();
-  let delay = ACCEPT_POLL_FAST_MS;
+  let delay = ACCEPT_POLL.fastMs;
   while (!closed()) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect({ host, port });
@@ -76,8 +75,7 @@ export async function whenAccepting(host: string, port: number, closed: () => bo
 
 /** The delay before the next try of the app's port, `sinceStartMs` after the first. Pure. */
 export function acceptPollDelay(sinceStartMs: number, previousMs: number): number {
-  if (sinceStartMs < ACCEPT_POLL_FAST_FOR_MS) return ACCEPT_POLL_FAST_MS;
-  return Math.min(previousMs * 2, ACCEPT_POLL_MAX_MS);
+  return startupDelay(ACCEPT_POLL, sinceStartMs, previousMs);
 }
 
 export class Inbound {
