@@ -59,7 +59,7 @@ export function formatCompare(result: CompareResultV2): string {
           ),
         ]);
       lines.push(
-        `over ${result.baseline}, round by round (the median of each round's ratio: a change of the machine's load between rounds cancels):`,
+        `over ${result.baseline}, round by round (a change of the machine's load between rounds cancels; the mean of the middle rounds' ratios, and for the first requests, the median of every request over every one of ${result.baseline}'s):`,
         table([['', ...others.map((r) => r.runtime)], ...ratioRows]),
         '',
       );

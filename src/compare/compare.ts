@@ -220,6 +220,7 @@ function report(
             outcomes.map((o) => o.values),
             emulated,
             extra,
+            outcomes.map((o) => o.samples),
           ),
     latencyHistogram: outcomes.reduce<number[]>(
       (sum, o) => addHistograms(sum, o.histogram),

@@ -1,6 +1,6 @@
 // The rows of a compare: each figure's label, unit and kind, and the rounds of a runtime folded into one
 // value per row with its spread. Pure.
-import { isNoisy, median, spread } from './stats.js';
+import { isNoisy, median, pairwiseRatio, spread, trimmedMean } from './stats.js';
 import type { FigureKind, Metric, MetricId, RatioFigure } from './types.js';
 
 interface RowSpec {
@@ -49,14 +49,24 @@ export const ROWS: readonly RowSpec[] = [
   { id: 'costIdleHourUsd', label: 'cost per idle hour', unit: 'usd', kind: 'modelled' },
 ];
 
-/** Each row's figure over the rounds: the median, the rounds, the spread and the noise flag. */
+/** The single requests of a round behind a row (the first-request rows), by row. */
+export type RoundSamples = Partial<Record<MetricId, number[]>>;
+
+/**
+ * Each row's figure over the rounds: the median, the rounds, the spread and the noise flag; and the single
+ * requests behind it, where a round gave them (`samples`, one entry per round).
+ */
 export function foldRounds(
   rounds: readonly Partial<Record<MetricId, number | null>>[],
   emulated: boolean,
   extra: Partial<Record<MetricId, { note?: string; source?: string }>> = {},
+  samples: readonly RoundSamples[] = [],
 ): Metric[] {
   return ROWS.map((row) => {
     const values = rounds.map((r) => r[row.id] ?? null);
+    const rowSamples = samples.some((s) => s[row.id] !== undefined)
+      ? rounds.map((_, i) => [...(samples[i]?.[row.id] ?? [])])
+      : undefined;
     const kind: FigureKind = row.kind === 'platform' ? (emulated ? 'emulated' : 'measured') : row.kind;
     const note = extra[row.id]?.note ?? row.note;
     const source = extra[row.id]?.source;
@@ -70,6 +80,7 @@ export function foldRounds(
       spread: row.count ? null : spread(values),
       noisy: row.count ? false : isNoisy(values),
       ratio: null,
+      ...(rowSamples === undefined ? {} : { samples: rowSamples }),
       ...(note === undefined ? {} : { note }),
       ...(source === undefined ? {} : { source }),
     };
@@ -83,19 +94,30 @@ export function isCount(id: MetricId): boolean {
 
 /**
  * A figure over the baseline's, round by round (the same round: the two ran minutes apart at most, so a
- * change of the machine's load between rounds cancels), and the median of those ratios. Null when no round
- * has both figures (or the baseline's is 0).
+ * change of the machine's load between rounds cancels), and one value over those ratios: their trimmed
+ * mean (the middle three of five rounds). Given the single requests behind the figure (`samples` and
+ * `baseSamples`, each round's), the value is instead the median of every request over every baseline
+ * request: a single request moves by a millisecond on its own, and one median per round of three of them
+ * left two runs of a compare 20-45% apart. Null when no round has both figures (or the baseline's is 0).
  */
 export function ratioFigure(
   values: readonly (number | null)[],
   baseline: readonly (number | null)[],
+  samples?: readonly (readonly number[])[],
+  baseSamples?: readonly (readonly number[])[],
 ): RatioFigure | null {
   const rounds = values.map((v, i) => {
     const b = baseline[i];
     return v === null || b === null || b === undefined || b === 0 ? null : v / b;
   });
   if (rounds.every((r) => r === null)) return null;
-  return { value: median(rounds), rounds, spread: spread(rounds), noisy: isNoisy(rounds) };
+  const pooled = samples && baseSamples ? pairwiseRatio(samples.flat(), baseSamples.flat()) : null;
+  return {
+    value: pooled ?? trimmedMean(rounds),
+    rounds,
+    spread: spread(rounds),
+    noisy: isNoisy(rounds),
+  };
 }
 
 /** Each metric of a runtime given its ratio to the baseline runtime's metric, round by round. */
@@ -103,7 +125,7 @@ export function withRatios(metrics: readonly Metric[], baseline: readonly Metric
   return metrics.map((m) => {
     const base = baseline.find((b) => b.id === m.id);
     if (isCount(m.id) || !base) return { ...m, ratio: null };
-    return { ...m, ratio: ratioFigure(m.rounds, base.rounds) };
+    return { ...m, ratio: ratioFigure(m.rounds, base.rounds, m.samples, base.samples) };
   });
 }
 

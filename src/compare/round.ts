@@ -1,7 +1,7 @@
 // One round of one runtime: start the config on it through the library, wait until ready, a first
 // request, a warm-up, the warm load (latency, throughput, footprint, CPU), instances killed under load,
-// one after another (failed requests, time to a replacement serving), an idle period, a first request
-// after it, then stop.
+// one after another (failed requests, time to a replacement serving), two idle periods, each followed by
+// a first request to each instance, then stop.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MsupError } from '../errors.js';
 import { createSupervisor, type Supervisor } from '../supervisor.js';
@@ -10,6 +10,7 @@ import { alwaysOnCost, type CostModel, functionCost } from './cost.js';
 import { type Footprint, footprint } from './footprint.js';
 import type { LoadClient } from './load-client.js';
 import type { LoadResult } from './load-protocol.js';
+import type { RoundSamples } from './metrics.js';
 import { histogram, median, percentile } from './stats.js';
 import { onDemand, pickTarget, type Target } from './target.js';
 import type { ComparePhase, CompareProgress, MemorySample, MetricId } from './types.js';
@@ -21,6 +22,12 @@ const RECOVERY_LIMIT_MS = 30_000;
 const RECOVERY_KILLS = 3;
 /** Probes of a first request (after ready, after idle): one per instance, at most this many. */
 const PROBES_MAX = 5;
+/**
+ * Idle periods of a round, each followed by its probes: a first request after idle is a single request, and
+ * the first of them after the machine sat idle took 1-3 ms more than the next ones (measured straight to an
+ * instance too, without msup's front); two periods give twice the requests to the ratio.
+ */
+const IDLE_PERIODS = 2;
 
 export interface RoundSettings {
   runtime: string;
@@ -38,6 +45,8 @@ export interface RoundSettings {
 
 export interface RoundOutcome {
   values: Partial<Record<MetricId, number | null>>;
+  /** The single requests behind the first-request rows. */
+  samples: RoundSamples;
   histogram: number[];
   memory: MemorySample[];
   target: Target;
@@ -93,6 +102,7 @@ async function measure(
   const url = `${base}${target.path}`;
   const notes: string[] = [];
   const values: Partial<Record<MetricId, number | null>> = { startToReadyMs };
+  const samples: RoundSamples = {};
   const roundStart = performance.now();
   const memory: MemorySample[] = [];
   let phase: ComparePhase = 'start';
@@ -143,7 +153,8 @@ async function measure(
     // One request is one sample: on a busy machine it moved 3x from round to round. An always-on runtime
     // has each instance's first request to give (round-robin sends one to each, in turn); a function has
     // one, the one that starts its first environment.
-    values.firstRequestMs = await probes(load, isOnDemand ? 1 : instances().length);
+    samples.firstRequestMs = await probes(load, isOnDemand ? 1 : instances().length);
+    values.firstRequestMs = median(samples.firstRequestMs);
     if (isOnDemand) {
       const inits = (details()?.list ?? []).map((e) => e.initMs).filter((m): m is number => m !== null);
       values.firstRequestInitMs = inits.length > 0 ? Math.max(...inits) : null;
@@ -184,21 +195,29 @@ async function measure(
     Object.assign(values, await recovery(sup, s, target, load, notes));
 
     phase = 'idle';
-    s.progress({ phase, message: `idle for ${s.idleMs} ms` });
-    await sleep(s.idleMs);
-    values.rssIdleBytes = (await sample()).rssBytes;
-    const after = details();
-    if (after && after.environments.warm > 0) {
-      notes.push(
-        `${after.environments.warm} environment(s) still warm after ${s.idleMs} ms idle: they end after the function's idleTimeout`,
+    samples.firstAfterIdleMs = [];
+    for (let period = 1; period <= IDLE_PERIODS; period++) {
+      s.progress({ phase, message: `idle for ${s.idleMs} ms (${period} of ${IDLE_PERIODS})` });
+      await sleep(s.idleMs);
+      const after = details();
+      if (period === 1) {
+        values.rssIdleBytes = (await sample()).rssBytes;
+        if (after && after.environments.warm > 0) {
+          notes.push(
+            `${after.environments.warm} environment(s) still warm after ${s.idleMs} ms idle: they end after the function's idleTimeout`,
+          );
+        }
+      }
+      // Each instance that sat idle gives one probe (each a new connection); a function, one per
+      // environment still warm, or the one request that starts an environment again.
+      samples.firstAfterIdleMs.push(
+        ...(await probes(
+          load,
+          after ? Math.max(1, Math.min(after.environments.warm, PROBES_MAX)) : instances().length,
+        )),
       );
     }
-    // Each instance that sat idle gives one probe (each a new connection); a function, one per environment
-    // still warm, or the one request that starts an environment again.
-    values.firstAfterIdleMs = await probes(
-      load,
-      after ? Math.max(1, Math.min(after.environments.warm, PROBES_MAX)) : instances().length,
-    );
+    values.firstAfterIdleMs = median(samples.firstAfterIdleMs);
 
     const d = details();
     values.coldStarts = d ? d.coldStarts : null;
@@ -215,6 +234,7 @@ async function measure(
     values.costIdleHourUsd = cost.usdPerIdleHour;
     return {
       values,
+      samples,
       histogram: histogram(warm.latenciesMs),
       memory,
       target,
@@ -229,18 +249,15 @@ async function measure(
 }
 
 /**
- * The median latency of `count` requests sent one after the other, each on a new connection (at most
- * PROBES_MAX); null when none was answered successfully.
+ * The latencies of `count` requests sent one after the other, each on a new connection (at most PROBES_MAX),
+ * that were answered successfully.
  */
-async function probes(
-  load: (requests: number) => Promise<LoadResult>,
-  count: number,
-): Promise<number | null> {
+async function probes(load: (requests: number) => Promise<LoadResult>, count: number): Promise<number[]> {
   const latencies: number[] = [];
   for (let i = 0; i < Math.max(1, Math.min(count, PROBES_MAX)); i++) {
     latencies.push(...(await load(1)).latenciesMs);
   }
-  return median(latencies);
+  return latencies;
 }
 
 /** Latency percentiles, throughput and errors of one load. */

@@ -20,6 +20,35 @@ export function median(values: readonly (number | null)[]): number | null {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/**
+ * The mean of the values once the lowest and highest quarter are dropped (at least one at each end from
+ * three values on: the median of three, the mean of the middle three of five); null when none is there.
+ * It weighs three of five rounds where the median weighs one, and still leaves out a round that a burst of
+ * other work on the machine moved.
+ */
+export function trimmedMean(values: readonly (number | null)[]): number | null {
+  const sorted = values.filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const drop = sorted.length >= 3 ? Math.max(1, Math.floor(sorted.length / 4)) : 0;
+  const kept = sorted.slice(drop, sorted.length - drop);
+  return kept.reduce((sum, v) => sum + v, 0) / kept.length;
+}
+
+/**
+ * How many times larger one set of single measurements is than another: the median of every value over
+ * every baseline value (the Hodges–Lehmann estimate, on ratios). For single requests, where each one moves
+ * by a millisecond on its own, it uses every request of every round instead of one median per round; null
+ * when either set is empty (or a baseline value is not above 0).
+ */
+export function pairwiseRatio(values: readonly number[], baseline: readonly number[]): number | null {
+  const ratios: number[] = [];
+  for (const b of baseline) {
+    if (!(b > 0)) return null;
+    for (const v of values) ratios.push(v / b);
+  }
+  return median(ratios);
+}
+
 /** When rounds disagree by more than this (max − min over the median), a figure is flagged as noisy. */
 export const NOISE_THRESHOLD = 0.2;
 

@@ -95,16 +95,26 @@ export interface Metric {
   noisy: boolean;
   /**
    * This runtime's figure over the baseline runtime's (`CompareResultV2.baseline`) taken in each round, and
-   * their median: drift of the machine's load between rounds cancels. Null for the baseline itself, for
-   * counts, and where the baseline has no figure (or 0).
+   * their trimmed mean: drift of the machine's load between rounds cancels. Null for the baseline itself,
+   * for counts, and where the baseline has no figure (or 0).
    */
   ratio: RatioFigure | null;
+  /**
+   * The single requests behind a first-request row, round by round (one per instance or environment
+   * probed, each idle period): the ratio is taken over all of them. Absent for the other rows.
+   */
+  samples?: number[][];
   note?: string;
   source?: string;
 }
 
-/** A figure divided by the baseline's in the same round: the median of the rounds, the rounds, their spread. */
+/** A figure divided by the baseline's in the same round: the rounds, one value over them, their spread. */
 export interface RatioFigure {
+  /**
+   * The mean of the rounds' ratios without the lowest and highest quarter (the median of three rounds,
+   * the mean of the middle three of five); for a row with `samples`, the median of every sample over every
+   * baseline sample.
+   */
   value: number | null;
   rounds: (number | null)[];
   /** (max − min) / median over the rounds' ratios; null with fewer than two. */

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { median } from '../../src/compare/stats.js';
 import { type CompareProgress, type CompareResultV2, compare, compareReportHtml } from '../../src/index.js';
 import { needsChromium, openPage } from '../helpers/browser.js';
 import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
@@ -109,6 +110,22 @@ describe('msup compare on a tiny config', () => {
       const p50 = r.metrics.find((m) => m.id === 'p50Ms');
       expect(p50?.ratio?.value).toBeCloseTo((p50?.value as number) / (proc.p50Ms?.value as number), 9);
       expect(r.metrics.find((m) => m.id === 'requestsSent')?.ratio).toBeNull();
+    }
+    // The first-request rows keep their single requests: one per instance after ready, and one per
+    // instance after each of the two idle periods; their value is the median of those, and their ratio the
+    // median of every request over every one of process's.
+    expect(proc.firstRequestMs?.samples?.map((r) => r.length)).toEqual([2]);
+    expect(proc.firstAfterIdleMs?.samples?.map((r) => r.length)).toEqual([4]);
+    expect(proc.firstAfterIdleMs?.value).toBe(median(proc.firstAfterIdleMs?.samples?.[0] ?? []));
+    expect(proc.p50Ms?.samples).toBeUndefined();
+    const idles = phases.filter((e) => e.runtime === 'process' && e.round > 0 && e.phase === 'idle');
+    expect(idles.map((e) => e.message)).toEqual(['idle for 200 ms (1 of 2)', 'idle for 200 ms (2 of 2)']);
+    for (const r of result.runtimes.filter((x) => x.runtime !== 'process')) {
+      const row = r.metrics.find((m) => m.id === 'firstAfterIdleMs');
+      const mine = row?.samples?.flat() ?? [];
+      expect([r.runtime, mine.length >= 2]).toEqual([r.runtime, true]);
+      const base = proc.firstAfterIdleMs?.samples?.flat() ?? [];
+      expect(row?.ratio?.value).toBe(median(mine.flatMap((v) => base.map((b) => v / b))));
     }
     expect(proc.coldStarts?.value).toBeNull();
     expect(proc.coldStartMs?.kind).toBe('measured');

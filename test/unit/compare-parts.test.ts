@@ -14,8 +14,10 @@ import {
   isNoisy,
   LATENCY_BUCKETS_MS,
   median,
+  pairwiseRatio,
   percentile,
   spread,
+  trimmedMean,
 } from '../../src/compare/stats.js';
 import { escapeHtml } from '../../src/compare/svg-charts.js';
 import { onDemand, pickTarget } from '../../src/compare/target.js';
@@ -93,6 +95,46 @@ describe('ratios to the baseline, round by round', () => {
     // A round without both figures (or a baseline of 0) has no ratio; none at all gives null.
     expect(ratioFigure([20, null, 30], [10, 10, 0])?.rounds).toEqual([2, null, null]);
     expect(ratioFigure([1, 2], [null, 0])).toBeNull();
+  });
+
+  it('takes the mean of the middle rounds: the median of three, the middle three of five', () => {
+    expect(trimmedMean([3, 1, 2])).toBe(2);
+    expect(trimmedMean([1, 2])).toBe(1.5);
+    expect(trimmedMean([9, 1, 2, 3, 4])).toBe(3);
+    expect(trimmedMean([1, 2, 3, 4, 5, 6, 7, 100])).toBe(4.5); // a quarter (2) dropped at each end
+    expect(trimmedMean([null, 4, Number.NaN])).toBe(4);
+    expect(trimmedMean([null])).toBeNull();
+    // Five rounds, one moved by a burst of other work: it is left out, and three rounds are weighed.
+    const ratio = ratioFigure([10, 11, 12, 30, 10.5], [5, 5, 5, 5, 5]);
+    expect(ratio?.value).toBeCloseTo((2.1 + 2.2 + 2.4) / 3, 9); // 2, 2.2, 2.4, 6, 2.1: 2 and 6 left out
+    expect(ratio?.noisy).toBe(true);
+  });
+
+  it('divides single requests by every baseline request, and takes the median of those', () => {
+    expect(pairwiseRatio([2, 4], [1, 2])).toBe(2); // 2, 1, 4, 2
+    expect(pairwiseRatio([3], [1, 2, 3])).toBe(1.5); // 3, 1.5, 1
+    expect(pairwiseRatio([], [1])).toBeNull();
+    expect(pairwiseRatio([1], [0, 1])).toBeNull();
+    // A row with its requests: the ratio uses all of them across rounds, not one median per round; the
+    // rounds' own ratios stay, for the spread.
+    const ratio = ratioFigure(
+      [2, 4],
+      [1, 1],
+      [
+        [2, 2, 9],
+        [4, 3, 5],
+      ],
+      [[1, 1, 1], [1]],
+    );
+    expect(ratio?.rounds).toEqual([2, 4]);
+    expect(ratio?.value).toBe(3.5); // 2, 2, 3, 4, 5, 9 over 1 (four times each); the rounds' alone: 3
+    const folded = foldRounds([{ firstAfterIdleMs: 2 }, { firstAfterIdleMs: 4 }], false, {}, [
+      { firstAfterIdleMs: [2, 2, 9] },
+      {},
+    ]);
+    const row = folded.find((m) => m.id === 'firstAfterIdleMs');
+    expect(row?.samples).toEqual([[2, 2, 9], []]);
+    expect(folded.find((m) => m.id === 'p50Ms')?.samples).toBeUndefined();
   });
 
   it('gives every figure but the counts its ratio, and judges noise by the ratio', () => {
