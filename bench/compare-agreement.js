@@ -1,8 +1,10 @@
 // Do two runs of `msup compare` on the same machine agree? (issue 11: "two runs on the same machine agree on
 // every ratio within ±20%"). Runs `msup compare --json` twice on the demo, one after the other, or reads two
 // results given as files; then, for every runtime other than process and every row that is not a count,
-// takes its ratio to the process runtime's figure in each run (from version 2 of the result, the median of
-// the ratios taken round by round; or the figure itself where process has none) and prints how far the two runs' ratios are apart, and whether a run marked
+// takes its ratio to the process runtime's figure in each run (from version 2 of the result, the result's
+// own ratio: the mean of the middle rounds' ratios, or for the first-request rows the median of every
+// request over every one of process's; or the figure itself where process has none) and prints how far the
+// two runs' ratios are apart, and whether a run marked
 // the figure noisy (its rounds more than 20% apart: the report's own warning). Exits 1 when a figure that
 // neither run marked noisy is more than 20% apart. Not part of `npm test`.
 //
@@ -72,8 +74,7 @@ const metric = (result, runtime, id) =>
 
 /**
  * The figure compared across runs: the ratio to process, or the value where process has none. From version 2
- * on, the result's own ratio (the median of the ratios taken round by round); before, the ratio of the two
- * medians.
+ * on, the result's own ratio; before, the ratio of the two medians.
  */
 function figure(result, runtime, id) {
   const m = metric(result, runtime, id);
