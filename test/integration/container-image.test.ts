@@ -184,6 +184,72 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     expect(await build(svc)).toEqual({ ref: image.ref, built: false, kind: 'containerfile' });
   });
 
+  it('a file saved while the image is made: the folder is hashed again and the image holds the new file', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'main.js': 'process.stdout.write(require("fs").readFileSync("data.txt", "utf8"))\n' });
+    write('data.txt', 'before\n');
+    const progress: string[] = [];
+    let saves = 0;
+    // The moment the folder has been listed and hashed and its bytes are about to be streamed: an editor
+    // saves a longer data.txt (once).
+    const image = await ensureImage(engine as Engine, service({ command: 'node main.js' }), root, (m) => {
+      progress.push(m);
+      if (m.startsWith('building ') && saves++ === 0) write('data.txt', 'after, a longer line\n');
+    });
+    cleanup.image(image.ref);
+    expect(progress.join('\n')).toContain(
+      `${path.join(root, 'data.txt')} changed while the image was being made (size 7, now more than 7): hashing the folder again`,
+    );
+    expect(saves).toBe(2);
+    expect(await run(image.ref, ['node', 'main.js'])).toMatchObject({
+      code: 0,
+      stdout: 'after, a longer line\n',
+    });
+    // Its label is the hash of what it holds: asked again, it is up to date.
+    expect(await build(service({ command: 'node main.js' }))).toEqual({
+      ref: image.ref,
+      built: false,
+      kind: 'minimal',
+    });
+  });
+
+  it('a file that changes on every try, or goes away: MSUP_IMAGE_FAILED naming it, after a second try', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'main.js': '' });
+    write('log.txt', 'x');
+    let tries = 0;
+    const growing = await ensureImage(engine as Engine, service({ command: 'node main.js' }), root, (m) => {
+      if (m.startsWith('building ')) write('log.txt', 'x'.repeat(2 + tries++));
+    }).catch((e: unknown) => e);
+    expect(tries).toBe(2);
+    expect(isMsupError(growing, 'MSUP_IMAGE_FAILED')).toBe(true);
+    expect((growing as Error).message).toContain(
+      `${path.join(root, 'log.txt')} changed while the image was being made`,
+    );
+    expect((growing as Error).message).toContain('twice in a row');
+    expect((growing as Error).message).toContain('.containerignore');
+
+    // Removed after the listing: the same, once; then the folder without it is made.
+    write('gone.txt', 'soon gone');
+    const progress: string[] = [];
+    let removed = false;
+    const image = await ensureImage(engine as Engine, service({ command: 'node main.js' }), root, (m) => {
+      progress.push(m);
+      if (m.startsWith('building ') && !removed) {
+        removed = true;
+        rmSync(path.join(root, 'gone.txt'));
+      }
+    });
+    cleanup.image(image.ref);
+    expect(progress.join('\n')).toContain(
+      `${path.join(root, 'gone.txt')} changed while the image was being made (removed)`,
+    );
+    expect(await run(image.ref, ['sh', '-c', 'echo *'])).toMatchObject({
+      code: 0,
+      stdout: 'log.txt main.js\n',
+    });
+  });
+
   it('uses container.image as given, and names a missing one (never pulled)', async (ctx) => {
     if (!engine) return ctx.skip(skipReason);
     project({ 'main.js': '' });

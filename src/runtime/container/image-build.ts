@@ -8,7 +8,7 @@ import { MsupError } from '../../errors.js';
 import type { ImageEntry } from './content-hash.js';
 import { type Engine, engineCommand } from './engine.js';
 import { IMAGE_PATH } from './minimal-image.js';
-import { tarStream } from './tar.js';
+import { FolderChangedError, tarStream } from './tar.js';
 
 export function failed(service: string, message: string, output?: string): MsupError {
   const said = output?.trim().split('\n').slice(-10).join('\n    ');
@@ -67,6 +67,7 @@ export async function importMinimal(
   try {
     result = await engineCommand(engine, ['import', ...changes, '-', ref], { input: tar });
   } catch (cause) {
+    if (cause instanceof FolderChangedError) throw cause; // the caller lists the folder again
     throw failed(service, `could not write the image's files: ${(cause as Error).message}`);
   }
   if (result.code !== 0)

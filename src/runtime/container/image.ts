@@ -19,6 +19,7 @@ import {
   pruneOlder,
 } from './image-build.js';
 import { baseEntries, IMAGE_PATH } from './minimal-image.js';
+import { FolderChangedError } from './tar.js';
 
 export type ImageKind = 'given' | 'containerfile' | 'minimal';
 
@@ -83,7 +84,27 @@ export function ensureImage(
 ): Promise<EnsuredImage> {
   const given = service.container.image;
   if (given) return ensureGiven(engine, service.name, given);
-  return serialized(path.resolve(root), () => ensureBuilt(engine, service, path.resolve(root), onProgress));
+  const project = path.resolve(root);
+  return serialized(project, async () => {
+    try {
+      return await ensureBuilt(engine, service, project, onProgress);
+    } catch (error) {
+      if (!(error instanceof FolderChangedError)) throw error;
+      // Saved by an editor while the image was made (or by a build tool): list and hash the folder again,
+      // once; the image holds one state of the folder, and its label that state's hash.
+      onProgress(`${error.message}: hashing the folder again`);
+      try {
+        return await ensureBuilt(engine, service, project, onProgress);
+      } catch (again) {
+        if (!(again instanceof FolderChangedError)) throw again;
+        throw failed(
+          service.name,
+          `could not make the image: ${again.message}, twice in a row (is something writing in the folder? ` +
+            'list what it writes in .containerignore)',
+        );
+      }
+    }
+  });
 }
 
 async function ensureGiven(engine: Engine, service: string, ref: string): Promise<EnsuredImage> {

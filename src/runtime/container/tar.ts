@@ -10,6 +10,17 @@ export type TarEntry =
 
 const BLOCK = 512;
 
+/** A file listed for the image changed size or went away before its bytes were streamed. */
+export class FolderChangedError extends Error {
+  constructor(
+    readonly file: string,
+    detail: string,
+  ) {
+    super(`${file} changed while the image was being made (${detail})`);
+    this.name = 'FolderChangedError';
+  }
+}
+
 function octal(value: number, width: number): string {
   return `${value.toString(8).padStart(width - 1, '0')}\0`;
 }
@@ -79,7 +90,10 @@ function headers(entry: TarEntry): Buffer[] {
   return out;
 }
 
-/** The tar of `entries`, block by block; throws if a file's size changed since it was listed. */
+/**
+ * The tar of `entries`, block by block; throws FolderChangedError if a file's size changed since it was
+ * listed, or the file is gone.
+ */
 export async function* tarStream(entries: Iterable<TarEntry>): AsyncGenerator<Buffer> {
   for (const entry of entries) {
     yield* headers(entry);
@@ -90,15 +104,22 @@ export async function* tarStream(entries: Iterable<TarEntry>): AsyncGenerator<Bu
       continue;
     }
     let read = 0;
-    for await (const chunk of createReadStream(entry.source)) {
-      const bytes = chunk as Buffer;
-      read += bytes.length;
-      if (read > entry.size) break;
-      yield bytes;
+    try {
+      for await (const chunk of createReadStream(entry.source)) {
+        const bytes = chunk as Buffer;
+        read += bytes.length;
+        if (read > entry.size) break;
+        yield bytes;
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new FolderChangedError(entry.source, 'removed');
+      throw error;
     }
     if (read !== entry.size)
-      throw new Error(
-        `${entry.source} changed while the image was being made (size ${entry.size}, now ${read})`,
+      throw new FolderChangedError(
+        entry.source,
+        `size ${entry.size}, now ${read > entry.size ? `more than ${entry.size}` : read}`,
       );
     yield padding(entry.size);
   }
