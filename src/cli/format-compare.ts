@@ -59,13 +59,15 @@ export function formatCompare(result: CompareResultV2): string {
           ),
         ]);
       lines.push(
-        `over ${result.baseline}, round by round (a change of the machine's load between rounds cancels; the mean of the middle rounds' ratios, and for the first requests, the median of every request over every one of ${result.baseline}'s):`,
+        `over ${result.baseline}, round by round (a change of the machine's load between rounds cancels; the mean of the middle rounds' ratios; a round's ratio of first requests: the median of each request over each of ${result.baseline}'s):`,
         table([['', ...others.map((r) => r.runtime)], ...ratioRows]),
         '',
       );
     }
     if (s.rounds > 1) {
-      lines.push('per round (median shown above; ±: half the spread; !: rounds disagree by more than 20%):');
+      lines.push(
+        'per round (figures: the median shown above; ratios: the mean of the middle rounds; ±: half the spread; !: rounds disagree by more than 20%):',
+      );
       for (const r of ran) {
         for (const metric of r.metrics.filter((x) => x.spread !== null)) {
           const q = metric.ratio;

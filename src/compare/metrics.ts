@@ -96,9 +96,10 @@ export function isCount(id: MetricId): boolean {
  * A figure over the baseline's, round by round (the same round: the two ran minutes apart at most, so a
  * change of the machine's load between rounds cancels), and one value over those ratios: their trimmed
  * mean (the middle three of five rounds). Given the single requests behind the figure (`samples` and
- * `baseSamples`, each round's), the value is instead the median of every request over every baseline
- * request: a single request moves by a millisecond on its own, and one median per round of three of them
- * left two runs of a compare 20-45% apart. Null when no round has both figures (or the baseline's is 0).
+ * `baseSamples`, each round's), a round's ratio is the median of every request of the round over every
+ * baseline request of the same round: a single request moves by a millisecond on its own, and the ratio of
+ * two medians of three left two runs of a compare 20-45% apart. Null when no round has both figures (or
+ * the baseline's is 0).
  */
 export function ratioFigure(
   values: readonly (number | null)[],
@@ -108,16 +109,14 @@ export function ratioFigure(
 ): RatioFigure | null {
   const rounds = values.map((v, i) => {
     const b = baseline[i];
-    return v === null || b === null || b === undefined || b === 0 ? null : v / b;
+    if (v === null || b === null || b === undefined || b === 0) return null;
+    const mine = samples?.[i];
+    const theirs = baseSamples?.[i];
+    const pooled = mine && theirs ? pairwiseRatio(mine, theirs) : null;
+    return pooled ?? v / b;
   });
   if (rounds.every((r) => r === null)) return null;
-  const pooled = samples && baseSamples ? pairwiseRatio(samples.flat(), baseSamples.flat()) : null;
-  return {
-    value: pooled ?? trimmedMean(rounds),
-    rounds,
-    spread: spread(rounds),
-    noisy: isNoisy(rounds),
-  };
+  return { value: trimmedMean(rounds), rounds, spread: spread(rounds), noisy: isNoisy(rounds) };
 }
 
 /** Each metric of a runtime given its ratio to the baseline runtime's metric, round by round. */

@@ -208,14 +208,10 @@ async function measure(
           );
         }
       }
-      // Each instance that sat idle gives one probe (each a new connection); a function, one per
-      // environment still warm, or the one request that starts an environment again.
-      samples.firstAfterIdleMs.push(
-        ...(await probes(
-          load,
-          after ? Math.max(1, Math.min(after.environments.warm, PROBES_MAX)) : instances().length,
-        )),
-      );
+      // Each instance that sat idle gives one probe (each a new connection); a function one: the pool
+      // hands requests one after the other to its first warm environment, so only the first of them
+      // would come after idle (or it is the one that starts an environment again).
+      samples.firstAfterIdleMs.push(...(await probes(load, after ? 1 : instances().length)));
     }
     values.firstAfterIdleMs = median(samples.firstAfterIdleMs);
 

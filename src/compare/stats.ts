@@ -37,13 +37,13 @@ export function trimmedMean(values: readonly (number | null)[]): number | null {
 /**
  * How many times larger one set of single measurements is than another: the median of every value over
  * every baseline value (the Hodges–Lehmann estimate, on ratios). For single requests, where each one moves
- * by a millisecond on its own, it uses every request of every round instead of one median per round; null
- * when either set is empty (or a baseline value is not above 0).
+ * by a millisecond on its own, it weighs every request instead of one median of each side; baseline values
+ * not above 0 are left out; null when nothing is left on either side.
  */
 export function pairwiseRatio(values: readonly number[], baseline: readonly number[]): number | null {
   const ratios: number[] = [];
   for (const b of baseline) {
-    if (!(b > 0)) return null;
+    if (!(b > 0)) continue;
     for (const v of values) ratios.push(v / b);
   }
   return median(ratios);

@@ -100,8 +100,8 @@ export interface Metric {
    */
   ratio: RatioFigure | null;
   /**
-   * The single requests behind a first-request row, round by round (one per instance or environment
-   * probed, each idle period): the ratio is taken over all of them. Absent for the other rows.
+   * The single requests behind a first-request row, round by round (one per instance probed, or for a
+   * function one, each idle period): a round's ratio is taken over all of them. Absent for other rows.
    */
   samples?: number[][];
   note?: string;
@@ -112,10 +112,13 @@ export interface Metric {
 export interface RatioFigure {
   /**
    * The mean of the rounds' ratios without the lowest and highest quarter (the median of three rounds,
-   * the mean of the middle three of five); for a row with `samples`, the median of every sample over every
-   * baseline sample.
+   * the mean of the middle three of five).
    */
   value: number | null;
+  /**
+   * Each round's ratio: its figure over the baseline's, or for a row with `samples`, the median of every
+   * sample of the round over every baseline sample of the same round.
+   */
   rounds: (number | null)[];
   /** (max − min) / median over the rounds' ratios; null with fewer than two. */
   spread: number | null;

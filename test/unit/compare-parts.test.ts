@@ -114,20 +114,30 @@ describe('ratios to the baseline, round by round', () => {
     expect(pairwiseRatio([2, 4], [1, 2])).toBe(2); // 2, 1, 4, 2
     expect(pairwiseRatio([3], [1, 2, 3])).toBe(1.5); // 3, 1.5, 1
     expect(pairwiseRatio([], [1])).toBeNull();
-    expect(pairwiseRatio([1], [0, 1])).toBeNull();
-    // A row with its requests: the ratio uses all of them across rounds, not one median per round; the
-    // rounds' own ratios stay, for the spread.
+    expect(pairwiseRatio([2], [0, 1])).toBe(2); // a baseline request of 0 ms says nothing: left out
+    expect(pairwiseRatio([2], [0])).toBeNull();
+    // A row with its requests: each round's ratio is taken over the round's requests (2, 2, 9 over 1, 3,
+    // 3: 2, where the medians give 2 / 3), then the rounds are folded as any ratio.
     const ratio = ratioFigure(
       [2, 4],
-      [1, 1],
+      [3, 1],
       [
         [2, 2, 9],
         [4, 3, 5],
       ],
-      [[1, 1, 1], [1]],
+      [[1, 3, 3], [1]],
     );
     expect(ratio?.rounds).toEqual([2, 4]);
-    expect(ratio?.value).toBe(3.5); // 2, 2, 3, 4, 5, 9 over 1 (four times each); the rounds' alone: 3
+    expect(ratio?.value).toBe(3);
+    // A round without requests on one side: the ratio of its figures.
+    expect(ratioFigure([2, 4], [1, 1], [[2], []], [[1], [1]])?.rounds).toEqual([2, 4]);
+    // A runtime that failed after two rounds: only the rounds both ran count, each with its own requests;
+    // the baseline's later rounds are not pooled with the earlier ones.
+    const failed = ratioFigure([2, 2], [2, 2, 6, 6, 6], [[2], [2]], [[2], [2], [6], [6], [6]]);
+    expect(failed).toMatchObject({ value: 1, rounds: [1, 1] });
+    // The machine three times slower in round 2: each round's requests over the same round's, 1.5 both.
+    const drift = ratioFigure([3, 9], [2, 6], [[3, 3], [9]], [[2, 2, 2], [6]]);
+    expect(drift).toMatchObject({ value: 1.5, rounds: [1.5, 1.5] });
     const folded = foldRounds([{ firstAfterIdleMs: 2 }, { firstAfterIdleMs: 4 }], false, {}, [
       { firstAfterIdleMs: [2, 2, 9] },
       {},
