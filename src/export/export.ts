@@ -115,7 +115,9 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
   const images: ExportResult['images'] = {};
   for (const service of imaged(config, options.target)) {
     const engine = await detectEngine(service.container.engine);
-    const image = await ensureImage(engine, service, config.root, (m) => progress(`${service.name}: ${m}`));
+    const image = await ensureImage(engine, service, config.root, (m, level) =>
+      progress(`${service.name}: ${level === 'warn' ? 'warning: ' : ''}${m}`),
+    );
     images[service.name] = image;
   }
   const refs = new Map(Object.entries(images).map(([name, image]) => [name, image.ref]));

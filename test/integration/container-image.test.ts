@@ -1,6 +1,6 @@
 // The image for a service, built for real on podman: the minimal image runs node and sh with the folder at
 // its own path, is cached by content, honours .containerignore; a Containerfile is built; a given image is used as is.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -166,6 +166,42 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     expect(await build(svc)).toEqual({ ref: image.ref, built: false, kind: 'minimal' });
   });
 
+  it('warns of links that will not resolve in the image, on every start', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'main.js': '', '.containerignore': 'cache/\n', 'cache/data.bin': 'x' });
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'msup-image-outside-'));
+    try {
+      symlinkSync(outside, path.join(root, 'node_modules')); // as a checkout that links another's
+      symlinkSync('cache/data.bin', path.join(root, 'data.bin')); // left out by .containerignore
+      symlinkSync('main.js', path.join(root, 'index.js')); // resolves: no warning
+      const svc = service({ command: 'node index.js' });
+      const seen: [string, string | undefined][] = [];
+      const onProgress = (m: string, level?: 'info' | 'warn') => seen.push([m, level]);
+      const image = await ensureImage(engine as Engine, svc, root, onProgress);
+      cleanup.image(image.ref);
+      const warnings = seen.filter(([, level]) => level === 'warn').map(([m]) => m);
+      expect(warnings).toEqual([
+        `2 symbolic links of ${root} will not resolve in the image (the target is outside the folder, or left ` +
+          `out by .containerignore): data.bin -> cache/data.bin, node_modules -> ${outside}; what runs on the ` +
+          'host may fail in the container',
+      ]);
+      // In the container it is as said: the link to the folder's own file works, the others lead nowhere.
+      expect(
+        await run(image.ref, [
+          'sh',
+          '-c',
+          'test -e index.js && test ! -e data.bin && test ! -e node_modules',
+        ]),
+      ).toMatchObject({ code: 0 });
+      // An image already made: the warning again.
+      seen.length = 0;
+      expect(await ensureImage(engine as Engine, svc, root, onProgress)).toMatchObject({ built: false });
+      expect(seen.filter(([, level]) => level === 'warn')).toHaveLength(1);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
   it('builds the Containerfile of the service folder, and caches it by its inputs', async (ctx) => {
     if (!engine) return ctx.skip(skipReason);
     project({ 'base/main.js': '', 'app/greeting.txt': 'hi from the Containerfile\n' });
@@ -190,13 +226,26 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     write('data.txt', 'before\n');
     const progress: string[] = [];
     let saves = 0;
-    // The moment the folder has been listed and hashed and its bytes are about to be streamed: an editor
-    // saves a longer data.txt (once).
-    const image = await ensureImage(engine as Engine, service({ command: 'node main.js' }), root, (m) => {
-      progress.push(m);
-      if (m.startsWith('building ') && saves++ === 0) write('data.txt', 'after, a longer line\n');
-    });
+    // The engine's temporary files go under TMPDIR: a folder of this test's, to see that the killed
+    // import's partial file (as large as the image) does not stay behind.
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'msup-image-tmp-'));
+    const tmpBefore = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    let image: Awaited<ReturnType<typeof ensureImage>>;
+    try {
+      // The moment the folder has been listed and hashed and its bytes are about to be streamed: an
+      // editor saves a longer data.txt (once).
+      image = await ensureImage(engine as Engine, service({ command: 'node main.js' }), root, (m) => {
+        progress.push(m);
+        if (m.startsWith('building ') && saves++ === 0) write('data.txt', 'after, a longer line\n');
+      });
+    } finally {
+      if (tmpBefore === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpBefore;
+    }
     cleanup.image(image.ref);
+    expect(readdirSync(tmp)).toEqual([]);
+    rmSync(tmp, { recursive: true, force: true });
     expect(progress.join('\n')).toContain(
       `${path.join(root, 'data.txt')} changed while the image was being made (size 7, now more than 7): hashing the folder again`,
     );

@@ -24,6 +24,8 @@ export interface EngineCommandOptions {
   signal?: AbortSignal;
   /** Every whole line the command writes (stdout and stderr), as it comes: build progress. */
   onLine?: (line: string) => void;
+  /** Variables set for the command, over msup's own environment. */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface EngineResult {
@@ -38,7 +40,10 @@ const PROBE_TIMEOUT_MS = 5000;
 /** What is kept of a command's output: its last bytes (a build can print a lot). */
 const KEEP_CHARS = 1 << 20;
 
-/** Runs `bin args`; never rejects for a failed command (see `code`), only for a bad `input` stream. */
+/**
+ * Runs `bin args`; never rejects for a failed command (see `code`), only for a bad `input` stream, once
+ * the command it killed for it has exited.
+ */
 export function engineCommand(
   engine: Pick<Engine, 'bin'>,
   args: readonly string[],
@@ -47,7 +52,9 @@ export function engineCommand(
   return new Promise((resolve, reject) => {
     const child = spawn(engine.bin, [...args], {
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
     });
+    let inputError: Error | undefined;
     let stdout = '';
     let stderr = '';
     const pending = { stdout: '', stderr: '' };
@@ -78,7 +85,8 @@ export function engineCommand(
       for (const stream of ['stdout', 'stderr'] as const)
         if (options.onLine && pending[stream].trim() !== '') options.onLine(pending[stream]);
       if (extra) stderr += `${stderr ? '\n' : ''}${extra}`;
-      resolve({ code, stdout, stderr });
+      if (inputError) reject(inputError);
+      else resolve({ code, stdout, stderr });
     };
     // Not started (ENOENT, EACCES): a result like any failed command, with the reason.
     child.once('error', (error) => {
@@ -101,8 +109,8 @@ export function engineCommand(
       return;
     }
     input.once('error', (error) => {
+      inputError = error;
       kill();
-      reject(error);
     });
     input.pipe(child.stdin);
   });

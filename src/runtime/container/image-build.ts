@@ -63,12 +63,21 @@ export async function importMinimal(
     ...Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`),
   ].flatMap((change) => ['--change', change]);
   const tar = Readable.from(tarStream(entries.map((e) => e.entry)));
+  // The engine keeps the stream in a file of its temporary folder until it is whole, and a killed import
+  // (a file of the folder changed while it was read) leaves that file behind, as large as the image: the
+  // import gets a temporary folder of its own, removed once it has ended.
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'msup-import-'));
   let result: Awaited<ReturnType<typeof engineCommand>>;
   try {
-    result = await engineCommand(engine, ['import', ...changes, '-', ref], { input: tar });
+    result = await engineCommand(engine, ['import', ...changes, '-', ref], {
+      input: tar,
+      env: { TMPDIR: scratch },
+    });
   } catch (cause) {
     if (cause instanceof FolderChangedError) throw cause; // the caller lists the folder again
     throw failed(service, `could not write the image's files: ${(cause as Error).message}`);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
   if (result.code !== 0)
     throw failed(service, `${engine.name} import of ${ref} failed`, result.stderr || result.stdout);

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedService } from '../../types.js';
-import { contentHash, HashCache, walkFolder, withParents } from './content-hash.js';
+import { contentHash, HashCache, type ImageEntry, walkFolder, withParents } from './content-hash.js';
 import { type Engine, engineCommand } from './engine.js';
 import { parseIgnore } from './ignore.js';
 import {
@@ -18,6 +18,7 @@ import {
   importMinimal,
   pruneOlder,
 } from './image-build.js';
+import { danglingLinks } from './image-links.js';
 import { baseEntries, IMAGE_PATH } from './minimal-image.js';
 import { FolderChangedError } from './tar.js';
 
@@ -72,6 +73,12 @@ function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
 const firstIn = (dir: string, names: readonly string[]) =>
   names.map((n) => path.join(dir, n)).find((file) => existsSync(file)) ?? null;
 
+/** What happens while an image is made; `warn` for what the user should look at. */
+export type ImageProgress = (message: string, level?: 'info' | 'warn') => void;
+
+/** Links listed by name in a warning, at most. */
+const LINKS_NAMED = 3;
+
 /**
  * Makes sure the image for `service` exists on `engine`, building it when needed; `root` is the project
  * folder (labels, and the hash cache in `.msup/images/`). `onProgress` tells what happens.
@@ -80,7 +87,7 @@ export function ensureImage(
   engine: Engine,
   service: ResolvedService,
   root: string,
-  onProgress: (message: string) => void = () => {},
+  onProgress: ImageProgress = () => {},
 ): Promise<EnsuredImage> {
   const given = service.container.image;
   if (given) return ensureGiven(engine, service.name, given);
@@ -122,7 +129,7 @@ async function ensureBuilt(
   engine: Engine,
   service: ResolvedService,
   root: string,
-  onProgress: (message: string) => void,
+  onProgress: ImageProgress,
 ): Promise<EnsuredImage> {
   const cwd = service.cwd;
   const containerfile = firstIn(cwd, CONTAINERFILES);
@@ -139,6 +146,7 @@ async function ensureBuilt(
   const cache = await HashCache.open(path.join(root, '.msup', 'images', `hashes-${cacheName}.json`));
   const folder = await walkFolder(cwd, rules);
   const entries = withParents(kind === 'minimal' ? [...(await baseEntries()), ...folder] : folder);
+  if (kind === 'minimal') warnDangling(entries, cwd, onProgress);
   const settings =
     kind === 'minimal' ? `workdir=${cwd} path=${IMAGE_PATH}` : `containerfile=${containerfile}`;
   const hash = await contentHash(entries, cache, `${FORMAT} ${kind} ${settings}`);
@@ -171,4 +179,24 @@ async function ensureBuilt(
   onProgress(`built ${ref} in ${seconds(performance.now() - building)}`);
   await pruneOlder(engine, labels, ref);
   return { ref, built: true, kind };
+}
+
+/** Says which links of the folder will not resolve in the minimal image (every start, built or not). */
+function warnDangling(entries: readonly ImageEntry[], cwd: string, onProgress: ImageProgress): void {
+  const dangling = danglingLinks(
+    entries.map((e) => e.entry),
+    cwd,
+  );
+  if (dangling.length === 0) return;
+  const named = dangling
+    .slice(0, LINKS_NAMED)
+    .map((l) => `${path.relative(cwd, l.path)} -> ${l.target}`)
+    .join(', ');
+  const more = dangling.length > LINKS_NAMED ? ` and ${dangling.length - LINKS_NAMED} more` : '';
+  onProgress(
+    `${dangling.length} symbolic link${dangling.length === 1 ? '' : 's'} of ${cwd} will not resolve in the ` +
+      `image (the target is outside the folder, or left out by .containerignore): ${named}${more}; what ` +
+      'runs on the host may fail in the container',
+    'warn',
+  );
 }

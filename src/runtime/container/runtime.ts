@@ -103,8 +103,8 @@ class ContainerRuntime implements Runtime {
         .api()
         .catch(() => {});
       const began = Date.now();
-      const ensured = await ensureImage(engine, service, this.#host.root, (message) =>
-        this.#host.log('info', message, { service: service.name, runtime: this.name }),
+      const ensured = await ensureImage(engine, service, this.#host.root, (message, level = 'info') =>
+        this.#host.log(level, message, { service: service.name, runtime: this.name }),
       );
       if (ensured.built) {
         this.#host.log('info', 'image ready', {
