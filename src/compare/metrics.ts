@@ -112,8 +112,8 @@ export function ratioFigure(
     if (v === null || b === null || b === undefined || b === 0) return null;
     const mine = samples?.[i];
     const theirs = baseSamples?.[i];
-    const pooled = mine && theirs ? pairwiseRatio(mine, theirs) : null;
-    return pooled ?? v / b;
+    const ofRequests = mine && theirs ? pairwiseRatio(mine, theirs) : null;
+    return ofRequests ?? v / b;
   });
   if (rounds.every((r) => r === null)) return null;
   return { value: trimmedMean(rounds), rounds, spread: spread(rounds), noisy: isNoisy(rounds) };

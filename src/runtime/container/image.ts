@@ -93,22 +93,21 @@ export function ensureImage(
   if (given) return ensureGiven(engine, service.name, given);
   const project = path.resolve(root);
   return serialized(project, async () => {
-    try {
-      return await ensureBuilt(engine, service, project, onProgress);
-    } catch (error) {
-      if (!(error instanceof FolderChangedError)) throw error;
-      // Saved by an editor while the image was made (or by a build tool): list and hash the folder again,
-      // once; the image holds one state of the folder, and its label that state's hash.
-      onProgress(`${error.message}: hashing the folder again`);
+    // A file saved by an editor (or a build tool) while the image was made: the folder is listed and
+    // hashed again, once; the image holds one state of the folder, and its label that state's hash.
+    for (let attempt = 1; ; attempt++) {
       try {
         return await ensureBuilt(engine, service, project, onProgress);
-      } catch (again) {
-        if (!(again instanceof FolderChangedError)) throw again;
-        throw failed(
-          service.name,
-          `could not make the image: ${again.message}, twice in a row (is something writing in the folder? ` +
-            'list what it writes in .containerignore)',
-        );
+      } catch (error) {
+        if (!(error instanceof FolderChangedError)) throw error;
+        if (attempt === 2) {
+          throw failed(
+            service.name,
+            `could not make the image: ${error.message}, twice in a row (is something writing in the ` +
+              'folder? list what it writes in .containerignore)',
+          );
+        }
+        onProgress(`${error.message}: hashing the folder again`);
       }
     }
   });
