@@ -5,7 +5,7 @@
 // own ratio: the mean of the middle rounds' ratios, or for the first-request rows the median of every
 // request over every one of process's; or the figure itself where process has none) and prints how far the
 // two runs' ratios are apart, and whether a run marked
-// the figure noisy (its rounds more than 20% apart: the report's own warning). Exits 1 when a figure that
+// the figure noisy (its 95% interval from the rounds past ±20%: the report's own mark). Exits 1 when a figure that
 // neither run marked noisy is more than 20% apart. Not part of `npm test`.
 //
 //   node bench/compare-agreement.js [--rounds 3] [--requests N] [--runtimes process,function] [--keep DIR]
@@ -127,7 +127,7 @@ for (const r of a.runtimes) {
 }
 
 const machine = (result) =>
-  `${result.machine.cpus} cores, ${result.machine.cpuModel}, Node ${result.machine.node}, load ${result.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}, rounds ${result.settings.rounds}, noisy: ${result.noisy}`;
+  `${result.machine.cpus} cores, ${result.machine.cpuModel}, Node ${result.machine.node}, load ${result.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}, rounds ${result.settings.rounds}, noisy: ${result.noisy}${result.background?.share != null ? ` (other work ${(result.background.share * 100).toFixed(1)}% of the CPU while idle, the most ${(result.background.max * 100).toFixed(1)}%)` : ''}`;
 console.log(`run 1: ${a.startedAt}, ${machine(a)}`);
 console.log(`run 2: ${b.startedAt}, ${machine(b)}`);
 console.log(`on ${os.hostname()}; ratios to the process runtime (or the value where process has none)\n`);
@@ -140,6 +140,6 @@ console.log(
 );
 console.log(
   `${trusted - trustedApart} of ${trusted} figures that neither run marked noisy agree within ±${BOUND * 100}%; ` +
-    `${compared - trusted} were marked noisy by a run (their rounds more than ${BOUND * 100}% apart)`,
+    `${compared - trusted} were marked noisy by a run (their 95% interval from the rounds past ±${BOUND * 100}%; before 2026-12-04 night: their rounds more than ${BOUND * 100}% apart)`,
 );
 process.exitCode = trustedApart === 0 ? 0 : 1;

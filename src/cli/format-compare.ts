@@ -1,6 +1,6 @@
 // `msup compare` for people: the machine, a table of every row by runtime with its label, the rounds and
 // their spread, each runtime's ratio to the baseline taken round by round, the runtimes that did not run, and the published anchors. Pure.
-import { formatRatio, formatValue } from '../compare/format.js';
+import { formatRatio, formatValue, verdict } from '../compare/format.js';
 import type { CompareResultV2, Metric, RuntimeReport } from '../compare/types.js';
 
 function cell(metric: Metric | undefined, rounds: number): string {
@@ -66,7 +66,7 @@ export function formatCompare(result: CompareResultV2): string {
     }
     if (s.rounds > 1) {
       lines.push(
-        'per round (figures: the median shown above; ratios: the mean of the middle rounds; ±: half the spread; !: rounds disagree by more than 20%):',
+        'per round (figures: the median shown above; ratios: the mean of the middle rounds; ±: half the spread; !: the 95% interval from the rounds reaches past ±20%):',
       );
       for (const r of ran) {
         for (const metric of r.metrics.filter((x) => x.spread !== null)) {
@@ -92,14 +92,7 @@ export function formatCompare(result: CompareResultV2): string {
     lines.push('', 'cost is modelled at list prices:');
     for (const { runtime, c } of costs) lines.push(`  ${runtime}: ${c.note ?? ''}; prices: ${c.source}`);
   }
-  lines.push(
-    '',
-    result.noisy
-      ? `noisy: some rounds disagree by more than 20% (marked !: ${result.baseline ?? 'the baseline'}'s figures, and the ratios to it): the machine was too busy to trust those figures`
-      : s.rounds > 1
-        ? 'steady: every figure agrees within 20% over the rounds'
-        : 'one round: run with --rounds 3 to see the spread',
-  );
+  lines.push('', ...verdict(result));
   return `${lines.join('\n')}\n`;
 }
 

@@ -6,12 +6,20 @@ import { parseDuration } from '../config/duration.js';
 import { RUNTIME_NAMES } from '../config/runtime-names.js';
 import { isMsupError, MsupError } from '../errors.js';
 import type { Duration } from '../types.js';
+import { BACKGROUND_THRESHOLD } from './background.js';
 import { PUBLISHED_ANCHORS, runtimeNotes } from './knowledge.js';
 import { LoadClient } from './load-client.js';
-import { figureNoisy, foldRounds, withRatios } from './metrics.js';
+import { foldRounds, withRatios } from './metrics.js';
 import { type RoundOutcome, runRound } from './round.js';
 import { addHistograms, LATENCY_BUCKETS_MS } from './stats.js';
-import type { CompareOptions, CompareResultV2, MachineInfo, MetricId, RuntimeReport } from './types.js';
+import type {
+  BackgroundLoad,
+  CompareOptions,
+  CompareResultV2,
+  MachineInfo,
+  MetricId,
+  RuntimeReport,
+} from './types.js';
 
 export const COMPARE_DEFAULTS = {
   requests: 2000,
@@ -153,6 +161,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
     base && r !== base ? { ...r, metrics: withRatios(r.metrics, base.metrics) } : r,
   );
   const target = [...outcomes.values()].flat()[0]?.target;
+  const background = backgroundLoad([...outcomes.values()].flat().flatMap((o) => o.background));
   return {
     version: 2,
     startedAt,
@@ -170,7 +179,8 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
     baseline,
     runtimes: reports,
     published: PUBLISHED_ANCHORS.map((a) => ({ ...a, kind: 'published' as const })),
-    noisy: reports.some((r) => r.metrics.some(figureNoisy)),
+    background,
+    noisy: background.share !== null && background.share > background.threshold,
   };
 }
 
@@ -181,6 +191,17 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
  */
 export function roundOrder(runtimes: readonly string[], round: number): string[] {
   return round % 2 === 1 ? [...runtimes] : [...runtimes].reverse();
+}
+
+/** The other work measured in every idle period, as one figure (the mean share) and its worst period. Pure. */
+export function backgroundLoad(shares: readonly (number | null)[]): BackgroundLoad {
+  const read = shares.filter((v): v is number => v !== null);
+  return {
+    share: read.length > 0 ? read.reduce((sum, v) => sum + v, 0) / read.length : null,
+    max: read.length > 0 ? Math.max(...read) : null,
+    periods: read.length,
+    threshold: BACKGROUND_THRESHOLD,
+  };
 }
 
 /** The runtime the others are divided by: process when it ran, else the first that ran. */

@@ -1,5 +1,6 @@
 // A compare's figures written for people, in their unit (the terminal table and the HTML report). Pure.
-import type { Metric } from './types.js';
+import { figureNoisy } from './metrics.js';
+import type { CompareResultV2, Metric } from './types.js';
 
 /** A figure in its unit, short. */
 export function formatValue(value: number | null, unit: Metric['unit']): string {
@@ -24,4 +25,38 @@ export function formatValue(value: number | null, unit: Metric['unit']): string 
 export function formatRatio(value: number | null): string {
   if (value === null) return '–';
   return `${value.toFixed(value >= 10 ? 1 : 2)}×`;
+}
+
+/** A share (0–1) as a percentage: `2.4%`. */
+function percent(share: number): string {
+  return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
+}
+
+/**
+ * The verdict on a result, in sentences: whether the machine was quiet (other work measured in the idle
+ * periods) and how many figures their rounds leave uncertain (marked !).
+ */
+export function verdict(result: CompareResultV2): string[] {
+  const b = result.background;
+  const where = `while the runtimes sat idle (the mean of ${b.periods} idle period${b.periods === 1 ? '' : 's'}, the most ${percent(b.max ?? 0)})`;
+  const machine =
+    b.share === null
+      ? 'The machine: its other work could not be measured here (no /proc).'
+      : result.noisy
+        ? `Noisy: other work used ${percent(b.share)} of the machine's CPU ${where}, over ${percent(b.threshold)}: the machine was too busy to trust the figures. Run again when it is quieter.`
+        : `Quiet: other work used ${percent(b.share)} of the machine's CPU ${where}.`;
+  if (result.settings.rounds < 2) {
+    return [
+      machine,
+      'One round: run with --rounds 5 to see the spread, and for figures to set side by side across runs.',
+    ];
+  }
+  const ran = result.runtimes.filter((r) => r.status === 'ran');
+  const marked = ran.flatMap((r) => r.metrics.filter(figureNoisy)).length;
+  return [
+    machine,
+    marked === 0
+      ? `Steady: every figure's 95% interval from its ${result.settings.rounds} rounds is within ±20% of it.`
+      : `${marked} figure${marked === 1 ? '' : 's'} marked !: the 95% interval from the rounds reaches past ±20% (a ratio's for the runtimes beside ${result.baseline ?? 'the baseline'}), so another run may land that far away. More rounds narrow it.`,
+  ];
 }

@@ -1,6 +1,6 @@
 // The compare's HTML report: one self-contained page (inline CSS and SVG, the result embedded as JSON, no
 // network) with the machine, a summary table, and charts of latency, throughput, memory and cost. Pure.
-import { formatRatio, formatValue } from './format.js';
+import { formatRatio, formatValue, verdict } from './format.js';
 import { barChart, escapeHtml, histogramChart, lineChart, PALETTE } from './svg-charts.js';
 import type { CompareResultV2, Metric, MetricId, RuntimeReport } from './types.js';
 
@@ -124,9 +124,8 @@ export function compareReportHtml(result: CompareResultV2): string {
         `<li>${escapeHtml(r.runtime)}: ${escapeHtml(c?.note ?? '')}; prices: ${escapeHtml(c?.source ?? '')}</li>`,
     )
     .join('');
-  const verdict = result.noisy
-    ? `<p class="noisy" id="verdict">Noisy: some figures disagree by more than 20% between rounds (marked !: ${escapeHtml(result.baseline ?? 'the baseline')}'s figures, and the other runtimes' ratios to it, taken round by round). The machine was too busy to trust them.</p>`
-    : `<p id="verdict">${s.rounds > 1 ? 'Steady: every figure agrees within 20% over the rounds.' : 'One round: run with --rounds 3 to see the spread.'}</p>`;
+  const [machineVerdict, figuresVerdict] = verdict(result);
+  const verdictHtml = `<p id="verdict"${result.noisy ? ' class="noisy"' : ''}>${escapeHtml(machineVerdict ?? '')}</p><p id="figures-verdict">${escapeHtml(figuresVerdict ?? '')}</p>`;
   const data = JSON.stringify(result).replaceAll('<', '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -138,7 +137,7 @@ export function compareReportHtml(result: CompareResultV2): string {
 ${notRun ? `<ul>${notRun}</ul>` : ''}
 <h2>Summary</h2>
 ${summaryTable(result, ran)}
-${verdict}
+${verdictHtml}
 <p class="meta"><span class="kind measured">measured</span> on this machine · <span class="kind emulated">emulated</span> measured on msup's stand-in for a platform · <span class="kind modelled">modelled</span> computed at list prices · <span class="kind published">published</span> by others, on other hardware</p>
 <h2>Latency distribution (warm load)</h2>
 <div class="grid">${latency}</div>

@@ -2,10 +2,12 @@
 // request, a warm-up, the warm load (latency, throughput, footprint, CPU), instances killed under load,
 // one after another (failed requests, time to a replacement serving), two idle periods, each followed by
 // a first request to each instance, then stop.
+import { cpus as machineCpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MsupError } from '../errors.js';
 import { createSupervisor, type Supervisor } from '../supervisor.js';
 import type { InstanceInfo, MsupConfig, RuntimeName } from '../types.js';
+import { backgroundShare, markBackground } from './background.js';
 import { alwaysOnCost, type CostModel, functionCost } from './cost.js';
 import { type Footprint, footprint } from './footprint.js';
 import type { LoadClient } from './load-client.js';
@@ -53,6 +55,11 @@ export interface RoundOutcome {
   onDemand: boolean;
   cost: CostModel | null;
   notes: string[];
+  /**
+   * The share of the machine's CPU that other work used in each idle period (null where it could not be
+   * read: no /proc).
+   */
+  background: (number | null)[];
 }
 
 /** Runs one round; rejects (having stopped everything) when the runtime does not start. */
@@ -110,13 +117,15 @@ async function measure(
   const instances = () => sup.instances(target.service);
   const details = () => onDemand(instances()[0]);
   let envPeak = 0;
-  const sample = async (): Promise<Footprint> => {
-    const pids = sup
+  const pids = () =>
+    sup
       .services()
       .flatMap((x) => x.instances)
       .map((i) => i.pid)
       .filter((p): p is number => p !== null);
-    const f = await footprint(pids, exclude);
+  const cpus = machineCpus().length;
+  const sample = async (): Promise<Footprint> => {
+    const f = await footprint(pids(), exclude);
     memory.push({ tMs: Math.round(performance.now() - roundStart), rssBytes: f.rssBytes, phase });
     const d = details();
     if (d) envPeak = Math.max(envPeak, d.environments.warm + d.environments.starting);
@@ -196,9 +205,13 @@ async function measure(
 
     phase = 'idle';
     samples.firstAfterIdleMs = [];
+    const background: (number | null)[] = [];
     for (let period = 1; period <= IDLE_PERIODS; period++) {
       s.progress({ phase, message: `idle for ${s.idleMs} ms (${period} of ${IDLE_PERIODS})` });
+      const from = await markBackground(pids());
       await sleep(s.idleMs);
+      const to = await markBackground(pids());
+      background.push(from && to ? backgroundShare(from, to, cpus) : null);
       const after = details();
       if (period === 1) {
         values.rssIdleBytes = (await sample()).rssBytes;
@@ -237,6 +250,7 @@ async function measure(
       onDemand: isOnDemand,
       cost,
       notes,
+      background,
     };
   } finally {
     sampling = false;

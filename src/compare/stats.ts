@@ -1,5 +1,5 @@
-// The statistics of a compare: percentiles, a latency histogram, and the spread of rounds that says when
-// the machine was too noisy to trust a figure. Pure.
+// The statistics of a compare: percentiles, a latency histogram, the spread of rounds, and how far a
+// figure's rounds leave it uncertain. Pure.
 
 /** The p-th percentile (0–100) of values, nearest-rank on the sorted list; null when there are none. */
 export function percentile(values: readonly number[], p: number): number | null {
@@ -49,12 +49,16 @@ export function pairwiseRatio(values: readonly number[], baseline: readonly numb
   return median(ratios);
 }
 
-/** When rounds disagree by more than this (max − min over the median), a figure is flagged as noisy. */
+/**
+ * A figure is flagged as noisy when its 95% interval, estimated from its rounds, reaches more than this far
+ * from it (a share of the figure): another run of as many rounds may well land more than 20% away.
+ */
 export const NOISE_THRESHOLD = 0.2;
 
 /**
  * How far the rounds of one figure disagree: (max − min) / median, or null with fewer than two rounds
- * (or a median of 0, where a ratio says nothing).
+ * (or a median of 0, where a ratio says nothing). Shown beside the figure; it grows with the number of
+ * rounds, so it is not what the noise flag stands on.
  */
 export function spread(values: readonly (number | null)[]): number | null {
   const present = values.filter((v): v is number => v !== null && Number.isFinite(v));
@@ -64,10 +68,25 @@ export function spread(values: readonly (number | null)[]): number | null {
   return (Math.max(...present) - Math.min(...present)) / Math.abs(mid);
 }
 
-/** True when the rounds of a figure disagree by more than NOISE_THRESHOLD. */
+/**
+ * The half-width of a figure's 95% interval from its rounds, as a share of their median: 1.96 standard
+ * errors, the standard deviation estimated robustly (1.4826 × the median absolute deviation, so one round
+ * that a burst of other work moved does not widen it alone) over √rounds. Unlike the spread, it narrows as
+ * rounds are added. Null with fewer than two rounds or a median of 0.
+ */
+export function uncertainty(values: readonly (number | null)[]): number | null {
+  const present = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  if (present.length < 2) return null;
+  const mid = median(present) as number;
+  if (mid === 0) return null;
+  const mad = median(present.map((v) => Math.abs(v - mid))) as number;
+  return (1.96 * 1.4826 * mad) / Math.sqrt(present.length) / Math.abs(mid);
+}
+
+/** True when a figure's 95% interval from its rounds reaches past NOISE_THRESHOLD of it. */
 export function isNoisy(values: readonly (number | null)[], threshold = NOISE_THRESHOLD): boolean {
-  const s = spread(values);
-  return s !== null && s > threshold;
+  const u = uncertainty(values);
+  return u !== null && u > threshold;
 }
 
 /** Upper bounds (ms) of the latency histogram's buckets: log-spaced from 0.1 ms to 10 s, then everything above. */

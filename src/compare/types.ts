@@ -91,7 +91,11 @@ export interface Metric {
   rounds: (number | null)[];
   /** (max − min) / median over the rounds; null with one round. */
   spread: number | null;
-  /** The rounds disagree by more than 20%. */
+  /**
+   * The figure's 95% interval from its rounds reaches more than 20% from it (1.96 robust standard errors:
+   * 1.4826 × the median absolute deviation over √rounds): another run may land that far away. Never with
+   * one round.
+   */
   noisy: boolean;
   /**
    * This runtime's figure over the baseline runtime's (`CompareResultV2.baseline`) taken in each round, and
@@ -122,7 +126,7 @@ export interface RatioFigure {
   rounds: (number | null)[];
   /** (max − min) / median over the rounds' ratios; null with fewer than two. */
   spread: number | null;
-  /** The rounds' ratios disagree by more than 20%. */
+  /** The 95% interval of the rounds' ratios reaches more than 20% from their median (as `Metric.noisy`). */
   noisy: boolean;
 }
 
@@ -187,9 +191,23 @@ export interface CompareResultV2 {
     source: string;
     kind: 'published';
   }[];
+  /** How busy the machine was with other work while the runtimes sat idle (their idle periods). */
+  background: BackgroundLoad;
   /**
-   * Some figure disagrees by more than 20% over the rounds: the baseline's own figures, and the other
-   * runtimes' ratios to it (or their figures, where there is no ratio). The machine was too noisy to trust it.
+   * The machine was too busy to trust the figures: other work used more than `background.threshold` of its
+   * CPU, on average over the idle periods. (A figure of its own is marked by its `noisy`.)
    */
   noisy: boolean;
+}
+
+/** Other work on the machine, measured in each idle period of each round: its CPU less the compare's own. */
+export interface BackgroundLoad {
+  /** The mean share (0–1) of the machine's CPU that other processes used; null where it was not read. */
+  share: number | null;
+  /** The largest share of one idle period. */
+  max: number | null;
+  /** Idle periods measured. */
+  periods: number;
+  /** Over this mean share, the run is called noisy. */
+  threshold: number;
 }

@@ -377,3 +377,34 @@ export async function endProcesses(pids: readonly number[], graceMs: number): Pr
   while (pids.some(isAlive) && Date.now() < deadline) await sleep(25);
   signal('SIGKILL');
 }
+
+/** The machine's CPU time since boot, in ticks of all CPUs together: busy (steal included) and the total. */
+export interface MachineCpu {
+  busyTicks: number;
+  totalTicks: number;
+}
+
+/**
+ * The first line of /proc/stat as busy and total ticks (busy: all but idle and iowait; steal, the time a
+ * virtual machine's host gave its CPUs to others, counts as busy). Null where there is no /proc. Pure.
+ */
+export function parseMachineCpu(text: string): MachineCpu | null {
+  const line = text.split('\n', 1)[0] ?? '';
+  if (!line.startsWith('cpu ')) return null;
+  // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user/nice.
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (f.length < 4 || f.some((n) => !Number.isFinite(n))) return null;
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const busyTicks = user + nice + system + irq + softirq + steal;
+  return { busyTicks, totalTicks: busyTicks + idle + iowait };
+}
+
+/** The machine's CPU time so far (/proc/stat); null where there is no /proc. */
+export async function machineCpu(): Promise<MachineCpu | null> {
+  if (!HAS_PROC) return null;
+  try {
+    return parseMachineCpu(await readFile('/proc/stat', 'latin1'));
+  } catch {
+    return null;
+  }
+}

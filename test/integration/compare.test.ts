@@ -62,6 +62,11 @@ describe('msup compare on a tiny config', () => {
       rounds: 1,
       target: { path: '/', service: 'web' },
     });
+    // Other work on the machine was measured in each idle period (two a round of each runtime).
+    expect(result.background.periods).toBe(runtimes.length * 2);
+    expect(result.background.share).toBeGreaterThanOrEqual(0);
+    expect(result.background.max).toBeGreaterThanOrEqual(result.background.share as number);
+    expect(result.background.max).toBeLessThanOrEqual(1);
     expect(result.runtimes.map((r) => [r.runtime, r.status, r.reason])).toEqual(
       runtimes.map((r) => [r, 'ran', undefined]),
     );
@@ -203,6 +208,11 @@ async function checkReportInChromium(result: CompareResultV2, file: string): Pro
       if (ratio) expect(Number(await shown.getAttribute('data-ratio'))).toBe(ratio.value);
       else expect(await shown.count()).toBe(0);
     }
+    // The verdict names the other work measured, and what one round cannot say.
+    expect(await page.locator('#verdict').textContent()).toMatch(
+      /^(Quiet|Noisy): other work used [\d.]+% of the machine's CPU while the runtimes sat idle/,
+    );
+    expect(await page.locator('#figures-verdict').textContent()).toMatch(/^One round: run with --rounds 5/);
     const embedded = JSON.parse((await page.locator('#compare-data').textContent()) ?? 'null');
     expect(embedded).toEqual(result);
     expect(opened.errors).toEqual([]);

@@ -1,0 +1,129 @@
+// The verdict on the machine: other work measured from /proc/stat in the idle periods, less the compare's
+// own CPU time; and the sentences a result ends with.
+import { describe, expect, it } from 'vitest';
+import { BACKGROUND_THRESHOLD, backgroundShare } from '../../src/compare/background.js';
+import { backgroundLoad } from '../../src/compare/compare.js';
+import { verdict } from '../../src/compare/format.js';
+import { foldRounds, withRatios } from '../../src/compare/metrics.js';
+import type { CompareResultV2 } from '../../src/compare/types.js';
+import { parseMachineCpu } from '../../src/runtime/proc.js';
+
+describe('the machine CPU time of /proc/stat', () => {
+  it('counts all but idle and iowait as busy, steal included', () => {
+    const text = 'cpu  100 5 30 800 40 2 3 20 7 0\ncpu0 50 2 15 400 20 1 1 10 3 0\nintr 1\n';
+    expect(parseMachineCpu(text)).toEqual({ busyTicks: 160, totalTicks: 1000 });
+    // An older kernel without steal and guest columns.
+    expect(parseMachineCpu('cpu 10 0 10 80\n')).toEqual({ busyTicks: 20, totalTicks: 100 });
+    expect(parseMachineCpu('intr 1\n')).toBeNull();
+    expect(parseMachineCpu('cpu a b c d\n')).toBeNull();
+  });
+});
+
+describe('other work on the machine', () => {
+  const mark = (busyTicks: number, totalTicks: number, ownCpuMs: number, atMs: number) => ({
+    machine: { busyTicks, totalTicks },
+    ownCpuMs,
+    atMs,
+  });
+
+  it("is the machine's busy share less the compare's own", () => {
+    // 2 CPUs for 1 s: 200 ticks. 60 busy (30%), of which the compare's own 100 ms (5%): 25% others'.
+    expect(backgroundShare(mark(0, 0, 0, 0), mark(60, 200, 100, 1000), 2)).toBeCloseTo(0.25, 9);
+    // All of it the compare's own: none, and never below 0 (ticks are coarser than milliseconds).
+    expect(backgroundShare(mark(0, 0, 0, 0), mark(10, 200, 120, 1000), 2)).toBe(0);
+    // An empty period says nothing.
+    expect(backgroundShare(mark(5, 200, 0, 1000), mark(5, 200, 0, 1000), 2)).toBeNull();
+  });
+
+  it('folds the periods into their mean and the worst, and calls over 10% noisy', () => {
+    expect(backgroundLoad([0.02, null, 0.04])).toEqual({
+      share: 0.03,
+      max: 0.04,
+      periods: 2,
+      threshold: BACKGROUND_THRESHOLD,
+    });
+    expect(backgroundLoad([null])).toEqual({ share: null, max: null, periods: 0, threshold: 0.1 });
+  });
+});
+
+describe('the verdict of a result', () => {
+  const result = (share: number | null, rounds: number, p50: number[][]): CompareResultV2 => {
+    const base = foldRounds(
+      (p50[0] ?? []).map((v) => ({ p50Ms: v })),
+      false,
+    );
+    const other = withRatios(
+      foldRounds(
+        (p50[1] ?? []).map((v) => ({ p50Ms: v })),
+        false,
+      ),
+      base,
+    );
+    const runtime = (name: string, metrics: typeof base) => ({
+      runtime: name,
+      status: 'ran' as const,
+      emulates: null,
+      metrics,
+      latencyHistogram: [],
+      memory: [],
+      isolation: '',
+      exportLoses: '',
+      notes: [],
+    });
+    const background = backgroundLoad(share === null ? [] : [share, share]);
+    return {
+      version: 2,
+      startedAt: '',
+      finishedAt: '',
+      machine: {
+        cpus: 2,
+        cpuModel: 'x',
+        memoryBytes: 1,
+        node: 'v20',
+        platform: 'linux',
+        release: '',
+        loadAverage: [],
+      },
+      settings: { requests: 1, concurrency: 1, durationMs: 1, rounds, idleMs: 1, target: null },
+      latencyBucketsMs: [],
+      baseline: 'process',
+      runtimes: [runtime('process', base), runtime('sidecar', other)],
+      published: [],
+      background,
+      noisy: background.share !== null && background.share > background.threshold,
+    };
+  };
+
+  it('says the machine was quiet or busy, with the share measured', () => {
+    expect(verdict(result(0.012, 1, [[1], [2]]))).toEqual([
+      "Quiet: other work used 1.2% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 1.2%).",
+      'One round: run with --rounds 5 to see the spread, and for figures to set side by side across runs.',
+    ]);
+    expect(verdict(result(0.31, 1, [[1], [2]]))[0]).toBe(
+      "Noisy: other work used 31% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 31%), over 10%: the machine was too busy to trust the figures. Run again when it is quieter.",
+    );
+    expect(verdict(result(null, 1, [[1], [2]]))[0]).toMatch(/could not be measured/);
+  });
+
+  it('counts the figures their rounds leave uncertain: the ratios beside the baseline', () => {
+    // The sidecar's p50 moves with process's: its ratio is steady (2, 2, 2), process's own is not.
+    expect(
+      verdict(
+        result(0.01, 3, [
+          [1, 2, 3],
+          [2, 4, 6],
+        ]),
+      )[1],
+    ).toBe(
+      "1 figure marked !: the 95% interval from the rounds reaches past ±20% (a ratio's for the runtimes beside process), so another run may land that far away. More rounds narrow it.",
+    );
+    expect(
+      verdict(
+        result(0.01, 3, [
+          [1, 1.01, 1.02],
+          [2, 2.02, 2.04],
+        ]),
+      )[1],
+    ).toBe("Steady: every figure's 95% interval from its 3 rounds is within ±20% of it.");
+  });
+});
