@@ -8,7 +8,7 @@
 // the figure noisy (its 95% interval from the rounds past ±20%: the report's own mark). Exits 1 when a figure that
 // neither run marked noisy is more than 20% apart. Not part of `npm test`.
 //
-//   node bench/compare-agreement.js [--rounds 3] [--requests N] [--runtimes process,function] [--keep DIR]
+//   node bench/compare-agreement.js [--rounds R] [--requests N] [--runtimes process,function] [--keep DIR]
 //   node bench/compare-agreement.js first.json second.json
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ const BOUND = 0.2;
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string' },
     requests: { type: 'string' },
     runtimes: { type: 'string' },
     keep: { type: 'string' },
@@ -31,7 +31,8 @@ const { values, positionals } = parseArgs({
 });
 
 function compareOnce(i) {
-  const args = [path.join(ROOT, 'bin', 'msup.js'), 'compare', '--json', '--rounds', values.rounds];
+  const args = [path.join(ROOT, 'bin', 'msup.js'), 'compare', '--json'];
+  if (values.rounds) args.push('--rounds', values.rounds);
   if (values.runtimes) args.push('--runtimes', values.runtimes);
   if (values.requests) args.push('--requests', values.requests);
   return new Promise((resolve, reject) => {

@@ -1,6 +1,6 @@
 // Takes docs/compare-report.png: the HTML report of a real `msup compare` of the demo, in Chromium
 // (playwright-core), the whole page. Run it after `npm run build`:
-//   node scripts/compare-screenshot.js              runs `msup compare --json --rounds 3` on the demo first
+//   node scripts/compare-screenshot.js              runs `msup compare --json` (5 rounds) on the demo first
 //   node scripts/compare-screenshot.js result.json  a result kept from an earlier run (version 2)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ const out = path.join(root, 'docs', 'compare-report.png');
 const [given] = process.argv.slice(2);
 const text = given
   ? readFileSync(given, 'utf8')
-  : execFileSync(process.execPath, ['bin/msup.js', 'compare', '--json', '--rounds', '3'], {
+  : execFileSync(process.execPath, ['bin/msup.js', 'compare', '--json'], {
       cwd: root,
       maxBuffer: 64 << 20,
       stdio: ['ignore', 'pipe', 'inherit'],

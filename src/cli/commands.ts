@@ -152,10 +152,10 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
       {
         name: 'rounds',
         value: 'R',
-        help: 'run every runtime R times, in turn, and show the spread (default 1)',
+        help: 'run every runtime R times, in turn, and show the spread (default 5; 1 for a quick look)',
       },
       { name: 'idle', value: 'S', help: 'the idle period before the after-idle figures (default 3s)' },
-      { ...json, help: 'one JSON object (version 1) on stdout instead of the table' },
+      { ...json, help: 'one JSON object (version 2) on stdout instead of the table' },
       { name: 'html', value: 'FILE', help: 'also write a self-contained HTML report to FILE' },
       help,
     ],

@@ -25,7 +25,7 @@ export const COMPARE_DEFAULTS = {
   requests: 2000,
   concurrency: 8,
   duration: '30s',
-  rounds: 1,
+  rounds: 5,
   idle: '3s',
   startTimeout: '120s',
 } as const;

@@ -48,7 +48,7 @@ export function verdict(result: CompareResultV2): string[] {
   if (result.settings.rounds < 2) {
     return [
       machine,
-      'One round: run with --rounds 5 to see the spread, and for figures to set side by side across runs.',
+      'One round: a quick look. Leave out --rounds (5 rounds) to see the spread, and for figures to set side by side across runs.',
     ];
   }
   const ran = result.runtimes.filter((r) => r.status === 'ran');

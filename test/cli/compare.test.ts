@@ -31,7 +31,7 @@ describe('msup compare', () => {
         '--runtimes',
         'process,container',
         '--requests',
-        '50',
+        '20',
         '--concurrency',
         '2',
         '--idle',
@@ -45,13 +45,16 @@ describe('msup compare', () => {
     const { code } = await run.exited;
     expect([code, run.stderr()]).toEqual([
       0,
-      expect.stringContaining('msup compare: process: starting the config'),
+      expect.stringContaining('msup compare: process (round 1/5): starting the config'),
     ]);
     const result = JSON.parse(run.stdout()) as CompareResultV2;
     expect(result.version).toBe(2);
+    // Without --rounds, five: the figures a user sets side by side across runs.
+    expect(result.settings.rounds).toBe(5);
+    expect(result.runtimes[0]?.metrics.find((m) => m.id === 'p50Ms')?.rounds).toHaveLength(5);
     const [proc, container] = result.runtimes;
     expect(proc?.status).toBe('ran');
-    expect(proc?.metrics.find((m) => m.id === 'requestsAnswered')?.value).toBe(50);
+    expect(proc?.metrics.find((m) => m.id === 'requestsAnswered')?.value).toBe(20);
     expect(container).toMatchObject({
       runtime: 'container',
       status: 'not-run',
@@ -59,7 +62,7 @@ describe('msup compare', () => {
     });
     expect(container?.reason).toMatch(/podman/);
     expect(container?.metrics).toEqual([]);
-    expect(run.stderr()).toMatch(/container: not run: /);
+    expect(run.stderr()).toMatch(/container \(round 1\/5\): not run: /);
     const html = readFileSync(path.join(p.root, 'report.html'), 'utf8');
     expect(html).toContain('data-chart="throughputRps"');
     expect(html).toMatch(/data-runtime="container" data-status="not-run"/);
