@@ -262,6 +262,28 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     });
   });
 
+  it('a file saved with the same size while the image is made: seen by its times, hashed again', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'main.js': 'process.stdout.write(require("fs").readFileSync("data.txt", "utf8"))\n' });
+    write('data.txt', 'before\n');
+    const progress: string[] = [];
+    let saves = 0;
+    const image = await ensureImage(engine as Engine, service({ command: 'node main.js' }), root, (m) => {
+      progress.push(m);
+      if (m.startsWith('building ') && saves++ === 0) write('data.txt', 'after!\n');
+    });
+    cleanup.image(image.ref);
+    expect(progress.join('\n')).toContain(
+      `${path.join(root, 'data.txt')} changed while the image was being made (written, same size): hashing the folder again`,
+    );
+    expect(await run(image.ref, ['node', 'main.js'])).toMatchObject({ code: 0, stdout: 'after!\n' });
+    // Its label is the hash of what it holds: the file written back as it was gets an image of its own.
+    write('data.txt', 'before\n');
+    const back = await build(service({ command: 'node main.js' }));
+    expect(back.ref).not.toBe(image.ref);
+    expect(await run(back.ref, ['node', 'main.js'])).toMatchObject({ code: 0, stdout: 'before\n' });
+  });
+
   it('a file that changes on every try, or goes away: MSUP_IMAGE_FAILED naming it, after a second try', async (ctx) => {
     if (!engine) return ctx.skip(skipReason);
     project({ 'main.js': '' });

@@ -121,7 +121,15 @@ export async function walkFolder(dir: string, rules: IgnoreRules): Promise<Image
         } else if (info.isFile()) {
           const stat = { size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
           found.push({
-            entry: { type: 'file', path: full, mode: info.mode, mtime, size: info.size, source: full },
+            entry: {
+              type: 'file',
+              path: full,
+              mode: info.mode,
+              mtime,
+              size: info.size,
+              source: full,
+              ctimeMs: info.ctimeMs,
+            },
             stat,
           });
         } else if (info.isSymbolicLink()) {

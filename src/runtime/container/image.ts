@@ -101,10 +101,14 @@ export function ensureImage(
       } catch (error) {
         if (!(error instanceof FolderChangedError)) throw error;
         if (attempt === 2) {
+          const inFolder = !path.relative(project, error.file).startsWith('..');
           throw failed(
             service.name,
-            `could not make the image: ${error.message}, twice in a row (is something writing in the ` +
-              'folder? list what it writes in .containerignore)',
+            `could not make the image: ${error.message}, twice in a row (${
+              inFolder
+                ? 'is something writing in the folder? list what it writes in .containerignore'
+                : "a file of the image's base, from the host: is something updating it?"
+            })`,
           );
         }
         onProgress(`${error.message}: hashing the folder again`);

@@ -36,7 +36,10 @@ async function hostFile(at: string, from: string): Promise<ImageEntry> {
   const source = await realpath(from);
   const key = await statKey(source);
   const { mode } = await stat(source);
-  return { entry: { type: 'file', path: at, mode, mtime: key.mtimeMs, size: key.size, source }, stat: key };
+  return {
+    entry: { type: 'file', path: at, mode, mtime: key.mtimeMs, size: key.size, source, ctimeMs: key.ctimeMs },
+    stat: key,
+  };
 }
 
 const text = (at: string, content: string, mode = 0o644): ImageEntry => {

@@ -1,16 +1,29 @@
 // A tar stream (POSIX ustar, with pax records for long names) of files read from the host, for an
 // engine's `import`: the minimal image's file system without any registry or temporary copy.
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 
 export type TarEntry =
   | { type: 'dir'; path: string; mode: number; mtime: number }
-  /** `source`: the host file whose `size` bytes become the entry's content, or the content itself. */
-  | { type: 'file'; path: string; mode: number; mtime: number; size: number; source: string | Buffer }
+  /**
+   * `source`: the host file whose `size` bytes become the entry's content, or the content itself. With
+   * `ctimeMs` (the host file's, when it was listed), the file is looked at again once streamed: a change
+   * of the same size shows in its times.
+   */
+  | {
+      type: 'file';
+      path: string;
+      mode: number;
+      mtime: number;
+      size: number;
+      source: string | Buffer;
+      ctimeMs?: number;
+    }
   | { type: 'symlink'; path: string; target: string; mtime: number };
 
 const BLOCK = 512;
 
-/** A file listed for the image changed size or went away before its bytes were streamed. */
+/** A file listed for the image changed (its size or times) or went away before its bytes were streamed. */
 export class FolderChangedError extends Error {
   constructor(
     readonly file: string,
@@ -121,7 +134,24 @@ export async function* tarStream(entries: Iterable<TarEntry>): AsyncGenerator<Bu
         entry.source,
         `size ${entry.size}, now ${read > entry.size ? `more than ${entry.size}` : read}`,
       );
+    if (entry.ctimeMs !== undefined) await unchangedSince(entry.source, entry.mtime, entry.ctimeMs);
     yield padding(entry.size);
   }
   yield Buffer.alloc(BLOCK * 2);
+}
+
+/**
+ * Throws FolderChangedError when the file's modification or change time is not what was listed: written
+ * while (or after) it was hashed, with the same size, the image would hold bytes its label does not hash.
+ */
+async function unchangedSince(file: string, mtimeMs: number, ctimeMs: number): Promise<void> {
+  let now: Awaited<ReturnType<typeof stat>>;
+  try {
+    now = await stat(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new FolderChangedError(file, 'removed');
+    throw error;
+  }
+  if (now.mtimeMs !== mtimeMs || now.ctimeMs !== ctimeMs)
+    throw new FolderChangedError(file, 'written, same size');
 }
