@@ -94,6 +94,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   const outcomes = new Map<string, RoundOutcome[]>(runtimes.map((r) => [r, []]));
+  const periods: IdlePeriod[] = [];
   const skipped = new Map<string, { status: 'not-run' | 'failed'; reason: string; code?: string }>();
   const load = await LoadClient.open();
   const settings = {
@@ -129,6 +130,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
         try {
           const outcome = await runRound({ ...settings, runtime, idleMs, progress });
           outcomes.get(runtime)?.push(outcome);
+          for (const share of outcome.background) periods.push({ runtime, round, share });
           progress({ phase: 'done', message: 'done' });
         } catch (error) {
           // A config error or a target that cannot be loaded is the same for every runtime: stop here.
@@ -161,7 +163,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
     base && r !== base ? { ...r, metrics: withRatios(r.metrics, base.metrics) } : r,
   );
   const target = [...outcomes.values()].flat()[0]?.target;
-  const background = backgroundLoad([...outcomes.values()].flat().flatMap((o) => o.background));
+  const background = backgroundLoad(periods);
   return {
     version: 2,
     startedAt,
@@ -193,12 +195,21 @@ export function roundOrder(runtimes: readonly string[], round: number): string[]
   return round % 2 === 1 ? [...runtimes] : [...runtimes].reverse();
 }
 
+/** One idle period's share of the machine's CPU used by other work (null: not read), and where it was. */
+export interface IdlePeriod {
+  runtime: string;
+  round: number;
+  share: number | null;
+}
+
 /** The other work measured in every idle period, as one figure (the mean share) and its worst period. Pure. */
-export function backgroundLoad(shares: readonly (number | null)[]): BackgroundLoad {
-  const read = shares.filter((v): v is number => v !== null);
+export function backgroundLoad(periods: readonly IdlePeriod[]): BackgroundLoad {
+  const read = periods.filter((p): p is IdlePeriod & { share: number } => p.share !== null);
+  const worst = read.reduce<(typeof read)[number] | null>((w, p) => (w && w.share >= p.share ? w : p), null);
   return {
-    share: read.length > 0 ? read.reduce((sum, v) => sum + v, 0) / read.length : null,
-    max: read.length > 0 ? Math.max(...read) : null,
+    share: read.length > 0 ? read.reduce((sum, p) => sum + p.share, 0) / read.length : null,
+    max: worst ? worst.share : null,
+    worst: worst ? { runtime: worst.runtime, round: worst.round } : null,
     periods: read.length,
     threshold: BACKGROUND_THRESHOLD,
   };

@@ -38,7 +38,8 @@ function percent(share: number): string {
  */
 export function verdict(result: CompareResultV2): string[] {
   const b = result.background;
-  const where = `while the runtimes sat idle (the mean of ${b.periods} idle period${b.periods === 1 ? '' : 's'}, the most ${percent(b.max ?? 0)})`;
+  const worst = b.worst ? ` in ${b.worst.runtime}'s round ${b.worst.round}` : '';
+  const where = `while the runtimes sat idle (the mean of ${b.periods} idle period${b.periods === 1 ? '' : 's'}, the most ${percent(b.max ?? 0)}${worst})`;
   const machine =
     b.share === null
       ? 'The machine: its other work could not be measured here (no /proc).'

@@ -204,8 +204,9 @@ export interface CompareResultV2 {
 export interface BackgroundLoad {
   /** The mean share (0–1) of the machine's CPU that other processes used; null where it was not read. */
   share: number | null;
-  /** The largest share of one idle period. */
+  /** The largest share of one idle period, and where it was. */
   max: number | null;
+  worst: { runtime: string; round: number } | null;
   /** Idle periods measured. */
   periods: number;
   /** Over this mean share, the run is called noisy. */

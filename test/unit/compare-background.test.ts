@@ -36,13 +36,23 @@ describe('other work on the machine', () => {
   });
 
   it('folds the periods into their mean and the worst, and calls over 10% noisy', () => {
-    expect(backgroundLoad([0.02, null, 0.04])).toEqual({
+    const period = (runtime: string, round: number, share: number | null) => ({ runtime, round, share });
+    expect(
+      backgroundLoad([period('process', 1, 0.02), period('container', 1, null), period('sidecar', 2, 0.04)]),
+    ).toEqual({
       share: 0.03,
       max: 0.04,
+      worst: { runtime: 'sidecar', round: 2 },
       periods: 2,
       threshold: BACKGROUND_THRESHOLD,
     });
-    expect(backgroundLoad([null])).toEqual({ share: null, max: null, periods: 0, threshold: 0.1 });
+    expect(backgroundLoad([period('process', 1, null)])).toEqual({
+      share: null,
+      max: null,
+      worst: null,
+      periods: 0,
+      threshold: 0.1,
+    });
   });
 });
 
@@ -70,7 +80,14 @@ describe('the verdict of a result', () => {
       exportLoses: '',
       notes: [],
     });
-    const background = backgroundLoad(share === null ? [] : [share, share]);
+    const background = backgroundLoad(
+      share === null
+        ? []
+        : [
+            { runtime: 'process', round: 1, share },
+            { runtime: 'sidecar', round: 1, share },
+          ],
+    );
     return {
       version: 2,
       startedAt: '',
@@ -96,11 +113,11 @@ describe('the verdict of a result', () => {
 
   it('says the machine was quiet or busy, with the share measured', () => {
     expect(verdict(result(0.012, 1, [[1], [2]]))).toEqual([
-      "Quiet: other work used 1.2% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 1.2%).",
+      "Quiet: other work used 1.2% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 1.2% in process's round 1).",
       'One round: a quick look. Leave out --rounds (5 rounds) to see the spread, and for figures to set side by side across runs.',
     ]);
     expect(verdict(result(0.31, 1, [[1], [2]]))[0]).toBe(
-      "Noisy: other work used 31% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 31%), over 10%: the machine was too busy to trust the figures. Run again when it is quieter.",
+      "Noisy: other work used 31% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 31% in process's round 1), over 10%: the machine was too busy to trust the figures. Run again when it is quieter.",
     );
     expect(verdict(result(null, 1, [[1], [2]]))[0]).toMatch(/could not be measured/);
   });
