@@ -54,10 +54,11 @@ export function verdict(result: CompareResultV2): string[] {
   }
   const ran = result.runtimes.filter((r) => r.status === 'ran');
   const marked = ran.flatMap((r) => r.metrics.filter(figureNoisy)).length;
+  const base = result.baseline ?? 'the baseline';
   return [
     machine,
     marked === 0
       ? `Steady: every figure's 95% interval from its ${result.settings.rounds} rounds is within ±20% of it.`
-      : `${marked} figure${marked === 1 ? '' : 's'} marked !: the 95% interval from the rounds reaches past ±20% (a ratio's for the runtimes beside ${result.baseline ?? 'the baseline'}), so another run may land that far away. More rounds narrow it.`,
+      : `${marked} marked ! of ${base}'s figures and the other runtimes' ratios to ${base}: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. More rounds narrow it.`,
   ];
 }

@@ -132,7 +132,7 @@ describe('the verdict of a result', () => {
         ]),
       )[1],
     ).toBe(
-      "1 figure marked !: the 95% interval from the rounds reaches past ±20% (a ratio's for the runtimes beside process), so another run may land that far away. More rounds narrow it.",
+      "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. More rounds narrow it.",
     );
     expect(
       verdict(
