@@ -274,7 +274,7 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     });
     cleanup.image(image.ref);
     expect(progress.join('\n')).toContain(
-      `${path.join(root, 'data.txt')} changed while the image was being made (written, same size): hashing the folder again`,
+      `${path.join(root, 'data.txt')} changed while the image was being made (same size, its times changed): hashing the folder again`,
     );
     expect(await run(image.ref, ['node', 'main.js'])).toMatchObject({ code: 0, stdout: 'after!\n' });
     // Its label is the hash of what it holds: the file written back as it was gets an image of its own.

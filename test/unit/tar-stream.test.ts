@@ -1,11 +1,12 @@
 // The tar stream of a minimal image reads the host's files as it goes: a file that changed after it was
 // listed (its size, or only its bytes and times) or went away stops the stream with FolderChangedError, so
 // the image never holds bytes its label does not hash. Real files in a temporary folder.
-import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FolderChangedError, type TarEntry, tarStream } from '../../src/runtime/container/tar.js';
+import { waitFor } from '../helpers/processes.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -56,7 +57,21 @@ describe('the tar stream of host files', () => {
     const error = await drain([entry]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FolderChangedError);
     expect((error as FolderChangedError).message).toBe(
-      `${file} changed while the image was being made (written, same size)`,
+      `${file} changed while the image was being made (same size, its times changed)`,
+    );
+  });
+
+  it('stops at a file whose change time alone moved (its mode changed, its bytes and mtime did not)', async () => {
+    const { file, entry } = listed('before\n');
+    // ctime has the kernel's clock: wait until it would show a change, then change only the mode.
+    const listedCtime = (entry as Extract<TarEntry, { type: 'file' }>).ctimeMs as number;
+    await waitFor(() => Date.now() > listedCtime + 20);
+    chmodSync(file, 0o600);
+    expect(statSync(file).mtimeMs).toBe(entry.mtime);
+    expect(statSync(file).ctimeMs).not.toBe(listedCtime);
+    const error = await drain([entry]).catch((e: unknown) => e);
+    expect((error as Error).message).toBe(
+      `${file} changed while the image was being made (same size, its times changed)`,
     );
   });
 

@@ -101,7 +101,8 @@ export function ensureImage(
       } catch (error) {
         if (!(error instanceof FolderChangedError)) throw error;
         if (attempt === 2) {
-          const inFolder = !path.relative(project, error.file).startsWith('..');
+          const rel = path.relative(service.cwd, error.file);
+          const inFolder = rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
           throw failed(
             service.name,
             `could not make the image: ${error.message}, twice in a row (${

@@ -153,5 +153,5 @@ async function unchangedSince(file: string, mtimeMs: number, ctimeMs: number): P
     throw error;
   }
   if (now.mtimeMs !== mtimeMs || now.ctimeMs !== ctimeMs)
-    throw new FolderChangedError(file, 'written, same size');
+    throw new FolderChangedError(file, 'same size, its times changed');
 }
