@@ -6,12 +6,11 @@ import { parseDuration } from '../config/duration.js';
 import { RUNTIME_NAMES } from '../config/runtime-names.js';
 import { isMsupError, MsupError } from '../errors.js';
 import type { Duration } from '../types.js';
-import { BACKGROUND_THRESHOLD } from './background.js';
 import { PUBLISHED_ANCHORS, runtimeNotes } from './knowledge.js';
 import { LoadClient } from './load-client.js';
 import { foldRounds, withRatios } from './metrics.js';
 import { type RoundOutcome, runRound } from './round.js';
-import { addHistograms, LATENCY_BUCKETS_MS } from './stats.js';
+import { addHistograms, BACKGROUND_THRESHOLD, LATENCY_BUCKETS_MS } from './stats.js';
 import type {
   BackgroundLoad,
   CompareOptions,

@@ -8,6 +8,10 @@ export interface Footprint {
   /** CPU time of the live processes, plus what msup's ended children used (they were waited for). */
   cpuMs: number;
   processes: number;
+  /** The live processes counted, each once. */
+  own: ProcStat[];
+  /** CPU time of msup's children that ended and were waited for, in milliseconds. */
+  childrenCpuMs: number;
 }
 
 /** The processes below the roots (roots included), not below any of `exclude`. Pure. */
@@ -60,5 +64,7 @@ export async function footprint(
     rssBytes: own.reduce((sum, s) => sum + s.rssBytes, 0),
     cpuMs: own.reduce((sum, s) => sum + s.cpuMs, 0) + (self?.childrenCpuMs ?? 0),
     processes: own.length,
+    own,
+    childrenCpuMs: self?.childrenCpuMs ?? 0,
   };
 }

@@ -1,5 +1,6 @@
 // A compare's figures written for people, in their unit (the terminal table and the HTML report). Pure.
 import { figureNoisy } from './metrics.js';
+import { BACKGROUND_MIN_PERIOD_MS, BACKGROUND_THRESHOLD } from './stats.js';
 import type { CompareResultV2, Metric } from './types.js';
 
 /** A figure in its unit, short. */
@@ -37,12 +38,25 @@ function percent(share: number): string {
  * periods) and how many figures their rounds leave uncertain (marked !).
  */
 export function verdict(result: CompareResultV2): string[] {
-  const b = result.background;
+  // A result saved before `background` was measured has none.
+  const b = result.background ?? {
+    share: null,
+    max: null,
+    worst: null,
+    periods: 0,
+    threshold: BACKGROUND_THRESHOLD,
+  };
   const worst = b.worst ? ` in ${b.worst.runtime}'s round ${b.worst.round}` : '';
   const where = `while the runtimes sat idle (the mean of ${b.periods} idle period${b.periods === 1 ? '' : 's'}, the most ${percent(b.max ?? 0)}${worst})`;
   const machine =
     b.share === null
-      ? 'The machine: its other work could not be measured here (no /proc).'
+      ? `The machine: its other work was not measured (${
+          !result.background
+            ? 'a result from before msup measured it'
+            : result.settings.idleMs < BACKGROUND_MIN_PERIOD_MS
+              ? `idle periods under ${BACKGROUND_MIN_PERIOD_MS / 1000} s are too short: CPU time is counted in 10 ms ticks`
+              : 'no /proc here'
+        }).`
       : result.noisy
         ? `Noisy: other work used ${percent(b.share)} of the machine's CPU ${where}, over ${percent(b.threshold)}: the machine was too busy to trust the figures. Run again when it is quieter.`
         : `Quiet: other work used ${percent(b.share)} of the machine's CPU ${where}.`;

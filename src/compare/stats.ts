@@ -68,19 +68,39 @@ export function spread(values: readonly (number | null)[]): number | null {
   return (Math.max(...present) - Math.min(...present)) / Math.abs(mid);
 }
 
+/** Student's t for a two-sided 95% interval, by degrees of freedom (1 to 10); beyond, 1.96 + 2.4 / df. */
+const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+
+export function t95(df: number): number {
+  return df >= 1 && df <= T95.length ? (T95[df - 1] as number) : 1.96 + 2.4 / Math.max(1, df);
+}
+
+/** The q-quantile (0–1) of sorted values, interpolated between ranks (R's type 7). */
+function quantile(sorted: readonly number[], q: number): number {
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (at - lo);
+}
+
 /**
- * The half-width of a figure's 95% interval from its rounds, as a share of their median: 1.96 standard
- * errors, the standard deviation estimated robustly (1.4826 × the median absolute deviation, so one round
- * that a burst of other work moved does not widen it alone) over √rounds. Unlike the spread, it narrows as
- * rounds are added. Null with fewer than two rounds or a median of 0.
+ * The half-width of a figure's 95% interval from its rounds, as a share of their median: Student's t for
+ * rounds − 1 degrees of freedom times the standard error, the standard deviation estimated robustly (the
+ * larger of 1.4826 × the median absolute deviation and the interquartile range / 1.349: one round that a
+ * burst of other work moved does not widen it alone, and rounds that mostly tie do not hide the others)
+ * over √rounds. Unlike the spread, it narrows as rounds are added; two rounds say little (t = 12.7). Null
+ * with fewer than two rounds or a median of 0.
  */
 export function uncertainty(values: readonly (number | null)[]): number | null {
   const present = values.filter((v): v is number => v !== null && Number.isFinite(v));
   if (present.length < 2) return null;
-  const mid = median(present) as number;
+  const sorted = [...present].sort((a, b) => a - b);
+  const mid = median(sorted) as number;
   if (mid === 0) return null;
-  const mad = median(present.map((v) => Math.abs(v - mid))) as number;
-  return (1.96 * 1.4826 * mad) / Math.sqrt(present.length) / Math.abs(mid);
+  const mad = median(sorted.map((v) => Math.abs(v - mid))) as number;
+  const iqr = quantile(sorted, 0.75) - quantile(sorted, 0.25);
+  const sd = Math.max(1.4826 * mad, iqr / 1.349);
+  return (t95(present.length - 1) * sd) / Math.sqrt(present.length) / Math.abs(mid);
 }
 
 /** True when a figure's 95% interval from its rounds reaches past NOISE_THRESHOLD of it. */
@@ -88,6 +108,14 @@ export function isNoisy(values: readonly (number | null)[], threshold = NOISE_TH
   const u = uncertainty(values);
   return u !== null && u > threshold;
 }
+
+/** Over this share of the machine's CPU used by other work while the runtimes sat idle, the run was noisy. */
+export const BACKGROUND_THRESHOLD = 0.1;
+/**
+ * Idle periods shorter than this are not measured for other work: the kernel counts CPU time in ticks of
+ * 10 ms, and 40 ticks (200 ms on 2 cores) would make 4 ticks that fell on the wrong side 10% of the machine.
+ */
+export const BACKGROUND_MIN_PERIOD_MS = 1000;
 
 /** Upper bounds (ms) of the latency histogram's buckets: log-spaced from 0.1 ms to 10 s, then everything above. */
 export const LATENCY_BUCKETS_MS: readonly number[] = [

@@ -51,7 +51,8 @@ describe('msup compare on a tiny config', () => {
       requests: REQUESTS,
       concurrency: 4,
       rounds: 1,
-      idle: '200ms',
+      // Idle periods of a second: shorter ones are not measured for other work (10 ms ticks).
+      idle: '1s',
       onProgress: (e) => phases.push(e),
     });
 
@@ -125,7 +126,7 @@ describe('msup compare on a tiny config', () => {
     expect(proc.firstAfterIdleMs?.value).toBe(median(proc.firstAfterIdleMs?.samples?.[0] ?? []));
     expect(proc.p50Ms?.samples).toBeUndefined();
     const idles = phases.filter((e) => e.runtime === 'process' && e.round > 0 && e.phase === 'idle');
-    expect(idles.map((e) => e.message)).toEqual(['idle for 200 ms (1 of 2)', 'idle for 200 ms (2 of 2)']);
+    expect(idles.map((e) => e.message)).toEqual(['idle for 1000 ms (1 of 2)', 'idle for 1000 ms (2 of 2)']);
     for (const r of result.runtimes.filter((x) => x.runtime !== 'process')) {
       const row = r.metrics.find((m) => m.id === 'firstAfterIdleMs');
       const mine = row?.samples?.flat() ?? [];

@@ -1,10 +1,12 @@
 // The verdict on the machine: other work measured from /proc/stat in the idle periods, less the compare's
 // own CPU time; and the sentences a result ends with.
 import { describe, expect, it } from 'vitest';
-import { BACKGROUND_THRESHOLD, backgroundShare } from '../../src/compare/background.js';
+import { formatCompare } from '../../src/cli/format-compare.js';
+import { BACKGROUND_THRESHOLD, backgroundShare, ownCpuMs } from '../../src/compare/background.js';
 import { backgroundLoad } from '../../src/compare/compare.js';
 import { verdict } from '../../src/compare/format.js';
 import { foldRounds, withRatios } from '../../src/compare/metrics.js';
+import { compareReportHtml } from '../../src/compare/report-html.js';
 import type { CompareResultV2 } from '../../src/compare/types.js';
 import { parseMachineCpu } from '../../src/runtime/proc.js';
 
@@ -20,19 +22,52 @@ describe('the machine CPU time of /proc/stat', () => {
 });
 
 describe('other work on the machine', () => {
-  const mark = (busyTicks: number, totalTicks: number, ownCpuMs: number, atMs: number) => ({
+  const SELF = 100;
+  type Procs = Record<string, [cpuMs: number, ppid: number]>;
+  const mark = (busyTicks: number, totalTicks: number, atMs: number, procs: Procs = {}, reaped = 0) => ({
     machine: { busyTicks, totalTicks },
-    ownCpuMs,
+    processes: new Map(Object.entries(procs).map(([k, [cpuMs, ppid]]) => [k, { cpuMs, ppid }])),
+    childrenCpuMs: reaped,
+    selfPid: SELF,
     atMs,
   });
 
   it("is the machine's busy share less the compare's own", () => {
     // 2 CPUs for 1 s: 200 ticks. 60 busy (30%), of which the compare's own 100 ms (5%): 25% others'.
-    expect(backgroundShare(mark(0, 0, 0, 0), mark(60, 200, 100, 1000), 2)).toBeCloseTo(0.25, 9);
+    const from = mark(0, 0, 0, { '100:1': [500, 1] });
+    expect(backgroundShare(from, mark(60, 200, 1000, { '100:1': [600, 1] }), 2)).toBeCloseTo(0.25, 9);
     // All of it the compare's own: none, and never below 0 (ticks are coarser than milliseconds).
-    expect(backgroundShare(mark(0, 0, 0, 0), mark(10, 200, 120, 1000), 2)).toBe(0);
-    // An empty period says nothing.
-    expect(backgroundShare(mark(5, 200, 0, 1000), mark(5, 200, 0, 1000), 2)).toBeNull();
+    expect(backgroundShare(from, mark(10, 200, 1000, { '100:1': [620, 1] }), 2)).toBe(0);
+    // A period under a second is not measured (10 ms ticks), nor an empty one.
+    expect(backgroundShare(mark(0, 0, 0), mark(60, 180, 900), 2)).toBeNull();
+    expect(backgroundShare(mark(5, 200, 1000), mark(5, 200, 1000), 2)).toBeNull();
+  });
+
+  it("counts each of the compare's processes by what it used in the period", () => {
+    const from = mark(0, 0, 0, {
+      '100:1': [1000, 1], // msup
+      '200:5': [3000, SELF], // an environment of msup's, 3 s of CPU before the period
+      '300:7': [2000, 250], // a container's process (its parent is conmon, not msup)
+      '400:9': [50, SELF],
+    });
+    const to = mark(
+      0,
+      0,
+      2000,
+      {
+        '100:1': [1010, 1], // 10 ms in the period
+        '400:9': [70, SELF], // 20 ms
+        '500:11': [30, SELF], // started in the period: all of its 30 ms
+        // 200:5 ended and msup waited for it: its 3,040 ms moved into msup's reaped time; 40 ms were the period's.
+        // 300:7 ended (a container stopped): what it used in the period is not known, its 2 s are not counted.
+      },
+      3040,
+    );
+    expect(ownCpuMs(from, to)).toBe(10 + 20 + 30 + 40);
+    // A pid used again is another process (its start time differs): 400:9 used 10 ms more and ended
+    // (msup waited for it: 60 ms reaped), and the new 400:12 used 5 ms.
+    const again = mark(0, 0, 0, { '400:12': [5, SELF] }, 60);
+    expect(ownCpuMs(mark(0, 0, 0, { '400:9': [50, SELF] }), again)).toBe(10 + 5);
   });
 
   it('folds the periods into their mean and the worst, and calls over 10% noisy', () => {
@@ -119,7 +154,21 @@ describe('the verdict of a result', () => {
     expect(verdict(result(0.31, 1, [[1], [2]]))[0]).toBe(
       "Noisy: other work used 31% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 31% in process's round 1), over 10%: the machine was too busy to trust the figures. Run again when it is quieter.",
     );
-    expect(verdict(result(null, 1, [[1], [2]]))[0]).toMatch(/could not be measured/);
+    expect(verdict(result(null, 1, [[1], [2]]))[0]).toBe(
+      'The machine: its other work was not measured (idle periods under 1 s are too short: CPU time is counted in 10 ms ticks).',
+    );
+    const withIdle = {
+      ...result(null, 1, [[1], [2]]),
+      settings: { ...result(null, 1, [[1], [2]]).settings, idleMs: 3000 },
+    };
+    expect(verdict(withIdle)[0]).toBe('The machine: its other work was not measured (no /proc here).');
+    // A result saved before msup measured other work has no `background`: the report still reads it.
+    const { background: _, ...old } = result(0.01, 1, [[1], [2]]);
+    expect(verdict(old as CompareResultV2)[0]).toBe(
+      'The machine: its other work was not measured (a result from before msup measured it).',
+    );
+    expect(compareReportHtml(old as CompareResultV2)).toContain('a result from before msup measured it');
+    expect(formatCompare(old as CompareResultV2)).toContain('a result from before msup measured it');
   });
 
   it('counts the figures their rounds leave uncertain: the ratios beside the baseline', () => {

@@ -17,6 +17,7 @@ import {
   pairwiseRatio,
   percentile,
   spread,
+  t95,
   trimmedMean,
   uncertainty,
 } from '../../src/compare/stats.js';
@@ -53,11 +54,18 @@ describe('spread and the noise flag', () => {
   });
 
   it('flags a figure whose 95% interval from its rounds reaches past ±20% (robust standard errors)', () => {
-    // 1.96 × 1.4826 × MAD / √n over the median.
-    expect(uncertainty([100, 110, 105])).toBeCloseTo((1.96 * 1.4826 * 5) / Math.sqrt(3) / 105, 9);
-    expect(isNoisy([100, 110, 105])).toBe(false);
-    expect(isNoisy([80, 110, 140])).toBe(true); // 0.46
-    expect(isNoisy([100, 120])).toBe(false); // 0.19: within
+    // t(n − 1) × max(1.4826 × MAD, IQR / 1.349) / √n over the median.
+    expect(uncertainty([100, 110, 105])).toBeCloseTo((4.303 * 1.4826 * 5) / Math.sqrt(3) / 105, 9);
+    expect(isNoisy([100, 110, 105])).toBe(false); // 0.18
+    expect(isNoisy([80, 110, 140])).toBe(true); // 1.0
+    // Two rounds say little: t is 12.7 for one degree of freedom.
+    expect(uncertainty([100, 120])).toBeCloseTo((12.706 * 1.4826 * 10) / Math.sqrt(2) / 110, 9);
+    expect(isNoisy([100, 120])).toBe(true);
+    expect(isNoisy([100, 101])).toBe(false);
+    // Rounds that mostly tie do not hide the others (the MAD is 0 here; the IQR is not).
+    expect(isNoisy([10, 10, 10, 30, 30])).toBe(true);
+    expect(t95(4)).toBe(2.776);
+    expect(t95(30)).toBeCloseTo(2.04, 2);
     // One round that a burst of other work moved does not widen it alone (the spread, 1.7, would flag it).
     expect(isNoisy([10, 10.5, 11, 12, 30])).toBe(false);
     // The same disagreement over more rounds narrows it; the spread stays 20%.
