@@ -7,7 +7,8 @@ function cell(metric: Metric | undefined, rounds: number): string {
   if (!metric) return '';
   const main = formatValue(metric.value, metric.unit);
   if (rounds < 2 || metric.spread === null) return main;
-  return `${main} ±${Math.round((metric.spread * 100) / 2)}%${metric.noisy ? ' !' : ''}`;
+  // A figure with a ratio is judged by its ratio (marked there): its rounds move with the machine's load.
+  return `${main} ±${Math.round((metric.spread * 100) / 2)}%${metric.noisy && !metric.ratio ? ' !' : ''}`;
 }
 
 function table(rows: string[][]): string {
@@ -72,7 +73,7 @@ export function formatCompare(result: CompareResultV2): string {
         for (const metric of r.metrics.filter((x) => x.spread !== null)) {
           const q = metric.ratio;
           lines.push(
-            `  ${r.runtime} ${metric.label}: ${metric.rounds.map((v) => formatValue(v, metric.unit)).join(', ')}${metric.noisy ? '  (noisy)' : ''}${q ? `; over ${result.baseline}: ${q.rounds.map(formatRatio).join(', ')}${q.noisy ? '  (noisy)' : ''}` : ''}`,
+            `  ${r.runtime} ${metric.label}: ${metric.rounds.map((v) => formatValue(v, metric.unit)).join(', ')}${metric.noisy && !q ? '  (noisy)' : ''}${q ? `; over ${result.baseline}: ${q.rounds.map(formatRatio).join(', ')}${q.noisy ? '  (noisy)' : ''}` : ''}`,
           );
         }
       }

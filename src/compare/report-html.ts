@@ -42,7 +42,9 @@ function summaryTable(result: CompareResultV2, ran: readonly RuntimeReport[]): s
         x.note,
         x.source,
       ];
-      return `<td class="num${x.noisy ? ' noisy' : ''}" data-runtime="${escapeHtml(r.runtime)}" data-metric="${x.id}" data-value="${x.value ?? ''}" title="${escapeHtml(title.filter(Boolean).join(' — '))}">${escapeHtml(formatValue(x.value, x.unit) + spread)}${x.noisy ? ' !' : ''}${ratio}</td>`;
+      // A figure with a ratio is judged by its ratio (marked there): its rounds move with the machine's load.
+      const marked = x.noisy && !q;
+      return `<td class="num${marked ? ' noisy' : ''}" data-runtime="${escapeHtml(r.runtime)}" data-metric="${x.id}" data-value="${x.value ?? ''}" title="${escapeHtml(title.filter(Boolean).join(' — '))}">${escapeHtml(formatValue(x.value, x.unit) + spread)}${marked ? ' !' : ''}${ratio}</td>`;
     });
     const kinds = [...new Set(ran.map((r) => metric(r, m.id)?.kind ?? ''))];
     const kind = kinds.map((k) => `<span class="kind ${k}">${k}</span>`).join(' ');

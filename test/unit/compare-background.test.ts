@@ -173,6 +173,14 @@ describe('the verdict of a result', () => {
 
   it('counts the figures their rounds leave uncertain: the ratios beside the baseline', () => {
     // The sidecar's p50 moves with process's: its ratio is steady (2, 2, 2), process's own is not.
+    const moving = result(0.01, 3, [
+      [1, 2, 3],
+      [2, 4, 6],
+    ]);
+    // The reports mark what the count counts: process's p50, not the sidecar's (its ratio is steady).
+    expect(moving.runtimes[1]?.metrics.find((m) => m.id === 'p50Ms')?.noisy).toBe(true);
+    expect(formatCompare(moving).match(/% !/g)).toHaveLength(1); // a cell: `3.00 ms ±50% !`
+    expect(compareReportHtml(moving).match(/class="(num|ratio) noisy"/g)).toHaveLength(1);
     expect(
       verdict(
         result(0.01, 3, [
