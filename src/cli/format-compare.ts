@@ -1,14 +1,14 @@
 // `msup compare` for people: the machine, a table of every row by runtime with its label, the rounds and
 // their spread, each runtime's ratio to the baseline taken round by round, the runtimes that did not run, and the published anchors. Pure.
 import { formatRatio, formatValue, verdict } from '../compare/format.js';
+import { ownMarked } from '../compare/metrics.js';
 import type { CompareResultV2, Metric, RuntimeReport } from '../compare/types.js';
 
 function cell(metric: Metric | undefined, rounds: number): string {
   if (!metric) return '';
   const main = formatValue(metric.value, metric.unit);
   if (rounds < 2 || metric.spread === null) return main;
-  // A figure with a ratio is judged by its ratio (marked there): its rounds move with the machine's load.
-  return `${main} ±${Math.round((metric.spread * 100) / 2)}%${metric.noisy && !metric.ratio ? ' !' : ''}`;
+  return `${main} ±${Math.round((metric.spread * 100) / 2)}%${ownMarked(metric) ? ' !' : ''}`;
 }
 
 function table(rows: string[][]): string {
@@ -73,7 +73,7 @@ export function formatCompare(result: CompareResultV2): string {
         for (const metric of r.metrics.filter((x) => x.spread !== null)) {
           const q = metric.ratio;
           lines.push(
-            `  ${r.runtime} ${metric.label}: ${metric.rounds.map((v) => formatValue(v, metric.unit)).join(', ')}${metric.noisy && !q ? '  (noisy)' : ''}${q ? `; over ${result.baseline}: ${q.rounds.map(formatRatio).join(', ')}${q.noisy ? '  (noisy)' : ''}` : ''}`,
+            `  ${r.runtime} ${metric.label}: ${metric.rounds.map((v) => formatValue(v, metric.unit)).join(', ')}${ownMarked(metric) ? '  (noisy)' : ''}${q ? `; over ${result.baseline}: ${q.rounds.map(formatRatio).join(', ')}${q.noisy ? '  (noisy)' : ''}` : ''}`,
           );
         }
       }

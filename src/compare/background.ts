@@ -5,8 +5,6 @@ import { type MachineCpu, machineCpu } from '../runtime/proc.js';
 import { footprint } from './footprint.js';
 import { BACKGROUND_MIN_PERIOD_MS } from './stats.js';
 
-export { BACKGROUND_MIN_PERIOD_MS, BACKGROUND_THRESHOLD } from './stats.js';
-
 export interface OwnProcess {
   cpuMs: number;
   ppid: number;

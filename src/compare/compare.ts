@@ -10,15 +10,8 @@ import { PUBLISHED_ANCHORS, runtimeNotes } from './knowledge.js';
 import { LoadClient } from './load-client.js';
 import { foldRounds, withRatios } from './metrics.js';
 import { type RoundOutcome, runRound } from './round.js';
-import { addHistograms, BACKGROUND_THRESHOLD, LATENCY_BUCKETS_MS } from './stats.js';
-import type {
-  BackgroundLoad,
-  CompareOptions,
-  CompareResultV2,
-  MachineInfo,
-  MetricId,
-  RuntimeReport,
-} from './types.js';
+import { addHistograms, backgroundLoad, type IdlePeriod, LATENCY_BUCKETS_MS } from './stats.js';
+import type { CompareOptions, CompareResultV2, MachineInfo, MetricId, RuntimeReport } from './types.js';
 
 export const COMPARE_DEFAULTS = {
   requests: 2000,
@@ -192,26 +185,6 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
  */
 export function roundOrder(runtimes: readonly string[], round: number): string[] {
   return round % 2 === 1 ? [...runtimes] : [...runtimes].reverse();
-}
-
-/** One idle period's share of the machine's CPU used by other work (null: not read), and where it was. */
-export interface IdlePeriod {
-  runtime: string;
-  round: number;
-  share: number | null;
-}
-
-/** The other work measured in every idle period, as one figure (the mean share) and its worst period. Pure. */
-export function backgroundLoad(periods: readonly IdlePeriod[]): BackgroundLoad {
-  const read = periods.filter((p): p is IdlePeriod & { share: number } => p.share !== null);
-  const worst = read.reduce<(typeof read)[number] | null>((w, p) => (w && w.share >= p.share ? w : p), null);
-  return {
-    share: read.length > 0 ? read.reduce((sum, p) => sum + p.share, 0) / read.length : null,
-    max: worst ? worst.share : null,
-    worst: worst ? { runtime: worst.runtime, round: worst.round } : null,
-    periods: read.length,
-    threshold: BACKGROUND_THRESHOLD,
-  };
 }
 
 /** The runtime the others are divided by: process when it ran, else the first that ran. */

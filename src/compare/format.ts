@@ -1,6 +1,6 @@
 // A compare's figures written for people, in their unit (the terminal table and the HTML report). Pure.
 import { figureNoisy } from './metrics.js';
-import { BACKGROUND_MIN_PERIOD_MS, BACKGROUND_THRESHOLD } from './stats.js';
+import { BACKGROUND_MIN_PERIOD_MS, backgroundLoad } from './stats.js';
 import type { CompareResultV2, Metric } from './types.js';
 
 /** A figure in its unit, short. */
@@ -39,13 +39,7 @@ function percent(share: number): string {
  */
 export function verdict(result: CompareResultV2): string[] {
   // A result saved before `background` was measured has none.
-  const b = result.background ?? {
-    share: null,
-    max: null,
-    worst: null,
-    periods: 0,
-    threshold: BACKGROUND_THRESHOLD,
-  };
+  const b = result.background ?? backgroundLoad([]);
   const worst = b.worst ? ` in ${b.worst.runtime}'s round ${b.worst.round}` : '';
   const where = `while the runtimes sat idle (the mean of ${b.periods} idle period${b.periods === 1 ? '' : 's'}, the most ${percent(b.max ?? 0)}${worst})`;
   const machine =

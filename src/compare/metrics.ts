@@ -128,6 +128,14 @@ export function withRatios(metrics: readonly Metric[], baseline: readonly Metric
   });
 }
 
+/**
+ * Whether a figure's own value is marked !: a figure with a ratio is judged by its ratio (marked there),
+ * since its rounds move with the machine's load.
+ */
+export function ownMarked(m: Metric): boolean {
+  return m.noisy && !m.ratio;
+}
+
 /** The figure a reader should trust for a row: its ratio where it has one, else its own rounds. */
 export function figureNoisy(m: Metric): boolean {
   return m.ratio ? m.ratio.noisy : m.noisy;

@@ -1,6 +1,7 @@
 // The compare's HTML report: one self-contained page (inline CSS and SVG, the result embedded as JSON, no
 // network) with the machine, a summary table, and charts of latency, throughput, memory and cost. Pure.
 import { formatRatio, formatValue, verdict } from './format.js';
+import { ownMarked } from './metrics.js';
 import { barChart, escapeHtml, histogramChart, lineChart, PALETTE } from './svg-charts.js';
 import type { CompareResultV2, Metric, MetricId, RuntimeReport } from './types.js';
 
@@ -42,8 +43,7 @@ function summaryTable(result: CompareResultV2, ran: readonly RuntimeReport[]): s
         x.note,
         x.source,
       ];
-      // A figure with a ratio is judged by its ratio (marked there): its rounds move with the machine's load.
-      const marked = x.noisy && !q;
+      const marked = ownMarked(x);
       return `<td class="num${marked ? ' noisy' : ''}" data-runtime="${escapeHtml(r.runtime)}" data-metric="${x.id}" data-value="${x.value ?? ''}" title="${escapeHtml(title.filter(Boolean).join(' — '))}">${escapeHtml(formatValue(x.value, x.unit) + spread)}${marked ? ' !' : ''}${ratio}</td>`;
     });
     const kinds = [...new Set(ran.map((r) => metric(r, m.id)?.kind ?? ''))];

@@ -1,5 +1,6 @@
 // The statistics of a compare: percentiles, a latency histogram, the spread of rounds, and how far a
-// figure's rounds leave it uncertain. Pure.
+// figure's rounds leave it uncertain; the other work on the machine folded over the idle periods. Pure.
+import type { BackgroundLoad } from './types.js';
 
 /** The p-th percentile (0–100) of values, nearest-rank on the sorted list; null when there are none. */
 export function percentile(values: readonly number[], p: number): number | null {
@@ -116,6 +117,26 @@ export const BACKGROUND_THRESHOLD = 0.1;
  * 10 ms, and 40 ticks (200 ms on 2 cores) would make 4 ticks that fell on the wrong side 10% of the machine.
  */
 export const BACKGROUND_MIN_PERIOD_MS = 1000;
+
+/** One idle period's share of the machine's CPU used by other work (null: not read), and where it was. */
+export interface IdlePeriod {
+  runtime: string;
+  round: number;
+  share: number | null;
+}
+
+/** The other work measured in every idle period, as one figure (the mean share) and its worst period. Pure. */
+export function backgroundLoad(periods: readonly IdlePeriod[]): BackgroundLoad {
+  const read = periods.filter((p): p is IdlePeriod & { share: number } => p.share !== null);
+  const worst = read.reduce<(typeof read)[number] | null>((w, p) => (w && w.share >= p.share ? w : p), null);
+  return {
+    share: read.length > 0 ? read.reduce((sum, p) => sum + p.share, 0) / read.length : null,
+    max: worst ? worst.share : null,
+    worst: worst ? { runtime: worst.runtime, round: worst.round } : null,
+    periods: read.length,
+    threshold: BACKGROUND_THRESHOLD,
+  };
+}
 
 /** Upper bounds (ms) of the latency histogram's buckets: log-spaced from 0.1 ms to 10 s, then everything above. */
 export const LATENCY_BUCKETS_MS: readonly number[] = [

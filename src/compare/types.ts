@@ -92,9 +92,8 @@ export interface Metric {
   /** (max − min) / median over the rounds; null with one round. */
   spread: number | null;
   /**
-   * The figure's 95% interval from its rounds reaches more than 20% from it (1.96 robust standard errors:
-   * 1.4826 × the median absolute deviation over √rounds): another run may land that far away. Never with
-   * one round.
+   * The figure's 95% interval from its rounds reaches more than 20% from it (`uncertainty` in stats.ts:
+   * Student's t times a robust standard error): another run may land that far away. Never with one round.
    */
   noisy: boolean;
   /**

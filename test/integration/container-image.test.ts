@@ -220,33 +220,47 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     expect(await build(svc)).toEqual({ ref: image.ref, built: false, kind: 'containerfile' });
   });
 
-  it('a file saved while the image is made: the folder is hashed again and the image holds the new file', async (ctx) => {
-    if (!engine) return ctx.skip(skipReason);
-    project({ 'main.js': 'process.stdout.write(require("fs").readFileSync("data.txt", "utf8"))\n' });
-    write('data.txt', 'before\n');
+  /** A service whose main.js prints data.txt, which says 'before'. */
+  const dataProject = () =>
+    project({
+      'main.js': 'process.stdout.write(require("fs").readFileSync("data.txt", "utf8"))\n',
+      'data.txt': 'before\n',
+    });
+
+  /**
+   * Builds the image of dataProject(); at the moment the folder has been listed and hashed and its bytes
+   * are about to be streamed, data.txt is saved as `after`, once (the first build), as an editor would.
+   */
+  async function buildSavingOnce(after: string) {
     const progress: string[] = [];
     let saves = 0;
+    const image = await ensureImage(engine as Engine, service({ command: 'node main.js' }), root, (m) => {
+      progress.push(m);
+      if (m.startsWith('building ') && saves++ === 0) write('data.txt', after);
+    });
+    cleanup.image(image.ref);
+    return { image, progress: progress.join('\n'), saves };
+  }
+
+  it('a file saved while the image is made: the folder is hashed again and the image holds the new file', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    dataProject();
     // The engine's temporary files go under TMPDIR: a folder of this test's, to see that the killed
     // import's partial file (as large as the image) does not stay behind.
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'msup-image-tmp-'));
     const tmpBefore = process.env.TMPDIR;
     process.env.TMPDIR = tmp;
-    let image: Awaited<ReturnType<typeof ensureImage>>;
+    let saved: Awaited<ReturnType<typeof buildSavingOnce>>;
     try {
-      // The moment the folder has been listed and hashed and its bytes are about to be streamed: an
-      // editor saves a longer data.txt (once).
-      image = await ensureImage(engine as Engine, service({ command: 'node main.js' }), root, (m) => {
-        progress.push(m);
-        if (m.startsWith('building ') && saves++ === 0) write('data.txt', 'after, a longer line\n');
-      });
+      saved = await buildSavingOnce('after, a longer line\n');
     } finally {
       if (tmpBefore === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = tmpBefore;
     }
-    cleanup.image(image.ref);
+    const { image, progress, saves } = saved;
     expect(readdirSync(tmp)).toEqual([]);
     rmSync(tmp, { recursive: true, force: true });
-    expect(progress.join('\n')).toContain(
+    expect(progress).toContain(
       `${path.join(root, 'data.txt')} changed while the image was being made (size 7, now more than 7): hashing the folder again`,
     );
     expect(saves).toBe(2);
@@ -264,16 +278,9 @@ describe('ensureImage', { timeout: 180_000 }, () => {
 
   it('a file saved with the same size while the image is made: seen by its times, hashed again', async (ctx) => {
     if (!engine) return ctx.skip(skipReason);
-    project({ 'main.js': 'process.stdout.write(require("fs").readFileSync("data.txt", "utf8"))\n' });
-    write('data.txt', 'before\n');
-    const progress: string[] = [];
-    let saves = 0;
-    const image = await ensureImage(engine as Engine, service({ command: 'node main.js' }), root, (m) => {
-      progress.push(m);
-      if (m.startsWith('building ') && saves++ === 0) write('data.txt', 'after!\n');
-    });
-    cleanup.image(image.ref);
-    expect(progress.join('\n')).toContain(
+    dataProject();
+    const { image, progress } = await buildSavingOnce('after!\n');
+    expect(progress).toContain(
       `${path.join(root, 'data.txt')} changed while the image was being made (same size, its times changed): hashing the folder again`,
     );
     expect(await run(image.ref, ['node', 'main.js'])).toMatchObject({ code: 0, stdout: 'after!\n' });

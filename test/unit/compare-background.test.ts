@@ -2,11 +2,11 @@
 // own CPU time; and the sentences a result ends with.
 import { describe, expect, it } from 'vitest';
 import { formatCompare } from '../../src/cli/format-compare.js';
-import { BACKGROUND_THRESHOLD, backgroundShare, ownCpuMs } from '../../src/compare/background.js';
-import { backgroundLoad } from '../../src/compare/compare.js';
+import { backgroundShare, ownCpuMs } from '../../src/compare/background.js';
 import { verdict } from '../../src/compare/format.js';
 import { foldRounds, withRatios } from '../../src/compare/metrics.js';
 import { compareReportHtml } from '../../src/compare/report-html.js';
+import { BACKGROUND_THRESHOLD, backgroundLoad } from '../../src/compare/stats.js';
 import type { CompareResultV2 } from '../../src/compare/types.js';
 import { parseMachineCpu } from '../../src/runtime/proc.js';
 
@@ -181,14 +181,7 @@ describe('the verdict of a result', () => {
     expect(moving.runtimes[1]?.metrics.find((m) => m.id === 'p50Ms')?.noisy).toBe(true);
     expect(formatCompare(moving).match(/% !/g)).toHaveLength(1); // a cell: `3.00 ms ±50% !`
     expect(compareReportHtml(moving).match(/class="(num|ratio) noisy"/g)).toHaveLength(1);
-    expect(
-      verdict(
-        result(0.01, 3, [
-          [1, 2, 3],
-          [2, 4, 6],
-        ]),
-      )[1],
-    ).toBe(
+    expect(verdict(moving)[1]).toBe(
       "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. More rounds narrow it.",
     );
     expect(

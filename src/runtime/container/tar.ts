@@ -125,9 +125,7 @@ export async function* tarStream(entries: Iterable<TarEntry>): AsyncGenerator<Bu
         yield bytes;
       }
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new FolderChangedError(entry.source, 'removed');
-      throw error;
+      throw removedOr(error, entry.source);
     }
     if (read !== entry.size)
       throw new FolderChangedError(
@@ -145,13 +143,14 @@ export async function* tarStream(entries: Iterable<TarEntry>): AsyncGenerator<Bu
  * while (or after) it was hashed, with the same size, the image would hold bytes its label does not hash.
  */
 async function unchangedSince(file: string, mtimeMs: number, ctimeMs: number): Promise<void> {
-  let now: Awaited<ReturnType<typeof stat>>;
-  try {
-    now = await stat(file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new FolderChangedError(file, 'removed');
-    throw error;
-  }
+  const now = await stat(file).catch((error: unknown) => {
+    throw removedOr(error, file);
+  });
   if (now.mtimeMs !== mtimeMs || now.ctimeMs !== ctimeMs)
     throw new FolderChangedError(file, 'same size, its times changed');
+}
+
+/** A read of `file` that failed: FolderChangedError when it is gone, else the error itself. */
+function removedOr(error: unknown, file: string): unknown {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT' ? new FolderChangedError(file, 'removed') : error;
 }
