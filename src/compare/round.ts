@@ -22,6 +22,13 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const RECOVERY_LIMIT_MS = 30_000;
 /** Kills of the recovery phase, one after the other (each a different instance where there are several). */
 const RECOVERY_KILLS = 3;
+/**
+ * Kills of an on-demand runtime's environments (a function's). Each is about a second, and each is one
+ * draw of two things that move: when the load next finds every warm environment busy (10 to 100 ms after
+ * the kill) and an init under load (200 to 250 ms); with three a round, two compares were 20-22% apart on
+ * the row in two pairs of eight.
+ */
+const RECOVERY_KILLS_ON_DEMAND = 8;
 /** Probes of a first request (after ready, after idle): one per instance, at most this many. */
 const PROBES_MAX = 5;
 /**
@@ -201,7 +208,9 @@ async function measure(
     values.rssLoadBytes = Math.max(...memory.slice(loadStart).map((m) => m.rssBytes));
 
     phase = 'recovery';
-    Object.assign(values, await recovery(sup, s, target, load, notes));
+    const recovered = await recovery(sup, s, target, load, notes);
+    Object.assign(values, recovered.values);
+    if (recovered.times.length > 0) samples.recoveryMs = recovered.times;
 
     phase = 'idle';
     samples.firstAfterIdleMs = [];
@@ -294,10 +303,11 @@ export function failures(r: LoadResult): number {
 
 /**
  * Kills under load, one at a time (RECOVERY_KILLS at most, each a different instance of an always-on
- * runtime, or a running environment of a function): per kill, the requests that failed and the time until
- * a replacement serves; the median of each. One kill is one sample of a restart that competes for two cores
- * with the load: a process's recovery moved from 250 to 390 ms between rounds, and one kill per round made
- * the recovery row the one most often apart between two compares.
+ * runtime, or RECOVERY_KILLS_ON_DEMAND running environments of a function): per kill, the requests that
+ * failed and the time until a replacement serves; the median of each, and each kill's time (the round's
+ * ratio is taken over every kill of both runtimes, as for single requests). One kill is one sample of a
+ * restart that competes for two cores with the load: a process's recovery moved from 250 to 390 ms between
+ * rounds, and one kill per round made the recovery row the one most often apart between two compares.
  */
 async function recovery(
   sup: Supervisor,
@@ -305,10 +315,10 @@ async function recovery(
   target: Target,
   load: (requests: number) => Promise<LoadResult>,
   notes: string[],
-): Promise<Partial<Record<MetricId, number | null>>> {
+): Promise<{ values: Partial<Record<MetricId, number | null>>; times: number[] }> {
   const first = sup.instances(target.service);
   // Each kill takes a different instance: a second kill of the same one would wait for a longer backoff.
-  const kills = onDemand(first[0]) ? RECOVERY_KILLS : Math.min(RECOVERY_KILLS, first.length);
+  const kills = onDemand(first[0]) ? RECOVERY_KILLS_ON_DEMAND : Math.min(RECOVERY_KILLS, first.length);
   const failed: number[] = [];
   const times: number[] = [];
   const killed: Killed = { indexes: new Set(), pids: new Set() };
@@ -318,13 +328,13 @@ async function recovery(
     failed.push(one.failed);
     // No replacement within the time limit (said in the notes): the row says so (no figure), rather
     // than the median of the kills that did recover; another kill would only wait as long.
-    if (one.ms === null) return { recoveryFailed: median(failed), recoveryMs: null };
+    if (one.ms === null) return { values: { recoveryFailed: median(failed), recoveryMs: null }, times: [] };
     times.push(one.ms);
   }
   if (times.length > 0 && times.length < kills) {
     notes.push(`recovery: ${times.length} of ${kills} kills measured (the figures are their medians)`);
   }
-  return { recoveryFailed: median(failed), recoveryMs: median(times) };
+  return { values: { recoveryFailed: median(failed), recoveryMs: median(times) }, times };
 }
 
 /** What the recovery phase killed so far: instances (always-on runtimes) and processes (environments). */

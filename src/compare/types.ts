@@ -104,7 +104,8 @@ export interface Metric {
   ratio: RatioFigure | null;
   /**
    * The single requests behind a first-request row, round by round (one per instance probed, or for a
-   * function one, each idle period): a round's ratio is taken over all of them. Absent for other rows.
+   * function one, each idle period), or each kill's time of the recovery row: a round's ratio is taken
+   * over all of them. Absent for other rows.
    */
   samples?: number[][];
   note?: string;

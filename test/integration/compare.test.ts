@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { median } from '../../src/compare/stats.js';
+import { median, pairwiseRatio } from '../../src/compare/stats.js';
 import { type CompareProgress, type CompareResultV2, compare, compareReportHtml } from '../../src/index.js';
 import { needsChromium, openPage } from '../helpers/browser.js';
 import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
@@ -153,15 +153,26 @@ describe('msup compare on a tiny config', () => {
       ]);
     }
     // Recovery: one kill after another, each of a different process (each instance of the 2 once; a
-    // function's running environments 3 times), and the figures are their medians.
+    // function's running environments 8 times), and the figures are their medians; each kill's time is
+    // kept, and the function's ratio in the round is over every kill of both.
     for (const runtime of runtimes) {
       const killed = phases
         .filter((e) => e.runtime === runtime && e.phase === 'recovery')
         .map((e) => /killing one instance \(pid (\d+)\)/.exec(e.message)?.[1])
         .filter((pid) => pid !== undefined);
-      expect([runtime, killed.length]).toEqual([runtime, runtime === 'function' ? 3 : 2]);
+      expect([runtime, killed.length]).toEqual([runtime, runtime === 'function' ? 8 : 2]);
       expect(new Set(killed).size).toBe(killed.length);
+      const row = result.runtimes
+        .find((r) => r.runtime === runtime)
+        ?.metrics.find((m) => m.id === 'recoveryMs');
+      expect(row?.samples?.[0]).toHaveLength(killed.length);
+      expect(row?.rounds[0]).toBe(median(row?.samples?.[0] ?? []));
     }
+    const recoveryOf = (runtime: string) =>
+      result.runtimes.find((r) => r.runtime === runtime)?.metrics.find((m) => m.id === 'recoveryMs');
+    const fnRecovery = recoveryOf('function');
+    const procKills = recoveryOf('process')?.samples?.[0] ?? [];
+    expect(fnRecovery?.ratio?.rounds[0]).toBe(pairwiseRatio(fnRecovery?.samples?.[0] ?? [], procKills));
     const lastLoad = phases.filter((e) => e.phase === 'load' && e.done !== undefined).at(-1);
     expect(lastLoad?.total).toBe(REQUESTS);
     if (noPodman === undefined) expect(projectContainers(p.root)).toEqual([]);
