@@ -8,10 +8,18 @@
 // the figure noisy (its 95% interval from the rounds past ±20%: the report's own mark). Exits 1 when a figure that
 // neither run marked noisy is more than 20% apart. Not part of `npm test`.
 //
+// With --pairs N, runs N pairs one after the other (each run kept in DIR/pair-K as it ends, with --keep) and
+// prints how many agreed on every figure, and each row's largest distance over the pairs: two runs agreeing
+// is a rate, and one pair says little of it. --summary reads pairs kept before (folders with compare-1.json
+// and compare-2.json, or a --keep folder of --pairs with its pair-K folders) and prints the same. Both exit
+// 1 when a pair has any figure more than 20% apart, marked noisy or not, and 2 when there is no pair.
+//
 //   node bench/compare-agreement.js [--rounds R] [--requests N] [--runtimes process,function] [--keep DIR]
+//   node bench/compare-agreement.js --pairs N [--rounds R] [--requests N] [--runtimes …] [--keep DIR]
 //   node bench/compare-agreement.js first.json second.json
+//   node bench/compare-agreement.js --summary DIR [DIR ...]
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +35,8 @@ const { values, positionals } = parseArgs({
     requests: { type: 'string' },
     runtimes: { type: 'string' },
     keep: { type: 'string' },
+    pairs: { type: 'string' },
+    summary: { type: 'boolean' },
   },
 });
 
@@ -46,17 +56,40 @@ function compareOnce(i) {
   });
 }
 
-const texts =
-  positionals.length === 2
-    ? positionals.map((file) => readFileSync(file, 'utf8'))
-    : [await compareOnce(1), await compareOnce(2)];
-if (values.keep) {
-  mkdirSync(values.keep, { recursive: true });
-  texts.forEach((text, i) => {
-    writeFileSync(path.join(values.keep, `compare-${i + 1}.json`), text);
+/** Keeps a run's JSON as compare-I.json in `keep`, when given. */
+function keepRun(keep, i, text) {
+  if (!keep) return;
+  mkdirSync(keep, { recursive: true });
+  writeFileSync(path.join(keep, `compare-${i}.json`), text);
+}
+
+/** Two runs, each kept as soon as it ends (a later failure loses nothing). */
+async function runPair(keep) {
+  const texts = [];
+  for (const i of [1, 2]) {
+    texts.push(await compareOnce(i));
+    keepRun(keep, i, texts[i - 1]);
+  }
+  return texts.map((text) => JSON.parse(text));
+}
+
+const readPair = (dir) =>
+  [1, 2].map((i) => JSON.parse(readFileSync(path.join(dir, `compare-${i}.json`), 'utf8')));
+const isPair = (dir) =>
+  existsSync(path.join(dir, 'compare-1.json')) && existsSync(path.join(dir, 'compare-2.json'));
+
+/** The pair folders given: each folder that holds a pair, or the pair-K folders of a --keep folder of --pairs. */
+function pairFolders(dirs) {
+  return dirs.flatMap((dir) => {
+    if (isPair(dir)) return [dir];
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) return [];
+    return readdirSync(dir)
+      .filter((name) => /^pair-\d+$/.test(name))
+      .sort((x, y) => Number(x.slice(5)) - Number(y.slice(5)))
+      .map((name) => path.join(dir, name))
+      .filter(isPair);
   });
 }
-const [a, b] = texts.map((text) => JSON.parse(text));
 
 const COUNTS = new Set([
   'requestsSent',
@@ -96,51 +129,123 @@ function flaggedIn(result, runtime, id) {
   return Boolean(m?.noisy || metric(result, 'process', id)?.noisy);
 }
 
-const lines = [];
-let compared = 0;
-let apart = 0;
-let trusted = 0;
-let trustedApart = 0;
-for (const r of a.runtimes) {
-  if (r.runtime === 'process' || r.status !== 'ran') continue;
-  for (const m of r.metrics) {
-    if (COUNTS.has(m.id)) continue;
-    const fa = figure(a, r.runtime, m.id);
-    const fb = figure(b, r.runtime, m.id);
-    if (!fa || !fb || fa.kind !== fb.kind) continue;
-    const low = Math.min(fa.value, fb.value);
-    const high = Math.max(fa.value, fb.value);
-    const diff = high === low ? 0 : low > 0 ? high / low - 1 : Number.POSITIVE_INFINITY;
-    // Did either run tell the user not to trust this figure (its rounds more than 20% apart)?
-    const flagged = [a, b].some((result) => flaggedIn(result, r.runtime, m.id));
-    compared++;
-    const within = diff <= BOUND;
-    if (!within) apart++;
-    if (!flagged) {
-      trusted++;
-      if (!within) trustedApart++;
+/** Every figure of two runs side by side: how far apart, and whether a run marked it noisy. */
+function agreement(a, b) {
+  const rows = [];
+  for (const r of a.runtimes) {
+    if (r.runtime === 'process' || r.status !== 'ran') continue;
+    for (const m of r.metrics) {
+      if (COUNTS.has(m.id)) continue;
+      const fa = figure(a, r.runtime, m.id);
+      const fb = figure(b, r.runtime, m.id);
+      if (!fa || !fb || fa.kind !== fb.kind) continue;
+      const low = Math.min(fa.value, fb.value);
+      const high = Math.max(fa.value, fb.value);
+      const diff = high === low ? 0 : low > 0 ? high / low - 1 : Number.POSITIVE_INFINITY;
+      // Did either run tell the user not to trust this figure (its 95% interval past ±20%)?
+      const flagged = [a, b].some((result) => flaggedIn(result, r.runtime, m.id));
+      rows.push({ runtime: r.runtime, id: m.id, fa, fb, diff, flagged, within: diff <= BOUND });
     }
-    const show = (f) => (f.kind === 'ratio' ? `${f.value.toFixed(3)}×` : f.value.toPrecision(4));
-    lines.push(
-      `${r.runtime.padEnd(9)} ${m.id.padEnd(18)} ${fa.kind.padEnd(5)} ${show(fa).padStart(10)} ${show(fb).padStart(10)}  ${(diff * 100).toFixed(1).padStart(5)}%${flagged ? '  noisy' : ''}${within ? '' : '  apart'}`,
-    );
   }
+  return rows;
 }
 
 const machine = (result) =>
   `${result.machine.cpus} cores, ${result.machine.cpuModel}, Node ${result.machine.node}, load ${result.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}, rounds ${result.settings.rounds}, noisy: ${result.noisy}${result.background?.share != null ? ` (other work ${(result.background.share * 100).toFixed(1)}% of the CPU while idle, the most ${(result.background.max * 100).toFixed(1)}%)` : ''}`;
-console.log(`run 1: ${a.startedAt}, ${machine(a)}`);
-console.log(`run 2: ${b.startedAt}, ${machine(b)}`);
-console.log(`on ${os.hostname()}; ratios to the process runtime (or the value where process has none)\n`);
-console.log(
-  `${'runtime'.padEnd(9)} ${'row'.padEnd(18)} ${'kind'.padEnd(5)} ${'run 1'.padStart(10)} ${'run 2'.padStart(10)}  apart`,
-);
-for (const line of lines) console.log(line);
-console.log(
-  `\n${compared - apart} of ${compared} figures agree within ±${BOUND * 100}% (the larger over the smaller, minus one)`,
-);
-console.log(
-  `${trusted - trustedApart} of ${trusted} figures that neither run marked noisy agree within ±${BOUND * 100}%; ` +
-    `${compared - trusted} were marked noisy by a run (their 95% interval from the rounds past ±${BOUND * 100}%; before 2026-12-04 night: their rounds more than ${BOUND * 100}% apart)`,
-);
-process.exitCode = trustedApart === 0 ? 0 : 1;
+const show = (f) => (f.kind === 'ratio' ? `${f.value.toFixed(3)}×` : f.value.toPrecision(4));
+const percent = (x) => `${(x * 100).toFixed(1)}%`;
+
+/** One pair in full; true when every figure that neither run marked noisy agrees. */
+function printPair(a, b) {
+  const rows = agreement(a, b);
+  console.log(`run 1: ${a.startedAt}, ${machine(a)}`);
+  console.log(`run 2: ${b.startedAt}, ${machine(b)}`);
+  console.log(`on ${os.hostname()}; ratios to the process runtime (or the value where process has none)\n`);
+  console.log(
+    `${'runtime'.padEnd(9)} ${'row'.padEnd(18)} ${'kind'.padEnd(5)} ${'run 1'.padStart(10)} ${'run 2'.padStart(10)}  apart`,
+  );
+  for (const x of rows) {
+    console.log(
+      `${x.runtime.padEnd(9)} ${x.id.padEnd(18)} ${x.fa.kind.padEnd(5)} ${show(x.fa).padStart(10)} ${show(x.fb).padStart(10)}  ${percent(x.diff).padStart(6)}${x.flagged ? '  noisy' : ''}${x.within ? '' : '  apart'}`,
+    );
+  }
+  const trusted = rows.filter((x) => !x.flagged);
+  console.log(
+    `\n${rows.filter((x) => x.within).length} of ${rows.length} figures agree within ±${BOUND * 100}% (the larger over the smaller, minus one)`,
+  );
+  console.log(
+    `${trusted.filter((x) => x.within).length} of ${trusted.length} figures that neither run marked noisy agree within ±${BOUND * 100}%; ` +
+      `${rows.length - trusted.length} were marked noisy by a run (their 95% interval from the rounds past ±${BOUND * 100}%; before 2026-12-04 night: their rounds more than ${BOUND * 100}% apart)`,
+  );
+  return trusted.every((x) => x.within);
+}
+
+/** Many pairs: each pair's count, how many agreed on every figure, and the rows nearest the bound. */
+function printRate(pairs) {
+  const worst = new Map();
+  let all = 0;
+  pairs.forEach(([a, b], k) => {
+    const rows = agreement(a, b);
+    const apart = rows.filter((x) => !x.within);
+    if (apart.length === 0) all++;
+    const closest = [...rows].sort((x, y) => y.diff - x.diff)[0];
+    const detail =
+      apart.length > 0
+        ? `; apart: ${apart.map((x) => `${x.runtime} ${x.id} ${percent(x.diff)}`).join(', ')}`
+        : closest
+          ? `; the closest: ${closest.runtime} ${closest.id} ${percent(closest.diff)}`
+          : '';
+    console.log(
+      `pair ${k + 1} (${a.startedAt}, rounds ${a.settings.rounds}): ${rows.length - apart.length} of ${rows.length}${detail}`,
+    );
+    for (const x of rows) {
+      const key = `${x.runtime} ${x.id}`;
+      const seen = worst.get(key) ?? { max: 0, over: 0 };
+      worst.set(key, { max: Math.max(seen.max, x.diff), over: seen.over + (x.within ? 0 : 1) });
+    }
+  });
+  console.log(`\n${all} of ${pairs.length} pairs agree on every figure within ±${BOUND * 100}%`);
+  const near = [...worst].filter(([, w]) => w.max > BOUND * 0.75).sort((x, y) => y[1].max - x[1].max);
+  if (near.length > 0) {
+    console.log('rows that came within a quarter of the bound, with their largest distance over the pairs:');
+    for (const [key, w] of near) {
+      console.log(
+        `  ${key.padEnd(28)} ${percent(w.max).padStart(6)}${w.over > 0 ? `  apart in ${w.over}` : ''}`,
+      );
+    }
+  }
+  return all === pairs.length;
+}
+
+if (values.summary) {
+  const dirs = pairFolders(positionals);
+  if (dirs.length === 0) {
+    console.error(
+      `no pair found in ${positionals.join(' ') || '(no folder given)'}: a pair is a folder with compare-1.json and compare-2.json`,
+    );
+    process.exit(2);
+  }
+  process.exitCode = printRate(dirs.map(readPair)) ? 0 : 1;
+} else if (values.pairs !== undefined) {
+  const count = Number(values.pairs);
+  if (!Number.isInteger(count) || count < 1) {
+    console.error(`--pairs takes a whole number of pairs, 1 or more (got ${values.pairs})`);
+    process.exit(2);
+  }
+  const pairs = [];
+  for (let k = 1; k <= count; k++) {
+    process.stderr.write(`pair ${k} of ${values.pairs}\n`);
+    pairs.push(await runPair(values.keep && path.join(values.keep, `pair-${k}`)));
+  }
+  process.exitCode = printRate(pairs) ? 0 : 1;
+} else {
+  const [a, b] =
+    positionals.length === 2
+      ? positionals.map((file, i) => {
+          const text = readFileSync(file, 'utf8');
+          keepRun(values.keep, i + 1, text);
+          return JSON.parse(text);
+        })
+      : await runPair(values.keep);
+  process.exitCode = printPair(a, b) ? 0 : 1;
+}

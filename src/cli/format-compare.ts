@@ -60,7 +60,7 @@ export function formatCompare(result: CompareResultV2): string {
           ),
         ]);
       lines.push(
-        `over ${result.baseline}, round by round (a change of the machine's load between rounds cancels; the mean of the middle rounds' ratios; a round's ratio of first requests: the median of each request over each of ${result.baseline}'s):`,
+        `over ${result.baseline}, round by round (a change of the machine's load between rounds cancels; the mean of the middle rounds' ratios; a round's ratio of first requests and of recovery: the median of each request (kill) over each of ${result.baseline}'s):`,
         table([['', ...others.map((r) => r.runtime)], ...ratioRows]),
         '',
       );

@@ -49,7 +49,7 @@ export const ROWS: readonly RowSpec[] = [
   { id: 'costIdleHourUsd', label: 'cost per idle hour', unit: 'usd', kind: 'modelled' },
 ];
 
-/** The single requests of a round behind a row (the first-request rows), by row. */
+/** The single requests of a round behind a row (the first-request rows; each kill's time for recovery), by row. */
 export type RoundSamples = Partial<Record<MetricId, number[]>>;
 
 /**

@@ -1,7 +1,7 @@
 // One round of one runtime: start the config on it through the library, wait until ready, a first
 // request, a warm-up, the warm load (latency, throughput, footprint, CPU), instances killed under load,
-// one after another (failed requests, time to a replacement serving), two idle periods, each followed by
-// a first request to each instance, then stop.
+// one after another (failed requests, time to a replacement serving), the warm load again, two idle periods,
+// each followed by a first request to each instance, then stop.
 import { cpus as machineCpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MsupError } from '../errors.js';
@@ -54,7 +54,7 @@ export interface RoundSettings {
 
 export interface RoundOutcome {
   values: Partial<Record<MetricId, number | null>>;
-  /** The single requests behind the first-request rows. */
+  /** The single requests behind the first-request rows, and each kill's time behind the recovery row. */
   samples: RoundSamples;
   histogram: number[];
   memory: MemorySample[];
@@ -211,6 +211,12 @@ async function measure(
     const recovered = await recovery(sup, s, target, load, notes);
     Object.assign(values, recovered.values);
     if (recovered.times.length > 0) samples.recoveryMs = recovered.times;
+    // Back to a steady state before the idle periods: the replacements have served only the last moments
+    // of a kill's load. A function's eight kills can replace every environment, and its first request
+    // after idle then went to one that had hardly run its handler (3 ms more, in 16 of 100 first idle
+    // periods against 3 of 70 with three kills). The warm load again, measured for nothing.
+    s.progress({ phase, message: `settling after the kills: ${s.requests} requests` });
+    await load(s.requests);
 
     phase = 'idle';
     samples.firstAfterIdleMs = [];
