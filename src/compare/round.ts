@@ -212,9 +212,9 @@ async function measure(
     Object.assign(values, recovered.values);
     if (recovered.times.length > 0) samples.recoveryMs = recovered.times;
     // Back to a steady state before the idle periods: the replacements have served only the last moments
-    // of a kill's load. A function's eight kills can replace every environment, and its first request
-    // after idle then went to one that had hardly run its handler (3 ms more, in 16 of 100 first idle
-    // periods against 3 of 70 with three kills). The warm load again, measured for nothing.
+    // of a kill's load. The warm load again, measured for nothing. (Since a function's eight kills, its
+    // first request after idle took 3 to 7 ms more in 16 of 100 first idle periods, against 3 of 70 with
+    // three kills; with this load, in 9 of 80 periods: it did not bring the rate back, cause not found.)
     s.progress({ phase, message: `settling after the kills: ${s.requests} requests` });
     await load(s.requests);
 
