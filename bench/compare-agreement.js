@@ -188,7 +188,7 @@ function printRate(pairs) {
     const rows = agreement(a, b);
     const apart = rows.filter((x) => !x.within);
     if (apart.length === 0) all++;
-    const closest = [...rows].sort((x, y) => y.diff - x.diff)[0];
+    const closest = rows.reduce((c, x) => (c && c.diff >= x.diff ? c : x), null);
     const detail =
       apart.length > 0
         ? `; apart: ${apart.map((x) => `${x.runtime} ${x.id} ${percent(x.diff)}`).join(', ')}`

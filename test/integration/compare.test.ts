@@ -155,6 +155,8 @@ describe('msup compare on a tiny config', () => {
     // Recovery: one kill after another, each of a different process (each instance of the 2 once; a
     // function's running environments 8 times), and the figures are their medians; each kill's time is
     // kept, and the function's ratio in the round is over every kill of both.
+    const recoveryOf = (runtime: string) =>
+      result.runtimes.find((r) => r.runtime === runtime)?.metrics.find((m) => m.id === 'recoveryMs');
     for (const runtime of runtimes) {
       const killed = phases
         .filter((e) => e.runtime === runtime && e.phase === 'recovery')
@@ -162,14 +164,10 @@ describe('msup compare on a tiny config', () => {
         .filter((pid) => pid !== undefined);
       expect([runtime, killed.length]).toEqual([runtime, runtime === 'function' ? 8 : 2]);
       expect(new Set(killed).size).toBe(killed.length);
-      const row = result.runtimes
-        .find((r) => r.runtime === runtime)
-        ?.metrics.find((m) => m.id === 'recoveryMs');
+      const row = recoveryOf(runtime);
       expect(row?.samples?.[0]).toHaveLength(killed.length);
       expect(row?.rounds[0]).toBe(median(row?.samples?.[0] ?? []));
     }
-    const recoveryOf = (runtime: string) =>
-      result.runtimes.find((r) => r.runtime === runtime)?.metrics.find((m) => m.id === 'recoveryMs');
     const fnRecovery = recoveryOf('function');
     const procKills = recoveryOf('process')?.samples?.[0] ?? [];
     expect(fnRecovery?.ratio?.rounds[0]).toBe(pairwiseRatio(fnRecovery?.samples?.[0] ?? [], procKills));
