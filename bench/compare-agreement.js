@@ -13,11 +13,14 @@
 // is a rate, and one pair says little of it. --summary reads pairs kept before (folders with compare-1.json
 // and compare-2.json, or a --keep folder of --pairs with its pair-K folders) and prints the same. Both exit
 // 1 when a pair has any figure more than 20% apart, marked noisy or not, and 2 when there is no pair.
+// --recompute (with --summary or two files) takes every ratio again from the rounds and single requests the
+// runs kept, with this build's code (dist/compare/metrics.js): a change to how a ratio is taken is weighed
+// on the pairs already run, before any new one.
 //
 //   node bench/compare-agreement.js [--rounds R] [--requests N] [--runtimes process,function] [--keep DIR]
 //   node bench/compare-agreement.js --pairs N [--rounds R] [--requests N] [--runtimes …] [--keep DIR]
-//   node bench/compare-agreement.js first.json second.json
-//   node bench/compare-agreement.js --summary DIR [DIR ...]
+//   node bench/compare-agreement.js [--recompute] first.json second.json
+//   node bench/compare-agreement.js --summary [--recompute] DIR [DIR ...]
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -37,8 +40,21 @@ const { values, positionals } = parseArgs({
     keep: { type: 'string' },
     pairs: { type: 'string' },
     summary: { type: 'boolean' },
+    recompute: { type: 'boolean' },
   },
 });
+
+/** A kept result as this build would fold it: each runtime's ratios taken again from its rounds and samples. */
+const recompute = values.recompute
+  ? await import(path.join(ROOT, 'dist', 'compare', 'metrics.js')).then(({ withRatios }) => (result) => {
+      const base = result.runtimes.find((r) => r.runtime === 'process' && r.status === 'ran');
+      if (!base) return result;
+      const runtimes = result.runtimes.map((r) =>
+        r === base || r.status !== 'ran' ? r : { ...r, metrics: withRatios(r.metrics, base.metrics) },
+      );
+      return { ...result, runtimes };
+    })
+  : (result) => result;
 
 function compareOnce(i) {
   const args = [path.join(ROOT, 'bin', 'msup.js'), 'compare', '--json'];
@@ -74,7 +90,7 @@ async function runPair(keep) {
 }
 
 const readPair = (dir) =>
-  [1, 2].map((i) => JSON.parse(readFileSync(path.join(dir, `compare-${i}.json`), 'utf8')));
+  [1, 2].map((i) => recompute(JSON.parse(readFileSync(path.join(dir, `compare-${i}.json`), 'utf8'))));
 const isPair = (dir) =>
   existsSync(path.join(dir, 'compare-1.json')) && existsSync(path.join(dir, 'compare-2.json'));
 
@@ -217,6 +233,10 @@ function printRate(pairs) {
   return all === pairs.length;
 }
 
+if (values.recompute && !values.summary && positionals.length !== 2) {
+  console.error('--recompute reads runs kept before: give it with --summary DIR... or two files');
+  process.exit(2);
+}
 if (values.summary) {
   const dirs = pairFolders(positionals);
   if (dirs.length === 0) {
@@ -244,7 +264,7 @@ if (values.summary) {
       ? positionals.map((file, i) => {
           const text = readFileSync(file, 'utf8');
           keepRun(values.keep, i + 1, text);
-          return JSON.parse(text);
+          return recompute(JSON.parse(text));
         })
       : await runPair(values.keep);
   process.exitCode = printPair(a, b) ? 0 : 1;

@@ -60,14 +60,14 @@ export function formatCompare(result: CompareResultV2): string {
           ),
         ]);
       lines.push(
-        `over ${result.baseline}, round by round (a change of the machine's load between rounds cancels; the mean of the middle rounds' ratios; a round's ratio of first requests and of recovery: the median of each request (kill) over each of ${result.baseline}'s):`,
+        `over ${result.baseline}, round by round (a change of the machine's load between rounds cancels; the mean of the middle rounds' ratios; a round's ratio of first requests and of recovery: the median of each request (kill) over each of ${result.baseline}'s; first requests: over the requests of every round at once):`,
         table([['', ...others.map((r) => r.runtime)], ...ratioRows]),
         '',
       );
     }
     if (s.rounds > 1) {
       lines.push(
-        'per round (figures: the median shown above; ratios: the mean of the middle rounds; ±: half the spread; !: the 95% interval from the rounds reaches past ±20%):',
+        'per round (figures: the median shown above; ratios: the mean of the middle rounds, first requests over every round at once; ±: half the spread; !: the 95% interval from the rounds reaches past ±20%):',
       );
       for (const r of ran) {
         for (const metric of r.metrics.filter((x) => x.spread !== null)) {

@@ -1,7 +1,7 @@
 // One round of one runtime: start the config on it through the library, wait until ready, a first
 // request, a warm-up, the warm load (latency, throughput, footprint, CPU), instances killed under load,
-// one after another (failed requests, time to a replacement serving), the warm load again, two idle periods,
-// each followed by a first request to each instance, then stop.
+// one after another (failed requests, time to a replacement serving), the warm load again, two idle periods
+// (four for a function), each followed by a first request to each instance, then stop.
 import { cpus as machineCpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MsupError } from '../errors.js';
@@ -37,6 +37,13 @@ const PROBES_MAX = 5;
  * instance too, without msup's front); two periods give twice the requests to the ratio.
  */
 const IDLE_PERIODS = 2;
+/**
+ * Idle periods of an on-demand runtime's round: a function gives one request after each (its pool hands
+ * requests to its first warm environment), where an always-on runtime gives one per instance; with two,
+ * a function's row stood on two requests a round against six and was the row most often apart between
+ * two compares (more than 15% in 6 of 19 pairs, more than 20% in 2).
+ */
+const IDLE_PERIODS_ON_DEMAND = 4;
 
 export interface RoundSettings {
   runtime: string;
@@ -177,10 +184,13 @@ async function measure(
     }
 
     phase = 'warm-up';
-    // A quarter of the warm load (at least 5 per client): enough for V8 to compile the hot paths of msup's
-    // front and of the load generator, which live as long as the compare does. With 40 requests, the first
-    // runtime of the first round was measured half as fast as in later rounds (its p50 2-3x, its CPU 1.8x).
-    const warmup = Math.min(s.requests, Math.max(s.concurrency * 5, Math.ceil(s.requests / 4)));
+    // The warm load once, not measured. With 40 requests, the first runtime of the first round was measured
+    // half as fast as in later rounds (its p50 2-3x, its CPU 1.8x). With a quarter of the load (500 of the
+    // demo's 2000), rounds had not settled: in 8 rounds of process and container, the
+    // container's p50 over process's moved from 0.59 to 1.31 (coefficient of variation 0.25), the load
+    // after it from 0.83 to 1.12 (0.10); after a warm-up of the whole load, 0.93 to 1.16 (0.08), and the
+    // round's throughput ratio 0.87 to 1.03 instead of 0.85 to 1.53. About 0.4 s a round.
+    const warmup = s.requests;
     s.progress({ phase, message: `warm-up: ${warmup} requests` });
     await load(warmup);
     if (isOnDemand) {
@@ -221,8 +231,9 @@ async function measure(
     phase = 'idle';
     samples.firstAfterIdleMs = [];
     const background: (number | null)[] = [];
-    for (let period = 1; period <= IDLE_PERIODS; period++) {
-      s.progress({ phase, message: `idle for ${s.idleMs} ms (${period} of ${IDLE_PERIODS})` });
+    const periods = isOnDemand ? IDLE_PERIODS_ON_DEMAND : IDLE_PERIODS;
+    for (let period = 1; period <= periods; period++) {
+      s.progress({ phase, message: `idle for ${s.idleMs} ms (${period} of ${periods})` });
       const from = await markBackground(pids());
       await sleep(s.idleMs);
       const to = await markBackground(pids());

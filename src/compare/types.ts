@@ -98,8 +98,9 @@ export interface Metric {
   noisy: boolean;
   /**
    * This runtime's figure over the baseline runtime's (`CompareResultV2.baseline`) taken in each round, and
-   * their trimmed mean: drift of the machine's load between rounds cancels. Null for the baseline itself,
-   * for counts, and where the baseline has no figure (or 0).
+   * their trimmed mean: drift of the machine's load between rounds cancels (the first-request rows: the
+   * median of every request of every round over every one of the baseline's). Null for the baseline
+   * itself, for counts, and where the baseline has no figure (or 0).
    */
   ratio: RatioFigure | null;
   /**

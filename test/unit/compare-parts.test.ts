@@ -171,6 +171,38 @@ describe('ratios to the baseline, round by round', () => {
     expect(folded.find((m) => m.id === 'p50Ms')?.samples).toBeUndefined();
   });
 
+  it('takes the first-request rows over the requests of every round at once (pooled), the rest round by round', () => {
+    // Rounds of one request each against three: round by round 2, 2 and 3 (their median 2); every request
+    // over every baseline request at once: eight 1s, eight 3s and two 9s, whose median is 3.
+    const mine = [[3], [3], [9]];
+    const theirs = [
+      [1, 3],
+      [1, 3],
+      [3, 3],
+    ];
+    expect(ratioFigure([3, 3, 9], [2, 2, 3], mine, theirs)?.value).toBe(2);
+    const pooled = ratioFigure([3, 3, 9], [2, 2, 3], mine, theirs, true);
+    expect(pooled).toMatchObject({ value: 3, rounds: [2, 2, 3] }); // the rounds' ratios stay
+    expect(pooled?.noisy).toBe(isNoisy([2, 2, 3]));
+    // Only rounds with both figures: a baseline of 0 in round 3, and rounds the runtime did not run.
+    expect(ratioFigure([3, 3, 9], [2, 2, 0], mine, theirs, true)?.value).toBe(2);
+    expect(ratioFigure([2, 2], [2, 2, 6, 6, 6], [[2], [2]], [[2], [2], [6], [6], [6]], true)?.value).toBe(1);
+    // Without requests, pooled means nothing: the middle rounds' mean.
+    expect(ratioFigure([3, 3, 9], [1, 1, 1], undefined, undefined, true)?.value).toBe(3);
+    // withRatios pools the two first-request rows, not recovery (kills under load, where each round's
+    // ratio cancels the machine's load of the round).
+    const rows = (samples: number[][]) =>
+      foldRounds(
+        samples.map((s) => ({ firstAfterIdleMs: s[0] as number, recoveryMs: s[0] as number })),
+        false,
+        {},
+        samples.map((s) => ({ firstAfterIdleMs: s, recoveryMs: s })),
+      );
+    const both = withRatios(rows(mine), rows(theirs));
+    expect(both.find((m) => m.id === 'firstAfterIdleMs')?.ratio?.value).toBe(3);
+    expect(both.find((m) => m.id === 'recoveryMs')?.ratio?.value).toBe(2);
+  });
+
   it('gives every figure but the counts its ratio, and judges noise by the ratio', () => {
     const base = foldRounds(
       [
