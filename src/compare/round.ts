@@ -184,13 +184,14 @@ async function measure(
     }
 
     phase = 'warm-up';
-    // The warm load once, not measured. With 40 requests, the first runtime of the first round was measured
-    // half as fast as in later rounds (its p50 2-3x, its CPU 1.8x). With a quarter of the load (500 of the
-    // demo's 2000), rounds had not settled: in 8 rounds of process and container, the
-    // container's p50 over process's moved from 0.59 to 1.31 (coefficient of variation 0.25), the load
-    // after it from 0.83 to 1.12 (0.10); after a warm-up of the whole load, 0.93 to 1.16 (0.08), and the
-    // round's throughput ratio 0.87 to 1.03 instead of 0.85 to 1.53. About 0.4 s a round.
-    const warmup = s.requests;
+    // A quarter of the warm load (at least 5 per client): enough for V8 to compile the hot paths of msup's
+    // front and of the load generator, which live as long as the compare does. With 40 requests, the first
+    // runtime of the first round was measured half as fast as in later rounds (its p50 2-3x, its CPU 1.8x).
+    // The whole load instead (tried 2026-12-05: in 8 rounds of process and container it steadied the
+    // container's p50 ratio from round to round) left two compares further apart on the tails: in 7 pairs,
+    // 3 agreed on all 46; the container's p99 ratio was 18.0% apart in root mean square (37.8% at most)
+    // against 9.8% in 15 pairs before, the sidecar's 12.5% against 4.6%, the container's p50 no closer.
+    const warmup = Math.min(s.requests, Math.max(s.concurrency * 5, Math.ceil(s.requests / 4)));
     s.progress({ phase, message: `warm-up: ${warmup} requests` });
     await load(warmup);
     if (isOnDemand) {
