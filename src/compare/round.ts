@@ -188,9 +188,10 @@ async function measure(
     // front and of the load generator, which live as long as the compare does. With 40 requests, the first
     // runtime of the first round was measured half as fast as in later rounds (its p50 2-3x, its CPU 1.8x).
     // The whole load instead (tried 2026-12-05: in 8 rounds of process and container it steadied the
-    // container's p50 ratio from round to round) left two compares further apart on the tails: in 7 pairs,
-    // 3 agreed on all 46; the container's p99 ratio was 18.0% apart in root mean square (37.8% at most)
-    // against 9.8% in 15 pairs before, the sidecar's 12.5% against 4.6%, the container's p50 no closer.
+    // container's p50 ratio from round to round) did not bring two compares closer: 3 of 7 pairs agreed on
+    // all 46, the container's p50 no closer; their p99 rows were further apart than the day before, but so
+    // were those of 3 pairs with a quarter again in the same hours (the container's p99 25.7% apart in
+    // root mean square). Not kept: it cost 0.4 s a round for nothing shown.
     const warmup = Math.min(s.requests, Math.max(s.concurrency * 5, Math.ceil(s.requests / 4)));
     s.progress({ phase, message: `warm-up: ${warmup} requests` });
     await load(warmup);
