@@ -92,11 +92,6 @@ export function foldRounds(
   });
 }
 
-/** Whether a row is a count (requests, errors, cold starts): no spread, no noise, no ratio. */
-export function isCount(id: MetricId): boolean {
-  return ROWS.find((r) => r.id === id)?.count === true;
-}
-
 /**
  * A figure over the baseline's, round by round (the same round: the two ran minutes apart at most, so a
  * change of the machine's load between rounds cancels), and one value over those ratios: their trimmed
@@ -105,10 +100,11 @@ export function isCount(id: MetricId): boolean {
  * baseline request of the same round: a single request moves by a millisecond on its own, and the ratio of
  * two medians of three left two runs of a compare 20-45% apart. With `pooled` (and samples), the value is
  * that median over every request of every round with both figures at once instead of the middle rounds'
- * mean: a function gives one or two requests after idle a round, and the mean of three rounds' ratios of
- * a few requests each threw away two rounds of them (on 19 pairs of compares kept from 2026-12-03 to 05,
- * the root mean square of how far two runs' ratios were apart fell on all six first-request rows, from 7.2
- * to 5.4%, 13.3 to 10.0% and 8.6 to 7.4% after idle, 9.6 to 8.3%, 9.6 to 8.2% and 9.4 to 7.2% after ready).
+ * mean: a function gives one request after ready and four after idle a round, and the mean of three
+ * rounds' ratios of a few requests each threw away two rounds of them (on 19 pairs of compares kept from
+ * 2026-12-03 to 05, the root mean square of how far two runs' ratios were apart fell on all six
+ * first-request rows, from 7.2 to 5.4%, 13.3 to 10.0% and 8.6 to 7.4% after idle, 9.6 to 8.3%, 9.6 to
+ * 8.2% and 9.4 to 7.2% after ready).
  * The rounds' ratios, their spread and the noise flag stay round by round. Null when no round has both
  * figures (or the baseline's is 0).
  */
@@ -128,8 +124,9 @@ export function ratioFigure(
     return ofRequests ?? v / b;
   });
   if (rounds.every((r) => r === null)) return null;
-  const both = (s: readonly (readonly number[])[] | undefined) =>
-    rounds.flatMap((r, i) => (r === null ? [] : [...(s?.[i] ?? [])]));
+  // Every round's requests at once, in the rounds with both figures.
+  const both = (s: readonly (readonly number[])[]) =>
+    rounds.flatMap((r, i) => (r === null ? [] : (s[i] ?? [])));
   const ofAll = pooled && samples && baseSamples ? pairwiseRatio(both(samples), both(baseSamples)) : null;
   return { value: ofAll ?? trimmedMean(rounds), rounds, spread: spread(rounds), noisy: isNoisy(rounds) };
 }
@@ -138,9 +135,10 @@ export function ratioFigure(
 export function withRatios(metrics: readonly Metric[], baseline: readonly Metric[]): Metric[] {
   return metrics.map((m) => {
     const base = baseline.find((b) => b.id === m.id);
-    if (isCount(m.id) || !base) return { ...m, ratio: null };
-    const pooled = ROWS.find((r) => r.id === m.id)?.pooled === true;
-    return { ...m, ratio: ratioFigure(m.rounds, base.rounds, m.samples, base.samples, pooled) };
+    const row = ROWS.find((r) => r.id === m.id);
+    // A count (requests, errors, cold starts) has no ratio.
+    if (row?.count || !base) return { ...m, ratio: null };
+    return { ...m, ratio: ratioFigure(m.rounds, base.rounds, m.samples, base.samples, row?.pooled === true) };
   });
 }
 
