@@ -146,7 +146,7 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
         value: 'LIST',
         help: `the runtimes to compare, comma-separated (default: all of ${RUNTIME_NAMES.join(', ')})`,
       },
-      { name: 'requests', value: 'N', help: 'requests of the warm load, at most (default 2000)' },
+      { name: 'requests', value: 'N', help: 'requests of the warm load, at most (default 8000)' },
       { name: 'concurrency', value: 'C', help: 'clients sending at once (default 8)' },
       { name: 'duration', value: 'S', help: 'time limit of each load: seconds or a duration (default 30s)' },
       {

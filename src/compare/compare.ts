@@ -14,7 +14,7 @@ import { addHistograms, backgroundLoad, type IdlePeriod, LATENCY_BUCKETS_MS } fr
 import type { CompareOptions, CompareResultV2, MachineInfo, MetricId, RuntimeReport } from './types.js';
 
 export const COMPARE_DEFAULTS = {
-  requests: 2000,
+  requests: 8000,
   concurrency: 8,
   duration: '30s',
   rounds: 5,

@@ -44,6 +44,12 @@ const IDLE_PERIODS = 2;
  * two compares (more than 15% in 6 of 19 pairs, more than 20% in 2).
  */
 const IDLE_PERIODS_ON_DEMAND = 4;
+/**
+ * Requests of the load that brings a runtime back to a steady state after the kills, at most: what it was
+ * when it was the warm load's 2000 (the default warm load is 8000 since; four times as many here would add
+ * about a minute to a compare for nothing measured).
+ */
+const SETTLE_REQUESTS = 2000;
 
 export interface RoundSettings {
   runtime: string;
@@ -224,11 +230,12 @@ async function measure(
     Object.assign(values, recovered.values);
     if (recovered.times.length > 0) samples.recoveryMs = recovered.times;
     // Back to a steady state before the idle periods: the replacements have served only the last moments
-    // of a kill's load. The warm load again, measured for nothing. (Since a function's eight kills, its
+    // of a kill's load. A load like the warm one (SETTLE_REQUESTS at most), measured for nothing. (Since a function's eight kills, its
     // first request after idle took 3 to 7 ms more in 16 of 100 first idle periods, against 3 of 70 with
     // three kills; with this load, in 9 of 80 periods: it did not bring the rate back, cause not found.)
-    s.progress({ phase, message: `settling after the kills: ${s.requests} requests` });
-    await load(s.requests);
+    const settle = Math.min(s.requests, SETTLE_REQUESTS);
+    s.progress({ phase, message: `settling after the kills: ${settle} requests` });
+    await load(settle);
 
     phase = 'idle';
     samples.firstAfterIdleMs = [];

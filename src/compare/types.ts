@@ -10,7 +10,7 @@ export interface CompareOptions {
   cwd?: string;
   /** The runtimes to compare, in order (default: every runtime msup has). */
   runtimes?: readonly string[];
-  /** Requests of the warm load, at most (default 2000). */
+  /** Requests of the warm load, at most (default 8000). */
   requests?: number;
   /** Clients sending at once (default 8). */
   concurrency?: number;
