@@ -230,9 +230,10 @@ async function measure(
     Object.assign(values, recovered.values);
     if (recovered.times.length > 0) samples.recoveryMs = recovered.times;
     // Back to a steady state before the idle periods: the replacements have served only the last moments
-    // of a kill's load. A load like the warm one (SETTLE_REQUESTS at most), measured for nothing. (Since a function's eight kills, its
-    // first request after idle took 3 to 7 ms more in 16 of 100 first idle periods, against 3 of 70 with
-    // three kills; with this load, in 9 of 80 periods: it did not bring the rate back, cause not found.)
+    // of a kill's load. A load like the warm one (SETTLE_REQUESTS at most), measured for nothing. (Since a
+    // function's eight kills, its first request after idle took 3 to 7 ms more in 16 of 100 first idle
+    // periods, against 3 of 70 with three kills; with this load, in 9 of 80 periods: it did not bring the
+    // rate back, cause not found.)
     const settle = Math.min(s.requests, SETTLE_REQUESTS);
     s.progress({ phase, message: `settling after the kills: ${settle} requests` });
     await load(settle);
