@@ -2,10 +2,26 @@
 // fixtures/fns/behave.js), with a manual clock for idle reaping, timeouts and the init cap.
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/runtime/proc.js';
-import { useFunction } from '../helpers/function.js';
+import { type FunctionUnderTest, useFunction } from '../helpers/function.js';
 import { waitFor } from '../helpers/processes.js';
 
 const json = async (r: Response) => JSON.parse(await r.text()) as Record<string, unknown>;
+
+/**
+ * The answer to a GET of `path`, moving the function's clock on by 100 ms at every poll until it comes
+ * (the memory watch runs on the clock); undefined if none came within 30 s.
+ */
+async function answerWhileTicking(fn: FunctionUnderTest, path: string): Promise<Response | undefined> {
+  let reply: Response | undefined;
+  void fetch(fn.url(path)).then((r) => {
+    reply = r;
+  });
+  await waitFor(() => {
+    fn.clock.advance(100);
+    return reply !== undefined;
+  }, 30_000);
+  return reply;
+}
 
 describe('the function runtime', () => {
   const start = useFunction();
@@ -155,22 +171,22 @@ describe('the function runtime', () => {
     timeout: 60_000,
   }, async () => {
     const fn = await start({ memory: 128 });
-    const answer = fetch(fn.url('/oom'));
-    let reply: Response | undefined;
-    void answer.then((r) => {
-      reply = r;
-    });
-    // The memory watch runs on the clock: move it on while the handler fills its memory.
-    expect(
-      await waitFor(() => {
-        fn.clock.advance(100);
-        return reply !== undefined;
-      }, 30_000),
-    ).toBe(true);
+    const reply = await answerWhileTicking(fn, '/oom');
     expect(reply?.status).toBe(502);
     expect(reply?.headers.get('x-amzn-errortype')).toBe('Runtime.OutOfMemory');
     expect(fn.details()).toMatchObject({ outOfMemory: 1 });
     expect(fn.reports().some((l) => l.includes('Error Type: Runtime.OutOfMemory'))).toBe(true);
+  });
+
+  it('reads an HTTP service’s environment as its process group: a child over the memory size ends it', {
+    timeout: 60_000,
+  }, async () => {
+    // The service itself stays small; its child (same process group) fills about 320 MB.
+    const fn = await start({ handler: undefined, command: ['node', 'grows-in-child.js'], memory: 128 });
+    const reply = await answerWhileTicking(fn, '/grow');
+    expect(reply?.status).toBe(502);
+    expect(reply?.headers.get('x-amzn-errortype')).toBe('Runtime.OutOfMemory');
+    expect(fn.details()).toMatchObject({ outOfMemory: 1 });
   });
 
   it('passes a binary body through base64 and back unchanged', { timeout: 60_000 }, async () => {

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { RuntimeHost } from '../../contract.js';
 import { functionScript } from '../../handler-command.js';
 import type { ExitInfo, ResolvedService } from '../../types.js';
-import { groupUsage } from '../proc.js';
+import type { GroupUsage } from '../proc.js';
 import { type LaunchedGroup, launchGroup } from '../process.js';
 import { checkReady, forward, READY_POLL_MS } from './http-env.js';
 import { type ProcessMemory, processMemory } from './memory.js';
@@ -226,14 +226,19 @@ export class Environment {
     };
   }
 
-  /** Memory of the environment now; its peak so far is kept from every reading. */
-  async memory(): Promise<ProcessMemory | null> {
+  /**
+   * Memory of the environment now; its peak so far is kept from every reading. A handler's is its
+   * process's. An HTTP service's is its process group's, from `groups` (the caller reads every group at
+   * once: one scan of /proc for all the environments, see the gateway's memory watch); without them, its
+   * main process's alone (one file).
+   */
+  memory(groups?: ReadonlyMap<number, GroupUsage>): ProcessMemory | null {
     if (this.pid === null) return null;
     let now: ProcessMemory | null;
-    if (this.kind === 'handler') {
+    if (this.kind === 'handler' || groups === undefined) {
       now = processMemory(this.pid);
     } else {
-      const usage = (await groupUsage([this.pid])).get(this.pid);
+      const usage = groups.get(this.pid);
       now = usage ? { rssBytes: usage.rssBytes, peakBytes: usage.rssBytes } : null;
     }
     if (now) this.#peakBytes = Math.max(this.#peakBytes, now.peakBytes, now.rssBytes);

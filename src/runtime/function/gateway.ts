@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Endpoint, InstanceSpec, RuntimeHost } from '../../contract.js';
 import type { ExitInfo, OutputLine, ResolvedService } from '../../types.js';
+import { groupUsage } from '../proc.js';
 import { billedMs, CostMeter } from './billing.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Environment, type InvokeOutcome } from './environment.js';
@@ -23,6 +24,8 @@ import { reportLine } from './report.js';
 
 /** How often the environments' memory is read against their memory size. */
 const MEMORY_POLL_MS = 100;
+/** Every environment's memory is read every this many readings (500 ms); in between, only busy ones'. */
+const GROUP_SCAN_EVERY = 5;
 const MB = 1024 * 1024;
 
 type Outcome = InvokeOutcome | { kind: 'timeout' };
@@ -58,6 +61,7 @@ export class Gateway {
   #closing: Promise<void> | undefined;
   #killed = false;
   #memoryTimer: TimerHandle | undefined;
+  #memoryReadings = 0;
   #markExited: (exit: ExitInfo) => void = () => {};
 
   private constructor(o: GatewayOptions, server: http.Server, port: number) {
@@ -296,8 +300,19 @@ export class Gateway {
   #watchMemory(): void {
     const limit = this.#service.function.memoryMb * MB;
     this.#memoryTimer = this.#o.clock.setTimeout(async () => {
-      for (const env of this.pool.environments()) {
-        const now = await env.memory();
+      // Every environment is read every GROUP_SCAN_EVERY readings (500 ms), an HTTP service's as its
+      // process group, which only a scan of every process in /proc finds: one scan for all of them. In
+      // between, only the environments with a request in flight, each by its main process's own memory
+      // (one file). A scan per environment at every reading kept msup's process at 8% of a core with 8
+      // environments sitting idle, on a machine of 72 processes (3.3% with one scan for all).
+      this.#memoryReadings++;
+      const full = this.#memoryReadings % GROUP_SCAN_EVERY === 0;
+      const busy = new Set(this.pool.snapshot().flatMap((s) => (s.inFlight > 0 && s.env ? [s.env] : [])));
+      const envs = this.pool.environments().filter((e) => full || busy.has(e));
+      const groupPids = envs.flatMap((e) => (e.kind === 'http' && e.pid !== null ? [e.pid] : []));
+      const groups = full && groupPids.length > 0 ? await groupUsage(groupPids) : undefined;
+      for (const env of envs) {
+        const now = env.memory(groups);
         if (now && now.rssBytes > limit && !env.oom) {
           env.oom = true;
           this.#say(
