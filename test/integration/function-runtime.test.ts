@@ -178,6 +178,16 @@ describe('the function runtime', () => {
     expect(fn.reports().some((l) => l.includes('Error Type: Runtime.OutOfMemory'))).toBe(true);
   });
 
+  it('gives an HTTP service’s REPORT line its Max Memory Used before the memory watch read it', {
+    timeout: 60_000,
+  }, async () => {
+    // The clock does not move: the memory watch never runs, and the peak is read when the line is made.
+    const fn = await start({ handler: undefined, command: ['node', 'echo-server.js'] });
+    expect((await fetch(fn.url('/'))).status).toBe(200);
+    await fn.until(() => fn.reports().some((l) => l.startsWith('REPORT')));
+    expect(fn.reports().find((l) => l.startsWith('REPORT'))).toMatch(/\tMax Memory Used: [1-9]\d* MB\t/);
+  });
+
   it('reads an HTTP service’s environment as its process group: a child over the memory size ends it', {
     timeout: 60_000,
   }, async () => {

@@ -245,9 +245,12 @@ export class Environment {
     return now;
   }
 
-  /** The peak resident memory seen so far, in MB (kept up to date by the memory watch; read once if not yet). */
+  /**
+   * The peak resident memory seen so far, in MB (kept up to date by the memory watch; read once if not yet:
+   * an environment that answered before the watch first read it, its main process's peak).
+   */
   peakMb(): number | null {
-    if (this.#peakBytes === 0 && this.kind === 'handler' && this.pid !== null) {
+    if (this.#peakBytes === 0 && this.pid !== null) {
       this.#peakBytes = processMemory(this.pid)?.peakBytes ?? 0;
     }
     return this.#peakBytes === 0 ? null : Math.ceil(this.#peakBytes / (1024 * 1024));
