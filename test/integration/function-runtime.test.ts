@@ -9,17 +9,19 @@ const json = async (r: Response) => JSON.parse(await r.text()) as Record<string,
 
 /**
  * The answer to a GET of `path`, moving the function's clock on by 100 ms at every poll until it comes
- * (the memory watch runs on the clock); undefined if none came within 30 s.
+ * (the memory watch runs on the clock); it must come within 30 s.
  */
 async function answerWhileTicking(fn: FunctionUnderTest, path: string): Promise<Response | undefined> {
   let reply: Response | undefined;
   void fetch(fn.url(path)).then((r) => {
     reply = r;
   });
-  await waitFor(() => {
-    fn.clock.advance(100);
-    return reply !== undefined;
-  }, 30_000);
+  expect(
+    await waitFor(() => {
+      fn.clock.advance(100);
+      return reply !== undefined;
+    }, 30_000),
+  ).toBe(true);
   return reply;
 }
 
