@@ -1,7 +1,7 @@
 // One round of one runtime: start the config on it through the library, wait until ready, a first
 // request, a warm-up, the warm load (latency, throughput, footprint, CPU), instances killed under load,
-// one after another (failed requests, time to a replacement serving), the warm load again, two idle periods
-// (four for a function), each followed by a first request to each instance, then stop.
+// one after another (failed requests, time to a replacement serving), the warm load again, four idle periods
+// (eight for a function), each followed by a first request to each instance, then stop.
 import { cpus as machineCpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MsupError } from '../errors.js';
@@ -34,16 +34,19 @@ const PROBES_MAX = 5;
 /**
  * Idle periods of a round, each followed by its probes: a first request after idle is a single request, and
  * the first of them after the machine sat idle took 1-3 ms more than the next ones (measured straight to an
- * instance too, without msup's front); two periods give twice the requests to the ratio.
+ * instance too, without msup's front). With two, the rows after idle were the ones most often apart between
+ * two compares (a container's 8%, a sidecar's 12% in root mean square over 15 pairs); the requests of two
+ * compares pooled, as four periods give, came 5% and 7% apart. Each period is `idle` (3 s) a round.
  */
-const IDLE_PERIODS = 2;
+const IDLE_PERIODS = 4;
 /**
  * Idle periods of an on-demand runtime's round: a function gives one request after each (its pool hands
- * requests to its first warm environment), where an always-on runtime gives one per instance; with two,
- * a function's row stood on two requests a round against six and was the row most often apart between
- * two compares (more than 15% in 6 of 19 pairs, more than 20% in 2).
+ * requests to its first warm environment), where an always-on runtime gives one per instance. With four,
+ * a function's row stood on 20 requests a compare and was still the row most often apart between two
+ * (16% in root mean square over 15 pairs, more than 20% in 2); twice the requests, pooled from two
+ * compares, came 9% apart, none over 20%.
  */
-const IDLE_PERIODS_ON_DEMAND = 4;
+const IDLE_PERIODS_ON_DEMAND = 8;
 /**
  * Requests of the load that brings a runtime back to a steady state after the kills, at most: what it was
  * when it was the warm load's 2000 (the default warm load is 8000 since; four times as many here would add

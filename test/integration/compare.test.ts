@@ -64,9 +64,9 @@ describe('msup compare on a tiny config', () => {
       rounds: 1,
       target: { path: '/', service: 'web' },
     });
-    // Other work on the machine was measured in each idle period (two a round of each runtime, four of
+    // Other work on the machine was measured in each idle period (four a round of each runtime, eight of
     // the function's).
-    expect(result.background.periods).toBe((runtimes.length - 1) * 2 + 4);
+    expect(result.background.periods).toBe((runtimes.length - 1) * 4 + 8);
     expect(result.background.share).toBeGreaterThanOrEqual(0);
     expect(result.background.max).toBeGreaterThanOrEqual(result.background.share as number);
     expect(result.background.max).toBeLessThanOrEqual(1);
@@ -120,20 +120,20 @@ describe('msup compare on a tiny config', () => {
       expect(r.metrics.find((m) => m.id === 'requestsSent')?.ratio).toBeNull();
     }
     // The first-request rows keep their single requests: one per instance after ready, and one per
-    // instance after each of the two idle periods; their value is the median of those, and a round's ratio
+    // instance after each of the four idle periods; their value is the median of those, and a round's ratio
     // the median of every request over every one of process's in the round (one round here).
     expect(proc.firstRequestMs?.samples?.map((r) => r.length)).toEqual([2]);
-    expect(proc.firstAfterIdleMs?.samples?.map((r) => r.length)).toEqual([4]);
+    expect(proc.firstAfterIdleMs?.samples?.map((r) => r.length)).toEqual([8]);
     expect(proc.firstAfterIdleMs?.value).toBe(median(proc.firstAfterIdleMs?.samples?.[0] ?? []));
     expect(proc.p50Ms?.samples).toBeUndefined();
     const idles = phases.filter((e) => e.runtime === 'process' && e.round > 0 && e.phase === 'idle');
-    expect(idles.map((e) => e.message)).toEqual(['idle for 1000 ms (1 of 2)', 'idle for 1000 ms (2 of 2)']);
+    expect(idles.map((e) => e.message)).toEqual([1, 2, 3, 4].map((n) => `idle for 1000 ms (${n} of 4)`));
     for (const r of result.runtimes.filter((x) => x.runtime !== 'process')) {
       const row = r.metrics.find((m) => m.id === 'firstAfterIdleMs');
       const mine = row?.samples?.flat() ?? [];
-      // A function: one a period, four periods (its pool hands them to its first warm environment, one
-      // after another); the others one per instance (2) after each of two periods.
-      expect([r.runtime, mine.length]).toEqual([r.runtime, 4]);
+      // A function: one a period, eight periods (its pool hands them to its first warm environment, one
+      // after another); the others one per instance (2) after each of four periods.
+      expect([r.runtime, mine.length]).toEqual([r.runtime, 8]);
       const base = proc.firstAfterIdleMs?.samples?.flat() ?? [];
       expect(row?.ratio?.value).toBe(median(mine.flatMap((v) => base.map((b) => v / b))));
     }
