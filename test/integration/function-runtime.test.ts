@@ -11,7 +11,7 @@ const json = async (r: Response) => JSON.parse(await r.text()) as Record<string,
  * The answer to a GET of `path`, moving the function's clock on by 100 ms at every poll until it comes
  * (the memory watch runs on the clock); it must come within 30 s.
  */
-async function answerWhileTicking(fn: FunctionUnderTest, path: string): Promise<Response | undefined> {
+async function answerWhileTicking(fn: FunctionUnderTest, path: string): Promise<Response> {
   let reply: Response | undefined;
   void fetch(fn.url(path)).then((r) => {
     reply = r;
@@ -22,7 +22,7 @@ async function answerWhileTicking(fn: FunctionUnderTest, path: string): Promise<
       return reply !== undefined;
     }, 30_000),
   ).toBe(true);
-  return reply;
+  return reply as Response;
 }
 
 describe('the function runtime', () => {
@@ -174,8 +174,8 @@ describe('the function runtime', () => {
   }, async () => {
     const fn = await start({ memory: 128 });
     const reply = await answerWhileTicking(fn, '/oom');
-    expect(reply?.status).toBe(502);
-    expect(reply?.headers.get('x-amzn-errortype')).toBe('Runtime.OutOfMemory');
+    expect(reply.status).toBe(502);
+    expect(reply.headers.get('x-amzn-errortype')).toBe('Runtime.OutOfMemory');
     expect(fn.details()).toMatchObject({ outOfMemory: 1 });
     expect(fn.reports().some((l) => l.includes('Error Type: Runtime.OutOfMemory'))).toBe(true);
   });
@@ -196,8 +196,8 @@ describe('the function runtime', () => {
     // The service itself stays small; its child (same process group) fills about 320 MB.
     const fn = await start({ handler: undefined, command: ['node', 'grows-in-child.js'], memory: 128 });
     const reply = await answerWhileTicking(fn, '/grow');
-    expect(reply?.status).toBe(502);
-    expect(reply?.headers.get('x-amzn-errortype')).toBe('Runtime.OutOfMemory');
+    expect(reply.status).toBe(502);
+    expect(reply.headers.get('x-amzn-errortype')).toBe('Runtime.OutOfMemory');
     expect(fn.details()).toMatchObject({ outOfMemory: 1 });
   });
 
