@@ -16,13 +16,21 @@ interface RowSpec {
    * every round's requests together (see ratioFigure).
    */
   pooled?: boolean;
+  /**
+   * A figure of a round's instances (the cold-start rows): the round's `samples` are every instance's, and
+   * its ratio is this statistic of them over the same of the baseline's (with `pooled`, of every round's at
+   * once) instead of the median of every pair.
+   */
+  of?: (values: readonly number[]) => number | null;
   note?: string;
 }
 
+const maxOf = (values: readonly number[]): number | null => (values.length > 0 ? Math.max(...values) : null);
+
 export const ROWS: readonly RowSpec[] = [
   { id: 'startToReadyMs', label: 'start → every instance ready', unit: 'ms', kind: 'measured' },
-  { id: 'coldStartMs', label: 'cold start per instance (median)', unit: 'ms', kind: 'platform' },
-  { id: 'coldStartMaxMs', label: 'cold start per instance (max)', unit: 'ms', kind: 'platform' },
+  { id: 'coldStartMs', label: 'cold start per instance (median)', unit: 'ms', kind: 'platform', of: median },
+  { id: 'coldStartMaxMs', label: 'cold start per instance (max)', unit: 'ms', kind: 'platform', of: maxOf },
   { id: 'firstRequestMs', label: 'first request after ready', unit: 'ms', kind: 'platform', pooled: true },
   { id: 'firstRequestInitMs', label: '… of which init (functions)', unit: 'ms', kind: 'platform' },
   { id: 'firstAfterIdleMs', label: 'first request after idle', unit: 'ms', kind: 'platform', pooled: true },
@@ -114,20 +122,28 @@ export function ratioFigure(
   samples?: readonly (readonly number[])[],
   baseSamples?: readonly (readonly number[])[],
   pooled = false,
+  of?: (values: readonly number[]) => number | null,
 ): RatioFigure | null {
+  // The ratio of two sets of samples: the statistic `of` each, or the median of every pair.
+  const ofSamples = (mine: readonly number[], theirs: readonly number[]): number | null => {
+    if (!of) return pairwiseRatio(mine, theirs);
+    const a = of(mine);
+    const b = of(theirs);
+    return a === null || b === null || !(b > 0) ? null : a / b;
+  };
   const rounds = values.map((v, i) => {
     const b = baseline[i];
     if (v === null || b === null || b === undefined || b === 0) return null;
     const mine = samples?.[i];
     const theirs = baseSamples?.[i];
-    const ofRequests = mine && theirs ? pairwiseRatio(mine, theirs) : null;
+    const ofRequests = mine && theirs ? ofSamples(mine, theirs) : null;
     return ofRequests ?? v / b;
   });
   if (rounds.every((r) => r === null)) return null;
   // Every round's requests at once, in the rounds with both figures.
   const both = (s: readonly (readonly number[])[]) =>
     rounds.flatMap((r, i) => (r === null ? [] : (s[i] ?? [])));
-  const ofAll = pooled && samples && baseSamples ? pairwiseRatio(both(samples), both(baseSamples)) : null;
+  const ofAll = pooled && samples && baseSamples ? ofSamples(both(samples), both(baseSamples)) : null;
   return { value: ofAll ?? trimmedMean(rounds), rounds, spread: spread(rounds), noisy: isNoisy(rounds) };
 }
 
@@ -138,7 +154,10 @@ export function withRatios(metrics: readonly Metric[], baseline: readonly Metric
     const row = ROWS.find((r) => r.id === m.id);
     // A count (requests, errors, cold starts) has no ratio.
     if (row?.count || !base) return { ...m, ratio: null };
-    return { ...m, ratio: ratioFigure(m.rounds, base.rounds, m.samples, base.samples, row?.pooled === true) };
+    return {
+      ...m,
+      ratio: ratioFigure(m.rounds, base.rounds, m.samples, base.samples, row?.pooled === true, row?.of),
+    };
   });
 }
 

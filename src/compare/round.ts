@@ -210,6 +210,10 @@ async function measure(
     }
     values.coldStartMs = median(coldStarts);
     values.coldStartMaxMs = coldStarts.length > 0 ? Math.max(...coldStarts) : null;
+    if (coldStarts.length > 0) {
+      samples.coldStartMs = coldStarts;
+      samples.coldStartMaxMs = coldStarts;
+    }
 
     phase = 'load';
     s.progress({

@@ -106,7 +106,8 @@ export interface Metric {
   /**
    * The single requests behind a first-request row, round by round (one per instance probed, or for a
    * function one, each idle period), or each kill's time of the recovery row: a round's ratio is taken
-   * over all of them. Absent for other rows.
+   * over all of them. The cold-start rows: every instance's (or environment's) cold start of the round,
+   * their median or max being the round's figure. Absent for other rows.
    */
   samples?: number[][];
   note?: string;
@@ -122,7 +123,8 @@ export interface RatioFigure {
   value: number | null;
   /**
    * Each round's ratio: its figure over the baseline's, or for a row with `samples`, the median of every
-   * sample of the round over every baseline sample of the same round.
+   * sample of the round over every baseline sample of the same round (the cold-start rows: the median or
+   * max of the round's samples over the same of the baseline's, as their figures).
    */
   rounds: (number | null)[];
   /** (max − min) / median over the rounds' ratios; null with fewer than two. */

@@ -107,6 +107,9 @@ describe('msup compare on a tiny config', () => {
     expect(fn.coldStarts?.value).toBeGreaterThanOrEqual(1);
     expect(fn.firstRequestInitMs?.value).toBeGreaterThan(0);
     expect(fn.coldStartMs?.kind).toBe('emulated');
+    // Every environment's init: at least the first request's.
+    expect(fn.coldStartMaxMs?.samples?.[0]?.length).toBeGreaterThanOrEqual(1);
+    expect(fn.coldStartMaxMs?.value).toBe(Math.max(...(fn.coldStartMaxMs?.samples?.[0] ?? [])));
     expect(fn.costIdleHourUsd?.value).toBe(0);
     const proc = Object.fromEntries(
       (result.runtimes.find((r) => r.runtime === 'process')?.metrics ?? []).map((m) => [m.id, m]),
@@ -126,6 +129,11 @@ describe('msup compare on a tiny config', () => {
     expect(proc.firstAfterIdleMs?.samples?.map((r) => r.length)).toEqual([8]);
     expect(proc.firstAfterIdleMs?.value).toBe(median(proc.firstAfterIdleMs?.samples?.[0] ?? []));
     expect(proc.p50Ms?.samples).toBeUndefined();
+    // Every instance's cold start, of which the rows are the median and the max.
+    const colds = proc.coldStartMaxMs?.samples?.[0] ?? [];
+    expect(colds).toHaveLength(2);
+    expect(proc.coldStartMaxMs?.value).toBe(Math.max(...colds));
+    expect(proc.coldStartMs?.value).toBe(median(colds));
     const idles = phases.filter((e) => e.runtime === 'process' && e.round > 0 && e.phase === 'idle');
     expect(idles.map((e) => e.message)).toEqual([1, 2, 3, 4].map((n) => `idle for 1000 ms (${n} of 4)`));
     for (const r of result.runtimes.filter((x) => x.runtime !== 'process')) {

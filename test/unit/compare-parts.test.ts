@@ -203,6 +203,40 @@ describe('ratios to the baseline, round by round', () => {
     expect(both.find((m) => m.id === 'recoveryMs')?.ratio?.value).toBe(2);
   });
 
+  it('keeps every instance cold start, and takes the cold-start rows as the median and max of them', () => {
+    // Each round's cold starts (three instances; a function's environments), and the figures made of them.
+    const fold = (colds: number[][]) =>
+      foldRounds(
+        colds.map((c) => ({ coldStartMs: median(c), coldStartMaxMs: Math.max(...c) })),
+        false,
+        {},
+        colds.map((c) => ({ coldStartMs: c, coldStartMaxMs: c })),
+      );
+    const base = fold([
+      [10, 20, 40],
+      [10, 10, 20],
+    ]);
+    const fn = fold([
+      [30, 30, 30, 60],
+      [15, 25, 25, 30],
+    ]);
+    expect(base.find((m) => m.id === 'coldStartMaxMs')?.samples).toEqual([
+      [10, 20, 40],
+      [10, 10, 20],
+    ]);
+    const rows = withRatios(fn, base);
+    // Round 1: median 30 over 20, max 60 over 40; round 2: median 25 over 10, max 30 over 20. Not the
+    // median of every pair (round 1's would be 30 / 20 too, round 2's 25 / 10 = 2.5: 2.5 and 3 below).
+    expect(rows.find((m) => m.id === 'coldStartMs')?.ratio?.rounds).toEqual([1.5, 2.5]);
+    expect(rows.find((m) => m.id === 'coldStartMaxMs')?.ratio?.rounds).toEqual([1.5, 1.5]);
+    // The same as the figures' ratio with no samples kept.
+    const bare = withRatios(
+      foldRounds([{ coldStartMaxMs: 60 }, { coldStartMaxMs: 30 }], false),
+      foldRounds([{ coldStartMaxMs: 40 }, { coldStartMaxMs: 20 }], false),
+    );
+    expect(bare.find((m) => m.id === 'coldStartMaxMs')?.ratio?.rounds).toEqual([1.5, 1.5]);
+  });
+
   it('gives every figure but the counts its ratio, and judges noise by the ratio', () => {
     const base = foldRounds(
       [
