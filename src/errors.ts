@@ -25,6 +25,8 @@ export const ERROR_CODES = {
     'A folder or socket msup uses belongs to another user or is a link, so msup will not use it',
   MSUP_NOTHING_TO_COMPARE:
     'msup compare found no service that answers HTTP (a port, or a route of the shared front) to send its load to',
+  MSUP_LOADGEN_ENDED:
+    "msup compare's load generator (a process of its own) ended during the compare: killed, or out of memory",
   MSUP_FORBIDDEN:
     "The admin listener refused a request: a Host that does not name it, another page's Origin, or no valid token",
   MSUP_ADMIN:

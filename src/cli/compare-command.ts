@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isatty } from 'node:tty';
-import { compare } from '../compare/compare.js';
+import { compare, fellShort } from '../compare/compare.js';
 import { compareReportHtml } from '../compare/report-html.js';
 import type { CompareProgress } from '../compare/types.js';
 import type { CliArgs } from './args.js';
@@ -54,5 +54,5 @@ export async function compareCommand(args: CliArgs, io: Stdio): Promise<number> 
     io.err.write(`msup compare: wrote ${file}\n`);
   }
   io.out.write(args.json ? `${JSON.stringify(result)}\n` : formatCompare(result));
-  return result.runtimes.some((r) => r.status === 'failed') ? EXIT.failed : EXIT.ok;
+  return result.runtimes.some(fellShort) ? EXIT.failed : EXIT.ok;
 }

@@ -87,7 +87,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
   const machine = machineInfo();
   const outcomes = new Map<string, RoundOutcome[]>(runtimes.map((r) => [r, []]));
   const periods: IdlePeriod[] = [];
-  const skipped = new Map<string, { status: 'not-run' | 'failed'; reason: string; code?: string }>();
+  const skipped = new Map<string, Skipped>();
   const load = await LoadClient.open();
   const settings = {
     cwd,
@@ -125,17 +125,18 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
           for (const share of outcome.background) periods.push({ runtime, round, share });
           progress({ phase: 'done', message: 'done' });
         } catch (error) {
-          // A config error or a target that cannot be loaded is the same for every runtime: stop here.
+          // A config error or a target that cannot be loaded is the same for every runtime, and without its
+          // load generator the compare measures nothing more: stop here.
           if (
             isMsupError(error) &&
-            /^MSUP_(CONFIG_|NOTHING_TO_COMPARE|ALREADY_RUNNING|PORT_IN_USE)/.test(error.code)
+            /^MSUP_(CONFIG_|NOTHING_TO_COMPARE|ALREADY_RUNNING|PORT_IN_USE|LOADGEN_ENDED)/.test(error.code)
           ) {
             throw error;
           }
           const code = isMsupError(error) ? error.code : undefined;
           const status = code !== undefined && CANNOT_RUN.has(code) ? 'not-run' : 'failed';
           const reason = (error as Error).message;
-          skipped.set(runtime, { status, reason, ...(code === undefined ? {} : { code }) });
+          skipped.set(runtime, { status, reason, round, ...(code === undefined ? {} : { code }) });
           progress({
             phase: 'not-run',
             message: `${status === 'not-run' ? 'not run' : 'failed'}: ${reason}`,
@@ -193,10 +194,18 @@ export function chooseBaseline(reports: readonly RuntimeReport[]): string | null
   return (ran.find((r) => r.runtime === 'process') ?? ran[0])?.runtime ?? null;
 }
 
+/** A runtime left out from a round on: why, and the round. */
+interface Skipped {
+  status: 'not-run' | 'failed';
+  reason: string;
+  round: number;
+  code?: string;
+}
+
 function report(
   runtime: string,
   outcomes: readonly RoundOutcome[],
-  skipped: { status: 'not-run' | 'failed'; reason: string; code?: string } | undefined,
+  skipped: Skipped | undefined,
 ): RuntimeReport {
   const notes = runtimeNotes(runtime);
   const last = outcomes.at(-1);
@@ -233,6 +242,18 @@ function report(
     memory: last?.memory ?? [],
     isolation: notes.isolation,
     exportLoses: notes.exportLoses,
-    notes: [...new Set(outcomes.flatMap((o) => o.notes))],
+    notes: [
+      ...(skipped && outcomes.length > 0
+        ? [
+            `${skipped.status === 'not-run' ? 'not run' : 'failed'} in round ${skipped.round}, left out from there: ${skipped.reason}; its figures are of the ${outcomes.length} round(s) before`,
+          ]
+        : []),
+      ...new Set(outcomes.flatMap((o) => o.notes)),
+    ],
   };
+}
+
+/** A runtime did not run every round: it failed, or ran some rounds and then failed (its `reason`). */
+export function fellShort(r: RuntimeReport): boolean {
+  return r.status === 'failed' || (r.status === 'ran' && r.reason !== undefined);
 }

@@ -1,6 +1,7 @@
 // The compare's side of the load generator: forks it (dist/compare/loadgen.js, from src/ and dist/ alike),
 // sends it one load at a time, passes its progress on, and ends it.
 import { type ChildProcess, fork } from 'node:child_process';
+import { MsupError } from '../errors.js';
 import { packageFile } from '../package-root.js';
 import type { LoadCommand, LoadMessage, LoadResult } from './load-protocol.js';
 
@@ -38,6 +39,11 @@ export class LoadClient {
   run(spec: LoadSpec, onProgress?: (done: number) => void): Promise<LoadResult> {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
+      // Ended before (killed, out of memory): no exit will come to end this load.
+      if (!this.#child.connected) {
+        reject(new MsupError('MSUP_LOADGEN_ENDED', 'the load generator is not running: it ended before'));
+        return;
+      }
       const onMessage = (message: LoadMessage) => {
         if (message.id !== id) return;
         if (message.type === 'progress') onProgress?.(message.done);
@@ -48,7 +54,7 @@ export class LoadClient {
       };
       const onExit = () => {
         cleanup();
-        reject(new Error('the load generator ended during a load'));
+        reject(new MsupError('MSUP_LOADGEN_ENDED', 'the load generator ended during a load'));
       };
       const cleanup = () => {
         this.#child.off('message', onMessage);
@@ -56,7 +62,16 @@ export class LoadClient {
       };
       this.#child.on('message', onMessage);
       this.#child.once('exit', onExit);
-      this.#child.send({ ...spec, type: 'load', id } satisfies LoadCommand);
+      this.#child.send({ ...spec, type: 'load', id } satisfies LoadCommand, (error) => {
+        if (!error) return;
+        cleanup();
+        reject(
+          new MsupError(
+            'MSUP_LOADGEN_ENDED',
+            `the load generator could not be sent a load: ${error.message}`,
+          ),
+        );
+      });
     });
   }
 

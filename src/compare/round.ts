@@ -176,9 +176,10 @@ async function measure(
     const isOnDemand = details() !== null;
     // Cold start per instance: launch → ready of each of the target's instances; for on-demand ones,
     // each environment's init (after the first request starts one).
-    const coldStarts = [...readyAfter]
-      .filter(([k]) => k.startsWith(`${target.service}#`))
-      .map(([, ms]) => ms);
+    // (A function's instance is its gateway, ready in a few milliseconds: not a cold start.)
+    const coldStarts = isOnDemand
+      ? []
+      : [...readyAfter].filter(([k]) => k.startsWith(`${target.service}#`)).map(([, ms]) => ms);
 
     phase = 'first-request';
     s.progress({ phase, message: `first request to ${target.path} (${target.service})` });
@@ -411,6 +412,9 @@ async function recoverOnce(
   // fast runtime answered a counted load before the kill, and a function then had no demand that would
   // start a new environment (seen on Node 24 once a function's warm path got faster).
   const running = load(Number.MAX_SAFE_INTEGER);
+  // Awaited below, after the wait for a replacement: a load generator that ends meanwhile rejects it then,
+  // not as an unhandled rejection now.
+  running.catch(() => {});
   await sleep(300);
   // Counted now, not before the 300 ms: a cold start in between is not this kill's replacement.
   const coldBefore = onDemand(sup.instances(target.service)[0])?.coldStarts ?? 0;

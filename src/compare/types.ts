@@ -144,7 +144,10 @@ export interface RuntimeReport {
   runtime: string;
   /** `ran`; `not-run` (it cannot run on this machine: no container engine...); `failed` (it did not start). */
   status: 'ran' | 'not-run' | 'failed';
-  /** Why it did not run, with the error's code. */
+  /**
+   * Why it did not run, with the error's code; with `ran`, why it was left out from a later round on (its
+   * figures are of the rounds before, and a note says so).
+   */
   reason?: string;
   code?: string;
   /** The platform it stands in for, when it emulates one. */
