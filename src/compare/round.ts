@@ -223,15 +223,17 @@ async function measure(
       done: 0,
       total: s.requests,
     });
-    const cpuBefore = (await sample()).cpuMs;
+    const atStart = await sample();
     const loadStart = memory.length;
     const warm = await load(s.requests, (done) =>
       s.progress({ phase: 'load', message: 'warm load', done, total: s.requests }),
     );
-    const cpuAfter = (await sample()).cpuMs;
+    const atEnd = await sample();
     Object.assign(values, loadFigures(warm));
-    values.cpuSeconds = (cpuAfter - cpuBefore) / 1000;
-    values.rssLoadBytes = Math.max(...memory.slice(loadStart).map((m) => m.rssBytes));
+    // Without /proc (not Linux) no process is read: no figure, rather than 0.
+    const read = atStart.processes > 0 && atEnd.processes > 0;
+    values.cpuSeconds = read ? (atEnd.cpuMs - atStart.cpuMs) / 1000 : null;
+    values.rssLoadBytes = read ? Math.max(...memory.slice(loadStart).map((m) => m.rssBytes)) : null;
 
     phase = 'recovery';
     const recovered = await recovery(sup, s, target, load, notes);
@@ -258,7 +260,8 @@ async function measure(
       background.push(from && to ? backgroundShare(from, to, cpus) : null);
       const after = details();
       if (period === 1) {
-        values.rssIdleBytes = (await sample()).rssBytes;
+        const idle = await sample();
+        values.rssIdleBytes = idle.processes > 0 ? idle.rssBytes : null;
         if (after && after.environments.warm > 0) {
           notes.push(
             `${after.environments.warm} environment(s) still warm after ${s.idleMs} ms idle: they end after the function's idleTimeout`,
