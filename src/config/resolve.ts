@@ -233,6 +233,17 @@ function sidecarOf(service: ValidService): ResolvedSidecar {
   };
 }
 
+/**
+ * Requests in flight per environment before another starts. Lambda starts another once every one is full
+ * (the concurrency itself); Knative aims at its target, never past the hard limit (a target of 4 with a
+ * concurrency of 1 would hand one environment four requests at once).
+ */
+function targetOf(given: number | undefined, concurrency: number, profileTarget: number | null): number {
+  const wanted = given ?? profileTarget;
+  if (wanted === null) return Math.max(concurrency, 1);
+  return concurrency > 0 ? Math.min(concurrency, wanted) : wanted;
+}
+
 function functionOf(service: ValidService, health: ResolvedProbeSettings | null): ResolvedFunction {
   const own = service.runtime;
   const given = (own && typeof own === 'object' ? own.function : undefined) ?? service.function ?? {};
@@ -243,14 +254,7 @@ function functionOf(service: ValidService, health: ResolvedProbeSettings | null)
   return {
     profile,
     concurrency,
-    // Lambda starts another environment once every one is full; Knative aims at its target (at most the limit).
-    target:
-      given.target ??
-      (d.target === null
-        ? Math.max(concurrency, 1)
-        : concurrency > 0
-          ? Math.min(concurrency, d.target)
-          : d.target),
+    target: targetOf(given.target, concurrency, d.target),
     minInstances: given.minInstances ?? d.minInstances,
     maxInstances: given.maxInstances ?? d.maxInstances,
     idleTimeoutMs: ms(given.idleTimeout, d.idleTimeoutMs),

@@ -1,5 +1,6 @@
 // The function runtime's semantics on real execution environments (processes running msup's bootstrap and
 // fixtures/fns/behave.js), with a manual clock for idle reaping, timeouts and the init cap.
+import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/runtime/proc.js';
 import { type FunctionUnderTest, useFunction } from '../helpers/function.js';
@@ -243,6 +244,48 @@ describe('the function runtime', () => {
     const context = await json(await fetch(fn.url('/context')));
     expect(context).toMatchObject({ functionName: 'fn', memoryLimitInMB: '128' });
     expect(context.remaining).toBeGreaterThan(0);
+  });
+
+  it('answers 502 for a header a handler returns that cannot be sent, frames answers itself, and goes on', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({});
+    const bad = await fetch(fn.url('/bad-header'));
+    expect(bad.status).toBe(502);
+    // The handler's own Content-Length (2, for a body of 4) is not sent beside the gateway's.
+    const own = await fetch(fn.url('/own-length'));
+    expect(own.headers.get('content-length')).toBe('4');
+    expect(await own.text()).toBe('four');
+    // The same environment served all three, released after each; a REPORT line for each.
+    expect((await json(await fetch(fn.url('/globals')))).calls).toBe(3);
+    expect(fn.details()).toMatchObject({ coldStarts: 1, environments: { busy: 0, idle: 1 } });
+    expect(fn.reports().filter((l) => l.startsWith('REPORT'))).toHaveLength(3);
+  });
+
+  it('lets a client leave an HTTP service early without blaming the environment: no timeout, kept warm', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({
+      handler: undefined,
+      command: ['node', 'echo-server.js'],
+      health: { http: '/health' },
+    });
+    const leave = async (path: string, when: (d: ReturnType<typeof fn.details>) => boolean) => {
+      const req = http.get(fn.url(path));
+      req.on('error', () => {});
+      await fn.until(when);
+      req.destroy();
+      await fn.until((d) => d.environments.busy === 0 && d.environments.starting === 0);
+    };
+    // Left while its environment started: the request is not passed on.
+    await leave('/hello', (d) => d.environments.starting + d.environments.busy === 1);
+    const pid = fn.details().list[0]?.pid;
+    // Left while the environment worked on it (5 s): cut, and the environment free again.
+    await leave('/slow?ms=5000', (d) => d.environments.busy === 1);
+    expect(fn.details()).toMatchObject({ timeouts: 0, errors: 0, coldStarts: 1, environments: { idle: 1 } });
+    expect(fn.details().list[0]?.pid).toBe(pid);
+    expect((await fetch(fn.url('/hello'))).status).toBe(200);
+    expect(fn.details().coldStarts).toBe(1);
   });
 
   it('runs an HTTP service as the function: each environment serves on its own port', {

@@ -102,6 +102,14 @@ describe('functions in the config', () => {
     expect(capped?.function).toMatchObject({ concurrency: 8, target: 8, memoryMb: 256 });
   });
 
+  it('never aims an environment past its concurrency: a target given above it is capped', () => {
+    const fn = (f: Record<string, unknown>) =>
+      resolve({ services: { s: { command: 'node s.js', port: 0, function: f } } }).services[0]?.function;
+    expect(fn({ target: 4 })).toMatchObject({ concurrency: 1, target: 1 }); // Lambda's concurrency 1
+    expect(fn({ concurrency: 10, target: 4 })).toMatchObject({ concurrency: 10, target: 4 });
+    expect(fn({ profile: 'knative', target: 7 })).toMatchObject({ concurrency: 0, target: 7 }); // no limit
+  });
+
   it("runs a handler under the other runtimes through msup's own HTTP server", () => {
     const [hello] = resolve({ services: { hello: { handler: 'fns/hello.handler', port: 0 } } }).services;
     expect(hello?.runtime).toBe('process');

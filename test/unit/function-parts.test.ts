@@ -119,6 +119,29 @@ describe('the payload 2.0 event', () => {
     expect(fromResult('{"statusCode":"two hundred"}').statusCode).toBe(502);
     expect(fromResult('not json').statusCode).toBe(502);
   });
+
+  it('frames the answer itself, and answers 502 for a header that cannot be sent', () => {
+    const own = fromResult(
+      JSON.stringify({
+        statusCode: 200,
+        headers: { 'Content-Length': '99', 'transfer-encoding': 'chunked', connection: 'close', 'x-b': 'b' },
+        body: 'four',
+      }),
+    );
+    expect(own).toEqual({ statusCode: 200, headers: ['x-b', 'b'], body: Buffer.from('four') });
+    // A value past U+00FF, a control character, a name that is not a token; a cookie with a newline.
+    for (const bad of [
+      { headers: { 'content-disposition': 'attachment; filename="报告.pdf"' } },
+      { headers: { 'x-a': 'one\ntwo' } },
+      { headers: { 'bad name': 'x' } },
+      { cookies: ['a=1\r\nx-injected: 1'] },
+    ]) {
+      const answer = fromResult(JSON.stringify({ statusCode: 200, body: 'x', ...bad }));
+      expect([JSON.stringify(bad), answer.statusCode]).toEqual([JSON.stringify(bad), 502]);
+    }
+    // Latin-1 is a value Node sends as it is.
+    expect(fromResult(JSON.stringify({ statusCode: 200, headers: { 'x-c': 'café' } })).statusCode).toBe(200);
+  });
 });
 
 describe('billing', () => {

@@ -29,6 +29,8 @@ export interface EnvironmentOptions {
 export type InvokeOutcome =
   | ApiOutcome
   | { kind: 'forwarded'; statusCode: number }
+  /** An HTTP service's client left before its answer was written; the environment is not to blame. */
+  | { kind: 'client-gone' }
   | { kind: 'exited'; errorType: string; message: string };
 
 /** The variables Lambda gives every environment (the Node.js runtime reads them for `context`). */
@@ -183,15 +185,15 @@ export class Environment {
   /** Passes one request to an HTTP service's environment and streams its answer back. */
   forward(req: http.IncomingMessage, res: http.ServerResponse): Promise<InvokeOutcome> {
     return this.#unlessEnded(
-      forward(this.#agent as http.Agent, this.#port, req, res).then((r) =>
-        'statusCode' in r
-          ? { kind: 'forwarded', statusCode: r.statusCode }
-          : {
-              kind: 'exited',
-              errorType: this.oom ? 'Runtime.OutOfMemory' : 'Runtime.ExitError',
-              message: `the environment failed to answer: ${r.error.message}`,
-            },
-      ),
+      forward(this.#agent as http.Agent, this.#port, req, res).then((r): InvokeOutcome => {
+        if ('statusCode' in r) return { kind: 'forwarded', statusCode: r.statusCode };
+        if ('gone' in r) return { kind: 'client-gone' };
+        return {
+          kind: 'exited',
+          errorType: this.oom ? 'Runtime.OutOfMemory' : 'Runtime.ExitError',
+          message: `the environment failed to answer: ${r.error.message}`,
+        };
+      }),
     );
   }
 

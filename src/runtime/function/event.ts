@@ -1,6 +1,19 @@
 // An HTTP request as API Gateway's HTTP API payload 2.0 event, and a handler's result back as an HTTP
 // response, as API Gateway maps them. Pure: the gateway (functions) and msup's handler server (the other
 // runtimes) both use it.
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+
+/** Headers of a handler's result that the answer's own framing replaces (API Gateway drops them too). */
+const FRAMING = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'upgrade',
+  'te',
+  'trailer',
+]);
 
 export interface HttpEventV2 {
   version: '2.0';
@@ -194,10 +207,23 @@ export function fromResult(json: string): HttpResponseParts {
   const headers: string[] = [];
   if (r.headers && typeof r.headers === 'object') {
     for (const [name, value] of Object.entries(r.headers as Record<string, unknown>)) {
-      if (value !== undefined && value !== null) headers.push(name, String(value));
+      // The gateway frames the answer itself (its own Content-Length), as API Gateway does.
+      if (value !== undefined && value !== null && !FRAMING.has(name.toLowerCase())) {
+        headers.push(name, String(value));
+      }
     }
   }
   if (Array.isArray(r.cookies)) for (const c of r.cookies) headers.push('set-cookie', String(c));
+  // A name that is not a token, or a value with a control character or one past U+00FF, cannot be sent:
+  // a malformed response, as API Gateway answers it (and not a throw from writeHead later).
+  for (let i = 0; i < headers.length; i += 2) {
+    try {
+      validateHeaderName(headers[i] as string);
+      validateHeaderValue(headers[i] as string, headers[i + 1] as string);
+    } catch {
+      return errorResponse(502, MALFORMED);
+    }
+  }
   const text = r.body === undefined || r.body === null ? '' : String(r.body);
   const body = r.isBase64Encoded === true ? Buffer.from(text, 'base64') : Buffer.from(text);
   return { statusCode: status, headers, body };

@@ -184,7 +184,10 @@ export class Gateway {
   /** A handler function's request, from its server or from the front in process. */
   #serve(request: IncomingRequest, body: Buffer, reply: Reply): void {
     if (this.#closing) reply(errorResponse(503, 'Service Unavailable'));
-    else void this.#invoke(request, body, reply);
+    else
+      void this.#invoke(request, body, reply).catch((error: Error) =>
+        this.#say('stderr', `the gateway could not answer a request: ${error.message}`),
+      );
   }
 
   /** An environment for this request, or the answer that says why there is none (429, 502, 503). */
@@ -235,9 +238,13 @@ export class Gateway {
       }),
     );
     const durationMs = this.#o.clock.now() - began;
-    if (outcome.kind === 'response') reply(fromResult(outcome.body.toString()), requestId);
-    else if (outcome.kind === 'error') reply(errorResponse(502, MALFORMED, outcome.errorType), requestId);
-    this.#finish(lease, requestId, outcome, durationMs, reply);
+    try {
+      if (outcome.kind === 'response') reply(fromResult(outcome.body.toString()), requestId);
+      else if (outcome.kind === 'error') reply(errorResponse(502, MALFORMED, outcome.errorType), requestId);
+    } finally {
+      // Whatever became of the answer, the environment is released (or ended) and the REPORT written.
+      this.#finish(lease, requestId, outcome, durationMs, reply);
+    }
   }
 
   async #forward(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): Promise<void> {

@@ -52,15 +52,22 @@ function withoutHopByHop(raw: readonly string[]): string[] {
 
 /**
  * Sends the request to the environment on `port` and streams the answer back. Resolves with the status
- * once the answer has ended, or with the error when the environment failed before answering.
+ * once the answer has ended, with the error when the environment failed before answering, or `gone` when
+ * the client left first (before the request was passed on, or during the answer): the request to the
+ * environment is then cut, as Knative's queue-proxy cancels it, and the environment is not to blame.
  */
 export function forward(
   agent: http.Agent,
   port: number,
   req: http.IncomingMessage,
   res: http.ServerResponse,
-): Promise<{ statusCode: number } | { error: Error }> {
+): Promise<{ statusCode: number } | { error: Error } | { gone: true }> {
   return new Promise((resolve) => {
+    // The client left while it waited for an environment.
+    if (res.destroyed) {
+      resolve({ gone: true });
+      return;
+    }
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
@@ -77,6 +84,12 @@ export function forward(
       },
     );
     upstream.once('error', (error) => resolve({ error }));
+    // Closed before the whole answer was written: the client left.
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      resolve({ gone: true });
+      upstream.destroy();
+    });
     req.pipe(upstream);
   });
 }

@@ -309,6 +309,9 @@ export class EnvironmentPool<E extends PooledEnvironment> {
     if (slot.provisioned) {
       this.#provisionFailures++;
       this.#replenishLater();
+    } else {
+      // A warm environment may have been reaped while this one started, counted on to keep minInstances.
+      this.#replenish();
     }
   }
 
