@@ -234,6 +234,24 @@ export function describeRuntime(target: ConformanceTarget): void {
       expect(slow.timedOut).toBe(true);
     });
 
+    it("gives the service's env as the config says, also where msup's own has the same value", {
+      timeout: 60_000,
+    }, async () => {
+      // (A container is given what msup and the config add to msup's environment, not all of it.)
+      process.env.SAME_AS_MSUP = 'same';
+      try {
+        const instance = await start(service({}, { SAME_AS_MSUP: 'same', OWN_ONLY: 'own' }));
+        expect(await waitFor(() => served(instance), startMs)).toBe(true);
+        const check = await instance.exec(
+          { shell: false, argv: ['sh', '-c', 'test "$SAME_AS_MSUP" = same && test "$OWN_ONLY" = own'] },
+          { timeoutMs: 5000 },
+        );
+        expect(check.code).toBe(0);
+      } finally {
+        delete process.env.SAME_AS_MSUP;
+      }
+    });
+
     it('turns a launch that cannot run into an early exit or a rejection, never a hang', {
       timeout: 60_000,
     }, async () => {

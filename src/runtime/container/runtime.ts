@@ -6,6 +6,7 @@
 // policies are not used. Exec probes, the crash guard and reaping use the engine's command line.
 import { randomBytes } from 'node:crypto';
 import { constants as os } from 'node:os';
+import { readEnvFiles } from '../../config/env-file.js';
 import type {
   CommandResult,
   InstanceSpec,
@@ -58,11 +59,18 @@ function signalOf(code: number | null): string | null {
   return found ? found[0] : null;
 }
 
-/** The environment a container gets: what msup and the config add, not all of msup's own. */
-function containerEnv(env: Readonly<Record<string, string>>): Record<string, string> {
+/**
+ * The environment a container gets: what msup and the config add (`given`: the service's `env` and its
+ * env files' keys, kept even where msup's own environment has the same value), not all of msup's own.
+ */
+function containerEnv(
+  env: Readonly<Record<string, string>>,
+  given: ReadonlySet<string>,
+): Record<string, string> {
   const own: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
-    if (process.env[key] !== value || key.startsWith('MSUP_') || key === 'PORT') own[key] = value;
+    if (given.has(key) || process.env[key] !== value || key.startsWith('MSUP_') || key === 'PORT')
+      own[key] = value;
   }
   return own;
 }
@@ -171,7 +179,11 @@ class ContainerRuntime implements Runtime {
     const host = this.#host;
     const name = containerName(host.project, service.name, index);
     const path = `/containers/${name}`;
-    const env = containerEnv({ ...spec.env, PORT: String(port) });
+    const given = new Set([
+      ...Object.keys(service.env),
+      ...Object.keys(readEnvFiles(host.root, service.envFiles).env),
+    ]);
+    const env = containerEnv({ ...spec.env, PORT: String(port) }, given);
     const stopSeconds = Math.max(1, Math.ceil(service.stopTimeoutMs / 1000));
     const memoryBytes = service.memoryMb === null ? undefined : service.memoryMb * 1024 * 1024;
     const body = {
