@@ -47,7 +47,9 @@ export class Balancer {
     const m = this.#members.get(key);
     if (!m) return Number.POSITIVE_INFINITY;
     if (this.#kind === 'least-request') return m.inFlight;
-    return m.ewmaMs * (m.inFlight + 1);
+    // The estimate fades while the instance gets no answers, as Finagle's and Linkerd's do on every read:
+    // else one slow answer or failure would keep it out for good (it is never picked, so never observed).
+    return m.ewmaMs * this.#weight(m) * (m.inFlight + 1);
   }
 
   /** The better of two random members that `allowed` lets through; null when none is. */
@@ -73,9 +75,10 @@ export class Balancer {
     if (!m) return;
     m.inFlight = Math.max(0, m.inFlight - 1);
     const rtt = ok ? ms : Math.max(ms, FAILURE_PENALTY_MS);
-    const current = m.ewmaMs;
+    const w = this.#weight(m);
+    const current = m.ewmaMs * w; // faded since the last answer
     // Peak EWMA: a slower answer is taken at once, a faster one eases the estimate down.
-    m.ewmaMs = rtt > current ? rtt : current + (rtt - current) * (1 - this.#weight(m));
+    m.ewmaMs = rtt > current ? rtt : current + rtt * (1 - w);
     m.at = this.#now();
   }
 

@@ -20,6 +20,8 @@ import { continueTrace } from './traceparent.js';
 /** The header that tells the app which mesh identity called it (Linkerd's l5d-client-id). */
 export const CLIENT_ID_HEADER = 'x-msup-client-id';
 const DROP_CLIENT_ID: ReadonlySet<string> = new Set([CLIENT_ID_HEADER]);
+/** How long a connection to the permissive mesh port may stay silent before its first byte (node:http's headersTimeout). */
+const FIRST_BYTE_MS = 60_000;
 
 /** Random bytes for span ids, taken from a pool refilled 4 KiB at a time (one call per request is slow). */
 const pool = new Uint8Array(4096);
@@ -121,7 +123,13 @@ export class Inbound {
         this.#forward(req, res, null),
       );
       const sniff = net.createServer((socket) => {
+        // Until http or tls has it: a reset before the first byte (a port scan, SO_LINGER 0) ends only
+        // this connection (an 'error' with no listener would end the sidecar), and one that sends nothing
+        // is closed after the time a client has for its request's headers.
+        socket.on('error', () => socket.destroy());
+        socket.setTimeout(FIRST_BYTE_MS, () => socket.destroy());
         socket.once('data', (first: Buffer) => {
+          socket.setTimeout(0);
           socket.pause();
           if (first[0] === 22) {
             // TLS reads the socket's handle, not its stream: it gets a stream that replays the first bytes.

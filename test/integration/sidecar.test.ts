@@ -1,10 +1,12 @@
 // The sidecar runtime under the real supervisor: calls between services go through both sidecars over
 // mutual TLS, keep one trace id, are counted exactly, and are retried and ejected as configured.
 import { statSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { isAlive } from '../../src/runtime/proc.js';
 import { MeshCa } from '../../src/runtime/sidecar/ca.js';
 import { spiffeId } from '../../src/runtime/sidecar/identity.js';
 import { projectId } from '../../src/runtimes.js';
@@ -161,8 +163,22 @@ describe('sidecar runtime', () => {
     const sup = await p.start({
       config: p.config({ api: echo({ runtime: { sidecar: { mtls: 'permissive' } } }) }),
     });
-    const mesh = sidecarOf(sup, 'api').sidecar.ports.mesh;
+    const { ports, pid } = sidecarOf(sup, 'api').sidecar;
+    const mesh = ports.mesh;
+    // A connection reset before its first byte (a port scan, a client with SO_LINGER 0) ends only itself.
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = net.connect(mesh, '127.0.0.1', () => {
+          socket.resetAndDestroy();
+          resolve();
+        });
+        socket.once('error', reject);
+      });
+    }
     expect((await request(`http://127.0.0.1:${mesh}/plain`)).status).toBe(200);
+    expect((await request(`http://127.0.0.1:${mesh}/plain`)).status).toBe(200);
+    expect(sidecarOf(sup, 'api').sidecar.pid).toBe(pid);
+    expect(isAlive(pid)).toBe(true);
     // TLS on the same port still needs a certificate of the mesh.
     expect(await meshGet(mesh, '/')).toHaveProperty('error');
     const member = await (await MeshCa.open(path.join(p.root, '.msup', 'mesh'), projectId(p.root))).issue(

@@ -167,6 +167,27 @@ describe('balancer', () => {
     b.sync(['b']);
     expect(b.keys()).toEqual(['b']);
   });
+
+  it('ewma: an instance that failed once is tried again as its estimate fades, not shut out for good', () => {
+    const c = clock();
+    const b = new Balancer('ewma', c.now, sequence([0, 0]));
+    b.sync(['a', 'b']);
+    b.start('a');
+    b.finish('a', 1, false); // one failure: 250 ms
+    const picks: string[] = [];
+    // b answers in 1 ms, a request every second; a gets none while b is better.
+    for (let s = 0; s < 90; s++) {
+      c.advance(1000);
+      const key = b.pick(() => true) as string;
+      picks.push(key);
+      b.start(key);
+      b.finish(key, 1, true);
+    }
+    expect(picks.slice(0, 30).every((k) => k === 'b')).toBe(true);
+    // 250 ms fades to b's 1 ms after 10 s × ln 250 (55 s): a is picked again within the 90 s.
+    expect(picks.indexOf('a')).toBeGreaterThan(30);
+    expect(picks.indexOf('a')).toBeLessThan(90);
+  });
 });
 
 describe('traceparent', () => {
