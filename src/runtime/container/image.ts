@@ -3,12 +3,12 @@
 // by a content hash of every input and rebuilt only when one changes.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedService } from '../../types.js';
 import { contentHash, HashCache, type ImageEntry, walkFolder, withParents } from './content-hash.js';
 import { type Engine, engineCommand } from './engine.js';
-import { parseIgnore } from './ignore.js';
+import { EXPORT_MARK, parseIgnore } from './ignore.js';
 import {
   buildContainerfile,
   derive,
@@ -148,7 +148,7 @@ async function ensureBuilt(
   // One cache per folder: the services that share a folder (the demo's three) share its hashes.
   const cacheName = createHash('sha256').update(cwd).digest('hex').slice(0, 12);
   const cache = await HashCache.open(path.join(root, '.msup', 'images', `hashes-${cacheName}.json`));
-  const folder = await walkFolder(cwd, rules);
+  const folder = await withoutExports(await walkFolder(cwd, rules));
   const entries = withParents(kind === 'minimal' ? [...(await baseEntries()), ...folder] : folder);
   if (kind === 'minimal') warnDangling(entries, cwd, onProgress);
   const settings =
@@ -183,6 +183,26 @@ async function ensureBuilt(
   onProgress(`built ${ref} in ${seconds(performance.now() - building)}`);
   await pruneOlder(engine, labels, ref);
   return { ref, built: true, kind };
+}
+
+/** The folder's entries without the files `msup export` wrote (YAML files that begin with its mark). */
+async function withoutExports(entries: readonly ImageEntry[]): Promise<ImageEntry[]> {
+  const generated = await Promise.all(
+    entries.map(async ({ entry }) => {
+      if (entry.type !== 'file' || !/\.ya?ml$/.test(entry.path) || entry.size < EXPORT_MARK.length)
+        return false;
+      const file = await open(entry.path, 'r').catch(() => null);
+      if (!file) return false;
+      try {
+        const head = Buffer.alloc(EXPORT_MARK.length);
+        await file.read(head, 0, head.length, 0);
+        return head.toString('latin1') === EXPORT_MARK;
+      } finally {
+        await file.close();
+      }
+    }),
+  );
+  return entries.filter((_, i) => !generated[i]);
 }
 
 /** Says which links of the folder will not resolve in the minimal image (every start, built or not). */
