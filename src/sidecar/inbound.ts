@@ -20,6 +20,7 @@ import { continueTrace } from './traceparent.js';
 /** The header that tells the app which mesh identity called it (Linkerd's l5d-client-id). */
 export const CLIENT_ID_HEADER = 'x-msup-client-id';
 const DROP_CLIENT_ID: ReadonlySet<string> = new Set([CLIENT_ID_HEADER]);
+const NOT_OF_THE_MESH = 'msup sidecar: a client certificate of this mesh is required\n';
 /** How long a connection to the permissive mesh port may stay silent before its first byte (node:http's headersTimeout). */
 const FIRST_BYTE_MS = 60_000;
 
@@ -108,13 +109,17 @@ export class Inbound {
     const ingress = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) =>
       this.#forward(req, res, null),
     );
-    ingress.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head));
+    ingress.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head, null));
     this.#ingress = ingress;
     const mesh = https.createServer(
       { ...serverOptions(this.#options.tls), keepAliveTimeout: 65_000 },
       (req, res) => this.#fromMesh(req, res),
     );
-    mesh.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head));
+    mesh.on('upgrade', (req, socket, head) => {
+      const identity = this.#identityOf(req.socket as TLSSocket);
+      if (identity) this.#upgrade(req, socket as net.Socket, head, identity);
+      else socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${NOT_OF_THE_MESH}`);
+    });
     this.#mesh = mesh;
     await listen(ingress, host, ingressPort);
     if (this.#options.mtls === 'permissive') {
@@ -163,16 +168,20 @@ export class Inbound {
   /** A connection's mesh identity, read from its certificate once. */
   readonly #identities = new WeakMap<object, string | null>();
 
-  #fromMesh(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const socket = req.socket as TLSSocket;
+  #identityOf(socket: TLSSocket): string | null {
     let identity = this.#identities.get(socket);
     if (identity === undefined) {
       identity = meshIdentity(socket.getPeerCertificate?.(), this.#options.trustPrefix);
       this.#identities.set(socket, identity);
     }
+    return identity;
+  }
+
+  #fromMesh(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const identity = this.#identityOf(req.socket as TLSSocket);
     if (!identity) {
       res.writeHead(403, { 'content-type': 'text/plain' });
-      res.end('msup sidecar: a client certificate of this mesh is required\n');
+      res.end(NOT_OF_THE_MESH);
       return;
     }
     this.#forward(req, res, identity);
@@ -230,13 +239,22 @@ export class Inbound {
   }
 
   /** WebSocket and other upgrades: the request head, then bytes both ways. */
-  #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+  /**
+   * An upgrade (WebSocket) to the app, then bytes both ways. Its head gets what a request's does: the
+   * client id only from the mesh port's certificate (never from the client), the trace continued.
+   */
+  #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, identity: string | null): void {
     const app = this.#app;
     if (!app) return void socket.destroy();
     const upstream = net.connect({ host: app.host, port: app.port }, () => {
       const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2)
+      for (let i = 0; i < req.rawHeaders.length; i += 2) {
+        const name = (req.rawHeaders[i] as string).toLowerCase();
+        if (name === CLIENT_ID_HEADER || name === 'traceparent') continue;
         lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      }
+      lines.push(`traceparent: ${continueTrace(req.headers.traceparent, random).traceparent}`);
+      if (identity) lines.push(`${CLIENT_ID_HEADER}: ${identity}`);
       upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
       if (head.length) upstream.write(head);
       upstream.pipe(socket).pipe(upstream);

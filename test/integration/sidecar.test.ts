@@ -287,4 +287,27 @@ describe('sidecar runtime', () => {
     socket.close();
     expect(answer).toBe('web#0: hello');
   });
+
+  it('gives an upgrade the headers a request gets: no client id from outside, a trace continued', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const sup = await p.start({ runtime: 'sidecar', config: p.config({ web: echo() }) });
+    const incoming = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`;
+    const socket = new WebSocket(sup.url('web').replace('http:', 'ws:'), {
+      headers: { 'x-msup-client-id': 'spiffe://msup.local/forged/billing', traceparent: incoming },
+    });
+    const headers = await new Promise<Record<string, string>>((resolve, reject) => {
+      socket.once('open', () => socket.send('headers'));
+      socket.once('message', (data) => resolve(JSON.parse(String(data))));
+      socket.once('error', reject);
+    });
+    socket.close();
+    expect(headers['x-msup-client-id']).toBeUndefined();
+    expect(headers.upgrade).toBe('websocket');
+    // The same trace, a span of the sidecar's own.
+    expect(headers.traceparent).toMatch(
+      new RegExp(`^00-${'ab'.repeat(16)}-(?!${'cd'.repeat(8)})[0-9a-f]{16}-01$`),
+    );
+  });
 });
