@@ -1,6 +1,7 @@
 // What the Compose and Kubernetes exports share: the instance's port and environment, its command line,
 // rounding durations to seconds, and the warnings that name each key whose meaning does not carry over. Pure.
 import { DEFAULTS, PROXY_DEFAULTS } from '../config/resolve.js';
+import { peerVariable } from '../service/incarnation.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 
 /** A mapping that loses something: the config key, and what is lost. */
@@ -52,11 +53,17 @@ export function commandWarning(service: ResolvedService, warnings: Warnings) {
 }
 
 /**
- * The instance's environment: the service's `env`, then PORT, MSUP_SERVICE, MSUP_INSTANCES, MSUP_INSTANCE
+ * The instance's environment: the service's `env`, then each peer's address (`MSUP_<NAME>_URL`, from
+ * `peers`: the target's own address of that service), PORT, MSUP_SERVICE, MSUP_INSTANCES, MSUP_INSTANCE
  * (one instance only: replicas share one environment) and HOST=0.0.0.0 (reachable from other containers).
  */
-export function environment(service: ResolvedService, warnings: Warnings): [string, string][] {
+export function environment(
+  service: ResolvedService,
+  warnings: Warnings,
+  peers: Readonly<Record<string, string>> = {},
+): [string, string][] {
   const env: Record<string, string> = { ...service.env };
+  for (const [name, url] of Object.entries(peers)) env[peerVariable(name)] = url;
   env.PORT = String(containerPort(service));
   env.HOST = '0.0.0.0';
   env.MSUP_SERVICE = service.name;

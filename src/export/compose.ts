@@ -107,6 +107,21 @@ function envFiles(service: ResolvedService, rootEnv: string | null): Doc[] | und
   return files.length > 0 ? files.map((file) => ({ path: file, required: false })) : undefined;
 }
 
+/**
+ * Each service's address for the others, as msup gives it (`MSUP_<NAME>_URL`, services with a front port):
+ * an HTTP service through the published front (which balances over its replicas), a tcp one by its name.
+ */
+function peerUrls(config: ResolvedConfig): Record<string, string> {
+  const { services: fronts } = frontPorts(config);
+  const urls: Record<string, string> = {};
+  for (const s of config.services) {
+    if (s.port === null) continue;
+    const front = fronts.get(s.name);
+    urls[s.name] = front ? `http://${FRONT_SERVICE}:${front.target}` : `tcp://${s.name}:${containerPort(s)}`;
+  }
+  return urls;
+}
+
 function composeService(
   service: ResolvedService,
   config: ResolvedConfig,
@@ -123,7 +138,7 @@ function composeService(
     // The whole command line: an image's ENTRYPOINT does not wrap it, as in msup.
     entrypoint: argv(service.command),
     working_dir: service.cwd,
-    environment: Object.fromEntries(environment(service, warnings)),
+    environment: Object.fromEntries(environment(service, warnings, peerUrls(config))),
     env_file: envFiles(service, rootEnv),
     expose: isReachable(service, config) ? [String(containerPort(service))] : undefined,
     healthcheck: healthcheck(service, warnings),

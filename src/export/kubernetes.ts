@@ -61,11 +61,23 @@ function resources(service: ResolvedService) {
   return Object.keys(limits).length > 0 ? { resources: { limits, requests: { ...limits } } } : {};
 }
 
+/** Each service's address for the others, as msup gives it (`MSUP_<NAME>_URL`): its Service. */
+function peerUrls(config: ResolvedConfig): Record<string, string> {
+  const urls: Record<string, string> = {};
+  for (const s of config.services) {
+    if (s.port === null) continue;
+    const scheme = s.balancing.mode === 'tcp' ? 'tcp' : 'http';
+    urls[s.name] = `${scheme}://${kubernetesName(s.name)}:${servicePort(s)}`;
+  }
+  return urls;
+}
+
 function deployment(
   service: ResolvedService,
   image: string,
   labels: Record<string, string>,
   warnings: Warnings,
+  peers: Readonly<Record<string, string>>,
 ) {
   const name = kubernetesName(service.name);
   const key = `services.${service.name}`;
@@ -88,7 +100,7 @@ function deployment(
     imagePullPolicy: 'IfNotPresent',
     command: argv(service.command).map(literal),
     workingDir: service.cwd,
-    env: environment(service, warnings).map(([n, value]) => ({ name: n, value: literal(value) })),
+    env: environment(service, warnings, peers).map(([n, value]) => ({ name: n, value: literal(value) })),
     ...resources(service),
   };
   if (health) {
@@ -229,8 +241,9 @@ export function kubernetesManifests(
     if (name !== s.name) warnings.add(`services.${s.name}`, `named "${name}" in Kubernetes (a DNS label)`);
   }
   const labelsOf = (s: ResolvedService) => ({ 'app.kubernetes.io/name': kubernetesName(s.name), ...base });
+  const peers = peerUrls(config);
   const deployments = config.services.map((s) =>
-    deployment(s, images.get(s.name) as string, labelsOf(s), warnings),
+    deployment(s, images.get(s.name) as string, labelsOf(s), warnings, peers),
   );
   const services = config.services
     .filter((s) => isReachable(s, config))

@@ -118,7 +118,10 @@ export class Inbound {
     mesh.on('upgrade', (req, socket, head) => {
       const identity = this.#identityOf(req.socket as TLSSocket);
       if (identity) this.#upgrade(req, socket as net.Socket, head, identity);
-      else socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${NOT_OF_THE_MESH}`);
+      else
+        socket.end(
+          `HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${NOT_OF_THE_MESH}`,
+        );
     });
     this.#mesh = mesh;
     await listen(ingress, host, ingressPort);

@@ -98,6 +98,13 @@ describe('Kubernetes export', { timeout: 120_000 }, () => {
       rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
     });
     const container = web.spec.template.spec.containers[0];
+    // Each service's address, as msup gives it: its Service.
+    expect(container.env).toEqual(
+      expect.arrayContaining([
+        { name: 'MSUP_WEB_URL', value: 'http://web:8080' },
+        { name: 'MSUP_API_URL', value: 'http://api:8081' },
+      ]),
+    );
     expect(container.command).toEqual(['node', 'fixtures/echo-server.js']);
     expect(container.workingDir).toBe(REPO.replace(/\/$/, ''));
     expect(container.readinessProbe).toEqual({
@@ -220,6 +227,13 @@ describe('Compose export', () => {
     expect(web.stop_grace_period).toBe('5s');
     expect(api.depends_on).toEqual({ web: { condition: 'service_healthy' } });
     expect(worker.restart).toBe('on-failure');
+    // Each service's address, as msup gives it: an HTTP service's through the front (web calls api at it).
+    for (const s of [web, api, worker]) {
+      expect(s.environment).toMatchObject({
+        MSUP_WEB_URL: 'http://msup-front:8080',
+        MSUP_API_URL: 'http://msup-front:8081',
+      });
+    }
     // One published front: nginx, on 127.0.0.1, routing as msup's shared front does.
     const front = compose.services['msup-front'];
     expect(front.ports).toEqual([
