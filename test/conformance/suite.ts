@@ -1,7 +1,7 @@
 // The runtime conformance suite: the same tests, run once per runtime (test/conformance/*.test.ts), so
 // the supervisor can treat every runtime alike. Each test drives the runtime through the contract only.
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,20 @@ export interface ConformanceTarget {
    * next request): they are reported skipped, with this reason in their names.
    */
   gateway?: string;
+}
+
+/** Every process's command line, as any user of the machine can read it. */
+function commandLines(): string[] {
+  const lines: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      lines.push(readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' '));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return lines;
 }
 
 const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -239,14 +253,30 @@ export function describeRuntime(target: ConformanceTarget): void {
     }, async () => {
       // (A container is given what msup and the config add to msup's environment, not all of it.)
       process.env.SAME_AS_MSUP = 'same';
+      const secret = `secret-${randomUUID()}`;
       try {
-        const instance = await start(service({}, { SAME_AS_MSUP: 'same', OWN_ONLY: 'own' }));
+        const instance = await start(service({}, { SAME_AS_MSUP: 'same', OWN_ONLY: 'own', SECRET: secret }));
         expect(await waitFor(() => served(instance), startMs)).toBe(true);
         const check = await instance.exec(
           { shell: false, argv: ['sh', '-c', 'test "$SAME_AS_MSUP" = same && test "$OWN_ONLY" = own'] },
           { timeoutMs: 5000 },
         );
         expect(check.code).toBe(0);
+        // A command run where the instance runs (an exec probe) has the env, and no value on a command line
+        // that any user of the machine can read.
+        let done = false;
+        const running = instance
+          .exec({ shell: false, argv: ['sh', '-c', 'sleep 0.5; test -n "$SECRET"'] }, { timeoutMs: 5000 })
+          .finally(() => {
+            done = true;
+          });
+        const seen = new Set<string>();
+        while (!done) {
+          for (const line of commandLines()) if (line.includes(secret)) seen.add(line);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect((await running).code).toBe(0);
+        expect([...seen]).toEqual([]);
       } finally {
         delete process.env.SAME_AS_MSUP;
       }

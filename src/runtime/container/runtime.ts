@@ -376,13 +376,10 @@ class ContainerRuntime implements Runtime {
     ): Promise<CommandResult> => {
       const result = await engineCommand(
         engine,
-        [
-          'exec',
-          ...Object.keys(env).flatMap((key) => ['--env', `${key}=${env[key]}`]),
-          name,
-          ...argvOf(command),
-        ],
-        { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
+        // Names only: the engine's client takes each value from its own environment, so none is on a
+        // command line that any user of the machine can read.
+        ['exec', ...Object.keys(env).flatMap((key) => ['--env', key]), name, ...argvOf(command)],
+        { timeoutMs: options.timeoutMs, env, ...(options.signal ? { signal: options.signal } : {}) },
       );
       if (result.code === null) return { code: null, signal: null, timedOut: !options.signal?.aborted };
       if (ENGINE_FAILURES.has(result.code) && /Error:/.test(result.stderr))
