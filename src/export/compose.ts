@@ -78,9 +78,18 @@ function healthcheck(service: ResolvedService, warnings: Warnings): Doc | undefi
 }
 
 function dependsOn(service: ResolvedService, config: ResolvedConfig, warnings: Warnings): Doc | undefined {
-  const entries = Object.entries(service.dependsOn);
-  if (entries.length === 0) return undefined;
   const byName = new Map(config.services.map((s) => [s.name, s]));
+  // A dependency that is not in the file (a function, exported with `sam` or `knative`): Compose would
+  // refuse the file, so it is left out, with a warning.
+  const entries = Object.entries(service.dependsOn).filter(([name]) => {
+    if (byName.has(name)) return true;
+    warnings.add(
+      `services.${service.name}.dependsOn.${name}`,
+      `${name} is not in the Compose file (a function: export it with sam or knative): no start order`,
+    );
+    return false;
+  });
+  if (entries.length === 0) return undefined;
   const conditions: Record<DependencyCondition, string> = {
     started: 'service_started',
     ready: 'service_healthy',

@@ -151,6 +151,12 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
         : options.target === 'knative'
           ? knativeServices(config, project, refs, warnings)
           : kubernetesFor(options.target, config, project, refs, warnings);
+  // Compose reads the project's .env as msup does (env_file); the other targets have no such file.
+  if (options.target !== 'compose' && existsSync(path.join(config.root, '.env')))
+    warnings.add(
+      '.env',
+      `not exported (it may hold secrets): give its values to ${options.target === 'sam' ? 'the functions (Environment, or Parameters)' : 'the containers yourself (a Secret, with envFrom)'}`,
+    );
   const source = config.file ?? `the config of ${config.root}`;
   const content = toYaml(documents, [
     `${MARK.slice(2)} ${options.target} from ${source}: edit that and export again.`,

@@ -55,6 +55,7 @@ describe('msup export', () => {
       hello: { handler: 'fns/hello.handler', port: 0 },
       worker: { command: 'node w.js' },
     });
+    project.write('.env', 'TOKEN=s3cret\n');
     const empty = mkdtempSync(path.join(os.tmpdir(), 'msup-no-engine-'));
     folders.push(empty);
     const cli = runCli(project, ['export', 'sam', '--out', 'out', '--json'], {
@@ -70,6 +71,8 @@ describe('msup export', () => {
     expect(answer.warnings).toEqual(
       expect.arrayContaining([expect.objectContaining({ key: 'services.worker' })]),
     );
+    // The project's .env is not in the template (it may hold secrets), and the export says so.
+    expect(answer.warnings).toEqual(expect.arrayContaining([expect.objectContaining({ key: '.env' })]));
     const template = readFileSync(path.join(project.root, 'out', 'template.yaml'), 'utf8');
     expect(template).toContain('Transform: AWS::Serverless-2016-10-31');
     expect(template).toContain('Handler: fns/hello.handler');

@@ -251,6 +251,24 @@ describe('Compose export', () => {
     expect(composeWarnings.map((w) => w.key)).toContain('services.web.liveness');
   });
 
+  it('leaves out a dependency on a function (not in the file), with a warning', () => {
+    const config = prepareConfig(
+      {
+        services: {
+          hello: { handler: 'fns/hello.handler', runtime: 'function', port: 0 },
+          web: { command: 'node s.js', port: 8080, dependsOn: { hello: 'started' } },
+        },
+      },
+      '/srv/shop',
+      null,
+    );
+    const { compose, composeWarnings } = exportBoth(config);
+    expect(validateCompose(compose)).toEqual([]);
+    expect(Object.keys(compose.services)).toEqual(['web', 'msup-front']);
+    expect(compose.services.web.depends_on).toBeUndefined();
+    expect(composeWarnings.map((w) => w.key)).toContain('services.web.dependsOn.hello');
+  });
+
   it('of every key: valid, conditions and escapes right, every lossy mapping named', () => {
     const config = prepareConfig(KITCHEN_SINK, '/srv/shop', null);
     const { compose, composeWarnings, composeText } = exportBoth(config);
