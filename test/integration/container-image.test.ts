@@ -238,6 +238,14 @@ describe('ensureImage', { timeout: 180_000 }, () => {
       stdout: 'hi from the Containerfile\n',
     });
     expect(await build(svc)).toEqual({ ref: image.ref, built: false, kind: 'containerfile' });
+    // An ignore file that leaves the Containerfile out (common with .dockerignore): a change still counts.
+    write('app/.containerignore', 'Containerfile\n');
+    const ignored = await build(svc);
+    write('app/Containerfile', `FROM ${base.ref}\nCOPY greeting.txt /hello.txt\n`);
+    const changed = await build(svc);
+    expect(changed).toMatchObject({ built: true, kind: 'containerfile' });
+    expect(changed.ref).not.toBe(ignored.ref);
+    expect(await run(changed.ref, ['sh', '-c', 'test -e /hello.txt'])).toMatchObject({ code: 0 });
   });
 
   /** A service whose main.js prints data.txt, which says 'before'. */

@@ -112,11 +112,15 @@ export async function derive(
 ) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'msup-image-'));
   try {
-    await writeFile(path.join(dir, 'Containerfile'), `FROM ${from}\n`);
+    // Named by -f: docker looks for a Dockerfile only, podman for either.
+    const file = path.join(dir, 'Containerfile');
+    await writeFile(file, `FROM ${from}\n`);
     const pull = engine.name === 'podman' ? ['--pull=never'] : [];
     const result = await engineCommand(engine, [
       'build',
       ...pull,
+      '-f',
+      file,
       '-t',
       ref,
       ...labelArgs('--label', labels),

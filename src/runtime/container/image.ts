@@ -151,8 +151,14 @@ async function ensureBuilt(
   const folder = await withoutExports(await walkFolder(cwd, rules));
   const entries = withParents(kind === 'minimal' ? [...(await baseEntries()), ...folder] : folder);
   if (kind === 'minimal') warnDangling(entries, cwd, onProgress);
+  // A Containerfile's own content counts even where the ignore file leaves it out of the folder's (the
+  // engine reads it all the same; a .dockerignore that lists the Dockerfile is common).
   const settings =
-    kind === 'minimal' ? `workdir=${cwd} path=${IMAGE_PATH}` : `containerfile=${containerfile}`;
+    kind === 'minimal'
+      ? `workdir=${cwd} path=${IMAGE_PATH}`
+      : `containerfile=${containerfile} ${createHash('sha256')
+          .update(await readFile(containerfile as string))
+          .digest('hex')}`;
   const hash = await contentHash(entries, cache, `${FORMAT} ${kind} ${settings}`);
   await cache.save().catch(() => {});
   const files = entries.filter((e) => e.entry.type === 'file').length;
