@@ -8,6 +8,8 @@ import type { Duplex } from 'node:stream';
 const VERSION = '/v1.41';
 /** podman's own API (paths starting with /libpod), for what the compatible one does badly. */
 const LIBPOD_VERSION = '/v4.0.0';
+/** How long an attach or a log stream may wait for the engine's answer before it runs. */
+const STREAM_ANSWER_MS = 30_000;
 
 const versioned = (path: string) => `${path.startsWith('/libpod/') ? LIBPOD_VERSION : VERSION}${path}`;
 
@@ -123,13 +125,22 @@ export class EngineApi {
           source.on('error', () => done());
         });
       };
-      req.on('upgrade', (_res, socket: Duplex, head: Buffer) => resolve({ ended: follow(socket, head) }));
+      // Until the engine answers (then the stream runs as long as the container does).
+      req.setTimeout(STREAM_ANSWER_MS, () =>
+        req.destroy(new ApiTimeout(`no answer within ${STREAM_ANSWER_MS} ms`)),
+      );
+      req.on('upgrade', (_res, socket: Duplex, head: Buffer) => {
+        req.setTimeout(0);
+        resolve({ ended: follow(socket, head) });
+      });
       req.on('response', (res) => {
+        req.setTimeout(0);
         if (res.statusCode === 200 && !upgrade) {
           resolve({ ended: follow(res) });
           return;
         }
         const chunks: Buffer[] = [];
+        res.on('error', (error) => reject(new ApiUnreachable(error.message)));
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () =>
           reject(
@@ -139,7 +150,9 @@ export class EngineApi {
           ),
         );
       });
-      req.on('error', (error) => reject(new ApiUnreachable(error.message)));
+      req.on('error', (error) =>
+        reject(error instanceof ApiTimeout ? error : new ApiUnreachable(error.message)),
+      );
       req.end();
     });
   }
