@@ -12,6 +12,11 @@ export interface BreakerSettings {
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
+/** What `begin` gives a request: whether it is the half-open breaker's trial. */
+export interface BreakerTicket {
+  readonly trial: boolean;
+}
+
 export class CircuitBreaker {
   readonly #settings: BreakerSettings;
   readonly #now: () => number;
@@ -44,29 +49,35 @@ export class CircuitBreaker {
     return state === 'closed' || (state === 'half-open' && !this.#trial);
   }
 
-  /** A request is sent (call only after `allows()`): when half-open, it is the trial. */
-  begin(): void {
-    if (this.state === 'half-open') this.#trial = true;
+  /**
+   * A request is sent (call only after `allows()`); its verdict is given with the ticket this returns.
+   * When half-open, it is the trial.
+   */
+  begin(): BreakerTicket {
+    const trial = this.state === 'half-open';
+    if (trial) this.#trial = true;
+    return { trial };
   }
 
   /** A request that ended without a verdict (the client went away): a trial may go again. */
-  cancel(): void {
-    this.#trial = false;
+  cancel(ticket: BreakerTicket): void {
+    if (ticket.trial) this.#trial = false;
   }
 
-  success(): void {
-    if (this.#open && this.state === 'open') return; // a request sent before the ejection: it changes nothing
+  success(ticket: BreakerTicket): void {
+    // A request sent before the ejection, answered while the instance is out: it changes nothing.
+    if (this.#open && !ticket.trial) return;
     this.#open = false;
     this.#trial = false;
     this.#consecutive = 0;
     this.#ejections = 0;
   }
 
-  failure(): void {
+  failure(ticket: BreakerTicket): void {
     if (this.#open) {
-      if (this.state === 'open') return;
-      // The trial failed: eject again, for longer.
-      this.#eject();
+      // Only the trial says how the instance is now: requests sent before the ejection that fail late
+      // (timeouts of a hung instance, one after another) would eject it again and again, for longer.
+      if (ticket.trial) this.#eject();
       return;
     }
     this.#consecutive++;

@@ -217,7 +217,7 @@ export class Outbound {
   ): Promise<Attempt> {
     const endpoint = this.#endpoints.get(key) as PeerEndpoint;
     const breaker = this.#breaker(key);
-    breaker?.begin();
+    const ticket = breaker?.begin();
     this.#balancer.start(key);
     const began = performance.now();
     let result: Attempt;
@@ -237,9 +237,11 @@ export class Outbound {
     }
     const ok = result.response !== undefined && result.response.status < 500;
     this.#balancer.finish(key, result.ms, ok);
-    if (ok) breaker?.success();
-    else if (request.signal.aborted) breaker?.cancel();
-    else breaker?.failure();
+    if (breaker && ticket) {
+      if (ok) breaker.success(ticket);
+      else if (request.signal.aborted) breaker.cancel(ticket);
+      else breaker.failure(ticket);
+    }
     return result;
   }
 

@@ -42,17 +42,20 @@ describe("waiting for the app's port", () => {
 
 describe('circuit breaker', () => {
   const settings = { failures: 3, ejectionMs: 1000, maxEjectionMs: 3000 };
+  /** A request sent and failed (or answered) at once. */
+  const fail = (b: CircuitBreaker) => b.failure(b.begin());
+  const succeed = (b: CircuitBreaker) => b.success(b.begin());
 
   it('opens after N consecutive failures, half-opens after the ejection, and closes on a successful trial', () => {
     const c = clock();
     const b = new CircuitBreaker(settings, c.now);
-    b.failure();
-    b.failure();
-    b.success(); // a success resets the count
-    b.failure();
-    b.failure();
+    fail(b);
+    fail(b);
+    succeed(b); // a success resets the count
+    fail(b);
+    fail(b);
     expect(b.state).toBe('closed');
-    b.failure();
+    fail(b);
     expect(b.state).toBe('open');
     expect(b.allows()).toBe(false);
     c.advance(999);
@@ -60,10 +63,11 @@ describe('circuit breaker', () => {
     c.advance(1);
     expect(b.state).toBe('half-open');
     expect(b.allows()).toBe(true);
-    b.begin();
+    const trial = b.begin();
+    expect(trial.trial).toBe(true);
     // One trial at a time.
     expect(b.allows()).toBe(false);
-    b.success();
+    b.success(trial);
     expect(b.state).toBe('closed');
     expect(b.allows()).toBe(true);
   });
@@ -71,35 +75,47 @@ describe('circuit breaker', () => {
   it('ejects for twice as long after each failed trial, up to the maximum, and starts over after a success', () => {
     const c = clock();
     const b = new CircuitBreaker(settings, c.now);
-    for (let i = 0; i < 3; i++) b.failure();
+    for (let i = 0; i < 3; i++) fail(b);
     const ejections = [b.ejectionMs];
     for (let round = 0; round < 3; round++) {
       c.advance(b.ejectionMs);
       expect(b.allows()).toBe(true);
-      b.begin();
-      b.failure();
+      fail(b);
       expect(b.state).toBe('open');
       ejections.push(b.ejectionMs);
     }
     expect(ejections).toEqual([1000, 2000, 3000, 3000]);
     c.advance(3000);
-    b.begin();
-    b.success();
-    for (let i = 0; i < 3; i++) b.failure();
+    succeed(b);
+    for (let i = 0; i < 3; i++) fail(b);
     expect(b.ejectionMs).toBe(1000);
   });
 
   it('ignores verdicts of requests sent before the ejection, and frees the trial of a request cut short', () => {
     const c = clock();
     const b = new CircuitBreaker(settings, c.now);
-    for (let i = 0; i < 3; i++) b.failure();
-    b.success(); // late answer of an earlier request
-    b.failure();
+    const early = b.begin();
+    for (let i = 0; i < 3; i++) fail(b);
+    b.success(early); // late answer of an earlier request
     expect(b.state).toBe('open');
     c.advance(1000);
-    b.begin();
-    b.cancel();
+    b.cancel(b.begin());
     expect(b.allows()).toBe(true);
+  });
+
+  it('lets only the trial decide while ejected: late failures of a hung instance do not eject it again', () => {
+    const c = clock();
+    const b = new CircuitBreaker(settings, c.now);
+    // Requests pile up on an instance that hangs; three others fail and eject it for 1 s.
+    const hung = Array.from({ length: 5 }, () => b.begin());
+    for (let i = 0; i < 3; i++) fail(b);
+    c.advance(1000);
+    const trial = b.begin();
+    // The piled-up requests time out now, one after another, while the trial is on its way.
+    for (const ticket of hung) b.failure(ticket);
+    expect([b.state, b.ejectionMs]).toEqual(['half-open', 1000]);
+    b.success(trial); // it had recovered
+    expect(b.state).toBe('closed');
   });
 });
 
