@@ -181,6 +181,8 @@ class Exchange implements ExchangeHandler {
   #discarding = false;
   #pending: Buffer[] = [];
   #complete = false;
+  /** The body failed after the head was in, maybe before pipeTo. */
+  #failed = false;
   #resume: () => void = () => {};
 
   constructor(
@@ -236,6 +238,8 @@ class Exchange implements ExchangeHandler {
     res.on('drain', () => this.#resume());
     for (const chunk of this.#pending.splice(0)) res.write(chunk);
     if (this.#complete) res.end();
+    // The body failed before it was passed on (a bad chunk in the same read as the head): cut the answer.
+    else if (this.#failed) res.destroy();
   }
 
   onData(chunk: Buffer): boolean {
@@ -257,6 +261,7 @@ class Exchange implements ExchangeHandler {
       this.#reject(new SendError(classify(error, this.#sent), error.code ?? error.message));
       return;
     }
+    this.#failed = true;
     if (this.#res && !this.#res.destroyed) this.#res.destroy();
   }
 }

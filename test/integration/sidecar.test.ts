@@ -275,6 +275,31 @@ describe('sidecar runtime', () => {
     expect(result.ok).toBeGreaterThan(100);
   });
 
+  it('cuts the answer whose body is malformed in the same read as its head, instead of hanging', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    // Its head and an invalid chunk size in one write.
+    p.write(
+      'bad.mjs',
+      `import net from 'node:net';
+net.createServer((socket) => {
+  socket.once('data', () => socket.end('HTTP/1.1 200 OK\\r\\ntransfer-encoding: chunked\\r\\n\\r\\nzz\\r\\nbad\\r\\n'));
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`,
+    );
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({ bad: { command: [process.execPath, 'bad.mjs'], port: 0 } }),
+    });
+    const ingress = sidecarOf(sup, 'bad').sidecar.ports.ingress;
+    const outcome = await request(`http://127.0.0.1:${ingress}/`, {}).then(
+      (reply) => `answered ${reply.status}`,
+      (error: Error) => `cut: ${error.message}`,
+    );
+    expect(outcome).toMatch(/^cut: |^answered 502$/);
+  });
+
   it('passes WebSocket upgrades through the ingress to the app', { timeout: 60_000 }, async () => {
     const p = project();
     const sup = await p.start({ runtime: 'sidecar', config: p.config({ web: echo() }) });
