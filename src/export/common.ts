@@ -157,8 +157,11 @@ export function balancingWarnings(
 export function withoutFunctions(config: ResolvedConfig, warnings: Warnings): ResolvedConfig {
   const functions = new Set(config.services.filter((s) => s.runtime === 'function').map((s) => s.name));
   if (functions.size === 0) return config;
-  for (const name of functions)
-    warnings.add(`services.${name}`, 'a function: export it with msup export sam or msup export knative');
+  for (const s of config.services.filter((x) => functions.has(x.name)))
+    warnings.add(
+      `services.${s.name}`,
+      `a function: export it with msup export sam or msup export knative${s.port === null ? '' : ` (the others get no ${peerVariable(s.name)} here)`}`,
+    );
   return {
     ...config,
     services: config.services.filter((s) => !functions.has(s.name)),

@@ -8,6 +8,8 @@ export type BalancingKind = 'ewma' | 'least-request';
 export const EWMA_DECAY_MS = 10_000;
 /** A new instance's latency estimate until it has answered. */
 export const EWMA_INITIAL_MS = 1;
+/** The least a faded estimate goes down to. */
+const EWMA_FLOOR_MS = 1e-6;
 /** A failed request counts as at least this slow, so a fast-failing instance does not attract traffic. */
 export const FAILURE_PENALTY_MS = 250;
 
@@ -49,7 +51,9 @@ export class Balancer {
     if (this.#kind === 'least-request') return m.inFlight;
     // The estimate fades while the instance gets no answers, as Finagle's and Linkerd's do on every read:
     // else one slow answer or failure would keep it out for good (it is never picked, so never observed).
-    return m.ewmaMs * this.#weight(m) * (m.inFlight + 1);
+    // (Floored: after hours with no answer the faded estimate would be 0, and so would the cost, whatever
+    // the requests in flight.)
+    return Math.max(m.ewmaMs * this.#weight(m), EWMA_FLOOR_MS) * (m.inFlight + 1);
   }
 
   /** The better of two random members that `allowed` lets through; null when none is. */

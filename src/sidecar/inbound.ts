@@ -241,7 +241,6 @@ export class Inbound {
     );
   }
 
-  /** WebSocket and other upgrades: the request head, then bytes both ways. */
   /**
    * An upgrade (WebSocket) to the app, then bytes both ways. Its head gets what a request's does: the
    * client id only from the mesh port's certificate (never from the client), the trace continued.

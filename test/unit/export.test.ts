@@ -267,6 +267,9 @@ describe('Compose export', () => {
     expect(Object.keys(compose.services)).toEqual(['web', 'msup-front']);
     expect(compose.services.web.depends_on).toBeUndefined();
     expect(composeWarnings.map((w) => w.key)).toContain('services.web.dependsOn.hello');
+    // Nor does web get its address: the warning says so.
+    expect(compose.services.web.environment.MSUP_HELLO_URL).toBeUndefined();
+    expect(composeWarnings.find((w) => w.key === 'services.hello')?.message).toContain('MSUP_HELLO_URL');
   });
 
   it('of every key: valid, conditions and escapes right, every lossy mapping named', () => {

@@ -204,6 +204,17 @@ describe('balancer', () => {
     expect(picks.indexOf('a')).toBeGreaterThan(30);
     expect(picks.indexOf('a')).toBeLessThan(90);
   });
+
+  it('ewma: after hours with no answer, requests in flight still count', () => {
+    const c = clock();
+    const b = new Balancer('ewma', c.now, sequence([0, 0]));
+    b.sync(['a', 'b']);
+    c.advance(3 * 3600_000); // the faded estimates underflow to 0 without a floor
+    b.start('a');
+    b.start('a');
+    expect(b.cost('a')).toBeGreaterThan(b.cost('b'));
+    expect(b.pick(() => true)).toBe('b');
+  });
 });
 
 describe('traceparent', () => {

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 const VERSION = '/v1.41';
 /** podman's own API (paths starting with /libpod), for what the compatible one does badly. */
 const LIBPOD_VERSION = '/v4.0.0';
-/** How long an attach or a log stream may wait for the engine's answer before it runs. */
+/** How long an attach may wait for the engine's answer before it runs. */
 const STREAM_ANSWER_MS = 30_000;
 
 const versioned = (path: string) => `${path.startsWith('/libpod/') ? LIBPOD_VERSION : VERSION}${path}`;
@@ -125,10 +125,12 @@ export class EngineApi {
           source.on('error', () => done());
         });
       };
-      // Until the engine answers (then the stream runs as long as the container does).
-      req.setTimeout(STREAM_ANSWER_MS, () =>
-        req.destroy(new ApiTimeout(`no answer within ${STREAM_ANSWER_MS} ms`)),
-      );
+      // An attach, until the engine answers (then it runs as long as the container does). Not a followed
+      // log: podman 5.2's compatible API sends its head only with the first line, which may be much later.
+      if (upgrade)
+        req.setTimeout(STREAM_ANSWER_MS, () =>
+          req.destroy(new ApiTimeout(`no answer within ${STREAM_ANSWER_MS} ms`)),
+        );
       req.on('upgrade', (_res, socket: Duplex, head: Buffer) => {
         req.setTimeout(0);
         resolve({ ended: follow(socket, head) });

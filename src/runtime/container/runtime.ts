@@ -376,10 +376,10 @@ class ContainerRuntime implements Runtime {
     ): Promise<CommandResult> => {
       const result = await engineCommand(
         engine,
-        // Names only: the engine's client takes each value from its own environment, so none is on a
-        // command line that any user of the machine can read.
-        ['exec', ...Object.keys(env).flatMap((key) => ['--env', key]), name, ...argvOf(command)],
-        { timeoutMs: options.timeoutMs, env, ...(options.signal ? { signal: options.signal } : {}) },
+        // No --env: an exec'd command gets the environment the container was created with (the same
+        // `env`), and a value on this command line could be read by any user of the machine.
+        ['exec', name, ...argvOf(command)],
+        { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
       );
       if (result.code === null) return { code: null, signal: null, timedOut: !options.signal?.aborted };
       if (ENGINE_FAILURES.has(result.code) && /Error:/.test(result.stderr))
