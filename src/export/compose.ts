@@ -131,12 +131,18 @@ function peerUrls(config: ResolvedConfig): Record<string, string> {
   return urls;
 }
 
+/**
+ * `ownImage`: the image is not msup's minimal one (`container.image`, a Containerfile): as in msup, its
+ * ENTRYPOINT wraps the command and its WORKDIR stays (msup's minimal image has neither, and the folder at
+ * its host path).
+ */
 function composeService(
   service: ResolvedService,
   config: ResolvedConfig,
   image: string,
   rootEnv: string | null,
   warnings: Warnings,
+  ownImage: boolean,
 ): Doc {
   commonWarnings(service, warnings, 'Compose');
   const resources: Doc = {};
@@ -144,9 +150,10 @@ function composeService(
   if (service.memoryMb !== null) resources.memory = `${service.memoryMb}m`;
   const out: Doc = {
     image,
-    // The whole command line: an image's ENTRYPOINT does not wrap it, as in msup.
-    entrypoint: argv(service.command),
-    working_dir: service.cwd,
+    // msup's minimal image: the whole command line, in the folder's copy at its host path.
+    ...(ownImage
+      ? { command: argv(service.command) }
+      : { entrypoint: argv(service.command), working_dir: service.cwd }),
     environment: Object.fromEntries(environment(service, warnings, peerUrls(config))),
     env_file: envFiles(service, rootEnv),
     expose: isReachable(service, config) ? [String(containerPort(service))] : undefined,
@@ -178,11 +185,19 @@ export function composeDocument(
   images: ReadonlyMap<string, string>,
   rootEnv: string | null,
   warnings: Warnings,
+  ownImages: ReadonlySet<string> = new Set(),
 ): Doc {
   config = withoutFunctions(config, warnings);
   const services: Doc = {};
   for (const s of config.services)
-    services[s.name] = composeService(s, config, images.get(s.name) as string, rootEnv, warnings);
+    services[s.name] = composeService(
+      s,
+      config,
+      images.get(s.name) as string,
+      rootEnv,
+      warnings,
+      ownImages.has(s.name),
+    );
   const nginx = nginxFront(config, warnings);
   const doc: Doc = { name: project, services };
   if (nginx) {

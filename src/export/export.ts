@@ -30,8 +30,9 @@ export function kubernetesFor(
   project: string,
   images: ReadonlyMap<string, string>,
   warnings: Warnings,
+  ownImages: ReadonlySet<string> = new Set(),
 ): Record<string, unknown>[] {
-  const manifests = kubernetesManifests(config, project, images, warnings);
+  const manifests = kubernetesManifests(config, project, images, warnings, ownImages);
   if (target === 'linkerd') return withLinkerd(config, manifests, warnings);
   if (target === 'istio') return withIstio(config, manifests, warnings);
   return manifests;
@@ -122,6 +123,11 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
     images[service.name] = image;
   }
   const refs = new Map(Object.entries(images).map(([name, image]) => [name, image.ref]));
+  const ownImages = new Set(
+    Object.entries(images)
+      .filter(([, image]) => image.kind !== 'minimal')
+      .map(([name]) => name),
+  );
   const warnings = new Warnings();
   const project = projectName(config.root);
   const local = Object.entries(images).filter(([, image]) => image.kind !== 'given');
@@ -144,13 +150,14 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
             refs,
             existsSync(path.join(config.root, '.env')) ? path.join(config.root, '.env') : null,
             warnings,
+            ownImages,
           ),
         ]
       : options.target === 'sam'
         ? [samTemplate(config, warnings)]
         : options.target === 'knative'
           ? knativeServices(config, project, refs, warnings)
-          : kubernetesFor(options.target, config, project, refs, warnings);
+          : kubernetesFor(options.target, config, project, refs, warnings, ownImages);
   // Compose reads the project's .env as msup does (env_file); the other targets have no such file.
   if (options.target !== 'compose' && existsSync(path.join(config.root, '.env')))
     warnings.add(

@@ -78,6 +78,8 @@ function deployment(
   labels: Record<string, string>,
   warnings: Warnings,
   peers: Readonly<Record<string, string>>,
+  /** Not msup's minimal image: its ENTRYPOINT wraps the command (`args`) and its WORKDIR stays, as in msup. */
+  ownImage: boolean,
 ) {
   const name = kubernetesName(service.name);
   const key = `services.${service.name}`;
@@ -98,8 +100,9 @@ function deployment(
     name,
     image,
     imagePullPolicy: 'IfNotPresent',
-    command: argv(service.command).map(literal),
-    workingDir: service.cwd,
+    ...(ownImage
+      ? { args: argv(service.command).map(literal) }
+      : { command: argv(service.command).map(literal), workingDir: service.cwd }),
     env: environment(service, warnings, peers).map(([n, value]) => ({ name: n, value: literal(value) })),
     ...resources(service),
   };
@@ -223,6 +226,7 @@ export function kubernetesManifests(
   project: string,
   images: ReadonlyMap<string, string>,
   warnings: Warnings,
+  ownImages: ReadonlySet<string> = new Set(),
 ): Manifest[] {
   config = withoutFunctions(config, warnings);
   const projectName = kubernetesName(project);
@@ -243,7 +247,7 @@ export function kubernetesManifests(
   const labelsOf = (s: ResolvedService) => ({ 'app.kubernetes.io/name': kubernetesName(s.name), ...base });
   const peers = peerUrls(config);
   const deployments = config.services.map((s) =>
-    deployment(s, images.get(s.name) as string, labelsOf(s), warnings, peers),
+    deployment(s, images.get(s.name) as string, labelsOf(s), warnings, peers, ownImages.has(s.name)),
   );
   const services = config.services
     .filter((s) => isReachable(s, config))

@@ -251,6 +251,45 @@ describe('Compose export', () => {
     expect(composeWarnings.map((w) => w.key)).toContain('services.web.liveness');
   });
 
+  it("keeps an image's own ENTRYPOINT and WORKDIR, as msup's container runtime does; the minimal image's command whole", () => {
+    const config = prepareConfig(
+      {
+        services: {
+          db: { command: ['postgres', '-c', 'fsync=off'], port: 5432, container: { image: 'postgres:16' } },
+          web: { command: ['node', 's.js'], port: 8080 },
+        },
+      },
+      '/srv/shop',
+      null,
+    );
+    const compose = YAML.parse(
+      toYaml([composeDocument(config, 'shop', images(config), null, new Warnings(), new Set(['db']))], []),
+    );
+    expect(validateCompose(compose)).toEqual([]);
+    const { db, web } = compose.services;
+    expect([db.command, db.entrypoint, db.working_dir]).toEqual([
+      ['postgres', '-c', 'fsync=off'],
+      undefined,
+      undefined,
+    ]);
+    expect([web.command, web.entrypoint, web.working_dir]).toEqual([
+      undefined,
+      ['node', 's.js'],
+      '/srv/shop',
+    ]);
+    const manifests = YAML.parseAllDocuments(
+      toYaml(kubernetesManifests(config, 'shop', images(config), new Warnings(), new Set(['db'])), []),
+    ).map((d) => d.toJS()) as Doc[];
+    expect(validateKubernetes(manifests)).toEqual([]);
+    const container = (name: string) =>
+      manifests.find((m) => m.kind === 'Deployment' && m.metadata.name === name)?.spec.template.spec
+        .containers[0];
+    expect(container('db')).toMatchObject({ args: ['postgres', '-c', 'fsync=off'] });
+    expect([container('db').command, container('db').workingDir]).toEqual([undefined, undefined]);
+    expect(container('web')).toMatchObject({ command: ['node', 's.js'], workingDir: '/srv/shop' });
+    expect(container('web').args).toBeUndefined();
+  });
+
   it('leaves out a dependency on a function (not in the file), with a warning', () => {
     const config = prepareConfig(
       {
