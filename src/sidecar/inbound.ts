@@ -249,14 +249,16 @@ export class Inbound {
     const app = this.#app;
     if (!app) return void socket.destroy();
     const upstream = net.connect({ host: app.host, port: app.port }, () => {
+      // A request's headers (upstreamHeaders), with the two hop-by-hop ones an upgrade needs put back.
+      const set: Record<string, string> = {
+        traceparent: continueTrace(req.headers.traceparent, random).traceparent,
+        connection: 'Upgrade',
+        upgrade: req.headers.upgrade ?? '',
+      };
+      if (identity) set[CLIENT_ID_HEADER] = identity;
+      const headers = upstreamHeaders(req, set, DROP_CLIENT_ID);
       const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) {
-        const name = (req.rawHeaders[i] as string).toLowerCase();
-        if (name === CLIENT_ID_HEADER || name === 'traceparent') continue;
-        lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-      }
-      lines.push(`traceparent: ${continueTrace(req.headers.traceparent, random).traceparent}`);
-      if (identity) lines.push(`${CLIENT_ID_HEADER}: ${identity}`);
+      for (let i = 0; i < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
       upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
       if (head.length) upstream.write(head);
       upstream.pipe(socket).pipe(upstream);
