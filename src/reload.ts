@@ -20,6 +20,8 @@ export interface ReloadHost {
   /** Creates and starts a service whose front is bound (after its dependsOn). */
   startService(config: ResolvedService): void;
   syncWatchers(config: ResolvedConfig): Promise<void>;
+  /** A service still waiting for its dependencies checks them again (their settings changed). */
+  recheckDependencies(name: string): void;
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
   readonly readyTimeoutMs: number;
 }
@@ -112,6 +114,12 @@ export async function applyConfig(
     const target = host.service(service.name);
     if (!target || host.stopping()) continue;
     target.update(service);
+    if (!target.started) {
+      // Still waiting for its dependencies: it starts with the new settings, once the new ones are met.
+      host.recheckDependencies(service.name);
+      result.restarted.push(service.name);
+      continue;
+    }
     if (target.instances().length !== service.instances) await target.scale(service.instances);
     host.log('info', 'config changed: rolling restart', { service: service.name });
     const rollout = await target.restart({ readyTimeoutMs: host.readyTimeoutMs });

@@ -54,6 +54,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** The runtimes opened so far, by name: a service is created only once its runtime is here. */
   readonly #runtime = new Map<string, Runtime>();
   readonly #services = new Map<string, Service>();
+  /** Services waiting for their dependencies, and how to check those again. */
+  readonly #dependencyChecks = new Map<Service, () => void>();
   readonly #directory = new EndpointDirectory();
   readonly #fronts: Fronts;
   #started = false;
@@ -77,6 +79,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   constructor(options: StartOptions = {}) {
     super();
+    // Every `logs -f` follower, the dashboard and every service waiting on its dependencies listens here,
+    // and each removes its listener when done: no count of them is a leak.
+    this.setMaxListeners(0);
     this.#options = options;
     // Refused connections and failed accepts at the fronts are msup events (rate-limited there).
     this.#fronts = new Fronts(options.host, (level, msg, fields) => this.#log(level, msg, fields));
@@ -132,7 +137,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         if (options.runtime && service.runtime !== options.runtime) {
           this.#log(
             'info',
-            `not run as ${options.runtime}: a function is invoked over HTTP, and this service has no port and no route`,
+            service.balancing.mode === 'tcp'
+              ? `not run as ${options.runtime}: a function is invoked over HTTP, and this service is in tcp mode`
+              : `not run as ${options.runtime}: a function is invoked over HTTP, and this service has no port and no route`,
             {
               service: service.name,
               runtime: service.runtime,
@@ -405,8 +412,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       return;
     }
     this.#log('info', 'waiting for dependencies', { service: name, dependsOn: service.config.dependsOn });
-    const cancelled = () => this.#stopping !== undefined || this.#services.get(name) !== service;
-    whenDependenciesMet(this, service.config.dependsOn, (dep) => this.#services.get(dep), cancelled, launch);
+    const cancelled = () => {
+      const gone = this.#stopping !== undefined || this.#services.get(name) !== service;
+      if (gone) this.#dependencyChecks.delete(service);
+      return gone;
+    };
+    const recheck = whenDependenciesMet(
+      this,
+      () => service.config.dependsOn,
+      (dep) => this.#services.get(dep),
+      cancelled,
+      () => {
+        this.#dependencyChecks.delete(service);
+        launch();
+      },
+    );
+    if (!service.started && !cancelled()) this.#dependencyChecks.set(service, recheck);
   }
 
   /** Stops a service; `forget` (a reload removed it) also closes its front and drops it from the API. */
@@ -648,6 +669,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         startService: (config) => this.#startService(config),
         syncWatchers: async (config) => {
           await this.#watching?.sync(config);
+        },
+        recheckDependencies: (name) => {
+          const service = this.#services.get(name);
+          if (service) this.#dependencyChecks.get(service)?.();
         },
         log: (level, msg, fields) => this.#log(level, msg, fields),
       },

@@ -40,8 +40,12 @@ export function hostAllowed(host: string | undefined, settings: GuardSettings): 
 
 /** Compares two tokens in constant time. */
 export function tokenMatches(given: string | undefined, token: string): boolean {
-  if (given === undefined || given.length !== token.length) return false;
-  return timingSafeEqual(Buffer.from(given), Buffer.from(token));
+  if (given === undefined) return false;
+  // Lengths in bytes: a token of the right length in characters but not in bytes (é) made
+  // timingSafeEqual throw, a 500 instead of a 403.
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export type Refusal = { status: 403 | 421; reason: string };

@@ -1,11 +1,12 @@
 // `msup compare`: runs compare(), prints one line per phase (and a bar on a terminal) on stderr, then the
 // table (or --json) on stdout, and writes the HTML report with --html.
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isatty } from 'node:tty';
 import { compare, fellShort } from '../compare/compare.js';
 import { compareReportHtml } from '../compare/report-html.js';
 import type { CompareProgress } from '../compare/types.js';
+import { MsupError } from '../errors.js';
 import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
 import { formatCompare } from './format-compare.js';
@@ -36,6 +37,9 @@ export async function compareCommand(args: CliArgs, io: Stdio): Promise<number> 
     barShown = false;
   };
   const c = args.compare;
+  // A report that cannot be written is said before the run, not after minutes of it.
+  const htmlFile = c.html === undefined ? undefined : path.resolve(c.html);
+  if (htmlFile !== undefined) checkWritable(htmlFile);
   const result = await compare({
     cwd: root,
     ...(args.config === undefined ? {} : { configFile: path.resolve(args.config) }),
@@ -48,11 +52,38 @@ export async function compareCommand(args: CliArgs, io: Stdio): Promise<number> 
     onProgress,
   });
   if (barShown) io.err.write('\r\x1b[2K');
-  if (c.html !== undefined) {
-    const file = path.resolve(c.html);
-    writeFileSync(file, compareReportHtml(result));
-    io.err.write(`msup compare: wrote ${file}\n`);
-  }
+  // The result first: a report that fails to write at the end loses nothing that was measured.
   io.out.write(args.json ? `${JSON.stringify(result)}\n` : formatCompare(result));
+  if (htmlFile !== undefined) {
+    try {
+      writeFileSync(htmlFile, compareReportHtml(result));
+    } catch (error) {
+      throw new MsupError(
+        'MSUP_USAGE',
+        `--html ${htmlFile}: could not write the report: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    io.err.write(`msup compare: wrote ${htmlFile}\n`);
+  }
   return result.runtimes.some(fellShort) ? EXIT.failed : EXIT.ok;
+}
+
+/** Throws MSUP_USAGE when `file` cannot be written (its folder missing or read-only, or itself read-only). */
+function checkWritable(file: string): void {
+  if (existsSync(file) && statSync(file).isDirectory())
+    throw new MsupError('MSUP_USAGE', `--html ${file}: is a folder; name the report's file`);
+  const target = existsSync(file) ? file : path.dirname(file);
+  try {
+    accessSync(target, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? `its folder ${target} does not exist` : `${target} is not writable (${code})`;
+    throw new MsupError('MSUP_USAGE', `--html ${file}: cannot write the report there: ${why}`, {
+      cause: error,
+    });
+  }
 }

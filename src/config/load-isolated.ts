@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { MsupError } from '../errors.js';
 import { BUILT, packageFile } from '../package-root.js';
 import type { ResolvedConfig } from '../types.js';
-import type { WorkerAnswer } from './load-worker.js';
+import type { ErrorCopy, WorkerAnswer } from './load-worker.js';
 import type { ResolveOptions } from './resolve.js';
 import { codeCacheFile, WORKER_BOOT } from './worker-boot.js';
 
@@ -19,7 +19,38 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export type LoadOptions = { cwd?: string; configFile?: string } & ResolveOptions;
+export type LoadOptions = {
+  cwd?: string;
+  configFile?: string;
+  /** How long the config may take to load (its default export may be async): 30 s by default. */
+  loadTimeoutMs?: number;
+} & ResolveOptions;
+
+/** A config that has not answered in this long never will (a promise that never settles, a busy loop). */
+export const CONFIG_LOAD_TIMEOUT_MS = 30_000;
+
+const loadTimeout = (options: LoadOptions) => {
+  const ms = options.loadTimeoutMs ?? CONFIG_LOAD_TIMEOUT_MS;
+  const where = options.configFile ?? 'the config';
+  return {
+    ms,
+    error: () =>
+      new MsupError(
+        'MSUP_CONFIG_LOAD',
+        `could not load ${where}: it did not finish loading within ${ms / 1000} s (does its default export return a promise that never settles?)`,
+      ),
+  };
+};
+
+/** The cause a worker sent, as an Error again. */
+function causeOf(copy: ErrorCopy | undefined): Error | undefined {
+  if (!copy) return undefined;
+  const error: Error & { code?: string } = new Error(copy.message);
+  error.name = copy.name;
+  if (copy.stack) error.stack = copy.stack;
+  if (copy.code) error.code = copy.code;
+  return error;
+}
 
 /** A load started ahead of its caller, and what it was asked. */
 let early: { key: string; config: Promise<ResolvedConfig> } | undefined;
@@ -55,9 +86,19 @@ async function load(options: LoadOptions): Promise<ResolvedConfig> {
   // The worker is one file bundled at build time (scripts/bundle.js); from the sources (the test runner),
   // the config loads in this thread.
   const worker = packageFile('dist/bundle/load-worker.cjs');
+  const deadline = loadTimeout(options);
   if (!BUILT || !existsSync(worker)) {
+    // In this thread a busy loop cannot be ended; a promise that never settles can.
     const { loadConfigFile } = await import('./load.js');
-    return loadConfigFile(options);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(deadline.error()), deadline.ms);
+    });
+    try {
+      return await Promise.race([loadConfigFile(options), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
   const answer = await new Promise<WorkerAnswer>((resolve, reject) => {
     const thread = new Worker(WORKER_BOOT, {
@@ -73,15 +114,35 @@ async function load(options: LoadOptions): Promise<ResolvedConfig> {
       stdout: false,
       stderr: false,
     });
+    // The worker is ended when it has not answered in time, even in a busy loop.
+    const timer = setTimeout(() => {
+      reject(deadline.error());
+      void thread.terminate();
+    }, deadline.ms);
+    const settle = () => clearTimeout(timer);
     thread.once('message', (message: WorkerAnswer) => {
+      settle();
       resolve(message);
       void thread.terminate();
     });
-    thread.once('error', reject);
-    thread.once('exit', (code) =>
-      reject(new Error(`the config loader stopped (exit ${code}) without an answer`)),
-    );
+    thread.once('error', (error) => {
+      settle();
+      reject(error);
+    });
+    thread.once('exit', (code) => {
+      settle();
+      // A default export whose promise never settles, and nothing else left to run, ends the worker.
+      reject(
+        new MsupError(
+          'MSUP_CONFIG_LOAD',
+          `could not load ${options.configFile ?? 'the config'}: its loader ended (exit ${code}) without an answer (does its default export return a promise that never settles?)`,
+        ),
+      );
+    });
   });
   if (answer.ok) return deepFreeze(answer.config);
-  throw new MsupError(answer.error.code, answer.error.message, { issues: answer.error.issues });
+  throw new MsupError(answer.error.code, answer.error.message, {
+    issues: answer.error.issues,
+    cause: causeOf(answer.error.cause),
+  });
 }

@@ -11,7 +11,30 @@ import type { ResolveOptions } from './resolve.js';
 
 export type WorkerAnswer =
   | { ok: true; config: ResolvedConfig }
-  | { ok: false; error: { code: ErrorCode; message: string; issues: readonly ConfigIssue[] } };
+  | {
+      ok: false;
+      error: { code: ErrorCode; message: string; issues: readonly ConfigIssue[]; cause?: ErrorCopy };
+    };
+
+/** An error as it crosses from the worker: what `cause` keeps of it. */
+export interface ErrorCopy {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+}
+
+function copyOf(error: unknown): ErrorCopy | undefined {
+  if (error === undefined) return undefined;
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  const code = (error as NodeJS.ErrnoException).code;
+  return {
+    name: error.name,
+    message: error.message,
+    ...(error.stack ? { stack: error.stack } : {}),
+    ...(typeof code === 'string' ? { code } : {}),
+  };
+}
 
 export async function answer(
   options: { cwd?: string; configFile?: string } & ResolveOptions,
@@ -22,8 +45,13 @@ export async function answer(
     return {
       ok: false,
       error: isMsupError(error)
-        ? { code: error.code, message: error.message, issues: error.issues }
-        : { code: 'MSUP_CONFIG_LOAD', message: (error as Error)?.message ?? String(error), issues: [] },
+        ? { code: error.code, message: error.message, issues: error.issues, cause: copyOf(error.cause) }
+        : {
+            code: 'MSUP_CONFIG_LOAD',
+            message: (error as Error)?.message ?? String(error),
+            issues: [],
+            cause: copyOf(error),
+          },
     };
   }
 }

@@ -282,7 +282,8 @@ export function resolveConfig(
 ): ResolvedConfig {
   const routed = new Set((config.proxy?.routes ?? []).map((r) => r.service));
   const services = Object.entries(config.services).map(([name, service]): ResolvedService => {
-    const http = service.port !== undefined || routed.has(name);
+    // A tcp-mode service has a port but no HTTP: `runtime: 'function'` for a whole config passes it over.
+    const http = (service.port !== undefined || routed.has(name)) && service.mode !== 'tcp';
     // A service reached only through the shared front gets the default tcp probe, like one with a port.
     const health = readiness(routed.has(name) ? { ...service, port: service.port ?? 0 } : service);
     const handler = service.handler ?? null;

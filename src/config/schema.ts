@@ -48,6 +48,23 @@ const duration = z.custom<number | string>(
         : `expected a duration of at most 24 days (${MAX_DURATION_MS} ms), got ${show(issue.input)}`,
   },
 );
+/** A duration where 0 cannot mean "none" (a probe's interval and timeout, startTimeout, a function's timeouts). */
+const positiveDuration = z.custom<number | string>(
+  (v) => {
+    const ms = durationMs(v);
+    return ms !== undefined && ms > 0 && ms <= MAX_DURATION_MS;
+  },
+  {
+    error: (issue) => {
+      const ms = durationMs(issue.input);
+      if (ms === undefined)
+        return `expected a duration such as 500, '500ms', '5s' or '2m', got ${show(issue.input)}`;
+      return ms > 0
+        ? `expected a duration of at most 24 days (${MAX_DURATION_MS} ms), got ${show(issue.input)}`
+        : `expected a duration above 0 (0 has no meaning here), got ${show(issue.input)}`;
+    },
+  },
+);
 const nonEmptyString = check<string>((v) => typeof v === 'string' && v.trim() !== '', 'a non-empty string');
 const command = check<string | string[]>(
   (v) =>
@@ -120,8 +137,8 @@ const probe = strict({
     .optional(),
   tcp: check<true>((v) => v === true, 'true').optional(),
   exec: command.optional(),
-  interval: duration.optional(),
-  timeout: duration.optional(),
+  interval: positiveDuration.optional(),
+  timeout: positiveDuration.optional(),
   failureThreshold: positiveInt.optional(),
   successThreshold: positiveInt.optional(),
   initialDelay: duration.optional(),
@@ -277,8 +294,8 @@ const fn = strict({
   maxInstances: positiveCount.optional(),
   idleTimeout: duration.optional(),
   scaleToZeroGrace: duration.optional(),
-  timeout: duration.optional(),
-  initTimeout: duration.optional(),
+  timeout: positiveDuration.optional(),
+  initTimeout: positiveDuration.optional(),
   overflow: check<'throttle' | 'queue'>(
     (v) => v === 'throttle' || v === 'queue',
     '"throttle" or "queue"',
@@ -352,7 +369,7 @@ export const serviceSchema = strict({
   dependsOn: dependsOn.optional(),
   restart: restart.optional(),
   stopTimeout: duration.optional(),
-  startTimeout: duration.optional(),
+  startTimeout: positiveDuration.optional(),
   drainTimeout: duration.optional(),
   // load balancing (issue 3)
   mode: mode.optional(),

@@ -1,6 +1,7 @@
 // Schema check of a raw config: every problem at once, each with its dotted path. Pure.
 import type { ConfigIssue } from '../errors.js';
 import { dependencyIssues, dependencyNames } from './dependencies.js';
+import { peerVariable } from './peer-variable.js';
 import { configSchema, type ValidConfig } from './schema.js';
 
 export type ValidationResult = { ok: true; value: ValidConfig } | { ok: false; issues: ConfigIssue[] };
@@ -35,8 +36,21 @@ function crossChecks(input: unknown): ConfigIssue[] {
   if (!services || typeof services !== 'object' || Array.isArray(services)) return [];
   const issues: ConfigIssue[] = [];
   const byPort = new Map<number, string>();
+  const byVariable = new Map<string, string>();
   const graph = new Map<string, string[]>();
   for (const [name, service] of Object.entries(services)) {
+    // Services with a port get MSUP_<NAME>_URL: `user-db` and `user_db` would both set MSUP_USER_DB_URL,
+    // and one would hide the other from its callers.
+    if ((service as { port?: unknown } | null)?.port !== undefined) {
+      const variable = peerVariable(name);
+      const sameVariable = byVariable.get(variable);
+      if (sameVariable === undefined) byVariable.set(variable, name);
+      else
+        issues.push({
+          path: `services.${name}`,
+          message: `its address would be ${variable}, as service "${sameVariable}"'s is: rename one of them`,
+        });
+    }
     const raw = service as { dependsOn?: unknown; health?: unknown; readiness?: unknown } | null;
     graph.set(name, dependencyNames(raw?.dependsOn));
     if (raw?.health !== undefined && raw.readiness !== undefined) {
@@ -227,10 +241,12 @@ function runtimeChecks(input: unknown): ConfigIssue[] {
         message: `${hasHandler ? 'a handler' : 'a function'} answers HTTP requests: mode "tcp" does not apply`,
       });
     }
-    const fn = (own && typeof own === 'object' && 'function' in own ? own.function : service.function) as Raw;
+    const nested = own && typeof own === 'object' && 'function' in own;
+    const fn = (nested ? own.function : service.function) as Raw;
+    const fnPath = `services.${name}.${nested ? 'runtime.function' : 'function'}`;
     if (fn?.bootstrap !== undefined && !hasHandler) {
       issues.push({
-        path: `services.${name}.function.bootstrap`,
+        path: `${fnPath}.bootstrap`,
         message: 'a bootstrap runs a handler: this service has no "handler"',
       });
     }
@@ -238,7 +254,7 @@ function runtimeChecks(input: unknown): ConfigIssue[] {
     const max = fn?.maxInstances;
     if (typeof min === 'number' && min > (typeof max === 'number' ? max : 10)) {
       issues.push({
-        path: `services.${name}.function.minInstances`,
+        path: `${fnPath}.minInstances`,
         message: `${min} environments kept warm, but maxInstances is ${typeof max === 'number' ? max : '10 (the default)'}`,
       });
     }

@@ -133,7 +133,10 @@ export class ControlServer {
   #connection(socket: net.Socket): void {
     socket.on('error', () => {});
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      this.#followers.delete(socket);
+    });
     const unsubscribes: (() => void)[] = [];
     socket.on('close', () => {
       for (const stop of unsubscribes) {

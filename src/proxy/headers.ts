@@ -93,9 +93,19 @@ function connectionTokens(raw: readonly string[]): Set<string> | undefined {
 }
 
 /**
+ * A header that tells an instance who the client is, in any spelling it may read as one: X-Forwarded-*,
+ * the same with `_` (servers that map names to CGI's `HTTP_X_FORWARDED_FOR` merge the two), and RFC 7239's
+ * `Forwarded`. From a client not on loopback, none is passed on (msup sets the X-Forwarded-* itself).
+ */
+export function isForwarding(lower: string): boolean {
+  const name = lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+  return name.startsWith('x-forwarded-') || name === 'forwarded';
+}
+
+/**
  * The headers for the instance, as a flat `[name, value, ...]` list, from the client's raw headers.
- * Incoming X-Forwarded-* are kept only from a loopback peer (another proxy on this machine);
- * otherwise they are replaced. `Expect` is dropped: Node answers `100 Continue` to the client itself.
+ * Incoming X-Forwarded-* (and `Forwarded`, and the spellings with `_`) are kept only from a loopback peer
+ * (another proxy on this machine); otherwise they are dropped and msup's own X-Forwarded-* set. `Expect` is dropped: Node answers `100 Continue` to the client itself.
  */
 export function upstreamHeaders(raw: readonly string[], ctx: ForwardContext): string[] {
   const trusted = isLoopback(ctx.peer);
@@ -112,8 +122,8 @@ export function upstreamHeaders(raw: readonly string[], ctx: ForwardContext): st
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || lower === 'expect' || extra?.has(lower)) continue;
+    if (!trusted && isForwarding(lower)) continue;
     if (lower.startsWith('x-forwarded-')) {
-      if (!trusted) continue;
       if (lower === 'x-forwarded-for') xff = xff ? `${xff}, ${value}` : value;
       else if (lower === 'x-forwarded-proto') proto ??= value;
       else if (lower === 'x-forwarded-host') fhost ??= value;

@@ -75,6 +75,43 @@ function refuse(socket: net.Socket, status: string, text = ''): void {
   );
 }
 
+/** A response still being written on the socket: Node's own field, set while a response holds the socket. */
+const pendingResponse = (socket: net.Socket): http.ServerResponse | null =>
+  (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? null;
+
+/**
+ * Runs `handle` once no earlier response holds the socket. Node's parser reads pipelined requests ahead and
+ * emits an upgrade while the answers to the requests before it are still being written (it queues those
+ * itself); the upgrade's answer must come after them, and answering at once threw ERR_HTTP_SOCKET_ASSIGNED
+ * inside Node's data handler, which ended msup. The upgrade's own bytes wait, unread, in the socket.
+ */
+function whenSocketFree(socket: net.Socket, handle: () => void): void {
+  const earlier = pendingResponse(socket);
+  if (!earlier) {
+    handle();
+    return;
+  }
+  // Node has taken its error listener off an upgraded socket: a reset while waiting must not end msup.
+  const ignore = () => {};
+  socket.on('error', ignore);
+  let settled = false;
+  const settle = () => {
+    if (settled) return;
+    settled = true;
+    earlier.off('finish', settle);
+    earlier.off('close', settle);
+    socket.off('error', ignore);
+    if (socket.destroyed || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    whenSocketFree(socket, handle);
+  };
+  // 'finish' comes after Node has let go of the socket (its own listener was first).
+  earlier.once('finish', settle);
+  earlier.once('close', settle);
+}
+
 /**
  * An upgrade to anything but WebSocket (h2c, ...) is not passed on: the request is answered over
  * HTTP/1.1, as if it had no Upgrade header (RFC 9110 §7.8 lets a server ignore it; nginx does), and the
@@ -98,6 +135,9 @@ function answerWithoutUpgrade(
   const res = new http.ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket);
+  // Node has taken its drain forwarding off an upgraded socket: without this a response that fills the
+  // socket's buffer waits for a 'drain' that never comes.
+  socket.on('drain', () => res.emit('drain'));
   res.once('finish', () => socket.end(() => socket.destroy()));
   req.resume();
   onRequest(req, res);
@@ -125,15 +165,19 @@ export function createListener(
   // No silent cut: headers are counted (headerProblem) and more than the bound get 431.
   server.maxHeadersCount = 0;
   watchConnections(server, connectionReports(options.what ?? 'a front', options.log));
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    const problem = headerProblem(req.rawHeaders);
-    if (problem) refuse(socket, `${problem.status} ${http.STATUS_CODES[problem.status]}`, problem.reason);
-    else if (isWebSocket(req)) onUpgrade(req, socket, head);
-    else answerWithoutUpgrade(req, socket, onRequest);
-  });
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
+    whenSocketFree(socket, () => {
+      const problem = headerProblem(req.rawHeaders);
+      if (problem) refuse(socket, `${problem.status} ${http.STATUS_CODES[problem.status]}`, problem.reason);
+      else if (isWebSocket(req)) onUpgrade(req, socket, head);
+      else answerWithoutUpgrade(req, socket, onRequest);
+    }),
+  );
   // CONNECT asks for a tunnel to host:port: msup is no forward proxy (its target cannot be forwarded).
   server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) =>
-    refuse(socket, '400 Bad Request', 'msup is not a forward proxy: CONNECT is not served'),
+    whenSocketFree(socket, () =>
+      refuse(socket, '400 Bad Request', 'msup is not a forward proxy: CONNECT is not served'),
+    ),
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || error.code === 'ECONNRESET') {

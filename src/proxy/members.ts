@@ -177,13 +177,15 @@ export class Members {
 
   /**
    * A request to `member` timed out: it is ejected now, whatever `maxFails` says (unless it is the last
-   * healthy member, as for any ejection), for `failTimeout`.
+   * healthy member, as for any ejection), for `failTimeout`. True when it is out of rotation now.
    */
-  stall(member: Member): void {
-    if (this.#all.get(member.key) !== member) return;
-    if (this.#health.eject(member.key, this.#clock.now(), this.#healthyOthers(member) > 0)) {
+  stall(member: Member): boolean {
+    if (this.#all.get(member.key) !== member) return false;
+    const now = this.#clock.now();
+    if (this.#health.eject(member.key, now, this.#healthyOthers(member) > 0)) {
       this.#count(member.index).ejections++;
     }
+    return this.#health.isEjected(member.key, now);
   }
 
   #healthyOthers(member: Member): number {

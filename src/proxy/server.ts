@@ -243,8 +243,9 @@ export class ServiceProxy implements ForwardTarget {
   }
 
   stalled(member: Member): void {
-    this.members.stall(member);
-    this.#awaiting.cut(member.key);
+    // Requests waiting on it go elsewhere only when there is an elsewhere: the last healthy instance is
+    // not ejected, and a request cut from it would find no other and wait out its hold for a 502.
+    if (this.members.stall(member)) this.#awaiting.cut(member.key);
   }
 
   hold(deadline: number, wake: () => void, expire: () => void): () => void {

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import type net from 'node:net';
 import type { ProxyServer } from 'http-proxy-3';
 import { isLocalShortage } from '../limits.js';
-import { isLoopback } from './headers.js';
+import { isForwarding, isLoopback } from './headers.js';
 import type { Member, Members } from './members.js';
 
 export interface UpgradeTarget {
@@ -49,12 +49,14 @@ export function createUpgradeProxy() {
   ): void {
     if (!isLoopback(req.socket.remoteAddress)) {
       for (const name of Object.keys(req.headers)) {
-        if (name.startsWith('x-forwarded-')) delete req.headers[name];
+        if (isForwarding(name)) delete req.headers[name];
       }
     }
     req.headers['x-request-id'] ??= randomUUID();
     target.members.begin(member, false);
     let failed = false;
+    // What the connection carried before (earlier answers on a kept-alive or pipelined connection).
+    const writtenBefore = socket.bytesWritten;
     const untrack = target.track(member, () => socket.destroy());
     socket.once('close', () => {
       untrack();
@@ -67,6 +69,13 @@ export function createUpgradeProxy() {
       head,
       { target: `http://${member.host.includes(':') ? `[${member.host}]` : member.host}:${member.port}` },
       (error) => {
+        // Once the instance's answer (its 101) has gone to the client, the bytes are the two ends' own: a
+        // reset there ends the client's connection too, and is no failure of the instance; an HTTP status
+        // written into the stream would be read as a WebSocket frame.
+        if (socket.bytesWritten > writtenBefore) {
+          socket.destroy();
+          return;
+        }
         // msup out of descriptors is not the instance's failure.
         const local = isLocalShortage((error as NodeJS.ErrnoException | undefined)?.code);
         failed = !local;

@@ -1,5 +1,6 @@
 // One process incarnation of an instance: its port, rotation key, probe and readiness. An instance
 // (a slot) has one current incarnation, and briefly a second one while it is being replaced.
+import { peerVariable } from '../config/peer-variable.js';
 import type { RunningInstance } from '../contract.js';
 import type { ExitInfo, ProbeOutcome } from '../types.js';
 
@@ -12,6 +13,8 @@ export interface Incarnation {
   /** The launch failed (the runtime threw): no probes, its exit follows at once. */
   readonly failedLaunch: boolean;
   ready: boolean;
+  /** It was ready at some point (an exit of one never ready is never a stable run). */
+  becameReady: boolean;
   /** The last readiness probe's result. */
   lastProbe: ProbeOutcome | null;
   /** The last failing probe result that was logged (so each change is logged once). */
@@ -47,6 +50,7 @@ export function createIncarnation(
     run,
     failedLaunch,
     ready: false,
+    becameReady: false,
     lastProbe: null,
     loggedProbe: null,
     livenessStarted: false,
@@ -83,11 +87,6 @@ export function failedLaunch(id: string, error: unknown): RunningInstance {
   };
 }
 
-/** The variable that holds a service's address: `MSUP_<NAME>_URL`, the name upper-cased, other characters `_`. */
-export function peerVariable(service: string): string {
-  return `MSUP_${service.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`;
-}
-
 /**
  * The environment of an instance: msup's own, then the service's, then msup's variables (which win),
  * among them `MSUP_<PEER>_URL` for each service in `urls`. `PORT` is the runtime's to set.
@@ -108,3 +107,5 @@ export function instanceEnv(
     MSUP_INSTANCES: String(vars.instances),
   });
 }
+
+export { peerVariable };

@@ -69,6 +69,8 @@ export class InstanceSlot {
   #launching: Promise<Incarnation | null> | undefined;
   /** A replacement waiting for the runtime (a rollout): retiring waits for it too. */
   #replacing: Promise<Incarnation | null> | undefined;
+  /** Replaced incarnations still draining or stopping, with that work: a stop waits for them too. */
+  readonly #leaving = new Map<Incarnation, Promise<void>>();
 
   constructor(ctx: SlotContext, index: number) {
     this.#ctx = ctx;
@@ -79,7 +81,7 @@ export class InstanceSlot {
   kill(): void {
     this.retired = true;
     clearTimeout(this.timer);
-    for (const inc of [this.current, this.pending]) {
+    for (const inc of [this.current, this.pending, ...this.#leaving.keys()]) {
       if (!inc) continue;
       inc.retiring = true;
       inc.run.kill();
@@ -122,6 +124,7 @@ export class InstanceSlot {
     inc.ready = ready;
     if (ready) {
       inc.settleFirstReady(true);
+      inc.becameReady = true;
       this.#watchLiveness(inc);
       if (inc === this.current) this.state = 'running';
       const label = `${this.#ctx.config.name}#${this.index}`;
@@ -312,19 +315,20 @@ export class InstanceSlot {
       this.#setState('stopped');
       return;
     }
-    // During a rollout the replacement takes over; the rollout decides what happens next.
-    if (this.pending) return;
-    this.#afterCrash(exit, inc.unhealthy);
+    // During a rollout the replacement (started, or still being started) takes over; the rollout decides
+    // what happens next.
+    if (this.pending || this.#replacing) return;
+    this.#afterCrash(exit, inc.unhealthy, !inc.becameReady);
   }
 
-  #afterCrash(exit: ExitInfo, unhealthy = false): void {
+  #afterCrash(exit: ExitInfo, unhealthy = false, neverReady = false): void {
     if (this.retired || this.#ctx.stopping) {
       this.#setState('stopped');
       return;
     }
     const decision = decideRestart(
       this.#ctx.config.restart,
-      { ...exit, requested: false, unhealthy },
+      { ...exit, requested: false, unhealthy, neverReady },
       this.consecutive,
       this.#ctx.deps.random(),
     );
@@ -377,8 +381,9 @@ export class InstanceSlot {
       this.#setReady(next, false, 'replacement abandoned');
       await next.run.stop(this.#ctx.config.stopTimeoutMs);
       await next.handled;
-      if (!this.current && !this.#ctx.stopping && !this.retired && this.lastExit)
-        this.#afterCrash(this.lastExit);
+      // The old one exited meanwhile and nothing restarts it yet (its own exit may have, just before).
+      if (!this.current && !this.#ctx.stopping && !this.retired && this.lastExit && this.timer === undefined)
+        this.#afterCrash(this.lastExit, old.unhealthy, !old.becameReady);
       if (this.#ctx.stopping || this.retired) return 'stopped';
       return exitedBefore
         ? `replacement ${describeExit(exitedBefore)}`
@@ -392,7 +397,11 @@ export class InstanceSlot {
     this.state = 'running';
     this.#ctx.deps.onEvent({ type: 'instance', instance: this.info() });
     this.#ctx.log('info', 'replaced', this.index, { ...this.#ids(next), previous: old.run.id });
-    if (!old.exit) await this.#retireIncarnation(old, true);
+    if (!old.exit) {
+      const leaving = this.#retireIncarnation(old, true).finally(() => this.#leaving.delete(old));
+      this.#leaving.set(old, leaving);
+      await leaving;
+    }
     return null;
   }
 
@@ -410,6 +419,12 @@ export class InstanceSlot {
     if (!started) return 'stopped';
     if (await withTimeout(started.firstReady, readyTimeoutMs)) return null;
     if (this.#ctx.stopping || this.retired) return 'stopped';
+    // A job that ran to a clean end, which its policy does not restart (as `start()` takes it), was
+    // restarted as asked. Its exit is handled first: the policy decides then.
+    if (started.exit && !started.unhealthy) {
+      await started.handled;
+      if (this.state === 'exited' && this.lastExit && !failed(this.lastExit)) return null;
+    }
     return started.exit
       ? `instance ${describeExit(started.exit)}`
       : `instance not ready within ${readyTimeoutMs}ms`;
@@ -420,7 +435,9 @@ export class InstanceSlot {
     inc.stopProbe();
     this.#setReady(inc, false, 'retiring');
     inc.settleFirstReady(false);
-    if (drain && !inc.exit) await this.#ctx.deps.drain(inc.key, this.#ctx.config.drainTimeoutMs);
+    // A drain ends early when the instance does (a stop that came meanwhile ended it).
+    if (drain && !inc.exit)
+      await Promise.race([this.#ctx.deps.drain(inc.key, this.#ctx.config.drainTimeoutMs), inc.run.exited]);
     await inc.run.stop(this.#ctx.config.stopTimeoutMs);
     await inc.handled;
   }
@@ -432,6 +449,9 @@ export class InstanceSlot {
     this.timer = undefined;
     // A launch under way finds the slot retired when the runtime answers, and stops what it started.
     await Promise.all([this.#launching, this.#replacing]);
+    // A replaced incarnation still draining is stopped now (its requests have had their chance) and waited for.
+    for (const old of this.#leaving.keys()) void old.run.stop(this.#ctx.config.stopTimeoutMs);
+    await Promise.all(this.#leaving.values());
     const incs = [this.current, this.pending].filter((i): i is Incarnation => i !== null);
     if (incs.length === 0) {
       if (this.state !== 'exited') this.#setState('stopped');

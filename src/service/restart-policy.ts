@@ -10,6 +10,8 @@ export interface ExitFacts {
   requested: boolean;
   /** msup stopped it because its liveness probe failed: a failure, whatever the exit code. */
   unhealthy?: boolean;
+  /** It never became ready (hung at boot, killed at `startTimeout`): never a stable run, however long. */
+  neverReady?: boolean;
 }
 
 export type RestartDecision =
@@ -36,7 +38,7 @@ export function decideRestart(
   previous: number,
   random: number,
 ): RestartDecision {
-  const stable = exit.uptimeMs >= policy.resetAfterMs;
+  const stable = exit.uptimeMs >= policy.resetAfterMs && exit.neverReady !== true;
   const consecutive = stable ? 1 : previous + 1;
   const isFailure = failed(exit);
   const wanted =

@@ -44,28 +44,36 @@ export function waitUntilStarted(
   return { done, abort: (error) => abort(error) };
 }
 
-/** Calls `launch` once every dependency has reached its condition (at once without any), unless cancelled first. */
+/**
+ * Calls `launch` once every dependency has reached its condition (at once without any), unless cancelled
+ * first. `dependsOn` is read at every check (a reload may change it); the function returned checks again
+ * now (after such a reload, when no instance event may come).
+ */
 export function whenDependenciesMet(
   events: InstanceEvents,
-  dependsOn: Readonly<Record<string, DependencyCondition>>,
+  dependsOn: () => Readonly<Record<string, DependencyCondition>>,
   lookup: (name: string) => { started: boolean; instances(): InstanceInfo[] } | undefined,
   cancelled: () => boolean,
   launch: () => void,
-): void {
-  const deps = Object.entries(dependsOn);
+): () => void {
+  let done = false;
   const check = () => {
+    if (done) return;
     if (cancelled()) {
+      done = true;
       events.off('instance', check);
       return;
     }
-    const met = deps.every(([name, condition]) => {
+    const met = Object.entries(dependsOn()).every(([name, condition]) => {
       const other = lookup(name);
       return other?.started === true && dependencyMet(other.instances(), condition);
     });
     if (!met) return;
+    done = true;
     events.off('instance', check);
     launch();
   };
   events.on('instance', check);
   check();
+  return check;
 }

@@ -45,6 +45,8 @@ export class WatchSet {
         continue;
       this.#services.delete(name);
       await current.watcher.close();
+      // close() came meanwhile: nothing new is watched after it.
+      if (this.#closed) return;
     }
     for (const [name, service] of wanted) {
       if (!this.#services.has(name)) this.#watch(name, service);
@@ -52,6 +54,7 @@ export class WatchSet {
     if (config.file !== this.#configFile) {
       await this.#configWatcher?.close();
       this.#configWatcher = undefined;
+      if (this.#closed) return;
       this.#configFile = config.file;
       if (config.file) {
         this.#configWatcher = watchFile(config.file, {

@@ -78,4 +78,17 @@ describe('msup compare', () => {
       `--runtimes: expected some of ${RUNTIME_NAMES.join(', ')}, got "lambda" (see msup compare --help) [MSUP_USAGE]`,
     );
   });
+
+  it('refuses an --html report it could not write before it runs anything', async () => {
+    const p = project();
+    p.writeConfig({ web: { command: [process.execPath, '-e', ''], port: 0 } });
+    const run = runCli(p, ['compare', '--runtimes', 'process', '--html', 'missing/report.html']);
+    const { code } = await run.exited;
+    expect(code).toBe(2);
+    expect(run.stderr()).toMatch(
+      /--html .*missing\/report\.html: cannot write the report there: its folder .*missing does not exist \[MSUP_USAGE\]/,
+    );
+    // Nothing ran: no phase line.
+    expect(run.stderr()).not.toMatch(/starting the config/);
+  });
 });

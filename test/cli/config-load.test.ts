@@ -123,3 +123,47 @@ export default { services: {} };
     expect(stderr).not.toMatch(/MSUP_CONFIG_LOAD/);
   });
 });
+
+describe('a config loaded in the built worker', () => {
+  /** The built loader (the worker is only used from the build). */
+  const builtLoader = async (): Promise<typeof import('../../src/config/load-isolated.js')> =>
+    import(path.resolve(import.meta.dirname, '../../dist/config/load-isolated.js'));
+
+  it('that never finishes loading fails with MSUP_CONFIG_LOAD at the deadline, its worker ended', async () => {
+    const { loadConfigIsolated } = await builtLoader();
+    const project = newProject();
+    project.write(
+      'never.config.mjs',
+      'export default async () => { setInterval(() => {}, 1000); await new Promise(() => {}); };\n',
+    );
+    project.write('busy.config.mjs', 'export default () => { for (;;) {} };\n');
+    for (const file of ['never.config.mjs', 'busy.config.mjs']) {
+      const load = loadConfigIsolated({ cwd: project.root, configFile: file, loadTimeoutMs: 300 });
+      await expect(load).rejects.toMatchObject({
+        code: 'MSUP_CONFIG_LOAD',
+        message: expect.stringMatching(/did not finish loading within 0\.3 s/),
+      });
+    }
+    // A promise that never settles, with nothing else to wait for, ends the worker at once.
+    project.write('pending.config.mjs', 'export default () => new Promise(() => {});\n');
+    await expect(
+      loadConfigIsolated({ cwd: project.root, configFile: 'pending.config.mjs' }),
+    ).rejects.toMatchObject({
+      code: 'MSUP_CONFIG_LOAD',
+      message: expect.stringMatching(/ended \(exit 0\) without an answer/),
+    });
+  });
+
+  it('keeps the import error behind MSUP_CONFIG_LOAD as its cause', async () => {
+    const { loadConfigIsolated } = await builtLoader();
+    const project = newProject();
+    project.write('broken.config.mjs', "import './does-not-exist.mjs';\nexport default { services: {} };\n");
+    const error = (await loadConfigIsolated({ cwd: project.root, configFile: 'broken.config.mjs' }).then(
+      () => new Error('loaded'),
+      (e: unknown) => e,
+    )) as Error & { code?: string };
+    expect(error).toMatchObject({ code: 'MSUP_CONFIG_LOAD' });
+    expect(error.cause).toBeInstanceOf(Error);
+    expect((error.cause as Error).message).toMatch(/does-not-exist/);
+  });
+});

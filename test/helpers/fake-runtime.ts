@@ -34,6 +34,8 @@ export interface FakeRuntime extends RuntimePlugin {
   alive(): FakeInstance[];
   /** The next launches wait for this before they answer (a slow runtime, an image being built). */
   hold(): () => void;
+  /** Launches waiting now for a hold to be released. */
+  held(): number;
   /** The next launch throws this. */
   failNext(error: Error): void;
   /** How many times prepare() ran, by service. */
@@ -47,6 +49,7 @@ export function createFakeRuntime(name: RuntimeName = 'process'): FakeRuntime {
   const byId = new Map<string, FakeInstance & { end(exit: Partial<ExitInfo>, by: string): void }>();
   const prepared = new Map<string, number>();
   let gate: Promise<void> | undefined;
+  let atGate = 0;
   let nextFailure: Error | undefined;
   let counter = 0;
 
@@ -55,7 +58,11 @@ export function createFakeRuntime(name: RuntimeName = 'process'): FakeRuntime {
     spec: InstanceSpec,
     onOutput: (line: OutputLine) => void,
   ): Promise<RunningInstance> => {
-    if (gate) await gate;
+    if (gate) {
+      atGate++;
+      await gate;
+      atGate--;
+    }
     if (nextFailure) {
       const error = nextFailure;
       nextFailure = undefined;
@@ -145,6 +152,7 @@ export function createFakeRuntime(name: RuntimeName = 'process'): FakeRuntime {
     started,
     prepared,
     alive: () => started.filter((i) => i.alive),
+    held: () => atGate,
     hold() {
       let release: () => void = () => {};
       gate = new Promise<void>((resolve) => {

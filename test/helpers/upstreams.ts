@@ -27,11 +27,17 @@ export function useUpstreams() {
     return (server.address() as net.AddressInfo).port;
   }
 
-  /** A WebSocket server that echoes every message as `<name>: <message>`. */
+  /** A WebSocket server that echoes every message as `<name>: <message>`; `reset` resets its TCP connection. */
   async function wsUpstream(name: string): Promise<number> {
     const server = http.createServer();
     const wss = new WebSocketServer({ server });
-    wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`${name}: ${data}`)));
+    wss.on('connection', (socket) =>
+      socket.on('message', (data) => {
+        if (String(data) === 'reset')
+          (socket as unknown as { _socket: net.Socket })._socket.resetAndDestroy();
+        else socket.send(`${name}: ${data}`);
+      }),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     closers.push(
       () =>

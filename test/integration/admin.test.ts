@@ -178,6 +178,17 @@ describe('actions', () => {
     expect(JSON.parse(noToken.body).error.code).toBe('MSUP_FORBIDDEN');
     const wrongToken = await post('restart', { 'x-msup-token': `${token.slice(0, -1)}x` });
     expect(wrongToken.status).toBe(403);
+    // As long as the token in characters, not in bytes (é, sent as %C3%A9): a token that does not match, not
+    // a 500.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.get(`${url}api/events?token=${token.slice(0, -1)}%C3%A9`, (res) => {
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on('error', reject);
+    });
+    // The stream, without the log lines: a token that does not match.
+    expect(status).toBe(200);
     // Another page in the same browser (CSRF): its own Origin, even with the token.
     const otherOrigin = await post('restart', { 'x-msup-token': token, origin: 'http://evil.example' });
     expect(otherOrigin.status).toBe(403);
@@ -202,6 +213,14 @@ describe('actions', () => {
 
     const bad = await post('scale', { 'x-msup-token': token }, '{"service":"web","count":-1}');
     expect(bad.status).toBe(400);
+    // A body over the bound gets its 400 (the connection was reset before).
+    const large = await post(
+      'scale',
+      { 'x-msup-token': token },
+      JSON.stringify({ pad: 'x'.repeat(300_000) }),
+    );
+    expect(large.status).toBe(400);
+    expect(JSON.parse(large.body).error.message).toMatch(/over 16384 bytes/);
     const unknown = await post('restart', { 'x-msup-token': token }, '{"service":"nope"}');
     expect(unknown.status).toBe(400);
     expect(JSON.parse(unknown.body).error.code).toBe('MSUP_UNKNOWN_SERVICE');

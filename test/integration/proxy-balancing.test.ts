@@ -142,6 +142,27 @@ describe('tcp mode', () => {
   });
 });
 
+describe('a WebSocket through the front', () => {
+  it('is only cut when its instance resets it once open: no HTTP status in the stream, no failure counted', async () => {
+    const { port, proxy: p } = await proxy([await wsUpstream('a'), await wsUpstream('b')]);
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
+    const errors: string[] = [];
+    socket.on('error', (error) => errors.push(error.message));
+    const code = new Promise<number>((resolve) => socket.on('close', (c) => resolve(c)));
+    const answer = new Promise<string>((resolve) => socket.once('message', (d) => resolve(String(d))));
+    socket.on('open', () => socket.send('hi'));
+    expect(await answer).toMatch(/^[ab]: hi$/);
+    socket.send('reset');
+    // 1006: the connection ended without a close frame; an HTTP 502 written into the stream was read as a
+    // malformed frame (1002).
+    expect(await code).toBe(1006);
+    expect(errors).toEqual([]);
+    const stats = Object.values(p.stats());
+    expect(stats.map((s) => s.ejected)).toEqual([false, false]);
+    expect(stats.reduce((n, s) => n + s.errors, 0)).toBe(0);
+  });
+});
+
 describe('a shared front that retires (moved by a config reload)', () => {
   it('stops listening, and cuts a WebSocket still open when the grace time is up', async () => {
     const { proxy: p } = await proxy([await wsUpstream('web')]);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/processes.js';
 import { openFds, raw, useUpstreams } from '../helpers/upstreams.js';
 
-const { httpUpstream, proxy } = useUpstreams();
+const { httpUpstream, closedPort, proxy } = useUpstreams();
 
 /** An instance that answers with the request's method, path and headers as JSON; counts what it got. */
 async function echo() {
@@ -69,6 +69,56 @@ describe('HTTP details at the front', () => {
       /^HTTP\/1\.1 400 /,
     );
     expect(upstream.seen).toHaveLength(1);
+  });
+
+  it('answers an upgrade pipelined behind another request after that request, and stays up', async () => {
+    const upstream = await echo();
+    const { port } = await proxy([upstream.port]);
+    const pipelined =
+      'GET /first HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'GET /second HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n';
+    const reply = await raw(port, pipelined);
+    expect(reply).toMatch(
+      /^HTTP\/1\.1 200 [\s\S]*"url":"\/first"[\s\S]*HTTP\/1\.1 200 [\s\S]*"url":"\/second"/,
+    );
+    const websocket = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+    // A WebSocket upgrade behind a request: the echo instance refuses it (no WebSocket there), after /one.
+    const second = await raw(port, `GET /one HTTP/1.1\r\nHost: x\r\n\r\n${websocket}`);
+    expect(second).toMatch(/^HTTP\/1\.1 200 [\s\S]*"url":"\/one"[\s\S]*HTTP\/1\.1 /);
+    expect(await raw(port, 'GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(
+      /^HTTP\/1\.1 200 /,
+    );
+  });
+
+  it('answers 502 to a WebSocket upgrade behind an answered request when its instance refuses it', async () => {
+    const upstream = await echo();
+    // Round robin: /one goes to the echo instance, the upgrade to the closed port.
+    const { port, proxy: p } = await proxy([upstream.port, await closedPort()]);
+    const websocket = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+    const reply = await raw(port, `GET /one HTTP/1.1\r\nHost: x\r\n\r\n${websocket}`);
+    expect(reply).toMatch(/^HTTP\/1\.1 200 [\s\S]*"url":"\/one"[\s\S]*HTTP\/1\.1 502 /);
+    expect(p.stats()[1]?.errors).toBe(1);
+  });
+
+  it("passes on an h2c request's large answer to a client that reads it late", async () => {
+    const size = 32 * 1024 * 1024;
+    const port = await httpUpstream((_req, res) => res.end(Buffer.alloc(size, 97)));
+    const { port: front } = await proxy([port]);
+    const socket = net.connect(front, '127.0.0.1');
+    socket.pause();
+    socket.write(
+      'GET /big HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n',
+    );
+    // Not read for a moment: msup's writes fill the socket's buffers and wait for their 'drain'.
+    await new Promise((r) => setTimeout(r, 300));
+    let received = 0;
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('data', (d: Buffer) => {
+      received += d.length;
+    });
+    socket.resume();
+    expect(await waitFor(() => received > size, 20_000)).toBe(true);
+    await ended;
   });
 
   it('closes a connection it answered 408 even when the client keeps its side open', async () => {

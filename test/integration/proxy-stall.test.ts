@@ -41,6 +41,33 @@ describe('a stalled instance', () => {
     expect(p.stats()[0]?.requests).toBe(2);
   });
 
+  it('leaves the other requests on the last healthy instance waiting for their own answers', async () => {
+    let slowArrived = false;
+    let onSlowCut: () => void = () => {};
+    const slowCut = new Promise<void>((resolve) => {
+      onSlowCut = resolve;
+    });
+    const only = await httpUpstream((req, res) => {
+      if (req.url === '/slow') {
+        slowArrived = true;
+        req.socket.once('close', () => onSlowCut());
+        return; // never answers
+      }
+      // Answers once msup gave up on /slow: its timeout came while this request waited.
+      void slowCut.then(() => res.end(`answered ${req.url}`));
+    });
+    const { url, proxy: p } = await proxy([only], { responseTimeoutMs: 2000 });
+    const slow = request(`${url}/slow`);
+    expect(await waitFor(() => slowArrived)).toBe(true);
+    // Sent a second later, so that its own timeout is a second after /slow's: time for its answer.
+    await new Promise((r) => setTimeout(r, 1000));
+    const fast = request(`${url}/fast`);
+    expect((await slow).status).toBeGreaterThanOrEqual(500);
+    // Before, the stall cut it too, and with no other instance it waited out the hold for a 502.
+    expect(await fast).toMatchObject({ status: 200, body: 'answered /fast' });
+    expect(p.stats()[0]?.ejected).toBe(false);
+  });
+
   it('a SIGSTOPped instance of a real service stops getting requests after one response timeout', async () => {
     const p = project();
     const sup = await p.start({

@@ -187,6 +187,20 @@ describe('config reload', () => {
     expect(() => sup.instances('gone')).toThrow(/no service "gone"/);
   });
 
+  it("starts a service still waiting for its dependencies once a reload's new ones are met", async () => {
+    const p = project();
+    const crashing: ServiceConfig = { command: [process.execPath, '-e', 'process.exit(1)'] };
+    writeConfig(p, { db: crashing, api: { command: node('worker.js'), dependsOn: { db: 'ready' } } });
+    const sup = p.create({ configFile: 'supervisor.config.json', wait: false, watch: false });
+    await sup.start();
+    expect(sup.instances('api')[0]?.pid ?? null).toBeNull();
+    writeConfig(p, { db: crashing, api: { command: node('worker.js') } });
+    const result = await sup.reload();
+    expect(result.restarted).toEqual(['api']);
+    // Before, it kept waiting for db, whatever the config now said, until msup was restarted.
+    expect(await waitFor(() => sup.instances('api')[0]?.ready === true)).toBe(true);
+  });
+
   it('keeps the running config when an edit is invalid, and says every problem', async () => {
     const p = project();
     writeConfig(p, { web: web() });

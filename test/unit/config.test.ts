@@ -318,3 +318,95 @@ describe('runtimes in the config', () => {
     ]);
   });
 });
+
+describe('config edges found in review', () => {
+  it('keeps a tcp-mode service a process when the whole config runs as functions', () => {
+    const raw = {
+      runtime: 'function',
+      services: {
+        web: { command: 'x', port: 0 },
+        db: { command: 'x', port: 5433, mode: 'tcp' },
+      },
+    };
+    const runtimes = (options: { runtime?: 'function' }) =>
+      prepareConfig(raw, '/p', null, options).services.map((s) => [s.name, s.runtime]);
+    expect(runtimes({})).toEqual([
+      ['web', 'function'],
+      ['db', 'process'],
+    ]);
+    expect(runtimes({ runtime: 'function' })).toEqual([
+      ['web', 'function'],
+      ['db', 'process'],
+    ]);
+  });
+
+  it('refuses 0 where it has no meaning: probe interval and timeout, startTimeout, function timeouts', () => {
+    expect(
+      messages({
+        services: {
+          a: { command: 'x', port: 0, startTimeout: 0, health: { http: '/h', interval: '0s', timeout: 0 } },
+          f: { handler: 'fns/h.handler', port: 0, function: { timeout: 0, initTimeout: '0ms' } },
+          ok: { command: 'x', stopTimeout: 0, drainTimeout: 0, health: { tcp: true, initialDelay: 0 } },
+        },
+      }),
+    ).toEqual([
+      'services.a.health.interval: expected a duration above 0 (0 has no meaning here), got "0s"',
+      'services.a.health.timeout: expected a duration above 0 (0 has no meaning here), got 0',
+      'services.a.startTimeout: expected a duration above 0 (0 has no meaning here), got 0',
+      'services.f.function.timeout: expected a duration above 0 (0 has no meaning here), got 0',
+      'services.f.function.initTimeout: expected a duration above 0 (0 has no meaning here), got "0ms"',
+    ]);
+  });
+
+  it('refuses two services whose addresses would be the same MSUP_<NAME>_URL', () => {
+    expect(
+      messages({
+        services: {
+          'user-db': { command: 'x', port: 0 },
+          user_db: { command: 'x', port: 0 },
+          // Without ports, no address variable: no clash.
+          'db-migrate': { command: 'x' },
+          db_migrate: { command: 'x' },
+        },
+      }),
+    ).toEqual([
+      'services.user_db: its address would be MSUP_USER_DB_URL, as service "user-db"\'s is: rename one of them',
+    ]);
+  });
+
+  it('names the path a function setting was given at', () => {
+    expect(
+      messages({
+        services: {
+          a: {
+            command: 'x',
+            port: 0,
+            runtime: { function: { bootstrap: 'b.sh', minInstances: 3, maxInstances: 2 } },
+          },
+          b: { command: 'x', port: 0, function: { bootstrap: 'b.sh' } },
+        },
+      }),
+    ).toEqual([
+      'services.a.runtime.function.bootstrap: a bootstrap runs a handler: this service has no "handler"',
+      'services.a.runtime.function.minInstances: 3 environments kept warm, but maxInstances is 2',
+      'services.b.function.bootstrap: a bootstrap runs a handler: this service has no "handler"',
+    ]);
+  });
+
+  it("keeps a function's derived timeouts within a timer's limit", async () => {
+    const { adjustFunction } = await import('../../src/runtime/function/runtime.js');
+    const { waitTimeoutMs } = await import('../../src/runtime/function/gateway.js');
+    const [service] = prepareConfig(
+      {
+        services: {
+          f: { handler: 'fns/h.handler', port: 0, function: { timeout: '300h', initTimeout: '300h' } },
+        },
+      },
+      '/p',
+      null,
+    ).services;
+    const adjusted = adjustFunction(service!);
+    expect(adjusted.balancing.responseTimeoutMs).toBe(2 ** 31 - 1);
+    expect(waitTimeoutMs(service!)).toBe(2 ** 31 - 1);
+  });
+});

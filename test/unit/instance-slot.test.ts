@@ -34,7 +34,7 @@ afterEach(async () => {
 
 async function harness(
   config: Partial<ServiceConfig>,
-  options: { autoReady?: boolean } = {},
+  options: { autoReady?: boolean; drain?: () => Promise<void> } = {},
 ): Promise<Harness> {
   const fake = createFakeRuntime();
   const host: RuntimeHost = {
@@ -76,7 +76,7 @@ async function harness(
     },
     prepare: async () => null,
     environment: () => ({}),
-    drain: async () => {},
+    drain: options.drain ?? (async () => {}),
     random: () => 0.5,
     onOutput: () => {},
     onEvent: (event) => events.push(event),
@@ -155,6 +155,78 @@ describe('instance slots on the fake runtime', () => {
     expect(old.alive).toBe(true);
     expect(h.fake.alive()).toEqual([old]);
     expect(h.service.instances()[0]).toMatchObject({ ready: true, id: old.id });
+  });
+
+  it('lets the replacement take over when the old instance crashes while the replacement launches', async () => {
+    const h = await harness({ restart: { initialDelay: 5 } });
+    h.service.start();
+    expect(await waitFor(() => ready(h) === 1)).toBe(true);
+    const old = h.fake.alive()[0]!;
+    const release = h.fake.hold();
+    const rollout = h.service.restart({ readyTimeoutMs: 5000 });
+    expect(await waitFor(() => h.fake.held() >= 1)).toBe(true);
+    old.exit(1);
+    // Its exit handled (the 'gone' event comes right before the restart decision): no restart of its own.
+    expect(await waitFor(() => h.events.some((e) => e.type === 'gone'))).toBe(true);
+    expect(h.logs('restarting')).toEqual([]);
+    release();
+    expect(await rollout).toEqual({ service: 'web', restarted: [0], failed: null });
+    expect(await waitFor(() => ready(h) === 1)).toBe(true);
+    // One instance runs, and it is the one the service knows.
+    expect(h.fake.started).toHaveLength(2);
+    expect(h.fake.alive().map((i) => i.id)).toEqual([h.service.instances()[0]?.id]);
+  });
+
+  it('stops a replaced instance still draining when the service stops, and waits for it', async () => {
+    let draining = false;
+    const h = await harness(
+      {},
+      {
+        drain: () => {
+          draining = true;
+          return new Promise(() => {});
+        },
+      },
+    );
+    h.service.start();
+    expect(await waitFor(() => ready(h) === 1)).toBe(true);
+    const old = h.fake.alive()[0]!;
+    const rollout = h.service.restart({ readyTimeoutMs: 5000 });
+    expect(await waitFor(() => draining)).toBe(true);
+    expect(old.alive).toBe(true);
+    await h.service.stop();
+    expect(old.alive).toBe(false);
+    expect(old.endedBy).toBe('stop');
+    expect(h.fake.alive()).toEqual([]);
+    expect((await rollout).failed).toBeNull();
+  });
+
+  it('counts a job that ran to a clean end as restarted', async () => {
+    const h = await harness({
+      port: undefined,
+      health: undefined,
+      restart: 'on-failure',
+      env: { BEHAVE: 'exit:0' },
+    });
+    h.service.start();
+    expect(await waitFor(() => h.service.instances()[0]?.state === 'exited')).toBe(true);
+    expect(await h.service.restart({ readyTimeoutMs: 2000 })).toEqual({
+      service: 'web',
+      restarted: [0],
+      failed: null,
+    });
+    expect(h.fake.started).toHaveLength(2);
+  });
+
+  it('backs off, up to a crash loop, an instance killed at startTimeout however long it ran', async () => {
+    const h = await harness(
+      { startTimeout: 50, restart: { initialDelay: 5, resetAfter: 10, crashLoopAfter: 3 } },
+      { autoReady: false },
+    );
+    h.service.start();
+    expect(await waitFor(() => h.logs('crash loop').length === 1, 10_000)).toBe(true);
+    expect(h.logs('not ready in time: restarting').length).toBeGreaterThanOrEqual(3);
+    expect(h.logs('restarting').map((f) => f.failures)).toEqual([1, 2]);
   });
 
   it('stops what a launch under way started, when the service stops meanwhile', async () => {

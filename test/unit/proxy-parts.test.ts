@@ -119,6 +119,21 @@ describe('headers', () => {
     expect(outside['x-forwarded-proto']).toBe('http');
     expect(isLoopback('::1')).toBe(true);
   });
+  it('drops the other spellings of who the client is from a peer not on loopback, keeps them from one', () => {
+    const incoming = [
+      'X_Forwarded_For',
+      '6.6.6.6',
+      'Forwarded',
+      'for=6.6.6.6',
+      'x-forwarded_host',
+      'evil.test',
+    ];
+    const outside = toObject(upstreamHeaders(incoming, ctx('192.168.1.9')));
+    expect(Object.keys(outside).filter((k) => k.includes('_') || k === 'forwarded')).toEqual([]);
+    expect(outside['x-forwarded-for']).toBe('192.168.1.9');
+    const trusted = toObject(upstreamHeaders(incoming, ctx('127.0.0.1')));
+    expect(trusted).toMatchObject({ x_forwarded_for: '6.6.6.6', forwarded: 'for=6.6.6.6' });
+  });
   it('strips hop-by-hop headers from responses', () => {
     const raw = [
       'Content-Type',

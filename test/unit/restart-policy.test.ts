@@ -38,6 +38,11 @@ describe('restart policy', () => {
     expect(d).toMatchObject({ restart: true, delayMs: 100, consecutive: 1, crashLoop: false });
   });
 
+  it('never counts a run that was never ready as stable, however long it lasted', () => {
+    const d = decideRestart(policy, { ...crash, uptimeMs: 60_000, neverReady: true }, 9, 0);
+    expect(d).toMatchObject({ restart: true, consecutive: 10, crashLoop: true });
+  });
+
   it('follows always / on-failure / never', () => {
     const clean = { code: 0, signal: null, uptimeMs: 10, requested: false };
     const killed = { code: null, signal: 'SIGKILL', uptimeMs: 10, requested: false };

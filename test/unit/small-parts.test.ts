@@ -122,3 +122,20 @@ describe('CLI arguments', () => {
     expect(isMsupError(new Error('x'))).toBe(false);
   });
 });
+
+describe('the supervisor as an event emitter', () => {
+  it('takes any number of listeners without a leak warning (followers, the dashboard, dependency waits)', async () => {
+    const { Supervisor } = await import('../../src/supervisor.js');
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    const sup = new Supervisor({});
+    const listeners = Array.from({ length: 20 }, () => () => {});
+    for (const listener of listeners) sup.on('output', listener);
+    // Node emits the warning on the next tick.
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('warning', onWarning);
+    for (const listener of listeners) sup.off('output', listener);
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+});

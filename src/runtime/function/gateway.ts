@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Endpoint, InstanceSpec, RuntimeHost } from '../../contract.js';
+import { MAX_DURATION_MS } from '../../limits.js';
 import type { ExitInfo, OutputLine, ResolvedService } from '../../types.js';
 import { groupUsage } from '../proc.js';
 import { billedMs, CostMeter } from './billing.js';
@@ -407,5 +408,6 @@ export class Gateway {
 
 /** How long a request may wait for an environment: two inits (the retry) and one invocation's timeout. */
 export function waitTimeoutMs(service: ResolvedService): number {
-  return 2 * service.function.initTimeoutMs + service.function.timeoutMs;
+  // Each is at most a timer's limit, not their sum: past it a timer would fire after 1 ms.
+  return Math.min(MAX_DURATION_MS, 2 * service.function.initTimeoutMs + service.function.timeoutMs);
 }

@@ -5,6 +5,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { RunningInstance, Runtime, RuntimeHost, RuntimePlugin, Usage } from '../../contract.js';
 import { functionScript } from '../../handler-command.js';
+import { MAX_DURATION_MS } from '../../limits.js';
 import type { ResolvedService } from '../../types.js';
 import { groupUsage } from '../proc.js';
 import { reapGroups } from '../process.js';
@@ -20,7 +21,7 @@ import { functionFamilies } from './metrics.js';
  */
 export function adjustFunction(service: ResolvedService): ResolvedService {
   const { balancing } = service;
-  const longest = waitTimeoutMs(service) + service.function.timeoutMs;
+  const longest = Math.min(MAX_DURATION_MS, waitTimeoutMs(service) + service.function.timeoutMs);
   return {
     ...service,
     instances: 1,
