@@ -16,11 +16,18 @@ export interface UpgradeTarget {
   readonly members: Members;
   readonly closing: boolean;
   readonly holdTimeoutMs: number;
+  /** How long the instance has to answer the upgrade (its 101); 0: no limit. */
+  readonly responseTimeoutMs: number;
+  /** The instance did not answer in time: out of rotation, as for a request. */
+  stalled(member: Member): void;
   track(member: Member, destroy: () => void): () => void;
   hold(deadline: number, wake: () => void, expire: () => void): () => void;
 }
 
 export type UpgradeProxy = ReturnType<typeof createUpgradeProxy>;
+
+/** The outgoing request of each upgrade under way, by its client's socket (http-proxy-3's proxyReqWs). */
+const outgoing = new WeakMap<net.Socket, (proxyReq: http.ClientRequest) => void>();
 
 function refuse(socket: net.Socket, status: string): void {
   if (socket.writable && !socket.destroyed) {
@@ -30,10 +37,17 @@ function refuse(socket: net.Socket, status: string): void {
 
 let httpProxy: typeof import('http-proxy-3') | undefined;
 
+const TIMED_OUT = 'MSUP_RESPONSE_TIMEOUT';
+
 function proxyServer(): ProxyServer {
   httpProxy ??= createRequire(import.meta.url)('http-proxy-3') as typeof import('http-proxy-3');
   const proxy = httpProxy.createProxyServer({ xfwd: true });
   proxy.on('error', () => {});
+  proxy.on('proxyReqWs', (proxyReq: http.ClientRequest, _req: http.IncomingMessage, socket: net.Socket) => {
+    const watch = outgoing.get(socket);
+    outgoing.delete(socket);
+    watch?.(proxyReq);
+  });
   return proxy;
 }
 
@@ -62,6 +76,19 @@ export function createUpgradeProxy() {
       untrack();
       target.members.end(member, failed);
     });
+    // The instance has responseTimeout to answer the upgrade, as a request has for its headers.
+    if (target.responseTimeoutMs > 0) {
+      outgoing.set(socket, (proxyReq) => {
+        const timer = setTimeout(() => {
+          target.stalled(member);
+          proxyReq.destroy(Object.assign(new Error('no answer to the upgrade in time'), { code: TIMED_OUT }));
+        }, target.responseTimeoutMs);
+        const answered = () => clearTimeout(timer);
+        proxyReq.once('upgrade', answered);
+        proxyReq.once('response', answered);
+        proxyReq.once('close', answered);
+      });
+    }
     proxy ??= proxyServer();
     proxy.ws(
       req,
@@ -77,9 +104,13 @@ export function createUpgradeProxy() {
           return;
         }
         // msup out of descriptors is not the instance's failure.
-        const local = isLocalShortage((error as NodeJS.ErrnoException | undefined)?.code);
+        const code = (error as NodeJS.ErrnoException | undefined)?.code;
+        const local = isLocalShortage(code);
         failed = !local;
-        refuse(socket, local ? '503 Service Unavailable' : '502 Bad Gateway');
+        refuse(
+          socket,
+          local ? '503 Service Unavailable' : code === TIMED_OUT ? '504 Gateway Timeout' : '502 Bad Gateway',
+        );
       },
     );
   }

@@ -8,7 +8,7 @@ import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { raw, useUpstreams } from '../helpers/upstreams.js';
 
-const { httpUpstream, wsUpstream, closedPort, proxy } = useUpstreams();
+const { httpUpstream, wsUpstream, tcpUpstream, closedPort, proxy } = useUpstreams();
 
 const named = (name: string) =>
   httpUpstream((req, res) => {
@@ -143,6 +143,20 @@ describe('tcp mode', () => {
 });
 
 describe('a WebSocket through the front', () => {
+  it('gets 504 from an instance that never answers its upgrade within responseTimeout, which is taken out', async () => {
+    // Takes the connection, reads the upgrade, and says nothing.
+    const hung = await tcpUpstream(() => {});
+    const { port, proxy: p } = await proxy([hung, await wsUpstream('b')], { responseTimeoutMs: 500 });
+    const upgrade =
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+    // Round robin: the first goes to the silent instance.
+    expect(await raw(port, upgrade)).toMatch(/^HTTP\/1\.1 504 /);
+    expect(p.stats()[0]?.ejected).toBe(true);
+    // The next goes to the other one.
+    expect(await raw(port, upgrade, 2000)).toMatch(/^HTTP\/1\.1 101 /);
+  });
+
   it('is only cut when its instance resets it once open: no HTTP status in the stream, no failure counted', async () => {
     const { port, proxy: p } = await proxy([await wsUpstream('a'), await wsUpstream('b')]);
     const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
