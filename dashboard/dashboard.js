@@ -12,6 +12,9 @@
   const $ = (id) => document.getElementById(id);
   const services = new Map();
   const logLines = [];
+  /** The msup run this page follows, and the last line of it shown (a reconnect replays lines it has). */
+  let run = null;
+  let lastSeq = 0;
 
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
@@ -41,12 +44,15 @@
   const fmtCpu = (n) => (n === null ? '–' : `${n.toFixed(1)}%`);
   const fmtExit = (e) => {
     if (!e) return '–';
-    const how = e.signal ? e.signal : `code ${e.code}`;
+    const how = e.error ? `could not start: ${e.error}` : e.signal ? e.signal : `code ${e.code}`;
     return `${how}, ${fmtDuration(Date.now() - e.at)} ago${e.reason ? ` (${e.reason})` : ''}`;
   };
 
   // --- actions --------------------------------------------------------------------------------------
-  async function act(name, body) {
+  /** Sends an action; `buttons` stay disabled until it is answered (a double click is one action). */
+  async function act(name, body, buttons = []) {
+    if (buttons.some((b) => b.disabled)) return;
+    for (const b of buttons) b.disabled = true;
     notice(`${name}…`);
     try {
       const res = await fetch(`/api/${name}`, {
@@ -59,6 +65,8 @@
       else notice(`${name} done${body.service ? ` (${body.service})` : ''}`);
     } catch (error) {
       notice(`${name} failed: ${error.message}`, 'error');
+    } finally {
+      for (const b of buttons) b.disabled = false;
     }
   }
 
@@ -92,7 +100,7 @@
   function createCard(info) {
     const figures = el('span', { class: 'figures' });
     const actions = el('div', { class: 'actions' });
-    if (token) {
+    if (token && document.body.dataset.readOnly !== 'true') {
       const count = el('input', {
         type: 'number',
         min: '0',
@@ -100,21 +108,27 @@
         'aria-label': `instances of ${info.name}`,
         'data-role': 'count',
       });
-      actions.append(
+      const buttons = [];
+      const scale = () => {
+        // An empty or half-typed box reads as '' (0 to Number()): never a scale to zero by accident.
+        if (!/^\d+$/.test(count.value)) {
+          notice(`scale: enter a number of instances for ${info.name}`, 'error');
+          return;
+        }
+        const n = Number(count.value);
+        if (n === 0 && !confirm(`Stop every instance of ${info.name}?`)) return;
+        act('scale', { service: info.name, count: n }, buttons);
+      };
+      buttons.push(
         el('button', {
           type: 'button',
           'data-action': 'restart',
           text: 'Rolling restart',
-          onclick: () => act('restart', { service: info.name }),
+          onclick: () => act('restart', { service: info.name }, buttons),
         }),
-        count,
-        el('button', {
-          type: 'button',
-          'data-action': 'scale',
-          text: 'Scale',
-          onclick: () => act('scale', { service: info.name, count: Number(count.value) }),
-        }),
+        el('button', { type: 'button', 'data-action': 'scale', text: 'Scale', onclick: scale }),
       );
+      actions.append(buttons[0], count, buttons[1]);
     }
     const tbody = el('tbody');
     const table = el(
@@ -158,7 +172,15 @@
         ]),
       };
     };
-    const entry = { card, tbody, figures, charts: null, addCharts, points: 0 };
+    const entry = {
+      card,
+      tbody,
+      figures,
+      charts: null,
+      addCharts,
+      points: 0,
+      count: actions.querySelector('input'),
+    };
     const filter = $('log-filter');
     filter.append(el('option', { value: info.name, text: info.name }));
     return entry;
@@ -200,6 +222,9 @@
         ),
       );
       entry.card.dataset.instances = String(info.instances.length);
+      // The box shows the count as it is now (a scale from the command line, a reload), unless being typed in.
+      if (entry.count && document.activeElement !== entry.count)
+        entry.count.value = String(info.instances.length);
       entry.card.dataset.ready = String(info.instances.filter((i) => i.ready).length);
       entry.figures.textContent =
         info.rps === null ? '' : `${info.rps.toFixed(1)} req/s · ${info.inFlight} in flight`;
@@ -255,9 +280,15 @@
   function addLines(batch) {
     const filter = $('log-filter').value;
     const box = $('logs');
+    const shown = (line) => filter === '' || line.service === filter;
     for (const line of batch.lines) {
+      // Lines this page has (a reconnect, or a second viewer's replay, sends them again).
+      if (line.seq !== undefined) {
+        if (line.seq <= lastSeq) continue;
+        lastSeq = line.seq;
+      }
       logLines.push(line);
-      if (filter === '' || line.service === filter) box.append(lineNode(line));
+      if (shown(line)) box.append(lineNode(line));
     }
     if (batch.skipped > 0) {
       const gap = {
@@ -270,11 +301,12 @@
       logLines.push(gap);
       box.append(lineNode(gap));
     }
+    // The oldest go, from the list and from the page (no redraw: a selection in the panel stays).
     if (logLines.length > MAX_LOG_LINES) {
-      logLines.splice(0, logLines.length - MAX_LOG_LINES);
-      redrawLogs();
+      for (const line of logLines.splice(0, logLines.length - MAX_LOG_LINES)) {
+        if (shown(line)) box.firstElementChild?.remove();
+      }
     }
-    while (box.childElementCount > MAX_LOG_LINES) box.firstElementChild.remove();
     follow();
   }
 
@@ -290,8 +322,34 @@
       badge.textContent = 'reconnecting';
       badge.dataset.state = 'lost';
     });
+    source.addEventListener('hello', (e) => hello(JSON.parse(e.data)));
     source.addEventListener('state', (e) => render(JSON.parse(e.data)));
     source.addEventListener('lines', (e) => addLines(JSON.parse(e.data)));
+  }
+
+  /** The stream's first event: which run of msup, and whether the token was good. */
+  function hello(info) {
+    if (info.run !== run) {
+      // Another run (msup restarted on the same port): its lines count from 1 again.
+      run = info.run;
+      lastSeq = 0;
+    }
+    if (token && !info.lines)
+      readOnly("the token in this page's address is not this msup's (from an earlier run?)");
+  }
+
+  /** Without a token this msup takes: no buttons, and the log panel says why it is empty. */
+  function readOnly(why) {
+    const mode = $('mode');
+    mode.textContent = 'read-only';
+    mode.dataset.mode = 'read-only';
+    $('stop-all').hidden = true;
+    for (const actions of document.querySelectorAll('.actions')) actions.hidden = true;
+    document.body.dataset.readOnly = 'true';
+    const locked = $('logs-locked');
+    locked.hidden = false;
+    if (why)
+      locked.textContent = `Log lines and actions need the token of the dashboard URL msup printed at start: ${why}.`;
   }
 
   function init() {
@@ -305,7 +363,7 @@
         if (confirm('Stop msup and every service it runs?')) act('stop', {});
       });
     } else {
-      $('logs-locked').hidden = false;
+      readOnly();
     }
     $('log-filter').addEventListener('change', redrawLogs);
     $('log-follow').addEventListener('change', follow);

@@ -14,7 +14,14 @@ export interface DashboardInstance {
   uptimeMs: number | null;
   cpuPercent: number | null;
   memoryBytes: number | null;
-  lastExit: { code: number | null; signal: string | null; at: number; reason?: string } | null;
+  lastExit: {
+    code: number | null;
+    signal: string | null;
+    at: number;
+    reason?: string;
+    /** Why it could not start at all (no code, no signal). */
+    error?: string;
+  } | null;
 }
 
 export interface DashboardService {
@@ -50,6 +57,15 @@ const samplesOf = (families: readonly MetricFamily[], name: string) =>
 export class DashboardSampler {
   #previous: { at: number; totals: Map<string, Totals>; cpu: Map<string, number> } | undefined;
   #last: DashboardState | undefined;
+
+  /**
+   * Nobody watches any more: the next sample starts afresh (its rates are not averaged over the time
+   * nobody watched, and no old state is shown as the present).
+   */
+  reset(): void {
+    this.#previous = undefined;
+    this.#last = undefined;
+  }
 
   /**
    * The last sample with the instances as they are now (an instance changed state between two samples):
@@ -186,6 +202,7 @@ function instanceRow(
           signal: i.lastExit.signal,
           at: i.lastExit.at,
           ...(i.lastExit.reason ? { reason: i.lastExit.reason } : {}),
+          ...(i.lastExit.error ? { error: i.lastExit.error } : {}),
         }
       : null,
   };

@@ -1,6 +1,7 @@
 // The dashboard's live feed over server-sent events: a state sample each second while anyone watches,
 // and the services' output lines and msup's events (to holders of the token only), batched, with the
 // last ones replayed to a new viewer. A viewer that does not keep up is dropped; its browser reconnects.
+import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { LogRecord, OutputLine } from '../types.js';
 import type { DashboardState } from './dashboard-state.js';
@@ -16,6 +17,8 @@ export interface FeedLine {
   stream: 'stdout' | 'stderr' | 'msup';
   level?: string;
   text: string;
+  /** Its number in the feed (a reconnecting viewer skips the lines it has). */
+  seq?: number;
 }
 
 /** Lines kept for a viewer that connects. */
@@ -72,6 +75,10 @@ export class EventFeed {
   #flushTimer: NodeJS.Timeout | undefined;
   #sampling = false;
   #last: DashboardState | undefined;
+  #seq = 0;
+  /** This run of msup: a page that reconnects to another run (the same port) counts its lines afresh. */
+  readonly #run = randomUUID();
+  readonly #idle: () => void;
 
   /**
    * `sample` takes a full state (rates included) each period; `refresh` gives the last one with the
@@ -80,14 +87,19 @@ export class EventFeed {
   constructor(
     sample: () => Promise<DashboardState>,
     refresh: () => DashboardState | undefined,
+    idle: () => void = () => {},
     periodMs = 1000,
   ) {
     this.#sample = sample;
     this.#refresh = refresh;
+    this.#idle = idle;
     this.#periodMs = periodMs;
   }
 
-  /** A new viewer: the last state and (with `lines`) the kept lines at once, then live. */
+  /**
+   * A new viewer: whether it gets the lines (`hello`: its token was good), the last state and (with
+   * `lines`) the kept lines at once, then live.
+   */
   add(res: http.ServerResponse, lines: boolean): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -102,6 +114,7 @@ export class EventFeed {
       this.#viewers.delete(viewer);
       if (this.#viewers.size === 0) this.#stopTicking();
     });
+    this.#send(viewer, 'hello', { run: this.#run, lines });
     if (lines) this.#send(viewer, 'lines', { lines: this.#kept, skipped: 0 });
     if (this.#last) this.#send(viewer, 'state', this.#last);
     this.#startTicking();
@@ -124,6 +137,7 @@ export class EventFeed {
   }
 
   line(line: FeedLine): void {
+    line.seq = ++this.#seq;
     this.#kept.push(line);
     if (this.#kept.length > KEPT_LINES) this.#kept.splice(0, this.#kept.length - KEPT_LINES);
     if (![...this.#viewers].some((v) => v.lines)) return;
@@ -156,8 +170,12 @@ export class EventFeed {
   }
 
   #stopTicking(): void {
+    const wasTicking = this.#timer !== undefined;
     clearInterval(this.#timer);
     this.#timer = undefined;
+    if (!wasTicking) return;
+    this.#last = undefined;
+    this.#idle();
   }
 
   async #tick(): Promise<void> {

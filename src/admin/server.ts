@@ -82,6 +82,7 @@ export class AdminServer {
     this.#feed = new EventFeed(
       async () => this.#sampler.sample(await target.metrics(), target.services(), Date.now()),
       () => this.#sampler.refresh(target.services(), Date.now()),
+      () => this.#sampler.reset(),
     );
     this.#server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
       this.#handle(req, res).catch((error: Error) => {

@@ -317,19 +317,54 @@ describe('the feed between two samples', () => {
     const feed = new EventFeed(
       async () => state('sampled'),
       () => state('refreshed'),
+      () => {},
       3_600_000,
     );
     const server = http.createServer((_req, res) => feed.add(res, false));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const states = (events: { event: string; data: unknown }[]) =>
+        events.filter((e) => e.event === 'state');
       const names = (events: { event: string; data: unknown }[]) =>
-        events.map((e) => (e.data as DashboardState).services[0]?.name);
+        states(events).map((e) => (e.data as DashboardState).services[0]?.name);
       const events = readEvents(url, (e) => {
-        if (e.length === 1) feed.nudge();
-        return e.length >= 2;
+        if (states(e).length === 1) feed.nudge();
+        return states(e).length >= 2;
       });
-      expect(names(await events)).toEqual(['sampled', 'refreshed']);
+      const got = await events;
+      // First, whether this viewer gets the log lines.
+      expect(got[0]).toEqual({ event: 'hello', data: { run: expect.any(String), lines: false } });
+      expect(names(got)).toEqual(['sampled', 'refreshed']);
+    } finally {
+      feed.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('the feed when its last viewer leaves', () => {
+  it('starts afresh for the next one: no old state sent as the present, the sampler reset', async () => {
+    let resets = 0;
+    let sampled = 0;
+    const feed = new EventFeed(
+      async () => ({ at: ++sampled, services: [] }),
+      () => undefined,
+      () => {
+        resets++;
+      },
+      3_600_000,
+    );
+    const server = http.createServer((_req, res) => feed.add(res, false));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const states = (events: { event: string; data: unknown }[]) =>
+        events.filter((e) => e.event === 'state').map((e) => (e.data as DashboardState).at);
+      expect(states(await readEvents(url, (e) => states(e).length >= 1))).toEqual([1]);
+      expect(await waitFor(() => feed.viewers === 0 && resets === 1)).toBe(true);
+      // Before, the new viewer got sample 1 again at once, as if it were now.
+      expect(states(await readEvents(url, (e) => states(e).length >= 1))).toEqual([2]);
     } finally {
       feed.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -126,14 +126,44 @@ describe('the dashboard in Chromium', () => {
       await poll(() => page.locator('#logs > div[data-service="web"]').count()).toBeGreaterThan(0);
       expect(await page.locator('#logs > div:not([data-service="web"])').count()).toBe(0);
 
-      // The restart button: a rolling restart replaces every instance.
+      // The restart button: a rolling restart replaces every instance; a double click is one restart (the
+      // buttons wait for the answer).
       const pids = sup.instances('web').map((i) => i.pid);
-      await card.locator('button[data-action="restart"]').click();
+      await card.locator('button[data-action="restart"]').dblclick();
       await poll(() => page.locator('#notice').textContent()).toBe('restart done (web)');
       const replaced = sup.instances('web').map((i) => i.pid);
       expect(replaced.every((pid, i) => pid !== null && pid !== pids[i])).toBe(true);
       await poll(() => pidOf(1).textContent()).toBe(String(replaced[1]));
       expect(logs.filter((r) => r.msg === 'admin action: restart')).toHaveLength(1);
+
+      // An empty count is refused in the page (it read as 0: every instance stopped), and the box follows a
+      // scale made elsewhere.
+      const count = card.locator('input[data-role="count"]');
+      await count.fill('');
+      await card.locator('button[data-action="scale"]').click();
+      await poll(() => page.locator('#notice').textContent()).toBe(
+        'scale: enter a number of instances for web',
+      );
+      expect(sup.instances('web')).toHaveLength(2);
+      expect(logs.filter((r) => r.msg === 'admin action: scale')).toHaveLength(0);
+      await page.locator('#mode').click();
+      await sup.scale('web', 3);
+      await poll(() => count.inputValue()).toBe('3');
+      await sup.scale('web', 2);
+      await poll(() => card.locator('table.instances > tbody > tr').count()).toBe(2);
+      await poll(() => count.inputValue()).toBe('2');
+
+      // A token that is not this msup's (a tab left from an earlier run): read-only, and it says why.
+      const stale = await context.newPage();
+      stale.on('pageerror', (e) => errors.push(`stale page error: ${e.message}`));
+      await stale.goto(`${origin}/#token=not-this-run`);
+      await poll(() => stale.locator('#mode').textContent()).toBe('read-only');
+      await poll(() =>
+        stale.locator('article[data-service="web"] table.instances > tbody > tr').count(),
+      ).toBe(2);
+      expect(await stale.locator('button[data-action]').count()).toBe(0);
+      expect(await stale.locator('#logs-locked').textContent()).toMatch(/not this msup's/);
+      await stale.close();
 
       // Without the token: read-only, no buttons, no log lines.
       const readOnly = await context.newPage();
