@@ -87,6 +87,9 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
     else print(`dashboard: ${dashboard}\n`);
   });
   sup.on('output', (line) => {
+    // In the background nobody reads the output as it comes, and it goes to a file (.msup/msup.out)
+    // that is never rotated: the services' lines are in .msup/logs (bounded, `msup logs`) only.
+    if (args.background) return;
     if (args.json) {
       print(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
       return;

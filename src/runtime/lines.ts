@@ -30,9 +30,20 @@ export class LineSplitter {
     }
     this.#pending = text;
     clearTimeout(this.#timer);
-    if (text !== '') this.#timer = setTimeout(() => this.flush(), this.#idleMs).unref();
+    if (text !== '') this.#timer = setTimeout(() => this.#idle(), this.#idleMs).unref();
   }
 
+  /**
+   * A quiet spell: the partial line goes out, but the bytes of a character split across two writes stay
+   * in the decoder for the rest of it (ending it there made two U+FFFD of one character).
+   */
+  #idle(): void {
+    const rest = this.#pending;
+    this.#pending = '';
+    if (rest !== '') this.#emit(rest);
+  }
+
+  /** The stream ended: everything left goes out. */
   flush(): void {
     clearTimeout(this.#timer);
     const rest = this.#pending + this.#decoder.end();

@@ -321,6 +321,21 @@ async function sweepQueries(): Promise<void> {
   sweeping = false;
 }
 
+/** The processes of `pids` that carry `token` as their guard (read from /proc/<pid>/environ). */
+export async function carryingGuard(pids: readonly number[], token: string): Promise<number[]> {
+  if (!HAS_PROC) return [];
+  const ours = await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        return guardOf(await readFile(`/proc/${pid}/environ`, 'latin1')) === token;
+      } catch {
+        return false; // gone meanwhile, or not ours to read
+      }
+    }),
+  );
+  return pids.filter((_, i) => ours[i]);
+}
+
 function guardOf(environ: string): string | undefined {
   const key = `${GUARD_VARIABLE}=`;
   let at = 0;

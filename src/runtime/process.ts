@@ -2,6 +2,7 @@
 // stopped with SIGTERM to the group, then SIGKILL after the grace period; guarded by the watchdog.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type {
   InstanceSpec,
   Reaped,
@@ -15,6 +16,7 @@ import type {
 import type { ExitInfo, OutputLine, ResolvedCommand, ResolvedService } from '../types.js';
 import { LineSplitter } from './lines.js';
 import {
+  carryingGuard,
   endProcesses,
   escapedProcesses,
   GroupWaiter,
@@ -85,6 +87,9 @@ export function launchGroup(
   // node:child_process, not execa: a bare detached spawn with two pipes is all an instance needs, and
   // execa alone added 16 MB to msup's memory (measured; BENCHMARKS.md, the supervisor's weight).
   let child: ChildProcess;
+  // Node reports a missing cwd as `spawn <file> ENOENT`, naming a program that exists.
+  if (options.cwd !== undefined && !existsSync(options.cwd))
+    return failedGroup(new Error(`its folder ${options.cwd} (cwd) does not exist`), startedAt);
   try {
     child = spawn(file, args, {
       cwd: options.cwd,
@@ -238,22 +243,37 @@ export async function reapGroups(entries: readonly Remembered[]): Promise<Reaped
   if (entries.length === 0) return [];
   const processes = await scanProcesses();
   const targets: { entry: Remembered; pgid: number; count: number }[] = [];
+  const reaped: Reaped[] = [];
   for (const entry of entries) {
     const pgid = Number(entry.data.pgid);
     if (!Number.isInteger(pgid) || pgid <= 1) continue;
     // A live group leader with another start time is a new process that reused the pid: not ours.
     const leader = processes.find((p) => p.pid === pgid);
     if (leader && leader.startTime !== entry.data.startTime) continue;
-    const count = processes.filter((p) => p.pgrp === pgid).length;
-    const escaped =
-      typeof entry.data.guard === 'string'
-        ? await escapedProcesses(entry.data.guard, Number(entry.data.startTime) || 0, pgid)
-        : [];
+    const members = processes.filter((p) => p.pgrp === pgid).map((p) => p.pid);
+    const guard = typeof entry.data.guard === 'string' ? entry.data.guard : undefined;
+    const escaped = guard ? await escapedProcesses(guard, Number(entry.data.startTime) || 0, pgid) : [];
     if (escaped.length > 0)
       await endProcesses(
         escaped.map((p) => p.pid),
         0,
       );
+    if (!leader && members.length > 0) {
+      // The leader is gone, so its number may have been reused since by a group that is not ours (a
+      // shell job whose first command ended): only processes that carry the run's guard token are ours,
+      // ended one by one, not by the group's number.
+      const ours = guard ? await carryingGuard(members, guard) : [];
+      if (ours.length > 0) await endProcesses(ours, 0);
+      const count = ours.length + escaped.length;
+      if (count > 0)
+        reaped.push({
+          service: entry.service,
+          index: entry.index,
+          what: `${count} process${count === 1 ? '' : 'es'} of group ${pgid} (its leader gone)`,
+        });
+      continue;
+    }
+    const count = members.length;
     if (count > 0 || escaped.length > 0) targets.push({ entry, pgid, count: count + escaped.length });
   }
   for (const { pgid } of targets) {
@@ -262,11 +282,14 @@ export async function reapGroups(entries: readonly Remembered[]): Promise<Reaped
   }
   const waiter = new GroupWaiter();
   await Promise.all(targets.map(({ pgid }) => waiter.wait(pgid, 2000)));
-  return targets.map(({ entry, pgid, count }) => ({
-    service: entry.service,
-    index: entry.index,
-    what: `process group ${pgid} (${count} process${count === 1 ? '' : 'es'})`,
-  }));
+  return [
+    ...reaped,
+    ...targets.map(({ entry, pgid, count }) => ({
+      service: entry.service,
+      index: entry.index,
+      what: `process group ${pgid} (${count} process${count === 1 ? '' : 'es'})`,
+    })),
+  ];
 }
 
 /** What a service may set for other runtimes that processes do not apply. */

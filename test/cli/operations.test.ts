@@ -175,6 +175,11 @@ describe('msup commands against a running msup', () => {
     )?.[1];
     expect((await request(`${dashboard}metrics`)).status).toBe(200);
     expect((await finish(runCli(p, ['status']))).code).toBe(0);
+    // The services' output goes to .msup/logs (bounded), not to msup.out (never rotated): msup's events only.
+    const out = readFileSync(path.join(p.root, '.msup', 'msup.out'), 'utf8');
+    expect(out).toMatch(/all services ready/);
+    expect(out).not.toMatch(/listening on/);
+    expect((await finish(runCli(p, ['logs', 'web']))).out).toMatch(/listening on/);
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
     await expectNoTaggedProcesses(p.tag, 5000);
   });

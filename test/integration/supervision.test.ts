@@ -106,6 +106,20 @@ describe('supervision', () => {
     expect((error as Error).message).toMatch(/ghost#0 could not start: .*ENOENT/);
   });
 
+  it('names a cwd that does not exist, not the program it would have run', async () => {
+    const p = project();
+    const error = await p
+      .start({
+        config: p.config({ lost: { command: node('worker.js'), cwd: 'no-such-folder', restart: 'never' } }),
+      })
+      .catch((e: unknown) => e);
+    expect(isMsupError(error, 'MSUP_START_FAILED')).toBe(true);
+    // Node says `spawn .../node ENOENT` for it.
+    expect((error as Error).message).toMatch(
+      /lost#0 could not start: its folder .*no-such-folder \(cwd\) does not exist/,
+    );
+  });
+
   it('stops a shell chain whose grandchild ignores SIGTERM, leaving nothing and freeing its port', async () => {
     const p = project();
     const sup = await p.start({

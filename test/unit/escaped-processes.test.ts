@@ -4,12 +4,49 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { escapedProcesses, GUARD_VARIABLE } from '../../src/runtime/proc.js';
+import { reapGroups } from '../../src/runtime/process.js';
 import { waitFor } from '../helpers/processes.js';
 
 const started: ChildProcess[] = [];
+const strays: number[] = [];
 afterEach(() => {
   for (const child of started.splice(0)) child.kill('SIGKILL');
+  for (const pid of strays.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
 });
+
+/** Alive, and not a zombie waiting for a parent that does not reap it. */
+function running(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** A group whose leader has ended: `sh` starts `sleep` in its own group, says its pid, and exits. */
+function leaderlessGroup(env: NodeJS.ProcessEnv): Promise<{ pgid: number; member: number }> {
+  return new Promise((resolve, reject) => {
+    const sh = spawn('sh', ['-c', 'sleep 60 & echo $!'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env,
+    });
+    let out = '';
+    sh.stdout.on('data', (d) => {
+      out += d;
+    });
+    sh.on('error', reject);
+    sh.on('exit', () => {
+      const member = Number(out.trim());
+      strays.push(member);
+      resolve({ pgid: sh.pid as number, member });
+    });
+  });
+}
 
 const startTicks = (pid: number) =>
   Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19]);
@@ -44,5 +81,25 @@ describe.runIf(process.platform === 'linux')('escapedProcesses', () => {
       [],
     );
     expect(await escapedProcesses('no-such-token', since, 0)).toEqual([]);
+  });
+
+  it("reaps a group whose leader is gone only where its processes carry the run's guard", async () => {
+    const foreign = await leaderlessGroup(process.env);
+    const ours = await leaderlessGroup({ ...process.env, [GUARD_VARIABLE]: `ours-${process.pid}` });
+    // Each instance of a run has a token of its own.
+    const entry = (pgid: number, guard: string) => ({
+      runtime: 'process',
+      service: 'w',
+      index: 0,
+      data: { pgid, startTime: '1', guard },
+    });
+    const reaped = await reapGroups([
+      entry(foreign.pgid, `other-${process.pid}`),
+      entry(ours.pgid, `ours-${process.pid}`),
+    ]);
+    expect(await waitFor(() => !running(ours.member), 5000)).toBe(true);
+    // The group number a crashed run left, now another's (its leader's pid reused, then ended): left alone.
+    expect(running(foreign.member)).toBe(true);
+    expect(reaped.map((r) => r.what)).toEqual([`1 process of group ${ours.pgid} (its leader gone)`]);
   });
 });

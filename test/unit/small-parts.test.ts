@@ -6,6 +6,7 @@ import { ERROR_CODES, isMsupError } from '../../src/errors.js';
 import { applyProbeResult, INITIAL_COUNTERS } from '../../src/health/thresholds.js';
 import { formatOutputLine, makeStyle, wantsColor } from '../../src/log/output.js';
 import { LineSplitter } from '../../src/runtime/lines.js';
+import { waitFor } from '../helpers/processes.js';
 
 describe('probe thresholds', () => {
   const t = { successThreshold: 2, failureThreshold: 3 };
@@ -39,6 +40,16 @@ describe('LineSplitter', () => {
     s.push(bytes.subarray(0, 2));
     s.push(bytes.subarray(2));
     expect(lines).toEqual(['héllo']);
+  });
+  it('keeps a character whole when a quiet spell falls inside it', async () => {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l), 10);
+    s.push(Buffer.from([0x61, 0xe2, 0x82])); // 'a' and the first two bytes of '€'
+    // The quiet spell passes the partial line on.
+    expect(await waitFor(() => lines.length === 1, 2000)).toBe(true);
+    expect(lines).toEqual(['a']);
+    s.push(Buffer.from([0xac, 0x0a]));
+    expect(lines).toEqual(['a', '€']);
   });
 });
 
