@@ -108,6 +108,13 @@
         'aria-label': `instances of ${info.name}`,
         'data-role': 'count',
       });
+      // Typed in: the box keeps it (focus may have gone to the Scale button) until it is sent or emptied.
+      count.addEventListener('input', () => {
+        count.dataset.edited = 'true';
+      });
+      count.addEventListener('change', () => {
+        if (!/^\d+$/.test(count.value)) delete count.dataset.edited;
+      });
       const buttons = [];
       const scale = () => {
         // An empty or half-typed box reads as '' (0 to Number()): never a scale to zero by accident.
@@ -117,6 +124,7 @@
         }
         const n = Number(count.value);
         if (n === 0 && !confirm(`Stop every instance of ${info.name}?`)) return;
+        delete count.dataset.edited;
         act('scale', { service: info.name, count: n }, buttons);
       };
       buttons.push(
@@ -223,7 +231,7 @@
       );
       entry.card.dataset.instances = String(info.instances.length);
       // The box shows the count as it is now (a scale from the command line, a reload), unless being typed in.
-      if (entry.count && document.activeElement !== entry.count)
+      if (entry.count && entry.count.dataset.edited !== 'true' && document.activeElement !== entry.count)
         entry.count.value = String(info.instances.length);
       entry.card.dataset.ready = String(info.instances.filter((i) => i.ready).length);
       entry.figures.textContent =
@@ -244,9 +252,16 @@
       if (seen.has(name)) continue;
       entry.card.remove();
       services.delete(name);
-      $('log-filter')
-        .querySelector(`option[value="${CSS.escape(name)}"]`)
-        ?.remove();
+      const option = $('log-filter').querySelector(`option[value="${CSS.escape(name)}"]`);
+      if (option) {
+        const selected = option.selected;
+        option.remove();
+        // Its lines were the ones shown: the panel shows all again (no change event comes for it).
+        if (selected) {
+          $('log-filter').value = '';
+          redrawLogs();
+        }
+      }
     }
   }
 
@@ -299,7 +314,7 @@
         text: `${batch.skipped} lines skipped`,
       };
       logLines.push(gap);
-      box.append(lineNode(gap));
+      if (shown(gap)) box.append(lineNode(gap));
     }
     // The oldest go, from the list and from the page (no redraw: a selection in the panel stays).
     if (logLines.length > MAX_LOG_LINES) {

@@ -76,6 +76,8 @@ export class EventFeed {
   #sampling = false;
   #last: DashboardState | undefined;
   #seq = 0;
+  /** Counts the times nobody watched any more: a sample under way then is dropped (it would undo the reset). */
+  #generation = 0;
   /** This run of msup: a page that reconnects to another run (the same port) counts its lines afresh. */
   readonly #run = randomUUID();
   readonly #idle: () => void;
@@ -174,6 +176,7 @@ export class EventFeed {
     clearInterval(this.#timer);
     this.#timer = undefined;
     if (!wasTicking) return;
+    this.#generation++;
     this.#last = undefined;
     this.#idle();
   }
@@ -181,8 +184,14 @@ export class EventFeed {
   async #tick(): Promise<void> {
     if (this.#sampling) return;
     this.#sampling = true;
+    const generation = this.#generation;
     try {
       const state = await this.#sample();
+      if (generation !== this.#generation) {
+        // The last viewer left while it was taken: it is of before, and so is what the sampler kept of it.
+        this.#idle();
+        return;
+      }
       this.#last = state;
       for (const v of this.#viewers) this.#send(v, 'state', state);
     } catch {

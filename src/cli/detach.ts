@@ -79,7 +79,9 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   for (;;) {
     if (exit !== undefined) {
       io.err.write(`${lastError(outFile)}\n`);
-      io.err.write(`msup: the background msup stopped (exit ${exit}); its output is in ${outFile}\n`);
+      io.err.write(
+        `msup: the background msup stopped (exit ${exit}); its output is in ${outFile}, its services' in .msup/logs (msup logs)\n`,
+      );
       return exit === 0 || exit === null ? EXIT.failed : exit;
     }
     try {
@@ -89,7 +91,9 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
       if (status.ready && status.pid === child.pid) {
         if (args.json) io.out.write(`${JSON.stringify(status)}\n`);
         else {
-          io.out.write(`msup is running in the background (pid ${status.pid}); output in ${outFile}\n`);
+          io.out.write(
+            `msup is running in the background (pid ${status.pid}); output in ${outFile}, the services' in msup logs\n`,
+          );
           for (const s of status.services) {
             io.out.write(`  ${s.name}  ${s.instances.length} instance(s)  ${s.url ?? '(no port)'}\n`);
           }

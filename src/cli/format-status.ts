@@ -53,7 +53,11 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
       rows.push([service.name, '-', '-', '-', 'scaled to 0', 'no', '-', '-', '-', '-', '-']);
     }
     for (const i of service.instances) {
-      const last = i.lastExit ? (i.lastExit.signal ?? `code ${i.lastExit.code}`) : '-';
+      const last = i.lastExit
+        ? i.lastExit.error
+          ? 'could not start'
+          : (i.lastExit.signal ?? `code ${i.lastExit.code}`)
+        : '-';
       rows.push([
         service.name,
         String(i.index),

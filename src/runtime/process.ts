@@ -258,11 +258,11 @@ export async function reapGroups(entries: readonly Remembered[]): Promise<Reaped
         escaped.map((p) => p.pid),
         0,
       );
-    if (!leader && members.length > 0) {
+    if (!leader) {
       // The leader is gone, so its number may have been reused since by a group that is not ours (a
       // shell job whose first command ended): only processes that carry the run's guard token are ours,
-      // ended one by one, not by the group's number.
-      const ours = guard ? await carryingGuard(members, guard) : [];
+      // ended one by one, never by the group's number.
+      const ours = guard && members.length > 0 ? await carryingGuard(members, guard) : [];
       if (ours.length > 0) await endProcesses(ours, 0);
       const count = ours.length + escaped.length;
       if (count > 0)

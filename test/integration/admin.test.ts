@@ -372,6 +372,43 @@ describe('the feed when its last viewer leaves', () => {
   });
 });
 
+describe('the feed when its last viewer leaves during a sample', () => {
+  it('drops that sample: the next viewer gets a new one, not it', async () => {
+    let resets = 0;
+    let calls = 0;
+    let release: () => void = () => {};
+    const feed = new EventFeed(
+      async () => {
+        const n = ++calls;
+        if (n === 1) await new Promise<void>((resolve) => (release = resolve));
+        return { at: n, services: [] };
+      },
+      () => undefined,
+      () => {
+        resets++;
+      },
+      3_600_000,
+    );
+    const server = http.createServer((_req, res) => feed.add(res, false));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      // The first viewer leaves while the first sample is still being taken.
+      await readEvents(url, (e) => e.some((x) => x.event === 'hello'));
+      expect(await waitFor(() => feed.viewers === 0 && resets === 1 && calls === 1)).toBe(true);
+      release();
+      // The sample of before is dropped, and what the sampler kept of it reset again.
+      expect(await waitFor(() => resets === 2)).toBe(true);
+      const states = (events: { event: string; data: unknown }[]) =>
+        events.filter((e) => e.event === 'state').map((e) => (e.data as DashboardState).at);
+      expect(states(await readEvents(url, (e) => states(e).length >= 1))).toEqual([2]);
+    } finally {
+      feed.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe('when the admin listener opens', () => {
   it("with the config's admin, the option, or neither", async () => {
     const p = project();

@@ -152,6 +152,15 @@ describe('the dashboard in Chromium', () => {
       await sup.scale('web', 2);
       await poll(() => card.locator('table.instances > tbody > tr').count()).toBe(2);
       await poll(() => count.inputValue()).toBe('2');
+      // What was typed stays when the focus leaves the box for a moment (states keep coming meanwhile).
+      await count.fill('3');
+      await page.locator('#mode').click();
+      await page.waitForTimeout(1500);
+      expect(await count.inputValue()).toBe('3');
+      await card.locator('button[data-action="scale"]').click();
+      await poll(() => sup.instances('web').length).toBe(3);
+      await sup.scale('web', 2);
+      await poll(() => card.locator('table.instances > tbody > tr').count()).toBe(2);
 
       // A token that is not this msup's (a tab left from an earlier run): read-only, and it says why.
       const stale = await context.newPage();
