@@ -19,6 +19,9 @@ import {
 } from './retry.js';
 import type { ExchangeHandler } from './upstream-pool.js';
 
+/** A reason phrase Node sends as it is (its own check for a status message). */
+const SENDABLE_REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 export type { ForwardTarget } from './forward-target.js';
 
 class Exchange implements ExchangeHandler {
@@ -144,7 +147,12 @@ class Exchange implements ExchangeHandler {
     this.#resume = resume;
     this.#answeredBy = (this.#member as Member).index;
     this.#status = status;
-    this.#res.writeHead(status, statusText, downstreamHeaders(rawHeaders));
+    // undici decodes a reason phrase as UTF-8: a latin1 one (`Créé`) comes as U+FFFD, which Node refuses
+    // to send (the throw, inside undici's callback, left the client without an answer). Then the status
+    // code's own reason goes out.
+    if (SENDABLE_REASON.test(statusText))
+      this.#res.writeHead(status, statusText, downstreamHeaders(rawHeaders));
+    else this.#res.writeHead(status, downstreamHeaders(rawHeaders));
     return true;
   }
 

@@ -180,7 +180,10 @@ export function createListener(
     ),
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable || error.code === 'ECONNRESET') {
+    // A response under way on it (its head sent: a malformed body after the instance began to answer): a
+    // status line now would land inside that response's body.
+    const current = pendingResponse(socket as net.Socket);
+    if (!socket.writable || error.code === 'ECONNRESET' || current?.headersSent) {
       socket.destroy();
       return;
     }

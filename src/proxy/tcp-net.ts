@@ -69,9 +69,9 @@ export const netIo: TcpIo = {
     };
     c.once('close', one);
     u.once('close', one);
-    c.once('close', () => u.destroy());
-    // A reset closes both at once (as the handle path does); an orderly close lets what the instance
-    // wrote reach the client first.
+    // A reset closes both at once (as the handle path does); an orderly close lets what one side wrote
+    // reach the other first (the client's last bytes after the instance had closed its side included).
+    c.once('close', () => (c.errored ? u.destroy() : u.end(() => u.destroy())));
     u.once('close', () => (u.errored ? c.destroy() : c.end(() => c.destroy())));
     c.pipe(u);
     u.pipe(c);

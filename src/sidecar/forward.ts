@@ -44,7 +44,9 @@ export function upstreamHeaders(
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (HOP_BY_HOP.has(name) || named?.has(name) || drop.has(name) || name in set) continue;
+    // `x_msup_client_id` is the same header to a server that maps names to CGI's HTTP_X_MSUP_CLIENT_ID.
+    const dropped = drop.has(name) || (name.includes('_') && drop.has(name.replaceAll('_', '-')));
+    if (HOP_BY_HOP.has(name) || named?.has(name) || dropped || name in set) continue;
     out.push(raw[i] as string, raw[i + 1] as string);
   }
   for (const [name, value] of Object.entries(set)) out.push(name, value);
@@ -60,7 +62,7 @@ function latin1(raw: Buffer | string): string {
  * A response's headers to pass back, as a flat list, without hop-by-hop ones, nor NOT_FORWARDED_HEADER:
  * only a sidecar may say that, and what it says is `Answer.notForwarded`, not a header to pass on.
  */
-function downstreamHeaders(raw: readonly (Buffer | string)[]): string[] {
+export function downstreamHeaders(raw: readonly (Buffer | string)[]): string[] {
   let named: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2)
     if (latin1(raw[i] as Buffer | string).toLowerCase() === 'connection')
@@ -158,6 +160,30 @@ export function classify(error: Error & { code?: string }, sent: boolean): SendF
 }
 
 /** A response whose headers came: its body is streamed to a client, or discarded (before a retry). */
+/**
+ * Writes an answer's head on `res`. Its reason phrase is dropped when Node will not send it (undici
+ * decodes one as UTF-8: `Créé` comes as characters Node refuses), and false when its headers cannot be
+ * sent either: the answer is then discarded, for the caller to answer 502. (A throw there ended the
+ * sidecar.)
+ */
+export function writeAnswerHead(res: http.ServerResponse, answer: Answer): boolean {
+  try {
+    res.writeHead(answer.status, answer.statusText, answer.headers);
+    return true;
+  } catch {}
+  // writeHead keeps the reason it refused: cleared, the status code's own is used.
+  res.statusMessage = '';
+  try {
+    if (!res.headersSent) {
+      res.writeHead(answer.status, answer.headers);
+      return true;
+    }
+  } catch {}
+  res.statusMessage = '';
+  answer.discard();
+  return false;
+}
+
 export interface Answer {
   status: number;
   statusText: string;

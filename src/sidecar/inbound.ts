@@ -11,7 +11,7 @@ import { type StartupSchedule, startupDelay } from '../health/startup-delay.js';
 import { NOT_FORWARDED_HEADER } from '../proxy/headers.js';
 import { REPLAY_LIMIT } from '../proxy/lazy-body.js';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
-import { hasBody, SendError, send, upstreamHeaders } from './forward.js';
+import { downstreamHeaders, hasBody, SendError, send, upstreamHeaders, writeAnswerHead } from './forward.js';
 import type { TlsMaterial } from './messages.js';
 import { type GoldenMetrics, routeOf } from './metrics.js';
 import { meshIdentity, serverOptions } from './tls.js';
@@ -23,6 +23,13 @@ const DROP_CLIENT_ID: ReadonlySet<string> = new Set([CLIENT_ID_HEADER]);
 const NOT_OF_THE_MESH = 'msup sidecar: a client certificate of this mesh is required\n';
 /** How long a connection to the permissive mesh port may stay silent before its first byte (node:http's headersTimeout). */
 const FIRST_BYTE_MS = 60_000;
+
+/** An answer's status line and `headers` (a flat list), as bytes for a raw socket (latin1). */
+function headOf(answer: http.IncomingMessage, headers: readonly string[]): string {
+  const lines = [`HTTP/1.1 ${answer.statusCode} ${answer.statusMessage ?? ''}`];
+  for (let i = 0; i + 1 < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
 
 /** Random bytes for span ids, taken from a pool refilled 4 KiB at a time (one call per request is slow). */
 const pool = new Uint8Array(4096);
@@ -220,8 +227,11 @@ export class Inbound {
       signal: abort.signal,
     }).then(
       (answer) => {
-        res.writeHead(answer.status, answer.statusText, answer.headers);
-        answer.pipeTo(res);
+        if (writeAnswerHead(res, answer)) answer.pipeTo(res);
+        else if (!res.headersSent) {
+          res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end('msup sidecar: the app answered a head that cannot be sent on\n');
+        } else res.destroy();
       },
       (error) => {
         if (abort.signal.aborted) return;
@@ -248,29 +258,49 @@ export class Inbound {
   #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, identity: string | null): void {
     const app = this.#app;
     if (!app) return void socket.destroy();
-    const upstream = net.connect({ host: app.host, port: app.port }, () => {
-      // A request's headers (upstreamHeaders), with the two hop-by-hop ones an upgrade needs put back.
-      const set: Record<string, string> = {
-        traceparent: continueTrace(req.headers.traceparent, random).traceparent,
-        connection: 'Upgrade',
-        upgrade: req.headers.upgrade ?? '',
-      };
-      if (identity) set[CLIENT_ID_HEADER] = identity;
-      const headers = upstreamHeaders(req, set, DROP_CLIENT_ID);
-      const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
-      for (let i = 0; i < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
-      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+    // A request's headers (upstreamHeaders), with the two hop-by-hop ones an upgrade needs put back.
+    const set: Record<string, string> = {
+      traceparent: continueTrace(req.headers.traceparent, random).traceparent,
+      connection: 'Upgrade',
+      upgrade: req.headers.upgrade ?? '',
+    };
+    if (identity) set[CLIENT_ID_HEADER] = identity;
+    const out = http.request({
+      host: app.host,
+      port: app.port,
+      method: req.method,
+      path: req.url,
+      headers: upstreamHeaders(req, set, DROP_CLIENT_ID),
+      setHost: false,
+      agent: false,
+    });
+    const end = () => {
+      out.destroy();
+      socket.destroy();
+    };
+    out.once('error', end);
+    socket.once('error', end);
+    socket.once('close', end);
+    // The app switches protocols: its 101, then bytes both ways.
+    out.once('upgrade', (answer: http.IncomingMessage, upstream: net.Socket, upstreamHead: Buffer) => {
+      upstream.once('error', end);
+      upstream.once('close', end);
+      socket.write(headOf(answer, answer.rawHeaders), 'latin1');
+      if (upstreamHead.length) socket.write(upstreamHead);
       if (head.length) upstream.write(head);
       upstream.pipe(socket).pipe(upstream);
     });
-    const end = () => {
-      upstream.destroy();
-      socket.destroy();
-    };
-    upstream.once('error', end);
-    socket.once('error', end);
-    socket.once('close', end);
-    upstream.once('close', end);
+    // It declines: its answer, and the connection ends with it. Piped on, the connection would have been a
+    // tunnel to the app whose later requests skip what a request's head gets here (a client id forged).
+    out.once('response', (answer: http.IncomingMessage) => {
+      socket.write(
+        headOf(answer, [...downstreamHeaders(answer.rawHeaders), 'connection', 'close']),
+        'latin1',
+      );
+      answer.pipe(socket);
+      answer.once('error', end);
+    });
+    out.end();
   }
 
   #pipe(socket: net.Socket): void {

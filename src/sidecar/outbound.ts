@@ -5,7 +5,7 @@ import http from 'node:http';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
 import { Balancer } from './balancer.js';
 import { CircuitBreaker } from './breaker.js';
-import { type Answer, SendError, send, upstreamHeaders } from './forward.js';
+import { type Answer, SendError, send, upstreamHeaders, writeAnswerHead } from './forward.js';
 import { random } from './inbound.js';
 import type { PeerEndpoint, SidecarSettings, TlsMaterial } from './messages.js';
 import { type GoldenMetrics, routeOf } from './metrics.js';
@@ -190,9 +190,11 @@ export class Outbound {
       break;
     }
     if (last.response) {
-      res.writeHead(last.response.status, last.response.statusText, last.response.headers);
-      last.response.pipeTo(res);
-      return;
+      if (writeAnswerHead(res, last.response)) {
+        last.response.pipeTo(res);
+        return;
+      }
+      return reply(res, 502, `${peer}: its answer's head cannot be sent on`);
     }
     const timedOut = last.error?.failure === 'timeout' || deadline <= Date.now();
     reply(res, timedOut ? 504 : 502, `${peer}: ${last.error?.message ?? 'no answer'}`);

@@ -2,6 +2,7 @@
 // WebSocket, CONNECT, and a 408 that closes the connection whether or not the client does.
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { openFds, raw, useUpstreams } from '../helpers/upstreams.js';
 
@@ -98,6 +99,49 @@ describe('HTTP details at the front', () => {
     const reply = await raw(port, `GET /one HTTP/1.1\r\nHost: x\r\n\r\n${websocket}`);
     expect(reply).toMatch(/^HTTP\/1\.1 200 [\s\S]*"url":"\/one"[\s\S]*HTTP\/1\.1 502 /);
     expect(p.stats()[1]?.errors).toBe(1);
+  });
+
+  it('cuts a connection whose request body turns malformed after the answer began, writing nothing into it', async () => {
+    const port = await httpUpstream((req, res) => {
+      req.on('error', () => {});
+      req.resume();
+      // Answers at once, while the body still comes.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('started\n');
+    });
+    const { port: front } = await proxy([port]);
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(front, '127.0.0.1', () =>
+        socket.write('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n'),
+      );
+      let got = '';
+      socket.on('data', (d) => {
+        const first = !got.includes('started');
+        got += d;
+        // The answer has begun: now an invalid chunk size.
+        if (first && got.includes('started')) socket.write('zz\r\n');
+      });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+      socket.setTimeout(10_000, () => socket.destroy());
+    });
+    expect(text).toMatch(/^HTTP\/1\.1 200 [\s\S]*started/);
+    expect(text).not.toMatch(/HTTP\/1\.1 400/);
+  });
+
+  it('passes on an answer whose reason phrase is not ASCII, with a body or without', async () => {
+    const port = await httpUpstream((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.statusMessage = 'Cr\u00e9\u00e9';
+        res.writeHead(201);
+        res.end('made');
+      });
+    });
+    const { url } = await proxy([port]);
+    // With a body: undici's path (it decodes the reason as UTF-8); without: the lean client's.
+    expect(await request(url, { method: 'POST', body: 'x' })).toMatchObject({ status: 201, body: 'made' });
+    expect(await request(url)).toMatchObject({ status: 201, body: 'made' });
   });
 
   it("passes on an h2c request's large answer to a client that reads it late", async () => {

@@ -144,6 +144,38 @@ describe.each(ios)('tcp mode on %s', (_name, tcpIo) => {
     expect(p.stats()[0]).toMatchObject({ requests: 2, errors: 0 });
   });
 
+  it('passes on every byte the client sends after the instance closed its side first', async () => {
+    let received = -1;
+    // Says its piece and closes its side, then reads slowly what the client sends until the client's end.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      socket.end('ready\n');
+      let count = 0;
+      socket.on('data', (d: Buffer) => {
+        count += d.length;
+        socket.pause();
+        setTimeout(() => socket.resume(), 2);
+      });
+      socket.on('end', () => {
+        received = count;
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { port } = await proxy([(server.address() as net.AddressInfo).port], { mode: 'tcp', tcpIo });
+    // More than the kernel's buffers on the way hold while the instance reads slowly: the last bytes are
+    // still in msup when the client's end comes.
+    const data = payload(16 * 1024 * 1024);
+    const client = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    client.resume();
+    // The instance's side has ended (its 'ready' and FIN came through): the client sends, then ends.
+    await new Promise((resolve) => client.once('end', resolve));
+    client.end(data);
+    expect(await waitFor(() => received >= 0, 20_000)).toBe(true);
+    expect(received).toBe(data.length);
+    client.destroy();
+  });
+
   it('holds a slow reader back: the instance has to wait, and every byte arrives in order', async () => {
     // More than the kernel's socket buffers on the way can hold (send 4 MiB, receive autotuned),
     // so while the client does not read, only a proxy that stops reading keeps the instance waiting.

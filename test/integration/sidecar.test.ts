@@ -1,6 +1,6 @@
 // The sidecar runtime under the real supervisor: calls between services go through both sidecars over
 // mutual TLS, keep one trace id, are counted exactly, and are retried and ejected as configured.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -311,6 +311,94 @@ net.createServer((socket) => {
     });
     socket.close();
     expect(answer).toBe('web#0: hello');
+  });
+
+  it('closes a connection whose upgrade the app declined: no tunnel past the head checks', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    // An app without WebSocket: it answers an upgrade as a plain request, and keeps the connection.
+    p.write(
+      'plain.mjs',
+      `import http from 'node:http';
+http.createServer((req, res) => res.end(JSON.stringify(req.headers))).listen(Number(process.env.PORT), '127.0.0.1');
+`,
+    );
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({ plain: { command: [process.execPath, 'plain.mjs'], port: 0 } }),
+    });
+    const ingress = sidecarOf(sup, 'plain').sidecar.ports.ingress;
+    const declined = 'GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+    const forged =
+      'GET /whoami HTTP/1.1\r\nHost: a\r\nx-msup-client-id: spiffe://msup.local/forged/billing\r\n\r\n';
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(ingress, '127.0.0.1', () => socket.write(declined));
+      let text = '';
+      let sent = false;
+      socket.on('data', (d) => {
+        text += d;
+        // The app's answer to the declined upgrade is in: the next request on the same connection.
+        if (!sent && text.includes('websocket')) {
+          sent = true;
+          if (socket.writable) socket.write(forged);
+        }
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+      socket.setTimeout(10_000, () => socket.destroy());
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+    // Before, the connection stayed a byte pipe to the app after its answer: the second request reached it
+    // with the forged id.
+    expect(reply).not.toMatch(/forged/);
+  });
+
+  it('gives the app its NODE_OPTIONS, and the sidecar none of them', { timeout: 60_000 }, async () => {
+    const p = project();
+    // Each Node process that loads it writes down which program it runs.
+    p.write(
+      'mark.cjs',
+      "require('node:fs').appendFileSync(__dirname + '/marks', process.argv[1] + '\\n');\n",
+    );
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({
+        web: echo({ env: { NODE_OPTIONS: `--require ${path.join(p.root, 'mark.cjs')}` } }),
+      }),
+    });
+    expect((await request(sup.url('web'))).status).toBe(200);
+    const marks = readFileSync(path.join(p.root, 'marks'), 'utf8').trim().split('\n');
+    expect(marks).toEqual([expect.stringMatching(/echo-server\.js$/)]);
+  });
+
+  it("passes on a reason phrase the sidecar's client cannot decode, and stays up", {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    p.write(
+      'created.mjs',
+      `import http from 'node:http';
+http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.statusMessage = 'Cr\u00e9\u00e9';
+    res.writeHead(201);
+    res.end('made');
+  });
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`,
+    );
+    const sup = await p.start({
+      runtime: 'sidecar',
+      config: p.config({ made: { command: [process.execPath, 'created.mjs'], port: 0 } }),
+    });
+    const pid = sup.instances('made')[0]?.pid;
+    // A body: through undici, which decodes the reason as UTF-8 (the throw ended the sidecar).
+    const posted = await request(`${sup.url('made')}/`, { method: 'POST', body: 'x' });
+    expect(posted).toMatchObject({ status: 201, body: 'made' });
+    expect((await request(`${sup.url('made')}/`)).status).toBe(201);
+    expect(sup.instances('made')[0]).toMatchObject({ pid, restarts: 0 });
   });
 
   it('gives an upgrade the headers a request gets: no client id from outside, a trace continued', {

@@ -12,6 +12,7 @@ const strays: number[] = [];
 afterEach(() => {
   for (const child of started.splice(0)) child.kill('SIGKILL');
   for (const pid of strays.splice(0)) {
+    if (pid <= 1) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {}
@@ -30,7 +31,9 @@ function running(pid: number): boolean {
 /** A group whose leader has ended: `sh` starts `sleep` in its own group, says its pid, and exits. */
 function leaderlessGroup(env: NodeJS.ProcessEnv): Promise<{ pgid: number; member: number }> {
   return new Promise((resolve, reject) => {
-    const sh = spawn('sh', ['-c', 'sleep 60 & echo $!'], {
+    // The sleep's output goes elsewhere, so that `close` (its stdout read to the end: 'exit' may come
+    // before the pid was read) comes when sh ends.
+    const sh = spawn('sh', ['-c', 'sleep 60 >/dev/null 2>&1 & echo $!'], {
       detached: true,
       stdio: ['ignore', 'pipe', 'ignore'],
       env,
@@ -40,8 +43,13 @@ function leaderlessGroup(env: NodeJS.ProcessEnv): Promise<{ pgid: number; member
       out += d;
     });
     sh.on('error', reject);
-    sh.on('exit', () => {
+    sh.on('close', () => {
       const member = Number(out.trim());
+      // Never 0 or 1: process.kill(0) would signal this whole process group (the test runner).
+      if (!Number.isInteger(member) || member <= 1) {
+        reject(new Error(`sh said ${JSON.stringify(out)}, not a pid`));
+        return;
+      }
       strays.push(member);
       resolve({ pgid: sh.pid as number, member });
     });

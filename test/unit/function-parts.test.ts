@@ -74,6 +74,25 @@ describe('the payload 2.0 event', () => {
     expect(requestTime(0)).toBe('01/Jan/1970:00:00:00 +0000');
   });
 
+  it("takes names that Object's prototype has as names: constructor, __proto__, valueOf", () => {
+    const ctx = { requestId: 'r', epochMs: 0, apiId: 'a' };
+    const event = toEvent(
+      request({
+        url: '/p?constructor=x&__proto__=y&__proto__=z',
+        rawHeaders: ['constructor', 'c', '__proto__', 'p'],
+      }),
+      Buffer.alloc(0),
+      ctx,
+    );
+    expect(event.queryStringParameters).toEqual({ constructor: 'x', ['__proto__']: 'y,z' });
+    expect(JSON.parse(JSON.stringify(event.queryStringParameters))).toEqual({
+      constructor: 'x',
+      ['__proto__']: 'y,z',
+    });
+    expect(Object.hasOwn(event.headers, '__proto__')).toBe(true);
+    expect(event.headers).toMatchObject({ constructor: 'c', ['__proto__']: 'p' });
+  });
+
   it('carries text bodies as text and anything else as base64', () => {
     const bytes = Buffer.from([0, 255, 1, 254]);
     const ctx = { requestId: 'r', epochMs: 0, apiId: 'a' };
@@ -117,6 +136,8 @@ describe('the payload 2.0 event', () => {
     expect(fromResult('"plain"').body.toString()).toBe('plain');
     expect(fromResult('null').body.toString()).toBe('null');
     expect(fromResult('{"statusCode":"two hundred"}').statusCode).toBe(502);
+    // A 1xx is no final answer.
+    expect(fromResult('{"statusCode":102,"body":"x"}').statusCode).toBe(502);
     expect(fromResult('not json').statusCode).toBe(502);
   });
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Balancer, FAILURE_PENALTY_MS } from '../../src/sidecar/balancer.js';
 import { CircuitBreaker } from '../../src/sidecar/breaker.js';
-import { classify } from '../../src/sidecar/forward.js';
+import { classify, upstreamHeaders } from '../../src/sidecar/forward.js';
 import { acceptPollDelay } from '../../src/sidecar/inbound.js';
 import {
   GoldenMetrics,
@@ -337,5 +337,22 @@ describe('failure kinds', () => {
     expect(classify(failure('MSUP_UPSTREAM_CLOSED'), true)).toBe('reset');
     // A close while connecting, and other codes: not known to be safe to send again.
     expect(classify(failure('ECONNRESET'), false)).toBe('reset');
+  });
+});
+
+describe("a request's head toward the app", () => {
+  it('drops the client id in any spelling a CGI-style server reads as it', () => {
+    const rawHeaders = [
+      'X-Msup-Client-Id',
+      'a',
+      'x_msup_client_id',
+      'b',
+      'X_Msup-Client_Id',
+      'c',
+      'X-Other_One',
+      'd',
+    ];
+    const req = { rawHeaders, headers: {} } as unknown as Parameters<typeof upstreamHeaders>[0];
+    expect(upstreamHeaders(req, {}, new Set(['x-msup-client-id']))).toEqual(['X-Other_One', 'd']);
   });
 });

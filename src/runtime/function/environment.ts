@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { RuntimeHost } from '../../contract.js';
 import { functionScript } from '../../handler-command.js';
+import { UPSTREAM_IDLE_MS } from '../../proxy/upstream-pool.js';
 import type { ExitInfo, ResolvedService } from '../../types.js';
 import type { GroupUsage } from '../proc.js';
 import { type LaunchedGroup, launchGroup } from '../process.js';
@@ -107,7 +108,10 @@ export class Environment {
     this.#port = port;
     this.#host = o.host;
     this.#stderr = stderr;
-    this.#agent = api ? null : new http.Agent({ keepAlive: true });
+    // Idle connections are closed before the app's own keep-alive timeout can close one as a request goes
+    // out on it (a reset then read as the environment's failure: a 502, and a cold start after). Node's
+    // agent heeds the app's `Keep-Alive: timeout=` hint only below a timeout of its own.
+    this.#agent = api ? null : new http.Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_MS });
     this.exited = group.exited;
     void group.exited.then((exit) => {
       this.#ended = this.#exitOutcome(exit);

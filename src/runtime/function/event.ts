@@ -89,6 +89,15 @@ function decode(text: string): string {
 }
 
 /** Query parameters with duplicates joined by commas; undefined without a query. */
+/**
+ * Adds `value` under `key`, joined by a comma to one already there. Own keys only: `constructor` or
+ * `__proto__` as a name is a name (`key in` saw Object's, and `into[key] =` set the prototype).
+ */
+function addJoined(into: Record<string, string>, key: string, value: string): void {
+  const joined = Object.hasOwn(into, key) ? `${into[key]},${value}` : value;
+  Object.defineProperty(into, key, { value: joined, enumerable: true, writable: true, configurable: true });
+}
+
 function queryParameters(raw: string): Record<string, string> | undefined {
   if (raw === '') return undefined;
   const params: Record<string, string> = {};
@@ -97,7 +106,7 @@ function queryParameters(raw: string): Record<string, string> | undefined {
     const eq = pair.indexOf('=');
     const key = decode(eq < 0 ? pair : pair.slice(0, eq));
     const value = eq < 0 ? '' : decode(pair.slice(eq + 1));
-    params[key] = key in params ? `${params[key]},${value}` : value;
+    addJoined(params, key, value);
   }
   return params;
 }
@@ -118,7 +127,7 @@ export function toEvent(
       for (const c of value.split(';')) if (c.trim() !== '') cookies.push(c.trim());
       continue;
     }
-    headers[name] = name in headers ? `${headers[name]},${value}` : value;
+    addJoined(headers, name, value);
   }
   const q = req.url.indexOf('?');
   const rawPath = q < 0 ? req.url : req.url.slice(0, q);
@@ -202,7 +211,9 @@ export function fromResult(json: string): HttpResponseParts {
     isBase64Encoded?: unknown;
   };
   const status = r.statusCode;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599)
+  // A 1xx is no final answer: through the front the body went out as a 200, on the gateway's own port the
+  // client waited for the answer after it.
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599)
     return errorResponse(502, MALFORMED);
   const headers: string[] = [];
   if (r.headers && typeof r.headers === 'object') {

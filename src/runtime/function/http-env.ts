@@ -76,7 +76,22 @@ export function forward(
       { host: '127.0.0.1', port, method: req.method, path: req.url, headers, agent },
       (answer) => {
         const statusCode = answer.statusCode ?? 502;
-        res.writeHead(statusCode, withoutHopByHop(answer.rawHeaders));
+        // Answered already (a 504 at the function's timeout, a 502 when the environment was ended): this
+        // late answer has no client. Writing its head threw inside an event handler, which ended msup.
+        if (res.headersSent || res.destroyed) {
+          answer.resume();
+          upstream.destroy();
+          resolve({ error: new Error('the environment answered after the request had been answered') });
+          return;
+        }
+        try {
+          res.writeHead(statusCode, withoutHopByHop(answer.rawHeaders));
+        } catch (error) {
+          answer.resume();
+          upstream.destroy();
+          resolve({ error: error as Error });
+          return;
+        }
         answer.pipe(res);
         answer.once('end', () => resolve({ statusCode }));
         answer.once('aborted', () => resolve({ error: new Error('the environment cut its answer') }));

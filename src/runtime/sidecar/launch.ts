@@ -18,6 +18,13 @@ import { sidecarFamilies, summarizeSeries } from './report.js';
  * size. About 3 MB less than `--max-semi-space-size=1` alone after a load, at no CPU cost measured
  * (BENCHMARKS.md, the sidecar's memory under load). Most of what remains is not V8's: Node's own pages.
  */
+
+/** An environment without the Node options meant for the app. */
+function withoutNodeOptions(env: Readonly<Record<string, string>>): Record<string, string> {
+  const { NODE_OPTIONS: _, ...rest } = env;
+  return rest;
+}
+
 export const SIDECAR_NODE_FLAGS = ['--optimize-for-size'];
 
 /** How long a sidecar may take to listen before the launch fails. */
@@ -94,7 +101,9 @@ export async function launchSidecar(o: LaunchOptions): Promise<LiveSidecar> {
       host,
       { runtime: 'sidecar', service: service.name, index },
       { shell: false, argv: [process.execPath, ...SIDECAR_NODE_FLAGS, o.program] },
-      { cwd: service.cwd, env: spec.env, waiter: o.waiter, ipc: true },
+      // Not the app's NODE_OPTIONS: its --inspect would take the app's debugger port, its --require load the
+      // app's tracing code into the sidecar, its heap flags override the sidecar's own.
+      { cwd: service.cwd, env: withoutNodeOptions(spec.env), waiter: o.waiter, ipc: true },
       (stream, line) => {
         if (stream === 'stderr') stderr.splice(0, Math.max(0, stderr.length - 9), line);
         o.onOutput({ service: service.name, index, stream, line, source: 'sidecar' });
