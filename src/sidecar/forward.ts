@@ -159,7 +159,6 @@ export function classify(error: Error & { code?: string }, sent: boolean): SendF
   return 'reset';
 }
 
-/** A response whose headers came: its body is streamed to a client, or discarded (before a retry). */
 /**
  * Writes an answer's head on `res`. Its reason phrase is dropped when Node will not send it (undici
  * decodes one as UTF-8: `Créé` comes as characters Node refuses), and false when its headers cannot be
@@ -184,6 +183,7 @@ export function writeAnswerHead(res: http.ServerResponse, answer: Answer): boole
   return false;
 }
 
+/** A response whose headers came: its body is streamed to a client, or discarded (before a retry). */
 export interface Answer {
   status: number;
   statusText: string;

@@ -258,6 +258,16 @@ export class Inbound {
   #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, identity: string | null): void {
     const app = this.#app;
     if (!app) return void socket.destroy();
+    // Its body would have to reach the app before the app answers, and the client's bytes pass on only
+    // after a 101: such an upgrade (h2c on a POST) is not passed on, as msup's front does not.
+    if (hasBody(req)) {
+      socket.on('error', () => {});
+      socket.resume();
+      socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () =>
+        socket.destroy(),
+      );
+      return;
+    }
     // A request's headers (upstreamHeaders), with the two hop-by-hop ones an upgrade needs put back.
     const set: Record<string, string> = {
       traceparent: continueTrace(req.headers.traceparent, random).traceparent,
@@ -281,8 +291,11 @@ export class Inbound {
     out.once('error', end);
     socket.once('error', end);
     socket.once('close', end);
+    // A client that closes its side before the app answers is gone (the ingress keeps half-open sockets).
+    socket.once('end', end);
     // The app switches protocols: its 101, then bytes both ways.
     out.once('upgrade', (answer: http.IncomingMessage, upstream: net.Socket, upstreamHead: Buffer) => {
+      socket.off('end', end);
       upstream.once('error', end);
       upstream.once('close', end);
       socket.write(headOf(answer, answer.rawHeaders), 'latin1');
@@ -293,12 +306,16 @@ export class Inbound {
     // It declines: its answer, and the connection ends with it. Piped on, the connection would have been a
     // tunnel to the app whose later requests skip what a request's head gets here (a client id forged).
     out.once('response', (answer: http.IncomingMessage) => {
+      socket.off('end', end);
+      // What the client sends meanwhile is read and dropped, so that its end (and the socket's) can come.
+      socket.resume();
       socket.write(
         headOf(answer, [...downstreamHeaders(answer.rawHeaders), 'connection', 'close']),
         'latin1',
       );
       answer.pipe(socket);
       answer.once('error', end);
+      socket.once('finish', () => socket.destroy());
     });
     out.end();
   }

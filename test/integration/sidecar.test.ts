@@ -332,8 +332,12 @@ http.createServer((req, res) => res.end(JSON.stringify(req.headers))).listen(Num
     const declined = 'GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
     const forged =
       'GET /whoami HTTP/1.1\r\nHost: a\r\nx-msup-client-id: spiffe://msup.local/forged/billing\r\n\r\n';
-    const reply = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(ingress, '127.0.0.1', () => socket.write(declined));
+    let timedOut = false;
+    const reply = await new Promise<string>((resolve) => {
+      // Its side stays open: the sidecar has to close the connection itself.
+      const socket = net.connect({ port: ingress, host: '127.0.0.1', allowHalfOpen: true }, () =>
+        socket.write(declined),
+      );
       let text = '';
       let sent = false;
       socket.on('data', (d) => {
@@ -344,14 +348,38 @@ http.createServer((req, res) => res.end(JSON.stringify(req.headers))).listen(Num
           if (socket.writable) socket.write(forged);
         }
       });
+      // The sidecar ended its side. A socket it still held would take more bytes; a closed one resets.
+      socket.on('end', () => {
+        const poke = setInterval(() => socket.writable && socket.write('x'), 50);
+        socket.once('close', () => clearInterval(poke));
+      });
+      socket.on('error', () => {});
       socket.on('close', () => resolve(text));
-      socket.on('error', reject);
-      socket.setTimeout(10_000, () => socket.destroy());
+      setTimeout(() => {
+        timedOut = true;
+        socket.destroy();
+      }, 10_000).unref();
     });
+    expect(timedOut).toBe(false);
     expect(reply).toMatch(/^HTTP\/1\.1 200 /);
     // Before, the connection stayed a byte pipe to the app after its answer: the second request reached it
     // with the forged id.
     expect(reply).not.toMatch(/forged/);
+    // An upgrade with a body is not passed on.
+    const withBody = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(ingress, '127.0.0.1', () =>
+        socket.write(
+          'POST /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello',
+        ),
+      );
+      let text = '';
+      socket.on('data', (d) => {
+        text += d;
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(withBody).toMatch(/^HTTP\/1\.1 501 /);
   });
 
   it('gives the app its NODE_OPTIONS, and the sidecar none of them', { timeout: 60_000 }, async () => {

@@ -88,7 +88,6 @@ function decode(text: string): string {
   }
 }
 
-/** Query parameters with duplicates joined by commas; undefined without a query. */
 /**
  * Adds `value` under `key`, joined by a comma to one already there. Own keys only: `constructor` or
  * `__proto__` as a name is a name (`key in` saw Object's, and `into[key] =` set the prototype).
@@ -98,6 +97,7 @@ function addJoined(into: Record<string, string>, key: string, value: string): vo
   Object.defineProperty(into, key, { value: joined, enumerable: true, writable: true, configurable: true });
 }
 
+/** Query parameters with duplicates joined by commas; undefined without a query. */
 function queryParameters(raw: string): Record<string, string> | undefined {
   if (raw === '') return undefined;
   const params: Record<string, string> = {};

@@ -12,19 +12,18 @@ import type { Identities } from './identities.js';
 import { spiffeId, trustPrefix } from './identity.js';
 import { sidecarFamilies, summarizeSeries } from './report.js';
 
-/**
- * V8 set to favour memory over speed: a young generation of 1 MB semi-spaces (the default, up to 16 MB
- * each, let a sidecar grow to 77 to 92 MB under load) and the old generation kept closer to its live
- * size. About 3 MB less than `--max-semi-space-size=1` alone after a load, at no CPU cost measured
- * (BENCHMARKS.md, the sidecar's memory under load). Most of what remains is not V8's: Node's own pages.
- */
-
 /** An environment without the Node options meant for the app. */
 function withoutNodeOptions(env: Readonly<Record<string, string>>): Record<string, string> {
   const { NODE_OPTIONS: _, ...rest } = env;
   return rest;
 }
 
+/**
+ * V8 set to favour memory over speed: a young generation of 1 MB semi-spaces (the default, up to 16 MB
+ * each, let a sidecar grow to 77 to 92 MB under load) and the old generation kept closer to its live
+ * size. About 3 MB less than `--max-semi-space-size=1` alone after a load, at no CPU cost measured
+ * (BENCHMARKS.md, the sidecar's memory under load). Most of what remains is not V8's: Node's own pages.
+ */
 export const SIDECAR_NODE_FLAGS = ['--optimize-for-size'];
 
 /** How long a sidecar may take to listen before the launch fails. */
