@@ -7,6 +7,8 @@
   /** Seconds of history each chart keeps. */
   const WINDOW = 120;
   const MAX_LOG_LINES = 1000;
+  /** What the Scale box must hold (empty or half-typed, it reads as '', which Number() takes as 0). */
+  const COUNT = /^\d+$/;
 
   const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
   const $ = (id) => document.getElementById(id);
@@ -113,12 +115,12 @@
         count.dataset.edited = 'true';
       });
       count.addEventListener('change', () => {
-        if (!/^\d+$/.test(count.value)) delete count.dataset.edited;
+        if (!COUNT.test(count.value)) delete count.dataset.edited;
       });
       const buttons = [];
       const scale = () => {
-        // An empty or half-typed box reads as '' (0 to Number()): never a scale to zero by accident.
-        if (!/^\d+$/.test(count.value)) {
+        // Never a scale to zero by accident.
+        if (!COUNT.test(count.value)) {
           notice(`scale: enter a number of instances for ${info.name}`, 'error');
           return;
         }

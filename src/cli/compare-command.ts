@@ -1,6 +1,6 @@
 // `msup compare`: runs compare(), prints one line per phase (and a bar on a terminal) on stderr, then the
 // table (or --json) on stdout, and writes the HTML report with --html.
-import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isatty } from 'node:tty';
 import { compare, fellShort } from '../compare/compare.js';
@@ -73,9 +73,10 @@ export async function compareCommand(args: CliArgs, io: Stdio): Promise<number> 
 
 /** Throws MSUP_USAGE when `file` cannot be written (its folder missing or read-only, or itself read-only). */
 function checkWritable(file: string): void {
-  if (existsSync(file) && statSync(file).isDirectory())
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (stat?.isDirectory())
     throw new MsupError('MSUP_USAGE', `--html ${file}: is a folder; name the report's file`);
-  const target = existsSync(file) ? file : path.dirname(file);
+  const target = stat ? file : path.dirname(file);
   try {
     accessSync(target, constants.W_OK);
   } catch (error) {

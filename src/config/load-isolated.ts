@@ -29,18 +29,12 @@ export type LoadOptions = {
 /** A config that has not answered in this long never will (a promise that never settles, a busy loop). */
 export const CONFIG_LOAD_TIMEOUT_MS = 30_000;
 
-const loadTimeout = (options: LoadOptions) => {
-  const ms = options.loadTimeoutMs ?? CONFIG_LOAD_TIMEOUT_MS;
-  const where = options.configFile ?? 'the config';
-  return {
-    ms,
-    error: () =>
-      new MsupError(
-        'MSUP_CONFIG_LOAD',
-        `could not load ${where}: it did not finish loading within ${ms / 1000} s (does its default export return a promise that never settles?)`,
-      ),
-  };
-};
+/** MSUP_CONFIG_LOAD for a config that gave no answer: `what` happened instead. */
+const noAnswer = (options: LoadOptions, what: string) =>
+  new MsupError(
+    'MSUP_CONFIG_LOAD',
+    `could not load ${options.configFile ?? 'the config'}: ${what} (does its default export return a promise that never settles?)`,
+  );
 
 /** The cause a worker sent, as an Error again. */
 function causeOf(copy: ErrorCopy | undefined): Error | undefined {
@@ -86,13 +80,14 @@ async function load(options: LoadOptions): Promise<ResolvedConfig> {
   // The worker is one file bundled at build time (scripts/bundle.js); from the sources (the test runner),
   // the config loads in this thread.
   const worker = packageFile('dist/bundle/load-worker.cjs');
-  const deadline = loadTimeout(options);
+  const timeoutMs = options.loadTimeoutMs ?? CONFIG_LOAD_TIMEOUT_MS;
+  const timedOut = () => noAnswer(options, `it did not finish loading within ${timeoutMs / 1000} s`);
   if (!BUILT || !existsSync(worker)) {
     // In this thread a busy loop cannot be ended; a promise that never settles can.
     const { loadConfigFile } = await import('./load.js');
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(deadline.error()), deadline.ms);
+      timer = setTimeout(() => reject(timedOut()), timeoutMs);
     });
     try {
       return await Promise.race([loadConfigFile(options), expired]);
@@ -116,9 +111,9 @@ async function load(options: LoadOptions): Promise<ResolvedConfig> {
     });
     // The worker is ended when it has not answered in time, even in a busy loop.
     const timer = setTimeout(() => {
-      reject(deadline.error());
+      reject(timedOut());
       void thread.terminate();
-    }, deadline.ms);
+    }, timeoutMs);
     const settle = () => clearTimeout(timer);
     thread.once('message', (message: WorkerAnswer) => {
       settle();
@@ -132,12 +127,7 @@ async function load(options: LoadOptions): Promise<ResolvedConfig> {
     thread.once('exit', (code) => {
       settle();
       // A default export whose promise never settles, and nothing else left to run, ends the worker.
-      reject(
-        new MsupError(
-          'MSUP_CONFIG_LOAD',
-          `could not load ${options.configFile ?? 'the config'}: its loader ended (exit ${code}) without an answer (does its default export return a promise that never settles?)`,
-        ),
-      );
+      reject(noAnswer(options, `its loader ended (exit ${code}) without an answer`));
     });
   });
   if (answer.ok) return deepFreeze(answer.config);

@@ -1,7 +1,8 @@
 // What the Compose and Kubernetes exports share: the instance's port and environment, its command line,
 // rounding durations to seconds, and the warnings that name each key whose meaning does not carry over. Pure.
+
+import { peerVariable } from '../config/peer-variable.js';
 import { DEFAULTS, PROXY_DEFAULTS } from '../config/resolve.js';
-import { peerVariable } from '../service/incarnation.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 
 /** A mapping that loses something: the config key, and what is lost. */

@@ -93,6 +93,14 @@ function connectionTokens(raw: readonly string[]): Set<string> | undefined {
 }
 
 /**
+ * Whether Node sends `reason` as a status line's reason phrase (its own check). undici decodes a reason as
+ * UTF-8, so a latin1 one (`Créé`) comes as U+FFFD, which Node refuses: writeHead throws.
+ */
+export function sendableReason(reason: string): boolean {
+  return /^[\t\x20-\x7e\x80-\xff]*$/.test(reason);
+}
+
+/**
  * A header that tells an instance who the client is, in any spelling it may read as one: X-Forwarded-*,
  * the same with `_` (servers that map names to CGI's `HTTP_X_FORWARDED_FOR` merge the two), and RFC 7239's
  * `Forwarded`. From a client not on loopback, none is passed on (msup sets the X-Forwarded-* itself).

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { isLocalShortage } from '../limits.js';
 import { ABORTED, BODY_TIMEOUT, type ForwardTarget, NOT_FORWARDED, STALLED } from './forward-target.js';
-import { downstreamHeaders, isNotForwarded, upstreamHeaders } from './headers.js';
+import { downstreamHeaders, isNotForwarded, sendableReason, upstreamHeaders } from './headers.js';
 import { BodyReplay, hasBody, LazyBody } from './lazy-body.js';
 import type { Member } from './members.js';
 import { originForm, replyText } from './reply.js';
@@ -18,9 +18,6 @@ import {
   mayRetry,
 } from './retry.js';
 import type { ExchangeHandler } from './upstream-pool.js';
-
-/** A reason phrase Node sends as it is (its own check for a status message). */
-const SENDABLE_REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 export type { ForwardTarget } from './forward-target.js';
 
@@ -147,11 +144,9 @@ class Exchange implements ExchangeHandler {
     this.#resume = resume;
     this.#answeredBy = (this.#member as Member).index;
     this.#status = status;
-    // undici decodes a reason phrase as UTF-8: a latin1 one (`Créé`) comes as U+FFFD, which Node refuses
-    // to send (the throw, inside undici's callback, left the client without an answer). Then the status
-    // code's own reason goes out.
-    if (SENDABLE_REASON.test(statusText))
-      this.#res.writeHead(status, statusText, downstreamHeaders(rawHeaders));
+    // A reason Node refuses to send (the throw, inside undici's callback, left the client without an
+    // answer): the status code's own goes out.
+    if (sendableReason(statusText)) this.#res.writeHead(status, statusText, downstreamHeaders(rawHeaders));
     else this.#res.writeHead(status, downstreamHeaders(rawHeaders));
     return true;
   }

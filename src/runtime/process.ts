@@ -61,6 +61,16 @@ export interface IpcChannel {
 }
 
 /** A launch refused before any process existed. */
+/**
+ * Why a spawn failed. Node reports a missing cwd as `spawn <file> ENOENT`, naming a program that exists:
+ * the folder is looked at then (only when a spawn failed, never on the way to a good one).
+ */
+function spawnProblem(error: NodeJS.ErrnoException, cwd: string | undefined): string {
+  if (error.code === 'ENOENT' && cwd !== undefined && !existsSync(cwd))
+    return `its folder ${cwd} (cwd) does not exist`;
+  return error.message;
+}
+
 function failedGroup(error: unknown, startedAt: number): LaunchedGroup {
   const message = error instanceof Error ? error.message : String(error);
   const exit = { code: null, signal: null, at: Date.now(), uptimeMs: 0, error: message };
@@ -87,9 +97,6 @@ export function launchGroup(
   // node:child_process, not execa: a bare detached spawn with two pipes is all an instance needs, and
   // execa alone added 16 MB to msup's memory (measured; BENCHMARKS.md, the supervisor's weight).
   let child: ChildProcess;
-  // Node reports a missing cwd as `spawn <file> ENOENT`, naming a program that exists.
-  if (options.cwd !== undefined && !existsSync(options.cwd))
-    return failedGroup(new Error(`its folder ${options.cwd} (cwd) does not exist`), startedAt);
   try {
     child = spawn(file, args, {
       cwd: options.cwd,
@@ -118,7 +125,8 @@ export function launchGroup(
     const at = () => ({ at: Date.now(), uptimeMs: Date.now() - startedAt });
     child.once('exit', (code, signal) => resolve({ code, signal, ...at() }));
     child.once('error', (error) => {
-      if (pid === null) resolve({ code: null, signal: null, ...at(), error: error.message });
+      if (pid === null)
+        resolve({ code: null, signal: null, ...at(), error: spawnProblem(error, options.cwd) });
     });
   });
 

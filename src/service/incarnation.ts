@@ -107,5 +107,3 @@ export function instanceEnv(
     MSUP_INSTANCES: String(vars.instances),
   });
 }
-
-export { peerVariable };

@@ -1,5 +1,7 @@
 // One instance of a service (a slot, by index): its current process and, during a rolling restart,
 // its replacement; launch, readiness and liveness, crash handling by policy, replacement and retirement.
+
+import { peerVariable } from '../config/peer-variable.js';
 import type { RunningInstance } from '../contract.js';
 import type {
   ExitInfo,
@@ -15,7 +17,6 @@ import {
   failedLaunch,
   type Incarnation,
   instanceEnv,
-  peerVariable,
 } from './incarnation.js';
 import { decideRestart, failed } from './restart-policy.js';
 import type { ServiceDeps } from './service.js';

@@ -3,7 +3,7 @@
 // stripped both ways, the response handed over at its headers (to stream on or to discard for a retry),
 // and a failure told apart by when it happened, which decides whether it may be retried.
 import type http from 'node:http';
-import { isNotForwarded, NOT_FORWARDED_HEADER } from '../proxy/headers.js';
+import { isNotForwarded, NOT_FORWARDED_HEADER, sendableReason } from '../proxy/headers.js';
 import type { ExchangeHandler, UpstreamPool } from '../proxy/upstream-pool.js';
 
 const HOP_BY_HOP = new Set([
@@ -160,27 +160,21 @@ export function classify(error: Error & { code?: string }, sent: boolean): SendF
 }
 
 /**
- * Writes an answer's head on `res`. Its reason phrase is dropped when Node will not send it (undici
- * decodes one as UTF-8: `Créé` comes as characters Node refuses), and false when its headers cannot be
- * sent either: the answer is then discarded, for the caller to answer 502. (A throw there ended the
- * sidecar.)
+ * Writes an answer's head on `res`, without its reason phrase where Node would refuse it (the status
+ * code's own then). False when its headers cannot be sent: the answer is then discarded, for the caller to
+ * answer 502. (A throw there ended the sidecar.)
  */
 export function writeAnswerHead(res: http.ServerResponse, answer: Answer): boolean {
   try {
-    res.writeHead(answer.status, answer.statusText, answer.headers);
+    if (sendableReason(answer.statusText)) res.writeHead(answer.status, answer.statusText, answer.headers);
+    else res.writeHead(answer.status, answer.headers);
     return true;
-  } catch {}
-  // writeHead keeps the reason it refused: cleared, the status code's own is used.
-  res.statusMessage = '';
-  try {
-    if (!res.headersSent) {
-      res.writeHead(answer.status, answer.headers);
-      return true;
-    }
-  } catch {}
-  res.statusMessage = '';
-  answer.discard();
-  return false;
+  } catch {
+    // writeHead keeps the reason it took before it refused a header: the caller's 502 gets its own.
+    res.statusMessage = '';
+    answer.discard();
+    return false;
+  }
 }
 
 /** A response whose headers came: its body is streamed to a client, or discarded (before a retry). */

@@ -310,6 +310,23 @@ describe('the event stream', () => {
   });
 });
 
+type FeedEvent = { event: string; data: unknown };
+
+/** Serves `feed` (viewers without the lines) on a loopback port for `use`, then closes both. */
+async function servingFeed(feed: EventFeed, use: (url: string) => Promise<void>): Promise<void> {
+  const server = http.createServer((_req, res) => feed.add(res, false));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  } finally {
+    feed.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+const statesOf = (events: FeedEvent[]) =>
+  events.filter((e) => e.event === 'state').map((e) => e.data as DashboardState);
+
 describe('the feed between two samples', () => {
   it('sends the instances as they are now when one changes (nudge), without waiting for the next sample', async () => {
     const state = (name: string): DashboardState => ({ at: 1, services: [{ name } as DashboardService] });
@@ -320,30 +337,22 @@ describe('the feed between two samples', () => {
       () => {},
       3_600_000,
     );
-    const server = http.createServer((_req, res) => feed.add(res, false));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-      const states = (events: { event: string; data: unknown }[]) =>
-        events.filter((e) => e.event === 'state');
-      const names = (events: { event: string; data: unknown }[]) =>
-        states(events).map((e) => (e.data as DashboardState).services[0]?.name);
-      const events = readEvents(url, (e) => {
-        if (states(e).length === 1) feed.nudge();
-        return states(e).length >= 2;
+    await servingFeed(feed, async (url) => {
+      const got = await readEvents(url, (e) => {
+        if (statesOf(e).length === 1) feed.nudge();
+        return statesOf(e).length >= 2;
       });
-      const got = await events;
       // First, whether this viewer gets the log lines.
       expect(got[0]).toEqual({ event: 'hello', data: { run: expect.any(String), lines: false } });
-      expect(names(got)).toEqual(['sampled', 'refreshed']);
-    } finally {
-      feed.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+      expect(statesOf(got).map((s) => s.services[0]?.name)).toEqual(['sampled', 'refreshed']);
+    });
   });
 });
 
 describe('the feed when its last viewer leaves', () => {
+  const firstState = async (url: string) =>
+    statesOf(await readEvents(url, (e) => statesOf(e).length >= 1)).map((s) => s.at);
+
   it('starts afresh for the next one: no old state sent as the present, the sampler reset', async () => {
     let resets = 0;
     let sampled = 0;
@@ -355,25 +364,15 @@ describe('the feed when its last viewer leaves', () => {
       },
       3_600_000,
     );
-    const server = http.createServer((_req, res) => feed.add(res, false));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-      const states = (events: { event: string; data: unknown }[]) =>
-        events.filter((e) => e.event === 'state').map((e) => (e.data as DashboardState).at);
-      expect(states(await readEvents(url, (e) => states(e).length >= 1))).toEqual([1]);
+    await servingFeed(feed, async (url) => {
+      expect(await firstState(url)).toEqual([1]);
       expect(await waitFor(() => feed.viewers === 0 && resets === 1)).toBe(true);
       // Before, the new viewer got sample 1 again at once, as if it were now.
-      expect(states(await readEvents(url, (e) => states(e).length >= 1))).toEqual([2]);
-    } finally {
-      feed.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+      expect(await firstState(url)).toEqual([2]);
+    });
   });
-});
 
-describe('the feed when its last viewer leaves during a sample', () => {
-  it('drops that sample: the next viewer gets a new one, not it', async () => {
+  it('drops a sample under way when it leaves: the next viewer gets a new one, not it', async () => {
     let resets = 0;
     let calls = 0;
     let release: () => void = () => {};
@@ -389,23 +388,15 @@ describe('the feed when its last viewer leaves during a sample', () => {
       },
       3_600_000,
     );
-    const server = http.createServer((_req, res) => feed.add(res, false));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    await servingFeed(feed, async (url) => {
       // The first viewer leaves while the first sample is still being taken.
       await readEvents(url, (e) => e.some((x) => x.event === 'hello'));
       expect(await waitFor(() => feed.viewers === 0 && resets === 1 && calls === 1)).toBe(true);
       release();
       // The sample of before is dropped, and what the sampler kept of it reset again.
       expect(await waitFor(() => resets === 2)).toBe(true);
-      const states = (events: { event: string; data: unknown }[]) =>
-        events.filter((e) => e.event === 'state').map((e) => (e.data as DashboardState).at);
-      expect(states(await readEvents(url, (e) => states(e).length >= 1))).toEqual([2]);
-    } finally {
-      feed.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+      expect(await firstState(url)).toEqual([2]);
+    });
   });
 });
 

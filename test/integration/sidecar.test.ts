@@ -14,7 +14,7 @@ import type { ServiceConfig } from '../../src/types.js';
 import { request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { waitFor } from '../helpers/processes.js';
-import { node, useProject } from '../helpers/project.js';
+import { node, type Project, useProject } from '../helpers/project.js';
 import { inboundCount, meshGet, sidecarOf } from '../helpers/sidecar.js';
 
 const project = useProject();
@@ -34,6 +34,15 @@ interface CallReply {
     status: number;
     body: { service: string; instance: number; headers: Record<string, string> } | string;
   };
+}
+
+/** Starts, under the sidecar runtime, a service `name` whose app is `source` (an ES module listening on PORT). */
+async function startApp(p: Project, name: string, source: string) {
+  p.write(`${name}.mjs`, source);
+  return p.start({
+    runtime: 'sidecar',
+    config: p.config({ [name]: { command: [process.execPath, `${name}.mjs`], port: 0 } }),
+  });
 }
 
 async function call(url: string, headers: Record<string, string> = {}) {
@@ -280,18 +289,15 @@ describe('sidecar runtime', () => {
   }, async () => {
     const p = project();
     // Its head and an invalid chunk size in one write.
-    p.write(
-      'bad.mjs',
+    const sup = await startApp(
+      p,
+      'bad',
       `import net from 'node:net';
 net.createServer((socket) => {
   socket.once('data', () => socket.end('HTTP/1.1 200 OK\\r\\ntransfer-encoding: chunked\\r\\n\\r\\nzz\\r\\nbad\\r\\n'));
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `,
     );
-    const sup = await p.start({
-      runtime: 'sidecar',
-      config: p.config({ bad: { command: [process.execPath, 'bad.mjs'], port: 0 } }),
-    });
     const ingress = sidecarOf(sup, 'bad').sidecar.ports.ingress;
     const outcome = await request(`http://127.0.0.1:${ingress}/`, {}).then(
       (reply) => `answered ${reply.status}`,
@@ -318,16 +324,13 @@ net.createServer((socket) => {
   }, async () => {
     const p = project();
     // An app without WebSocket: it answers an upgrade as a plain request, and keeps the connection.
-    p.write(
-      'plain.mjs',
+    const sup = await startApp(
+      p,
+      'plain',
       `import http from 'node:http';
 http.createServer((req, res) => res.end(JSON.stringify(req.headers))).listen(Number(process.env.PORT), '127.0.0.1');
 `,
     );
-    const sup = await p.start({
-      runtime: 'sidecar',
-      config: p.config({ plain: { command: [process.execPath, 'plain.mjs'], port: 0 } }),
-    });
     const ingress = sidecarOf(sup, 'plain').sidecar.ports.ingress;
     const declined = 'GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
     const forged =
@@ -404,8 +407,9 @@ http.createServer((req, res) => res.end(JSON.stringify(req.headers))).listen(Num
     timeout: 60_000,
   }, async () => {
     const p = project();
-    p.write(
-      'created.mjs',
+    const sup = await startApp(
+      p,
+      'made',
       `import http from 'node:http';
 http.createServer((req, res) => {
   req.resume();
@@ -417,10 +421,6 @@ http.createServer((req, res) => {
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `,
     );
-    const sup = await p.start({
-      runtime: 'sidecar',
-      config: p.config({ made: { command: [process.execPath, 'created.mjs'], port: 0 } }),
-    });
     const pid = sup.instances('made')[0]?.pid;
     // A body: through undici, which decodes the reason as UTF-8 (the throw ended the sidecar).
     const posted = await request(`${sup.url('made')}/`, { method: 'POST', body: 'x' });

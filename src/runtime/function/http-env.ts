@@ -76,20 +76,23 @@ export function forward(
       { host: '127.0.0.1', port, method: req.method, path: req.url, headers, agent },
       (answer) => {
         const statusCode = answer.statusCode ?? 502;
-        // Answered already (a 504 at the function's timeout, a 502 when the environment was ended): this
-        // late answer has no client. Writing its head threw inside an event handler, which ended msup.
-        if (res.headersSent || res.destroyed) {
-          answer.resume();
-          upstream.destroy();
-          resolve({ error: new Error('the environment answered after the request had been answered') });
-          return;
+        // Answered already (a 504 at the function's timeout, a 502 when the environment was ended), or a
+        // head Node will not send: the answer is dropped. Writing it threw inside an event handler, which
+        // ended msup.
+        let dropped: Error | undefined;
+        if (res.headersSent || res.destroyed)
+          dropped = new Error('the environment answered after the request had been answered');
+        else {
+          try {
+            res.writeHead(statusCode, withoutHopByHop(answer.rawHeaders));
+          } catch (error) {
+            dropped = error as Error;
+          }
         }
-        try {
-          res.writeHead(statusCode, withoutHopByHop(answer.rawHeaders));
-        } catch (error) {
+        if (dropped) {
           answer.resume();
           upstream.destroy();
-          resolve({ error: error as Error });
+          resolve({ error: dropped });
           return;
         }
         answer.pipe(res);
