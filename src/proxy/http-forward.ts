@@ -6,6 +6,7 @@ import { isLocalShortage } from '../limits.js';
 import { ABORTED, BODY_TIMEOUT, type ForwardTarget, NOT_FORWARDED, STALLED } from './forward-target.js';
 import { downstreamHeaders, isNotForwarded, sendableReason, upstreamHeaders } from './headers.js';
 import { BodyReplay, hasBody, LazyBody } from './lazy-body.js';
+import { STALE_CONNECTION } from './lean-pool.js';
 import type { Member } from './members.js';
 import { originForm, replyText } from './reply.js';
 import { CLIENT_GONE } from './request-metrics.js';
@@ -40,6 +41,8 @@ class Exchange implements ExchangeHandler {
   /** The body's bytes read so far, for another attempt (requests with a body). */
   #replay: BodyReplay | null = null;
   #retrySlot = false;
+  /** A stale kept-alive connection's free retry was used. */
+  #staleRetried = false;
   #clientGone = false;
   #done = false;
   #cancelHold: (() => void) | undefined;
@@ -196,6 +199,11 @@ class Exchange implements ExchangeHandler {
       });
       return;
     }
+    if (code === STALE_CONNECTION && !this.#staleRetried && !this.#res.headersSent) {
+      this.#staleRetried = true;
+      this.#retryStale();
+      return;
+    }
     this.#endAttempt(true);
     const member = this.#member as Member;
     this.#member = undefined;
@@ -222,6 +230,21 @@ class Exchange implements ExchangeHandler {
         else this.#retryWithinBudget(member, why);
       });
     }
+  }
+
+  /**
+   * A reused connection closed before any answer (lean-pool.ts): not counted against the instance. An
+   * idempotent request goes again, once, on a new connection, to this instance too if it comes up next
+   * (Go's HTTP client does the same); any other gets the 502 it got before.
+   */
+  #retryStale(): void {
+    this.#endAttempt(false);
+    const member = this.#member as Member;
+    this.#member = undefined;
+    if (IDEMPOTENT.has(this.#req.method ?? 'GET')) {
+      this.#tried.delete(member.key);
+      this.next();
+    } else this.#fail(member, 'connection closed before a response', false);
   }
 
   /** A retry after the instance got the request: only while the budget allows (Envoy's retry budget). */

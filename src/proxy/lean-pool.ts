@@ -13,6 +13,9 @@ export class InvalidRequest extends Error {
   readonly code = 'MSUP_INVALID_REQUEST';
 }
 
+/** The code of a reused connection's close before any answer (retry.ts, http-forward.ts). */
+export const STALE_CONNECTION = 'MSUP_STALE_CONNECTION';
+
 /** An error with one of msup's codes for what happened on the connection (see retry.ts). */
 function coded(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
@@ -53,6 +56,11 @@ class Connection {
   #timer: NodeJS.Timeout | undefined;
   #headersTimeout = 0;
   #paused = false;
+  /** Requests sent on this connection, and whether the present one has had a byte of its answer. */
+  #uses = 0;
+  #answered = false;
+  /** The present request is a HEAD. */
+  #head = false;
   connected = false;
   /** Until when (Date.now()) an idle connection may carry the next request. */
   idleUntil = 0;
@@ -79,7 +87,21 @@ class Connection {
     socket.on('data', (chunk: Buffer) => this.#read(chunk));
     socket.on('end', () => this.#ended());
     socket.on('close', () => this.#ended());
-    socket.on('error', (error: Error) => this.#failed(error));
+    socket.on('error', (error: Error) =>
+      this.#failed(this.#stale((error as NodeJS.ErrnoException).code) ?? error),
+    );
+  }
+
+  /**
+   * A reused connection that closed or reset before a byte of the answer came: most likely the instance
+   * closed it as idle just as the request went out (a race no keep-alive timeout can rule out), not a
+   * failure of the instance. Go's HTTP client and browsers retry such a request on a new connection.
+   */
+  #stale(code: string | undefined): Error | undefined {
+    if (this.#uses < 2 || this.#answered || !this.connected) return undefined;
+    if (code !== undefined && code !== 'ECONNRESET' && code !== 'EPIPE') return undefined;
+    this.#pool.staleSeen();
+    return coded(STALE_CONNECTION, 'the instance closed a kept-alive connection as the request went out');
   }
 
   readonly #resume = (): void => {
@@ -109,7 +131,10 @@ class Connection {
 
   send(head: string, handler: ExchangeHandler, noBody: boolean, headersTimeout: number): void {
     this.#handler = handler;
+    this.#uses++;
+    this.#answered = false;
     this.#headersTimeout = headersTimeout;
+    this.#head = noBody;
     this.#parser.expect(noBody);
     // Bound to this request: a late abort from a finished exchange cannot cut the next one.
     handler.onConnect((reason?: Error) => {
@@ -142,6 +167,7 @@ class Connection {
       this.socket.destroy();
       return;
     }
+    this.#answered = true;
     try {
       this.#parser.execute(chunk);
     } catch (error) {
@@ -160,7 +186,9 @@ class Connection {
       this.#paused = false;
       this.socket.resume();
     }
-    if (this.#parser.keepAlive) this.#pool.release(this, this.#parser.keepAliveHintMs);
+    // Not after a HEAD: an instance that wrongly sends a body with its answer to one would have those
+    // bytes taken for the next request's answer (undici closes such a connection too).
+    if (this.#parser.keepAlive && !this.#head) this.#pool.release(this, this.#parser.keepAliveHintMs);
     else {
       this.#pool.discard(this);
       this.socket.destroy();
@@ -177,9 +205,10 @@ class Connection {
       return;
     }
     this.#failed(
-      this.connected
-        ? coded('MSUP_UPSTREAM_CLOSED', 'the instance closed the connection before its response')
-        : coded('ECONNRESET', 'the connection closed while connecting'),
+      this.#stale(undefined) ??
+        (this.connected
+          ? coded('MSUP_UPSTREAM_CLOSED', 'the instance closed the connection before its response')
+          : coded('ECONNRESET', 'the connection closed while connecting')),
     );
   }
 
@@ -293,6 +322,17 @@ export class LeanPool {
     this.#idle.push(connection);
     // One timer per pool closes connections idle past their time (dispatch never reuses one past it).
     this.#sweep ??= setInterval(() => this.#closeIdle(), Math.max(250, this.#idleMs / 4)).unref();
+  }
+
+  /**
+   * A reused connection turned out closed: the idle ones, as old or older, likely are too (an instance
+   * that restarted its listener, or closed its idle connections), so they are not tried one by one.
+   */
+  staleSeen(): void {
+    for (const connection of this.#idle.splice(0)) {
+      this.#all.delete(connection);
+      connection.socket.destroy();
+    }
   }
 
   discard(connection: Connection): void {

@@ -24,7 +24,14 @@ const CONNECT = new Set([
  * The connection was cut after the request was sent (not a timeout): the instance reset or closed it.
  * `UND_ERR_SOCKET` is undici's word for it, `MSUP_UPSTREAM_CLOSED` the lean client's (lean-pool.ts).
  */
-const RESETS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'MSUP_UPSTREAM_CLOSED']);
+const RESETS = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'MSUP_UPSTREAM_CLOSED',
+  'MSUP_STALE_CONNECTION',
+]);
 
 export function isReset(code: string | undefined): boolean {
   return code !== undefined && RESETS.has(code);
@@ -62,6 +69,7 @@ const WORDS: Record<string, string> = {
   UND_ERR_HEADERS_TIMEOUT: 'no response within responseTimeout',
   UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
   MSUP_UPSTREAM_CLOSED: 'connection closed before a response',
+  MSUP_STALE_CONNECTION: 'connection closed before a response',
   MSUP_RESPONSE_TIMEOUT: 'no response within responseTimeout',
   MSUP_CONNECT_TIMEOUT: 'connect timed out',
   MSUP_STALLED: 'another request to it timed out',

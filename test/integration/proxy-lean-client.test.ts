@@ -87,7 +87,66 @@ describe('lean upstream client', () => {
     expect(head.headers['content-length']).toBe('2');
     expect(await request(`${url}/empty`)).toMatchObject({ status: 204, body: '' });
     expect(await request(url)).toMatchObject({ status: 200, body: 'ok' });
-    expect(connections.size).toBe(1);
+    // One connection, and a second after the HEAD: the connection that carried a HEAD is not reused.
+    expect(connections.size).toBe(2);
+  });
+
+  it('does not reuse a connection after a HEAD: a body sent with its answer never becomes the next answer', async () => {
+    // An instance that wrongly sends a body with its answer to a HEAD, late: on that connection, the next
+    // request would read it as its own answer. Here the late body is itself a response.
+    const seen = { connections: 0, requests: 0 };
+    const port = await tcpUpstream((socket: net.Socket) => {
+      seen.connections++;
+      let buffered = '';
+      let afterHead = false;
+      socket.on('data', (d: Buffer) => {
+        buffered += d.toString('latin1');
+        while (buffered.includes('\r\n\r\n')) {
+          const head = buffered.slice(0, buffered.indexOf('\r\n\r\n'));
+          buffered = buffered.slice(head.length + 4);
+          seen.requests++;
+          if (afterHead) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged');
+          afterHead = head.startsWith('HEAD ');
+          socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n${afterHead ? '' : 'real'}`);
+        }
+      });
+    });
+    const { url } = await proxy([port]);
+    expect(await request(url, { method: 'HEAD' })).toMatchObject({ status: 200, body: '' });
+    expect(await request(url)).toMatchObject({ status: 200, body: 'real' });
+    expect(seen).toEqual({ connections: 2, requests: 2 });
+  });
+
+  it('retries a request whose reused connection the instance closed before answering, without counting it', async () => {
+    // The instance answers the first request on each connection and closes the connection at the second
+    // without a word: what an instance closing an idle connection just as msup reuses it looks like.
+    const seen = { connections: 0, requests: 0 };
+    const port = await tcpUpstream((socket: net.Socket) => {
+      seen.connections++;
+      let count = 0;
+      let buffered = '';
+      socket.on('data', (d: Buffer) => {
+        buffered += d.toString('latin1');
+        while (buffered.includes('\r\n\r\n')) {
+          buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
+          seen.requests++;
+          if (++count > 1) socket.destroy();
+          else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        }
+      });
+    });
+    // One instance, ejected at its first failure: a counted failure would show, and its retry would find
+    // no other instance (the hold window, then 502).
+    const { url, proxy: p } = await proxy([port], { maxFails: 1, holdTimeoutMs: 200 });
+    expect(await request(url)).toMatchObject({ status: 200, body: 'ok' });
+    expect(await request(url)).toMatchObject({ status: 200, body: 'ok' });
+    expect(seen).toEqual({ connections: 2, requests: 3 });
+    // A POST without a body is not sent again (it may have been acted on): 502, still not counted.
+    const post = await request(url, { method: 'POST' });
+    expect(post.status).toBe(502);
+    expect(post.body).toContain('connection closed before a response');
+    expect(seen).toEqual({ connections: 2, requests: 4 });
+    expect(p.stats()[0]).toMatchObject({ errors: 0, ejections: 0, ejected: false });
   });
 
   it('holds a response of tiny chunks back for a slow client: one drain wait at a time, body intact', async () => {
