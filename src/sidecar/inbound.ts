@@ -10,6 +10,8 @@ import type { TLSSocket } from 'node:tls';
 import { type StartupSchedule, startupDelay } from '../health/startup-delay.js';
 import { NOT_FORWARDED_HEADER } from '../proxy/headers.js';
 import { REPLAY_LIMIT } from '../proxy/lazy-body.js';
+import { STALE_CONNECTION } from '../proxy/lean-pool.js';
+import { IDEMPOTENT } from '../proxy/retry.js';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
 import { downstreamHeaders, hasBody, SendError, send, upstreamHeaders, writeAnswerHead } from './forward.js';
 import type { TlsMaterial } from './messages.js';
@@ -218,37 +220,52 @@ export class Inbound {
       notForwarded(req, res, 'the app is not up yet');
       return;
     }
-    send(pool, {
-      method: req.method ?? 'GET',
-      path: req.url ?? '/',
-      headers,
-      body: hasBody(req) ? req : null,
-      timeoutMs: 0,
-      signal: abort.signal,
-    }).then(
-      (answer) => {
-        if (writeAnswerHead(res, answer)) answer.pipeTo(res);
-        else if (!res.headersSent) {
-          res.writeHead(502, { 'content-type': 'text/plain' });
-          res.end('msup sidecar: the app answered a head that cannot be sent on\n');
-        } else res.destroy();
-      },
-      (error) => {
-        if (abort.signal.aborted) return;
-        if (error instanceof SendError && error.failure === 'connect') {
-          // Nothing reached the app (refused, unreachable: it died, or is not up): a 503 that says so,
-          // and msup's front (or a peer's sidecar) sends the request to another instance, whatever its
-          // method, as after a failed connect of its own.
-          notForwarded(req, res, `the app did not take the connection (${error.message})`);
-          return;
-        }
-        // The app cut the connection after it got the request, or did not answer in time: the client's
-        // connection is cut too, as the app's own would be, not answered 502. msup's front then sends an
-        // idempotent request to another instance, as when a process dies; a 502 would be an answer,
-        // passed on as it is. (A peer's sidecar retries a cut as it retried a 502.)
-        req.socket.destroy();
-      },
-    );
+    const body = hasBody(req) ? req : null;
+    const attempt = (again: boolean): void => {
+      send(pool, {
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers,
+        body,
+        timeoutMs: 0,
+        signal: abort.signal,
+      }).then(
+        (answer) => {
+          if (writeAnswerHead(res, answer)) answer.pipeTo(res);
+          else if (!res.headersSent) {
+            res.writeHead(502, { 'content-type': 'text/plain' });
+            res.end('msup sidecar: the app answered a head that cannot be sent on\n');
+          } else res.destroy();
+        },
+        (error) => {
+          if (abort.signal.aborted) return;
+          if (
+            !again &&
+            body === null &&
+            error instanceof SendError &&
+            error.message === STALE_CONNECTION &&
+            IDEMPOTENT.has(req.method ?? 'GET')
+          ) {
+            // A kept-alive connection the app closed as msup reused it (lean-pool.ts): once more, on a new one.
+            attempt(true);
+            return;
+          }
+          if (error instanceof SendError && error.failure === 'connect') {
+            // Nothing reached the app (refused, unreachable: it died, or is not up): a 503 that says so,
+            // and msup's front (or a peer's sidecar) sends the request to another instance, whatever its
+            // method, as after a failed connect of its own.
+            notForwarded(req, res, `the app did not take the connection (${error.message})`);
+            return;
+          }
+          // The app cut the connection after it got the request, or did not answer in time: the client's
+          // connection is cut too, as the app's own would be, not answered 502. msup's front then sends an
+          // idempotent request to another instance, as when a process dies; a 502 would be an answer,
+          // passed on as it is. (A peer's sidecar retries a cut as it retried a 502.)
+          req.socket.destroy();
+        },
+      );
+    };
+    attempt(false);
   }
 
   /**

@@ -429,6 +429,35 @@ http.createServer((req, res) => {
     expect(sup.instances('made')[0]).toMatchObject({ pid, restarts: 0 });
   });
 
+  it('sends a GET again on a new connection when the app closed the reused one before answering', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    // The app answers the first request on each connection and closes the connection at the second
+    // without a word: an app closing an idle connection just as the sidecar reuses it.
+    const sup = await startApp(
+      p,
+      'closing',
+      `import net from 'node:net';
+net.createServer((socket) => {
+  let count = 0;
+  let buffered = '';
+  socket.on('data', (d) => {
+    buffered += d.toString('latin1');
+    while (buffered.includes('\\r\\n\\r\\n')) {
+      buffered = buffered.slice(buffered.indexOf('\\r\\n\\r\\n') + 4);
+      if (++count > 1) socket.destroy();
+      else socket.write('HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok');
+    }
+  });
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`,
+    );
+    // Straight to the sidecar, a new client connection each time: the front's own retry plays no part.
+    const ingress = `http://127.0.0.1:${sidecarOf(sup, 'closing').sidecar.ports.ingress}/`;
+    for (let i = 0; i < 3; i++) expect(await request(ingress)).toMatchObject({ status: 200, body: 'ok' });
+  });
+
   it('gives an upgrade the headers a request gets: no client id from outside, a trace continued', {
     timeout: 60_000,
   }, async () => {
