@@ -34,33 +34,55 @@ function failure(detail: string, code: string | undefined): ProbeResult {
     : { ok: false, detail };
 }
 
-function httpProbe(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+/** What an http probe reads of a body before it closes the connection (Kubernetes reads 10 KiB). */
+const PROBE_BODY_LIMIT = 10 * 1024;
+
+/**
+ * `timeoutMs` bounds the whole attempt (connect, the status line and headers), as Kubernetes's, not
+ * the socket's idle time: a server that trickles its headers fails it. The verdict comes with the status;
+ * the body is read and dropped until it ends, `PROBE_BODY_LIMIT` or the time is up, whichever comes first,
+ * so a health path that streams never keeps a connection per probe.
+ */
+function httpProbe(
+  host: string,
+  port: number,
+  path: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let req: http.ClientRequest;
+    let settled = false;
+    const settle = (result: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      resolve(result);
+    };
     try {
-      req = http.get(
-        {
-          host,
-          port,
-          path,
-          agent: false,
-          timeout: timeoutMs,
-          headers: { 'user-agent': 'msup-probe' },
-        },
-        (res) => {
-          res.resume();
-          const status = res.statusCode ?? 0;
-          resolve({ ok: status >= 200 && status < 400, detail: `GET ${path} answered ${status}` });
-        },
-      );
+      req = http.get({ host, port, path, agent: false, headers: { 'user-agent': 'msup-probe' } }, (res) => {
+        const status = res.statusCode ?? 0;
+        let read = 0;
+        res.on('data', (chunk: Buffer) => {
+          read += chunk.length;
+          if (read > PROBE_BODY_LIMIT) req.destroy();
+        });
+        res.on('error', () => {});
+        settle({ ok: status >= 200 && status < 400, detail: `GET ${path} answered ${status}` });
+      });
     } catch (error) {
       // A path Node refuses to send (validation keeps such paths out of the config).
       resolve({ ok: false, detail: `GET ${path} failed: ${(error as Error).message}` });
       return;
     }
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs}ms`)));
+    const timer = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs}ms`)), timeoutMs);
+    const stop = () => req.destroy(new Error('the probe was stopped'));
+    signal?.addEventListener('abort', stop, { once: true });
+    req.on('close', () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', stop);
+    });
     req.on('error', (error: NodeJS.ErrnoException) =>
-      resolve(failure(`GET ${path} failed: ${error.message}`, error.code)),
+      settle(failure(`GET ${path} failed: ${error.message}`, error.code)),
     );
   });
 }
@@ -114,7 +136,7 @@ export function runProbe(probe: ResolvedProbe, target: ProbeTarget, timeoutMs: n
   switch (probe.kind) {
     case 'http':
       if (!target.endpoint) return Promise.resolve({ ok: false, detail: 'the instance has no port' });
-      return httpProbe(target.endpoint.host, target.endpoint.port, probe.path, timeoutMs);
+      return httpProbe(target.endpoint.host, target.endpoint.port, probe.path, timeoutMs, target.signal);
     case 'tcp':
       if (!target.endpoint) return Promise.resolve({ ok: false, detail: 'the instance has no port' });
       return tcpProbe(target.endpoint.host, target.endpoint.port, timeoutMs);

@@ -1,0 +1,97 @@
+// The http probe against real sockets: its timeout bounds the whole attempt (a server that trickles its
+// headers fails it), a health path that streams never keeps a connection per probe, and a stopped
+// monitor leaves no probe under way.
+import http from 'node:http';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runProbe } from '../../src/health/probe.js';
+import { waitFor } from '../helpers/processes.js';
+
+const servers: net.Server[] = [];
+const sockets = new Set<net.Socket>();
+afterEach(async () => {
+  for (const socket of sockets) socket.destroy(); // after a failed test
+  sockets.clear();
+  for (const server of servers.splice(0)) await new Promise((r) => server.close(r));
+});
+
+async function listen(server: net.Server): Promise<number> {
+  servers.push(server);
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as net.AddressInfo).port;
+}
+
+function connections(server: net.Server): Promise<number> {
+  return new Promise((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+}
+
+const probe = (port: number, timeoutMs: number, signal?: AbortSignal) =>
+  runProbe(
+    { kind: 'http', path: '/health' },
+    {
+      endpoint: { host: '127.0.0.1', port },
+      exec: () => Promise.reject(new Error('no exec here')),
+      ...(signal ? { signal } : {}),
+    },
+    timeoutMs,
+  );
+
+describe('http probe', () => {
+  it('fails a server that trickles its headers once the timeout is up, whatever it still sends', async () => {
+    const trickles: NodeJS.Timeout[] = [];
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {}).resume();
+      // A byte of the status line every 50 ms: the socket is never idle for long.
+      const line = `HTTP/1.1 200 OK\r\nX-Slow: ${'a'.repeat(1000)}`;
+      let at = 0;
+      const timer = setInterval(() => {
+        if (at < line.length && !socket.destroyed) socket.write(line[at++] as string);
+      }, 50);
+      trickles.push(timer);
+      socket.on('close', () => clearInterval(timer));
+    });
+    const port = await listen(server);
+    try {
+      const result = await Promise.race([
+        probe(port, 300),
+        new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000)),
+      ]);
+      expect(result).toEqual({ ok: false, detail: 'GET /health failed: timed out after 300ms' });
+      expect(await waitFor(async () => (await connections(server)) === 0, 5000)).toBe(true);
+    } finally {
+      for (const timer of trickles) clearInterval(timer);
+    }
+  });
+
+  it('closes its connection to a health path that streams its body without end', async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: up\n\n');
+      const timer = setInterval(() => res.write('data: still up\n\n'), 20);
+      res.on('close', () => clearInterval(timer));
+    });
+    const port = await listen(server);
+    for (let i = 0; i < 5; i++) {
+      expect(await probe(port, 200)).toEqual({ ok: true, detail: 'GET /health answered 200' });
+    }
+    // Each one is closed by its probe's timeout at the latest: none is left.
+    expect(await waitFor(async () => (await connections(server)) === 0, 5000)).toBe(true);
+  });
+
+  it('ends a probe under way when its monitor stops', async () => {
+    // It reads (and drops) the request, so it sees the probe's close.
+    const server = net.createServer((socket) => socket.on('error', () => {}).resume());
+    const port = await listen(server);
+    const abort = new AbortController();
+    const result = probe(port, 60_000, abort.signal);
+    // Stopped once the instance has the connection and the probe waits for its answer.
+    expect(await waitFor(async () => (await connections(server)) === 1, 5000)).toBe(true);
+    abort.abort();
+    expect(await result).toEqual({ ok: false, detail: 'GET /health failed: the probe was stopped' });
+    expect(await waitFor(async () => (await connections(server)) === 0, 5000)).toBe(true);
+  });
+});
