@@ -488,8 +488,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             files: files.slice(0, 10),
             count: files.length,
           });
-          this.#restartForChange(name);
+          return this.#restartForChange(name);
         },
+        restartQueued: (name) => this.#restartQueued.has(name),
         configChanged: () => {
           this.reload().catch((error: Error) =>
             this.#log('error', 'config reload failed', { error: error.message }),
@@ -513,12 +514,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.#watching.sync(config);
   }
 
-  /** A change-triggered rolling restart; a burst while one runs queues exactly one more. */
-  #restartForChange(name: string): void {
+  /**
+   * A change-triggered rolling restart; a burst while one runs queues exactly one more. Returns the
+   * restart (settled when it ended, done or failed), or undefined when none was asked for.
+   */
+  #restartForChange(name: string): Promise<void> | undefined {
     const service = this.#services.get(name);
-    if (!service || this.#restartQueued.has(name)) return;
+    if (!service || this.#restartQueued.has(name)) return undefined;
     this.#restartQueued.add(name);
-    service
+    return service
       .restart({ readyTimeoutMs: DEFAULT_START_TIMEOUT_MS, onStart: () => this.#restartQueued.delete(name) })
       .then((result) => {
         if (result.failed && !this.#stopping) {

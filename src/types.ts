@@ -528,8 +528,9 @@ export interface StartOptions {
   /** Follow the services' `watch` settings and the config file's changes (default true). */
   watch?: boolean;
   /**
-   * The restart-loop guard of watch mode: watching a service pauses once more than `restarts`
-   * change-triggered restarts fall within `window` (default 5 within '10s').
+   * The restart-loop guard of watch mode: watching a service pauses when a change would make more than
+   * `restarts` change-triggered restarts in a row, each asked for while the one before ran or within
+   * `window` after it ended (default 5, '1s').
    */
   watchLoopGuard?: { restarts?: number; window?: Duration };
   /** Run every service on this runtime, whatever the config says (`msup start --runtime NAME`). */

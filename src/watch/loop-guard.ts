@@ -1,54 +1,66 @@
 // Detects a restart loop: a service that writes into its own watched tree restarts itself forever. Pure.
+//
+// What tells such a loop from a person editing is that each restart brings on the next: the change that
+// asks for it comes while the restart before it runs (the service writes as it starts) or just after it
+// ended. A count of restarts within a fixed time missed slow loops (a service that takes 2.5 s to be
+// ready restarts 4 times in 10 s, forever) and caught people who save often.
 
 export interface LoopGuardOptions {
-  /** Change-triggered restarts allowed inside the window (default 5); one more is a loop. */
+  /** Change-triggered restarts in a row, each brought on by the one before, allowed (default 5); one more is a loop. */
   maxRestarts?: number;
-  /** The sliding window, in milliseconds (default 10 000). */
+  /** How long after a change-triggered restart ended a change still counts as brought on by it (default 1000 ms). */
   windowMs?: number;
 }
 
 export type LoopVerdict = 'ok' | 'loop';
 
-export const LOOP_GUARD_DEFAULTS = { maxRestarts: 5, windowMs: 10_000 } as const;
+export const LOOP_GUARD_DEFAULTS = { maxRestarts: 5, windowMs: 1000 } as const;
 
 /**
- * Counts change-triggered restarts in a sliding window. `record(now)` for each restart the watcher
- * asks for: 'loop' once more than `maxRestarts` fall inside the last `windowMs` (the caller then
- * pauses watching for that service and reports it), and again on every further record until enough
- * time has passed or `reset()` is called (e.g. when the user resumes watching).
+ * Counts change-triggered restarts in a row. `record(now)` for each burst of changes that asks for a new
+ * restart (not one folded into a restart already queued): 'loop' when it would be restart
+ * `maxRestarts + 1` in a row (the caller then pauses watching that service and reports it, and does not
+ * restart it); `ended(now)` when a restart it let through has ended, done or failed. A restart is in the
+ * row when its change came while an earlier one ran or within `windowMs` after the last one ended;
+ * otherwise a new row begins.
  */
 export class LoopGuard {
   readonly maxRestarts: number;
   readonly windowMs: number;
-  #times: number[] = [];
+  #row = 0;
+  #running = 0;
+  #endedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: LoopGuardOptions = {}) {
     this.maxRestarts = options.maxRestarts ?? LOOP_GUARD_DEFAULTS.maxRestarts;
     this.windowMs = options.windowMs ?? LOOP_GUARD_DEFAULTS.windowMs;
   }
 
-  /** Records one change-triggered restart at `now` (epoch ms) and says whether it completes a loop. */
+  /** A burst of changes at `now` (epoch ms) asks for a restart: whether it would complete a loop. */
   record(now: number): LoopVerdict {
-    this.#forget(now);
-    this.#times.push(now);
-    return this.#times.length > this.maxRestarts ? 'loop' : 'ok';
+    const broughtOn = this.#running > 0 || now - this.#endedAt <= this.windowMs;
+    const row = broughtOn ? this.#row + 1 : 1;
+    if (row > this.maxRestarts) return 'loop';
+    this.#row = row;
+    this.#running++;
+    return 'ok';
   }
 
-  /** Restarts counted inside the window ending at `now`. */
-  count(now: number): number {
-    this.#forget(now);
-    return this.#times.length;
+  /** A restart that `record` let through has ended (its replacements ready, or failed) at `now`. */
+  ended(now: number): void {
+    if (this.#running > 0) this.#running--;
+    this.#endedAt = now;
   }
 
-  /** Forgets every recorded restart. */
+  /** Restarts in the present row. */
+  get row(): number {
+    return this.#row;
+  }
+
+  /** Starts over (e.g. when the user resumes watching). */
   reset(): void {
-    this.#times = [];
-  }
-
-  #forget(now: number): void {
-    const since = now - this.windowMs;
-    let drop = 0;
-    while (drop < this.#times.length && (this.#times[drop] as number) <= since) drop++;
-    if (drop > 0) this.#times.splice(0, drop);
+    this.#row = 0;
+    this.#running = 0;
+    this.#endedAt = Number.NEGATIVE_INFINITY;
   }
 }

@@ -11,9 +11,24 @@ export const DEFAULT_IGNORED: readonly string[] = [
   'coverage',
   '.msup',
   '*.log',
+  'nohup.out',
+  // editors' and IDEs' own files, and their temporary copies
   '*.swp',
   '*.swx',
   '*~',
+  '.idea',
+  '.vscode',
+  '*___jb_tmp___',
+  '*___jb_old___',
+  '.DS_Store',
+  // caches and output of other tools
+  '__pycache__',
+  '*.pyc',
+  '.venv',
+  '.cache',
+  '.next',
+  '.nuxt',
+  '.turbo',
 ];
 
 export interface WatchPatterns {
@@ -31,7 +46,11 @@ export interface WatchPatterns {
 }
 
 const toPosix = (p: string) => p.split(path.sep).join('/');
-const clean = (pattern: string) => toPosix(pattern.trim()).replace(/^(\.\/)+/, '');
+/** `./src/` → `src`: no leading `./`, no trailing `/` (a folder is a folder either way, as in .gitignore). */
+const clean = (pattern: string) =>
+  toPosix(pattern.trim())
+    .replace(/^(\.\/)+/, '')
+    .replace(/\/+$/, '');
 
 const isInside = (child: string, parent: string) =>
   child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);

@@ -5,7 +5,13 @@ import { LoopGuard, type LoopGuardOptions } from './loop-guard.js';
 import { createWatcher, type Watcher, watchFile } from './watcher.js';
 
 export interface WatchSetHandlers {
-  serviceChanged(service: string, files: string[]): void;
+  /**
+   * A burst of changes to a service's files: the restart it asks for (a promise that settles when that
+   * restart has ended), or undefined when it asks for none (folded into a restart already queued).
+   */
+  serviceChanged(service: string, files: string[]): Promise<unknown> | undefined;
+  /** Whether a change-triggered restart of the service is queued, so that a new burst folds into it. */
+  restartQueued(service: string): boolean;
   configChanged(): void;
   /** A service restarted too often because of its own writes: its watching is paused. */
   loop(service: string, restarts: number, windowMs: number): void;
@@ -86,13 +92,19 @@ export class WatchSet {
       paths: watch.paths,
       ignored: watch.ignored,
       onChange: (files) => {
-        if (guard.record(this.#now()) === 'loop') {
+        // A burst folded into a restart already queued asks for no restart of its own: not counted.
+        const counted = !this.#handlers.restartQueued(name);
+        if (counted && guard.record(this.#now()) === 'loop') {
           this.#services.delete(name);
           void watcher.close();
           this.#handlers.loop(name, guard.maxRestarts, guard.windowMs);
           return;
         }
-        this.#handlers.serviceChanged(name, files);
+        const restart = this.#handlers.serviceChanged(name, files);
+        if (!counted) return;
+        const ended = () => guard.ended(this.#now());
+        if (restart) restart.then(ended, ended);
+        else ended();
       },
       onError: (error) => this.#handlers.error(name, error),
     });

@@ -1,41 +1,56 @@
-// The restart-loop guard on a fake clock: a burst over the limit is a loop, a slow trickle is not.
+// The restart-loop guard on a fake clock: restarts that each bring on the next make a loop, however slow
+// each one is; changes that come after a pause, however often, do not.
 import { describe, expect, it } from 'vitest';
 import { LoopGuard } from '../../src/watch/loop-guard.js';
 
+/** One restart that takes `takesMs`, asked for at `at`: its verdict, and its end told to the guard. */
+function restart(guard: LoopGuard, at: number, takesMs: number) {
+  const verdict = guard.record(at);
+  if (verdict === 'ok') guard.ended(at + takesMs);
+  return verdict;
+}
+
 describe('LoopGuard', () => {
-  it('allows maxRestarts inside the window and calls the next one a loop', () => {
-    const guard = new LoopGuard({ maxRestarts: 3, windowMs: 1000 });
-    expect([0, 100, 200].map((t) => guard.record(t))).toEqual(['ok', 'ok', 'ok']);
-    expect(guard.record(300)).toBe('loop');
-    expect(guard.record(400)).toBe('loop');
-  });
-
-  it('forgets restarts older than the window', () => {
-    const guard = new LoopGuard({ maxRestarts: 2, windowMs: 1000 });
-    expect(guard.record(0)).toBe('ok');
-    expect(guard.record(500)).toBe('ok');
-    // the restart at 0 is exactly one window old at 1000: it no longer counts
-    expect(guard.record(1000)).toBe('ok');
-    expect(guard.count(1000)).toBe(2);
-    expect(guard.record(1200)).toBe('loop');
-    expect(guard.count(5000)).toBe(0);
-    expect(guard.record(5000)).toBe('ok');
-  });
-
-  it('never reports a loop for restarts spaced wider than window / maxRestarts', () => {
-    const guard = new LoopGuard({ maxRestarts: 5, windowMs: 10_000 });
-    const verdicts = Array.from({ length: 50 }, (_, i) => guard.record(i * 2001));
-    expect(verdicts.every((v) => v === 'ok')).toBe(true);
-  });
-
-  it('uses 5 restarts in 10 s by default, and starts over after reset()', () => {
+  it('calls a loop a row of restarts each asked for as the one before ends, however slow they are', () => {
+    // A service that takes 2.5 s to be ready and writes into its files as it starts: 4 restarts in 10 s,
+    // which a count within 10 s never called a loop.
     const guard = new LoopGuard();
-    expect(guard.maxRestarts).toBe(5);
-    expect(guard.windowMs).toBe(10_000);
-    for (let t = 0; t < 5; t++) expect(guard.record(t * 1000)).toBe('ok');
-    expect(guard.record(5000)).toBe('loop');
+    const verdicts: string[] = [];
+    for (let i = 0, at = 0; i < 6; i++, at += 2600) verdicts.push(restart(guard, at, 2500));
+    expect(verdicts).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'loop']);
+  });
+
+  it('counts a change that comes while a restart runs as brought on by it', () => {
+    const guard = new LoopGuard({ maxRestarts: 2, windowMs: 100 });
+    expect(guard.record(0)).toBe('ok'); // runs from 0 ...
+    expect(guard.record(50_000)).toBe('ok'); // ... and still runs: queued behind it
+    expect(guard.row).toBe(2);
+    expect(guard.record(60_000)).toBe('loop');
+  });
+
+  it('never calls a loop changes that come after a pause, however often', () => {
+    // Someone saving every 1.2 s a service that restarts in 300 ms: 0.9 s of quiet after each restart.
+    const guard = new LoopGuard({ windowMs: 500 });
+    const verdicts = Array.from({ length: 50 }, (_, i) => restart(guard, i * 1200, 300));
+    expect(verdicts.every((v) => v === 'ok')).toBe(true);
+    expect(guard.row).toBe(1);
+  });
+
+  it('starts a new row after a pause longer than the window, and after reset()', () => {
+    const guard = new LoopGuard({ maxRestarts: 2, windowMs: 1000 });
+    expect(restart(guard, 0, 100)).toBe('ok');
+    expect(restart(guard, 1100, 100)).toBe('ok'); // 1000 ms after the end at 100: in the row
+    expect(restart(guard, 2201, 100)).toBe('ok'); // 1001 ms after the end at 1200: a new row
+    expect(guard.row).toBe(1);
+    expect(restart(guard, 2400, 100)).toBe('ok');
+    expect(restart(guard, 2600, 100)).toBe('loop');
     guard.reset();
-    expect(guard.count(5000)).toBe(0);
-    expect(guard.record(5001)).toBe('ok');
+    expect(restart(guard, 2600, 100)).toBe('ok');
+    expect(guard.row).toBe(1);
+  });
+
+  it('uses 5 restarts in a row and a 1 s window by default', () => {
+    const guard = new LoopGuard();
+    expect([guard.maxRestarts, guard.windowMs]).toEqual([5, 1000]);
   });
 });

@@ -49,6 +49,16 @@ describe('compileWatchPatterns', () => {
       'logs/app.log',
       'src/.a.ts.swp',
       'src/a.ts~',
+      'nohup.out',
+      '.idea/workspace.xml',
+      '.vscode/settings.json',
+      'src/a.ts___jb_tmp___',
+      'src/.DS_Store',
+      'app/__pycache__/main.cpython-311.pyc',
+      'app/main.pyc',
+      '.venv/lib/site.py',
+      '.cache/x',
+      '.next/server/page.js',
     ]) {
       expect({ ignored, result: p.isIgnored(at(ignored)) }).toEqual({ ignored, result: true });
       expect(p.isWanted(at(ignored))).toBe(false);
@@ -75,6 +85,17 @@ describe('compileWatchPatterns', () => {
     expect(p.isWanted(at('src/fixtures/one.json'))).toBe(false);
     expect(p.isWanted(at('src/fixtures/one.ts'))).toBe(true);
     expect(p.isWanted(at('src/generated/api.ts'))).toBe(false);
+  });
+
+  it('takes a folder written with a trailing slash as the folder, in watch and in watchIgnore', () => {
+    const p = compileWatchPatterns(cwd, ['src/', './lib//', '!src/gen/'], ['tmp/', 'src/fixtures/']);
+    expect(p.roots).toEqual([at('src'), at('lib')]);
+    expect(p.isWanted(at('src/app.js'))).toBe(true);
+    expect(p.isWanted(at('lib/x/y.js'))).toBe(true);
+    expect(p.isWanted(at('src/gen/api.js'))).toBe(false);
+    expect(p.isWanted(at('src/tmp/x.js'))).toBe(false);
+    expect(p.isWanted(at('src/fixtures/one.json'))).toBe(false);
+    expect(compileWatchPatterns(cwd, ['src/**/']).isWanted(at('src/a/b.js'))).toBe(true);
   });
 
   it('lets the watcher skip folders that lead nowhere, but not the ones on the way to a root', () => {
