@@ -1,7 +1,7 @@
 // The project's state file (.msup/state.json): the lock that lets one msup run a project, and what its
 // runtimes asked to remember (process groups, containers), so a later start can reap what a crashed run
 // left. Only the msup that created the file (with O_EXCL) writes or removes it.
-import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Remembered } from '../contract.js';
 import { MsupError } from '../errors.js';
@@ -81,12 +81,11 @@ export class StateFile {
     const file = path.join(stateDir, 'state.json');
     const record: StateRecord = { version: 2, pid: options.pid, startTime: options.startTime, entries: {} };
     const content = `${JSON.stringify(record, null, 2)}\n`;
-    for (let attempt = 0; attempt < 20; attempt++) {
-      try {
-        writeFileSync(file, content, { flag: 'wx', mode: 0o600 });
+    // Looks again while a file without a record is young (being written, or left empty by a crash).
+    const giveUpAt = Date.now() + YOUNG_MS + 500;
+    for (let attempt = 0; attempt < 20 || Date.now() < giveUpAt; attempt++) {
+      if (createWhole(file, content)) {
         return { state: new StateFile(file, record, options.onError), previous: undefined };
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const previous = readState(file);
       const owner = previous ? await liveOwner(previous, options.startTimeOf) : undefined;
@@ -147,9 +146,31 @@ export class StateFile {
   }
 }
 
+/** How long a state file without a record may be one that another msup is writing. */
+const YOUNG_MS = 2000;
+
+/**
+ * Creates `file` with its content in one step, or returns false when it exists: the content goes to a
+ * file of this process's own, linked to the name (link fails when the name exists). A crash never
+ * leaves an empty lock, as an exclusive create and then a write could.
+ */
+function createWhole(file: string, content: string): boolean {
+  const temp = `${file}.${process.pid}.new`;
+  writeFileSync(temp, content, { mode: 0o600 });
+  try {
+    linkSync(temp, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return false;
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
 function isYoung(file: string): boolean {
   try {
-    return Date.now() - statSync(file).mtimeMs < 2000;
+    return Date.now() - statSync(file).mtimeMs < YOUNG_MS;
   } catch {
     return true;
   }

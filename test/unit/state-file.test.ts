@@ -91,6 +91,21 @@ describe('the state file as the project lock', () => {
     }
   });
 
+  it('takes over an empty state file that a crash left just now, once it is no longer young', async () => {
+    const dir = tempDir();
+    // An exclusive create, then a crash before the write: an empty file, modified a moment ago.
+    writeFileSync(path.join(dir, 'state.json'), '');
+    const taken = await StateFile.acquire(dir, {
+      pid: 300,
+      startTime: 't300',
+      onError: () => {},
+      ...world({}),
+    });
+    expect(taken.previous).toBeUndefined();
+    expect(readState(taken.state.file)?.pid).toBe(300);
+    taken.state.release();
+  });
+
   it('removes the file only for its owner', async () => {
     const dir = tempDir();
     const first = await StateFile.acquire(dir, {
