@@ -115,6 +115,7 @@ const COUNTS = new Set([
   'errors4xx',
   'errorsConnection',
   'errorsTimeout',
+  'errorShare',
   'recoveryFailed',
   'coldStarts',
   'environmentsPeak',

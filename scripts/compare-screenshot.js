@@ -1,7 +1,7 @@
 // Takes docs/compare-report.png: the HTML report of a real `msup compare` of the demo, in Chromium
 // (playwright-core), the whole page. Run it after `npm run build`:
 //   node scripts/compare-screenshot.js              runs `msup compare --json` (5 rounds) on the demo first
-//   node scripts/compare-screenshot.js result.json  a result kept from an earlier run (version 2)
+//   node scripts/compare-screenshot.js result.json  a result kept from an earlier run (version 2 or 3)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -21,7 +21,9 @@ const text = given
       stdio: ['ignore', 'pipe', 'inherit'],
     }).toString();
 const result = JSON.parse(text);
-if (result.version !== 2) throw new Error(`expected a version 2 result, got version ${result.version}`);
+if (result.version !== 2 && result.version !== 3) {
+  throw new Error(`expected a version 2 or 3 result, got version ${result.version}`);
+}
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'msup-compare-shot-'));
 let browser;

@@ -27,6 +27,8 @@ export const ERROR_CODES = {
     'msup compare found no service that answers HTTP (a port, or a route of the shared front) to send its load to',
   MSUP_LOADGEN_ENDED:
     "msup compare's load generator (a process of its own) ended during the compare: killed, or out of memory",
+  MSUP_LOAD_FAILED:
+    'msup compare measured nothing of a runtime: its warm load got no successful (2xx/3xx) answer, or sent no request; the statuses it got are named',
   MSUP_FORBIDDEN:
     "The admin listener refused a request: a Host that does not name it, another page's Origin, or no valid token",
   MSUP_ADMIN:

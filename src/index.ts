@@ -5,7 +5,7 @@ export type {
   CompareOptions,
   ComparePhase,
   CompareProgress,
-  CompareResultV2,
+  CompareResultV3,
   FigureKind,
   MachineInfo,
   MemorySample,

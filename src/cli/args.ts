@@ -1,6 +1,8 @@
 // The command line: `msup <command> [options]`, checked against the options of that command, with a
 // message of msup's own (and the nearest command or option) for every mistake. Pure.
 import { parseArgs } from 'node:util';
+import { MIN_DURATION_MS } from '../compare/load-figures.js';
+import { pathProblem } from '../compare/target.js';
 import { parseDuration } from '../config/duration.js';
 import { nearest } from '../config/nearest.js';
 import { RUNTIME_NAMES } from '../config/runtime-names.js';
@@ -45,6 +47,8 @@ export interface CompareArgs {
   rounds: number | undefined;
   idle: string | undefined;
   html: string | undefined;
+  /** `--path P`: the URL path of the load. */
+  path: string | undefined;
 }
 
 type Spec = keyof typeof SPECS;
@@ -215,13 +219,23 @@ function count(name: string, value: string | undefined, help: string): number | 
   return n;
 }
 
-/** A duration, or a bare number of seconds (`--duration 20`). */
-function seconds(name: string, value: string | undefined, help: string): string | undefined {
+/** A duration, or a bare number of seconds (`--duration 20`), of at least `minMs`. */
+function seconds(name: string, value: string | undefined, help: string, minMs = 0): string | undefined {
   if (value === undefined) return undefined;
   const d = /^\d+(\.\d+)?$/.test(value) ? `${value}s` : value;
-  if (parseDuration(d) === undefined)
+  const parsed = parseDuration(d);
+  if (parsed === undefined)
     throw usage(`--${name}: expected seconds or a duration such as '20s', got "${value}"`, help);
+  if (parsed < minMs) throw usage(`--${name}: expected at least ${minMs / 1000}s, got "${value}"`, help);
   return d;
+}
+
+/** `--path P`: a URL path such as `/api/items?limit=5`. */
+function urlPath(value: string | undefined, help: string): string | undefined {
+  if (value === undefined) return undefined;
+  const problem = pathProblem(value);
+  if (problem !== null) throw usage(`--path: ${problem}, got ${JSON.stringify(value)}`, help);
+  return value;
 }
 
 function compareArgs(text: (name: string) => string | undefined, help: string): CompareArgs {
@@ -243,10 +257,11 @@ function compareArgs(text: (name: string) => string | undefined, help: string): 
     runtimes,
     requests: count('requests', text('requests'), help),
     concurrency: count('concurrency', text('concurrency'), help),
-    duration: seconds('duration', text('duration'), help),
+    duration: seconds('duration', text('duration'), help, MIN_DURATION_MS),
     rounds: count('rounds', text('rounds'), help),
     idle: seconds('idle', text('idle'), help),
     html: text('html'),
+    path: urlPath(text('path'), help),
   };
 }
 
@@ -303,6 +318,7 @@ function defaults(command: Command, rest: string[]): CliArgs {
       rounds: undefined,
       idle: undefined,
       html: undefined,
+      path: undefined,
     },
     admin: undefined,
   };

@@ -49,6 +49,7 @@ export async function compareCommand(args: CliArgs, io: Stdio): Promise<number> 
     ...(c.duration === undefined ? {} : { duration: c.duration }),
     ...(c.rounds === undefined ? {} : { rounds: c.rounds }),
     ...(c.idle === undefined ? {} : { idle: c.idle }),
+    ...(c.path === undefined ? {} : { path: c.path }),
     onProgress,
   });
   if (barShown) io.err.write('\r\x1b[2K');

@@ -1,12 +1,14 @@
 // `msup compare` for people: the machine, a table of every row by runtime with its label, the rounds and
 // their spread, each runtime's ratio to the baseline taken round by round, the runtimes that did not run, and the published anchors. Pure.
-import { formatRatio, formatValue, verdict } from '../compare/format.js';
+import { errorWarning, formatRatio, formatValue, verdict } from '../compare/format.js';
+import { ERROR_SHARE_THRESHOLD } from '../compare/load-figures.js';
 import { ownMarked } from '../compare/metrics.js';
-import type { CompareResultV2, Metric, RuntimeReport } from '../compare/types.js';
+import type { CompareResultV3, Metric, RuntimeReport } from '../compare/types.js';
 
-function cell(metric: Metric | undefined, rounds: number): string {
+/** A row's figure for one runtime; its error share marked ⚠ when the runtime is flagged `manyErrors`. */
+function cell(metric: Metric | undefined, rounds: number, flagged = false): string {
   if (!metric) return '';
-  const main = formatValue(metric.value, metric.unit);
+  const main = `${formatValue(metric.value, metric.unit)}${flagged && metric.id === 'errorShare' ? ' ⚠' : ''}`;
   if (rounds < 2 || metric.spread === null) return main;
   return `${main} ±${Math.round((metric.spread * 100) / 2)}%${ownMarked(metric) ? ' !' : ''}`;
 }
@@ -23,7 +25,7 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-export function formatCompare(result: CompareResultV2): string {
+export function formatCompare(result: CompareResultV3): string {
   const m = result.machine;
   const s = result.settings;
   const ran = result.runtimes.filter((r) => r.status === 'ran');
@@ -42,10 +44,15 @@ export function formatCompare(result: CompareResultV2): string {
         cell(
           r.metrics.find((x) => x.id === metric.id),
           s.rounds,
+          r.manyErrors === true,
         ),
       ),
     ]);
     lines.push(table([header, ...body]), '');
+    // A result from before version 3 has no threshold.
+    const threshold = result.errorShareThreshold ?? ERROR_SHARE_THRESHOLD;
+    const warnings = ran.flatMap((r) => errorWarning(r, threshold) ?? []);
+    if (warnings.length > 0) lines.push(...warnings.map((w) => `⚠ ${w}`), '');
     const others = ran.filter((r) => r.runtime !== result.baseline);
     if (result.baseline && others.length > 0) {
       const ratioRows = first.metrics

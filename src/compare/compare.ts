@@ -8,10 +8,12 @@ import { isMsupError, MsupError } from '../errors.js';
 import type { Duration } from '../types.js';
 import { PUBLISHED_ANCHORS, runtimeNotes } from './knowledge.js';
 import { LoadClient } from './load-client.js';
+import { ERROR_SHARE_THRESHOLD, MIN_DURATION_MS } from './load-figures.js';
 import { foldRounds, withRatios } from './metrics.js';
 import { type RoundOutcome, runRound } from './round.js';
 import { addHistograms, backgroundLoad, type IdlePeriod, LATENCY_BUCKETS_MS } from './stats.js';
-import type { CompareOptions, CompareResultV2, MachineInfo, MetricId, RuntimeReport } from './types.js';
+import { pathProblem } from './target.js';
+import type { CompareOptions, CompareResultV3, MachineInfo, MetricId, RuntimeReport } from './types.js';
 
 export const COMPARE_DEFAULTS = {
   requests: 8000,
@@ -49,7 +51,7 @@ function whole(name: string, value: number | undefined, fallback: number, min: n
   return n;
 }
 
-function ms(name: string, value: Duration | undefined, fallback: string): number {
+function ms(name: string, value: Duration | undefined, fallback: string, min = 0): number {
   const parsed = parseDuration(value ?? fallback);
   if (parsed === undefined) {
     throw new MsupError(
@@ -57,7 +59,23 @@ function ms(name: string, value: Duration | undefined, fallback: string): number
       `compare: ${name} must be a duration such as '30s', got ${String(value)}`,
     );
   }
+  if (parsed < min) {
+    throw new MsupError(
+      'MSUP_USAGE',
+      `compare: ${name} must be at least ${min / 1000}s, got ${String(value)} (${parsed} ms)`,
+    );
+  }
   return parsed;
+}
+
+/** The load's URL path, when one is asked for: checked (see pathProblem). */
+function loadPath(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  const problem = pathProblem(path);
+  if (problem !== null) {
+    throw new MsupError('MSUP_USAGE', `compare: path ${JSON.stringify(path)}: ${problem}`);
+  }
+  return path;
 }
 
 /** The runtimes to compare: the ones asked for (each checked against the registry), else all of them. */
@@ -74,12 +92,13 @@ export function chooseRuntimes(asked: readonly string[] | undefined): string[] {
   return [...new Set(asked)];
 }
 
-export async function compare(options: CompareOptions = {}): Promise<CompareResultV2> {
+export async function compare(options: CompareOptions = {}): Promise<CompareResultV3> {
   const runtimes = chooseRuntimes(options.runtimes);
   const requests = whole('requests', options.requests, COMPARE_DEFAULTS.requests, 1, 1_000_000);
   const concurrency = whole('concurrency', options.concurrency, COMPARE_DEFAULTS.concurrency, 1, 1000);
   const rounds = whole('rounds', options.rounds, COMPARE_DEFAULTS.rounds, 1, 20);
-  const durationMs = ms('duration', options.duration, COMPARE_DEFAULTS.duration);
+  const durationMs = ms('duration', options.duration, COMPARE_DEFAULTS.duration, MIN_DURATION_MS);
+  const path = loadPath(options.path);
   const idleMs = ms('idle', options.idle, COMPARE_DEFAULTS.idle);
   const startTimeoutMs = ms('startTimeout', options.startTimeout, COMPARE_DEFAULTS.startTimeout);
   const cwd = options.cwd ?? process.cwd();
@@ -98,6 +117,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
     durationMs,
     startTimeoutMs,
     load,
+    ...(path === undefined ? {} : { path }),
   };
   try {
     // A round that is not counted, of the first runtime: the first round of a compare measured its first
@@ -158,7 +178,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
   const target = [...outcomes.values()].flat()[0]?.target;
   const background = backgroundLoad(periods);
   return {
-    version: 2,
+    version: 3,
     startedAt,
     finishedAt: new Date().toISOString(),
     machine,
@@ -172,6 +192,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
     },
     latencyBucketsMs: LATENCY_BUCKETS_MS.map((b) => (Number.isFinite(b) ? b : null)),
     baseline,
+    errorShareThreshold: ERROR_SHARE_THRESHOLD,
     runtimes: reports,
     published: PUBLISHED_ANCHORS.map((a) => ({ ...a, kind: 'published' as const })),
     background,
@@ -226,6 +247,7 @@ function report(
     ...(skipped ? { reason: skipped.reason } : {}),
     ...(skipped?.code ? { code: skipped.code } : {}),
     emulates: notes.emulates,
+    manyErrors: outcomes.some((o) => (o.values.errorShare ?? 0) > ERROR_SHARE_THRESHOLD),
     metrics:
       outcomes.length === 0
         ? []

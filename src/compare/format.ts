@@ -1,7 +1,7 @@
 // A compare's figures written for people, in their unit (the terminal table and the HTML report). Pure.
 import { figureNoisy } from './metrics.js';
 import { BACKGROUND_MIN_PERIOD_MS, backgroundLoad } from './stats.js';
-import type { CompareResultV2, Metric } from './types.js';
+import type { CompareResultV3, Metric, RuntimeReport } from './types.js';
 
 /** A figure in its unit, short. */
 export function formatValue(value: number | null, unit: Metric['unit']): string {
@@ -19,6 +19,8 @@ export function formatValue(value: number | null, unit: Metric['unit']): string 
       return value === 0 ? '$0' : `$${value < 0.01 ? value.toPrecision(3) : value.toFixed(4)}`;
     case 'count':
       return String(Math.round(value));
+    case 'share':
+      return `${Number((value * 100).toFixed(1))}%`;
   }
 }
 
@@ -37,7 +39,7 @@ function percent(share: number): string {
  * The verdict on a result, in sentences: whether the machine was quiet (other work measured in the idle
  * periods) and how many figures their rounds leave uncertain (marked !).
  */
-export function verdict(result: CompareResultV2): string[] {
+export function verdict(result: CompareResultV3): string[] {
   // A result saved before `background` was measured has none.
   const b = result.background ?? backgroundLoad([]);
   const worst = b.worst ? ` in ${b.worst.runtime}'s round ${b.worst.round}` : '';
@@ -69,4 +71,22 @@ export function verdict(result: CompareResultV2): string[] {
       ? `Steady: every figure's 95% interval from its ${result.settings.rounds} rounds is within ±20% of it.`
       : `${marked} marked ! of ${base}'s figures and the other runtimes' ratios to ${base}: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. More rounds narrow it.`,
   ];
+}
+
+/**
+ * The warning for a runtime flagged `manyErrors`, or null: how many of its warm load's requests failed
+ * (in which rounds), and that its figures count the successful answers only.
+ */
+export function errorWarning(r: RuntimeReport, threshold: number): string | null {
+  if (r.manyErrors !== true) return null;
+  const rounds = r.metrics.find((m) => m.id === 'errorShare')?.rounds ?? [];
+  const over = rounds
+    .map((share, i) => ({ share, round: i + 1 }))
+    .filter((x): x is { share: number; round: number } => x.share !== null && x.share > threshold);
+  const limit = formatValue(threshold, 'share');
+  const which =
+    rounds.length === 1 && over[0]
+      ? `${formatValue(over[0].share, 'share')} of the warm load's requests failed, over ${limit}`
+      : `over ${limit} of the warm load's requests failed in ${over.map((x) => `round ${x.round} (${formatValue(x.share, 'share')})`).join(', ')}`;
+  return `${r.runtime}: ${which}: its latency, throughput and cost count the successful (2xx/3xx) answers only (see its notes for what the requests got)`;
 }

@@ -9,7 +9,7 @@ interface RowSpec {
   unit: Metric['unit'];
   /** How the figure is obtained; `platform`: measured, but emulated when the runtime stands in for a platform. */
   kind: FigureKind | 'platform';
-  /** Counts whose spread means nothing (errors, requests): never flagged as noise. */
+  /** Counts whose spread means nothing (errors, requests, the error share): never flagged as noise. */
   count?: boolean;
   /**
    * Single requests of a few milliseconds (`samples`), a handful a round: the ratio's value is taken over
@@ -37,7 +37,13 @@ export const ROWS: readonly RowSpec[] = [
   { id: 'p50Ms', label: 'warm latency p50', unit: 'ms', kind: 'measured' },
   { id: 'p95Ms', label: 'warm latency p95', unit: 'ms', kind: 'measured' },
   { id: 'p99Ms', label: 'warm latency p99', unit: 'ms', kind: 'measured' },
-  { id: 'throughputRps', label: 'throughput', unit: 'req/s', kind: 'measured' },
+  {
+    id: 'throughputRps',
+    label: 'throughput (successful answers)',
+    unit: 'req/s',
+    kind: 'measured',
+    note: 'successful (2xx/3xx) answers per second of the warm load',
+  },
   { id: 'requestsSent', label: 'requests sent (warm load)', unit: 'count', kind: 'measured', count: true },
   { id: 'requestsAnswered', label: 'requests answered', unit: 'count', kind: 'measured', count: true },
   { id: 'errors5xx', label: 'errors: 5xx', unit: 'count', kind: 'measured', count: true },
@@ -45,6 +51,14 @@ export const ROWS: readonly RowSpec[] = [
   { id: 'errors4xx', label: 'errors: other 4xx', unit: 'count', kind: 'measured', count: true },
   { id: 'errorsConnection', label: 'errors: connection', unit: 'count', kind: 'measured', count: true },
   { id: 'errorsTimeout', label: 'errors: timeout', unit: 'count', kind: 'measured', count: true },
+  {
+    id: 'errorShare',
+    label: 'errors: share of requests sent',
+    unit: 'share',
+    kind: 'measured',
+    count: true,
+    note: 'failed requests (an error status, or no answer) of the warm load over the requests it sent',
+  },
   { id: 'rssLoadBytes', label: 'memory (RSS, all processes) under load', unit: 'bytes', kind: 'measured' },
   { id: 'rssIdleBytes', label: 'memory (RSS, all processes) after idle', unit: 'bytes', kind: 'measured' },
   { id: 'cpuSeconds', label: 'CPU seconds (warm load)', unit: 's', kind: 'measured' },

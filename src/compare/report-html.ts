@@ -1,9 +1,10 @@
 // The compare's HTML report: one self-contained page (inline CSS and SVG, the result embedded as JSON, no
 // network) with the machine, a summary table, and charts of latency, throughput, memory and cost. Pure.
-import { formatRatio, formatValue, verdict } from './format.js';
+import { errorWarning, formatRatio, formatValue, verdict } from './format.js';
+import { ERROR_SHARE_THRESHOLD } from './load-figures.js';
 import { ownMarked } from './metrics.js';
 import { barChart, escapeHtml, histogramChart, lineChart, PALETTE } from './svg-charts.js';
-import type { CompareResultV2, Metric, MetricId, RuntimeReport } from './types.js';
+import type { CompareResultV3, Metric, MetricId, RuntimeReport } from './types.js';
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1000px;color:#111;padding:0 16px}
@@ -14,12 +15,12 @@ th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left;vertical-alig
 .kind.modelled{background:#fff3d6}.kind.published{background:#e3f5ea}.noisy{color:#b91c1c;font-weight:600}
 .chart{max-width:100%;height:auto;display:block;margin:8px 0}.chart .title{font-weight:600;font-size:13px}
 .chart .label{font-size:12px}.chart .value,.chart .tick{font-size:11px;fill:#333}.chart .axis{stroke:#999}
-.chart .pmark{stroke:#111;stroke-dasharray:3 2}.notrun{color:#92400e}.ratio{font-size:11px;color:#555}.grid{display:grid;grid-template-columns:1fr;gap:4px}
+.chart .pmark{stroke:#111;stroke-dasharray:3 2}.notrun{color:#92400e}.errors{color:#b45309;font-weight:600}.ratio{font-size:11px;color:#555}.grid{display:grid;grid-template-columns:1fr;gap:4px}
 `;
 
 const metric = (r: RuntimeReport, id: MetricId): Metric | undefined => r.metrics.find((m) => m.id === id);
 
-function summaryTable(result: CompareResultV2, ran: readonly RuntimeReport[]): string {
+function summaryTable(result: CompareResultV3, ran: readonly RuntimeReport[]): string {
   const first = ran[0];
   if (!first) return '<p>No runtime ran.</p>';
   const head = `<tr><th>figure</th><th>kind</th>${ran.map((r) => `<th>${escapeHtml(r.runtime)}</th>`).join('')}</tr>`;
@@ -44,7 +45,8 @@ function summaryTable(result: CompareResultV2, ran: readonly RuntimeReport[]): s
         x.source,
       ];
       const marked = ownMarked(x);
-      return `<td class="num${marked ? ' noisy' : ''}" data-runtime="${escapeHtml(r.runtime)}" data-metric="${x.id}" data-value="${x.value ?? ''}" title="${escapeHtml(title.filter(Boolean).join(' — '))}">${escapeHtml(formatValue(x.value, x.unit) + spread)}${marked ? ' !' : ''}${ratio}</td>`;
+      const errors = x.id === 'errorShare' && r.manyErrors === true;
+      return `<td class="num${marked ? ' noisy' : ''}${errors ? ' errors' : ''}" data-runtime="${escapeHtml(r.runtime)}" data-metric="${x.id}" data-value="${x.value ?? ''}" title="${escapeHtml(title.filter(Boolean).join(' — '))}">${escapeHtml(formatValue(x.value, x.unit) + spread)}${marked ? ' !' : ''}${errors ? ' ⚠' : ''}${ratio}</td>`;
     });
     const kinds = [...new Set(ran.map((r) => metric(r, m.id)?.kind ?? ''))];
     const kind = kinds.map((k) => `<span class="kind ${k}">${k}</span>`).join(' ');
@@ -69,7 +71,7 @@ function bars(ran: readonly RuntimeReport[], id: MetricId, title: string): strin
   );
 }
 
-export function compareReportHtml(result: CompareResultV2): string {
+export function compareReportHtml(result: CompareResultV3): string {
   const ran = result.runtimes.filter((r) => r.status === 'ran');
   const m = result.machine;
   const s = result.settings;
@@ -106,6 +108,16 @@ export function compareReportHtml(result: CompareResultV2): string {
         `<li class="notrun" data-runtime="${escapeHtml(r.runtime)}" data-status="${r.status}">${escapeHtml(r.runtime)}: ${r.status === 'not-run' ? 'not run' : 'failed'}: ${escapeHtml(r.reason ?? '')}</li>`,
     )
     .join('');
+  // A result from before version 3 has no threshold.
+  const threshold = result.errorShareThreshold ?? ERROR_SHARE_THRESHOLD;
+  const errorWarnings = ran
+    .map((r) => ({ r, text: errorWarning(r, threshold) }))
+    .filter((x): x is { r: RuntimeReport; text: string } => x.text !== null)
+    .map(
+      ({ r, text }) =>
+        `<li class="errors" data-runtime="${escapeHtml(r.runtime)}" data-many-errors="true">⚠ ${escapeHtml(text)}</li>`,
+    )
+    .join('');
   const describe = result.runtimes
     .map(
       (r) =>
@@ -139,6 +151,7 @@ export function compareReportHtml(result: CompareResultV2): string {
 ${notRun ? `<ul>${notRun}</ul>` : ''}
 <h2>Summary</h2>
 ${summaryTable(result, ran)}
+${errorWarnings ? `<ul id="error-warnings">${errorWarnings}</ul>` : ''}
 ${verdictHtml}
 <p class="meta"><span class="kind measured">measured</span> on this machine · <span class="kind emulated">emulated</span> measured on msup's stand-in for a platform · <span class="kind modelled">modelled</span> computed at list prices · <span class="kind published">published</span> by others, on other hardware</p>
 <h2>Latency distribution (warm load)</h2>

@@ -11,9 +11,17 @@ import { backgroundShare, markBackground } from './background.js';
 import { alwaysOnCost, type CostModel, functionCost } from './cost.js';
 import { type Footprint, footprint } from './footprint.js';
 import type { LoadClient } from './load-client.js';
+import {
+  describeFailures,
+  ERROR_SHARE_THRESHOLD,
+  errorShare,
+  failures,
+  loadFigures,
+  warmLoadFailure,
+} from './load-figures.js';
 import type { LoadResult } from './load-protocol.js';
 import type { RoundSamples } from './metrics.js';
-import { histogram, median, percentile } from './stats.js';
+import { histogram, median } from './stats.js';
 import { onDemand, pickTarget, type Target } from './target.js';
 import type { ComparePhase, CompareProgress, MemorySample, MetricId } from './types.js';
 
@@ -63,6 +71,8 @@ export interface RoundSettings {
   concurrency: number;
   durationMs: number;
   idleMs: number;
+  /** The URL path of the load (`--path`); without it, the target's own (see pickTarget). */
+  path?: string;
   startTimeoutMs: number;
   load: LoadClient;
   progress: (event: Omit<CompareProgress, 'runtime' | 'round' | 'rounds'>) => void;
@@ -85,7 +95,10 @@ export interface RoundOutcome {
   background: (number | null)[];
 }
 
-/** Runs one round; rejects (having stopped everything) when the runtime does not start. */
+/**
+ * Runs one round; rejects (having stopped everything) when the runtime does not start, or when its warm
+ * load got no successful answer (MSUP_LOAD_FAILED: nothing was measured).
+ */
 export async function runRound(s: RoundSettings): Promise<RoundOutcome> {
   const sup = createSupervisor({
     cwd: s.cwd,
@@ -121,11 +134,13 @@ async function measure(
   startToReadyMs: number,
   readyAfter: ReadonlyMap<string, number>,
 ): Promise<RoundOutcome> {
-  const target = pickTarget(sup.config);
+  const target = pickTarget(sup.config, s.path);
   if (!target) {
     throw new MsupError(
       'MSUP_NOTHING_TO_COMPARE',
-      'the config has no service that answers HTTP (a port, or a route of the shared front) to send requests to',
+      s.path === undefined
+        ? 'the config has no service that answers HTTP (a port, or a route of the shared front) to send requests to'
+        : `the config has no service that answers HTTP for ${s.path} (a route of the shared front for it, or a service with a port) to send requests to`,
     );
   }
   const base = target.via === 'front' ? (sup.proxyUrl() as string) : sup.url(target.service);
@@ -229,7 +244,17 @@ async function measure(
       s.progress({ phase: 'load', message: 'warm load', done, total: s.requests }),
     );
     const atEnd = await sample();
+    // A warm load without one successful answer measured nothing: a runtime that fails fast would look
+    // faster and cheaper than one that works. The round fails (and the runtime with it).
+    const failed = warmLoadFailure(warm, target.path, s.durationMs);
+    if (failed !== null) throw new MsupError('MSUP_LOAD_FAILED', failed);
     Object.assign(values, loadFigures(warm));
+    const share = errorShare(warm) ?? 0;
+    if (share > ERROR_SHARE_THRESHOLD) {
+      notes.push(
+        `the warm load: ${failures(warm)} of ${warm.sent} requests to ${target.path} failed (${describeFailures(warm)}), over ${ERROR_SHARE_THRESHOLD * 100}%: its latency, throughput and cost count the ${warm.latenciesMs.length} successful answers only`,
+      );
+    }
     // Without /proc (not Linux) no process is read: no figure, rather than 0.
     const read = atStart.processes > 0 && atEnd.processes > 0;
     values.cpuSeconds = read ? (atEnd.cpuMs - atStart.cpuMs) / 1000 : null;
@@ -315,28 +340,6 @@ async function probes(load: (requests: number) => Promise<LoadResult>, count: nu
     latencies.push(...(await load(1)).latenciesMs);
   }
   return latencies;
-}
-
-/** Latency percentiles, throughput and errors of one load. */
-export function loadFigures(r: LoadResult): Partial<Record<MetricId, number | null>> {
-  return {
-    p50Ms: percentile(r.latenciesMs, 50),
-    p95Ms: percentile(r.latenciesMs, 95),
-    p99Ms: percentile(r.latenciesMs, 99),
-    throughputRps: r.elapsedMs > 0 ? (r.answered / r.elapsedMs) * 1000 : null,
-    requestsSent: r.sent,
-    requestsAnswered: r.answered,
-    errors5xx: r.errors['5xx'],
-    errors429: r.errors['429'],
-    errors4xx: r.errors['4xx'],
-    errorsConnection: r.errors.connection,
-    errorsTimeout: r.errors.timeout,
-  };
-}
-
-/** Total failed requests of a load: error answers and requests that got none. */
-export function failures(r: LoadResult): number {
-  return Object.values(r.errors).reduce((a, b) => a + b, 0);
 }
 
 /**

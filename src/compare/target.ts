@@ -1,4 +1,5 @@
 // Where a compare sends its load, and what an instance says of itself that a compare reads. Pure.
+import { matchRoute, sortRoutes } from '../proxy/routes.js';
 import type { InstanceInfo, ResolvedConfig } from '../types.js';
 
 export interface Target {
@@ -9,20 +10,38 @@ export interface Target {
 }
 
 /**
- * The shared front's route for `/` (the route a browser's first request takes), else the first HTTP
- * service with a front port; null when nothing answers HTTP.
+ * Without `path`: the shared front's route for `/` (the route a browser's first request takes), else its
+ * first route's path, else `/` of the first HTTP service with a front port. With `path`: the shared
+ * front's route for that path (as the front matches it: longest prefix, routes without a host), else the
+ * first HTTP service with a front port. Null when nothing answers HTTP.
  */
-export function pickTarget(config: ResolvedConfig): Target | null {
+export function pickTarget(config: ResolvedConfig, path?: string): Target | null {
   if (config.proxy.port !== null) {
-    const root = config.proxy.routes
-      .filter((r) => r.host === undefined && (r.path === undefined || r.path === '/'))
-      .at(0);
-    if (root) return { via: 'front', path: '/', service: root.service };
-    const first = config.proxy.routes.find((r) => r.host === undefined && r.path !== undefined);
-    if (first?.path) return { via: 'front', path: first.path, service: first.service };
+    const open = config.proxy.routes.filter((r) => r.host === undefined);
+    if (path !== undefined) {
+      const match = matchRoute(sortRoutes(open), '', path);
+      if (match) return { via: 'front', path, service: match.route.service };
+    } else {
+      const root = open.find((r) => r.path === undefined || r.path === '/');
+      if (root) return { via: 'front', path: '/', service: root.service };
+      const first = open.find((r) => r.path !== undefined);
+      if (first?.path) return { via: 'front', path: first.path, service: first.service };
+    }
   }
   const service = config.services.find((s) => s.port !== null && s.balancing.mode === 'http');
-  return service ? { via: 'service', path: '/', service: service.name } : null;
+  return service ? { via: 'service', path: path ?? '/', service: service.name } : null;
+}
+
+/**
+ * What is wrong with a load's URL path, or null: it must start with `/` and hold no space or control
+ * character (a URL would drop or encode them, and the load would not go where it says).
+ */
+export function pathProblem(path: string): string | null {
+  if (!path.startsWith('/')) return `it must start with "/"`;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[\s\x00-\x1f\x7f]/.test(path)) return 'it must not hold spaces or control characters';
+  if (path.length > 2048) return 'it is longer than 2048 characters';
+  return null;
 }
 
 /** The function runtime's view of an on-demand instance (its `details`), where it has one. */

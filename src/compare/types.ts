@@ -1,5 +1,5 @@
 // What `msup compare` and `compare()` take and report: the options, the progress events, and the versioned
-// result (CompareResultV2) that --json prints and the HTML report draws. Types only.
+// result (CompareResultV3) that --json prints and the HTML report draws. Types only.
 import type { Duration, MsupConfig } from '../types.js';
 
 export interface CompareOptions {
@@ -14,10 +14,16 @@ export interface CompareOptions {
   requests?: number;
   /** Clients sending at once (default 8). */
   concurrency?: number;
-  /** Time limit of each load (default '30s'). */
+  /** Time limit of each load (default '30s', at least '1s'). */
   duration?: Duration;
-  /** Rounds: every runtime once per round, in turn (default 1). */
+  /** Rounds: every runtime once per round, in turn (default 5). */
   rounds?: number;
+  /**
+   * The URL path (with a query, if any) the load requests (default: `/`, or the first route's path when
+   * the shared front has no route for `/`). It starts with `/`, without spaces or control characters.
+   * With a shared front, the service is the one its routes send this path to.
+   */
+  path?: string;
   /** The idle period before the after-idle memory and first request (default '3s'). */
   idle?: Duration;
   /** How long each runtime may take to get every instance ready (default '120s': a first image build). */
@@ -39,7 +45,10 @@ export type ComparePhase =
 
 export interface CompareProgress {
   runtime: string;
-  /** 1-based. */
+  /**
+   * The round, from 1; 0 for the round that is not counted, which warms up msup and the load generator
+   * before round 1 (one `warm-up` event says so; its phases are not reported).
+   */
   round: number;
   rounds: number;
   phase: ComparePhase;
@@ -70,6 +79,7 @@ export type MetricId =
   | 'errors4xx'
   | 'errorsConnection'
   | 'errorsTimeout'
+  | 'errorShare'
   | 'rssLoadBytes'
   | 'rssIdleBytes'
   | 'cpuSeconds'
@@ -83,7 +93,8 @@ export type MetricId =
 export interface Metric {
   id: MetricId;
   label: string;
-  unit: 'ms' | 'req/s' | 'bytes' | 's' | 'count' | 'usd';
+  /** `share`: a fraction from 0 to 1. */
+  unit: 'ms' | 'req/s' | 'bytes' | 's' | 'count' | 'usd' | 'share';
   kind: FigureKind;
   /** The median over the rounds, or null (not applicable, or not obtained). */
   value: number | null;
@@ -97,7 +108,7 @@ export interface Metric {
    */
   noisy: boolean;
   /**
-   * This runtime's figure over the baseline runtime's (`CompareResultV2.baseline`) taken in each round, and
+   * This runtime's figure over the baseline runtime's (`CompareResultV3.baseline`) taken in each round, and
    * their trimmed mean: drift of the machine's load between rounds cancels (the first-request rows: the
    * median of every request of every round over every one of the baseline's). Null for the baseline
    * itself, for counts, and where the baseline has no figure (or 0).
@@ -142,7 +153,10 @@ export interface MemorySample {
 
 export interface RuntimeReport {
   runtime: string;
-  /** `ran`; `not-run` (it cannot run on this machine: no container engine...); `failed` (it did not start). */
+  /**
+   * `ran`; `not-run` (it cannot run on this machine: no container engine...); `failed` (it did not start,
+   * or its warm load got no successful answer: `MSUP_LOAD_FAILED`).
+   */
   status: 'ran' | 'not-run' | 'failed';
   /**
    * Why it did not run, with the error's code; with `ran`, why it was left out from a later round on (its
@@ -153,6 +167,11 @@ export interface RuntimeReport {
   /** The platform it stands in for, when it emulates one. */
   emulates: string | null;
   metrics: Metric[];
+  /**
+   * More than `CompareResultV3.errorShareThreshold` of the requests of a round's warm load failed (an
+   * error status, no answer): its latency, throughput and cost count only its successful answers.
+   */
+  manyErrors: boolean;
   /** Successful latencies of every round's warm load, per bucket of `latencyBucketsMs`. */
   latencyHistogram: number[];
   /** The footprint over the last round. */
@@ -172,8 +191,8 @@ export interface MachineInfo {
   loadAverage: number[];
 }
 
-export interface CompareResultV2 {
-  version: 2;
+export interface CompareResultV3 {
+  version: 3;
   startedAt: string;
   finishedAt: string;
   machine: MachineInfo;
@@ -189,6 +208,8 @@ export interface CompareResultV2 {
   latencyBucketsMs: (number | null)[];
   /** The runtime the others' ratios are taken against: process when it ran, else the first that ran. */
   baseline: string | null;
+  /** Over this share of failed requests in a round's warm load, a runtime is flagged (`manyErrors`). */
+  errorShareThreshold: number;
   runtimes: RuntimeReport[];
   published: {
     metric: MetricId | string;

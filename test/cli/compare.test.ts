@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RUNTIME_NAMES } from '../../src/config/runtime-names.js';
-import type { CompareResultV2 } from '../../src/index.js';
+import type { CompareResultV3 } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { useProject } from '../helpers/project.js';
 
@@ -17,7 +17,7 @@ http.createServer((req, res) => res.end('ok')).listen(Number(process.env.PORT), 
 `;
 
 describe('msup compare', () => {
-  it('prints JSON v2, reports a runtime that cannot run, and writes the HTML report', {
+  it('prints JSON v3, reports a runtime that cannot run, and writes the HTML report', {
     timeout: 120_000,
   }, async () => {
     const p = project();
@@ -47,8 +47,8 @@ describe('msup compare', () => {
       0,
       expect.stringContaining('msup compare: process (round 1/5): starting the config'),
     ]);
-    const result = JSON.parse(run.stdout()) as CompareResultV2;
-    expect(result.version).toBe(2);
+    const result = JSON.parse(run.stdout()) as CompareResultV3;
+    expect(result.version).toBe(3);
     // Without --rounds, five: the figures a user sets side by side across runs.
     expect(result.settings.rounds).toBe(5);
     expect(result.runtimes[0]?.metrics.find((m) => m.id === 'p50Ms')?.rounds).toHaveLength(5);
@@ -77,6 +77,53 @@ describe('msup compare', () => {
     expect(run.stderr()).toContain(
       `--runtimes: expected some of ${RUNTIME_NAMES.join(', ')}, got "lambda" (see msup compare --help) [MSUP_USAGE]`,
     );
+  });
+
+  it('exits 1 when every request was answered 404, the runtime failed with the status, not measured', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    p.write(
+      'api.mjs',
+      `import http from 'node:http';
+http.createServer((req, res) => { res.statusCode = 404; res.end('no route'); }).listen(Number(process.env.PORT), '127.0.0.1');
+`,
+    );
+    p.writeConfig({ web: { command: [process.execPath, 'api.mjs'], port: 0 } });
+    const run = runCli(p, [
+      'compare',
+      '--runtimes',
+      'process',
+      '--rounds',
+      '1',
+      '--requests',
+      '50',
+      '--concurrency',
+      '2',
+      '--idle',
+      '0.1',
+      '--json',
+    ]);
+    const { code } = await run.exited;
+    const result = JSON.parse(run.stdout()) as CompareResultV3;
+    expect([code, result.runtimes[0]?.status, result.runtimes[0]?.code]).toEqual([
+      1,
+      'failed',
+      'MSUP_LOAD_FAILED',
+    ]);
+    expect(run.stderr()).toContain('process: failed: every request to / was answered 404 (50 of 50');
+  });
+
+  it('refuses a --duration under a second before it runs anything', async () => {
+    const p = project();
+    p.writeConfig({ web: { command: [process.execPath, '-e', ''], port: 0 } });
+    const run = runCli(p, ['compare', '--runtimes', 'process', '--rounds', '1', '--duration', '0']);
+    const { code } = await run.exited;
+    expect(code).toBe(2);
+    expect(run.stderr()).toContain(
+      '--duration: expected at least 1s, got "0" (see msup compare --help) [MSUP_USAGE]',
+    );
+    expect(run.stderr()).not.toMatch(/starting the config/);
   });
 
   it('refuses an --html report it could not write before it runs anything', async () => {

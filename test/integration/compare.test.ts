@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { median, pairwiseRatio } from '../../src/compare/stats.js';
-import { type CompareProgress, type CompareResultV2, compare, compareReportHtml } from '../../src/index.js';
+import { type CompareProgress, type CompareResultV3, compare, compareReportHtml } from '../../src/index.js';
 import { needsChromium, openPage } from '../helpers/browser.js';
 import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
 import { useProject } from '../helpers/project.js';
@@ -56,7 +56,7 @@ describe('msup compare on a tiny config', () => {
       onProgress: (e) => phases.push(e),
     });
 
-    expect(result.version).toBe(2);
+    expect(result.version).toBe(3);
     expect(result.machine.cpus).toBeGreaterThan(0);
     expect(result.settings).toMatchObject({
       requests: REQUESTS,
@@ -190,7 +190,7 @@ describe('msup compare on a tiny config', () => {
 });
 
 /** The report in real Chromium: each chart's marks carry the JSON's numbers; no error, no network. */
-async function checkReportInChromium(result: CompareResultV2, file: string): Promise<void> {
+async function checkReportInChromium(result: CompareResultV3, file: string): Promise<void> {
   writeFileSync(file, compareReportHtml(result));
   if (needsChromium().skip) return;
   const opened = await openPage(pathToFileURL(file).href);

@@ -7,7 +7,7 @@ import { verdict } from '../../src/compare/format.js';
 import { foldRounds, withRatios } from '../../src/compare/metrics.js';
 import { compareReportHtml } from '../../src/compare/report-html.js';
 import { BACKGROUND_THRESHOLD, backgroundLoad } from '../../src/compare/stats.js';
-import type { CompareResultV2 } from '../../src/compare/types.js';
+import type { CompareResultV3 } from '../../src/compare/types.js';
 import { parseMachineCpu } from '../../src/runtime/proc.js';
 
 describe('the machine CPU time of /proc/stat', () => {
@@ -92,7 +92,7 @@ describe('other work on the machine', () => {
 });
 
 describe('the verdict of a result', () => {
-  const result = (share: number | null, rounds: number, p50: number[][]): CompareResultV2 => {
+  const result = (share: number | null, rounds: number, p50: number[][]): CompareResultV3 => {
     const base = foldRounds(
       (p50[0] ?? []).map((v) => ({ p50Ms: v })),
       false,
@@ -109,6 +109,7 @@ describe('the verdict of a result', () => {
       status: 'ran' as const,
       emulates: null,
       metrics,
+      manyErrors: false,
       latencyHistogram: [],
       memory: [],
       isolation: '',
@@ -124,7 +125,7 @@ describe('the verdict of a result', () => {
           ],
     );
     return {
-      version: 2,
+      version: 3,
       startedAt: '',
       finishedAt: '',
       machine: {
@@ -139,6 +140,7 @@ describe('the verdict of a result', () => {
       settings: { requests: 1, concurrency: 1, durationMs: 1, rounds, idleMs: 1, target: null },
       latencyBucketsMs: [],
       baseline: 'process',
+      errorShareThreshold: 0.05,
       runtimes: [runtime('process', base), runtime('sidecar', other)],
       published: [],
       background,
@@ -164,11 +166,11 @@ describe('the verdict of a result', () => {
     expect(verdict(withIdle)[0]).toBe('The machine: its other work was not measured (no /proc here).');
     // A result saved before msup measured other work has no `background`: the report still reads it.
     const { background: _, ...old } = result(0.01, 1, [[1], [2]]);
-    expect(verdict(old as CompareResultV2)[0]).toBe(
+    expect(verdict(old as CompareResultV3)[0]).toBe(
       'The machine: its other work was not measured (a result from before msup measured it).',
     );
-    expect(compareReportHtml(old as CompareResultV2)).toContain('a result from before msup measured it');
-    expect(formatCompare(old as CompareResultV2)).toContain('a result from before msup measured it');
+    expect(compareReportHtml(old as CompareResultV3)).toContain('a result from before msup measured it');
+    expect(formatCompare(old as CompareResultV3)).toContain('a result from before msup measured it');
   });
 
   it('counts the figures their rounds leave uncertain: the ratios beside the baseline', () => {

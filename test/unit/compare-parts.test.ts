@@ -22,7 +22,7 @@ import {
   uncertainty,
 } from '../../src/compare/stats.js';
 import { escapeHtml } from '../../src/compare/svg-charts.js';
-import { onDemand, pickTarget } from '../../src/compare/target.js';
+import { onDemand, pathProblem, pickTarget } from '../../src/compare/target.js';
 import { resolveConfig } from '../../src/config/resolve.js';
 import { RUNTIME_NAMES } from '../../src/config/runtime-names.js';
 import type { ProcStat } from '../../src/runtime/proc.js';
@@ -269,6 +269,7 @@ describe('ratios to the baseline, round by round', () => {
       status,
       emulates: null,
       metrics: status === 'ran' ? foldRounds([{ p50Ms: 1 }], false) : [],
+      manyErrors: false,
       latencyHistogram: [],
       memory: [],
       isolation: '',
@@ -345,6 +346,36 @@ describe('the load target', () => {
     expect(pickTarget(config({ services: { worker: { command: 'w' } } }))).toBeNull();
   });
 
+  it('sends the load to --path: the service the front routes it to, or the first HTTP service', () => {
+    const services = { api: { command: 'a', port: 0 }, web: { command: 'b', port: 0 } };
+    const front = config({
+      services,
+      proxy: {
+        port: 0,
+        routes: [
+          { path: '/', service: 'web' },
+          { path: '/api', service: 'api' },
+          { path: '/admin', host: 'admin.localhost', service: 'web' },
+        ],
+      },
+    });
+    expect(pickTarget(front, '/api/items?limit=5')).toEqual({
+      via: 'front',
+      path: '/api/items?limit=5',
+      service: 'api',
+    });
+    expect(pickTarget(front, '/apix')).toEqual({ via: 'front', path: '/apix', service: 'web' });
+    expect(pickTarget(config({ services }), '/health')).toEqual({
+      via: 'service',
+      path: '/health',
+      service: 'api',
+    });
+    expect(pathProblem('/a/b?c=d')).toBeNull();
+    expect(pathProblem('a/b')).toMatch(/must start with "\/"/);
+    expect(pathProblem('/a b')).toMatch(/spaces or control characters/);
+    expect(pathProblem('/a\nb')).toMatch(/spaces or control characters/);
+  });
+
   it('knows an on-demand instance by its details', () => {
     const info = (details?: Record<string, unknown>) => ({ details }) as unknown as InstanceInfo;
     expect(onDemand(info({ coldStarts: 2, list: [] }))).not.toBeNull();
@@ -419,6 +450,18 @@ describe('choosing the runtimes', () => {
     expect(() => parseCliArgs(['compare', '--runtimes', 'proces'])).toThrow(/did you mean "process"/);
     expect(() => parseCliArgs(['compare', '--requests', '0'])).toThrow(/--requests: expected a whole number/);
     expect(() => parseCliArgs(['compare', '--duration', 'soon'])).toThrow(/--duration/);
+    // A load of under a second measures next to nothing (0: nothing at all).
+    for (const short of ['0', '0.0001', '500ms', '0s']) {
+      expect(() => parseCliArgs(['compare', '--duration', short])).toThrow(
+        `--duration: expected at least 1s, got "${short}" (see msup compare --help)`,
+      );
+    }
+    expect(parseCliArgs(['compare', '--duration', '1']).compare.duration).toBe('1s');
+    expect(parseCliArgs(['compare', '--path', '/api/items?x=1']).compare.path).toBe('/api/items?x=1');
+    expect(() => parseCliArgs(['compare', '--path', 'api'])).toThrow(/--path: it must start with "\/"/);
+    expect(() => parseCliArgs(['compare', '--path', '/a b'])).toThrow(
+      /--path: it must not hold spaces or control characters, got "\/a b"/,
+    );
   });
 });
 
