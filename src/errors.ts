@@ -33,6 +33,8 @@ export const ERROR_CODES = {
     "The admin listener refused a request: a Host that does not name it, another page's Origin, or no valid token",
   MSUP_ADMIN:
     'The admin listener could not answer: reading the metrics or running an action failed unexpectedly',
+  MSUP_MESH_CA:
+    "The project's mesh CA could not issue a certificate that is still valid: it has ended and no new one could be made",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -2,7 +2,21 @@
 // links, so another local user can neither read the services' output nor plant a link msup writes
 // through. A leaf module, like types.ts and errors.ts: the supervisor, log files, control socket and
 // CLI all use it.
-import { chmodSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MsupError } from './errors.js';
@@ -67,4 +81,25 @@ export function openPrivate(file: string, mode: 'a' | 'w'): number {
     // Narrowing is best effort (a file of another user's that we may write to anyway).
   }
   return fd;
+}
+
+/**
+ * Writes `content` to a new 0600 file beside `file` (never through a link), flushed to the disk, then
+ * renames it over `file`: a reader sees the old content or the new, never a part, even after a crash.
+ */
+export function replacePrivate(file: string, content: string): void {
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const fd = openPrivate(temp, 'w');
+    try {
+      writeSync(fd, content);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
 }

@@ -1,6 +1,7 @@
 // The sidecar runtime under the real supervisor: calls between services go through both sidecars over
 // mutual TLS, keep one trace id, are counted exactly, and are retried and ejected as configured.
-import { readFileSync, statSync } from 'node:fs';
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -10,7 +11,7 @@ import { isAlive } from '../../src/runtime/proc.js';
 import { MeshCa } from '../../src/runtime/sidecar/ca.js';
 import { spiffeId } from '../../src/runtime/sidecar/identity.js';
 import { projectId } from '../../src/runtimes.js';
-import type { ServiceConfig } from '../../src/types.js';
+import type { LogRecord, ServiceConfig } from '../../src/types.js';
 import { request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { waitFor } from '../helpers/processes.js';
@@ -165,6 +166,29 @@ describe('sidecar runtime', () => {
     );
     const mode = (file: string) => statSync(path.join(p.root, '.msup', 'mesh', file)).mode & 0o777;
     expect([mode('.'), mode('ca.key'), mode('ca.crt')]).toEqual([0o700, 0o600, 0o600]);
+  });
+
+  it("makes a new CA, and says so, when ca.key is not ca.crt's key (calls between sidecars work)", {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const dir = path.join(p.root, '.msup', 'mesh');
+    await MeshCa.open(dir, projectId(p.root));
+    // Another P-256 key in place of the CA's: every certificate it signs would fail its check.
+    const stray = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    writeFileSync(path.join(dir, 'ca.key'), stray.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const sup = p.create({ runtime: 'sidecar', config: p.config({ web: echo(), api: echo() }) });
+    const logs: LogRecord[] = [];
+    sup.on('log', (record) => logs.push(record));
+    await sup.start();
+    const { status, raw } = await call(`${sup.url('web')}/call/api/hello`);
+    expect(status, raw).toBe(200);
+    expect((await call(`${sup.url('web')}/call/api/hello`)).body?.called.status).toBe(200);
+    expect(logs.filter((r) => r.msg.includes('mesh CA'))).toMatchObject([
+      { level: 'warn', msg: 'the mesh CA could not be used (ca.key does not match ca.crt): made a new one' },
+    ]);
+    const saved = new X509Certificate(readFileSync(path.join(dir, 'ca.crt')));
+    expect(saved.checkPrivateKey(createPrivateKey(readFileSync(path.join(dir, 'ca.key'))))).toBe(true);
   });
 
   it("takes plain text on the mesh port only where mtls is 'permissive'", { timeout: 60_000 }, async () => {

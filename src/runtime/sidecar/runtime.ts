@@ -161,10 +161,9 @@ export function sidecarRuntime(inner: RuntimePlugin = processRuntime): RuntimePl
     async open(host) {
       // The CA's X.509 library (and the polyfill it needs) loads only when a sidecar runs.
       const { MeshCa } = await import('./ca.js');
-      const ca = await MeshCa.open(path.join(host.stateDir, 'mesh'), host.project);
-      const identities = new Identities(ca, (service, error) =>
-        host.log('error', 'could not renew a mesh certificate', { service, error: error.message }),
-      );
+      const log = host.log.bind(host);
+      const ca = await MeshCa.open(path.join(host.stateDir, 'mesh'), host.project, { log });
+      const identities = new Identities(ca, log);
       return new SidecarRuntime(host, await inner.open(innerHost(host)), identities);
     },
     async reap(entries, host) {
