@@ -63,6 +63,7 @@ export interface MetricsInput {
   services: readonly ServiceView[];
   /** By instance id: CPU used so far (ms) and resident memory (bytes). */
   usage: ReadonlyMap<string, { cpuMs: number; rssBytes: number }>;
+  /** Oldest first: an instance may be listed twice during a rolling restart (the newest counts). */
   runtimes: readonly InstanceFamilies[];
 }
 

@@ -30,13 +30,15 @@ const keyOf = (labels: Readonly<Record<string, string>>) =>
  * Every family: msup's own, then the runtimes', each runtime sample labelled with its service and
  * instance. A runtime family that is not valid (a bad or taken name, a bad or reserved label, a
  * malformed histogram, another type under a name already seen) is left out and named in `problems`;
- * a repeated series keeps its first sample.
+ * a repeated series keeps its first sample. An instance listed more than once (oldest first: the current
+ * incarnation and its replacement during a rolling restart) counts once, as its last entry, the newest.
  */
 export function buildFamilies(input: MetricsInput): { families: MetricFamily[]; problems: string[] } {
   const families = ownFamilies(input);
   const problems: string[] = [];
   const byName = new Map(families.map((f) => [f.name, { family: f, own: true, seen: new Set<string>() }]));
-  for (const { service, index, families: theirs } of input.runtimes) {
+  const newest = new Map(input.runtimes.map((r) => [JSON.stringify([r.service, r.index]), r]));
+  for (const { service, index, families: theirs } of newest.values()) {
     const where = `${service}#${index}`;
     for (const f of theirs) {
       const taken = byName.get(f.name);

@@ -89,7 +89,7 @@ export class InstanceSlot {
     }
   }
 
-  /** The incarnations running now (the current one, and a replacement being started). */
+  /** The incarnations running now, oldest first (the current one, and a replacement being started). */
   running(): Incarnation[] {
     return [this.current, this.pending].filter((i): i is Incarnation => i !== null && !i.exit);
   }

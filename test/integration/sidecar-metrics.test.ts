@@ -98,4 +98,55 @@ describe('sidecar metrics as Prometheus text', () => {
       execFileSync('promtool', ['check', 'metrics'], { input: text });
     },
   );
+
+  it("writes one series per instance during a rolling restart: the new sidecar's", {
+    timeout: 60_000,
+  }, async () => {
+    const [service] = prepareConfig(
+      {
+        services: {
+          api: { command: node('echo-server.js'), port: 0, runtime: 'sidecar', env: { MSUP_TEST_TAG: tag } },
+        },
+      },
+      root,
+      null,
+    ).services;
+    const env = {
+      ...(process.env as Record<string, string>),
+      ...service!.env,
+      MSUP_SERVICE: 'api',
+      MSUP_INSTANCE: '0',
+      MSUP_INSTANCES: '1',
+    };
+    const started: RunningInstance[] = [];
+    const serve = async (requests: number) => {
+      const run = await runtime.start({ service: service!, index: 0, instances: 1, env }, () => {});
+      started.push(run);
+      const url = `http://127.0.0.1:${run.endpoint?.port}`;
+      expect(
+        await waitFor(
+          async () => (await request(`${url}/health`).catch(() => ({ status: 0 }))).status === 200,
+          15_000,
+        ),
+      ).toBe(true);
+      for (let i = 0; i < requests; i++) expect((await request(`${url}/items/${i}`)).status).toBe(200);
+    };
+    const series =
+      'msup_sidecar_requests_total{service="api",instance="0",direction="inbound",peer="",route="/items",classification="success"}';
+    const samples = () =>
+      runtime
+        .metricsText()
+        .split('\n')
+        .filter((line) => line.startsWith(`${series} `));
+    try {
+      await serve(3);
+      expect(await waitFor(() => samples().join() === `${series} 3`, 10_000)).toBe(true);
+      // The replacement of api#0 starts while the old one still runs (as in a rolling restart).
+      await serve(1);
+      expect(await waitFor(() => samples().includes(`${series} 1`), 10_000)).toBe(true);
+      expect(samples()).toEqual([`${series} 1`]);
+    } finally {
+      await Promise.all(started.map((run) => run.stop(2000)));
+    }
+  });
 });

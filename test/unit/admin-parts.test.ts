@@ -132,6 +132,25 @@ describe('metric families', () => {
     ]);
   });
 
+  it("count an instance listed twice (a rolling restart: the current one, then its replacement) once, as the replacement's", () => {
+    const requests = (value: number): MetricFamily[] => [
+      { name: 'msup_sidecar_requests_total', help: 'h', type: 'counter', samples: [{ labels: {}, value }] },
+    ];
+    const { families } = buildFamilies({
+      services: [service],
+      usage: new Map(),
+      runtimes: [
+        { service: 'web', index: 0, families: requests(40) },
+        { service: 'web', index: 1, families: requests(7) },
+        { service: 'web', index: 0, families: requests(2) },
+      ],
+    });
+    expect(samples(families, 'msup_sidecar_requests_total')).toEqual([
+      { labels: { service: 'web', instance: '0' }, value: 2 },
+      { labels: { service: 'web', instance: '1' }, value: 7 },
+    ]);
+  });
+
   it('leave out what would break the text: a taken name, a reserved or bad label, a bad histogram', () => {
     const counter = (name: string, labels: Record<string, string> = {}): MetricFamily => ({
       name,

@@ -78,8 +78,20 @@ function labels(pairs: Record<string, string>): string {
 const seconds = (ms: number) => String(ms / 1000);
 
 /**
+ * One entry per instance slot (service and index): of those given oldest first, the last, in the order
+ * each slot was first seen. Two incarnations of a slot (a rolling restart) would write the same series.
+ */
+function newestPerSlot<T extends { service: string; index: number }>(instances: readonly T[]): T[] {
+  const bySlot = new Map<string, T>();
+  for (const i of instances) bySlot.set(JSON.stringify([i.service, i.index]), i);
+  return [...bySlot.values()];
+}
+
+/**
  * Prometheus text exposition (version 0.0.4) of the sidecars' series: a counter of requests by outcome
- * and a latency histogram, labelled by service, instance, direction, peer and route.
+ * and a latency histogram, labelled by service, instance, direction, peer and route. An instance listed
+ * more than once (the old and the new sidecar of a rolling restart, oldest first) is written once: its
+ * last entry, the newest.
  */
 export function prometheusText(
   instances: readonly { service: string; index: number; series: readonly SeriesSnapshot[] }[],
@@ -96,7 +108,7 @@ export function prometheusText(
     `# HELP msup_sidecar_request_duration_seconds ${HELP.latency}`,
     '# TYPE msup_sidecar_request_duration_seconds histogram',
   ];
-  for (const { service, index, series } of instances) {
+  for (const { service, index, series } of newestPerSlot(instances)) {
     for (const s of series) {
       const base = { service, instance: String(index), direction: s.direction, peer: s.peer, route: s.route };
       requests.push(

@@ -104,6 +104,8 @@ export class SidecarRuntime implements Runtime {
       metricsIntervalMs: METRICS_INTERVAL_MS,
       onOutput,
       added: (sidecar) => {
+        // Last in the map (a port used before goes to the end): the order sidecars started in.
+        this.#live.delete(sidecar.key);
         this.#live.set(sidecar.key, sidecar);
         for (const peer of sidecar.peers)
           sidecar.send({ type: 'peers', peer, endpoints: this.peerEndpoints(peer) });
@@ -137,7 +139,11 @@ export class SidecarRuntime implements Runtime {
     return usage;
   }
 
-  /** Every live sidecar's golden metrics as Prometheus text (for a /metrics endpoint). */
+  /**
+   * The golden metrics of every instance's newest sidecar as Prometheus text (for a /metrics endpoint).
+   * During a rolling restart the old and the new sidecar of a slot both run, under the same labels: the
+   * new one's series are the slot's.
+   */
   metricsText(): string {
     return prometheusText(
       [...this.#live.values()].map((l) => ({ service: l.service, index: l.index, series: l.series })),
