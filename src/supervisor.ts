@@ -129,10 +129,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         (level, msg, fields) => this.#log(level, msg, fields),
         this.#directory,
       );
-      this.#logFiles = new LogFiles(path.join(config.root, '.msup', 'logs'), {
+      const logFiles = new LogFiles(path.join(config.root, '.msup', 'logs'), {
         onError: (error) =>
           this.emit('log', { level: 'warn', msg: 'log file error', time: Date.now(), error: error.message }),
       });
+      this.#logFiles = logFiles;
       for (const service of config.services) {
         if (options.runtime && service.runtime !== options.runtime) {
           this.#log(
@@ -167,7 +168,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await this.#fronts.bindShared(config);
       stillStarting();
       if (options.control !== false) {
-        this.#control = await ControlServer.open(config.root, controlHandler(this), (error) =>
+        this.#control = await ControlServer.open(config.root, controlHandler(this, logFiles), (error) =>
           this.#log('warn', 'control socket: a connection could not be accepted', { error: error.message }),
         );
         stillStarting();

@@ -60,28 +60,49 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
     );
   const printEvent = (record: EventRecord) =>
     print(args.json ? `${JSON.stringify(record)}\n` : formatEvent(record));
-  const recent = await readLogTail(path.join(root, '.msup', 'logs'), {
-    lines: args.lines,
-    ...(service ? { service } : {}),
-  });
-  for (const record of recent) {
-    if (io.out.gone) return EXIT.ok;
-    if (record.kind === 'output') printLine(record);
-    else printEvent(record);
-  }
-  if (!args.follow) return EXIT.ok;
-  const follow = await controlFollow(root, service, (record) => {
+  const show = (record: unknown) => {
     const { kind, lines } = record as { kind?: string; lines?: number };
-    let room: boolean;
-    if (kind === 'event') room = printEvent(record as EventRecord);
-    else if (kind !== 'skipped') room = printLine(record as OutputLine);
-    else if (args.json) room = print(`${JSON.stringify(record)}\n`);
-    else room = print(`msup: ${lines} line(s) skipped: this terminal read too slowly\n`);
-    // A slow reader: stop reading from msup, which then drops lines for us and says how many.
-    if (room || io.out.gone) return;
-    follow.pause();
-    void io.out.room().then(() => follow.resume());
-  });
+    if (kind === 'event') return printEvent(record as EventRecord);
+    if (kind !== 'skipped') return printLine(record as OutputLine);
+    if (args.json) return print(`${JSON.stringify(record)}\n`);
+    return print(`msup: ${lines} line(s) skipped: this terminal read too slowly\n`);
+  };
+  // The recent records of the files, as this command reads them (msup need not be running).
+  const showFiles = async () => {
+    const recent = await readLogTail(path.join(root, '.msup', 'logs'), {
+      lines: args.lines,
+      ...(service ? { service } : {}),
+    });
+    for (const record of recent) {
+      if (io.out.gone) return;
+      show(record);
+    }
+  };
+  if (!args.follow) {
+    await showFiles();
+    return EXIT.ok;
+  }
+  // With -f, the running msup sends the recent records itself, then the live ones: read in the same
+  // moment as it subscribes us, so no line is missed or shown twice where they meet.
+  let held: unknown[] | undefined = [];
+  let follow: Awaited<ReturnType<typeof controlFollow>>;
+  try {
+    follow = await controlFollow(root, { service, lines: args.lines }, (record) => {
+      if (held) return void held.push(record);
+      // A slow reader: stop reading from msup, which then drops lines for us and says how many.
+      if (show(record) || io.out.gone) return;
+      follow.pause();
+      void io.out.room().then(() => follow.resume());
+    });
+  } catch (error) {
+    // No msup (or it refused): what the files have, then the error.
+    await showFiles();
+    throw error;
+  }
+  // An older msup sends no recent records: read from the files (its live lines wait meanwhile).
+  if (!follow.tail && args.lines > 0) await showFiles();
+  for (const record of held) if (!io.out.gone) show(record);
+  held = undefined;
   // The reader is gone (| head -1 has its line): nothing more to show; end quietly.
   io.out.configure({ onGone: () => follow.close() });
   if (io.out.gone) follow.close();

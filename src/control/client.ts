@@ -144,25 +144,47 @@ export function controlRequest<T>(root: string, body: Body): Promise<T> {
 
 /**
  * A subscription: `onRecord` for each record until `close()`; `done` settles when the connection ends.
- * `pause()` stops reading (msup then drops lines for this follower and says how many), `resume()` goes on.
+ * With `lines`, the last so many records of the log files come first, then the live ones, none missed
+ * or twice where they meet; `tail` says msup sent them (an older msup does not: read the files then).
+ * Resolves once msup has answered (an error it answers rejects). `pause()` stops reading (msup then
+ * drops lines for this follower and says how many), `resume()` goes on.
  */
 export async function controlFollow(
   root: string,
-  service: string | undefined,
+  options: { service?: string | undefined; lines?: number },
   onRecord: (record: unknown) => void,
-): Promise<{ close(): void; pause(): void; resume(): void; done: Promise<void> }> {
+): Promise<{ tail: boolean; close(): void; pause(): void; resume(): void; done: Promise<void> }> {
+  const { service, lines } = options;
+  let answered: (message: Response) => void = () => {};
+  const answer = new Promise<Response>((resolve) => {
+    answered = resolve;
+  });
   let fail: (error: Error) => void = () => {};
-  const socket = await open(root, { cmd: 'follow', ...(service ? { service } : {}) }, (message) => {
-    const error = failure(message);
-    if (error) fail(error);
-    else if ('event' in message) onRecord(message.record);
+  const request = { cmd: 'follow', ...(service ? { service } : {}), ...(lines ? { lines } : {}) } as const;
+  const socket = await open(root, request, (message) => {
+    if ('event' in message) onRecord(message.record);
+    else {
+      answered(message);
+      const error = failure(message);
+      if (error) fail(error);
+    }
   });
   const done = new Promise<void>((resolve, reject) => {
     fail = reject;
     socket.on('error', (error) => reject(lost(error)));
     socket.on('close', () => resolve());
   });
+  const first = await Promise.race([answer, done.then(() => undefined)]);
+  if (!first) throw new MsupError('MSUP_CONTROL', 'msup closed the control connection without answering');
+  const error = failure(first);
+  if (error) {
+    socket.destroy();
+    done.catch(() => {});
+    throw error;
+  }
+  const result = 'result' in first ? (first.result as { tail?: unknown } | null) : null;
   return {
+    tail: result?.tail === true,
     close: () => socket.destroy(),
     pause: () => socket.pause(),
     resume: () => socket.resume(),

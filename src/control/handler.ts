@@ -1,5 +1,5 @@
 // What the control socket's commands do, in terms of the supervisor's public methods.
-import { eventRecord } from '../log/tail.js';
+import { eventRecord, type LogFileRecord, type TailOptions } from '../log/tail.js';
 import type { LogRecord, OutputLine, ServiceInfo } from '../types.js';
 import type { StatusV1 } from './protocol.js';
 import type { ControlHandler } from './server.js';
@@ -17,7 +17,12 @@ export interface ControlTarget {
   off(event: 'log', listener: (record: LogRecord) => void): unknown;
 }
 
-export function controlHandler(target: ControlTarget): ControlHandler {
+/** The project's log files: the last records logged before the call (`LogFiles.tail`). */
+export interface ControlLogs {
+  tail(options: TailOptions): Promise<LogFileRecord[]>;
+}
+
+export function controlHandler(target: ControlTarget, logs?: ControlLogs): ControlHandler {
   return {
     status: () => target.status(),
     restart: (service) => target.restart(service),
@@ -42,5 +47,11 @@ export function controlHandler(target: ControlTarget): ControlHandler {
         target.off('log', events);
       };
     },
+    ...(logs
+      ? {
+          tail: (service: string | undefined, lines: number) =>
+            logs.tail({ lines, ...(service === undefined ? {} : { service }) }),
+        }
+      : {}),
   };
 }

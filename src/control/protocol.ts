@@ -48,7 +48,8 @@ export type Request =
   | { v: 1; id: number; cmd: 'restart'; service?: string }
   | { v: 1; id: number; cmd: 'scale'; counts: Record<string, number> }
   | { v: 1; id: number; cmd: 'stop' }
-  | { v: 1; id: number; cmd: 'follow'; service?: string };
+  /** `lines`: first the last so many records of the log files, then the live ones, none missed or twice. */
+  | { v: 1; id: number; cmd: 'follow'; service?: string; lines?: number };
 
 export type Response =
   | { v: 1; id: number; ok: true; result: unknown }
@@ -146,8 +147,20 @@ export function parseRequest(value: unknown): Request {
     case 'stop':
       return { v: 1, id, cmd: value.cmd };
     case 'restart':
-    case 'follow':
       return { v: 1, id, cmd: value.cmd, ...(service === undefined ? {} : { service }) };
+    case 'follow': {
+      const lines = value.lines;
+      if (lines !== undefined && !(Number.isSafeInteger(lines) && (lines as number) >= 0)) {
+        throw new BadRequest(id, 'expected "lines" to be a whole number');
+      }
+      return {
+        v: 1,
+        id,
+        cmd: 'follow',
+        ...(service === undefined ? {} : { service }),
+        ...(lines === undefined ? {} : { lines: lines as number }),
+      };
+    }
     case 'scale': {
       const counts = value.counts;
       if (!isObject(counts) || Object.keys(counts).length === 0) {

@@ -25,6 +25,24 @@ export interface ControlHandler {
   stop(): Promise<void>;
   /** Sends each new output line of the service (or all) until the returned function is called. */
   follow(service: string | undefined, send: (record: unknown) => void): () => void;
+  /**
+   * The last `lines` records logged before this call (of the service, or all). Called in the tick
+   * that `follow` subscribed in, so each record is in one of the two, once.
+   */
+  tail?(service: string | undefined, lines: number): Promise<unknown[]>;
+}
+
+/** Settles when the socket can take more, or is closed. */
+function drained(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }
 
 function isInUse(socketPath: string): Promise<boolean> {
@@ -190,21 +208,51 @@ export class ControlServer {
         case 'follow': {
           // A follower that does not read (a paused pager) gets lines dropped, then told how many.
           let skipped = 0;
-          const stop = this.#handler.follow(request.service, (record) => {
+          const line = (record: unknown) => encode({ v: 1, id, event: 'line', record });
+          const skippedNotice = () => {
+            if (skipped > 0) socket.write(line({ kind: 'skipped', lines: skipped }));
+            skipped = 0;
+          };
+          // With `lines`, the live lines wait (up to the same bound) while the tail is read and sent.
+          const handler = this.#handler;
+          const lines = handler.tail ? (request.lines ?? 0) : 0;
+          let waiting: string[] | undefined = lines > 0 ? [] : undefined;
+          let waitingBytes = 0;
+          const stop = handler.follow(request.service, (record) => {
+            if (socket.destroyed || socket.writableEnded) return;
+            if (waiting) {
+              if (waitingBytes > FOLLOW_BUFFER_BYTES) skipped++;
+              else {
+                const text = line(record);
+                waiting.push(text);
+                waitingBytes += text.length;
+              }
+              return;
+            }
             if (socket.writableLength > FOLLOW_BUFFER_BYTES) {
               skipped++;
               return;
             }
-            if (skipped > 0) {
-              send({ v: 1, id, event: 'line', record: { kind: 'skipped', lines: skipped } });
-              skipped = 0;
-            }
-            send({ v: 1, id, event: 'line', record });
+            skippedNotice();
+            socket.write(line(record));
           });
           unsubscribes.push(stop);
           this.#subscriptions.add(stop);
           this.#followers.add(socket);
-          send({ v: 1, id, ok: true, result: null });
+          // `tail: true`: the recent records come first on this connection (an older msup answers null).
+          send({ v: 1, id, ok: true, result: waiting ? { tail: true } : null });
+          if (!waiting || !handler.tail) return;
+          // Asked in the tick of the subscription: the junction has no gap and no record twice.
+          const recent = await handler.tail(request.service, lines).catch((): unknown[] => []);
+          // The tail is what was asked for: sent as the reader takes it, never dropped.
+          for (const record of recent) {
+            if (socket.destroyed || socket.writableEnded) return;
+            if (!socket.write(line(record))) await drained(socket);
+          }
+          if (socket.destroyed || socket.writableEnded) return;
+          for (const text of waiting) socket.write(text);
+          waiting = undefined;
+          skippedNotice();
           return;
         }
       }

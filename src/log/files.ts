@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { openPrivate, privateDir } from '../private-files.js';
-import { safeName } from './tail.js';
+import { type LogFileRecord, readLogTail, safeName, type TailOptions } from './tail.js';
 
 export {
   type EventLogRecord,
@@ -84,6 +84,14 @@ function json(value: Record<string, unknown>): string {
   }
 }
 
+/** Settles once everything written to the stream so far is in its file (or the stream failed). */
+function written(stream: WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed) resolve();
+    else stream.write('', () => resolve());
+  });
+}
+
 function ended(stream: WriteStream): Promise<void> {
   return new Promise((resolve) => {
     if (stream.closed) return resolve();
@@ -113,6 +121,8 @@ export class LogFiles {
   readonly #ending = new Set<Promise<void>>();
   /** Sizes of rotated files as counted here: their last writes may not be on disk yet. */
   readonly #rotatedSizes = new Map<string, number>();
+  /** Tails being read (`tail()`): while any is, lines wait in `pending` and nothing is written or rotated. */
+  #holding = 0;
   #started = false;
   #closed: Promise<void> | undefined;
 
@@ -163,11 +173,36 @@ export class LogFiles {
     );
   }
 
+  /**
+   * The last records logged before this call (`readLogTail` of this folder), the lines still waiting
+   * for their batch included. Until it settles, later lines wait (as in a batch: written, and any
+   * rotation done, once it has), so the files read hold exactly what was logged before the call: a
+   * follower that subscribed to the live lines in the same tick gets every line once, here or live.
+   */
+  async tail(options: TailOptions): Promise<LogFileRecord[]> {
+    if (this.#closed) {
+      await this.#closed;
+      return readLogTail(this.dir, options);
+    }
+    this.#holding++;
+    try {
+      const landed = [...this.#open.values()].map((log) => {
+        this.#write(log);
+        return written(log.stream);
+      });
+      await Promise.all([...landed, ...this.#ending]);
+      return await readLogTail(this.dir, options);
+    } finally {
+      this.#holding--;
+      if (this.#holding === 0) for (const log of this.#open.values()) this.#flush(log);
+    }
+  }
+
   /** Flushes and closes every file; later writes are ignored. Idempotent. */
   close(): Promise<void> {
     if (!this.#closed) {
       const streams = [...this.#open.values()].map((log) => {
-        this.#flush(log);
+        this.#write(log);
         return ended(log.stream);
       });
       this.#open.clear();
@@ -190,18 +225,26 @@ export class LogFiles {
     const text = `${json}\n`;
     const bytes = Buffer.byteLength(text);
     let log = this.#open.get(name) ?? this.#openLog(name);
-    if (log && log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
+    const held = this.#holding > 0; // a tail is being read: no write and no rotation until it is done
+    if (log && !held && log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
     if (!log) return;
     log.pending.push(text);
     log.size += bytes;
-    if (log.timer) return;
+    if (log.timer || held) return;
     const wait = log.wroteAt + this.batchMs - performance.now();
     if (wait <= 0) this.#flush(log);
     else log.timer = setTimeout(() => this.#flush(log), wait);
   }
 
-  /** Writes the lines waiting (one write for all of them). */
+  /** The batch window has passed: writes the lines waiting, unless a tail is being read. */
   #flush(log: OpenLog): void {
+    clearTimeout(log.timer);
+    log.timer = undefined;
+    if (this.#holding === 0) this.#write(log);
+  }
+
+  /** Writes the lines waiting (one write for all of them). */
+  #write(log: OpenLog): void {
     clearTimeout(log.timer);
     log.timer = undefined;
     if (log.pending.length === 0) return;
@@ -248,7 +291,7 @@ export class LogFiles {
 
   #rotate(name: string, log: OpenLog): OpenLog | undefined {
     this.#open.delete(name);
-    this.#flush(log); // the lines waiting belong to the file being rotated
+    this.#write(log); // the lines waiting belong to the file being rotated
     const ending = ended(log.stream).finally(() => this.#ending.delete(ending));
     this.#ending.add(ending);
     const sizes = this.#rotatedSizes;

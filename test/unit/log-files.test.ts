@@ -255,4 +255,30 @@ describe('LogFiles batching', () => {
     );
     expect(lines('api.log').map((l) => JSON.parse(l).line)).toEqual(['one', 'two', 'three']);
   });
+
+  it('tail() reads every line logged before the call, the waiting batch included, and none logged after', async () => {
+    const files = logs({ batchMs: 60_000, maxFileBytes: 300 });
+    for (let i = 0; i < 6; i++) files.write(out('web', `before ${i}`, T0 + i));
+    files.event({ level: 'info', msg: 'an event before', time: T0 + 6 });
+    const service = files.tail({ service: 'web', lines: 4 });
+    const all = files.tail({ lines: 100 });
+    // Logged while the tails are read (enough to rotate): written only once they are done.
+    for (let i = 0; i < 6; i++) files.write(out('web', `after ${i}`, T0 + 10 + i));
+    expect((await service).map((r) => (r.kind === 'output' ? r.line : r.msg))).toEqual([
+      'before 2',
+      'before 3',
+      'before 4',
+      'before 5',
+    ]);
+    expect((await all).map((r) => (r.kind === 'output' ? r.line : r.msg))).toEqual([
+      ...Array.from({ length: 6 }, (_, i) => `before ${i}`),
+      'an event before',
+    ]);
+    await files.close();
+    const tail = await readLogTail(dir, { service: 'web', lines: 100 });
+    expect(tail.map((r) => (r.kind === 'output' ? r.line : ''))).toEqual([
+      ...Array.from({ length: 6 }, (_, i) => `before ${i}`),
+      ...Array.from({ length: 6 }, (_, i) => `after ${i}`),
+    ]);
+  });
 });
