@@ -3,6 +3,7 @@ import {
   closeSync,
   createWriteStream,
   fstatSync,
+  lstatSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -51,11 +52,23 @@ export const LOG_FILES_DEFAULTS = {
 /** A log that could not be opened is tried again after this long (the lines meanwhile are lost). */
 const RETRY_OPEN_MS = 5000;
 
+/**
+ * How often, at most, a write first checks that its file is still there under its name (one lstat):
+ * one deleted or moved away (`rm web.log`, `rm -rf .msup/logs`) is replaced by a new one.
+ */
+const CHECK_FILE_MS = 1000;
+
 /** The file of msup's own events (a service named `msup` shares it; each line says which it is). */
 export const EVENTS_LOG = 'msup';
 
 interface OpenLog {
+  name: string;
   stream: WriteStream;
+  /** The open file's identity, to tell whether its name still leads to it. */
+  dev: number;
+  ino: number;
+  /** When that was last checked (performance.now()). */
+  checkedAt: number;
   /** Bytes written and waiting. */
   size: number;
   /** Lines waiting for the batch window to pass. */
@@ -236,11 +249,53 @@ export class LogFiles {
     else log.timer = setTimeout(() => this.#flush(log), wait);
   }
 
-  /** The batch window has passed: writes the lines waiting, unless a tail is being read. */
+  /**
+   * The batch window has passed: writes the lines waiting, unless a tail is being read; to a new file
+   * if the file was deleted or moved away (checked once a CHECK_FILE_MS at most).
+   */
   #flush(log: OpenLog): void {
     clearTimeout(log.timer);
     log.timer = undefined;
-    if (this.#holding === 0) this.#write(log);
+    if (this.#holding > 0 || log.pending.length === 0) return;
+    const now = performance.now();
+    if (now - log.checkedAt >= CHECK_FILE_MS) {
+      log.checkedAt = now;
+      if (!this.#stillThere(log)) {
+        const fresh = this.#reopen(log);
+        if (fresh) this.#write(fresh);
+        return;
+      }
+    }
+    this.#write(log);
+  }
+
+  /** Whether the log's name still leads to the file it writes (not deleted, moved or replaced). */
+  #stillThere(log: OpenLog): boolean {
+    try {
+      const stat = lstatSync(this.#file(log.name));
+      return stat.ino === log.ino && stat.dev === log.dev;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return code !== 'ENOENT' && code !== 'ENOTDIR';
+    }
+  }
+
+  /** A new file (and folder, if that went too) for a log whose file is gone; its waiting lines move to it. */
+  #reopen(log: OpenLog): OpenLog | undefined {
+    this.#retire(log);
+    const fresh = this.#openLog(log.name);
+    if (!fresh) return undefined;
+    for (const text of log.pending) fresh.size += Buffer.byteLength(text);
+    fresh.pending = log.pending;
+    log.pending = [];
+    return fresh;
+  }
+
+  /** Stops using an open log: its stream is ended (close() waits for it). */
+  #retire(log: OpenLog): void {
+    if (this.#open.get(log.name) === log) this.#open.delete(log.name);
+    const ending = ended(log.stream).finally(() => this.#ending.delete(ending));
+    this.#ending.add(ending);
   }
 
   /** Writes the lines waiting (one write for all of them). */
@@ -256,23 +311,35 @@ export class LogFiles {
 
   #openLog(name: string): OpenLog | undefined {
     try {
+      // Made again (0700, checked) if it was deleted since: `rm -rf .msup/logs` does not end logging.
+      privateDir(this.dir);
       if (!this.#started) {
-        privateDir(this.dir);
         this.#started = true;
         this.#prune();
       }
       // a synchronous open binds the stream to this file now, so a rename right after cannot mix files up
       // Created 0600, and never through a link someone planted in place of the file.
       const fd = openPrivate(this.#file(name), 'a');
-      let size: number;
+      let stat: { size: number; dev: number; ino: number };
       try {
-        size = fstatSync(fd).size;
+        stat = fstatSync(fd);
       } catch (error) {
         closeSync(fd);
         throw error;
       }
       const stream = createWriteStream('', { fd, flags: 'a' });
-      const log: OpenLog = { stream, size, pending: [], wroteAt: -Infinity, timer: undefined };
+      const { size, dev, ino } = stat;
+      const log: OpenLog = {
+        name,
+        stream,
+        dev,
+        ino,
+        checkedAt: performance.now(),
+        size,
+        pending: [],
+        wroteAt: -Infinity,
+        timer: undefined,
+      };
       stream.on('error', (error) => {
         // report once; the next line reopens the file (the lines waiting for this one are lost)
         clearTimeout(log.timer);
@@ -290,10 +357,8 @@ export class LogFiles {
   }
 
   #rotate(name: string, log: OpenLog): OpenLog | undefined {
-    this.#open.delete(name);
     this.#write(log); // the lines waiting belong to the file being rotated
-    const ending = ended(log.stream).finally(() => this.#ending.delete(ending));
-    this.#ending.add(ending);
+    this.#retire(log);
     const sizes = this.#rotatedSizes;
     try {
       if (this.keep === 0) rmSync(this.#file(name), { force: true });

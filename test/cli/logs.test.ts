@@ -1,5 +1,7 @@
-// `msup logs` against a running msup whose service writes fast: where the recent records end and the
-// live ones begin, no line is missed and none is shown twice.
+// `msup logs` against a running msup: where the recent records end and the live ones begin, no line is
+// missed and none is shown twice; log files (or their folder) deleted under it are written again.
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/processes.js';
@@ -46,6 +48,39 @@ describe('msup logs -f', () => {
       const gaps = numbers.flatMap((n, i) => (i > 0 && n !== (numbers[i - 1] as number) + 1 ? [i] : []));
       expect(gaps.map((i) => `${numbers[i - 1]} → ${numbers[i]} at record ${i}`)).toEqual([]);
     }
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    expect((await msup.exited).code).toBe(0);
+  });
+});
+
+describe('log files deleted while msup runs', () => {
+  it('are written again: a deleted file within a second or so, a deleted folder made again 0700', async () => {
+    const p = project();
+    const logs = path.join(p.root, '.msup', 'logs');
+    const file = path.join(logs, 'tick.log');
+    const slow = `let n = 0; setInterval(() => console.log('tick ' + n++), 20);
+process.on('SIGTERM', () => process.exit(0));`;
+    p.writeConfig({ tick: { command: [process.execPath, '-e', slow] } });
+    const msup = runCli(p, ['start', '--json']);
+    await msup.waitForOutput(/"msg":"all ready"/);
+    expect(await waitFor(() => existsSync(file))).toBe(true);
+
+    const lineCount = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0);
+    rmSync(file);
+    expect(await waitFor(() => lineCount() >= 3)).toBe(true);
+    const recent = await finish(runCli(p, ['logs', 'tick', '-n', '3']));
+    expect(recent.out).toMatch(/^(tick#0 \| tick \d+\n){3}$/);
+
+    rmSync(logs, { recursive: true });
+    expect(await waitFor(() => existsSync(file))).toBe(true);
+    expect(statSync(logs).mode & 0o777).toBe(0o700);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    // msup's own events go to a new msup.log too.
+    expect((await finish(runCli(p, ['scale', 'tick=2']))).code).toBe(0);
+    const events = path.join(logs, 'msup.log');
+    expect(
+      await waitFor(() => existsSync(events) && /"msg":"scaling"/.test(readFileSync(events, 'utf8'))),
+    ).toBe(true);
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
     expect((await msup.exited).code).toBe(0);
   });

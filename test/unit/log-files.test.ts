@@ -141,6 +141,59 @@ describe('LogFiles', () => {
   });
 });
 
+describe('LogFiles when its files go away', () => {
+  /** Writes `<label> <n>` lines to web.log (one each 20 ms) until `until()` holds; the numbers written. */
+  async function writeUntil(files: LogFiles, label: string, until: () => boolean): Promise<number> {
+    let n = 0;
+    const done = await waitFor(() => {
+      files.write(out('web', `${label} ${n++}`));
+      return until();
+    }, 10_000);
+    expect(done).toBe(true);
+    return n;
+  }
+  const numbers = (file: string, label: string) =>
+    lines(file)
+      .map((l) => JSON.parse(l).line as string)
+      .filter((l) => l.startsWith(`${label} `))
+      .map((l) => Number(l.slice(label.length + 1)));
+
+  it('writes to a new file once it notices the old one was deleted, losing nothing written after that', async () => {
+    const errors: Error[] = [];
+    const files = logs({ batchMs: 0, onError: (e) => errors.push(e) });
+    files.write(out('web', 'first'));
+    expect(await waitFor(() => existsSync(path.join(dir, 'web.log')))).toBe(true);
+    rmSync(path.join(dir, 'web.log'));
+    const written = await writeUntil(files, 'after', () => existsSync(path.join(dir, 'web.log')));
+    for (let i = 0; i < 5; i++) files.write(out('web', `later ${i}`));
+    await files.close();
+    // From the line that made the new file on, every line is there, in order.
+    const after = numbers('web.log', 'after');
+    expect(after.length).toBeGreaterThan(0);
+    expect(after).toEqual(Array.from({ length: after.length }, (_, i) => written - after.length + i));
+    expect(numbers('web.log', 'later')).toEqual([0, 1, 2, 3, 4]);
+    expect(statSync(path.join(dir, 'web.log')).mode & 0o777).toBe(0o600);
+    expect(errors).toEqual([]);
+  });
+
+  it('makes its folder again, 0700, once it notices it was deleted, for the open logs and new ones', async () => {
+    const errors: Error[] = [];
+    const files = logs({ batchMs: 0, onError: (e) => errors.push(e) });
+    files.write(out('web', 'first'));
+    expect(await waitFor(() => existsSync(path.join(dir, 'web.log')))).toBe(true);
+    rmSync(dir, { recursive: true });
+    // A log opened after the folder went (it failed with ENOENT, and again 5 s later, for ever).
+    files.write(out('api', 'new log'));
+    expect(existsSync(path.join(dir, 'api.log'))).toBe(true);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    await writeUntil(files, 'after', () => existsSync(path.join(dir, 'web.log')));
+    await files.close();
+    expect(numbers('web.log', 'after').length).toBeGreaterThan(0);
+    expect(lines('api.log').map((l) => JSON.parse(l).line)).toEqual(['new log']);
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('readLogTail', () => {
   it('returns the last N records of a service across its current and rotated files', async () => {
     const files = logs({ maxFileBytes: 300, keep: 5 });
