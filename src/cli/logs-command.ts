@@ -7,7 +7,7 @@ import { didYouMean } from '../config/nearest.js';
 import { controlFollow } from '../control/client.js';
 import { MsupError } from '../errors.js';
 import { EVENTS_LOG, type LogFileRecord, loggedNames, readLogTail } from '../log/files.js';
-import { formatOutputLine, makeStyle, wantsColor } from '../log/output.js';
+import { fitStyle, formatOutputLine, type OutputStyle, wantsColor } from '../log/output.js';
 import type { OutputLine } from '../types.js';
 import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
@@ -52,12 +52,15 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
   if (service !== undefined) await checkService(root, args.config, service);
   const color = args.color ?? wantsColor(isatty(1), process.env);
   const print = (text: string) => io.out.write(text);
-  const printLine = (record: OutputLine & { time?: string }) =>
-    print(
-      args.json
-        ? `${JSON.stringify({ kind: 'output', ...record })}\n`
-        : formatOutputLine(record, makeStyle([{ name: record.service, instances: 1 }], color)),
-    );
+  // A colour per service in the order of their log files' names, and the names in line.
+  const logged = (await loggedNames(path.join(root, '.msup', 'logs'))).filter((n) => n !== EVENTS_LOG);
+  const services = logged.sort().map((name) => ({ name, instances: 1 }));
+  let style: OutputStyle | undefined;
+  const printLine = (record: OutputLine & { time?: string }) => {
+    if (args.json) return print(`${JSON.stringify({ kind: 'output', ...record })}\n`);
+    style = fitStyle(style, services, record, color);
+    return print(formatOutputLine(record, style));
+  };
   const printEvent = (record: EventRecord) =>
     print(args.json ? `${JSON.stringify(record)}\n` : formatEvent(record));
   const show = (record: unknown) => {

@@ -3,7 +3,7 @@
 import { isatty } from 'node:tty';
 import { MsupError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { formatOutputLine, makeStyle, type OutputStyle, wantsColor } from '../log/output.js';
+import { fitStyle, formatOutputLine, type OutputStyle, wantsColor } from '../log/output.js';
 import { createSupervisor, type Supervisor } from '../supervisor.js';
 import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
@@ -94,7 +94,7 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
       print(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
       return;
     }
-    style ??= makeStyle(sup.config.services, color);
+    style = fitStyle(style, sup.config.services, line, color);
     print(formatOutputLine(line, style));
   });
 

@@ -22,6 +22,26 @@ export function makeStyle(
   };
 }
 
+/**
+ * `style` when it already fits the line (its service has a colour, its `name#i` the width), else a new one
+ * from `services` that also fits it: a service added by a reload gets its own colour, and a scale past the
+ * config's count widens the names, instead of white and out of line.
+ */
+export function fitStyle(
+  style: OutputStyle | undefined,
+  services: readonly { name: string; instances: number }[],
+  line: { service: string; index: number },
+  color: boolean,
+): OutputStyle {
+  const width = `${line.service}#${line.index}`.length;
+  if (style?.palette.has(line.service) && width <= style.width) return style;
+  const known = services.some((s) => s.name === line.service)
+    ? services
+    : [...services, { name: line.service, instances: 1 }];
+  const next = makeStyle(known, color);
+  return { ...next, width: Math.max(next.width, width, style?.width ?? 0) };
+}
+
 /** A line from a part of the instance other than its app is marked: `web#1 | [sidecar] text`. */
 export function formatOutputLine(
   line: { service: string; index: number; stream: 'stdout' | 'stderr'; line: string; source?: string },

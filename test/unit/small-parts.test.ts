@@ -4,7 +4,7 @@ import { parseCliArgs, parseScale } from '../../src/cli/args.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { ERROR_CODES, isMsupError } from '../../src/errors.js';
 import { applyProbeResult, INITIAL_COUNTERS } from '../../src/health/thresholds.js';
-import { formatOutputLine, makeStyle, wantsColor } from '../../src/log/output.js';
+import { fitStyle, formatOutputLine, makeStyle, wantsColor } from '../../src/log/output.js';
 import { LineSplitter } from '../../src/runtime/lines.js';
 import { waitFor } from '../helpers/processes.js';
 
@@ -72,6 +72,27 @@ describe('output format', () => {
       '\u001b[36mweb#0\u001b[39m | x\n',
     );
   });
+  it('gives a service met later its own colour, and widens for an index past the count', () => {
+    const services = [
+      { name: 'web', instances: 2 },
+      { name: 'api', instances: 1 },
+    ];
+    const first = fitStyle(undefined, services, { service: 'web', index: 0 }, true);
+    expect(fitStyle(first, services, { service: 'api', index: 0 }, true)).toBe(first);
+    // A service added by a reload (or one only the log files name): not the fallback white.
+    const added = fitStyle(first, services, { service: 'jobs', index: 0 }, true);
+    expect(new Set(added.palette.values()).size).toBe(3);
+    expect(added.palette.get('web')).toBe(first.palette.get('web'));
+    // Scaled to 12: web#11 widens the names, and they never get narrower again.
+    const plain = fitStyle(undefined, services, { service: 'web', index: 0 }, false);
+    const wide = fitStyle(plain, services, { service: 'web', index: 11 }, false);
+    expect(formatOutputLine({ service: 'api', index: 0, stream: 'stdout', line: 'x' }, wide)).toBe(
+      'api#0  | x\n',
+    );
+    const added2 = fitStyle(wide, services, { service: 'j', index: 0 }, false);
+    expect(added2.width).toBe(6);
+  });
+
   it('respects NO_COLOR and FORCE_COLOR', () => {
     expect(wantsColor(true, {})).toBe(true);
     expect(wantsColor(true, { NO_COLOR: '1' })).toBe(false);
