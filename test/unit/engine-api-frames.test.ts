@@ -1,5 +1,6 @@
 // The engine API's multiplexed output (8-byte frame headers), split however the socket delivers it.
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ApiUnreachable,
   apiMessage,
+  chooseApiVersion,
   EngineApi,
   FrameReader,
 } from '../../src/runtime/container/engine-api.js';
@@ -63,6 +65,39 @@ describe("the engine API's streams, against a socket that misbehaves", () => {
     } finally {
       api.close();
       await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the API version asked for', () => {
+  it('is 1.41, or the oldest the engine serves when that is newer (Docker 29: 1.44)', () => {
+    expect(chooseApiVersion({ ApiVersion: '1.41', MinAPIVersion: '1.24' })).toBe('1.41');
+    expect(chooseApiVersion({ ApiVersion: '1.52', MinAPIVersion: '1.44' })).toBe('1.44');
+    expect(chooseApiVersion({ ApiVersion: '1.41' })).toBe('1.41');
+    expect(chooseApiVersion({ MinAPIVersion: 'nonsense' })).toBe('1.41');
+  });
+
+  it("is what the engine's /version asks for, on every later request", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'msup-api-'));
+    const socket = path.join(dir, 'engine.sock');
+    const paths: string[] = [];
+    const server = http.createServer((req, res) => {
+      paths.push(req.url ?? '');
+      if (req.url === '/version') res.end(JSON.stringify({ ApiVersion: '1.52', MinAPIVersion: '1.44' }));
+      else if (req.url?.startsWith('/v1.44/')) res.end('[]');
+      else res.writeHead(400).end('{"message":"client version 1.41 is too old"}');
+    });
+    await new Promise<void>((r) => server.listen(socket, r));
+    const api = new EngineApi(socket);
+    try {
+      await api.negotiate();
+      expect(api.version).toBe('1.44');
+      expect(await api.call('GET', '/containers/json')).toEqual([]);
+      expect(paths).toEqual(['/version', '/v1.44/containers/json']);
+    } finally {
+      api.close();
+      await new Promise((r) => server.close(r));
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -4,14 +4,29 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 
-/** The API version asked for: podman 4 and docker 20.10 and later serve it. */
-const VERSION = '/v1.41';
+/** The API version asked for unless the engine needs a newer one: podman 4 and docker 20.10 and later serve it. */
+const BASE_VERSION = '1.41';
 /** podman's own API (paths starting with /libpod), for what the compatible one does badly. */
 const LIBPOD_VERSION = '/v4.0.0';
 /** How long an attach may wait for the engine's answer before it runs. */
 const STREAM_ANSWER_MS = 30_000;
 
-const versioned = (path: string) => `${path.startsWith('/libpod/') ? LIBPOD_VERSION : VERSION}${path}`;
+const parts = (version: string) => version.split('.').map((n) => Number.parseInt(n, 10) || 0);
+function newer(a: string, b: string): boolean {
+  const [a1 = 0, a2 = 0] = parts(a);
+  const [b1 = 0, b2 = 0] = parts(b);
+  return a1 !== b1 ? a1 > b1 : a2 > b2;
+}
+
+/**
+ * The API version to ask for, from the engine's `GET /version`: 1.41, or the oldest the engine still
+ * serves when that is newer (Docker 29 refuses versions below 1.44). What msup asks for is the same in
+ * every version from 1.41 on.
+ */
+export function chooseApiVersion(answer: { ApiVersion?: unknown; MinAPIVersion?: unknown }): string {
+  const min = typeof answer.MinAPIVersion === 'string' ? answer.MinAPIVersion : undefined;
+  return min && /^\d+\.\d+$/.test(min) && newer(min, BASE_VERSION) ? min : BASE_VERSION;
+}
 
 export interface ApiAnswer {
   status: number;
@@ -27,13 +42,40 @@ export class ApiTimeout extends Error {}
 export class EngineApi {
   readonly socket: string;
   readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 4 });
+  #version = `/v${BASE_VERSION}`;
 
   constructor(socket: string) {
     this.socket = socket;
   }
 
+  /** The API version in use, as `1.41`. */
+  get version(): string {
+    return this.#version.slice(2);
+  }
+
+  /** Asks the engine which API versions it serves (`GET /version`, unversioned) and picks one. */
+  async negotiate(timeoutMs = 5000): Promise<void> {
+    const answer = await this.request('GET', '/version', undefined, timeoutMs, false);
+    if (answer.status !== 200) return;
+    try {
+      this.#version = `/v${chooseApiVersion(JSON.parse(answer.body) as Record<string, unknown>)}`;
+    } catch {
+      // Not JSON: the version asked for stays 1.41.
+    }
+  }
+
+  #versioned(path: string): string {
+    return `${path.startsWith('/libpod/') ? LIBPOD_VERSION : this.#version}${path}`;
+  }
+
   /** One request; the answer whatever its status; rejects with ApiUnreachable when the socket fails. */
-  request(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ApiAnswer> {
+  request(
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = 30_000,
+    versioned = true,
+  ): Promise<ApiAnswer> {
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const req = http.request(
@@ -41,7 +83,7 @@ export class EngineApi {
           socketPath: this.socket,
           agent: this.#agent,
           method,
-          path: versioned(path),
+          path: versioned ? this.#versioned(path) : path,
           headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {},
         },
         (res) => {
@@ -112,7 +154,7 @@ export class EngineApi {
       const req = http.request({
         socketPath: this.socket,
         method,
-        path: versioned(path),
+        path: this.#versioned(path),
         headers: upgrade ? { connection: 'Upgrade', upgrade: 'tcp' } : {},
       });
       const follow = (source: NodeJS.ReadableStream, head?: Buffer) => {

@@ -75,6 +75,9 @@ export class EngineService {
           'msup starts containers through it (DOCKER_HOST=unix://PATH names another socket)',
       );
     }
+    // Docker 29 and later refuse the API versions older than 1.44.
+    await api.negotiate().catch(() => {});
+    this.#host.log('debug', "docker engine's API", { socket, version: api.version });
     return { api, child: null, gone: Promise.resolve(), release: () => api.close() };
   }
 
