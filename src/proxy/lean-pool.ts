@@ -16,6 +16,13 @@ export class InvalidRequest extends Error {
 /** The code of a reused connection's close before any answer (retry.ts, http-forward.ts). */
 export const STALE_CONNECTION = 'MSUP_STALE_CONNECTION';
 
+/**
+ * How soon after a request went out on a reused connection its close, with no byte of answer, is taken
+ * for the idle-close race (the instance closed the connection before it read the request): that close
+ * arrives at once on loopback; the margin is for msup's own event loop under load.
+ */
+const STALE_WITHIN_MS = 200;
+
 /** An error with one of msup's codes for what happened on the connection (see retry.ts). */
 function coded(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
@@ -59,6 +66,8 @@ class Connection {
   /** Requests sent on this connection, and whether the present one has had a byte of its answer. */
   #uses = 0;
   #answered = false;
+  /** When the present request's head was written (performance.now()). */
+  #sentAt = 0;
   /** The present request is a HEAD. */
   #head = false;
   connected = false;
@@ -99,6 +108,9 @@ class Connection {
    */
   #stale(code: string | undefined): Error | undefined {
     if (this.#uses < 2 || this.#answered || !this.connected) return undefined;
+    // Such a close follows the request at once; one that comes later is the instance's doing (a worker
+    // killed by a timeout of its own, say), judged as any other.
+    if (performance.now() - this.#sentAt > STALE_WITHIN_MS) return undefined;
     if (code !== undefined && code !== 'ECONNRESET' && code !== 'EPIPE') return undefined;
     this.#pool.staleSeen();
     return coded(STALE_CONNECTION, 'the instance closed a kept-alive connection as the request went out');
@@ -148,6 +160,7 @@ class Connection {
   #write(head: string): void {
     const handler = this.#handler;
     if (!handler) return;
+    this.#sentAt = performance.now();
     this.socket.write(head, 'latin1');
     handler.onRequestSent?.();
     if (this.#handler !== handler) return; // aborted from onRequestSent

@@ -149,6 +149,27 @@ describe('lean upstream client', () => {
     expect(p.stats()[0]).toMatchObject({ errors: 0, ejections: 0, ejected: false });
   });
 
+  it("counts a reused connection's close that comes long after the request as the instance's failure", async () => {
+    // The instance takes the second request on a connection and drops it 600 ms later (a worker killed
+    // by a timeout of its own): that is no idle-close race, and it is not sent again for free.
+    const port = await tcpUpstream((socket: net.Socket) => {
+      let count = 0;
+      let buffered = '';
+      socket.on('data', (d: Buffer) => {
+        buffered += d.toString('latin1');
+        while (buffered.includes('\r\n\r\n')) {
+          buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
+          if (++count > 1) setTimeout(() => socket.destroy(), 600);
+          else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        }
+      });
+    });
+    const { url, proxy: p } = await proxy([port], { maxFails: 0, holdTimeoutMs: 200 });
+    expect(await request(url)).toMatchObject({ status: 200, body: 'ok' });
+    expect((await request(url)).status).toBe(502);
+    expect(p.stats()[0]).toMatchObject({ errors: 1 });
+  });
+
   it('holds a response of tiny chunks back for a slow client: one drain wait at a time, body intact', async () => {
     // 1 MiB to fill the loopback buffers, then 40,000 one-byte chunks: every read from the instance
     // holds thousands of them, and the proxy must stop at the first the client cannot take yet.
