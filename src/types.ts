@@ -530,7 +530,7 @@ export interface StartOptions {
   /**
    * The restart-loop guard of watch mode: watching a service pauses when a change would make more than
    * `restarts` change-triggered restarts in a row, each asked for while the one before ran or within
-   * `window` after it ended (default 5, '1s').
+   * `window` after it ended (default 5, '250ms'); past 15 within 30 s, whatever the rows.
    */
   watchLoopGuard?: { restarts?: number; window?: Duration };
   /** Run every service on this runtime, whatever the config says (`msup start --runtime NAME`). */

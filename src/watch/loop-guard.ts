@@ -2,19 +2,23 @@
 //
 // What tells such a loop from a person editing is that each restart brings on the next: the change that
 // asks for it comes while the restart before it runs (the service writes as it starts) or just after it
-// ended. A count of restarts within a fixed time missed slow loops (a service that takes 2.5 s to be
-// ready restarts 4 times in 10 s, forever) and caught people who save often.
+// ended. A count of restarts within a fixed time alone missed slow loops (a service that takes 2.5 s to be
+// ready restarts 4 times in 10 s, forever) and caught people who save often; it stays, looser, for a
+// service that writes a while after it is ready.
 
 export interface LoopGuardOptions {
   /** Change-triggered restarts in a row, each brought on by the one before, allowed (default 5); one more is a loop. */
   maxRestarts?: number;
-  /** How long after a change-triggered restart ended a change still counts as brought on by it (default 1000 ms). */
+  /** How long after a change-triggered restart ended a change still counts as brought on by it (default 250 ms). */
   windowMs?: number;
 }
 
 export type LoopVerdict = 'ok' | 'loop';
 
-export const LOOP_GUARD_DEFAULTS = { maxRestarts: 5, windowMs: 1000 } as const;
+export const LOOP_GUARD_DEFAULTS = { maxRestarts: 5, windowMs: 250 } as const;
+
+/** Whatever brought them on: more than this many change-triggered restarts within RATE_LIMIT.windowMs is a loop. */
+export const RATE_LIMIT = { restarts: 15, windowMs: 30_000 } as const;
 
 /**
  * Counts change-triggered restarts in a row. `record(now)` for each burst of changes that asks for a new
@@ -22,7 +26,8 @@ export const LOOP_GUARD_DEFAULTS = { maxRestarts: 5, windowMs: 1000 } as const;
  * `maxRestarts + 1` in a row (the caller then pauses watching that service and reports it, and does not
  * restart it); `ended(now)` when a restart it let through has ended, done or failed. A restart is in the
  * row when its change came while an earlier one ran or within `windowMs` after the last one ended;
- * otherwise a new row begins.
+ * otherwise a new row begins. Whatever the rows, more than RATE_LIMIT.restarts within RATE_LIMIT.windowMs
+ * is a loop too (a service that writes into its files a while after it is ready).
  */
 export class LoopGuard {
   readonly maxRestarts: number;
@@ -30,6 +35,8 @@ export class LoopGuard {
   #row = 0;
   #running = 0;
   #endedAt = Number.NEGATIVE_INFINITY;
+  /** When the restarts let through within the last RATE_LIMIT.windowMs were asked for. */
+  #times: number[] = [];
 
   constructor(options: LoopGuardOptions = {}) {
     this.maxRestarts = options.maxRestarts ?? LOOP_GUARD_DEFAULTS.maxRestarts;
@@ -40,9 +47,12 @@ export class LoopGuard {
   record(now: number): LoopVerdict {
     const broughtOn = this.#running > 0 || now - this.#endedAt <= this.windowMs;
     const row = broughtOn ? this.#row + 1 : 1;
-    if (row > this.maxRestarts) return 'loop';
+    const since = now - RATE_LIMIT.windowMs;
+    while ((this.#times[0] ?? Number.POSITIVE_INFINITY) <= since) this.#times.shift();
+    if (row > this.maxRestarts || this.#times.length >= RATE_LIMIT.restarts) return 'loop';
     this.#row = row;
     this.#running++;
+    this.#times.push(now);
     return 'ok';
   }
 
@@ -62,5 +72,6 @@ export class LoopGuard {
     this.#row = 0;
     this.#running = 0;
     this.#endedAt = Number.NEGATIVE_INFINITY;
+    this.#times = [];
   }
 }

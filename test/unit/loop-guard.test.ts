@@ -28,12 +28,28 @@ describe('LoopGuard', () => {
     expect(guard.record(60_000)).toBe('loop');
   });
 
-  it('never calls a loop changes that come after a pause, however often', () => {
-    // Someone saving every 1.2 s a service that restarts in 300 ms: 0.9 s of quiet after each restart.
-    const guard = new LoopGuard({ windowMs: 500 });
-    const verdicts = Array.from({ length: 50 }, (_, i) => restart(guard, i * 1200, 300));
-    expect(verdicts.every((v) => v === 'ok')).toBe(true);
-    expect(guard.row).toBe(1);
+  it('does not call a loop someone saving every 1.2 s, with the defaults, until the rate cap', () => {
+    // Each save is reported 200 ms after it (the debounce); the service restarts in 200 to 800 ms.
+    for (const takesMs of [200, 300, 800]) {
+      const guard = new LoopGuard();
+      const verdicts = Array.from({ length: 15 }, (_, i) => restart(guard, i * 1200 + 200, takesMs));
+      expect({ takesMs, verdicts: verdicts.filter((v) => v !== 'ok') }).toEqual({ takesMs, verdicts: [] });
+      expect(guard.row).toBe(1);
+      // The 16th restart within 30 s is one too many, whatever brought it on.
+      expect(restart(guard, 15 * 1200 + 200, takesMs)).toBe('loop');
+    }
+  });
+
+  it('calls a loop a service that writes a while after it is ready, by the rate cap', () => {
+    // It writes 1.1 s after its restart ended: never in a row, but a restart every 1.5 s for ever.
+    const guard = new LoopGuard();
+    const verdicts: string[] = [];
+    for (let i = 0, at = 0; i < 16; i++, at += 1500) verdicts.push(restart(guard, at, 400));
+    expect(verdicts.indexOf('loop')).toBe(15);
+    // Restarts spread wider than the cap's window never make one.
+    const spread = new LoopGuard();
+    const far = Array.from({ length: 50 }, (_, i) => restart(spread, i * 2100, 400));
+    expect(far.every((v) => v === 'ok')).toBe(true);
   });
 
   it('starts a new row after a pause longer than the window, and after reset()', () => {
@@ -49,8 +65,8 @@ describe('LoopGuard', () => {
     expect(guard.row).toBe(1);
   });
 
-  it('uses 5 restarts in a row and a 1 s window by default', () => {
+  it('uses 5 restarts in a row and a 250 ms window by default', () => {
     const guard = new LoopGuard();
-    expect([guard.maxRestarts, guard.windowMs]).toEqual([5, 1000]);
+    expect([guard.maxRestarts, guard.windowMs]).toEqual([5, 250]);
   });
 });
