@@ -1,5 +1,6 @@
 // The config as a compose.yaml (compose-spec): replicas, healthcheck, depends_on with conditions, restart,
 // resources, stop_grace_period, and one published front (nginx, see nginx-front.ts). Pure.
+import { MsupError } from '../errors.js';
 import type {
   DependencyCondition,
   ResolvedConfig,
@@ -33,7 +34,8 @@ function healthTest(settings: ResolvedProbeSettings): string[] {
       'CMD',
       'node',
       '-e',
-      `fetch('http://'+${at}+':'+process.env.PORT+${JSON.stringify(p.path).replace(/"/g, "'")},{redirect:'manual'}).then(r=>process.exit(r.status<400?0:1),()=>process.exit(1))`,
+      // The path as a JSON string, whole: the CMD form runs no shell, so its quotes need no care.
+      `fetch('http://'+${at}+':'+process.env.PORT+${JSON.stringify(p.path)},{redirect:'manual'}).then(r=>process.exit(r.status<400?0:1),()=>process.exit(1))`,
     ];
   if (p.kind === 'tcp')
     return [
@@ -159,6 +161,9 @@ function composeService(
     expose: isReachable(service, config) ? [String(containerPort(service))] : undefined,
     healthcheck: healthcheck(service, warnings),
     depends_on: dependsOn(service, config, warnings),
+    // As msup's container runtime (Init): an init is PID 1 and passes SIGTERM on. The kernel gives PID 1
+    // no signal it has no handler for, so a Node app as PID 1 would sit out the grace period, then SIGKILL.
+    init: true,
     restart: { always: 'always', 'on-failure': 'on-failure', never: 'no' }[service.restart.policy],
     stop_grace_period: goDuration(service.stopTimeoutMs),
     deploy: {
@@ -201,11 +206,13 @@ export function composeDocument(
   const nginx = nginxFront(config, warnings);
   const doc: Doc = { name: project, services };
   if (nginx) {
-    if (services[FRONT_SERVICE])
-      warnings.add(
-        `services.${FRONT_SERVICE}`,
-        `the name of msup's front in Compose: the service is replaced by the front`,
-      );
+    if (services[FRONT_SERVICE]) {
+      const message = `"${FRONT_SERVICE}" is the name of msup's front (nginx) in the Compose file: rename the service`;
+      throw new MsupError('MSUP_CONFIG_INVALID', `cannot export to Compose: ${message}`, {
+        issues: [{ path: `services.${FRONT_SERVICE}`, message }],
+        service: FRONT_SERVICE,
+      });
+    }
     const { shared, services: fronts } = frontPorts(config);
     const ports = [...(shared ? [shared] : []), ...fronts.values()].map((p) => ({
       target: p.target,
@@ -220,9 +227,11 @@ export function composeDocument(
       image: FRONT_IMAGE,
       ports,
       configs: [{ source: FRONT_SERVICE, target: '/etc/nginx/conf.d/default.conf' }],
-      depends_on: Object.fromEntries(
-        targets.map((s) => [s.name, { condition: s.health ? 'service_healthy' : 'service_started' }]),
-      ),
+      // Started, not healthy: the services call each other through the front (MSUP_<NAME>_URL), so one
+      // whose readiness needs another would never be healthy if the front waited for it. nginx answers
+      // 502 for a target not listening yet, as msup's front holds then answers 503.
+      depends_on: Object.fromEntries(targets.map((s) => [s.name, { condition: 'service_started' }])),
+      init: true,
       restart: 'always',
     };
     doc.configs = { [FRONT_SERVICE]: { content: nginx } };

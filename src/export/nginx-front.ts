@@ -41,11 +41,30 @@ export function frontPorts(config: ResolvedConfig): {
   return { shared, services };
 }
 
-const upstream = (name: string) => `msup_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
+/**
+ * Each service's upstream name, one per service: `msup_<index>_<name>`. The index keeps it unique (nginx
+ * compares upstream names case-insensitively; `a-b`, `a_b` and `a.b` read alike with only `\w` kept).
+ */
+type Upstreams = ReadonlyMap<string, string>;
+function upstreamNames(config: ResolvedConfig): Upstreams {
+  return new Map(
+    config.services.map((s, i) => [s.name, `msup_${i}_${s.name.replace(/[^A-Za-z0-9]/g, '_')}`]),
+  );
+}
 
-function upstreamBlock(service: ResolvedService): string {
+/** A route's prefix as msup's router reads it: `/` for none, no trailing slash (`/api/` is `/api`). */
+function prefixOf(path: string | undefined): string {
+  if (!path || path === '/') return '/';
+  return path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/** Whether msup's prefix `outer` matches every path that `inner` matches (on a segment boundary). */
+const covers = (outer: string, inner: string) =>
+  outer === '/' || inner === outer || inner.startsWith(`${outer}/`);
+
+function upstreamBlock(service: ResolvedService, upstreams: Upstreams): string {
   const b = service.balancing;
-  const lines = [`upstream ${upstream(service.name)} {`];
+  const lines = [`upstream ${upstreams.get(service.name)} {`];
   if (b.strategy === 'least-request') lines.push('  least_conn;');
   const passive =
     b.maxFails === 0
@@ -56,10 +75,10 @@ function upstreamBlock(service: ResolvedService): string {
   return lines.join('\n');
 }
 
-function proxyTo(service: ResolvedService, uri = ''): string[] {
+function proxyTo(service: ResolvedService, upstreams: Upstreams, uri = ''): string[] {
   const timeout = service.balancing.responseTimeoutMs;
   return [
-    `    proxy_pass http://${upstream(service.name)}${uri};`,
+    `    proxy_pass http://${upstreams.get(service.name)}${uri};`,
     `    proxy_read_timeout ${timeout > 0 ? `${Math.ceil(timeout / 1000)}s` : '1d'};`,
   ];
 }
@@ -67,19 +86,20 @@ function proxyTo(service: ResolvedService, uri = ''): string[] {
 function locations(
   routes: ResolvedConfig['proxy']['routes'],
   byName: Map<string, ResolvedService>,
+  upstreams: Upstreams,
 ): string[] {
   const out: string[] = [];
   for (const route of routes) {
     const target = byName.get(route.service) as ResolvedService;
-    const prefix = !route.path || route.path === '/' ? '/' : route.path.replace(/\/$/, '');
+    const prefix = prefixOf(route.path);
     if (prefix === '/') {
-      out.push('  location / {', ...proxyTo(target), '  }');
+      out.push('  location / {', ...proxyTo(target, upstreams), '  }');
       continue;
     }
     // msup's prefix matches on a segment boundary: /api and /api/..., not /apix.
     const uri = route.stripPrefix ? '/' : '';
-    out.push(`  location = ${prefix} {`, ...proxyTo(target, uri), '  }');
-    out.push(`  location ${prefix}/ {`, ...proxyTo(target, uri), '  }');
+    out.push(`  location = ${prefix} {`, ...proxyTo(target, upstreams, uri), '  }');
+    out.push(`  location ${prefix}/ {`, ...proxyTo(target, upstreams, uri), '  }');
   }
   return out;
 }
@@ -100,6 +120,7 @@ export function nginxFront(config: ResolvedConfig, warnings: Warnings): string |
   const { shared, services } = frontPorts(config);
   if (!shared && services.size === 0) return null;
   const byName = new Map(config.services.map((s) => [s.name, s]));
+  const upstreams = upstreamNames(config);
   const balanced = config.services.filter(
     (s) => services.has(s.name) || config.proxy.routes.some((r) => r.service === s.name),
   );
@@ -123,25 +144,28 @@ export function nginxFront(config: ResolvedConfig, warnings: Warnings): string |
     'proxy_set_header X-Forwarded-Host $host;',
     'proxy_set_header X-Forwarded-Port $server_port;',
     'proxy_buffering off;',
-    ...balanced.map(upstreamBlock),
+    ...balanced.map((s) => upstreamBlock(s, upstreams)),
   ];
   const headers = config.proxy.headersTimeoutMs;
   if (shared) {
     const routes = config.proxy.routes;
     const anyHost = routes.filter((r) => r.host === undefined);
-    blocks.push(server(shared.target, null, locations(anyHost, byName), headers));
-    for (const host of new Set(routes.flatMap((r) => (r.host ? [r.host] : [])))) {
-      const own = routes.filter((r) => r.host === host);
-      // A host's routes come first; msup then falls back to the routes without a host.
-      const hasRoot = own.some((r) => !r.path || r.path === '/');
-      const paths = new Set(own.map((r) => r.path ?? '/'));
-      const fallback = hasRoot ? [] : anyHost.filter((r) => !paths.has(r.path ?? '/'));
-      blocks.push(server(shared.target, host, locations([...own, ...fallback], byName), headers));
+    blocks.push(server(shared.target, null, locations(anyHost, byName, upstreams), headers));
+    // msup compares hosts case-insensitively: X.com and x.com are one server.
+    for (const host of new Set(routes.flatMap((r) => (r.host ? [r.host.toLowerCase()] : [])))) {
+      const own = routes.filter((r) => r.host?.toLowerCase() === host);
+      // A host's routes come first: msup falls back to a route without a host only for a path that none
+      // of the host's prefixes matches (so no any-host prefix under one of them is kept).
+      const prefixes = own.map((r) => prefixOf(r.path));
+      const fallback = anyHost.filter((r) => !prefixes.some((p) => covers(p, prefixOf(r.path))));
+      blocks.push(server(shared.target, host, locations([...own, ...fallback], byName, upstreams), headers));
     }
   }
   for (const [name, port] of services) {
     const service = byName.get(name) as ResolvedService;
-    blocks.push(server(port.target, null, ['  location / {', ...proxyTo(service), '  }'], headers));
+    blocks.push(
+      server(port.target, null, ['  location / {', ...proxyTo(service, upstreams), '  }'], headers),
+    );
   }
   return `${blocks.join('\n')}\n`;
 }

@@ -32,3 +32,4 @@ export function tool(path: string, installHint: string): Tool {
 export const promtool = () => tool('/usr/bin/promtool', 'apt-get install prometheus');
 export const prometheus = () => tool('/usr/bin/prometheus', 'apt-get install prometheus');
 export const chromium = () => tool('/usr/bin/chromium', 'apt-get install chromium');
+export const nginx = () => tool('/usr/sbin/nginx', 'apt-get install nginx-light');

@@ -243,10 +243,10 @@ describe('Compose export', () => {
     ]);
     // The file escapes $ as $$ (Compose would interpolate it): the config reads back with nginx's variables.
     const nginx = compose.configs['msup-front'].content as string;
-    expect(nginx).toContain('location /api/ {\n    proxy_pass http://msup_api/;');
+    expect(nginx).toContain('location /api/ {\n    proxy_pass http://msup_1_api/;');
     expect(nginx).toContain('$$http_upgrade');
     expect(nginx).toMatch(
-      /upstream msup_api \{\n {2}least_conn;\n {2}server api:8081 max_fails=1 fail_timeout=10s;/,
+      /upstream msup_1_api \{\n {2}least_conn;\n {2}server api:8081 max_fails=1 fail_timeout=10s;/,
     );
     expect(composeWarnings.map((w) => w.key)).toContain('services.web.liveness');
   });

@@ -1,0 +1,188 @@
+// The Compose export as Compose and its nginx front would run it: the front's config loads in the real
+// nginx (`nginx -t`), healthchecks run the path asked for, the containers get an init, and the front
+// neither waits on what calls through it nor replaces a service.
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { prepareConfig } from '../../src/config/load.js';
+import { MsupError } from '../../src/errors.js';
+import { Warnings } from '../../src/export/common.js';
+import { composeDocument } from '../../src/export/compose.js';
+import { toYaml } from '../../src/export/yaml.js';
+import type { MsupConfig } from '../../src/types.js';
+import { validateCompose } from '../helpers/compose-validate.js';
+import { nginxProblems } from '../helpers/nginx-validate.js';
+import { nginx } from '../helpers/tools.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: a parsed YAML document, walked by hand
+type Doc = Record<string, any>;
+
+const nginxTool = nginx();
+
+/** The compose file as written and read back, with its warnings. */
+function compose(input: MsupConfig) {
+  const config = prepareConfig(input, '/srv/shop', null);
+  const images = new Map(config.services.map((s) => [s.name, 'localhost/msup-x:0123456789ab']));
+  const warnings = new Warnings();
+  const doc = YAML.parse(toYaml([composeDocument(config, 'shop', images, null, warnings)], [])) as Doc;
+  return { doc, warnings: warnings.list };
+}
+
+describe('the Compose front (nginx)', () => {
+  it.skipIf(nginxTool.skip)('loads in nginx when service names differ only in - _ . or case', () => {
+    const { doc } = compose({
+      proxy: {
+        port: 8000,
+        routes: [
+          { path: '/1', service: 'a-b' },
+          { path: '/2', service: 'a_b' },
+          { path: '/3', service: 'a.b' },
+          { path: '/4', service: 'A-b' },
+        ],
+      },
+      services: {
+        'a-b': { command: 'node s.js', port: 8081 },
+        a_b: { command: 'node s.js' },
+        'a.b': { command: 'node s.js' },
+        'A-b': { command: 'node s.js' },
+      },
+    });
+    expect(validateCompose(doc)).toEqual([]);
+    const content = doc.configs['msup-front'].content as string;
+    expect(nginxProblems(nginxTool.need(), content)).toBe('');
+    // Each route still reaches its own service.
+    for (const [prefix, service] of [
+      ['/1', 'a-b'],
+      ['/2', 'a_b'],
+      ['/3', 'a.b'],
+      ['/4', 'A-b'],
+    ] as const) {
+      const upstream = new RegExp(`location ${prefix}/ \\{\\n {4}proxy_pass http://(\\w+);`).exec(
+        content,
+      )?.[1];
+      expect(content).toContain(`upstream ${upstream} {`);
+      const block = content.slice(content.indexOf(`upstream ${upstream} {`));
+      expect(block).toMatch(new RegExp(`^upstream \\w+ \\{\\n {2}server ${service.replace('.', '\\.')}:`));
+    }
+  });
+
+  it.skipIf(nginxTool.skip)(
+    "loads in nginx when a host's route and an any-host route differ only by a trailing slash",
+    () => {
+      const { doc } = compose({
+        proxy: {
+          port: 8000,
+          routes: [
+            { host: 'x.com', path: '/api/', service: 'api' },
+            { path: '/api', service: 'web' },
+            { path: '/api/v1', service: 'web' },
+            { host: 'X.com', path: '/', service: 'web' },
+            { host: 'y.com', path: '/other', service: 'api' },
+            { host: 'Y.com', path: '/more', service: 'api' },
+          ],
+        },
+        services: { api: { command: 'node s.js' }, web: { command: 'node s.js' } },
+      });
+      const content = doc.configs['msup-front'].content as string;
+      expect(nginxProblems(nginxTool.need(), content)).toBe('');
+      // A host's routes win over the any-host ones (msup's router): y.com's /api goes to web (the
+      // fallback), and both spellings of y.com are one server.
+      expect(content.match(/server_name y\.com;/g)).toHaveLength(1);
+      expect(content).not.toMatch(/server_name Y\.com;/);
+      const x = content.slice(content.indexOf('server_name x.com;'));
+      const xServer = x.slice(0, x.indexOf('\n}'));
+      expect(xServer).toContain('location = /api {');
+      expect(xServer.match(/location = \/api \{/g)).toHaveLength(1);
+      // x.com/api/v1 is x.com's /api/ route in msup: not the any-host /api/v1.
+      expect(xServer).not.toContain('location /api/v1/');
+      expect(xServer).toContain('location / {');
+    },
+  );
+});
+
+/** Runs a healthcheck's `CMD` (Compose's `$$` read back as `$`) against a server: the path it asked for, and its exit code. */
+async function runHealthcheck(test: string[]): Promise<{ url: string | undefined; code: number | null }> {
+  let url: string | undefined;
+  const server = http.createServer((req, res) => {
+    url = req.url;
+    res.end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    expect(test.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
+    const child = spawn(process.execPath, ['-e', (test[3] as string).replace(/\$\$/g, '$')], {
+      env: { PORT: String((server.address() as AddressInfo).port) },
+      stdio: 'ignore',
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    return { url, code };
+  } finally {
+    server.close();
+  }
+}
+
+describe('the Compose services', () => {
+  it('an http healthcheck asks for the path as written, quotes and all', async () => {
+    // As a URL sends it (`"` as %22), not /a'b; and /it's no longer a syntax error in `node -e`.
+    for (const path of ["/it's", '/a"b', '/$x?q="1"']) {
+      const { doc } = compose({
+        services: { web: { command: 'node s.js', port: 8080, readiness: { http: path } } },
+      });
+      expect(await runHealthcheck(doc.services.web.healthcheck.test)).toEqual({
+        url: new URL(`http://h${path}`).href.slice('http://h'.length),
+        code: 0,
+      });
+    }
+  });
+
+  it('every container runs under an init (as msup runs them), so PID 1 passes SIGTERM on', () => {
+    const { doc } = compose({
+      proxy: { port: 8000, routes: [{ path: '/', service: 'web' }] },
+      services: { web: { command: 'node s.js', port: 8080 }, worker: { command: ['node', 'w.js'] } },
+    });
+    expect(validateCompose(doc)).toEqual([]);
+    for (const name of ['web', 'worker', 'msup-front']) expect(doc.services[name].init).toBe(true);
+  });
+
+  it('the front waits for its targets to start, not to be healthy (they call each other through it)', () => {
+    const { doc } = compose({
+      proxy: { port: 8000, routes: [{ path: '/api', service: 'api' }] },
+      services: {
+        api: { command: 'node api.js', port: 8081, readiness: { http: '/health' } },
+        // web's readiness calls api at MSUP_API_URL, which is the front: the front must not wait for web.
+        web: {
+          command: 'node web.js',
+          port: 8080,
+          readiness: { http: '/ready' },
+          dependsOn: { api: 'ready' },
+        },
+      },
+    });
+    expect(validateCompose(doc)).toEqual([]);
+    expect(doc.services.web.environment.MSUP_API_URL).toBe('http://msup-front:8081');
+    expect(doc.services.web.depends_on).toEqual({ api: { condition: 'service_healthy' } });
+    expect(doc.services['msup-front'].depends_on).toEqual({
+      api: { condition: 'service_started' },
+      web: { condition: 'service_started' },
+    });
+  });
+
+  it('refuses a service named msup-front (the front would replace it, and depend on itself)', () => {
+    let error: unknown;
+    try {
+      compose({ services: { 'msup-front': { command: 'node s.js', port: 8080 } } });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(MsupError);
+    expect(error).toMatchObject({
+      code: 'MSUP_CONFIG_INVALID',
+      issues: [{ path: 'services.msup-front', message: expect.stringContaining('rename the service') }],
+    });
+    // Without a front (nothing published), the name is free.
+    const { doc } = compose({ services: { 'msup-front': { command: 'node s.js' } } });
+    expect(doc.services['msup-front'].entrypoint).toEqual(['node', 's.js']);
+  });
+});
