@@ -1,10 +1,12 @@
 // `msup export sam`: an AWS SAM template (template.yaml) with an AWS::Serverless::Function per HTTP
 // service: a handler as itself, a command behind the AWS Lambda Web Adapter layer. MemorySize, Timeout,
 // concurrency and HttpApi events from the function settings and the shared front's routes. Pure.
-import { MsupError } from '../errors.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { argv, environment, toSeconds, type Warnings } from './common.js';
 import { functionServices, routesTo, serverlessWarnings } from './functions.js';
+import { basePath, checkLogicalIds, checkSharedPaths, logicalId, sharedRoutes } from './sam-names.js';
+
+export { logicalId };
 
 // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation document, built by hand
 type Doc = Record<string, any>;
@@ -18,23 +20,17 @@ export const WEB_ADAPTER_LAYER = 'arn:aws:lambda:${AWS::Region}:753240598075:lay
 const MEMORY = { min: 128, max: 10_240 };
 const MAX_TIMEOUT_S = 900;
 
-/** A CloudFormation logical id: letters and digits only, starting with a letter. */
-export function logicalId(name: string): string {
-  const id = name
-    .split(/[^A-Za-z0-9]+/)
-    .filter(Boolean)
-    .map((part) => part[0]?.toUpperCase() + part.slice(1))
-    .join('');
-  return /^[A-Za-z]/.test(id) ? id : `Fn${id}`;
-}
-
 function events(config: ResolvedConfig, s: ResolvedService, id: string, resources: Doc, warnings: Warnings) {
-  const routes = routesTo(config, s);
+  const routes = sharedRoutes(config, s);
   const found: Doc = {};
-  routes.forEach((route, i) => {
-    const base = (route.path ?? '/').replace(/\/$/, '');
+  for (const route of routesTo(config, s))
     if (route.host)
-      warnings.add(`proxy.routes.${i}.host`, 'an HttpApi route matches paths only: the host is not exported');
+      warnings.add(
+        `proxy.routes.${config.proxy.routes.indexOf(route)}.host`,
+        'an HttpApi route matches paths only: the host is not exported',
+      );
+  routes.forEach((route, i) => {
+    const base = basePath(route.path);
     if (route.stripPrefix)
       warnings.add(
         `proxy.routes.${config.proxy.routes.indexOf(route)}.stripPrefix`,
@@ -124,17 +120,11 @@ function functionResource(
 export function samTemplate(config: ResolvedConfig, warnings: Warnings): Doc {
   const resources: Doc = {};
   const outputs: Doc = {};
-  const ids = new Map<string, string>();
-  for (const s of functionServices(config, warnings, 'Lambda')) {
+  const services = functionServices(config, warnings, 'Lambda');
+  checkLogicalIds(config, services);
+  checkSharedPaths(config, new Set(services.map((s) => s.name)));
+  for (const s of services) {
     const id = logicalId(s.name);
-    const other = ids.get(id);
-    if (other !== undefined) {
-      const message = `"${other}" and "${s.name}" both become "${id}" in CloudFormation: rename one`;
-      throw new MsupError('MSUP_CONFIG_INVALID', `cannot export to SAM: ${message}`, {
-        issues: [{ path: `services.${s.name}`, message }],
-      });
-    }
-    ids.set(id, s.name);
     resources[id] = functionResource(config, s, resources, warnings);
     if (resources[`${id}Api`])
       outputs[`${id}Url`] = {
