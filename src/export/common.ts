@@ -22,6 +22,10 @@ export class Warnings {
 export const containerPort = (service: ResolvedService) =>
   service.port !== null && service.port > 0 ? service.port : 8080;
 
+/** A Service's port: the msup front port when there is one, else the instance's. */
+export const servicePort = (service: ResolvedService) =>
+  service.port !== null && service.port > 0 ? service.port : containerPort(service);
+
 /** Whether other services reach this one over HTTP or TCP (it has a front port or a shared-front route). */
 export function isReachable(service: ResolvedService, config: ResolvedConfig) {
   return service.port !== null || config.proxy.routes.some((r) => r.service === service.name);

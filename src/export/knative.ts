@@ -5,7 +5,7 @@ import { functionScript } from '../handler-command.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { argv, environment, toSeconds, type Warnings } from './common.js';
 import { functionServices, serverlessWarnings } from './functions.js';
-import { kubernetesName } from './kubernetes.js';
+import { checkNames, kubernetesName } from './kube-names.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a manifest, built by hand
 type Manifest = Record<string, any>;
@@ -111,7 +111,7 @@ export function knativeServices(
     'app.kubernetes.io/part-of': kubernetesName(project),
     'app.kubernetes.io/managed-by': 'msup',
   };
-  return functionServices(config, warnings, 'Knative').map((s) =>
-    knativeService(config, s, labels, images.get(s.name) as string, warnings),
-  );
+  const services = functionServices(config, warnings, 'Knative');
+  checkNames(services, 'Knative', warnings);
+  return services.map((s) => knativeService(config, s, labels, images.get(s.name) as string, warnings));
 }

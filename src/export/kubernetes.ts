@@ -1,6 +1,5 @@
 // The config as Kubernetes manifests: a Deployment per service (probes, rolling update as msup's, resources,
 // grace period), a Service per reachable service, and a Gateway with HTTPRoutes for the shared front. Pure.
-import { MsupError } from '../errors.js';
 import type { ResolvedConfig, ResolvedProbeSettings, ResolvedService } from '../types.js';
 import {
   argv,
@@ -9,22 +8,17 @@ import {
   containerPort,
   environment,
   isReachable,
+  servicePort,
   toSeconds,
   type Warnings,
   withoutFunctions,
 } from './common.js';
+import { front } from './gateway.js';
+import { checkNames, kubernetesName } from './kube-names.js';
+
+export { checkNames, kubernetesName };
 
 type Manifest = Record<string, unknown>;
-
-/** A DNS-1035 label (a Service's name): lower case letters, digits and '-', starting with a letter, at most 63. */
-export function kubernetesName(name: string): string {
-  let out = name
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/^-+|-+$/g, '');
-  if (!/^[a-z]/.test(out)) out = `s-${out}`;
-  return out.slice(0, 63).replace(/-+$/, '');
-}
 
 /** Kubernetes expands `$(VAR)` in commands and env values; msup passes them through: `$$(` keeps them literal. */
 const literal = (text: string) => text.replace(/\$\(/g, '$$$$(');
@@ -140,10 +134,6 @@ function deployment(
   };
 }
 
-/** A Service's port: the msup front port when there is one, else the instance's. */
-const servicePort = (service: ResolvedService) =>
-  service.port !== null && service.port > 0 ? service.port : containerPort(service);
-
 function serviceManifest(service: ResolvedService, labels: Record<string, string>) {
   return {
     apiVersion: 'v1',
@@ -163,63 +153,6 @@ function serviceManifest(service: ResolvedService, labels: Record<string, string
   };
 }
 
-/** The shared front: a Gateway listening on `proxy.port`, and one HTTPRoute per host (and one for any host). */
-function front(
-  config: ResolvedConfig,
-  project: string,
-  labels: Record<string, string>,
-  warnings: Warnings,
-): Manifest[] {
-  const gateway = `${project}-front`;
-  warnings.add(
-    'proxy',
-    `the shared front is the Gateway "${gateway}" with gatewayClassName "${project}": set it to a GatewayClass of your cluster (kubectl get gatewayclass)`,
-  );
-  if (config.proxy.headersTimeoutMs !== 10_000)
-    warnings.add('proxy.headersTimeout', 'the Gateway implementation sets its own: not exported');
-  const byService = new Map(config.services.map((s) => [s.name, s]));
-  const hosts = [...new Set(config.proxy.routes.map((r) => r.host ?? ''))];
-  const routes = hosts.map((host) => ({
-    apiVersion: 'gateway.networking.k8s.io/v1',
-    kind: 'HTTPRoute',
-    metadata: { name: host ? kubernetesName(`${project}-${host}`) : `${project}-front`, labels },
-    spec: {
-      parentRefs: [{ name: gateway }],
-      ...(host ? { hostnames: [host] } : {}),
-      rules: config.proxy.routes
-        .filter((r) => (r.host ?? '') === host)
-        .map((r) => {
-          const target = byService.get(r.service) as ResolvedService;
-          const prefix = r.path ?? '/';
-          return {
-            matches: [{ path: { type: 'PathPrefix', value: prefix } }],
-            ...(r.stripPrefix && prefix !== '/'
-              ? {
-                  filters: [
-                    {
-                      type: 'URLRewrite',
-                      urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/' } },
-                    },
-                  ],
-                }
-              : {}),
-            backendRefs: [{ name: kubernetesName(r.service), port: servicePort(target) }],
-          };
-        }),
-    },
-  }));
-  const port = config.proxy.port !== null && config.proxy.port > 0 ? config.proxy.port : 80;
-  return [
-    {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'Gateway',
-      metadata: { name: gateway, labels },
-      spec: { gatewayClassName: project, listeners: [{ name: 'http', protocol: 'HTTP', port }] },
-    },
-    ...routes,
-  ];
-}
-
 /** Every manifest, in the order `kubectl apply` wants them: Deployments, Services, then the front. */
 export function kubernetesManifests(
   config: ResolvedConfig,
@@ -231,19 +164,7 @@ export function kubernetesManifests(
   config = withoutFunctions(config, warnings);
   const projectName = kubernetesName(project);
   const base = { 'app.kubernetes.io/part-of': projectName, 'app.kubernetes.io/managed-by': 'msup' };
-  const names = new Map<string, string>();
-  for (const s of config.services) {
-    const name = kubernetesName(s.name);
-    const other = names.get(name);
-    if (other !== undefined) {
-      const message = `"${other}" and "${s.name}" both become "${name}" in Kubernetes (a DNS label): rename one`;
-      throw new MsupError('MSUP_CONFIG_INVALID', `cannot export to Kubernetes: ${message}`, {
-        issues: [{ path: `services.${s.name}`, message }],
-      });
-    }
-    names.set(name, s.name);
-    if (name !== s.name) warnings.add(`services.${s.name}`, `named "${name}" in Kubernetes (a DNS label)`);
-  }
+  checkNames(config.services, 'Kubernetes', warnings);
   const labelsOf = (s: ResolvedService) => ({ 'app.kubernetes.io/name': kubernetesName(s.name), ...base });
   const peers = peerUrls(config);
   const deployments = config.services.map((s) =>

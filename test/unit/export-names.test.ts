@@ -5,9 +5,13 @@ import YAML from 'yaml';
 import { prepareConfig } from '../../src/config/load.js';
 import { MsupError } from '../../src/errors.js';
 import { Warnings } from '../../src/export/common.js';
+import { knativeServices } from '../../src/export/knative.js';
+import { kubernetesManifests } from '../../src/export/kubernetes.js';
 import { samTemplate } from '../../src/export/sam.js';
 import { toYaml } from '../../src/export/yaml.js';
 import type { MsupConfig } from '../../src/types.js';
+import { validateKubernetes } from '../helpers/k8s-validate.js';
+import { validateKnative } from '../helpers/knative-validate.js';
 import { validateSam } from '../helpers/sam-validate.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML documents, walked by hand
@@ -24,6 +28,19 @@ function thrown(run: () => unknown): MsupError {
     throw error;
   }
   throw new Error('expected an MsupError');
+}
+
+const images = (input: MsupConfig) => new Map(Object.keys(input.services).map((n) => [n, 'localhost/x:1']));
+
+/** The manifests as written and read back. */
+function kube(input: MsupConfig) {
+  const text = toYaml(kubernetesManifests(resolve(input), 'shop', images(input), new Warnings()), []);
+  return YAML.parseAllDocuments(text).map((d) => d.toJS()) as Doc[];
+}
+
+function knative(input: MsupConfig) {
+  const text = toYaml(knativeServices(resolve(input), 'shop', images(input), new Warnings()), []);
+  return YAML.parseAllDocuments(text).map((d) => d.toJS()) as Doc[];
 }
 
 function sam(input: MsupConfig) {
@@ -132,5 +149,80 @@ describe('SAM routes of the shared front', () => {
     expect(keys).toContain('proxy.routes.1.host');
     expect(keys).toContain('proxy.routes.2.host');
     expect(keys).not.toContain('proxy.routes.0.host');
+  });
+});
+
+describe('Kubernetes HTTPRoutes', { timeout: 60_000 }, () => {
+  it('one per host whatever the spelling: a.b and a-b, X.com and x.com, a host named front', () => {
+    const manifests = kube({
+      proxy: {
+        port: 8000,
+        routes: [
+          { host: 'a.b', path: '/', service: 'web' },
+          { host: 'a-b', path: '/', service: 'web' },
+          { host: 'X.com', path: '/x', service: 'web' },
+          { host: 'x.com', path: '/y', service: 'web' },
+          { host: 'front', path: '/', service: 'web' },
+          { path: '/', service: 'web' },
+        ],
+      },
+      services: { web: { command: 'node s.js', port: 8080 } },
+    });
+    expect(validateKubernetes(manifests)).toEqual([]);
+    const routes = manifests.filter((m) => m.kind === 'HTTPRoute');
+    expect(routes.map((r) => [r.metadata.name, r.spec.hostnames])).toEqual([
+      ['shop-a-b', ['a.b']],
+      ['shop-a-b-2', ['a-b']],
+      ['shop-x-com', ['x.com']],
+      ['shop-front', ['front']],
+      ['shop-front-2', undefined],
+    ]);
+    // X.com's and x.com's routes are one host's.
+    expect(routes[2]?.spec.rules.map((r: Doc) => r.matches[0].path.value)).toEqual(['/x', '/y']);
+  });
+
+  it('more than 16 routes for one host: several HTTPRoutes of at most 16 rules', () => {
+    const routes = Array.from({ length: 20 }, (_, i) => ({
+      host: 'shop.example',
+      path: `/p${i}`,
+      service: 'web',
+    }));
+    const manifests = kube({
+      proxy: { port: 8000, routes: [...routes, { host: 'shop-example-2', path: '/', service: 'web' }] },
+      services: { web: { command: 'node s.js', port: 8080 } },
+    });
+    expect(validateKubernetes(manifests)).toEqual([]);
+    const http = manifests.filter((m) => m.kind === 'HTTPRoute');
+    expect(http.map((r) => [r.metadata.name, r.spec.rules.length])).toEqual([
+      ['shop-shop-example', 16],
+      ['shop-shop-example-2', 4],
+      ['shop-shop-example-2-2', 1],
+    ]);
+    expect(http[1]?.spec.hostnames).toEqual(['shop.example']);
+    expect(http.flatMap((r) => r.spec.rules.map((x: Doc) => x.matches[0].path.value))).toHaveLength(21);
+  });
+});
+
+describe('Knative Service names', () => {
+  it('refuses two services with one name (api.v1 and api_v1 are both api-v1), as the Kubernetes export does', () => {
+    const input: MsupConfig = {
+      proxy: {
+        port: 8000,
+        routes: [
+          { path: '/1', service: 'api.v1' },
+          { path: '/2', service: 'api_v1' },
+        ],
+      },
+      services: { 'api.v1': { command: 'node a.js' }, api_v1: { command: 'node b.js' } },
+    };
+    const error = thrown(() => knative(input));
+    expect(error.code).toBe('MSUP_CONFIG_INVALID');
+    expect(error.message).toContain('"api.v1" and "api_v1" both become "api-v1" in Knative');
+    expect(thrown(() => kube(input)).message).toContain('both become "api-v1" in Kubernetes');
+    const fine = knative({
+      proxy: { port: 8000, routes: [{ path: '/1', service: 'api.v1' }] },
+      services: { 'api.v1': { command: 'node a.js' }, api_v2: { command: 'node b.js', port: 8081 } },
+    });
+    expect(validateKnative(fine)).toEqual([]);
   });
 });
