@@ -2,7 +2,7 @@
 // image made sure of (built here, or `container.image`; SAM needs none), the documents written as YAML
 // with every lossy mapping as a warning.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfigFile, prepareConfig } from '../config/load.js';
 import { MsupError } from '../errors.js';
@@ -91,8 +91,26 @@ async function loadConfig(options: ExportOptions): Promise<ResolvedConfig> {
   });
 }
 
-/** Refuses to replace a file that msup did not write (a hand-written compose.yaml). */
-async function checkWritable(file: string) {
+/**
+ * Refuses, before any image is built, an output that cannot be written: `outDir` (or a folder on its
+ * way) that is a file, the file's name taken by a folder, or a file that msup did not write (a
+ * hand-written compose.yaml).
+ */
+async function checkWritable(outDir: string, file: string) {
+  for (let dir = outDir; ; dir = path.dirname(dir)) {
+    const found = await stat(dir).catch(() => null);
+    if (found && !found.isDirectory())
+      throw new MsupError(
+        'MSUP_USAGE',
+        `cannot write into ${outDir}: ${dir} is a file, not a folder (choose a folder with --out DIR)`,
+      );
+    if (found || dir === path.dirname(dir)) break;
+  }
+  if ((await stat(file).catch(() => null))?.isDirectory())
+    throw new MsupError(
+      'MSUP_USAGE',
+      `cannot write ${file}: it is a folder (move it, or choose another folder with --out DIR)`,
+    );
   if (!existsSync(file)) return;
   const head = (await readFile(file, 'utf8')).slice(0, MARK.length);
   if (head !== MARK)
@@ -111,7 +129,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
   const config = await loadConfig(options);
   const outDir = path.resolve(options.cwd ?? process.cwd(), options.outDir ?? '.');
   const file = path.join(outDir, EXPORT_FILES[options.target]);
-  if (options.write !== false) await checkWritable(file);
+  if (options.write !== false) await checkWritable(outDir, file);
 
   const progress = options.onProgress ?? (() => {});
   const images: ExportResult['images'] = {};
@@ -170,8 +188,14 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
     ...warnings.list.map((w) => `warning: ${w.key}: ${w.message}`),
   ]);
   if (options.write !== false) {
-    await mkdir(outDir, { recursive: true });
-    await writeFile(file, content);
+    try {
+      await mkdir(outDir, { recursive: true });
+      await writeFile(file, content);
+    } catch (error) {
+      // What the checks before cannot foresee (no permission, a full disk, a file made meanwhile).
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new MsupError('MSUP_USAGE', `cannot write ${file}: ${reason}`, { cause: error });
+    }
   }
   return { target: options.target, file: { path: file, content }, warnings: warnings.list, images };
 }

@@ -1,6 +1,6 @@
 // `msup export` as a user runs it, where no engine is needed to see the answer: usage errors, a
 // hand-written file left alone, and no container engine on PATH.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,6 +34,30 @@ describe('msup export', () => {
     expect((await cli.exited).code).toBe(2);
     expect(cli.stderr()).toContain(`${mine} exists and was not written by msup export`);
     expect(readFileSync(mine, 'utf8')).toBe('services:\n  db:\n    image: postgres\n');
+  });
+
+  it('--out naming a file, or a folder where the file goes: MSUP_USAGE before any image is made', async () => {
+    const project = newProject();
+    project.writeConfig({ web: { command: 'node server.js', port: 0 } });
+    const notes = project.write('notes.txt', 'mine\n');
+    const empty = mkdtempSync(path.join(os.tmpdir(), 'msup-no-engine-'));
+    folders.push(empty);
+    // No engine on PATH: the answer is about --out, not the engine (the images would come first).
+    const env = { PATH: `${empty}:${path.dirname(process.execPath)}` };
+    for (const out of ['notes.txt', 'notes.txt/sub']) {
+      const cli = runCli(project, ['export', 'k8s', '--out', out], { env });
+      expect((await cli.exited).code).toBe(2);
+      expect(cli.stderr()).toContain(`${notes} is a file, not a folder`);
+      expect(cli.stderr()).toContain('[MSUP_USAGE]');
+      expect(cli.stderr()).not.toContain('unexpected error');
+    }
+    mkdirSync(path.join(project.root, 'out', 'template.yaml'), { recursive: true });
+    const cli = runCli(project, ['export', 'sam', '--out', 'out'], { env });
+    expect((await cli.exited).code).toBe(2);
+    expect(cli.stderr()).toContain(`${path.join(project.root, 'out', 'template.yaml')}: it is a folder`);
+    expect(cli.stderr()).toContain('[MSUP_USAGE]');
+    expect(cli.stderr()).not.toContain('unexpected error');
+    expect(readFileSync(notes, 'utf8')).toBe('mine\n');
   });
 
   it('without a container engine: MSUP_NO_CONTAINER_ENGINE with what was tried, and no file', async () => {
