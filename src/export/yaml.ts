@@ -2,13 +2,40 @@
 import YAML from 'yaml';
 
 /**
+ * An integer as Go's strconv.ParseInt(s, 0, 64) reads one, which Go's YAML readers (kubectl's, Compose's)
+ * use for plain scalars: a sign, then 0b, 0o or 0x in either case, digits and underscores. Matches more
+ * than it reads (quoting a string too many is harmless).
+ */
+const GO_PREFIXED_INT = /^[-+]?0[bBoOxX]_?[0-9a-fA-F]+(_[0-9a-fA-F]+)*$/;
+
+/** Whether a reader might take the string, written plain, for something else (`0o17`, `0X1F`, `+0o7`). */
+function mistakable(text: string): boolean {
+  if (GO_PREFIXED_INT.test(text)) return true;
+  try {
+    // YAML 1.2's core schema (`0o17` is 15 there); YAML 1.1's (`no`, `on`, `8080`) the stringifier quotes itself.
+    return typeof YAML.parse(text, { version: '1.2', schema: 'core' }) !== 'string';
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The documents as one YAML stream, after `comments` (each line prefixed with `# `). Strings that a
- * YAML 1.1 reader would take for booleans or numbers (`no`, `on`, `8080`) are quoted.
+ * YAML 1.1 or 1.2 reader, or Go's integer parsing, would take for booleans or numbers (`no`, `on`,
+ * `8080`, `0o17`, `0X1F`) are quoted.
  */
 export function toYaml(documents: readonly unknown[], comments: readonly string[]): string {
   const head = comments.map((line) => `# ${line}`.trimEnd()).join('\n');
   const body = documents
-    .map((doc) => YAML.stringify(doc, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false }))
+    .map((doc) => {
+      const document = new YAML.Document(doc, { version: '1.1', aliasDuplicateObjects: false });
+      YAML.visit(document, {
+        Scalar(_, node) {
+          if (typeof node.value === 'string' && mistakable(node.value)) node.type = 'QUOTE_DOUBLE';
+        },
+      });
+      return document.toString({ lineWidth: 0 });
+    })
     .join('---\n');
   return `${head}${head ? '\n' : ''}${body}`;
 }
