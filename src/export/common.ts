@@ -173,3 +173,22 @@ export function withoutFunctions(config: ResolvedConfig, warnings: Warnings): Re
     proxy: { ...config.proxy, routes: config.proxy.routes.filter((r) => !functions.has(r.service)) },
   };
 }
+
+/**
+ * A warning for each `container.image` that msup runs with the project folder mounted (`container.mount`):
+ * the exported containers run the image alone, without the project's files.
+ */
+export function givenImageWarnings(
+  config: ResolvedConfig,
+  images: Readonly<Record<string, { ref: string; kind: string }>>,
+  warnings: Warnings,
+) {
+  for (const service of config.services) {
+    const image = images[service.name];
+    if (image?.kind === 'given' && service.container.mount !== false)
+      warnings.add(
+        `services.${service.name}.container.image`,
+        `msup runs ${image.ref} with the project folder mounted at ${config.root} and the command in ${service.cwd}; the exported containers run the image alone, without the project's files: if the command needs them, build an image that holds them (a Containerfile) or mount them yourself`,
+      );
+  }
+}

@@ -10,7 +10,7 @@ import { detectEngine } from '../runtime/container/engine.js';
 import { EXPORT_MARK } from '../runtime/container/ignore.js';
 import { ensureImage, type ImageKind } from '../runtime/container/image.js';
 import type { MsupConfig, ResolvedConfig } from '../types.js';
-import { type ExportWarning, Warnings } from './common.js';
+import { type ExportWarning, givenImageWarnings, Warnings } from './common.js';
 import { composeDocument } from './compose.js';
 import { functionServices } from './functions.js';
 import { withIstio } from './istio.js';
@@ -154,6 +154,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
       'images',
       `${local.map(([, i]) => i.ref).join(', ')} exist only on this machine: push them to a registry the ${options.target === 'compose' ? 'engine' : 'cluster'} can pull from, and change image:`,
     );
+  givenImageWarnings(config, images, warnings);
   if (options.target !== 'sam')
     warnings.add(
       'HOST',

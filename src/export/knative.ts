@@ -1,6 +1,7 @@
 // `msup export knative`: a Knative Serving Service per HTTP service (knative.yaml): containerConcurrency,
 // timeoutSeconds and the autoscaling annotations (min-scale, max-scale, target, window) from the function
 // settings; the container as the Kubernetes export makes it. Pure.
+import { peerVariable } from '../config/peer-variable.js';
 import { functionScript } from '../handler-command.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { argv, environment, toSeconds, type Warnings } from './common.js';
@@ -27,12 +28,30 @@ function command(s: ResolvedService, config: ResolvedConfig, warnings: Warnings)
   return ['node', serve, s.handler];
 }
 
+/**
+ * Each service's address for the others, as msup gives it (`MSUP_<NAME>_URL`, services with a front
+ * port): an exported one's Knative Service, by its name in the namespace (port 80); one not exported (tcp
+ * mode) has none, with a warning.
+ */
+function peerUrls(config: ResolvedConfig, exported: readonly ResolvedService[], warnings: Warnings) {
+  const names = new Set(exported.map((s) => s.name));
+  const urls: Record<string, string> = {};
+  for (const s of config.services) {
+    if (s.port === null) continue;
+    if (names.has(s.name)) urls[s.name] = `http://${kubernetesName(s.name)}`;
+    else
+      warnings.add(`services.${s.name}`, `not a Knative Service: the others get no ${peerVariable(s.name)}`);
+  }
+  return urls;
+}
+
 function knativeService(
   config: ResolvedConfig,
   s: ResolvedService,
   labels: Record<string, string>,
   image: string,
   warnings: Warnings,
+  peers: Readonly<Record<string, string>>,
 ): Manifest {
   const key = `services.${s.name}`;
   const fn = s.function;
@@ -59,7 +78,7 @@ function knativeService(
       `${key}.function.idleTimeout`,
       `the stable window takes 6 s to 1 h: exported as ${windowS}s`,
     );
-  const env = environment(s, warnings).filter(([k]) => k !== 'PORT' && k !== 'HOST');
+  const env = environment(s, warnings, peers).filter(([k]) => k !== 'PORT' && k !== 'HOST');
   const container: Manifest = {
     image,
     command: command(s, config, warnings),
@@ -113,5 +132,8 @@ export function knativeServices(
   };
   const services = functionServices(config, warnings, 'Knative');
   checkNames(services, 'Knative', warnings);
-  return services.map((s) => knativeService(config, s, labels, images.get(s.name) as string, warnings));
+  const peers = peerUrls(config, services, warnings);
+  return services.map((s) =>
+    knativeService(config, s, labels, images.get(s.name) as string, warnings, peers),
+  );
 }

@@ -1,6 +1,7 @@
 // `msup export sam`: an AWS SAM template (template.yaml) with an AWS::Serverless::Function per HTTP
 // service: a handler as itself, a command behind the AWS Lambda Web Adapter layer. MemorySize, Timeout,
 // concurrency and HttpApi events from the function settings and the shared front's routes. Pure.
+import { peerVariable } from '../config/peer-variable.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { argv, environment, toSeconds, type Warnings } from './common.js';
 import { functionServices, routesTo, serverlessWarnings } from './functions.js';
@@ -121,6 +122,12 @@ export function samTemplate(config: ResolvedConfig, warnings: Warnings): Doc {
   const resources: Doc = {};
   const outputs: Doc = {};
   const services = functionServices(config, warnings, 'Lambda');
+  const peers = config.services.filter((s) => s.port !== null).map((s) => peerVariable(s.name));
+  if (peers.length > 0)
+    warnings.add(
+      'peers',
+      `${peers.join(', ')} not set: a function's URL is known once the stack is deployed (the template's Outputs): give them to the functions yourself (Environment, or Parameters)`,
+    );
   checkLogicalIds(config, services);
   checkSharedPaths(config, new Set(services.map((s) => s.name)));
   for (const s of services) {
