@@ -54,11 +54,7 @@ export function checkSharedPaths(config: ResolvedConfig, exported: ReadonlySet<s
   });
 }
 
-/**
- * The logical ids a service's function takes in the template (`Outputs.` for an output's), and those SAM
- * makes of them when it transforms it (the function's role, its API's stage, its alias): each must be the
- * only one of its name.
- */
+/** A logical id the template has, or SAM makes, and what it is (for the error). */
 interface LogicalId {
   id: string;
   what: string;
@@ -66,6 +62,11 @@ interface LogicalId {
   shared?: boolean;
 }
 
+/**
+ * The logical ids a service's function takes in the template (`Outputs.` for an output's), and those SAM
+ * makes of them when it transforms it (the function's role, its API's stage, its alias): each must be the
+ * only one of its name.
+ */
 function idsOf(config: ResolvedConfig, s: ResolvedService): LogicalId[] {
   const id = logicalId(s.name);
   const ids: LogicalId[] = [
