@@ -41,6 +41,12 @@ export function pathProblem(path: string): string | null {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
   if (/[\s\x00-\x1f\x7f]/.test(path)) return 'it must not hold spaces or control characters';
   if (path.length > 2048) return 'it is longer than 2048 characters';
+  // The request goes out as written: a fragment or a dot segment would be resolved away by the client,
+  // and the load would reach another path (and maybe another service) than the one reported.
+  if (path.includes('#')) return 'it must not hold a fragment ("#")';
+  const pathname = path.split('?')[0] as string;
+  if (pathname.split('/').some((segment) => segment === '.' || segment === '..'))
+    return 'it must not hold "." or ".." segments';
   return null;
 }
 

@@ -374,6 +374,12 @@ describe('the load target', () => {
     expect(pathProblem('a/b')).toMatch(/must start with "\/"/);
     expect(pathProblem('/a b')).toMatch(/spaces or control characters/);
     expect(pathProblem('/a\nb')).toMatch(/spaces or control characters/);
+    // What a client would resolve away before sending: the load would go elsewhere.
+    expect(pathProblem('/api/../admin')).toMatch(/"\." or "\.\." segments/);
+    expect(pathProblem('/./a')).toMatch(/segments/);
+    expect(pathProblem('/a#frag')).toMatch(/fragment/);
+    expect(pathProblem('/a?next=../b')).toBeNull();
+    expect(pathProblem('/a..b/.c')).toBeNull();
   });
 
   it('knows an on-demand instance by its details', () => {
