@@ -161,10 +161,26 @@ function createWhole(file: string, content: string): boolean {
     linkSync(temp, file);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return false;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== undefined && NO_LINKS.has(code)) return createExclusive(file, content);
+    throw error;
   } finally {
     rmSync(temp, { force: true });
+  }
+}
+
+/** What link() says on a file system without hard links (FAT, exFAT, some shared folders). */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+/** There, an exclusive create and then the write (a crash between them leaves an empty file, taken over 2 s later). */
+function createExclusive(file: string, content: string): boolean {
+  try {
+    writeFileSync(file, content, { flag: 'wx', mode: 0o600 });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return false;
   }
 }
 
