@@ -5,6 +5,7 @@ import { isatty } from 'node:tty';
 import { loadConfigFile } from '../config/load.js';
 import { didYouMean } from '../config/nearest.js';
 import { controlFollow } from '../control/client.js';
+import { FOLLOW_TAIL_MAX } from '../control/protocol.js';
 import { MsupError } from '../errors.js';
 import { EVENTS_LOG, type LogFileRecord, loggedNames, readLogTail } from '../log/files.js';
 import { fitStyle, formatOutputLine, type OutputStyle, wantsColor } from '../log/output.js';
@@ -90,13 +91,17 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
   let held: unknown[] | undefined = [];
   let follow: Awaited<ReturnType<typeof controlFollow>>;
   try {
-    follow = await controlFollow(root, { service, lines: args.lines }, (record) => {
-      if (held) return void held.push(record);
-      // A slow reader: stop reading from msup, which then drops lines for us and says how many.
-      if (show(record) || io.out.gone) return;
-      follow.pause();
-      void io.out.room().then(() => follow.resume());
-    });
+    follow = await controlFollow(
+      root,
+      { service, lines: Math.min(args.lines, FOLLOW_TAIL_MAX) },
+      (record) => {
+        if (held) return void held.push(record);
+        // A slow reader: stop reading from msup, which then drops lines for us and says how many.
+        if (show(record) || io.out.gone) return;
+        follow.pause();
+        void io.out.room().then(() => follow.resume());
+      },
+    );
   } catch (error) {
     // No msup (or it refused): what the files have, then the error.
     await showFiles();

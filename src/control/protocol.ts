@@ -7,6 +7,12 @@ import { MAX_INSTANCES } from '../limits.js';
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * The most recent records a follower gets first (`follow` with `lines`): read and held in msup's memory
+ * while they are sent, so bounded. More than that comes from the files (`msup logs -n N` without -f).
+ */
+export const FOLLOW_TAIL_MAX = 100_000;
+
 /** Where a control socket may be; the defaults are this process's. */
 export interface SocketPlaces {
   /** $XDG_RUNTIME_DIR: a folder of this user's only, made by the login session. */

@@ -9,6 +9,7 @@ import {
   BadRequest,
   controlSocketPaths,
   encode,
+  FOLLOW_TAIL_MAX,
   onLines,
   parseRequest,
   type Request,
@@ -215,7 +216,7 @@ export class ControlServer {
           };
           // With `lines`, the live lines wait (up to the same bound) while the tail is read and sent.
           const handler = this.#handler;
-          const lines = handler.tail ? (request.lines ?? 0) : 0;
+          const lines = handler.tail ? Math.min(request.lines ?? 0, FOLLOW_TAIL_MAX) : 0;
           let waiting: string[] | undefined = lines > 0 ? [] : undefined;
           let waitingBytes = 0;
           const stop = handler.follow(request.service, (record) => {

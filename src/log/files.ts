@@ -134,8 +134,13 @@ export class LogFiles {
   readonly #ending = new Set<Promise<void>>();
   /** Sizes of rotated files as counted here: their last writes may not be on disk yet. */
   readonly #rotatedSizes = new Map<string, number>();
-  /** Tails being read (`tail()`): while any is, lines wait in `pending` and nothing is written or rotated. */
+  /** Tails asked for and not settled (`tail()`): while any is, lines wait in `pending` and nothing is written or rotated. */
   #holding = 0;
+  /** Tails run one after another: one writes its lines only once the read of the one before is done. */
+  #tails: Promise<unknown> = Promise.resolve();
+  /** Lines taken per log name since the start, and lines handed to a file (or lost with one): what waits is between. */
+  readonly #taken = new Map<string, number>();
+  readonly #handed = new Map<string, number>();
   #started = false;
   #closed: Promise<void> | undefined;
 
@@ -198,17 +203,52 @@ export class LogFiles {
       return readLogTail(this.dir, options);
     }
     this.#holding++;
-    try {
-      const landed = [...this.#open.values()].map((log) => {
-        this.#write(log);
-        return written(log.stream);
-      });
+    // What was logged before this call, per log: those lines are written for this tail, no later one.
+    const marks = new Map(this.#taken);
+    const run = async () => {
+      if (this.#closed) {
+        await this.#closed;
+        return readLogTail(this.dir, options);
+      }
+      const landed: Promise<void>[] = [];
+      for (const [name, mark] of marks) {
+        const log = this.#writeUpTo(name, mark);
+        if (log) landed.push(written(log.stream));
+      }
       await Promise.all([...landed, ...this.#ending]);
-      return await readLogTail(this.dir, options);
+      return readLogTail(this.dir, options);
+    };
+    // After the tails asked for before this one: a later tail's writes must not land in an earlier
+    // one's read (its follower has those lines live).
+    const result = this.#tails.then(run, run);
+    this.#tails = result.catch(() => {});
+    try {
+      return await result;
     } finally {
       this.#holding--;
       if (this.#holding === 0) for (const log of this.#open.values()) this.#flush(log);
     }
+  }
+
+  /**
+   * Writes a log's waiting lines up to its `mark`-th line taken (to a new file if its file went away),
+   * leaving the later ones waiting. Returns the log written to, if any.
+   */
+  #writeUpTo(name: string, mark: number): OpenLog | undefined {
+    let log = this.#open.get(name);
+    if (!log) return undefined;
+    const count = Math.min(mark - (this.#handed.get(name) ?? 0), log.pending.length);
+    if (count <= 0) return undefined;
+    if (!this.#stillThere(log)) {
+      log.checkedAt = performance.now();
+      log = this.#reopen(log);
+      if (!log) return undefined;
+    }
+    const lines = log.pending.splice(0, count);
+    this.#handed.set(name, (this.#handed.get(name) ?? 0) + count);
+    log.wroteAt = performance.now();
+    log.stream.write(lines.join(''));
+    return log;
   }
 
   /** Flushes and closes every file; later writes are ignored. Idempotent. */
@@ -242,6 +282,7 @@ export class LogFiles {
     if (log && !held && log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
     if (!log) return;
     log.pending.push(text);
+    this.#taken.set(name, (this.#taken.get(name) ?? 0) + 1);
     log.size += bytes;
     if (log.timer || held) return;
     const wait = log.wroteAt + this.batchMs - performance.now();
@@ -304,6 +345,7 @@ export class LogFiles {
     log.timer = undefined;
     if (log.pending.length === 0) return;
     const text = log.pending.length === 1 ? (log.pending[0] as string) : log.pending.join('');
+    this.#handed.set(log.name, (this.#handed.get(log.name) ?? 0) + log.pending.length);
     log.pending = [];
     log.wroteAt = performance.now();
     log.stream.write(text);
@@ -343,6 +385,7 @@ export class LogFiles {
       stream.on('error', (error) => {
         // report once; the next line reopens the file (the lines waiting for this one are lost)
         clearTimeout(log.timer);
+        this.#handed.set(name, (this.#handed.get(name) ?? 0) + log.pending.length);
         log.pending = [];
         if (this.#open.get(name) === log) this.#open.delete(name);
         this.#onError(error);

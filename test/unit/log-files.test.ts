@@ -309,6 +309,22 @@ describe('LogFiles batching', () => {
     expect(lines('api.log').map((l) => JSON.parse(l).line)).toEqual(['one', 'two', 'three']);
   });
 
+  it("tail() of a second follower never writes a line into the first one's read (it has that line live)", async () => {
+    const files = logs({ batchMs: 60_000 });
+    for (let i = 0; i < 3; i++) files.write(out('web', `before ${i}`, T0 + i));
+    const first = files.tail({ service: 'web', lines: 100 });
+    // Logged after the first follower subscribed (it gets this live), before the second did.
+    files.write(out('web', 'between', T0 + 10));
+    const second = files.tail({ service: 'web', lines: 100 });
+    files.write(out('web', 'after both', T0 + 20));
+    const shown = async (tail: Promise<Awaited<ReturnType<typeof files.tail>>>) =>
+      (await tail).map((r) => (r.kind === 'output' ? r.line : r.msg));
+    expect(await shown(first)).toEqual(['before 0', 'before 1', 'before 2']);
+    expect(await shown(second)).toEqual(['before 0', 'before 1', 'before 2', 'between']);
+    await files.close();
+    expect((await readLogTail(dir, { service: 'web', lines: 100 })).length).toBe(5);
+  });
+
   it('tail() reads every line logged before the call, the waiting batch included, and none logged after', async () => {
     const files = logs({ batchMs: 60_000, maxFileBytes: 300 });
     for (let i = 0; i < 6; i++) files.write(out('web', `before ${i}`, T0 + i));
