@@ -47,6 +47,10 @@ export function pathProblem(path: string): string | null {
   const pathname = path.split('?')[0] as string;
   if (pathname.split('/').some((segment) => segment === '.' || segment === '..'))
     return 'it must not hold "." or ".." segments';
+  // The load generator's URL parser resolves %2e%2e and \ too, and encodes what a request line may not hold.
+  const url = new URL(path, 'http://localhost');
+  const sent = `${url.pathname}${url.search}`;
+  if (sent !== path) return `it would be sent as "${sent}": give that`;
   return null;
 }
 

@@ -83,6 +83,15 @@ function proxyTo(service: ResolvedService, upstreams: Upstreams, uri = ''): stri
   ];
 }
 
+/**
+ * A path as one nginx word: as it is when nothing in it means something to nginx's parser, else in
+ * double quotes (`;`, `{`, `#`, a quote in a route's path broke the whole front's config).
+ */
+export function nginxString(text: string): string {
+  if (/^[A-Za-z0-9/._~%!&()*+,=:@-]+$/.test(text)) return text;
+  return `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
 function locations(
   routes: ResolvedConfig['proxy']['routes'],
   byName: Map<string, ResolvedService>,
@@ -98,8 +107,8 @@ function locations(
     }
     // msup's prefix matches on a segment boundary: /api and /api/..., not /apix.
     const uri = route.stripPrefix ? '/' : '';
-    out.push(`  location = ${prefix} {`, ...proxyTo(target, upstreams, uri), '  }');
-    out.push(`  location ${prefix}/ {`, ...proxyTo(target, upstreams, uri), '  }');
+    out.push(`  location = ${nginxString(prefix)} {`, ...proxyTo(target, upstreams, uri), '  }');
+    out.push(`  location ${nginxString(`${prefix}/`)} {`, ...proxyTo(target, upstreams, uri), '  }');
   }
   return out;
 }

@@ -100,9 +100,13 @@ export function checkLogicalIds(config: ResolvedConfig, services: readonly Resol
   for (const s of services)
     for (const { id, what, shared } of idsOf(config, s)) {
       const other = taken.get(id);
-      // The shared front's API is one for every service with a route: only something else may not take its id.
-      if (other && other.service !== s.name && !(other.shared && shared)) {
-        const message = `"${other.service}" (${other.what}) and "${s.name}" (${what}) both become "${id}" in CloudFormation: rename one`;
+      // The shared front's API is one for every service with a route: only something else may not take its
+      // id, whichever service it is of (`serverless-http`'s own API is `ServerlessHttpApi` too).
+      if (other && !(other.shared && shared)) {
+        const message =
+          other.service === s.name
+            ? `"${s.name}": ${other.what} and ${what} both become "${id}" in CloudFormation: rename it`
+            : `"${other.service}" (${other.what}) and "${s.name}" (${what}) both become "${id}" in CloudFormation: rename one`;
         throw new MsupError('MSUP_CONFIG_INVALID', `cannot export to SAM: ${message}`, {
           issues: [{ path: `services.${s.name}`, message }],
           service: s.name,

@@ -378,6 +378,10 @@ describe('the load target', () => {
     expect(pathProblem('/api/../admin')).toMatch(/"\." or "\.\." segments/);
     expect(pathProblem('/./a')).toMatch(/segments/);
     expect(pathProblem('/a#frag')).toMatch(/fragment/);
+    expect(pathProblem('/api/%2e%2e/admin')).toMatch(/would be sent as "\/admin"/);
+    expect(pathProblem('/api\\..\\admin')).toMatch(/would be sent as "\/admin"/);
+    expect(pathProblem('/caf\u00e9')).toMatch(/would be sent as "\/caf%C3%A9"/);
+    expect(pathProblem('/caf%C3%A9?q=%20')).toBeNull();
     expect(pathProblem('/a?next=../b')).toBeNull();
     expect(pathProblem('/a..b/.c')).toBeNull();
   });

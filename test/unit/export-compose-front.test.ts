@@ -68,6 +68,19 @@ describe('the Compose front (nginx)', () => {
     }
   });
 
+  it.skipIf(nginxTool.skip)('loads in nginx with route paths that mean something to its parser', () => {
+    const paths = ['/a;b', '/x"y{z}', '/h#w', "/q'r", '/s\\t', '/d$x', '/plain-path_1.2'];
+    const { doc } = compose({
+      proxy: { port: 8000, routes: paths.map((path) => ({ path, service: 'web' })) },
+      services: { web: { command: 'node s.js', port: 8081 } },
+    });
+    const content = doc.configs['msup-front'].content as string;
+    expect(nginxProblems(nginxTool.need(), content)).toBe('');
+    expect(content).toContain('location = "/a;b" {');
+    expect(content).toContain('location = "/x\\"y{z}" {');
+    expect(content).toContain('location /plain-path_1.2/ {');
+  });
+
   it.skipIf(nginxTool.skip)(
     "loads in nginx when a host's route and an any-host route differ only by a trailing slash",
     () => {

@@ -86,6 +86,25 @@ describe('SAM logical ids', () => {
     expect(role.message).toContain('both become "WebRole"');
   });
 
+  it("refuses a service whose own ids meet the shared front's (serverless-http's API, shared-front's URL)", () => {
+    for (const [name, id] of [
+      ['serverless-http-api', 'ServerlessHttpApi'],
+      ['serverless-http', 'ServerlessHttpApi'],
+      ['shared-front', 'Outputs.SharedFrontUrl'],
+    ] as const) {
+      const error = thrown(() =>
+        sam({
+          proxy: { port: 8000, routes: [{ path: '/', service: name }] },
+          services: { [name]: { command: 'node a.js', port: 8082 } },
+        }),
+      );
+      expect({ name, message: error.message }).toEqual({
+        name,
+        message: expect.stringContaining(`both become "${id}"`),
+      });
+    }
+  });
+
   it('still exports services whose ids do not meet', () => {
     const { doc } = sam({
       services: { web: { command: 'node w.js', port: 8081 }, api: { command: 'node a.js', port: 8082 } },
