@@ -39,7 +39,7 @@ export function useEngineCleanup(engine: () => Engine | undefined) {
     if (label) {
       const containers = await engineCommand(current, ['ps', '-aq', '--filter', `label=msup.test=${label}`]);
       const ids = containers.stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await engineCommand(current, ['rm', '-f', ...ids]);
+      if (ids.length > 0) await engineCommand(current, ['rm', '-f', '-v', ...ids]);
     }
     for (const ref of refs) await engineCommand(current, ['image', 'rm', '-f', ref]);
     refs.clear();

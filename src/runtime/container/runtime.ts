@@ -75,9 +75,37 @@ function containerEnv(
   return own;
 }
 
-/** The engine's command that removes containers at once: docker's `rm` has no `--time` (it kills anyway). */
-function removeArgs(engine: Pick<Engine, 'name'>, names: readonly string[]): string[] {
-  return ['rm', '--force', ...(engine.name === 'podman' ? ['--time', '0'] : []), ...names];
+/**
+ * A line of `ps --format '{{.Names}} {{.Labels}}'` (podman prints the labels as `map[k:v …]`, docker as
+ * `k=v,…`) when it is a container msup made for `project`: named as msup names them, for the service and
+ * index its labels give, and labelled `msup.index`, which msup's images do not carry. A container the user
+ * ran from msup's image inherits the image's project and service labels, and is left alone.
+ */
+export function ownContainer(
+  project: string,
+  line: string,
+): { name: string; service: string; index: number } | null {
+  const [name = '', ...rest] = line.trim().split(' ');
+  const labels = ` ${rest
+    .join(' ')
+    .replace(/^map\[|\]$/g, '')
+    .replaceAll(',', ' ')} `;
+  const label = (key: string) => new RegExp(` ${key.replaceAll('.', '\\.')}[:=](\\S+)`).exec(labels)?.[1];
+  const service = label(LABELS.service);
+  const index = label(LABELS.index);
+  if (label(LABELS.project) !== project || service === undefined || !/^\d+$/.test(index ?? '')) return null;
+  const prefix = `msup-${project}-${service}-${index}-`;
+  if (!name.startsWith(prefix) || !/^[0-9a-f]{6}$/.test(name.slice(prefix.length))) return null;
+  return { name, service, index: Number(index) };
+}
+
+/**
+ * The engine's command that removes containers at once, with their anonymous volumes (an image's
+ * `VOLUME`, such as postgres's data: a new one per container, left behind for ever without `--volumes`);
+ * docker's `rm` has no `--time` (it kills anyway). Named volumes are never removed.
+ */
+export function removeArgs(engine: Pick<Engine, 'name'>, names: readonly string[]): string[] {
+  return ['rm', '--force', '--volumes', ...(engine.name === 'podman' ? ['--time', '0'] : []), ...names];
 }
 
 /** `command` as the container's argv: a string runs through the image's /bin/sh. */
@@ -222,7 +250,7 @@ class ContainerRuntime implements Runtime {
 
     // Removes the container through the API, else through the command line (a dead or closed service).
     const remove = () =>
-      call('DELETE', `${path}?force=1`, 30_000).then(
+      call('DELETE', `${path}?force=1&v=1`, 30_000).then(
         () => {},
         () => engineCommand(engine, removeArgs(engine, [name]), { timeoutMs: 30_000 }).then(() => {}),
       );
@@ -463,11 +491,8 @@ async function reapContainers(all: readonly Remembered[], host: RuntimeHost): Pr
     for (const entry of entries)
       names.set(String(entry.data.name), { service: entry.service, index: entry.index });
     for (const line of listed.stdout.split('\n')) {
-      const name = line.split(' ')[0];
-      if (!name) continue;
-      const service = /msup\.service:(\S+?)[\s\]]/.exec(line)?.[1] ?? '?';
-      const index = Number(/msup\.index:(\d+)/.exec(line)?.[1] ?? 0);
-      if (!names.has(name)) names.set(name, { service, index });
+      const found = ownContainer(host.project, line);
+      if (found && !names.has(found.name)) names.set(found.name, found);
     }
     const present = new Set(listed.stdout.split('\n').map((l) => l.split(' ')[0]));
     const gone = [...names].filter(([name]) => present.has(name));
