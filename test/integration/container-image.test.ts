@@ -161,6 +161,35 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     expect(await imageExists(engine, twin.ref)).toBe(true);
   });
 
+  it("an image the user built FROM msup's is the user's: not taken as a twin, not pruned", async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'main.js': 'console.log("v1");\n' });
+    const a = service({ command: 'node main.js' }, 'a');
+    const first = await build(a);
+    // FROM msup's image, with a file of the user's: it inherits msup.project, msup.service and msup.hash.
+    const context = mkdtempSync(path.join(os.tmpdir(), 'msup-user-image-'));
+    const snap = cleanup.image(`localhost/user-snap-${cleanup.label().slice(0, 8)}:1`);
+    try {
+      writeFileSync(path.join(context, 'marker.txt'), "the user's\n");
+      writeFileSync(path.join(context, 'Containerfile'), `FROM ${first.ref}\nCOPY marker.txt /marker.txt\n`);
+      const built = await engineCommand(engine, ['build', '--pull=never', '-t', snap, context]);
+      expect(built.code, built.stderr).toBe(0);
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+    }
+    // Another service of the folder: its image is made from msup's, not from the user's.
+    const b = await build(service({ command: 'node main.js' }, 'b'));
+    expect(await run(b.ref, ['sh', '-c', 'test -e /marker.txt && echo user || echo msup'])).toMatchObject({
+      stdout: 'msup\n',
+    });
+    // A change: a's older image goes, the user's stays.
+    write('main.js', 'console.log("v2");\n');
+    const second = await build(a);
+    expect(second.ref).not.toBe(first.ref);
+    expect(await imageExists(engine, first.ref)).toBe(false);
+    expect(await imageExists(engine, snap)).toBe(true);
+  });
+
   it('honours .containerignore, and always leaves out .git and .msup', async (ctx) => {
     if (!engine) return ctx.skip(skipReason);
     project({

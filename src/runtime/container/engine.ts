@@ -14,6 +14,8 @@ export interface Engine {
   bin: string;
   /** The engine's version (the server's, for docker). */
   version: string;
+  /** How long a quick command (inspect, images, rm) may take before msup gives up; 60 s by default. */
+  commandTimeoutMs?: number;
 }
 
 export interface EngineCommandOptions {
@@ -31,6 +33,8 @@ export interface EngineCommandOptions {
 export interface EngineResult {
   /** The exit code; null when the command was killed (timeout, abort) or could not be started. */
   code: number | null;
+  /** Killed because it ran past `timeoutMs`. */
+  timedOut?: boolean;
   stdout: string;
   stderr: string;
 }
@@ -70,11 +74,18 @@ export function engineCommand(
     child.stdout?.on('data', collect('stdout'));
     child.stderr?.on('data', collect('stderr'));
     let killed = false;
+    let timedOut = false;
     const kill = () => {
       killed = true;
       child.kill('SIGKILL');
     };
-    const timer = options.timeoutMs === undefined ? undefined : setTimeout(kill, options.timeoutMs);
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            kill();
+          }, options.timeoutMs);
     options.signal?.addEventListener('abort', kill, { once: true });
     let settled = false;
     const finish = (code: number | null, extra?: string) => {
@@ -86,7 +97,7 @@ export function engineCommand(
         if (options.onLine && pending[stream].trim() !== '') options.onLine(pending[stream]);
       if (extra) stderr += `${stderr ? '\n' : ''}${extra}`;
       if (inputError) reject(inputError);
-      else resolve({ code, stdout, stderr });
+      else resolve({ code, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
     };
     // Not started (ENOENT, EACCES): a result like any failed command, with the reason.
     child.once('error', (error) => {

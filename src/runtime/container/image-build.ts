@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { MsupError } from '../../errors.js';
 import type { ImageEntry } from './content-hash.js';
-import { type Engine, engineCommand } from './engine.js';
+import { type Engine, type EngineResult, engineCommand } from './engine.js';
 import { IMAGE_PATH } from './minimal-image.js';
 import { FolderChangedError, tarStream } from './tar.js';
 
@@ -21,9 +21,32 @@ export function failed(service: string, message: string, output?: string): MsupE
   );
 }
 
+/** How long a quick engine command (inspect, images, rm, a build of a bare FROM) may take by default. */
+export const ENGINE_TIMEOUT_MS = 60_000;
+
+/**
+ * Runs a command that takes the engine a moment; one that does not end in time (a hung engine, a lock held
+ * by another of its commands) is MSUP_IMAGE_FAILED saying so, instead of a start that waits for ever.
+ */
+export async function quickCommand(
+  engine: Engine,
+  service: string,
+  args: readonly string[],
+  timeoutMs = engine.commandTimeoutMs ?? ENGINE_TIMEOUT_MS,
+): Promise<EngineResult> {
+  const result = await engineCommand(engine, args, { timeoutMs });
+  if (result.timedOut)
+    throw failed(
+      service,
+      `"${engine.name} ${args.slice(0, 2).join(' ')}" did not answer within ${timeoutMs / 1000} s ` +
+        `(is the engine hung, or busy with another command? try "${engine.name} info")`,
+    );
+  return result;
+}
+
 /** The `msup.hash` label of a local image, or null when there is no such image. */
-export async function imageHash(engine: Engine, ref: string): Promise<string | null> {
-  const result = await engineCommand(engine, [
+export async function imageHash(engine: Engine, service: string, ref: string): Promise<string | null> {
+  const result = await quickCommand(engine, service, [
     'image',
     'inspect',
     '--format',
@@ -34,8 +57,13 @@ export async function imageHash(engine: Engine, ref: string): Promise<string | n
 }
 
 /** Local images with a label (one filter: podman 4 ORs several). */
-export async function imagesWith(engine: Engine, label: string, value: string): Promise<string[]> {
-  const result = await engineCommand(engine, [
+export async function imagesWith(
+  engine: Engine,
+  service: string,
+  label: string,
+  value: string,
+): Promise<string[]> {
+  const result = await quickCommand(engine, service, [
     'images',
     '--filter',
     `label=${label}=${value}`,
@@ -116,16 +144,13 @@ export async function derive(
     const file = path.join(dir, 'Containerfile');
     await writeFile(file, `FROM ${from}\n`);
     const pull = engine.name === 'podman' ? ['--pull=never'] : [];
-    const result = await engineCommand(engine, [
-      'build',
-      ...pull,
-      '-f',
-      file,
-      '-t',
-      ref,
-      ...labelArgs('--label', labels),
-      dir,
-    ]);
+    // No layer to make: a bare FROM takes the engine about a second; longer is a hung engine.
+    const result = await quickCommand(
+      engine,
+      service,
+      ['build', ...pull, '-f', file, '-t', ref, ...labelArgs('--label', labels), dir],
+      2 * (engine.commandTimeoutMs ?? ENGINE_TIMEOUT_MS),
+    );
     if (result.code !== 0)
       throw failed(service, `${engine.name} build of ${ref} from ${from} failed`, result.stderr);
   } finally {
@@ -133,20 +158,43 @@ export async function derive(
   }
 }
 
-/** Removes this service's older images (best effort: one still used by a container stays). */
-export async function pruneOlder(engine: Engine, labels: Record<string, string>, keep: string) {
-  const candidates = (await imagesWith(engine, 'msup.project', labels['msup.project'] as string)).filter(
-    (ref) => ref !== keep,
+/**
+ * Whether `ref` is named as msup names the image of content `hash`: in an msup repository (`repository`
+ * when given, else any `localhost/msup-…`), tagged with the hash's first 12 characters. An image the user
+ * built FROM msup's image (or tagged from it) inherits its labels, never this name: it is not msup's.
+ */
+export function isOwnRef(ref: string, hash: string, repository?: string): boolean {
+  const at = ref.lastIndexOf(':');
+  const repo = ref.slice(0, at);
+  if (hash.length < 12 || ref.slice(at + 1) !== hash.slice(0, 12)) return false;
+  return repository === undefined ? /^localhost\/msup-[a-z0-9-]+$/.test(repo) : repo === repository;
+}
+
+/**
+ * Removes this service's older images (best effort: one still used by a container stays): those of its
+ * `repository` tagged by their own content hash, so never an image of the user's that inherited the labels.
+ */
+export async function pruneOlder(
+  engine: Engine,
+  labels: Record<string, string>,
+  keep: string,
+  repository: string,
+) {
+  const service = labels['msup.service'] as string;
+  const project = labels['msup.project'] as string;
+  const candidates = (await imagesWith(engine, service, 'msup.project', project)).filter(
+    (ref) => ref !== keep && ref.startsWith(`${repository}:`),
   );
   for (const ref of candidates) {
-    const owner = await engineCommand(engine, [
+    const owner = await quickCommand(engine, service, [
       'image',
       'inspect',
       '--format',
-      '{{index .Config.Labels "msup.service"}}',
+      '{{index .Config.Labels "msup.service"}} {{index .Config.Labels "msup.hash"}}',
       ref,
     ]);
-    if (owner.code === 0 && owner.stdout.trim() === labels['msup.service'])
-      await engineCommand(engine, ['image', 'rm', ref]);
+    const [owned, hash = ''] = owner.stdout.trim().split(' ');
+    if (owner.code === 0 && owned === service && isOwnRef(ref, hash, repository))
+      await quickCommand(engine, service, ['image', 'rm', ref]);
   }
 }

@@ -7,7 +7,7 @@ import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedService } from '../../types.js';
 import { contentHash, HashCache, type ImageEntry, walkFolder, withParents } from './content-hash.js';
-import { type Engine, engineCommand } from './engine.js';
+import type { Engine } from './engine.js';
 import { EXPORT_MARK, parseIgnore } from './ignore.js';
 import {
   buildContainerfile,
@@ -16,7 +16,9 @@ import {
   imageHash,
   imagesWith,
   importMinimal,
+  isOwnRef,
   pruneOlder,
+  quickCommand,
 } from './image-build.js';
 import { danglingLinks } from './image-links.js';
 import { baseEntries, IMAGE_PATH } from './minimal-image.js';
@@ -119,7 +121,7 @@ export function ensureImage(
 }
 
 async function ensureGiven(engine: Engine, service: string, ref: string): Promise<EnsuredImage> {
-  const result = await engineCommand(engine, ['image', 'inspect', '--format', '{{.Id}}', ref]);
+  const result = await quickCommand(engine, service, ['image', 'inspect', '--format', '{{.Id}}', ref]);
   if (result.code === 0) return { ref, built: false, kind: 'given' };
   throw failed(
     service,
@@ -169,12 +171,15 @@ async function ensureBuilt(
 
   const ref = `${imageRepository(service.name)}:${hash.slice(0, 12)}`;
   const labels = { 'msup.project': projectLabel(root), 'msup.service': service.name, 'msup.hash': hash };
-  if ((await imageHash(engine, ref)) === hash) {
+  if ((await imageHash(engine, service.name, ref)) === hash) {
     onProgress(`image ${ref} is up to date`);
     return { ref, built: false, kind };
   }
   const building = performance.now();
-  const twin = (await imagesWith(engine, 'msup.hash', hash))[0];
+  // msup's own image of this content (another service's), not one the user built FROM it (same labels).
+  const twin = (await imagesWith(engine, service.name, 'msup.hash', hash)).find((found) =>
+    isOwnRef(found, hash),
+  );
   if (twin) {
     // Another service of the same folder has this content: a new image with its own labels, no new layer.
     onProgress(`image ${ref}: same content as ${twin}, labelled for ${service.name}`);
@@ -187,7 +192,7 @@ async function ensureBuilt(
     await importMinimal(engine, service.name, entries, cwd, ref, labels);
   }
   onProgress(`built ${ref} in ${seconds(performance.now() - building)}`);
-  await pruneOlder(engine, labels, ref);
+  await pruneOlder(engine, labels, ref, imageRepository(service.name));
   return { ref, built: true, kind };
 }
 
