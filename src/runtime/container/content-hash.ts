@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { IgnoreRules } from './ignore.js';
-import type { TarEntry } from './tar.js';
+import { FolderChangedError, type TarEntry } from './tar.js';
 
 /** A file's identity on disk: if all of it is unchanged, so is its content. */
 interface StatKey {
@@ -81,11 +81,25 @@ export class HashCache {
 
 const SMALL_FILE = 256 * 1024;
 
+const isGone = (error: unknown) => {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+};
+
+/** `error` as FolderChangedError when `file` went away (removed or renamed), so the folder is listed again. */
+function goneAs(file: string, error: unknown): unknown {
+  return isGone(error) ? new FolderChangedError(file, 'removed') : error;
+}
+
 async function hashFile(source: string): Promise<string> {
   const hash = createHash('sha256');
-  const info = await lstat(source);
-  if (info.size <= SMALL_FILE) hash.update(await readFile(source));
-  else for await (const chunk of createReadStream(source)) hash.update(chunk as Buffer);
+  try {
+    const info = await lstat(source);
+    if (info.size <= SMALL_FILE) hash.update(await readFile(source));
+    else for await (const chunk of createReadStream(source)) hash.update(chunk as Buffer);
+  } catch (error) {
+    throw goneAs(source, error);
+  }
   return hash.digest('hex');
 }
 
@@ -106,12 +120,21 @@ export async function walkFolder(dir: string, rules: IgnoreRules): Promise<Image
   const found: ImageEntry[] = [];
   const visit = async (relative: string): Promise<void> => {
     const here = relative === '' ? dir : path.join(dir, relative);
-    const names = await readdir(here);
+    // What went away while the folder was listed (a build's temporary file) is not in the image; the
+    // service folder itself must be there.
+    const names = await readdir(here).catch((error: unknown) => {
+      if (relative !== '' && isGone(error)) return [];
+      throw error;
+    });
     await Promise.all(
       names.map(async (name) => {
         const rel = relative === '' ? name : `${relative}/${name}`;
         const full = path.join(dir, rel);
-        const info = await lstat(full);
+        const info = await lstat(full).catch((error: unknown) => {
+          if (isGone(error)) return null;
+          throw error;
+        });
+        if (!info) return;
         const ignored = rules.ignored(rel);
         if (ignored && (!info.isDirectory() || rules.prunable)) return;
         const mtime = info.mtimeMs;
@@ -133,7 +156,11 @@ export async function walkFolder(dir: string, rules: IgnoreRules): Promise<Image
             stat,
           });
         } else if (info.isSymbolicLink()) {
-          found.push({ entry: { type: 'symlink', path: full, target: await readlink(full), mtime } });
+          const target = await readlink(full).catch((error: unknown) => {
+            if (isGone(error)) return null;
+            throw error;
+          });
+          if (target !== null) found.push({ entry: { type: 'symlink', path: full, target, mtime } });
         }
       }),
     );
@@ -191,6 +218,8 @@ export async function contentHash(
 }
 
 export async function statKey(file: string): Promise<StatKey> {
-  const info = await lstat(file);
+  const info = await lstat(file).catch((error: unknown) => {
+    throw goneAs(file, error);
+  });
   return { size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
 }
