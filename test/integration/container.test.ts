@@ -1,6 +1,6 @@
 // The supervisor on the container runtime, on a real engine: the same config behind the same proxy,
 // exec probes inside the container, memory limits and OOM kills, output, and nothing left behind.
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,12 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
   beforeAll(() => {
     app = mkdtempSync(path.join(os.tmpdir(), 'msup-container-app-'));
     copyFileSync(fixture('behave.js'), path.join(app, 'behave.js'));
+    // Says when it gets SIGTERM (behave.js ends silently), then ends.
+    writeFileSync(
+      path.join(app, 'term.js'),
+      "require('node:http').createServer((_, res) => res.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');\n" +
+        "process.on('SIGTERM', () => { console.log('node got SIGTERM'); setTimeout(() => process.exit(0), 100); });\n",
+    );
   });
   afterAll(() => {
     for (const root of roots) removeProjectImages(root);
@@ -87,6 +93,44 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
     await sup.stop();
     expect(projectContainers(p.root)).toEqual([]);
     expect(apiServices()).toEqual([]);
+  });
+
+  it("gives a string command's app SIGTERM at stop, not only its shell", { timeout: 180_000 }, async () => {
+    const p = project();
+    const sup = p.create({
+      config: p.config({
+        // /bin/sh stays between the init and node: after `;`, and after `&&`.
+        semi: service({ command: 'node term.js; echo after', port: 0, stopTimeout: 15_000 }),
+        and: service({ command: 'cd . && node term.js', port: 0, stopTimeout: 15_000 }),
+      }),
+    });
+    const lines: OutputLine[] = [];
+    sup.on('output', (line) => lines.push(line));
+    await sup.start();
+    const names = ['semi', 'and'].map((s) => sup.instances(s)[0]?.id as string);
+    const began = Date.now();
+    await sup.stop();
+    expect(Date.now() - began).toBeLessThan(6000);
+    // No engine process of theirs outlives them (podman keeps an API exec's conmon for 5 minutes).
+    const conmons = () => {
+      const found: string[] = [];
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+          if (argv[0]?.endsWith('conmon') && names.includes(argv[argv.indexOf('-n') + 1] as string))
+            found.push(entry);
+        } catch {}
+      }
+      return found;
+    };
+    expect(await waitFor(() => conmons().length === 0, 3000)).toBe(true);
+    // Without it, the shell died of SIGTERM and the container's end SIGKILLed node.
+    const told = lines.filter((l) => l.line === 'node got SIGTERM').map((l) => l.service);
+    expect(told.sort()).toEqual(['and', 'semi']);
+    // As under the process runtime, the shell runs nothing after the command it was running.
+    expect(lines.some((l) => l.line === 'after')).toBe(false);
+    expect(projectContainers(p.root)).toEqual([]);
   });
 
   it('runs exec probes inside the container', { timeout: 120_000 }, async () => {

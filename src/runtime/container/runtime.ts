@@ -47,6 +47,24 @@ interface InspectState {
 /** How long usage() waits for a running container's host pid it does not know yet. */
 const USAGE_PID_WAIT_MS = 5000;
 
+/** How long the `kill -TERM -1` exec may take. */
+const SIGNAL_ALL_MS = 5000;
+
+/**
+ * Sends SIGTERM to every process of container `name` but its init (pid 1), from inside it: `exec` of
+ * `/bin/sh -c 'kill -TERM -1'` as root (kill(2) with -1 spares pid 1 and the caller). Whether it worked.
+ * The engine's command, not the API: podman keeps an exec session made through its API (two conmon
+ * processes) for 5 minutes after it ended, whatever became of the container.
+ */
+async function terminateAll(engine: Engine, name: string): Promise<boolean> {
+  const result = await engineCommand(
+    engine,
+    ['exec', '--user', '0', name, '/bin/sh', '-c', 'kill -TERM -1'],
+    { timeoutMs: SIGNAL_ALL_MS },
+  );
+  return result.code === 0;
+}
+
 /** A container name is [a-zA-Z0-9][a-zA-Z0-9_.-]*: service names already are. */
 function containerName(project: string, service: string, index: number): string {
   return `msup-${project}-${service}-${index}-${randomBytes(3).toString('hex')}`;
@@ -108,7 +126,19 @@ export function removeArgs(engine: Pick<Engine, 'name'>, names: readonly string[
   return ['rm', '--force', '--volumes', ...(engine.name === 'podman' ? ['--time', '0'] : []), ...names];
 }
 
-/** `command` as the container's argv: a string runs through the image's /bin/sh. */
+/**
+ * `command` as the container's own argv. A string's shell waits for the command it runs when SIGTERM comes
+ * (a trap runs once the command ended) and then exits as killed by it: the app, signalled with every
+ * process of the container at stop (terminateAll), has its grace period, and the shell runs nothing after it.
+ * Without the trap the shell died at once, its init with it, and the engine SIGKILLed the app.
+ */
+export function containerArgv(command: ResolvedCommand): string[] {
+  return command.shell
+    ? ['/bin/sh', '-c', `trap 'exit 143' TERM\n${command.argv[0] as string}`]
+    : [...command.argv];
+}
+
+/** `command` as an argv (for an exec probe): a string runs through the image's /bin/sh. */
 function argvOf(command: ResolvedCommand): string[] {
   return command.shell ? ['/bin/sh', '-c', command.argv[0] as string] : [...command.argv];
 }
@@ -216,7 +246,7 @@ class ContainerRuntime implements Runtime {
     const memoryBytes = service.memoryMb === null ? undefined : service.memoryMb * 1024 * 1024;
     const body = {
       Image: image,
-      Cmd: argvOf(service.command),
+      Cmd: containerArgv(service.command),
       Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
       WorkingDir: service.cwd,
       Labels: {
@@ -385,10 +415,17 @@ class ContainerRuntime implements Runtime {
     };
     const signal = (which: 'TERM' | 'KILL') =>
       call('POST', `${path}/kill?signal=${which}`, 10_000).catch(() => {});
+    // The container's init (catatonit, tini) passes a signal to its child only: a string command's child
+    // is /bin/sh, and the app it started never saw SIGTERM (SIGKILLed at the grace's end). Every process
+    // of the container but its init gets it instead, as a process's group does under the process runtime;
+    // through the engine's init only when that failed (so the app does not get it twice).
+    const terminate = async () => {
+      if (!service.command.shell || !(await terminateAll(engine, name))) await signal('TERM');
+    };
     const stop = (timeoutMs: number): Promise<void> => {
       stopping ??= (async () => {
         if (!exitKnown) {
-          await signal('TERM');
+          await terminate();
           const ended = await Promise.race([exited.then(() => true), sleep(timeoutMs).then(() => false)]);
           if (!ended) await signal('KILL');
         }
