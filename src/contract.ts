@@ -126,9 +126,10 @@ export interface RuntimeHost {
   remember(entry: Remembered): () => void;
   /**
    * Ends this if msup dies without stopping (SIGKILL, crash): a process group, or a command to run
-   * (`podman rm -f NAME`). Returns the function that takes it back.
+   * (`podman rm -f NAME`). A group `afterCommands` is ended only once the commands ran (a container
+   * engine's API service, which they need alive). Returns the function that takes it back.
    */
-  guard(what: { group: number } | { command: readonly string[] }): () => void;
+  guard(what: { group: number; afterCommands?: boolean } | { command: readonly string[] }): () => void;
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
   /** Where each service's ready instances are, as the proxy sees them (a sidecar balances over its peers). */
   readonly directory: Directory;

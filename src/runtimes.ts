@@ -86,7 +86,9 @@ export class Runtimes {
       remember: (entry) =>
         this.#state.remember(`${entry.runtime}:${entry.service}#${entry.index}:${this.#entries++}`, entry),
       guard: (what) =>
-        'group' in what ? this.#watchdog.watch(what.group) : this.#watchdog.onDeath(what.command),
+        'group' in what
+          ? this.#watchdog.watch(what.group, { afterCommands: what.afterCommands === true })
+          : this.#watchdog.onDeath(what.command),
     };
   }
 

@@ -6,11 +6,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 
 /**
  * The protocol, one line each: `g+ PGID` / `g- PGID` (guard a process group, or stop guarding it),
+ * `l+ PGID` / `l- PGID` (the same for a group ended only after the commands: a container engine's API
+ * service, which podman killed mid-create leaves a half-made container no command can see),
  * `c+ ID COMMAND` / `c- ID` (a shell command to run if msup dies), `bye` (a clean exit: touch nothing).
+ * After a death: the groups get SIGTERM and the commands start; 1 s later the groups get SIGKILL; once the
+ * commands ended (at most 10 s), the late groups get SIGTERM, the commands run again for what the late
+ * groups finished making meanwhile (at most 10 s), then the late groups get SIGKILL.
  */
 const WATCHDOG_SCRIPT = `
 trap '' INT HUP PIPE
 groups=' '
+late=' '
 cmds=''
 clean=0
 while IFS= read -r line; do
@@ -20,6 +26,10 @@ while IFS= read -r line; do
     'g- '*)
       g=\${line#g- }
       case $groups in *" $g "*) groups="\${groups%% "$g" *} \${groups#* "$g" }" ;; esac ;;
+    'l+ '*) late="$late\${line#l+ } " ;;
+    'l- '*)
+      g=\${line#l- }
+      case $late in *" $g "*) late="\${late%% "$g" *} \${late#* "$g" }" ;; esac ;;
     'c+ '*) cmds="$cmds\${line#c+ }
 " ;;
     'c- '*)
@@ -35,14 +45,45 @@ END
   esac
 done
 [ "$clean" = 1 ] && exit 0
-for g in $groups; do kill -TERM -"$g" 2>/dev/null; done
-while IFS= read -r entry; do
-  [ -n "$entry" ] && eval "\${entry#* }" >/dev/null 2>&1 &
-done <<END
+run_cmds() {
+  pids=''
+  while IFS= read -r entry; do
+    [ -n "$entry" ] || continue
+    eval "\${entry#* }" >/dev/null 2>&1 &
+    pids="$pids $!"
+  done <<END
 $cmds
 END
+}
+wait_cmds() {
+  n=0
+  while [ "$n" -lt 100 ]; do
+    running=0
+    for p in $pids; do kill -0 "$p" 2>/dev/null && running=1; done
+    [ "$running" = 0 ] && return
+    sleep 0.1
+    n=$((n + 1))
+  done
+}
+for g in $groups; do kill -TERM -"$g" 2>/dev/null; done
+run_cmds
 sleep 1
 for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
+wait_cmds
+if [ "$late" != ' ' ]; then
+  for g in $late; do kill -TERM -"$g" 2>/dev/null; done
+  n=0
+  while [ "$n" -lt 20 ]; do
+    alive=0
+    for g in $late; do kill -0 -"$g" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+    n=$((n + 1))
+  done
+  run_cmds
+  wait_cmds
+  for g in $late; do kill -KILL -"$g" 2>/dev/null; done
+fi
 wait
 `;
 
@@ -56,6 +97,7 @@ export function shellQuote(argv: readonly string[]): string {
 export class Watchdog {
   #child: ChildProcess | undefined;
   readonly #groups = new Set<number>();
+  readonly #late = new Set<number>();
   readonly #commands = new Map<string, string>();
   #nextId = 0;
   #closed = false;
@@ -80,6 +122,7 @@ export class Watchdog {
     });
     this.#child = child;
     for (const pgid of this.#groups) this.#send(`g+ ${pgid}`);
+    for (const pgid of this.#late) this.#send(`l+ ${pgid}`);
     for (const [id, command] of this.#commands) this.#send(`c+ ${id} ${command}`);
   }
 
@@ -95,16 +138,20 @@ export class Watchdog {
 
   /** The groups guarded now. */
   groups(): number[] {
-    return [...this.#groups];
+    return [...this.#groups, ...this.#late];
   }
 
-  /** Guards a process group; returns the function that stops guarding it. */
-  watch(pgid: number): () => void {
-    this.#groups.add(pgid);
-    this.#send(`g+ ${pgid}`);
+  /**
+   * Guards a process group; returns the function that stops guarding it. `afterCommands`: ended only once
+   * the commands (onDeath) ran, for a process they need (a container engine's API service).
+   */
+  watch(pgid: number, options: { afterCommands?: boolean } = {}): () => void {
+    const [set, kind] = options.afterCommands ? [this.#late, 'l'] : [this.#groups, 'g'];
+    set.add(pgid);
+    this.#send(`${kind}+ ${pgid}`);
     return () => {
-      if (!this.#groups.delete(pgid)) return;
-      this.#send(`g- ${pgid}`);
+      if (!set.delete(pgid)) return;
+      this.#send(`${kind}- ${pgid}`);
     };
   }
 

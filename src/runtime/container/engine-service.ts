@@ -110,7 +110,9 @@ export class EngineService {
       });
     });
     const pid = child.pid ?? null;
-    const unguard = pid === null ? () => {} : this.#host.guard({ group: pid });
+    // Ended after a crash only once the containers' removals ran: podman killed while it creates one leaves
+    // it half made (conmon and `runc init`, 'created'), where no `podman ps --all` shows it.
+    const unguard = pid === null ? () => {} : this.#host.guard({ group: pid, afterCommands: true });
     const unguardDir = this.#host.guard({ command: ['rm', '-rf', dir] });
     const forget =
       pid === null
