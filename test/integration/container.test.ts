@@ -1,6 +1,14 @@
 // The supervisor on the container runtime, on a real engine: the same config behind the same proxy,
 // exec probes inside the container, memory limits and OOM kills, output, and nothing left behind.
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +98,9 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
     expect(projectContainers(p.root)).toHaveLength(3);
     // One podman API service for the run, msup's own child, gone with msup's stop.
     expect(apiServices()).toHaveLength(1);
+    // Its stderr is no pipe to msup: podman dies of SIGPIPE at its next warning once msup is gone, and a
+    // podman killed while it makes a container leaves it half made, hidden from podman ps.
+    expect(readlinkSync(`/proc/${apiServices()[0]}/fd/2`)).toMatch(/^\/.*service\.log$/);
     await sup.stop();
     expect(projectContainers(p.root)).toEqual([]);
     expect(apiServices()).toEqual([]);

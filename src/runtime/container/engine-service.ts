@@ -5,7 +5,7 @@
 // container of the run: a container starts without a Go client's start-up (about 0.1 s) and without a
 // client process kept per container (about 36 MB each).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Reaped, Remembered, RuntimeHost } from '../../contract.js';
@@ -90,15 +90,22 @@ export class EngineService {
     const generation = ++this.#generation;
     const socket = path.join(dir, 'api.sock');
     rmSync(socket, { force: true });
-    const child = spawn(this.#engine.bin, ['system', 'service', '--time=0', `unix://${socket}`], {
-      cwd: dir,
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    // Its stderr goes to a file of its folder, not a pipe (a socket pair) to msup: podman (Go) dies of SIGPIPE at
+    // its next warning once msup is gone, and a podman killed while it makes a container leaves it half
+    // made (conmon and `runc init`, where no `podman ps --all` shows it) before the watchdog's removals.
+    const logFile = path.join(dir, 'service.log');
+    const log = openSync(logFile, 'w', 0o600);
+    let child: ChildProcess;
+    try {
+      child = spawn(this.#engine.bin, ['system', 'service', '--time=0', `unix://${socket}`], {
+        cwd: dir,
+        detached: true,
+        stdio: ['ignore', 'ignore', log],
+      });
+    } finally {
+      closeSync(log);
+    }
     let said = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      said = (said + chunk.toString('utf8')).slice(-4000);
-    });
     child.on('error', (error) => {
       said += `\n${error.message}`;
     });
@@ -153,7 +160,11 @@ export class EngineService {
       }
       if (pid !== null) signalGroup(pid, 'SIGKILL');
       await gone;
-      const reason = said.trim().split('\n').at(-1) || (exited ? 'it exited' : 'no answer');
+      let logged = '';
+      try {
+        logged = readFileSync(logFile, 'utf8').slice(-4000);
+      } catch {}
+      const reason = `${logged}\n${said}`.trim().split('\n').at(-1) || (exited ? 'it exited' : 'no answer');
       throw new MsupError(
         'MSUP_NO_CONTAINER_ENGINE',
         `podman's API service (podman system service) did not start: ${reason}`,
