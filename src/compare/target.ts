@@ -47,8 +47,14 @@ export function pathProblem(path: string): string | null {
   const pathname = path.split('?')[0] as string;
   if (pathname.split('/').some((segment) => segment === '.' || segment === '..'))
     return 'it must not hold "." or ".." segments';
+  if (path.startsWith('//')) return 'it must not start with "//" (a URL parser reads a host there)';
   // The load generator's URL parser resolves %2e%2e and \ too, and encodes what a request line may not hold.
-  const url = new URL(path, 'http://localhost');
+  let url: URL;
+  try {
+    url = new URL(path, 'http://localhost');
+  } catch {
+    return 'it is not a valid URL path';
+  }
   const sent = `${url.pathname}${url.search}`;
   if (sent !== path) return `it would be sent as "${sent}": give that`;
   return null;

@@ -325,7 +325,12 @@ export class LogFiles {
   #reopen(log: OpenLog): OpenLog | undefined {
     this.#retire(log);
     const fresh = this.#openLog(log.name);
-    if (!fresh) return undefined;
+    if (!fresh) {
+      // Lost with the file that went away: counted as handed, so later tails' marks stay true.
+      this.#handed.set(log.name, (this.#handed.get(log.name) ?? 0) + log.pending.length);
+      log.pending = [];
+      return undefined;
+    }
     for (const text of log.pending) fresh.size += Buffer.byteLength(text);
     fresh.pending = log.pending;
     log.pending = [];

@@ -73,7 +73,7 @@ wait_cmds
 if [ "$late" != ' ' ]; then
   for g in $late; do kill -TERM -"$g" 2>/dev/null; done
   n=0
-  while [ "$n" -lt 20 ]; do
+  while [ "$n" -lt 100 ]; do
     alive=0
     for g in $late; do kill -0 -"$g" 2>/dev/null && alive=1; done
     [ "$alive" = 0 ] && break

@@ -52,6 +52,12 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
       "require('node:http').createServer((_, res) => res.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');\n" +
         "process.on('SIGTERM', () => { console.log('node got SIGTERM'); setTimeout(() => process.exit(0), 100); });\n",
     );
+    // Takes a second to end after SIGTERM, and says when it is done.
+    writeFileSync(
+      path.join(app, 'slow-term.js'),
+      "require('node:http').createServer((_, res) => res.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');\n" +
+        "process.on('SIGTERM', () => setTimeout(() => { console.log('node finished'); process.exit(0); }, 1000));\n",
+    );
   });
   afterAll(() => {
     for (const root of roots) removeProjectImages(root);
@@ -113,15 +119,19 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
         // /bin/sh stays between the init and node: after `;`, and after `&&`.
         semi: service({ command: 'node term.js; echo after', port: 0, stopTimeout: 15_000 }),
         and: service({ command: 'cd . && node term.js', port: 0, stopTimeout: 15_000 }),
+        // The shell is in `wait`, or below a subshell: it must still outlive the app's second.
+        bg: service({ command: 'node slow-term.js & wait; echo after', port: 0, stopTimeout: 15_000 }),
+        sub: service({ command: '(cd . && node slow-term.js; echo after)', port: 0, stopTimeout: 15_000 }),
       }),
     });
     const lines: OutputLine[] = [];
     sup.on('output', (line) => lines.push(line));
     await sup.start();
-    const names = ['semi', 'and'].map((s) => sup.instances(s)[0]?.id as string);
+    const names = ['semi', 'and', 'bg', 'sub'].map((s) => sup.instances(s)[0]?.id as string);
     const began = Date.now();
     await sup.stop();
-    expect(Date.now() - began).toBeLessThan(6000);
+    // Well below stopTimeout: nobody waited for a SIGKILL.
+    expect(Date.now() - began).toBeLessThan(12_000);
     // No engine process of theirs outlives them (podman keeps an API exec's conmon for 5 minutes).
     const conmons = () => {
       const found: string[] = [];
@@ -139,6 +149,8 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
     // Without it, the shell died of SIGTERM and the container's end SIGKILLed node.
     const told = lines.filter((l) => l.line === 'node got SIGTERM').map((l) => l.service);
     expect(told.sort()).toEqual(['and', 'semi']);
+    const finished = lines.filter((l) => l.line === 'node finished').map((l) => l.service);
+    expect(finished.sort()).toEqual(['bg', 'sub']);
     // As under the process runtime, the shell runs nothing after the command it was running.
     expect(lines.some((l) => l.line === 'after')).toBe(false);
     expect(projectContainers(p.root)).toEqual([]);

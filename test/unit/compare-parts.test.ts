@@ -383,6 +383,8 @@ describe('the load target', () => {
     expect(pathProblem('/caf\u00e9')).toMatch(/would be sent as "\/caf%C3%A9"/);
     expect(pathProblem('/caf%C3%A9?q=%20')).toBeNull();
     expect(pathProblem('/a?next=../b')).toBeNull();
+    expect(pathProblem('//[x')).toMatch(/"\/\/"/);
+    expect(pathProblem('//host/x')).toMatch(/"\/\/"/);
     expect(pathProblem('/a..b/.c')).toBeNull();
   });
 

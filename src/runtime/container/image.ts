@@ -192,7 +192,10 @@ async function ensureBuilt(
     await importMinimal(engine, service.name, entries, cwd, ref, labels);
   }
   onProgress(`built ${ref} in ${seconds(performance.now() - building)}`);
-  await pruneOlder(engine, labels, ref, imageRepository(service.name));
+  // Best effort: the image is built; an engine slow to list or remove old ones does not fail the start.
+  await pruneOlder(engine, labels, ref, imageRepository(service.name)).catch((error: Error) =>
+    onProgress(`older images of ${service.name} not removed: ${error.message}`),
+  );
   return { ref, built: true, kind };
 }
 

@@ -51,17 +51,23 @@ const USAGE_PID_WAIT_MS = 5000;
 const SIGNAL_ALL_MS = 5000;
 
 /**
+ * `kill -TERM -1`, only where pid 1 is the init msup asked for: in a container that shares the host's pid
+ * namespace (`pidns = "host"` in containers.conf), -1 would be every process of the host msup's user may
+ * signal. Otherwise it fails, and the init's own signal is used. (`read`: the minimal image has no `cat`.)
+ */
+const SIGNAL_ALL =
+  'read -r init < /proc/1/comm; case "$init" in catatonit|tini|docker-init|podman-init) kill -TERM -1;; *) exit 3;; esac';
+
+/**
  * Sends SIGTERM to every process of container `name` but its init (pid 1), from inside it: `exec` of
  * `/bin/sh -c 'kill -TERM -1'` as root (kill(2) with -1 spares pid 1 and the caller). Whether it worked.
  * The engine's command, not the API: podman keeps an exec session made through its API (two conmon
  * processes) for 5 minutes after it ended, whatever became of the container.
  */
 async function terminateAll(engine: Engine, name: string): Promise<boolean> {
-  const result = await engineCommand(
-    engine,
-    ['exec', '--user', '0', name, '/bin/sh', '-c', 'kill -TERM -1'],
-    { timeoutMs: SIGNAL_ALL_MS },
-  );
+  const result = await engineCommand(engine, ['exec', '--user', '0', name, '/bin/sh', '-c', SIGNAL_ALL], {
+    timeoutMs: SIGNAL_ALL_MS,
+  });
   return result.code === 0;
 }
 
@@ -127,15 +133,31 @@ export function removeArgs(engine: Pick<Engine, 'name'>, names: readonly string[
 }
 
 /**
- * `command` as the container's own argv. A string's shell waits for the command it runs when SIGTERM comes
- * (a trap runs once the command ended) and then exits as killed by it: the app, signalled with every
- * process of the container at stop (terminateAll), has its grace period, and the shell runs nothing after it.
+ * What a string command's shell does on SIGTERM: it outlives every other process of the container it may
+ * signal (`kill -0 -1` spares the init and itself), then exits as killed by it, running nothing after the
+ * command. A trap runs once a foreground command ended, but at once in `wait`, and a subshell's own die at
+ * once: the loop covers an app in the background or below a subshell. With neither `sleep` nor `node` in
+ * the image, the shell exits at once, as before.
+ */
+const ON_TERM =
+  "trap '' TERM; wait; while kill -0 -1 2>/dev/null; do " +
+  // msup's minimal image has no `sleep`, but has node.
+  'sleep 0.2 2>/dev/null || node -e "setTimeout(() => {}, 200)" 2>/dev/null || break; done; exit 143';
+
+/**
+ * `command` as the container's own argv. A string's shell waits for the app when SIGTERM comes (ON_TERM):
+ * the app, signalled with every process of the container at stop (terminateAll), has its grace period.
  * Without the trap the shell died at once, its init with it, and the engine SIGKILLed the app.
  */
 export function containerArgv(command: ResolvedCommand): string[] {
   return command.shell
-    ? ['/bin/sh', '-c', `trap 'exit 143' TERM\n${command.argv[0] as string}`]
+    ? ['/bin/sh', '-c', `trap ${shellQuote(ON_TERM)} TERM\n${command.argv[0] as string}`]
     : [...command.argv];
+}
+
+/** One word for /bin/sh: in single quotes, each ' as '\''. */
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, "'\\''")}'`;
 }
 
 /** `command` as an argv (for an exec probe): a string runs through the image's /bin/sh. */
