@@ -12,8 +12,17 @@ import type { Reaped, Remembered, RuntimeHost } from '../../contract.js';
 import { MsupError } from '../../errors.js';
 import { GroupWaiter, processStartTime, signalGroup } from '../proc.js';
 import { reapGroups } from '../process.js';
+import { dockerEndpoint } from './docker-endpoint.js';
 import type { Engine } from './engine.js';
 import { EngineApi } from './engine-api.js';
+
+function readOrNull(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
 
 /** How long the API may take to answer its first ping. */
 const READY_TIMEOUT_MS = 20_000;
@@ -63,8 +72,14 @@ export class EngineService {
   }
 
   async #docker(): Promise<Running> {
-    const fromEnv = process.env.DOCKER_HOST ?? '';
-    const socket = fromEnv.startsWith('unix://') ? fromEnv.slice('unix://'.length) : '/var/run/docker.sock';
+    const endpoint = dockerEndpoint(process.env, os.homedir(), readOrNull);
+    if ('unsupported' in endpoint) {
+      throw new MsupError(
+        'MSUP_NO_CONTAINER_ENGINE',
+        `docker's engine is at ${endpoint.unsupported} (from ${endpoint.from}); msup talks to the engine's API over a unix socket only (unix:// endpoints, such as rootless docker's context)`,
+      );
+    }
+    const socket = endpoint.socket;
     const api = new EngineApi(socket);
     const ping = await api.request('GET', '/_ping', undefined, 5000).catch((e: Error) => e);
     if (ping instanceof Error || ping.status !== 200) {
@@ -72,7 +87,7 @@ export class EngineService {
       throw new MsupError(
         'MSUP_NO_CONTAINER_ENGINE',
         `the docker engine's API at ${socket} did not answer (${ping instanceof Error ? ping.message : `HTTP ${ping.status}`}); ` +
-          'msup starts containers through it (DOCKER_HOST=unix://PATH names another socket)',
+          `msup starts containers through it (found from ${endpoint.from}; DOCKER_HOST=unix://PATH names another socket)`,
       );
     }
     // Docker 29 and later refuse the API versions older than 1.44.
