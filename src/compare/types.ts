@@ -20,7 +20,7 @@ export interface CompareOptions {
   rounds?: number;
   /**
    * The URL path (with a query, if any) the load requests (default: `/`, or the first route's path when
-   * the shared front has no route for `/`). It starts with `/`, without spaces or control characters.
+   * the shared front has no route for `/`). It starts with `/`, and a URL parser sends it as written (no `#`, `..`, `%2e%2e`, `\\`, ...).
    * With a shared front, the service is the one its routes send this path to.
    */
   path?: string;

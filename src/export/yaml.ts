@@ -8,9 +8,17 @@ import YAML from 'yaml';
  */
 const GO_PREFIXED_INT = /^[-+]?0[bBoOxX]_?[0-9a-fA-F]+(_[0-9a-fA-F]+)*$/;
 
+/**
+ * What go-yaml reads as a number once it has removed every `_` from a plain scalar (it does, before
+ * strconv's ParseInt base 0 and ParseFloat): `0X1F_`, `0_x1F` and `-_1` are numbers to it.
+ */
+const GO_NUMBER =
+  /^[-+]?(0[bBoOxX][0-9a-fA-F]+|[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?|\.[0-9]+([eE][-+]?[0-9]+)?)$/;
+
 /** Whether a reader might take the string, written plain, for something else (`0o17`, `0X1F`, `+0o7`). */
 function mistakable(text: string): boolean {
   if (GO_PREFIXED_INT.test(text)) return true;
+  if (/^[-+.0-9]/.test(text) && text.includes('_') && GO_NUMBER.test(text.replaceAll('_', ''))) return true;
   try {
     // YAML 1.2's core schema (`0o17` is 15 there); YAML 1.1's (`no`, `on`, `8080`) the stringifier quotes itself.
     return typeof YAML.parse(text, { version: '1.2', schema: 'core' }) !== 'string';

@@ -17,7 +17,10 @@ export type LoopVerdict = 'ok' | 'loop';
 
 export const LOOP_GUARD_DEFAULTS = { maxRestarts: 5, windowMs: 250 } as const;
 
-/** Whatever brought them on: more than this many change-triggered restarts within RATE_LIMIT.windowMs is a loop. */
+/**
+ * Whatever brought them on: more than this many change-triggered restarts within `windowMs` is a loop
+ * (at least 3 rows' worth: `restarts` is raised to 3 × maxRestarts).
+ */
 export const RATE_LIMIT = { restarts: 15, windowMs: 30_000 } as const;
 
 /**
@@ -32,6 +35,10 @@ export const RATE_LIMIT = { restarts: 15, windowMs: 30_000 } as const;
 export class LoopGuard {
   readonly maxRestarts: number;
   readonly windowMs: number;
+  /** Restarts within RATE_LIMIT.windowMs that make a loop whatever brought them on. */
+  readonly rateRestarts: number;
+  /** Which rule called the last loop: a row brought on by each other, or the rate. */
+  rule: 'row' | 'rate' = 'row';
   #row = 0;
   #running = 0;
   #endedAt = Number.NEGATIVE_INFINITY;
@@ -41,6 +48,7 @@ export class LoopGuard {
   constructor(options: LoopGuardOptions = {}) {
     this.maxRestarts = options.maxRestarts ?? LOOP_GUARD_DEFAULTS.maxRestarts;
     this.windowMs = options.windowMs ?? LOOP_GUARD_DEFAULTS.windowMs;
+    this.rateRestarts = Math.max(RATE_LIMIT.restarts, 3 * this.maxRestarts);
   }
 
   /** A burst of changes at `now` (epoch ms) asks for a restart: whether it would complete a loop. */
@@ -49,7 +57,14 @@ export class LoopGuard {
     const row = broughtOn ? this.#row + 1 : 1;
     const since = now - RATE_LIMIT.windowMs;
     while ((this.#times[0] ?? Number.POSITIVE_INFINITY) <= since) this.#times.shift();
-    if (row > this.maxRestarts || this.#times.length >= RATE_LIMIT.restarts) return 'loop';
+    if (row > this.maxRestarts) {
+      this.rule = 'row';
+      return 'loop';
+    }
+    if (this.#times.length >= this.rateRestarts) {
+      this.rule = 'rate';
+      return 'loop';
+    }
     this.#row = row;
     this.#running++;
     this.#times.push(now);

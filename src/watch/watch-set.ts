@@ -14,7 +14,7 @@ export interface WatchSetHandlers {
   restartQueued(service: string): boolean;
   configChanged(): void;
   /** A service restarted too often because of its own writes: its watching is paused. */
-  loop(service: string, restarts: number, windowMs: number): void;
+  loop(service: string, restarts: number, windowMs: number, rule: 'row' | 'rate'): void;
   error(where: string, error: Error): void;
 }
 
@@ -97,7 +97,7 @@ export class WatchSet {
         if (counted && guard.record(this.#now()) === 'loop') {
           this.#services.delete(name);
           void watcher.close();
-          this.#handlers.loop(name, guard.maxRestarts, guard.windowMs);
+          this.#handlers.loop(name, guard.maxRestarts, guard.windowMs, guard.rule);
           return;
         }
         const restart = this.#handlers.serviceChanged(name, files);

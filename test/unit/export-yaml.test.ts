@@ -17,6 +17,11 @@ const LOOKALIKES = [
   '-0x1F',
   '0o1_7',
   '0x_1F',
+  // go-yaml removes every `_` before it parses a number.
+  '0X1F_',
+  '0_x1F',
+  '-_1',
+  '1_0.5',
   // YAML 1.1 and 1.2.
   '017',
   '8080',
@@ -39,13 +44,13 @@ const LOOKALIKES = [
 describe('toYaml', () => {
   it('quotes every string a YAML 1.1, 1.2 or Go reader would read as a number, boolean or null', () => {
     const env = Object.fromEntries(LOOKALIKES.map((value, i) => [`V${i}`, value]));
-    const text = toYaml([{ env, plain: ['web', '1s', '0xG', 'node server.js'] }], ['a comment']);
+    const text = toYaml([{ env, plain: ['web', '1s', '0xG', 'node server.js', 'a_1', '_'] }], ['a comment']);
     for (const [i, value] of LOOKALIKES.entries()) expect(text).toContain(`V${i}: "${value}"`);
     // Each reader gets the strings back.
     expect(YAML.parse(text, { version: '1.1' }).env).toEqual(env);
     expect(YAML.parse(text, { version: '1.2' }).env).toEqual(env);
     // What no reader mistakes stays plain.
-    expect(text).toContain('  - web\n  - 1s\n  - 0xG\n  - node server.js\n');
+    expect(text).toContain('  - web\n  - 1s\n  - 0xG\n  - node server.js\n  - a_1\n  - _\n');
     expect(text.startsWith('# a comment\n')).toBe(true);
   });
 });

@@ -18,6 +18,7 @@ describe('LoopGuard', () => {
     const verdicts: string[] = [];
     for (let i = 0, at = 0; i < 6; i++, at += 2600) verdicts.push(restart(guard, at, 2500));
     expect(verdicts).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'loop']);
+    expect(guard.rule).toBe('row');
   });
 
   it('counts a change that comes while a restart runs as brought on by it', () => {
@@ -46,6 +47,9 @@ describe('LoopGuard', () => {
     const verdicts: string[] = [];
     for (let i = 0, at = 0; i < 16; i++, at += 1500) verdicts.push(restart(guard, at, 400));
     expect(verdicts.indexOf('loop')).toBe(15);
+    expect(guard.rule).toBe('rate');
+    // A higher `restarts` raises the cap with it: 3 rows' worth.
+    expect(new LoopGuard({ maxRestarts: 10 }).rateRestarts).toBe(30);
     // Restarts spread wider than the cap's window never make one.
     const spread = new LoopGuard();
     const far = Array.from({ length: 50 }, (_, i) => restart(spread, i * 2100, 400));
