@@ -1,8 +1,7 @@
 // The command line: `msup <command> [options]`, checked against the options of that command, with a
 // message of msup's own (and the nearest command or option) for every mistake. Pure.
 import { parseArgs } from 'node:util';
-import { MIN_DURATION_MS } from '../compare/load-figures.js';
-import { pathProblem } from '../compare/target.js';
+import { MIN_DURATION_MS, pathProblem } from '../compare/options.js';
 import { parseDuration } from '../config/duration.js';
 import { nearest } from '../config/nearest.js';
 import { RUNTIME_NAMES } from '../config/runtime-names.js';

@@ -8,11 +8,11 @@ import { isMsupError, MsupError } from '../errors.js';
 import type { Duration } from '../types.js';
 import { PUBLISHED_ANCHORS, runtimeNotes } from './knowledge.js';
 import { LoadClient } from './load-client.js';
-import { ERROR_SHARE_THRESHOLD, MIN_DURATION_MS } from './load-figures.js';
+import { ERROR_SHARE_THRESHOLD } from './load-figures.js';
 import { foldRounds, withRatios } from './metrics.js';
+import { MIN_DURATION_MS, pathProblem } from './options.js';
 import { type RoundOutcome, runRound } from './round.js';
 import { addHistograms, backgroundLoad, type IdlePeriod, LATENCY_BUCKETS_MS } from './stats.js';
-import { pathProblem } from './target.js';
 import type { CompareOptions, CompareResultV3, MachineInfo, MetricId, RuntimeReport } from './types.js';
 
 export const COMPARE_DEFAULTS = {

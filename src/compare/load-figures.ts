@@ -12,12 +12,6 @@ import type { MetricId } from './types.js';
  */
 export const ERROR_SHARE_THRESHOLD = 0.05;
 
-/**
- * The shortest time limit of a load (`duration`): under it a load sends next to nothing (0 ms: nothing at
- * all), and a runtime's figures would be of a handful of requests or none.
- */
-export const MIN_DURATION_MS = 1000;
-
 /** Answers with a 2xx or 3xx status. */
 export function successes(r: LoadResult): number {
   return r.latenciesMs.length;

@@ -8,6 +8,7 @@ import { ALWAYS_ON_PRICES, alwaysOnCost, functionCost } from '../../src/compare/
 import { treeUnion } from '../../src/compare/footprint.js';
 import { formatRatio, formatValue } from '../../src/compare/format.js';
 import { figureNoisy, foldRounds, ratioFigure, withRatios } from '../../src/compare/metrics.js';
+import { pathProblem } from '../../src/compare/options.js';
 import {
   addHistograms,
   histogram,
@@ -22,7 +23,7 @@ import {
   uncertainty,
 } from '../../src/compare/stats.js';
 import { escapeHtml } from '../../src/compare/svg-charts.js';
-import { onDemand, pathProblem, pickTarget } from '../../src/compare/target.js';
+import { onDemand, pickTarget } from '../../src/compare/target.js';
 import { resolveConfig } from '../../src/config/resolve.js';
 import { RUNTIME_NAMES } from '../../src/config/runtime-names.js';
 import type { ProcStat } from '../../src/runtime/proc.js';
