@@ -280,6 +280,31 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     expect(await run(changed.ref, ['sh', '-c', 'test -e /hello.txt'])).toMatchObject({ code: 0 });
   });
 
+  it('builds again when a base image of the Containerfile was rebuilt under the same tag', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({ 'base/main.js': 'one', 'app/greeting.txt': 'hi\n' });
+    const tag = cleanup.image(`localhost/user-base-${cleanup.label().slice(0, 8)}:1`);
+    const retag = async (ref: string) => {
+      const tagged = await engineCommand(engine as Engine, ['tag', ref, tag]);
+      expect(tagged.code, tagged.stderr).toBe(0);
+    };
+    await retag((await build(service({ command: 'node main.js', cwd: 'base' }, 'base'))).ref);
+    write('app/Containerfile', `FROM ${tag} AS base\nFROM base\nCOPY greeting.txt /greeting.txt\n`);
+    const svc = service({ command: 'node -e 0', cwd: 'app' });
+    const first = await build(svc);
+    expect(await build(svc)).toMatchObject({ ref: first.ref, built: false });
+    // The user rebuilds the base under the same tag: the engine's cache would build again, and so does msup.
+    write('base/main.js', 'two');
+    await retag((await build(service({ command: 'node main.js', cwd: 'base' }, 'base'))).ref);
+    const second = await build(svc);
+    expect(second).toMatchObject({ built: true, kind: 'containerfile' });
+    expect(second.ref).not.toBe(first.ref);
+    const main = path.join(root, 'base', 'main.js');
+    expect(await run(second.ref, ['sh', '-c', `read -r x < ${main}; echo "$x"`])).toMatchObject({
+      stdout: 'two\n',
+    });
+  });
+
   /** A service whose main.js prints data.txt, which says 'before'. */
   const dataProject = () =>
     project({

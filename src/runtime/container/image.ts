@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedService } from '../../types.js';
+import { baseImageIds, baseImages } from './base-images.js';
 import { contentHash, HashCache, type ImageEntry, walkFolder, withParents } from './content-hash.js';
 import type { Engine } from './engine.js';
 import { EXPORT_MARK, parseIgnore } from './ignore.js';
@@ -120,9 +121,14 @@ export function ensureImage(
   });
 }
 
-async function ensureGiven(engine: Engine, service: string, ref: string): Promise<EnsuredImage> {
+/** The engine's id of image `ref`, or null when it has none. */
+async function imageId(engine: Engine, service: string, ref: string): Promise<string | null> {
   const result = await quickCommand(engine, service, ['image', 'inspect', '--format', '{{.Id}}', ref]);
-  if (result.code === 0) return { ref, built: false, kind: 'given' };
+  return result.code === 0 ? result.stdout.trim() : null;
+}
+
+async function ensureGiven(engine: Engine, service: string, ref: string): Promise<EnsuredImage> {
+  if ((await imageId(engine, service, ref)) !== null) return { ref, built: false, kind: 'given' };
   throw failed(
     service,
     `the image "${ref}" (container.image) is not on this machine (${engine.name} image inspect found none). ` +
@@ -155,12 +161,14 @@ async function ensureBuilt(
   if (kind === 'minimal') warnDangling(entries, cwd, onProgress);
   // A Containerfile's own content counts even where the ignore file leaves it out of the folder's (the
   // engine reads it all the same; a .dockerignore that lists the Dockerfile is common).
-  const settings =
-    kind === 'minimal'
-      ? `workdir=${cwd} path=${IMAGE_PATH}`
-      : `containerfile=${containerfile} ${createHash('sha256')
-          .update(await readFile(containerfile as string))
-          .digest('hex')}`;
+  let settings = `workdir=${cwd} path=${IMAGE_PATH}`;
+  if (containerfile) {
+    const text = await readFile(containerfile);
+    const bases = await baseImageIds(baseImages(text.toString('utf8')), (ref) =>
+      imageId(engine, service.name, ref),
+    );
+    settings = `containerfile=${containerfile} ${createHash('sha256').update(text).digest('hex')} from ${bases}`;
+  }
   const hash = await contentHash(entries, cache, `${FORMAT} ${kind} ${settings}`);
   await cache.save().catch(() => {});
   const files = entries.filter((e) => e.entry.type === 'file').length;
