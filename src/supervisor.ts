@@ -42,7 +42,7 @@ import type {
   StartOptions,
   SupervisorEvents,
 } from './types.js';
-import { type LoopGuardOptions, RATE_LIMIT } from './watch/loop-guard.js';
+import type { LoopGuardOptions } from './watch/loop-guard.js';
 import { WatchSet } from './watch/watch-set.js';
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
@@ -497,18 +497,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             this.#log('error', 'config reload failed', { error: error.message }),
           );
         },
-        loop: (name, restarts, windowMs, rule) =>
+        loop: (name, why) =>
           this.#log(
             'error',
             'restart loop: the service keeps changing its own watched files; watching paused',
-            rule === 'row'
-              ? { service: name, rule: 'each restart brought on by the one before', restarts, windowMs }
-              : {
-                  service: name,
-                  rule: 'too many restarts in a while',
-                  restarts: Math.max(RATE_LIMIT.restarts, 3 * restarts),
-                  windowMs: RATE_LIMIT.windowMs,
-                },
+            {
+              service: name,
+              ...why,
+            },
           ),
         error: (where, error) => this.#log('warn', 'watch error', { where, error: error.message }),
       },

@@ -28,9 +28,12 @@ function formatEvent(record: EventRecord): string {
  * A service is known when the config names it or it has a log file (a service removed from the config
  * still has its logs). An unknown one fails the same way with or without -f, before anything is read.
  */
-async function checkService(root: string, configFile: string | undefined, service: string): Promise<void> {
-  const known = new Set(await loggedNames(path.join(root, '.msup', 'logs')));
-  known.delete(EVENTS_LOG);
+async function checkService(
+  logged: readonly string[],
+  configFile: string | undefined,
+  service: string,
+): Promise<void> {
+  const known = new Set(logged);
   if (known.has(service)) return;
   try {
     const config = await loadConfigFile({ cwd: process.cwd(), ...(configFile ? { configFile } : {}) });
@@ -50,12 +53,12 @@ async function checkService(root: string, configFile: string | undefined, servic
 export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
   const root = projectRoot(args.config);
   const service = args.rest[0];
-  if (service !== undefined) await checkService(root, args.config, service);
+  // The services with log files: known ones, and a colour each in the order of their names.
+  const logged = (await loggedNames(path.join(root, '.msup', 'logs'))).filter((n) => n !== EVENTS_LOG).sort();
+  if (service !== undefined) await checkService(logged, args.config, service);
   const color = args.color ?? wantsColor(isatty(1), process.env);
   const print = (text: string) => io.out.write(text);
-  // A colour per service in the order of their log files' names, and the names in line.
-  const logged = (await loggedNames(path.join(root, '.msup', 'logs'))).filter((n) => n !== EVENTS_LOG);
-  const services = logged.sort().map((name) => ({ name, instances: 1 }));
+  const services = logged.map((name) => ({ name, instances: 1 }));
   let style: OutputStyle | undefined;
   const printLine = (record: OutputLine & { time?: string }) => {
     if (args.json) return print(`${JSON.stringify({ kind: 'output', ...record })}\n`);

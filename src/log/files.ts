@@ -235,19 +235,12 @@ export class LogFiles {
    * leaving the later ones waiting. Returns the log written to, if any.
    */
   #writeUpTo(name: string, mark: number): OpenLog | undefined {
-    let log = this.#open.get(name);
-    if (!log) return undefined;
-    const count = Math.min(mark - (this.#handed.get(name) ?? 0), log.pending.length);
+    const open = this.#open.get(name);
+    if (!open) return undefined;
+    const count = Math.min(mark - (this.#handed.get(name) ?? 0), open.pending.length);
     if (count <= 0) return undefined;
-    if (!this.#stillThere(log)) {
-      log.checkedAt = performance.now();
-      log = this.#reopen(log);
-      if (!log) return undefined;
-    }
-    const lines = log.pending.splice(0, count);
-    this.#handed.set(name, (this.#handed.get(name) ?? 0) + count);
-    log.wroteAt = performance.now();
-    log.stream.write(lines.join(''));
+    const log = this.#stillOpen(open, 0);
+    if (log) this.#write(log, count);
     return log;
   }
 
@@ -298,16 +291,24 @@ export class LogFiles {
     clearTimeout(log.timer);
     log.timer = undefined;
     if (this.#holding > 0 || log.pending.length === 0) return;
+    const current = this.#stillOpen(log, CHECK_FILE_MS);
+    if (current) this.#write(current);
+  }
+
+  /**
+   * The log to write to: `log`, or a new file for it (its waiting lines moved there) when its file was
+   * deleted or moved away, checked when the last check is `checkEveryMs` old. Undefined: none could open.
+   */
+  #stillOpen(log: OpenLog, checkEveryMs: number): OpenLog | undefined {
     const now = performance.now();
-    if (now - log.checkedAt >= CHECK_FILE_MS) {
-      log.checkedAt = now;
-      if (!this.#stillThere(log)) {
-        const fresh = this.#reopen(log);
-        if (fresh) this.#write(fresh);
-        return;
-      }
-    }
-    this.#write(log);
+    if (now - log.checkedAt < checkEveryMs) return log;
+    log.checkedAt = now;
+    return this.#stillThere(log) ? log : this.#reopen(log);
+  }
+
+  /** Lines of a log handed to its file, or lost with it: what is taken and not handed still waits. */
+  #hand(name: string, lines: number): void {
+    this.#handed.set(name, (this.#handed.get(name) ?? 0) + lines);
   }
 
   /** Whether the log's name still leads to the file it writes (not deleted, moved or replaced). */
@@ -327,7 +328,7 @@ export class LogFiles {
     const fresh = this.#openLog(log.name);
     if (!fresh) {
       // Lost with the file that went away: counted as handed, so later tails' marks stay true.
-      this.#handed.set(log.name, (this.#handed.get(log.name) ?? 0) + log.pending.length);
+      this.#hand(log.name, log.pending.length);
       log.pending = [];
       return undefined;
     }
@@ -345,15 +346,16 @@ export class LogFiles {
   }
 
   /** Writes the lines waiting (one write for all of them). */
-  #write(log: OpenLog): void {
+  /** Writes the first `count` waiting lines (all by default); the rest wait on. */
+  #write(log: OpenLog, count = log.pending.length): void {
     clearTimeout(log.timer);
     log.timer = undefined;
-    if (log.pending.length === 0) return;
-    const text = log.pending.length === 1 ? (log.pending[0] as string) : log.pending.join('');
-    this.#handed.set(log.name, (this.#handed.get(log.name) ?? 0) + log.pending.length);
-    log.pending = [];
+    if (count <= 0) return;
+    const lines = count === log.pending.length ? log.pending : log.pending.slice(0, count);
+    log.pending = count === log.pending.length ? [] : log.pending.slice(count);
+    this.#hand(log.name, count);
     log.wroteAt = performance.now();
-    log.stream.write(text);
+    log.stream.write(lines.length === 1 ? (lines[0] as string) : lines.join(''));
   }
 
   #openLog(name: string): OpenLog | undefined {
@@ -390,7 +392,7 @@ export class LogFiles {
       stream.on('error', (error) => {
         // report once; the next line reopens the file (the lines waiting for this one are lost)
         clearTimeout(log.timer);
-        this.#handed.set(name, (this.#handed.get(name) ?? 0) + log.pending.length);
+        this.#hand(name, log.pending.length);
         log.pending = [];
         if (this.#open.get(name) === log) this.#open.delete(name);
         this.#onError(error);

@@ -15,6 +15,13 @@ export interface LoopGuardOptions {
 
 export type LoopVerdict = 'ok' | 'loop';
 
+/** Why a loop was called: the rule, and the restarts and time it allows. */
+export interface LoopRule {
+  rule: string;
+  restarts: number;
+  windowMs: number;
+}
+
 export const LOOP_GUARD_DEFAULTS = { maxRestarts: 5, windowMs: 250 } as const;
 
 /**
@@ -39,6 +46,17 @@ export class LoopGuard {
   readonly rateRestarts: number;
   /** Which rule called the last loop: a row brought on by each other, or the rate. */
   rule: 'row' | 'rate' = 'row';
+
+  /** The rule that called the last loop, in words, with its figures (for the report of it). */
+  get verdict(): LoopRule {
+    return this.rule === 'row'
+      ? {
+          rule: 'each restart brought on by the one before',
+          restarts: this.maxRestarts,
+          windowMs: this.windowMs,
+        }
+      : { rule: 'too many restarts in a while', restarts: this.rateRestarts, windowMs: RATE_LIMIT.windowMs };
+  }
   #row = 0;
   #running = 0;
   #endedAt = Number.NEGATIVE_INFINITY;

@@ -1,7 +1,7 @@
 // The watchers of a running project: one per service with `watch`, one on the config file, each
 // change reported once per burst, and a service that keeps changing its own files paused.
 import type { ResolvedConfig, ResolvedService } from '../types.js';
-import { LoopGuard, type LoopGuardOptions } from './loop-guard.js';
+import { LoopGuard, type LoopGuardOptions, type LoopRule } from './loop-guard.js';
 import { createWatcher, type Watcher, watchFile } from './watcher.js';
 
 export interface WatchSetHandlers {
@@ -14,7 +14,7 @@ export interface WatchSetHandlers {
   restartQueued(service: string): boolean;
   configChanged(): void;
   /** A service restarted too often because of its own writes: its watching is paused. */
-  loop(service: string, restarts: number, windowMs: number, rule: 'row' | 'rate'): void;
+  loop(service: string, why: LoopRule): void;
   error(where: string, error: Error): void;
 }
 
@@ -97,7 +97,7 @@ export class WatchSet {
         if (counted && guard.record(this.#now()) === 'loop') {
           this.#services.delete(name);
           void watcher.close();
-          this.#handlers.loop(name, guard.maxRestarts, guard.windowMs, guard.rule);
+          this.#handlers.loop(name, guard.verdict);
           return;
         }
         const restart = this.#handlers.serviceChanged(name, files);

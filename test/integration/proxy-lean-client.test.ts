@@ -11,24 +11,39 @@ import { useUpstreams } from '../helpers/upstreams.js';
 
 const { httpUpstream, tcpUpstream, proxy } = useUpstreams();
 
-/** An instance that answers the n-th request on any connection with `answers[n]` (the last one after). */
-async function scripted(answers: string[]) {
+/**
+ * An instance that reads request heads (no bodies) and hands each to its connection's handler, which
+ * `connection(socket)` makes: the head, and `n`, the request's place on that connection (1, 2, ...).
+ */
+async function perRequest(connection: (socket: net.Socket) => (head: string, n: number) => void) {
   const seen = { connections: 0, requests: 0 };
   const port = await tcpUpstream((socket: net.Socket) => {
     seen.connections++;
+    const answer = connection(socket);
+    let n = 0;
     let buffered = '';
     socket.on('data', (d: Buffer) => {
       buffered += d.toString('latin1');
       while (buffered.includes('\r\n\r\n')) {
-        buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
-        const answer = answers[Math.min(seen.requests, answers.length - 1)] as string;
+        const head = buffered.slice(0, buffered.indexOf('\r\n\r\n'));
+        buffered = buffered.slice(head.length + 4);
         seen.requests++;
-        socket.write(answer);
+        answer(head, ++n);
       }
     });
   });
   return { port, seen };
 }
+
+/** An instance that answers the n-th request on any connection with `answers[n]` (the last one after). */
+function scripted(answers: string[]) {
+  let next = 0;
+  return perRequest((socket) => () => {
+    socket.write(answers[Math.min(next++, answers.length - 1)] as string);
+  });
+}
+
+const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
 describe('lean upstream client', () => {
   it('answers 502 to ambiguous or malformed responses (CL+TE, repeated CL, obs-fold, bare CR/LF)', async () => {
@@ -94,22 +109,13 @@ describe('lean upstream client', () => {
   it('does not reuse a connection after a HEAD: a body sent with its answer never becomes the next answer', async () => {
     // An instance that wrongly sends a body with its answer to a HEAD, late: on that connection, the next
     // request would read it as its own answer. Here the late body is itself a response.
-    const seen = { connections: 0, requests: 0 };
-    const port = await tcpUpstream((socket: net.Socket) => {
-      seen.connections++;
-      let buffered = '';
+    const { port, seen } = await perRequest((socket) => {
       let afterHead = false;
-      socket.on('data', (d: Buffer) => {
-        buffered += d.toString('latin1');
-        while (buffered.includes('\r\n\r\n')) {
-          const head = buffered.slice(0, buffered.indexOf('\r\n\r\n'));
-          buffered = buffered.slice(head.length + 4);
-          seen.requests++;
-          if (afterHead) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged');
-          afterHead = head.startsWith('HEAD ');
-          socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n${afterHead ? '' : 'real'}`);
-        }
-      });
+      return (head) => {
+        if (afterHead) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged');
+        afterHead = head.startsWith('HEAD ');
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n${afterHead ? '' : 'real'}`);
+      };
     });
     const { url } = await proxy([port]);
     expect(await request(url, { method: 'HEAD' })).toMatchObject({ status: 200, body: '' });
@@ -120,20 +126,9 @@ describe('lean upstream client', () => {
   it('retries a request whose reused connection the instance closed before answering, without counting it', async () => {
     // The instance answers the first request on each connection and closes the connection at the second
     // without a word: what an instance closing an idle connection just as msup reuses it looks like.
-    const seen = { connections: 0, requests: 0 };
-    const port = await tcpUpstream((socket: net.Socket) => {
-      seen.connections++;
-      let count = 0;
-      let buffered = '';
-      socket.on('data', (d: Buffer) => {
-        buffered += d.toString('latin1');
-        while (buffered.includes('\r\n\r\n')) {
-          buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
-          seen.requests++;
-          if (++count > 1) socket.destroy();
-          else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-        }
-      });
+    const { port, seen } = await perRequest((socket) => (_head, n) => {
+      if (n > 1) socket.destroy();
+      else socket.write(OK);
     });
     // One instance, ejected at its first failure: a counted failure would show, and its retry would find
     // no other instance (the hold window, then 502).
@@ -152,17 +147,9 @@ describe('lean upstream client', () => {
   it("counts a reused connection's close that comes long after the request as the instance's failure", async () => {
     // The instance takes the second request on a connection and drops it 600 ms later (a worker killed
     // by a timeout of its own): that is no idle-close race, and it is not sent again for free.
-    const port = await tcpUpstream((socket: net.Socket) => {
-      let count = 0;
-      let buffered = '';
-      socket.on('data', (d: Buffer) => {
-        buffered += d.toString('latin1');
-        while (buffered.includes('\r\n\r\n')) {
-          buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
-          if (++count > 1) setTimeout(() => socket.destroy(), 600);
-          else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-        }
-      });
+    const { port } = await perRequest((socket) => (_head, n) => {
+      if (n > 1) setTimeout(() => socket.destroy(), 600);
+      else socket.write(OK);
     });
     const { url, proxy: p } = await proxy([port], { maxFails: 0, holdTimeoutMs: 200 });
     expect(await request(url)).toMatchObject({ status: 200, body: 'ok' });
