@@ -21,13 +21,26 @@ export interface FeedLine {
   seq?: number;
 }
 
-/** Lines kept for a viewer that connects. */
+/** Lines kept for a viewer that connects, and their text's characters at most (the oldest go first). */
 const KEPT_LINES = 500;
-/** Lines sent per batch at most; the rest are counted as skipped. */
+const KEPT_CHARS = 256 * 1024;
+/** Lines sent per batch at most, and their text's characters; the rest are counted as skipped. */
 const BATCH_LINES = 500;
+const BATCH_CHARS = 256 * 1024;
 const BATCH_MS = 200;
-/** A viewer with this much unsent is dropped. */
+/**
+ * A line's text as the feed carries it, at most (a service's output line may be 64 KiB: 500 of them were a
+ * 30 MB replay for each new viewer, built again for each); the log files keep the whole line.
+ */
+export const FEED_LINE_CHARS = 4096;
+/** A viewer with this much unsent (what is queued and what would be written now) is dropped. */
 const MAX_BACKLOG = 1024 * 1024;
+
+/** `text` cut to FEED_LINE_CHARS, saying how much was left out. */
+function feedText(text: string): string {
+  if (text.length <= FEED_LINE_CHARS) return text;
+  return `${text.slice(0, FEED_LINE_CHARS)}… (${text.length - FEED_LINE_CHARS} more characters in the log file)`;
+}
 
 export function outputLine(line: OutputLine): FeedLine {
   return {
@@ -35,7 +48,7 @@ export function outputLine(line: OutputLine): FeedLine {
     service: line.service,
     index: line.index,
     stream: line.stream,
-    text: line.source ? `[${line.source}] ${line.line}` : line.line,
+    text: feedText(line.source ? `[${line.source}] ${line.line}` : line.line),
   };
 }
 
@@ -50,7 +63,7 @@ export function eventLine(record: LogRecord): FeedLine {
     index: typeof instance === 'number' ? instance : null,
     stream: 'msup',
     level,
-    text: extra ? `${msg} ${extra}` : msg,
+    text: feedText(extra ? `${msg} ${extra}` : msg),
   };
 }
 
@@ -69,7 +82,10 @@ export class EventFeed {
   #nudgeTimer: NodeJS.Timeout | undefined;
   readonly #viewers = new Set<Viewer>();
   readonly #kept: FeedLine[] = [];
+  /** The characters of the kept lines' text. */
+  #keptChars = 0;
   #pending: FeedLine[] = [];
+  #pendingChars = 0;
   #skipped = 0;
   #timer: NodeJS.Timeout | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
@@ -134,17 +150,31 @@ export class EventFeed {
       const state = this.#refresh();
       if (!state) return;
       this.#last = state;
-      for (const v of this.#viewers) this.#send(v, 'state', state);
+      this.#broadcast('state', state);
     }, NUDGE_MS);
   }
 
   line(line: FeedLine): void {
     line.seq = ++this.#seq;
+    if (line.text.length > FEED_LINE_CHARS) line.text = feedText(line.text);
     this.#kept.push(line);
-    if (this.#kept.length > KEPT_LINES) this.#kept.splice(0, this.#kept.length - KEPT_LINES);
+    this.#keptChars += line.text.length;
+    let drop = 0;
+    while (
+      this.#kept.length - drop > KEPT_LINES ||
+      (this.#keptChars > KEPT_CHARS && this.#kept.length - drop > 1)
+    ) {
+      this.#keptChars -= (this.#kept[drop] as FeedLine).text.length;
+      drop++;
+    }
+    if (drop > 0) this.#kept.splice(0, drop);
     if (![...this.#viewers].some((v) => v.lines)) return;
-    if (this.#pending.length >= BATCH_LINES) this.#skipped++;
-    else this.#pending.push(line);
+    if (this.#pending.length >= BATCH_LINES || this.#pendingChars + line.text.length > BATCH_CHARS)
+      this.#skipped++;
+    else {
+      this.#pending.push(line);
+      this.#pendingChars += line.text.length;
+    }
     this.#flushTimer ??= setTimeout(() => this.#flush(), BATCH_MS);
   }
 
@@ -160,8 +190,19 @@ export class EventFeed {
     this.#flushTimer = undefined;
     const batch = { lines: this.#pending, skipped: this.#skipped };
     this.#pending = [];
+    this.#pendingChars = 0;
     this.#skipped = 0;
-    for (const v of this.#viewers) if (v.lines) this.#send(v, 'lines', batch);
+    this.#broadcast('lines', batch, true);
+  }
+
+  /** One event to every viewer (with `linesOnly`, to those that get the lines), serialised once. */
+  #broadcast(event: string, data: unknown, linesOnly = false): void {
+    let message: string | undefined;
+    for (const v of this.#viewers) {
+      if (linesOnly && !v.lines) continue;
+      message ??= sse(event, data);
+      this.#write(v, message);
+    }
   }
 
   #startTicking(): void {
@@ -193,7 +234,7 @@ export class EventFeed {
         return;
       }
       this.#last = state;
-      for (const v of this.#viewers) this.#send(v, 'state', state);
+      this.#broadcast('state', state);
     } catch {
       // msup is stopping (or a sample failed): the next tick tries again.
     } finally {
@@ -202,12 +243,21 @@ export class EventFeed {
   }
 
   #send(viewer: Viewer, event: string, data: unknown): void {
+    this.#write(viewer, sse(event, data));
+  }
+
+  #write(viewer: Viewer, message: string): void {
     const { res } = viewer;
     if (res.destroyed) return;
-    if (res.writableLength > MAX_BACKLOG) {
+    // What is queued and what this write would add: one large write past the bound counts too.
+    if (res.writableLength + message.length > MAX_BACKLOG) {
       res.destroy();
       return;
     }
-    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    res.write(message);
   }
+}
+
+function sse(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }

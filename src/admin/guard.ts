@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 export const TOKEN_HEADER = 'x-msup-token';
 
 export interface GuardSettings {
-  /** The admin listener's port. */
+  /** The admin listener's port (the Origin of an action must match its `Host`, whatever the port). */
   port: number;
   /** The host it was configured with (a name is allowed in `Host` besides IP addresses and localhost). */
   host: string;
@@ -23,12 +23,13 @@ export function splitHost(value: string): { name: string; port: number | null } 
   return { name, port: match[3] === undefined ? null : Number(match[3]) };
 }
 
-/** Whether `Host` names this listener: an IP address, localhost (or a name under .localhost), or the configured host. */
+/** Whether `Host` names this listener: an IP address, localhost (or a name under .localhost), or the configured host, on any port. */
 export function hostAllowed(host: string | undefined, settings: GuardSettings): boolean {
   if (host === undefined) return false;
   const parsed = splitHost(host);
   if (!parsed) return false;
-  if (parsed.port !== null && parsed.port !== settings.port) return false;
+  // Any port: a tunnel (ssh -L 9200:127.0.0.1:9100) or a port forward names its own, and a rebinding
+  // page keeps the port anyway; the name is what it changes.
   const { name } = parsed;
   return (
     isIP(name) !== 0 ||

@@ -59,6 +59,9 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** Open connections to the admin listener at most; more are closed as they come. */
+export const ADMIN_MAX_CONNECTIONS = 256;
+
 const failure = (res: http.ServerResponse, status: number, code: ErrorCode, message: string) =>
   json(res, status, { ok: false, error: { code, message } });
 
@@ -90,6 +93,9 @@ export class AdminServer {
         else res.destroy();
       });
     });
+    // Dashboards, scrapes and scripts are a handful: 800 idle streams were all accepted before, each a
+    // descriptor of the ones the proxy shares.
+    this.#server.maxConnections = ADMIN_MAX_CONNECTIONS;
     // Failed accepts (EMFILE) once listening: logged, never fatal.
     this.#server.on('error', (error) => {
       if (this.#server.listening)
@@ -140,7 +146,13 @@ export class AdminServer {
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const refused = refuseRequest(req.headers, this.#guard);
     if (refused) return failure(res, refused.status, 'MSUP_FORBIDDEN', refused.reason);
-    const url = new URL(req.url ?? '/', 'http://admin');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin');
+    } catch {
+      // `//[` or `//a:b@/metrics`: a request target no URL can be made of (it was a 500).
+      return failure(res, 400, 'MSUP_USAGE', `the request target ${JSON.stringify(req.url)} is not a path`);
+    }
     if (req.method === 'POST' && url.pathname.startsWith('/api/')) {
       return this.#action(req, res, url.pathname.slice('/api/'.length));
     }
@@ -184,10 +196,10 @@ export class AdminServer {
     try {
       body = await readJson(req);
     } catch (error) {
-      return failure(res, 400, 'MSUP_USAGE', (error as Error).message);
+      return this.#badAction(res, name, from, (error as Error).message);
     }
     const action = parseAction(name, body);
-    if ('problem' in action) return failure(res, 400, 'MSUP_USAGE', action.problem);
+    if ('problem' in action) return this.#badAction(res, name, from, action.problem);
     const { action: what, ...args } = action;
     this.#options.log('info', `admin action: ${what}`, { action: what, ...args, from });
     try {
@@ -199,6 +211,12 @@ export class AdminServer {
       this.#options.log('warn', `admin action failed: ${what}`, { action: what, ...args, from, code });
       failure(res, status, code, (error as Error).message);
     }
+  }
+
+  /** An action that cannot run as asked (its body, its name): refused, and logged as every action is. */
+  #badAction(res: http.ServerResponse, name: string, from: string, problem: string): void {
+    this.#options.log('warn', 'admin action refused', { action: name, from, reason: problem });
+    failure(res, 400, 'MSUP_USAGE', problem);
   }
 
   async close(): Promise<void> {

@@ -3,11 +3,12 @@
 // logged; the event stream (state for anyone, log lines only with the token); when it opens at all.
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DashboardService, DashboardState } from '../../src/admin/dashboard-state.js';
-import { EventFeed } from '../../src/admin/events.js';
+import { EventFeed, FEED_LINE_CHARS, outputLine } from '../../src/admin/events.js';
+import { ADMIN_MAX_CONNECTIONS } from '../../src/admin/server.js';
 import type { LogRecord, Supervisor } from '../../src/index.js';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
@@ -221,6 +222,21 @@ describe('actions', () => {
     );
     expect(large.status).toBe(400);
     expect(JSON.parse(large.body).error.message).toMatch(/over 16384 bytes/);
+    // Refused as asked (a count, a body, an action that is not one): logged too (they were not).
+    const notJson = await post('scale', { 'x-msup-token': token }, '{');
+    expect(notJson.status).toBe(400);
+    expect((await post('reboot', { 'x-msup-token': token })).status).toBe(400);
+    expect(
+      logs.filter((r) => r.msg === 'admin action refused').map((r) => [r.action, String(r.reason)]),
+    ).toEqual([
+      ['restart', expect.any(String)],
+      ['restart', expect.any(String)],
+      ['restart', expect.any(String)],
+      ['scale', expect.stringMatching(/count/)],
+      ['scale', expect.stringMatching(/over 16384 bytes/)],
+      ['scale', 'the request body is not JSON'],
+      ['reboot', expect.any(String)],
+    ]);
     const unknown = await post('restart', { 'x-msup-token': token }, '{"service":"nope"}');
     expect(unknown.status).toBe(400);
     expect(JSON.parse(unknown.body).error.code).toBe('MSUP_UNKNOWN_SERVICE');
@@ -312,9 +328,13 @@ describe('the event stream', () => {
 
 type FeedEvent = { event: string; data: unknown };
 
-/** Serves `feed` (viewers without the lines) on a loopback port for `use`, then closes both. */
-async function servingFeed(feed: EventFeed, use: (url: string) => Promise<void>): Promise<void> {
-  const server = http.createServer((_req, res) => feed.add(res, false));
+/** Serves `feed` (viewers without the lines, or with them) on a loopback port for `use`, then closes both. */
+async function servingFeed(
+  feed: EventFeed,
+  use: (url: string) => Promise<void>,
+  lines = false,
+): Promise<void> {
+  const server = http.createServer((_req, res) => feed.add(res, lines));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
@@ -346,6 +366,125 @@ describe('the feed between two samples', () => {
       expect(got[0]).toEqual({ event: 'hello', data: { run: expect.any(String), lines: false } });
       expect(statesOf(got).map((s) => s.services[0]?.name)).toEqual(['sampled', 'refreshed']);
     });
+  });
+});
+
+describe('the admin listener under odd requests', () => {
+  it('answers 400 to a target no URL can be made of, and holds a bounded number of connections', async () => {
+    const p = project();
+    const sup = await p.start({ config: p.config({ w: { command: node('worker.js') } }), admin: true });
+    const { host } = admin(sup);
+    const port = Number(host.split(':')[1]);
+    for (const target of ['//[', '//a:b@/metrics']) {
+      const answer = await rawExchange(
+        port,
+        `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      );
+      // It was a 500 (Invalid URL).
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    }
+    const sockets: net.Socket[] = [];
+    try {
+      const open = () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(port, '127.0.0.1', () => resolve(s));
+          s.on('error', reject);
+        });
+      for (let i = 0; i < ADMIN_MAX_CONNECTIONS; i++) sockets.push(await open());
+      // Each is accepted before the next: the server counts them all.
+      expect(await waitFor(async () => (await rawExchange(port, '')) === 'closed')).toBe(true);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+    // Once they are gone, it serves again.
+    expect(
+      await waitFor(async () =>
+        /^HTTP\/1\.1 200 /.test(
+          await rawExchange(port, `GET /metrics HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+        ),
+      ),
+    ).toBe(true);
+  });
+});
+
+/**
+ * Sends `text` on a new connection and answers what came back until the server closed it ('closed' when
+ * nothing came, the server closing it at once; with nothing to send, waits up to a second for that).
+ */
+function rawExchange(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let got = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(got || 'open');
+    }, 1000);
+    socket.on('connect', () => {
+      if (text) socket.write(text);
+    });
+    socket.on('data', (d) => {
+      got += d.toString('latin1');
+    });
+    socket.on('error', (e) => {
+      clearTimeout(timer);
+      if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') resolve(got || 'closed');
+      else reject(e);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(got || 'closed');
+    });
+  });
+}
+
+describe('the feed with long output lines', () => {
+  it('carries each line cut to a bound, and replays and batches a bounded amount', async () => {
+    const feed = new EventFeed(
+      async () => ({ at: 1, services: [] }),
+      () => undefined,
+      () => {},
+      3_600_000,
+    );
+    const long = (i: number) =>
+      outputLine({ service: 'web', index: 0, stream: 'stdout', line: `${i} ${'x'.repeat(60_000)}` });
+    // 500 lines of 60 KB kept: before, a new viewer got all of them (30 MB) at once.
+    for (let i = 0; i < 500; i++) feed.line(long(i));
+    const linesOf = (events: FeedEvent[]) =>
+      events
+        .filter((e) => e.event === 'lines')
+        .map((e) => e.data as { lines: { text: string }[]; skipped: number });
+    const textOf = (batch: { lines: { text: string }[] }) =>
+      batch.lines.reduce((n, l) => n + l.text.length, 0);
+    await servingFeed(
+      feed,
+      async (url) => {
+        let more = false;
+        const got = await readEvents(url, (e) => {
+          // Once the replay is in, 500 more long lines go out in one batch.
+          if (linesOf(e).length === 1 && !more) {
+            more = true;
+            for (let i = 500; i < 1000; i++) feed.line(long(i));
+          }
+          return linesOf(e).length >= 2;
+        });
+        const [replay, batch] = linesOf(got) as [
+          { lines: { text: string }[]; skipped: number },
+          { lines: { text: string }[]; skipped: number },
+        ];
+        for (const l of [...replay.lines, ...batch.lines]) {
+          expect(l.text.length).toBeLessThan(FEED_LINE_CHARS + 100);
+          expect(l.text).toMatch(/more characters in the log file\)$/);
+        }
+        // The newest lines are the ones kept; the replay and the batch stay under a few hundred KB.
+        expect(replay.lines.at(-1)?.text.startsWith('499 ')).toBe(true);
+        expect(textOf(replay)).toBeLessThanOrEqual(256 * 1024);
+        expect(batch.lines[0]?.text.startsWith('500 ')).toBe(true);
+        expect(textOf(batch)).toBeLessThanOrEqual(256 * 1024);
+        expect(batch.skipped).toBe(500 - batch.lines.length);
+        expect(batch.skipped).toBeGreaterThan(0);
+      },
+      true,
+    );
   });
 });
 

@@ -15,7 +15,7 @@ import type { InstanceInfo, MetricFamily, MetricSample, ServiceInfo } from '../.
 const settings = { host: '127.0.0.1', port: 9100, token: 'a'.repeat(43) };
 
 describe('guard', () => {
-  it('serves a Host that names the listener: an address, localhost, the configured name, its port', () => {
+  it('serves a Host that names the listener: an address, localhost, the configured name, on any port', () => {
     expect(hostAllowed('127.0.0.1:9100', settings)).toBe(true);
     expect(hostAllowed('[::1]:9100', settings)).toBe(true);
     expect(hostAllowed('localhost:9100', settings)).toBe(true);
@@ -23,7 +23,10 @@ describe('guard', () => {
     expect(hostAllowed('box.lan:9100', { ...settings, host: 'box.lan' })).toBe(true);
     // DNS rebinding: a name the attacker controls, resolving to 127.0.0.1.
     expect(hostAllowed('evil.example:9100', settings)).toBe(false);
-    expect(hostAllowed('127.0.0.1:9101', settings)).toBe(false);
+    // A tunnel's own port (ssh -L 9200:127.0.0.1:9100): before, 421 for every request.
+    expect(hostAllowed('127.0.0.1:9200', settings)).toBe(true);
+    expect(hostAllowed('localhost', settings)).toBe(true);
+    expect(hostAllowed('evil.example', settings)).toBe(false);
     expect(hostAllowed(undefined, settings)).toBe(false);
     expect(hostAllowed('a b', settings)).toBe(false);
   });
