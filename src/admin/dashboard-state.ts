@@ -139,7 +139,10 @@ export class DashboardSampler {
     const previous = this.#previous;
     const seconds = previous ? (now - previous.at) / 1000 : 0;
     const out: DashboardService[] = services.map((service) => {
-      const t = totals.get(service.name);
+      // A service with a front and no request yet has no series: its rate is 0, not unknown.
+      const t =
+        totals.get(service.name) ??
+        (service.url !== null ? { answers: 0, errors: 0, counts: [] } : undefined);
       const before = previous?.totals.get(service.name);
       let rps: number | null = null;
       let errors: number | null = null;

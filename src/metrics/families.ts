@@ -132,6 +132,9 @@ export function ownFamilies(input: MetricsInput): MetricFamily[] {
       s.failures.push({ labels, value: c.errors });
       s.retries.push({ labels, value: c.retries });
       s.ejections.push({ labels, value: c.ejections });
+      // The counters of an index scaled away stay (Prometheus' rate() needs them); the gauges of an
+      // instance that is no more would read as a live instance with nothing in flight.
+      if (c.inFlight === 0 && !service.instances.some((i) => String(i.index) === index)) continue;
       s.inFlight.push({ labels, value: c.inFlight });
       s.ejected.push({ labels, value: c.ejected ? 1 : 0 });
     }

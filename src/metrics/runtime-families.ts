@@ -6,6 +6,11 @@ import { type MetricsInput, ownFamilies } from './families.js';
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const RESERVED = new Set(['service', 'instance', 'le', 'quantile']);
+/**
+ * The names of msup's own process metrics (prom-client's defaults, merged into the same scrape): a runtime
+ * family named like one made every scrape a 500 (the merge throws on a name registered twice).
+ */
+const PROCESS_PREFIXES = ['process_', 'nodejs_'];
 
 function labelProblem(labels: Readonly<Record<string, string>>): string | undefined {
   for (const name of Object.keys(labels)) {
@@ -17,9 +22,20 @@ function labelProblem(labels: Readonly<Record<string, string>>): string | undefi
 
 function histogramProblem(h: HistogramSample): string | undefined {
   if (h.counts.length !== h.bounds.length + 1) return 'a histogram needs one count per bound, plus +Inf';
+  // +Inf is the exposition's own last bucket: a bound of Infinity wrote le="Infinity" beside it.
+  if (!h.bounds.every(Number.isFinite)) return 'histogram bounds must be finite (+Inf is added)';
   for (let i = 1; i < h.bounds.length; i++) {
     if (!((h.bounds[i] as number) > (h.bounds[i - 1] as number))) return 'histogram bounds must increase';
   }
+  return undefined;
+}
+
+/** What makes a family's name unusable, if anything. */
+function nameProblem(f: MetricFamily): string | undefined {
+  if (!METRIC_NAME.test(f.name)) return 'not a valid metric name';
+  if (PROCESS_PREFIXES.some((p) => f.name.startsWith(p))) return "msup's process metrics use this prefix";
+  // promtool: "non-counter metrics should not have "_total" suffix".
+  if (f.type !== 'counter' && f.name.endsWith('_total')) return `a ${f.type} may not end in _total`;
   return undefined;
 }
 
@@ -42,11 +58,14 @@ export function buildFamilies(input: MetricsInput): { families: MetricFamily[]; 
     const where = `${service}#${index}`;
     for (const f of theirs) {
       const taken = byName.get(f.name);
-      let problem: string | undefined;
-      if (!METRIC_NAME.test(f.name)) problem = 'not a valid metric name';
-      else if (taken?.own) problem = 'msup uses this name';
-      else if (taken && taken.family.type !== f.type) problem = `already a ${taken.family.type}`;
-      else {
+      let problem =
+        nameProblem(f) ??
+        (taken?.own
+          ? 'msup uses this name'
+          : taken && taken.family.type !== f.type
+            ? `already a ${taken.family.type}`
+            : undefined);
+      if (!problem) {
         for (const sample of f.samples) {
           problem =
             labelProblem(sample.labels) ??

@@ -110,6 +110,21 @@ describe('metric families', () => {
   const samples = (families: MetricFamily[], name: string) =>
     families.find((f) => f.name === name)?.samples as MetricSample[] | undefined;
 
+  it('keep the counters of an index scaled away, not its gauges', () => {
+    const counters = { inFlight: 0, requests: 5, errors: 0, retries: 0, ejections: 0, ejected: false };
+    const scaled: ServiceView = {
+      name: 'web',
+      instances: [instance(0)],
+      proxy: { counters: { 0: counters, 1: counters }, answers: [], own: [], held: 0, heldNow: 0 },
+    };
+    const { families } = buildFamilies({ services: [scaled], usage: new Map(), runtimes: [] });
+    const instances = (name: string) => samples(families, name)?.map((s) => s.labels.instance);
+    expect(instances('msup_upstream_attempts_total')).toEqual(['0', '1']);
+    // Instance 1 is gone: it read as a live instance with nothing in flight, not ejected.
+    expect(instances('msup_in_flight')).toEqual(['0']);
+    expect(instances('msup_ejected')).toEqual(['0']);
+  });
+
   it("label a runtime's families with the service and instance", () => {
     const { families, problems } = buildFamilies({
       services: [service],
@@ -179,6 +194,17 @@ describe('metric families', () => {
               type: 'histogram',
               samples: [{ labels: {}, bounds: [1, 2], counts: [1, 1], sum: 1 }],
             },
+            // prom-client's own process metrics share the scrape: a second one made every scrape a 500.
+            counter('process_cpu_seconds_total'),
+            counter('nodejs_heap_size_total_bytes'),
+            // promtool refuses both.
+            { name: 'q_total', help: 'h', type: 'gauge', samples: [{ labels: {}, value: 1 }] },
+            {
+              name: 'w_seconds',
+              help: 'h',
+              type: 'histogram',
+              samples: [{ labels: {}, bounds: [1, Number.POSITIVE_INFINITY], counts: [1, 1, 0], sum: 1 }],
+            },
           ],
         },
       ],
@@ -189,6 +215,10 @@ describe('metric families', () => {
       `web#0: metric "x_total" left out: label "instance" is msup's own`,
       'web#0: metric "y_total" left out: label "bad-label" is not a valid label name',
       'web#0: metric "z_seconds" left out: a histogram needs one count per bound, plus +Inf',
+      `web#0: metric "process_cpu_seconds_total" left out: msup's process metrics use this prefix`,
+      `web#0: metric "nodejs_heap_size_total_bytes" left out: msup's process metrics use this prefix`,
+      'web#0: metric "q_total" left out: a gauge may not end in _total',
+      'web#0: metric "w_seconds" left out: histogram bounds must be finite (+Inf is added)',
     ]);
     expect(families.map((f) => f.name)).not.toContain('x_total');
     expect(samples(families, 'msup_instance_restarts_total')).toHaveLength(1);
@@ -238,6 +268,26 @@ describe('the dashboard sampler', () => {
     expect(second.services[0]?.p50).toBeCloseTo(0.01 + 0.09 * (105 / 200));
     expect(second.services[0]?.p99).toBeCloseTo(0.1 + 0.9 * ((0.99 * 210 - 200) / 10));
     expect(second.services[0]?.instances[0]).toMatchObject({ cpuPercent: 25, uptimeMs: 11_000 });
+  });
+
+  it('gives a service with a front and no request yet a rate of 0, one without a front none', () => {
+    const sampler = new DashboardSampler();
+    const services: ServiceInfo[] = [
+      {
+        name: 'quiet',
+        url: 'http://127.0.0.1:1',
+        stderrTail: [],
+        instances: [instance(0, { startedAt: 1000 })],
+      },
+      { name: 'worker', url: null, stderrTail: [], instances: [instance(0, { startedAt: 1000 })] },
+    ];
+    sampler.sample([], services, 10_000);
+    const second = sampler.sample([], services, 12_000);
+    // It stayed null (no rate, no charts) until the service's first request.
+    expect(second.services.map((s) => [s.name, s.rps, s.errors])).toEqual([
+      ['quiet', 0, 0],
+      ['worker', null, null],
+    ]);
   });
 });
 
