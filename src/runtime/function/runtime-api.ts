@@ -1,7 +1,13 @@
 // The Lambda Runtime API that msup serves to one execution environment (AWS_LAMBDA_RUNTIME_API): the
 // environment's runtime long-polls /runtime/invocation/next, then posts /invocation/{id}/response or
 // /error; /runtime/init/error reports a failed init. The first poll marks the environment initialised.
+// Only the environment may speak to it: an invocation carries the request's headers (Authorization,
+// cookies), and polls are served first come first served. So it answers only requests whose Host names
+// it (a web page that rebinds a name of its own to 127.0.0.1 sends that name), and on Linux lets in only
+// connections from sockets of msup's own user (any local user can connect to a loopback port).
 import http from 'node:http';
+import net from 'node:net';
+import { peerIsOwn } from './socket-owner.js';
 
 const PREFIX = '/2018-06-01/runtime/';
 /** Lambda's limit on a synchronous response payload. */
@@ -43,7 +49,14 @@ function errorTypeOf(req: http.IncomingMessage, body: Buffer): string {
 }
 
 export class RuntimeApi {
+  /** Accepts connections, paused until their owner is checked, then hands them to #server. */
+  readonly #listener: net.Server;
+  /** Serves the connections let in (it does not listen itself). */
   readonly #server: http.Server;
+  /** Every connection: being checked, or let in (#server, not listening itself, does not track them). */
+  readonly #sockets = new Set<net.Socket>();
+  /** The Host values a request may carry: this listener's own address, as AWS_LAMBDA_RUNTIME_API gives it. */
+  #hosts: string[] = [];
   /** Polls (GET next) waiting for an invocation. */
   readonly #polls: http.ServerResponse[] = [];
   /** Invocations waiting for a poll. */
@@ -64,22 +77,51 @@ export class RuntimeApi {
     );
     this.#server.headersTimeout = 0;
     this.#server.timeout = 0;
+    this.#listener = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) =>
+      this.#admit(socket),
+    );
   }
 
   /** The port it listens on (the kernel's choice when `listen` was given 0). */
   get port(): number {
-    const address = this.#server.address();
+    const address = this.#listener.address();
     return typeof address === 'object' && address ? address.port : 0;
   }
 
   static listen(port: number): Promise<RuntimeApi> {
     const api = new RuntimeApi();
     return new Promise((resolve, reject) => {
-      api.#server.once('error', reject);
-      api.#server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
-        api.#server.off('error', reject);
+      api.#listener.once('error', reject);
+      api.#listener.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
+        api.#listener.off('error', reject);
+        api.#hosts = [`127.0.0.1:${api.port}`, `localhost:${api.port}`];
         resolve(api);
       });
+    });
+  }
+
+  /**
+   * Lets a connection in once its peer's socket is found to be msup's user's (once per connection: an
+   * environment keeps its connections). Until then it is paused: what it sends waits in the kernel. The
+   * check reads /proc off the event loop; msup's bootstrap opens its first connection before it loads the
+   * handler, so a cold start does not wait for it.
+   */
+  #admit(socket: net.Socket): void {
+    const refuse = () => socket.destroy();
+    socket.on('error', refuse);
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    const peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    const own = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    void peerIsOwn(peer, own).then((allowed) => {
+      if (socket.destroyed) return;
+      if (!allowed) {
+        refuse();
+        return;
+      }
+      socket.off('error', refuse);
+      this.#server.emit('connection', socket);
+      socket.resume();
     });
   }
 
@@ -102,8 +144,8 @@ export class RuntimeApi {
 
   close(): Promise<void> {
     for (const poll of this.#polls.splice(0)) poll.destroy();
-    this.#server.closeAllConnections();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    return new Promise((resolve) => this.#listener.close(() => resolve()));
   }
 
   #dispatch(res: http.ServerResponse, invocation: Invocation): void {
@@ -126,6 +168,11 @@ export class RuntimeApi {
 
   #route(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '';
+    if (!this.#hosts.includes(req.headers.host?.toLowerCase() ?? '')) {
+      res.setHeader('connection', 'close');
+      this.#answer(res, 403, 'AccessDenied', 'the Runtime API answers only requests to its own address');
+      return;
+    }
     if (req.method === 'GET' && url === `${PREFIX}invocation/next`) {
       this.#next(res);
       return;

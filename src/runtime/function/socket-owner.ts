@@ -1,0 +1,111 @@
+// Who owns the other end of a loopback TCP connection, as Linux reports it (/proc/net/tcp, /proc/net/tcp6):
+// the Runtime API lets in only connections from sockets of msup's own user. Elsewhere, unknown.
+import { readFile } from 'node:fs';
+import os from 'node:os';
+
+export interface SocketAddress {
+  /** IPv4, dotted (an IPv4-mapped IPv6 address is taken as its IPv4 one). */
+  address: string;
+  port: number;
+}
+
+/** An address as /proc/net/tcp* prints it: each 32-bit word in the host's byte order, in hex. */
+function words(address: string, littleEndian: boolean): { v4: string; mapped: string } | null {
+  const bytes = address
+    .replace(/^::ffff:/i, '')
+    .split('.')
+    .map(Number);
+  if (bytes.length !== 4 || bytes.some((b) => !Number.isInteger(b) || b < 0 || b > 255)) return null;
+  const hex = (list: number[]) =>
+    list
+      .map((b) => b.toString(16).padStart(2, '0'))
+      .join('')
+      .toUpperCase();
+  const word = (list: number[]) => hex(littleEndian ? [...list].reverse() : list);
+  const v4 = word(bytes);
+  return { v4, mapped: `0000000000000000${word([0, 0, 0xff, 0xff])}${v4}` };
+}
+
+const port4 = (port: number) => port.toString(16).toUpperCase().padStart(4, '0');
+
+/**
+ * The uid that owns the socket at `local` connected to `remote`, from the text of /proc/net/tcp or
+ * /proc/net/tcp6, or null when no such connection is listed. (Each line: sl, local address, remote
+ * address, state, queues, timer, retransmits, uid, ...; a connection over loopback is listed twice, once
+ * from each end: `local` says which end.)
+ */
+export function socketOwner(
+  table: string,
+  local: SocketAddress,
+  remote: SocketAddress,
+  littleEndian = os.endianness() === 'LE',
+): number | null {
+  const l = words(local.address, littleEndian);
+  const r = words(remote.address, littleEndian);
+  if (!l || !r) return null;
+  const keys = [
+    ` ${l.v4}:${port4(local.port)} ${r.v4}:${port4(remote.port)} `,
+    ` ${l.mapped}:${port4(local.port)} ${r.mapped}:${port4(remote.port)} `,
+  ];
+  for (const key of keys) {
+    const at = table.indexOf(key);
+    if (at < 0) continue;
+    const lineStart = table.lastIndexOf('\n', at) + 1;
+    const lineEnd = table.indexOf('\n', at);
+    const fields = table
+      .slice(lineStart, lineEnd < 0 ? undefined : lineEnd)
+      .trim()
+      .split(/\s+/);
+    const uid = Number(fields[7]);
+    return Number.isInteger(uid) ? uid : null;
+  }
+  return null;
+}
+
+const read = (file: string) =>
+  new Promise<string | null>((resolve) =>
+    readFile(file, 'latin1', (error, text) => resolve(error ? null : text)),
+  );
+
+/** The read of /proc/net/tcp under way, and the one queued after it. */
+let reading: Promise<string | null> | null = null;
+let following: Promise<string | null> | null = null;
+
+/**
+ * /proc/net/tcp as read after this call: connections accepted together share one read (an environment
+ * with a concurrency above 1 opens a connection per poll, many at once). A read already under way may
+ * have been written before the caller's connection existed, so callers wait for the next one.
+ */
+function tcpTable(): Promise<string | null> {
+  if (reading) {
+    following ??= reading.then(() => {
+      following = null;
+      return tcpTable();
+    });
+    return following;
+  }
+  const started = read('/proc/net/tcp').finally(() => {
+    if (reading === started) reading = null;
+  });
+  reading = started;
+  return started;
+}
+
+/**
+ * Whether a connection's peer may be let in: its socket is owned by msup's user (or root, who could read
+ * msup's memory anyway). `true` when it cannot be told: not Linux, no /proc. Asynchronous: the kernel takes
+ * milliseconds to write these files (3 ms for 200 sockets), too long for the event loop.
+ */
+export async function peerIsOwn(peer: SocketAddress, server: SocketAddress): Promise<boolean> {
+  const own = process.getuid?.();
+  if (process.platform !== 'linux' || own === undefined) return true;
+  const tcp = await tcpTable();
+  if (tcp === null) return true;
+  let uid = socketOwner(tcp, peer, server);
+  // A client's IPv6 socket that connected to 127.0.0.1 is listed in tcp6, as ::ffff:127.0.0.1.
+  if (uid === null) {
+    const tcp6 = await read('/proc/net/tcp6');
+    if (tcp6 !== null) uid = socketOwner(tcp6, peer, server);
+  }
+  return uid === own || uid === 0;
+}

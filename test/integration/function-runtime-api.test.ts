@@ -1,0 +1,127 @@
+// An environment's Runtime API serves only that environment: a request whose Host is not its own address
+// (a web page rebinding a name to 127.0.0.1) is refused, and on Linux so is a connection from another
+// user's socket (any local user can connect to a loopback port). Neither gets the invocation waiting for
+// a poll; the environment's own poll still does.
+import { spawn, spawnSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RuntimeApi } from '../../src/runtime/function/runtime-api.js';
+import { request } from '../helpers/http.js';
+
+const NEXT = '/2018-06-01/runtime/invocation/next';
+const apis: RuntimeApi[] = [];
+afterEach(async () => {
+  for (const api of apis.splice(0)) await api.close();
+});
+
+async function waiting(): Promise<{ api: RuntimeApi; answered: Promise<unknown> }> {
+  const api = await RuntimeApi.listen(0);
+  apis.push(api);
+  const answered = api.invoke({
+    id: 'id-1',
+    event: '{"headers":{"authorization":"Bearer secret"}}',
+    deadlineEpochMs: Date.now() + 60_000,
+    arn: 'arn:aws:lambda:local:000000000000:function:fn',
+  });
+  return { api, answered };
+}
+
+/** The environment's own poll and answer: it gets the invocation, and its answer is taken. */
+async function served(api: RuntimeApi, answered: Promise<unknown>, host: string): Promise<void> {
+  const next = await request(`http://127.0.0.1:${api.port}${NEXT}`, { headers: { host } });
+  expect(next.status).toBe(200);
+  expect(next.headers['lambda-runtime-aws-request-id']).toBe('id-1');
+  const posted = await request(`http://127.0.0.1:${api.port}/2018-06-01/runtime/invocation/id-1/response`, {
+    method: 'POST',
+    body: '{"ok":true}',
+    headers: { host },
+  });
+  expect(posted.status).toBe(202);
+  expect(await answered).toEqual({ kind: 'response', body: Buffer.from('{"ok":true}') });
+}
+
+const setpriv = spawnSync('setpriv', ['--version']).status === 0;
+const curl = spawnSync('curl', ['--version']).status === 0;
+const asRoot = process.getuid?.() === 0;
+const otherUser =
+  process.platform !== 'linux'
+    ? 'not Linux: msup does not check the owner of a connection'
+    : !asRoot || !setpriv || !curl
+      ? 'needs root, setpriv and curl to connect as another user'
+      : undefined;
+if (otherUser) console.log(`skipping the other-user test: ${otherUser}`);
+
+describe("an environment's Runtime API", () => {
+  it('refuses a request whose Host is not its own address, then serves its environment', async () => {
+    const { api, answered } = await waiting();
+    for (const host of [`evil.example:${api.port}`, 'evil.example', `127.0.0.1:${api.port + 1}`]) {
+      const stolen = await request(`http://127.0.0.1:${api.port}${NEXT}`, { headers: { host } });
+      expect({ host, status: stolen.status, body: stolen.body }).toEqual({
+        host,
+        status: 403,
+        body: JSON.stringify({
+          errorMessage: 'the Runtime API answers only requests to its own address',
+          errorType: 'AccessDenied',
+        }),
+      });
+    }
+    const forged = await request(`http://127.0.0.1:${api.port}/2018-06-01/runtime/invocation/id-1/response`, {
+      method: 'POST',
+      body: '{"forged":true}',
+      headers: { host: 'evil.example' },
+    });
+    expect(forged.status).toBe(403);
+    // Both spellings of its address that a runtime may send (AWS_LAMBDA_RUNTIME_API's, or localhost).
+    await served(api, answered, `127.0.0.1:${api.port}`);
+    const again = await waiting();
+    await served(again.api, again.answered, `LOCALHOST:${again.api.port}`);
+  });
+
+  it('lets in many connections opened at once (they share reads of /proc)', async () => {
+    const api = await RuntimeApi.listen(0);
+    apis.push(api);
+    const ids = Array.from({ length: 20 }, (_, i) => `id-${i}`);
+    const answered = ids.map((id) =>
+      api.invoke({ id, event: '{}', deadlineEpochMs: Date.now() + 60_000, arn: 'arn' }),
+    );
+    const polls = await Promise.all(ids.map(() => request(`http://127.0.0.1:${api.port}${NEXT}`)));
+    expect(polls.map((p) => p.status)).toEqual(ids.map(() => 200));
+    expect(polls.map((p) => p.headers['lambda-runtime-aws-request-id']).sort()).toEqual([...ids].sort());
+    await Promise.all(
+      ids.map((id) =>
+        request(`http://127.0.0.1:${api.port}/2018-06-01/runtime/invocation/${id}/response`, {
+          method: 'POST',
+          body: '1',
+        }),
+      ),
+    );
+    expect(await Promise.all(answered)).toEqual(
+      ids.map(() => ({ kind: 'response', body: Buffer.from('1') })),
+    );
+  });
+
+  it.skipIf(otherUser !== undefined)(
+    "refuses another user's connection, then serves its environment",
+    { timeout: 20_000 },
+    async () => {
+      const { api, answered } = await waiting();
+      const url = `http://127.0.0.1:${api.port}${NEXT}`;
+      // nobody (65534): curl sends a right Host, and its connection is closed before any answer.
+      const stolen = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(
+          'setpriv',
+          ['--reuid=65534', '--regid=65534', '--clear-groups', 'curl', '-sS', '-m', '15', url],
+          { stdio: ['ignore', 'pipe', 'ignore'] },
+        );
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+        });
+        child.on('close', (code) => resolve({ code, out }));
+      });
+      expect(stolen.out).toBe('');
+      // 52: empty reply, 56: connection reset (not 28: a timeout, which would mean it waited for an event).
+      expect([52, 56]).toContain(stolen.code);
+      await served(api, answered, `127.0.0.1:${api.port}`);
+    },
+  );
+});

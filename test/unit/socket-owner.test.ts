@@ -1,0 +1,35 @@
+// Who owns a loopback connection's socket, from /proc/net/tcp and tcp6 as Linux writes them: each end of a
+// connection is a line of its own, and only the peer's end names the peer's owner.
+import { describe, expect, it } from 'vitest';
+import { socketOwner } from '../../src/runtime/function/socket-owner.js';
+
+const HEAD =
+  '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+// The Runtime API listens on 127.0.0.1:40000 (9C40); a client connected from 127.0.0.1:51000 (C738).
+const TCP_LE = `${HEAD}   0: 0100007F:9C40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 11 1 0 100 0 0 10 0
+   1: 0100007F:9C40 0100007F:C738 01 00000000:00000000 00:00000000 00000000     0        0 12 1 0 20 4 30 10 -1
+   2: 0100007F:C738 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 13 1 0 20 4 30 10 -1
+   3: 0A00020F:C738 5DB8D822:9C40 01 00000000:00000000 00:00000000 00000000  1001        0 14 1 0 20 4 30 10 -1
+`;
+const server = { address: '127.0.0.1', port: 40000 };
+const peer = { address: '127.0.0.1', port: 51000 };
+
+describe('socketOwner', () => {
+  it("finds the peer's end of a connection, not the server's own end or another host's", () => {
+    expect(socketOwner(TCP_LE, peer, server, true)).toBe(1000);
+    expect(socketOwner(TCP_LE, server, peer, true)).toBe(0);
+    expect(socketOwner(TCP_LE, { address: '127.0.0.1', port: 51001 }, server, true)).toBeNull();
+    expect(socketOwner(TCP_LE, { address: '127.0.0.2', port: 51000 }, server, true)).toBeNull();
+  });
+
+  it('reads a big-endian host, an IPv4-mapped address in tcp6, and refuses what is not IPv4', () => {
+    const be = TCP_LE.replaceAll('0100007F', '7F000001');
+    expect(socketOwner(be, peer, server, false)).toBe(1000);
+    const tcp6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0000000000000000FFFF00000100007F:C738 0000000000000000FFFF00000100007F:9C40 01 00000000:00000000 00:00000000 00000000  1002        0 15 1 0 20 4 30 10 -1
+`;
+    expect(socketOwner(tcp6, { address: '::ffff:127.0.0.1', port: 51000 }, server, true)).toBe(1002);
+    expect(socketOwner(tcp6, peer, server, true)).toBe(1002);
+    expect(socketOwner(TCP_LE, { address: '::1', port: 51000 }, server, true)).toBeNull();
+  });
+});
