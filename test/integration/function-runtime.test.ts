@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/runtime/proc.js';
-import { type FunctionUnderTest, useFunction } from '../helpers/function.js';
+import { type FunctionDetails, type FunctionUnderTest, useFunction } from '../helpers/function.js';
 import { waitFor } from '../helpers/processes.js';
 
 const json = async (r: Response) => JSON.parse(await r.text()) as Record<string, unknown>;
@@ -129,6 +129,36 @@ describe('the function runtime', () => {
     const next = await json(await fetch(fn.url('/globals')));
     expect(next.calls).toBe(1);
     expect(fn.details()).toMatchObject({ timeouts: 1, coldStarts: 2 });
+  });
+
+  it('with concurrency above 1, answers a timeout 504 and ends the environment only once its other requests are answered', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({ runtime: { function: { profile: 'knative', timeout: '2s' } } });
+    const first = await json(await fetch(fn.url('/globals')));
+    const pid = fn.details().list[0]?.pid as number;
+    const inFlight = (d: FunctionDetails) => (d.list[0] as unknown as { inFlight: number }).inFlight;
+    const hung = fetch(fn.url('/hang'));
+    await fn.until((d) => inFlight(d) === 1);
+    fn.clock.advance(1000);
+    // Shares the environment (knative: no concurrency limit), 1 s of its 2 s timeout left on the clock.
+    const sharing = fetch(fn.url('/sleep?ms=1500'));
+    await fn.until((d) => inFlight(d) === 2);
+    fn.clock.advance(1000);
+    const timedOut = await hung;
+    expect(timedOut.status).toBe(504);
+    expect(timedOut.headers.get('x-amzn-errortype')).toBe('Sandbox.Timedout');
+    // Draining: a new request goes to another environment, started for it.
+    const meanwhile = await json(await fetch(fn.url('/globals')));
+    expect(meanwhile.calls).toBe(1);
+    expect(meanwhile.born).not.toBe(first.born);
+    const answer = await sharing;
+    expect(answer.status).toBe(200);
+    expect(await json(answer)).toMatchObject({ slept: 1500, born: first.born });
+    // Ended once it had no request left.
+    expect(await waitFor(() => !isAlive(pid), 5000)).toBe(true);
+    await fn.until((d) => d.environments.ended === 1);
+    expect(fn.details()).toMatchObject({ timeouts: 1, errors: 0, coldStarts: 2, environments: { warm: 1 } });
   });
 
   it('fails an init past the cap after one retry, with a clear message', { timeout: 60_000 }, async () => {

@@ -206,7 +206,7 @@ export class Gateway {
     }
   }
 
-  /** Settles with the invocation's outcome, or `timeout` after the function's timeout (the environment is then ended). */
+  /** Settles with the invocation's outcome, or `timeout` after the function's timeout (the environment is then ended, or drained). */
   #within(lease: Lease<Environment>, requestId: string, running: Promise<InvokeOutcome>): Promise<Outcome> {
     const { clock } = this.#o;
     return new Promise((resolve) => {
@@ -275,7 +275,9 @@ export class Gateway {
         `${new Date().toISOString()} ${requestId} Task timed out after ${(fn.timeoutMs / 1000).toFixed(2)} seconds`,
       );
       reply(errorResponse(504, 'Endpoint request timed out', 'Sandbox.Timedout'), requestId);
-      this.pool.discard(lease);
+      // Lambda ends the environment (it serves one request); one that others share ends when they are answered.
+      if (fn.concurrency === 1) this.pool.discard(lease);
+      else this.pool.retire(lease);
     } else if (outcome.kind === 'exited') {
       if (outcome.errorType === 'Runtime.OutOfMemory') this.#counts.outOfMemory++;
       else this.#counts.errors++;

@@ -25,7 +25,8 @@ export {
   type PoolSettings,
 };
 
-type SlotState = 'starting' | 'ready' | 'ending';
+/** `draining`: takes no new request, and is ended once its requests in flight are answered. */
+type SlotState = 'starting' | 'ready' | 'draining' | 'ending';
 
 interface Slot<E> {
   env: E | null;
@@ -82,10 +83,10 @@ export class EnvironmentPool<E extends PooledEnvironment> {
     return this.#s.concurrency === 0 ? Number.POSITIVE_INFINITY : this.#s.concurrency;
   }
 
-  /** Environments that count against maxInstances: starting and ready. */
+  /** Environments that count against maxInstances: starting and ready (one draining is being ended). */
   #live(): number {
     let n = 0;
-    for (const slot of this.#slots) if (slot.state !== 'ending') n++;
+    for (const slot of this.#slots) if (slot.state === 'starting' || slot.state === 'ready') n++;
     return n;
   }
 
@@ -170,6 +171,7 @@ export class EnvironmentPool<E extends PooledEnvironment> {
     this.#leases.delete(lease);
     slot.inFlight--;
     if (slot.state === 'ready') this.#serveWaiters(slot);
+    else if (slot.state === 'draining' && slot.inFlight === 0) this.#end(slot, 'ended', true);
   }
 
   /** The request ended its environment (timeout, memory): it is killed, and the next request is cold. */
@@ -179,6 +181,28 @@ export class EnvironmentPool<E extends PooledEnvironment> {
     this.#leases.delete(lease);
     slot.inFlight--;
     this.#end(slot, 'ended', true);
+  }
+
+  /**
+   * The request timed out on an environment that other requests share (a concurrency above 1): ending it
+   * now would fail them all, so it takes no new request and is ended (killed: the timed-out invocation may
+   * never finish) once the others are answered, each still within its own timeout. Another environment
+   * takes its place for new requests at once.
+   */
+  retire(lease: Lease<E>): void {
+    const slot = this.#leases.get(lease);
+    if (!slot) return;
+    this.#leases.delete(lease);
+    slot.inFlight--;
+    if (slot.inFlight === 0) {
+      this.#end(slot, 'ended', true);
+      return;
+    }
+    if (slot.state !== 'ready') return;
+    slot.state = 'draining';
+    this.#clock.clearTimeout(slot.idleTimer);
+    slot.idleTimer = undefined;
+    this.#replace();
   }
 
   /**
@@ -329,6 +353,11 @@ export class EnvironmentPool<E extends PooledEnvironment> {
     const env = slot.env as E;
     if (kill) env.kill();
     void env.stop(this.#s.stopTimeoutMs).finally(() => this.#slots.delete(slot));
+    this.#replace();
+  }
+
+  /** After an environment stopped taking requests (ended, draining): keeps minInstances and serves waiters. */
+  #replace(): void {
     if (this.#stopping) return;
     this.#replenish();
     // Requests waiting for a free environment may start one now that this one is gone.
@@ -358,6 +387,7 @@ export class EnvironmentPool<E extends PooledEnvironment> {
   /** Each environment's state, for status. */
   snapshot(): {
     env: E | null;
+    /** A draining environment is busy: it has requests in flight. */
     state: 'starting' | 'busy' | 'idle';
     inFlight: number;
     invocations: number;
