@@ -3,7 +3,8 @@
 // stripped both ways, the response handed over at its headers (to stream on or to discard for a retry),
 // and a failure told apart by when it happened, which decides whether it may be retried.
 import type http from 'node:http';
-import { isNotForwarded, NOT_FORWARDED_HEADER, sendableReason } from '../proxy/headers.js';
+import type net from 'node:net';
+import { headerProblem, isNotForwarded, NOT_FORWARDED_HEADER, sendableReason } from '../proxy/headers.js';
 import type { ExchangeHandler, UpstreamPool } from '../proxy/upstream-pool.js';
 
 const HOP_BY_HOP = new Set([
@@ -18,6 +19,61 @@ const HOP_BY_HOP = new Set([
   // undici sends no Expect; Node's server has answered 100-continue already.
   'expect',
 ]);
+
+/**
+ * Node's settings for every HTTP listener of a sidecar (ingress, mesh, the permissive mesh port's plain
+ * side, outbound), as msup's front's (proxy/listener.ts): no `requestTimeout`, whose 300 s default cut an
+ * upload longer than that with 408; a body that stops arriving is cut by an idle timer instead (LazyBody
+ * from proxy/lazy-body.ts, as the front's `bodyTimeout`: it runs only while the client is awaited).
+ */
+export const LISTENER_OPTIONS = { keepAliveTimeout: 65_000, requestTimeout: 0 } as const;
+
+/**
+ * How long a client's body may pause before a 408: the front's default `bodyTimeout` (proxy/listener.ts's
+ * DEFAULT_BODY_TIMEOUT_MS, not imported: the sidecar loads none of the front's modules).
+ */
+export const BODY_TIMEOUT_MS = 10_000;
+
+/** A listener counts every header itself (headerProblem): Node's default would drop past 2000 silently. */
+export function countHeaders<T extends http.Server>(server: T): T {
+  server.maxHeadersCount = 0;
+  return server;
+}
+
+/**
+ * Answers a request whose head the front would refuse (two Host headers: 400; too many headers: 431), as
+ * the front does; true when it did. The app would otherwise see a Host the front never allowed.
+ */
+export function refusedHead(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  const problem = headerProblem(req.rawHeaders);
+  if (!problem) return false;
+  res.writeHead(problem.status, { 'content-type': 'text/plain', connection: 'close' });
+  res.end(`msup sidecar: ${problem.reason}\n`);
+  return true;
+}
+
+/** The same for an upgrade's head, on its raw socket. */
+export function refusedUpgrade(req: http.IncomingMessage, socket: net.Socket): boolean {
+  const problem = headerProblem(req.rawHeaders);
+  if (!problem) return false;
+  const body = `msup sidecar: ${problem.reason}\n`;
+  socket.on('error', () => {});
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${problem.status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+  return true;
+}
+
+/** 408 for a client whose body stopped arriving (a cut if the answer has begun), and the connection closes. */
+export function bodyStopped(req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (res.headersSent) res.destroy();
+  else {
+    res.writeHead(408, { 'content-type': 'text/plain', connection: 'close' });
+    res.end('msup sidecar: the request body stopped arriving\n');
+  }
+  req.socket.destroySoon();
+}
 
 /** Names listed in a Connection header (hop-by-hop too). */
 function connectionNames(value: string | undefined): Set<string> | null {

@@ -9,11 +9,24 @@ import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type StartupSchedule, startupDelay } from '../health/startup-delay.js';
 import { NOT_FORWARDED_HEADER } from '../proxy/headers.js';
-import { REPLAY_LIMIT } from '../proxy/lazy-body.js';
+import { LazyBody, REPLAY_LIMIT } from '../proxy/lazy-body.js';
 import { STALE_CONNECTION } from '../proxy/lean-pool.js';
 import { IDEMPOTENT } from '../proxy/retry.js';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
-import { downstreamHeaders, hasBody, SendError, send, upstreamHeaders, writeAnswerHead } from './forward.js';
+import {
+  BODY_TIMEOUT_MS,
+  bodyStopped,
+  countHeaders,
+  downstreamHeaders,
+  hasBody,
+  LISTENER_OPTIONS,
+  refusedHead,
+  refusedUpgrade,
+  SendError,
+  send,
+  upstreamHeaders,
+  writeAnswerHead,
+} from './forward.js';
 import type { TlsMaterial } from './messages.js';
 import { type GoldenMetrics, routeOf } from './metrics.js';
 import { meshIdentity, serverOptions } from './tls.js';
@@ -55,6 +68,8 @@ export interface InboundOptions {
   tls: TlsMaterial;
   metrics: GoldenMetrics;
   log(line: string): void;
+  /** How long a request body may pause before a 408 (BODY_TIMEOUT_MS by default; 0: no limit). */
+  bodyTimeoutMs?: number;
 }
 
 /** How often the app's port is tried while it starts: as msup's startup probes, often at first, then less. */
@@ -115,14 +130,15 @@ export class Inbound {
       this.#options.log(`ingress ${host}:${ingressPort} → app ${endpoint.host}:${endpoint.port} (tcp)`);
       return;
     }
-    const ingress = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) =>
-      this.#forward(req, res, null),
+    const ingress = countHeaders(
+      http.createServer(LISTENER_OPTIONS, (req, res) => this.#forward(req, res, null)),
     );
     ingress.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head, null));
     this.#ingress = ingress;
-    const mesh = https.createServer(
-      { ...serverOptions(this.#options.tls), keepAliveTimeout: 65_000 },
-      (req, res) => this.#fromMesh(req, res),
+    const mesh = countHeaders(
+      https.createServer({ ...serverOptions(this.#options.tls), ...LISTENER_OPTIONS }, (req, res) =>
+        this.#fromMesh(req, res),
+      ),
     );
     mesh.on('upgrade', (req, socket, head) => {
       const identity = this.#identityOf(req.socket as TLSSocket);
@@ -136,8 +152,8 @@ export class Inbound {
     await listen(ingress, host, ingressPort);
     if (this.#options.mtls === 'permissive') {
       // Plain text and TLS on one port: the first byte of a TLS connection is a handshake record (22).
-      const plain = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) =>
-        this.#forward(req, res, null),
+      const plain = countHeaders(
+        http.createServer(LISTENER_OPTIONS, (req, res) => this.#forward(req, res, null)),
       );
       const sniff = net.createServer((socket) => {
         // Until http or tls has it: a reset before the first byte (a port scan, SO_LINGER 0) ends only
@@ -200,6 +216,7 @@ export class Inbound {
   }
 
   #forward(req: http.IncomingMessage, res: http.ServerResponse, identity: string | null): void {
+    if (refusedHead(req, res)) return;
     const started = performance.now();
     const route = routeOf(req.url);
     const pool = this.#pool;
@@ -220,7 +237,13 @@ export class Inbound {
       notForwarded(req, res, 'the app is not up yet');
       return;
     }
-    const body = hasBody(req) ? req : null;
+    // Read as the app takes it; a client that stops sending it gets 408 after the idle time, as from the front.
+    const body = hasBody(req)
+      ? new LazyBody(req, this.#options.bodyTimeoutMs ?? BODY_TIMEOUT_MS, () => {
+          abort.abort();
+          bodyStopped(req, res);
+        })
+      : null;
     const attempt = (again: boolean): void => {
       send(pool, {
         method: req.method ?? 'GET',
@@ -253,7 +276,9 @@ export class Inbound {
           if (error instanceof SendError && error.failure === 'connect') {
             // Nothing reached the app (refused, unreachable: it died, or is not up): a 503 that says so,
             // and msup's front (or a peer's sidecar) sends the request to another instance, whatever its
-            // method, as after a failed connect of its own.
+            // method, as after a failed connect of its own. The body's reader lets go of the client's stream
+            // (and its idle timer stops): notForwarded reads the rest.
+            body?.destroy();
             notForwarded(req, res, `the app did not take the connection (${error.message})`);
             return;
           }
@@ -275,6 +300,7 @@ export class Inbound {
   #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, identity: string | null): void {
     const app = this.#app;
     if (!app) return void socket.destroy();
+    if (refusedUpgrade(req, socket)) return;
     // Its body would have to reach the app before the app answers, and the client's bytes pass on only
     // after a 101: such an upgrade (h2c on a POST) is not passed on, as msup's front does not.
     if (hasBody(req)) {

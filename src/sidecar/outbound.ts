@@ -2,10 +2,23 @@
 // Each request goes to an instance picked by the balancer among those the circuit breaker lets through,
 // with a time limit, and retries (on another instance where there is one) within the limit and the budget.
 import http from 'node:http';
+import { LazyBody } from '../proxy/lazy-body.js';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
 import { Balancer } from './balancer.js';
 import { CircuitBreaker } from './breaker.js';
-import { type Answer, SendError, send, upstreamHeaders, writeAnswerHead } from './forward.js';
+import {
+  type Answer,
+  BODY_TIMEOUT_MS,
+  bodyStopped,
+  countHeaders,
+  hasBody,
+  LISTENER_OPTIONS,
+  refusedHead,
+  SendError,
+  send,
+  upstreamHeaders,
+  writeAnswerHead,
+} from './forward.js';
 import { random } from './inbound.js';
 import type { PeerEndpoint, SidecarSettings, TlsMaterial } from './messages.js';
 import { type GoldenMetrics, routeOf } from './metrics.js';
@@ -31,6 +44,8 @@ export interface OutboundOptions {
   metrics: GoldenMetrics;
   now(): number;
   random(): number;
+  /** How long a request body may pause before a 408 (BODY_TIMEOUT_MS by default; 0: no limit). */
+  bodyTimeoutMs?: number;
 }
 
 interface Attempt {
@@ -59,9 +74,12 @@ export class Outbound {
       options.now,
     );
     this.#tls = options.tls;
-    this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-      this.#handle(req, res).catch((error: Error) => reply(res, 502, error.message));
-    });
+    this.#server = countHeaders(
+      http.createServer(LISTENER_OPTIONS, (req, res) => {
+        if (refusedHead(req, res)) return;
+        this.#handle(req, res).catch((error: Error) => reply(res, 502, error.message));
+      }),
+    );
   }
 
   listen(): Promise<void> {
@@ -137,13 +155,25 @@ export class Outbound {
       traceparent: continueTrace(req.headers.traceparent, random).traceparent,
     });
     const method = req.method ?? 'GET';
-    const body = await readBody(req);
-    const replayable = body !== 'stream';
-    const deadline = settings.timeoutMs > 0 ? Date.now() + settings.timeoutMs : Number.POSITIVE_INFINITY;
     const abort = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
     });
+    // Read as it is kept or sent; a client that stops sending it gets 408 after the idle time, as from the front.
+    const source = hasBody(req)
+      ? new LazyBody(req, this.#o.bodyTimeoutMs ?? BODY_TIMEOUT_MS, () => {
+          abort.abort();
+          source?.destroy();
+          bodyStopped(req, res);
+        })
+      : null;
+    const body = await readBody(req, source).catch((error: Error) => {
+      if (abort.signal.aborted) return undefined;
+      throw error;
+    });
+    if (body === undefined || abort.signal.aborted) return;
+    const replayable = body !== 'stream';
+    const deadline = settings.timeoutMs > 0 ? Date.now() + settings.timeoutMs : Number.POSITIVE_INFINITY;
     const tried = new Set<string>();
     this.#budget.request();
     let last: Attempt | null = null;
@@ -167,7 +197,7 @@ export class Outbound {
         method,
         path: req.url ?? '/',
         headers,
-        body: body === 'stream' ? req : body,
+        body: body === 'stream' ? source : body,
         timeoutMs: Number.isFinite(tryMs) ? Math.max(1, tryMs) : 0,
         signal: abort.signal,
       });
@@ -255,17 +285,23 @@ export class Outbound {
   }
 }
 
-/** The body kept in memory when small enough to replay; 'stream' when it is larger (or of unknown size). */
-async function readBody(req: http.IncomingMessage): Promise<Buffer | null | 'stream'> {
+/**
+ * The body kept in memory when small enough to replay; 'stream' when it is larger (or of unknown size):
+ * then `source` is sent once.
+ */
+async function readBody(
+  req: http.IncomingMessage,
+  source: LazyBody | null,
+): Promise<Buffer | null | 'stream'> {
   const length = req.headers['content-length'];
-  if (req.headers['transfer-encoding'] !== undefined) return 'stream';
-  if (length === undefined || length === '0') {
+  if (source === null) {
     req.resume();
     return null;
   }
+  if (req.headers['transfer-encoding'] !== undefined) return 'stream';
   if (Number(length) > MAX_REPLAY_BYTES) return 'stream';
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  for await (const chunk of source) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 

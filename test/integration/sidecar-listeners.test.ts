@@ -1,0 +1,211 @@
+// A sidecar's listeners (inbound.ts, outbound.ts) against real sockets, as msup's front behaves: no limit on
+// a request's whole time but an idle one on its body, a head the front would refuse refused here too, and
+// the headers, retries, traces, upgrades and plain text on the mesh port handled as the front handles them.
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { MeshCa } from '../../src/runtime/sidecar/ca.js';
+import { Inbound } from '../../src/sidecar/inbound.js';
+import type { SidecarSettings, TlsMaterial } from '../../src/sidecar/messages.js';
+import { GoldenMetrics } from '../../src/sidecar/metrics.js';
+import { Outbound } from '../../src/sidecar/outbound.js';
+import { requestWith } from '../helpers/http.js';
+
+const PROJECT = 'listeners-test';
+const TRUST = `spiffe://msup.local/${PROJECT}/`;
+let dir: string;
+let tls: TlsMaterial;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'msup-sidecar-listeners-'));
+  const ca = await MeshCa.open(path.join(dir, 'ca'), PROJECT);
+  const issued = await ca.issue('api', 3_600_000);
+  tls = { ca: ca.pem, cert: issued.cert, key: issued.key };
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const closers: (() => unknown)[] = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+const SETTINGS: SidecarSettings = {
+  retries: 2,
+  retryBudget: 1,
+  minRetriesPerSecond: 100,
+  timeoutMs: 10_000,
+  tryTimeoutMs: 5000,
+  breaker: null,
+  balancing: 'least-request',
+  mtls: 'strict',
+};
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** An app (`handler`, or one that answers with what it got: method, headers, body) on a free port. */
+async function app(handler?: http.RequestListener) {
+  const server = http.createServer(
+    handler ??
+      ((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              method: req.method,
+              rawHeaders: req.rawHeaders,
+              body: Buffer.concat(chunks).toString(),
+            }),
+          );
+        });
+      }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        server.closeAllConnections();
+      }),
+  );
+  return { server, port: (server.address() as net.AddressInfo).port };
+}
+
+/** A sidecar's inbound side in front of the app at `appPort`, open. */
+async function inbound(
+  appPort: number,
+  over: { mtls?: 'strict' | 'permissive'; bodyTimeoutMs?: number } = {},
+) {
+  const ports = { ingress: await freePort(), mesh: await freePort() };
+  const side = new Inbound({
+    host: '127.0.0.1',
+    ingressPort: ports.ingress,
+    meshPort: ports.mesh,
+    mode: 'http',
+    mtls: over.mtls ?? 'strict',
+    trustPrefix: TRUST,
+    tls,
+    metrics: new GoldenMetrics(Date.now),
+    log: () => {},
+    ...(over.bodyTimeoutMs !== undefined && { bodyTimeoutMs: over.bodyTimeoutMs }),
+  });
+  closers.push(() => side.close());
+  await side.open({ host: '127.0.0.1', port: appPort });
+  return ports;
+}
+
+/** An outbound listener to plain-HTTP instances at `ports` (instances outside the mesh), open. */
+async function outbound(
+  ports: number[],
+  over: { settings?: Partial<SidecarSettings>; bodyTimeoutMs?: number; log?: (line: string) => void } = {},
+) {
+  const port = await freePort();
+  const listener = new Outbound({
+    peer: 'api',
+    host: '127.0.0.1',
+    port,
+    identity: `${TRUST}api`,
+    settings: { ...SETTINGS, ...over.settings },
+    tls,
+    metrics: new GoldenMetrics(Date.now),
+    now: Date.now,
+    random: () => 0,
+    ...(over.bodyTimeoutMs !== undefined && { bodyTimeoutMs: over.bodyTimeoutMs }),
+    ...(over.log && { log: over.log }),
+  });
+  await listener.listen();
+  closers.push(() => listener.close());
+  listener.setEndpoints(ports.map((p) => ({ host: '127.0.0.1', port: p, tls: false })));
+  return { port, url: `http://127.0.0.1:${port}` };
+}
+
+/** Sends `text` on a new connection; resolves with all that comes back once the server closes it. */
+function raw(port: number, text: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.write(text);
+  });
+}
+
+/** A POST whose body stops after its first bytes: resolves with the answer. */
+function stalledPost(url: string, headers: Record<string, string>) {
+  let sent: http.ClientRequest | undefined;
+  closers.push(() => void sent?.destroy());
+  return requestWith(url, { method: 'POST', headers }, (req) => {
+    sent = req;
+    req.write('abc');
+  });
+}
+
+describe("a sidecar's listeners", () => {
+  it('set no limit on a whole request, and count headers themselves, as the front does', async () => {
+    const { port } = await app();
+    const created: http.Server[] = [];
+    for (const module of [http, https]) {
+      const original = module.createServer.bind(module) as (...args: unknown[]) => http.Server;
+      vi.spyOn(module, 'createServer').mockImplementation(((...args: unknown[]) => {
+        const server = original(...args);
+        created.push(server);
+        return server;
+      }) as never);
+    }
+    await inbound(port, { mtls: 'permissive' });
+    await outbound([port]);
+    // Ingress, mesh, the permissive mesh port's plain side, outbound.
+    expect(created).toHaveLength(4);
+    for (const server of created) expect([server.requestTimeout, server.maxHeadersCount]).toEqual([0, 0]);
+  });
+
+  it('answer 408 and close when a request body stops arriving for the idle time', {
+    timeout: 15_000,
+  }, async () => {
+    const { port } = await app();
+    const side = await inbound(port, { bodyTimeoutMs: 200 });
+    const out = await outbound([port], { bodyTimeoutMs: 200 });
+    for (const url of [`http://127.0.0.1:${side.ingress}/up`, `${out.url}/up`]) {
+      for (const headers of [{ 'content-length': '10' }, { 'transfer-encoding': 'chunked' }] as Record<
+        string,
+        string
+      >[]) {
+        const reply = await stalledPost(url, headers);
+        expect([reply.status, reply.headers.connection, reply.body]).toEqual([
+          408,
+          'close',
+          'msup sidecar: the request body stopped arriving\n',
+        ]);
+      }
+    }
+  });
+
+  it('refuse a request or an upgrade with two Host headers with 400, as the front does', async () => {
+    const { port } = await app();
+    const side = await inbound(port);
+    const out = await outbound([port]);
+    for (const to of [side.ingress, out.port]) {
+      const answer = await raw(to, 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n');
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('more than one Host header');
+    }
+    const upgrade = await raw(
+      side.ingress,
+      'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    );
+    expect(upgrade).toMatch(/^HTTP\/1\.1 400 /);
+  });
+});
