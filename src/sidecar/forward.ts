@@ -75,14 +75,17 @@ export function bodyStopped(req: http.IncomingMessage, res: http.ServerResponse)
   req.socket.destroySoon();
 }
 
-/** Names listed in a Connection header (hop-by-hop too). */
+/** Never removed because `Connection` names them: the upstream needs them to read the message (as the front's END_TO_END). */
+const END_TO_END = new Set(['host', 'content-length']);
+
+/** Names listed in a Connection header (hop-by-hop too), but END_TO_END. */
 function connectionNames(value: string | undefined): Set<string> | null {
   if (!value) return null;
   return new Set(
     value
       .split(',')
       .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
+      .filter((h) => h && !END_TO_END.has(h)),
   );
 }
 
@@ -102,7 +105,8 @@ export function upstreamHeaders(
     const name = (raw[i] as string).toLowerCase();
     // `x_msup_client_id` is the same header to a server that maps names to CGI's HTTP_X_MSUP_CLIENT_ID.
     const dropped = drop.has(name) || (name.includes('_') && drop.has(name.replaceAll('_', '-')));
-    if (HOP_BY_HOP.has(name) || named?.has(name) || dropped || name in set) continue;
+    // hasOwn: `in` would find `constructor` or `__proto__` on Object's prototype and drop such a header.
+    if (HOP_BY_HOP.has(name) || named?.has(name) || dropped || Object.hasOwn(set, name)) continue;
     out.push(raw[i] as string, raw[i + 1] as string);
   }
   for (const [name, value] of Object.entries(set)) out.push(name, value);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Balancer, FAILURE_PENALTY_MS } from '../../src/sidecar/balancer.js';
 import { CircuitBreaker } from '../../src/sidecar/breaker.js';
-import { classify, upstreamHeaders } from '../../src/sidecar/forward.js';
+import { classify, downstreamHeaders, upstreamHeaders } from '../../src/sidecar/forward.js';
 import { acceptPollDelay } from '../../src/sidecar/inbound.js';
 import {
   GoldenMetrics,
@@ -354,5 +354,40 @@ describe("a request's head toward the app", () => {
     ];
     const req = { rawHeaders, headers: {} } as unknown as Parameters<typeof upstreamHeaders>[0];
     expect(upstreamHeaders(req, {}, new Set(['x-msup-client-id']))).toEqual(['X-Other_One', 'd']);
+  });
+
+  it('keeps Host and Content-Length when Connection names them, as the front does, and drops the rest it names', () => {
+    const rawHeaders = [
+      'Host',
+      'web.test',
+      'Content-Length',
+      '3',
+      'X-Hop',
+      '1',
+      'Connection',
+      'keep-alive, Content-Length, Host, X-Hop',
+    ];
+    const req = { rawHeaders, headers: { connection: rawHeaders[7] } } as unknown as Parameters<
+      typeof upstreamHeaders
+    >[0];
+    expect(upstreamHeaders(req, {})).toEqual(['Host', 'web.test', 'Content-Length', '3']);
+    expect(
+      downstreamHeaders(['Content-Length', '3', 'X-Hop', '1', 'Connection', 'Content-Length, X-Hop']),
+    ).toEqual(['Content-Length', '3']);
+  });
+
+  it('passes headers named as properties of every object (constructor, __proto__)', () => {
+    const rawHeaders = ['constructor', 'a', '__proto__', 'b', 'toString', 'c', 'traceparent', 'old'];
+    const req = { rawHeaders, headers: {} } as unknown as Parameters<typeof upstreamHeaders>[0];
+    expect(upstreamHeaders(req, { traceparent: 'new' })).toEqual([
+      'constructor',
+      'a',
+      '__proto__',
+      'b',
+      'toString',
+      'c',
+      'traceparent',
+      'new',
+    ]);
   });
 });
