@@ -175,18 +175,17 @@ export class Outbound {
     const replayable = body !== 'stream';
     const deadline = settings.timeoutMs > 0 ? Date.now() + settings.timeoutMs : Number.POSITIVE_INFINITY;
     const tried = new Set<string>();
+    let key = this.#pick(tried);
+    if (key === null) {
+      const why =
+        this.#endpoints.size === 0
+          ? `no instance of ${peer} is ready`
+          : `every instance of ${peer} is ejected by the circuit breaker`;
+      return reply(res, 503, why);
+    }
     this.#budget.request();
-    let last: Attempt | null = null;
+    let last: Attempt;
     for (let attempt = 0; ; attempt++) {
-      const key = this.#pick(tried);
-      if (key === null) {
-        last?.response?.discard();
-        const why =
-          this.#endpoints.size === 0
-            ? `no instance of ${peer} is ready`
-            : `every instance of ${peer} is ejected by the circuit breaker`;
-        return reply(res, 503, why);
-      }
       tried.add(key);
       const left = deadline - Date.now();
       const tryMs = Math.min(
@@ -212,12 +211,14 @@ export class Outbound {
         (failure === 'connect' ||
           (IDEMPOTENT.has(method) && (failure !== undefined || RETRY_STATUS.has(status))));
       const timeLeft = deadline - Date.now() > 0;
-      if (retryable && attempt < settings.retries && timeLeft && this.#budget.tryRetry()) {
-        last.response?.discard();
-        retries++;
-        continue;
-      }
-      break;
+      if (!retryable || attempt >= settings.retries || !timeLeft) break;
+      // No instance left to try (this failure may have ejected the last one): the app gets this attempt's
+      // answer (its status, body, Retry-After), not a 503 of the sidecar's, and no retry is spent on it.
+      const next = this.#pick(tried);
+      if (next === null || !this.#budget.tryRetry()) break;
+      last.response?.discard();
+      retries++;
+      key = next;
     }
     if (last.response) {
       if (writeAnswerHead(res, last.response)) {

@@ -13,7 +13,7 @@ import { Inbound } from '../../src/sidecar/inbound.js';
 import type { SidecarSettings, TlsMaterial } from '../../src/sidecar/messages.js';
 import { GoldenMetrics } from '../../src/sidecar/metrics.js';
 import { Outbound } from '../../src/sidecar/outbound.js';
-import { requestWith } from '../helpers/http.js';
+import { request, requestWith } from '../helpers/http.js';
 
 const PROJECT = 'listeners-test';
 const TRUST = `spiffe://msup.local/${PROJECT}/`;
@@ -207,5 +207,35 @@ describe("a sidecar's listeners", () => {
       'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
     );
     expect(upgrade).toMatch(/^HTTP\/1\.1 400 /);
+  });
+});
+
+describe("a sidecar's retries", () => {
+  it("passes on the app's own answer when a failure ejected the last instance, not a 503 of its own", async () => {
+    let calls = 0;
+    const { port } = await app((_req, res) => {
+      calls++;
+      res.writeHead(504, { 'retry-after': '7', 'content-type': 'text/plain' });
+      res.end('the app timed out\n');
+    });
+    const out = await outbound([port], {
+      settings: { breaker: { failures: 5, ejectionMs: 60_000, maxEjectionMs: 60_000 } },
+    });
+    // 3 attempts (2 retries), then 2 more: the fifth failure in a row ejects the only instance.
+    for (const expected of [3, 5]) {
+      const reply = await request(`${out.url}/x`);
+      expect([reply.status, reply.headers['retry-after'], reply.body]).toEqual([
+        504,
+        '7',
+        'the app timed out\n',
+      ]);
+      expect(calls).toBe(expected);
+    }
+    const ejected = await request(`${out.url}/x`);
+    expect([ejected.status, ejected.body]).toEqual([
+      503,
+      'msup sidecar: every instance of api is ejected by the circuit breaker\n',
+    ]);
+    expect(calls).toBe(5);
   });
 });
