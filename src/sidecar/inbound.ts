@@ -30,11 +30,13 @@ import {
 import type { TlsMaterial } from './messages.js';
 import { type GoldenMetrics, routeOf } from './metrics.js';
 import { meshIdentity, serverOptions } from './tls.js';
-import { continueTrace } from './traceparent.js';
+import { continueTrace, TRACESTATE } from './traceparent.js';
 
 /** The header that tells the app which mesh identity called it (Linkerd's l5d-client-id). */
 export const CLIENT_ID_HEADER = 'x-msup-client-id';
 const DROP_CLIENT_ID: ReadonlySet<string> = new Set([CLIENT_ID_HEADER]);
+/** The same, for a request whose trace starts here: its tracestate is of no trace sent on. */
+const DROP_CLIENT_ID_AND_STATE: ReadonlySet<string> = new Set([CLIENT_ID_HEADER, TRACESTATE]);
 const NOT_OF_THE_MESH = 'msup sidecar: a client certificate of this mesh is required\n';
 /** How long a connection to the permissive mesh port may stay silent before its first byte (node:http's headersTimeout). */
 const FIRST_BYTE_MS = 60_000;
@@ -220,12 +222,11 @@ export class Inbound {
     const started = performance.now();
     const route = routeOf(req.url);
     const pool = this.#pool;
-    const set: Record<string, string> = {
-      traceparent: continueTrace(req.headers.traceparent, random).traceparent,
-    };
+    const trace = continueTrace(req.headers.traceparent, random);
+    const set: Record<string, string> = { traceparent: trace.traceparent };
     // Only the mesh port may say who called: a client of the plain port cannot pass itself off.
     if (identity) set[CLIENT_ID_HEADER] = identity;
-    const headers = upstreamHeaders(req, set, DROP_CLIENT_ID);
+    const headers = upstreamHeaders(req, set, trace.started ? DROP_CLIENT_ID_AND_STATE : DROP_CLIENT_ID);
     const abort = new AbortController();
     // Counted once the response is done (or cut): status 0 when the client never got one.
     res.once('close', () => {
@@ -312,8 +313,9 @@ export class Inbound {
       return;
     }
     // A request's headers (upstreamHeaders), with the two hop-by-hop ones an upgrade needs put back.
+    const trace = continueTrace(req.headers.traceparent, random);
     const set: Record<string, string> = {
-      traceparent: continueTrace(req.headers.traceparent, random).traceparent,
+      traceparent: trace.traceparent,
       connection: 'Upgrade',
       upgrade: req.headers.upgrade ?? '',
     };
@@ -323,7 +325,7 @@ export class Inbound {
       port: app.port,
       method: req.method,
       path: req.url,
-      headers: upstreamHeaders(req, set, DROP_CLIENT_ID),
+      headers: upstreamHeaders(req, set, trace.started ? DROP_CLIENT_ID_AND_STATE : DROP_CLIENT_ID),
       setHost: false,
       agent: false,
     });

@@ -24,12 +24,14 @@ import type { PeerEndpoint, SidecarSettings, TlsMaterial } from './messages.js';
 import { type GoldenMetrics, routeOf } from './metrics.js';
 import { RetryBudget } from './retry-budget.js';
 import { meshConnectOptions } from './tls.js';
-import { continueTrace } from './traceparent.js';
+import { continueTrace, TRACESTATE } from './traceparent.js';
 
 /** A request body up to this size is kept, so the request can be retried; a larger one is streamed once. */
 export const MAX_REPLAY_BYTES = 64 * 1024;
 /** Methods that may be sent again after an instance may have acted on them. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+/** Dropped from a request whose trace starts here: its tracestate is of no trace sent on. */
+const DROP_STATE: ReadonlySet<string> = new Set([TRACESTATE]);
 /** Answers that mean "try another instance" (for an idempotent request). */
 const RETRY_STATUS = new Set([502, 503, 504]);
 
@@ -151,9 +153,12 @@ export class Outbound {
       const status = res.headersSent && res.writableFinished ? res.statusCode : 0;
       this.#o.metrics.record('outbound', peer, route, status, performance.now() - started, retries);
     });
-    const headers = upstreamHeaders(req, {
-      traceparent: continueTrace(req.headers.traceparent, random).traceparent,
-    });
+    const trace = continueTrace(req.headers.traceparent, random);
+    const headers = upstreamHeaders(
+      req,
+      { traceparent: trace.traceparent },
+      trace.started ? DROP_STATE : undefined,
+    );
     const method = req.method ?? 'GET';
     const abort = new AbortController();
     res.once('close', () => {

@@ -11,10 +11,13 @@ export interface TraceContext {
   flags: string;
 }
 
-/** The context in a `traceparent` header, or null when absent or invalid (then a new trace starts). */
+/**
+ * The context in a `traceparent` header, or null when absent or invalid (then a new trace starts). Ids in
+ * upper case are invalid: W3C Trace Context says they are lowercase hex and a header otherwise is ignored.
+ */
 export function parseTraceparent(header: string | string[] | undefined): TraceContext | null {
   if (typeof header !== 'string') return null;
-  const match = TRACEPARENT.exec(header.trim().toLowerCase());
+  const match = TRACEPARENT.exec(header.trim());
   if (!match) return null;
   const [, version, traceId, parentId, flags, rest] = match as unknown as [
     string,
@@ -59,3 +62,9 @@ export function continueTrace(
   const traceId = randomHex(16, random);
   return { traceparent: `00-${traceId}-${spanId}-01`, traceId, spanId, started: true };
 }
+
+/**
+ * The `tracestate` header belongs to the trace its `traceparent` names: a sidecar that starts a new trace
+ * (none came, or an invalid one) drops it (W3C Trace Context: an invalid traceparent voids the tracestate).
+ */
+export const TRACESTATE = 'tracestate';

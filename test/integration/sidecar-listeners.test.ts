@@ -239,3 +239,32 @@ describe("a sidecar's retries", () => {
     expect(calls).toBe(5);
   });
 });
+
+describe("a sidecar's trace context", () => {
+  it('starts a new trace for a traceparent in upper case, and drops the tracestate of a trace not continued', async () => {
+    const { port } = await app();
+    const side = await inbound(port);
+    const out = await outbound([port]);
+    const valid = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`;
+    const upper = `00-${'AB'.repeat(16)}-${'CD'.repeat(8)}-01`;
+    for (const url of [`http://127.0.0.1:${side.ingress}/t`, `${out.url}/t`]) {
+      const seen = async (headers: Record<string, string>) => {
+        const reply = await request(url, { headers });
+        const raw = (JSON.parse(reply.body) as { rawHeaders: string[] }).rawHeaders;
+        const get = (name: string) => {
+          const at = raw.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === name);
+          return at < 0 ? undefined : raw[at + 1];
+        };
+        return { trace: get('traceparent')?.split('-')[1], state: get('tracestate') };
+      };
+      expect(await seen({ traceparent: valid, tracestate: 'k=v' })).toEqual({
+        trace: 'ab'.repeat(16),
+        state: 'k=v',
+      });
+      const started = await seen({ traceparent: upper, tracestate: 'k=v' });
+      expect(started.trace).not.toBe('ab'.repeat(16));
+      expect(started.state).toBeUndefined();
+      expect((await seen({ tracestate: 'k=v' })).state).toBeUndefined();
+    }
+  });
+});

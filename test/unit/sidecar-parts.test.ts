@@ -240,10 +240,16 @@ describe('traceparent', () => {
       expect(started.started).toBe(true);
       expect(started.traceparent).toBe(`00-${'22'.repeat(16)}-${'22'.repeat(8)}-01`);
     }
-    // A later version's extra fields are allowed; upper case is read as lower case.
-    expect(parseTraceparent(`01-${'AB'.repeat(16)}-${'cd'.repeat(8)}-01-more`)?.traceId).toBe(
+    // A later version's extra fields are allowed; ids in upper case are not (W3C: lowercase hex, else ignored).
+    expect(parseTraceparent(`01-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01-more`)?.traceId).toBe(
       'ab'.repeat(16),
     );
+    for (const upper of [
+      `00-${'AB'.repeat(16)}-${'cd'.repeat(8)}-01`,
+      `00-${'ab'.repeat(16)}-${'CD'.repeat(8)}-01`,
+      `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-0A`,
+    ])
+      expect(parseTraceparent(upper)).toBeNull();
   });
 });
 
