@@ -38,6 +38,7 @@ const DROP_CLIENT_ID: ReadonlySet<string> = new Set([CLIENT_ID_HEADER]);
 /** The same, for a request whose trace starts here: its tracestate is of no trace sent on. */
 const DROP_CLIENT_ID_AND_STATE: ReadonlySet<string> = new Set([CLIENT_ID_HEADER, TRACESTATE]);
 const NOT_OF_THE_MESH = 'msup sidecar: a client certificate of this mesh is required\n';
+const MTLS_ONLY = 'msup sidecar: this port takes mutual TLS\n';
 /** How long a connection to the permissive mesh port may stay silent before its first byte (node:http's headersTimeout). */
 const FIRST_BYTE_MS = 60_000;
 
@@ -152,38 +153,49 @@ export class Inbound {
     });
     this.#mesh = mesh;
     await listen(ingress, host, ingressPort);
-    if (this.#options.mtls === 'permissive') {
-      // Plain text and TLS on one port: the first byte of a TLS connection is a handshake record (22).
-      const plain = countHeaders(
-        http.createServer(LISTENER_OPTIONS, (req, res) => this.#forward(req, res, null)),
-      );
-      const sniff = net.createServer((socket) => {
-        // Until http or tls has it: a reset before the first byte (a port scan, SO_LINGER 0) ends only
-        // this connection (an 'error' with no listener would end the sidecar), and one that sends nothing
-        // is closed after the time a client has for its request's headers.
-        socket.on('error', () => socket.destroy());
-        socket.setTimeout(FIRST_BYTE_MS, () => socket.destroy());
-        socket.once('data', (first: Buffer) => {
-          socket.setTimeout(0);
-          socket.pause();
-          if (first[0] === 22) {
-            // TLS reads the socket's handle, not its stream: it gets a stream that replays the first bytes.
-            mesh.emit('connection', replaying(socket, first));
-            return;
-          }
-          socket.unshift(first);
-          plain.emit('connection', socket);
+    // The mesh port reads each connection's first byte: a TLS connection's is a handshake record (22).
+    // Anything else is plain text: served where mtls is 'permissive', else answered 400 (as nginx answers
+    // plain HTTP on an HTTPS port), where the TLS server would only close it, with no word why.
+    const plain =
+      this.#options.mtls === 'permissive'
+        ? countHeaders(http.createServer(LISTENER_OPTIONS, (req, res) => this.#forward(req, res, null)))
+        : null;
+    // An upgrade in plain text carries no identity: as one on the mesh port's TLS without a certificate
+    // could not be, it goes on as from the ingress (no client id).
+    plain?.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head, null));
+    const sniff = net.createServer((socket) => {
+      // Until http or tls has it: a reset before the first byte (a port scan, SO_LINGER 0) ends only
+      // this connection (an 'error' with no listener would end the sidecar), and one that sends nothing
+      // is closed after the time a client has for its request's headers.
+      socket.on('error', () => socket.destroy());
+      socket.setTimeout(FIRST_BYTE_MS, () => socket.destroy());
+      socket.once('data', (first: Buffer) => {
+        socket.setTimeout(0);
+        socket.pause();
+        if (first[0] === 22) {
+          // TLS reads the socket's handle, not its stream: it gets a stream that replays the first bytes.
+          mesh.emit('connection', replaying(socket, first));
+          return;
+        }
+        if (!plain) {
+          // What the client sends meanwhile is read and dropped, so that closing does not reset the answer.
           socket.resume();
-        });
+          socket.end(
+            `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${MTLS_ONLY.length}\r\n\r\n${MTLS_ONLY}`,
+            () => socket.destroy(),
+          );
+          return;
+        }
+        socket.unshift(first);
+        plain.emit('connection', socket);
+        socket.resume();
       });
-      await listen(sniff, host, meshPort);
-      this.#closers.push(
-        () => sniff.close(),
-        () => plain.closeAllConnections(),
-      );
-    } else {
-      await listen(mesh, host, meshPort);
-    }
+    });
+    await listen(sniff, host, meshPort);
+    this.#closers.push(
+      () => sniff.close(),
+      () => plain?.closeAllConnections(),
+    );
     this.#options.log(
       `ingress ${host}:${ingressPort} and mesh ${host}:${meshPort} (mTLS ${this.#options.mtls}) → app ${endpoint.host}:${endpoint.port}`,
     );

@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { MeshCa } from '../../src/runtime/sidecar/ca.js';
 import { Inbound } from '../../src/sidecar/inbound.js';
 import type { SidecarSettings, TlsMaterial } from '../../src/sidecar/messages.js';
@@ -266,5 +267,33 @@ describe("a sidecar's trace context", () => {
       expect(started.state).toBeUndefined();
       expect((await seen({ tracestate: 'k=v' })).state).toBeUndefined();
     }
+  });
+});
+
+describe("a sidecar's mesh port", () => {
+  it("passes a WebSocket upgrade in plain text through where mtls is 'permissive'", async () => {
+    const { server, port } = await app();
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (socket, req) => {
+      socket.send(`client id: ${req.headers['x-msup-client-id'] ?? 'none'}`);
+    });
+    closers.push(() => new Promise((resolve) => wss.close(resolve)));
+    const side = await inbound(port, { mtls: 'permissive' });
+    const ws = new WebSocket(`ws://127.0.0.1:${side.mesh}/ws`, { headers: { 'x-msup-client-id': 'forged' } });
+    closers.push(() => ws.terminate());
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (data) => resolve(String(data)));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`answered ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+    expect(first).toBe('client id: none');
+  });
+
+  it("answers plain text with 400 where mtls is 'strict', and closes", async () => {
+    const { port } = await app();
+    const side = await inbound(port);
+    const answer = await raw(side.mesh, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(answer).toContain('\r\n\r\nmsup sidecar: this port takes mutual TLS\n');
   });
 });

@@ -150,8 +150,13 @@ describe('sidecar runtime', () => {
     const mesh = sidecarOf(sup, 'api').sidecar.ports.mesh;
     // No certificate: the handshake is refused.
     expect(await meshGet(mesh, '/')).toHaveProperty('error');
-    // Plain HTTP on the mesh port: no answer.
-    await expect(request(`http://127.0.0.1:${mesh}/`)).rejects.toThrow();
+    // Plain HTTP on the mesh port: 400, and the connection closes.
+    const plain = await request(`http://127.0.0.1:${mesh}/`);
+    expect([plain.status, plain.headers.connection, plain.body]).toEqual([
+      400,
+      'close',
+      'msup sidecar: this port takes mutual TLS\n',
+    ]);
     // A certificate from another CA: refused.
     const other = await MeshCa.open(path.join(p.root, 'other-ca'), projectId(p.root));
     const stranger = await other.issue('web', 60_000);
