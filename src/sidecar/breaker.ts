@@ -64,24 +64,31 @@ export class CircuitBreaker {
     if (ticket.trial) this.#trial = false;
   }
 
-  success(ticket: BreakerTicket): void {
+  /** True when it closes the breaker of an ejected instance (its trial succeeded): a recovery, to log. */
+  success(ticket: BreakerTicket): boolean {
     // A request sent before the ejection, answered while the instance is out: it changes nothing.
-    if (this.#open && !ticket.trial) return;
+    if (this.#open && !ticket.trial) return false;
+    const recovered = this.#open;
     this.#open = false;
     this.#trial = false;
     this.#consecutive = 0;
     this.#ejections = 0;
+    return recovered;
   }
 
-  failure(ticket: BreakerTicket): void {
+  /** True when it ejects the instance (for `ejectionMs`): an ejection, to log. */
+  failure(ticket: BreakerTicket): boolean {
     if (this.#open) {
       // Only the trial says how the instance is now: requests sent before the ejection that fail late
       // (timeouts of a hung instance, one after another) would eject it again and again, for longer.
-      if (ticket.trial) this.#eject();
-      return;
+      if (!ticket.trial) return false;
+      this.#eject();
+      return true;
     }
     this.#consecutive++;
-    if (this.#consecutive >= this.#settings.failures) this.#eject();
+    if (this.#consecutive < this.#settings.failures) return false;
+    this.#eject();
+    return true;
   }
 
   #eject(): void {

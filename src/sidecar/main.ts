@@ -45,6 +45,7 @@ async function init(message: InitMessage): Promise<void> {
       metrics,
       now: Date.now,
       random: () => randomInt(0, 2 ** 31) / 2 ** 31,
+      log: (line) => out(line),
     });
     await listener.listen();
     outbound.set(peer, listener);

@@ -48,6 +48,8 @@ export interface OutboundOptions {
   random(): number;
   /** How long a request body may pause before a 408 (BODY_TIMEOUT_MS by default; 0: no limit). */
   bodyTimeoutMs?: number;
+  /** A line for msup's log of the service (the circuit breaker's ejections and recoveries). */
+  log?(line: string): void;
 }
 
 interface Attempt {
@@ -276,9 +278,17 @@ export class Outbound {
     const ok = result.response !== undefined && result.response.status < 500;
     this.#balancer.finish(key, result.ms, ok);
     if (breaker && ticket) {
-      if (ok) breaker.success(ticket);
-      else if (request.signal.aborted) breaker.cancel(ticket);
-      else breaker.failure(ticket);
+      const peer = `${this.#o.peer} instance ${key}`;
+      if (ok) {
+        if (breaker.success(ticket))
+          this.#o.log?.(`circuit breaker: ${peer} is back in rotation (its trial request succeeded)`);
+      } else if (request.signal.aborted) breaker.cancel(ticket);
+      else if (breaker.failure(ticket)) {
+        const why = ticket.trial
+          ? 'its trial request failed'
+          : `${this.#o.settings.breaker?.failures} failures in a row`;
+        this.#o.log?.(`circuit breaker: ${peer} ejected for ${seconds(breaker.ejectionMs)} (${why})`);
+      }
     }
     return result;
   }
@@ -318,4 +328,9 @@ function reply(res: http.ServerResponse, status: number, text: string): void {
   }
   res.writeHead(status, { 'content-type': 'text/plain', 'x-msup-sidecar': 'outbound' });
   res.end(`msup sidecar: ${text}\n`);
+}
+
+/** A length of time for a log line: `500ms`, `30s`, `2.5s`. */
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
 }

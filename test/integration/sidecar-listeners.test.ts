@@ -15,6 +15,7 @@ import type { SidecarSettings, TlsMaterial } from '../../src/sidecar/messages.js
 import { GoldenMetrics } from '../../src/sidecar/metrics.js';
 import { Outbound } from '../../src/sidecar/outbound.js';
 import { request, requestWith } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
 
 const PROJECT = 'listeners-test';
 const TRUST = `spiffe://msup.local/${PROJECT}/`;
@@ -295,5 +296,30 @@ describe("a sidecar's mesh port", () => {
     const answer = await raw(side.mesh, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n');
     expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(answer).toContain('\r\n\r\nmsup sidecar: this port takes mutual TLS\n');
+  });
+});
+
+describe("a sidecar's circuit breaker", () => {
+  it('says in its log when it ejects an instance and when the instance is back', async () => {
+    let failing = true;
+    const { port } = await app((_req, res) => {
+      res.writeHead(failing ? 503 : 200);
+      res.end();
+    });
+    const lines: string[] = [];
+    const out = await outbound([port], {
+      settings: { retries: 0, breaker: { failures: 2, ejectionMs: 100, maxEjectionMs: 100 } },
+      log: (line) => lines.push(line),
+    });
+    for (let i = 0; i < 2; i++) expect((await request(`${out.url}/x`)).status).toBe(503);
+    expect(lines).toEqual([
+      `circuit breaker: api instance 127.0.0.1:${port} ejected for 100ms (2 failures in a row)`,
+    ]);
+    failing = false;
+    // Once the ejection is over, the next request is the trial.
+    expect(await waitFor(async () => (await request(`${out.url}/x`)).status === 200)).toBe(true);
+    expect(lines.slice(1)).toEqual([
+      `circuit breaker: api instance 127.0.0.1:${port} is back in rotation (its trial request succeeded)`,
+    ]);
   });
 });
