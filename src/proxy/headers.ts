@@ -58,9 +58,14 @@ export const MAX_REQUEST_HEADERS = 1000;
 
 /**
  * A request the front refuses before it reaches any instance: a second `Host` (RFC 9112 §3.2: 400),
- * or more than MAX_REQUEST_HEADERS headers (431). Undefined for a request that may go on.
+ * more than MAX_REQUEST_HEADERS headers (431), or a transfer coding other than chunked (RFC 9112 §6.1:
+ * 501, as nginx answers). Node removes the chunked framing and `Transfer-Encoding` is hop-by-hop, so a
+ * `gzip, chunked` body reached the instance as gzip bytes with nothing to say so. Undefined for a request
+ * that may go on.
  */
-export function headerProblem(raw: readonly string[]): { status: 400 | 431; reason: string } | undefined {
+export function headerProblem(
+  raw: readonly string[],
+): { status: 400 | 431 | 501; reason: string } | undefined {
   if (raw.length > MAX_REQUEST_HEADERS * 2) {
     return { status: 431, reason: `more than ${MAX_REQUEST_HEADERS} request headers` };
   }
@@ -69,6 +74,16 @@ export function headerProblem(raw: readonly string[]): { status: 400 | 431; reas
     const name = raw[i] as string;
     if (name.length === 4 && name.toLowerCase() === 'host' && ++hosts > 1) {
       return { status: 400, reason: 'more than one Host header' };
+    }
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      const codings = (raw[i + 1] as string).split(',').map((c) => c.trim().toLowerCase());
+      const other = codings.find((c) => c !== 'chunked' && c !== '');
+      if (other !== undefined) {
+        return {
+          status: 501,
+          reason: `the transfer coding ${JSON.stringify(other)} is not supported (only chunked)`,
+        };
+      }
     }
   }
   return undefined;

@@ -2,7 +2,7 @@
 // (msup's proxy's, src/proxy/upstream-pool.ts: the lean client, undici for a body): hop-by-hop headers
 // stripped both ways, the response handed over at its headers (to stream on or to discard for a retry),
 // and a failure told apart by when it happened, which decides whether it may be retried.
-import type http from 'node:http';
+import http from 'node:http';
 import type net from 'node:net';
 import { headerProblem, isNotForwarded, NOT_FORWARDED_HEADER, sendableReason } from '../proxy/headers.js';
 import type { ExchangeHandler, UpstreamPool } from '../proxy/upstream-pool.js';
@@ -59,7 +59,7 @@ export function refusedUpgrade(req: http.IncomingMessage, socket: net.Socket): b
   const body = `msup sidecar: ${problem.reason}\n`;
   socket.on('error', () => {});
   socket.end(
-    `HTTP/1.1 ${problem.status} ${problem.status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+    `HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status]}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
     () => socket.destroy(),
   );
   return true;

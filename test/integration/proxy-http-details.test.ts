@@ -32,6 +32,20 @@ describe('HTTP details at the front', () => {
     expect(upstream.seen).toEqual([]);
   });
 
+  it('answers 501 to a transfer coding other than chunked, and the instance never sees it', async () => {
+    const upstream = await echo();
+    const { port } = await proxy([upstream.port]);
+    // Node takes the chunked framing off and the header is hop-by-hop: the instance got gzip bytes as if plain.
+    const gzipped =
+      'POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
+    expect(await raw(port, gzipped)).toMatch(/^HTTP\/1\.1 501 [\s\S]*"gzip" is not supported/);
+    expect(upstream.seen).toEqual([]);
+    const chunked =
+      'POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
+    expect(await raw(port, chunked)).toMatch(/^HTTP\/1\.1 200 /);
+    expect(upstream.seen.map((r) => r.url)).toEqual(['/b']);
+  });
+
   it('answers 431 past 1000 headers instead of dropping the rest', async () => {
     const upstream = await echo();
     const { port } = await proxy([upstream.port]);
