@@ -5,7 +5,14 @@ import path from 'node:path';
 import { ERROR_CODES, type ErrorCode, MsupError } from '../errors.js';
 import { ownedByMe } from '../private-files.js';
 import type { RolloutResult } from '../types.js';
-import { controlSocketPaths, encode, onLines, type Request, type Response } from './protocol.js';
+import {
+  controlSocketPaths,
+  encode,
+  onLines,
+  type Request,
+  type Response,
+  type StatusV1,
+} from './protocol.js';
 
 type Body = Request extends infer R ? (R extends Request ? Omit<R, 'v' | 'id'> : never) : never;
 
@@ -121,24 +128,83 @@ function lost(error: Error): MsupError {
   });
 }
 
-/** One request, one answer. */
-export function controlRequest<T>(root: string, body: Body): Promise<T> {
+/** How long a command waits for the running msup to answer (or, for a long command, to show it is alive). */
+export const ANSWER_TIMEOUT_MS = 10_000;
+
+/** The errors of `noAnswer`, told apart from the other MSUP_CONTROL failures of a liveness check. */
+const unanswered = new WeakSet<Error>();
+
+function noAnswer(ms: number): MsupError {
+  const within = ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+  const error = new MsupError(
+    'MSUP_CONTROL',
+    `msup did not answer within ${within} (it may be stopped, as by kill -STOP, or overloaded)`,
+  );
+  unanswered.add(error);
+  return error;
+}
+
+/**
+ * One request, one answer. An msup that does not answer (stopped by kill -STOP, stuck) must not leave a
+ * script waiting forever: `status` gets `answerMs` for its answer. A `restart`, `scale` or `stop` may
+ * take much longer while msup works, so each time `answerMs` passes without its answer, msup is asked
+ * for its status on another connection: it goes on waiting while that is answered in time.
+ */
+export function controlRequest<T>(
+  root: string,
+  body: Body,
+  { answerMs = ANSWER_TIMEOUT_MS }: { answerMs?: number } = {},
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    let socket: net.Socket | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (error: Error | undefined, value?: T) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) {
+        socket?.destroy();
+        reject(error);
+      } else resolve(value as T);
+    };
+    const long = body.cmd !== 'status';
+    const arm = () => {
+      timer = setTimeout(() => {
+        if (!long || socket === undefined) {
+          settle(noAnswer(answerMs));
+          return;
+        }
+        controlRequest<StatusV1>(root, { cmd: 'status' }, { answerMs }).then(
+          () => {
+            if (!settled) arm();
+          },
+          (error: unknown) => {
+            if (settled) return;
+            // No answer in time: msup is not working on it. Gone (a stop removes its socket at the end):
+            // the connection closes with msup, or answers first; keep waiting for that.
+            if (error instanceof Error && unanswered.has(error)) settle(error);
+            else arm();
+          },
+        );
+      }, answerMs);
+    };
+    arm();
     open(root, body, (message) => {
       const error = failure(message);
-      if (error) reject(error);
-      else if ('result' in message) resolve(message.result as T);
+      if (error) settle(error);
+      else if ('result' in message) settle(undefined, message.result as T);
       socket?.end();
     })
       .then((s) => {
         socket = s;
-        s.on('error', (error) => reject(lost(error)));
+        if (settled) s.destroy();
+        s.on('error', (error) => settle(lost(error)));
         s.on('close', () =>
-          reject(new MsupError('MSUP_CONTROL', 'msup closed the control connection without answering')),
+          settle(new MsupError('MSUP_CONTROL', 'msup closed the control connection without answering')),
         );
       })
-      .catch(reject);
-    let socket: net.Socket | undefined;
+      .catch((error: Error) => settle(error));
   });
 }
 
@@ -151,10 +217,10 @@ export function controlRequest<T>(root: string, body: Body): Promise<T> {
  */
 export async function controlFollow(
   root: string,
-  options: { service?: string | undefined; lines?: number },
+  options: { service?: string | undefined; lines?: number; answerMs?: number },
   onRecord: (record: unknown) => void,
 ): Promise<{ tail: boolean; close(): void; pause(): void; resume(): void; done: Promise<void> }> {
-  const { service, lines } = options;
+  const { service, lines, answerMs = ANSWER_TIMEOUT_MS } = options;
   let answered: (message: Response) => void = () => {};
   const answer = new Promise<Response>((resolve) => {
     answered = resolve;
@@ -174,7 +240,19 @@ export async function controlFollow(
     socket.on('error', (error) => reject(lost(error)));
     socket.on('close', () => resolve());
   });
-  const first = await Promise.race([answer, done.then(() => undefined)]);
+  // The answer comes at once from an msup that works; then lines come when they come.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), answerMs);
+  });
+  const first = await Promise.race([answer, done.then(() => undefined), late]).finally(() =>
+    clearTimeout(timer),
+  );
+  if (first === 'late') {
+    socket.destroy();
+    done.catch(() => {});
+    throw noAnswer(answerMs);
+  }
   if (!first) throw new MsupError('MSUP_CONTROL', 'msup closed the control connection without answering');
   const error = failure(first);
   if (error) {

@@ -57,4 +57,25 @@ describe('msup status', () => {
     msup.child.kill('SIGTERM');
     expect((await msup.exited).code).toBe(0);
   });
+  it('fails, naming the wait, when msup does not answer (stopped by kill -STOP)', async () => {
+    const p = project();
+    p.writeConfig({ worker: { command: ['node', fixture('worker.js')] } });
+    const msup = runCli(p, ['start']);
+    await msup.waitForOutput(/all services ready/);
+    const pid = msup.child.pid!;
+    process.kill(pid, 'SIGSTOP');
+    const resume = async () => {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+    };
+    p.onCleanup(resume);
+    const status = await finish(runCli(p, ['status']));
+    await resume();
+    expect(status.code).not.toBe(0);
+    expect(status.err).toContain('msup did not answer within 10s');
+    expect(status.err).toContain('[MSUP_CONTROL]');
+  });
 });

@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, expect, it } from 'vitest';
-import { controlRequest } from '../../src/control/client.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { controlFollow, controlRequest } from '../../src/control/client.js';
 import { isMsupError } from '../../src/errors.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -33,4 +33,81 @@ it('answers MSUP_CONTROL when msup closes the connection with the request unread
   }
   // At least one attempt went through a socket error, the case this test is for.
   expect([...causes].some((c) => c === 'ECONNRESET' || c === 'EPIPE')).toBe(true);
+});
+
+/** A control socket in a new project folder, served by `onLine` (which may answer or not). */
+async function fakeMsup(onLine: (socket: net.Socket, request: { id: number; cmd: string }) => void) {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'msup-control-'));
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(path.join(root, '.msup'), { mode: 0o700 });
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.setEncoding('utf8');
+    let text = '';
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n')) {
+        onLine(socket, JSON.parse(text.slice(0, i)) as { id: number; cmd: string });
+        text = text.slice(i + 1);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path.join(root, '.msup', 'control.sock'), resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return root;
+}
+
+const answer = (socket: net.Socket, id: number, result: unknown) =>
+  socket.write(`${JSON.stringify({ v: 1, id, ok: true, result })}\n`);
+
+describe('an msup that does not answer (stopped by kill -STOP)', () => {
+  it('fails `status` with MSUP_CONTROL instead of waiting forever', async () => {
+    const root = await fakeMsup(() => {}); // reads every request, answers none
+    await expect(controlRequest(root, { cmd: 'status' }, { answerMs: 200 })).rejects.toMatchObject({
+      code: 'MSUP_CONTROL',
+      message: expect.stringContaining('msup did not answer within 200ms'),
+    });
+  });
+
+  it('fails a long command once msup no longer answers a status either', async () => {
+    const root = await fakeMsup(() => {});
+    await expect(controlRequest(root, { cmd: 'restart' }, { answerMs: 200 })).rejects.toMatchObject({
+      code: 'MSUP_CONTROL',
+      message: expect.stringContaining('msup did not answer within 200ms'),
+    });
+  });
+
+  it('fails `logs -f` when msup does not answer the follow', async () => {
+    const root = await fakeMsup(() => {});
+    await expect(controlFollow(root, { answerMs: 200 }, () => {})).rejects.toMatchObject({
+      code: 'MSUP_CONTROL',
+      message: expect.stringContaining('msup did not answer within 200ms'),
+    });
+  });
+
+  it('keeps waiting for a long command while msup answers its status', async () => {
+    // A restart that takes several times the wait, in an msup that stays alive meanwhile.
+    let probes = 0;
+    let restart: { socket: net.Socket; id: number } | undefined;
+    const root = await fakeMsup((socket, request) => {
+      if (request.cmd === 'restart') restart = { socket, id: request.id };
+      else if (request.cmd === 'status') {
+        probes++;
+        answer(socket, request.id, { version: 1 });
+        if (probes === 3 && restart) answer(restart.socket, restart.id, [{ service: 'web' }]);
+      }
+    });
+    await expect(controlRequest(root, { cmd: 'restart' }, { answerMs: 100 })).resolves.toEqual([
+      { service: 'web' },
+    ]);
+    expect(probes).toBe(3);
+  });
 });
