@@ -163,15 +163,34 @@ export class ControlServer {
         this.#subscriptions.delete(stop);
       }
     });
-    // #request answers every failure itself; the catch is a last guard so no message can end msup.
+    // One request at a time per connection, in order: reading pauses while one is answered, and while
+    // its answer waits for the client to read it. A client that sends without reading (or without end)
+    // then waits for msup, instead of msup piling up requests and answers for it.
+    const queue: string[] = [];
+    let busy = false;
+    const next = async () => {
+      busy = true;
+      // A client that is gone (or a connection that `stop` ended) gets no more work done for it.
+      while (queue.length > 0 && !socket.destroyed && !socket.writableEnded) {
+        const line = queue.shift() as string;
+        // #request answers every failure itself; the catch is a last guard so no message can end msup.
+        await this.#request(socket, line, unsubscribes).catch(() => socket.destroy());
+        if (socket.writableNeedDrain) await drained(socket);
+      }
+      queue.length = 0;
+      busy = false;
+      if (!socket.destroyed) socket.resume();
+    };
     onLines(socket, (line) => {
-      this.#request(socket, line, unsubscribes).catch(() => socket.destroy());
+      queue.push(line);
+      socket.pause();
+      if (!busy) void next();
     });
   }
 
   async #request(socket: net.Socket, line: string, unsubscribes: (() => void)[]): Promise<void> {
     const send = (message: Response) => {
-      if (!socket.destroyed) socket.write(encode(message));
+      if (!socket.destroyed && !socket.writableEnded) socket.write(encode(message));
     };
     const fail = (id: number, error: unknown) => {
       const code = error instanceof MsupError ? error.code : 'MSUP_CONTROL';
