@@ -80,23 +80,41 @@ function connect(root: string): Promise<net.Socket> {
   });
 }
 
+/** The longest message the client reads from msup, in characters. */
+const MAX_ANSWER_LINE = 256 * 1024 * 1024;
+
 /** Opens a conversation: every message for request `id` goes to `onMessage`. */
 async function open(root: string, body: Body, onMessage: (message: Response) => void): Promise<net.Socket> {
   const socket = await connect(root);
-  onLines(socket, (line) => {
-    let message: Response;
-    try {
-      message = JSON.parse(line) as Response;
-    } catch {
-      socket.destroy(new MsupError('MSUP_CONTROL', 'msup answered something that is not JSON'));
-      return;
-    }
-    if (typeof message !== 'object' || message === null) {
-      socket.destroy(new MsupError('MSUP_CONTROL', 'msup answered something that is not a message'));
-      return;
-    }
-    onMessage(message);
-  });
+  onLines(
+    socket,
+    (line) => {
+      let message: Response;
+      try {
+        message = JSON.parse(line) as Response;
+      } catch {
+        socket.destroy(new MsupError('MSUP_CONTROL', 'msup answered something that is not JSON'));
+        return;
+      }
+      if (typeof message !== 'object' || message === null) {
+        socket.destroy(new MsupError('MSUP_CONTROL', 'msup answered something that is not a message'));
+        return;
+      }
+      onMessage(message);
+    },
+    {
+      // An answer can be large (the status of thousands of instances is megabytes): far above a request's
+      // limit, still bounded so a broken peer cannot fill the memory.
+      maxLine: MAX_ANSWER_LINE,
+      onTooLong: () =>
+        socket.destroy(
+          new MsupError(
+            'MSUP_CONTROL',
+            `msup answered a message over ${MAX_ANSWER_LINE / 1024 / 1024} MB; not read`,
+          ),
+        ),
+    },
+  );
   socket.write(encode({ v: 1, id: 1, ...body } as Request));
   return socket;
 }

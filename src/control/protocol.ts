@@ -191,19 +191,44 @@ export function encode(message: Request | Response): string {
   return `${JSON.stringify(message)}\n`;
 }
 
-/** Reads newline-delimited messages from a socket; a peer that sends a line over 1 MB is cut off. */
-export function onLines(socket: Socket, onLine: (line: string) => void): void {
+/** The longest request line msup reads: a request is small, so a longer one is cut off. */
+export const MAX_REQUEST_LINE = 1_000_000;
+
+/**
+ * Reads newline-delimited messages from a socket. A peer whose line grows past `maxLine` characters
+ * (default MAX_REQUEST_LINE) is cut off: `onTooLong`, by default the socket destroyed. A line is looked
+ * for in each chunk only, so a long one (a large status answer) costs its length, not its square.
+ */
+export function onLines(
+  socket: Socket,
+  onLine: (line: string) => void,
+  {
+    maxLine = MAX_REQUEST_LINE,
+    onTooLong = () => socket.destroy(),
+  }: { maxLine?: number; onTooLong?: () => void } = {},
+): void {
   socket.setEncoding('utf8');
-  let buffer = '';
+  let parts: string[] = [];
+  let size = 0;
   socket.on('data', (chunk: string) => {
-    buffer += chunk;
-    let newline = buffer.indexOf('\n');
-    while (newline !== -1) {
-      const line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-      newline = buffer.indexOf('\n');
+    let start = 0;
+    for (let newline = chunk.indexOf('\n'); newline !== -1; newline = chunk.indexOf('\n', start)) {
+      const piece = chunk.slice(start, newline);
+      const line = parts.length > 0 ? parts.join('') + piece : piece;
+      parts = [];
+      size = 0;
+      start = newline + 1;
       if (line.trim() !== '') onLine(line);
+      if (socket.destroyed) return;
     }
-    if (buffer.length > 1_000_000) socket.destroy();
+    if (start < chunk.length) {
+      parts.push(start === 0 ? chunk : chunk.slice(start));
+      size += chunk.length - start;
+    }
+    if (size > maxLine) {
+      parts = [];
+      size = 0;
+      onTooLong();
+    }
   });
 }

@@ -111,3 +111,10 @@ describe('an msup that does not answer (stopped by kill -STOP)', () => {
     expect(probes).toBe(3);
   });
 });
+
+it('reads an answer over 1 MB (the status of thousands of instances)', async () => {
+  const services = Array.from({ length: 3000 }, (_, i) => ({ name: `s${i}`, note: 'x'.repeat(1000) }));
+  const root = await fakeMsup((socket, request) => answer(socket, request.id, { version: 1, services }));
+  const status = await controlRequest<{ services: unknown[] }>(root, { cmd: 'status' });
+  expect(status.services).toHaveLength(3000);
+});
