@@ -27,8 +27,8 @@ const here = (): SocketPlaces => ({
   uid: process.getuid?.(),
 });
 
-/** Unix socket paths are limited to about 104 bytes. */
-const MAX_SOCKET_PATH = 100;
+/** Unix socket paths are limited to about 104 bytes; msup uses those under this many. */
+export const MAX_SOCKET_PATH = 100;
 
 /**
  * Where the control socket of the project at `root` may be, in the order msup tries them:

@@ -10,6 +10,7 @@ import {
   controlSocketPaths,
   encode,
   FOLLOW_TAIL_MAX,
+  MAX_SOCKET_PATH,
   onLines,
   parseRequest,
   type Request,
@@ -60,6 +61,15 @@ function isInUse(socketPath: string): Promise<boolean> {
 /** The first of the project's socket paths whose folder is (or can be made) this user's only. */
 function privateSocketPath(root: string): string {
   const paths = controlSocketPaths(root);
+  // Every place is too long (the last is then the one given): listen would fail, so say why instead.
+  const longest = paths.at(-1) as string;
+  const bytes = Buffer.byteLength(longest);
+  if (bytes >= MAX_SOCKET_PATH) {
+    throw new MsupError(
+      'MSUP_UNSAFE_PATH',
+      `the control socket's path ${longest} is ${bytes} bytes, too long for a unix socket (at most ${MAX_SOCKET_PATH - 1}); set TMPDIR or XDG_RUNTIME_DIR to a shorter folder of your own, or use a shorter project path`,
+    );
+  }
   for (const [i, candidate] of paths.entries()) {
     const dir = path.dirname(candidate);
     const last = i === paths.length - 1;
@@ -126,27 +136,50 @@ export class ControlServer {
   ): Promise<ControlServer> {
     const socketPath = privateSocketPath(root);
     const control = new ControlServer(socketPath, handler, onError);
+    // A failure of the socket itself (EACCES, a file removed meanwhile) is msup's control failing: coded.
+    const failed = (error: unknown) =>
+      isMsupError(error)
+        ? error
+        : new MsupError(
+            'MSUP_CONTROL',
+            `cannot listen on the control socket ${socketPath}: ${(error as Error).message}`,
+            { cause: error },
+          );
     try {
       await listen(control.#server, socketPath);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-      const owner = lstatSync(socketPath).uid;
-      if (!ownedByMe(owner)) {
-        throw new MsupError(
-          'MSUP_UNSAFE_PATH',
-          `${socketPath} belongs to another user (uid ${owner}), so msup will not use it; remove it`,
-        );
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw failed(error);
+      try {
+        await control.#replace(socketPath, error);
+      } catch (error) {
+        throw failed(error);
       }
-      if (await isInUse(socketPath)) {
-        throw new MsupError('MSUP_ALREADY_RUNNING', `another msup answers on ${socketPath}`, {
-          cause: error,
-        });
-      }
-      rmSync(socketPath, { force: true }); // left by a crashed run
-      await listen(control.#server, socketPath);
     }
-    chmodSync(socketPath, 0o600);
+    try {
+      chmodSync(socketPath, 0o600);
+    } catch (error) {
+      control.#server.close();
+      throw failed(error);
+    }
     return control;
+  }
+
+  /** The socket file is there: another user's (refused), another msup's (refused), or a crashed run's (replaced). */
+  async #replace(socketPath: string, inUse: unknown): Promise<void> {
+    const owner = lstatSync(socketPath).uid;
+    if (!ownedByMe(owner)) {
+      throw new MsupError(
+        'MSUP_UNSAFE_PATH',
+        `${socketPath} belongs to another user (uid ${owner}), so msup will not use it; remove it`,
+      );
+    }
+    if (await isInUse(socketPath)) {
+      throw new MsupError('MSUP_ALREADY_RUNNING', `another msup answers on ${socketPath}`, {
+        cause: inUse,
+      });
+    }
+    rmSync(socketPath, { force: true }); // left by a crashed run
+    await listen(this.#server, socketPath);
   }
 
   #connection(socket: net.Socket): void {

@@ -96,4 +96,19 @@ describe('the control socket of a long project path', () => {
     expect(inFolder.connections()).toBe(0);
     expect(oldName.connections()).toBe(0);
   });
+
+  it('fails msup start with a coded error when every place for the socket is too long', async () => {
+    const p = project();
+    const { folder } = longProject(p);
+    const tmp = path.join(p.root, 'b'.repeat(100));
+    mkdirSync(tmp);
+    const start = await finish(
+      runCli(p, ['start', '--wait', '10s'], { cwd: folder, env: { TMPDIR: tmp, XDG_RUNTIME_DIR: '' } }),
+    );
+    expect(start.code).toBe(1);
+    expect(start.err).toMatch(/control socket's path \S+ is \d+ bytes, too long for a unix socket/);
+    expect(start.err).toContain('set TMPDIR or XDG_RUNTIME_DIR to a shorter folder');
+    expect(start.err).toContain('[MSUP_UNSAFE_PATH]');
+    expect(start.err).not.toContain('unexpected error');
+  });
 });
