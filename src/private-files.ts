@@ -28,7 +28,21 @@ const uid = (): number | undefined => process.getuid?.();
  * by this user, and takes away any access of others (chmod 0700). Throws MSUP_UNSAFE_PATH otherwise.
  */
 export function privateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A file in the way is the user's to remove, as a link there is: said so, not an unexpected error.
+    if (code === 'ENOTDIR') {
+      throw new MsupError(
+        'MSUP_UNSAFE_PATH',
+        `${dir} cannot be made: a file is in its path where a folder should be; remove it`,
+        { cause: error },
+      );
+    }
+    // EEXIST: a file (or a link to one) is at `dir` itself; the check below names it.
+    if (code !== 'EEXIST') throw error;
+  }
   const stat = lstatSync(dir);
   if (!stat.isDirectory()) {
     throw new MsupError('MSUP_UNSAFE_PATH', `${dir} is not a folder (a link or a file is there); remove it`);

@@ -136,7 +136,8 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
  */
 export function parseRequest(value: unknown): Request {
   if (!isObject(value)) {
-    throw new BadRequest(0, `expected a request object, got ${value === null ? 'null' : typeof value}`);
+    const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+    throw new BadRequest(0, `expected a request object, got ${got}`);
   }
   const id = Number.isSafeInteger(value.id) ? (value.id as number) : 0;
   if (value.v !== PROTOCOL_VERSION) {

@@ -62,6 +62,11 @@ describe('control socket input', () => {
     }
     expect(answers.map((a) => a.id)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 4, 5, 6, 7, 8, 9, 9, 10, 11, 0]);
     expect(JSON.stringify(answers[12])).toContain('from 0 to 1000');
+    expect(answers.slice(0, 3).map((a) => (a.error as { message: string }).message)).toEqual([
+      'expected a request object, got null',
+      'expected a request object, got array',
+      'expected a request object, got number',
+    ]);
     // Nothing was scaled, and msup still answers.
     expect(sup.instances('w')).toHaveLength(1);
     const [status] = await converse(socketPath, ['{"v":1,"id":12,"cmd":"status"}']);

@@ -83,6 +83,20 @@ describe('private files', () => {
     const link = path.join(p.root, 'link');
     symlinkSync(open, link);
     expect(() => privateDir(link)).toThrow(expect.objectContaining({ code: 'MSUP_UNSAFE_PATH' }));
+    // A file where the folder should be (a file named .msup), or in its path: said, not a raw EEXIST.
+    const file = p.write('.msup', '');
+    expect(() => privateDir(file)).toThrow(
+      expect.objectContaining({
+        code: 'MSUP_UNSAFE_PATH',
+        message: expect.stringContaining('is not a folder'),
+      }),
+    );
+    expect(() => privateDir(path.join(file, 'logs'))).toThrow(
+      expect.objectContaining({
+        code: 'MSUP_UNSAFE_PATH',
+        message: expect.stringContaining('a file is in its path'),
+      }),
+    );
 
     const target = p.write('target.txt', 'keep\n');
     symlinkSync(target, path.join(p.root, 'file-link'));
