@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration } from '../config/duration.js';
 import { findConfigFile } from '../config/find.js';
-import { controlRequest } from '../control/client.js';
+import { controlRequest, isNoAnswer } from '../control/client.js';
 import type { StatusV1 } from '../control/protocol.js';
 import { isMsupError, MsupError } from '../errors.js';
 import { packageFile } from '../package-root.js';
@@ -24,11 +24,15 @@ function lastError(file: string): string {
   return start === -1 ? lines.slice(-10).join('\n') : lines.slice(start).join('\n');
 }
 
-/** The pid of the msup that answers on the project's control socket, if one does. */
+/**
+ * The pid of the msup that answers on the project's control socket, if one does. One that does not answer
+ * (stopped by kill -STOP) is still there: its error, rather than a second msup over its files.
+ */
 async function runningPid(root: string): Promise<number | undefined> {
   try {
     return (await controlRequest<StatusV1>(root, { cmd: 'status' })).pid;
   } catch (error) {
+    if (isNoAnswer(error)) throw error;
     if (isMsupError(error, 'MSUP_NOT_RUNNING') || isMsupError(error, 'MSUP_CONTROL')) return undefined;
     throw error;
   }

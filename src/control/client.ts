@@ -152,6 +152,11 @@ export const ANSWER_TIMEOUT_MS = 10_000;
 /** The errors of `noAnswer`, told apart from the other MSUP_CONTROL failures of a liveness check. */
 const unanswered = new WeakSet<Error>();
 
+/** Whether `error` is a command's "msup did not answer within ..." (msup is there, but silent). */
+export function isNoAnswer(error: unknown): boolean {
+  return error instanceof Error && unanswered.has(error);
+}
+
 function noAnswer(ms: number): MsupError {
   const within = ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
   const error = new MsupError(

@@ -1,5 +1,7 @@
 // `msup status` after a service was scaled to 0: the service is shown, with no instance, and the
 // project is not called ready (its front answers 503).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
@@ -57,7 +59,10 @@ describe('msup status', () => {
     msup.child.kill('SIGTERM');
     expect((await msup.exited).code).toBe(0);
   });
-  it('fails, naming the wait, when msup does not answer (stopped by kill -STOP)', async () => {
+  // Two commands that each wait 10 s for the stopped msup.
+  it('fails, naming the wait, when msup does not answer (stopped by kill -STOP)', {
+    timeout: 60_000,
+  }, async () => {
     const p = project();
     p.writeConfig({ worker: { command: ['node', fixture('worker.js')] } });
     const msup = runCli(p, ['start']);
@@ -73,9 +78,14 @@ describe('msup status', () => {
     };
     p.onCleanup(resume);
     const status = await finish(runCli(p, ['status']));
+    // start -d's check for a running msup: that one is still there, so no second msup over its files.
+    const detach = await finish(runCli(p, ['start', '-d']));
     await resume();
-    expect(status.code).not.toBe(0);
+    expect(status.code).toBe(1);
     expect(status.err).toContain('msup did not answer within 10s');
     expect(status.err).toContain('[MSUP_CONTROL]');
+    expect(detach.code).toBe(1);
+    expect(detach.err).toContain('msup did not answer within 10s');
+    expect(existsSync(path.join(p.root, '.msup', 'msup.out'))).toBe(false);
   });
 });
