@@ -66,7 +66,10 @@ function connect(root: string): Promise<net.Socket> {
         reject(
           new MsupError(
             'MSUP_NOT_RUNNING',
-            `no msup is running for ${root} (no control socket at ${socketPath})`,
+            error.code === 'ENOENT'
+              ? `no msup is running for ${root} (no control socket at ${socketPath})`
+              : // The socket file is there and nothing listens: the msup that made it ended without removing it.
+                `no msup is running for ${root} (nothing answers at ${socketPath}: the msup that made it has ended, as after a crash or a kill -9)`,
             { cause: error },
           ),
         );

@@ -1,5 +1,6 @@
 // Driving a running msup from a second terminal: status, restart, scale, logs, stop, --detach.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -159,6 +160,30 @@ describe('msup commands against a running msup', () => {
       expect(run.code).toBe(4);
       expect(run.err).toMatch(/^msup: no msup is running for .* \[MSUP_NOT_RUNNING\]\n$/);
     }
+  });
+
+  it('says that the msup of a socket left behind has ended (nothing answers there)', async () => {
+    const p = project();
+    p.writeConfig({ web });
+    const socketPath = path.join(p.root, '.msup', 'control.sock');
+    mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+    // A process that made the socket and was killed: the file stays, and nothing listens on it.
+    const holder = spawn(
+      process.execPath,
+      ['-e', `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => console.log('up'))`],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    const gone = new Promise((resolve) => holder.once('close', resolve));
+    holder.kill('SIGKILL');
+    await gone;
+    expect(existsSync(socketPath)).toBe(true);
+    const run = await finish(runCli(p, ['status']));
+    expect(run.code).toBe(4);
+    // It said "no control socket at" a path where there was one.
+    expect(run.err).toMatch(
+      /^msup: no msup is running for .* \(nothing answers at .*control\.sock: the msup that made it has ended/,
+    );
   });
 
   it('start --detach returns once ready; stop ends it and leaves nothing', async () => {
