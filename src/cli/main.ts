@@ -79,6 +79,14 @@ export async function main(argv: readonly string[]): Promise<void> {
   // not wait long for a terminal that stopped reading.
   const wait = args?.command === 'start' && !args.detach ? START_FLUSH_MS : undefined;
   await Promise.all([io.out.flush(wait), io.err.flush(wait)]);
+  // Output that could not be written (a full disk) is lost: not a success, whatever the command did. A
+  // reader that went away (EPIPE) is no failure: it took what it wanted.
+  const lost = io.out.lost ?? io.err.lost;
+  if (lost) {
+    io.err.write(`msup: cannot write output: ${lost.code ?? lost.message}\n`);
+    await io.err.flush(wait);
+    if (code === EXIT.ok) code = EXIT.failed;
+  }
   // Everything is stopped by now; do not wait for stray handles.
   process.exit(code);
 }

@@ -1,6 +1,7 @@
 // What the CLI prints goes through here: writes run off the event loop (fs.write on the fd, in libuv's
 // thread pool), so a terminal or pipe that stops reading never blocks msup; a reader that is gone (EPIPE,
-// EIO) is noted, never thrown; an optional bound drops lines instead of buffering without end.
+// EIO) is noted, never thrown; any other failed write (ENOSPC: a full disk) is kept for main.ts, which
+// fails the command over it; an optional bound drops lines instead of buffering without end.
 import { write as fsWrite } from 'node:fs';
 
 export interface OutputSinkOptions {
@@ -18,6 +19,9 @@ const HIGH_WATER = 64 * 1024;
 const BATCH = 64 * 1024;
 /** How long to wait before trying again when a non-blocking fd is full (EAGAIN). */
 const RETRY_MS = 20;
+
+/** A reader that went away (| head, a closed terminal): nothing was lost that anyone would read. */
+const READER_GONE = new Set(['EPIPE', 'EIO']);
 
 const countLines = (text: string) => {
   let n = 0;
@@ -40,6 +44,7 @@ export class OutputSink {
   #writing = false;
   #dropped = 0;
   #gone = false;
+  #lost: NodeJS.ErrnoException | undefined;
   #waiters: { idle: boolean; resolve: () => void }[] = [];
 
   constructor(fd: number, options: OutputSinkOptions = {}) {
@@ -58,6 +63,11 @@ export class OutputSink {
   /** True once a write failed for good (the reader is gone). */
   get gone(): boolean {
     return this.#gone;
+  }
+
+  /** The write error that lost output, when it was not the reader going away (ENOSPC, EBADF…). */
+  get lost(): NodeJS.ErrnoException | undefined {
+    return this.#lost;
   }
 
   /**
@@ -153,6 +163,7 @@ export class OutputSink {
 
   #fail(error: NodeJS.ErrnoException): void {
     this.#gone = true;
+    if (!READER_GONE.has(error.code ?? '')) this.#lost = error;
     this.#chunks = [];
     this.#queued = 0;
     this.#wake();

@@ -1,10 +1,11 @@
 // msup on a real terminal and on pipes: a closed terminal is a graceful stop, a reader that goes away or
 // stops reading never crashes or freezes msup, and every command writes all of its output before it exits.
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/runtime/proc.js';
-import { runCli } from '../helpers/cli.js';
+import { BIN, runCli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
 import { expectNoTaggedProcesses, waitFor } from '../helpers/processes.js';
 import { fixture, type Project, useProject } from '../helpers/project.js';
@@ -110,7 +111,40 @@ describe('msup start on a pipe', () => {
   });
 });
 
+/** Runs `msup ARGS` with its stdout on /dev/full, where every write fails with ENOSPC (a full disk). */
+async function intoFullDisk(p: Project, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const full = openSync('/dev/full', 'w');
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: p.root,
+    env: p.env(),
+    stdio: ['ignore', full, 'pipe'],
+  });
+  closeSync(full);
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, stderr };
+}
+
 describe('other commands on a pipe', () => {
+  it.runIf(existsSync('/dev/full'))(
+    'fails with exit 1 when its output cannot be written (a full disk)',
+    async () => {
+      const p = project();
+      writeConfig(p);
+      p.write(
+        '.msup/logs/web.log',
+        `${JSON.stringify({ time: new Date().toISOString(), service: 'web', index: 0, stream: 'stdout', line: 'hello' })}\n`,
+      );
+      for (const args of [['--help'], ['version'], ['logs', 'web', '-n', '5']]) {
+        expect(await intoFullDisk(p, args), args.join(' ')).toEqual({
+          code: 1,
+          stderr: 'msup: cannot write output: ENOSPC\n',
+        });
+      }
+    },
+  );
+
   it('logs -f exits quietly with 0 when its reader goes away (| head -1)', async () => {
     const p = project();
     writeConfig(p);
