@@ -1,7 +1,7 @@
 // `msup start --detach`: starts msup in the background and returns once every instance is ready,
 // or fails naming what went wrong (the background msup then stops by itself: it runs with --wait).
 import { spawn } from 'node:child_process';
-import { closeSync, readFileSync } from 'node:fs';
+import { closeSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration } from '../config/duration.js';
@@ -54,7 +54,11 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   }
   const outFile = path.join(root, '.msup', 'msup.out');
   privateDir(path.dirname(outFile));
-  const out = openPrivate(outFile, 'w');
+  // Two detached starts at once both pass the check above, and only one background msup gets the lock:
+  // each writes its own file, named msup.out only once its msup turned out to be the project's (the other's
+  // msup.out is never truncated nor written into).
+  const ownFile = `${outFile}.${process.pid}`;
+  const out = openPrivate(ownFile, 'w');
   // --background: this command exits once msup is ready, and msup must not stop when its parent goes.
   const flags = ['--background', '--config', configFile, '--wait', wait, '--no-color'];
   if (!args.watch) flags.push('--no-watch');
@@ -82,10 +86,16 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   const deadline = Date.now() + waitMs + 5000;
   for (;;) {
     if (exit !== undefined) {
-      io.err.write(`${lastError(outFile)}\n`);
-      io.err.write(
-        `msup: the background msup stopped (exit ${exit}); its output is in ${outFile}, its services' in .msup/logs (msup logs)\n`,
-      );
+      const error = lastError(ownFile);
+      io.err.write(`${error}\n`);
+      // It lost the project to another msup, whose msup.out that is: its own output is the error above.
+      if (error.includes('[MSUP_ALREADY_RUNNING]')) rmSync(ownFile, { force: true });
+      else {
+        renameSync(ownFile, outFile);
+        io.err.write(
+          `msup: the background msup stopped (exit ${exit}); its output is in ${outFile}, its services' in .msup/logs (msup logs)\n`,
+        );
+      }
       return exit === 0 || exit === null ? EXIT.failed : exit;
     }
     try {
@@ -93,6 +103,7 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
       // Only our own background msup counts: another one that started meanwhile makes ours fail (it
       // exits with MSUP_ALREADY_RUNNING, which the check above reports).
       if (status.ready && status.pid === child.pid) {
+        renameSync(ownFile, outFile);
         if (args.json) io.out.write(`${JSON.stringify(status)}\n`);
         else {
           io.out.write(
@@ -110,6 +121,7 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
       if (!isMsupError(error, 'MSUP_NOT_RUNNING') && !isMsupError(error, 'MSUP_CONTROL')) throw error;
     }
     if (Date.now() > deadline) {
+      renameSync(ownFile, outFile);
       io.err.write(`msup: not ready after ${wait}; stopping the background msup\n`);
       child.kill('SIGTERM');
       return EXIT.failed;

@@ -1,6 +1,6 @@
 // Driving a running msup from a second terminal: status, restart, scale, logs, stop, --detach.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -237,6 +237,32 @@ describe('msup commands against a running msup', () => {
     expect(third.err).toContain('[MSUP_ALREADY_RUNNING]');
     foreground.child.kill('SIGTERM');
     expect((await foreground.exited).code).toBe(0);
+  });
+
+  it('two start --detach at once: one runs, the other fails and leaves its msup.out alone', async () => {
+    const p = project();
+    p.writeConfig({ web });
+    // Both pass the "already running?" check before either background msup listens.
+    const [a, b] = await Promise.all([
+      finish(runCli(p, ['start', '--detach', '--wait', '20s'])),
+      finish(runCli(p, ['start', '--detach', '--wait', '20s'])),
+    ]);
+    expect([a.code, b.code].sort()).toEqual([0, 3]);
+    const [winner, loser] = a.code === 0 ? [a, b] : [b, a];
+    expect(winner.out).toMatch(/msup is running in the background/);
+    // The loser prints its own error only (it printed the winner's lines as its error).
+    expect(loser.err).toMatch(/^msup: .*\[MSUP_ALREADY_RUNNING\]\n$/);
+    // The winner's output file is whole: its first line first, and nothing of the loser's.
+    const out = readFileSync(path.join(p.root, '.msup', 'msup.out'), 'utf8');
+    expect(out).toMatch(/^\[\d\d:\d\d:\d\d\] INFO: msup /);
+    expect(out).toMatch(/all services ready/);
+    expect(out).not.toContain('MSUP_ALREADY_RUNNING');
+    expect(out.includes('\0')).toBe(false);
+    expect(readdirSync(path.join(p.root, '.msup')).filter((f) => f.startsWith('msup.out'))).toEqual([
+      'msup.out',
+    ]);
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    await expectNoTaggedProcesses(p.tag, 5000);
   });
 
   it('start --detach fails naming the service that cannot start, and leaves nothing', async () => {
