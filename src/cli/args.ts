@@ -11,7 +11,7 @@ import { MAX_INSTANCES } from '../limits.js';
 import type { RuntimeName } from '../types.js';
 import { allOptions, COMMANDS, type Command, DEFAULT_WAIT, type OptionSpec, SPECS } from './commands.js';
 
-export { COMMANDS, type Command, commandHelp, HELP, SPECS } from './commands.js';
+export { COMMANDS, type Command, commandHelp, HELP, SPECS, topicHelp } from './commands.js';
 
 export interface CliArgs {
   command: Command;
@@ -97,20 +97,32 @@ function waitTimeout(value: string): string {
   return /^\d+(\.\d+)?$/.test(value) ? `${value}s` : value;
 }
 
+/** The options of msup itself, allowed with no command and with `help` and `version`. */
+const GLOBAL_OPTIONS = new Set(['--help', '-h', '--version', '-v']);
+
 export function parseCliArgs(argv: readonly string[]): CliArgs {
   const found = findCommand(argv);
   const wantsHelp = argv.some((a) => a === '--help' || a === '-h');
   if (!found) {
+    // Options with no command (`msup -c x.ts`, `msup --jsn`) are a mistake, not a request for help.
+    const other = argv.find((a) => !GLOBAL_OPTIONS.has(a));
+    if (other !== undefined) {
+      throw usage(`missing command; expected one of ${COMMANDS.join(', ')}, got "${argv.join(' ')}"`);
+    }
     if (argv.includes('--version') || argv.includes('-v')) return defaults('version', []);
-    if (wantsHelp || argv.length === 0) return defaults('help', []);
+    return defaults('help', []);
   }
-  const command = found?.command ?? 'help';
+  const command = found.command;
   if (command === 'help' || command === 'version') {
-    const rest = argv.filter((a, i) => i !== found?.index && !a.startsWith('-'));
-    if (command === 'help' && rest[0] !== undefined && !(rest[0] in SPECS)) {
+    const rest = argv.filter((a, i) => i !== found.index && !GLOBAL_OPTIONS.has(a));
+    const option = rest.find((a) => a.startsWith('-'));
+    if (option !== undefined) throw usage(`unknown option "${option}" for msup ${command}`);
+    const max = command === 'help' ? 1 : 0;
+    if (rest.length > max) throw usage(`unexpected argument "${rest[max]}"`);
+    if (command === 'help' && rest[0] !== undefined && !(COMMANDS as readonly string[]).includes(rest[0])) {
       throw usage(`no help for "${rest[0]}": it is not a command`);
     }
-    return defaults(command, command === 'help' ? rest.slice(0, 1) : []);
+    return defaults(command, rest);
   }
   // `msup start --help`: that command's help, whatever else is on the line.
   if (wantsHelp) return defaults('help', [command]);

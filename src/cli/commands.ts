@@ -227,3 +227,12 @@ export function commandHelp(command: keyof typeof SPECS): string {
   const notes = spec.notes ? `\n${spec.notes.join('\n')}\n` : '';
   return `Usage: ${spec.usage}\n\n${sentence(spec.summary)}\n\nOptions:\n${optionLines(spec.options)}\n${notes}`;
 }
+
+/** `msup help <topic>`: a command's help, or a few lines for `help` and `version` (which have no options). */
+export function topicHelp(topic: Command): string {
+  if (topic === 'help') {
+    return 'Usage: msup help [command]\n\nThe commands of msup, or the options of one (as msup <command> --help).\n';
+  }
+  if (topic === 'version') return "Usage: msup version (also: msup --version, -v)\n\nmsup's version.\n";
+  return commandHelp(topic);
+}

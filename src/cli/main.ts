@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { loadConfigEarly } from '../config/load-isolated.js';
 import { MsupError } from '../errors.js';
 import { packageFile } from '../package-root.js';
-import { type CliArgs, commandHelp, HELP, parseCliArgs, SPECS } from './args.js';
+import { type CliArgs, type Command, HELP, parseCliArgs, topicHelp } from './args.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { OutputSink, type Stdio } from './output-sink.js';
 import { startConfigSource } from './project.js';
@@ -35,8 +35,8 @@ function report(error: unknown, io: Stdio): number {
 async function run(args: CliArgs, io: Stdio): Promise<number> {
   switch (args.command) {
     case 'help': {
-      const topic = args.rest[0];
-      io.out.write(topic !== undefined && topic in SPECS ? commandHelp(topic as keyof typeof SPECS) : HELP);
+      const topic = args.rest[0] as Command | undefined;
+      io.out.write(topic === undefined ? HELP : topicHelp(topic));
       return EXIT.ok;
     }
     case 'version':

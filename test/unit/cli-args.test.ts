@@ -1,7 +1,7 @@
 // The command line as people type it: a bare --wait (docker compose's `up --wait`), per-command help, and
 // msup's own messages for mistakes, with the nearest command or option.
 import { describe, expect, it } from 'vitest';
-import { commandHelp, HELP, parseCliArgs } from '../../src/cli/args.js';
+import { commandHelp, HELP, parseCliArgs, topicHelp } from '../../src/cli/args.js';
 import { MsupError } from '../../src/errors.js';
 
 function usageError(argv: string[]): string {
@@ -70,6 +70,24 @@ describe('mistakes on the command line', () => {
     expect(usageError(['logs', '-n', 'x'])).toMatch(/^--lines: expected a whole number, got "x"/);
   });
 
+  it('takes options with no command for a mistake, unless they are --help or --version', () => {
+    const commands = 'start, status, logs, restart, scale, stop, export, compare, help, version';
+    expect(usageError(['--bogus'])).toBe(
+      `missing command; expected one of ${commands}, got "--bogus" (see msup --help)`,
+    );
+    expect(usageError(['--jsn'])).toMatch(/^missing command; .*, got "--jsn"/);
+    expect(usageError(['-c', 'x.ts'])).toMatch(/^missing command; .*, got "-c x.ts"/);
+    expect(usageError(['--help', '--json'])).toMatch(/^missing command; /);
+    expect(parseCliArgs(['--version', '-h']).command).toBe('version');
+    expect(usageError(['version', '--bogus'])).toBe(
+      'unknown option "--bogus" for msup version (see msup --help)',
+    );
+    expect(usageError(['version', 'now'])).toBe('unexpected argument "now" (see msup --help)');
+    expect(usageError(['help', '--jsn'])).toBe('unknown option "--jsn" for msup help (see msup --help)');
+    expect(usageError(['help', 'start', 'stop'])).toBe('unexpected argument "stop" (see msup --help)');
+    expect(parseCliArgs(['version'])).toMatchObject({ command: 'version', rest: [] });
+  });
+
   it('finds the command after options and their values', () => {
     expect(parseCliArgs(['-c', 'x.json', 'status'])).toMatchObject({ command: 'status', config: 'x.json' });
     expect(parseCliArgs(['--json', 'stop'])).toMatchObject({ command: 'stop', json: true });
@@ -90,6 +108,11 @@ describe('help', () => {
     expect(parseCliArgs(['--help'])).toMatchObject({ command: 'help', rest: [] });
     expect(parseCliArgs(['-v']).command).toBe('version');
     expect(usageError(['help', 'strat'])).toBe('no help for "strat": it is not a command (see msup --help)');
+    // help and version have a help of their own too.
+    expect(parseCliArgs(['help', 'version'])).toMatchObject({ command: 'help', rest: ['version'] });
+    expect(topicHelp('version')).toMatch(/^Usage: msup version/);
+    expect(topicHelp('help')).toMatch(/^Usage: msup help \[command\]/);
+    expect(topicHelp('start')).toBe(commandHelp('start'));
 
     const start = commandHelp('start');
     expect(start).toMatch(/^Usage: msup start \[options\]\n/);
