@@ -84,6 +84,9 @@ function findCommand(argv: readonly string[]): { command: Command; index: number
   throw usage(`unknown command "${word}"${near ? `; did you mean "${near}"?` : ''}`);
 }
 
+/** The next word is another option, not this one's value; a negative number (`-n -1`) is a (bad) value. */
+const looksLikeOption = (word: string) => word.startsWith('-') && !/^-\d/.test(word);
+
 /** `--wait` takes the next word as its value only when that word is one (not another option). */
 function withWaitValues(argv: readonly string[]): string[] {
   return argv.map((a, i) => {
@@ -154,7 +157,7 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
     }
     if (
       known.value !== undefined &&
-      (token.value === undefined || (!token.inlineValue && token.value.startsWith('-')))
+      (token.value === undefined || (!token.inlineValue && looksLikeOption(token.value)))
     ) {
       throw usage(`${flag(known)} needs a value: ${flag(known)} ${known.value}`, help);
     }
@@ -184,9 +187,12 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
   }
   const timeout = text('wait-timeout');
   const wait = timeout !== undefined ? waitTimeout(timeout) : text('wait');
-  if (wait !== undefined && parseDuration(wait) === undefined) {
+  const waitMs = wait === undefined ? undefined : parseDuration(wait);
+  if (wait !== undefined && (waitMs === undefined || waitMs === 0)) {
+    // 0 is no time to get ready in: it could only ever fail.
     const option = timeout !== undefined ? '--wait-timeout' : '--wait';
-    throw usage(`${option}: expected a duration such as '30s' or '2m', got "${timeout ?? wait}"`, help);
+    const kind = waitMs === 0 ? 'a duration longer than 0' : 'a duration';
+    throw usage(`${option}: expected ${kind} such as '30s' or '2m', got "${timeout ?? wait}"`, help);
   }
   const runtime = text('runtime');
   if (runtime !== undefined && !(RUNTIME_NAMES as readonly string[]).includes(runtime)) {

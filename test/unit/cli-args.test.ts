@@ -30,6 +30,13 @@ describe('--wait', () => {
       `--wait: expected a duration such as '30s' or '2m', got "soon" (see msup start --help)`,
     );
     expect(usageError(['start', '--wait-timeout', 'x'])).toMatch(/^--wait-timeout: expected a duration/);
+    // No time at all could only ever fail ("not ready after 0ms").
+    expect(usageError(['start', '--wait', '0s'])).toBe(
+      `--wait: expected a duration longer than 0 such as '30s' or '2m', got "0s" (see msup start --help)`,
+    );
+    expect(usageError(['start', '-d', '--wait-timeout', '0'])).toMatch(
+      /^--wait-timeout: expected a duration longer than 0 .*, got "0"/,
+    );
   });
 });
 
@@ -68,6 +75,14 @@ describe('mistakes on the command line', () => {
     expect(usageError(['start', 'extra'])).toBe('unexpected argument "extra" (see msup start --help)');
     expect(usageError(['scale'])).toBe('scale needs at least one SERVICE=COUNT (see msup scale --help)');
     expect(usageError(['logs', '-n', 'x'])).toMatch(/^--lines: expected a whole number, got "x"/);
+    // A negative number is a bad value, not a missing one.
+    expect(usageError(['logs', '-n', '-1'])).toBe(
+      '--lines: expected a whole number, got "-1" (see msup logs --help)',
+    );
+    expect(usageError(['compare', '--rounds', '-2'])).toMatch(
+      /^--rounds: expected a whole number of at least 1/,
+    );
+    expect(usageError(['logs', '-n', '--json'])).toMatch(/^--lines needs a value/);
   });
 
   it('takes options with no command for a mistake, unless they are --help or --version', () => {
