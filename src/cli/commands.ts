@@ -209,13 +209,25 @@ function optionLines(options: readonly OptionSpec[]): string {
 
 const sentence = (text: string) => `${text[0]?.toUpperCase()}${text.slice(1)}.`;
 
+/** Where the summaries of `msup --help` begin. */
+const SUMMARY_COLUMN = 41;
+
+/** A usage and its summary (wrapped under the column): side by side, or the summary on the next line. */
+function usageLine(usage: string, summary: string): string {
+  const left = `  ${usage}`;
+  const text = wrap(summary, SUMMARY_COLUMN);
+  // At least two spaces between them: a usage too long for that puts its summary under the column.
+  if (left.length + 2 > SUMMARY_COLUMN) return `${left}\n${' '.repeat(SUMMARY_COLUMN)}${text}`;
+  return `${left.padEnd(SUMMARY_COLUMN)}${text}`;
+}
+
 export const HELP = `msup: a local multi-process supervisor with a built-in load balancer
 
 Usage:
 ${Object.values(SPECS)
-  .map((s) => `  ${s.usage.padEnd(39)}${s.summary}`)
+  .map((s) => usageLine(s.usage, s.summary))
   .join('\n')}
-  msup --version                         msup's version
+${usageLine('msup --version', "msup's version")}
 
 Run msup <command> --help for the options of a command.
 Ctrl-C stops everything gracefully; a second Ctrl-C forces it.

@@ -1,7 +1,7 @@
 // The command line as people type it: a bare --wait (docker compose's `up --wait`), per-command help, and
 // msup's own messages for mistakes, with the nearest command or option.
 import { describe, expect, it } from 'vitest';
-import { commandHelp, HELP, parseCliArgs, topicHelp } from '../../src/cli/args.js';
+import { commandHelp, HELP, parseCliArgs, SPECS, topicHelp } from '../../src/cli/args.js';
 import { MsupError } from '../../src/errors.js';
 
 function usageError(argv: string[]): string {
@@ -141,6 +141,12 @@ describe('help', () => {
     for (const command of ['start', 'status', 'logs', 'restart', 'scale', 'stop']) {
       expect(HELP).toContain(`msup ${command}`);
     }
+    // Each usage stands apart from its summary (the export usage ran into it), within 100 columns.
+    for (const spec of Object.values(SPECS)) {
+      expect(HELP).toMatch(new RegExp(`\\n  ${spec.usage.replace(/[[\].|]/g, '\\$&')}( {2,}|\\n {41})\\S`));
+    }
+    expect(HELP).toMatch(/\n {2}msup export \S+ \[options\]\n {41}write compose\.yaml/);
+    for (const line of HELP.split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);
   });
 });
 
