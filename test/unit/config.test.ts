@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../../src/config/duration.js';
+import { formatDuration, parseDuration } from '../../src/config/duration.js';
 import { prepareConfig } from '../../src/config/load.js';
 import { parseMemory } from '../../src/config/size.js';
 import { validateConfig } from '../../src/config/validate.js';
@@ -21,6 +21,29 @@ describe('durations', () => {
     expect(['5', 'soon', '-1s', '', null, -5, Number.NaN].map(parseDuration)).toEqual(
       Array(7).fill(undefined),
     );
+  });
+});
+
+describe('formatDuration', () => {
+  it('rounds before it splits into units, up to hours and days', () => {
+    const cases: [number, string][] = [
+      [0, '0ms'],
+      [850, '850ms'],
+      [999.6, '1s'],
+      [1500, '1.5s'],
+      [2000, '2s'],
+      [59_949, '59.9s'],
+      [59_999, '1m0s'],
+      [61_000, '1m1s'],
+      [119_999, '2m0s'],
+      [732_000, '12m12s'],
+      [3_599_700, '1h0m'],
+      [3_600_000 + 5 * 60_000, '1h5m'],
+      [25 * 3_600_000 + 1000, '1d1h'],
+      [23 * 3_600_000 + 59 * 60_000 + 40_000, '1d0h'],
+      [3 * 86_400_000 + 4 * 3_600_000, '3d4h'],
+    ];
+    expect(cases.map(([ms]) => formatDuration(ms))).toEqual(cases.map(([, text]) => text));
   });
 });
 
