@@ -8,7 +8,7 @@ export const ERROR_CODES = {
   MSUP_PORT_IN_USE: 'A front port is already in use; the port and the service are named',
   MSUP_ALREADY_RUNNING: 'Another msup is running for this project (its pid is named)',
   MSUP_START_FAILED:
-    'A service could not start (crash loop or exit during start); last exit and stderr tail attached',
+    'A service could not start (crash loop or exit during start; last exit and stderr tail attached), or a listener of msup (a front, the admin listener) could not listen on its address for a reason other than a port in use',
   MSUP_START_TIMEOUT: 'Not every instance became ready within the start timeout',
   MSUP_UNKNOWN_SERVICE: 'The API was asked about a service that is not in the config',
   MSUP_STOPPED: 'The supervisor was stopped before the operation could complete',
@@ -35,6 +35,8 @@ export const ERROR_CODES = {
     'The admin listener could not answer: reading the metrics or running an action failed unexpectedly',
   MSUP_MESH_CA:
     "The project's mesh CA could not issue a certificate that is still valid: it has ended and no new one could be made",
+  MSUP_WRITE_FAILED:
+    'A file msup was asked to write (an export, a report) could not be written: no permission, a full disk; the file and the reason are named',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -60,7 +60,7 @@ export async function compareCommand(args: CliArgs, io: Stdio): Promise<number> 
       writeFileSync(htmlFile, compareReportHtml(result));
     } catch (error) {
       throw new MsupError(
-        'MSUP_USAGE',
+        'MSUP_WRITE_FAILED',
         `--html ${htmlFile}: could not write the report: ${(error as Error).message}`,
         {
           cause: error,

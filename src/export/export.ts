@@ -195,7 +195,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
     } catch (error) {
       // What the checks before cannot foresee (no permission, a full disk, a file made meanwhile).
       const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw new MsupError('MSUP_USAGE', `cannot write ${file}: ${reason}`, { cause: error });
+      throw new MsupError('MSUP_WRITE_FAILED', `cannot write ${file}: ${reason}`, { cause: error });
     }
   }
   return { target: options.target, file: { path: file, content }, warnings: warnings.list, images };

@@ -26,6 +26,18 @@ describe('msup export', () => {
     }
   });
 
+  it('a file that cannot be written when it comes to it: MSUP_WRITE_FAILED, exit 1, not a usage error', async () => {
+    const project = newProject();
+    project.writeConfig({ web: { command: 'node server.js', port: 0 } });
+    // A folder name longer than any file system takes: every check before passes, the mkdir fails.
+    const out = 'x'.repeat(300);
+    const cli = runCli(project, ['export', 'sam', '--out', out]);
+    expect((await cli.exited).code).toBe(1);
+    expect(cli.stderr()).toMatch(
+      /^msup: cannot write .*template\.yaml: ENAMETOOLONG \[MSUP_WRITE_FAILED\]\n$/,
+    );
+  });
+
   it('leaves a compose.yaml it did not write alone', async () => {
     const project = newProject();
     project.writeConfig({ web: { command: 'node server.js' } });
