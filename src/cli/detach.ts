@@ -54,7 +54,7 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   }
   const outFile = path.join(root, '.msup', 'msup.out');
   privateDir(path.dirname(outFile));
-  // Two detached starts at once both pass the check above, and only one background msup gets the lock:
+  // Two detached starts at once both pass the check above, and only one background msup gets the project:
   // each writes its own file, named msup.out only once its msup turned out to be the project's (the other's
   // msup.out is never truncated nor written into).
   const ownFile = `${outFile}.${process.pid}`;
@@ -88,9 +88,11 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
     if (exit !== undefined) {
       const error = lastError(ownFile);
       io.err.write(`${error}\n`);
-      // It lost the project to another msup, whose msup.out that is: its own output is the error above.
-      if (error.includes('[MSUP_ALREADY_RUNNING]')) rmSync(ownFile, { force: true });
-      else {
+      // It lost the project (or a port) to another msup, whose msup.out that is (or will be): its own output
+      // is the error above.
+      if (error.includes('[MSUP_ALREADY_RUNNING]') || (await runningPid(root)) !== undefined) {
+        rmSync(ownFile, { force: true });
+      } else {
         renameSync(ownFile, outFile);
         io.err.write(
           `msup: the background msup stopped (exit ${exit}); its output is in ${outFile}, its services' in .msup/logs (msup logs)\n`,
