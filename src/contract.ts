@@ -149,6 +149,11 @@ export interface Runtime {
    * may be slow, reports progress through the host's log; rejects with a coded error.
    */
   prepare?(service: ResolvedService): Promise<void>;
+  /**
+   * Rejects with a coded error when the service cannot run here (no container engine); quick (no build).
+   * Called at start before any listener opens, so a run that cannot start hands out no dashboard URL.
+   */
+  check?(service: ResolvedService): Promise<void>;
   /** Launches an instance. Whatever it throws (or rejects with) is an early exit with that reason. */
   start(spec: InstanceSpec, onOutput: (line: OutputLine) => void): Promise<RunningInstance>;
   /** CPU and memory of running instances, by instance id (missing: unknown). */

@@ -159,6 +159,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       stillStarting();
       // Every runtime the config uses must be able to run here before anything starts.
       await this.#openRuntimes(config);
+      // Quick checks (a container engine) before a port, the control socket or the dashboard opens.
+      await Promise.all(
+        config.services.map((service) => this.#runtime.get(service.runtime)?.check?.(service)),
+      );
       stillStarting();
       // Every front port is bound before any instance starts: a port in use starts nothing.
       for (const service of config.services) {

@@ -1,4 +1,5 @@
 // The built `msup` command, spawned as a user would run it.
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
@@ -146,6 +147,21 @@ describe('msup start', () => {
     expect(clash.stderr()).toContain(`port ${port} for service "web" is already in use [MSUP_PORT_IN_USE]`);
     holder.child.kill('SIGINT');
     expect((await holder.exited).code).toBe(0);
+  });
+
+  it('--runtime container with no engine: names podman and docker, and hands out no dashboard URL', async () => {
+    const p = project();
+    p.writeConfig({ web: { command: ['node', fixture('echo-server.js')], port: 0 } });
+    // No podman and no docker on this PATH (msup's own node is an absolute path).
+    const empty = p.write('empty/.keep', '');
+    const cli = runCli(p, ['start', '--runtime', 'container'], { env: { PATH: path.dirname(empty) } });
+    expect((await cli.exited).code).toBe(1);
+    expect(cli.stderr()).toMatch(/^msup: no working container engine: tried podman and docker\.\n/);
+    expect(cli.stderr()).toContain('podman: not found on PATH');
+    expect(cli.stderr()).toContain('[MSUP_NO_CONTAINER_ENGINE]');
+    // The check runs before any listener opens: no dashboard that is gone by the time it is opened.
+    expect(cli.stdout()).not.toContain('dashboard:');
+    expect(cli.stdout()).not.toContain('admin listener');
   });
 
   it('prints one JSON object per line with --json, never two instances in one line', async () => {

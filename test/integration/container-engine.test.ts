@@ -60,6 +60,7 @@ describe('detectEngine', () => {
     const error = await detectionError(null);
     expect(isMsupError(error, 'MSUP_NO_CONTAINER_ENGINE')).toBe(true);
     const message = (error as Error).message;
+    expect(message).toMatch(/^no working container engine: tried podman and docker\.\n/);
     expect(message).toContain('podman: not found on PATH');
     expect(message).toContain('docker: not found on PATH');
     expect(message).toContain('apt-get install podman runc');
@@ -88,7 +89,9 @@ describe('detectEngine', () => {
     process.env.PATH = folder();
     const error = await detectionError('docker');
     expect(isMsupError(error, 'MSUP_NO_CONTAINER_ENGINE')).toBe(true);
-    expect((error as Error).message).toContain('"docker" (container.engine)');
+    expect((error as Error).message).toMatch(
+      /^no working container engine: tried only "docker" \(container\.engine\)\.\n/,
+    );
     expect((error as Error).message).not.toContain('podman:');
   });
 

@@ -176,7 +176,7 @@ async function detect(preferred: EngineName | null, searchPath: string): Promise
     if (typeof found !== 'string') return found;
     tried.push(`${name}: ${found}`);
   }
-  const which = preferred ? `the container engine "${preferred}" (container.engine)` : 'a container engine';
+  const which = preferred ? `only "${preferred}" (container.engine)` : candidates.join(' and ');
   throw new MsupError(
     'MSUP_NO_CONTAINER_ENGINE',
     `no working container engine: tried ${which}.\n  ${tried.join('\n  ')}\nTo run containers, ${INSTALL_HINT}`,

@@ -183,6 +183,11 @@ class ContainerRuntime implements Runtime {
     return detectEngine(service.container.engine);
   }
 
+  /** The engine is detected once per process: prepare() and start() find it again without asking. */
+  async check(service: ResolvedService): Promise<void> {
+    await this.engine(service);
+  }
+
   async prepare(service: ResolvedService): Promise<void> {
     const image = (async () => {
       const engine = await this.engine(service);

@@ -70,6 +70,10 @@ export class SidecarRuntime implements Runtime {
     this.#unsubscribe = host.directory.onChange((service) => this.#pushPeers(service));
   }
 
+  check(service: ResolvedService): Promise<void> {
+    return this.#inner.check?.(service) ?? Promise.resolve();
+  }
+
   prepare(service: ResolvedService): Promise<void> {
     return this.#inner.prepare?.(service) ?? Promise.resolve();
   }
