@@ -15,6 +15,7 @@ import type { CliArgs } from './args.js';
 import { DEFAULT_WAIT } from './commands.js';
 import { EXIT } from './exit-codes.js';
 import type { Stdio } from './output-sink.js';
+import { readySummary } from './ready-summary.js';
 
 const BIN = packageFile('bin/msup.js');
 
@@ -111,10 +112,7 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
           io.out.write(
             `msup is running in the background (pid ${status.pid}); output in ${outFile}, the services' in msup logs\n`,
           );
-          for (const s of status.services) {
-            io.out.write(`  ${s.name}  ${s.instances.length} instance(s)  ${s.url ?? '(no port)'}\n`);
-          }
-          if (status.dashboard) io.out.write(`  dashboard: ${status.dashboard}\n`);
+          io.out.write(readySummary(status));
         }
         return EXIT.ok;
       }

@@ -10,22 +10,18 @@ import { EXIT } from './exit-codes.js';
 import type { Stdio } from './output-sink.js';
 import { watchParent } from './parent-watch.js';
 import { startConfigSource } from './project.js';
+import { readySummary } from './ready-summary.js';
 
 /** What the terminal or pipe may hold back before lines are dropped (the log files keep every line). */
 const OUTPUT_LIMIT = 1024 * 1024;
 
 function summary(sup: Supervisor): string {
-  const services = sup.services();
-  const width = Math.max(...services.map((s) => s.name.length));
-  const rows = services.map((s) => {
-    const ready = s.instances.filter((i) => i.ready).length;
-    return `  ${s.name.padEnd(width)}  ${ready}/${s.instances.length}  ${s.url ?? '(no port)'}`;
+  const ready = readySummary({
+    services: sup.services(),
+    sharedFront: sup.proxyUrl(),
+    dashboard: sup.adminUrl(),
   });
-  const front = sup.proxyUrl();
-  const shared = front ? `  shared front: ${front}\n` : '';
-  const admin = sup.adminUrl();
-  const dashboard = admin ? `  dashboard: ${admin}\n` : '';
-  return `all services ready:\n${rows.join('\n')}\n${shared}${dashboard}`;
+  return `all services ready:\n${ready}`;
 }
 
 /** Says once per service when all its instances are first ready, and once when everything is. */

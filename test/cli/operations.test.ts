@@ -188,11 +188,15 @@ describe('msup commands against a running msup', () => {
 
   it('start --detach returns once ready; stop ends it and leaves nothing', async () => {
     const p = project();
-    p.writeConfig({ web });
+    p.writeConfig({ web, worker: { command: ['node', fixture('worker.js')] } });
     const started = await finish(runCli(p, ['start', '--detach', '--wait', '20s']));
     expect(started.code).toBe(0);
     expect(started.out).toMatch(/msup is running in the background \(pid \d+\)/);
-    const url = /web\s+2 instance\(s\)\s+(http:\S+)/.exec(started.out)![1]!;
+    // The foreground's layout: names padded to one column, ready/total, then the URL.
+    expect(started.out).toMatch(
+      /^ {2}web {5}2\/2 {2}http:\/\/127\.0\.0\.1:\d+\n {2}worker {2}1\/1 {2}\(no port\)\n/m,
+    );
+    const url = /web\s+2\/2\s+(http:\S+)/.exec(started.out)![1]!;
     expect((await request(url)).status).toBe(200);
     // The background msup's admin listener, with its token, as the foreground one prints it.
     const dashboard = /^ {2}dashboard: (http:\/\/127\.0\.0\.1:\d+\/)#token=[\w-]{43}$/m.exec(
