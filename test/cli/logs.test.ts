@@ -53,6 +53,21 @@ describe('msup logs -f', () => {
   });
 });
 
+describe('msup logs -f with no msup running', () => {
+  it('prints the last records from the files, then fails with MSUP_NOT_RUNNING (exit 4)', async () => {
+    const p = project();
+    p.writeConfig({
+      hello: { command: [process.execPath, '-e', "console.log('hello once'); setInterval(() => {}, 1000)"] },
+    });
+    expect((await finish(runCli(p, ['start', '--detach', '--no-admin']))).code).toBe(0);
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    const follow = await finish(runCli(p, ['logs', '-f', '-n', '5']));
+    expect(follow.code).toBe(4);
+    expect(follow.out).toMatch(/^hello#0 \| hello once$/m);
+    expect(follow.err).toMatch(/^msup: no msup is running for .* \[MSUP_NOT_RUNNING\]\n$/);
+  });
+});
+
 describe('log files deleted while msup runs', () => {
   it('are written again: a deleted file within a second or so, a deleted folder made again 0700', async () => {
     const p = project();
