@@ -5,11 +5,11 @@
 // response or its error, and again. With a concurrency above 1 it keeps as many invocations in flight,
 // opening another poll whenever every poll is busy.
 import {
+  answer,
   buildContext,
   errorShape,
   type Handler,
   invokeErrorLine,
-  invokeHandler,
   loadHandler,
 } from './handler-load.js';
 import { RuntimeClient } from './runtime-client.js';
@@ -31,23 +31,18 @@ async function serve(handler: Handler, poll: () => void, busy: { count: number; 
       deadlineMs: Number(next.headers['lambda-runtime-deadline-ms']),
       arn: String(next.headers['lambda-runtime-invoked-function-arn'] ?? ''),
     });
-    let answer: { path: string; body: string; headers?: Record<string, string> };
-    try {
-      const result = await invokeHandler(handler, JSON.parse(next.body), context);
-      answer = { path: `/invocation/${requestId}/response`, body: JSON.stringify(result ?? null) };
-    } catch (error) {
-      process.stderr.write(`${invokeErrorLine(requestId, error)}\n`);
-      const shape = errorShape(error);
-      answer = {
-        path: `/invocation/${requestId}/error`,
-        body: JSON.stringify(shape),
-        headers: { 'lambda-runtime-function-error-type': shape.errorType },
-      };
-    }
+    const settled = await answer(handler, JSON.parse(next.body), context);
+    const post = settled.ok
+      ? { path: `/invocation/${requestId}/response`, body: settled.json, headers: undefined }
+      : {
+          path: `/invocation/${requestId}/error`,
+          body: JSON.stringify(settled.shape),
+          headers: { 'lambda-runtime-function-error-type': settled.shape.errorType },
+        };
     busy.count--;
     // The answer goes out while this poll asks for the next invocation (msup gives an environment no more
     // than its concurrency, so an early poll only waits).
-    call('POST', answer.path, answer.body, answer.headers).catch((error: Error) => {
+    call('POST', post.path, post.body, post.headers).catch((error: Error) => {
       process.stderr.write(`msup bootstrap: could not post the answer: ${error.message}\n`);
       process.exit(1);
     });

@@ -117,6 +117,25 @@ export function invokeHandler(handler: Handler, event: unknown, context: LambdaC
   });
 }
 
+/** What the runtime posts for one invocation: the result's JSON, or the error's shape (and its log line). */
+export type Answer = { ok: true; json: string } | { ok: false; shape: ReturnType<typeof errorShape> };
+
+/**
+ * Calls the handler and serialises its result: a result JSON cannot write (a circular object, a BigInt)
+ * is the invocation's error, as a thrown one is, and not a throw out of the caller (msup's handler server
+ * died of it, with every request it was serving). The error is logged as Lambda's runtime logs it.
+ */
+export async function answer(handler: Handler, event: unknown, context: LambdaContext): Promise<Answer> {
+  try {
+    const result = await invokeHandler(handler, event, context);
+    // JSON.stringify gives undefined for a function or a symbol: null, as for no result.
+    return { ok: true, json: JSON.stringify(result ?? null) ?? 'null' };
+  } catch (error) {
+    process.stderr.write(`${invokeErrorLine(context.awsRequestId, error)}\n`);
+    return { ok: false, shape: errorShape(error) };
+  }
+}
+
 /** How Lambda's Node.js runtime logs a failed invocation (`<time> <id> ERROR Invoke Error {...}`). */
 export function invokeErrorLine(requestId: string, error: unknown): string {
   return `${new Date().toISOString()}\t${requestId}\tERROR\tInvoke Error \t${JSON.stringify(errorShape(error))}`;

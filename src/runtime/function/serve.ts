@@ -4,8 +4,9 @@
 // (no timeout, no memory watch, one process serving requests concurrently).
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { errorResponse, fromResult, MALFORMED, toEvent } from './event.js';
-import { buildContext, type Handler, invokeErrorLine, invokeHandler, loadHandler } from './handler-load.js';
+import { errorResponse, fromResult, type HttpResponseParts, MALFORMED, toEvent } from './event.js';
+import { answer, buildContext, type Handler, invokeErrorLine, loadHandler } from './handler-load.js';
+import { framedHeaders, readWhole, tooLarge } from './in-process.js';
 
 const spec = process.argv[2] ?? '';
 const service = process.env.MSUP_SERVICE ?? 'handler';
@@ -15,8 +16,8 @@ const env = {
   AWS_LAMBDA_FUNCTION_VERSION: process.env.AWS_LAMBDA_FUNCTION_VERSION ?? '$LATEST',
 };
 
-function write(res: http.ServerResponse, parts: { statusCode: number; headers: string[]; body: Buffer }) {
-  res.writeHead(parts.statusCode, [...parts.headers, 'content-length', String(parts.body.length)]);
+function write(res: http.ServerResponse, parts: HttpResponseParts) {
+  res.writeHead(parts.statusCode, framedHeaders(parts));
   res.end(parts.body);
 }
 
@@ -29,9 +30,13 @@ async function main() {
     process.exit(1);
   }
   const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    // The gateway's limit and answers: a body over 6 MB is 413, a failed invocation 502 with its error type.
+    readWhole(req, (body, error) => {
+      if (error) return; // the client went away
+      if (body === null) {
+        write(res, tooLarge());
+        return;
+      }
       const requestId = randomUUID();
       const event = toEvent(
         {
@@ -41,16 +46,15 @@ async function main() {
           rawHeaders: req.rawHeaders,
           remoteAddress: req.socket.remoteAddress ?? '',
         },
-        Buffer.concat(chunks),
+        body,
         { requestId, epochMs: Date.now(), apiId: service },
       );
       const context = buildContext(env, { requestId, deadlineMs: Number.MAX_SAFE_INTEGER, arn: '' });
-      invokeHandler(handler, event, context).then(
-        (result) => write(res, fromResult(JSON.stringify(result ?? null))),
-        (error) => {
-          process.stderr.write(`${invokeErrorLine(requestId, error)}\n`);
-          write(res, errorResponse(502, MALFORMED, 'Unhandled'));
-        },
+      void answer(handler, event, context).then((settled) =>
+        write(
+          res,
+          settled.ok ? fromResult(settled.json) : errorResponse(502, MALFORMED, settled.shape.errorType),
+        ),
       );
     });
   });

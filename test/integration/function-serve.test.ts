@@ -1,0 +1,87 @@
+// msup's handler server (dist/runtime/function/serve.js), as the process and container runtimes run a
+// handler service: a real process on a port, serving fixtures/fns/behave.js.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { functionScript } from '../../src/handler-command.js';
+import { request } from '../helpers/http.js';
+import { expectNoTaggedProcesses, waitFor } from '../helpers/processes.js';
+import { REPO } from '../helpers/project.js';
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+
+describe("msup's handler server", () => {
+  const started: { child: ChildProcess; tag: string }[] = [];
+  afterEach(async () => {
+    for (const { child, tag } of started.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await expectNoTaggedProcesses(tag);
+    }
+  });
+
+  async function serve(): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
+    const port = await freePort();
+    const tag = randomUUID();
+    const child = spawn(process.execPath, [functionScript('serve'), 'fns/behave.handler'], {
+      cwd: path.join(REPO, 'fixtures'),
+      env: { ...process.env, PORT: String(port), MSUP_TEST_TAG: tag },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    started.push({ child, tag });
+    let stderr = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    expect(await waitFor(() => accepts(port))).toBe(true);
+    return { url: `http://127.0.0.1:${port}`, child, stderr: () => stderr };
+  }
+
+  it('answers 502 with the error type for a result JSON cannot write, and keeps serving', async () => {
+    const s = await serve();
+    for (const p of ['/circular', '/bigint']) {
+      const reply = await request(`${s.url}${p}`);
+      expect(reply.status).toBe(502);
+      expect(reply.headers['x-amzn-errortype']).toBe('TypeError');
+      expect(JSON.parse(reply.body)).toEqual({ message: 'Internal Server Error' });
+    }
+    expect(s.stderr()).toContain('Invoke Error');
+    expect(s.child.exitCode).toBeNull();
+    expect((await request(`${s.url}/globals`)).status).toBe(200);
+  });
+
+  it("names a thrown error's type, as the gateway does", async () => {
+    const s = await serve();
+    const reply = await request(`${s.url}/throw`);
+    expect(reply.status).toBe(502);
+    expect(reply.headers['x-amzn-errortype']).toBe('TypeError');
+  });
+
+  it('answers 413 to a body over 6 MB, as the gateway does', async () => {
+    const s = await serve();
+    const reply = await request(`${s.url}/echo`, {
+      method: 'POST',
+      body: 'x'.repeat(6 * 1024 * 1024 + 1),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(reply.status).toBe(413);
+    expect((await request(`${s.url}/globals`)).status).toBe(200);
+  });
+});
