@@ -282,14 +282,21 @@ describe('the function runtime', () => {
     const fn = await start({});
     const bad = await fetch(fn.url('/bad-header'));
     expect(bad.status).toBe(502);
+    // A body that is an object was "[object Object]" with a 200: malformed, with the reason logged.
+    const objectBody = await fetch(fn.url('/object-body'));
+    expect(objectBody.status).toBe(502);
+    const requestId = objectBody.headers.get('x-amzn-requestid');
+    expect(fn.reports()).toContain(
+      `${requestId} Malformed Lambda proxy response (answered 502): body is an object, not a string (JSON.stringify it)`,
+    );
     // The handler's own Content-Length (2, for a body of 4) is not sent beside the gateway's.
     const own = await fetch(fn.url('/own-length'));
     expect(own.headers.get('content-length')).toBe('4');
     expect(await own.text()).toBe('four');
-    // The same environment served all three, released after each; a REPORT line for each.
-    expect((await json(await fetch(fn.url('/globals')))).calls).toBe(3);
+    // The same environment served all four, released after each; a REPORT line for each.
+    expect((await json(await fetch(fn.url('/globals')))).calls).toBe(4);
     expect(fn.details()).toMatchObject({ coldStarts: 1, environments: { busy: 0, idle: 1 } });
-    expect(fn.reports().filter((l) => l.startsWith('REPORT'))).toHaveLength(3);
+    expect(fn.reports().filter((l) => l.startsWith('REPORT'))).toHaveLength(4);
   });
 
   it('lets a client leave an HTTP service early without blaming the environment: no timeout, kept warm', {

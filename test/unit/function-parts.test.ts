@@ -160,6 +160,27 @@ describe('the payload 2.0 event', () => {
       const answer = fromResult(JSON.stringify({ statusCode: 200, body: 'x', ...bad }));
       expect([JSON.stringify(bad), answer.statusCode]).toEqual([JSON.stringify(bad), 502]);
     }
+    // A value the payload 2.0 response does not have is malformed, not "[object Object]" (numbers and
+    // booleans are written out, as API Gateway does).
+    for (const [bad, reason] of [
+      [{ body: { a: 1 } }, 'body is an object, not a string (JSON.stringify it)'],
+      [{ body: 42 }, 'body is a number, not a string (JSON.stringify it)'],
+      [{ headers: { 'x-a': { a: 1 } } }, 'header "x-a" is an object, not a string'],
+      [{ headers: { 'x-a': ['a', 'b'] } }, 'header "x-a" is an array, not a string'],
+      [{ headers: ['x-a'] }, 'headers is an array, not an object'],
+      [{ cookies: 'a=1' }, 'cookies is a string, not an array of strings'],
+      [{ cookies: [{ a: 1 }] }, 'a cookie is an object, not a string'],
+    ] as const) {
+      const answer = fromResult(JSON.stringify({ statusCode: 200, ...bad }));
+      expect([JSON.stringify(bad), answer.statusCode, answer.malformed]).toEqual([
+        JSON.stringify(bad),
+        502,
+        reason,
+      ]);
+    }
+    expect(
+      fromResult(JSON.stringify({ statusCode: 200, headers: { 'x-n': 1, 'x-b': true }, body: null })),
+    ).toEqual({ statusCode: 200, headers: ['x-n', '1', 'x-b', 'true'], body: Buffer.alloc(0) });
     // Latin-1 is a value Node sends as it is.
     expect(fromResult(JSON.stringify({ statusCode: 200, headers: { 'x-c': 'café' } })).statusCode).toBe(200);
   });

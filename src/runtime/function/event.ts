@@ -176,6 +176,8 @@ export interface HttpResponseParts {
   /** Flat name, value, name, value, ... (set-cookie repeated). */
   headers: string[];
   body: Buffer;
+  /** Why a result was answered 502 (a malformed response): for the log, never sent. */
+  malformed?: string;
 }
 
 /** What API Gateway answers for its own errors: a JSON message, and Lambda's error type where there is one. */
@@ -187,17 +189,44 @@ export function errorResponse(statusCode: number, message: string, errorType?: s
 
 export const MALFORMED = 'Internal Server Error';
 
+/** API Gateway's 502 for a malformed result, with the reason msup logs. */
+const malformed = (reason: string): HttpResponseParts => ({
+  ...errorResponse(502, MALFORMED),
+  malformed: reason,
+});
+
+/** The line the gateway (or the handler server) logs for a malformed result, so its 502 has a reason. */
+export const malformedLine = (requestId: string, reason: string) =>
+  `${requestId} Malformed Lambda proxy response (answered 502): ${reason}`;
+
+/** A JSON value's kind, for a reason: `an object`, `an array`, `a number`, ... */
+function kind(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  const type = typeof value;
+  return type === 'object' || type === 'undefined' ? `an ${type}` : `a ${type}`;
+}
+
+/** A header value as API Gateway takes it: a string, or a number or boolean written out; else undefined. */
+function headerText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}
+
 /**
  * A handler's result (its JSON, as the runtime posted it) as an HTTP response: an object with a
  * `statusCode` is a response (headers, cookies, body, isBase64Encoded); anything else is a 200 JSON body
- * (a string as it is). A malformed response is API Gateway's 502.
+ * (a string as it is). A malformed response is API Gateway's 502, with the reason in `malformed`: a
+ * value that is not what the payload 2.0 response has (a body that is not a string, a header value that is
+ * an object or an array, `cookies` that is not an array of strings) was written out as "[object Object]".
  */
 export function fromResult(json: string): HttpResponseParts {
   let result: unknown;
   try {
     result = JSON.parse(json);
   } catch {
-    return errorResponse(502, MALFORMED);
+    return malformed('the result is not JSON');
   }
   if (result === null || typeof result !== 'object' || !('statusCode' in result)) {
     const body = typeof result === 'string' ? result : json;
@@ -214,28 +243,41 @@ export function fromResult(json: string): HttpResponseParts {
   // A 1xx is no final answer: through the front the body went out as a 200, on the gateway's own port the
   // client waited for the answer after it.
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599)
-    return errorResponse(502, MALFORMED);
+    return malformed(`statusCode ${JSON.stringify(status)} is not a number from 200 to 599`);
+  if (r.body !== undefined && r.body !== null && typeof r.body !== 'string')
+    return malformed(`body is ${kind(r.body)}, not a string (JSON.stringify it)`);
   const headers: string[] = [];
-  if (r.headers && typeof r.headers === 'object') {
+  if (r.headers !== undefined && r.headers !== null) {
+    if (typeof r.headers !== 'object' || Array.isArray(r.headers))
+      return malformed(`headers is ${kind(r.headers)}, not an object`);
     for (const [name, value] of Object.entries(r.headers as Record<string, unknown>)) {
+      if (value === undefined || value === null) continue;
+      // Payload 2.0 has no multi-value headers: a value is one string (several joined by commas).
+      const text = headerText(value);
+      if (text === undefined)
+        return malformed(`header ${JSON.stringify(name)} is ${kind(value)}, not a string`);
       // The gateway frames the answer itself (its own Content-Length), as API Gateway does.
-      if (value !== undefined && value !== null && !FRAMING.has(name.toLowerCase())) {
-        headers.push(name, String(value));
-      }
+      if (!FRAMING.has(name.toLowerCase())) headers.push(name, text);
     }
   }
-  if (Array.isArray(r.cookies)) for (const c of r.cookies) headers.push('set-cookie', String(c));
+  if (r.cookies !== undefined && r.cookies !== null) {
+    if (!Array.isArray(r.cookies)) return malformed(`cookies is ${kind(r.cookies)}, not an array of strings`);
+    for (const c of r.cookies) {
+      if (typeof c !== 'string') return malformed(`a cookie is ${kind(c)}, not a string`);
+      headers.push('set-cookie', c);
+    }
+  }
   // A name that is not a token, or a value with a control character or one past U+00FF, cannot be sent:
   // a malformed response, as API Gateway answers it (and not a throw from writeHead later).
   for (let i = 0; i < headers.length; i += 2) {
     try {
       validateHeaderName(headers[i] as string);
       validateHeaderValue(headers[i] as string, headers[i + 1] as string);
-    } catch {
-      return errorResponse(502, MALFORMED);
+    } catch (error) {
+      return malformed(`header ${JSON.stringify(headers[i])} cannot be sent: ${(error as Error).message}`);
     }
   }
-  const text = r.body === undefined || r.body === null ? '' : String(r.body);
+  const text = typeof r.body === 'string' ? r.body : '';
   const body = r.isBase64Encoded === true ? Buffer.from(text, 'base64') : Buffer.from(text);
   return { statusCode: status, headers, body };
 }

@@ -17,6 +17,7 @@ import {
   type HttpResponseParts,
   type IncomingRequest,
   MALFORMED,
+  malformedLine,
   toEvent,
 } from './event.js';
 import { framedHeaders, inProcessUpstream, type Reply, readWhole, tooLarge } from './in-process.js';
@@ -240,8 +241,11 @@ export class Gateway {
     );
     const durationMs = this.#o.clock.now() - began;
     try {
-      if (outcome.kind === 'response') reply(fromResult(outcome.body.toString()), requestId);
-      else if (outcome.kind === 'error') reply(errorResponse(502, MALFORMED, outcome.errorType), requestId);
+      if (outcome.kind === 'response') {
+        const parts = fromResult(outcome.body.toString());
+        if (parts.malformed) this.#say('stderr', malformedLine(requestId, parts.malformed));
+        reply(parts, requestId);
+      } else if (outcome.kind === 'error') reply(errorResponse(502, MALFORMED, outcome.errorType), requestId);
     } finally {
       // Whatever became of the answer, the environment is released (or ended) and the REPORT written.
       this.#finish(lease, requestId, outcome, durationMs, reply);

@@ -4,7 +4,14 @@
 // (no timeout, no memory watch, one process serving requests concurrently).
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { errorResponse, fromResult, type HttpResponseParts, MALFORMED, toEvent } from './event.js';
+import {
+  errorResponse,
+  fromResult,
+  type HttpResponseParts,
+  MALFORMED,
+  malformedLine,
+  toEvent,
+} from './event.js';
 import { answer, buildContext, type Handler, invokeErrorLine, loadHandler } from './handler-load.js';
 import { framedHeaders, readWhole, tooLarge } from './in-process.js';
 
@@ -50,12 +57,15 @@ async function main() {
         { requestId, epochMs: Date.now(), apiId: service },
       );
       const context = buildContext(env, { requestId, deadlineMs: Number.MAX_SAFE_INTEGER, arn: '' });
-      void answer(handler, event, context).then((settled) =>
-        write(
-          res,
-          settled.ok ? fromResult(settled.json) : errorResponse(502, MALFORMED, settled.shape.errorType),
-        ),
-      );
+      void answer(handler, event, context).then((settled) => {
+        if (!settled.ok) {
+          write(res, errorResponse(502, MALFORMED, settled.shape.errorType));
+          return;
+        }
+        const parts = fromResult(settled.json);
+        if (parts.malformed) process.stderr.write(`${malformedLine(requestId, parts.malformed)}\n`);
+        write(res, parts);
+      });
     });
   });
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
