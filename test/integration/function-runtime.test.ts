@@ -276,6 +276,27 @@ describe('the function runtime', () => {
     expect(context.remaining).toBeGreaterThan(0);
   });
 
+  it('fails the invocation with an unhandled rejection or an uncaught exception, then ends the environment', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({});
+    for (const [p, errorType, logged] of [
+      ['/unhandled', 'Runtime.UnhandledPromiseRejection', 'ERROR\tUnhandled Promise Rejection'],
+      ['/uncaught', 'RangeError', 'ERROR\tUncaught Exception'],
+    ] as const) {
+      const ended = fn.details().environments.ended;
+      const reply = await fetch(fn.url(p));
+      expect(reply.status).toBe(502);
+      // Its own error, posted before the environment exits (not Runtime.ExitError).
+      expect(reply.headers.get('x-amzn-errortype')).toBe(errorType);
+      expect(fn.lines.some((l) => l.stream === 'stderr' && l.line.includes(logged))).toBe(true);
+      await fn.until((d) => d.environments.ended === ended + 1 && d.environments.warm === 0);
+    }
+    // The next request starts a new environment.
+    expect((await json(await fetch(fn.url('/globals')))).calls).toBe(1);
+    expect(fn.details().coldStarts).toBe(3);
+  });
+
   it('answers 502 for a header a handler returns that cannot be sent, frames answers itself, and goes on', {
     timeout: 60_000,
   }, async () => {

@@ -20,11 +20,57 @@ const client = new RuntimeClient(host ?? '127.0.0.1', Number(port));
 const call = (method: string, path: string, body?: string, headers?: Record<string, string>) =>
   client.call(method, BASE + path, body, headers);
 
+/** The invocations under way, which a crash of the process (below) fails. */
+const inFlight = new Set<string>();
+
+/**
+ * An unhandled rejection or uncaught exception ends the environment, as on Lambda, but first fails each
+ * invocation under way with it (Runtime.UnhandledPromiseRejection, or the thrown error's type), as
+ * Lambda's runtime posts it: the client got 502 Runtime.ExitError, the real error only in stderr.
+ */
+function crash(kind: 'rejection' | 'exception', reason: unknown): void {
+  const thrown = errorShape(reason);
+  const shape =
+    kind === 'rejection'
+      ? {
+          errorType: 'Runtime.UnhandledPromiseRejection',
+          errorMessage: `${thrown.errorType}: ${thrown.errorMessage}`,
+          reason: thrown.errorMessage,
+          trace: thrown.trace,
+        }
+      : thrown;
+  const label = kind === 'rejection' ? 'Unhandled Promise Rejection' : 'Uncaught Exception';
+  const ids = [...inFlight];
+  inFlight.clear();
+  process.stderr.write(
+    `${new Date().toISOString()}\t${ids[0] ?? 'undefined'}\tERROR\t${label} \t${JSON.stringify(shape)}\n`,
+  );
+  const posts = ids.map((id) =>
+    call('POST', `/invocation/${id}/error`, JSON.stringify(shape), {
+      'lambda-runtime-function-error-type': shape.errorType,
+    }).catch(() => {}),
+  );
+  void Promise.all(posts).then(() => process.exit(1));
+}
+
+let crashed = false;
+for (const [event, kind] of [
+  ['unhandledRejection', 'rejection'],
+  ['uncaughtException', 'exception'],
+] as const) {
+  process.on(event, (reason: unknown) => {
+    if (crashed) return; // the first one is the environment's end; the posts are under way
+    crashed = true;
+    crash(kind, reason);
+  });
+}
+
 async function serve(handler: Handler, poll: () => void, busy: { count: number; polls: number }) {
   for (;;) {
     const next = await call('GET', '/invocation/next');
     const requestId = String(next.headers['lambda-runtime-aws-request-id']);
     busy.count++;
+    inFlight.add(requestId);
     if (busy.count === busy.polls) poll();
     const context = buildContext(process.env, {
       requestId,
@@ -40,6 +86,8 @@ async function serve(handler: Handler, poll: () => void, busy: { count: number; 
           headers: { 'lambda-runtime-function-error-type': settled.shape.errorType },
         };
     busy.count--;
+    if (crashed) return; // a crash fails it (above)
+    inFlight.delete(requestId);
     // The answer goes out while this poll asks for the next invocation (msup gives an environment no more
     // than its concurrency, so an early poll only waits).
     call('POST', post.path, post.body, post.headers).catch((error: Error) => {
