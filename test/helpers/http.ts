@@ -1,5 +1,6 @@
 // Small HTTP client helpers over loopback.
 import http from 'node:http';
+import net from 'node:net';
 
 export interface Reply {
   status: number;
@@ -46,4 +47,20 @@ export async function getJson<T = Record<string, unknown>>(url: string, agent?: 
   const reply = await request(url, agent ? { agent } : {});
   if (reply.status !== 200) throw new Error(`GET ${url} answered ${reply.status}: ${reply.body}`);
   return JSON.parse(reply.body) as T;
+}
+
+/**
+ * Every byte a server sends for one request written as it is (`Connection: close`, so the server ends the
+ * connection): to see what an HTTP client would hide, such as a body after a 204.
+ */
+export function rawExchange(url: string, method: string): Promise<string> {
+  const { hostname, port, pathname, search } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.once('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.once('error', reject);
+    socket.write(`${method} ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
+  });
 }

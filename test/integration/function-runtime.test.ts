@@ -4,6 +4,7 @@ import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/runtime/proc.js';
 import { type FunctionDetails, type FunctionUnderTest, useFunction } from '../helpers/function.js';
+import { rawExchange } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 
 const json = async (r: Response) => JSON.parse(await r.text()) as Record<string, unknown>;
@@ -24,6 +25,18 @@ async function answerWhileTicking(fn: FunctionUnderTest, path: string): Promise<
     }, 30_000),
   ).toBe(true);
   return reply as Response;
+}
+
+/** A 204's and a HEAD's answers as sent: headers only, no Content-Length on the 204. */
+async function expectNoBodies(base: string): Promise<void> {
+  const noContent = await rawExchange(`${base}/no-content`, 'GET');
+  expect(noContent).toMatch(/^HTTP\/1\.1 204 /);
+  expect(noContent.toLowerCase()).not.toContain('content-length');
+  expect(noContent.endsWith('\r\n\r\n')).toBe(true);
+  const head = await rawExchange(`${base}/own-length`, 'HEAD');
+  expect(head).toMatch(/^HTTP\/1\.1 200 /);
+  expect(head.toLowerCase()).toContain('content-length: 4\r\n');
+  expect(head.endsWith('\r\n\r\n')).toBe(true);
 }
 
 describe('the function runtime', () => {
@@ -295,6 +308,13 @@ describe('the function runtime', () => {
     // The next request starts a new environment.
     expect((await json(await fetch(fn.url('/globals')))).calls).toBe(1);
     expect(fn.details().coldStarts).toBe(3);
+  });
+
+  it('sends no body (nor Content-Length) for a 204, and no body for a HEAD request', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({});
+    await expectNoBodies(fn.url(''));
   });
 
   it('answers 502 for a header a handler returns that cannot be sent, frames answers itself, and goes on', {

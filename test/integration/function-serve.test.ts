@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { functionScript } from '../../src/handler-command.js';
-import { request } from '../helpers/http.js';
+import { rawExchange, request } from '../helpers/http.js';
 import { expectNoTaggedProcesses, waitFor } from '../helpers/processes.js';
 import { REPO } from '../helpers/project.js';
 
@@ -27,6 +27,18 @@ const accepts = (port: number) =>
     });
     socket.once('error', () => resolve(false));
   });
+
+/** A 204's and a HEAD's answers as sent: headers only, no Content-Length on the 204. */
+async function expectNoBodies(base: string): Promise<void> {
+  const noContent = await rawExchange(`${base}/no-content`, 'GET');
+  expect(noContent).toMatch(/^HTTP\/1\.1 204 /);
+  expect(noContent.toLowerCase()).not.toContain('content-length');
+  expect(noContent.endsWith('\r\n\r\n')).toBe(true);
+  const head = await rawExchange(`${base}/own-length`, 'HEAD');
+  expect(head).toMatch(/^HTTP\/1\.1 200 /);
+  expect(head.toLowerCase()).toContain('content-length: 4\r\n');
+  expect(head.endsWith('\r\n\r\n')).toBe(true);
+}
 
 describe("msup's handler server", () => {
   const started: { child: ChildProcess; tag: string }[] = [];
@@ -72,6 +84,11 @@ describe("msup's handler server", () => {
     const reply = await request(`${s.url}/throw`);
     expect(reply.status).toBe(502);
     expect(reply.headers['x-amzn-errortype']).toBe('TypeError');
+  });
+
+  it('sends no body (nor Content-Length) for a 204, and no body for a HEAD request', async () => {
+    const s = await serve();
+    await expectNoBodies(s.url);
   });
 
   it('answers 413 to a body over 6 MB, as the gateway does', async () => {

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LogRecord } from '../../src/types.js';
+import { rawExchange } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { fixture, REPO, useProject } from '../helpers/project.js';
 
@@ -128,5 +129,26 @@ describe('functions in the supervisor', () => {
     expect(cookies.status).toBe(201);
     expect(cookies.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
     expect((await fetch(`${sup.url('fn')}/throw`)).status).toBe(502);
+  });
+
+  it('sends no body (nor Content-Length) for a 204 through the front in process, nor for a HEAD', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const sup = await p.start({
+      config: {
+        proxy: { port: 0, routes: [{ path: '/', service: 'fn' }] },
+        services: p.config({ fn: { handler: 'fns/behave.handler', cwd: fixtures, runtime: 'function' } })
+          .services,
+      },
+    });
+    const front = sup.proxyUrl() as string;
+    const noContent = await rawExchange(`${front}/no-content`, 'GET');
+    expect(noContent).toMatch(/^HTTP\/1\.1 204 /);
+    expect(noContent.toLowerCase()).not.toContain('content-length');
+    expect(noContent.endsWith('\r\n\r\n')).toBe(true);
+    const head = await rawExchange(`${front}/own-length`, 'HEAD');
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    expect(head.endsWith('\r\n\r\n')).toBe(true);
   });
 });

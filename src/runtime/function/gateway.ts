@@ -20,7 +20,7 @@ import {
   malformedLine,
   toEvent,
 } from './event.js';
-import { framedHeaders, inProcessUpstream, type Reply, readWhole, tooLarge } from './in-process.js';
+import { framedHeaders, inProcessUpstream, type Reply, readWhole, sentBody, tooLarge } from './in-process.js';
 import { EnvironmentPool, type Lease, type PoolError } from './pool.js';
 import { reportLine } from './report.js';
 
@@ -38,7 +38,7 @@ function send(res: http.ServerResponse, parts: HttpResponseParts, requestId?: st
     return;
   }
   res.writeHead(parts.statusCode, framedHeaders(parts, requestId));
-  res.end(parts.body);
+  res.end(sentBody(parts, res.req.method));
 }
 
 export interface GatewayOptions {

@@ -21,9 +21,22 @@ const coded = (code: string, message: string) => Object.assign(new Error(message
 /** The gateway's answer to a body over MAX_REQUEST_BYTES, from its server or in process. */
 export const tooLarge = (): HttpResponseParts => errorResponse(413, 'Request Entity Too Large');
 
-/** An answer's headers as they go out: its own, its length, and the request id where there is one. */
+/** RFC 9110 (6.4.1, 8.6): a 204 or a 304 has no content, and a 204 no Content-Length. */
+export const bodiless = (statusCode: number) => statusCode === 204 || statusCode === 304;
+
+/** The body an answer sends: none for a 204 or 304, whatever the handler gave (nor for a HEAD request). */
+export function sentBody(parts: HttpResponseParts, method?: string): Buffer | undefined {
+  return bodiless(parts.statusCode) || method === 'HEAD' || parts.body.length === 0 ? undefined : parts.body;
+}
+
+/**
+ * An answer's headers as they go out: its own, its length (not for a 204 or 304: a `{statusCode: 204,
+ * body: 'hello'}` went out with content-length: 5), and the request id where there is one.
+ */
 export function framedHeaders(parts: HttpResponseParts, requestId?: string): string[] {
-  const headers = [...parts.headers, 'content-length', String(parts.body.length)];
+  const headers = bodiless(parts.statusCode)
+    ? [...parts.headers]
+    : [...parts.headers, 'content-length', String(parts.body.length)];
   if (requestId) headers.push('x-amzn-requestid', requestId);
   return headers;
 }
@@ -81,7 +94,8 @@ export function inProcessUpstream(serve: Serve): UpstreamPool {
         const status = parts.statusCode;
         const headers = framedHeaders(parts, requestId);
         if (!handler.onHeaders(status, headers, () => {}, http.STATUS_CODES[status] ?? '')) return;
-        if (request.method !== 'HEAD' && parts.body.length > 0) handler.onData(parts.body);
+        const body = sentBody(parts, request.method);
+        if (body) handler.onData(body);
         handler.onComplete(null);
       };
       readWhole(request.body, (body, error) => {

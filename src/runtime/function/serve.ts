@@ -13,7 +13,7 @@ import {
   toEvent,
 } from './event.js';
 import { answer, buildContext, type Handler, invokeErrorLine, loadHandler } from './handler-load.js';
-import { framedHeaders, readWhole, tooLarge } from './in-process.js';
+import { framedHeaders, readWhole, sentBody, tooLarge } from './in-process.js';
 
 const spec = process.argv[2] ?? '';
 const service = process.env.MSUP_SERVICE ?? 'handler';
@@ -25,7 +25,7 @@ const env = {
 
 function write(res: http.ServerResponse, parts: HttpResponseParts) {
   res.writeHead(parts.statusCode, framedHeaders(parts));
-  res.end(parts.body);
+  res.end(sentBody(parts, res.req.method));
 }
 
 async function main() {
