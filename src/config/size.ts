@@ -24,3 +24,6 @@ export function parseMemory(value: unknown): number | undefined {
   if (mb === undefined || mb < 4) return undefined;
   return Math.round(mb);
 }
+
+/** A function's memory size, in MB: Lambda's range (the SAM export and the config's check share it). */
+export const FUNCTION_MEMORY = { min: 128, max: 10_240 } as const;

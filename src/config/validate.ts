@@ -3,6 +3,7 @@ import type { ConfigIssue } from '../errors.js';
 import { dependencyIssues, dependencyNames } from './dependencies.js';
 import { peerVariable } from './peer-variable.js';
 import { configSchema, type ValidConfig } from './schema.js';
+import { FUNCTION_MEMORY, parseMemory } from './size.js';
 
 export type ValidationResult = { ok: true; value: ValidConfig } | { ok: false; issues: ConfigIssue[] };
 
@@ -248,6 +249,20 @@ function runtimeChecks(input: unknown): ConfigIssue[] {
       issues.push({
         path: `${fnPath}.bootstrap`,
         message: 'a bootstrap runs a handler: this service has no "handler"',
+      });
+    }
+    // A function's memory is its environments' memory size, in Lambda's range: below it Node alone (about
+    // 40 MB resident) outgrew a 32 MB size, and every environment was ended as out of memory after each
+    // request. A container's memory may be smaller; this applies where the service runs as a function.
+    const mb = parseMemory(service.memory);
+    if (
+      (isFunction || fn !== undefined) &&
+      mb !== undefined &&
+      (mb < FUNCTION_MEMORY.min || mb > FUNCTION_MEMORY.max)
+    ) {
+      issues.push({
+        path: `services.${name}.memory`,
+        message: `a function's memory is ${FUNCTION_MEMORY.min} to ${FUNCTION_MEMORY.max} MB (Lambda's range), got ${mb} MB`,
       });
     }
     const min = fn?.minInstances;

@@ -2,6 +2,7 @@
 // service: a handler as itself, a command behind the AWS Lambda Web Adapter layer. MemorySize, Timeout,
 // concurrency and HttpApi events from the function settings and the shared front's routes. Pure.
 import { peerVariable } from '../config/peer-variable.js';
+import { FUNCTION_MEMORY } from '../config/size.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { argv, environment, toSeconds, type Warnings } from './common.js';
 import { functionServices, routesTo, serverlessWarnings } from './functions.js';
@@ -17,8 +18,8 @@ export const SAM_RUNTIME = 'nodejs20.x';
 /** AWS Lambda Web Adapter (github.com/awslabs/aws-lambda-web-adapter), x86_64 layer, version 25. */
 // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax, not JavaScript's
 export const WEB_ADAPTER_LAYER = 'arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerX86:25';
-/** Lambda's limits: memory 128 to 10,240 MB, timeout up to 900 s. */
-const MEMORY = { min: 128, max: 10_240 };
+/** Lambda's limits: memory 128 to 10,240 MB (FUNCTION_MEMORY), timeout up to 900 s. */
+const MEMORY = FUNCTION_MEMORY;
 const MAX_TIMEOUT_S = 900;
 
 function events(config: ResolvedConfig, s: ResolvedService, id: string, resources: Doc, warnings: Warnings) {

@@ -15,6 +15,24 @@ const resolve = (config: MsupConfig, runtime?: 'process' | 'function') =>
   prepareConfig(config, '/project', null, { runtime });
 
 describe('functions in the config', () => {
+  it("keeps a function's memory in Lambda's range, 128 to 10240 MB", () => {
+    expect(
+      messages({
+        services: {
+          small: { handler: 'a.handler', port: 0, runtime: 'function', memory: 32 },
+          large: { command: 'x', port: 0, function: { timeout: '1s' }, memory: '20g' },
+          edges: { handler: 'a.handler', port: 0, runtime: 'function', memory: '128m' },
+          top: { handler: 'a.handler', port: 0, runtime: 'function', memory: 10_240 },
+          // A container (or a process) may be smaller: only a function has Lambda's range.
+          container: { command: 'x', port: 0, runtime: 'container', memory: 32 },
+        },
+      }),
+    ).toEqual([
+      "services.small.memory: a function's memory is 128 to 10240 MB (Lambda's range), got 32 MB",
+      "services.large.memory: a function's memory is 128 to 10240 MB (Lambda's range), got 20480 MB",
+    ]);
+  });
+
   it('says which keys apply where', () => {
     expect(
       messages({
