@@ -4,7 +4,7 @@ import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/runtime/proc.js';
 import { type FunctionDetails, type FunctionUnderTest, useFunction } from '../helpers/function.js';
-import { rawExchange } from '../helpers/http.js';
+import { rawExchange, request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 
 const json = async (r: Response) => JSON.parse(await r.text()) as Record<string, unknown>;
@@ -308,6 +308,19 @@ describe('the function runtime', () => {
     // The next request starts a new environment.
     expect((await json(await fetch(fn.url('/globals')))).calls).toBe(1);
     expect(fn.details().coldStarts).toBe(3);
+  });
+
+  it('answers 413 when the event is over 6 MB, as a binary body of 4.8 MB is in base64', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({});
+    const reply = await request(fn.url('/binary'), {
+      method: 'POST',
+      body: 'x'.repeat(4_800_000),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect(reply.status).toBe(413);
+    expect(fn.details().invocations).toBe(0); // answered before an environment was asked for
   });
 
   it('sends no body (nor Content-Length) for a 204, and no body for a HEAD request', {

@@ -86,6 +86,23 @@ describe("msup's handler server", () => {
     expect(reply.headers['x-amzn-errortype']).toBe('TypeError');
   });
 
+  it('answers 413 when the event is over 6 MB, as a binary body of 4.8 MB is in base64', async () => {
+    const s = await serve();
+    const reply = await request(`${s.url}/binary`, {
+      method: 'POST',
+      body: 'x'.repeat(4_800_000),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect(reply.status).toBe(413);
+    // Text stays text: the same body as text/plain is an event under 6 MB.
+    const text = await request(`${s.url}/binary`, {
+      method: 'POST',
+      body: 'x'.repeat(4_800_000),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(text.status).toBe(200);
+  });
+
   it('sends no body (nor Content-Length) for a 204, and no body for a HEAD request', async () => {
     const s = await serve();
     await expectNoBodies(s.url);

@@ -20,7 +20,15 @@ import {
   malformedLine,
   toEvent,
 } from './event.js';
-import { framedHeaders, inProcessUpstream, type Reply, readWhole, sentBody, tooLarge } from './in-process.js';
+import {
+  eventTooLarge,
+  framedHeaders,
+  inProcessUpstream,
+  type Reply,
+  readWhole,
+  sentBody,
+  tooLarge,
+} from './in-process.js';
 import { EnvironmentPool, type Lease, type PoolError } from './pool.js';
 import { reportLine } from './report.js';
 
@@ -223,19 +231,25 @@ export class Gateway {
   }
 
   async #invoke(request: IncomingRequest, body: Buffer, reply: Reply): Promise<void> {
+    const requestId = randomUUID();
+    const event = JSON.stringify(
+      toEvent(request, body, { requestId, epochMs: Date.now(), apiId: this.#service.name }),
+    );
+    // Lambda's 6 MB is the event's, not the body's: a binary body grows by a third as base64.
+    if (eventTooLarge(event)) {
+      reply(tooLarge());
+      return;
+    }
     const lease = await this.#acquire(reply);
     if (!lease) return;
-    const requestId = randomUUID();
-    const epochMs = Date.now();
-    const event = toEvent(request, body, { requestId, epochMs, apiId: this.#service.name });
     const began = this.#o.clock.now();
     const outcome = await this.#within(
       lease,
       requestId,
       lease.env.invoke({
         id: requestId,
-        event: JSON.stringify(event),
-        deadlineEpochMs: epochMs + this.#service.function.timeoutMs,
+        event,
+        deadlineEpochMs: Date.now() + this.#service.function.timeoutMs,
         arn: this.#arn,
       }),
     );

@@ -7,8 +7,14 @@ import http from 'node:http';
 import type { ExchangeHandler, UpstreamPool, UpstreamRequest } from '../../proxy/upstream-pool.js';
 import { errorResponse, type HttpResponseParts, type IncomingRequest } from './event.js';
 
-/** Lambda's limit on a synchronous request payload. */
+/**
+ * Lambda's limit on a synchronous request payload: the event's JSON (eventTooLarge). A body is read up to
+ * it (readWhole), as no event is smaller than its body.
+ */
 export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+
+/** Whether an event (its JSON) is over Lambda's payload limit (then 413, as the body's own was). */
+export const eventTooLarge = (eventJson: string) => Buffer.byteLength(eventJson) > MAX_REQUEST_BYTES;
 
 /** How the gateway answers one request: once, with the parts and the request id where there is one. */
 export type Reply = (parts: HttpResponseParts, requestId?: string) => void;

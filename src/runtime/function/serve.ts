@@ -13,7 +13,14 @@ import {
   toEvent,
 } from './event.js';
 import { answer, buildContext, type Handler, invokeErrorLine, loadHandler } from './handler-load.js';
-import { framedHeaders, readWhole, sentBody, tooLarge } from './in-process.js';
+import {
+  eventTooLarge,
+  framedHeaders,
+  MAX_REQUEST_BYTES,
+  readWhole,
+  sentBody,
+  tooLarge,
+} from './in-process.js';
 
 const spec = process.argv[2] ?? '';
 const service = process.env.MSUP_SERVICE ?? 'handler';
@@ -56,6 +63,12 @@ async function main() {
         body,
         { requestId, epochMs: Date.now(), apiId: service },
       );
+      // Lambda's 6 MB is the event's: a binary body grows by a third as base64. (Under 3 MB of body the
+      // event cannot reach it with Node's 16 KB of headers, and it is not written out to be measured.)
+      if (body.length > MAX_REQUEST_BYTES / 2 && eventTooLarge(JSON.stringify(event))) {
+        write(res, tooLarge());
+        return;
+      }
       const context = buildContext(env, { requestId, deadlineMs: Number.MAX_SAFE_INTEGER, arn: '' });
       void answer(handler, event, context).then((settled) => {
         if (!settled.ok) {
