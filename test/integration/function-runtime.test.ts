@@ -189,12 +189,28 @@ describe('the function runtime', () => {
     expect(reply.headers.get('x-amzn-errortype')).toBe('Runtime.InitTimeout');
     expect(fn.reports()).toEqual(
       expect.arrayContaining([
-        "INIT failed (attempt 1 of 2): the environment's init did not finish within 10000ms (tried twice)",
+        "INIT failed (attempt 1 of 2): Runtime.InitTimeout: the environment's init did not finish within 10000ms",
         "Runtime.InitTimeout: the environment's init did not finish within 10000ms (tried twice)",
       ]),
     );
+    expect(fn.reports().filter((l) => l.includes('(tried twice)'))).toHaveLength(1);
     expect(await waitFor(() => !isAlive(secondPid), 5000)).toBe(true);
     expect(fn.details()).toMatchObject({ initFailures: 1, environments: { warm: 0, starting: 0 } });
+  });
+
+  it('names an init error by its message, not the posted body with its trace', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({}, { INIT: 'throw' });
+    const reply = await fetch(fn.url('/globals'));
+    expect(reply.status).toBe(502);
+    expect(reply.headers.get('x-amzn-errortype')).toBe('Error');
+    const lines = fn.reports().filter((l) => l.includes('init failed on purpose'));
+    expect(lines).toEqual([
+      'INIT failed (attempt 1 of 2): Error: init failed on purpose',
+      'INIT failed (attempt 2 of 2): Error: init failed on purpose',
+      'Error: the environment could not start: init failed on purpose (tried twice)',
+    ]);
   });
 
   it("answers 502 for a thrown error, logs it in Lambda's shape, and keeps the environment", {

@@ -109,8 +109,13 @@ export class Gateway {
       },
       {
         create: (provisioned) => this.#createEnvironment(provisioned),
-        initFailed: (error, attempt) =>
-          this.#say('stderr', `INIT failed (attempt ${attempt} of 2): ${error.message}`),
+        initFailed: (error, attempt) => {
+          const type = (error as { errorType?: unknown }).errorType;
+          this.#say(
+            'stderr',
+            `INIT failed (attempt ${attempt} of 2): ${typeof type === 'string' ? `${type}: ` : ''}${error.message}`,
+          );
+        },
       },
       o.clock,
     );
@@ -208,7 +213,7 @@ export class Gateway {
       const e = error as PoolError;
       if (e.kind === 'throttled') reply(errorResponse(429, 'Too Many Requests', e.errorType));
       else if (e.kind === 'init-failed') {
-        this.#say('stderr', `${e.errorType}: ${e.message}`);
+        this.#say('stderr', `${e.errorType}: ${e.message} (tried twice)`);
         reply(errorResponse(502, MALFORMED, e.errorType));
       } else reply(errorResponse(503, 'Service Unavailable', e.errorType));
       return null;

@@ -71,6 +71,6 @@ export function initTimeoutError(ms: number): PoolError {
   return new PoolError(
     'init-failed',
     'Runtime.InitTimeout',
-    `the environment's init did not finish within ${ms}ms (tried twice)`,
+    `the environment's init did not finish within ${ms}ms`,
   );
 }

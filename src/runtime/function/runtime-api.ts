@@ -48,6 +48,19 @@ function errorTypeOf(req: http.IncomingMessage, body: Buffer): string {
   }
 }
 
+/**
+ * The message of a posted error: its `errorMessage` (the whole body, with its trace, was the message, and
+ * was logged as is at every attempt and again at the end); the body as text when it is not Lambda's shape.
+ */
+function errorMessageOf(body: Buffer): string {
+  const text = body.toString();
+  try {
+    const message = (JSON.parse(text) as { errorMessage?: unknown } | null)?.errorMessage;
+    if (typeof message === 'string') return message;
+  } catch {}
+  return text || 'init error';
+}
+
 export class RuntimeApi {
   /** Accepts connections, paused until their owner is checked, then hands them to #server. */
   readonly #listener: net.Server;
@@ -209,7 +222,7 @@ export class RuntimeApi {
 
   #post(req: http.IncomingMessage, res: http.ServerResponse, path: string, body: Buffer, size: number): void {
     if (path === 'init/error') {
-      this.#onInit?.reject(new InitError(errorTypeOf(req, body), body.toString() || 'init error'));
+      this.#onInit?.reject(new InitError(errorTypeOf(req, body), errorMessageOf(body)));
       this.#answer(res, 202);
       return;
     }
