@@ -300,8 +300,18 @@ describe('the function runtime', () => {
     expect(cookies.headers.get('x-answer')).toBe('42');
     expect(cookies.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
     expect(await (await fetch(fn.url('/callback'))).text()).toBe('through the callback');
-    const context = await json(await fetch(fn.url('/context')));
+    const contextReply = await fetch(fn.url('/context'));
+    // The HTTP API's request id header, and the REST API's kept.
+    expect(contextReply.headers.get('apigw-requestid')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(contextReply.headers.get('x-amzn-requestid')).toBe(contextReply.headers.get('apigw-requestid'));
+    const context = await json(contextReply);
     expect(context).toMatchObject({ functionName: 'fn', memoryLimitInMB: '128' });
+    // An AWS SDK client needs a region: Lambda's variables, us-east-1 unless the user's env has one.
+    expect([context.region, context.defaultRegion]).toEqual(
+      process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION
+        ? [expect.any(String), expect.any(String)]
+        : ['us-east-1', 'us-east-1'],
+    );
     expect(context.remaining).toBeGreaterThan(0);
   });
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { billedMs, CostMeter, gbSeconds, LAMBDA_PRICES } from '../../src/runtime/function/billing.js';
 import { heapFlags } from '../../src/runtime/function/environment.js';
 import { fromResult, isTextType, requestTime, toEvent } from '../../src/runtime/function/event.js';
+import { regionVariables } from '../../src/runtime/function/handler-load.js';
 import { reportLine } from '../../src/runtime/function/report.js';
 
 const request = (over: Partial<Parameters<typeof toEvent>[0]> = {}) => ({
@@ -183,6 +184,20 @@ describe('the payload 2.0 event', () => {
     ).toEqual({ statusCode: 200, headers: ['x-n', '1', 'x-b', 'true'], body: Buffer.alloc(0) });
     // Latin-1 is a value Node sends as it is.
     expect(fromResult(JSON.stringify({ statusCode: 200, headers: { 'x-c': 'café' } })).statusCode).toBe(200);
+  });
+});
+
+describe("the environment's region", () => {
+  it("is the user's where set (either variable), else us-east-1", () => {
+    expect(regionVariables({})).toEqual({ AWS_REGION: 'us-east-1', AWS_DEFAULT_REGION: 'us-east-1' });
+    expect(regionVariables({ AWS_DEFAULT_REGION: 'eu-west-3' })).toEqual({
+      AWS_REGION: 'eu-west-3',
+      AWS_DEFAULT_REGION: 'eu-west-3',
+    });
+    expect(regionVariables({ AWS_REGION: 'ap-south-1' })).toEqual({
+      AWS_REGION: 'ap-south-1',
+      AWS_DEFAULT_REGION: 'ap-south-1',
+    });
   });
 });
 

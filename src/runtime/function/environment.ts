@@ -9,6 +9,7 @@ import { UPSTREAM_IDLE_MS } from '../../proxy/upstream-pool.js';
 import type { ExitInfo, ResolvedService } from '../../types.js';
 import type { GroupUsage } from '../proc.js';
 import { type LaunchedGroup, launchGroup } from '../process.js';
+import { regionVariables } from './handler-load.js';
 import { checkReady, forward, READY_POLL_MS } from './http-env.js';
 import { type ProcessMemory, processMemory } from './memory.js';
 import { type ApiOutcome, InitError, type Invocation, RuntimeApi } from './runtime-api.js';
@@ -39,6 +40,7 @@ function lambdaVariables(o: EnvironmentOptions): Record<string, string> {
   const fn = o.service.function;
   const day = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
   return {
+    ...regionVariables(o.env),
     AWS_LAMBDA_FUNCTION_NAME: o.service.name,
     AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),

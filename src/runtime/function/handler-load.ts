@@ -67,6 +67,16 @@ export interface LambdaContext {
   succeed(result: unknown): void;
 }
 
+/**
+ * The region Lambda sets in AWS_REGION and AWS_DEFAULT_REGION, without which an AWS SDK client made in a
+ * handler fails ("Region is missing"): the user's own (either variable) where set, else us-east-1 (the
+ * region of the modelled prices).
+ */
+export function regionVariables(env: Record<string, string | undefined>): Record<string, string> {
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
+  return { AWS_REGION: region, AWS_DEFAULT_REGION: env.AWS_DEFAULT_REGION || region };
+}
+
 /** The context Lambda's Node.js runtime builds, from its environment variables and the invocation's. */
 export function buildContext(
   env: NodeJS.ProcessEnv,

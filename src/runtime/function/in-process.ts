@@ -37,13 +37,14 @@ export function sentBody(parts: HttpResponseParts, method?: string): Buffer | un
 
 /**
  * An answer's headers as they go out: its own, its length (not for a 204 or 304: a `{statusCode: 204,
- * body: 'hello'}` went out with content-length: 5), and the request id where there is one.
+ * body: 'hello'}` went out with content-length: 5), and the request id where there is one (twice).
  */
 export function framedHeaders(parts: HttpResponseParts, requestId?: string): string[] {
   const headers = bodiless(parts.statusCode)
     ? [...parts.headers]
     : [...parts.headers, 'content-length', String(parts.body.length)];
-  if (requestId) headers.push('x-amzn-requestid', requestId);
+  // apigw-requestid is the HTTP API's header; x-amzn-requestid (the REST API's) is kept for callers of old.
+  if (requestId) headers.push('apigw-requestid', requestId, 'x-amzn-requestid', requestId);
   return headers;
 }
 

@@ -12,7 +12,14 @@ import {
   malformedLine,
   toEvent,
 } from './event.js';
-import { answer, buildContext, type Handler, invokeErrorLine, loadHandler } from './handler-load.js';
+import {
+  answer,
+  buildContext,
+  type Handler,
+  invokeErrorLine,
+  loadHandler,
+  regionVariables,
+} from './handler-load.js';
 import {
   eventTooLarge,
   framedHeaders,
@@ -24,14 +31,16 @@ import {
 
 const spec = process.argv[2] ?? '';
 const service = process.env.MSUP_SERVICE ?? 'handler';
+// The region, as a function's environment has it (an AWS SDK client needs one).
+Object.assign(process.env, regionVariables(process.env));
 const env = {
   ...process.env,
   AWS_LAMBDA_FUNCTION_NAME: process.env.AWS_LAMBDA_FUNCTION_NAME ?? service,
   AWS_LAMBDA_FUNCTION_VERSION: process.env.AWS_LAMBDA_FUNCTION_VERSION ?? '$LATEST',
 };
 
-function write(res: http.ServerResponse, parts: HttpResponseParts) {
-  res.writeHead(parts.statusCode, framedHeaders(parts));
+function write(res: http.ServerResponse, parts: HttpResponseParts, requestId?: string) {
+  res.writeHead(parts.statusCode, framedHeaders(parts, requestId));
   res.end(sentBody(parts, res.req.method));
 }
 
@@ -72,12 +81,12 @@ async function main() {
       const context = buildContext(env, { requestId, deadlineMs: Number.MAX_SAFE_INTEGER, arn: '' });
       void answer(handler, event, context).then((settled) => {
         if (!settled.ok) {
-          write(res, errorResponse(502, MALFORMED, settled.shape.errorType));
+          write(res, errorResponse(502, MALFORMED, settled.shape.errorType), requestId);
           return;
         }
         const parts = fromResult(settled.json);
         if (parts.malformed) process.stderr.write(`${malformedLine(requestId, parts.malformed)}\n`);
-        write(res, parts);
+        write(res, parts, requestId);
       });
     });
   });
