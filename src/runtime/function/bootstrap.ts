@@ -111,7 +111,8 @@ async function main() {
     process.exit(1);
   }
   // The environment lives until msup ends it, even when nothing else keeps the event loop busy (a handler
-  // whose promise never settles runs into its timeout, as on Lambda).
+  // whose promise never settles runs into its timeout: unlike Lambda, where such an invocation fails at
+  // once when the event loop is empty; docs/runtimes.md, "Differences from Lambda").
   setInterval(() => {}, 1 << 30);
   const limit = Number(process.env.MSUP_FUNCTION_CONCURRENCY ?? '1') || Number.POSITIVE_INFINITY;
   const busy = { count: 0, polls: 0 };
