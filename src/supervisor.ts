@@ -589,12 +589,21 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * MSUP_RESTART_FAILED (the old instance kept) when a replacement never becomes ready.
    */
   async restart(name?: string, options: { readyTimeout?: Duration } = {}): Promise<RolloutResult[]> {
+    this.#running();
     const targets = name === undefined ? [...this.#services.values()] : [this.#service(name)];
     const readyTimeoutMs = parseDuration(options.readyTimeout) ?? DEFAULT_START_TIMEOUT_MS;
     const results: RolloutResult[] = [];
     for (const service of targets) {
+      this.#running();
       this.#log('info', 'rolling restart', { service: service.name });
       const result = await service.restart({ readyTimeoutMs });
+      // A stop (of msup, or of the service by a reload that removed it) ends the rollout: that is no
+      // failed rollout, and no old instance keeps serving.
+      if (this.#stopping || service.stopping) {
+        throw new MsupError('MSUP_STOPPED', `rolling restart of "${service.name}" ended: it was stopped`, {
+          service: service.name,
+        });
+      }
       results.push(result);
       if (!result.failed && (await this.#watching?.resume(service.name, this.config))) {
         this.#log('info', 'watching resumed after a manual restart', { service: service.name });
@@ -612,6 +621,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Changes how many instances a service runs; scaling down drains the leaving instances first. */
   async scale(name: string, count: number): Promise<void> {
+    this.#running();
     const service = this.#service(name);
     if (!Number.isInteger(count) || count < 0 || count > MAX_INSTANCES) {
       throw new MsupError(
@@ -624,6 +634,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (from === count && service.config.instances === count) return;
     this.#log('info', 'scaling', { service: name, from, to: count });
     await service.scale(count);
+    if (this.#stopping || service.stopping) {
+      throw new MsupError('MSUP_STOPPED', `scale ${name}: stopped before it was done`, { service: name });
+    }
+  }
+
+  /** Restart and scale act on a running supervisor only: before start(), and once stopping, they refuse. */
+  #running(): void {
+    if (!this.#config) throw new MsupError('MSUP_STOPPED', 'the supervisor has not been started');
+    if (this.#stopping) throw new MsupError('MSUP_STOPPED', 'the supervisor is stopping');
   }
 
   /**

@@ -92,6 +92,11 @@ export class Service {
     return this.#started;
   }
 
+  /** Stopping for good (msup stops, or a reload removed the service). */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
   instances(): InstanceInfo[] {
     if (!this.#started) {
       // Not launched yet (waiting for dependencies): the instances it will have.
@@ -144,7 +149,7 @@ export class Service {
       const unprepared = await this.#deps.prepare(this.#config);
       if (unprepared !== null) {
         result.failed = { index: this.#slots[0]?.index ?? 0, reason: unprepared };
-        this.#log('error', 'rolling restart stopped', null, { reason: unprepared });
+        this.#rolloutStopped(null, unprepared);
         return result;
       }
       for (const slot of [...this.#slots]) {
@@ -153,13 +158,19 @@ export class Service {
         const outcome = await slot.replace(options.readyTimeoutMs);
         if (outcome !== null) {
           result.failed = { index: slot.index, reason: outcome };
-          this.#log('error', 'rolling restart stopped', slot.index, { reason: outcome });
+          this.#rolloutStopped(slot.index, outcome);
           break;
         }
         result.restarted.push(slot.index);
       }
       return result;
     });
+  }
+
+  /** A rollout that ended early: an error, unless the service is stopping (then nothing failed). */
+  #rolloutStopped(index: number | null, reason: string): void {
+    if (this.#stopping) this.#log('info', 'rolling restart ended: the service is stopping', index);
+    else this.#log('error', 'rolling restart stopped', index, { reason });
   }
 
   /** Up: new instances start. Down: the highest indexes leave rotation, drain, then stop. */

@@ -1,0 +1,69 @@
+// The supervisor's operations around its own start and stop: what restart and scale answer when a stop
+// lands (or came before), and what listeners see when a stop lands while start() waits.
+import { describe, expect, it } from 'vitest';
+import { isMsupError, type LogRecord } from '../../src/index.js';
+import { waitFor } from '../helpers/processes.js';
+import { node, useProject } from '../helpers/project.js';
+
+const project = useProject();
+
+describe('restart and scale around a stop', () => {
+  it('a stop during a rolling restart rejects it with MSUP_STOPPED, logging no error', async () => {
+    const p = project();
+    // The replacement reads .env again: it never listens, so the rollout is still waiting when the stop lands.
+    p.write('.env', 'START_DELAY_MS=0\n');
+    const sup = await p.start({
+      watch: false,
+      config: p.config({ web: { command: node('slow-start.js'), port: 0 } }),
+    });
+    p.write('.env', 'START_DELAY_MS=600000\n');
+    const records: LogRecord[] = [];
+    sup.on('log', (r) => records.push(r));
+    const restarting = sup.restart('web').catch((e: unknown) => e);
+    expect(await waitFor(() => records.some((r) => r.msg === 'started'))).toBe(true);
+    await sup.stop();
+    const error = await restarting;
+    expect(isMsupError(error, 'MSUP_STOPPED')).toBe(true);
+    expect(String((error as Error).message)).not.toContain('keeps serving');
+    expect(records.filter((r) => r.level === 'error')).toEqual([]);
+  });
+
+  it('a reload that removes the service during its rolling restart rejects it with MSUP_STOPPED', async () => {
+    const p = project();
+    p.write('.env', 'START_DELAY_MS=0\n');
+    p.writeConfig({
+      web: { command: node('slow-start.js'), port: 0 },
+      other: { command: node('echo-server.js'), port: 0 },
+    });
+    const sup = await p.start({ watch: false });
+    p.write('.env', 'START_DELAY_MS=600000\n');
+    const records: LogRecord[] = [];
+    sup.on('log', (r) => records.push(r));
+    const restarting = sup.restart('web').catch((e: unknown) => e);
+    expect(await waitFor(() => records.some((r) => r.msg === 'started'))).toBe(true);
+    p.writeConfig({ other: { command: node('echo-server.js'), port: 0 } });
+    expect((await sup.reload()).removed).toEqual(['web']);
+    const error = await restarting;
+    expect(isMsupError(error, 'MSUP_STOPPED')).toBe(true);
+    expect(records.filter((r) => r.level === 'error')).toEqual([]);
+  });
+
+  it('restart and scale reject with MSUP_STOPPED before start() and after stop()', async () => {
+    const p = project();
+    const sup = p.create({
+      watch: false,
+      config: p.config({ web: { command: node('echo-server.js'), port: 0, instances: 2 } }),
+    });
+    for (const attempt of [sup.restart('web'), sup.restart(), sup.scale('web', 3)]) {
+      const error = await attempt.catch((e: unknown) => e);
+      expect(isMsupError(error, 'MSUP_STOPPED')).toBe(true);
+      expect((error as Error).message).toContain('not been started');
+    }
+    await sup.start();
+    await sup.stop();
+    for (const attempt of [sup.restart('web'), sup.restart(), sup.scale('web', 3)]) {
+      expect(isMsupError(await attempt.catch((e: unknown) => e), 'MSUP_STOPPED')).toBe(true);
+    }
+    expect(sup.instances('web')).toHaveLength(2);
+  });
+});
