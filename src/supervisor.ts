@@ -72,6 +72,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #restartQueued = new Set<string>();
   readonly #missingEnvFiles = new Set<string>();
   readonly #startedAt = Date.now();
+  /** Settles once start() has returned or, having failed, closed what it opened (a stop() waits for it). */
+  #startDone: Promise<void> = Promise.resolve();
+  #startSettled: () => void = () => {};
+  /** What stop() answers: the stop, then what start() closes after it when the stop landed while starting. */
+  #stopDone: Promise<void> | undefined;
+  #loggedStopped = false;
   #markStopped: () => void = () => {};
   readonly #stopped = new Promise<void>((resolve) => {
     this.#markStopped = resolve;
@@ -102,6 +108,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async start(): Promise<this> {
     if (this.#started) throw new MsupError('MSUP_STOPPED', 'start() was already called on this supervisor');
     this.#started = true;
+    this.#startDone = new Promise((resolve) => {
+      this.#startSettled = resolve;
+    });
     const options = this.#options;
     const cwd = path.resolve(options.cwd ?? process.cwd());
     // A stop() that lands while starting wins: what was opened so far is closed, and start() rejects.
@@ -193,14 +202,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         await this.#waitUntilReady(parseDuration(options.timeout) ?? DEFAULT_START_TIMEOUT_MS);
       }
     } catch (error) {
-      if (this.#stopping) {
-        // The stop already ran; close what this start opened after it.
-        await this.#stopping;
-        await this.#stop();
-      } else {
-        await this.stop();
-      }
+      const stoppedMeanwhile = this.#stopping !== undefined;
+      this.#stopping ??= this.#stop();
+      await this.#stopping;
+      // The stop already ran; close what this start opened after it (quietly: what that stop stopped
+      // says nothing twice). stop() waits for this pass too.
+      if (stoppedMeanwhile) await this.#stop();
+      this.#markStopped();
       throw error;
+    } finally {
+      this.#startSettled();
     }
     return this;
   }
@@ -738,8 +749,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Stops everything gracefully; resolves once every child process is gone. Safe to call twice. */
   stop(): Promise<void> {
-    this.#stopping ??= this.#stop();
-    return this.#stopping;
+    this.#stopDone ??= (async () => {
+      this.#stopping ??= this.#stop();
+      await this.#stopping;
+      await this.#startDone;
+      this.#markStopped();
+    })();
+    return this.#stopDone;
   }
 
   /** A forced stop: SIGKILL every instance now, then finish stopping. */
@@ -767,11 +783,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#control = undefined;
     await this.#admin?.close();
     this.#admin = undefined;
-    if (this.#services.size > 0) this.#log('info', 'stopped');
+    if (this.#services.size > 0 && !this.#loggedStopped) {
+      this.#loggedStopped = true;
+      this.#log('info', 'stopped');
+    }
     const logFiles = this.#logFiles;
     this.#logFiles = undefined;
     await logFiles?.close();
-    this.#markStopped();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

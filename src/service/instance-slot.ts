@@ -455,7 +455,8 @@ export class InstanceSlot {
     await Promise.all(this.#leaving.values());
     const incs = [this.current, this.pending].filter((i): i is Incarnation => i !== null);
     if (incs.length === 0) {
-      if (this.state !== 'exited') this.#setState('stopped');
+      // Stopped already (a second stop pass): nothing changes, so nothing is said.
+      if (this.state !== 'exited' && this.state !== 'stopped') this.#setState('stopped');
       return;
     }
     if (this.current) this.#setState('stopping');

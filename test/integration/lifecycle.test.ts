@@ -67,3 +67,38 @@ describe('restart and scale around a stop', () => {
     expect(sup.instances('web')).toHaveLength(2);
   });
 });
+
+describe('a stop while start() waits', () => {
+  it('stop() and whenStopped() resolve once start() has closed everything; nothing is said after', async () => {
+    const p = project();
+    const sup = p.create({
+      watch: false,
+      config: p.config({
+        web: { command: node('slow-start.js'), port: 0, env: { START_DELAY_MS: '600000' } },
+        worker: { command: node('worker.js') },
+      }),
+    });
+    // What listeners get once stop() or whenStopped() has resolved: nothing.
+    const after: string[] = [];
+    let over = false;
+    const said: string[] = [];
+    sup.on('instance', (i) => over && after.push(`instance:${i.state}`));
+    sup.on('log', (r) => {
+      if (r.msg === 'stopped' && r.service === undefined) said.push(r.msg);
+      if (over) after.push(`log:${r.msg}`);
+    });
+    void sup.whenStopped().then(() => {
+      over = true;
+    });
+    const starting = sup.start().catch((e: unknown) => e);
+    expect(await waitFor(() => sup.services().length === 2 && sup.instances('web')[0]?.pid !== null)).toBe(
+      true,
+    );
+    await sup.stop();
+    over = true;
+    expect(isMsupError(await starting, 'MSUP_STOPPED')).toBe(true);
+    await sup.stop();
+    expect(after).toEqual([]);
+    expect(said).toEqual(['stopped']);
+  });
+});
