@@ -14,6 +14,7 @@ import type {
   RuntimePlugin,
   Usage,
 } from './contract.js';
+import { MsupError } from './errors.js';
 import { StateFile } from './project/state-file.js';
 import { Watchdog } from './project/watchdog.js';
 import { containerRuntime } from './runtime/container/runtime.js';
@@ -22,6 +23,7 @@ import { PortAllocator } from './runtime/ports.js';
 import { processStartTime } from './runtime/proc.js';
 import { processRuntime } from './runtime/process.js';
 import { sidecarRuntime } from './runtime/sidecar/runtime.js';
+import { unknownRuntime } from './start-options.js';
 import type { LogLevel, ResolvedConfig, RuntimeName } from './types.js';
 
 export const RUNTIME_PLUGINS: Readonly<Partial<Record<RuntimeName, RuntimePlugin>>> = {
@@ -144,7 +146,7 @@ export class Runtimes {
     let opened = this.#open.get(name);
     if (!opened) {
       const plugin = this.#plugins[name];
-      if (!plugin) return Promise.reject(new Error(`no runtime "${name}"`));
+      if (!plugin) return Promise.reject(new MsupError('MSUP_USAGE', unknownRuntime(name)));
       opened = plugin.open(this.host);
       // A failed open may be tried again (a later reload, once podman is installed).
       opened.catch(() => this.#open.delete(name));

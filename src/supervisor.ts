@@ -5,7 +5,6 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { AdminServer } from './admin/server.js';
 import { stopWaves } from './config/dependencies.js';
-import { parseDuration } from './config/duration.js';
 import { readEnvFiles } from './config/env-file.js';
 import { loadConfigIsolated } from './config/load-isolated.js';
 import type { RunningInstance, Runtime } from './contract.js';
@@ -29,6 +28,7 @@ import { EndpointDirectory } from './service/directory.js';
 import { Service, type ServiceEvent } from './service/service.js';
 import { waitUntilStarted, whenDependenciesMet } from './service/start-gates.js';
 import { startVerdict } from './service/start-verdict.js';
+import { checkStartOptions, durationOption } from './start-options.js';
 import type {
   Duration,
   InstanceInfo,
@@ -107,6 +107,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Loads the config, binds the front ports, starts every instance and (by default) waits until all are ready. */
   async start(): Promise<this> {
     if (this.#started) throw new MsupError('MSUP_STOPPED', 'start() was already called on this supervisor');
+    // A value given but not valid is refused before anything starts (never a default instead).
+    checkStartOptions(this.#options);
     this.#started = true;
     this.#startDone = new Promise((resolve) => {
       this.#startSettled = resolve;
@@ -199,7 +201,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       stillStarting();
       for (const service of config.services) this.#startWhenDependenciesMet(service.name);
       if (options.wait !== false) {
-        await this.#waitUntilReady(parseDuration(options.timeout) ?? DEFAULT_START_TIMEOUT_MS);
+        await this.#waitUntilReady(durationOption('timeout', options.timeout) ?? DEFAULT_START_TIMEOUT_MS);
       }
     } catch (error) {
       const stoppedMeanwhile = this.#stopping !== undefined;
@@ -488,10 +490,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   #loopGuardOptions(): LoopGuardOptions {
     const given = this.#options.watchLoopGuard;
-    const windowMs = given?.window === undefined ? undefined : parseDuration(given.window);
+    // Checked at start (checkStartOptions).
+    const windowMs = durationOption('watchLoopGuard.window', given?.window);
     return {
       ...(given?.restarts === undefined ? {} : { maxRestarts: given.restarts }),
-      ...(windowMs === undefined || windowMs === null ? {} : { windowMs }),
+      ...(windowMs === undefined ? {} : { windowMs }),
     };
   }
 
@@ -600,9 +603,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * MSUP_RESTART_FAILED (the old instance kept) when a replacement never becomes ready.
    */
   async restart(name?: string, options: { readyTimeout?: Duration } = {}): Promise<RolloutResult[]> {
+    const readyTimeoutMs = durationOption('readyTimeout', options.readyTimeout) ?? DEFAULT_START_TIMEOUT_MS;
     this.#running();
     const targets = name === undefined ? [...this.#services.values()] : [this.#service(name)];
-    const readyTimeoutMs = parseDuration(options.readyTimeout) ?? DEFAULT_START_TIMEOUT_MS;
     const results: RolloutResult[] = [];
     for (const service of targets) {
       this.#running();
@@ -721,6 +724,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** A snapshot for `msup status`: instances with uptime, CPU (sampled over `sampleMs`) and memory. */
   async status(sampleMs = 100): Promise<StatusV1> {
+    const waitMs = durationOption('sampleMs', sampleMs) ?? 100;
     const sample = async (): Promise<UsageSample> => {
       const byRuntime = new Map<string, RunningInstance[]>();
       for (const service of this.#services.values()) {
@@ -733,7 +737,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       return { usage: (await this.#runtimes?.usage(byRuntime)) ?? new Map(), at: Date.now() };
     };
     const before = await sample();
-    await new Promise((r) => setTimeout(r, sampleMs));
+    await new Promise((r) => setTimeout(r, waitMs));
     const after = await sample();
     const meta = {
       project: this.config.root,

@@ -102,3 +102,54 @@ describe('a stop while start() waits', () => {
     expect(said).toEqual(['stopped']);
   });
 });
+
+describe('options given but not valid', () => {
+  it('start() refuses them with MSUP_USAGE naming the option, before anything starts', async () => {
+    const p = project();
+    const config = p.config({ web: { command: node('echo-server.js'), port: 0 } });
+    const cases: [Record<string, unknown>, string][] = [
+      [{ timeout: 'abc' }, 'timeout'],
+      [{ timeout: -5 }, 'timeout'],
+      [{ timeout: 1e12 }, 'timeout'],
+      [{ watchLoopGuard: { restarts: -1 } }, 'watchLoopGuard.restarts'],
+      [{ watchLoopGuard: { window: 'x' } }, 'watchLoopGuard.window'],
+      [{ runtime: 'bogus' }, 'process, container, function, sidecar'],
+    ];
+    for (const [options, named] of cases) {
+      const error = await p
+        .create({ watch: false, config, ...options })
+        .start()
+        .catch((e: unknown) => e);
+      expect(isMsupError(error, 'MSUP_USAGE'), JSON.stringify(options)).toBe(true);
+      expect((error as Error).message).toContain(named);
+    }
+  });
+
+  it('restart() and status() refuse them too, and status() never makes Node print a warning', async () => {
+    const p = project();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const sup = await p.start({
+        watch: false,
+        config: p.config({ web: { command: node('echo-server.js'), port: 0 } }),
+      });
+      for (const readyTimeout of ['soon', -1]) {
+        const error = await sup.restart('web', { readyTimeout }).catch((e: unknown) => e);
+        expect(isMsupError(error, 'MSUP_USAGE')).toBe(true);
+        expect((error as Error).message).toContain('readyTimeout');
+      }
+      for (const sampleMs of [Number.NaN, 1e12, -1]) {
+        const error = await sup.status(sampleMs).catch((e: unknown) => e);
+        expect(isMsupError(error, 'MSUP_USAGE')).toBe(true);
+        expect((error as Error).message).toContain('sampleMs');
+      }
+      expect(sup.instances('web')[0]?.restarts).toBe(0);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.map((w) => w.name)).not.toContain('TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
