@@ -124,11 +124,15 @@ export async function applyConfig(
     host.log('info', 'config changed: rolling restart', { service: service.name });
     const rollout = await target.restart({ readyTimeoutMs: host.readyTimeoutMs });
     if (rollout.failed && !host.stopping()) {
-      host.log('error', 'rolling restart after config change failed; the old instance keeps serving', {
-        service: service.name,
-        instance: rollout.failed.index,
-        reason: rollout.failed.reason,
-      });
+      host.log(
+        'error',
+        `rolling restart after config change failed; ${target.oldInstanceNote(rollout.failed.index)}`,
+        {
+          service: service.name,
+          instance: rollout.failed.index,
+          reason: rollout.failed.reason,
+        },
+      );
     }
     result.restarted.push(service.name);
   }

@@ -544,7 +544,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       .restart({ readyTimeoutMs: DEFAULT_START_TIMEOUT_MS, onStart: () => this.#restartQueued.delete(name) })
       .then((result) => {
         if (result.failed && !this.#stopping) {
-          this.#log('error', 'restart after change failed; the old instance keeps serving', {
+          this.#log('error', `restart after change failed; ${service.oldInstanceNote(result.failed.index)}`, {
             service: name,
             instance: result.failed.index,
             reason: result.failed.reason,
@@ -623,9 +623,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.#log('info', 'watching resumed after a manual restart', { service: service.name });
       }
       if (result.failed) {
+        const { index, reason } = result.failed;
         throw new MsupError(
           'MSUP_RESTART_FAILED',
-          `rolling restart of "${service.name}" stopped at ${service.name}#${result.failed.index}: ${result.failed.reason}; the old instance keeps serving`,
+          `rolling restart of "${service.name}" stopped at ${service.name}#${index}: ${reason}; ${service.oldInstanceNote(index)}`,
           { service: service.name, rollouts: results },
         );
       }

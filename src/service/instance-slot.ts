@@ -317,8 +317,11 @@ export class InstanceSlot {
       return;
     }
     // During a rollout the replacement (started, or still being started) takes over; the rollout decides
-    // what happens next.
-    if (this.pending || this.#replacing) return;
+    // what happens next. Until then the instance is that replacement, starting (not the old one, running).
+    if (this.pending || this.#replacing) {
+      this.#setState('starting');
+      return;
+    }
     this.#afterCrash(exit, inc.unhealthy, !inc.becameReady);
   }
 

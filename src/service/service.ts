@@ -92,6 +92,16 @@ export class Service {
     return this.#started;
   }
 
+  /**
+   * What became of the old instance where a rollout stopped, for its error: kept (it still runs), or gone
+   * (it exited while its replacement started; its restart policy has it now).
+   */
+  oldInstanceNote(index: number): string {
+    const slot = this.#slots.find((s) => s.index === index);
+    if (slot?.current && slot.current.exit === null) return 'the old instance keeps serving';
+    return `the old instance exited meanwhile${slot ? ` (now ${slot.state})` : ''}`;
+  }
+
   /** Stopping for good (msup stops, or a reload removed the service). */
   get stopping(): boolean {
     return this.#stopping;

@@ -177,6 +177,26 @@ describe('instance slots on the fake runtime', () => {
     expect(h.fake.alive().map((i) => i.id)).toEqual([h.service.instances()[0]?.id]);
   });
 
+  it('shows the replacement starting when the old instance crashes meanwhile, and says it is gone if that fails', async () => {
+    const h = await harness({ restart: { initialDelay: 60_000 } }, { autoReady: false });
+    h.service.start();
+    await waitFor(() => h.probes.length === 1);
+    h.probes[0]?.ready();
+    expect(await waitFor(() => ready(h) === 1)).toBe(true);
+    expect(h.service.oldInstanceNote(0)).toBe('the old instance keeps serving');
+    const old = h.fake.alive()[0]!;
+    const rollout = h.service.restart({ readyTimeoutMs: 60_000 });
+    expect(await waitFor(() => h.probes.length === 2)).toBe(true);
+    old.exit(1);
+    expect(await waitFor(() => h.events.some((e) => e.type === 'gone'))).toBe(true);
+    expect(h.service.instances()[0]).toMatchObject({ state: 'starting', pid: null, ready: false });
+    h.fake.alive()[0]?.exit(1);
+    const result = await rollout;
+    expect(result.failed).toEqual({ index: 0, reason: 'replacement exited with code 1' });
+    expect(h.service.instances()[0]?.state).toBe('backoff');
+    expect(h.service.oldInstanceNote(0)).toBe('the old instance exited meanwhile (now backoff)');
+  });
+
   it('stops a replaced instance still draining when the service stops, and waits for it', async () => {
     let draining = false;
     const h = await harness(
