@@ -444,6 +444,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.#dependencyChecks.delete(service);
         launch();
       },
+      (reason) => {
+        if (!service.setBlocked(reason)) return;
+        // Like docker compose's "dependency failed to start", but it keeps waiting: a manual restart
+        // of the dependency may still bring it there.
+        if (reason) this.#log('error', `${name} will not start: ${reason}`, { service: name, reason });
+        for (const info of service.instances()) this.emit('instance', info);
+      },
     );
     if (!service.started && !cancelled()) this.#dependencyChecks.set(service, recheck);
   }

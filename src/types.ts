@@ -332,6 +332,11 @@ export interface InstanceInfo {
   lastProbe: ProbeOutcome | null;
   /** What the runtime says of the instance beyond these fields (see each runtime), or absent. */
   details?: Record<string, unknown>;
+  /**
+   * Set while the instance is `waiting` for a dependency that will not get there by itself (it exited and
+   * its policy does not restart it): why, e.g. `its dependency db exited with code 2`.
+   */
+  blocked?: string;
 }
 
 export interface ProbeOutcome {

@@ -79,6 +79,10 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
       return line ? [`  ${s.name}#${i.index}: ${line}`] : [];
     }),
   );
+  const blocked = status.services.flatMap((s) => {
+    const why = s.instances.find((i) => i.blocked)?.blocked;
+    return why ? [`  ${s.name} will not start: ${why}`] : [];
+  });
   const urls = status.services.filter((s) => s.url).map((s) => `  ${s.name}: ${s.url}`);
   if (status.sharedFront) urls.unshift(`  shared front: ${status.sharedFront}`);
   if (status.dashboard) urls.push(`  dashboard: ${status.dashboard}`);
@@ -89,5 +93,6 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
       ? `NOT ready: ${empty.join(', ')} ${empty.length === 1 ? 'has' : 'have'} no instance (scaled to 0)`
       : 'NOT all instances are ready';
   const fns = functions.length ? `functions:\n${functions.join('\n')}\n` : '';
-  return `${head}\n${table(rows)}\n${fns}${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
+  const stuck = blocked.length ? `blocked:\n${blocked.join('\n')}\n` : '';
+  return `${head}\n${table(rows)}\n${stuck}${fns}${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
 }

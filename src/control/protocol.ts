@@ -93,6 +93,8 @@ export interface InstanceStatus {
   lastProbe: { ok: boolean; detail: string; at: string } | null;
   /** What the instance's runtime says of it beyond these fields, where it says anything. */
   details?: Record<string, unknown>;
+  /** Waiting for a dependency that will not get there by itself: why (InstanceInfo.blocked). */
+  blocked?: string;
 }
 
 export interface ServiceStatus {

@@ -40,6 +40,7 @@ function instanceStatus(i: InstanceInfo, before: UsageSample, after: UsageSample
       ? { ok: i.lastProbe.ok, detail: i.lastProbe.detail, at: new Date(i.lastProbe.at).toISOString() }
       : null,
     ...(i.details ? { details: i.details } : {}),
+    ...(i.blocked ? { blocked: i.blocked } : {}),
   };
 }
 

@@ -61,6 +61,8 @@ export class Service {
   readonly #stderrTail: string[] = [];
   #stopping = false;
   #started = false;
+  /** Why it waits on a dependency that will not get there by itself, or null. */
+  #blocked: string | null = null;
   /** Serialises rollouts and scaling. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -86,6 +88,13 @@ export class Service {
     if (this.#started) return;
     this.#started = true;
     for (let i = 0; i < this.#config.instances; i++) this.#addSlot();
+  }
+
+  /** Sets why it waits on a dependency that will not get there (null: it may); true when that changed. */
+  setBlocked(reason: string | null): boolean {
+    if (this.#blocked === reason) return false;
+    this.#blocked = reason;
+    return true;
   }
 
   get started(): boolean {
@@ -124,6 +133,7 @@ export class Service {
         lastExit: null,
         startedAt: null,
         lastProbe: null,
+        ...(this.#blocked ? { blocked: this.#blocked } : {}),
       }));
     }
     return this.#slots.map((slot) => slot.info());

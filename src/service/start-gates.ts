@@ -2,7 +2,7 @@
 // ready (or for the start to fail) before start() resolves. Driven by instance events.
 import { MsupError } from '../errors.js';
 import type { DependencyCondition, InstanceInfo, ServiceInfo } from '../types.js';
-import { dependencyMet, startVerdict } from './start-verdict.js';
+import { dependencyBlocked, dependencyMet, startVerdict } from './start-verdict.js';
 
 export interface InstanceEvents {
   on(event: 'instance', listener: () => void): unknown;
@@ -46,7 +46,7 @@ export function waitUntilStarted(
 
 /**
  * Calls `launch` once every dependency has reached its condition (at once without any), unless cancelled
- * first. `dependsOn` is read at every check (a reload may change it); the function returned checks again
+ * first; tells `blocked` why it waits when a dependency will not get there by itself. `dependsOn` is read at every check (a reload may change it); the function returned checks again
  * now (after such a reload, when no instance event may come).
  */
 export function whenDependenciesMet(
@@ -55,6 +55,8 @@ export function whenDependenciesMet(
   lookup: (name: string) => { started: boolean; instances(): InstanceInfo[] } | undefined,
   cancelled: () => boolean,
   launch: () => void,
+  /** Called at every check that waits on: why a dependency will not get there by itself, or null. */
+  blocked: (reason: string | null) => void = () => {},
 ): () => void {
   let done = false;
   const check = () => {
@@ -68,7 +70,17 @@ export function whenDependenciesMet(
       const other = lookup(name);
       return other?.started === true && dependencyMet(other.instances(), condition);
     });
-    if (!met) return;
+    if (!met) {
+      let reason: string | null = null;
+      for (const [name, condition] of Object.entries(dependsOn())) {
+        const other = lookup(name);
+        reason = other ? dependencyBlocked(name, other.instances(), condition) : null;
+        if (reason) break;
+      }
+      blocked(reason);
+      return;
+    }
+    blocked(null);
     done = true;
     events.off('instance', check);
     launch();

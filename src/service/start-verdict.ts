@@ -21,8 +21,36 @@ export function dependencyMet(instances: readonly InstanceInfo[], condition: Dep
   }
 }
 
+/**
+ * Why a dependency will not reach a dependsOn condition by itself (an instance exited and its policy does
+ * not restart it, or it waits on such a dependency itself), or null. A manual restart may still bring it.
+ */
+export function dependencyBlocked(
+  name: string,
+  instances: readonly InstanceInfo[],
+  condition: DependencyCondition,
+): string | null {
+  const waitingOn = instances.find((i) => i.blocked);
+  if (waitingOn) return `its dependency ${name} will not start (${waitingOn.blocked})`;
+  const ended = instances.find(
+    (i) =>
+      i.state === 'exited' &&
+      i.lastExit !== null &&
+      (condition === 'ready' || (condition === 'completed' && failed(i.lastExit))),
+  );
+  return ended?.lastExit ? `its dependency ${name} ${describeExit(ended.lastExit)}` : null;
+}
+
 export function startVerdict(services: readonly ServiceInfo[]): StartVerdict {
   for (const service of services) {
+    const blocked = service.instances.find((i) => i.blocked)?.blocked;
+    if (blocked) {
+      return {
+        kind: 'failed',
+        service: service.name,
+        message: `service "${service.name}" will not start: ${blocked}`,
+      };
+    }
     const broken = service.instances.find(
       (i) => i.state === 'crash-loop' || (i.state === 'exited' && i.lastExit !== null && failed(i.lastExit)),
     );

@@ -153,3 +153,51 @@ describe('options given but not valid', () => {
     }
   });
 });
+
+describe('a dependency that will not get there', () => {
+  // Without a probe, 500 ms up counts as ready, and on a loaded machine node can take that long to exit.
+  const never = { exec: [process.execPath, '-e', 'process.exit(1)'] };
+
+  it('logs why the dependent will not start, and shows it in status', async () => {
+    const p = project();
+    const exit2 = [process.execPath, '-e', 'process.exit(2)'];
+    const sup = p.create({
+      watch: false,
+      wait: false,
+      config: p.config({
+        b: { command: exit2, restart: 'never', readiness: never },
+        a: { command: node('worker.js'), dependsOn: { b: 'ready' } },
+      }),
+    });
+    const records: LogRecord[] = [];
+    sup.on('log', (r) => records.push(r));
+    await sup.start();
+    const said = () => records.find((r) => r.msg === 'a will not start: its dependency b exited with code 2');
+    expect(await waitFor(() => said() !== undefined)).toBe(true);
+    expect(said()).toMatchObject({ level: 'error', service: 'a' });
+    const status = await sup.status(0);
+    const a = status.services.find((s) => s.name === 'a')!;
+    expect(a.instances[0]).toMatchObject({
+      state: 'waiting',
+      blocked: 'its dependency b exited with code 2',
+    });
+    expect(status.ready).toBe(false);
+  });
+
+  it('fails start() naming the dependency, which exited cleanly but was to be ready', async () => {
+    // A clean exit is no failure of its own, but `a` still waits for b to be ready.
+    const q = project();
+    const error = await q
+      .start({
+        watch: false,
+        timeout: '10s',
+        config: q.config({
+          b: { command: [process.execPath, '-e', ''], restart: 'never', readiness: never },
+          a: { command: node('worker.js'), dependsOn: { b: 'ready' } },
+        }),
+      })
+      .catch((e: unknown) => e);
+    expect(isMsupError(error, 'MSUP_START_FAILED')).toBe(true);
+    expect((error as Error).message).toBe('service "a" will not start: its dependency b exited with code 0');
+  });
+});

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { dependencyIssues, stopWaves } from '../../src/config/dependencies.js';
 import { prepareConfig } from '../../src/config/load.js';
 import { validateConfig } from '../../src/config/validate.js';
-import { dependencyMet } from '../../src/service/start-verdict.js';
+import { dependencyBlocked, dependencyMet } from '../../src/service/start-verdict.js';
 import type { InstanceInfo } from '../../src/types.js';
 
 const graph = (edges: Record<string, string[]>) => new Map(Object.entries(edges));
@@ -81,6 +81,41 @@ describe('dependsOn', () => {
       dependencyMet([i({ state: 'exited', pid: null, lastExit: { ...done, code: 1 } })], 'completed'),
     ).toBe(false);
     expect(dependencyMet([], 'ready')).toBe(false);
+  });
+
+  it('says when a dependency will not reach its condition by itself', () => {
+    const i = (over: Partial<InstanceInfo>): InstanceInfo => ({
+      service: 'db',
+      index: 0,
+      runtime: 'process',
+      id: null,
+      pid: null,
+      endpoint: null,
+      port: null,
+      lastProbe: null,
+      state: 'exited',
+      ready: false,
+      restarts: 0,
+      lastExit: { code: 2, signal: null, at: 1, uptimeMs: 5 },
+      startedAt: null,
+      ...over,
+    });
+    const clean = { code: 0, signal: null, at: 1, uptimeMs: 5 };
+    expect(dependencyBlocked('db', [i({})], 'ready')).toBe('its dependency db exited with code 2');
+    expect(dependencyBlocked('db', [i({ lastExit: clean })], 'ready')).toBe(
+      'its dependency db exited with code 0',
+    );
+    expect(dependencyBlocked('db', [i({})], 'completed')).toBe('its dependency db exited with code 2');
+    expect(dependencyBlocked('db', [i({ lastExit: clean })], 'completed')).toBeNull();
+    // Still restarted by its policy: it may get there.
+    expect(dependencyBlocked('db', [i({ state: 'backoff' })], 'ready')).toBeNull();
+    expect(dependencyBlocked('db', [i({ state: 'crash-loop' })], 'completed')).toBeNull();
+    expect(dependencyBlocked('db', [i({ state: 'exited' })], 'started')).toBeNull();
+    // Waiting on a dependency of its own that will not get there.
+    const waiting = i({ state: 'waiting', lastExit: null, blocked: 'its dependency x exited with code 1' });
+    expect(dependencyBlocked('db', [waiting], 'started')).toBe(
+      'its dependency db will not start (its dependency x exited with code 1)',
+    );
   });
 });
 
