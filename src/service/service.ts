@@ -87,7 +87,7 @@ export class Service {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    for (let i = 0; i < this.#config.instances; i++) this.#addSlot();
+    for (let i = 0; i < this.#config.instances; i++) void this.#addSlot();
   }
 
   /** Sets why it waits on a dependency that will not get there (null: it may); true when that changed. */
@@ -199,9 +199,11 @@ export class Service {
       this.#config = { ...this.#config, instances: count };
       // Not started yet (waiting for dependencies): it will start with the new count.
       if (!this.#started) return;
-      while (this.#slots.length < count && !this.#stopping) this.#addSlot();
+      // New instances are launched (spawned, not yet ready) before it resolves, as the docs say.
+      const launches: Promise<void>[] = [];
+      while (this.#slots.length < count && !this.#stopping) launches.push(this.#addSlot());
       const leaving = this.#slots.slice(count);
-      await Promise.all(leaving.map((slot) => slot.retire(true)));
+      await Promise.all([...launches, ...leaving.map((slot) => slot.retire(true))]);
       this.#slots = this.#slots.filter((slot) => !leaving.includes(slot));
     });
   }
@@ -212,7 +214,8 @@ export class Service {
     return run;
   }
 
-  #addSlot(): void {
+  /** A new slot, launching; resolves once its launch is done (spawned or failed, not ready). */
+  #addSlot(): Promise<void> {
     const service = this;
     const context = {
       get config() {
@@ -229,7 +232,7 @@ export class Service {
     };
     const slot = new InstanceSlot(context, this.#slots.length);
     this.#slots.push(slot);
-    void slot.launch();
+    return slot.launch();
   }
 
   #log(level: LogLevel, msg: string, index: number | null, fields: Record<string, unknown> = {}): void {

@@ -201,3 +201,17 @@ describe('a dependency that will not get there', () => {
     expect((error as Error).message).toBe('service "a" will not start: its dependency b exited with code 0');
   });
 });
+
+describe('scale', () => {
+  it('resolves once the new instances are launched', async () => {
+    const p = project();
+    const sup = await p.start({
+      watch: false,
+      config: p.config({ web: { command: node('echo-server.js'), port: 0 } }),
+    });
+    await sup.scale('web', 3);
+    const after = sup.instances('web');
+    expect(after).toHaveLength(3);
+    expect(after.every((i) => i.pid !== null && i.startedAt !== null)).toBe(true);
+  });
+});
