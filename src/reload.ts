@@ -122,7 +122,7 @@ export async function applyConfig(
     }
     if (target.instances().length !== service.instances) await target.scale(service.instances);
     host.log('info', 'config changed: rolling restart', { service: service.name });
-    const rollout = await target.restart({ readyTimeoutMs: host.readyTimeoutMs });
+    const rollout = await target.restart({ readyTimeoutMs: host.readyTimeoutMs, changedOnly: true });
     if (rollout.failed && !host.stopping()) {
       host.log(
         'error',

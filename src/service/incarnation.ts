@@ -2,7 +2,7 @@
 // (a slot) has one current incarnation, and briefly a second one while it is being replaced.
 import { peerVariable } from '../config/peer-variable.js';
 import type { RunningInstance } from '../contract.js';
-import type { ExitInfo, ProbeOutcome } from '../types.js';
+import type { ExitInfo, ProbeOutcome, ResolvedService } from '../types.js';
 
 export interface Incarnation {
   /** Rotation key, unique per incarnation: `web#1:p4242`. */
@@ -12,6 +12,8 @@ export interface Incarnation {
   readonly run: RunningInstance;
   /** The launch failed (the runtime threw): no probes, its exit follows at once. */
   readonly failedLaunch: boolean;
+  /** The service's settings it was launched with (a reload's rollout skips one launched with the new ones). */
+  settings: ResolvedService | null;
   ready: boolean;
   /** It was ready at some point (an exit of one never ready is never a stable run). */
   becameReady: boolean;
@@ -49,6 +51,7 @@ export function createIncarnation(
     runtime,
     run,
     failedLaunch,
+    settings: null,
     ready: false,
     becameReady: false,
     lastProbe: null,

@@ -89,6 +89,12 @@ export class InstanceSlot {
     }
   }
 
+  /** Its process runs with the service's current settings (launched after the last update). */
+  runsCurrentSettings(): boolean {
+    const inc = this.current;
+    return inc !== null && inc.exit === null && inc.settings === this.#ctx.config;
+  }
+
   /** The incarnations running now, oldest first (the current one, and a replacement being started). */
   running(): Incarnation[] {
     return [this.current, this.pending].filter((i): i is Incarnation => i !== null && !i.exit);
@@ -222,6 +228,7 @@ export class InstanceSlot {
       return null;
     }
     const inc = createIncarnation(`${config.name}#${this.index}:${run.id}`, runtime.name, run, launchFailed);
+    inc.settings = config;
     if (asCurrent) {
       this.current = inc;
       // A crash-looping instance stays visibly in crash-loop until it proves itself ready.

@@ -162,7 +162,12 @@ export class Service {
   }
 
   /** Rolling restart: each instance in turn is replaced by a new one that is ready before the old one leaves. */
-  restart(options: { readyTimeoutMs: number; onStart?: () => void }): Promise<RolloutResult> {
+  restart(options: {
+    readyTimeoutMs: number;
+    onStart?: () => void;
+    /** Replace only instances launched with other settings than the current ones (a config reload). */
+    changedOnly?: boolean;
+  }): Promise<RolloutResult> {
     return this.#serial(async () => {
       options.onStart?.();
       const result: RolloutResult = { service: this.name, restarted: [], failed: null };
@@ -175,6 +180,8 @@ export class Service {
       for (const slot of [...this.#slots]) {
         if (this.#stopping) break;
         if (slot.retired) continue;
+        // Started by this reload's scale-up, with the new settings already: nothing to roll.
+        if (options.changedOnly && slot.runsCurrentSettings()) continue;
         const outcome = await slot.replace(options.readyTimeoutMs);
         if (outcome !== null) {
           result.failed = { index: slot.index, reason: outcome };

@@ -215,3 +215,20 @@ describe('scale', () => {
     expect(after.every((i) => i.pid !== null && i.startedAt !== null)).toBe(true);
   });
 });
+
+describe('config reload', () => {
+  it('does not roll the instances its own scale-up started with the new settings', async () => {
+    const p = project();
+    p.writeConfig({ web: { command: node('echo-server.js'), port: 0, env: { COLOUR: 'red' } } });
+    const sup = await p.start({ watch: false });
+    const records: LogRecord[] = [];
+    sup.on('log', (r) => records.push(r));
+    p.writeConfig({
+      web: { command: node('echo-server.js'), port: 0, instances: 3, env: { COLOUR: 'blue' } },
+    });
+    const result = await sup.reload();
+    expect(result.restarted).toEqual(['web']);
+    expect(records.filter((r) => r.msg === 'replaced').map((r) => r.instance)).toEqual([0]);
+    expect(sup.instances('web').map((i) => i.restarts)).toEqual([1, 0, 0]);
+  });
+});
