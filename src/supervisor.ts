@@ -550,7 +550,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return service
       .restart({ readyTimeoutMs: DEFAULT_START_TIMEOUT_MS, onStart: () => this.#restartQueued.delete(name) })
       .then((result) => {
-        if (result.failed && !this.#stopping) {
+        // A stop (msup's, or a reload removing the service) ends a rollout without its failing.
+        if (result.failed && !this.#stopping && !service.stopping) {
           this.#log('error', `restart after change failed; ${service.oldInstanceNote(result.failed.index)}`, {
             service: name,
             instance: result.failed.index,
