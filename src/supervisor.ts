@@ -7,6 +7,7 @@ import type { AdminServer } from './admin/server.js';
 import { stopWaves } from './config/dependencies.js';
 import { readEnvFiles } from './config/env-file.js';
 import { loadConfigIsolated } from './config/load-isolated.js';
+import { didYouMean } from './config/nearest.js';
 import type { RunningInstance, Runtime } from './contract.js';
 import { controlHandler } from './control/handler.js';
 import type { StatusV1 } from './control/protocol.js';
@@ -567,10 +568,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #service(name: string): Service {
     const service = this.#services.get(name);
     if (!service) {
-      const known = [...this.#services.keys()].join(', ') || 'none';
-      throw new MsupError('MSUP_UNKNOWN_SERVICE', `no service "${name}" (services: ${known})`, {
-        service: name,
-      });
+      const names = [...this.#services.keys()];
+      throw new MsupError(
+        'MSUP_UNKNOWN_SERVICE',
+        `no service "${name}" (services: ${names.join(', ') || 'none'})${didYouMean(name, names)}`,
+        { service: name },
+      );
     }
     return service;
   }

@@ -148,6 +148,15 @@ describe('msup commands against a running msup', () => {
     expect(recent.err).toMatch(expected);
     expect(follow.err).toBe(recent.err);
     expect(recent.out + follow.out).toBe('');
+    // restart and scale name it the same way (they gave no suggestion).
+    for (const args of [
+      ['restart', 'wbe'],
+      ['scale', 'wbe=2'],
+    ]) {
+      const mistyped = await finish(runCli(p, args));
+      expect(mistyped.code).toBe(1);
+      expect(mistyped.err).toMatch(expected);
+    }
     msup.child.kill('SIGTERM');
     expect((await msup.exited).code).toBe(0);
   });

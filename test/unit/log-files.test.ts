@@ -137,7 +137,9 @@ describe('LogFiles', () => {
     blocked.write(out('web', 'lost'));
     blocked.write(out('web', 'lost too'));
     await blocked.close();
-    expect(errors.map((e) => (e as NodeJS.ErrnoException).code)).toEqual(['ENOTDIR']);
+    // A file where a folder of the path should be: msup's coded error for an unusable path, once.
+    expect(errors.map((e) => (e as NodeJS.ErrnoException).code)).toEqual(['MSUP_UNSAFE_PATH']);
+    expect(errors[0]?.message).toMatch(/cannot be made/);
   });
 });
 
