@@ -62,6 +62,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #started = false;
   #stopping: Promise<void> | undefined;
   #abortWait: ((error: Error) => void) | undefined;
+  /** Ends a config load under way (the start's or a reload's) when msup stops: a config may never answer. */
+  readonly #loading = new AbortController();
   #control: ControlServer | undefined;
   #admin: AdminServer | undefined;
   /** Problems with runtimes' metric families already logged (each once). */
@@ -128,6 +130,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         : await loadConfigIsolated({
             cwd,
             runtime: options.runtime,
+            signal: this.#loading.signal,
             ...(options.configFile ? { configFile: options.configFile } : {}),
           });
       const config = adjustConfig(loaded);
@@ -688,7 +691,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     let next: ResolvedConfig;
     try {
       next = adjustConfig(
-        await loadConfigIsolated({ configFile: current.file, runtime: this.#options.runtime }),
+        await loadConfigIsolated({
+          configFile: current.file,
+          runtime: this.#options.runtime,
+          signal: this.#loading.signal,
+        }),
       );
       await this.#openRuntimes(next);
       this.#warnUnused(next);
@@ -701,6 +708,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         next = Object.freeze({ ...next, admin: current.admin });
       }
     } catch (error) {
+      // msup stopped while the config loaded: nothing to change, nothing to report.
+      if (this.#stopping) return emptyReloadResult();
       const issues = isMsupError(error) ? error.issues.map((i) => `${i.path}: ${i.message}`) : [];
       this.#log('error', 'config change rejected; the running config stays', {
         file: current.file,
@@ -781,6 +790,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   async #stop(): Promise<void> {
+    this.#loading.abort();
     this.#abortWait?.(new MsupError('MSUP_STOPPED', 'stopped before every instance was ready'));
     this.#fronts.beginClose();
     await this.#watching?.close();

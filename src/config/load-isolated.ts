@@ -24,6 +24,8 @@ export type LoadOptions = {
   configFile?: string;
   /** How long the config may take to load (its default export may be async): 30 s by default. */
   loadTimeoutMs?: number;
+  /** Ends the load (its worker terminated): it rejects with MSUP_STOPPED. msup stopping while it loads. */
+  signal?: AbortSignal;
 } & ResolveOptions;
 
 /** A config that has not answered in this long never will (a promise that never settles, a busy loop). */
@@ -36,6 +38,9 @@ const noAnswer = (options: LoadOptions, what: string) =>
     `could not load ${options.configFile ?? 'the config'}: ${what} (does its default export return a promise that never settles?)`,
   );
 
+/** Why a load ended by its signal rejects: msup was stopped while the config loaded. */
+const stopped = () => new MsupError('MSUP_STOPPED', 'stopped while the config was loading');
+
 /** The cause a worker sent, as an Error again. */
 function causeOf(copy: ErrorCopy | undefined): Error | undefined {
   if (!copy) return undefined;
@@ -46,8 +51,8 @@ function causeOf(copy: ErrorCopy | undefined): Error | undefined {
   return error;
 }
 
-/** A load started ahead of its caller, and what it was asked. */
-let early: { key: string; config: Promise<ResolvedConfig> } | undefined;
+/** A load started ahead of its caller, what it was asked, and how to end it. */
+let early: { key: string; config: Promise<ResolvedConfig>; abort: AbortController } | undefined;
 
 const keyOf = (options: LoadOptions) =>
   JSON.stringify([
@@ -63,16 +68,23 @@ const keyOf = (options: LoadOptions) =>
  * answer (or its error), the same promise; any other loads afresh.
  */
 export function loadConfigEarly(options: LoadOptions): Promise<ResolvedConfig> {
-  const config = load(options);
+  const abort = new AbortController();
+  const config = load({ ...options, signal: abort.signal });
   config.catch(() => {}); // whoever takes it sees the error
-  early = { key: keyOf(options), config };
+  early = { key: keyOf(options), config, abort };
   return config;
 }
 
 export function loadConfigIsolated(options: LoadOptions): Promise<ResolvedConfig> {
   const taken = early;
   early = undefined;
-  if (taken && taken.key === keyOf(options)) return taken.config;
+  if (taken && taken.key === keyOf(options)) {
+    // The early load was started without its taker's signal: that signal ends it too.
+    const { signal } = options;
+    if (signal?.aborted) taken.abort.abort();
+    else signal?.addEventListener('abort', () => taken.abort.abort(), { once: true });
+    return taken.config;
+  }
   return load(options);
 }
 
@@ -82,17 +94,23 @@ async function load(options: LoadOptions): Promise<ResolvedConfig> {
   const worker = packageFile('dist/bundle/load-worker.cjs');
   const timeoutMs = options.loadTimeoutMs ?? CONFIG_LOAD_TIMEOUT_MS;
   const timedOut = () => noAnswer(options, `it did not finish loading within ${timeoutMs / 1000} s`);
+  const { signal } = options;
+  if (signal?.aborted) throw stopped();
   if (!BUILT || !existsSync(worker)) {
     // In this thread a busy loop cannot be ended; a promise that never settles can.
     const { loadConfigFile } = await import('./load.js');
     let timer: NodeJS.Timeout | undefined;
+    let onAbort = () => {};
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(timedOut()), timeoutMs);
+      onAbort = () => reject(stopped());
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
       return await Promise.race([loadConfigFile(options), expired]);
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
   const answer = await new Promise<WorkerAnswer>((resolve, reject) => {
@@ -105,24 +123,40 @@ async function load(options: LoadOptions): Promise<ResolvedConfig> {
         bundle: worker,
         cache: codeCacheFile(worker),
       },
-      // The config may print; its output is msup's.
-      stdout: false,
+      // What the config prints goes to msup's stderr: msup's stdout may be JSON (--json) or an export's
+      // output, which a line printed by the config would break.
+      stdout: true,
       stderr: false,
     });
-    // The worker is ended when it has not answered in time, even in a busy loop.
-    const timer = setTimeout(() => {
-      reject(timedOut());
+    thread.stdout.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+    // The worker is ended when it has not answered in time, even in a busy loop, and when msup stops.
+    const end = (error: Error) => {
+      settle();
+      reject(error);
       void thread.terminate();
-    }, timeoutMs);
-    const settle = () => clearTimeout(timer);
+    };
+    const timer = setTimeout(() => end(timedOut()), timeoutMs);
+    const onAbort = () => end(stopped());
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const settle = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
     thread.once('message', (message: WorkerAnswer) => {
       settle();
       resolve(message);
       void thread.terminate();
     });
-    thread.once('error', (error) => {
-      settle();
-      reject(error);
+    // An error the config throws or rejects with outside its load (a timer's callback, a promise nobody
+    // awaits) ends the worker: it is the config's error, not msup's. `on`, not `once`: a second one
+    // without a listener would be thrown in msup's thread.
+    thread.on('error', (error) => {
+      const reason = error instanceof Error ? error.message : String(error);
+      end(
+        new MsupError('MSUP_CONFIG_LOAD', `could not load ${options.configFile ?? 'the config'}: ${reason}`, {
+          cause: error,
+        }),
+      );
     });
     thread.once('exit', (code) => {
       settle();

@@ -39,7 +39,7 @@ export function codeCacheFile(bundle: string): string | null {
 /**
  * The worker's code (CommonJS, run with `eval: true`): compile the bundle with the cache, call its
  * `answer`, write the cache if V8 had none it could use (and remove the same bundle's older ones), post
- * the answer. workerData: the load's options plus `bundle` and `cache` (a path or null).
+ * the answer (a turn later). workerData: the load's options plus `bundle` and `cache` (a path or null).
  */
 export const WORKER_BOOT = `
 const fs = require('node:fs');
@@ -83,6 +83,8 @@ module.exports.answer(options).then((answer) => {
       }
     } catch {}
   }
-  parentPort.postMessage(answer);
+  // A turn later: a promise the config rejected with nobody to catch it is reported (the worker's error,
+  // a load error) before the answer, not after it, when the worker may already be gone.
+  setImmediate(() => parentPort.postMessage(answer));
 });
 `;

@@ -4,7 +4,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfigFile, prepareConfig } from '../config/load.js';
+import { prepareConfig } from '../config/load.js';
+import { loadConfigIsolated } from '../config/load-isolated.js';
 import { MsupError } from '../errors.js';
 import { detectEngine } from '../runtime/container/engine.js';
 import { EXPORT_MARK } from '../runtime/container/ignore.js';
@@ -85,7 +86,9 @@ export function projectName(root: string): string {
 async function loadConfig(options: ExportOptions): Promise<ResolvedConfig> {
   const cwd = path.resolve(options.cwd ?? process.cwd());
   if (options.config) return prepareConfig(options.config, cwd, null);
-  return loadConfigFile({
+  // In the loader's worker, as for start: what the config prints goes to stderr, not into the export's
+  // output (--json), and an error it throws late is a load error.
+  return loadConfigIsolated({
     cwd,
     ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
   });

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { waitFor } from '../helpers/processes.js';
 import { useProject } from '../helpers/project.js';
 
 const newProject = useProject();
@@ -165,5 +166,82 @@ describe('a config loaded in the built worker', () => {
     expect(error).toMatchObject({ code: 'MSUP_CONFIG_LOAD' });
     expect(error.cause).toBeInstanceOf(Error);
     expect((error.cause as Error).message).toMatch(/does-not-exist/);
+  });
+});
+
+describe('a config that misbehaves as it loads', () => {
+  const builtLoader = async (): Promise<typeof import('../../src/config/load-isolated.js')> =>
+    import(path.resolve(import.meta.dirname, '../../dist/config/load-isolated.js'));
+
+  it('that throws or rejects outside its load fails with MSUP_CONFIG_LOAD, not a crash of msup', async () => {
+    const { loadConfigIsolated } = await builtLoader();
+    const project = newProject();
+    project.write(
+      'late.mjs',
+      "setTimeout(() => { throw new Error('late throw'); }, 0);\nexport default new Promise((r) => setTimeout(() => r({ services: {} }), 200));\n",
+    );
+    project.write(
+      'rejects.mjs',
+      "Promise.reject(new Error('nobody awaits this'));\nexport default { services: { a: { command: 'sleep 1' } } };\n",
+    );
+    for (const [file, reason] of [
+      ['late.mjs', 'late throw'],
+      ['rejects.mjs', 'nobody awaits this'],
+    ] as const) {
+      const error = (await loadConfigIsolated({ cwd: project.root, configFile: file }).then(
+        () => new Error('loaded'),
+        (e: unknown) => e,
+      )) as Error & { code?: string };
+      expect(error).toMatchObject({ code: 'MSUP_CONFIG_LOAD', message: `could not load ${file}: ${reason}` });
+      expect((error.cause as Error).message).toBe(reason);
+    }
+    const cli = runCli(project, ['start', '-c', 'late.mjs', '--no-color']);
+    expect((await cli.exited).code).toBe(2);
+    expect(cli.stderr()).toContain('msup: could not load late.mjs: late throw [MSUP_CONFIG_LOAD]');
+    expect(cli.stderr()).not.toMatch(/unexpected error/);
+  });
+
+  it("prints what it prints on msup's stderr, keeping stdout for msup's own output (--json)", async () => {
+    const project = newProject();
+    project.write(
+      'print.mjs',
+      "process.stdout.write('hello from the config\\n');\nexport default { services: { web: { command: 'node x.js', instances: 0 } } };\n",
+    );
+    const cli = runCli(project, ['start', '-c', 'print.mjs', '--json']);
+    expect((await cli.exited).code).toBe(2);
+    expect(cli.stderr()).toMatch(/\[MSUP_CONFIG_INVALID\]/);
+    expect(cli.stdout()).not.toContain('hello from the config');
+    expect(cli.stderr()).toContain('hello from the config\n');
+  });
+
+  it('that never answers is ended when msup stops: Ctrl-C stops msup at once', async () => {
+    const project = newProject();
+    project.write(
+      'never.mjs',
+      "process.stdout.write('loading\\n');\nsetInterval(() => {}, 1000);\nexport default new Promise(() => {});\n",
+    );
+    const cli = runCli(project, ['start', '-c', 'never.mjs', '--no-color']);
+    expect(await waitFor(() => cli.stderr().includes('loading'))).toBe(true);
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).toEqual({ code: 0, signal: null });
+    expect(cli.stdout()).toMatch(/stopping \(Ctrl-C again to force\)/);
+    expect(cli.stderr()).not.toMatch(/MSUP_CONFIG_LOAD/);
+  });
+
+  it('ends its worker when the signal given to the load aborts, early load or not', async () => {
+    const { loadConfigEarly, loadConfigIsolated } = await builtLoader();
+    const project = newProject();
+    project.write('never.mjs', 'setInterval(() => {}, 1000);\nexport default new Promise(() => {});\n');
+    const options = { cwd: project.root, configFile: 'never.mjs' };
+    for (const early of [false, true]) {
+      if (early) loadConfigEarly(options);
+      const abort = new AbortController();
+      const load = loadConfigIsolated({ ...options, signal: abort.signal });
+      setTimeout(() => abort.abort(), 100);
+      await expect(load).rejects.toMatchObject({
+        code: 'MSUP_STOPPED',
+        message: 'stopped while the config was loading',
+      });
+    }
   });
 });

@@ -358,3 +358,29 @@ describe('env files', () => {
     expect((await getJson<Env>(`${sup.url('web')}/`)).greeting).toBe('edited');
   });
 });
+
+describe('a config reload under way when msup stops', () => {
+  it('is ended: stop does not wait for a config that never answers, and nothing is logged as rejected', async () => {
+    const p = project();
+    const config = (body: string) =>
+      p.write(
+        'supervisor.config.ts',
+        `${body}\nexport default ${JSON.stringify(p.config({ web: web() }))};\n`,
+      );
+    config('');
+    const sup = p.create({ watch: false });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const marker = path.join(p.root, 'loading');
+    p.write(
+      'supervisor.config.ts',
+      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, '');\nexport default new Promise(() => {});\n`,
+    );
+    const reload = sup.reload();
+    expect(await waitFor(() => existsSync(marker))).toBe(true);
+    await sup.stop();
+    expect(await reload).toMatchObject({ applied: false });
+    expect(logs.filter((r) => r.msg === 'config change rejected; the running config stays')).toEqual([]);
+  });
+});
