@@ -131,7 +131,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             cwd,
             runtime: options.runtime,
             signal: this.#loading.signal,
-            ...(options.configFile ? { configFile: options.configFile } : {}),
+            ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
           });
       const config = adjustConfig(loaded);
       this.#config = config;

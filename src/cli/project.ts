@@ -16,6 +16,7 @@ export function startConfigSource(args: CliArgs): LoadOptions {
   return {
     cwd: process.cwd(),
     ...(args.runtime !== undefined ? { runtime: args.runtime } : {}),
-    ...(args.config ? { configFile: args.config } : {}),
+    // An empty --config is passed on, to be refused (findConfigFile), not taken for no --config.
+    ...(args.config !== undefined ? { configFile: args.config } : {}),
   };
 }

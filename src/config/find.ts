@@ -1,6 +1,6 @@
 // Which config file a project uses: the one named, or the first supervisor.config.* in the folder. Cheap:
 // the commands that only need the project's folder (status, logs, stop) load nothing else of config/.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { MsupError } from '../errors.js';
 
@@ -12,11 +12,22 @@ export const CONFIG_NAMES = [
   'supervisor.config.json',
 ] as const;
 
-/** The config file to use: `explicit` if given (must exist), else the first known name in `dir`. */
+/**
+ * The config file to use: `explicit` if given (must be a file), else the first known name in `dir`. An
+ * empty name or a folder is refused rather than resolved: either would otherwise name `dir` or the folder
+ * itself, and the project would be its parent's.
+ */
 export function findConfigFile(dir: string, explicit?: string): string {
   if (explicit !== undefined) {
+    if (explicit === '') throw new MsupError('MSUP_USAGE', '--config needs a file name, not an empty string');
     const file = path.resolve(dir, explicit);
     if (!existsSync(file)) throw new MsupError('MSUP_CONFIG_NOT_FOUND', `config file not found: ${file}`);
+    if (statSync(file).isDirectory()) {
+      throw new MsupError(
+        'MSUP_CONFIG_NOT_FOUND',
+        `${file} is a folder, not a config file; name the file (such as ${path.join(file, CONFIG_NAMES[0])}), or run msup in that folder`,
+      );
+    }
     return file;
   }
   for (const name of CONFIG_NAMES) {

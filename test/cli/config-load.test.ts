@@ -245,3 +245,35 @@ describe('a config that misbehaves as it loads', () => {
     }
   });
 });
+
+describe('--config that names no file', () => {
+  it('is refused when empty or a folder, never taken for the folder or its parent project', async () => {
+    const project = newProject();
+    // The project's own config is invalid: loading it by mistake would say so.
+    project.write(
+      'supervisor.config.json',
+      '{ "services": { "web": { "command": "x", "instances": -1 } } }\n',
+    );
+    project.write('app/.keep', '');
+    const folder = path.join(project.root, 'app');
+    for (const args of [
+      ['start', '-c', ''],
+      ['status', '-c', ''],
+    ]) {
+      const cli = runCli(project, args);
+      expect((await cli.exited).code).toBe(2);
+      expect(cli.stderr()).toBe('msup: --config needs a file name, not an empty string [MSUP_USAGE]\n');
+    }
+    for (const [args, cwd] of [
+      [['start', '-c', 'app'], project.root],
+      [['status', '-c', 'app'], project.root],
+      [['start', '-c', '.'], folder],
+    ] as const) {
+      const cli = runCli(project, [...args], { cwd });
+      expect((await cli.exited).code).toBe(2);
+      expect(cli.stderr()).toBe(
+        `msup: ${folder} is a folder, not a config file; name the file (such as ${path.join(folder, 'supervisor.config.ts')}), or run msup in that folder [MSUP_CONFIG_NOT_FOUND]\n`,
+      );
+    }
+  });
+});
