@@ -112,7 +112,10 @@ async function importConfig(file: string): Promise<unknown> {
         alias: { msupervisor: SELF, msup: SELF },
         moduleCache: false,
         fsCache,
-        interopDefault: true,
+        // The module as it is, its default export under `default`: jiti's interop stands in the module for
+        // a default export that is null or undefined (and fails on null: "reading 'then'"), where msup says
+        // what is wrong with the value itself.
+        interopDefault: false,
       }).import<Record<string, unknown>>(file);
     const cache = compileCache();
     module = await load(cache).catch((error: NodeJS.ErrnoException) => {

@@ -33,6 +33,24 @@ describe('loading a config file', () => {
     expect(empty.message).toMatch(/supervisor\.config\.mjs has no default export; write/);
   });
 
+  it('takes a default export of null or undefined for the value it is: an invalid config', async () => {
+    for (const [name, value, got] of [
+      ['supervisor.config.ts', 'null', 'null'],
+      ['supervisor.config.mjs', 'null', 'null'],
+      ['supervisor.config.mjs', 'undefined', 'nothing'],
+    ] as const) {
+      const error = await loadError(name, `export default ${value};\n`);
+      expect(error.code).toBe('MSUP_CONFIG_INVALID');
+      expect(error.issues).toEqual([{ path: '(root)', message: `expected an object, got ${got}` }]);
+    }
+    // A CommonJS config is still its module.exports.
+    const cjs = await loadError(
+      'supervisor.config.js',
+      "module.exports = { services: { web: { command: 'x', instances: -1 } } };\n",
+    );
+    expect(cjs.issues.map((i) => i.path)).toEqual(['services.web.instances']);
+  });
+
   it('places a JSON syntax error at its line and column', async () => {
     const error = await loadError(
       'supervisor.config.json',
