@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { AdminServer } from './admin/server.js';
+import { adminPortProblem } from './config/admin-port.js';
 import { stopWaves } from './config/dependencies.js';
 import { readEnvFiles } from './config/env-file.js';
 import { loadConfigIsolated } from './config/load-isolated.js';
@@ -136,6 +137,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const config = adjustConfig(loaded);
       this.#config = config;
       this.#warnUnused(config);
+      this.#checkAdminPort(config);
       stillStarting();
       // .msup holds the services' output, the state and the control socket: for this user only (0700).
       privateDir(path.join(config.root, '.msup'));
@@ -220,6 +222,27 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#startSettled();
     }
     return this;
+  }
+
+  /**
+   * The `admin` option's port (`msup start --admin PORT`) gets the check the config's `admin.port` gets
+   * (validate.ts): one of the fronts' ports would fail to bind as if another program held it.
+   */
+  #checkAdminPort(config: ResolvedConfig): void {
+    const asked = this.#options.admin;
+    if (typeof asked !== 'object' || asked.port === undefined) return;
+    const problem = adminPortProblem(
+      asked.port,
+      config.services.map((s) => [s.name, s.port] as const),
+      config.proxy.port,
+    );
+    if (problem === undefined) return;
+    const issue = { path: 'admin.port', message: problem };
+    throw new MsupError(
+      'MSUP_CONFIG_INVALID',
+      `the admin listener's port (--admin, or the admin option) cannot be ${asked.port}: ${problem}`,
+      { issues: [issue] },
+    );
   }
 
   /** The admin listener (dashboard, /metrics), when the config's `admin` or the `admin` option asks for it. */

@@ -1,5 +1,6 @@
 // Schema check of a raw config: every problem at once, each with its dotted path. Pure.
 import type { ConfigIssue } from '../errors.js';
+import { adminPortProblem } from './admin-port.js';
 import { dependencyIssues, dependencyNames } from './dependencies.js';
 import { peerVariable } from './peer-variable.js';
 import { configSchema, type ValidConfig } from './schema.js';
@@ -183,6 +184,19 @@ function proxyChecks(input: unknown): ConfigIssue[] {
 }
 // --- end of load balancing ---
 
+/** The admin listener's port is not one of the fronts' ports. */
+function adminChecks(input: unknown): ConfigIssue[] {
+  const raw = input as { admin?: Raw; proxy?: Raw; services?: unknown } | null;
+  const port = raw?.admin?.port;
+  if (typeof port !== 'number' || !Number.isInteger(port)) return [];
+  const services =
+    raw?.services && typeof raw.services === 'object' && !Array.isArray(raw.services)
+      ? Object.entries(raw.services as Record<string, Raw>).map(([name, s]) => [name, s?.port] as const)
+      : [];
+  const problem = adminPortProblem(port, services, raw?.proxy?.port);
+  return problem ? [{ path: 'admin.port', message: problem }] : [];
+}
+
 // --- Runtimes (issue 8) ---
 /** Which runtime a service names itself (`runtime: 'x'` or `runtime: { x: ... }`), if any. */
 function ownRuntime(service: Raw): string | undefined {
@@ -291,6 +305,7 @@ export function validateConfig(
       }));
   issues.push(...crossChecks(input));
   issues.push(...proxyChecks(input));
+  issues.push(...adminChecks(input));
   issues.push(...runtimeChecks(input));
   issues.push(...stringChecks(input));
   if (result.success && issues.length === 0) return { ok: true, value: result.data };

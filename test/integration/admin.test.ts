@@ -563,3 +563,20 @@ describe('when the admin listener opens', () => {
     expect(await waitFor(() => none.instances('w')[0]?.state === 'running')).toBe(true);
   });
 });
+
+describe('the admin option', () => {
+  it("is refused, before anything starts, on a port that is one of the fronts' (msup start --admin PORT)", async () => {
+    const p = project();
+    // A port that is free now: msup itself would take it twice.
+    const probe = http.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    p.writeConfig({ web: { command: node('echo-server.js'), port } });
+    await expect(p.start({ admin: { port }, wait: false })).rejects.toMatchObject({
+      code: 'MSUP_CONFIG_INVALID',
+      message: `the admin listener's port (--admin, or the admin option) cannot be ${port}: port ${port} is already the front port of service "web"`,
+      issues: [{ path: 'admin.port', message: `port ${port} is already the front port of service "web"` }],
+    });
+  });
+});

@@ -109,6 +109,20 @@ describe('config validation', () => {
     ]);
   });
 
+  it("keeps the admin listener's port off the fronts' ports", () => {
+    expect(messages({ services: { a: { command: 'x', port: 27600 } }, admin: { port: 27600 } })).toEqual([
+      'admin.port: port 27600 is already the front port of service "a"',
+    ]);
+    expect(
+      messages({
+        services: { a: { command: 'x', port: 8000 } },
+        proxy: { port: 9000, routes: [{ path: '/', service: 'a' }] },
+        admin: { port: 9000 },
+      }),
+    ).toEqual(["admin.port: port 9000 is already the shared front's port (proxy.port)"]);
+    expect(messages({ services: { a: { command: 'x', port: 0 } }, admin: { port: 0 } })).toEqual([]);
+  });
+
   it('a health check names exactly one kind', () => {
     expect(messages({ services: { a: { command: 'x', health: { interval: '1s' } } } })).toEqual([
       'services.a.health: expected one of "http", "tcp" or "exec"',
