@@ -36,6 +36,7 @@ import type {
   InstanceInfo,
   LogLevel,
   MetricFamily,
+  MsupConfig,
   ReloadResult,
   ResolvedConfig,
   ResolvedService,
@@ -125,9 +126,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
     try {
       const loaded = options.config
-        ? (await import('./config/load.js')).prepareConfig(options.config, cwd, null, {
-            runtime: options.runtime,
-          })
+        ? await this.#prepare(options.config, cwd)
         : await loadConfigIsolated({
             cwd,
             runtime: options.runtime,
@@ -222,6 +221,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#startSettled();
     }
     return this;
+  }
+
+  /** A config given as an object: validated and resolved as a file's is, its folders checked. */
+  async #prepare(raw: MsupConfig, cwd: string): Promise<ResolvedConfig> {
+    const { checkFolders, prepareConfig } = await import('./config/load.js');
+    return checkFolders(prepareConfig(raw, cwd, null, { runtime: this.#options.runtime }));
   }
 
   /**

@@ -171,6 +171,44 @@ export function prepareConfig(
   return config;
 }
 
+/**
+ * Each service's `cwd` is a folder that exists: checked as the config loads (start and reload), not left
+ * to every launch to fail (a crash loop that named the folder only at the end). Apart from prepareConfig,
+ * which resolves a config without looking at the disk (an export, the tests).
+ */
+export function checkFolders(config: ResolvedConfig): ResolvedConfig {
+  const issues = cwdIssues(config);
+  if (issues.length === 0) return config;
+  const count = issues.length;
+  throw new MsupError(
+    'MSUP_CONFIG_INVALID',
+    `${config.file ?? 'config'} has ${count} problem${count === 1 ? '' : 's'}:\n${formatIssues(issues)}`,
+    { issues },
+  );
+}
+
+function cwdIssues(config: ResolvedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const service of config.services) {
+    // The project folder itself is there, or made for .msup (a config given to the API with a new cwd).
+    if (service.cwd === config.root) continue;
+    let folder: boolean;
+    try {
+      folder = statSync(service.cwd).isDirectory();
+    } catch {
+      issues.push({
+        path: `services.${service.name}.cwd`,
+        message: `the folder ${service.cwd} does not exist`,
+      });
+      continue;
+    }
+    if (!folder) {
+      issues.push({ path: `services.${service.name}.cwd`, message: `${service.cwd} is not a folder` });
+    }
+  }
+  return issues;
+}
+
 /** Values in `.env` and `env_file` files that no process can be given (a NUL byte), by file. */
 function envFileIssues(config: ResolvedConfig): ConfigIssue[] {
   const seen = new Set<string>();
@@ -189,5 +227,7 @@ export async function loadConfigFile(
   options: { cwd?: string; configFile?: string } & ResolveOptions = {},
 ): Promise<ResolvedConfig> {
   const file = findConfigFile(options.cwd ?? process.cwd(), options.configFile);
-  return prepareConfig(await importConfig(file), path.dirname(file), file, { runtime: options.runtime });
+  return checkFolders(
+    prepareConfig(await importConfig(file), path.dirname(file), file, { runtime: options.runtime }),
+  );
 }

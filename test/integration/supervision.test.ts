@@ -1,6 +1,7 @@
 // Supervision with real child processes: restarts, crash loops, process groups, bad input, projects.
 import { execSync } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isMsupError, type LogRecord, type MsupError } from '../../src/index.js';
 import { request } from '../helpers/http.js';
@@ -106,18 +107,36 @@ describe('supervision', () => {
     expect((error as Error).message).toMatch(/ghost#0 could not start: .*ENOENT/);
   });
 
-  it('names a cwd that does not exist, not the program it would have run', async () => {
+  it('refuses a cwd that does not exist as the config loads, and names one removed later at launch', async () => {
     const p = project();
     const error = await p
       .start({
         config: p.config({ lost: { command: node('worker.js'), cwd: 'no-such-folder', restart: 'never' } }),
       })
       .catch((e: unknown) => e);
-    expect(isMsupError(error, 'MSUP_START_FAILED')).toBe(true);
-    // Node says `spawn .../node ENOENT` for it.
-    expect((error as Error).message).toMatch(
-      /lost#0 could not start: its folder .*no-such-folder \(cwd\) does not exist/,
-    );
+    expect(isMsupError(error, 'MSUP_CONFIG_INVALID')).toBe(true);
+    expect((error as MsupError).issues).toEqual([
+      {
+        path: 'services.lost.cwd',
+        message: `the folder ${path.join(p.root, 'no-such-folder')} does not exist`,
+      },
+    ]);
+    // A folder removed after the config loaded: the launch names it, not the program it would have run
+    // (Node says `spawn .../sh ENOENT` for it).
+    p.write('gone/.keep', '');
+    const later = await p
+      .start({
+        config: p.config({
+          lost: {
+            command: ['sh', '-c', 'rm .keep && cd .. && rmdir gone && exit 1'],
+            cwd: 'gone',
+            restart: 'on-failure',
+          },
+        }),
+      })
+      .catch((e: unknown) => e);
+    expect(isMsupError(later, 'MSUP_START_FAILED')).toBe(true);
+    expect((later as Error).message).toMatch(/its folder .*gone \(cwd\) does not exist/);
   });
 
   it('stops a shell chain whose grandchild ignores SIGTERM, leaving nothing and freeing its port', async () => {
