@@ -36,17 +36,30 @@ function readValue(text: string, start: number): { value: string; end: number } 
   return { value: raw.trim(), end: lineEnd === -1 ? text.length : lineEnd + 1 };
 }
 
+/** A line of a `.env` file that is not an assignment, a comment or blank: 1-based, as written. */
+export interface MalformedLine {
+  line: number;
+  text: string;
+}
+
 /**
  * Parses the text of a `.env` file. `KEY=VALUE` per line, optional `export ` prefix, `#` comments
  * (a whole line, or after a blank following an unquoted value), `'single'` quotes taken literally,
  * `"double"` quotes with `\n \r \t \\ \" \$` escapes (both quotes may span lines), empty values.
- * No `${VAR}` interpolation: every value is literal. Lines that are not assignments are skipped; a
- * key given twice keeps its last value. Pure.
+ * No `${VAR}` interpolation: every value is literal. A key given twice keeps its last value. A bare name
+ * (`KEY` alone, which Compose takes from its own environment) sets nothing: msup's environment is every
+ * instance's already. Any other line is left out and listed in `malformed` (Compose refuses the file). Pure.
  */
-export function parseEnv(text: string): Record<string, string> {
+export function parseEnvLines(text: string): { env: Record<string, string>; malformed: MalformedLine[] } {
   const env: Record<string, string> = {};
+  const malformed: MalformedLine[] = [];
   const source = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
   let i = 0;
+  let lineNumber = 1;
+  const advance = (to: number) => {
+    for (let j = i; j < to; j++) if (source[j] === '\n') lineNumber++;
+    i = to;
+  };
   while (i < source.length) {
     const lineEnd = source.indexOf('\n', i);
     const line = source.slice(i, lineEnd === -1 ? source.length : lineEnd);
@@ -59,14 +72,24 @@ export function parseEnv(text: string): Record<string, string> {
             .trim()
             .replace(/^export[ \t]+/, '');
     if (eq === -1 || !KEY.test(key)) {
-      i = lineEnd === -1 ? source.length : lineEnd + 1;
+      const trimmed = line.trim();
+      const bare = trimmed.replace(/^export[ \t]+/, '');
+      if (eq !== -1 || !(trimmed === '' || trimmed.startsWith('#') || KEY.test(bare))) {
+        malformed.push({ line: lineNumber, text: line });
+      }
+      advance(lineEnd === -1 ? source.length : lineEnd + 1);
       continue;
     }
     const { value, end } = readValue(source, i + eq + 1);
     env[key] = value;
-    i = end;
+    advance(end);
   }
-  return env;
+  return { env, malformed };
+}
+
+/** The variables of a `.env` file's text (parseEnvLines, its malformed lines left out). Pure. */
+export function parseEnv(text: string): Record<string, string> {
+  return parseEnvLines(text).env;
 }
 
 export interface EnvFilesResult {
@@ -76,6 +99,8 @@ export interface EnvFilesResult {
   missing: string[];
   /** Values left out because no process can be given them (they hold a NUL byte). */
   invalid: { file: string; key: string }[];
+  /** Lines left out because they are not `KEY=value`, a comment or blank (parseEnvLines). */
+  malformed: ({ file: string } & MalformedLine)[];
 }
 
 function readText(file: string): string | undefined {
@@ -94,8 +119,11 @@ export function readEnvFiles(root: string, files: readonly string[]): EnvFilesRe
   const env: Record<string, string> = {};
   const missing: string[] = [];
   const invalid: EnvFilesResult['invalid'] = [];
+  const malformed: EnvFilesResult['malformed'] = [];
   const take = (file: string, text: string) => {
-    for (const [key, value] of Object.entries(parseEnv(text))) {
+    const parsed = parseEnvLines(text);
+    for (const bad of parsed.malformed) malformed.push({ file, ...bad });
+    for (const [key, value] of Object.entries(parsed.env)) {
       if (value.includes('\0')) invalid.push({ file, key });
       else env[key] = value;
     }
@@ -109,5 +137,5 @@ export function readEnvFiles(root: string, files: readonly string[]): EnvFilesRe
     if (text === undefined) missing.push(absolute);
     else take(absolute, text);
   }
-  return { env, missing, invalid };
+  return { env, missing, invalid, malformed };
 }

@@ -209,15 +209,26 @@ function cwdIssues(config: ResolvedConfig): ConfigIssue[] {
   return issues;
 }
 
-/** Values in `.env` and `env_file` files that no process can be given (a NUL byte), by file. */
+/** Values in `.env` and `env_file` files that no process can be given (a NUL byte), and lines that are not assignments. */
 function envFileIssues(config: ResolvedConfig): ConfigIssue[] {
   const seen = new Set<string>();
   const issues: ConfigIssue[] = [];
   for (const service of config.services) {
-    for (const { file, key } of readEnvFiles(config.root, service.envFiles).invalid) {
+    const { invalid, malformed } = readEnvFiles(config.root, service.envFiles);
+    for (const { file, key } of invalid) {
       if (seen.has(`${file}\0${key}`)) continue;
       seen.add(`${file}\0${key}`);
       issues.push({ path: file, message: `the value of ${key} contains a NUL byte` });
+    }
+    // As Compose does: a line that is not KEY=value is an error, not a variable silently missing.
+    for (const { file, line } of malformed) {
+      if (seen.has(`${file}\0${line}`)) continue;
+      seen.add(`${file}\0${line}`);
+      // The line itself is not shown: it may hold a secret.
+      issues.push({
+        path: `${file}:${line}`,
+        message: 'expected KEY=value (or export KEY=value), a # comment or a blank line',
+      });
     }
   }
   return issues;

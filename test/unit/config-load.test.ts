@@ -1,5 +1,6 @@
 // Loading a config file that is wrong in the ways people get it wrong: no default export, a JSON syntax
 // error (with its line and column), a mistyped key (with the key it should be).
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jsonErrorOffset } from '../../src/config/json-error.js';
 import { loadConfigFile } from '../../src/config/load.js';
@@ -49,6 +50,25 @@ describe('loading a config file', () => {
       "module.exports = { services: { web: { command: 'x', instances: -1 } } };\n",
     );
     expect(cjs.issues.map((i) => i.path)).toEqual(['services.web.instances']);
+  });
+
+  it('refuses an env file with a line that is not KEY=value, naming the file and the line', async () => {
+    const p = project();
+    p.write('.env', '# settings\nA=1\nexport B=2\n\nPASSWORD hunter2\n');
+    p.write('supervisor.config.json', JSON.stringify({ services: { web: { command: 'x' } } }));
+    const error = await loadConfigFile({ cwd: p.root }).then(
+      () => undefined,
+      (e: unknown) => e as MsupError,
+    );
+    expect(error?.code).toBe('MSUP_CONFIG_INVALID');
+    expect(error?.issues).toEqual([
+      {
+        path: `${path.join(p.root, '.env')}:5`,
+        message: 'expected KEY=value (or export KEY=value), a # comment or a blank line',
+      },
+    ]);
+    // The line may hold a secret: it is not repeated.
+    expect(error?.message).not.toContain('hunter2');
   });
 
   it('places a JSON syntax error at its line and column', async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseEnv, readEnvFiles } from '../../src/config/env-file.js';
+import { parseEnv, parseEnvLines, readEnvFiles } from '../../src/config/env-file.js';
 import { prepareConfig } from '../../src/config/load.js';
 import { validateConfig } from '../../src/config/validate.js';
 
@@ -57,6 +57,29 @@ describe('parseEnv', () => {
     expect(parseEnv(text)).toEqual({ KEY: 'line 1\nline 2', NEXT: 'again' });
   });
 
+  it('lists the lines that are not assignments, comments or blank, by their line as written', () => {
+    const text = [
+      '# a comment',
+      '',
+      'A="two',
+      'lines"',
+      'export B=1',
+      'INHERITED',
+      'not an assignment',
+      '1BAD=x',
+      'C: yaml',
+      'D=ok',
+    ].join('\r\n');
+    expect(parseEnvLines(text)).toEqual({
+      env: { A: 'two\nlines', B: '1', D: 'ok' },
+      malformed: [
+        { line: 7, text: 'not an assignment' },
+        { line: 8, text: '1BAD=x' },
+        { line: 9, text: 'C: yaml' },
+      ],
+    });
+  });
+
   it('treats an unclosed quote as a plain value on its line', () => {
     expect(parseEnv('A="open\nB=2')).toEqual({ A: '"open', B: '2' });
   });
@@ -81,7 +104,7 @@ describe('readEnvFiles', () => {
 
   it('does not report a missing .env, and re-reads the files on every call', () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'msup-env-'));
-    expect(readEnvFiles(root, [])).toEqual({ env: {}, missing: [], invalid: [] });
+    expect(readEnvFiles(root, [])).toEqual({ env: {}, missing: [], invalid: [], malformed: [] });
     writeFileSync(path.join(root, '.env'), 'A=1\n');
     expect(readEnvFiles(root, []).env).toEqual({ A: '1' });
     writeFileSync(path.join(root, '.env'), 'A=2\n');
