@@ -11,7 +11,6 @@ import {
   onLines,
   type Request,
   type Response,
-  type StatusV1,
 } from './protocol.js';
 
 type Body = Request extends infer R ? (R extends Request ? Omit<R, 'v' | 'id'> : never) : never;
@@ -172,9 +171,10 @@ function noAnswer(ms: number): MsupError {
 
 /**
  * One request, one answer. An msup that does not answer (stopped by kill -STOP, stuck) must not leave a
- * script waiting forever: `status` gets `answerMs` for its answer. A `restart`, `scale` or `stop` may
- * take much longer while msup works, so each time `answerMs` passes without its answer, msup is asked
- * for its status on another connection: it goes on waiting while that is answered in time.
+ * script waiting forever. A command may take long while msup works (a `restart`, `scale` or `stop`; a
+ * `status` samples usage, which waits for a container's pid), so each time `answerMs` passes without
+ * its answer, msup is pinged on another connection: the command goes on waiting while the ping is
+ * answered in time. Any answer counts, an error included (an older msup has no `ping`).
  */
 export function controlRequest<T>(
   root: string,
@@ -194,14 +194,14 @@ export function controlRequest<T>(
         reject(error);
       } else resolve(value as T);
     };
-    const long = body.cmd !== 'status';
+    const ping = body.cmd === 'ping';
     const arm = () => {
       timer = setTimeout(() => {
-        if (!long || socket === undefined) {
+        if (ping || socket === undefined) {
           settle(noAnswer(answerMs));
           return;
         }
-        controlRequest<StatusV1>(root, { cmd: 'status' }, { answerMs }).then(
+        controlRequest<null>(root, { cmd: 'ping' }, { answerMs }).then(
           () => {
             if (!settled) arm();
           },

@@ -51,6 +51,8 @@ export function controlSocketPaths(root: string, places: SocketPlaces = here()):
 
 export type Request =
   | { v: 1; id: number; cmd: 'status' }
+  /** Answered at once, with nothing: a client's check that msup is alive while a long command works. */
+  | { v: 1; id: number; cmd: 'ping' }
   | { v: 1; id: number; cmd: 'restart'; service?: string }
   | { v: 1; id: number; cmd: 'scale'; counts: Record<string, number> }
   | { v: 1; id: number; cmd: 'stop' }
@@ -153,6 +155,7 @@ export function parseRequest(value: unknown): Request {
   }
   switch (value.cmd) {
     case 'status':
+    case 'ping':
     case 'stop':
       return { v: 1, id, cmd: value.cmd };
     case 'restart':

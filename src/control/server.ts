@@ -244,6 +244,9 @@ export class ControlServer {
     const id = request.id;
     try {
       switch (request.cmd) {
+        case 'ping':
+          send({ v: 1, id, ok: true, result: null });
+          break;
         case 'status':
           send({ v: 1, id, ok: true, result: await this.#handler.status() });
           return;

@@ -77,7 +77,7 @@ describe('an msup that does not answer (stopped by kill -STOP)', () => {
     });
   });
 
-  it('fails a long command once msup no longer answers a status either', async () => {
+  it('fails a long command once msup no longer answers a ping either', async () => {
     const root = await fakeMsup(() => {});
     await expect(controlRequest(root, { cmd: 'restart' }, { answerMs: 200 })).rejects.toMatchObject({
       code: 'MSUP_CONTROL',
@@ -93,22 +93,39 @@ describe('an msup that does not answer (stopped by kill -STOP)', () => {
     });
   });
 
-  it('keeps waiting for a long command while msup answers its status', async () => {
-    // A restart that takes several times the wait, in an msup that stays alive meanwhile.
+  it('keeps waiting for a long command, or a slow status, while msup answers a ping', async () => {
+    // A restart, or a status that waits for a container's pid, taking several times the wait, in an msup
+    // that stays alive meanwhile. (A slow status made the status itself the liveness check: it failed too.)
+    for (const cmd of ['restart', 'status'] as const) {
+      let probes = 0;
+      let slow: { socket: net.Socket; id: number } | undefined;
+      const root = await fakeMsup((socket, request) => {
+        if (request.cmd === cmd) slow = { socket, id: request.id };
+        else if (request.cmd === 'ping') {
+          probes++;
+          answer(socket, request.id, null);
+          if (probes === 3 && slow) answer(slow.socket, slow.id, [{ service: 'web' }]);
+        }
+      });
+      await expect(controlRequest(root, { cmd }, { answerMs: 100 })).resolves.toEqual([{ service: 'web' }]);
+      expect(probes).toBe(3);
+    }
+  });
+
+  it('takes an error answer to its ping (an older msup without ping) as a sign of life', async () => {
     let probes = 0;
     let restart: { socket: net.Socket; id: number } | undefined;
     const root = await fakeMsup((socket, request) => {
       if (request.cmd === 'restart') restart = { socket, id: request.id };
-      else if (request.cmd === 'status') {
+      else {
         probes++;
-        answer(socket, request.id, { version: 1 });
-        if (probes === 3 && restart) answer(restart.socket, restart.id, [{ service: 'web' }]);
+        socket.write(
+          `${JSON.stringify({ v: 1, id: request.id, ok: false, error: { code: 'MSUP_CONTROL', message: 'unknown command "ping"' } })}\n`,
+        );
+        if (probes === 2 && restart) answer(restart.socket, restart.id, 'done');
       }
     });
-    await expect(controlRequest(root, { cmd: 'restart' }, { answerMs: 100 })).resolves.toEqual([
-      { service: 'web' },
-    ]);
-    expect(probes).toBe(3);
+    await expect(controlRequest(root, { cmd: 'restart' }, { answerMs: 100 })).resolves.toBe('done');
   });
 });
 
