@@ -336,6 +336,21 @@ describe('the function runtime', () => {
     expect(fn.details().coldStarts).toBe(3);
   });
 
+  it('gives an environment that crashed no other request, even one already waiting for it', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({ runtime: { function: { maxInstances: 1, overflow: 'queue' } } });
+    const crashing = fetch(fn.url('/unhandled?ms=300'));
+    await fn.until((d) => d.environments.busy === 1);
+    // Waits for the only environment allowed; it was handed the crashing one on its way out (502 ExitError).
+    const waiting = fetch(fn.url('/globals'));
+    expect((await crashing).status).toBe(502);
+    const next = await waiting;
+    expect(next.status).toBe(200);
+    expect((await json(next)).calls).toBe(1);
+    expect(fn.details().coldStarts).toBe(2);
+  });
+
   it('answers 413 when the event is over 6 MB, as a binary body of 4.8 MB is in base64', {
     timeout: 60_000,
   }, async () => {

@@ -308,6 +308,11 @@ export class Gateway {
       this.#say('stderr', `${outcome.errorType}: ${outcome.message}`);
       reply(errorResponse(502, MALFORMED, outcome.errorType), requestId);
       this.pool.discard(lease);
+    } else if (outcome.kind === 'error' && outcome.exiting) {
+      // Posted on its way out (a crash): released, it took the next request and failed it (ExitError).
+      this.#counts.errors++;
+      if (fn.concurrency === 1) this.pool.discard(lease);
+      else this.pool.retire(lease);
     } else {
       if (outcome.kind === 'error') this.#counts.errors++;
       this.pool.release(lease);

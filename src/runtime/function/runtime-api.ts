@@ -23,7 +23,11 @@ export interface Invocation {
 
 export type ApiOutcome =
   | { kind: 'response'; body: Buffer }
-  | { kind: 'error'; errorType: string; body: Buffer };
+  /** `exiting`: the environment posted it on its way out (msup's bootstrap after a crash): give it no more. */
+  | { kind: 'error'; errorType: string; body: Buffer; exiting?: true };
+
+/** The header msup's bootstrap sends with the error it posts on its way out (an uncaught exception). */
+export const EXITING_HEADER = 'x-msup-exiting';
 
 /** What an environment's runtime reported at init: why it could not load. */
 export class InitError extends Error {
@@ -251,7 +255,12 @@ export class RuntimeApi {
     settle(
       match[2] === 'response'
         ? { kind: 'response', body }
-        : { kind: 'error', errorType: errorTypeOf(req, body), body },
+        : {
+            kind: 'error',
+            errorType: errorTypeOf(req, body),
+            body,
+            ...(req.headers[EXITING_HEADER] === '1' ? { exiting: true as const } : {}),
+          },
     );
     this.#answer(res, 202);
   }
