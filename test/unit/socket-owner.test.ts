@@ -1,7 +1,7 @@
 // Who owns a loopback connection's socket, from /proc/net/tcp and tcp6 as Linux writes them: each end of a
 // connection is a line of its own, and only the peer's end names the peer's owner.
 import { describe, expect, it } from 'vitest';
-import { socketOwner } from '../../src/runtime/function/socket-owner.js';
+import { peerIsOwn, socketOwner } from '../../src/runtime/function/socket-owner.js';
 
 const HEAD =
   '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
@@ -32,4 +32,27 @@ describe('socketOwner', () => {
     expect(socketOwner(tcp6, peer, server, true)).toBe(1002);
     expect(socketOwner(TCP_LE, { address: '::1', port: 51000 }, server, true)).toBeNull();
   });
+});
+
+describe('peerIsOwn', () => {
+  const own = process.getuid?.() ?? 0;
+  it.skipIf(process.platform !== 'linux')(
+    "refuses a peer listed as another user's, and lets in one the tables do not list (after a second look)",
+    async () => {
+      const answers = (...uids: (number | null)[]) => {
+        let calls = 0;
+        const lookup = async () => uids[Math.min(calls++, uids.length - 1)] ?? null;
+        return { lookup, calls: () => calls };
+      };
+      const other = own === 4242 ? 4243 : 4242;
+      expect(await peerIsOwn(peer, server, answers(other).lookup)).toBe(false);
+      expect(await peerIsOwn(peer, server, answers(own).lookup)).toBe(true);
+      // Missed by the first read (sockets coming and going), found by the second.
+      const missed = answers(null, other);
+      expect(await peerIsOwn(peer, server, missed.lookup)).toBe(false);
+      expect(missed.calls()).toBe(2);
+      // Listed nowhere (an empty table in some sandboxes): it was closed unanswered, and the bootstrap failed.
+      expect(await peerIsOwn(peer, server, answers(null, null).lookup)).toBe(true);
+    },
+  );
 });

@@ -91,21 +91,31 @@ function tcpTable(): Promise<string | null> {
   return started;
 }
 
+/** The owner of the peer's socket in the tables as read now, or null when neither lists it. */
+async function ownerNow(peer: SocketAddress, server: SocketAddress): Promise<number | null> {
+  const tcp = await tcpTable();
+  const uid = tcp === null ? null : socketOwner(tcp, peer, server);
+  if (uid !== null) return uid;
+  // A client's IPv6 socket that connected to 127.0.0.1 is listed in tcp6, as ::ffff:127.0.0.1.
+  const tcp6 = await read('/proc/net/tcp6');
+  return tcp6 === null ? null : socketOwner(tcp6, peer, server);
+}
+
 /**
- * Whether a connection's peer may be let in: its socket is owned by msup's user (or root, who could read
- * msup's memory anyway). `true` when it cannot be told: not Linux, no /proc. Asynchronous: the kernel takes
- * milliseconds to write these files (3 ms for 200 sockets), too long for the event loop.
+ * Whether a connection's peer may be let in: its socket is not listed as another user's (msup's user and
+ * root, who could read msup's memory anyway, are let in). A peer the tables do not list is let in too:
+ * an empty /proc/net/tcp (some sandboxes), or a read that missed the line while sockets came and went
+ * (the kernel writes the table in pieces); it is read a second time first. `true` when it cannot be told
+ * at all: not Linux, no /proc. Asynchronous: the kernel takes milliseconds to write these files (3 ms for
+ * 200 sockets), too long for the event loop.
  */
-export async function peerIsOwn(peer: SocketAddress, server: SocketAddress): Promise<boolean> {
+export async function peerIsOwn(
+  peer: SocketAddress,
+  server: SocketAddress,
+  lookup: (peer: SocketAddress, server: SocketAddress) => Promise<number | null> = ownerNow,
+): Promise<boolean> {
   const own = process.getuid?.();
   if (process.platform !== 'linux' || own === undefined) return true;
-  const tcp = await tcpTable();
-  if (tcp === null) return true;
-  let uid = socketOwner(tcp, peer, server);
-  // A client's IPv6 socket that connected to 127.0.0.1 is listed in tcp6, as ::ffff:127.0.0.1.
-  if (uid === null) {
-    const tcp6 = await read('/proc/net/tcp6');
-    if (tcp6 !== null) uid = socketOwner(tcp6, peer, server);
-  }
-  return uid === own || uid === 0;
+  const uid = (await lookup(peer, server)) ?? (await lookup(peer, server));
+  return uid === null || uid === own || uid === 0;
 }
