@@ -249,8 +249,10 @@ export class EventFeed {
   #write(viewer: Viewer, message: string): void {
     const { res } = viewer;
     if (res.destroyed) return;
-    // What is queued and what this write would add: one large write past the bound counts too.
-    if (res.writableLength + message.length > MAX_BACKLOG) {
+    // What is queued and what this write would add: one large write past the bound counts too, but not
+    // onto an empty queue (a state of thousands of instances, or a replay of escaped control bytes,
+    // dropped the viewer at every reconnect).
+    if (res.writableLength > 0 && res.writableLength + message.length > MAX_BACKLOG) {
       res.destroy();
       return;
     }

@@ -488,6 +488,30 @@ describe('the feed with long output lines', () => {
   });
 });
 
+describe('the feed with a large state', () => {
+  it('sends a message over the backlog bound when nothing is queued, instead of dropping the viewer', async () => {
+    // A state of thousands of instances: 1.5 MB of JSON in one message.
+    const big = (): DashboardState => ({
+      at: 1,
+      services: Array.from(
+        { length: 3000 },
+        (_, i) => ({ name: `s${i}`, pad: 'x'.repeat(500) }) as unknown as DashboardService,
+      ),
+    });
+    const feed = new EventFeed(
+      async () => big(),
+      () => undefined,
+      () => {},
+      3_600_000,
+    );
+    await servingFeed(feed, async (url) => {
+      // It was dropped at once, and again at every reconnect.
+      const got = await readEvents(url, (e) => statesOf(e).length >= 1);
+      expect(statesOf(got)[0]?.services).toHaveLength(3000);
+    });
+  });
+});
+
 describe('the feed when its last viewer leaves', () => {
   const firstState = async (url: string) =>
     statesOf(await readEvents(url, (e) => statesOf(e).length >= 1)).map((s) => s.at);

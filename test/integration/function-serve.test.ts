@@ -101,6 +101,14 @@ describe("msup's handler server", () => {
       headers: { 'content-type': 'text/plain' },
     });
     expect(text.status).toBe(200);
+    // Control bytes are text too, six characters each as JSON (\u0001): 1.5 MB of them is a 9 MB event
+    // (it passed: only bodies over 3 MB were measured).
+    const escaped = await request(`${s.url}/binary`, {
+      method: 'POST',
+      body: '\u0001'.repeat(1_500_000),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(escaped.status).toBe(413);
   });
 
   it('sends no body (nor Content-Length) for a 204, and no body for a HEAD request', async () => {
