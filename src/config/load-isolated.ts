@@ -26,6 +26,8 @@ export type LoadOptions = {
   loadTimeoutMs?: number;
   /** Ends the load (its worker terminated): it rejects with MSUP_STOPPED. msup stopping while it loads. */
   signal?: AbortSignal;
+  /** false: no check that each service's folder exists (an export runs nothing here). */
+  checkFolders?: boolean;
 } & ResolveOptions;
 
 /** A config that has not answered in this long never will (a promise that never settles, a busy loop). */
@@ -59,6 +61,7 @@ const keyOf = (options: LoadOptions) =>
     path.resolve(options.cwd ?? process.cwd()),
     options.configFile ?? null,
     options.runtime ?? null,
+    options.checkFolders ?? true,
   ]);
 
 /**
@@ -120,6 +123,7 @@ async function load(options: LoadOptions): Promise<ResolvedConfig> {
         cwd: options.cwd ?? process.cwd(),
         configFile: options.configFile,
         runtime: options.runtime,
+        checkFolders: options.checkFolders,
         bundle: worker,
         cache: codeCacheFile(worker),
       },

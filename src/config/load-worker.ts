@@ -37,7 +37,7 @@ function copyOf(error: unknown): ErrorCopy | undefined {
 }
 
 export async function answer(
-  options: { cwd?: string; configFile?: string } & ResolveOptions,
+  options: { cwd?: string; configFile?: string; checkFolders?: boolean } & ResolveOptions,
 ): Promise<WorkerAnswer> {
   try {
     return { ok: true, config: await loadConfigFile(options) };

@@ -192,6 +192,9 @@ function cwdIssues(config: ResolvedConfig): ConfigIssue[] {
   for (const service of config.services) {
     // The project folder itself is there, or made for .msup (a config given to the API with a new cwd).
     if (service.cwd === config.root) continue;
+    // A service that waits for others may wait for the step that makes its folder (a build that writes
+    // dist/, `dependsOn: { build: 'completed' }`): its launch says so if the folder is still missing then.
+    if (Object.keys(service.dependsOn).length > 0) continue;
     let folder: boolean;
     try {
       folder = statSync(service.cwd).isDirectory();
@@ -235,10 +238,12 @@ function envFileIssues(config: ResolvedConfig): ConfigIssue[] {
 }
 
 export async function loadConfigFile(
-  options: { cwd?: string; configFile?: string } & ResolveOptions = {},
+  options: { cwd?: string; configFile?: string; checkFolders?: boolean } & ResolveOptions = {},
 ): Promise<ResolvedConfig> {
   const file = findConfigFile(options.cwd ?? process.cwd(), options.configFile);
-  return checkFolders(
-    prepareConfig(await importConfig(file), path.dirname(file), file, { runtime: options.runtime }),
-  );
+  const config = prepareConfig(await importConfig(file), path.dirname(file), file, {
+    runtime: options.runtime,
+  });
+  // An export runs nothing here: a service's folder may be missing from this checkout (an image's).
+  return options.checkFolders === false ? config : checkFolders(config);
 }

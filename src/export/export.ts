@@ -90,6 +90,7 @@ async function loadConfig(options: ExportOptions): Promise<ResolvedConfig> {
   // output (--json), and an error it throws late is a load error.
   return loadConfigIsolated({
     cwd,
+    checkFolders: false,
     ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
   });
 }

@@ -121,6 +121,15 @@ describe('supervision', () => {
         message: `the folder ${path.join(p.root, 'no-such-folder')} does not exist`,
       },
     ]);
+    // A service that waits for the step that makes its folder (a build writing dist/) is not refused.
+    const built = await p.start({
+      config: p.config({
+        build: { command: ['sh', '-c', 'mkdir -p made'], restart: 'never' },
+        served: { command: node('worker.js'), cwd: 'made', dependsOn: { build: 'completed' } },
+      }),
+    });
+    expect(await waitFor(() => built.instances('served')[0]?.state === 'running')).toBe(true);
+    await built.stop();
     // A folder removed after the config loaded: the launch names it, not the program it would have run
     // (Node says `spawn .../sh ENOENT` for it).
     p.write('gone/.keep', '');
