@@ -240,6 +240,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       asked.port,
       config.services.map((s) => [s.name, s.port] as const),
       config.proxy.port,
+      asked.host,
+      this.#options.host,
     );
     if (problem === undefined) return;
     const issue = { path: 'admin.port', message: problem };

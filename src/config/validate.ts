@@ -193,7 +193,7 @@ function adminChecks(input: unknown): ConfigIssue[] {
     raw?.services && typeof raw.services === 'object' && !Array.isArray(raw.services)
       ? Object.entries(raw.services as Record<string, Raw>).map(([name, s]) => [name, s?.port] as const)
       : [];
-  const problem = adminPortProblem(port, services, raw?.proxy?.port);
+  const problem = adminPortProblem(port, services, raw?.proxy?.port, raw?.admin?.host);
   return problem ? [{ path: 'admin.port', message: problem }] : [];
 }
 

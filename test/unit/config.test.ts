@@ -121,6 +121,14 @@ describe('config validation', () => {
       }),
     ).toEqual(["admin.port: port 9000 is already the shared front's port (proxy.port)"]);
     expect(messages({ services: { a: { command: 'x', port: 0 } }, admin: { port: 0 } })).toEqual([]);
+    // On another address the port is free (the fronts listen on 127.0.0.1); on every address it is not.
+    const beside = (host: string) =>
+      messages({ services: { a: { command: 'x', port: 8080 } }, admin: { host, port: 8080 } });
+    expect(beside('::1')).toEqual([]);
+    expect(beside('192.168.1.5')).toEqual([]);
+    for (const host of ['0.0.0.0', '::', 'localhost', '127.0.0.1']) {
+      expect(beside(host)).toEqual(['admin.port: port 8080 is already the front port of service "a"']);
+    }
   });
 
   it('a health check names exactly one kind', () => {
