@@ -10,7 +10,8 @@ function readValue(text: string, start: number): { value: string; end: number } 
   let i = start;
   while (text[i] === ' ' || text[i] === '\t') i++;
   const quote = text[i];
-  if (quote === '"' || quote === "'") {
+  // Backticks quote as single quotes do, across lines (dotenv 15 and later read them so).
+  if (quote === '"' || quote === "'" || quote === '`') {
     let value = '';
     let j = i + 1;
     for (; j < text.length && text[j] !== quote; j++) {

@@ -210,8 +210,11 @@ export class Service {
       const launches: Promise<void>[] = [];
       while (this.#slots.length < count && !this.#stopping) launches.push(this.#addSlot());
       const leaving = this.#slots.slice(count);
-      await Promise.all([...launches, ...leaving.map((slot) => slot.retire(true))]);
+      // Every launch and retirement settles before the slots are counted again, whatever one of them threw.
+      const settled = await Promise.allSettled([...launches, ...leaving.map((slot) => slot.retire(true))]);
       this.#slots = this.#slots.filter((slot) => !leaving.includes(slot));
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
     });
   }
 

@@ -80,6 +80,13 @@ describe('parseEnv', () => {
     });
   });
 
+  it('reads a backtick-quoted value across lines, as dotenv does (its later lines were called malformed)', () => {
+    expect(parseEnvLines('KEY=`first\nsecond line\nthird`\nB=2')).toEqual({
+      env: { KEY: 'first\nsecond line\nthird', B: '2' },
+      malformed: [],
+    });
+  });
+
   it('treats an unclosed quote as a plain value on its line', () => {
     expect(parseEnv('A="open\nB=2')).toEqual({ A: '"open', B: '2' });
   });
