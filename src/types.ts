@@ -466,6 +466,8 @@ export interface ResolvedSidecar {
   balancing: 'ewma' | 'least-request';
   mtls: 'strict' | 'permissive';
   certLifetimeMs: number;
+  /** The front's `proxy.bodyTimeout`: how long a request body may pause at a sidecar before a 408 (0: no limit). */
+  bodyTimeoutMs: number;
 }
 
 // --- Load balancing, resolved (issue 3) ---

@@ -206,9 +206,10 @@ export const SIDECAR_DEFAULTS = {
   balancing: 'ewma',
   mtls: 'strict',
   certLifetimeMs: 3_600_000,
-} as const satisfies ResolvedSidecar;
+} as const satisfies Omit<ResolvedSidecar, 'bodyTimeoutMs'>;
 
-function sidecarOf(service: ValidService): ResolvedSidecar {
+/** `bodyTimeoutMs`: the front's `proxy.bodyTimeout`, which the sidecars apply too. */
+function sidecarOf(service: ValidService, bodyTimeoutMs: number): ResolvedSidecar {
   const own = service.runtime;
   const given = (own && typeof own === 'object' ? own.sidecar : undefined) ?? service.sidecar ?? {};
   const d = SIDECAR_DEFAULTS;
@@ -230,6 +231,7 @@ function sidecarOf(service: ValidService): ResolvedSidecar {
     balancing: given.balancing ?? d.balancing,
     mtls: given.mtls ?? d.mtls,
     certLifetimeMs: ms(given.certLifetime, d.certLifetimeMs),
+    bodyTimeoutMs,
   };
 }
 
@@ -281,6 +283,7 @@ export function resolveConfig(
   options: ResolveOptions = {},
 ): ResolvedConfig {
   const routed = new Set((config.proxy?.routes ?? []).map((r) => r.service));
+  const resolvedProxy = proxy(config.proxy);
   const services = Object.entries(config.services).map(([name, service]): ResolvedService => {
     // A tcp-mode service has a port but no HTTP: `runtime: 'function'` for a whole config passes it over.
     const http = (service.port !== undefined || routed.has(name)) && service.mode !== 'tcp';
@@ -308,7 +311,7 @@ export function resolveConfig(
       container: containerOf(service),
       handler,
       function: functionOf(service, health),
-      sidecar: sidecarOf(service),
+      sidecar: sidecarOf(service, resolvedProxy.bodyTimeoutMs),
       memoryMb: service.memory === undefined ? null : (parseMemory(service.memory) ?? null),
       cpus: service.cpus ?? null,
     };
@@ -316,5 +319,5 @@ export function resolveConfig(
   const admin = config.admin
     ? { port: config.admin.port ?? 0, host: config.admin.host ?? '127.0.0.1' }
     : null;
-  return deepFreeze({ root: path.resolve(root), file, services, proxy: proxy(config.proxy), admin });
+  return deepFreeze({ root: path.resolve(root), file, services, proxy: resolvedProxy, admin });
 }

@@ -5,13 +5,7 @@ import path from 'node:path';
 import { ERROR_CODES, type ErrorCode, MsupError } from '../errors.js';
 import { ownedByMe } from '../private-files.js';
 import type { RolloutResult } from '../types.js';
-import {
-  controlSocketPaths,
-  encode,
-  onLines,
-  type Request,
-  type Response,
-} from './protocol.js';
+import { controlSocketPaths, encode, onLines, type Request, type Response } from './protocol.js';
 
 type Body = Request extends infer R ? (R extends Request ? Omit<R, 'v' | 'id'> : never) : never;
 

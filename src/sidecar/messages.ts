@@ -20,6 +20,8 @@ export interface SidecarSettings {
   breaker: { failures: number; ejectionMs: number; maxEjectionMs: number } | null;
   balancing: 'ewma' | 'least-request';
   mtls: 'strict' | 'permissive';
+  /** How long a request body may pause before a 408 (the front's proxy.bodyTimeout; 0: no limit). */
+  bodyTimeoutMs: number;
 }
 
 /** An instance of a peer service, as the sidecar reaches it. */

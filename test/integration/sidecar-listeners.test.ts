@@ -45,6 +45,7 @@ const SETTINGS: SidecarSettings = {
   breaker: null,
   balancing: 'least-request',
   mtls: 'strict',
+  bodyTimeoutMs: 10_000,
 };
 
 async function freePort(): Promise<number> {

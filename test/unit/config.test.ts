@@ -313,6 +313,8 @@ describe('runtimes in the config', () => {
       balancing: 'ewma',
       mtls: 'strict',
       certLifetimeMs: 3_600_000,
+      // The front's bodyTimeout: the sidecars apply it too (they had 10 s whatever the config said).
+      bodyTimeoutMs: 10_000,
     });
     expect(b?.runtime).toBe('sidecar');
     expect(b?.sidecar).toEqual({
@@ -326,8 +328,20 @@ describe('runtimes in the config', () => {
       balancing: 'least-request',
       mtls: 'permissive',
       certLifetimeMs: 600_000,
+      bodyTimeoutMs: 10_000,
     });
     expect([c?.runtime, c?.sidecar.breaker]).toEqual(['process', null]);
+    for (const [bodyTimeout, ms] of [
+      [0, 0],
+      ['2m', 120_000],
+    ] as const) {
+      const withProxy = prepareConfig(
+        { services: { a: { command: 'x', runtime: 'sidecar', port: 0 } }, proxy: { bodyTimeout } },
+        '/p',
+        null,
+      );
+      expect(withProxy.services[0]?.sidecar.bodyTimeoutMs).toBe(ms);
+    }
   });
 
   it('names every sidecar problem with its path', () => {

@@ -150,6 +150,7 @@ export async function launchSidecar(o: LaunchOptions): Promise<LiveSidecar> {
         breaker: s.breaker,
         balancing: s.balancing,
         mtls: s.mtls,
+        bodyTimeoutMs: s.bodyTimeoutMs,
       },
       tls: { ca: o.identities.caPem, cert: subscription.issued.cert, key: subscription.issued.key },
       metricsIntervalMs: o.metricsIntervalMs,
