@@ -38,7 +38,6 @@ const DROP_CLIENT_ID: ReadonlySet<string> = new Set([CLIENT_ID_HEADER]);
 /** The same, for a request whose trace starts here: its tracestate is of no trace sent on. */
 const DROP_CLIENT_ID_AND_STATE: ReadonlySet<string> = new Set([CLIENT_ID_HEADER, TRACESTATE]);
 const NOT_OF_THE_MESH = 'msup sidecar: a client certificate of this mesh is required\n';
-const MTLS_ONLY = 'msup sidecar: this port takes mutual TLS\n';
 /** How long a connection to the permissive mesh port may stay silent before its first byte (node:http's headersTimeout). */
 const FIRST_BYTE_MS = 60_000;
 
@@ -153,16 +152,24 @@ export class Inbound {
     });
     this.#mesh = mesh;
     await listen(ingress, host, ingressPort);
-    // The mesh port reads each connection's first byte: a TLS connection's is a handshake record (22).
-    // Anything else is plain text: served where mtls is 'permissive', else answered 400 (as nginx answers
-    // plain HTTP on an HTTPS port), where the TLS server would only close it, with no word why.
-    const plain =
-      this.#options.mtls === 'permissive'
-        ? countHeaders(http.createServer(LISTENER_OPTIONS, (req, res) => this.#forward(req, res, null)))
-        : null;
+    if (this.#options.mtls === 'strict') {
+      // The TLS server listens itself: its connections stay on libuv's handles (a JS stream that replays
+      // a first byte costs per byte), and Node checks its headers timeout only on a server that listens.
+      // Plain text is closed by the handshake, with no word why (the price of both).
+      await listen(mesh, host, meshPort);
+      this.#options.log(
+        `ingress ${host}:${ingressPort} and mesh ${host}:${meshPort} (mTLS strict) → app ${endpoint.host}:${endpoint.port}`,
+      );
+      return;
+    }
+    // Permissive: the mesh port reads each connection's first byte: a TLS connection's is a handshake
+    // record (22); anything else is plain text, served as from the ingress.
+    const plain = countHeaders(
+      http.createServer(LISTENER_OPTIONS, (req, res) => this.#forward(req, res, null)),
+    );
     // An upgrade in plain text carries no identity: as one on the mesh port's TLS without a certificate
     // could not be, it goes on as from the ingress (no client id).
-    plain?.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head, null));
+    plain.on('upgrade', (req, socket, head) => this.#upgrade(req, socket as net.Socket, head, null));
     const sniff = net.createServer((socket) => {
       // Until http or tls has it: a reset before the first byte (a port scan, SO_LINGER 0) ends only
       // this connection (an 'error' with no listener would end the sidecar), and one that sends nothing
@@ -177,15 +184,6 @@ export class Inbound {
           mesh.emit('connection', replaying(socket, first));
           return;
         }
-        if (!plain) {
-          // What the client sends meanwhile is read and dropped, so that closing does not reset the answer.
-          socket.resume();
-          socket.end(
-            `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${MTLS_ONLY.length}\r\n\r\n${MTLS_ONLY}`,
-            () => socket.destroy(),
-          );
-          return;
-        }
         socket.unshift(first);
         plain.emit('connection', socket);
         socket.resume();
@@ -194,7 +192,7 @@ export class Inbound {
     await listen(sniff, host, meshPort);
     this.#closers.push(
       () => sniff.close(),
-      () => plain?.closeAllConnections(),
+      () => plain.closeAllConnections(),
     );
     this.#options.log(
       `ingress ${host}:${ingressPort} and mesh ${host}:${meshPort} (mTLS ${this.#options.mtls}) → app ${endpoint.host}:${endpoint.port}`,

@@ -290,14 +290,6 @@ describe("a sidecar's mesh port", () => {
     });
     expect(first).toBe('client id: none');
   });
-
-  it("answers plain text with 400 where mtls is 'strict', and closes", async () => {
-    const { port } = await app();
-    const side = await inbound(port);
-    const answer = await raw(side.mesh, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n');
-    expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
-    expect(answer).toContain('\r\n\r\nmsup sidecar: this port takes mutual TLS\n');
-  });
 });
 
 describe("a sidecar's circuit breaker", () => {

@@ -150,13 +150,9 @@ describe('sidecar runtime', () => {
     const mesh = sidecarOf(sup, 'api').sidecar.ports.mesh;
     // No certificate: the handshake is refused.
     expect(await meshGet(mesh, '/')).toHaveProperty('error');
-    // Plain HTTP on the mesh port: 400, and the connection closes.
-    const plain = await request(`http://127.0.0.1:${mesh}/`);
-    expect([plain.status, plain.headers.connection, plain.body]).toEqual([
-      400,
-      'close',
-      'msup sidecar: this port takes mutual TLS\n',
-    ]);
+    // Plain HTTP on the mesh port: no answer (the TLS server listens itself: a first-byte check in front of
+    // it would put every mesh connection on a JS stream).
+    await expect(request(`http://127.0.0.1:${mesh}/`)).rejects.toThrow();
     // A certificate from another CA: refused.
     const other = await MeshCa.open(path.join(p.root, 'other-ca'), projectId(p.root));
     const stranger = await other.issue('web', 60_000);
