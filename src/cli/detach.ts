@@ -19,6 +19,31 @@ import { readySummary } from './ready-summary.js';
 
 const BIN = packageFile('bin/msup.js');
 
+/** The variable that gives the background msup the name of its output file (`.msup/msup.out.<pid>`). */
+export const DETACHED_OUT = 'MSUP_DETACHED_OUT';
+
+/** Names `file` `to`, unless it is gone: the background msup names its own file once it is ready. */
+function renameIfThere(file: string, to: string): void {
+  try {
+    renameSync(file, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/**
+ * In the background msup, before anything starts: the name of its output file, taken out of the
+ * environment (the instances do not get it). The function it answers is called once msup is ready (it
+ * holds the project): the file becomes msup.out, whether or not the command that started msup is still
+ * there to do it.
+ */
+export function takeDetachedOutput(): () => void {
+  const file = process.env[DETACHED_OUT];
+  delete process.env[DETACHED_OUT];
+  if (!file || !/^msup\.out\.\d+$/.test(path.basename(file))) return () => {};
+  return () => renameIfThere(file, path.join(path.dirname(file), 'msup.out'));
+}
+
 function lastError(file: string): string {
   const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
   const start = lines.findLastIndex((l) => l.startsWith('msup: '));
@@ -75,7 +100,9 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
   const child = spawn(process.execPath, [BIN, 'start', ...flags], {
     detached: true,
     stdio: ['ignore', out, out],
-    env: { ...process.env, NO_COLOR: '1' },
+    // The background msup names its own file msup.out once it is ready, should this command be gone by
+    // then (Ctrl-C, a closed terminal: it runs in a session of its own and carries on).
+    env: { ...process.env, NO_COLOR: '1', [DETACHED_OUT]: ownFile },
   });
   closeSync(out);
   child.unref();
@@ -94,7 +121,7 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
       if (error.includes('[MSUP_ALREADY_RUNNING]') || (await runningPid(root)) !== undefined) {
         rmSync(ownFile, { force: true });
       } else {
-        renameSync(ownFile, outFile);
+        renameIfThere(ownFile, outFile);
         io.err.write(
           `msup: the background msup stopped (exit ${exit}); its output is in ${outFile}, its services' in .msup/logs (msup logs)\n`,
         );
@@ -106,7 +133,7 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
       // Only our own background msup counts: another one that started meanwhile makes ours fail (it
       // exits with MSUP_ALREADY_RUNNING, which the check above reports).
       if (status.ready && status.pid === child.pid) {
-        renameSync(ownFile, outFile);
+        renameIfThere(ownFile, outFile);
         if (args.json) io.out.write(`${JSON.stringify(status)}\n`);
         else {
           io.out.write(
@@ -121,7 +148,11 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
       if (!isMsupError(error, 'MSUP_NOT_RUNNING') && !isMsupError(error, 'MSUP_CONTROL')) throw error;
     }
     if (Date.now() > deadline) {
-      renameSync(ownFile, outFile);
+      // Another msup took the project meanwhile (a config that loads slowly, two starts at once): msup.out
+      // is its own; this one's output is the message below.
+      const owner = await runningPid(root).catch(() => undefined);
+      if (owner !== undefined && owner !== child.pid) rmSync(ownFile, { force: true });
+      else renameIfThere(ownFile, outFile);
       io.err.write(`msup: not ready after ${wait}; stopping the background msup\n`);
       child.kill('SIGTERM');
       return EXIT.failed;

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { fitStyle, formatOutputLine, type OutputStyle, wantsColor } from '../log/output.js';
 import { createSupervisor, type Supervisor } from '../supervisor.js';
 import type { CliArgs } from './args.js';
+import { takeDetachedOutput } from './detach.js';
 import { EXIT } from './exit-codes.js';
 import type { Stdio } from './output-sink.js';
 import { watchParent } from './parent-watch.js';
@@ -125,7 +126,10 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
       );
   try {
     watchReadiness(sup, logger, args.json, print);
+    // The variable must not reach the instances: read (and removed) before anything starts.
+    const claim = args.background ? takeDetachedOutput() : undefined;
     await sup.start();
+    claim?.();
     await sup.whenStopped();
     return forced ? EXIT.forced : EXIT.ok;
   } catch (error) {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
-import { expectNoTaggedProcesses } from '../helpers/processes.js';
+import { expectNoTaggedProcesses, waitFor } from '../helpers/processes.js';
 import { fixture, useProject } from '../helpers/project.js';
 
 const project = useProject();
@@ -274,6 +274,28 @@ describe('msup commands against a running msup', () => {
     expect(readdirSync(path.join(p.root, '.msup')).filter((f) => f.startsWith('msup.out'))).toEqual([
       'msup.out',
     ]);
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    await expectNoTaggedProcesses(p.tag, 5000);
+  });
+
+  it('start --detach killed while it waits: the background msup names its own output msup.out once ready', async () => {
+    const p = project();
+    p.writeConfig({
+      slow: { command: ['node', fixture('slow-start.js')], port: 0, env: { START_DELAY_MS: '1500' } },
+    });
+    const run = runCli(p, ['start', '--detach', '--wait', '30s']);
+    const dir = path.join(p.root, '.msup');
+    const own = () => (existsSync(dir) ? readdirSync(dir).filter((f) => /^msup\.out\.\d+$/.test(f)) : []);
+    expect(await waitFor(() => own().length === 1)).toBe(true);
+    // Ctrl-C, a closed terminal: the command goes, the background msup (in a session of its own) carries on.
+    run.child.kill('SIGKILL');
+    await run.exited;
+    // Its output stayed in msup.out.<pid> for good: no one was left to name it.
+    expect(await waitFor(() => own().length === 0 && existsSync(path.join(dir, 'msup.out')), 20_000)).toBe(
+      true,
+    );
+    expect(readFileSync(path.join(dir, 'msup.out'), 'utf8')).toMatch(/all services ready/);
+    expect((await finish(runCli(p, ['status']))).code).toBe(0);
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
     await expectNoTaggedProcesses(p.tag, 5000);
   });
