@@ -1,6 +1,6 @@
 // Driving a running msup from a second terminal: status, restart, scale, logs, stop, --detach.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -286,14 +286,19 @@ describe('msup commands against a running msup', () => {
     const run = runCli(p, ['start', '--detach', '--wait', '30s']);
     const dir = path.join(p.root, '.msup');
     const own = () => (existsSync(dir) ? readdirSync(dir).filter((f) => /^msup\.out\.\d+$/.test(f)) : []);
-    expect(await waitFor(() => own().length === 1)).toBe(true);
+    // The file is made before the background msup is spawned: wait until that msup writes to it (a kill
+    // before the spawn leaves no msup to name it).
+    const written = () => own().length === 1 && statSync(path.join(dir, own()[0] as string)).size > 0;
+    expect(await waitFor(written, 20_000)).toBe(true);
     // Ctrl-C, a closed terminal: the command goes, the background msup (in a session of its own) carries on.
     run.child.kill('SIGKILL');
     await run.exited;
     // Its output stayed in msup.out.<pid> for good: no one was left to name it.
-    expect(await waitFor(() => own().length === 0 && existsSync(path.join(dir, 'msup.out')), 20_000)).toBe(
-      true,
+    const named = await waitFor(() => own().length === 0 && existsSync(path.join(dir, 'msup.out')), 30_000);
+    const files = readdirSync(dir).map(
+      (f) => `${f}: ${f.startsWith('msup.out') ? readFileSync(path.join(dir, f), 'utf8').slice(-400) : ''}`,
     );
+    expect(named, files.join('\n')).toBe(true);
     expect(readFileSync(path.join(dir, 'msup.out'), 'utf8')).toMatch(/all services ready/);
     expect((await finish(runCli(p, ['status']))).code).toBe(0);
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
