@@ -148,7 +148,7 @@ export function prepareConfig(
   file: string | null,
   options: ResolveOptions = {},
 ): ResolvedConfig {
-  const result = validateConfig(raw);
+  const result = validateConfig(raw, { runtime: options.runtime });
   if (!result.ok) {
     const where = file ?? 'config';
     const count = result.issues.length;

@@ -210,8 +210,9 @@ function ownRuntime(service: Raw): string | undefined {
  * Settings given twice (in `runtime` and beside it) would leave one silently unused; a service runs a
  * `command` or a `handler`; a handler and a function answer HTTP, so they need a port or a route.
  */
-function runtimeChecks(input: unknown): ConfigIssue[] {
+function runtimeChecks(input: unknown, override: string | undefined): ConfigIssue[] {
   const services = (input as { services?: unknown } | null)?.services;
+  const configRuntime = (input as { runtime?: unknown } | null)?.runtime;
   if (!services || typeof services !== 'object' || Array.isArray(services)) return [];
   const routes = (input as { proxy?: { routes?: unknown } } | null)?.proxy?.routes;
   const routed = new Set(
@@ -269,8 +270,12 @@ function runtimeChecks(input: unknown): ConfigIssue[] {
     // 40 MB resident) outgrew a 32 MB size, and every environment was ended as out of memory after each
     // request. A container's memory may be smaller; this applies where the service runs as a function.
     const mb = parseMemory(service.memory);
+    // A function too where the config's `runtime` or `msup start --runtime function` makes it one (an
+    // HTTP service without a runtime of its own; the option wins over its own), as resolve.ts decides.
+    const wider = override ?? (ownRuntime(service) === undefined ? configRuntime : undefined);
+    const madeFunction = wider === 'function' && http && service.mode !== 'tcp';
     if (
-      (isFunction || fn !== undefined) &&
+      (isFunction || fn !== undefined || madeFunction) &&
       mb !== undefined &&
       (mb < FUNCTION_MEMORY.min || mb > FUNCTION_MEMORY.max)
     ) {
@@ -294,7 +299,7 @@ function runtimeChecks(input: unknown): ConfigIssue[] {
 
 export function validateConfig(
   input: unknown,
-  _options: { runtime?: string | undefined } = {},
+  options: { runtime?: string | undefined } = {},
 ): ValidationResult {
   const result = configSchema.safeParse(input);
   const issues = result.success
@@ -306,7 +311,7 @@ export function validateConfig(
   issues.push(...crossChecks(input));
   issues.push(...proxyChecks(input));
   issues.push(...adminChecks(input));
-  issues.push(...runtimeChecks(input));
+  issues.push(...runtimeChecks(input, options.runtime));
   issues.push(...stringChecks(input));
   if (result.success && issues.length === 0) return { ok: true, value: result.data };
   return { ok: false, issues };

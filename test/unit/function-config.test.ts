@@ -31,6 +31,17 @@ describe('functions in the config', () => {
       "services.small.memory: a function's memory is 128 to 10240 MB (Lambda's range), got 32 MB",
       "services.large.memory: a function's memory is 128 to 10240 MB (Lambda's range), got 20480 MB",
     ]);
+    // A function too where the config's runtime or `--runtime function` makes it one (it was not checked):
+    // an HTTP service only, and not one with a runtime of its own under the config's runtime.
+    const services = {
+      web: { command: 'x', port: 0, memory: 32 },
+      worker: { command: 'x', memory: 32 },
+      own: { command: 'x', port: 0, runtime: 'container', memory: 32 },
+    };
+    const problem = "services.web.memory: a function's memory is 128 to 10240 MB (Lambda's range), got 32 MB";
+    expect(messages({ runtime: 'function', services })).toEqual([problem]);
+    expect(() => resolve({ services } as MsupConfig, 'function')).toThrow(problem);
+    expect(resolve({ services } as MsupConfig, 'process').services).toHaveLength(3);
   });
 
   it('says which keys apply where', () => {
