@@ -116,6 +116,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     return defaults('help', []);
   }
   const command = found.command;
+  // `msup version --help` asks for that command's help, as `msup start --help` does (it printed the version).
+  if (command === 'version' && wantsHelp) return defaults('help', ['version']);
   if (command === 'help' || command === 'version') {
     const rest = argv.filter((a, i) => i !== found.index && !GLOBAL_OPTIONS.has(a));
     const option = rest.find((a) => a.startsWith('-'));

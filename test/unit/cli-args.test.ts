@@ -101,6 +101,8 @@ describe('mistakes on the command line', () => {
     expect(usageError(['help', '--jsn'])).toBe('unknown option "--jsn" for msup help (see msup --help)');
     expect(usageError(['help', 'start', 'stop'])).toBe('unexpected argument "stop" (see msup --help)');
     expect(parseCliArgs(['version'])).toMatchObject({ command: 'version', rest: [] });
+    // Its help, as any command's (it printed the version).
+    expect(parseCliArgs(['version', '--help'])).toMatchObject({ command: 'help', rest: ['version'] });
   });
 
   it('finds the command after options and their values', () => {
