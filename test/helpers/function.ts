@@ -4,13 +4,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { prepareConfig } from '../../src/config/load.js';
 import type { RunningInstance, Runtime } from '../../src/contract.js';
 import { createFunctionRuntime } from '../../src/runtime/function/runtime.js';
 import { Runtimes } from '../../src/runtimes.js';
 import { EndpointDirectory } from '../../src/service/directory.js';
 import type { OutputLine, ServiceConfig } from '../../src/types.js';
+import { rawExchange } from './http.js';
 import { ManualClock } from './manual-clock.js';
 import { expectNoTaggedProcesses, waitFor } from './processes.js';
 import { REPO } from './project.js';
@@ -107,4 +108,16 @@ export function useFunction(): (
       },
     };
   };
+}
+
+/** A 204's and a HEAD's answers as sent: headers only, no Content-Length on the 204. */
+export async function expectNoBodies(base: string): Promise<void> {
+  const noContent = await rawExchange(`${base}/no-content`, 'GET');
+  expect(noContent).toMatch(/^HTTP\/1\.1 204 /);
+  expect(noContent.toLowerCase()).not.toContain('content-length');
+  expect(noContent.endsWith('\r\n\r\n')).toBe(true);
+  const head = await rawExchange(`${base}/own-length`, 'HEAD');
+  expect(head).toMatch(/^HTTP\/1\.1 200 /);
+  expect(head.toLowerCase()).toContain('content-length: 4\r\n');
+  expect(head.endsWith('\r\n\r\n')).toBe(true);
 }

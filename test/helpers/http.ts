@@ -64,3 +64,12 @@ export function rawExchange(url: string, method: string): Promise<string> {
     socket.write(`${method} ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
   });
 }
+
+/** A port free on 127.0.0.1 a moment ago (listened on, then closed). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

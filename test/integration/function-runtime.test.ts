@@ -3,8 +3,13 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/runtime/proc.js';
-import { type FunctionDetails, type FunctionUnderTest, useFunction } from '../helpers/function.js';
-import { rawExchange, request } from '../helpers/http.js';
+import {
+  expectNoBodies,
+  type FunctionDetails,
+  type FunctionUnderTest,
+  useFunction,
+} from '../helpers/function.js';
+import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 
 const json = async (r: Response) => JSON.parse(await r.text()) as Record<string, unknown>;
@@ -25,18 +30,6 @@ async function answerWhileTicking(fn: FunctionUnderTest, path: string): Promise<
     }, 30_000),
   ).toBe(true);
   return reply as Response;
-}
-
-/** A 204's and a HEAD's answers as sent: headers only, no Content-Length on the 204. */
-async function expectNoBodies(base: string): Promise<void> {
-  const noContent = await rawExchange(`${base}/no-content`, 'GET');
-  expect(noContent).toMatch(/^HTTP\/1\.1 204 /);
-  expect(noContent.toLowerCase()).not.toContain('content-length');
-  expect(noContent.endsWith('\r\n\r\n')).toBe(true);
-  const head = await rawExchange(`${base}/own-length`, 'HEAD');
-  expect(head).toMatch(/^HTTP\/1\.1 200 /);
-  expect(head.toLowerCase()).toContain('content-length: 4\r\n');
-  expect(head.endsWith('\r\n\r\n')).toBe(true);
 }
 
 describe('the function runtime', () => {

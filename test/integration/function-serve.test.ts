@@ -6,17 +6,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { functionScript } from '../../src/handler-command.js';
-import { rawExchange, request } from '../helpers/http.js';
+import { expectNoBodies } from '../helpers/function.js';
+import { freePort, request } from '../helpers/http.js';
 import { expectNoTaggedProcesses, waitFor } from '../helpers/processes.js';
 import { REPO } from '../helpers/project.js';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const accepts = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -27,18 +20,6 @@ const accepts = (port: number) =>
     });
     socket.once('error', () => resolve(false));
   });
-
-/** A 204's and a HEAD's answers as sent: headers only, no Content-Length on the 204. */
-async function expectNoBodies(base: string): Promise<void> {
-  const noContent = await rawExchange(`${base}/no-content`, 'GET');
-  expect(noContent).toMatch(/^HTTP\/1\.1 204 /);
-  expect(noContent.toLowerCase()).not.toContain('content-length');
-  expect(noContent.endsWith('\r\n\r\n')).toBe(true);
-  const head = await rawExchange(`${base}/own-length`, 'HEAD');
-  expect(head).toMatch(/^HTTP\/1\.1 200 /);
-  expect(head.toLowerCase()).toContain('content-length: 4\r\n');
-  expect(head.endsWith('\r\n\r\n')).toBe(true);
-}
 
 describe("msup's handler server", () => {
   const started: { child: ChildProcess; tag: string }[] = [];

@@ -14,7 +14,7 @@ import { Inbound } from '../../src/sidecar/inbound.js';
 import type { SidecarSettings, TlsMaterial } from '../../src/sidecar/messages.js';
 import { GoldenMetrics } from '../../src/sidecar/metrics.js';
 import { Outbound } from '../../src/sidecar/outbound.js';
-import { request, requestWith } from '../helpers/http.js';
+import { freePort, request, requestWith } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 
 const PROJECT = 'listeners-test';
@@ -47,14 +47,6 @@ const SETTINGS: SidecarSettings = {
   mtls: 'strict',
   bodyTimeoutMs: 10_000,
 };
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** An app (`handler`, or one that answers with what it got: method, headers, body) on a free port. */
 async function app(handler?: http.RequestListener) {

@@ -23,7 +23,7 @@ import type { SidecarSettings, TlsMaterial } from '../../src/sidecar/messages.js
 import { GoldenMetrics } from '../../src/sidecar/metrics.js';
 import { Outbound } from '../../src/sidecar/outbound.js';
 import { meshConnectOptions, meshIdentity, serverOptions } from '../../src/sidecar/tls.js';
-import { request } from '../helpers/http.js';
+import { freePort, request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { REPO } from '../helpers/project.js';
 
@@ -128,14 +128,6 @@ const SETTINGS: SidecarSettings = {
   mtls: 'strict',
   bodyTimeoutMs: 10_000,
 };
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * An outbound listener (as the sidecar runs one per peer service) to api's instances at `ports`, over
