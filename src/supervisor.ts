@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { AdminServer } from './admin/server.js';
 import { adminPortProblem } from './config/admin-port.js';
 import { stopWaves } from './config/dependencies.js';
-import { readEnvFiles } from './config/env-file.js';
+import { type EnvFileReads, readEnvFiles } from './config/env-file.js';
 import { loadConfigIsolated } from './config/load-isolated.js';
 import { didYouMean } from './config/nearest.js';
 import type { RunningInstance, Runtime } from './contract.js';
@@ -76,6 +76,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #reloads: Promise<unknown> = Promise.resolve();
   readonly #restartQueued = new Set<string>();
   readonly #missingEnvFiles = new Set<string>();
+  /** Each env file as last read without a malformed line: what a launch uses when an edit broke one. */
+  readonly #envFileReads: EnvFileReads = new Map();
   readonly #startedAt = Date.now();
   /** Settles once start() has returned or, having failed, closed what it opened (a stop() waits for it). */
   #startDone: Promise<void> = Promise.resolve();
@@ -343,7 +345,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #environment(service: ResolvedService): Record<string, string | undefined> {
-    const { env, missing, invalid } = readEnvFiles(this.config.root, service.envFiles);
+    const { env, missing, invalid, malformed, kept } = readEnvFiles(
+      this.config.root,
+      service.envFiles,
+      this.#envFileReads,
+    );
     for (const file of missing) {
       if (this.#missingEnvFiles.has(file)) continue;
       this.#missingEnvFiles.add(file);
@@ -355,6 +361,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         file,
         key,
       });
+    }
+    // Checked at load and reload only, so a line broken by a later edit is named here, at each launch that
+    // reads it (the line itself is not shown: it may hold a secret).
+    for (const { file, line } of malformed) {
+      this.#log(
+        'warn',
+        kept.includes(file)
+          ? `${file}:${line}: not KEY=value; the file as last read without it is used`
+          : `${file}:${line}: not KEY=value; the line is left out`,
+        { service: service.name, file, line },
+      );
     }
     return { ...process.env, ...env };
   }

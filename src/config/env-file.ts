@@ -100,9 +100,14 @@ export interface EnvFilesResult {
   missing: string[];
   /** Values left out because no process can be given them (they hold a NUL byte). */
   invalid: { file: string; key: string }[];
-  /** Lines left out because they are not `KEY=value`, a comment or blank (parseEnvLines). */
+  /** Lines that are not `KEY=value`, a comment or blank (parseEnvLines): left out, or their file kept (`kept`). */
   malformed: ({ file: string } & MalformedLine)[];
+  /** Files with malformed lines whose last read without any (from `lastGood`) was used instead of this one. */
+  kept: string[];
 }
+
+/** Each file's variables as last read without a malformed line, by absolute path: the caller owns it. */
+export type EnvFileReads = Map<string, Record<string, string>>;
 
 function readText(file: string): string | undefined {
   try {
@@ -115,16 +120,32 @@ function readText(file: string): string | undefined {
 /**
  * Reads `<root>/.env` when it exists, then each of `files` (relative to `root`, or absolute), later
  * values winning. Synchronous and uncached, so that each launch sees the files as they are now.
+ * With `lastGood`, a file read whole is remembered there, and a file that now has a malformed line gives
+ * its remembered variables instead (listed in `kept`): an edit that broke a line, read at a restart, then
+ * loses no variable the instance ran with, as a config reload that fails keeps the running config. A
+ * file with no earlier whole read gives its other lines.
  */
-export function readEnvFiles(root: string, files: readonly string[]): EnvFilesResult {
+export function readEnvFiles(
+  root: string,
+  files: readonly string[],
+  lastGood?: EnvFileReads,
+): EnvFilesResult {
   const env: Record<string, string> = {};
   const missing: string[] = [];
   const invalid: EnvFilesResult['invalid'] = [];
   const malformed: EnvFilesResult['malformed'] = [];
+  const kept: string[] = [];
   const take = (file: string, text: string) => {
     const parsed = parseEnvLines(text);
     for (const bad of parsed.malformed) malformed.push({ file, ...bad });
-    for (const [key, value] of Object.entries(parsed.env)) {
+    let variables = parsed.env;
+    const before = lastGood?.get(file);
+    if (parsed.malformed.length === 0) lastGood?.set(file, parsed.env);
+    else if (before) {
+      variables = before;
+      kept.push(file);
+    }
+    for (const [key, value] of Object.entries(variables)) {
       if (value.includes('\0')) invalid.push({ file, key });
       else env[key] = value;
     }
@@ -138,5 +159,5 @@ export function readEnvFiles(root: string, files: readonly string[]): EnvFilesRe
     if (text === undefined) missing.push(absolute);
     else take(absolute, text);
   }
-  return { env, missing, invalid, malformed };
+  return { env, missing, invalid, malformed, kept };
 }

@@ -111,11 +111,37 @@ describe('readEnvFiles', () => {
 
   it('does not report a missing .env, and re-reads the files on every call', () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'msup-env-'));
-    expect(readEnvFiles(root, [])).toEqual({ env: {}, missing: [], invalid: [], malformed: [] });
+    expect(readEnvFiles(root, [])).toEqual({ env: {}, missing: [], invalid: [], malformed: [], kept: [] });
     writeFileSync(path.join(root, '.env'), 'A=1\n');
     expect(readEnvFiles(root, []).env).toEqual({ A: '1' });
     writeFileSync(path.join(root, '.env'), 'A=2\n');
     expect(readEnvFiles(root, []).env).toEqual({ A: '2' });
+  });
+
+  it('with lastGood, gives a file with a malformed line as last read without one, or without the line', () => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'msup-env-'));
+    const dotenv = path.join(root, '.env');
+    const other = path.join(root, 'other.env');
+    const reads = new Map<string, Record<string, string>>();
+    writeFileSync(dotenv, 'A=1\nB=2\n');
+    expect(readEnvFiles(root, [], reads)).toMatchObject({ env: { A: '1', B: '2' }, kept: [] });
+    writeFileSync(dotenv, 'A=1\nB 3\nC=4\n');
+    writeFileSync(other, 'D=5\n6E=x\n');
+    expect(readEnvFiles(root, ['other.env'], reads)).toEqual({
+      env: { A: '1', B: '2', D: '5' },
+      missing: [],
+      invalid: [],
+      malformed: [
+        { file: dotenv, line: 2, text: 'B 3' },
+        { file: other, line: 2, text: '6E=x' },
+      ],
+      kept: [dotenv],
+    });
+    // Without lastGood (the check at load), the file is read as it is.
+    expect(readEnvFiles(root, []).env).toEqual({ A: '1', C: '4' });
+    writeFileSync(dotenv, 'A=7\n');
+    expect(readEnvFiles(root, [], reads)).toMatchObject({ env: { A: '7' }, kept: [] });
+    expect(reads.get(dotenv)).toEqual({ A: '7' });
   });
 });
 
