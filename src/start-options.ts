@@ -1,6 +1,7 @@
 // The checks of what a caller hands the library (StartOptions, restart's and status's arguments): a value
 // given but not valid is refused, naming the option, never replaced by a default behind the caller's back.
 // Pure.
+import { ALLOWED_HOST_EXPECTED, isAllowedHost } from './config/allowed-hosts.js';
 import { durationMs } from './config/duration.js';
 import { RUNTIME_NAMES } from './config/runtime-names.js';
 import { MsupError } from './errors.js';
@@ -42,6 +43,23 @@ export function checkStartOptions(options: StartOptions): void {
       );
     }
     durationOption('watchLoopGuard.window', window);
+  }
+  const admin = options.admin;
+  if (typeof admin === 'object' && admin !== null && admin.allowedHosts !== undefined) {
+    const hosts: unknown = admin.allowedHosts;
+    if (!Array.isArray(hosts)) {
+      throw new MsupError(
+        'MSUP_USAGE',
+        `admin.allowedHosts: expected an array of host names, got ${show(hosts)}`,
+      );
+    }
+    const bad = hosts.findIndex((h) => !isAllowedHost(h));
+    if (bad !== -1) {
+      throw new MsupError(
+        'MSUP_USAGE',
+        `admin.allowedHosts.${bad}: expected ${ALLOWED_HOST_EXPECTED}, got ${show(hosts[bad])}`,
+      );
+    }
   }
   const runtime: unknown = options.runtime;
   if (runtime !== undefined && !(RUNTIME_NAMES as readonly unknown[]).includes(runtime)) {

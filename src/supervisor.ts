@@ -263,6 +263,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#admin = await AdminServer.open(this, {
       host: given.host ?? config.admin?.host ?? '127.0.0.1',
       port: given.port ?? config.admin?.port ?? 0,
+      allowedHosts: given.allowedHosts ?? config.admin?.allowedHosts ?? [],
       log: (level, msg, fields) => this.#log(level, msg, fields),
     });
     const url = this.#admin.url;

@@ -252,6 +252,12 @@ export interface AdminConfig {
   port?: number;
   /** The address it listens on (default `'127.0.0.1'`: this machine only). */
   host?: string;
+  /**
+   * Names it answers to in `Host` besides IP addresses, `localhost` (and names under `.localhost`) and
+   * `host`: each a host name (`'metrics.example.com'`), or one led by a dot for it and every name under it
+   * (`'.example.com'`). Any other name gets 421 (DNS rebinding). Default none.
+   */
+  allowedHosts?: string[];
 }
 
 // --- The shared front (issue 3) ---
@@ -502,7 +508,7 @@ export interface ResolvedConfig {
   /** The shared front and the settings of every front port. */
   proxy: ResolvedProxy;
   /** The config's admin listener, or null when it has none. */
-  admin: { port: number; host: string } | null;
+  admin: { port: number; host: string; allowedHosts: readonly string[] } | null;
 }
 
 // The supervisor's API: what start() takes, what it reports.
@@ -544,8 +550,8 @@ export interface StartOptions {
   runtime?: RuntimeName;
   /**
    * The admin listener (dashboard, /metrics): `true` opens it as the config's `admin` says (or on a free
-   * loopback port), an object overrides the config's port and host, `false` keeps it closed. Default:
-   * open only when the config has `admin`.
+   * loopback port), an object overrides the config's port, host and allowedHosts (each one given), `false`
+   * keeps it closed. Default: open only when the config has `admin`.
    */
   admin?: boolean | AdminConfig;
 }

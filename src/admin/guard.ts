@@ -1,5 +1,5 @@
 // Who may use the admin listener: every request must name this listener in `Host` (an IP address,
-// localhost, or the configured host: a DNS-rebinding page names its own domain), and an action must
+// localhost, the configured host, or a name the config allows: a DNS-rebinding page names its own domain), and an action must
 // also carry the run's token and, when the browser sends an `Origin`, come from the dashboard's own
 // origin (another page open in the same browser cannot act: CSRF). Pure.
 import { timingSafeEqual } from 'node:crypto';
@@ -12,6 +12,8 @@ export interface GuardSettings {
   port: number;
   /** The host it was configured with (a name is allowed in `Host` besides IP addresses and localhost). */
   host: string;
+  /** `admin.allowedHosts`: more names allowed in `Host`; `.example.com` is example.com and every name under it. */
+  allowedHosts?: readonly string[];
   token: string;
 }
 
@@ -23,7 +25,10 @@ export function splitHost(value: string): { name: string; port: number | null } 
   return { name, port: match[3] === undefined ? null : Number(match[3]) };
 }
 
-/** Whether `Host` names this listener: an IP address, localhost (or a name under .localhost), or the configured host, on any port. */
+/**
+ * Whether `Host` names this listener: an IP address, localhost (or a name under .localhost), the configured
+ * host, or a name `allowedHosts` gives, on any port.
+ */
 export function hostAllowed(host: string | undefined, settings: GuardSettings): boolean {
   if (host === undefined) return false;
   const parsed = splitHost(host);
@@ -35,8 +40,16 @@ export function hostAllowed(host: string | undefined, settings: GuardSettings): 
     isIP(name) !== 0 ||
     name === 'localhost' ||
     name.endsWith('.localhost') ||
-    name === settings.host.toLowerCase()
+    name === settings.host.toLowerCase() ||
+    (settings.allowedHosts ?? []).some((allowed) => allowedName(name, allowed))
   );
+}
+
+/** `name` (lower case, no trailing dot) is `allowed`, or under it when `allowed` starts with a dot (as Vite reads it). */
+function allowedName(name: string, allowed: string): boolean {
+  const entry = allowed.toLowerCase().replace(/\.$/, '');
+  if (!entry.startsWith('.')) return name === entry;
+  return name === entry.slice(1) || name.endsWith(entry);
 }
 
 /** Compares two tokens in constant time. */
@@ -59,7 +72,8 @@ export function refuseRequest(
   if (!hostAllowed(headers.host, settings)) {
     return {
       status: 421,
-      reason: `the Host header (${headers.host ?? 'none'}) does not name this admin listener`,
+      // The way out named: a scrape by a DNS name is refused until the config allows the name.
+      reason: `the Host header (${headers.host ?? 'none'}) does not name this admin listener (a name it should answer to goes in admin.allowedHosts)`,
     };
   }
   return undefined;

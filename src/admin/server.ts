@@ -25,6 +25,8 @@ export interface AdminTarget extends ActionTarget {
 
 export interface AdminOptions {
   host: string;
+  /** More names allowed in `Host` (`admin.allowedHosts`, guard.ts). */
+  allowedHosts?: readonly string[];
   /** 0 picks a free port. */
   port: number;
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
@@ -81,7 +83,12 @@ export class AdminServer {
     this.#target = target;
     this.#options = options;
     this.token = options.token ?? randomBytes(32).toString('base64url');
-    this.#guard = { host: options.host, port: options.port, token: this.token };
+    this.#guard = {
+      host: options.host,
+      allowedHosts: options.allowedHosts ?? [],
+      port: options.port,
+      token: this.token,
+    };
     this.#feed = new EventFeed(
       async () => this.#sampler.sample(await target.metrics(), target.services(), Date.now()),
       () => this.#sampler.refresh(target.services(), Date.now()),

@@ -317,7 +317,11 @@ export function resolveConfig(
     };
   });
   const admin = config.admin
-    ? { port: config.admin.port ?? 0, host: config.admin.host ?? '127.0.0.1' }
+    ? {
+        port: config.admin.port ?? 0,
+        host: config.admin.host ?? '127.0.0.1',
+        allowedHosts: [...(config.admin.allowedHosts ?? [])],
+      }
     : null;
   return deepFreeze({ root: path.resolve(root), file, services, proxy: resolvedProxy, admin });
 }

@@ -1,6 +1,7 @@
 // The config's schema (zod): shapes and value checks, each with a message that says what was expected and what came.
 import { z } from 'zod';
 import { MAX_DURATION_MS, MAX_INSTANCES } from '../limits.js';
+import { ALLOWED_HOST_EXPECTED, isAllowedHost } from './allowed-hosts.js';
 import { durationMs, parseDuration } from './duration.js';
 import { nearest } from './nearest.js';
 import { RUNTIME_NAMES } from './runtime-names.js';
@@ -397,7 +398,15 @@ export const configSchema = strict({
     })
     .refine((services) => Object.keys(services).length > 0, { error: 'expected at least one service' }),
   proxy: proxy.optional(),
-  admin: strict({ port: port.optional(), host: nonEmptyString.optional() }).optional(),
+  admin: strict({
+    port: port.optional(),
+    host: nonEmptyString.optional(),
+    allowedHosts: z
+      .array(check<string>(isAllowedHost, ALLOWED_HOST_EXPECTED), {
+        error: (issue) => `expected an array of host names, got ${show(issue.input)}`,
+      })
+      .optional(),
+  }).optional(),
 });
 
 export type ValidConfig = z.infer<typeof configSchema>;

@@ -604,3 +604,77 @@ describe('the admin option', () => {
     });
   });
 });
+
+describe('admin.allowedHosts', () => {
+  it('lets a request that names the listener by an allowed DNS name through; any other name still gets 421', async () => {
+    const p = project();
+    const base = p.config({ w: { command: node('worker.js') } });
+    const status = async (url: string, host: string) =>
+      (await request(`${url}metrics`, { headers: { host } })).status;
+
+    // As before without it: a scrape by a DNS name (admin.host 0.0.0.0, Host: myhost:9090) is refused, and
+    // the answer says where the name goes.
+    const plain = await p.start({ config: { ...base, admin: { port: 0 } } });
+    const refused = await request(`${admin(plain).url}metrics`, { headers: { host: 'myhost:9090' } });
+    expect(refused.status).toBe(421);
+    expect(JSON.parse(refused.body).error).toEqual({
+      code: 'MSUP_FORBIDDEN',
+      message:
+        'the Host header (myhost:9090) does not name this admin listener (a name it should answer to goes in admin.allowedHosts)',
+    });
+    await plain.stop();
+
+    const sup = await p.start({
+      config: { ...base, admin: { port: 0, allowedHosts: ['myhost', '.Example.test'] } },
+    });
+    const { url } = admin(sup);
+    for (const host of ['myhost:9090', 'MYHOST', 'myhost.', 'example.test:9090', 'a.b.example.test']) {
+      expect([host, await status(url, host)]).toEqual([host, 200]);
+    }
+    for (const host of ['otherhost:9090', 'myhost.evil', 'notexample.test', 'evil.example']) {
+      expect([host, await status(url, host)]).toEqual([host, 421]);
+    }
+    // IP addresses and localhost are served as ever.
+    expect(await status(url, admin(sup).host)).toBe(200);
+    await sup.stop();
+
+    // The admin option's list replaces the config's.
+    const option = await p.start({
+      config: { ...base, admin: { port: 0, allowedHosts: ['myhost'] } },
+      admin: { allowedHosts: ['scraper.lan'] },
+    });
+    expect(await status(admin(option).url, 'scraper.lan:9100')).toBe(200);
+    expect(await status(admin(option).url, 'myhost:9090')).toBe(421);
+  });
+
+  it('is checked: in the config with MSUP_CONFIG_INVALID, in the admin option with MSUP_USAGE', async () => {
+    const p = project();
+    const base = p.config({ w: { command: node('worker.js') } });
+    await expect(
+      p.start({ config: { ...base, admin: { allowedHosts: ['myhost:9090'] } } }),
+    ).rejects.toMatchObject({
+      code: 'MSUP_CONFIG_INVALID',
+      issues: [
+        {
+          path: 'admin.allowedHosts.0',
+          message:
+            'expected a host name such as "metrics.example.com", or ".example.com" for it and every name under it (no port, no scheme, no wildcard), got "myhost:9090"',
+        },
+      ],
+    });
+    await expect(
+      p.start({ config: { ...base, admin: { allowedHosts: 'myhost' as unknown as string[] } } }),
+    ).rejects.toMatchObject({
+      code: 'MSUP_CONFIG_INVALID',
+      issues: [{ path: 'admin.allowedHosts', message: 'expected an array of host names, got "myhost"' }],
+    });
+    await expect(
+      p.start({ config: base, admin: { allowedHosts: ['ok', '*.example.com'] } }),
+    ).rejects.toMatchObject({
+      code: 'MSUP_USAGE',
+      message: expect.stringMatching(
+        /^admin\.allowedHosts\.1: expected a host name .*, got "\*\.example\.com"$/,
+      ),
+    });
+  });
+});

@@ -31,6 +31,20 @@ describe('guard', () => {
     expect(hostAllowed('a b', settings)).toBe(false);
   });
 
+  it('serves the names admin.allowedHosts gives, a leading dot for a domain and every name under it', () => {
+    const allowing = { ...settings, host: '0.0.0.0', allowedHosts: ['myhost', '.Example.COM', 'box.lan.'] };
+    expect(hostAllowed('myhost:9090', settings)).toBe(false);
+    expect(hostAllowed('myhost:9090', allowing)).toBe(true);
+    expect(hostAllowed('MyHost.', allowing)).toBe(true);
+    expect(hostAllowed('example.com', allowing)).toBe(true);
+    expect(hostAllowed('a.b.example.com:80', allowing)).toBe(true);
+    expect(hostAllowed('box.lan', allowing)).toBe(true);
+    expect(hostAllowed('notexample.com', allowing)).toBe(false);
+    expect(hostAllowed('example.com.evil', allowing)).toBe(false);
+    expect(hostAllowed('myhost.evil', allowing)).toBe(false);
+    expect(hostAllowed('sub.myhost', allowing)).toBe(false);
+  });
+
   it('lets an action run with the token and its own origin (or none) only', () => {
     const token = settings.token;
     const host = '127.0.0.1:9100';
