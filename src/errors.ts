@@ -4,17 +4,24 @@ import type { RolloutResult } from './types.js';
 export const ERROR_CODES = {
   MSUP_CONFIG_NOT_FOUND: 'No config file was found, or the one named does not exist',
   MSUP_CONFIG_LOAD: 'The config file could not be loaded (syntax error, failed import, bad JSON)',
-  MSUP_CONFIG_INVALID: 'The config does not match the schema; every problem is listed with its path',
-  MSUP_PORT_IN_USE: 'A front port is already in use; the port and the service are named',
-  MSUP_ALREADY_RUNNING: 'Another msup is running for this project (its pid is named)',
+  MSUP_CONFIG_INVALID:
+    'The config is not valid (the schema, and checks beyond it: ports, folders, .env files, what an export target can take); every problem is listed with its path',
+  MSUP_PORT_IN_USE:
+    "A port msup listens on is already in use (a service's front, the shared front, the admin listener); the port and what it was for are named",
+  MSUP_ALREADY_RUNNING:
+    'Another msup is running for this project (its pid is named), or answers on its control socket',
   MSUP_START_FAILED:
     'A service could not start (crash loop or exit during start; last exit and stderr tail attached), or a listener of msup (a front, the admin listener) could not listen on its address for a reason other than a port in use',
   MSUP_START_TIMEOUT: 'Not every instance became ready within the start timeout',
-  MSUP_UNKNOWN_SERVICE: 'The API was asked about a service that is not in the config',
-  MSUP_STOPPED: 'The supervisor was stopped before the operation could complete',
-  MSUP_USAGE: 'The command line could not be understood',
+  MSUP_UNKNOWN_SERVICE:
+    'A service was named (the API, a command, a dashboard action) that is not in the config; also url() of a service without a port',
+  MSUP_STOPPED:
+    'The supervisor was stopped before the operation could complete, or is not running for it (before start(), after stop(), a second start())',
+  MSUP_USAGE:
+    "What was asked is not understood or not valid as given: the command line, the API's options and arguments, a file in the way, or a request the admin listener does not serve (400, 404, 405)",
   MSUP_NOT_RUNNING: 'A command needs the running msup of this project, and none is running',
-  MSUP_CONTROL: 'The control socket could not be reached, or answered something unexpected',
+  MSUP_CONTROL:
+    'The control socket could not be reached, answered something unexpected or nothing in time, or could not be opened at start',
   MSUP_RESTART_FAILED:
     'A rolling restart stopped: a replacement never became ready (the old instance was kept)',
   MSUP_NO_CONTAINER_ENGINE:
