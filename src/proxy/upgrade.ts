@@ -1,15 +1,20 @@
 // WebSocket (and other) upgrades: a byte pipe to one instance through http-proxy-3, counted as in
 // flight on that instance until either side closes, so a drain can wait for it or cut it. While no
 // instance is ready the upgrade is held like a request (a dev server's HMR reconnecting mid-restart).
-// http-proxy-3 is loaded at the first upgrade, so a process that never sees one never loads it.
+// msup opens the connection to the instance itself and hands it to http-proxy-3: a connect that fails
+// sent nothing, so the upgrade goes to the next instance, as a request does (http-proxy-3 would end the
+// client's connection). http-proxy-3 is loaded at the first upgrade, so a process that never sees one
+// never loads it.
 import { randomUUID } from 'node:crypto';
-import type http from 'node:http';
+import http from 'node:http';
 import { createRequire } from 'node:module';
-import type net from 'node:net';
+import net from 'node:net';
 import type { ProxyServer } from 'http-proxy-3';
 import { isLocalShortage } from '../limits.js';
 import { isForwarding, isLoopback } from './headers.js';
 import type { Member, Members } from './members.js';
+import { classifyFailure, describeFailure } from './retry.js';
+import { CONNECT_TIMEOUT_MS } from './upstream-pool.js';
 
 export interface UpgradeTarget {
   readonly service: string;
@@ -29,9 +34,14 @@ export type UpgradeProxy = ReturnType<typeof createUpgradeProxy>;
 /** The outgoing request of each upgrade under way, by its client's socket (http-proxy-3's proxyReqWs). */
 const outgoing = new WeakMap<net.Socket, (proxyReq: http.ClientRequest) => void>();
 
-function refuse(socket: net.Socket, status: string): void {
+/** An answer msup writes itself on the client's connection, which then closes: a status and a sentence. */
+function refuse(socket: net.Socket, status: string, text: string, retryAfter = false): void {
   if (socket.writable && !socket.destroyed) {
-    socket.end(`HTTP/1.1 ${status}\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const body = `${text}\n`;
+    socket.end(
+      `HTTP/1.1 ${status}\r\n${retryAfter ? 'Retry-After: 1\r\n' : ''}Connection: close\r\n` +
+        `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   }
 }
 
@@ -51,31 +61,31 @@ function proxyServer(): ProxyServer {
   return proxy;
 }
 
+/**
+ * An agent whose one connection is `connection`, already open: http-proxy-3 sends the upgrade over it
+ * (its `agent` option) instead of connecting itself. Not kept alive: a non-101 answer closes it.
+ */
+function agentOver(connection: net.Socket): http.Agent {
+  const agent = new http.Agent();
+  agent.createConnection = () => connection;
+  return agent;
+}
+
 export function createUpgradeProxy() {
   let proxy: ProxyServer | undefined;
 
+  /** Hands the upgrade to http-proxy-3 over `connection`, open to `member`; `failed` marks the attempt failed. */
   function pipe(
     target: UpgradeTarget,
     member: Member,
+    connection: net.Socket,
     req: http.IncomingMessage,
     socket: net.Socket,
     head: Buffer,
+    failed: () => void,
   ): void {
-    if (!isLoopback(req.socket.remoteAddress)) {
-      for (const name of Object.keys(req.headers)) {
-        if (isForwarding(name)) delete req.headers[name];
-      }
-    }
-    req.headers['x-request-id'] ??= randomUUID();
-    target.members.begin(member, false);
-    let failed = false;
     // What the connection carried before (earlier answers on a kept-alive or pipelined connection).
     const writtenBefore = socket.bytesWritten;
-    const untrack = target.track(member, () => socket.destroy());
-    socket.once('close', () => {
-      untrack();
-      target.members.end(member, failed);
-    });
     // The instance has responseTimeout to answer the upgrade, as a request has for its headers.
     if (target.responseTimeoutMs > 0) {
       outgoing.set(socket, (proxyReq) => {
@@ -94,7 +104,10 @@ export function createUpgradeProxy() {
       req,
       socket,
       head,
-      { target: `http://${member.host.includes(':') ? `[${member.host}]` : member.host}:${member.port}` },
+      {
+        target: `http://${member.host.includes(':') ? `[${member.host}]` : member.host}:${member.port}`,
+        agent: agentOver(connection),
+      },
       (error) => {
         // Once the instance's answer (its 101) has gone to the client, the bytes are the two ends' own: a
         // reset there ends the client's connection too, and is no failure of the instance; an HTTP status
@@ -103,16 +116,96 @@ export function createUpgradeProxy() {
           socket.destroy();
           return;
         }
-        // msup out of descriptors is not the instance's failure.
-        const code = (error as NodeJS.ErrnoException | undefined)?.code;
-        const local = isLocalShortage(code);
-        failed = !local;
-        refuse(
-          socket,
-          local ? '503 Service Unavailable' : code === TIMED_OUT ? '504 Gateway Timeout' : '502 Bad Gateway',
-        );
+        failed();
+        const { code, message } = (error ?? {}) as NodeJS.ErrnoException;
+        if (code === TIMED_OUT) {
+          refuse(
+            socket,
+            '504 Gateway Timeout',
+            `${member.label} did not answer the upgrade within responseTimeout`,
+          );
+        } else {
+          const why = describeFailure(code, classifyFailure({ code }), message ?? 'no answer');
+          refuse(socket, '502 Bad Gateway', `${member.label} failed: ${why}`);
+        }
       },
     );
+  }
+
+  /**
+   * One attempt: msup connects to `member`, then hands the upgrade over. A connect that fails sent
+   * nothing: `next` tries another instance (or holds, then answers). A drain or the client's close cuts
+   * the connect under way.
+   */
+  function attempt(
+    target: UpgradeTarget,
+    member: Member,
+    retry: boolean,
+    req: http.IncomingMessage,
+    socket: net.Socket,
+    head: Buffer,
+    next: () => void,
+  ): void {
+    target.members.begin(member, retry);
+    let failed = false;
+    let ended = false;
+    const connection = net.connect({ host: member.host, port: member.port });
+    // Errors once connected are http-proxy-3's to handle; this one keeps a late one from ending msup.
+    connection.on('error', () => {});
+    const untrack = target.track(member, () => {
+      connection.destroy();
+      socket.destroy();
+    });
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      untrack();
+      target.members.end(member, failed);
+    };
+    const clientGone = (): void => {
+      connection.destroy();
+      end();
+    };
+    socket.once('close', clientGone);
+    connection.setTimeout(CONNECT_TIMEOUT_MS, () =>
+      connection.destroy(Object.assign(new Error('connect timed out'), { code: 'MSUP_CONNECT_TIMEOUT' })),
+    );
+    const connectFailed = (error: NodeJS.ErrnoException): void => {
+      socket.off('close', clientGone);
+      // msup out of descriptors is not the instance's failure, and another would fare no better.
+      const local = isLocalShortage(error.code);
+      failed = !local;
+      end();
+      if (socket.destroyed) return;
+      if (local) {
+        refuse(
+          socket,
+          '503 Service Unavailable',
+          `msup could not reach ${target.service}: ${error.code} (out of file descriptors)`,
+          true,
+        );
+      } else if (classifyFailure({ code: error.code }) === 'connect') next();
+      else
+        refuse(
+          socket,
+          '502 Bad Gateway',
+          `${member.label} failed: ${describeFailure(error.code, 'sent', error.message)}`,
+        );
+    };
+    connection.once('error', connectFailed);
+    connection.once('connect', () => {
+      connection.off('error', connectFailed);
+      connection.setTimeout(0);
+      if (!isLoopback(req.socket.remoteAddress)) {
+        for (const name of Object.keys(req.headers)) {
+          if (isForwarding(name)) delete req.headers[name];
+        }
+      }
+      req.headers['x-request-id'] ??= randomUUID();
+      pipe(target, member, connection, req, socket, head, () => {
+        failed = true;
+      });
+    });
   }
 
   return {
@@ -126,15 +219,24 @@ export function createUpgradeProxy() {
       socket.on('error', () => {});
       if (url !== undefined) req.url = url;
       const deadline = Date.now() + target.holdTimeoutMs;
+      /** Instances whose connect failed for this upgrade. */
+      const tried = new Set<string>();
       let cancel: (() => void) | undefined;
       socket.once('close', () => cancel?.());
       const go = (): void => {
         cancel = undefined;
         if (socket.destroyed) return;
-        const member = target.closing ? undefined : target.members.pick();
-        if (member) pipe(target, member, req, socket, head);
-        else if (!target.closing && Date.now() < deadline) cancel = target.hold(deadline, go, go);
-        else refuse(socket, '503 Service Unavailable');
+        const member = target.closing ? undefined : target.members.pick(tried);
+        if (member) {
+          const retry = tried.size > 0;
+          tried.add(member.key);
+          attempt(target, member, retry, req, socket, head, go);
+        } else if (!target.closing && Date.now() < deadline) cancel = target.hold(deadline, go, go);
+        else if (target.closing)
+          refuse(socket, '503 Service Unavailable', `${target.service} is shutting down`, true);
+        else if (tried.size > 0) {
+          refuse(socket, '502 Bad Gateway', `no instance of ${target.service} could take the upgrade`);
+        } else refuse(socket, '503 Service Unavailable', `no ready instance of ${target.service}`, true);
       };
       go();
     },

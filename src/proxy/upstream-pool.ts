@@ -10,7 +10,8 @@ import { LeanPool } from './lean-pool.js';
 
 /** Below Node's default server.keepAliveTimeout (5 s), so a pooled socket is not reset under a request. */
 export const UPSTREAM_IDLE_MS = 4000;
-const CONNECT_TIMEOUT_MS = 2000;
+/** Time to open a connection to an instance (requests, and upgrades: upgrade.ts). */
+export const CONNECT_TIMEOUT_MS = 2000;
 
 /** undici's raw handler callbacks, the cheapest way to pass a response through. */
 export interface ExchangeHandler {

@@ -157,6 +157,31 @@ describe('a WebSocket through the front', () => {
     expect(await raw(port, upgrade, 2000)).toMatch(/^HTTP\/1\.1 101 /);
   });
 
+  it('sends an upgrade whose connect is refused to another instance; 502 with words when none takes it', async () => {
+    // web#0 is not listening (its process just died): nothing was sent to it, so the upgrade goes on.
+    const dead = await closedPort();
+    const live = await wsUpstream('b');
+    const { port, proxy: p } = await proxy([dead, live], { holdTimeoutMs: 200 });
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
+    const answer = new Promise<string>((resolve, reject) => {
+      socket.on('open', () => socket.send('hi'));
+      socket.on('message', (d) => resolve(String(d)));
+      socket.on('error', reject);
+    });
+    expect(await answer).toBe('b: hi');
+    socket.close();
+    expect(p.stats()[0]).toMatchObject({ requests: 1, errors: 1 });
+    expect(p.stats()[1]).toMatchObject({ requests: 1, retries: 1, errors: 0 });
+    // No instance can take it: an HTTP answer that says so, not a closed connection.
+    p.remove(`web#1:${live}`);
+    const upgrade =
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+    expect(await raw(port, upgrade)).toMatch(
+      /^HTTP\/1\.1 502 [\s\S]*\r\n\r\nno instance of web could take the upgrade\n$/,
+    );
+  });
+
   it('is only cut when its instance resets it once open: no HTTP status in the stream, no failure counted', async () => {
     const { port, proxy: p } = await proxy([await wsUpstream('a'), await wsUpstream('b')]);
     const socket = new WebSocket(`ws://127.0.0.1:${port}/`);

@@ -105,13 +105,41 @@ describe('HTTP details at the front', () => {
     );
   });
 
-  it('answers 502 to a WebSocket upgrade behind an answered request when its instance refuses it', async () => {
+  it('sends a WebSocket upgrade behind an answered request elsewhere when its instance refuses the connect', async () => {
     const upstream = await echo();
-    // Round robin: /one goes to the echo instance, the upgrade to the closed port.
+    // Round robin: /one goes to the echo instance, the upgrade to the closed port, then to the echo
+    // instance, which answers it as a plain request (no WebSocket there).
     const { port, proxy: p } = await proxy([upstream.port, await closedPort()]);
     const websocket = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
     const reply = await raw(port, `GET /one HTTP/1.1\r\nHost: x\r\n\r\n${websocket}`);
-    expect(reply).toMatch(/^HTTP\/1\.1 200 [\s\S]*"url":"\/one"[\s\S]*HTTP\/1\.1 502 /);
+    expect(reply).toMatch(/^HTTP\/1\.1 200 [\s\S]*"url":"\/one"[\s\S]*HTTP\/1\.1 200 [\s\S]*"url":"\/ws"/);
+    expect(p.stats()[1]?.errors).toBe(1);
+  });
+
+  it('answers 502 to a WebSocket upgrade behind an answered request when no instance takes its connect', async () => {
+    const upstream = await echo();
+    const { port, proxy: p } = await proxy([upstream.port, await closedPort()], { holdTimeoutMs: 200 });
+    const websocket = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+    // The echo instance leaves rotation once it has answered /one: the upgrade finds only the closed port.
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () =>
+        socket.write('GET /one HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
+      let got = '';
+      socket.on('data', (d) => {
+        const first = !got.includes('"url":"/one"');
+        got += d;
+        if (first && got.includes('"url":"/one"')) {
+          p.remove(`web#0:${upstream.port}`);
+          socket.write(websocket);
+        }
+      });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    expect(reply).toMatch(
+      /^HTTP\/1\.1 200 [\s\S]*"url":"\/one"[\s\S]*HTTP\/1\.1 502 [\s\S]*no instance of web could take the upgrade/,
+    );
     expect(p.stats()[1]?.errors).toBe(1);
   });
 
