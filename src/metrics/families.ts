@@ -193,7 +193,7 @@ export function ownFamilies(input: MetricsInput): MetricFamily[] {
     family(
       'msup_proxy_responses_total',
       'counter',
-      'Answers msup gave itself, by status: 400, 408, 502, 503; 499 when the client left before any answer.',
+      'Answers msup gave itself, by status: 400, 408, 502, 503, 504; 499 when the client left before any answer.',
       s.own,
     ),
     family(

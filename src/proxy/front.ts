@@ -3,7 +3,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS, type FrontLog } from './listener.js';
-import { originForm, replyText } from './reply.js';
+import { originForm, replySocket, replyText } from './reply.js';
 import { describeRoutes, hostName, matchRoute, type Route, sortRoutes } from './routes.js';
 import type { ServiceProxy } from './server.js';
 
@@ -63,11 +63,13 @@ export class FrontProxy {
   }
 
   #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
-    const { match, proxy } = this.#route(req);
-    if (this.#closing || !match || !proxy) {
-      socket.on('error', () => {});
-      const status = this.#closing ? '503 Service Unavailable' : '404 Not Found';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const { host, url, match, proxy } = this.#route(req);
+    if (this.#closing) {
+      replySocket(socket, 503, 'msup is shutting down', { 'Retry-After': '1' });
+      return;
+    }
+    if (!match || !proxy) {
+      replySocket(socket, 404, describeRoutes(this.#routes, host, url));
       return;
     }
     // Upgraded connections are no longer the HTTP server's: kept here, so a retiring front can cut them.

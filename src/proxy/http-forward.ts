@@ -16,6 +16,7 @@ import {
   IDEMPOTENT,
   isReset,
   isResponseTimeout,
+  isTimeout,
   mayRetry,
 } from './retry.js';
 import type { ExchangeHandler } from './upstream-pool.js';
@@ -45,6 +46,8 @@ class Exchange implements ExchangeHandler {
   #staleRetried = false;
   #clientGone = false;
   #done = false;
+  /** The last failed attempt, for the answer when no instance is left to try (nginx: 504 after a timeout). */
+  #lastFailure: { label: string; why: string; timedOut: boolean } | undefined;
   #cancelHold: (() => void) | undefined;
   #resume: (() => void) | undefined;
   #unwait: (() => void) | undefined;
@@ -91,8 +94,14 @@ class Exchange implements ExchangeHandler {
         );
         return;
       }
-      if (this.#tried.size > 0) this.#reply(502, `no instance of ${target.service} could take the request`);
-      else this.#reply(503, `no ready instance of ${target.service}`, { 'retry-after': '1' });
+      const last = this.#lastFailure;
+      if (this.#tried.size > 0) {
+        const detail = last ? `; the last one, ${last.label}, failed: ${last.why}` : '';
+        this.#reply(
+          last?.timedOut ? 504 : 502,
+          `no instance of ${target.service} could take the request${detail}`,
+        );
+      } else this.#reply(503, `no ready instance of ${target.service}`, { 'retry-after': '1' });
       return;
     }
     const retry = this.#tried.size > 0;
@@ -215,19 +224,21 @@ class Exchange implements ExchangeHandler {
       responseStarted: this.#res.headersSent,
     });
     const why = describeFailure(code, kind, error.message);
+    const timedOut = isTimeout(code);
+    this.#lastFailure = { label: member.label, why, timedOut };
     // No answer in time: the instance may be frozen; it leaves rotation, and its other waiting requests
     // go elsewhere now rather than each waiting out its own timeout (HAProxy's on-error mark-down).
     if (isResponseTimeout(code)) this.#target.stalled(member);
-    if (!retryable) this.#fail(member, why, false);
+    if (!retryable) this.#fail(member, why, false, timedOut);
     else if (kind === 'connect' || code === 'MSUP_STALLED') this.next();
-    else if (!isReset(code)) this.#retryWithinBudget(member, why);
+    else if (!isReset(code)) this.#retryWithinBudget(member, why, timedOut);
     else {
       // A reset from an instance whose process just died (or that stopped listening) is no sign of
       // overload: its retry is free. Told apart by whether its port still takes connections.
       void this.#target.gone(member).then((gone) => {
         if (this.#clientGone || this.#done) return;
         if (gone) this.next();
-        else this.#retryWithinBudget(member, why);
+        else this.#retryWithinBudget(member, why, timedOut);
       });
     }
   }
@@ -244,26 +255,28 @@ class Exchange implements ExchangeHandler {
     if (IDEMPOTENT.has(this.#req.method ?? 'GET')) {
       this.#tried.delete(member.key);
       this.next();
-    } else this.#fail(member, 'connection closed before a response', false);
+    } else this.#fail(member, 'connection closed before a response', false, false);
   }
 
   /** A retry after the instance got the request: only while the budget allows (Envoy's retry budget). */
-  #retryWithinBudget(member: Member, why: string): void {
+  #retryWithinBudget(member: Member, why: string, timedOut: boolean): void {
     if (!this.#target.budget.acquire()) {
-      this.#fail(member, why, true);
+      this.#fail(member, why, true, timedOut);
       return;
     }
     this.#retrySlot = true;
     this.next();
   }
 
-  #fail(member: Member, why: string, budgetSpent: boolean): void {
+  /** The attempt failed and goes nowhere else: 504 after a timeout, as nginx answers, else 502. */
+  #fail(member: Member, why: string, budgetSpent: boolean, timedOut: boolean): void {
     if (this.#res.headersSent) {
       this.#res.destroy();
       this.#finish();
       return;
     }
-    this.#reply(502, `${member.label} failed: ${why}${budgetSpent ? ' (retry budget spent)' : ''}`);
+    const text = `${member.label} failed: ${why}${budgetSpent ? ' (retry budget spent)' : ''}`;
+    this.#reply(timedOut ? 504 : 502, text);
   }
 
   #endAttempt(failed: boolean): void {

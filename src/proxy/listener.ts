@@ -7,7 +7,7 @@ import { MsupError } from '../errors.js';
 import { atMostEvery } from './connection-limits.js';
 import { headerProblem } from './headers.js';
 import { hasBody } from './lazy-body.js';
-import { replyText } from './reply.js';
+import { replySocket, replyText } from './reply.js';
 import type { ListenReports } from './tcp-io.js';
 
 /** How a front reports what it does on its own: refused connections, failed accepts. */
@@ -24,10 +24,15 @@ export interface ListenerOptions {
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
-function statusFor(code: string | undefined): string {
-  if (code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large';
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout';
-  return '400 Bad Request';
+/** The answer to a request Node's parser refused (or whose headers did not come in time), in words. */
+function answerFor(error: NodeJS.ErrnoException): { status: number; text: string } {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return { status: 431, text: 'the request headers are too large' };
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return { status: 408, text: 'the request headers did not arrive within proxy.headersTimeout' };
+  }
+  const reason = (error as { reason?: unknown }).reason;
+  const detail = typeof reason === 'string' && reason ? `${reason.toLowerCase()}, ` : '';
+  return { status: 400, text: `the request is not valid HTTP (${detail}${error.code ?? 'parse error'})` };
 }
 
 /** A burst of refused or failed connections is one log line per this long, per front. */
@@ -64,15 +69,6 @@ function watchConnections(server: net.Server, reports: ListenReports): void {
 /** WebSocket is the one upgrade passed on (as a byte pipe); http-proxy-3 takes nothing else. */
 function isWebSocket(req: http.IncomingMessage): boolean {
   return req.method === 'GET' && req.headers.upgrade?.trim().toLowerCase() === 'websocket';
-}
-
-function refuse(socket: net.Socket, status: string, text = ''): void {
-  socket.on('error', () => {});
-  const body = text ? `${text}\n` : '';
-  socket.end(
-    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    () => socket.destroy(),
-  );
 }
 
 /** A response still being written on the socket: Node's own field, set while a response holds the socket. */
@@ -124,9 +120,9 @@ function answerWithoutUpgrade(
   onRequest: (req: http.IncomingMessage, res: http.ServerResponse) => void,
 ): void {
   if (hasBody(req)) {
-    refuse(
+    replySocket(
       socket,
-      '501 Not Implemented',
+      501,
       `msup forwards no upgrade to ${req.headers.upgrade} (and no request body with one)`,
     );
     return;
@@ -168,7 +164,7 @@ export function createListener(
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
     whenSocketFree(socket, () => {
       const problem = headerProblem(req.rawHeaders);
-      if (problem) refuse(socket, `${problem.status} ${http.STATUS_CODES[problem.status]}`, problem.reason);
+      if (problem) replySocket(socket, problem.status, problem.reason);
       else if (isWebSocket(req)) onUpgrade(req, socket, head);
       else answerWithoutUpgrade(req, socket, onRequest);
     }),
@@ -176,7 +172,7 @@ export function createListener(
   // CONNECT asks for a tunnel to host:port: msup is no forward proxy (its target cannot be forwarded).
   server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) =>
     whenSocketFree(socket, () =>
-      refuse(socket, '400 Bad Request', 'msup is not a forward proxy: CONNECT is not served'),
+      replySocket(socket, 400, 'msup is not a forward proxy: CONNECT is not served'),
     ),
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -188,7 +184,8 @@ export function createListener(
       return;
     }
     // Closed once the status is out, whether or not the client ever closes its side (a 408 included).
-    refuse(socket as net.Socket, statusFor(error.code));
+    const { status, text } = answerFor(error);
+    replySocket(socket as net.Socket, status, text);
   });
   return server;
 }

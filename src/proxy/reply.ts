@@ -1,6 +1,7 @@
-// Answers the proxy writes itself (plain text, its own status), and the request target it forwards;
-// shared by the fronts, the listener and the exchange.
-import type http from 'node:http';
+// Answers the proxy writes itself (plain text, its own status, always a sentence), and the request
+// target it forwards; shared by the fronts, the listener, the exchange and upgrades.
+import http from 'node:http';
+import type net from 'node:net';
 
 export function replyText(
   res: http.ServerResponse,
@@ -14,6 +15,32 @@ export function replyText(
   }
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
   res.end(`${text}\n`);
+}
+
+/**
+ * An answer written straight on a connection Node's server has let go of (an upgrade, CONNECT, a client
+ * error), which then closes: the status, `Connection: close`, and `text` as a plain-text body.
+ */
+export function replySocket(
+  socket: net.Socket,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  socket.on('error', () => {});
+  if (!socket.writable || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
+  const body = `${text}\n`;
+  const more = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n${more}Connection: close\r\n` +
+      `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
 }
 
 /** The origin-form path of a request target: absolute-form (`http://host/x`) is reduced to `/x`. */

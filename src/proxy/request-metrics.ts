@@ -17,7 +17,8 @@ export interface InstanceRequests {
 
 /**
  * The status msup answers itself when no instance does: 400 (cannot be forwarded), 408 (the body stopped
- * coming), 502 (every instance failed), 503 (none ready, or shutting down), and 499 when the client went
+ * coming), 502 (every instance failed), 504 (the last one tried did not answer in time), 503 (none ready, or
+ * shutting down), and 499 when the client went
  * away before any answer (nginx's code for it; nothing is sent).
  */
 export const CLIENT_GONE = 499;

@@ -76,11 +76,40 @@ const WORDS: Record<string, string> = {
   MSUP_NOT_FORWARDED: 'its sidecar could not reach the app',
 };
 
-/** What went wrong, for the 502 body: errno codes as they are, undici's in words. */
+/** The system's codes, in words; the code follows them (`connection reset (ECONNRESET)`), for a search. */
+const ERRNO_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection closed while the request was sent',
+  ECONNABORTED: 'connection aborted',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EADDRNOTAVAIL: 'no local address to connect from',
+};
+
+/**
+ * What went wrong, for a 502 or 504 body: always words (undici's and msup's codes are replaced by them,
+ * errno codes follow them); a code with no words of its own follows the error's message.
+ */
 export function describeFailure(code: string | undefined, kind: FailureKind, message: string): string {
   if (kind === 'bad-response') return 'invalid HTTP response';
   if (code === undefined) return message;
-  return WORDS[code] ?? code;
+  const words = WORDS[code];
+  if (words) return words;
+  const errno = ERRNO_WORDS[code];
+  if (errno) return `${errno} (${code})`;
+  return message && message !== code ? `${message} (${code})` : `unexpected error (${code})`;
+}
+
+/** A timeout, as nginx sees one: no connection, or no response headers, in time (504 rather than 502). */
+export function isTimeout(code: string | undefined): boolean {
+  return (
+    isResponseTimeout(code) ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'MSUP_CONNECT_TIMEOUT' ||
+    code === 'ETIMEDOUT'
+  );
 }
 
 export interface AttemptFailure {

@@ -13,7 +13,8 @@ import type { ProxyServer } from 'http-proxy-3';
 import { isLocalShortage } from '../limits.js';
 import { isForwarding, isLoopback } from './headers.js';
 import type { Member, Members } from './members.js';
-import { classifyFailure, describeFailure } from './retry.js';
+import { replySocket } from './reply.js';
+import { classifyFailure, describeFailure, isTimeout } from './retry.js';
 import { CONNECT_TIMEOUT_MS } from './upstream-pool.js';
 
 export interface UpgradeTarget {
@@ -34,15 +35,11 @@ export type UpgradeProxy = ReturnType<typeof createUpgradeProxy>;
 /** The outgoing request of each upgrade under way, by its client's socket (http-proxy-3's proxyReqWs). */
 const outgoing = new WeakMap<net.Socket, (proxyReq: http.ClientRequest) => void>();
 
-/** An answer msup writes itself on the client's connection, which then closes: a status and a sentence. */
-function refuse(socket: net.Socket, status: string, text: string, retryAfter = false): void {
-  if (socket.writable && !socket.destroyed) {
-    const body = `${text}\n`;
-    socket.end(
-      `HTTP/1.1 ${status}\r\n${retryAfter ? 'Retry-After: 1\r\n' : ''}Connection: close\r\n` +
-        `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
-  }
+/** Why the last instance tried could not be reached: the answer when none is left says it. */
+interface ConnectFailure {
+  label: string;
+  why: string;
+  timedOut: boolean;
 }
 
 let httpProxy: typeof import('http-proxy-3') | undefined;
@@ -119,14 +116,10 @@ export function createUpgradeProxy() {
         failed();
         const { code, message } = (error ?? {}) as NodeJS.ErrnoException;
         if (code === TIMED_OUT) {
-          refuse(
-            socket,
-            '504 Gateway Timeout',
-            `${member.label} did not answer the upgrade within responseTimeout`,
-          );
+          replySocket(socket, 504, `${member.label} did not answer the upgrade within responseTimeout`);
         } else {
           const why = describeFailure(code, classifyFailure({ code }), message ?? 'no answer');
-          refuse(socket, '502 Bad Gateway', `${member.label} failed: ${why}`);
+          replySocket(socket, 502, `${member.label} failed: ${why}`);
         }
       },
     );
@@ -144,7 +137,7 @@ export function createUpgradeProxy() {
     req: http.IncomingMessage,
     socket: net.Socket,
     head: Buffer,
-    next: () => void,
+    next: (failure: ConnectFailure) => void,
   ): void {
     target.members.begin(member, retry);
     let failed = false;
@@ -178,17 +171,24 @@ export function createUpgradeProxy() {
       end();
       if (socket.destroyed) return;
       if (local) {
-        refuse(
+        replySocket(
           socket,
-          '503 Service Unavailable',
+          503,
           `msup could not reach ${target.service}: ${error.code} (out of file descriptors)`,
-          true,
+          {
+            'Retry-After': '1',
+          },
         );
-      } else if (classifyFailure({ code: error.code }) === 'connect') next();
-      else
-        refuse(
+      } else if (classifyFailure({ code: error.code }) === 'connect') {
+        next({
+          label: member.label,
+          why: describeFailure(error.code, 'connect', error.message),
+          timedOut: isTimeout(error.code),
+        });
+      } else
+        replySocket(
           socket,
-          '502 Bad Gateway',
+          502,
           `${member.label} failed: ${describeFailure(error.code, 'sent', error.message)}`,
         );
     };
@@ -223,20 +223,32 @@ export function createUpgradeProxy() {
       const tried = new Set<string>();
       let cancel: (() => void) | undefined;
       socket.once('close', () => cancel?.());
-      const go = (): void => {
+      let last: ConnectFailure | undefined;
+      const go = (failure?: ConnectFailure): void => {
         cancel = undefined;
+        if (failure) last = failure;
         if (socket.destroyed) return;
         const member = target.closing ? undefined : target.members.pick(tried);
         if (member) {
           const retry = tried.size > 0;
           tried.add(member.key);
           attempt(target, member, retry, req, socket, head, go);
-        } else if (!target.closing && Date.now() < deadline) cancel = target.hold(deadline, go, go);
-        else if (target.closing)
-          refuse(socket, '503 Service Unavailable', `${target.service} is shutting down`, true);
-        else if (tried.size > 0) {
-          refuse(socket, '502 Bad Gateway', `no instance of ${target.service} could take the upgrade`);
-        } else refuse(socket, '503 Service Unavailable', `no ready instance of ${target.service}`, true);
+        } else if (!target.closing && Date.now() < deadline) {
+          cancel = target.hold(
+            deadline,
+            () => go(),
+            () => go(),
+          );
+        } else if (target.closing) {
+          replySocket(socket, 503, `${target.service} is shutting down`, { 'Retry-After': '1' });
+        } else if (last) {
+          // As nginx: 504 when the last instance tried timed out, 502 otherwise.
+          replySocket(
+            socket,
+            last.timedOut ? 504 : 502,
+            `no instance of ${target.service} could take the upgrade; the last one, ${last.label}, failed: ${last.why}`,
+          );
+        } else replySocket(socket, 503, `no ready instance of ${target.service}`, { 'Retry-After': '1' });
       };
       go();
     },

@@ -2,11 +2,12 @@
 // WebSocket, CONNECT, and a 408 that closes the connection whether or not the client does.
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { FrontProxy } from '../../src/proxy/front.js';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { openFds, raw, useUpstreams } from '../helpers/upstreams.js';
 
-const { httpUpstream, closedPort, proxy } = useUpstreams();
+const { httpUpstream, tcpUpstream, closedPort, proxy } = useUpstreams();
 
 /** An instance that answers with the request's method, path and headers as JSON; counts what it got. */
 async function echo() {
@@ -234,6 +235,60 @@ describe('HTTP details at the front', () => {
       expect(await waitFor(() => openFds() <= baseline + 20, 5000)).toBe(true);
     } finally {
       for (const { socket } of clients) socket.destroy();
+    }
+  });
+
+  it('says why in words in every answer it writes itself, with the status nginx gives', async () => {
+    /** The body of an answer msup wrote: a sentence, not a bare code (`web#0 failed: ECONNRESET`). */
+    const bodyOf = (reply: string) => {
+      const body = reply.slice(reply.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n|\r\n0\r\n\r\n$/g, '');
+      expect(body).toMatch(/[a-z]+ [a-z]+/);
+      expect(body).not.toMatch(/(^|: )[A-Z][A-Z0-9_]+\n/);
+      return body;
+    };
+    const upgrade = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+    // Not valid HTTP, headers too large: Node's parser refuses them; the answer says what it was.
+    const front = (await proxy([await closedPort()], { holdTimeoutMs: 200 })).port;
+    expect(bodyOf(await raw(front, 'GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n'))).toMatch(
+      /^the request is not valid HTTP \(.*HPE_INVALID_HEADER_TOKEN\)\n$/,
+    );
+    const big = await raw(front, `GET / HTTP/1.1\r\nHost: x\r\nX: ${'y'.repeat(20_000)}\r\n\r\n`);
+    expect(big).toMatch(/^HTTP\/1\.1 431 /);
+    expect(bodyOf(big)).toBe('the request headers are too large\n');
+    // Every instance refused the connect: 502, and which failed how, the code after the words.
+    const refused = await raw(front, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(refused).toMatch(/^HTTP\/1\.1 502 /);
+    expect(bodyOf(refused)).toBe(
+      'no instance of web could take the request; the last one, web#0, failed: connection refused (ECONNREFUSED)\n',
+    );
+    // An instance that resets an upgrade it took, before its answer.
+    const resets = await tcpUpstream((socket) => socket.once('data', () => socket.resetAndDestroy()));
+    const reset = await raw((await proxy([resets])).port, upgrade);
+    expect(reset).toMatch(/^HTTP\/1\.1 502 /);
+    expect(bodyOf(reset)).toBe('web#0 failed: connection reset (ECONNRESET)\n');
+    // No answer within responseTimeout: 504 as nginx's proxy_read_timeout, not 502.
+    const silent = await httpUpstream(() => {});
+    const slow = (await proxy([silent], { responseTimeoutMs: 200, holdTimeoutMs: 200 })).port;
+    const post = await raw(
+      slow,
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi',
+    );
+    expect(post).toMatch(/^HTTP\/1\.1 504 /);
+    expect(bodyOf(post)).toBe('web#0 failed: no response within responseTimeout\n');
+    const get = await raw(slow, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(get).toMatch(/^HTTP\/1\.1 504 /);
+    expect(bodyOf(get)).toMatch(
+      /^no instance of web could take the request; .*no response within responseTimeout\n$/,
+    );
+    // The shared front: an upgrade with no route gets the 404 a request gets, routes listed.
+    const shared = new FrontProxy([{ path: '/api', service: 'web', stripPrefix: false }], () => undefined);
+    const sharedPort = await shared.listen(0);
+    try {
+      const noRoute = await raw(sharedPort, upgrade);
+      expect(noRoute).toMatch(/^HTTP\/1\.1 404 /);
+      expect(bodyOf(noRoute)).toMatch(/^no route for x\/ws\nroutes:\n {2}\*\/api -> web\n/);
+    } finally {
+      await shared.close();
     }
   });
 });

@@ -1,7 +1,7 @@
 // The proxy's other pure parts: retry rules and budget, route matching, header rewriting.
 import { describe, expect, it } from 'vitest';
 import { downstreamHeaders, isLoopback, upstreamHeaders } from '../../src/proxy/headers.js';
-import { classifyFailure, mayRetry, RetryBudget } from '../../src/proxy/retry.js';
+import { classifyFailure, describeFailure, isTimeout, mayRetry, RetryBudget } from '../../src/proxy/retry.js';
 import { describeRoutes, hostName, matchRoute, sortRoutes } from '../../src/proxy/routes.js';
 
 describe('retry rules (nginx proxy_next_upstream)', () => {
@@ -22,6 +22,26 @@ describe('retry rules (nginx proxy_next_upstream)', () => {
     expect(mayRetry({ ...base, kind: 'sent', responseStarted: true })).toBe(false);
     expect(classifyFailure({ code: 'HPE_INVALID_CONSTANT' })).toBe('bad-response');
     expect(mayRetry({ ...base, kind: 'bad-response' })).toBe(false);
+  });
+});
+
+describe('describeFailure: words for a 502 or 504 body, never a bare code', () => {
+  it('puts system codes after their words, replaces undici and msup codes, and words any other code', () => {
+    expect(describeFailure('ECONNREFUSED', 'connect', 'connect ECONNREFUSED 127.0.0.1:1')).toBe(
+      'connection refused (ECONNREFUSED)',
+    );
+    expect(describeFailure('UND_ERR_SOCKET', 'sent', 'other side closed')).toBe(
+      'connection closed before a response',
+    );
+    expect(describeFailure('MSUP_ABORTED', 'sent', 'aborted')).toBe('aborted (MSUP_ABORTED)');
+    expect(describeFailure('UND_ERR_WHATEVER', 'sent', '')).toBe('unexpected error (UND_ERR_WHATEVER)');
+    expect(describeFailure(undefined, 'sent', 'socket hang up')).toBe('socket hang up');
+  });
+  it('takes a connect or response timeout for a timeout (504), a reset not', () => {
+    expect(
+      ['UND_ERR_HEADERS_TIMEOUT', 'MSUP_RESPONSE_TIMEOUT', 'MSUP_CONNECT_TIMEOUT'].map(isTimeout),
+    ).toEqual([true, true, true]);
+    expect(isTimeout('ECONNRESET')).toBe(false);
   });
 });
 
