@@ -42,6 +42,61 @@ export function functionSummary(details: Record<string, unknown> | undefined): s
   );
 }
 
+interface BreakerMember {
+  address: string;
+  instance: number | null;
+  state: string;
+  consecutiveFailures: number;
+  since: string | null;
+  until: string | null;
+  ejectionsInRow: number;
+}
+
+/**
+ * A sidecar instance's circuit breakers that are not all quiet, one line per peer (`web#0 → api: ...`):
+ * members ejected or half-open, and closed ones with failures in a row. Nothing while all are closed
+ * without failures (status --json has every member).
+ */
+export function breakerLines(
+  name: string,
+  details: Record<string, unknown> | undefined,
+  now = Date.now(),
+): string[] {
+  const breakers = details?.breakers as
+    | Record<string, { ejected: number; ejections: number; members: BreakerMember[] }>
+    | undefined;
+  if (!breakers) return [];
+  const lines: string[] = [];
+  for (const [peer, b] of Object.entries(breakers)) {
+    const parts = b.members.flatMap((m) => {
+      const who = m.instance === null ? `${peer} at ${m.address}` : `${peer}#${m.instance}`;
+      const since = m.since === null ? '' : ` for ${formatDuration(Math.max(0, now - Date.parse(m.since)))}`;
+      if (m.state === 'open') {
+        const left =
+          m.until === null ? '' : `, half-open in ${formatDuration(Math.max(0, Date.parse(m.until) - now))}`;
+        return [`${who} open${since}${left} (${ordinal(m.ejectionsInRow)} ejection in a row)`];
+      }
+      if (m.state === 'half-open') return [`${who} half-open (out${since}; a trial request may go)`];
+      if (m.consecutiveFailures > 0)
+        return [
+          `${who} closed, ${m.consecutiveFailures} failure${m.consecutiveFailures === 1 ? '' : 's'} in a row`,
+        ];
+      return [];
+    });
+    if (parts.length === 0) continue;
+    const of = `${b.ejected} of ${b.members.length} ejected, ${b.ejections} ejection${b.ejections === 1 ? '' : 's'} in all`;
+    lines.push(`  ${name} → ${peer}: ${parts.join('; ')}; ${of}`);
+  }
+  return lines;
+}
+
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix =
+    tens >= 11 && tens <= 13 ? 'th' : n % 10 === 1 ? 'st' : n % 10 === 2 ? 'nd' : n % 10 === 3 ? 'rd' : 'th';
+  return `${n}${suffix}`;
+}
+
 export function formatStatus(status: StatusV1, now = Date.now()): string {
   const up = formatDuration(now - Date.parse(status.startedAt));
   const head = `msup pid ${status.pid}, up ${up}, ${status.configFile ?? status.project}`;
@@ -79,6 +134,9 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
       return line ? [`  ${s.name}#${i.index}: ${line}`] : [];
     }),
   );
+  const breakers = status.services.flatMap((s) =>
+    s.instances.flatMap((i) => breakerLines(`${s.name}#${i.index}`, i.details, now)),
+  );
   const blocked = status.services.flatMap((s) => {
     const why = s.instances.find((i) => i.blocked)?.blocked;
     return why ? [`  ${s.name} will not start: ${why}`] : [];
@@ -94,5 +152,6 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
       : 'NOT all instances are ready';
   const fns = functions.length ? `functions:\n${functions.join('\n')}\n` : '';
   const stuck = blocked.length ? `blocked:\n${blocked.join('\n')}\n` : '';
-  return `${head}\n${table(rows)}\n${stuck}${fns}${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
+  const tripped = breakers.length ? `circuit breakers:\n${breakers.join('\n')}\n` : '';
+  return `${head}\n${table(rows)}\n${stuck}${fns}${tripped}${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
 }

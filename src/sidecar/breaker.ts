@@ -12,6 +12,33 @@ export interface BreakerSettings {
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
+/** What status shows of a breaker (times in epoch ms, on the sidecar's clock: msup's host's). */
+export interface BreakerView {
+  state: BreakerState;
+  /** Failures in a row while closed (0 when open: the ejection reset them). */
+  consecutiveFailures: number;
+  /** When the instance was ejected (the first ejection of those in a row), or null when closed. */
+  since: number | null;
+  /** When the current ejection ends (then half-open), or null when closed. */
+  until: number | null;
+  /** Ejections in a row, without a success between them. */
+  ejections: number;
+}
+
+/** The breaker of one instance a sidecar calls, by the address it calls (`host:port`). */
+export interface MemberBreaker extends BreakerView {
+  address: string;
+}
+
+/** The breakers of a sidecar's calls to one peer service, as it sends them to msup. */
+export interface PeerBreakers {
+  peer: string;
+  /** Ejections of the peer's instances since the sidecar started (a counter). */
+  ejections: number;
+  /** Every instance of the peer in rotation (a closed breaker for one not called yet). */
+  members: MemberBreaker[];
+}
+
 /** What `begin` gives a request: whether it is the half-open breaker's trial. */
 export interface BreakerTicket {
   readonly trial: boolean;
@@ -24,6 +51,8 @@ export class CircuitBreaker {
   /** Ejections in a row, without a success between them. */
   #ejections = 0;
   #until = 0;
+  /** When the breaker opened: the first ejection of those in a row. */
+  #since = 0;
   #open = false;
   #trial = false;
 
@@ -41,6 +70,17 @@ export class CircuitBreaker {
   get ejectionMs(): number {
     const { ejectionMs, maxEjectionMs } = this.#settings;
     return Math.min(ejectionMs * 2 ** Math.max(0, this.#ejections - 1), maxEjectionMs);
+  }
+
+  view(): BreakerView {
+    const open = this.#open;
+    return {
+      state: this.state,
+      consecutiveFailures: this.#consecutive,
+      since: open ? this.#since : null,
+      until: open ? this.#until : null,
+      ejections: this.#ejections,
+    };
   }
 
   /** Whether a request may go now: always when closed; when half-open, one trial at a time. */
@@ -92,6 +132,7 @@ export class CircuitBreaker {
   }
 
   #eject(): void {
+    if (!this.#open) this.#since = this.#now();
     this.#open = true;
     this.#trial = false;
     this.#consecutive = 0;

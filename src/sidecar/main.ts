@@ -58,10 +58,12 @@ async function init(message: InitMessage): Promise<void> {
   let sent = '';
   setInterval(() => {
     const series = metrics.snapshot();
-    const text = JSON.stringify(series);
+    // Their states too: an ejection that ends (open to half-open) is news without a request.
+    const breakers = [...outbound.values()].flatMap((o) => o.breakers() ?? []);
+    const text = JSON.stringify([series, breakers]);
     if (text === sent) return;
     sent = text;
-    say({ type: 'metrics', seq: ++seq, series });
+    say({ type: 'metrics', seq: ++seq, series, breakers });
   }, message.metricsIntervalMs).unref();
   initialised = true;
   say({ type: 'listening' });

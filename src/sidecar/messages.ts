@@ -1,6 +1,7 @@
 // What msup and a sidecar say to each other over the sidecar's IPC channel (JSON): msup sends the
 // settings, the app's address, the peers' endpoints and renewed certificates; the sidecar says when it
 // listens and sends its metrics. Shared by both sides; types only, and a check of what arrives.
+import type { PeerBreakers } from './breaker.js';
 import type { SeriesSnapshot } from './metrics.js';
 
 export interface TlsMaterial {
@@ -57,7 +58,10 @@ export type ToSidecar =
   | { type: 'peers'; peer: string; endpoints: PeerEndpoint[] }
   | { type: 'cert'; tls: TlsMaterial };
 
-export type FromSidecar = { type: 'listening' } | { type: 'metrics'; seq: number; series: SeriesSnapshot[] };
+export type FromSidecar =
+  | { type: 'listening' }
+  /** Its golden metrics, and its circuit breakers per peer (empty without a breaker). */
+  | { type: 'metrics'; seq: number; series: SeriesSnapshot[]; breakers: PeerBreakers[] };
 
 const TO_SIDECAR = new Set(['init', 'app', 'peers', 'cert']);
 const FROM_SIDECAR = new Set(['listening', 'metrics']);

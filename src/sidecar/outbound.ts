@@ -5,7 +5,7 @@ import http from 'node:http';
 import { LazyBody } from '../proxy/lazy-body.js';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
 import { Balancer } from './balancer.js';
-import { CircuitBreaker } from './breaker.js';
+import { CircuitBreaker, type PeerBreakers } from './breaker.js';
 import {
   type Answer,
   BODY_TIMEOUT_MS,
@@ -64,6 +64,8 @@ export class Outbound {
   readonly #balancer: Balancer;
   readonly #budget: RetryBudget;
   readonly #breakers = new Map<string, CircuitBreaker>();
+  /** Ejections since this sidecar started, of any instance (a counter: instances that go keep theirs). */
+  #ejections = 0;
   #endpoints = new Map<string, PeerEndpoint>();
   /** A keep-alive pool per instance called (TLS to a sidecar's mesh port, plain to an instance outside the mesh). */
   #pools = new Map<string, UpstreamPool>();
@@ -139,11 +141,23 @@ export class Outbound {
     return breaker;
   }
 
-  /** The breakers' states, for status: instance → state (only those not closed). */
-  breakers(): Record<string, string> {
-    const open: Record<string, string> = {};
-    for (const [key, breaker] of this.#breakers) if (breaker.state !== 'closed') open[key] = breaker.state;
-    return open;
+  /**
+   * The breakers of the instances in rotation, for status and metrics (a member not called yet has a
+   * closed breaker); null without a circuit breaker.
+   */
+  breakers(): PeerBreakers | null {
+    if (!this.#o.settings.breaker) return null;
+    const members = [...this.#endpoints.keys()].map((address) => {
+      const view = this.#breakers.get(address)?.view() ?? {
+        state: 'closed' as const,
+        consecutiveFailures: 0,
+        since: null,
+        until: null,
+        ejections: 0,
+      };
+      return { address, ...view };
+    });
+    return { peer: this.#o.peer, ejections: this.#ejections, members };
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -284,6 +298,7 @@ export class Outbound {
           this.#o.log?.(`circuit breaker: ${peer} is back in rotation (its trial request succeeded)`);
       } else if (request.signal.aborted) breaker.cancel(ticket);
       else if (breaker.failure(ticket)) {
+        this.#ejections++;
         const why = ticket.trial
           ? 'its trial request failed'
           : `${this.#o.settings.breaker?.failures} failures in a row`;

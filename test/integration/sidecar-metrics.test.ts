@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareConfig } from '../../src/config/load.js';
 import type { RunningInstance } from '../../src/contract.js';
+import { prometheusText } from '../../src/runtime/sidecar/report.js';
 import { type SidecarRuntime, sidecarRuntime } from '../../src/runtime/sidecar/runtime.js';
 import { Runtimes } from '../../src/runtimes.js';
 import { EndpointDirectory } from '../../src/service/directory.js';
@@ -95,6 +96,36 @@ describe('sidecar metrics as Prometheus text', () => {
       expect(text).toMatch(/route="\/fail",classification="failure"} 1/);
       expect(text).toMatch(/msup_sidecar_request_duration_seconds_count\{[^}]*route="\/orders"} 7/);
       // promtool exits non-zero on any problem (and prints it).
+      execFileSync('promtool', ['check', 'metrics'], { input: text });
+    },
+  );
+
+  it.skipIf(!hasPromtool && process.env.CI !== 'true')(
+    "writes the circuit breakers' states and ejections per peer, which promtool accepts",
+    () => {
+      const member = { consecutiveFailures: 0, since: null, until: null, ejections: 0 };
+      const text = prometheusText([
+        {
+          service: 'web',
+          index: 0,
+          series: [],
+          breakers: [
+            {
+              peer: 'api',
+              ejections: 4,
+              members: [
+                { ...member, address: '127.0.0.1:1', state: 'open', since: 1, until: 2, ejections: 2 },
+                { ...member, address: '127.0.0.1:2', state: 'closed' },
+              ],
+            },
+          ],
+        },
+      ]);
+      const where = 'service="web",instance="0",peer="api"';
+      expect(text).toContain(`msup_sidecar_breaker_state{${where},state="closed"} 1\n`);
+      expect(text).toContain(`msup_sidecar_breaker_state{${where},state="open"} 1\n`);
+      expect(text).toContain(`msup_sidecar_breaker_state{${where},state="half-open"} 0\n`);
+      expect(text).toContain(`msup_sidecar_breaker_ejections_total{${where}} 4\n`);
       execFileSync('promtool', ['check', 'metrics'], { input: text });
     },
   );

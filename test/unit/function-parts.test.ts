@@ -276,4 +276,88 @@ describe('msup status', () => {
       '2 warm (1 busy, 1 idle), 0 starting, 3 reaped; 5 cold starts, 40 invocations, 1 throttled; $0.0000123 modelled (0.500 GB-s)',
     );
   });
+
+  it("names a sidecar's circuit breakers that are not quiet, one line per peer", async () => {
+    const { breakerLines, formatStatus } = await import('../../src/cli/format-status.js');
+    const now = Date.parse('2026-12-06T10:00:30.000Z');
+    const member = {
+      address: '127.0.0.1:22021',
+      instance: 0,
+      state: 'closed',
+      consecutiveFailures: 0,
+      since: null,
+      until: null,
+      ejectionsInRow: 0,
+    };
+    const open = {
+      ...member,
+      state: 'open',
+      since: '2026-12-06T10:00:18.000Z',
+      until: '2026-12-06T10:00:48.000Z',
+      ejectionsInRow: 2,
+    };
+    const details = (members: object[], ejections = 3) => ({
+      breakers: {
+        api: {
+          ejected: members.filter((m) => (m as { state: string }).state !== 'closed').length,
+          ejections,
+          members,
+        },
+      },
+    });
+    expect(breakerLines('web#0', undefined, now)).toEqual([]);
+    expect(breakerLines('web#0', details([member, { ...member, instance: 1 }]), now)).toEqual([]);
+    expect(
+      breakerLines(
+        'web#0',
+        details([open, { ...member, instance: 1, consecutiveFailures: 1 }, { ...member, instance: null }]),
+        now,
+      ),
+    ).toEqual([
+      '  web#0 → api: api#0 open for 12s, half-open in 18s (2nd ejection in a row); api#1 closed, 1 failure in a row; 1 of 3 ejected, 3 ejections in all',
+    ]);
+    expect(
+      breakerLines(
+        'web#0',
+        details([{ ...open, instance: null, state: 'half-open', until: '2026-12-06T10:00:20.000Z' }], 1),
+        now,
+      ),
+    ).toEqual([
+      '  web#0 → api: api at 127.0.0.1:22021 half-open (out for 12s; a trial request may go); 1 of 1 ejected, 1 ejection in all',
+    ]);
+    const status = {
+      version: 1,
+      project: '/p',
+      configFile: null,
+      sharedFront: null,
+      dashboard: null,
+      pid: 1,
+      startedAt: '2026-12-06T10:00:00.000Z',
+      ready: true,
+      services: [
+        {
+          name: 'web',
+          url: null,
+          instances: [
+            {
+              index: 0,
+              pid: 2,
+              port: 3,
+              state: 'running',
+              ready: true,
+              restarts: 0,
+              uptimeMs: 1000,
+              cpuPercent: null,
+              memoryBytes: null,
+              lastExit: null,
+              details: details([open, member]),
+            },
+          ],
+        },
+      ],
+    };
+    expect(formatStatus(status as never, now)).toContain(
+      '\ncircuit breakers:\n  web#0 → api: api#0 open for 12s, half-open in 18s (2nd ejection in a row); 1 of 2 ejected, 3 ejections in all\n',
+    );
+  });
 });

@@ -103,6 +103,49 @@ describe('circuit breaker', () => {
     expect(b.allows()).toBe(true);
   });
 
+  it('shows its state, failures in a row, and since when and until when an instance is out', () => {
+    const c = clock();
+    const b = new CircuitBreaker(settings, c.now);
+    fail(b);
+    fail(b);
+    expect(b.view()).toEqual({
+      state: 'closed',
+      consecutiveFailures: 2,
+      since: null,
+      until: null,
+      ejections: 0,
+    });
+    fail(b);
+    const since = c.now();
+    expect(b.view()).toEqual({
+      state: 'open',
+      consecutiveFailures: 0,
+      since,
+      until: since + 1000,
+      ejections: 1,
+    });
+    c.advance(1000);
+    expect(b.view().state).toBe('half-open');
+    // A failed trial ejects it again: out since the first ejection, for twice as long.
+    fail(b);
+    expect(b.view()).toEqual({
+      state: 'open',
+      consecutiveFailures: 0,
+      since,
+      until: since + 1000 + 2000,
+      ejections: 2,
+    });
+    c.advance(2000);
+    succeed(b);
+    expect(b.view()).toEqual({
+      state: 'closed',
+      consecutiveFailures: 0,
+      since: null,
+      until: null,
+      ejections: 0,
+    });
+  });
+
   it('lets only the trial decide while ejected: late failures of a hung instance do not eject it again', () => {
     const c = clock();
     const b = new CircuitBreaker(settings, c.now);

@@ -2,6 +2,7 @@
 // app's calls out find it listening), then the app through the inner runtime, composed into one
 // RunningInstance that ends when either part ends and stops the app first, then the sidecar.
 import type { InstanceSpec, RunningInstance, Runtime, RuntimeHost } from '../../contract.js';
+import type { PeerBreakers } from '../../sidecar/breaker.js';
 import type { InitMessage, ToSidecar } from '../../sidecar/messages.js';
 import { isFromSidecar } from '../../sidecar/messages.js';
 import type { SeriesSnapshot } from '../../sidecar/metrics.js';
@@ -10,7 +11,7 @@ import type { GroupWaiter } from '../proc.js';
 import { launchGroup } from '../process.js';
 import type { Identities } from './identities.js';
 import { spiffeId, trustPrefix } from './identity.js';
-import { sidecarFamilies, summarizeSeries } from './report.js';
+import { breakerStatus, sidecarFamilies, summarizeSeries } from './report.js';
 
 /** An environment without the Node options meant for the app. */
 function withoutNodeOptions(env: Readonly<Record<string, string>>): Record<string, string> {
@@ -44,6 +45,8 @@ export interface LiveSidecar {
   readonly instance: RunningInstance;
   /** Its latest metrics. */
   series: SeriesSnapshot[];
+  /** Its circuit breakers' latest states, per peer (empty without a breaker). */
+  breakers: PeerBreakers[];
   send(message: ToSidecar): void;
 }
 
@@ -58,6 +61,8 @@ export interface LaunchOptions {
   onOutput(line: OutputLine): void;
   added(live: LiveSidecar): void;
   removed(live: LiveSidecar): void;
+  /** The index of the instance of `peer` a sidecar calls at `address`, or null when unknown. */
+  instanceAt(peer: string, address: string): number | null;
 }
 
 /** The peers the sidecar stands in for: those whose variable holds an HTTP address. */
@@ -113,6 +118,7 @@ export async function launchSidecar(o: LaunchOptions): Promise<LiveSidecar> {
     if (!channel) throw new Error('the sidecar has no IPC channel');
     send = (message) => void channel.send(message);
     let series: SeriesSnapshot[] = [];
+    let breakers: PeerBreakers[] = [];
     let live: LiveSidecar | undefined;
     let listening: () => void = () => {};
     const isListening = new Promise<void>((resolve) => {
@@ -123,7 +129,11 @@ export async function launchSidecar(o: LaunchOptions): Promise<LiveSidecar> {
       if (message.type === 'listening') listening();
       else if (message.type === 'metrics') {
         series = message.series;
-        if (live) live.series = message.series;
+        breakers = message.breakers;
+        if (live) {
+          live.series = message.series;
+          live.breakers = message.breakers;
+        }
       }
     });
     const s = service.sidecar;
@@ -218,8 +228,10 @@ export async function launchSidecar(o: LaunchOptions): Promise<LiveSidecar> {
           },
         },
         metrics: summarizeSeries(live?.series ?? series),
+        // Only with a breaker (sidecar.breaker: false has none to show).
+        ...(s.breaker ? { breakers: breakerStatus(live?.breakers ?? breakers, o.instanceAt) } : {}),
       }),
-      metrics: () => sidecarFamilies(live?.series ?? series),
+      metrics: () => sidecarFamilies(live?.series ?? series, live?.breakers ?? breakers),
     };
     live = {
       key: `${HOST}:${ports.ingress}`,
@@ -232,6 +244,7 @@ export async function launchSidecar(o: LaunchOptions): Promise<LiveSidecar> {
       app,
       instance,
       series,
+      breakers,
       send,
     };
     o.added(live);

@@ -1,5 +1,7 @@
-// The sidecars' golden metrics as msup reports them: a summary per route for `msup status --json`
-// (an instance's details), and Prometheus text for every sidecar of a run. Pure.
+// The sidecars' golden metrics and circuit breakers as msup reports them: a summary per route and the
+// breakers per peer for `msup status --json` (an instance's details), metric families for the admin
+// listener, and Prometheus text for every sidecar of a run. Pure.
+import type { BreakerState, PeerBreakers } from '../../sidecar/breaker.js';
 import {
   type GoldenSummary,
   LATENCY_BUCKETS_MS,
@@ -28,12 +30,88 @@ export function summarizeSeries(series: readonly SeriesSnapshot[]): SidecarMetri
   return metrics;
 }
 
+/** One instance of a peer as a sidecar's circuit breaker sees it, in status. */
+export interface BreakerMemberStatus {
+  /** Where the sidecar calls it: the peer's sidecar's mesh port, or the instance itself outside the mesh. */
+  address: string;
+  /** The peer's instance index, or null when msup cannot tell (an instance outside the mesh). */
+  instance: number | null;
+  state: BreakerState;
+  /** Failures in a row while closed. */
+  consecutiveFailures: number;
+  /** When it was ejected (the first ejection of those in a row), or null when closed. ISO time. */
+  since: string | null;
+  /** When the current ejection ends and a trial request may go (half-open), or null when closed. ISO time. */
+  until: string | null;
+  /** Ejections in a row, without a success between them. */
+  ejectionsInRow: number;
+}
+
+/** A sidecar's circuit breaker for the calls to one peer service, in status. */
+export interface PeerBreakerStatus {
+  /** Instances of the peer whose breaker is not closed (open or half-open). */
+  ejected: number;
+  /** Ejections since this sidecar started. */
+  ejections: number;
+  /** Every instance of the peer in rotation. */
+  members: BreakerMemberStatus[];
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** The breakers as status shows them, by peer; `instanceAt` names the peer's instance at an address. */
+export function breakerStatus(
+  breakers: readonly PeerBreakers[],
+  instanceAt: (peer: string, address: string) => number | null,
+): Record<string, PeerBreakerStatus> {
+  const status: Record<string, PeerBreakerStatus> = {};
+  for (const { peer, ejections, members } of breakers) {
+    status[peer] = {
+      ejected: members.filter((m) => m.state !== 'closed').length,
+      ejections,
+      members: members.map((m) => ({
+        address: m.address,
+        instance: instanceAt(peer, m.address),
+        state: m.state,
+        consecutiveFailures: m.consecutiveFailures,
+        since: iso(m.since),
+        until: iso(m.until),
+        ejectionsInRow: m.ejections,
+      })),
+    };
+  }
+  return status;
+}
+
+const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half-open'];
+
+/** The breakers' samples: members per state, and ejections, by peer (without service and instance). */
+function breakerSamples(breakers: readonly PeerBreakers[]): {
+  state: MetricSample[];
+  ejections: MetricSample[];
+} {
+  const state: MetricSample[] = [];
+  const ejections: MetricSample[] = [];
+  for (const b of breakers) {
+    for (const s of BREAKER_STATES)
+      state.push({
+        labels: { peer: b.peer, state: s },
+        value: b.members.filter((m) => m.state === s).length,
+      });
+    ejections.push({ labels: { peer: b.peer }, value: b.ejections });
+  }
+  return { state, ejections };
+}
+
 /**
  * One instance's series as metric families for the admin listener's registry (RunningInstance.metrics):
  * the same names, labels and buckets as prometheusText, without `service` and `instance`, which the
  * supervisor adds.
  */
-export function sidecarFamilies(series: readonly SeriesSnapshot[]): MetricFamily[] {
+export function sidecarFamilies(
+  series: readonly SeriesSnapshot[],
+  breakers: readonly PeerBreakers[] = [],
+): MetricFamily[] {
   const requests: MetricSample[] = [];
   const retries: MetricSample[] = [];
   const latency: HistogramSample[] = [];
@@ -53,6 +131,22 @@ export function sidecarFamilies(series: readonly SeriesSnapshot[]): MetricFamily
       type: 'histogram',
       samples: latency,
     },
+    ...breakerFamilies(breakers),
+  ];
+}
+
+/** The breakers' families (none without a breaker or a peer). */
+function breakerFamilies(breakers: readonly PeerBreakers[]): MetricFamily[] {
+  if (breakers.length === 0) return [];
+  const { state, ejections } = breakerSamples(breakers);
+  return [
+    { name: 'msup_sidecar_breaker_state', help: HELP.breakerState, type: 'gauge', samples: state },
+    {
+      name: 'msup_sidecar_breaker_ejections_total',
+      help: HELP.breakerEjections,
+      type: 'counter',
+      samples: ejections,
+    },
   ];
 }
 
@@ -63,6 +157,9 @@ const HELP = {
     'Requests through a sidecar, by direction, peer, route and outcome (success: answered below 500).',
   retries: 'Tries after the first of calls to other services.',
   latency: 'Time from a request reaching a sidecar to the end of its response.',
+  breakerState:
+    "Instances of a called service (peer) in each state of a sidecar's circuit breaker: closed (in rotation), open (ejected), half-open (ejection over, a trial request may go).",
+  breakerEjections: "Times a sidecar's circuit breaker ejected an instance of a called service (peer).",
 };
 
 const escapeLabel = (value: string) =>
@@ -94,7 +191,12 @@ function newestPerSlot<T extends { service: string; index: number }>(instances: 
  * last entry, the newest.
  */
 export function prometheusText(
-  instances: readonly { service: string; index: number; series: readonly SeriesSnapshot[] }[],
+  instances: readonly {
+    service: string;
+    index: number;
+    series: readonly SeriesSnapshot[];
+    breakers?: readonly PeerBreakers[];
+  }[],
 ): string {
   const requests: string[] = [
     `# HELP msup_sidecar_requests_total ${HELP.requests}`,
@@ -108,7 +210,23 @@ export function prometheusText(
     `# HELP msup_sidecar_request_duration_seconds ${HELP.latency}`,
     '# TYPE msup_sidecar_request_duration_seconds histogram',
   ];
-  for (const { service, index, series } of newestPerSlot(instances)) {
+  const breakerState: string[] = [
+    `# HELP msup_sidecar_breaker_state ${HELP.breakerState}`,
+    '# TYPE msup_sidecar_breaker_state gauge',
+  ];
+  const breakerEjections: string[] = [
+    `# HELP msup_sidecar_breaker_ejections_total ${HELP.breakerEjections}`,
+    '# TYPE msup_sidecar_breaker_ejections_total counter',
+  ];
+  for (const { service, index, series, breakers = [] } of newestPerSlot(instances)) {
+    const { state, ejections } = breakerSamples(breakers);
+    const where = { service, instance: String(index) };
+    for (const s of state)
+      breakerState.push(`msup_sidecar_breaker_state${labels({ ...where, ...s.labels })} ${s.value}`);
+    for (const s of ejections)
+      breakerEjections.push(
+        `msup_sidecar_breaker_ejections_total${labels({ ...where, ...s.labels })} ${s.value}`,
+      );
     for (const s of series) {
       const base = { service, instance: String(index), direction: s.direction, peer: s.peer, route: s.route };
       requests.push(
@@ -132,5 +250,5 @@ export function prometheusText(
       latency.push(`msup_sidecar_request_duration_seconds_count${labels(base)} ${s.requests}`);
     }
   }
-  return `${[...requests, ...retries, ...latency].join('\n')}\n`;
+  return `${[...requests, ...retries, ...latency, ...breakerState, ...breakerEjections].join('\n')}\n`;
 }

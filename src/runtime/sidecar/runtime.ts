@@ -88,6 +88,16 @@ export class SidecarRuntime implements Runtime {
     });
   }
 
+  /** The index of `service`'s instance whose sidecar's mesh port (or whose own endpoint) is `address`. */
+  #instanceAt(service: string, address: string): number | null {
+    for (const live of this.#live.values()) {
+      if (live.service !== service) continue;
+      const host = live.key.slice(0, live.key.lastIndexOf(':'));
+      if (live.key === address || `${host}:${live.ports.mesh}` === address) return live.index;
+    }
+    return null;
+  }
+
   #pushPeers(service: string): void {
     let endpoints: PeerEndpoint[] | undefined;
     for (const live of this.#live.values()) {
@@ -117,6 +127,7 @@ export class SidecarRuntime implements Runtime {
       removed: (sidecar) => {
         if (this.#live.get(sidecar.key) === sidecar) this.#live.delete(sidecar.key);
       },
+      instanceAt: (peer, address) => this.#instanceAt(peer, address),
     });
     this.#byInstance.set(live.instance, live);
     return live.instance;
@@ -150,7 +161,12 @@ export class SidecarRuntime implements Runtime {
    */
   metricsText(): string {
     return prometheusText(
-      [...this.#live.values()].map((l) => ({ service: l.service, index: l.index, series: l.series })),
+      [...this.#live.values()].map((l) => ({
+        service: l.service,
+        index: l.index,
+        series: l.series,
+        breakers: l.breakers,
+      })),
     );
   }
 
