@@ -20,6 +20,24 @@ let inbound: Inbound | undefined;
 const outbound = new Map<string, Outbound>();
 const early: ToSidecar[] = [];
 let initialised = false;
+let seq = 0;
+let sent = '';
+
+/** Sends the metrics when they changed since the last time; `done` once they are on their way. */
+function sendMetrics(done?: () => void): void {
+  const series = metrics.snapshot();
+  // Their states too: an ejection that ends (open to half-open) is news without a request.
+  const breakers = [...outbound.values()].flatMap((o) => o.breakers() ?? []);
+  const text = JSON.stringify([series, breakers]);
+  if (text === sent || !process.connected) {
+    done?.();
+    return;
+  }
+  sent = text;
+  process.send?.({ type: 'metrics', seq: ++seq, series, breakers } satisfies FromSidecar, undefined, {}, () =>
+    done?.(),
+  );
+}
 
 async function init(message: InitMessage): Promise<void> {
   const { settings, host } = message;
@@ -54,17 +72,7 @@ async function init(message: InitMessage): Promise<void> {
   }
   if (message.outbound.length > 0)
     out(`outbound ${message.outbound.map((o) => `${o.peer} → ${host}:${o.port}`).join(', ')}`);
-  let seq = 0;
-  let sent = '';
-  setInterval(() => {
-    const series = metrics.snapshot();
-    // Their states too: an ejection that ends (open to half-open) is news without a request.
-    const breakers = [...outbound.values()].flatMap((o) => o.breakers() ?? []);
-    const text = JSON.stringify([series, breakers]);
-    if (text === sent) return;
-    sent = text;
-    say({ type: 'metrics', seq: ++seq, series, breakers });
-  }, message.metricsIntervalMs).unref();
+  setInterval(() => sendMetrics(), message.metricsIntervalMs).unref();
   initialised = true;
   say({ type: 'listening' });
   for (const m of early.splice(0)) handle(m);
@@ -107,5 +115,9 @@ process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => {
   inbound?.close();
   for (const listener of outbound.values()) listener.close();
-  process.exit(0);
+  // The last counts first: msup adds them up across the instance's restarts (its counters go on).
+  // (Should the channel not take them within a second: exit all the same.)
+  setTimeout(() => process.exit(0), 1000);
+  if (initialised) sendMetrics(() => process.exit(0));
+  else process.exit(0);
 });

@@ -130,7 +130,7 @@ describe('sidecar metrics as Prometheus text', () => {
     },
   );
 
-  it("writes one series per instance during a rolling restart: the new sidecar's", {
+  it('writes one series per instance, going on across its restarts: the counts of its sidecars, added up', {
     timeout: 60_000,
   }, async () => {
     const [service] = prepareConfig(
@@ -161,6 +161,7 @@ describe('sidecar metrics as Prometheus text', () => {
         ),
       ).toBe(true);
       for (let i = 0; i < requests; i++) expect((await request(`${url}/items/${i}`)).status).toBe(200);
+      return run;
     };
     const series =
       'msup_sidecar_requests_total{service="api",instance="0",direction="inbound",peer="",route="/items",classification="success"}';
@@ -169,13 +170,34 @@ describe('sidecar metrics as Prometheus text', () => {
         .metricsText()
         .split('\n')
         .filter((line) => line.startsWith(`${series} `));
+    /** What the supervisor's /metrics gets of an instance: its families (without service and instance). */
+    const counted = (run: RunningInstance) => {
+      const family = run.metrics?.().find((f) => f.name === 'msup_sidecar_requests_total');
+      const sample = family?.samples.find(
+        (x) => x.labels.route === '/items' && x.labels.classification === 'success',
+      );
+      return sample && 'value' in sample ? sample.value : undefined;
+    };
     try {
-      await serve(3);
+      const first = await serve(3);
       expect(await waitFor(() => samples().join() === `${series} 3`, 10_000)).toBe(true);
-      // The replacement of api#0 starts while the old one still runs (as in a rolling restart).
-      await serve(1);
-      expect(await waitFor(() => samples().includes(`${series} 1`), 10_000)).toBe(true);
-      expect(samples()).toEqual([`${series} 1`]);
+      // The replacement of api#0 starts while the old one still runs (as in a rolling restart): one
+      // series, both sidecars' counts.
+      const second = await serve(1);
+      expect(await waitFor(() => samples().join() === `${series} 4`, 10_000)).toBe(true);
+      expect(counted(second)).toBe(4);
+      // The old one ends: its counts stay.
+      await first.stop(2000);
+      expect(samples()).toEqual([`${series} 4`]);
+      expect(counted(second)).toBe(4);
+      // Two more, and a stop at once (before the next metrics of the second one are due): its last counts
+      // come as it stops, and the third sidecar of api#0 goes on from there.
+      const url = `http://127.0.0.1:${second.endpoint?.port}`;
+      for (let i = 0; i < 2; i++) expect((await request(`${url}/items/${i}`)).status).toBe(200);
+      await second.stop(2000);
+      const third = await serve(0);
+      expect(await waitFor(() => samples().join() === `${series} 6`, 10_000)).toBe(true);
+      expect(counted(third)).toBe(6);
     } finally {
       await Promise.all(started.map((run) => run.stop(2000)));
     }

@@ -61,6 +61,8 @@ export interface LaunchOptions {
   onOutput(line: OutputLine): void;
   added(live: LiveSidecar): void;
   removed(live: LiveSidecar): void;
+  /** The counters of `live`'s slot for /metrics (summed over its sidecars, ended ones too). */
+  counted(live: LiveSidecar): { series: SeriesSnapshot[]; breakers: PeerBreakers[] };
   /** The index of the instance of `peer` a sidecar calls at `address`, or null when unknown. */
   instanceAt(peer: string, address: string): number | null;
 }
@@ -231,7 +233,11 @@ export async function launchSidecar(o: LaunchOptions): Promise<LiveSidecar> {
         // Only with a breaker (sidecar.breaker: false has none to show).
         ...(s.breaker ? { breakers: breakerStatus(live?.breakers ?? breakers, o.instanceAt) } : {}),
       }),
-      metrics: () => sidecarFamilies(live?.series ?? series, live?.breakers ?? breakers),
+      // Summed over the slot's sidecars, so that the counters go on across restarts.
+      metrics: () => {
+        const counted = live ? o.counted(live) : { series, breakers };
+        return sidecarFamilies(counted.series, counted.breakers);
+      },
     };
     live = {
       key: `${HOST}:${ports.ingress}`,

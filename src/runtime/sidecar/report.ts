@@ -30,6 +30,40 @@ export function summarizeSeries(series: readonly SeriesSnapshot[]): SidecarMetri
   return metrics;
 }
 
+/**
+ * The series of several sidecars of one instance slot added up, series by series (direction, peer,
+ * route): counts, buckets and sums, so that the slot's counters go on across its sidecars' restarts.
+ */
+export function sumSeries(parts: readonly (readonly SeriesSnapshot[])[]): SeriesSnapshot[] {
+  const sums = new Map<string, SeriesSnapshot>();
+  for (const part of parts) {
+    for (const s of part) {
+      const key = JSON.stringify([s.direction, s.peer, s.route]);
+      const sum = sums.get(key);
+      if (!sum) {
+        sums.set(key, { ...s, buckets: [...s.buckets] });
+        continue;
+      }
+      sum.requests += s.requests;
+      sum.successes += s.successes;
+      sum.retries += s.retries;
+      sum.sumMs += s.sumMs;
+      sum.rps += s.rps;
+      s.buckets.forEach((n, i) => {
+        sum.buckets[i] = (sum.buckets[i] ?? 0) + n;
+      });
+    }
+  }
+  return [...sums.values()];
+}
+
+/** Ejections per peer of several sidecars, added up. */
+export function sumEjections(parts: readonly (readonly PeerBreakers[])[]): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const part of parts) for (const b of part) sums.set(b.peer, (sums.get(b.peer) ?? 0) + b.ejections);
+  return sums;
+}
+
 /** One instance of a peer as a sidecar's circuit breaker sees it, in status. */
 export interface BreakerMemberStatus {
   /** Where the sidecar calls it: the peer's sidecar's mesh port, or the instance itself outside the mesh. */

@@ -14,13 +14,15 @@ import type {
   Usage,
 } from '../../contract.js';
 import { packageFile } from '../../package-root.js';
+import type { PeerBreakers } from '../../sidecar/breaker.js';
 import type { PeerEndpoint } from '../../sidecar/messages.js';
+import type { SeriesSnapshot } from '../../sidecar/metrics.js';
 import type { OutputLine, ResolvedService } from '../../types.js';
 import { GroupWaiter, groupUsage } from '../proc.js';
 import { processRuntime, reapGroups } from '../process.js';
 import { Identities } from './identities.js';
 import { type LiveSidecar, launchSidecar } from './launch.js';
-import { prometheusText } from './report.js';
+import { prometheusText, sumEjections, sumSeries } from './report.js';
 
 /** How often a sidecar sends its metrics (when they changed). */
 export const METRICS_INTERVAL_MS = 1000;
@@ -28,6 +30,20 @@ export const METRICS_INTERVAL_MS = 1000;
 /** The built sidecar program (dist/sidecar/main.js), under the test runner too. */
 export function sidecarProgram(): string {
   return packageFile('dist/sidecar/main.js');
+}
+
+/**
+ * What the sidecars of an instance slot that ended counted: its counters on /metrics go on across its
+ * restarts (a new sidecar starts at 0), as the proxy's do.
+ */
+interface Ended {
+  series: SeriesSnapshot[];
+  ejections: Map<string, number>;
+  /**
+   * The last one that ended, added in only when the next one ends: its last metrics, sent as it stops,
+   * may come after its exit.
+   */
+  last: LiveSidecar | undefined;
 }
 
 /** A remembered entry of the inner runtime, kept under the sidecar runtime's name. */
@@ -61,6 +77,8 @@ export class SidecarRuntime implements Runtime {
   /** Every sidecar of this run, by its ingress (`127.0.0.1:port`), for the peers' endpoints. */
   readonly #live = new Map<string, LiveSidecar>();
   readonly #byInstance = new WeakMap<RunningInstance, LiveSidecar>();
+  /** By slot (`["web",0]`). */
+  readonly #ended = new Map<string, Ended>();
   readonly #unsubscribe: () => void;
 
   constructor(host: RuntimeHost, inner: Runtime, identities: Identities) {
@@ -126,11 +144,43 @@ export class SidecarRuntime implements Runtime {
       },
       removed: (sidecar) => {
         if (this.#live.get(sidecar.key) === sidecar) this.#live.delete(sidecar.key);
+        this.#end(sidecar);
       },
+      counted: (sidecar) => this.#counted(sidecar),
       instanceAt: (peer, address) => this.#instanceAt(peer, address),
     });
     this.#byInstance.set(live.instance, live);
     return live.instance;
+  }
+
+  #end(sidecar: LiveSidecar): void {
+    const slot = JSON.stringify([sidecar.service, sidecar.index]);
+    const ended = this.#ended.get(slot) ?? { series: [], ejections: new Map(), last: undefined };
+    if (ended.last) {
+      ended.series = sumSeries([ended.series, ended.last.series]);
+      for (const [peer, n] of sumEjections([ended.last.breakers]))
+        ended.ejections.set(peer, (ended.ejections.get(peer) ?? 0) + n);
+    }
+    ended.last = sidecar;
+    this.#ended.set(slot, ended);
+  }
+
+  /**
+   * The counters of `sidecar`'s slot: those of its sidecars that ended, plus those running (two during a
+   * rolling restart), added up; the breakers' states are the newest sidecar's.
+   */
+  #counted(sidecar: LiveSidecar): { series: SeriesSnapshot[]; breakers: PeerBreakers[] } {
+    const same = (l: LiveSidecar) => l.service === sidecar.service && l.index === sidecar.index;
+    const running = [...this.#live.values()].filter(same);
+    const ended = this.#ended.get(JSON.stringify([sidecar.service, sidecar.index]));
+    const parts = ended?.last ? [ended.last, ...running] : running;
+    const ejections = sumEjections(parts.map((l) => l.breakers));
+    for (const [peer, n] of ended?.ejections ?? []) ejections.set(peer, (ejections.get(peer) ?? 0) + n);
+    const newest = running[running.length - 1] ?? sidecar;
+    return {
+      series: sumSeries([ended?.series ?? [], ...parts.map((l) => l.series)]),
+      breakers: newest.breakers.map((b) => ({ ...b, ejections: ejections.get(b.peer) ?? b.ejections })),
+    };
   }
 
   async usage(instances: readonly RunningInstance[]): Promise<Map<string, Usage>> {
@@ -161,12 +211,7 @@ export class SidecarRuntime implements Runtime {
    */
   metricsText(): string {
     return prometheusText(
-      [...this.#live.values()].map((l) => ({
-        service: l.service,
-        index: l.index,
-        series: l.series,
-        breakers: l.breakers,
-      })),
+      [...this.#live.values()].map((l) => ({ service: l.service, index: l.index, ...this.#counted(l) })),
     );
   }
 
