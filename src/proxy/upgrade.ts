@@ -3,17 +3,19 @@
 // instance is ready the upgrade is held like a request (a dev server's HMR reconnecting mid-restart).
 // msup opens the connection to the instance itself and hands it to http-proxy-3: a connect that fails
 // sent nothing, so the upgrade goes to the next instance, as a request does (http-proxy-3 would end the
-// client's connection). http-proxy-3 is loaded at the first upgrade, so a process that never sees one
-// never loads it.
+// client's connection). The upgrade's request line and headers are the ones a request would get
+// (upstreamHeaders, originForm), plus `Connection: Upgrade` and `Upgrade`: msup writes them over what
+// http-proxy-3 built (the client's headers as they came, its own X-Forwarded-*, its URL-normalized path).
+// http-proxy-3 is loaded at the first upgrade, so a process that never sees one never loads it.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { ProxyServer } from 'http-proxy-3';
 import { isLocalShortage } from '../limits.js';
-import { isForwarding, isLoopback } from './headers.js';
+import { upstreamHeaders } from './headers.js';
 import type { Member, Members } from './members.js';
-import { replySocket } from './reply.js';
+import { originForm, replySocket } from './reply.js';
 import { classifyFailure, describeFailure, isTimeout } from './retry.js';
 import { CONNECT_TIMEOUT_MS } from './upstream-pool.js';
 
@@ -32,7 +34,10 @@ export interface UpgradeTarget {
 
 export type UpgradeProxy = ReturnType<typeof createUpgradeProxy>;
 
-/** The outgoing request of each upgrade under way, by its client's socket (http-proxy-3's proxyReqWs). */
+/**
+ * What to do with the outgoing request of each upgrade under way, by its client's socket (http-proxy-3's
+ * proxyReqWs, emitted before the request's head is written).
+ */
 const outgoing = new WeakMap<net.Socket, (proxyReq: http.ClientRequest) => void>();
 
 /** Why the last instance tried could not be reached: the answer when none is left says it. */
@@ -48,7 +53,8 @@ const TIMED_OUT = 'MSUP_RESPONSE_TIMEOUT';
 
 function proxyServer(): ProxyServer {
   httpProxy ??= createRequire(import.meta.url)('http-proxy-3') as typeof import('http-proxy-3');
-  const proxy = httpProxy.createProxyServer({ xfwd: true });
+  // No xfwd: msup sets X-Forwarded-* itself, as for a request (http-proxy-3's say `ws` and port 80).
+  const proxy = httpProxy.createProxyServer({ xfwd: false });
   proxy.on('error', () => {});
   proxy.on('proxyReqWs', (proxyReq: http.ClientRequest, _req: http.IncomingMessage, socket: net.Socket) => {
     const watch = outgoing.get(socket);
@@ -68,6 +74,54 @@ function agentOver(connection: net.Socket): http.Agent {
   return agent;
 }
 
+/** What the instance is sent for an upgrade: its request target and headers (a flat `[name, value, ...]`). */
+interface Outgoing {
+  readonly path: string;
+  readonly headers: readonly string[];
+}
+
+/**
+ * The upgrade's request for the instance: the headers a request gets (hop-by-hop ones stripped, msup's
+ * X-Forwarded-*, X-Request-Id), plus `Connection: Upgrade` and the client's `Upgrade`, which
+ * upstreamHeaders strips as hop-by-hop. The `Sec-WebSocket-*` handshake headers are end-to-end and pass
+ * as any other.
+ */
+function upgradeRequest(req: http.IncomingMessage, path: string): Outgoing {
+  const headers = upstreamHeaders(req.rawHeaders, {
+    peer: req.socket.remoteAddress ?? '',
+    port: req.socket.localPort ?? 0,
+    proto: 'http',
+    requestId: randomUUID,
+  });
+  headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade?.trim() || 'websocket');
+  return { path, headers };
+}
+
+/**
+ * Replaces what http-proxy-3 set on `proxyReq` (before its head is written) with `request`. A name that
+ * comes twice is sent twice, as a request's would be (Node's client joins Cookie lines with `; `, which
+ * means the same). Node's own Host stays only when the client sent none (as the request clients add one).
+ */
+function rewrite(proxyReq: http.ClientRequest, request: Outgoing): void {
+  const byName = new Map<string, { name: string; values: string[] }>();
+  const { headers } = request;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    const lower = name.toLowerCase();
+    const entry = byName.get(lower);
+    if (entry) entry.values.push(headers[i + 1] as string);
+    else byName.set(lower, { name, values: [headers[i + 1] as string] });
+  }
+  for (const name of proxyReq.getHeaderNames()) {
+    if (!byName.has(name) && name !== 'host') proxyReq.removeHeader(name);
+  }
+  for (const { name, values } of byName.values()) {
+    proxyReq.setHeader(name, values.length === 1 ? (values[0] as string) : values);
+  }
+  // The path as a request would be sent: http-proxy-3 passes it through a URL (`/a/../b` became `/b`).
+  proxyReq.path = request.path;
+}
+
 export function createUpgradeProxy() {
   let proxy: ProxyServer | undefined;
 
@@ -76,6 +130,7 @@ export function createUpgradeProxy() {
     target: UpgradeTarget,
     member: Member,
     connection: net.Socket,
+    request: Outgoing,
     req: http.IncomingMessage,
     socket: net.Socket,
     head: Buffer,
@@ -83,9 +138,10 @@ export function createUpgradeProxy() {
   ): void {
     // What the connection carried before (earlier answers on a kept-alive or pipelined connection).
     const writtenBefore = socket.bytesWritten;
-    // The instance has responseTimeout to answer the upgrade, as a request has for its headers.
-    if (target.responseTimeoutMs > 0) {
-      outgoing.set(socket, (proxyReq) => {
+    outgoing.set(socket, (proxyReq) => {
+      rewrite(proxyReq, request);
+      // The instance has responseTimeout to answer the upgrade, as a request has for its headers.
+      if (target.responseTimeoutMs > 0) {
         const timer = setTimeout(() => {
           target.stalled(member);
           proxyReq.destroy(Object.assign(new Error('no answer to the upgrade in time'), { code: TIMED_OUT }));
@@ -94,8 +150,8 @@ export function createUpgradeProxy() {
         proxyReq.once('upgrade', answered);
         proxyReq.once('response', answered);
         proxyReq.once('close', answered);
-      });
-    }
+      }
+    });
     proxy ??= proxyServer();
     proxy.ws(
       req,
@@ -134,6 +190,7 @@ export function createUpgradeProxy() {
     target: UpgradeTarget,
     member: Member,
     retry: boolean,
+    request: Outgoing,
     req: http.IncomingMessage,
     socket: net.Socket,
     head: Buffer,
@@ -196,13 +253,7 @@ export function createUpgradeProxy() {
     connection.once('connect', () => {
       connection.off('error', connectFailed);
       connection.setTimeout(0);
-      if (!isLoopback(req.socket.remoteAddress)) {
-        for (const name of Object.keys(req.headers)) {
-          if (isForwarding(name)) delete req.headers[name];
-        }
-      }
-      req.headers['x-request-id'] ??= randomUUID();
-      pipe(target, member, connection, req, socket, head, () => {
+      pipe(target, member, connection, request, req, socket, head, () => {
         failed = true;
       });
     });
@@ -217,7 +268,15 @@ export function createUpgradeProxy() {
       url?: string,
     ): void {
       socket.on('error', () => {});
-      if (url !== undefined) req.url = url;
+      // The target rules of a request: absolute-form reduced to its path, anything else (`*`) refused.
+      const path = originForm(url ?? req.url ?? '/');
+      if (path === undefined) {
+        replySocket(socket, 400, `cannot forward a request for ${JSON.stringify(url ?? req.url)}`);
+        return;
+      }
+      req.url = path;
+      // Built once: a retry on another instance sends the same request (its X-Request-Id too).
+      const request = upgradeRequest(req, path);
       const deadline = Date.now() + target.holdTimeoutMs;
       /** Instances whose connect failed for this upgrade. */
       const tried = new Set<string>();
@@ -232,7 +291,7 @@ export function createUpgradeProxy() {
         if (member) {
           const retry = tried.size > 0;
           tried.add(member.key);
-          attempt(target, member, retry, req, socket, head, go);
+          attempt(target, member, retry, request, req, socket, head, go);
         } else if (!target.closing && Date.now() < deadline) {
           cancel = target.hold(
             deadline,

@@ -72,6 +72,43 @@ export function useUpstreams() {
     return (server.address() as net.AddressInfo).port;
   }
 
+  /**
+   * An instance that records each request head it gets, over raw TCP (names and values as sent): 101 to a
+   * head with Upgrade (then nothing more is read on that connection), 200 `ok` to any other (kept alive,
+   * as a proxy's pool may reuse it; request bodies are skipped).
+   */
+  async function headRecorder(): Promise<{ port: number; seen: Seen[] }> {
+    const seen: Seen[] = [];
+    const port = await tcpUpstream((socket) => {
+      let buffered = '';
+      const onData = (chunk: Buffer) => {
+        buffered += chunk.toString('latin1');
+        for (;;) {
+          const end = buffered.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const [line = '', ...fields] = buffered.slice(0, end).split('\r\n');
+          const headers = fields.map((f): [string, string] => {
+            const colon = f.indexOf(':');
+            return [f.slice(0, colon).toLowerCase(), f.slice(colon + 1).trim()];
+          });
+          seen.push({ line, headers });
+          if (headers.some(([name]) => name === 'upgrade')) {
+            socket.off('data', onData);
+            socket.write(
+              'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+            );
+            return;
+          }
+          const length = Number(headers.find(([name]) => name === 'content-length')?.[1] ?? 0);
+          buffered = buffered.slice(end + 4 + length);
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        }
+      };
+      socket.on('data', onData);
+    });
+    return { port, seen };
+  }
+
   async function closedPort(): Promise<number> {
     const server = net.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -82,20 +119,51 @@ export function useUpstreams() {
 
   /**
    * A proxy listening on a free port, with `ports` as instances web#0, web#1, ...; `sidecars`: each is
-   * added as msup's sidecar would be (its not-forwarded 503s believed).
+   * added as msup's sidecar would be (its not-forwarded 503s believed); `host`: the address the front
+   * listens on (127.0.0.1 by default).
    */
-  async function proxy(ports: number[], options: ServiceProxyOptions & { sidecars?: boolean } = {}) {
-    const { sidecars = false, ...settings } = options;
+  async function proxy(
+    ports: number[],
+    options: ServiceProxyOptions & { sidecars?: boolean; host?: string } = {},
+  ) {
+    const { sidecars = false, host = '127.0.0.1', ...settings } = options;
     const p = new ServiceProxy('web', settings);
     closers.push(() => p.close());
-    const front = await p.listen(0);
+    const front = await p.listen(0, host);
     ports.forEach((port, i) => {
       p.add(`web#${i}:${port}`, `web#${i}`, { host: '127.0.0.1', port: port, sidecar: sidecars });
     });
-    return { proxy: p, url: `http://127.0.0.1:${front}`, port: front };
+    return { proxy: p, url: `http://${host}:${front}`, port: front };
   }
 
-  return { httpUpstream, wsUpstream, tcpUpstream, closedPort, proxy };
+  return { httpUpstream, wsUpstream, tcpUpstream, headRecorder, closedPort, proxy };
+}
+
+/** A request head as an instance got it. */
+export interface Seen {
+  line: string;
+  /** [lower-case name, value], in the order sent. */
+  headers: [string, string][];
+}
+
+/**
+ * Sends `data` from a raw client to `host`:`port` and resolves with the status line of the answer's head
+ * (then closes). The client connects from `host` too: a front on a non-loopback address then sees a client
+ * that is not on loopback.
+ */
+export function statusOf(port: number, data: string, host = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host, localAddress: host }, () => socket.write(data));
+    let out = '';
+    socket.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      if (!out.includes('\r\n\r\n')) return;
+      socket.destroy();
+      resolve(out.slice(0, out.indexOf('\r\n')));
+    });
+    socket.on('error', reject);
+    socket.on('close', () => reject(new Error(`closed before an answer: ${JSON.stringify(out)}`)));
+  });
 }
 
 /** Sends raw bytes to a port and collects everything until the server closes. */
