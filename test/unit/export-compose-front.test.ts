@@ -13,13 +13,15 @@ import { composeDocument } from '../../src/export/compose.js';
 import { toYaml } from '../../src/export/yaml.js';
 import type { MsupConfig } from '../../src/types.js';
 import { validateCompose } from '../helpers/compose-validate.js';
-import { nginxProblems } from '../helpers/nginx-validate.js';
+import { nginxProblems, runNginx } from '../helpers/nginx-validate.js';
 import { nginx } from '../helpers/tools.js';
+import { statusOf, useUpstreams } from '../helpers/upstreams.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a parsed YAML document, walked by hand
 type Doc = Record<string, any>;
 
 const nginxTool = nginx();
+const { headRecorder, proxy } = useUpstreams();
 
 /** The compose file as written and read back, with its warnings. */
 function compose(input: MsupConfig) {
@@ -111,6 +113,54 @@ describe('the Compose front (nginx)', () => {
       // x.com/api/v1 is x.com's /api/ route in msup: not the any-host /api/v1.
       expect(xServer).not.toContain('location /api/v1/');
       expect(xServer).toContain('location / {');
+    },
+  );
+
+  it.skipIf(nginxTool.skip)(
+    'tunnels only a GET with Upgrade: websocket, as msup does; other upgrades go as plain requests',
+    async () => {
+      const { doc } = compose({ services: { web: { command: 'node s.js', port: 8081 } } });
+      const instance = await headRecorder();
+      const front = await runNginx(nginxTool.need(), doc.configs['msup-front'].content, instance.port);
+      try {
+        const msup = await proxy([instance.port]);
+        const asks = [
+          'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n' +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+          'GET /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n' +
+            'HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n',
+          'GET /custom HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: custom/1\r\n\r\n',
+          'POST /post HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n',
+        ];
+        // What the instance got for each, from the exported nginx and from msup's own front.
+        const through = async (port: number) => {
+          const statuses = [];
+          for (const ask of asks) statuses.push(await statusOf(port, ask));
+          const got = instance.seen.splice(0).map(({ line, headers }) => {
+            const value = (name: string) => headers.find(([n]) => n === name)?.[1];
+            return `${line.split(' ')[1]}: ${value('upgrade') ?? '-'} ${value('connection')?.toLowerCase() ?? '-'}`;
+          });
+          return { statuses, got: got.sort() };
+        };
+        const expected = {
+          statuses: [
+            'HTTP/1.1 101 Switching Protocols',
+            'HTTP/1.1 200 OK',
+            'HTTP/1.1 200 OK',
+            'HTTP/1.1 200 OK',
+          ],
+          got: ['/custom: - -', '/h2c: - -', '/post: - -', '/ws: WebSocket upgrade'],
+        };
+        expect(await through(front.ports[0] as number)).toEqual(expected);
+        // msup's pool keeps its connections alive (nginx sends no Connection to a keepalive upstream).
+        const mine = await through(msup.port);
+        expect(mine.statuses).toEqual(expected.statuses);
+        expect(mine.got).toEqual(
+          expected.got.map((g) => (g.endsWith('- -') ? g.replace(/-$/, 'keep-alive') : g)),
+        );
+      } finally {
+        await front.stop();
+      }
     },
   );
 });
