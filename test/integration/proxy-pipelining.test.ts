@@ -1,0 +1,74 @@
+// Pipelined requests on one client connection: forwarded one at a time (each once the answer before it
+// is out), so one client connection takes one instance connection at a time, and answered in order.
+import http from 'node:http';
+import type net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { raw, useUpstreams } from '../helpers/upstreams.js';
+
+const { proxy } = useUpstreams();
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((c) => c()));
+});
+
+/**
+ * An instance that answers with the request's path and body; counts the connections it took, and the
+ * most open at once.
+ */
+async function counting() {
+  const seen = { connections: 0, open: 0, most: 0 };
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => res.end(`${req.url}${body ? ` ${body}` : ''}\n`));
+  });
+  server.on('connection', (socket: net.Socket) => {
+    seen.connections++;
+    seen.open++;
+    seen.most = Math.max(seen.most, seen.open);
+    socket.on('close', () => seen.open--);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  closers.push(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  return { port: (server.address() as net.AddressInfo).port, seen };
+}
+
+/** The answers' bodies in `reply` (each `/path...\n`), in order. */
+const bodies = (reply: string) => [...reply.matchAll(/\r\n\r\n(\/[^\n]*)\n/g)].map((m) => m[1]);
+
+describe('pipelined requests', () => {
+  it('are forwarded one at a time, on one instance connection, and answered in order', async () => {
+    const instance = await counting();
+    const { port } = await proxy([instance.port]);
+    const n = 200;
+    let requests = '';
+    for (let i = 0; i < n; i++) requests += `GET /r${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    requests += 'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    const reply = await raw(port, requests);
+    expect(bodies(reply)).toEqual([...Array.from({ length: n }, (_, i) => `/r${i}`), '/last']);
+    // One instance connection at a time, kept alive between the answers: not one per pipelined request.
+    expect(instance.seen.most).toBe(1);
+    expect(instance.seen.connections).toBe(1);
+  });
+
+  it('with bodies too: each reaches the instance whole, in order, one at a time', async () => {
+    const instance = await counting();
+    const { port } = await proxy([instance.port]);
+    const n = 50;
+    let requests = '';
+    for (let i = 0; i < n; i++) {
+      const body = `body${i}`;
+      requests += `POST /p${i} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    }
+    requests += 'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    const reply = await raw(port, requests);
+    expect(bodies(reply)).toEqual([...Array.from({ length: n }, (_, i) => `/p${i} body${i}`), '/last']);
+    // A few at most (undici's pool, which carries the bodies, may take a new connection before it reuses
+    // the last one's), not one per pipelined request.
+    expect(instance.seen.connections).toBeLessThan(10);
+  });
+});
