@@ -183,17 +183,28 @@ export function createListener(
       replySocket(socket, 400, 'msup is not a forward proxy: CONNECT is not served'),
     ),
   );
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    // A response under way on it (its head sent: a malformed body after the instance began to answer): a
-    // status line now would land inside that response's body.
-    const current = pendingResponse(socket as net.Socket);
-    if (!socket.writable || error.code === 'ECONNRESET' || current?.headersSent) {
+  const refusing = new WeakSet<net.Socket>();
+  server.on('clientError', (error: NodeJS.ErrnoException, client) => {
+    const socket = client as net.Socket;
+    // Node's parser stays in error: bytes that come while the status waits raise the error again.
+    if (refusing.has(socket)) return;
+    const current = pendingResponse(socket);
+    if (!socket.writable || error.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
+    refusing.add(socket);
     // Closed once the status is out, whether or not the client ever closes its side (a 408 included).
     const { status, text } = answerFor(error);
-    replySocket(socket as net.Socket, status, text);
+    const answer = () => replySocket(socket, status, text);
+    // The bad request came behind requests read whole (pipelined): its status waits for their answers.
+    // Written at once, it came before them, and the connection closed with requests the instances got
+    // unanswered (a client may send them again).
+    if (current?.req.complete) whenSocketFree(socket, answer);
+    // A response under way to a request whose own body turned malformed (its head sent: the instance began
+    // to answer before the body ended): a status line now would land inside that response's body.
+    else if (current?.headersSent) socket.destroy();
+    else answer();
   });
   return server;
 }

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { bind, createListener } from '../../src/proxy/listener.js';
 import { raw, useUpstreams } from '../helpers/upstreams.js';
 
 const { proxy } = useUpstreams();
@@ -70,5 +71,47 @@ describe('pipelined requests', () => {
     // A few at most (undici's pool, which carries the bodies, may take a new connection before it reuses
     // the last one's), not one per pipelined request.
     expect(instance.seen.connections).toBeLessThan(10);
+  });
+});
+
+describe('a bad request behind pipelined ones', () => {
+  it('gets its 400 after the answer to the request before it, which the instance got', async () => {
+    const instance = await counting();
+    const { port } = await proxy([instance.port]);
+    // The POST and garbage in one write: Node's parser sees the garbage while the POST is under way.
+    const reply = await raw(
+      port,
+      'POST /posted HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiTHIS IS NOT HTTP\r\n\r\n',
+    );
+    expect(reply).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\n\/posted hi\n[\s\S]*HTTP\/1\.1 400 /);
+  });
+
+  it('gets its 408 after the answer to the request before it, even when that answer comes later', async () => {
+    // The answer to /slow waits until the front has timed out the unfinished request behind it.
+    let timedOut: () => void = () => {};
+    const timeout = new Promise<void>((resolve) => (timedOut = resolve));
+    const server = http.createServer((req, res) => void timeout.then(() => res.end(`${req.url}\n`)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    });
+    const { proxy: service } = await proxy([(server.address() as net.AddressInfo).port]);
+    // A front of its own on the same service, to see its client errors (what a service's front is).
+    const front = createListener(
+      (req, res) => service.handle(req, res),
+      (req, socket, head) => service.upgrade(req, socket, head),
+      { headersTimeoutMs: 200 },
+    );
+    front.on('clientError', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') timedOut();
+    });
+    const port = await bind(front, 0, '127.0.0.1', 'a test front');
+    closers.push(async () => {
+      front.closeAllConnections();
+      await new Promise((r) => front.close(r));
+    });
+    const reply = await raw(port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET / HT');
+    expect(reply).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\n\/slow\n[\s\S]*HTTP\/1\.1 408 /);
   });
 });
