@@ -178,6 +178,17 @@ class Exchange implements ExchangeHandler {
 
   onError(error: Error): void {
     const code = (error as NodeJS.ErrnoException).code;
+    if (
+      code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' &&
+      (this.#status === 204 || this.#status === 304) &&
+      this.#res.headersSent
+    ) {
+      // undici holds a 204's or 304's Content-Length against the body neither has (for a 304 it is the
+      // length the resource would have, RFC 9110 §8.6), after the head went on: the response is complete,
+      // as the lean client and Node's own client take it, not a cut connection that ejects the instance.
+      this.onComplete();
+      return;
+    }
     if ((code === 'UND_ERR_INVALID_ARG' || code === 'MSUP_INVALID_REQUEST') && !this.#res.headersSent) {
       // undici or the lean client refused the request itself (a header it will not send): the client's fault, not the instance's.
       this.#endAttempt(false);

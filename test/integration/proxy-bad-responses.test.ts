@@ -1,0 +1,52 @@
+// What an instance answers to a request with a body (undici's path) and without one (msup's lean client):
+// a 204 or 304 with a Content-Length is complete, transfer codings other than chunked are refused (502),
+// and a response undici cannot take is an invalid response on either path, not retried.
+import type net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { raw, useUpstreams } from '../helpers/upstreams.js';
+
+const { tcpUpstream, proxy } = useUpstreams();
+
+/**
+ * An instance that reads each request (head, and a body of its Content-Length) and answers with
+ * `answer(path)`; counts the requests it got.
+ */
+async function answering(answer: (path: string) => string) {
+  const seen = { requests: 0 };
+  const port = await tcpUpstream((socket: net.Socket) => {
+    let buffered = '';
+    socket.on('data', (d: Buffer) => {
+      buffered += d.toString('latin1');
+      for (;;) {
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buffered.slice(0, end);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buffered.length < end + 4 + length) return;
+        buffered = buffered.slice(end + 4 + length);
+        seen.requests++;
+        socket.write(answer(head.split(' ')[1] ?? '/'));
+      }
+    });
+  });
+  return { port, seen };
+}
+
+const post = (path: string) =>
+  `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi`;
+const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+
+describe('responses to requests with and without a body', () => {
+  it('passes on a 204 or 304 that carries a Content-Length, and the instance is not blamed', async () => {
+    const instance = await answering((path) =>
+      path === '/204'
+        ? 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n'
+        : 'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\nContent-Length: 5\r\n\r\n',
+    );
+    const { port, proxy: p } = await proxy([instance.port]);
+    for (const request of [post('/204'), post('/304'), get('/204'), get('/304')]) {
+      expect(await raw(port, request)).toMatch(/^HTTP\/1\.1 (204|304) /);
+    }
+    expect(p.stats()[0]?.errors).toBe(0);
+  });
+});
