@@ -89,6 +89,30 @@ export function headerProblem(
   return undefined;
 }
 
+/**
+ * What is wrong with an instance's response `Transfer-Encoding` (undici gives raw buffers, the lean client
+ * latin1 strings), or undefined when it has none or it is exactly `chunked`. The chunked framing is taken
+ * off and the header is hop-by-hop, so any other coding (`gzip, chunked`, a bare `gzip`) reached the client
+ * as gzip bytes with nothing to say so: such a response is refused (502), as nginx refuses it ("upstream
+ * sent unknown Transfer-Encoding"), and so is chunked applied twice.
+ */
+export function responseCodingProblem(raw: readonly (Buffer | string)[]): string | undefined {
+  let codings: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as Buffer | string;
+    if (n.length !== 17) continue;
+    if ((typeof n === 'string' ? n : n.toString('latin1')).toLowerCase() !== 'transfer-encoding') continue;
+    const v = raw[i + 1] as Buffer | string;
+    codings ??= [];
+    for (const c of (typeof v === 'string' ? v : v.toString('latin1')).split(',')) {
+      const coding = c.trim().toLowerCase();
+      if (coding !== '') codings.push(coding);
+    }
+  }
+  if (codings === undefined || (codings.length === 1 && codings[0] === 'chunked')) return undefined;
+  return `transfer coding ${JSON.stringify(codings.join(', '))} (only chunked is passed on)`;
+}
+
 /** Never removed because `Connection` names them: the instance needs them to read the request. */
 const END_TO_END = new Set(['host', 'content-length']);
 

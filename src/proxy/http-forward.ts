@@ -4,12 +4,19 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { isLocalShortage } from '../limits.js';
 import { ABORTED, BODY_TIMEOUT, type ForwardTarget, NOT_FORWARDED, STALLED } from './forward-target.js';
-import { downstreamHeaders, isNotForwarded, sendableReason, upstreamHeaders } from './headers.js';
+import {
+  downstreamHeaders,
+  isNotForwarded,
+  responseCodingProblem,
+  sendableReason,
+  upstreamHeaders,
+} from './headers.js';
 import { BodyReplay, hasBody, LazyBody } from './lazy-body.js';
 import { STALE_CONNECTION } from './lean-pool.js';
 import type { Member } from './members.js';
 import { originForm, replyText } from './reply.js';
 import { CLIENT_GONE } from './request-metrics.js';
+import { InvalidResponse } from './response-parser.js';
 import {
   classifyFailure,
   describeFailure,
@@ -149,6 +156,13 @@ class Exchange implements ExchangeHandler {
     if (status === 503 && this.#member?.sidecar === true && isNotForwarded(rawHeaders)) {
       // The instance's sidecar says its app never got the request: no answer, a failed connect.
       this.#abort?.(NOT_FORWARDED);
+      return false;
+    }
+    const coding = responseCodingProblem(rawHeaders);
+    if (coding) {
+      // undici frames `gzip, chunked` as chunked and a bare `gzip` by the close, and says nothing (the
+      // lean client's parser refuses both): an invalid response, as there.
+      this.#abort?.(new InvalidResponse(`invalid response from the instance: ${coding}`));
       return false;
     }
     this.#unwait?.();

@@ -1,6 +1,7 @@
 // A strict, incremental HTTP/1.1 response parser for msup's own upstream client: it frames the
 // instance's response (Content-Length, chunked, or until close) and refuses anything ambiguous, so a
 // pooled connection never carries a leftover byte into the next client's response. Pure.
+import { responseCodingProblem } from './headers.js';
 
 /** A response msup will not pass on, or whose framing it cannot trust (answered 502, connection closed). */
 export class InvalidResponse extends Error {
@@ -243,7 +244,6 @@ export class ResponseParser {
       return; // still State.Head: the final response follows
     }
     let length: number | undefined;
-    let chunked = false;
     let codings = false;
     let keepAlive = status[1] === '1';
     let hintMs: number | undefined;
@@ -255,8 +255,6 @@ export class ResponseParser {
         length = Number(value);
       } else if (name === 'transfer-encoding') {
         codings = true;
-        const last = value.split(',').pop()?.trim().toLowerCase();
-        chunked = last === 'chunked';
       } else if (name === 'keep-alive') {
         const timeout = KEEP_ALIVE_TIMEOUT.exec(value);
         if (timeout) hintMs = Number(timeout[1]) * 1000;
@@ -265,12 +263,17 @@ export class ResponseParser {
       }
     }
     if (codings && length !== undefined) fail('both Transfer-Encoding and Content-Length');
+    if (codings) {
+      // Exactly chunked: anything else is refused, not framed (see responseCodingProblem).
+      const problem = responseCodingProblem(raw);
+      if (problem) fail(problem);
+    }
     this.keepAlive = keepAlive;
     this.keepAliveHintMs = hintMs;
     if (!this.#events.head(code, status[3] ?? '', raw)) this.#paused = true;
     if (this.#noBody || code === 204 || code === 304) this.#state = State.Done;
-    else if (chunked) this.#state = State.ChunkSize;
-    else if (codings || length === undefined) {
+    else if (codings) this.#state = State.ChunkSize;
+    else if (length === undefined) {
       this.#state = State.UntilClose;
       this.keepAlive = false;
     } else {

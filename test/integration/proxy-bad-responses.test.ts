@@ -49,4 +49,24 @@ describe('responses to requests with and without a body', () => {
     }
     expect(p.stats()[0]?.errors).toBe(0);
   });
+
+  it('answers 502 to a transfer coding other than chunked, on either path', async () => {
+    const codings: Record<string, string> = {
+      '/gzip-chunked': 'Transfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+      '/gzip': 'Transfer-Encoding: gzip\r\n\r\nok',
+      '/twice': 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+    };
+    const instance = await answering(
+      (path) => `HTTP/1.1 200 OK\r\n${codings[path] ?? 'Content-Length: 2\r\n\r\nok'}`,
+    );
+    const { port } = await proxy([instance.port]);
+    for (const path of Object.keys(codings)) {
+      for (const request of [get(path), post(path)]) {
+        const reply = await raw(port, request);
+        expect(reply).toMatch(/^HTTP\/1\.1 502 [\s\S]*web#0 failed: invalid HTTP response/);
+      }
+    }
+    expect(await raw(port, get('/plain'))).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok$/);
+    expect(await raw(port, post('/plain'))).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok$/);
+  });
 });

@@ -91,6 +91,20 @@ describe('response parser', () => {
     refused('HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc');
   });
 
+  it('refuses a transfer coding other than exactly chunked, and takes Chunked in any case', () => {
+    refused('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok', { close: true });
+    refused('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+    refused('HTTP/1.1 200 OK\r\nTransfer-Encoding: \r\n\r\nok', { close: true });
+    expect(parse('HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked \r\n\r\n2\r\nok\r\n0\r\n\r\n')).toMatchObject(
+      {
+        body: 'ok',
+        done: true,
+      },
+    );
+  });
+
   it('refuses obs-fold, bare CR or LF, and malformed names or status lines', () => {
     refused('HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n');
     refused('HTTP/1.1 200 OK\r\nX-A: a\nContent-Length: 0\r\n\r\n');
