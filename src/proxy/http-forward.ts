@@ -241,7 +241,7 @@ class Exchange implements ExchangeHandler {
     this.#endAttempt(true);
     const member = this.#member as Member;
     this.#member = undefined;
-    const kind = classifyFailure({ code, name: error.name });
+    const kind = classifyFailure({ code, name: error.name, message: error.message });
     const retryable = mayRetry({
       kind,
       method: this.#req.method ?? 'GET',

@@ -44,20 +44,30 @@ export function isResponseTimeout(code: string | undefined): boolean {
 
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
+/**
+ * undici's words for a response it could not take (requests with a body): a response head past its limit,
+ * and an answer with no request running or a 101 to a request without Upgrade. The lean client calls the
+ * same answers MSUP_INVALID_RESPONSE; before, these counted as failures after sending (a PUT went to
+ * another instance) and the 502 showed undici's code.
+ */
+const UNDICI_BAD_RESPONSE = new Set(['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH']);
+const UNDICI_BAD_SOCKET = new Set(['bad response', 'bad upgrade']);
+
 export function classifyFailure(error: {
   code?: string | undefined;
   name?: string | undefined;
+  message?: string | undefined;
 }): FailureKind {
   const code = error.code ?? '';
   if (isLocalShortage(code)) return 'local';
   if (CONNECT.has(code)) return 'connect';
-  if (
-    code.startsWith('HPE_') ||
-    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
-    code === 'MSUP_INVALID_RESPONSE'
-  ) {
+  if (code.startsWith('HPE_') || code === 'MSUP_INVALID_RESPONSE' || UNDICI_BAD_RESPONSE.has(code)) {
     return 'bad-response';
   }
+  if (code === 'UND_ERR_SOCKET' && UNDICI_BAD_SOCKET.has(error.message ?? '')) return 'bad-response';
+  // undici's parser asserts on what it cannot place (a 101 without `Connection: upgrade` answering a
+  // request without Upgrade): its state there comes from the instance's bytes.
+  if (code === 'ERR_ASSERTION') return 'bad-response';
   if (error.name === 'HTTPParserError') return 'bad-response';
   // Node refused to pass on what the instance sent (e.g. a header value with invalid characters).
   if (code === 'ERR_INVALID_CHAR' || code.startsWith('ERR_HTTP_INVALID')) return 'bad-response';

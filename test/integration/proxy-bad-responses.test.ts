@@ -69,4 +69,29 @@ describe('responses to requests with and without a body', () => {
     expect(await raw(port, get('/plain'))).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok$/);
     expect(await raw(port, post('/plain'))).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok$/);
   });
+
+  it('calls a response undici cannot take an invalid response, and sends no PUT to a second instance', async () => {
+    const answers: Record<string, string> = {
+      // A 101 to a request without Upgrade, with and without Connection: upgrade.
+      '/101': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n',
+      '/101-connection': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n',
+      '/huge': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(20_000)}\r\nContent-Length: 2\r\n\r\nok`,
+    };
+    const first = await answering((path) => answers[path] ?? '');
+    const second = await answering((path) => answers[path] ?? '');
+    // Ejection off: each request finds both instances in rotation, so a retry would have somewhere to go.
+    const { port, proxy: p } = await proxy([first.port, second.port], { maxFails: 0 });
+    for (const path of Object.keys(answers)) {
+      const before = first.seen.requests + second.seen.requests;
+      const put = `PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi`;
+      expect(await raw(port, put)).toMatch(/^HTTP\/1\.1 502 [\s\S]*web#\d failed: invalid HTTP response\n/);
+      expect(first.seen.requests + second.seen.requests).toBe(before + 1);
+      // The same answer to a request without a body (msup's own client): the same 502.
+      expect(await raw(port, get(path))).toMatch(
+        /^HTTP\/1\.1 502 [\s\S]*web#\d failed: invalid HTTP response\n/,
+      );
+    }
+    expect(p.stats()[0]?.retries ?? 0).toBe(0);
+    expect(p.stats()[1]?.retries ?? 0).toBe(0);
+  });
 });

@@ -21,6 +21,11 @@ describe('retry rules (nginx proxy_next_upstream)', () => {
     expect(mayRetry({ ...base, kind: 'connect', bodyConsumed: true })).toBe(false);
     expect(mayRetry({ ...base, kind: 'sent', responseStarted: true })).toBe(false);
     expect(classifyFailure({ code: 'HPE_INVALID_CONSTANT' })).toBe('bad-response');
+    // undici's words for responses it cannot take, as the lean client's MSUP_INVALID_RESPONSE.
+    expect(classifyFailure({ code: 'UND_ERR_HEADERS_OVERFLOW' })).toBe('bad-response');
+    expect(classifyFailure({ code: 'ERR_ASSERTION' })).toBe('bad-response');
+    expect(classifyFailure({ code: 'UND_ERR_SOCKET', message: 'bad upgrade' })).toBe('bad-response');
+    expect(classifyFailure({ code: 'UND_ERR_SOCKET', message: 'other side closed' })).toBe('sent');
     expect(mayRetry({ ...base, kind: 'bad-response' })).toBe(false);
   });
 });
