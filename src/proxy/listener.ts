@@ -24,14 +24,18 @@ export interface ListenerOptions {
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
-/** The answer to a request Node's parser refused (or whose headers did not come in time), in words. */
-function answerFor(error: NodeJS.ErrnoException): { status: number; text: string } {
+/**
+ * The answer to a request Node's parser refused (or whose headers did not come in time), in words. A 400
+ * names what llhttp found (its reason: fixed text, never the client's bytes) and its code.
+ */
+function answerFor(error: NodeJS.ErrnoException & { reason?: unknown }): { status: number; text: string } {
   if (error.code === 'HPE_HEADER_OVERFLOW') return { status: 431, text: 'the request headers are too large' };
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     return { status: 408, text: 'the request headers did not arrive within proxy.headersTimeout' };
   }
-  const reason = (error as { reason?: unknown }).reason;
-  const detail = typeof reason === 'string' && reason ? `${reason.toLowerCase()}, ` : '';
+  const reason =
+    typeof error.reason === 'string' && /^[\x20-\x7e]{1,80}$/.test(error.reason) ? error.reason : '';
+  const detail = reason ? `${reason.toLowerCase()}, ` : '';
   return { status: 400, text: `the request is not valid HTTP (${detail}${error.code ?? 'parse error'})` };
 }
 
@@ -146,6 +150,11 @@ export function createListener(
 ): http.Server {
   const headersTimeout = options.headersTimeoutMs;
   const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (req.headers.host === undefined && req.httpVersion === '1.1') {
+      // RFC 9112 §3.2 (Node's own check, requireHostHeader, answers with an empty body).
+      replyText(res, 400, 'no Host header (HTTP/1.1 requires one)', { connection: 'close' });
+      return;
+    }
     const problem = headerProblem(req.rawHeaders);
     if (problem) replyText(res, problem.status, problem.reason, { connection: 'close' });
     else onRequest(req, res);
@@ -155,6 +164,8 @@ export function createListener(
       headersTimeout,
       // Off: a large upload or a long stream is not cut; slow headers still are (headersTimeout).
       requestTimeout: 0,
+      // Checked in serve, to say what is missing.
+      requireHostHeader: false,
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
     },
     (req, res) => {

@@ -33,6 +33,35 @@ describe('proxy bad input', () => {
     expect(await waitFor(() => openFds() <= baseline, 10_000)).toBe(true);
   });
 
+  it('says in the body of its own 400, 408 and 431 what was wrong with the request', async () => {
+    const upstream = await httpUpstream((_req, res) => res.end('ok'));
+    const { port } = await proxy([upstream], { headersTimeoutMs: 300 });
+    /** The answer's status and body. */
+    const answer = async (input: string) => {
+      const reply = await raw(port, input, 10_000);
+      return `${reply.slice(9, 12)} ${reply.slice(reply.indexOf('\r\n\r\n') + 4)}`;
+    };
+    expect(await answer('THIS IS NOT HTTP\r\n\r\n')).toMatch(
+      /^400 the request is not valid HTTP \(.*method.*\)\n$/i,
+    );
+    expect(
+      await answer('GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'),
+    ).toMatch(/^400 the request is not valid HTTP \(.*Content-Length.*\)\n$/i);
+    expect(
+      await answer('GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'),
+    ).toMatch(/^400 the request is not valid HTTP \(.*Transfer-Encoding.*\)\n$/i);
+    // Answered like the front's other refusals (replyText): chunked, and the words in the one chunk.
+    expect(await answer('GET / HTTP/1.1\r\nConnection: close\r\n\r\n')).toMatch(
+      /^400 \w+\r\nno Host header \(HTTP\/1\.1 requires one\)\n/,
+    );
+    expect(await answer(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)).toBe(
+      '431 the request headers are too large\n',
+    );
+    expect(await answer('GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n')).toBe(
+      '408 the request headers did not arrive within proxy.headersTimeout\n',
+    );
+  });
+
   it('forwards an absolute-form request target as its path, and answers 400 to one it cannot forward', async () => {
     let seen = '';
     const port = await httpUpstream((req, res) => {
