@@ -32,6 +32,11 @@ export interface ForwardTarget {
   awaiting(member: Member, cut: () => void): () => void;
   /** An attempt on `member` timed out: out of rotation now, and the attempts waiting on it go elsewhere. */
   stalled(member: Member): void;
+  /**
+   * msup could not open a connection to an instance for want of a descriptor (EMFILE, ENFILE): reported,
+   * as the fronts' failed accepts cannot be (libuv closes those connections itself, unseen).
+   */
+  outOfDescriptors(code: string): void;
   /** Waits for a member to join rotation (`wake`) or for `deadline` (`expire`); returns a cancel. */
   hold(deadline: number, wake: () => void, expire: () => void): () => void;
 }

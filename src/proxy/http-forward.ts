@@ -228,6 +228,7 @@ class Exchange implements ExchangeHandler {
     if (isLocalShortage(code)) {
       // msup itself is out of descriptors: the instance is not to blame, and another would fare no better.
       this.#endAttempt(false);
+      this.#target.outOfDescriptors(code as string);
       this.#reply(503, `msup could not reach ${this.#target.service}: ${code} (out of file descriptors)`, {
         'retry-after': '1',
       });

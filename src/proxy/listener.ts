@@ -40,7 +40,7 @@ function answerFor(error: NodeJS.ErrnoException & { reason?: unknown }): { statu
 }
 
 /** A burst of refused or failed connections is one log line per this long, per front. */
-const REPORT_EVERY_MS = 10_000;
+export const REPORT_EVERY_MS = 10_000;
 
 /** A front's reports of refused connections and failed accepts, one log line per 10 s at most of each. */
 export function connectionReports(what: string, log: FrontLog = () => {}): ListenReports {
@@ -61,7 +61,9 @@ export function connectionReports(what: string, log: FrontLog = () => {}): Liste
 /**
  * Past `server.maxConnections` (set by Fronts), Node closes each new connection at once: reported.
  * An error once listening is a failed accept (EMFILE, ENFILE: msup is out of file descriptors):
- * reported too, and the front goes on (libuv accepts again once descriptors are free).
+ * reported too, and the front goes on (libuv accepts again once descriptors are free). libuv seldom
+ * reports one: with its spare descriptor it accepts and closes such connections itself, unseen; the
+ * shortage shows when msup cannot connect to an instance (ServiceProxy.outOfDescriptors).
  */
 function watchConnections(server: net.Server, reports: ListenReports): void {
   server.on('drop', () => reports.dropped(server.maxConnections));

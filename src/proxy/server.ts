@@ -3,6 +3,7 @@
 // port (HTTP, or TCP in `mode: 'tcp'`). The shared front hands requests to it too.
 import type http from 'node:http';
 import type net from 'node:net';
+import { atMostEvery } from './connection-limits.js';
 import { Holds } from './holds.js';
 import { type ForwardTarget, forward } from './http-forward.js';
 import {
@@ -13,6 +14,7 @@ import {
   DEFAULT_HEADERS_TIMEOUT_MS,
   type FrontLog,
   listenError,
+  REPORT_EVERY_MS,
 } from './listener.js';
 import { type BalancingSettings, type InstanceCounters, type Member, Members } from './members.js';
 import { instanceGone } from './port-check.js';
@@ -240,6 +242,18 @@ export class ServiceProxy implements ForwardTarget {
 
   awaiting(member: Member, cut: () => void): () => void {
     return this.#awaiting.track(member.key, cut);
+  }
+
+  /** One log line per 10 s at most, as the fronts' other reports. */
+  readonly #shortage = atMostEvery(REPORT_EVERY_MS, (code: string) =>
+    this.#log?.('error', 'msup is out of file descriptors: a request could not be passed on', {
+      service: this.service,
+      code,
+    }),
+  );
+
+  outOfDescriptors(code: string): void {
+    this.#shortage(code);
   }
 
   stalled(member: Member): void {
