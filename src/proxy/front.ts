@@ -3,7 +3,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { bind, createListener, DEFAULT_HEADERS_TIMEOUT_MS, type FrontLog } from './listener.js';
-import { originForm, replySocket, replyText } from './reply.js';
+import { originForm, replySocket, replyText, targetAuthority } from './reply.js';
 import { describeRoutes, hostName, matchRoute, type Route, sortRoutes } from './routes.js';
 import type { ServiceProxy } from './server.js';
 
@@ -42,7 +42,7 @@ export class FrontProxy {
   }
 
   #route(req: http.IncomingMessage) {
-    const host = hostName(req.headers.host);
+    const host = hostName(targetAuthority(req.url ?? '/') ?? req.headers.host);
     const url = originForm(req.url ?? '/') ?? req.url ?? '/';
     const match = matchRoute(this.#routes, host, url);
     const proxy = match ? this.#lookup(match.route.service) : undefined;

@@ -22,6 +22,8 @@ export interface ForwardContext {
   proto: 'http' | 'https';
   /** A fresh id, called only when the request has no X-Request-Id. */
   requestId(): string;
+  /** An absolute-form target's authority: sent as Host instead of the client's (RFC 9112 §3.2.2). */
+  host?: string | undefined;
 }
 
 export function isLoopback(address: string | undefined): boolean {
@@ -180,9 +182,16 @@ export function upstreamHeaders(raw: readonly string[], ctx: ForwardContext): st
     }
     if (lower === 'host') {
       if (host !== undefined) continue;
-      host = value;
-    } else if (lower === 'x-request-id') requestId = true;
+      host = ctx.host ?? value;
+      out.push(name, host);
+      continue;
+    }
+    if (lower === 'x-request-id') requestId = true;
     out.push(name, value);
+  }
+  if (host === undefined && ctx.host !== undefined) {
+    host = ctx.host;
+    out.push('host', host);
   }
   const peer = bare(ctx.peer);
   out.push('x-forwarded-for', xff ? `${xff}, ${peer}` : peer);

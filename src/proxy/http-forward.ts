@@ -14,7 +14,7 @@ import {
 import { BodyReplay, hasBody, LazyBody } from './lazy-body.js';
 import { STALE_CONNECTION } from './lean-pool.js';
 import type { Member } from './members.js';
-import { originForm, replyText } from './reply.js';
+import { originForm, replyText, targetAuthority } from './reply.js';
 import { CLIENT_GONE } from './request-metrics.js';
 import { InvalidResponse } from './response-parser.js';
 import {
@@ -70,6 +70,7 @@ class Exchange implements ExchangeHandler {
       port: local,
       proto: 'http',
       requestId: randomUUID,
+      host: targetAuthority(req.url ?? '/'),
     });
     this.#deadline = Date.now() + target.holdTimeoutMs;
     target.budget.active++;

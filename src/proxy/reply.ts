@@ -43,6 +43,20 @@ export function replySocket(
   );
 }
 
+/**
+ * The authority (`host[:port]`) of an absolute-form request target (`http://host:8080/x`), or undefined for
+ * any other form. It wins over the Host header (RFC 9112 §3.2.2), for routing and for the Host sent on,
+ * as nginx has it.
+ */
+export function targetAuthority(url: string): string | undefined {
+  if (!/^https?:\/\//i.test(url)) return undefined;
+  try {
+    return new URL(url).host || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The origin-form path of a request target: absolute-form (`http://host/x`) is reduced to `/x`. */
 export function originForm(url: string): string | undefined {
   if (url.startsWith('/')) return url;

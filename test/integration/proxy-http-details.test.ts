@@ -59,6 +59,40 @@ describe('HTTP details at the front', () => {
     expect(upstream.seen).toHaveLength(1);
   });
 
+  it("routes and forwards an absolute-form request by its target's host, not by Host (RFC 9112 §3.2.2)", async () => {
+    const good = await echo();
+    const other = await echo();
+    const services = {
+      good: (await proxy([good.port])).proxy,
+      other: (await proxy([other.port])).proxy,
+    };
+    const front = new FrontProxy(
+      [
+        { host: 'good.test', service: 'good' },
+        { host: 'other.test', service: 'other' },
+      ],
+      (service) => services[service as keyof typeof services],
+    );
+    const port = await front.listen(0);
+    try {
+      const absolute =
+        'GET http://Other.test:8080/p?q=1 HTTP/1.1\r\nHost: good.test\r\nConnection: close\r\n\r\n';
+      expect(await raw(port, absolute)).toMatch(/^HTTP\/1\.1 200 /);
+      expect(good.seen).toEqual([]);
+      expect(other.seen[0]).toMatchObject({
+        url: '/p?q=1',
+        headers: { host: 'other.test:8080', 'x-forwarded-host': 'other.test:8080' },
+      });
+      // Origin-form: Host as before.
+      expect(await raw(port, 'GET /o HTTP/1.1\r\nHost: good.test\r\nConnection: close\r\n\r\n')).toMatch(
+        /^HTTP\/1\.1 200 /,
+      );
+      expect(good.seen[0]).toMatchObject({ url: '/o', headers: { host: 'good.test' } });
+    } finally {
+      await front.close();
+    }
+  });
+
   it('keeps Host when Connection names it', async () => {
     const upstream = await echo();
     const { port } = await proxy([upstream.port]);
