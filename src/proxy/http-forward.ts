@@ -333,6 +333,14 @@ class Exchange implements ExchangeHandler {
     if (this.#finishedOnce) return;
     this.#finishedOnce = true;
     this.#done = true;
+    if (!this.#req.complete) {
+      // Answered before the whole body came (an early 413, say): the rest is read and dropped, as Node does
+      // with a body no one reads and nginx with one it discards. Left unread, the client, still sending,
+      // stalled until the keep-alive timeout cut the connection with its bytes unread: a reset, which
+      // could take the answer with it.
+      this.#body?.destroy();
+      this.#req.resume();
+    }
     const metrics = this.#target.metrics;
     if (this.#answeredBy >= 0) {
       metrics.answered(this.#answeredBy, this.#status, (performance.now() - this.#startedAt) / 1000);

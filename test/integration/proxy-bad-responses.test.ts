@@ -1,8 +1,9 @@
 // What an instance answers to a request with a body (undici's path) and without one (msup's lean client):
 // a 204 or 304 with a Content-Length is complete, transfer codings other than chunked are refused (502),
 // and a response undici cannot take is an invalid response on either path, not retried.
-import type net from 'node:net';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/processes.js';
 import { raw, useUpstreams } from '../helpers/upstreams.js';
 
 const { tcpUpstream, proxy } = useUpstreams();
@@ -93,5 +94,47 @@ describe('responses to requests with and without a body', () => {
     }
     expect(p.stats()[0]?.retries ?? 0).toBe(0);
     expect(p.stats()[1]?.retries ?? 0).toBe(0);
+  });
+});
+
+describe('an answer that comes before the whole request body', () => {
+  it('reaches the client, the rest of the body is read and dropped, and the connection serves on', async () => {
+    // A 413 as soon as the head is in (the rest of the body is read and dropped), 200 to a GET.
+    const early = await tcpUpstream((socket: net.Socket) => {
+      let head = '';
+      socket.on('data', (d: Buffer) => {
+        if (head.includes('\r\n\r\n')) return;
+        head += d.toString('latin1');
+        if (!head.includes('\r\n\r\n')) return;
+        socket.write(
+          head.startsWith('POST')
+            ? 'HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!'
+            : 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nafter',
+        );
+        head = 'answered\r\n\r\n';
+      });
+    });
+    const { port } = await proxy([early]);
+    const size = 64 * 1024 * 1024;
+    const socket = net.connect(port, '127.0.0.1');
+    let got = '';
+    let closed = false;
+    socket.on('data', (d) => (got += d));
+    socket.on('error', () => {});
+    socket.on('close', () => (closed = true));
+    try {
+      socket.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+      // Far more than the socket buffers hold: it goes through only while msup reads it.
+      const chunk = Buffer.alloc(1024 * 1024, 97);
+      for (let sent = 0; sent < size && !closed; sent += chunk.length) {
+        if (!socket.write(chunk)) await new Promise((r) => socket.once('drain', r).once('close', r));
+      }
+      expect(got).toMatch(/^HTTP\/1\.1 413 [\s\S]*\r\n\r\nbig!$/);
+      socket.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(await waitFor(() => got.endsWith('after') || closed, 20_000)).toBe(true);
+      expect(closed).toBe(false);
+    } finally {
+      socket.destroy();
+    }
   });
 });
