@@ -77,6 +77,37 @@ function isWebSocket(req: http.IncomingMessage): boolean {
   return req.method === 'GET' && req.headers.upgrade?.trim().toLowerCase() === 'websocket';
 }
 
+/**
+ * Requests read ahead on one connection past which msup stops reading it until answers go out: each
+ * waiting request is held in memory (an endless pipeline to a slow instance grew msup's heap without
+ * bound).
+ */
+const MAX_READ_AHEAD = 32;
+
+/** Node's own fields for its read-ahead back-pressure (its http server pauses so when answers back up). */
+type HttpSocket = net.Socket & { _paused?: boolean; parser?: { pause(): void; resume(): void } | null };
+
+/** Stops reading the socket as Node's server does: its parser pauses once the present chunk is parsed. */
+function pauseReading(socket: net.Socket): void {
+  const s = socket as HttpSocket;
+  if (s._paused) return;
+  s._paused = true;
+  pausedHere.add(socket);
+  socket.pause();
+}
+
+/** Reads a socket paused here again (Node resumes on 'drain' too: a request past the bound pauses it again). */
+function resumeReading(socket: net.Socket): void {
+  if (!pausedHere.delete(socket)) return;
+  const s = socket as HttpSocket;
+  if (!s._paused) return;
+  s._paused = false;
+  s.parser?.resume();
+  socket.resume();
+}
+
+const pausedHere = new WeakSet<net.Socket>();
+
 /** A response still being written on the socket: Node's own field, set while a response holds the socket. */
 const pendingResponse = (socket: net.Socket): http.ServerResponse | null =>
   (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? null;
@@ -151,6 +182,8 @@ export function createListener(
   options: ListenerOptions,
 ): http.Server {
   const headersTimeout = options.headersTimeoutMs;
+  /** Requests read ahead on each connection, waiting for the answers before theirs. */
+  const readAhead = new WeakMap<net.Socket, number>();
   const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.headers.host === undefined && req.httpVersion === '1.1') {
       // RFC 9112 §3.2 (Node's own check, requireHostHeader, answers with an empty body).
@@ -175,8 +208,19 @@ export function createListener(
       // the one being written. Forwarded at once, each took an instance connection of its own (3000
       // pipelined GETs on one client connection: 3000 connections, past maxConnections and the fd limit).
       // Each is served once its response has the socket, one at a time, as nginx does.
-      if (res.socket) serve(req, res);
-      else res.once('socket', () => serve(req, res));
+      if (res.socket) {
+        serve(req, res);
+        return;
+      }
+      const socket = req.socket;
+      readAhead.set(socket, (readAhead.get(socket) ?? 0) + 1);
+      if ((readAhead.get(socket) ?? 0) > MAX_READ_AHEAD) pauseReading(socket);
+      res.once('socket', () => {
+        const left = (readAhead.get(socket) ?? 1) - 1;
+        readAhead.set(socket, left);
+        if (left <= MAX_READ_AHEAD) resumeReading(socket);
+        serve(req, res);
+      });
     },
   );
   // No silent cut: headers are counted (headerProblem) and more than the bound get 431.
