@@ -15,7 +15,7 @@ import type { ProxyServer } from 'http-proxy-3';
 import { isLocalShortage } from '../limits.js';
 import { upstreamHeaders } from './headers.js';
 import type { Member, Members } from './members.js';
-import { originForm, replySocket } from './reply.js';
+import { originForm, replySocket, targetAuthority } from './reply.js';
 import { classifyFailure, describeFailure, isTimeout } from './retry.js';
 import { CONNECT_TIMEOUT_MS } from './upstream-pool.js';
 
@@ -86,12 +86,13 @@ interface Outgoing {
  * upstreamHeaders strips as hop-by-hop. The `Sec-WebSocket-*` handshake headers are end-to-end and pass
  * as any other.
  */
-function upgradeRequest(req: http.IncomingMessage, path: string): Outgoing {
+function upgradeRequest(req: http.IncomingMessage, path: string, authority?: string): Outgoing {
   const headers = upstreamHeaders(req.rawHeaders, {
     peer: req.socket.remoteAddress ?? '',
     port: req.socket.localPort ?? 0,
     proto: 'http',
     requestId: randomUUID,
+    host: authority,
   });
   headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade?.trim() || 'websocket');
   return { path, headers };
@@ -274,9 +275,11 @@ export function createUpgradeProxy() {
         replySocket(socket, 400, `cannot forward a request for ${JSON.stringify(url ?? req.url)}`);
         return;
       }
+      // An absolute-form target's host wins over Host (RFC 9112 §3.2.2), as for a request.
+      const authority = targetAuthority(req.url ?? '/');
       req.url = path;
       // Built once: a retry on another instance sends the same request (its X-Request-Id too).
-      const request = upgradeRequest(req, path);
+      const request = upgradeRequest(req, path, authority);
       const deadline = Date.now() + target.holdTimeoutMs;
       /** Instances whose connect failed for this upgrade. */
       const tried = new Set<string>();

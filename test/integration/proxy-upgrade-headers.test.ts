@@ -71,7 +71,7 @@ describe('WebSocket upgrade headers', () => {
     expect(valuesOf(upgraded, 'x-request-id')[0]).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('answers 400 to an upgrade for `*`, as to a request, and reduces an absolute-form target to its path', async () => {
+  it('answers 400 to an upgrade for `*`, as to a request, and reduces an absolute-form target to its path and its host', async () => {
     const instance = await recorder();
     const { port } = await proxy([instance.port]);
     const star = `GET * HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${HANDSHAKE}\r\n`;
@@ -86,6 +86,10 @@ describe('WebSocket upgrade headers', () => {
       `Upgrade: websocket\r\n${HANDSHAKE}\r\n`;
     expect(await statusOf(port, absolute)).toBe('HTTP/1.1 101 Switching Protocols');
     expect(instance.seen[0]?.line).toBe('GET /ws?x=1 HTTP/1.1');
+    // The target's host wins over Host (RFC 9112 §3.2.2), as for a request.
+    const seen = instance.seen[0] as Seen;
+    expect(valuesOf(seen, 'host')).toEqual(['other.test']);
+    expect(valuesOf(seen, 'x-forwarded-host')).toEqual(['other.test']);
   });
 
   // A client not on loopback: the front listens on this machine's own (non-loopback) address, and the
