@@ -168,7 +168,7 @@ function agreement(a, b) {
 }
 
 const machine = (result) =>
-  `${result.machine.cpus} cores, ${result.machine.cpuModel}, Node ${result.machine.node}, load ${result.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}, rounds ${result.settings.rounds}, noisy: ${result.noisy}${result.background?.share != null ? ` (other work ${(result.background.share * 100).toFixed(1)}% of the CPU while idle, the most ${(result.background.max * 100).toFixed(1)}%)` : ''}`;
+  `${result.machine.cpus} cores, ${result.machine.cpuModel}, Node ${result.machine.node}, load ${result.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}, rounds ${result.settings.rounds}, noisy: ${result.noisy}${result.background?.share != null ? ` (other work ${(result.background.share * 100).toFixed(1)}% of the CPU while idle, the most ${(result.background.max * 100).toFixed(1)}%)` : ''}${result.background?.load?.max != null ? `, in a warm load at most ${(result.background.load.max * 100).toFixed(1)}%` : ''}`;
 const show = (f) => (f.kind === 'ratio' ? `${f.value.toFixed(3)}×` : f.value.toPrecision(4));
 const percent = (x) => `${(x * 100).toFixed(1)}%`;
 

@@ -12,7 +12,14 @@ import { ERROR_SHARE_THRESHOLD } from './load-figures.js';
 import { foldRounds, withRatios } from './metrics.js';
 import { MIN_DURATION_MS, pathProblem } from './options.js';
 import { type RoundOutcome, runRound } from './round.js';
-import { addHistograms, backgroundLoad, type IdlePeriod, LATENCY_BUCKETS_MS } from './stats.js';
+import {
+  addHistograms,
+  backgroundLoad,
+  type IdlePeriod,
+  LATENCY_BUCKETS_MS,
+  LOAD_BACKGROUND_THRESHOLD,
+  machineNoisy,
+} from './stats.js';
 import type { CompareOptions, CompareResultV3, MachineInfo, MetricId, RuntimeReport } from './types.js';
 
 export const COMPARE_DEFAULTS = {
@@ -106,6 +113,8 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
   const machine = machineInfo();
   const outcomes = new Map<string, RoundOutcome[]>(runtimes.map((r) => [r, []]));
   const periods: IdlePeriod[] = [];
+  /** Other work during each warm load (the same shape as the idle periods'). */
+  const loadPeriods: IdlePeriod[] = [];
   const skipped = new Map<string, Skipped>();
   const load = await LoadClient.open();
   const settings = {
@@ -143,6 +152,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
           const outcome = await runRound({ ...settings, runtime, idleMs, progress });
           outcomes.get(runtime)?.push(outcome);
           for (const share of outcome.background) periods.push({ runtime, round, share });
+          loadPeriods.push({ runtime, round, share: outcome.loadBackground });
           progress({ phase: 'done', message: 'done' });
         } catch (error) {
           // A config error or a target that cannot be loaded is the same for every runtime, and without its
@@ -176,7 +186,10 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
     base && r !== base ? { ...r, metrics: withRatios(r.metrics, base.metrics) } : r,
   );
   const target = [...outcomes.values()].flat()[0]?.target;
-  const background = backgroundLoad(periods);
+  const background = {
+    ...backgroundLoad(periods),
+    load: backgroundLoad(loadPeriods, LOAD_BACKGROUND_THRESHOLD),
+  };
   return {
     version: 3,
     startedAt,
@@ -196,7 +209,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
     runtimes: reports,
     published: PUBLISHED_ANCHORS.map((a) => ({ ...a, kind: 'published' as const })),
     background,
-    noisy: background.share !== null && background.share > background.threshold,
+    noisy: machineNoisy(background),
   };
 }
 

@@ -1,7 +1,7 @@
 // A compare's figures written for people, in their unit (the terminal table and the HTML report). Pure.
 import { figureNoisy } from './metrics.js';
 import { BACKGROUND_MIN_PERIOD_MS, backgroundLoad } from './stats.js';
-import type { CompareResultV3, Metric, RuntimeReport } from './types.js';
+import type { BackgroundLoad, CompareResultV3, Metric, RuntimeReport } from './types.js';
 
 /** A figure in its unit, short. */
 export function formatValue(value: number | null, unit: Metric['unit']): string {
@@ -40,22 +40,32 @@ function percent(share: number): string {
  * periods) and how many figures their rounds leave uncertain (marked !).
  */
 export function verdict(result: CompareResultV3): string[] {
-  // A result saved before `background` was measured has none.
+  // A result saved before `background` was measured has none; one before 2026-12-06 has no `load`.
   const b = result.background ?? backgroundLoad([]);
-  const worst = b.worst ? ` in ${b.worst.runtime}'s round ${b.worst.round}` : '';
-  const where = `while the runtimes sat idle (the mean of ${b.periods} idle period${b.periods === 1 ? '' : 's'}, the most ${percent(b.max ?? 0)}${worst})`;
+  const load = b.load !== undefined && b.load.max !== null && b.load.share !== null ? b.load : null;
+  const at = (w: BackgroundLoad['worst']) => (w ? ` in ${w.runtime}'s round ${w.round}` : '');
+  const where = `while the runtimes sat idle (the mean of ${b.periods} idle period${b.periods === 1 ? '' : 's'}, the most ${percent(b.max ?? 0)}${at(b.worst)})`;
+  const during = load
+    ? `during their warm loads the most ${percent(load.max ?? 0)}${at(load.worst)} (the mean of ${load.periods}: ${percent(load.share ?? 0)})`
+    : '';
+  const over = [
+    b.share !== null && b.share > b.threshold ? `over ${percent(b.threshold)} while idle` : null,
+    load && (load.max ?? 0) > load.threshold ? `over ${percent(load.threshold)} in a warm load` : null,
+  ].filter((x) => x !== null);
+  const busy = `${over.join(' and ')}: the machine was too busy to trust the figures. Run again when it is quieter.`;
+  const unread = `(${
+    !result.background
+      ? 'a result from before msup measured it'
+      : result.settings.idleMs < BACKGROUND_MIN_PERIOD_MS
+        ? `idle periods under ${BACKGROUND_MIN_PERIOD_MS / 1000} s are too short: CPU time is counted in 10 ms ticks`
+        : 'no /proc here'
+  })`;
   const machine =
     b.share === null
-      ? `The machine: its other work was not measured (${
-          !result.background
-            ? 'a result from before msup measured it'
-            : result.settings.idleMs < BACKGROUND_MIN_PERIOD_MS
-              ? `idle periods under ${BACKGROUND_MIN_PERIOD_MS / 1000} s are too short: CPU time is counted in 10 ms ticks`
-              : 'no /proc here'
-        }).`
-      : result.noisy
-        ? `Noisy: other work used ${percent(b.share)} of the machine's CPU ${where}, over ${percent(b.threshold)}: the machine was too busy to trust the figures. Run again when it is quieter.`
-        : `Quiet: other work used ${percent(b.share)} of the machine's CPU ${where}.`;
+      ? load
+        ? `${result.noisy ? 'Noisy' : 'The machine'}: other work used ${during}; while they sat idle it was not measured ${unread}${result.noisy ? `, ${busy}` : '.'}`
+        : `The machine: its other work was not measured ${unread}.`
+      : `${result.noisy ? 'Noisy' : 'Quiet'}: other work used ${percent(b.share)} of the machine's CPU ${where}${load ? `, and ${during}` : ''}${result.noisy && over.length > 0 ? `, ${busy}` : '.'}`;
   if (result.settings.rounds < 2) {
     return [
       machine,

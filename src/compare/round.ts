@@ -93,6 +93,11 @@ export interface RoundOutcome {
    * read: no /proc).
    */
   background: (number | null)[];
+  /**
+   * The share of the machine's CPU that other work used during the warm load (null where it could not be
+   * read): work that competes with the runtime for the cores, which the idle periods do not see.
+   */
+  loadBackground: number | null;
 }
 
 /**
@@ -238,12 +243,17 @@ async function measure(
       done: 0,
       total: s.requests,
     });
+    // Other work during the warm load, as in the idle periods (the marks outside the CPU figure's samples:
+    // reading every process's /proc costs msup some CPU).
+    const loadFrom = await markBackground(pids());
     const atStart = await sample();
     const loadStart = memory.length;
     const warm = await load(s.requests, (done) =>
       s.progress({ phase: 'load', message: 'warm load', done, total: s.requests }),
     );
     const atEnd = await sample();
+    const loadTo = await markBackground(pids());
+    const loadBackground = loadFrom && loadTo ? backgroundShare(loadFrom, loadTo, cpus) : null;
     // A warm load without one successful answer measured nothing: a runtime that fails fast would look
     // faster and cheaper than one that works. The round fails (and the runtime with it).
     const failed = warmLoadFailure(warm, target.path, s.durationMs);
@@ -323,6 +333,7 @@ async function measure(
       cost,
       notes,
       background,
+      loadBackground,
     };
   } finally {
     sampling = false;

@@ -218,24 +218,31 @@ export interface CompareResultV3 {
     source: string;
     kind: 'published';
   }[];
-  /** How busy the machine was with other work while the runtimes sat idle (their idle periods). */
-  background: BackgroundLoad;
+  /**
+   * How busy the machine was with other work while the runtimes sat idle (their idle periods), and during
+   * their warm loads (`load`; absent from results before 2026-12-06).
+   */
+  background: BackgroundLoad & { load?: BackgroundLoad };
   /**
    * The machine was too busy to trust the figures: other work used more than `background.threshold` of its
-   * CPU, on average over the idle periods. (A figure of its own is marked by its `noisy`.)
+   * CPU on average over the idle periods, or more than `background.load.threshold` in one warm load (its
+   * worst, `background.load.max`). (A figure of its own is marked by its `noisy`.)
    */
   noisy: boolean;
 }
 
-/** Other work on the machine, measured in each idle period of each round: its CPU less the compare's own. */
+/**
+ * Other work on the machine, measured in each idle period of each round (in `load`: each warm load): the
+ * machine's CPU less the compare's own.
+ */
 export interface BackgroundLoad {
   /** The mean share (0–1) of the machine's CPU that other processes used; null where it was not read. */
   share: number | null;
-  /** The largest share of one idle period, and where it was. */
+  /** The largest share of one period, and where it was. */
   max: number | null;
   worst: { runtime: string; round: number } | null;
-  /** Idle periods measured. */
+  /** Periods measured. */
   periods: number;
-  /** Over this mean share, the run is called noisy. */
+  /** Over this share (idle periods: the mean; warm loads: the worst), the run is called noisy. */
   threshold: number;
 }

@@ -67,6 +67,9 @@ describe('msup compare on a tiny config', () => {
     // Other work on the machine was measured in each idle period (four a round of each runtime, eight of
     // the function's).
     expect(result.background.periods).toBe((runtimes.length - 1) * 4 + 8);
+    // And in each warm load (these are too short: under a second, not measured).
+    expect(result.background.load).toMatchObject({ threshold: 0.2 });
+    expect(result.background.load?.periods).toBeLessThanOrEqual(runtimes.length);
     expect(result.background.share).toBeGreaterThanOrEqual(0);
     expect(result.background.max).toBeGreaterThanOrEqual(result.background.share as number);
     expect(result.background.max).toBeLessThanOrEqual(1);

@@ -6,7 +6,12 @@ import { backgroundShare, ownCpuMs } from '../../src/compare/background.js';
 import { verdict } from '../../src/compare/format.js';
 import { foldRounds, withRatios } from '../../src/compare/metrics.js';
 import { compareReportHtml } from '../../src/compare/report-html.js';
-import { BACKGROUND_THRESHOLD, backgroundLoad } from '../../src/compare/stats.js';
+import {
+  BACKGROUND_THRESHOLD,
+  backgroundLoad,
+  LOAD_BACKGROUND_THRESHOLD,
+  machineNoisy,
+} from '../../src/compare/stats.js';
 import type { CompareResultV3 } from '../../src/compare/types.js';
 import { parseMachineCpu } from '../../src/runtime/proc.js';
 
@@ -89,6 +94,28 @@ describe('other work on the machine', () => {
       threshold: 0.1,
     });
   });
+
+  it('calls a run noisy when the idle mean or the worst warm load is past its threshold', () => {
+    const period = (runtime: string, round: number, share: number | null) => ({ runtime, round, share });
+    const idle = (share: number) => backgroundLoad([period('process', 1, share)]);
+    const loads = (...shares: number[]) =>
+      backgroundLoad(
+        shares.map((share, i) => period('sidecar', i + 1, share)),
+        LOAD_BACKGROUND_THRESHOLD,
+      );
+    expect(loads(0.03, 0.3)).toMatchObject({
+      max: 0.3,
+      worst: { runtime: 'sidecar', round: 2 },
+      threshold: 0.2,
+    });
+    expect(machineNoisy({ ...idle(0.02), load: loads(0.03, 0.04) })).toBe(false);
+    // Quiet while idle, but another process took 30% of the machine during one warm load.
+    expect(machineNoisy({ ...idle(0.02), load: loads(0.03, 0.3) })).toBe(true);
+    expect(machineNoisy({ ...idle(0.12), load: loads(0.03) })).toBe(true);
+    // A result from before the loads were measured: the idle periods alone.
+    expect(machineNoisy(idle(0.02))).toBe(false);
+    expect(machineNoisy({ ...idle(0.02), load: backgroundLoad([], LOAD_BACKGROUND_THRESHOLD) })).toBe(false);
+  });
 });
 
 describe('the verdict of a result', () => {
@@ -154,8 +181,29 @@ describe('the verdict of a result', () => {
       'One round: a quick look. Leave out --rounds (5 rounds) to see the spread, and for figures to set side by side across runs.',
     ]);
     expect(verdict(result(0.31, 1, [[1], [2]]))[0]).toBe(
-      "Noisy: other work used 31% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 31% in process's round 1), over 10%: the machine was too busy to trust the figures. Run again when it is quieter.",
+      "Noisy: other work used 31% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 31% in process's round 1), over 10% while idle: the machine was too busy to trust the figures. Run again when it is quieter.",
     );
+    // The warm loads beside the idle periods: one past 20% makes the run noisy on its own.
+    const loaded = (max: number) => {
+      const r = result(0.012, 1, [[1], [2]]);
+      const load = backgroundLoad(
+        [
+          { runtime: 'process', round: 1, share: 0.03 },
+          { runtime: 'sidecar', round: 1, share: max },
+        ],
+        LOAD_BACKGROUND_THRESHOLD,
+      );
+      const background = { ...r.background, load };
+      return { ...r, background, noisy: machineNoisy(background) };
+    };
+    expect(verdict(loaded(0.05))[0]).toBe(
+      "Quiet: other work used 1.2% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 1.2% in process's round 1), and during their warm loads the most 5.0% in sidecar's round 1 (the mean of 2: 4.0%).",
+    );
+    expect(verdict(loaded(0.35))[0]).toBe(
+      "Noisy: other work used 1.2% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 1.2% in process's round 1), and during their warm loads the most 35% in sidecar's round 1 (the mean of 2: 19%), over 20% in a warm load: the machine was too busy to trust the figures. Run again when it is quieter.",
+    );
+    expect(formatCompare(loaded(0.35))).toContain('over 20% in a warm load');
+    expect(compareReportHtml(loaded(0.35))).toContain('over 20% in a warm load');
     expect(verdict(result(null, 1, [[1], [2]]))[0]).toBe(
       'The machine: its other work was not measured (idle periods under 1 s are too short: CPU time is counted in 10 ms ticks).',
     );
