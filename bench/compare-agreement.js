@@ -44,16 +44,23 @@ const { values, positionals } = parseArgs({
   },
 });
 
-/** A kept result as this build would fold it: each runtime's ratios taken again from its rounds and samples. */
+/**
+ * A kept result as this build would fold it: each runtime's ratios taken again from its rounds and samples,
+ * over the baseline's runs beside its own where the result kept them (`baselineRounds`, from 2026-12-06),
+ * else over the baseline's figures of the same round.
+ */
 const recompute = values.recompute
-  ? await import(path.join(ROOT, 'dist', 'compare', 'metrics.js')).then(({ withRatios }) => (result) => {
-      const base = result.runtimes.find((r) => r.runtime === 'process' && r.status === 'ran');
-      if (!base) return result;
-      const runtimes = result.runtimes.map((r) =>
-        r === base || r.status !== 'ran' ? r : { ...r, metrics: withRatios(r.metrics, base.metrics) },
-      );
-      return { ...result, runtimes };
-    })
+  ? await import(path.join(ROOT, 'dist', 'compare', 'metrics.js')).then(
+      ({ withPairedRatios }) =>
+        (result) => {
+          const base = result.runtimes.find((r) => r.runtime === 'process' && r.status === 'ran');
+          if (!base) return result;
+          const runtimes = result.runtimes.map((r) =>
+            r === base || r.status !== 'ran' ? r : withPairedRatios(r, base),
+          );
+          return { ...result, runtimes };
+        },
+    )
   : (result) => result;
 
 function compareOnce(i) {

@@ -9,7 +9,7 @@ import type { Duration } from '../types.js';
 import { PUBLISHED_ANCHORS, runtimeNotes } from './knowledge.js';
 import { LoadClient } from './load-client.js';
 import { ERROR_SHARE_THRESHOLD } from './load-figures.js';
-import { foldRounds, withRatios } from './metrics.js';
+import { foldRounds, withPairedRatios } from './metrics.js';
 import { MIN_DURATION_MS, pathProblem } from './options.js';
 import { type RoundOutcome, runRound } from './round.js';
 import {
@@ -115,7 +115,10 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
   const periods: IdlePeriod[] = [];
   /** Other work during each warm load (the same shape as the idle periods'). */
   const loadPeriods: IdlePeriod[] = [];
+  /** Per runtime, round by round as its outcomes: the baseline's run beside it (its ratios' denominator). */
+  const pairs = new Map<string, (RoundOutcome | undefined)[]>(runtimes.map((r) => [r, []]));
   const skipped = new Map<string, Skipped>();
+  const planned = plannedBaseline(runtimes);
   const load = await LoadClient.open();
   const settings = {
     cwd,
@@ -129,12 +132,14 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
     ...(path === undefined ? {} : { path }),
   };
   try {
-    // A round that is not counted, of the first runtime: the first round of a compare measured its first
+    // A round that is not counted: the first round of a compare measured its first
     // runtime with msup's own process (its front, its sampling) and the load generator not yet compiled
     // hot by V8: twice the CPU and 2-3x the p50 of the rounds after, on every run (a longer warm-up of
     // 500 requests did not remove it). Its outcome and its failures are left out: the counted rounds
     // report them.
-    const first = runtimes[0] as string;
+    // Of the baseline (the rounds are planned around it, so it is the one most sure to run), not of the
+    // first run of round 1: the round warms up msup and the load generator, which every runtime shares.
+    const first = planned ?? (runtimes[0] as string);
     options.onProgress?.({
       runtime: first,
       round: 0,
@@ -144,17 +149,31 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
     });
     await runRound({ ...settings, runtime: first, idleMs: 0, progress: () => {} }).catch(() => {});
     for (let round = 1; round <= rounds; round++) {
-      for (const runtime of roundOrder(runtimes, round)) {
-        if (skipped.has(runtime)) continue;
+      const plan = roundPlan(runtimes, round, planned);
+      // Each slot's outcome this round (undefined: left out or failed), to pair each runtime with the
+      // baseline's run beside it.
+      const got: (RoundOutcome | undefined)[] = [];
+      for (const runtime of plan) {
+        if (skipped.has(runtime)) {
+          got.push(undefined);
+          continue;
+        }
         const progress = (e: Parameters<Parameters<typeof runRound>[0]['progress']>[0]) =>
           options.onProgress?.({ ...e, runtime, round, rounds });
         try {
           const outcome = await runRound({ ...settings, runtime, idleMs, progress });
-          outcomes.get(runtime)?.push(outcome);
+          got.push(outcome);
+          // The baseline's first run of the round is its figure; a second one is there to be beside
+          // another runtime (that one's ratio's denominator), not counted twice. Its idle and load periods
+          // are the machine's, and count.
+          if (runtime !== planned || !got.slice(0, -1).some((o, i) => o && plan[i] === planned)) {
+            outcomes.get(runtime)?.push(outcome);
+          }
           for (const share of outcome.background) periods.push({ runtime, round, share });
           loadPeriods.push({ runtime, round, share: outcome.loadBackground });
           progress({ phase: 'done', message: 'done' });
         } catch (error) {
+          got.push(undefined);
           // A config error or a target that cannot be loaded is the same for every runtime, and without its
           // load generator the compare measures nothing more: stop here.
           if (
@@ -173,6 +192,9 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
           });
         }
       }
+      for (const [runtime, near] of pairWithBaseline(plan, got, planned)) {
+        pairs.get(runtime)?.push(near);
+      }
     }
   } finally {
     await load.close();
@@ -182,9 +204,23 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
   );
   const baseline = chooseBaseline(folded);
   const base = folded.find((r) => r.runtime === baseline);
-  const reports = folded.map((r) =>
-    base && r !== base ? { ...r, metrics: withRatios(r.metrics, base.metrics) } : r,
-  );
+  // Each runtime's ratios over the baseline's run beside it in each round, when the baseline is the one the
+  // rounds were planned around; else (it failed from the first round) over the chosen one's in the same round.
+  const reports = folded.map((r) => {
+    if (!base || r === base) return r;
+    const near = baseline === planned ? (pairs.get(r.runtime) ?? []) : [];
+    const paired: RuntimeReport =
+      near.length === 0
+        ? r
+        : {
+            ...r,
+            baselineRounds: {
+              values: near.map((o) => o?.values ?? {}),
+              samples: near.map((o) => o?.samples ?? {}),
+            },
+          };
+    return withPairedRatios(paired, base);
+  });
   const target = [...outcomes.values()].flat()[0]?.target;
   const background = {
     ...backgroundLoad(periods),
@@ -216,10 +252,60 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
 /**
  * The order of the runtimes in a round: as asked in odd rounds, reversed in even ones (A B B A), so that a
  * load on the machine that rises or falls steadily over two rounds weighs on every runtime alike, and no
- * runtime is always the first after the compare's own start.
+ * runtime is always the first after the compare's own start. (Without a baseline to plan around; see
+ * roundPlan.)
  */
 export function roundOrder(runtimes: readonly string[], round: number): string[] {
   return round % 2 === 1 ? [...runtimes] : [...runtimes].reverse();
+}
+
+/** The runtime the rounds are planned around: process when asked for, else the first asked (chooseBaseline's pick if it runs). */
+export function plannedBaseline(runtimes: readonly string[]): string | null {
+  return runtimes.includes('process') ? 'process' : (runtimes[0] ?? null);
+}
+
+/**
+ * The runs of a round: the baseline beside every other runtime, the others two by two around a run of the
+ * baseline (x1 B x2, x3 B x4, ...: process, container, function, sidecar becomes container process
+ * function sidecar process), with one other runtime x1 B; reversed in even rounds (A B B A), as roundOrder.
+ * Each runtime's ratio is taken over the baseline's run beside it (pairWithBaseline). The machine's speed
+ * drifts over minutes: over 50 kept rounds, two runtimes' per-round deviations (CPU seconds) correlated
+ * +0.42 when their runs were side by side, +0.18 two runs apart, about 0 three or more apart; in the order
+ * process, container, function, sidecar the sidecar was three runs from process in every round, and its
+ * ratio cancelled none of the drift. The price: a second run of the baseline in a round of three or four
+ * other runtimes.
+ */
+export function roundPlan(runtimes: readonly string[], round: number, baseline: string | null): string[] {
+  const others = runtimes.filter((r) => r !== baseline);
+  if (baseline === null || others.length === runtimes.length || others.length === 0) {
+    return roundOrder(runtimes, round);
+  }
+  const plan: string[] = [];
+  for (let i = 0; i < others.length; i += 2) {
+    plan.push(others[i] as string, baseline);
+    if (i + 1 < others.length) plan.push(others[i + 1] as string);
+  }
+  return round % 2 === 1 ? plan : plan.reverse();
+}
+
+/**
+ * Each other runtime of a round that ran (an outcome in its slot of `got`) with the baseline's outcome beside
+ * it in the plan (before or after); where that run failed, the baseline's first of the round; else
+ * undefined (no ratio that round). Pure.
+ */
+export function pairWithBaseline<T>(
+  plan: readonly string[],
+  got: readonly (T | undefined)[],
+  baseline: string | null,
+): Map<string, T | undefined> {
+  const pairs = new Map<string, T | undefined>();
+  const firstOfBaseline = got.find((o, i) => o !== undefined && plan[i] === baseline);
+  plan.forEach((runtime, i) => {
+    if (runtime === baseline || got[i] === undefined) return;
+    const beside = [i - 1, i + 1].find((j) => plan[j] === baseline && got[j] !== undefined);
+    pairs.set(runtime, beside === undefined ? firstOfBaseline : got[beside]);
+  });
+  return pairs;
 }
 
 /** The runtime the others are divided by: process when it ran, else the first that ran. */

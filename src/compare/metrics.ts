@@ -1,7 +1,7 @@
 // The rows of a compare: each figure's label, unit and kind, and the rounds of a runtime folded into one
 // value per row with its spread. Pure.
 import { isNoisy, median, pairwiseRatio, spread, trimmedMean } from './stats.js';
-import type { FigureKind, Metric, MetricId, RatioFigure } from './types.js';
+import type { FigureKind, Metric, MetricId, RatioFigure, RuntimeReport } from './types.js';
 
 interface RowSpec {
   id: MetricId;
@@ -173,6 +173,18 @@ export function withRatios(metrics: readonly Metric[], baseline: readonly Metric
       ratio: ratioFigure(m.rounds, base.rounds, m.samples, base.samples, row?.pooled === true, row?.of),
     };
   });
+}
+
+/**
+ * A runtime's metrics given their ratios to the baseline's: over the baseline's runs beside its own, round
+ * by round, where the result kept them (`baselineRounds`), else over the baseline's figures of the same
+ * round. What compare() does, and what `bench/compare-agreement.js --recompute` does again on a kept result.
+ */
+export function withPairedRatios(r: RuntimeReport, base: RuntimeReport): RuntimeReport {
+  const over = r.baselineRounds
+    ? foldRounds(r.baselineRounds.values, false, {}, r.baselineRounds.samples)
+    : base.metrics;
+  return { ...r, metrics: withRatios(r.metrics, over) };
 }
 
 /**

@@ -16,7 +16,10 @@ export interface CompareOptions {
   concurrency?: number;
   /** Time limit of each load (default '30s', at least '1s'). */
   duration?: Duration;
-  /** Rounds: every runtime once per round, in turn (default 5). */
+  /**
+   * Rounds: every runtime once per round, in turn, the baseline beside each other one (twice a round with
+   * three or four others; see roundPlan) (default 5).
+   */
   rounds?: number;
   /**
    * The URL path (with a query, if any) the load requests (default: `/`, or the first route's path when
@@ -108,8 +111,9 @@ export interface Metric {
    */
   noisy: boolean;
   /**
-   * This runtime's figure over the baseline runtime's (`CompareResultV3.baseline`) taken in each round, and
-   * their trimmed mean: drift of the machine's load between rounds cancels (the first-request rows: the
+   * This runtime's figure over the baseline runtime's (`CompareResultV3.baseline`) taken in each round, over
+   * the baseline's run beside it (`RuntimeReport.baselineRounds`), and their trimmed mean: drift of the
+   * machine's load between rounds cancels (the first-request rows: the
    * median of every request of every round over every one of the baseline's). Null for the baseline
    * itself, for counts, and where the baseline has no figure (or 0).
    */
@@ -176,6 +180,16 @@ export interface RuntimeReport {
   latencyHistogram: number[];
   /** The footprint over the last round. */
   memory: MemorySample[];
+  /**
+   * The baseline's run beside this runtime's in each round (see `ratio`), one entry per entry of each
+   * metric's `rounds`: its figures and its single requests (as `Metric.samples`, by row), the
+   * denominators of this runtime's ratios. Absent for the baseline, and where the ratios are over the
+   * baseline's figures of the same round (results from before 2026-12-06; a baseline that failed).
+   */
+  baselineRounds?: {
+    values: Partial<Record<MetricId, number | null>>[];
+    samples: Partial<Record<MetricId, number[]>>[];
+  };
   isolation: string;
   exportLoses: string;
   notes: string[];

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { roundPlan } from '../../src/compare/compare.js';
 import { median, pairwiseRatio } from '../../src/compare/stats.js';
 import { type CompareProgress, type CompareResultV3, compare, compareReportHtml } from '../../src/index.js';
 import { needsChromium, openPage } from '../helpers/browser.js';
@@ -64,12 +65,20 @@ describe('msup compare on a tiny config', () => {
       rounds: 1,
       target: { path: '/', service: 'web' },
     });
-    // Other work on the machine was measured in each idle period (four a round of each runtime, eight of
-    // the function's).
-    expect(result.background.periods).toBe((runtimes.length - 1) * 4 + 8);
-    // And in each warm load (these are too short: under a second, not measured).
+    // The round ran the plan: process beside every other runtime (twice with three others).
+    const plan = roundPlan(runtimes, 1, 'process');
+    const starts = phases.filter((e) => e.round === 1 && e.phase === 'start').map((e) => e.runtime);
+    expect(starts).toEqual(plan);
+    for (const r of runtimes.filter((x) => x !== 'process')) {
+      const i = plan.indexOf(r);
+      expect([r, plan[i - 1] === 'process' || plan[i + 1] === 'process']).toEqual([r, true]);
+    }
+    const processRuns = plan.filter((r) => r === 'process').length;
+    // Other work on the machine was measured in each idle period (four a run of each runtime, eight of
+    // the function's), and in each warm load (these are too short: under a second, not measured).
+    expect(result.background.periods).toBe((plan.length - 1) * 4 + 8);
     expect(result.background.load).toMatchObject({ threshold: 0.2 });
-    expect(result.background.load?.periods).toBeLessThanOrEqual(runtimes.length);
+    expect(result.background.load?.periods).toBeLessThanOrEqual(plan.length);
     expect(result.background.share).toBeGreaterThanOrEqual(0);
     expect(result.background.max).toBeGreaterThanOrEqual(result.background.share as number);
     expect(result.background.max).toBeLessThanOrEqual(1);
@@ -117,12 +126,21 @@ describe('msup compare on a tiny config', () => {
     const proc = Object.fromEntries(
       (result.runtimes.find((r) => r.runtime === 'process')?.metrics ?? []).map((m) => [m.id, m]),
     );
-    // Every other runtime's figures over process's, round by round (one round here); none for process.
+    // Every other runtime's figures over those of process's run beside it, round by round (one round
+    // here), kept with it; none for process. Process's own figures are of its first run of the round.
     expect(result.baseline).toBe('process');
     expect(proc.p50Ms?.ratio).toBeNull();
+    expect(proc.p50Ms?.rounds).toHaveLength(1);
+    expect(proc.baselineRounds).toBeUndefined();
+    const beside = (runtime: string) =>
+      result.runtimes.find((x) => x.runtime === runtime)?.baselineRounds ?? { values: [], samples: [] };
+    const firstRunMates = plan.slice(0, 3).filter((r) => r !== 'process');
     for (const r of result.runtimes.filter((x) => x.runtime !== 'process')) {
       const p50 = r.metrics.find((m) => m.id === 'p50Ms');
-      expect(p50?.ratio?.value).toBeCloseTo((p50?.value as number) / (proc.p50Ms?.value as number), 9);
+      const over = beside(r.runtime).values[0]?.p50Ms as number;
+      expect(p50?.ratio?.value).toBeCloseTo((p50?.value as number) / over, 9);
+      // Beside process's first run: that run's figures are process's own.
+      if (firstRunMates.includes(r.runtime)) expect(over).toBe(proc.p50Ms?.value);
       expect(r.metrics.find((m) => m.id === 'requestsSent')?.ratio).toBeNull();
     }
     // The first-request rows keep their single requests: one per instance after ready, and one per
@@ -138,14 +156,19 @@ describe('msup compare on a tiny config', () => {
     expect(proc.coldStartMaxMs?.value).toBe(Math.max(...colds));
     expect(proc.coldStartMs?.value).toBe(median(colds));
     const idles = phases.filter((e) => e.runtime === 'process' && e.round > 0 && e.phase === 'idle');
-    expect(idles.map((e) => e.message)).toEqual([1, 2, 3, 4].map((n) => `idle for 1000 ms (${n} of 4)`));
+    expect(idles.map((e) => e.message)).toEqual(
+      Array.from({ length: processRuns }, () =>
+        [1, 2, 3, 4].map((n) => `idle for 1000 ms (${n} of 4)`),
+      ).flat(),
+    );
     for (const r of result.runtimes.filter((x) => x.runtime !== 'process')) {
       const row = r.metrics.find((m) => m.id === 'firstAfterIdleMs');
       const mine = row?.samples?.flat() ?? [];
       // A function: one a period, eight periods (its pool hands them to its first warm environment, one
       // after another); the others one per instance (2) after each of four periods.
       expect([r.runtime, mine.length]).toEqual([r.runtime, 8]);
-      const base = proc.firstAfterIdleMs?.samples?.flat() ?? [];
+      const base = beside(r.runtime).samples[0]?.firstAfterIdleMs ?? [];
+      expect(base).toHaveLength(8);
       expect(row?.ratio?.value).toBe(median(mine.flatMap((v) => base.map((b) => v / b))));
     }
     expect(proc.coldStarts?.value).toBeNull();
@@ -175,14 +198,15 @@ describe('msup compare on a tiny config', () => {
         .filter((e) => e.runtime === runtime && e.phase === 'recovery')
         .map((e) => /killing one instance \(pid (\d+)\)/.exec(e.message)?.[1])
         .filter((pid) => pid !== undefined);
-      expect([runtime, killed.length]).toEqual([runtime, runtime === 'function' ? 8 : 2]);
+      const runs = runtime === 'process' ? processRuns : 1;
+      expect([runtime, killed.length]).toEqual([runtime, (runtime === 'function' ? 8 : 2) * runs]);
       expect(new Set(killed).size).toBe(killed.length);
       const row = recoveryOf(runtime);
-      expect(row?.samples?.[0]).toHaveLength(killed.length);
+      expect(row?.samples?.[0]).toHaveLength(killed.length / runs);
       expect(row?.rounds[0]).toBe(median(row?.samples?.[0] ?? []));
     }
     const fnRecovery = recoveryOf('function');
-    const procKills = recoveryOf('process')?.samples?.[0] ?? [];
+    const procKills = beside('function').samples[0]?.recoveryMs ?? [];
     expect(fnRecovery?.ratio?.rounds[0]).toBe(pairwiseRatio(fnRecovery?.samples?.[0] ?? [], procKills));
     const lastLoad = phases.filter((e) => e.phase === 'load' && e.done !== undefined).at(-1);
     expect(lastLoad?.total).toBe(REQUESTS);

@@ -3,11 +3,24 @@
 import { describe, expect, it } from 'vitest';
 import { parseCliArgs } from '../../src/cli/args.js';
 import { progressBar } from '../../src/cli/compare-command.js';
-import { chooseBaseline, chooseRuntimes, roundOrder } from '../../src/compare/compare.js';
+import {
+  chooseBaseline,
+  chooseRuntimes,
+  pairWithBaseline,
+  plannedBaseline,
+  roundOrder,
+  roundPlan,
+} from '../../src/compare/compare.js';
 import { ALWAYS_ON_PRICES, alwaysOnCost, functionCost } from '../../src/compare/cost.js';
 import { treeUnion } from '../../src/compare/footprint.js';
 import { formatRatio, formatValue } from '../../src/compare/format.js';
-import { figureNoisy, foldRounds, ratioFigure, withRatios } from '../../src/compare/metrics.js';
+import {
+  figureNoisy,
+  foldRounds,
+  ratioFigure,
+  withPairedRatios,
+  withRatios,
+} from '../../src/compare/metrics.js';
 import { pathProblem } from '../../src/compare/options.js';
 import {
   addHistograms,
@@ -282,6 +295,112 @@ describe('ratios to the baseline, round by round', () => {
     expect(chooseBaseline([ran('process', 'failed')])).toBeNull();
     expect(formatRatio(1.234)).toBe('1.23×');
     expect(formatRatio(45.41)).toBe('45.4×');
+  });
+});
+
+describe('the round plan: the baseline beside every other runtime', () => {
+  const all = ['process', 'container', 'function', 'sidecar'];
+
+  it('puts a run of the baseline beside each other runtime, reversed in even rounds', () => {
+    expect(plannedBaseline(all)).toBe('process');
+    expect(plannedBaseline(['function', 'sidecar'])).toBe('function');
+    expect(roundPlan(all, 1, 'process')).toEqual(['container', 'process', 'function', 'sidecar', 'process']);
+    expect(roundPlan(all, 2, 'process')).toEqual(['process', 'sidecar', 'function', 'process', 'container']);
+    expect(roundPlan(all, 3, 'process')).toEqual(roundPlan(all, 1, 'process'));
+    // Asked in another order: the others keep theirs.
+    expect(roundPlan(['sidecar', 'process', 'function'], 1, 'process')).toEqual([
+      'sidecar',
+      'process',
+      'function',
+    ]);
+    // One other runtime: two runs, side by side.
+    expect(roundPlan(['process', 'function'], 1, 'process')).toEqual(['function', 'process']);
+    expect(roundPlan(['process', 'function'], 2, 'process')).toEqual(['process', 'function']);
+    // Four others: two runs of the baseline still do.
+    expect(roundPlan(['p', 'a', 'b', 'c', 'd'], 1, 'p')).toEqual(['a', 'p', 'b', 'c', 'p', 'd']);
+    // Nothing to plan around: as asked (A B B A).
+    expect(roundPlan(['process'], 2, 'process')).toEqual(['process']);
+    expect(roundPlan(['a', 'b'], 2, null)).toEqual(roundOrder(['a', 'b'], 2));
+    // Every runtime is beside a run of the baseline, in every round.
+    for (const round of [1, 2]) {
+      const plan = roundPlan(all, round, 'process');
+      for (const r of all.slice(1)) {
+        const i = plan.indexOf(r);
+        expect([r, plan[i - 1] === 'process' || plan[i + 1] === 'process']).toEqual([r, true]);
+      }
+    }
+  });
+
+  it('pairs each runtime with the baseline run beside it, else the baseline’s first of the round', () => {
+    const plan = roundPlan(all, 1, 'process'); // container process function sidecar process
+    const got = ['c', 'p1', 'f', 's', 'p2'];
+    expect(pairWithBaseline(plan, got, 'process')).toEqual(
+      new Map([
+        ['container', 'p1'],
+        ['function', 'p1'],
+        ['sidecar', 'p2'],
+      ]),
+    );
+    // The second run of the baseline failed: the sidecar is paired with its first; a runtime that did not
+    // run is not paired.
+    expect(pairWithBaseline(plan, ['c', 'p1', undefined, 's', undefined], 'process')).toEqual(
+      new Map([
+        ['container', 'p1'],
+        ['sidecar', 'p1'],
+      ]),
+    );
+    // No run of the baseline in the round: no ratio for it.
+    expect(pairWithBaseline(plan, ['c', undefined, 'f', 's', undefined], 'process').get('sidecar')).toBe(
+      undefined,
+    );
+    const even = roundPlan(all, 2, 'process'); // process sidecar function process container
+    expect(pairWithBaseline(even, ['p1', 's', 'f', 'p2', 'c'], 'process')).toEqual(
+      new Map([
+        ['sidecar', 'p1'],
+        ['function', 'p2'],
+        ['container', 'p2'],
+      ]),
+    );
+  });
+
+  it('divides each round by the baseline run kept beside it, and without one by the same round', () => {
+    const report = (runtime: string, rounds: number[]) => ({
+      runtime,
+      status: 'ran' as const,
+      emulates: null,
+      metrics: foldRounds(
+        rounds.map((p50Ms) => ({ p50Ms })),
+        false,
+      ),
+      manyErrors: false,
+      latencyHistogram: [],
+      memory: [],
+      isolation: '',
+      exportLoses: '',
+      notes: [],
+    });
+    const base = report('process', [1, 1, 1]);
+    const sidecar = {
+      ...report('sidecar', [3, 6, 3]),
+      // The machine was twice as slow in round 2 for both: beside it, the baseline took 2 ms.
+      baselineRounds: {
+        values: [{ p50Ms: 1 }, { p50Ms: 2 }, { p50Ms: 1.5 }],
+        samples: [{}, {}, {}],
+      },
+    };
+    const p50 = (r: { metrics: { id: string; ratio: unknown }[] }) =>
+      r.metrics.find((m) => m.id === 'p50Ms')?.ratio;
+    expect(p50(withPairedRatios(sidecar, base))).toMatchObject({ rounds: [3, 3, 2], value: 3 });
+    // A result kept before the plan has no baselineRounds: the baseline's own rounds, as before.
+    expect(p50(withPairedRatios(report('sidecar', [3, 6, 3]), base))).toMatchObject({ rounds: [3, 6, 3] });
+    // Single requests beside: a round's ratio over those of the baseline run beside it.
+    const withSamples = {
+      ...report('function', [2]),
+      metrics: foldRounds([{ firstRequestMs: 4 }], false, {}, [{ firstRequestMs: [4] }]),
+      baselineRounds: { values: [{ firstRequestMs: 2 }], samples: [{ firstRequestMs: [2, 2] }] },
+    };
+    const first = withPairedRatios(withSamples, base).metrics.find((m) => m.id === 'firstRequestMs');
+    expect(first?.ratio).toMatchObject({ rounds: [2], value: 2 });
   });
 });
 
