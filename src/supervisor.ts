@@ -514,6 +514,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!forget) return;
     await this.#fronts.closeService(name);
     this.#services.delete(name);
+    // Its last lines are written; its file stays for `msup logs`, its descriptor is let go.
+    this.#logFiles?.forget(name);
   }
 
   #onServiceEvent(event: ServiceEvent, proxy: ServiceProxy | undefined): void {

@@ -141,6 +141,8 @@ export class LogFiles {
   /** Lines taken per log name since the start, and lines handed to a file (or lost with one): what waits is between. */
   readonly #taken = new Map<string, number>();
   readonly #handed = new Map<string, number>();
+  /** Logs to let go of (`forget`) once no tail is being read. */
+  readonly #forgetting = new Set<string>();
   #started = false;
   #closed: Promise<void> | undefined;
 
@@ -226,7 +228,10 @@ export class LogFiles {
       return await result;
     } finally {
       this.#holding--;
-      if (this.#holding === 0) for (const log of this.#open.values()) this.#flush(log);
+      if (this.#holding === 0) {
+        for (const log of this.#open.values()) this.#flush(log);
+        for (const name of this.#forgetting) this.forget(name);
+      }
     }
   }
 
@@ -242,6 +247,30 @@ export class LogFiles {
     const log = this.#stillOpen(open, 0);
     if (log) this.#write(log, count);
     return log;
+  }
+
+  /**
+   * A service that is gone for good (removed from the config): its waiting lines are written and its
+   * file is closed, so a reload that adds and removes services does not keep a descriptor per name
+   * ever seen. The file stays (`msup logs <it>` still reads it); a later line opens it again. msup's
+   * own log is never let go. While a tail is being read the lines wait: let go once no tail is.
+   */
+  forget(service: string): void {
+    const name = safeName(service);
+    if (name === EVENTS_LOG || this.#closed) return;
+    if (this.#holding > 0) {
+      this.#forgetting.add(name);
+      return;
+    }
+    this.#forgetting.delete(name);
+    const log = this.#open.get(name);
+    if (log) {
+      this.#write(log);
+      this.#retire(log);
+    }
+    this.#failed.delete(name);
+    this.#taken.delete(name);
+    this.#handed.delete(name);
   }
 
   /** Flushes and closes every file; later writes are ignored. Idempotent. */

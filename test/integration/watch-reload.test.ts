@@ -1,5 +1,5 @@
 // Watch mode, config reload and env files, with the real watcher on real files.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -224,6 +224,45 @@ describe('config reload', () => {
     ]);
     expect(sup.instances('web').map((i) => i.pid)).toEqual(pids);
     expect((await getJson(sup.url('web'))).service).toBe('web');
+  });
+});
+
+/** The files this process (where the supervisor runs) has open under `dir`. */
+function openFilesUnder(dir: string): string[] {
+  const open: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir)) open.push(target);
+    } catch {
+      // closed between the listing and the read
+    }
+  }
+  return open;
+}
+
+describe.skipIf(!existsSync('/proc/self/fd'))('log files of removed services', () => {
+  it("closes a removed service's log file and keeps it readable", async () => {
+    const p = project();
+    const logs = path.join(realpathSync(p.root), '.msup', 'logs');
+    const say = (word: string): ServiceConfig => ({
+      command: [process.execPath, '-e', `console.log(${JSON.stringify(word)}); setInterval(() => {}, 1000)`],
+    });
+    writeConfig(p, { keep: say('kept') });
+    const sup = p.create({ configFile: 'supervisor.config.json', watch: false });
+    await sup.start();
+    for (const name of ['x1', 'x2', 'x3']) {
+      writeConfig(p, { keep: say('kept'), [name]: say(`hello from ${name}`) });
+      expect((await sup.reload()).added).toEqual([name]);
+      const file = path.join(logs, `${name}.log`);
+      expect(await waitFor(() => openFilesUnder(logs).includes(file))).toBe(true);
+      writeConfig(p, { keep: say('kept') });
+      expect((await sup.reload()).removed).toEqual([name]);
+      // Before, msup kept it open for as long as it ran: one descriptor per name ever seen.
+      expect(await waitFor(() => !openFilesUnder(logs).includes(file))).toBe(true);
+      expect(readFileSync(file, 'utf8')).toContain(`hello from ${name}`);
+    }
+    expect(openFilesUnder(logs).sort()).toEqual([path.join(logs, 'keep.log'), path.join(logs, 'msup.log')]);
   });
 });
 
