@@ -19,7 +19,7 @@ export interface ControlTarget {
 
 /** The project's log files: the last records logged before the call (`LogFiles.tail`). */
 export interface ControlLogs {
-  tail(options: TailOptions): Promise<LogFileRecord[]>;
+  tail(options: TailOptions & { onCut?: () => void }): Promise<LogFileRecord[]>;
 }
 
 export function controlHandler(target: ControlTarget, logs?: ControlLogs): ControlHandler {
@@ -49,8 +49,11 @@ export function controlHandler(target: ControlTarget, logs?: ControlLogs): Contr
     },
     ...(logs
       ? {
-          tail: (service: string | undefined, lines: number) =>
-            logs.tail({ lines, ...(service === undefined ? {} : { service }) }),
+          tail: (
+            service: string | undefined,
+            lines: number,
+            options: { signal: AbortSignal; onCut: () => void },
+          ) => logs.tail({ lines, ...options, ...(service === undefined ? {} : { service }) }),
         }
       : {}),
   };

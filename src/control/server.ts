@@ -28,10 +28,16 @@ export interface ControlHandler {
   /** Sends each new output line of the service (or all) until the returned function is called. */
   follow(service: string | undefined, send: (record: unknown) => void): () => void;
   /**
-   * The last `lines` records logged before this call (of the service, or all). Called in the tick
-   * that `follow` subscribed in, so each record is in one of the two, once.
+   * The last `lines` records (of the service, or all) logged before `onCut` was called: a record
+   * logged before that tick is in the tail, a later one is sent live by `follow`, so each is in one
+   * of the two, once. Called in the tick that `follow` subscribed in; `onCut` may come later (when
+   * the tail's turn comes). Rejects once `signal` aborts (the client left).
    */
-  tail?(service: string | undefined, lines: number): Promise<unknown[]>;
+  tail?(
+    service: string | undefined,
+    lines: number,
+    options: { signal: AbortSignal; onCut: () => void },
+  ): Promise<unknown[]>;
 }
 
 /** Settles when the socket can take more, or is closed. */
@@ -298,8 +304,22 @@ export class ControlServer {
           // `tail: true`: the recent records come first on this connection (an older msup answers null).
           send({ v: 1, id, ok: true, result: waiting ? { tail: true } : null });
           if (!waiting || !handler.tail) return;
-          // Asked in the tick of the subscription: the junction has no gap and no record twice.
-          const recent = await handler.tail(request.service, lines).catch((): unknown[] => []);
+          // Asked in the tick of the subscription. The live lines before the cut are in the tail: dropped
+          // here, so the junction has no gap and no record twice.
+          const cut = () => {
+            waiting = [];
+            waitingBytes = 0;
+            skipped = 0;
+          };
+          // A client that left stops its tail (or its turn is skipped): it no longer delays the others.
+          const gone = new AbortController();
+          const abort = () => gone.abort();
+          socket.once('close', abort);
+          if (socket.destroyed) abort();
+          const recent = await handler
+            .tail(request.service, lines, { signal: gone.signal, onCut: cut })
+            .catch((): unknown[] => [])
+            .finally(() => socket.off('close', abort));
           // The tail is what was asked for: sent as the reader takes it, never dropped.
           for (const record of recent) {
             if (socket.destroyed || socket.writableEnded) return;

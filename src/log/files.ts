@@ -134,10 +134,12 @@ export class LogFiles {
   readonly #ending = new Set<Promise<void>>();
   /** Sizes of rotated files as counted here: their last writes may not be on disk yet. */
   readonly #rotatedSizes = new Map<string, number>();
-  /** Tails asked for and not settled (`tail()`): while any is, lines wait in `pending` and nothing is written or rotated. */
+  /** A tail is being read (`tail()`): while it is, lines wait in `pending` and nothing is written or rotated. */
   #holding = 0;
   /** Tails run one after another: one writes its lines only once the read of the one before is done. */
   #tails: Promise<unknown> = Promise.resolve();
+  /** Tails asked for and not settled. */
+  #asked = 0;
   /** Lines taken per log name since the start, and lines handed to a file (or lost with one): what waits is between. */
   readonly #taken = new Map<string, number>();
   readonly #handed = new Map<string, number>();
@@ -194,45 +196,53 @@ export class LogFiles {
   }
 
   /**
-   * The last records logged before this call (`readLogTail` of this folder), the lines still waiting
-   * for their batch included. Until it settles, later lines wait (as in a batch: written, and any
-   * rotation done, once it has), so the files read hold exactly what was logged before the call: a
-   * follower that subscribed to the live lines in the same tick gets every line once, here or live.
+   * The last records logged before the tail's cut (`readLogTail` of this folder), the lines still
+   * waiting for their batch included. Tails run one at a time, in the order asked; `onCut` is called
+   * in the tick this one's turn comes, and the records are exactly what was logged before that tick: a
+   * follower that keeps the live lines from then on (and drops those it had before) gets every line
+   * once, here or live. While a tail is read, later lines wait (as in a batch: written, and any
+   * rotation done, once it has); a tail still waiting for its turn holds nothing back, and one whose
+   * `signal` aborted (its client left) is skipped, or stops reading, and rejects.
    */
-  async tail(options: TailOptions): Promise<LogFileRecord[]> {
+  async tail(options: TailOptions & { onCut?: () => void }): Promise<LogFileRecord[]> {
+    const { onCut, ...read } = options;
     if (this.#closed) {
+      onCut?.(); // nothing more is written: what was logged before this tick is in the files once closed
       await this.#closed;
-      return readLogTail(this.dir, options);
+      return readLogTail(this.dir, read);
     }
-    this.#holding++;
-    // What was logged before this call, per log: those lines are written for this tail, no later one.
-    const marks = new Map(this.#taken);
     const run = async () => {
+      read.signal?.throwIfAborted();
       if (this.#closed) {
+        onCut?.();
         await this.#closed;
-        return readLogTail(this.dir, options);
+        return readLogTail(this.dir, read);
       }
-      const landed: Promise<void>[] = [];
-      for (const [name, mark] of marks) {
-        const log = this.#writeUpTo(name, mark);
-        if (log) landed.push(written(log.stream));
+      this.#holding++;
+      try {
+        // What was logged before this tick, per log: those lines are written for this tail, no later one.
+        onCut?.();
+        const landed: Promise<void>[] = [];
+        for (const [name, mark] of this.#taken) {
+          const log = this.#writeUpTo(name, mark);
+          if (log) landed.push(written(log.stream));
+        }
+        await Promise.all([...landed, ...this.#ending]);
+        return await readLogTail(this.dir, read);
+      } finally {
+        this.#holding--;
+        if (this.#holding === 0) {
+          for (const log of this.#open.values()) this.#flush(log);
+          for (const name of this.#forgetting) this.forget(name);
+        }
       }
-      await Promise.all([...landed, ...this.#ending]);
-      return readLogTail(this.dir, options);
     };
     // After the tails asked for before this one: a later tail's writes must not land in an earlier
-    // one's read (its follower has those lines live).
-    const result = this.#tails.then(run, run);
-    this.#tails = result.catch(() => {});
-    try {
-      return await result;
-    } finally {
-      this.#holding--;
-      if (this.#holding === 0) {
-        for (const log of this.#open.values()) this.#flush(log);
-        for (const name of this.#forgetting) this.forget(name);
-      }
-    }
+    // one's read (its follower has those lines live). With none, its turn is now: cut in this tick.
+    const result = this.#asked === 0 ? run() : this.#tails.then(run, run);
+    this.#asked++;
+    this.#tails = result.catch(() => {}).finally(() => this.#asked--);
+    return result;
   }
 
   /**

@@ -33,6 +33,8 @@ export interface TailOptions {
   service?: string;
   /** How many records, at most: the last ones. */
   lines: number;
+  /** Stops the read (it rejects with the signal's reason): whoever asked is gone. */
+  signal?: AbortSignal;
 }
 
 const CHUNK = 64 * 1024;
@@ -104,6 +106,7 @@ async function tailFile(
   file: string,
   want: number,
   accept: (record: LogFileRecord) => boolean,
+  signal: AbortSignal | undefined,
 ): Promise<LogFileRecord[]> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
@@ -121,6 +124,7 @@ async function tailFile(
     let position = (await handle.stat()).size;
     let carry = Buffer.alloc(0);
     while (position > 0 && found.length < want) {
+      signal?.throwIfAborted();
       const length = Math.min(CHUNK, position);
       position -= length;
       const chunk = Buffer.alloc(length);
@@ -148,13 +152,14 @@ async function tailLog(
   indexes: readonly number[],
   want: number,
   accept: (record: LogFileRecord) => boolean,
+  signal: AbortSignal | undefined,
 ): Promise<LogFileRecord[]> {
   const parts: LogFileRecord[][] = [];
   let have = 0;
   for (const index of indexes) {
     if (have >= want) break;
     const file = path.join(dir, index === 0 ? `${name}.log` : `${name}.log.${index}`);
-    const records = await tailFile(file, want - have, accept);
+    const records = await tailFile(file, want - have, accept, signal);
     parts.unshift(records);
     have += records.length;
   }
@@ -193,15 +198,17 @@ export async function loggedNames(dir: string): Promise<string[]> {
 export async function readLogTail(dir: string, options: TailOptions): Promise<LogFileRecord[]> {
   const want = Math.floor(options.lines);
   if (!(want > 0)) return [];
+  const { signal } = options;
+  signal?.throwIfAborted();
   const logs = await listLogs(dir);
   if (options.service !== undefined) {
     const service = options.service;
     const name = safeName(service);
     const accept = (r: LogFileRecord) => r.kind === 'output' && r.service === service;
-    return tailLog(dir, name, logs.get(name) ?? [], want, accept);
+    return tailLog(dir, name, logs.get(name) ?? [], want, accept, signal);
   }
   const each = await Promise.all(
-    [...logs].map(([name, indexes]) => tailLog(dir, name, indexes, want, () => true)),
+    [...logs].map(([name, indexes]) => tailLog(dir, name, indexes, want, () => true, signal)),
   );
   const time = (r: LogFileRecord) => Date.parse(r.time);
   return each

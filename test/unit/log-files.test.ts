@@ -313,27 +313,66 @@ describe('LogFiles batching', () => {
 
   it("tail() of a second follower never writes a line into the first one's read (it has that line live)", async () => {
     const files = logs({ batchMs: 60_000 });
-    for (let i = 0; i < 3; i++) files.write(out('web', `before ${i}`, T0 + i));
-    const first = files.tail({ service: 'web', lines: 100 });
-    // Logged after the first follower subscribed (it gets this live), before the second did.
-    files.write(out('web', 'between', T0 + 10));
-    const second = files.tail({ service: 'web', lines: 100 });
-    files.write(out('web', 'after both', T0 + 20));
+    const logged: string[] = [];
+    const log = (line: string) => {
+      logged.push(line);
+      files.write(out('web', line, T0 + logged.length));
+    };
+    for (let i = 0; i < 3; i++) log(`before ${i}`);
+    // A follower drops the live lines it got before its cut: the tail has them.
+    const cuts: number[] = [];
+    const first = files.tail({ service: 'web', lines: 100, onCut: () => cuts.push(logged.length) });
+    const second = files.tail({ service: 'web', lines: 100, onCut: () => cuts.push(logged.length) });
+    // Logged while the first is read (its follower gets it live), before the second's turn.
+    log('between');
     const shown = async (tail: Promise<Awaited<ReturnType<typeof files.tail>>>) =>
       (await tail).map((r) => (r.kind === 'output' ? r.line : r.msg));
     expect(await shown(first)).toEqual(['before 0', 'before 1', 'before 2']);
-    expect(await shown(second)).toEqual(['before 0', 'before 1', 'before 2', 'between']);
+    log('after the first');
+    expect(await shown(second)).toEqual(logged.slice(0, cuts[1]));
+    expect(cuts[0]).toBe(3);
+    expect(cuts[1]).toBeGreaterThanOrEqual(4);
     await files.close();
     expect((await readLogTail(dir, { service: 'web', lines: 100 })).length).toBe(5);
   });
 
-  it('tail() reads every line logged before the call, the waiting batch included, and none logged after', async () => {
+  it('tail() skips a tail whose client left, and stops one being read', async () => {
+    const files = logs({ batchMs: 60_000 });
+    for (let i = 0; i < 3000; i++) files.write(out('web', `line ${i}`, T0 + i));
+    const reading = new AbortController();
+    const waiting = new AbortController();
+    const cuts: string[] = [];
+    const first = files.tail({
+      service: 'web',
+      lines: 100_000,
+      signal: reading.signal,
+      onCut: () => cuts.push('first'),
+    });
+    const second = files.tail({
+      service: 'web',
+      lines: 100_000,
+      signal: waiting.signal,
+      onCut: () => cuts.push('second'),
+    });
+    const third = files.tail({ service: 'web', lines: 1, onCut: () => cuts.push('third') });
+    waiting.abort();
+    await Promise.resolve();
+    reading.abort(); // the first's turn has come: it is being read
+    await expect(first).rejects.toThrow(/abort/i);
+    await expect(second).rejects.toThrow(/abort/i);
+    expect((await third).map((r) => (r.kind === 'output' ? r.line : ''))).toEqual(['line 2999']);
+    // Before, a client's leaving changed nothing: each tail was read in full, in turn.
+    expect(cuts).toEqual(['first', 'third']);
+  });
+
+  it('tail() reads every line logged before its cut, the waiting batch included, and none logged after', async () => {
     const files = logs({ batchMs: 60_000, maxFileBytes: 300 });
     for (let i = 0; i < 6; i++) files.write(out('web', `before ${i}`, T0 + i));
     files.event({ level: 'info', msg: 'an event before', time: T0 + 6 });
     const service = files.tail({ service: 'web', lines: 4 });
     const all = files.tail({ lines: 100 });
-    // Logged while the tails are read (enough to rotate): written only once they are done.
+    // Logged while the first tail is read (enough to rotate): written only once it is done; the
+    // second one's turn comes after that (its follower drops the live lines it had before).
     for (let i = 0; i < 6; i++) files.write(out('web', `after ${i}`, T0 + 10 + i));
     expect((await service).map((r) => (r.kind === 'output' ? r.line : r.msg))).toEqual([
       'before 2',
@@ -344,6 +383,7 @@ describe('LogFiles batching', () => {
     expect((await all).map((r) => (r.kind === 'output' ? r.line : r.msg))).toEqual([
       ...Array.from({ length: 6 }, (_, i) => `before ${i}`),
       'an event before',
+      ...Array.from({ length: 6 }, (_, i) => `after ${i}`),
     ]);
     await files.close();
     const tail = await readLogTail(dir, { service: 'web', lines: 100 });
