@@ -344,6 +344,24 @@ describe('the function runtime', () => {
     expect(fn.details().coldStarts).toBe(2);
   });
 
+  it('gives a request that an environment exiting after its answer never took to another environment', {
+    timeout: 120_000,
+  }, async () => {
+    const fn = await start({});
+    const statuses: Record<number, number> = {};
+    const n = 60;
+    for (let i = 0; i < n; i++) {
+      const reply = await fetch(fn.url('/exit-after'));
+      await reply.text();
+      statuses[reply.status] = (statuses[reply.status] ?? 0) + 1;
+    }
+    // Before, a request handed to the environment after its answer failed with it (502 Runtime.ExitError)
+    // though its runtime never asked for it: a few in every few hundred.
+    expect(statuses).toEqual({ 200: n });
+    // Each on an environment of its own: the one it first went to had ended. Not counted twice.
+    expect(fn.details()).toMatchObject({ coldStarts: n, invocations: n });
+  });
+
   it('answers 413 when the event is over 6 MB, as a binary body of 4.8 MB is in base64', {
     timeout: 60_000,
   }, async () => {

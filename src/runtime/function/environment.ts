@@ -33,7 +33,8 @@ export type InvokeOutcome =
   | { kind: 'forwarded'; statusCode: number }
   /** An HTTP service's client left before its answer was written; the environment is not to blame. */
   | { kind: 'client-gone' }
-  | { kind: 'exited'; errorType: string; message: string };
+  /** `undelivered`: the environment ended before its runtime was handed the invocation (it never ran). */
+  | { kind: 'exited'; errorType: string; message: string; undelivered?: true };
 
 /** The variables Lambda gives every environment (the Node.js runtime reads them for `context`). */
 function lambdaVariables(o: EnvironmentOptions): Record<string, string> {
@@ -185,7 +186,8 @@ export class Environment {
 
   /** Runs one invocation of a handler; settles with what the runtime posted, or how the environment ended. */
   invoke(invocation: Invocation): Promise<InvokeOutcome> {
-    return this.#unlessEnded((this.#api as RuntimeApi).invoke(invocation));
+    const api = this.#api as RuntimeApi;
+    return this.#unlessEnded(api.invoke(invocation), () => !api.delivered(invocation.id));
   }
 
   /** Passes one request to an HTTP service's environment and streams its answer back. */
@@ -207,14 +209,17 @@ export class Environment {
    * The invocation's outcome, or how the environment ended if it ends first. (Not a Promise.race with
    * `exited`: each race would leave a reaction on that promise for as long as the environment lives.)
    */
-  #unlessEnded(running: Promise<InvokeOutcome>): Promise<InvokeOutcome> {
-    if (this.#ended) return Promise.resolve(this.#ended);
+  #unlessEnded(running: Promise<InvokeOutcome>, undelivered = () => false): Promise<InvokeOutcome> {
+    const ended = (outcome: InvokeOutcome): InvokeOutcome =>
+      outcome.kind === 'exited' && undelivered() ? { ...outcome, undelivered: true } : outcome;
+    if (this.#ended) return Promise.resolve(ended(this.#ended));
     return new Promise((resolve) => {
       const settle = (outcome: InvokeOutcome) => {
-        this.#waiting.delete(settle);
+        this.#waiting.delete(onExit);
         resolve(outcome);
       };
-      this.#waiting.add(settle);
+      const onExit = (outcome: InvokeOutcome) => settle(ended(outcome));
+      this.#waiting.add(onExit);
       void running.then(settle);
     });
   }

@@ -37,6 +37,8 @@ const MEMORY_POLL_MS = 100;
 /** Every environment's memory is read every this many readings (500 ms); in between, only busy ones'. */
 const GROUP_SCAN_EVERY = 5;
 const MB = 1024 * 1024;
+/** Environments a request is offered to when each ends before its runtime takes the request. */
+const UNDELIVERED_TRIES = 3;
 
 type Outcome = InvokeOutcome | { kind: 'timeout' };
 
@@ -245,19 +247,28 @@ export class Gateway {
       reply(tooLarge());
       return;
     }
-    const lease = await this.#acquire(reply);
-    if (!lease) return;
-    const began = this.#o.clock.now();
-    const outcome = await this.#within(
-      lease,
-      requestId,
-      lease.env.invoke({
-        id: requestId,
-        event,
-        deadlineEpochMs: Date.now() + this.#service.function.timeoutMs,
-        arn: this.#arn,
-      }),
-    );
+    let lease: Lease<Environment> | null;
+    let outcome: Outcome;
+    let began: number;
+    for (let attempt = 1; ; attempt++) {
+      lease = await this.#acquire(reply);
+      if (!lease) return;
+      began = this.#o.clock.now();
+      outcome = await this.#within(
+        lease,
+        requestId,
+        lease.env.invoke({
+          id: requestId,
+          event,
+          deadlineEpochMs: Date.now() + this.#service.function.timeoutMs,
+          arn: this.#arn,
+        }),
+      );
+      // Its environment ended before its runtime asked for it (one that exits after its answer): it never
+      // ran, so another environment takes it, a new one if need be (as Lambda does). Not without end.
+      if (outcome.kind !== 'exited' || !outcome.undelivered || attempt === UNDELIVERED_TRIES) break;
+      this.pool.discard(lease, true);
+    }
     const durationMs = this.#o.clock.now() - began;
     try {
       if (outcome.kind === 'response') {

@@ -174,12 +174,20 @@ export class EnvironmentPool<E extends PooledEnvironment> {
     else if (slot.state === 'draining' && slot.inFlight === 0) this.#end(slot, 'ended', true);
   }
 
-  /** The request ended its environment (timeout, memory): it is killed, and the next request is cold. */
-  discard(lease: Lease<E>): void {
+  /**
+   * The request ended its environment (timeout, memory): it is killed, and the next request is cold.
+   * `unrun`: the environment ended before it took the request, which goes elsewhere: not an invocation.
+   */
+  discard(lease: Lease<E>, unrun = false): void {
     const slot = this.#leases.get(lease);
     if (!slot) return;
     this.#leases.delete(lease);
     slot.inFlight--;
+    if (unrun) {
+      slot.invocations--;
+      this.counters.invocations--;
+      if (lease.cold) this.counters.coldStarts--;
+    }
     this.#end(slot, 'ended', true);
   }
 

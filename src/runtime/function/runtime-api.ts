@@ -79,6 +79,8 @@ export class RuntimeApi {
   /** Invocations waiting for a poll. */
   readonly #queue: Invocation[] = [];
   readonly #inFlight = new Map<string, (outcome: ApiOutcome) => void>();
+  /** Invocations of #inFlight that a poll has answered with: the environment's own from then on. */
+  readonly #delivered = new Set<string>();
   #initialised = false;
   #onInit: { resolve: () => void; reject: (error: InitError) => void } | undefined;
   /** Settles when the runtime first asks for an invocation (init done), or rejects with its init error. */
@@ -146,15 +148,26 @@ export class RuntimeApi {
   invoke(invocation: Invocation): Promise<ApiOutcome> {
     return new Promise((resolve) => {
       this.#inFlight.set(invocation.id, resolve);
-      const poll = this.#polls.shift();
+      let poll = this.#polls.shift();
+      // A poll whose connection is gone (its process exiting) takes nothing: the invocation waits.
+      while (poll?.destroyed) poll = this.#polls.shift();
       if (poll) this.#dispatch(poll, invocation);
       else this.#queue.push(invocation);
     });
   }
 
+  /**
+   * Whether the runtime was handed the invocation (a poll answered with it). One that was not can go to
+   * another environment when this one ends: it never ran.
+   */
+  delivered(id: string): boolean {
+    return this.#delivered.has(id);
+  }
+
   /** Forgets an invocation (its environment is being ended): a late answer is refused. */
   forget(id: string): void {
     this.#inFlight.delete(id);
+    this.#delivered.delete(id);
     const queued = this.#queue.findIndex((i) => i.id === id);
     if (queued >= 0) this.#queue.splice(queued, 1);
   }
@@ -166,6 +179,7 @@ export class RuntimeApi {
   }
 
   #dispatch(res: http.ServerResponse, invocation: Invocation): void {
+    this.#delivered.add(invocation.id);
     res.writeHead(200, [
       'content-type',
       'application/json',
@@ -238,6 +252,7 @@ export class RuntimeApi {
       return;
     }
     this.#inFlight.delete(id);
+    this.#delivered.delete(id);
     if (size > MAX_RESPONSE_BYTES) {
       settle({
         kind: 'error',
