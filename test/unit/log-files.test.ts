@@ -336,6 +336,25 @@ describe('LogFiles batching', () => {
     expect((await readLogTail(dir, { service: 'web', lines: 100 })).length).toBe(5);
   });
 
+  it("forget() writes a removed service's waiting lines and lets its file go, after a tail being read", async () => {
+    const files = logs({ batchMs: 60_000 });
+    files.write(out('gone', 'one', T0));
+    files.write(out('web', 'kept', T0 + 1));
+    files.forget('gone');
+    // Written at once, not at the end of the batch window.
+    expect(
+      await waitFor(() => existsSync(path.join(dir, 'gone.log')) && lines('gone.log').length === 1),
+    ).toBe(true);
+    files.write(out('gone', 'two', T0 + 2)); // a late line opens it again
+    const tail = files.tail({ lines: 100 });
+    files.forget('gone'); // while the tail is read: its line waits with the others
+    files.write(out('gone', 'three', T0 + 3));
+    expect((await tail).map((r) => (r.kind === 'output' ? r.line : r.msg))).toEqual(['one', 'kept', 'two']);
+    files.forget('msup'); // msup's own log is never let go
+    await files.close();
+    expect(lines('gone.log').map((l) => JSON.parse(l).line)).toEqual(['one', 'two', 'three']);
+  });
+
   it('tail() skips a tail whose client left, and stops one being read', async () => {
     const files = logs({ batchMs: 60_000 });
     for (let i = 0; i < 3000; i++) files.write(out('web', `line ${i}`, T0 + i));
