@@ -140,6 +140,12 @@ export function createUpgradeProxy() {
     // What the connection carried before (earlier answers on a kept-alive or pipelined connection).
     const writtenBefore = socket.bytesWritten;
     outgoing.set(socket, (proxyReq) => {
+      // A head already written (Node's client writes it at once for some headers, such as Expect, which
+      // upgrade() takes off first): rewriting it threw inside a connect callback, which ended msup.
+      if (proxyReq.headersSent) {
+        proxyReq.destroy(new Error('the upgrade request was sent before msup could set its headers'));
+        return;
+      }
       rewrite(proxyReq, request);
       // The instance has responseTimeout to answer the upgrade, as a request has for its headers.
       if (target.responseTimeoutMs > 0) {
@@ -280,6 +286,10 @@ export function createUpgradeProxy() {
       req.url = path;
       // Built once: a retry on another instance sends the same request (its X-Request-Id too).
       const request = upgradeRequest(req, path, authority);
+      // http-proxy-3 hands req.headers to Node's client, which writes the head at once when it has an
+      // Expect (before msup's headers replace them). Dropped, as for a request (msup answers
+      // 100 Continue itself); the request built above comes from rawHeaders, without it already.
+      delete req.headers.expect;
       const deadline = Date.now() + target.holdTimeoutMs;
       /** Instances whose connect failed for this upgrade. */
       const tried = new Set<string>();

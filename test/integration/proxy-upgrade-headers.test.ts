@@ -71,6 +71,18 @@ describe('WebSocket upgrade headers', () => {
     expect(valuesOf(upgraded, 'x-request-id')[0]).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('drops Expect from an upgrade, as from a request (it made Node write the head before msup set it: an uncaught throw)', async () => {
+    const instance = await recorder();
+    const { port } = await proxy([instance.port]);
+    const upgrade = (expectation: string) =>
+      `GET /ws HTTP/1.1\r\nHost: app.test\r\nExpect: ${expectation}\r\nConnection: Upgrade\r\n` +
+      `Upgrade: websocket\r\n${HANDSHAKE}\r\n`;
+    expect(await statusOf(port, upgrade('100-continue'))).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(await statusOf(port, upgrade('anything'))).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(instance.seen).toHaveLength(2);
+    for (const seen of instance.seen) expect(valuesOf(seen, 'expect')).toEqual([]);
+  });
+
   it('answers 400 to an upgrade for `*`, as to a request, and reduces an absolute-form target to its path and its host', async () => {
     const instance = await recorder();
     const { port } = await proxy([instance.port]);
