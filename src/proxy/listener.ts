@@ -184,6 +184,8 @@ export function createListener(
   const headersTimeout = options.headersTimeoutMs;
   /** Requests read ahead on each connection, waiting for the answers before theirs. */
   const readAhead = new WeakMap<net.Socket, number>();
+  /** Sockets with a 'resume' listener that keeps them paused past MAX_READ_AHEAD. */
+  const holding = new WeakSet<net.Socket>();
   const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.headers.host === undefined && req.httpVersion === '1.1') {
       // RFC 9112 §3.2 (Node's own check, requireHostHeader, answers with an empty body).
@@ -214,7 +216,19 @@ export function createListener(
       }
       const socket = req.socket;
       readAhead.set(socket, (readAhead.get(socket) ?? 0) + 1);
-      if ((readAhead.get(socket) ?? 0) > MAX_READ_AHEAD) pauseReading(socket);
+      if ((readAhead.get(socket) ?? 0) > MAX_READ_AHEAD) {
+        pauseReading(socket);
+        if (!holding.has(socket)) {
+          holding.add(socket);
+          // Node resumes the socket whenever an answer is written (its own back-pressure counts the
+          // answers' bytes, not the requests waiting): each answer let it parse a whole chunk more (about
+          // 1800 small GETs), and a slow instance's pipeline grew without bound. Paused again here, after
+          // Node's own 'resume' listener, in the same tick (nothing is read in between).
+          socket.on('resume', () => {
+            if ((readAhead.get(socket) ?? 0) > MAX_READ_AHEAD) pauseReading(socket);
+          });
+        }
+      }
       res.once('socket', () => {
         const left = (readAhead.get(socket) ?? 1) - 1;
         readAhead.set(socket, left);

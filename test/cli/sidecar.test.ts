@@ -109,10 +109,13 @@ describe('msup start with sidecars', () => {
       consecutiveFailures: number;
       ejectionsInRow: number;
     }
-    const breaker = async (): Promise<{ ejected: number; ejections: number; members: Member[] }> => {
+    /** The breaker of web#0's sidecar for api, once the sidecar has reported it (undefined before). */
+    const breaker = async (): Promise<
+      { ejected: number; ejections: number; members: Member[] } | undefined
+    > => {
       const status = JSON.parse((await finish(runCli(p, ['status', '--json']))).out);
       return status.services.find((s: { name: string }) => s.name === 'web').instances[0].details.breakers
-        .api;
+        ?.api;
     };
     const metrics = async () => (await request(`${admin}/metrics`)).body;
     /** The value of the sample of `name` with these labels (in any order), or null. */
@@ -136,7 +139,7 @@ describe('msup start with sidecars', () => {
         async () => {
           for (let i = 0; i < 3; i++) await request(`${url}/call/api/fail?instance=0`);
           seen = await breaker();
-          const open = seen.members.find((m) => m.instance === 0)?.state === 'open';
+          const open = seen?.members.find((m) => m.instance === 0)?.state === 'open';
           return open && breakerState(await metrics(), 'open') === 1;
         },
         40_000,
@@ -164,7 +167,7 @@ describe('msup start with sidecars', () => {
         async () => {
           for (let i = 0; i < 3; i++) await request(`${url}/call/api/hello`);
           const now = await breaker();
-          return now.ejected === 0 && breakerState(await metrics(), 'closed') === 2;
+          return now?.ejected === 0 && breakerState(await metrics(), 'closed') === 2;
         },
         90_000 - 40_000,
         200,
@@ -175,7 +178,7 @@ describe('msup start with sidecars', () => {
     expect(breakerState(after, 'half-open')).toBe(0);
     // A counter: the ejections are still counted once the breaker closed.
     expect(sample(after, 'msup_sidecar_breaker_ejections_total', ejections)).toBeGreaterThanOrEqual(1);
-    expect((await breaker()).members.every((m) => m.state === 'closed' && m.since === null)).toBe(true);
+    expect((await breaker())?.members.every((m) => m.state === 'closed' && m.since === null)).toBe(true);
     expect((await finish(runCli(p, ['status']))).out).not.toMatch(/circuit breakers:/);
     cli.child.kill('SIGINT');
     expect((await cli.exited).code).toBe(0);

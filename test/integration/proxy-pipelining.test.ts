@@ -1,7 +1,7 @@
 // Pipelined requests on one client connection: forwarded one at a time (each once the answer before it
 // is out), so one client connection takes one instance connection at a time, and answered in order.
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bind, createListener } from '../../src/proxy/listener.js';
 import { waitFor } from '../helpers/processes.js';
@@ -159,5 +159,55 @@ describe('a long pipeline to a slow instance', () => {
     expect(read).toBeLessThan(n / 2);
     release();
     expect(bodies(await reply)).toEqual([...Array.from({ length: n }, (_, i) => `/r${i}`), '/last']);
+  });
+
+  it('stays read ahead only so far while a slow instance answers (each answer let Node read a chunk more)', async () => {
+    let answered = 0;
+    const server = http.createServer((req, res) =>
+      setTimeout(() => {
+        answered++;
+        res.end(`${req.url}\n`);
+      }, 5),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    });
+    const { proxy: service } = await proxy([(server.address() as net.AddressInfo).port]);
+    const front = createListener(
+      (req, res) => service.handle(req, res),
+      (req, socket, head) => service.upgrade(req, socket, head),
+      { headersTimeoutMs: 10_000 },
+    );
+    let read = 0;
+    front.on('request', () => read++);
+    const port = await bind(front, 0, '127.0.0.1', 'a test front');
+    closers.push(async () => {
+      front.closeAllConnections();
+      await new Promise((r) => front.close(r));
+    });
+    const client = net.connect(port, '127.0.0.1');
+    client.on('data', () => {});
+    client.on('error', () => {});
+    const batch = Buffer.from('GET /r HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(1000));
+    let stop = false;
+    const pump = () => {
+      while (!stop) {
+        if (!client.write(batch)) {
+          client.once('drain', pump);
+          return;
+        }
+      }
+    };
+    client.on('connect', pump);
+    try {
+      // 200 answers: on the old code each let Node parse about one more 64 KiB chunk (1800 of these GETs).
+      expect(await waitFor(() => answered >= 200, 30_000)).toBe(true);
+      expect(read - answered).toBeLessThan(5000);
+    } finally {
+      stop = true;
+      client.destroy();
+    }
   });
 });
