@@ -244,7 +244,10 @@ export function createListener(
     whenSocketFree(socket, () => {
       const problem = headerProblem(req.rawHeaders);
       if (problem) replySocket(socket, problem.status, problem.reason);
-      else if (isWebSocket(req)) onUpgrade(req, socket, head);
+      else if (req.headers.host === undefined && req.httpVersion === '1.1') {
+        // As for a request (RFC 9112 §3.2): forwarded, it reached the instance with Node's own Host.
+        replySocket(socket, 400, 'no Host header (HTTP/1.1 requires one)');
+      } else if (isWebSocket(req)) onUpgrade(req, socket, head);
       else answerWithoutUpgrade(req, socket, onRequest);
     }),
   );

@@ -210,4 +210,26 @@ describe('a long pipeline to a slow instance', () => {
       client.destroy();
     }
   });
+
+  it('answers 400 to an HTTP/1.1 upgrade without Host, as to a request', async () => {
+    let upgrades = 0;
+    const server = http.createServer((_req, res) => res.end('no\n'));
+    server.on('upgrade', (_req, socket) => {
+      upgrades++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    });
+    const { port } = await proxy([(server.address() as net.AddressInfo).port]);
+    const reply = await raw(
+      port,
+      'GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    expect(reply).toMatch(/^HTTP\/1\.1 400 [\s\S]*no Host header/);
+    expect(upgrades).toBe(0);
+  });
 });
