@@ -108,6 +108,23 @@ function resumeReading(socket: net.Socket): void {
 
 const pausedHere = new WeakSet<net.Socket>();
 
+/**
+ * A socket Node's parser lets go of (an upgrade, CONNECT) while msup had paused it: Node took its own
+ * pause and resume listeners off with it, so a later resume() started no read, and the tunnel got nothing
+ * the client sent after the 101 (a WebSocket behind 33 pipelined GETs in one write). The pause is undone
+ * and the handle reads again; Node has set the socket not flowing, so what comes is kept until the tunnel
+ * reads it.
+ */
+function releaseReading(socket: net.Socket): void {
+  if (!pausedHere.delete(socket)) return;
+  const s = socket as HttpSocket & { _handle?: { reading?: boolean; readStart(): number } | null };
+  s._paused = false;
+  if (s._handle && !s._handle.reading) {
+    s._handle.reading = true;
+    s._handle.readStart();
+  }
+}
+
 /** A response still being written on the socket: Node's own field, set while a response holds the socket. */
 const pendingResponse = (socket: net.Socket): http.ServerResponse | null =>
   (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? null;
@@ -240,23 +257,31 @@ export function createListener(
   // No silent cut: headers are counted (headerProblem) and more than the bound get 431.
   server.maxHeadersCount = 0;
   watchConnections(server, connectionReports(options.what ?? 'a front', options.log));
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    releaseReading(socket);
+    readAhead.delete(socket);
     whenSocketFree(socket, () => {
       const problem = headerProblem(req.rawHeaders);
       if (problem) replySocket(socket, problem.status, problem.reason);
       else if (req.headers.host === undefined && req.httpVersion === '1.1') {
         // As for a request (RFC 9112 §3.2): forwarded, it reached the instance with Node's own Host.
         replySocket(socket, 400, 'no Host header (HTTP/1.1 requires one)');
-      } else if (isWebSocket(req)) onUpgrade(req, socket, head);
-      else answerWithoutUpgrade(req, socket, onRequest);
-    }),
-  );
+      } else if (isWebSocket(req)) {
+        // A WebSocket handshake has no body (RFC 6455 §4.1); forwarded, its bytes went into the tunnel as
+        // if they were frames (its Transfer-Encoding stripped as hop-by-hop). As the sidecars answer.
+        if (hasBody(req)) replySocket(socket, 501, 'msup forwards no request body with a WebSocket upgrade');
+        else onUpgrade(req, socket, head);
+      } else answerWithoutUpgrade(req, socket, onRequest);
+    });
+  });
   // CONNECT asks for a tunnel to host:port: msup is no forward proxy (its target cannot be forwarded).
-  server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) =>
+  server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) => {
+    releaseReading(socket);
+    readAhead.delete(socket);
     whenSocketFree(socket, () =>
       replySocket(socket, 400, 'msup is not a forward proxy: CONNECT is not served'),
-    ),
-  );
+    );
+  });
   const refusing = new WeakSet<net.Socket>();
   server.on('clientError', (error: NodeJS.ErrnoException, client) => {
     const socket = client as net.Socket;

@@ -232,4 +232,62 @@ describe('a long pipeline to a slow instance', () => {
     expect(reply).toMatch(/^HTTP\/1\.1 400 [\s\S]*no Host header/);
     expect(upgrades).toBe(0);
   });
+
+  it('tunnels what a client sends after the 101 of an upgrade pipelined behind more than 32 requests', async () => {
+    const server = http.createServer((req, res) => res.end(`${req.url}\n`));
+    const tunnels: net.Socket[] = [];
+    server.on('upgrade', (_req, socket: net.Socket) => {
+      tunnels.push(socket);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      socket.on('data', (d) => socket.write(`ECHO[${d}]`));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(async () => {
+      for (const tunnel of tunnels) tunnel.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    });
+    const { port } = await proxy([(server.address() as net.AddressInfo).port]);
+    const client = net.connect(port, '127.0.0.1');
+    closers.push(async () => void client.destroy());
+    let out = '';
+    client.on('data', (d) => (out += d));
+    client.on('error', () => {});
+    await new Promise((r) => client.once('connect', r));
+    client.write(
+      'GET /r HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(60) +
+        'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    expect(await waitFor(() => out.includes('101 Switching Protocols'), 10_000)).toBe(true);
+    expect(bodies(out)).toHaveLength(60);
+    client.write('AFTER101');
+    // On the old code the tunnel got nothing: the socket stayed paused after Node let go of it.
+    expect(await waitFor(() => out.includes('ECHO[AFTER101]'), 10_000)).toBe(true);
+  });
+
+  it('answers 501 to a WebSocket upgrade with a body, as the sidecars do', async () => {
+    let upgrades = 0;
+    const server = http.createServer((_req, res) => res.end('no\n'));
+    server.on('upgrade', (_req, socket) => {
+      upgrades++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    });
+    const { port } = await proxy([(server.address() as net.AddressInfo).port]);
+    const head =
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
+    expect(await raw(port, `${head}Content-Length: 5\r\n\r\nhello`)).toMatch(
+      /^HTTP\/1\.1 501 [\s\S]*no request body/,
+    );
+    expect(await raw(port, `${head}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`)).toMatch(
+      /^HTTP\/1\.1 501 /,
+    );
+    expect(upgrades).toBe(0);
+  });
 });
