@@ -7,7 +7,7 @@ import { bind, createListener } from '../../src/proxy/listener.js';
 import { waitFor } from '../helpers/processes.js';
 import { raw, useUpstreams } from '../helpers/upstreams.js';
 
-const { proxy } = useUpstreams();
+const { proxy, httpUpstream } = useUpstreams();
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -41,6 +41,51 @@ async function counting() {
 
 /** The answers' bodies in `reply` (each `/path...\n`), in order. */
 const bodies = (reply: string) => [...reply.matchAll(/\r\n\r\n(\/[^\n]*)\n/g)].map((m) => m[1]);
+
+/**
+ * A front of the test's own on a balancer of the instance at `instancePort`, to watch what its listener
+ * does (the requests it read, its client errors): what a service's front is.
+ */
+async function ownFront(instancePort: number, headersTimeoutMs = 10_000) {
+  const { proxy: service } = await proxy([instancePort]);
+  const front = createListener(
+    (req, res) => service.handle(req, res),
+    (req, socket, head) => service.upgrade(req, socket, head),
+    { headersTimeoutMs },
+  );
+  const stats = { read: 0 };
+  front.on('request', () => stats.read++);
+  const port = await bind(front, 0, '127.0.0.1', 'a test front');
+  closers.push(async () => {
+    front.closeAllConnections();
+    await new Promise((r) => front.close(r));
+  });
+  return { front, port, stats };
+}
+
+/**
+ * An instance that answers requests with their path and hands upgrades to `onUpgrade`; the upgraded
+ * sockets, which closeAllConnections does not reach, are destroyed at the end.
+ */
+async function upgrading(onUpgrade: (socket: net.Socket) => void): Promise<number> {
+  const server = http.createServer((req, res) => res.end(`${req.url}\n`));
+  const tunnels: net.Socket[] = [];
+  server.on('upgrade', (_req, socket: net.Socket) => {
+    tunnels.push(socket);
+    onUpgrade(socket);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  closers.push(async () => {
+    for (const tunnel of tunnels) tunnel.destroy();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  return (server.address() as net.AddressInfo).port;
+}
+
+const WS_HEAD =
+  'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
 
 describe('pipelined requests', () => {
   it('are forwarded one at a time, on one instance connection, and answered in order', async () => {
@@ -91,26 +136,10 @@ describe('a bad request behind pipelined ones', () => {
     // The answer to /slow waits until the front has timed out the unfinished request behind it.
     let timedOut: () => void = () => {};
     const timeout = new Promise<void>((resolve) => (timedOut = resolve));
-    const server = http.createServer((req, res) => void timeout.then(() => res.end(`${req.url}\n`)));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    closers.push(async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    });
-    const { proxy: service } = await proxy([(server.address() as net.AddressInfo).port]);
-    // A front of its own on the same service, to see its client errors (what a service's front is).
-    const front = createListener(
-      (req, res) => service.handle(req, res),
-      (req, socket, head) => service.upgrade(req, socket, head),
-      { headersTimeoutMs: 200 },
-    );
+    const instance = await httpUpstream((req, res) => void timeout.then(() => res.end(`${req.url}\n`)));
+    const { front, port } = await ownFront(instance, 200);
     front.on('clientError', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') timedOut();
-    });
-    const port = await bind(front, 0, '127.0.0.1', 'a test front');
-    closers.push(async () => {
-      front.closeAllConnections();
-      await new Promise((r) => front.close(r));
     });
     const reply = await raw(port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET / HT');
     expect(reply).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\n\/slow\n[\s\S]*HTTP\/1\.1 408 /);
@@ -121,25 +150,8 @@ describe('a long pipeline to a slow instance', () => {
   it('is read ahead only so far, and every request is answered, in order, once the instance answers', async () => {
     let release: () => void = () => {};
     const released = new Promise<void>((resolve) => (release = resolve));
-    const server = http.createServer((req, res) => void released.then(() => res.end(`${req.url}\n`)));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    closers.push(async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    });
-    const { proxy: service } = await proxy([(server.address() as net.AddressInfo).port]);
-    const front = createListener(
-      (req, res) => service.handle(req, res),
-      (req, socket, head) => service.upgrade(req, socket, head),
-      { headersTimeoutMs: 10_000 },
-    );
-    let read = 0;
-    front.on('request', () => read++);
-    const port = await bind(front, 0, '127.0.0.1', 'a test front');
-    closers.push(async () => {
-      front.closeAllConnections();
-      await new Promise((r) => front.close(r));
-    });
+    const instance = await httpUpstream((req, res) => void released.then(() => res.end(`${req.url}\n`)));
+    const { port, stats } = await ownFront(instance);
     const n = 8000;
     let requests = '';
     for (let i = 0; i < n; i++) requests += `GET /r${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
@@ -149,44 +161,27 @@ describe('a long pipeline to a slow instance', () => {
     let last = -1;
     let still = 0;
     await waitFor(() => {
-      still = read === last && read > 0 ? still + 1 : 0;
-      last = read;
+      still = stats.read === last && stats.read > 0 ? still + 1 : 0;
+      last = stats.read;
       return still >= 10;
     }, 20_000);
     // Each request waiting holds memory: the front reads a bounded number ahead (32, and what the socket
     // read that went past them: about 2000 of these), not the whole pipeline (8000, on the old code).
-    expect(read).toBeGreaterThan(0);
-    expect(read).toBeLessThan(n / 2);
+    expect(stats.read).toBeGreaterThan(0);
+    expect(stats.read).toBeLessThan(n / 2);
     release();
     expect(bodies(await reply)).toEqual([...Array.from({ length: n }, (_, i) => `/r${i}`), '/last']);
   });
 
   it('stays read ahead only so far while a slow instance answers (each answer let Node read a chunk more)', async () => {
     let answered = 0;
-    const server = http.createServer((req, res) =>
+    const instance = await httpUpstream((req, res) =>
       setTimeout(() => {
         answered++;
         res.end(`${req.url}\n`);
       }, 5),
     );
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    closers.push(async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    });
-    const { proxy: service } = await proxy([(server.address() as net.AddressInfo).port]);
-    const front = createListener(
-      (req, res) => service.handle(req, res),
-      (req, socket, head) => service.upgrade(req, socket, head),
-      { headersTimeoutMs: 10_000 },
-    );
-    let read = 0;
-    front.on('request', () => read++);
-    const port = await bind(front, 0, '127.0.0.1', 'a test front');
-    closers.push(async () => {
-      front.closeAllConnections();
-      await new Promise((r) => front.close(r));
-    });
+    const { port, stats } = await ownFront(instance);
     const client = net.connect(port, '127.0.0.1');
     client.on('data', () => {});
     client.on('error', () => {});
@@ -204,7 +199,7 @@ describe('a long pipeline to a slow instance', () => {
     try {
       // 200 answers: on the old code each let Node parse about one more 64 KiB chunk (1800 of these GETs).
       expect(await waitFor(() => answered >= 200, 30_000)).toBe(true);
-      expect(read - answered).toBeLessThan(5000);
+      expect(stats.read - answered).toBeLessThan(5000);
     } finally {
       stop = true;
       client.destroy();
@@ -213,52 +208,29 @@ describe('a long pipeline to a slow instance', () => {
 
   it('answers 400 to an HTTP/1.1 upgrade without Host, as to a request', async () => {
     let upgrades = 0;
-    const server = http.createServer((_req, res) => res.end('no\n'));
-    server.on('upgrade', (_req, socket) => {
+    const instance = await upgrading((socket) => {
       upgrades++;
       socket.destroy();
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    closers.push(async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    });
-    const { port } = await proxy([(server.address() as net.AddressInfo).port]);
-    const reply = await raw(
-      port,
-      'GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-    );
+    const { port } = await proxy([instance]);
+    const reply = await raw(port, `${WS_HEAD.replace('Host: x\r\n', '')}\r\n`);
     expect(reply).toMatch(/^HTTP\/1\.1 400 [\s\S]*no Host header/);
     expect(upgrades).toBe(0);
   });
 
   it('tunnels what a client sends after the 101 of an upgrade pipelined behind more than 32 requests', async () => {
-    const server = http.createServer((req, res) => res.end(`${req.url}\n`));
-    const tunnels: net.Socket[] = [];
-    server.on('upgrade', (_req, socket: net.Socket) => {
-      tunnels.push(socket);
+    const instance = await upgrading((socket) => {
       socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
       socket.on('data', (d) => socket.write(`ECHO[${d}]`));
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    closers.push(async () => {
-      for (const tunnel of tunnels) tunnel.destroy();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    });
-    const { port } = await proxy([(server.address() as net.AddressInfo).port]);
+    const { port } = await proxy([instance]);
     const client = net.connect(port, '127.0.0.1');
     closers.push(async () => void client.destroy());
     let out = '';
     client.on('data', (d) => (out += d));
     client.on('error', () => {});
     await new Promise((r) => client.once('connect', r));
-    client.write(
-      'GET /r HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(60) +
-        'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-    );
+    client.write(`${'GET /r HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(60)}${WS_HEAD}\r\n`);
     expect(await waitFor(() => out.includes('101 Switching Protocols'), 10_000)).toBe(true);
     expect(bodies(out)).toHaveLength(60);
     client.write('AFTER101');
@@ -268,24 +240,15 @@ describe('a long pipeline to a slow instance', () => {
 
   it('answers 501 to a WebSocket upgrade with a body, as the sidecars do', async () => {
     let upgrades = 0;
-    const server = http.createServer((_req, res) => res.end('no\n'));
-    server.on('upgrade', (_req, socket) => {
+    const instance = await upgrading((socket) => {
       upgrades++;
       socket.destroy();
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    closers.push(async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    });
-    const { port } = await proxy([(server.address() as net.AddressInfo).port]);
-    const head =
-      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
-    expect(await raw(port, `${head}Content-Length: 5\r\n\r\nhello`)).toMatch(
+    const { port } = await proxy([instance]);
+    expect(await raw(port, `${WS_HEAD}Content-Length: 5\r\n\r\nhello`)).toMatch(
       /^HTTP\/1\.1 501 [\s\S]*no request body/,
     );
-    expect(await raw(port, `${head}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`)).toMatch(
+    expect(await raw(port, `${WS_HEAD}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`)).toMatch(
       /^HTTP\/1\.1 501 /,
     );
     expect(upgrades).toBe(0);
