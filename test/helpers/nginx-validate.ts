@@ -9,19 +9,28 @@ import path from 'node:path';
 import { freePort } from './http.js';
 import { waitFor } from './processes.js';
 
+/**
+ * Writes `dir`/default.conf (`conf`) and an nginx.conf that includes it, with its pid, temp folders and
+ * error log inside `dir`; `extra` adds main-context and http-context directives.
+ */
+function writeConfig(dir: string, conf: string, extra: { main?: string; http?: string } = {}): void {
+  writeFileSync(path.join(dir, 'default.conf'), conf);
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((t) => `${t}_temp_path ${path.join(dir, t)};`)
+    .join(' ');
+  writeFileSync(
+    path.join(dir, 'nginx.conf'),
+    `pid ${path.join(dir, 'nginx.pid')};\nerror_log stderr;\n${extra.main ?? ''}events {}\n` +
+      `http { ${temp} ${extra.http ?? ''}include ${path.join(dir, 'default.conf')}; }\n`,
+  );
+}
+
 /** nginx's complaint about the conf.d/default.conf `content` (as written in the compose file), or '' when it loads. */
 export function nginxProblems(nginxPath: string, content: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'msup-nginx-'));
   try {
     const conf = content.replace(/\$\$/g, '$').replace(/^( {2}server )[^\s:]+:/gm, '$1127.0.0.1:');
-    writeFileSync(path.join(dir, 'default.conf'), conf);
-    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-      .map((t) => `${t}_temp_path ${path.join(dir, t)};`)
-      .join(' ');
-    writeFileSync(
-      path.join(dir, 'nginx.conf'),
-      `pid ${path.join(dir, 'nginx.pid')};\nerror_log stderr;\nevents {}\nhttp { ${temp} include ${path.join(dir, 'default.conf')}; }\n`,
-    );
+    writeConfig(dir, conf);
     const run = spawnSync(
       nginxPath,
       ['-t', '-q', '-e', 'stderr', '-p', dir, '-c', path.join(dir, 'nginx.conf')],
@@ -55,15 +64,7 @@ export async function runNginx(
     .replace(/\$\$/g, '$')
     .replace(/^( {2}server )[^\s:]+:\d+/gm, `$1127.0.0.1:${upstream}`)
     .replace(/^( {2}listen )\d+/gm, (_, listen: string) => `${listen}127.0.0.1:${ports[i++]}`);
-  writeFileSync(path.join(dir, 'default.conf'), conf);
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((t) => `${t}_temp_path ${path.join(dir, t)};`)
-    .join(' ');
-  writeFileSync(
-    path.join(dir, 'nginx.conf'),
-    `pid ${path.join(dir, 'nginx.pid')};\nerror_log stderr;\ndaemon off;\nmaster_process off;\nevents {}\n` +
-      `http { ${temp} access_log off; include ${path.join(dir, 'default.conf')}; }\n`,
-  );
+  writeConfig(dir, conf, { main: 'daemon off;\nmaster_process off;\n', http: 'access_log off; ' });
   const child = spawn(nginxPath, ['-e', 'stderr', '-p', dir, '-c', path.join(dir, 'nginx.conf')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
