@@ -218,6 +218,11 @@ function newestPerSlot<T extends { service: string; index: number }>(instances: 
   return [...bySlot.values()];
 }
 
+/** A family's HELP and TYPE lines, its samples to follow. */
+function head(name: string, help: string, type: string): string[] {
+  return [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
+}
+
 /**
  * Prometheus text exposition (version 0.0.4) of the sidecars' series: a counter of requests by outcome
  * and a latency histogram, labelled by service, instance, direction, peer and route. An instance listed
@@ -232,26 +237,11 @@ export function prometheusText(
     breakers?: readonly PeerBreakers[];
   }[],
 ): string {
-  const requests: string[] = [
-    `# HELP msup_sidecar_requests_total ${HELP.requests}`,
-    '# TYPE msup_sidecar_requests_total counter',
-  ];
-  const retries: string[] = [
-    `# HELP msup_sidecar_retries_total ${HELP.retries}`,
-    '# TYPE msup_sidecar_retries_total counter',
-  ];
-  const latency: string[] = [
-    `# HELP msup_sidecar_request_duration_seconds ${HELP.latency}`,
-    '# TYPE msup_sidecar_request_duration_seconds histogram',
-  ];
-  const breakerState: string[] = [
-    `# HELP msup_sidecar_breaker_state ${HELP.breakerState}`,
-    '# TYPE msup_sidecar_breaker_state gauge',
-  ];
-  const breakerEjections: string[] = [
-    `# HELP msup_sidecar_breaker_ejections_total ${HELP.breakerEjections}`,
-    '# TYPE msup_sidecar_breaker_ejections_total counter',
-  ];
+  const requests = head('msup_sidecar_requests_total', HELP.requests, 'counter');
+  const retries = head('msup_sidecar_retries_total', HELP.retries, 'counter');
+  const latency = head('msup_sidecar_request_duration_seconds', HELP.latency, 'histogram');
+  const breakerState = head('msup_sidecar_breaker_state', HELP.breakerState, 'gauge');
+  const breakerEjections = head('msup_sidecar_breaker_ejections_total', HELP.breakerEjections, 'counter');
   for (const { service, index, series, breakers = [] } of newestPerSlot(instances)) {
     const { state, ejections } = breakerSamples(breakers);
     const where = { service, instance: String(index) };
