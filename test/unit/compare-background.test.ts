@@ -14,6 +14,7 @@ import {
 } from '../../src/compare/stats.js';
 import type { CompareResultV3 } from '../../src/compare/types.js';
 import { parseMachineCpu } from '../../src/runtime/proc.js';
+import { runtimeReport } from '../helpers/compare.js';
 
 describe('the machine CPU time of /proc/stat', () => {
   it('counts all but idle and iowait as busy, steal included', () => {
@@ -131,18 +132,7 @@ describe('the verdict of a result', () => {
       ),
       base,
     );
-    const runtime = (name: string, metrics: typeof base) => ({
-      runtime: name,
-      status: 'ran' as const,
-      emulates: null,
-      metrics,
-      manyErrors: false,
-      latencyHistogram: [],
-      memory: [],
-      isolation: '',
-      exportLoses: '',
-      notes: [],
-    });
+    const runtime = (name: string, metrics: typeof base) => runtimeReport(name, metrics);
     const background = backgroundLoad(
       share === null
         ? []

@@ -41,6 +41,7 @@ import { resolveConfig } from '../../src/config/resolve.js';
 import { RUNTIME_NAMES } from '../../src/config/runtime-names.js';
 import type { ProcStat } from '../../src/runtime/proc.js';
 import type { InstanceInfo } from '../../src/types.js';
+import { runtimeReport } from '../helpers/compare.js';
 
 describe('percentiles and medians', () => {
   it('takes the nearest rank of the sorted values', () => {
@@ -278,18 +279,8 @@ describe('ratios to the baseline, round by round', () => {
     expect(roundOrder(['a', 'b', 'c'], 1)).toEqual(['a', 'b', 'c']);
     expect(roundOrder(['a', 'b', 'c'], 2)).toEqual(['c', 'b', 'a']);
     expect(roundOrder(['a', 'b', 'c'], 3)).toEqual(['a', 'b', 'c']);
-    const ran = (runtime: string, status: 'ran' | 'failed' = 'ran') => ({
-      runtime,
-      status,
-      emulates: null,
-      metrics: status === 'ran' ? foldRounds([{ p50Ms: 1 }], false) : [],
-      manyErrors: false,
-      latencyHistogram: [],
-      memory: [],
-      isolation: '',
-      exportLoses: '',
-      notes: [],
-    });
+    const ran = (runtime: string, status: 'ran' | 'failed' = 'ran') =>
+      runtimeReport(runtime, status === 'ran' ? foldRounds([{ p50Ms: 1 }], false) : [], status);
     expect(chooseBaseline([ran('function'), ran('process')])).toBe('process');
     expect(chooseBaseline([ran('process', 'failed'), ran('sidecar')])).toBe('sidecar');
     expect(chooseBaseline([ran('process', 'failed')])).toBeNull();
@@ -364,21 +355,14 @@ describe('the round plan: the baseline beside every other runtime', () => {
   });
 
   it('divides each round by the baseline run kept beside it, and without one by the same round', () => {
-    const report = (runtime: string, rounds: number[]) => ({
-      runtime,
-      status: 'ran' as const,
-      emulates: null,
-      metrics: foldRounds(
-        rounds.map((p50Ms) => ({ p50Ms })),
-        false,
-      ),
-      manyErrors: false,
-      latencyHistogram: [],
-      memory: [],
-      isolation: '',
-      exportLoses: '',
-      notes: [],
-    });
+    const report = (runtime: string, rounds: number[]) =>
+      runtimeReport(
+        runtime,
+        foldRounds(
+          rounds.map((p50Ms) => ({ p50Ms })),
+          false,
+        ),
+      );
     const base = report('process', [1, 1, 1]);
     const sidecar = {
       ...report('sidecar', [3, 6, 3]),
