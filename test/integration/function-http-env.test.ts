@@ -43,7 +43,7 @@ describe("an HTTP environment's late answer", () => {
     const reply = await request(`http://127.0.0.1:${gateway}/`);
     expect(reply).toMatchObject({ status: 504, body: 'timed out' });
     expect(await waitFor(() => outcomes.length === 1)).toBe(true);
-    expect(outcomes[0]).toMatchObject({ error: expect.any(Error) });
+    expect(outcomes[0]).toMatchObject({ failure: { error: expect.any(Error), retry: false } });
     agent.destroy();
   });
 });

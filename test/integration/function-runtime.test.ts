@@ -1,6 +1,9 @@
 // The function runtime's semantics on real execution environments (processes running msup's bootstrap and
 // fixtures/fns/behave.js), with a manual clock for idle reaping, timeouts and the init cap.
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/runtime/proc.js';
 import {
@@ -429,6 +432,51 @@ describe('the function runtime', () => {
     expect(fn.details().list[0]?.pid).toBe(pid);
     expect((await fetch(fn.url('/hello'))).status).toBe(200);
     expect(fn.details().coldStarts).toBe(1);
+  });
+
+  it('gives a request that an HTTP environment on its way out refused to another environment, whatever its method', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({
+      handler: undefined,
+      command: ['node', 'echo-server.js'],
+      health: { http: '/health' },
+    });
+    for (const method of ['GET', 'POST']) {
+      // The environment stops listening, answers, and lingers 2 s: the next request's connect is refused.
+      expect((await request(fn.url('/exit-after?ms=2000'))).status).toBe(200);
+      const reply = await request(fn.url('/hello'), { method, body: method === 'POST' ? 'sent once' : '' });
+      // Before, it failed with the environment (502 Runtime.ExitError) though it never reached it.
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.body)).toMatchObject({ method, body: method === 'POST' ? 'sent once' : '' });
+    }
+    // Each refused request went to a new environment, and counts once.
+    expect(fn.details()).toMatchObject({ coldStarts: 3, invocations: 4, errors: 0 });
+  });
+
+  it('sends a request an HTTP environment cut again only when its method is idempotent', {
+    timeout: 60_000,
+  }, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'msup-destroy-once-'));
+    try {
+      const fn = await start({
+        handler: undefined,
+        command: ['node', 'echo-server.js'],
+        health: { http: '/health' },
+      });
+      // The first environment cuts the connection after reading the request; another one answers.
+      const get = await request(fn.url(`/destroy-once?flag=${path.join(dir, 'get')}`));
+      expect(get.status).toBe(200);
+      // A POST may have run: it is not sent again.
+      const post = await request(fn.url(`/destroy-once?flag=${path.join(dir, 'post')}`), {
+        method: 'POST',
+        body: 'at most once',
+      });
+      expect(post.status).toBe(502);
+      expect(fn.details()).toMatchObject({ coldStarts: 2, invocations: 3, errors: 2 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs an HTTP service as the function: each environment serves on its own port', {

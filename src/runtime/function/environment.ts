@@ -33,8 +33,21 @@ export type InvokeOutcome =
   | { kind: 'forwarded'; statusCode: number }
   /** An HTTP service's client left before its answer was written; the environment is not to blame. */
   | { kind: 'client-gone' }
-  /** `undelivered`: the environment ended before its runtime was handed the invocation (it never ran). */
-  | { kind: 'exited'; errorType: string; message: string; undelivered?: true };
+  | ExitedOutcome;
+
+/**
+ * The environment ended, or failed the request. `undelivered`: before its runtime was handed the
+ * invocation, or before a byte of an HTTP service's request was written to it (it never ran). `resend`: an
+ * HTTP service's request that may have reached it, but may go to another environment all the same (an
+ * idempotent method, its body and answer not spent: the front proxy's rules).
+ */
+export type ExitedOutcome = {
+  kind: 'exited';
+  errorType: string;
+  message: string;
+  undelivered?: true;
+  resend?: true;
+};
 
 /** The variables Lambda gives every environment (the Node.js runtime reads them for `context`). */
 function lambdaVariables(o: EnvironmentOptions): Record<string, string> {
@@ -93,7 +106,7 @@ export class Environment {
   #released = false;
   /** Invocations under way, settled with the exit outcome if the environment ends first. */
   readonly #waiting = new Set<(outcome: InvokeOutcome) => void>();
-  #ended: InvokeOutcome | null = null;
+  #ended: ExitedOutcome | null = null;
 
   private constructor(
     o: EnvironmentOptions,
@@ -190,19 +203,27 @@ export class Environment {
     return this.#unlessEnded(api.invoke(invocation), () => !api.delivered(invocation.id));
   }
 
-  /** Passes one request to an HTTP service's environment and streams its answer back. */
+  /**
+   * Passes one request to an HTTP service's environment and streams its answer back. Should the
+   * environment end first, the request to it is cut; whether it was delivered is known either way.
+   */
   forward(req: http.IncomingMessage, res: http.ServerResponse): Promise<InvokeOutcome> {
-    return this.#unlessEnded(
-      forward(this.#agent as http.Agent, this.#port, req, res).then((r): InvokeOutcome => {
-        if ('statusCode' in r) return { kind: 'forwarded', statusCode: r.statusCode };
-        if ('gone' in r) return { kind: 'client-gone' };
-        return {
-          kind: 'exited',
-          errorType: this.oom ? 'Runtime.OutOfMemory' : 'Runtime.ExitError',
-          message: `the environment failed to answer: ${r.error.message}`,
-        };
-      }),
-    );
+    if (this.#ended) return Promise.resolve({ ...this.#ended, undelivered: true });
+    const ended = new AbortController();
+    const onExit = () => ended.abort();
+    this.#waiting.add(onExit);
+    return forward(this.#agent as http.Agent, this.#port, req, res, ended.signal).then((r): InvokeOutcome => {
+      this.#waiting.delete(onExit);
+      if ('statusCode' in r) return { kind: 'forwarded', statusCode: r.statusCode };
+      if ('gone' in r) return { kind: 'client-gone' };
+      const { error, kind, retry } = r.failure;
+      return {
+        kind: 'exited',
+        errorType: this.#ended?.errorType ?? (this.oom ? 'Runtime.OutOfMemory' : 'Runtime.ExitError'),
+        message: this.#ended?.message ?? `the environment failed to answer: ${error.message}`,
+        ...(retry ? (kind === 'connect' ? { undelivered: true } : { resend: true }) : {}),
+      };
+    });
   }
 
   /**
@@ -230,7 +251,7 @@ export class Environment {
   }
 
   /** Why an invocation under way ended with the environment. */
-  #exitOutcome(exit: ExitInfo): InvokeOutcome {
+  #exitOutcome(exit: ExitInfo): ExitedOutcome {
     const oom = this.oom || this.#stderr.some((l) => l.includes('heap out of memory'));
     return {
       kind: 'exited',

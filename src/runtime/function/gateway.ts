@@ -37,7 +37,10 @@ const MEMORY_POLL_MS = 100;
 /** Every environment's memory is read every this many readings (500 ms); in between, only busy ones'. */
 const GROUP_SCAN_EVERY = 5;
 const MB = 1024 * 1024;
-/** Environments a request is offered to when each ends before its runtime takes the request. */
+/**
+ * Environments a request is offered to when each ends before its runtime takes the request (an HTTP
+ * service's: before it is sent, or after when it may be sent again).
+ */
 const UNDELIVERED_TRIES = 3;
 
 type Outcome = InvokeOutcome | { kind: 'timeout' };
@@ -283,11 +286,29 @@ export class Gateway {
   }
 
   async #forward(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): Promise<void> {
-    const lease = await this.#acquire(reply);
-    if (!lease) return;
     const requestId = randomUUID();
-    const began = this.#o.clock.now();
-    const outcome = await this.#within(lease, requestId, lease.env.forward(req, res));
+    let lease: Lease<Environment> | null;
+    let outcome: Outcome;
+    let began: number;
+    for (let attempt = 1; ; attempt++) {
+      lease = await this.#acquire(reply);
+      if (!lease) return;
+      began = this.#o.clock.now();
+      outcome = await this.#within(lease, requestId, lease.env.forward(req, res));
+      // Refused before a byte of it was written (an environment on its way out): it never ran, so another
+      // environment takes it, as a handler's does. One that may have run goes again only as the front
+      // proxy would send it again: an idempotent method, nothing of its body or answer spent.
+      if (outcome.kind !== 'exited' || attempt === UNDELIVERED_TRIES) break;
+      if (outcome.undelivered) this.pool.discard(lease, true);
+      else if (outcome.resend) {
+        this.#counts.errors++;
+        this.#say(
+          'stderr',
+          `${outcome.errorType}: ${outcome.message} (${req.method} sent to another environment)`,
+        );
+        this.pool.discard(lease);
+      } else break;
+    }
     this.#finish(lease, requestId, outcome, this.#o.clock.now() - began, reply);
   }
 
