@@ -1,6 +1,6 @@
 // `msup start --detach`: starts msup in the background and returns once every instance is ready,
 // or fails naming what went wrong (the background msup then stops by itself: it runs with --wait).
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +11,7 @@ import type { StatusV1 } from '../control/protocol.js';
 import { isMsupError, MsupError } from '../errors.js';
 import { packageFile } from '../package-root.js';
 import { openPrivate, privateDir } from '../private-files.js';
+import { removeLeftovers } from '../leftovers.js';
 import type { CliArgs } from './args.js';
 import { DEFAULT_WAIT } from './commands.js';
 import { EXIT } from './exit-codes.js';
@@ -31,17 +32,25 @@ function renameIfThere(file: string, to: string): void {
   }
 }
 
+/** A detached start's output file while it waits: `msup.out.<pid>`, by the pid of its `msup start --detach`. */
+const DETACHED_FILE = /^msup\.out\.(?<pid>\d+)$/;
+
 /**
- * In the background msup, before anything starts: the name of its output file, taken out of the
- * environment (the instances do not get it). The function it answers is called once msup is ready (it
+ * In msup, before anything starts: the name of its output file when it runs in the background, taken out
+ * of the environment (the instances do not get it). The function it answers is called once msup is ready (it
  * holds the project): the file becomes msup.out, whether or not the command that started msup is still
- * there to do it.
+ * there to do it. Then the files of detached starts that are gone are removed (a start killed before it
+ * spawned its msup left an empty one; one whose msup then failed, or lost the project to this one, its
+ * output that no one reads): none of them can become msup.out now.
  */
-export function takeDetachedOutput(): () => void {
+export function takeDetachedOutput(background: boolean): (root: string) => void {
   const file = process.env[DETACHED_OUT];
   delete process.env[DETACHED_OUT];
-  if (!file || !/^msup\.out\.\d+$/.test(path.basename(file))) return () => {};
-  return () => renameIfThere(file, path.join(path.dirname(file), 'msup.out'));
+  const own = background && file && DETACHED_FILE.test(path.basename(file)) ? file : undefined;
+  return (root) => {
+    if (own) renameIfThere(own, path.join(path.dirname(own), 'msup.out'));
+    removeLeftovers(path.join(root, '.msup'), DETACHED_FILE);
+  };
 }
 
 function lastError(file: string): string {
@@ -97,14 +106,21 @@ export async function detachCommand(args: CliArgs, io: Stdio): Promise<number> {
       `${host === undefined ? '' : host.includes(':') ? `[${host}]:` : `${host}:`}${args.admin.port}`,
     );
   }
-  const child = spawn(process.execPath, [BIN, 'start', ...flags], {
-    detached: true,
-    stdio: ['ignore', out, out],
-    // The background msup names its own file msup.out once it is ready, should this command be gone by
-    // then (Ctrl-C, a closed terminal: it runs in a session of its own and carries on).
-    env: { ...process.env, NO_COLOR: '1', [DETACHED_OUT]: ownFile },
-  });
-  closeSync(out);
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [BIN, 'start', ...flags], {
+      detached: true,
+      stdio: ['ignore', out, out],
+      // The background msup names its own file msup.out once it is ready, should this command be gone by
+      // then (Ctrl-C, a closed terminal: it runs in a session of its own and carries on).
+      env: { ...process.env, NO_COLOR: '1', [DETACHED_OUT]: ownFile },
+    });
+  } catch (error) {
+    rmSync(ownFile, { force: true });
+    throw error;
+  } finally {
+    closeSync(out);
+  }
   child.unref();
   let exit: number | null | undefined;
   child.once('exit', (code) => {

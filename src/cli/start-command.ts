@@ -127,9 +127,9 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
   try {
     watchReadiness(sup, logger, args.json, print);
     // The variable must not reach the instances: read (and removed) before anything starts.
-    const claim = args.background ? takeDetachedOutput() : undefined;
+    const claim = takeDetachedOutput(args.background === true);
     await sup.start();
-    claim?.();
+    claim(sup.config.root);
     await sup.whenStopped();
     return forced ? EXIT.forced : EXIT.ok;
   } catch (error) {

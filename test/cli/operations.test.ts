@@ -305,6 +305,44 @@ describe('msup commands against a running msup', () => {
     await expectNoTaggedProcesses(p.tag, 5000);
   });
 
+  it('a start removes the msup.out.<pid> of a detached start that is gone, and keeps a live one’s', async () => {
+    const p = project();
+    p.writeConfig({ web });
+    const dir = path.join(p.root, '.msup');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // The pid of a process that has ended: a start --detach killed before it spawned its msup left an
+    // empty file, one whose msup then failed its output.
+    const gone = async () => {
+      const child = spawn(process.execPath, ['-e', '']);
+      await new Promise((resolve) => child.once('exit', resolve));
+      return child.pid as number;
+    };
+    const empty = `msup.out.${await gone()}`;
+    const failed = `msup.out.${await gone()}`;
+    writeFileSync(path.join(dir, empty), '');
+    writeFileSync(path.join(dir, failed), 'msup: could not start\n');
+    // A start --detach still waiting for its msup (this test's own pid, alive): its file is its own.
+    const waiting = `msup.out.${process.pid}`;
+    writeFileSync(path.join(dir, waiting), '');
+    const outputs = () =>
+      readdirSync(dir)
+        .filter((f) => f.startsWith('msup.out'))
+        .sort();
+    expect((await finish(runCli(p, ['start', '--detach', '--wait', '20s']))).code).toBe(0);
+    // Before, both stayed for good.
+    expect(outputs()).toEqual(['msup.out', waiting]);
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    // A start in the foreground removes them too.
+    writeFileSync(path.join(dir, empty), '');
+    const foreground = runCli(p, ['start']);
+    await foreground.waitForOutput(/all services ready/);
+    await waitFor(() => outputs().length === 2);
+    expect(outputs()).toEqual(['msup.out', waiting]);
+    foreground.child.kill('SIGTERM');
+    expect((await foreground.exited).code).toBe(0);
+    await expectNoTaggedProcesses(p.tag, 5000);
+  });
+
   it('start --detach fails naming the service that cannot start, and leaves nothing', async () => {
     const p = project();
     p.writeConfig({
