@@ -102,7 +102,8 @@ export function openPrivate(file: string, mode: 'a' | 'w'): number {
  * renames it over `file`: a reader sees the old content or the new, never a part, even after a crash.
  */
 export function replacePrivate(file: string, content: string): void {
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  // Named after this process: what a crash leaves here, the next msup removes (runtimes.ts).
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const fd = openPrivate(temp, 'w');
     try {

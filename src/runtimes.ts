@@ -15,6 +15,7 @@ import type {
   Usage,
 } from './contract.js';
 import { MsupError } from './errors.js';
+import { removeLeftovers } from './leftovers.js';
 import { StateFile } from './project/state-file.js';
 import { Watchdog } from './project/watchdog.js';
 import { containerRuntime } from './runtime/container/runtime.js';
@@ -62,6 +63,18 @@ export function unusedSettings(
 export function projectId(root: string): string {
   return createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 10);
 }
+
+/**
+ * What msup writes under .msup through a file of its own (named after its pid) renamed into place once
+ * whole: a crash in between leaves that file. The state file's (`state.json.<pid>.tmp`, and `.new` as it
+ * takes the project), the image hash caches' (`images/hashes-….json.<pid>.tmp`) and the mesh CA's
+ * (`mesh/ca.key.<pid>.<random>.tmp`, a copy of its private key).
+ */
+const STATE_LEFTOVERS: readonly (readonly [string, RegExp])[] = [
+  ['.', /^state\.json\.(?<pid>\d+)\.(?:tmp|new)$/],
+  ['images', /^hashes-[0-9a-f]+\.json\.(?<pid>\d+)\.tmp$/],
+  ['mesh', /^ca\.(?:crt|key)\.(?<pid>\d+)\.[0-9a-f]{12}\.tmp$/],
+];
 
 export class Runtimes {
   readonly host: RuntimeHost;
@@ -112,6 +125,11 @@ export class Runtimes {
       startTimeOf: processStartTime,
       onError: (error) => log('warn', 'could not write the state file', { error: error.message }),
     });
+    // Holding the project, what a crashed run of it left half written goes (see STATE_LEFTOVERS).
+    for (const [folder, pattern] of STATE_LEFTOVERS) {
+      const removed = removeLeftovers(path.join(stateDir, folder), pattern);
+      if (removed.length > 0) log('debug', 'removed files a crashed run left', { folder, files: removed });
+    }
     const host = { root, stateDir, project: projectId(root), ports: new PortAllocator(), log, directory };
     return new Runtimes(host, state, Object.values(previous?.entries ?? {}), plugins);
   }

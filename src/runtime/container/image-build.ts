@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { MsupError } from '../../errors.js';
+import { removeLeftovers } from '../../leftovers.js';
 import type { ImageEntry } from './content-hash.js';
 import { type Engine, type EngineResult, engineCommand } from './engine.js';
 import { IMAGE_PATH } from './minimal-image.js';
@@ -77,6 +78,19 @@ export async function imagesWith(
 const labelArgs = (flag: string, labels: Record<string, string>) =>
   Object.entries(labels).flatMap(([k, v]) => [flag, `${k}=${v}`]);
 
+/**
+ * The temporary folders an image is made in (`msup-import-<pid>-…`, `msup-image-<pid>-…`, named after the
+ * msup that made them), removed once the image is made. An msup killed meanwhile leaves one, the import's as
+ * large as the image (100 MB for a minimal image with node): the next start that runs containers removes
+ * those of msups that are gone.
+ */
+const SCRATCH = /^msup-(?:import|image)-(?<pid>\d+)-/;
+
+/** Removes what image builds of msups that are gone left in the temporary folder; answers the paths. */
+export function removeScratchLeftovers(tmpdir = os.tmpdir()): string[] {
+  return removeLeftovers(tmpdir, SCRATCH).map((name) => path.join(tmpdir, name));
+}
+
 export async function importMinimal(
   engine: Engine,
   service: string,
@@ -94,7 +108,7 @@ export async function importMinimal(
   // The engine keeps the stream in a file of its temporary folder until it is whole, and a killed import
   // (a file of the folder changed while it was read) leaves that file behind, as large as the image: the
   // import gets a temporary folder of its own, removed once it has ended.
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'msup-import-'));
+  const scratch = await mkdtemp(path.join(os.tmpdir(), `msup-import-${process.pid}-`));
   let result: Awaited<ReturnType<typeof engineCommand>>;
   try {
     result = await engineCommand(engine, ['import', ...changes, '-', ref], {
@@ -138,7 +152,7 @@ export async function derive(
   ref: string,
   labels: Record<string, string>,
 ) {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'msup-image-'));
+  const dir = await mkdtemp(path.join(os.tmpdir(), `msup-image-${process.pid}-`));
   try {
     // Named by -f: docker looks for a Dockerfile only, podman for either.
     const file = path.join(dir, 'Containerfile');

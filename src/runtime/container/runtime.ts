@@ -26,6 +26,7 @@ import { detectEngine, type Engine, type EngineName, engineCommand } from './eng
 import { ApiUnreachable } from './engine-api.js';
 import { EngineService, reapServices, SERVICE_ENTRY } from './engine-service.js';
 import { ensureImage } from './image.js';
+import { removeScratchLeftovers } from './image-build.js';
 
 /** The labels msup puts on its containers. */
 export const LABELS = { project: 'msup.project', service: 'msup.service', index: 'msup.index' } as const;
@@ -531,6 +532,8 @@ class ContainerRuntime implements Runtime {
 
 /** Removes containers of this project a crashed run left: those it remembered, and any with its label. */
 async function reapContainers(all: readonly Remembered[], host: RuntimeHost): Promise<Reaped[]> {
+  for (const left of removeScratchLeftovers())
+    host.log('warn', 'removed the temporary folder of an image build a crashed run left', { path: left });
   // podman's API services first (their folders too), then the containers.
   const reaped: Reaped[] = await reapServices(all);
   const entries = all.filter((e) => e.service !== SERVICE_ENTRY.service);
