@@ -17,7 +17,12 @@ export class FrontProxy {
   constructor(
     routes: readonly Route[],
     lookup: (service: string) => ServiceProxy | undefined,
-    options: { headersTimeoutMs?: number; log?: FrontLog } = {},
+    options: {
+      headersTimeoutMs?: number;
+      lingerTimeMs?: number;
+      lingerTimeoutMs?: number;
+      log?: FrontLog;
+    } = {},
   ) {
     this.#routes = sortRoutes(routes);
     this.#lookup = lookup;
@@ -26,6 +31,8 @@ export class FrontProxy {
       (req, socket, head) => this.#upgrade(req, socket, head),
       {
         headersTimeoutMs: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+        lingerTimeMs: options.lingerTimeMs,
+        lingerTimeoutMs: options.lingerTimeoutMs,
         what: 'the shared front',
         ...(options.log ? { log: options.log } : {}),
       },

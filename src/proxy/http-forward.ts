@@ -13,6 +13,7 @@ import {
 } from './headers.js';
 import { BodyReplay, hasBody, LazyBody } from './lazy-body.js';
 import { STALE_CONNECTION } from './lean-pool.js';
+import { discardBody } from './linger.js';
 import type { Member } from './members.js';
 import { originForm, replyText, targetAuthority } from './reply.js';
 import { CLIENT_GONE } from './request-metrics.js';
@@ -335,11 +336,11 @@ class Exchange implements ExchangeHandler {
     this.#done = true;
     if (!this.#req.complete) {
       // Answered before the whole body came (an early 413, say): the rest is read and dropped, as Node does
-      // with a body no one reads and nginx with one it discards. Left unread, the client, still sending,
-      // stalled until the keep-alive timeout cut the connection with its bytes unread: a reset, which
-      // could take the answer with it.
+      // with a body no one reads and nginx with one it discards, for a bounded time (linger.ts). Left
+      // unread, the client, still sending, stalled until the keep-alive timeout cut the connection with
+      // its bytes unread: a reset, which could take the answer with it.
       this.#body?.destroy();
-      this.#req.resume();
+      discardBody(this.#req);
     }
     const metrics = this.#target.metrics;
     if (this.#answeredBy >= 0) {

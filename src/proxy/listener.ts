@@ -7,6 +7,7 @@ import { MsupError } from '../errors.js';
 import { atMostEvery } from './connection-limits.js';
 import { headerProblem } from './headers.js';
 import { hasBody } from './lazy-body.js';
+import { DEFAULT_LINGER, discardBody, setLingerBounds } from './linger.js';
 import { replySocket, replyText } from './reply.js';
 import type { ListenReports } from './tcp-io.js';
 
@@ -16,6 +17,12 @@ export type FrontLog = (level: 'warn' | 'error', msg: string, fields: Record<str
 export interface ListenerOptions {
   /** Time a client has to send the complete request headers (answered with 408). */
   headersTimeoutMs: number;
+  /**
+   * How long the rest of a request body is read and dropped after its answer, in all and between two
+   * reads (default LINGER_TIME_MS and LINGER_TIMEOUT_MS, see linger.ts); then the connection closes.
+   */
+  lingerTimeMs?: number;
+  lingerTimeoutMs?: number;
   /** Which front, in log lines (e.g. `service "web"`). */
   what?: string;
   log?: FrontLog;
@@ -203,6 +210,10 @@ export function createListener(
   const readAhead = new WeakMap<net.Socket, number>();
   /** Sockets with a 'resume' listener that keeps them paused past MAX_READ_AHEAD. */
   const holding = new WeakSet<net.Socket>();
+  const linger = {
+    timeMs: options.lingerTimeMs ?? DEFAULT_LINGER.timeMs,
+    timeoutMs: options.lingerTimeoutMs ?? DEFAULT_LINGER.timeoutMs,
+  };
   const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.headers.host === undefined && req.httpVersion === '1.1') {
       // RFC 9112 §3.2 (Node's own check, requireHostHeader, answers with an empty body).
@@ -223,6 +234,12 @@ export function createListener(
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
     },
     (req, res) => {
+      setLingerBounds(req, linger);
+      // Answered before its body was read (a 404 from the shared front, say): Node reads and drops the
+      // rest with no limit of its own.
+      res.once('finish', () => {
+        if (!req.complete) discardBody(req);
+      });
       // Node's parser reads pipelined requests ahead and emits each at once, its response queued behind
       // the one being written. Forwarded at once, each took an instance connection of its own (3000
       // pipelined GETs on one client connection: 3000 connections, past maxConnections and the fd limit).

@@ -36,6 +36,9 @@ export interface ServiceProxyOptions extends Partial<BalancingSettings> {
   headersTimeoutMs?: number;
   /** How long a request body may pause while msup waits for it (0: no limit); then 408. */
   bodyTimeoutMs?: number;
+  /** How long the rest of a body answered early is read and dropped, in all and between reads (linger.ts). */
+  lingerTimeMs?: number;
+  lingerTimeoutMs?: number;
   retryBudget?: RetryBudgetSettings;
   /** TCP mode's sockets (default: libuv handles where Node has them, else net.Socket). */
   tcpIo?: TcpIo;
@@ -82,6 +85,7 @@ export class ServiceProxy implements ForwardTarget {
   readonly #upgrades = createUpgradeProxy();
   readonly #tcpIo: TcpIo | undefined;
   readonly #log: FrontLog | undefined;
+  readonly #linger: { lingerTimeMs?: number; lingerTimeoutMs?: number };
   #server: http.Server | undefined;
   #tcp: TcpListening | undefined;
   /** Open client connections past which the front refuses new ones (0: none). Set by Fronts. */
@@ -97,6 +101,7 @@ export class ServiceProxy implements ForwardTarget {
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#tcpIo = options.tcpIo;
     this.#log = options.log;
+    this.#linger = { lingerTimeMs: options.lingerTimeMs, lingerTimeoutMs: options.lingerTimeoutMs };
     this.budget = new RetryBudget(options.retryBudget ?? DEFAULT_RETRY_BUDGET);
     this.members = new Members(balancingOf(options), {
       now: options.now ?? Date.now,
@@ -108,7 +113,12 @@ export class ServiceProxy implements ForwardTarget {
    * New settings for a running balancer (a config reload): strategy, weights, ejection thresholds,
    * hold window, response, header and body timeouts. The mode cannot change: that needs a new listener.
    */
-  configure(options: Omit<ServiceProxyOptions, 'mode' | 'tcpIo' | 'retryBudget' | 'now' | 'random'>): void {
+  configure(
+    options: Omit<
+      ServiceProxyOptions,
+      'mode' | 'tcpIo' | 'retryBudget' | 'lingerTimeMs' | 'lingerTimeoutMs' | 'now' | 'random'
+    >,
+  ): void {
     this.members.configure(balancingOf(options));
     this.holdTimeoutMs = options.holdTimeoutMs ?? BALANCER_DEFAULTS.holdTimeoutMs;
     this.responseTimeoutMs = options.responseTimeoutMs ?? BALANCER_DEFAULTS.responseTimeoutMs;
@@ -152,7 +162,12 @@ export class ServiceProxy implements ForwardTarget {
     this.#server = createListener(
       (req, res) => this.handle(req, res),
       (req, socket, head) => this.upgrade(req, socket, head),
-      { headersTimeoutMs: this.#headersTimeoutMs, what, ...(this.#log ? { log: this.#log } : {}) },
+      {
+        headersTimeoutMs: this.#headersTimeoutMs,
+        what,
+        ...this.#linger,
+        ...(this.#log ? { log: this.#log } : {}),
+      },
     );
     this.setMaxConnections(this.#maxConnections);
     return bind(this.#server, port, host, what, this.service);

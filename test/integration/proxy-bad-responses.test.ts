@@ -3,6 +3,7 @@
 // and a response undici cannot take is an invalid response on either path, not retried.
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { FrontProxy } from '../../src/proxy/front.js';
 import { waitFor } from '../helpers/processes.js';
 import { raw, useUpstreams } from '../helpers/upstreams.js';
 
@@ -135,6 +136,62 @@ describe('an answer that comes before the whole request body', () => {
       expect(closed).toBe(false);
     } finally {
       socket.destroy();
+    }
+  });
+
+  /**
+   * A client that sends the head of a chunked upload, waits for its early answer (`answer`), and goes on
+   * with a chunk every `every` ms (0: none). Resolves with what it got once msup has closed the connection.
+   */
+  async function sendOn(port: number, every: number, answer: RegExp) {
+    const socket = net.connect(port, '127.0.0.1');
+    const state = { got: '', closed: false };
+    socket.on('data', (d) => (state.got += d));
+    socket.on('error', () => {});
+    socket.on('close', () => (state.closed = true));
+    socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    const timer = every > 0 ? setInterval(() => socket.write('1\r\nx\r\n'), every) : undefined;
+    try {
+      expect(await waitFor(() => answer.test(state.got), 10_000)).toBe(true);
+      await waitFor(() => state.closed, 20_000);
+      return state;
+    } finally {
+      clearInterval(timer);
+      socket.destroy();
+    }
+  }
+
+  const early413 = () =>
+    tcpUpstream((socket: net.Socket) => {
+      let head = '';
+      socket.on('data', (d: Buffer) => {
+        if (head.includes('\r\n\r\n')) return;
+        head += d.toString('latin1');
+        if (head.includes('\r\n\r\n'))
+          socket.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!');
+      });
+    });
+  const TOO_LARGE = /^HTTP\/1\.1 413 [\s\S]*\r\n\r\nbig!$/;
+
+  it('closes the connection after lingerTime in all, however steadily the client sends', async () => {
+    // Before, a client sending slowly or endlessly held the connection (and msup reading it) for ever.
+    const { port } = await proxy([await early413()], { lingerTimeMs: 500, lingerTimeoutMs: 60_000 });
+    expect(await sendOn(port, 10, TOO_LARGE)).toMatchObject({ closed: true });
+  });
+
+  it('closes the connection once the client sends nothing more for lingerTimeout', async () => {
+    const { port } = await proxy([await early413()], { lingerTimeoutMs: 200 });
+    expect(await sendOn(port, 0, TOO_LARGE)).toMatchObject({ closed: true });
+  });
+
+  it("bounds the shared front's own early answers too (a 404 to a request with a body)", async () => {
+    // Node's server reads and drops the body of a request answered without reading it, with no bound.
+    const front = new FrontProxy([], () => undefined, { lingerTimeMs: 500, lingerTimeoutMs: 60_000 });
+    const port = await front.listen(0);
+    try {
+      expect(await sendOn(port, 10, /^HTTP\/1\.1 404 /)).toMatchObject({ closed: true });
+    } finally {
+      await front.close();
     }
   });
 });
