@@ -3,9 +3,11 @@
 // loads it, at the first such request: a process that never forwards a body never loads it), which
 // streams and frames them; http-proxy-3 still carries upgrades. The sidecar program uses it too, over
 // TLS to its peers.
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
 import type { ConnectionOptions } from 'node:tls';
 import type { Pool } from 'undici';
+import { type InterimFilter, skipInterim } from './interim.js';
 import { LeanPool } from './lean-pool.js';
 
 /** Below Node's default server.keepAliveTimeout (5 s), so a pooled socket is not reset under a request. */
@@ -54,6 +56,30 @@ export interface UpstreamPool {
 
 let undici: typeof import('undici') | undefined;
 
+/** The interim-response filter on each of undici's connections (interim.ts). */
+const filters = new WeakMap<object, InterimFilter>();
+
+/**
+ * undici's connector (its connect timeout, TLS session cache, keep-alive), each socket with a filter on
+ * it. undici says when a request goes out on a socket with its diagnostics channel (the only place it
+ * names the socket; the channel is the process's: other undici copies' sockets have no filter here).
+ */
+function filteringConnector(u: typeof import('undici'), tls: ConnectionOptions | undefined) {
+  const connect = u.buildConnector({ ...(tls as object), timeout: CONNECT_TIMEOUT_MS });
+  if (!subscribed) {
+    subscribed = true;
+    diagnosticsChannel.subscribe('undici:client:sendHeaders', (message) => {
+      filters.get((message as { socket: object }).socket)?.expectResponse();
+    });
+  }
+  return (options: Parameters<typeof connect>[0], callback: Parameters<typeof connect>[1]) =>
+    connect(options, (error, socket) => {
+      if (socket) filters.set(socket, skipInterim(socket));
+      (callback as (error: Error | null, socket: unknown) => void)(error, socket);
+    });
+}
+let subscribed = false;
+
 function undiciPool(host: string, port: number, tls: ConnectionOptions | undefined): Pool {
   // Loaded at first use (about 16 MB of RSS, 6 MB of it heap, in a process with http and tls loaded),
   // so neither msup nor a sidecar pays for it before a request with a body.
@@ -63,9 +89,8 @@ function undiciPool(host: string, port: number, tls: ConnectionOptions | undefin
     {
       keepAliveTimeout: UPSTREAM_IDLE_MS,
       keepAliveMaxTimeout: UPSTREAM_IDLE_MS,
-      connectTimeout: CONNECT_TIMEOUT_MS,
       pipelining: 1,
-      ...(tls ? { connect: tls as never } : {}),
+      connect: filteringConnector(undici, tls),
     },
   );
   pool.on('connectionError', () => {});

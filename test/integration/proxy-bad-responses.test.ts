@@ -72,6 +72,48 @@ describe('responses to requests with and without a body', () => {
     expect(await raw(port, post('/plain'))).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok$/);
   });
 
+  it('skips an unrequested 100 Continue and other 1xx before the final answer, on either path', async () => {
+    // The interim responses in a write of their own (the instance then answers), and in one with the answer.
+    let requests = 0;
+    const instance = await tcpUpstream((socket: net.Socket) => {
+      let buffered = '';
+      socket.on('data', (d: Buffer) => {
+        buffered += d.toString('latin1');
+        for (;;) {
+          const end = buffered.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const length = Number(/\r\ncontent-length: *(\d+)/i.exec(buffered.slice(0, end))?.[1] ?? 0);
+          if (buffered.length < end + 4 + length) return;
+          buffered = buffered.slice(end + 4 + length);
+          const n = ++requests;
+          socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+          setImmediate(() =>
+            socket.write(
+              `HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 102\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nok${String(n).padStart(2, '0')}`,
+            ),
+          );
+        }
+      });
+    });
+    const { port, proxy: p } = await proxy([instance]);
+    const post = 'POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi';
+    const get = 'GET /g HTTP/1.1\r\nHost: x\r\n\r\n';
+    // Two of each on one client connection: an instance connection may carry the second too.
+    const reply = await raw(
+      port,
+      `${post}${post}${get}${get.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}`,
+    );
+    const answers = [...reply.matchAll(/HTTP\/1\.1 (\d+) /g)].map((m) => m[1]);
+    expect(answers).toEqual(['200', '200', '200', '200']);
+    expect([...reply.matchAll(/\r\n\r\n(ok\d\d)/g)].map((m) => m[1])).toEqual([
+      'ok01',
+      'ok02',
+      'ok03',
+      'ok04',
+    ]);
+    expect(p.stats()[0]?.errors).toBe(0);
+  });
+
   it('calls a response undici cannot take an invalid response, and sends no PUT to a second instance', async () => {
     const answers: Record<string, string> = {
       // A 101 to a request without Upgrade, with and without Connection: upgrade.

@@ -1,6 +1,7 @@
-// The proxy's other pure parts: retry rules and budget, route matching, header rewriting.
+// The proxy's other pure parts: retry rules and budget, route matching, header rewriting, interim responses.
 import { describe, expect, it } from 'vitest';
 import { downstreamHeaders, isLoopback, upstreamHeaders } from '../../src/proxy/headers.js';
+import { InterimFilter } from '../../src/proxy/interim.js';
 import { classifyFailure, describeFailure, isTimeout, mayRetry, RetryBudget } from '../../src/proxy/retry.js';
 import { describeRoutes, hostName, matchRoute, sortRoutes } from '../../src/proxy/routes.js';
 
@@ -176,5 +177,47 @@ describe('headers', () => {
       'X-A',
       '1',
     ]);
+  });
+});
+
+describe('InterimFilter: the 1xx before a final answer, out of what undici reads', () => {
+  /** What passes when `bytes` come in pieces of `step` after a request went out. */
+  const passed = (bytes: string, step: number) => {
+    const filter = new InterimFilter();
+    filter.expectResponse();
+    let out = '';
+    for (let at = 0; at < bytes.length; at += step) {
+      out += filter.take(Buffer.from(bytes.slice(at, at + step), 'latin1'))?.toString('latin1') ?? '';
+    }
+    return out;
+  };
+  const final = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+
+  it('drops 100, 102, 103 (with or without a reason) before the final answer, however it is split', () => {
+    const interim =
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 102\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n';
+    for (const step of [1, 2, 5, 13, 1000]) expect(passed(`${interim}${final}`, step)).toBe(final);
+  });
+
+  it('passes on the final answer, a 101 and what is not HTTP untouched, and drops nothing after them', () => {
+    for (const step of [1, 3, 1000]) {
+      expect(passed(`${final}HTTP/1.1 100 Continue\r\n\r\n`, step)).toBe(
+        `${final}HTTP/1.1 100 Continue\r\n\r\n`,
+      );
+      const upgrade = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n';
+      expect(passed(upgrade, step)).toBe(upgrade);
+      expect(passed('garbage\r\n\r\n', step)).toBe('garbage\r\n\r\n');
+      expect(passed('HTTP/1.1 1000 x\r\n\r\n', step)).toBe('HTTP/1.1 1000 x\r\n\r\n');
+    }
+  });
+
+  it('touches nothing before a request went out, and only the start of each response', () => {
+    const filter = new InterimFilter();
+    const interim = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n');
+    expect(filter.take(interim)).toBe(interim);
+    filter.expectResponse();
+    expect(filter.take(interim)).toBeNull();
+    expect(filter.take(Buffer.from(final))?.toString()).toBe(final);
+    expect(filter.take(interim)).toBe(interim);
   });
 });
