@@ -101,11 +101,14 @@ function pauseReading(socket: net.Socket): void {
   s._paused = true;
   pausedHere.add(socket);
   socket.pause();
+  // Not from inside the parser's execute (this runs in its 'request' event): once it has returned.
+  setImmediate(() => watchForClose(socket));
 }
 
 /** Reads a socket paused here again (Node resumes on 'drain' too: a request past the bound pauses it again). */
 function resumeReading(socket: net.Socket): void {
   if (!pausedHere.delete(socket)) return;
+  stopWatching(socket);
   const s = socket as HttpSocket;
   if (!s._paused) return;
   s._paused = false;
@@ -116,6 +119,56 @@ function resumeReading(socket: net.Socket): void {
 const pausedHere = new WeakSet<net.Socket>();
 
 /**
+ * Bytes a paused socket reads on, unparsed, to see whether the client is still there. A socket paused
+ * for good read nothing, so a client that closed went unseen: its request under way kept its instance (up
+ * to responseTimeout, with no limit at 0), and the one behind it went to the instance too, until an answer
+ * written to the closed connection failed. Its end is seen when it comes within these bytes.
+ */
+const WATCH_BYTES = 64 * 1024;
+
+type ReadingSocket = HttpSocket & {
+  _handle?: { reading?: boolean; readStart(): number } | null;
+  _readableState: { ended: boolean; highWaterMark: number };
+};
+
+const watched = new WeakMap<net.Socket, () => void>();
+
+/**
+ * Lets a paused socket read on, without parsing, up to WATCH_BYTES kept in its own buffer; its end (the
+ * client closed or shut its side down) closes the connection, and the requests on it are aborted, as
+ * for an end Node's server reads itself. A 'readable' listener makes Node's server stop feeding its parser
+ * from the handle (as for any reader of the socket); what is kept goes to the parser, through 'data', once
+ * the socket is resumed. Nothing here calls read(): each chunk it returns is a 'data' event too, which
+ * Node's server takes to its parser (and asserts it is not paused).
+ */
+function watchForClose(socket: net.Socket): void {
+  const s = socket as ReadingSocket;
+  if (!pausedHere.has(socket) || !s._paused || watched.has(socket) || socket.destroyed || !s.parser) return;
+  const onReadable = () => {
+    if (!s._readableState.ended) return;
+    stopWatching(socket);
+    // As Node's server answers an end it reads (it ends its side too): what is written goes out first.
+    socket.destroySoon();
+  };
+  watched.set(socket, onReadable);
+  s._readableState.highWaterMark = Math.max(s._readableState.highWaterMark, WATCH_BYTES);
+  socket.on('readable', onReadable);
+  // The stream believes a read under way (its first, before the parser took the handle): started here.
+  if (s._handle && !s._handle.reading) {
+    s._handle.reading = true;
+    s._handle.readStart();
+  }
+}
+
+/** Stops watching a socket (its parser reads on once it is resumed). */
+function stopWatching(socket: net.Socket): void {
+  const onReadable = watched.get(socket);
+  if (!onReadable) return;
+  watched.delete(socket);
+  socket.off('readable', onReadable);
+}
+
+/**
  * A socket Node's parser lets go of (an upgrade, CONNECT) while msup had paused it: Node took its own
  * pause and resume listeners off with it, so a later resume() started no read, and the tunnel got nothing
  * the client sent after the 101 (a WebSocket behind 33 pipelined GETs in one write). The pause is undone
@@ -123,6 +176,7 @@ const pausedHere = new WeakSet<net.Socket>();
  * reads it.
  */
 function releaseReading(socket: net.Socket): void {
+  stopWatching(socket);
   if (!pausedHere.delete(socket)) return;
   const s = socket as HttpSocket & { _handle?: { reading?: boolean; readStart(): number } | null };
   s._paused = false;

@@ -206,6 +206,31 @@ describe('a long pipeline to a slow instance', () => {
     }
   });
 
+  it('notices a client that closes while its pipeline is held back: the request under way is aborted', async () => {
+    // An instance that never answers: the work for the client's requests ends only when msup aborts it.
+    const seen = { requests: 0, aborted: 0 };
+    const instance = await httpUpstream((_req, res) => {
+      seen.requests++;
+      res.on('close', () => seen.aborted++);
+    });
+    const { port, proxy: p } = await proxy([instance]);
+    for (const close of ['destroy', 'end'] as const) {
+      const before = { ...seen };
+      const client = net.connect(port, '127.0.0.1');
+      client.on('error', () => {});
+      await new Promise((r) => client.once('connect', r));
+      // More than 32 waiting: msup stops parsing the connection (the rest of it is read, up to a bound).
+      client.write('GET /r HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(100));
+      expect(await waitFor(() => seen.requests === before.requests + 1, 10_000)).toBe(true);
+      client[close]();
+      // On the old code the paused connection never saw the close: the request stayed with the instance.
+      expect(await waitFor(() => seen.aborted === before.aborted + 1, 10_000)).toBe(true);
+      expect(await waitFor(() => p.stats()[0]?.inFlight === 0 && p.budget.active === 0, 10_000)).toBe(true);
+      expect(seen.requests).toBe(before.requests + 1);
+      client.destroy();
+    }
+  });
+
   it('answers 400 to an HTTP/1.1 upgrade without Host, as to a request', async () => {
     let upgrades = 0;
     const instance = await upgrading((socket) => {
