@@ -9,7 +9,7 @@ export const PROTOCOL_VERSION = 1;
 
 /**
  * The most recent records a follower gets first (`follow` with `lines`): read and held in msup's memory
- * while they are sent, so bounded. More than that comes from the files (`msup logs -n N` without -f).
+ * while they are sent, so bounded (and all followers' together: HeldTails). More than that comes from the files (`msup logs -n N` without -f).
  */
 export const FOLLOW_TAIL_MAX = 100_000;
 

@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { isMsupError, MsupError } from '../errors.js';
 import { ownedByMe, privateDir } from '../private-files.js';
+import { HELD_TAILS_BYTES, HeldTails, TAIL_CHUNK_BYTES } from './held-tails.js';
 import {
   BadRequest,
   controlSocketPaths,
@@ -114,10 +115,17 @@ export class ControlServer {
   readonly #subscriptions = new Set<() => void>();
   readonly #sockets = new Set<net.Socket>();
   readonly #followers = new Set<net.Socket>();
+  readonly #tails: HeldTails;
 
-  private constructor(socketPath: string, handler: ControlHandler, onError: (error: Error) => void) {
+  private constructor(
+    socketPath: string,
+    handler: ControlHandler,
+    onError: (error: Error) => void,
+    heldTailsBytes: number,
+  ) {
     this.path = socketPath;
     this.#handler = handler;
+    this.#tails = new HeldTails(heldTailsBytes);
     this.#server = net.createServer((socket) => this.#connection(socket));
     // Once listening, an error is a failed accept (EMFILE, ENFILE): reported (once per 10 s), and msup
     // goes on; libuv keeps accepting once descriptors are free again.
@@ -134,14 +142,16 @@ export class ControlServer {
    * write, checked first (MSUP_UNSAFE_PATH when another user owns it). A socket file left by a crashed
    * run is replaced; one that answers is another msup (MSUP_ALREADY_RUNNING).
    * `onError`: a connection that could not be accepted (msup out of file descriptors).
+   * `heldTailsBytes`: the bound on the followers' tails held while they are sent (HELD_TAILS_BYTES).
    */
   static async open(
     root: string,
     handler: ControlHandler,
     onError: (error: Error) => void = () => {},
+    { heldTailsBytes = HELD_TAILS_BYTES }: { heldTailsBytes?: number } = {},
   ): Promise<ControlServer> {
     const socketPath = privateSocketPath(root);
-    const control = new ControlServer(socketPath, handler, onError);
+    const control = new ControlServer(socketPath, handler, onError, heldTailsBytes);
     // A failure of the socket itself (EACCES, a file removed meanwhile) is msup's control failing: coded.
     const failed = (error: unknown) =>
       isMsupError(error)
@@ -186,6 +196,11 @@ export class ControlServer {
     }
     rmSync(socketPath, { force: true }); // left by a crashed run
     await listen(this.#server, socketPath);
+  }
+
+  /** Bytes of the followers' tails held now, waiting for their readers (at most `heldTailsBytes`). */
+  get heldTailsBytes(): number {
+    return this.#tails.bytes;
   }
 
   #connection(socket: net.Socket): void {
@@ -316,16 +331,36 @@ export class ControlServer {
           const abort = () => gone.abort();
           socket.once('close', abort);
           if (socket.destroyed) abort();
-          const recent = await handler
+          let recent: unknown[] | undefined = await handler
             .tail(request.service, lines, { signal: gone.signal, onCut: cut })
             .catch((): unknown[] => [])
             .finally(() => socket.off('close', abort));
-          // The tail is what was asked for: sent as the reader takes it, never dropped.
-          for (const record of recent) {
-            if (socket.destroyed || socket.writableEnded) return;
-            if (!socket.write(line(record))) await drained(socket);
+          const left = () => socket.destroyed || socket.writableEnded;
+          // The tail is held encoded, with every other follower's (HeldTails: bounded together), and
+          // sent as the reader takes it; the records read are let go of once encoded.
+          const tail = this.#tails.hold();
+          for (let at = 0; at < recent.length && !left(); ) {
+            const parts: string[] = [];
+            for (let size = 0; at < recent.length && size < TAIL_CHUNK_BYTES; ) {
+              const text = line(recent[at++]);
+              parts.push(text);
+              size += text.length;
+            }
+            tail.add(parts);
+            // Encoding 100,000 records takes about 0.2 s: the loop (every front) goes on between chunks.
+            await new Promise((resolve) => setImmediate(resolve));
           }
-          if (socket.destroyed || socket.writableEnded) return;
+          recent = undefined;
+          if (!left() && tail.skippedFirst > 0) {
+            socket.write(line({ kind: 'skipped', lines: tail.skippedFirst }));
+          }
+          for (let chunk = tail.next(); chunk && !left(); chunk = tail.next()) {
+            if (!socket.write(chunk)) await drained(socket);
+          }
+          tail.release();
+          if (left()) return;
+          // The rest of its tail was dropped for a newer one: where it stops, it is told how many.
+          if (tail.dropped > 0) socket.write(line({ kind: 'skipped', lines: tail.dropped }));
           for (const text of waiting) socket.write(text);
           waiting = undefined;
           skippedNotice();

@@ -115,4 +115,111 @@ describe('control socket followers', () => {
       await files.close();
     }
   });
+
+  it('that do not read keep no more than the bound of tails in msup; the one that read least is told what it missed', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
+    roots.push(root);
+    const files = new LogFiles(path.join(root, 'logs'), { batchMs: 0 });
+    const target = new EventEmitter().setMaxListeners(0);
+    let logged = 0;
+    const pad = 'x'.repeat(100);
+    const log = () => {
+      const line: OutputLine = {
+        service: 'web',
+        index: 0,
+        stream: 'stdout',
+        line: `line ${logged++} ${pad}`,
+      };
+      files.write(line);
+      target.emit('output', line);
+    };
+    for (let i = 0; i < 2000; i++) log(); // each tail about 450 KB as sent
+    let read = 0;
+    const bound = 1024 * 1024;
+    const control = await ControlServer.open(
+      root,
+      controlHandler(Object.assign(target, { instances: () => [] }) as unknown as ControlTarget, {
+        tail: (options) => {
+          const tail = files.tail(options);
+          void tail.then(() => read++);
+          return tail;
+        },
+      }),
+      () => {},
+      { heldTailsBytes: bound },
+    );
+    const ticker = setInterval(log, 1);
+    const clients: net.Socket[] = [];
+    try {
+      // Twenty followers asking for every line, reading nothing (not even the answer).
+      for (let i = 0; i < 20; i++) {
+        const client = net.connect(control.path);
+        client.on('error', () => {});
+        client.write('{"v":1,"id":1,"cmd":"follow","service":"web","lines":100000}\n');
+        client.pause();
+        clients.push(client);
+      }
+      expect(await waitFor(() => read === 20, 20_000)).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
+      // Before, all twenty tails (about 9 MB) stayed in msup's memory for as long as they stayed.
+      expect(control.heldTailsBytes).toBeGreaterThan(0);
+      expect(control.heldTailsBytes).toBeLessThanOrEqual(bound);
+      // A new follower gets its tail, then the live lines, as before.
+      const fresh = await follow(control.path, '{"v":1,"id":2,"cmd":"follow","service":"web","lines":3}');
+      clients.push(fresh);
+      const freshGot = numbers(fresh);
+      expect(await waitFor(() => freshGot.records.length >= 8)).toBe(true);
+      const first = freshGot.records[0] as number;
+      expect(freshGot.records.slice(0, 8)).toEqual(Array.from({ length: 8 }, (_, i) => first + i));
+      // The first follower, dropped for the later ones, reads at last: the part of its tail that was
+      // already on its way, then how many lines it missed, then the live lines. Every line once,
+      // received or counted.
+      const now = logged;
+      const oldest = clients[0] as net.Socket;
+      const got = numbers(oldest);
+      oldest.resume();
+      expect(await waitFor(() => (got.records.at(-1) ?? 0) > now)).toBe(true);
+      expect(got.skipped.length).toBeGreaterThan(0);
+      let expected = 0;
+      for (const item of got.stream) {
+        if (typeof item === 'number') expect(item).toBe(expected++);
+        else expected += item.skipped;
+      }
+    } finally {
+      clearInterval(ticker);
+      for (const client of clients) client.destroy();
+      await control.close();
+      await files.close();
+    }
+  });
 });
+
+/** What a follower receives: line numbers, and the skipped notices among them. */
+function numbers(socket: net.Socket) {
+  const got = {
+    records: [] as number[],
+    skipped: [] as number[],
+    stream: [] as (number | { skipped: number })[],
+  };
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (data: string) => {
+    text += data;
+    const lines = text.split('\n');
+    text = lines.pop() ?? '';
+    for (const line of lines) {
+      const message = JSON.parse(line) as { record?: { kind: string; line?: string; lines?: number } };
+      const record = message.record;
+      if (!record) continue;
+      if (record.kind === 'skipped') {
+        got.skipped.push(record.lines as number);
+        got.stream.push({ skipped: record.lines as number });
+      } else {
+        const n = Number(/line (\d+)/.exec(record.line as string)?.[1]);
+        got.records.push(n);
+        got.stream.push(n);
+      }
+    }
+  });
+  return got;
+}
