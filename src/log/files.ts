@@ -80,6 +80,11 @@ interface OpenLog {
 
 const FILE = /^(.+)\.log(?:\.(\d+))?$/;
 
+interface QueuedTail {
+  lines: number;
+  start: () => void;
+}
+
 function iso(time: unknown, now: () => number): string {
   const date = new Date(typeof time === 'number' || typeof time === 'string' ? time : now());
   return Number.isNaN(date.getTime()) ? new Date(now()).toISOString() : date.toISOString();
@@ -136,10 +141,17 @@ export class LogFiles {
   readonly #rotatedSizes = new Map<string, number>();
   /** A tail is being read (`tail()`): while it is, lines wait in `pending` and nothing is written or rotated. */
   #holding = 0;
-  /** Tails run one after another: one writes its lines only once the read of the one before is done. */
-  #tails: Promise<unknown> = Promise.resolve();
-  /** Tails asked for and not settled. */
-  #asked = 0;
+  /**
+   * Tails run one after another: one writes its lines only once the read of the one before is done.
+   * A tail's turn is taken (its cut made, its read going on) while this is true.
+   */
+  #reading = false;
+  /**
+   * Tails waiting for their turn. The one asking for the fewest lines goes first (in the order asked
+   * among equals): a follower asking for 50 lines does not wait behind the reads of 100,000-line tails
+   * asked before it (a follower that does not read still costs its read).
+   */
+  readonly #queued: QueuedTail[] = [];
   /** Lines taken per log name since the start, and lines handed to a file (or lost with one): what waits is between. */
   readonly #taken = new Map<string, number>();
   readonly #handed = new Map<string, number>();
@@ -197,12 +209,13 @@ export class LogFiles {
 
   /**
    * The last records logged before the tail's cut (`readLogTail` of this folder), the lines still
-   * waiting for their batch included. Tails run one at a time, in the order asked; `onCut` is called
-   * in the tick this one's turn comes, and the records are exactly what was logged before that tick: a
-   * follower that keeps the live lines from then on (and drops those it had before) gets every line
-   * once, here or live. While a tail is read, later lines wait (as in a batch: written, and any
-   * rotation done, once it has); a tail still waiting for its turn holds nothing back, and one whose
-   * `signal` aborted (its client left) is skipped, or stops reading, and rejects.
+   * waiting for their batch included. Tails run one at a time, the fewest lines first (then in the
+   * order asked); `onCut` is called in the tick this one's turn comes, and the records are exactly what
+   * was logged before that tick: a follower that keeps the live lines from then on (and drops those it
+   * had before) gets every line once, here or live. While a tail is read, later lines wait (as in a
+   * batch: written, and any rotation done, once it has); a tail still waiting for its turn holds
+   * nothing back, and one whose `signal` aborted (its client left) is skipped, or stops reading, and
+   * rejects.
    */
   async tail(options: TailOptions & { onCut?: () => void }): Promise<LogFileRecord[]> {
     const { onCut, ...read } = options;
@@ -237,11 +250,28 @@ export class LogFiles {
         }
       }
     };
-    // After the tails asked for before this one: a later tail's writes must not land in an earlier
-    // one's read (its follower has those lines live). With none, its turn is now: cut in this tick.
-    const result = this.#asked === 0 ? run() : this.#tails.then(run, run);
-    this.#asked++;
-    this.#tails = result.catch(() => {}).finally(() => this.#asked--);
+    // One at a time: a later tail's writes must not land in an earlier one's read (its follower has
+    // those lines live). With none being read, its turn is now: cut in this tick.
+    if (!this.#reading) return this.#turn(run);
+    return new Promise((resolve, reject) =>
+      this.#queued.push({ lines: read.lines, start: () => this.#turn(run).then(resolve, reject) }),
+    );
+  }
+
+  /** Starts a tail's read; when it settles, the queued tail asking for the fewest lines is next. */
+  #turn<T>(run: () => Promise<T>): Promise<T> {
+    this.#reading = true;
+    const result = run();
+    result
+      .catch(() => {})
+      .finally(() => {
+        this.#reading = false;
+        let next = 0;
+        for (const [i, queued] of this.#queued.entries()) {
+          if (queued.lines < (this.#queued[next] as QueuedTail).lines) next = i;
+        }
+        this.#queued.splice(next, 1)[0]?.start();
+      });
     return result;
   }
 

@@ -116,6 +116,58 @@ describe('control socket followers', () => {
     }
   });
 
+  it('asking for a few lines do not wait behind the reads of larger tails asked before', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
+    roots.push(root);
+    const files = new LogFiles(path.join(root, 'logs'), { batchMs: 0 });
+    const target = new EventEmitter().setMaxListeners(0);
+    for (let i = 0; i < 20_000; i++) {
+      files.write({ service: 'web', index: 0, stream: 'stdout', line: `line ${i}` });
+    }
+    let asked = 0;
+    let read = 0;
+    const control = await ControlServer.open(
+      root,
+      controlHandler(Object.assign(target, { instances: () => [] }) as unknown as ControlTarget, {
+        tail: (options) => {
+          asked++;
+          const tail = files.tail(options);
+          void tail.then(() => read++);
+          return tail;
+        },
+      }),
+    );
+    const clients: net.Socket[] = [];
+    try {
+      // Ten followers asking for every line, reading nothing: their tails are read one after another.
+      for (let i = 0; i < 10; i++) {
+        const client = net.connect(control.path);
+        client.on('error', () => {});
+        client.write('{"v":1,"id":1,"cmd":"follow","service":"web","lines":100000}\n');
+        client.pause();
+        clients.push(client);
+      }
+      expect(await waitFor(() => asked === 10)).toBe(true);
+      const fresh = await follow(control.path, '{"v":1,"id":2,"cmd":"follow","service":"web","lines":3}');
+      clients.push(fresh);
+      const got = numbers(fresh);
+      // How many larger tails were read when its own arrived.
+      let readBefore = -1;
+      fresh.on('data', () => {
+        if (readBefore === -1 && got.records.length === 3) readBefore = read;
+      });
+      expect(await waitFor(() => got.records.length === 3)).toBe(true);
+      expect(got.records).toEqual([19_997, 19_998, 19_999]);
+      // Before, its three lines came only after all ten larger tails were read.
+      expect(readBefore).toBeLessThan(10);
+      expect(await waitFor(() => read === 11, 20_000)).toBe(true);
+    } finally {
+      for (const client of clients) client.destroy();
+      await control.close();
+      await files.close();
+    }
+  });
+
   it('that do not read keep no more than the bound of tails in msup; the one that read least is told what it missed', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
     roots.push(root);

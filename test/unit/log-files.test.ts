@@ -384,6 +384,24 @@ describe('LogFiles batching', () => {
     expect(cuts).toEqual(['first', 'third']);
   });
 
+  it('tail() takes the queued tail asking for the fewest lines next', async () => {
+    const files = logs({ batchMs: 60_000 });
+    for (let i = 0; i < 3000; i++) files.write(out('web', `line ${i}`, T0 + i));
+    const cuts: string[] = [];
+    const tail = (name: string, lines: number) =>
+      files.tail({ service: 'web', lines, onCut: () => cuts.push(name) });
+    const reading = tail('reading', 100_000);
+    const big = tail('big', 100_000);
+    const other = tail('other', 100_000);
+    const small = tail('small', 2);
+    const smaller = tail('smaller', 1);
+    expect((await smaller).map((r) => (r.kind === 'output' ? r.line : ''))).toEqual(['line 2999']);
+    expect((await small).map((r) => (r.kind === 'output' ? r.line : ''))).toEqual(['line 2998', 'line 2999']);
+    for (const whole of [reading, big, other]) expect(await whole).toHaveLength(3000);
+    // Before, in the order asked: the one-line tail waited for three reads of 3000 lines.
+    expect(cuts).toEqual(['reading', 'smaller', 'small', 'big', 'other']);
+  });
+
   it('tail() reads every line logged before its cut, the waiting batch included, and none logged after', async () => {
     const files = logs({ batchMs: 60_000, maxFileBytes: 300 });
     for (let i = 0; i < 6; i++) files.write(out('web', `before ${i}`, T0 + i));
