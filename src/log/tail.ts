@@ -101,69 +101,111 @@ export function eventRecord(record: { level: string; msg: string; time: number }
   return event;
 }
 
-/** The last `want` accepted records of one file, oldest first, reading backwards in chunks. */
-async function tailFile(
+/** The accepted records of one file, newest first, a chunk's worth at a time, reading backwards. */
+async function* fileBackwards(
   file: string,
-  want: number,
   accept: (record: LogFileRecord) => boolean,
   signal: AbortSignal | undefined,
-): Promise<LogFileRecord[]> {
+): AsyncGenerator<LogFileRecord[]> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(file, 'r');
   } catch {
-    return [];
+    return;
   }
-  const found: LogFileRecord[] = [];
-  const take = (bytes: Buffer) => {
+  const take = (bytes: Buffer, into: LogFileRecord[]) => {
     if (bytes.length === 0) return;
     const record = parseLogLine(bytes.toString('utf8'));
-    if (record && accept(record)) found.push(record);
+    if (record && accept(record)) into.push(record);
   };
   try {
     let position = (await handle.stat()).size;
     let carry = Buffer.alloc(0);
-    while (position > 0 && found.length < want) {
+    while (position > 0) {
       signal?.throwIfAborted();
       const length = Math.min(CHUNK, position);
       position -= length;
       const chunk = Buffer.alloc(length);
       const { bytesRead } = await handle.read(chunk, 0, length, position);
       carry = Buffer.concat([chunk.subarray(0, bytesRead), carry]);
+      const found: LogFileRecord[] = [];
       let end = carry.length;
-      for (let nl = carry.lastIndexOf(10, end - 1); nl !== -1 && found.length < want; ) {
-        take(carry.subarray(nl + 1, end));
+      for (let nl = carry.lastIndexOf(10, end - 1); nl !== -1; ) {
+        take(carry.subarray(nl + 1, end), found);
         end = nl;
         nl = end === 0 ? -1 : carry.lastIndexOf(10, end - 1);
       }
       carry = carry.subarray(0, end);
+      if (found.length > 0) yield found;
     }
-    if (position === 0 && found.length < want) take(carry);
+    const first: LogFileRecord[] = [];
+    take(carry, first);
+    if (first.length > 0) yield first;
   } finally {
     await handle.close();
   }
-  return found.reverse();
 }
 
-/** The last `want` accepted records of a log and its rotated files, oldest first. */
-async function tailLog(
-  dir: string,
-  name: string,
-  indexes: readonly number[],
-  want: number,
-  accept: (record: LogFileRecord) => boolean,
-  signal: AbortSignal | undefined,
-): Promise<LogFileRecord[]> {
-  const parts: LogFileRecord[][] = [];
-  let have = 0;
-  for (const index of indexes) {
-    if (have >= want) break;
-    const file = path.join(dir, index === 0 ? `${name}.log` : `${name}.log.${index}`);
-    const records = await tailFile(file, want - have, accept, signal);
-    parts.unshift(records);
-    have += records.length;
+/**
+ * The accepted records of a log, newest first, through its current and rotated files: read only as
+ * far as they are taken (`next()`), so a tail costs the records it shows, not every log's `lines`.
+ */
+class LogBackwards {
+  readonly #batches: AsyncGenerator<LogFileRecord[]>;
+  #batch: LogFileRecord[] = [];
+  #at = 0;
+  /** The next record's time (ms), or undefined once the log has no more. */
+  time: number | undefined;
+
+  constructor(
+    dir: string,
+    name: string,
+    indexes: readonly number[],
+    accept: (record: LogFileRecord) => boolean,
+    signal: AbortSignal | undefined,
+  ) {
+    this.#batches = (async function* () {
+      for (const index of indexes) {
+        const file = path.join(dir, index === 0 ? `${name}.log` : `${name}.log.${index}`);
+        yield* fileBackwards(file, accept, signal);
+      }
+    })();
   }
-  return parts.flat();
+
+  /** Reads on until a record is there to take, or the log has no more; sets `time`. */
+  fill(): Promise<void> | undefined {
+    if (this.#at < this.#batch.length) {
+      this.#timeOfNext();
+      return undefined;
+    }
+    return (async () => {
+      while (this.#at >= this.#batch.length) {
+        const next = await this.#batches.next();
+        if (next.done) {
+          this.time = undefined;
+          return;
+        }
+        this.#batch = next.value;
+        this.#at = 0;
+      }
+      this.#timeOfNext();
+    })();
+  }
+
+  #timeOfNext(): void {
+    const time = Date.parse((this.#batch[this.#at] as LogFileRecord).time);
+    this.time = Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time; // no time: taken after the others
+  }
+
+  /** Takes the next (older) record; `fill()` before the one after. */
+  take(): LogFileRecord {
+    return this.#batch[this.#at++] as LogFileRecord;
+  }
+
+  /** Lets go of its file. */
+  async close(): Promise<void> {
+    await this.#batches.return(undefined);
+  }
 }
 
 /** The logs in `dir`: name → its file numbers, current (0) first, then rotated, newest first. */
@@ -201,18 +243,42 @@ export async function readLogTail(dir: string, options: TailOptions): Promise<Lo
   const { signal } = options;
   signal?.throwIfAborted();
   const logs = await listLogs(dir);
-  if (options.service !== undefined) {
-    const service = options.service;
-    const name = safeName(service);
-    const accept = (r: LogFileRecord) => r.kind === 'output' && r.service === service;
-    return tailLog(dir, name, logs.get(name) ?? [], want, accept, signal);
+  const service = options.service;
+  const readers =
+    service === undefined
+      ? [...logs].map(([name, indexes]) => new LogBackwards(dir, name, indexes, () => true, signal))
+      : [
+          new LogBackwards(
+            dir,
+            safeName(service),
+            logs.get(safeName(service)) ?? [],
+            (r) => r.kind === 'output' && r.service === service,
+            signal,
+          ),
+        ];
+  // Merged by time from the newest back: each step takes the newest of the logs' next records (on a
+  // tie, the log listed last), so each log is read only as far back as the tail reaches.
+  const newestFirst: LogFileRecord[] = [];
+  try {
+    await Promise.all(readers.map((reader) => reader.fill()));
+    while (newestFirst.length < want) {
+      let newest: LogBackwards | undefined;
+      for (const reader of readers) {
+        if (reader.time !== undefined && (!newest || reader.time >= (newest.time as number))) newest = reader;
+      }
+      if (!newest) break;
+      newestFirst.push(newest.take());
+      const reading = newest.fill();
+      if (reading) await reading;
+    }
+  } finally {
+    await Promise.all(readers.map((reader) => reader.close()));
   }
-  const each = await Promise.all(
-    [...logs].map(([name, indexes]) => tailLog(dir, name, indexes, want, () => true, signal)),
-  );
-  const time = (r: LogFileRecord) => Date.parse(r.time);
-  return each
-    .flat()
-    .sort((a, b) => time(a) - time(b))
-    .slice(-want);
+  const tail = newestFirst.reverse();
+  if (service !== undefined) return tail;
+  // A log's own times can be out of order (a time given with the record): ordered by time, as before.
+  return tail
+    .map((record) => ({ record, time: Date.parse(record.time) }))
+    .sort((a, b) => a.time - b.time)
+    .map(({ record }) => record);
 }

@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LogFiles, type LogFilesOptions, readLogTail } from '../../src/log/files.js';
 import { waitFor } from '../helpers/processes.js';
 
@@ -268,6 +268,26 @@ describe('readLogTail', () => {
     expect(await readLogTail(dir, { lines: 0 })).toEqual([]);
     expect((await readLogTail(dir, { service: 'msup', lines: 5 })).map((r) => r.kind)).toEqual(['output']);
     expect((await readLogTail(dir, { lines: 5 })).map((r) => r.kind)).toEqual(['event', 'output']);
+  });
+
+  it('reads each log only as far back as a merged tail reaches', async () => {
+    const files = logs({ maxFileBytes: 100_000, keep: 10, maxTotalBytes: 100_000_000 });
+    const pad = 'x'.repeat(60);
+    // Ten services taking turns: the last 3000 records are the last 300 of each (about 30 KB).
+    for (let i = 0; i < 3000; i++) {
+      for (let s = 0; s < 10; s++) files.write(out(`s${s}`, `${i} ${pad}`, T0 + i * 10 + s));
+    }
+    await files.close();
+    const reading = new AbortController();
+    const chunks = vi.spyOn(reading.signal, 'throwIfAborted'); // checked before each chunk read
+    const tail = await readLogTail(dir, { lines: 3000, signal: reading.signal });
+    expect(tail).toHaveLength(3000);
+    expect(tail.map((r) => r.time)).toEqual(
+      Array.from({ length: 3000 }, (_, i) => new Date(T0 + 27_000 + i).toISOString()),
+    );
+    expect(tail.at(-1)).toMatchObject({ service: 's9', line: `2999 ${pad}` });
+    // A 64 KiB chunk or so per log. Before, 3000 records of every log were read: about 50 chunks.
+    expect(chunks.mock.calls.length).toBeLessThanOrEqual(25);
   });
 
   it('reads a long file backwards in chunks, with multi-byte characters across chunk edges', async () => {
