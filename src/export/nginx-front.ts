@@ -75,10 +75,10 @@ function upstreamBlock(service: ResolvedService, upstreams: Upstreams): string {
   return lines.join('\n');
 }
 
-function proxyTo(service: ResolvedService, upstreams: Upstreams, uri = ''): string[] {
+function proxyTo(service: ResolvedService, upstreams: Upstreams, rest = ''): string[] {
   const timeout = service.balancing.responseTimeoutMs;
   return [
-    `    proxy_pass http://${upstreams.get(service.name)}${uri};`,
+    `    proxy_pass http://${upstreams.get(service.name)}${rest};`,
     `    proxy_read_timeout ${timeout > 0 ? `${Math.ceil(timeout / 1000)}s` : '1d'};`,
   ];
 }
@@ -92,10 +92,37 @@ export function nginxString(text: string): string {
   return `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
+/**
+ * The variable holding, for each prefix that a route strips, the rest of the request's path and query as
+ * msup sends it (`/api?q` is `/?q`, `/api//x` is `//x`). It is cut from `$request_uri`, the raw target:
+ * a `proxy_pass` with a URI part would send nginx's decoded, normalised path instead (`%2F` as `/`, `//`
+ * merged, `..` resolved). A `proxy_pass` with a variable sends its URI as is (with no query added) and
+ * still finds the upstream{} block by name, with no resolver.
+ */
+type Strips = ReadonlyMap<string, string>;
+function stripVariables(config: ResolvedConfig): Strips {
+  const prefixes = config.proxy.routes.flatMap((r) => {
+    const prefix = prefixOf(r.path);
+    return r.stripPrefix && prefix !== '/' ? [prefix] : [];
+  });
+  return new Map([...new Set(prefixes)].map((prefix, i) => [prefix, `$msup_rest_${i}`]));
+}
+
+/**
+ * The map of a stripped prefix: msup's router matches the raw target on a segment boundary (the prefix,
+ * then `/`, `?`, `#` or the end). A target that nginx's location matches only once decoded or normalised
+ * (`/%61pi/x`, `/x/../api/y`) is one msup's route would not match: it goes on unstripped (the empty value).
+ */
+function stripMap(prefix: string, variable: string): string {
+  const pattern = `~^${prefix.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&')}(?:/(.*)|([?#].*))?$`;
+  return `map $request_uri ${variable} { ${nginxString(pattern)} /$1$2; default ""; }`;
+}
+
 function locations(
   routes: ResolvedConfig['proxy']['routes'],
   byName: Map<string, ResolvedService>,
   upstreams: Upstreams,
+  strips: Strips,
 ): string[] {
   const out: string[] = [];
   for (const route of routes) {
@@ -106,9 +133,9 @@ function locations(
       continue;
     }
     // msup's prefix matches on a segment boundary: /api and /api/..., not /apix.
-    const uri = route.stripPrefix ? '/' : '';
-    out.push(`  location = ${nginxString(prefix)} {`, ...proxyTo(target, upstreams, uri), '  }');
-    out.push(`  location ${nginxString(`${prefix}/`)} {`, ...proxyTo(target, upstreams, uri), '  }');
+    const rest = route.stripPrefix ? (strips.get(prefix) as string) : '';
+    out.push(`  location = ${nginxString(prefix)} {`, ...proxyTo(target, upstreams, rest), '  }');
+    out.push(`  location ${nginxString(`${prefix}/`)} {`, ...proxyTo(target, upstreams, rest), '  }');
   }
   return out;
 }
@@ -130,6 +157,7 @@ export function nginxFront(config: ResolvedConfig, warnings: Warnings): string |
   if (!shared && services.size === 0) return null;
   const byName = new Map(config.services.map((s) => [s.name, s]));
   const upstreams = upstreamNames(config);
+  const strips = stripVariables(config);
   const balanced = config.services.filter(
     (s) => services.has(s.name) || config.proxy.routes.some((r) => r.service === s.name),
   );
@@ -157,13 +185,14 @@ export function nginxFront(config: ResolvedConfig, warnings: Warnings): string |
     'proxy_set_header X-Forwarded-Host $host;',
     'proxy_set_header X-Forwarded-Port $server_port;',
     'proxy_buffering off;',
+    ...[...strips].map(([prefix, variable]) => stripMap(prefix, variable)),
     ...balanced.map((s) => upstreamBlock(s, upstreams)),
   ];
   const headers = config.proxy.headersTimeoutMs;
   if (shared) {
     const routes = config.proxy.routes;
     const anyHost = routes.filter((r) => r.host === undefined);
-    blocks.push(server(shared.target, null, locations(anyHost, byName, upstreams), headers));
+    blocks.push(server(shared.target, null, locations(anyHost, byName, upstreams, strips), headers));
     // msup compares hosts case-insensitively: X.com and x.com are one server.
     for (const host of new Set(routes.flatMap((r) => (r.host ? [r.host.toLowerCase()] : [])))) {
       const own = routes.filter((r) => r.host?.toLowerCase() === host);
@@ -171,7 +200,9 @@ export function nginxFront(config: ResolvedConfig, warnings: Warnings): string |
       // of the host's prefixes matches (so no any-host prefix under one of them is kept).
       const prefixes = own.map((r) => prefixOf(r.path));
       const fallback = anyHost.filter((r) => !prefixes.some((p) => covers(p, prefixOf(r.path))));
-      blocks.push(server(shared.target, host, locations([...own, ...fallback], byName, upstreams), headers));
+      blocks.push(
+        server(shared.target, host, locations([...own, ...fallback], byName, upstreams, strips), headers),
+      );
     }
   }
   for (const [name, port] of services) {

@@ -11,6 +11,7 @@ import { MsupError } from '../../src/errors.js';
 import { Warnings } from '../../src/export/common.js';
 import { composeDocument } from '../../src/export/compose.js';
 import { toYaml } from '../../src/export/yaml.js';
+import { FrontProxy } from '../../src/proxy/front.js';
 import type { MsupConfig } from '../../src/types.js';
 import { validateCompose } from '../helpers/compose-validate.js';
 import { nginxProblems, runNginx } from '../helpers/nginx-validate.js';
@@ -81,6 +82,12 @@ describe('the Compose front (nginx)', () => {
     expect(content).toContain('location = "/a;b" {');
     expect(content).toContain('location = "/x\\"y{z}" {');
     expect(content).toContain('location /plain-path_1.2/ {');
+    // And as stripped prefixes, each a regular expression in a map.
+    const stripped = compose({
+      proxy: { port: 8000, routes: paths.map((path) => ({ path, service: 'web', stripPrefix: true })) },
+      services: { web: { command: 'node s.js', port: 8081 } },
+    });
+    expect(nginxProblems(nginxTool.need(), stripped.doc.configs['msup-front'].content)).toBe('');
   });
 
   it.skipIf(nginxTool.skip)(
@@ -159,6 +166,70 @@ describe('the Compose front (nginx)', () => {
           expected.got.map((g) => (g.endsWith('- -') ? g.replace(/-$/, 'keep-alive') : g)),
         );
       } finally {
+        await front.stop();
+      }
+    },
+  );
+
+  it.skipIf(nginxTool.skip)(
+    'sends a stripped prefix route the rest of the path as msup does: raw, not decoded or normalised',
+    async () => {
+      const routes = [
+        { path: '/api', service: 'web', stripPrefix: true },
+        { path: '/d$x', service: 'web', stripPrefix: true },
+        { path: '/v1.0/', service: 'web', stripPrefix: true },
+        { path: '/', service: 'web' },
+      ];
+      const { doc } = compose({
+        proxy: { port: 8000, routes },
+        services: { web: { command: 'node s.js', port: 8081 } },
+      });
+      const instance = await headRecorder();
+      const front = await runNginx(nginxTool.need(), doc.configs['msup-front'].content, instance.port);
+      const web = await proxy([instance.port]);
+      const shared = new FrontProxy(routes, () => web.proxy);
+      const sharedPort = await shared.listen(0);
+      try {
+        const paths = [
+          '/api/pkgs/%40scope%2Fname',
+          '/api//x',
+          '/api/a/../b',
+          '/api/a/./b?q=%2F&r=1',
+          '/api',
+          '/api/',
+          '/api?q=1',
+          '/api/x?y=a%20b',
+          '/d$x/y?z',
+          '/v1.0/y',
+          '/v1x0/y',
+          // Routed by nginx's location (decoded) but not by msup's prefix: goes on whole, as msup's / route sends it.
+          '/%61pi/x',
+          '/other/%2F?x',
+        ];
+        // The request lines the instance got, from the exported nginx and from msup's own front.
+        const through = async (port: number) => {
+          for (const p of paths) await statusOf(port, `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`);
+          return instance.seen.splice(0).map(({ line }) => line.split(' ')[1]);
+        };
+        const mine = await through(sharedPort);
+        expect(mine).toEqual([
+          '/pkgs/%40scope%2Fname',
+          '//x',
+          '/a/../b',
+          '/a/./b?q=%2F&r=1',
+          '/',
+          '/',
+          '/?q=1',
+          '/x?y=a%20b',
+          '/y?z',
+          '/y',
+          '/v1x0/y',
+          '/%61pi/x',
+          '/other/%2F?x',
+        ]);
+        expect(await through(front.ports[0] as number)).toEqual(mine);
+      } finally {
+        await shared.close();
         await front.stop();
       }
     },

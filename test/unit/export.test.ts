@@ -243,7 +243,7 @@ describe('Compose export', () => {
     ]);
     // The file escapes $ as $$ (Compose would interpolate it): the config reads back with nginx's variables.
     const nginx = compose.configs['msup-front'].content as string;
-    expect(nginx).toContain('location /api/ {\n    proxy_pass http://msup_1_api/;');
+    expect(nginx).toContain('location /api/ {\n    proxy_pass http://msup_1_api$$msup_rest_0;');
     expect(nginx).toContain('$$http_upgrade');
     expect(nginx).toMatch(
       /upstream msup_1_api \{\n {2}least_conn;\n {2}server api:8081 max_fails=1 fail_timeout=10s;/,
