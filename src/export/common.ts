@@ -128,6 +128,18 @@ export function commonWarnings(service: ResolvedService, warnings: Warnings, tar
     );
 }
 
+/**
+ * A warning for a service that runs with msup's sidecar, exported where there is no mesh (Compose, plain
+ * Kubernetes): what the sidecar does for its calls and its port is not in the file.
+ */
+export function sidecarWarning(service: ResolvedService, warnings: Warnings, target: string) {
+  if (service.runtime !== 'sidecar') return;
+  warnings.add(
+    `services.${service.name}.sidecar`,
+    `${target} has no mesh: the sidecar's mTLS, retries, timeouts, circuit breaker and balancing are not exported (msup export linkerd or msup export istio adds them)`,
+  );
+}
+
 /** Warnings for the load-balancing keys set away from their defaults that the target cannot express. */
 export function balancingWarnings(
   service: ResolvedService,

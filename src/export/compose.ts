@@ -14,6 +14,7 @@ import {
   environment,
   goDuration,
   isReachable,
+  sidecarWarning,
   type Warnings,
   withoutFunctions,
 } from './common.js';
@@ -147,6 +148,7 @@ function composeService(
   ownImage: boolean,
 ): Doc {
   commonWarnings(service, warnings, 'Compose');
+  sidecarWarning(service, warnings, 'Compose');
   const resources: Doc = {};
   if (service.cpus !== null) resources.cpus = String(service.cpus);
   if (service.memoryMb !== null) resources.memory = `${service.memoryMb}m`;

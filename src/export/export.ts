@@ -11,7 +11,7 @@ import { detectEngine } from '../runtime/container/engine.js';
 import { EXPORT_MARK } from '../runtime/container/ignore.js';
 import { ensureImage, type ImageKind } from '../runtime/container/image.js';
 import type { MsupConfig, ResolvedConfig } from '../types.js';
-import { type ExportWarning, givenImageWarnings, Warnings } from './common.js';
+import { type ExportWarning, givenImageWarnings, sidecarWarning, Warnings } from './common.js';
 import { composeDocument } from './compose.js';
 import { functionServices } from './functions.js';
 import { withIstio } from './istio.js';
@@ -36,6 +36,7 @@ export function kubernetesFor(
   const manifests = kubernetesManifests(config, project, images, warnings, ownImages);
   if (target === 'linkerd') return withLinkerd(config, manifests, warnings);
   if (target === 'istio') return withIstio(config, manifests, warnings);
+  for (const service of config.services) sidecarWarning(service, warnings, 'Kubernetes');
   return manifests;
 }
 

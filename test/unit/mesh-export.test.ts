@@ -1,10 +1,12 @@
 // msup export linkerd|istio: the Kubernetes export with the mesh's parts, valid for the models'
 // validators, with no unknown keys, Istio's rules pointing at the export's Services and pods, Linkerd's
-// annotations as Linkerd reads them, and a warning naming the key for every mapping that loses something.
+// annotations as Linkerd reads them, and a warning naming the key for every mapping that loses something
+// (in Compose and plain Kubernetes, the sidecar itself).
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { loadConfigFile, prepareConfig } from '../../src/config/load.js';
 import { Warnings } from '../../src/export/common.js';
+import { composeDocument } from '../../src/export/compose.js';
 import { kubernetesFor } from '../../src/export/export.js';
 import { toYaml } from '../../src/export/yaml.js';
 import type { MsupConfig, ResolvedConfig } from '../../src/types.js';
@@ -114,6 +116,8 @@ describe('msup export istio', { timeout: 120_000 }, () => {
     // least-request maps exactly; a service without retries has no budget to lose.
     expect(keys).not.toContain('services.api.sidecar.balancing');
     expect(keys).not.toContain('services.admin.sidecar.retryBudget');
+    // The mesh is exported: no warning that the sidecar is not.
+    expect(keys).not.toContain('services.web.sidecar');
   });
 
   it("the checks catch what the models' validators let through", () => {
@@ -161,6 +165,7 @@ describe('msup export linkerd', { timeout: 120_000 }, () => {
         'services.web.sidecar.certLifetime',
       ]),
     );
+    expect(warnings.map((w) => w.key)).not.toContain('services.web.sidecar');
   });
 
   it('of the demo: valid, and its own rules catch a bad annotation', async () => {
@@ -176,5 +181,44 @@ describe('msup export linkerd', { timeout: 120_000 }, () => {
       `Service/${service.metadata.name}: linkerd.io/inject does not belong on a Service`,
       `Service/${service.metadata.name}: retry.linkerd.io/limit without retry.linkerd.io/http retries nothing`,
     ]);
+  });
+});
+
+describe('msup export compose|k8s of services with a sidecar', () => {
+  it('warns that the sidecar (mTLS, retries, breaker) is not exported, for each service that runs with one', () => {
+    const resolved = prepareConfig(
+      {
+        ...config,
+        runtime: 'process',
+        services: {
+          ...config.services,
+          api: {
+            command: 'node api.js',
+            port: 8081,
+            runtime: { sidecar: { retries: 3, mtls: 'permissive', breaker: { failures: 2 } } },
+          },
+        },
+      },
+      '/p',
+      null,
+    );
+    const images = new Map(resolved.services.map((s) => [s.name, `localhost/msup-${s.name}:0123456789ab`]));
+    const k8s = new Warnings();
+    kubernetesFor('k8s', resolved, 'shop', images, k8s);
+    const compose = new Warnings();
+    composeDocument(resolved, 'shop', images, null, compose);
+    for (const [target, warnings] of [
+      ['Kubernetes', k8s],
+      ['Compose', compose],
+    ] as const) {
+      const sidecar = warnings.list.filter((w) => /\.sidecar/.test(w.key));
+      // Only api runs with a sidecar here; the others' sidecar settings are not in use.
+      expect(sidecar).toEqual([
+        {
+          key: 'services.api.sidecar',
+          message: `${target} has no mesh: the sidecar's mTLS, retries, timeouts, circuit breaker and balancing are not exported (msup export linkerd or msup export istio adds them)`,
+        },
+      ]);
+    }
   });
 });
