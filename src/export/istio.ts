@@ -4,7 +4,7 @@
 // PERMISSIVE mTLS for the service's pods). Lossy mappings are warnings that name the key. Pure.
 import type { ResolvedConfig } from '../types.js';
 import type { Warnings } from './common.js';
-import { type Manifest, manifestOf, meshDuration, sidecarKey } from './mesh.js';
+import { type Manifest, manifestOf, meshDuration, sidecarKey, strictBehindGateway } from './mesh.js';
 
 /** The failures msup retries, in Envoy's retry_on terms (gateway-error: 502, 503, 504). */
 export const ISTIO_RETRY_ON = 'gateway-error,connect-failure,refused-stream,reset';
@@ -85,5 +85,12 @@ export function withIstio(config: ResolvedConfig, manifests: Manifest[], warning
       `Istio sets workload certificate lifetimes mesh-wide (SECRET_TTL, 24h by default), not ${meshDuration(s.certLifetimeMs)} per service`,
     );
   }
+  const behind = strictBehindGateway(config, manifests);
+  // A service that is not HTTP gets no PeerAuthentication: the mesh's default applies to it.
+  for (const service of behind?.services.filter((s) => s.balancing.mode === 'http') ?? [])
+    warnings.add(
+      sidecarKey(service, 'mtls'),
+      `"strict" (STRICT): the Gateway "${behind?.gateway}" reaches ${service.name} only from inside the mesh: give it Istio's GatewayClass (istio), whose gateway is in the mesh, or inject the pods of your Gateway implementation (istio-injection=enabled on their namespace), or set mtls: 'permissive'`,
+    );
   return [...manifests, ...added];
 }

@@ -4,7 +4,7 @@
 // Service. Lossy mappings are warnings that name the key. Pure.
 import type { ResolvedConfig } from '../types.js';
 import type { Warnings } from './common.js';
-import { type Manifest, manifestOf, meshDuration, sidecarKey } from './mesh.js';
+import { type Manifest, manifestOf, meshDuration, sidecarKey, strictBehindGateway } from './mesh.js';
 
 /** What msup retries (for idempotent requests), as a Linkerd status list. */
 export const LINKERD_RETRY_STATUSES = '502-504';
@@ -62,5 +62,11 @@ export function withLinkerd(config: ResolvedConfig, manifests: Manifest[], warni
     if (Object.keys(annotations).length > 0)
       target.metadata.annotations = { ...target.metadata.annotations, ...annotations };
   }
+  const behind = strictBehindGateway(config, manifests);
+  for (const service of behind?.services ?? [])
+    warnings.add(
+      sidecarKey(service, 'mtls'),
+      `"strict" (all-authenticated): the pods of the Gateway "${behind?.gateway}" are outside the mesh unless injected, and ${service.name} refuses their calls: inject them (linkerd.io/inject: enabled on the Gateway implementation's Deployment or namespace), or set mtls: 'permissive'`,
+    );
   return manifests;
 }

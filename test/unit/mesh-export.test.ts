@@ -120,6 +120,21 @@ describe('msup export istio', { timeout: 120_000 }, () => {
     expect(keys).not.toContain('services.web.sidecar');
   });
 
+  it("warns that the Gateway's pods cannot reach a routed service with strict mTLS, and says what to do", () => {
+    const { warnings } = exported('istio', prepareConfig(config, '/p', null));
+    const mtls = warnings.filter((w) => w.key.endsWith('.sidecar.mtls'));
+    // admin is routed and strict; api is permissive; web and worker are not routed.
+    expect(mtls).toEqual([
+      {
+        key: 'services.admin.sidecar.mtls',
+        message: expect.stringMatching(/Gateway "shop-front".*GatewayClass \(istio\).*mtls: 'permissive'/),
+      },
+    ]);
+    // Without routes there is no Gateway: nothing to warn about.
+    const alone = exported('istio', prepareConfig({ ...config, proxy: {} }, '/p', null));
+    expect(alone.warnings.filter((w) => w.key.endsWith('.sidecar.mtls'))).toEqual([]);
+  });
+
   it("the checks catch what the models' validators let through", () => {
     const { docs } = exported('istio', prepareConfig(config, '/p', null));
     const rule = find(docs, 'DestinationRule', 'api');
@@ -166,6 +181,32 @@ describe('msup export linkerd', { timeout: 120_000 }, () => {
       ]),
     );
     expect(warnings.map((w) => w.key)).not.toContain('services.web.sidecar');
+  });
+
+  it("warns that the Gateway's pods cannot reach a routed service with strict mTLS, and says what to do", () => {
+    const { warnings } = exported('linkerd', prepareConfig(config, '/p', null));
+    expect(warnings.filter((w) => w.key.endsWith('.sidecar.mtls'))).toEqual([
+      {
+        key: 'services.admin.sidecar.mtls',
+        message: expect.stringMatching(
+          /Gateway "shop-front".*linkerd\.io\/inject: enabled.*mtls: 'permissive'/,
+        ),
+      },
+    ]);
+    const permissive = prepareConfig(
+      {
+        ...config,
+        services: {
+          ...config.services,
+          admin: { command: 'node admin.js', sidecar: { mtls: 'permissive' } },
+        },
+      },
+      '/p',
+      null,
+    );
+    expect(exported('linkerd', permissive).warnings.filter((w) => w.key.endsWith('.sidecar.mtls'))).toEqual(
+      [],
+    );
   });
 
   it('of the demo: valid, and its own rules catch a bad annotation', async () => {
