@@ -39,7 +39,7 @@ export const ERROR_CODES = {
   MSUP_FORBIDDEN:
     "The admin listener refused a request: a Host that does not name it, another page's Origin, or no valid token",
   MSUP_ADMIN:
-    'The admin listener could not answer: reading the metrics or running an action failed unexpectedly',
+    'The admin listener could not answer: reading the metrics or running an action failed unexpectedly, or too many event streams are open',
   MSUP_MESH_CA:
     "The project's mesh CA could not issue a certificate that is still valid: it has ended and no new one could be made",
   MSUP_WRITE_FAILED:

@@ -35,6 +35,21 @@ const BATCH_MS = 200;
 export const FEED_LINE_CHARS = 4096;
 /** A viewer with this much unsent (what is queued and what would be written now) is dropped. */
 const MAX_BACKLOG = 1024 * 1024;
+/**
+ * Viewers at once at most without the token (anyone on the machine may open them) and with it; more are
+ * refused (503). Each holds a connection for as long as it watches: 260 anonymous streams filled the
+ * admin listener's connections (ADMIN_MAX_CONNECTIONS), and /metrics and the actions were refused.
+ */
+export const MAX_VIEWERS_WITHOUT_TOKEN = 32;
+export const MAX_VIEWERS_WITH_TOKEN = 32;
+
+/** The event stream's response headers. */
+export const STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-store',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+} as const;
 
 /** `text` cut to FEED_LINE_CHARS, saying how much was left out. */
 function feedText(text: string): string {
@@ -119,12 +134,7 @@ export class EventFeed {
    * `lines`) the kept lines at once, then live.
    */
   add(res: http.ServerResponse, lines: boolean): void {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
+    res.writeHead(200, STREAM_HEADERS);
     res.write('retry: 2000\n\n');
     const viewer = { res, lines };
     this.#viewers.add(viewer);
@@ -140,6 +150,13 @@ export class EventFeed {
 
   get viewers(): number {
     return this.#viewers.size;
+  }
+
+  /** Whether one more viewer (with the lines, or without) fits under its bound. */
+  hasRoom(lines: boolean): boolean {
+    let count = 0;
+    for (const v of this.#viewers) if (v.lines === lines) count++;
+    return count < (lines ? MAX_VIEWERS_WITH_TOKEN : MAX_VIEWERS_WITHOUT_TOKEN);
   }
 
   /** An instance changed: its new state goes out within NUDGE_MS, without waiting for the next sample. */

@@ -9,7 +9,13 @@ import type { InstanceInfo, LogLevel, LogRecord, MetricFamily, OutputLine, Servi
 import { type ActionTarget, parseAction, runAction } from './actions.js';
 import { asset } from './assets.js';
 import { DashboardSampler } from './dashboard-state.js';
-import { EventFeed, eventLine, outputLine } from './events.js';
+import {
+  EventFeed,
+  eventLine,
+  MAX_VIEWERS_WITH_TOKEN,
+  MAX_VIEWERS_WITHOUT_TOKEN,
+  outputLine,
+} from './events.js';
 import { type GuardSettings, refuseAction, refuseRequest, TOKEN_HEADER, tokenMatches } from './guard.js';
 
 export interface AdminTarget extends ActionTarget {
@@ -61,8 +67,26 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** Open connections to the admin listener at most; more are closed as they come. */
+/**
+ * Open connections to the admin listener at most; more are closed as they come. The event streams take
+ * MAX_VIEWERS_WITHOUT_TOKEN + MAX_VIEWERS_WITH_TOKEN of them at most, so the rest stay for scrapes and
+ * actions whoever opens streams.
+ */
 export const ADMIN_MAX_CONNECTIONS = 256;
+
+/** A burst of refused connections or streams is one log line per this long. */
+const REPORT_EVERY_MS = 10_000;
+
+/** Calls `fn` at most once per REPORT_EVERY_MS (as the proxy's own, which admin/ does not import). */
+function atMostEvery<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  return (...args: A) => {
+    const now = Date.now();
+    if (now - last < REPORT_EVERY_MS) return;
+    last = now;
+    fn(...args);
+  };
+}
 
 const failure = (res: http.ServerResponse, status: number, code: ErrorCode, message: string) =>
   json(res, status, { ok: false, error: { code, message } });
@@ -78,6 +102,13 @@ export class AdminServer {
   readonly #onInstance = () => this.#feed.nudge();
   readonly token: string;
   #guard: GuardSettings;
+  readonly #streamRefused = atMostEvery((withToken: boolean, from: string) =>
+    this.#options.log('warn', 'admin listener: an event stream was refused, too many are open', {
+      withToken,
+      max: withToken ? MAX_VIEWERS_WITH_TOKEN : MAX_VIEWERS_WITHOUT_TOKEN,
+      from,
+    }),
+  );
 
   private constructor(target: AdminTarget, options: AdminOptions) {
     this.#target = target;
@@ -103,6 +134,15 @@ export class AdminServer {
     // Dashboards, scrapes and scripts are a handful: 800 idle streams were all accepted before, each a
     // descriptor of the ones the proxy shares.
     this.#server.maxConnections = ADMIN_MAX_CONNECTIONS;
+    // Node closes each connection past it at once (a scrape sees a reset): said in the log.
+    this.#server.on(
+      'drop',
+      atMostEvery(() =>
+        options.log('warn', 'admin listener: connection limit reached, new connections are refused', {
+          maxConnections: ADMIN_MAX_CONNECTIONS,
+        }),
+      ),
+    );
     // Failed accepts (EMFILE) once listening: logged, never fatal.
     this.#server.on('error', (error) => {
       if (this.#server.listening)
@@ -170,14 +210,33 @@ export class AdminServer {
     if (url.pathname === '/metrics') return this.#metrics(res);
     if (url.pathname === '/api/events') {
       // EventSource cannot send headers: the token comes in the query, and gives the log lines.
-      this.#feed.add(res, tokenMatches(url.searchParams.get('token') ?? undefined, this.token));
-      return;
+      const lines = tokenMatches(url.searchParams.get('token') ?? undefined, this.token);
+      return this.#events(req, res, lines);
     }
     const file = asset(url.pathname);
     if (!file) return failure(res, 404, 'MSUP_USAGE', `nothing at ${url.pathname}`);
     const { body, type } = await file;
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': body.length });
     res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  /** A new event stream, unless its kind (with the token or without) is at its bound. */
+  #events(req: http.IncomingMessage, res: http.ServerResponse, lines: boolean): void {
+    if (!this.#feed.hasRoom(lines)) {
+      this.#streamRefused(lines, req.socket.remoteAddress ?? 'unknown');
+      const max = lines ? MAX_VIEWERS_WITH_TOKEN : MAX_VIEWERS_WITHOUT_TOKEN;
+      // The connection is not kept: what it would hold is what the bound keeps for scrapes and actions.
+      res.setHeader('connection', 'close');
+      res.setHeader('retry-after', '10');
+      failure(
+        res,
+        503,
+        'MSUP_ADMIN',
+        `too many event streams ${lines ? 'with' : 'without'} the token are open (${max}, the most this listener takes): close a dashboard page${lines ? '' : ', or open the dashboard with its token'}`,
+      );
+      return;
+    }
+    this.#feed.add(res, lines);
   }
 
   async #metrics(res: http.ServerResponse): Promise<void> {

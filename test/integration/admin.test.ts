@@ -7,7 +7,13 @@ import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DashboardService, DashboardState } from '../../src/admin/dashboard-state.js';
-import { EventFeed, FEED_LINE_CHARS, outputLine } from '../../src/admin/events.js';
+import {
+  EventFeed,
+  FEED_LINE_CHARS,
+  MAX_VIEWERS_WITH_TOKEN,
+  MAX_VIEWERS_WITHOUT_TOKEN,
+  outputLine,
+} from '../../src/admin/events.js';
 import { ADMIN_MAX_CONNECTIONS } from '../../src/admin/server.js';
 import type { LogRecord, Supervisor } from '../../src/index.js';
 import { request } from '../helpers/http.js';
@@ -326,6 +332,100 @@ describe('the event stream', () => {
   });
 });
 
+/**
+ * A GET of `target` on a connection of its own, kept open: resolves with what came once the stream's
+ * `hello` arrived (the socket stays open), or once the server closed the connection.
+ */
+function openStream(
+  port: number,
+  host: string,
+  target: string,
+): Promise<{ socket: net.Socket; got: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let got = '';
+    socket.on('connect', () => socket.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+    socket.on('data', (d) => {
+      got += d.toString('latin1');
+      if (got.includes('event: hello')) resolve({ socket, got });
+    });
+    socket.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
+    socket.on('close', () => resolve({ socket, got: got || 'closed' }));
+  });
+}
+
+describe('event streams past their bound', () => {
+  it('are refused with 503 (the connection closed), and /metrics and the actions are still served', {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    const sup = p.create({
+      config: p.config({ web: { command: node('echo-server.js'), instances: 1, port: 0 } }),
+      admin: true,
+    });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const { url, token, host } = admin(sup);
+    const port = Number(host.split(':')[1]);
+    const sockets: net.Socket[] = [];
+    p.onCleanup(async () => {
+      for (const s of sockets) s.destroy();
+    });
+    // More than the listener's connections, as anyone on the machine can open them (no token): they were
+    // all held, and a scrape past the 256th was reset.
+    const answers: string[] = [];
+    for (let i = 0; i < ADMIN_MAX_CONNECTIONS + 4; i++) {
+      const { socket, got } = await openStream(port, host, '/api/events');
+      sockets.push(socket);
+      answers.push(got);
+    }
+    // Scrapes have their connections.
+    const scrape = await request(`${url}metrics`);
+    expect(scrape.status).toBe(200);
+    expect(sum(scrape.body, 'msup_instance_ready', { service: 'web' })).toBe(1);
+    const held = answers.filter((a) => /^HTTP\/1\.1 200 /.test(a));
+    const refused = answers.filter((a) => /^HTTP\/1\.1 503 /.test(a));
+    expect(held.length).toBe(MAX_VIEWERS_WITHOUT_TOKEN);
+    expect(refused.length).toBe(answers.length - MAX_VIEWERS_WITHOUT_TOKEN);
+    const refusal = refused[0] as string;
+    expect(refusal).toMatch(/^connection: close\r$/im);
+    const body = JSON.parse(refusal.slice(refusal.indexOf('\r\n\r\n') + 4));
+    expect(body.error.code).toBe('MSUP_ADMIN');
+    expect(body.error.message).toMatch(/too many event streams without the token are open \(32,/);
+    expect(logs.filter((r) => /an event stream was refused/.test(r.msg)).length).toBeGreaterThan(0);
+
+    // Actions have their connections too.
+    // A dashboard with the token has streams of its own, as many as its bound.
+    for (let i = 0; i < MAX_VIEWERS_WITH_TOKEN; i++) {
+      const { socket, got } = await openStream(port, host, `/api/events?token=${token}`);
+      sockets.push(socket);
+      expect(got).toMatch(/^HTTP\/1\.1 200 /);
+    }
+    const more = await openStream(port, host, `/api/events?token=${token}`);
+    sockets.push(more.socket);
+    expect(more.got).toMatch(/^HTTP\/1\.1 503 [\s\S]*too many event streams with the token/);
+    expect((await request(`${url}metrics`)).status).toBe(200);
+    const scaled = await request(`${url}api/scale`, {
+      method: 'POST',
+      body: '{"service":"web","count":2}',
+      headers: { 'content-type': 'application/json', 'x-msup-token': token },
+    });
+    expect(scaled.status).toBe(200);
+    expect(sup.instances('web').length).toBe(2);
+
+    // A viewer that leaves makes room for another.
+    sockets[0]?.destroy();
+    expect(
+      await waitFor(async () => {
+        const { socket, got } = await openStream(port, host, '/api/events');
+        sockets.push(socket);
+        return /^HTTP\/1\.1 200 /.test(got);
+      }),
+    ).toBe(true);
+  });
+});
+
 type FeedEvent = { event: string; data: unknown };
 
 /** Serves `feed` (viewers without the lines, or with them) on a loopback port for `use`, then closes both. */
@@ -372,7 +472,10 @@ describe('the feed between two samples', () => {
 describe('the admin listener under odd requests', () => {
   it('answers 400 to a target no URL can be made of, and holds a bounded number of connections', async () => {
     const p = project();
-    const sup = await p.start({ config: p.config({ w: { command: node('worker.js') } }), admin: true });
+    const sup = p.create({ config: p.config({ w: { command: node('worker.js') } }), admin: true });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
     const { host } = admin(sup);
     const port = Number(host.split(':')[1]);
     for (const target of ['//[', '//a:b@/metrics']) {
@@ -393,6 +496,9 @@ describe('the admin listener under odd requests', () => {
       for (let i = 0; i < ADMIN_MAX_CONNECTIONS; i++) sockets.push(await open());
       // Each is accepted before the next: the server counts them all.
       expect(await waitFor(async () => (await rawExchange(port, '')) === 'closed')).toBe(true);
+      // Said in the log, once for the burst.
+      const reached = logs.filter((r) => /admin listener: connection limit reached/.test(r.msg));
+      expect(reached.map((r) => [r.level, r.maxConnections])).toEqual([['warn', ADMIN_MAX_CONNECTIONS]]);
     } finally {
       for (const s of sockets) s.destroy();
     }
