@@ -43,7 +43,7 @@ const MAX_BACKLOG = 1024 * 1024;
 export const MAX_VIEWERS_WITHOUT_TOKEN = 32;
 export const MAX_VIEWERS_WITH_TOKEN = 32;
 
-/** The event stream's response headers. */
+/** The event stream's response headers (a HEAD gets them too). */
 export const STREAM_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-store',

@@ -15,6 +15,7 @@ import {
   MAX_VIEWERS_WITH_TOKEN,
   MAX_VIEWERS_WITHOUT_TOKEN,
   outputLine,
+  STREAM_HEADERS,
 } from './events.js';
 import { type GuardSettings, refuseAction, refuseRequest, TOKEN_HEADER, tokenMatches } from './guard.js';
 
@@ -220,7 +221,7 @@ export class AdminServer {
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  /** A new event stream, unless its kind (with the token or without) is at its bound. */
+  /** A new event stream, unless its kind (with the token or without) is at its bound; a HEAD gets its headers. */
   #events(req: http.IncomingMessage, res: http.ServerResponse, lines: boolean): void {
     if (!this.#feed.hasRoom(lines)) {
       this.#streamRefused(lines, req.socket.remoteAddress ?? 'unknown');
@@ -234,6 +235,12 @@ export class AdminServer {
         'MSUP_ADMIN',
         `too many event streams ${lines ? 'with' : 'without'} the token are open (${max}, the most this listener takes): close a dashboard page${lines ? '' : ', or open the dashboard with its token'}`,
       );
+      return;
+    }
+    if (req.method === 'HEAD') {
+      // Its headers only: a HEAD is no viewer, and its response ends (it was held open as a stream).
+      res.writeHead(200, STREAM_HEADERS);
+      res.end();
       return;
     }
     this.#feed.add(res, lines);

@@ -332,6 +332,29 @@ describe('the event stream', () => {
   });
 });
 
+describe('HEAD /api/events', () => {
+  it("answers the stream's headers and ends, and is no viewer", async () => {
+    const p = project();
+    const sup = await p.start({ config: p.config({ w: { command: node('worker.js') } }), admin: true });
+    const { url, token } = admin(sup);
+    // More than the viewers allowed: each would count as one if it were held (it was held open for good).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i <= MAX_VIEWERS_WITHOUT_TOKEN; i++) {
+        const head = await request(`${url}api/events`, { method: 'HEAD', agent });
+        expect(head.status).toBe(200);
+        expect(head.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+        expect(head.body).toBe('');
+      }
+      expect((await request(`${url}api/events?token=${token}`, { method: 'HEAD', agent })).status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
+    const events = await readEvents(`${url}api/events`, (e) => e.some((x) => x.event === 'hello'));
+    expect(events[0]?.event).toBe('hello');
+  });
+});
+
 /**
  * A GET of `target` on a connection of its own, kept open: resolves with what came once the stream's
  * `hello` arrived (the socket stays open), or once the server closed the connection.
