@@ -9,6 +9,8 @@
   const MAX_LOG_LINES = 1000;
   /** What the Scale box must hold (empty or half-typed, it reads as '', which Number() takes as 0). */
   const COUNT = /^\d+$/;
+  /** How long a refused stream waits before the page asks again (the Retry-After msup sends with a 503). */
+  const REFUSED_RETRY_MS = 10_000;
 
   const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
   const $ = (id) => document.getElementById(id);
@@ -334,10 +336,20 @@
     source.addEventListener('open', () => {
       badge.textContent = 'live';
       badge.dataset.state = 'live';
+      badge.title = '';
     });
     source.addEventListener('error', () => {
-      badge.textContent = 'reconnecting';
       badge.dataset.state = 'lost';
+      if (source.readyState !== EventSource.CLOSED) {
+        badge.textContent = 'reconnecting';
+        return;
+      }
+      // Refused (a 503: too many pages watch this msup), which the browser never retries: the page does.
+      source.close();
+      badge.textContent = 'refused, retrying';
+      badge.title =
+        'msup refused the live feed (too many dashboard pages are open?); this page asks again every 10 s';
+      setTimeout(connect, REFUSED_RETRY_MS);
     });
     source.addEventListener('hello', (e) => hello(JSON.parse(e.data)));
     source.addEventListener('state', (e) => render(JSON.parse(e.data)));

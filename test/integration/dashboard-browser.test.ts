@@ -4,11 +4,12 @@
 // page logs no errors.
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, chromium as playwright } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { MAX_VIEWERS_WITHOUT_TOKEN } from '../../src/admin/events.js';
 import type { LogRecord } from '../../src/index.js';
 import { startLoad } from '../helpers/load.js';
 import { waitFor } from '../helpers/processes.js';
@@ -226,6 +227,50 @@ describe('the dashboard in Chromium', () => {
       expect(sup.instances('web').map((i) => i.pid)).toEqual(replaced);
 
       // The dashboard itself logged nothing wrong (CSP, scripts, requests).
+      expect(errors).toEqual([]);
+      await close();
+    },
+  );
+
+  it.skipIf(CHROMIUM.skip)(
+    'refused its live feed (too many pages without the token), says so and asks again until it is let in',
+    { timeout: 120_000 },
+    async () => {
+      const p = project();
+      const sup = await p.start({
+        config: p.config({ web: { command: node('echo-server.js'), instances: 1, port: 0 } }),
+        admin: true,
+      });
+      const { origin, host, port } = new URL(sup.adminUrl() as string);
+      // Every stream without the token that msup takes, held by another client.
+      const sockets: net.Socket[] = [];
+      p.onCleanup(async () => {
+        for (const s of sockets) s.destroy();
+      });
+      for (let i = 0; i < MAX_VIEWERS_WITHOUT_TOKEN; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const s = net.connect(Number(port), '127.0.0.1');
+          sockets.push(s);
+          s.on('connect', () => s.write(`GET /api/events HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+          s.on('data', (d) => (d.toString('latin1').includes('event: hello') ? resolve() : undefined));
+          s.on('error', reject);
+        });
+      }
+      const { context, close } = await browser();
+      p.onCleanup(close);
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+      await page.goto(origin);
+      const badge = page.locator('#connection');
+      // The browser gives up on a stream answered 503 (it showed "reconnecting" for good, and never did).
+      await poll(() => badge.textContent()).toBe('refused, retrying');
+      expect(await badge.getAttribute('title')).toMatch(/too many dashboard pages/);
+      for (const s of sockets) s.destroy();
+      await poll(() => badge.textContent()).toBe('live');
+      await poll(() => page.locator('article[data-service="web"] table.instances > tbody > tr').count()).toBe(
+        1,
+      );
       expect(errors).toEqual([]);
       await close();
     },
