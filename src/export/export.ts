@@ -1,7 +1,7 @@
 // `msup export compose|k8s|sam|knative|linkerd|istio` and exportConfig(): the config loaded, each service's
 // image made sure of (built here, or `container.image`; SAM needs none), the documents written as YAML
 // with every lossy mapping as a warning.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { prepareConfig } from '../config/load.js';
@@ -13,6 +13,7 @@ import { ensureImage, type ImageKind } from '../runtime/container/image.js';
 import type { MsupConfig, ResolvedConfig } from '../types.js';
 import { type ExportWarning, givenImageWarnings, sidecarWarning, Warnings } from './common.js';
 import { composeDocument } from './compose.js';
+import { composeInterpolatedKeys } from './compose-env.js';
 import { functionServices } from './functions.js';
 import { withIstio } from './istio.js';
 import { knativeServices } from './knative.js';
@@ -125,6 +126,34 @@ async function checkWritable(outDir: string, file: string) {
     );
 }
 
+/**
+ * The env files Compose would read differently from msup (compose-env.ts): the export references them
+ * (their values may be secrets, kept out of compose.yaml), so each such value is named, with what to do.
+ */
+export function composeEnvWarnings(config: ResolvedConfig, warnings: Warnings): void {
+  const rootEnv = path.join(config.root, '.env');
+  const files: [string, string][] = [
+    ...(existsSync(rootEnv) ? [['.env', rootEnv] as [string, string]] : []),
+    ...config.services.flatMap((s) =>
+      s.envFiles.map((file): [string, string] => [`services.${s.name}.env_file`, file]),
+    ),
+  ];
+  for (const [key, file] of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue; // msup reports a missing env_file at start; the export keeps it as not required
+    }
+    const differ = composeInterpolatedKeys(text);
+    if (differ.length > 0)
+      warnings.add(
+        key,
+        `${file}: Compose interpolates $ in unquoted and double-quoted values, where msup reads them literally: ${differ.join(', ')} would differ there; put ${differ.length === 1 ? 'that value' : 'those values'} in single quotes, which both read literally`,
+      );
+  }
+}
+
 export async function exportConfig(options: ExportOptions): Promise<ExportResult> {
   if (!EXPORT_TARGETS.includes(options.target))
     throw new MsupError(
@@ -182,6 +211,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
         : options.target === 'knative'
           ? knativeServices(config, project, refs, warnings)
           : kubernetesFor(options.target, config, project, refs, warnings, ownImages);
+  if (options.target === 'compose') composeEnvWarnings(config, warnings);
   // Compose reads the project's .env as msup does (env_file); the other targets have no such file.
   if (options.target !== 'compose' && existsSync(path.join(config.root, '.env')))
     warnings.add(
