@@ -47,6 +47,14 @@ export function argv(
   return ['/bin/sh', '-c', options.exec && SIMPLE.test(line.trim()) ? `exec ${line.trim()}` : line];
 }
 
+/**
+ * A string as Kubernetes (and so Knative) hands it to the program: the kubelet expands `$(VAR)` in a
+ * container's command, args, env values and exec probes, and reduces every `$$` to `$` (the EnvVar API:
+ * "Double $$ are reduced to a single $"). Escaping only `$(` turned a value `pa$$word` into `pa$word`;
+ * every `$` doubled comes out as one `$`, whatever follows it.
+ */
+export const kubeLiteral = (text: string) => text.replace(/\$/g, () => '$$');
+
 /** A warning for a shell command line that stays the container's PID 1. */
 export function commandWarning(service: ResolvedService, warnings: Warnings) {
   const line = service.command.argv[0] as string;

@@ -4,7 +4,7 @@
 import { peerVariable } from '../config/peer-variable.js';
 import { functionScript } from '../handler-command.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
-import { argv, environment, toSeconds, type Warnings } from './common.js';
+import { argv, environment, kubeLiteral, toSeconds, type Warnings } from './common.js';
 import { functionServices, serverlessWarnings } from './functions.js';
 import { checkNames, kubernetesName } from './kube-names.js';
 
@@ -78,13 +78,16 @@ function knativeService(
       `${key}.function.idleTimeout`,
       `the stable window takes 6 s to 1 h: exported as ${windowS}s`,
     );
-  const env = environment(s, warnings, peers).filter(([k]) => k !== 'PORT' && k !== 'HOST');
+  const env: [string, string][] = [
+    ...environment(s, warnings, peers).filter(([k]) => k !== 'PORT' && k !== 'HOST'),
+    ['HOST', '0.0.0.0'],
+  ];
   const container: Manifest = {
     image,
-    command: command(s, config, warnings),
+    command: command(s, config, warnings).map(kubeLiteral),
     workingDir: s.cwd,
     ports: [{ containerPort: KNATIVE_PORT }],
-    env: [...env, ['HOST', '0.0.0.0']].map(([name, value]) => ({ name, value })),
+    env: env.map(([name, value]) => ({ name, value: kubeLiteral(value) })),
     resources: { limits: { memory: `${fn.memoryMb}Mi` } },
   };
   if (s.port !== null && s.port !== KNATIVE_PORT && s.port > 0)

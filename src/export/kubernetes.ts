@@ -8,6 +8,7 @@ import {
   containerPort,
   environment,
   isReachable,
+  kubeLiteral,
   servicePort,
   toSeconds,
   type Warnings,
@@ -20,9 +21,6 @@ export { checkNames, kubernetesName };
 
 type Manifest = Record<string, unknown>;
 
-/** Kubernetes expands `$(VAR)` in commands and env values; msup passes them through: `$$(` keeps them literal. */
-const literal = (text: string) => text.replace(/\$\(/g, '$$$$(');
-
 function probe(settings: ResolvedProbeSettings, service: ResolvedService, key: string, warnings: Warnings) {
   const p = settings.probe;
   const port = containerPort(service);
@@ -31,7 +29,7 @@ function probe(settings: ResolvedProbeSettings, service: ResolvedService, key: s
       ? { httpGet: { path: p.path, port } }
       : p.kind === 'tcp'
         ? { tcpSocket: { port } }
-        : { exec: { command: argv(p.command, { exec: false }).map(literal) } };
+        : { exec: { command: argv(p.command, { exec: false }).map(kubeLiteral) } };
   return {
     ...action,
     periodSeconds: toSeconds(settings.intervalMs, `${key}.interval`, warnings),
@@ -95,9 +93,9 @@ function deployment(
     image,
     imagePullPolicy: 'IfNotPresent',
     ...(ownImage
-      ? { args: argv(service.command).map(literal) }
-      : { command: argv(service.command).map(literal), workingDir: service.cwd }),
-    env: environment(service, warnings, peers).map(([n, value]) => ({ name: n, value: literal(value) })),
+      ? { args: argv(service.command).map(kubeLiteral) }
+      : { command: argv(service.command).map(kubeLiteral), workingDir: service.cwd }),
+    env: environment(service, warnings, peers).map(([n, value]) => ({ name: n, value: kubeLiteral(value) })),
     ...resources(service),
   };
   if (health) {

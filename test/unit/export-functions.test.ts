@@ -9,6 +9,7 @@ import { knativeServices } from '../../src/export/knative.js';
 import { logicalId, SAM_RUNTIME, samTemplate } from '../../src/export/sam.js';
 import { toYaml } from '../../src/export/yaml.js';
 import type { ResolvedConfig } from '../../src/types.js';
+import { kubeEnvironment, kubeExpand } from '../helpers/k8s-expand.js';
 import { validateKnative } from '../helpers/knative-validate.js';
 import { REPO } from '../helpers/project.js';
 import { validateSam } from '../helpers/sam-validate.js';
@@ -156,6 +157,27 @@ describe('Knative export', () => {
         'services.hello.function.overflow',
       ]),
     );
+  });
+
+  it('keeps every $ as written: the kubelet reduces $$ to $ and expands $(VAR) in commands and env', () => {
+    const values = ['pa$$word', '$(HOME)', '$$(HOME)', '$5', 'ends in $', 'caf$é'];
+    const env = Object.fromEntries(values.map((v, i) => [`V${i}`, v]));
+    const line = 'echo "$(date)" $$ $(HOME)';
+    const config = prepareConfig(
+      { services: { k: { command: `${line} | cat`, port: 0, env: { HOME: '/h', ...env }, function: {} } } },
+      '/project',
+      null,
+    );
+    const { knative } = exported(config);
+    expect(validateKnative(knative)).toEqual([]);
+    const container = knative[0]?.spec.template.spec.containers[0] as Doc;
+    const vars = kubeEnvironment(container.env);
+    for (const [name, value] of Object.entries(env)) expect(vars[name], name).toBe(value);
+    expect(container.command.map((a: string) => kubeExpand(a, vars))).toEqual([
+      '/bin/sh',
+      '-c',
+      `${line} | cat`,
+    ]);
   });
 
   it('takes the knative profile as it is, and the checks catch a broken Service', () => {

@@ -9,6 +9,7 @@ import { kubernetesManifests } from '../../src/export/kubernetes.js';
 import { toYaml } from '../../src/export/yaml.js';
 import type { MsupConfig, ResolvedConfig } from '../../src/types.js';
 import { validateCompose } from '../helpers/compose-validate.js';
+import { kubeEnvironment, kubeExpand } from '../helpers/k8s-expand.js';
 import { semanticProblems, strictKeyProblems, validateKubernetes } from '../helpers/k8s-validate.js';
 import { REPO } from '../helpers/project.js';
 
@@ -153,10 +154,11 @@ describe('Kubernetes export', { timeout: 120_000 }, () => {
       limits: { memory: '256Mi', cpu: '500m' },
       requests: { memory: '256Mi', cpu: '500m' },
     });
-    // Kubernetes would expand $(date) and $(literal): escaped as $$( so the shell and the program see them.
-    expect(c.command[2]).toBe('node server.js --port=$PORT && echo "$$(date)"');
+    // The kubelet reduces $$ to $ and expands $(date) and $(literal): every $ doubled, so the shell and
+    // the program see them as written.
+    expect(c.command[2]).toBe('node server.js --port=$$PORT && echo "$$(date)"');
     expect(c.env).toContainEqual({ name: 'FORMAT', value: '$$(literal)' });
-    expect(c.env).toContainEqual({ name: 'PRICE', value: '$5' });
+    expect(c.env).toContainEqual({ name: 'PRICE', value: '$$5' });
     const api = manifests.find((m) => m.metadata.name === 'api' && m.kind === 'Deployment') as Doc;
     expect(api.spec.template.spec.terminationGracePeriodSeconds).toBe(2);
     expect(api.spec.template.spec.containers[0].livenessProbe.exec.command).toEqual([
@@ -184,6 +186,48 @@ describe('Kubernetes export', { timeout: 120_000 }, () => {
       'proxy.headersTimeout',
     ])
       expect(keys).toContain(key);
+  });
+
+  it('keeps every $ as written: the kubelet reduces $$ to $ and expands $(VAR) in commands, env and exec probes', () => {
+    const values = [
+      'pa$$word',
+      '$(HOME)',
+      '$$(HOME)',
+      '$5',
+      'ends in $',
+      '$',
+      'caf$é',
+      '$(unclosed',
+      'a$$$b',
+    ];
+    const env = Object.fromEntries(values.map((v, i) => [`V${i}`, v]));
+    const line = 'echo "$(date)" $$ $HOME $(HOME)';
+    const config = prepareConfig(
+      {
+        services: {
+          web: { command: `${line} | cat`, env: { HOME: '/h', ...env }, liveness: { exec: line } },
+          own: { command: ['x', 'pa$$word', '$(HOME)'], env: { HOME: '/h' } },
+        },
+      },
+      '/srv/shop',
+      null,
+    );
+    const warnings = new Warnings();
+    const text = toYaml(kubernetesManifests(config, 'shop', images(config), warnings, new Set(['own'])), [
+      'h',
+    ]);
+    const manifests = YAML.parseAllDocuments(text).map((d) => d.toJS()) as Doc[];
+    const container = (name: string) =>
+      manifests.find((m) => m.kind === 'Deployment' && m.metadata.name === name)?.spec.template.spec
+        .containers[0] as Doc;
+    const web = container('web');
+    const vars = kubeEnvironment(web.env);
+    for (const [name, value] of Object.entries(env)) expect(vars[name], name).toBe(value);
+    expect(vars.HOME).toBe('/h');
+    const program = (argv: string[]) => argv.map((a) => kubeExpand(a, vars));
+    expect(program(web.command)).toEqual(['/bin/sh', '-c', `${line} | cat`]);
+    expect(program(web.livenessProbe.exec.command)).toEqual(['/bin/sh', '-c', line]);
+    expect(program(container('own').args)).toEqual(['x', 'pa$$word', '$(HOME)']);
   });
 
   it('the checks catch what the validators let through (unknown keys, selectors, ports, references)', async () => {
