@@ -209,7 +209,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
       : options.target === 'sam'
         ? [samTemplate(config, warnings)]
         : options.target === 'knative'
-          ? knativeServices(config, project, refs, warnings)
+          ? knativeServices(config, project, refs, warnings, ownImages)
           : kubernetesFor(options.target, config, project, refs, warnings, ownImages);
   if (options.target === 'compose') composeEnvWarnings(config, warnings);
   // Compose reads the project's .env as msup does (env_file); the other targets have no such file.

@@ -1,6 +1,7 @@
 // `msup export knative`: a Knative Serving Service per HTTP service (knative.yaml): containerConcurrency,
 // timeoutSeconds and the autoscaling annotations (min-scale, max-scale, target, window) from the function
-// settings; the container as the Kubernetes export makes it. Pure.
+// settings; the container as the Kubernetes export makes it (an image of the user's own keeps its
+// ENTRYPOINT and WORKDIR). Pure.
 import { peerVariable } from '../config/peer-variable.js';
 import { functionScript } from '../handler-command.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
@@ -52,6 +53,8 @@ function knativeService(
   image: string,
   warnings: Warnings,
   peers: Readonly<Record<string, string>>,
+  /** Not msup's minimal image: its ENTRYPOINT wraps the command (`args`) and its WORKDIR stays, as in msup. */
+  ownImage: boolean,
 ): Manifest {
   const key = `services.${s.name}`;
   const fn = s.function;
@@ -84,8 +87,9 @@ function knativeService(
   ];
   const container: Manifest = {
     image,
-    command: command(s, config, warnings).map(kubeLiteral),
-    workingDir: s.cwd,
+    ...(ownImage
+      ? { args: command(s, config, warnings).map(kubeLiteral) }
+      : { command: command(s, config, warnings).map(kubeLiteral), workingDir: s.cwd }),
     ports: [{ containerPort: KNATIVE_PORT }],
     env: env.map(([name, value]) => ({ name, value: kubeLiteral(value) })),
     resources: { limits: { memory: `${fn.memoryMb}Mi` } },
@@ -128,6 +132,7 @@ export function knativeServices(
   project: string,
   images: ReadonlyMap<string, string>,
   warnings: Warnings,
+  ownImages: ReadonlySet<string> = new Set(),
 ): Manifest[] {
   const labels = {
     'app.kubernetes.io/part-of': kubernetesName(project),
@@ -137,6 +142,6 @@ export function knativeServices(
   checkNames(services, 'Knative', warnings);
   const peers = peerUrls(config, services, warnings);
   return services.map((s) =>
-    knativeService(config, s, labels, images.get(s.name) as string, warnings, peers),
+    knativeService(config, s, labels, images.get(s.name) as string, warnings, peers, ownImages.has(s.name)),
   );
 }

@@ -21,12 +21,12 @@ const images = (config: ResolvedConfig) =>
   new Map(config.services.map((s) => [s.name, `localhost/msup-${s.name}:0123456789ab`]));
 
 /** Written as YAML and read back: what SAM CLI and kubectl would read. */
-function exported(config: ResolvedConfig) {
+function exported(config: ResolvedConfig, ownImages: ReadonlySet<string> = new Set()) {
   const samWarnings = new Warnings();
   const knWarnings = new Warnings();
   const sam = YAML.parse(toYaml([samTemplate(config, samWarnings)], ['header'])) as Doc;
   const knative = YAML.parseAllDocuments(
-    toYaml(knativeServices(config, 'shop', images(config), knWarnings), ['h']),
+    toYaml(knativeServices(config, 'shop', images(config), knWarnings, ownImages), ['h']),
   ).map((d) => d.toJS()) as Doc[];
   return { sam, knative, samWarnings: samWarnings.list, knWarnings: knWarnings.list };
 }
@@ -178,6 +178,27 @@ describe('Knative export', () => {
       '-c',
       `${line} | cat`,
     ]);
+  });
+
+  it("keeps an image's own ENTRYPOINT and WORKDIR (args), as msup and the Kubernetes export do; the minimal image's command whole", () => {
+    const config = prepareConfig(
+      {
+        services: {
+          own: { command: ['serve', '--port=8080'], port: 0, container: { image: 'localhost/app:1' } },
+          web: { command: ['node', 's.js'], port: 0 },
+        },
+      },
+      '/project',
+      null,
+    );
+    const { knative } = exported(config, new Set(['own']));
+    expect(validateKnative(knative)).toEqual([]);
+    const container = (name: string) =>
+      knative.find((m) => m.metadata.name === name)?.spec.template.spec.containers[0] as Doc;
+    const own = container('own');
+    expect([own.args, own.command, own.workingDir]).toEqual([['serve', '--port=8080'], undefined, undefined]);
+    const web = container('web');
+    expect([web.args, web.command, web.workingDir]).toEqual([undefined, ['node', 's.js'], '/project']);
   });
 
   it('takes the knative profile as it is, and the checks catch a broken Service', () => {
