@@ -207,7 +207,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
           ),
         ]
       : options.target === 'sam'
-        ? [samTemplate(config, warnings)]
+        ? [samTemplate(config, warnings, outDir)]
         : options.target === 'knative'
           ? knativeServices(config, project, refs, warnings, ownImages)
           : kubernetesFor(options.target, config, project, refs, warnings, ownImages);

@@ -1,6 +1,7 @@
 // `msup export sam`: an AWS SAM template (template.yaml) with an AWS::Serverless::Function per HTTP
 // service: a handler as itself, a command behind the AWS Lambda Web Adapter layer. MemorySize, Timeout,
 // concurrency and HttpApi events from the function settings and the shared front's routes. Pure.
+import path from 'node:path';
 import { peerVariable } from '../config/peer-variable.js';
 import { FUNCTION_MEMORY } from '../config/size.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
@@ -53,11 +54,26 @@ function events(config: ResolvedConfig, s: ResolvedService, id: string, resource
   return found;
 }
 
+/**
+ * A service's folder as SAM reads `CodeUri`: relative to the template's folder. Code outside that folder
+ * (`../app2`) is named in a warning: the template works only where it was written, next to that code.
+ */
+function codeUri(s: ResolvedService, templateDir: string, warnings: Warnings): string {
+  const uri = path.relative(templateDir, s.cwd) || '.';
+  if (uri === '..' || uri.startsWith(`..${path.sep}`))
+    warnings.add(
+      `services.${s.name}.cwd`,
+      `the code (${s.cwd}) is outside the template's folder (${templateDir}): CodeUri ${uri} holds only where the template was written, and sam build copies all of ${uri}; export into a folder that holds the code (--out)`,
+    );
+  return uri;
+}
+
 function functionResource(
   config: ResolvedConfig,
   s: ResolvedService,
   resources: Doc,
   warnings: Warnings,
+  templateDir: string,
 ): Doc {
   const key = `services.${s.name}`;
   const fn = s.function;
@@ -88,8 +104,7 @@ function functionResource(
   const id = logicalId(s.name);
   const variables: Doc = Object.fromEntries(environment(s, warnings).filter(([k]) => k !== 'HOST'));
   const properties: Doc = {
-    CodeUri:
-      (s.cwd.startsWith(config.root) ? s.cwd.slice(config.root.length).replace(/^\//, '') : s.cwd) || '.',
+    CodeUri: codeUri(s, templateDir, warnings),
     Runtime: SAM_RUNTIME,
     Architectures: ['x86_64'],
     MemorySize: memory,
@@ -107,7 +122,7 @@ function functionResource(
     if (fn.readiness.kind === 'http') variables.AWS_LWA_READINESS_CHECK_PATH = fn.readiness.path;
     warnings.add(
       `${key}.command`,
-      `runs behind the Lambda Web Adapter: put it in run.sh in ${properties.CodeUri} (#!/bin/sh, then exec ${argv(s.command, { exec: false }).join(' ')})`,
+      `runs behind the Lambda Web Adapter: put it in run.sh in ${s.cwd} (CodeUri; #!/bin/sh, then exec ${argv(s.command, { exec: false }).join(' ')})`,
     );
   }
   if (Object.keys(variables).length > 0) properties.Environment = { Variables: variables };
@@ -119,7 +134,8 @@ function functionResource(
   return { Type: 'AWS::Serverless::Function', Properties: properties };
 }
 
-export function samTemplate(config: ResolvedConfig, warnings: Warnings): Doc {
+/** The template, to be written in `templateDir` (the project folder unless given): CodeUri is relative to it. */
+export function samTemplate(config: ResolvedConfig, warnings: Warnings, templateDir = config.root): Doc {
   const resources: Doc = {};
   const outputs: Doc = {};
   const services = functionServices(config, warnings, 'Lambda');
@@ -133,7 +149,7 @@ export function samTemplate(config: ResolvedConfig, warnings: Warnings): Doc {
   checkSharedPaths(config, new Set(services.map((s) => s.name)));
   for (const s of services) {
     const id = logicalId(s.name);
-    resources[id] = functionResource(config, s, resources, warnings);
+    resources[id] = functionResource(config, s, resources, warnings, path.resolve(templateDir));
     if (resources[`${id}Api`])
       outputs[`${id}Url`] = {
         Description: `${s.name}'s own API (its front port in msup)`,

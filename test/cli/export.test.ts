@@ -112,5 +112,10 @@ describe('msup export', () => {
     const template = readFileSync(path.join(project.root, 'out', 'template.yaml'), 'utf8');
     expect(template).toContain('Transform: AWS::Serverless-2016-10-31');
     expect(template).toContain('Handler: fns/hello.handler');
+    // CodeUri is relative to the template's folder (out/): the project folder is `..`, named in a warning.
+    expect(template).toContain('CodeUri: ..\n');
+    expect(answer.warnings).toEqual(
+      expect.arrayContaining([expect.objectContaining({ key: 'services.hello.cwd' })]),
+    );
   });
 });

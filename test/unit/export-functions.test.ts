@@ -83,6 +83,47 @@ describe('AWS SAM export', () => {
     expect(logicalId('9lives')).toBe('Fn9lives');
   });
 
+  it("gives CodeUri relative to the template's folder, with a warning for code outside it", () => {
+    const config = prepareConfig(
+      {
+        services: {
+          inside: { command: 'node a.js', port: 0, cwd: 'sub' },
+          beside: { handler: 'f.handler', port: 0, cwd: '../app2/x' },
+        },
+      },
+      '/x/app',
+      null,
+    );
+    const template = (dir?: string) => {
+      const warnings = new Warnings();
+      const doc = YAML.parse(toYaml([samTemplate(config, warnings, dir)], ['h'])) as Doc;
+      const uris = [doc.Resources.Inside.Properties.CodeUri, doc.Resources.Beside.Properties.CodeUri];
+      return { doc, uris, warnings: warnings.list };
+    };
+    const inRoot = template();
+    expect(validateSam(inRoot.doc)).toEqual([]);
+    expect(inRoot.uris).toEqual(['sub', '../app2/x']);
+    expect(inRoot.warnings.filter((w) => w.key.endsWith('.cwd'))).toEqual([
+      {
+        key: 'services.beside.cwd',
+        message: expect.stringContaining("the code (/x/app2/x) is outside the template's folder (/x/app)"),
+      },
+    ]);
+    // run.sh goes in the service's folder, named as it is.
+    expect(inRoot.warnings).toContainEqual({
+      key: 'services.inside.command',
+      message: expect.stringContaining('put it in run.sh in /x/app/sub (CodeUri;'),
+    });
+    const inOut = template('/x/app/out');
+    expect(inOut.uris).toEqual(['../sub', '../../app2/x']);
+    expect(inOut.warnings.filter((w) => w.key.endsWith('.cwd')).map((w) => w.key)).toEqual([
+      'services.inside.cwd',
+      'services.beside.cwd',
+    ]);
+    expect(template('/x').uris).toEqual(['app/sub', 'app2/x']);
+    expect(template('/x').warnings.filter((w) => w.key.endsWith('.cwd'))).toEqual([]);
+  });
+
   it('carries the function settings, and the checks catch a broken template', () => {
     const config = prepareConfig(
       {
