@@ -14,8 +14,16 @@ export { logicalId };
 // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation document, built by hand
 type Doc = Record<string, any>;
 
-/** The Lambda runtime handlers run on (Node.js 20, as msup supports). */
-export const SAM_RUNTIME = 'nodejs20.x';
+/**
+ * The Lambda runtime the functions run on. AWS's table of Node.js runtimes (Lambda Developer Guide,
+ * "Building Lambda functions with Node.js") deprecates nodejs20.x on 2026-04-30 and refuses to create a
+ * function on it from 2026-06-01 (cfn-lint E2533 rejects it); nodejs22.x goes on 2027-04-30, nodejs24.x on
+ * 2028-04-30. Its Node is newer than msup's minimum (20): a handler that runs on msup runs there, except a
+ * callback handler, which Lambda takes on nodejs22.x and earlier only (a warning says so).
+ */
+export const SAM_RUNTIME = 'nodejs24.x';
+/** The names Lambda takes for environment variables (CreateFunction refuses others, `Q` included). */
+const VARIABLE_NAME = /^[a-zA-Z][a-zA-Z0-9_]+$/;
 /** AWS Lambda Web Adapter (github.com/awslabs/aws-lambda-web-adapter), x86_64 layer, version 25. */
 // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax, not JavaScript's
 export const WEB_ADAPTER_LAYER = 'arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerX86:25';
@@ -103,6 +111,14 @@ function functionResource(
   }
   const id = logicalId(s.name);
   const variables: Doc = Object.fromEntries(environment(s, warnings).filter(([k]) => k !== 'HOST'));
+  for (const name of Object.keys(variables))
+    if (!VARIABLE_NAME.test(name)) {
+      delete variables[name];
+      warnings.add(
+        `${key}.env.${name}`,
+        'not exported: Lambda takes variable names of two or more letters, digits and _, starting with a letter (rename it)',
+      );
+    }
   const properties: Doc = {
     CodeUri: codeUri(s, templateDir, warnings),
     Runtime: SAM_RUNTIME,
@@ -114,6 +130,10 @@ function functionResource(
   if (s.handler) {
     properties.Handler = s.handler;
     delete variables.PORT;
+    warnings.add(
+      `${key}.handler`,
+      `Lambda's ${SAM_RUNTIME} calls async handlers only: a callback handler (three parameters), which msup runs, fails there (return a promise, or set Runtime: nodejs22.x, deprecated on 2027-04-30)`,
+    );
   } else {
     // The Lambda Web Adapter runs the command (run.sh) and passes each invocation to it as HTTP on PORT.
     properties.Handler = 'run.sh';

@@ -22,6 +22,26 @@ const TOP = new Set([
   'Outputs',
 ]);
 
+/**
+ * Lambda's Node.js runtimes and the day each stops taking new functions (AWS Lambda Developer Guide,
+ * "Building Lambda functions with Node.js", its table of supported runtimes; cfn-lint's E2533 reads the
+ * same dates): a template on one past that day cannot be deployed.
+ */
+const NODE_RUNTIMES: Record<string, string> = {
+  'nodejs20.x': '2026-06-01',
+  'nodejs22.x': '2027-06-01',
+  'nodejs24.x': '2028-06-01',
+};
+
+/** A Lambda runtime that takes new functions today, or why not. */
+function runtimeProblem(runtime: unknown): string | null {
+  const blocked = NODE_RUNTIMES[String(runtime)];
+  if (!blocked) return `Runtime ${runtime} is not a Node.js runtime of Lambda's`;
+  if (Date.now() >= Date.parse(blocked))
+    return `Runtime ${runtime}: Lambda creates no function on it since ${blocked}`;
+  return null;
+}
+
 function ownChecks(doc: Doc): string[] {
   const problems: string[] = [];
   for (const key of Object.keys(doc)) if (!TOP.has(key)) problems.push(`unknown top-level key ${key}`);
@@ -41,7 +61,11 @@ function ownChecks(doc: Doc): string[] {
     const p = r.Properties ?? {};
     if (!(p.MemorySize >= 128 && p.MemorySize <= 10_240)) problems.push(`${id}: MemorySize ${p.MemorySize}`);
     if (!(p.Timeout >= 1 && p.Timeout <= 900)) problems.push(`${id}: Timeout ${p.Timeout}`);
-    if (!/^nodejs\d+\.x$/.test(p.Runtime)) problems.push(`${id}: Runtime ${p.Runtime}`);
+    const runtime = runtimeProblem(p.Runtime);
+    if (runtime) problems.push(`${id}: ${runtime}`);
+    // cfn-lint's E3002, as CreateFunction: `Q` is refused.
+    for (const name of Object.keys(p.Environment?.Variables ?? {}))
+      if (!/^[a-zA-Z][a-zA-Z0-9_]+$/.test(name)) problems.push(`${id}: variable name ${name}`);
     if (typeof p.Handler !== 'string' || !p.Handler.includes('.'))
       problems.push(`${id}: Handler ${p.Handler}`);
     for (const [name, e] of Object.entries(p.Events ?? {}) as [string, Doc][])

@@ -132,6 +132,7 @@ describe('AWS SAM export', () => {
           f: {
             handler: 'fns/f.handler',
             memory: 512,
+            env: { Q: 'one letter', OK_1: 'kept' },
             runtime: { function: { timeout: '20s', minInstances: 2, maxInstances: 5, concurrency: 4 } },
           },
         },
@@ -149,13 +150,30 @@ describe('AWS SAM export', () => {
       ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 2 },
     });
     expect(samWarnings.map((w) => w.key)).toContain('services.f.function.concurrency');
+    // A runtime AWS still creates functions on; Lambda refuses a one-letter variable name: left out, named.
+    expect(sam.Resources.F.Properties.Runtime).toBe('nodejs24.x');
+    expect(sam.Resources.F.Properties.Environment.Variables).toMatchObject({ OK_1: 'kept' });
+    expect(sam.Resources.F.Properties.Environment.Variables.Q).toBeUndefined();
+    expect(samWarnings).toContainEqual({
+      key: 'services.f.env.Q',
+      message: expect.stringContaining('not exported: Lambda takes variable names of two or more'),
+    });
+    // nodejs24.x has no callback handlers, which msup runs: named.
+    expect(samWarnings).toContainEqual({
+      key: 'services.f.handler',
+      message: expect.stringContaining('a callback handler (three parameters), which msup runs, fails there'),
+    });
 
     const broken = structuredClone(sam);
     broken.Resources.F.Properties.MemorySiz = 1;
     broken.Resources.F.Properties.Timeout = 901;
     broken.Resources.F.Properties.Events.Http.Properties.ApiId = { Ref: 'Nowhere' };
     broken.Extra = true;
+    broken.Resources.F.Properties.Runtime = 'nodejs20.x';
+    broken.Resources.F.Properties.Environment.Variables.Q = '1';
     const problems = validateSam(broken).join('\n');
+    expect(problems).toContain('F: Runtime nodejs20.x: Lambda creates no function on it since 2026-06-01');
+    expect(problems).toContain('F: variable name Q');
     expect(problems).toContain('schema:');
     expect(problems).toContain('F: Timeout 901');
     expect(problems).toContain('F: Ref Nowhere is not a resource');
