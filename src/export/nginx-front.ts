@@ -1,5 +1,6 @@
 // The Compose export's one published front: an nginx config that does what msup's fronts do (the shared
 // front's routes, each service's front port, balancing over every replica of a service). Pure.
+import { isIP } from 'node:net';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { balancingWarnings, containerPort, type Warnings } from './common.js';
 
@@ -9,6 +10,20 @@ export interface FrontPort {
   /** The host port: msup's, or null for any (msup's 0). */
   published: number | null;
   hostIp: string;
+}
+
+/**
+ * The address Compose publishes the shared front on, from `proxy.host` (what msup's front listens on):
+ * Docker and podman take an IP address only (`host_ip: localhost`: "cannot parse "localhost" as an IP
+ * address"). localhost is 127.0.0.1, `[::1]` is ::1; another name (`named`) is published on 127.0.0.1,
+ * with a warning.
+ */
+export function publishAddress(host: string | null): { ip: string; named: boolean } {
+  if (host === null) return { ip: '127.0.0.1', named: false };
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIP(bare)) return { ip: bare, named: false };
+  if (/^localhost\.?$/i.test(host)) return { ip: '127.0.0.1', named: false };
+  return { ip: '127.0.0.1', named: true };
 }
 
 /** The ports nginx listens on: the shared front's, then each HTTP service's front port (0: one of 8080 up). */
@@ -31,7 +46,7 @@ export function frontPorts(config: ResolvedConfig): {
       ? {
           target: pick(config.proxy.port),
           published: config.proxy.port || null,
-          hostIp: config.proxy.host ?? '127.0.0.1',
+          hostIp: publishAddress(config.proxy.host).ip,
         }
       : null;
   const services = new Map<string, FrontPort>();
@@ -163,6 +178,11 @@ export function nginxFront(config: ResolvedConfig, warnings: Warnings): string |
   );
   for (const s of balanced)
     balancingWarnings(s, warnings, 'nginx', ['strategy', 'maxFails', 'failTimeoutMs', 'responseTimeoutMs']);
+  if (shared && publishAddress(config.proxy.host).named)
+    warnings.add(
+      'proxy.host',
+      `"${config.proxy.host}" is a name: Compose publishes on an IP address only, so the front is published on 127.0.0.1 (put the address you mean in host_ip)`,
+    );
   for (const s of config.services)
     if (s.port !== null && s.balancing.mode === 'tcp')
       warnings.add(

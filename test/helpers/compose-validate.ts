@@ -1,6 +1,7 @@
 // Validates a compose document: the upstream compose-spec JSON schema (pinned in schemas/compose-spec/),
 // plus the checks the schema does not make (restart and healthcheck enums, durations, sizes, references).
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { REPO } from './project.js';
@@ -46,9 +47,13 @@ function ownChecks(doc: Doc): string[] {
       if (!services[dep]) problems.push(`${at}.depends_on: no service "${dep}"`);
     for (const c of s.configs ?? [])
       if (!doc.configs?.[c.source]) problems.push(`${at}.configs: no top-level config "${c.source}"`);
-    for (const p of s.ports ?? [])
+    for (const p of s.ports ?? []) {
       if (typeof p === 'object' && p.published !== undefined && !/^\d+$/.test(String(p.published)))
         problems.push(`${at}.ports: published "${p.published}" is not a port`);
+      // Docker and podman publish on an address: `cannot parse "localhost" as an IP address`.
+      if (typeof p === 'object' && p.host_ip !== undefined && !isIP(String(p.host_ip)))
+        problems.push(`${at}.ports: host_ip "${p.host_ip}" is not an IP address`);
+    }
   }
   return problems;
 }

@@ -303,6 +303,41 @@ describe('the Compose services', () => {
     });
   });
 
+  it('publishes the shared front on an IP address (the engines refuse a name): localhost is 127.0.0.1', () => {
+    const published = (host: string) => {
+      const { doc, warnings } = compose({
+        proxy: { port: 8000, host, routes: [{ path: '/', service: 'web' }] },
+        services: { web: { command: 'node s.js', port: 8081 } },
+      });
+      expect(validateCompose(doc)).toEqual([]);
+      const ports = doc.services['msup-front'].ports as Doc[];
+      const shared = ports.find((p) => p.published === '8000') as Doc;
+      return { ip: shared.host_ip, warned: warnings.filter((w) => w.key === 'proxy.host') };
+    };
+    for (const [host, ip] of [
+      ['localhost', '127.0.0.1'],
+      ['LocalHost.', '127.0.0.1'],
+      ['127.0.0.1', '127.0.0.1'],
+      ['0.0.0.0', '0.0.0.0'],
+      ['::1', '::1'],
+      ['[::1]', '::1'],
+      ['::', '::'],
+    ])
+      expect(published(host as string), host).toEqual({ ip, warned: [] });
+    // Another name: published on 127.0.0.1, named in a warning.
+    expect(published('myhost.example')).toEqual({
+      ip: '127.0.0.1',
+      warned: [
+        {
+          key: 'proxy.host',
+          message: expect.stringContaining(
+            '"myhost.example" is a name: Compose publishes on an IP address only',
+          ),
+        },
+      ],
+    });
+  });
+
   it('refuses a service named msup-front (the front would replace it, and depend on itself)', () => {
     let error: unknown;
     try {
