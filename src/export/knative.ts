@@ -2,6 +2,7 @@
 // timeoutSeconds and the autoscaling annotations (min-scale, max-scale, target, window) from the function
 // settings; the container as the Kubernetes export makes it (an image of the user's own keeps its
 // ENTRYPOINT and WORKDIR). Pure.
+import { FUNCTION_DEFAULTS } from '../config/function-defaults.js';
 import { peerVariable } from '../config/peer-variable.js';
 import { functionScript } from '../handler-command.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
@@ -69,6 +70,16 @@ function knativeService(
     warnings.add(
       `${key}.function.overflow`,
       "Knative's activator queues requests past the capacity: 429 at maxInstances is not exported",
+    );
+  if (fn.initTimeoutMs !== FUNCTION_DEFAULTS.knative.initTimeoutMs)
+    warnings.add(
+      `${key}.function.initTimeout`,
+      "Knative has no init limit of its own (a revision's progress deadline, 600 s by default, is the cluster's): not exported",
+    );
+  if (fn.bootstrap)
+    warnings.add(
+      `${key}.function.bootstrap`,
+      "the container runs msup's handler server, not this Runtime API client: not exported",
     );
   if (fn.scaleToZeroGraceMs !== 0 && fn.scaleToZeroGraceMs !== 30_000)
     warnings.add(

@@ -2,6 +2,7 @@
 // service: a handler as itself, a command behind the AWS Lambda Web Adapter layer. MemorySize, Timeout,
 // concurrency and HttpApi events from the function settings and the shared front's routes. Pure.
 import path from 'node:path';
+import { FUNCTION_DEFAULTS } from '../config/function-defaults.js';
 import { peerVariable } from '../config/peer-variable.js';
 import { FUNCTION_MEMORY } from '../config/size.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
@@ -90,6 +91,16 @@ function functionResource(
     warnings.add(
       `${key}.function.profile`,
       'Lambda runs its own semantics: the knative profile is not exported',
+    );
+  if (fn.initTimeoutMs !== FUNCTION_DEFAULTS.lambda.initTimeoutMs)
+    warnings.add(
+      `${key}.function.initTimeout`,
+      "Lambda's init phase has its own limit (10 s on demand), not settable: not exported",
+    );
+  if (fn.bootstrap)
+    warnings.add(
+      `${key}.function.bootstrap`,
+      `the function runs on Lambda's ${SAM_RUNTIME}, not this Runtime API client: a custom runtime is Runtime provided.al2023 with an executable named bootstrap in CodeUri (not exported)`,
     );
   if (fn.concurrency !== 1)
     warnings.add(

@@ -181,6 +181,44 @@ describe('AWS SAM export', () => {
   });
 });
 
+describe('both serverless exports', () => {
+  it('name function.bootstrap and function.initTimeout, which neither carries', () => {
+    const config = prepareConfig(
+      {
+        services: {
+          custom: {
+            handler: 'fns/f.handler',
+            port: 0,
+            function: { bootstrap: ['node', 'ric.js'], initTimeout: '30s' },
+          },
+          plain: { handler: 'fns/g.handler', port: 0 },
+        },
+      },
+      '/project',
+      null,
+    );
+    const { sam, knative, samWarnings, knWarnings } = exported(config);
+    expect(validateSam(sam)).toEqual([]);
+    expect(validateKnative(knative)).toEqual([]);
+    for (const warnings of [samWarnings, knWarnings]) {
+      const keys = warnings.map((w) => w.key);
+      expect(keys).toEqual(
+        expect.arrayContaining([
+          'services.custom.function.bootstrap',
+          'services.custom.function.initTimeout',
+        ]),
+      );
+      // At their defaults (msup's bootstrap, 10 s), nothing to say.
+      expect(keys).not.toContain('services.plain.function.bootstrap');
+      expect(keys).not.toContain('services.plain.function.initTimeout');
+    }
+    expect(samWarnings).toContainEqual({
+      key: 'services.custom.function.bootstrap',
+      message: expect.stringContaining('a custom runtime is Runtime provided.al2023'),
+    });
+  });
+});
+
 describe('Knative export', () => {
   it('of the demo re-targeted: a Service per HTTP service with concurrency, timeout and scale annotations', async () => {
     const config = await loadConfigFile({ cwd: REPO });
