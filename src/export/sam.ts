@@ -5,6 +5,7 @@ import path from 'node:path';
 import { FUNCTION_DEFAULTS } from '../config/function-defaults.js';
 import { peerVariable } from '../config/peer-variable.js';
 import { FUNCTION_MEMORY } from '../config/size.js';
+import { shellQuote } from '../project/watchdog.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { argv, environment, toSeconds, type Warnings } from './common.js';
 import { functionServices, routesTo, serverlessWarnings } from './functions.js';
@@ -153,7 +154,7 @@ function functionResource(
     if (fn.readiness.kind === 'http') variables.AWS_LWA_READINESS_CHECK_PATH = fn.readiness.path;
     warnings.add(
       `${key}.command`,
-      `runs behind the Lambda Web Adapter: put it in run.sh in ${s.cwd} (CodeUri; #!/bin/sh, then exec ${argv(s.command, { exec: false }).join(' ')})`,
+      `runs behind the Lambda Web Adapter: put it in run.sh in ${s.cwd} (CodeUri; #!/bin/sh, then exec ${shellQuote(argv(s.command, { exec: false }))})`,
     );
   }
   if (Object.keys(variables).length > 0) properties.Environment = { Variables: variables };

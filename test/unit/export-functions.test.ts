@@ -1,6 +1,7 @@
 // The serverless exports of the demo: an AWS SAM template (valid against the pinned SAM schema and msup's
 // checks) and Knative Services (valid against @kubernetes-models/knative and the strict key check), each
 // lossy mapping a warning that names its key; and the checks catch what is wrong.
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { loadConfigFile, prepareConfig } from '../../src/config/load.js';
@@ -122,6 +123,28 @@ describe('AWS SAM export', () => {
     ]);
     expect(template('/x').uris).toEqual(['app/sub', 'app2/x']);
     expect(template('/x').warnings.filter((w) => w.key.endsWith('.cwd'))).toEqual([]);
+  });
+
+  it('the run.sh line it gives runs the command as msup does (quoted for the shell)', () => {
+    const config = prepareConfig(
+      {
+        services: {
+          line: { command: 'echo "one  two" | tr a-z A-Z', port: 0 },
+          list: { command: [process.execPath, '-e', 'console.log(process.argv[1])', "it's $HOME"], port: 0 },
+        },
+      },
+      '/project',
+      null,
+    );
+    const { samWarnings } = exported(config);
+    const runSh = (name: string) => {
+      const message = samWarnings.find((w) => w.key === `services.${name}.command`)?.message ?? '';
+      const line = /#!\/bin\/sh, then (exec .*)\)$/s.exec(message)?.[1] as string;
+      const run = spawnSync('/bin/sh', ['-c', line], { encoding: 'utf8' });
+      return run.stdout;
+    };
+    expect(runSh('line')).toBe('ONE  TWO\n');
+    expect(runSh('list')).toBe("it's $HOME\n");
   });
 
   it('carries the function settings, and the checks catch a broken template', () => {
