@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { headerProblem, isNotForwarded, NOT_FORWARDED_HEADER, sendableReason } from '../proxy/headers.js';
+import { discardBody, type LingerBounds, setLingerBounds } from '../proxy/linger.js';
 import type { ExchangeHandler, UpstreamPool } from '../proxy/upstream-pool.js';
 
 const HOP_BY_HOP = new Set([
@@ -73,6 +74,28 @@ export function bodyStopped(req: http.IncomingMessage, res: http.ServerResponse)
     res.end('msup sidecar: the request body stopped arriving\n');
   }
   req.socket.destroySoon();
+}
+
+/**
+ * Once `req` is answered, what is left of its body (an early answer: the app's or a peer's 413, the
+ * sidecar's own 503 or 403) is read and dropped within `bounds`, then the connection closes, as msup's
+ * front does (proxy/linger.ts, nginx's lingering close); `body`, the reader that sent it on, lets go of
+ * it first. It was read on with no limit (Node's own discard, or the app's through the sidecar), or left
+ * unread until the keep-alive timer (65 s): a client sending slowly or endlessly held the connection, and
+ * the sidecar's CPU, for ever.
+ */
+export function lingerAfterAnswer(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  bounds: LingerBounds,
+  body: { destroy(): void } | null = null,
+): void {
+  setLingerBounds(req, bounds);
+  res.once('finish', () => {
+    if (req.complete) return;
+    body?.destroy();
+    discardBody(req);
+  });
 }
 
 /** Never removed because `Connection` names them: the upstream needs them to read the message (as the front's END_TO_END). */

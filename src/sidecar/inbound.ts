@@ -11,6 +11,7 @@ import { type StartupSchedule, startupDelay } from '../health/startup-delay.js';
 import { NOT_FORWARDED_HEADER } from '../proxy/headers.js';
 import { LazyBody, REPLAY_LIMIT } from '../proxy/lazy-body.js';
 import { STALE_CONNECTION } from '../proxy/lean-pool.js';
+import { DEFAULT_LINGER, type LingerBounds } from '../proxy/linger.js';
 import { IDEMPOTENT } from '../proxy/retry.js';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
 import {
@@ -20,6 +21,7 @@ import {
   downstreamHeaders,
   hasBody,
   LISTENER_OPTIONS,
+  lingerAfterAnswer,
   refusedHead,
   refusedUpgrade,
   SendError,
@@ -72,6 +74,12 @@ export interface InboundOptions {
   log(line: string): void;
   /** How long a request body may pause before a 408 (BODY_TIMEOUT_MS by default; 0: no limit). */
   bodyTimeoutMs?: number;
+  /**
+   * How long the rest of a body answered early is read and dropped, in all and between two reads
+   * (LINGER_TIME_MS and LINGER_TIMEOUT_MS by default, as msup's front; proxy/linger.ts).
+   */
+  lingerTimeMs?: number;
+  lingerTimeoutMs?: number;
 }
 
 /** How often the app's port is tried while it starts: as msup's startup probes, often at first, then less. */
@@ -109,6 +117,7 @@ export function acceptPollDelay(sinceStartMs: number, previousMs: number): numbe
 
 export class Inbound {
   readonly #options: InboundOptions;
+  readonly #linger: LingerBounds;
   #pool: UpstreamPool | undefined;
   #app: { host: string; port: number } | null = null;
   #ingress: net.Server | undefined;
@@ -118,6 +127,10 @@ export class Inbound {
 
   constructor(options: InboundOptions) {
     this.#options = options;
+    this.#linger = {
+      timeMs: options.lingerTimeMs ?? DEFAULT_LINGER.timeMs,
+      timeoutMs: options.lingerTimeoutMs ?? DEFAULT_LINGER.timeoutMs,
+    };
   }
 
   /** The app listens at `endpoint`: once it accepts connections, the listeners open. */
@@ -220,6 +233,7 @@ export class Inbound {
   #fromMesh(req: http.IncomingMessage, res: http.ServerResponse): void {
     const identity = this.#identityOf(req.socket as TLSSocket);
     if (!identity) {
+      lingerAfterAnswer(req, res, this.#linger);
       res.writeHead(403, { 'content-type': 'text/plain' });
       res.end(NOT_OF_THE_MESH);
       return;
@@ -244,10 +258,6 @@ export class Inbound {
       const status = res.headersSent && res.writableFinished ? res.statusCode : 0;
       this.#options.metrics.record('inbound', '', route, status, performance.now() - started);
     });
-    if (!pool) {
-      notForwarded(req, res, 'the app is not up yet');
-      return;
-    }
     // Read as the app takes it; a client that stops sending it gets 408 after the idle time, as from the front.
     const body = hasBody(req)
       ? new LazyBody(req, this.#options.bodyTimeoutMs ?? BODY_TIMEOUT_MS, () => {
@@ -255,6 +265,11 @@ export class Inbound {
           bodyStopped(req, res);
         })
       : null;
+    lingerAfterAnswer(req, res, this.#linger, body);
+    if (!pool) {
+      notForwarded(req, res, 'the app is not up yet');
+      return;
+    }
     const attempt = (again: boolean): void => {
       send(pool, {
         method: req.method ?? 'GET',

@@ -3,6 +3,7 @@
 // with a time limit, and retries (on another instance where there is one) within the limit and the budget.
 import http from 'node:http';
 import { LazyBody } from '../proxy/lazy-body.js';
+import { DEFAULT_LINGER, type LingerBounds } from '../proxy/linger.js';
 import { createUpstreamPool, type UpstreamPool } from '../proxy/upstream-pool.js';
 import { Balancer } from './balancer.js';
 import { CircuitBreaker, type PeerBreakers } from './breaker.js';
@@ -13,6 +14,7 @@ import {
   countHeaders,
   hasBody,
   LISTENER_OPTIONS,
+  lingerAfterAnswer,
   refusedHead,
   SendError,
   send,
@@ -48,6 +50,9 @@ export interface OutboundOptions {
   random(): number;
   /** How long a request body may pause before a 408 (BODY_TIMEOUT_MS by default; 0: no limit). */
   bodyTimeoutMs?: number;
+  /** How long the rest of a body answered early is read and dropped, in all and between reads (proxy/linger.ts). */
+  lingerTimeMs?: number;
+  lingerTimeoutMs?: number;
   /** A line for msup's log of the service (the circuit breaker's ejections and recoveries). */
   log?(line: string): void;
 }
@@ -60,6 +65,7 @@ interface Attempt {
 
 export class Outbound {
   readonly #o: OutboundOptions;
+  readonly #linger: LingerBounds;
   readonly #server: http.Server;
   readonly #balancer: Balancer;
   readonly #budget: RetryBudget;
@@ -73,6 +79,10 @@ export class Outbound {
 
   constructor(options: OutboundOptions) {
     this.#o = options;
+    this.#linger = {
+      timeMs: options.lingerTimeMs ?? DEFAULT_LINGER.timeMs,
+      timeoutMs: options.lingerTimeoutMs ?? DEFAULT_LINGER.timeoutMs,
+    };
     const s = options.settings;
     this.#balancer = new Balancer(s.balancing, options.now, options.random);
     this.#budget = new RetryBudget(
@@ -188,6 +198,8 @@ export class Outbound {
           bodyStopped(req, res);
         })
       : null;
+    // A peer's early 413, or the 503 when no instance is ready before the body was read.
+    lingerAfterAnswer(req, res, this.#linger, source);
     const body = await readBody(req, source).catch((error: Error) => {
       if (abort.signal.aborted) return undefined;
       throw error;

@@ -78,10 +78,20 @@ async function app(handler?: http.RequestListener) {
   return { server, port: (server.address() as net.AddressInfo).port };
 }
 
+/** The bounds of the reading of a body answered early (proxy/linger.ts), when a test sets them. */
+interface Linger {
+  lingerTimeMs?: number;
+  lingerTimeoutMs?: number;
+}
+const lingerOf = (over: Linger): Linger => ({
+  ...(over.lingerTimeMs !== undefined && { lingerTimeMs: over.lingerTimeMs }),
+  ...(over.lingerTimeoutMs !== undefined && { lingerTimeoutMs: over.lingerTimeoutMs }),
+});
+
 /** A sidecar's inbound side in front of the app at `appPort`, open. */
 async function inbound(
   appPort: number,
-  over: { mtls?: 'strict' | 'permissive'; bodyTimeoutMs?: number } = {},
+  over: { mtls?: 'strict' | 'permissive'; bodyTimeoutMs?: number } & Linger = {},
 ) {
   const ports = { ingress: await freePort(), mesh: await freePort() };
   const side = new Inbound({
@@ -95,6 +105,7 @@ async function inbound(
     metrics: new GoldenMetrics(Date.now),
     log: () => {},
     ...(over.bodyTimeoutMs !== undefined && { bodyTimeoutMs: over.bodyTimeoutMs }),
+    ...lingerOf(over),
   });
   closers.push(() => side.close());
   await side.open({ host: '127.0.0.1', port: appPort });
@@ -104,7 +115,11 @@ async function inbound(
 /** An outbound listener to plain-HTTP instances at `ports` (instances outside the mesh), open. */
 async function outbound(
   ports: number[],
-  over: { settings?: Partial<SidecarSettings>; bodyTimeoutMs?: number; log?: (line: string) => void } = {},
+  over: {
+    settings?: Partial<SidecarSettings>;
+    bodyTimeoutMs?: number;
+    log?: (line: string) => void;
+  } & Linger = {},
 ) {
   const port = await freePort();
   const listener = new Outbound({
@@ -119,6 +134,7 @@ async function outbound(
     random: () => 0,
     ...(over.bodyTimeoutMs !== undefined && { bodyTimeoutMs: over.bodyTimeoutMs }),
     ...(over.log && { log: over.log }),
+    ...lingerOf(over),
   });
   await listener.listen();
   closers.push(() => listener.close());
@@ -306,5 +322,74 @@ describe("a sidecar's circuit breaker", () => {
     expect(lines.slice(1)).toEqual([
       `circuit breaker: api instance 127.0.0.1:${port} is back in rotation (its trial request succeeded)`,
     ]);
+  });
+});
+
+describe('an answer that comes before the whole request body', () => {
+  /**
+   * A client that sends the head of a chunked upload, waits for its early answer (`answer`), and goes on
+   * with a chunk every `every` ms (0: none). Resolves with what it got once the sidecar has closed the
+   * connection (or 20 s have passed).
+   */
+  async function sendOn(port: number, every: number, answer: RegExp) {
+    const socket = net.connect(port, '127.0.0.1');
+    closers.push(() => void socket.destroy());
+    const state = { got: '', closed: false };
+    socket.on('data', (d) => (state.got += d));
+    socket.on('error', () => {});
+    socket.on('close', () => (state.closed = true));
+    socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    const timer = every > 0 ? setInterval(() => socket.write('1\r\nx\r\n'), every) : undefined;
+    try {
+      expect(await waitFor(() => answer.test(state.got), 10_000)).toBe(true);
+      await waitFor(() => state.closed, 20_000);
+      return state;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** An app that answers 413 at once, without reading the body (Node's server then reads it on itself). */
+  const early413 = () =>
+    app((_req, res) => {
+      res.writeHead(413, { 'content-type': 'text/plain', 'content-length': '4' });
+      res.end('big!');
+    });
+  const TOO_LARGE = /^HTTP\/1\.1 413 [\s\S]*\r\n\r\nbig!$/;
+  const BOUNDS = { lingerTimeMs: 500, lingerTimeoutMs: 60_000 };
+
+  it("closes the connection after lingerTime in all when the app's answer came first, however steadily the client sends", {
+    timeout: 30_000,
+  }, async () => {
+    // Before, the sidecar sent the rest on to the app (reading it on) for as long as the client sent.
+    const { port } = await early413();
+    const side = await inbound(port, BOUNDS);
+    const out = await outbound([port], BOUNDS);
+    for (const to of [side.ingress, out.port])
+      expect(await sendOn(to, 10, TOO_LARGE)).toMatchObject({ closed: true });
+  });
+
+  it('closes the connection after lingerTime in all after its own 503 to a body it did not read', {
+    timeout: 30_000,
+  }, async () => {
+    // No instance of the peer is ready: the outbound answered before reading a chunked body, and Node's
+    // server read the rest with no limit.
+    const out = await outbound([], BOUNDS);
+    const reply = await sendOn(out.port, 10, /^HTTP\/1\.1 503 [\s\S]*no instance of api is ready/);
+    expect(reply).toMatchObject({ closed: true });
+  });
+
+  it('keeps the connection of a client whose body ends in time, and answers its next request', async () => {
+    const { port } = await early413();
+    const side = await inbound(port, BOUNDS);
+    const socket = net.connect(side.ingress, '127.0.0.1');
+    closers.push(() => void socket.destroy());
+    let got = '';
+    socket.on('data', (d) => (got += d));
+    socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    expect(await waitFor(() => TOO_LARGE.test(got))).toBe(true);
+    got = '';
+    socket.write('0\r\n\r\nPOST /again HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n');
+    expect(await waitFor(() => TOO_LARGE.test(got))).toBe(true);
   });
 });

@@ -483,6 +483,38 @@ net.createServer((socket) => {
     for (let i = 0; i < 3; i++) expect(await request(ingress)).toMatchObject({ status: 200, body: 'ok' });
   });
 
+  it("closes the connection of a client that goes quiet after the app's early answer (the built sidecar bounds it)", {
+    timeout: 60_000,
+  }, async () => {
+    const p = project();
+    // A 413 before the body is read; Node's server then reads the rest on itself.
+    const sup = await startApp(
+      p,
+      'strict',
+      `import http from 'node:http';
+http.createServer((req, res) => {
+  res.writeHead(413, { 'content-length': '4' });
+  res.end('big!');
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`,
+    );
+    // Straight to the sidecar (msup's front bounds its own clients): the sidecar program msup runs,
+    // with its default bounds: LINGER_TIMEOUT_MS (5 s) without a byte, then the connection closes.
+    const socket = net.connect(sidecarOf(sup, 'strict').sidecar.ports.ingress, '127.0.0.1');
+    const state = { got: '', closed: false };
+    try {
+      socket.on('data', (d) => (state.got += d));
+      socket.on('error', () => {});
+      socket.on('close', () => (state.closed = true));
+      socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      expect(await waitFor(() => /^HTTP\/1\.1 413 [\s\S]*\r\n\r\nbig!$/.test(state.got))).toBe(true);
+      // Before, it stayed open (the keep-alive timer, 65 s, was the only bound).
+      expect(await waitFor(() => state.closed, 30_000)).toBe(true);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('gives an upgrade the headers a request gets: no client id from outside, a trace continued', {
     timeout: 60_000,
   }, async () => {
