@@ -259,15 +259,16 @@ export class Inbound {
       this.#options.metrics.record('inbound', '', route, status, performance.now() - started);
     });
     // Read as the app takes it; a client that stops sending it gets 408 after the idle time, as from the front.
+    const idleMs = this.#options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
     const body = hasBody(req)
-      ? new LazyBody(req, this.#options.bodyTimeoutMs ?? BODY_TIMEOUT_MS, () => {
+      ? new LazyBody(req, idleMs, () => {
           abort.abort();
           bodyStopped(req, res);
         })
       : null;
     lingerAfterAnswer(req, res, this.#linger, body);
     if (!pool) {
-      notForwarded(req, res, 'the app is not up yet');
+      notForwarded(req, res, idleMs, 'the app is not up yet');
       return;
     }
     const attempt = (again: boolean): void => {
@@ -305,7 +306,7 @@ export class Inbound {
             // method, as after a failed connect of its own. The body's reader lets go of the client's stream
             // (and its idle timer stops): notForwarded reads the rest.
             body?.destroy();
-            notForwarded(req, res, `the app did not take the connection (${error.message})`);
+            notForwarded(req, res, idleMs, `the app did not take the connection (${error.message})`);
             return;
           }
           // The app cut the connection after it got the request, or did not answer in time: the client's
@@ -441,10 +442,21 @@ function replaying(socket: net.Socket, first: Buffer): Duplex {
 /**
  * 503 with NOT_FORWARDED_HEADER and `connection: close`: the request never reached the app. Sent once the
  * client's body is read (up to REPLAY_LIMIT; a larger one cannot be sent again anyway), so that closing
- * the connection does not reset it under bytes not read yet, which could lose the answer.
+ * the connection does not reset it under bytes not read yet, which could lose the answer. A client that
+ * sends nothing for `idleMs` (0: no limit) meanwhile gets 408, as while the app took its body: the body's
+ * reader, and its idle timer, have let go of it, and a client gone quiet held the connection for ever.
+ * (The bytes read are bounded by REPLAY_LIMIT, so no linger bound is needed before the answer; the idle
+ * time is the front's bodyTimeout, so a front's client that pauses is the front's to answer, not cut here.)
  */
-function notForwarded(req: http.IncomingMessage, res: http.ServerResponse, text: string): void {
+function notForwarded(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  idleMs: number,
+  text: string,
+): void {
+  let idle: NodeJS.Timeout | undefined;
   const answer = () => {
+    clearTimeout(idle);
     if (res.headersSent || res.destroyed) return;
     res.writeHead(503, {
       'content-type': 'text/plain',
@@ -457,8 +469,13 @@ function notForwarded(req: http.IncomingMessage, res: http.ServerResponse, text:
     answer();
     return;
   }
+  if (idleMs > 0) {
+    idle = setTimeout(() => bodyStopped(req, res), idleMs);
+    res.once('close', () => clearTimeout(idle));
+  }
   let read = 0;
   req.on('data', (chunk: Buffer) => {
+    idle?.refresh();
     read += chunk.length;
     if (read > REPLAY_LIMIT) answer();
   });

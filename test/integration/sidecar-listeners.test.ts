@@ -379,6 +379,29 @@ describe('an answer that comes before the whole request body', () => {
     expect(reply).toMatchObject({ closed: true });
   });
 
+  it('answers 408 and closes when the body stops arriving while its not-forwarded 503 waits for it', {
+    timeout: 30_000,
+  }, async () => {
+    // The app is gone: the 503 waits for the body's end (or 64 KiB), with no idle timer before, and a
+    // client that stopped sending held the connection for ever.
+    const { server, port } = await app();
+    const side = await inbound(port, { bodyTimeoutMs: 200 });
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    const socket = net.connect(side.ingress, '127.0.0.1');
+    closers.push(() => void socket.destroy());
+    const state = { got: '', closed: false };
+    socket.on('data', (d) => (state.got += d));
+    socket.on('error', () => {});
+    socket.on('close', () => (state.closed = true));
+    socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    await waitFor(() => state.closed, 20_000);
+    expect(state).toMatchObject({ closed: true });
+    expect(state.got).toMatch(/^HTTP\/1\.1 408 [\s\S]*the request body stopped arriving/);
+  });
+
   it('keeps the connection of a client whose body ends in time, and answers its next request', async () => {
     const { port } = await early413();
     const side = await inbound(port, BOUNDS);
