@@ -479,6 +479,20 @@ describe('the function runtime', () => {
     }
   });
 
+  it('sends a GET that every environment cuts to one other environment only, not to three', {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({
+      handler: undefined,
+      command: ['node', 'echo-server.js'],
+      health: { http: '/health' },
+    });
+    const cut = await request(fn.url('/destroy'));
+    expect(cut.status).toBe(502);
+    // The first environment and the one it was sent to again: two cold starts, two errors.
+    expect(fn.details()).toMatchObject({ coldStarts: 2, invocations: 2, errors: 2 });
+  });
+
   it('runs an HTTP service as the function: each environment serves on its own port', {
     timeout: 60_000,
   }, async () => {

@@ -290,6 +290,7 @@ export class Gateway {
     let lease: Lease<Environment> | null;
     let outcome: Outcome;
     let began: number;
+    let resent = false;
     for (let attempt = 1; ; attempt++) {
       lease = await this.#acquire(reply);
       if (!lease) return;
@@ -297,16 +298,21 @@ export class Gateway {
       outcome = await this.#within(lease, requestId, lease.env.forward(req, res));
       // Refused before a byte of it was written (an environment on its way out): it never ran, so another
       // environment takes it, as a handler's does. One that may have run goes again only as the front
-      // proxy would send it again: an idempotent method, nothing of its body or answer spent.
+      // proxy would send it again: an idempotent method, nothing of its body or answer spent; and once
+      // only, so that a request that makes every environment cut it costs one more environment, not three.
       if (outcome.kind !== 'exited' || attempt === UNDELIVERED_TRIES) break;
       if (outcome.undelivered) this.pool.discard(lease, true);
-      else if (outcome.resend) {
+      else if (outcome.resend && !resent) {
+        resent = true;
         this.#counts.errors++;
         this.#say(
           'stderr',
           `${outcome.errorType}: ${outcome.message} (${req.method} sent to another environment)`,
         );
-        this.pool.discard(lease);
+        // One that others share (a concurrency above 1) and may still be alive takes no new request and
+        // ends once they are answered, as after a timeout: ending it now would fail them all.
+        if (this.#service.function.concurrency === 1) this.pool.discard(lease);
+        else this.pool.retire(lease);
       } else break;
     }
     this.#finish(lease, requestId, outcome, this.#o.clock.now() - began, reply);
