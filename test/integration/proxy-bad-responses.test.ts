@@ -221,9 +221,11 @@ describe('an answer that comes before the whole request body', () => {
     expect(await sendOn(port, 10, TOO_LARGE)).toMatchObject({ closed: true });
   });
 
-  it('closes the connection once the client sends nothing more for lingerTimeout', async () => {
-    const { port } = await proxy([await early413()], { lingerTimeoutMs: 200 });
-    expect(await sendOn(port, 0, TOO_LARGE)).toMatchObject({ closed: true });
+  it('closes the connection once the client sends nothing for lingerTimeout', async () => {
+    // A byte every second: more than lingerTimeout apart, well within Node's own keep-alive timeout (5 s),
+    // which on its own would never close a connection that keeps sending (and the total bound is far).
+    const { port } = await proxy([await early413()], { lingerTimeMs: 60_000, lingerTimeoutMs: 200 });
+    expect(await sendOn(port, 1000, TOO_LARGE)).toMatchObject({ closed: true });
   });
 
   it("bounds the shared front's own early answers too (a 404 to a request with a body)", async () => {
