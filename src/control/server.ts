@@ -339,25 +339,29 @@ export class ControlServer {
           // The tail is held encoded, with every other follower's (HeldTails: bounded together), and
           // sent as the reader takes it; the records read are let go of once encoded.
           const tail = this.#tails.hold();
-          for (let at = 0; at < recent.length && !left(); ) {
-            const parts: string[] = [];
-            for (let size = 0; at < recent.length && size < TAIL_CHUNK_BYTES; ) {
-              const text = line(recent[at++]);
-              parts.push(text);
-              size += text.length;
+          // Let go of in any case: what it holds counts against every follower's bound.
+          try {
+            for (let at = 0; at < recent.length && !left(); ) {
+              const parts: string[] = [];
+              for (let size = 0; at < recent.length && size < TAIL_CHUNK_BYTES; ) {
+                const text = line(recent[at++]);
+                parts.push(text);
+                size += text.length;
+              }
+              tail.add(parts);
+              // Encoding 100,000 records takes about 0.2 s: the loop (every front) goes on between chunks.
+              await new Promise((resolve) => setImmediate(resolve));
             }
-            tail.add(parts);
-            // Encoding 100,000 records takes about 0.2 s: the loop (every front) goes on between chunks.
-            await new Promise((resolve) => setImmediate(resolve));
+            recent = undefined;
+            if (!left() && tail.skippedFirst > 0) {
+              socket.write(line({ kind: 'skipped', lines: tail.skippedFirst }));
+            }
+            for (let chunk = tail.next(); chunk && !left(); chunk = tail.next()) {
+              if (!socket.write(chunk)) await drained(socket);
+            }
+          } finally {
+            tail.release();
           }
-          recent = undefined;
-          if (!left() && tail.skippedFirst > 0) {
-            socket.write(line({ kind: 'skipped', lines: tail.skippedFirst }));
-          }
-          for (let chunk = tail.next(); chunk && !left(); chunk = tail.next()) {
-            if (!socket.write(chunk)) await drained(socket);
-          }
-          tail.release();
           if (left()) return;
           // The rest of its tail was dropped for a newer one: where it stops, it is told how many.
           if (tail.dropped > 0) socket.write(line({ kind: 'skipped', lines: tail.dropped }));
