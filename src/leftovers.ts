@@ -7,10 +7,11 @@ import { isAlive } from './runtime/proc.js';
 
 /**
  * Removes the entries of `dir` that `pattern` names, its `pid` group the process that made them, when that
- * process is gone and the entry is this user's (a folder with all it holds). Best effort: a folder that
+ * process is gone and the entry is this user's (a folder with all it holds), and, with `minAgeMs`, was
+ * made at least that long ago. Best effort: a folder that
  * cannot be read, or an entry that cannot be removed, stays. Answers the names removed.
  */
-export function removeLeftovers(dir: string, pattern: RegExp): string[] {
+export function removeLeftovers(dir: string, pattern: RegExp, minAgeMs = 0): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -24,7 +25,9 @@ export function removeLeftovers(dir: string, pattern: RegExp): string[] {
     if (!Number.isSafeInteger(pid) || pid <= 0 || isAlive(pid)) continue;
     const entry = path.join(dir, name);
     try {
-      if (uid !== undefined && lstatSync(entry).uid !== uid) continue;
+      const stat = lstatSync(entry);
+      if (uid !== undefined && stat.uid !== uid) continue;
+      if (minAgeMs > 0 && Date.now() - stat.mtimeMs < minAgeMs) continue;
       rmSync(entry, { recursive: true, force: true });
       removed.push(name);
     } catch {

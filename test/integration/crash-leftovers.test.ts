@@ -2,7 +2,7 @@
 // image build's msup-import-<pid>-… in the temporary folder, ...), is removed by the next run that takes the
 // project; never what a live process is writing.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -68,20 +68,26 @@ describe("a crashed run's leftovers", () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'msup-leftovers-'));
     const dead = path.join(os.tmpdir(), `msup-import-${await gonePid()}-test${process.pid}`);
     const live = path.join(os.tmpdir(), `msup-import-${process.ppid}-test${process.pid}`);
+    // Of a pid not seen here, but made a minute ago: maybe an msup's in another pid namespace, at work.
+    const recent = path.join(os.tmpdir(), `msup-import-${await gonePid()}-recent${process.pid}`);
     cleanups.push(() => {
-      for (const dir of [root, dead, live]) rmSync(dir, { recursive: true, force: true });
+      for (const dir of [root, dead, live, recent]) rmSync(dir, { recursive: true, force: true });
     });
-    for (const dir of [dead, live]) {
+    for (const dir of [dead, live, recent]) {
       mkdirSync(dir);
       // What the engine keeps of an import it did not finish: as large as the image.
       writeFileSync(path.join(dir, 'storage-import'), Buffer.alloc(1024));
     }
+    const hoursAgo = (h: number) => new Date(Date.now() - h * 3600_000);
+    for (const dir of [dead, live]) utimesSync(dir, hoursAgo(2), hoursAgo(2));
+    utimesSync(recent, hoursAgo(1 / 60), hoursAgo(1 / 60));
     const lines: string[] = [];
     const runtimes = await openProject(root, lines);
     await runtimes.reap(['container']);
     // Before, it stayed for good.
     expect(existsSync(dead)).toBe(false);
     expect(readdirSync(live)).toEqual(['storage-import']);
+    expect(readdirSync(recent)).toEqual(['storage-import']);
     expect(lines.join('\n')).toContain(
       `removed the temporary folder of an image build a crashed run left {"path":${JSON.stringify(dead)}}`,
     );

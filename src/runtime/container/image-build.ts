@@ -86,9 +86,16 @@ const labelArgs = (flag: string, labels: Record<string, string>) =>
  */
 const SCRATCH = /^msup-(?:import|image)-(?<pid>\d+)-/;
 
+/**
+ * How old a folder of the temporary folder must be to be taken for a leftover. The temporary folder may
+ * be shared with an msup in another pid namespace (a container, a CI job), whose pid is not seen from
+ * here, so is taken for gone: its import, which takes seconds, is done long before.
+ */
+const SCRATCH_MIN_AGE_MS = 60 * 60 * 1000;
+
 /** Removes what image builds of msups that are gone left in the temporary folder; answers the paths. */
 export function removeScratchLeftovers(tmpdir = os.tmpdir()): string[] {
-  return removeLeftovers(tmpdir, SCRATCH).map((name) => path.join(tmpdir, name));
+  return removeLeftovers(tmpdir, SCRATCH, SCRATCH_MIN_AGE_MS).map((name) => path.join(tmpdir, name));
 }
 
 export async function importMinimal(
