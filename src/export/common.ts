@@ -55,6 +55,18 @@ export function argv(
  */
 export const kubeLiteral = (text: string) => text.replace(/\$/g, () => '$$');
 
+/**
+ * Says once that `$` was written `$$` (kubeLiteral) in the documents: right for the kubelet, which reads
+ * it back as one `$`, but `podman kube play` (podman 4) passes `$$` on as written.
+ */
+export function doubledDollarWarning(documents: unknown, warnings: Warnings): void {
+  if (JSON.stringify(documents).includes('$$'))
+    warnings.add(
+      '$',
+      'each $ is written $$, which the kubelet reads back as one $; podman kube play passes $$ on as written',
+    );
+}
+
 /** A warning for a shell command line that stays the container's PID 1. */
 export function commandWarning(service: ResolvedService, warnings: Warnings) {
   const line = service.command.argv[0] as string;

@@ -6,7 +6,7 @@ import { FUNCTION_DEFAULTS } from '../config/function-defaults.js';
 import { peerVariable } from '../config/peer-variable.js';
 import { functionScript } from '../handler-command.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
-import { argv, environment, kubeLiteral, toSeconds, type Warnings } from './common.js';
+import { argv, doubledDollarWarning, environment, kubeLiteral, toSeconds, type Warnings } from './common.js';
 import { functionServices, serverlessWarnings } from './functions.js';
 import { checkNames, kubernetesName } from './kube-names.js';
 
@@ -152,7 +152,9 @@ export function knativeServices(
   const services = functionServices(config, warnings, 'Knative');
   checkNames(services, 'Knative', warnings);
   const peers = peerUrls(config, services, warnings);
-  return services.map((s) =>
+  const manifests = services.map((s) =>
     knativeService(config, s, labels, images.get(s.name) as string, warnings, peers, ownImages.has(s.name)),
   );
+  doubledDollarWarning(manifests, warnings);
+  return manifests;
 }

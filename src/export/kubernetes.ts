@@ -6,6 +6,7 @@ import {
   balancingWarnings,
   commonWarnings,
   containerPort,
+  doubledDollarWarning,
   environment,
   isReachable,
   kubeLiteral,
@@ -172,5 +173,7 @@ export function kubernetesManifests(
     .filter((s) => isReachable(s, config))
     .map((s) => serviceManifest(s, labelsOf(s)));
   const fronts = config.proxy.routes.length > 0 ? front(config, projectName, base, warnings) : [];
-  return [...deployments, ...services, ...fronts];
+  const manifests = [...deployments, ...services, ...fronts];
+  doubledDollarWarning(manifests, warnings);
+  return manifests;
 }

@@ -26,6 +26,30 @@ type Doc = Record<string, any>;
 export const SAM_RUNTIME = 'nodejs24.x';
 /** The names Lambda takes for environment variables (CreateFunction refuses others, `Q` included). */
 const VARIABLE_NAME = /^[a-zA-Z][a-zA-Z0-9_]+$/;
+/**
+ * The names Lambda sets itself and refuses in a function's configuration (Lambda Developer Guide, "Defined
+ * runtime environment variables", its reserved keys; cfn-lint's E3663 reads the same list).
+ */
+const RESERVED_VARIABLES = new Set([
+  '_HANDLER',
+  '_X_AMZN_TRACE_ID',
+  'AWS_DEFAULT_REGION',
+  'AWS_REGION',
+  'AWS_EXECUTION_ENV',
+  'AWS_LAMBDA_FUNCTION_NAME',
+  'AWS_LAMBDA_FUNCTION_MEMORY_SIZE',
+  'AWS_LAMBDA_FUNCTION_VERSION',
+  'AWS_LAMBDA_INITIALIZATION_TYPE',
+  'AWS_LAMBDA_LOG_GROUP_NAME',
+  'AWS_LAMBDA_LOG_STREAM_NAME',
+  'AWS_ACCESS_KEY',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_LAMBDA_RUNTIME_API',
+  'LAMBDA_TASK_ROOT',
+  'LAMBDA_RUNTIME_DIR',
+]);
 /** AWS Lambda Web Adapter (github.com/awslabs/aws-lambda-web-adapter), x86_64 layer, version 25. */
 // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax, not JavaScript's
 export const WEB_ADAPTER_LAYER = 'arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerX86:25';
@@ -124,7 +148,13 @@ function functionResource(
   const id = logicalId(s.name);
   const variables: Doc = Object.fromEntries(environment(s, warnings).filter(([k]) => k !== 'HOST'));
   for (const name of Object.keys(variables))
-    if (!VARIABLE_NAME.test(name)) {
+    if (RESERVED_VARIABLES.has(name)) {
+      delete variables[name];
+      warnings.add(
+        `${key}.env.${name}`,
+        'not exported: Lambda sets it itself and refuses it in a function configuration',
+      );
+    } else if (!VARIABLE_NAME.test(name)) {
       delete variables[name];
       warnings.add(
         `${key}.env.${name}`,

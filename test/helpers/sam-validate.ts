@@ -45,6 +45,13 @@ function runtimeProblem(runtime: unknown): string | null {
   return null;
 }
 
+/** Lambda's reserved variable names ("Defined runtime environment variables"; cfn-lint's E3663). */
+const RESERVED = new Set(
+  '_HANDLER _X_AMZN_TRACE_ID AWS_DEFAULT_REGION AWS_REGION AWS_EXECUTION_ENV AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME AWS_ACCESS_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_LAMBDA_RUNTIME_API LAMBDA_TASK_ROOT LAMBDA_RUNTIME_DIR'.split(
+    ' ',
+  ),
+);
+
 function ownChecks(doc: Doc): string[] {
   const problems: string[] = [];
   for (const key of Object.keys(doc)) if (!TOP.has(key)) problems.push(`unknown top-level key ${key}`);
@@ -69,6 +76,7 @@ function ownChecks(doc: Doc): string[] {
     // cfn-lint's E3002, as CreateFunction: `Q` is refused.
     for (const name of Object.keys(p.Environment?.Variables ?? {}))
       if (!/^[a-zA-Z][a-zA-Z0-9_]+$/.test(name)) problems.push(`${id}: variable name ${name}`);
+      else if (RESERVED.has(name)) problems.push(`${id}: reserved variable ${name}`);
     if (typeof p.Handler !== 'string' || !p.Handler.includes('.'))
       problems.push(`${id}: Handler ${p.Handler}`);
     for (const [name, e] of Object.entries(p.Events ?? {}) as [string, Doc][])

@@ -155,7 +155,7 @@ describe('AWS SAM export', () => {
           f: {
             handler: 'fns/f.handler',
             memory: 512,
-            env: { Q: 'one letter', OK_1: 'kept' },
+            env: { Q: 'one letter', OK_1: 'kept', AWS_REGION: 'eu-west-1' },
             runtime: { function: { timeout: '20s', minInstances: 2, maxInstances: 5, concurrency: 4 } },
           },
         },
@@ -180,6 +180,12 @@ describe('AWS SAM export', () => {
     expect(samWarnings).toContainEqual({
       key: 'services.f.env.Q',
       message: expect.stringContaining('not exported: Lambda takes variable names of two or more'),
+    });
+    // Nor a name Lambda sets itself (AWS_REGION, often set locally for the AWS SDK).
+    expect(sam.Resources.F.Properties.Environment.Variables.AWS_REGION).toBeUndefined();
+    expect(samWarnings).toContainEqual({
+      key: 'services.f.env.AWS_REGION',
+      message: expect.stringContaining('not exported: Lambda sets it itself'),
     });
     // nodejs24.x has no callback handlers, which msup runs: named.
     expect(samWarnings).toContainEqual({

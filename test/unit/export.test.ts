@@ -159,6 +159,10 @@ describe('Kubernetes export', { timeout: 120_000 }, () => {
     expect(c.command[2]).toBe('node server.js --port=$$PORT && echo "$$(date)"');
     expect(c.env).toContainEqual({ name: 'FORMAT', value: '$$(literal)' });
     expect(c.env).toContainEqual({ name: 'PRICE', value: '$$5' });
+    // podman kube play reads no $$ back: said once.
+    expect(k8sWarnings.filter((w) => w.key === '$')).toEqual([
+      { key: '$', message: expect.stringContaining('podman kube play passes $$ on as written') },
+    ]);
     const api = manifests.find((m) => m.metadata.name === 'api' && m.kind === 'Deployment') as Doc;
     expect(api.spec.template.spec.terminationGracePeriodSeconds).toBe(2);
     expect(api.spec.template.spec.containers[0].livenessProbe.exec.command).toEqual([
