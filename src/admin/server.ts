@@ -103,13 +103,18 @@ export class AdminServer {
   readonly #onInstance = () => this.#feed.nudge();
   readonly token: string;
   #guard: GuardSettings;
-  readonly #streamRefused = atMostEvery((withToken: boolean, from: string) =>
-    this.#options.log('warn', 'admin listener: an event stream was refused, too many are open', {
-      withToken,
-      max: withToken ? MAX_VIEWERS_WITH_TOKEN : MAX_VIEWERS_WITHOUT_TOKEN,
-      from,
-    }),
+  /** One limiter per kind: a flood of anonymous refusals does not hide the line of a page with the token. */
+  readonly #streamRefusedBy = [false, true].map((withToken) =>
+    atMostEvery((from: string) =>
+      this.#options.log('warn', 'admin listener: an event stream was refused, too many are open', {
+        withToken,
+        max: withToken ? MAX_VIEWERS_WITH_TOKEN : MAX_VIEWERS_WITHOUT_TOKEN,
+        from,
+      }),
+    ),
   );
+  readonly #streamRefused = (withToken: boolean, from: string) =>
+    this.#streamRefusedBy[withToken ? 1 : 0]?.(from);
 
   private constructor(target: AdminTarget, options: AdminOptions) {
     this.#target = target;
