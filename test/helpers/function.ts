@@ -2,6 +2,7 @@
 // function runtime opened on it, output lines kept, and everything stopped (and checked gone) after the test.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect } from 'vitest';
@@ -120,4 +121,82 @@ export async function expectNoBodies(base: string): Promise<void> {
   expect(head).toMatch(/^HTTP\/1\.1 200 /);
   expect(head.toLowerCase()).toContain('content-length: 4\r\n');
   expect(head.endsWith('\r\n\r\n')).toBe(true);
+}
+
+export interface EndlessUpload {
+  /** The answer's head and body, as sent. */
+  answer: string;
+  /** The client had ended its body before the answer came (it sent `capBytes` first). */
+  endedFirst: boolean;
+  /** What a GET of /globals on the same connection got after the client ended its body: the connection was drained, not reset. */
+  after: string;
+}
+
+/**
+ * A chunked POST to `base` + `path` whose body does not end: 64 KB chunks, one after the other, until the
+ * answer has come. Only as a bound (the answer never came while it was sending), the body is ended once
+ * `capBytes` have gone. After the answer, the client ends its body and asks for /globals on the same
+ * connection.
+ */
+export function endlessUpload(
+  base: string,
+  path: string,
+  capBytes = 64 * 1024 * 1024,
+): Promise<EndlessUpload> {
+  const url = new URL(base);
+  const socket = net.connect(Number(url.port), url.hostname);
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  const frame = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]);
+  return new Promise((resolve) => {
+    let got = Buffer.alloc(0);
+    let answer = '';
+    let endedFirst = false;
+    let ended = false;
+    let sent = 0;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      socket.write('0\r\n\r\n');
+    };
+    const settle = (after: string) => {
+      socket.destroy();
+      resolve({ answer, endedFirst, after });
+    };
+    /** One whole message (head and Content-Length body) at the front of `got`, taken off it. */
+    const message = (): string | undefined => {
+      const headEnd = got.indexOf('\r\n\r\n');
+      if (headEnd < 0) return undefined;
+      const head = got.subarray(0, headEnd).toString('latin1');
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+      if (got.length < headEnd + 4 + length) return undefined;
+      const whole = got.subarray(0, headEnd + 4 + length).toString('utf8');
+      got = got.subarray(headEnd + 4 + length);
+      return whole;
+    };
+    socket.on('data', (data: Buffer) => {
+      got = Buffer.concat([got, data]);
+      if (!answer) {
+        const first = message();
+        if (!first) return;
+        answer = first;
+        endedFirst = ended;
+        end();
+        socket.write('GET /globals HTTP/1.1\r\nHost: x\r\n\r\n');
+      }
+      const second = message();
+      if (second) settle(second);
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => settle(''));
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    const send = () => {
+      if (answer || ended || socket.destroyed) return;
+      if (sent >= capBytes) end();
+      else {
+        sent += chunk.length;
+        socket.write(frame, send);
+      }
+    };
+    send();
+  });
 }

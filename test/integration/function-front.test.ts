@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { endlessUpload } from '../helpers/function.js';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { REPO, useProject } from '../helpers/project.js';
@@ -156,5 +157,19 @@ describe('a handler function behind the front', () => {
     const after = await request(`${front}/globals`);
     expect(after.status).toBe(200);
     expect(details().invocations).toBe(3);
+  });
+
+  it('answers 413 to a body that never ends once it passes 6 MB, while the client is still sending', {
+    timeout: 60_000,
+  }, async () => {
+    const sup = await start('2s', 1);
+    // Before, the body was read to its end first: one that never ended was read for ever, unanswered.
+    const upload = await endlessUpload(sup.url('fn'), '/echo');
+    expect(upload.answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(upload.answer.endsWith('\r\n\r\n{"message":"Request Entity Too Large"}')).toBe(true);
+    expect(upload.endedFirst).toBe(false);
+    // The rest was read and dropped (the front's lingering close): the connection serves the next request.
+    expect(upload.after).toMatch(/^HTTP\/1\.1 200 /);
+    expect(sup.instances('fn')[0]?.details).toMatchObject({ invocations: 1 });
   });
 });

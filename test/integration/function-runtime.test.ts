@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/runtime/proc.js';
 import {
+  endlessUpload,
   expectNoBodies,
   type FunctionDetails,
   type FunctionUnderTest,
@@ -376,6 +377,20 @@ describe('the function runtime', () => {
     });
     expect(reply.status).toBe(413);
     expect(fn.details().invocations).toBe(0); // answered before an environment was asked for
+  });
+
+  it("answers 413 on the gateway's port to a body that never ends once it passes 6 MB, while it is still sent", {
+    timeout: 60_000,
+  }, async () => {
+    const fn = await start({});
+    // Before, the body was read to its end first: one that never ended was read for ever, unanswered.
+    const upload = await endlessUpload(fn.url(''), '/echo');
+    expect(upload.answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(upload.answer.endsWith('\r\n\r\n{"message":"Request Entity Too Large"}')).toBe(true);
+    expect(upload.endedFirst).toBe(false);
+    // The rest was read and dropped, within bounds: the connection serves the next request.
+    expect(upload.after).toMatch(/^HTTP\/1\.1 200 /);
+    expect(fn.details().invocations).toBe(1);
   });
 
   it('sends no body (nor Content-Length) for a 204, and no body for a HEAD request', {

@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { functionScript } from '../../src/handler-command.js';
-import { expectNoBodies } from '../helpers/function.js';
+import { endlessUpload, expectNoBodies } from '../helpers/function.js';
 import { freePort, request } from '../helpers/http.js';
 import { expectNoTaggedProcesses, waitFor } from '../helpers/processes.js';
 import { REPO } from '../helpers/project.js';
@@ -106,5 +106,15 @@ describe("msup's handler server", () => {
     });
     expect(reply.status).toBe(413);
     expect((await request(`${s.url}/globals`)).status).toBe(200);
+  });
+
+  it('answers 413 to a body that never ends once it passes 6 MB, while the client is still sending', async () => {
+    const s = await serve();
+    // Before, the body was read to its end first: one that never ended was read for ever, unanswered.
+    const upload = await endlessUpload(s.url, '/echo');
+    expect(upload.answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(upload.answer.endsWith('\r\n\r\n{"message":"Request Entity Too Large"}')).toBe(true);
+    expect(upload.endedFirst).toBe(false);
+    expect(upload.after).toMatch(/^HTTP\/1\.1 200 /);
   });
 });

@@ -1,11 +1,13 @@
 // The function runtime's pure parts: the payload 2.0 event (type-checked against @types/aws-lambda), the
-// result mapping, billing arithmetic and the REPORT line.
+// result mapping, billing arithmetic, the REPORT line and how a request body is read.
+import { PassThrough } from 'node:stream';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { billedMs, CostMeter, gbSeconds, LAMBDA_PRICES } from '../../src/runtime/function/billing.js';
 import { heapFlags } from '../../src/runtime/function/environment.js';
 import { fromResult, isTextType, requestTime, toEvent } from '../../src/runtime/function/event.js';
 import { regionVariables } from '../../src/runtime/function/handler-load.js';
+import { MAX_REQUEST_BYTES, readWhole } from '../../src/runtime/function/in-process.js';
 import { reportLine } from '../../src/runtime/function/report.js';
 
 const request = (over: Partial<Parameters<typeof toEvent>[0]> = {}) => ({
@@ -359,5 +361,35 @@ describe('msup status', () => {
     expect(formatStatus(status as never, now)).toContain(
       '\ncircuit breakers:\n  web#0 → api: api#0 open for 12s, half-open in 18s (2nd ejection in a row); 1 of 2 ejected, 3 ejections in all\n',
     );
+  });
+});
+
+describe('a request body read whole', () => {
+  it('gives up as soon as it passes 6 MB, before it ends, and holds nothing of it', () => {
+    const body = new PassThrough();
+    const results: (Buffer | null)[] = [];
+    readWhole(body, (whole) => results.push(whole));
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let written = 0;
+    while (results.length === 0 && written <= 2 * MAX_REQUEST_BYTES) {
+      body.write(chunk);
+      written += chunk.length;
+    }
+    // Before, the body was read to its end first (one that never ended, for ever), its first 6 MB held.
+    expect(results).toEqual([null]);
+    expect(written).toBe(MAX_REQUEST_BYTES + chunk.length);
+    // Nothing listens for its bytes any more (nothing keeps them), and it is not read on: the caller drains it.
+    expect(body.listenerCount('data')).toBe(0);
+    expect(body.isPaused()).toBe(true);
+    body.end(chunk);
+    expect(results).toEqual([null]);
+  });
+
+  it('reads a body up to 6 MB to its end', async () => {
+    const body = new PassThrough();
+    const whole = new Promise<Buffer | null>((resolve) => readWhole(body, resolve));
+    body.write('a');
+    body.end(Buffer.alloc(MAX_REQUEST_BYTES - 1, 'b'));
+    expect((await whole)?.length).toBe(MAX_REQUEST_BYTES);
   });
 });

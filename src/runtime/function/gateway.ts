@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Endpoint, InstanceSpec, RuntimeHost } from '../../contract.js';
 import { MAX_DURATION_MS } from '../../limits.js';
+import { discardBody } from '../../proxy/linger.js';
 import type { ExitInfo, OutputLine, ResolvedService } from '../../types.js';
 import { groupUsage } from '../proc.js';
 import { billedMs, CostMeter } from './billing.js';
@@ -187,7 +188,10 @@ export class Gateway {
     readWhole(req, (body, error) => {
       if (error) return; // the client went away
       if (body === null) {
+        // Answered while the client may still be sending: the rest is read and dropped for a bounded
+        // time, as the front does (Node's own discard reads it for ever).
         send(res, tooLarge());
+        discardBody(req);
         return;
       }
       const request: IncomingRequest = {

@@ -49,8 +49,11 @@ export function framedHeaders(parts: HttpResponseParts, requestId?: string): str
 }
 
 /**
- * Reads a request body (a Buffer, a stream or none) whole, up to MAX_REQUEST_BYTES (over it: null), for
- * the gateway's server and for the front in process alike.
+ * Reads a request body (a Buffer, a stream or none) whole, up to MAX_REQUEST_BYTES, for the gateway's
+ * server and for the front in process alike. Over it: null as soon as the limit is passed, the bytes read
+ * let go and the stream paused, so that its 413 goes out while the client is still sending; the caller
+ * drains the rest with the front's lingering close (discardBody). Before, the body was read to its end
+ * first: one that never ended was read for ever, with its first 6 MB held, and never answered.
  */
 export function readWhole(
   body: Buffer | NodeJS.ReadableStream | null,
@@ -61,17 +64,33 @@ export function readWhole(
     done(whole.length > MAX_REQUEST_BYTES ? null : whole);
     return;
   }
-  const chunks: Buffer[] = [];
+  let chunks: Buffer[] = [];
   let size = 0;
-  body.on('data', (chunk: Buffer) => {
+  let settled = false;
+  const onData = (chunk: Buffer) => {
     size += chunk.length;
-    if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
-  });
+    if (size <= MAX_REQUEST_BYTES) {
+      chunks.push(chunk);
+      return;
+    }
+    settled = true;
+    chunks = [];
+    body.off('data', onData);
+    body.pause();
+    done(null);
+  };
+  body.on('data', onData);
   body.once('end', () => {
-    if (size > MAX_REQUEST_BYTES) done(null);
-    else done(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    if (settled) return;
+    settled = true;
+    done(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
   });
-  body.once('error', (error: Error) => done(null, error));
+  // Kept after the limit too: an error with no listener left would end msup.
+  body.once('error', (error: Error) => {
+    if (settled) return;
+    settled = true;
+    done(null, error);
+  });
 }
 
 /** An upstream pool whose requests `serve` answers in this process (a body over the limit: 413). */
@@ -107,6 +126,7 @@ export function inProcessUpstream(serve: Serve): UpstreamPool {
       };
       readWhole(request.body, (body, error) => {
         if (error) fail(error);
+        // Over the limit: answered at once; the front reads and drops the rest (its lingering close).
         else if (body === null) reply(tooLarge());
         else if (!settled) {
           const incoming: IncomingRequest = {

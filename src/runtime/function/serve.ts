@@ -4,6 +4,7 @@
 // (no timeout, no memory watch, one process serving requests concurrently).
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import { discardBody } from '../../proxy/linger.js';
 import {
   errorResponse,
   fromResult,
@@ -57,7 +58,10 @@ async function main() {
     readWhole(req, (body, error) => {
       if (error) return; // the client went away
       if (body === null) {
+        // Answered while the client may still be sending: the rest is read and dropped for a bounded
+        // time, as msup's front does (Node's own discard reads it for ever).
         write(res, tooLarge());
+        discardBody(req);
         return;
       }
       const requestId = randomUUID();
