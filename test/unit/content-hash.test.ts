@@ -5,7 +5,13 @@ import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { contentHash, HashCache, statKey, walkFolder } from '../../src/runtime/container/content-hash.js';
+import {
+  contentHash,
+  HashCache,
+  statKey,
+  walkFolder,
+  withoutFiles,
+} from '../../src/runtime/container/content-hash.js';
 import { parseIgnore } from '../../src/runtime/container/ignore.js';
 import { FolderChangedError } from '../../src/runtime/container/tar.js';
 
@@ -72,5 +78,60 @@ describe('walkFolder while files come and go', () => {
     expect((error as FolderChangedError).file).toBe(path.join(dir, 'gone.txt'));
     const stat = await statKey(path.join(dir, 'gone.txt')).catch((e: unknown) => e);
     expect(stat).toBeInstanceOf(FolderChangedError);
+  });
+});
+
+describe('withoutFiles (what msup export wrote stays out of the image)', () => {
+  const left = async (dir: string, files: string[]) =>
+    paths(
+      withoutFiles(await walkFolder(dir, parseIgnore('')), new Set(files.map((f) => path.join(dir, f))), dir),
+    );
+
+  it('leaves out a folder that held only those files, at any depth', async () => {
+    const dir = folder({ 'main.js': '', 'out/k8s.yaml': '', 'deploy/k8s/k8s.yaml': '' });
+    expect(await left(dir, ['out/k8s.yaml', 'deploy/k8s/k8s.yaml'])).toEqual(['', 'main.js']);
+  });
+
+  it('keeps a folder with anything else in it, and an empty folder', async () => {
+    const dir = folder({
+      'main.js': '',
+      'out/index.js': '',
+      'out/k8s.yaml': '',
+      'deploy/compose.yaml': '',
+      'compose.yaml': '',
+    });
+    mkdirSync(path.join(dir, 'deploy', 'keep'));
+    mkdirSync(path.join(dir, 'empty'));
+    expect(await left(dir, ['out/k8s.yaml', 'deploy/compose.yaml', 'compose.yaml'])).toEqual([
+      '',
+      'deploy',
+      'deploy/keep',
+      'empty',
+      'main.js',
+      'out',
+      'out/index.js',
+    ]);
+  });
+
+  it('keeps the service folder, even when it holds nothing else', async () => {
+    const dir = folder({ 'compose.yaml': '' });
+    expect(await left(dir, ['compose.yaml'])).toEqual(['']);
+  });
+
+  it('the hash after an export into a new folder is the hash before it', async () => {
+    const dir = folder({ 'main.js': 'x' });
+    const cache = await HashCache.open(path.join(dir, 'no-cache.json'));
+    const hash = async () =>
+      contentHash(
+        await walkFolder(dir, parseIgnore('')).then((e) =>
+          withoutFiles(e, new Set([path.join(dir, 'out/k8s.yaml')]), dir),
+        ),
+        cache,
+        '',
+      );
+    const before = await hash();
+    mkdirSync(path.join(dir, 'out'));
+    writeFileSync(path.join(dir, 'out/k8s.yaml'), 'image: msup-web:0123456789ab\n');
+    expect(await hash()).toBe(before);
   });
 });

@@ -171,6 +171,37 @@ export async function walkFolder(dir: string, rules: IgnoreRules): Promise<Image
   return found;
 }
 
+/**
+ * `entries` without `files`, and without every folder they leave empty, at any depth: a folder made only to
+ * hold them (`msup export --out out`) is not content either, or the first run after it would see a new
+ * folder. `top` (the service folder) stays, and so does a folder that was empty already (the user's own).
+ */
+export function withoutFiles(
+  entries: readonly ImageEntry[],
+  files: ReadonlySet<string>,
+  top: string,
+): ImageEntry[] {
+  const children = new Map<string, string[]>();
+  for (const { entry } of entries) {
+    if (entry.path === top) continue;
+    const parent = path.dirname(entry.path);
+    const list = children.get(parent);
+    if (list) list.push(entry.path);
+    else children.set(parent, [entry.path]);
+  }
+  const memo = new Map<string, boolean>();
+  const dropped = (file: string): boolean => {
+    let result = memo.get(file);
+    if (result === undefined) {
+      const below = file === top ? undefined : children.get(file);
+      result = files.has(file) || below?.every(dropped) === true;
+      memo.set(file, result);
+    }
+    return result;
+  };
+  return entries.filter((e) => !dropped(e.entry.path));
+}
+
 /** Adds the folders above every entry (0755) that are not entries themselves, and sorts by path. */
 export function withParents(entries: readonly ImageEntry[]): ImageEntry[] {
   const byPath = new Map<string, ImageEntry>();

@@ -7,7 +7,14 @@ import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedService } from '../../types.js';
 import { baseImageIds, baseImages } from './base-images.js';
-import { contentHash, HashCache, type ImageEntry, walkFolder, withParents } from './content-hash.js';
+import {
+  contentHash,
+  HashCache,
+  type ImageEntry,
+  walkFolder,
+  withoutFiles,
+  withParents,
+} from './content-hash.js';
 import type { Engine } from './engine.js';
 import { EXPORT_MARK, parseIgnore } from './ignore.js';
 import {
@@ -156,7 +163,7 @@ async function ensureBuilt(
   // One cache per folder: the services that share a folder (the demo's three) share its hashes.
   const cacheName = createHash('sha256').update(cwd).digest('hex').slice(0, 12);
   const cache = await HashCache.open(path.join(root, '.msup', 'images', `hashes-${cacheName}.json`));
-  const folder = await withoutExports(await walkFolder(cwd, rules));
+  const folder = await withoutExports(await walkFolder(cwd, rules), cwd);
   const entries = withParents(kind === 'minimal' ? [...(await baseEntries()), ...folder] : folder);
   if (kind === 'minimal') warnDangling(entries, cwd, onProgress);
   // A Containerfile's own content counts even where the ignore file leaves it out of the folder's (the
@@ -207,8 +214,11 @@ async function ensureBuilt(
   return { ref, built: true, kind };
 }
 
-/** The folder's entries without the files `msup export` wrote (YAML files that begin with its mark). */
-async function withoutExports(entries: readonly ImageEntry[]): Promise<ImageEntry[]> {
+/**
+ * The entries of folder `top` without the files `msup export` wrote (YAML files that begin with its mark),
+ * nor the folders that held only such files (`--out deploy`, created by the export).
+ */
+async function withoutExports(entries: readonly ImageEntry[], top: string): Promise<ImageEntry[]> {
   const generated = await Promise.all(
     entries.map(async ({ entry }) => {
       if (entry.type !== 'file' || !/\.ya?ml$/.test(entry.path) || entry.size < EXPORT_MARK.length)
@@ -224,7 +234,7 @@ async function withoutExports(entries: readonly ImageEntry[]): Promise<ImageEntr
       }
     }),
   );
-  return entries.filter((_, i) => !generated[i]);
+  return withoutFiles(entries, new Set(entries.filter((_, i) => generated[i]).map((e) => e.entry.path)), top);
 }
 
 /** Says which links of the folder will not resolve in the minimal image (every start, built or not). */
