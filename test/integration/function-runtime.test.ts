@@ -1,6 +1,6 @@
 // The function runtime's semantics on real execution environments (processes running msup's bootstrap and
 // fixtures/fns/behave.js), with a manual clock for idle reaping, timeouts and the init cap.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -250,8 +250,15 @@ describe('the function runtime', () => {
   it('reads an HTTP service’s environment as its process group: a child over the memory size ends it', {
     timeout: 60_000,
   }, async () => {
-    // The service itself stays small; its child (same process group) fills about 320 MB.
-    const fn = await start({ handler: undefined, command: ['node', 'grows-in-child.js'], memory: 128 });
+    // The service itself stays small; its child (same process group) fills about 320 MB. The GET is sent
+    // to a second environment, which ends the same way, all within one timeout: a long one, as the clock
+    // ticks here five times as fast as real time.
+    const fn = await start({
+      handler: undefined,
+      command: ['node', 'grows-in-child.js'],
+      memory: 128,
+      runtime: { function: { timeout: '60s' } },
+    });
     const reply = await answerWhileTicking(fn, '/grow');
     expect(reply.status).toBe(502);
     expect(reply.headers.get('x-amzn-errortype')).toBe('Runtime.OutOfMemory');
@@ -506,6 +513,70 @@ describe('the function runtime', () => {
     expect(cut.status).toBe(502);
     // The first environment and the one it was sent to again: two cold starts, two errors.
     expect(fn.details()).toMatchObject({ coldStarts: 2, invocations: 2, errors: 2 });
+  });
+
+  it('gives a GET sent to another environment what is left of its one timeout, and bills both attempts', {
+    timeout: 60_000,
+  }, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'msup-cut-once-'));
+    try {
+      const fn = await start({
+        handler: undefined,
+        command: ['node', 'echo-server.js'],
+        health: { http: '/health' },
+      });
+      const flag = path.join(dir, 'flag');
+      const answer = request(fn.url(`/cut-once?flag=${flag}`));
+      await fn.until((d) => d.environments.busy === 1);
+      // The first environment cuts it 2 s into its 3 s; the second holds it unanswered.
+      fn.clock.advance(2000);
+      writeFileSync(`${flag}.cut`, '');
+      await fn.until((d) => d.coldStarts === 2 && d.errors === 1 && d.environments.busy === 1);
+      fn.clock.advance(999);
+      expect(fn.details().timeouts).toBe(0);
+      // Before, the second environment had a timeout of its own: 3 s more, 5 s in all.
+      fn.clock.advance(1);
+      await fn.until((d) => d.timeouts === 1, 5000);
+      expect((await answer).status).toBe(504);
+      // Both attempts ran: the REPORT's Duration is the 2 s in the first and the 1 s in the second.
+      expect(fn.reports()).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/Task timed out after 3\.00 seconds$/),
+          expect.stringMatching(
+            /^REPORT .*Duration: 3000\.00 ms\tBilled Duration: 3\d{3} ms\t.*Status: timeout\t$/,
+          ),
+        ]),
+      );
+      expect(fn.reports().filter((l) => l.startsWith('REPORT'))).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('bills a GET sent to another environment for the time it ran in the first one too', {
+    timeout: 60_000,
+  }, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'msup-cut-once-'));
+    try {
+      const fn = await start({
+        handler: undefined,
+        command: ['node', 'echo-server.js'],
+        health: { http: '/health' },
+      });
+      const flag = path.join(dir, 'flag');
+      const answer = request(fn.url(`/cut-once?flag=${flag}&answer=1`));
+      await fn.until((d) => d.environments.busy === 1);
+      fn.clock.advance(1500);
+      writeFileSync(`${flag}.cut`, '');
+      expect((await answer).status).toBe(200);
+      // Before, the REPORT said 0 ms: the second environment's time only.
+      const reports = fn.reports().filter((l) => l.startsWith('REPORT'));
+      expect(reports).toHaveLength(1);
+      expect(reports[0]).toMatch(/\tDuration: 1500\.00 ms\tBilled Duration: 1500 ms\t/);
+      expect(fn.details()).toMatchObject({ coldStarts: 2, errors: 1, timeouts: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs an HTTP service as the function: each environment serves on its own port', {

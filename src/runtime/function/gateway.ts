@@ -44,7 +44,15 @@ const MB = 1024 * 1024;
  */
 const UNDELIVERED_TRIES = 3;
 
-type Outcome = InvokeOutcome | { kind: 'timeout' };
+/** `unsent`: the deadline passed while the request waited for another environment, which never got it. */
+type Outcome = InvokeOutcome | { kind: 'timeout'; unsent?: true };
+
+/** What earlier attempts at a request that ran (and failed) cost: billed with the one that answered. */
+interface Earlier {
+  durationMs: number;
+  /** The inits of those of them that were cold starts, if any. */
+  initMs?: number;
+}
 
 function send(res: http.ServerResponse, parts: HttpResponseParts, requestId?: string): void {
   if (res.headersSent) {
@@ -229,14 +237,26 @@ export class Gateway {
     }
   }
 
-  /** Settles with the invocation's outcome, or `timeout` after the function's timeout (the environment is then ended, or drained). */
-  #within(lease: Lease<Environment>, requestId: string, running: Promise<InvokeOutcome>): Promise<Outcome> {
+  /**
+   * Settles with the invocation's outcome, or `timeout` at `deadline` (clock time; the environment is then
+   * ended, or drained). The deadline is the request's, not the attempt's: one sent to another environment
+   * has what is left of its timeout there, as a Lambda invocation has one timeout however it is delivered.
+   */
+  #within(
+    lease: Lease<Environment>,
+    requestId: string,
+    running: Promise<InvokeOutcome>,
+    deadline: number,
+  ): Promise<Outcome> {
     const { clock } = this.#o;
     return new Promise((resolve) => {
-      const timer = clock.setTimeout(() => {
-        lease.env.forget(requestId);
-        resolve({ kind: 'timeout' });
-      }, this.#service.function.timeoutMs);
+      const timer = clock.setTimeout(
+        () => {
+          lease.env.forget(requestId);
+          resolve({ kind: 'timeout' });
+        },
+        Math.max(0, deadline - clock.now()),
+      );
       void running.then((outcome) => {
         clock.clearTimeout(timer);
         resolve(outcome);
@@ -254,29 +274,40 @@ export class Gateway {
       reply(tooLarge());
       return;
     }
+    const { clock } = this.#o;
     let lease: Lease<Environment> | null;
     let outcome: Outcome;
-    let began: number;
+    let began = 0;
+    // Set when the first environment takes the request: a cold start's init or a wait for an environment is
+    // not the function's time (the init has its own cap), but an environment that never took it is.
+    let deadline: number | undefined;
     for (let attempt = 1; ; attempt++) {
       lease = await this.#acquire(reply);
       if (!lease) return;
-      began = this.#o.clock.now();
+      began = clock.now();
+      if (deadline !== undefined && began >= deadline) {
+        outcome = { kind: 'timeout', unsent: true };
+        break;
+      }
+      deadline ??= began + this.#service.function.timeoutMs;
       outcome = await this.#within(
         lease,
         requestId,
         lease.env.invoke({
           id: requestId,
           event,
-          deadlineEpochMs: Date.now() + this.#service.function.timeoutMs,
+          deadlineEpochMs: Date.now() + (deadline - began),
           arn: this.#arn,
         }),
+        deadline,
       );
       // Its environment ended before its runtime asked for it (one that exits after its answer): it never
-      // ran, so another environment takes it, a new one if need be (as Lambda does). Not without end.
+      // ran, so another environment takes it, a new one if need be (as Lambda does), and it is not billed.
+      // Not without end.
       if (outcome.kind !== 'exited' || !outcome.undelivered || attempt === UNDELIVERED_TRIES) break;
       this.pool.discard(lease, true);
     }
-    const durationMs = this.#o.clock.now() - began;
+    const durationMs = clock.now() - began;
     try {
       if (outcome.kind === 'response') {
         const parts = fromResult(outcome.body.toString());
@@ -291,15 +322,25 @@ export class Gateway {
 
   async #forward(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): Promise<void> {
     const requestId = randomUUID();
+    const { clock } = this.#o;
     let lease: Lease<Environment> | null;
     let outcome: Outcome;
-    let began: number;
+    let began = 0;
+    // As a handler's: one timeout for the request, from when the first environment takes it.
+    let deadline: number | undefined;
     let resent = false;
+    // The attempt that was cut after it may have run: billed and in the REPORT's Duration, as it ran.
+    const earlier: Earlier = { durationMs: 0 };
     for (let attempt = 1; ; attempt++) {
       lease = await this.#acquire(reply);
       if (!lease) return;
-      began = this.#o.clock.now();
-      outcome = await this.#within(lease, requestId, lease.env.forward(req, res));
+      began = clock.now();
+      if (deadline !== undefined && began >= deadline) {
+        outcome = { kind: 'timeout', unsent: true };
+        break;
+      }
+      deadline ??= began + this.#service.function.timeoutMs;
+      outcome = await this.#within(lease, requestId, lease.env.forward(req, res), deadline);
       // Refused before a byte of it was written (an environment on its way out): it never ran, so another
       // environment takes it, as a handler's does. One that may have run goes again only as the front
       // proxy would send it again: an idempotent method, nothing of its body or answer spent; and once
@@ -309,6 +350,8 @@ export class Gateway {
       else if (outcome.resend && !resent) {
         resent = true;
         this.#counts.errors++;
+        earlier.durationMs += clock.now() - began;
+        if (lease.cold && lease.initMs !== null) earlier.initMs = (earlier.initMs ?? 0) + lease.initMs;
         this.#say(
           'stderr',
           `${outcome.errorType}: ${outcome.message} (${req.method} sent to another environment)`,
@@ -319,7 +362,7 @@ export class Gateway {
         else this.pool.retire(lease);
       } else break;
     }
-    this.#finish(lease, requestId, outcome, this.#o.clock.now() - began, reply);
+    this.#finish(lease, requestId, outcome, clock.now() - began, reply, earlier);
   }
 
   /** After an invocation: the answer for a failure, the environment released or ended, the REPORT line. */
@@ -329,6 +372,7 @@ export class Gateway {
     outcome: Outcome,
     durationMs: number,
     reply: Reply,
+    earlier: Earlier = { durationMs: 0 },
   ): void {
     const fn = this.#service.function;
     let status: { status: 'timeout' | 'error'; errorType?: string } | undefined;
@@ -340,8 +384,10 @@ export class Gateway {
         `${new Date().toISOString()} ${requestId} Task timed out after ${(fn.timeoutMs / 1000).toFixed(2)} seconds`,
       );
       reply(errorResponse(504, 'Endpoint request timed out', 'Sandbox.Timedout'), requestId);
-      // Lambda ends the environment (it serves one request); one that others share ends when they are answered.
-      if (fn.concurrency === 1) this.pool.discard(lease);
+      // Lambda ends the environment (it serves one request); one that others share ends when they are
+      // answered. One that was never given the request is as good as it was.
+      if (outcome.unsent) this.pool.release(lease);
+      else if (fn.concurrency === 1) this.pool.discard(lease);
       else this.pool.retire(lease);
     } else if (outcome.kind === 'exited') {
       if (outcome.errorType === 'Runtime.OutOfMemory') this.#counts.outOfMemory++;
@@ -359,7 +405,14 @@ export class Gateway {
       if (outcome.kind === 'error') this.#counts.errors++;
       this.pool.release(lease);
     }
-    const initMs = lease.cold && lease.initMs !== null ? lease.initMs : undefined;
+    // The inits of the cold starts it ran after, and the time it ran in each environment (not the ones
+    // that never got it: Lambda bills an invocation that ran, not one it delivered again).
+    const ownInit = lease.cold && lease.initMs !== null && !unsent(outcome) ? lease.initMs : undefined;
+    const initMs =
+      ownInit === undefined && earlier.initMs === undefined
+        ? undefined
+        : (ownInit ?? 0) + (earlier.initMs ?? 0);
+    durationMs = (unsent(outcome) ? 0 : durationMs) + earlier.durationMs;
     const billed = billedMs(durationMs, initMs ?? 0);
     this.#meter.add(billed, fn.memoryMb);
     this.#say(
@@ -476,6 +529,10 @@ export class Gateway {
     this.pool.kill();
     void this.stop(0);
   }
+}
+
+function unsent(outcome: Outcome): boolean {
+  return outcome.kind === 'timeout' && outcome.unsent === true;
 }
 
 /** How long a request may wait for an environment: two inits (the retry) and one invocation's timeout. */
