@@ -221,7 +221,14 @@ export class Environment {
         kind: 'exited',
         errorType: this.#ended?.errorType ?? (this.oom ? 'Runtime.OutOfMemory' : 'Runtime.ExitError'),
         message: this.#ended?.message ?? `the environment failed to answer: ${error.message}`,
-        ...(retry ? (kind === 'connect' ? { undelivered: true } : { resend: true }) : {}),
+        // Not sent again when it ran the environment out of memory: as on Lambda, that is its error.
+        ...(retry
+          ? kind === 'connect'
+            ? { undelivered: true }
+            : this.oom || this.#ended?.errorType === 'Runtime.OutOfMemory'
+              ? {}
+              : { resend: true }
+          : {}),
       };
     });
   }
