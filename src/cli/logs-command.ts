@@ -5,7 +5,7 @@ import { isatty } from 'node:tty';
 import { loadConfigFile } from '../config/load.js';
 import { didYouMean } from '../config/nearest.js';
 import { controlFollow } from '../control/client.js';
-import { FOLLOW_TAIL_MAX } from '../control/protocol.js';
+import { FOLLOW_TAIL_MAX, type SkippedRecord } from '../control/protocol.js';
 import { MsupError } from '../errors.js';
 import { EVENTS_LOG, type LogFileRecord, loggedNames, readLogTail } from '../log/files.js';
 import { fitStyle, formatOutputLine, type OutputStyle, wantsColor } from '../log/output.js';
@@ -68,27 +68,44 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
   const printEvent = (record: EventRecord) =>
     print(args.json ? `${JSON.stringify(record)}\n` : formatEvent(record));
   const show = (record: unknown) => {
-    const { kind, lines } = record as { kind?: string; lines?: number };
+    const { kind } = record as { kind?: string };
     if (kind === 'event') return printEvent(record as EventRecord);
     if (kind !== 'skipped') return printLine(record as OutputLine);
     if (args.json) return print(`${JSON.stringify(record)}\n`);
-    return print(`msup: ${lines} line(s) skipped: this terminal read too slowly\n`);
+    const skipped = record as SkippedRecord;
+    // Not lines of the log but a failure beside them: on stderr, where a reader of stdout does not take it for output.
+    if (skipped.reason === 'unreadable') {
+      io.err.write(`msup: the last ${skipped.lines} line(s) could not be read: ${skipped.error}\n`);
+      return true;
+    }
+    return print(`msup: ${skipped.lines} line(s) skipped: this terminal read too slowly\n`);
   };
-  // The recent records of the files, as this command reads them (msup need not be running).
-  const showFiles = async () => {
-    const recent = await readLogTail(path.join(root, '.msup', 'logs'), {
-      lines: args.lines,
-      ...(service ? { service } : {}),
-    });
+  // The recent records of the files, as this command reads them (msup need not be running). False when
+  // they could not be read: said as msup says it of a follower's tail.
+  const showFiles = async (): Promise<boolean> => {
+    let recent: LogFileRecord[];
+    try {
+      recent = await readLogTail(path.join(root, '.msup', 'logs'), {
+        lines: args.lines,
+        ...(service ? { service } : {}),
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      show({
+        kind: 'skipped',
+        lines: args.lines,
+        reason: 'unreadable',
+        error: message,
+      } satisfies SkippedRecord);
+      return false;
+    }
     for (const record of recent) {
-      if (io.out.gone) return;
+      if (io.out.gone) break;
       show(record);
     }
+    return true;
   };
-  if (!args.follow) {
-    await showFiles();
-    return EXIT.ok;
-  }
+  if (!args.follow) return (await showFiles()) ? EXIT.ok : EXIT.failed;
   // With -f, the running msup sends the recent records itself, then the live ones: read in the same
   // moment as it subscribes us, so no line is missed or shown twice where they meet.
   let held: unknown[] | undefined = [];

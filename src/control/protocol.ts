@@ -59,6 +59,19 @@ export type Request =
   /** `lines`: first the last so many records of the log files, then the live ones, none missed or twice. */
   | { v: 1; id: number; cmd: 'follow'; service?: string; lines?: number };
 
+/**
+ * A record of `follow` that stands, where they would have been, for lines the follower does not get.
+ * `reason` (absent from an older msup, which sends `skipped` only for a slow reader): `unreadable`, the
+ * recent records asked for could not be read from the log files (`lines` is how many were asked for;
+ * `error` says why).
+ */
+export interface SkippedRecord {
+  kind: 'skipped';
+  lines: number;
+  reason?: 'unreadable';
+  error?: string;
+}
+
 export type Response =
   | { v: 1; id: number; ok: true; result: unknown }
   | { v: 1; id: number; ok: false; error: { code: string; message: string; rollouts?: readonly unknown[] } }

@@ -16,6 +16,7 @@ import {
   parseRequest,
   type Request,
   type Response,
+  type SkippedRecord,
   type StatusV1,
 } from './protocol.js';
 
@@ -331,9 +332,18 @@ export class ControlServer {
           const abort = () => gone.abort();
           socket.once('close', abort);
           if (socket.destroyed) abort();
+          // A tail that cannot be read (a log file unreadable, EIO) is told where it would have been: with
+          // the live lines alone, its follower would take the missing lines for none. A client that left is not.
+          let unreadable: SkippedRecord | undefined;
           let recent: unknown[] | undefined = await handler
             .tail(request.service, lines, { signal: gone.signal, onCut: cut })
-            .catch((): unknown[] => [])
+            .catch((error: unknown): unknown[] => {
+              if (!gone.signal.aborted) {
+                const message = error instanceof Error ? error.message : String(error);
+                unreadable = { kind: 'skipped', lines, reason: 'unreadable', error: message };
+              }
+              return [];
+            })
             .finally(() => socket.off('close', abort));
           const left = () => socket.destroyed || socket.writableEnded;
           // The tail is held encoded, with every other follower's (HeldTails: bounded together), and
@@ -363,6 +373,7 @@ export class ControlServer {
             tail.release();
           }
           if (left()) return;
+          if (unreadable) socket.write(line(unreadable));
           // The rest of its tail was dropped for a newer one: where it stops, it is told how many.
           if (tail.dropped > 0) socket.write(line({ kind: 'skipped', lines: tail.dropped }));
           for (const text of waiting) socket.write(text);

@@ -38,6 +38,11 @@ export interface TailOptions {
 }
 
 const CHUNK = 64 * 1024;
+
+const isMissing = (error: unknown) => {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+};
 const FILE = /^(.+)\.log(?:\.(\d+))?$/;
 
 /** A service name as a file name (config validation already allows only these characters). */
@@ -110,8 +115,11 @@ async function* fileBackwards(
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(file, 'r');
-  } catch {
-    return;
+  } catch (error) {
+    // Gone since the folder was listed (rotated, deleted): nothing to read. Any other failure (EACCES,
+    // a link loop) is the caller's to tell, or its reader would take the missing lines for no lines.
+    if (isMissing(error)) return;
+    throw error;
   }
   const take = (bytes: Buffer, into: LogFileRecord[]) => {
     if (bytes.length === 0) return;
@@ -208,14 +216,15 @@ class LogBackwards {
   }
 }
 
-/** The logs in `dir`: name → its file numbers, current (0) first, then rotated, newest first. */
+/** The logs in `dir`: name → its file numbers, current (0) first, then rotated, newest first. A missing folder has none. */
 async function listLogs(dir: string): Promise<Map<string, number[]>> {
   const logs = new Map<string, number[]>();
   let entries: string[];
   try {
     entries = await readdir(dir);
-  } catch {
-    return logs;
+  } catch (error) {
+    if (isMissing(error)) return logs;
+    throw error;
   }
   for (const entry of entries) {
     const match = FILE.exec(entry);
@@ -227,15 +236,18 @@ async function listLogs(dir: string): Promise<Map<string, number[]>> {
   return logs;
 }
 
-/** The names that have a log in `dir` (services, and `msup` for msup's own events). */
+/**
+ * The names that have a log in `dir` (services, and `msup` for msup's own events); none when the
+ * folder cannot be read (reading the tail then says why).
+ */
 export async function loggedNames(dir: string): Promise<string[]> {
-  return [...(await listLogs(dir)).keys()];
+  return [...(await listLogs(dir).catch(() => new Map<string, number[]>())).keys()];
 }
 
 /**
  * The last `lines` records, oldest first: of one service's current and rotated files, or, without
  * `service`, of every log in `dir` merged by time, msup's events (`service: 'msup'`) included.
- * A missing folder or file reads as empty.
+ * A missing folder or file reads as empty; one that cannot be read (EACCES, EIO) rejects.
  */
 export async function readLogTail(dir: string, options: TailOptions): Promise<LogFileRecord[]> {
   const want = Math.floor(options.lines);

@@ -1,6 +1,6 @@
 // `msup logs` against a running msup: where the recent records end and the live ones begin, no line is
 // missed and none is shown twice; log files (or their folder) deleted under it are written again.
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -48,6 +48,49 @@ describe('msup logs -f', () => {
       const gaps = numbers.flatMap((n, i) => (i > 0 && n !== (numbers[i - 1] as number) + 1 ? [i] : []));
       expect(gaps.map((i) => `${numbers[i - 1]} → ${numbers[i]} at record ${i}`)).toEqual([]);
     }
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    expect((await msup.exited).code).toBe(0);
+  });
+});
+
+describe('msup logs when the log files cannot be read', () => {
+  it('says so on stderr, with and without -f (which goes on with the live lines); without -f it fails', async () => {
+    const p = project();
+    const logs = path.join(p.root, '.msup', 'logs');
+    const slow = `let n = 0; setInterval(() => console.log('tick ' + n++), 20);
+process.on('SIGTERM', () => process.exit(0));`;
+    p.writeConfig({ tick: { command: [process.execPath, '-e', slow] } });
+    const msup = runCli(p, ['start', '--json']);
+    await msup.waitForOutput(/"msg":"all ready"/);
+    expect(await waitFor(() => existsSync(path.join(logs, 'tick.log')))).toBe(true);
+    // A rotated file that cannot be opened: a link to itself (ELOOP, as root too; EACCES or EIO alike).
+    symlinkSync('tick.log.1', path.join(logs, 'tick.log.1'));
+    const unreadable = /^msup: the last 100000 line\(s\) could not be read: ELOOP: .*tick\.log\.1'\n$/;
+
+    // Before, the lines of tick.log alone, exit 0: as if the service had written nothing before them.
+    const files = await finish(runCli(p, ['logs', 'tick', '-n', '100000']));
+    expect(files.err).toMatch(unreadable);
+    expect(files.out).toBe('');
+    expect(files.code).toBe(1);
+
+    // Before, msup sent the live lines alone.
+    const follow = runCli(p, ['logs', 'tick', '-n', '100000', '-f']);
+    await follow.waitForOutput(/^(tick#0 \| tick \d+\n){3}/);
+    follow.child.kill('SIGTERM');
+    const followed = await finish(follow);
+    expect(followed.code).toBe(0);
+    expect(followed.err).toMatch(unreadable);
+    const json = runCli(p, ['logs', 'tick', '-n', '100000', '-f', '--json']);
+    await json.waitForOutput(/\n.*\n/);
+    json.child.kill('SIGTERM');
+    const first = JSON.parse((await finish(json)).out.split('\n')[0] as string);
+    expect(first).toEqual({
+      kind: 'skipped',
+      lines: 100000,
+      reason: 'unreadable',
+      error: expect.stringMatching(/^ELOOP: /),
+    });
+
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
     expect((await msup.exited).code).toBe(0);
   });

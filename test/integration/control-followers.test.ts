@@ -1,7 +1,7 @@
 // The control server forgets a `logs -f` follower once its connection closes: a long-running msup
 // followed many times over keeps nothing of the followers that left.
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,6 +109,51 @@ describe('control socket followers', () => {
       // another, and no line was written to a file meanwhile.
       expect(await waitFor(() => read + stopped === 11)).toBe(true);
       expect(stopped).toBeGreaterThanOrEqual(9);
+    } finally {
+      clearInterval(ticker);
+      await control.close();
+      await files.close();
+    }
+  });
+
+  it('whose tail cannot be read are told so where it would have been, then get the live lines', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
+    roots.push(root);
+    const dir = path.join(root, 'logs');
+    const files = new LogFiles(dir, { batchMs: 0 });
+    const target = new EventEmitter();
+    let logged = 0;
+    const log = () => {
+      const line: OutputLine = { service: 'web', index: 0, stream: 'stdout', line: `line ${logged++}` };
+      files.write(line);
+      target.emit('output', line);
+    };
+    for (let i = 0; i < 5; i++) log();
+    // A rotated file that cannot be opened (a link to itself: ELOOP, as root too; EACCES, EIO alike).
+    symlinkSync('web.log.1', path.join(dir, 'web.log.1'));
+    const control = await ControlServer.open(
+      root,
+      controlHandler(Object.assign(target, { instances: () => [] }) as unknown as ControlTarget, files),
+    );
+    const ticker = setInterval(log, 5);
+    try {
+      const client = await follow(control.path, '{"v":1,"id":1,"cmd":"follow","service":"web","lines":50}');
+      const got = numbers(client);
+      expect(await waitFor(() => got.records.length >= 3)).toBe(true);
+      client.destroy();
+      // Before, it got the live lines alone, as if the service had written nothing before them.
+      expect(got.notices).toEqual([
+        {
+          kind: 'skipped',
+          lines: 50,
+          reason: 'unreadable',
+          error: expect.stringMatching(/^ELOOP: .*web\.log\.1'$/),
+        },
+      ]);
+      expect(got.stream[0]).toEqual({ skipped: 50 });
+      const first = got.records[0] as number;
+      expect(first).toBeGreaterThanOrEqual(5);
+      expect(got.records.slice(0, 3)).toEqual([first, first + 1, first + 2]);
     } finally {
       clearInterval(ticker);
       await control.close();
@@ -251,6 +296,8 @@ function numbers(socket: net.Socket) {
   const got = {
     records: [] as number[],
     skipped: [] as number[],
+    /** The skipped records whole. */
+    notices: [] as unknown[],
     stream: [] as (number | { skipped: number })[],
   };
   let text = '';
@@ -265,6 +312,7 @@ function numbers(socket: net.Socket) {
       if (!record) continue;
       if (record.kind === 'skipped') {
         got.skipped.push(record.lines as number);
+        got.notices.push(record);
         got.stream.push({ skipped: record.lines as number });
       } else {
         const n = Number(/line (\d+)/.exec(record.line as string)?.[1]);

@@ -7,6 +7,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -268,6 +269,26 @@ describe('readLogTail', () => {
     expect(await readLogTail(dir, { lines: 0 })).toEqual([]);
     expect((await readLogTail(dir, { service: 'msup', lines: 5 })).map((r) => r.kind)).toEqual(['output']);
     expect((await readLogTail(dir, { lines: 5 })).map((r) => r.kind)).toEqual(['event', 'output']);
+  });
+
+  it('fails on a file it cannot open (not a missing one), and on a folder it cannot list', async () => {
+    const files = logs();
+    files.write(out('web', 'recent', T0));
+    await files.close();
+    // A link to itself: open() fails with ELOOP, for root too (unlike a chmod 000 file's EACCES).
+    symlinkSync('web.log.1', path.join(dir, 'web.log.1'));
+    // Before, the file read as empty: its reader got the one line and took it for all there was.
+    await expect(readLogTail(dir, { service: 'web', lines: 5 })).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(readLogTail(dir, { lines: 5 })).rejects.toMatchObject({ code: 'ELOOP' });
+    // A rotated file removed since the folder was listed is only missing: a link to nowhere (ENOENT).
+    rmSync(path.join(dir, 'web.log.1'));
+    symlinkSync('gone', path.join(dir, 'web.log.1'));
+    expect(await readLogTail(dir, { service: 'web', lines: 5 })).toHaveLength(1);
+    // The folder is a file: ENOTDIR reads as missing too; a folder that is a link loop does not.
+    const loop = path.join(dir, 'loop');
+    symlinkSync('loop', loop);
+    await expect(readLogTail(loop, { lines: 5 })).rejects.toMatchObject({ code: 'ELOOP' });
+    expect(await readLogTail(path.join(dir, 'web.log'), { lines: 5 })).toEqual([]);
   });
 
   it('reads each log only as far back as a merged tail reaches', async () => {
