@@ -24,6 +24,23 @@ function formatEvent(record: EventRecord): string {
   return `[${record.time}] ${record.level.toUpperCase()} ${who} ${record.msg}${extra}\n`;
 }
 
+/** What `msup logs` says of lines it did not get, by why: the remedy differs. */
+function skippedMessage({ lines, reason, error }: SkippedRecord): string {
+  switch (reason) {
+    case 'unreadable':
+      return `msup: the last ${lines} line(s) could not be read: ${error}\n`;
+    case 'too-large':
+      return `msup: ${lines} line(s) skipped: the oldest of the recent lines asked for, more than msup holds at once (without -f, msup logs reads any number from the files)\n`;
+    case 'evicted':
+      return `msup: ${lines} line(s) skipped: this terminal read its recent lines too slowly while other followers asked for theirs\n`;
+    case 'slow':
+    case undefined: // an older msup says no why: most often this one
+      return `msup: ${lines} line(s) skipped: this terminal read too slowly\n`;
+    default: // a newer msup's
+      return `msup: ${lines} line(s) skipped (${String(reason)})\n`;
+  }
+}
+
 /**
  * A service is known when the config names it or it has a log file (a service removed from the config
  * still has its logs). An unknown one fails the same way with or without -f, before anything is read.
@@ -75,10 +92,10 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
     const skipped = record as SkippedRecord;
     // Not lines of the log but a failure beside them: on stderr, where a reader of stdout does not take it for output.
     if (skipped.reason === 'unreadable') {
-      io.err.write(`msup: the last ${skipped.lines} line(s) could not be read: ${skipped.error}\n`);
+      io.err.write(skippedMessage(skipped));
       return true;
     }
-    return print(`msup: ${skipped.lines} line(s) skipped: this terminal read too slowly\n`);
+    return print(skippedMessage(skipped));
   };
   // The recent records of the files, as this command reads them (msup need not be running). False when
   // they could not be read: said as msup says it of a follower's tail.

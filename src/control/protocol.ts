@@ -60,15 +60,25 @@ export type Request =
   | { v: 1; id: number; cmd: 'follow'; service?: string; lines?: number };
 
 /**
- * A record of `follow` that stands, where they would have been, for lines the follower does not get.
- * `reason` (absent from an older msup, which sends `skipped` only for a slow reader): `unreadable`, the
- * recent records asked for could not be read from the log files (`lines` is how many were asked for;
- * `error` says why).
+ * Why a follower did not get some lines (`SkippedRecord.reason`):
+ * - `slow`: it read too slowly: more than 1 MB of live lines waited for it (or for its recent records to go);
+ * - `evicted`: the rest of its recent records was dropped to make room for another follower's (HeldTails:
+ *   it took from its tail least recently);
+ * - `too-large`: its recent records alone were more than msup holds for all followers (HELD_TAILS_BYTES):
+ *   the oldest of them are left out, the newest sent;
+ * - `unreadable`: its recent records could not be read from the log files (`error` says why).
+ */
+export type SkipReason = 'slow' | 'evicted' | 'too-large' | 'unreadable';
+
+/**
+ * A record of `follow` that stands, where they would have been, for `lines` the follower does not get
+ * (for `unreadable`, how many were asked for). An older msup sends no `reason` (nor `unreadable`
+ * records): a client takes a missing one for `slow`, the most common.
  */
 export interface SkippedRecord {
   kind: 'skipped';
   lines: number;
-  reason?: 'unreadable';
+  reason?: SkipReason;
   error?: string;
 }
 

@@ -17,6 +17,7 @@ import {
   type Request,
   type Response,
   type SkippedRecord,
+  type SkipReason,
   type StatusV1,
 } from './protocol.js';
 
@@ -287,8 +288,10 @@ export class ControlServer {
           // A follower that does not read (a paused pager) gets lines dropped, then told how many.
           let skipped = 0;
           const line = (record: unknown) => encode({ v: 1, id, event: 'line', record });
+          const notice = (lines: number, reason: SkipReason) =>
+            line({ kind: 'skipped', lines, reason } satisfies SkippedRecord);
           const skippedNotice = () => {
-            if (skipped > 0) socket.write(line({ kind: 'skipped', lines: skipped }));
+            if (skipped > 0) socket.write(notice(skipped, 'slow'));
             skipped = 0;
           };
           // With `lines`, the live lines wait (up to the same bound) while the tail is read and sent.
@@ -363,9 +366,7 @@ export class ControlServer {
               await new Promise((resolve) => setImmediate(resolve));
             }
             recent = undefined;
-            if (!left() && tail.skippedFirst > 0) {
-              socket.write(line({ kind: 'skipped', lines: tail.skippedFirst }));
-            }
+            if (!left() && tail.skippedFirst > 0) socket.write(notice(tail.skippedFirst, 'too-large'));
             for (let chunk = tail.next(); chunk && !left(); chunk = tail.next()) {
               if (!socket.write(chunk)) await drained(socket);
             }
@@ -375,7 +376,7 @@ export class ControlServer {
           if (left()) return;
           if (unreadable) socket.write(line(unreadable));
           // The rest of its tail was dropped for a newer one: where it stops, it is told how many.
-          if (tail.dropped > 0) socket.write(line({ kind: 'skipped', lines: tail.dropped }));
+          if (tail.dropped > 0) socket.write(notice(tail.dropped, 'evicted'));
           for (const text of waiting) socket.write(text);
           waiting = undefined;
           skippedNotice();

@@ -1,8 +1,12 @@
 // `msup logs` against a running msup: where the recent records end and the live ones begin, no line is
 // missed and none is shown twice; log files (or their folder) deleted under it are written again.
+import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { type ControlTarget, controlHandler } from '../../src/control/handler.js';
+import { ControlServer } from '../../src/control/server.js';
+import { LogFiles } from '../../src/log/files.js';
 import { runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/processes.js';
 import { useProject } from '../helpers/project.js';
@@ -93,6 +97,44 @@ process.on('SIGTERM', () => process.exit(0));`;
 
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
     expect((await msup.exited).code).toBe(0);
+  });
+});
+
+describe('msup logs -f told of skipped lines', () => {
+  it('says why: a tail larger than msup holds loses its oldest lines, not a terminal too slow', async () => {
+    const p = project();
+    p.writeConfig({ web: { command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'] } });
+    // An msup's control socket and log files, with a small bound on the tails it holds.
+    const files = new LogFiles(path.join(p.root, '.msup', 'logs'), { batchMs: 0 });
+    const pad = 'x'.repeat(100);
+    for (let i = 0; i < 2000; i++) {
+      files.write({ service: 'web', index: 0, stream: 'stdout', line: `line ${i} ${pad}` }); // about 450 KB
+    }
+    const target = Object.assign(new EventEmitter(), { instances: () => [] });
+    const control = await ControlServer.open(
+      p.root,
+      controlHandler(target as unknown as ControlTarget, files),
+      () => {},
+      { heldTailsBytes: 256 * 1024 },
+    );
+    try {
+      const follow = runCli(p, ['logs', 'web', '-n', '100000', '-f']);
+      await follow.waitForOutput(/line 1999 /);
+      follow.child.kill('SIGTERM');
+      const { code, out } = await finish(follow);
+      expect(code).toBe(0);
+      // Before: `msup: N line(s) skipped: this terminal read too slowly`.
+      const skipped =
+        /^msup: (\d+) line\(s\) skipped: the oldest of the recent lines asked for, more than msup holds at once \(without -f, msup logs reads any number from the files\)\n/.exec(
+          out,
+        );
+      expect(skipped, out.slice(0, 300)).not.toBeNull();
+      const first = Number(skipped?.[1]);
+      expect(out.slice((skipped?.[0] ?? '').length)).toMatch(new RegExp(`^web#0 \\| line ${first} x`));
+    } finally {
+      await control.close();
+      await files.close();
+    }
   });
 });
 

@@ -277,6 +277,8 @@ describe('control socket followers', () => {
       oldest.resume();
       expect(await waitFor(() => (got.records.at(-1) ?? 0) > now)).toBe(true);
       expect(got.skipped.length).toBeGreaterThan(0);
+      // Told why: its tail made room for the others' (before, the same `skipped` as a slow terminal's).
+      expect(got.notices[0]).toMatchObject({ kind: 'skipped', reason: 'evicted' });
       let expected = 0;
       for (const item of got.stream) {
         if (typeof item === 'number') expect(item).toBe(expected++);
@@ -287,6 +289,96 @@ describe('control socket followers', () => {
       for (const client of clients) client.destroy();
       await control.close();
       await files.close();
+    }
+  });
+
+  it('whose tail alone is past the bound get its newest lines, after a skipped record that says so', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
+    roots.push(root);
+    const files = new LogFiles(path.join(root, 'logs'), { batchMs: 0 });
+    const target = new EventEmitter();
+    const pad = 'x'.repeat(100);
+    let logged = 0;
+    const log = () => {
+      const line: OutputLine = {
+        service: 'web',
+        index: 0,
+        stream: 'stdout',
+        line: `line ${logged++} ${pad}`,
+      };
+      files.write(line);
+      target.emit('output', line);
+    };
+    for (let i = 0; i < 2000; i++) log(); // about 450 KB as sent
+    const control = await ControlServer.open(
+      root,
+      controlHandler(Object.assign(target, { instances: () => [] }) as unknown as ControlTarget, files),
+      () => {},
+      { heldTailsBytes: 256 * 1024 },
+    );
+    const ticker = setInterval(log, 5);
+    try {
+      const client = await follow(
+        control.path,
+        '{"v":1,"id":1,"cmd":"follow","service":"web","lines":100000}',
+      );
+      const got = numbers(client);
+      const now = logged;
+      expect(await waitFor(() => (got.records.at(-1) ?? 0) > now)).toBe(true);
+      client.destroy();
+      // Before, `skipped` alone, as if this follower had read too slowly.
+      expect(got.notices).toEqual([{ kind: 'skipped', lines: got.skipped[0], reason: 'too-large' }]);
+      expect(got.stream[0]).toEqual({ skipped: got.skipped[0] });
+      let expected = 0;
+      for (const item of got.stream) {
+        if (typeof item === 'number') expect(item).toBe(expected++);
+        else expected += item.skipped;
+      }
+    } finally {
+      clearInterval(ticker);
+      await control.close();
+      await files.close();
+    }
+  });
+
+  it('that read too slowly are told how many live lines they missed, and why', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
+    roots.push(root);
+    const target = new EventEmitter();
+    const pad = 'x'.repeat(200);
+    let logged = 0;
+    const log = () =>
+      target.emit('output', { service: 'web', index: 0, stream: 'stdout', line: `line ${logged++} ${pad}` });
+    const control = await ControlServer.open(
+      root,
+      controlHandler(Object.assign(target, { instances: () => [] }) as unknown as ControlTarget),
+    );
+    try {
+      const client = await follow(control.path, '{"v":1,"id":1,"cmd":"follow","service":"web"}');
+      client.pause();
+      // About 5 MB at once: far past the 1 MB msup keeps waiting for a follower.
+      for (let i = 0; i < 20_000; i++) log();
+      const got = numbers(client);
+      client.resume();
+      // Once it has read what waited, the next line comes after the notice.
+      const ticker = setInterval(log, 5);
+      try {
+        expect(await waitFor(() => got.skipped.length > 0 && typeof got.stream.at(-1) === 'number')).toBe(
+          true,
+        );
+      } finally {
+        clearInterval(ticker);
+      }
+      client.destroy();
+      // Before, no reason. (More than one notice when the ticks meet the bound again while it catches up.)
+      expect(got.notices).toEqual(got.skipped.map((lines) => ({ kind: 'skipped', lines, reason: 'slow' })));
+      let expected = 0;
+      for (const item of got.stream) {
+        if (typeof item === 'number') expect(item).toBe(expected++);
+        else expected += item.skipped;
+      }
+    } finally {
+      await control.close();
     }
   });
 });
