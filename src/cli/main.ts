@@ -6,6 +6,7 @@ import { MsupError } from '../errors.js';
 import { packageFile } from '../package-root.js';
 import { type CliArgs, type Command, HELP, parseCliArgs, topicHelp } from './args.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { holdSignals, START_SIGNALS } from './held-signals.js';
 import { OutputSink, type Stdio } from './output-sink.js';
 import { startConfigSource } from './project.js';
 
@@ -44,9 +45,15 @@ async function run(args: CliArgs, io: Stdio): Promise<number> {
       return EXIT.ok;
     case 'start':
       if (args.detach) return (await import('./detach.js')).detachCommand(args, io);
-      // The config loads in its worker while this thread loads the supervisor's code (2 cores: both at once).
-      loadConfigEarly(startConfigSource(args));
-      return (await import('./start-command.js')).startCommand(args, io);
+      {
+        // A Ctrl-C while this thread loads the supervisor's code (the config may already be printing) is
+        // kept for the command, which stops as for one that comes later: Node's default would end msup by
+        // the signal, with its config's worker.
+        const early = holdSignals(START_SIGNALS);
+        // The config loads in its worker while this thread loads the supervisor's code (2 cores: both at once).
+        loadConfigEarly(startConfigSource(args));
+        return (await import('./start-command.js')).startCommand(args, io, early);
+      }
     case 'status':
       return (await import('./control-commands.js')).statusCommand(args, io);
     case 'logs':

@@ -8,6 +8,7 @@ import { createSupervisor, type Supervisor } from '../supervisor.js';
 import type { CliArgs } from './args.js';
 import { takeDetachedOutput } from './detach.js';
 import { EXIT } from './exit-codes.js';
+import { type HeldSignals, START_SIGNALS } from './held-signals.js';
 import type { Stdio } from './output-sink.js';
 import { watchParent } from './parent-watch.js';
 import { startConfigSource } from './project.js';
@@ -48,7 +49,8 @@ function watchReadiness(sup: Supervisor, logger: Logger, json: boolean, print: (
   });
 }
 
-export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
+/** `early`: signals that came while this module loaded (main.ts), answered once the command's own are in place. */
+export async function startCommand(args: CliArgs, io: Stdio, early?: HeldSignals): Promise<number> {
   const color = args.color ?? wantsColor(isatty(1), process.env);
   const print = (text: string) => io.out.write(text);
   const logger = createLogger({ json: args.json, color, write: print });
@@ -113,7 +115,7 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
     logger.warn({ signal }, 'forcing stop: SIGKILL to every instance');
     void sup.kill();
   };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const signals = START_SIGNALS;
   for (const s of signals) process.on(s, onSignal);
   // A script that kills the npx or npm it started msup with means "stop": only --detach outlives it.
   const unwatchParent = args.background
@@ -128,7 +130,10 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
     watchReadiness(sup, logger, args.json, print);
     // The variable must not reach the instances: read (and removed) before anything starts.
     const claim = takeDetachedOutput(args.background === true);
-    await sup.start();
+    const started = sup.start();
+    // A Ctrl-C that came while this module loaded stops the start under way, as one that comes now.
+    for (const signal of early?.take() ?? []) onSignal(signal);
+    await started;
     claim(sup.config.root);
     await sup.whenStopped();
     return forced ? EXIT.forced : EXIT.ok;
@@ -137,6 +142,7 @@ export async function startCommand(args: CliArgs, io: Stdio): Promise<number> {
     if (error instanceof MsupError && error.code === 'MSUP_STOPPED') return forced ? EXIT.forced : EXIT.ok;
     throw error;
   } finally {
+    early?.take();
     unwatchParent();
     for (const s of signals) process.off(s, onSignal);
   }
