@@ -264,6 +264,25 @@ export class Gateway {
     });
   }
 
+  /**
+   * The next environment for a request, with the request's deadline: set when the first environment takes
+   * it (a cold start's init or a wait is not the function's time). `late`: none of the time is left.
+   */
+  async #attempt(
+    reply: Reply,
+    deadline: number | undefined,
+  ): Promise<{ lease: Lease<Environment>; began: number; deadline: number; late: boolean } | null> {
+    const lease = await this.#acquire(reply);
+    if (!lease) return null;
+    const began = this.#o.clock.now();
+    return {
+      lease,
+      began,
+      deadline: deadline ?? began + this.#service.function.timeoutMs,
+      late: deadline !== undefined && began >= deadline,
+    };
+  }
+
   async #invoke(request: IncomingRequest, body: Buffer, reply: Reply): Promise<void> {
     const requestId = randomUUID();
     const event = JSON.stringify(
@@ -282,14 +301,13 @@ export class Gateway {
     // not the function's time (the init has its own cap), but an environment that never took it is.
     let deadline: number | undefined;
     for (let attempt = 1; ; attempt++) {
-      lease = await this.#acquire(reply);
-      if (!lease) return;
-      began = clock.now();
-      if (deadline !== undefined && began >= deadline) {
+      const next = await this.#attempt(reply, deadline);
+      if (!next) return;
+      ({ lease, began, deadline } = next);
+      if (next.late) {
         outcome = { kind: 'timeout', unsent: true };
         break;
       }
-      deadline ??= began + this.#service.function.timeoutMs;
       outcome = await this.#within(
         lease,
         requestId,
@@ -332,14 +350,13 @@ export class Gateway {
     // The attempt that was cut after it may have run: billed and in the REPORT's Duration, as it ran.
     const earlier: Earlier = { durationMs: 0 };
     for (let attempt = 1; ; attempt++) {
-      lease = await this.#acquire(reply);
-      if (!lease) return;
-      began = clock.now();
-      if (deadline !== undefined && began >= deadline) {
+      const next = await this.#attempt(reply, deadline);
+      if (!next) return;
+      ({ lease, began, deadline } = next);
+      if (next.late) {
         outcome = { kind: 'timeout', unsent: true };
         break;
       }
-      deadline ??= began + this.#service.function.timeoutMs;
       outcome = await this.#within(lease, requestId, lease.env.forward(req, res), deadline);
       // Refused before a byte of it was written (an environment on its way out): it never ran, so another
       // environment takes it, as a handler's does. One that may have run goes again only as the front
