@@ -143,6 +143,13 @@ describe('msup compare on a tiny config', () => {
       if (firstRunMates.includes(r.runtime)) expect(over).toBe(proc.p50Ms?.value);
       expect(r.metrics.find((m) => m.id === 'requestsSent')?.ratio).toBeNull();
     }
+    // The function's init has no figure at process: its ratio is over process's cold start, same round.
+    const processCold = beside('function').values[0]?.coldStartMs as number;
+    expect(processCold).toBeGreaterThan(0);
+    expect(fn.firstRequestInitMs?.ratio?.value).toBeCloseTo(
+      (fn.firstRequestInitMs?.value as number) / processCold,
+      9,
+    );
     // The first-request rows keep their single requests: one per instance after ready, and one per
     // instance after each of the four idle periods; their value is the median of those, and a round's ratio
     // the median of every request over every one of process's in the round (one round here).

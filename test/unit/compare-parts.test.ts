@@ -252,6 +252,28 @@ describe('ratios to the baseline, round by round', () => {
     expect(bare.find((m) => m.id === 'coldStartMaxMs')?.ratio?.rounds).toEqual([1.5, 1.5]);
   });
 
+  it("takes a function's init over the baseline's cold start of the same round, which has no init", () => {
+    // The machine half as fast in round 2: the init and the baseline's cold starts both doubled.
+    const base = foldRounds([{ coldStartMs: 100 }, { coldStartMs: 200 }], false, {}, [
+      { coldStartMs: [90, 100, 300] },
+      { coldStartMs: [180, 200, 600] },
+    ]);
+    const fn = foldRounds(
+      [
+        { firstRequestInitMs: 50, coldStartMs: 80 },
+        { firstRequestInitMs: 100, coldStartMs: 160 },
+      ],
+      false,
+    );
+    expect(base.find((m) => m.id === 'firstRequestInitMs')?.value).toBeNull();
+    const init = withRatios(fn, base).find((m) => m.id === 'firstRequestInitMs');
+    // Over the figure (the median of the round's instances), not over each instance's cold start.
+    expect(init?.ratio).toMatchObject({ value: 0.5, rounds: [0.5, 0.5], noisy: false });
+    expect(init?.rounds).toEqual([50, 100]); // its own value stays in ms, the rounds 2x apart
+    expect(init?.noisy).toBe(true);
+    expect(init?.note).toMatch(/over the baseline's cold start/);
+  });
+
   it('gives every figure but the counts its ratio, and judges noise by the ratio', () => {
     const base = foldRounds(
       [
