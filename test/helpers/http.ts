@@ -1,6 +1,8 @@
 // Small HTTP client helpers over loopback.
 import http from 'node:http';
 import net from 'node:net';
+import { expect } from 'vitest';
+import { waitFor } from './processes.js';
 
 export interface Reply {
   status: number;
@@ -72,4 +74,32 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/**
+ * A client that sends the head of a chunked upload to 127.0.0.1:`port`, waits for its early answer
+ * (`answer`, asserted to come within 10 s), and goes on with a chunk every `every` ms (0: none). Resolves
+ * with what it got once the server has closed the connection (or 20 s have passed: `closed` is then
+ * false); the socket is destroyed in any case. For the bounds on reading past an early answer.
+ */
+export async function sendOnAfterAnswer(
+  port: number,
+  every: number,
+  answer: RegExp,
+): Promise<{ got: string; closed: boolean }> {
+  const socket = net.connect(port, '127.0.0.1');
+  const state = { got: '', closed: false };
+  socket.on('data', (d) => (state.got += d));
+  socket.on('error', () => {});
+  socket.on('close', () => (state.closed = true));
+  socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+  const timer = every > 0 ? setInterval(() => socket.write('1\r\nx\r\n'), every) : undefined;
+  try {
+    expect(await waitFor(() => answer.test(state.got), 10_000)).toBe(true);
+    await waitFor(() => state.closed, 20_000);
+    return state;
+  } finally {
+    clearInterval(timer);
+    socket.destroy();
+  }
 }

@@ -4,6 +4,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { FrontProxy } from '../../src/proxy/front.js';
+import { sendOnAfterAnswer } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { raw, useUpstreams } from '../helpers/upstreams.js';
 
@@ -181,28 +182,6 @@ describe('an answer that comes before the whole request body', () => {
     }
   });
 
-  /**
-   * A client that sends the head of a chunked upload, waits for its early answer (`answer`), and goes on
-   * with a chunk every `every` ms (0: none). Resolves with what it got once msup has closed the connection.
-   */
-  async function sendOn(port: number, every: number, answer: RegExp) {
-    const socket = net.connect(port, '127.0.0.1');
-    const state = { got: '', closed: false };
-    socket.on('data', (d) => (state.got += d));
-    socket.on('error', () => {});
-    socket.on('close', () => (state.closed = true));
-    socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
-    const timer = every > 0 ? setInterval(() => socket.write('1\r\nx\r\n'), every) : undefined;
-    try {
-      expect(await waitFor(() => answer.test(state.got), 10_000)).toBe(true);
-      await waitFor(() => state.closed, 20_000);
-      return state;
-    } finally {
-      clearInterval(timer);
-      socket.destroy();
-    }
-  }
-
   const early413 = () =>
     tcpUpstream((socket: net.Socket) => {
       let head = '';
@@ -218,14 +197,14 @@ describe('an answer that comes before the whole request body', () => {
   it('closes the connection after lingerTime in all, however steadily the client sends', async () => {
     // Before, a client sending slowly or endlessly held the connection (and msup reading it) for ever.
     const { port } = await proxy([await early413()], { lingerTimeMs: 500, lingerTimeoutMs: 60_000 });
-    expect(await sendOn(port, 10, TOO_LARGE)).toMatchObject({ closed: true });
+    expect(await sendOnAfterAnswer(port, 10, TOO_LARGE)).toMatchObject({ closed: true });
   });
 
   it('closes the connection once the client sends nothing for lingerTimeout', async () => {
     // A byte every second: more than lingerTimeout apart, well within Node's own keep-alive timeout (5 s),
     // which on its own would never close a connection that keeps sending (and the total bound is far).
     const { port } = await proxy([await early413()], { lingerTimeMs: 60_000, lingerTimeoutMs: 200 });
-    expect(await sendOn(port, 1000, TOO_LARGE)).toMatchObject({ closed: true });
+    expect(await sendOnAfterAnswer(port, 1000, TOO_LARGE)).toMatchObject({ closed: true });
   });
 
   it("bounds the shared front's own early answers too (a 404 to a request with a body)", async () => {
@@ -233,7 +212,7 @@ describe('an answer that comes before the whole request body', () => {
     const front = new FrontProxy([], () => undefined, { lingerTimeMs: 500, lingerTimeoutMs: 60_000 });
     const port = await front.listen(0);
     try {
-      expect(await sendOn(port, 10, /^HTTP\/1\.1 404 /)).toMatchObject({ closed: true });
+      expect(await sendOnAfterAnswer(port, 10, /^HTTP\/1\.1 404 /)).toMatchObject({ closed: true });
     } finally {
       await front.close();
     }

@@ -14,7 +14,7 @@ import { Inbound } from '../../src/sidecar/inbound.js';
 import type { SidecarSettings, TlsMaterial } from '../../src/sidecar/messages.js';
 import { GoldenMetrics } from '../../src/sidecar/metrics.js';
 import { Outbound } from '../../src/sidecar/outbound.js';
-import { freePort, request, requestWith } from '../helpers/http.js';
+import { freePort, request, requestWith, sendOnAfterAnswer } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 
 const PROJECT = 'listeners-test';
@@ -326,29 +326,6 @@ describe("a sidecar's circuit breaker", () => {
 });
 
 describe('an answer that comes before the whole request body', () => {
-  /**
-   * A client that sends the head of a chunked upload, waits for its early answer (`answer`), and goes on
-   * with a chunk every `every` ms (0: none). Resolves with what it got once the sidecar has closed the
-   * connection (or 20 s have passed).
-   */
-  async function sendOn(port: number, every: number, answer: RegExp) {
-    const socket = net.connect(port, '127.0.0.1');
-    closers.push(() => void socket.destroy());
-    const state = { got: '', closed: false };
-    socket.on('data', (d) => (state.got += d));
-    socket.on('error', () => {});
-    socket.on('close', () => (state.closed = true));
-    socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
-    const timer = every > 0 ? setInterval(() => socket.write('1\r\nx\r\n'), every) : undefined;
-    try {
-      expect(await waitFor(() => answer.test(state.got), 10_000)).toBe(true);
-      await waitFor(() => state.closed, 20_000);
-      return state;
-    } finally {
-      clearInterval(timer);
-    }
-  }
-
   /** An app that answers 413 at once, without reading the body (Node's server then reads it on itself). */
   const early413 = () =>
     app((_req, res) => {
@@ -366,7 +343,7 @@ describe('an answer that comes before the whole request body', () => {
     const side = await inbound(port, BOUNDS);
     const out = await outbound([port], BOUNDS);
     for (const to of [side.ingress, out.port])
-      expect(await sendOn(to, 10, TOO_LARGE)).toMatchObject({ closed: true });
+      expect(await sendOnAfterAnswer(to, 10, TOO_LARGE)).toMatchObject({ closed: true });
   });
 
   it('closes the connection after lingerTime in all after its own 503 to a body it did not read', {
@@ -375,7 +352,7 @@ describe('an answer that comes before the whole request body', () => {
     // No instance of the peer is ready: the outbound answered before reading a chunked body, and Node's
     // server read the rest with no limit.
     const out = await outbound([], BOUNDS);
-    const reply = await sendOn(out.port, 10, /^HTTP\/1\.1 503 [\s\S]*no instance of api is ready/);
+    const reply = await sendOnAfterAnswer(out.port, 10, /^HTTP\/1\.1 503 [\s\S]*no instance of api is ready/);
     expect(reply).toMatchObject({ closed: true });
   });
 
