@@ -8,6 +8,7 @@ import { type ErrorCode, isMsupError, MsupError } from '../errors.js';
 import type { InstanceInfo, LogLevel, LogRecord, MetricFamily, OutputLine, ServiceInfo } from '../types.js';
 import { type ActionTarget, parseAction, runAction } from './actions.js';
 import { asset } from './assets.js';
+import { ConnectionRoom } from './connections.js';
 import { DashboardSampler } from './dashboard-state.js';
 import {
   EventFeed,
@@ -69,9 +70,10 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 /**
- * Open connections to the admin listener at most; more are closed as they come. The event streams take
- * MAX_VIEWERS_WITHOUT_TOKEN + MAX_VIEWERS_WITH_TOKEN of them at most, so the rest stay for scrapes and
- * actions whoever opens streams.
+ * Open connections to the admin listener at most. One more closes the oldest idle one to be served
+ * (ConnectionRoom), or is closed as it comes when every one has a request in progress. The event
+ * streams take MAX_VIEWERS_WITHOUT_TOKEN + MAX_VIEWERS_WITH_TOKEN of them at most, so the rest stay for
+ * scrapes and actions whoever opens streams.
  */
 export const ADMIN_MAX_CONNECTIONS = 256;
 
@@ -138,17 +140,30 @@ export class AdminServer {
       });
     });
     // Dashboards, scrapes and scripts are a handful: 800 idle streams were all accepted before, each a
-    // descriptor of the ones the proxy shares.
-    this.#server.maxConnections = ADMIN_MAX_CONNECTIONS;
-    // Node closes each connection past it at once (a scrape sees a reset): said in the log.
-    this.#server.on(
-      'drop',
-      atMostEvery(() =>
-        options.log('warn', 'admin listener: connection limit reached, new connections are refused', {
-          maxConnections: ADMIN_MAX_CONNECTIONS,
-        }),
+    // descriptor of the ones the proxy shares. Not Node's maxConnections: it closes each connection
+    // past the bound, and 256 sockets that never send a byte then locked out every scrape.
+    const room = new ConnectionRoom(ADMIN_MAX_CONNECTIONS);
+    const fields = { maxConnections: ADMIN_MAX_CONNECTIONS };
+    const madeRoom = atMostEvery(() =>
+      options.log(
+        'warn',
+        'admin listener: connection limit reached, the oldest idle connections are closed for new ones',
+        fields,
       ),
     );
+    const refused = atMostEvery(() =>
+      options.log(
+        'warn',
+        'admin listener: connection limit reached, every connection has a request in progress: new connections are refused',
+        fields,
+      ),
+    );
+    this.#server.on('connection', (socket: net.Socket) => {
+      const admitted = room.admit(socket);
+      if (admitted === 'made-room') madeRoom();
+      else if (admitted === 'refused') refused();
+    });
+    this.#server.on('request', (req, res) => room.request(req, res));
     // Failed accepts (EMFILE) once listening: logged, never fatal.
     this.#server.on('error', (error) => {
       if (this.#server.listening)

@@ -493,12 +493,9 @@ describe('the feed between two samples', () => {
 });
 
 describe('the admin listener under odd requests', () => {
-  it('answers 400 to a target no URL can be made of, and holds a bounded number of connections', async () => {
+  it('answers 400 to a target no URL can be made of', async () => {
     const p = project();
-    const sup = p.create({ config: p.config({ w: { command: node('worker.js') } }), admin: true });
-    const logs: LogRecord[] = [];
-    sup.on('log', (r) => logs.push(r));
-    await sup.start();
+    const sup = await p.start({ config: p.config({ w: { command: node('worker.js') } }), admin: true });
     const { host } = admin(sup);
     const port = Number(host.split(':')[1]);
     for (const target of ['//[', '//a:b@/metrics']) {
@@ -509,23 +506,121 @@ describe('the admin listener under odd requests', () => {
       // It was a 500 (Invalid URL).
       expect(answer).toMatch(/^HTTP\/1\.1 400 /);
     }
-    const sockets: net.Socket[] = [];
-    try {
-      const open = () =>
-        new Promise<net.Socket>((resolve, reject) => {
-          const s = net.connect(port, '127.0.0.1', () => resolve(s));
-          s.on('error', reject);
-        });
-      for (let i = 0; i < ADMIN_MAX_CONNECTIONS; i++) sockets.push(await open());
-      // Each is accepted before the next: the server counts them all.
-      expect(await waitFor(async () => (await rawExchange(port, '')) === 'closed')).toBe(true);
-      // Said in the log, once for the burst.
-      const reached = logs.filter((r) => /admin listener: connection limit reached/.test(r.msg));
-      expect(reached.map((r) => [r.level, r.maxConnections])).toEqual([['warn', ADMIN_MAX_CONNECTIONS]]);
-    } finally {
-      for (const s of sockets) s.destroy();
-    }
-    // Once they are gone, it serves again.
+  });
+});
+
+describe("the admin listener's connections at their bound", () => {
+  /** A connection to the listener, open (connected) when it resolves; `closed` once the server closed it. */
+  const connect = (port: number) =>
+    new Promise<{ socket: net.Socket; got: () => string; closed: () => boolean }>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let got = '';
+      let closed = false;
+      socket.on('data', (d) => {
+        got += d.toString('latin1');
+      });
+      socket.on('close', () => {
+        closed = true;
+      });
+      socket.once('connect', () => {
+        socket.on('error', () => {});
+        resolve({ socket, got: () => got, closed: () => closed });
+      });
+      socket.once('error', reject);
+    });
+
+  type Held = Awaited<ReturnType<typeof connect>>;
+
+  /** A supervisor with the listener, its log, and lists of connections (`held`, `more`) closed after the test. */
+  async function listening() {
+    const p = project();
+    const sup = p.create({ config: p.config({ w: { command: node('worker.js') } }), admin: true });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const held: Held[] = [];
+    const more: Held[] = [];
+    p.onCleanup(async () => {
+      for (const c of [...held, ...more]) c.socket.destroy();
+    });
+    const { url, token, host } = admin(sup);
+    return { logs, held, more, url, token, host, port: Number(host.split(':')[1]) };
+  }
+
+  it('close the oldest idle ones for a new connection: idle sockets cannot lock out a scrape', {
+    timeout: 60_000,
+  }, async () => {
+    const { logs, held: idle, url, host, port } = await listening();
+    // The oldest: an action answered before its body came (403, no token), then the body. It is idle once
+    // the body is in, though nothing came after it.
+    const answeredEarly = await connect(port);
+    idle.push(answeredEarly);
+    answeredEarly.socket.write(`POST /api/scale HTTP/1.1\r\nHost: ${host}\r\ncontent-length: 2\r\n\r\n`);
+    expect(await waitFor(() => /^HTTP\/1\.1 403 [\s\S]*\r\n\r\n\{.*\}$/.test(answeredEarly.got()))).toBe(
+      true,
+    );
+    answeredEarly.socket.write('{}');
+    // The rest, none sending a byte: a scrape past them all was reset (until headersTimeout closed them,
+    // and their holder could open them again at once).
+    while (idle.length < ADMIN_MAX_CONNECTIONS) idle.push(await connect(port));
+    const scrape = await request(`${url}metrics`);
+    expect(scrape.status).toBe(200);
+    // The oldest made room, and only it.
+    expect(await waitFor(() => idle[0]?.closed() === true)).toBe(true);
+    expect(idle.flatMap((c, i) => (c.closed() ? [i] : []))).toEqual([0]);
+    const made = logs.filter((r) => /admin listener: connection limit reached/.test(r.msg));
+    expect(made.map((r) => [r.level, r.msg, r.maxConnections])).toEqual([
+      [
+        'warn',
+        'admin listener: connection limit reached, the oldest idle connections are closed for new ones',
+        ADMIN_MAX_CONNECTIONS,
+      ],
+    ]);
+  });
+
+  it('never close one with a request in progress or an event stream: with none idle, the new one is closed', {
+    timeout: 60_000,
+  }, async () => {
+    const { logs, held, more, url, token, host, port } = await listening();
+    // An action whose body has not come: msup answers 100 Continue once it has the request, then waits.
+    const inProgress = async () => {
+      const c = await connect(port);
+      c.socket.write(
+        `POST /api/scale HTTP/1.1\r\nHost: ${host}\r\nx-msup-token: ${token}\r\ncontent-type: application/json\r\nexpect: 100-continue\r\ncontent-length: 30\r\n\r\n`,
+      );
+      expect(await waitFor(() => /^HTTP\/1\.1 100 /.test(c.got()))).toBe(true);
+      held.push(c);
+    };
+    const stream = await openStream(port, host, '/api/events');
+    held.push({ socket: stream.socket, got: () => stream.got, closed: () => stream.socket.destroyed });
+    expect(stream.got).toMatch(/^HTTP\/1\.1 200 /);
+    const half = (ADMIN_MAX_CONNECTIONS - 2) / 2;
+    await Promise.all(Array.from({ length: half }, inProgress));
+    // Kept alive between two requests: idle, though it has been answered once.
+    const between = await connect(port);
+    more.push(between);
+    between.socket.write(`GET /metrics HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    // The whole answer (chunked: its last chunk) is in: msup has ended it, nothing is in progress.
+    expect(await waitFor(() => /^HTTP\/1\.1 200 [\s\S]*\r\n0\r\n\r\n$/.test(between.got()))).toBe(true);
+    await Promise.all(Array.from({ length: half }, inProgress));
+    const busy = held.length;
+    expect(busy + 1).toBe(ADMIN_MAX_CONNECTIONS);
+
+    // The one between requests is the one that makes room.
+    expect((await request(`${url}metrics`)).status).toBe(200);
+    expect(await waitFor(() => between.closed())).toBe(true);
+    // Now every connection has a request in progress: the next is closed as it comes, unanswered.
+    await inProgress();
+    expect(
+      await rawExchange(port, `GET /metrics HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+    ).toBe('closed');
+    expect(held.filter((c) => c.closed()).length).toBe(0);
+    expect(logs.filter((r) => /connection limit reached/.test(r.msg)).map((r) => r.msg)).toEqual([
+      'admin listener: connection limit reached, the oldest idle connections are closed for new ones',
+      'admin listener: connection limit reached, every connection has a request in progress: new connections are refused',
+    ]);
+    // Once one ends, the listener serves again.
+    held.shift()?.socket.destroy();
     expect(
       await waitFor(async () =>
         /^HTTP\/1\.1 200 /.test(
