@@ -21,7 +21,7 @@ export const ERROR_CODES = {
     "What was asked is not understood or not valid as given: the command line, the API's options and arguments, a file in the way, or a request the admin listener does not serve (400, 404, 405)",
   MSUP_NOT_RUNNING: 'A command needs the running msup of this project, and none is running',
   MSUP_CONTROL:
-    'The control socket could not be reached, answered something unexpected or nothing in time, or could not be opened at start',
+    'The control socket could not be reached, answered something unexpected or nothing in time, or could not be opened at start; or a follower (msup logs -f) was refused, the running msup already serving as many as it takes',
   MSUP_RESTART_FAILED:
     'A rolling restart stopped: a replacement never became ready (the old instance was kept)',
   MSUP_NO_CONTAINER_ENGINE:

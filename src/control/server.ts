@@ -21,7 +21,15 @@ import {
   type StatusV1,
 } from './protocol.js';
 
+/** The live lines held for a follower that does not read (a paused pager); past it, they are dropped. */
 const FOLLOW_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * The most followers (`follow` requests, as `msup logs -f` makes) served at once; one more is refused
+ * with MSUP_CONTROL. Each may hold FOLLOW_BUFFER_BYTES of live lines, and they were not bounded: 60 that
+ * did not read, following a busy service, held about 90 MB of msup's memory.
+ */
+export const MAX_FOLLOWERS = 64;
 
 export interface ControlHandler {
   status(): Promise<StatusV1>;
@@ -285,6 +293,13 @@ export class ControlServer {
           socket.end();
           return;
         case 'follow': {
+          // Counted by subscription: a second follow on a connection holds as much as one on its own.
+          if (this.#subscriptions.size >= MAX_FOLLOWERS) {
+            throw new MsupError(
+              'MSUP_CONTROL',
+              `too many followers: ${MAX_FOLLOWERS} already get the live lines (msup logs -f), the most msup serves at once; end one of them, or read the log files with msup logs -n N (without -f)`,
+            );
+          }
           // A follower that does not read (a paused pager) gets lines dropped, then told how many.
           let skipped = 0;
           const line = (record: unknown) => encode({ v: 1, id, event: 'line', record });

@@ -2,10 +2,11 @@
 // missed and none is shown twice; log files (or their folder) deleted under it are written again.
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type ControlTarget, controlHandler } from '../../src/control/handler.js';
-import { ControlServer } from '../../src/control/server.js';
+import { ControlServer, MAX_FOLLOWERS } from '../../src/control/server.js';
 import { LogFiles } from '../../src/log/files.js';
 import { runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/processes.js';
@@ -132,6 +133,44 @@ describe('msup logs -f told of skipped lines', () => {
       const first = Number(skipped?.[1]);
       expect(out.slice((skipped?.[0] ?? '').length)).toMatch(new RegExp(`^web#0 \\| line ${first} x`));
     } finally {
+      await control.close();
+      await files.close();
+    }
+  });
+});
+
+describe('msup logs -f past the followers msup serves', () => {
+  it('prints the last records from the files, then fails with MSUP_CONTROL (exit 1)', async () => {
+    const p = project();
+    p.writeConfig({ web: { command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'] } });
+    const files = new LogFiles(path.join(p.root, '.msup', 'logs'), { batchMs: 0 });
+    for (let i = 0; i < 3; i++)
+      files.write({ service: 'web', index: 0, stream: 'stdout', line: `line ${i}` });
+    const target = Object.assign(new EventEmitter(), { instances: () => [] });
+    const control = await ControlServer.open(
+      p.root,
+      controlHandler(target as unknown as ControlTarget, files),
+    );
+    const followers: net.Socket[] = [];
+    try {
+      // As many followers as msup serves, on connections of their own, none reading.
+      const follower = () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const socket = net.connect(control.path);
+          socket.once('data', () => resolve(socket));
+          socket.once('error', reject);
+          socket.write('{"v":1,"id":1,"cmd":"follow"}\n');
+        });
+      for (let i = 0; i < MAX_FOLLOWERS; i++) followers.push(await follower());
+      // Before, it was one more follower (each holds up to 1 MiB of live lines for a reader that stops).
+      const { code, out, err } = await finish(runCli(p, ['logs', 'web', '-n', '5', '-f']));
+      expect(out).toBe('web#0 | line 0\nweb#0 | line 1\nweb#0 | line 2\n');
+      expect(err).toBe(
+        `msup: too many followers: ${MAX_FOLLOWERS} already get the live lines (msup logs -f), the most msup serves at once; end one of them, or read the log files with msup logs -n N (without -f) [MSUP_CONTROL]\n`,
+      );
+      expect(code).toBe(1);
+    } finally {
+      for (const socket of followers) socket.destroy();
       await control.close();
       await files.close();
     }

@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/control/client.js';
-import { type ControlHandler, ControlServer } from '../../src/control/server.js';
+import type { ControlHandler } from '../../src/control/server.js';
+import { fakeControl } from '../helpers/control.js';
 import { waitFor } from '../helpers/processes.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -19,16 +20,7 @@ afterEach(async () => {
 async function serve(handler: Partial<ControlHandler>) {
   const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  const control = await ControlServer.open(root, {
-    status: async () => {
-      throw new Error('not asked');
-    },
-    restart: async () => null,
-    scale: async () => null,
-    stop: async () => {},
-    follow: () => () => {},
-    ...handler,
-  });
+  const control = await fakeControl(root, handler);
   cleanups.push(() => control.close());
   return { root, control };
 }

@@ -7,9 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type ControlTarget, controlHandler } from '../../src/control/handler.js';
-import { ControlServer } from '../../src/control/server.js';
+import { ControlServer, MAX_FOLLOWERS } from '../../src/control/server.js';
 import { LogFiles } from '../../src/log/files.js';
 import type { OutputLine } from '../../src/types.js';
+import { fakeControl } from '../helpers/control.js';
 import { waitFor } from '../helpers/processes.js';
 
 const roots: string[] = [];
@@ -34,13 +35,7 @@ describe('control socket followers', () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
     roots.push(root);
     let unsubscribed = 0;
-    const control = await ControlServer.open(root, {
-      status: async () => {
-        throw new Error('not asked');
-      },
-      restart: async () => null,
-      scale: async () => null,
-      stop: async () => {},
+    const control = await fakeControl(root, {
       follow: () => () => {
         unsubscribed++;
       },
@@ -54,6 +49,56 @@ describe('control socket followers', () => {
     // Before, close() ended each follower that had long gone: they were all still kept.
     expect(ended).not.toHaveBeenCalled();
     await closing;
+  });
+
+  it('are bounded: one more is refused with MSUP_CONTROL, a second follow on a connection counts, one that leaves makes room', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
+    roots.push(root);
+    let subscribed = 0;
+    const control = await fakeControl(root, {
+      follow: () => {
+        subscribed++;
+        return () => {
+          subscribed--;
+        };
+      },
+    });
+    const clients: net.Socket[] = [];
+    try {
+      // Each holds up to 1 MiB of live lines when it does not read: before, any number were taken.
+      for (let i = 0; i < MAX_FOLLOWERS; i++) clients.push(await follow(control.path));
+      expect(subscribed).toBe(MAX_FOLLOWERS);
+      const refusal = {
+        v: 1,
+        id: 2,
+        ok: false,
+        error: {
+          code: 'MSUP_CONTROL',
+          message: `too many followers: ${MAX_FOLLOWERS} already get the live lines (msup logs -f), the most msup serves at once; end one of them, or read the log files with msup logs -n N (without -f)`,
+        },
+      };
+      const ask = (socket: net.Socket, request: string) =>
+        new Promise<unknown>((resolve) => {
+          socket.once('data', (d) => resolve(JSON.parse(String(d))));
+          socket.write(`${request}\n`);
+        });
+      const more = net.connect(control.path);
+      clients.push(more);
+      expect(await ask(more, '{"v":1,"id":2,"cmd":"follow"}')).toEqual(refusal);
+      // Its connection stays open for other requests: only the follow is refused.
+      expect(await ask(more, '{"v":1,"id":3,"cmd":"ping"}')).toEqual({ v: 1, id: 3, ok: true, result: null });
+      const first = clients[0] as net.Socket;
+      expect(await ask(first, '{"v":1,"id":2,"cmd":"follow"}')).toEqual(refusal);
+      expect(subscribed).toBe(MAX_FOLLOWERS);
+      first.destroy();
+      expect(await waitFor(() => subscribed === MAX_FOLLOWERS - 1)).toBe(true);
+      const next = await follow(control.path);
+      clients.push(next);
+      expect(subscribed).toBe(MAX_FOLLOWERS);
+    } finally {
+      for (const client of clients) client.destroy();
+      await control.close();
+    }
   });
 
   it('skip the tail of a client that left, and a new follower gets its tail and the live lines after it', async () => {
