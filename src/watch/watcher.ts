@@ -127,7 +127,16 @@ export function createWatcher(options: WatcherOptions): Watcher {
       if (!closing) {
         changes.close();
         markReady();
-        closing = opened.then((watcher) => watcher?.close()).catch(() => {});
+        closing = opened
+          .then((watcher) => {
+            const closed = watcher?.close();
+            // chokidar's close() removes every listener, ours for 'error' too, yet a stat or read it
+            // started before (a deep scan, a symlink loop) can still fail and emit 'error' after it:
+            // with no listener that is an uncaught exception, the end of msup. Such an error is moot now.
+            watcher?.on('error', () => {});
+            return closed;
+          })
+          .catch(() => {});
       }
       return closing;
     },
