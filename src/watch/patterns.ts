@@ -41,6 +41,11 @@ export interface WatchPatterns {
   isIgnored(absolute: string): boolean;
   /** Whether a change to this absolute file path should be reported. */
   isWanted(absolute: string): boolean;
+  /**
+   * Whether this absolute path lies below what is watched: inside a root, and neither a root itself nor on
+   * the way to one. A symbolic link there is one the user did not name (the watcher does not follow it).
+   */
+  isBelowRoots(absolute: string): boolean;
   /** The path as reported: relative to `cwd`, with `/` separators. */
   relative(absolute: string): string;
 }
@@ -134,5 +139,8 @@ export function compileWatchPatterns(
     return exact.some((p) => rel === p || rel.startsWith(`${p}/`)) || globMatch(rel);
   };
 
-  return { roots: rootList, relative, isIgnored, isWanted };
+  const isBelowRoots = (absolute: string) =>
+    deepestRoot(absolute) !== undefined && ![...roots].some((r) => isInside(r, absolute));
+
+  return { roots: rootList, relative, isIgnored, isWanted, isBelowRoots };
 }

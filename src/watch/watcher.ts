@@ -1,6 +1,6 @@
 // Watches a service's files with chokidar (the one file that imports it, and only once a service watches)
 // and the config file with fs.watch on its folder; reports each burst of changes once.
-import { existsSync, type FSWatcher, watch as watchFolder } from 'node:fs';
+import { existsSync, type FSWatcher, type Stats, statSync, watch as watchFolder } from 'node:fs';
 import path from 'node:path';
 import { compileWatchPatterns } from './patterns.js';
 
@@ -39,6 +39,15 @@ function existingAncestor(target: string): string {
     current = parent;
   }
   return current;
+}
+
+/** Whether a symbolic link leads to a regular file (not a folder, nor a loop or a dangling link). */
+function linksToFile(link: string): boolean {
+  try {
+    return statSync(link, { throwIfNoEntry: false })?.isFile() === true;
+  } catch {
+    return false; // ELOOP, EACCES
+  }
 }
 
 const asError = (value: unknown) => (value instanceof Error ? value : new Error(String(value)));
@@ -104,7 +113,17 @@ export function createWatcher(options: WatcherOptions): Watcher {
     const watcher = watch(roots, {
       ignoreInitial: true,
       persistent: true,
-      ignored: (file: string) => patterns.isIgnored(path.resolve(file)),
+      // chokidar follows symbolic links (a root or a folder on the way to one may well be a link), but a
+      // link to a folder found below what is watched is skipped: followed, it pulls in whatever it points
+      // to (`src/share -> /usr/share`: tens of thousands of watches, restarts for files nobody changed)
+      // and a link to an ancestor (`src/loop -> ..`) is walked 40 levels deep, to ELOOP, for every file
+      // there. A link to a file is still followed: one watch, and an edit of its target is a change.
+      // chokidar passes a directory's entries with lstat's stats, the one place a link shows as a link.
+      ignored: (file: string, stats?: Stats) => {
+        const absolute = path.resolve(file);
+        if (patterns.isIgnored(absolute)) return true;
+        return stats?.isSymbolicLink() === true && patterns.isBelowRoots(absolute) && !linksToFile(absolute);
+      },
     });
     watcher.once('ready', () => markReady());
     watcher.on('error', (error) => {

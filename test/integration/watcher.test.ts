@@ -1,5 +1,5 @@
 // The real chokidar watcher on a temp folder: globs, default ignores, debounce into one call, late folders, close.
-import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -124,6 +124,50 @@ describe('createWatcher', () => {
     write('supervisor.config.ts', 'v3');
     expect(await waitFor(() => calls.length > after)).toBe(true);
     expect(calls.flat().every((f) => f === 'supervisor.config.ts')).toBe(true);
+  });
+
+  it('does not follow a link to a folder below what is watched: a loop, or a folder elsewhere', async () => {
+    project({ 'src/a.js': 'x', 'elsewhere/deep/x.js': 'x', 'elsewhere/conf.json': '{}' });
+    symlinkSync('..', path.join(root, 'src/loop'));
+    symlinkSync('../elsewhere', path.join(root, 'src/elsewhere'));
+    symlinkSync('../elsewhere/conf.json', path.join(root, 'src/conf.json'));
+    const { calls, errors } = await watching({ paths: ['src'] });
+    write('elsewhere/deep/x.js');
+    write('elsewhere/deep/new.js');
+    // a link to a file is followed: an edit of its target is a change of the link
+    await until(calls, 'src/conf.json', () => write('elsewhere/conf.json'));
+    await until(calls, 'src/b.js');
+    // a link made later is not followed either
+    symlinkSync('../elsewhere/deep', path.join(root, 'src/later'));
+    write('elsewhere/deep/x.js');
+    await until(calls, 'src/c.js');
+    expect(calls.flat().sort()).toEqual(['src/b.js', 'src/c.js', 'src/conf.json']);
+    expect(errors).toEqual([]); // the loop is not walked to ELOOP
+  });
+
+  it('follows a link that is named in watch, or that is the cwd itself', async () => {
+    project({ 'elsewhere/deep/x.js': 'x', 'real/a.js': 'x', 'src/a.js': 'x' });
+    symlinkSync('elsewhere', path.join(root, 'linked'));
+    symlinkSync('../elsewhere', path.join(root, 'src/shared'));
+    const named = await watching({ paths: ['linked', 'src', 'src/shared'] });
+    await until(named.calls, 'linked/deep/y.js', () => write('elsewhere/deep/y.js'));
+    expect(await waitFor(() => named.calls.flat().includes('src/shared/deep/y.js'), 10_000)).toBe(true);
+    const linkedCwd = path.join(root, 'cwd-link');
+    symlinkSync('real', linkedCwd);
+    const errors: Error[] = [];
+    const calls: string[][] = [];
+    const whole = createWatcher({
+      cwd: linkedCwd,
+      paths: true,
+      debounceMs: 100,
+      onChange: (files) => calls.push(files),
+      onError: (error) => errors.push(error),
+    });
+    open.push(whole);
+    await whole.ready;
+    await until(calls, 'b.js', () => write('real/b.js'));
+    expect(calls.flat()).toEqual(['b.js']);
+    expect([...named.errors, ...errors]).toEqual([]);
   });
 
   it('calls nothing after close, even for a burst still waiting for its debounce', async () => {

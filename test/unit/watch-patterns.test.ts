@@ -107,4 +107,17 @@ describe('compileWatchPatterns', () => {
     expect(p.isIgnored(at('docs'))).toBe(true);
     expect(p.isIgnored(path.resolve('/elsewhere'))).toBe(true);
   });
+
+  it('tells what lies below the roots (where a link is not followed) from a root and the way to one', () => {
+    const p = compileWatchPatterns(cwd, ['src', 'src/lib/gen/**']);
+    expect(p.isBelowRoots(at('src/a'))).toBe(true);
+    expect(p.isBelowRoots(at('src/lib/gen/x'))).toBe(true);
+    expect(p.isBelowRoots(at('src'))).toBe(false);
+    expect(p.isBelowRoots(at('src/lib'))).toBe(false); // on the way to src/lib/gen
+    expect(p.isBelowRoots(at('src/lib/gen'))).toBe(false);
+    expect(p.isBelowRoots(cwd)).toBe(false);
+    expect(p.isBelowRoots(at('docs'))).toBe(false);
+    expect(compileWatchPatterns(cwd, true).isBelowRoots(cwd)).toBe(false);
+    expect(compileWatchPatterns(cwd, true).isBelowRoots(at('loop'))).toBe(true);
+  });
 });
