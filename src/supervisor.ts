@@ -585,7 +585,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
               ...why,
             },
           ),
-        error: (where, error) => this.#log('warn', 'watch error', { where, error: error.message }),
+        error: (where, error, suppressed) =>
+          this.#log('warn', 'watch error', {
+            where,
+            error: error.message,
+            ...(suppressed > 0 ? { suppressed } : {}),
+          }),
       },
       Date.now,
       this.#loopGuardOptions(),

@@ -1,6 +1,7 @@
 // The watchers of a running project: one per service with `watch`, one on the config file, each
 // change reported once per burst, and a service that keeps changing its own files paused.
 import type { ResolvedConfig, ResolvedService } from '../types.js';
+import { ErrorLines } from './error-lines.js';
 import { LoopGuard, type LoopGuardOptions, type LoopRule } from './loop-guard.js';
 import { createWatcher, type Watcher, watchFile } from './watcher.js';
 
@@ -15,7 +16,11 @@ export interface WatchSetHandlers {
   configChanged(): void;
   /** A service restarted too often because of its own writes: its watching is paused. */
   loop(service: string, why: LoopRule): void;
-  error(where: string, error: Error): void;
+  /**
+   * A watcher's error: the first few each, then at most one per 10 s, the latest, with `suppressed`, the
+   * count of that watcher's errors since the one before that are not reported.
+   */
+  error(where: string, error: Error, suppressed: number): void;
 }
 
 interface ServiceWatch {
@@ -23,6 +28,7 @@ interface ServiceWatch {
   cwd: string;
   watcher: Watcher;
   guard: LoopGuard;
+  errors: ErrorLines;
 }
 
 export class WatchSet {
@@ -30,6 +36,7 @@ export class WatchSet {
   readonly #now: () => number;
   readonly #services = new Map<string, ServiceWatch>();
   #configWatcher: Watcher | undefined;
+  #configErrors: ErrorLines | undefined;
   #configFile: string | null = null;
   #closed = false;
 
@@ -51,6 +58,7 @@ export class WatchSet {
         continue;
       this.#services.delete(name);
       await current.watcher.close();
+      current.errors.close();
       // close() came meanwhile: nothing new is watched after it.
       if (this.#closed) return;
     }
@@ -60,12 +68,16 @@ export class WatchSet {
     if (config.file !== this.#configFile) {
       await this.#configWatcher?.close();
       this.#configWatcher = undefined;
+      this.#configErrors?.close();
+      this.#configErrors = undefined;
       if (this.#closed) return;
       this.#configFile = config.file;
       if (config.file) {
+        const errors = this.#errorLines('config');
+        this.#configErrors = errors;
         this.#configWatcher = watchFile(config.file, {
           onChange: () => this.#handlers.configChanged(),
-          onError: (error) => this.#handlers.error('config', error),
+          onError: (error) => errors.report(error),
         });
       }
     }
@@ -87,6 +99,7 @@ export class WatchSet {
   #watch(name: string, service: ResolvedService): Watcher {
     const watch = service.watch as NonNullable<ResolvedService['watch']>;
     const guard = new LoopGuard(this.#guardOptions);
+    const errors = this.#errorLines(name);
     const watcher = createWatcher({
       cwd: service.cwd,
       paths: watch.paths,
@@ -96,7 +109,7 @@ export class WatchSet {
         const counted = !this.#handlers.restartQueued(name);
         if (counted && guard.record(this.#now()) === 'loop') {
           this.#services.delete(name);
-          void watcher.close();
+          void watcher.close().then(() => errors.close());
           this.#handlers.loop(name, guard.verdict);
           return;
         }
@@ -106,18 +119,26 @@ export class WatchSet {
         if (restart) restart.then(ended, ended);
         else ended();
       },
-      onError: (error) => this.#handlers.error(name, error),
+      onError: (error) => errors.report(error),
     });
-    this.#services.set(name, { settings: watch, cwd: service.cwd, watcher, guard });
+    this.#services.set(name, { settings: watch, cwd: service.cwd, watcher, guard, errors });
     return watcher;
+  }
+
+  #errorLines(where: string): ErrorLines {
+    return new ErrorLines(({ error, suppressed }) => this.#handlers.error(where, error, suppressed));
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     const watchers = [...this.#services.values()].map((s) => s.watcher);
+    const errors = [...this.#services.values()].map((s) => s.errors);
     if (this.#configWatcher) watchers.push(this.#configWatcher);
+    if (this.#configErrors) errors.push(this.#configErrors);
     this.#services.clear();
     this.#configWatcher = undefined;
+    this.#configErrors = undefined;
     await Promise.all(watchers.map((w) => w.close()));
+    for (const lines of errors) lines.close();
   }
 }
