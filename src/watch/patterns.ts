@@ -20,6 +20,11 @@ export const DEFAULT_IGNORED: readonly string[] = [
   '.vscode',
   '*___jb_tmp___',
   '*___jb_old___',
+  // Emacs: the auto-save copy `#a.js#` and the lock `.#a.js` (a link to user@host.pid) next to the file
+  '#*#',
+  '.#*',
+  // vim: the file it makes and deletes at once to learn whether it may create files in a folder
+  '4913',
   '.DS_Store',
   // caches and output of other tools
   '__pycache__',

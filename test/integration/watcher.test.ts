@@ -73,7 +73,7 @@ describe('createWatcher', () => {
     expect(calls).toEqual([[...burst].sort(), ['after.txt']]);
   });
 
-  it('ignores node_modules, .git, build output, .msup, logs, and watchIgnore entries', async () => {
+  it("ignores node_modules, .git, build output, .msup, logs, editors' files and watchIgnore entries", async () => {
     project({ 'node_modules/.keep': '', '.msup/.keep': '' });
     const { calls } = await watching({ paths: true, ignored: ['tmp', '*.gen.ts'] });
     for (const name of [
@@ -86,6 +86,9 @@ describe('createWatcher', () => {
       'app.log',
       'tmp/cache.bin',
       'src/api.gen.ts',
+      'src/#index.ts#',
+      'src/.#index.ts',
+      'src/4913',
     ])
       write(name);
     await until(calls, 'src/index.ts');

@@ -53,6 +53,9 @@ describe('compileWatchPatterns', () => {
       '.idea/workspace.xml',
       '.vscode/settings.json',
       'src/a.ts___jb_tmp___',
+      'src/#a.ts#',
+      'src/.#a.ts',
+      'src/4913',
       'src/.DS_Store',
       'app/__pycache__/main.cpython-311.pyc',
       'app/main.pyc',
@@ -65,6 +68,10 @@ describe('compileWatchPatterns', () => {
     }
     expect(p.isWanted(at('src/index.ts'))).toBe(true);
     expect(p.isWanted(at('.env'))).toBe(true);
+    // only those exact shapes: a file merely containing # or starting with a dot still counts
+    for (const wanted of ['src/a#b.ts', 'src/#a.ts', 'src/.eslintrc.js', 'src/49130', 'src/4913.js']) {
+      expect({ wanted, result: p.isWanted(at(wanted)) }).toEqual({ wanted, result: true });
+    }
     // watching an ignored folder explicitly still works
     const build = compileWatchPatterns(cwd, ['build/**/*.js']);
     expect(build.isIgnored(at('build'))).toBe(false);
