@@ -1,5 +1,7 @@
-// The control protocol: newline-delimited JSON over the project's unix socket, versioned. Pure.
+// The control protocol: newline-delimited JSON over the project's unix socket, versioned. Pure, but for
+// where the socket is (controlSocketPaths reads the project's real path and this process's places).
 import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,9 +39,12 @@ export const MAX_SOCKET_PATH = 100;
  * (Not `<tmpdir>/msup-<hash>.sock`: anyone could compute that name and bind it first.)
  */
 export function controlSocketPaths(root: string, places: SocketPlaces = here()): string[] {
-  const preferred = path.join(root, '.msup', 'control.sock');
+  // The project's real path, so msup and a command reach it by the same socket whatever symlink either
+  // came through: the length that picks the place, and the hash that names the socket, are of one path.
+  const real = realPath(root);
+  const preferred = path.join(real, '.msup', 'control.sock');
   if (Buffer.byteLength(preferred) < MAX_SOCKET_PATH) return [preferred];
-  const name = `${createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 16)}.sock`;
+  const name = `${createHash('sha256').update(real).digest('hex').slice(0, 16)}.sock`;
   const paths: string[] = [];
   if (places.runtimeDir && path.isAbsolute(places.runtimeDir)) {
     paths.push(path.join(places.runtimeDir, 'msup', name));
@@ -47,6 +52,15 @@ export function controlSocketPaths(root: string, places: SocketPlaces = here()):
   paths.push(path.join(places.tmpdir, `msup-${places.uid ?? 'user'}`, name));
   const fitting = paths.filter((p) => Buffer.byteLength(p) < MAX_SOCKET_PATH);
   return fitting.length > 0 ? fitting : paths.slice(-1);
+}
+
+/** `root` without symlinks; as given (absolute) when it cannot be read, e.g. not made yet. */
+function realPath(root: string): string {
+  try {
+    return realpathSync(root);
+  } catch {
+    return path.resolve(root);
+  }
 }
 
 export type Request =

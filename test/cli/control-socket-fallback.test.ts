@@ -2,7 +2,7 @@
 // write ($XDG_RUNTIME_DIR/msup, else <tmpdir>/msup-<uid>), never at a name in /tmp that another user
 // could bind first; a folder or socket of another user's is refused by msup start and by the commands.
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lchownSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -71,6 +71,36 @@ describe('the control socket of a long project path', () => {
     expect(statSync(path.join(runtime, 'msup', `${hash}.sock`)).isSocket()).toBe(true);
     expect((await finish(runCli(p, ['status'], { cwd: folder, env: xdg }))).code).toBe(0);
     expect((await finish(runCli(p, ['stop'], { cwd: folder, env: xdg }))).code).toBe(0);
+  });
+
+  it('is found through a symlink to the project, short or long (the socket is named by the real path)', async () => {
+    const p = project();
+    const { folder, tmp } = longProject(p);
+    const env = { TMPDIR: tmp, XDG_RUNTIME_DIR: '' };
+    // A short link (its in-project path would fit a socket) and a long one (hashed, but by another path).
+    const short = path.join(p.root, 'l');
+    symlinkSync(folder, short);
+    const long = path.join(p.root, 'b'.repeat(90));
+    symlinkSync(folder, long);
+    const run = runCli(p, ['start'], { cwd: folder, env });
+    await run.waitForOutput(/all services ready/);
+    for (const link of [short, long]) {
+      const config = path.join(link, 'supervisor.config.json');
+      const status = await finish(runCli(p, ['status', '-c', config], { env }));
+      expect(status.err).toBe('');
+      expect(status.code).toBe(0);
+    }
+    expect(
+      (await finish(runCli(p, ['stop', '-c', path.join(long, 'supervisor.config.json')], { env }))).code,
+    ).toBe(0);
+    expect((await run.exited).code).toBe(0);
+
+    // Started through a link, found by the real path.
+    const again = runCli(p, ['start'], { cwd: short, env });
+    await again.waitForOutput(/all services ready/);
+    expect((await finish(runCli(p, ['status'], { cwd: folder, env }))).code).toBe(0);
+    expect((await finish(runCli(p, ['stop'], { cwd: folder, env }))).code).toBe(0);
+    expect((await again.exited).code).toBe(0);
   });
 
   it('refuses a folder or socket that another user holds, and never talks to it', async () => {
