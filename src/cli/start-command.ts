@@ -4,6 +4,7 @@ import { isatty } from 'node:tty';
 import { MsupError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { fitStyle, formatOutputLine, type OutputStyle, wantsColor } from '../log/output.js';
+import { doneStarting } from '../service/start-verdict.js';
 import { createSupervisor, type Supervisor } from '../supervisor.js';
 import type { CliArgs } from './args.js';
 import { takeDetachedOutput } from './detach.js';
@@ -34,12 +35,14 @@ function watchReadiness(sup: Supervisor, logger: Logger, json: boolean, print: (
     if (all) return;
     const services = sup.services();
     for (const s of services) {
-      if (announced.has(s.name) || !s.instances.every((i) => i.ready)) continue;
+      // A one-shot run that exited 0 and stays ended (a migration) is done, as start() counts it.
+      if (announced.has(s.name) || !s.instances.every(doneStarting)) continue;
       announced.add(s.name);
       const count = `${s.instances.length}/${s.instances.length}`;
+      const what = s.instances.some((i) => i.ready) ? 'ready' : 'completed';
       logger.info(
         { service: s.name, instances: s.instances.length, ...(s.url ? { url: s.url } : {}) },
-        `${count} ready${s.url ? ` at ${s.url}` : ''}`,
+        `${count} ${what}${s.url ? ` at ${s.url}` : ''}`,
       );
     }
     if (announced.size < services.length) return;

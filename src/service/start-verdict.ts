@@ -41,6 +41,26 @@ export function dependencyBlocked(
   return ended?.lastExit ? `its dependency ${name} ${describeExit(ended.lastExit)}` : null;
 }
 
+/** What doneStarting reads of an instance: an InstanceInfo, or an instance of `msup status --json`. */
+export interface StartFacts {
+  ready: boolean;
+  state: string;
+  lastExit: { code: number | null; signal: string | null; unhealthy?: boolean } | null;
+}
+
+/**
+ * Whether an instance is where a start leaves it: ready, or a one-shot run that ended well (exited 0, and
+ * its policy does not restart it: a migration). What start(), status and the CLI's summaries count alike.
+ */
+export function doneStarting(i: StartFacts): boolean {
+  return i.ready || (i.state === 'exited' && i.lastExit !== null && !failed(i.lastExit));
+}
+
+/** A done instance that is not ready: it ended, and stays ended. */
+export function completed(i: StartFacts): boolean {
+  return !i.ready && doneStarting(i);
+}
+
 export function startVerdict(services: readonly ServiceInfo[]): StartVerdict {
   for (const service of services) {
     const blocked = service.instances.find((i) => i.blocked)?.blocked;
@@ -64,14 +84,12 @@ export function startVerdict(services: readonly ServiceInfo[]): StartVerdict {
       message: `service "${service.name}" could not start: ${service.name}#${broken.index} ${describeExit(broken.lastExit)}${why}${stderr}`,
     };
   }
-  const done = (i: ServiceInfo['instances'][number]) =>
-    i.ready || (i.state === 'exited' && i.lastExit !== null && !failed(i.lastExit));
-  if (services.every((s) => s.instances.every(done))) return { kind: 'ready' };
+  if (services.every((s) => s.instances.every(doneStarting))) return { kind: 'ready' };
   const summary = services
     .map((s) => {
       const ready = `${s.instances.filter((i) => i.ready).length}/${s.instances.length} ready`;
       // Why the first instance that is not ready is not: what its readiness probe saw last.
-      const stuck = s.instances.find((i) => !done(i) && i.lastProbe && !i.lastProbe.ok);
+      const stuck = s.instances.find((i) => !doneStarting(i) && i.lastProbe && !i.lastProbe.ok);
       const why = stuck?.lastProbe ? `; ${s.name}#${stuck.index}: ${stuck.lastProbe.detail}` : '';
       return `${s.name} (${ready}${why})`;
     })

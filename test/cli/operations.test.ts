@@ -222,6 +222,16 @@ describe('msup commands against a running msup', () => {
     await expectNoTaggedProcesses(p.tag, 5000);
   });
 
+  it('start --detach shows a one-shot service that exited 0 as completed', async () => {
+    const p = project();
+    p.writeConfig({ web, migrate: { command: ['sh', '-c', 'echo migrated'], restart: 'on-failure' } });
+    const started = await finish(runCli(p, ['start', '--detach', '--wait', '20s']));
+    expect(started.code).toBe(0);
+    expect(started.out).toMatch(/^ {2}migrate {2}1\/1 \(completed\) {2}\(no port\)\n/m);
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    await expectNoTaggedProcesses(p.tag, 5000);
+  });
+
   it('a second start --detach fails with MSUP_ALREADY_RUNNING and leaves the running msup alone', async () => {
     const p = project();
     p.writeConfig({ web });

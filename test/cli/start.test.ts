@@ -195,6 +195,26 @@ describe('msup start', () => {
     expect(records.some((r) => r.msg === 'ready' && r.service === 'chatty')).toBe(true);
   });
 
+  it('counts a one-shot service that exited 0 as done: the summary and --json all ready come', async () => {
+    const p = project();
+    p.writeConfig({
+      web: { command: ['node', fixture('echo-server.js')], port: 0, health: { http: '/health' } },
+      migrate: { command: ['sh', '-c', 'echo migrated'], restart: 'on-failure' },
+    });
+    const cli = runCli(p, ['start', '--no-color']);
+    await cli.waitForOutput(
+      /all services ready:\n\s+web\s+1\/1\s+http:\/\/\S+\n\s+migrate\s+1\/1 \(completed\)\s+\(no port\)\n/,
+    );
+    expect(cli.stdout()).toMatch(/1\/1 completed/);
+    cli.child.kill('SIGINT');
+    expect((await cli.exited).code).toBe(0);
+
+    const json = runCli(p, ['start', '--json']);
+    await json.waitForOutput(/"msg":"all ready"/);
+    json.child.kill('SIGINT');
+    expect((await json.exited).code).toBe(0);
+  });
+
   it('prefixes output lines without colour when NO_COLOR is set', async () => {
     const p = project();
     p.writeConfig({
