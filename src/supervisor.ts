@@ -30,7 +30,7 @@ import { EndpointDirectory } from './service/directory.js';
 import { Service, type ServiceEvent } from './service/service.js';
 import { waitUntilStarted, whenDependenciesMet } from './service/start-gates.js';
 import { startVerdict } from './service/start-verdict.js';
-import { checkStartOptions, durationOption } from './start-options.js';
+import { checkCwd, checkServiceName, checkStartOptions, durationOption, show } from './start-options.js';
 import type {
   Duration,
   InstanceInfo,
@@ -114,14 +114,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Loads the config, binds the front ports, starts every instance and (by default) waits until all are ready. */
   async start(): Promise<this> {
     if (this.#started) throw new MsupError('MSUP_STOPPED', 'start() was already called on this supervisor');
-    // A value given but not valid is refused before anything starts (never a default instead).
-    checkStartOptions(this.#options);
     this.#started = true;
+    const options = this.#options;
+    let cwd: string;
+    try {
+      // A value given but not valid is refused before anything starts (never a default instead).
+      checkStartOptions(options);
+      cwd = path.resolve(options.cwd ?? process.cwd());
+      checkCwd(cwd);
+    } catch (error) {
+      // Nothing was opened; the run is over, as after any failed start (whenStopped() settles).
+      this.#markStopped();
+      throw error;
+    }
     this.#startDone = new Promise((resolve) => {
       this.#startSettled = resolve;
     });
-    const options = this.#options;
-    const cwd = path.resolve(options.cwd ?? process.cwd());
     // A stop() that lands while starting wins: what was opened so far is closed, and start() rejects.
     const stillStarting = () => {
       if (this.#stopping) throw new MsupError('MSUP_STOPPED', 'stopped while starting');
@@ -336,7 +344,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * ejections, and whether passive ejection has the instance out now. Empty for a service without a proxy.
    */
   proxyStats(name: string): Record<number, InstanceCounters> {
-    this.#service(name);
+    this.#service(name, 'proxyStats');
     return this.#fronts.stats(name);
   }
 
@@ -623,7 +631,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       );
   }
 
-  #service(name: string): Service {
+  /** `method`: the public method the name was handed to, named when the name is not a string. */
+  #service(name: string, method: string): Service {
+    checkServiceName(method, name);
     const service = this.#services.get(name);
     if (!service) {
       const names = [...this.#services.keys()];
@@ -638,7 +648,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** The front URL of a service, e.g. http://127.0.0.1:8080. */
   url(name: string): string {
-    this.#service(name);
+    this.#service(name, 'url');
     const url = this.#fronts.url(name);
     if (!url) {
       throw new MsupError('MSUP_UNKNOWN_SERVICE', `service "${name}" has no port, so it has no URL`, {
@@ -649,7 +659,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   instances(name: string): InstanceInfo[] {
-    return this.#service(name).instances();
+    return this.#service(name, 'instances').instances();
   }
 
   services(): ServiceInfo[] {
@@ -674,7 +684,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async restart(name?: string, options: { readyTimeout?: Duration } = {}): Promise<RolloutResult[]> {
     const readyTimeoutMs = durationOption('readyTimeout', options.readyTimeout) ?? DEFAULT_START_TIMEOUT_MS;
     this.#running();
-    const targets = name === undefined ? [...this.#services.values()] : [this.#service(name)];
+    const targets = name === undefined ? [...this.#services.values()] : [this.#service(name, 'restart')];
     const results: RolloutResult[] = [];
     for (const service of targets) {
       this.#running();
@@ -706,11 +716,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Changes how many instances a service runs; scaling down drains the leaving instances first. */
   async scale(name: string, count: number): Promise<void> {
     this.#running();
-    const service = this.#service(name);
+    const service = this.#service(name, 'scale');
     if (!Number.isInteger(count) || count < 0 || count > MAX_INSTANCES) {
       throw new MsupError(
         'MSUP_USAGE',
-        `scale ${name}: expected a whole number from 0 to ${MAX_INSTANCES}, got ${count}`,
+        `scale ${name}: expected a whole number from 0 to ${MAX_INSTANCES}, got ${show(count)}`,
         { service: name },
       );
     }

@@ -114,15 +114,65 @@ describe('options given but not valid', () => {
       [{ watchLoopGuard: { restarts: -1 } }, 'watchLoopGuard.restarts'],
       [{ watchLoopGuard: { window: 'x' } }, 'watchLoopGuard.window'],
       [{ runtime: 'bogus' }, 'process, container, function, sidecar'],
+      [{ host: 5 }, 'host: expected'],
+      [{ host: '' }, 'host: expected'],
+      [{ cwd: 5 }, 'cwd: expected'],
+      [{ configFile: 5 }, 'configFile: expected'],
+      [{ admin: { port: 99999 } }, 'admin.port: expected a port number from 0 to 65535, got 99999'],
+      [{ admin: { port: '80' } }, 'admin.port: expected a port number from 0 to 65535, got "80"'],
+      [{ admin: { port: 1.5 } }, 'admin.port'],
+      [{ admin: { host: 5 } }, 'admin.host: expected'],
+      [{ admin: 'yes' }, 'admin: expected'],
+      [{ wait: 'no' }, 'wait: expected true or false, got "no"'],
+      [{ watch: 0 }, 'watch: expected true or false, got 0'],
+      [{ control: 'off' }, 'control: expected true or false'],
     ];
     for (const [options, named] of cases) {
-      const error = await p
-        .create({ watch: false, config, ...options })
-        .start()
-        .catch((e: unknown) => e);
+      const sup = p.create({ watch: false, config, ...options });
+      const error = await sup.start().catch((e: unknown) => e);
       expect(isMsupError(error, 'MSUP_USAGE'), JSON.stringify(options)).toBe(true);
       expect((error as Error).message).toContain(named);
+      // A start that failed is over, as any other failed start.
+      await sup.whenStopped();
     }
+  });
+
+  it('start() refuses a cwd that is a file, naming it', async () => {
+    const p = project();
+    const file = p.write('afile', 'x');
+    const config = p.config({ web: { command: node('echo-server.js'), port: 0 } });
+    for (const options of [{ config }, {}]) {
+      const sup = p.create({ watch: false, ...options, cwd: file });
+      const error = await sup.start().catch((e: unknown) => e);
+      expect(isMsupError(error, 'MSUP_USAGE')).toBe(true);
+      expect((error as Error).message).toBe(`cwd: ${file} is not a folder`);
+      await sup.whenStopped();
+    }
+  });
+
+  it('restart, url, instances, scale and proxyStats refuse a service name that is not a string', async () => {
+    const p = project();
+    const sup = await p.start({
+      watch: false,
+      config: p.config({ web: { command: node('echo-server.js'), port: 0 } }),
+    });
+    const name = 5 as unknown as string;
+    const calls: [string, () => unknown][] = [
+      ['restart', () => sup.restart(name)],
+      ['url', () => sup.url(name)],
+      ['instances', () => sup.instances(name)],
+      ['scale', () => sup.scale(name, 2)],
+      ['proxyStats', () => sup.proxyStats(name)],
+    ];
+    for (const [method, call] of calls) {
+      const error = await (async () => call())().catch((e: unknown) => e);
+      expect(isMsupError(error, 'MSUP_USAGE'), method).toBe(true);
+      expect((error as Error).message).toBe(`${method}: expected a service name (a string), got 5`);
+    }
+    const count = await sup.scale('web', '2' as unknown as number).catch((e: unknown) => e);
+    expect(isMsupError(count, 'MSUP_USAGE')).toBe(true);
+    expect((count as Error).message).toContain('got "2"');
+    expect(sup.instances('web')).toHaveLength(1);
   });
 
   it('restart() and status() refuse them too, and status() never makes Node print a warning', async () => {
