@@ -85,9 +85,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** What stop() answers: the stop, then what start() closes after it when the stop landed while starting. */
   #stopDone: Promise<void> | undefined;
   #loggedStopped = false;
+  /** The run is over (stopped, or its start failed): what a call made now is told. */
+  #over = false;
   #markStopped: () => void = () => {};
   readonly #stopped = new Promise<void>((resolve) => {
-    this.#markStopped = resolve;
+    this.#markStopped = () => {
+      this.#over = true;
+      resolve();
+    };
   });
 
   constructor(options: StartOptions = {}) {
@@ -635,6 +640,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #service(name: string, method: string): Service {
     checkServiceName(method, name);
     const service = this.#services.get(name);
+    // No service at all is the supervisor's state, not the name's (a config has at least one): before
+    // start(), a start that failed before its services existed, or one not that far yet.
+    if (!service && this.#services.size === 0) {
+      this.#running();
+      throw new MsupError('MSUP_STOPPED', 'the supervisor is still starting');
+    }
     if (!service) {
       const names = [...this.#services.keys()];
       throw new MsupError(
@@ -650,6 +661,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   url(name: string): string {
     this.#service(name, 'url');
     const url = this.#fronts.url(name);
+    // Its front closed with the rest: the supervisor stopped, not a service without a port.
+    if (!url && this.#stopping) this.#running();
     if (!url) {
       throw new MsupError('MSUP_UNKNOWN_SERVICE', `service "${name}" has no port, so it has no URL`, {
         service: name,
@@ -735,8 +748,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Restart and scale act on a running supervisor only: before start(), and once stopping, they refuse. */
   #running(): void {
-    if (!this.#config) throw new MsupError('MSUP_STOPPED', 'the supervisor has not been started');
+    if (!this.#started) throw new MsupError('MSUP_STOPPED', 'the supervisor has not been started');
+    if (this.#over) throw new MsupError('MSUP_STOPPED', 'the supervisor has stopped');
     if (this.#stopping) throw new MsupError('MSUP_STOPPED', 'the supervisor is stopping');
+    if (!this.#config) throw new MsupError('MSUP_STOPPED', 'the supervisor is still starting');
   }
 
   /**

@@ -66,6 +66,31 @@ describe('restart and scale around a stop', () => {
     }
     expect(sup.instances('web')).toHaveLength(2);
   });
+
+  it('url, instances and proxyStats say the supervisor has not started, or has stopped (MSUP_STOPPED)', async () => {
+    const p = project();
+    const sup = p.create({
+      watch: false,
+      config: p.config({ web: { command: node('echo-server.js'), port: 0 } }),
+    });
+    const said = async (call: () => unknown) => {
+      const error = await (async () => call())().catch((e: unknown) => e);
+      expect(isMsupError(error, 'MSUP_STOPPED'), String(error)).toBe(true);
+      return (error as Error).message;
+    };
+    for (const call of [() => sup.url('web'), () => sup.instances('web'), () => sup.proxyStats('web')]) {
+      expect(await said(call)).toBe('the supervisor has not been started');
+    }
+    await sup.start();
+    expect(sup.url('web')).toMatch(/^http:/);
+    await sup.stop();
+    expect(await said(() => sup.url('web'))).toBe('the supervisor has stopped');
+    for (const call of [() => sup.restart('web'), () => sup.restart(), () => sup.scale('web', 2)]) {
+      expect(await said(call)).toBe('the supervisor has stopped');
+    }
+    // What the instances ended as stays readable.
+    expect(sup.instances('web')).toHaveLength(1);
+  });
 });
 
 describe('a stop while start() waits', () => {
