@@ -16,6 +16,8 @@ export type {
 } from './compare/types.js';
 export { defineConfig } from './config/define.js';
 export { parseDuration } from './config/duration.js';
+// What status() returns and `msup status --json` prints.
+export type { ExitSummary, InstanceStatus, ServiceStatus, StatusV1 } from './control/protocol.js';
 export { type ConfigIssue, ERROR_CODES, type ErrorCode, isMsupError, MsupError } from './errors.js';
 export type { ExportWarning } from './export/common.js';
 export {

@@ -234,7 +234,8 @@ export interface CompareResultV3 {
   }[];
   /**
    * How busy the machine was with other work while the runtimes sat idle (their idle periods), and during
-   * their warm loads (`load`; absent from results before 2026-12-06).
+   * their warm loads (`load`: compare() always sets it; optional because a version 3 result saved before
+   * 2026-12-06, read back, has none).
    */
   background: BackgroundLoad & { load?: BackgroundLoad };
   /**
