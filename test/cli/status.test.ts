@@ -1,12 +1,12 @@
 // `msup status` after a service was scaled to 0: the service is shown, with no instance, and the
 // project is not called ready (its front answers 503).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
-import { fixture, useProject } from '../helpers/project.js';
+import { fixture, REPO, useProject } from '../helpers/project.js';
 
 const project = useProject();
 
@@ -60,6 +60,29 @@ describe('msup status', () => {
     expect((await msup.exited).code).toBe(0);
   });
   // Two commands that each wait 10 s for the stopped msup.
+  it("docs/cli.md's StatusV1 shows every field status --json prints, at every level", async () => {
+    const p = project();
+    p.writeConfig({
+      web: { command: ['node', fixture('echo-server.js')], port: 0, health: { http: '/health' } },
+    });
+    const msup = runCli(p, ['start']);
+    await msup.waitForOutput(/all services ready/);
+    const json = await finish(runCli(p, ['status', '--json']));
+    expect(json.code).toBe(0);
+    const status = JSON.parse(json.out) as Record<string, unknown> & {
+      services: (Record<string, unknown> & { instances: Record<string, unknown>[] })[];
+    };
+    const page = readFileSync(path.join(REPO, 'docs', 'cli.md'), 'utf8');
+    const start = page.indexOf('`msup status --json` prints one `StatusV1` object:');
+    const shape = page.slice(start, page.indexOf('```\n', page.indexOf('```', start) + 3));
+    const shown = (key: string) => shape.includes(`"${key}":`);
+    const service = status.services[0]!;
+    const instance = service.instances[0]!;
+    for (const object of [status, service, instance, instance.lastProbe as Record<string, unknown>]) {
+      expect(Object.keys(object).filter((key) => !shown(key))).toEqual([]);
+    }
+  });
+
   it('fails, naming the wait, when msup does not answer (stopped by kill -STOP)', {
     timeout: 60_000,
   }, async () => {
