@@ -3,6 +3,7 @@
 // Pure, but for checkCwd (which looks at the folder).
 import { statSync } from 'node:fs';
 import { ALLOWED_HOST_EXPECTED, isAllowedHost } from './config/allowed-hosts.js';
+import { checkConfigSource } from './config/config-source.js';
 import { durationMs } from './config/duration.js';
 import { RUNTIME_NAMES } from './config/runtime-names.js';
 import { MsupError } from './errors.js';
@@ -41,6 +42,7 @@ export function checkStartOptions(options: StartOptions): void {
       continue;
     throw new MsupError('MSUP_USAGE', `${name}: expected a non-empty string, got ${show(value)}`);
   }
+  checkConfigSource(options);
   // `wait: 'no'` would be taken as true (only `false` turns one off): a caller's mistake, said.
   for (const name of ['wait', 'control', 'watch'] as const) {
     const value = given[name];

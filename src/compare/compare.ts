@@ -2,6 +2,7 @@
 // folded into one versioned result. The runtimes come from the registry; one that cannot run here is
 // reported as not run, with the reason. The library never prints: progress goes to `onProgress`.
 import os from 'node:os';
+import { checkConfigSource } from '../config/config-source.js';
 import { parseDuration } from '../config/duration.js';
 import { RUNTIME_NAMES } from '../config/runtime-names.js';
 import { isMsupError, MsupError } from '../errors.js';
@@ -100,6 +101,7 @@ export function chooseRuntimes(asked: readonly string[] | undefined): string[] {
 }
 
 export async function compare(options: CompareOptions = {}): Promise<CompareResultV3> {
+  checkConfigSource(options);
   const runtimes = chooseRuntimes(options.runtimes);
   const requests = whole('requests', options.requests, COMPARE_DEFAULTS.requests, 1, 1_000_000);
   const concurrency = whole('concurrency', options.concurrency, COMPARE_DEFAULTS.concurrency, 1, 1000);

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { checkConfigSource } from '../config/config-source.js';
 import { prepareConfig } from '../config/load.js';
 import { loadConfigIsolated } from '../config/load-isolated.js';
 import { MsupError } from '../errors.js';
@@ -160,6 +161,7 @@ export async function exportConfig(options: ExportOptions): Promise<ExportResult
       'MSUP_USAGE',
       `export: expected ${EXPORT_TARGETS.map((t) => `"${t}"`).join(', ')}, got "${options.target}"`,
     );
+  checkConfigSource(options);
   const config = await loadConfig(options);
   const outDir = path.resolve(options.cwd ?? process.cwd(), options.outDir ?? '.');
   const file = path.join(outDir, EXPORT_FILES[options.target]);
