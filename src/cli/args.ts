@@ -343,9 +343,10 @@ function defaults(command: Command, rest: string[]): CliArgs {
   };
 }
 
-/** `web=5 api=1` → { web: 5, api: 1 }. */
+/** `web=5 api=1` → { web: 5, api: 1 }. A service named twice is refused: which count was meant is unknown. */
 export function parseScale(rest: readonly string[]): Record<string, number> {
   const counts: Record<string, number> = {};
+  const given = new Map<string, string>();
   for (const item of rest) {
     const match = /^([^=]+)=(\d+)$/.exec(item);
     if (!match) {
@@ -358,7 +359,16 @@ export function parseScale(rest: readonly string[]): Record<string, number> {
     if (count > MAX_INSTANCES) {
       throw usage(`scale: at most ${MAX_INSTANCES} instances, got "${item}"`, 'msup scale --help');
     }
-    counts[match[1] as string] = count;
+    const name = match[1] as string;
+    const before = given.get(name);
+    if (before !== undefined) {
+      throw usage(
+        `scale: "${name}" is given twice (${before} and ${item}); give each service once`,
+        'msup scale --help',
+      );
+    }
+    given.set(name, item);
+    counts[name] = count;
   }
   return counts;
 }

@@ -128,6 +128,15 @@ describe('CLI arguments', () => {
     });
     expect(parseScale(['web=5', 'api=1'])).toEqual({ web: 5, api: 1 });
   });
+  it('refuses a service named twice to msup scale (one of the counts would be dropped)', () => {
+    expect(() => parseScale(['web=2', 'api=1', 'web=3'])).toThrow(
+      expect.objectContaining({
+        code: 'MSUP_USAGE',
+        message:
+          'scale: "web" is given twice (web=2 and web=3); give each service once (see msup scale --help)',
+      }),
+    );
+  });
   it('rejects unknown options and commands with MSUP_USAGE', () => {
     for (const argv of [
       ['start', '--nope'],
