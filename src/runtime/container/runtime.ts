@@ -166,6 +166,24 @@ function argvOf(command: ResolvedCommand): string[] {
   return command.shell ? ['/bin/sh', '-c', command.argv[0] as string] : [...command.argv];
 }
 
+/** One entry of the API's `HostConfig.Mounts` (the same shape for podman's compatible API and docker's). */
+export interface MountSpec {
+  Type: 'bind';
+  Source: string;
+  Target: string;
+  ReadOnly: boolean;
+}
+
+/**
+ * The project folder inside the container, at the same path (`container.mount`). As `Mounts` entries, not
+ * `Binds` strings (`SRC:DST:ro`): the engine splits those at every `:`, so a project path with one in it
+ * failed every container's create (`incorrect volume format`).
+ */
+export function containerMounts(root: string, mount: ResolvedService['container']['mount']): MountSpec[] {
+  if (mount === false) return [];
+  return [{ Type: 'bind', Source: root, Target: root, ReadOnly: mount !== 'rw' }];
+}
+
 class ContainerRuntime implements Runtime {
   readonly name = 'container';
   readonly #host: RuntimeHost;
@@ -286,10 +304,7 @@ class ContainerRuntime implements Runtime {
       HostConfig: {
         NetworkMode: 'host',
         Init: true,
-        Binds:
-          service.container.mount === false
-            ? []
-            : [`${host.root}:${host.root}:${service.container.mount === 'rw' ? 'rw' : 'ro'}`],
+        Mounts: containerMounts(host.root, service.container.mount),
         ...(memoryBytes !== undefined ? { Memory: memoryBytes, MemorySwap: memoryBytes } : {}),
         ...(service.cpus !== null ? { NanoCpus: Math.round(service.cpus * 1e9) } : {}),
       },

@@ -1,0 +1,72 @@
+// What a container sees of the project folder msup mounts into it (`container.mount`), on a real engine.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ServiceConfig } from '../../src/types.js';
+import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
+import { request } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
+import { useProject } from '../helpers/project.js';
+
+const newProject = useProject();
+const missing = podmanMissing();
+
+/** Serves the text of the file `FILE` names (read at each request, so from the mount, not the image). */
+const SERVE_FILE =
+  "require('node:http').createServer((_, res) => res.end(require('node:fs').readFileSync(process.env.FILE, 'utf8')))" +
+  ".listen(Number(process.env.PORT), '127.0.0.1');\n";
+
+describe.skipIf(missing !== undefined)('the project folder in a container', () => {
+  const roots: string[] = [];
+  afterAll(() => {
+    for (const root of roots) removeProjectImages(root);
+  });
+
+  it('mounts a project folder whose path has a colon in it, read-only or writable', {
+    timeout: 180_000,
+  }, async () => {
+    const p = newProject();
+    // The engine splits a `Binds` string (SRC:DST:ro) at each colon: every create failed.
+    const root = path.join(p.root, 'a:b');
+    roots.push(root);
+    mkdirSync(root);
+    writeFileSync(path.join(root, 'serve.js'), SERVE_FILE);
+    // Writes a file into the project folder (through a writable mount), then serves.
+    writeFileSync(
+      path.join(root, 'write.js'),
+      `require('node:fs').writeFileSync('written.txt', 'from the container');\n${SERVE_FILE}`,
+    );
+    const service = (over: Partial<ServiceConfig>, env: Record<string, string>): ServiceConfig => ({
+      command: ['node', 'serve.js'],
+      runtime: 'container',
+      port: 0,
+      restart: 'never',
+      ...over,
+      env,
+    });
+    const sup = await p.start({
+      cwd: root,
+      config: p.config({
+        ro: service({}, { FILE: path.join(root, 'shown.txt') }),
+        rw: service({ command: ['node', 'write.js'], container: { mount: 'rw' } }, { FILE: 'written.txt' }),
+      }),
+    });
+    // Written after the image was made: seen through the mount.
+    writeFileSync(path.join(root, 'shown.txt'), 'from the host');
+    expect((await request(sup.url('ro'))).body).toBe('from the host');
+    expect((await request(sup.url('rw'))).body).toBe('from the container');
+    expect(readFileSync(path.join(root, 'written.txt'), 'utf8')).toBe('from the container');
+    const mounted = (service: string) => {
+      const id = sup.instances(service)[0]?.id as string;
+      const out = execFileSync('podman', ['inspect', '--format', '{{json .Mounts}}', id], {
+        encoding: 'utf8',
+      });
+      return (JSON.parse(out) as { Destination: string; RW: boolean }[]).find((m) => m.Destination === root);
+    };
+    expect(mounted('ro')).toMatchObject({ RW: false });
+    expect(mounted('rw')).toMatchObject({ RW: true });
+    await sup.stop();
+    expect(await waitFor(() => projectContainers(root).length === 0, 10_000)).toBe(true);
+  });
+});
