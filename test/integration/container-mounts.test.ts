@@ -1,6 +1,6 @@
 // What a container sees of the project folder msup mounts into it (`container.mount`), on a real engine.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ServiceConfig } from '../../src/types.js';
@@ -16,6 +16,23 @@ const missing = podmanMissing();
 const SERVE_FILE =
   "require('node:http').createServer((_, res) => res.end(require('node:fs').readFileSync(process.env.FILE, 'utf8')))" +
   ".listen(Number(process.env.PORT), '127.0.0.1');\n";
+
+/** Serves what it finds of the project's `.msup` (its cwd is the project folder): entries, a write, the socket. */
+const PROBE_MSUP = `
+const fs = require('node:fs');
+const net = require('node:net');
+const seen = {};
+try { seen.entries = fs.readdirSync('.msup'); } catch (error) { seen.entries = error.code; }
+try { fs.writeFileSync('.msup/state.json', '{}'); seen.write = 'written'; } catch (error) { seen.write = error.code; }
+const socket = net.connect('.msup/control.sock');
+const serve = (how) => {
+  seen.socket = how;
+  socket.destroy();
+  require('node:http').createServer((_, res) => res.end(JSON.stringify(seen))).listen(Number(process.env.PORT), '127.0.0.1');
+};
+socket.on('connect', () => serve('connected'));
+socket.on('error', (error) => serve(error.code));
+`;
 
 describe.skipIf(missing !== undefined)('the project folder in a container', () => {
   const roots: string[] = [];
@@ -68,5 +85,31 @@ describe.skipIf(missing !== undefined)('the project folder in a container', () =
     expect(mounted('rw')).toMatchObject({ RW: true });
     await sup.stop();
     expect(await waitFor(() => projectContainers(root).length === 0, 10_000)).toBe(true);
+  });
+
+  it("hides the project's .msup: its control socket, logs and state", { timeout: 180_000 }, async () => {
+    const p = newProject();
+    roots.push(p.root);
+    p.write('probe.js', PROBE_MSUP);
+    const service = (mount: 'ro' | 'rw'): ServiceConfig => ({
+      command: ['node', 'probe.js'],
+      runtime: 'container',
+      port: 0,
+      restart: 'never',
+      container: { mount },
+    });
+    const sup = await p.start({ config: p.config({ ro: service('ro'), rw: service('rw') }) });
+    const entries = readdirSync(path.join(p.root, '.msup'));
+    expect(entries).toContain('state.json');
+    expect(entries).toContain('logs');
+    for (const name of ['ro', 'rw']) {
+      const seen = JSON.parse((await request(sup.url(name))).body) as Record<string, unknown>;
+      // An empty folder it may not write to, and no socket to send `stop` or `status` to.
+      expect(seen).toEqual({ entries: [], write: 'EROFS', socket: 'ENOENT' });
+    }
+    expect(JSON.parse(readFileSync(path.join(p.root, '.msup', 'state.json'), 'utf8'))).toHaveProperty('pid');
+    expect(sup.instances('ro')[0]?.state).toBe('running');
+    await sup.stop();
+    expect(await waitFor(() => projectContainers(p.root).length === 0, 10_000)).toBe(true);
   });
 });

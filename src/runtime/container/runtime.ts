@@ -6,6 +6,7 @@
 // policies are not used. Exec probes, the crash guard and reaping use the engine's command line.
 import { randomBytes } from 'node:crypto';
 import { constants as os } from 'node:os';
+import path from 'node:path';
 import { readEnvFiles } from '../../config/env-file.js';
 import type {
   CommandResult,
@@ -19,6 +20,7 @@ import type {
   Usage,
 } from '../../contract.js';
 import { MsupError } from '../../errors.js';
+import { privateDir } from '../../private-files.js';
 import type { ExitInfo, OutputLine, ResolvedCommand, ResolvedService } from '../../types.js';
 import { LineSplitter } from '../lines.js';
 import { treeUsage } from '../proc.js';
@@ -174,14 +176,29 @@ export interface MountSpec {
   ReadOnly: boolean;
 }
 
+/** The empty folder mounted over the project's `.msup` in a container (see containerMounts). */
+export function hiddenStateView(root: string): string {
+  return path.join(root, '.msup', 'empty');
+}
+
 /**
  * The project folder inside the container, at the same path (`container.mount`). As `Mounts` entries, not
  * `Binds` strings (`SRC:DST:ro`): the engine splits those at every `:`, so a project path with one in it
  * failed every container's create (`incorrect volume format`).
+ *
+ * Its `.msup` is hidden by an empty folder of msup's, mounted read-only over it (the engines mount it after
+ * the project folder, as they order mounts by depth): there are msup's control socket (any code in a
+ * container could stop or scale msup, or ask for the dashboard's token), its logs, its state and the mesh
+ * CA's key. A rootless container's root is the user's uid on the host, so the socket's mode does not keep
+ * it out. Not a tmpfs: podman copies what the folder under it holds into a tmpfs (`tmpcopyup`), and its
+ * compatible API has no way to say `notmpcopyup` that docker's would accept.
  */
 export function containerMounts(root: string, mount: ResolvedService['container']['mount']): MountSpec[] {
   if (mount === false) return [];
-  return [{ Type: 'bind', Source: root, Target: root, ReadOnly: mount !== 'rw' }];
+  return [
+    { Type: 'bind', Source: root, Target: root, ReadOnly: mount !== 'rw' },
+    { Type: 'bind', Source: hiddenStateView(root), Target: path.join(root, '.msup'), ReadOnly: true },
+  ];
 }
 
 class ContainerRuntime implements Runtime {
@@ -290,6 +307,9 @@ class ContainerRuntime implements Runtime {
     const env = containerEnv({ ...spec.env, PORT: String(port) }, given);
     const stopSeconds = Math.max(1, Math.ceil(service.stopTimeoutMs / 1000));
     const memoryBytes = service.memoryMb === null ? undefined : service.memoryMb * 1024 * 1024;
+    // Made (or checked: a real folder of this user's, not a link) before each create: kept empty, as msup
+    // puts nothing there, and the engine refuses a bind whose source is missing.
+    if (service.container.mount !== false) privateDir(hiddenStateView(host.root));
     const body = {
       Image: image,
       Cmd: containerArgv(service.command),
