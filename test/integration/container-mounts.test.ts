@@ -3,7 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ServiceConfig } from '../../src/types.js';
+import { prepareConfig } from '../../src/config/load.js';
+import { detectEngine } from '../../src/runtime/container/engine.js';
+import { ensureImage } from '../../src/runtime/container/image.js';
+import type { ResolvedService, ServiceConfig } from '../../src/types.js';
 import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
@@ -109,6 +112,45 @@ describe.skipIf(missing !== undefined)('the project folder in a container', () =
     }
     expect(JSON.parse(readFileSync(path.join(p.root, '.msup', 'state.json'), 'utf8'))).toHaveProperty('pid');
     expect(sup.instances('ro')[0]?.state).toBe('running');
+    await sup.stop();
+    expect(await waitFor(() => projectContainers(p.root).length === 0, 10_000)).toBe(true);
+  });
+
+  it("runs in the image's WORKDIR when the folder is not mounted and the image is the user's", {
+    timeout: 180_000,
+  }, async () => {
+    const p = newProject();
+    roots.push(p.root);
+    // Says where it runs.
+    const serveCwd =
+      "require('node:http').createServer((_, res) => res.end(process.cwd())).listen(Number(process.env.PORT), '127.0.0.1');\n";
+    p.write('base/app.js', serveCwd);
+    p.write('built/app.js', serveCwd);
+    // No registry here: the base is a minimal image msup makes, whose WORKDIR is its folder's path.
+    const engine = await detectEngine('podman');
+    const baseService = prepareConfig(
+      { services: { base: { command: 'node app.js', cwd: 'base' } } },
+      p.root,
+      null,
+    ).services[0] as ResolvedService;
+    const base = await ensureImage(engine, baseService, p.root, () => {});
+    p.write('built/Containerfile', `FROM ${base.ref}\nWORKDIR /srv\nCOPY app.js /srv/app.js\n`);
+    const service = (over: Partial<ServiceConfig>): ServiceConfig => ({
+      command: ['node', 'app.js'],
+      runtime: 'container',
+      port: 0,
+      restart: 'never',
+      ...over,
+    });
+    const sup = await p.start({
+      config: p.config({
+        // The host's cwd (the project folder) is not in these containers: it was made, empty, and ran there.
+        given: service({ container: { image: base.ref, mount: false } }),
+        built: service({ cwd: 'built', container: { mount: false } }),
+      }),
+    });
+    expect((await request(sup.url('given'))).body).toBe(path.join(p.root, 'base'));
+    expect((await request(sup.url('built'))).body).toBe('/srv');
     await sup.stop();
     expect(await waitFor(() => projectContainers(p.root).length === 0, 10_000)).toBe(true);
   });

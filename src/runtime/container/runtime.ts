@@ -27,7 +27,7 @@ import { treeUsage } from '../proc.js';
 import { detectEngine, type Engine, type EngineName, engineCommand } from './engine.js';
 import { ApiUnreachable } from './engine-api.js';
 import { EngineService, reapServices, SERVICE_ENTRY } from './engine-service.js';
-import { ensureImage } from './image.js';
+import { type EnsuredImage, ensureImage, type ImageKind } from './image.js';
 import { removeScratchLeftovers } from './image-build.js';
 
 /** The labels msup puts on its containers. */
@@ -201,11 +201,21 @@ export function containerMounts(root: string, mount: ResolvedService['container'
   ];
 }
 
+/**
+ * The container's working folder, where msup sets one: the service's `cwd` in msup's minimal image (its
+ * copy of the folder is there) and where the project folder is mounted. With `mount: false`, an image of
+ * the user's (`container.image`, a Containerfile) runs in its own WORKDIR, as the exports run it: the
+ * host's path is not in it, and the engine made it, empty (`Cannot find module`).
+ */
+export function workingDir(service: ResolvedService, kind: ImageKind): string | undefined {
+  return kind === 'minimal' || service.container.mount !== false ? service.cwd : undefined;
+}
+
 class ContainerRuntime implements Runtime {
   readonly name = 'container';
   readonly #host: RuntimeHost;
   /** Each service's image, as last prepared (a rolling restart prepares again). */
-  readonly #images = new Map<string, Promise<string>>();
+  readonly #images = new Map<string, Promise<EnsuredImage>>();
   readonly #live = new Map<string, { engine: Engine; stop(): Promise<void> }>();
   readonly #services = new Map<EngineName, EngineService>();
   #closed = false;
@@ -243,7 +253,7 @@ class ContainerRuntime implements Runtime {
           ms: Date.now() - began,
         });
       }
-      return ensured.ref;
+      return ensured;
     })();
     this.#images.set(service.name, image);
     // A failed build is tried again at the next launch.
@@ -253,7 +263,7 @@ class ContainerRuntime implements Runtime {
     await image;
   }
 
-  async #image(service: ResolvedService): Promise<string> {
+  async #image(service: ResolvedService): Promise<EnsuredImage> {
     const image = this.#images.get(service.name);
     if (image) return image;
     await this.prepare(service);
@@ -291,7 +301,7 @@ class ContainerRuntime implements Runtime {
   async #run(
     engine: Engine,
     engineService: EngineService,
-    image: string,
+    image: EnsuredImage,
     spec: InstanceSpec,
     port: number,
     onOutput: (line: OutputLine) => void,
@@ -310,11 +320,12 @@ class ContainerRuntime implements Runtime {
     // Made (or checked: a real folder of this user's, not a link) before each create: kept empty, as msup
     // puts nothing there, and the engine refuses a bind whose source is missing.
     if (service.container.mount !== false) privateDir(hiddenStateView(host.root));
+    const cwd = workingDir(service, image.kind);
     const body = {
-      Image: image,
+      Image: image.ref,
       Cmd: containerArgv(service.command),
       Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-      WorkingDir: service.cwd,
+      ...(cwd !== undefined ? { WorkingDir: cwd } : {}),
       Labels: {
         [LABELS.project]: host.project,
         [LABELS.service]: service.name,
