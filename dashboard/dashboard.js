@@ -48,8 +48,16 @@
   const fmtCpu = (n) => (n === null ? '–' : `${n.toFixed(1)}%`);
   const fmtExit = (e) => {
     if (!e) return '–';
-    const how = e.error ? `could not start: ${e.error}` : e.signal ? e.signal : `code ${e.code}`;
-    return `${how}, ${fmtDuration(Date.now() - e.at)} ago${e.reason ? ` (${e.reason})` : ''}`;
+    // No code and no signal: it ran, and how it ended is not known (the reason says why).
+    const unknown = !e.error && !e.signal && e.code === null;
+    const how = e.error
+      ? `could not start: ${e.error}`
+      : e.signal
+        ? e.signal
+        : unknown
+          ? `ended (${e.reason ?? 'exit unknown'})`
+          : `code ${e.code}`;
+    return `${how}, ${fmtDuration(Date.now() - e.at)} ago${e.reason && !unknown ? ` (${e.reason})` : ''}`;
   };
 
   // --- actions --------------------------------------------------------------------------------------

@@ -300,7 +300,10 @@ export interface ExitInfo {
   uptimeMs: number;
   /** Set when the process could not be launched at all (e.g. the command was not found). */
   error?: string;
-  /** Why the runtime ended it, where it knows (`'OOMKilled'`: over its memory limit). */
+  /**
+   * Why it ended, where the runtime knows (`'OOMKilled'`: over its memory limit). With `code` and `signal`
+   * both null, why the exit is not known (`'removed outside msup'`: a container removed with the engine).
+   */
   reason?: string;
 }
 

@@ -111,7 +111,9 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
       const last = i.lastExit
         ? i.lastExit.error
           ? 'could not start'
-          : (i.lastExit.signal ?? `code ${i.lastExit.code}`)
+          : (i.lastExit.signal ??
+            // No code: it ran, and how it ended is not known (the reason says why: `removed outside msup`).
+            (i.lastExit.code === null ? (i.lastExit.reason ?? 'unknown') : `code ${i.lastExit.code}`))
         : '-';
       rows.push([
         service.name,

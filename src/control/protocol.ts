@@ -105,7 +105,7 @@ export interface ExitSummary {
   code: number | null;
   signal: string | null;
   at: string;
-  /** Why the runtime ended it, where it knows (`OOMKilled`). */
+  /** Why it ended, where the runtime knows (`OOMKilled`; `removed outside msup`, with no code or signal). */
   reason?: string;
   /** Why it could not start at all. */
   error?: string;

@@ -69,6 +69,8 @@ export function createIncarnation(
 
 export function describeExit(exit: ExitInfo): string {
   if (exit.error) return `could not start: ${exit.error}`;
+  // It ran, and the runtime could not learn how it ended (a container removed outside msup).
+  if (exit.code === null && exit.signal === null) return `ended (${exit.reason ?? 'its exit is unknown'})`;
   const code = exit.code !== null && exit.signal ? ` (exit ${exit.code})` : '';
   const why = exit.reason ? `, ${exit.reason}` : '';
   return exit.signal ? `killed by ${exit.signal}${code}${why}` : `exited with code ${exit.code}${why}`;

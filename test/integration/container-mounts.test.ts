@@ -3,7 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { formatStatus } from '../../src/cli/format-status.js';
 import { prepareConfig } from '../../src/config/load.js';
+import type { LogRecord } from '../../src/index.js';
 import { detectEngine } from '../../src/runtime/container/engine.js';
 import { ensureImage } from '../../src/runtime/container/image.js';
 import type { ResolvedService, ServiceConfig } from '../../src/types.js';
@@ -151,6 +153,37 @@ describe.skipIf(missing !== undefined)('the project folder in a container', () =
     });
     expect((await request(sup.url('given'))).body).toBe(path.join(p.root, 'base'));
     expect((await request(sup.url('built'))).body).toBe('/srv');
+    await sup.stop();
+    expect(await waitFor(() => projectContainers(p.root).length === 0, 10_000)).toBe(true);
+  });
+
+  it('says a container removed outside msup was removed, not that it could not start', {
+    timeout: 180_000,
+  }, async () => {
+    const p = newProject();
+    roots.push(p.root);
+    p.write(
+      'serve.js',
+      "require('node:http').createServer((_, res) => res.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');\n",
+    );
+    const sup = p.create({
+      config: p.config({
+        web: { command: ['node', 'serve.js'], runtime: 'container', port: 0, restart: 'never' },
+      }),
+    });
+    const records: LogRecord[] = [];
+    sup.on('log', (r) => records.push(r));
+    await sup.start();
+    const id = sup.instances('web')[0]?.id as string;
+    execFileSync('podman', ['rm', '--force', '--time', '0', id], { stdio: 'ignore' });
+    expect(await waitFor(() => sup.instances('web')[0]?.state === 'exited', 60_000)).toBe(true);
+    const lastExit = sup.instances('web')[0]?.lastExit;
+    expect(lastExit).toMatchObject({ code: null, signal: null, reason: 'removed outside msup' });
+    expect(lastExit).not.toHaveProperty('error');
+    expect(records.find((r) => r.msg === 'exited')).toMatchObject({ reason: 'removed outside msup' });
+    const table = formatStatus(await sup.status());
+    expect(table).toContain('removed outside msup');
+    expect(table).not.toContain('could not start');
     await sup.stop();
     expect(await waitFor(() => projectContainers(p.root).length === 0, 10_000)).toBe(true);
   });

@@ -39,6 +39,15 @@ export class ApiUnreachable extends Error {}
 /** A request the engine did not answer in time. */
 export class ApiTimeout extends Error {}
 
+/** An answer with an error status: the engine's message, and the status (404: no such container). */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(answer: ApiAnswer) {
+    super(apiMessage(answer));
+    this.status = answer.status;
+  }
+}
+
 export class EngineApi {
   readonly socket: string;
   readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 4 });
@@ -106,10 +115,10 @@ export class EngineApi {
     });
   }
 
-  /** A request that must succeed (2xx): its parsed JSON body (or null), else an Error with the engine's message. */
+  /** A request that must succeed (2xx): its parsed JSON body (or null), else an ApiError with the engine's message. */
   async call(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<unknown> {
     const answer = await this.request(method, path, body, timeoutMs);
-    if (answer.status < 200 || answer.status >= 300) throw new Error(apiMessage(answer));
+    if (answer.status < 200 || answer.status >= 300) throw new ApiError(answer);
     return answer.body.trim() === '' ? null : JSON.parse(answer.body);
   }
 

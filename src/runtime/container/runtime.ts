@@ -25,7 +25,7 @@ import type { ExitInfo, OutputLine, ResolvedCommand, ResolvedService } from '../
 import { LineSplitter } from '../lines.js';
 import { treeUsage } from '../proc.js';
 import { detectEngine, type Engine, type EngineName, engineCommand } from './engine.js';
-import { ApiUnreachable } from './engine-api.js';
+import { ApiError, ApiUnreachable } from './engine-api.js';
 import { EngineService, reapServices, SERVICE_ENTRY } from './engine-service.js';
 import { type EnsuredImage, ensureImage, type ImageKind } from './image.js';
 import { removeScratchLeftovers } from './image-build.js';
@@ -47,6 +47,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface InspectState {
   State?: { Running?: boolean; Pid?: number; ExitCode?: number; OOMKilled?: boolean };
 }
+/** The exit's reason when the container is gone before msup removed it (`podman rm -f`): its code is lost. */
+export const REMOVED_OUTSIDE = 'removed outside msup';
+
 /** How long usage() waits for a running container's host pid it does not know yet. */
 const USAGE_PID_WAIT_MS = 5000;
 
@@ -429,11 +432,17 @@ class ContainerRuntime implements Runtime {
           failure = error.message;
         }),
       ]);
-      let state = await inspect().catch(() => null);
+      let removed = false;
+      const lastState = () =>
+        inspect().catch((error: unknown) => {
+          removed = error instanceof ApiError && error.status === 404;
+          return null;
+        });
+      let state = await lastState();
       // A wait the engine refused while the container runs: the end of its output tells.
       if (state?.State?.Running === true) {
         await endedByOutput;
-        state = await inspect().catch(() => null);
+        state = await lastState();
       }
       // Only now is the exit known: stop() still signals a container whose wait merely failed.
       exitKnown = true;
@@ -441,13 +450,10 @@ class ContainerRuntime implements Runtime {
       const uptimeMs = at - startedAt;
       const exitCode = state?.State?.ExitCode;
       if (typeof exitCode !== 'number' || exitCode < 0) {
-        return {
-          code: null,
-          signal: null,
-          at,
-          uptimeMs,
-          error: failure || 'the container ended, its exit is unknown',
-        };
+        // It ran: a reason, not `error` (which says it could not start). A container removed by hand
+        // (`podman rm -f`) is gone with its exit code, and the engine answers 404 for it.
+        const reason = removed ? REMOVED_OUTSIDE : `its exit is unknown${failure ? ` (${failure})` : ''}`;
+        return { code: null, signal: null, at, uptimeMs, reason };
       }
       const oom =
         state?.State?.OOMKilled === true || (exitCode === 137 && engineService.oomMarkerSince(startedAt));
