@@ -23,7 +23,6 @@ export interface ReloadHost {
   /** A service still waiting for its dependencies checks them again (their settings changed). */
   recheckDependencies(name: string): void;
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
-  readonly readyTimeoutMs: number;
 }
 
 export function emptyReloadResult(): ReloadResult {
@@ -122,7 +121,8 @@ export async function applyConfig(
     }
     if (target.instances().length !== service.instances) await target.scale(service.instances);
     host.log('info', 'config changed: rolling restart', { service: service.name });
-    const rollout = await target.restart({ readyTimeoutMs: host.readyTimeoutMs, changedOnly: true });
+    // Each replacement has its new settings' startTimeout, as a first start has.
+    const rollout = await target.restart({ changedOnly: true });
     if (rollout.failed && !host.stopping()) {
       host.log(
         'error',

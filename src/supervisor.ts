@@ -620,7 +620,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!service || this.#restartQueued.has(name)) return undefined;
     this.#restartQueued.add(name);
     return service
-      .restart({ readyTimeoutMs: DEFAULT_START_TIMEOUT_MS, onStart: () => this.#restartQueued.delete(name) })
+      .restart({ onStart: () => this.#restartQueued.delete(name) })
       .then((result) => {
         // A stop (msup's, or a reload removing the service) ends a rollout without its failing.
         if (result.failed && !this.#stopping && !service.stopping) {
@@ -695,7 +695,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * MSUP_RESTART_FAILED (the old instance kept) when a replacement never becomes ready.
    */
   async restart(name?: string, options: { readyTimeout?: Duration } = {}): Promise<RolloutResult[]> {
-    const readyTimeoutMs = durationOption('readyTimeout', options.readyTimeout) ?? DEFAULT_START_TIMEOUT_MS;
+    // Without one, each replacement has its service's startTimeout, as a first start has.
+    const readyTimeoutMs = durationOption('readyTimeout', options.readyTimeout);
     this.#running();
     const targets = name === undefined ? [...this.#services.values()] : [this.#service(name, 'restart')];
     const results: RolloutResult[] = [];
@@ -802,7 +803,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       {
         stopping: () => this.#stopping !== undefined,
         fronts: this.#fronts,
-        readyTimeoutMs: DEFAULT_START_TIMEOUT_MS,
         service: (name) => this.#services.get(name),
         setConfig: (config) => {
           this.#config = config;

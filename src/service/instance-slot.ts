@@ -374,8 +374,11 @@ export class InstanceSlot {
     }, decision.delayMs);
   }
 
-  /** Replaces one instance; returns null on success or why the replacement failed. */
-  async replace(readyTimeoutMs: number): Promise<string | null> {
+  /**
+   * Replaces one instance; returns null on success or why the replacement failed. Without a
+   * `readyTimeoutMs` the replacement has what a first start has: its settings' `startTimeout`.
+   */
+  async replace(readyTimeoutMs?: number): Promise<string | null> {
     const old = this.current;
     if (!old) return this.#startNow(readyTimeoutMs);
     this.#replacing = this.#spawn(false);
@@ -383,10 +386,11 @@ export class InstanceSlot {
       this.#replacing = undefined;
     });
     if (!next) return 'stopped';
-    const ready = await withTimeout(next.firstReady, readyTimeoutMs);
+    const deadline = this.#deadline(next, readyTimeoutMs);
+    const ready = await withTimeout(next.firstReady, deadline.ms);
     if (!ready || this.#ctx.stopping || this.retired) {
       // Why it failed is decided now: stopping it below gives it an exit of its own.
-      const exitedBefore = next.exit;
+      const why = next.exit ? `replacement ${describeExit(next.exit)}` : `replacement ${deadline.missed()}`;
       next.retiring = true;
       next.stopProbe();
       this.#setReady(next, false, 'replacement abandoned');
@@ -396,9 +400,7 @@ export class InstanceSlot {
       if (!this.current && !this.#ctx.stopping && !this.retired && this.lastExit && this.timer === undefined)
         this.#afterCrash(this.lastExit, old.unhealthy, !old.becameReady);
       if (this.#ctx.stopping || this.retired) return 'stopped';
-      return exitedBefore
-        ? `replacement ${describeExit(exitedBefore)}`
-        : `replacement not ready within ${readyTimeoutMs}ms`;
+      return why;
     }
     // The replacement is in rotation: it becomes the instance, and the old one drains and stops.
     this.pending = null;
@@ -416,8 +418,25 @@ export class InstanceSlot {
     return null;
   }
 
+  /**
+   * How long a rollout waits for an incarnation to be ready: the rollout's `readyTimeout` when one was
+   * given, else the `startTimeout` of the settings it was launched with (as a first start). `missed` says
+   * why it was given up, with the last probe's result (what it was waiting for).
+   */
+  #deadline(inc: Incarnation, readyTimeoutMs: number | undefined): { ms: number; missed(): string } {
+    const ms = readyTimeoutMs ?? (inc.settings ?? this.#ctx.config).startTimeoutMs;
+    const source = readyTimeoutMs === undefined ? 'startTimeout' : 'readyTimeout';
+    return {
+      ms,
+      missed: () => {
+        const probe = inc.lastProbe && !inc.lastProbe.ok ? `; last probe: ${inc.lastProbe.detail}` : '';
+        return `not ready within ${ms}ms (${source})${probe}`;
+      },
+    };
+  }
+
   /** A rollout over an instance with no process (backing off, crash loop, exited): start it now and wait for it. */
-  async #startNow(readyTimeoutMs: number): Promise<string | null> {
+  async #startNow(readyTimeoutMs: number | undefined): Promise<string | null> {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.#launching;
@@ -428,7 +447,8 @@ export class InstanceSlot {
     }
     const started = this.current as Incarnation | null;
     if (!started) return 'stopped';
-    if (await withTimeout(started.firstReady, readyTimeoutMs)) return null;
+    const deadline = this.#deadline(started, readyTimeoutMs);
+    if (await withTimeout(started.firstReady, deadline.ms)) return null;
     if (this.#ctx.stopping || this.retired) return 'stopped';
     // A job that ran to a clean end, which its policy does not restart (as `start()` takes it), was
     // restarted as asked. Its exit is handled first: the policy decides then.
@@ -436,9 +456,7 @@ export class InstanceSlot {
       await started.handled;
       if (this.state === 'exited' && this.lastExit && !failed(this.lastExit)) return null;
     }
-    return started.exit
-      ? `instance ${describeExit(started.exit)}`
-      : `instance not ready within ${readyTimeoutMs}ms`;
+    return started.exit ? `instance ${describeExit(started.exit)}` : `instance ${deadline.missed()}`;
   }
 
   async #retireIncarnation(inc: Incarnation, drain: boolean): Promise<void> {

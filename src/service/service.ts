@@ -163,7 +163,8 @@ export class Service {
 
   /** Rolling restart: each instance in turn is replaced by a new one that is ready before the old one leaves. */
   restart(options: {
-    readyTimeoutMs: number;
+    /** How long each replacement has to be ready; without it, its settings' `startTimeout` (as a first start). */
+    readyTimeoutMs?: number;
     onStart?: () => void;
     /** Replace only instances launched with other settings than the current ones (a config reload). */
     changedOnly?: boolean;

@@ -69,6 +69,27 @@ describe('operations', () => {
     expect(sup.services()[0]?.stderrTail.at(-1)).toContain('refusing to start');
   });
 
+  it("gives a replacement its service's startTimeout, and says what the last probe got", async () => {
+    const p = project();
+    // .env is read at every launch: the first start listens at once, every replacement hangs before it listens.
+    p.write('.env', 'START_DELAY_MS=0\n');
+    const sup = await p.start({
+      config: p.config({ web: { command: node('slow-start.js'), port: 0, startTimeout: '3s' } }),
+    });
+    const before = sup.instances('web')[0]!.pid;
+    p.write('.env', 'START_DELAY_MS=600000\n');
+    // No readyTimeout: the replacement has what a first start has (3 s here, not 60 s).
+    const error = await sup.restart('web').catch((e: unknown) => e);
+    expect(isMsupError(error, 'MSUP_RESTART_FAILED')).toBe(true);
+    expect((error as Error).message).toMatch(
+      /stopped at web#0: replacement not ready within 3000ms \(startTimeout\); last probe: tcp connect failed: .*ECONNREFUSED/,
+    );
+    // An explicit readyTimeout still decides.
+    const shorter = await sup.restart('web', { readyTimeout: '1s' }).catch((e: unknown) => e);
+    expect((shorter as Error).message).toMatch(/replacement not ready within 1000ms \(readyTimeout\)/);
+    expect(sup.instances('web')[0]).toMatchObject({ pid: before, ready: true });
+  });
+
   it('scales up and down at runtime; scaling down lets in-flight requests finish', async () => {
     const p = project();
     const sup = await p.start({

@@ -151,7 +151,7 @@ describe('instance slots on the fake runtime', () => {
     expect(await waitFor(() => ready(h) === 1)).toBe(true);
     const old = h.fake.alive()[0]!;
     const result = await h.service.restart({ readyTimeoutMs: 100 });
-    expect(result.failed).toEqual({ index: 0, reason: 'replacement not ready within 100ms' });
+    expect(result.failed).toEqual({ index: 0, reason: 'replacement not ready within 100ms (readyTimeout)' });
     expect(old.alive).toBe(true);
     expect(h.fake.alive()).toEqual([old]);
     expect(h.service.instances()[0]).toMatchObject({ ready: true, id: old.id });
