@@ -103,11 +103,18 @@ export async function applyConfig(
     if (diff.balancing.includes(service.name) && host.fronts.of(service.name))
       result.rebalanced.push(service.name);
   }
+  // Logged as `msup scale` logs it, and listed in `scaled`, whether the count alone changed or with other
+  // settings (a changed service whose count was scaled by hand goes back to the file's).
+  const scale = async (target: Service, to: number) => {
+    const from = target.instances().length;
+    if (from !== to) host.log('info', 'scaling', { service: target.name, from, to });
+    await target.scale(to);
+    result.scaled.push(target.name);
+  };
   for (const service of diff.scaled) {
     const target = host.service(service.name);
     if (!target || host.stopping()) continue;
-    await target.scale(service.instances);
-    result.scaled.push(service.name);
+    await scale(target, service.instances);
   }
   for (const service of diff.changed) {
     const target = host.service(service.name);
@@ -119,7 +126,7 @@ export async function applyConfig(
       result.restarted.push(service.name);
       continue;
     }
-    if (target.instances().length !== service.instances) await target.scale(service.instances);
+    if (target.instances().length !== service.instances) await scale(target, service.instances);
     host.log('info', 'config changed: rolling restart', { service: service.name });
     // Each replacement has its new settings' startTimeout, as a first start has.
     const rollout = await target.restart({ changedOnly: true });

@@ -179,6 +179,7 @@ describe('config reload', () => {
       restarted: ['web'],
       scaled: ['api'],
     });
+    expect(logs.find((r) => r.msg === 'scaling')).toMatchObject({ service: 'api', from: 1, to: 2 });
     expect((await getJson<{ greeting: string }>(sup.url('web'))).greeting).toBe('two');
     expect(sup.services().map((s) => s.name)).toEqual(['web', 'api', 'added']);
     expect(sup.instances('api')[0]!.pid).toBe(apiPid);
@@ -186,6 +187,25 @@ describe('config reload', () => {
       await waitFor(() => sup.instances('api').length === 2 && sup.instances('api').every((i) => i.ready)),
     ).toBe(true);
     expect(() => sup.instances('gone')).toThrow(/no service "gone"/);
+  });
+
+  it('reports the scaling of a changed service too, as when it undoes an msup scale', async () => {
+    const p = project();
+    writeConfig(p, { web: web({ instances: 1, env: { GREETING: 'one' } }) });
+    const sup = p.create({ configFile: 'supervisor.config.json', watch: false });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    await sup.scale('web', 3);
+    logs.length = 0;
+    // The file still says 1: a change to the service brings it back to 1 as it rolls.
+    writeConfig(p, { web: web({ instances: 1, env: { GREETING: 'two' } }) });
+    const result = await sup.reload();
+    expect(result).toMatchObject({ restarted: ['web'], scaled: ['web'] });
+    expect(logs.find((r) => r.msg === 'scaling')).toMatchObject({ service: 'web', from: 3, to: 1 });
+    expect(logs.find((r) => r.msg === 'config reloaded')).toMatchObject({ scaled: ['web'] });
+    expect(sup.instances('web')).toHaveLength(1);
+    expect((await getJson<{ greeting: string }>(sup.url('web'))).greeting).toBe('two');
   });
 
   it("starts a service still waiting for its dependencies once a reload's new ones are met", async () => {
