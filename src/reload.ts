@@ -15,8 +15,11 @@ export interface ReloadHost {
   service(name: string): Service | undefined;
   /** Sets the running config (what `sup.config` answers). */
   setConfig(config: ResolvedConfig): void;
-  /** Stops a service for good: its front closes, it is gone from the API. */
-  removeService(name: string): Promise<void>;
+  /**
+   * Stops a service for good: its front closes, it is gone from the API. `replaced`: a new service of
+   * that name starts in its place (a new front port or mode).
+   */
+  removeService(name: string, replaced: boolean): Promise<void>;
   /** Creates and starts a service whose front is bound (after its dependsOn). */
   startService(config: ResolvedService): void;
   syncWatchers(config: ResolvedConfig): Promise<void>;
@@ -57,7 +60,10 @@ export async function applyConfig(
   for (const name of diff.removed) {
     if (host.stopping()) return result;
     host.log('info', 'service removed from the config: stopping', { service: name });
-    await host.removeService(name);
+    await host.removeService(
+      name,
+      diff.added.some((s) => s.name === name),
+    );
     result.removed.push(name);
   }
   if (diff.shared && !host.stopping()) {

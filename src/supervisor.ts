@@ -59,6 +59,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #services = new Map<string, Service>();
   /** Services waiting for their dependencies, and how to check those again. */
   readonly #dependencyChecks = new Map<Service, () => void>();
+  /** Services a reload stopped: removed from the config, or replaced by a new one of that name (a new port). */
+  readonly #reloaded = new WeakMap<Service, 'removed' | 'replaced'>();
   readonly #directory = new EndpointDirectory();
   readonly #fronts: Fronts;
   #started = false;
@@ -520,10 +522,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!service.started && !cancelled()) this.#dependencyChecks.set(service, recheck);
   }
 
-  /** Stops a service; `forget` (a reload removed it) also closes its front and drops it from the API. */
-  async #stopService(name: string, forget: boolean): Promise<void> {
+  /**
+   * Stops a service; `forget` (a reload removed it, or `replaced` it with a new one of that name) also
+   * closes its front and drops it from the API.
+   */
+  async #stopService(name: string, forget: boolean, replaced = false): Promise<void> {
     this.#fronts.beginClose(name);
-    await this.#services.get(name)?.stop();
+    const service = this.#services.get(name);
+    // A rollout it ends tells its caller why (the service is not gone when a reload replaced it).
+    if (service && forget) this.#reloaded.set(service, replaced ? 'replaced' : 'removed');
+    await service?.stop();
     if (!forget) return;
     await this.#fronts.closeService(name);
     this.#services.delete(name);
@@ -704,10 +712,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#running();
       this.#log('info', 'rolling restart', { service: service.name });
       const result = await service.restart({ readyTimeoutMs });
-      // A stop (of msup, or of the service by a reload that removed it) ends the rollout: that is no
-      // failed rollout, and no old instance keeps serving.
+      // A stop (of msup, or of the service by a reload that removed or replaced it) ends the rollout:
+      // that is no failed rollout, and no old instance keeps serving.
       if (this.#stopping || service.stopping) {
-        throw new MsupError('MSUP_STOPPED', `rolling restart of "${service.name}" ended: it was stopped`, {
+        const reloaded = this.#stopping ? undefined : this.#reloaded.get(service);
+        const why =
+          reloaded === 'replaced'
+            ? 'a config reload replaced the service (it starts again with the new settings)'
+            : reloaded === 'removed'
+              ? 'a config reload removed the service'
+              : 'it was stopped';
+        throw new MsupError('MSUP_STOPPED', `rolling restart of "${service.name}" ended: ${why}`, {
           service: service.name,
         });
       }
@@ -807,7 +822,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         setConfig: (config) => {
           this.#config = config;
         },
-        removeService: (name) => this.#stopService(name, true),
+        removeService: (name, replaced) => this.#stopService(name, true, replaced),
         startService: (config) => this.#startService(config),
         syncWatchers: async (config) => {
           await this.#watching?.sync(config);

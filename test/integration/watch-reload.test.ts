@@ -4,8 +4,8 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { LogRecord, ServiceConfig } from '../../src/index.js';
-import { getJson } from '../helpers/http.js';
+import { isMsupError, type LogRecord, type ServiceConfig } from '../../src/index.js';
+import { freePort, getJson, request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { waitFor } from '../helpers/processes.js';
 import { node, type Project, useProject } from '../helpers/project.js';
@@ -206,6 +206,38 @@ describe('config reload', () => {
     expect(logs.find((r) => r.msg === 'config reloaded')).toMatchObject({ scaled: ['web'] });
     expect(sup.instances('web')).toHaveLength(1);
     expect((await getJson<{ greeting: string }>(sup.url('web'))).greeting).toBe('two');
+  });
+
+  it('tells a rolling restart that a reload replaced or removed its service, not that it was stopped', async () => {
+    const p = project();
+    // .env is read at every launch: replacements started while it says 600000 hang before they listen.
+    p.write('.env', 'START_DELAY_MS=0\n');
+    const slow = (port: number): ServiceConfig => ({ command: node('slow-start.js'), port });
+    writeConfig(p, { web: slow(await freePort()), api: slow(0) });
+    const sup = p.create({ configFile: 'supervisor.config.json', watch: false });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    p.write('.env', 'START_DELAY_MS=600000\n');
+    const web = sup.restart('web').catch((e: unknown) => e);
+    const api = sup.restart('api').catch((e: unknown) => e);
+    const replacing = (name: string) =>
+      logs.some((r) => r.msg === 'started' && r.service === name && r.restarts === 1);
+    expect(await waitFor(() => replacing('web') && replacing('api'))).toBe(true);
+    p.write('.env', 'START_DELAY_MS=0\n');
+    // A new port for web (a new service of that name), and no api.
+    writeConfig(p, { web: slow(await freePort()) });
+    const result = await sup.reload();
+    expect(result).toMatchObject({ added: ['web'], removed: ['api', 'web'] });
+    expect(isMsupError(await web, 'MSUP_STOPPED')).toBe(true);
+    expect(((await web) as Error).message).toBe(
+      'rolling restart of "web" ended: a config reload replaced the service (it starts again with the new settings)',
+    );
+    expect(((await api) as Error).message).toBe(
+      'rolling restart of "api" ended: a config reload removed the service',
+    );
+    expect(await waitFor(() => sup.instances('web')[0]?.ready === true)).toBe(true);
+    expect((await request(sup.url('web'))).body).toBe('slow#0\n');
   });
 
   it("starts a service still waiting for its dependencies once a reload's new ones are met", async () => {
