@@ -597,14 +597,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             this.#log('error', 'config reload failed', { error: error.message }),
           );
         },
-        loop: (name, why) =>
+        // Which files, so the user can move them out of the watched tree (or into watchIgnore), and how
+        // to get watching back once that is done (resume() on a manual restart, or a reload).
+        loop: (name, why, files) =>
           this.#log(
             'error',
-            'restart loop: the service keeps changing its own watched files; watching paused',
-            {
-              service: name,
-              ...why,
-            },
+            `restart loop: the service keeps changing its own watched files; watching paused: run \`msup restart ${name}\` to resume`,
+            { service: name, ...why, files: files.slice(0, 5), count: files.length },
           ),
         error: (where, error, suppressed) =>
           this.#log('warn', 'watch error', {

@@ -14,8 +14,11 @@ export interface WatchSetHandlers {
   /** Whether a change-triggered restart of the service is queued, so that a new burst folds into it. */
   restartQueued(service: string): boolean;
   configChanged(): void;
-  /** A service restarted too often because of its own writes: its watching is paused. */
-  loop(service: string, why: LoopRule): void;
+  /**
+   * A service restarted too often because of its own writes: its watching is paused. `files` is the
+   * burst that would have been one restart too many (what the service keeps writing).
+   */
+  loop(service: string, why: LoopRule, files: string[]): void;
   /**
    * A watcher's error: the first few each, then at most one per 10 s, the latest, with `suppressed`, the
    * count of that watcher's errors since the one before that are not reported.
@@ -110,7 +113,7 @@ export class WatchSet {
         if (counted && guard.record(this.#now()) === 'loop') {
           this.#services.delete(name);
           void watcher.close().then(() => errors.close());
-          this.#handlers.loop(name, guard.verdict);
+          this.#handlers.loop(name, guard.verdict, files);
           return;
         }
         const restart = this.#handlers.serviceChanged(name, files);

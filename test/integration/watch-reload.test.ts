@@ -80,6 +80,9 @@ describe('watch mode', () => {
     expect(logs.find((r) => r.msg.startsWith('restart loop'))).toMatchObject({
       restarts: 5,
       windowMs: 10_000,
+      // What the service keeps writing, and how to resume.
+      msg: expect.stringContaining('watching paused: run `msup restart selfish` to resume'),
+      files: expect.arrayContaining([expect.stringMatching(/^data\/started-\d+\.txt$/)]),
     });
     const restarts = sup.instances('selfish')[0]!.restarts;
     // Five restarts in a row let through, each brought on by the one before; the sixth is the loop. The
