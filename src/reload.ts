@@ -4,7 +4,7 @@
 // other changes roll. The supervisor loads and validates the file and runs one reload at a time.
 import { diffConfigs } from './config/diff.js';
 import type { Fronts } from './proxy/fronts.js';
-import { ABANDONED, type Service } from './service/service.js';
+import type { Service } from './service/service.js';
 import type { LogLevel, ReloadResult, ResolvedConfig, ResolvedService } from './types.js';
 
 /** What a reload needs of the supervisor. */
@@ -26,8 +26,6 @@ export interface ReloadHost {
   /** A service still waiting for its dependencies checks them again (their settings changed). */
   recheckDependencies(name: string): void;
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
-  /** Aborts once a newer reload is asked for: this one's rollouts give way to it. */
-  readonly signal: AbortSignal;
 }
 
 export function emptyReloadResult(): ReloadResult {
@@ -124,12 +122,7 @@ export async function applyConfig(
     if (!target || host.stopping()) continue;
     await scale(target, service.instances);
   }
-  // A service whose rollout an earlier reload abandoned for this one rolls to these settings even if they
-  // are the same as that reload's.
-  const abandoned = config.services.filter(
-    (s) => !diff.changed.includes(s) && !diff.added.includes(s) && host.service(s.name)?.abandoned,
-  );
-  for (const service of [...diff.changed, ...abandoned]) {
+  for (const service of diff.changed) {
     const target = host.service(service.name);
     if (!target || host.stopping()) continue;
     target.update(service);
@@ -139,24 +132,11 @@ export async function applyConfig(
       result.restarted.push(service.name);
       continue;
     }
-    const from = target.instances().length;
-    if (from !== service.instances) {
-      host.log('info', 'scaling', { service: service.name, from, to: service.instances });
-      result.scaled.push(service.name);
-    }
+    if (target.instances().length !== service.instances) await scale(target, service.instances);
     host.log('info', 'config changed: rolling restart', { service: service.name });
-    // These settings take over a rollout under way (an earlier reload's, a change's, a manual one): its
-    // replacement, if not ready yet, is stopped and the old instance keeps serving until this one's is
-    // ready. Scaled first, inside the rollout, so that nothing waits for the rollout taken over. Each
-    // replacement has its new settings' startTimeout, as a first start has.
-    const rollout = await target.restart({
-      changedOnly: true,
-      supersede: true,
-      signal: host.signal,
-      ...(from !== service.instances ? { instances: service.instances } : {}),
-    });
-    // Abandoned: a newer reload (or a change) took over, and says how that went.
-    if (rollout.failed && rollout.failed.reason !== ABANDONED && !host.stopping()) {
+    // Each replacement has its new settings' startTimeout, as a first start has.
+    const rollout = await target.restart({ changedOnly: true });
+    if (rollout.failed && !host.stopping()) {
       host.log(
         'error',
         `rolling restart after config change failed; ${target.oldInstanceNote(rollout.failed.index)}`,

@@ -27,7 +27,7 @@ import type { ServiceProxy } from './proxy/server.js';
 import { applyConfig, emptyReloadResult } from './reload.js';
 import { adjustConfig, Runtimes, unusedSettings } from './runtimes.js';
 import { EndpointDirectory } from './service/directory.js';
-import { ABANDONED, Service, type ServiceEvent } from './service/service.js';
+import { Service, type ServiceEvent } from './service/service.js';
 import { waitUntilStarted, whenDependenciesMet } from './service/start-gates.js';
 import { startVerdict } from './service/start-verdict.js';
 import { checkCwd, checkServiceName, checkStartOptions, durationOption, show } from './start-options.js';
@@ -76,9 +76,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #watching: WatchSet | undefined;
   /** Serialises reloads, and coalesces watch-triggered restarts per service. */
   #reloads: Promise<unknown> = Promise.resolve();
-  /** Reloads asked for so far, and how the one under way gives way to a newer one. */
-  #reloadsAsked = 0;
-  #reloadAbort: AbortController | undefined;
   readonly #restartQueued = new Set<string>();
   readonly #missingEnvFiles = new Set<string>();
   /** Each env file as last read without a malformed line: what a launch uses when an edit broke one. */
@@ -629,13 +626,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const service = this.#services.get(name);
     if (!service || this.#restartQueued.has(name)) return undefined;
     this.#restartQueued.add(name);
-    // Newer files take over a rollout under way: its replacement, if not ready yet, gives way to this one.
     return service
-      .restart({ onStart: () => this.#restartQueued.delete(name), supersede: true, follow: true })
+      .restart({ onStart: () => this.#restartQueued.delete(name) })
       .then((result) => {
-        // A stop (msup's, or a reload removing the service) ends a rollout without its failing; an
-        // abandoned one (a newer reload took over) is that reload's to report.
-        if (result.failed && result.failed.reason !== ABANDONED && !this.#stopping && !service.stopping) {
+        // A stop (msup's, or a reload removing the service) ends a rollout without its failing.
+        if (result.failed && !this.#stopping && !service.stopping) {
           this.#log('error', `restart after change failed; ${service.oldInstanceNote(result.failed.index)}`, {
             service: name,
             instance: result.failed.index,
@@ -715,9 +710,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const service of targets) {
       this.#running();
       this.#log('info', 'rolling restart', { service: service.name });
-      this.#logWaiting(service);
-      // Taken over by newer settings (a reload, a change), it answers with the rollout that took over.
-      const result = await service.restart({ readyTimeoutMs, follow: true });
+      const result = await service.restart({ readyTimeoutMs });
       // A stop (of msup, or of the service by a reload that removed or replaced it) ends the rollout:
       // that is no failed rollout, and no old instance keeps serving.
       if (this.#stopping || service.stopping) {
@@ -762,23 +755,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const from = service.instances().length;
     if (from === count && service.config.instances === count) return;
     this.#log('info', 'scaling', { service: name, from, to: count });
-    this.#logWaiting(service);
     await service.scale(count);
     if (this.#stopping || service.stopping) {
       throw new MsupError('MSUP_STOPPED', `scale ${name}: stopped before it was done`, { service: name });
     }
-  }
-
-  /**
-   * A restart or scale queued behind a rollout under way says so, and for how long at most: each
-   * replacement it still has to start has up to its startTimeout.
-   */
-  #logWaiting(service: Service): void {
-    if (!service.busy) return;
-    this.#log('info', 'waiting for the rolling restart or scaling under way', {
-      service: service.name,
-      startTimeoutMs: service.config.startTimeoutMs,
-    });
   }
 
   /** Restart and scale act on a running supervisor only: before start(), and once stopping, they refuse. */
@@ -795,24 +775,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * config changes nothing: every problem is logged and the running config stays.
    */
   reload(): Promise<ReloadResult> {
-    // A newer config takes over from the reload under way (as `kubectl apply` does): its rollouts give
-    // up replacements not ready yet, so that this one is not held for their deadlines. A reload that
-    // begins with newer ones already asked for gives way at once.
-    const asked = ++this.#reloadsAsked;
-    this.#reloadAbort?.abort();
-    const run = this.#reloads.then(() => {
-      const abort = new AbortController();
-      if (asked < this.#reloadsAsked) abort.abort();
-      this.#reloadAbort = abort;
-      return this.#reload(abort.signal).finally(() => {
-        if (this.#reloadAbort === abort) this.#reloadAbort = undefined;
-      });
-    });
+    const run = this.#reloads.then(() => this.#reload());
     this.#reloads = run.catch(() => {});
     return run;
   }
 
-  async #reload(signal: AbortSignal): Promise<ReloadResult> {
+  async #reload(): Promise<ReloadResult> {
     const current = this.config;
     if (!current.file || this.#stopping) return emptyReloadResult();
     let next: ResolvedConfig;
@@ -843,7 +811,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         error: (error as Error).message,
         ...(issues.length ? { issues } : {}),
       });
-      await this.#rollAbandoned(signal);
       return emptyReloadResult();
     }
     return applyConfig(
@@ -864,34 +831,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           if (service) this.#dependencyChecks.get(service)?.();
         },
         log: (level, msg, fields) => this.#log(level, msg, fields),
-        signal,
       },
       current,
       next,
     );
-  }
-
-  /**
-   * An earlier reload gave up its rollouts for this one, which was rejected: those services still roll to
-   * the running config (the earlier reload's), as they would have without this one.
-   */
-  async #rollAbandoned(signal: AbortSignal): Promise<void> {
-    for (const service of this.#services.values()) {
-      if (!service.abandoned || !service.started || this.#stopping) continue;
-      this.#log('info', 'config changed: rolling restart', { service: service.name });
-      const rollout = await service.restart({ changedOnly: true, supersede: true, signal });
-      if (rollout.failed && rollout.failed.reason !== ABANDONED && !this.#stopping && !service.stopping) {
-        this.#log(
-          'error',
-          `rolling restart after config change failed; ${service.oldInstanceNote(rollout.failed.index)}`,
-          {
-            service: service.name,
-            instance: rollout.failed.index,
-            reason: rollout.failed.reason,
-          },
-        );
-      }
-    }
   }
 
   /** A snapshot for `msup status`: instances with uptime, CPU (sampled over `sampleMs`) and memory. */

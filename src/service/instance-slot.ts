@@ -27,28 +27,16 @@ export const STARTED_AFTER_MS = 500;
 /** Failing readiness probes are logged once an instance has been up this long (before, it is booting). */
 export const PROBE_LOG_GRACE_MS = 1000;
 
-/** Why a rollout gave up a replacement that newer settings (a reload's, a change's) took over. */
-export const ABANDONED = 'abandoned for newer settings';
-
-/** The promise's value, false after `ms`, or 'abandoned' once `signal` aborts. */
-async function withTimeout(
-  promise: Promise<boolean>,
-  ms: number,
-  signal?: AbortSignal,
-): Promise<boolean | 'abandoned'> {
-  if (signal?.aborted) return 'abandoned';
+/** The promise's value, or false after `ms`. */
+async function withTimeout(promise: Promise<boolean>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  let onAbort = () => {};
-  const expired = new Promise<false | 'abandoned'>((resolve) => {
+  const expired = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(false), ms);
-    onAbort = () => resolve('abandoned');
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
   try {
     return await Promise.race([promise, expired]);
   } finally {
     clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -390,26 +378,19 @@ export class InstanceSlot {
    * Replaces one instance; returns null on success or why the replacement failed. Without a
    * `readyTimeoutMs` the replacement has what a first start has: its settings' `startTimeout`.
    */
-  async replace(readyTimeoutMs?: number, signal?: AbortSignal): Promise<string | null> {
+  async replace(readyTimeoutMs?: number): Promise<string | null> {
     const old = this.current;
-    if (!old) return this.#startNow(readyTimeoutMs, signal);
-    if (signal?.aborted) return ABANDONED;
+    if (!old) return this.#startNow(readyTimeoutMs);
     this.#replacing = this.#spawn(false);
     const next = await this.#replacing.finally(() => {
       this.#replacing = undefined;
     });
     if (!next) return 'stopped';
     const deadline = this.#deadline(next, readyTimeoutMs);
-    const ready = await withTimeout(next.firstReady, deadline.ms, signal);
-    if (ready !== true || this.#ctx.stopping || this.retired) {
-      // Why it failed is decided now: stopping it below gives it an exit of its own. Newer settings
-      // take over a replacement that is not ready yet, as `kubectl apply` does: the old one keeps serving.
-      const why =
-        ready === 'abandoned'
-          ? ABANDONED
-          : next.exit
-            ? `replacement ${describeExit(next.exit)}`
-            : `replacement ${deadline.missed()}`;
+    const ready = await withTimeout(next.firstReady, deadline.ms);
+    if (!ready || this.#ctx.stopping || this.retired) {
+      // Why it failed is decided now: stopping it below gives it an exit of its own.
+      const why = next.exit ? `replacement ${describeExit(next.exit)}` : `replacement ${deadline.missed()}`;
       next.retiring = true;
       next.stopProbe();
       this.#setReady(next, false, 'replacement abandoned');
@@ -455,7 +436,7 @@ export class InstanceSlot {
   }
 
   /** A rollout over an instance with no process (backing off, crash loop, exited): start it now and wait for it. */
-  async #startNow(readyTimeoutMs: number | undefined, signal?: AbortSignal): Promise<string | null> {
+  async #startNow(readyTimeoutMs: number | undefined): Promise<string | null> {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.#launching;
@@ -467,11 +448,8 @@ export class InstanceSlot {
     const started = this.current as Incarnation | null;
     if (!started) return 'stopped';
     const deadline = this.#deadline(started, readyTimeoutMs);
-    const ready = await withTimeout(started.firstReady, deadline.ms, signal);
-    if (ready === true) return null;
+    if (await withTimeout(started.firstReady, deadline.ms)) return null;
     if (this.#ctx.stopping || this.retired) return 'stopped';
-    // It is the instance (no old one serves): it keeps starting, under its own startTimeout.
-    if (ready === 'abandoned') return ABANDONED;
     // A job that ran to a clean end, which its policy does not restart (as `start()` takes it), was
     // restarted as asked. Its exit is handled first: the policy decides then.
     if (started.exit && !started.unhealthy) {

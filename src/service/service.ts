@@ -12,9 +12,7 @@ import type {
   ResolvedService,
   RolloutResult,
 } from '../types.js';
-import { ABANDONED, InstanceSlot } from './instance-slot.js';
-
-export { ABANDONED } from './instance-slot.js';
+import { InstanceSlot } from './instance-slot.js';
 
 const STDERR_TAIL = 20;
 
@@ -56,12 +54,6 @@ export type ServiceEvent =
   | { type: 'gone'; service: string; key: string }
   | { type: 'log'; level: LogLevel; msg: string; fields: Record<string, unknown> };
 
-/** A rollout under way: how newer settings take it over, and the rollout that does. */
-interface RunningRollout {
-  readonly abandon: AbortController;
-  successor?: Promise<RolloutResult>;
-}
-
 export class Service {
   #config: ResolvedService;
   readonly #deps: ServiceDeps;
@@ -73,12 +65,6 @@ export class Service {
   #blocked: string | null = null;
   /** Serialises rollouts and scaling. */
   #queue: Promise<unknown> = Promise.resolve();
-  /** Rollouts and scalings queued or running. */
-  #pending = 0;
-  /** The rollout running now. */
-  #rollout: RunningRollout | undefined;
-  /** A rollout was abandoned by a newer reload that has not rolled the service yet. */
-  #abandoned = false;
 
   constructor(config: ResolvedService, deps: ServiceDeps) {
     this.#config = config;
@@ -175,134 +161,66 @@ export class Service {
     for (const slot of this.#slots) slot.kill();
   }
 
-  /**
-   * A rollout or scaling is queued or under way: a rollout or scale asked for now waits for it (each of
-   * its replacements for up to its deadline).
-   */
-  get busy(): boolean {
-    return this.#pending > 0;
-  }
-
-  /**
-   * A rollout was abandoned for a newer reload (its `signal`) and none has run since: that reload rolls
-   * the service even if its settings did not change again.
-   */
-  get abandoned(): boolean {
-    return this.#abandoned;
-  }
-
-  /**
-   * Rolling restart: each instance in turn is replaced by a new one that is ready before the old one leaves.
-   * A rollout for newer settings (`supersede`: a reload's, a change's) takes over the one under way, as
-   * `kubectl apply` does: that one gives up its replacement if it is not ready yet (the old instance keeps
-   * serving) and ends failed with ABANDONED, or, for a caller that asked to `follow`, with this one's result.
-   */
+  /** Rolling restart: each instance in turn is replaced by a new one that is ready before the old one leaves. */
   restart(options: {
     /** How long each replacement has to be ready; without it, its settings' `startTimeout` (as a first start). */
     readyTimeoutMs?: number;
     onStart?: () => void;
     /** Replace only instances launched with other settings than the current ones (a config reload). */
     changedOnly?: boolean;
-    /** Scaled to this count first (a reload that changes the count too): new instances are not replaced. */
-    instances?: number;
-    supersede?: boolean;
-    follow?: boolean;
-    /** Abandons this rollout (a newer reload is on its way, which will roll the service). */
-    signal?: AbortSignal;
   }): Promise<RolloutResult> {
-    let handedTo: Promise<RolloutResult> | undefined;
-    const run = this.#serial(async () => {
+    return this.#serial(async () => {
       options.onStart?.();
-      this.#abandoned = false;
-      const rollout: RunningRollout = { abandon: new AbortController() };
-      this.#rollout = rollout;
-      const onSignal = () => rollout.abandon.abort();
-      options.signal?.addEventListener('abort', onSignal, { once: true });
-      if (options.signal?.aborted) onSignal();
-      try {
-        if (options.instances !== undefined) await this.#scaleNow(options.instances);
-        const result = await this.#roll(options, rollout.abandon.signal);
-        if (result.failed?.reason === ABANDONED) {
-          handedTo = rollout.successor;
-          if (!handedTo) this.#abandoned = true;
-        }
+      const result: RolloutResult = { service: this.name, restarted: [], failed: null };
+      const unprepared = await this.#deps.prepare(this.#config);
+      if (unprepared !== null) {
+        result.failed = { index: this.#slots[0]?.index ?? 0, reason: unprepared };
+        this.#rolloutStopped(null, unprepared);
         return result;
-      } finally {
-        options.signal?.removeEventListener('abort', onSignal);
-        if (this.#rollout === rollout) this.#rollout = undefined;
       }
-    });
-    // What it ends with when newer settings took it over in turn (a chain of edits).
-    const followed = run.then((result) => handedTo ?? result);
-    // Only one of the two is returned: the other's rejection (a scale that threw) is not left unhandled.
-    followed.catch(() => {});
-    if (options.supersede && this.#rollout) {
-      this.#rollout.successor = followed;
-      this.#rollout.abandon.abort();
-    }
-    return options.follow ? followed : run;
-  }
-
-  async #roll(
-    options: { readyTimeoutMs?: number; changedOnly?: boolean },
-    signal: AbortSignal,
-  ): Promise<RolloutResult> {
-    const result: RolloutResult = { service: this.name, restarted: [], failed: null };
-    const unprepared = await this.#deps.prepare(this.#config);
-    if (unprepared !== null) {
-      result.failed = { index: this.#slots[0]?.index ?? 0, reason: unprepared };
-      this.#rolloutStopped(null, unprepared);
+      for (const slot of [...this.#slots]) {
+        if (this.#stopping) break;
+        if (slot.retired) continue;
+        // Started by this reload's scale-up, with the new settings already: nothing to roll.
+        if (options.changedOnly && slot.runsCurrentSettings()) continue;
+        const outcome = await slot.replace(options.readyTimeoutMs);
+        if (outcome !== null) {
+          result.failed = { index: slot.index, reason: outcome };
+          this.#rolloutStopped(slot.index, outcome);
+          break;
+        }
+        result.restarted.push(slot.index);
+      }
       return result;
-    }
-    for (const slot of [...this.#slots]) {
-      if (this.#stopping) break;
-      if (slot.retired) continue;
-      // Started by this reload's scale-up, with the new settings already: nothing to roll.
-      if (options.changedOnly && slot.runsCurrentSettings()) continue;
-      const outcome = await slot.replace(options.readyTimeoutMs, signal);
-      if (outcome !== null) {
-        result.failed = { index: slot.index, reason: outcome };
-        this.#rolloutStopped(slot.index, outcome);
-        break;
-      }
-      result.restarted.push(slot.index);
-    }
-    return result;
+    });
   }
 
-  /** A rollout that ended early: an error, unless the service is stopping or newer settings took over. */
+  /** A rollout that ended early: an error, unless the service is stopping (then nothing failed). */
   #rolloutStopped(index: number | null, reason: string): void {
     if (this.#stopping) this.#log('info', 'rolling restart ended: the service is stopping', index);
-    else if (reason === ABANDONED)
-      this.#log('info', 'rolling restart abandoned: newer settings roll instead', index);
     else this.#log('error', 'rolling restart stopped', index, { reason });
   }
 
   /** Up: new instances start. Down: the highest indexes leave rotation, drain, then stop. */
   scale(count: number): Promise<void> {
-    return this.#serial(() => this.#scaleNow(count));
-  }
-
-  async #scaleNow(count: number): Promise<void> {
-    this.#config = { ...this.#config, instances: count };
-    // Not started yet (waiting for dependencies): it will start with the new count.
-    if (!this.#started) return;
-    // New instances are launched (spawned, not yet ready) before it resolves, as the docs say.
-    const launches: Promise<void>[] = [];
-    while (this.#slots.length < count && !this.#stopping) launches.push(this.#addSlot());
-    const leaving = this.#slots.slice(count);
-    // Every launch and retirement settles before the slots are counted again, whatever one of them threw.
-    const settled = await Promise.allSettled([...launches, ...leaving.map((slot) => slot.retire(true))]);
-    this.#slots = this.#slots.filter((slot) => !leaving.includes(slot));
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    return this.#serial(async () => {
+      this.#config = { ...this.#config, instances: count };
+      // Not started yet (waiting for dependencies): it will start with the new count.
+      if (!this.#started) return;
+      // New instances are launched (spawned, not yet ready) before it resolves, as the docs say.
+      const launches: Promise<void>[] = [];
+      while (this.#slots.length < count && !this.#stopping) launches.push(this.#addSlot());
+      const leaving = this.#slots.slice(count);
+      // Every launch and retirement settles before the slots are counted again, whatever one of them threw.
+      const settled = await Promise.allSettled([...launches, ...leaving.map((slot) => slot.retire(true))]);
+      this.#slots = this.#slots.filter((slot) => !leaving.includes(slot));
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
   }
 
   #serial<T>(task: () => Promise<T>): Promise<T> {
-    this.#pending++;
-    const run = this.#queue.then(task, task).finally(() => {
-      this.#pending--;
-    });
+    const run = this.#queue.then(task, task);
     this.#queue = run.catch(() => {});
     return run;
   }

@@ -51,31 +51,6 @@ describe('watch mode', () => {
     expect(sup.instances('web').map((i) => i.restarts)).toEqual([1, 1]);
   });
 
-  it('lets newer files take over a rollout whose replacement is not ready yet', async () => {
-    const p = project();
-    mkdirSync(path.join(p.root, 'src'));
-    // .env is read at every launch: while it says 600000, a replacement hangs before it listens.
-    p.write('.env', 'START_DELAY_MS=0\n');
-    writeConfig(p, { web: { command: node('slow-start.js'), port: 0, watch: ['src'] } });
-    const sup = p.create({ configFile: 'supervisor.config.json' });
-    const logs: LogRecord[] = [];
-    sup.on('log', (r) => logs.push(r));
-    await sup.start();
-    const oldPid = sup.instances('web')[0]!.pid;
-    p.write('.env', 'START_DELAY_MS=600000\n');
-    p.write('src/app.js', '// broken\n');
-    const started = () => logs.filter((r) => r.msg === 'started' && r.restarts === 1);
-    expect(await waitFor(() => started().length === 1)).toBe(true);
-    p.write('.env', 'START_DELAY_MS=0\n');
-    p.write('src/app.js', '// fixed\n');
-    // The fix rolls now, not once the hung replacement's 60 s are up; the old instance served meanwhile.
-    expect(await waitFor(() => logs.some((r) => r.msg === 'replaced'), 20_000)).toBe(true);
-    expect(logs.find((r) => r.msg === 'replaced')).toMatchObject({ previous: `p${oldPid}` });
-    expect(logs.some((r) => r.msg === 'rolling restart abandoned: newer settings roll instead')).toBe(true);
-    expect(logs.filter((r) => r.level === 'error')).toEqual([]);
-    expect(sup.instances('web')[0]).toMatchObject({ ready: true, restarts: 1 });
-  });
-
   it('pauses watching a service that keeps changing its own files', { timeout: 120_000 }, async () => {
     const p = project();
     writeConfig(p, { selfish: { command: node('touch-on-start.js'), watch: true } });
@@ -109,15 +84,13 @@ describe('watch mode', () => {
       msg: expect.stringContaining('watching paused: run `msup restart selfish` to resume'),
       files: expect.arrayContaining([expect.stringMatching(/^data\/started-\d+\.txt$/)]),
     });
-    // Five restarts in a row let through, each brought on by the one before; the sixth is the loop. Each
-    // replacement's own write takes over its rollout before it is ready (newer files win), so what counts
-    // is the processes started: the first and at least four replacements (the fifth may still start).
-    const started = () => logs.filter((r) => r.msg === 'started').length;
-    const launched = started();
-    expect(launched).toBeGreaterThanOrEqual(5);
+    const restarts = sup.instances('selfish')[0]!.restarts;
+    // Five restarts in a row let through, each brought on by the one before; the sixth is the loop. The
+    // fifth may still run.
+    expect(restarts).toBeGreaterThanOrEqual(4);
     // Paused: no more change-triggered restarts (waiting for what would have been several).
     await new Promise((r) => setTimeout(r, 1500));
-    expect(started()).toBeLessThanOrEqual(launched + 1);
+    expect(sup.instances('selfish')[0]!.restarts).toBeLessThanOrEqual(restarts + 1);
 
     // A manual restart says the cause is dealt with: watching resumes, and a change restarts again.
     const changes = () => logs.filter((r) => r.msg === 'files changed').length;
@@ -268,72 +241,6 @@ describe('config reload', () => {
     );
     expect(await waitFor(() => sup.instances('web')[0]?.ready === true)).toBe(true);
     expect((await request(sup.url('web'))).body).toBe('slow#0\n');
-  });
-
-  it('lets a newer config take over a rollout stuck on a broken one; a restart asked meanwhile says it waits', async () => {
-    const p = project();
-    writeConfig(p, { web: web({ instances: 1, env: { GREETING: 'one' } }) });
-    const sup = p.create({ configFile: 'supervisor.config.json', watch: false });
-    const logs: LogRecord[] = [];
-    sup.on('log', (r) => logs.push(r));
-    await sup.start();
-    const oldPid = sup.instances('web')[0]!.pid!;
-    // A broken edit: its replacement never listens (and has the default 60 s to).
-    writeConfig(p, {
-      web: web({ instances: 1, command: node('slow-start.js'), env: { START_DELAY_MS: '600000' } }),
-    });
-    const broken = sup.reload();
-    const replacement = () => logs.find((r) => r.msg === 'started' && r.restarts === 1);
-    expect(await waitFor(() => replacement() !== undefined)).toBe(true);
-    const brokenPid = replacement()!.pid as number;
-    // A manual restart queues behind that rollout (and says so, below).
-    const manual = sup.restart('web').catch((e: unknown) => e);
-    // The fix, saved a moment later, does not wait for the broken replacement's deadline.
-    writeConfig(p, { web: web({ instances: 1, env: { GREETING: 'three' } }) });
-    const fixed = await sup.reload();
-    expect(fixed.restarted).toEqual(['web']);
-    expect((await broken).restarted).toEqual(['web']);
-    // The restart asked meanwhile answers with the rollout that took over.
-    expect(await manual).toEqual([{ service: 'web', restarted: [0], failed: null }]);
-    expect(logs.find((r) => r.msg === 'waiting for the rolling restart or scaling under way')).toMatchObject({
-      service: 'web',
-      startTimeoutMs: 60_000,
-    });
-    expect(logs.some((r) => r.msg === 'rolling restart abandoned: newer settings roll instead')).toBe(true);
-    expect(logs.filter((r) => r.level === 'error')).toEqual([]);
-    expect((await getJson<{ greeting: string }>(sup.url('web'))).greeting).toBe('three');
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    expect(await waitFor(() => !alive(brokenPid) && !alive(oldPid))).toBe(true);
-  });
-
-  it('still rolls what a reload gave up for a newer edit that was rejected', async () => {
-    const p = project();
-    writeConfig(p, { web: web({ instances: 1 }) });
-    const sup = p.create({ configFile: 'supervisor.config.json', watch: false });
-    const logs: LogRecord[] = [];
-    sup.on('log', (r) => logs.push(r));
-    await sup.start();
-    writeConfig(p, { web: web({ instances: 1, command: node('slow-start.js'), health: undefined }) });
-    const first = sup.reload();
-    expect(await waitFor(() => logs.some((r) => r.msg === 'started' && r.restarts === 1))).toBe(true);
-    p.write('supervisor.config.json', '{ "services": ');
-    await sup.reload();
-    await first;
-    expect(logs.some((r) => r.msg === 'config change rejected; the running config stays')).toBe(true);
-    expect(logs.some((r) => r.msg === 'rolling restart abandoned: newer settings roll instead')).toBe(true);
-    // The first edit's settings run all the same.
-    expect(await waitFor(() => logs.some((r) => r.msg === 'replaced'))).toBe(true);
-    expect((await request(sup.url('web'))).body).toBe('slow#0\n');
-    expect(logs.filter((r) => r.level === 'error').map((r) => r.msg)).toEqual([
-      'config change rejected; the running config stays',
-    ]);
   });
 
   it("starts a service still waiting for its dependencies once a reload's new ones are met", async () => {

@@ -157,38 +157,6 @@ describe('instance slots on the fake runtime', () => {
     expect(h.service.instances()[0]).toMatchObject({ ready: true, id: old.id });
   });
 
-  it('lets a rollout for newer settings take over one whose replacement is not ready yet', async () => {
-    const h = await harness({}, { autoReady: false });
-    h.service.start();
-    await waitFor(() => h.probes.length === 1);
-    h.probes[0]?.ready();
-    expect(await waitFor(() => ready(h) === 1)).toBe(true);
-    const old = h.fake.alive()[0]!;
-    // Neither waits for its deadline: the first is taken over, the newer one's replacement gets ready.
-    const first = h.service.restart({ readyTimeoutMs: 60_000, follow: true });
-    const plain = h.service.restart({ readyTimeoutMs: 60_000 });
-    expect(await waitFor(() => h.probes.length === 2)).toBe(true);
-    const stuck = h.fake.alive()[1]!;
-    const newer = h.service.restart({ readyTimeoutMs: 60_000, supersede: true });
-    expect(
-      await waitFor(() => h.logs('rolling restart abandoned: newer settings roll instead').length === 1),
-    ).toBe(true);
-    expect(await waitFor(() => !stuck.alive)).toBe(true);
-    expect(old.alive).toBe(true);
-    expect(h.logs('rolling restart stopped')).toEqual([]);
-    // The rollout queued before the newer one still runs (nothing took it over), then the newer one.
-    await waitFor(() => h.probes.length === 3);
-    h.probes[2]?.ready();
-    expect(await plain).toEqual({ service: 'web', restarted: [0], failed: null });
-    await waitFor(() => h.probes.length === 4);
-    h.probes[3]?.ready();
-    const result = await newer;
-    expect(result).toEqual({ service: 'web', restarted: [0], failed: null });
-    // A caller that follows gets the result of the rollout that took over.
-    expect(await first).toBe(result);
-    expect(h.service.abandoned).toBe(false);
-  });
-
   it('lets the replacement take over when the old instance crashes while the replacement launches', async () => {
     const h = await harness({ restart: { initialDelay: 5 } });
     h.service.start();
