@@ -282,6 +282,30 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     expect(await run(changed.ref, ['sh', '-c', 'test -e /hello.txt'])).toMatchObject({ code: 0 });
   });
 
+  it("leaves msup's own folder (.msup) out of a Containerfile's build context, with the user's rules kept", async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    // The service folder is the project's: its .msup holds the state, the logs, the mesh CA's key.
+    project({
+      'base/main.js': '',
+      'main.js': '',
+      'debug.log': 'left out by the ignore file\n',
+      'keep.log': 'brought back by an exception\n',
+      '.msup/state.json': '{"secret":true}\n',
+      '.msup/logs/msup.log': 'private\n',
+      'sub/.msup/x': 'a nested one too\n',
+      '.containerignore': '*.log\n!keep.log\n',
+    });
+    const base = await build(service({ command: 'node main.js', cwd: 'base' }, 'base'));
+    write('Containerfile', `FROM ${base.ref}\nCOPY . /app\n`);
+    const image = await build(service({ command: 'node main.js' }));
+    const seen = await run(image.ref, [
+      'sh',
+      '-c',
+      'for f in .msup .msup/state.json sub/.msup main.js sub debug.log keep.log; do test -e "/app/$f" && echo "$f"; done; true',
+    ]);
+    expect(seen).toMatchObject({ code: 0, stdout: 'main.js\nsub\nkeep.log\n' });
+  });
+
   it('builds again when a base image of the Containerfile was rebuilt under the same tag', async (ctx) => {
     if (!engine) return ctx.skip(skipReason);
     project({ 'base/main.js': 'one', 'app/greeting.txt': 'hi\n' });

@@ -1,6 +1,6 @@
 // The engine's side of making an image: import the minimal image's tar, build a Containerfile, label a
 // copy for another service, find images by label, and remove a service's older images.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -132,6 +132,17 @@ export async function importMinimal(
     throw failed(service, `${engine.name} import of ${ref} failed`, result.stderr || result.stdout);
 }
 
+/**
+ * The ignore file a Containerfile's build reads: the service folder's own rules (`.containerignore` or
+ * `.dockerignore`, as msup's hash reads them), then msup's state folder at any depth. `.msup` holds the
+ * state, msup's and the services' logs and the mesh CA's key: with the folder as the context, `COPY . /app`
+ * put them into the image, which may be exported or pushed. Last, so no `!` exception of the user's brings
+ * them back (the last matching line wins).
+ */
+export function contextIgnore(userRules: string): string {
+  return `${userRules}${userRules === '' || userRules.endsWith('\n') ? '' : '\n'}# msup's own state\n.msup\n**/.msup\n`;
+}
+
 export async function buildContainerfile(
   engine: Engine,
   service: string,
@@ -139,17 +150,44 @@ export async function buildContainerfile(
   cwd: string,
   ref: string,
   labels: Record<string, string>,
+  ignoreRules: string,
   onProgress: (message: string) => void,
 ) {
-  const result = await engineCommand(
-    engine,
-    ['build', '-t', ref, '-f', containerfile, ...labelArgs('--label', labels), cwd],
-    {
-      onLine: (line) => onProgress(`  ${line}`),
-    },
-  );
-  if (result.code !== 0)
-    throw failed(service, `${engine.name} build of ${containerfile} failed`, result.stderr || result.stdout);
+  const dir = await mkdtemp(path.join(os.tmpdir(), `msup-image-${process.pid}-`));
+  try {
+    // podman reads the ignore file it is given instead of the folder's. docker (BuildKit) reads
+    // `<Dockerfile>.dockerignore` beside the Dockerfile first: a copy of the Containerfile goes beside it,
+    // and DOCKER_BUILDKIT=1 makes sure of BuildKit (the legacy builder reads the folder's file only).
+    let file = containerfile;
+    let ignoreArgs: string[] = [];
+    let env: Record<string, string> = {};
+    if (engine.name === 'podman') {
+      const ignoreFile = path.join(dir, 'containerignore');
+      await writeFile(ignoreFile, contextIgnore(ignoreRules), { mode: 0o600 });
+      ignoreArgs = ['--ignorefile', ignoreFile];
+    } else {
+      file = path.join(dir, 'Containerfile');
+      await copyFile(containerfile, file);
+      await writeFile(`${file}.dockerignore`, contextIgnore(ignoreRules), { mode: 0o600 });
+      env = { DOCKER_BUILDKIT: '1' };
+    }
+    const result = await engineCommand(
+      engine,
+      ['build', '-t', ref, '-f', file, ...ignoreArgs, ...labelArgs('--label', labels), cwd],
+      {
+        onLine: (line) => onProgress(`  ${line}`),
+        env,
+      },
+    );
+    if (result.code !== 0)
+      throw failed(
+        service,
+        `${engine.name} build of ${containerfile} failed`,
+        result.stderr || result.stdout,
+      );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export async function derive(

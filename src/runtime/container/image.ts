@@ -154,7 +154,8 @@ async function ensureBuilt(
   const containerfile = firstIn(cwd, CONTAINERFILES);
   const kind: ImageKind = containerfile ? 'containerfile' : 'minimal';
   const ignoreFile = firstIn(cwd, IGNORE_FILES);
-  const rules = parseIgnore(ignoreFile ? await readFile(ignoreFile, 'utf8') : '');
+  const ignoreRules = ignoreFile ? await readFile(ignoreFile, 'utf8') : '';
+  const rules = parseIgnore(ignoreRules);
 
   const started = performance.now();
   onProgress(
@@ -174,7 +175,9 @@ async function ensureBuilt(
     const bases = await baseImageIds(baseImages(text.toString('utf8')), (ref) =>
       imageId(engine, service.name, ref),
     );
-    settings = `containerfile=${containerfile} ${createHash('sha256').update(text).digest('hex')} from ${bases}`;
+    // `context-1`: the context leaves out .msup (contextIgnore); an image of an older context, which may
+    // hold msup's private files, is not taken for this one.
+    settings = `containerfile=${containerfile} ${createHash('sha256').update(text).digest('hex')} from ${bases} context-1`;
   }
   const hash = await contentHash(entries, cache, `${FORMAT} ${kind} ${settings}`);
   await cache.save().catch(() => {});
@@ -201,7 +204,7 @@ async function ensureBuilt(
     await derive(engine, service.name, twin, ref, labels);
   } else if (containerfile) {
     onProgress(`building ${ref} from ${containerfile}`);
-    await buildContainerfile(engine, service.name, containerfile, cwd, ref, labels, onProgress);
+    await buildContainerfile(engine, service.name, containerfile, cwd, ref, labels, ignoreRules, onProgress);
   } else {
     onProgress(`building ${ref}: a minimal image of ${files} files (${mb(bytes)})`);
     await importMinimal(engine, service.name, entries, cwd, ref, labels);
