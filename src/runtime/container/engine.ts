@@ -24,6 +24,11 @@ export interface EngineCommandOptions {
   /** SIGKILL the command after this long; `code` is then null. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * What an abort does first, given the command's pid and its exit: the command is SIGKILLed only once
+   * this has settled and the command still runs (a build that can end itself cleanly).
+   */
+  onAbort?: (pid: number, exited: Promise<void>) => Promise<void>;
   /** Every whole line the command writes (stdout and stderr), as it comes: build progress. */
   onLine?: (line: string) => void;
   /** Variables set for the command, over msup's own environment. */
@@ -86,13 +91,29 @@ export function engineCommand(
             timedOut = true;
             kill();
           }, options.timeoutMs);
-    options.signal?.addEventListener('abort', kill, { once: true });
     let settled = false;
+    let markExited = () => {};
+    const exited = new Promise<void>((resolve) => {
+      markExited = resolve;
+    });
+    const onAbort = () => {
+      const pid = child.pid;
+      if (!options.onAbort || pid === undefined) return kill();
+      void options
+        .onAbort(pid, exited)
+        .catch(() => {})
+        .then(() => {
+          if (!settled) kill();
+        });
+    };
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
     const finish = (code: number | null, extra?: string) => {
       if (settled) return;
       settled = true;
+      markExited();
       if (timer) clearTimeout(timer);
-      options.signal?.removeEventListener('abort', kill);
+      options.signal?.removeEventListener('abort', onAbort);
       for (const stream of ['stdout', 'stderr'] as const)
         if (options.onLine && pending[stream].trim() !== '') options.onLine(pending[stream]);
       if (extra) stderr += `${stderr ? '\n' : ''}${extra}`;

@@ -1,11 +1,13 @@
 // The engine's side of making an image: import the minimal image's tar, build a Containerfile, label a
 // copy for another service, find images by label, and remove a service's older images.
+import { readlinkSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { MsupError } from '../../errors.js';
 import { removeLeftovers } from '../../leftovers.js';
+import { scanProcesses } from '../proc.js';
 import type { ImageEntry } from './content-hash.js';
 import { type Engine, type EngineResult, engineCommand } from './engine.js';
 import { IMAGE_PATH } from './minimal-image.js';
@@ -105,7 +107,9 @@ export async function importMinimal(
   cwd: string,
   ref: string,
   labels: Record<string, string>,
+  signal?: AbortSignal,
 ) {
+  if (signal?.aborted) throw stoppedBuilding(service);
   const changes = [
     `ENV PATH=${IMAGE_PATH}`,
     `WORKDIR ${cwd}`,
@@ -121,13 +125,16 @@ export async function importMinimal(
     result = await engineCommand(engine, ['import', ...changes, '-', ref], {
       input: tar,
       env: { TMPDIR: scratch },
+      ...(signal ? { signal } : {}),
     });
   } catch (cause) {
+    if (signal?.aborted) throw stoppedBuilding(service);
     if (cause instanceof FolderChangedError) throw cause; // the caller lists the folder again
     throw failed(service, `could not write the image's files: ${(cause as Error).message}`);
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+  if (signal?.aborted) throw stoppedBuilding(service);
   if (result.code !== 0)
     throw failed(service, `${engine.name} import of ${ref} failed`, result.stderr || result.stdout);
 }
@@ -143,6 +150,100 @@ export function contextIgnore(userRules: string): string {
   return `${userRules}${userRules === '' || userRules.endsWith('\n') ? '' : '\n'}# msup's own state\n.msup\n**/.msup\n`;
 }
 
+/** The error of an image build that a stop ended: the start was stopped, nothing failed. */
+export function stoppedBuilding(service: string): MsupError {
+  return new MsupError('MSUP_STOPPED', `stopped while the image of service "${service}" was being made`, {
+    service,
+  });
+}
+
+/** After a stop, how long a build has to fail its step and remove its containers before it is killed. */
+const BUILD_STOP_GRACE_MS = 10_000;
+/** How often a stopped build is looked at for a RUN step's processes begun meanwhile. */
+const BUILD_STOP_POLL_MS = 100;
+
+/** The pid namespace of a process (`pid:[4026531836]`), or null when it is gone or not readable. */
+function pidNamespace(pid: number): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return null;
+  }
+}
+
+/** Every process below `root`, nearest first. */
+async function descendants(root: number): Promise<number[]> {
+  const children = new Map<number, number[]>();
+  for (const p of await scanProcesses()) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
+  const found: number[] = [];
+  for (let i = -1; i < found.length; i++)
+    for (const child of children.get(i < 0 ? root : (found[i] as number)) ?? []) found.push(child);
+  return found;
+}
+
+const killAll = (pids: readonly number[]) => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+};
+
+/**
+ * Ends a `podman build` at a stop. podman killed (SIGTERM and SIGINT too, podman 4.3) leaves its working
+ * container (`<base>-working-container`, mounted, seen with `podman ps --external` only) and the RUN
+ * step's processes, which live on in their own pid namespace and session until they end (a `RUN sleep
+ * 30`: 30 s after msup is gone). Killed instead, those processes fail the step, and podman removes its
+ * containers and exits as after any failed RUN: they are killed (each pid namespace's init, with all of
+ * it) until podman exits, again and again for a step begun meanwhile. A build still running after the
+ * grace (a long COPY or commit) is killed whole, and the working containers it made are removed.
+ */
+async function endBuild(pid: number, exited: Promise<void>, began: number, engine: Engine): Promise<void> {
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  const own = pidNamespace(pid);
+  const deadline = Date.now() + BUILD_STOP_GRACE_MS;
+  while (!done && Date.now() < deadline) {
+    const below = await descendants(pid);
+    killAll(below.filter((p) => own !== null && pidNamespace(p) !== own));
+    await Promise.race([exited, new Promise((r) => setTimeout(r, BUILD_STOP_POLL_MS))]);
+  }
+  if (done) return;
+  killAll([pid, ...(await descendants(pid))]);
+  await exited;
+  await removeWorkingContainers(engine, began);
+}
+
+/**
+ * Removes the working containers of builds begun since `began` (ms) that are left in the engine's
+ * storage (`podman ps --external`, state "storage"): only after msup had to kill a build. Named by the
+ * engine `<base>-working-container` (`-1`, `-2`… beside another); no label says which build made one.
+ */
+async function removeWorkingContainers(engine: Engine, began: number): Promise<void> {
+  const listed = await engineCommand(engine, ['ps', '--all', '--external', '--format', 'json'], {
+    timeoutMs: ENGINE_TIMEOUT_MS,
+  });
+  let containers: { Id?: string; Names?: string[]; State?: string; Created?: number }[] = [];
+  try {
+    containers = JSON.parse(listed.stdout || '[]');
+  } catch {
+    return;
+  }
+  const left = containers
+    .filter(
+      (c) =>
+        c.State === 'storage' &&
+        (c.Created ?? 0) * 1000 >= began - 1000 &&
+        (c.Names ?? []).some((name) => /-working-container(?:-\d+)?$/.test(name)),
+    )
+    .map((c) => c.Id as string)
+    .filter(Boolean);
+  if (left.length > 0)
+    await engineCommand(engine, ['rm', '--force', ...left], { timeoutMs: ENGINE_TIMEOUT_MS });
+}
+
 export async function buildContainerfile(
   engine: Engine,
   service: string,
@@ -152,7 +253,9 @@ export async function buildContainerfile(
   labels: Record<string, string>,
   ignoreRules: string,
   onProgress: (message: string) => void,
+  signal?: AbortSignal,
 ) {
+  if (signal?.aborted) throw stoppedBuilding(service);
   const dir = await mkdtemp(path.join(os.tmpdir(), `msup-image-${process.pid}-`));
   try {
     // podman reads the ignore file it is given instead of the folder's. docker (BuildKit) reads
@@ -171,14 +274,31 @@ export async function buildContainerfile(
       await writeFile(`${file}.dockerignore`, contextIgnore(ignoreRules), { mode: 0o600 });
       env = { DOCKER_BUILDKIT: '1' };
     }
+    const began = Date.now();
+    // The end of a stopped build, which goes on after podman's exit (removals): awaited before the error.
+    let ending: Promise<void> | undefined;
     const result = await engineCommand(
       engine,
       ['build', '-t', ref, '-f', file, ...ignoreArgs, ...labelArgs('--label', labels), cwd],
       {
         onLine: (line) => onProgress(`  ${line}`),
         env,
+        ...(signal ? { signal } : {}),
+        // docker's engine cancels a build whose client went: only podman's needs ending.
+        ...(engine.name === 'podman'
+          ? {
+              onAbort: (pid: number, exited: Promise<void>) => {
+                ending = endBuild(pid, exited, began, engine);
+                return ending;
+              },
+            }
+          : {}),
       },
     );
+    if (signal?.aborted) {
+      await ending?.catch(() => {});
+      throw stoppedBuilding(service);
+    }
     if (result.code !== 0)
       throw failed(
         service,

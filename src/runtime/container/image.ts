@@ -27,6 +27,7 @@ import {
   isOwnRef,
   pruneOlder,
   quickCommand,
+  stoppedBuilding,
 } from './image-build.js';
 import { danglingLinks } from './image-links.js';
 import { baseEntries, IMAGE_PATH } from './minimal-image.js';
@@ -91,13 +92,15 @@ const LINKS_NAMED = 3;
 
 /**
  * Makes sure the image for `service` exists on `engine`, building it when needed; `root` is the project
- * folder (labels, and the hash cache in `.msup/images/`). `onProgress` tells what happens.
+ * folder (labels, and the hash cache in `.msup/images/`). `onProgress` tells what happens. `signal` is
+ * msup's stop: a build under way is ended, none begins, and the promise rejects with MSUP_STOPPED.
  */
 export function ensureImage(
   engine: Engine,
   service: ResolvedService,
   root: string,
   onProgress: ImageProgress = () => {},
+  signal?: AbortSignal,
 ): Promise<EnsuredImage> {
   const given = service.container.image;
   if (given) return ensureGiven(engine, service.name, given);
@@ -107,7 +110,9 @@ export function ensureImage(
     // hashed again, once; the image holds one state of the folder, and its label that state's hash.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await ensureBuilt(engine, service, project, onProgress);
+        // A build queued behind another (the lock) or hashed again: a stop meanwhile begins none.
+        if (signal?.aborted) throw stoppedBuilding(service.name);
+        return await ensureBuilt(engine, service, project, onProgress, signal);
       } catch (error) {
         if (!(error instanceof FolderChangedError)) throw error;
         if (attempt === 2) {
@@ -149,6 +154,7 @@ async function ensureBuilt(
   service: ResolvedService,
   root: string,
   onProgress: ImageProgress,
+  signal: AbortSignal | undefined,
 ): Promise<EnsuredImage> {
   const cwd = service.cwd;
   const containerfile = firstIn(cwd, CONTAINERFILES);
@@ -193,6 +199,8 @@ async function ensureBuilt(
     onProgress(`image ${ref} is up to date`);
     return { ref, built: false, kind };
   }
+  // Hashing a large folder takes seconds: a stop that came meanwhile builds nothing.
+  if (signal?.aborted) throw stoppedBuilding(service.name);
   const building = performance.now();
   // msup's own image of this content (another service's), not one the user built FROM it (same labels).
   const twin = (await imagesWith(engine, service.name, 'msup.hash', hash)).find((found) =>
@@ -201,13 +209,24 @@ async function ensureBuilt(
   if (twin) {
     // Another service of the same folder has this content: a new image with its own labels, no new layer.
     onProgress(`image ${ref}: same content as ${twin}, labelled for ${service.name}`);
+    if (signal?.aborted) throw stoppedBuilding(service.name);
     await derive(engine, service.name, twin, ref, labels);
   } else if (containerfile) {
     onProgress(`building ${ref} from ${containerfile}`);
-    await buildContainerfile(engine, service.name, containerfile, cwd, ref, labels, ignoreRules, onProgress);
+    await buildContainerfile(
+      engine,
+      service.name,
+      containerfile,
+      cwd,
+      ref,
+      labels,
+      ignoreRules,
+      onProgress,
+      signal,
+    );
   } else {
     onProgress(`building ${ref}: a minimal image of ${files} files (${mb(bytes)})`);
-    await importMinimal(engine, service.name, entries, cwd, ref, labels);
+    await importMinimal(engine, service.name, entries, cwd, ref, labels, signal);
   }
   onProgress(`built ${ref} in ${seconds(performance.now() - building)}`);
   // Best effort: the image is built; an engine slow to list or remove old ones does not fail the start.

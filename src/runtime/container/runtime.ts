@@ -221,6 +221,8 @@ class ContainerRuntime implements Runtime {
   readonly #images = new Map<string, Promise<EnsuredImage>>();
   readonly #live = new Map<string, { engine: Engine; stop(): Promise<void> }>();
   readonly #services = new Map<EngineName, EngineService>();
+  /** msup's stop: ends an image build under way (close()). */
+  readonly #stopping = new AbortController();
   #closed = false;
 
   constructor(host: RuntimeHost) {
@@ -245,8 +247,13 @@ class ContainerRuntime implements Runtime {
         .api()
         .catch(() => {});
       const began = Date.now();
-      const ensured = await ensureImage(engine, service, this.#host.root, (message, level = 'info') =>
-        this.#host.log(level, message, { service: service.name, runtime: this.name }),
+      const ensured = await ensureImage(
+        engine,
+        service,
+        this.#host.root,
+        (message, level = 'info') =>
+          this.#host.log(level, message, { service: service.name, runtime: this.name }),
+        this.#stopping.signal,
       );
       if (ensured.built) {
         this.#host.log('info', 'image ready', {
@@ -576,6 +583,9 @@ class ContainerRuntime implements Runtime {
 
   async close(): Promise<void> {
     this.#closed = true;
+    // An image build under way ends (MSUP_STOPPED), and has removed what it made before msup goes on.
+    this.#stopping.abort();
+    await Promise.allSettled(this.#images.values());
     // A safety net: every container still here goes (each normally left with its instance).
     await Promise.all([...this.#live.values()].map((c) => c.stop()));
     await Promise.all([...this.#services.values()].map((s) => s.close()));
