@@ -48,13 +48,25 @@ export class ApiError extends Error {
   }
 }
 
+/** Connection errors that say nothing listens at the socket's path (gone, or left by a dead service). */
+const NO_SOCKET = new Set(['ENOENT', 'ECONNREFUSED']);
+
 export class EngineApi {
   readonly socket: string;
   readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 4 });
   #version = `/v${BASE_VERSION}`;
+  readonly #onNoSocket: () => void;
 
-  constructor(socket: string) {
+  /** `onNoSocket`: called when a request finds nothing listening at `socket` (ENOENT, ECONNREFUSED). */
+  constructor(socket: string, onNoSocket: () => void = () => {}) {
     this.socket = socket;
+    this.#onNoSocket = onNoSocket;
+  }
+
+  #failed(error: Error): Error {
+    if (error instanceof ApiTimeout) return error;
+    if (NO_SOCKET.has((error as NodeJS.ErrnoException).code ?? '')) this.#onNoSocket();
+    return new ApiUnreachable(error.message);
   }
 
   /** The API version in use, as `1.41`. */
@@ -108,9 +120,7 @@ export class EngineApi {
       if (timeoutMs > 0)
         req.setTimeout(timeoutMs, () => req.destroy(new ApiTimeout(`no answer within ${timeoutMs} ms`)));
       // A timeout is the engine being slow, not gone: not sent again through another service.
-      req.on('error', (error) =>
-        reject(error instanceof ApiTimeout ? error : new ApiUnreachable(error.message)),
-      );
+      req.on('error', (error) => reject(this.#failed(error)));
       req.end(data);
     });
   }
@@ -203,9 +213,7 @@ export class EngineApi {
           ),
         );
       });
-      req.on('error', (error) =>
-        reject(error instanceof ApiTimeout ? error : new ApiUnreachable(error.message)),
-      );
+      req.on('error', (error) => reject(this.#failed(error)));
       req.end();
     });
   }

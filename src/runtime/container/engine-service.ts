@@ -5,7 +5,7 @@
 // container of the run: a container starts without a Go client's start-up (about 0.1 s) and without a
 // client process kept per container (about 36 MB each).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Reaped, Remembered, RuntimeHost } from '../../contract.js';
@@ -21,6 +21,32 @@ function readOrNull(file: string): string | null {
     return readFileSync(file, 'utf8');
   } catch {
     return null;
+  }
+}
+
+/**
+ * Whether `dir` is still the private folder msup made: a directory (not a link), this user's, 0700. Its
+ * name is in `ps` (the service's command line): once a cleaner of the temporary folder removed it, another
+ * user could make a folder or a link of that name, which msup must not take for its own.
+ */
+function ownPrivateDir(dir: string): boolean {
+  try {
+    const stat = lstatSync(dir);
+    return (
+      stat.isDirectory() &&
+      (process.getuid === undefined || stat.uid === process.getuid()) &&
+      (stat.mode & 0o777) === 0o700
+    );
+  } catch {
+    return false;
+  }
+}
+
+function isSocket(file: string): boolean {
+  try {
+    return lstatSync(file).isSocket();
+  } catch {
+    return false;
   }
 }
 
@@ -55,15 +81,47 @@ export class EngineService {
     this.#host = host;
   }
 
-  /** The API, started (podman) or found (docker) at the first call, and again after the service died. */
+  /**
+   * The API, started (podman) or found (docker) at the first call, and again after the service died or
+   * its socket went (a cleaner of the temporary folder removed its folder while it ran).
+   */
   async api(): Promise<EngineApi> {
-    if (this.#closed) throw new MsupError('MSUP_STOPPED', 'the container runtime is closed');
-    this.#current ??= this.#open();
-    const current = this.#current;
-    current.catch(() => {
-      if (this.#current === current) this.#current = undefined;
-    });
-    return (await current).api;
+    for (let tries = 0; ; tries++) {
+      if (this.#closed) throw new MsupError('MSUP_STOPPED', 'the container runtime is closed');
+      this.#current ??= this.#open();
+      const current = this.#current;
+      current.catch(() => {
+        if (this.#current === current) this.#current = undefined;
+      });
+      const running = await current;
+      // Checked here, not only when a request fails: the first start after a removal already works.
+      if (running.child === null || isSocket(running.api.socket) || tries > 0) return running.api;
+      this.#lost(current, running);
+    }
+  }
+
+  /**
+   * The service of `current` cannot be reached any more (its socket is gone, or refuses): it is ended
+   * and the next call starts another. Containers run on: conmon, not the service, keeps them.
+   */
+  #lost(current: Promise<Running>, running: Running): void {
+    if (this.#current !== current) return;
+    this.#current = undefined;
+    this.#host.log(
+      'warn',
+      "podman's API service lost its socket (was its folder removed?): starting another",
+      {
+        socket: running.api.socket,
+      },
+    );
+    const pid = running.child?.pid;
+    if (pid === undefined || running.child?.exitCode !== null || running.child.signalCode !== null) return;
+    signalGroup(pid, 'SIGTERM');
+    void Promise.race([running.gone.then(() => true), sleep(STOP_GRACE_MS).then(() => false)]).then(
+      (ended) => {
+        if (!ended) signalGroup(pid, 'SIGKILL');
+      },
+    );
   }
 
   async #open(): Promise<Running> {
@@ -98,10 +156,11 @@ export class EngineService {
 
   async #podman(): Promise<Running> {
     // A private folder: the socket, and the service's working folder, where conmon leaves its `oom` marker.
-    this.#dir ??= mkdtempSync(path.join(os.tmpdir(), 'msup-podman-'));
+    // A new one after a service died when whatever ended it took the folder too (a reap, a cleaner of the
+    // temporary folder): never one of the same name made again, which another user may have made first.
+    if (this.#dir === undefined || !ownPrivateDir(this.#dir))
+      this.#dir = mkdtempSync(path.join(os.tmpdir(), 'msup-podman-'));
     const dir = this.#dir;
-    // Again after a service died: whatever ended it may have taken its folder too (a reap).
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const generation = ++this.#generation;
     const socket = path.join(dir, 'api.sock');
     rmSync(socket, { force: true });
@@ -147,7 +206,16 @@ export class EngineService {
               data: { kind: SERVICE_ENTRY.kind, pgid: pid, startTime, dir },
             }),
           );
-    const api = new EngineApi(socket);
+    /** Set once the service answered. */
+    let running: Running | undefined;
+    const api = new EngineApi(socket, () => {
+      // Before its first answer, a missing socket is a service still starting.
+      const current = this.#current;
+      if (!running || !current) return;
+      void current.then((r) => {
+        if (r === running) this.#lost(current, r);
+      });
+    });
     const release = () => {
       api.close();
       unguard();
@@ -168,7 +236,8 @@ export class EngineService {
         const ping = await api.request('GET', '/_ping', undefined, 2000).catch(() => null);
         if (ping?.status === 200) {
           this.#host.log('debug', "podman's API service ready", { pid, ms: Date.now() - began });
-          return { api, child, gone, release };
+          running = { api, child, gone, release };
+          return running;
         }
         if (Date.now() - began > READY_TIMEOUT_MS) break;
         await sleep(20);
@@ -225,7 +294,7 @@ export class EngineService {
       await new GroupWaiter().wait(pid, 2000);
     }
     current?.release();
-    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+    if (this.#dir && ownPrivateDir(this.#dir)) rmSync(this.#dir, { recursive: true, force: true });
     this.#dir = undefined;
   }
 }

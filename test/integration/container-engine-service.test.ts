@@ -1,0 +1,107 @@
+// podman's API service whose folder is removed while it runs (a cleaner of the temporary folder): the next
+// call ends it and starts another, in a new private folder, never in one of the old name made by someone
+// else. Real podman.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RuntimeHost } from '../../src/contract.js';
+import type { Engine } from '../../src/runtime/container/engine.js';
+import { ApiUnreachable, EngineApi } from '../../src/runtime/container/engine-api.js';
+import { EngineService } from '../../src/runtime/container/engine-service.js';
+import { isAlive } from '../../src/runtime/proc.js';
+import { needsPodman } from '../helpers/engines.js';
+import { waitFor } from '../helpers/processes.js';
+
+let engine: Engine | undefined;
+let skipReason = '';
+beforeAll(async () => {
+  const found = await needsPodman();
+  engine = found.engine;
+  skipReason = found.skip ?? '';
+});
+
+const open: EngineService[] = [];
+const made: string[] = [];
+afterEach(async () => {
+  for (const service of open.splice(0)) await service.close();
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const logged: string[] = [];
+const host = {
+  root: os.tmpdir(),
+  stateDir: os.tmpdir(),
+  project: 'test',
+  remember: () => () => {},
+  guard: () => () => {},
+  log: (_level: string, msg: string) => logged.push(msg),
+} as unknown as RuntimeHost;
+
+/** The pid of the `podman system service` listening at `socket`. */
+function servicePid(socket: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes('system\0service') && cmdline.includes(socket)) return Number(entry);
+    } catch {}
+  }
+  return undefined;
+}
+
+const ping = async (service: EngineService) => (await (await service.api()).request('GET', '/_ping')).status;
+
+describe("podman's API service folder removed while it runs", { timeout: 60_000 }, () => {
+  it('a request that finds no socket says so to its service (which then starts another)', async () => {
+    let told = 0;
+    const api = new EngineApi(path.join(os.tmpdir(), 'msup-no-such-folder', 'api.sock'), () => told++);
+    await expect(api.request('GET', '/_ping')).rejects.toBeInstanceOf(ApiUnreachable);
+    expect(told).toBe(1);
+    api.close();
+  });
+
+  it('is replaced by a new service in a new folder, and the old one ends', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    const service = new EngineService(engine, host);
+    open.push(service);
+    const first = await service.api();
+    expect(await ping(service)).toBe(200);
+    const oldPid = servicePid(first.socket);
+    expect(oldPid).toBeDefined();
+
+    const oldDir = path.dirname(first.socket);
+    rmSync(oldDir, { recursive: true, force: true });
+    // The next call answers through another (the old one's kept-alive connections still work, new ones
+    // would fail with ENOENT).
+    expect(await ping(service)).toBe(200);
+    const second = await service.api();
+    expect(path.dirname(second.socket)).not.toBe(oldDir);
+    expect(await waitFor(() => !isAlive(oldPid as number), 10_000)).toBe(true);
+    expect(logged.join('\n')).toContain('lost its socket');
+  });
+
+  it('does not take a folder of the old name that is not its own (a link another user made)', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    const service = new EngineService(engine, host);
+    open.push(service);
+    const first = await service.api();
+    const oldDir = path.dirname(first.socket);
+    const oldPid = servicePid(first.socket) as number;
+    rmSync(oldDir, { recursive: true, force: true });
+    // Someone else's folder, under the name that `ps` shows; then the service dies (the next call starts
+    // another, whatever noticed first).
+    const theirs = mkdtempSync(path.join(os.tmpdir(), 'msup-theirs-'));
+    made.push(theirs, oldDir);
+    symlinkSync(theirs, oldDir);
+    process.kill(oldPid, 'SIGKILL');
+    expect(await waitFor(() => !isAlive(oldPid), 10_000)).toBe(true);
+    expect(await ping(service)).toBe(200);
+    const second = await service.api();
+    expect(path.dirname(second.socket)).not.toBe(oldDir);
+    expect(readdirSync(theirs)).toEqual([]);
+    await service.close();
+    // close() leaves the link and what it points to alone.
+    expect(existsSync(theirs)).toBe(true);
+  });
+});
