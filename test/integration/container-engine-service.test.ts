@@ -1,14 +1,14 @@
 // podman's API service whose folder is removed while it runs (a cleaner of the temporary folder): the next
 // call ends it and starts another, in a new private folder, never in one of the old name made by someone
 // else. Real podman.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeHost } from '../../src/contract.js';
 import type { Engine } from '../../src/runtime/container/engine.js';
 import { ApiUnreachable, EngineApi } from '../../src/runtime/container/engine-api.js';
-import { EngineService } from '../../src/runtime/container/engine-service.js';
+import { EngineService, serviceFolderBase } from '../../src/runtime/container/engine-service.js';
 import { isAlive } from '../../src/runtime/proc.js';
 import { needsPodman } from '../helpers/engines.js';
 import { waitFor } from '../helpers/processes.js';
@@ -103,5 +103,39 @@ describe("podman's API service folder removed while it runs", { timeout: 60_000 
     await service.close();
     // close() leaves the link and what it points to alone.
     expect(existsSync(theirs)).toBe(true);
+  });
+});
+
+describe("podman's API service under a long TMPDIR", { timeout: 60_000 }, () => {
+  it('has its folder where the socket fits a unix socket: TMPDIR, else XDG_RUNTIME_DIR, else /tmp', () => {
+    const long = `/home/me/${'x'.repeat(80)}`;
+    expect(serviceFolderBase({ tmpdir: '/tmp/short' })).toBe('/tmp/short');
+    expect(serviceFolderBase({ tmpdir: long, runtimeDir: '/run/user/1000' })).toBe('/run/user/1000');
+    expect(serviceFolderBase({ tmpdir: long, runtimeDir: 'relative' })).toBe('/tmp');
+    expect(serviceFolderBase({ tmpdir: long, runtimeDir: long })).toBe('/tmp');
+    // 100 bytes with the folder and socket names: just too long, as for the control socket.
+    const edge = `/${'y'.repeat(100 - 1 - '/msup-podman-XXXXXX/api.sock'.length)}`;
+    expect(serviceFolderBase({ tmpdir: edge })).toBe('/tmp');
+    expect(serviceFolderBase({ tmpdir: edge.slice(0, -1) })).toBe(edge.slice(0, -1));
+  });
+
+  it('starts, with its socket in a short folder, where a long TMPDIR failed with bind: invalid argument', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    const long = path.join(os.tmpdir(), `msup-long-${'x'.repeat(90)}`);
+    mkdirSync(long, { recursive: true });
+    made.push(long);
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = long;
+    try {
+      const service = new EngineService(engine, host);
+      open.push(service);
+      expect(await ping(service)).toBe(200);
+      const api = await service.api();
+      expect(Buffer.byteLength(api.socket)).toBeLessThan(100);
+      expect(api.socket.startsWith(long)).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
   });
 });

@@ -5,10 +5,20 @@
 // container of the run: a container starts without a Go client's start-up (about 0.1 s) and without a
 // client process kept per container (about 36 MB each).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Reaped, Remembered, RuntimeHost } from '../../contract.js';
+import { MAX_SOCKET_PATH } from '../../control/protocol.js';
 import { MsupError } from '../../errors.js';
 import { GroupWaiter, processStartTime, signalGroup } from '../proc.js';
 import { reapGroups } from '../process.js';
@@ -48,6 +58,22 @@ function isSocket(file: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The service's socket in its folder `<base>/msup-podman-XXXXXX` (mkdtemp's six characters). */
+const socketIn = (base: string) => path.join(base, 'msup-podman-XXXXXX', 'api.sock');
+
+/**
+ * Where the service's private folder is made: the temporary folder, unless the socket's path would then be
+ * too long for a unix socket (MAX_SOCKET_PATH, as for the control socket; a long TMPDIR made podman fail
+ * with `bind: invalid argument` at every start, a crash loop), else `$XDG_RUNTIME_DIR` (this user's
+ * own), else /tmp, where mkdtemp's folder is as private (0700, a name nobody chose). Pure.
+ */
+export function serviceFolderBase(places: { tmpdir: string; runtimeDir?: string | undefined }): string {
+  const candidates = [places.tmpdir];
+  if (places.runtimeDir && path.isAbsolute(places.runtimeDir)) candidates.push(places.runtimeDir);
+  candidates.push('/tmp');
+  return candidates.find((base) => Buffer.byteLength(socketIn(base)) < MAX_SOCKET_PATH) ?? '/tmp';
 }
 
 /** How long the API may take to answer its first ping. */
@@ -158,8 +184,23 @@ export class EngineService {
     // A private folder: the socket, and the service's working folder, where conmon leaves its `oom` marker.
     // A new one after a service died when whatever ended it took the folder too (a reap, a cleaner of the
     // temporary folder): never one of the same name made again, which another user may have made first.
-    if (this.#dir === undefined || !ownPrivateDir(this.#dir))
-      this.#dir = mkdtempSync(path.join(os.tmpdir(), 'msup-podman-'));
+    if (this.#dir === undefined || !ownPrivateDir(this.#dir)) {
+      const runtimeDir = process.env.XDG_RUNTIME_DIR;
+      const base = serviceFolderBase({
+        tmpdir: os.tmpdir(),
+        runtimeDir: runtimeDir && existsSync(runtimeDir) ? runtimeDir : undefined,
+      });
+      if (base !== os.tmpdir())
+        this.#host.log(
+          'info',
+          "the temporary folder's path is too long for a unix socket's: podman's API service has its folder in " +
+            base,
+          {
+            tmpdir: os.tmpdir(),
+          },
+        );
+      this.#dir = mkdtempSync(path.join(base, 'msup-podman-'));
+    }
     const dir = this.#dir;
     const generation = ++this.#generation;
     const socket = path.join(dir, 'api.sock');
