@@ -1,6 +1,7 @@
 // An engine that does not answer (hung, or waiting on a lock another of its commands holds): the start
-// fails within a bounded time with MSUP_IMAGE_FAILED saying so, instead of hanging without a word.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// fails within a bounded time with MSUP_IMAGE_FAILED saying so, instead of hanging without a word; a stop
+// meanwhile ends it at once.
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { isMsupError } from '../../src/errors.js';
 import type { Engine } from '../../src/runtime/container/engine.js';
 import { ensureImage } from '../../src/runtime/container/image.js';
 import type { ResolvedService, ServiceConfig } from '../../src/types.js';
+import { waitFor } from '../helpers/processes.js';
 
 const folders: string[] = [];
 afterEach(() => {
@@ -20,7 +22,8 @@ function setUp(): { root: string; engine: Engine } {
   folders.push(root);
   writeFileSync(path.join(root, 'main.js'), '');
   const bin = path.join(root, 'hung-engine');
-  writeFileSync(bin, '#!/bin/sh\nexec sleep 30\n');
+  // Says it was asked (a file beside it), then hangs.
+  writeFileSync(bin, '#!/bin/sh\ntouch "$0.asked"\nexec sleep 30\n');
   chmodSync(bin, 0o755);
   return { root, engine: { name: 'podman', bin, version: '4.3.1', commandTimeoutMs: 300 } };
 }
@@ -40,4 +43,22 @@ describe('a hung engine', { timeout: 20_000 }, () => {
     expect((error as Error).message).toMatch(/"podman image inspect" did not answer within 0\.3 s/);
     expect(Date.now() - began).toBeLessThan(10_000);
   });
+
+  it.each([
+    ['container.image', { command: 'node main.js', container: { image: 'localhost/app:1' } }],
+    ['a built image', { command: 'node main.js' }],
+  ] as const)(
+    "with %s: a stop ends the wait (MSUP_STOPPED), not the engine command's 60 s",
+    async (_, config) => {
+      const { root, engine: hung } = setUp();
+      const engine = { ...hung, commandTimeoutMs: 60_000 };
+      const stop = new AbortController();
+      const made = ensureImage(engine, service(root, config), root, () => {}, stop.signal).catch(
+        (e: unknown) => e,
+      );
+      expect(await waitFor(() => existsSync(`${engine.bin}.asked`), 10_000)).toBe(true);
+      stop.abort();
+      expect(await made).toMatchObject({ code: 'MSUP_STOPPED' });
+    },
+  );
 });

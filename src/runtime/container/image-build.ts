@@ -29,15 +29,18 @@ export const ENGINE_TIMEOUT_MS = 60_000;
 
 /**
  * Runs a command that takes the engine a moment; one that does not end in time (a hung engine, a lock held
- * by another of its commands) is MSUP_IMAGE_FAILED saying so, instead of a start that waits for ever.
+ * by another of its commands) is MSUP_IMAGE_FAILED saying so, instead of a start that waits for ever. A
+ * stop (`signal`) kills it: MSUP_STOPPED, without the wait (a hung engine held a Ctrl-C for 60 s).
  */
 export async function quickCommand(
   engine: Engine,
   service: string,
   args: readonly string[],
   timeoutMs = engine.commandTimeoutMs ?? ENGINE_TIMEOUT_MS,
+  signal?: AbortSignal,
 ): Promise<EngineResult> {
-  const result = await engineCommand(engine, args, { timeoutMs });
+  const result = await engineCommand(engine, args, { timeoutMs, ...(signal ? { signal } : {}) });
+  if (signal?.aborted) throw stoppedBuilding(service);
   if (result.timedOut)
     throw failed(
       service,
@@ -48,14 +51,19 @@ export async function quickCommand(
 }
 
 /** The `msup.hash` label of a local image, or null when there is no such image. */
-export async function imageHash(engine: Engine, service: string, ref: string): Promise<string | null> {
-  const result = await quickCommand(engine, service, [
-    'image',
-    'inspect',
-    '--format',
-    '{{index .Config.Labels "msup.hash"}}',
-    ref,
-  ]);
+export async function imageHash(
+  engine: Engine,
+  service: string,
+  ref: string,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  const result = await quickCommand(
+    engine,
+    service,
+    ['image', 'inspect', '--format', '{{index .Config.Labels "msup.hash"}}', ref],
+    undefined,
+    signal,
+  );
   return result.code === 0 ? result.stdout.trim() : null;
 }
 
@@ -65,14 +73,15 @@ export async function imagesWith(
   service: string,
   label: string,
   value: string,
+  signal?: AbortSignal,
 ): Promise<string[]> {
-  const result = await quickCommand(engine, service, [
-    'images',
-    '--filter',
-    `label=${label}=${value}`,
-    '--format',
-    '{{.Repository}}:{{.Tag}}',
-  ]);
+  const result = await quickCommand(
+    engine,
+    service,
+    ['images', '--filter', `label=${label}=${value}`, '--format', '{{.Repository}}:{{.Tag}}'],
+    undefined,
+    signal,
+  );
   if (result.code !== 0) return [];
   return result.stdout.split('\n').filter((line) => line.trim() !== '' && !line.includes('<none>'));
 }

@@ -103,7 +103,7 @@ export function ensureImage(
   signal?: AbortSignal,
 ): Promise<EnsuredImage> {
   const given = service.container.image;
-  if (given) return ensureGiven(engine, service.name, given);
+  if (given) return ensureGiven(engine, service.name, given, signal);
   const project = path.resolve(root);
   return serialized(project, async () => {
     // A file saved by an editor (or a build tool) while the image was made: the folder is listed and
@@ -134,13 +134,29 @@ export function ensureImage(
 }
 
 /** The engine's id of image `ref`, or null when it has none. */
-async function imageId(engine: Engine, service: string, ref: string): Promise<string | null> {
-  const result = await quickCommand(engine, service, ['image', 'inspect', '--format', '{{.Id}}', ref]);
+async function imageId(
+  engine: Engine,
+  service: string,
+  ref: string,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  const result = await quickCommand(
+    engine,
+    service,
+    ['image', 'inspect', '--format', '{{.Id}}', ref],
+    undefined,
+    signal,
+  );
   return result.code === 0 ? result.stdout.trim() : null;
 }
 
-async function ensureGiven(engine: Engine, service: string, ref: string): Promise<EnsuredImage> {
-  if ((await imageId(engine, service, ref)) !== null) return { ref, built: false, kind: 'given' };
+async function ensureGiven(
+  engine: Engine,
+  service: string,
+  ref: string,
+  signal: AbortSignal | undefined,
+): Promise<EnsuredImage> {
+  if ((await imageId(engine, service, ref, signal)) !== null) return { ref, built: false, kind: 'given' };
   throw failed(
     service,
     `the image "${ref}" (container.image) is not on this machine (${engine.name} image inspect found none). ` +
@@ -179,7 +195,7 @@ async function ensureBuilt(
   if (containerfile) {
     const text = await readFile(containerfile);
     const bases = await baseImageIds(baseImages(text.toString('utf8')), (ref) =>
-      imageId(engine, service.name, ref),
+      imageId(engine, service.name, ref, signal),
     );
     // `context-1`: the context leaves out .msup (contextIgnore); an image of an older context, which may
     // hold msup's private files, is not taken for this one.
@@ -195,7 +211,7 @@ async function ensureBuilt(
 
   const ref = `${imageRepository(service.name)}:${hash.slice(0, 12)}`;
   const labels = { 'msup.project': projectLabel(root), 'msup.service': service.name, 'msup.hash': hash };
-  if ((await imageHash(engine, service.name, ref)) === hash) {
+  if ((await imageHash(engine, service.name, ref, signal)) === hash) {
     onProgress(`image ${ref} is up to date`);
     return { ref, built: false, kind };
   }
@@ -203,7 +219,7 @@ async function ensureBuilt(
   if (signal?.aborted) throw stoppedBuilding(service.name);
   const building = performance.now();
   // msup's own image of this content (another service's), not one the user built FROM it (same labels).
-  const twin = (await imagesWith(engine, service.name, 'msup.hash', hash)).find((found) =>
+  const twin = (await imagesWith(engine, service.name, 'msup.hash', hash, signal)).find((found) =>
     isOwnRef(found, hash),
   );
   if (twin) {
