@@ -205,9 +205,10 @@ const killAll = (pids: readonly number[]) => {
  * 30`: 30 s after msup is gone). Killed instead, those processes fail the step, and podman removes its
  * containers and exits as after any failed RUN: they are killed (each pid namespace's init, with all of
  * it) until podman exits, again and again for a step begun meanwhile. A build still running after the
- * grace (a long COPY or commit) is killed whole, and the working containers it made are removed.
+ * grace (a long COPY or commit) is killed whole; its working container may then be left (nothing tells
+ * which of the engine's working containers is this build's: another build may run beside it).
  */
-async function endBuild(pid: number, exited: Promise<void>, began: number, engine: Engine): Promise<void> {
+async function endBuild(pid: number, exited: Promise<void>): Promise<void> {
   let done = false;
   void exited.then(() => {
     done = true;
@@ -222,35 +223,6 @@ async function endBuild(pid: number, exited: Promise<void>, began: number, engin
   if (done) return;
   killAll([pid, ...(await descendants(pid))]);
   await exited;
-  await removeWorkingContainers(engine, began);
-}
-
-/**
- * Removes the working containers of builds begun since `began` (ms) that are left in the engine's
- * storage (`podman ps --external`, state "storage"): only after msup had to kill a build. Named by the
- * engine `<base>-working-container` (`-1`, `-2`… beside another); no label says which build made one.
- */
-async function removeWorkingContainers(engine: Engine, began: number): Promise<void> {
-  const listed = await engineCommand(engine, ['ps', '--all', '--external', '--format', 'json'], {
-    timeoutMs: ENGINE_TIMEOUT_MS,
-  });
-  let containers: { Id?: string; Names?: string[]; State?: string; Created?: number }[] = [];
-  try {
-    containers = JSON.parse(listed.stdout || '[]');
-  } catch {
-    return;
-  }
-  const left = containers
-    .filter(
-      (c) =>
-        c.State === 'storage' &&
-        (c.Created ?? 0) * 1000 >= began - 1000 &&
-        (c.Names ?? []).some((name) => /-working-container(?:-\d+)?$/.test(name)),
-    )
-    .map((c) => c.Id as string)
-    .filter(Boolean);
-  if (left.length > 0)
-    await engineCommand(engine, ['rm', '--force', ...left], { timeoutMs: ENGINE_TIMEOUT_MS });
 }
 
 export async function buildContainerfile(
@@ -283,8 +255,7 @@ export async function buildContainerfile(
       await writeFile(`${file}.dockerignore`, contextIgnore(ignoreRules), { mode: 0o600 });
       env = { DOCKER_BUILDKIT: '1' };
     }
-    const began = Date.now();
-    // The end of a stopped build, which goes on after podman's exit (removals): awaited before the error.
+    // The end of a stopped build, which goes on after podman's exit (its own removals): awaited before the error.
     let ending: Promise<void> | undefined;
     const result = await engineCommand(
       engine,
@@ -297,7 +268,7 @@ export async function buildContainerfile(
         ...(engine.name === 'podman'
           ? {
               onAbort: (pid: number, exited: Promise<void>) => {
-                ending = endBuild(pid, exited, began, engine);
+                ending = endBuild(pid, exited);
                 return ending;
               },
             }
