@@ -48,9 +48,15 @@ export interface WatchPatterns {
   isWanted(absolute: string): boolean;
   /**
    * Whether this absolute path lies below what is watched: inside a root, and neither a root itself nor on
-   * the way to one. A symbolic link there is one the user did not name (the watcher does not follow it).
+   * the way to one. The watcher does not follow a symbolic link there unless a glob names it (isNamedByGlob).
    */
   isBelowRoots(absolute: string): boolean;
+  /**
+   * Whether a watch glob names this absolute path with a wildcard on the way to the files it wants: the
+   * path matches the glob cut after one of its segments (`node_modules/@my/*` of `node_modules/@my/*\/lib/**`).
+   * A cut that ends in `**` names nothing in particular, and nor does the whole glob (it names files).
+   */
+  isNamedByGlob(absolute: string): boolean;
   /** The path as reported: relative to `cwd`, with `/` separators. */
   relative(absolute: string): string;
 }
@@ -122,6 +128,13 @@ export function compileWatchPatterns(
   // a root inside another root adds nothing
   const rootList = [...roots].filter((r) => ![...roots].some((other) => other !== r && isInside(r, other)));
   const globMatch = globs.length > 0 ? picomatch(globs) : () => false;
+  const leading = globs.flatMap((glob) => {
+    const segments = glob.split('/');
+    return segments
+      .slice(0, -1)
+      .flatMap((segment, i) => (segment === '**' ? [] : [segments.slice(0, i + 1).join('/')]));
+  });
+  const leadingMatch = leading.length > 0 ? picomatch(leading) : () => false;
 
   const deepestRoot = (absolute: string) => {
     let found: string | undefined;
@@ -147,5 +160,7 @@ export function compileWatchPatterns(
   const isBelowRoots = (absolute: string) =>
     deepestRoot(absolute) !== undefined && ![...roots].some((r) => isInside(r, absolute));
 
-  return { roots: rootList, relative, isIgnored, isWanted, isBelowRoots };
+  const isNamedByGlob = (absolute: string) => leadingMatch(relative(absolute));
+
+  return { roots: rootList, relative, isIgnored, isWanted, isBelowRoots, isNamedByGlob };
 }

@@ -1,6 +1,13 @@
 // Watches a service's files with chokidar (the one file that imports it, and only once a service watches)
 // and the config file with fs.watch on its folder; reports each burst of changes once.
-import { existsSync, type FSWatcher, type Stats, statSync, watch as watchFolder } from 'node:fs';
+import {
+  existsSync,
+  type FSWatcher,
+  realpathSync,
+  type Stats,
+  statSync,
+  watch as watchFolder,
+} from 'node:fs';
 import path from 'node:path';
 import { compileWatchPatterns } from './patterns.js';
 
@@ -48,6 +55,33 @@ function linksToFile(link: string): boolean {
   } catch {
     return false; // ELOOP, EACCES
   }
+}
+
+/**
+ * Whether following a link to a folder would lead back into a folder already on the way: its real target
+ * is the real path of one of the link's own ancestors, or of a root, or above one (`libs/loop -> ..`).
+ * A link that cannot be resolved (dangling, ELOOP) counts too: there is nothing to follow.
+ */
+function leadsBack(link: string, roots: readonly string[]): boolean {
+  let target: string;
+  try {
+    target = realpathSync(link);
+  } catch {
+    return true;
+  }
+  const inside = (folder: string) => {
+    try {
+      const real = realpathSync(folder);
+      return real === target || real.startsWith(target.endsWith(path.sep) ? target : target + path.sep);
+    } catch {
+      return false; // a root that does not exist (yet)
+    }
+  };
+  for (let folder = path.dirname(link); ; folder = path.dirname(folder)) {
+    if (inside(folder)) return true;
+    if (path.dirname(folder) === folder) break;
+  }
+  return roots.some(inside);
 }
 
 const asError = (value: unknown) => (value instanceof Error ? value : new Error(String(value)));
@@ -118,11 +152,15 @@ export function createWatcher(options: WatcherOptions): Watcher {
       // to (`src/share -> /usr/share`: tens of thousands of watches, restarts for files nobody changed)
       // and a link to an ancestor (`src/loop -> ..`) is walked 40 levels deep, to ELOOP, for every file
       // there. A link to a file is still followed: one watch, and an edit of its target is a change.
+      // A link that a glob's wildcard names (`node_modules/@my/*\/lib/**` and `@my/linked -> ../../repo`,
+      // as npm link and pnpm make) is what the user asked for, and followed unless it leads back up.
       // chokidar passes a directory's entries with lstat's stats, the one place a link shows as a link.
       ignored: (file: string, stats?: Stats) => {
         const absolute = path.resolve(file);
         if (patterns.isIgnored(absolute)) return true;
-        return stats?.isSymbolicLink() === true && patterns.isBelowRoots(absolute) && !linksToFile(absolute);
+        if (stats?.isSymbolicLink() !== true || !patterns.isBelowRoots(absolute) || linksToFile(absolute))
+          return false;
+        return !patterns.isNamedByGlob(absolute) || leadsBack(absolute, patterns.roots);
       },
     });
     watcher.once('ready', () => markReady());

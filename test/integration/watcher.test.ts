@@ -173,6 +173,32 @@ describe('createWatcher', () => {
     expect([...named.errors, ...errors]).toEqual([]);
   });
 
+  it('follows a link that a wildcard of a watch glob names (npm link, pnpm), but not a loop or a ** match', async () => {
+    project({
+      'other-repo/lib/index.js': 'x',
+      'other/src/a.ts': 'x',
+      'node_modules/@my/real/lib/a.js': 'x',
+      'libs/real/src/a.ts': 'x',
+      'src/a.ts': 'x',
+      'elsewhere/x.ts': 'x',
+    });
+    symlinkSync('../../other-repo', path.join(root, 'node_modules/@my/linked'));
+    symlinkSync('../other', path.join(root, 'libs/linked'));
+    symlinkSync('..', path.join(root, 'libs/loop')); // libs/*/src/** through it: libs/loop/libs/loop/...
+    symlinkSync('../elsewhere', path.join(root, 'src/share')); // `**` names no folder in particular
+    const { calls, errors } = await watching({
+      paths: ['node_modules/@my/*/lib/**', 'libs/*/src/**', 'src/**/*.ts'],
+    });
+    await until(calls, 'node_modules/@my/linked/lib/index.js', () => write('other-repo/lib/index.js'));
+    await until(calls, 'libs/linked/src/b.ts', () => write('other/src/b.ts'));
+    write('elsewhere/x.ts');
+    write('libs/real/src/a.ts'); // through the loop it would be libs/loop/libs/real/src/a.ts too
+    await until(calls, 'src/last.ts');
+    expect(calls.flat().filter((f) => f.includes('loop') || f.includes('share'))).toEqual([]);
+    expect(calls.flat()).toContain('libs/real/src/a.ts');
+    expect(errors).toEqual([]);
+  });
+
   it('calls nothing after close, even for a burst still waiting for its debounce', async () => {
     project();
     const first = await watching({ paths: true, debounceMs: 200 });

@@ -127,4 +127,26 @@ describe('compileWatchPatterns', () => {
     expect(compileWatchPatterns(cwd, true).isBelowRoots(cwd)).toBe(false);
     expect(compileWatchPatterns(cwd, true).isBelowRoots(at('loop'))).toBe(true);
   });
+
+  it('tells a path that a wildcard of a glob names on the way to its files (a link there is followed)', () => {
+    const p = compileWatchPatterns(cwd, [
+      'node_modules/@my/*/lib/**',
+      'libs/*/src/**',
+      'src/**/*.ts',
+      'pkgs/**/gen/*.js',
+      'a/*',
+    ]);
+    expect(p.isNamedByGlob(at('node_modules/@my/linked'))).toBe(true);
+    expect(p.isNamedByGlob(at('node_modules/@my/linked/lib'))).toBe(true);
+    expect(p.isNamedByGlob(at('libs/linked'))).toBe(true);
+    expect(p.isNamedByGlob(at('pkgs/x/y/gen'))).toBe(true);
+    // `**` names no folder in particular, nor does the last segment (it names files), nor a path off the glob
+    expect(p.isNamedByGlob(at('src/share'))).toBe(false);
+    expect(p.isNamedByGlob(at('libs/linked/src/deep'))).toBe(false);
+    expect(p.isNamedByGlob(at('pkgs/x'))).toBe(false);
+    expect(p.isNamedByGlob(at('a/linked'))).toBe(false);
+    expect(p.isNamedByGlob(at('libs/linked/test'))).toBe(false);
+    expect(p.isNamedByGlob(at('other/linked'))).toBe(false);
+    expect(compileWatchPatterns(cwd, true).isNamedByGlob(at('linked'))).toBe(false);
+  });
 });
