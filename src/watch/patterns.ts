@@ -20,11 +20,8 @@ export const DEFAULT_IGNORED: readonly string[] = [
   '.vscode',
   '*___jb_tmp___',
   '*___jb_old___',
-  // Emacs: the auto-save copy `#a.js#` and the lock `.#a.js` (a link to user@host.pid) next to the file
-  '#*#',
+  // Emacs: the lock `.#a.js` (a link to user@host.pid) next to the file; its auto-save copy is below
   '.#*',
-  // vim: the file it makes and deletes at once to learn whether it may create files in a folder
-  '4913',
   '.DS_Store',
   // caches and output of other tools
   '__pycache__',
@@ -36,14 +33,26 @@ export const DEFAULT_IGNORED: readonly string[] = [
   '.turbo',
 ];
 
+/**
+ * Always ignored files, never folders: editors' names that a folder may well have too (`content/4913/`,
+ * `#notes#/`), whose files are the user's.
+ */
+export const DEFAULT_IGNORED_FILES: readonly string[] = [
+  // Emacs' auto-save copy `#a.js#`, written every 300 keystrokes or 30 s of idleness
+  '#*#',
+  // vim: the file it makes and deletes at once to learn whether it may create files in a folder
+  '4913',
+];
+
 export interface WatchPatterns {
   /** Absolute directories or files to hand to the file watcher (the static bases of the globs). */
   roots: string[];
   /**
    * Whether the watcher can skip this absolute path (and, for a directory, all below it): it matches an
-   * ignore, or it is neither inside a root nor on the way to one.
+   * ignore, or it is neither inside a root nor on the way to one. `isFile` (known to be a file) adds
+   * DEFAULT_IGNORED_FILES.
    */
-  isIgnored(absolute: string): boolean;
+  isIgnored(absolute: string, isFile?: boolean): boolean;
   /** Whether a change to this absolute file path should be reported. */
   isWanted(absolute: string): boolean;
   /**
@@ -109,6 +118,7 @@ export function compileWatchPatterns(
 
   const userIgnored = segmentMatcher([...ignored, ...negated].map(asRelative).filter((p) => p !== ''));
   const defaultIgnored = segmentMatcher(DEFAULT_IGNORED);
+  const defaultIgnoredFile = picomatch([...DEFAULT_IGNORED_FILES], { dot: true });
 
   const globs: string[] = [];
   const exact: string[] = [];
@@ -143,15 +153,19 @@ export function compileWatchPatterns(
     return found;
   };
 
-  const isIgnored = (absolute: string) => {
+  const isIgnored = (absolute: string, isFile = false) => {
     const root = deepestRoot(absolute);
     if (root === undefined) return !rootList.some((r) => isInside(r, absolute));
     if (userIgnored(relative(absolute))) return true;
-    return defaultIgnored(toPosix(path.relative(root, absolute)));
+    const below = toPosix(path.relative(root, absolute));
+    return (
+      defaultIgnored(below) || (isFile && below !== '' && defaultIgnoredFile(path.posix.basename(below)))
+    );
   };
 
+  // what changes is a file (the watcher reports no folders)
   const isWanted = (absolute: string) => {
-    if (isIgnored(absolute)) return false;
+    if (isIgnored(absolute, true)) return false;
     if (paths === true) return true;
     const rel = relative(absolute);
     return exact.some((p) => rel === p || rel.startsWith(`${p}/`)) || globMatch(rel);

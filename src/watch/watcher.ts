@@ -157,7 +157,7 @@ export function createWatcher(options: WatcherOptions): Watcher {
       // chokidar passes a directory's entries with lstat's stats, the one place a link shows as a link.
       ignored: (file: string, stats?: Stats) => {
         const absolute = path.resolve(file);
-        if (patterns.isIgnored(absolute)) return true;
+        if (patterns.isIgnored(absolute, stats?.isFile() === true)) return true;
         if (stats?.isSymbolicLink() !== true || !patterns.isBelowRoots(absolute) || linksToFile(absolute))
           return false;
         return !patterns.isNamedByGlob(absolute) || leadsBack(absolute, patterns.roots);

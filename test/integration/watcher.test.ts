@@ -96,6 +96,17 @@ describe('createWatcher', () => {
     expect(calls.flat().sort()).toEqual(['last.txt', 'src/index.ts']);
   });
 
+  it("watches folders named as editors' files are (content/4913/, #notes#/), ignoring only such files", async () => {
+    project({ 'content/4913/old.md': 'x' });
+    const { calls } = await watching({ paths: true });
+    write('content/4913/4913'); // a file of that name in it is still vim's
+    write('notes/#todo.md#');
+    await until(calls, 'content/4913/old.md');
+    await until(calls, '#notes#/todo.md');
+    await until(calls, 'last.txt');
+    expect(calls.flat().sort()).toEqual(['#notes#/todo.md', 'content/4913/old.md', 'last.txt']);
+  });
+
   it('reports removed files, and files under a folder created after the start', async () => {
     project({ 'keep.txt': 'x' });
     const { calls } = await watching({ paths: ['keep.txt', 'later/**/*.json'] });

@@ -53,9 +53,7 @@ describe('compileWatchPatterns', () => {
       '.idea/workspace.xml',
       '.vscode/settings.json',
       'src/a.ts___jb_tmp___',
-      'src/#a.ts#',
       'src/.#a.ts',
-      'src/4913',
       'src/.DS_Store',
       'app/__pycache__/main.cpython-311.pyc',
       'app/main.pyc',
@@ -68,6 +66,18 @@ describe('compileWatchPatterns', () => {
     }
     expect(p.isWanted(at('src/index.ts'))).toBe(true);
     expect(p.isWanted(at('.env'))).toBe(true);
+    // Emacs' auto-save copy and vim's probe are ignored as files; folders of those names are watched
+    for (const file of ['src/#a.ts#', 'src/4913', '4913', 'content/4913/4913']) {
+      expect({ file, result: p.isIgnored(at(file), true) }).toEqual({ file, result: true });
+      expect({ file, result: p.isWanted(at(file)) }).toEqual({ file, result: false });
+    }
+    for (const folder of ['content/4913', '#notes#']) {
+      expect({ folder, result: p.isIgnored(at(folder)) }).toEqual({ folder, result: false });
+    }
+    for (const wanted of ['content/4913/a.md', '#notes#/todo.md', 'a/#b#/4913.md']) {
+      expect({ wanted, result: p.isWanted(at(wanted)) }).toEqual({ wanted, result: true });
+    }
+    expect(compileWatchPatterns(cwd, ['data/4913']).isWanted(at('data/4913'))).toBe(true); // named
     // only those exact shapes: a file merely containing # or starting with a dot still counts
     for (const wanted of ['src/a#b.ts', 'src/#a.ts', 'src/.eslintrc.js', 'src/49130', 'src/4913.js']) {
       expect({ wanted, result: p.isWanted(at(wanted)) }).toEqual({ wanted, result: true });
