@@ -400,6 +400,8 @@ class ContainerRuntime implements Runtime {
 
     let hostPid: number | null = null;
     let exitKnown = false;
+    /** Set once msup removes the container itself: a 404 after it is not a removal outside msup. */
+    let removing = false;
     const inspect = async () => (await call('GET', `${path}/json`, 10_000)) as InspectState;
     // The container's init, seen from the host: status shows it, usage counts its process tree.
     const learnPid = (async () => {
@@ -442,7 +444,8 @@ class ContainerRuntime implements Runtime {
       let removed = false;
       const lastState = () =>
         inspect().catch((error: unknown) => {
-          removed = error instanceof ApiError && error.status === 404;
+          // Gone from the engine, and not by msup's own removal (a stop whose exit did not come in time).
+          removed = error instanceof ApiError && error.status === 404 && !removing;
           return null;
         });
       let state = await lastState();
@@ -494,6 +497,7 @@ class ContainerRuntime implements Runtime {
     const cleanUp = async () => {
       // Bounded: an engine that no longer answers must not hold msup's stop; the removal below forces it.
       await Promise.race([exited, sleep(STOP_EXIT_WAIT_MS)]);
+      removing = true;
       await remove();
       unguardContainer();
       forget();
