@@ -6,29 +6,38 @@
 import type http from 'node:http';
 import type net from 'node:net';
 
-interface Held {
-  /**
-   * Requests of it not yet done: a request is done once its response has ended (an event stream's never
-   * does while it is open) and its body has all come (after an early answer, Node's server reads the
-   * rest of it and drops it).
-   */
-  requests: number;
-  /**
-   * What its socket had read when it last had no request: more read since is a request begun (its
-   * head is coming), which Node's server says nothing of until the head is whole.
-   */
-  readAtRest: number;
+/**
+ * Node's own list of its server's connections (lib/_http_server.js, what closeIdleConnections reads):
+ * `idle()` gives the parser of each connection whose current request is whole (its body all in) and no
+ * next one begun, however its bytes came (in one write with the next request's head, say) and whether
+ * or not the request reached 'request' (Node answers `Expect: foo` with 417 itself).
+ */
+interface ConnectionsList {
+  idle(): Array<{ socket?: net.Socket | null }>;
 }
+
+/** The list, found by its symbol's description as it is private; undefined on a Node without one. */
+function connectionsOf(server: http.Server): ConnectionsList | undefined {
+  const key = Object.getOwnPropertySymbols(server).find((s) => s.description === 'http.server.connections');
+  const list = key && (server as unknown as Record<symbol, Partial<ConnectionsList> | undefined>)[key];
+  return typeof list?.idle === 'function' ? (list as ConnectionsList) : undefined;
+}
+
+/** The response its socket is writing, as Node's server keeps it (closeIdleConnections reads it too). */
+const responseOf = (socket: net.Socket) =>
+  (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
 
 export type Admission = 'room' | 'made-room' | 'refused';
 
 export class ConnectionRoom {
   readonly max: number;
-  /** Oldest first (a Map keeps its insertion order): the first idle one is the one to close. */
-  readonly #held = new Map<net.Socket, Held>();
+  readonly #server: http.Server;
+  /** Oldest first (a Set keeps its insertion order): the first idle one is the one to close. */
+  readonly #held = new Set<net.Socket>();
 
-  constructor(max: number) {
+  constructor(max: number, server: http.Server) {
     this.max = max;
+    this.#server = server;
   }
 
   /** Connections held now. */
@@ -52,30 +61,24 @@ export class ConnectionRoom {
       idle.destroy();
       outcome = 'made-room';
     }
-    this.#held.set(socket, { requests: 0, readAtRest: 0 });
+    this.#held.add(socket);
     socket.once('close', () => this.#held.delete(socket));
     return outcome;
   }
 
-  /** A request came on a held connection: it is busy until the request is done (or its connection closes). */
-  request(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const socket = req.socket;
-    const held = this.#held.get(socket);
-    if (!held) return;
-    held.requests++;
-    let open = 2;
-    const done = () => {
-      if (--open > 0) return;
-      held.requests--;
-      if (held.requests === 0) held.readAtRest = socket.bytesRead;
-    };
-    res.once('close', done);
-    req.once('close', done);
-  }
-
+  /**
+   * The first held connection with no request in progress: one that has sent nothing yet (Node's list
+   * counts it as a request begun, for its headersTimeout), or one Node's list says is between requests
+   * and whose last response has ended (an event stream's never does). Not the newcomer: it is not held
+   * yet. Without Node's list only the first kind is closed: never one whose request may be in progress.
+   */
   #oldestIdle(): net.Socket | undefined {
-    for (const [socket, held] of this.#held) {
-      if (held.requests === 0 && socket.bytesRead === held.readAtRest) return socket;
+    const list = connectionsOf(this.#server);
+    const between = new Set(list?.idle().map((parser) => parser.socket));
+    for (const socket of this.#held) {
+      if (socket.bytesRead === 0) return socket;
+      const response = responseOf(socket);
+      if (between.has(socket) && !(response && !response.writableEnded)) return socket;
     }
     return undefined;
   }

@@ -142,7 +142,7 @@ export class AdminServer {
     // Dashboards, scrapes and scripts are a handful: 800 idle streams were all accepted before, each a
     // descriptor of the ones the proxy shares. Not Node's maxConnections: it closes each connection
     // past the bound, and 256 sockets that never send a byte then locked out every scrape.
-    const room = new ConnectionRoom(ADMIN_MAX_CONNECTIONS);
+    const room = new ConnectionRoom(ADMIN_MAX_CONNECTIONS, this.#server);
     const fields = { maxConnections: ADMIN_MAX_CONNECTIONS };
     const madeRoom = atMostEvery(() =>
       options.log(
@@ -163,7 +163,6 @@ export class AdminServer {
       if (admitted === 'made-room') madeRoom();
       else if (admitted === 'refused') refused();
     });
-    this.#server.on('request', (req, res) => room.request(req, res));
     // Failed accepts (EMFILE) once listening: logged, never fatal.
     this.#server.on('error', (error) => {
       if (this.#server.listening)

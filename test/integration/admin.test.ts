@@ -632,6 +632,51 @@ describe("the admin listener's connections at their bound", () => {
       ),
     ).toBe(true);
   });
+
+  it("judge a connection by Node's parser: a pipelined head still coming is in progress, a request Node answered itself is not", {
+    timeout: 60_000,
+  }, async () => {
+    const { logs, held, more, token, url, host, port } = await listening();
+    // Every other one is in progress (an action waiting for its body), so the room has to choose between
+    // the two below. They come first, all at once: nothing below waits on a clock of Node's.
+    await Promise.all(
+      Array.from({ length: ADMIN_MAX_CONNECTIONS - 2 }, async () => {
+        const c = await connect(port);
+        held.push(c);
+        c.socket.write(
+          `POST /api/scale HTTP/1.1\r\nHost: ${host}\r\nx-msup-token: ${token}\r\ncontent-type: application/json\r\nexpect: 100-continue\r\ncontent-length: 30\r\n\r\n`,
+        );
+        expect(await waitFor(() => /^HTTP\/1\.1 100 /.test(c.got()))).toBe(true);
+      }),
+    );
+    // An action answered 403 before its body came; then, in one write, its body and the head of a
+    // scrape, not yet whole. The scrape is in progress: it was taken for idle (its bytes read with the
+    // body's) and closed, and its GET never answered.
+    const pipelined = await connect(port);
+    more.push(pipelined);
+    pipelined.socket.write(`POST /api/scale HTTP/1.1\r\nHost: ${host}\r\ncontent-length: 2\r\n\r\n`);
+    expect(await waitFor(() => /^HTTP\/1\.1 403 [\s\S]*\r\n\r\n\{.*\}$/.test(pipelined.got()))).toBe(true);
+    pipelined.socket.write(`{}GET /metrics HTTP/1.1\r\nHost: ${host}\r\n`);
+    // A request Node answers itself (417), never seen as a request by msup: idle once answered. It
+    // counted as busy until its keep-alive ran out, a cheap way to keep a place.
+    const answeredByNode = await connect(port);
+    more.push(answeredByNode);
+    answeredByNode.socket.write(`GET /metrics HTTP/1.1\r\nHost: ${host}\r\nExpect: foo\r\n\r\n`);
+    expect(await waitFor(() => /^HTTP\/1\.1 417 [\s\S]*\r\n0\r\n\r\n$/.test(answeredByNode.got()))).toBe(
+      true,
+    );
+
+    expect((await request(`${url}metrics`)).status).toBe(200);
+    expect(await waitFor(() => answeredByNode.closed())).toBe(true);
+    expect(pipelined.closed()).toBe(false);
+    expect(held.filter((c) => c.closed()).length).toBe(0);
+    // The rest of its head: the pipelined scrape is answered.
+    pipelined.socket.write('\r\n');
+    expect(await waitFor(() => /\}HTTP\/1\.1 200 [\s\S]*\r\n0\r\n\r\n$/.test(pipelined.got()))).toBe(true);
+    expect(logs.filter((r) => /connection limit reached/.test(r.msg)).map((r) => r.msg)).toEqual([
+      'admin listener: connection limit reached, the oldest idle connections are closed for new ones',
+    ]);
+  });
 });
 
 /**
