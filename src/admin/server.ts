@@ -70,7 +70,7 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 /**
- * Open connections to the admin listener at most. One more closes the oldest idle one to be served
+ * Open connections to the admin listener at most. One more closes the one idle longest to be served
  * (ConnectionRoom), or is closed as it comes when every one has a request in progress. The event
  * streams take MAX_VIEWERS_WITHOUT_TOKEN + MAX_VIEWERS_WITH_TOKEN of them at most, so the rest stay for
  * scrapes and actions whoever opens streams.
@@ -147,7 +147,7 @@ export class AdminServer {
     const madeRoom = atMostEvery(() =>
       options.log(
         'warn',
-        'admin listener: connection limit reached, the oldest idle connections are closed for new ones',
+        'admin listener: connection limit reached, the connections idle longest are closed for new ones',
         fields,
       ),
     );
@@ -163,6 +163,7 @@ export class AdminServer {
       if (admitted === 'made-room') madeRoom();
       else if (admitted === 'refused') refused();
     });
+    this.#server.on('request', (req, res) => room.request(req, res));
     // Failed accepts (EMFILE) once listening: logged, never fatal.
     this.#server.on('error', (error) => {
       if (this.#server.listening)

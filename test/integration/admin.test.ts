@@ -547,34 +547,33 @@ describe("the admin listener's connections at their bound", () => {
     return { logs, held, more, url, token, host, port: Number(host.split(':')[1]) };
   }
 
-  it('close the oldest idle ones for a new connection: idle sockets cannot lock out a scrape', {
+  it('close the one idle longest for a new connection: idle sockets cannot lock out a scrape', {
     timeout: 60_000,
   }, async () => {
-    const { logs, held: idle, url, host, port } = await listening();
-    // The oldest: an action answered before its body came (403, no token), then the body. It is idle once
-    // the body is in, though nothing came after it.
-    const answeredEarly = await connect(port);
-    idle.push(answeredEarly);
-    answeredEarly.socket.write(`POST /api/scale HTTP/1.1\r\nHost: ${host}\r\ncontent-length: 2\r\n\r\n`);
-    expect(await waitFor(() => /^HTTP\/1\.1 403 [\s\S]*\r\n\r\n\{.*\}$/.test(answeredEarly.got()))).toBe(
-      true,
-    );
-    answeredEarly.socket.write('{}');
+    const { logs, held: idle, more, url, host, port } = await listening();
+    // A scrape's keep-alive connection, the oldest of all: it sends its request once the rest are open.
+    const scraper = await connect(port);
+    more.push(scraper);
     // The rest, none sending a byte: a scrape past them all was reset (until headersTimeout closed them,
-    // and their holder could open them again at once). Their 255 connections on loopback take well under
-    // the 5 s of Node's keep-alive timeout, which would close the oldest on its own; they also give the
-    // server the time to take in the oldest one's body, which it must have for that one to be idle.
-    while (idle.length < ADMIN_MAX_CONNECTIONS) idle.push(await connect(port));
-    const scrape = await request(`${url}metrics`);
-    expect(scrape.status).toBe(200);
-    // The oldest made room, and only it.
+    // and their holder could open them again at once). The first comes first, the others all at once.
+    idle.push(await connect(port));
+    idle.push(...(await Promise.all(Array.from({ length: ADMIN_MAX_CONNECTIONS - 2 }, () => connect(port)))));
+    // Answered a moment ago: idle the shortest time, though the oldest connection. It was the one closed.
+    // Nothing waits on Node's keep-alive timer (5 s) that its answer starts.
+    scraper.socket.write(`GET /metrics HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    // The whole answer (chunked: its last chunk) is in: msup has ended it, nothing is in progress.
+    expect(await waitFor(() => /^HTTP\/1\.1 200 [\s\S]*\r\n0\r\n\r\n$/.test(scraper.got()))).toBe(true);
+
+    expect((await request(`${url}metrics`)).status).toBe(200);
+    // The one idle longest made room, and only it.
     expect(await waitFor(() => idle[0]?.closed() === true)).toBe(true);
     expect(idle.flatMap((c, i) => (c.closed() ? [i] : []))).toEqual([0]);
+    expect(scraper.closed()).toBe(false);
     const made = logs.filter((r) => /admin listener: connection limit reached/.test(r.msg));
     expect(made.map((r) => [r.level, r.msg, r.maxConnections])).toEqual([
       [
         'warn',
-        'admin listener: connection limit reached, the oldest idle connections are closed for new ones',
+        'admin listener: connection limit reached, the connections idle longest are closed for new ones',
         ADMIN_MAX_CONNECTIONS,
       ],
     ]);
@@ -619,7 +618,7 @@ describe("the admin listener's connections at their bound", () => {
     ).toBe('closed');
     expect(held.filter((c) => c.closed()).length).toBe(0);
     expect(logs.filter((r) => /connection limit reached/.test(r.msg)).map((r) => r.msg)).toEqual([
-      'admin listener: connection limit reached, the oldest idle connections are closed for new ones',
+      'admin listener: connection limit reached, the connections idle longest are closed for new ones',
       'admin listener: connection limit reached, every connection has a request in progress: new connections are refused',
     ]);
     // Once one ends, the listener serves again.
@@ -674,7 +673,7 @@ describe("the admin listener's connections at their bound", () => {
     pipelined.socket.write('\r\n');
     expect(await waitFor(() => /\}HTTP\/1\.1 200 [\s\S]*\r\n0\r\n\r\n$/.test(pipelined.got()))).toBe(true);
     expect(logs.filter((r) => /connection limit reached/.test(r.msg)).map((r) => r.msg)).toEqual([
-      'admin listener: connection limit reached, the oldest idle connections are closed for new ones',
+      'admin listener: connection limit reached, the connections idle longest are closed for new ones',
     ]);
   });
 });
