@@ -6,6 +6,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { type Admission, ConnectionRoom } from '../../src/admin/connections.js';
 import type { DashboardService, DashboardState } from '../../src/admin/dashboard-state.js';
 import {
   EventFeed,
@@ -577,6 +578,43 @@ describe("the admin listener's connections at their bound", () => {
         ADMIN_MAX_CONNECTIONS,
       ],
     ]);
+  });
+
+  it("without Node's list of connections, close only one that has sent nothing: never one whose request may be in progress", async () => {
+    // A server with no such list, as on a Node without one: a plain TCP server, its sockets admitted.
+    const server = net.createServer();
+    const room = new ConnectionRoom(2, server as unknown as http.Server);
+    const accepted: net.Socket[] = [];
+    const outcomes: Admission[] = [];
+    server.on('connection', (socket) => {
+      socket.on('error', () => {});
+      accepted.push(socket);
+      outcomes.push(room.admit(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const clients: Held[] = [];
+    try {
+      // A head begun, then a socket that sends nothing: a third closes the silent one.
+      clients.push(await connect(port));
+      clients[0]?.socket.write('GET /metrics HTTP/1.1\r\n');
+      expect(await waitFor(() => (accepted[0]?.bytesRead ?? 0) > 0)).toBe(true);
+      clients.push(await connect(port));
+      clients.push(await connect(port));
+      expect(await waitFor(() => clients[1]?.closed() === true)).toBe(true);
+      expect(outcomes).toEqual(['room', 'room', 'made-room']);
+      // The third sends a byte: with nothing else known, both may have a request in progress.
+      clients[2]?.socket.write('G');
+      expect(await waitFor(() => (accepted[2]?.bytesRead ?? 0) > 0)).toBe(true);
+      clients.push(await connect(port));
+      expect(await waitFor(() => clients[3]?.closed() === true)).toBe(true);
+      expect(outcomes).toEqual(['room', 'room', 'made-room', 'refused']);
+      expect(clients.map((c) => c.closed())).toEqual([false, true, false, true]);
+    } finally {
+      // Both ends: the server's, never read, would not see the client's end.
+      for (const socket of [...clients.map((c) => c.socket), ...accepted]) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('never close one with a request in progress or an event stream: with none idle, the new one is closed', {
