@@ -306,6 +306,27 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     expect(seen).toMatchObject({ code: 0, stdout: 'main.js\nsub\nkeep.log\n' });
   });
 
+  it('reads the ignore file beside the Containerfile first, as the engines do: what it leaves out stays out', async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    project({
+      'base/main.js': '',
+      'main.js': '',
+      'secret.env': 'TOKEN=1\n',
+      'debug.log': 'the folder file leaves it out, but the file beside the Containerfile wins\n',
+      '.containerignore': '*.log\n',
+      'Containerfile.containerignore': 'secret.env\n',
+    });
+    const base = await build(service({ command: 'node main.js', cwd: 'base' }, 'base'));
+    write('Containerfile', `FROM ${base.ref}\nCOPY . /app\n`);
+    const image = await build(service({ command: 'node main.js' }));
+    const seen = await run(image.ref, [
+      'sh',
+      '-c',
+      'for f in secret.env debug.log main.js .msup; do test -e "/app/$f" && echo "$f"; done; true',
+    ]);
+    expect(seen).toMatchObject({ code: 0, stdout: 'debug.log\nmain.js\n' });
+  });
+
   it('builds again when a base image of the Containerfile was rebuilt under the same tag', async (ctx) => {
     if (!engine) return ctx.skip(skipReason);
     project({ 'base/main.js': 'one', 'app/greeting.txt': 'hi\n' });

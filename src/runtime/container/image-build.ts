@@ -240,11 +240,12 @@ export async function buildContainerfile(
   const dir = await mkdtemp(path.join(os.tmpdir(), `msup-image-${process.pid}-`));
   try {
     // podman reads the ignore file it is given instead of the folder's. docker (BuildKit) reads
-    // `<Dockerfile>.dockerignore` beside the Dockerfile first: a copy of the Containerfile goes beside it,
-    // and DOCKER_BUILDKIT=1 makes sure of BuildKit (the legacy builder reads the folder's file only).
+    // `<Dockerfile>.dockerignore` beside the Dockerfile first: a copy of the Containerfile goes beside it.
+    // BuildKit is not forced (DOCKER_BUILDKIT=1 fails on a docker 23+ without buildx, where the legacy
+    // builder built before): the legacy builder reads the folder's `.dockerignore` only (docs/runtimes.md).
     let file = containerfile;
     let ignoreArgs: string[] = [];
-    let env: Record<string, string> = {};
+    const env: Record<string, string> = {};
     if (engine.name === 'podman') {
       const ignoreFile = path.join(dir, 'containerignore');
       await writeFile(ignoreFile, contextIgnore(ignoreRules), { mode: 0o600 });
@@ -253,7 +254,6 @@ export async function buildContainerfile(
       file = path.join(dir, 'Containerfile');
       await copyFile(containerfile, file);
       await writeFile(`${file}.dockerignore`, contextIgnore(ignoreRules), { mode: 0o600 });
-      env = { DOCKER_BUILDKIT: '1' };
     }
     // The end of a stopped build, which goes on after podman's exit (its own removals): awaited before the error.
     let ending: Promise<void> | undefined;

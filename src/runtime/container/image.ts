@@ -175,7 +175,13 @@ async function ensureBuilt(
   const cwd = service.cwd;
   const containerfile = firstIn(cwd, CONTAINERFILES);
   const kind: ImageKind = containerfile ? 'containerfile' : 'minimal';
-  const ignoreFile = firstIn(cwd, IGNORE_FILES);
+  // The engines read an ignore file beside the Containerfile first (`Containerfile.containerignore`, then
+  // `.dockerignore`), then the folder's: msup hands its rules on to the build (with `.msup` added), so it
+  // reads them in the same order, or a file a user left out there would go into the image.
+  const beside = containerfile
+    ? [`${path.basename(containerfile)}.containerignore`, `${path.basename(containerfile)}.dockerignore`]
+    : [];
+  const ignoreFile = firstIn(cwd, [...beside, ...IGNORE_FILES]);
   const ignoreRules = ignoreFile ? await readFile(ignoreFile, 'utf8') : '';
   const rules = parseIgnore(ignoreRules);
 
