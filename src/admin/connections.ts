@@ -99,7 +99,9 @@ export class ConnectionRoom {
     for (const socket of this.#held) {
       if (socket.bytesRead === 0) return socket;
       const response = responseOf(socket);
-      if (between.has(socket) && !(response && !response.writableEnded)) return socket;
+      // Ended is not enough: a large answer to a slow reader is still being written after end().
+      const writing = (response && !response.writableFinished) || socket.writableLength > 0;
+      if (between.has(socket) && !writing) return socket;
     }
     return undefined;
   }

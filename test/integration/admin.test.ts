@@ -617,6 +617,42 @@ describe("the admin listener's connections at their bound", () => {
     }
   });
 
+  it('never close one whose answer is still being written to a slow reader, though the answer has ended', async () => {
+    // A plain http server and the room, as the admin listener wires them: the answer (64 MB, ended at once,
+    // more than loopback's socket buffers take) waits in the socket for a client that does not read.
+    const body = Buffer.alloc(64 * 1024 * 1024, 'x');
+    const server = http.createServer((_req, res) => res.end(body));
+    const room = new ConnectionRoom(1, server);
+    const outcomes: Admission[] = [];
+    server.on('connection', (socket) => outcomes.push(room.admit(socket)));
+    server.on('request', (req, res) => room.request(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const clients: Held[] = [];
+    try {
+      clients.push(await connect(port));
+      const slow = clients[0] as Held;
+      slow.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(await waitFor(() => slow.got().length > 0)).toBe(true);
+      slow.socket.pause();
+      // Its answer has ended (Node's list counts it between requests), but most of it is still to be written.
+      clients.push(await connect(port));
+      expect(await waitFor(() => outcomes.length === 2)).toBe(true);
+      expect(outcomes).toEqual(['room', 'refused']);
+      expect(slow.closed()).toBe(false);
+      // Read to the end: all of it arrives, and then it is idle and makes room.
+      slow.socket.resume();
+      expect(await waitFor(() => slow.got().length >= body.length)).toBe(true);
+      clients.push(await connect(port));
+      expect(await waitFor(() => outcomes.length === 3)).toBe(true);
+      expect(outcomes[2]).toBe('made-room');
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('never close one with a request in progress or an event stream: with none idle, the new one is closed', {
     timeout: 60_000,
   }, async () => {
