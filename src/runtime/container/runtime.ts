@@ -5,6 +5,7 @@
 // msup's own probes, restarts and balancing apply unchanged; the engine's health checks and restart
 // policies are not used. Exec probes, the crash guard and reaping use the engine's command line.
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { constants as os } from 'node:os';
 import path from 'node:path';
 import { readEnvFiles } from '../../config/env-file.js';
@@ -227,6 +228,9 @@ class ContainerRuntime implements Runtime {
 
   constructor(host: RuntimeHost) {
     this.#host = host;
+    // One listener per engine command under way (a service each, not serialised for given images): 11 or
+    // more container services printed Node's MaxListenersExceededWarning, a leak that is not one.
+    setMaxListeners(0, this.#stopping.signal);
   }
 
   /** The engine for a service: its `container.engine`, else podman, else docker (detected once each). */
