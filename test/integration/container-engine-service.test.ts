@@ -1,7 +1,17 @@
 // podman's API service whose folder is removed while it runs (a cleaner of the temporary folder): the next
 // call ends it and starts another, in a new private folder, never in one of the old name made by someone
 // else. Real podman.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +146,35 @@ describe("podman's API service under a long TMPDIR", { timeout: 60_000 }, () => 
     } finally {
       if (saved === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = saved;
+    }
+  });
+
+  it("passes over an XDG_RUNTIME_DIR that is another user's (after su or sudo -E) for /tmp", async (ctx) => {
+    if (!engine) return ctx.skip(skipReason);
+    if (process.getuid?.() !== 0) return ctx.skip('needs root, to give a folder to another user');
+    const long = path.join(os.tmpdir(), `msup-long-${'z'.repeat(90)}`);
+    const theirs = mkdtempSync(path.join(os.tmpdir(), 'msup-xdg-'));
+    mkdirSync(long, { recursive: true });
+    made.push(long, theirs);
+    chownSync(theirs, 65534, 65534);
+    chmodSync(theirs, 0o700);
+    const saved = { tmp: process.env.TMPDIR, xdg: process.env.XDG_RUNTIME_DIR };
+    process.env.TMPDIR = long;
+    process.env.XDG_RUNTIME_DIR = theirs;
+    try {
+      const service = new EngineService(engine, host);
+      open.push(service);
+      expect(await ping(service)).toBe(200);
+      const api = await service.api();
+      expect(api.socket.startsWith('/tmp/msup-podman-')).toBe(true);
+    } finally {
+      for (const [key, value] of [
+        ['TMPDIR', saved.tmp],
+        ['XDG_RUNTIME_DIR', saved.xdg],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
     }
   });
 });

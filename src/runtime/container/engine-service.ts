@@ -6,8 +6,9 @@
 // client process kept per container (about 36 MB each).
 import { type ChildProcess, spawn } from 'node:child_process';
 import {
+  accessSync,
   closeSync,
-  existsSync,
+  constants,
   lstatSync,
   mkdtempSync,
   openSync,
@@ -62,6 +63,18 @@ function isSocket(file: string): boolean {
 
 /** The service's socket in its folder `<base>/msup-podman-XXXXXX` (mkdtemp's six characters). */
 const socketIn = (base: string) => path.join(base, 'msup-podman-XXXXXX', 'api.sock');
+
+/** `$XDG_RUNTIME_DIR` as a folder for the API service: a folder of this user's that it can write. */
+function usableRuntimeDir(dir: string): boolean {
+  try {
+    const st = statSync(dir);
+    if (!st.isDirectory() || (process.getuid !== undefined && st.uid !== process.getuid())) return false;
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Where the service's private folder is made: the temporary folder, unless the socket's path would then be
@@ -188,7 +201,8 @@ export class EngineService {
       const runtimeDir = process.env.XDG_RUNTIME_DIR;
       const base = serviceFolderBase({
         tmpdir: os.tmpdir(),
-        runtimeDir: runtimeDir && existsSync(runtimeDir) ? runtimeDir : undefined,
+        // This user's, and writable: after `su` or `sudo -E` it may be another user's (mkdtemp: EACCES).
+        runtimeDir: runtimeDir && usableRuntimeDir(runtimeDir) ? runtimeDir : undefined,
       });
       if (base !== os.tmpdir())
         this.#host.log(
