@@ -282,6 +282,21 @@ describe('ensureImage', { timeout: 180_000 }, () => {
     expect(await run(changed.ref, ['sh', '-c', 'test -e /hello.txt'])).toMatchObject({ code: 0 });
   });
 
+  /**
+   * Builds the project's folder with `COPY . /app` over a base image of `base/`, and runs the image: each
+   * of `paths` that is in /app, one a line.
+   */
+  const copiedIntoImage = async (paths: readonly string[]) => {
+    const base = await build(service({ command: 'node main.js', cwd: 'base' }, 'base'));
+    write('Containerfile', `FROM ${base.ref}\nCOPY . /app\n`);
+    const image = await build(service({ command: 'node main.js' }));
+    return run(image.ref, [
+      'sh',
+      '-c',
+      `for f in ${paths.join(' ')}; do test -e "/app/$f" && echo "$f"; done; true`,
+    ]);
+  };
+
   it("leaves msup's own folder (.msup) out of a Containerfile's build context, with the user's rules kept", async (ctx) => {
     if (!engine) return ctx.skip(skipReason);
     // The service folder is the project's: its .msup holds the state, the logs, the mesh CA's key.
@@ -295,13 +310,14 @@ describe('ensureImage', { timeout: 180_000 }, () => {
       'sub/.msup/x': 'a nested one too\n',
       '.containerignore': '*.log\n!keep.log\n',
     });
-    const base = await build(service({ command: 'node main.js', cwd: 'base' }, 'base'));
-    write('Containerfile', `FROM ${base.ref}\nCOPY . /app\n`);
-    const image = await build(service({ command: 'node main.js' }));
-    const seen = await run(image.ref, [
-      'sh',
-      '-c',
-      'for f in .msup .msup/state.json sub/.msup main.js sub debug.log keep.log; do test -e "/app/$f" && echo "$f"; done; true',
+    const seen = await copiedIntoImage([
+      '.msup',
+      '.msup/state.json',
+      'sub/.msup',
+      'main.js',
+      'sub',
+      'debug.log',
+      'keep.log',
     ]);
     expect(seen).toMatchObject({ code: 0, stdout: 'main.js\nsub\nkeep.log\n' });
   });
@@ -316,14 +332,7 @@ describe('ensureImage', { timeout: 180_000 }, () => {
       '.containerignore': '*.log\n',
       'Containerfile.containerignore': 'secret.env\n',
     });
-    const base = await build(service({ command: 'node main.js', cwd: 'base' }, 'base'));
-    write('Containerfile', `FROM ${base.ref}\nCOPY . /app\n`);
-    const image = await build(service({ command: 'node main.js' }));
-    const seen = await run(image.ref, [
-      'sh',
-      '-c',
-      'for f in secret.env debug.log main.js .msup; do test -e "/app/$f" && echo "$f"; done; true',
-    ]);
+    const seen = await copiedIntoImage(['secret.env', 'debug.log', 'main.js', '.msup']);
     expect(seen).toMatchObject({ code: 0, stdout: 'debug.log\nmain.js\n' });
   });
 

@@ -50,22 +50,27 @@ export async function quickCommand(
   return result;
 }
 
-/** The `msup.hash` label of a local image, or null when there is no such image. */
-export async function imageHash(
+/** A field of a local image (`format`, a Go template of `image inspect`), or null when there is no such image. */
+export async function inspectImage(
   engine: Engine,
   service: string,
   ref: string,
+  format: string,
   signal?: AbortSignal,
 ): Promise<string | null> {
   const result = await quickCommand(
     engine,
     service,
-    ['image', 'inspect', '--format', '{{index .Config.Labels "msup.hash"}}', ref],
+    ['image', 'inspect', '--format', format, ref],
     undefined,
     signal,
   );
   return result.code === 0 ? result.stdout.trim() : null;
 }
+
+/** The `msup.hash` label of a local image, or null when there is no such image. */
+export const imageHash = (engine: Engine, service: string, ref: string, signal?: AbortSignal) =>
+  inspectImage(engine, service, ref, '{{index .Config.Labels "msup.hash"}}', signal);
 
 /** Local images with a label (one filter: podman 4 ORs several). */
 export async function imagesWith(

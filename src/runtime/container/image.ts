@@ -24,9 +24,9 @@ import {
   imageHash,
   imagesWith,
   importMinimal,
+  inspectImage,
   isOwnRef,
   pruneOlder,
-  quickCommand,
   stoppedBuilding,
 } from './image-build.js';
 import { danglingLinks } from './image-links.js';
@@ -134,21 +134,8 @@ export function ensureImage(
 }
 
 /** The engine's id of image `ref`, or null when it has none. */
-async function imageId(
-  engine: Engine,
-  service: string,
-  ref: string,
-  signal?: AbortSignal,
-): Promise<string | null> {
-  const result = await quickCommand(
-    engine,
-    service,
-    ['image', 'inspect', '--format', '{{.Id}}', ref],
-    undefined,
-    signal,
-  );
-  return result.code === 0 ? result.stdout.trim() : null;
-}
+const imageId = (engine: Engine, service: string, ref: string, signal?: AbortSignal) =>
+  inspectImage(engine, service, ref, '{{.Id}}', signal);
 
 async function ensureGiven(
   engine: Engine,
