@@ -17,8 +17,8 @@
 // runs kept, with this build's code (dist/compare/metrics.js): a change to how a ratio is taken is weighed
 // on the pairs already run, before any new one.
 //
-//   node bench/compare-agreement.js [--rounds R] [--requests N] [--runtimes process,function] [--keep DIR]
-//   node bench/compare-agreement.js --pairs N [--rounds R] [--requests N] [--runtimes …] [--keep DIR]
+//   node bench/compare-agreement.js [--rounds R] [--max-rounds M] [--requests N] [--runtimes process,function] [--keep DIR]
+//   node bench/compare-agreement.js --pairs N [--rounds R] [--max-rounds M] [--requests N] [--runtimes …] [--keep DIR]
 //   node bench/compare-agreement.js [--recompute] first.json second.json
 //   node bench/compare-agreement.js --summary [--recompute] DIR [DIR ...]
 import { execFile } from 'node:child_process';
@@ -35,6 +35,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     rounds: { type: 'string' },
+    'max-rounds': { type: 'string' },
     requests: { type: 'string' },
     runtimes: { type: 'string' },
     keep: { type: 'string' },
@@ -66,6 +67,7 @@ const recompute = values.recompute
 function compareOnce(i) {
   const args = [path.join(ROOT, 'bin', 'msup.js'), 'compare', '--json'];
   if (values.rounds) args.push('--rounds', values.rounds);
+  if (values['max-rounds']) args.push('--max-rounds', values['max-rounds']);
   if (values.runtimes) args.push('--runtimes', values.runtimes);
   if (values.requests) args.push('--requests', values.requests);
   return new Promise((resolve, reject) => {

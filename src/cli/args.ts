@@ -44,6 +44,7 @@ export interface CompareArgs {
   concurrency: number | undefined;
   duration: string | undefined;
   rounds: number | undefined;
+  maxRounds: number | undefined;
   idle: string | undefined;
   html: string | undefined;
   /** `--path P`: the URL path of the load. */
@@ -278,6 +279,7 @@ function compareArgs(text: (name: string) => string | undefined, help: string): 
     concurrency: count('concurrency', text('concurrency'), help),
     duration: seconds('duration', text('duration'), help, MIN_DURATION_MS),
     rounds: count('rounds', text('rounds'), help),
+    maxRounds: count('max-rounds', text('max-rounds'), help),
     idle: seconds('idle', text('idle'), help),
     html: text('html'),
     path: urlPath(text('path'), help),
@@ -335,6 +337,7 @@ function defaults(command: Command, rest: string[]): CliArgs {
       concurrency: undefined,
       duration: undefined,
       rounds: undefined,
+      maxRounds: undefined,
       idle: undefined,
       html: undefined,
       path: undefined,

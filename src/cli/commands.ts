@@ -158,6 +158,11 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
         value: 'R',
         help: 'run every runtime R times, in turn, and show the spread (default 5; 1 for a quick look)',
       },
+      {
+        name: 'max-rounds',
+        value: 'M',
+        help: 'past R, add rounds while a figure is marked ! (noisy), up to M (default 9 without --rounds, else R)',
+      },
       { name: 'idle', value: 'S', help: 'the idle period before the after-idle figures (default 3s)' },
       {
         name: 'path',

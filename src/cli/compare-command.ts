@@ -15,6 +15,13 @@ import { projectRoot } from './project.js';
 
 const BAR_WIDTH = 30;
 
+/** ` (round 2/5)`, past the rounds asked for ` (round 7, up to 9)`; nothing with one round. */
+export function roundOf(e: Pick<CompareProgress, 'round' | 'rounds' | 'maxRounds'>): string {
+  if (e.round > e.rounds) return ` (round ${e.round}, up to ${e.maxRounds})`;
+  if (e.rounds > 1) return ` (round ${e.round}/${e.rounds})`;
+  return '';
+}
+
 /** `[=======       ] 1200/2000` for a load under way. */
 export function progressBar(done: number, total: number, width = BAR_WIDTH): string {
   const filled = total > 0 ? Math.min(width, Math.round((done / total) * width)) : 0;
@@ -26,7 +33,7 @@ export async function compareCommand(args: CliArgs, io: Stdio): Promise<number> 
   const tty = isatty(2);
   let barShown = false;
   const onProgress = (e: CompareProgress) => {
-    const where = `${e.runtime}${e.rounds > 1 ? ` (round ${e.round}/${e.rounds})` : ''}`;
+    const where = `${e.runtime}${roundOf(e)}`;
     if (e.done !== undefined && e.total !== undefined) {
       if (!tty) return;
       io.err.write(`\r\x1b[2Kmsup compare: ${where}: ${progressBar(e.done, e.total)}`);
@@ -48,6 +55,7 @@ export async function compareCommand(args: CliArgs, io: Stdio): Promise<number> 
     ...(c.concurrency === undefined ? {} : { concurrency: c.concurrency }),
     ...(c.duration === undefined ? {} : { duration: c.duration }),
     ...(c.rounds === undefined ? {} : { rounds: c.rounds }),
+    ...(c.maxRounds === undefined ? {} : { maxRounds: c.maxRounds }),
     ...(c.idle === undefined ? {} : { idle: c.idle }),
     ...(c.path === undefined ? {} : { path: c.path }),
     onProgress,

@@ -10,7 +10,7 @@ import type { Duration } from '../types.js';
 import { PUBLISHED_ANCHORS, runtimeNotes } from './knowledge.js';
 import { LoadClient } from './load-client.js';
 import { ERROR_SHARE_THRESHOLD } from './load-figures.js';
-import { foldRounds, withPairedRatios } from './metrics.js';
+import { foldRounds, markedFigures, withPairedRatios } from './metrics.js';
 import { MIN_DURATION_MS, pathProblem } from './options.js';
 import { type RoundOutcome, runRound } from './round.js';
 import {
@@ -28,6 +28,7 @@ export const COMPARE_DEFAULTS = {
   concurrency: 8,
   duration: '30s',
   rounds: 5,
+  maxRounds: 9,
   idle: '3s',
   startTimeout: '120s',
 } as const;
@@ -106,6 +107,20 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
   const requests = whole('requests', options.requests, COMPARE_DEFAULTS.requests, 1, 1_000_000);
   const concurrency = whole('concurrency', options.concurrency, COMPARE_DEFAULTS.concurrency, 1, 1000);
   const rounds = whole('rounds', options.rounds, COMPARE_DEFAULTS.rounds, 1, 20);
+  // Rounds given and no most: exactly those rounds. Neither: the default's, extended while figures are marked.
+  const maxRounds = whole(
+    'maxRounds',
+    options.maxRounds,
+    options.rounds === undefined ? Math.max(rounds, COMPARE_DEFAULTS.maxRounds) : rounds,
+    1,
+    20,
+  );
+  if (maxRounds < rounds) {
+    throw new MsupError(
+      'MSUP_USAGE',
+      `compare: maxRounds (--max-rounds) must be at least rounds (--rounds, ${rounds}), got ${maxRounds}`,
+    );
+  }
   const durationMs = ms('duration', options.duration, COMPARE_DEFAULTS.duration, MIN_DURATION_MS);
   const path = loadPath(options.path);
   const idleMs = ms('idle', options.idle, COMPARE_DEFAULTS.idle);
@@ -133,6 +148,33 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
     load,
     ...(path === undefined ? {} : { path }),
   };
+  let roundsRun = 0;
+  /** Every runtime's rounds so far folded into its report, with its ratios over the baseline. */
+  const fold = () => {
+    const folded = runtimes.map((runtime) =>
+      report(runtime, outcomes.get(runtime) ?? [], skipped.get(runtime)),
+    );
+    const baseline = chooseBaseline(folded);
+    const base = folded.find((r) => r.runtime === baseline);
+    // Each runtime's ratios over the baseline's run beside it in each round, when the baseline is the one the
+    // rounds were planned around; else (it failed from the first round) over the chosen one's in the same round.
+    const reports = folded.map((r) => {
+      if (!base || r === base) return r;
+      const near = baseline === planned ? (pairs.get(r.runtime) ?? []) : [];
+      const paired: RuntimeReport =
+        near.length === 0
+          ? r
+          : {
+              ...r,
+              baselineRounds: {
+                values: near.map((o) => o?.values ?? {}),
+                samples: near.map((o) => o?.samples ?? {}),
+              },
+            };
+      return withPairedRatios(paired, base);
+    });
+    return { reports, baseline };
+  };
   try {
     // A round that is not counted: the first round of a compare measured its first
     // runtime with msup's own process (its front, its sampling) and the load generator not yet compiled
@@ -146,11 +188,13 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
       runtime: first,
       round: 0,
       rounds,
+      maxRounds,
       phase: 'warm-up',
       message: 'a round not counted, to warm up msup and the load generator',
     });
     await runRound({ ...settings, runtime: first, idleMs: 0, progress: () => {} }).catch(() => {});
-    for (let round = 1; round <= rounds; round++) {
+    for (let round = 1; round <= maxRounds; round++) {
+      roundsRun = round;
       const plan = roundPlan(runtimes, round, planned);
       // Each slot's outcome this round (undefined: left out or failed), to pair each runtime with the
       // baseline's run beside it.
@@ -161,7 +205,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
           continue;
         }
         const progress = (e: Parameters<Parameters<typeof runRound>[0]['progress']>[0]) =>
-          options.onProgress?.({ ...e, runtime, round, rounds });
+          options.onProgress?.({ ...e, runtime, round, rounds, maxRounds });
         try {
           const outcome = await runRound({ ...settings, runtime, idleMs, progress });
           got.push(outcome);
@@ -197,32 +241,24 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
       for (const [runtime, near] of pairWithBaseline(plan, got, planned)) {
         pairs.get(runtime)?.push(near);
       }
+      if (round < rounds || round === maxRounds) continue;
+      // Past the rounds asked for: another round while a figure is marked !, up to maxRounds.
+      const marked = markedFigures(fold().reports);
+      if (marked.length === 0) break;
+      const first = marked[0] as { runtime: string; label: string };
+      options.onProgress?.({
+        runtime: first.runtime,
+        round,
+        rounds,
+        maxRounds,
+        phase: 'more-rounds',
+        message: `${marked.length} figure${marked.length === 1 ? '' : 's'} marked ! after ${round} rounds (${first.runtime}'s ${first.label}${marked.length > 1 ? ', ...' : ''}): round ${round + 1}, up to ${maxRounds}`,
+      });
     }
   } finally {
     await load.close();
   }
-  const folded = runtimes.map((runtime) =>
-    report(runtime, outcomes.get(runtime) ?? [], skipped.get(runtime)),
-  );
-  const baseline = chooseBaseline(folded);
-  const base = folded.find((r) => r.runtime === baseline);
-  // Each runtime's ratios over the baseline's run beside it in each round, when the baseline is the one the
-  // rounds were planned around; else (it failed from the first round) over the chosen one's in the same round.
-  const reports = folded.map((r) => {
-    if (!base || r === base) return r;
-    const near = baseline === planned ? (pairs.get(r.runtime) ?? []) : [];
-    const paired: RuntimeReport =
-      near.length === 0
-        ? r
-        : {
-            ...r,
-            baselineRounds: {
-              values: near.map((o) => o?.values ?? {}),
-              samples: near.map((o) => o?.samples ?? {}),
-            },
-          };
-    return withPairedRatios(paired, base);
-  });
+  const { reports, baseline } = fold();
   const target = [...outcomes.values()].flat()[0]?.target;
   const background = {
     ...backgroundLoad(periods),
@@ -237,7 +273,9 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
       requests,
       concurrency,
       durationMs,
-      rounds,
+      rounds: roundsRun,
+      minRounds: rounds,
+      maxRounds,
       idleMs,
       target: target ? { path: target.path, service: target.service } : null,
     },

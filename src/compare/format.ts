@@ -1,5 +1,5 @@
 // A compare's figures written for people, in their unit (the terminal table and the HTML report). Pure.
-import { figureNoisy } from './metrics.js';
+import { markedFigures } from './metrics.js';
 import { BACKGROUND_MIN_PERIOD_MS, backgroundLoad } from './stats.js';
 import type { BackgroundLoad, CompareResultV3, Metric, RuntimeReport } from './types.js';
 
@@ -72,14 +72,22 @@ export function verdict(result: CompareResultV3): string[] {
       'One round: a quick look. Leave out --rounds (5 rounds) to see the spread, and for figures to set side by side across runs.',
     ];
   }
-  const ran = result.runtimes.filter((r) => r.status === 'ran');
-  const marked = ran.flatMap((r) => r.metrics.filter(figureNoisy)).length;
+  const marked = markedFigures(result.runtimes).length;
   const base = result.baseline ?? 'the baseline';
+  const { rounds, minRounds = rounds, maxRounds = rounds } = result.settings;
+  const added =
+    rounds > minRounds
+      ? ` (${rounds - minRounds} added to the ${minRounds} asked for while figures were marked !)`
+      : '';
+  const more =
+    rounds >= maxRounds && maxRounds > minRounds
+      ? `, after ${rounds} rounds, the most this run would add (--max-rounds)`
+      : '';
   return [
     machine,
     marked === 0
-      ? `Steady: every figure's 95% interval from its ${result.settings.rounds} rounds is within ±20% of it.`
-      : `${marked} marked ! of ${base}'s figures and the other runtimes' ratios to ${base}: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. More rounds narrow it.`,
+      ? `Steady: every figure's 95% interval from its ${rounds} rounds${added} is within ±20% of it.`
+      : `${marked} marked ! of ${base}'s figures and the other runtimes' ratios to ${base}: the 95% interval from the rounds reaches past ±20%${more}, so another run may land that far away. More rounds narrow it (--max-rounds).`,
   ];
 }
 

@@ -216,3 +216,14 @@ export function ownMarked(m: Metric): boolean {
 export function figureNoisy(m: Metric): boolean {
   return m.ratio ? m.ratio.noisy : m.noisy;
 }
+
+/**
+ * The figures a reader is told not to trust (marked !): of each runtime that ran, its rows judged by
+ * `figureNoisy`, in the order of the runtimes and rows. The verdict counts them, and compare() adds rounds
+ * while there are any.
+ */
+export function markedFigures(reports: readonly RuntimeReport[]): { runtime: string; label: string }[] {
+  return reports
+    .filter((r) => r.status === 'ran')
+    .flatMap((r) => r.metrics.filter(figureNoisy).map((m) => ({ runtime: r.runtime, label: m.label })));
+}

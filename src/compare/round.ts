@@ -75,7 +75,7 @@ export interface RoundSettings {
   path?: string;
   startTimeoutMs: number;
   load: LoadClient;
-  progress: (event: Omit<CompareProgress, 'runtime' | 'round' | 'rounds'>) => void;
+  progress: (event: Omit<CompareProgress, 'runtime' | 'round' | 'rounds' | 'maxRounds'>) => void;
 }
 
 export interface RoundOutcome {

@@ -22,6 +22,12 @@ export interface CompareOptions {
    */
   rounds?: number;
   /**
+   * The most rounds: past `rounds`, another round is run while a figure is marked noisy (its 95% interval
+   * from the rounds reaches past ±20%), until none is or this many have run. Default: 9 when `rounds` is
+   * not given, else `rounds` (exactly the rounds asked for). At least `rounds`, at most 20.
+   */
+  maxRounds?: number;
+  /**
    * The URL path (with a query, if any) the load requests (default: `/`, or the first route's path when
    * the shared front has no route for `/`). It starts with `/`, and a URL parser sends it as written (no `#`, `..`, `%2e%2e`, `\\`, ...).
    * With a shared front, the service is the one its routes send this path to.
@@ -44,7 +50,8 @@ export type ComparePhase =
   | 'idle'
   | 'stop'
   | 'done'
-  | 'not-run';
+  | 'not-run'
+  | 'more-rounds';
 
 export interface CompareProgress {
   runtime: string;
@@ -53,7 +60,9 @@ export interface CompareProgress {
    * before round 1 (one `warm-up` event says so; its phases are not reported).
    */
   round: number;
+  /** The rounds asked for; past them (`more-rounds`), rounds are added up to `maxRounds`. */
   rounds: number;
+  maxRounds: number;
   phase: ComparePhase;
   message: string;
   /** During a load: requests finished, and the most there will be. */
@@ -214,7 +223,14 @@ export interface CompareResultV3 {
     requests: number;
     concurrency: number;
     durationMs: number;
+    /** The rounds run (each row's `rounds` has one entry per round). */
     rounds: number;
+    /**
+     * The rounds asked for, and the most: rounds past `minRounds` were added while a figure was marked
+     * noisy. Absent in results from before 2026-12-06 (seventh session), which ran exactly `rounds`.
+     */
+    minRounds?: number;
+    maxRounds?: number;
     idleMs: number;
     /** Where the load went: the URL path, and the service that answers it. */
     target: { path: string; service: string } | null;

@@ -49,9 +49,17 @@ describe('msup compare', () => {
     ]);
     const result = JSON.parse(run.stdout()) as CompareResultV3;
     expect(result.version).toBe(3);
-    // Without --rounds, five: the figures a user sets side by side across runs.
-    expect(result.settings.rounds).toBe(5);
-    expect(result.runtimes[0]?.metrics.find((m) => m.id === 'p50Ms')?.rounds).toHaveLength(5);
+    // Without --rounds, five, and up to nine while figures are marked: the figures a user sets side by side
+    // across runs. Each round added is said on stderr.
+    const rounds = result.settings.rounds;
+    expect(result.settings).toMatchObject({ minRounds: 5, maxRounds: 9 });
+    expect(rounds).toBeGreaterThanOrEqual(5);
+    expect(rounds).toBeLessThanOrEqual(9);
+    expect(result.runtimes[0]?.metrics.find((m) => m.id === 'p50Ms')?.rounds).toHaveLength(rounds);
+    const added = run.stderr().match(/marked ! after \d+ rounds \(.*\): round \d+, up to 9\n/g) ?? [];
+    expect(added).toHaveLength(rounds - 5);
+    if (rounds > 5)
+      expect(run.stderr()).toContain(`msup compare: process (round ${rounds}, up to 9): starting`);
     const [proc, container] = result.runtimes;
     expect(proc?.status).toBe('ran');
     expect(proc?.metrics.find((m) => m.id === 'requestsAnswered')?.value).toBe(20);

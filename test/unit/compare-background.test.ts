@@ -222,7 +222,7 @@ describe('the verdict of a result', () => {
     expect(formatCompare(moving).match(/% !/g)).toHaveLength(1); // a cell: `3.00 ms ±50% !`
     expect(compareReportHtml(moving).match(/class="(num|ratio) noisy"/g)).toHaveLength(1);
     expect(verdict(moving)[1]).toBe(
-      "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. More rounds narrow it.",
+      "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. More rounds narrow it (--max-rounds).",
     );
     expect(
       verdict(
@@ -232,5 +232,27 @@ describe('the verdict of a result', () => {
         ]),
       )[1],
     ).toBe("Steady: every figure's 95% interval from its 3 rounds is within ±20% of it.");
+  });
+
+  it('says how many rounds were added while figures were marked, and when the most was reached', () => {
+    const steady = result(0.01, 3, [
+      [1, 1.01, 1.02],
+      [2, 2.02, 2.04],
+    ]);
+    const added = { ...steady, settings: { ...steady.settings, minRounds: 2, maxRounds: 4 } };
+    expect(verdict(added)[1]).toBe(
+      "Steady: every figure's 95% interval from its 3 rounds (1 added to the 2 asked for while figures were marked !) is within ±20% of it.",
+    );
+    const moving = result(0.01, 3, [
+      [1, 2, 3],
+      [2, 4, 6],
+    ]);
+    const most = { ...moving, settings: { ...moving.settings, minRounds: 2, maxRounds: 3 } };
+    expect(verdict(most)[1]).toBe(
+      "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, after 3 rounds, the most this run would add (--max-rounds), so another run may land that far away. More rounds narrow it (--max-rounds).",
+    );
+    // Exactly the rounds asked for (--rounds without --max-rounds): nothing said of adding.
+    const exact = { ...moving, settings: { ...moving.settings, minRounds: 3, maxRounds: 3 } };
+    expect(verdict(exact)[1]).toBe(verdict(moving)[1]);
   });
 });

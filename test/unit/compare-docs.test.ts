@@ -33,7 +33,10 @@ describe('the documented defaults of a compare', () => {
 
   it('docs/cli.md: msup compare flags', () => {
     const table = defaultsTable('cli.md', '## `msup compare`');
-    const flags = new Map([...table].map(([flag, value]) => [flag.replace(/^--/, '').split(' ')[0], value]));
+    // `--max-rounds M` is maxRounds.
+    const option = (flag: string) =>
+      (flag.replace(/^--/, '').split(' ')[0] as string).replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+    const flags = new Map([...table].map(([flag, value]) => [option(flag), value]));
     for (const [key, value] of expected) {
       if (key === 'startTimeout') continue; // no flag: a compare's start timeout is the API's
       expect([key, flags.get(key)]).toEqual([key, value]);

@@ -2,7 +2,7 @@
 // flag, the cost models, the load target, the process-tree union, the table and the progress bar.
 import { describe, expect, it } from 'vitest';
 import { parseCliArgs } from '../../src/cli/args.js';
-import { progressBar } from '../../src/cli/compare-command.js';
+import { progressBar, roundOf } from '../../src/cli/compare-command.js';
 import {
   chooseBaseline,
   chooseRuntimes,
@@ -573,6 +573,8 @@ describe('choosing the runtimes', () => {
       '20',
       '--rounds',
       '3',
+      '--max-rounds',
+      '7',
       '--html',
       'r.html',
     ]);
@@ -583,8 +585,12 @@ describe('choosing the runtimes', () => {
       concurrency: 2,
       duration: '20s',
       rounds: 3,
+      maxRounds: 7,
       html: 'r.html',
     });
+    expect(() => parseCliArgs(['compare', '--max-rounds', 'many'])).toThrow(
+      /--max-rounds: expected a whole number/,
+    );
     expect(() => parseCliArgs(['compare', '--runtimes', 'proces'])).toThrow(/did you mean "process"/);
     expect(() => parseCliArgs(['compare', '--requests', '0'])).toThrow(/--requests: expected a whole number/);
     expect(() => parseCliArgs(['compare', '--duration', 'soon'])).toThrow(/--duration/);
@@ -618,6 +624,9 @@ describe('the words of a compare', () => {
   it('draws a progress bar and escapes HTML', () => {
     expect(progressBar(5, 10, 10)).toBe('[=====     ] 5/10');
     expect(progressBar(20, 10, 4)).toBe('[====] 20/10');
+    expect(roundOf({ round: 2, rounds: 5, maxRounds: 9 })).toBe(' (round 2/5)');
+    expect(roundOf({ round: 7, rounds: 5, maxRounds: 9 })).toBe(' (round 7, up to 9)');
+    expect(roundOf({ round: 1, rounds: 1, maxRounds: 1 })).toBe('');
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
   });
 });
