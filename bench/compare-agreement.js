@@ -222,7 +222,7 @@ function printRate(pairs) {
           ? `; the closest: ${closest.runtime} ${closest.id} ${percent(closest.diff)}`
           : '';
     console.log(
-      `pair ${k + 1} (${a.startedAt}, rounds ${a.settings.rounds}): ${rows.length - apart.length} of ${rows.length}${detail}`,
+      `pair ${k + 1} (${a.startedAt}, rounds ${a.settings.rounds} and ${b.settings.rounds}): ${rows.length - apart.length} of ${rows.length}${detail}`,
     );
     for (const x of rows) {
       const key = `${x.runtime} ${x.id}`;

@@ -40,7 +40,9 @@ export async function compareCommand(args: CliArgs, io: Stdio): Promise<number> 
       barShown = true;
       return;
     }
-    io.err.write(`${barShown ? '\r\x1b[2K' : ''}msup compare: ${where}: ${e.message}\n`);
+    // A round added is the compare's, not one runtime's.
+    const head = e.phase === 'more-rounds' ? '' : `${where}: `;
+    io.err.write(`${barShown ? '\r\x1b[2K' : ''}msup compare: ${head}${e.message}\n`);
     barShown = false;
   };
   const c = args.compare;

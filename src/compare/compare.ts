@@ -10,9 +10,9 @@ import type { Duration } from '../types.js';
 import { PUBLISHED_ANCHORS, runtimeNotes } from './knowledge.js';
 import { LoadClient } from './load-client.js';
 import { ERROR_SHARE_THRESHOLD } from './load-figures.js';
-import { foldRounds, markedFigures, withPairedRatios } from './metrics.js';
+import { foldRounds, unsettledFigures, withPairedRatios } from './metrics.js';
 import { MIN_DURATION_MS, pathProblem } from './options.js';
-import { type RoundOutcome, runRound } from './round.js';
+import { type RoundOutcome, type RoundSettings, runRound } from './round.js';
 import {
   addHistograms,
   backgroundLoad,
@@ -101,24 +101,40 @@ export function chooseRuntimes(asked: readonly string[] | undefined): string[] {
   return [...new Set(asked)];
 }
 
-export async function compare(options: CompareOptions = {}): Promise<CompareResultV3> {
+/** What a compare runs: a round of one runtime, and the load generator. Tests give fakes of both. */
+export interface CompareParts {
+  runRound: (s: RoundSettings) => Promise<RoundOutcome>;
+  openLoad: () => Promise<LoadClient>;
+}
+
+const REAL_PARTS: CompareParts = { runRound, openLoad: () => LoadClient.open() };
+
+export function compare(options: CompareOptions = {}): Promise<CompareResultV3> {
+  return compareWith(options, REAL_PARTS);
+}
+
+/** compare() with the parts given: the rounds' plan, pairing and folding without processes. */
+export async function compareWith(options: CompareOptions, parts: CompareParts): Promise<CompareResultV3> {
   checkConfigSource(options);
   const runtimes = chooseRuntimes(options.runtimes);
   const requests = whole('requests', options.requests, COMPARE_DEFAULTS.requests, 1, 1_000_000);
   const concurrency = whole('concurrency', options.concurrency, COMPARE_DEFAULTS.concurrency, 1, 1000);
-  const rounds = whole('rounds', options.rounds, COMPARE_DEFAULTS.rounds, 1, 20);
-  // Rounds given and no most: exactly those rounds. Neither: the default's, extended while figures are marked.
-  const maxRounds = whole(
-    'maxRounds',
-    options.maxRounds,
-    options.rounds === undefined ? Math.max(rounds, COMPARE_DEFAULTS.maxRounds) : rounds,
+  const maxAsked =
+    options.maxRounds === undefined ? undefined : whole('maxRounds', options.maxRounds, 0, 1, 20);
+  // Without --rounds: five (fewer when the most asked for is below), then more while figures are marked.
+  const rounds = whole(
+    'rounds',
+    options.rounds,
+    Math.min(COMPARE_DEFAULTS.rounds, maxAsked ?? COMPARE_DEFAULTS.rounds),
     1,
     20,
   );
+  // Rounds given and no most: exactly those rounds.
+  const maxRounds = maxAsked ?? (options.rounds === undefined ? COMPARE_DEFAULTS.maxRounds : rounds);
   if (maxRounds < rounds) {
     throw new MsupError(
       'MSUP_USAGE',
-      `compare: maxRounds (--max-rounds) must be at least rounds (--rounds, ${rounds}), got ${maxRounds}`,
+      `compare: maxRounds (--max-rounds) must be at least rounds (--rounds), got ${maxRounds} and ${rounds}`,
     );
   }
   const durationMs = ms('duration', options.duration, COMPARE_DEFAULTS.duration, MIN_DURATION_MS);
@@ -136,7 +152,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
   const pairs = new Map<string, (RoundOutcome | undefined)[]>(runtimes.map((r) => [r, []]));
   const skipped = new Map<string, Skipped>();
   const planned = plannedBaseline(runtimes);
-  const load = await LoadClient.open();
+  const load = await parts.openLoad();
   const settings = {
     cwd,
     ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
@@ -192,7 +208,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
       phase: 'warm-up',
       message: 'a round not counted, to warm up msup and the load generator',
     });
-    await runRound({ ...settings, runtime: first, idleMs: 0, progress: () => {} }).catch(() => {});
+    await parts.runRound({ ...settings, runtime: first, idleMs: 0, progress: () => {} }).catch(() => {});
     for (let round = 1; round <= maxRounds; round++) {
       roundsRun = round;
       const plan = roundPlan(runtimes, round, planned);
@@ -207,7 +223,7 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
         const progress = (e: Parameters<Parameters<typeof runRound>[0]['progress']>[0]) =>
           options.onProgress?.({ ...e, runtime, round, rounds, maxRounds });
         try {
-          const outcome = await runRound({ ...settings, runtime, idleMs, progress });
+          const outcome = await parts.runRound({ ...settings, runtime, idleMs, progress });
           got.push(outcome);
           // The baseline's first run of the round is its figure; a second one is there to be beside
           // another runtime (that one's ratio's denominator), not counted twice. Its idle and load periods
@@ -241,9 +257,11 @@ export async function compare(options: CompareOptions = {}): Promise<CompareResu
       for (const [runtime, near] of pairWithBaseline(plan, got, planned)) {
         pairs.get(runtime)?.push(near);
       }
-      if (round < rounds || round === maxRounds) continue;
-      // Past the rounds asked for: another round while a figure is marked !, up to maxRounds.
-      const marked = markedFigures(fold().reports);
+      // Past the rounds asked for (and two: one round marks nothing), another round while a figure that
+      // another round can narrow is marked !, up to maxRounds.
+      if (round < Math.max(rounds, 2) || round >= maxRounds) continue;
+      const now = fold();
+      const marked = unsettledFigures(now.reports, now.baseline, (r) => !skipped.has(r));
       if (marked.length === 0) break;
       const first = marked[0] as { runtime: string; label: string };
       options.onProgress?.({

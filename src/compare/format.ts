@@ -69,7 +69,7 @@ export function verdict(result: CompareResultV3): string[] {
   if (result.settings.rounds < 2) {
     return [
       machine,
-      'One round: a quick look. Leave out --rounds (5 rounds) to see the spread, and for figures to set side by side across runs.',
+      'One round: a quick look. Leave out --rounds (5 to 9 rounds) to see the spread, and for figures to set side by side across runs.',
     ];
   }
   const marked = markedFigures(result.runtimes).length;

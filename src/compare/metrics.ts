@@ -227,3 +227,27 @@ export function markedFigures(reports: readonly RuntimeReport[]): { runtime: str
     .filter((r) => r.status === 'ran')
     .flatMap((r) => r.metrics.filter(figureNoisy).map((m) => ({ runtime: r.runtime, label: m.label })));
 }
+
+/**
+ * The figures that ask for another round of a compare: those set side by side across runs (each other
+ * runtime's ratios to the baseline, and its own figures where a row has no ratio; the baseline's own
+ * figures only when it is the one runtime that ran, since beside others they move with the machine's
+ * drift, which the ratios cancel) that are marked, of the runtimes still `running` (one left out from a
+ * round on gets no more rounds), and not ratios once the baseline is not running (no new round would
+ * have a baseline beside it). Pure.
+ */
+export function unsettledFigures(
+  reports: readonly RuntimeReport[],
+  baseline: string | null,
+  running: (runtime: string) => boolean,
+): { runtime: string; label: string }[] {
+  const ran = reports.filter((r) => r.status === 'ran' && r.metrics.length > 0);
+  const alone = ran.length === 1;
+  return ran
+    .filter((r) => running(r.runtime) && (alone || r.runtime !== baseline))
+    .flatMap((r) =>
+      r.metrics
+        .filter((m) => (m.ratio ? m.ratio.noisy && baseline !== null && running(baseline) : ownMarked(m)))
+        .map((m) => ({ runtime: r.runtime, label: m.label })),
+    );
+}

@@ -1,6 +1,6 @@
 // msup compare past the rounds asked for: another round is run while a figure is marked ! (its 95% interval
-// from the rounds reaches past ±20%), until none is or the most rounds have run; the options are checked
-// before anything starts. Real processes and the real load generator; nothing may be left running (the
+// from the rounds reaches past ±20%), until none is or the most rounds have run (test/unit/compare-rounds
+// has the cases with fake rounds). Real processes and the real load generator; nothing may be left running (the
 // project helper checks).
 import { describe, expect, it } from 'vitest';
 import { foldRounds, markedFigures } from '../../src/compare/metrics.js';
@@ -15,19 +15,6 @@ http.createServer((req, res) => res.end('ok')).listen(Number(process.env.PORT), 
 `;
 
 describe('msup compare adds rounds while figures are marked', () => {
-  it('refuses a most below the rounds asked for, before starting anything', async () => {
-    const p = project();
-    const config = p.config({ web: { command: [process.execPath, 'server.mjs'], port: 0 } });
-    await expect(compare({ cwd: p.root, config, rounds: 5, maxRounds: 3 })).rejects.toMatchObject({
-      code: 'MSUP_USAGE',
-      message: 'compare: maxRounds (--max-rounds) must be at least rounds (--rounds, 5), got 3',
-    });
-    await expect(compare({ cwd: p.root, config, maxRounds: 21 })).rejects.toMatchObject({
-      code: 'MSUP_USAGE',
-      message: 'compare: maxRounds must be a whole number from 1 to 20, got 21',
-    });
-  });
-
   it('runs past the rounds asked for exactly while a figure is marked, up to the most', {
     timeout: 180_000,
   }, async () => {

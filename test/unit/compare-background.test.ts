@@ -168,7 +168,7 @@ describe('the verdict of a result', () => {
   it('says the machine was quiet or busy, with the share measured', () => {
     expect(verdict(result(0.012, 1, [[1], [2]]))).toEqual([
       "Quiet: other work used 1.2% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 1.2% in process's round 1).",
-      'One round: a quick look. Leave out --rounds (5 rounds) to see the spread, and for figures to set side by side across runs.',
+      'One round: a quick look. Leave out --rounds (5 to 9 rounds) to see the spread, and for figures to set side by side across runs.',
     ]);
     expect(verdict(result(0.31, 1, [[1], [2]]))[0]).toBe(
       "Noisy: other work used 31% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 31% in process's round 1), over 10% while idle: the machine was too busy to trust the figures. Run again when it is quieter.",
