@@ -15,12 +15,14 @@
 // 1 when a pair has any figure more than 20% apart, marked noisy or not, and 2 when there is no pair.
 // --recompute (with --summary or two files) takes every ratio again from the rounds and single requests the
 // runs kept, with this build's code (dist/compare/metrics.js): a change to how a ratio is taken is weighed
-// on the pairs already run, before any new one.
+// on the pairs already run, before any new one. --first R (with --summary or two files) cuts every run to its
+// first R rounds and takes every figure and ratio again from them: what the same runs would have agreed on
+// had each stopped there (such as five rounds, against the rounds added while figures were marked).
 //
 //   node bench/compare-agreement.js [--rounds R] [--max-rounds M] [--requests N] [--runtimes process,function] [--keep DIR]
 //   node bench/compare-agreement.js --pairs N [--rounds R] [--max-rounds M] [--requests N] [--runtimes …] [--keep DIR]
 //   node bench/compare-agreement.js [--recompute] first.json second.json
-//   node bench/compare-agreement.js --summary [--recompute] DIR [DIR ...]
+//   node bench/compare-agreement.js --summary [--recompute] [--first R] DIR [DIR ...]
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -42,6 +44,7 @@ const { values, positionals } = parseArgs({
     pairs: { type: 'string' },
     summary: { type: 'boolean' },
     recompute: { type: 'boolean' },
+    first: { type: 'string' },
   },
 });
 
@@ -50,19 +53,57 @@ const { values, positionals } = parseArgs({
  * over the baseline's runs beside its own where the result kept them (`baselineRounds`, from 2026-12-06),
  * else over the baseline's figures of the same round.
  */
-const recompute = values.recompute
-  ? await import(path.join(ROOT, 'dist', 'compare', 'metrics.js')).then(
-      ({ withPairedRatios }) =>
-        (result) => {
-          const base = result.runtimes.find((r) => r.runtime === 'process' && r.status === 'ran');
-          if (!base) return result;
-          const runtimes = result.runtimes.map((r) =>
-            r === base || r.status !== 'ran' ? r : withPairedRatios(r, base),
-          );
-          return { ...result, runtimes };
-        },
-    )
-  : (result) => result;
+const first = values.first === undefined ? undefined : Number(values.first);
+if (first !== undefined && !(Number.isInteger(first) && first >= 1)) {
+  console.error(`--first: expected a whole number of rounds from 1, got "${values.first}"`);
+  process.exit(2);
+}
+const { median, spread, isNoisy } = await import(path.join(ROOT, 'dist', 'compare', 'stats.js'));
+
+/**
+ * A kept run as if it had stopped after its first `first` rounds (--first): every row's rounds and single
+ * requests, and the baseline's runs beside each runtime, cut there, and each row's own figure, spread and
+ * mark taken again from them (the ratios are taken again by recompute).
+ */
+function cutRounds(result) {
+  if (first === undefined || first >= result.settings.rounds) return result;
+  const cut = (list) => list?.slice(0, first);
+  const runtimes = result.runtimes.map((r) => ({
+    ...r,
+    ...(r.baselineRounds
+      ? { baselineRounds: { values: cut(r.baselineRounds.values), samples: cut(r.baselineRounds.samples) } }
+      : {}),
+    metrics: r.metrics.map((m) => {
+      const rounds = cut(m.rounds);
+      const count = COUNTS.has(m.id);
+      return {
+        ...m,
+        rounds,
+        ...(m.samples ? { samples: cut(m.samples) } : {}),
+        value: median(rounds),
+        spread: count ? null : spread(rounds),
+        noisy: count ? false : isNoisy(rounds),
+      };
+    }),
+  }));
+  return { ...result, settings: { ...result.settings, rounds: first }, runtimes };
+}
+
+const recompute =
+  values.recompute || first !== undefined
+    ? await import(path.join(ROOT, 'dist', 'compare', 'metrics.js')).then(
+        ({ withPairedRatios }) =>
+          (kept) => {
+            const result = cutRounds(kept);
+            const base = result.runtimes.find((r) => r.runtime === 'process' && r.status === 'ran');
+            if (!base) return result;
+            const runtimes = result.runtimes.map((r) =>
+              r === base || r.status !== 'ran' ? r : withPairedRatios(r, base),
+            );
+            return { ...result, runtimes };
+          },
+      )
+    : (result) => result;
 
 function compareOnce(i) {
   const args = [path.join(ROOT, 'bin', 'msup.js'), 'compare', '--json'];
