@@ -76,8 +76,10 @@ function cutRounds(result) {
     metrics: r.metrics.map((m) => {
       const rounds = cut(m.rounds);
       const count = COUNTS.has(m.id);
+      // The ratio of every round is not kept: recompute takes it again from the cut rounds.
       return {
         ...m,
+        ratio: null,
         rounds,
         ...(m.samples ? { samples: cut(m.samples) } : {}),
         value: median(rounds),
@@ -95,7 +97,9 @@ const recompute =
         ({ withPairedRatios }) =>
           (kept) => {
             const result = cutRounds(kept);
-            const base = result.runtimes.find((r) => r.runtime === 'process' && r.status === 'ran');
+            const base = result.runtimes.find(
+              (r) => r.runtime === (result.baseline ?? 'process') && r.status === 'ran',
+            );
             if (!base) return result;
             const runtimes = result.runtimes.map((r) =>
               r === base || r.status !== 'ran' ? r : withPairedRatios(r, base),
@@ -284,8 +288,10 @@ function printRate(pairs) {
   return all === pairs.length;
 }
 
-if (values.recompute && !values.summary && positionals.length !== 2) {
-  console.error('--recompute reads runs kept before: give it with --summary DIR... or two files');
+if ((values.recompute || first !== undefined) && !values.summary && positionals.length !== 2) {
+  console.error(
+    '--recompute and --first read runs kept before: give them with --summary DIR... or two files',
+  );
   process.exit(2);
 }
 if (values.summary) {

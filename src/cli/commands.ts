@@ -161,7 +161,7 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
       {
         name: 'max-rounds',
         value: 'M',
-        help: 'past R, add rounds while a figure is marked ! (noisy), up to M (default 9 without --rounds, else R)',
+        help: 'past R, add rounds while a ratio (or a figure without one) is marked ! (noisy), up to M (default 9 without --rounds, else R)',
       },
       { name: 'idle', value: 'S', help: 'the idle period before the after-idle figures (default 3s)' },
       {

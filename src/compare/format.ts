@@ -1,5 +1,5 @@
 // A compare's figures written for people, in their unit (the terminal table and the HTML report). Pure.
-import { markedFigures } from './metrics.js';
+import { markedFigures, unsettledFigures } from './metrics.js';
 import { BACKGROUND_MIN_PERIOD_MS, backgroundLoad } from './stats.js';
 import type { BackgroundLoad, CompareResultV3, Metric, RuntimeReport } from './types.js';
 
@@ -73,6 +73,13 @@ export function verdict(result: CompareResultV3): string[] {
     ];
   }
   const marked = markedFigures(result.runtimes).length;
+  // Those that another round could settle: a ratio, or a figure without one (not the baseline's own beside
+  // other runtimes, nor a runtime left out from a round on).
+  const unsettled = unsettledFigures(
+    result.runtimes,
+    result.baseline,
+    (name) => result.runtimes.find((r) => r.runtime === name)?.reason === undefined,
+  ).length;
   const base = result.baseline ?? 'the baseline';
   const { rounds, minRounds = rounds, maxRounds = rounds } = result.settings;
   const added =
@@ -87,7 +94,11 @@ export function verdict(result: CompareResultV3): string[] {
     machine,
     marked === 0
       ? `Steady: every figure's 95% interval from its ${rounds} rounds${added} is within ±20% of it.`
-      : `${marked} marked ! of ${base}'s figures and the other runtimes' ratios to ${base}: the 95% interval from the rounds reaches past ±20%${more}, so another run may land that far away. More rounds narrow it (--max-rounds).`,
+      : `${marked} marked ! of ${base}'s figures and the other runtimes' ratios to ${base}: the 95% interval from the rounds reaches past ±20%${more}, so another run may land that far away. ${
+          unsettled > 0
+            ? 'More rounds narrow it (--max-rounds).'
+            : `None of them is one more rounds would settle: ${base}'s own figures move with the machine from run to run (read the ratios), and a runtime left out gets no more rounds.`
+        }`,
   ];
 }
 

@@ -219,8 +219,8 @@ export function figureNoisy(m: Metric): boolean {
 
 /**
  * The figures a reader is told not to trust (marked !): of each runtime that ran, its rows judged by
- * `figureNoisy`, in the order of the runtimes and rows. The verdict counts them, and compare() adds rounds
- * while there are any.
+ * `figureNoisy`, in the order of the runtimes and rows. The verdict counts them; compare() adds rounds
+ * for the ones `unsettledFigures` picks out of them.
  */
 export function markedFigures(reports: readonly RuntimeReport[]): { runtime: string; label: string }[] {
   return reports
@@ -231,7 +231,7 @@ export function markedFigures(reports: readonly RuntimeReport[]): { runtime: str
 /**
  * The figures that ask for another round of a compare: those set side by side across runs (each other
  * runtime's ratios to the baseline, and its own figures where a row has no ratio; the baseline's own
- * figures only when it is the one runtime that ran, since beside others they move with the machine's
+ * figures only when it is the one runtime still running, since beside others they move with the machine's
  * drift, which the ratios cancel) that are marked, of the runtimes still `running` (one left out from a
  * round on gets no more rounds), and not ratios once the baseline is not running (no new round would
  * have a baseline beside it). Pure.
@@ -242,7 +242,8 @@ export function unsettledFigures(
   running: (runtime: string) => boolean,
 ): { runtime: string; label: string }[] {
   const ran = reports.filter((r) => r.status === 'ran' && r.metrics.length > 0);
-  const alone = ran.length === 1;
+  // Alone: the one runtime still measured, whenever the others were left out.
+  const alone = ran.filter((r) => running(r.runtime)).length === 1;
   return ran
     .filter((r) => running(r.runtime) && (alone || r.runtime !== baseline))
     .flatMap((r) =>

@@ -22,8 +22,9 @@ export interface CompareOptions {
    */
   rounds?: number;
   /**
-   * The most rounds: past `rounds`, another round is run while a figure is marked noisy (its 95% interval
-   * from the rounds reaches past ±20%), until none is or this many have run. Default: 9 when `rounds` is
+   * The most rounds: past `rounds`, another round is run while a ratio to the baseline (or a figure without
+   * one) is marked noisy (its 95% interval from the rounds reaches past ±20%), until none is or this many
+   * have run (see unsettledFigures). Default: 9 when `rounds` is
    * not given, else `rounds` (exactly the rounds asked for). At least `rounds`, at most 20.
    */
   maxRounds?: number;

@@ -221,7 +221,16 @@ describe('the verdict of a result', () => {
     expect(moving.runtimes[1]?.metrics.find((m) => m.id === 'p50Ms')?.noisy).toBe(true);
     expect(formatCompare(moving).match(/% !/g)).toHaveLength(1); // a cell: `3.00 ms ±50% !`
     expect(compareReportHtml(moving).match(/class="(num|ratio) noisy"/g)).toHaveLength(1);
+    // process's own figure beside the sidecar: more rounds would not settle it (it moves with the machine).
     expect(verdict(moving)[1]).toBe(
+      "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. None of them is one more rounds would settle: process's own figures move with the machine from run to run (read the ratios), and a runtime left out gets no more rounds.",
+    );
+    // The sidecar's ratio marked: more rounds would settle it.
+    const ratioMoving = result(0.01, 3, [
+      [1, 1, 1],
+      [1, 2, 3],
+    ]);
+    expect(verdict(ratioMoving)[1]).toBe(
       "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. More rounds narrow it (--max-rounds).",
     );
     expect(
@@ -247,7 +256,11 @@ describe('the verdict of a result', () => {
       [1, 2, 3],
       [2, 4, 6],
     ]);
-    const most = { ...moving, settings: { ...moving.settings, minRounds: 2, maxRounds: 3 } };
+    const ratioMoving = result(0.01, 3, [
+      [1, 1, 1],
+      [1, 2, 3],
+    ]);
+    const most = { ...ratioMoving, settings: { ...ratioMoving.settings, minRounds: 2, maxRounds: 3 } };
     expect(verdict(most)[1]).toBe(
       "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, after 3 rounds, the most this run would add (--max-rounds), so another run may land that far away. More rounds narrow it (--max-rounds).",
     );

@@ -88,7 +88,7 @@ describe('the rounds a compare runs', () => {
       [5, "1 figure marked ! after 5 rounds (sidecar's warm latency p50): round 6, up to 9"],
       [6, "1 figure marked ! after 6 rounds (sidecar's warm latency p50): round 7, up to 9"],
     ]);
-    const p50 = result.runtimes[1]?.metrics.find((m) => m.id === 'p50Ms');
+    const p50 = result.runtimes.find((r) => r.runtime === 'sidecar')?.metrics.find((m) => m.id === 'p50Ms');
     expect(p50?.ratio?.rounds).toHaveLength(7);
     expect(p50?.ratio?.noisy).toBe(false);
     expect(verdict(result)[1]).toBe(
@@ -129,8 +129,11 @@ describe('the rounds a compare runs', () => {
     const beside = await run({ process: jumpy, sidecar: (r) => 2 * jumpy(r) });
     expect(beside.rounds).toBe(5);
     expect(beside.more).toEqual([]);
-    // Its own figure is still marked, and the verdict counts it.
+    // Its own figure is still marked, and the verdict counts it, without advising more rounds.
     expect(verdict(beside.result)[1]).toMatch(/^1 marked ! of process's figures/);
+    expect(verdict(beside.result)[1]).toMatch(
+      /None of them is one more rounds would settle: process's own figures move with the machine/,
+    );
     const alone = await run({ process: series(SETTLES_AT_7) });
     expect(alone.rounds).toBe(7);
   });
@@ -139,13 +142,27 @@ describe('the rounds a compare runs', () => {
     // The sidecar fails from round 6 on: its marked ratio gets no more rounds.
     const sidecarGone = await run({ process: steady, sidecar: failsFrom(6, jumpy) });
     expect(sidecarGone.rounds).toBe(6);
-    expect(sidecarGone.result.runtimes[1]?.notes[0]).toMatch(/^failed in round 6, left out from there/);
+    const sidecar = sidecarGone.result.runtimes.find((r) => r.runtime === 'sidecar');
+    expect(sidecar?.notes.some((n) => /^failed in round 6, left out from there/.test(n))).toBe(true);
+    // Its ratio is still marked, and the verdict says no more rounds would settle it.
+    expect(verdict(sidecarGone.result)[1]).toMatch(/None of them is one more rounds would settle/);
     // process fails from round 6 on: the sidecar's ratios would have no baseline beside them.
     const baseGone = await run({ process: failsFrom(6, steady), sidecar: jumpy });
     expect(baseGone.rounds).toBe(6);
     // With a third runtime still measured against it, the one with a marked ratio still gets rounds.
     const third = await run({ process: steady, sidecar: failsFrom(6, jumpy), function: jumpy });
     expect(third.rounds).toBe(9);
+    // After round 5 both ratios asked (the sidecar's first); from round 6 on, the function's alone.
+    expect(third.more.map((e) => e.message.replace(/ after .*/, ''))).toEqual([
+      '2 figures marked !',
+      '1 figure marked !',
+      '1 figure marked !',
+      '1 figure marked !',
+    ]);
+    expect(third.more.slice(1).every((e) => /\(function's /.test(e.message))).toBe(true);
+    // The other runtime left out in round 1: process is then the one measured, and its own figures ask.
+    const aloneSoon = await run({ process: series(SETTLES_AT_7), sidecar: failsFrom(1, steady) });
+    expect(aloneSoon.rounds).toBe(7);
   });
 });
 
@@ -167,7 +184,10 @@ describe('the figures that ask for another round', () => {
     expect(unsettledFigures(reports, 'process', () => true)).toEqual([
       { runtime: 'sidecar', label: 'warm latency p50' },
     ]);
-    expect(unsettledFigures(reports, 'process', (r) => r !== 'sidecar')).toEqual([]);
+    // The sidecar left out: process is the one runtime still measured, and its own figures ask.
+    expect(unsettledFigures(reports, 'process', (r) => r !== 'sidecar')).toEqual([
+      { runtime: 'process', label: 'warm latency p50' },
+    ]);
     expect(unsettledFigures(reports, 'process', (r) => r !== 'process')).toEqual([]);
     expect(unsettledFigures([runtimeReport('process', base)], 'process', () => true)).toEqual([
       { runtime: 'process', label: 'warm latency p50' },
