@@ -32,7 +32,10 @@ export interface LogFilesOptions {
   maxTotalBytes?: number;
   /** The clock for records without a time (default Date.now). */
   now?: () => number;
-  /** A file that cannot be opened, renamed or written. Logging goes on without it. */
+  /**
+   * A file that cannot be opened, renamed or written. Logging goes on without it: a log whose file
+   * could not be opened, or failed a write, is tried again RETRY_OPEN_MS (5 s) later.
+   */
   onError?: (error: Error) => void;
   /**
    * Lines that follow a write within this many ms are written together when it has passed (default 20):
@@ -49,7 +52,10 @@ export const LOG_FILES_DEFAULTS = {
   batchMs: 20,
 } as const;
 
-/** A log that could not be opened is tried again after this long (the lines meanwhile are lost). */
+/**
+ * A log that could not be opened, or whose write failed, is tried again after this long (the lines
+ * meanwhile are lost).
+ */
 const RETRY_OPEN_MS = 5000;
 
 /**
@@ -459,11 +465,17 @@ export class LogFiles {
         timer: undefined,
       };
       stream.on('error', (error) => {
-        // report once; the next line reopens the file (the lines waiting for this one are lost)
+        // Reported once; the lines waiting for this file are lost. The file is opened again only after
+        // RETRY_OPEN_MS, as one that could not be opened: a full disk (ENOSPC) or a file size limit
+        // (EFBIG) lets the open through and fails each write, and reopening at the next line reported
+        // the error again at every batch (tens of warnings a second for a busy service).
         clearTimeout(log.timer);
         this.#hand(name, log.pending.length);
         log.pending = [];
-        if (this.#open.get(name) === log) this.#open.delete(name);
+        if (this.#open.get(name) === log) {
+          this.#open.delete(name);
+          this.#failed.set(name, this.#now());
+        }
         this.#onError(error);
       });
       this.#open.set(name, log);

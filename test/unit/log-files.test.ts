@@ -1,4 +1,5 @@
 // Log files on a temp folder: the stored shapes, rotation at the size limit, the total bound, and tails.
+import { execFile } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -194,6 +195,49 @@ describe('LogFiles when its files go away', () => {
     expect(numbers('web.log', 'after').length).toBeGreaterThan(0);
     expect(lines('api.log').map((l) => JSON.parse(l).line)).toEqual(['new log']);
     expect(errors).toEqual([]);
+  });
+});
+
+describe('LogFiles when a write fails', () => {
+  it('after a failed write (a full disk, a file size limit) opens the file again only 5 s later, reporting once', async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'msup-logs-'));
+    // A real failed write: the file size limit (RLIMIT_FSIZE, as prlimit sets it) fails a write with
+    // EFBIG as a full disk fails it with ENOSPC, after the open went through. Node ignores SIGXFSZ.
+    const files = path.resolve(import.meta.dirname, '../../dist/log/files.js');
+    const script = `
+      import { existsSync, readFileSync, rmSync } from 'node:fs';
+      import path from 'node:path';
+      import { LogFiles } from ${JSON.stringify(files)};
+      const dir = process.argv[1];
+      const file = path.join(dir, 'web.log');
+      let now = 0;
+      const errors = [];
+      const logs = new LogFiles(dir, { batchMs: 0, now: () => now, onError: (e) => errors.push(e.code) });
+      const write = (line) => logs.write({ service: 'web', index: 0, stream: 'stdout', line, time: 0 });
+      write('fits');
+      write('x'.repeat(8000)); // past the 4 KiB limit
+      while (errors.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      rmSync(file);
+      // Within 5 s of the failure: not opened again (a line opens its file in the call, synchronously).
+      write('within 5 s');
+      const within = existsSync(file);
+      now = 5000;
+      write('5 s later');
+      const later = existsSync(file);
+      await logs.close();
+      const lines = readFileSync(file, 'utf8').split('\\n').filter(Boolean).map((l) => JSON.parse(l).line);
+      process.stdout.write(JSON.stringify({ errors, within, later, lines }));`;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'prlimit',
+        ['--fsize=4096:4096', process.execPath, '--input-type=module', '-e', script, dir],
+        (error, stdout, stderr) =>
+          error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    // Before, the next line opened the file again and wrote to it: on a full disk every write failed,
+    // and each was reported (a warning per 20 ms batch of a busy service).
+    expect(JSON.parse(out)).toEqual({ errors: ['EFBIG'], within: false, later: true, lines: ['5 s later'] });
   });
 });
 
