@@ -4,6 +4,8 @@ import { StringDecoder } from 'node:string_decoder';
 
 const MAX_LINE = 64 * 1024;
 
+const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
+
 export class LineSplitter {
   #pending = '';
   #decoder = new StringDecoder('utf8');
@@ -20,17 +22,33 @@ export class LineSplitter {
     let text = this.#pending + (typeof chunk === 'string' ? chunk : this.#decoder.write(chunk));
     let newline = text.indexOf('\n');
     while (newline !== -1) {
-      this.#emit(text.slice(0, newline > 0 && text[newline - 1] === '\r' ? newline - 1 : newline));
+      this.#emitLong(text.slice(0, newline > 0 && text[newline - 1] === '\r' ? newline - 1 : newline));
       text = text.slice(newline + 1);
       newline = text.indexOf('\n');
     }
-    while (text.length > MAX_LINE) {
-      this.#emit(text.slice(0, MAX_LINE));
-      text = text.slice(MAX_LINE);
-    }
+    text = this.#emitLong(text, true);
     this.#pending = text;
     clearTimeout(this.#timer);
     if (text !== '') this.#timer = setTimeout(() => this.#idle(), this.#idleMs).unref();
+  }
+
+  /**
+   * A line longer than MAX_LINE goes out in pieces of MAX_LINE, never cut between the two halves of a
+   * character past U+FFFF (an emoji: each piece would end or start with a lone surrogate, shown as
+   * U+FFFD). Also a line whose newline came with its last chunk: a pipe gives 64 KiB at a time, so a
+   * 100,000-character line came as a partial line of 65,536 and the rest, and went out whole.
+   * With `keepRest`, the last piece (at most MAX_LINE) is returned instead of emitted.
+   */
+  #emitLong(line: string, keepRest = false): string {
+    let rest = line;
+    while (rest.length > MAX_LINE) {
+      const cut = isHighSurrogate(rest.charCodeAt(MAX_LINE - 1)) ? MAX_LINE - 1 : MAX_LINE;
+      this.#emit(rest.slice(0, cut));
+      rest = rest.slice(cut);
+    }
+    if (keepRest) return rest;
+    this.#emit(rest);
+    return '';
   }
 
   /**
@@ -48,6 +66,6 @@ export class LineSplitter {
     clearTimeout(this.#timer);
     const rest = this.#pending + this.#decoder.end();
     this.#pending = '';
-    if (rest !== '') this.#emit(rest);
+    if (rest !== '') this.#emitLong(rest);
   }
 }

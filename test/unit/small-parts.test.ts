@@ -41,6 +41,27 @@ describe('LineSplitter', () => {
     s.push(bytes.subarray(2));
     expect(lines).toEqual(['héllo']);
   });
+  it('splits a line past 65,536 characters however it came, never inside a character', () => {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l));
+    // A long line whose newline came with its last chunk (a pipe reads 64 KiB at a time: a 100,000-character
+    // line came in two): it was passed on whole, up to about 128 KiB.
+    s.push(Buffer.from('a'.repeat(65_536)));
+    s.push(Buffer.from(`${'a'.repeat(70_000 - 65_536)}\n`));
+    expect(lines.map((l) => l.length)).toEqual([65_536, 70_000 - 65_536]);
+    lines.length = 0;
+    // Emoji are two UTF-16 units each: after 'x', the 65,536th unit is the first half of one. Cut there,
+    // both pieces held a lone half, each printed as U+FFFD.
+    const emoji = `x${'😀'.repeat(40_000)}`;
+    const bytes = Buffer.from(emoji);
+    for (let at = 0; at < bytes.length; at += 10_000) s.push(bytes.subarray(at, at + 10_000));
+    s.push(Buffer.from('\n'));
+    expect(lines.join('')).toBe(emoji);
+    for (const line of lines) {
+      expect(line.length).toBeLessThanOrEqual(65_536);
+      expect(Buffer.from(line).toString()).toBe(line); // no lone half: UTF-8 gives it back unchanged
+    }
+  });
   it('keeps a character whole when a quiet spell falls inside it', async () => {
     const lines: string[] = [];
     const s = new LineSplitter((l) => lines.push(l), 10);
