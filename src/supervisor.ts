@@ -165,6 +165,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const logFiles = new LogFiles(path.join(config.root, '.msup', 'logs'), {
         onError: (error) =>
           this.emit('log', { level: 'warn', msg: 'log file error', time: Date.now(), error: error.message }),
+        // The disk took less than a service wrote: in msup.log too, where `msup logs` shows the gap.
+        onDropped: (log, lines) =>
+          this.#log('warn', 'log file behind: lines not written', { file: `${log}.log`, lines }),
       });
       this.#logFiles = logFiles;
       for (const service of config.services) {

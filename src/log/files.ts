@@ -43,6 +43,17 @@ export interface LogFilesOptions {
    * costs one write per window instead of one per line. `close()` writes what is left.
    */
   batchMs?: number;
+  /**
+   * A log's lines waiting to be written (in its batch and in its file's stream) past which its new lines
+   * are dropped, and counted, until half of them are written (default 8 MiB): a disk slower than a
+   * service's output (or one that stalls) must not grow msup without bound.
+   */
+  maxQueuedBytes?: number;
+  /**
+   * Lines of a log (`web`, `msup`) dropped past `maxQueuedBytes`: told once the log takes lines again
+   * (at most once per REPORT_DROPS_MS, the rest with a later report), and at `forget` and `close`.
+   */
+  onDropped?: (log: string, lines: number) => void;
 }
 
 export const LOG_FILES_DEFAULTS = {
@@ -50,7 +61,11 @@ export const LOG_FILES_DEFAULTS = {
   keep: 3,
   maxTotalBytes: 50 * 1024 * 1024,
   batchMs: 20,
+  maxQueuedBytes: 8 * 1024 * 1024,
 } as const;
+
+/** Dropped lines of a log are told at most this often (a disk behind a busy service drops many times). */
+const REPORT_DROPS_MS = 5000;
 
 /**
  * A log that could not be opened, or whose write failed, is tried again after this long (the lines
@@ -79,6 +94,8 @@ interface OpenLog {
   size: number;
   /** Lines waiting for the batch window to pass. */
   pending: string[];
+  /** Their length together (characters: the bound on what waits needs no exact bytes). */
+  pendingLength: number;
   /** When the last write went out (performance.now()). */
   wroteAt: number;
   timer: NodeJS.Timeout | undefined;
@@ -137,12 +154,24 @@ export class LogFiles {
   readonly keep: number;
   readonly maxTotalBytes: number;
   readonly batchMs: number;
+  readonly maxQueuedBytes: number;
   readonly #now: () => number;
   readonly #onError: (error: Error) => void;
+  readonly #onDropped: (log: string, lines: number) => void;
+  /**
+   * Per log: lines dropped and not told yet, whether it drops now (until half its queue is written),
+   * and when drops were last told.
+   */
+  readonly #drops = new Map<string, { lines: number; dropping: boolean; toldAt: number }>();
   readonly #open = new Map<string, OpenLog>();
   /** Logs that could not be opened, and when: tried again after RETRY_OPEN_MS (EMFILE passes). */
   readonly #failed = new Map<string, number>();
   readonly #ending = new Set<Promise<void>>();
+  /**
+   * Per log, the streams of its files let go of (rotated, deleted) and still writing: what they hold
+   * counts against `maxQueuedBytes` too (else each rotation behind a slow disk started the count again).
+   */
+  readonly #retired = new Map<string, Set<WriteStream>>();
   /** Sizes of rotated files as counted here: their last writes may not be on disk yet. */
   readonly #rotatedSizes = new Map<string, number>();
   /** A tail is being read (`tail()`): while it is, lines wait in `pending` and nothing is written or rotated. */
@@ -172,8 +201,10 @@ export class LogFiles {
     this.keep = Math.max(0, options.keep ?? LOG_FILES_DEFAULTS.keep);
     this.maxTotalBytes = options.maxTotalBytes ?? LOG_FILES_DEFAULTS.maxTotalBytes;
     this.batchMs = Math.max(0, options.batchMs ?? LOG_FILES_DEFAULTS.batchMs);
+    this.maxQueuedBytes = options.maxQueuedBytes ?? LOG_FILES_DEFAULTS.maxQueuedBytes;
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => {});
+    this.#onDropped = options.onDropped ?? (() => {});
   }
 
   /** One line a service instance wrote. */
@@ -314,6 +345,8 @@ export class LogFiles {
       this.#write(log);
       this.#retire(log);
     }
+    this.#tellDrops(name, true);
+    this.#drops.delete(name);
     this.#failed.delete(name);
     this.#taken.delete(name);
     this.#handed.delete(name);
@@ -322,6 +355,7 @@ export class LogFiles {
   /** Flushes and closes every file; later writes are ignored. Idempotent. */
   close(): Promise<void> {
     if (!this.#closed) {
+      for (const name of this.#drops.keys()) this.#tellDrops(name, true);
       const streams = [...this.#open.values()].map((log) => {
         this.#write(log);
         return ended(log.stream);
@@ -346,16 +380,58 @@ export class LogFiles {
     const text = `${json}\n`;
     const bytes = Buffer.byteLength(text);
     let log = this.#open.get(name) ?? this.#openLog(name);
+    if (!log || this.#dropped(log, text.length)) return;
     const held = this.#holding > 0; // a tail is being read: no write and no rotation until it is done
-    if (log && !held && log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
+    if (!held && log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
     if (!log) return;
     log.pending.push(text);
+    log.pendingLength += text.length;
     this.#taken.set(name, (this.#taken.get(name) ?? 0) + 1);
     log.size += bytes;
     if (log.timer || held) return;
     const wait = log.wroteAt + this.batchMs - performance.now();
     if (wait <= 0) this.#flush(log);
     else log.timer = setTimeout(() => this.#flush(log), wait);
+  }
+
+  /**
+   * Whether a line of `length` is dropped: the file takes less than the service writes (a slow disk), or
+   * a tail is read for long, and what waits for the log is past `maxQueuedBytes`. Then the next lines are
+   * dropped too, until half of it is written (and the drops told). A line alone past the bound goes
+   * through. Before, the file's stream buffered without bound.
+   */
+  #dropped(log: OpenLog, length: number): boolean {
+    const queued = this.#waiting(log);
+    const drop = this.#drops.get(log.name);
+    const bound = drop?.dropping ? this.maxQueuedBytes / 2 : this.maxQueuedBytes;
+    if (queued > 0 && queued + length > bound) {
+      if (drop) {
+        drop.lines++;
+        drop.dropping = true;
+      } else this.#drops.set(log.name, { lines: 1, dropping: true, toldAt: Number.NEGATIVE_INFINITY });
+      return true;
+    }
+    if (drop?.dropping) {
+      drop.dropping = false;
+      this.#tellDrops(log.name, false);
+    }
+    return false;
+  }
+
+  /**
+   * Tells the lines `name` dropped and has not told yet: unless `now` (forget, close), only when the last
+   * telling is REPORT_DROPS_MS old (the lines stay counted for the next one). Told after this call
+   * returns: the listener may log an event (to msup.log) without coming back into a write under way.
+   */
+  #tellDrops(name: string, now: boolean): void {
+    const drop = this.#drops.get(name);
+    if (!drop || drop.lines === 0) return;
+    const at = this.#now();
+    if (!now && at - drop.toldAt < REPORT_DROPS_MS) return;
+    const lines = drop.lines;
+    drop.lines = 0;
+    drop.toldAt = at;
+    queueMicrotask(() => this.#onDropped(name, lines));
   }
 
   /**
@@ -405,19 +481,35 @@ export class LogFiles {
       // Lost with the file that went away: counted as handed, so later tails' marks stay true.
       this.#hand(log.name, log.pending.length);
       log.pending = [];
+      log.pendingLength = 0;
       return undefined;
     }
     for (const text of log.pending) fresh.size += Buffer.byteLength(text);
     fresh.pending = log.pending;
+    fresh.pendingLength = log.pendingLength;
     log.pending = [];
+    log.pendingLength = 0;
     return fresh;
   }
 
   /** Stops using an open log: its stream is ended (close() waits for it). */
   #retire(log: OpenLog): void {
     if (this.#open.get(log.name) === log) this.#open.delete(log.name);
-    const ending = ended(log.stream).finally(() => this.#ending.delete(ending));
+    const retired = this.#retired.get(log.name) ?? new Set<WriteStream>();
+    this.#retired.set(log.name, retired.add(log.stream));
+    const ending = ended(log.stream).finally(() => {
+      this.#ending.delete(ending);
+      retired.delete(log.stream);
+      if (retired.size === 0 && this.#retired.get(log.name) === retired) this.#retired.delete(log.name);
+    });
     this.#ending.add(ending);
+  }
+
+  /** What waits to be written for a log: its batch, its stream's buffer, and its retired streams'. */
+  #waiting(log: OpenLog): number {
+    let queued = log.stream.writableLength + log.pendingLength;
+    for (const stream of this.#retired.get(log.name) ?? []) queued += stream.writableLength;
+    return queued;
   }
 
   /** Writes the lines waiting (one write for all of them). */
@@ -428,6 +520,8 @@ export class LogFiles {
     if (count <= 0) return;
     const lines = count === log.pending.length ? log.pending : log.pending.slice(0, count);
     log.pending = count === log.pending.length ? [] : log.pending.slice(count);
+    log.pendingLength = 0;
+    for (const text of log.pending) log.pendingLength += text.length;
     this.#hand(log.name, count);
     log.wroteAt = performance.now();
     log.stream.write(lines.length === 1 ? (lines[0] as string) : lines.join(''));
@@ -461,6 +555,7 @@ export class LogFiles {
         checkedAt: performance.now(),
         size,
         pending: [],
+        pendingLength: 0,
         wroteAt: -Infinity,
         timer: undefined,
       };
@@ -472,6 +567,7 @@ export class LogFiles {
         clearTimeout(log.timer);
         this.#hand(name, log.pending.length);
         log.pending = [];
+        log.pendingLength = 0;
         if (this.#open.get(name) === log) {
           this.#open.delete(name);
           this.#failed.set(name, this.#now());

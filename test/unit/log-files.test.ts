@@ -198,6 +198,57 @@ describe('LogFiles when its files go away', () => {
   });
 });
 
+describe('LogFiles behind the output', () => {
+  it('drops the lines of a log past maxQueuedBytes waiting to be written, and tells how many', async () => {
+    const told: [string, number][] = [];
+    let now = 0;
+    const files = logs({
+      maxQueuedBytes: 64 * 1024,
+      batchMs: 60_000,
+      now: () => now,
+      onDropped: (log, lines) => told.push([log, lines]),
+    });
+    const pad = 'x'.repeat(1000);
+    const burst = (label: string) => {
+      for (let i = 0; i < 1000; i++) files.write(out('web', `${label} ${i} ${pad}`, T0 + i));
+    };
+    // A megabyte in one go: nothing reaches the disk meanwhile, as when the disk is slower than the
+    // output. Before, every line waited in msup's memory, however many.
+    burst('first');
+    files.event({ level: 'info', msg: 'msup.log has a bound of its own', time: T0 });
+    await files.tail({ lines: 1 }); // writes what waits, and waits for it to land
+    expect(told).toEqual([]); // told once the log takes lines again
+    files.write(out('web', 'caught up', T0 + 2000));
+    await Promise.resolve();
+    const kept = (label: string) =>
+      lines('web.log')
+        .map((l) => JSON.parse(l).line as string)
+        .filter((l) => l.startsWith(`${label} `))
+        .map((l) => Number(l.split(' ')[1]));
+    const first = kept('first');
+    // The first lines, up to 64 KiB: about 60 of the thousand.
+    expect(first.length).toBeGreaterThan(30);
+    expect(first.length).toBeLessThan(100);
+    expect(first).toEqual(first.map((_, i) => i));
+    expect(told).toEqual([['web', 1000 - first.length]]);
+    // Again within 5 s: told at the latest when the log is closed (not once per burst).
+    burst('second');
+    await files.tail({ lines: 1 });
+    files.write(out('web', 'caught up again', T0 + 4000));
+    await Promise.resolve();
+    expect(told).toHaveLength(1);
+    now = 1000;
+    await files.close();
+    await Promise.resolve();
+    expect(told).toEqual([
+      ['web', 1000 - first.length],
+      ['web', 1000 - kept('second').length],
+    ]);
+    expect(lines('web.log').map((l) => JSON.parse(l).line as string)).toContain('caught up again');
+    expect(lines('msup.log').map((l) => JSON.parse(l).msg)).toEqual(['msup.log has a bound of its own']);
+  });
+});
+
 describe('LogFiles when a write fails', () => {
   it('after a failed write (a full disk, a file size limit) opens the file again only 5 s later, reporting once', async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'msup-logs-'));
