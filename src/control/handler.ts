@@ -11,6 +11,8 @@ export interface ControlTarget {
   stop(): Promise<void>;
   services(): ServiceInfo[];
   instances(service: string): unknown;
+  /** The running config: its services exist before their instances do (an image still being built). */
+  readonly config?: { readonly services: readonly { readonly name: string }[] };
   on(event: 'output', listener: (line: OutputLine) => void): unknown;
   on(event: 'log', listener: (record: LogRecord) => void): unknown;
   off(event: 'output', listener: (line: OutputLine) => void): unknown;
@@ -32,9 +34,13 @@ export function controlHandler(target: ControlTarget, logs?: ControlLogs): Contr
       return target.services().map((s) => ({ name: s.name, instances: s.instances.length }));
     },
     stop: () => target.stop(),
-    // A service's output lines; without a service, every output line and msup's own events too.
+    // A service's output lines; without a service, every output line and msup's own events too. A service
+    // the config names is followed before msup has made it: while msup starts (images are built first,
+    // for minutes) `instances` says "still starting", and `msup logs -f web` failed with MSUP_STOPPED.
     follow: (service, send) => {
-      if (service !== undefined) target.instances(service);
+      if (service !== undefined && !target.config?.services.some((s) => s.name === service)) {
+        target.instances(service); // unknown: fails, saying which services there are
+      }
       const output = (line: OutputLine) => {
         if (service === undefined || line.service === service)
           send({ kind: 'output', time: new Date().toISOString(), ...line });

@@ -6,8 +6,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { controlFollow } from '../../src/control/client.js';
 import { type ControlTarget, controlHandler } from '../../src/control/handler.js';
 import { ControlServer, MAX_FOLLOWERS } from '../../src/control/server.js';
+import { MsupError } from '../../src/errors.js';
 import { LogFiles } from '../../src/log/files.js';
 import type { OutputLine } from '../../src/types.js';
 import { fakeControl } from '../helpers/control.js';
@@ -97,6 +99,38 @@ describe('control socket followers', () => {
       expect(subscribed).toBe(MAX_FOLLOWERS);
     } finally {
       for (const client of clients) client.destroy();
+      await control.close();
+    }
+  });
+
+  it('of a service the config names are taken while msup is still starting, before the service exists', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
+    roots.push(root);
+    // The supervisor between its control socket and its services (an image being built for minutes).
+    const target = Object.assign(new EventEmitter(), {
+      config: { services: [{ name: 'web' }] },
+      instances: () => {
+        throw new MsupError('MSUP_STOPPED', 'the supervisor is still starting');
+      },
+    });
+    const control = await ControlServer.open(root, controlHandler(target as unknown as ControlTarget));
+    try {
+      const records: unknown[] = [];
+      // Before, refused: `msup logs -f web` failed with "the supervisor is still starting [MSUP_STOPPED]".
+      const following = await controlFollow(root, { service: 'web' }, (record) => records.push(record));
+      target.emit('output', { service: 'api', index: 0, stream: 'stdout', line: 'not this one' });
+      target.emit('output', { service: 'web', index: 0, stream: 'stdout', line: 'web is up' });
+      expect(await waitFor(() => records.length > 0)).toBe(true);
+      expect(records).toEqual([
+        expect.objectContaining({ kind: 'output', service: 'web', line: 'web is up' }),
+      ]);
+      following.close();
+      await following.done;
+      // A name the config does not have is still asked of the supervisor (which fails it).
+      await expect(controlFollow(root, { service: 'wbe' }, () => {})).rejects.toMatchObject({
+        code: 'MSUP_STOPPED',
+      });
+    } finally {
       await control.close();
     }
   });
