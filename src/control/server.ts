@@ -306,8 +306,20 @@ export class ControlServer {
           const notice = (lines: number, reason: SkipReason) =>
             line({ kind: 'skipped', lines, reason } satisfies SkippedRecord);
           const skippedNotice = () => {
-            if (skipped > 0) socket.write(notice(skipped, 'slow'));
+            if (skipped > 0 && !socket.destroyed && !socket.writableEnded)
+              socket.write(notice(skipped, 'slow'));
             skipped = 0;
+          };
+          // Told once what waited has gone, not only before the next line: after a burst a service may
+          // write nothing for hours, and its follower took the end of what it got for the end of the output.
+          let noticeWaits = false;
+          const noticeOnDrain = () => {
+            if (noticeWaits) return;
+            noticeWaits = true;
+            socket.once('drain', () => {
+              noticeWaits = false;
+              skippedNotice();
+            });
           };
           // With `lines`, the live lines wait (up to the same bound) while the tail is read and sent.
           const handler = this.#handler;
@@ -327,6 +339,7 @@ export class ControlServer {
             }
             if (socket.writableLength > FOLLOW_BUFFER_BYTES) {
               skipped++;
+              noticeOnDrain();
               return;
             }
             skippedNotice();

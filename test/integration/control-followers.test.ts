@@ -462,6 +462,37 @@ describe('control socket followers', () => {
   });
 });
 
+describe('control socket followers after a burst', () => {
+  it('that read too slowly are told of the lines they missed once they have read the rest, with no line after', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'msup-test-'));
+    roots.push(root);
+    const target = new EventEmitter();
+    const pad = 'x'.repeat(200);
+    const control = await ControlServer.open(
+      root,
+      controlHandler(Object.assign(target, { instances: () => [] }) as unknown as ControlTarget),
+    );
+    try {
+      const client = await follow(control.path, '{"v":1,"id":1,"cmd":"follow","service":"web"}');
+      client.pause();
+      // About 5 MB at once, then nothing more: a crash's burst, a service gone quiet.
+      for (let i = 0; i < 20_000; i++)
+        target.emit('output', { service: 'web', index: 0, stream: 'stdout', line: `line ${i} ${pad}` });
+      const got = numbers(client);
+      client.resume();
+      // Before, the notice waited for the service's next line: the follower took the lines it got for all.
+      expect(await waitFor(() => got.skipped.length > 0)).toBe(true);
+      const kept = got.records.length;
+      expect(kept).toBeGreaterThan(0);
+      expect(got.stream).toEqual([...got.records.map((_, i) => i), { skipped: 20_000 - kept }]);
+      expect(got.notices).toEqual([{ kind: 'skipped', lines: 20_000 - kept, reason: 'slow' }]);
+      client.destroy();
+    } finally {
+      await control.close();
+    }
+  });
+});
+
 /** What a follower receives: line numbers, and the skipped notices among them. */
 function numbers(socket: net.Socket) {
   const got = {
