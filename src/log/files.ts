@@ -1,10 +1,13 @@
 // Log files on disk (.msup/logs): JSON lines per service and for msup's events, size-rotated, bounded in total.
 import {
   closeSync,
+  constants,
   createWriteStream,
   fstatSync,
   lstatSync,
+  openSync,
   readdirSync,
+  readSync,
   renameSync,
   rmSync,
   statSync,
@@ -92,6 +95,12 @@ interface OpenLog {
   checkedAt: number;
   /** Bytes written and waiting. */
   size: number;
+  /**
+   * The file ended inside a line when it was opened (a write cut short: msup killed in the middle of
+   * one, a full disk): the first write ends that line first, or the two made one line that no reader
+   * can parse, and the first record written lost.
+   */
+  cut: boolean;
   /** Lines waiting for the batch window to pass. */
   pending: string[];
   /** Their length together (characters: the bound on what waits needs no exact bytes). */
@@ -122,6 +131,30 @@ function json(value: Record<string, unknown>): string {
     });
   } catch {
     return JSON.stringify({ time: value.time, level: value.level, msg: value.msg });
+  }
+}
+
+/**
+ * Whether `file`, the file open as `opened`, ends inside a line. Read through a descriptor of its own
+ * (the log's is write-only), never through a link, and only if it is still that file.
+ */
+function endsInsideLine(file: string, opened: { size: number; dev: number; ino: number }): boolean {
+  if (opened.size === 0) return false;
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (stat.dev !== opened.dev || stat.ino !== opened.ino) return false;
+    const last = Buffer.alloc(1);
+    return readSync(fd, last, 0, 1, opened.size - 1) === 1 && last[0] !== 0x0a;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -524,7 +557,9 @@ export class LogFiles {
     for (const text of log.pending) log.pendingLength += text.length;
     this.#hand(log.name, count);
     log.wroteAt = performance.now();
-    log.stream.write(lines.length === 1 ? (lines[0] as string) : lines.join(''));
+    const text = lines.length === 1 ? (lines[0] as string) : lines.join('');
+    log.stream.write(log.cut ? `\n${text}` : text);
+    log.cut = false;
   }
 
   #openLog(name: string): OpenLog | undefined {
@@ -547,13 +582,15 @@ export class LogFiles {
       }
       const stream = createWriteStream('', { fd, flags: 'a' });
       const { size, dev, ino } = stat;
+      const cut = endsInsideLine(this.#file(name), stat);
       const log: OpenLog = {
         name,
         stream,
         dev,
         ino,
         checkedAt: performance.now(),
-        size,
+        size: cut ? size + 1 : size,
+        cut,
         pending: [],
         pendingLength: 0,
         wroteAt: -Infinity,

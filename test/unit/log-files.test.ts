@@ -130,6 +130,28 @@ describe('LogFiles', () => {
     expect(total).toBeLessThanOrEqual(2000 + 3 * 500);
   });
 
+  it('ends the line a cut write left (msup killed in the middle of one, a full disk) before writing its own', async () => {
+    dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'msup-logs-')), 'logs');
+    mkdirSync(dir);
+    const before = JSON.stringify({ ...out('web', 'before'), time: new Date(T0).toISOString() });
+    writeFileSync(path.join(dir, 'web.log'), `${before}\n{"time":"2026-11-27T06:00:00.001Z","serv`);
+    const files = logs();
+    files.write(out('web', 'after', T0 + 2));
+    files.write(out('web', 'and after', T0 + 3));
+    await files.close();
+    // Before, the first line written made one line with the cut one: neither could be read.
+    const shown = async () =>
+      (await readLogTail(dir, { service: 'web', lines: 10 })).map((r) => (r.kind === 'output' ? r.line : ''));
+    expect(await shown()).toEqual(['before', 'after', 'and after']);
+    // A file that ends with its line gets no empty one.
+    const again = logs();
+    again.write(out('web', 'last', T0 + 4));
+    await again.close();
+    expect(await shown()).toEqual(['before', 'after', 'and after', 'last']);
+    const text = readFileSync(path.join(dir, 'web.log'), 'utf8');
+    expect(text.split('\n').filter((l) => l === '')).toEqual(['']); // the end of the file's last line
+  });
+
   it('reports a folder it cannot create once, and drops the lines without throwing', async () => {
     const base = mkdtempSync(path.join(os.tmpdir(), 'msup-logs-'));
     dir = base;
