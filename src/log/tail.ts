@@ -106,11 +106,15 @@ export function eventRecord(record: { level: string; msg: string; time: number }
   return event;
 }
 
-/** The accepted records of one file, newest first, a chunk's worth at a time, reading backwards. */
+/**
+ * The accepted records of one file, newest first, a chunk's worth at a time, reading backwards. A file
+ * in `seen` (its device and inode) was read already under another name: nothing.
+ */
 async function* fileBackwards(
   file: string,
   accept: (record: LogFileRecord) => boolean,
   signal: AbortSignal | undefined,
+  seen: Set<string>,
 ): AsyncGenerator<LogFileRecord[]> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
@@ -127,7 +131,13 @@ async function* fileBackwards(
     if (record && accept(record)) into.push(record);
   };
   try {
-    let position = (await handle.stat()).size;
+    const stat = await handle.stat();
+    // A running msup rotated the files while they were read (web.log became web.log.1 once read): the
+    // same records again, a second time in the tail, and as many older ones left out.
+    const identity = `${stat.dev}:${stat.ino}`;
+    if (seen.has(identity)) return;
+    seen.add(identity);
+    let position = stat.size;
     let carry = Buffer.alloc(0);
     while (position > 0) {
       signal?.throwIfAborted();
@@ -173,9 +183,10 @@ class LogBackwards {
     signal: AbortSignal | undefined,
   ) {
     this.#batches = (async function* () {
+      const seen = new Set<string>();
       for (const index of indexes) {
         const file = path.join(dir, index === 0 ? `${name}.log` : `${name}.log.${index}`);
-        yield* fileBackwards(file, accept, signal);
+        yield* fileBackwards(file, accept, signal, seen);
       }
     })();
   }

@@ -6,6 +6,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -338,6 +339,35 @@ describe('readLogTail', () => {
     expect(all.at(-1)).toMatchObject({ line: 'n29' });
     expect(all.length).toBeLessThanOrEqual(30);
     expect(all.map((r) => r.time)).toEqual([...all.map((r) => r.time)].sort());
+  });
+
+  it('reads each file once when a running msup rotates them during the read', async () => {
+    const files = logs({ maxFileBytes: 300, keep: 5 });
+    for (let i = 0; i < 30; i++) files.write(out('web', `n${i}`, T0 + i));
+    await files.close();
+    const expected = await readLogTail(dir, { service: 'web', lines: 12 });
+    expect(expected.map((r) => (r.kind === 'output' ? r.line : ''))).toEqual(
+      Array.from({ length: 12 }, (_, i) => `n${18 + i}`),
+    );
+    // Right after web.log is opened (before its first chunk is read), the files are rotated as LogFiles
+    // does: each one number up, and a new web.log.
+    const reading = new AbortController();
+    let checks = 0;
+    vi.spyOn(reading.signal, 'throwIfAborted').mockImplementation(() => {
+      if (++checks !== 2) return; // the first is readLogTail's own, before anything is opened
+      const numbers = readdirSync(dir)
+        .flatMap((f) => {
+          const match = /^web\.log(?:\.(\d+))?$/.exec(f);
+          return match ? [Number(match[1] ?? 0)] : [];
+        })
+        .sort((a, b) => b - a);
+      const file = (n: number) => path.join(dir, n === 0 ? 'web.log' : `web.log.${n}`);
+      for (const n of numbers) renameSync(file(n), file(n + 1));
+      writeFileSync(file(0), '');
+    });
+    // Before, web.log.1 was the web.log just read: its records twice, the oldest ones asked for left out.
+    expect(await readLogTail(dir, { service: 'web', lines: 12, signal: reading.signal })).toEqual(expected);
+    expect(checks).toBeGreaterThan(2);
   });
 
   it('merges every log by time when no service is given, msup events included as service "msup"', async () => {
