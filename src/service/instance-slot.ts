@@ -128,6 +128,9 @@ export class InstanceSlot {
 
   #setReady(inc: Incarnation, ready: boolean, detail: string, fromProbe = false): void {
     if (inc.ready === ready) return;
+    // One on its way out (its liveness failed, not ready in time, retiring) stays out, whatever its
+    // readiness probe says while it takes its time to stop: it neither rejoins rotation nor counts as ready.
+    if (ready && (inc.unhealthy || inc.retiring || inc.exit)) return;
     inc.ready = ready;
     if (ready) {
       inc.settleFirstReady(true);
@@ -157,7 +160,8 @@ export class InstanceSlot {
       {
         onReady: () => {},
         onUnready: (detail) => {
-          if (inc.retiring || inc.exit) return;
+          // Once: a probe that passes, then fails again while the instance stops, restarts nothing more.
+          if (inc.retiring || inc.exit || inc.unhealthy) return;
           this.#ctx.log('warn', 'liveness failed: restarting', this.index, { ...this.#ids(inc), detail });
           inc.unhealthy = true;
           this.#setReady(inc, false, detail);

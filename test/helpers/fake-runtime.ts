@@ -113,7 +113,13 @@ export function createFakeRuntime(name: RuntimeName = 'process'): FakeRuntime {
       async stop(timeoutMs: number) {
         if (alive && behave === 'ignore-term') {
           endedBy = 'stop';
-          await new Promise((r) => setTimeout(r, timeoutMs));
+          // SIGKILL after the grace period, unless it ends meanwhile (as a process does).
+          let grace: NodeJS.Timeout | undefined;
+          const graceOver = new Promise((r) => {
+            grace = setTimeout(r, timeoutMs);
+          });
+          await Promise.race([exited, graceOver]);
+          clearTimeout(grace);
           end({ signal: 'SIGKILL' }, 'stop');
         }
         end({ signal: 'SIGTERM' }, 'stop');

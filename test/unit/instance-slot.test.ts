@@ -23,6 +23,8 @@ interface Harness {
   service: Service;
   events: ServiceEvent[];
   probes: Probe[];
+  /** Liveness probes (they start once an instance is first ready). */
+  liveness: Probe[];
   logs(msg: string): Record<string, unknown>[];
 }
 
@@ -55,6 +57,7 @@ async function harness(
   ).services[0]!;
   const events: ServiceEvent[] = [];
   const probes: Probe[] = [];
+  const liveness: Probe[] = [];
   const deps: ServiceDeps = {
     runtime: () => runtime,
     monitor: (_settings, target, handlers, initiallyReady) => {
@@ -65,7 +68,7 @@ async function harness(
         result: (ok, detail) => handlers.onResult?.({ ok, detail }),
         stopped: false,
       };
-      if (!initiallyReady) probes.push(probe);
+      (initiallyReady ? liveness : probes).push(probe);
       if (!initiallyReady && options.autoReady !== false) setImmediate(() => !probe.stopped && probe.ready());
       return {
         stop() {
@@ -84,7 +87,7 @@ async function harness(
   const service = new Service(resolved, deps);
   services.push(service);
   const logs = (msg: string) => events.flatMap((e) => (e.type === 'log' && e.msg === msg ? [e.fields] : []));
-  return { fake, service, events, probes, logs };
+  return { fake, service, events, probes, liveness, logs };
 }
 
 const ready = (h: Harness) => h.service.instances().filter((i) => i.ready).length;
@@ -301,4 +304,66 @@ describe('instance slots on the fake runtime', () => {
     probe.ready();
     expect(h.service.instances()[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
   });
+
+  it('keeps an instance stopped for not being ready in time out of rotation when its probe passes as it stops', async () => {
+    const h = await harness(
+      {
+        startTimeout: 50,
+        stopTimeout: 60_000,
+        env: { BEHAVE: 'ignore-term' },
+        restart: { initialDelay: 60_000 },
+      },
+      { autoReady: false },
+    );
+    h.service.start();
+    try {
+      expect(await waitFor(() => h.logs('not ready in time: restarting').length === 1)).toBe(true);
+      // It gets ready at last while it takes its time over SIGTERM: too late, it is on its way out.
+      h.probes[0]!.ready();
+      expect(h.service.instances()[0]).toMatchObject({ ready: false, state: 'starting' });
+      expect(h.events.filter((e) => e.type === 'ready')).toEqual([]);
+      expect(h.logs('ready')).toEqual([]);
+    } finally {
+      for (const stuck of h.fake.alive()) stuck.exit(null, 'SIGKILL');
+    }
+    expect(await waitFor(() => h.service.instances()[0]?.state === 'backoff')).toBe(true);
+  });
+
+  it('keeps an instance whose liveness failed out of rotation, and restarts it once, whatever its probes say as it stops', async () => {
+    const h = await harness(
+      {
+        health: undefined,
+        readiness: { http: '/ready' },
+        liveness: { http: '/live' },
+        stopTimeout: 60_000,
+        env: { BEHAVE: 'ignore-term' },
+        restart: { initialDelay: 60_000 },
+      },
+      { autoReady: false },
+    );
+    h.service.start();
+    try {
+      expect(await waitFor(() => h.probes.length === 1)).toBe(true);
+      const readiness = h.probes[0]!;
+      readiness.ready();
+      expect(h.liveness).toHaveLength(1);
+      const liveness = h.liveness[0]!;
+      readiness.unready('GET /ready answered 503');
+      liveness.unready('GET /live failed: timed out after 1000ms');
+      expect(h.logs('liveness failed: restarting')).toHaveLength(1);
+      const readyEvents = h.events.filter((e) => e.type === 'ready').length;
+      // While it takes its time over SIGTERM, its readiness passes again, and its liveness passes, then fails.
+      readiness.ready();
+      liveness.ready();
+      liveness.unready('GET /live failed: timed out after 1000ms');
+      expect(h.service.instances()[0]?.ready).toBe(false);
+      expect(h.events.filter((e) => e.type === 'ready')).toHaveLength(readyEvents);
+      expect(h.logs('liveness failed: restarting')).toHaveLength(1);
+    } finally {
+      for (const stuck of h.fake.alive()) stuck.exit(null, 'SIGKILL');
+    }
+    expect(await waitFor(() => h.service.instances()[0]?.state === 'backoff')).toBe(true);
+    expect(h.logs('exited')).toEqual([expect.objectContaining({ reason: 'liveness probe failed' })]);
+  });
+
 });
