@@ -13,7 +13,7 @@ export interface ProbeTarget {
     command: ResolvedCommand,
     options: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<CommandResult>;
-  /** Ends an exec probe under way (the monitor was stopped). */
+  /** Ends an exec or http probe under way (the monitor was stopped). */
   signal?: AbortSignal;
 }
 
@@ -25,6 +25,17 @@ export interface ProbeResult {
    * EAGAIN for a process): it says nothing about the instance and is not counted either way.
    */
   inconclusive?: true;
+}
+
+/** One attempt: its verdict, and when nothing of it is left. */
+export interface ProbeAttempt {
+  result: Promise<ProbeResult>;
+  /**
+   * Resolves once the attempt holds nothing more: an http probe's connection closed (its body is read
+   * after the verdict), a tcp probe's or an exec probe's verdict in. `timeoutMs` after it began at the
+   * latest, and at once when the target's signal aborts. Never rejects.
+   */
+  ended: Promise<void>;
 }
 
 /** A failed attempt: inconclusive when msup itself was short of descriptors or processes. */
@@ -41,7 +52,8 @@ const PROBE_BODY_LIMIT = 10 * 1024;
  * `timeoutMs` bounds the whole attempt (connect, the status line and headers), as Kubernetes's, not
  * the socket's idle time: a server that trickles its headers fails it. The verdict comes with the status;
  * the body is read and dropped until it ends, `PROBE_BODY_LIMIT` or the time is up, whichever comes first,
- * so a health path that streams never keeps a connection per probe.
+ * and the attempt has `ended` once its connection is closed, so a health path that streams never keeps a
+ * connection per probe.
  */
 function httpProbe(
   host: string,
@@ -49,14 +61,18 @@ function httpProbe(
   path: string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
-): Promise<ProbeResult> {
-  return new Promise((resolve) => {
+): ProbeAttempt {
+  let end: () => void = () => {};
+  const ended = new Promise<void>((resolve) => {
+    end = resolve;
+  });
+  const result = new Promise<ProbeResult>((resolve) => {
     let req: http.ClientRequest;
     let settled = false;
-    const settle = (result: ProbeResult) => {
+    const settle = (verdict: ProbeResult) => {
       if (settled) return;
       settled = true;
-      resolve(result);
+      resolve(verdict);
     };
     try {
       req = http.get({ host, port, path, agent: false, headers: { 'user-agent': 'msup-probe' } }, (res) => {
@@ -72,19 +88,29 @@ function httpProbe(
     } catch (error) {
       // A path Node refuses to send (validation keeps such paths out of the config).
       resolve({ ok: false, detail: `GET ${path} failed: ${(error as Error).message}` });
+      end();
       return;
     }
-    const timer = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs}ms`)), timeoutMs);
-    const stop = () => req.destroy(new Error('the probe was stopped'));
+    // The attempt has ended at the timeout (or the stop) at the latest, even if its close were late.
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`timed out after ${timeoutMs}ms`));
+      end();
+    }, timeoutMs);
+    const stop = () => {
+      req.destroy(new Error('the probe was stopped'));
+      end();
+    };
     signal?.addEventListener('abort', stop, { once: true });
     req.on('close', () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', stop);
+      end();
     });
     req.on('error', (error: NodeJS.ErrnoException) =>
       settle(failure(`GET ${path} failed: ${error.message}`, error.code)),
     );
   });
+  return { result, ended };
 }
 
 function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
@@ -132,15 +158,29 @@ async function execProbe(
   };
 }
 
+/** Starts one attempt; a monitor sends the next one once this one has `ended`. */
+export function startProbe(probe: ResolvedProbe, target: ProbeTarget, timeoutMs: number): ProbeAttempt {
+  if (probe.kind === 'exec') return verdictOnly(execProbe(probe, target, timeoutMs));
+  if (!target.endpoint)
+    return verdictOnly(Promise.resolve({ ok: false, detail: 'the instance has no port' }));
+  const { host, port } = target.endpoint;
+  return probe.kind === 'http'
+    ? httpProbe(host, port, probe.path, timeoutMs, target.signal)
+    : verdictOnly(tcpProbe(host, port, timeoutMs));
+}
+
+/** An attempt that holds nothing once its verdict is in. */
+function verdictOnly(result: Promise<ProbeResult>): ProbeAttempt {
+  return {
+    result,
+    ended: result.then(
+      () => {},
+      () => {},
+    ),
+  };
+}
+
+/** One attempt's verdict. */
 export function runProbe(probe: ResolvedProbe, target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
-  switch (probe.kind) {
-    case 'http':
-      if (!target.endpoint) return Promise.resolve({ ok: false, detail: 'the instance has no port' });
-      return httpProbe(target.endpoint.host, target.endpoint.port, probe.path, timeoutMs, target.signal);
-    case 'tcp':
-      if (!target.endpoint) return Promise.resolve({ ok: false, detail: 'the instance has no port' });
-      return tcpProbe(target.endpoint.host, target.endpoint.port, timeoutMs);
-    case 'exec':
-      return execProbe(probe, target, timeoutMs);
-  }
+  return startProbe(probe, target, timeoutMs).result;
 }

@@ -1,10 +1,11 @@
 // The http probe against real sockets: its timeout bounds the whole attempt (a server that trickles its
-// headers fails it), a health path that streams never keeps a connection per probe, and a stopped
-// monitor leaves no probe under way.
+// headers fails it), a health path that streams never keeps a connection per probe (a monitor sends
+// the next one once the last is closed), and a stopped monitor leaves no probe under way.
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runProbe } from '../../src/health/probe.js';
+import { startMonitor } from '../../src/health/monitor.js';
+import { type ProbeResult, runProbe } from '../../src/health/probe.js';
 import { waitFor } from '../helpers/processes.js';
 
 const servers: net.Server[] = [];
@@ -79,6 +80,48 @@ describe('http probe', () => {
       expect(await probe(port, 200)).toEqual({ ok: true, detail: 'GET /health answered 200' });
     }
     // Each one is closed by its probe's timeout at the latest: none is left.
+    expect(await waitFor(async () => (await connections(server)) === 0, 5000)).toBe(true);
+  });
+
+  it('sends the next probe once the last one is closed, even with a timeout far above the interval', async () => {
+    // Each answer streams its body for a while (10 chunks, 30 ms apart) before it ends.
+    const othersOpen: number[] = [];
+    const server = http.createServer((_req, res) => {
+      othersOpen.push(sockets.size - 1);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      let chunks = 0;
+      const timer = setInterval(() => {
+        if (++chunks < 10) res.write('still checking\n');
+        else res.end('up\n');
+      }, 30);
+      res.on('close', () => clearInterval(timer));
+    });
+    const port = await listen(server);
+    const results: ProbeResult[] = [];
+    const monitor = startMonitor(
+      {
+        probe: { kind: 'http', path: '/health' },
+        intervalMs: 10,
+        timeoutMs: 60_000,
+        failureThreshold: 1,
+        successThreshold: 1,
+        initialDelayMs: 0,
+      },
+      { endpoint: { host: '127.0.0.1', port }, exec: () => Promise.reject(new Error('no exec here')) },
+      { onReady: () => {}, onUnready: () => {}, onResult: (result) => results.push(result) },
+    );
+    try {
+      expect(await waitFor(() => othersOpen.length >= 3)).toBe(true);
+    } finally {
+      await monitor.stop();
+    }
+    // Each probe came alone: the one before it had been closed.
+    expect(othersOpen.slice(0, 3)).toEqual([0, 0, 0]);
+    expect(results.slice(0, 2)).toEqual([
+      { ok: true, detail: 'GET /health answered 200' },
+      { ok: true, detail: 'GET /health answered 200' },
+    ]);
+    // The stop ended the one under way, body and all.
     expect(await waitFor(async () => (await connections(server)) === 0, 5000)).toBe(true);
   });
 
