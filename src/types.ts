@@ -305,6 +305,12 @@ export interface ExitInfo {
    * both null, why the exit is not known (`'removed outside msup'`: a container removed with the engine).
    */
   reason?: string;
+  /**
+   * msup stopped it for its health: its liveness probe failed (`reason: 'liveness probe failed'`), or it
+   * was not ready within `startTimeout` (`reason: 'not ready in time'`). A failed exit whatever its code:
+   * an exit 0 on that SIGTERM is no clean end.
+   */
+  unhealthy?: true;
 }
 
 export type InstanceState =

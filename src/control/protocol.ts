@@ -109,6 +109,8 @@ export interface ExitSummary {
   reason?: string;
   /** Why it could not start at all. */
   error?: string;
+  /** msup stopped it for its health (liveness failed, not ready in time): a failure whatever its code. */
+  unhealthy?: true;
 }
 
 export interface InstanceStatus {

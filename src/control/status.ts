@@ -34,6 +34,7 @@ function instanceStatus(i: InstanceInfo, before: UsageSample, after: UsageSample
           at: new Date(i.lastExit.at).toISOString(),
           ...(i.lastExit.reason ? { reason: i.lastExit.reason } : {}),
           ...(i.lastExit.error ? { error: i.lastExit.error } : {}),
+          ...(i.lastExit.unhealthy ? { unhealthy: true as const } : {}),
         }
       : null,
     lastProbe: i.lastProbe

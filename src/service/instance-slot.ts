@@ -27,6 +27,14 @@ export const STARTED_AFTER_MS = 500;
 /** Failing readiness probes are logged once an instance has been up this long (before, it is booting). */
 export const PROBE_LOG_GRACE_MS = 1000;
 
+/**
+ * Why msup stopped an incarnation for its health: a liveness probe runs only once it has been ready, and
+ * one stopped at `startTimeout` never was (nor becomes so as it stops).
+ */
+function healthReason(inc: Incarnation): string {
+  return inc.becameReady ? 'liveness probe failed' : 'not ready in time';
+}
+
 /** The promise's value, or false after `ms`. */
 async function withTimeout(promise: Promise<boolean>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -296,7 +304,12 @@ export class InstanceSlot {
     await this.#launching;
   }
 
-  async #onExit(inc: Incarnation, exit: ExitInfo): Promise<void> {
+  async #onExit(inc: Incarnation, ended: ExitInfo): Promise<void> {
+    // One msup stopped for its health failed, whatever its code (an exit 0 on that SIGTERM is no clean end):
+    // its restart policy, `lastExit` (status, dependsOn, start's verdict) and the logs all say so.
+    const exit: ExitInfo = inc.unhealthy
+      ? { ...ended, unhealthy: true, reason: ended.reason ?? healthReason(inc) }
+      : ended;
     inc.exit = exit;
     const probesEnded = inc.stopProbe();
     this.#setReady(inc, false, describeExit(exit));
@@ -308,7 +321,7 @@ export class InstanceSlot {
     if (!planned) {
       this.#ctx.log(failed(exit) || inc.unhealthy ? 'warn' : 'info', 'exited', this.index, {
         ...this.#ids(inc),
-        ...(inc.unhealthy ? { reason: 'liveness probe failed' } : exit.reason ? { reason: exit.reason } : {}),
+        ...(inc.unhealthy ? { reason: healthReason(inc) } : exit.reason ? { reason: exit.reason } : {}),
         code: exit.code,
         signal: exit.signal,
         uptimeMs: exit.uptimeMs,

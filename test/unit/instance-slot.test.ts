@@ -6,6 +6,7 @@ import type { Runtime, RuntimeHost } from '../../src/contract.js';
 import { PortAllocator } from '../../src/runtime/ports.js';
 import { EndpointDirectory } from '../../src/service/directory.js';
 import { Service, type ServiceDeps, type ServiceEvent } from '../../src/service/service.js';
+import { doneStarting } from '../../src/service/start-verdict.js';
 import type { ServiceConfig } from '../../src/types.js';
 import { createFakeRuntime, type FakeRuntime } from '../helpers/fake-runtime.js';
 import { waitFor } from '../helpers/processes.js';
@@ -366,4 +367,27 @@ describe('instance slots on the fake runtime', () => {
     expect(h.logs('exited')).toEqual([expect.objectContaining({ reason: 'liveness probe failed' })]);
   });
 
+  it('counts an instance stopped for not being ready in time as failed, even when it exits 0 on SIGTERM', async () => {
+    const h = await harness(
+      { startTimeout: 50, stopTimeout: 60_000, env: { BEHAVE: 'ignore-term' }, restart: 'never' },
+      { autoReady: false },
+    );
+    h.service.start();
+    try {
+      expect(await waitFor(() => h.logs('not ready in time: restarting').length === 1)).toBe(true);
+      // A graceful shutdown: it ends with code 0 on msup's SIGTERM.
+      h.fake.alive()[0]?.exit(0);
+    } finally {
+      for (const stuck of h.fake.alive()) stuck.exit(null, 'SIGKILL');
+    }
+    expect(await waitFor(() => h.service.instances()[0]?.state === 'exited')).toBe(true);
+    const info = h.service.instances()[0]!;
+    // Not a one-shot run that ended well (start() and dependsOn 'completed' would take it for one).
+    expect(info.lastExit).toMatchObject({ code: 0, unhealthy: true, reason: 'not ready in time' });
+    expect(doneStarting(info)).toBe(false);
+    expect(h.logs('exited')).toEqual([expect.objectContaining({ code: 0, reason: 'not ready in time' })]);
+    expect(h.logs('not restarting')).toEqual([
+      expect.objectContaining({ policy: 'never', reason: 'exited with code 0, not ready in time' }),
+    ]);
+  });
 });
