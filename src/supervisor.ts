@@ -911,6 +911,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#log('info', 'stopped');
     }
     const logFiles = this.#logFiles;
+    // Lines the disk did not take, told while msup.log is still open.
+    logFiles?.reportDrops();
     this.#logFiles = undefined;
     await logFiles?.close();
   }

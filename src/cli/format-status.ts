@@ -112,8 +112,10 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
         ? i.lastExit.error
           ? 'could not start'
           : (i.lastExit.signal ??
-            // No code: it ran, and how it ended is not known (the reason says why: `removed outside msup`).
-            (i.lastExit.code === null ? (i.lastExit.reason ?? 'unknown') : `code ${i.lastExit.code}`))
+              // No code: it ran, and how it ended is not known (the reason says why: `removed outside msup`).
+              (i.lastExit.code === null ? (i.lastExit.reason ?? 'unknown') : `code ${i.lastExit.code}`)) +
+            // Stopped by msup for its health: not a clean end, whatever the code.
+            (i.lastExit.unhealthy && !i.lastExit.error ? ` (${i.lastExit.reason ?? 'unhealthy'})` : '')
         : '-';
       rows.push([
         service.name,

@@ -69,6 +69,8 @@ export const LOG_FILES_DEFAULTS = {
 
 /** Dropped lines of a log are told at most this often (a disk behind a busy service drops many times). */
 const REPORT_DROPS_MS = 5000;
+/** While a tail is read, the lines held for it may wait up to this many times `maxQueuedBytes`. */
+const HELD_FACTOR = 8;
 
 /**
  * A log that could not be opened, or whose write failed, is tried again after this long (the lines
@@ -195,7 +197,10 @@ export class LogFiles {
    * Per log: lines dropped and not told yet, whether it drops now (until half its queue is written),
    * and when drops were last told.
    */
-  readonly #drops = new Map<string, { lines: number; dropping: boolean; toldAt: number }>();
+  readonly #drops = new Map<
+    string,
+    { lines: number; dropping: boolean; toldAt: number; timer?: NodeJS.Timeout | undefined }
+  >();
   readonly #open = new Map<string, OpenLog>();
   /** Logs that could not be opened, and when: tried again after RETRY_OPEN_MS (EMFILE passes). */
   readonly #failed = new Map<string, number>();
@@ -385,6 +390,22 @@ export class LogFiles {
     this.#handed.delete(name);
   }
 
+  /**
+   * Tells every count of dropped lines not told yet, now and synchronously (the supervisor's stop, before
+   * it lets the files go, so that the report lands in msup.log).
+   */
+  reportDrops(): void {
+    for (const [name, drop] of this.#drops) {
+      clearTimeout(drop.timer);
+      drop.timer = undefined;
+      if (drop.lines === 0) continue;
+      const lines = drop.lines;
+      drop.lines = 0;
+      drop.toldAt = this.#now();
+      this.#onDropped(name, lines);
+    }
+  }
+
   /** Flushes and closes every file; later writes are ignored. Idempotent. */
   close(): Promise<void> {
     if (!this.#closed) {
@@ -434,10 +455,16 @@ export class LogFiles {
    * through. Before, the file's stream buffered without bound.
    */
   #dropped(log: OpenLog, length: number): boolean {
-    const queued = this.#waiting(log);
     const drop = this.#drops.get(log.name);
     const bound = drop?.dropping ? this.maxQueuedBytes / 2 : this.maxQueuedBytes;
-    if (queued > 0 && queued + length > bound) {
+    // While a tail is read, lines wait for it by design (msup's own hold, as long as the read): they count
+    // against a bound HELD_FACTOR times larger, and the disk's backlog alone against the usual one.
+    const held = this.#holding > 0;
+    const queued = held ? this.#waiting(log) - log.pendingLength : this.#waiting(log);
+    const over =
+      (queued > 0 && queued + length > bound) ||
+      (held && log.pendingLength > 0 && log.pendingLength + length > HELD_FACTOR * bound);
+    if (over) {
       if (drop) {
         drop.lines++;
         drop.dropping = true;
@@ -460,7 +487,14 @@ export class LogFiles {
     const drop = this.#drops.get(name);
     if (!drop || drop.lines === 0) return;
     const at = this.#now();
-    if (!now && at - drop.toldAt < REPORT_DROPS_MS) return;
+    clearTimeout(drop.timer);
+    drop.timer = undefined;
+    if (!now && at - drop.toldAt < REPORT_DROPS_MS) {
+      // Held back: told when the 5 s have passed, not at a next episode that may never come.
+      drop.timer = setTimeout(() => this.#tellDrops(name, false), drop.toldAt + REPORT_DROPS_MS - at);
+      drop.timer.unref();
+      return;
+    }
     const lines = drop.lines;
     drop.lines = 0;
     drop.toldAt = at;

@@ -270,6 +270,64 @@ describe('LogFiles behind the output', () => {
     expect(lines('web.log').map((l) => JSON.parse(l).line as string)).toContain('caught up again');
     expect(lines('msup.log').map((l) => JSON.parse(l).msg)).toEqual(['msup.log has a bound of its own']);
   });
+
+  it('holds the lines that come while a tail is read without dropping them (up to 8 times the bound)', async () => {
+    const told: [string, number][] = [];
+    const files = logs({ maxQueuedBytes: 64 * 1024, onDropped: (log, lines) => told.push([log, lines]) });
+    files.write(out('web', 'before', T0));
+    // The tail holds every write until it has read; 300 KB come meanwhile, past the 64 KiB bound.
+    const tail = files.tail({ lines: 1 });
+    const pad = 'x'.repeat(1000);
+    for (let i = 0; i < 300; i++) files.write(out('web', `held ${i} ${pad}`, T0 + i));
+    await tail;
+    await files.close();
+    await Promise.resolve();
+    expect(told).toEqual([]);
+    const held = lines('web.log').filter((l) => (JSON.parse(l).line as string).startsWith('held '));
+    expect(held).toHaveLength(300);
+  });
+
+  it('tells a count held back by the 5 s limit once they have passed, without a next burst', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const told: [string, number][] = [];
+      let now = 0;
+      const files = logs({
+        maxQueuedBytes: 64 * 1024,
+        batchMs: 60_000,
+        now: () => now,
+        onDropped: (log, lines) => told.push([log, lines]),
+      });
+      const pad = 'x'.repeat(1000);
+      const burst = async (label: string, at: number) => {
+        for (let i = 0; i < 200; i++) files.write(out('web', `${label} ${i} ${pad}`, T0 + i));
+        await files.tail({ lines: 1 });
+        files.write(out('web', `${label} caught up`, T0 + at));
+        await Promise.resolve();
+      };
+      await burst('first', 1000);
+      expect(told).toHaveLength(1);
+      now = 1000;
+      await burst('second', 2000);
+      expect(told).toHaveLength(1); // within 5 s of the first: held back
+      now = 5000;
+      vi.advanceTimersByTime(4000);
+      await Promise.resolve();
+      expect(told).toHaveLength(2);
+      expect(told[1]?.[1]).toBeGreaterThan(100);
+      // At the stop, a count not told yet is told at once, in the call (msup.log still open then).
+      now = 6000;
+      await burst('third', 3000);
+      expect(told).toHaveLength(2);
+      files.reportDrops();
+      expect(told).toHaveLength(3);
+      await files.close();
+      await Promise.resolve();
+      expect(told).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('LogFiles when a write fails', () => {
