@@ -383,7 +383,7 @@ export class LogFiles {
       this.#write(log);
       this.#retire(log);
     }
-    this.#tellDrops(name, true);
+    this.#tellDrops(name, 'now');
     this.#drops.delete(name);
     this.#failed.delete(name);
     this.#taken.delete(name);
@@ -395,21 +395,13 @@ export class LogFiles {
    * it lets the files go, so that the report lands in msup.log).
    */
   reportDrops(): void {
-    for (const [name, drop] of this.#drops) {
-      clearTimeout(drop.timer);
-      drop.timer = undefined;
-      if (drop.lines === 0) continue;
-      const lines = drop.lines;
-      drop.lines = 0;
-      drop.toldAt = this.#now();
-      this.#onDropped(name, lines);
-    }
+    for (const name of this.#drops.keys()) this.#tellDrops(name, 'in-call');
   }
 
   /** Flushes and closes every file; later writes are ignored. Idempotent. */
   close(): Promise<void> {
     if (!this.#closed) {
-      for (const name of this.#drops.keys()) this.#tellDrops(name, true);
+      for (const name of this.#drops.keys()) this.#tellDrops(name, 'now');
       const streams = [...this.#open.values()].map((log) => {
         this.#write(log);
         return ended(log.stream);
@@ -473,32 +465,34 @@ export class LogFiles {
     }
     if (drop?.dropping) {
       drop.dropping = false;
-      this.#tellDrops(log.name, false);
+      this.#tellDrops(log.name, 'limited');
     }
     return false;
   }
 
   /**
-   * Tells the lines `name` dropped and has not told yet: unless `now` (forget, close), only when the last
-   * telling is REPORT_DROPS_MS old (the lines stay counted for the next one). Told after this call
-   * returns: the listener may log an event (to msup.log) without coming back into a write under way.
+   * Tells the lines `name` dropped and has not told yet: `limited`, only when the last telling is
+   * REPORT_DROPS_MS old (else once it is); `now` (forget, close) at once. Told after this call returns (the
+   * listener may log an event to msup.log without coming back into a write under way), except `in-call`
+   * (reportDrops, from outside any write).
    */
-  #tellDrops(name: string, now: boolean): void {
+  #tellDrops(name: string, when: 'limited' | 'now' | 'in-call'): void {
     const drop = this.#drops.get(name);
     if (!drop || drop.lines === 0) return;
     const at = this.#now();
     clearTimeout(drop.timer);
     drop.timer = undefined;
-    if (!now && at - drop.toldAt < REPORT_DROPS_MS) {
+    if (when === 'limited' && at - drop.toldAt < REPORT_DROPS_MS) {
       // Held back: told when the 5 s have passed, not at a next episode that may never come.
-      drop.timer = setTimeout(() => this.#tellDrops(name, false), drop.toldAt + REPORT_DROPS_MS - at);
+      drop.timer = setTimeout(() => this.#tellDrops(name, 'limited'), drop.toldAt + REPORT_DROPS_MS - at);
       drop.timer.unref();
       return;
     }
     const lines = drop.lines;
     drop.lines = 0;
     drop.toldAt = at;
-    queueMicrotask(() => this.#onDropped(name, lines));
+    if (when === 'in-call') this.#onDropped(name, lines);
+    else queueMicrotask(() => this.#onDropped(name, lines));
   }
 
   /**

@@ -165,6 +165,24 @@ describe('the verdict of a result', () => {
     };
   };
 
+  // Three rounds of process's p50 and the sidecar's: both steady; moving together (the sidecar's ratio
+  // steady, process's own figure not); the sidecar's alone (its ratio not steady).
+  const steadyRounds = () =>
+    result(0.01, 3, [
+      [1, 1.01, 1.02],
+      [2, 2.02, 2.04],
+    ]);
+  const movingTogether = () =>
+    result(0.01, 3, [
+      [1, 2, 3],
+      [2, 4, 6],
+    ]);
+  const sidecarMoving = () =>
+    result(0.01, 3, [
+      [1, 1, 1],
+      [1, 2, 3],
+    ]);
+
   it('says the machine was quiet or busy, with the share measured', () => {
     expect(verdict(result(0.012, 1, [[1], [2]]))).toEqual([
       "Quiet: other work used 1.2% of the machine's CPU while the runtimes sat idle (the mean of 2 idle periods, the most 1.2% in process's round 1).",
@@ -213,10 +231,7 @@ describe('the verdict of a result', () => {
 
   it('counts the figures their rounds leave uncertain: the ratios beside the baseline', () => {
     // The sidecar's p50 moves with process's: its ratio is steady (2, 2, 2), process's own is not.
-    const moving = result(0.01, 3, [
-      [1, 2, 3],
-      [2, 4, 6],
-    ]);
+    const moving = movingTogether();
     // The reports mark what the count counts: process's p50, not the sidecar's (its ratio is steady).
     expect(moving.runtimes[1]?.metrics.find((m) => m.id === 'p50Ms')?.noisy).toBe(true);
     expect(formatCompare(moving).match(/% !/g)).toHaveLength(1); // a cell: `3.00 ms ±50% !`
@@ -226,40 +241,23 @@ describe('the verdict of a result', () => {
       "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. None of them is one more rounds would settle: process's own figures move with the machine from run to run (read the ratios), and a runtime left out gets no more rounds.",
     );
     // The sidecar's ratio marked: more rounds would settle it.
-    const ratioMoving = result(0.01, 3, [
-      [1, 1, 1],
-      [1, 2, 3],
-    ]);
+    const ratioMoving = sidecarMoving();
     expect(verdict(ratioMoving)[1]).toBe(
       "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, so another run may land that far away. More rounds narrow it (--max-rounds).",
     );
-    expect(
-      verdict(
-        result(0.01, 3, [
-          [1, 1.01, 1.02],
-          [2, 2.02, 2.04],
-        ]),
-      )[1],
-    ).toBe("Steady: every figure's 95% interval from its 3 rounds is within ±20% of it.");
+    expect(verdict(steadyRounds())[1]).toBe(
+      "Steady: every figure's 95% interval from its 3 rounds is within ±20% of it.",
+    );
   });
 
   it('says how many rounds were added while figures were marked, and when the most was reached', () => {
-    const steady = result(0.01, 3, [
-      [1, 1.01, 1.02],
-      [2, 2.02, 2.04],
-    ]);
+    const steady = steadyRounds();
     const added = { ...steady, settings: { ...steady.settings, minRounds: 2, maxRounds: 4 } };
     expect(verdict(added)[1]).toBe(
       "Steady: every figure's 95% interval from its 3 rounds (1 added to the 2 asked for while figures were marked !) is within ±20% of it.",
     );
-    const moving = result(0.01, 3, [
-      [1, 2, 3],
-      [2, 4, 6],
-    ]);
-    const ratioMoving = result(0.01, 3, [
-      [1, 1, 1],
-      [1, 2, 3],
-    ]);
+    const moving = movingTogether();
+    const ratioMoving = sidecarMoving();
     const most = { ...ratioMoving, settings: { ...ratioMoving.settings, minRounds: 2, maxRounds: 3 } };
     expect(verdict(most)[1]).toBe(
       "1 marked ! of process's figures and the other runtimes' ratios to process: the 95% interval from the rounds reaches past ±20%, after 3 rounds, the most this run would add (--max-rounds), so another run may land that far away. More rounds narrow it (--max-rounds).",

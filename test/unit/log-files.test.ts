@@ -222,15 +222,21 @@ describe('LogFiles when its files go away', () => {
 });
 
 describe('LogFiles behind the output', () => {
-  it('drops the lines of a log past maxQueuedBytes waiting to be written, and tells how many', async () => {
+  /** Log files with a 64 KiB bound, a batch window long enough that only a tail writes, and the drops told. */
+  const behind = (now: () => number) => {
     const told: [string, number][] = [];
-    let now = 0;
     const files = logs({
       maxQueuedBytes: 64 * 1024,
       batchMs: 60_000,
-      now: () => now,
+      now,
       onDropped: (log, lines) => told.push([log, lines]),
     });
+    return { files, told };
+  };
+
+  it('drops the lines of a log past maxQueuedBytes waiting to be written, and tells how many', async () => {
+    let now = 0;
+    const { files, told } = behind(() => now);
     const pad = 'x'.repeat(1000);
     const burst = (label: string) => {
       for (let i = 0; i < 1000; i++) files.write(out('web', `${label} ${i} ${pad}`, T0 + i));
@@ -290,14 +296,8 @@ describe('LogFiles behind the output', () => {
   it('tells a count held back by the 5 s limit once they have passed, without a next burst', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
-      const told: [string, number][] = [];
       let now = 0;
-      const files = logs({
-        maxQueuedBytes: 64 * 1024,
-        batchMs: 60_000,
-        now: () => now,
-        onDropped: (log, lines) => told.push([log, lines]),
-      });
+      const { files, told } = behind(() => now);
       const pad = 'x'.repeat(1000);
       const burst = async (label: string, at: number) => {
         for (let i = 0; i < 200; i++) files.write(out('web', `${label} ${i} ${pad}`, T0 + i));
