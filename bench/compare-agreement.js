@@ -58,11 +58,11 @@ if (first !== undefined && !(Number.isInteger(first) && first >= 1)) {
   console.error(`--first: expected a whole number of rounds from 1, got "${values.first}"`);
   process.exit(2);
 }
-const { median, spread, isNoisy } = await import(path.join(ROOT, 'dist', 'compare', 'stats.js'));
+const { median, spread, uncertainty, isNoisy } = await import(path.join(ROOT, 'dist', 'compare', 'stats.js'));
 
 /**
  * A kept run as if it had stopped after its first `first` rounds (--first): every row's rounds and single
- * requests, and the baseline's runs beside each runtime, cut there, and each row's own figure, spread and
+ * requests, and the baseline's runs beside each runtime, cut there, and each row's own figure, spread, interval and
  * mark taken again from them (the ratios are taken again by recompute).
  */
 function cutRounds(result) {
@@ -84,6 +84,7 @@ function cutRounds(result) {
         ...(m.samples ? { samples: cut(m.samples) } : {}),
         value: median(rounds),
         spread: count ? null : spread(rounds),
+        uncertainty: count ? null : uncertainty(rounds),
         noisy: count ? false : isNoisy(rounds),
       };
     }),

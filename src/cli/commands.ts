@@ -156,7 +156,7 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
       {
         name: 'rounds',
         value: 'R',
-        help: 'run every runtime R times, in turn, and show the spread (default 5; 1 for a quick look)',
+        help: 'run every runtime R times, in turn, and show each figure ± its 95% interval (default 5; 1 for a quick look)',
       },
       {
         name: 'max-rounds',

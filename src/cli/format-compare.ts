@@ -1,6 +1,6 @@
 // `msup compare` for people: the machine, a table of every row by runtime with its label, the rounds and
 // their spread, each runtime's ratio to the baseline taken round by round, the runtimes that did not run, and the published anchors. Pure.
-import { errorWarning, formatRatio, formatValue, verdict } from '../compare/format.js';
+import { errorWarning, formatRatio, formatUncertainty, formatValue, verdict } from '../compare/format.js';
 import { ERROR_SHARE_THRESHOLD } from '../compare/load-figures.js';
 import { ownMarked } from '../compare/metrics.js';
 import type { CompareResultV3, Metric, RuntimeReport } from '../compare/types.js';
@@ -9,8 +9,7 @@ import type { CompareResultV3, Metric, RuntimeReport } from '../compare/types.js
 function cell(metric: Metric | undefined, rounds: number, flagged = false): string {
   if (!metric) return '';
   const main = `${formatValue(metric.value, metric.unit)}${flagged && metric.id === 'errorShare' ? ' ⚠' : ''}`;
-  if (rounds < 2 || metric.spread === null) return main;
-  return `${main} ±${Math.round((metric.spread * 100) / 2)}%${ownMarked(metric) ? ' !' : ''}`;
+  return `${main}${formatUncertainty(metric.uncertainty, rounds)}${rounds > 1 && ownMarked(metric) ? ' !' : ''}`;
 }
 
 function table(rows: string[][]): string {
@@ -74,7 +73,7 @@ export function formatCompare(result: CompareResultV3): string {
     }
     if (s.rounds > 1) {
       lines.push(
-        'per round (figures: the median shown above; ratios: the mean of the middle rounds, first requests over every round at once; ±: half the spread; !: the 95% interval from the rounds reaches past ±20%):',
+        'per round (figures: the median shown above; ratios: the mean of the middle rounds, first requests over every round at once; ±: the half-width of the 95% interval from the rounds; !: it reaches past ±20%):',
       );
       for (const r of ran) {
         for (const metric of r.metrics.filter((x) => x.spread !== null)) {
@@ -108,8 +107,7 @@ function ratioCell(metric: Metric | undefined, rounds: number): string {
   const q = metric?.ratio;
   if (!q) return '';
   const main = formatRatio(q.value);
-  if (rounds < 2 || q.spread === null) return main;
-  return `${main} ±${Math.round((q.spread * 100) / 2)}%${q.noisy ? ' !' : ''}`;
+  return `${main}${formatUncertainty(q.uncertainty, rounds)}${rounds > 1 && q.noisy ? ' !' : ''}`;
 }
 
 /** The kind of a row over the runtimes: one word when they agree, else each runtime's. */

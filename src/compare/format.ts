@@ -1,6 +1,6 @@
 // A compare's figures written for people, in their unit (the terminal table and the HTML report). Pure.
 import { markedFigures, unsettledFigures } from './metrics.js';
-import { BACKGROUND_MIN_PERIOD_MS, backgroundLoad } from './stats.js';
+import { BACKGROUND_MIN_PERIOD_MS, backgroundLoad, NOISE_THRESHOLD } from './stats.js';
 import type { BackgroundLoad, CompareResultV3, Metric, RuntimeReport } from './types.js';
 
 /** A figure in its unit, short. */
@@ -22,6 +22,18 @@ export function formatValue(value: number | null, unit: Metric['unit']): string 
     case 'share':
       return `${Number((value * 100).toFixed(1))}%`;
   }
+}
+
+/**
+ * The `±` beside a figure or a ratio: the half-width of its 95% interval from the rounds, as a share of it
+ * (the `!` mark stands on the same number, past NOISE_THRESHOLD). Empty with one round, or where there is none (counts;
+ * a result written before the field existed).
+ */
+export function formatUncertainty(share: number | null | undefined, rounds: number): string {
+  if (rounds < 2 || share === null || share === undefined) return '';
+  const percent = share * 100;
+  // Near the mark's 20%, one decimal: `±20%` beside a `!` would read as a contradiction.
+  return ` ±${Math.abs(percent - NOISE_THRESHOLD * 100) < 0.5 ? percent.toFixed(1) : Math.round(percent)}%`;
 }
 
 /** A ratio to the baseline runtime's figure: `1.37×`. */

@@ -1,6 +1,6 @@
 // The rows of a compare: each figure's label, unit and kind, and the rounds of a runtime folded into one
 // value per row with its spread. Pure.
-import { isNoisy, median, pairwiseRatio, spread, trimmedMean } from './stats.js';
+import { isNoisy, median, pairwiseRatio, spread, trimmedMean, uncertainty } from './stats.js';
 import type { FigureKind, Metric, MetricId, RatioFigure, RuntimeReport } from './types.js';
 
 interface RowSpec {
@@ -120,6 +120,7 @@ export function foldRounds(
       value: median(values),
       rounds: values,
       spread: row.count ? null : spread(values),
+      uncertainty: row.count ? null : uncertainty(values),
       noisy: row.count ? false : isNoisy(values),
       ratio: null,
       ...(rowSamples === undefined ? {} : { samples: rowSamples }),
@@ -173,7 +174,13 @@ export function ratioFigure(
   const both = (s: readonly (readonly number[])[]) =>
     rounds.flatMap((r, i) => (r === null ? [] : (s[i] ?? [])));
   const ofAll = pooled && samples && baseSamples ? ofSamples(both(samples), both(baseSamples)) : null;
-  return { value: ofAll ?? trimmedMean(rounds), rounds, spread: spread(rounds), noisy: isNoisy(rounds) };
+  return {
+    value: ofAll ?? trimmedMean(rounds),
+    rounds,
+    spread: spread(rounds),
+    uncertainty: uncertainty(rounds),
+    noisy: isNoisy(rounds),
+  };
 }
 
 /** Each metric of a runtime given its ratio to the baseline runtime's metric, round by round. */

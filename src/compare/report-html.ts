@@ -1,6 +1,6 @@
 // The compare's HTML report: one self-contained page (inline CSS and SVG, the result embedded as JSON, no
 // network) with the machine, a summary table, and charts of latency, throughput, memory and cost. Pure.
-import { errorWarning, formatRatio, formatValue, verdict } from './format.js';
+import { errorWarning, formatRatio, formatUncertainty, formatValue, verdict } from './format.js';
 import { ERROR_SHARE_THRESHOLD } from './load-figures.js';
 import { ownMarked } from './metrics.js';
 import { barChart, escapeHtml, histogramChart, lineChart, PALETTE } from './svg-charts.js';
@@ -28,15 +28,14 @@ function summaryTable(result: CompareResultV3, ran: readonly RuntimeReport[]): s
     const cells = ran.map((r) => {
       const x = metric(r, m.id);
       if (!x) return '<td></td>';
-      const spread =
-        result.settings.rounds > 1 && x.spread !== null ? ` ±${Math.round((x.spread * 100) / 2)}%` : '';
+      const plusMinus = formatUncertainty(x.uncertainty, result.settings.rounds);
       const rounds = result.settings.rounds > 1 ? x.rounds.map((v) => formatValue(v, x.unit)).join(', ') : '';
       const q = x.ratio;
       const ratioRounds =
         q && result.settings.rounds > 1 ? q.rounds.map((v) => formatRatio(v)).join(', ') : '';
       const ratio =
         q && result.baseline
-          ? `<br><span class="ratio${q.noisy ? ' noisy' : ''}" data-ratio="${q.value ?? ''}">${escapeHtml(`${formatRatio(q.value)} ${result.baseline}${result.settings.rounds > 1 && q.spread !== null ? ` ±${Math.round((q.spread * 100) / 2)}%` : ''}`)}${q.noisy ? ' !' : ''}</span>`
+          ? `<br><span class="ratio${q.noisy ? ' noisy' : ''}" data-ratio="${q.value ?? ''}">${escapeHtml(`${formatRatio(q.value)} ${result.baseline}${formatUncertainty(q.uncertainty, result.settings.rounds)}`)}${q.noisy ? ' !' : ''}</span>`
           : '';
       const title = [
         rounds && `rounds: ${rounds}`,
@@ -46,7 +45,7 @@ function summaryTable(result: CompareResultV3, ran: readonly RuntimeReport[]): s
       ];
       const marked = ownMarked(x);
       const errors = x.id === 'errorShare' && r.manyErrors === true;
-      return `<td class="num${marked ? ' noisy' : ''}${errors ? ' errors' : ''}" data-runtime="${escapeHtml(r.runtime)}" data-metric="${x.id}" data-value="${x.value ?? ''}" title="${escapeHtml(title.filter(Boolean).join(' — '))}">${escapeHtml(formatValue(x.value, x.unit) + spread)}${marked ? ' !' : ''}${errors ? ' ⚠' : ''}${ratio}</td>`;
+      return `<td class="num${marked ? ' noisy' : ''}${errors ? ' errors' : ''}" data-runtime="${escapeHtml(r.runtime)}" data-metric="${x.id}" data-value="${x.value ?? ''}" title="${escapeHtml(title.filter(Boolean).join(' — '))}">${escapeHtml(formatValue(x.value, x.unit) + plusMinus)}${marked ? ' !' : ''}${errors ? ' ⚠' : ''}${ratio}</td>`;
     });
     const kinds = [...new Set(ran.map((r) => metric(r, m.id)?.kind ?? ''))];
     const kind = kinds.map((k) => `<span class="kind ${k}">${k}</span>`).join(' ');

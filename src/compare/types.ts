@@ -116,6 +116,12 @@ export interface Metric {
   /** (max − min) / median over the rounds; null with one round. */
   spread: number | null;
   /**
+   * The half-width of the figure's 95% interval from its rounds, as a share of it (`uncertainty` in
+   * stats.ts): the `±` shown beside the figure. Unlike the spread it narrows as rounds are added, so it
+   * compares across runs of different rounds. Null with one round, and for counts.
+   */
+  uncertainty: number | null;
+  /**
    * The figure's 95% interval from its rounds reaches more than 20% from it (`uncertainty` in stats.ts:
    * Student's t times a robust standard error): another run may land that far away. Never with one round.
    */
@@ -154,6 +160,8 @@ export interface RatioFigure {
   rounds: (number | null)[];
   /** (max − min) / median over the rounds' ratios; null with fewer than two. */
   spread: number | null;
+  /** The half-width of the rounds' ratios' 95% interval, as a share (as `Metric.uncertainty`); the `±` shown. */
+  uncertainty: number | null;
   /** The 95% interval of the rounds' ratios reaches more than 20% from their median (as `Metric.noisy`). */
   noisy: boolean;
 }

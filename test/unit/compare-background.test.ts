@@ -3,14 +3,17 @@
 import { describe, expect, it } from 'vitest';
 import { formatCompare } from '../../src/cli/format-compare.js';
 import { backgroundShare, ownCpuMs } from '../../src/compare/background.js';
-import { verdict } from '../../src/compare/format.js';
+import { formatUncertainty, verdict } from '../../src/compare/format.js';
 import { foldRounds, withRatios } from '../../src/compare/metrics.js';
 import { compareReportHtml } from '../../src/compare/report-html.js';
 import {
   BACKGROUND_THRESHOLD,
   backgroundLoad,
+  isNoisy,
   LOAD_BACKGROUND_THRESHOLD,
   machineNoisy,
+  spread,
+  uncertainty,
 } from '../../src/compare/stats.js';
 import type { CompareResultV3 } from '../../src/compare/types.js';
 import { parseMachineCpu } from '../../src/runtime/proc.js';
@@ -234,7 +237,7 @@ describe('the verdict of a result', () => {
     const moving = movingTogether();
     // The reports mark what the count counts: process's p50, not the sidecar's (its ratio is steady).
     expect(moving.runtimes[1]?.metrics.find((m) => m.id === 'p50Ms')?.noisy).toBe(true);
-    expect(formatCompare(moving).match(/% !/g)).toHaveLength(1); // a cell: `3.00 ms ±50% !`
+    expect(formatCompare(moving).match(/% !/g)).toHaveLength(1); // a cell: `2.00 ms ±184% !`
     expect(compareReportHtml(moving).match(/class="(num|ratio) noisy"/g)).toHaveLength(1);
     // process's own figure beside the sidecar: more rounds would not settle it (it moves with the machine).
     expect(verdict(moving)[1]).toBe(
@@ -248,6 +251,29 @@ describe('the verdict of a result', () => {
     expect(verdict(steadyRounds())[1]).toBe(
       "Steady: every figure's 95% interval from its 3 rounds is within ±20% of it.",
     );
+  });
+
+  it('shows ± as the half-width of the 95% interval from the rounds, the number the mark stands on', () => {
+    // process's p50 over rounds of 1, 2 and 3 ms (marked); the sidecar's ratio, 2 in every round (steady).
+    const moving = movingTogether();
+    const own = uncertainty([1, 2, 3]) as number;
+    expect(own).toBeGreaterThan(0.2);
+    expect(formatCompare(moving)).toContain(`2.00 ms ±${Math.round(own * 100)}% !`);
+    expect(formatCompare(moving)).toContain('2.00× ±0%');
+    expect(compareReportHtml(moving)).toContain(`2.00 ms ±${Math.round(own * 100)}%`);
+    // Unlike half the spread (10 and 11% here), it narrows as rounds are added: runs of different
+    // rounds show ±s that compare.
+    const alternating = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 9 : 11));
+    expect(spread(alternating(8))).toBeCloseTo(0.2);
+    expect(spread(alternating(3))).toBeCloseTo(2 / 9);
+    expect(formatUncertainty(uncertainty(alternating(8)), 8)).toBe(' ±12%');
+    expect(formatUncertainty(uncertainty(alternating(3)), 3)).toBe(' ±20.5%');
+    // Near 20%, one decimal, so the ± and the mark never read as a contradiction; none with one round.
+    expect(isNoisy(alternating(3))).toBe(true);
+    expect(formatUncertainty(0.2, 5)).toBe(' ±20.0%');
+    expect(formatUncertainty(0.213, 5)).toBe(' ±21%');
+    expect(formatUncertainty(0.5, 1)).toBe('');
+    expect(formatUncertainty(null, 5)).toBe('');
   });
 
   it('says how many rounds were added while figures were marked, and when the most was reached', () => {
