@@ -13,7 +13,7 @@ export interface ProbeTarget {
     command: ResolvedCommand,
     options: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<CommandResult>;
-  /** Ends an exec or http probe under way (the monitor was stopped). */
+  /** Ends a probe under way, of any kind (the monitor was stopped). */
   signal?: AbortSignal;
 }
 
@@ -113,26 +113,49 @@ function httpProbe(
   return { result, ended };
 }
 
-function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+/**
+ * Passes once the port accepts a connection, within `timeoutMs`. A stop (the target's signal) ends a
+ * connect under way at once: one to a port past its accept backlog, whose SYNs the kernel drops, would
+ * otherwise hold the instance's exit, or msup's stop, for the whole timeout.
+ */
+function tcpProbe(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
+    const stopped: ProbeResult = { ok: false, detail: 'tcp connect failed: the probe was stopped' };
+    if (signal?.aborted) {
+      resolve(stopped);
+      return;
+    }
     const socket = net.connect({ host, port });
     socket.on('error', () => {});
     socket.on('data', () => {}); // a greeting (SSH, SMTP, databases) is read and dropped
+    const settle = (verdict: ProbeResult) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', stop);
+      resolve(verdict);
+    };
+    const stop = () => {
+      socket.destroy();
+      settle(stopped);
+    };
     const timer = setTimeout(() => {
       socket.destroy();
-      resolve({ ok: false, detail: `tcp connect timed out after ${timeoutMs}ms` });
+      settle({ ok: false, detail: `tcp connect timed out after ${timeoutMs}ms` });
     }, timeoutMs);
+    signal?.addEventListener('abort', stop, { once: true });
     socket.once('connect', () => {
-      clearTimeout(timer);
       // A polite close (FIN, not RST), so a naive server never sees ECONNRESET from a probe.
       socket.end();
       setTimeout(() => socket.destroy(), timeoutMs).unref();
-      resolve({ ok: true, detail: `tcp port ${port} accepts connections` });
+      settle({ ok: true, detail: `tcp port ${port} accepts connections` });
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
       socket.destroy();
-      resolve(failure(`tcp connect failed: ${error.message}`, error.code));
+      settle(failure(`tcp connect failed: ${error.message}`, error.code));
     });
   });
 }
@@ -166,7 +189,7 @@ export function startProbe(probe: ResolvedProbe, target: ProbeTarget, timeoutMs:
   const { host, port } = target.endpoint;
   return probe.kind === 'http'
     ? httpProbe(host, port, probe.path, timeoutMs, target.signal)
-    : verdictOnly(tcpProbe(host, port, timeoutMs));
+    : verdictOnly(tcpProbe(host, port, timeoutMs, target.signal));
 }
 
 /** An attempt that holds nothing once its verdict is in. */

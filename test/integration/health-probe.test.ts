@@ -1,12 +1,14 @@
-// The http probe against real sockets: its timeout bounds the whole attempt (a server that trickles its
-// headers fails it), a health path that streams never keeps a connection per probe (a monitor sends
-// the next one once the last is closed), and a stopped monitor leaves no probe under way.
+// The http and tcp probes against real sockets: an http probe's timeout bounds the whole attempt (a server
+// that trickles its headers fails it), a health path that streams never keeps a connection per probe (a
+// monitor sends the next one once the last is closed), and a stopped monitor leaves no probe under way,
+// even a tcp connect that hangs.
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMonitor } from '../../src/health/monitor.js';
 import { type ProbeResult, runProbe } from '../../src/health/probe.js';
 import { waitFor } from '../helpers/processes.js';
+import { unacceptingPort } from '../helpers/unaccepting.js';
 
 const servers: net.Server[] = [];
 const sockets = new Set<net.Socket>();
@@ -136,5 +138,65 @@ describe('http probe', () => {
     abort.abort();
     expect(await result).toEqual({ ok: false, detail: 'GET /health failed: the probe was stopped' });
     expect(await waitFor(async () => (await connections(server)) === 0, 5000)).toBe(true);
+  });
+});
+
+/** The result, or a note that it is still awaited after 10 s (the probes below have a 60 s timeout). */
+const within10s = <T>(promise: Promise<T>) =>
+  Promise.race([promise, new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000))]);
+
+/** TCP sockets this process holds, a connect under way included. */
+const tcpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+
+describe('tcp probe', () => {
+  it('ends a connect that hangs (a port past its accept backlog) when its monitor stops', async () => {
+    const stuck = await unacceptingPort();
+    try {
+      const abort = new AbortController();
+      const result = runProbe(
+        { kind: 'tcp' },
+        {
+          endpoint: { host: '127.0.0.1', port: stuck.port },
+          exec: () => Promise.reject(new Error('no exec here')),
+          signal: abort.signal,
+        },
+        60_000,
+      );
+      abort.abort();
+      expect(await within10s(result)).toEqual({
+        ok: false,
+        detail: 'tcp connect failed: the probe was stopped',
+      });
+    } finally {
+      await stuck.close();
+    }
+  });
+
+  it("lets a monitor stop at once, a connect under way or not, so an exit or msup's stop never waits for it", async () => {
+    const stuck = await unacceptingPort();
+    try {
+      const before = tcpSockets();
+      const monitor = startMonitor(
+        {
+          probe: { kind: 'tcp' },
+          intervalMs: 1000,
+          timeoutMs: 60_000,
+          failureThreshold: 1,
+          successThreshold: 1,
+          initialDelayMs: 0,
+        },
+        {
+          endpoint: { host: '127.0.0.1', port: stuck.port },
+          exec: () => Promise.reject(new Error('no exec')),
+        },
+        { onReady: () => {}, onUnready: () => {} },
+      );
+      // The first probe's connect is under way (and stays so: the kernel drops its SYNs).
+      expect(await waitFor(() => tcpSockets() > before)).toBe(true);
+      expect(await within10s(monitor.stop())).toBeUndefined();
+      expect(await waitFor(() => tcpSockets() === before)).toBe(true);
+    } finally {
+      await stuck.close();
+    }
   });
 });

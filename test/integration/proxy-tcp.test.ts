@@ -1,7 +1,7 @@
 // TCP mode's forwarding over real loopback sockets, for both socket layers: libuv's handles (the fast
 // path, used wherever Node has them) and net.Socket (the public-API path). Half-close, back-pressure,
 // byte-exact copies both ways, resets, the hold window, descriptors back to baseline.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { netIo } from '../../src/proxy/tcp-net.js';
 import { loadHandles } from '../../src/uv-handles.js';
 import { waitFor } from '../helpers/processes.js';
 import { REPO } from '../helpers/project.js';
+import { unacceptingPort } from '../helpers/unaccepting.js';
 import { openFds, useUpstreams } from '../helpers/upstreams.js';
 
 const { tcpUpstream, proxy } = useUpstreams();
@@ -89,41 +90,11 @@ function connectOutcome(port: number): Promise<string> {
   });
 }
 
-/**
- * A port whose listener never accepts (its process is blocked) and whose accept queue is full, so a
- * new connect to it stays pending: the kernel drops its SYNs.
- */
+/** A port whose connects hang (see the helper), closed after the test. */
 async function unaccepting(): Promise<{ port: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '-e',
-      `require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () {
-        console.log(this.address().port);
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-      })`,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  cleanups.push(async () => {
-    for (const socket of fillers) socket.destroy();
-    child.kill('SIGKILL');
-    await exited;
-  });
-  const port = await new Promise<number>((resolve) =>
-    child.stdout.once('data', (d) => resolve(Number(String(d)))),
-  );
-  const fillers: net.Socket[] = [];
-  for (let i = 0; i < 4; i++) {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.on('error', () => {});
-    fillers.push(socket);
-  }
-  // Full once the first connects are through and the others stay pending (Linux takes backlog + 1).
-  await waitFor(() => fillers.filter((s) => !s.pending).length === 2);
-  if (!fillers.some((s) => s.pending)) throw new Error('the accept queue did not fill');
-  return { port };
+  const stuck = await unacceptingPort();
+  cleanups.push(stuck.close);
+  return stuck;
 }
 
 const cleanups: (() => Promise<void>)[] = [];
