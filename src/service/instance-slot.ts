@@ -170,7 +170,10 @@ export class InstanceSlot {
         onUnready: (detail) => {
           // Once: a probe that passes, then fails again while the instance stops, restarts nothing more.
           if (inc.retiring || inc.exit || inc.unhealthy) return;
-          this.#ctx.log('warn', 'liveness failed: restarting', this.index, { ...this.#ids(inc), detail });
+          this.#ctx.log('warn', `liveness failed: ${this.#healthStopOutcome()}`, this.index, {
+            ...this.#ids(inc),
+            detail,
+          });
           inc.unhealthy = true;
           this.#setReady(inc, false, detail);
           void inc.run.stop(this.#ctx.config.stopTimeoutMs);
@@ -180,6 +183,14 @@ export class InstanceSlot {
     );
     const stopReadiness = inc.stopProbe;
     inc.stopProbe = () => Promise.all([stopReadiness(), probe.stop()]).then(() => {});
+  }
+
+  /**
+   * What follows a stop for the instance's health: its exit is a failure, so the restart policy restarts
+   * it unless it is 'never' (then it stays exited, and the log must not promise a restart).
+   */
+  #healthStopOutcome(): 'restarting' | 'stopping' {
+    return this.#ctx.config.restart.policy === 'never' ? 'stopping' : 'restarting';
   }
 
   /** What the probes need of an instance: where it serves, and how to run a command where it runs. */
@@ -285,7 +296,7 @@ export class InstanceSlot {
     if (!config.health) return;
     const timer = setTimeout(() => {
       if (inc.ready || inc.exit || inc.retiring || inc !== this.current) return;
-      this.#ctx.log('warn', 'not ready in time: restarting', this.index, {
+      this.#ctx.log('warn', `not ready in time: ${this.#healthStopOutcome()}`, this.index, {
         ...this.#ids(inc),
         startTimeoutMs: config.startTimeoutMs,
         ...(inc.lastProbe ? { lastProbe: inc.lastProbe.detail } : {}),

@@ -374,7 +374,7 @@ describe('instance slots on the fake runtime', () => {
     );
     h.service.start();
     try {
-      expect(await waitFor(() => h.logs('not ready in time: restarting').length === 1)).toBe(true);
+      expect(await waitFor(() => h.logs('not ready in time: stopping').length === 1)).toBe(true);
       // A graceful shutdown: it ends with code 0 on msup's SIGTERM.
       h.fake.alive()[0]?.exit(0);
     } finally {
@@ -389,5 +389,33 @@ describe('instance slots on the fake runtime', () => {
     expect(h.logs('not restarting')).toEqual([
       expect.objectContaining({ policy: 'never', reason: 'exited with code 0, not ready in time' }),
     ]);
+  });
+
+  it("says it stops, not restarts, an instance not ready in time or whose liveness failed, with restart: 'never'", async () => {
+    const late = await harness({ startTimeout: 50, restart: 'never' }, { autoReady: false });
+    late.service.start();
+    expect(await waitFor(() => late.service.instances()[0]?.state === 'exited')).toBe(true);
+    expect(late.logs('not ready in time: stopping')).toHaveLength(1);
+    expect(late.logs('not ready in time: restarting')).toEqual([]);
+    expect(late.logs('not restarting')).toEqual([expect.objectContaining({ policy: 'never' })]);
+
+    const hung = await harness({ restart: 'never' });
+    hung.service.start();
+    expect(await waitFor(() => hung.liveness.length === 1)).toBe(true);
+    hung.liveness[0]!.unready('GET /health failed: timed out after 1000ms');
+    expect(await waitFor(() => hung.service.instances()[0]?.state === 'exited')).toBe(true);
+    expect(hung.logs('liveness failed: stopping')).toHaveLength(1);
+    expect(hung.logs('liveness failed: restarting')).toEqual([]);
+    expect(hung.fake.started).toHaveLength(1);
+  });
+
+  it('still says restarting when the policy restarts it', async () => {
+    const h = await harness(
+      { startTimeout: 50, restart: { policy: 'on-failure', initialDelay: 60_000 } },
+      { autoReady: false },
+    );
+    h.service.start();
+    expect(await waitFor(() => h.service.instances()[0]?.state === 'backoff')).toBe(true);
+    expect(h.logs('not ready in time: restarting')).toHaveLength(1);
   });
 });
