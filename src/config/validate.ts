@@ -2,7 +2,9 @@
 import type { ConfigIssue } from '../errors.js';
 import { adminPortProblem } from './admin-port.js';
 import { dependencyIssues, dependencyNames } from './dependencies.js';
+import { formatDuration, parseDuration } from './duration.js';
 import { peerVariable } from './peer-variable.js';
+import { DEFAULTS } from './resolve.js';
 import { configSchema, type ValidConfig } from './schema.js';
 import { FUNCTION_MEMORY, parseMemory } from './size.js';
 
@@ -80,6 +82,31 @@ function crossChecks(input: unknown): ConfigIssue[] {
   }
   issues.push(...dependencyIssues(graph));
   issues.push(...completedChecks(services as Record<string, unknown>));
+  issues.push(...startTimeoutChecks(services as Record<string, unknown>));
+  return issues;
+}
+
+/**
+ * The first readiness probe comes `initialDelay` after the launch, and an instance not ready `startTimeout`
+ * after it is stopped: a delay as long restarts it for ever, without a probe ever made.
+ */
+function startTimeoutChecks(services: Record<string, unknown>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [name, service] of Object.entries(services)) {
+    const raw = service as { health?: unknown; readiness?: unknown; startTimeout?: unknown } | null;
+    // The readiness probe is `readiness`, else `health` (both together is an error of its own).
+    const key = raw?.readiness !== undefined ? 'readiness' : raw?.health !== undefined ? 'health' : null;
+    if (!raw || !key) continue;
+    const delay = parseDuration((raw[key] as { initialDelay?: unknown } | null)?.initialDelay);
+    const given = raw.startTimeout !== undefined;
+    const startTimeout = given ? parseDuration(raw.startTimeout) : DEFAULTS.startTimeoutMs;
+    // A duration that is no duration is reported by the schema.
+    if (delay === undefined || startTimeout === undefined || delay < startTimeout) continue;
+    issues.push({
+      path: `services.${name}.${key}.initialDelay`,
+      message: `the first readiness probe would come after ${formatDuration(delay)}, but an instance not ready within startTimeout (${formatDuration(startTimeout)}${given ? '' : ', the default'}) is restarted first, so it would never be ready: make initialDelay shorter than startTimeout`,
+    });
+  }
   return issues;
 }
 

@@ -131,6 +131,28 @@ describe('config validation', () => {
     }
   });
 
+  it('refuses a readiness initialDelay that startTimeout would never wait for, naming its path', () => {
+    const late = 'the first readiness probe would come after';
+    const fix = 'is restarted first, so it would never be ready: make initialDelay shorter than startTimeout';
+    expect(
+      messages({
+        services: {
+          a: { command: 'x', port: 0, health: { http: '/h', initialDelay: '60s' } },
+          b: { command: 'x', port: 0, readiness: { tcp: true, initialDelay: '5s' }, startTimeout: '5s' },
+          c: { command: 'x', port: 0, readiness: { tcp: true, initialDelay: '4s' }, startTimeout: '5s' },
+          // A liveness probe starts once the instance was ready: startTimeout is over by then.
+          d: { command: 'x', port: 0, liveness: { tcp: true, initialDelay: '2m' } },
+          e: { command: 'x', port: 0, instances: 0, health: { tcp: true, initialDelay: '2m' } },
+        },
+      }),
+    ).toEqual([
+      'services.e.instances: expected a positive integer, got 0',
+      `services.a.health.initialDelay: ${late} 1m0s, but an instance not ready within startTimeout (1m0s, the default) ${fix}`,
+      `services.b.readiness.initialDelay: ${late} 5s, but an instance not ready within startTimeout (5s) ${fix}`,
+      `services.e.health.initialDelay: ${late} 2m0s, but an instance not ready within startTimeout (1m0s, the default) ${fix}`,
+    ]);
+  });
+
   it('a health check names exactly one kind', () => {
     expect(messages({ services: { a: { command: 'x', health: { interval: '1s' } } } })).toEqual([
       'services.a.health: expected one of "http", "tcp" or "exec"',
