@@ -57,16 +57,20 @@ export function startMonitor(
   const schedule = (delayMs: number) => {
     if (!stopped) timer = setTimeout(tick, delayMs);
   };
-  const startedAt = performance.now();
+  // The fast start-up probing counts from the first probe, not the monitor's start: after an
+  // `initialDelay` of 2 s or more it would otherwise be over before the first probe.
+  let firstProbeAt: number | null = null;
   const cheap = settings.probe.kind !== 'exec';
   let startupDelay: number | null = null;
   const nextDelay = () => {
     if (everReady) return settings.intervalMs;
-    startupDelay = startupProbeDelay(performance.now() - startedAt, startupDelay, cheap);
+    const sinceFirst = firstProbeAt === null ? 0 : performance.now() - firstProbeAt;
+    startupDelay = startupProbeDelay(sinceFirst, startupDelay, cheap);
     return Math.min(settings.intervalMs, startupDelay);
   };
 
   const tick = async () => {
+    firstProbeAt ??= performance.now();
     const attempt = startProbe(settings.probe, probeTarget, settings.timeoutMs);
     underWay = Promise.allSettled([attempt.result, attempt.ended]);
     const result = await attempt.result;

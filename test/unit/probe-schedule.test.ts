@@ -1,5 +1,39 @@
-import { describe, expect, it } from 'vitest';
-import { startupProbeDelay } from '../../src/health/monitor.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { startMonitor, startupProbeDelay } from '../../src/health/monitor.js';
+import type { ResolvedProbeSettings } from '../../src/types.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/**
+ * When each probe of a monitor began, relative to the monitor's start, over its first `forMs` on a fake
+ * clock. The instance has no port, so each probe fails at once, with no I/O.
+ */
+async function probeTimes(settings: Partial<ResolvedProbeSettings>, forMs: number): Promise<number[]> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+  const started = performance.now();
+  const at: number[] = [];
+  const monitor = startMonitor(
+    {
+      probe: { kind: 'tcp' },
+      intervalMs: 1000,
+      timeoutMs: 1000,
+      failureThreshold: 3,
+      successThreshold: 1,
+      initialDelayMs: 0,
+      ...settings,
+    },
+    { endpoint: null, exec: () => Promise.reject(new Error('no exec here')) },
+    { onReady: () => {}, onUnready: () => {}, onResult: () => at.push(performance.now() - started) },
+  );
+  await vi.advanceTimersByTimeAsync(forMs);
+  await monitor.stop();
+  vi.useRealTimers();
+  return at;
+}
+
+const gaps = (times: number[]) => times.slice(1).map((t, i) => t - (times[i] as number));
 
 describe('the probe schedule of an instance that is not ready yet', () => {
   it('probes 10 ms after the first probe, then every 20 ms for the first 2 s', () => {
@@ -26,5 +60,16 @@ describe('the probe schedule of an instance that is not ready yet', () => {
       delays.push(previous);
     }
     expect(delays).toEqual([40, 80, 100, 100, 100]);
+  });
+
+  it('probes every 20 ms for 2 s from the first probe, however long the initialDelay before it', async () => {
+    const quick = await probeTimes({}, 200);
+    expect(quick[0]).toBe(0);
+    expect(gaps(quick).slice(0, 5)).toEqual([10, 20, 20, 20, 20]);
+    for (const initialDelayMs of [1500, 2000, 5000]) {
+      const delayed = await probeTimes({ initialDelayMs }, initialDelayMs + 200);
+      expect(delayed[0]).toBe(initialDelayMs);
+      expect(gaps(delayed).slice(0, 5)).toEqual([10, 20, 20, 20, 20]);
+    }
   });
 });
