@@ -79,7 +79,11 @@ export interface RunningInstance {
   stop(timeoutMs: number): Promise<void>;
   /** Ends everything the instance started, now (a forced stop). */
   kill(): void;
-  /** Runs a command where the instance runs (its cwd and environment; inside its container, ...). */
+  /**
+   * Runs a command where the instance runs (its cwd and environment; inside its container, ...). A command
+   * that could not run is best told in `error`; a rejection is taken the same way (an exec probe fails
+   * with its message).
+   */
   exec(
     command: ResolvedCommand,
     options: { timeoutMs: number; signal?: AbortSignal },

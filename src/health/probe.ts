@@ -165,10 +165,19 @@ async function execProbe(
   target: ProbeTarget,
   timeoutMs: number,
 ): Promise<ProbeResult> {
-  const result = await target.exec(probe.command, {
-    timeoutMs,
-    ...(target.signal ? { signal: target.signal } : {}),
-  });
+  let result: CommandResult;
+  try {
+    result = await target.exec(probe.command, {
+      timeoutMs,
+      ...(target.signal ? { signal: target.signal } : {}),
+    });
+  } catch (error) {
+    // The contract lets a runtime's exec reject (or throw): the probe fails with the reason, and msup
+    // never ends on an unhandled rejection.
+    const message = error instanceof Error ? error.message : String(error);
+    const code = (error as { code?: unknown } | null)?.code;
+    return failure(`exec failed: ${message}`, typeof code === 'string' ? code : undefined);
+  }
   if (result.error) {
     // The runtime reports a spawn error as its message ("spawn sh EMFILE"): its code is the last word.
     const code = /\b(E[A-Z]+)\b/.exec(result.error)?.[1];

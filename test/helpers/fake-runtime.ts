@@ -38,6 +38,8 @@ export interface FakeRuntime extends RuntimePlugin {
   held(): number;
   /** The next launch throws this. */
   failNext(error: Error): void;
+  /** While set, every instance's exec() rejects with this (the contract allows it); null ends it. */
+  failExec(error: Error | null): void;
   /** How many times prepare() ran, by service. */
   readonly prepared: Map<string, number>;
 }
@@ -51,6 +53,7 @@ export function createFakeRuntime(name: RuntimeName = 'process'): FakeRuntime {
   let gate: Promise<void> | undefined;
   let atGate = 0;
   let nextFailure: Error | undefined;
+  let execFailure: Error | null = null;
   let counter = 0;
 
   const launch = async (
@@ -130,7 +133,13 @@ export function createFakeRuntime(name: RuntimeName = 'process'): FakeRuntime {
         command: Parameters<RunningInstance['exec']>[0],
         options: { timeoutMs: number; signal?: AbortSignal },
       ) =>
-        runGuarded(host, command, { cwd: service.cwd, env: { ...spec.env, PORT: String(port) }, ...options }),
+        execFailure
+          ? Promise.reject(execFailure)
+          : runGuarded(host, command, {
+              cwd: service.cwd,
+              env: { ...spec.env, PORT: String(port) },
+              ...options,
+            }),
     };
     byId.set(id, instance);
     started.push(instance);
@@ -171,6 +180,9 @@ export function createFakeRuntime(name: RuntimeName = 'process'): FakeRuntime {
     },
     failNext(error) {
       nextFailure = error;
+    },
+    failExec(error) {
+      execFailure = error;
     },
     async open(host: RuntimeHost): Promise<Runtime> {
       return {

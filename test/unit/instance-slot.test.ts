@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { prepareConfig } from '../../src/config/load.js';
 import type { Runtime, RuntimeHost } from '../../src/contract.js';
+import { startMonitor } from '../../src/health/monitor.js';
 import { PortAllocator } from '../../src/runtime/ports.js';
 import { EndpointDirectory } from '../../src/service/directory.js';
 import { Service, type ServiceDeps, type ServiceEvent } from '../../src/service/service.js';
@@ -37,7 +38,7 @@ afterEach(async () => {
 
 async function harness(
   config: Partial<ServiceConfig>,
-  options: { autoReady?: boolean; drain?: () => Promise<void> } = {},
+  options: { autoReady?: boolean; drain?: () => Promise<void>; realProbes?: boolean } = {},
 ): Promise<Harness> {
   const fake = createFakeRuntime();
   const host: RuntimeHost = {
@@ -61,7 +62,9 @@ async function harness(
   const liveness: Probe[] = [];
   const deps: ServiceDeps = {
     runtime: () => runtime,
-    monitor: (_settings, target, handlers, initiallyReady) => {
+    monitor: (settings, target, handlers, initiallyReady) => {
+      // msup's own monitor, probing the fake instances for real.
+      if (options.realProbes) return startMonitor(settings, target, handlers, initiallyReady);
       const probe: Probe = {
         instanceKey: String(target.endpoint?.port),
         ready: () => handlers.onReady('ok'),
@@ -417,5 +420,18 @@ describe('instance slots on the fake runtime', () => {
     h.service.start();
     expect(await waitFor(() => h.service.instances()[0]?.state === 'backoff')).toBe(true);
     expect(h.logs('not ready in time: restarting')).toHaveLength(1);
+  });
+
+  it('fails an exec probe whose runtime rejects, with the error, and probes on', async () => {
+    const h = await harness({ health: { exec: 'true' } }, { realProbes: true });
+    h.fake.failExec(new Error('the engine is gone'));
+    h.service.start();
+    const lastProbe = () => h.service.instances()[0]?.lastProbe;
+    expect(await waitFor(() => lastProbe()?.detail === 'exec failed: the engine is gone')).toBe(true);
+    expect(lastProbe()?.ok).toBe(false);
+    expect(ready(h)).toBe(0);
+    // It works again: the next probe passes, so nothing of the rejection stopped the monitor.
+    h.fake.failExec(null);
+    expect(await waitFor(() => ready(h) === 1)).toBe(true);
   });
 });
