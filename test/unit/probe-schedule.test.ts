@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startMonitor, startupProbeDelay } from '../../src/health/monitor.js';
+import type { ProbeTarget } from '../../src/health/probe.js';
 import type { ResolvedProbeSettings } from '../../src/types.js';
 
 afterEach(() => {
@@ -7,10 +8,15 @@ afterEach(() => {
 });
 
 /**
- * When each probe of a monitor began, relative to the monitor's start, over its first `forMs` on a fake
- * clock. The instance has no port, so each probe fails at once, with no I/O.
+ * When each probe of a monitor had its verdict, relative to the monitor's start, over its first `forMs` on
+ * a fake clock. The instance has no port, so an http or tcp probe fails at once, with no I/O; an exec probe
+ * takes what `exec` takes.
  */
-async function probeTimes(settings: Partial<ResolvedProbeSettings>, forMs: number): Promise<number[]> {
+async function probeTimes(
+  settings: Partial<ResolvedProbeSettings>,
+  forMs: number,
+  exec: ProbeTarget['exec'] = () => Promise.reject(new Error('no exec here')),
+): Promise<number[]> {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
   const started = performance.now();
   const at: number[] = [];
@@ -24,7 +30,7 @@ async function probeTimes(settings: Partial<ResolvedProbeSettings>, forMs: numbe
       initialDelayMs: 0,
       ...settings,
     },
-    { endpoint: null, exec: () => Promise.reject(new Error('no exec here')) },
+    { endpoint: null, exec },
     { onReady: () => {}, onUnready: () => {}, onResult: () => at.push(performance.now() - started) },
   );
   await vi.advanceTimersByTimeAsync(forMs);
@@ -71,5 +77,23 @@ describe('the probe schedule of an instance that is not ready yet', () => {
       expect(delayed[0]).toBe(initialDelayMs);
       expect(gaps(delayed).slice(0, 5)).toEqual([10, 20, 20, 20, 20]);
     }
+  });
+});
+
+describe('the probe schedule of an instance that is ready', () => {
+  it('counts the interval from the end of a probe, so a slow probe spaces them out (timeout + interval at most)', async () => {
+    // Each exec takes 300 ms of its 500 ms timeout, and passes.
+    const slow: ProbeTarget['exec'] = () =>
+      new Promise((resolve) => setTimeout(() => resolve({ code: 0, signal: null, timedOut: false }), 300));
+    const ends = await probeTimes(
+      {
+        probe: { kind: 'exec', command: { shell: false, argv: ['check'] } },
+        intervalMs: 1000,
+        timeoutMs: 500,
+      },
+      5000,
+      slow,
+    );
+    expect(ends).toEqual([300, 1600, 2900, 4200]);
   });
 });
