@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRecord, OutputLine } from '../../src/index.js';
+import { detectEngine } from '../../src/runtime/container/engine.js';
 import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
@@ -170,6 +171,29 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
       }),
     });
     expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
+    await sup.stop();
+    expect(projectContainers(p.root)).toEqual([]);
+  });
+
+  it('fails an exec probe whose engine command cannot start with the reason, never as a timeout', {
+    timeout: 120_000,
+  }, async () => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({ web: service({ port: 0, readiness: { exec: 'true', interval: '100ms' } }) }),
+    });
+    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
+    // The engine msup found (once per process, so the one its probes use) cannot be run for a while, as
+    // when msup is out of processes (EAGAIN) or descriptors (EMFILE); here it is gone (ENOENT).
+    const engine = await detectEngine(null);
+    const bin = engine.bin;
+    engine.bin = path.join(p.root, 'no-such-engine');
+    try {
+      expect(await waitFor(() => sup.instances('web')[0]?.lastProbe?.ok === false)).toBe(true);
+      expect(sup.instances('web')[0]?.lastProbe?.detail).toBe(`exec failed: spawn ${engine.bin} ENOENT`);
+    } finally {
+      engine.bin = bin;
+    }
     await sup.stop();
     expect(projectContainers(p.root)).toEqual([]);
   });

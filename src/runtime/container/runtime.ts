@@ -541,7 +541,15 @@ class ContainerRuntime implements Runtime {
         ['exec', name, ...argvOf(command)],
         { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
       );
-      if (result.code === null) return { code: null, signal: null, timedOut: !options.signal?.aborted };
+      if (result.code === null) {
+        // Killed at its timeout, or by a stop. Else the engine's command could not start at all (EAGAIN,
+        // EMFILE: msup itself is short, which a probe must not count against the instance; ENOENT: the
+        // engine is gone) or was ended by someone else: no timeout, and the reason is in its stderr.
+        if (result.timedOut || options.signal?.aborted)
+          return { code: null, signal: null, timedOut: result.timedOut === true };
+        const reason = result.stderr.trim().split('\n').at(-1);
+        return { code: null, signal: null, timedOut: false, error: reason || 'the engine command was ended' };
+      }
       if (ENGINE_FAILURES.has(result.code) && /Error:/.test(result.stderr))
         return {
           code: null,
