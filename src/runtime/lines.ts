@@ -1,35 +1,107 @@
 // Splits a child's output into whole lines, so two children writing partial lines never interleave
-// inside a line. A partial line is passed on after a short quiet spell (prompts, progress bars).
+// inside a line. A partial line is passed on after a short quiet spell (a prompt). A line redrawn with
+// carriage returns (a progress bar, a spinner) is passed on as its last state, what a terminal shows after
+// the `\r`s: at its newline, and once a second while it goes on being redrawn. No line passed on holds a `\r`.
 import { StringDecoder } from 'node:string_decoder';
+import type { Clock, TimerHandle } from './function/clock.js';
 
 const MAX_LINE = 64 * 1024;
+/** A line redrawn (`\r`) without a newline is passed on (its last state) at most this often. */
+const REDRAW_SHOW_MS = 1000;
+
+const CR = 13;
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 
+/** Timers that do not keep the process up (msup's own exit is never held by a child's half line). */
+const unrefClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout | undefined),
+};
+
+/** The length of `text` without the `\r`s it ends with. */
+function withoutTrailingCr(text: string): number {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === CR) end--;
+  return end;
+}
+
+/**
+ * Where the last state of `text` starts: after its last `\r` that more text follows (0: it has none). The
+ * `\r`s it ends with stay: what they mean comes with the next text (a redraw, or the `\n` of a CRLF).
+ */
+function stateStart(text: string): number {
+  const end = withoutTrailingCr(text);
+  return end === 0 ? 0 : text.lastIndexOf('\r', end - 1) + 1;
+}
+
+/**
+ * What a terminal shows of a whole line after its carriage returns: the text after the last `\r` that more
+ * text follows, the `\r`s at its end dropped (`50%\r100%` → `100%`, `text\r` of a CRLF → `text`).
+ */
+export function lastState(line: string): string {
+  const end = withoutTrailingCr(line);
+  return end === 0 ? '' : line.slice(line.lastIndexOf('\r', end - 1) + 1, end);
+}
+
 export class LineSplitter {
+  /** The current line's text not passed on yet (for a redrawn line: its last state, and any `\r` it ends with). */
   #pending = '';
   #decoder = new StringDecoder('utf8');
-  #timer: NodeJS.Timeout | undefined;
+  /** The quiet spell after which a partial line goes out. */
+  #timer: TimerHandle | undefined;
+  /** While a line is redrawn: when its last state goes out. */
+  #redrawTimer: TimerHandle | undefined;
+  /** The current line was redrawn (a `\r` that more text followed, or a `\r` at the end of what came). */
+  #redrawn = false;
+  /** A part (or a state) of the current line went out already, and which: the last one. */
+  #shown: string | undefined;
   readonly #emit: (line: string) => void;
   readonly #idleMs: number;
+  readonly #clock: Clock;
 
-  constructor(emit: (line: string) => void, idleMs = 100) {
+  constructor(emit: (line: string) => void, idleMs = 100, clock: Clock = unrefClock) {
     this.#emit = emit;
     this.#idleMs = idleMs;
+    this.#clock = clock;
   }
 
   push(chunk: Buffer | string): void {
     let text = this.#pending + (typeof chunk === 'string' ? chunk : this.#decoder.write(chunk));
     let newline = text.indexOf('\n');
     while (newline !== -1) {
-      this.#emitLong(text.slice(0, newline > 0 && text[newline - 1] === '\r' ? newline - 1 : newline));
+      this.#endLine(text.slice(0, newline));
       text = text.slice(newline + 1);
       newline = text.indexOf('\n');
     }
-    text = this.#emitLong(text, true);
-    this.#pending = text;
-    clearTimeout(this.#timer);
-    if (text !== '') this.#timer = setTimeout(() => this.#idle(), this.#idleMs).unref();
+    // Only the last state of a line being redrawn is kept: a bar redrawn faster than the quiet spell
+    // grew to 64 KiB of redraws, and went out as one line whose `\r`s wrote over the `web#0 |` prefix.
+    const start = stateStart(text);
+    if (start > 0) text = text.slice(start);
+    if (start > 0 || (text !== '' && text.charCodeAt(text.length - 1) === CR)) this.#redrawn = true;
+    this.#pending = this.#emitLong(text, true);
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending === '') return;
+    if (!this.#redrawn) this.#timer = this.#clock.setTimeout(() => this.#idle(), this.#idleMs);
+    else if (this.#redrawTimer === undefined)
+      this.#redrawTimer = this.#clock.setTimeout(() => this.#redrawDue(), REDRAW_SHOW_MS);
+  }
+
+  /**
+   * A line's end: its last state goes out, unless that went out already (its newline adds no line then:
+   * a prompt passed on after a quiet spell, a bar's last state shown while it was redrawn), or `quiet`.
+   */
+  #endLine(line: string, quiet = false): void {
+    const state = lastState(line);
+    const shown = this.#shown;
+    this.#clock.clearTimeout(this.#redrawTimer);
+    this.#redrawTimer = undefined;
+    if (!quiet && (shown === undefined || (state !== '' && !(this.#redrawn && state === shown))))
+      this.#emitLong(state);
+    this.#shown = undefined;
+    this.#redrawn = false;
   }
 
   /**
@@ -37,18 +109,26 @@ export class LineSplitter {
    * character past U+FFFF (an emoji: each piece would end or start with a lone surrogate, shown as
    * U+FFFD). Also a line whose newline came with its last chunk: a pipe gives 64 KiB at a time, so a
    * 100,000-character line came as a partial line of 65,536 and the rest, and went out whole.
-   * With `keepRest`, the last piece (at most MAX_LINE) is returned instead of emitted.
+   * With `keepRest`, the last piece (at most MAX_LINE, and the `\r`s it ends with) is returned instead of
+   * emitted: a piece that goes out never holds a `\r`.
    */
   #emitLong(line: string, keepRest = false): string {
-    let rest = line;
-    while (rest.length > MAX_LINE) {
-      const cut = isHighSurrogate(rest.charCodeAt(MAX_LINE - 1)) ? MAX_LINE - 1 : MAX_LINE;
-      this.#emit(rest.slice(0, cut));
-      rest = rest.slice(cut);
+    const end = keepRest ? withoutTrailingCr(line) : line.length;
+    let at = 0;
+    while (end - at > MAX_LINE) {
+      const cut = at + (isHighSurrogate(line.charCodeAt(at + MAX_LINE - 1)) ? MAX_LINE - 1 : MAX_LINE);
+      this.#show(line.slice(at, cut));
+      at = cut;
     }
+    const rest = at === 0 ? line : line.slice(at);
     if (keepRest) return rest;
-    this.#emit(rest);
+    this.#show(rest);
     return '';
+  }
+
+  #show(text: string): void {
+    this.#shown = text;
+    this.#emit(text);
   }
 
   /**
@@ -56,16 +136,31 @@ export class LineSplitter {
    * in the decoder for the rest of it (ending it there made two U+FFFD of one character).
    */
   #idle(): void {
+    this.#timer = undefined;
     const rest = this.#pending;
     this.#pending = '';
-    if (rest !== '') this.#emit(rest);
+    if (rest !== '') this.#show(rest);
+  }
+
+  /**
+   * A line redrawn for REDRAW_SHOW_MS without a newline (a bar, a spinner): its last state goes out (once;
+   * the same state again is not repeated), and the next one at the earliest REDRAW_SHOW_MS later.
+   */
+  #redrawDue(): void {
+    this.#redrawTimer = undefined;
+    const state = lastState(this.#pending);
+    if (state === '') return;
+    this.#pending = '';
+    if (state !== this.#shown) this.#show(state);
   }
 
   /** The stream ended: everything left goes out. */
   flush(): void {
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
     const rest = this.#pending + this.#decoder.end();
     this.#pending = '';
-    if (rest !== '') this.#emitLong(rest);
+    // Nothing but `\r`s left (a bar that cleared its line): no line of its own.
+    this.#endLine(rest, lastState(rest) === '');
   }
 }

@@ -6,6 +6,7 @@ import { ERROR_CODES, isMsupError } from '../../src/errors.js';
 import { applyProbeResult, INITIAL_COUNTERS } from '../../src/health/thresholds.js';
 import { fitStyle, formatOutputLine, makeStyle, wantsColor } from '../../src/log/output.js';
 import { LineSplitter } from '../../src/runtime/lines.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { waitFor } from '../helpers/processes.js';
 
 describe('probe thresholds', () => {
@@ -71,6 +72,79 @@ describe('LineSplitter', () => {
     expect(lines).toEqual(['a']);
     s.push(Buffer.from([0xac, 0x0a]));
     expect(lines).toEqual(['a', '€']);
+  });
+});
+
+describe('LineSplitter and carriage returns (progress bars)', () => {
+  const split = () => {
+    const clock = new ManualClock();
+    const lines: string[] = [];
+    return { clock, lines, s: new LineSplitter((l) => lines.push(l), 100, clock) };
+  };
+
+  it('keeps only the last state of a bar redrawn faster than the quiet spell: one line at its newline', () => {
+    const { lines, s } = split();
+    // Ten thousand redraws with no quiet spell between them (about 150 KB). Before, nothing came out until
+    // 64 KiB of them went out as one line, whose `\r`s wrote over the `web#0 |` prefix in a terminal.
+    for (let i = 0; i <= 10_000; i++) s.push(`\rbuilding ${i}/10000`);
+    expect(lines).toEqual([]);
+    s.push(' done\n');
+    expect(lines).toEqual(['building 10000/10000 done']);
+  });
+
+  it('shows a bar still being redrawn once a second, its last state, and never a carriage return', () => {
+    const { clock, lines, s } = split();
+    // A redraw every 20 ms for 2.4 s, then the newline.
+    for (let i = 0; i < 120; i++) {
+      s.push(`\r${i}%`);
+      clock.advance(20);
+    }
+    s.push('\n');
+    expect(lines).toEqual(['49%', '99%', '119%']);
+    lines.length = 0;
+    // Redrawn with the `\r` after the text: the same.
+    for (let i = 0; i < 120; i++) {
+      s.push(`${i}%\r`);
+      clock.advance(20);
+    }
+    s.push('\n');
+    expect(lines).toEqual(['49%', '99%', '119%']);
+    lines.length = 0;
+    // A bar that stops without its newline shows its last state within the second, once; the newline that
+    // ends it later adds no line, nor does a state shown already.
+    s.push('\rstep 1');
+    s.push('\rstep 2');
+    clock.advance(1000);
+    expect(lines).toEqual(['step 2']);
+    s.push('\rstep 2');
+    clock.advance(1000);
+    s.push('\n');
+    expect(lines).toEqual(['step 2']);
+    lines.length = 0;
+    // A state past 65,536 characters goes out in pieces, none holding a `\r`.
+    s.push('\rlong'.repeat(3));
+    s.push(`\r${'é'.repeat(70_000)}\r\r`);
+    clock.advance(1000);
+    s.push('\rend\r');
+    s.flush();
+    expect(lines.map((l) => l.slice(0, 3))).toEqual(['é'.repeat(3), 'é'.repeat(3), 'end']);
+    for (const line of lines) expect(line).not.toContain('\r');
+  });
+
+  it('drops a carriage return before a newline (CRLF, however it is cut), and keeps the text after the last one in a line', () => {
+    const { clock, lines, s } = split();
+    s.push('a\r\nb\r\r\nx\ry\r\n\r\n50%\r100%\r\nc\r');
+    s.push('\n');
+    expect(lines).toEqual(['a', 'b', 'y', '', '100%', 'c']);
+    lines.length = 0;
+    // A prompt still goes out after the quiet spell, and its newline adds no empty line.
+    s.push('Name: ');
+    clock.advance(100);
+    expect(lines).toEqual(['Name: ']);
+    s.push('\n');
+    s.push('last\r');
+    s.flush();
+    expect(lines).toEqual(['Name: ', 'last']);
   });
 });
 
