@@ -165,9 +165,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const logFiles = new LogFiles(path.join(config.root, '.msup', 'logs'), {
         onError: (error) =>
           this.emit('log', { level: 'warn', msg: 'log file error', time: Date.now(), error: error.message }),
-        // The disk took less than a service wrote: in msup.log too, where `msup logs` shows the gap.
-        onDropped: (log, lines) =>
-          this.#log('warn', 'log file behind: lines not written', { file: `${log}.log`, lines }),
+        // The disk took less than a service wrote, or the file failed (a full disk): in msup.log too, where
+        // `msup logs` shows the gap.
+        onDropped: (log, lines, why) =>
+          this.#log(
+            'warn',
+            why === 'failed' ? 'log file error: lines not written' : 'log file behind: lines not written',
+            { file: `${log}.log`, lines },
+          ),
       });
       this.#logFiles = logFiles;
       for (const service of config.services) {

@@ -53,11 +53,16 @@ export interface LogFilesOptions {
    */
   maxQueuedBytes?: number;
   /**
-   * Lines of a log (`web`, `msup`) dropped past `maxQueuedBytes`: told once the log takes lines again
-   * (at most once per REPORT_DROPS_MS, the rest with a later report), and at `forget` and `close`.
+   * Lines of a log (`web`, `msup`) not written: `behind`, dropped past `maxQueuedBytes`, told once the log
+   * takes lines again; `failed`, lost with a write that failed (ENOSPC, EFBIG), a file that could not be
+   * opened, or while the log waited to be tried again (RETRY_OPEN_MS), told once it is tried again. At most
+   * once per REPORT_DROPS_MS per log (the rest with a later report), and at `forget` and `close`.
    */
-  onDropped?: (log: string, lines: number) => void;
+  onDropped?: (log: string, lines: number, why: DropReason) => void;
 }
+
+/** Why lines were not written: the disk took less than the output (`behind`), or the file failed (`failed`). */
+export type DropReason = 'behind' | 'failed';
 
 export const LOG_FILES_DEFAULTS = {
   maxFileBytes: 5 * 1024 * 1024,
@@ -90,6 +95,8 @@ export const EVENTS_LOG = 'msup';
 interface OpenLog {
   name: string;
   stream: WriteStream;
+  /** Its descriptor, to see how far the file got when a write failed. */
+  fd: number;
   /** The open file's identity, to tell whether its name still leads to it. */
   dev: number;
   ino: number;
@@ -110,6 +117,13 @@ interface OpenLog {
   /** When the last write went out (performance.now()). */
   wroteAt: number;
   timer: NodeJS.Timeout | undefined;
+  /** The file's size when opened, and what each write that went through added. */
+  confirmed: number;
+  /**
+   * Once a write failed: the bytes of the writes not confirmed yet that are in the file all the same (a
+   * full disk takes the start of a write), handed to the failed writes' lines in order.
+   */
+  landed?: number;
 }
 
 const FILE = /^(.+)\.log(?:\.(\d+))?$/;
@@ -192,14 +206,14 @@ export class LogFiles {
   readonly maxQueuedBytes: number;
   readonly #now: () => number;
   readonly #onError: (error: Error) => void;
-  readonly #onDropped: (log: string, lines: number) => void;
+  readonly #onDropped: (log: string, lines: number, why: DropReason) => void;
   /**
-   * Per log: lines dropped and not told yet, whether it drops now (until half its queue is written),
-   * and when drops were last told.
+   * Per log: lines dropped behind the disk and lines lost to a failed file, not told yet; whether it drops
+   * now (until half its queue is written); and when drops were last told.
    */
   readonly #drops = new Map<
     string,
-    { lines: number; dropping: boolean; toldAt: number; timer?: NodeJS.Timeout | undefined }
+    { lines: number; failed: number; dropping: boolean; toldAt: number; timer?: NodeJS.Timeout | undefined }
   >();
   readonly #open = new Map<string, OpenLog>();
   /** Logs that could not be opened, and when: tried again after RETRY_OPEN_MS (EMFILE passes). */
@@ -420,16 +434,27 @@ export class LogFiles {
     if (this.#closed) return;
     const failedAt = this.#failed.get(name);
     if (failedAt !== undefined) {
-      if (this.#now() - failedAt < RETRY_OPEN_MS) return;
+      if (this.#now() - failedAt < RETRY_OPEN_MS) {
+        this.#lose(name, 1);
+        return;
+      }
       this.#failed.delete(name);
+      this.#tellDrops(name, 'limited'); // the lines lost while it waited
     }
     const text = `${json}\n`;
     const bytes = Buffer.byteLength(text);
     let log = this.#open.get(name) ?? this.#openLog(name);
-    if (!log || this.#dropped(log, text.length)) return;
+    if (!log) {
+      this.#lose(name, 1);
+      return;
+    }
+    if (this.#dropped(log, text.length)) return;
     const held = this.#holding > 0; // a tail is being read: no write and no rotation until it is done
     if (!held && log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
-    if (!log) return;
+    if (!log) {
+      this.#lose(name, 1);
+      return;
+    }
     log.pending.push(text);
     log.pendingLength += text.length;
     this.#taken.set(name, (this.#taken.get(name) ?? 0) + 1);
@@ -457,10 +482,9 @@ export class LogFiles {
       (queued > 0 && queued + length > bound) ||
       (held && log.pendingLength > 0 && log.pendingLength + length > HELD_FACTOR * bound);
     if (over) {
-      if (drop) {
-        drop.lines++;
-        drop.dropping = true;
-      } else this.#drops.set(log.name, { lines: 1, dropping: true, toldAt: Number.NEGATIVE_INFINITY });
+      const counts = this.#dropsOf(log.name);
+      counts.lines++;
+      counts.dropping = true;
       return true;
     }
     if (drop?.dropping) {
@@ -468,6 +492,24 @@ export class LogFiles {
       this.#tellDrops(log.name, 'limited');
     }
     return false;
+  }
+
+  /** The drop counts of a log, made on first use. */
+  #dropsOf(name: string) {
+    let drop = this.#drops.get(name);
+    if (!drop) {
+      drop = { lines: 0, failed: 0, dropping: false, toldAt: Number.NEGATIVE_INFINITY };
+      this.#drops.set(name, drop);
+    }
+    return drop;
+  }
+
+  /**
+   * Lines of `name` lost to its file failing (a write, an open, the wait before it is tried again):
+   * counted, and told as the lines dropped behind a slow disk are, once the log is tried again.
+   */
+  #lose(name: string, lines: number): void {
+    if (lines > 0) this.#dropsOf(name).failed += lines;
   }
 
   /**
@@ -478,7 +520,7 @@ export class LogFiles {
    */
   #tellDrops(name: string, when: 'limited' | 'now' | 'in-call'): void {
     const drop = this.#drops.get(name);
-    if (!drop || drop.lines === 0) return;
+    if (!drop || (drop.lines === 0 && drop.failed === 0)) return;
     const at = this.#now();
     clearTimeout(drop.timer);
     drop.timer = undefined;
@@ -488,11 +530,16 @@ export class LogFiles {
       drop.timer.unref();
       return;
     }
-    const lines = drop.lines;
+    const { lines, failed } = drop;
     drop.lines = 0;
+    drop.failed = 0;
     drop.toldAt = at;
-    if (when === 'in-call') this.#onDropped(name, lines);
-    else queueMicrotask(() => this.#onDropped(name, lines));
+    const tell = () => {
+      if (lines > 0) this.#onDropped(name, lines, 'behind');
+      if (failed > 0) this.#onDropped(name, failed, 'failed');
+    };
+    if (when === 'in-call') tell();
+    else queueMicrotask(tell);
   }
 
   /**
@@ -541,6 +588,7 @@ export class LogFiles {
     if (!fresh) {
       // Lost with the file that went away: counted as handed, so later tails' marks stay true.
       this.#hand(log.name, log.pending.length);
+      this.#lose(log.name, log.pending.length);
       log.pending = [];
       log.pendingLength = 0;
       return undefined;
@@ -586,8 +634,39 @@ export class LogFiles {
     this.#hand(log.name, count);
     log.wroteAt = performance.now();
     const text = lines.length === 1 ? (lines[0] as string) : lines.join('');
-    log.stream.write(log.cut ? `\n${text}` : text);
+    const data = Buffer.from(log.cut ? `\n${text}` : text);
+    const lead = log.cut ? 1 : 0;
+    // A write that fails (ENOSPC, EFBIG; or after its stream failed) loses its lines that are not in the
+    // file: counted.
+    log.stream.write(data, (error) => {
+      if (!error) log.confirmed += data.length;
+      else this.#lose(log.name, count - this.#landedLines(log, data, lead));
+    });
     log.cut = false;
+  }
+
+  /**
+   * How many whole lines of `data`, a write that failed, are in the file all the same: a full disk takes
+   * the start of a write, and fails the rest. Its bytes past what went through before are found once (the
+   * file's size then), and handed to the failed writes in their order. `lead`: a newline that ends a cut
+   * line before the first (no line of its own).
+   */
+  #landedLines(log: OpenLog, data: Buffer, lead: number): number {
+    if (log.landed === undefined) {
+      log.landed = 0;
+      try {
+        // The callbacks of failed writes come before the stream lets go of its descriptor.
+        const stat = fstatSync(log.fd);
+        if (stat.ino === log.ino && stat.dev === log.dev) log.landed = Math.max(0, stat.size - log.confirmed);
+      } catch {
+        // Closed already: none of it is counted as written.
+      }
+    }
+    const reached = Math.min(log.landed, data.length);
+    log.landed -= reached;
+    let lines = 0;
+    for (let nl = data.indexOf(10); nl !== -1 && nl < reached; nl = data.indexOf(10, nl + 1)) lines++;
+    return Math.max(0, lines - lead);
   }
 
   #openLog(name: string): OpenLog | undefined {
@@ -614,6 +693,7 @@ export class LogFiles {
       const log: OpenLog = {
         name,
         stream,
+        fd,
         dev,
         ino,
         checkedAt: performance.now(),
@@ -623,6 +703,7 @@ export class LogFiles {
         pendingLength: 0,
         wroteAt: -Infinity,
         timer: undefined,
+        confirmed: size,
       };
       stream.on('error', (error) => {
         // Reported once; the lines waiting for this file are lost. The file is opened again only after
@@ -631,6 +712,7 @@ export class LogFiles {
         // the error again at every batch (tens of warnings a second for a busy service).
         clearTimeout(log.timer);
         this.#hand(name, log.pending.length);
+        this.#lose(name, log.pending.length);
         log.pending = [];
         log.pendingLength = 0;
         if (this.#open.get(name) === log) {

@@ -331,16 +331,33 @@ describe('LogFiles behind the output', () => {
 });
 
 describe('LogFiles when a write fails', () => {
-  it('after a failed write (a full disk, a file size limit) opens the file again only 5 s later, reporting once', async () => {
+  /**
+   * Runs `script` (an ES module given the log folder as `dir`, the built LogFiles as `LogFiles`) under a
+   * 4 KiB file size limit (RLIMIT_FSIZE, as prlimit sets it): a real failed write, EFBIG, as a full disk
+   * fails one with ENOSPC after the open went through. Node ignores SIGXFSZ. Its stdout, parsed.
+   */
+  async function underFileLimit(script: string): Promise<unknown> {
     dir = mkdtempSync(path.join(os.tmpdir(), 'msup-logs-'));
-    // A real failed write: the file size limit (RLIMIT_FSIZE, as prlimit sets it) fails a write with
-    // EFBIG as a full disk fails it with ENOSPC, after the open went through. Node ignores SIGXFSZ.
     const files = path.resolve(import.meta.dirname, '../../dist/log/files.js');
-    const script = `
-      import { existsSync, readFileSync, rmSync } from 'node:fs';
-      import path from 'node:path';
+    const module = `
       import { LogFiles } from ${JSON.stringify(files)};
       const dir = process.argv[1];
+      ${script}`;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'prlimit',
+        ['--fsize=4096:4096', process.execPath, '--input-type=module', '-e', module, dir],
+        (error, stdout, stderr) =>
+          error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    return JSON.parse(out);
+  }
+
+  it('after a failed write (a full disk, a file size limit) opens the file again only 5 s later, reporting once', async () => {
+    const out = await underFileLimit(`
+      import { existsSync, readFileSync, rmSync } from 'node:fs';
+      import path from 'node:path';
       const file = path.join(dir, 'web.log');
       let now = 0;
       const errors = [];
@@ -358,18 +375,45 @@ describe('LogFiles when a write fails', () => {
       const later = existsSync(file);
       await logs.close();
       const lines = readFileSync(file, 'utf8').split('\\n').filter(Boolean).map((l) => JSON.parse(l).line);
-      process.stdout.write(JSON.stringify({ errors, within, later, lines }));`;
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        'prlimit',
-        ['--fsize=4096:4096', process.execPath, '--input-type=module', '-e', script, dir],
-        (error, stdout, stderr) =>
-          error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
-      ),
-    );
+      process.stdout.write(JSON.stringify({ errors, within, later, lines }));`);
     // Before, the next line opened the file again and wrote to it: on a full disk every write failed,
     // and each was reported (a warning per 20 ms batch of a busy service).
-    expect(JSON.parse(out)).toEqual({ errors: ['EFBIG'], within: false, later: true, lines: ['5 s later'] });
+    expect(out).toEqual({ errors: ['EFBIG'], within: false, later: true, lines: ['5 s later'] });
+  });
+
+  it('counts the lines a failed write and the 5 s after it lost, and tells them once the log is tried again', async () => {
+    const out = await underFileLimit(`
+      import { rmSync } from 'node:fs';
+      import path from 'node:path';
+      let now = 0;
+      const errors = [];
+      const told = [];
+      const logs = new LogFiles(dir, {
+        batchMs: 0,
+        now: () => now,
+        onError: (e) => errors.push(e.code),
+        onDropped: (log, lines, why) => told.push([log, lines, why]),
+      });
+      const write = (line) => logs.write({ service: 'web', index: 0, stream: 'stdout', line, time: 0 });
+      write('fits');
+      write('x'.repeat(8000)); // past the 4 KiB limit: this one is lost (not 'fits', in the file, however written)
+      while (errors.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      rmSync(path.join(dir, 'web.log')); // room again for the line written once the log is tried again
+      for (let i = 0; i < 3; i++) write('within 5 s ' + i); // lost too: the log waits 5 s
+      logs.event({ level: 'info', msg: 'msup.log is another file' });
+      now = 4999;
+      write('still within 5 s');
+      await Promise.resolve();
+      const before = told.length;
+      now = 5000;
+      write('5 s later'); // tried again: the count is told
+      await Promise.resolve();
+      const after = told.slice();
+      await logs.close();
+      await Promise.resolve();
+      process.stdout.write(JSON.stringify({ errors, before, after, atClose: told.length }));`);
+    // Before, the lines of those 5 s were not counted, and nothing said they were not written.
+    expect(out).toEqual({ errors: ['EFBIG'], before: 0, after: [['web', 5, 'failed']], atClose: 1 });
   });
 });
 
