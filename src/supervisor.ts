@@ -73,6 +73,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Problems with runtimes' metric families already logged (each once). */
   readonly #metricProblems = new Set<string>();
   #logFiles: LogFiles | undefined;
+  /** The log files, kept after the stop (`unwrittenLines()`). */
+  #logFilesMade: LogFiles | undefined;
   #watching: WatchSet | undefined;
   /** Serialises reloads, and coalesces watch-triggered restarts per service. */
   #reloads: Promise<unknown> = Promise.resolve();
@@ -175,6 +177,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           ),
       });
       this.#logFiles = logFiles;
+      this.#logFilesMade = logFiles;
       for (const service of config.services) {
         if (options.runtime && service.runtime !== options.runtime) {
           this.#log(
@@ -361,6 +364,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   proxyStats(name: string): Record<number, InstanceCounters> {
     this.#service(name, 'proxyStats');
     return this.#fronts.stats(name);
+  }
+
+  /**
+   * How many lines (the services' output and msup's own events) the log files in `.msup/logs` did not get
+   * since the start: dropped behind a disk slower than the output, or lost to a file that failed (a full
+   * disk). Counted as they are lost; see `logFilesWritten()`.
+   */
+  unwrittenLines(): number {
+    return this.#logFilesMade?.notWritten ?? 0;
+  }
+
+  /** Resolves once every line logged before the call is in its log file, or counted in `unwrittenLines()`. */
+  async logFilesWritten(): Promise<void> {
+    await this.#logFilesMade?.settled();
   }
 
   /** The shared front's URL (`proxy.port` in the config), or null without one. */

@@ -15,8 +15,49 @@ import { watchParent } from './parent-watch.js';
 import { startConfigSource } from './project.js';
 import { readySummary } from './ready-summary.js';
 
-/** What the terminal or pipe may hold back before lines are dropped (the log files keep every line). */
+/** What the terminal or pipe may hold back before lines are dropped (the log files keep them). */
 const OUTPUT_LIMIT = 1024 * 1024;
+
+/**
+ * Tells the output lines dropped for a reader that did not keep up. `.msup/logs has them all` only when the
+ * log files missed no line from the report before until every line dropped since is written: else it says
+ * that they miss those they could not write (a slow or full disk, whose own warnings tell how many). Told
+ * once those lines are written, or counted as not; at once after the stop (`stopped()`: all is final then).
+ */
+function droppedOutput(sup: Supervisor, logger: Logger) {
+  let unwritten = 0; // the log files' count of lines not written, at the report before
+  let stopped = false;
+  const telling = new Set<Promise<void>>();
+  const onDropped = (lines: number) => {
+    const since = unwritten;
+    unwritten = sup.unwrittenLines();
+    const tell = (all: boolean) =>
+      logger.warn(
+        { lines },
+        `${lines} line(s) of output dropped: this output was not read fast enough (${
+          all
+            ? '.msup/logs has them all'
+            : '.msup/logs has them, but for lines it could not write meanwhile: see "log file behind" and "log file error"'
+        })`,
+      );
+    if (stopped) {
+      tell(sup.unwrittenLines() === since);
+      return;
+    }
+    const told = sup.logFilesWritten().then(
+      () => tell(sup.unwrittenLines() === since),
+      () => tell(false),
+    );
+    telling.add(told);
+    void told.finally(() => telling.delete(told));
+  };
+  /** The supervisor has stopped: what the log files missed is final; waits for the reports under way. */
+  const stop = async () => {
+    stopped = true;
+    await Promise.all(telling);
+  };
+  return { onDropped, stopped: stop };
+}
 
 function summary(sup: Supervisor): string {
   const ready = readySummary({
@@ -57,20 +98,6 @@ export async function startCommand(args: CliArgs, io: Stdio, early?: HeldSignals
   const color = args.color ?? wantsColor(isatty(1), process.env);
   const print = (text: string) => io.out.write(text);
   const logger = createLogger({ json: args.json, color, write: print });
-  // A reader that stops reading gets a bounded backlog, then a count of what was dropped; a reader that is
-  // gone (| head, a closed terminal) changes nothing for the services: msup goes on supervising.
-  io.out.configure({
-    limit: OUTPUT_LIMIT,
-    onDropped: (lines) =>
-      logger.warn(
-        { lines },
-        `${lines} line(s) of output dropped: this output was not read fast enough (.msup/logs has them all)`,
-      ),
-    onGone: (error) =>
-      io.err.write(
-        `msup: its output was closed (${error.code}); msup goes on running: its output is in .msup/logs (msup logs -f), and msup stop stops it\n`,
-      ),
-  });
   const sup = createSupervisor({
     // The same cwd, config and runtime as the early load started by main.ts, whose answer it takes.
     ...startConfigSource(args),
@@ -80,6 +107,17 @@ export async function startCommand(args: CliArgs, io: Stdio, early?: HeldSignals
     // The dashboard and /metrics: on by default for the command (the API's start() only when asked).
     admin: args.admin ?? true,
     watch: args.watch,
+  });
+  // A reader that stops reading gets a bounded backlog, then a count of what was dropped; a reader that is
+  // gone (| head, a closed terminal) changes nothing for the services: msup goes on supervising.
+  const dropped = droppedOutput(sup, logger);
+  io.out.configure({
+    limit: OUTPUT_LIMIT,
+    onDropped: dropped.onDropped,
+    onGone: (error) =>
+      io.err.write(
+        `msup: its output was closed (${error.code}); msup goes on running: its output is in .msup/logs (msup logs -f), and msup stop stops it\n`,
+      ),
   });
   let style: OutputStyle | undefined;
   sup.on('log', ({ level, msg, time: _time, ...fields }) => logger[level](fields, msg));
@@ -145,6 +183,7 @@ export async function startCommand(args: CliArgs, io: Stdio, early?: HeldSignals
     if (error instanceof MsupError && error.code === 'MSUP_STOPPED') return forced ? EXIT.forced : EXIT.ok;
     throw error;
   } finally {
+    await dropped.stopped();
     early?.take();
     unwatchParent();
     for (const s of signals) process.off(s, onSignal);

@@ -244,6 +244,10 @@ export class LogFiles {
   readonly #handed = new Map<string, number>();
   /** Logs to let go of (`forget`) once no tail is being read. */
   readonly #forgetting = new Set<string>();
+  /** Lines not written since these files were made (`notWritten`). */
+  #notWritten = 0;
+  /** `settled()` calls waiting for the tail being read to let go of the lines it holds. */
+  #unheld: (() => void)[] = [];
   #started = false;
   #closed: Promise<void> | undefined;
 
@@ -336,6 +340,7 @@ export class LogFiles {
         if (this.#holding === 0) {
           for (const log of this.#open.values()) this.#flush(log);
           for (const name of this.#forgetting) this.forget(name);
+          for (const resolve of this.#unheld.splice(0)) resolve();
         }
       }
     };
@@ -345,6 +350,26 @@ export class LogFiles {
     return new Promise((resolve, reject) =>
       this.#queued.push({ lines: read.lines, start: () => this.#turn(run).then(resolve, reject) }),
     );
+  }
+
+  /**
+   * Lines not written since these files were made, of every log: dropped behind a disk slower than the
+   * output, or lost to a file that failed (a write, an open, the wait before it is tried again).
+   */
+  get notWritten(): number {
+    return this.#notWritten;
+  }
+
+  /**
+   * Resolves once every line logged before the call is in its file, or counted in `notWritten`: what waits
+   * in a batch is written now (what a tail being read holds, once it is read), then the writes are waited
+   * for. Nothing is held meanwhile: later lines go on as usual.
+   */
+  async settled(): Promise<void> {
+    if (this.#holding > 0) await new Promise<void>((resolve) => this.#unheld.push(resolve));
+    if (this.#closed) return this.#closed;
+    for (const log of [...this.#open.values()]) this.#flush(log);
+    await Promise.all([...[...this.#open.values()].map((log) => written(log.stream)), ...this.#ending]);
   }
 
   /** Starts a tail's read; when it settles, the queued tail asking for the fewest lines is next. */
@@ -482,6 +507,7 @@ export class LogFiles {
       (queued > 0 && queued + length > bound) ||
       (held && log.pendingLength > 0 && log.pendingLength + length > HELD_FACTOR * bound);
     if (over) {
+      this.#notWritten++;
       const counts = this.#dropsOf(log.name);
       counts.lines++;
       counts.dropping = true;
@@ -509,7 +535,9 @@ export class LogFiles {
    * counted, and told as the lines dropped behind a slow disk are, once the log is tried again.
    */
   #lose(name: string, lines: number): void {
-    if (lines > 0) this.#dropsOf(name).failed += lines;
+    if (lines <= 0) return;
+    this.#dropsOf(name).failed += lines;
+    this.#notWritten += lines;
   }
 
   /**

@@ -1,7 +1,15 @@
 // msup on a real terminal and on pipes: a closed terminal is a graceful stop, a reader that goes away or
 // stops reading never crashes or freezes msup, and every command writes all of its output before it exits.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/runtime/proc.js';
@@ -106,8 +114,42 @@ describe('msup start on a pipe', () => {
     await whileStalled(p, url);
     cli.child.stdout!.resume();
     await cli.waitForOutput(/line\(s\) of output dropped/);
+    // The log files wrote every line: they have those.
+    expect(cli.stdout()).toMatch(/line\(s\) of output dropped: [^\n]*\(\.msup\/logs has them all\)/);
     cli.child.kill('SIGTERM');
     expect((await cli.exited).code).toBe(0);
+  });
+
+  it('does not say .msup/logs has the lines it dropped when the log files could not write them either', async () => {
+    const p = project();
+    // A link planted in place of loud.log: msup never follows it, so no line of loud's reaches a file.
+    mkdirSync(path.join(p.root, '.msup', 'logs'), { recursive: true, mode: 0o700 });
+    symlinkSync('elsewhere', path.join(p.root, '.msup', 'logs', 'loud.log'));
+    // 3 MB at once when the test says so (a file `go`), then a file `sent` once msup has read it all (a
+    // write to a pipe returns once it is all in the pipe, on Linux).
+    const burst = `const fs = require('node:fs');
+      const wait = setInterval(() => {
+        if (!fs.existsSync('go')) return;
+        clearInterval(wait);
+        process.stdout.write(('x'.repeat(1000) + '\\n').repeat(3000));
+        fs.writeFileSync('sent', '');
+        setInterval(() => {}, 1000);
+      }, 20);`;
+    p.writeConfig({ loud: { command: ['node', '-e', burst] } });
+    const cli = runCli(p, ['start']);
+    await cli.waitForOutput(/all services ready/);
+    cli.child.stdout!.pause();
+    writeFileSync(path.join(p.root, 'go'), '');
+    expect(await waitFor(() => existsSync(path.join(p.root, 'sent')), 20_000)).toBe(true);
+    cli.child.stdout!.resume();
+    await cli.waitForOutput(/line\(s\) of output dropped.*\n/);
+    const said = /\d+ line\(s\) of output dropped.*/.exec(cli.stdout())?.[0];
+    // Before, it said `(.msup/logs has them all)`: loud.log had none of them.
+    expect(said).toMatch(/\(\.msup\/logs has them, but for lines it could not write meanwhile: see/);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+    // How many, in msup.log (told at the latest at the stop).
+    expect(msupLog(p)).toMatch(/"msg":"log file error: lines not written","file":"loud.log","lines":\d+/);
   });
 });
 
