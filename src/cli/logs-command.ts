@@ -7,8 +7,9 @@ import { didYouMean } from '../config/nearest.js';
 import { controlFollow } from '../control/client.js';
 import { FOLLOW_TAIL_MAX, type SkippedRecord } from '../control/protocol.js';
 import { MsupError } from '../errors.js';
-import { EVENTS_LOG, type LogFileRecord, loggedNames, readLogTail } from '../log/files.js';
+import { EVENTS_LOG, type LogFileRecord, loggedNames } from '../log/files.js';
 import { fitStyle, formatOutputLine, type OutputStyle, wantsColor } from '../log/output.js';
+import { streamLogTail } from '../log/tail.js';
 import type { OutputLine } from '../types.js';
 import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
@@ -97,15 +98,20 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
     }
     return print(skippedMessage(skipped));
   };
-  // The recent records of the files, as this command reads them (msup need not be running). False when
-  // they could not be read: said as msup says it of a follower's tail.
+  // The recent records of the files, as this command reads them (msup need not be running), printed as
+  // they are read, at the pace the reader takes them: what is held is a chunk of each log and the output
+  // not yet taken, however many are asked for (-n 10000000 held every record, and all of their output).
+  // False when they could not be read: said as msup says it of a follower's tail.
   const showFiles = async (): Promise<boolean> => {
-    let recent: LogFileRecord[];
     try {
-      recent = await readLogTail(path.join(root, '.msup', 'logs'), {
+      const recent = streamLogTail(path.join(root, '.msup', 'logs'), {
         lines: args.lines,
         ...(service ? { service } : {}),
       });
+      for await (const record of recent) {
+        if (io.out.gone) break;
+        if (!show(record)) await io.out.room();
+      }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       show({
@@ -115,10 +121,6 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
         error: message,
       } satisfies SkippedRecord);
       return false;
-    }
-    for (const record of recent) {
-      if (io.out.gone) break;
-      show(record);
     }
     return true;
   };

@@ -1,5 +1,5 @@
 // Reads the last records of the log files in .msup/logs (current and rotated), reading each file from its end.
-import { open, readdir } from 'node:fs/promises';
+import { type FileHandle, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 
 /** A line a service instance wrote, as stored in `<service>.log`. */
@@ -106,92 +106,158 @@ export function eventRecord(record: { level: string; msg: string; time: number }
   return event;
 }
 
+/** A log file open for reading, up to the size it had then (a running msup may append meanwhile). */
+interface OpenedFile {
+  handle: FileHandle;
+  size: number;
+}
+
+/** An accepted record, where its line starts in its file, and which of its log's files (in `LogBackwards.files`). */
+interface Found {
+  record: LogFileRecord;
+  at: number;
+  file: number;
+}
+
 /**
- * The accepted records of one file, newest first, a chunk's worth at a time, reading backwards. A file
- * in `seen` (its device and inode) was read already under another name: nothing.
+ * Opens `file`, unless it is missing or in `seen` (its device and inode: read already under another name).
+ * Any other failure (EACCES, a link loop) is the caller's to tell, or its reader would take the missing
+ * lines for no lines.
  */
-async function* fileBackwards(
-  file: string,
-  accept: (record: LogFileRecord) => boolean,
-  signal: AbortSignal | undefined,
-  seen: Set<string>,
-): AsyncGenerator<LogFileRecord[]> {
-  let handle: Awaited<ReturnType<typeof open>>;
+async function openOnce(file: string, seen: Set<string>): Promise<OpenedFile | undefined> {
+  let handle: FileHandle;
   try {
     handle = await open(file, 'r');
   } catch (error) {
-    // Gone since the folder was listed (rotated, deleted): nothing to read. Any other failure (EACCES,
-    // a link loop) is the caller's to tell, or its reader would take the missing lines for no lines.
-    if (isMissing(error)) return;
+    if (isMissing(error)) return undefined; // gone since the folder was listed (rotated, deleted)
     throw error;
   }
-  const take = (bytes: Buffer, into: LogFileRecord[]) => {
-    if (bytes.length === 0) return;
-    const record = parseLogLine(bytes.toString('utf8'));
-    if (record && accept(record)) into.push(record);
-  };
   try {
     const stat = await handle.stat();
     // A running msup rotated the files while they were read (web.log became web.log.1 once read): the
     // same records again, a second time in the tail, and as many older ones left out.
     const identity = `${stat.dev}:${stat.ino}`;
-    if (seen.has(identity)) return;
-    seen.add(identity);
-    let position = stat.size;
-    let carry = Buffer.alloc(0);
-    while (position > 0) {
-      signal?.throwIfAborted();
-      const length = Math.min(CHUNK, position);
-      position -= length;
-      const chunk = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(chunk, 0, length, position);
-      carry = Buffer.concat([chunk.subarray(0, bytesRead), carry]);
-      const found: LogFileRecord[] = [];
-      let end = carry.length;
-      for (let nl = carry.lastIndexOf(10, end - 1); nl !== -1; ) {
-        take(carry.subarray(nl + 1, end), found);
-        end = nl;
-        nl = end === 0 ? -1 : carry.lastIndexOf(10, end - 1);
-      }
-      carry = carry.subarray(0, end);
-      if (found.length > 0) yield found;
+    if (seen.has(identity)) {
+      await handle.close();
+      return undefined;
     }
-    const first: LogFileRecord[] = [];
-    take(carry, first);
-    if (first.length > 0) yield first;
-  } finally {
+    seen.add(identity);
+    return { handle, size: stat.size };
+  } catch (error) {
     await handle.close();
+    throw error;
   }
 }
 
+/** One stored line → its record, pushed to `into` when it is one and `accept` takes it. */
+function takeLine(
+  bytes: Buffer,
+  at: number,
+  file: number,
+  accept: (record: LogFileRecord) => boolean,
+  into: Found[],
+): void {
+  if (bytes.length === 0) return;
+  const record = parseLogLine(bytes.toString('utf8'));
+  if (record && accept(record)) into.push({ record, at, file });
+}
+
+/** The accepted records of an open file, newest first, a chunk's worth at a time, reading backwards. */
+async function* fileBackwards(
+  opened: OpenedFile,
+  file: number,
+  accept: (record: LogFileRecord) => boolean,
+  signal: AbortSignal | undefined,
+  chunkBytes: number,
+): AsyncGenerator<Found[]> {
+  let position = opened.size;
+  let carry = Buffer.alloc(0);
+  while (position > 0) {
+    signal?.throwIfAborted();
+    const length = Math.min(chunkBytes, position);
+    position -= length;
+    const chunk = Buffer.alloc(length);
+    const { bytesRead } = await opened.handle.read(chunk, 0, length, position);
+    carry = Buffer.concat([chunk.subarray(0, bytesRead), carry]);
+    const found: Found[] = [];
+    let end = carry.length;
+    for (let nl = carry.lastIndexOf(10, end - 1); nl !== -1; ) {
+      takeLine(carry.subarray(nl + 1, end), position + nl + 1, file, accept, found);
+      end = nl;
+      nl = end === 0 ? -1 : carry.lastIndexOf(10, end - 1);
+    }
+    carry = carry.subarray(0, end);
+    if (found.length > 0) yield found;
+  }
+  const first: Found[] = [];
+  takeLine(carry, 0, file, accept, first);
+  if (first.length > 0) yield first;
+}
+
 /**
- * The accepted records of a log, newest first, through its current and rotated files: read only as
- * far as they are taken (`next()`), so a tail costs the records it shows, not every log's `lines`.
+ * The accepted records of an open file from byte `from` (a line's start) to the size it had when opened,
+ * oldest first, a chunk's worth at a time: what `fileBackwards` gives from there, in the other order.
  */
-class LogBackwards {
-  readonly #batches: AsyncGenerator<LogFileRecord[]>;
-  #batch: LogFileRecord[] = [];
+async function* fileForwards(
+  opened: OpenedFile,
+  from: number,
+  accept: (record: LogFileRecord) => boolean,
+  signal: AbortSignal | undefined,
+  chunkBytes: number,
+): AsyncGenerator<Found[]> {
+  let position = from;
+  let carry = Buffer.alloc(0);
+  while (position < opened.size) {
+    signal?.throwIfAborted();
+    const length = Math.min(chunkBytes, opened.size - position);
+    const chunk = Buffer.alloc(length);
+    const { bytesRead } = await opened.handle.read(chunk, 0, length, position);
+    if (bytesRead === 0) break; // cut shorter since (truncated): the rest is gone
+    position += bytesRead;
+    carry = Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
+    const found: Found[] = [];
+    let start = 0;
+    for (let nl = carry.indexOf(10); nl !== -1; nl = carry.indexOf(10, start)) {
+      takeLine(carry.subarray(start, nl), 0, 0, accept, found);
+      start = nl + 1;
+    }
+    carry = carry.subarray(start);
+    if (found.length > 0) yield found;
+  }
+  const last: Found[] = [];
+  takeLine(carry, 0, 0, accept, last);
+  if (last.length > 0) yield last;
+}
+
+/** What `streamLogTail` holds at most, counted for its callers' checks: records read and not yet given. */
+export interface TailStats {
+  held: number;
+  mostHeld: number;
+}
+
+/** Takes records one at a time from batches (newest or oldest first), reading the next batch only when needed. */
+class Batches {
+  readonly #batches: AsyncGenerator<Found[]>;
+  readonly #stats: TailStats | undefined;
+  #batch: Found[] = [];
   #at = 0;
-  /** The next record's time (ms), or undefined once the log has no more. */
+  /** The next record's time (ms), or undefined once there are no more. */
   time: number | undefined;
 
-  constructor(
-    dir: string,
-    name: string,
-    indexes: readonly number[],
-    accept: (record: LogFileRecord) => boolean,
-    signal: AbortSignal | undefined,
-  ) {
-    this.#batches = (async function* () {
-      const seen = new Set<string>();
-      for (const index of indexes) {
-        const file = path.join(dir, index === 0 ? `${name}.log` : `${name}.log.${index}`);
-        yield* fileBackwards(file, accept, signal, seen);
-      }
-    })();
+  constructor(batches: AsyncGenerator<Found[]>, stats?: TailStats) {
+    this.#batches = batches;
+    this.#stats = stats;
   }
 
-  /** Reads on until a record is there to take, or the log has no more; sets `time`. */
+  /** Counts the records held (read, not taken) when there are stats to keep. */
+  #hold(records: number): void {
+    const stats = this.#stats;
+    if (!stats) return;
+    stats.held += records;
+    stats.mostHeld = Math.max(stats.mostHeld, stats.held);
+  }
+
+  /** Reads on until a record is there to take, or there are no more; sets `time`. */
   fill(): Promise<void> | undefined {
     if (this.#at < this.#batch.length) {
       this.#timeOfNext();
@@ -201,29 +267,84 @@ class LogBackwards {
       while (this.#at >= this.#batch.length) {
         const next = await this.#batches.next();
         if (next.done) {
+          this.#batch = [];
+          this.#at = 0;
           this.time = undefined;
           return;
         }
         this.#batch = next.value;
         this.#at = 0;
+        this.#hold(this.#batch.length);
       }
       this.#timeOfNext();
     })();
   }
 
   #timeOfNext(): void {
-    const time = Date.parse((this.#batch[this.#at] as LogFileRecord).time);
-    this.time = Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time; // no time: taken after the others
+    const time = Date.parse((this.#batch[this.#at] as Found).record.time);
+    this.time = Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time; // no time: taken as the oldest
   }
 
-  /** Takes the next (older) record; `fill()` before the one after. */
-  take(): LogFileRecord {
-    return this.#batch[this.#at++] as LogFileRecord;
+  /** Takes the next record; `fill()` before the one after. */
+  take(): Found {
+    this.#hold(-1);
+    return this.#batch[this.#at++] as Found;
   }
 
-  /** Lets go of its file. */
+  /** Stops reading (what its generator holds open, it lets go of), and lets go of the records not taken. */
   async close(): Promise<void> {
+    this.#hold(this.#at - this.#batch.length);
+    this.#batch = [];
+    this.#at = 0;
     await this.#batches.return(undefined);
+  }
+}
+
+/**
+ * The accepted records of a log, newest first, through its current and rotated files: read only as
+ * far as they are taken (`next()`), so a tail costs the records it shows, not every log's `lines`.
+ * With `keepOpen`, the files it opened stay open (`files`, newest first) for a read forwards after it.
+ */
+class LogBackwards extends Batches {
+  /** The files opened, in the order read (current first); with `keepOpen`, closed by `closeFiles()`. */
+  readonly files: OpenedFile[];
+  readonly accept: (record: LogFileRecord) => boolean;
+
+  constructor(
+    dir: string,
+    name: string,
+    indexes: readonly number[],
+    accept: (record: LogFileRecord) => boolean,
+    signal: AbortSignal | undefined,
+    options: ReadOptions,
+  ) {
+    const files: OpenedFile[] = [];
+    super(
+      (async function* () {
+        const seen = new Set<string>();
+        for (const index of indexes) {
+          const opened = await openOnce(
+            path.join(dir, index === 0 ? `${name}.log` : `${name}.log.${index}`),
+            seen,
+          );
+          if (!opened) continue;
+          files.push(opened);
+          try {
+            yield* fileBackwards(opened, files.length - 1, accept, signal, options.chunkBytes);
+          } finally {
+            if (!options.keepOpen) await opened.handle.close();
+          }
+        }
+      })(),
+      options.stats,
+    );
+    this.files = files;
+    this.accept = accept;
+  }
+
+  /** Lets go of the files kept open. */
+  async closeFiles(): Promise<void> {
+    await Promise.all(this.files.splice(0).map((file) => file.handle.close()));
   }
 }
 
@@ -255,53 +376,128 @@ export async function loggedNames(dir: string): Promise<string[]> {
   return [...(await listLogs(dir).catch(() => new Map<string, number[]>())).keys()];
 }
 
+/** How the files are read: a chunk's size, whether they stay open after the backward read, what is held. */
+interface ReadOptions {
+  chunkBytes: number;
+  keepOpen: boolean;
+  stats?: TailStats | undefined;
+}
+
+/** Where a tail is read: the logs' readers, each accepting what the tail shows of it. */
+function tailReaders(
+  dir: string,
+  logs: Map<string, number[]>,
+  options: TailOptions,
+  read: ReadOptions,
+): LogBackwards[] {
+  const { service, signal } = options;
+  if (service === undefined)
+    return [...logs].map(([name, indexes]) => new LogBackwards(dir, name, indexes, () => true, signal, read));
+  const name = safeName(service);
+  const accept = (r: LogFileRecord) => r.kind === 'output' && r.service === service;
+  return [new LogBackwards(dir, name, logs.get(name) ?? [], accept, signal, read)];
+}
+
+/**
+ * Takes the last `want` records of the logs, newest first, each handed to `taken` with its reader. Merged
+ * by time from the newest back: each step takes the newest of the logs' next records (on a tie, the log
+ * listed last), so each log is read only as far back as the tail reaches.
+ */
+async function takeNewest(
+  readers: readonly LogBackwards[],
+  want: number,
+  taken: (found: Found, reader: LogBackwards) => void,
+): Promise<void> {
+  await Promise.all(readers.map((reader) => reader.fill()));
+  for (let count = 0; count < want; count++) {
+    let newest: LogBackwards | undefined;
+    for (const reader of readers) {
+      if (reader.time !== undefined && (!newest || reader.time >= (newest.time as number))) newest = reader;
+    }
+    if (!newest) break;
+    taken(newest.take(), newest);
+    const reading = newest.fill();
+    if (reading) await reading;
+  }
+}
+
 /**
  * The last `lines` records, oldest first: of one service's current and rotated files, or, without
  * `service`, of every log in `dir` merged by time, msup's events (`service: 'msup'`) included.
- * A missing folder or file reads as empty; one that cannot be read (EACCES, EIO) rejects.
+ * A missing folder or file reads as empty; one that cannot be read (EACCES, EIO) rejects. It holds
+ * every record it returns: for many, `streamLogTail`.
  */
 export async function readLogTail(dir: string, options: TailOptions): Promise<LogFileRecord[]> {
   const want = Math.floor(options.lines);
   if (!(want > 0)) return [];
-  const { signal } = options;
-  signal?.throwIfAborted();
+  options.signal?.throwIfAborted();
   const logs = await listLogs(dir);
-  const service = options.service;
-  const readers =
-    service === undefined
-      ? [...logs].map(([name, indexes]) => new LogBackwards(dir, name, indexes, () => true, signal))
-      : [
-          new LogBackwards(
-            dir,
-            safeName(service),
-            logs.get(safeName(service)) ?? [],
-            (r) => r.kind === 'output' && r.service === service,
-            signal,
-          ),
-        ];
-  // Merged by time from the newest back: each step takes the newest of the logs' next records (on a
-  // tie, the log listed last), so each log is read only as far back as the tail reaches.
+  const readers = tailReaders(dir, logs, options, { chunkBytes: CHUNK, keepOpen: false });
   const newestFirst: LogFileRecord[] = [];
   try {
-    await Promise.all(readers.map((reader) => reader.fill()));
-    while (newestFirst.length < want) {
-      let newest: LogBackwards | undefined;
-      for (const reader of readers) {
-        if (reader.time !== undefined && (!newest || reader.time >= (newest.time as number))) newest = reader;
-      }
-      if (!newest) break;
-      newestFirst.push(newest.take());
-      const reading = newest.fill();
-      if (reading) await reading;
-    }
+    await takeNewest(readers, want, (found) => newestFirst.push(found.record));
   } finally {
     await Promise.all(readers.map((reader) => reader.close()));
   }
   const tail = newestFirst.reverse();
-  if (service !== undefined) return tail;
+  if (options.service !== undefined) return tail;
   // A log's own times can be out of order (a time given with the record): ordered by time, as before.
   return tail
     .map((record) => ({ record, time: Date.parse(record.time) }))
     .sort((a, b) => a.time - b.time)
     .map(({ record }) => record);
+}
+
+/**
+ * The records `readLogTail` returns, one at a time, holding a chunk's worth of records per log at most
+ * (`msup logs -n 10000000` held the whole folder, records and their output, before printing a line). Two
+ * passes: from the end backwards, as `readLogTail`, only to find where each log's part of the tail starts
+ * (its files kept open, so a rotation meanwhile changes nothing); then from there forwards, up to where
+ * the first pass began, merged by time (on a tie, the log listed first). Records out of time order within
+ * their own log (a time given with the record) keep their log's order, where `readLogTail` sorts them.
+ */
+export async function* streamLogTail(
+  dir: string,
+  options: TailOptions & { chunkBytes?: number; stats?: TailStats },
+): AsyncGenerator<LogFileRecord> {
+  const want = Math.floor(options.lines);
+  if (!(want > 0)) return;
+  const { signal, stats } = options;
+  const chunkBytes = options.chunkBytes ?? CHUNK;
+  signal?.throwIfAborted();
+  const logs = await listLogs(dir);
+  const readers = tailReaders(dir, logs, options, { chunkBytes, keepOpen: true, stats });
+  const forwards: Batches[] = [];
+  try {
+    // Where each log's part of the tail starts: the oldest of its records taken.
+    const starts = new Map<LogBackwards, Found>();
+    await takeNewest(readers, want, (found, reader) => starts.set(reader, found));
+    for (const reader of readers) {
+      await reader.close(); // the backward read only: its files stay open
+      const start = starts.get(reader);
+      if (!start) continue;
+      const { files, accept } = reader;
+      const batches = async function* () {
+        for (let file = start.file; file >= 0; file--) {
+          const from = file === start.file ? start.at : 0;
+          yield* fileForwards(files[file] as OpenedFile, from, accept, signal, chunkBytes);
+        }
+      };
+      forwards.push(new Batches(batches(), stats));
+    }
+    await Promise.all(forwards.map((reader) => reader.fill()));
+    for (;;) {
+      let oldest: Batches | undefined;
+      for (const reader of forwards) {
+        if (reader.time !== undefined && (!oldest || reader.time < (oldest.time as number))) oldest = reader;
+      }
+      if (!oldest) return;
+      yield oldest.take().record;
+      const reading = oldest.fill();
+      if (reading) await reading;
+    }
+  } finally {
+    await Promise.all(forwards.map((reader) => reader.close()));
+    await Promise.all(readers.map((reader) => reader.close().finally(() => reader.closeFiles())));
+  }
 }

@@ -220,4 +220,52 @@ describe('other commands on a pipe', () => {
     expect(lines).toHaveLength(3000);
     expect(lines.at(-1)).toMatch(/line 2999 y+$/);
   });
+
+  it('prints logs -n 10000000 of files far larger than its heap, merged by time, in a 32 MB heap', async () => {
+    const p = project();
+    writeConfig(p);
+    // 50 MB of records (180,000 of web's, in web.log.1 and web.log, and 1,000 of api's between them).
+    // Before, every record was held before the first was printed: about 70 MB of them.
+    const record = (service: string, i: number, time: number) =>
+      JSON.stringify({
+        time: new Date(1_700_000_000_000 + time).toISOString(),
+        service,
+        index: 0,
+        stream: 'stdout',
+        line: `${service} ${i} ${'y'.repeat(200)}`,
+      });
+    const web = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, k) => `${record('web', from + k, (from + k) * 10)}\n`).join('');
+    p.write('.msup/logs/web.log.1', web(0, 90_000));
+    p.write('.msup/logs/web.log', web(90_000, 180_000));
+    p.write(
+      '.msup/logs/api.log',
+      Array.from({ length: 1000 }, (_, i) => `${record('api', i, i * 1800 + 5)}\n`).join(''),
+    );
+    // Its output counted and its first and last lines kept by awk: the test does not hold 50 MB either.
+    const run = spawn(
+      'bash',
+      [
+        '-c',
+        'set -o pipefail; "$0" "$1" logs -n 10000000 | awk \'NR == 1 { print } END { print NR; print }\'',
+        process.execPath,
+        BIN,
+      ],
+      {
+        cwd: p.root,
+        env: p.env({ NODE_OPTIONS: '--max-old-space-size=32' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    run.stdout.on('data', (d) => (out += d));
+    run.stderr.on('data', (d) => (err += d));
+    const code = await new Promise<number | null>((resolve) => run.once('exit', resolve));
+    expect({ code, err: err.slice(0, 500) }).toEqual({ code: 0, err: '' });
+    const [first, count, last] = out.trimEnd().split('\n');
+    expect(first).toMatch(/^web#0 \| web 0 y+$/);
+    expect(count).toBe('181000');
+    expect(last).toMatch(/^web#0 \| web 179999 y+$/);
+  });
 });

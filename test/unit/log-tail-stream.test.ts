@@ -1,0 +1,116 @@
+// streamLogTail: the records readLogTail returns, one at a time, holding a chunk of each log at most.
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LogFiles } from '../../src/log/files.js';
+import { type LogFileRecord, readLogTail, streamLogTail, type TailStats } from '../../src/log/tail.js';
+
+let dir = '';
+afterEach(() => {
+  if (dir) rmSync(path.dirname(dir), { recursive: true, force: true });
+  dir = '';
+});
+
+const T0 = Date.UTC(2026, 10, 27, 6, 0, 0);
+
+/** Log files in a fresh folder, rotated at `maxFileBytes`, with every rotated file kept. */
+function logs(maxFileBytes: number): LogFiles {
+  dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'msup-tail-')), 'logs');
+  return new LogFiles(dir, { maxFileBytes, keep: 60, maxTotalBytes: 1e12, batchMs: 0 });
+}
+
+/** All of a stream's records, and the most it held at once, read in chunks of `chunkBytes`. */
+async function stream(options: { lines: number; service?: string }, chunkBytes = 256) {
+  const stats: TailStats = { held: 0, mostHeld: 0 };
+  const records: LogFileRecord[] = [];
+  for await (const record of streamLogTail(dir, { ...options, chunkBytes, stats })) records.push(record);
+  expect(stats.held).toBe(0);
+  return { records, mostHeld: stats.mostHeld };
+}
+
+const shown = (records: LogFileRecord[]) =>
+  records.map((r) => (r.kind === 'output' ? `${r.service}:${r.line}` : `msup:${r.msg}`));
+
+describe('streamLogTail', () => {
+  it('gives what readLogTail gives, oldest first, across rotated files of several logs, holding a chunk of each', async () => {
+    const files = logs(2000);
+    // Three services and msup's events taking turns, with ties in time between logs: 1200 records over
+    // dozens of files of 2 KB, each many times the 256-byte chunk.
+    for (let i = 0; i < 300; i++) {
+      const time = T0 + Math.floor(i / 2) * 10;
+      files.write({ service: 'web', index: 0, stream: 'stdout', line: `w${i} ${'é'.repeat(i % 40)}`, time });
+      files.write({ service: 'api', index: 1, stream: 'stderr', line: `a${i}`, time });
+      files.write({
+        service: 'jobs',
+        index: 0,
+        stream: 'stdout',
+        line: `j${i} ${'x'.repeat(60)}`,
+        time: time + 5,
+      });
+      files.event({ level: 'info', msg: `e${i}`, time: time + 5, service: 'web' });
+    }
+    await files.close();
+    for (const options of [
+      { lines: 1 },
+      { lines: 7 },
+      { lines: 555 },
+      { lines: 1200 },
+      { lines: 10_000_000 },
+      { lines: 33, service: 'web' },
+      { lines: 10_000_000, service: 'jobs' },
+      { lines: 10, service: 'msup' },
+      { lines: 0 },
+    ]) {
+      const expected = await readLogTail(dir, options);
+      const { records, mostHeld } = await stream(options);
+      expect(shown(records), JSON.stringify(options)).toEqual(shown(expected));
+      expect(records).toEqual(expected);
+      // A 256-byte chunk holds 4 records at most (every line is over 64 bytes), with one cut at its edge:
+      // at most 5 a log, whatever was asked. readLogTail holds every record it returns.
+      expect(mostHeld, JSON.stringify(options)).toBeLessThanOrEqual(4 * 5);
+    }
+    expect((await stream({ lines: 10_000_000 })).records).toHaveLength(1200);
+  });
+
+  it('reads to where its first pass began: lines appended and files rotated meanwhile are not shown', async () => {
+    const files = logs(600);
+    for (let i = 0; i < 40; i++)
+      files.write({ service: 'web', index: 0, stream: 'stdout', line: `n${i}`, time: T0 + i });
+    await files.close();
+    const expected = shown(await readLogTail(dir, { lines: 30 }));
+    const records: LogFileRecord[] = [];
+    for await (const record of streamLogTail(dir, { lines: 30, chunkBytes: 128 })) {
+      if (records.length === 0) {
+        // What a running msup does meanwhile: a line appended, then web.log rotated and a new one begun.
+        const line = JSON.stringify({
+          time: new Date(T0 + 99).toISOString(),
+          service: 'web',
+          index: 0,
+          stream: 'stdout',
+          line: 'later',
+        });
+        writeFileSync(path.join(dir, 'web.log'), `${line}\n`, { flag: 'a' });
+        renameSync(path.join(dir, 'web.log'), path.join(dir, 'web.log.9'));
+        writeFileSync(path.join(dir, 'web.log'), `${line}\n`);
+      }
+      records.push(record);
+    }
+    expect(shown(records)).toEqual(expected);
+  });
+
+  it('skips lines that are not records, and reads a file that ends inside a line as readLogTail does', async () => {
+    dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'msup-tail-')), 'logs');
+    const files = new LogFiles(dir, { batchMs: 0 });
+    for (let i = 0; i < 20; i++)
+      files.write({ service: 'web', index: 0, stream: 'stdout', line: `n${i}`, time: T0 + i });
+    await files.close();
+    writeFileSync(path.join(dir, 'web.log'), 'not json\n\n{"time":"2026-11-27T06:00:01.000Z","serv', {
+      flag: 'a',
+    });
+    for (const lines of [1, 5, 100]) {
+      expect(shown((await stream({ lines }, 64)).records)).toEqual(shown(await readLogTail(dir, { lines })));
+    }
+    expect(shown((await stream({ lines: 2 })).records)).toEqual(['web:n18', 'web:n19']);
+  });
+});
