@@ -474,12 +474,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           target,
           {
             ...handlers,
-            // msup out of descriptors: the probe is skipped, never counted against the instance.
-            onInconclusive: (detail) =>
-              this.#log('warn', 'probe skipped: msup is short of file descriptors', {
-                service: config.name,
-                detail,
-              }),
+            // msup out of descriptors (or processes, for up to 30 s): the probe is skipped, not counted.
+            onInconclusive: (detail, shortage) =>
+              this.#log(
+                'warn',
+                shortage === 'processes'
+                  ? 'probe skipped: msup is short of processes'
+                  : 'probe skipped: msup is short of file descriptors',
+                { service: config.name, detail },
+              ),
           },
           initiallyReady,
         ),

@@ -104,7 +104,7 @@ function startTimeoutChecks(services: Record<string, unknown>): ConfigIssue[] {
     if (delay === undefined || startTimeout === undefined || delay < startTimeout) continue;
     issues.push({
       path: `services.${name}.${key}.initialDelay`,
-      message: `the first readiness probe would come after ${formatDuration(delay)}, but an instance not ready within startTimeout (${formatDuration(startTimeout)}${given ? '' : ', the default'}) is restarted first, so it would never be ready: make initialDelay shorter than startTimeout`,
+      message: `the first readiness probe would come after ${formatDuration(delay)}, but an instance not ready within startTimeout (${formatDuration(startTimeout)}${given ? '' : ', the default'}) is stopped first (and restarted, as its restart policy says), so it would never be ready: make initialDelay shorter, or startTimeout longer`,
     });
   }
   return issues;

@@ -24,13 +24,24 @@ export function startupProbeDelay(sinceStartMs: number, previousMs: number | nul
   return startupDelay(cheap ? STARTUP : STARTUP_EXEC, sinceStartMs, previousMs);
 }
 
+/**
+ * Probes that fail for want of processes (EAGAIN) count as failures again once they have done so in a row
+ * for this long: the limit is per user, and an instance that leaks processes or threads (run as msup's
+ * user, or as a rootless container's root, which maps to it) can use it up itself. Its liveness must not
+ * stay blind to that for ever. msup's own descriptors (EMFILE, ENFILE) are never counted.
+ */
+export const PROCESS_SHORTAGE_LIMIT_MS = 30_000;
+
 export interface MonitorHandlers {
   onReady(detail: string): void;
   onUnready(detail: string): void;
   /** Every probe's result, before any readiness change it causes. */
   onResult?(result: ProbeResult): void;
-  /** The first probe of a run that msup could not make (out of descriptors); not counted either way. */
-  onInconclusive?(detail: string): void;
+  /**
+   * The first probe of a run that msup could not make for a shortage (`descriptors` or `processes`); not
+   * counted either way, but for a run of `processes` past PROCESS_SHORTAGE_LIMIT_MS.
+   */
+  onInconclusive?(detail: string, shortage: 'descriptors' | 'processes'): void;
 }
 
 export interface Monitor {
@@ -48,6 +59,8 @@ export function startMonitor(
   let counters: ProbeCounters = initiallyReady ? { ...INITIAL_COUNTERS, ready: true } : INITIAL_COUNTERS;
   let everReady = initiallyReady;
   let inconclusive = false;
+  // When the probes began to fail for want of processes (EAGAIN), in a row; null outside such a streak.
+  let processShortageSince: number | null = null;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let underWay: Promise<unknown> = Promise.resolve();
@@ -75,20 +88,33 @@ export function startMonitor(
     underWay = Promise.allSettled([attempt.result, attempt.ended]);
     const result = await attempt.result;
     if (stopped) return;
-    if (result.inconclusive) {
+    const now = performance.now();
+    if (result.inconclusive !== 'processes') processShortageSince = null;
+    else processShortageSince ??= now;
+    // Out of processes for long: the limit is per user, and the instance (run as msup's user, or a
+    // rootless container's root) may be the one using them up; its probes count again.
+    const longShortage =
+      processShortageSince !== null && now - processShortageSince >= PROCESS_SHORTAGE_LIMIT_MS;
+    if (result.inconclusive && !longShortage) {
       // msup's own shortage says nothing about the instance: neither a failure nor a success.
-      if (!inconclusive) handlers.onInconclusive?.(result.detail);
+      if (!inconclusive) handlers.onInconclusive?.(result.detail, result.inconclusive);
       inconclusive = true;
     } else {
       inconclusive = false;
-      handlers.onResult?.(result);
-      const next = applyProbeResult(counters, result.ok, settings);
+      const verdict: ProbeResult = result.inconclusive
+        ? {
+            ok: false,
+            detail: `${result.detail} (out of processes for ${PROCESS_SHORTAGE_LIMIT_MS / 1000} s: counted)`,
+          }
+        : result;
+      handlers.onResult?.(verdict);
+      const next = applyProbeResult(counters, verdict.ok, settings);
       counters = next.counters;
       if (next.change === 'ready') {
         everReady = true;
-        handlers.onReady(result.detail);
+        handlers.onReady(verdict.detail);
       } else if (next.change === 'unready') {
-        handlers.onUnready(result.detail);
+        handlers.onUnready(verdict.detail);
       }
     }
     // The next probe once this one holds nothing (an http body is read after its verdict, up to the

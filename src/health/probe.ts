@@ -21,10 +21,11 @@ export interface ProbeResult {
   ok: boolean;
   detail: string;
   /**
-   * msup could not run the probe for a shortage of its own (EMFILE, ENFILE: out of file descriptors;
-   * EAGAIN for a process): it says nothing about the instance and is not counted either way.
+   * msup could not run the probe for a shortage (`descriptors`: EMFILE, ENFILE, ENOBUFS, ENOMEM, msup's
+   * own; `processes`: EAGAIN for a process, a limit per user that the instance may share): it says nothing
+   * about the instance and is not counted either way (a long streak of `processes` is: see the monitor).
    */
-  inconclusive?: true;
+  inconclusive?: 'descriptors' | 'processes';
 }
 
 /** One attempt: its verdict, and when nothing of it is left. */
@@ -40,9 +41,9 @@ export interface ProbeAttempt {
 
 /** A failed attempt: inconclusive when msup itself was short of descriptors or processes. */
 function failure(detail: string, code: string | undefined): ProbeResult {
-  return isLocalShortage(code) || code === 'EAGAIN'
-    ? { ok: false, detail, inconclusive: true }
-    : { ok: false, detail };
+  if (isLocalShortage(code)) return { ok: false, detail, inconclusive: 'descriptors' };
+  if (code === 'EAGAIN') return { ok: false, detail, inconclusive: 'processes' };
+  return { ok: false, detail };
 }
 
 /** What an http probe reads of a body before it closes the connection (Kubernetes reads 10 KiB). */

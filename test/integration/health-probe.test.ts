@@ -152,6 +152,7 @@ describe('tcp probe', () => {
   it('ends a connect that hangs (a port past its accept backlog) when its monitor stops', async () => {
     const stuck = await unacceptingPort();
     try {
+      const before = tcpSockets();
       const abort = new AbortController();
       const result = runProbe(
         { kind: 'tcp' },
@@ -162,6 +163,8 @@ describe('tcp probe', () => {
         },
         60_000,
       );
+      // Stopped once the connect is under way (and stays so: the kernel drops its SYNs).
+      expect(await waitFor(() => tcpSockets() > before)).toBe(true);
       abort.abort();
       expect(await within10s(result)).toEqual({
         ok: false,

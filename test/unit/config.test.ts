@@ -133,7 +133,8 @@ describe('config validation', () => {
 
   it('refuses a readiness initialDelay that startTimeout would never wait for, naming its path', () => {
     const late = 'the first readiness probe would come after';
-    const fix = 'is restarted first, so it would never be ready: make initialDelay shorter than startTimeout';
+    const fix =
+      'is stopped first (and restarted, as its restart policy says), so it would never be ready: make initialDelay shorter, or startTimeout longer';
     expect(
       messages({
         services: {

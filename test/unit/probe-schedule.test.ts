@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startMonitor, startupProbeDelay } from '../../src/health/monitor.js';
+import { PROCESS_SHORTAGE_LIMIT_MS, startMonitor, startupProbeDelay } from '../../src/health/monitor.js';
 import type { ProbeTarget } from '../../src/health/probe.js';
 import type { ResolvedProbeSettings } from '../../src/types.js';
 
@@ -77,6 +77,11 @@ describe('the probe schedule of an instance that is not ready yet', () => {
       expect(delayed[0]).toBe(initialDelayMs);
       expect(gaps(delayed).slice(0, 5)).toEqual([10, 20, 20, 20, 20]);
     }
+    // And the fast probing ends 2 s after that first probe, not later: 40, 80, then every 100 ms.
+    const late = await probeTimes({ initialDelayMs: 5000 }, 7500);
+    const after = gaps(late.filter((t) => t >= 6990));
+    expect(after.slice(0, 4)).toEqual([20, 40, 80, 100]);
+    expect(after.slice(3).every((g) => g === 100)).toBe(true);
   });
 });
 
@@ -95,5 +100,56 @@ describe('the probe schedule of an instance that is ready', () => {
       slow,
     );
     expect(ends).toEqual([300, 1600, 2900, 4200]);
+  });
+});
+
+describe('probes msup could not make for a shortage', () => {
+  /** A liveness monitor whose exec probe always fails with `code`: its warnings and failures over `forMs`. */
+  async function shortage(code: string, forMs: number) {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const seen = { warned: [] as string[], counted: 0, unready: [] as string[] };
+    const monitor = startMonitor(
+      {
+        probe: { kind: 'exec', command: { shell: false, argv: ['check'] } },
+        intervalMs: 1000,
+        timeoutMs: 1000,
+        failureThreshold: 3,
+        successThreshold: 1,
+        initialDelayMs: 0,
+      },
+      {
+        endpoint: null,
+        exec: () => Promise.reject(Object.assign(new Error(`spawn check ${code}`), { code })),
+      },
+      {
+        onReady: () => {},
+        onUnready: (detail) => seen.unready.push(detail),
+        onResult: () => {
+          seen.counted++;
+        },
+        onInconclusive: (_detail, kind) => seen.warned.push(kind),
+      },
+      true,
+    );
+    await vi.advanceTimersByTimeAsync(forMs);
+    await monitor.stop();
+    vi.useRealTimers();
+    return seen;
+  }
+
+  it('never counts msup running out of descriptors against the instance', async () => {
+    const seen = await shortage('EMFILE', 120_000);
+    expect(seen).toEqual({ warned: ['descriptors'], counted: 0, unready: [] });
+  });
+
+  it(`counts a want of processes again after ${PROCESS_SHORTAGE_LIMIT_MS / 1000} s in a row: the instance may be the one using them up`, async () => {
+    const early = await shortage('EAGAIN', PROCESS_SHORTAGE_LIMIT_MS - 1000);
+    expect(early).toEqual({ warned: ['processes'], counted: 0, unready: [] });
+    const late = await shortage('EAGAIN', PROCESS_SHORTAGE_LIMIT_MS + 4000);
+    expect(late.warned).toEqual(['processes']);
+    expect(late.counted).toBeGreaterThanOrEqual(3);
+    expect(late.unready).toEqual([
+      `exec failed: spawn check EAGAIN (out of processes for ${PROCESS_SHORTAGE_LIMIT_MS / 1000} s: counted)`,
+    ]);
   });
 });
