@@ -144,14 +144,14 @@ export class LineSplitter {
 
   /**
    * A line redrawn for REDRAW_SHOW_MS without a newline (a bar, a spinner): its last state goes out (once;
-   * the same state again is not repeated), and the next one at the earliest REDRAW_SHOW_MS later.
+   * the same state again is not repeated), and the next one at the earliest REDRAW_SHOW_MS later. The
+   * state stays the line's: text that continues it (`\r5`, a second, `0%\n`) makes `50%`, not `0%`; its
+   * newline adds no line when the state is the one shown.
    */
   #redrawDue(): void {
     this.#redrawTimer = undefined;
     const state = lastState(this.#pending);
-    if (state === '') return;
-    this.#pending = '';
-    if (state !== this.#shown) this.#show(state);
+    if (state !== '' && state !== this.#shown) this.#show(state);
   }
 
   /** The stream ended: everything left goes out. */

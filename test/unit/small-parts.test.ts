@@ -131,6 +131,32 @@ describe('LineSplitter and carriage returns (progress bars)', () => {
     for (const line of lines) expect(line).not.toContain('\r');
   });
 
+  it('keeps the state shown while a line is redrawn: text that continues it ends the line whole', () => {
+    const { clock, lines, s } = split();
+    // The state shown after a second was let go of: '0%' came as a line of its own, and the bar's end
+    // as '###] 100%'.
+    s.push('\r5');
+    clock.advance(1000);
+    s.push('0%');
+    s.push('\n');
+    expect(lines).toEqual(['5', '50%']);
+    lines.length = 0;
+    s.push('\r[###');
+    clock.advance(1000);
+    s.push('###] 100%\n');
+    expect(lines).toEqual(['[###', '[######] 100%']);
+    lines.length = 0;
+    // A state shown that nothing continues is not shown again at its newline, nor at the end.
+    s.push('\rdone');
+    clock.advance(1000);
+    clock.advance(1000);
+    s.push('\n');
+    s.push('\rlast');
+    clock.advance(1000);
+    s.flush();
+    expect(lines).toEqual(['done', 'last']);
+  });
+
   it('drops a carriage return before a newline (CRLF, however it is cut), and keeps the text after the last one in a line', () => {
     const { clock, lines, s } = split();
     s.push('a\r\nb\r\r\nx\ry\r\n\r\n50%\r100%\r\nc\r');
