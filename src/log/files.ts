@@ -366,6 +366,8 @@ export class LogFiles {
    * for. Nothing is held meanwhile: later lines go on as usual.
    */
   async settled(): Promise<void> {
+    if (this.#closed) return this.#closed;
+    // A tail read that never ends (a stuck disk) must not hold this past `close()`: that settles it too.
     if (this.#holding > 0) await new Promise<void>((resolve) => this.#unheld.push(resolve));
     if (this.#closed) return this.#closed;
     for (const log of [...this.#open.values()]) this.#flush(log);
@@ -447,6 +449,7 @@ export class LogFiles {
       });
       this.#open.clear();
       this.#closed = Promise.all([...streams, ...this.#ending]).then(() => {});
+      for (const resolve of this.#unheld.splice(0)) resolve();
     }
     return this.#closed;
   }

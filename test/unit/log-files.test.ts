@@ -1,9 +1,11 @@
 // Log files on a temp folder: the stored shapes, rotation at the size limit, the total bound, and tails.
 import { execFile } from 'node:child_process';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -718,5 +720,41 @@ describe('LogFiles batching', () => {
       ...Array.from({ length: 6 }, (_, i) => `before ${i}`),
       ...Array.from({ length: 6 }, (_, i) => `after ${i}`),
     ]);
+  });
+});
+
+describe('LogFiles.settled', () => {
+  it('resolves once the lines logged before it are in their files, batch included', async () => {
+    const files = logs({ batchMs: 60_000 });
+    files.write(out('web', 'first'));
+    files.write(out('web', 'waits in its batch'));
+    await files.settled();
+    expect(lines('web.log').map((l) => JSON.parse(l).line)).toEqual(['first', 'waits in its batch']);
+    expect(files.notWritten).toBe(0);
+  });
+
+  it('resolves at close() while a tail read is stuck (a log file that never answers)', async () => {
+    const files = logs();
+    files.write(out('web', 'logged'));
+    await files.settled();
+    // A FIFO as a log: its open for the tail waits for a writer, as a read of a stuck disk waits.
+    const fifo = path.join(dir, 'stuck.log');
+    await new Promise<void>((resolve, reject) =>
+      execFile('mkfifo', [fifo], (error) => (error ? reject(error) : resolve())),
+    );
+    const tail = files.tail({ lines: 10 });
+    let done = false;
+    const settled = files.settled().then(() => {
+      done = true;
+    });
+    await files.close();
+    // Before, it waited for the tail, and `msup start` (waiting for it to say whether .msup/logs has every
+    // line) never exited after the stop.
+    const settledAtClose = await waitFor(() => done, 2000);
+    // The tail gets its writer (and an empty file): it ends.
+    closeSync(openSync(fifo, 'w'));
+    await tail;
+    await settled;
+    expect(settledAtClose).toBe(true);
   });
 });
