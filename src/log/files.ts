@@ -55,7 +55,8 @@ export interface LogFilesOptions {
   /**
    * Lines of a log (`web`, `msup`) not written: `behind`, dropped past `maxQueuedBytes`, told once the log
    * takes lines again; `failed`, lost with a write that failed (ENOSPC, EFBIG), a file that could not be
-   * opened, or while the log waited to be tried again (RETRY_OPEN_MS), told once it is tried again. At most
+   * opened, or while the log waited to be tried again (RETRY_OPEN_MS), told once that wait is over (a line
+   * or not). At most
    * once per REPORT_DROPS_MS per log (the rest with a later report), and at `forget` and `close`.
    */
   onDropped?: (log: string, lines: number, why: DropReason) => void;
@@ -218,6 +219,11 @@ export class LogFiles {
   readonly #open = new Map<string, OpenLog>();
   /** Logs that could not be opened, and when: tried again after RETRY_OPEN_MS (EMFILE passes). */
   readonly #failed = new Map<string, number>();
+  /**
+   * Per failed log, the timer that tells its lost lines once RETRY_OPEN_MS has passed, whether or not a
+   * line comes then (a service that died of the full disk, or went quiet, had them told only at the stop).
+   */
+  readonly #retryTimers = new Map<string, NodeJS.Timeout>();
   readonly #ending = new Set<Promise<void>>();
   /**
    * Per log, the streams of its files let go of (rotated, deleted) and still writing: what they hold
@@ -427,6 +433,7 @@ export class LogFiles {
     this.#tellDrops(name, 'now');
     this.#drops.delete(name);
     this.#failed.delete(name);
+    this.#clearRetry(name);
     this.#taken.delete(name);
     this.#handed.delete(name);
   }
@@ -442,6 +449,7 @@ export class LogFiles {
   /** Flushes and closes every file; later writes are ignored. Idempotent. */
   close(): Promise<void> {
     if (!this.#closed) {
+      for (const name of [...this.#retryTimers.keys()]) this.#clearRetry(name);
       for (const name of this.#drops.keys()) this.#tellDrops(name, 'now');
       const streams = [...this.#open.values()].map((log) => {
         this.#write(log);
@@ -467,6 +475,7 @@ export class LogFiles {
         return;
       }
       this.#failed.delete(name);
+      this.#clearRetry(name);
       this.#tellDrops(name, 'limited'); // the lines lost while it waited
     }
     const text = `${json}\n`;
@@ -748,17 +757,34 @@ export class LogFiles {
         log.pendingLength = 0;
         if (this.#open.get(name) === log) {
           this.#open.delete(name);
-          this.#failed.set(name, this.#now());
+          this.#fail(name);
         }
         this.#onError(error);
       });
       this.#open.set(name, log);
       return log;
     } catch (error) {
-      this.#failed.set(name, this.#now());
+      this.#fail(name);
       this.#onError(error as Error);
       return undefined;
     }
+  }
+
+  /** A log's file failed: tried again after RETRY_OPEN_MS, when its lost lines are told (a line or not). */
+  #fail(name: string): void {
+    this.#failed.set(name, this.#now());
+    this.#clearRetry(name);
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(name);
+      this.#tellDrops(name, 'limited');
+    }, RETRY_OPEN_MS);
+    timer.unref();
+    this.#retryTimers.set(name, timer);
+  }
+
+  #clearRetry(name: string): void {
+    clearTimeout(this.#retryTimers.get(name));
+    this.#retryTimers.delete(name);
   }
 
   #rotate(name: string, log: OpenLog): OpenLog | undefined {

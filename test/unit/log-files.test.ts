@@ -758,3 +758,36 @@ describe('LogFiles.settled', () => {
     expect(settledAtClose).toBe(true);
   });
 });
+
+describe('LogFiles when a log cannot be opened', () => {
+  it('tells the lines it lost once the 5 s wait is over, with no line after it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let now = 0;
+      const told: [string, number, string][] = [];
+      const errors: string[] = [];
+      const files = logs({
+        batchMs: 0,
+        now: () => now,
+        onError: (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''),
+        onDropped: (log, lines, why) => told.push([log, lines, why]),
+      });
+      // A folder where web.log should be: it cannot be opened for writing (EISDIR).
+      mkdirSync(path.join(dir, 'web.log'), { recursive: true });
+      files.write(out('web', 'lost with the open'));
+      files.write(out('web', 'lost in the wait'));
+      expect(errors).toEqual(['EISDIR']);
+      now = 5000;
+      vi.advanceTimersByTime(5000);
+      await Promise.resolve();
+      // Before, it was told only when the next line came after the wait, or at the stop: for a service
+      // that died of a full disk, or went quiet, only at the stop.
+      expect(told).toEqual([['web', 2, 'failed']]);
+      await files.close();
+      await Promise.resolve();
+      expect(told).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
