@@ -475,8 +475,14 @@ export async function* streamLogTail(
     for (const reader of readers) {
       await reader.close(); // the backward read only: its files stay open
       const start = starts.get(reader);
-      if (!start) continue;
+      // Files the second pass does not read are let go of now, not at the end of a print paced by its reader
+      // (`| less`): those of a log with no record in the tail, and older ones the first pass opened.
+      if (!start) {
+        await reader.closeFiles();
+        continue;
+      }
       const { files, accept } = reader;
+      await Promise.all(files.splice(start.file + 1).map((file) => file.handle.close()));
       const batches = async function* () {
         for (let file = start.file; file >= 0; file--) {
           const from = file === start.file ? start.at : 0;

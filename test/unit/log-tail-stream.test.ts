@@ -1,5 +1,13 @@
 // streamLogTail: the records readLogTail returns, one at a time, holding a chunk of each log at most.
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -71,6 +79,41 @@ describe('streamLogTail', () => {
       expect(mostHeld, JSON.stringify(options)).toBeLessThanOrEqual(4 * 5);
     }
     expect((await stream({ lines: 10_000_000 })).records).toHaveLength(1200);
+  });
+
+  it('lets go of the files its second pass does not read before it gives a record', async () => {
+    dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'msup-tail-')), 'logs');
+    mkdirSync(dir);
+    const record = (service: string, at: number) =>
+      `${JSON.stringify({ time: new Date(T0 + at).toISOString(), service, index: 0, stream: 'stdout', line: `${service}${at}` })}\n`;
+    writeFileSync(path.join(dir, 'web.log'), record('web', 100) + record('web', 101));
+    writeFileSync(path.join(dir, 'web.log.1'), record('web', 99));
+    writeFileSync(path.join(dir, 'web.log.2'), record('web', 97) + record('web', 98));
+    writeFileSync(path.join(dir, 'api.log'), record('api', 1)); // older than the tail: none of it shown
+    /** The files of the folder this process has open. */
+    const open = () => {
+      const files: string[] = [];
+      for (const fd of readdirSync('/proc/self/fd')) {
+        try {
+          const target = readlinkSync(`/proc/self/fd/${fd}`);
+          if (path.dirname(target) === dir) files.push(path.basename(target));
+        } catch {
+          // closed meanwhile (the listing's own descriptor)
+        }
+      }
+      return files.sort();
+    };
+    const records: LogFileRecord[] = [];
+    let openAtFirst: string[] = [];
+    for await (const record of streamLogTail(dir, { lines: 3 })) {
+      // A reader at its own pace (| less): before, every file the first pass opened stayed open meanwhile,
+      // api.log (no record in the tail) and web.log.2 (older than the tail) too.
+      if (records.length === 0) openAtFirst = open();
+      records.push(record);
+    }
+    expect(shown(records)).toEqual(['web:web99', 'web:web100', 'web:web101']);
+    expect(openAtFirst).toEqual(['web.log', 'web.log.1']);
+    expect(open()).toEqual([]);
   });
 
   it('reads to where its first pass began: lines appended and files rotated meanwhile are not shown', async () => {
