@@ -13,6 +13,7 @@ import { streamLogTail } from '../log/tail.js';
 import type { OutputLine } from '../types.js';
 import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
+import { printRecords, unreadableMessage } from './logs-print.js';
 import type { Stdio } from './output-sink.js';
 import { projectRoot } from './project.js';
 
@@ -26,10 +27,10 @@ function formatEvent(record: EventRecord): string {
 }
 
 /** What `msup logs` says of lines it did not get, by why: the remedy differs. */
-function skippedMessage({ lines, reason, error }: SkippedRecord): string {
+function skippedMessage({ lines, reason, shown, error }: SkippedRecord): string {
   switch (reason) {
     case 'unreadable':
-      return `msup: the last ${lines} line(s) could not be read: ${error}\n`;
+      return unreadableMessage({ kind: 'skipped', lines, reason, shown, error });
     case 'too-large':
       return `msup: ${lines} line(s) skipped: the oldest of the recent lines asked for, more than msup holds at once (without -f, msup logs reads any number from the files)\n`;
     case 'evicted':
@@ -102,27 +103,16 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
   // they are read, at the pace the reader takes them: what is held is a chunk of each log and the output
   // not yet taken, however many are asked for (-n 10000000 held every record, and all of their output).
   // False when they could not be read: said as msup says it of a follower's tail.
+  // A read that fails halfway (EIO after hundreds of lines) says how many were shown and that the rest did
+  // not come, not that the last N could not be read.
   const showFiles = async (): Promise<boolean> => {
-    try {
-      const recent = streamLogTail(path.join(root, '.msup', 'logs'), {
-        lines: args.lines,
-        ...(service ? { service } : {}),
-      });
-      for await (const record of recent) {
-        if (io.out.gone) break;
-        if (!show(record)) await io.out.room();
-      }
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      show({
-        kind: 'skipped',
-        lines: args.lines,
-        reason: 'unreadable',
-        error: message,
-      } satisfies SkippedRecord);
-      return false;
-    }
-    return true;
+    const recent = streamLogTail(path.join(root, '.msup', 'logs'), {
+      lines: args.lines,
+      ...(service ? { service } : {}),
+    });
+    const { failure } = await printRecords(recent, show, io.out, args.lines);
+    if (failure) show(failure);
+    return !failure;
   };
   if (!args.follow) return (await showFiles()) ? EXIT.ok : EXIT.failed;
   // With -f, the running msup sends the recent records itself, then the live ones: read in the same

@@ -93,6 +93,11 @@ export interface SkippedRecord {
   kind: 'skipped';
   lines: number;
   reason?: SkipReason;
+  /**
+   * `msup logs` without `-f`, for `unreadable`: the records printed before its read failed (then `lines` is
+   * how many more, at most, were asked for and not printed).
+   */
+  shown?: number;
   error?: string;
 }
 
