@@ -25,10 +25,12 @@ export function startupProbeDelay(sinceStartMs: number, previousMs: number | nul
 }
 
 /**
- * Probes that fail for want of processes (EAGAIN) count as failures again once they have done so in a row
- * for this long: the limit is per user, and an instance that leaks processes or threads (run as msup's
- * user, or as a rootless container's root, which maps to it) can use it up itself. Its liveness must not
- * stay blind to that for ever. msup's own descriptors (EMFILE, ENFILE) are never counted.
+ * A liveness monitor's exec probes that fail for want of processes (EAGAIN) count as failures again once
+ * they have done so in a row for this long: the limit is per user, and an instance that leaks processes or
+ * threads (run as msup's user, or as a rootless container's root, which maps to it) can use it up itself.
+ * Its liveness must not stay blind to that for ever. Readiness never counts them (every instance would
+ * leave rotation at once), nor msup's own descriptors (EMFILE, ENFILE). Under a rootful engine the
+ * container cannot be the cause, but after 30 s without a process msup is in trouble of its own anyway.
  */
 export const PROCESS_SHORTAGE_LIMIT_MS = 30_000;
 
@@ -93,8 +95,11 @@ export function startMonitor(
     else processShortageSince ??= now;
     // Out of processes for long: the limit is per user, and the instance (run as msup's user, or a
     // rootless container's root) may be the one using them up; its probes count again.
+    // Liveness only: readiness counted too would take every instance out of rotation at once.
     const longShortage =
-      processShortageSince !== null && now - processShortageSince >= PROCESS_SHORTAGE_LIMIT_MS;
+      initiallyReady &&
+      processShortageSince !== null &&
+      now - processShortageSince >= PROCESS_SHORTAGE_LIMIT_MS;
     if (result.inconclusive && !longShortage) {
       // msup's own shortage says nothing about the instance: neither a failure nor a success.
       if (!inconclusive) handlers.onInconclusive?.(result.detail, result.inconclusive);

@@ -39,9 +39,13 @@ export interface ProbeAttempt {
   ended: Promise<void>;
 }
 
-/** A failed attempt: inconclusive when msup itself was short of descriptors or processes. */
-function failure(detail: string, code: string | undefined): ProbeResult {
-  if (isLocalShortage(code)) return { ok: false, detail, inconclusive: 'descriptors' };
+/**
+ * A failed attempt: inconclusive when msup itself was short of descriptors (or, `EAGAIN` of a connect, of
+ * local ports), or of processes (`EAGAIN` of an exec probe's spawn).
+ */
+function failure(detail: string, code: string | undefined, exec = false): ProbeResult {
+  if (isLocalShortage(code) || (code === 'EAGAIN' && !exec))
+    return { ok: false, detail, inconclusive: 'descriptors' };
   if (code === 'EAGAIN') return { ok: false, detail, inconclusive: 'processes' };
   return { ok: false, detail };
 }
@@ -177,12 +181,12 @@ async function execProbe(
     // never ends on an unhandled rejection.
     const message = error instanceof Error ? error.message : String(error);
     const code = (error as { code?: unknown } | null)?.code;
-    return failure(`exec failed: ${message}`, typeof code === 'string' ? code : undefined);
+    return failure(`exec failed: ${message}`, typeof code === 'string' ? code : undefined, true);
   }
   if (result.error) {
     // The runtime reports a spawn error as its message ("spawn sh EMFILE"): its code is the last word.
     const code = /\b(E[A-Z]+)\b/.exec(result.error)?.[1];
-    return failure(`exec failed: ${result.error}`, code);
+    return failure(`exec failed: ${result.error}`, code, true);
   }
   if (result.timedOut) return { ok: false, detail: `exec timed out after ${timeoutMs}ms` };
   return {

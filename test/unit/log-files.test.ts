@@ -751,8 +751,9 @@ describe('LogFiles.settled', () => {
     // Before, it waited for the tail, and `msup start` (waiting for it to say whether .msup/logs has every
     // line) never exited after the stop.
     const settledAtClose = await waitFor(() => done, 2000);
-    // The tail gets its writer (and an empty file): it ends.
-    closeSync(openSync(fifo, 'w'));
+    // The tail gets its writer (and an empty file): it ends. Opened for reading and writing, the FIFO never
+    // blocks, whether or not the tail had opened it before the close.
+    closeSync(openSync(fifo, 'r+'));
     await tail;
     await settled;
     expect(settledAtClose).toBe(true);

@@ -105,7 +105,7 @@ describe('the probe schedule of an instance that is ready', () => {
 
 describe('probes msup could not make for a shortage', () => {
   /** A liveness monitor whose exec probe always fails with `code`: its warnings and failures over `forMs`. */
-  async function shortage(code: string, forMs: number) {
+  async function shortage(code: string, forMs: number, liveness = true) {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const seen = { warned: [] as string[], counted: 0, unready: [] as string[] };
     const monitor = startMonitor(
@@ -129,7 +129,7 @@ describe('probes msup could not make for a shortage', () => {
         },
         onInconclusive: (_detail, kind) => seen.warned.push(kind),
       },
-      true,
+      liveness,
     );
     await vi.advanceTimersByTimeAsync(forMs);
     await monitor.stop();
@@ -151,5 +151,8 @@ describe('probes msup could not make for a shortage', () => {
     expect(late.unready).toEqual([
       `exec failed: spawn check EAGAIN (out of processes for ${PROCESS_SHORTAGE_LIMIT_MS / 1000} s: counted)`,
     ]);
+    // Readiness never counts them: every instance of the service would leave rotation at once.
+    const readiness = await shortage('EAGAIN', PROCESS_SHORTAGE_LIMIT_MS * 3, false);
+    expect(readiness).toEqual({ warned: ['processes'], counted: 0, unready: [] });
   });
 });
