@@ -41,8 +41,7 @@ function stateStart(text: string): number {
  * text follows, the `\r`s at its end dropped (`50%\r100%` → `100%`, `text\r` of a CRLF → `text`).
  */
 export function lastState(line: string): string {
-  const end = withoutTrailingCr(line);
-  return end === 0 ? '' : line.slice(line.lastIndexOf('\r', end - 1) + 1, end);
+  return line.slice(stateStart(line), withoutTrailingCr(line));
 }
 
 export class LineSplitter {
