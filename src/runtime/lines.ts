@@ -3,7 +3,7 @@
 // carriage returns (a progress bar, a spinner) is passed on as its last state, what a terminal shows after
 // the `\r`s: at its newline, and once a second while it goes on being redrawn. No line passed on holds a `\r`.
 import { StringDecoder } from 'node:string_decoder';
-import type { Clock, TimerHandle } from './function/clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 
 const MAX_LINE = 64 * 1024;
 /** A line redrawn (`\r`) without a newline is passed on (its last state) at most this often. */

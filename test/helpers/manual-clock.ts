@@ -1,6 +1,6 @@
 // A clock that moves only when a test says so: the function runtime's idle reaping, timeouts and init cap
 // are driven with `advance` instead of sleeping.
-import type { Clock, TimerHandle } from '../../src/runtime/function/clock.js';
+import type { Clock, TimerHandle } from '../../src/clock.js';
 
 export class ManualClock implements Clock {
   #now = 0;

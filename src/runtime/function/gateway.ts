@@ -4,13 +4,13 @@
 // 429 / 502 / 504 as Lambda and API Gateway answer. A REPORT line follows each invocation.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import type { Clock, TimerHandle } from '../../clock.js';
 import type { Endpoint, InstanceSpec, RuntimeHost } from '../../contract.js';
 import { MAX_DURATION_MS } from '../../limits.js';
 import { discardBody } from '../../proxy/linger.js';
 import type { ExitInfo, OutputLine, ResolvedService } from '../../types.js';
 import { groupUsage } from '../proc.js';
 import { billedMs, CostMeter } from './billing.js';
-import type { Clock, TimerHandle } from './clock.js';
 import { Environment, type InvokeOutcome } from './environment.js';
 import {
   errorResponse,

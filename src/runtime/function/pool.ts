@@ -4,7 +4,7 @@
 // (Knative); an idle one ended after idleTimeout (the last after the scale-to-zero grace too); minInstances
 // kept warm. An init is capped and tried twice. No I/O of its own: environments come from `create`, time
 // from the clock.
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from '../../clock.js';
 
 import {
   initTimeoutError,

@@ -3,6 +3,7 @@
 // environments are process groups like the process runtime's: remembered, guarded, reaped after a crash.
 import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
+import { type Clock, realClock } from '../../clock.js';
 import type { RunningInstance, Runtime, RuntimeHost, RuntimePlugin, Usage } from '../../contract.js';
 import { functionScript } from '../../handler-command.js';
 import { MAX_DURATION_MS } from '../../limits.js';
@@ -10,7 +11,6 @@ import type { ResolvedService } from '../../types.js';
 import { groupUsage } from '../proc.js';
 import { reapGroups } from '../process.js';
 import { runGuarded } from '../run-command.js';
-import { type Clock, realClock } from './clock.js';
 import { Gateway, waitTimeoutMs } from './gateway.js';
 import { functionFamilies } from './metrics.js';
 

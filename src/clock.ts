@@ -1,5 +1,6 @@
-// Time for the function runtime's semantics (idle reaping, timeouts, the init cap, durations), passed in so
-// tests drive it with a manual clock instead of sleeping.
+// Time passed in where semantics depend on it (the function runtime's idle reaping, timeouts, the init cap and
+// durations; how often a redrawn output line is passed on), so tests drive it with a manual clock instead of
+// sleeping. A leaf: it imports nothing of msup.
 
 export type TimerHandle = { readonly __timer: unique symbol } | NodeJS.Timeout;
 
