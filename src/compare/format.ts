@@ -32,7 +32,7 @@ export function formatValue(value: number | null, unit: Metric['unit']): string 
 export function formatUncertainty(share: number | null | undefined, rounds: number): string {
   if (rounds < 2 || share === null || share === undefined) return '';
   const percent = share * 100;
-  // Near the mark's 20%, one decimal: `±20%` beside a `!` would read as a contradiction.
+  // Near the mark's 14.1%, one decimal: `±14%` beside a `!` would read as a contradiction.
   return ` ±${Math.abs(percent - NOISE_THRESHOLD * 100) < 0.5 ? percent.toFixed(1) : Math.round(percent)}%`;
 }
 
@@ -105,8 +105,8 @@ export function verdict(result: CompareResultV3): string[] {
   return [
     machine,
     marked === 0
-      ? `Steady: every figure's 95% interval from its ${rounds} rounds${added} is within ±20% of it.`
-      : `${marked} marked ! of ${base}'s figures and the other runtimes' ratios to ${base}: the 95% interval from the rounds reaches past ±20%${more}, so another run may land that far away. ${
+      ? `Steady: every figure's 95% interval from its ${rounds} rounds${added} is within ±14% of it (20%/√2: another run should land within ±20%).`
+      : `${marked} marked ! of ${base}'s figures and the other runtimes' ratios to ${base}: the 95% interval from the rounds reaches past ±14%${more}, so another run may land more than 20% away. ${
           unsettled > 0
             ? 'More rounds narrow it (--max-rounds).'
             : `None of them is one more rounds would settle: ${base}'s own figures move with the machine from run to run (read the ratios), and a runtime left out gets no more rounds.`

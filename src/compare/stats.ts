@@ -50,11 +50,18 @@ export function pairwiseRatio(values: readonly number[], baseline: readonly numb
   return median(ratios);
 }
 
+/** How far apart two compares on the same machine may put a figure or a ratio (a share: ±20%). */
+export const AGREEMENT_BOUND = 0.2;
+
 /**
  * A figure is flagged as noisy when its 95% interval, estimated from its rounds, reaches more than this far
- * from it (a share of the figure): another run of as many rounds may well land more than 20% away.
+ * from it (a share of the figure): 20%/√2, about 14.1%. Two runs that each know a figure to ±h put their two
+ * values within h·√2 of each other (the 95% interval of a difference of two independent estimates), so a
+ * figure known only to more than ±14.1% may well land more than the ±20% of AGREEMENT_BOUND away in another
+ * run. Until 2026-12-07 the mark stood at ±20% itself, which let two runs that each passed it land 22% apart
+ * (the function's first request after ready, known to ±16% and ±8% in a pair of that day).
  */
-export const NOISE_THRESHOLD = 0.2;
+export const NOISE_THRESHOLD = AGREEMENT_BOUND / Math.SQRT2;
 
 /**
  * How far the rounds of one figure disagree: (max − min) / median, or null with fewer than two rounds

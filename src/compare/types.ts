@@ -23,7 +23,7 @@ export interface CompareOptions {
   rounds?: number;
   /**
    * The most rounds: past `rounds`, another round is run while a ratio to the baseline (or a figure without
-   * one) is marked noisy (its 95% interval from the rounds reaches past ±20%), until none is or this many
+   * one) is marked noisy (its 95% interval from the rounds reaches past ±14%, 20%/√2: NOISE_THRESHOLD in stats.ts), until none is or this many
    * have run (see unsettledFigures). Default: 9 when `rounds` is
    * not given, else `rounds` (exactly the rounds asked for). At least `rounds`, at most 20.
    */
@@ -122,8 +122,8 @@ export interface Metric {
    */
   uncertainty: number | null;
   /**
-   * The figure's 95% interval from its rounds reaches more than 20% from it (`uncertainty` in stats.ts:
-   * Student's t times a robust standard error): another run may land that far away. Never with one round.
+   * The figure's 95% interval from its rounds reaches more than 14.1% (20%/√2) from it (`uncertainty` in stats.ts:
+   * Student's t times a robust standard error): another run may land more than 20% away. Never with one round.
    */
   noisy: boolean;
   /**
@@ -162,7 +162,7 @@ export interface RatioFigure {
   spread: number | null;
   /** The half-width of the rounds' ratios' 95% interval, as a share (as `Metric.uncertainty`); the `±` shown. */
   uncertainty: number | null;
-  /** The 95% interval of the rounds' ratios reaches more than 20% from their median (as `Metric.noisy`). */
+  /** The 95% interval of the rounds' ratios reaches more than 14.1% from their median (as `Metric.noisy`). */
   noisy: boolean;
 }
 
