@@ -157,9 +157,14 @@ export class InstanceSlot {
     this.#ctx.deps.onEvent({ type: 'instance', instance: this.info() });
   }
 
-  /** Once an incarnation has been ready, its liveness probe runs; enough failures in a row restart it. */
+  /**
+   * Once an incarnation has been ready, its liveness probe runs; enough failures in a row restart it. The
+   * probe is the one of the settings it was launched with, as Kubernetes keeps an old pod's probes: after
+   * a reload, one launched before (not ready yet, or ready again after its readiness failed, while its
+   * replacement starts) is never probed with a new path, port or timeout its code was not written for.
+   */
   #watchLiveness(inc: Incarnation): void {
-    const settings = this.#ctx.config.liveness;
+    const settings = (inc.settings ?? this.#ctx.config).liveness;
     if (!settings || inc.livenessStarted || inc.exit) return;
     inc.livenessStarted = true;
     const probe = this.#ctx.deps.monitor(

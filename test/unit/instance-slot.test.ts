@@ -8,7 +8,7 @@ import { PortAllocator } from '../../src/runtime/ports.js';
 import { EndpointDirectory } from '../../src/service/directory.js';
 import { Service, type ServiceDeps, type ServiceEvent } from '../../src/service/service.js';
 import { doneStarting } from '../../src/service/start-verdict.js';
-import type { ServiceConfig } from '../../src/types.js';
+import type { ResolvedProbeSettings, ServiceConfig } from '../../src/types.js';
 import { createFakeRuntime, type FakeRuntime } from '../helpers/fake-runtime.js';
 import { waitFor } from '../helpers/processes.js';
 
@@ -17,6 +17,8 @@ interface Probe {
   ready(): void;
   unready(detail: string): void;
   result(ok: boolean, detail: string): void;
+  /** The settings the monitor was started with. */
+  settings: ResolvedProbeSettings;
   stopped: boolean;
 }
 
@@ -36,6 +38,15 @@ afterEach(async () => {
   await Promise.all(services.splice(0).map((s) => s.stop()));
 });
 
+/** The service `web` with these settings, resolved (a reload hands a service new ones with `update`). */
+function webService(config: Partial<ServiceConfig>) {
+  return prepareConfig(
+    { services: { web: { command: ['node', 'x.js'], port: 0, health: { tcp: true }, ...config } } },
+    '/tmp',
+    null,
+  ).services[0]!;
+}
+
 async function harness(
   config: Partial<ServiceConfig>,
   options: { autoReady?: boolean; drain?: () => Promise<void>; realProbes?: boolean } = {},
@@ -52,11 +63,7 @@ async function harness(
     directory: new EndpointDirectory(),
   };
   const runtime: Runtime = await fake.open(host);
-  const resolved = prepareConfig(
-    { services: { web: { command: ['node', 'x.js'], port: 0, health: { tcp: true }, ...config } } },
-    '/tmp',
-    null,
-  ).services[0]!;
+  const resolved = webService(config);
   const events: ServiceEvent[] = [];
   const probes: Probe[] = [];
   const liveness: Probe[] = [];
@@ -70,6 +77,7 @@ async function harness(
         ready: () => handlers.onReady('ok'),
         unready: (detail) => handlers.onUnready(detail),
         result: (ok, detail) => handlers.onResult?.({ ok, detail }),
+        settings,
         stopped: false,
       };
       (initiallyReady ? liveness : probes).push(probe);
@@ -368,6 +376,50 @@ describe('instance slots on the fake runtime', () => {
     }
     expect(await waitFor(() => h.service.instances()[0]?.state === 'backoff')).toBe(true);
     expect(h.logs('exited')).toEqual([expect.objectContaining({ reason: 'liveness probe failed' })]);
+  });
+
+  it('probes an instance launched before a reload with its own liveness probe, while its replacement starts', async () => {
+    const before = { health: undefined, readiness: { http: '/ready' }, liveness: { http: '/live' } };
+    const h = await harness(before, { autoReady: false });
+    h.service.start();
+    expect(await waitFor(() => h.probes.length === 1)).toBe(true);
+    // A reload moves the liveness probe while the instance still starts, and rolls the service.
+    h.service.update(webService({ ...before, liveness: { http: '/healthz', timeout: '100ms' } }));
+    const rollout = h.service.restart({ changedOnly: true });
+    expect(await waitFor(() => h.probes.length === 2)).toBe(true);
+    // The old instance becomes ready meanwhile: its liveness probe is the one its code was written for.
+    h.probes[0]!.ready();
+    expect(h.liveness).toHaveLength(1);
+    expect(h.liveness[0]!.settings).toMatchObject({
+      probe: { kind: 'http', path: '/live' },
+      timeoutMs: 1000,
+    });
+    // Its replacement, once ready, has the new one.
+    h.probes[1]!.ready();
+    expect(await rollout).toEqual({ service: 'web', restarted: [0], failed: null });
+    expect(h.liveness).toHaveLength(2);
+    expect(h.liveness[1]!.settings).toMatchObject({
+      probe: { kind: 'http', path: '/healthz' },
+      timeoutMs: 100,
+    });
+  });
+
+  it('gives no liveness probe a reload added to an instance launched without one, when it is ready again', async () => {
+    const before = { health: undefined, readiness: { http: '/ready' } };
+    const h = await harness(before, { autoReady: false });
+    h.service.start();
+    expect(await waitFor(() => h.probes.length === 1)).toBe(true);
+    h.probes[0]!.ready();
+    h.service.update(webService({ ...before, liveness: { http: '/healthz' } }));
+    const rollout = h.service.restart({ changedOnly: true });
+    expect(await waitFor(() => h.probes.length === 2)).toBe(true);
+    // While its replacement starts, its readiness fails for a moment (a busy instance), then passes again.
+    h.probes[0]!.unready('GET /ready answered 503');
+    h.probes[0]!.ready();
+    expect(h.liveness).toEqual([]);
+    h.probes[1]!.ready();
+    expect(await rollout).toEqual({ service: 'web', restarted: [0], failed: null });
+    expect(h.liveness.map((p) => p.settings.probe)).toEqual([{ kind: 'http', path: '/healthz' }]);
   });
 
   it('counts an instance stopped for not being ready in time as failed, even when it exits 0 on SIGTERM', async () => {
