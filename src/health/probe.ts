@@ -185,7 +185,7 @@ async function execProbe(
   }
   if (result.error) {
     // The runtime reports a spawn error as its message ("spawn sh EMFILE"): its code is the last word.
-    const code = /\b(E[A-Z]+)\b/.exec(result.error)?.[1];
+    const code = result.error.match(/\bE[A-Z]+\b/g)?.at(-1);
     return failure(`exec failed: ${result.error}`, code, true);
   }
   if (result.timedOut) return { ok: false, detail: `exec timed out after ${timeoutMs}ms` };

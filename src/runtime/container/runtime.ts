@@ -6,7 +6,6 @@
 // policies are not used. Exec probes, the crash guard and reaping use the engine's command line.
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { constants as os } from 'node:os';
 import path from 'node:path';
 import { readEnvFiles } from '../../config/env-file.js';
 import type {
@@ -28,14 +27,13 @@ import { treeUsage } from '../proc.js';
 import { detectEngine, type Engine, type EngineName, engineCommand } from './engine.js';
 import { ApiError, ApiUnreachable } from './engine-api.js';
 import { EngineService, reapServices, SERVICE_ENTRY } from './engine-service.js';
+import { execResult, signalOf } from './exec-result.js';
 import { type EnsuredImage, ensureImage, type ImageKind } from './image.js';
 import { removeScratchLeftovers } from './image-build.js';
 
 /** The labels msup puts on its containers. */
 export const LABELS = { project: 'msup.project', service: 'msup.service', index: 'msup.index' } as const;
 
-/** Exit codes the engine itself uses when `exec` fails (125: the engine, 126: cannot invoke, 127: not found). */
-const ENGINE_FAILURES = new Set([125, 126, 127]);
 /** A request whose service died meanwhile is sent again (through a new one) this often, this far apart. */
 const API_RETRIES = 50;
 const API_RETRY_MS = 100;
@@ -81,13 +79,6 @@ async function terminateAll(engine: Engine, name: string): Promise<boolean> {
 /** A container name is [a-zA-Z0-9][a-zA-Z0-9_.-]*: service names already are. */
 function containerName(project: string, service: string, index: number): string {
   return `msup-${project}-${service}-${index}-${randomBytes(3).toString('hex')}`;
-}
-
-/** The signal a code of 128 + N stands for (a container's init reports its child's death so). */
-function signalOf(code: number | null): string | null {
-  if (code === null || code <= 128 || code > 128 + 64) return null;
-  const found = Object.entries(os.signals).find(([, n]) => n === code - 128);
-  return found ? found[0] : null;
 }
 
 /**
@@ -541,23 +532,7 @@ class ContainerRuntime implements Runtime {
         ['exec', name, ...argvOf(command)],
         { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
       );
-      if (result.code === null) {
-        // Killed at its timeout, or by a stop. Else the engine's command could not start at all (EAGAIN,
-        // EMFILE: msup itself is short, which a probe must not count against the instance; ENOENT: the
-        // engine is gone) or was ended by someone else: no timeout, and the reason is in its stderr.
-        if (result.timedOut || options.signal?.aborted)
-          return { code: null, signal: null, timedOut: result.timedOut === true };
-        const reason = result.stderr.trim().split('\n').at(-1);
-        return { code: null, signal: null, timedOut: false, error: reason || 'the engine command was ended' };
-      }
-      if (ENGINE_FAILURES.has(result.code) && /Error:/.test(result.stderr))
-        return {
-          code: null,
-          signal: null,
-          timedOut: false,
-          error: result.stderr.trim().split('\n').at(-1) ?? '',
-        };
-      return { code: result.code, signal: signalOf(result.code), timedOut: false };
+      return execResult(result, options.signal?.aborted === true);
     };
 
     return {

@@ -1,0 +1,54 @@
+// What an exec probe's engine command (`podman exec NAME CMD`, `docker exec`) came to, as the runtime
+// contract's CommandResult: the probe command's own exit passed through, the engine's own failures told
+// apart from it by the engine's exit status and its message, never by what the command wrote. Pure.
+import { constants as os } from 'node:os';
+import type { CommandResult } from '../../contract.js';
+import type { EngineResult } from './engine.js';
+
+/** Exit codes the engine itself uses when `exec` fails (125: the engine, 126: cannot invoke, 127: not found). */
+const ENGINE_FAILURES = new Set([125, 126, 127]);
+/** The engine failed before it ran anything (podman's ExecErrorCodeGeneric): a probe command never got there. */
+const ENGINE_ERROR = 125;
+/** How podman says it failed, on its last line. */
+const ENGINE_MESSAGE = /^Error: /;
+/** Go's and the C library's words for EAGAIN: the engine could not start a process or a thread. */
+const NO_PROCESS = /resource temporarily unavailable|\bEAGAIN\b/i;
+
+/** The signal a code of 128 + N stands for (a container's init, and the engine's exec, report a death so). */
+export function signalOf(code: number | null): string | null {
+  if (code === null || code <= 128 || code > 128 + 64) return null;
+  const found = Object.entries(os.signals).find(([, n]) => n === code - 128);
+  return found ? found[0] : null;
+}
+
+const lastLine = (text: string) => text.trim().split('\n').at(-1)?.trim() ?? '';
+
+/**
+ * The result of `exec` as the probes take it. `aborted`: msup ended it (the probe was stopped). The
+ * engine's own failure is an `error`; one for want of processes (exit 125 and the engine's `Error: ...:
+ * resource temporarily unavailable`, as podman fails when msup's user is out of processes) says `EAGAIN`,
+ * which the probes take for msup's shortage, as a spawn's `EAGAIN`. A probe command's exit code, 125
+ * included, whatever it wrote, is passed through.
+ */
+export function execResult(result: EngineResult, aborted: boolean): CommandResult {
+  if (result.code === null) {
+    // Killed at its timeout, or by a stop. Else the engine's command could not start at all (EAGAIN,
+    // EMFILE: msup itself is short, which a probe must not count against the instance; ENOENT: the
+    // engine is gone) or was ended by someone else: no timeout, and the reason is in its stderr.
+    if (result.timedOut || aborted) return { code: null, signal: null, timedOut: result.timedOut === true };
+    return {
+      code: null,
+      signal: null,
+      timedOut: false,
+      error: lastLine(result.stderr) || 'the engine command was ended',
+    };
+  }
+  const said = lastLine(result.stderr);
+  if (ENGINE_FAILURES.has(result.code) && /Error:/.test(result.stderr)) {
+    // msup's user out of processes, as the engine says it: named EAGAIN, as a spawn's shortage is.
+    const noProcess = result.code === ENGINE_ERROR && ENGINE_MESSAGE.test(said) && NO_PROCESS.test(said);
+    const error = noProcess && !/\bEAGAIN\b/.test(said) ? `${said} (EAGAIN)` : said;
+    return { code: null, signal: null, timedOut: false, error };
+  }
+  return { code: result.code, signal: signalOf(result.code), timedOut: false };
+}

@@ -1,0 +1,67 @@
+// What an exec probe makes of the container engine's `exec` (exec-result.ts): the engine's own failures
+// told from the probe command's exit, and podman failing for want of processes taken for msup's own
+// shortage, as a spawn's EAGAIN is. The classification only: a real shortage of processes cannot be made
+// safely in a test (it would starve every process of the user's, the test runner's too).
+import { describe, expect, it } from 'vitest';
+import { runProbe } from '../../src/health/probe.js';
+import type { EngineResult } from '../../src/runtime/container/engine.js';
+import { execResult } from '../../src/runtime/container/exec-result.js';
+
+/** The exec probe's verdict when the engine's command came to `result`. */
+const probeOf = (result: EngineResult) =>
+  runProbe(
+    { kind: 'exec', command: { shell: false, argv: ['check'] } },
+    { endpoint: null, exec: async () => execResult(result, false) },
+    1000,
+  );
+
+const engine = (code: number | null, stderr: string): EngineResult => ({ code, stdout: '', stderr });
+
+describe('an exec probe through the container engine', () => {
+  it("takes podman's own failure for want of processes for msup's shortage, not the instance's", async () => {
+    for (const said of [
+      'Error: fork/exec /usr/bin/conmon: resource temporarily unavailable',
+      'Error: crun: fork: Resource temporarily unavailable: OCI runtime error',
+    ]) {
+      expect(await probeOf(engine(125, `time="..." level=warning msg="a warning"\n${said}\n`))).toEqual({
+        ok: false,
+        detail: `exec failed: ${said} (EAGAIN)`,
+        inconclusive: 'processes',
+      });
+    }
+  });
+
+  it('counts the engine failing for another reason', async () => {
+    const said = 'Error: no container with name or ID "web" found: no such container';
+    expect(await probeOf(engine(125, `${said}\n`))).toEqual({ ok: false, detail: `exec failed: ${said}` });
+  });
+
+  it("passes a probe command's exit through, whatever it wrote", async () => {
+    // The command itself out of processes (its container's pids limit, say) is the instance's failure.
+    expect(await probeOf(engine(1, 'sh: fork: Resource temporarily unavailable\n'))).toEqual({
+      ok: false,
+      detail: 'exec exited with code 1',
+    });
+    expect(await probeOf(engine(2, 'Error: resource temporarily unavailable\n'))).toEqual({
+      ok: false,
+      detail: 'exec exited with code 2',
+    });
+    // Exit 125 whose last line is not the engine's message: not taken for a shortage.
+    expect(
+      await probeOf(engine(125, 'Error: something\nsh: fork: resource temporarily unavailable\n')),
+    ).toEqual({
+      ok: false,
+      detail: 'exec failed: sh: fork: resource temporarily unavailable',
+    });
+    // 126 and 127 are the engine's (cannot invoke, not found), never for want of processes.
+    expect(await probeOf(engine(126, 'Error: resource temporarily unavailable\n'))).toEqual({
+      ok: false,
+      detail: 'exec failed: Error: resource temporarily unavailable',
+    });
+    expect(await probeOf(engine(0, ''))).toEqual({ ok: true, detail: 'exec exited with code 0' });
+  });
+
+  it('says a probe command killed inside the container was ended by that signal', async () => {
+    expect(await probeOf(engine(137, ''))).toEqual({ ok: false, detail: 'exec ended by SIGKILL' });
+  });
+});
