@@ -53,8 +53,13 @@ export interface CommandResult {
   code: number | null;
   signal: string | null;
   timedOut: boolean;
-  /** Set when it could not be run at all. */
+  /** Set when it could not be run at all, or something else than its own end ended it. */
   error?: string;
+  /**
+   * What it wrote last (a line), with an `error` that something else ended it (the engine's command
+   * killed): shown beside the reason, never read for one.
+   */
+  output?: string;
 }
 
 export interface Usage {

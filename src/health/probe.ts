@@ -186,7 +186,9 @@ async function execProbe(
   if (result.error) {
     // The runtime reports a spawn error as its message ("spawn sh EMFILE"): its code is the last word.
     const code = result.error.match(/\bE[A-Z]+\b/g)?.at(-1);
-    return failure(`exec failed: ${result.error}`, code, true);
+    // The command's own output is only shown: what it says is no reason, nor a shortage of msup's.
+    const output = result.output ? `; last output: ${JSON.stringify(result.output)}` : '';
+    return failure(`exec failed: ${result.error}${output}`, code, true);
   }
   if (result.timedOut) return { ok: false, detail: `exec timed out after ${timeoutMs}ms` };
   return {

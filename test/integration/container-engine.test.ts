@@ -128,4 +128,20 @@ describe('engineCommand', () => {
     expect(missing.code).toBeNull();
     expect(missing.stderr).toContain('ENOENT');
   });
+
+  it('says which signal ended a command someone else killed, and none for its own kill', async () => {
+    const sh = { bin: '/bin/sh' };
+    expect(await engineCommand(sh, ['-c', 'echo bye >&2; kill -KILL $$'])).toEqual({
+      code: null,
+      signal: 'SIGKILL',
+      stdout: '',
+      stderr: 'bye\n',
+    });
+    expect(await engineCommand(sh, ['-c', 'exec sleep 30'], { timeoutMs: 100 })).toEqual({
+      code: null,
+      timedOut: true,
+      stdout: '',
+      stderr: '',
+    });
+  });
 });

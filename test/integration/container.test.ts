@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRecord, OutputLine } from '../../src/index.js';
-import { detectEngine } from '../../src/runtime/container/engine.js';
+import { detectEngine, engineCommand } from '../../src/runtime/container/engine.js';
 import { podmanMissing, projectContainers, removeProjectImages } from '../helpers/engines.js';
 import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
@@ -31,6 +31,23 @@ function apiServices(): number[] {
       const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (state === 'Z' || Number(ppid) !== process.pid) continue;
       if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('system\0service'))
+        found.push(Number(entry));
+    } catch {
+      // ended while we looked
+    }
+  }
+  return found;
+}
+/** The processes whose arguments `match` (the engine's exec commands this test process started, or not). */
+function processes(match: (args: string[], ppid: number) => boolean): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z') continue;
+      if (match(readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0'), Number(ppid)))
         found.push(Number(entry));
     } catch {
       // ended while we looked
@@ -194,6 +211,43 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
     } finally {
       engine.bin = bin;
     }
+    await sup.stop();
+    expect(projectContainers(p.root)).toEqual([]);
+  });
+
+  it('says an exec probe whose engine command someone else killed was ended so, its output only as output', {
+    timeout: 120_000,
+  }, async () => {
+    const p = project();
+    // Passes until /tmp/hang exists in the container; then writes a line that looks like a shortage, and hangs.
+    const check =
+      'test ! -e /tmp/hang || { echo "probe: spawn sh EAGAIN" >&2; exec node -e "setTimeout(() => {}, 120000)" hang-marker; }';
+    const sup = await p.start({
+      config: p.config({
+        web: service({ port: 0, readiness: { exec: check, timeout: '60s', interval: '100ms' } }),
+      }),
+    });
+    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
+    const name = sup.instances('web')[0]?.id ?? '';
+    const engine = await detectEngine(null);
+    expect((await engineCommand(engine, ['exec', name, '/bin/sh', '-c', ': > /tmp/hang'])).code).toBe(0);
+    // A probe hangs now (the only one under way: probes go one at a time); something else (the OOM
+    // killer, say) kills its engine command.
+    expect(await waitFor(() => processes((args) => args.includes('hang-marker')).length > 0, 20_000)).toBe(
+      true,
+    );
+    const clients = processes(
+      (args, ppid) => ppid === process.pid && args[1] === 'exec' && args[2] === name && args.includes(check),
+    );
+    expect(clients).toHaveLength(1);
+    process.kill(clients[0] as number, 'SIGKILL');
+    expect(await waitFor(() => sup.instances('web')[0]?.lastProbe?.ok === false)).toBe(true);
+    // Its reason is what ended it; the probe command's words are neither the reason nor msup's shortage.
+    expect(sup.instances('web')[0]?.lastProbe?.detail).toMatch(
+      new RegExp(
+        `^exec failed: ${engine.name} exec was ended by SIGKILL(; last output: "probe: spawn sh EAGAIN")?$`,
+      ),
+    );
     await sup.stop();
     expect(projectContainers(p.root)).toEqual([]);
   });

@@ -1,6 +1,6 @@
 // What an exec probe makes of the container engine's `exec` (exec-result.ts): the engine's own failures
-// told from the probe command's exit, and podman failing for want of processes taken for msup's own
-// shortage, as a spawn's EAGAIN is. The classification only: a real shortage of processes cannot be made
+// told from the probe command's exit, podman failing for want of processes taken for msup's own
+// shortage, as a spawn's EAGAIN is, and an engine command killed by someone else said so. The classification only: a real shortage of processes cannot be made
 // safely in a test (it would starve every process of the user's, the test runner's too).
 import { describe, expect, it } from 'vitest';
 import { runProbe } from '../../src/health/probe.js';
@@ -11,7 +11,7 @@ import { execResult } from '../../src/runtime/container/exec-result.js';
 const probeOf = (result: EngineResult) =>
   runProbe(
     { kind: 'exec', command: { shell: false, argv: ['check'] } },
-    { endpoint: null, exec: async () => execResult(result, false) },
+    { endpoint: null, exec: async () => execResult('podman', result, false) },
     1000,
   );
 
@@ -59,6 +59,30 @@ describe('an exec probe through the container engine', () => {
       detail: 'exec failed: Error: resource temporarily unavailable',
     });
     expect(await probeOf(engine(0, ''))).toEqual({ ok: true, detail: 'exec exited with code 0' });
+  });
+
+  it('says what ended an engine command someone else killed, what it wrote last only as output', async () => {
+    // The probe command's own words (here a shortage's) are neither the reason nor a shortage of msup's.
+    const killed = {
+      code: null,
+      signal: 'SIGKILL',
+      stdout: '',
+      stderr: 'checking\nprobe: spawn sh EAGAIN\n',
+    };
+    expect(await probeOf(killed)).toEqual({
+      ok: false,
+      detail: 'exec failed: podman exec was ended by SIGKILL; last output: "probe: spawn sh EAGAIN"',
+    });
+    expect(await probeOf({ code: null, signal: 'SIGTERM', stdout: '', stderr: '' })).toEqual({
+      ok: false,
+      detail: 'exec failed: podman exec was ended by SIGTERM',
+    });
+    // One that could not start at all says why, with its code: msup out of processes.
+    expect(await probeOf(engine(null, 'spawn /usr/bin/podman EAGAIN'))).toEqual({
+      ok: false,
+      detail: 'exec failed: spawn /usr/bin/podman EAGAIN',
+      inconclusive: 'processes',
+    });
   });
 
   it('says a probe command killed inside the container was ended by that signal', async () => {

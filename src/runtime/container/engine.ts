@@ -40,6 +40,8 @@ export interface EngineResult {
   code: number | null;
   /** Killed because it ran past `timeoutMs`. */
   timedOut?: boolean;
+  /** The signal that ended it when someone else than msup sent it (the OOM killer, a `kill`). */
+  signal?: string;
   stdout: string;
   stderr: string;
 }
@@ -108,7 +110,7 @@ export function engineCommand(
     };
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
-    const finish = (code: number | null, extra?: string) => {
+    const finish = (code: number | null, extra?: string, signal?: string | null) => {
       if (settled) return;
       settled = true;
       markExited();
@@ -118,13 +120,14 @@ export function engineCommand(
         if (options.onLine && pending[stream].trim() !== '') options.onLine(pending[stream]);
       if (extra) stderr += `${stderr ? '\n' : ''}${extra}`;
       if (inputError) reject(inputError);
-      else resolve({ code, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
+      else
+        resolve({ code, stdout, stderr, ...(timedOut ? { timedOut } : {}), ...(signal ? { signal } : {}) });
     };
     // Not started (ENOENT, EACCES): a result like any failed command, with the reason.
     child.once('error', (error) => {
       if (child.pid === undefined) finish(null, error.message);
     });
-    child.once('close', (code) => finish(killed ? null : code));
+    child.once('close', (code, signal) => (killed ? finish(null) : finish(code, undefined, signal)));
     // Killed: done when it exits, even if something it started still holds its output open.
     child.once('exit', () => {
       if (!killed) return;

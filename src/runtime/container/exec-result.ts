@@ -3,7 +3,7 @@
 // apart from it by the engine's exit status and its message, never by what the command wrote. Pure.
 import { constants as os } from 'node:os';
 import type { CommandResult } from '../../contract.js';
-import type { EngineResult } from './engine.js';
+import type { EngineName, EngineResult } from './engine.js';
 
 /** Exit codes the engine itself uses when `exec` fails (125: the engine, 126: cannot invoke, 127: not found). */
 const ENGINE_FAILURES = new Set([125, 126, 127]);
@@ -21,26 +21,41 @@ export function signalOf(code: number | null): string | null {
   return found ? found[0] : null;
 }
 
+/** How much of the last line an engine command wrote an `output` keeps. */
+const OUTPUT_CHARS = 200;
+
 const lastLine = (text: string) => text.trim().split('\n').at(-1)?.trim() ?? '';
 
 /**
- * The result of `exec` as the probes take it. `aborted`: msup ended it (the probe was stopped). The
+ * The result of `engine exec` as the probes take it. `aborted`: msup ended it (the probe was stopped). The
  * engine's own failure is an `error`; one for want of processes (exit 125 and the engine's `Error: ...:
  * resource temporarily unavailable`, as podman fails when msup's user is out of processes) says `EAGAIN`,
  * which the probes take for msup's shortage, as a spawn's `EAGAIN`. A probe command's exit code, 125
  * included, whatever it wrote, is passed through.
  */
-export function execResult(result: EngineResult, aborted: boolean): CommandResult {
+export function execResult(engine: EngineName, result: EngineResult, aborted: boolean): CommandResult {
   if (result.code === null) {
-    // Killed at its timeout, or by a stop. Else the engine's command could not start at all (EAGAIN,
-    // EMFILE: msup itself is short, which a probe must not count against the instance; ENOENT: the
-    // engine is gone) or was ended by someone else: no timeout, and the reason is in its stderr.
+    // Killed at its timeout, or by a stop: no verdict but the timeout's.
     if (result.timedOut || aborted) return { code: null, signal: null, timedOut: result.timedOut === true };
+    // Ended by someone else (the OOM killer, a kill): that is the reason. Its stderr is the probe
+    // command's as much as the engine's: shown as output, never taken for the reason or for a shortage.
+    if (result.signal) {
+      const output = lastLine(result.stderr).slice(0, OUTPUT_CHARS);
+      return {
+        code: null,
+        signal: null,
+        timedOut: false,
+        error: `${engine} exec was ended by ${result.signal}`,
+        ...(output ? { output } : {}),
+      };
+    }
+    // It could not start at all (EAGAIN, EMFILE: msup itself is short, which a probe must not count
+    // against the instance; ENOENT: the engine is gone): Node's reason, its only stderr.
     return {
       code: null,
       signal: null,
       timedOut: false,
-      error: lastLine(result.stderr) || 'the engine command was ended',
+      error: lastLine(result.stderr) || `${engine} exec could not start`,
     };
   }
   const said = lastLine(result.stderr);

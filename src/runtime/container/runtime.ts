@@ -532,7 +532,7 @@ class ContainerRuntime implements Runtime {
         ['exec', name, ...argvOf(command)],
         { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
       );
-      return execResult(result, options.signal?.aborted === true);
+      return execResult(engine.name, result, options.signal?.aborted === true);
     };
 
     return {
