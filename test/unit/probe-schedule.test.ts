@@ -83,6 +83,14 @@ describe('the probe schedule of an instance that is not ready yet', () => {
     expect(after.slice(0, 4)).toEqual([20, 40, 80, 100]);
     expect(after.slice(3).every((g) => g === 100)).toBe(true);
   });
+
+  it('probes about 100 times in the 2 s after the first probe, whatever the interval (as the docs say)', async () => {
+    const times = await probeTimes({ initialDelayMs: 5000, intervalMs: 10_000 }, 8000);
+    expect(times.filter((t) => t < 5000)).toEqual([]);
+    expect(times.filter((t) => t < 7000)).toHaveLength(101);
+    // Then about 10 a second (40, 80, then every 100 ms).
+    expect(times.filter((t) => t >= 7000 && t < 8000).length).toBeGreaterThanOrEqual(9);
+  });
 });
 
 describe('the probe schedule of an instance that is ready', () => {
