@@ -29,8 +29,10 @@ export function startupProbeDelay(sinceStartMs: number, previousMs: number | nul
  * they have done so in a row for this long: the limit is per user, and an instance that leaks processes or
  * threads (run as msup's user, or as a rootless container's root, which maps to it) can use it up itself.
  * Its liveness must not stay blind to that for ever. Readiness never counts them (every instance would
- * leave rotation at once), nor msup's own descriptors (EMFILE, ENFILE). Under a rootful engine the
- * container cannot be the cause, but after 30 s without a process msup is in trouble of its own anyway.
+ * leave rotation at once), nor msup's own descriptors (EMFILE, ENFILE). No runtime is exempt: under a
+ * rootful engine a container's processes run as its image's USER, which may well be msup's uid (1000 is
+ * both the first user of many machines and a common USER of images), and it can change (setuid), so a
+ * runtime cannot promise they are not msup's; and after 30 s without a process msup is in trouble anyway.
  */
 export const PROCESS_SHORTAGE_LIMIT_MS = 30_000;
 
