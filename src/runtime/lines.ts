@@ -1,58 +1,122 @@
 // Splits a child's output into whole lines, so two children writing partial lines never interleave
-// inside a line. A partial line is passed on after a short quiet spell (a prompt). A line redrawn with
-// carriage returns (a progress bar, a spinner) is passed on as its last state, what a terminal shows after
-// the `\r`s: at its newline, and once a second while it goes on being redrawn. No line passed on holds a `\r`.
+// inside a line. A partial line is passed on after a short quiet spell (a prompt). A line redrawn from its
+// start (a progress bar, a spinner: a `\r`, or an escape sequence that takes the cursor to column 1) is
+// passed on as its last state, what a terminal shows after the redraws: at its newline, and once a second
+// while it goes on being redrawn. No line passed on holds a `\r` or a move to column 1: on a terminal they
+// drew over msup's `web#0 |` prefix.
 import { StringDecoder } from 'node:string_decoder';
-import type { Clock, TimerHandle } from '../clock.js';
+import { type Clock, type TimerHandle, unrefClock } from '../clock.js';
 
 const MAX_LINE = 64 * 1024;
 /** A line redrawn (`\r`) without a newline is passed on (its last state) at most this often. */
 const REDRAW_SHOW_MS = 1000;
 
 const CR = 13;
+const ESC = 0x1b;
+const LEFT_BRACKET = 0x5b;
+const ZERO = 0x30;
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 
-/** Timers that do not keep the process up (msup's own exit is never held by a child's half line). */
-const unrefClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout | undefined),
-};
-
-/** The length of `text` without the `\r`s it ends with. */
-function withoutTrailingCr(text: string): number {
-  let end = text.length;
-  while (end > 0 && text.charCodeAt(end - 1) === CR) end--;
-  return end;
+/**
+ * The length of the control sequence at `at` that is `ESC [`, a parameter of at most `highest` (zeros before
+ * it allowed; none is 0), and `final`; else 0. A colour (`ESC[1m`, `ESC[31m`) or another column
+ * (`ESC[10G`) never matches.
+ */
+function csiAt(text: string, at: number, final: string, highest: string): number {
+  if (text.charCodeAt(at) !== ESC || text.charCodeAt(at + 1) !== LEFT_BRACKET) return 0;
+  let i = at + 2;
+  while (text.charCodeAt(i) === ZERO) i++;
+  const digit = text.charCodeAt(i);
+  if (digit > ZERO && digit <= highest.charCodeAt(0)) i++;
+  return text.charCodeAt(i) === final.charCodeAt(0) ? i + 1 - at : 0;
 }
 
 /**
- * Where the last state of `text` starts: after its last `\r` that more text follows (0: it has none). The
- * `\r`s it ends with stay: what they mean comes with the next text (a redraw, or the `\n` of a CRLF).
+ * The length of what takes the cursor to column 1 at `at`, where a line's state restarts (0: none): a `\r`,
+ * or CHA to column 1, `ESC[G`, `ESC[1G` or `ESC[0G` (Node's readline.cursorTo(0), ora, log-update, listr).
+ */
+function restartAt(text: string, at: number): number {
+  return text.charCodeAt(at) === CR ? 1 : csiAt(text, at, 'G', '1');
+}
+
+/**
+ * The length of an erase in line at `at` (`ESC[K`, `ESC[0K`, `ESC[1K`, `ESC[2K`), 0 if none. At the start
+ * of a line's state it erases nothing of the line's own (the state drawn over is dropped already), only
+ * what is left of the cursor on msup's terminal: the prefix.
+ */
+function eraseAt(text: string, at: number): number {
+  return csiAt(text, at, 'K', '2');
+}
+
+/** The length of `text` without the moves to column 1 (`\r`, `ESC[1G`) it ends with. */
+function withoutTrailingRestarts(text: string): number {
+  let end = text.length;
+  for (;;) {
+    const last = text.charCodeAt(end - 1);
+    if (last === CR) end--;
+    else if (last === 0x47 /* G */) {
+      const esc = text.lastIndexOf('\u001b', end - 1);
+      if (esc === -1 || restartAt(text, esc) !== end - esc) return end;
+      end = esc;
+    } else return end;
+  }
+}
+
+/**
+ * Where the last state of `text` starts: after its last move to column 1 that more text follows (0: it has
+ * none). The moves it ends with stay: what they mean comes with the next text (a redraw, or the `\n` of a
+ * CRLF).
  */
 function stateStart(text: string): number {
-  const end = withoutTrailingCr(text);
-  return end === 0 ? 0 : text.lastIndexOf('\r', end - 1) + 1;
+  const end = withoutTrailingRestarts(text);
+  if (end === 0) return 0;
+  const cr = text.lastIndexOf('\r', end - 1);
+  let esc = text.lastIndexOf('\u001b', end - 1);
+  while (esc > cr) {
+    const length = restartAt(text, esc);
+    if (length > 0 && esc + length <= end) return esc + length;
+    esc = esc === 0 ? -1 : text.lastIndexOf('\u001b', esc - 1);
+  }
+  return cr + 1;
+}
+
+/** `start`, past the erases in line that come right after it (see eraseAt), up to `end`. */
+function pastErases(text: string, start: number, end: number): number {
+  let at = start;
+  for (;;) {
+    const length = eraseAt(text, at);
+    if (length === 0 || at + length > end) return at;
+    at += length;
+  }
 }
 
 /**
- * What a terminal shows of a whole line after its carriage returns: the text after the last `\r` that more
- * text follows, the `\r`s at its end dropped (`50%\r100%` → `100%`, `text\r` of a CRLF → `text`).
+ * What a terminal shows of a whole line after its redraws: the text after the last move to column 1 (`\r`,
+ * `ESC[1G`) that more text follows, without the moves at its end nor the erases in line at its start
+ * (`50%\r100%` → `100%`, `text\r` of a CRLF → `text`, `ESC[1G ESC[2K done` → `done`). Other escape
+ * sequences (colours) stay as they are.
  */
 export function lastState(line: string): string {
-  return line.slice(stateStart(line), withoutTrailingCr(line));
+  const end = withoutTrailingRestarts(line);
+  return line.slice(pastErases(line, stateStart(line), end), end);
 }
 
 export class LineSplitter {
-  /** The current line's text not passed on yet (for a redrawn line: its last state, and any `\r` it ends with). */
+  /**
+   * The current line's text not passed on yet (for a redrawn line: its last state, and any `\r` or move to
+   * column 1 it ends with).
+   */
   #pending = '';
   #decoder = new StringDecoder('utf8');
   /** The quiet spell after which a partial line goes out. */
   #timer: TimerHandle | undefined;
   /** While a line is redrawn: when its last state goes out. */
   #redrawTimer: TimerHandle | undefined;
-  /** The current line was redrawn (a `\r` that more text followed, or a `\r` at the end of what came). */
+  /**
+   * The current line was redrawn (a `\r` or a move to column 1 that more text followed, or one at the end
+   * of what came).
+   */
   #redrawn = false;
   /** A part (or a state) of the current line went out already, and which: the last one. */
   #shown: string | undefined;
@@ -78,7 +142,7 @@ export class LineSplitter {
     // grew to 64 KiB of redraws, and went out as one line whose `\r`s wrote over the `web#0 |` prefix.
     const start = stateStart(text);
     if (start > 0) text = text.slice(start);
-    if (start > 0 || (text !== '' && text.charCodeAt(text.length - 1) === CR)) this.#redrawn = true;
+    if (start > 0 || withoutTrailingRestarts(text) < text.length) this.#redrawn = true;
     this.#pending = this.#emitLong(text, true);
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -108,11 +172,11 @@ export class LineSplitter {
    * character past U+FFFF (an emoji: each piece would end or start with a lone surrogate, shown as
    * U+FFFD). Also a line whose newline came with its last chunk: a pipe gives 64 KiB at a time, so a
    * 100,000-character line came as a partial line of 65,536 and the rest, and went out whole.
-   * With `keepRest`, the last piece (at most MAX_LINE, and the `\r`s it ends with) is returned instead of
-   * emitted: a piece that goes out never holds a `\r`.
+   * With `keepRest`, the last piece (at most MAX_LINE, and the moves to column 1 it ends with) is returned
+   * instead of emitted: a piece that goes out never holds a `\r`.
    */
   #emitLong(line: string, keepRest = false): string {
-    const end = keepRest ? withoutTrailingCr(line) : line.length;
+    const end = keepRest ? withoutTrailingRestarts(line) : line.length;
     let at = 0;
     while (end - at > MAX_LINE) {
       const cut = at + (isHighSurrogate(line.charCodeAt(at + MAX_LINE - 1)) ? MAX_LINE - 1 : MAX_LINE);
@@ -136,7 +200,7 @@ export class LineSplitter {
    */
   #idle(): void {
     this.#timer = undefined;
-    const rest = this.#pending;
+    const rest = lastState(this.#pending); // a prompt: only an erase in line at its start may go
     this.#pending = '';
     if (rest !== '') this.#show(rest);
   }
@@ -159,7 +223,7 @@ export class LineSplitter {
     this.#timer = undefined;
     const rest = this.#pending + this.#decoder.end();
     this.#pending = '';
-    // Nothing but `\r`s left (a bar that cleared its line): no line of its own.
+    // Nothing but `\r`s (and erases) left (a bar that cleared its line): no line of its own.
     this.#endLine(rest, lastState(rest) === '');
   }
 }

@@ -174,6 +174,71 @@ describe('LineSplitter and carriage returns (progress bars)', () => {
   });
 });
 
+describe('LineSplitter and moves to column 1 in escape sequences (spinners, progress bars)', () => {
+  const split = () => {
+    const clock = new ManualClock();
+    const lines: string[] = [];
+    return { clock, lines, s: new LineSplitter((l) => lines.push(l), 100, clock) };
+  };
+  const ESC = '\u001b';
+
+  it('restarts a line at ESC[G, ESC[1G and ESC[0G as at a \\r, and drops an erase in line at the start of its state', () => {
+    const { lines, s } = split();
+    // ora, Node's readline.cursorTo(0) then clearLine(1): ESC[1G ESC[0K and the frame. Before, the line went
+    // out with every frame and its escapes: on a terminal, ESC[1G took the cursor back over `web#0 |`.
+    for (const frame of ['⠋', '⠙', '⠹']) s.push(`${ESC}[1G${ESC}[0K${frame} installing`);
+    s.push(`${ESC}[1G${ESC}[0K✔ installed\n`);
+    // log-update (listr): ESC[2K ESC[G and the frame.
+    for (let i = 0; i <= 3; i++) s.push(`${ESC}[2K${ESC}[Gtask ${i}/3`);
+    s.push('\n');
+    // cursorTo(0) then clearLine(0): ESC[2K at the state's start would erase the prefix; ESC[0G is column 1 too.
+    s.push(`old${ESC}[1G${ESC}[2Knew\n`);
+    s.push(`10%${ESC}[0G100%\n`);
+    // Moves to column 1 before the newline are dropped, as a CRLF's `\r`; a mix of both restarts too.
+    s.push(`done${ESC}[1G\n`);
+    s.push(`a\rb${ESC}[Gc\n`);
+    expect(lines).toEqual(['✔ installed', 'task 3/3', 'new', '100%', 'done', 'c']);
+    const moves = ['\r', `${ESC}[G`, `${ESC}[1G`, `${ESC}[0G`, `${ESC}[0K`, `${ESC}[2K`];
+    for (const line of lines) for (const move of moves) expect(line).not.toContain(move);
+  });
+
+  it('keeps colours and other escapes as they are, and finds a move to column 1 cut between two chunks', () => {
+    const { lines, s } = split();
+    const green = (text: string) => `${ESC}[32m${text}${ESC}[39m`;
+    s.push(`${green('50%')}${ESC}[1G${green('100%')}\n`);
+    // Bold, a colour with two parameters, columns 10 and 11, an erase in line after text: no restart.
+    const kept = [
+      `${ESC}[1mbold${ESC}[0m`,
+      `${ESC}[1;31mred${ESC}[0m`,
+      `a${ESC}[10Gb${ESC}[11Gc`,
+      `text${ESC}[K`,
+    ];
+    for (const line of kept) s.push(`${line}\n`);
+    s.push(`50%${ESC}[`);
+    s.push(`1G100%\n`);
+    s.push(`50%${ESC}`);
+    s.push(`[1`);
+    s.push(`G100%\n`);
+    expect(lines).toEqual([green('100%'), ...kept, '100%', '100%']);
+  });
+
+  it('shows a bar redrawn with ESC[1G once a second, its last state, as one redrawn with \\r', () => {
+    const { clock, lines, s } = split();
+    for (let i = 0; i < 120; i++) {
+      s.push(`${ESC}[1G${ESC}[2K${i}%`);
+      clock.advance(20);
+    }
+    s.push('\n');
+    expect(lines).toEqual(['49%', '99%', '119%']);
+    lines.length = 0;
+    // A spinner that clears its line and stops: no line of its own.
+    s.push(`${ESC}[1Gspinning`);
+    s.push(`${ESC}[1G${ESC}[2K`);
+    s.flush();
+    expect(lines).toEqual([]);
+  });
+});
+
 describe('output format', () => {
   const style = makeStyle(
     [
