@@ -1,4 +1,5 @@
 // How a child's line is shown: `web#1 | text`, names padded to one width, a colour per service. Pure.
+import { lastState } from '../runtime/lines.js';
 
 const COLOURS = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92] as const;
 
@@ -42,13 +43,18 @@ export function fitStyle(
   return { ...next, width: Math.max(next.width, width, style?.width ?? 0) };
 }
 
-/** A line from a part of the instance other than its app is marked: `web#1 | [sidecar] text`. */
+/**
+ * A line from a part of the instance other than its app is marked: `web#1 | [sidecar] text`. The line is
+ * shown as its last state (`lastState`, the rule msup keeps lines by): a line an older msup stored with the
+ * `\r`s of a progress bar drew over the prefix on a terminal.
+ */
 export function formatOutputLine(
   line: { service: string; index: number; stream: 'stdout' | 'stderr'; line: string; source?: string },
   style: OutputStyle,
 ): string {
   const label = `${line.service}#${line.index}`.padEnd(style.width);
-  const text = line.source ? `[${line.source}] ${line.line}` : line.line;
+  const state = lastState(line.line);
+  const text = line.source ? `[${line.source}] ${state}` : state;
   if (!style.color) return `${label} | ${text}\n`;
   const colour = style.palette.get(line.service) ?? 37;
   const bar = line.stream === 'stderr' ? '\u001b[31m|\u001b[39m' : '|';

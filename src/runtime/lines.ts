@@ -95,7 +95,8 @@ function pastErases(text: string, start: number, end: number): number {
  * What a terminal shows of a whole line after its redraws: the text after the last move to column 1 (`\r`,
  * `ESC[1G`) that more text follows, without the moves at its end nor the erases in line at its start
  * (`50%\r100%` → `100%`, `text\r` of a CRLF → `text`, `ESC[1G ESC[2K done` → `done`). Other escape
- * sequences (colours) stay as they are.
+ * sequences (colours) stay as they are. Also how `msup logs` prints a stored line: an older msup kept the
+ * `\r`s.
  */
 export function lastState(line: string): string {
   const end = withoutTrailingRestarts(line);

@@ -139,6 +139,22 @@ describe('msup logs -f told of skipped lines', () => {
   });
 });
 
+describe('msup logs and the lines an older msup stored', () => {
+  it('prints a line stored with the \\r of a progress bar as its last state, as msup start does', async () => {
+    const p = project();
+    p.writeConfig({ web: { command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'] } });
+    // What an msup before lines.ts kept a line's last state wrote: the `\r`s of the redraws, and of a CRLF.
+    const files = new LogFiles(path.join(p.root, '.msup', 'logs'), { batchMs: 0 });
+    const stored = ['\r[#   ] 10%\r[##  ] 50%\r[####] 100%', 'served\r', `building\r\u001b[1G\u001b[2Kbuilt`];
+    for (const line of stored) files.write({ service: 'web', index: 0, stream: 'stdout', line });
+    await files.close();
+    const { code, out } = await finish(runCli(p, ['logs', 'web', '-n', '5']));
+    // Before, the `\r`s were printed after `web#0 | `: on a terminal each drew over the prefix.
+    expect(out).toBe('web#0 | [####] 100%\nweb#0 | served\nweb#0 | built\n');
+    expect(code).toBe(0);
+  });
+});
+
 describe('msup logs -f past the followers msup serves', () => {
   it('prints the last records from the files, then fails with MSUP_CONTROL (exit 1)', async () => {
     const p = project();
