@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { openPrivate, privateDir } from '../private-files.js';
+import { type Clock, type TimerHandle, unrefClock } from '../runtime/function/clock.js';
 import { type LogFileRecord, readLogTail, safeName, type TailOptions } from './tail.js';
 
 export {
@@ -35,6 +36,11 @@ export interface LogFilesOptions {
   maxTotalBytes?: number;
   /** The clock for records without a time (default Date.now). */
   now?: () => number;
+  /**
+   * The clock of the waits: RETRY_OPEN_MS before a failed log is tried again, REPORT_DROPS_MS between two
+   * reports of its dropped lines (default: real time, monotonic, with timers that do not keep the process up).
+   */
+  clock?: Clock;
   /**
    * A file that cannot be opened, renamed or written. Logging goes on without it: a log whose file
    * could not be opened, or failed a write, is tried again RETRY_OPEN_MS (5 s) later.
@@ -206,6 +212,7 @@ export class LogFiles {
   readonly batchMs: number;
   readonly maxQueuedBytes: number;
   readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #onError: (error: Error) => void;
   readonly #onDropped: (log: string, lines: number, why: DropReason) => void;
   /**
@@ -214,16 +221,16 @@ export class LogFiles {
    */
   readonly #drops = new Map<
     string,
-    { lines: number; failed: number; dropping: boolean; toldAt: number; timer?: NodeJS.Timeout | undefined }
+    { lines: number; failed: number; dropping: boolean; toldAt: number; timer?: TimerHandle | undefined }
   >();
   readonly #open = new Map<string, OpenLog>();
-  /** Logs that could not be opened, and when: tried again after RETRY_OPEN_MS (EMFILE passes). */
+  /** Logs that could not be opened, and when (by the clock): tried again after RETRY_OPEN_MS (EMFILE passes). */
   readonly #failed = new Map<string, number>();
   /**
    * Per failed log, the timer that tells its lost lines once RETRY_OPEN_MS has passed, whether or not a
    * line comes then (a service that died of the full disk, or went quiet, had them told only at the stop).
    */
-  readonly #retryTimers = new Map<string, NodeJS.Timeout>();
+  readonly #retryTimers = new Map<string, TimerHandle>();
   readonly #ending = new Set<Promise<void>>();
   /**
    * Per log, the streams of its files let go of (rotated, deleted) and still writing: what they hold
@@ -265,6 +272,7 @@ export class LogFiles {
     this.batchMs = Math.max(0, options.batchMs ?? LOG_FILES_DEFAULTS.batchMs);
     this.maxQueuedBytes = options.maxQueuedBytes ?? LOG_FILES_DEFAULTS.maxQueuedBytes;
     this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? unrefClock;
     this.#onError = options.onError ?? (() => {});
     this.#onDropped = options.onDropped ?? (() => {});
   }
@@ -470,7 +478,7 @@ export class LogFiles {
     if (this.#closed) return;
     const failedAt = this.#failed.get(name);
     if (failedAt !== undefined) {
-      if (this.#now() - failedAt < RETRY_OPEN_MS) {
+      if (this.#clock.now() - failedAt < RETRY_OPEN_MS) {
         this.#lose(name, 1);
         return;
       }
@@ -561,13 +569,15 @@ export class LogFiles {
   #tellDrops(name: string, when: 'limited' | 'now' | 'in-call'): void {
     const drop = this.#drops.get(name);
     if (!drop || (drop.lines === 0 && drop.failed === 0)) return;
-    const at = this.#now();
-    clearTimeout(drop.timer);
+    const at = this.#clock.now();
+    this.#clock.clearTimeout(drop.timer);
     drop.timer = undefined;
     if (when === 'limited' && at - drop.toldAt < REPORT_DROPS_MS) {
       // Held back: told when the 5 s have passed, not at a next episode that may never come.
-      drop.timer = setTimeout(() => this.#tellDrops(name, 'limited'), drop.toldAt + REPORT_DROPS_MS - at);
-      drop.timer.unref();
+      drop.timer = this.#clock.setTimeout(
+        () => this.#tellDrops(name, 'limited'),
+        drop.toldAt + REPORT_DROPS_MS - at,
+      );
       return;
     }
     const { lines, failed } = drop;
@@ -772,18 +782,17 @@ export class LogFiles {
 
   /** A log's file failed: tried again after RETRY_OPEN_MS, when its lost lines are told (a line or not). */
   #fail(name: string): void {
-    this.#failed.set(name, this.#now());
+    this.#failed.set(name, this.#clock.now());
     this.#clearRetry(name);
-    const timer = setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       this.#retryTimers.delete(name);
       this.#tellDrops(name, 'limited');
     }, RETRY_OPEN_MS);
-    timer.unref();
     this.#retryTimers.set(name, timer);
   }
 
   #clearRetry(name: string): void {
-    clearTimeout(this.#retryTimers.get(name));
+    this.#clock.clearTimeout(this.#retryTimers.get(name));
     this.#retryTimers.delete(name);
   }
 

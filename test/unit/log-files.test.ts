@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LogFiles, type LogFilesOptions, readLogTail } from '../../src/log/files.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { waitFor } from '../helpers/processes.js';
 
 let dir = '';
@@ -224,21 +225,24 @@ describe('LogFiles when its files go away', () => {
 });
 
 describe('LogFiles behind the output', () => {
-  /** Log files with a 64 KiB bound, a batch window long enough that only a tail writes, and the drops told. */
-  const behind = (now: () => number) => {
+  /**
+   * Log files with a 64 KiB bound, a batch window long enough that only a tail writes, the drops told, and
+   * the 5 s between two reports on a clock the test moves.
+   */
+  const behind = () => {
     const told: [string, number][] = [];
+    const clock = new ManualClock();
     const files = logs({
       maxQueuedBytes: 64 * 1024,
       batchMs: 60_000,
-      now,
+      clock,
       onDropped: (log, lines) => told.push([log, lines]),
     });
-    return { files, told };
+    return { files, told, clock };
   };
 
   it('drops the lines of a log past maxQueuedBytes waiting to be written, and tells how many', async () => {
-    let now = 0;
-    const { files, told } = behind(() => now);
+    const { files, told, clock } = behind();
     const pad = 'x'.repeat(1000);
     const burst = (label: string) => {
       for (let i = 0; i < 1000; i++) files.write(out('web', `${label} ${i} ${pad}`, T0 + i));
@@ -268,7 +272,7 @@ describe('LogFiles behind the output', () => {
     files.write(out('web', 'caught up again', T0 + 4000));
     await Promise.resolve();
     expect(told).toHaveLength(1);
-    now = 1000;
+    clock.advance(1000);
     await files.close();
     await Promise.resolve();
     expect(told).toEqual([
@@ -296,43 +300,57 @@ describe('LogFiles behind the output', () => {
   });
 
   it('tells a count held back by the 5 s limit once they have passed, without a next burst', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      let now = 0;
-      const { files, told } = behind(() => now);
-      const pad = 'x'.repeat(1000);
-      const burst = async (label: string, at: number) => {
-        for (let i = 0; i < 200; i++) files.write(out('web', `${label} ${i} ${pad}`, T0 + i));
-        await files.tail({ lines: 1 });
-        files.write(out('web', `${label} caught up`, T0 + at));
-        await Promise.resolve();
-      };
-      await burst('first', 1000);
-      expect(told).toHaveLength(1);
-      now = 1000;
-      await burst('second', 2000);
-      expect(told).toHaveLength(1); // within 5 s of the first: held back
-      now = 5000;
-      vi.advanceTimersByTime(4000);
+    const { files, told, clock } = behind();
+    const pad = 'x'.repeat(1000);
+    const burst = async (label: string, at: number) => {
+      for (let i = 0; i < 200; i++) files.write(out('web', `${label} ${i} ${pad}`, T0 + i));
+      await files.tail({ lines: 1 });
+      files.write(out('web', `${label} caught up`, T0 + at));
       await Promise.resolve();
-      expect(told).toHaveLength(2);
-      expect(told[1]?.[1]).toBeGreaterThan(100);
-      // At the stop, a count not told yet is told at once, in the call (msup.log still open then).
-      now = 6000;
-      await burst('third', 3000);
-      expect(told).toHaveLength(2);
-      files.reportDrops();
-      expect(told).toHaveLength(3);
-      await files.close();
-      await Promise.resolve();
-      expect(told).toHaveLength(3);
-    } finally {
-      vi.useRealTimers();
-    }
+    };
+    await burst('first', 1000);
+    expect(told).toHaveLength(1);
+    clock.advance(1000);
+    await burst('second', 2000);
+    expect(told).toHaveLength(1); // within 5 s of the first: held back
+    clock.advance(3999);
+    await Promise.resolve();
+    expect(told).toHaveLength(1);
+    clock.advance(1);
+    await Promise.resolve();
+    expect(told).toHaveLength(2);
+    expect(told[1]?.[1]).toBeGreaterThan(100);
+    // At the stop, a count not told yet is told at once, in the call (msup.log still open then).
+    clock.advance(1000);
+    await burst('third', 3000);
+    expect(told).toHaveLength(2);
+    files.reportDrops();
+    expect(told).toHaveLength(3);
+    await files.close();
+    await Promise.resolve();
+    expect(told).toHaveLength(3);
   });
 });
 
 describe('LogFiles when a write fails', () => {
+  /** A clock for a script: time moves with advance(), and its timers are run when they fall due. */
+  const SCRIPT_CLOCK = `
+      const clock = {
+        at: 0,
+        timers: new Map(),
+        next: 0,
+        now() { return this.at; },
+        setTimeout(fn, ms) { this.timers.set(++this.next, { due: this.at + ms, fn }); return this.next; },
+        clearTimeout(id) { this.timers.delete(id); },
+        advance(ms) {
+          this.at += ms;
+          for (const [id, timer] of [...this.timers].sort((a, b) => a[1].due - b[1].due)) {
+            if (timer.due > this.at || !this.timers.has(id)) continue;
+            this.timers.delete(id);
+            timer.fn();
+          }
+        },
+      };`;
   /**
    * Runs `script` (an ES module given the log folder as `dir`, the built LogFiles as `LogFiles`) under a
    * 4 KiB file size limit (RLIMIT_FSIZE, as prlimit sets it): a real failed write, EFBIG, as a full disk
@@ -361,9 +379,9 @@ describe('LogFiles when a write fails', () => {
       import { existsSync, readFileSync, rmSync } from 'node:fs';
       import path from 'node:path';
       const file = path.join(dir, 'web.log');
-      let now = 0;
+      ${SCRIPT_CLOCK}
       const errors = [];
-      const logs = new LogFiles(dir, { batchMs: 0, now: () => now, onError: (e) => errors.push(e.code) });
+      const logs = new LogFiles(dir, { batchMs: 0, clock, onError: (e) => errors.push(e.code) });
       const write = (line) => logs.write({ service: 'web', index: 0, stream: 'stdout', line, time: 0 });
       write('fits');
       write('x'.repeat(8000)); // past the 4 KiB limit
@@ -372,7 +390,7 @@ describe('LogFiles when a write fails', () => {
       // Within 5 s of the failure: not opened again (a line opens its file in the call, synchronously).
       write('within 5 s');
       const within = existsSync(file);
-      now = 5000;
+      clock.advance(5000);
       write('5 s later');
       const later = existsSync(file);
       await logs.close();
@@ -387,12 +405,12 @@ describe('LogFiles when a write fails', () => {
     const out = await underFileLimit(`
       import { rmSync } from 'node:fs';
       import path from 'node:path';
-      let now = 0;
+      ${SCRIPT_CLOCK}
       const errors = [];
       const told = [];
       const logs = new LogFiles(dir, {
         batchMs: 0,
-        now: () => now,
+        clock,
         onError: (e) => errors.push(e.code),
         onDropped: (log, lines, why) => told.push([log, lines, why]),
       });
@@ -403,12 +421,12 @@ describe('LogFiles when a write fails', () => {
       rmSync(path.join(dir, 'web.log')); // room again for the line written once the log is tried again
       for (let i = 0; i < 3; i++) write('within 5 s ' + i); // lost too: the log waits 5 s
       logs.event({ level: 'info', msg: 'msup.log is another file' });
-      now = 4999;
+      clock.advance(4999);
       write('still within 5 s');
       await Promise.resolve();
       const before = told.length;
-      now = 5000;
-      write('5 s later'); // tried again: the count is told
+      clock.advance(1); // the 5 s are over: the count is told
+      write('5 s later'); // and the log tried again
       await Promise.resolve();
       const after = told.slice();
       await logs.close();
@@ -762,33 +780,32 @@ describe('LogFiles.settled', () => {
 
 describe('LogFiles when a log cannot be opened', () => {
   it('tells the lines it lost once the 5 s wait is over, with no line after it', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      let now = 0;
-      const told: [string, number, string][] = [];
-      const errors: string[] = [];
-      const files = logs({
-        batchMs: 0,
-        now: () => now,
-        onError: (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''),
-        onDropped: (log, lines, why) => told.push([log, lines, why]),
-      });
-      // A folder where web.log should be: it cannot be opened for writing (EISDIR).
-      mkdirSync(path.join(dir, 'web.log'), { recursive: true });
-      files.write(out('web', 'lost with the open'));
-      files.write(out('web', 'lost in the wait'));
-      expect(errors).toEqual(['EISDIR']);
-      now = 5000;
-      vi.advanceTimersByTime(5000);
-      await Promise.resolve();
-      // Before, it was told only when the next line came after the wait, or at the stop: for a service
-      // that died of a full disk, or went quiet, only at the stop.
-      expect(told).toEqual([['web', 2, 'failed']]);
-      await files.close();
-      await Promise.resolve();
-      expect(told).toHaveLength(1);
-    } finally {
-      vi.useRealTimers();
-    }
+    const clock = new ManualClock();
+    const told: [string, number, string][] = [];
+    const errors: string[] = [];
+    const files = logs({
+      batchMs: 0,
+      clock,
+      onError: (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''),
+      onDropped: (log, lines, why) => told.push([log, lines, why]),
+    });
+    // A folder where web.log should be: it cannot be opened for writing (EISDIR).
+    mkdirSync(path.join(dir, 'web.log'), { recursive: true });
+    files.write(out('web', 'lost with the open'));
+    files.write(out('web', 'lost in the wait'));
+    expect(errors).toEqual(['EISDIR']);
+    clock.advance(4999);
+    await Promise.resolve();
+    expect(told).toEqual([]);
+    // The timer and the wait are on the clock the log files are given. Before, the timer was the real
+    // one beside a wait on the records' clock (faked timers in this test): a clock moved on told nothing.
+    clock.advance(1);
+    await Promise.resolve();
+    // Before, it was told only when the next line came after the wait, or at the stop: for a service
+    // that died of a full disk, or went quiet, only at the stop.
+    expect(told).toEqual([['web', 2, 'failed']]);
+    await files.close();
+    await Promise.resolve();
+    expect(told).toHaveLength(1);
   });
 });
