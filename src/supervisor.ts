@@ -375,9 +375,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.#logFilesMade?.notWritten ?? 0;
   }
 
-  /** Resolves once every line logged before the call is in its log file, or counted in `unwrittenLines()`. */
-  async logFilesWritten(): Promise<void> {
-    await this.#logFilesMade?.settled();
+  /**
+   * Resolves once every line logged before the call is in its log file, or counted in `unwrittenLines()`: to
+   * how many of those lines (since the start) the log files did not get. A line logged after the call and
+   * lost meanwhile is not among them (`unwrittenLines()` then counts it already).
+   */
+  async logFilesWritten(): Promise<number> {
+    return (await this.#logFilesMade?.settled()) ?? 0;
   }
 
   /** The shared front's URL (`proxy.port` in the config), or null without one. */

@@ -9,20 +9,28 @@ export type LogFilesState = Pick<Supervisor, 'unwrittenLines' | 'logFilesWritten
 /** After the stop, how long the reports of dropped output wait for the log files to say what they wrote. */
 const STOP_TELL_MS = 2000;
 
+/** A report's count: of the lines logged before it, how many the log files did not get; once known. */
+interface Count {
+  notWritten?: number;
+  known: Promise<void>;
+}
+
 /**
  * Tells the output lines dropped for a reader that did not keep up. `.msup/logs has them all` only when the
- * log files missed no line from the report before until every line dropped since is written: else it says
- * that they miss those they could not write (a slow or full disk, whose own warnings tell how many). Told
- * once those lines are written, or counted as not; at once after the stop (`stopped()`: all is final then).
+ * log files got every line logged between the report before and this one (its lines among them): else it
+ * says that they miss those they could not write (a slow or full disk, whose own warnings tell how many).
+ * Told once those lines are written, or counted as not; at once after the stop (`stopped()`: all is final
+ * then). A line the log files did not get counts in one report, the one whose span of lines holds it (a
+ * report looked at every line lost from the call before it until its lines were written: one lost while
+ * two reports waited was in both).
  */
 export function droppedOutput(sup: LogFilesState, logger: Logger) {
-  let unwritten = 0; // the log files' count of lines not written, at the report before
+  /** The report before's count (none before the first: 0 of 0 lines). */
+  let before: Count = { notWritten: 0, known: Promise.resolve() };
   let stopped = false;
   /** Reports waiting for the log files: each tells, once, whether they have every line. */
   const telling = new Map<Promise<void>, (all: boolean) => void>();
   const onDropped = (lines: number) => {
-    const since = unwritten;
-    unwritten = sup.unwrittenLines();
     let told = false;
     const tell = (all: boolean) => {
       if (told) return;
@@ -36,14 +44,26 @@ export function droppedOutput(sup: LogFilesState, logger: Logger) {
         })`,
       );
     };
+    const previous = before;
+    const count: Count = { known: Promise.resolve() };
+    before = count;
+    // A count not known (one that failed, or one still waiting at the stop): they may miss some.
+    const verdict = () => {
+      const { notWritten } = count;
+      tell(notWritten !== undefined && notWritten === previous.notWritten);
+    };
     if (stopped) {
-      tell(sup.unwrittenLines() === since);
+      count.notWritten = sup.unwrittenLines(); // every line logged is counted by now
+      verdict();
       return;
     }
-    const waiting = sup.logFilesWritten().then(
-      () => tell(sup.unwrittenLines() === since),
-      () => tell(false),
+    count.known = sup.logFilesWritten().then(
+      (notWritten) => {
+        count.notWritten = notWritten;
+      },
+      () => {},
     );
+    const waiting = Promise.all([previous.known, count.known]).then(verdict);
     telling.set(waiting, tell);
     void waiting.finally(() => telling.delete(waiting));
   };

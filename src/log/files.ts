@@ -119,6 +119,8 @@ interface OpenLog {
   cut: boolean;
   /** Lines waiting for the batch window to pass. */
   pending: string[];
+  /** Their numbers, in the order logged (LogFiles' count of lines logged when each came). */
+  numbers: number[];
   /** Their length together (characters: the bound on what waits needs no exact bytes). */
   pendingLength: number;
   /** When the last write went out (performance.now()). */
@@ -259,6 +261,13 @@ export class LogFiles {
   readonly #forgetting = new Set<string>();
   /** Lines not written since these files were made (`notWritten`). */
   #notWritten = 0;
+  /** Lines logged since these files were made: the last one's number. */
+  #logged = 0;
+  /**
+   * The `settled()` calls waiting: the number of the last line logged before each, and how many of the
+   * lines up to it are not written (all those lost before the call, and those of them lost since).
+   */
+  readonly #settling = new Set<{ upTo: number; notWritten: number }>();
   /** `settled()` calls waiting for the tail being read to let go of the lines it holds. */
   #unheld: (() => void)[] = [];
   #started = false;
@@ -377,15 +386,29 @@ export class LogFiles {
   /**
    * Resolves once every line logged before the call is in its file, or counted in `notWritten`: what waits
    * in a batch is written now (what a tail being read holds, once it is read), then the writes are waited
-   * for. Nothing is held meanwhile: later lines go on as usual.
+   * for. Nothing is held meanwhile: later lines go on as usual. To how many of the lines logged before the
+   * call (since these files were made) are not written: a line logged later and lost meanwhile is not
+   * among them, one logged before and lost in a write that failed meanwhile is.
    */
-  async settled(): Promise<void> {
-    if (this.#closed) return this.#closed;
-    // A tail read that never ends (a stuck disk) must not hold this past `close()`: that settles it too.
-    if (this.#holding > 0) await new Promise<void>((resolve) => this.#unheld.push(resolve));
-    if (this.#closed) return this.#closed;
-    for (const log of [...this.#open.values()]) this.#flush(log);
-    await Promise.all([...[...this.#open.values()].map((log) => written(log.stream)), ...this.#ending]);
+  async settled(): Promise<number> {
+    const count = { upTo: this.#logged, notWritten: this.#notWritten };
+    this.#settling.add(count);
+    try {
+      if (this.#closed) return await this.#closedCount(count);
+      // A tail read that never ends (a stuck disk) must not hold this past `close()`: that settles it too.
+      if (this.#holding > 0) await new Promise<void>((resolve) => this.#unheld.push(resolve));
+      if (this.#closed) return await this.#closedCount(count);
+      for (const log of [...this.#open.values()]) this.#flush(log);
+      await Promise.all([...[...this.#open.values()].map((log) => written(log.stream)), ...this.#ending]);
+      return count.notWritten;
+    } finally {
+      this.#settling.delete(count);
+    }
+  }
+
+  async #closedCount(count: { notWritten: number }): Promise<number> {
+    await this.#closed;
+    return count.notWritten;
   }
 
   /** Starts a tail's read; when it settles, the queued tail asking for the fewest lines is next. */
@@ -476,6 +499,7 @@ export class LogFiles {
 
   #append(name: string, json: string): void {
     if (this.#closed) return;
+    const lineNumber = ++this.#logged;
     const failedAt = this.#failed.get(name);
     if (failedAt !== undefined) {
       if (this.#clock.now() - failedAt < RETRY_OPEN_MS) {
@@ -501,6 +525,7 @@ export class LogFiles {
       return;
     }
     log.pending.push(text);
+    log.numbers.push(lineNumber);
     log.pendingLength += text.length;
     this.#taken.set(name, (this.#taken.get(name) ?? 0) + 1);
     log.size += bytes;
@@ -552,12 +577,18 @@ export class LogFiles {
 
   /**
    * Lines of `name` lost to its file failing (a write, an open, the wait before it is tried again):
-   * counted, and told as the lines dropped behind a slow disk are, once the log is tried again.
+   * counted, and told as the lines dropped behind a slow disk are, once the log is tried again. A count:
+   * lines lost as they are logged (the newest: no `settled()` under way counts them); else the numbers of
+   * the lines, which had been waiting or written (each `settled()` under way counts those up to its own).
    */
-  #lose(name: string, lines: number): void {
-    if (lines <= 0) return;
-    this.#dropsOf(name).failed += lines;
-    this.#notWritten += lines;
+  #lose(name: string, lines: number | readonly number[]): void {
+    const count = typeof lines === 'number' ? lines : lines.length;
+    if (count <= 0) return;
+    this.#dropsOf(name).failed += count;
+    this.#notWritten += count;
+    if (typeof lines === 'number') return;
+    for (const settling of this.#settling)
+      for (const lineNumber of lines) if (lineNumber <= settling.upTo) settling.notWritten++;
   }
 
   /**
@@ -638,15 +669,18 @@ export class LogFiles {
     if (!fresh) {
       // Lost with the file that went away: counted as handed, so later tails' marks stay true.
       this.#hand(log.name, log.pending.length);
-      this.#lose(log.name, log.pending.length);
+      this.#lose(log.name, log.numbers);
       log.pending = [];
+      log.numbers = [];
       log.pendingLength = 0;
       return undefined;
     }
     for (const text of log.pending) fresh.size += Buffer.byteLength(text);
     fresh.pending = log.pending;
+    fresh.numbers = log.numbers;
     fresh.pendingLength = log.pendingLength;
     log.pending = [];
+    log.numbers = [];
     log.pendingLength = 0;
     return fresh;
   }
@@ -677,8 +711,11 @@ export class LogFiles {
     clearTimeout(log.timer);
     log.timer = undefined;
     if (count <= 0) return;
-    const lines = count === log.pending.length ? log.pending : log.pending.slice(0, count);
-    log.pending = count === log.pending.length ? [] : log.pending.slice(count);
+    const all = count === log.pending.length;
+    const lines = all ? log.pending : log.pending.slice(0, count);
+    const numbers = all ? log.numbers : log.numbers.slice(0, count);
+    log.pending = all ? [] : log.pending.slice(count);
+    log.numbers = all ? [] : log.numbers.slice(count);
     log.pendingLength = 0;
     for (const text of log.pending) log.pendingLength += text.length;
     this.#hand(log.name, count);
@@ -690,7 +727,7 @@ export class LogFiles {
     // file: counted.
     log.stream.write(data, (error) => {
       if (!error) log.confirmed += data.length;
-      else this.#lose(log.name, count - this.#landedLines(log, data, lead));
+      else this.#lose(log.name, numbers.slice(this.#landedLines(log, data, lead)));
     });
     log.cut = false;
   }
@@ -750,6 +787,7 @@ export class LogFiles {
         size: cut ? size + 1 : size,
         cut,
         pending: [],
+        numbers: [],
         pendingLength: 0,
         wroteAt: -Infinity,
         timer: undefined,
@@ -762,8 +800,9 @@ export class LogFiles {
         // the error again at every batch (tens of warnings a second for a busy service).
         clearTimeout(log.timer);
         this.#hand(name, log.pending.length);
-        this.#lose(name, log.pending.length);
+        this.#lose(name, log.numbers);
         log.pending = [];
+        log.numbers = [];
         log.pendingLength = 0;
         if (this.#open.get(name) === log) {
           this.#open.delete(name);
