@@ -519,7 +519,10 @@ export class LogFiles {
     }
     if (this.#dropped(log, text.length)) return;
     const held = this.#holding > 0; // a tail is being read: no write and no rotation until it is done
-    if (!held && log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
+    if (!held && log.size > 0 && log.size + bytes > this.maxFileBytes) {
+      this.#checkSize(log); // rotated at the size counted only if the file has it: it may have been emptied
+      if (log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
+    }
     if (!log) {
       this.#lose(name, 1);
       return;
@@ -644,6 +647,27 @@ export class LogFiles {
     if (now - log.checkedAt < checkEveryMs) return log;
     log.checkedAt = now;
     return this.#stillThere(log) ? log : this.#reopen(log);
+  }
+
+  /**
+   * The size of the file `log` writes (`size`, from a stat of it; else fstat): shorter than what went into
+   * it, it was emptied in place (`: > web.log`, `truncate -s 0`, logrotate's copytruncate: how pm2 flush and
+   * pm2-logrotate empty a log), and its count goes on from what is left. Before, the count went on from the
+   * size before: the emptied file was rotated a few lines on (pushing the oldest rotated file out), and
+   * counted at that size against the folder's bound (deleting other logs' rotated files).
+   */
+  #checkSize(log: OpenLog, size?: number): void {
+    let onDisk = size;
+    if (onDisk === undefined) {
+      try {
+        onDisk = fstatSync(log.fd).size;
+      } catch {
+        return; // closed already: nothing more is written to it
+      }
+    }
+    if (onDisk >= log.confirmed) return; // writes under way only add to it
+    log.size -= log.confirmed - onDisk;
+    log.confirmed = onDisk;
   }
 
   /** Lines of a log handed to its file, or lost with it: what is taken and not handed still waits. */
@@ -887,12 +911,13 @@ export class LogFiles {
       const file = path.join(this.dir, entry);
       const index = Number(match[2] ?? 0);
       const open = index === 0 ? this.#open.get(match[1] as string) : undefined;
-      let stat: { size: number; mtimeMs: number };
+      let stat: { size: number; mtimeMs: number; dev: number; ino: number };
       try {
         stat = statSync(file);
       } catch {
         continue;
       }
+      if (open && stat.dev === open.dev && stat.ino === open.ino) this.#checkSize(open, stat.size);
       const size = open?.size ?? Math.max(stat.size, this.#rotatedSizes.get(file) ?? 0);
       total += size;
       if (index > 0) rotated.push({ file, size, mtime: stat.mtimeMs, index });

@@ -12,6 +12,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  truncateSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -96,6 +97,35 @@ describe('LogFiles', () => {
     await again.close();
     expect(statSync(path.join(dir, 'web.log')).size).toBeLessThanOrEqual(400);
     expect(JSON.parse(lines('web.log').at(-1) as string).line).toBe('line 060');
+  });
+
+  it('counts a file emptied in place (truncate, logrotate copytruncate) from what is left, not rotating it early', async () => {
+    const files = logs({ maxFileBytes: 1000, keep: 1, batchMs: 0 });
+    const write = (label: string, count: number) => {
+      for (let i = 0; i < count; i++) files.write(out('web', `${label} ${i}`, T0 + i));
+    };
+    // Older history in web.log.1, and 800 bytes or so in web.log.
+    while (!existsSync(path.join(dir, 'web.log.1'))) write('old', 1);
+    write('before', 8);
+    await files.settled();
+    expect(statSync(path.join(dir, 'web.log')).size).toBeGreaterThan(600);
+    // Emptied in place, as pm2 flush or logrotate's copytruncate would: the same file, cut to 0 bytes.
+    truncateSync(path.join(dir, 'web.log'), 0);
+    write('after', 4); // about 400 bytes: web.log holds them and nothing was rotated
+    await files.settled();
+    // Before, msup counted the 800 bytes gone: web.log was rotated a few lines on, and the older history in
+    // web.log.1 replaced by a file of those lines.
+    expect(lines('web.log.1').every((l) => JSON.parse(l).line.startsWith('old '))).toBe(true);
+    expect(lines('web.log').map((l) => JSON.parse(l).line)).toEqual([
+      'after 0',
+      'after 1',
+      'after 2',
+      'after 3',
+    ]);
+    // Counted from what is left: rotated once the file itself reaches the bound.
+    write('more', 10);
+    await files.close();
+    expect(lines('web.log.1')[0]).toMatch(/"line":"after 0"/);
   });
 
   it('deletes the oldest rotated files, of any log, while the folder is over maxTotalBytes', async () => {
