@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { openPrivate, privateDir } from '../private-files.js';
-import { type Clock, type TimerHandle, unrefClock } from '../runtime/function/clock.js';
+import { type Clock, type TimerHandle, unrefClock } from '../clock.js';
 import { type LogFileRecord, readLogTail, safeName, type TailOptions } from './tail.js';
 
 export {
