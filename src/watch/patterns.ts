@@ -12,17 +12,14 @@ export const DEFAULT_IGNORED: readonly string[] = [
   '.msup',
   '*.log',
   'nohup.out',
-  // editors' and IDEs' own files, and their temporary copies
+  // vim's swap files and the backups `a.js~` of vim and Emacs: a folder of such a name goes too, as chokidar
+  // itself skips any such path (its `atomic` filter)
   '*.swp',
   '*.swx',
   '*~',
+  // IDEs' own folders
   '.idea',
   '.vscode',
-  '*___jb_tmp___',
-  '*___jb_old___',
-  // Emacs: the lock `.#a.js` (a link to user@host.pid) next to the file; its auto-save copy is below
-  '.#*',
-  '.DS_Store',
   // caches and output of other tools
   '__pycache__',
   '*.pyc',
@@ -34,14 +31,21 @@ export const DEFAULT_IGNORED: readonly string[] = [
 ];
 
 /**
- * Always ignored files, never folders: editors' names that a folder may well have too (`content/4913/`,
- * `#notes#/`), whose files are the user's.
+ * Always ignored files, never folders: the files editors write next to the one being edited. A folder of
+ * such a name (`content/4913/`, `#notes#/`, `.#drafts/`) holds the user's files, and is watched.
  */
 export const DEFAULT_IGNORED_FILES: readonly string[] = [
-  // Emacs' auto-save copy `#a.js#`, written every 300 keystrokes or 30 s of idleness
+  // JetBrains' temporary copies
+  '*___jb_tmp___',
+  '*___jb_old___',
+  // Emacs: the lock `.#a.js` (a dangling link to user@host.pid; the watcher does not follow it), and the
+  // auto-save copy `#a.js#`, written every 300 keystrokes or 30 s of idleness
+  '.#*',
   '#*#',
   // vim: the file it makes and deletes at once to learn whether it may create files in a folder
   '4913',
+  // macOS' Finder
+  '.DS_Store',
 ];
 
 export interface WatchPatterns {

@@ -107,6 +107,23 @@ describe('createWatcher', () => {
     expect(calls.flat().sort()).toEqual(['#notes#/todo.md', 'content/4913/old.md', 'last.txt']);
   });
 
+  it("watches a folder named as an Emacs lock is (.#drafts/), ignoring only the editors' files", async () => {
+    project({ '.#drafts/post.md': 'x', 'src/app.js': 'x' });
+    const { calls, errors } = await watching({ paths: true });
+    // what Emacs, vim and JetBrains write next to src/app.js as it is edited: none of it is a change
+    symlinkSync('user@host.4242:1700000000', path.join(root, 'src/.#app.js')); // Emacs' lock, a dangling link
+    write('src/#app.js#');
+    write('src/.app.js.swp');
+    write('src/app.js~');
+    write('src/app.js___jb_tmp___');
+    write('.#drafts/.#post.md');
+    await until(calls, '.#drafts/post.md');
+    await until(calls, '.#notes/later.md'); // made after the start
+    await until(calls, 'last.txt');
+    expect(calls.flat().sort()).toEqual(['.#drafts/post.md', '.#notes/later.md', 'last.txt']);
+    expect(errors).toEqual([]);
+  });
+
   it('reports removed files, and files under a folder created after the start', async () => {
     project({ 'keep.txt': 'x' });
     const { calls } = await watching({ paths: ['keep.txt', 'later/**/*.json'] });

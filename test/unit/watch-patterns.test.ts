@@ -49,12 +49,10 @@ describe('compileWatchPatterns', () => {
       'logs/app.log',
       'src/.a.ts.swp',
       'src/a.ts~',
+      'attic~/a.md', // chokidar skips such a folder anyway
       'nohup.out',
       '.idea/workspace.xml',
       '.vscode/settings.json',
-      'src/a.ts___jb_tmp___',
-      'src/.#a.ts',
-      'src/.DS_Store',
       'app/__pycache__/main.cpython-311.pyc',
       'app/main.pyc',
       '.venv/lib/site.py',
@@ -66,15 +64,31 @@ describe('compileWatchPatterns', () => {
     }
     expect(p.isWanted(at('src/index.ts'))).toBe(true);
     expect(p.isWanted(at('.env'))).toBe(true);
-    // Emacs' auto-save copy and vim's probe are ignored as files; folders of those names are watched
-    for (const file of ['src/#a.ts#', 'src/4913', '4913', 'content/4913/4913']) {
+    // editors' files are ignored as files; folders of those names are watched
+    for (const file of [
+      'src/a.ts___jb_tmp___',
+      'src/a.ts___jb_old___',
+      'src/.#a.ts',
+      'src/#a.ts#',
+      'src/4913',
+      '4913',
+      'content/4913/4913',
+      'src/.DS_Store',
+      '.#drafts/.#post.md',
+    ]) {
       expect({ file, result: p.isIgnored(at(file), true) }).toEqual({ file, result: true });
       expect({ file, result: p.isWanted(at(file)) }).toEqual({ file, result: false });
     }
-    for (const folder of ['content/4913', '#notes#']) {
+    for (const folder of ['content/4913', '#notes#', '.#drafts', 'x___jb_old___']) {
       expect({ folder, result: p.isIgnored(at(folder)) }).toEqual({ folder, result: false });
     }
-    for (const wanted of ['content/4913/a.md', '#notes#/todo.md', 'a/#b#/4913.md']) {
+    for (const wanted of [
+      'content/4913/a.md',
+      '#notes#/todo.md',
+      'a/#b#/4913.md',
+      '.#drafts/post.md',
+      '.#drafts/.eslintrc.js',
+    ]) {
       expect({ wanted, result: p.isWanted(at(wanted)) }).toEqual({ wanted, result: true });
     }
     expect(compileWatchPatterns(cwd, ['data/4913']).isWanted(at('data/4913'))).toBe(true); // named
