@@ -47,6 +47,7 @@ import type {
 } from './types.js';
 import type { LoopGuardOptions } from './watch/loop-guard.js';
 import { WatchSet } from './watch/watch-set.js';
+import { LINK_SKIP_REASONS } from './watch/watcher.js';
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 
@@ -642,6 +643,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             where,
             error: error.message,
             ...(suppressed > 0 ? { suppressed } : {}),
+          }),
+        // A change under such a link restarts nothing: this line says why.
+        linkSkipped: (name, { link, target, reason }) =>
+          this.#log('info', 'link not followed', {
+            service: name,
+            link,
+            target,
+            reason: LINK_SKIP_REASONS[reason],
           }),
       },
       Date.now,

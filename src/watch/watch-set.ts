@@ -3,7 +3,7 @@
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { ErrorLines } from './error-lines.js';
 import { LoopGuard, type LoopGuardOptions, type LoopRule } from './loop-guard.js';
-import { createWatcher, type Watcher, watchFile } from './watcher.js';
+import { createWatcher, type SkippedLink, type Watcher, watchFile } from './watcher.js';
 
 export interface WatchSetHandlers {
   /**
@@ -24,6 +24,8 @@ export interface WatchSetHandlers {
    * count of that watcher's errors since the one before that are not reported.
    */
   error(where: string, error: Error, suppressed: number): void;
+  /** A symbolic link in a service's watched files that is not followed: once per link and watcher. */
+  linkSkipped(service: string, skipped: SkippedLink): void;
 }
 
 interface ServiceWatch {
@@ -123,6 +125,7 @@ export class WatchSet {
         else ended();
       },
       onError: (error) => errors.report(error),
+      onLinkSkipped: (skipped) => this.#handlers.linkSkipped(name, skipped),
     });
     this.#services.set(name, { settings: watch, cwd: service.cwd, watcher, guard, errors });
     return watcher;

@@ -3,6 +3,7 @@
 import {
   existsSync,
   type FSWatcher,
+  readlinkSync,
   realpathSync,
   type Stats,
   statSync,
@@ -26,7 +27,33 @@ export interface WatcherOptions {
   onChange(files: string[]): void;
   /** A watcher error (e.g. the OS limit on watches), or an exception thrown by `onChange`. */
   onError?(error: Error): void;
+  /**
+   * A symbolic link below what is watched that the watcher does not follow, so that a change under it is
+   * no change: once per link, when it is first met (the first LINKS_TOLD links of a watcher). A link to a
+   * file is followed; a dangling one (Emacs' lock `.#a.js`) has nothing to follow and is not told.
+   */
+  onLinkSkipped?(skipped: SkippedLink): void;
 }
+
+/** Why a link is not followed; LINK_SKIP_REASONS says it in words. */
+export type LinkSkipReason = 'not-named' | 'leads-back' | 'eloop';
+
+export const LINK_SKIP_REASONS: Readonly<Record<LinkSkipReason, string>> = {
+  'not-named': 'a link to a folder below what is watched is followed only when watch names it',
+  'leads-back': 'it leads back to a folder it is in, or to a watched folder (a loop)',
+  eloop: 'it cannot be resolved: links that point at each other (ELOOP)',
+};
+
+export interface SkippedLink {
+  /** The link, relative to `cwd`, `/`-separated. */
+  link: string;
+  /** What the link says it points to (its readlink), or '' when it cannot be read. */
+  target: string;
+  reason: LinkSkipReason;
+}
+
+/** Links not followed that one watcher tells (onLinkSkipped); the ones after it are skipped quietly. */
+export const LINKS_TOLD = 20;
 
 export interface Watcher {
   /** Resolves once the initial scan is done (changes before it are not reported), or on close. */
@@ -48,12 +75,17 @@ function existingAncestor(target: string): string {
   return current;
 }
 
-/** Whether a symbolic link leads to a regular file (not a folder, nor a loop or a dangling link). */
-function linksToFile(link: string): boolean {
+/**
+ * What a symbolic link leads to: a regular file, a folder, a loop of links (ELOOP), or nothing to follow
+ * (dangling, unreadable, a socket).
+ */
+function linkTarget(link: string): 'file' | 'folder' | 'eloop' | 'none' {
   try {
-    return statSync(link, { throwIfNoEntry: false })?.isFile() === true;
-  } catch {
-    return false; // ELOOP, EACCES
+    const stats = statSync(link, { throwIfNoEntry: false });
+    if (stats?.isFile()) return 'file';
+    return stats?.isDirectory() ? 'folder' : 'none';
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ELOOP' ? 'eloop' : 'none';
   }
 }
 
@@ -135,6 +167,23 @@ function bursts(options: Pick<WatcherOptions, 'debounceMs' | 'maxWaitMs' | 'onCh
 export function createWatcher(options: WatcherOptions): Watcher {
   const patterns = compileWatchPatterns(options.cwd, options.paths, options.ignored);
   const changes = bursts(options);
+  // chokidar asks about a link each time it reads its folder (after every change there): told once
+  const told = new Set<string>();
+  const tell = (link: string, reason: () => LinkSkipReason) => {
+    if (!options.onLinkSkipped || changes.closed || told.has(link) || told.size >= LINKS_TOLD) return;
+    told.add(link);
+    let target = '';
+    try {
+      target = readlinkSync(link);
+    } catch {
+      // gone meanwhile: still told, it was met
+    }
+    try {
+      options.onLinkSkipped({ link: patterns.relative(link), target, reason: reason() });
+    } catch (error) {
+      changes.report(error);
+    }
+  };
   let closing: Promise<void> | undefined;
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => {
@@ -155,12 +204,27 @@ export function createWatcher(options: WatcherOptions): Watcher {
       // A link that a glob's wildcard names (`node_modules/@my/*\/lib/**` and `@my/linked -> ../../repo`,
       // as npm link and pnpm make) is what the user asked for, and followed unless it leads back up.
       // chokidar passes a directory's entries with lstat's stats, the one place a link shows as a link.
+      // A link to a folder that is not followed is told once (onLinkSkipped): else a change under it
+      // restarts nothing, without a word. A loop is noticed at the link that closes it (leadsBack), or
+      // at the first stat (ELOOP), never walked.
       ignored: (file: string, stats?: Stats) => {
         const absolute = path.resolve(file);
         if (patterns.isIgnored(absolute, stats?.isFile() === true)) return true;
-        if (stats?.isSymbolicLink() !== true || !patterns.isBelowRoots(absolute) || linksToFile(absolute))
-          return false;
-        return !patterns.isNamedByGlob(absolute) || leadsBack(absolute, patterns.roots);
+        if (stats?.isSymbolicLink() !== true || !patterns.isBelowRoots(absolute)) return false;
+        const target = linkTarget(absolute);
+        if (target === 'file') return false;
+        if (target === 'none') return true;
+        if (target === 'eloop') {
+          tell(absolute, () => 'eloop');
+          return true;
+        }
+        if (patterns.isNamedByGlob(absolute)) {
+          if (!leadsBack(absolute, patterns.roots)) return false;
+          tell(absolute, () => 'leads-back');
+          return true;
+        }
+        tell(absolute, () => (leadsBack(absolute, patterns.roots) ? 'leads-back' : 'not-named'));
+        return true;
       },
     });
     watcher.once('ready', () => markReady());

@@ -1,5 +1,13 @@
 // Watch mode, config reload and env files, with the real watcher on real files.
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  symlinkSync,
+} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -49,6 +57,39 @@ describe('watch mode', () => {
     expect(changes).toHaveLength(1);
     expect(changes[0]?.files).toEqual(['src/app.js', 'src/other.js']);
     expect(sup.instances('web').map((i) => i.restarts)).toEqual([1, 1]);
+  });
+
+  it('logs a link in the watched files that it does not follow, once, with its target and why', async () => {
+    const p = project();
+    p.write('src/app.js', '// v1\n');
+    p.write('shared/util.js', '// v1\n');
+    symlinkSync('../shared', path.join(p.root, 'src/shared'));
+    writeConfig(p, {
+      idle: { command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'], watch: ['src'] },
+    });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start(); // watching is ready: the first scan met the link
+    const lines = () => logs.filter((r) => r.msg === 'link not followed');
+    expect(lines()).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        service: 'idle',
+        link: 'src/shared',
+        target: '../shared',
+        reason: 'a link to a folder below what is watched is followed only when watch names it',
+      }),
+    ]);
+    // a change in src/ has chokidar read it again: the line is not repeated
+    p.write('src/app.js', '// v2\n');
+    expect(await waitFor(() => logs.some((r) => r.msg === 'files changed'), 10_000)).toBe(true);
+    p.write('shared/util.js', '// v2\n'); // under the link: no change, as the line said
+    p.write('src/other.js', '// new\n');
+    const changed = () => logs.filter((r) => r.msg === 'files changed').flatMap((r) => r.files as string[]);
+    expect(await waitFor(() => changed().includes('src/other.js'), 10_000)).toBe(true);
+    expect(changed()).not.toContain('src/shared/util.js');
+    expect(lines()).toHaveLength(1);
   });
 
   it('pauses watching a service that keeps changing its own files', { timeout: 120_000 }, async () => {

@@ -3,7 +3,12 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, wr
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createWatcher, type Watcher, type WatcherOptions } from '../../src/watch/watcher.js';
+import {
+  createWatcher,
+  type SkippedLink,
+  type Watcher,
+  type WatcherOptions,
+} from '../../src/watch/watcher.js';
 import { waitFor } from '../helpers/processes.js';
 
 let root = '';
@@ -30,16 +35,18 @@ function write(name: string, content = String(Math.random())): void {
 async function watching(options: Omit<WatcherOptions, 'cwd' | 'onChange'>) {
   const calls: string[][] = [];
   const errors: Error[] = [];
+  const skipped: SkippedLink[] = [];
   const watcher = createWatcher({
     cwd: root,
     debounceMs: 100,
     ...options,
     onChange: (files) => calls.push(files),
     onError: (error) => errors.push(error),
+    onLinkSkipped: (link) => skipped.push(link),
   });
   open.push(watcher);
   await watcher.ready;
-  return { watcher, calls, errors };
+  return { watcher, calls, errors, skipped };
 }
 
 /** Writes `name` and waits for the call that reports it; returns every call made until then. */
@@ -224,6 +231,46 @@ describe('createWatcher', () => {
     await until(calls, 'src/last.ts');
     expect(calls.flat().filter((f) => f.includes('loop') || f.includes('share'))).toEqual([]);
     expect(calls.flat()).toContain('libs/real/src/a.ts');
+    expect(errors).toEqual([]);
+  });
+
+  it('names each link it does not follow, once: a folder elsewhere, a loop, links that point at each other', async () => {
+    project({
+      'src/a.js': 'x',
+      'elsewhere/x.js': 'x',
+      'elsewhere/conf.json': '{}',
+      'libs/real/src/a.ts': 'x',
+    });
+    symlinkSync('../elsewhere', path.join(root, 'src/elsewhere'));
+    symlinkSync('..', path.join(root, 'src/loop'));
+    symlinkSync('pong', path.join(root, 'src/ping'));
+    symlinkSync('ping', path.join(root, 'src/pong'));
+    symlinkSync('../elsewhere/conf.json', path.join(root, 'src/conf.json')); // a file: followed
+    symlinkSync('user@host.4242:1700000000', path.join(root, 'src/.#a.js')); // dangling: nothing to follow
+    // named by the wildcard of libs/*/src/**, yet loops
+    symlinkSync('..', path.join(root, 'libs/up'));
+    symlinkSync('b', path.join(root, 'libs/a'));
+    symlinkSync('a', path.join(root, 'libs/b'));
+    const { calls, errors, skipped } = await watching({ paths: ['src', 'libs/*/src/**'] });
+    // chokidar reads a folder again after each change in it, and asks about its links again
+    await until(calls, 'src/b.js');
+    await until(calls, 'src/c.js');
+    await until(calls, 'libs/other/src/a.ts');
+    symlinkSync('../elsewhere', path.join(root, 'src/later')); // one made later is named too
+    expect(await waitFor(() => skipped.some((s) => s.link === 'src/later'))).toBe(true);
+    await until(calls, 'src/d.js');
+    const byLink = [...skipped].sort((a, b) => a.link.localeCompare(b.link));
+    expect(byLink).toEqual([
+      { link: 'libs/a', target: 'b', reason: 'eloop' },
+      { link: 'libs/b', target: 'a', reason: 'eloop' },
+      { link: 'libs/up', target: '..', reason: 'leads-back' },
+      { link: 'src/elsewhere', target: '../elsewhere', reason: 'not-named' },
+      { link: 'src/later', target: '../elsewhere', reason: 'not-named' },
+      { link: 'src/loop', target: '..', reason: 'leads-back' },
+      { link: 'src/ping', target: 'pong', reason: 'eloop' },
+      { link: 'src/pong', target: 'ping', reason: 'eloop' },
+    ]);
+    expect(calls.flat().filter((f) => /loop|ping|pong|elsewhere|later|libs\/(a|b|up)\//.test(f))).toEqual([]);
     expect(errors).toEqual([]);
   });
 
