@@ -70,6 +70,13 @@ export interface WatchPatterns {
    * A cut that ends in `**` names nothing in particular, and nor does the whole glob (it names files).
    */
   isNamedByGlob(absolute: string): boolean;
+  /**
+   * Whether a file the watch list wants may lie in or below this absolute folder, which lies below the
+   * roots: false lets the watcher skip it (`src/lib` for `src/*.ts`, `node_modules/@my/x/test` for
+   * `node_modules/@my/*\/lib/**`). A root, a folder on the way to one, and a path off the roots are
+   * judged by isIgnored, not here (true).
+   */
+  mayHoldWanted(absolute: string): boolean;
   /** The path as reported: relative to `cwd`, with `/` separators. */
   relative(absolute: string): string;
 }
@@ -98,6 +105,52 @@ function segmentMatcher(patterns: readonly string[]): (relative: string) => bool
       if (byPath.length > 0 && whole(parts.slice(0, i + 1).join('/'))) return true;
     }
     return false;
+  };
+}
+
+/**
+ * A glob's `/`-separated segments, or undefined when a `/` sits inside braces, brackets or parentheses
+ * (`src/{a,b/c}.ts`): such a glob cannot be cut segment by segment.
+ */
+function globSegments(glob: string): string[] | undefined {
+  const segments: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '\\') i++;
+    else if (c === '{' || c === '[' || c === '(') depth++;
+    else if ((c === '}' || c === ']' || c === ')') && depth > 0) depth--;
+    else if (c === '/') {
+      if (depth > 0) return undefined;
+      segments.push(glob.slice(start, i));
+      start = i + 1;
+    }
+  }
+  segments.push(glob.slice(start));
+  return segments;
+}
+
+/**
+ * For one glob, a test of a folder (relative to cwd, `/`-separated): whether a file the glob matches may
+ * lie in it or below it. It matches the glob cut after a segment before its last one, or before its
+ * first `**` (a folder on the way), or it lies below what comes before that `**`. Dots match (more
+ * folders kept than the glob may want, never fewer); a glob that cannot be cut keeps every folder.
+ */
+function folderTest(glob: string): (relative: string) => boolean {
+  const segments = globSegments(glob);
+  const star = segments?.indexOf('**') ?? 0;
+  if (!segments || star === 0) return () => true;
+  const cuts = segments
+    .slice(0, star === -1 ? segments.length - 1 : star)
+    .map((_, i) => segments.slice(0, i + 1).join('/'));
+  const onTheWay = cuts.length > 0 ? picomatch(cuts, { dot: true }) : () => false;
+  if (star === -1) return onTheWay;
+  const beforeStar = picomatch(segments.slice(0, star).join('/'), { dot: true });
+  return (relative) => {
+    if (onTheWay(relative)) return true;
+    const parts = relative.split('/');
+    return parts.length > star && beforeStar(parts.slice(0, star).join('/'));
   };
 }
 
@@ -180,5 +233,12 @@ export function compileWatchPatterns(
 
   const isNamedByGlob = (absolute: string) => leadingMatch(relative(absolute));
 
-  return { roots: rootList, relative, isIgnored, isWanted, isBelowRoots, isNamedByGlob };
+  const folderTests = globs.map(folderTest);
+  const mayHoldWanted = (absolute: string) => {
+    if (paths === true || !isBelowRoots(absolute)) return true;
+    const rel = relative(absolute);
+    return exact.some((p) => rel === p || rel.startsWith(`${p}/`)) || folderTests.some((test) => test(rel));
+  };
+
+  return { roots: rootList, relative, isIgnored, isWanted, isBelowRoots, isNamedByGlob, mayHoldWanted };
 }

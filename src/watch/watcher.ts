@@ -207,10 +207,18 @@ export function createWatcher(options: WatcherOptions): Watcher {
       // A link to a folder that is not followed is told once (onLinkSkipped): else a change under it
       // restarts nothing, without a word. A loop is noticed at the link that closes it (leadsBack), or
       // at the first stat (ELOOP), never walked.
+      // What the watch list cannot want is not watched either: chokidar takes one of the system's watches
+      // (inotify's max_user_watches) per file and per folder it watches, and a glob's static part may
+      // hold far more than the glob wants (a linked repo's test/ and docs/ for `node_modules/@my/*\/lib/**`,
+      // the .js files next to the .ts of `src/**\/*.ts`). A file that is not wanted is never a change.
       ignored: (file: string, stats?: Stats) => {
         const absolute = path.resolve(file);
         if (patterns.isIgnored(absolute, stats?.isFile() === true)) return true;
+        if (stats?.isFile()) return !patterns.isWanted(absolute);
+        if (stats?.isDirectory()) return !patterns.mayHoldWanted(absolute);
         if (stats?.isSymbolicLink() !== true || !patterns.isBelowRoots(absolute)) return false;
+        // a link where nothing is wanted, as a folder or as a file, is skipped without a word
+        if (!patterns.mayHoldWanted(absolute) && !patterns.isWanted(absolute)) return true;
         const target = linkTarget(absolute);
         if (target === 'file') return false;
         if (target === 'none') return true;

@@ -274,6 +274,39 @@ describe('createWatcher', () => {
     expect(errors).toEqual([]);
   });
 
+  it('watches only the folders and files a glob can want: not the whole of a linked repo', async () => {
+    // each file and folder chokidar watches is one fs.watch handle (one of the system's inotify watches)
+    const watches = () => process.getActiveResourcesInfo().filter((r) => r === 'FSEventWrap').length;
+    const files: Record<string, string> = {
+      'other-repo/lib/index.js': 'x',
+      'node_modules/@my/real/lib/a.js': 'x',
+      'src/a.ts': 'x',
+    };
+    for (let i = 0; i < 100; i++) {
+      files[`other-repo/test/t${i}.js`] = 'x';
+      files[`other-repo/docs/d${i}.md`] = 'x';
+      files[`node_modules/@my/real/test/t${i}.js`] = 'x';
+      files[`src/gen${i}.js`] = 'x';
+    }
+    project(files);
+    symlinkSync('../../other-repo', path.join(root, 'node_modules/@my/linked'));
+    const before = watches();
+    const { calls, errors } = await watching({ paths: ['node_modules/@my/*/lib/**', 'src/**/*.ts'] });
+    // the roots' parents, node_modules, @my, both packages, their lib/ and its file, src/ and a.ts: not 400
+    expect(watches() - before).toBeLessThan(30);
+    await until(calls, 'node_modules/@my/linked/lib/index.js', () => write('other-repo/lib/index.js'));
+    write('other-repo/test/t1.js');
+    write('src/gen1.js');
+    await until(calls, 'node_modules/@my/linked/lib/new/b.js', () => write('other-repo/lib/new/b.js'));
+    await until(calls, 'src/deep/b.ts');
+    expect(calls.flat().sort()).toEqual([
+      'node_modules/@my/linked/lib/index.js',
+      'node_modules/@my/linked/lib/new/b.js',
+      'src/deep/b.ts',
+    ]);
+    expect(errors).toEqual([]);
+  });
+
   it('calls nothing after close, even for a burst still waiting for its debounce', async () => {
     project();
     const first = await watching({ paths: true, debounceMs: 200 });

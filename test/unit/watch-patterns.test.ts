@@ -152,6 +152,49 @@ describe('compileWatchPatterns', () => {
     expect(compileWatchPatterns(cwd, true).isBelowRoots(at('loop'))).toBe(true);
   });
 
+  it('tells the folders below the roots where no file the watch list wants can be (not watched)', () => {
+    const p = compileWatchPatterns(cwd, [
+      'node_modules/@my/*/lib/**',
+      'src/*.ts',
+      'pages/*/index.{js,ts}',
+      'app/**/*.ts',
+      'docs/guide',
+      '../shared/**/*.js',
+    ]);
+    const holds = (relative: string) => p.mayHoldWanted(path.resolve(cwd, relative));
+    for (const kept of [
+      'node_modules/@my/linked',
+      'node_modules/@my/linked/lib',
+      'node_modules/@my/linked/lib/deep/er',
+      'node_modules/@my/.hidden/lib/x', // dots are kept (more than wanted, never less)
+      'pages/home',
+      'app/any/where',
+      'docs/guide/part',
+      '../shared/x/y',
+      // not judged here: roots, the way to one, paths off the roots (isIgnored)
+      'src',
+      'node_modules',
+      'elsewhere/x',
+    ]) {
+      expect({ kept, result: holds(kept) }).toEqual({ kept, result: true });
+    }
+    for (const skipped of [
+      'node_modules/@my/linked/test',
+      'node_modules/@my/linked/docs/api',
+      'node_modules/@my/linked/src',
+      'src/lib',
+      'pages/home/parts',
+    ]) {
+      expect({ skipped, result: holds(skipped) }).toEqual({ skipped, result: false });
+    }
+    // everything is kept with `true`, a glob starting with **, or one that cannot be cut at its slashes
+    expect(compileWatchPatterns(cwd, true).mayHoldWanted(at('a/b/c'))).toBe(true);
+    expect(compileWatchPatterns(cwd, ['**/*.ts']).mayHoldWanted(at('a/b/c'))).toBe(true);
+    expect(compileWatchPatterns(cwd, ['src/{a,b/c}/*.ts']).mayHoldWanted(at('src/b/c'))).toBe(true);
+    expect(compileWatchPatterns(cwd, ['src/{a,b}/*.ts']).mayHoldWanted(at('src/b'))).toBe(true);
+    expect(compileWatchPatterns(cwd, ['src/{a,b}/*.ts']).mayHoldWanted(at('src/c'))).toBe(false);
+  });
+
   it('tells a path that a wildcard of a glob names on the way to its files (a link there is followed)', () => {
     const p = compileWatchPatterns(cwd, [
       'node_modules/@my/*/lib/**',
