@@ -159,12 +159,14 @@ function folderTest(glob: string): (relative: string) => boolean {
  * folder (everything below it) or a glob (`src/**\/*.ts`), relative to `cwd` or absolute; an entry
  * starting with `!` is an ignore. `ignored` entries are globs relative to `cwd`, or names (no `/`)
  * matched against every path segment (`tmp`, `*.gen.ts`). The defaults apply below each watched base,
- * so watching `build/**` explicitly still works.
+ * so watching `build/**` explicitly still works. `msupFiles` are absolute files of msup's own (its config
+ * file, which a reload applies): ignored unless `paths` names one as it is.
  */
 export function compileWatchPatterns(
   cwd: string,
   paths: readonly string[] | true,
   ignored: readonly string[] = [],
+  msupFiles: readonly string[] = [],
 ): WatchPatterns {
   const base = path.resolve(cwd);
   const relative = (absolute: string) => toPosix(path.relative(base, absolute));
@@ -192,6 +194,8 @@ export function compileWatchPatterns(
       roots.add(path.resolve(base, pattern));
     }
   }
+  const named = new Set(exact.map((p) => path.resolve(base, p)));
+  const ownFiles = new Set(msupFiles.map((file) => path.resolve(file)).filter((file) => !named.has(file)));
   // a root inside another root adds nothing
   const rootList = [...roots].filter((r) => ![...roots].some((other) => other !== r && isInside(r, other)));
   const globMatch = globs.length > 0 ? picomatch(globs) : () => false;
@@ -211,6 +215,7 @@ export function compileWatchPatterns(
   };
 
   const isIgnored = (absolute: string, isFile = false) => {
+    if (ownFiles.has(absolute)) return true;
     const root = deepestRoot(absolute);
     if (root === undefined) return !rootList.some((r) => isInside(r, absolute));
     if (userIgnored(relative(absolute))) return true;

@@ -68,7 +68,7 @@ export class WatchSet {
       if (this.#closed) return;
     }
     for (const [name, service] of wanted) {
-      if (!this.#services.has(name)) this.#watch(name, service);
+      if (!this.#services.has(name)) this.#watch(name, service, config.file);
     }
     if (config.file !== this.#configFile) {
       await this.#configWatcher?.close();
@@ -97,11 +97,12 @@ export class WatchSet {
   async resume(name: string, config: ResolvedConfig): Promise<boolean> {
     const service = config.services.find((s) => s.name === name);
     if (this.#closed || !service?.watch || this.#services.has(name)) return false;
-    await this.#watch(name, service).ready;
+    await this.#watch(name, service, config.file).ready;
     return true;
   }
 
-  #watch(name: string, service: ResolvedService): Watcher {
+  /** `configFile`: a config reload applies its edits; they are no change of the service's files. */
+  #watch(name: string, service: ResolvedService, configFile: string | null): Watcher {
     const watch = service.watch as NonNullable<ResolvedService['watch']>;
     const guard = new LoopGuard(this.#guardOptions);
     const errors = this.#errorLines(name);
@@ -109,6 +110,7 @@ export class WatchSet {
       cwd: service.cwd,
       paths: watch.paths,
       ignored: watch.ignored,
+      msupFiles: configFile ? [configFile] : [],
       onChange: (files) => {
         // A burst folded into a restart already queued asks for no restart of its own: not counted.
         const counted = !this.#handlers.restartQueued(name);

@@ -19,6 +19,12 @@ export interface WatcherOptions {
   paths: readonly string[] | true;
   /** Extra ignores on top of DEFAULT_IGNORED: names matched against any path segment, or globs relative to `cwd`. */
   ignored?: readonly string[];
+  /**
+   * Absolute files of msup's own, never a change unless `paths` names one as it is: the config file,
+   * whose edits a config reload applies (a service that restarted for them too would restart twice, or
+   * for an edit that concerns it not at all).
+   */
+  msupFiles?: readonly string[];
   /** A burst of changes with gaps shorter than this becomes one `onChange` (default 200 ms). */
   debounceMs?: number;
   /** A burst that never pauses is still reported after this long (default 10 × debounceMs, at least 1 s). */
@@ -165,7 +171,7 @@ function bursts(options: Pick<WatcherOptions, 'debounceMs' | 'maxWaitMs' | 'onCh
 }
 
 export function createWatcher(options: WatcherOptions): Watcher {
-  const patterns = compileWatchPatterns(options.cwd, options.paths, options.ignored);
+  const patterns = compileWatchPatterns(options.cwd, options.paths, options.ignored, options.msupFiles);
   const changes = bursts(options);
   // chokidar asks about a link each time it reads its folder (after every change there): told once
   const told = new Set<string>();

@@ -92,6 +92,29 @@ describe('watch mode', () => {
     expect(lines()).toHaveLength(1);
   });
 
+  it('takes an edit of the config file as a reload, not as a change of a service that watches its folder', async () => {
+    const p = project();
+    p.write('app.js', '// v1\n');
+    const idle = (env: Record<string, string> = {}): ServiceConfig => ({
+      command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+      env,
+    });
+    writeConfig(p, { web: { ...idle(), watch: true }, other: idle({ ROUND: '1' }) });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    // an edit that concerns `other` only: web, whose cwd holds the config file, is not touched
+    writeConfig(p, { web: { ...idle(), watch: true }, other: idle({ ROUND: '2' }) });
+    expect(await waitFor(() => logs.some((r) => r.msg === 'config reloaded'), 20_000)).toBe(true);
+    expect(logs.find((r) => r.msg === 'config reloaded')).toMatchObject({ restarted: ['other'] });
+    // web's watcher still reports its own files, and reported nothing before them
+    p.write('app.js', '// v2\n');
+    const changed = () => logs.filter((r) => r.msg === 'files changed').flatMap((r) => r.files as string[]);
+    expect(await waitFor(() => changed().includes('app.js'), 10_000)).toBe(true);
+    expect(changed()).toEqual(['app.js']);
+  });
+
   it('pauses watching a service that keeps changing its own files', { timeout: 120_000 }, async () => {
     const p = project();
     writeConfig(p, { selfish: { command: node('touch-on-start.js'), watch: true } });

@@ -118,6 +118,22 @@ describe('compileWatchPatterns', () => {
     expect(p.isWanted(at('src/generated/api.ts'))).toBe(false);
   });
 
+  it("ignores msup's own files (its config) unless the watch list names one as it is", () => {
+    const config = at('supervisor.config.ts');
+    const whole = compileWatchPatterns(cwd, true, [], [config]);
+    expect(whole.isWanted(config)).toBe(false);
+    expect(whole.isIgnored(config, true)).toBe(true);
+    expect(whole.isWanted(at('packages/a/supervisor.config.ts'))).toBe(true); // only that file
+    expect(whole.isWanted(at('src/a.ts'))).toBe(true);
+    expect(compileWatchPatterns(cwd, ['*.ts'], [], [config]).isWanted(config)).toBe(false);
+    for (const named of [['supervisor.config.ts', 'src'], ['./supervisor.config.ts'], [config]]) {
+      expect({ named, result: compileWatchPatterns(cwd, named, [], [config]).isWanted(config) }).toEqual({
+        named,
+        result: true,
+      });
+    }
+  });
+
   it('takes a folder written with a trailing slash as the folder, in watch and in watchIgnore', () => {
     const p = compileWatchPatterns(cwd, ['src/', './lib//', '!src/gen/'], ['tmp/', 'src/fixtures/']);
     expect(p.roots).toEqual([at('src'), at('lib')]);
