@@ -91,6 +91,12 @@ const clean = (pattern: string) =>
 const isInside = (child: string, parent: string) =>
   child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
 
+/** The same for paths relative to cwd, `/`-separated, where '' is cwd itself. */
+const isInsideRelative = (child: string, parent: string) =>
+  parent === ''
+    ? child !== '..' && !child.startsWith('../') && !path.isAbsolute(child)
+    : child === parent || child.startsWith(`${parent}/`);
+
 /** A test over a relative posix path: patterns without `/` match any one segment, others the path or a parent of it. */
 function segmentMatcher(patterns: readonly string[]): (relative: string) => boolean {
   const bySegment = patterns.filter((p) => !p.includes('/'));
@@ -190,7 +196,8 @@ export function compileWatchPatterns(
       globs.push(pattern);
       roots.add(path.resolve(base, scan.base || '.'));
     } else {
-      exact.push(pattern);
+      // as a path relative to cwd: `.`, `./` and the cwd itself are '' (all of it), `src/../lib` is `lib`
+      exact.push(relative(path.resolve(base, pattern)));
       roots.add(path.resolve(base, pattern));
     }
   }
@@ -230,7 +237,7 @@ export function compileWatchPatterns(
     if (isIgnored(absolute, true)) return false;
     if (paths === true) return true;
     const rel = relative(absolute);
-    return exact.some((p) => rel === p || rel.startsWith(`${p}/`)) || globMatch(rel);
+    return exact.some((p) => isInsideRelative(rel, p)) || globMatch(rel);
   };
 
   const isBelowRoots = (absolute: string) =>
@@ -242,7 +249,7 @@ export function compileWatchPatterns(
   const mayHoldWanted = (absolute: string) => {
     if (paths === true || !isBelowRoots(absolute)) return true;
     const rel = relative(absolute);
-    return exact.some((p) => rel === p || rel.startsWith(`${p}/`)) || folderTests.some((test) => test(rel));
+    return exact.some((p) => isInsideRelative(rel, p)) || folderTests.some((test) => test(rel));
   };
 
   return { roots: rootList, relative, isIgnored, isWanted, isBelowRoots, isNamedByGlob, mayHoldWanted };

@@ -131,6 +131,18 @@ describe('createWatcher', () => {
     expect(errors).toEqual([]);
   });
 
+  it("watches the whole cwd for '.' in the list, as for true", async () => {
+    project({ 'app.js': 'x', 'src/old.ts': 'x' });
+    const { calls, errors } = await watching({ paths: ['.'] });
+    await until(calls, 'app.js');
+    await until(calls, 'src/old.ts');
+    await until(calls, 'src/deep/new.ts');
+    write('node_modules/x/index.js');
+    await until(calls, 'last.txt');
+    expect(calls.flat().sort()).toEqual(['app.js', 'last.txt', 'src/deep/new.ts', 'src/old.ts']);
+    expect(errors).toEqual([]);
+  });
+
   it('reports removed files, and files under a folder created after the start', async () => {
     project({ 'keep.txt': 'x' });
     const { calls } = await watching({ paths: ['keep.txt', 'later/**/*.json'] });

@@ -134,6 +134,24 @@ describe('compileWatchPatterns', () => {
     }
   });
 
+  it("takes '.', './', the cwd itself or a path that comes back to it as the whole cwd", () => {
+    for (const paths of [['.'], ['./'], [cwd], ['src/..'], ['../web']]) {
+      const p = compileWatchPatterns(cwd, paths);
+      expect(p.roots).toEqual([cwd]);
+      expect({ paths, top: p.isWanted(at('app.js')), deep: p.isWanted(at('src/a/b.ts')) }).toEqual({
+        paths,
+        top: true,
+        deep: true,
+      });
+      expect(p.isWanted(at('node_modules/x/index.js'))).toBe(false);
+      expect(p.mayHoldWanted(at('src/a'))).toBe(true);
+    }
+    expect(compileWatchPatterns(cwd, ['src/../lib']).isWanted(at('lib/a.js'))).toBe(true);
+    const both = compileWatchPatterns(cwd, ['.', '../shared/*.js']);
+    expect(both.isWanted(path.resolve(cwd, '../shared/util.js'))).toBe(true);
+    expect(both.isWanted(path.resolve(cwd, '../shared/notes.txt'))).toBe(false);
+  });
+
   it('takes a folder written with a trailing slash as the folder, in watch and in watchIgnore', () => {
     const p = compileWatchPatterns(cwd, ['src/', './lib//', '!src/gen/'], ['tmp/', 'src/fixtures/']);
     expect(p.roots).toEqual([at('src'), at('lib')]);
