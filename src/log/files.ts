@@ -14,8 +14,8 @@ import {
   type WriteStream,
 } from 'node:fs';
 import path from 'node:path';
-import { openPrivate, privateDir } from '../private-files.js';
 import { type Clock, type TimerHandle, unrefClock } from '../clock.js';
+import { openPrivate, privateDir } from '../private-files.js';
 import { type LogFileRecord, readLogTail, safeName, type TailOptions } from './tail.js';
 
 export {
