@@ -56,6 +56,12 @@ export interface CommandResult {
   /** Set when it could not be run at all, or something else than its own end ended it. */
   error?: string;
   /**
+   * The error's code where the runtime knows it (`EAGAIN`: it could not start a process), or null where it
+   * knows the error has none: what a probe takes a shortage of msup's from. Absent: the last `E…` word of
+   * `error`, as Node words a spawn's failure (`spawn sh EMFILE`).
+   */
+  errorCode?: string | null;
+  /**
    * What it wrote last (a line), with an `error` that something else ended it (the engine's command
    * killed): shown beside the reason, never read for one.
    */

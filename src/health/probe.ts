@@ -184,8 +184,12 @@ async function execProbe(
     return failure(`exec failed: ${message}`, typeof code === 'string' ? code : undefined, true);
   }
   if (result.error) {
-    // The runtime reports a spawn error as its message ("spawn sh EMFILE"): its code is the last word.
-    const code = result.error.match(/\bE[A-Z]+\b/g)?.at(-1);
+    // The runtime's code where it gives one (null: none); else a spawn error as its message ("spawn sh
+    // EMFILE"), whose code is the last word.
+    const code =
+      result.errorCode !== undefined
+        ? (result.errorCode ?? undefined)
+        : result.error.match(/\bE[A-Z]+\b/g)?.at(-1);
     // The command's own output is only shown: what it says is no reason, nor a shortage of msup's.
     const output = result.output ? `; last output: ${JSON.stringify(result.output)}` : '';
     return failure(`exec failed: ${result.error}${output}`, code, true);

@@ -21,7 +21,7 @@ describe('an exec probe through the container engine', () => {
   it("takes podman's own failure for want of processes for msup's shortage, not the instance's", async () => {
     for (const said of [
       'Error: fork/exec /usr/bin/conmon: resource temporarily unavailable',
-      'Error: crun: fork: Resource temporarily unavailable: OCI runtime error',
+      'Error: runtime: failed to create new OS thread: resource temporarily unavailable',
     ]) {
       expect(await probeOf(engine(125, `time="..." level=warning msg="a warning"\n${said}\n`))).toEqual({
         ok: false,
@@ -34,6 +34,21 @@ describe('an exec probe through the container engine', () => {
   it('counts the engine failing for another reason', async () => {
     const said = 'Error: no container with name or ID "web" found: no such container';
     expect(await probeOf(engine(125, `${said}\n`))).toEqual({ ok: false, detail: `exec failed: ${said}` });
+    // The OCI runtime's fork fails inside the container's cgroup: as likely the container's own process
+    // limit (a leak of the instance's) as msup's user's, so it counts.
+    const crun = 'Error: crun: fork: Resource temporarily unavailable: OCI runtime error';
+    expect(await probeOf(engine(125, `${crun}\n`))).toEqual({ ok: false, detail: `exec failed: ${crun}` });
+  });
+
+  it("never reads a code of msup's shortage from the engine's words, which a probe command may have written", async () => {
+    // A probe command that exits 127 or 126 with an `Error:` line of its own naming EMFILE: before, that
+    // word made the probe inconclusive (msup short of descriptors), never counted, even by liveness.
+    for (const code of [125, 126, 127]) {
+      expect(await probeOf(engine(code, 'Error: open /data/x: EMFILE too many open files\n'))).toEqual({
+        ok: false,
+        detail: 'exec failed: Error: open /data/x: EMFILE too many open files',
+      });
+    }
   });
 
   it("passes a probe command's exit through, whatever it wrote", async () => {
@@ -46,12 +61,12 @@ describe('an exec probe through the container engine', () => {
       ok: false,
       detail: 'exec exited with code 2',
     });
-    // Exit 125 whose last line is not the engine's message: not taken for a shortage.
+    // Exit 125 whose last line is not the engine's message: the command's own exit, passed through.
     expect(
       await probeOf(engine(125, 'Error: something\nsh: fork: resource temporarily unavailable\n')),
     ).toEqual({
       ok: false,
-      detail: 'exec failed: sh: fork: resource temporarily unavailable',
+      detail: 'exec exited with code 125',
     });
     // 126 and 127 are the engine's (cannot invoke, not found), never for want of processes.
     expect(await probeOf(engine(126, 'Error: resource temporarily unavailable\n'))).toEqual({

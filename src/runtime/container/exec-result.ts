@@ -13,6 +13,12 @@ const ENGINE_ERROR = 125;
 const ENGINE_MESSAGE = /^Error: /;
 /** Go's and the C library's words for EAGAIN: the engine could not start a process or a thread. */
 const NO_PROCESS = /resource temporarily unavailable|\bEAGAIN\b/i;
+/**
+ * The OCI runtime's own failures (`crun: fork: ...: OCI runtime error`): its fork happens inside the
+ * container's cgroup, so EAGAIN there is as likely the container's own process limit (a leak of the
+ * instance's, which its probes must count) as msup's user's.
+ */
+const OCI_RUNTIME = /OCI runtime|\b(crun|runc)\b/i;
 
 /** The signal a code of 128 + N stands for (a container's init, and the engine's exec, report a death so). */
 export function signalOf(code: number | null): string | null {
@@ -28,10 +34,11 @@ const lastLine = (text: string) => text.trim().split('\n').at(-1)?.trim() ?? '';
 
 /**
  * The result of `engine exec` as the probes take it. `aborted`: msup ended it (the probe was stopped). The
- * engine's own failure is an `error`; one for want of processes (exit 125 and the engine's `Error: ...:
- * resource temporarily unavailable`, as podman fails when msup's user is out of processes) says `EAGAIN`,
- * which the probes take for msup's shortage, as a spawn's `EAGAIN`. A probe command's exit code, 125
- * included, whatever it wrote, is passed through.
+ * engine's own failure (exit 125, 126 or 127 with the engine's `Error: ` as its last line) is an `error`
+ * with no code, whatever code its words name; one for want of processes (exit 125 and podman's own
+ * `Error: ...: resource temporarily unavailable`, as podman fails when msup's user is out of processes; not
+ * the OCI runtime's, see OCI_RUNTIME) has the code `EAGAIN`, which the probes take for msup's shortage, as
+ * a spawn's `EAGAIN`. Any other exit, 125 included, whatever the command wrote, is passed through.
  */
 export function execResult(engine: EngineName, result: EngineResult, aborted: boolean): CommandResult {
   if (result.code === null) {
@@ -59,11 +66,12 @@ export function execResult(engine: EngineName, result: EngineResult, aborted: bo
     };
   }
   const said = lastLine(result.stderr);
-  if (ENGINE_FAILURES.has(result.code) && /Error:/.test(result.stderr)) {
-    // msup's user out of processes, as the engine says it: named EAGAIN, as a spawn's shortage is.
-    const noProcess = result.code === ENGINE_ERROR && ENGINE_MESSAGE.test(said) && NO_PROCESS.test(said);
+  if (ENGINE_FAILURES.has(result.code) && ENGINE_MESSAGE.test(said)) {
+    // msup's user out of processes, as the engine says it: named EAGAIN, as a spawn's shortage is. The
+    // code is given, never read from the words, which a probe command exiting 126 could have written.
+    const noProcess = result.code === ENGINE_ERROR && NO_PROCESS.test(said) && !OCI_RUNTIME.test(said);
     const error = noProcess && !/\bEAGAIN\b/.test(said) ? `${said} (EAGAIN)` : said;
-    return { code: null, signal: null, timedOut: false, error };
+    return { code: null, signal: null, timedOut: false, error, errorCode: noProcess ? 'EAGAIN' : null };
   }
   return { code: result.code, signal: signalOf(result.code), timedOut: false };
 }
