@@ -214,7 +214,9 @@ function agreement(a, b) {
   for (const r of a.runtimes) {
     if (r.runtime === 'process' || r.status !== 'ran') continue;
     for (const m of r.metrics) {
-      if (COUNTS.has(m.id) || (FIGURE_ONLY.has(m.id) && !m.ratio)) continue;
+      // A figure-only row is left out when either run gives it no ratio (a pair of an older and a newer run).
+      const noRatio = (result) => !metric(result, r.runtime, m.id)?.ratio;
+      if (COUNTS.has(m.id) || (FIGURE_ONLY.has(m.id) && (noRatio(a) || noRatio(b)))) continue;
       const fa = figure(a, r.runtime, m.id);
       const fb = figure(b, r.runtime, m.id);
       if (!fa || !fb || fa.kind !== fb.kind) continue;

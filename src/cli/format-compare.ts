@@ -73,7 +73,7 @@ export function formatCompare(result: CompareResultV3): string {
     }
     if (s.rounds > 1) {
       lines.push(
-        'per round (figures: the median shown above; ratios: the mean of the middle rounds, first requests over every round at once; ±: the half-width of the 95% interval from the rounds; !: it reaches past ±14%, so another run may land more than 20% away):',
+        'per round (figures: the median shown above; ratios: the mean of the middle rounds, first requests over every round at once; ±: the half-width of the 95% interval from the rounds; !: it reaches past ±14.1%, so another run may land more than 20% away):',
       );
       for (const r of ran) {
         for (const metric of r.metrics.filter((x) => x.spread !== null)) {

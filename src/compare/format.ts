@@ -1,5 +1,5 @@
 // A compare's figures written for people, in their unit (the terminal table and the HTML report). Pure.
-import { markedFigures, unsettledFigures } from './metrics.js';
+import { markedFigures, ROWS, unsettledFigures } from './metrics.js';
 import { BACKGROUND_MIN_PERIOD_MS, backgroundLoad, NOISE_THRESHOLD } from './stats.js';
 import type { BackgroundLoad, CompareResultV3, Metric, RuntimeReport } from './types.js';
 
@@ -32,7 +32,8 @@ export function formatValue(value: number | null, unit: Metric['unit']): string 
 export function formatUncertainty(share: number | null | undefined, rounds: number): string {
   if (rounds < 2 || share === null || share === undefined) return '';
   const percent = share * 100;
-  // Near the mark's 14.1%, one decimal: `±14%` beside a `!` would read as a contradiction.
+  // Near the mark's 14.1%, one decimal: `±14%` beside a `!` (or `±14%` unmarked beside a mark said to be
+  // at ±14%) would read as a contradiction.
   return ` ±${Math.abs(percent - NOISE_THRESHOLD * 100) < 0.5 ? percent.toFixed(1) : Math.round(percent)}%`;
 }
 
@@ -45,6 +46,16 @@ export function formatRatio(value: number | null): string {
 /** A share (0–1) as a percentage: `2.4%`. */
 function percent(share: number): string {
   return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
+}
+
+/** Whether a row shown without a mark (figureOnly) has rounds that leave it past the mark's ±14.1%. */
+function unmarkedWide(result: CompareResultV3): boolean {
+  const figureOnly = new Set(ROWS.filter((row) => row.figureOnly !== undefined).map((row) => row.id));
+  return result.runtimes.some(
+    (r) =>
+      r.status === 'ran' &&
+      r.metrics.some((m) => figureOnly.has(m.id) && (m.uncertainty ?? 0) > NOISE_THRESHOLD),
+  );
 }
 
 /**
@@ -105,8 +116,8 @@ export function verdict(result: CompareResultV3): string[] {
   return [
     machine,
     marked === 0
-      ? `Steady: every figure's 95% interval from its ${rounds} rounds${added} is within ±14% of it (20%/√2: another run should land within ±20%).`
-      : `${marked} marked ! of ${base}'s figures and the other runtimes' ratios to ${base}: the 95% interval from the rounds reaches past ±14%${more}, so another run may land more than 20% away. ${
+      ? `Steady: every figure's 95% interval from its ${rounds} rounds${added} is within ±14.1% of it (20%/√2: another run should land within ±20%)${unmarkedWide(result) ? ", the slowest cold start's aside (shown without a ratio, never marked)" : ''}.`
+      : `${marked} marked ! of ${base}'s figures and the other runtimes' ratios to ${base}: the 95% interval from the rounds reaches past ±14.1%${more}, so another run may land more than 20% away. ${
           unsettled > 0
             ? 'More rounds narrow it (--max-rounds).'
             : `None of them is one more rounds would settle: ${base}'s own figures move with the machine from run to run (read the ratios), and a runtime left out gets no more rounds.`

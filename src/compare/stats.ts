@@ -56,10 +56,11 @@ export const AGREEMENT_BOUND = 0.2;
 /**
  * A figure is flagged as noisy when its 95% interval, estimated from its rounds, reaches more than this far
  * from it (a share of the figure): 20%/√2, about 14.1%. Two runs that each know a figure to ±h put their two
- * values within h·√2 of each other (the 95% interval of a difference of two independent estimates), so a
- * figure known only to more than ±14.1% may well land more than the ±20% of AGREEMENT_BOUND away in another
- * run. Until 2026-12-07 the mark stood at ±20% itself, which let two runs that each passed it land 22% apart
- * (the function's first request after ready, known to ±16% and ±8% in a pair of that day).
+ * values within h·√2 of each other 95% of the time (the 95% interval of a difference of two independent
+ * estimates of equal uncertainty; a statement of probability, not a bound), so a figure known only to more
+ * than ±14.1% may well land more than the ±20% of AGREEMENT_BOUND away in another run. Until 2026-12-07 the
+ * mark stood at ±20% itself, under which a figure known to ±16.1% went unmarked (the function's first request
+ * after ready, in a pair of that day that landed 22% apart).
  */
 export const NOISE_THRESHOLD = AGREEMENT_BOUND / Math.SQRT2;
 

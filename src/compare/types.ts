@@ -23,7 +23,7 @@ export interface CompareOptions {
   rounds?: number;
   /**
    * The most rounds: past `rounds`, another round is run while a ratio to the baseline (or a figure without
-   * one) is marked noisy (its 95% interval from the rounds reaches past ±14%, 20%/√2: NOISE_THRESHOLD in stats.ts), until none is or this many
+   * one) is marked noisy (its 95% interval from the rounds reaches past ±14.1%, 20%/√2: NOISE_THRESHOLD in stats.ts), until none is or this many
    * have run (see unsettledFigures). Default: 9 when `rounds` is
    * not given, else `rounds` (exactly the rounds asked for). At least `rounds`, at most 20.
    */

@@ -1,5 +1,5 @@
 // msup compare past the rounds asked for: another round is run while a figure is marked ! (its 95% interval
-// from the rounds reaches past ±20%), until none is or the most rounds have run (test/unit/compare-rounds
+// from the rounds reaches past ±14.1%), until none is or the most rounds have run (test/unit/compare-rounds
 // has the cases with fake rounds). Real processes and the real load generator; nothing may be left running (the
 // project helper checks).
 import { describe, expect, it } from 'vitest';

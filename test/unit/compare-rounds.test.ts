@@ -96,7 +96,7 @@ describe('the rounds a compare runs', () => {
     expect(p50?.ratio?.rounds).toHaveLength(7);
     expect(p50?.ratio?.noisy).toBe(false);
     expect(verdict(result)[1]).toBe(
-      "Steady: every figure's 95% interval from its 7 rounds (2 added to the 5 asked for while figures were marked !) is within ±14% of it (20%/√2: another run should land within ±20%).",
+      "Steady: every figure's 95% interval from its 7 rounds (2 added to the 5 asked for while figures were marked !) is within ±14.1% of it (20%/√2: another run should land within ±20%).",
     );
   });
 
