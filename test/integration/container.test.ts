@@ -21,23 +21,6 @@ import { fixture, useProject } from '../helpers/project.js';
 
 const newProject = useProject();
 
-/** The `podman system service` processes this test process started (msup runs in it here). */
-function apiServices(): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (state === 'Z' || Number(ppid) !== process.pid) continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('system\0service'))
-        found.push(Number(entry));
-    } catch {
-      // ended while we looked
-    }
-  }
-  return found;
-}
 /** The processes whose arguments `match` (the engine's exec commands this test process started, or not). */
 function processes(match: (args: string[], ppid: number) => boolean): number[] {
   const found: number[] = [];
@@ -55,6 +38,9 @@ function processes(match: (args: string[], ppid: number) => boolean): number[] {
   }
   return found;
 }
+/** The `podman system service` processes this test process started (msup runs in it here). */
+const apiServices = () =>
+  processes((args, ppid) => ppid === process.pid && args.join('\0').includes('system\0service'));
 const missing = podmanMissing();
 
 describe.skipIf(missing !== undefined)('the container runtime', () => {
