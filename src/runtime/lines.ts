@@ -105,8 +105,8 @@ export function lastState(line: string): string {
 
 export class LineSplitter {
   /**
-   * The current line's text not passed on yet (for a redrawn line: its last state, and any `\r` or move to
-   * column 1 it ends with).
+   * The current line's text not passed on yet (for a redrawn line: its last state, and a `\r` if it ends
+   * with moves to column 1).
    */
   #pending = '';
   #decoder = new StringDecoder('utf8');
@@ -141,9 +141,14 @@ export class LineSplitter {
     }
     // Only the last state of a line being redrawn is kept: a bar redrawn faster than the quiet spell
     // grew to 64 KiB of redraws, and went out as one line whose `\r`s wrote over the `web#0 |` prefix.
+    // A run of moves to column 1 at its end means one thing, the cursor at column 1: kept as one `\r`.
+    // Kept whole, a service writing nothing else grew it without bound, walked back over at each chunk.
     const start = stateStart(text);
-    if (start > 0) text = text.slice(start);
-    if (start > 0 || withoutTrailingRestarts(text) < text.length) this.#redrawn = true;
+    const end = withoutTrailingRestarts(text);
+    if (start > 0 || end < text.length) {
+      this.#redrawn = true;
+      text = `${text.slice(start, end)}${end < text.length ? '\r' : ''}`;
+    }
     this.#pending = this.#emitLong(text, true);
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
