@@ -11,22 +11,31 @@ const MAX_LINE = 64 * 1024;
 /** A line redrawn (`\r`) without a newline is passed on (its last state) at most this often. */
 const REDRAW_SHOW_MS = 1000;
 
+/**
+ * The zeros a move's or an erase's parameter may start with (`ESC[0001G`); with more it is none: a
+ * sequence cut between two chunks is then found by looking back at most LONGEST - 1 characters.
+ */
+const MAX_ZEROS = 8;
+/** The longest sequence looked for: `ESC [`, MAX_ZEROS zeros, a digit and the final letter. */
+const LONGEST = 2 + MAX_ZEROS + 2;
+
 const CR = 13;
 const ESC = 0x1b;
 const LEFT_BRACKET = 0x5b;
 const ZERO = 0x30;
+const G = 0x47;
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 
 /**
- * The length of the control sequence at `at` that is `ESC [`, a parameter of at most `highest` (zeros before
- * it allowed; none is 0), and `final`; else 0. A colour (`ESC[1m`, `ESC[31m`) or another column
- * (`ESC[10G`) never matches.
+ * The length of the control sequence at `at` that is `ESC [`, a parameter of at most `highest` (up to
+ * MAX_ZEROS zeros before it allowed; none is 0), and `final`; else 0. A colour (`ESC[1m`, `ESC[31m`) or
+ * another column (`ESC[10G`) never matches.
  */
 function csiAt(text: string, at: number, final: string, highest: string): number {
   if (text.charCodeAt(at) !== ESC || text.charCodeAt(at + 1) !== LEFT_BRACKET) return 0;
   let i = at + 2;
-  while (text.charCodeAt(i) === ZERO) i++;
+  while (i < at + 2 + MAX_ZEROS && text.charCodeAt(i) === ZERO) i++;
   const digit = text.charCodeAt(i);
   if (digit > ZERO && digit <= highest.charCodeAt(0)) i++;
   return text.charCodeAt(i) === final.charCodeAt(0) ? i + 1 - at : 0;
@@ -49,36 +58,39 @@ function eraseAt(text: string, at: number): number {
   return csiAt(text, at, 'K', '2');
 }
 
-/** The length of `text` without the moves to column 1 (`\r`, `ESC[1G`) it ends with. */
+/**
+ * The length of `text` without the moves to column 1 (`\r`, `ESC[1G`) it ends with. Each is looked for
+ * within LONGEST characters of where it ends: a line ending in another `G` is not read back to an ESC.
+ */
 function withoutTrailingRestarts(text: string): number {
   let end = text.length;
   for (;;) {
     const last = text.charCodeAt(end - 1);
     if (last === CR) end--;
-    else if (last === 0x47 /* G */) {
-      const esc = text.lastIndexOf('\u001b', end - 1);
-      if (esc === -1 || restartAt(text, esc) !== end - esc) return end;
+    else if (last === G) {
+      let esc = end - 3; // `ESC[G` is the shortest
+      while (esc > 0 && esc > end - LONGEST && text.charCodeAt(esc) !== ESC) esc--;
+      if (esc < 0 || restartAt(text, esc) !== end - esc) return end;
       end = esc;
     } else return end;
   }
 }
 
 /**
- * Where the last state of `text` starts: after its last move to column 1 that more text follows (0: it has
- * none). The moves it ends with stay: what they mean comes with the next text (a redraw, or the `\n` of a
- * CRLF).
+ * Where the last state of `text` starts: after its last move to column 1 that more text follows, up to
+ * `end` (where the moves it ends with start: what they mean comes with the next text, a redraw or the `\n`
+ * of a CRLF), looked for from `from` on (0: none there).
  */
-function stateStart(text: string): number {
-  const end = withoutTrailingRestarts(text);
-  if (end === 0) return 0;
-  const cr = text.lastIndexOf('\r', end - 1);
-  let esc = text.lastIndexOf('\u001b', end - 1);
-  while (esc > cr) {
-    const length = restartAt(text, esc);
-    if (length > 0 && esc + length <= end) return esc + length;
-    esc = esc === 0 ? -1 : text.lastIndexOf('\u001b', esc - 1);
+function stateStart(text: string, end: number, from = 0): number {
+  let start = 0;
+  let at = from;
+  while (at < end) {
+    const code = text.charCodeAt(at);
+    const length = code === CR ? 1 : code === ESC ? restartAt(text, at) : 0;
+    if (length > 0 && at + length <= end) start = at += length;
+    else at++;
   }
-  return cr + 1;
+  return start;
 }
 
 /** `start`, past the erases in line that come right after it (see eraseAt), up to `end`. */
@@ -100,7 +112,7 @@ function pastErases(text: string, start: number, end: number): number {
  */
 export function lastState(line: string): string {
   const end = withoutTrailingRestarts(line);
-  return line.slice(pastErases(line, stateStart(line), end), end);
+  return line.slice(pastErases(line, stateStart(line, end), end), end);
 }
 
 export class LineSplitter {
@@ -132,19 +144,25 @@ export class LineSplitter {
   }
 
   push(chunk: Buffer | string): void {
+    // What is pending was read at the chunks before: it holds no newline, and no move to column 1 but a
+    // `\r` at its end and the start of one the chunk cut (at most LONGEST - 1 characters). Only what
+    // follows is read: each push read the whole line again, up to 64 KiB (21,000 colours, 8 s).
+    const read = this.#pending.length;
     let text = this.#pending + (typeof chunk === 'string' ? chunk : this.#decoder.write(chunk));
-    let newline = text.indexOf('\n');
+    let from = Math.max(0, read - LONGEST + 1);
+    let newline = text.indexOf('\n', read);
     while (newline !== -1) {
       this.#endLine(text.slice(0, newline));
       text = text.slice(newline + 1);
+      from = 0;
       newline = text.indexOf('\n');
     }
     // Only the last state of a line being redrawn is kept: a bar redrawn faster than the quiet spell
     // grew to 64 KiB of redraws, and went out as one line whose `\r`s wrote over the `web#0 |` prefix.
     // A run of moves to column 1 at its end means one thing, the cursor at column 1: kept as one `\r`.
     // Kept whole, a service writing nothing else grew it without bound, walked back over at each chunk.
-    const start = stateStart(text);
     const end = withoutTrailingRestarts(text);
+    const start = stateStart(text, end, from);
     if (start > 0 || end < text.length) {
       this.#redrawn = true;
       text = `${text.slice(start, end)}${end < text.length ? '\r' : ''}`;
