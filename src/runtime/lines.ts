@@ -28,16 +28,21 @@ const G = 0x47;
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 
 /**
- * The length of the control sequence at `at` that is `ESC [`, a parameter of at most `highest` (up to
- * MAX_ZEROS zeros before it allowed; none is 0), and `final`; else 0. A colour (`ESC[1m`, `ESC[31m`) or
- * another column (`ESC[10G`) never matches.
+ * The length of the control sequence at `at` that is `ESC [`, a parameter from `lowest` to `highest` (one
+ * digit, up to MAX_ZEROS zeros before it allowed; none is 0), and `final`; else 0. A colour (`ESC[1m`,
+ * `ESC[31m`) or another column (`ESC[10G`) never matches.
  */
-function csiAt(text: string, at: number, final: string, highest: string): number {
+function csiAt(text: string, at: number, final: string, lowest: number, highest: number): number {
   if (text.charCodeAt(at) !== ESC || text.charCodeAt(at + 1) !== LEFT_BRACKET) return 0;
   let i = at + 2;
   while (i < at + 2 + MAX_ZEROS && text.charCodeAt(i) === ZERO) i++;
+  let parameter = 0;
   const digit = text.charCodeAt(i);
-  if (digit > ZERO && digit <= highest.charCodeAt(0)) i++;
+  if (digit > ZERO && digit <= ZERO + 9) {
+    parameter = digit - ZERO;
+    i++;
+  }
+  if (parameter < lowest || parameter > highest) return 0;
   return text.charCodeAt(i) === final.charCodeAt(0) ? i + 1 - at : 0;
 }
 
@@ -46,16 +51,29 @@ function csiAt(text: string, at: number, final: string, highest: string): number
  * or CHA to column 1, `ESC[G`, `ESC[1G` or `ESC[0G` (Node's readline.cursorTo(0), ora, log-update, listr).
  */
 function restartAt(text: string, at: number): number {
-  return text.charCodeAt(at) === CR ? 1 : csiAt(text, at, 'G', '1');
+  return text.charCodeAt(at) === CR ? 1 : csiAt(text, at, 'G', 0, 1);
 }
 
 /**
- * The length of an erase in line at `at` (`ESC[K`, `ESC[0K`, `ESC[1K`, `ESC[2K`), 0 if none. At the start
- * of a line's state it erases nothing of the line's own (the state drawn over is dropped already), only
- * what is left of the cursor on msup's terminal: the prefix.
+ * The length of an erase of the line, or of its start up to the cursor, at `at` (`ESC[2K`, `ESC[1K`; 0 if
+ * none): what was drawn before it is wiped, and a line's state starts after it as after a move to column
+ * 1, text or not after it (log-update's clear(), `ESC[2K ESC[G`). Kept, it erased msup's `web#0 |` prefix.
+ */
+function wipeAt(text: string, at: number): number {
+  return csiAt(text, at, 'K', 1, 2);
+}
+
+/** Where a line's state starts anew at `at`: the length of a move to column 1 or of a wipe there, or 0. */
+function newStateAt(text: string, at: number): number {
+  return restartAt(text, at) || wipeAt(text, at);
+}
+
+/**
+ * The length of an erase to the end of the line at `at` (`ESC[K`, `ESC[0K`), 0 if none. At the start of a
+ * line's state it erases nothing of the line's own (the state drawn over is dropped already).
  */
 function eraseAt(text: string, at: number): number {
-  return csiAt(text, at, 'K', '2');
+  return csiAt(text, at, 'K', 0, 0);
 }
 
 /**
@@ -77,16 +95,16 @@ function withoutTrailingRestarts(text: string): number {
 }
 
 /**
- * Where the last state of `text` starts: after its last move to column 1 that more text follows, up to
- * `end` (where the moves it ends with start: what they mean comes with the next text, a redraw or the `\n`
- * of a CRLF), looked for from `from` on (0: none there).
+ * Where the last state of `text` starts: after its last move to column 1 that more text follows, or its
+ * last wipe (see wipeAt), up to `end` (where the moves it ends with start: what they mean comes with the
+ * next text, a redraw or the `\n` of a CRLF), looked for from `from` on (0: none there).
  */
 function stateStart(text: string, end: number, from = 0): number {
   let start = 0;
   let at = from;
   while (at < end) {
     const code = text.charCodeAt(at);
-    const length = code === CR ? 1 : code === ESC ? restartAt(text, at) : 0;
+    const length = code === CR ? 1 : code === ESC ? newStateAt(text, at) : 0;
     if (length > 0 && at + length <= end) start = at += length;
     else at++;
   }
@@ -105,10 +123,10 @@ function pastErases(text: string, start: number, end: number): number {
 
 /**
  * What a terminal shows of a whole line after its redraws: the text after the last move to column 1 (`\r`,
- * `ESC[1G`) that more text follows, without the moves at its end nor the erases in line at its start
- * (`50%\r100%` → `100%`, `text\r` of a CRLF → `text`, `ESC[1G ESC[2K done` → `done`). Other escape
- * sequences (colours) stay as they are. Also how `msup logs` prints a stored line: an older msup kept the
- * `\r`s.
+ * `ESC[1G`) that more text follows, or after the last wipe (`ESC[2K`, `ESC[1K`), without the moves at its
+ * end nor the erases to the end of the line at its start (`50%\r100%` → `100%`, `text\r` of a CRLF →
+ * `text`, `ESC[1G ESC[2K done` → `done`, `frame ESC[2K ESC[G` → nothing). Other escape sequences (colours)
+ * stay as they are. Also how `msup logs` prints a stored line: an older msup kept the `\r`s.
  */
 export function lastState(line: string): string {
   const end = withoutTrailingRestarts(line);
@@ -144,8 +162,8 @@ export class LineSplitter {
   }
 
   push(chunk: Buffer | string): void {
-    // What is pending was read at the chunks before: it holds no newline, and no move to column 1 but a
-    // `\r` at its end and the start of one the chunk cut (at most LONGEST - 1 characters). Only what
+    // What is pending was read at the chunks before: it holds no newline, no wipe, and no move to column 1
+    // but a `\r` at its end and the start of one the chunk cut (at most LONGEST - 1 characters). Only what
     // follows is read: each push read the whole line again, up to 64 KiB (21,000 colours, 8 s).
     const read = this.#pending.length;
     let text = this.#pending + (typeof chunk === 'string' ? chunk : this.#decoder.write(chunk));

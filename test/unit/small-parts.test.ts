@@ -321,6 +321,25 @@ describe('LineSplitter and moves to column 1 in escape sequences (spinners, prog
     });
     expect(plain).toBeLessThan(100 * 1000); // before, about 3,000,000
   });
+
+  it('wipes what was drawn before an erase of the line or of its start (ESC[2K, ESC[1K): no line erases the prefix', () => {
+    const { lines, s } = split();
+    // log-update's clear(): ESC[2K ESC[G after its last frame. Before, `task 2ESC[2K` went out: on a
+    // terminal its ESC[2K erased the `web#0 |` prefix it came after.
+    s.push(`${ESC}[2K${ESC}[Gtask 2`);
+    s.push(`${ESC}[2K${ESC}[G`);
+    s.flush();
+    expect(lines).toEqual([]);
+    // A frame wiped before its newline is an empty line; text after a wipe is the state.
+    s.push(`frame${ESC}[2K${ESC}[1G\n`);
+    s.push(`frame${ESC}[1K\n`);
+    s.push(`frame${ESC}[2Kdone\n`);
+    s.push(`frame${ESC}[01K${ESC}[0Kdone\n`);
+    // An erase to the end of the line (ESC[K, ESC[0K) wipes nothing before it, and goes at a state's start.
+    s.push(`frame${ESC}[K\n`);
+    s.push(`${ESC}[1G${ESC}[0K${ESC}[Kdone\n`);
+    expect(lines).toEqual(['', '', 'done', 'done', `frame${ESC}[K`, 'done']);
+  });
 });
 
 describe('output format', () => {
