@@ -111,6 +111,20 @@ function stateStart(text: string, end: number, from = 0): number {
   return start;
 }
 
+/**
+ * Where an escape sequence that `text` ends inside starts (a lone ESC, or `ESC [` and the parameters of a
+ * control sequence without its final letter); text.length if none.
+ */
+function unfinishedAt(text: string): number {
+  const esc = text.lastIndexOf('\u001b');
+  if (esc === -1 || (esc + 1 < text.length && text.charCodeAt(esc + 1) !== LEFT_BRACKET)) return text.length;
+  for (let at = esc + 2; at < text.length; at++) {
+    const code = text.charCodeAt(at);
+    if (code < 0x20 || code > 0x3f) return text.length; // its final letter: ended (or no control sequence)
+  }
+  return esc;
+}
+
 /** `start`, past the erases in line that come right after it (see eraseAt), up to `end`. */
 function pastErases(text: string, start: number, end: number): number {
   let at = start;
@@ -238,12 +252,15 @@ export class LineSplitter {
 
   /**
    * A quiet spell: the partial line goes out, but the bytes of a character split across two writes stay
-   * in the decoder for the rest of it (ending it there made two U+FFFD of one character).
+   * in the decoder for the rest of it (ending it there made two U+FFFD of one character), and an escape
+   * sequence cut at its end waits for its rest: shown, it ended at the next letter msup printed, on a
+   * terminal the `w` of the next line's `web#1 |` prefix.
    */
   #idle(): void {
     this.#timer = undefined;
-    const rest = lastState(this.#pending); // a prompt: only an erase in line at its start may go
-    this.#pending = '';
+    const held = unfinishedAt(this.#pending);
+    const rest = lastState(this.#pending.slice(0, held)); // a prompt: only an erase in line at its start may go
+    this.#pending = this.#pending.slice(held);
     if (rest !== '') this.#show(rest);
   }
 
@@ -251,11 +268,12 @@ export class LineSplitter {
    * A line redrawn for REDRAW_SHOW_MS without a newline (a bar, a spinner): its last state goes out (once;
    * the same state again is not repeated), and the next one at the earliest REDRAW_SHOW_MS later. The
    * state stays the line's: text that continues it (`\r5`, a second, `0%\n`) makes `50%`, not `0%`; its
-   * newline adds no line when the state is the one shown.
+   * newline adds no line when the state is the one shown. An escape sequence cut at its end is not shown
+   * (see #idle).
    */
   #redrawDue(): void {
     this.#redrawTimer = undefined;
-    const state = lastState(this.#pending);
+    const state = lastState(this.#pending.slice(0, unfinishedAt(this.#pending)));
     if (state !== '' && state !== this.#shown) this.#show(state);
   }
 

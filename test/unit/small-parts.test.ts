@@ -340,6 +340,27 @@ describe('LineSplitter and moves to column 1 in escape sequences (spinners, prog
     s.push(`${ESC}[1G${ESC}[0K${ESC}[Kdone\n`);
     expect(lines).toEqual(['', '', 'done', 'done', `frame${ESC}[K`, 'done']);
   });
+
+  it('holds back an escape sequence cut at the end of what a quiet spell or a redraw shows, until its rest comes', () => {
+    const { clock, lines, s } = split();
+    // A prompt whose colour was cut: before, `Name: ESC[` went out, and on a terminal the open sequence
+    // took the next letter printed (the `w` of the next line's `web#1 |`) as its end.
+    s.push(`Name: ${ESC}[`);
+    clock.advance(100);
+    expect(lines).toEqual(['Name: ']);
+    s.push('1mX\n');
+    s.push(`ok${ESC}`);
+    clock.advance(100);
+    s.push('[32mgreen\n');
+    expect(lines).toEqual(['Name: ', `${ESC}[1mX`, 'ok', `${ESC}[32mgreen`]);
+    lines.length = 0;
+    // A bar redrawn, its last frame cut inside a move to column 1: the state shown stops before it.
+    s.push(`\r50%${ESC}[`);
+    clock.advance(1000);
+    expect(lines).toEqual(['50%']);
+    s.push('1G60%\n');
+    expect(lines).toEqual(['50%', '60%']);
+  });
 });
 
 describe('output format', () => {
