@@ -112,6 +112,11 @@ interface OpenLog {
   /** Bytes written and waiting. */
   size: number;
   /**
+   * A write that would take `size` past this rotates the file first: maxFileBytes; after a rotation that
+   * failed, another maxFileBytes on from the file's size then (tried again then, not at every line).
+   */
+  rotateAt: number;
+  /**
    * The file ended inside a line when it was opened (a write cut short: msup killed in the middle of
    * one, a full disk): the first write ends that line first, or the two made one line that no reader
    * can parse, and the first record written lost.
@@ -519,9 +524,9 @@ export class LogFiles {
     }
     if (this.#dropped(log, text.length)) return;
     const held = this.#holding > 0; // a tail is being read: no write and no rotation until it is done
-    if (!held && log.size > 0 && log.size + bytes > this.maxFileBytes) {
+    if (!held && log.size > 0 && log.size + bytes > log.rotateAt) {
       this.#checkSize(log); // rotated at the size counted only if the file has it: it may have been emptied
-      if (log.size > 0 && log.size + bytes > this.maxFileBytes) log = this.#rotate(name, log);
+      if (log.size > 0 && log.size + bytes > log.rotateAt) log = this.#rotate(name, log);
     }
     if (!log) {
       this.#lose(name, 1);
@@ -666,7 +671,9 @@ export class LogFiles {
       }
     }
     if (onDisk >= log.confirmed) return; // writes under way only add to it
-    log.size -= log.confirmed - onDisk;
+    const gone = log.confirmed - onDisk;
+    log.size = Math.max(0, log.size - gone);
+    log.rotateAt = Math.max(this.maxFileBytes, log.rotateAt - gone);
     log.confirmed = onDisk;
   }
 
@@ -809,6 +816,7 @@ export class LogFiles {
         ino,
         checkedAt: performance.now(),
         size: cut ? size + 1 : size,
+        rotateAt: this.maxFileBytes,
         cut,
         pending: [],
         numbers: [],
@@ -885,9 +893,10 @@ export class LogFiles {
       this.#prune();
     } catch (error) {
       this.#onError(error as Error);
-      // try again only after another maxFileBytes, not on every line
+      // Tried again only after another maxFileBytes, not on every line. (Counted at 0 for that, the file
+      // went below 0 once emptied in place, and grew far past the bound before it was rotated.)
       const reopened = this.#openLog(name);
-      if (reopened) reopened.size = 0;
+      if (reopened) reopened.rotateAt = reopened.size + this.maxFileBytes;
       return reopened;
     }
     return this.#openLog(name);

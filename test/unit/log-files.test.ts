@@ -128,6 +128,33 @@ describe('LogFiles', () => {
     expect(lines('web.log.1')[0]).toMatch(/"line":"after 0"/);
   });
 
+  it('after a rotation that failed, counts a file emptied in place from what is left, and rotates it at the bound', async () => {
+    const errors: Error[] = [];
+    const files = logs({ maxFileBytes: 1000, keep: 1, batchMs: 0, onError: (e) => errors.push(e) });
+    const write = async (label: string, count: number) => {
+      for (let i = 0; i < count; i++) {
+        files.write(out('web', `${label} ${i}`, T0 + i));
+        await files.settled();
+      }
+    };
+    await write('first', 1);
+    // web.log.1 a folder: the rotation cannot delete it, and fails (reported once, tried again only after
+    // another maxFileBytes).
+    mkdirSync(path.join(dir, 'web.log.1'));
+    let i = 0;
+    while (errors.length === 0 && i++ < 100) await write('full', 1);
+    await write('more', 3);
+    expect(errors).toHaveLength(1);
+    rmSync(path.join(dir, 'web.log.1'), { recursive: true });
+    // Emptied in place. Before, the file, counted at 0 after the failed rotation, went below 0 (the bytes
+    // gone taken from 0), and grew to twice the bound before it was rotated.
+    truncateSync(path.join(dir, 'web.log'), 0);
+    await write('after', 15);
+    expect(statSync(path.join(dir, 'web.log')).size).toBeLessThanOrEqual(1000);
+    expect(statSync(path.join(dir, 'web.log.1')).size).toBeLessThanOrEqual(1000);
+    expect(lines('web.log.1')[0]).toMatch(/"line":"after 0"/);
+  });
+
   it('deletes the oldest rotated files, of any log, while the folder is over maxTotalBytes', async () => {
     dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'msup-logs-')), 'logs');
     mkdirSync(dir);
