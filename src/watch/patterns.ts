@@ -91,12 +91,6 @@ const clean = (pattern: string) =>
 const isInside = (child: string, parent: string) =>
   child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
 
-/** The same for paths relative to cwd, `/`-separated, where '' is cwd itself. */
-const isInsideRelative = (child: string, parent: string) =>
-  parent === ''
-    ? child !== '..' && !child.startsWith('../') && !path.isAbsolute(child)
-    : child === parent || child.startsWith(`${parent}/`);
-
 /** A test over a relative posix path: patterns without `/` match any one segment, others the path or a parent of it. */
 function segmentMatcher(patterns: readonly string[]): (relative: string) => boolean {
   const bySegment = patterns.filter((p) => !p.includes('/'));
@@ -186,6 +180,7 @@ export function compileWatchPatterns(
   const defaultIgnoredFile = picomatch([...DEFAULT_IGNORED_FILES], { dot: true });
 
   const globs: string[] = [];
+  // absolute: `..` holds the cwd, which no path relative to the cwd shows (a file there is `a.js`)
   const exact: string[] = [];
   const roots = new Set<string>();
   if (paths === true) roots.add(base);
@@ -196,12 +191,12 @@ export function compileWatchPatterns(
       globs.push(pattern);
       roots.add(path.resolve(base, scan.base || '.'));
     } else {
-      // as a path relative to cwd: `.`, `./` and the cwd itself are '' (all of it), `src/../lib` is `lib`
-      exact.push(relative(path.resolve(base, pattern)));
+      // `.`, `./` and the cwd itself are the cwd (all of it), `src/../lib` is `lib`, `..` holds the cwd
+      exact.push(path.resolve(base, pattern));
       roots.add(path.resolve(base, pattern));
     }
   }
-  const named = new Set(exact.map((p) => path.resolve(base, p)));
+  const named = new Set(exact);
   const ownFiles = new Set(msupFiles.map((file) => path.resolve(file)).filter((file) => !named.has(file)));
   // a root inside another root adds nothing
   const rootList = [...roots].filter((r) => ![...roots].some((other) => other !== r && isInside(r, other)));
@@ -236,8 +231,7 @@ export function compileWatchPatterns(
   const isWanted = (absolute: string) => {
     if (isIgnored(absolute, true)) return false;
     if (paths === true) return true;
-    const rel = relative(absolute);
-    return exact.some((p) => isInsideRelative(rel, p)) || globMatch(rel);
+    return exact.some((p) => isInside(absolute, p)) || globMatch(relative(absolute));
   };
 
   const isBelowRoots = (absolute: string) =>
@@ -248,8 +242,9 @@ export function compileWatchPatterns(
   const folderTests = globs.map(folderTest);
   const mayHoldWanted = (absolute: string) => {
     if (paths === true || !isBelowRoots(absolute)) return true;
+    if (exact.some((p) => isInside(absolute, p))) return true;
     const rel = relative(absolute);
-    return exact.some((p) => isInsideRelative(rel, p)) || folderTests.some((test) => test(rel));
+    return folderTests.some((test) => test(rel));
   };
 
   return { roots: rootList, relative, isIgnored, isWanted, isBelowRoots, isNamedByGlob, mayHoldWanted };

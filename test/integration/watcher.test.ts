@@ -143,6 +143,33 @@ describe('createWatcher', () => {
     expect(errors).toEqual([]);
   });
 
+  it("reports the cwd's own files for '..' and '../..' (a monorepo's package watching its neighbours)", async () => {
+    project({ 'packages/api/app.js': 'x', 'packages/web/index.js': 'x', 'README.md': 'x' });
+    const api = path.join(root, 'packages/api');
+    for (const paths of [['..'], ['../..']]) {
+      const calls: string[][] = [];
+      const errors: Error[] = [];
+      const watcher = createWatcher({
+        cwd: api,
+        paths,
+        debounceMs: 100,
+        onChange: (files) => calls.push(files),
+        onError: (error) => errors.push(error),
+      });
+      open.push(watcher);
+      await watcher.ready;
+      await until(calls, 'app.js', () => write('packages/api/app.js'));
+      await until(calls, 'src/new.js', () => write('packages/api/src/new.js'));
+      await until(calls, '../web/index.js', () => write('packages/web/index.js'));
+      expect({ paths, files: calls.flat().sort() }).toEqual({
+        paths,
+        files: ['../web/index.js', 'app.js', 'src/new.js'],
+      });
+      expect(errors).toEqual([]);
+      await watcher.close();
+    }
+  });
+
   it('reports removed files, and files under a folder created after the start', async () => {
     project({ 'keep.txt': 'x' });
     const { calls } = await watching({ paths: ['keep.txt', 'later/**/*.json'] });

@@ -152,6 +152,30 @@ describe('compileWatchPatterns', () => {
     expect(both.isWanted(path.resolve(cwd, '../shared/notes.txt'))).toBe(false);
   });
 
+  it("takes '..' and '../..' as folders that hold the cwd: its own files are in them (a monorepo's package)", () => {
+    const api = path.resolve('/mono/packages/api');
+    const inApi = (relative: string) => path.resolve(api, relative);
+    const up = compileWatchPatterns(api, ['..']);
+    expect(up.roots).toEqual([path.resolve('/mono/packages')]);
+    const upTwo = compileWatchPatterns(api, ['../..']);
+    expect(upTwo.roots).toEqual([path.resolve('/mono')]);
+    for (const p of [up, upTwo]) {
+      for (const wanted of ['app.js', 'src/a/b.ts', '../web/index.js']) {
+        expect({ wanted, result: p.isWanted(inApi(wanted)) }).toEqual({ wanted, result: true });
+      }
+      // the cwd and its folders are watched: they lie below the root, and hold wanted files
+      for (const folder of ['.', 'src', 'src/a', '../web']) {
+        expect({ folder, result: p.mayHoldWanted(inApi(folder)) }).toEqual({ folder, result: true });
+      }
+      expect(p.isWanted(inApi('node_modules/x/index.js'))).toBe(false);
+      expect(p.isWanted(path.resolve('/elsewhere/a.js'))).toBe(false);
+    }
+    expect(up.isWanted(path.resolve('/mono/README.md'))).toBe(false);
+    expect(upTwo.isWanted(path.resolve('/mono/README.md'))).toBe(true);
+    expect(upTwo.isWanted(path.resolve('/monorepo/a.js'))).toBe(false);
+    expect(up.relative(inApi('../web/index.js'))).toBe('../web/index.js');
+  });
+
   it('takes a folder written with a trailing slash as the folder, in watch and in watchIgnore', () => {
     const p = compileWatchPatterns(cwd, ['src/', './lib//', '!src/gen/'], ['tmp/', 'src/fixtures/']);
     expect(p.roots).toEqual([at('src'), at('lib')]);
