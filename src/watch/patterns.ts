@@ -160,13 +160,14 @@ function folderTest(glob: string): (relative: string) => boolean {
  * starting with `!` is an ignore. `ignored` entries are globs relative to `cwd`, or names (no `/`)
  * matched against every path segment (`tmp`, `*.gen.ts`). The defaults apply below each watched base,
  * so watching `build/**` explicitly still works. `msupFiles` are absolute files of msup's own (its config
- * file, which a reload applies): ignored unless `paths` names one as it is.
+ * file, which a reload applies), each a path or the paths of one file (a symbolic link and its real path):
+ * all of them ignored unless `paths` names one as it is.
  */
 export function compileWatchPatterns(
   cwd: string,
   paths: readonly string[] | true,
   ignored: readonly string[] = [],
-  msupFiles: readonly string[] = [],
+  msupFiles: readonly (string | readonly string[])[] = [],
 ): WatchPatterns {
   const base = path.resolve(cwd);
   const relative = (absolute: string) => toPosix(path.relative(base, absolute));
@@ -197,7 +198,12 @@ export function compileWatchPatterns(
     }
   }
   const named = new Set(exact);
-  const ownFiles = new Set(msupFiles.map((file) => path.resolve(file)).filter((file) => !named.has(file)));
+  const ownFiles = new Set(
+    msupFiles
+      .map((file) => (typeof file === 'string' ? [file] : file).map((name) => path.resolve(name)))
+      .filter((names) => !names.some((name) => named.has(name)))
+      .flat(),
+  );
   // a root inside another root adds nothing
   const rootList = [...roots].filter((r) => ![...roots].some((other) => other !== r && isInside(r, other)));
   const globMatch = globs.length > 0 ? picomatch(globs) : () => false;

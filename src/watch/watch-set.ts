@@ -3,7 +3,7 @@
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { ErrorLines } from './error-lines.js';
 import { LoopGuard, type LoopGuardOptions, type LoopRule } from './loop-guard.js';
-import { createWatcher, type SkippedLink, type Watcher, watchFile } from './watcher.js';
+import { createWatcher, fileNames, type SkippedLink, type Watcher, watchFile } from './watcher.js';
 
 export interface WatchSetHandlers {
   /**
@@ -31,10 +31,15 @@ export interface WatchSetHandlers {
 interface ServiceWatch {
   settings: ResolvedService['watch'];
   cwd: string;
+  /** The config file's names when the watcher started (configKey). */
+  config: string;
   watcher: Watcher;
   guard: LoopGuard;
   errors: ErrorLines;
 }
+
+/** The config file and the real path a link there leads to: a change of either starts watchers over. */
+const configKey = (file: string | null) => (file ? fileNames(file).join('\0') : '');
 
 export class WatchSet {
   readonly #handlers: WatchSetHandlers;
@@ -42,7 +47,8 @@ export class WatchSet {
   readonly #services = new Map<string, ServiceWatch>();
   #configWatcher: Watcher | undefined;
   #configErrors: ErrorLines | undefined;
-  #configFile: string | null = null;
+  /** The config file watched, with the real path a link there led to then (configKey). */
+  #config = '';
   #closed = false;
 
   readonly #guardOptions: LoopGuardOptions;
@@ -57,9 +63,16 @@ export class WatchSet {
   async sync(config: ResolvedConfig): Promise<void> {
     if (this.#closed) return;
     const wanted = new Map(config.services.filter((s) => s.watch).map((s) => [s.name, s]));
+    // a config file that is a link may lead elsewhere now (stow, ln -sf): its watchers start over
+    const key = configKey(config.file);
     for (const [name, current] of this.#services) {
       const next = wanted.get(name);
-      if (next && JSON.stringify(next.watch) === JSON.stringify(current.settings) && next.cwd === current.cwd)
+      if (
+        next &&
+        JSON.stringify(next.watch) === JSON.stringify(current.settings) &&
+        next.cwd === current.cwd &&
+        current.config === key
+      )
         continue;
       this.#services.delete(name);
       await current.watcher.close();
@@ -70,13 +83,13 @@ export class WatchSet {
     for (const [name, service] of wanted) {
       if (!this.#services.has(name)) this.#watch(name, service, config.file);
     }
-    if (config.file !== this.#configFile) {
+    if (key !== this.#config) {
       await this.#configWatcher?.close();
       this.#configWatcher = undefined;
       this.#configErrors?.close();
       this.#configErrors = undefined;
       if (this.#closed) return;
-      this.#configFile = config.file;
+      this.#config = key;
       if (config.file) {
         const errors = this.#errorLines('config');
         this.#configErrors = errors;
@@ -129,7 +142,14 @@ export class WatchSet {
       onError: (error) => errors.report(error),
       onLinkSkipped: (skipped) => this.#handlers.linkSkipped(name, skipped),
     });
-    this.#services.set(name, { settings: watch, cwd: service.cwd, watcher, guard, errors });
+    this.#services.set(name, {
+      settings: watch,
+      cwd: service.cwd,
+      config: configKey(configFile),
+      watcher,
+      guard,
+      errors,
+    });
     return watcher;
   }
 

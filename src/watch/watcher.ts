@@ -22,7 +22,8 @@ export interface WatcherOptions {
   /**
    * Absolute files of msup's own, never a change unless `paths` names one as it is: the config file,
    * whose edits a config reload applies (a service that restarted for them too would restart twice, or
-   * for an edit that concerns it not at all).
+   * for an edit that concerns it not at all). A symbolic link counts with the file it leads to
+   * (`supervisor.config.ts -> conf/base.ts`: an edit of conf/base.ts is an edit of the config).
    */
   msupFiles?: readonly string[];
   /** A burst of changes with gaps shorter than this becomes one `onChange` (default 200 ms). */
@@ -122,6 +123,20 @@ function leadsBack(link: string, roots: readonly string[]): boolean {
   return roots.some(inside);
 }
 
+/**
+ * A file's absolute path and, when a symbolic link leads to it (the file is one, as stow makes them, or a
+ * folder on the way is), its real path: an edit of the file is seen at the latter.
+ */
+export function fileNames(file: string): string[] {
+  const resolved = path.resolve(file);
+  try {
+    const real = realpathSync(resolved);
+    return real === resolved ? [resolved] : [resolved, real];
+  } catch {
+    return [resolved]; // not there (yet): nothing to follow
+  }
+}
+
 const asError = (value: unknown) => (value instanceof Error ? value : new Error(String(value)));
 
 /** Gathers changed files into bursts: one `onChange` per burst, after a pause or at most `maxWaitMs`. */
@@ -171,7 +186,12 @@ function bursts(options: Pick<WatcherOptions, 'debounceMs' | 'maxWaitMs' | 'onCh
 }
 
 export function createWatcher(options: WatcherOptions): Watcher {
-  const patterns = compileWatchPatterns(options.cwd, options.paths, options.ignored, options.msupFiles);
+  const patterns = compileWatchPatterns(
+    options.cwd,
+    options.paths,
+    options.ignored,
+    (options.msupFiles ?? []).map(fileNames),
+  );
   const changes = bursts(options);
   // chokidar asks about a link each time it reads its folder (after every change there): told once
   const told = new Set<string>();
@@ -280,7 +300,9 @@ export function createWatcher(options: WatcherOptions): Watcher {
 
 /**
  * Watches one file (the config) with fs.watch on its folder: an editor that saves by writing a new file
- * and renaming it over the old one is seen, and chokidar is not loaded for it.
+ * and renaming it over the old one is seen, and chokidar is not loaded for it. A file that is a symbolic
+ * link is watched in the folder of the file it leads to as well: an edit there (of conf/base.ts, for
+ * `supervisor.config.ts -> conf/base.ts`) changes nothing in the link's folder.
  */
 export function watchFile(
   file: string,
@@ -288,22 +310,39 @@ export function watchFile(
 ): Watcher {
   const changes = bursts(options);
   const name = path.basename(file);
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watchFolder(path.dirname(file), { persistent: true }, (_event, changed) => {
-      if (changed === null || changed.toString() === name) changes.push(name);
-    });
-    watcher.on('error', (error) => {
-      if (!changes.closed) changes.report(error);
-    });
-  } catch (error) {
-    changes.report(error);
+  // by the real folder: a link on the way to the file, not the file itself, is the same folder's entry
+  const folders = new Map<string, { folder: string; names: Set<string> }>();
+  for (const each of fileNames(file)) {
+    const folder = path.dirname(each);
+    let real = folder;
+    try {
+      real = realpathSync(folder);
+    } catch {
+      // not there: watching it fails, and says so
+    }
+    const entry = folders.get(real) ?? { folder, names: new Set<string>() };
+    entry.names.add(path.basename(each));
+    folders.set(real, entry);
+  }
+  const watchers: FSWatcher[] = [];
+  for (const { folder, names } of folders.values()) {
+    try {
+      const watcher = watchFolder(folder, { persistent: true }, (_event, changed) => {
+        if (changed === null || names.has(changed.toString())) changes.push(name);
+      });
+      watcher.on('error', (error) => {
+        if (!changes.closed) changes.report(error);
+      });
+      watchers.push(watcher);
+    } catch (error) {
+      changes.report(error);
+    }
   }
   return {
     ready: Promise.resolve(),
     async close() {
       changes.close();
-      watcher?.close();
+      for (const watcher of watchers) watcher.close();
     },
   };
 }

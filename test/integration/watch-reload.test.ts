@@ -6,6 +6,7 @@ import {
   readFileSync,
   readlinkSync,
   realpathSync,
+  renameSync,
   symlinkSync,
 } from 'node:fs';
 import http from 'node:http';
@@ -113,6 +114,59 @@ describe('watch mode', () => {
     const changed = () => logs.filter((r) => r.msg === 'files changed').flatMap((r) => r.files as string[]);
     expect(await waitFor(() => changed().includes('app.js'), 10_000)).toBe(true);
     expect(changed()).toEqual(['app.js']);
+  });
+
+  it('takes an edit of the file a linked config file leads to as a reload, not as a change (stow)', async () => {
+    const p = project();
+    p.write('app.js', '// v1\n');
+    const idle = (env: Record<string, string> = {}): ServiceConfig => ({
+      command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+      env,
+    });
+    const writeBase = (services: Record<string, ServiceConfig>) =>
+      p.write('conf/base.json', JSON.stringify(p.config(services), null, 2));
+    writeBase({ web: { ...idle(), watch: true }, other: idle({ ROUND: '1' }) });
+    symlinkSync('conf/base.json', path.join(p.root, 'supervisor.config.json'));
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const reloads = () => logs.filter((r) => r.msg === 'config reloaded');
+    // a reload that applied a new ROUND, logged once the watchers follow the new config
+    const reloadedSince = (n: number) =>
+      reloads()
+        .slice(n)
+        .some((r) => (r.restarted as string[]).includes('other'));
+    const changed = () => logs.filter((r) => r.msg === 'files changed').flatMap((r) => r.files as string[]);
+    // the edit is made in conf/, where the link's folder sees nothing
+    writeBase({ web: { ...idle(), watch: true }, other: idle({ ROUND: '2' }) });
+    expect(await waitFor(() => reloads().length === 1, 20_000)).toBe(true);
+    expect(reloads()[0]).toMatchObject({ restarted: ['other'] });
+    p.write('app.js', '// v2\n');
+    expect(await waitFor(() => changed().includes('app.js'), 10_000)).toBe(true);
+    expect(changed()).toEqual(['app.js']);
+    // the link made to lead elsewhere (ln -sf, stow): the file it leads to now is the config
+    p.write(
+      'conf/other.json',
+      JSON.stringify(p.config({ web: { ...idle(), watch: true }, other: idle({ ROUND: '3' }) })),
+    );
+    expect(await waitFor(() => changed().includes('conf/other.json'), 10_000)).toBe(true); // not yet the config
+    const before = changed().length;
+    // made where no service watches (.msup), and moved over the old link
+    let seen = reloads().length;
+    mkdirSync(path.join(p.root, '.msup'), { recursive: true });
+    symlinkSync('conf/other.json', path.join(p.root, '.msup/next.json'));
+    renameSync(path.join(p.root, '.msup/next.json'), path.join(p.root, 'supervisor.config.json'));
+    expect(await waitFor(() => reloadedSince(seen), 20_000)).toBe(true);
+    seen = reloads().length;
+    p.write(
+      'conf/other.json',
+      JSON.stringify(p.config({ web: { ...idle(), watch: true }, other: idle({ ROUND: '4' }) })),
+    );
+    expect(await waitFor(() => reloadedSince(seen), 20_000)).toBe(true);
+    p.write('app.js', '// v3\n');
+    expect(await waitFor(() => changed().slice(before).includes('app.js'), 10_000)).toBe(true);
+    expect(changed().slice(before)).toEqual(['app.js']);
   });
 
   it('pauses watching a service that keeps changing its own files', { timeout: 120_000 }, async () => {

@@ -134,6 +134,27 @@ describe('compileWatchPatterns', () => {
     }
   });
 
+  it('ignores a linked config file by each of its paths, the link and the file it leads to', () => {
+    const link = at('supervisor.config.ts');
+    const real = at('conf/base.ts');
+    const whole = compileWatchPatterns(cwd, true, [], [[link, real]]);
+    expect(whole.isWanted(link)).toBe(false);
+    expect(whole.isWanted(real)).toBe(false);
+    expect(whole.isWanted(at('conf/other.ts'))).toBe(true);
+    // named as it is, by either path, it is a change there; a folder that holds it does not name it
+    const wanted = (named: string) => {
+      const p = compileWatchPatterns(cwd, [named], [], [[link, real]]);
+      return { named, link: p.isWanted(link), real: p.isWanted(real) };
+    };
+    expect(wanted('supervisor.config.ts')).toEqual({
+      named: 'supervisor.config.ts',
+      link: true,
+      real: false,
+    });
+    expect(wanted('conf/base.ts')).toEqual({ named: 'conf/base.ts', link: false, real: true });
+    expect(wanted('conf')).toEqual({ named: 'conf', link: false, real: false });
+  });
+
   it("takes '.', './', the cwd itself or a path that comes back to it as the whole cwd", () => {
     for (const paths of [['.'], ['./'], [cwd], ['src/..'], ['../web']]) {
       const p = compileWatchPatterns(cwd, paths);
