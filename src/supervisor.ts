@@ -652,6 +652,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             target,
             reason: LINK_SKIP_REASONS[reason],
           }),
+        // The lines above stop at LINKS_TOLD: the rest are counted, so that none goes without a word.
+        linksUntold: (name, count) =>
+          this.#log('info', `${count} more ${count === 1 ? 'link' : 'links'} not followed`, {
+            service: name,
+            count,
+          }),
       },
       Date.now,
       this.#loopGuardOptions(),

@@ -26,6 +26,8 @@ export interface WatchSetHandlers {
   error(where: string, error: Error, suppressed: number): void;
   /** A symbolic link in a service's watched files that is not followed: once per link and watcher. */
   linkSkipped(service: string, skipped: SkippedLink): void;
+  /** The count of the links not followed past the first LINKS_TOLD a watcher told: once per watcher. */
+  linksUntold(service: string, count: number): void;
 }
 
 interface ServiceWatch {
@@ -141,6 +143,7 @@ export class WatchSet {
       },
       onError: (error) => errors.report(error),
       onLinkSkipped: (skipped) => this.#handlers.linkSkipped(name, skipped),
+      onLinksUntold: (count) => this.#handlers.linksUntold(name, count),
     });
     this.#services.set(name, {
       settings: watch,

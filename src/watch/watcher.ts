@@ -40,6 +40,11 @@ export interface WatcherOptions {
    * file is followed; a dangling one (Emacs' lock `.#a.js`) has nothing to follow and is not told.
    */
   onLinkSkipped?(skipped: SkippedLink): void;
+  /**
+   * Once per watcher, when more links than LINKS_TOLD are not followed: the count of the others, those
+   * met in the first scan, when it is done; or 1, at the first one met later, when the scan met none.
+   */
+  onLinksUntold?(count: number): void;
 }
 
 /** Why a link is not followed; LINK_SKIP_REASONS says it in words. */
@@ -59,7 +64,7 @@ export interface SkippedLink {
   reason: LinkSkipReason;
 }
 
-/** Links not followed that one watcher tells (onLinkSkipped); the ones after it are skipped quietly. */
+/** Links not followed that one watcher tells (onLinkSkipped); the ones after it are counted (onLinksUntold). */
 export const LINKS_TOLD = 20;
 
 export interface Watcher {
@@ -195,8 +200,26 @@ export function createWatcher(options: WatcherOptions): Watcher {
   const changes = bursts(options);
   // chokidar asks about a link each time it reads its folder (after every change there): told once
   const told = new Set<string>();
+  // the links past LINKS_TOLD, until their count is told (then undefined)
+  let untold: Set<string> | undefined = new Set();
+  let scanned = false;
+  const tellUntold = () => {
+    if (!untold?.size || changes.closed) return;
+    const count = untold.size;
+    untold = undefined;
+    try {
+      options.onLinksUntold?.(count);
+    } catch (error) {
+      changes.report(error);
+    }
+  };
   const tell = (link: string, reason: () => LinkSkipReason) => {
-    if (!options.onLinkSkipped || changes.closed || told.has(link) || told.size >= LINKS_TOLD) return;
+    if (!options.onLinkSkipped || changes.closed || told.has(link)) return;
+    if (told.size >= LINKS_TOLD) {
+      untold?.add(link);
+      if (scanned) tellUntold();
+      return;
+    }
     told.add(link);
     let target = '';
     try {
@@ -261,7 +284,11 @@ export function createWatcher(options: WatcherOptions): Watcher {
         return true;
       },
     });
-    watcher.once('ready', () => markReady());
+    watcher.once('ready', () => {
+      scanned = true;
+      tellUntold();
+      markReady();
+    });
     watcher.on('error', (error) => {
       if (!changes.closed) changes.report(error);
     });

@@ -93,6 +93,24 @@ describe('watch mode', () => {
     expect(lines()).toHaveLength(1);
   });
 
+  it('counts the links it does not follow past the first 20 of a service, in one line', async () => {
+    const p = project();
+    p.write('src/app.js', '// v1\n');
+    p.write('shared/util.js', '// v1\n');
+    for (let i = 0; i < 23; i++) symlinkSync('../shared', path.join(p.root, `src/shared${i}`));
+    writeConfig(p, {
+      idle: { command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'], watch: ['src'] },
+    });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    expect(logs.filter((r) => r.msg === 'link not followed')).toHaveLength(20);
+    expect(logs.filter((r) => r.msg.endsWith('not followed') && r.msg !== 'link not followed')).toEqual([
+      expect.objectContaining({ level: 'info', msg: '3 more links not followed', service: 'idle', count: 3 }),
+    ]);
+  });
+
   it('takes an edit of the config file as a reload, not as a change of a service that watches its folder', async () => {
     const p = project();
     p.write('app.js', '// v1\n');

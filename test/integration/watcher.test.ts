@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createWatcher,
+  LINKS_TOLD,
   type SkippedLink,
   type Watcher,
   type WatcherOptions,
@@ -36,6 +37,7 @@ async function watching(options: Omit<WatcherOptions, 'cwd' | 'onChange'>) {
   const calls: string[][] = [];
   const errors: Error[] = [];
   const skipped: SkippedLink[] = [];
+  const untold: number[] = [];
   const watcher = createWatcher({
     cwd: root,
     debounceMs: 100,
@@ -43,10 +45,11 @@ async function watching(options: Omit<WatcherOptions, 'cwd' | 'onChange'>) {
     onChange: (files) => calls.push(files),
     onError: (error) => errors.push(error),
     onLinkSkipped: (link) => skipped.push(link),
+    onLinksUntold: (count) => untold.push(count),
   });
   open.push(watcher);
   await watcher.ready;
-  return { watcher, calls, errors, skipped };
+  return { watcher, calls, errors, skipped, untold };
 }
 
 /** Writes `name` and waits for the call that reports it; returns every call made until then. */
@@ -311,6 +314,34 @@ describe('createWatcher', () => {
     ]);
     expect(calls.flat().filter((f) => /loop|ping|pong|elsewhere|later|libs\/(a|b|up)\//.test(f))).toEqual([]);
     expect(errors).toEqual([]);
+  });
+
+  it(`names the first ${LINKS_TOLD} links it does not follow, and counts the others in one call`, async () => {
+    project({ 'elsewhere/x.js': 'x', 'src/a.js': 'x' });
+    const links = (from: number, to: number) => {
+      for (let i = from; i < to; i++) symlinkSync('../elsewhere', path.join(root, `src/link${i}`));
+    };
+    links(0, LINKS_TOLD + 5);
+    const many = await watching({ paths: ['src'] });
+    // counted when the first scan is done: start() logs it before it resolves
+    expect({ named: many.skipped.length, untold: many.untold }).toEqual({ named: LINKS_TOLD, untold: [5] });
+    links(LINKS_TOLD + 5, LINKS_TOLD + 7); // later ones: nothing more
+    await until(many.calls, 'src/b.js');
+    expect(many.untold).toEqual([5]);
+    await many.watcher.close();
+    rmSync(root, { recursive: true, force: true });
+
+    project({ 'elsewhere/x.js': 'x', 'src/a.js': 'x' });
+    links(0, LINKS_TOLD);
+    const few = await watching({ paths: ['src'] });
+    expect({ named: few.skipped.length, untold: few.untold }).toEqual({ named: LINKS_TOLD, untold: [] });
+    // the first one past the cap, when it comes after the scan, is counted at once
+    links(LINKS_TOLD, LINKS_TOLD + 1);
+    expect(await waitFor(() => few.untold.length > 0)).toBe(true);
+    links(LINKS_TOLD + 1, LINKS_TOLD + 3);
+    await until(few.calls, 'src/b.js');
+    expect({ named: few.skipped.length, untold: few.untold }).toEqual({ named: LINKS_TOLD, untold: [1] });
+    expect([...many.errors, ...few.errors]).toEqual([]);
   });
 
   it('watches only the folders and files a glob can want: not the whole of a linked repo', async () => {
