@@ -155,6 +155,23 @@ function folderTest(glob: string): (relative: string) => boolean {
 }
 
 /**
+ * How a glob relative to `base` (its `/`-separated segments) writes an absolute path: relative to `base`,
+ * but through the folder its leading `..` segments lead to when the path is in that folder (`../api/a.js`,
+ * where path.relative writes the cwd's own file `a.js`), as the glob names it.
+ */
+function viewFrom(base: string, segments: readonly string[]): (absolute: string) => string {
+  const up = segments.findIndex((segment) => segment !== '..');
+  const relative = (absolute: string) => toPosix(path.relative(base, absolute));
+  if (up <= 0) return relative;
+  const prefix = segments.slice(0, up).join('/');
+  const anchor = path.resolve(base, prefix);
+  return (absolute) =>
+    isInside(absolute, anchor)
+      ? path.posix.join(prefix, toPosix(path.relative(anchor, absolute)))
+      : relative(absolute);
+}
+
+/**
  * Compiles what a service watches. `paths: true` is all of `cwd`; otherwise each entry is a file, a
  * folder (everything below it) or a glob (`src/**\/*.ts`), relative to `cwd` or absolute; an entry
  * starting with `!` is an ignore. `ignored` entries are globs relative to `cwd`, or names (no `/`)
@@ -206,14 +223,21 @@ export function compileWatchPatterns(
   );
   // a root inside another root adds nothing
   const rootList = [...roots].filter((r) => ![...roots].some((other) => other !== r && isInside(r, other)));
-  const globMatch = globs.length > 0 ? picomatch(globs) : () => false;
-  const leading = globs.flatMap((glob) => {
+  // Each glob sees a path as it writes it: `../*/src/**/*.ts` (a monorepo's package watching its
+  // neighbours) matches the cwd's own src/a.ts as `../api/src/a.ts`, not as path.relative's `src/a.ts`.
+  const compiled = globs.map((glob) => {
     const segments = glob.split('/');
-    return segments
+    const leading = segments
       .slice(0, -1)
       .flatMap((segment, i) => (segment === '**' ? [] : [segments.slice(0, i + 1).join('/')]));
+    return {
+      view: viewFrom(base, segments),
+      match: picomatch(glob),
+      leading: leading.length > 0 ? picomatch(leading) : () => false,
+      folder: folderTest(glob),
+    };
   });
-  const leadingMatch = leading.length > 0 ? picomatch(leading) : () => false;
+  const globMatch = (absolute: string) => compiled.some((g) => g.match(g.view(absolute)));
 
   const deepestRoot = (absolute: string) => {
     let found: string | undefined;
@@ -237,20 +261,18 @@ export function compileWatchPatterns(
   const isWanted = (absolute: string) => {
     if (isIgnored(absolute, true)) return false;
     if (paths === true) return true;
-    return exact.some((p) => isInside(absolute, p)) || globMatch(relative(absolute));
+    return exact.some((p) => isInside(absolute, p)) || globMatch(absolute);
   };
 
   const isBelowRoots = (absolute: string) =>
     deepestRoot(absolute) !== undefined && ![...roots].some((r) => isInside(r, absolute));
 
-  const isNamedByGlob = (absolute: string) => leadingMatch(relative(absolute));
+  const isNamedByGlob = (absolute: string) => compiled.some((g) => g.leading(g.view(absolute)));
 
-  const folderTests = globs.map(folderTest);
   const mayHoldWanted = (absolute: string) => {
     if (paths === true || !isBelowRoots(absolute)) return true;
     if (exact.some((p) => isInside(absolute, p))) return true;
-    const rel = relative(absolute);
-    return folderTests.some((test) => test(rel));
+    return compiled.some((g) => g.folder(g.view(absolute)));
   };
 
   return { roots: rootList, relative, isIgnored, isWanted, isBelowRoots, isNamedByGlob, mayHoldWanted };

@@ -173,6 +173,25 @@ describe('createWatcher', () => {
     }
   });
 
+  it("reports the cwd's own files that a glob through '..' matches (../*/src/**/*.js)", async () => {
+    project({ 'packages/api/src/a.js': 'x', 'packages/api/test/t.js': 'x', 'packages/web/src/b.js': 'x' });
+    const calls: string[][] = [];
+    const watcher = createWatcher({
+      cwd: path.join(root, 'packages/api'),
+      paths: ['../*/src/**/*.js'],
+      debounceMs: 100,
+      onChange: (files) => calls.push(files),
+    });
+    open.push(watcher);
+    await watcher.ready;
+    write('packages/api/test/t.js');
+    write('packages/api/app.js');
+    await until(calls, 'src/a.js', () => write('packages/api/src/a.js'));
+    await until(calls, 'src/deep/c.js', () => write('packages/api/src/deep/c.js'));
+    await until(calls, '../web/src/b.js', () => write('packages/web/src/b.js'));
+    expect(calls.flat().sort()).toEqual(['../web/src/b.js', 'src/a.js', 'src/deep/c.js']);
+  });
+
   it('reports removed files, and files under a folder created after the start', async () => {
     project({ 'keep.txt': 'x' });
     const { calls } = await watching({ paths: ['keep.txt', 'later/**/*.json'] });

@@ -197,6 +197,28 @@ describe('compileWatchPatterns', () => {
     expect(up.relative(inApi('../web/index.js'))).toBe('../web/index.js');
   });
 
+  it("matches a glob through '..' against the cwd's own files, as the glob writes them (../api/src/a.ts)", () => {
+    const api = path.resolve('/mono/packages/api');
+    const inApi = (relative: string) => path.resolve(api, relative);
+    const p = compileWatchPatterns(api, ['../*/src/**/*.ts', '../../*.json', '../api/lib/*.js']);
+    for (const wanted of ['src/a.ts', 'src/deep/b.ts', '../web/src/a.ts', '../../package.json', 'lib/a.js']) {
+      expect({ wanted, result: p.isWanted(inApi(wanted)) }).toEqual({ wanted, result: true });
+    }
+    for (const not of ['a.ts', 'lib/a.ts', 'lib/deep/a.js', 'src/a.js', 'package.json', '../web/a.ts']) {
+      expect({ not, result: p.isWanted(inApi(not)) }).toEqual({ not, result: false });
+    }
+    // the cwd and its src/ are watched (below the root, ../), not its other folders
+    for (const kept of ['.', 'src', 'src/deep', 'lib', '../web/src']) {
+      expect({ kept, result: p.mayHoldWanted(inApi(kept)) }).toEqual({ kept, result: true });
+    }
+    for (const skipped of ['test', 'lib/deep', '../web/test']) {
+      expect({ skipped, result: p.mayHoldWanted(inApi(skipped)) }).toEqual({ skipped, result: false });
+    }
+    // the cwd is named by the glob's `*` (a link there is followed)
+    expect(p.isNamedByGlob(api)).toBe(true);
+    expect(compileWatchPatterns(api, ['../**/*.ts']).isWanted(inApi('src/a.ts'))).toBe(true);
+  });
+
   it('takes a folder written with a trailing slash as the folder, in watch and in watchIgnore', () => {
     const p = compileWatchPatterns(cwd, ['src/', './lib//', '!src/gen/'], ['tmp/', 'src/fixtures/']);
     expect(p.roots).toEqual([at('src'), at('lib')]);
