@@ -213,7 +213,9 @@ export class LineSplitter {
    * a prompt passed on after a quiet spell, a bar's last state shown while it was redrawn), or `quiet`.
    */
   #endLine(line: string, quiet = false): void {
-    const state = lastState(line);
+    // An escape sequence the line ends inside (`Name: ESC[` then a newline, or the stream's end) can never
+    // finish: it means nothing, and on a terminal it would take the next prefix's first letter as its end.
+    const state = lastState(line.slice(0, unfinishedAt(line)));
     const shown = this.#shown;
     this.#clock.clearTimeout(this.#redrawTimer);
     this.#redrawTimer = undefined;

@@ -361,6 +361,16 @@ describe('LineSplitter and moves to column 1 in escape sequences (spinners, prog
     s.push('1G60%\n');
     expect(lines).toEqual(['50%', '60%']);
   });
+
+  it('drops an escape sequence a line ends inside, at its newline or at the stream end: it can never finish', () => {
+    const { lines, s } = split();
+    s.push(`Name: ${ESC}[\n`);
+    s.push(`a${ESC}\n`);
+    s.push(`${ESC}[31mred${ESC}[0m\n`);
+    s.push(`abc ${ESC}[3`);
+    s.flush();
+    expect(lines).toEqual(['Name: ', 'a', `${ESC}[31mred${ESC}[0m`, 'abc ']);
+  });
 });
 
 describe('output format', () => {
