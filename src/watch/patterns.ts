@@ -101,7 +101,8 @@ function segmentMatcher(patterns: readonly string[]): (relative: string) => bool
     if (relative === '') return false;
     const parts = relative.split('/');
     for (let i = 0; i < parts.length; i++) {
-      if (segment(parts[i] as string)) return true;
+      // `..` is a step up to a folder named in watch (watch: ['..']), never a name: `.*` must not match it.
+      if (parts[i] !== '..' && segment(parts[i] as string)) return true;
       if (byPath.length > 0 && whole(parts.slice(0, i + 1).join('/'))) return true;
     }
     return false;

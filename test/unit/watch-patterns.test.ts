@@ -195,6 +195,12 @@ describe('compileWatchPatterns', () => {
     expect(upTwo.isWanted(path.resolve('/mono/README.md'))).toBe(true);
     expect(upTwo.isWanted(path.resolve('/monorepo/a.js'))).toBe(false);
     expect(up.relative(inApi('../web/index.js'))).toBe('../web/index.js');
+    // watchIgnore's `.*` (dot files) is a name: the `..` on the way to a neighbour is not one.
+    const dotsIgnored = compileWatchPatterns(api, ['..'], ['.*']);
+    expect(dotsIgnored.isWanted(inApi('../web/index.js'))).toBe(true);
+    expect(dotsIgnored.isWanted(inApi('app.js'))).toBe(true);
+    expect(dotsIgnored.isWanted(inApi('../web/.env'))).toBe(false);
+    expect(dotsIgnored.isWanted(inApi('.cache/x.js'))).toBe(false);
   });
 
   it("matches a glob through '..' against the cwd's own files, as the glob writes them (../api/src/a.ts)", () => {
