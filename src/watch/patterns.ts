@@ -91,22 +91,14 @@ const clean = (pattern: string) =>
 const isInside = (child: string, parent: string) =>
   child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
 
-/** A test over a relative posix path: patterns without `/` match any one segment, others the path or a parent of it. */
-function segmentMatcher(patterns: readonly string[]): (relative: string) => boolean {
-  const bySegment = patterns.filter((p) => !p.includes('/'));
-  const byPath = patterns.filter((p) => p.includes('/'));
-  const segment = bySegment.length > 0 ? picomatch(bySegment, { dot: true }) : () => false;
-  const whole = byPath.length > 0 ? picomatch(byPath, { dot: true }) : () => false;
-  return (relative) => {
-    if (relative === '') return false;
-    const parts = relative.split('/');
-    for (let i = 0; i < parts.length; i++) {
-      // `..` is a step up to a folder named in watch (watch: ['..']), never a name: `.*` must not match it.
-      if (parts[i] !== '..' && segment(parts[i] as string)) return true;
-      if (byPath.length > 0 && whole(parts.slice(0, i + 1).join('/'))) return true;
-    }
-    return false;
-  };
+/** A test over a relative posix path: whether one of its segments matches one of `names` (no `/` in them). */
+function nameMatcher(names: readonly string[]): (relative: string) => boolean {
+  if (names.length === 0) return () => false;
+  const match = picomatch([...names], { dot: true });
+  return (relative) =>
+    relative !== '' &&
+    // `..` is a step up to a folder named in watch (watch: ['..']), never a name: `.*` must not match it.
+    relative.split('/').some((part) => part !== '..' && match(part));
 }
 
 /**
@@ -172,11 +164,49 @@ function viewFrom(base: string, segments: readonly string[]): (absolute: string)
       : relative(absolute);
 }
 
+/** How many `..` a pattern's path starts with (`../../x/**`: 2). */
+const stepsUp = (pattern: string) => {
+  const segments = pattern.split('/');
+  const up = segments.findIndex((segment) => segment !== '..');
+  return up === -1 ? 0 : up;
+};
+
+/**
+ * A test of an absolute path against ignores relative to `base`: a pattern without `/` matches any one
+ * segment of the path relative to `base`, others the path or a parent of it, as the pattern writes it:
+ * through the folder its leading `..` lead to (`../api/gen/**`, from packages/api, names the cwd's own
+ * `gen/`, which path.relative writes `gen`), as a watch glob does (viewFrom).
+ */
+function ignoreMatcher(base: string, patterns: readonly string[]): (absolute: string) => boolean {
+  const byName = nameMatcher(patterns.filter((p) => !p.includes('/')));
+  // the patterns that go as far up share a view of the path
+  const byUp = new Map<number, string[]>();
+  for (const pattern of patterns.filter((p) => p.includes('/'))) {
+    const up = stepsUp(pattern);
+    byUp.set(up, [...(byUp.get(up) ?? []), pattern]);
+  }
+  const byPath = [...byUp.values()].map((list) => ({
+    view: viewFrom(base, (list[0] as string).split('/')),
+    match: picomatch(list, { dot: true }),
+  }));
+  return (absolute) => {
+    if (byName(toPosix(path.relative(base, absolute)))) return true;
+    return byPath.some(({ view, match }) => {
+      const seen = view(absolute);
+      if (seen === '') return false;
+      const parts = seen.split('/');
+      for (let i = 0; i < parts.length; i++) if (match(parts.slice(0, i + 1).join('/'))) return true;
+      return false;
+    });
+  };
+}
+
 /**
  * Compiles what a service watches. `paths: true` is all of `cwd`; otherwise each entry is a file, a
  * folder (everything below it) or a glob (`src/**\/*.ts`), relative to `cwd` or absolute; an entry
- * starting with `!` is an ignore. `ignored` entries are globs relative to `cwd`, or names (no `/`)
- * matched against every path segment (`tmp`, `*.gen.ts`). The defaults apply below each watched base,
+ * starting with `!` is an ignore. `ignored` entries are globs relative to `cwd` (one through `..` sees the
+ * cwd's own files through the folder it leads to, as a watch glob does), or names (no `/`) matched against
+ * every path segment (`tmp`, `*.gen.ts`). The defaults apply below each watched base,
  * so watching `build/**` explicitly still works. `msupFiles` are absolute files of msup's own (its config
  * file, which a reload applies), each a path or the paths of one file (a symbolic link and its real path):
  * all of them ignored unless `paths` names one as it is.
@@ -194,8 +224,11 @@ export function compileWatchPatterns(
   const positive = entries.filter((p) => !p.startsWith('!'));
   const asRelative = (p: string) => (path.isAbsolute(p) ? relative(p) : clean(p));
 
-  const userIgnored = segmentMatcher([...ignored, ...negated].map(asRelative).filter((p) => p !== ''));
-  const defaultIgnored = segmentMatcher(DEFAULT_IGNORED);
+  const userIgnored = ignoreMatcher(
+    base,
+    [...ignored, ...negated].map(asRelative).filter((p) => p !== ''),
+  );
+  const defaultIgnored = nameMatcher(DEFAULT_IGNORED);
   const defaultIgnoredFile = picomatch([...DEFAULT_IGNORED_FILES], { dot: true });
 
   const globs: string[] = [];
@@ -251,7 +284,7 @@ export function compileWatchPatterns(
     if (ownFiles.has(absolute)) return true;
     const root = deepestRoot(absolute);
     if (root === undefined) return !rootList.some((r) => isInside(r, absolute));
-    if (userIgnored(relative(absolute))) return true;
+    if (userIgnored(absolute)) return true;
     const below = toPosix(path.relative(root, absolute));
     return (
       defaultIgnored(below) || (isFile && below !== '' && defaultIgnoredFile(path.posix.basename(below)))

@@ -192,6 +192,30 @@ describe('createWatcher', () => {
     expect(calls.flat().sort()).toEqual(['../web/src/b.js', 'src/a.js', 'src/deep/c.js']);
   });
 
+  it("ignores the cwd's own files that a watchIgnore or '!' entry through '..' names (../api/gen/**)", async () => {
+    project({ 'packages/api/app.js': 'x', 'packages/web/index.js': 'x' });
+    const calls: string[][] = [];
+    const errors: Error[] = [];
+    const watcher = createWatcher({
+      cwd: path.join(root, 'packages/api'),
+      paths: ['..', '!../*/tmp/**'],
+      ignored: ['../api/gen/**'],
+      debounceMs: 100,
+      onChange: (files) => calls.push(files),
+      onError: (error) => errors.push(error),
+    });
+    open.push(watcher);
+    await watcher.ready;
+    write('packages/api/gen/a.js');
+    write('packages/api/tmp/b.js');
+    write('packages/web/tmp/c.js');
+    await until(calls, 'app.js', () => write('packages/api/app.js'));
+    write('packages/api/gen/deep/d.js'); // a folder made after the start
+    await until(calls, '../web/gen/e.js', () => write('packages/web/gen/e.js'));
+    expect(calls.flat().sort()).toEqual(['../web/gen/e.js', 'app.js']);
+    expect(errors).toEqual([]);
+  });
+
   it('reports removed files, and files under a folder created after the start', async () => {
     project({ 'keep.txt': 'x' });
     const { calls } = await watching({ paths: ['keep.txt', 'later/**/*.json'] });

@@ -225,6 +225,51 @@ describe('compileWatchPatterns', () => {
     expect(compileWatchPatterns(api, ['../**/*.ts']).isWanted(inApi('src/a.ts'))).toBe(true);
   });
 
+  it("applies watchIgnore and '!' entries through '..' to the cwd's own files, as they write them", () => {
+    const api = path.resolve('/mono/packages/api');
+    const inApi = (relative: string) => path.resolve(api, relative);
+    const wanted = (p: ReturnType<typeof compileWatchPatterns>, file: string) => ({
+      file,
+      result: p.isWanted(inApi(file)),
+    });
+    // from packages/api, '../api/gen' is its own gen/, and '../*/gen' every package's, its own too
+    for (const [paths, ignored] of [
+      [['..'], ['../api/gen/**']],
+      [['..'], ['../api/gen']],
+      [['..'], ['../*/gen/**']],
+      [['..', '!../api/gen'], []],
+      [['..', '!../*/gen/**'], []],
+      [['../..'], ['../../packages/api/gen/**']],
+      [['../*/src/**', 'gen/**'], ['../api/gen/']],
+    ] as const) {
+      const p = compileWatchPatterns(api, paths, ignored);
+      const shown = { paths, ignored };
+      expect({ ...shown, ...wanted(p, 'gen/a.js') }).toEqual({ ...shown, file: 'gen/a.js', result: false });
+      expect({ ...shown, folder: p.isIgnored(inApi('gen')) }).toEqual({ ...shown, folder: true });
+      expect({ ...shown, kept: p.isIgnored(api) }).toEqual({ ...shown, kept: false });
+    }
+    const own = compileWatchPatterns(api, ['..'], ['../api/gen/**', '../web/tmp']);
+    for (const file of ['app.js', 'src/gen/a.js', '../web/gen/a.js', '../web/src/a.js']) {
+      expect(wanted(own, file)).toEqual({ file, result: true });
+    }
+    expect(wanted(own, '../web/tmp/a.js')).toEqual({ file: '../web/tmp/a.js', result: false });
+    const every = compileWatchPatterns(api, ['..', '!../*/gen/**']);
+    expect(wanted(every, '../web/gen/a.js')).toEqual({ file: '../web/gen/a.js', result: false });
+    expect(wanted(every, 'src/a.js')).toEqual({ file: 'src/a.js', result: true });
+    // a neighbour's folder ignored by a negation, as before; and a plain glob stays relative to the cwd
+    const shared = compileWatchPatterns(api, ['../shared', '!../shared/tmp/**']);
+    expect(shared.isWanted(inApi('../shared/tmp/a.js'))).toBe(false);
+    expect(shared.isWanted(inApi('../shared/a.js'))).toBe(true);
+    const plain = compileWatchPatterns(api, ['..'], ['gen/**']);
+    expect(wanted(plain, 'gen/a.js')).toEqual({ file: 'gen/a.js', result: false });
+    expect(wanted(plain, '../web/gen/a.js')).toEqual({ file: '../web/gen/a.js', result: true });
+    // the cwd itself, when an ignore names it so (only the neighbours watched)
+    const others = compileWatchPatterns(api, ['..'], ['../api']);
+    expect(others.isIgnored(api)).toBe(true);
+    expect(wanted(others, 'app.js')).toEqual({ file: 'app.js', result: false });
+    expect(wanted(others, '../web/a.js')).toEqual({ file: '../web/a.js', result: true });
+  });
+
   it('takes a folder written with a trailing slash as the folder, in watch and in watchIgnore', () => {
     const p = compileWatchPatterns(cwd, ['src/', './lib//', '!src/gen/'], ['tmp/', 'src/fixtures/']);
     expect(p.roots).toEqual([at('src'), at('lib')]);
