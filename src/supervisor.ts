@@ -830,6 +830,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async #reload(): Promise<ReloadResult> {
     const current = this.config;
     if (!current.file || this.#stopping) return emptyReloadResult();
+    // A config file that is a link made to lead elsewhere is watched where it leads before it loads: one
+    // that fails to load is watched all the same (fixing it reloads), and is no change of a service's files.
+    await this.#watching?.followConfigFile(current);
     let next: ResolvedConfig;
     try {
       next = adjustConfig(

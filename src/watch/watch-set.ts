@@ -62,11 +62,28 @@ export class WatchSet {
   }
 
   /** Watches what `config` asks for: new watchers start, changed ones restart, removed ones close. */
-  async sync(config: ResolvedConfig): Promise<void> {
+  sync(config: ResolvedConfig): Promise<void> {
+    return this.#sync(config, true);
+  }
+
+  /**
+   * Follows the config file where it leads now, `config` being the running config: when it is a symbolic
+   * link made to lead elsewhere (ln -sf, stow), the config's watcher watches the file it leads to now, and
+   * the services' watchers start over, for which that file is msup's own. Nothing else changes: a service
+   * paused for a restart loop stays paused. For a reload, before the file loads: one that fails to load
+   * is watched all the same, and fixing it reloads.
+   */
+  followConfigFile(config: ResolvedConfig): Promise<void> {
+    return this.#sync(config, false);
+  }
+
+  /** `resume`: a service `config` watches that has no watcher (paused) is watched again. */
+  async #sync(config: ResolvedConfig, resume: boolean): Promise<void> {
     if (this.#closed) return;
     const wanted = new Map(config.services.filter((s) => s.watch).map((s) => [s.name, s]));
     // a config file that is a link may lead elsewhere now (stow, ln -sf): its watchers start over
     const key = configKey(config.file);
+    const startedOver = new Set<string>();
     for (const [name, current] of this.#services) {
       const next = wanted.get(name);
       if (
@@ -77,13 +94,15 @@ export class WatchSet {
       )
         continue;
       this.#services.delete(name);
+      startedOver.add(name);
       await current.watcher.close();
       current.errors.close();
       // close() came meanwhile: nothing new is watched after it.
       if (this.#closed) return;
     }
     for (const [name, service] of wanted) {
-      if (!this.#services.has(name)) this.#watch(name, service, config.file);
+      if (!this.#services.has(name) && (resume || startedOver.has(name)))
+        this.#watch(name, service, config.file);
     }
     if (key !== this.#config) {
       await this.#configWatcher?.close();

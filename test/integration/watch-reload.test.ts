@@ -187,6 +187,47 @@ describe('watch mode', () => {
     expect(changed().slice(before)).toEqual(['app.js']);
   });
 
+  it('follows a linked config file made to lead to a file that does not load: fixing that file reloads', async () => {
+    const p = project();
+    const idle = (env: Record<string, string> = {}, extra: Partial<ServiceConfig> = {}): ServiceConfig => ({
+      command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+      env,
+      ...extra,
+    });
+    const release = (other: ServiceConfig) =>
+      JSON.stringify(p.config({ web: idle({}, { watch: ['releases'] }), other }), null, 2);
+    p.write('releases/v1/config.json', release(idle({ ROUND: '1' })));
+    symlinkSync('releases/v1/config.json', path.join(p.root, 'supervisor.config.json'));
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const rejected = () => logs.filter((r) => r.msg === 'config change rejected; the running config stays');
+    const reloads = () => logs.filter((r) => r.msg === 'config reloaded');
+    const changed = () => logs.filter((r) => r.msg === 'files changed').flatMap((r) => r.files as string[]);
+    // the next release, half written: a change of web's files, not the config yet
+    p.write('releases/v2/config.json', '{ "services": {');
+    expect(await waitFor(() => changed().includes('releases/v2/config.json'), 10_000)).toBe(true);
+    const before = changed().length;
+    // the link made to lead to it (ln -sfn: made where no service watches, and moved over the old link)
+    mkdirSync(path.join(p.root, '.msup'), { recursive: true });
+    symlinkSync('releases/v2/config.json', path.join(p.root, '.msup/next.json'));
+    renameSync(path.join(p.root, '.msup/next.json'), path.join(p.root, 'supervisor.config.json'));
+    expect(await waitFor(() => rejected().length >= 1, 20_000)).toBe(true);
+    // still wrong (invalid, no longer a syntax error): rejected again, and no change of web's files
+    p.write('releases/v2/config.json', release(idle({ ROUND: '2' }, { instances: -1 })));
+    expect(await waitFor(() => rejected().length >= 2, 20_000)).toBe(true);
+    expect(rejected().at(-1)?.issues).toEqual([expect.stringContaining('services.other.instances')]);
+    // fixed: the reload applies it
+    p.write('releases/v2/config.json', release(idle({ ROUND: '3' })));
+    expect(await waitFor(() => reloads().length === 1, 20_000)).toBe(true);
+    expect(reloads()[0]).toMatchObject({ restarted: ['other'] });
+    p.write('releases/notes.txt', 'x');
+    expect(await waitFor(() => changed().slice(before).includes('releases/notes.txt'), 10_000)).toBe(true);
+    expect(changed().slice(before)).toEqual(['releases/notes.txt']);
+    expect(sup.config.services.find((s) => s.name === 'other')?.env.ROUND).toBe('3');
+  });
+
   it('pauses watching a service that keeps changing its own files', { timeout: 120_000 }, async () => {
     const p = project();
     writeConfig(p, { selfish: { command: node('touch-on-start.js'), watch: true } });
