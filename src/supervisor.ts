@@ -46,6 +46,7 @@ import type {
   SupervisorEvents,
 } from './types.js';
 import type { LoopGuardOptions } from './watch/loop-guard.js';
+import { watchesNothing } from './watch/patterns.js';
 import { WatchSet } from './watch/watch-set.js';
 import { LINK_SKIP_REASONS } from './watch/watcher.js';
 
@@ -440,10 +441,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#startWhenDependenciesMet(config.name);
   }
 
-  /** A setting the service's runtime does not apply is kept (for re-targeting), and named once. */
+  /**
+   * Settings given to no effect, named at start and at each reload: one the service's runtime does not
+   * apply (kept, for re-targeting), and a `watch` list that names nothing to watch.
+   */
   #warnUnused(config: ResolvedConfig): void {
     for (const { path: key, runtime } of unusedSettings(config)) {
       this.#log('warn', `${key} does not apply to the ${runtime} runtime`, { setting: key, runtime });
+    }
+    for (const service of config.services) {
+      if (!service.watch || !watchesNothing(service.watch.paths)) continue;
+      const key = `services.${service.name}.watch`;
+      this.#log(
+        'warn',
+        `${key} names nothing to watch (an empty list, or only ! entries): no change of its files restarts the service`,
+        { setting: key, service: service.name },
+      );
     }
   }
 

@@ -412,7 +412,11 @@ export interface ResolvedService {
   cwd: string;
   /** `env_file`, as absolute paths, in order (`<root>/.env` is read before them and is not listed). */
   envFiles: readonly string[];
-  /** What to watch, relative to `cwd` (`true`: all of it), and the extra ignores; null when not watching. */
+  /**
+   * What to watch, relative to `cwd` (`true`: all of it), and the extra ignores; null when not asked for
+   * (`watch: false` or none). A list that names nothing to watch (`[]`, only `!` entries) is kept as
+   * given, and watches nothing.
+   */
   watch: { paths: readonly string[] | true; ignored: readonly string[] } | null;
   /** Readiness: explicit (`readiness` or `health`), or the default tcp probe when the service has a port; none otherwise. */
   health: ResolvedProbeSettings | null;

@@ -112,7 +112,8 @@ function restart(value: ValidService['restart']): ResolvedRestart {
 
 function watch(service: ValidService): ResolvedService['watch'] {
   const given = service.watch;
-  if (given === undefined || given === false || (Array.isArray(given) && given.length === 0)) return null;
+  // `[]` is kept as given: a list that names nothing to watch, which msup warns of (watchesNothing)
+  if (given === undefined || given === false) return null;
   return { paths: given === true ? true : [...given], ignored: [...(service.watchIgnore ?? [])] };
 }
 

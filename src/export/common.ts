@@ -4,6 +4,7 @@
 import { peerVariable } from '../config/peer-variable.js';
 import { DEFAULTS, PROXY_DEFAULTS } from '../config/resolve.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
+import { watchesNothing } from '../watch/patterns.js';
 
 /** A mapping that loses something: the config key, and what is lost. */
 export interface ExportWarning {
@@ -124,7 +125,8 @@ export function goDuration(ms: number): string {
 export function commonWarnings(service: ResolvedService, warnings: Warnings, target: string) {
   const key = `services.${service.name}`;
   commandWarning(service, warnings);
-  if (service.watch) warnings.add(`${key}.watch`, `${target} does not restart on file changes: not exported`);
+  if (service.watch && !watchesNothing(service.watch.paths))
+    warnings.add(`${key}.watch`, `${target} does not restart on file changes: not exported`);
   const r = service.restart;
   const d = DEFAULTS.restart;
   const backoff = ['initialDelayMs', 'maxDelayMs', 'multiplier', 'resetAfterMs', 'crashLoopAfter'] as const;

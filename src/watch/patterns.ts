@@ -81,6 +81,14 @@ export interface WatchPatterns {
   relative(absolute: string): string;
 }
 
+/**
+ * Whether a watch list names nothing to watch: empty (`[]`), or only ignores (`['!tmp/**']`). Such a
+ * list watches nothing; msup warns of it.
+ */
+export function watchesNothing(paths: readonly string[] | true): boolean {
+  return paths !== true && !paths.some((p) => p.trim() !== '' && !p.trim().startsWith('!'));
+}
+
 const toPosix = (p: string) => p.split(path.sep).join('/');
 /** `./src/` → `src`: no leading `./`, no trailing `/` (a folder is a folder either way, as in .gitignore). */
 const clean = (pattern: string) =>

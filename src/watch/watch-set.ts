@@ -3,6 +3,7 @@
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { ErrorLines } from './error-lines.js';
 import { LoopGuard, type LoopGuardOptions, type LoopRule } from './loop-guard.js';
+import { watchesNothing } from './patterns.js';
 import { createWatcher, fileNames, type SkippedLink, type Watcher, watchFile } from './watcher.js';
 
 export interface WatchSetHandlers {
@@ -39,6 +40,10 @@ interface ServiceWatch {
   guard: LoopGuard;
   errors: ErrorLines;
 }
+
+/** Whether a service has a watcher: `watch` names something to watch (not `[]`, nor only `!` entries). */
+const watchesSomething = (service: ResolvedService) =>
+  service.watch !== null && !watchesNothing(service.watch.paths);
 
 /** The config file and the real path a link there leads to: a change of either starts watchers over. */
 const configKey = (file: string | null) => (file ? fileNames(file).join('\0') : '');
@@ -80,7 +85,7 @@ export class WatchSet {
   /** `resume`: a service `config` watches that has no watcher (paused) is watched again. */
   async #sync(config: ResolvedConfig, resume: boolean): Promise<void> {
     if (this.#closed) return;
-    const wanted = new Map(config.services.filter((s) => s.watch).map((s) => [s.name, s]));
+    const wanted = new Map(config.services.filter(watchesSomething).map((s) => [s.name, s]));
     // a config file that is a link may lead elsewhere now (stow, ln -sf): its watchers start over
     const key = configKey(config.file);
     const startedOver = new Set<string>();
@@ -130,7 +135,7 @@ export class WatchSet {
    */
   async resume(name: string, config: ResolvedConfig): Promise<boolean> {
     const service = config.services.find((s) => s.name === name);
-    if (this.#closed || !service?.watch || this.#services.has(name)) return false;
+    if (this.#closed || !service || !watchesSomething(service) || this.#services.has(name)) return false;
     await this.#watch(name, service, config.file).ready;
     return true;
   }

@@ -317,6 +317,33 @@ describe('watch mode', () => {
     expect(await waitFor(restarted, 10_000)).toBe(true);
   });
 
+  it('warns of a watch list that names nothing to watch, at start and at each reload', async () => {
+    const p = project();
+    const idle = (watch: string[]): ServiceConfig => ({
+      command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+      watch,
+    });
+    writeConfig(p, { web: idle([]), api: idle(['!tmp/**', '!*.log']), worker: idle(['src', '!src/tmp']) });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const warned = () =>
+      logs.filter((r) => r.level === 'warn' && r.msg.includes('.watch names nothing to watch'));
+    const line = (service: string) =>
+      expect.objectContaining({
+        msg: `services.${service}.watch names nothing to watch (an empty list, or only ! entries): no change of its files restarts the service`,
+        setting: `services.${service}.watch`,
+        service,
+      });
+    expect(warned()).toEqual([line('web'), line('api')]);
+    // the reload of an edit says it again, for what still names nothing
+    writeConfig(p, { web: idle([]), api: idle(['src']), worker: idle(['src', '!src/tmp']) });
+    const reloaded = () => logs.some((r) => r.msg === 'config reloaded');
+    expect(await waitFor(reloaded, 20_000)).toBe(true);
+    expect(warned().slice(2)).toEqual([line('web')]);
+  });
+
   it('does nothing on changes with --no-watch', async () => {
     const p = project();
     p.write('app.js', '1');

@@ -1,7 +1,7 @@
 // Which folders a service's watch list turns into, and which changed paths count, without touching a disk.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileWatchPatterns } from '../../src/watch/patterns.js';
+import { compileWatchPatterns, watchesNothing } from '../../src/watch/patterns.js';
 
 const cwd = path.resolve('/project/web');
 const at = (relative: string) => path.join(cwd, relative);
@@ -268,6 +268,14 @@ describe('compileWatchPatterns', () => {
     expect(others.isIgnored(api)).toBe(true);
     expect(wanted(others, 'app.js')).toEqual({ file: 'app.js', result: false });
     expect(wanted(others, '../web/a.js')).toEqual({ file: '../web/a.js', result: true });
+  });
+
+  it('tells a watch list that names nothing to watch: empty, or only ignores', () => {
+    expect(watchesNothing([])).toBe(true);
+    expect(watchesNothing(['!tmp/**', ' !*.log'])).toBe(true);
+    expect(watchesNothing(true)).toBe(false);
+    expect(watchesNothing(['src', '!src/tmp'])).toBe(false);
+    expect(watchesNothing(['.'])).toBe(false);
   });
 
   it('takes a folder written with a trailing slash as the folder, in watch and in watchIgnore', () => {
