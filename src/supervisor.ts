@@ -486,24 +486,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const proxy = this.#fronts.of(config.name);
     const service = new Service(config, {
       runtime: (current) => this.#runtimeOf(current),
-      monitor: (settings, target, handlers, initiallyReady) =>
-        startMonitor(
-          settings,
-          target,
-          {
-            ...handlers,
-            // msup out of descriptors (or processes, for up to 30 s): the probe is skipped, not counted.
-            onInconclusive: (detail, shortage) =>
-              this.#log(
-                'warn',
-                shortage === 'processes'
-                  ? 'probe skipped: msup is short of processes'
-                  : 'probe skipped: msup is short of file descriptors',
-                { service: config.name, detail },
-              ),
-          },
-          initiallyReady,
-        ),
+      monitor: startMonitor,
       prepare: async (current) => {
         try {
           await this.#runtimeOf(current).prepare?.(current);

@@ -183,6 +183,7 @@ export class InstanceSlot {
           this.#setReady(inc, false, detail);
           void inc.run.stop(this.#ctx.config.stopTimeoutMs);
         },
+        onInconclusive: this.#probeSkipped(inc, 'liveness'),
       },
       true,
     );
@@ -212,6 +213,22 @@ export class InstanceSlot {
       ...(endpoint ? { port: endpoint.port } : {}),
       ...(endpoint && endpoint.host !== '127.0.0.1' ? { host: endpoint.host } : {}),
     };
+  }
+
+  /**
+   * A probe msup could not make, out of descriptors (or processes, for up to 30 s): skipped, not counted;
+   * said once per run of them, with the instance, as its other probe events are.
+   */
+  #probeSkipped(inc: Incarnation, probe: 'readiness' | 'liveness') {
+    return (detail: string, shortage: 'descriptors' | 'processes') =>
+      this.#ctx.log(
+        'warn',
+        shortage === 'processes'
+          ? 'probe skipped: msup is short of processes'
+          : 'probe skipped: msup is short of file descriptors',
+        this.index,
+        { ...this.#ids(inc), probe, detail },
+      );
   }
 
   /** A readiness probe's result: kept for status, and logged when it fails in a new way. */
@@ -276,6 +293,7 @@ export class InstanceSlot {
         onReady: (detail) => this.#setReady(inc, true, detail),
         onUnready: (detail) => this.#setReady(inc, false, detail, true),
         onResult: (result) => this.#probeResult(inc, result.ok, result.detail),
+        onInconclusive: this.#probeSkipped(inc, 'readiness'),
       });
       inc.stopProbe = () => probe.stop();
     } else {

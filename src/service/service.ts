@@ -31,6 +31,8 @@ export interface ServiceDeps {
       onReady(detail: string): void;
       onUnready(detail: string): void;
       onResult?(result: Omit<ProbeOutcome, 'at'>): void;
+      /** The first probe of a run that msup could not make for a shortage of its own (not counted). */
+      onInconclusive?(detail: string, shortage: 'descriptors' | 'processes'): void;
     },
     initiallyReady?: boolean,
   ): ProbeHandle;

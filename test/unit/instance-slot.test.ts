@@ -486,4 +486,36 @@ describe('instance slots on the fake runtime', () => {
     h.fake.failExec(null);
     expect(await waitFor(() => ready(h) === 1)).toBe(true);
   });
+
+  it('names the instance whose probe msup skipped for a shortage of its own, as its other probe events do', async () => {
+    const h = await harness({ instances: 2, health: { exec: 'true' } }, { realProbes: true });
+    // The runtime's exec fails as a spawn does when msup is out of descriptors: a probe msup could not make.
+    h.fake.failExec(Object.assign(new Error('spawn /bin/sh EMFILE'), { code: 'EMFILE' }));
+    h.service.start();
+    const skipped = () => h.logs('probe skipped: msup is short of file descriptors');
+    expect(await waitFor(() => skipped().length === 2)).toBe(true);
+    const ids = h.service.instances().map((i) => i.id);
+    expect(skipped().sort((a, b) => Number(a.instance) - Number(b.instance))).toEqual([
+      expect.objectContaining({
+        service: 'web',
+        instance: 0,
+        id: ids[0],
+        probe: 'readiness',
+        detail: 'exec failed: spawn /bin/sh EMFILE',
+      }),
+      expect.objectContaining({ service: 'web', instance: 1, id: ids[1], probe: 'readiness' }),
+    ]);
+    expect(ready(h)).toBe(0);
+    // Once msup has descriptors again, the instances are ready; then their liveness probes say which too.
+    h.fake.failExec(null);
+    expect(await waitFor(() => ready(h) === 2)).toBe(true);
+    h.fake.failExec(Object.assign(new Error('spawn /bin/sh EAGAIN'), { code: 'EAGAIN' }));
+    const short = () => h.logs('probe skipped: msup is short of processes');
+    expect(await waitFor(() => short().some((r) => r.probe === 'liveness' && r.instance === 1))).toBe(true);
+    expect(short().find((r) => r.probe === 'liveness' && r.instance === 1)).toMatchObject({
+      service: 'web',
+      id: ids[1],
+      detail: 'exec failed: spawn /bin/sh EAGAIN',
+    });
+  });
 });
