@@ -165,6 +165,36 @@ function tcpProbe(
   });
 }
 
+/** How much of what an exec probe's command wrote last a failure shows: the end of it. */
+export const OUTPUT_SHOWN_CHARS = 300;
+
+/**
+ * Characters a terminal may act on that JSON leaves as they are: DEL, the C1 controls (U+009B is a CSI
+ * for some terminals), and the line separators and bidirectional controls that move or reorder text.
+ */
+const UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * What a command wrote, as a failed probe shows it: its last OUTPUT_SHOWN_CHARS characters (`…` before
+ * them when there was more), quoted as JSON on one line (a newline shows as `\n`, ESC as `\u001b`), every
+ * other character a terminal may act on escaped the same way. Empty when it wrote only white space.
+ */
+export function shownOutput(output: string | undefined): string {
+  let text = output?.trim() ?? '';
+  if (text === '') return '';
+  if (text.length > OUTPUT_SHOWN_CHARS) {
+    // Never half of a surrogate pair at the start.
+    text = `…${text.slice(-OUTPUT_SHOWN_CHARS).replace(/^[\udc00-\udfff]/, '')}`;
+  }
+  return JSON.stringify(text).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A failure's detail with what the command wrote last, where it wrote anything. */
+const withOutput = (detail: string, output: string | undefined) => {
+  const shown = shownOutput(output);
+  return shown ? `${detail}; last output: ${shown}` : detail;
+};
+
 async function execProbe(
   probe: Extract<ResolvedProbe, { kind: 'exec' }>,
   target: ProbeTarget,
@@ -191,14 +221,13 @@ async function execProbe(
         ? (result.errorCode ?? undefined)
         : result.error.match(/\bE[A-Z]+\b/g)?.at(-1);
     // The command's own output is only shown: what it says is no reason, nor a shortage of msup's.
-    const output = result.output ? `; last output: ${JSON.stringify(result.output)}` : '';
-    return failure(`exec failed: ${result.error}${output}`, code, true);
+    return failure(withOutput(`exec failed: ${result.error}`, result.output), code, true);
   }
   if (result.timedOut) return { ok: false, detail: `exec timed out after ${timeoutMs}ms` };
-  return {
-    ok: result.code === 0,
-    detail: result.signal ? `exec ended by ${result.signal}` : `exec exited with code ${result.code}`,
-  };
+  const verdict = result.signal ? `exec ended by ${result.signal}` : `exec exited with code ${result.code}`;
+  if (result.code === 0) return { ok: true, detail: verdict };
+  // As Kubernetes puts a failed exec probe's output in its event: why it failed, in the command's words.
+  return { ok: false, detail: withOutput(verdict, result.output) };
 }
 
 /** Starts one attempt; a monitor sends the next one once this one has `ended`. */

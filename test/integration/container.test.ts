@@ -238,6 +238,29 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
     expect(projectContainers(p.root)).toEqual([]);
   });
 
+  it("shows what a failed exec probe's command wrote inside the container, with its exit code", {
+    timeout: 120_000,
+  }, async () => {
+    const p = project();
+    // Passes until /tmp/down exists in the container; then says why on stdout and stderr, and exits 3.
+    const check = 'test ! -e /tmp/down || { echo "checking the queue"; echo "queue full" >&2; exit 3; }';
+    const sup = await p.start({
+      config: p.config({
+        web: service({ port: 0, readiness: { exec: check, timeout: '30s', interval: '100ms' } }),
+      }),
+    });
+    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
+    const name = sup.instances('web')[0]?.id ?? '';
+    const engine = await detectEngine(null);
+    expect((await engineCommand(engine, ['exec', name, '/bin/sh', '-c', ': > /tmp/down'])).code).toBe(0);
+    expect(await waitFor(() => sup.instances('web')[0]?.lastProbe?.ok === false, 20_000)).toBe(true);
+    expect(sup.instances('web')[0]?.lastProbe?.detail).toBe(
+      'exec exited with code 3; last output: "checking the queue\\nqueue full"',
+    );
+    await sup.stop();
+    expect(projectContainers(p.root)).toEqual([]);
+  });
+
   it('limits memory, and shows an out-of-memory kill as such', { timeout: 120_000 }, async () => {
     const p = project();
     const sup = p.create({

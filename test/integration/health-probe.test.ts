@@ -1,12 +1,13 @@
 // The http and tcp probes against real sockets: an http probe's timeout bounds the whole attempt (a server
 // that trickles its headers fails it), a health path that streams never keeps a connection per probe (a
 // monitor sends the next one once the last is closed), and a stopped monitor leaves no probe under way,
-// even a tcp connect that hangs.
+// even a tcp connect that hangs. An exec probe's command as a process: the end of its output kept.
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMonitor } from '../../src/health/monitor.js';
 import { type ProbeResult, runProbe } from '../../src/health/probe.js';
+import { OUTPUT_KEEP_BYTES, runGuarded } from '../../src/runtime/run-command.js';
 import { waitFor } from '../helpers/processes.js';
 import { unacceptingPort } from '../helpers/unaccepting.js';
 
@@ -200,6 +201,42 @@ describe('tcp probe', () => {
       expect(await waitFor(() => tcpSockets() === before)).toBe(true);
     } finally {
       await stuck.close();
+    }
+  });
+});
+
+describe('exec probe command (a process)', () => {
+  const host = { guard: () => () => {} };
+  const run = (script: string, timeoutMs = 10_000) =>
+    runGuarded(host, { shell: false, argv: ['/bin/sh', '-c', script] }, { cwd: '/tmp', env: {}, timeoutMs });
+
+  it('keeps the end of what it wrote, stdout and stderr, bounded', async () => {
+    const result = await run("head -c 100000 /dev/zero | tr '\\0' x; echo; echo 'db down'; exit 1");
+    expect(result).toMatchObject({ code: 1, signal: null, timedOut: false });
+    expect(result.output?.length).toBe(OUTPUT_KEEP_BYTES);
+    expect(result.output?.endsWith('x\ndb down\n')).toBe(true);
+    expect(await run("echo 'on stderr' >&2; exit 2")).toEqual({
+      code: 2,
+      signal: null,
+      timedOut: false,
+      output: 'on stderr\n',
+    });
+    expect(await run('exit 3')).toEqual({ code: 3, signal: null, timedOut: false });
+  });
+
+  it('has its verdict by its timeout even when something outside its group holds its output open', async () => {
+    const fifo = `/tmp/msup-probe-daemon-${process.pid}`;
+    // A daemon in a session of its own (its group is not killed), with the probe's stdout and stderr; the
+    // probe exits once the daemon is in its session, saying its pid.
+    const result = await run(
+      `mkfifo ${fifo}; setsid sh -c 'echo $$ > ${fifo}; exec sleep 60' & read pid < ${fifo}; rm ${fifo}; echo "daemon $pid"; exit 1`,
+      2000,
+    );
+    const daemon = Number(/^daemon (\d+)\n$/.exec(result.output ?? '')?.[1]);
+    try {
+      expect(result).toEqual({ code: 1, signal: null, timedOut: false, output: `daemon ${daemon}\n` });
+    } finally {
+      if (daemon > 0) process.kill(daemon, 'SIGKILL');
     }
   });
 });

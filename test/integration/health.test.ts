@@ -75,6 +75,58 @@ describe('readiness and liveness', () => {
   });
 });
 
+describe('exec probes', () => {
+  it("shows what a failed exec probe's command wrote, with its exit code, in the log and the status", async () => {
+    const p = project();
+    const flag = path.join(p.root, 'down');
+    // Passes until the flag exists; then writes `said` (a printf format) on stderr and exits with `code`.
+    const check = (code: number, said: string) => ({
+      exec: `test ! -e '${flag}' || { printf '${said}' >&2; exit ${code}; }`,
+      interval: '150ms',
+      timeout: '5s',
+      failureThreshold: 2,
+    });
+    const sup = p.create({
+      config: p.config({
+        // Readiness only (no liveness): it leaves rotation and stays.
+        ready: {
+          command: node('echo-server.js'),
+          port: 0,
+          readiness: check(3, 'checking the queue\\n\\033[31mqueue full\\033[0m\\n'),
+        },
+        live: { command: node('echo-server.js'), port: 0, liveness: check(1, 'worker stuck\\n') },
+        quiet: { command: node('echo-server.js'), port: 0, readiness: check(2, ' \\n') },
+      }),
+    });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    p.write('down', '');
+    const logged = (msg: string, service: string) => logs.find((r) => r.msg === msg && r.service === service);
+    expect(
+      await waitFor(
+        () =>
+          logged('not ready', 'ready') !== undefined &&
+          logged('not ready', 'quiet') !== undefined &&
+          logged('liveness failed: restarting', 'live') !== undefined,
+        15_000,
+      ),
+    ).toBe(true);
+    // The end of its output, on one line, its escape sequences shown, never sent to the terminal.
+    const queue =
+      'exec exited with code 3; last output: "checking the queue\\n\\u001b[31mqueue full\\u001b[0m"';
+    expect(logged('not ready', 'ready')).toMatchObject({ instance: 0, detail: queue });
+    expect(logged('readiness probe failing', 'ready')).toMatchObject({ instance: 0, detail: queue });
+    expect(sup.instances('ready')[0]?.lastProbe).toMatchObject({ ok: false, detail: queue });
+    expect(logged('liveness failed: restarting', 'live')).toMatchObject({
+      instance: 0,
+      detail: 'exec exited with code 1; last output: "worker stuck"',
+    });
+    // A command that wrote nothing (white space only) says its exit code only.
+    expect(logged('not ready', 'quiet')).toMatchObject({ detail: 'exec exited with code 2' });
+  });
+});
+
 describe('dependsOn', () => {
   it('starts a service after its dependencies reach their conditions, and stops it first', async () => {
     const p = project();

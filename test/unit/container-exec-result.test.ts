@@ -51,22 +51,23 @@ describe('an exec probe through the container engine', () => {
     }
   });
 
-  it("passes a probe command's exit through, whatever it wrote", async () => {
+  it("passes a probe command's exit through, whatever it wrote (shown, never read)", async () => {
     // The command itself out of processes (its container's pids limit, say) is the instance's failure.
     expect(await probeOf(engine(1, 'sh: fork: Resource temporarily unavailable\n'))).toEqual({
       ok: false,
-      detail: 'exec exited with code 1',
+      detail: 'exec exited with code 1; last output: "sh: fork: Resource temporarily unavailable"',
     });
     expect(await probeOf(engine(2, 'Error: resource temporarily unavailable\n'))).toEqual({
       ok: false,
-      detail: 'exec exited with code 2',
+      detail: 'exec exited with code 2; last output: "Error: resource temporarily unavailable"',
     });
     // Exit 125 whose last line is not the engine's message: the command's own exit, passed through.
     expect(
       await probeOf(engine(125, 'Error: something\nsh: fork: resource temporarily unavailable\n')),
     ).toEqual({
       ok: false,
-      detail: 'exec exited with code 125',
+      detail:
+        'exec exited with code 125; last output: "Error: something\\nsh: fork: resource temporarily unavailable"',
     });
     // 126 and 127 are the engine's (cannot invoke, not found), never for want of processes.
     expect(await probeOf(engine(126, 'Error: resource temporarily unavailable\n'))).toEqual({
@@ -86,7 +87,8 @@ describe('an exec probe through the container engine', () => {
     };
     expect(await probeOf(killed)).toEqual({
       ok: false,
-      detail: 'exec failed: podman exec was ended by SIGKILL; last output: "probe: spawn sh EAGAIN"',
+      detail:
+        'exec failed: podman exec was ended by SIGKILL; last output: "checking\\nprobe: spawn sh EAGAIN"',
     });
     expect(await probeOf({ code: null, signal: 'SIGTERM', stdout: '', stderr: '' })).toEqual({
       ok: false,
@@ -102,5 +104,29 @@ describe('an exec probe through the container engine', () => {
 
   it('says a probe command killed inside the container was ended by that signal', async () => {
     expect(await probeOf(engine(137, ''))).toEqual({ ok: false, detail: 'exec ended by SIGKILL' });
+  });
+
+  it("shows a failed probe command's output with its exit code, as Kubernetes's event does", async () => {
+    // What the command wrote on stdout, then on stderr (the engine passes them apart), without the
+    // engine's own log lines.
+    const result: EngineResult = {
+      code: 1,
+      stdout: 'checking the queue\n',
+      stderr: 'time="2026-12-07T10:00:00Z" level=warning msg="an engine warning"\nqueue full\n',
+    };
+    expect(await probeOf(result)).toEqual({
+      ok: false,
+      detail: 'exec exited with code 1; last output: "checking the queue\\nqueue full"',
+    });
+    // The end of a long one, its escape sequences shown, never sent to a terminal.
+    const long = await probeOf(engine(3, `${'x'.repeat(5000)}\u001b[31mdown\u001b[0m\n`));
+    expect(long.detail).toBe(
+      `exec exited with code 3; last output: "…${'x'.repeat(287)}\\u001b[31mdown\\u001b[0m"`,
+    );
+    // A command that wrote nothing, or nothing but white space, says its exit code only.
+    expect(await probeOf({ code: 4, stdout: ' \n', stderr: '' })).toEqual({
+      ok: false,
+      detail: 'exec exited with code 4',
+    });
   });
 });

@@ -1,6 +1,7 @@
 // What an exec probe's engine command (`podman exec NAME CMD`, `docker exec`) came to, as the runtime
-// contract's CommandResult: the probe command's own exit passed through, the engine's own failures told
-// apart from it by the engine's exit status and its message, never by what the command wrote. Pure.
+// contract's CommandResult: the probe command's own exit passed through (with what it wrote, to show), the
+// engine's own failures told apart from it by the engine's exit status and its message, never by what the
+// command wrote. Pure.
 import { constants as os } from 'node:os';
 import type { CommandResult } from '../../contract.js';
 import type { EngineName, EngineResult } from './engine.js';
@@ -27,10 +28,29 @@ export function signalOf(code: number | null): string | null {
   return found ? found[0] : null;
 }
 
-/** How much of the last line an engine command wrote an `output` keeps. */
-const OUTPUT_CHARS = 200;
+/** How much of what an engine command wrote an `output` keeps: its end (a probe shows 300 characters). */
+const OUTPUT_CHARS = 1024;
 
 const lastLine = (text: string) => text.trim().split('\n').at(-1)?.trim() ?? '';
+
+/** The engine's own log lines (podman's `time="..." level=warning msg="..."`), before what it runs writes. */
+const ENGINE_LOG = /^time="[^"]*" level=(?:debug|info|warning) /;
+
+/**
+ * What the command wrote (the engine passes its stdout and stderr through), stdout's then stderr's (the
+ * engine keeps them apart, so their order between them is lost), without the engine's own log lines: its
+ * last OUTPUT_CHARS characters, shown by a failed probe, never read.
+ */
+function outputOf(result: EngineResult): string {
+  const stderr = result.stderr
+    .split('\n')
+    .filter((line) => !ENGINE_LOG.test(line))
+    .join('\n');
+  return [result.stdout.trim(), stderr.trim()]
+    .filter((text) => text !== '')
+    .join('\n')
+    .slice(-OUTPUT_CHARS);
+}
 
 /**
  * The result of `engine exec` as the probes take it. `aborted`: msup ended it (the probe was stopped). The
@@ -38,7 +58,8 @@ const lastLine = (text: string) => text.trim().split('\n').at(-1)?.trim() ?? '';
  * with no code, whatever code its words name; one for want of processes (exit 125 and podman's own
  * `Error: ...: resource temporarily unavailable`, as podman fails when msup's user is out of processes; not
  * the OCI runtime's, see OCI_RUNTIME) has the code `EAGAIN`, which the probes take for msup's shortage, as
- * a spawn's `EAGAIN`. Any other exit, 125 included, whatever the command wrote, is passed through.
+ * a spawn's `EAGAIN`. Any other exit, 125 included, whatever the command wrote, is passed through, a
+ * failed one with what the command wrote as its `output`.
  */
 export function execResult(engine: EngineName, result: EngineResult, aborted: boolean): CommandResult {
   if (result.code === null) {
@@ -47,7 +68,7 @@ export function execResult(engine: EngineName, result: EngineResult, aborted: bo
     // Ended by someone else (the OOM killer, a kill): that is the reason. Its stderr is the probe
     // command's as much as the engine's: shown as output, never taken for the reason or for a shortage.
     if (result.signal) {
-      const output = lastLine(result.stderr).slice(0, OUTPUT_CHARS);
+      const output = outputOf(result);
       return {
         code: null,
         signal: null,
@@ -73,5 +94,6 @@ export function execResult(engine: EngineName, result: EngineResult, aborted: bo
     const error = noProcess && !/\bEAGAIN\b/.test(said) ? `${said} (EAGAIN)` : said;
     return { code: null, signal: null, timedOut: false, error, errorCode: noProcess ? 'EAGAIN' : null };
   }
-  return { code: result.code, signal: signalOf(result.code), timedOut: false };
+  const output = result.code === 0 ? '' : outputOf(result);
+  return { code: result.code, signal: signalOf(result.code), timedOut: false, ...(output ? { output } : {}) };
 }
