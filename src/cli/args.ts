@@ -30,6 +30,10 @@ export interface CliArgs {
   runtime: RuntimeName | undefined;
   follow: boolean;
   lines: number;
+  /** `logs --err` (stderr) or `--out` (stdout): the records of that stream only (`inStream`). */
+  stream: 'stdout' | 'stderr' | undefined;
+  /** `logs --timestamp`: each text line starts with its record's time. */
+  timestamp: boolean;
   /** `export --out DIR`: where the exported file goes. */
   out: string | undefined;
   /** `compare`'s options, as given (compare() checks them). */
@@ -206,6 +210,12 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
     );
   }
   if (text('admin') !== undefined && on('no-admin')) throw usage('--admin and --no-admin together', help);
+  // `msup logs --out` is a flag (stdout only); `msup export --out DIR` a folder.
+  const logsStream =
+    command === 'logs' ? (on('err') ? 'stderr' : on('out') ? 'stdout' : undefined) : undefined;
+  if (command === 'logs' && on('err') && on('out')) {
+    throw usage('--err and --out together: each shows one stream only; leave both out for both', help);
+  }
   const admin =
     text('admin') === undefined
       ? on('no-admin')
@@ -225,7 +235,9 @@ function parseCommand(command: Spec, argv: string[]): CliArgs {
     wait,
     follow: on('follow'),
     lines,
-    out: text('out'),
+    stream: logsStream,
+    timestamp: on('timestamp'),
+    out: command === 'export' ? text('out') : undefined,
     compare: compareArgs(text, help),
   };
 }
@@ -330,6 +342,8 @@ function defaults(command: Command, rest: string[]): CliArgs {
     runtime: undefined,
     follow: false,
     lines: 50,
+    stream: undefined,
+    timestamp: false,
     out: undefined,
     compare: {
       runtimes: undefined,

@@ -105,7 +105,22 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
       { ...json, help: 'one JSON record per line' },
       noColor,
       { name: 'follow', short: 'f', help: 'keep printing new output from the running msup' },
-      { name: 'lines', short: 'n', value: 'N', help: 'how many recent records (default 50; 0 for none)' },
+      {
+        name: 'lines',
+        short: 'n',
+        value: 'N',
+        help: 'how many recent records (default 50; 0 for none), counted after --err or --out',
+      },
+      {
+        name: 'err',
+        help: "only the services' stderr lines (without a service, and msup's warn and error events)",
+      },
+      { name: 'out', help: "only the services' stdout lines (no msup events)" },
+      {
+        name: 'timestamp',
+        short: 't',
+        help: "each line starts with its record's time, local: YYYY-MM-DD-HH:mm:ss (as pm2 logs --timestamp)",
+      },
       help,
     ],
   },

@@ -1,5 +1,6 @@
-// `msup logs [service] [-n N] [-f]`: recent output from the project's log files (there even when
-// msup is not running), then, with -f, new lines live from the running msup, until its reader goes away.
+// `msup logs [service] [-n N] [-f] [--err|--out] [-t]`: recent output from the project's log files (there
+// even when msup is not running), then, with -f, new lines live from the running msup, until its reader
+// goes away. --err and --out keep one stream's records (the last N of them), -t puts each one's time first.
 import path from 'node:path';
 import { isatty } from 'node:tty';
 import { loadConfigFile } from '../config/load.js';
@@ -9,11 +10,11 @@ import { FOLLOW_TAIL_MAX, type SkippedRecord } from '../control/protocol.js';
 import { MsupError } from '../errors.js';
 import { EVENTS_LOG, type LogFileRecord, loggedNames } from '../log/files.js';
 import { fitStyle, formatOutputLine, type OutputStyle, wantsColor } from '../log/output.js';
-import { streamLogTail } from '../log/tail.js';
+import { inStream, streamLogTail } from '../log/tail.js';
 import type { OutputLine } from '../types.js';
 import type { CliArgs } from './args.js';
 import { EXIT } from './exit-codes.js';
-import { printRecords, unreadableMessage } from './logs-print.js';
+import { localTimestamp, printRecords, unreadableMessage } from './logs-print.js';
 import type { Stdio } from './output-sink.js';
 import { projectRoot } from './project.js';
 
@@ -78,16 +79,28 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
   const color = args.color ?? wantsColor(isatty(1), process.env);
   const print = (text: string) => io.out.write(text);
   const services = logged.map((name) => ({ name, instances: 1 }));
+  // --timestamp: the record's time before its text line (with --json, the time is in the record).
+  const stamp = (time: unknown) => {
+    if (!args.timestamp || typeof time !== 'string') return '';
+    const text = localTimestamp(time);
+    return color ? `\u001b[2m${text}\u001b[22m ` : `${text} `;
+  };
   let style: OutputStyle | undefined;
   const printLine = (record: OutputLine & { time?: string }) => {
     if (args.json) return print(`${JSON.stringify({ kind: 'output', ...record })}\n`);
     style = fitStyle(style, services, record, color);
-    return print(formatOutputLine(record, style));
+    return print(stamp(record.time) + formatOutputLine(record, style));
   };
   const printEvent = (record: EventRecord) =>
-    print(args.json ? `${JSON.stringify(record)}\n` : formatEvent(record));
+    print(args.json ? `${JSON.stringify(record)}\n` : stamp(record.time) + formatEvent(record));
+  // --err / --out: the files and a current msup give that stream's records only; an older msup gives
+  // them all (it ignores the field), so the records are checked here too.
+  const { stream } = args;
   const show = (record: unknown) => {
     const { kind } = record as { kind?: string };
+    if (stream && (kind === 'event' || kind === 'output') && !inStream(record as LogFileRecord, stream)) {
+      return true;
+    }
     if (kind === 'event') return printEvent(record as EventRecord);
     if (kind !== 'skipped') return printLine(record as OutputLine);
     if (args.json) return print(`${JSON.stringify(record)}\n`);
@@ -109,6 +122,7 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
     const recent = streamLogTail(path.join(root, '.msup', 'logs'), {
       lines: args.lines,
       ...(service ? { service } : {}),
+      ...(stream ? { stream } : {}),
     });
     const { failure } = await printRecords(recent, show, io.out, args.lines);
     if (failure) show(failure);
@@ -118,19 +132,16 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
   // With -f, the running msup sends the recent records itself, then the live ones: read in the same
   // moment as it subscribes us, so no line is missed or shown twice where they meet.
   let held: unknown[] | undefined = [];
+  const asked = Math.min(args.lines, FOLLOW_TAIL_MAX);
   let follow: Awaited<ReturnType<typeof controlFollow>>;
   try {
-    follow = await controlFollow(
-      root,
-      { service, lines: Math.min(args.lines, FOLLOW_TAIL_MAX) },
-      (record) => {
-        if (held) return void held.push(record);
-        // A slow reader: stop reading from msup, which then drops lines for us and says how many.
-        if (show(record) || io.out.gone) return;
-        follow.pause();
-        void io.out.room().then(() => follow.resume());
-      },
-    );
+    follow = await controlFollow(root, { service, lines: asked, stream }, (record) => {
+      if (held) return void held.push(record);
+      // A slow reader: stop reading from msup, which then drops lines for us and says how many.
+      if (show(record) || io.out.gone) return;
+      follow.pause();
+      void io.out.room().then(() => follow.resume());
+    });
   } catch (error) {
     // No msup (or it refused): what the files have, then the error.
     await showFiles();
@@ -138,6 +149,13 @@ export async function logsCommand(args: CliArgs, io: Stdio): Promise<number> {
   }
   // An older msup sends no recent records: read from the files (its live lines wait meanwhile).
   if (!follow.tail && args.lines > 0) await showFiles();
+  // One that sends them but knows no --err/--out sent the last N of every stream: those of this one are
+  // shown, fewer than N. Said on stderr, as a note beside the output.
+  if (follow.tail && stream && !follow.streamed && asked > 0) {
+    io.err.write(
+      `msup: the running msup is older than --${stream === 'stderr' ? 'err' : 'out'}: of its last ${asked} record(s), those of ${stream} are shown (restart msup for the last ${asked} of ${stream})\n`,
+    );
+  }
   for (const record of held) if (!io.out.gone) show(record);
   held = undefined;
   // The reader is gone (| head -1 has its line): nothing more to show; end quietly.

@@ -1,5 +1,19 @@
-// How `msup logs` prints the recent records it reads from the files, and what it says when a read fails.
+// How `msup logs` prints the recent records it reads from the files, what it says when a read fails, and
+// the time it puts before each line with --timestamp.
 import type { SkippedRecord } from '../control/protocol.js';
+
+const two = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * `msup logs --timestamp`: a record's time (ISO) as `pm2 logs --timestamp` prints one without a format,
+ * `YYYY-MM-DD-HH:mm:ss` in local time (TZ); a time that is not one, as it is.
+ */
+export function localTimestamp(time: string): string {
+  const at = new Date(time);
+  if (Number.isNaN(at.getTime())) return time;
+  const date = `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())}`;
+  return `${date}-${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}`;
+}
 
 /** Where records are printed: whether its reader is gone, and when it has room for more. */
 export interface RecordsOut {

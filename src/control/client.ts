@@ -232,21 +232,40 @@ export function controlRequest<T>(
  * A subscription: `onRecord` for each record until `close()`; `done` settles when the connection ends.
  * With `lines`, the last so many records of the log files come first, then the live ones, none missed
  * or twice where they meet; `tail` says msup sent them (an older msup does not: read the files then).
+ * With `stream`, only that stream's records (`inStream`), the `lines` last of them; `streamed` says msup
+ * applied it (an older msup sends every record: the caller filters them, its `lines` counted before).
  * Resolves once msup has answered (an error it answers rejects). `pause()` stops reading (msup then
  * drops lines for this follower and says how many), `resume()` goes on.
  */
 export async function controlFollow(
   root: string,
-  options: { service?: string | undefined; lines?: number; answerMs?: number },
+  options: {
+    service?: string | undefined;
+    lines?: number;
+    stream?: 'stdout' | 'stderr' | undefined;
+    answerMs?: number;
+  },
   onRecord: (record: unknown) => void,
-): Promise<{ tail: boolean; close(): void; pause(): void; resume(): void; done: Promise<void> }> {
-  const { service, lines, answerMs = ANSWER_TIMEOUT_MS } = options;
+): Promise<{
+  tail: boolean;
+  streamed: boolean;
+  close(): void;
+  pause(): void;
+  resume(): void;
+  done: Promise<void>;
+}> {
+  const { service, lines, stream, answerMs = ANSWER_TIMEOUT_MS } = options;
   let answered: (message: Response) => void = () => {};
   const answer = new Promise<Response>((resolve) => {
     answered = resolve;
   });
   let fail: (error: Error) => void = () => {};
-  const request = { cmd: 'follow', ...(service ? { service } : {}), ...(lines ? { lines } : {}) } as const;
+  const request = {
+    cmd: 'follow',
+    ...(service ? { service } : {}),
+    ...(lines ? { lines } : {}),
+    ...(stream ? { stream } : {}),
+  } as const;
   const socket = await open(root, request, (message) => {
     if ('event' in message) onRecord(message.record);
     else {
@@ -280,9 +299,10 @@ export async function controlFollow(
     done.catch(() => {});
     throw error;
   }
-  const result = 'result' in first ? (first.result as { tail?: unknown } | null) : null;
+  const result = 'result' in first ? (first.result as { tail?: unknown; stream?: unknown } | null) : null;
   return {
     tail: result?.tail === true,
+    streamed: stream !== undefined && result?.stream === stream,
     close: () => socket.destroy(),
     pause: () => socket.pause(),
     resume: () => socket.resume(),

@@ -1,5 +1,5 @@
 // What the control socket's commands do, in terms of the supervisor's public methods.
-import { eventRecord, type LogFileRecord, type TailOptions } from '../log/tail.js';
+import { eventRecord, inStream, type LogFileRecord, type StreamName, type TailOptions } from '../log/tail.js';
 import type { LogRecord, OutputLine, ServiceInfo } from '../types.js';
 import type { StatusV1 } from './protocol.js';
 import type { ControlHandler } from './server.js';
@@ -37,17 +37,22 @@ export function controlHandler(target: ControlTarget, logs?: ControlLogs): Contr
     // A service's output lines; without a service, every output line and msup's own events too. A service
     // the config names is followed before msup has made it: while msup starts (images are built first,
     // for minutes) `instances` says "still starting", and `msup logs -f web` failed with MSUP_STOPPED.
-    follow: (service, send) => {
+    // With `stream`, that stream's output lines only, and for stderr msup's warn and error events (inStream).
+    follow: (service, send, stream?: StreamName) => {
       if (service !== undefined && !target.config?.services.some((s) => s.name === service)) {
         target.instances(service); // unknown: fails, saying which services there are
       }
       const output = (line: OutputLine) => {
-        if (service === undefined || line.service === service)
-          send({ kind: 'output', time: new Date().toISOString(), ...line });
+        if (service !== undefined && line.service !== service) return;
+        if (stream !== undefined && line.stream !== stream) return;
+        send({ kind: 'output', time: new Date().toISOString(), ...line });
       };
-      const events = (record: LogRecord) => send(eventRecord(record));
+      const events = (record: LogRecord) => {
+        if (stream === undefined || inStream({ kind: 'event', level: record.level }, stream))
+          send(eventRecord(record));
+      };
       target.on('output', output);
-      if (service === undefined) target.on('log', events);
+      if (service === undefined && stream !== 'stdout') target.on('log', events);
       return () => {
         target.off('output', output);
         target.off('log', events);
@@ -58,7 +63,7 @@ export function controlHandler(target: ControlTarget, logs?: ControlLogs): Contr
           tail: (
             service: string | undefined,
             lines: number,
-            options: { signal: AbortSignal; onCut: () => void },
+            options: { signal: AbortSignal; onCut: () => void; stream?: StreamName },
           ) => logs.tail({ lines, ...options, ...(service === undefined ? {} : { service }) }),
         }
       : {}),

@@ -70,8 +70,12 @@ export type Request =
   | { v: 1; id: number; cmd: 'restart'; service?: string }
   | { v: 1; id: number; cmd: 'scale'; counts: Record<string, number> }
   | { v: 1; id: number; cmd: 'stop' }
-  /** `lines`: first the last so many records of the log files, then the live ones, none missed or twice. */
-  | { v: 1; id: number; cmd: 'follow'; service?: string; lines?: number };
+  /**
+   * `lines`: first the last so many records of the log files, then the live ones, none missed or twice.
+   * `stream`: only the records of that stream (`inStream`), `lines` counting those; the answer's `stream`
+   * says it was applied (an msup before it ignores the field, and sends every record).
+   */
+  | { v: 1; id: number; cmd: 'follow'; service?: string; lines?: number; stream?: 'stdout' | 'stderr' };
 
 /**
  * Why a follower did not get some lines (`SkippedRecord.reason`):
@@ -209,12 +213,17 @@ export function parseRequest(value: unknown): Request {
       if (lines !== undefined && !(Number.isSafeInteger(lines) && (lines as number) >= 0)) {
         throw new BadRequest(id, 'expected "lines" to be a whole number');
       }
+      const stream = value.stream;
+      if (stream !== undefined && stream !== 'stdout' && stream !== 'stderr') {
+        throw new BadRequest(id, 'expected "stream" to be "stdout" or "stderr"');
+      }
       return {
         v: 1,
         id,
         cmd: 'follow',
         ...(service === undefined ? {} : { service }),
         ...(lines === undefined ? {} : { lines: lines as number }),
+        ...(stream === undefined ? {} : { stream }),
       };
     }
     case 'scale': {

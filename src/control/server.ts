@@ -4,6 +4,7 @@ import { chmodSync, existsSync, lstatSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { isMsupError, MsupError } from '../errors.js';
+import type { StreamName } from '../log/tail.js';
 import { ownedByMe, privateDir } from '../private-files.js';
 import { HELD_TAILS_BYTES, HeldTails, TAIL_CHUNK_BYTES } from './held-tails.js';
 import {
@@ -36,18 +37,22 @@ export interface ControlHandler {
   restart(service: string | undefined): Promise<unknown>;
   scale(counts: Record<string, number>): Promise<unknown>;
   stop(): Promise<void>;
-  /** Sends each new output line of the service (or all) until the returned function is called. */
-  follow(service: string | undefined, send: (record: unknown) => void): () => void;
+  /**
+   * Sends each new output line of the service (or all) until the returned function is called; with
+   * `stream`, only the records of that stream (`inStream`).
+   */
+  follow(service: string | undefined, send: (record: unknown) => void, stream?: StreamName): () => void;
   /**
    * The last `lines` records (of the service, or all) logged before `onCut` was called: a record
    * logged before that tick is in the tail, a later one is sent live by `follow`, so each is in one
    * of the two, once. Called in the tick that `follow` subscribed in; `onCut` may come later (when
-   * the tail's turn comes). Rejects once `signal` aborts (the client left).
+   * the tail's turn comes). Rejects once `signal` aborts (the client left). With `stream`, the last
+   * `lines` records of that stream.
    */
   tail?(
     service: string | undefined,
     lines: number,
-    options: { signal: AbortSignal; onCut: () => void },
+    options: { signal: AbortSignal; onCut: () => void; stream?: StreamName },
   ): Promise<unknown[]>;
 }
 
@@ -326,30 +331,37 @@ export class ControlServer {
           const lines = handler.tail ? Math.min(request.lines ?? 0, FOLLOW_TAIL_MAX) : 0;
           let waiting: string[] | undefined = lines > 0 ? [] : undefined;
           let waitingBytes = 0;
-          const stop = handler.follow(request.service, (record) => {
-            if (socket.destroyed || socket.writableEnded) return;
-            if (waiting) {
-              if (waitingBytes > FOLLOW_BUFFER_BYTES) skipped++;
-              else {
-                const text = line(record);
-                waiting.push(text);
-                waitingBytes += text.length;
+          const { stream } = request;
+          const stop = handler.follow(
+            request.service,
+            (record) => {
+              if (socket.destroyed || socket.writableEnded) return;
+              if (waiting) {
+                if (waitingBytes > FOLLOW_BUFFER_BYTES) skipped++;
+                else {
+                  const text = line(record);
+                  waiting.push(text);
+                  waitingBytes += text.length;
+                }
+                return;
               }
-              return;
-            }
-            if (socket.writableLength > FOLLOW_BUFFER_BYTES) {
-              skipped++;
-              noticeOnDrain();
-              return;
-            }
-            skippedNotice();
-            socket.write(line(record));
-          });
+              if (socket.writableLength > FOLLOW_BUFFER_BYTES) {
+                skipped++;
+                noticeOnDrain();
+                return;
+              }
+              skippedNotice();
+              socket.write(line(record));
+            },
+            stream,
+          );
           unsubscribes.push(stop);
           this.#subscriptions.add(stop);
           this.#followers.add(socket);
           // `tail: true`: the recent records come first on this connection (an older msup answers null).
-          send({ v: 1, id, ok: true, result: waiting ? { tail: true } : null });
+          // `stream`: only that stream's records come (an older msup ignores the field: it sends them all).
+          const result = { ...(waiting ? { tail: true } : {}), ...(stream ? { stream } : {}) };
+          send({ v: 1, id, ok: true, result: Object.keys(result).length > 0 ? result : null });
           if (!waiting || !handler.tail) return;
           // Asked in the tick of the subscription. The live lines before the cut are in the tail: dropped
           // here, so the junction has no gap and no record twice.
@@ -367,7 +379,7 @@ export class ControlServer {
           // the live lines alone, its follower would take the missing lines for none. A client that left is not.
           let unreadable: SkippedRecord | undefined;
           let recent: unknown[] | undefined = await handler
-            .tail(request.service, lines, { signal: gone.signal, onCut: cut })
+            .tail(request.service, lines, { signal: gone.signal, onCut: cut, ...(stream ? { stream } : {}) })
             .catch((error: unknown): unknown[] => {
               if (!gone.signal.aborted) {
                 const message = error instanceof Error ? error.message : String(error);

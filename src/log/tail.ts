@@ -28,9 +28,29 @@ export interface EventLogRecord {
 
 export type LogFileRecord = OutputLogRecord | EventLogRecord;
 
+/** `msup logs --out` / `--err`: the output lines of one stream (`OutputLine.stream`). */
+export type StreamName = 'stdout' | 'stderr';
+
+/**
+ * Whether a record is of `stream`: an output line written to it; of msup's own events, those of level
+ * `warn` and `error` are taken for `stderr` (what went wrong, as a service's stderr), none for `stdout`.
+ */
+export function inStream(
+  record: { kind: 'output'; stream: string } | { kind: 'event'; level: string },
+  stream: StreamName,
+): boolean {
+  if (record.kind === 'output') return record.stream === stream;
+  return stream === 'stderr' && (record.level === 'warn' || record.level === 'error');
+}
+
 export interface TailOptions {
   /** One service's output only (no msup events); without it, every log merged by time, msup's events included. */
   service?: string;
+  /**
+   * The records of one stream only (`inStream`): `lines` counts those, so a log is read back as far as
+   * they reach (its other records skipped as they are read, never held).
+   */
+  stream?: StreamName;
   /** How many records, at most: the last ones. */
   lines: number;
   /** Stops the read (it rejects with the signal's reason): whoever asked is gone. */
@@ -390,11 +410,12 @@ function tailReaders(
   options: TailOptions,
   read: ReadOptions,
 ): LogBackwards[] {
-  const { service, signal } = options;
+  const { service, signal, stream } = options;
+  const ofStream = (r: LogFileRecord) => stream === undefined || inStream(r, stream);
   if (service === undefined)
-    return [...logs].map(([name, indexes]) => new LogBackwards(dir, name, indexes, () => true, signal, read));
+    return [...logs].map(([name, indexes]) => new LogBackwards(dir, name, indexes, ofStream, signal, read));
   const name = safeName(service);
-  const accept = (r: LogFileRecord) => r.kind === 'output' && r.service === service;
+  const accept = (r: LogFileRecord) => r.kind === 'output' && r.service === service && ofStream(r);
   return [new LogBackwards(dir, name, logs.get(name) ?? [], accept, signal, read)];
 }
 

@@ -1,7 +1,7 @@
 // `msup logs` against a running msup: where the recent records end and the live ones begin, no line is
 // missed and none is shown twice; log files (or their folder) deleted under it are written again.
 import { EventEmitter } from 'node:events';
-import { existsSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -236,6 +236,255 @@ process.on('SIGTERM', () => process.exit(0));`;
     expect(
       await waitFor(() => existsSync(events) && /"msg":"scaling"/.test(readFileSync(events, 'utf8'))),
     ).toBe(true);
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    expect((await msup.exited).code).toBe(0);
+  });
+});
+
+/** Five lines to stderr, then (a moment later, so they are stored after them) twenty to stdout; then, at each SIGUSR2, one more, to stdout (o21, o22, ...) and to stderr (e6, e7, ...) in turn. */
+const BOTH = `let e = '';
+for (let i = 1; i <= 5; i++) e += 'e' + i + '\\n';
+let o = '';
+for (let i = 1; i <= 20; i++) o += 'o' + i + '\\n';
+process.stderr.write(e, () => setTimeout(() => process.stdout.write(o), 200));
+let k = 0;
+process.on('SIGUSR2', () => {
+  k++;
+  if (k % 2) process.stdout.write('o' + (20 + (k + 1) / 2) + '\\n');
+  else process.stderr.write('e' + (5 + k / 2) + '\\n');
+});
+setInterval(() => {}, 1000);
+process.on('SIGTERM', () => process.exit(0));`;
+
+/** At SIGUSR2, a line to each stream, then exit 1: msup logs `exited`, a warning (restart: never). */
+const CRASH = `process.on('SIGUSR2', () => {
+  process.stderr.write('bad e\\n');
+  process.stdout.write('bad o\\n');
+  process.exit(1);
+});
+setInterval(() => {}, 1000);
+process.on('SIGTERM', () => process.exit(0));`;
+
+type Project = ReturnType<typeof project>;
+/** A record as stored, and as msup logs --json prints it. */
+interface Stored {
+  kind: string;
+  time: string;
+  service: string;
+  stream?: string;
+  line?: string;
+  level?: string;
+  msg?: string;
+  fields?: { service?: string };
+}
+
+/** The records of `.msup/logs/<name>.log`, as stored. */
+function stored(p: Project, name: string): Stored[] {
+  const file = path.join(p.root, '.msup', 'logs', `${name}.log`);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Stored);
+}
+
+/** web (BOTH) and bad (CRASH) under a running msup, web's first 25 lines stored; their pids. */
+async function bothStreams(p: Project) {
+  p.writeConfig({
+    web: { command: [process.execPath, '-e', BOTH] },
+    bad: { command: [process.execPath, '-e', CRASH], restart: 'never' },
+  });
+  const msup = runCli(p, ['start', '--json']);
+  await msup.waitForOutput(/"msg":"all ready"/);
+  const status = JSON.parse((await finish(runCli(p, ['status', '--json']))).out) as {
+    services: { name: string; instances: { pid: number }[] }[];
+  };
+  const pid = (name: string) => status.services.find((s) => s.name === name)?.instances[0]?.pid as number;
+  expect(await waitFor(() => stored(p, 'web').length === 25)).toBe(true);
+  return { msup, web: pid('web'), bad: pid('bad') };
+}
+
+/** bad's crash, once stored: its two lines and msup's `exited` warning. */
+async function crash(p: Project, pid: number) {
+  process.kill(pid, 'SIGUSR2');
+  const exited = () => stored(p, 'msup').some((r) => r.msg === 'exited' && r.service === 'bad');
+  expect(await waitFor(() => stored(p, 'bad').length === 2 && exited())).toBe(true);
+}
+
+/** `msup logs ARGS`, which succeeds and says nothing on stderr: its output. */
+async function logs(p: Project, args: string[], env?: Record<string, string>) {
+  const run = await finish(runCli(p, ['logs', ...args], env ? { env } : {}));
+  expect(run.err).toBe('');
+  expect(run.code).toBe(0);
+  return run.out;
+}
+
+const parsed = (out: string) =>
+  out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Stored);
+const name = (r: Stored) => (r.kind === 'output' ? `${r.service}:${r.line}` : `msup:${r.level}:${r.msg}`);
+const numbered = (prefix: string, from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => `${prefix}${from + i}`);
+
+describe('msup logs --err, --out (as pm2 logs)', () => {
+  it('shows one stream, the last N of it, with a service or without (then --err has msup warnings too)', async () => {
+    const p = project();
+    const { msup, bad } = await bothStreams(p);
+    await crash(p, bad);
+
+    // The last 3 stderr lines, though 20 stdout lines came after them (the last 3 records hold none).
+    expect(await logs(p, ['web', '--err', '-n', '3'])).toBe('web#0 | e3\nweb#0 | e4\nweb#0 | e5\n');
+    expect(await logs(p, ['web', '--out', '-n', '2'])).toBe('web#0 | o19\nweb#0 | o20\n');
+    expect(parsed(await logs(p, ['web', '--err', '-n', '2', '--json']))).toEqual([
+      expect.objectContaining({ kind: 'output', service: 'web', stream: 'stderr', line: 'e4' }),
+      expect.objectContaining({ kind: 'output', service: 'web', stream: 'stderr', line: 'e5' }),
+    ]);
+
+    // Without a service: every service's stderr lines, and msup's warn and error events (bad's exit).
+    const err = parsed(await logs(p, ['--err', '-n', '1000', '--json']));
+    const outputs = (records: Stored[]) =>
+      records
+        .filter((r) => r.kind === 'output')
+        .map(name)
+        .sort();
+    expect(outputs(err)).toEqual([...numbered('web:e', 1, 5), 'bad:bad e'].sort());
+    expect(err.filter((r) => r.kind === 'output').every((r) => r.stream === 'stderr')).toBe(true);
+    const events = err.filter((r) => r.kind === 'event');
+    expect(events.map((r) => r.level).filter((level) => level !== 'warn' && level !== 'error')).toEqual([]);
+    expect(events.some((r) => r.msg === 'exited' && r.fields?.service === 'bad')).toBe(true);
+    const warnings = stored(p, 'msup').filter((r) => r.level === 'warn' || r.level === 'error');
+    expect(events).toHaveLength(warnings.length);
+    // -n counts what is shown: the last 2 of them.
+    expect(parsed(await logs(p, ['--err', '-n', '2', '--json']))).toEqual(err.slice(-2));
+    // --out: the stdout lines, no event.
+    const out = parsed(await logs(p, ['--out', '-n', '1000', '--json']));
+    expect(out.map(name).sort()).toEqual([...numbered('web:o', 1, 20), 'bad:bad o'].sort());
+    expect(out.every((r) => r.kind === 'output' && r.stream === 'stdout')).toBe(true);
+
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    expect((await msup.exited).code).toBe(0);
+  });
+
+  it('with -f: msup sends the last N of that stream, then its live lines only', async () => {
+    const p = project();
+    const { msup, web, bad } = await bothStreams(p);
+    const err = runCli(p, ['logs', 'web', '--err', '-n', '3', '-f']);
+    const out = runCli(p, ['logs', 'web', '--out', '-n', '2', '-f']);
+    // Before, none (the last 3 records were stdout lines), or, filtered by the command, none either.
+    await err.waitForOutput(/^web#0 \| e3\nweb#0 \| e4\nweb#0 \| e5\n$/);
+    await out.waitForOutput(/^web#0 \| o19\nweb#0 \| o20\n$/);
+    // Live: o21, then e6, then o22; each follower has the line after the other stream's, on its connection,
+    // so what it shows is all it was sent of them.
+    process.kill(web, 'SIGUSR2');
+    await out.waitForOutput(/o21\n$/);
+    process.kill(web, 'SIGUSR2');
+    await err.waitForOutput(/e6\n$/);
+    process.kill(web, 'SIGUSR2');
+    await out.waitForOutput(/o22\n$/);
+
+    // Without a service: the stderr lines and msup's warnings, live too (bad's crash).
+    const all = runCli(p, ['logs', '--err', '-n', '1000', '-f', '--json']);
+    const allOut = runCli(p, ['logs', '--out', '-n', '1000', '-f', '--json']);
+    await all.waitForOutput(/"line":"e6"/);
+    await allOut.waitForOutput(/"line":"o22"/);
+    process.kill(bad, 'SIGUSR2');
+    await all.waitForOutput(/"msg":"exited".*"service":"bad"/);
+    await allOut.waitForOutput(/"line":"bad o"/);
+
+    for (const follower of [err, out, all, allOut]) follower.child.kill('SIGTERM');
+    const ended = await Promise.all([err, out, all, allOut].map(finish));
+    for (const { code, err: said } of ended) {
+      expect(said).toBe('');
+      expect(code).toBe(0);
+    }
+    const [errEnd, outEnd, allEnd, allOutEnd] = ended.map((e) => e.out) as [string, string, string, string];
+    expect(errEnd).toBe(`${numbered('web#0 | e', 3, 6).join('\n')}\n`);
+    expect(outEnd).toBe(`${numbered('web#0 | o', 19, 22).join('\n')}\n`);
+    const allRecords = parsed(allEnd);
+    expect(allRecords.filter((r) => r.kind === 'output').map(name)).toEqual([
+      ...numbered('web:e', 1, 6),
+      'bad:bad e',
+    ]);
+    expect(allRecords.filter((r) => r.kind === 'output').every((r) => r.stream === 'stderr')).toBe(true);
+    const levels = allRecords.filter((r) => r.kind === 'event').map((r) => r.level);
+    expect(levels.filter((level) => level !== 'warn' && level !== 'error')).toEqual([]);
+    const allOutRecords = parsed(allOutEnd);
+    expect(allOutRecords.map(name)).toEqual([...numbered('web:o', 1, 22), 'bad:bad o']);
+    expect(allOutRecords.every((r) => r.kind === 'output' && r.stream === 'stdout')).toBe(true);
+
+    expect((await finish(runCli(p, ['stop']))).code).toBe(0);
+    expect((await msup.exited).code).toBe(0);
+  });
+
+  it('from an older msup, which sends every stream: shows the one asked for, and says N counted them all', async () => {
+    const p = project();
+    p.writeConfig({ web: { command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'] } });
+    // An msup from before --err: it ignores the field, answers {"tail":true} and sends the last 4 records.
+    mkdirSync(path.join(p.root, '.msup'), { mode: 0o700 });
+    const requests: unknown[] = [];
+    const older = net.createServer((socket) => {
+      socket.once('data', (data) => {
+        const request = JSON.parse(String(data)) as { id: number };
+        requests.push(request);
+        const send = (message: object) =>
+          socket.write(`${JSON.stringify({ v: 1, id: request.id, ...message })}\n`);
+        send({ ok: true, result: { tail: true } });
+        for (const [stream, line] of [
+          ['stderr', 'e1'],
+          ['stdout', 'o1'],
+          ['stderr', 'e2'],
+          ['stdout', 'o2'],
+        ]) {
+          const time = '2026-11-27T06:00:00.000Z';
+          send({ event: 'line', record: { kind: 'output', time, service: 'web', index: 0, stream, line } });
+        }
+      });
+    });
+    await new Promise<void>((resolve) => older.listen(path.join(p.root, '.msup', 'control.sock'), resolve));
+    try {
+      const follow = runCli(p, ['logs', 'web', '--err', '-n', '4', '-f']);
+      await follow.waitForOutput(/e2\n/);
+      await waitFor(() => follow.stderr() !== '');
+      follow.child.kill('SIGTERM');
+      const { code, out, err } = await finish(follow);
+      expect(out).toBe('web#0 | e1\nweb#0 | e2\n');
+      expect(err).toBe(
+        'msup: the running msup is older than --err: of its last 4 record(s), those of stderr are shown (restart msup for the last 4 of stderr)\n',
+      );
+      expect(code).toBe(0);
+      expect(requests).toEqual([{ v: 1, id: 1, cmd: 'follow', service: 'web', lines: 4, stream: 'stderr' }]);
+    } finally {
+      await new Promise((resolve) => older.close(resolve));
+    }
+  });
+});
+
+describe('msup logs --timestamp (as pm2 logs)', () => {
+  it("starts each line with its record's local time, YYYY-MM-DD-HH:mm:ss; --json is as without it", async () => {
+    const p = project();
+    const { msup, bad } = await bothStreams(p);
+    await crash(p, bad);
+    const [last] = parsed(await logs(p, ['web', '-n', '1', '--json']));
+    // Etc/GMT-3 is 3 hours ahead of UTC, all year round.
+    const local = new Date(Date.parse((last as Stored).time) + 3 * 3_600_000);
+    const two = (n: number) => String(n).padStart(2, '0');
+    const stamp = `${local.getUTCFullYear()}-${two(local.getUTCMonth() + 1)}-${two(local.getUTCDate())}-${two(local.getUTCHours())}:${two(local.getUTCMinutes())}:${two(local.getUTCSeconds())}`;
+    const TZ = 'Etc/GMT-3';
+    expect(await logs(p, ['web', '-n', '1', '-t'], { TZ })).toBe(`${stamp} web#0 | o20\n`);
+    expect(await logs(p, ['web', '-n', '1', '--timestamp', '--out'], { TZ })).toBe(`${stamp} web#0 | o20\n`);
+    // msup's events too, before their own (UTC) time; with -f as without.
+    const lines = (await logs(p, ['--err', '-n', '4', '-t'], { TZ })).split('\n').slice(0, -1);
+    expect(lines).toHaveLength(4);
+    for (const line of lines)
+      expect(line).toMatch(/^\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d ((web|bad)#0 \| |\[\S+Z\] (WARN|ERROR) )/);
+    const follow = runCli(p, ['logs', 'web', '-n', '1', '-t', '-f'], { env: { TZ } });
+    await follow.waitForOutput(/o20\n/);
+    follow.child.kill('SIGTERM');
+    expect((await finish(follow)).out).toBe(`${stamp} web#0 | o20\n`);
+    expect(await logs(p, ['-n', '30', '-t', '--json'], { TZ })).toBe(await logs(p, ['-n', '30', '--json']));
+
     expect((await finish(runCli(p, ['stop']))).code).toBe(0);
     expect((await msup.exited).code).toBe(0);
   });

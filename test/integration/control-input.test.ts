@@ -51,6 +51,7 @@ describe('control socket input', () => {
       '{"v":1,"id":8,"cmd":"restart","service":{}}',
       '{"v":1,"id":9,"cmd":"follow","service":7}',
       '{"v":1,"id":9,"cmd":"follow","lines":-1}',
+      '{"v":1,"id":9,"cmd":"follow","stream":"both"}',
       '{"v":1,"id":10,"cmd":{"toString":1}}',
       '{"v":2,"id":11,"cmd":"status"}',
       'not json',
@@ -60,8 +61,14 @@ describe('control socket input', () => {
     for (const answer of answers) {
       expect(answer).toMatchObject({ v: 1, ok: false, error: { code: 'MSUP_CONTROL' } });
     }
-    expect(answers.map((a) => a.id)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 4, 5, 6, 7, 8, 9, 9, 10, 11, 0]);
+    expect(answers.map((a) => a.id)).toEqual([
+      0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 10, 11, 0,
+    ]);
     expect(JSON.stringify(answers[12])).toContain('from 0 to 1000');
+    // Before, a stream msup does not have was taken for none: every record sent.
+    expect((answers[17] as { error: { message: string } }).error.message).toBe(
+      'expected "stream" to be "stdout" or "stderr"',
+    );
     expect(answers.slice(0, 3).map((a) => (a.error as { message: string }).message)).toEqual([
       'expected a request object, got null',
       'expected a request object, got array',

@@ -112,6 +112,64 @@ describe('mistakes on the command line', () => {
   });
 });
 
+describe('msup logs --err, --out and --timestamp (as pm2 logs)', () => {
+  it('takes one stream, -t for --timestamp, and keeps export --out DIR a folder', () => {
+    expect(parseCliArgs(['logs', 'web', '--err', '-f'])).toMatchObject({
+      rest: ['web'],
+      stream: 'stderr',
+      follow: true,
+      timestamp: false,
+    });
+    expect(parseCliArgs(['logs', '--out', '-t', '-n', '3'])).toMatchObject({
+      rest: [],
+      stream: 'stdout',
+      timestamp: true,
+      lines: 3,
+      out: undefined,
+    });
+    expect(parseCliArgs(['logs', '-ft', '--timestamp'])).toMatchObject({ follow: true, timestamp: true });
+    expect(parseCliArgs(['logs'])).toMatchObject({ stream: undefined, timestamp: false });
+    expect(parseCliArgs(['export', 'compose', '--out', 'deploy'])).toMatchObject({ out: 'deploy' });
+    expect(usageError(['logs', '--err', '--out'])).toBe(
+      '--err and --out together: each shows one stream only; leave both out for both (see msup logs --help)',
+    );
+    expect(usageError(['logs', '--out=x'])).toBe('--out takes no value, got "x" (see msup logs --help)');
+    expect(usageError(['logs', '--errr'])).toBe(
+      'unknown option "--errr" for msup logs; did you mean "--err"? (see msup logs --help)',
+    );
+    expect(usageError(['logs', '--timestmp'])).toBe(
+      'unknown option "--timestmp" for msup logs; did you mean "--timestamp"? (see msup logs --help)',
+    );
+    expect(usageError(['status', '--err'])).toBe(
+      'msup status has no option "--err" (see msup status --help)',
+    );
+    expect(usageError(['status', '-t'])).toBe('msup status has no option "-t" (see msup status --help)');
+  });
+
+  it('are in msup logs --help and msup help logs', () => {
+    const logs = commandHelp('logs');
+    expect(topicHelp('logs')).toBe(logs);
+    for (const line of logs.split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);
+    // Each option on one line, its help's wrapped lines joined.
+    const options = logs.replace(/\n {10,}/g, ' ').split('\n');
+    const help = (flag: string) =>
+      options
+        .find((o) => o.startsWith(flag))
+        ?.slice(flag.length)
+        .trim();
+    expect(help('      --err')).toBe(
+      "only the services' stderr lines (without a service, and msup's warn and error events)",
+    );
+    expect(help('      --out')).toBe("only the services' stdout lines (no msup events)");
+    expect(help('  -t, --timestamp')).toBe(
+      "each line starts with its record's time, local: YYYY-MM-DD-HH:mm:ss (as pm2 logs --timestamp)",
+    );
+    expect(help('  -n, --lines N')).toBe(
+      'how many recent records (default 50; 0 for none), counted after --err or --out',
+    );
+  });
+});
+
 describe('help', () => {
   it('gives each command its own help, from --help, -h or msup help <command>', () => {
     for (const argv of [

@@ -29,7 +29,10 @@ function logs(maxFileBytes: number): LogFiles {
 }
 
 /** All of a stream's records, and the most it held at once, read in chunks of `chunkBytes`. */
-async function stream(options: { lines: number; service?: string }, chunkBytes = 256) {
+async function stream(
+  options: { lines: number; service?: string; stream?: 'stdout' | 'stderr' },
+  chunkBytes = 256,
+) {
   const stats: TailStats = { held: 0, mostHeld: 0 };
   const records: LogFileRecord[] = [];
   for await (const record of streamLogTail(dir, { ...options, chunkBytes, stats })) records.push(record);
@@ -155,5 +158,54 @@ describe('streamLogTail', () => {
       expect(shown((await stream({ lines }, 64)).records)).toEqual(shown(await readLogTail(dir, { lines })));
     }
     expect(shown((await stream({ lines: 2 })).records)).toEqual(['web:n18', 'web:n19']);
+  });
+
+  it('with a stream (msup logs --err, --out), gives the last N of that stream, however many others follow them', async () => {
+    const files = logs(2000);
+    // web's stderr lines, then many more stdout lines over a dozen rotated files of 2 KB (each many
+    // 256-byte chunks); msup's events of each level; api's stderr lines between.
+    for (let i = 0; i < 20; i++)
+      files.write({ service: 'web', index: 0, stream: 'stderr', line: `e${i}`, time: T0 + i });
+    files.event({ level: 'error', msg: 'boom', time: T0 + 30 });
+    files.write({ service: 'api', index: 0, stream: 'stderr', line: 'a0', time: T0 + 31 });
+    files.event({ level: 'warn', msg: 'careful', time: T0 + 32 });
+    for (let i = 0; i < 300; i++) {
+      files.write({
+        service: 'web',
+        index: 0,
+        stream: 'stdout',
+        line: `o${i} ${'x'.repeat(40)}`,
+        time: T0 + 100 + i,
+      });
+      if (i % 50 === 0) files.event({ level: 'info', msg: `i${i}`, time: T0 + 100 + i });
+    }
+    await files.close();
+    expect(readdirSync(dir).filter((f) => f.startsWith('web.log.')).length).toBeGreaterThan(10);
+    const cases: [{ lines: number; service?: string; stream: 'stdout' | 'stderr' }, string[]][] = [
+      // Before, the stream was not looked at: the last 3 records, stdout lines.
+      [{ lines: 3, service: 'web', stream: 'stderr' }, ['web:e17', 'web:e18', 'web:e19']],
+      [
+        { lines: 2, service: 'web', stream: 'stdout' },
+        [`web:o298 ${'x'.repeat(40)}`, `web:o299 ${'x'.repeat(40)}`],
+      ],
+      [{ lines: 1000, service: 'api', stream: 'stdout' }, []],
+      // Without a service, msup's warn and error events count with stderr, its info ones with neither.
+      [{ lines: 4, stream: 'stderr' }, ['web:e19', 'msup:boom', 'api:a0', 'msup:careful']],
+      [
+        { lines: 1000, stream: 'stderr' },
+        [...Array.from({ length: 20 }, (_, i) => `web:e${i}`), 'msup:boom', 'api:a0', 'msup:careful'],
+      ],
+      [{ lines: 1, stream: 'stdout' }, [`web:o299 ${'x'.repeat(40)}`]],
+    ];
+    for (const [options, expected] of cases) {
+      const { records, mostHeld } = await stream(options);
+      expect(shown(records), JSON.stringify(options)).toEqual(expected);
+      expect(shown(await readLogTail(dir, options)), JSON.stringify(options)).toEqual(expected);
+      // What is held is the records of that stream a chunk gives, not the others read past.
+      expect(mostHeld, JSON.stringify(options)).toBeLessThanOrEqual(3 * 10);
+    }
+    const stdout = (await stream({ lines: 1000, stream: 'stdout' })).records;
+    expect(stdout).toHaveLength(300);
+    expect(stdout.every((r) => r.kind === 'output' && r.stream === 'stdout')).toBe(true);
   });
 });

@@ -437,6 +437,7 @@ describe('CLI arguments', () => {
       wait: '30s',
       follow: false,
       lines: 50,
+      timestamp: false,
       compare: {}, // compare's options, all unset
     });
     expect(parseCliArgs([]).command).toBe('help');
