@@ -112,6 +112,11 @@ export function startMonitor(
         ? {
             ok: false,
             detail: `${result.detail} (out of processes for ${PROCESS_SHORTAGE_LIMIT_MS / 1000} s: counted)`,
+            ...(result.reason
+              ? {
+                  reason: `${result.reason} (out of processes for ${PROCESS_SHORTAGE_LIMIT_MS / 1000} s: counted)`,
+                }
+              : {}),
           }
         : result;
       handlers.onResult?.(verdict);

@@ -21,6 +21,11 @@ export interface ProbeResult {
   ok: boolean;
   detail: string;
   /**
+   * The verdict without what the command wrote (`exec exited with code 1`), where the detail has its output:
+   * what tells one failure from another (a probe printing a timestamp fails the same way each time).
+   */
+  reason?: string;
+  /**
    * msup could not run the probe for a shortage (`descriptors`: EMFILE, ENFILE, ENOBUFS, ENOMEM, msup's
    * own; `processes`: EAGAIN for a process, a limit per user that the instance may share): it says nothing
    * about the instance and is not counted either way (a long streak of `processes` is: see the monitor).
@@ -43,11 +48,16 @@ export interface ProbeAttempt {
  * A failed attempt: inconclusive when msup itself was short of descriptors (or, `EAGAIN` of a connect, of
  * local ports), or of processes (`EAGAIN` of an exec probe's spawn).
  */
-function failure(detail: string, code: string | undefined, exec = false): ProbeResult {
+function failure(
+  said: string | { detail: string; reason?: string },
+  code: string | undefined,
+  exec = false,
+): ProbeResult {
+  const told = typeof said === 'string' ? { detail: said } : said;
   if (isLocalShortage(code) || (code === 'EAGAIN' && !exec))
-    return { ok: false, detail, inconclusive: 'descriptors' };
-  if (code === 'EAGAIN') return { ok: false, detail, inconclusive: 'processes' };
-  return { ok: false, detail };
+    return { ok: false, ...told, inconclusive: 'descriptors' };
+  if (code === 'EAGAIN') return { ok: false, ...told, inconclusive: 'processes' };
+  return { ok: false, ...told };
 }
 
 /** What an http probe reads of a body before it closes the connection (Kubernetes reads 10 KiB). */
@@ -189,10 +199,13 @@ export function shownOutput(output: string | undefined): string {
   return JSON.stringify(text).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** A failure's detail with what the command wrote last, where it wrote anything. */
-const withOutput = (detail: string, output: string | undefined) => {
+/**
+ * A failure's detail with what the command wrote last, where it wrote anything, and then the detail
+ * without it as its `reason`.
+ */
+const withOutput = (detail: string, output: string | undefined): { detail: string; reason?: string } => {
   const shown = shownOutput(output);
-  return shown ? `${detail}; last output: ${shown}` : detail;
+  return shown ? { detail: `${detail}; last output: ${shown}`, reason: detail } : { detail };
 };
 
 async function execProbe(
@@ -227,7 +240,7 @@ async function execProbe(
   const verdict = result.signal ? `exec ended by ${result.signal}` : `exec exited with code ${result.code}`;
   if (result.code === 0) return { ok: true, detail: verdict };
   // As Kubernetes puts a failed exec probe's output in its event: why it failed, in the command's words.
-  return { ok: false, detail: withOutput(verdict, result.output) };
+  return { ok: false, ...withOutput(verdict, result.output) };
 }
 
 /** Starts one attempt; a monitor sends the next one once this one has `ended`. */

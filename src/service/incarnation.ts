@@ -19,7 +19,7 @@ export interface Incarnation {
   becameReady: boolean;
   /** The last readiness probe's result. */
   lastProbe: ProbeOutcome | null;
-  /** The last failing probe result that was logged (so each change is logged once). */
+  /** The reason of the last failing probe result that was logged (so each change is logged once, not each new output). */
   loggedProbe: string | null;
   livenessStarted: boolean;
   /** Stopped because its liveness probe failed: its exit counts as a failure. */

@@ -231,17 +231,20 @@ export class InstanceSlot {
       );
   }
 
-  /** A readiness probe's result: kept for status, and logged when it fails in a new way. */
-  #probeResult(inc: Incarnation, ok: boolean, detail: string): void {
+  /**
+   * A readiness probe's result: kept for status (its latest detail), and logged when it fails in a new
+   * way: a new `reason`, never only a new output (a probe printing the time would log at every probe).
+   */
+  #probeResult(inc: Incarnation, ok: boolean, detail: string, reason = detail): void {
     inc.lastProbe = { ok, detail, at: Date.now() };
     if (ok) {
       inc.loggedProbe = null;
       return;
     }
-    if (inc.loggedProbe === detail || inc.exit || inc.retiring) return;
+    if (inc.loggedProbe === reason || inc.exit || inc.retiring) return;
     // While it boots, refused connections are expected: say nothing for the first moment.
     if (!inc.ready && Date.now() - inc.run.startedAt < PROBE_LOG_GRACE_MS) return;
-    inc.loggedProbe = detail;
+    inc.loggedProbe = reason;
     this.#ctx.log('warn', 'readiness probe failing', this.index, { ...this.#ids(inc), detail });
   }
 
@@ -292,7 +295,7 @@ export class InstanceSlot {
       const probe = this.#ctx.deps.monitor(config.health, this.#probeTarget(run), {
         onReady: (detail) => this.#setReady(inc, true, detail),
         onUnready: (detail) => this.#setReady(inc, false, detail, true),
-        onResult: (result) => this.#probeResult(inc, result.ok, result.detail),
+        onResult: (result) => this.#probeResult(inc, result.ok, result.detail, result.reason),
         onInconclusive: this.#probeSkipped(inc, 'readiness'),
       });
       inc.stopProbe = () => probe.stop();

@@ -30,7 +30,8 @@ export interface ServiceDeps {
     handlers: {
       onReady(detail: string): void;
       onUnready(detail: string): void;
-      onResult?(result: Omit<ProbeOutcome, 'at'>): void;
+      /** `reason`: the verdict without the command's output, where `detail` has it (what the log de-duplicates on). */
+      onResult?(result: Omit<ProbeOutcome, 'at'> & { reason?: string }): void;
       /** The first probe of a run that msup could not make for a shortage of its own (not counted). */
       onInconclusive?(detail: string, shortage: 'descriptors' | 'processes'): void;
     },

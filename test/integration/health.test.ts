@@ -125,6 +125,46 @@ describe('exec probes', () => {
     // A command that wrote nothing (white space only) says its exit code only.
     expect(logged('not ready', 'quiet')).toMatchObject({ detail: 'exec exited with code 2' });
   });
+
+  it('logs a failing probe whose output changes at every probe (a timestamp) once, its latest output in the status', async () => {
+    const p = project();
+    const flag = path.join(p.root, 'down');
+    const sup = p.create({
+      config: p.config({
+        clock: {
+          command: node('echo-server.js'),
+          port: 0,
+          // Passes until the flag exists; then prints the time in nanoseconds and fails.
+          readiness: {
+            exec: `test ! -e '${flag}' || { date +%s%N; exit 1; }`,
+            interval: '100ms',
+            timeout: '5s',
+            failureThreshold: 1000,
+          },
+        },
+      }),
+    });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    p.write('down', '');
+    const failing = () => logs.filter((r) => r.msg === 'readiness probe failing' && r.service === 'clock');
+    expect(await waitFor(() => failing().length > 0, 15_000)).toBe(true);
+    // Several more probes, each with another output, after the first was logged.
+    const seen = new Set<string>();
+    expect(
+      await waitFor(() => {
+        const detail = sup.instances('clock')[0]?.lastProbe?.detail;
+        if (detail) seen.add(detail);
+        return seen.size >= 5;
+      }, 15_000),
+    ).toBe(true);
+    expect(failing()).toHaveLength(1);
+    expect(failing()[0]?.detail).toMatch(/^exec exited with code 1; last output: "\d+"$/);
+    expect(sup.instances('clock')[0]?.lastProbe?.detail).toMatch(
+      /^exec exited with code 1; last output: "\d+"$/,
+    );
+  });
 });
 
 describe('dependsOn', () => {

@@ -56,10 +56,12 @@ describe('an exec probe through the container engine', () => {
     expect(await probeOf(engine(1, 'sh: fork: Resource temporarily unavailable\n'))).toEqual({
       ok: false,
       detail: 'exec exited with code 1; last output: "sh: fork: Resource temporarily unavailable"',
+      reason: 'exec exited with code 1',
     });
     expect(await probeOf(engine(2, 'Error: resource temporarily unavailable\n'))).toEqual({
       ok: false,
       detail: 'exec exited with code 2; last output: "Error: resource temporarily unavailable"',
+      reason: 'exec exited with code 2',
     });
     // Exit 125 whose last line is not the engine's message: the command's own exit, passed through.
     expect(
@@ -68,6 +70,7 @@ describe('an exec probe through the container engine', () => {
       ok: false,
       detail:
         'exec exited with code 125; last output: "Error: something\\nsh: fork: resource temporarily unavailable"',
+      reason: 'exec exited with code 125',
     });
     // 126 and 127 are the engine's (cannot invoke, not found), never for want of processes.
     expect(await probeOf(engine(126, 'Error: resource temporarily unavailable\n'))).toEqual({
@@ -89,6 +92,7 @@ describe('an exec probe through the container engine', () => {
       ok: false,
       detail:
         'exec failed: podman exec was ended by SIGKILL; last output: "checking\\nprobe: spawn sh EAGAIN"',
+      reason: 'exec failed: podman exec was ended by SIGKILL',
     });
     expect(await probeOf({ code: null, signal: 'SIGTERM', stdout: '', stderr: '' })).toEqual({
       ok: false,
@@ -117,6 +121,7 @@ describe('an exec probe through the container engine', () => {
     expect(await probeOf(result)).toEqual({
       ok: false,
       detail: 'exec exited with code 1; last output: "checking the queue\\nqueue full"',
+      reason: 'exec exited with code 1',
     });
     // The end of a long one, its escape sequences shown, never sent to a terminal.
     const long = await probeOf(engine(3, `${'x'.repeat(5000)}\u001b[31mdown\u001b[0m\n`));

@@ -16,10 +16,15 @@ describe("an exec probe's output", () => {
   it('is shown after the exit code or the signal of a failure, and never for a pass', async () => {
     expect(
       await probeOf({ code: 1, signal: null, timedOut: false, output: 'db: connection refused\n' }),
-    ).toEqual({ ok: false, detail: 'exec exited with code 1; last output: "db: connection refused"' });
+    ).toEqual({
+      ok: false,
+      detail: 'exec exited with code 1; last output: "db: connection refused"',
+      reason: 'exec exited with code 1',
+    });
     expect(await probeOf({ code: null, signal: 'SIGSEGV', timedOut: false, output: 'core dumped' })).toEqual({
       ok: false,
       detail: 'exec ended by SIGSEGV; last output: "core dumped"',
+      reason: 'exec ended by SIGSEGV',
     });
     expect(await probeOf({ code: 0, signal: null, timedOut: false, output: 'all good' })).toEqual({
       ok: true,
