@@ -9,21 +9,28 @@ import type { ResolvedCommand } from '../types.js';
 /** How much of what a command writes is kept: its last bytes (a probe shows a few hundred of them). */
 export const OUTPUT_KEEP_BYTES = 1024;
 
-/** Keeps the last `OUTPUT_KEEP_BYTES` of a stream of chunks. */
+/**
+ * Keeps the last `OUTPUT_KEEP_BYTES` of a stream of chunks. Once anything was left out (a single chunk
+ * over the keep counts too), the text begins with `…`, without the rest of a character cut in two.
+ */
 function outputTail() {
   let tail = Buffer.alloc(0);
   let cut = false;
   return {
     push(chunk: Buffer) {
+      if (chunk.length > OUTPUT_KEEP_BYTES) cut = true;
       tail = Buffer.concat([tail, chunk.subarray(-OUTPUT_KEEP_BYTES)]);
       if (tail.length <= OUTPUT_KEEP_BYTES) return;
       tail = tail.subarray(-OUTPUT_KEEP_BYTES);
       cut = true;
     },
-    /** The text kept; a character cut in two at its start is left out. */
+    /** The text kept: after `…` when its start was left out, from the first whole character. */
     text(): string {
-      const text = tail.toString('utf8');
-      return cut ? text.replace(/^\uFFFD{1,3}/, '') : text;
+      if (!cut) return tail.toString('utf8');
+      // UTF-8 continuation bytes (10xxxxxx) at the start are the end of a character cut in two: at most 3.
+      let start = 0;
+      while (start < 3 && start < tail.length && ((tail[start] ?? 0) & 0xc0) === 0x80) start++;
+      return `…${tail.subarray(start).toString('utf8')}`;
     },
   };
 }

@@ -213,7 +213,9 @@ describe('exec probe command (a process)', () => {
   it('keeps the end of what it wrote, stdout and stderr, bounded', async () => {
     const result = await run("head -c 100000 /dev/zero | tr '\\0' x; echo; echo 'db down'; exit 1");
     expect(result).toMatchObject({ code: 1, signal: null, timedOut: false });
-    expect(result.output?.length).toBe(OUTPUT_KEEP_BYTES);
+    // Its last OUTPUT_KEEP_BYTES, after a `…` that says there was more.
+    expect(result.output?.length).toBe(OUTPUT_KEEP_BYTES + 1);
+    expect(result.output?.startsWith('…x')).toBe(true);
     expect(result.output?.endsWith('x\ndb down\n')).toBe(true);
     expect(await run("echo 'on stderr' >&2; exit 2")).toEqual({
       code: 2,

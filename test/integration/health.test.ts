@@ -165,6 +165,32 @@ describe('exec probes', () => {
       /^exec exited with code 1; last output: "\d+"$/,
     );
   });
+
+  it('shows the end of a long output of multi-byte characters, from a whole character, after a `…`', async () => {
+    const p = project();
+    const flag = path.join(p.root, 'down');
+    const sup = p.create({
+      config: p.config({
+        euro: {
+          command: node('echo-server.js'),
+          port: 0,
+          // 400 € (1200 bytes) and 702 spaces in one write: the 1 KiB kept begins in the middle of a €, and
+          // once its trailing spaces are trimmed, fewer than 300 characters are left (no `…` of their own).
+          readiness: {
+            exec: `test ! -e '${flag}' || { printf "$(printf '€%.0s' $(seq 400))%702s" ''; exit 1; }`,
+            interval: '100ms',
+            timeout: '5s',
+          },
+        },
+      }),
+    });
+    await sup.start();
+    p.write('down', '');
+    expect(await waitFor(() => sup.instances('euro')[0]?.lastProbe?.ok === false, 15_000)).toBe(true);
+    const detail = sup.instances('euro')[0]?.lastProbe?.detail ?? '';
+    expect(detail).not.toContain('\uFFFD');
+    expect(detail).toBe(`exec exited with code 1; last output: "…${'€'.repeat(107)}"`);
+  });
 });
 
 describe('dependsOn', () => {
