@@ -190,13 +190,30 @@ const UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-
  * other character a terminal may act on escaped the same way. Empty when it wrote only white space.
  */
 export function shownOutput(output: string | undefined): string {
-  let text = output?.trim() ?? '';
+  const text = output?.trim() ?? '';
   if (text === '') return '';
-  if (text.length > OUTPUT_SHOWN_CHARS) {
-    // Never half of a surrogate pair at the start.
-    text = `…${text.slice(-OUTPUT_SHOWN_CHARS).replace(/^[\udc00-\udfff]/, '')}`;
-  }
-  return JSON.stringify(text).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(lastChars(text)).replace(UNSAFE, escaped);
+}
+
+/** The last OUTPUT_SHOWN_CHARS characters of a text, `…` before them when there was more. */
+function lastChars(text: string): string {
+  if (text.length <= OUTPUT_SHOWN_CHARS) return text;
+  // Never half of a surrogate pair at the start.
+  return `…${text.slice(-OUTPUT_SHOWN_CHARS).replace(/^[\udc00-\udfff]/, '')}`;
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
+const C0 = /[\u0000-\u001f]/g;
+
+const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * A runtime's error as a failed probe shows it (podman's `Error: ...` line, which the command it ran can
+ * write too, as long as it likes): its end, as the output is shown, unquoted, with the C0 controls and
+ * every other character a terminal may act on escaped as `\u001b`.
+ */
+export function shownError(error: string): string {
+  return lastChars(error.trim()).replace(C0, escaped).replace(UNSAFE, escaped);
 }
 
 /**
@@ -224,7 +241,7 @@ async function execProbe(
     // never ends on an unhandled rejection.
     const message = error instanceof Error ? error.message : String(error);
     const code = (error as { code?: unknown } | null)?.code;
-    return failure(`exec failed: ${message}`, typeof code === 'string' ? code : undefined, true);
+    return failure(`exec failed: ${shownError(message)}`, typeof code === 'string' ? code : undefined, true);
   }
   if (result.error) {
     // The runtime's code where it gives one (null: none); else a spawn error as its message ("spawn sh
@@ -234,7 +251,7 @@ async function execProbe(
         ? (result.errorCode ?? undefined)
         : result.error.match(/\bE[A-Z]+\b/g)?.at(-1);
     // The command's own output is only shown: what it says is no reason, nor a shortage of msup's.
-    return failure(withOutput(`exec failed: ${result.error}`, result.output), code, true);
+    return failure(withOutput(`exec failed: ${shownError(result.error)}`, result.output), code, true);
   }
   if (result.timedOut) return { ok: false, detail: `exec timed out after ${timeoutMs}ms` };
   const verdict = result.signal ? `exec ended by ${result.signal}` : `exec exited with code ${result.code}`;

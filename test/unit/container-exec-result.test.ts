@@ -134,4 +134,21 @@ describe('an exec probe through the container engine', () => {
       detail: 'exec exited with code 4',
     });
   });
+
+  it("shows an engine's `Error: ` line (which the command may have written) bounded and escaped, as output is", async () => {
+    // 127 with an `Error: ` last line: the engine's failure, whoever wrote it; a 500 kB line with ESC, CR
+    // and a CSI (U+009B) in it.
+    const said = `Error: ${'x'.repeat(500_000)}\u001b[2J\r\u009b2Jend`;
+    const result = await probeOf(engine(127, `${said}\n`));
+    expect(result).toEqual({
+      ok: false,
+      detail: `exec failed: …${'x'.repeat(289)}\\u001b[2J\\u000d\\u009b2Jend`,
+    });
+    // The shortage is told from the words before they are cut: the end kept, the code as before.
+    const short = `Error: fork/exec ${'y'.repeat(1000)}: resource temporarily unavailable`;
+    expect(await probeOf(engine(125, short))).toMatchObject({ inconclusive: 'processes' });
+    expect((await probeOf(engine(125, short))).detail).toMatch(
+      /^exec failed: …y+: resource temporarily unavailable \(EAGAIN\)$/,
+    );
+  });
 });
