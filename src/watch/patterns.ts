@@ -185,11 +185,15 @@ const stepsUp = (pattern: string) => {
  * through the folder its leading `..` lead to (`../api/gen/**`, from packages/api, names the cwd's own
  * `gen/`, which path.relative writes `gen`), as a watch glob does (viewFrom).
  */
-function ignoreMatcher(base: string, patterns: readonly string[]): (absolute: string) => boolean {
-  const byName = nameMatcher(patterns.filter((p) => !p.includes('/')));
+function ignoreMatcher(
+  base: string,
+  names: readonly string[],
+  paths: readonly string[],
+): (absolute: string) => boolean {
+  const byName = nameMatcher(names);
   // the patterns that go as far up share a view of the path
   const byUp = new Map<number, string[]>();
-  for (const pattern of patterns.filter((p) => p.includes('/'))) {
+  for (const pattern of paths) {
     const up = stepsUp(pattern);
     byUp.set(up, [...(byUp.get(up) ?? []), pattern]);
   }
@@ -232,9 +236,20 @@ export function compileWatchPatterns(
   const positive = entries.filter((p) => !p.startsWith('!'));
   const asRelative = (p: string) => (path.isAbsolute(p) ? relative(p) : clean(p));
 
+  // a name or a path as the entry is written (`tmp/` is the name tmp; `./tmp` and `/abs/cwd/tmp` are
+  // the cwd's tmp, though relative to the cwd they are written `tmp` too)
+  const ignores = [...ignored, ...negated].map((p) => p.trim()).filter((p) => p !== '');
+  const isName = (p: string) => !toPosix(p).replace(/\/+$/, '').includes('/');
   const userIgnored = ignoreMatcher(
     base,
-    [...ignored, ...negated].map(asRelative).filter((p) => p !== ''),
+    ignores
+      .filter(isName)
+      .map(asRelative)
+      .filter((p) => p !== ''),
+    ignores
+      .filter((p) => !isName(p))
+      .map(asRelative)
+      .filter((p) => p !== ''),
   );
   const defaultIgnored = nameMatcher(DEFAULT_IGNORED);
   const defaultIgnoredFile = picomatch([...DEFAULT_IGNORED_FILES], { dot: true });

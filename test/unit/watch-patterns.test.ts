@@ -289,6 +289,19 @@ describe('compileWatchPatterns', () => {
     expect(compileWatchPatterns(cwd, ['src/**/']).isWanted(at('src/a/b.js'))).toBe(true);
   });
 
+  it('takes an absolute or ./ entry of watchIgnore or a ! entry as a path from the cwd, not a name', () => {
+    for (const ignored of [[at('tmp')], ['./tmp'], [`${at('tmp')}/`]]) {
+      const p = compileWatchPatterns(cwd, true, ignored);
+      expect({ ignored, cwdTmp: p.isWanted(at('tmp/a.js')) }).toEqual({ ignored, cwdTmp: false });
+      expect({ ignored, srcTmp: p.isWanted(at('src/tmp/a.js')) }).toEqual({ ignored, srcTmp: true });
+    }
+    const negated = compileWatchPatterns(cwd, ['src', `!${at('src/gen')}`, '!./lib']);
+    expect(negated.isWanted(at('src/gen/a.js'))).toBe(false);
+    expect(negated.isWanted(at('src/x/gen/a.js'))).toBe(true);
+    // a name, with or without a trailing slash, still matches anywhere
+    expect(compileWatchPatterns(cwd, true, ['tmp/']).isWanted(at('src/tmp/a.js'))).toBe(false);
+  });
+
   it('lets the watcher skip folders that lead nowhere, but not the ones on the way to a root', () => {
     const p = compileWatchPatterns(cwd, ['src/app/**/*.ts']);
     expect(p.isIgnored(cwd)).toBe(false);
