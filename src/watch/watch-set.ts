@@ -4,7 +4,7 @@ import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { ErrorLines } from './error-lines.js';
 import { LoopGuard, type LoopGuardOptions, type LoopRule } from './loop-guard.js';
 import { watchesNothing } from './patterns.js';
-import { createWatcher, fileNames, type SkippedLink, type Watcher, watchFile } from './watcher.js';
+import { createWatcher, fileNames, type SkippedLink, type Watcher, watchedAt, watchFile } from './watcher.js';
 
 export interface WatchSetHandlers {
   /**
@@ -45,8 +45,16 @@ interface ServiceWatch {
 const watchesSomething = (service: ResolvedService) =>
   service.watch !== null && !watchesNothing(service.watch.paths);
 
-/** The config file and the real path a link there leads to: a change of either starts watchers over. */
-const configKey = (file: string | null) => (file ? fileNames(file).join('\0') : '');
+/**
+ * The config file and the real path a link there leads to, and where each is watched (a link to a file
+ * not made yet: the nearest folder there is on the way): a change of any starts watchers over.
+ */
+const configKey = (file: string | null) =>
+  file
+    ? fileNames(file)
+        .map((name) => `${name}\0${watchedAt(name).folder}`)
+        .join('\0')
+    : '';
 
 export class WatchSet {
   readonly #handlers: WatchSetHandlers;

@@ -138,8 +138,48 @@ export function fileNames(file: string): string[] {
     const real = realpathSync(resolved);
     return real === resolved ? [resolved] : [resolved, real];
   } catch {
-    return [resolved]; // not there (yet): nothing to follow
+    // not there (yet): a link to a file not made yet is followed by hand, so that its making is seen
+    const target = danglingTarget(resolved);
+    return target === undefined || target === resolved ? [resolved] : [resolved, target];
   }
+}
+
+/** How many links a dangling chain is followed through (as the system's own limit, 40). */
+const LINKS_FOLLOWED = 40;
+
+/**
+ * Where a link to a file that does not exist (yet) leads: its target, resolved against the link's folder,
+ * through a chain of links, the part that exists by its real path. Undefined when `file` is no link.
+ */
+function danglingTarget(file: string): string | undefined {
+  let current = file;
+  for (let i = 0; i < LINKS_FOLLOWED; i++) {
+    let next: string;
+    try {
+      next = path.resolve(path.dirname(current), readlinkSync(current));
+    } catch {
+      if (current === file) return undefined;
+      break; // not a link (it is not there): the end of the chain
+    }
+    current = next;
+  }
+  const there = existingAncestor(current);
+  try {
+    return path.join(realpathSync(there), path.relative(there, current));
+  } catch {
+    return current;
+  }
+}
+
+/**
+ * Where a file's change shows: its folder, or, when that does not exist (yet), the nearest one that does,
+ * where the first missing folder on the way appears; `name` is what changes there.
+ */
+export function watchedAt(file: string): { folder: string; name: string } {
+  const folder = path.dirname(file);
+  const there = existingAncestor(folder);
+  if (there === folder) return { folder, name: path.basename(file) };
+  return { folder: there, name: path.relative(there, file).split(path.sep)[0] as string };
 }
 
 const asError = (value: unknown) => (value instanceof Error ? value : new Error(String(value)));
@@ -340,7 +380,7 @@ export function watchFile(
   // by the real folder: a link on the way to the file, not the file itself, is the same folder's entry
   const folders = new Map<string, { folder: string; names: Set<string> }>();
   for (const each of fileNames(file)) {
-    const folder = path.dirname(each);
+    const { folder, name: changed } = watchedAt(each);
     let real = folder;
     try {
       real = realpathSync(folder);
@@ -348,7 +388,7 @@ export function watchFile(
       // not there: watching it fails, and says so
     }
     const entry = folders.get(real) ?? { folder, names: new Set<string>() };
-    entry.names.add(path.basename(each));
+    entry.names.add(changed);
     folders.set(real, entry);
   }
   const watchers: FSWatcher[] = [];

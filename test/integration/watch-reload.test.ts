@@ -228,6 +228,40 @@ describe('watch mode', () => {
     expect(sup.config.services.find((s) => s.name === 'other')?.env.ROUND).toBe('3');
   });
 
+  it('follows a linked config file made to lead to a file not made yet: making it reloads', async () => {
+    const p = project();
+    const idle = (env: Record<string, string> = {}, extra: Partial<ServiceConfig> = {}): ServiceConfig => ({
+      command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+      env,
+      ...extra,
+    });
+    const release = (other: ServiceConfig) =>
+      JSON.stringify(p.config({ web: idle({}, { watch: ['releases'] }), other }), null, 2);
+    p.write('releases/v1/config.json', release(idle({ ROUND: '1' })));
+    symlinkSync('releases/v1/config.json', path.join(p.root, 'supervisor.config.json'));
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const rejected = () => logs.filter((r) => r.msg === 'config change rejected; the running config stays');
+    const reloads = () => logs.filter((r) => r.msg === 'config reloaded');
+    const changed = () => logs.filter((r) => r.msg === 'files changed').flatMap((r) => r.files as string[]);
+    // the link made to lead to the next release before it is there (through a second link, ln -sfn)
+    mkdirSync(path.join(p.root, '.msup'), { recursive: true });
+    symlinkSync('../releases/v2/config.json', path.join(p.root, '.msup/current.json'));
+    symlinkSync('.msup/current.json', path.join(p.root, '.msup/next.json'));
+    renameSync(path.join(p.root, '.msup/next.json'), path.join(p.root, 'supervisor.config.json'));
+    expect(await waitFor(() => rejected().length >= 1, 20_000)).toBe(true);
+    // the release made: the reload applies it, and it is no change of web's files
+    p.write('releases/v2/config.json', release(idle({ ROUND: '2' })));
+    expect(await waitFor(() => reloads().length === 1, 20_000)).toBe(true);
+    expect(reloads()[0]).toMatchObject({ restarted: ['other'] });
+    expect(sup.config.services.find((s) => s.name === 'other')?.env.ROUND).toBe('2');
+    p.write('releases/notes.txt', 'x');
+    expect(await waitFor(() => changed().includes('releases/notes.txt'), 10_000)).toBe(true);
+    expect(changed()).toEqual(['releases/notes.txt']);
+  });
+
   it('pauses watching a service that keeps changing its own files', { timeout: 120_000 }, async () => {
     const p = project();
     writeConfig(p, { selfish: { command: node('touch-on-start.js'), watch: true } });
