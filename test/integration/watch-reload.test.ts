@@ -216,8 +216,11 @@ describe('watch mode', () => {
     expect(await waitFor(() => rejected().length >= 1, 20_000)).toBe(true);
     // still wrong (invalid, no longer a syntax error): rejected again, and no change of web's files
     p.write('releases/v2/config.json', release(idle({ ROUND: '2' }, { instances: -1 })));
-    expect(await waitFor(() => rejected().length >= 2, 20_000)).toBe(true);
-    expect(rejected().at(-1)?.issues).toEqual([expect.stringContaining('services.other.instances')]);
+    // waited for by its issue: the syntax error may be rejected twice (the link's move and the write)
+    const invalid = () =>
+      rejected().filter((r) => (r.issues as string[] | undefined)?.[0]?.includes('services.other.instances'));
+    expect(await waitFor(() => invalid().length >= 1, 20_000)).toBe(true);
+    expect(invalid()[0]?.issues).toEqual([expect.stringContaining('services.other.instances')]);
     // fixed: the reload applies it
     p.write('releases/v2/config.json', release(idle({ ROUND: '3' })));
     expect(await waitFor(() => reloads().length === 1, 20_000)).toBe(true);
