@@ -443,12 +443,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /**
    * Settings given to no effect, named at start and at each reload: one the service's runtime does not
-   * apply (kept, for re-targeting), and a `watch` list that names nothing to watch.
+   * apply (kept, for re-targeting), and a `watch` list that names nothing to watch (when watching is on:
+   * under --no-watch no list restarts anything, as asked).
    */
   #warnUnused(config: ResolvedConfig): void {
     for (const { path: key, runtime } of unusedSettings(config)) {
       this.#log('warn', `${key} does not apply to the ${runtime} runtime`, { setting: key, runtime });
     }
+    if (this.#options.watch === false) return;
     for (const service of config.services) {
       if (!service.watch || !watchesNothing(service.watch.paths)) continue;
       const key = `services.${service.name}.watch`;

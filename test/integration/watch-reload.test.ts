@@ -381,6 +381,25 @@ describe('watch mode', () => {
     expect(warned().slice(2)).toEqual([line('web')]);
   });
 
+  it('does not warn of a watch list that names nothing to watch under --no-watch', async () => {
+    const p = project();
+    const idle = (watch: string[] | boolean): ServiceConfig => ({
+      command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+      watch,
+    });
+    writeConfig(p, { web: idle([]), api: idle(['!tmp/**']) });
+    const sup = p.create({ configFile: 'supervisor.config.json', watch: false });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    expect(logs.filter((r) => r.level === 'warn' && r.msg.includes('names nothing to watch'))).toEqual([]);
+    // nor at a reload
+    writeConfig(p, { web: idle([]), api: idle(true) });
+    await sup.reload();
+    expect(sup.config.services.find((s) => s.name === 'api')?.watch?.paths).toBe(true);
+    expect(logs.filter((r) => r.level === 'warn' && r.msg.includes('names nothing to watch'))).toEqual([]);
+  });
+
   it('does nothing on changes with --no-watch', async () => {
     const p = project();
     p.write('app.js', '1');
