@@ -79,6 +79,11 @@ export interface WatchPatterns {
   mayHoldWanted(absolute: string): boolean;
   /** The path as reported: relative to `cwd`, with `/` separators. */
   relative(absolute: string): string;
+  /**
+   * Whether the ignores (watchIgnore, `!` entries) take in every root, so that no file is ever wanted:
+   * `'../**'` or `'../*'` from a package's folder takes in that folder too.
+   */
+  ignoresEverything: boolean;
 }
 
 /**
@@ -332,5 +337,17 @@ export function compileWatchPatterns(
     return compiled.some((g) => g.folder(g.view(absolute)));
   };
 
-  return { roots: rootList, relative, isIgnored, isWanted, isBelowRoots, isNamedByGlob, mayHoldWanted };
+  return {
+    roots: rootList,
+    relative,
+    isIgnored,
+    isWanted,
+    isBelowRoots,
+    isNamedByGlob,
+    mayHoldWanted,
+    // a root, or everything in it (`'../*'` for `watch: ['..']`: a name no ignore means stands for any)
+    ignoresEverything:
+      rootList.length > 0 &&
+      rootList.every((root) => userIgnored(root) || userIgnored(path.join(root, 'msup-any-entry'))),
+  };
 }

@@ -381,6 +381,36 @@ describe('watch mode', () => {
     expect(warned().slice(2)).toEqual([line('web')]);
   });
 
+  it("warns of a watchIgnore that ignores everything watch names ('../**')", async () => {
+    const p = project();
+    const idle = (watch: string[] | true, watchIgnore: string[]): ServiceConfig => ({
+      command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+      watch,
+      watchIgnore,
+    });
+    writeConfig(p, {
+      web: idle(true, ['../**']),
+      api: idle(['src'], ['./src']),
+      worker: idle(true, ['tmp']),
+    });
+    const sup = p.create({ configFile: 'supervisor.config.json' });
+    const logs: LogRecord[] = [];
+    sup.on('log', (r) => logs.push(r));
+    await sup.start();
+    const warned = logs.filter((r) => r.level === 'warn' && r.msg.includes('ignores everything'));
+    expect(warned).toEqual(
+      ['web', 'api'].map((service) =>
+        expect.objectContaining({
+          msg: expect.stringMatching(
+            new RegExp(`^services\\.${service}\\.watchIgnore ignores everything watch names`),
+          ),
+          setting: `services.${service}.watchIgnore`,
+          service,
+        }),
+      ),
+    );
+  });
+
   it('does not warn of a watch list that names nothing to watch under --no-watch', async () => {
     const p = project();
     const idle = (watch: string[] | boolean): ServiceConfig => ({

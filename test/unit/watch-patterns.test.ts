@@ -302,6 +302,23 @@ describe('compileWatchPatterns', () => {
     expect(compileWatchPatterns(cwd, true, ['tmp/']).isWanted(at('src/tmp/a.js'))).toBe(false);
   });
 
+  it("tells ignores that take in every root: '../**' and '../*' take in the cwd's own folder", () => {
+    const api = path.resolve('/repo/packages/api');
+    for (const ignored of [['../**'], ['../*']]) {
+      const all = compileWatchPatterns(api, ['..'], ignored).ignoresEverything;
+      expect({ ignored, all }).toEqual({ ignored, all: true });
+      expect(compileWatchPatterns(api, true, ignored).ignoresEverything).toBe(true);
+    }
+    // the cwd's own folder is everything of watch: true, not of watch: ['..']
+    expect(compileWatchPatterns(api, true, ['../api']).ignoresEverything).toBe(true);
+    expect(compileWatchPatterns(api, ['..'], ['../api']).ignoresEverything).toBe(false);
+    expect(compileWatchPatterns(api, ['src', 'lib'], ['src/**']).ignoresEverything).toBe(false);
+    expect(compileWatchPatterns(api, ['src', 'lib'], ['src/**', 'lib']).ignoresEverything).toBe(true);
+    expect(compileWatchPatterns(api, ['..', '!../*'], []).ignoresEverything).toBe(true);
+    expect(compileWatchPatterns(api, ['..'], ['../web/**', 'tmp']).ignoresEverything).toBe(false);
+    expect(compileWatchPatterns(api, true, ['*.log']).ignoresEverything).toBe(false);
+  });
+
   it('lets the watcher skip folders that lead nowhere, but not the ones on the way to a root', () => {
     const p = compileWatchPatterns(cwd, ['src/app/**/*.ts']);
     expect(p.isIgnored(cwd)).toBe(false);
