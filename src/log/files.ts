@@ -16,9 +16,10 @@ import {
 import path from 'node:path';
 import { type Clock, type TimerHandle, unrefClock } from '../clock.js';
 import { openPrivate, privateDir } from '../private-files.js';
-import { type LogFileRecord, readLogTail, safeName, type TailOptions } from './tail.js';
+import { EVENTS_LOG, type LogFileRecord, readLogTail, safeName, type TailOptions } from './tail.js';
 
 export {
+  EVENTS_LOG,
   type EventLogRecord,
   type LogFileRecord,
   loggedNames,
@@ -95,9 +96,6 @@ const RETRY_OPEN_MS = 5000;
  * one deleted or moved away (`rm web.log`, `rm -rf .msup/logs`) is replaced by a new one.
  */
 const CHECK_FILE_MS = 1000;
-
-/** The file of msup's own events (a service named `msup` shares it; each line says which it is). */
-export const EVENTS_LOG = 'msup';
 
 interface OpenLog {
   name: string;

@@ -2,6 +2,9 @@
 import { type FileHandle, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 
+/** The file of msup's own events (a service named `msup` shares it; each line says which it is). */
+export const EVENTS_LOG = 'msup';
+
 /** A line a service instance wrote, as stored in `<service>.log`. */
 export interface OutputLogRecord {
   kind: 'output';
@@ -169,15 +172,24 @@ async function openOnce(file: string, seen: Set<string>): Promise<OpenedFile | u
   }
 }
 
+/**
+ * What a reader accepts: `accept`, and, for a service's log read for one stream, `mark`, the field as the
+ * writer stores it (`"stream":"stderr"`), which a line it can accept has in its text: the others are
+ * skipped before JSON.parse (`msup logs -f --err` with rare stderr lines reads back through every file).
+ * A line with the mark is still parsed and accepted by `accept` (the mark can be inside another field).
+ */
+interface Accepting {
+  accept: (record: LogFileRecord) => boolean;
+  mark: Buffer | undefined;
+}
+
+/** The field of a stream as `LogFiles.write` stores it: JSON.stringify, no spaces. */
+const streamMark = (stream: StreamName) => Buffer.from(`"stream":${JSON.stringify(stream)}`);
+
 /** One stored line → its record, pushed to `into` when it is one and `accept` takes it. */
-function takeLine(
-  bytes: Buffer,
-  at: number,
-  file: number,
-  accept: (record: LogFileRecord) => boolean,
-  into: Found[],
-): void {
+function takeLine(bytes: Buffer, at: number, file: number, { accept, mark }: Accepting, into: Found[]): void {
   if (bytes.length === 0) return;
+  if (mark && !bytes.includes(mark)) return;
   const record = parseLogLine(bytes.toString('utf8'));
   if (record && accept(record)) into.push({ record, at, file });
 }
@@ -186,7 +198,7 @@ function takeLine(
 async function* fileBackwards(
   opened: OpenedFile,
   file: number,
-  accept: (record: LogFileRecord) => boolean,
+  accept: Accepting,
   signal: AbortSignal | undefined,
   chunkBytes: number,
 ): AsyncGenerator<Found[]> {
@@ -221,7 +233,7 @@ async function* fileBackwards(
 async function* fileForwards(
   opened: OpenedFile,
   from: number,
-  accept: (record: LogFileRecord) => boolean,
+  accept: Accepting,
   signal: AbortSignal | undefined,
   chunkBytes: number,
 ): AsyncGenerator<Found[]> {
@@ -328,13 +340,13 @@ class Batches {
 class LogBackwards extends Batches {
   /** The files opened, in the order read (current first); with `keepOpen`, closed by `closeFiles()`. */
   readonly files: OpenedFile[];
-  readonly accept: (record: LogFileRecord) => boolean;
+  readonly accept: Accepting;
 
   constructor(
     dir: string,
     name: string,
     indexes: readonly number[],
-    accept: (record: LogFileRecord) => boolean,
+    accept: Accepting,
     signal: AbortSignal | undefined,
     options: ReadOptions,
   ) {
@@ -412,11 +424,25 @@ function tailReaders(
 ): LogBackwards[] {
   const { service, signal, stream } = options;
   const ofStream = (r: LogFileRecord) => stream === undefined || inStream(r, stream);
+  const mark = stream === undefined ? undefined : streamMark(stream);
   if (service === undefined)
-    return [...logs].map(([name, indexes]) => new LogBackwards(dir, name, indexes, ofStream, signal, read));
+    return [...logs].map(([name, indexes]) => {
+      // msup.log's events have no stream, and its warn and error ones are --err's: read without the mark for
+      // --err. For --out, with it: no event is stdout, so only the output of a service named `msup` (which
+      // shares the file) is parsed.
+      const own = name === EVENTS_LOG && stream === 'stderr';
+      return new LogBackwards(
+        dir,
+        name,
+        indexes,
+        { accept: ofStream, mark: own ? undefined : mark },
+        signal,
+        read,
+      );
+    });
   const name = safeName(service);
   const accept = (r: LogFileRecord) => r.kind === 'output' && r.service === service && ofStream(r);
-  return [new LogBackwards(dir, name, logs.get(name) ?? [], accept, signal, read)];
+  return [new LogBackwards(dir, name, logs.get(name) ?? [], { accept, mark }, signal, read)];
 }
 
 /**

@@ -208,4 +208,27 @@ describe('streamLogTail', () => {
     expect(stdout).toHaveLength(300);
     expect(stdout.every((r) => r.kind === 'output' && r.stream === 'stdout')).toBe(true);
   });
+  it("with a stream, skips the other stream's lines by their stored field, not by a line's text", async () => {
+    const files = logs(1e9);
+    // Lines whose text is the other stream's field as stored, and msup.log shared with a service named msup.
+    files.write({ service: 'web', index: 0, stream: 'stdout', line: '"stream":"stderr"', time: T0 });
+    files.write({ service: 'web', index: 0, stream: 'stderr', line: '"stream":"stdout"', time: T0 + 1 });
+    files.write({ service: 'web', index: 0, stream: 'stdout', line: '{"stream":"stderr"}', time: T0 + 2 });
+    files.write({ service: 'msup', index: 0, stream: 'stdout', line: 'own out', time: T0 + 3 });
+    files.write({ service: 'msup', index: 0, stream: 'stderr', line: 'own err', time: T0 + 4 });
+    files.event({ level: 'warn', msg: 'careful', stream: 'stdout', time: T0 + 5 });
+    files.event({ level: 'info', msg: 'said', time: T0 + 6 });
+    await files.close();
+    const cases: [{ lines: number; service?: string; stream: 'stdout' | 'stderr' }, string[]][] = [
+      [{ lines: 10, stream: 'stdout' }, ['web:"stream":"stderr"', 'web:{"stream":"stderr"}', 'msup:own out']],
+      [{ lines: 10, stream: 'stderr' }, ['web:"stream":"stdout"', 'msup:own err', 'msup:careful']],
+      [{ lines: 10, service: 'web', stream: 'stdout' }, ['web:"stream":"stderr"', 'web:{"stream":"stderr"}']],
+      [{ lines: 10, service: 'web', stream: 'stderr' }, ['web:"stream":"stdout"']],
+      [{ lines: 10, service: 'msup', stream: 'stdout' }, ['msup:own out']],
+    ];
+    for (const [options, expected] of cases) {
+      expect(shown((await stream(options, 16)).records), JSON.stringify(options)).toEqual(expected);
+      expect(shown(await readLogTail(dir, options)), JSON.stringify(options)).toEqual(expected);
+    }
+  });
 });
