@@ -241,16 +241,20 @@ process.on('SIGTERM', () => process.exit(0));`;
   });
 });
 
-/** Five lines to stderr, then (a moment later, so they are stored after them) twenty to stdout; then, at each SIGUSR2, one more, to stdout (o21, o22, ...) and to stderr (e6, e7, ...) in turn. */
+/**
+ * Five lines to stderr; at the first SIGUSR2 (sent once they are stored, so these are stored after them)
+ * twenty to stdout; then, at each SIGUSR2, one more, to stdout (o21, o22, ...) and to stderr (e6, e7, ...) in turn.
+ */
 const BOTH = `let e = '';
 for (let i = 1; i <= 5; i++) e += 'e' + i + '\\n';
 let o = '';
 for (let i = 1; i <= 20; i++) o += 'o' + i + '\\n';
-process.stderr.write(e, () => setTimeout(() => process.stdout.write(o), 200));
-let k = 0;
+process.stderr.write(e);
+let k = -1;
 process.on('SIGUSR2', () => {
   k++;
-  if (k % 2) process.stdout.write('o' + (20 + (k + 1) / 2) + '\\n');
+  if (k === 0) process.stdout.write(o);
+  else if (k % 2) process.stdout.write('o' + (20 + (k + 1) / 2) + '\\n');
   else process.stderr.write('e' + (5 + k / 2) + '\\n');
 });
 setInterval(() => {}, 1000);
@@ -300,6 +304,8 @@ async function bothStreams(p: Project) {
     services: { name: string; instances: { pid: number }[] }[];
   };
   const pid = (name: string) => status.services.find((s) => s.name === name)?.instances[0]?.pid as number;
+  expect(await waitFor(() => stored(p, 'web').length === 5)).toBe(true);
+  process.kill(pid('web'), 'SIGUSR2'); // its stdout lines, after the stderr ones
   expect(await waitFor(() => stored(p, 'web').length === 25)).toBe(true);
   return { msup, web: pid('web'), bad: pid('bad') };
 }
@@ -390,7 +396,9 @@ describe('msup logs --err, --out (as pm2 logs)', () => {
     await all.waitForOutput(/"line":"e6"/);
     await allOut.waitForOutput(/"line":"o22"/);
     process.kill(bad, 'SIGUSR2');
+    // msup logs `exited` at the child's exit, which can come before its last line is read from the pipe.
     await all.waitForOutput(/"msg":"exited".*"service":"bad"/);
+    await all.waitForOutput(/"line":"bad e"/);
     await allOut.waitForOutput(/"line":"bad o"/);
 
     for (const follower of [err, out, all, allOut]) follower.child.kill('SIGTERM');
