@@ -70,13 +70,26 @@ const TAKES_VALUE = new Set(
     .flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]),
 );
 
+/**
+ * Whether `option` is a flag of the command `word` (`--out` of `logs`): then a word after it is that
+ * command, not its value, although another command's option of that name takes one (export's `--out FILE`).
+ */
+function flagOf(word: string | undefined, option: string): boolean {
+  if (word === undefined || !(word in SPECS)) return false;
+  return SPECS[word as Spec].options.some(
+    (o) =>
+      o.value === undefined &&
+      (option === `--${o.name}` || (o.short !== undefined && option === `-${o.short}`)),
+  );
+}
+
 /** The command: the first word that is not an option or an option's value (`msup -c x.ts status`). */
 function findCommand(argv: readonly string[]): { command: Command; index: number } | undefined {
   let index = -1;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--') break;
-    if (TAKES_VALUE.has(arg)) i++;
+    if (TAKES_VALUE.has(arg) && !flagOf(argv[i + 1], arg)) i++;
     else if (!arg.startsWith('-')) {
       index = i;
       break;

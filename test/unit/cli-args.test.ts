@@ -128,6 +128,18 @@ describe('msup logs --err, --out and --timestamp (as pm2 logs)', () => {
       out: undefined,
     });
     expect(parseCliArgs(['logs', '-ft', '--timestamp'])).toMatchObject({ follow: true, timestamp: true });
+    // Before the command: export's --out takes a value, but before `logs` it is that command's flag
+    // (it failed with "missing command").
+    expect(parseCliArgs(['--out', 'logs', 'web'])).toMatchObject({
+      command: 'logs',
+      rest: ['web'],
+      stream: 'stdout',
+      out: undefined,
+    });
+    expect(parseCliArgs(['--out', 'deploy', 'export', 'compose'])).toMatchObject({
+      command: 'export',
+      out: 'deploy',
+    });
     expect(parseCliArgs(['logs'])).toMatchObject({ stream: undefined, timestamp: false });
     expect(parseCliArgs(['export', 'compose', '--out', 'deploy'])).toMatchObject({ out: 'deploy' });
     expect(usageError(['logs', '--err', '--out'])).toBe(
