@@ -113,7 +113,7 @@ export const SPECS: Record<Exclude<Command, 'help' | 'version'>, CommandSpec> = 
       },
       {
         name: 'err',
-        help: "only the services' stderr lines (without a service, and msup's warn and error events)",
+        help: "only the services' stderr lines (and, without a service, msup's warn and error events)",
       },
       { name: 'out', help: "only the services' stdout lines (no msup events)" },
       {

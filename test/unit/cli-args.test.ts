@@ -170,7 +170,7 @@ describe('msup logs --err, --out and --timestamp (as pm2 logs)', () => {
         ?.slice(flag.length)
         .trim();
     expect(help('      --err')).toBe(
-      "only the services' stderr lines (without a service, and msup's warn and error events)",
+      "only the services' stderr lines (and, without a service, msup's warn and error events)",
     );
     expect(help('      --out')).toBe("only the services' stdout lines (no msup events)");
     expect(help('  -t, --timestamp')).toBe(
