@@ -3,6 +3,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/processes.js';
 import { node, useProject } from '../helpers/project.js';
 
 const project = useProject();
@@ -88,5 +89,58 @@ describe('control socket input', () => {
       message: 'scale w: expected a whole number from 0 to 1000, got 100000000',
     });
     expect(sup.instances('w')).toHaveLength(1);
+  });
+  it('follow with "stream": msup itself sends that stream only (stderr: its warn and error events too)', async () => {
+    const p = project();
+    // At the first SIGUSR2 a stdout line, at the second a stderr one.
+    const script = `let k = 0;
+process.on('SIGUSR2', () => (++k === 1 ? process.stdout.write('o1\\n') : process.stderr.write('e1\\n')));
+setInterval(() => {}, 1000);`;
+    const sup = await p.start({ config: p.config({ w: { command: [process.execPath, '-e', script] } }) });
+    const pid = sup.instances('w')[0]?.pid as number;
+    const socketPath = path.join(p.root, '.msup', 'control.sock');
+    /** A follow on a connection of its own: its messages as they come. */
+    const follow = (request: string) => {
+      const socket = net.connect(socketPath);
+      const messages: Record<string, unknown>[] = [];
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+        const lines = text.split('\n');
+        text = lines.pop() as string;
+        for (const line of lines) messages.push(JSON.parse(line) as Record<string, unknown>);
+      });
+      socket.write(`${request}\n`);
+      return { socket, messages };
+    };
+    const records = (messages: Record<string, unknown>[]) =>
+      messages.filter((m) => m.event === 'line').map((m) => m.record as Record<string, unknown>);
+    const all = follow('{"v":1,"id":1,"cmd":"follow"}');
+    const err = follow('{"v":1,"id":1,"cmd":"follow","stream":"stderr"}');
+    const out = follow('{"v":1,"id":1,"cmd":"follow","service":"w","stream":"stdout"}');
+    try {
+      const answered = () => [all, err, out].every((f) => f.messages.some((m) => m.ok === true));
+      await waitFor(answered);
+      expect(err.messages[0]).toMatchObject({ ok: true, result: { stream: 'stderr' } });
+      // An info event (scaling) and a stdout line; once the follower of everything has both, msup has
+      // sent the stderr follower what it sends of them, before the stderr line asked for next.
+      await sup.scale('w', 2);
+      process.kill(pid, 'SIGUSR2');
+      const seen = (f: { messages: Record<string, unknown>[] }, what: RegExp) =>
+        records(f.messages).some((r) => what.test(JSON.stringify(r)));
+      expect(await waitFor(() => seen(all, /"line":"o1"/) && seen(all, /"msg":"scaling"/))).toBe(true);
+      process.kill(pid, 'SIGUSR2');
+      expect(await waitFor(() => seen(err, /"line":"e1"/) && seen(all, /"line":"e1"/))).toBe(true);
+      // Before (without msup's own filter), o1 and the info event came on the stderr follow too.
+      const errRecords = records(err.messages);
+      expect(errRecords.filter((r) => r.kind === 'output')).toMatchObject([{ stream: 'stderr', line: 'e1' }]);
+      expect(
+        errRecords.filter((r) => r.kind === 'event' && r.level !== 'warn' && r.level !== 'error'),
+      ).toEqual([]);
+      expect(records(out.messages)).toMatchObject([{ kind: 'output', stream: 'stdout', line: 'o1' }]);
+    } finally {
+      for (const f of [all, err, out]) f.socket.destroy();
+    }
   });
 });
