@@ -83,13 +83,34 @@ function flagOf(word: string | undefined, option: string): boolean {
   );
 }
 
+/** Whether the command `word` takes `option` with a value (export's `--out FILE`). */
+function takesValue(word: string, option: string): boolean {
+  if (!(word in SPECS)) return false;
+  return SPECS[word as Spec].options.some(
+    (o) =>
+      o.value !== undefined &&
+      (option === `--${o.name}` || (o.short !== undefined && option === `-${o.short}`)),
+  );
+}
+
+/**
+ * Whether the word after `option` (at `i`) is a command that has `option` as a flag: not when a later word
+ * is a command that takes `option` with a value (`--out logs export compose`: logs is export's folder).
+ */
+function commandAfter(argv: readonly string[], i: number, option: string): boolean {
+  if (!flagOf(argv[i + 1], option)) return false;
+  const end = argv.indexOf('--');
+  const later = argv.slice(i + 2, end === -1 ? undefined : end);
+  return !later.some((w) => takesValue(w, option));
+}
+
 /** The command: the first word that is not an option or an option's value (`msup -c x.ts status`). */
 function findCommand(argv: readonly string[]): { command: Command; index: number } | undefined {
   let index = -1;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--') break;
-    if (TAKES_VALUE.has(arg) && !flagOf(argv[i + 1], arg)) i++;
+    if (TAKES_VALUE.has(arg) && !commandAfter(argv, i, arg)) i++;
     else if (!arg.startsWith('-')) {
       index = i;
       break;

@@ -140,6 +140,11 @@ describe('msup logs --err, --out and --timestamp (as pm2 logs)', () => {
       command: 'export',
       out: 'deploy',
     });
+    // A folder named like such a command, given to a later command's --out, is that folder (it ran logs).
+    expect(parseCliArgs(['--out', 'logs', 'export', 'compose'])).toMatchObject({
+      command: 'export',
+      out: 'logs',
+    });
     expect(parseCliArgs(['logs'])).toMatchObject({ stream: undefined, timestamp: false });
     expect(parseCliArgs(['export', 'compose', '--out', 'deploy'])).toMatchObject({ out: 'deploy' });
     expect(usageError(['logs', '--err', '--out'])).toBe(
