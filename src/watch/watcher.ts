@@ -156,7 +156,15 @@ function danglingTarget(file: string): string | undefined {
   for (let i = 0; i < LINKS_FOLLOWED; i++) {
     let next: string;
     try {
-      next = path.resolve(path.dirname(current), readlinkSync(current));
+      // from the link's real folder, as the system does: `..` in the target leaves that, not the name's folder
+      const target = readlinkSync(current);
+      let from = path.dirname(current);
+      try {
+        from = realpathSync(from);
+      } catch {
+        // the folder's real path is not to be had: the name's folder, as written
+      }
+      next = path.resolve(from, target);
     } catch {
       if (current === file) return undefined;
       break; // not a link (it is not there): the end of the chain
