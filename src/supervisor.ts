@@ -46,7 +46,7 @@ import type {
   SupervisorEvents,
 } from './types.js';
 import type { LoopGuardOptions } from './watch/loop-guard.js';
-import { compileWatchPatterns, watchesNothing } from './watch/patterns.js';
+import { watchWarning } from './watch/patterns.js';
 import { WatchSet } from './watch/watch-set.js';
 import { LINK_SKIP_REASONS } from './watch/watcher.js';
 
@@ -452,30 +452,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     if (this.#options.watch === false) return;
     for (const service of config.services) {
-      if (!service.watch) continue;
-      if (!watchesNothing(service.watch.paths)) {
-        // '../**' in watchIgnore (from packages/api, watching '..') takes in the service's own folder too
-        const { paths, ignored } = service.watch;
-        if (!compileWatchPatterns(service.cwd, paths, ignored).ignoresEverything) continue;
-        const named = paths === true ? true : paths.filter((p) => !p.trim().startsWith('!'));
-        const byWatchIgnore = compileWatchPatterns(service.cwd, named, ignored).ignoresEverything;
-        const key = `services.${service.name}.${byWatchIgnore ? 'watchIgnore' : 'watch'}`;
-        const what = byWatchIgnore
-          ? `${key} ignores everything watch names`
-          : `${key}'s ! entries ignore everything it names`;
-        this.#log(
-          'warn',
-          `${what} (as '../**' or '../*' takes in the service's own folder): no change of its files restarts the service`,
-          { setting: key, service: service.name },
-        );
-        continue;
-      }
-      const key = `services.${service.name}.watch`;
-      this.#log(
-        'warn',
-        `${key} names nothing to watch (an empty list, or only ! entries): no change of its files restarts the service`,
-        { setting: key, service: service.name },
-      );
+      const warning = watchWarning(service);
+      if (warning) this.#log('warn', warning.message, { setting: warning.setting, service: service.name });
     }
   }
 

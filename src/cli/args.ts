@@ -70,38 +70,25 @@ const TAKES_VALUE = new Set(
     .flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]),
 );
 
-/**
- * Whether `option` is a flag of the command `word` (`--out` of `logs`): then a word after it is that
- * command, not its value, although another command's option of that name takes one (export's `--out FILE`).
- */
-function flagOf(word: string | undefined, option: string): boolean {
-  if (word === undefined || !(word in SPECS)) return false;
-  return SPECS[word as Spec].options.some(
-    (o) =>
-      o.value === undefined &&
-      (option === `--${o.name}` || (o.short !== undefined && option === `-${o.short}`)),
-  );
-}
-
-/** Whether the command `word` takes `option` with a value (export's `--out FILE`). */
-function takesValue(word: string, option: string): boolean {
-  if (!(word in SPECS)) return false;
-  return SPECS[word as Spec].options.some(
-    (o) =>
-      o.value !== undefined &&
-      (option === `--${o.name}` || (o.short !== undefined && option === `-${o.short}`)),
+/** The command `word`'s option written `option` (`--out`, `-n`), if `word` is a command that has one. */
+function optionOf(word: string | undefined, option: string): OptionSpec | undefined {
+  if (word === undefined || !(word in SPECS)) return undefined;
+  return SPECS[word as Spec].options.find(
+    (o) => option === `--${o.name}` || (o.short !== undefined && option === `-${o.short}`),
   );
 }
 
 /**
- * Whether the word after `option` (at `i`) is a command that has `option` as a flag: not when a later word
- * is a command that takes `option` with a value (`--out logs export compose`: logs is export's folder).
+ * Whether the word after `option` (at `i`) is a command that has `option` as a flag (`--out` of `logs`),
+ * although another command's option of that name takes a value (export's `--out FILE`): not when a later
+ * word is a command that takes `option` with a value (`--out logs export compose`: logs is export's folder).
  */
 function commandAfter(argv: readonly string[], i: number, option: string): boolean {
-  if (!flagOf(argv[i + 1], option)) return false;
+  const flag = optionOf(argv[i + 1], option);
+  if (flag === undefined || flag.value !== undefined) return false;
   const end = argv.indexOf('--');
   const later = argv.slice(i + 2, end === -1 ? undefined : end);
-  return !later.some((w) => takesValue(w, option));
+  return !later.some((w) => optionOf(w, option)?.value !== undefined);
 }
 
 /** The command: the first word that is not an option or an option's value (`msup -c x.ts status`). */

@@ -108,15 +108,12 @@ export function startMonitor(
       inconclusive = true;
     } else {
       inconclusive = false;
+      const counted = ` (out of processes for ${PROCESS_SHORTAGE_LIMIT_MS / 1000} s: counted)`;
       const verdict: ProbeResult = result.inconclusive
         ? {
             ok: false,
-            detail: `${result.detail} (out of processes for ${PROCESS_SHORTAGE_LIMIT_MS / 1000} s: counted)`,
-            ...(result.reason
-              ? {
-                  reason: `${result.reason} (out of processes for ${PROCESS_SHORTAGE_LIMIT_MS / 1000} s: counted)`,
-                }
-              : {}),
+            detail: result.detail + counted,
+            ...(result.reason ? { reason: result.reason + counted } : {}),
           }
         : result;
       handlers.onResult?.(verdict);

@@ -94,6 +94,37 @@ export function watchesNothing(paths: readonly string[] | true): boolean {
   return paths !== true && !paths.some((p) => p.trim() !== '' && !p.trim().startsWith('!'));
 }
 
+/**
+ * A service's `watch` settings given to no effect, as msup warns of them (at start and at each reload):
+ * a list that names nothing to watch, or ignores that take in everything it names (`'../**'` in
+ * watchIgnore, from packages/api watching `'..'`, takes in the service's own folder too). Undefined when
+ * the service is not watched, or its watching can restart it.
+ */
+export function watchWarning(service: {
+  name: string;
+  cwd: string;
+  watch: { paths: readonly string[] | true; ignored: readonly string[] } | null;
+}): { setting: string; message: string } | undefined {
+  if (!service.watch) return undefined;
+  const { paths, ignored } = service.watch;
+  const none = 'no change of its files restarts the service';
+  if (watchesNothing(paths)) {
+    const setting = `services.${service.name}.watch`;
+    return {
+      setting,
+      message: `${setting} names nothing to watch (an empty list, or only ! entries): ${none}`,
+    };
+  }
+  if (!compileWatchPatterns(service.cwd, paths, ignored).ignoresEverything) return undefined;
+  const named = paths === true ? true : paths.filter((p) => !p.trim().startsWith('!'));
+  const byWatchIgnore = compileWatchPatterns(service.cwd, named, ignored).ignoresEverything;
+  const setting = `services.${service.name}.${byWatchIgnore ? 'watchIgnore' : 'watch'}`;
+  const what = byWatchIgnore
+    ? `${setting} ignores everything watch names`
+    : `${setting}'s ! entries ignore everything it names`;
+  return { setting, message: `${what} (as '../**' or '../*' takes in the service's own folder): ${none}` };
+}
+
 const toPosix = (p: string) => p.split(path.sep).join('/');
 /** `./src/` → `src`: no leading `./`, no trailing `/` (a folder is a folder either way, as in .gitignore). */
 const clean = (pattern: string) =>
@@ -245,17 +276,13 @@ export function compileWatchPatterns(
   // the cwd's tmp, though relative to the cwd they are written `tmp` too)
   const ignores = [...ignored, ...negated].map((p) => p.trim()).filter((p) => p !== '');
   const isName = (p: string) => !toPosix(p).replace(/\/+$/, '').includes('/');
-  const userIgnored = ignoreMatcher(
-    base,
-    ignores
-      .filter(isName)
-      .map(asRelative)
-      .filter((p) => p !== ''),
-    ignores
-      .filter((p) => !isName(p))
-      .map(asRelative)
-      .filter((p) => p !== ''),
-  );
+  const nameIgnores: string[] = [];
+  const pathIgnores: string[] = [];
+  for (const entry of ignores) {
+    const seen = asRelative(entry);
+    if (seen !== '') (isName(entry) ? nameIgnores : pathIgnores).push(seen);
+  }
+  const userIgnored = ignoreMatcher(base, nameIgnores, pathIgnores);
   const defaultIgnored = nameMatcher(DEFAULT_IGNORED);
   const defaultIgnoredFile = picomatch([...DEFAULT_IGNORED_FILES], { dot: true });
 

@@ -33,6 +33,36 @@ const web = (extra: Partial<ServiceConfig> = {}): ServiceConfig => ({
   ...extra,
 });
 
+/**
+ * A project whose supervisor.config.json is a link to releases/v1/config.json (web watches releases/,
+ * other is the service each release changes), started: its log, as the reload tests read it.
+ */
+async function linkedReleases() {
+  const p = project();
+  const idle = (env: Record<string, string> = {}, extra: Partial<ServiceConfig> = {}): ServiceConfig => ({
+    command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+    env,
+    ...extra,
+  });
+  const release = (other: ServiceConfig) =>
+    JSON.stringify(p.config({ web: idle({}, { watch: ['releases'] }), other }), null, 2);
+  p.write('releases/v1/config.json', release(idle({ ROUND: '1' })));
+  symlinkSync('releases/v1/config.json', path.join(p.root, 'supervisor.config.json'));
+  const sup = p.create({ configFile: 'supervisor.config.json' });
+  const logs: LogRecord[] = [];
+  sup.on('log', (r) => logs.push(r));
+  await sup.start();
+  return {
+    p,
+    sup,
+    idle,
+    release,
+    rejected: () => logs.filter((r) => r.msg === 'config change rejected; the running config stays'),
+    reloads: () => logs.filter((r) => r.msg === 'config reloaded'),
+    changed: () => logs.filter((r) => r.msg === 'files changed').flatMap((r) => r.files as string[]),
+  };
+}
+
 describe('watch mode', () => {
   it('restarts a service when its files change, dropping no request', async () => {
     const p = project();
@@ -188,23 +218,7 @@ describe('watch mode', () => {
   });
 
   it('follows a linked config file made to lead to a file that does not load: fixing that file reloads', async () => {
-    const p = project();
-    const idle = (env: Record<string, string> = {}, extra: Partial<ServiceConfig> = {}): ServiceConfig => ({
-      command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
-      env,
-      ...extra,
-    });
-    const release = (other: ServiceConfig) =>
-      JSON.stringify(p.config({ web: idle({}, { watch: ['releases'] }), other }), null, 2);
-    p.write('releases/v1/config.json', release(idle({ ROUND: '1' })));
-    symlinkSync('releases/v1/config.json', path.join(p.root, 'supervisor.config.json'));
-    const sup = p.create({ configFile: 'supervisor.config.json' });
-    const logs: LogRecord[] = [];
-    sup.on('log', (r) => logs.push(r));
-    await sup.start();
-    const rejected = () => logs.filter((r) => r.msg === 'config change rejected; the running config stays');
-    const reloads = () => logs.filter((r) => r.msg === 'config reloaded');
-    const changed = () => logs.filter((r) => r.msg === 'files changed').flatMap((r) => r.files as string[]);
+    const { p, sup, idle, release, rejected, reloads, changed } = await linkedReleases();
     // the next release, half written: a change of web's files, not the config yet
     p.write('releases/v2/config.json', '{ "services": {');
     expect(await waitFor(() => changed().includes('releases/v2/config.json'), 10_000)).toBe(true);
@@ -232,23 +246,7 @@ describe('watch mode', () => {
   });
 
   it('follows a linked config file made to lead to a file not made yet: making it reloads', async () => {
-    const p = project();
-    const idle = (env: Record<string, string> = {}, extra: Partial<ServiceConfig> = {}): ServiceConfig => ({
-      command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
-      env,
-      ...extra,
-    });
-    const release = (other: ServiceConfig) =>
-      JSON.stringify(p.config({ web: idle({}, { watch: ['releases'] }), other }), null, 2);
-    p.write('releases/v1/config.json', release(idle({ ROUND: '1' })));
-    symlinkSync('releases/v1/config.json', path.join(p.root, 'supervisor.config.json'));
-    const sup = p.create({ configFile: 'supervisor.config.json' });
-    const logs: LogRecord[] = [];
-    sup.on('log', (r) => logs.push(r));
-    await sup.start();
-    const rejected = () => logs.filter((r) => r.msg === 'config change rejected; the running config stays');
-    const reloads = () => logs.filter((r) => r.msg === 'config reloaded');
-    const changed = () => logs.filter((r) => r.msg === 'files changed').flatMap((r) => r.files as string[]);
+    const { p, sup, idle, release, rejected, reloads, changed } = await linkedReleases();
     // the link made to lead to the next release before it is there (through a second link, ln -sfn)
     mkdirSync(path.join(p.root, '.msup'), { recursive: true });
     symlinkSync('../releases/v2/config.json', path.join(p.root, '.msup/current.json'));
