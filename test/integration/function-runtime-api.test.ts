@@ -4,7 +4,8 @@
 // a poll; the environment's own poll still does.
 import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RuntimeApi } from '../../src/runtime/function/runtime-api.js';
+import { RuntimeApi, type RuntimeApiOptions } from '../../src/runtime/function/runtime-api.js';
+import { TOKEN_HEADER } from '../../src/runtime/function/runtime-token.js';
 import { request } from '../helpers/http.js';
 import { IN_CI } from '../helpers/tools.js';
 
@@ -14,8 +15,10 @@ afterEach(async () => {
   for (const api of apis.splice(0)) await api.close();
 });
 
-async function waiting(): Promise<{ api: RuntimeApi; answered: Promise<unknown> }> {
-  const api = await RuntimeApi.listen(0);
+async function waiting(
+  options: RuntimeApiOptions = {},
+): Promise<{ api: RuntimeApi; answered: Promise<unknown> }> {
+  const api = await RuntimeApi.listen(0, options);
   apis.push(api);
   const answered = api.invoke({
     id: 'id-1',
@@ -27,14 +30,19 @@ async function waiting(): Promise<{ api: RuntimeApi; answered: Promise<unknown> 
 }
 
 /** The environment's own poll and answer: it gets the invocation, and its answer is taken. */
-async function served(api: RuntimeApi, answered: Promise<unknown>, host: string): Promise<void> {
-  const next = await request(`http://127.0.0.1:${api.port}${NEXT}`, { headers: { host } });
+async function served(
+  api: RuntimeApi,
+  answered: Promise<unknown>,
+  host: string,
+  extra: Record<string, string> = {},
+): Promise<void> {
+  const next = await request(`http://127.0.0.1:${api.port}${NEXT}`, { headers: { host, ...extra } });
   expect(next.status).toBe(200);
   expect(next.headers['lambda-runtime-aws-request-id']).toBe('id-1');
   const posted = await request(`http://127.0.0.1:${api.port}/2018-06-01/runtime/invocation/id-1/response`, {
     method: 'POST',
     body: '{"ok":true}',
-    headers: { host },
+    headers: { host, ...extra },
   });
   expect(posted.status).toBe(202);
   expect(await answered).toEqual({ kind: 'response', body: Buffer.from('{"ok":true}') });
@@ -102,29 +110,78 @@ describe("an environment's Runtime API", () => {
     );
   });
 
+  it("lets a connection in by its environment's token without checking its owner, and checks one without it", async () => {
+    const checked: number[] = [];
+    const owner = async (peer: { port: number }) => {
+      checked.push(peer.port);
+      return false; // as if every peer were another user's: only the token lets one in
+    };
+    const { api, answered } = await waiting({ token: 'the-token', owner });
+    const url = `http://127.0.0.1:${api.port}${NEXT}`;
+    // Without the token, or with another one: checked (once per connection), found another user's, closed
+    // before any answer; the invocation waiting for a poll stays where it is.
+    await expect(request(url)).rejects.toThrow(/socket hang up|ECONNRESET/);
+    await expect(request(url, { headers: { [TOKEN_HEADER]: 'the-tokeN' } })).rejects.toThrow(
+      /socket hang up|ECONNRESET/,
+    );
+    await expect(request(url, { headers: { [TOKEN_HEADER]: 'the-token-' } })).rejects.toThrow(
+      /socket hang up|ECONNRESET/,
+    );
+    expect(checked).toHaveLength(3);
+    await served(api, answered, `127.0.0.1:${api.port}`, { [TOKEN_HEADER]: 'the-token' });
+    expect(checked).toHaveLength(3);
+  });
+
+  it('checks each connection as it is accepted when it has no token, whatever a request carries', async () => {
+    let verdict = false;
+    const checked: number[] = [];
+    const owner = async (peer: { port: number }) => {
+      checked.push(peer.port);
+      return verdict;
+    };
+    const { api, answered } = await waiting({ owner });
+    const url = `http://127.0.0.1:${api.port}${NEXT}`;
+    await expect(request(url, { headers: { [TOKEN_HEADER]: 'anything' } })).rejects.toThrow(
+      /socket hang up|ECONNRESET/,
+    );
+    expect(checked).toHaveLength(1);
+    verdict = true;
+    await served(api, answered, `127.0.0.1:${api.port}`);
+    expect(checked).toHaveLength(3);
+  });
+
   it.skipIf(otherUser !== undefined)(
-    "refuses another user's connection, then serves its environment",
-    { timeout: 20_000 },
+    "refuses another user's connection, then serves its environment (with a token and without)",
+    { timeout: 40_000 },
     async () => {
-      const { api, answered } = await waiting();
-      const url = `http://127.0.0.1:${api.port}${NEXT}`;
-      // nobody (65534): curl sends a right Host, and its connection is closed before any answer.
-      const stolen = await new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(
-          'setpriv',
-          ['--reuid=65534', '--regid=65534', '--clear-groups', 'curl', '-sS', '-m', '15', url],
-          { stdio: ['ignore', 'pipe', 'ignore'] },
-        );
-        let out = '';
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
+      for (const options of [{}, { token: 'the-token' }] as RuntimeApiOptions[]) {
+        const { api, answered } = await waiting(options);
+        const url = `http://127.0.0.1:${api.port}${NEXT}`;
+        // nobody (65534): curl sends a right Host (and, to a Runtime API with a token, a wrong token), and
+        // its connection is closed before any answer.
+        const extra = options.token ? ['-H', `${TOKEN_HEADER}: not-the-token`] : [];
+        const stolen = await new Promise<{ code: number | null; out: string }>((resolve) => {
+          const child = spawn(
+            'setpriv',
+            ['--reuid=65534', '--regid=65534', '--clear-groups', 'curl', '-sS', '-m', '15', ...extra, url],
+            { stdio: ['ignore', 'pipe', 'ignore'] },
+          );
+          let out = '';
+          child.stdout.on('data', (c: Buffer) => {
+            out += c.toString();
+          });
+          child.on('close', (code) => resolve({ code, out }));
         });
-        child.on('close', (code) => resolve({ code, out }));
-      });
-      expect(stolen.out).toBe('');
-      // 52: empty reply, 56: connection reset (not 28: a timeout, which would mean it waited for an event).
-      expect([52, 56]).toContain(stolen.code);
-      await served(api, answered, `127.0.0.1:${api.port}`);
+        expect({ options, out: stolen.out }).toEqual({ options, out: '' });
+        // 52: empty reply, 56: connection reset (not 28: a timeout, which would mean it waited for an event).
+        expect([52, 56]).toContain(stolen.code);
+        await served(
+          api,
+          answered,
+          `127.0.0.1:${api.port}`,
+          options.token ? { [TOKEN_HEADER]: options.token } : {},
+        );
+      }
     },
   );
 });

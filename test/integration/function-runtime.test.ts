@@ -309,7 +309,7 @@ describe('the function runtime', () => {
     expect(contextReply.headers.get('apigw-requestid')).toMatch(/^[0-9a-f-]{36}$/);
     expect(contextReply.headers.get('x-amzn-requestid')).toBe(contextReply.headers.get('apigw-requestid'));
     const context = await json(contextReply);
-    expect(context).toMatchObject({ functionName: 'fn', memoryLimitInMB: '128' });
+    expect(context).toMatchObject({ functionName: 'fn', memoryLimitInMB: '128', runtimeToken: null });
     // An AWS SDK client needs a region: Lambda's variables, us-east-1 unless the user's env has one.
     expect([context.region, context.defaultRegion]).toEqual(
       process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION

@@ -13,12 +13,16 @@ import {
   loadHandler,
 } from './handler-load.js';
 import { RuntimeClient } from './runtime-client.js';
+import { TOKEN_HEADER, TOKEN_VARIABLE } from './runtime-token.js';
 
 const [host, port] = (process.env.AWS_LAMBDA_RUNTIME_API ?? '').split(':');
 const BASE = '/2018-06-01/runtime';
 const client = new RuntimeClient(host ?? '127.0.0.1', Number(port));
-const call = (method: string, path: string, body?: string, headers?: Record<string, string>) =>
-  client.call(method, BASE + path, body, headers);
+// The environment's token (runtime-token.ts): sent with each request, and not left for the handler to see.
+const token = process.env[TOKEN_VARIABLE];
+delete process.env[TOKEN_VARIABLE];
+const call = (method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
+  client.call(method, BASE + path, body, token ? { ...headers, [TOKEN_HEADER]: token } : headers);
 
 /** The invocations under way, which a crash of the process (below) fails. */
 const inFlight = new Set<string>();

@@ -2,6 +2,7 @@
 // state file, guarded by the watchdog, reaped after a crash) that runs the service's command on its own
 // port (an HTTP service) or msup's bootstrap against its own Runtime API server (a handler). It knows when
 // its init is done, runs invocations, and reports its memory.
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { RuntimeHost } from '../../contract.js';
 import { functionScript } from '../../handler-command.js';
@@ -13,6 +14,7 @@ import { regionVariables } from './handler-load.js';
 import { checkReady, forward, READY_POLL_MS } from './http-env.js';
 import { type ProcessMemory, processMemory } from './memory.js';
 import { type ApiOutcome, InitError, type Invocation, RuntimeApi } from './runtime-api.js';
+import { TOKEN_VARIABLE } from './runtime-token.js';
 
 export interface EnvironmentOptions {
   host: RuntimeHost;
@@ -148,7 +150,11 @@ export class Environment {
   static async start(o: EnvironmentOptions): Promise<Environment> {
     // A handler's Runtime API is msup's own listener: port 0 lets the kernel pick a free port in the same
     // bind (no separate check, no race). An HTTP service binds its PORT itself, so that one is allocated.
-    const api = o.service.handler ? await RuntimeApi.listen(0) : null;
+    // msup's own bootstrap proves itself with a token (its first poll then does not wait for the check of
+    // its socket's owner); a runtime of the user's own is checked as it connects.
+    const token =
+      o.service.handler && !o.service.function.bootstrap ? randomBytes(18).toString('base64url') : null;
+    const api = o.service.handler ? await RuntimeApi.listen(0, token ? { token } : {}) : null;
     const port = api ? api.port : await o.host.ports.allocate();
     const stderr: string[] = [];
     const onOutput = (stream: 'stdout' | 'stderr', line: string) => {
@@ -177,6 +183,7 @@ export class Environment {
             shell: false,
             argv: [process.execPath, ...heapFlags(fn.memoryMb), functionScript('bootstrap')],
           };
+          if (token) env[TOKEN_VARIABLE] = token;
         }
       } else {
         env.PORT = String(port);

@@ -5,9 +5,13 @@
 // cookies), and polls are served first come first served. So it answers only requests whose Host names
 // it (a web page that rebinds a name of its own to 127.0.0.1 sends that name), and on Linux lets in only
 // connections from sockets of msup's own user (any local user can connect to a loopback port).
+// msup's own bootstrap proves that with a token instead (a secret in its environment, which only msup's
+// user and root can read), so its first poll does not wait for /proc.
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
-import { peerIsOwn } from './socket-owner.js';
+import { TOKEN_HEADER } from './runtime-token.js';
+import { peerIsOwn, type SocketAddress } from './socket-owner.js';
 
 const PREFIX = '/2018-06-01/runtime/';
 /** Lambda's limit on a synchronous response payload. */
@@ -28,6 +32,26 @@ export type ApiOutcome =
 
 /** The header msup's bootstrap sends with the error it posts on its way out (an uncaught exception). */
 export const EXITING_HEADER = 'x-msup-exiting';
+
+/** Whether a connection's peer may be let in (socket-owner.ts's `peerIsOwn`; tests give their own). */
+export type OwnerCheck = (peer: SocketAddress, own: SocketAddress) => Promise<boolean>;
+
+export interface RuntimeApiOptions {
+  /**
+   * The secret msup's own bootstrap sends in TOKEN_HEADER with each request. A connection whose request
+   * carries it is let in without the check of its peer's owner; one without it is checked at its first
+   * request. Without a token (a runtime of the user's own, aws-lambda-ric), each connection is checked as
+   * soon as it is accepted, while the runtime loads its handler.
+   */
+  token?: string;
+  owner?: OwnerCheck;
+}
+
+/** A connection's admission: undecided (its check under way, or not begun), or decided. */
+interface Gate {
+  allowed: boolean | null;
+  check: Promise<boolean> | null;
+}
 
 /** What an environment's runtime reported at init: why it could not load. */
 export class InitError extends Error {
@@ -66,7 +90,7 @@ function errorMessageOf(body: Buffer): string {
 }
 
 export class RuntimeApi {
-  /** Accepts connections, paused until their owner is checked, then hands them to #server. */
+  /** Accepts connections and hands them to #server once let in (#admit). */
   readonly #listener: net.Server;
   /** Serves the connections let in (it does not listen itself). */
   readonly #server: http.Server;
@@ -85,8 +109,13 @@ export class RuntimeApi {
   #onInit: { resolve: () => void; reject: (error: InitError) => void } | undefined;
   /** Settles when the runtime first asks for an invocation (init done), or rejects with its init error. */
   readonly init: Promise<void>;
+  readonly #token: Buffer | null;
+  readonly #owner: OwnerCheck;
+  readonly #gates = new WeakMap<net.Socket, Gate>();
 
-  private constructor() {
+  private constructor(options: RuntimeApiOptions) {
+    this.#token = options.token ? Buffer.from(options.token, 'latin1') : null;
+    this.#owner = options.owner ?? peerIsOwn;
     this.init = new Promise((resolve, reject) => {
       this.#onInit = { resolve, reject };
     });
@@ -107,8 +136,8 @@ export class RuntimeApi {
     return typeof address === 'object' && address ? address.port : 0;
   }
 
-  static listen(port: number): Promise<RuntimeApi> {
-    const api = new RuntimeApi();
+  static listen(port: number, options: RuntimeApiOptions = {}): Promise<RuntimeApi> {
+    const api = new RuntimeApi(options);
     return new Promise((resolve, reject) => {
       api.#listener.once('error', reject);
       api.#listener.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
@@ -120,28 +149,52 @@ export class RuntimeApi {
   }
 
   /**
-   * Lets a connection in once its peer's socket is found to be msup's user's (once per connection: an
-   * environment keeps its connections). Until then it is paused: what it sends waits in the kernel. The
-   * check reads /proc off the event loop; msup's bootstrap opens its first connection before it loads the
-   * handler, so a cold start does not wait for it.
+   * Takes a connection in. Without a token it stays paused until its peer's socket is found to be msup's
+   * user's (what it sends waits in the kernel); the check reads /proc off the event loop, and a runtime
+   * opens its first connection before it loads the handler, so a cold start seldom waits for it. With a
+   * token, requests are read at once, and each waits in #route until the connection is let in: by the
+   * token, or by the check, made only for a request without it.
    */
   #admit(socket: net.Socket): void {
     const refuse = () => socket.destroy();
     socket.on('error', refuse);
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
-    const peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    const own = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
-    void peerIsOwn(peer, own).then((allowed) => {
-      if (socket.destroyed) return;
-      if (!allowed) {
-        refuse();
-        return;
-      }
+    const gate: Gate = { allowed: null, check: null };
+    this.#gates.set(socket, gate);
+    const letIn = () => {
       socket.off('error', refuse);
       this.#server.emit('connection', socket);
       socket.resume();
+    };
+    if (this.#token) {
+      letIn();
+      return;
+    }
+    void this.#check(socket, gate).then((allowed) => {
+      if (allowed && !socket.destroyed) letIn();
     });
+  }
+
+  /** The check of a connection's peer (once per connection), closing it when the peer is another user's. */
+  #check(socket: net.Socket, gate: Gate): Promise<boolean> {
+    gate.check ??= this.#owner(
+      { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+      { address: socket.localAddress ?? '', port: socket.localPort ?? 0 },
+    ).then((allowed) => {
+      gate.allowed ??= allowed;
+      if (!gate.allowed) socket.destroy();
+      return gate.allowed;
+    });
+    return gate.check;
+  }
+
+  /** Whether a request carries this Runtime API's token (compared in constant time). */
+  #hasToken(req: http.IncomingMessage): boolean {
+    const sent = req.headers[TOKEN_HEADER];
+    if (!this.#token || typeof sent !== 'string') return false;
+    const bytes = Buffer.from(sent, 'latin1');
+    return bytes.length === this.#token.length && timingSafeEqual(bytes, this.#token);
   }
 
   /** Hands an invocation to the runtime (now, or at its next poll); settles with what it posts back. */
@@ -198,6 +251,17 @@ export class RuntimeApi {
   }
 
   #route(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const gate = this.#gates.get(req.socket);
+    if (gate && gate.allowed !== true) {
+      if (gate.allowed === null && this.#hasToken(req)) gate.allowed = true;
+      else {
+        // Not let in yet: served once its peer is found to be msup's user's; another user's is closed.
+        void this.#check(req.socket, gate).then((allowed) => {
+          if (allowed) this.#route(req, res);
+        });
+        return;
+      }
+    }
     const url = req.url ?? '';
     if (!this.#hosts.includes(req.headers.host?.toLowerCase() ?? '')) {
       res.setHeader('connection', 'close');
