@@ -3,10 +3,13 @@
 // user's socket (any local user can connect to a loopback port). Neither gets the invocation waiting for
 // a poll; the environment's own poll still does.
 import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuntimeApi, type RuntimeApiOptions } from '../../src/runtime/function/runtime-api.js';
 import { TOKEN_HEADER } from '../../src/runtime/function/runtime-token.js';
+import { peerIsOwn } from '../../src/runtime/function/socket-owner.js';
 import { request } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
 import { IN_CI } from '../helpers/tools.js';
 
 const NEXT = '/2018-06-01/runtime/invocation/next';
@@ -60,6 +63,26 @@ const otherUser =
 // CI runs as root with setpriv (util-linux) and curl installed by .ci/run: there, the test must run.
 if (otherUser && IN_CI) throw new Error(`CI must run the other-user test of the Runtime API: ${otherUser}`);
 if (otherUser) console.log(`skipping the other-user test: ${otherUser}`);
+
+/** A bash script run as nobody (65534), its output: bash's /dev/tcp opens the connection. */
+function asNobody(script: string): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', '-c', script],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.on('close', () => resolve(out.trim()));
+  });
+}
+
+const poll = (port: number) => `printf 'GET ${NEXT} HTTP/1.1\\r\\nHost: 127.0.0.1:${port}\\r\\n\\r\\n' >&3`;
 
 describe("an environment's Runtime API", () => {
   it('refuses a request whose Host is not its own address, then serves its environment', async () => {
@@ -149,6 +172,78 @@ describe("an environment's Runtime API", () => {
     await served(api, answered, `127.0.0.1:${api.port}`);
     expect(checked).toHaveLength(3);
   });
+
+  it('gives no invocation to a poll whose connection closed while its owner was checked', async () => {
+    let release: (allowed: boolean) => void = () => {};
+    const checking = new Promise<boolean>((resolve) => {
+      release = resolve;
+    });
+    let asked = false;
+    const owner = () => {
+      asked = true;
+      return checking;
+    };
+    const { api, answered } = await waiting({ token: 'the-token', owner });
+    const socket = net.connect(api.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(`GET ${NEXT} HTTP/1.1\r\nHost: 127.0.0.1:${api.port}\r\n\r\n`);
+    expect(await waitFor(() => asked, 5000)).toBe(true);
+    socket.destroy();
+    expect(await waitFor(() => api.connections === 0, 5000)).toBe(true);
+    release(true); // msup's own user's, but gone: its poll is not served
+    await checking;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(api.delivered('id-1')).toBe(false);
+    await served(api, answered, `127.0.0.1:${api.port}`, { [TOKEN_HEADER]: 'the-token' });
+  });
+
+  it.skipIf(otherUser !== undefined)(
+    "refuses another user's poll written and closed at once, listed then as uid 0 (with a token and without)",
+    { timeout: 40_000 },
+    async () => {
+      for (const options of [{}, { token: 'the-token' }] as RuntimeApiOptions[]) {
+        // The real check, made once nobody's socket is closed: its end is then listed as uid 0.
+        let closed: () => void = () => {};
+        const gone = new Promise<void>((resolve) => {
+          closed = resolve;
+        });
+        const owner = async (peer: net.AddressInfo | { address: string; port: number }, own: typeof peer) => {
+          await gone;
+          return peerIsOwn(peer, own);
+        };
+        const { api, answered } = await waiting({ ...options, owner });
+        await asNobody(`exec 3<>/dev/tcp/127.0.0.1/${api.port} && ${poll(api.port)} && exec 3>&-`);
+        closed();
+        expect(await waitFor(() => api.connections === 0, 10_000)).toBe(true);
+        expect({ options, delivered: api.delivered('id-1') }).toEqual({ options, delivered: false });
+        await served(
+          api,
+          answered,
+          `127.0.0.1:${api.port}`,
+          options.token ? { [TOKEN_HEADER]: options.token } : {},
+        );
+      }
+    },
+  );
+
+  it.skipIf(otherUser !== undefined)(
+    "closes another user's connections that never send a whole request (with a token)",
+    { timeout: 40_000 },
+    async () => {
+      const { api, answered } = await waiting({ token: 'the-token' });
+      // One sends nothing, one half a head: each reads until msup closes it (`read` gives 1 at the end),
+      // or gives up after 20 s (above 128).
+      const [idle, partial] = await Promise.all([
+        asNobody(`exec 3<>/dev/tcp/127.0.0.1/${api.port} && read -t 20 x <&3; echo $?`),
+        asNobody(
+          `exec 3<>/dev/tcp/127.0.0.1/${api.port} && printf 'GET / HTTP/1.1\\r\\nX-A: ' >&3 && read -t 20 x <&3; echo $?`,
+        ),
+      ]);
+      expect({ idle, partial }).toEqual({ idle: '1', partial: '1' });
+      expect(api.delivered('id-1')).toBe(false);
+      await served(api, answered, `127.0.0.1:${api.port}`, { [TOKEN_HEADER]: 'the-token' });
+    },
+  );
 
   it.skipIf(otherUser !== undefined)(
     "refuses another user's connection, then serves its environment (with a token and without)",

@@ -309,7 +309,12 @@ describe('the function runtime', () => {
     expect(contextReply.headers.get('apigw-requestid')).toMatch(/^[0-9a-f-]{36}$/);
     expect(contextReply.headers.get('x-amzn-requestid')).toBe(contextReply.headers.get('apigw-requestid'));
     const context = await json(contextReply);
-    expect(context).toMatchObject({ functionName: 'fn', memoryLimitInMB: '128', runtimeToken: null });
+    expect(context).toMatchObject({ functionName: 'fn', memoryLimitInMB: '128' });
+    // Given the token it proves itself with (so it is not checked through /proc), then not left to the handler.
+    expect(await json(await fetch(fn.url('/token')))).toEqual({
+      runtimeToken: null,
+      givenToken: process.platform === 'linux' ? true : null,
+    });
     // An AWS SDK client needs a region: Lambda's variables, us-east-1 unless the user's env has one.
     expect([context.region, context.defaultRegion]).toEqual(
       process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION

@@ -21,6 +21,7 @@ const NOT_ERROR_CODES = new Set([
   'MSUP_GUARD',
   'MSUP_API_URL',
   'MSUP_DETACHED_OUT',
+  'MSUP_RUNTIME_TOKEN',
   // the proxy's causes of a failed attempt
   'MSUP_ABORTED',
   'MSUP_BODY_TIMEOUT',

@@ -1,7 +1,7 @@
 // Who owns a loopback connection's socket, from /proc/net/tcp and tcp6 as Linux writes them: each end of a
 // connection is a line of its own, and only the peer's end names the peer's owner.
 import { describe, expect, it } from 'vitest';
-import { peerIsOwn, socketOwner } from '../../src/runtime/function/socket-owner.js';
+import { CLOSED_PEER, peerIsOwn, socketOwner } from '../../src/runtime/function/socket-owner.js';
 
 const HEAD =
   '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
@@ -20,6 +20,17 @@ describe('socketOwner', () => {
     expect(socketOwner(TCP_LE, server, peer, true)).toBe(0);
     expect(socketOwner(TCP_LE, { address: '127.0.0.1', port: 51001 }, server, true)).toBeNull();
     expect(socketOwner(TCP_LE, { address: '127.0.0.2', port: 51000 }, server, true)).toBeNull();
+  });
+
+  it("tells a socket its process has closed (no file: inode 0, listed as uid 0) from root's", () => {
+    // The client wrote its request and closed its socket: its end waits in FIN_WAIT2 (05) or TIME_WAIT (06).
+    for (const state of ['05', '06']) {
+      const closed = TCP_LE.replace(
+        '   2: 0100007F:C738 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 13 1 0 20 4 30 10 -1',
+        `   2: 0100007F:C738 0100007F:9C40 ${state} 00000000:00000000 03:00001756 00000000     0        0 0 3 0000000000000000`,
+      );
+      expect(socketOwner(closed, peer, server, true)).toBe(CLOSED_PEER);
+    }
   });
 
   it('reads a big-endian host, an IPv4-mapped address in tcp6, and refuses what is not IPv4', () => {
@@ -51,6 +62,8 @@ describe('peerIsOwn', () => {
       const missed = answers(null, other);
       expect(await peerIsOwn(peer, server, missed.lookup)).toBe(false);
       expect(missed.calls()).toBe(2);
+      // Closed by its process before the read (whoever it was): nobody can read an answer.
+      expect(await peerIsOwn(peer, server, answers(CLOSED_PEER).lookup)).toBe(false);
       // Listed nowhere (an empty table in some sandboxes): it was closed unanswered, and the bootstrap failed.
       expect(await peerIsOwn(peer, server, answers(null, null).lookup)).toBe(true);
     },

@@ -53,6 +53,15 @@ interface Gate {
   check: Promise<boolean> | null;
 }
 
+/**
+ * How long a connection to a Runtime API with a token may go without a request that carries it before its
+ * owner is checked anyway: another user's connections that never send a whole request are closed then
+ * (they would hold msup's descriptors for ever), and msup's own bootstrap, whose first request carries the
+ * token, is seldom checked at all (its connection opened before the handler's import waits that long only
+ * for an init that slow).
+ */
+export const UNPROVEN_CHECK_MS = 1000;
+
 /** What an environment's runtime reported at init: why it could not load. */
 export class InitError extends Error {
   readonly errorType: string;
@@ -130,6 +139,11 @@ export class RuntimeApi {
     );
   }
 
+  /** Its open connections: being checked, or let in. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
   /** The port it listens on (the kernel's choice when `listen` was given 0). */
   get port(): number {
     const address = this.#listener.address();
@@ -153,7 +167,8 @@ export class RuntimeApi {
    * user's (what it sends waits in the kernel); the check reads /proc off the event loop, and a runtime
    * opens its first connection before it loads the handler, so a cold start seldom waits for it. With a
    * token, requests are read at once, and each waits in #route until the connection is let in: by the
-   * token, or by the check, made only for a request without it.
+   * token, or by the check, made for a request without it, or UNPROVEN_CHECK_MS after the accept for a
+   * connection that has sent none with it (another user's is closed then).
    */
   #admit(socket: net.Socket): void {
     const refuse = () => socket.destroy();
@@ -169,6 +184,11 @@ export class RuntimeApi {
     };
     if (this.#token) {
       letIn();
+      const later = setTimeout(() => {
+        if (gate.allowed === null && !socket.destroyed) void this.#check(socket, gate);
+      }, UNPROVEN_CHECK_MS);
+      later.unref();
+      socket.once('close', () => clearTimeout(later));
       return;
     }
     void this.#check(socket, gate).then((allowed) => {
@@ -255,9 +275,10 @@ export class RuntimeApi {
     if (gate && gate.allowed !== true) {
       if (gate.allowed === null && this.#hasToken(req)) gate.allowed = true;
       else {
-        // Not let in yet: served once its peer is found to be msup's user's; another user's is closed.
+        // Not let in yet: served once its peer is found to be msup's user's; another user's is closed, and
+        // so is a request whose connection closed meanwhile (no one is left to read its answer).
         void this.#check(req.socket, gate).then((allowed) => {
-          if (allowed) this.#route(req, res);
+          if (allowed && !req.socket.destroyed) this.#route(req, res);
         });
         return;
       }
@@ -269,7 +290,9 @@ export class RuntimeApi {
       return;
     }
     if (req.method === 'GET' && url === `${PREFIX}invocation/next`) {
-      this.#next(res);
+      // A poll whose connection is already gone takes nothing: an invocation handed to it would be lost
+      // (and it is no sign of the runtime's init either).
+      if (!req.socket.destroyed) this.#next(res);
       return;
     }
     if (req.method !== 'POST' || !url.startsWith(PREFIX)) {

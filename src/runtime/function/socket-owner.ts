@@ -29,10 +29,18 @@ function words(address: string, littleEndian: boolean): { v4: string; mapped: st
 const port4 = (port: number) => port.toString(16).toUpperCase().padStart(4, '0');
 
 /**
+ * What socketOwner says of a socket its process has closed: the kernel keeps such an end (FIN_WAIT2,
+ * TIME_WAIT) with no file (inode 0) and lists it as uid 0, the same as root's. Whoever it was, it can
+ * read no answer: not let in.
+ */
+export const CLOSED_PEER = -1;
+
+/**
  * The uid that owns the socket at `local` connected to `remote`, from the text of /proc/net/tcp or
- * /proc/net/tcp6, or null when no such connection is listed. (Each line: sl, local address, remote
- * address, state, queues, timer, retransmits, uid, ...; a connection over loopback is listed twice, once
- * from each end: `local` says which end.)
+ * /proc/net/tcp6, CLOSED_PEER when that socket has been closed by its process, or null when no such
+ * connection is listed. (Each line: sl, local address, remote address, state, queues, timer, retransmits,
+ * uid, timeout, inode, ...; a connection over loopback is listed twice, once from each end: `local` says
+ * which end.)
  */
 export function socketOwner(
   table: string,
@@ -57,6 +65,7 @@ export function socketOwner(
       .trim()
       .split(/\s+/);
     const uid = Number(fields[7]);
+    if (fields[9] === '0') return CLOSED_PEER;
     return Number.isInteger(uid) ? uid : null;
   }
   return null;
@@ -103,7 +112,9 @@ async function ownerNow(peer: SocketAddress, server: SocketAddress): Promise<num
 
 /**
  * Whether a connection's peer may be let in: its socket is not listed as another user's (msup's user and
- * root, who could read msup's memory anyway, are let in). A peer the tables do not list is let in too:
+ * root, who could read msup's memory anyway, are let in), nor as closed by its process (listed as uid 0,
+ * but whose it was cannot be told: a request written and its socket closed at once was let in as root's,
+ * and took an invocation it could never read). A peer the tables do not list is let in too:
  * an empty /proc/net/tcp (some sandboxes), or a read that missed the line while sockets came and went
  * (the kernel writes the table in pieces); it is read a second time first. `true` when it cannot be told
  * at all: not Linux, no /proc. Asynchronous: the kernel takes milliseconds to write these files (3 ms for
@@ -117,5 +128,6 @@ export async function peerIsOwn(
   const own = process.getuid?.();
   if (process.platform !== 'linux' || own === undefined) return true;
   const uid = (await lookup(peer, server)) ?? (await lookup(peer, server));
+  if (uid === CLOSED_PEER) return false;
   return uid === null || uid === own || uid === 0;
 }
