@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isMsupError } from '../../src/errors.js';
-import { detectEngine, engineCommand } from '../../src/runtime/container/engine.js';
+import { detectEngine, engineCommand, textTail } from '../../src/runtime/container/engine.js';
 import { needsPodman } from '../helpers/engines.js';
 
 const savedPath = process.env.PATH;
@@ -127,6 +127,29 @@ describe('engineCommand', () => {
     const missing = await engineCommand({ bin: '/nonexistent/engine' }, ['info']);
     expect(missing.code).toBeNull();
     expect(missing.stderr).toContain('ENOENT');
+  });
+
+  it("keeps each stream's last keepChars characters, a character whose bytes two chunks cut decoded whole", async () => {
+    const sh = { bin: '/bin/sh' };
+    // 400,000 euro signs (3 bytes each: 1.2 MB, read in chunks of a power of two, which cut many of them in
+    // two) and a line after them, on stdout and on stderr.
+    const euros = "yes € | head -n 400000 | tr -d '\\n'";
+    const result = await engineCommand(
+      sh,
+      ['-c', `${euros}; echo END; { ${euros}; echo ERR; } >&2; exit 3`],
+      {
+        keepChars: 100_000,
+      },
+    );
+    expect(result.code).toBe(3);
+    // Its end only, bounded, with no U+FFFD where a chunk ended inside a character.
+    expect(result.stdout.length).toBe(100_000);
+    expect(result.stdout).toBe(`${'€'.repeat(99_996)}END\n`);
+    expect(result.stderr).toBe(`${'€'.repeat(99_996)}ERR\n`);
+    // Never half of a character made of two UTF-16 units at the start.
+    const tail = textTail(3);
+    tail.push('😀😀');
+    expect(tail.text()).toBe('😀');
   });
 
   it('says which signal ended a command someone else killed, and none for its own kill', async () => {

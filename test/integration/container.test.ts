@@ -261,6 +261,33 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
     expect(projectContainers(p.root)).toEqual([]);
   });
 
+  it("shows the end of a failed exec probe's large output, a character cut between two chunks whole", {
+    timeout: 120_000,
+  }, async () => {
+    const p = project();
+    // Passes until /tmp/down exists in the container; then writes 300,400 euro signs (3 bytes each: 900 KB,
+    // the last 400 a byte per write, so that chunks end inside them) and why, and exits 3.
+    const euros =
+      "i=0; while [ $i -lt 400 ]; do printf '\\342'; printf '\\202'; printf '\\254'; i=$((i+1)); done";
+    const check = `test ! -e /tmp/down || { node -e "process.stdout.write('€'.repeat(300000))"; ${euros}; echo ' queue full'; exit 3; }`;
+    const sup = await p.start({
+      config: p.config({
+        web: service({ port: 0, readiness: { exec: check, timeout: '30s', interval: '100ms' } }),
+      }),
+    });
+    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
+    const name = sup.instances('web')[0]?.id ?? '';
+    const engine = await detectEngine(null);
+    expect((await engineCommand(engine, ['exec', name, '/bin/sh', '-c', ': > /tmp/down'])).code).toBe(0);
+    expect(await waitFor(() => sup.instances('web')[0]?.lastProbe?.ok === false, 20_000)).toBe(true);
+    // Its last 300 characters, none of them U+FFFD.
+    expect(sup.instances('web')[0]?.lastProbe?.detail).toBe(
+      `exec exited with code 3; last output: "…${'€'.repeat(289)} queue full"`,
+    );
+    await sup.stop();
+    expect(projectContainers(p.root)).toEqual([]);
+  });
+
   it('limits memory, and shows an out-of-memory kill as such', { timeout: 120_000 }, async () => {
     const p = project();
     const sup = p.create({

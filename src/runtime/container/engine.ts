@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { MsupError } from '../../errors.js';
 
 export type EngineName = 'podman' | 'docker';
@@ -33,6 +34,11 @@ export interface EngineCommandOptions {
   onLine?: (line: string) => void;
   /** Variables set for the command, over msup's own environment. */
   env?: Readonly<Record<string, string>>;
+  /**
+   * How much of each stream the result keeps, in characters: its last ones. 1 MiB by default (a build's
+   * log); an exec probe keeps a few KiB, the end it shows.
+   */
+  keepChars?: number;
 }
 
 export interface EngineResult {
@@ -48,8 +54,28 @@ export interface EngineResult {
 
 /** How long `podman info` / `docker info` may take before the engine counts as not working. */
 const PROBE_TIMEOUT_MS = 5000;
-/** What is kept of a command's output: its last bytes (a build can print a lot). */
+/** What is kept of a command's output by default: its last characters (a build can print a lot). */
 const KEEP_CHARS = 1 << 20;
+
+/**
+ * The last `keep` characters of a text that comes in pieces. A piece is appended (V8 joins strings without
+ * copying them) and the text cut to its last `keep` characters only once it holds twice as many: each
+ * character is copied a bounded number of times, never the whole kept text at every piece. Never half of a
+ * surrogate pair at the start.
+ */
+export function textTail(keep: number) {
+  let kept = '';
+  return {
+    push(text: string): void {
+      kept += text;
+      if (kept.length > 2 * keep) kept = kept.slice(-keep);
+    },
+    text(): string {
+      // A lone low surrogate at the start is the end of a character cut in two (a decoded text has none).
+      return kept.slice(-keep).replace(/^[\udc00-\udfff]/, '');
+    },
+  };
+}
 
 /**
  * Runs `bin args`; never rejects for a failed command (see `code`), only for a bad `input` stream, once
@@ -66,20 +92,21 @@ export function engineCommand(
       ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
     });
     let inputError: Error | undefined;
-    let stdout = '';
-    let stderr = '';
+    const keep = options.keepChars ?? KEEP_CHARS;
+    const kept = { stdout: textTail(keep), stderr: textTail(keep) };
+    // A character whose bytes come in two chunks is decoded whole, once its last byte is in.
+    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
     const pending = { stdout: '', stderr: '' };
-    const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      if (stream === 'stdout') stdout = (stdout + text).slice(-KEEP_CHARS);
-      else stderr = (stderr + text).slice(-KEEP_CHARS);
+    const take = (stream: 'stdout' | 'stderr', text: string) => {
+      if (text === '') return;
+      kept[stream].push(text);
       if (!options.onLine) return;
       const lines = (pending[stream] + text).split('\n');
       pending[stream] = lines.pop() ?? '';
       for (const line of lines) if (line.trim() !== '') options.onLine(line);
     };
-    child.stdout?.on('data', collect('stdout'));
-    child.stderr?.on('data', collect('stderr'));
+    child.stdout?.on('data', (chunk: Buffer) => take('stdout', decoders.stdout.write(chunk)));
+    child.stderr?.on('data', (chunk: Buffer) => take('stderr', decoders.stderr.write(chunk)));
     let killed = false;
     let timedOut = false;
     const kill = () => {
@@ -116,8 +143,12 @@ export function engineCommand(
       markExited();
       if (timer) clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
-      for (const stream of ['stdout', 'stderr'] as const)
+      for (const stream of ['stdout', 'stderr'] as const) {
+        take(stream, decoders[stream].end());
         if (options.onLine && pending[stream].trim() !== '') options.onLine(pending[stream]);
+      }
+      const stdout = kept.stdout.text();
+      let stderr = kept.stderr.text();
       if (extra) stderr += `${stderr ? '\n' : ''}${extra}`;
       if (inputError) reject(inputError);
       else

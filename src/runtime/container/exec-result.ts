@@ -31,6 +31,12 @@ export function signalOf(code: number | null): string | null {
 /** How much of what an engine command wrote an `output` keeps: its end (a probe shows 300 characters). */
 const OUTPUT_CHARS = 1024;
 
+/**
+ * How much of each stream an exec probe's engine command keeps (engineCommand's `keepChars`): its end,
+ * enough for OUTPUT_CHARS once podman's own log lines are left out.
+ */
+export const EXEC_KEEP_CHARS = 4 * OUTPUT_CHARS;
+
 const lastLine = (text: string) => text.trim().split('\n').at(-1)?.trim() ?? '';
 
 /** The engine's own log lines (podman's `time="..." level=warning msg="..."`), before what it runs writes. */

@@ -27,7 +27,7 @@ import { treeUsage } from '../proc.js';
 import { detectEngine, type Engine, type EngineName, engineCommand } from './engine.js';
 import { ApiError, ApiUnreachable } from './engine-api.js';
 import { EngineService, reapServices, SERVICE_ENTRY } from './engine-service.js';
-import { execResult, signalOf } from './exec-result.js';
+import { EXEC_KEEP_CHARS, execResult, signalOf } from './exec-result.js';
 import { type EnsuredImage, ensureImage, type ImageKind } from './image.js';
 import { removeScratchLeftovers } from './image-build.js';
 
@@ -530,7 +530,11 @@ class ContainerRuntime implements Runtime {
         // No --env: an exec'd command gets the environment the container was created with (the same
         // `env`), and a value on this command line could be read by any user of the machine.
         ['exec', name, ...argvOf(command)],
-        { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
+        {
+          timeoutMs: options.timeoutMs,
+          keepChars: EXEC_KEEP_CHARS,
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
       );
       return execResult(engine.name, result, options.signal?.aborted === true);
     };
