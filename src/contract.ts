@@ -64,8 +64,9 @@ export interface CommandResult {
   /**
    * What it wrote last, stdout and stderr (at least its last few hundred bytes, after `…` where the process
    * runtime left some out; msup shows 300 characters
-   * at most, on one line, its control characters escaped): shown beside a failed probe's exit code, or
-   * beside an `error` that something else ended it (the engine's command killed), never read for a reason.
+   * at most, on one line, its control characters escaped): shown beside a failed probe's exit code, its
+   * timeout, or an `error` that something else ended it (the engine's command killed), never read for a
+   * reason.
    */
   output?: string;
 }

@@ -253,7 +253,9 @@ async function execProbe(
     // The command's own output is only shown: what it says is no reason, nor a shortage of msup's.
     return failure(withOutput(`exec failed: ${shownError(result.error)}`, result.output), code, true);
   }
-  if (result.timedOut) return { ok: false, detail: `exec timed out after ${timeoutMs}ms` };
+  // What it wrote before it was killed, as for a failed exit: how far it got.
+  if (result.timedOut)
+    return { ok: false, ...withOutput(`exec timed out after ${timeoutMs}ms`, result.output) };
   const verdict = result.signal ? `exec ended by ${result.signal}` : `exec exited with code ${result.code}`;
   if (result.code === 0) return { ok: true, detail: verdict };
   // As Kubernetes puts a failed exec probe's output in its event: why it failed, in the command's words.

@@ -261,6 +261,31 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
     expect(projectContainers(p.root)).toEqual([]);
   });
 
+  it('shows what an exec probe that ran out of time wrote inside the container before it', {
+    timeout: 120_000,
+  }, async () => {
+    const p = project();
+    // Passes until /tmp/slow exists in the container; then says what it waits for, and hangs (the image
+    // has sh and node, no sleep).
+    const check =
+      'test ! -e /tmp/slow || { echo "waiting for the db"; exec node -e "setTimeout(() => {}, 60000)"; }';
+    const sup = await p.start({
+      config: p.config({
+        web: service({ port: 0, readiness: { exec: check, timeout: '5s', interval: '100ms' } }),
+      }),
+    });
+    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
+    const name = sup.instances('web')[0]?.id ?? '';
+    const engine = await detectEngine(null);
+    expect((await engineCommand(engine, ['exec', name, '/bin/sh', '-c', ': > /tmp/slow'])).code).toBe(0);
+    expect(await waitFor(() => sup.instances('web')[0]?.lastProbe?.ok === false, 20_000)).toBe(true);
+    expect(sup.instances('web')[0]?.lastProbe?.detail).toBe(
+      'exec timed out after 5000ms; last output: "waiting for the db"',
+    );
+    await sup.stop();
+    expect(projectContainers(p.root)).toEqual([]);
+  });
+
   it("shows the end of a failed exec probe's large output, a character cut between two chunks whole", {
     timeout: 120_000,
   }, async () => {

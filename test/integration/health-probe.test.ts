@@ -226,6 +226,25 @@ describe('exec probe command (a process)', () => {
     expect(await run('exit 3')).toEqual({ code: 3, signal: null, timedOut: false });
   });
 
+  it('shows, when it runs out of time, what it wrote before its group was killed', async () => {
+    const result = await runProbe(
+      {
+        kind: 'exec',
+        command: { shell: false, argv: ['/bin/sh', '-c', 'echo "waiting for the db"; exec sleep 30'] },
+      },
+      {
+        endpoint: null,
+        exec: (command, options) => runGuarded(host, command, { cwd: '/tmp', env: {}, ...options }),
+      },
+      2000,
+    );
+    expect(result).toEqual({
+      ok: false,
+      detail: 'exec timed out after 2000ms; last output: "waiting for the db"',
+      reason: 'exec timed out after 2000ms',
+    });
+  });
+
   it('has its verdict by its timeout even when something outside its group holds its output open', async () => {
     const fifo = `/tmp/msup-probe-daemon-${process.pid}`;
     // A daemon in a session of its own (its group is not killed), with the probe's stdout and stderr; the

@@ -135,6 +135,24 @@ describe('an exec probe through the container engine', () => {
     });
   });
 
+  it('shows what a probe command wrote before its engine command was killed at the timeout', async () => {
+    const timedOut: EngineResult = {
+      code: null,
+      timedOut: true,
+      stdout: 'waiting for the db\n',
+      stderr: 'time="2026-12-07T10:00:00Z" level=warning msg="an engine warning"\n',
+    };
+    expect(await probeOf(timedOut)).toEqual({
+      ok: false,
+      detail: 'exec timed out after 1000ms; last output: "waiting for the db"',
+      reason: 'exec timed out after 1000ms',
+    });
+    expect(await probeOf({ code: null, timedOut: true, stdout: '', stderr: '' })).toEqual({
+      ok: false,
+      detail: 'exec timed out after 1000ms',
+    });
+  });
+
   it("shows an engine's `Error: ` line (which the command may have written) bounded and escaped, as output is", async () => {
     // 127 with an `Error: ` last line: the engine's failure, whoever wrote it; a 500 kB line with ESC, CR
     // and a CSI (U+009B) in it.

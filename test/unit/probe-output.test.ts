@@ -13,7 +13,7 @@ const probeOf = (result: CommandResult) =>
   );
 
 describe("an exec probe's output", () => {
-  it('is shown after the exit code or the signal of a failure, and never for a pass', async () => {
+  it('is shown after the exit code, the signal or the timeout of a failure, and never for a pass', async () => {
     expect(
       await probeOf({ code: 1, signal: null, timedOut: false, output: 'db: connection refused\n' }),
     ).toEqual({
@@ -25,6 +25,14 @@ describe("an exec probe's output", () => {
       ok: false,
       detail: 'exec ended by SIGSEGV; last output: "core dumped"',
       reason: 'exec ended by SIGSEGV',
+    });
+    // Killed at its timeout: how far it got.
+    expect(
+      await probeOf({ code: null, signal: null, timedOut: true, output: 'waiting for the db\n' }),
+    ).toEqual({
+      ok: false,
+      detail: 'exec timed out after 1000ms; last output: "waiting for the db"',
+      reason: 'exec timed out after 1000ms',
     });
     expect(await probeOf({ code: 0, signal: null, timedOut: false, output: 'all good' })).toEqual({
       ok: true,

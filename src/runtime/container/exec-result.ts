@@ -69,8 +69,12 @@ function outputOf(result: EngineResult): string {
  */
 export function execResult(engine: EngineName, result: EngineResult, aborted: boolean): CommandResult {
   if (result.code === null) {
-    // Killed at its timeout, or by a stop: no verdict but the timeout's.
-    if (result.timedOut || aborted) return { code: null, signal: null, timedOut: result.timedOut === true };
+    // Killed at its timeout, or by a stop: no verdict but the timeout's, with what it wrote by then.
+    if (result.timedOut) {
+      const output = outputOf(result);
+      return { code: null, signal: null, timedOut: true, ...(output ? { output } : {}) };
+    }
+    if (aborted) return { code: null, signal: null, timedOut: false };
     // Ended by someone else (the OOM killer, a kill): that is the reason. Its stderr is the probe
     // command's as much as the engine's: shown as output, never taken for the reason or for a shortage.
     if (result.signal) {
