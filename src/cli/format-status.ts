@@ -90,6 +90,43 @@ export function breakerLines(
   return lines;
 }
 
+/** How much of a failed probe's detail its line under the row shows (status --json has all of it). */
+export const PROBE_LINE_CHARS = 200;
+/** How much of the detail's start (the verdict) a capped line keeps; its end (what was written last) fills the rest. */
+const PROBE_LINE_HEAD = 80;
+
+/**
+ * Characters a terminal may act on: the C0 controls (a newline too: the line stays one), DEL, the C1
+ * controls, the line separators and the bidirectional controls. An exec probe's output is already quoted
+ * so; any other detail may have them (a runtime's error).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * The last readiness probe's failure as a line under its instance's row (`kubectl describe`'s events):
+ * nothing when it passed or never ran. One line, its characters a terminal acts on escaped as `\u001b`,
+ * at most PROBE_LINE_CHARS characters (the start and the end, `…` between them).
+ */
+export function probeLine(
+  probe: { ok: boolean; detail: string; at: string } | null,
+  now = Date.now(),
+): string | null {
+  if (!probe || probe.ok) return null;
+  const escaped = probe.detail
+    .trim()
+    .replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // Counted in characters, so a pair of UTF-16 units is never cut in two.
+  const chars = Array.from(escaped);
+  const shown =
+    chars.length <= PROBE_LINE_CHARS
+      ? escaped
+      : `${chars.slice(0, PROBE_LINE_HEAD).join('')}…${chars.slice(-(PROBE_LINE_CHARS - PROBE_LINE_HEAD - 1)).join('')}`;
+  const at = Date.parse(probe.at);
+  const ago = Number.isNaN(at) ? '' : ` ${formatDuration(Math.max(0, now - at))} ago`;
+  return `  readiness probe failed${ago}: ${shown}`;
+}
+
 function ordinal(n: number): string {
   const tens = n % 100;
   const suffix =
@@ -103,6 +140,8 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
   const rows = [
     ['SERVICE', '#', 'PID', 'PORT', 'STATE', 'READY', 'RESTARTS', 'UPTIME', 'CPU', 'MEM', 'LAST EXIT'],
   ];
+  /** The line under each row (its last probe's failure), by the row's index. */
+  const under = new Map<number, string>();
   for (const service of status.services) {
     if (service.instances.length === 0) {
       rows.push([service.name, '-', '-', '-', 'scaled to 0', 'no', '-', '-', '-', '-', '-']);
@@ -130,8 +169,16 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
         bytes(i.memoryBytes),
         last,
       ]);
+      const probe = probeLine(i.lastProbe, now);
+      if (probe) under.set(rows.length - 1, probe);
     }
   }
+  const lines = table(rows)
+    .split('\n')
+    .flatMap((line, r) => {
+      const probe = under.get(r);
+      return probe ? [line, probe] : [line];
+    });
   const functions = status.services.flatMap((s) =>
     s.instances.flatMap((i) => {
       const line = functionSummary(i.details);
@@ -157,5 +204,5 @@ export function formatStatus(status: StatusV1, now = Date.now()): string {
   const fns = functions.length ? `functions:\n${functions.join('\n')}\n` : '';
   const stuck = blocked.length ? `blocked:\n${blocked.join('\n')}\n` : '';
   const tripped = breakers.length ? `circuit breakers:\n${breakers.join('\n')}\n` : '';
-  return `${head}\n${table(rows)}\n${stuck}${fns}${tripped}${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
+  return `${head}\n${lines.join('\n')}\n${stuck}${fns}${tripped}${urls.length ? `fronts:\n${urls.join('\n')}\n` : ''}${verdict}\n`;
 }

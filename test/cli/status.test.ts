@@ -1,6 +1,7 @@
 // `msup status` after a service was scaled to 0: the service is shown, with no instance, and the
-// project is not called ready (its front answers 503).
-import { existsSync, readFileSync } from 'node:fs';
+// project is not called ready (its front answers 503). An instance whose readiness probe fails has the
+// probe's failure under its row.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -59,6 +60,35 @@ describe('msup status', () => {
     msup.child.kill('SIGTERM');
     expect((await msup.exited).code).toBe(0);
   });
+  it("shows a failing readiness probe's detail under its instance's row, as status --json has it", async () => {
+    const p = project();
+    const down = path.join(p.root, 'down');
+    p.writeConfig({
+      web: {
+        command: ['node', fixture('echo-server.js')],
+        port: 0,
+        readiness: { exec: `test ! -e '${down}' || { echo "db down"; exit 1; }`, interval: '100ms' },
+      },
+    });
+    const msup = runCli(p, ['start']);
+    await msup.waitForOutput(/all services ready/);
+    expect((await finish(runCli(p, ['status']))).out).not.toContain('probe');
+    writeFileSync(down, '');
+    // Out of rotation once it failed failureThreshold (3) times in a row.
+    let last = { code: null as number | null, out: '', err: '' };
+    expect(
+      await waitFor(async () => {
+        last = await finish(runCli(p, ['status']));
+        return last.code === 1;
+      }, 15_000),
+    ).toBe(true);
+    expect(last.out).toMatch(
+      /^web\s+0\s+\d+.*\n {2}readiness probe failed \S+ ago: exec exited with code 1; last output: "db down"\n/m,
+    );
+    msup.child.kill('SIGTERM');
+    expect((await msup.exited).code).toBe(0);
+  });
+
   // Two commands that each wait 10 s for the stopped msup.
   it("docs/cli.md's StatusV1 shows every field status --json prints, at every level", async () => {
     const p = project();
