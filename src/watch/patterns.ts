@@ -132,6 +132,10 @@ const clean = (pattern: string) =>
     .replace(/^(\.\/)+/, '')
     .replace(/\/+$/, '');
 
+/** An entry of `watch` or `watchIgnore` relative to `base`: an absolute one made relative, others cleaned. */
+const relativeEntry = (base: string, entry: string) =>
+  path.isAbsolute(entry) ? toPosix(path.relative(base, entry)) : clean(entry);
+
 const isInside = (child: string, parent: string) =>
   child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
 
@@ -250,6 +254,37 @@ function ignoreMatcher(
 }
 
 /**
+ * A test of an absolute path: whether it is one of `msupFiles` (msup's own: its config file, each a path
+ * or the paths of one file, a symbolic link and its real path), unless `paths` names that file as it is.
+ * Apart from compileWatchPatterns, so that a watcher can swap them (a config link made to lead elsewhere)
+ * and keep watching.
+ */
+export function msupFileTest(
+  cwd: string,
+  paths: readonly string[] | true,
+  msupFiles: readonly (string | readonly string[])[],
+): (absolute: string) => boolean {
+  if (msupFiles.length === 0) return () => false;
+  const base = path.resolve(cwd);
+  // the entries of `watch` that are no glob, as compileWatchPatterns takes them
+  const named = new Set(
+    (paths === true ? [] : paths)
+      .map((p) => p.trim())
+      .filter((p) => p !== '' && !p.startsWith('!'))
+      .map((p) => relativeEntry(base, p))
+      .filter((p) => !picomatch.scan(p).isGlob)
+      .map((p) => path.resolve(base, p)),
+  );
+  const own = new Set(
+    msupFiles
+      .map((file) => (typeof file === 'string' ? [file] : file).map((name) => path.resolve(name)))
+      .filter((names) => !names.some((name) => named.has(name)))
+      .flat(),
+  );
+  return (absolute) => own.has(absolute);
+}
+
+/**
  * Compiles what a service watches. `paths: true` is all of `cwd`; otherwise each entry is a file, a
  * folder (everything below it) or a glob (`src/**\/*.ts`), relative to `cwd` or absolute; an entry
  * starting with `!` is an ignore. `ignored` entries are globs relative to `cwd` (one through `..` sees the
@@ -270,7 +305,7 @@ export function compileWatchPatterns(
   const entries = paths === true ? [] : paths.map((p) => p.trim()).filter((p) => p !== '');
   const negated = entries.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
   const positive = entries.filter((p) => !p.startsWith('!'));
-  const asRelative = (p: string) => (path.isAbsolute(p) ? relative(p) : clean(p));
+  const asRelative = (p: string) => relativeEntry(base, p);
 
   // a name or a path as the entry is written (`tmp/` is the name tmp; `./tmp` and `/abs/cwd/tmp` are
   // the cwd's tmp, though relative to the cwd they are written `tmp` too)
@@ -303,13 +338,7 @@ export function compileWatchPatterns(
       roots.add(path.resolve(base, pattern));
     }
   }
-  const named = new Set(exact);
-  const ownFiles = new Set(
-    msupFiles
-      .map((file) => (typeof file === 'string' ? [file] : file).map((name) => path.resolve(name)))
-      .filter((names) => !names.some((name) => named.has(name)))
-      .flat(),
-  );
+  const isMsupFile = msupFileTest(cwd, paths, msupFiles);
   // a root inside another root adds nothing
   const rootList = [...roots].filter((r) => ![...roots].some((other) => other !== r && isInside(r, other)));
   // Each glob sees a path as it writes it: `../*/src/**/*.ts` (a monorepo's package watching its
@@ -336,7 +365,7 @@ export function compileWatchPatterns(
   };
 
   const isIgnored = (absolute: string, isFile = false) => {
-    if (ownFiles.has(absolute)) return true;
+    if (isMsupFile(absolute)) return true;
     const root = deepestRoot(absolute);
     if (root === undefined) return !rootList.some((r) => isInside(r, absolute));
     if (userIgnored(absolute)) return true;

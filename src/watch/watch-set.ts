@@ -4,7 +4,15 @@ import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { ErrorLines } from './error-lines.js';
 import { LoopGuard, type LoopGuardOptions, type LoopRule } from './loop-guard.js';
 import { watchesNothing } from './patterns.js';
-import { createWatcher, fileNames, type SkippedLink, type Watcher, watchedAt, watchFile } from './watcher.js';
+import {
+  createWatcher,
+  fileNames,
+  type ServiceWatcher,
+  type SkippedLink,
+  type Watcher,
+  watchedAt,
+  watchFile,
+} from './watcher.js';
 
 export interface WatchSetHandlers {
   /**
@@ -34,9 +42,9 @@ export interface WatchSetHandlers {
 interface ServiceWatch {
   settings: ResolvedService['watch'];
   cwd: string;
-  /** The config file's names when the watcher started (configKey). */
+  /** The config file's names the watcher takes for msup's own (configKey). */
   config: string;
-  watcher: Watcher;
+  watcher: ServiceWatcher;
   guard: LoopGuard;
   errors: ErrorLines;
 }
@@ -82,8 +90,9 @@ export class WatchSet {
   /**
    * Follows the config file where it leads now, `config` being the running config: when it is a symbolic
    * link made to lead elsewhere (ln -sf, stow), the config's watcher watches the file it leads to now, and
-   * the services' watchers start over, for which that file is msup's own. Nothing else changes: a service
-   * paused for a restart loop stays paused. For a reload, before the file loads: one that fails to load
+   * the services' watchers take that file for msup's own, watching on: a change of a service's files seen
+   * and not reported yet, or made meanwhile, still restarts it. Nothing else changes: a service paused for
+   * a restart loop stays paused. For a reload, before the file loads: one that fails to load
    * is watched all the same, and fixing it reloads.
    */
   followConfigFile(config: ResolvedConfig): Promise<void> {
@@ -94,7 +103,9 @@ export class WatchSet {
   async #sync(config: ResolvedConfig, resume: boolean): Promise<void> {
     if (this.#closed) return;
     const wanted = new Map(config.services.filter(watchesSomething).map((s) => [s.name, s]));
-    // a config file that is a link may lead elsewhere now (stow, ln -sf): its watchers start over
+    // a config file that is a link may lead elsewhere now (stow, ln -sf): its watchers take the file it
+    // leads to for msup's own, and watch on (one started over would drop a change seen and not reported
+    // yet, and miss one made before it is ready)
     const key = configKey(config.file);
     const startedOver = new Set<string>();
     for (const [name, current] of this.#services) {
@@ -102,10 +113,14 @@ export class WatchSet {
       if (
         next &&
         JSON.stringify(next.watch) === JSON.stringify(current.settings) &&
-        next.cwd === current.cwd &&
-        current.config === key
-      )
+        next.cwd === current.cwd
+      ) {
+        if (current.config !== key) {
+          current.watcher.setMsupFiles(config.file ? [config.file] : []);
+          current.config = key;
+        }
         continue;
+      }
       this.#services.delete(name);
       startedOver.add(name);
       await current.watcher.close();
@@ -149,7 +164,7 @@ export class WatchSet {
   }
 
   /** `configFile`: a config reload applies its edits; they are no change of the service's files. */
-  #watch(name: string, service: ResolvedService, configFile: string | null): Watcher {
+  #watch(name: string, service: ResolvedService, configFile: string | null): ServiceWatcher {
     const watch = service.watch as NonNullable<ResolvedService['watch']>;
     const guard = new LoopGuard(this.#guardOptions);
     const errors = this.#errorLines(name);
@@ -194,7 +209,7 @@ export class WatchSet {
 
   async close(): Promise<void> {
     this.#closed = true;
-    const watchers = [...this.#services.values()].map((s) => s.watcher);
+    const watchers: Watcher[] = [...this.#services.values()].map((s) => s.watcher);
     const errors = [...this.#services.values()].map((s) => s.errors);
     if (this.#configWatcher) watchers.push(this.#configWatcher);
     if (this.#configErrors) errors.push(this.#configErrors);

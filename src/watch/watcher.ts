@@ -10,7 +10,7 @@ import {
   watch as watchFolder,
 } from 'node:fs';
 import path from 'node:path';
-import { compileWatchPatterns } from './patterns.js';
+import { compileWatchPatterns, msupFileTest } from './patterns.js';
 
 export interface WatcherOptions {
   /** The folder that relative paths, globs and reported files are relative to (the service's cwd). */
@@ -24,6 +24,7 @@ export interface WatcherOptions {
    * whose edits a config reload applies (a service that restarted for them too would restart twice, or
    * for an edit that concerns it not at all). A symbolic link counts with the file it leads to
    * (`supervisor.config.ts -> conf/base.ts`: an edit of conf/base.ts is an edit of the config).
+   * ServiceWatcher.setMsupFiles swaps them.
    */
   msupFiles?: readonly string[];
   /** A burst of changes with gaps shorter than this becomes one `onChange` (default 200 ms). */
@@ -72,6 +73,15 @@ export interface Watcher {
   readonly ready: Promise<void>;
   /** Stops watching and drops a pending burst; `onChange` is not called after it. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A watcher of a service's files (createWatcher). */
+export interface ServiceWatcher extends Watcher {
+  /**
+   * Takes these for msup's own files from now on (a config file that is a link made to lead elsewhere),
+   * watching on: a change seen and not reported yet, or made meanwhile, is reported as it would have been.
+   */
+  setMsupFiles(files: readonly string[]): void;
 }
 
 export const WATCH_DEFAULTS = { debounceMs: 200 } as const;
@@ -238,13 +248,13 @@ function bursts(options: Pick<WatcherOptions, 'debounceMs' | 'maxWaitMs' | 'onCh
   };
 }
 
-export function createWatcher(options: WatcherOptions): Watcher {
-  const patterns = compileWatchPatterns(
-    options.cwd,
-    options.paths,
-    options.ignored,
-    (options.msupFiles ?? []).map(fileNames),
-  );
+export function createWatcher(options: WatcherOptions): ServiceWatcher {
+  // msup's own files are watched as any other (each may become a service's file when a config link is made
+  // to lead elsewhere: chokidar's choice of what to watch does not change after its scan), not reported
+  const patterns = compileWatchPatterns(options.cwd, options.paths, options.ignored);
+  const msupFiles = (files: readonly string[]) =>
+    msupFileTest(options.cwd, options.paths, files.map(fileNames));
+  let isMsupFile = msupFiles(options.msupFiles ?? []);
   const changes = bursts(options);
   // chokidar asks about a link each time it reads its folder (after every change there): told once
   const told = new Set<string>();
@@ -343,7 +353,7 @@ export function createWatcher(options: WatcherOptions): Watcher {
     watcher.on('all', (event, file) => {
       if (event !== 'add' && event !== 'change' && event !== 'unlink') return;
       const absolute = path.resolve(file);
-      if (patterns.isWanted(absolute)) changes.push(patterns.relative(absolute));
+      if (!isMsupFile(absolute) && patterns.isWanted(absolute)) changes.push(patterns.relative(absolute));
     });
     return watcher;
   });
@@ -353,6 +363,9 @@ export function createWatcher(options: WatcherOptions): Watcher {
   });
   return {
     ready,
+    setMsupFiles(files) {
+      isMsupFile = msupFiles(files);
+    },
     close() {
       if (!closing) {
         changes.close();

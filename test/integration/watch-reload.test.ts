@@ -263,6 +263,41 @@ describe('watch mode', () => {
     expect(changed()).toEqual(['releases/notes.txt']);
   });
 
+  it('keeps watching as a linked config file is made to lead elsewhere: a change made then restarts the service', async () => {
+    const { p, sup, idle, release, reloads, changed } = await linkedReleases();
+    p.write('releases/v2/config.json', release(idle({ ROUND: '2' })));
+    expect(await waitFor(() => changed().includes('releases/v2/config.json'), 10_000)).toBe(true);
+    const restarts = () => sup.instances('web')[0]?.restarts ?? 0;
+    expect(await waitFor(() => restarts() === 1 && sup.instances('web')[0]?.ready === true, 20_000)).toBe(
+      true,
+    );
+    const before = changed().length;
+    // the link made to lead to v2 (ln -sfn), a file of web's saved at once, and the reload (msup reload)
+    // before msup has read the change: web's watcher used to be closed and started over there, the change
+    // dropped with it (the new watcher took the file for one that was already there)
+    mkdirSync(path.join(p.root, '.msup'), { recursive: true });
+    symlinkSync('releases/v2/config.json', path.join(p.root, '.msup/next.json'));
+    renameSync(path.join(p.root, '.msup/next.json'), path.join(p.root, 'supervisor.config.json'));
+    p.write('releases/notes.txt', 'saved as the link moved');
+    expect(await sup.reload()).toMatchObject({ applied: true, restarted: ['other'] });
+    expect(await waitFor(() => changed().slice(before).includes('releases/notes.txt'), 10_000)).toBe(true);
+    expect(await waitFor(() => restarts() === 2, 20_000)).toBe(true);
+    // the file the link led to before is web's own again, and the one it leads to now is the config
+    p.write('releases/v1/config.json', release(idle({ ROUND: 'old' })));
+    expect(await waitFor(() => changed().slice(before).includes('releases/v1/config.json'), 10_000)).toBe(
+      true,
+    );
+    const seen = reloads().length;
+    p.write('releases/v2/config.json', release(idle({ ROUND: '3' })));
+    const applied = () =>
+      reloads()
+        .slice(seen)
+        .some((r) => (r.restarted as string[]).includes('other'));
+    expect(await waitFor(applied, 20_000)).toBe(true);
+    expect(sup.config.services.find((s) => s.name === 'other')?.env.ROUND).toBe('3');
+    expect(changed().slice(before)).not.toContain('releases/v2/config.json');
+  });
+
   it('pauses watching a service that keeps changing its own files', { timeout: 120_000 }, async () => {
     const p = project();
     writeConfig(p, { selfish: { command: node('touch-on-start.js'), watch: true } });
