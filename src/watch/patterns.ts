@@ -122,7 +122,10 @@ export function watchWarning(service: {
   const what = byWatchIgnore
     ? `${setting} ignores everything watch names`
     : `${setting}'s ! entries ignore everything it names`;
-  return { setting, message: `${what} (as '../**' or '../*' takes in the service's own folder): ${none}` };
+  return {
+    setting,
+    message: `${what} (as '..', '../**' or '../*' takes in the service's own folder): ${none}`,
+  };
 }
 
 const toPosix = (p: string) => p.split(path.sep).join('/');
@@ -212,6 +215,10 @@ function viewFrom(base: string, segments: readonly string[]): (absolute: string)
       : relative(absolute);
 }
 
+/** Whether an entry relative to the cwd is the cwd or a folder above it: `''`, `.`, `..`, `../..`, `./..`. */
+const isFolderUp = (relative: string) =>
+  relative.split('/').every((segment) => segment === '' || segment === '.' || segment === '..');
+
 /** How many `..` a pattern's path starts with (`../../x/**`: 2). */
 const stepsUp = (pattern: string) => {
   const segments = pattern.split('/');
@@ -289,7 +296,8 @@ export function msupFileTest(
  * folder (everything below it) or a glob (`src/**\/*.ts`), relative to `cwd` or absolute; an entry
  * starting with `!` is an ignore. `ignored` entries are globs relative to `cwd` (one through `..` sees the
  * cwd's own files through the folder it leads to, as a watch glob does), or names (no `/`) matched against
- * every path segment (`tmp`, `*.gen.ts`). The defaults apply below each watched base,
+ * every path segment (`tmp`, `*.gen.ts`), but for `..` and `.` (and `../..`), which are that folder and all
+ * in it. The defaults apply below each watched base,
  * so watching `build/**` explicitly still works. `msupFiles` are absolute files of msup's own (its config
  * file, which a reload applies), each a path or the paths of one file (a symbolic link and its real path):
  * all of them ignored unless `paths` names one as it is.
@@ -313,11 +321,17 @@ export function compileWatchPatterns(
   const isName = (p: string) => !toPosix(p).replace(/\/+$/, '').includes('/');
   const nameIgnores: string[] = [];
   const pathIgnores: string[] = [];
+  // `..`, `../..`, `.` (or such a folder written absolute, the cwd's own too) is that folder and all in
+  // it, as in `watch`: no name, since no path has a segment `.` or `..` for one to match
+  const folderIgnores: string[] = [];
   for (const entry of ignores) {
     const seen = asRelative(entry);
-    if (seen !== '') (isName(entry) ? nameIgnores : pathIgnores).push(seen);
+    if (isFolderUp(seen)) folderIgnores.push(path.resolve(base, seen));
+    else (isName(entry) ? nameIgnores : pathIgnores).push(seen);
   }
-  const userIgnored = ignoreMatcher(base, nameIgnores, pathIgnores);
+  const matched = ignoreMatcher(base, nameIgnores, pathIgnores);
+  const userIgnored = (absolute: string) =>
+    folderIgnores.some((folder) => isInside(absolute, folder)) || matched(absolute);
   const defaultIgnored = nameMatcher(DEFAULT_IGNORED);
   const defaultIgnoredFile = picomatch([...DEFAULT_IGNORED_FILES], { dot: true });
 

@@ -414,7 +414,7 @@ describe('watch mode', () => {
     expect(warned().slice(2)).toEqual([line('web')]);
   });
 
-  it("warns of a watchIgnore that ignores everything watch names ('../**')", async () => {
+  it("warns of a watchIgnore that ignores everything watch names ('../**', '..')", async () => {
     const p = project();
     const idle = (watch: string[] | true, watchIgnore: string[]): ServiceConfig => ({
       command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
@@ -425,6 +425,8 @@ describe('watch mode', () => {
       web: idle(true, ['../**']),
       api: idle(['src'], ['./src']),
       worker: idle(true, ['tmp']),
+      // the folder above, the service's own included (it used to be taken for a name, and matched none)
+      ui: idle(['src'], ['..']),
     });
     const sup = p.create({ configFile: 'supervisor.config.json' });
     const logs: LogRecord[] = [];
@@ -432,7 +434,7 @@ describe('watch mode', () => {
     await sup.start();
     const warned = logs.filter((r) => r.level === 'warn' && r.msg.includes('ignores everything'));
     expect(warned).toEqual(
-      ['web', 'api'].map((service) =>
+      ['web', 'api', 'ui'].map((service) =>
         expect.objectContaining({
           msg: expect.stringMatching(
             new RegExp(`^services\\.${service}\\.watchIgnore ignores everything watch names`),

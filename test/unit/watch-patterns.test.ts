@@ -1,7 +1,7 @@
 // Which folders a service's watch list turns into, and which changed paths count, without touching a disk.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileWatchPatterns, watchesNothing } from '../../src/watch/patterns.js';
+import { compileWatchPatterns, watchesNothing, watchWarning } from '../../src/watch/patterns.js';
 
 const cwd = path.resolve('/project/web');
 const at = (relative: string) => path.join(cwd, relative);
@@ -317,6 +317,46 @@ describe('compileWatchPatterns', () => {
     expect(compileWatchPatterns(api, ['..', '!../*'], []).ignoresEverything).toBe(true);
     expect(compileWatchPatterns(api, ['..'], ['../web/**', 'tmp']).ignoresEverything).toBe(false);
     expect(compileWatchPatterns(api, true, ['*.log']).ignoresEverything).toBe(false);
+  });
+
+  it("takes '..', '../..' and '.' in watchIgnore (or after a !) for that folder, all of it, not for a name", () => {
+    const api = path.resolve('/repo/packages/api');
+    const inApi = (relative: string) => path.join(api, relative);
+    for (const ignored of [['..'], ['../'], ['./..'], ['../..'], [path.resolve('/repo/packages')]]) {
+      const p = compileWatchPatterns(api, true, ignored);
+      expect({ ignored, wanted: p.isWanted(inApi('src/a.js')), all: p.ignoresEverything }).toEqual({
+        ignored,
+        wanted: false,
+        all: true,
+      });
+    }
+    // the cwd's neighbours, not the cwd (watch: ['..', '!.'])
+    const others = compileWatchPatterns(api, ['..', '!.']);
+    expect(others.isWanted(inApi('src/a.js'))).toBe(false);
+    expect(others.isWanted(path.resolve('/repo/packages/web/a.js'))).toBe(true);
+    expect(others.ignoresEverything).toBe(false);
+    // the whole repo watched, but for the folder of the packages
+    const repo = compileWatchPatterns(api, ['../..'], ['..']);
+    expect(repo.isWanted(path.resolve('/repo/README.md'))).toBe(true);
+    expect(repo.isWanted(path.resolve('/repo/packages/web/a.js'))).toBe(false);
+  });
+
+  it("warns of '..' in watchIgnore, which takes in the service's own folder: nothing restarts it", () => {
+    const service = (watch: string[] | true, ignored: string[]) => ({
+      name: 'api',
+      cwd: path.resolve('/repo/packages/api'),
+      watch: { paths: watch, ignored },
+    });
+    const watches: (string[] | true)[] = [true, ['src'], ['..'], ['../shared']];
+    for (const watch of watches) {
+      expect(watchWarning(service(watch, ['..']))).toEqual({
+        setting: 'services.api.watchIgnore',
+        message:
+          "services.api.watchIgnore ignores everything watch names (as '..', '../**' or '../*' takes in the service's own folder): no change of its files restarts the service",
+      });
+    }
+    expect(watchWarning(service(['..'], ['../web']))).toBeUndefined();
+    expect(watchWarning(service(['../..'], ['..']))).toBeUndefined();
   });
 
   it('lets the watcher skip folders that lead nowhere, but not the ones on the way to a root', () => {
