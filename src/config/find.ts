@@ -3,6 +3,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { MsupError } from '../errors.js';
+import { describeLinkLoop, followLinks } from '../links.js';
 
 export const CONFIG_NAMES = [
   'supervisor.config.ts',
@@ -13,6 +14,21 @@ export const CONFIG_NAMES = [
 ] as const;
 
 /**
+ * A config file that is not there because it is a symbolic link into a loop (`a -> b -> a`, which the
+ * system gives up on after 40 steps): an error that says so, naming the links.
+ */
+function throwIfLoop(file: string): void {
+  const chain = followLinks(file);
+  if (!chain.loop) return;
+  // the links by their names from the config's folder (the project's, most often)
+  const links = describeLinkLoop(chain, path.dirname(file));
+  throw new MsupError(
+    'MSUP_CONFIG_NOT_FOUND',
+    `config file not found: ${file} is a symbolic link into a loop of links: ${links}`,
+  );
+}
+
+/**
  * The config file to use: `explicit` if given (must be a file), else the first known name in `dir`. An
  * empty name or a folder is refused rather than resolved: either would otherwise name `dir` or the folder
  * itself, and the project would be its parent's.
@@ -21,7 +37,10 @@ export function findConfigFile(dir: string, explicit?: string): string {
   if (explicit !== undefined) {
     if (explicit === '') throw new MsupError('MSUP_USAGE', '--config needs a file name, not an empty string');
     const file = path.resolve(dir, explicit);
-    if (!existsSync(file)) throw new MsupError('MSUP_CONFIG_NOT_FOUND', `config file not found: ${file}`);
+    if (!existsSync(file)) {
+      throwIfLoop(file);
+      throw new MsupError('MSUP_CONFIG_NOT_FOUND', `config file not found: ${file}`);
+    }
     if (statSync(file).isDirectory()) {
       throw new MsupError(
         'MSUP_CONFIG_NOT_FOUND',
@@ -33,6 +52,8 @@ export function findConfigFile(dir: string, explicit?: string): string {
   for (const name of CONFIG_NAMES) {
     const file = path.join(dir, name);
     if (existsSync(file)) return file;
+    // a link there that leads nowhere is passed over, as no file; links in a loop are a mistake to name
+    throwIfLoop(file);
   }
   throw new MsupError(
     'MSUP_CONFIG_NOT_FOUND',

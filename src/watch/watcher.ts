@@ -10,6 +10,7 @@ import {
   watch as watchFolder,
 } from 'node:fs';
 import path from 'node:path';
+import { followLinks } from '../links.js';
 import { compileWatchPatterns, msupFileTest } from './patterns.js';
 
 export interface WatcherOptions {
@@ -154,38 +155,19 @@ export function fileNames(file: string): string[] {
   }
 }
 
-/** How many links a dangling chain is followed through (as the system's own limit, 40). */
-const LINKS_FOLLOWED = 40;
-
 /**
- * Where a link to a file that does not exist (yet) leads: its target, resolved against the link's folder,
- * through a chain of links, the part that exists by its real path. Undefined when `file` is no link.
+ * Where a link to a file that does not exist (yet) leads: its target, resolved against the link's real
+ * folder, through a chain of links (followLinks), the part that exists by its real path. Undefined when
+ * `file` is no link.
  */
 function danglingTarget(file: string): string | undefined {
-  let current = file;
-  for (let i = 0; i < LINKS_FOLLOWED; i++) {
-    let next: string;
-    try {
-      // from the link's real folder, as the system does: `..` in the target leaves that, not the name's folder
-      const target = readlinkSync(current);
-      let from = path.dirname(current);
-      try {
-        from = realpathSync(from);
-      } catch {
-        // the folder's real path is not to be had: the name's folder, as written
-      }
-      next = path.resolve(from, target);
-    } catch {
-      if (current === file) return undefined;
-      break; // not a link (it is not there): the end of the chain
-    }
-    current = next;
-  }
-  const there = existingAncestor(current);
+  const { links, end } = followLinks(file);
+  if (links.length === 0) return undefined;
+  const there = existingAncestor(end);
   try {
-    return path.join(realpathSync(there), path.relative(there, current));
+    return path.join(realpathSync(there), path.relative(there, end));
   } catch {
-    return current;
+    return end;
   }
 }
 

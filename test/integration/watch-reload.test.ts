@@ -263,6 +263,24 @@ describe('watch mode', () => {
     expect(changed()).toEqual(['releases/notes.txt']);
   });
 
+  it('says a linked config file made to lead into a loop of links is one, naming the links', async () => {
+    const { p, sup, rejected } = await linkedReleases();
+    // supervisor.config.json -> .msup/a.json -> .msup/b.json -> .msup/a.json (ln -sfn)
+    mkdirSync(path.join(p.root, '.msup'), { recursive: true });
+    symlinkSync('b.json', path.join(p.root, '.msup/a.json'));
+    symlinkSync('a.json', path.join(p.root, '.msup/b.json'));
+    symlinkSync('.msup/a.json', path.join(p.root, '.msup/next.json'));
+    renameSync(path.join(p.root, '.msup/next.json'), path.join(p.root, 'supervisor.config.json'));
+    expect(await waitFor(() => rejected().length >= 1, 20_000)).toBe(true);
+    const config = path.join(p.root, 'supervisor.config.json');
+    expect(rejected()[0]).toMatchObject({
+      level: 'error',
+      file: config,
+      error: `config file not found: ${config} is a symbolic link into a loop of links: supervisor.config.json -> .msup/a.json -> .msup/b.json -> .msup/a.json`,
+    });
+    expect(sup.config.services.find((s) => s.name === 'other')?.env.ROUND).toBe('1');
+  });
+
   it('keeps watching as a linked config file is made to lead elsewhere: a change made then restarts the service', async () => {
     const { p, sup, idle, release, reloads, changed } = await linkedReleases();
     p.write('releases/v2/config.json', release(idle({ ROUND: '2' })));

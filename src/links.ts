@@ -1,0 +1,67 @@
+// A chain of symbolic links followed by hand, as the system follows it, where the system will not say
+// where it leads: a link to a file not made yet (dangling), or links in a loop (ELOOP).
+import { readlinkSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+
+/** How many links a chain is followed through (the system's own limit, 40), past which it is a loop. */
+export const LINKS_FOLLOWED = 40;
+
+export interface LinkChain {
+  /** The links followed, `file` first (absolute): empty when `file` is no link. */
+  links: string[];
+  /** Where the chain ends: the first path that is no link (there or not); for a loop, the link it comes back to. */
+  end: string;
+  /** The chain comes back to a link in it (`a -> b -> a`), or goes on past LINKS_FOLLOWED links. */
+  loop: boolean;
+}
+
+/** A folder's real path, or the folder as written when that cannot be had. */
+function realFolder(folder: string): string {
+  try {
+    return realpathSync(folder);
+  } catch {
+    return folder;
+  }
+}
+
+/**
+ * The links from `file` on: each one's target resolved from its real folder, as the system does (`..` in
+ * the target leaves that folder, not the name's), until a path that is no link, or one already met.
+ */
+export function followLinks(file: string): LinkChain {
+  const links: string[] = [];
+  // each link by its real folder: a folder on the way that is a link makes no second name for it
+  const seen = new Set<string>();
+  let current = path.resolve(file);
+  for (;;) {
+    const key = path.join(realFolder(path.dirname(current)), path.basename(current));
+    if (seen.has(key) || links.length >= LINKS_FOLLOWED) return { links, end: current, loop: true };
+    let target: string;
+    try {
+      target = readlinkSync(current);
+    } catch {
+      return { links, end: current, loop: false }; // not a link (or not there): the end of the chain
+    }
+    links.push(current);
+    seen.add(key);
+    current = path.resolve(realFolder(path.dirname(current)), target);
+  }
+}
+
+/**
+ * The links of a chain that is a loop, in words, each relative to `dir` when it is in it:
+ * `supervisor.config.json -> .msup/a.json -> .msup/b.json -> .msup/a.json`.
+ */
+export function describeLinkLoop(chain: LinkChain, dir: string): string {
+  const name = (file: string) => {
+    const relative = path.relative(dir, file);
+    return relative === '' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)
+      ? file
+      : relative;
+  };
+  const steps = chain.links.map(name);
+  // a chain cut at LINKS_FOLLOWED (links through looping folders) ends in no link met before
+  return chain.links.length >= LINKS_FOLLOWED
+    ? `${steps.join(' -> ')} -> ... (more than ${LINKS_FOLLOWED} links)`
+    : [...steps, name(chain.end)].join(' -> ');
+}
