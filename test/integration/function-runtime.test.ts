@@ -310,7 +310,7 @@ describe('the function runtime', () => {
     expect(contextReply.headers.get('x-amzn-requestid')).toBe(contextReply.headers.get('apigw-requestid'));
     const context = await json(contextReply);
     expect(context).toMatchObject({ functionName: 'fn', memoryLimitInMB: '128' });
-    // Given the token it proves itself with (so it is not checked through /proc), then not left to the handler.
+    // The environment is given the token its bootstrap proves itself with, which the handler does not see.
     expect(await json(await fetch(fn.url('/token')))).toEqual({
       runtimeToken: null,
       givenToken: process.platform === 'linux' ? true : null,

@@ -31,6 +31,12 @@ describe('socketOwner', () => {
       );
       expect(socketOwner(closed, peer, server, true)).toBe(CLOSED_PEER);
     }
+    // A sandbox that cannot tell a socket's file lists 0 for every one: an ESTABLISHED socket is still its uid's.
+    const noFiles = TCP_LE.replace(
+      ' 1000        0 13 1 0 20 4 30 10 -1',
+      ' 1000        0 0 1 0 20 4 30 10 -1',
+    );
+    expect(socketOwner(noFiles, peer, server, true)).toBe(1000);
   });
 
   it('reads a big-endian host, an IPv4-mapped address in tcp6, and refuses what is not IPv4', () => {

@@ -291,8 +291,12 @@ export class RuntimeApi {
     }
     if (req.method === 'GET' && url === `${PREFIX}invocation/next`) {
       // A poll whose connection is already gone takes nothing: an invocation handed to it would be lost
-      // (and it is no sign of the runtime's init either).
-      if (!req.socket.destroyed) this.#next(res);
+      // (and it is no sign of the runtime's init either). Looked at again once the present read is done: a
+      // peer that wrote its poll and reset the connection (the check finds no line of it, and lets it in) is
+      // read to the end of its bytes, then to its reset, in one go.
+      setImmediate(() => {
+        if (!req.socket.destroyed) this.#next(res);
+      });
       return;
     }
     if (req.method !== 'POST' || !url.startsWith(PREFIX)) {

@@ -65,7 +65,9 @@ export function socketOwner(
       .trim()
       .split(/\s+/);
     const uid = Number(fields[7]);
-    if (fields[9] === '0') return CLOSED_PEER;
+    // No file, and not ESTABLISHED (01), which a socket its process closed never is (a sandbox that cannot
+    // tell a socket's file lists 0 for every one).
+    if (fields[9] === '0' && fields[3] !== '01') return CLOSED_PEER;
     return Number.isInteger(uid) ? uid : null;
   }
   return null;
