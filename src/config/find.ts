@@ -15,14 +15,14 @@ export const CONFIG_NAMES = [
 
 /**
  * A config file that is not there because it is a symbolic link into a loop (`a -> b -> a`, which the
- * system gives up on after 40 steps): an error that says so, naming the links.
+ * system gives up on after 40 steps): an error that says so, naming the links; null when it is no loop.
  */
-function throwIfLoop(file: string): void {
+function loopError(file: string): MsupError | null {
   const chain = followLinks(file);
-  if (!chain.loop) return;
+  if (!chain.loop) return null;
   // the links by their names from the config's folder (the project's, most often)
   const links = describeLinkLoop(chain, path.dirname(file));
-  throw new MsupError(
+  return new MsupError(
     'MSUP_CONFIG_NOT_FOUND',
     `config file not found: ${file} is a symbolic link into a loop of links: ${links}`,
   );
@@ -38,8 +38,7 @@ export function findConfigFile(dir: string, explicit?: string): string {
     if (explicit === '') throw new MsupError('MSUP_USAGE', '--config needs a file name, not an empty string');
     const file = path.resolve(dir, explicit);
     if (!existsSync(file)) {
-      throwIfLoop(file);
-      throw new MsupError('MSUP_CONFIG_NOT_FOUND', `config file not found: ${file}`);
+      throw loopError(file) ?? new MsupError('MSUP_CONFIG_NOT_FOUND', `config file not found: ${file}`);
     }
     if (statSync(file).isDirectory()) {
       throw new MsupError(
@@ -49,14 +48,19 @@ export function findConfigFile(dir: string, explicit?: string): string {
     }
     return file;
   }
+  // A link there that leads nowhere is passed over, as no file; so is one into a loop, a later name may be
+  // the project's file (a loop left over under an earlier name), but the first loop is named when none is.
+  let loop: MsupError | null = null;
   for (const name of CONFIG_NAMES) {
     const file = path.join(dir, name);
     if (existsSync(file)) return file;
-    // a link there that leads nowhere is passed over, as no file; links in a loop are a mistake to name
-    throwIfLoop(file);
+    loop ??= loopError(file);
   }
-  throw new MsupError(
-    'MSUP_CONFIG_NOT_FOUND',
-    `no config file in ${dir} (looked for ${CONFIG_NAMES.join(', ')}); pass --config PATH`,
+  throw (
+    loop ??
+    new MsupError(
+      'MSUP_CONFIG_NOT_FOUND',
+      `no config file in ${dir} (looked for ${CONFIG_NAMES.join(', ')}); pass --config PATH`,
+    )
   );
 }

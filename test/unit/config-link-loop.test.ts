@@ -1,5 +1,5 @@
 // A config file that is a symbolic link into a loop of links (a -> b -> a): refused in words that say so.
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -38,6 +38,20 @@ describe('a config file that is a link into a loop', () => {
     const message = `config file not found: ${config} is a symbolic link into a loop of links: supervisor.config.json -> .msup/a.json -> .msup/b.json -> .msup/a.json`;
     expect(refusal('supervisor.config.json').message).toBe(message);
     expect(refusal().message).toBe(message);
+  });
+
+  it('is passed over when msup looks for the config and a later name is a file', () => {
+    // a loop left under an earlier name: supervisor.config.ts -> x.ts -> supervisor.config.ts
+    symlinkSync('x.ts', path.join(root, 'supervisor.config.ts'));
+    symlinkSync('supervisor.config.ts', path.join(root, 'x.ts'));
+    writeFileSync(path.join(root, 'supervisor.config.json'), '{"services":{}}');
+    expect(findConfigFile(root)).toBe(path.join(root, 'supervisor.config.json'));
+    // the loop is still named when no name is a file, and for --config
+    rmSync(path.join(root, 'supervisor.config.json'));
+    const config = path.join(root, 'supervisor.config.ts');
+    const message = `config file not found: ${config} is a symbolic link into a loop of links: supervisor.config.ts -> x.ts -> supervisor.config.ts`;
+    expect(refusal().message).toBe(message);
+    expect(refusal('supervisor.config.ts').message).toBe(message);
   });
 
   it('is a loop when it comes back to itself, through a folder that is a link too', () => {
