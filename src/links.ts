@@ -11,8 +11,13 @@ export interface LinkChain {
   links: string[];
   /** Where the chain ends: the first path that is no link (there or not); for a loop, the link it comes back to. */
   end: string;
-  /** The chain comes back to a link in it (`a -> b -> a`), or goes on past LINKS_FOLLOWED links. */
+  /**
+   * The chain comes back to a link in it (`a -> b -> a`), goes on past LINKS_FOLLOWED links, or meets a
+   * folder on the way that is a link into a loop (`through`).
+   */
   loop: boolean;
+  /** The folder on the way to `end` that is a link into a loop (`d/loop -> loop`), for which the system gives up on `end`. */
+  through?: string;
 }
 
 /** A folder's real path, or the folder as written when that cannot be had. */
@@ -22,6 +27,22 @@ function realFolder(folder: string): string {
   } catch {
     return folder;
   }
+}
+
+/** The first folder on the way to `file` (from the root down) that the system cannot resolve for a loop of links. */
+function loopingFolder(file: string): string | undefined {
+  const folders: string[] = [];
+  for (let folder = path.dirname(file); folder !== path.dirname(folder); folder = path.dirname(folder)) {
+    folders.unshift(folder);
+  }
+  return folders.find((folder) => {
+    try {
+      realpathSync(folder);
+      return false;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'ELOOP';
+    }
+  });
 }
 
 /**
@@ -39,7 +60,12 @@ export function followLinks(file: string): LinkChain {
     let target: string;
     try {
       target = readlinkSync(current);
-    } catch {
+    } catch (error) {
+      // a folder on the way that is a link into a loop: the system gives up on the path (ELOOP)
+      if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
+        const through = loopingFolder(current);
+        return { links, end: current, loop: true, ...(through === undefined ? {} : { through }) };
+      }
       return { links, end: current, loop: false }; // not a link (or not there): the end of the chain
     }
     links.push(current);
@@ -50,7 +76,8 @@ export function followLinks(file: string): LinkChain {
 
 /**
  * The links of a chain that is a loop, in words, each relative to `dir` when it is in it:
- * `supervisor.config.json -> .msup/a.json -> .msup/b.json -> .msup/a.json`.
+ * `supervisor.config.json -> .msup/a.json -> .msup/b.json -> .msup/a.json`, or, for a folder on the way
+ * that loops, `supervisor.config.json -> d/loop/x.json, in d/loop, a folder that is a link into a loop`.
  */
 export function describeLinkLoop(chain: LinkChain, dir: string): string {
   const name = (file: string) => {
@@ -61,7 +88,11 @@ export function describeLinkLoop(chain: LinkChain, dir: string): string {
   };
   const steps = chain.links.map(name);
   // a chain cut at LINKS_FOLLOWED (links through looping folders) ends in no link met before
-  return chain.links.length >= LINKS_FOLLOWED
-    ? `${steps.join(' -> ')} -> ... (more than ${LINKS_FOLLOWED} links)`
-    : [...steps, name(chain.end)].join(' -> ');
+  if (chain.links.length >= LINKS_FOLLOWED)
+    return `${steps.join(' -> ')} -> ... (more than ${LINKS_FOLLOWED} links)`;
+  const shown = [...steps, name(chain.end)].join(' -> ');
+  // a folder on the way that loops: the end is no link met again, the folder is
+  return chain.through === undefined
+    ? shown
+    : `${shown}, in ${name(chain.through)}, a folder that is a link into a loop`;
 }

@@ -22,10 +22,12 @@ function loopError(file: string): MsupError | null {
   if (!chain.loop) return null;
   // the links by their names from the config's folder (the project's, most often)
   const links = describeLinkLoop(chain, path.dirname(file));
-  return new MsupError(
-    'MSUP_CONFIG_NOT_FOUND',
-    `config file not found: ${file} is a symbolic link into a loop of links: ${links}`,
-  );
+  // no link itself, in a folder that loops (`--config d/loop/x.json`, d/loop -> loop)
+  const what =
+    chain.links.length === 0
+      ? 'is in a folder that is a link into a loop of links'
+      : 'is a symbolic link into a loop of links';
+  return new MsupError('MSUP_CONFIG_NOT_FOUND', `config file not found: ${file} ${what}: ${links}`);
 }
 
 /**

@@ -68,6 +68,28 @@ describe('a config file that is a link into a loop', () => {
     });
   });
 
+  it('is a loop when a folder on the way to it is a link into a loop', () => {
+    // d/loop -> loop (itself): the system gives up on d/loop/x.json (ELOOP), which is no "not a link"
+    mkdirSync(path.join(root, 'd'));
+    symlinkSync('loop', path.join(root, 'd/loop'));
+    symlinkSync('d/loop/x.json', path.join(root, 'supervisor.config.json'));
+    const config = path.join(root, 'supervisor.config.json');
+    expect(followLinks(config)).toEqual({
+      links: [config],
+      end: path.join(root, 'd/loop/x.json'),
+      loop: true,
+      through: path.join(root, 'd/loop'),
+    });
+    const message = `config file not found: ${config} is a symbolic link into a loop of links: supervisor.config.json -> d/loop/x.json, in d/loop, a folder that is a link into a loop`;
+    expect(refusal('supervisor.config.json').message).toBe(message);
+    expect(refusal().message).toBe(message);
+    // named as it is, through the folder: no link itself
+    const inside = path.join(root, 'd/loop/x.json');
+    expect(refusal('d/loop/x.json').message).toBe(
+      `config file not found: ${inside} is in a folder that is a link into a loop of links: x.json, in ${path.join(root, 'd/loop')}, a folder that is a link into a loop`,
+    );
+  });
+
   it('leaves a link that leads to no file as it was: not found, no loop', () => {
     symlinkSync('releases/v2/config.json', path.join(root, 'supervisor.config.json'));
     const config = path.join(root, 'supervisor.config.json');
