@@ -55,7 +55,9 @@ const watchesSomething = (service: ResolvedService) =>
 
 /**
  * The config file and the real path a link there leads to, and where each is watched (a link to a file
- * not made yet: the nearest folder there is on the way): a change of any starts watchers over.
+ * not made yet: the nearest folder there is on the way). When it changes (a link made to lead elsewhere),
+ * the config's watcher starts over, and the services' watchers watch on, only taking the new names for
+ * msup's own (setMsupFiles).
  */
 const configKey = (file: string | null) =>
   file
