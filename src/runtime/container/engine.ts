@@ -58,21 +58,22 @@ const PROBE_TIMEOUT_MS = 5000;
 const KEEP_CHARS = 1 << 20;
 
 /**
- * The last `keep` characters of a text that comes in pieces. A piece is appended (V8 joins strings without
- * copying them) and the text cut to its last `keep` characters only once it holds twice as many: each
- * character is copied a bounded number of times, never the whole kept text at every piece. Never half of a
- * surrogate pair at the start.
+ * The last `keep` characters of a text that comes in pieces (none for 0). A piece is appended (V8 joins
+ * strings without copying them) and the text cut to its last `keep` characters only once it holds twice as
+ * many: each character is copied a bounded number of times, never the whole kept text at every piece. Never
+ * half of a surrogate pair at the start.
  */
 export function textTail(keep: number) {
   let kept = '';
   return {
     push(text: string): void {
       kept += text;
-      if (kept.length > 2 * keep) kept = kept.slice(-keep);
+      // from an index, not slice(-keep): slice(-0) is slice(0), all of it, where 0 keeps nothing
+      if (kept.length > 2 * keep) kept = kept.slice(kept.length - keep);
     },
     text(): string {
       // A lone low surrogate at the start is the end of a character cut in two (a decoded text has none).
-      return kept.slice(-keep).replace(/^[\udc00-\udfff]/, '');
+      return kept.slice(Math.max(0, kept.length - keep)).replace(/^[\udc00-\udfff]/, '');
     },
   };
 }
