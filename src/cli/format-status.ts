@@ -103,25 +103,51 @@ const PROBE_LINE_HEAD = 80;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
+/** A character of a probe's detail as shown (escaped or not), and how many characters that is. */
+type Piece = { text: string; chars: number };
+
+/** The characters of a text, each escaped on its own when a terminal may act on it, with its length shown. */
+function escapedChars(text: string): Piece[] {
+  // Counted in characters, so a pair of UTF-16 units is never cut in two.
+  return Array.from(text, (c) => {
+    const escaped = c.replace(UNSAFE, (u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    return { text: escaped, chars: escaped === c ? 1 : escaped.length };
+  });
+}
+
+/** How many of `pieces`, in their order, fit in `budget` characters shown, and how many characters they show. */
+function fitting(pieces: Iterable<Piece>, budget: number): { count: number; chars: number } {
+  let chars = 0;
+  let count = 0;
+  for (const piece of pieces) {
+    if (chars + piece.chars > budget) break;
+    chars += piece.chars;
+    count++;
+  }
+  return { count, chars };
+}
+
 /**
  * The last readiness probe's failure as a line under its instance's row (`kubectl describe`'s events):
  * nothing when it passed or never ran. One line, its characters a terminal acts on escaped as `\u001b`,
- * at most PROBE_LINE_CHARS characters (the start and the end, `…` between them).
+ * at most PROBE_LINE_CHARS characters as shown, escapes counted (the start and the end, `…` between
+ * them); cut between characters, never inside an escape.
  */
 export function probeLine(
   probe: { ok: boolean; detail: string; at: string } | null,
   now = Date.now(),
 ): string | null {
   if (!probe || probe.ok) return null;
-  const escaped = probe.detail
-    .trim()
-    .replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  // Counted in characters, so a pair of UTF-16 units is never cut in two.
-  const chars = Array.from(escaped);
-  const shown =
-    chars.length <= PROBE_LINE_CHARS
-      ? escaped
-      : `${chars.slice(0, PROBE_LINE_HEAD).join('')}…${chars.slice(-(PROBE_LINE_CHARS - PROBE_LINE_HEAD - 1)).join('')}`;
+  const pieces = escapedChars(probe.detail.trim());
+  const whole = pieces.reduce((n, p) => n + p.chars, 0);
+  const join = (list: Piece[]) => list.map((p) => p.text).join('');
+  let shown = join(pieces);
+  if (whole > PROBE_LINE_CHARS) {
+    // the start up to PROBE_LINE_HEAD (less when an escape would cross it), the end in what is left
+    const head = fitting(pieces, PROBE_LINE_HEAD);
+    const tail = fitting(pieces.toReversed(), PROBE_LINE_CHARS - head.chars - 1);
+    shown = `${join(pieces.slice(0, head.count))}…${join(pieces.slice(pieces.length - tail.count))}`;
+  }
   const at = Date.parse(probe.at);
   const ago = Number.isNaN(at) ? '' : ` ${formatDuration(Math.max(0, now - at))} ago`;
   return `  readiness probe failed${ago}: ${shown}`;

@@ -82,4 +82,12 @@ describe('the last probe in msup status', () => {
     const emoji = probed(false, '😀'.repeat(300))[3]!.replace('  readiness probe failed 3s ago: ', '');
     expect(emoji).toBe(`${'😀'.repeat(80)}…${'😀'.repeat(PROBE_LINE_CHARS - 81)}`);
   });
+
+  it('caps it between escapes, never inside one, the escapes counted in the cap', () => {
+    // 13 + 11 escapes of 6 make 79: a 12th would cross the 80 of the start; the end has 200 - 79 - 1 = 120
+    const detail = `exec failed: ${'\u001b'.repeat(100)}the end`;
+    const capped = probed(false, detail)[3]!.replace('  readiness probe failed 3s ago: ', '');
+    expect(capped).toBe(`exec failed: ${'\\u001b'.repeat(11)}…${'\\u001b'.repeat(18)}the end`);
+    expect(capped.length).toBeLessThanOrEqual(PROBE_LINE_CHARS);
+  });
 });
