@@ -35,6 +35,12 @@ const ROUNDS = Number(values.rounds);
 const DURATION = Number(values.duration);
 const COLDS = Number(values.colds);
 const ONLY = new Set(values.only.split(','));
+const PARTS = ['warm', 'cold', 'throughput'];
+const unknown = [...ONLY].filter((part) => !PARTS.includes(part));
+if (unknown.length > 0) {
+  console.error(`--only takes ${PARTS.join(', ')}, not ${unknown.join(', ')}`);
+  process.exit(2);
+}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -226,6 +226,29 @@ describe("an environment's Runtime API", () => {
     await served(api, answered, `127.0.0.1:${api.port}`);
   });
 
+  it('gives an invocation back when its write to a waiting poll finds the connection reset', async () => {
+    const api = await RuntimeApi.listen(0);
+    apis.push(api);
+    const socket = net.connect(api.port, '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`GET ${NEXT} HTTP/1.1\r\nHost: 127.0.0.1:${api.port}\r\n\r\n`);
+    // The poll waits for an invocation (init is the first poll's arrival).
+    await api.init;
+    await new Promise((resolve) => setImmediate(resolve));
+    // Reset, and in the same turn (before msup can read the reset) an invocation: its write fails.
+    socket.resetAndDestroy();
+    const answered = api.invoke({
+      id: 'id-1',
+      event: '{}',
+      deadlineEpochMs: Date.now() + 60_000,
+      arn: 'arn',
+    });
+    expect(await waitFor(() => api.connections === 0, 5000)).toBe(true);
+    expect(api.delivered('id-1')).toBe(false);
+    await served(api, answered, `127.0.0.1:${api.port}`);
+  });
+
   it.skipIf(otherUser !== undefined)(
     "refuses another user's poll written and closed at once, listed then as uid 0 (with a token and without)",
     { timeout: 40_000 },

@@ -221,12 +221,18 @@ export class RuntimeApi {
   invoke(invocation: Invocation): Promise<ApiOutcome> {
     return new Promise((resolve) => {
       this.#inFlight.set(invocation.id, resolve);
-      let poll = this.#polls.shift();
-      // A poll whose connection is gone (its process exiting) takes nothing: the invocation waits.
-      while (poll?.destroyed) poll = this.#polls.shift();
-      if (poll) this.#dispatch(poll, invocation);
-      else this.#queue.push(invocation);
+      this.#handOut(invocation);
     });
+  }
+
+  /** To the first poll waiting, or in line for the next one (first in line: one a dead poll gave back). */
+  #handOut(invocation: Invocation, first = false): void {
+    let poll = this.#polls.shift();
+    // A poll whose connection is gone (its process exiting) takes nothing: the invocation waits.
+    while (poll?.destroyed) poll = this.#polls.shift();
+    if (poll) this.#dispatch(poll, invocation);
+    else if (first) this.#queue.unshift(invocation);
+    else this.#queue.push(invocation);
   }
 
   /**
@@ -253,6 +259,21 @@ export class RuntimeApi {
 
   #dispatch(res: http.ServerResponse, invocation: Invocation): void {
     this.#delivered.add(invocation.id);
+    // Written to a connection its peer has reset (unseen until this write): the runtime never got it. It
+    // goes back first in line rather than waiting lost until its timeout. (Node's response says 'finish'
+    // even then: the socket's failed write is what tells.) Nothing else is written on the connection while
+    // the invocation is under way: the runtime's next request on it is its answer.
+    const socket = res.socket;
+    if (socket) {
+      const lost = (error: NodeJS.ErrnoException) => {
+        if (error.syscall !== 'write' || !this.#delivered.has(invocation.id)) return;
+        if (!this.#inFlight.has(invocation.id)) return;
+        this.#delivered.delete(invocation.id);
+        this.#handOut(invocation, true);
+      };
+      socket.once('error', lost);
+      socket.once('close', () => socket.off('error', lost));
+    }
     res.writeHead(200, [
       'content-type',
       'application/json',
