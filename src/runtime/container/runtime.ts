@@ -27,7 +27,6 @@ import { treeUsage } from '../proc.js';
 import { detectEngine, type Engine, type EngineName, engineCommand } from './engine.js';
 import { ApiError, ApiUnreachable } from './engine-api.js';
 import { EngineService, reapServices, SERVICE_ENTRY } from './engine-service.js';
-import { killExecProcesses, ticksNow } from './exec-kill.js';
 import { EXEC_KEEP_CHARS, execResult, signalOf } from './exec-result.js';
 import { type EnsuredImage, ensureImage, type ImageKind } from './image.js';
 import { removeScratchLeftovers } from './image-build.js';
@@ -526,48 +525,18 @@ class ContainerRuntime implements Runtime {
       command: ResolvedCommand,
       options: { timeoutMs: number; signal?: AbortSignal },
     ): Promise<CommandResult> => {
-      const argv = argvOf(command);
-      const since = ticksNow();
       const result = await engineCommand(
         engine,
         // No --env: an exec'd command gets the environment the container was created with (the same
         // `env`), and a value on this command line could be read by any user of the machine.
-        ['exec', name, ...argv],
+        ['exec', name, ...argvOf(command)],
         {
           timeoutMs: options.timeoutMs,
           keepChars: EXEC_KEEP_CHARS,
           ...(options.signal ? { signal: options.signal } : {}),
         },
       );
-      // The engine's client is killed; the command it started in the container is not (it would run
-      // until the container stops): it is ended too, as the process runtime ends a probe's group.
-      if (result.timedOut) await endExec(argv, since);
       return execResult(engine.name, result, options.signal?.aborted === true);
-    };
-    const endExec = async (argv: readonly string[], since: number | null) => {
-      const fields = { service: service.name, index, container: name, command: argv.join(' ') };
-      if (hostPid === null || since === null) {
-        host.log('warn', 'an exec probe timed out; its command may still run in the container', {
-          ...fields,
-          reason: hostPid === null ? "the container's host pid is not known" : 'no /proc',
-        });
-        return;
-      }
-      const { refused } = await killExecProcesses(hostPid, argv, since);
-      if (refused.length === 0) return;
-      // Not msup's to signal from the host (a USER of the image's, mapped to another uid): from inside,
-      // as root, where the image has `kill`.
-      const inside = await engineCommand(
-        engine,
-        ['exec', '--user', '0', name, 'kill', '-9', ...refused.map(String)],
-        { timeoutMs: SIGNAL_ALL_MS },
-      );
-      if (inside.code !== 0)
-        host.log('warn', 'an exec probe timed out; its command still runs in the container', {
-          ...fields,
-          pids: refused,
-          reason: `msup may not signal it, and "kill" in the container failed: ${inside.stderr.trim() || `exit code ${inside.code}`}`,
-        });
     };
 
     return {
