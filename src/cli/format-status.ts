@@ -2,6 +2,7 @@
 
 import { formatDuration } from '../config/duration.js';
 import type { StatusV1 } from '../control/protocol.js';
+import { escapeUnsafe } from '../text-escape.js';
 
 function bytes(n: number | null): string {
   if (n === null) return '-';
@@ -95,14 +96,6 @@ export const PROBE_LINE_CHARS = 200;
 /** How much of the detail's start (the verdict) a capped line keeps; its end (what was written last) fills the rest. */
 const PROBE_LINE_HEAD = 80;
 
-/**
- * Characters a terminal may act on: the C0 controls (a newline too: the line stays one), DEL, the C1
- * controls, the line separators and the bidirectional controls. An exec probe's output is already quoted
- * so; any other detail may have them (a runtime's error).
- */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
 /** A character of a probe's detail as shown (escaped or not), and how many characters that is. */
 type Piece = { text: string; chars: number };
 
@@ -110,7 +103,7 @@ type Piece = { text: string; chars: number };
 function escapedChars(text: string): Piece[] {
   // Counted in characters, so a pair of UTF-16 units is never cut in two.
   return Array.from(text, (c) => {
-    const escaped = c.replace(UNSAFE, (u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const escaped = escapeUnsafe(c);
     return { text: escaped, chars: escaped === c ? 1 : escaped.length };
   });
 }

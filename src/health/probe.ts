@@ -3,6 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { CommandResult } from '../contract.js';
 import { isLocalShortage } from '../limits.js';
+import { escapeUnsafe, withoutCutSurrogate } from '../text-escape.js';
 import type { ResolvedCommand, ResolvedProbe } from '../types.js';
 
 export interface ProbeTarget {
@@ -179,12 +180,6 @@ function tcpProbe(
 export const OUTPUT_SHOWN_CHARS = 300;
 
 /**
- * Characters a terminal may act on that JSON leaves as they are: DEL, the C1 controls (U+009B is a CSI
- * for some terminals), and the line separators and bidirectional controls that move or reorder text.
- */
-const UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/**
  * What a command wrote, as a failed probe shows it: its last OUTPUT_SHOWN_CHARS characters (`…` before
  * them when there was more), quoted as JSON on one line (a newline shows as `\n`, ESC as `\u001b`), every
  * other character a terminal may act on escaped the same way. Empty when it wrote only white space.
@@ -192,20 +187,15 @@ const UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-
 export function shownOutput(output: string | undefined): string {
   const text = output?.trim() ?? '';
   if (text === '') return '';
-  return JSON.stringify(lastChars(text)).replace(UNSAFE, escaped);
+  return escapeUnsafe(JSON.stringify(lastChars(text)));
 }
 
 /** The last OUTPUT_SHOWN_CHARS characters of a text, `…` before them when there was more. */
 function lastChars(text: string): string {
   if (text.length <= OUTPUT_SHOWN_CHARS) return text;
   // Never half of a surrogate pair at the start.
-  return `…${text.slice(-OUTPUT_SHOWN_CHARS).replace(/^[\udc00-\udfff]/, '')}`;
+  return `…${withoutCutSurrogate(text.slice(-OUTPUT_SHOWN_CHARS))}`;
 }
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
-const C0 = /[\u0000-\u001f]/g;
-
-const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 /**
  * A runtime's error as a failed probe shows it (podman's `Error: ...` line, which the command it ran can
@@ -213,7 +203,7 @@ const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0
  * every other character a terminal may act on escaped as `\u001b`.
  */
 export function shownError(error: string): string {
-  return lastChars(error.trim()).replace(C0, escaped).replace(UNSAFE, escaped);
+  return escapeUnsafe(lastChars(error.trim()));
 }
 
 /**

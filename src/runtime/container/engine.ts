@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { MsupError } from '../../errors.js';
+import { withoutCutSurrogate } from '../../text-escape.js';
 
 export type EngineName = 'podman' | 'docker';
 
@@ -73,7 +74,7 @@ export function textTail(keep: number) {
     },
     text(): string {
       // A lone low surrogate at the start is the end of a character cut in two (a decoded text has none).
-      return kept.slice(Math.max(0, kept.length - keep)).replace(/^[\udc00-\udfff]/, '');
+      return withoutCutSurrogate(kept.slice(Math.max(0, kept.length - keep)));
     },
   };
 }
