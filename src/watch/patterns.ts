@@ -261,6 +261,29 @@ function ignoreMatcher(
 }
 
 /**
+ * The entries of `watch` that are no ignore (`!`), in their order, from the cwd `base`: a glob as written
+ * relative to it, with the folder its static part names as its root; any other entry (a file or a folder)
+ * as its root alone, absolute (`.`, `./` and the cwd itself are the cwd, `src/../lib` is `lib`, `..`
+ * holds the cwd, which no path relative to the cwd shows).
+ */
+function watchEntries(base: string, paths: readonly string[] | true): { root: string; glob?: string }[] {
+  return (paths === true ? [] : paths)
+    .map((p) => p.trim())
+    .filter((p) => p !== '' && !p.startsWith('!'))
+    .map((entry) => {
+      const pattern = relativeEntry(base, entry);
+      const scan = picomatch.scan(pattern);
+      return scan.isGlob
+        ? { root: path.resolve(base, scan.base || '.'), glob: pattern }
+        : { root: path.resolve(base, pattern) };
+    });
+}
+
+/** The files and folders of watchEntries that `watch` names as they are (no glob), absolute. */
+const namedPaths = (entries: readonly { root: string; glob?: string }[]): string[] =>
+  entries.flatMap((e) => (e.glob === undefined ? [e.root] : []));
+
+/**
  * A test of an absolute path: whether it is one of `msupFiles` (msup's own: its config file, each a path
  * or the paths of one file, a symbolic link and its real path), unless `paths` names that file as it is.
  * Apart from compileWatchPatterns, so that a watcher can swap them (a config link made to lead elsewhere)
@@ -273,15 +296,7 @@ export function msupFileTest(
 ): (absolute: string) => boolean {
   if (msupFiles.length === 0) return () => false;
   const base = path.resolve(cwd);
-  // the entries of `watch` that are no glob, as compileWatchPatterns takes them
-  const named = new Set(
-    (paths === true ? [] : paths)
-      .map((p) => p.trim())
-      .filter((p) => p !== '' && !p.startsWith('!'))
-      .map((p) => relativeEntry(base, p))
-      .filter((p) => !picomatch.scan(p).isGlob)
-      .map((p) => path.resolve(base, p)),
-  );
+  const named = new Set(namedPaths(watchEntries(base, paths)));
   const own = new Set(
     msupFiles
       .map((file) => (typeof file === 'string' ? [file] : file).map((name) => path.resolve(name)))
@@ -298,21 +313,18 @@ export function msupFileTest(
  * cwd's own files through the folder it leads to, as a watch glob does), or names (no `/`) matched against
  * every path segment (`tmp`, `*.gen.ts`), but for `..` and `.` (and `../..`), which are that folder and all
  * in it. The defaults apply below each watched base,
- * so watching `build/**` explicitly still works. `msupFiles` are absolute files of msup's own (its config
- * file, which a reload applies), each a path or the paths of one file (a symbolic link and its real path):
- * all of them ignored unless `paths` names one as it is.
+ * so watching `build/**` explicitly still works. msup's own files (its config) are not ignored here: a
+ * watcher tells them apart with msupFileTest, which it can swap.
  */
 export function compileWatchPatterns(
   cwd: string,
   paths: readonly string[] | true,
   ignored: readonly string[] = [],
-  msupFiles: readonly (string | readonly string[])[] = [],
 ): WatchPatterns {
   const base = path.resolve(cwd);
   const relative = (absolute: string) => toPosix(path.relative(base, absolute));
   const entries = paths === true ? [] : paths.map((p) => p.trim()).filter((p) => p !== '');
   const negated = entries.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
-  const positive = entries.filter((p) => !p.startsWith('!'));
   const asRelative = (p: string) => relativeEntry(base, p);
 
   // a name or a path as the entry is written (`tmp/` is the name tmp; `./tmp` and `/abs/cwd/tmp` are
@@ -335,24 +347,11 @@ export function compileWatchPatterns(
   const defaultIgnored = nameMatcher(DEFAULT_IGNORED);
   const defaultIgnoredFile = picomatch([...DEFAULT_IGNORED_FILES], { dot: true });
 
-  const globs: string[] = [];
+  const watched = watchEntries(base, paths);
+  const globs = watched.flatMap((e) => (e.glob === undefined ? [] : [e.glob]));
   // absolute: `..` holds the cwd, which no path relative to the cwd shows (a file there is `a.js`)
-  const exact: string[] = [];
-  const roots = new Set<string>();
-  if (paths === true) roots.add(base);
-  for (const entry of positive) {
-    const pattern = asRelative(entry);
-    const scan = picomatch.scan(pattern);
-    if (scan.isGlob) {
-      globs.push(pattern);
-      roots.add(path.resolve(base, scan.base || '.'));
-    } else {
-      // `.`, `./` and the cwd itself are the cwd (all of it), `src/../lib` is `lib`, `..` holds the cwd
-      exact.push(path.resolve(base, pattern));
-      roots.add(path.resolve(base, pattern));
-    }
-  }
-  const isMsupFile = msupFileTest(cwd, paths, msupFiles);
+  const exact = namedPaths(watched);
+  const roots = new Set<string>(paths === true ? [base] : watched.map((e) => e.root));
   // a root inside another root adds nothing
   const rootList = [...roots].filter((r) => ![...roots].some((other) => other !== r && isInside(r, other)));
   // Each glob sees a path as it writes it: `../*/src/**/*.ts` (a monorepo's package watching its
@@ -379,7 +378,6 @@ export function compileWatchPatterns(
   };
 
   const isIgnored = (absolute: string, isFile = false) => {
-    if (isMsupFile(absolute)) return true;
     const root = deepestRoot(absolute);
     if (root === undefined) return !rootList.some((r) => isInside(r, absolute));
     if (userIgnored(absolute)) return true;

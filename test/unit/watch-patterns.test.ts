@@ -1,7 +1,12 @@
 // Which folders a service's watch list turns into, and which changed paths count, without touching a disk.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileWatchPatterns, watchesNothing, watchWarning } from '../../src/watch/patterns.js';
+import {
+  compileWatchPatterns,
+  msupFileTest,
+  watchesNothing,
+  watchWarning,
+} from '../../src/watch/patterns.js';
 
 const cwd = path.resolve('/project/web');
 const at = (relative: string) => path.join(cwd, relative);
@@ -116,43 +121,6 @@ describe('compileWatchPatterns', () => {
     expect(p.isWanted(at('src/fixtures/one.json'))).toBe(false);
     expect(p.isWanted(at('src/fixtures/one.ts'))).toBe(true);
     expect(p.isWanted(at('src/generated/api.ts'))).toBe(false);
-  });
-
-  it("ignores msup's own files (its config) unless the watch list names one as it is", () => {
-    const config = at('supervisor.config.ts');
-    const whole = compileWatchPatterns(cwd, true, [], [config]);
-    expect(whole.isWanted(config)).toBe(false);
-    expect(whole.isIgnored(config, true)).toBe(true);
-    expect(whole.isWanted(at('packages/a/supervisor.config.ts'))).toBe(true); // only that file
-    expect(whole.isWanted(at('src/a.ts'))).toBe(true);
-    expect(compileWatchPatterns(cwd, ['*.ts'], [], [config]).isWanted(config)).toBe(false);
-    for (const named of [['supervisor.config.ts', 'src'], ['./supervisor.config.ts'], [config]]) {
-      expect({ named, result: compileWatchPatterns(cwd, named, [], [config]).isWanted(config) }).toEqual({
-        named,
-        result: true,
-      });
-    }
-  });
-
-  it('ignores a linked config file by each of its paths, the link and the file it leads to', () => {
-    const link = at('supervisor.config.ts');
-    const real = at('conf/base.ts');
-    const whole = compileWatchPatterns(cwd, true, [], [[link, real]]);
-    expect(whole.isWanted(link)).toBe(false);
-    expect(whole.isWanted(real)).toBe(false);
-    expect(whole.isWanted(at('conf/other.ts'))).toBe(true);
-    // named as it is, by either path, it is a change there; a folder that holds it does not name it
-    const wanted = (named: string) => {
-      const p = compileWatchPatterns(cwd, [named], [], [[link, real]]);
-      return { named, link: p.isWanted(link), real: p.isWanted(real) };
-    };
-    expect(wanted('supervisor.config.ts')).toEqual({
-      named: 'supervisor.config.ts',
-      link: true,
-      real: false,
-    });
-    expect(wanted('conf/base.ts')).toEqual({ named: 'conf/base.ts', link: false, real: true });
-    expect(wanted('conf')).toEqual({ named: 'conf', link: false, real: false });
   });
 
   it("takes '.', './', the cwd itself or a path that comes back to it as the whole cwd", () => {
@@ -445,5 +413,58 @@ describe('compileWatchPatterns', () => {
     expect(p.isNamedByGlob(at('libs/linked/test'))).toBe(false);
     expect(p.isNamedByGlob(at('other/linked'))).toBe(false);
     expect(compileWatchPatterns(cwd, true).isNamedByGlob(at('linked'))).toBe(false);
+  });
+});
+
+describe('msupFileTest', () => {
+  // a change, as the watcher tells one: a wanted file that is not msup's own
+  const isChange = (paths: readonly string[] | true, msupFiles: readonly (string | readonly string[])[]) => {
+    const own = msupFileTest(cwd, paths, msupFiles);
+    const patterns = compileWatchPatterns(cwd, paths);
+    return (absolute: string) => !own(absolute) && patterns.isWanted(absolute);
+  };
+
+  it("tells msup's own files (its config) unless the watch list names one as it is", () => {
+    const config = at('supervisor.config.ts');
+    const whole = msupFileTest(cwd, true, [config]);
+    expect(whole(config)).toBe(true);
+    expect(whole(at('packages/a/supervisor.config.ts'))).toBe(false); // only that file
+    expect(whole(at('src/a.ts'))).toBe(false);
+    expect(msupFileTest(cwd, true, [])(config)).toBe(false);
+    expect(isChange(true, [config])(config)).toBe(false);
+    expect(isChange(true, [config])(at('src/a.ts'))).toBe(true);
+    expect(msupFileTest(cwd, ['*.ts'], [config])(config)).toBe(true);
+    for (const named of [['supervisor.config.ts', 'src'], ['./supervisor.config.ts'], [config]]) {
+      expect({ named, own: msupFileTest(cwd, named, [config])(config) }).toEqual({ named, own: false });
+      expect({ named, change: isChange(named, [config])(config) }).toEqual({ named, change: true });
+    }
+  });
+
+  it('tells a linked config file by each of its paths, the link and the file it leads to', () => {
+    const link = at('supervisor.config.ts');
+    const real = at('conf/base.ts');
+    const whole = msupFileTest(cwd, true, [[link, real]]);
+    expect(whole(link)).toBe(true);
+    expect(whole(real)).toBe(true);
+    expect(whole(at('conf/other.ts'))).toBe(false);
+    expect(isChange(true, [[link, real]])(at('conf/other.ts'))).toBe(true);
+    // named as it is, by either path, it is a change there (and no longer msup's own by either); a folder
+    // that holds it does not name it
+    const seen = (named: string) => {
+      const own = msupFileTest(cwd, [named], [[link, real]]);
+      const change = isChange([named], [[link, real]]);
+      return { named, own: [own(link), own(real)], change: [change(link), change(real)] };
+    };
+    expect(seen('supervisor.config.ts')).toEqual({
+      named: 'supervisor.config.ts',
+      own: [false, false],
+      change: [true, false],
+    });
+    expect(seen('conf/base.ts')).toEqual({
+      named: 'conf/base.ts',
+      own: [false, false],
+      change: [false, true],
+    });
+    expect(seen('conf')).toEqual({ named: 'conf', own: [true, true], change: [false, false] });
   });
 });
