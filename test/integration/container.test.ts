@@ -81,6 +81,37 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
     env,
   });
 
+  /**
+   * Starts `web` with the exec readiness probe `check` (every 100 ms, each given `timeout`), which passes
+   * until `file` exists in the container; once it has passed, makes that file there. `inContainer` runs a
+   * script there and gives its exit code.
+   */
+  const probeUntil = async (check: string, timeout: string, file: string) => {
+    const p = project();
+    const sup = await p.start({
+      config: p.config({
+        web: service({ port: 0, readiness: { exec: check, timeout, interval: '100ms' } }),
+      }),
+    });
+    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
+    const name = sup.instances('web')[0]?.id ?? '';
+    const engine = await detectEngine(null);
+    const inContainer = async (script: string) =>
+      (await engineCommand(engine, ['exec', name, '/bin/sh', '-c', script])).code;
+    expect(await inContainer(`: > ${file}`)).toBe(0);
+    return { p, sup, name, engine, inContainer };
+  };
+
+  /** The detail of the first failure of probeUntil's probe, once msup has stopped (and left no container). */
+  const failedProbeDetail = async (check: string, timeout: string, file: string) => {
+    const { p, sup } = await probeUntil(check, timeout, file);
+    expect(await waitFor(() => sup.instances('web')[0]?.lastProbe?.ok === false, 20_000)).toBe(true);
+    const detail = sup.instances('web')[0]?.lastProbe?.detail;
+    await sup.stop();
+    expect(projectContainers(p.root)).toEqual([]);
+    return detail;
+  };
+
   it('runs instances as containers behind the proxy, reports them, and removes them at stop', {
     timeout: 180_000,
   }, async () => {
@@ -204,19 +235,10 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
   it('says an exec probe whose engine command someone else killed was ended so, its output only as output', {
     timeout: 120_000,
   }, async () => {
-    const p = project();
     // Passes until /tmp/hang exists in the container; then writes a line that looks like a shortage, and hangs.
     const check =
       'test ! -e /tmp/hang || { echo "probe: spawn sh EAGAIN" >&2; exec node -e "setTimeout(() => {}, 120000)" hang-marker; }';
-    const sup = await p.start({
-      config: p.config({
-        web: service({ port: 0, readiness: { exec: check, timeout: '60s', interval: '100ms' } }),
-      }),
-    });
-    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
-    const name = sup.instances('web')[0]?.id ?? '';
-    const engine = await detectEngine(null);
-    expect((await engineCommand(engine, ['exec', name, '/bin/sh', '-c', ': > /tmp/hang'])).code).toBe(0);
+    const { p, sup, name, engine } = await probeUntil(check, '60s', '/tmp/hang');
     // A probe hangs now (the only one under way: probes go one at a time); something else (the OOM
     // killer, say) kills its engine command.
     expect(await waitFor(() => processes((args) => args.includes('hang-marker')).length > 0, 20_000)).toBe(
@@ -241,76 +263,37 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
   it("shows what a failed exec probe's command wrote inside the container, with its exit code", {
     timeout: 120_000,
   }, async () => {
-    const p = project();
     // Passes until /tmp/down exists in the container; then says why on stdout and stderr, and exits 3.
     const check = 'test ! -e /tmp/down || { echo "checking the queue"; echo "queue full" >&2; exit 3; }';
-    const sup = await p.start({
-      config: p.config({
-        web: service({ port: 0, readiness: { exec: check, timeout: '30s', interval: '100ms' } }),
-      }),
-    });
-    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
-    const name = sup.instances('web')[0]?.id ?? '';
-    const engine = await detectEngine(null);
-    expect((await engineCommand(engine, ['exec', name, '/bin/sh', '-c', ': > /tmp/down'])).code).toBe(0);
-    expect(await waitFor(() => sup.instances('web')[0]?.lastProbe?.ok === false, 20_000)).toBe(true);
-    expect(sup.instances('web')[0]?.lastProbe?.detail).toBe(
+    expect(await failedProbeDetail(check, '30s', '/tmp/down')).toBe(
       'exec exited with code 3; last output: "checking the queue\\nqueue full"',
     );
-    await sup.stop();
-    expect(projectContainers(p.root)).toEqual([]);
   });
 
   it('shows what an exec probe that ran out of time wrote inside the container before it', {
     timeout: 120_000,
   }, async () => {
-    const p = project();
     // Passes until /tmp/slow exists in the container; then says what it waits for, and hangs (the image
     // has sh and node, no sleep).
     const check =
       'test ! -e /tmp/slow || { echo "waiting for the db"; exec node -e "setTimeout(() => {}, 60000)"; }';
-    const sup = await p.start({
-      config: p.config({
-        web: service({ port: 0, readiness: { exec: check, timeout: '5s', interval: '100ms' } }),
-      }),
-    });
-    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
-    const name = sup.instances('web')[0]?.id ?? '';
-    const engine = await detectEngine(null);
-    expect((await engineCommand(engine, ['exec', name, '/bin/sh', '-c', ': > /tmp/slow'])).code).toBe(0);
-    expect(await waitFor(() => sup.instances('web')[0]?.lastProbe?.ok === false, 20_000)).toBe(true);
-    expect(sup.instances('web')[0]?.lastProbe?.detail).toBe(
+    expect(await failedProbeDetail(check, '5s', '/tmp/slow')).toBe(
       'exec timed out after 5000ms; last output: "waiting for the db"',
     );
-    await sup.stop();
-    expect(projectContainers(p.root)).toEqual([]);
   });
 
   it("shows the end of a failed exec probe's large output, a character cut between two chunks whole", {
     timeout: 120_000,
   }, async () => {
-    const p = project();
     // Passes until /tmp/down exists in the container; then writes 300,400 euro signs (3 bytes each: 900 KB,
     // the last 400 a byte per write, so that chunks end inside them) and why, and exits 3.
     const euros =
       "i=0; while [ $i -lt 400 ]; do printf '\\342'; printf '\\202'; printf '\\254'; i=$((i+1)); done";
     const check = `test ! -e /tmp/down || { node -e "process.stdout.write('€'.repeat(300000))"; ${euros}; echo ' queue full'; exit 3; }`;
-    const sup = await p.start({
-      config: p.config({
-        web: service({ port: 0, readiness: { exec: check, timeout: '30s', interval: '100ms' } }),
-      }),
-    });
-    expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
-    const name = sup.instances('web')[0]?.id ?? '';
-    const engine = await detectEngine(null);
-    expect((await engineCommand(engine, ['exec', name, '/bin/sh', '-c', ': > /tmp/down'])).code).toBe(0);
-    expect(await waitFor(() => sup.instances('web')[0]?.lastProbe?.ok === false, 20_000)).toBe(true);
     // Its last 300 characters, none of them U+FFFD.
-    expect(sup.instances('web')[0]?.lastProbe?.detail).toBe(
+    expect(await failedProbeDetail(check, '30s', '/tmp/down')).toBe(
       `exec exited with code 3; last output: "…${'€'.repeat(289)} queue full"`,
     );
-    await sup.stop();
-    expect(projectContainers(p.root)).toEqual([]);
   });
 
   it('limits memory, and shows an out-of-memory kill as such', { timeout: 120_000 }, async () => {
