@@ -3,6 +3,7 @@
 // user's socket (any local user can connect to a loopback port). Neither gets the invocation waiting for
 // a poll; the environment's own poll still does.
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuntimeApi, type RuntimeApiOptions } from '../../src/runtime/function/runtime-api.js';
@@ -224,6 +225,41 @@ describe("an environment's Runtime API", () => {
     expect(api.delivered('id-1')).toBe(false);
     // The environment's own poll gets it (it would wait for ever, were the invocation lost).
     await served(api, answered, `127.0.0.1:${api.port}`);
+  });
+
+  it('serves invocation after invocation on one kept-alive connection, piling up no listeners on it', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const api = await RuntimeApi.listen(0);
+      apis.push(api);
+      const base = `http://127.0.0.1:${api.port}`;
+      for (let i = 0; i < 15; i++) {
+        const answered = api.invoke({
+          id: `id-${i}`,
+          event: '{}',
+          deadlineEpochMs: Date.now() + 60_000,
+          arn: 'a',
+        });
+        const next = await request(`${base}${NEXT}`, { agent });
+        expect(next.headers['lambda-runtime-aws-request-id']).toBe(`id-${i}`);
+        const posted = await request(`${base}/2018-06-01/runtime/invocation/id-${i}/response`, {
+          method: 'POST',
+          body: '1',
+          agent,
+        });
+        expect(posted.status).toBe(202);
+        await answered;
+      }
+      expect(api.connections).toBe(1);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      agent.destroy();
+      process.off('warning', onWarning);
+    }
   });
 
   it('gives an invocation back when its write to a waiting poll finds the connection reset', async () => {

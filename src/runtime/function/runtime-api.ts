@@ -114,6 +114,8 @@ export class RuntimeApi {
   readonly #inFlight = new Map<string, (outcome: ApiOutcome) => void>();
   /** Invocations of #inFlight that a poll has answered with: the environment's own from then on. */
   readonly #delivered = new Set<string>();
+  /** Ends the watch of a delivered invocation's connection for a failed write (#dispatch). */
+  readonly #unwatch = new Map<string, () => void>();
   #initialised = false;
   #onInit: { resolve: () => void; reject: (error: InitError) => void } | undefined;
   /** Settles when the runtime first asks for an invocation (init done), or rejects with its init error. */
@@ -245,6 +247,7 @@ export class RuntimeApi {
 
   /** Forgets an invocation (its environment is being ended): a late answer is refused. */
   forget(id: string): void {
+    this.#unwatch.get(id)?.();
     this.#inFlight.delete(id);
     this.#delivered.delete(id);
     const queued = this.#queue.findIndex((i) => i.id === id);
@@ -263,16 +266,25 @@ export class RuntimeApi {
     // goes back first in line rather than waiting lost until its timeout. (Node's response says 'finish'
     // even then: the socket's failed write is what tells.) Nothing else is written on the connection while
     // the invocation is under way: the runtime's next request on it is its answer.
+    // The watch ends with the invocation (its answer posted, or forgotten) or the connection: a kept-alive
+    // connection carries one invocation after another.
     const socket = res.socket;
     if (socket) {
+      const unwatch = () => {
+        socket.off('error', lost);
+        socket.off('close', unwatch);
+        this.#unwatch.delete(invocation.id);
+      };
       const lost = (error: NodeJS.ErrnoException) => {
+        unwatch();
         if (error.syscall !== 'write' || !this.#delivered.has(invocation.id)) return;
         if (!this.#inFlight.has(invocation.id)) return;
         this.#delivered.delete(invocation.id);
         this.#handOut(invocation, true);
       };
-      socket.once('error', lost);
-      socket.once('close', () => socket.off('error', lost));
+      socket.on('error', lost);
+      socket.on('close', unwatch);
+      this.#unwatch.set(invocation.id, unwatch);
     }
     res.writeHead(200, [
       'content-type',
@@ -363,6 +375,7 @@ export class RuntimeApi {
       this.#answer(res, 400, 'InvalidRequestID', `no invocation in flight with id "${id}"`);
       return;
     }
+    this.#unwatch.get(id)?.();
     this.#inFlight.delete(id);
     this.#delivered.delete(id);
     if (size > MAX_RESPONSE_BYTES) {
