@@ -83,8 +83,7 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
 
   /**
    * Starts `web` with the exec readiness probe `check` (every 100 ms, each given `timeout`), which passes
-   * until `file` exists in the container; once it has passed, makes that file there. `inContainer` runs a
-   * script there and gives its exit code.
+   * until `file` exists in the container; once it has passed, makes that file there.
    */
   const probeUntil = async (check: string, timeout: string, file: string) => {
     const p = project();
@@ -96,10 +95,8 @@ describe.skipIf(missing !== undefined)('the container runtime', () => {
     expect(sup.instances('web')[0]).toMatchObject({ ready: true, lastProbe: { ok: true } });
     const name = sup.instances('web')[0]?.id ?? '';
     const engine = await detectEngine(null);
-    const inContainer = async (script: string) =>
-      (await engineCommand(engine, ['exec', name, '/bin/sh', '-c', script])).code;
-    expect(await inContainer(`: > ${file}`)).toBe(0);
-    return { p, sup, name, engine, inContainer };
+    expect((await engineCommand(engine, ['exec', name, '/bin/sh', '-c', `: > ${file}`])).code).toBe(0);
+    return { p, sup, name, engine };
   };
 
   /** The detail of the first failure of probeUntil's probe, once msup has stopped (and left no container). */
