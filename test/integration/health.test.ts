@@ -76,6 +76,30 @@ describe('readiness and liveness', () => {
 });
 
 describe('exec probes', () => {
+  /**
+   * A supervisor (not started) of one echo server, `name`, whose exec readiness probe passes until the project's
+   * `down` file exists, then runs `failing` (a shell list).
+   */
+  const failingOnceDown = (name: string, failing: string, probe: Record<string, unknown> = {}) => {
+    const p = project();
+    const flag = path.join(p.root, 'down');
+    const sup = p.create({
+      config: p.config({
+        [name]: {
+          command: node('echo-server.js'),
+          port: 0,
+          readiness: {
+            exec: `test ! -e '${flag}' || { ${failing}; }`,
+            interval: '100ms',
+            timeout: '5s',
+            ...probe,
+          },
+        },
+      }),
+    });
+    return { p, sup };
+  };
+
   it("shows what a failed exec probe's command wrote, with its exit code, in the log and the status", async () => {
     const p = project();
     const flag = path.join(p.root, 'down');
@@ -127,23 +151,8 @@ describe('exec probes', () => {
   });
 
   it('logs a failing probe whose output changes at every probe (a timestamp) once, its latest output in the status', async () => {
-    const p = project();
-    const flag = path.join(p.root, 'down');
-    const sup = p.create({
-      config: p.config({
-        clock: {
-          command: node('echo-server.js'),
-          port: 0,
-          // Passes until the flag exists; then prints the time in nanoseconds and fails.
-          readiness: {
-            exec: `test ! -e '${flag}' || { date +%s%N; exit 1; }`,
-            interval: '100ms',
-            timeout: '5s',
-            failureThreshold: 1000,
-          },
-        },
-      }),
-    });
+    // Once down, prints the time in nanoseconds and fails.
+    const { p, sup } = failingOnceDown('clock', 'date +%s%N; exit 1', { failureThreshold: 1000 });
     const logs: LogRecord[] = [];
     sup.on('log', (r) => logs.push(r));
     await sup.start();
@@ -167,23 +176,9 @@ describe('exec probes', () => {
   });
 
   it('shows the end of a long output of multi-byte characters, from a whole character, after a `…`', async () => {
-    const p = project();
-    const flag = path.join(p.root, 'down');
-    const sup = p.create({
-      config: p.config({
-        euro: {
-          command: node('echo-server.js'),
-          port: 0,
-          // 400 € (1200 bytes) and 702 spaces in one write: the 1 KiB kept begins in the middle of a €, and
-          // once its trailing spaces are trimmed, fewer than 300 characters are left (no `…` of their own).
-          readiness: {
-            exec: `test ! -e '${flag}' || { printf "$(printf '€%.0s' $(seq 400))%702s" ''; exit 1; }`,
-            interval: '100ms',
-            timeout: '5s',
-          },
-        },
-      }),
-    });
+    // 400 € (1200 bytes) and 702 spaces in one write: the 1 KiB kept begins in the middle of a €, and once its
+    // trailing spaces are trimmed, fewer than 300 characters are left (no `…` of their own).
+    const { p, sup } = failingOnceDown('euro', `printf "$(printf '€%.0s' $(seq 400))%702s" ''; exit 1`);
     await sup.start();
     p.write('down', '');
     expect(await waitFor(() => sup.instances('euro')[0]?.lastProbe?.ok === false, 15_000)).toBe(true);
