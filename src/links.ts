@@ -4,7 +4,7 @@ import { readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 
 /** How many links a chain is followed through (the system's own limit, 40), past which it is a loop. */
-export const LINKS_FOLLOWED = 40;
+const LINKS_FOLLOWED = 40;
 
 export interface LinkChain {
   /** The links followed, `file` first (absolute): empty when `file` is no link. */
@@ -55,7 +55,8 @@ export function followLinks(file: string): LinkChain {
   const seen = new Set<string>();
   let current = path.resolve(file);
   for (;;) {
-    const key = path.join(realFolder(path.dirname(current)), path.basename(current));
+    const folder = realFolder(path.dirname(current));
+    const key = path.join(folder, path.basename(current));
     if (seen.has(key) || links.length >= LINKS_FOLLOWED) return { links, end: current, loop: true };
     let target: string;
     try {
@@ -70,7 +71,7 @@ export function followLinks(file: string): LinkChain {
     }
     links.push(current);
     seen.add(key);
-    current = path.resolve(realFolder(path.dirname(current)), target);
+    current = path.resolve(folder, target);
   }
 }
 

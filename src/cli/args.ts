@@ -8,6 +8,7 @@ import { RUNTIME_NAMES } from '../config/runtime-names.js';
 import { MsupError } from '../errors.js';
 import { EXPORT_TARGETS } from '../export/targets.js';
 import { MAX_INSTANCES } from '../limits.js';
+import type { StreamName } from '../log/tail.js';
 import type { RuntimeName } from '../types.js';
 import { allOptions, COMMANDS, type Command, DEFAULT_WAIT, type OptionSpec, SPECS } from './commands.js';
 
@@ -31,7 +32,7 @@ export interface CliArgs {
   follow: boolean;
   lines: number;
   /** `logs --err` (stderr) or `--out` (stdout): the records of that stream only (`inStream`). */
-  stream: 'stdout' | 'stderr' | undefined;
+  stream: StreamName | undefined;
   /** `logs --timestamp`: each text line starts with its record's time. */
   timestamp: boolean;
   /** `export --out DIR`: where the exported file goes. */

@@ -126,7 +126,7 @@ function fitting(pieces: Iterable<Piece>, budget: number): { count: number; char
  * at most PROBE_LINE_CHARS characters as shown, escapes counted (the start and the end, `…` between
  * them); cut between characters, never inside an escape.
  */
-export function probeLine(
+function probeLine(
   probe: { ok: boolean; detail: string; at: string } | null,
   now = Date.now(),
 ): string | null {

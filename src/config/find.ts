@@ -52,14 +52,12 @@ export function findConfigFile(dir: string, explicit?: string): string {
   }
   // A link there that leads nowhere is passed over, as no file; so is one into a loop, a later name may be
   // the project's file (a loop left over under an earlier name), but the first loop is named when none is.
-  let loop: MsupError | null = null;
   for (const name of CONFIG_NAMES) {
     const file = path.join(dir, name);
     if (existsSync(file)) return file;
-    loop ??= loopError(file);
   }
   throw (
-    loop ??
+    CONFIG_NAMES.map((name) => loopError(path.join(dir, name))).find((error) => error !== null) ??
     new MsupError(
       'MSUP_CONFIG_NOT_FOUND',
       `no config file in ${dir} (looked for ${CONFIG_NAMES.join(', ')}); pass --config PATH`,

@@ -3,6 +3,7 @@ import { lstatSync, type Stats } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ERROR_CODES, type ErrorCode, MsupError } from '../errors.js';
+import type { StreamName } from '../log/tail.js';
 import { ownedByMe } from '../private-files.js';
 import type { RolloutResult } from '../types.js';
 import { controlSocketPaths, encode, onLines, type Request, type Response } from './protocol.js';
@@ -242,7 +243,7 @@ export async function controlFollow(
   options: {
     service?: string | undefined;
     lines?: number;
-    stream?: 'stdout' | 'stderr' | undefined;
+    stream?: StreamName | undefined;
     answerMs?: number;
   },
   onRecord: (record: unknown) => void,

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { MAX_INSTANCES } from '../limits.js';
+import type { StreamName } from '../log/tail.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -75,7 +76,7 @@ export type Request =
    * `stream`: only the records of that stream (`inStream`), `lines` counting those; the answer's `stream`
    * says it was applied (an msup before it ignores the field, and sends every record).
    */
-  | { v: 1; id: number; cmd: 'follow'; service?: string; lines?: number; stream?: 'stdout' | 'stderr' };
+  | { v: 1; id: number; cmd: 'follow'; service?: string; lines?: number; stream?: StreamName };
 
 /**
  * Why a follower did not get some lines (`SkippedRecord.reason`):

@@ -4,7 +4,7 @@
 import { peerVariable } from '../config/peer-variable.js';
 import { DEFAULTS, PROXY_DEFAULTS } from '../config/resolve.js';
 import type { ResolvedConfig, ResolvedService } from '../types.js';
-import { watchesNothing } from '../watch/patterns.js';
+import { watchesSomething } from '../watch/patterns.js';
 
 /** A mapping that loses something: the config key, and what is lost. */
 export interface ExportWarning {
@@ -121,12 +121,20 @@ export function goDuration(ms: number): string {
   return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${rest ? `${rest}s` : ''}`;
 }
 
+/** The warning for a service that watches files, which no export target does. */
+export function watchNotExported(service: ResolvedService, warnings: Warnings, target: string): void {
+  if (watchesSomething(service.watch))
+    warnings.add(
+      `services.${service.name}.watch`,
+      `${target} does not restart on file changes: not exported`,
+    );
+}
+
 /** Warnings for the settings that neither export has: file watching, restart backoff, container.mount 'rw'. */
 export function commonWarnings(service: ResolvedService, warnings: Warnings, target: string) {
   const key = `services.${service.name}`;
   commandWarning(service, warnings);
-  if (service.watch && !watchesNothing(service.watch.paths))
-    warnings.add(`${key}.watch`, `${target} does not restart on file changes: not exported`);
+  watchNotExported(service, warnings, target);
   const r = service.restart;
   const d = DEFAULTS.restart;
   const backoff = ['initialDelayMs', 'maxDelayMs', 'multiplier', 'resetAfterMs', 'crashLoopAfter'] as const;

@@ -1,8 +1,7 @@
 // What the serverless exports (SAM and Knative) share: which services can be functions (HTTP services; a
 // worker cannot), the routes of the shared front to each, and the warnings for settings they cannot carry. Pure.
 import type { ResolvedConfig, ResolvedService } from '../types.js';
-import { watchesNothing } from '../watch/patterns.js';
-import { isReachable, type Warnings } from './common.js';
+import { isReachable, type Warnings, watchNotExported } from './common.js';
 
 /** Every service that can run as a function (it answers HTTP); each other one named in a warning. */
 export function functionServices(
@@ -28,8 +27,7 @@ export function routesTo(config: ResolvedConfig, service: ResolvedService) {
 /** Warnings for what neither serverless platform has: watching, restart settings, dependsOn, instances. */
 export function serverlessWarnings(service: ResolvedService, warnings: Warnings, target: string): void {
   const key = `services.${service.name}`;
-  if (service.watch && !watchesNothing(service.watch.paths))
-    warnings.add(`${key}.watch`, `${target} does not restart on file changes: not exported`);
+  watchNotExported(service, warnings, target);
   if (Object.keys(service.dependsOn).length > 0)
     warnings.add(`${key}.dependsOn`, `${target} starts functions on demand, in no order: not exported`);
   if (service.instances !== 1)

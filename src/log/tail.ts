@@ -1,6 +1,7 @@
 // Reads the last records of the log files in .msup/logs (current and rotated), reading each file from its end.
 import { type FileHandle, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { OutputLine } from '../types.js';
 
 /** The file of msup's own events (a service named `msup` shares it; each line says which it is). */
 export const EVENTS_LOG = 'msup';
@@ -32,7 +33,7 @@ export interface EventLogRecord {
 export type LogFileRecord = OutputLogRecord | EventLogRecord;
 
 /** `msup logs --out` / `--err`: the output lines of one stream (`OutputLine.stream`). */
-export type StreamName = 'stdout' | 'stderr';
+export type StreamName = OutputLine['stream'];
 
 /**
  * Whether a record is of `stream`: an output line written to it; of msup's own events, those of level

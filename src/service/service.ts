@@ -2,12 +2,12 @@
 // on request (rolling restart), scales, and reports every change as an event.
 // It knows nothing of the proxy or of how probes run: the supervisor hands it those as functions.
 import type { Endpoint, RunningInstance, Runtime } from '../contract.js';
+import type { MonitorHandlers } from '../health/monitor.js';
 import type { ProbeTarget } from '../health/probe.js';
 import type {
   InstanceInfo,
   LogLevel,
   OutputLine,
-  ProbeOutcome,
   ResolvedProbeSettings,
   ResolvedService,
   RolloutResult,
@@ -27,14 +27,7 @@ export interface ServiceDeps {
   monitor(
     settings: ResolvedProbeSettings,
     target: ProbeTarget,
-    handlers: {
-      onReady(detail: string): void;
-      onUnready(detail: string): void;
-      /** `reason`: the verdict without the command's output, where `detail` has it (what the log de-duplicates on). */
-      onResult?(result: Omit<ProbeOutcome, 'at'> & { reason?: string }): void;
-      /** The first probe of a run that msup could not make for a shortage of its own (not counted). */
-      onInconclusive?(detail: string, shortage: 'descriptors' | 'processes'): void;
-    },
+    handlers: MonitorHandlers,
     initiallyReady?: boolean,
   ): ProbeHandle;
   /** Gets the runtime ready for the service's settings (an image built); resolves with why not, or null. */

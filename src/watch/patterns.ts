@@ -94,6 +94,11 @@ export function watchesNothing(paths: readonly string[] | true): boolean {
   return paths !== true && !paths.some((p) => p.trim() !== '' && !p.trim().startsWith('!'));
 }
 
+/** Whether a service's `watch` gives it a watcher: set, and naming something (not `[]`, nor only `!` entries). */
+export function watchesSomething(watch: { readonly paths: readonly string[] | true } | null): boolean {
+  return watch !== null && !watchesNothing(watch.paths);
+}
+
 /**
  * A service's `watch` settings given to no effect, as msup warns of them (at start and at each reload):
  * a list that names nothing to watch, or ignores that take in everything it names (`'../**'` in

@@ -3,7 +3,7 @@
 import type { ResolvedConfig, ResolvedService } from '../types.js';
 import { ErrorLines } from './error-lines.js';
 import { LoopGuard, type LoopGuardOptions, type LoopRule } from './loop-guard.js';
-import { watchesNothing } from './patterns.js';
+import { watchesSomething } from './patterns.js';
 import {
   createWatcher,
   fileNames,
@@ -48,10 +48,6 @@ interface ServiceWatch {
   guard: LoopGuard;
   errors: ErrorLines;
 }
-
-/** Whether a service has a watcher: `watch` names something to watch (not `[]`, nor only `!` entries). */
-const watchesSomething = (service: ResolvedService) =>
-  service.watch !== null && !watchesNothing(service.watch.paths);
 
 /**
  * The config file and the real path a link there leads to, and where each is watched (a link to a file
@@ -104,7 +100,7 @@ export class WatchSet {
   /** `resume`: a service `config` watches that has no watcher (paused) is watched again. */
   async #sync(config: ResolvedConfig, resume: boolean): Promise<void> {
     if (this.#closed) return;
-    const wanted = new Map(config.services.filter(watchesSomething).map((s) => [s.name, s]));
+    const wanted = new Map(config.services.filter((s) => watchesSomething(s.watch)).map((s) => [s.name, s]));
     // a config file that is a link may lead elsewhere now (stow, ln -sf): its watchers take the file it
     // leads to for msup's own, and watch on (one started over would drop a change seen and not reported
     // yet, and miss one made before it is ready)
@@ -160,7 +156,8 @@ export class WatchSet {
    */
   async resume(name: string, config: ResolvedConfig): Promise<boolean> {
     const service = config.services.find((s) => s.name === name);
-    if (this.#closed || !service || !watchesSomething(service) || this.#services.has(name)) return false;
+    if (this.#closed || !service || !watchesSomething(service.watch) || this.#services.has(name))
+      return false;
     await this.#watch(name, service, config.file).ready;
     return true;
   }

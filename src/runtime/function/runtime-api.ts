@@ -60,7 +60,7 @@ interface Gate {
  * token, is seldom checked at all (its connection opened before the handler's import waits that long only
  * for an init that slow).
  */
-export const UNPROVEN_CHECK_MS = 1000;
+const UNPROVEN_CHECK_MS = 1000;
 
 /** What an environment's runtime reported at init: why it could not load. */
 export class InitError extends Error {
@@ -277,8 +277,8 @@ export class RuntimeApi {
       };
       const lost = (error: NodeJS.ErrnoException) => {
         unwatch();
-        if (error.syscall !== 'write' || !this.#delivered.has(invocation.id)) return;
-        if (!this.#inFlight.has(invocation.id)) return;
+        // (Watched only while the invocation is delivered and under way: its answer and forget() unwatch.)
+        if (error.syscall !== 'write') return;
         this.#delivered.delete(invocation.id);
         this.#handOut(invocation, true);
       };
