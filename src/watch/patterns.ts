@@ -203,21 +203,21 @@ function folderTest(glob: string): (relative: string) => boolean {
   };
 }
 
+/** An absolute path relative to `base`, with `/`: computed once per path and shared by its matchers. */
+const relativeTo = (base: string, absolute: string) => toPosix(path.relative(base, absolute));
+
 /**
- * How a glob relative to `base` (its `/`-separated segments) writes an absolute path: relative to `base`,
- * but through the folder its leading `..` segments lead to when the path is in that folder (`../api/a.js`,
- * where path.relative writes the cwd's own file `a.js`), as the glob names it.
+ * How a glob relative to `base` (its `/`-separated segments) writes an absolute path: relative to `base`
+ * (`relative`, relativeTo's), but through the folder its leading `..` segments lead to when the path is in
+ * that folder (`../api/a.js`, where path.relative writes the cwd's own file `a.js`), as the glob names it.
  */
-function viewFrom(base: string, segments: readonly string[]): (absolute: string) => string {
+function viewFrom(base: string, segments: readonly string[]): (absolute: string, relative: string) => string {
   const up = segments.findIndex((segment) => segment !== '..');
-  const relative = (absolute: string) => toPosix(path.relative(base, absolute));
-  if (up <= 0) return relative;
+  if (up <= 0) return (_, relative) => relative;
   const prefix = segments.slice(0, up).join('/');
   const anchor = path.resolve(base, prefix);
-  return (absolute) =>
-    isInside(absolute, anchor)
-      ? path.posix.join(prefix, toPosix(path.relative(anchor, absolute)))
-      : relative(absolute);
+  return (absolute, relative) =>
+    isInside(absolute, anchor) ? path.posix.join(prefix, relativeTo(anchor, absolute)) : relative;
 }
 
 /** Whether an entry relative to the cwd is the cwd or a folder above it: `''`, `.`, `..`, `../..`, `./..`. */
@@ -254,9 +254,10 @@ function ignoreMatcher(
     match: picomatch(list, { dot: true }),
   }));
   return (absolute) => {
-    if (byName(toPosix(path.relative(base, absolute)))) return true;
+    const relative = relativeTo(base, absolute);
+    if (byName(relative)) return true;
     return byPath.some(({ view, match }) => {
-      const seen = view(absolute);
+      const seen = view(absolute, relative);
       if (seen === '') return false;
       const parts = seen.split('/');
       for (let i = 0; i < parts.length; i++) if (match(parts.slice(0, i + 1).join('/'))) return true;
@@ -373,7 +374,10 @@ export function compileWatchPatterns(
       folder: folderTest(glob),
     };
   });
-  const globMatch = (absolute: string) => compiled.some((g) => g.match(g.view(absolute)));
+  const globMatch = (absolute: string) => {
+    const fromBase = relative(absolute);
+    return compiled.some((g) => g.match(g.view(absolute, fromBase)));
+  };
 
   const deepestRoot = (absolute: string) => {
     let found: string | undefined;
@@ -402,12 +406,16 @@ export function compileWatchPatterns(
   const isBelowRoots = (absolute: string) =>
     deepestRoot(absolute) !== undefined && ![...roots].some((r) => isInside(r, absolute));
 
-  const isNamedByGlob = (absolute: string) => compiled.some((g) => g.leading(g.view(absolute)));
+  const isNamedByGlob = (absolute: string) => {
+    const fromBase = relative(absolute);
+    return compiled.some((g) => g.leading(g.view(absolute, fromBase)));
+  };
 
   const mayHoldWanted = (absolute: string) => {
     if (paths === true || !isBelowRoots(absolute)) return true;
     if (exact.some((p) => isInside(absolute, p))) return true;
-    return compiled.some((g) => g.folder(g.view(absolute)));
+    const fromBase = relative(absolute);
+    return compiled.some((g) => g.folder(g.view(absolute, fromBase)));
   };
 
   return {
